@@ -1,0 +1,171 @@
+// The local stand-ins for AWS: DynamoDB Local (AWS's own implementation, a Java program shipped in the npm
+// package amplify-dynamodb-simulator) and s3rver (an S3-compatible server), on loopback.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
+import { indexTableDefinition } from '../shared/index-schema';
+
+export class MissingDependencyError extends Error {
+  override name = 'MissingDependencyError';
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export function assertJava(): void {
+  const probe = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    throw new MissingDependencyError(
+      'DynamoDB Local needs a Java runtime (11 or newer) and none was found on PATH.\n' +
+        '  Debian/Ubuntu: sudo apt-get install -y default-jre-headless\n' +
+        '  macOS:         brew install openjdk\n' +
+        'or run scripts/install-system-deps.sh, which installs everything the local stack and the tests need.',
+    );
+  }
+}
+
+export interface DynamoLocal {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+/** Starts DynamoDB Local; `dataDir` persists tables across restarts, without it they live in memory. */
+export async function startDynamoLocal(options: { port?: number; dataDir?: string } = {}): Promise<DynamoLocal> {
+  assertJava();
+  const require = createRequire(import.meta.url);
+  const emulator = join(dirname(require.resolve('amplify-dynamodb-simulator/package.json')), 'emulator');
+  const port = options.port ?? (await freePort());
+  const storage = options.dataDir ? ['-dbPath', options.dataDir] : ['-inMemory'];
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const child = spawn(
+    'java',
+    [
+      '-Xmx512m',
+      `-Djava.library.path=${join(emulator, 'DynamoDBLocal_lib')}`,
+      '-jar',
+      join(emulator, 'DynamoDBLocal.jar'),
+      ...storage,
+      '-port',
+      String(port),
+      '-disableTelemetry',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  await waitFor(async () => {
+    if (child.exitCode !== null) throw new Error(`DynamoDB Local exited (${child.exitCode}): ${output.slice(-2000)}`);
+    return canConnect(port);
+  }, 30_000, 'DynamoDB Local to listen');
+  return { endpoint, stop: () => stopChild(child) };
+}
+
+export interface S3Local {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+export async function startS3Local(options: { port?: number; dataDir: string }): Promise<S3Local> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: options.port ?? 0,
+    silent: true,
+    directory: options.dataDir,
+    allowMismatchedSignatures: true,
+  });
+  const { port } = (await server.run()) as { port: number };
+  return { endpoint: `http://127.0.0.1:${port}`, stop: () => server.close() as Promise<void> };
+}
+
+export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  }
+}
+
+/** Creates the index table with the same key schema as the CDK stack, if it does not exist yet. */
+export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
+  const { TableNames } = await dynamodb.send(new ListTablesCommand({}));
+  if (TableNames?.includes(tableName)) return;
+  const def = indexTableDefinition;
+  const attributes = new Map<string, 'S' | 'N'>();
+  for (const key of [def.partitionKey, def.sortKey, ...def.globalSecondaryIndexes.flatMap((g) => [g.partitionKey, g.sortKey])]) {
+    attributes.set(key.name, key.type);
+  }
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType })),
+      KeySchema: [
+        { AttributeName: def.partitionKey.name, KeyType: 'HASH' },
+        { AttributeName: def.sortKey.name, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: def.globalSecondaryIndexes.map((g) => ({
+        IndexName: g.indexName,
+        KeySchema: [
+          { AttributeName: g.partitionKey.name, KeyType: 'HASH' },
+          { AttributeName: g.sortKey.name, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      })),
+    }),
+  );
+  await waitFor(async () => {
+    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    return Table?.TableStatus === 'ACTIVE';
+  }, 10_000, `table ${tableName} to become active`);
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}

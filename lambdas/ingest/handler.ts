@@ -1,0 +1,48 @@
+// SQS (fed by the SES receipt action's SNS topic) -> archive use case, one record at a time; failed records
+// go back to the queue (partial batch response) and, after retries, to the dead-letter queue.
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { type IngestDeps, type IngestOutcome, archiveReceivedMail } from '../../shared/ingest';
+import { parseSesNotification } from '../../shared/ses-notification';
+
+export interface IngestHandlerDeps extends IngestDeps {
+  logger: Pick<Logger, 'info' | 'warn'>;
+}
+
+/** SNS wraps the notification unless the subscription uses raw message delivery: accept both. */
+export function notificationBody(body: string): unknown {
+  const parsed: unknown = JSON.parse(body);
+  if (parsed && typeof parsed === 'object' && (parsed as { Type?: unknown }).Type === 'Notification') {
+    return JSON.parse(String((parsed as { Message?: unknown }).Message));
+  }
+  return parsed;
+}
+
+export async function ingestNotification(body: unknown, deps: IngestHandlerDeps): Promise<IngestOutcome | undefined> {
+  const type = (body as { notificationType?: unknown } | null)?.notificationType;
+  if (type !== 'Received') {
+    deps.logger.warn('ignoring a notification that is not a received message', { notificationType: String(type) });
+    return undefined;
+  }
+  const notification = parseSesNotification(body);
+  const outcome = await archiveReceivedMail(notification, deps);
+  deps.logger.info('message archived', {
+    sesMessageId: notification.mail.messageId,
+    sha256: outcome.sha256,
+    size: outcome.size,
+    deliveries: outcome.deliveries,
+    rejected: outcome.rejected,
+    ...(outcome.parseError ? { parseError: outcome.parseError } : {}),
+  });
+  return outcome;
+}
+
+export function createIngestHandler(deps: IngestHandlerDeps) {
+  const processor = new BatchProcessor(EventType.SQS);
+  const processRecord = async (record: SQSRecord) => {
+    await ingestNotification(notificationBody(record.body), deps);
+  };
+  return (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
+    processPartialResponse(event, processRecord, processor, { context });
+}

@@ -1,0 +1,15 @@
+// Composition root: clients and config are built once per cold start.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { createClients } from '../../shared/adapters/clients';
+import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { configFromEnv, requireEnv } from '../shared/environment';
+import { createIngestHandler } from './handler';
+
+const clients = createClients();
+export const handler = createIngestHandler({
+  config: configFromEnv(),
+  store: new S3RawMailStore(clients.s3),
+  index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
+  logger: new Logger({ serviceName: 'mail-archiver-ingest' }),
+});

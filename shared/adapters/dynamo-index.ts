@@ -1,0 +1,159 @@
+// MailIndex on DynamoDB (AWS or DynamoDB Local), through the document client.
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+  paginateQuery,
+  paginateScan,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  type DeliveryRow,
+  type FolderState,
+  GSI_BY_FOLDER_UID,
+  GSI_BY_RECEIVED,
+  deliveryItem,
+  indexKeys,
+  rowFromItem,
+} from '../index-schema';
+import type { ListQuery, MailIndex } from '../ports';
+import type { Folder } from '../routing';
+
+export class DynamoMailIndex implements MailIndex {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async getDelivery(mailbox: string, messageKey: string): Promise<DeliveryRow | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: indexKeys.mailboxPk(mailbox), sk: indexKeys.messageSk(messageKey) },
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? rowFromItem(Item) : undefined;
+  }
+
+  async allocateUid(mailbox: string, folder: Folder): Promise<{ uid: number; uidValidity: number }> {
+    const { Attributes } = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: indexKeys.mailboxPk(mailbox), sk: indexKeys.folderSk(folder) },
+        // UIDVALIDITY is fixed when the folder is first used and never changes afterwards.
+        UpdateExpression: 'SET uidValidity = if_not_exists(uidValidity, :validity), mailbox = :mailbox, folder = :folder ADD lastUid :one',
+        ExpressionAttributeValues: {
+          ':validity': Math.floor(this.now().getTime() / 1000),
+          ':mailbox': mailbox,
+          ':folder': folder,
+          ':one': 1,
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return { uid: Number(Attributes?.lastUid), uidValidity: Number(Attributes?.uidValidity) };
+  }
+
+  async putDelivery(row: DeliveryRow): Promise<'created' | 'exists'> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: deliveryItem(row),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return 'created';
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') {
+        return 'exists';
+      }
+      throw error;
+    }
+  }
+
+  async *listDeliveries(mailbox: string, query: ListQuery = {}): AsyncIterable<DeliveryRow> {
+    let yielded = 0;
+    const pages = paginateQuery(
+      { client: this.doc, pageSize: 200 },
+      {
+        TableName: this.tableName,
+        IndexName: GSI_BY_RECEIVED,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: {
+          ':pk': indexKeys.mailboxPk(mailbox),
+          ...(query.folder ? { ':folder': query.folder } : {}),
+        },
+        ...(query.folder ? { FilterExpression: 'folder = :folder' } : {}),
+        ScanIndexForward: false,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        if (query.limit !== undefined && yielded >= query.limit) return;
+        yielded += 1;
+        yield rowFromItem(item);
+      }
+    }
+  }
+
+  async *folderDeliveries(mailbox: string, folder: string): AsyncIterable<DeliveryRow> {
+    const pages = paginateQuery(
+      { client: this.doc, pageSize: 500 },
+      {
+        TableName: this.tableName,
+        IndexName: GSI_BY_FOLDER_UID,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': indexKeys.folderUidPk(mailbox, folder) },
+        ScanIndexForward: true,
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) yield rowFromItem(item);
+  }
+
+  async folders(mailbox: string): Promise<FolderState[]> {
+    const out: FolderState[] = [];
+    const pages = paginateQuery(
+      { client: this.doc },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': indexKeys.mailboxPk(mailbox), ':prefix': indexKeys.FOLDER_PREFIX },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        out.push({
+          mailbox,
+          folder: String(item.folder),
+          uidValidity: Number(item.uidValidity),
+          lastUid: Number(item.lastUid),
+        });
+      }
+    }
+    return out;
+  }
+
+  async mailboxes(): Promise<string[]> {
+    const found = new Set<string>();
+    const pages = paginateScan(
+      { client: this.doc },
+      {
+        TableName: this.tableName,
+        FilterExpression: 'begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':prefix': indexKeys.FOLDER_PREFIX },
+        ProjectionExpression: 'mailbox',
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) found.add(String(item.mailbox));
+    return [...found].sort();
+  }
+}

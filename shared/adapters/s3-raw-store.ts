@@ -1,0 +1,39 @@
+// RawMailStore on S3 (AWS or the local S3-compatible server).
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import type { RawLocation } from '../index-schema';
+import type { RawMailStore } from '../ports';
+
+export class S3RawMailStore implements RawMailStore {
+  constructor(private readonly s3: S3Client) {}
+
+  async read(location: RawLocation): Promise<AsyncIterable<Uint8Array>> {
+    const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+    if (!Body) throw new Error(`s3://${location.bucket}/${location.key} has no body`);
+    return Body as AsyncIterable<Uint8Array>;
+  }
+
+  async write(location: RawLocation, body: Uint8Array): Promise<void> {
+    await this.s3.send(
+      new PutObjectCommand({ Bucket: location.bucket, Key: location.key, Body: body, ContentType: 'message/rfc822' }),
+    );
+  }
+
+  async exists(location: RawLocation): Promise<boolean> {
+    try {
+      await this.s3.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }));
+      return true;
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404 || (error as Error).name === 'NotFound') return false;
+      throw error;
+    }
+  }
+
+  async *list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }> {
+    for await (const page of paginateListObjectsV2({ client: this.s3 }, { Bucket: bucket, Prefix: prefix })) {
+      for (const object of page.Contents ?? []) {
+        if (object.Key) yield { key: object.Key, size: object.Size ?? 0 };
+      }
+    }
+  }
+}

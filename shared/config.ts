@@ -1,0 +1,171 @@
+// The one configuration file: read at synth time by the CDK app, handed to every Lambda as JSON in an
+// environment variable, and read by the local stack and the CLI. Validated once; errors name the field.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const domainName = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'must be a domain name');
+
+const emailAddress = z
+  .string()
+  .trim()
+  .regex(/^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/, 'must be an email address like user@example.com');
+
+const mailbox = z
+  .object({
+    /** Hosted mailboxes that receive a copy of every message archived for this mailbox. */
+    forwardTo: z.array(emailAddress).max(50, 'at most 50 forwarding targets').default([]),
+  })
+  .strict();
+
+const unknownRecipients = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('reject') }).strict(),
+  z.object({ action: z.literal('catchAll'), mailbox: emailAddress }).strict(),
+]);
+
+export const configSchema = z
+  .object({
+    /** CloudFormation stack name; also the prefix of local resource names. */
+    stackName: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'letters, digits and dashes, starting with a letter')
+      .default('MailArchiver'),
+    /** Domains whose mail SES receives (MX records point at SES). The journal domain is added to these. */
+    domains: z.array(domainName).min(1, 'list at least one domain'),
+    mailboxes: z.record(emailAddress, mailbox).refine((m) => Object.keys(m).length > 0, 'define at least one mailbox'),
+    unknownRecipients: unknownRecipients.default({ action: 'reject' }),
+    /** `alice+news@example.com` files into `alice@example.com`. */
+    plusAddressing: z.boolean().default(true),
+    /** Mail to this address is archived into the Sent folder of its sender's mailbox, and never forwarded. */
+    journalAddress: emailAddress.optional(),
+    /** Where alarms (dead letters, function errors, bounce rate) are emailed. */
+    alarmEmail: emailAddress,
+    ses: z
+      .object({
+        /** Name of the receipt rule set the stack creates. */
+        ruleSetName: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'letters, digits, _ and -, at most 63 characters'),
+        /**
+         * An account has ONE active rule set per region. true: the stack makes its rule set the active one,
+         * replacing whatever set is active now. false: you activate it yourself (see the stack outputs).
+         * There is no default on purpose: say which you want.
+         */
+        activateRuleSet: z.boolean(),
+      })
+      .strict(),
+    /** When set, the stack creates the MX and DKIM records in this Route 53 hosted zone. */
+    route53: z.object({ hostedZoneId: z.string().min(1), zoneName: domainName }).strict().optional(),
+    /** Days before raw mail moves to S3 Glacier Instant Retrieval (cheaper storage, same latency). */
+    archiveTransitionDays: z.number().int().min(30).default(90),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const receiving = new Set(receivingDomains(config));
+    const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+    for (const address of Object.keys(config.mailboxes)) {
+      if (!config.domains.includes(domainOf(address))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mailboxes', address],
+          message: `the domain of ${address} is not listed in "domains"`,
+        });
+      }
+    }
+    const mailboxAddresses = new Set(Object.keys(config.mailboxes).map((a) => a.toLowerCase()));
+    if (
+      config.unknownRecipients.action === 'catchAll' &&
+      !mailboxAddresses.has(config.unknownRecipients.mailbox.toLowerCase())
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['unknownRecipients', 'mailbox'],
+        message: 'the catch-all mailbox must be one of "mailboxes"',
+      });
+    }
+    if (config.journalAddress && mailboxAddresses.has(config.journalAddress.toLowerCase())) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['journalAddress'],
+        message: 'the journal address must not also be a mailbox',
+      });
+    }
+    for (const [address, { forwardTo }] of Object.entries(config.mailboxes)) {
+      forwardTo.forEach((target, i) => {
+        if (receiving.has(domainOf(target))) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['mailboxes', address, 'forwardTo', i],
+            message: `${target} is on a domain this archiver receives: forwarding there would loop`,
+          });
+        }
+      });
+    }
+  });
+
+export type ArchiverConfig = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates a parsed config object; the error lists every bad field by its path. */
+export function parseConfig(raw: unknown, source = 'config'): ArchiverConfig {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return normaliseConfig(result.data);
+  const problems = result.error.issues.map((issue) => {
+    const path = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+    return `  ${path}: ${issue.message}`;
+  });
+  throw new ConfigError(`${source} is invalid:\n${problems.join('\n')}`);
+}
+
+export function loadConfig(path: string): ArchiverConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read the config file ${path}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(raw, path);
+}
+
+/** The config file used when none is named: MAIL_ARCHIVER_CONFIG, else ./mail-archiver.config.json. */
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.MAIL_ARCHIVER_CONFIG ?? 'mail-archiver.config.json';
+}
+
+/** Every domain SES must receive for: the configured ones plus the journal address's domain. */
+export function receivingDomains(config: Pick<ArchiverConfig, 'domains' | 'journalAddress'>): string[] {
+  const domains = new Set(config.domains.map((d) => d.toLowerCase()));
+  if (config.journalAddress) {
+    domains.add(config.journalAddress.slice(config.journalAddress.lastIndexOf('@') + 1).toLowerCase());
+  }
+  return [...domains];
+}
+
+// Addresses are compared in lower case everywhere; normalising once here keeps every reader consistent.
+function normaliseConfig(config: ArchiverConfig): ArchiverConfig {
+  const mailboxes = Object.fromEntries(
+    Object.entries(config.mailboxes).map(([address, box]) => [address.toLowerCase(), box]),
+  );
+  const unknownRecipients =
+    config.unknownRecipients.action === 'catchAll'
+      ? { action: 'catchAll' as const, mailbox: config.unknownRecipients.mailbox.toLowerCase() }
+      : config.unknownRecipients;
+  return {
+    ...config,
+    mailboxes,
+    unknownRecipients,
+    journalAddress: config.journalAddress?.toLowerCase(),
+  };
+}

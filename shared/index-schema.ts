@@ -1,0 +1,103 @@
+// The index layout: the one place that knows how keys are built. Every reader and writer goes through it.
+//
+//   pk = MAILBOX#<mailbox>   sk = MESSAGE#<messageKey>   one delivery row per (mailbox, message)
+//   pk = MAILBOX#<mailbox>   sk = FOLDER#<folder>        the folder's UIDVALIDITY and last UID given out
+//   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
+//   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
+import type { AttachmentSummary } from './mime';
+import type { Flag, Folder, Verdicts } from './routing';
+
+export const INDEX_SCHEMA_VERSION = 1;
+export const GSI_BY_FOLDER_UID = 'byFolderUid';
+export const GSI_BY_RECEIVED = 'byReceived';
+
+export interface RawLocation {
+  bucket: string;
+  key: string;
+}
+
+export interface DeliveryRow {
+  mailbox: string;
+  folder: Folder;
+  uid: number;
+  uidValidity: number;
+  flags: Flag[];
+  /** Identity of the stored message: sha256 of its bytes plus the SES message id. */
+  messageKey: string;
+  sha256: string;
+  sesMessageId: string;
+  raw: RawLocation;
+  size: number;
+  /** When SES (or the importer) received it: the IMAP INTERNALDATE. */
+  receivedAt: string;
+  date?: string;
+  dateHeader?: string;
+  from: string[];
+  fromAddress?: string;
+  to: string[];
+  cc: string[];
+  subject?: string;
+  messageId?: string;
+  inReplyTo?: string;
+  references: string[];
+  attachments: AttachmentSummary[];
+  verdicts: Verdicts;
+  envelopeRecipients: string[];
+  parseError?: string;
+  archivedAt: string;
+  schemaVersion: number;
+}
+
+export interface FolderState {
+  mailbox: string;
+  folder: string;
+  uidValidity: number;
+  /** The last UID handed out; the next message gets a larger one. */
+  lastUid: number;
+}
+
+/** A message's identity, also safe as a maildir file-name component ([A-Za-z0-9_-]). */
+export function messageKeyOf(sha256: string, sesMessageId: string): string {
+  return `${sha256.slice(0, 32)}-${sesMessageId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+export const indexKeys = {
+  mailboxPk: (mailbox: string) => `MAILBOX#${mailbox}`,
+  messageSk: (messageKey: string) => `MESSAGE#${messageKey}`,
+  folderSk: (folder: string) => `FOLDER#${folder}`,
+  folderUidPk: (mailbox: string, folder: string) => `MAILBOX#${mailbox}#FOLDER#${folder}`,
+  receivedSk: (receivedAt: string, messageKey: string) => `${receivedAt}#${messageKey}`,
+  MESSAGE_PREFIX: 'MESSAGE#',
+  FOLDER_PREFIX: 'FOLDER#',
+} as const;
+
+/** The stored item for a row: the row itself plus its keys. */
+export function deliveryItem(row: DeliveryRow): Record<string, unknown> {
+  return {
+    pk: indexKeys.mailboxPk(row.mailbox),
+    sk: indexKeys.messageSk(row.messageKey),
+    gsi1pk: indexKeys.folderUidPk(row.mailbox, row.folder),
+    gsi1sk: row.uid,
+    gsi2sk: indexKeys.receivedSk(row.receivedAt, row.messageKey),
+    ...row,
+  };
+}
+
+export function rowFromItem(item: Record<string, unknown>): DeliveryRow {
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g1s, gsi2sk: _g2s, ...row } = item;
+  return row as unknown as DeliveryRow;
+}
+
+/** The table's key schema, used by the CDK stack and by the local stack alike. */
+export const indexTableDefinition = {
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  globalSecondaryIndexes: [
+    { indexName: GSI_BY_FOLDER_UID, partitionKey: { name: 'gsi1pk', type: 'S' }, sortKey: { name: 'gsi1sk', type: 'N' } },
+    { indexName: GSI_BY_RECEIVED, partitionKey: { name: 'pk', type: 'S' }, sortKey: { name: 'gsi2sk', type: 'S' } },
+  ],
+} as const;
+
+/** Where raw mail lives in the bucket: SES's S3 action writes `<prefix><SES message id>`. */
+export const RAW_MAIL_PREFIX = 'incoming/';
+export const rawMailKey = (sesMessageId: string) => `${RAW_MAIL_PREFIX}${sesMessageId}`;

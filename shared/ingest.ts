@@ -1,0 +1,123 @@
+// The archive use case: one stored message in, one index row per (mailbox, message) out. Safe to run any
+// number of times, concurrently: rows are keyed by the message's identity and written conditionally.
+import type { ArchiverConfig } from './config';
+import { type DeliveryRow, INDEX_SCHEMA_VERSION, messageKeyOf } from './index-schema';
+import { type MessageSummary, type ParseLimits, defaultParseLimits, formatAddress, readMessage } from './mime';
+import type { MailIndex, RawMailStore } from './ports';
+import { type Delivery, type RejectedRecipient, UNROUTED_MAILBOX, routeMessage } from './routing';
+import { type SesReceivedNotification, verdictsOf } from './ses-notification';
+
+export interface IngestDeps {
+  config: ArchiverConfig;
+  store: RawMailStore;
+  index: MailIndex;
+  now?: () => Date;
+  limits?: ParseLimits;
+}
+
+export interface DeliveryOutcome {
+  mailbox: string;
+  folder: string;
+  uid: number;
+  status: 'archived' | 'duplicate';
+}
+
+export interface IngestOutcome {
+  messageKey: string;
+  sha256: string;
+  size: number;
+  deliveries: DeliveryOutcome[];
+  rejected: RejectedRecipient[];
+  parseError?: string;
+}
+
+export async function archiveReceivedMail(
+  notification: SesReceivedNotification,
+  deps: IngestDeps,
+): Promise<IngestOutcome> {
+  const { config, store, index } = deps;
+  const raw = { bucket: notification.receipt.action.bucketName, key: notification.receipt.action.objectKey };
+  const summary = await readMessage(await store.read(raw), deps.limits ?? defaultParseLimits);
+  const verdicts = verdictsOf(notification.receipt);
+  const routing = routeMessage(config, notification.receipt.recipients, summary.headers.from[0]?.address, verdicts);
+  // Nothing is dropped: a message that reached no mailbox is kept where `reconcile` and `list` can see it.
+  const deliveries: Delivery[] = routing.deliveries.length
+    ? routing.deliveries
+    : [{ mailbox: UNROUTED_MAILBOX, folder: 'INBOX', flags: [], envelopeRecipients: notification.receipt.recipients }];
+  const messageKey = messageKeyOf(summary.sha256, notification.mail.messageId);
+  const archivedAt = (deps.now ?? (() => new Date()))().toISOString();
+
+  const outcomes: DeliveryOutcome[] = [];
+  for (const delivery of deliveries) {
+    const existing = await index.getDelivery(delivery.mailbox, messageKey);
+    if (existing) {
+      outcomes.push({ mailbox: existing.mailbox, folder: existing.folder, uid: existing.uid, status: 'duplicate' });
+      continue;
+    }
+    // A UID given out here and then lost to a crash or a concurrent winner is a gap, which IMAP allows.
+    const { uid, uidValidity } = await index.allocateUid(delivery.mailbox, delivery.folder);
+    const row = deliveryRow({ summary, notification, delivery, messageKey, uid, uidValidity, archivedAt, raw });
+    if ((await index.putDelivery({ ...row, verdicts })) === 'created') {
+      outcomes.push({ mailbox: row.mailbox, folder: row.folder, uid, status: 'archived' });
+    } else {
+      const winner = await index.getDelivery(delivery.mailbox, messageKey);
+      outcomes.push({
+        mailbox: delivery.mailbox,
+        folder: winner?.folder ?? delivery.folder,
+        uid: winner?.uid ?? uid,
+        status: 'duplicate',
+      });
+    }
+  }
+  return {
+    messageKey,
+    sha256: summary.sha256,
+    size: summary.size,
+    deliveries: outcomes,
+    rejected: routing.rejected,
+    ...(summary.parseError ? { parseError: summary.parseError } : {}),
+  };
+}
+
+function deliveryRow(input: {
+  summary: MessageSummary;
+  notification: SesReceivedNotification;
+  delivery: Delivery;
+  messageKey: string;
+  uid: number;
+  uidValidity: number;
+  archivedAt: string;
+  raw: { bucket: string; key: string };
+}): Omit<DeliveryRow, 'verdicts'> {
+  const { summary, notification, delivery, messageKey, uid, uidValidity, archivedAt, raw } = input;
+  const h = summary.headers;
+  const receivedAt = new Date(notification.mail.timestamp);
+  return {
+    mailbox: delivery.mailbox,
+    folder: delivery.folder,
+    uid,
+    uidValidity,
+    flags: delivery.flags,
+    messageKey,
+    sha256: summary.sha256,
+    sesMessageId: notification.mail.messageId,
+    raw,
+    size: summary.size,
+    receivedAt: Number.isNaN(receivedAt.getTime()) ? archivedAt : receivedAt.toISOString(),
+    ...(h.date ? { date: h.date } : {}),
+    ...(h.dateHeader ? { dateHeader: h.dateHeader } : {}),
+    from: h.from.map(formatAddress),
+    ...(h.from[0]?.address ? { fromAddress: h.from[0].address.toLowerCase() } : {}),
+    to: h.to.map(formatAddress),
+    cc: h.cc.map(formatAddress),
+    ...(h.subject !== undefined ? { subject: h.subject } : {}),
+    ...(h.messageId ? { messageId: h.messageId } : {}),
+    ...(h.inReplyTo ? { inReplyTo: h.inReplyTo } : {}),
+    references: h.references,
+    attachments: summary.attachments,
+    envelopeRecipients: delivery.envelopeRecipients,
+    ...(summary.parseError ? { parseError: summary.parseError } : {}),
+    archivedAt,
+    schemaVersion: INDEX_SCHEMA_VERSION,
+  };
+}

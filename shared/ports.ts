@@ -1,0 +1,33 @@
+// The small interfaces the core talks through. Adapters in shared/adapters implement them with the AWS SDK
+// (against AWS or the local services); the core never imports the SDK.
+import type { DeliveryRow, FolderState, RawLocation } from './index-schema';
+import type { Folder } from './routing';
+
+export interface RawMailStore {
+  /** The exact stored bytes, streamed. */
+  read(location: RawLocation): Promise<AsyncIterable<Uint8Array>>;
+  write(location: RawLocation, body: Uint8Array): Promise<void>;
+  exists(location: RawLocation): Promise<boolean>;
+  list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }>;
+}
+
+export interface ListQuery {
+  folder?: string;
+  /** Newest first. */
+  limit?: number;
+}
+
+export interface MailIndex {
+  getDelivery(mailbox: string, messageKey: string): Promise<DeliveryRow | undefined>;
+  /** Hands out the next UID of a folder, creating the folder (and its UIDVALIDITY) on first use. */
+  allocateUid(mailbox: string, folder: Folder): Promise<{ uid: number; uidValidity: number }>;
+  /** Writes a row unless one exists for (mailbox, messageKey): at-least-once delivery makes this the norm. */
+  putDelivery(row: DeliveryRow): Promise<'created' | 'exists'>;
+  /** Rows of a mailbox, newest received first. */
+  listDeliveries(mailbox: string, query?: ListQuery): AsyncIterable<DeliveryRow>;
+  /** Rows of one folder in UID order. */
+  folderDeliveries(mailbox: string, folder: string): AsyncIterable<DeliveryRow>;
+  folders(mailbox: string): Promise<FolderState[]>;
+  /** Every mailbox that has a row, including ones no longer configured. */
+  mailboxes(): Promise<string[]>;
+}

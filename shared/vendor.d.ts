@@ -1,0 +1,25 @@
+// libmime ships no types; only what we call is declared.
+declare module 'libmime' {
+  const libmime: {
+    decodeWords(value: string): string;
+    encodeWord(value: string, mimeWordEncoding?: 'Q' | 'B', maxLength?: number): string;
+  };
+  export default libmime;
+}
+
+declare module 's3rver' {
+  interface S3rverOptions {
+    address?: string;
+    port?: number;
+    silent?: boolean;
+    directory: string;
+    allowMismatchedSignatures?: boolean;
+    resetOnClose?: boolean;
+    configureBuckets?: { name: string }[];
+  }
+  export default class S3rver {
+    constructor(options: S3rverOptions);
+    run(): Promise<{ address: string; port: number }>;
+    close(): Promise<void>;
+  }
+}

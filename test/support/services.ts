@@ -1,0 +1,42 @@
+// Real local services for integration tests: DynamoDB Local in memory and s3rver in a temp directory.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { type AwsClients, createClients } from '../../shared/adapters/clients';
+import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from '../../cli/local-services';
+
+export interface TestServices {
+  clients: AwsClients;
+  store: S3RawMailStore;
+  index: DynamoMailIndex;
+  bucket: string;
+  tableName: string;
+  endpoints: { s3: string; dynamodb: string };
+  stop(): Promise<void>;
+}
+
+export async function startTestServices(): Promise<TestServices> {
+  const dir = mkdtempSync(join(tmpdir(), 'mail-archiver-test-'));
+  const [dynamo, s3] = await Promise.all([startDynamoLocal(), startS3Local({ dataDir: join(dir, 's3') })]);
+  const endpoints = { s3: s3.endpoint, dynamodb: dynamo.endpoint };
+  const clients = createClients(endpoints);
+  const bucket = 'raw-mail-test';
+  const tableName = 'mail-index-test';
+  await Promise.all([ensureBucket(clients.s3, bucket), ensureIndexTable(clients.dynamodb, tableName)]);
+  return {
+    clients,
+    store: new S3RawMailStore(clients.s3),
+    index: new DynamoMailIndex(clients.dynamodb, tableName),
+    bucket,
+    tableName,
+    endpoints,
+    async stop() {
+      clients.s3.destroy();
+      clients.dynamodb.destroy();
+      await Promise.all([dynamo.stop(), s3.stop()]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
