@@ -1,0 +1,328 @@
+// The deployable archiver: SES receives -> S3 keeps the raw bytes -> SNS -> SQS (+DLQ) -> ingest Lambda ->
+// DynamoDB index. Stateful resources are retained when the stack is deleted: they hold the user's mail.
+import { CfnElement, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, type Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { CnameRecord, HostedZone, MxRecord } from 'aws-cdk-lib/aws-route53';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, StorageClass } from 'aws-cdk-lib/aws-s3';
+import { EmailIdentity, type IReceiptRuleAction, Identity, ReceiptRuleSet, TlsPolicy } from 'aws-cdk-lib/aws-ses';
+import * as sesActions from 'aws-cdk-lib/aws-ses-actions';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription, SqsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
+import type { Construct } from 'constructs';
+import { type ArchiverConfig, receivingDomains } from '../shared/config';
+import { RAW_MAIL_PREFIX, indexTableDefinition } from '../shared/index-schema';
+import { ArchiverFunction } from './constructs/archiver-function';
+
+export interface ArchiverStackProps extends StackProps {
+  readonly config: ArchiverConfig;
+}
+
+/** The construct id aws-cdk-lib gives the function behind every AwsCustomResource. */
+const AWS_CUSTOM_RESOURCE_SINGLETON_ID = 'AWS679f53fac002430cb0da5b7982bd2287';
+
+const attributeType = (type: 'S' | 'N') => (type === 'S' ? AttributeType.STRING : AttributeType.NUMBER);
+
+export class ArchiverStack extends Stack {
+  readonly rawMailBucket: Bucket;
+  readonly indexTable: Table;
+  readonly ingestQueue: Queue;
+  readonly ingestDeadLetterQueue: Queue;
+  readonly ingestFunction: ArchiverFunction;
+
+  constructor(scope: Construct, id: string, props: ArchiverStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const domains = receivingDomains(config);
+
+    // --- Alarms go to the operator by email. ---------------------------------------------------------
+    const messagingKey = new Key(this, 'MessagingKey', {
+      description: 'Encrypts the archiver SNS topics (receipt notifications and alarms)',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const service of ['ses.amazonaws.com', 'cloudwatch.amazonaws.com']) {
+      messagingKey.addToResourcePolicy(
+        new PolicyStatement({
+          actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+          principals: [new ServicePrincipal(service)],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+        }),
+      );
+    }
+    const alarmTopic = new Topic(this, 'AlarmTopic', { masterKey: messagingKey, enforceSSL: true });
+    alarmTopic.addSubscription(new EmailSubscription(config.alarmEmail));
+    const alarmAction = new SnsAction(alarmTopic);
+
+    // --- Raw mail: the source of truth. ------------------------------------------------------------------
+    const accessLogs = new Bucket(this, 'AccessLogBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ expiration: Duration.days(365) }],
+    });
+    this.rawMailBucket = new Bucket(this, 'RawMailBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'raw-mail/',
+      lifecycleRules: [
+        {
+          transitions: [
+            { storageClass: StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(config.archiveTransitionDays) },
+          ],
+          noncurrentVersionExpiration: Duration.days(365),
+        },
+      ],
+    });
+
+    // --- Index. ------------------------------------------------------------------------------------------
+    const def = indexTableDefinition;
+    this.indexTable = new Table(this, 'IndexTable', {
+      partitionKey: { name: def.partitionKey.name, type: attributeType(def.partitionKey.type) },
+      sortKey: { name: def.sortKey.name, type: attributeType(def.sortKey.type) },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      encryption: TableEncryption.AWS_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const gsi of def.globalSecondaryIndexes) {
+      this.indexTable.addGlobalSecondaryIndex({
+        indexName: gsi.indexName,
+        partitionKey: { name: gsi.partitionKey.name, type: attributeType(gsi.partitionKey.type) },
+        sortKey: { name: gsi.sortKey.name, type: attributeType(gsi.sortKey.type) },
+      });
+    }
+
+    // --- Stored -> processed: a durable queue, so no message depends on one invocation. ---------------------
+    const receivedTopic = new Topic(this, 'ReceivedTopic', { masterKey: messagingKey, enforceSSL: true });
+    receivedTopic.addToResourcePolicy(
+      new PolicyStatement({
+        actions: ['sns:Publish'],
+        principals: [new ServicePrincipal('ses.amazonaws.com')],
+        resources: [receivedTopic.topicArn],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
+    this.ingestDeadLetterQueue = new Queue(this, 'IngestDeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    const ingestTimeout = Duration.minutes(5);
+    this.ingestQueue = new Queue(this, 'IngestQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      // Six times the function timeout, as Lambda's SQS integration recommends.
+      visibilityTimeout: Duration.minutes(30),
+      deadLetterQueue: { queue: this.ingestDeadLetterQueue, maxReceiveCount: 5 },
+    });
+    receivedTopic.addSubscription(new SqsSubscription(this.ingestQueue, { rawMessageDelivery: true }));
+
+    const configJson = JSON.stringify(config);
+    this.ingestFunction = new ArchiverFunction(this, 'IngestFunction', {
+      entry: 'lambdas/ingest/index.ts',
+      description: 'Indexes each raw message stored by SES into the DynamoDB index',
+      // 40 MB messages are streamed, so memory is for CPU share, not for holding mail.
+      memorySize: 1024,
+      timeout: ingestTimeout,
+      environment: {
+        ARCHIVER_CONFIG: configJson,
+        INDEX_TABLE: this.indexTable.tableName,
+        RAW_BUCKET: this.rawMailBucket.bucketName,
+        POWERTOOLS_SERVICE_NAME: 'mail-archiver-ingest',
+      },
+    });
+    this.ingestFunction.addEventSource(
+      new SqsEventSource(this.ingestQueue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: 20 }),
+    );
+    this.ingestFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.rawMailBucket.arnForObjects(`${RAW_MAIL_PREFIX}*`)],
+      }),
+    );
+    this.indexTable.grant(
+      this.ingestFunction,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+    );
+
+    // --- SES receiving. --------------------------------------------------------------------------------------
+    const zone = config.route53
+      ? HostedZone.fromHostedZoneAttributes(this, 'Zone', {
+          hostedZoneId: config.route53.hostedZoneId,
+          zoneName: config.route53.zoneName,
+        })
+      : undefined;
+    const inZone = (domain: string) =>
+      config.route53 !== undefined && (domain === config.route53.zoneName || domain.endsWith(`.${config.route53.zoneName}`));
+    const inboundEndpoint = `inbound-smtp.${this.region}.amazonaws.com`;
+
+    config.domains.forEach((domain, i) => {
+      const identity = new EmailIdentity(this, `DomainIdentity${i}`, { identity: Identity.domain(domain) });
+      identity.dkimRecords.forEach((record, j) => {
+        new CfnOutput(this, `DkimRecord${i}x${j}`, {
+          description: `DKIM CNAME for ${domain}: create it in your DNS`,
+          value: `${record.name} CNAME ${record.value}`,
+        });
+        if (zone && inZone(domain)) {
+          new CnameRecord(this, `DkimCname${i}x${j}`, {
+            zone,
+            recordName: record.name,
+            domainName: record.value,
+          });
+        }
+      });
+    });
+    domains.forEach((domain, i) => {
+      new CfnOutput(this, `MxRecord${i}`, {
+        description: `MX record for ${domain}: points its mail at SES`,
+        value: `${domain} MX 10 ${inboundEndpoint}`,
+      });
+      if (zone && inZone(domain)) {
+        new MxRecord(this, `Mx${i}`, {
+          zone,
+          recordName: domain,
+          values: [{ priority: 10, hostName: inboundEndpoint }],
+        });
+      }
+    });
+
+    const actions: IReceiptRuleAction[] = [];
+    let gatekeeper: ArchiverFunction | undefined;
+    if (config.unknownRecipients.action === 'reject') {
+      gatekeeper = new ArchiverFunction(this, 'GatekeeperFunction', {
+        entry: 'lambdas/gatekeeper/index.ts',
+        description: 'Bounces envelope recipients that belong to no mailbox before anything is stored',
+        memorySize: 256,
+        timeout: Duration.seconds(10),
+        environment: { ARCHIVER_CONFIG: configJson, POWERTOOLS_SERVICE_NAME: 'mail-archiver-gatekeeper' },
+      });
+      gatekeeper.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['ses:SendBounce'],
+          resources: config.domains.map((d) => `arn:${this.partition}:ses:${this.region}:${this.account}:identity/${d}`),
+        }),
+      );
+      actions.push(
+        new sesActions.Lambda({ function: gatekeeper, invocationType: sesActions.LambdaInvocationType.REQUEST_RESPONSE }),
+      );
+    }
+    actions.push(
+      new sesActions.S3({ bucket: this.rawMailBucket, objectKeyPrefix: RAW_MAIL_PREFIX, topic: receivedTopic }),
+    );
+
+    const ruleSet = new ReceiptRuleSet(this, 'ReceiptRuleSet', { receiptRuleSetName: config.ses.ruleSetName });
+    ruleSet.addRule('Archive', {
+      recipients: domains,
+      tlsPolicy: TlsPolicy.REQUIRE,
+      scanEnabled: true,
+      actions,
+    });
+
+    if (config.ses.activateRuleSet) {
+      // Explicit in the config (ses.activateRuleSet): this replaces whatever rule set is active in the region.
+      const activation = new AwsCustomResource(this, 'ActivateRuleSet', {
+        onUpdate: {
+          service: 'SES',
+          action: 'setActiveReceiptRuleSet',
+          parameters: { RuleSetName: ruleSet.receiptRuleSetName },
+          physicalResourceId: PhysicalResourceId.of(`active-${config.ses.ruleSetName}`),
+        },
+        onDelete: { service: 'SES', action: 'setActiveReceiptRuleSet', parameters: {} },
+        policy: AwsCustomResourcePolicy.fromStatements([
+          new PolicyStatement({ actions: ['ses:SetActiveReceiptRuleSet'], resources: ['*'] }),
+        ]),
+        installLatestAwsSdk: false,
+      });
+      activation.node.addDependency(ruleSet);
+      Validations.of(activation).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'ses:SetActiveReceiptRuleSet supports no resource-level permissions',
+      });
+    } else {
+      new CfnOutput(this, 'ActivateRuleSetCommand', {
+        description: 'The rule set is NOT active (ses.activateRuleSet is false). Activate it yourself:',
+        value: `aws ses set-active-receipt-rule-set --rule-set-name ${config.ses.ruleSetName} --region ${this.region}`,
+      });
+    }
+
+    // --- Alarms. ---------------------------------------------------------------------------------------------
+    new Alarm(this, 'IngestDeadLettersAlarm', {
+      alarmDescription: 'A received message could not be indexed after 5 attempts: see the ingest dead-letter queue',
+      metric: this.ingestDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(alarmAction);
+    for (const [name, fn] of [
+      ['Ingest', this.ingestFunction],
+      ['Gatekeeper', gatekeeper],
+    ] as const) {
+      if (!fn) continue;
+      new Alarm(this, `${name}ErrorsAlarm`, {
+        alarmDescription: `The ${name.toLowerCase()} function failed`,
+        metric: fn.metricErrors({ period: Duration.minutes(5) }),
+        threshold: 0,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }).addAlarmAction(alarmAction);
+    }
+
+    // --- Outputs. --------------------------------------------------------------------------------------------
+    new CfnOutput(this, 'RawMailBucketName', { value: this.rawMailBucket.bucketName });
+    new CfnOutput(this, 'IndexTableName', { value: this.indexTable.tableName });
+    new CfnOutput(this, 'IngestQueueUrl', { value: this.ingestQueue.queueUrl });
+    new CfnOutput(this, 'IngestDeadLetterQueueUrl', { value: this.ingestDeadLetterQueue.queueUrl });
+    new CfnOutput(this, 'ReceiptRuleSetName', { value: config.ses.ruleSetName });
+
+    this.suppressReviewedFindings(accessLogs, gatekeeper);
+  }
+
+  /** Each acknowledged finding says why it does not apply. */
+  private suppressReviewedFindings(accessLogs: Bucket, gatekeeper: ArchiverFunction | undefined) {
+    const ingestRole = this.ingestFunction.role as Role;
+    Validations.of(ingestRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.rawMailBucket.node.defaultChild as CfnElement)}.Arn>/${RAW_MAIL_PREFIX}*]`,
+      reason: 'Read access is scoped to the prefix SES writes raw mail under; object keys are SES message ids',
+    });
+    Validations.of(ingestRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.indexTable.node.defaultChild as CfnElement)}.Arn>/index/*]`,
+      reason: 'The index table\'s own global secondary indexes, which the ingest path queries',
+    });
+    const singleton = this.node.tryFindChild(AWS_CUSTOM_RESOURCE_SINGLETON_ID);
+    if (singleton) {
+      Validations.of(singleton).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason: 'CDK\'s own AwsCustomResource function (activates the rule set once per deploy); basic logging only',
+      });
+      Validations.of(singleton).acknowledge({
+        id: 'AwsSolutions-L1',
+        reason: 'CDK\'s own AwsCustomResource function: aws-cdk-lib chooses its runtime',
+      });
+    }
+    Validations.of(accessLogs).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This is the server access log bucket; logging it into itself would loop',
+    });
+  }
+}

@@ -1,0 +1,181 @@
+// Template assertions on the security-relevant properties, and cdk-nag's AwsSolutions pack with zero
+// unacknowledged findings.
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ArchiverStack } from '../../cdk/archiver-stack';
+import { exampleConfig } from '../support/config';
+
+const env = { account: '111111111111', region: 'us-east-1' };
+let template: Template;
+let nagReport: unknown;
+
+function synthesize(config = exampleConfig()) {
+  const app = new App({ outdir: undefined });
+  const stack = new ArchiverStack(app, 'TestArchiver', { config, env });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, stack };
+}
+
+beforeAll(() => {
+  const { app, stack } = synthesize();
+  try {
+    app.synth();
+  } catch (error) {
+    nagReport = error;
+  }
+  template = Template.fromStack(stack);
+});
+
+describe('the archiver stack', () => {
+  it('passes cdk-nag AwsSolutions with every finding acknowledged with a reason', () => {
+    expect(nagReport).toBeUndefined();
+  });
+
+  it('the nag check is live: one unacknowledged finding fails synthesis', () => {
+    const { app, stack } = synthesize();
+    new Bucket(stack, 'CarelessBucket');
+    expect(() => app.synth()).toThrow();
+  });
+
+  it('keeps raw mail encrypted, versioned, private, TLS-only and retained', () => {
+    template.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: Match.objectLike({
+        VersioningConfiguration: { Status: 'Enabled' },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+      }),
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('lets SES write raw mail into the bucket under incoming/', () => {
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { Service: 'ses.amazonaws.com' }, Action: 's3:PutObject' }),
+        ]),
+      },
+    });
+  });
+
+  it('indexes into an on-demand table with point-in-time recovery, deletion protection, retained', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        BillingMode: 'PAY_PER_REQUEST',
+        DeletionProtectionEnabled: true,
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        GlobalSecondaryIndexes: Match.arrayWith([
+          Match.objectLike({ IndexName: 'byFolderUid' }),
+          Match.objectLike({ IndexName: 'byReceived' }),
+        ]),
+      }),
+    });
+  });
+
+  it('receives for the domains and the journal domain with TLS required and scanning on, storing then notifying', () => {
+    template.hasResourceProperties('AWS::SES::ReceiptRule', {
+      Rule: Match.objectLike({
+        Enabled: true,
+        Recipients: ['example.com', 'journal.example.com'],
+        TlsPolicy: 'Require',
+        ScanEnabled: true,
+        Actions: [
+          { LambdaAction: Match.objectLike({ InvocationType: 'RequestResponse' }) },
+          {
+            S3Action: Match.objectLike({
+              ObjectKeyPrefix: 'incoming/',
+              TopicArn: Match.anyValue(),
+            }),
+          },
+        ],
+      }),
+    });
+    const activation = Object.values(template.findResources('Custom::AWS'))[0];
+    expect(JSON.stringify(activation)).toContain('setActiveReceiptRuleSet');
+    expect(JSON.stringify(activation)).toContain('mail-archiver');
+  });
+
+  it('does not activate the rule set when the config says not to, and says how to', () => {
+    const { stack } = synthesize(exampleConfig({ ses: { ruleSetName: 'mine', activateRuleSet: false } }));
+    const t = Template.fromStack(stack);
+    t.resourceCountIs('Custom::AWS', 0);
+    t.hasOutput('ActivateRuleSetCommand', { Value: Match.stringLikeRegexp('set-active-receipt-rule-set --rule-set-name mine') });
+  });
+
+  it('has no gatekeeper when unknown recipients go to a catch-all mailbox', () => {
+    const { stack } = synthesize(exampleConfig({ unknownRecipients: { action: 'catchAll', mailbox: 'bob@example.com' } }));
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::SES::ReceiptRule', {
+      Rule: Match.objectLike({ Actions: [{ S3Action: Match.anyValue() }] }),
+    });
+  });
+
+  it('queues stored mail durably with a dead-letter queue and processes it with partial batch failures', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: { deadLetterTargetArn: Match.anyValue(), maxReceiveCount: 5 },
+      SqsManagedSseEnabled: true,
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'sqs', RawMessageDelivery: true });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
+  it('runs Node 22 on arm64 with least-privilege grants scoped to the prefix and the table', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Environment: { Variables: Match.objectLike({ INDEX_TABLE: Match.anyValue() }) },
+    });
+    const policies = template.findResources('AWS::IAM::Policy');
+    const statements = Object.values(policies).flatMap(
+      (p) => (p as { Properties: { PolicyDocument: { Statement: { Action: unknown; Resource: unknown }[] } } }).Properties
+        .PolicyDocument.Statement,
+    );
+    const s3Reads = statements.filter((s) => JSON.stringify(s.Action).includes('s3:GetObject'));
+    expect(s3Reads.length).toBeGreaterThan(0);
+    for (const s of s3Reads) expect(JSON.stringify(s.Resource)).toContain('/incoming/*');
+    const dynamo = statements.filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
+    for (const s of dynamo) {
+      expect(JSON.stringify(s.Action)).not.toMatch(/dynamodb:\*|DeleteItem|Scan/);
+    }
+  });
+
+  it('alarms on dead letters and function errors to the alarm address', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      AlarmActions: [Match.anyValue()],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', AlarmActions: [Match.anyValue()] });
+  });
+
+  it('lists the DNS records to create, and creates them when a hosted zone is configured', () => {
+    template.hasOutput('MxRecord0', { Value: Match.anyValue() });
+    template.resourceCountIs('AWS::Route53::RecordSet', 0);
+    const { stack } = synthesize(exampleConfig({ route53: { hostedZoneId: 'Z123', zoneName: 'example.com' } }));
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::Route53::RecordSet', { Type: 'MX', Name: 'example.com.' });
+    t.hasResourceProperties('AWS::Route53::RecordSet', { Type: 'MX', Name: 'journal.example.com.' });
+    t.resourcePropertiesCountIs('AWS::Route53::RecordSet', { Type: 'CNAME' }, 3);
+  });
+});

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig, receivingDomains } from '../../shared/config';
+import { exampleConfig } from '../support/config';
+
+describe('config', () => {
+  it('loads the documented example config shipped at the top of the repository', () => {
+    const config = loadConfig('mail-archiver.config.json');
+    expect(config.mailboxes['alice@example.com']?.forwardTo).toEqual(['alice.example@gmail.com']);
+    expect(config.mailboxes['bob@example.com']?.forwardTo).toEqual([]);
+    expect(config.plusAddressing).toBe(true);
+    expect(config.unknownRecipients).toEqual({ action: 'reject' });
+    expect(receivingDomains(config)).toEqual(['example.com', 'journal.example.com']);
+  });
+
+  it('names every bad field and what is wrong with it', () => {
+    let message = '';
+    try {
+      parseConfig({
+        domains: ['not a domain'],
+        mailboxes: { 'alice@example.com': { forwardTo: ['nope'] } },
+        alarmEmail: 'ops@example.com',
+        ses: { ruleSetName: 'x' },
+      });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/domains\.0: must be a domain name/);
+    expect(message).toMatch(/mailboxes\.alice@example\.com\.forwardTo\.0: must be an email address/);
+    expect(message).toMatch(/ses\.activateRuleSet/);
+  });
+
+  it('rejects unknown fields, a catch-all outside the mailboxes and forwarding loops', () => {
+    expect(() => exampleConfig({ mailboxs: {} })).toThrow(/mailboxs/);
+    expect(() => exampleConfig({ unknownRecipients: { action: 'catchAll', mailbox: 'zed@example.com' } })).toThrow(
+      /unknownRecipients\.mailbox: the catch-all mailbox must be one of "mailboxes"/,
+    );
+    expect(() =>
+      exampleConfig({ mailboxes: { 'alice@example.com': { forwardTo: ['bob@example.com'] } } }),
+    ).toThrow(/forwardTo\.0: bob@example\.com is on a domain this archiver receives/);
+    expect(() => exampleConfig({ mailboxes: { 'alice@other.org': {} } })).toThrow(
+      /mailboxes\.alice@other\.org: the domain of alice@other\.org is not listed in "domains"/,
+    );
+  });
+
+  it('says which file is unreadable or not JSON', () => {
+    expect(() => loadConfig('/nonexistent/mail-archiver.config.json')).toThrow(/cannot read the config file/);
+  });
+
+  it('normalises mailbox addresses to lower case', () => {
+    const config = exampleConfig({ mailboxes: { 'Alice@Example.com': {} } });
+    expect(Object.keys(config.mailboxes)).toEqual(['alice@example.com']);
+  });
+});
