@@ -5,7 +5,12 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  ListTablesCommand,
+} from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { indexTableDefinition } from '../shared/index-schema';
@@ -44,7 +49,9 @@ export interface DynamoLocal {
 }
 
 /** Starts DynamoDB Local; `dataDir` persists tables across restarts, without it they live in memory. */
-export async function startDynamoLocal(options: { port?: number; dataDir?: string } = {}): Promise<DynamoLocal> {
+export async function startDynamoLocal(
+  options: { port?: number; dataDir?: string } = {},
+): Promise<DynamoLocal> {
   assertJava();
   const require = createRequire(import.meta.url);
   const emulator = join(dirname(require.resolve('amplify-dynamodb-simulator/package.json')), 'emulator');
@@ -73,10 +80,15 @@ export async function startDynamoLocal(options: { port?: number; dataDir?: strin
     output += d.toString();
   });
   const endpoint = `http://127.0.0.1:${port}`;
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`DynamoDB Local exited (${child.exitCode}): ${output.slice(-2000)}`);
-    return canConnect(port);
-  }, 30_000, 'DynamoDB Local to listen');
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null)
+        throw new Error(`DynamoDB Local exited (${child.exitCode}): ${output.slice(-2000)}`);
+      return canConnect(port);
+    },
+    30_000,
+    'DynamoDB Local to listen',
+  );
   return { endpoint, stop: () => stopChild(child) };
 }
 
@@ -112,14 +124,21 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
   if (TableNames?.includes(tableName)) return;
   const def = indexTableDefinition;
   const attributes = new Map<string, 'S' | 'N'>();
-  for (const key of [def.partitionKey, def.sortKey, ...def.globalSecondaryIndexes.flatMap((g) => [g.partitionKey, g.sortKey])]) {
+  for (const key of [
+    def.partitionKey,
+    def.sortKey,
+    ...def.globalSecondaryIndexes.flatMap((g) => [g.partitionKey, g.sortKey]),
+  ]) {
     attributes.set(key.name, key.type);
   }
   await dynamodb.send(
     new CreateTableCommand({
       TableName: tableName,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType })),
+      AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({
+        AttributeName,
+        AttributeType,
+      })),
       KeySchema: [
         { AttributeName: def.partitionKey.name, KeyType: 'HASH' },
         { AttributeName: def.sortKey.name, KeyType: 'RANGE' },
@@ -134,10 +153,14 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
       })),
     }),
   );
-  await waitFor(async () => {
-    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-    return Table?.TableStatus === 'ACTIVE';
-  }, 10_000, `table ${tableName} to become active`);
+  await waitFor(
+    async () => {
+      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+      return Table?.TableStatus === 'ACTIVE';
+    },
+    10_000,
+    `table ${tableName} to become active`,
+  );
 }
 
 async function canConnect(port: number): Promise<boolean> {

@@ -35,7 +35,9 @@ export const configSchema = z
       .default('MailArchiver'),
     /** Domains whose mail SES receives (MX records point at SES). The journal domain is added to these. */
     domains: z.array(domainName).min(1, 'list at least one domain'),
-    mailboxes: z.record(emailAddress, mailbox).refine((m) => Object.keys(m).length > 0, 'define at least one mailbox'),
+    mailboxes: z
+      .record(emailAddress, mailbox)
+      .refine((m) => Object.keys(m).length > 0, 'define at least one mailbox'),
     unknownRecipients: unknownRecipients.default({ action: 'reject' }),
     /** `alice+news@example.com` files into `alice@example.com`. */
     plusAddressing: z.boolean().default(true),
@@ -58,7 +60,10 @@ export const configSchema = z
       })
       .strict(),
     /** When set, the stack creates the MX and DKIM records in this Route 53 hosted zone. */
-    route53: z.object({ hostedZoneId: z.string().min(1), zoneName: domainName }).strict().optional(),
+    route53: z
+      .object({ hostedZoneId: z.string().min(1), zoneName: domainName })
+      .strict()
+      .optional(),
     /** Days before raw mail moves to S3 Glacier Instant Retrieval (cheaper storage, same latency). */
     archiveTransitionDays: z.number().int().min(30).default(90),
   })

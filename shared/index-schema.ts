@@ -93,8 +93,16 @@ export const indexTableDefinition = {
   partitionKey: { name: 'pk', type: 'S' },
   sortKey: { name: 'sk', type: 'S' },
   globalSecondaryIndexes: [
-    { indexName: GSI_BY_FOLDER_UID, partitionKey: { name: 'gsi1pk', type: 'S' }, sortKey: { name: 'gsi1sk', type: 'N' } },
-    { indexName: GSI_BY_RECEIVED, partitionKey: { name: 'pk', type: 'S' }, sortKey: { name: 'gsi2sk', type: 'S' } },
+    {
+      indexName: GSI_BY_FOLDER_UID,
+      partitionKey: { name: 'gsi1pk', type: 'S' },
+      sortKey: { name: 'gsi1sk', type: 'N' },
+    },
+    {
+      indexName: GSI_BY_RECEIVED,
+      partitionKey: { name: 'pk', type: 'S' },
+      sortKey: { name: 'gsi2sk', type: 'S' },
+    },
   ],
 } as const;
 

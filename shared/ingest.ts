@@ -2,9 +2,15 @@
 // number of times, concurrently: rows are keyed by the message's identity and written conditionally.
 import type { ArchiverConfig } from './config';
 import { type DeliveryRow, INDEX_SCHEMA_VERSION, messageKeyOf } from './index-schema';
-import { type MessageSummary, type ParseLimits, defaultParseLimits, formatAddress, readMessage } from './mime';
+import {
+  defaultParseLimits,
+  formatAddress,
+  type MessageSummary,
+  type ParseLimits,
+  readMessage,
+} from './mime';
 import type { MailIndex, RawMailStore } from './ports';
-import { type Delivery, type RejectedRecipient, UNROUTED_MAILBOX, routeMessage } from './routing';
+import { type Delivery, type RejectedRecipient, routeMessage, UNROUTED_MAILBOX } from './routing';
 import { type SesReceivedNotification, verdictsOf } from './ses-notification';
 
 export interface IngestDeps {
@@ -39,11 +45,23 @@ export async function archiveReceivedMail(
   const raw = { bucket: notification.receipt.action.bucketName, key: notification.receipt.action.objectKey };
   const summary = await readMessage(await store.read(raw), deps.limits ?? defaultParseLimits);
   const verdicts = verdictsOf(notification.receipt);
-  const routing = routeMessage(config, notification.receipt.recipients, summary.headers.from[0]?.address, verdicts);
+  const routing = routeMessage(
+    config,
+    notification.receipt.recipients,
+    summary.headers.from[0]?.address,
+    verdicts,
+  );
   // Nothing is dropped: a message that reached no mailbox is kept where `reconcile` and `list` can see it.
   const deliveries: Delivery[] = routing.deliveries.length
     ? routing.deliveries
-    : [{ mailbox: UNROUTED_MAILBOX, folder: 'INBOX', flags: [], envelopeRecipients: notification.receipt.recipients }];
+    : [
+        {
+          mailbox: UNROUTED_MAILBOX,
+          folder: 'INBOX',
+          flags: [],
+          envelopeRecipients: notification.receipt.recipients,
+        },
+      ];
   const messageKey = messageKeyOf(summary.sha256, notification.mail.messageId);
   const archivedAt = (deps.now ?? (() => new Date()))().toISOString();
 
@@ -51,12 +69,26 @@ export async function archiveReceivedMail(
   for (const delivery of deliveries) {
     const existing = await index.getDelivery(delivery.mailbox, messageKey);
     if (existing) {
-      outcomes.push({ mailbox: existing.mailbox, folder: existing.folder, uid: existing.uid, status: 'duplicate' });
+      outcomes.push({
+        mailbox: existing.mailbox,
+        folder: existing.folder,
+        uid: existing.uid,
+        status: 'duplicate',
+      });
       continue;
     }
     // A UID given out here and then lost to a crash or a concurrent winner is a gap, which IMAP allows.
     const { uid, uidValidity } = await index.allocateUid(delivery.mailbox, delivery.folder);
-    const row = deliveryRow({ summary, notification, delivery, messageKey, uid, uidValidity, archivedAt, raw });
+    const row = deliveryRow({
+      summary,
+      notification,
+      delivery,
+      messageKey,
+      uid,
+      uidValidity,
+      archivedAt,
+      raw,
+    });
     if ((await index.putDelivery({ ...row, verdicts })) === 'created') {
       outcomes.push({ mailbox: row.mailbox, folder: row.folder, uid, status: 'archived' });
     } else {

@@ -188,7 +188,12 @@ class StructureReader {
       const note = `${this.attachmentsDropped} attachments beyond the first ${this.limits.maxAttachments} not indexed`;
       parseError = parseError ? `${parseError}; ${note}` : note;
     }
-    return { headers: this.headers, attachments, mimeParts: this.nodes, ...(parseError ? { parseError } : {}) };
+    return {
+      headers: this.headers,
+      attachments,
+      mimeParts: this.nodes,
+      ...(parseError ? { parseError } : {}),
+    };
   }
 
   private fail(error: Error) {
@@ -252,7 +257,8 @@ function countBody(part: PartCounter, value: Buffer) {
   for (let i = 0; i < value.length; i++) {
     const c = value[i] as number;
     // A-Z a-z 0-9 + /
-    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 47 && c <= 57) || c === 43) part.base64Chars += 1;
+    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 47 && c <= 57) || c === 43)
+      part.base64Chars += 1;
     else if (c === 61) {
       part.base64Chars += 1;
       part.padding += 1;
@@ -262,7 +268,7 @@ function countBody(part: PartCounter, value: Buffer) {
 
 function readHeaders(node: MailsplitNode, limits: ParseLimits): MessageHeaders {
   const raw = (key: string) => {
-    const value = node.headers ? node.headers.getFirst(key) : "";
+    const value = node.headers ? node.headers.getFirst(key) : '';
     return value ? value.slice(0, limits.maxHeaderChars) : undefined;
   };
   const dateHeader = raw('date');
@@ -301,13 +307,18 @@ export function decodeWords(value: string): string {
   }
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]+/g;
+
 /** Control characters (NUL, bare CR/LF from broken folding) out; whitespace runs folded. */
 function cleanText(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
-  return value.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return value.replace(CONTROL_CHARACTERS, ' ').replace(/\s+/g, ' ').trim();
 }
 
-export function parseAddresses(value: string | undefined, limits: ParseLimits = defaultParseLimits): MailAddress[] {
+export function parseAddresses(
+  value: string | undefined,
+  limits: ParseLimits = defaultParseLimits,
+): MailAddress[] {
   if (!value) return [];
   const out: MailAddress[] = [];
   const visit = (entries: ReturnType<typeof addressparser>) => {

@@ -47,7 +47,9 @@ export function normaliseAddress(address: string): string {
 
 export function splitAddress(address: string): { local: string; domain: string } {
   const at = address.lastIndexOf('@');
-  return at < 0 ? { local: address, domain: '' } : { local: address.slice(0, at), domain: address.slice(at + 1) };
+  return at < 0
+    ? { local: address, domain: '' }
+    : { local: address.slice(0, at), domain: address.slice(at + 1) };
 }
 
 /** `alice+news@example.com` -> `alice@example.com` when plus-addressing is on. */
@@ -63,12 +65,16 @@ export type RecipientResolution = { mailbox: string } | { rejected: string };
 
 /** Resolves one envelope recipient (not the journal address) to a mailbox, or says why it has none. */
 export function resolveRecipient(
-  config: Pick<ArchiverConfig, 'mailboxes' | 'plusAddressing' | 'unknownRecipients' | 'domains' | 'journalAddress'>,
+  config: Pick<
+    ArchiverConfig,
+    'mailboxes' | 'plusAddressing' | 'unknownRecipients' | 'domains' | 'journalAddress'
+  >,
   recipient: string,
 ): RecipientResolution {
   const address = normaliseAddress(recipient);
   const { domain } = splitAddress(address);
-  if (!receivingDomains(config).includes(domain)) return { rejected: `${domain || address} is not a receiving domain` };
+  if (!receivingDomains(config).includes(domain))
+    return { rejected: `${domain || address} is not a receiving domain` };
   const base = baseAddress(address, config.plusAddressing);
   if (Object.hasOwn(config.mailboxes, base)) return { mailbox: base };
   if (config.unknownRecipients.action === 'catchAll') return { mailbox: config.unknownRecipients.mailbox };
@@ -104,7 +110,11 @@ export function routeMessage(
       // A journal copy is mail the user sent: it belongs in the sender's Sent folder, already read.
       const sender = fromAddress ? baseAddress(fromAddress, config.plusAddressing) : undefined;
       if (sender && Object.hasOwn(config.mailboxes, sender)) add(sender, 'Sent', ['\\Seen'], recipient);
-      else rejected.push({ recipient, reason: `journal copy from ${sender ?? 'no sender'}, which is not a mailbox` });
+      else
+        rejected.push({
+          recipient,
+          reason: `journal copy from ${sender ?? 'no sender'}, which is not a mailbox`,
+        });
       continue;
     }
     const resolution = resolveRecipient(config, recipient);

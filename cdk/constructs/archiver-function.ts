@@ -57,7 +57,8 @@ export class ArchiverFunction extends NodejsFunction {
     });
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',
-      reason: 'NODEJS_22_X is the runtime this project targets and tests against; a newer one is a deliberate upgrade',
+      reason:
+        'NODEJS_22_X is the runtime this project targets and tests against; a newer one is a deliberate upgrade',
     });
   }
 }

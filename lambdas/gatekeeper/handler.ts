@@ -4,8 +4,8 @@
 // this on its own: SES matches exact addresses or whole domains, and plus-addressing needs both.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SESEvent } from 'aws-lambda';
-import type { ArchiverConfig } from '../../shared/config';
 import type { Bouncer } from '../../shared/adapters/ses-bouncer';
+import type { ArchiverConfig } from '../../shared/config';
 import { isJournalAddress, resolveRecipient, splitAddress } from '../../shared/routing';
 
 export interface GatekeeperDeps {
@@ -35,7 +35,11 @@ export function createGatekeeperHandler(deps: GatekeeperDeps) {
       recipients: unknown,
     });
     const allUnknown = unknown.length === receipt.recipients.length;
-    deps.logger.info('bounced unknown recipients', { sesMessageId: mail.messageId, unknown, stopped: allUnknown });
+    deps.logger.info('bounced unknown recipients', {
+      sesMessageId: mail.messageId,
+      unknown,
+      stopped: allUnknown,
+    });
     return { disposition: allUnknown ? 'STOP_RULE_SET' : 'CONTINUE' };
   };
 }

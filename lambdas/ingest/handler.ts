@@ -3,7 +3,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { type IngestDeps, type IngestOutcome, archiveReceivedMail } from '../../shared/ingest';
+import { archiveReceivedMail, type IngestDeps, type IngestOutcome } from '../../shared/ingest';
 import { parseSesNotification } from '../../shared/ses-notification';
 
 export interface IngestHandlerDeps extends IngestDeps {
@@ -19,10 +19,15 @@ export function notificationBody(body: string): unknown {
   return parsed;
 }
 
-export async function ingestNotification(body: unknown, deps: IngestHandlerDeps): Promise<IngestOutcome | undefined> {
+export async function ingestNotification(
+  body: unknown,
+  deps: IngestHandlerDeps,
+): Promise<IngestOutcome | undefined> {
   const type = (body as { notificationType?: unknown } | null)?.notificationType;
   if (type !== 'Received') {
-    deps.logger.warn('ignoring a notification that is not a received message', { notificationType: String(type) });
+    deps.logger.warn('ignoring a notification that is not a received message', {
+      notificationType: String(type),
+    });
     return undefined;
   }
   const notification = parseSesNotification(body);

@@ -18,7 +18,10 @@ const LOCAL_REGION = 'us-east-1';
 
 export function createClients(local?: LocalEndpoints, region?: string): AwsClients {
   if (!local) {
-    return { s3: new S3Client(region ? { region } : {}), dynamodb: new DynamoDBClient(region ? { region } : {}) };
+    return {
+      s3: new S3Client(region ? { region } : {}),
+      dynamodb: new DynamoDBClient(region ? { region } : {}),
+    };
   }
   return {
     s3: new S3Client({
@@ -29,6 +32,10 @@ export function createClients(local?: LocalEndpoints, region?: string): AwsClien
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     }),
-    dynamodb: new DynamoDBClient({ region: LOCAL_REGION, endpoint: local.dynamodb, credentials: localCredentials }),
+    dynamodb: new DynamoDBClient({
+      region: LOCAL_REGION,
+      endpoint: local.dynamodb,
+      credentials: localCredentials,
+    }),
   };
 }

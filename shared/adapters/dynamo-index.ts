@@ -4,16 +4,16 @@ import {
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  UpdateCommand,
   paginateQuery,
   paginateScan,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import {
   type DeliveryRow,
+  deliveryItem,
   type FolderState,
   GSI_BY_FOLDER_UID,
   GSI_BY_RECEIVED,
-  deliveryItem,
   indexKeys,
   rowFromItem,
 } from '../index-schema';
@@ -48,7 +48,8 @@ export class DynamoMailIndex implements MailIndex {
         TableName: this.tableName,
         Key: { pk: indexKeys.mailboxPk(mailbox), sk: indexKeys.folderSk(folder) },
         // UIDVALIDITY is fixed when the folder is first used and never changes afterwards.
-        UpdateExpression: 'SET uidValidity = if_not_exists(uidValidity, :validity), mailbox = :mailbox, folder = :folder ADD lastUid :one',
+        UpdateExpression:
+          'SET uidValidity = if_not_exists(uidValidity, :validity), mailbox = :mailbox, folder = :folder ADD lastUid :one',
         ExpressionAttributeValues: {
           ':validity': Math.floor(this.now().getTime() / 1000),
           ':mailbox': mailbox,
@@ -72,7 +73,10 @@ export class DynamoMailIndex implements MailIndex {
       );
       return 'created';
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') {
+      if (
+        error instanceof ConditionalCheckFailedException ||
+        (error as Error).name === 'ConditionalCheckFailedException'
+      ) {
         return 'exists';
       }
       throw error;
@@ -125,7 +129,10 @@ export class DynamoMailIndex implements MailIndex {
       {
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': indexKeys.mailboxPk(mailbox), ':prefix': indexKeys.FOLDER_PREFIX },
+        ExpressionAttributeValues: {
+          ':pk': indexKeys.mailboxPk(mailbox),
+          ':prefix': indexKeys.FOLDER_PREFIX,
+        },
         ConsistentRead: true,
       },
     );

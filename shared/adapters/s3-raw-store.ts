@@ -1,5 +1,11 @@
 // RawMailStore on S3 (AWS or the local S3-compatible server).
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  paginateListObjectsV2,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import type { RawLocation } from '../index-schema';
 import type { RawMailStore } from '../ports';
 
@@ -14,7 +20,12 @@ export class S3RawMailStore implements RawMailStore {
 
   async write(location: RawLocation, body: Uint8Array): Promise<void> {
     await this.s3.send(
-      new PutObjectCommand({ Bucket: location.bucket, Key: location.key, Body: body, ContentType: 'message/rfc822' }),
+      new PutObjectCommand({
+        Bucket: location.bucket,
+        Key: location.key,
+        Body: body,
+        ContentType: 'message/rfc822',
+      }),
     );
   }
 

@@ -15,7 +15,10 @@ export class SesBouncer implements Bouncer {
         OriginalMessageId: input.sesMessageId,
         BounceSender: input.bounceSender,
         Explanation: 'This address does not exist.',
-        BouncedRecipientInfoList: input.recipients.map((Recipient) => ({ Recipient, BounceType: 'DoesNotExist' })),
+        BouncedRecipientInfoList: input.recipients.map((Recipient) => ({
+          Recipient,
+          BounceType: 'DoesNotExist',
+        })),
       }),
     );
   }

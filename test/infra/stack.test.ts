@@ -118,11 +118,15 @@ describe('the archiver stack', () => {
     const { stack } = synthesize(exampleConfig({ ses: { ruleSetName: 'mine', activateRuleSet: false } }));
     const t = Template.fromStack(stack);
     t.resourceCountIs('Custom::AWS', 0);
-    t.hasOutput('ActivateRuleSetCommand', { Value: Match.stringLikeRegexp('set-active-receipt-rule-set --rule-set-name mine') });
+    t.hasOutput('ActivateRuleSetCommand', {
+      Value: Match.stringLikeRegexp('set-active-receipt-rule-set --rule-set-name mine'),
+    });
   });
 
   it('has no gatekeeper when unknown recipients go to a catch-all mailbox', () => {
-    const { stack } = synthesize(exampleConfig({ unknownRecipients: { action: 'catchAll', mailbox: 'bob@example.com' } }));
+    const { stack } = synthesize(
+      exampleConfig({ unknownRecipients: { action: 'catchAll', mailbox: 'bob@example.com' } }),
+    );
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::SES::ReceiptRule', {
       Rule: Match.objectLike({ Actions: [{ S3Action: Match.anyValue() }] }),
@@ -148,8 +152,9 @@ describe('the archiver stack', () => {
     });
     const policies = template.findResources('AWS::IAM::Policy');
     const statements = Object.values(policies).flatMap(
-      (p) => (p as { Properties: { PolicyDocument: { Statement: { Action: unknown; Resource: unknown }[] } } }).Properties
-        .PolicyDocument.Statement,
+      (p) =>
+        (p as { Properties: { PolicyDocument: { Statement: { Action: unknown; Resource: unknown }[] } } })
+          .Properties.PolicyDocument.Statement,
     );
     const s3Reads = statements.filter((s) => JSON.stringify(s.Action).includes('s3:GetObject'));
     expect(s3Reads.length).toBeGreaterThan(0);
@@ -161,18 +166,26 @@ describe('the archiver stack', () => {
   });
 
   it('alarms on dead letters and function errors to the alarm address', () => {
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       AlarmActions: [Match.anyValue()],
     });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', AlarmActions: [Match.anyValue()] });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      AlarmActions: [Match.anyValue()],
+    });
   });
 
   it('lists the DNS records to create, and creates them when a hosted zone is configured', () => {
     template.hasOutput('MxRecord0', { Value: Match.anyValue() });
     template.resourceCountIs('AWS::Route53::RecordSet', 0);
-    const { stack } = synthesize(exampleConfig({ route53: { hostedZoneId: 'Z123', zoneName: 'example.com' } }));
+    const { stack } = synthesize(
+      exampleConfig({ route53: { hostedZoneId: 'Z123', zoneName: 'example.com' } }),
+    );
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::Route53::RecordSet', { Type: 'MX', Name: 'example.com.' });
     t.hasResourceProperties('AWS::Route53::RecordSet', { Type: 'MX', Name: 'journal.example.com.' });

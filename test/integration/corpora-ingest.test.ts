@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
-import { corporaPresent, corporaSkipReason, corpusMessages, corpusName } from '../support/corpora';
 import { exampleConfig } from '../support/config';
+import { corporaPresent, corporaSkipReason, corpusMessages, corpusName } from '../support/corpora';
+import { startTestServices, type TestServices } from '../support/services';
 import { receiveLikeSes } from '../support/ses';
-import { type TestServices, startTestServices } from '../support/services';
 
 if (!corporaPresent) console.warn(corporaSkipReason);
 
@@ -31,11 +31,19 @@ describe.skipIf(!corporaPresent)('ingest over ../shared/corpora', () => {
     const expected = new Map<string, string>();
     const records: SQSEvent['Records'] = [];
     for (const file of files) {
-      const { notification, sha256 } = await receiveLikeSes(services.store, services.bucket, readFileSync(file), {
-        recipients: ['alice@example.com'],
-      });
+      const { notification, sha256 } = await receiveLikeSes(
+        services.store,
+        services.bucket,
+        readFileSync(file),
+        {
+          recipients: ['alice@example.com'],
+        },
+      );
       expected.set(notification.mail.messageId, sha256);
-      records.push({ messageId: notification.mail.messageId, body: JSON.stringify(notification) } as SQSEvent['Records'][number]);
+      records.push({
+        messageId: notification.mail.messageId,
+        body: JSON.stringify(notification),
+      } as SQSEvent['Records'][number]);
     }
     const failures: string[] = [];
     for (let i = 0; i < records.length; i += 10) {
@@ -45,14 +53,19 @@ describe.skipIf(!corporaPresent)('ingest over ../shared/corpora', () => {
     }
     expect(failures).toEqual([]);
     // Deliver the whole corpus a second time: nothing new appears.
-    for (let i = 0; i < records.length; i += 10) await handler({ Records: records.slice(i, i + 10) }, {} as Context);
+    for (let i = 0; i < records.length; i += 10)
+      await handler({ Records: records.slice(i, i + 10) }, {} as Context);
 
     const rows = [];
     for await (const row of services.index.listDeliveries('alice@example.com')) rows.push(row);
     expect(rows).toHaveLength(files.length);
     for (const row of rows) expect(row.sha256).toBe(expected.get(row.sesMessageId));
-    const parseFailures = rows.filter((r) => r.parseError).map((r) => `${r.subject ?? '(no subject)'}: ${r.parseError}`);
-    console.info(`corpora: ${files.length} messages indexed, ${parseFailures.length} with a recorded parse failure`);
+    const parseFailures = rows
+      .filter((r) => r.parseError)
+      .map((r) => `${r.subject ?? '(no subject)'}: ${r.parseError}`);
+    console.info(
+      `corpora: ${files.length} messages indexed, ${parseFailures.length} with a recorded parse failure`,
+    );
     expect(new Set(rows.map((r) => r.uid)).size).toBe(files.length);
     expect(files.map(corpusName).length).toBe(files.length);
   });

@@ -1,12 +1,12 @@
 // The ingest path with the real AWS SDK against DynamoDB Local and s3rver.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IngestDeps, archiveReceivedMail } from '../../shared/ingest';
+import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
 import { UNROUTED_MAILBOX } from '../../shared/routing';
 import { exampleConfig } from '../support/config';
 import { makeMessage, makeMessageWithAttachment } from '../support/messages';
+import { startTestServices, type TestServices } from '../support/services';
 import { receiveLikeSes } from '../support/ses';
-import { type TestServices, startTestServices } from '../support/services';
 
 let services: TestServices;
 let deps: IngestDeps;
@@ -78,7 +78,9 @@ describe('ingest against DynamoDB Local and s3rver', () => {
     const outcome = await archiveReceivedMail(notification, deps);
     const row = await services.index.getDelivery('alice@example.com', outcome.messageKey);
     expect(row?.size).toBe(stored.length);
-    expect(row?.attachments).toEqual([{ filename: 'report.pdf', contentType: 'application/octet-stream', size: 600_000 }]);
+    expect(row?.attachments).toEqual([
+      { filename: 'report.pdf', contentType: 'application/octet-stream', size: 600_000 },
+    ]);
   });
 
   it('routes plus-addressing, journal copies to Sent (seen) and FAIL verdicts to Junk', async () => {
@@ -95,7 +97,9 @@ describe('ingest against DynamoDB Local and s3rver', () => {
       recipients: ['bob@example.com'],
       verdicts: { spam: 'FAIL' },
     });
-    const [p, j, s] = await Promise.all([plus, journal, spam].map((m) => archiveReceivedMail(m.notification, deps)));
+    const [p, j, s] = await Promise.all(
+      [plus, journal, spam].map((m) => archiveReceivedMail(m.notification, deps)),
+    );
     expect(p?.deliveries).toMatchObject([{ mailbox: 'alice@example.com', folder: 'INBOX' }]);
     expect(j?.deliveries).toMatchObject([{ mailbox: 'alice@example.com', folder: 'Sent' }]);
     expect(s?.deliveries).toMatchObject([{ mailbox: 'bob@example.com', folder: 'Junk' }]);
@@ -122,7 +126,9 @@ describe('ingest against DynamoDB Local and s3rver', () => {
     const { notification } = await receiveLikeSes(services.store, services.bucket, makeMessage(), {
       recipients: ['bob@example.com'],
     });
-    const outcomes = await Promise.all(Array.from({ length: 5 }, () => archiveReceivedMail(notification, deps)));
+    const outcomes = await Promise.all(
+      Array.from({ length: 5 }, () => archiveReceivedMail(notification, deps)),
+    );
     const archived = outcomes.flatMap((o) => o.deliveries).filter((d) => d.status === 'archived');
     expect(archived).toHaveLength(1);
     // Every worker reports the UID that was kept, even those that lost the race.
@@ -136,9 +142,14 @@ describe('ingest against DynamoDB Local and s3rver', () => {
   it('allocates UIDs per folder in arrival order, strictly increasing, under one UIDVALIDITY', async () => {
     const uids: number[] = [];
     for (let i = 0; i < 4; i++) {
-      const { notification } = await receiveLikeSes(services.store, services.bucket, makeMessage({ subject: `n${i}` }), {
-        recipients: ['bob@example.com'],
-      });
+      const { notification } = await receiveLikeSes(
+        services.store,
+        services.bucket,
+        makeMessage({ subject: `n${i}` }),
+        {
+          recipients: ['bob@example.com'],
+        },
+      );
       const outcome = await archiveReceivedMail(notification, deps);
       uids.push(outcome.deliveries[0]?.uid ?? 0);
     }
@@ -166,7 +177,10 @@ describe('ingest against DynamoDB Local and s3rver', () => {
       makeMessage({ messageId: '<same@x>', body: 'two\n' }),
       { recipients: ['alice@example.com'] },
     );
-    const [oa, ob] = [await archiveReceivedMail(a.notification, deps), await archiveReceivedMail(b.notification, deps)];
+    const [oa, ob] = [
+      await archiveReceivedMail(a.notification, deps),
+      await archiveReceivedMail(b.notification, deps),
+    ];
     expect(oa.messageKey).not.toBe(ob.messageKey);
     expect(oa.deliveries[0]?.status).toBe('archived');
     expect(ob.deliveries[0]?.status).toBe('archived');
@@ -174,7 +188,9 @@ describe('ingest against DynamoDB Local and s3rver', () => {
 
   it('indexes a message the parser gives up on, records why, and loses no byte', async () => {
     // 1,500 sibling parts: beyond the MIME part limit.
-    const parts = Array.from({ length: 1500 }, (_, i) => `--b\nContent-Type: text/plain\n\npart ${i}\n`).join('');
+    const parts = Array.from({ length: 1500 }, (_, i) => `--b\nContent-Type: text/plain\n\npart ${i}\n`).join(
+      '',
+    );
     const message = makeMessage({
       subject: 'many parts',
       extraHeaders: ['Content-Type: multipart/mixed; boundary="b"'],
@@ -196,7 +212,11 @@ describe('ingest against DynamoDB Local and s3rver', () => {
       const { notification } = await receiveLikeSes(
         services.store,
         services.bucket,
-        makeMessage({ eol, subject: `eol ${JSON.stringify(eol)}`, messageId: `<eol-${eol.length}-${eol.charCodeAt(0)}@x>` }),
+        makeMessage({
+          eol,
+          subject: `eol ${JSON.stringify(eol)}`,
+          messageId: `<eol-${eol.length}-${eol.charCodeAt(0)}@x>`,
+        }),
         { recipients: ['alice@example.com'] },
       );
       const outcome = await archiveReceivedMail(notification, deps);

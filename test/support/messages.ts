@@ -19,7 +19,11 @@ export function makeMessage(options: MessageOptions = {}): Buffer {
     ...(options.cc ? [`Cc: ${options.cc}`] : []),
     `Subject: ${options.subject ?? 'Hello'}`,
     `Date: ${options.date ?? 'Tue, 01 Sep 2026 10:00:00 +0000'}`,
-    ...(options.messageId === null ? [] : [`Message-ID: ${options.messageId ?? `<${Math.random().toString(36).slice(2)}@sender.example.org>`}`]),
+    ...(options.messageId === null
+      ? []
+      : [
+          `Message-ID: ${options.messageId ?? `<${Math.random().toString(36).slice(2)}@sender.example.org>`}`,
+        ]),
     'MIME-Version: 1.0',
     ...(options.extraHeaders ?? []),
   ];
@@ -30,7 +34,11 @@ export function makeMessage(options: MessageOptions = {}): Buffer {
 }
 
 /** A multipart message with one base64 attachment of `size` bytes named `filename`. */
-export function makeMessageWithAttachment(filename: string, size: number, options: MessageOptions = {}): Buffer {
+export function makeMessageWithAttachment(
+  filename: string,
+  size: number,
+  options: MessageOptions = {},
+): Buffer {
   const content = Buffer.alloc(size, 'x').toString('base64').replace(/.{76}/g, '$&\n');
   return makeMessage({
     ...options,

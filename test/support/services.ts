@@ -2,10 +2,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from '../../cli/local-services';
+import { type AwsClients, createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
-import { type AwsClients, createClients } from '../../shared/adapters/clients';
-import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from '../../cli/local-services';
 
 export interface TestServices {
   clients: AwsClients;

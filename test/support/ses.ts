@@ -5,8 +5,8 @@ import { rawMailKey } from '../../shared/index-schema';
 import type { RawMailStore } from '../../shared/ports';
 import type { Verdicts } from '../../shared/routing';
 import {
-  type SesReceivedNotification,
   buildReceivedNotification,
+  type SesReceivedNotification,
   sesTraceHeaders,
 } from '../../shared/ses-notification';
 
@@ -18,11 +18,24 @@ export async function receiveLikeSes(
   store: RawMailStore,
   bucket: string,
   message: Buffer,
-  envelope: { recipients: string[]; from?: string; messageId?: string; timestamp?: Date; verdicts?: Partial<Verdicts> },
+  envelope: {
+    recipients: string[];
+    from?: string;
+    messageId?: string;
+    timestamp?: Date;
+    verdicts?: Partial<Verdicts>;
+  },
 ): Promise<{ notification: SesReceivedNotification; stored: Buffer; sha256: string }> {
   const messageId = envelope.messageId ?? sesMessageId();
   const timestamp = envelope.timestamp ?? new Date();
-  const verdicts: Verdicts = { spam: 'PASS', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS', ...envelope.verdicts };
+  const verdicts: Verdicts = {
+    spam: 'PASS',
+    virus: 'PASS',
+    spf: 'PASS',
+    dkim: 'PASS',
+    dmarc: 'PASS',
+    ...envelope.verdicts,
+  };
   const trace = sesTraceHeaders({
     envelopeFrom: envelope.from ?? 'ann@sender.example.org',
     recipients: envelope.recipients,

@@ -32,9 +32,9 @@ describe('config', () => {
 
   it('rejects unknown fields, a catch-all outside the mailboxes and forwarding loops', () => {
     expect(() => exampleConfig({ mailboxs: {} })).toThrow(/mailboxs/);
-    expect(() => exampleConfig({ unknownRecipients: { action: 'catchAll', mailbox: 'zed@example.com' } })).toThrow(
-      /unknownRecipients\.mailbox: the catch-all mailbox must be one of "mailboxes"/,
-    );
+    expect(() =>
+      exampleConfig({ unknownRecipients: { action: 'catchAll', mailbox: 'zed@example.com' } }),
+    ).toThrow(/unknownRecipients\.mailbox: the catch-all mailbox must be one of "mailboxes"/);
     expect(() =>
       exampleConfig({ mailboxes: { 'alice@example.com': { forwardTo: ['bob@example.com'] } } }),
     ).toThrow(/forwardTo\.0: bob@example\.com is on a domain this archiver receives/);

@@ -43,7 +43,9 @@ describe('reading a message for the index', () => {
     const summary = await readMessage(oneByteAtFirst());
     expect(summary.sha256).toBe(expected);
     expect(summary.size).toBe(raw.length);
-    expect(summary.attachments).toEqual([{ filename: 'a.bin', contentType: 'application/octet-stream', size: 100_000 }]);
+    expect(summary.attachments).toEqual([
+      { filename: 'a.bin', contentType: 'application/octet-stream', size: 100_000 },
+    ]);
   });
 
   it('caps hostile headers before decoding them', async () => {

@@ -13,18 +13,33 @@ describe('routing from the envelope', () => {
     expect(baseAddress('alice+news@example.com', false)).toBe('alice+news@example.com');
     const routing = routeMessage(config, ['alice+news@example.com'], undefined, pass);
     expect(routing.deliveries).toEqual([
-      { mailbox: 'alice@example.com', folder: 'INBOX', flags: [], envelopeRecipients: ['alice+news@example.com'] },
+      {
+        mailbox: 'alice@example.com',
+        folder: 'INBOX',
+        flags: [],
+        envelopeRecipients: ['alice+news@example.com'],
+      },
     ]);
   });
 
   it('does not strip the tag when plus-addressing is off', () => {
-    const routing = routeMessage(exampleConfig({ plusAddressing: false }), ['alice+news@example.com'], undefined, pass);
+    const routing = routeMessage(
+      exampleConfig({ plusAddressing: false }),
+      ['alice+news@example.com'],
+      undefined,
+      pass,
+    );
     expect(routing.deliveries).toEqual([]);
     expect(routing.rejected).toEqual([{ recipient: 'alice+news@example.com', reason: 'unknown recipient' }]);
   });
 
   it('gives one delivery per mailbox when several envelope recipients resolve to it', () => {
-    const routing = routeMessage(config, ['alice@example.com', 'alice+x@example.com', 'bob@example.com'], undefined, pass);
+    const routing = routeMessage(
+      config,
+      ['alice@example.com', 'alice+x@example.com', 'bob@example.com'],
+      undefined,
+      pass,
+    );
     expect(routing.deliveries.map((d) => [d.mailbox, d.envelopeRecipients])).toEqual([
       ['alice@example.com', ['alice@example.com', 'alice+x@example.com']],
       ['bob@example.com', ['bob@example.com']],
@@ -34,7 +49,12 @@ describe('routing from the envelope', () => {
   it('sends journal copies to the Sent folder of the sender, seen', () => {
     const routing = routeMessage(config, ['sent@journal.example.com'], 'Bob@Example.com', pass);
     expect(routing.deliveries).toEqual([
-      { mailbox: 'bob@example.com', folder: 'Sent', flags: ['\\Seen'], envelopeRecipients: ['sent@journal.example.com'] },
+      {
+        mailbox: 'bob@example.com',
+        folder: 'Sent',
+        flags: ['\\Seen'],
+        envelopeRecipients: ['sent@journal.example.com'],
+      },
     ]);
   });
 
@@ -50,7 +70,9 @@ describe('routing from the envelope', () => {
       [{ spam: 'PASS', virus: 'FAIL' }, 'Junk'],
       [{ spam: 'GRAY', virus: 'PROCESSING_FAILED' }, 'INBOX'],
     ] as const) {
-      expect(routeMessage(config, ['bob@example.com'], undefined, verdicts).deliveries[0]?.folder).toBe(folder);
+      expect(routeMessage(config, ['bob@example.com'], undefined, verdicts).deliveries[0]?.folder).toBe(
+        folder,
+      );
     }
   });
 
@@ -59,7 +81,9 @@ describe('routing from the envelope', () => {
       { recipient: 'zed@example.com', reason: 'unknown recipient' },
     ]);
     const catchAll = exampleConfig({ unknownRecipients: { action: 'catchAll', mailbox: 'bob@example.com' } });
-    expect(routeMessage(catchAll, ['zed@example.com'], undefined, pass).deliveries[0]?.mailbox).toBe('bob@example.com');
+    expect(routeMessage(catchAll, ['zed@example.com'], undefined, pass).deliveries[0]?.mailbox).toBe(
+      'bob@example.com',
+    );
     expect(routeMessage(catchAll, ['zed@other.example'], undefined, pass).rejected[0]?.reason).toMatch(
       /not a receiving domain/,
     );
@@ -67,7 +91,12 @@ describe('routing from the envelope', () => {
 
   it('the gatekeeper bounces exactly the recipients routing would reject', () => {
     expect(
-      unknownRecipients(config, ['alice+x@example.com', 'zed@example.com', 'sent@journal.example.com', 'bob@example.com']),
+      unknownRecipients(config, [
+        'alice+x@example.com',
+        'zed@example.com',
+        'sent@journal.example.com',
+        'bob@example.com',
+      ]),
     ).toEqual(['zed@example.com']);
   });
 });

@@ -1,0 +1,364 @@
+// The whole archiver on this machine: DynamoDB Local + s3rver holding the data under MAIL_ARCHIVER_HOME, and
+// (for `npm start`) an SMTP listener in SES's role. Mail goes through the same ingest Lambda handler, with the
+// same SDK calls, as on AWS: stored in S3 with SES's key layout and trace headers, then handed over as the
+// SQS record that SES's notification would become.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Context, SQSEvent } from 'aws-lambda';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
+import { unknownRecipients } from '../lambdas/gatekeeper/handler';
+import { createIngestHandler, type IngestHandlerDeps } from '../lambdas/ingest/handler';
+import { type AwsClients, createClients } from '../shared/adapters/clients';
+import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
+import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
+import { type ArchiverConfig, receivingDomains } from '../shared/config';
+import { rawMailKey } from '../shared/index-schema';
+import type { Verdicts } from '../shared/routing';
+import { normaliseAddress, splitAddress } from '../shared/routing';
+import {
+  buildReceivedNotification,
+  type SesReceivedNotification,
+  sesTraceHeaders,
+} from '../shared/ses-notification';
+import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './local-services';
+
+export const LOCAL_BUCKET = 'mail-archiver-raw';
+export const LOCAL_TABLE = 'mail-archiver-index';
+/** SES refuses inbound mail over 40 MB, headers included. */
+export const MAX_MESSAGE_BYTES = 40 * 1024 * 1024;
+/** Offline nothing can be scanned or authenticated: say so, never PASS. */
+export const LOCAL_VERDICTS: Verdicts = {
+  spam: 'GRAY',
+  virus: 'GRAY',
+  spf: 'GRAY',
+  dkim: 'GRAY',
+  dmarc: 'GRAY',
+};
+
+export function archiverHome(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.MAIL_ARCHIVER_HOME ?? '.mail-archiver');
+}
+
+/** What a running `npm start` publishes so that CLI commands can use its services. */
+export interface StackFile {
+  pid: number;
+  startedAt: string;
+  endpoints: { s3: string; dynamodb: string };
+  smtp?: { host: string; port: number };
+  bucket: string;
+  tableName: string;
+}
+
+const stackFilePath = (home: string) => join(home, 'stack.json');
+
+export function readRunningStack(home: string): StackFile | undefined {
+  const path = stackFilePath(home);
+  if (!existsSync(path)) return undefined;
+  try {
+    const stack = JSON.parse(readFileSync(path, 'utf8')) as StackFile;
+    process.kill(stack.pid, 0);
+    return stack;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The archive's storage and ingest path, wherever its services run. */
+export interface LocalArchive {
+  clients: AwsClients;
+  store: S3RawMailStore;
+  index: DynamoMailIndex;
+  bucket: string;
+  tableName: string;
+  endpoints: { s3: string; dynamodb: string };
+  /** Delivers an SES notification through the ingest Lambda handler; throws if the record failed. */
+  deliver(notification: SesReceivedNotification): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function openArchive(
+  config: ArchiverConfig,
+  endpoints: { s3: string; dynamodb: string },
+  logger: IngestHandlerDeps['logger'] = { info: () => undefined, warn: () => undefined },
+): Omit<LocalArchive, 'close'> & { clients: AwsClients } {
+  const clients = createClients(endpoints);
+  const store = new S3RawMailStore(clients.s3);
+  const index = new DynamoMailIndex(clients.dynamodb, LOCAL_TABLE);
+  const handler = createIngestHandler({ config, store, index, logger });
+  return {
+    clients,
+    store,
+    index,
+    bucket: LOCAL_BUCKET,
+    tableName: LOCAL_TABLE,
+    endpoints,
+    async deliver(notification) {
+      const event = {
+        Records: [
+          {
+            messageId: notification.mail.messageId,
+            body: JSON.stringify(notification),
+            eventSource: 'aws:sqs',
+          },
+        ],
+      } as SQSEvent;
+      const response = await handler(event, {} as Context);
+      if (response.batchItemFailures.length > 0) {
+        throw new Error(`ingest failed for ${notification.mail.messageId} (see the log above)`);
+      }
+    },
+  };
+}
+
+/**
+ * Starts DynamoDB Local and s3rver over the data directory, or uses those of a running `npm start`.
+ * `close()` stops only what this call started.
+ */
+export async function startLocalArchive(
+  config: ArchiverConfig,
+  options: {
+    home: string;
+    ports?: { s3?: number; dynamodb?: number };
+    logger?: IngestHandlerDeps['logger'];
+  } = {
+    home: archiverHome(),
+  },
+): Promise<LocalArchive & { shared: boolean }> {
+  const running = readRunningStack(options.home);
+  if (running) {
+    const archive = openArchive(config, running.endpoints, options.logger);
+    return {
+      ...archive,
+      shared: true,
+      async close() {
+        archive.clients.s3.destroy();
+        archive.clients.dynamodb.destroy();
+      },
+    };
+  }
+  mkdirSync(options.home, { recursive: true });
+  const [dynamo, s3] = await Promise.all([
+    startDynamoLocal({ dataDir: join(options.home, 'dynamodb'), port: options.ports?.dynamodb }),
+    startS3Local({ dataDir: join(options.home, 's3'), port: options.ports?.s3 }),
+  ]);
+  const endpoints = { s3: s3.endpoint, dynamodb: dynamo.endpoint };
+  const archive = openArchive(config, endpoints, options.logger);
+  try {
+    await Promise.all([
+      ensureBucket(archive.clients.s3, LOCAL_BUCKET),
+      ensureIndexTable(archive.clients.dynamodb, LOCAL_TABLE),
+    ]);
+  } catch (error) {
+    await Promise.all([dynamo.stop(), s3.stop()]);
+    throw error;
+  }
+  return {
+    ...archive,
+    shared: false,
+    async close() {
+      archive.clients.s3.destroy();
+      archive.clients.dynamodb.destroy();
+      await Promise.all([dynamo.stop(), s3.stop()]);
+    },
+  };
+}
+
+/** An SES-like message id: 40 lower-case base-32 characters. */
+export function newSesMessageId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  return [...randomBytes(40)].map((b) => alphabet[b % 32]).join('');
+}
+
+/** Stores raw bytes the way SES's S3 action does and returns the notification SES would publish. */
+export async function receiveRawMessage(
+  archive: Pick<LocalArchive, 'store' | 'bucket'>,
+  input: {
+    raw: Buffer;
+    envelopeFrom: string;
+    recipients: string[];
+    clientAddress?: string;
+    clientName?: string;
+    receivedAt?: Date;
+    messageId?: string;
+    traceHeaders?: boolean;
+  },
+): Promise<SesReceivedNotification> {
+  const messageId = input.messageId ?? newSesMessageId();
+  const timestamp = input.receivedAt ?? new Date();
+  const trace =
+    input.traceHeaders === false
+      ? ''
+      : sesTraceHeaders({
+          envelopeFrom: input.envelopeFrom,
+          recipients: input.recipients,
+          clientAddress: input.clientAddress ?? '127.0.0.1',
+          clientName: input.clientName ?? 'localhost',
+          messageId,
+          timestamp,
+          verdicts: LOCAL_VERDICTS,
+          receiver: 'local-ses.mail-archiver',
+        });
+  const objectKey = rawMailKey(messageId);
+  await archive.store.write(
+    { bucket: archive.bucket, key: objectKey },
+    trace ? Buffer.concat([Buffer.from(trace), input.raw]) : input.raw,
+  );
+  return buildReceivedNotification({
+    messageId,
+    timestamp,
+    source: input.envelopeFrom,
+    recipients: input.recipients,
+    bucket: archive.bucket,
+    objectKey,
+    verdicts: LOCAL_VERDICTS,
+  });
+}
+
+export interface SmtpListener {
+  host: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** SMTP in SES's role: accepts mail for the receiving domains, 550 for others, 552 over 40 MB. */
+export async function startSmtpListener(
+  config: ArchiverConfig,
+  archive: LocalArchive,
+  options: { host?: string; port?: number; log?: (line: string) => void; deadLetterDir?: string } = {},
+): Promise<SmtpListener> {
+  const log = options.log ?? (() => undefined);
+  const domains = receivingDomains(config);
+  const server = new SMTPServer({
+    name: 'local-ses.mail-archiver',
+    banner: 'mail-archiver local SES stand-in',
+    size: MAX_MESSAGE_BYTES,
+    rejectOversized: true,
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    logger: false,
+    onRcptTo(address: SMTPServerAddress, _session: SMTPServerSession, callback: (error?: Error) => void) {
+      const recipient = normaliseAddress(address.address);
+      const { domain } = splitAddress(recipient);
+      if (!domains.includes(domain))
+        return callback(smtpError(550, '5.7.1 Relaying denied: not a receiving domain'));
+      if (config.unknownRecipients.action === 'reject' && unknownRecipients(config, [recipient]).length > 0) {
+        return callback(smtpError(550, '5.1.1 Mailbox does not exist'));
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => {
+        if (!stream.sizeExceeded) chunks.push(chunk);
+      });
+      stream.on('end', async () => {
+        if (stream.sizeExceeded) {
+          log(`refused a message over ${MAX_MESSAGE_BYTES} bytes`);
+          return callback(smtpError(552, '5.3.4 Message exceeds the 40 MB limit'));
+        }
+        const recipients = session.envelope.rcptTo.map((r) => normaliseAddress(r.address));
+        const envelopeFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        try {
+          const notification = await receiveRawMessage(archive, {
+            raw: Buffer.concat(chunks),
+            envelopeFrom,
+            recipients,
+            clientAddress: session.remoteAddress,
+            clientName: session.clientHostname || session.hostNameAppearsAs || 'localhost',
+          });
+          try {
+            await archive.deliver(notification);
+            log(`archived ${notification.mail.messageId} for ${recipients.join(', ')}`);
+          } catch (error) {
+            // Stored is accepted, as with SES: the notification waits in the dead-letter folder for redrive.
+            deadLetter(options, notification, error as Error);
+            log(`stored ${notification.mail.messageId} but indexing failed: ${(error as Error).message}`);
+          }
+          callback(null, `Ok ${notification.mail.messageId}`);
+        } catch (error) {
+          log(`could not store a message: ${(error as Error).message}`);
+          callback(smtpError(451, '4.3.0 Temporary failure storing the message, try again'));
+        }
+      });
+    },
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolvePromise, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 2525, host, () => resolvePromise());
+  });
+  server.on('error', (error) => log(`smtp: ${error.message}`));
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? 2525);
+  return { host, port, stop: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+function deadLetter(
+  options: { deadLetterDir?: string },
+  notification: SesReceivedNotification,
+  error: Error,
+) {
+  const dir = options.deadLetterDir;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, `${notification.mail.messageId}.json`),
+    JSON.stringify({ notification, error: error.message, at: new Date().toISOString() }, null, 2),
+  );
+}
+
+function smtpError(code: number, message: string): Error & { responseCode: number } {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+export interface RunningLocalStack {
+  archive: LocalArchive;
+  smtp: SmtpListener;
+  home: string;
+  stop(): Promise<void>;
+}
+
+/** `npm start`: services, SMTP, and a stack file other commands find. */
+export async function startLocalStack(
+  config: ArchiverConfig,
+  options: { home: string; smtpPort?: number; smtpHost?: string; log?: (line: string) => void },
+): Promise<RunningLocalStack> {
+  if (readRunningStack(options.home)) {
+    throw new Error(
+      `a local stack is already running over ${options.home} (see ${stackFilePath(options.home)})`,
+    );
+  }
+  const archive = await startLocalArchive(config, { home: options.home });
+  let smtp: SmtpListener;
+  try {
+    smtp = await startSmtpListener(config, archive, {
+      host: options.smtpHost,
+      port: options.smtpPort,
+      log: options.log,
+      deadLetterDir: join(options.home, 'dead-letters'),
+    });
+  } catch (error) {
+    await archive.close();
+    throw error;
+  }
+  const stackFile: StackFile = {
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    endpoints: archive.endpoints,
+    smtp: { host: smtp.host, port: smtp.port },
+    bucket: archive.bucket,
+    tableName: archive.tableName,
+  };
+  writeFileSync(stackFilePath(options.home), JSON.stringify(stackFile, null, 2));
+  return {
+    archive,
+    smtp,
+    home: options.home,
+    async stop() {
+      rmSync(stackFilePath(options.home), { force: true });
+      await smtp.stop();
+      await archive.close();
+    },
+  };
+}

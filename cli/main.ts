@@ -1,0 +1,348 @@
+// `mail-archiver`: thin commands over shared/ and the local or deployed archive.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { type ArchiverConfig, defaultConfigPath, loadConfig } from '../shared/config';
+import type { DeliveryRow } from '../shared/index-schema';
+import { normaliseAddress, UNROUTED_MAILBOX } from '../shared/routing';
+import { connectAws } from './aws-target';
+import { type ImportReport, importMessages } from './import';
+import {
+  archiverHome,
+  type LocalArchive,
+  readRunningStack,
+  startLocalArchive,
+  startLocalStack,
+} from './local-stack';
+import { totalBytes } from './message-sources';
+
+interface GlobalOptions {
+  config?: string;
+  target: 'local' | 'aws';
+}
+
+const program = new Command('mail-archiver')
+  .description('Archive every message of your domain byte for byte; restore it as an IMAP-servable maildir.')
+  .addOption(
+    new Option(
+      '-c, --config <file>',
+      'config file (default: $MAIL_ARCHIVER_CONFIG or ./mail-archiver.config.json)',
+    ),
+  )
+  .addOption(
+    new Option('-t, --target <target>', 'where the archive is').choices(['local', 'aws']).default('local'),
+  )
+  .showHelpAfterError()
+  .configureOutput({ outputError: (text, write) => write(text) });
+
+function globals(): GlobalOptions & { configuration: ArchiverConfig } {
+  const options = program.opts<GlobalOptions>();
+  return { ...options, configuration: loadConfig(options.config ?? defaultConfigPath()) };
+}
+
+/** Runs `fn` against the archive: a running `npm start`, local services started for this command, or AWS. */
+async function withArchive<T>(fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>): Promise<T> {
+  const { target, configuration } = globals();
+  const archive =
+    target === 'aws'
+      ? await connectAws(configuration)
+      : await startLocalArchive(configuration, { home: archiverHome() });
+  try {
+    return await fn(archive, configuration);
+  } finally {
+    await archive.close();
+  }
+}
+
+program
+  .command('start')
+  .description(
+    "run the archiver locally: DynamoDB Local, an S3-compatible server and an SMTP listener in SES's role",
+  )
+  .option('--smtp-port <port>', 'SMTP port', parsePort, 2525)
+  .option('--smtp-host <host>', 'SMTP address', '127.0.0.1')
+  .action(async (options: { smtpPort: number; smtpHost: string }) => {
+    const { configuration } = globals();
+    const home = archiverHome();
+    const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+    const stack = await startLocalStack(configuration, {
+      home,
+      smtpPort: options.smtpPort,
+      smtpHost: options.smtpHost,
+      log,
+    });
+    const mailbox = Object.keys(configuration.mailboxes)[0] ?? 'alice@example.com';
+    console.log(
+      [
+        'mail-archiver is running locally.',
+        `  SMTP (in SES's role)  smtp://${stack.smtp.host}:${stack.smtp.port}  accepts ${Object.keys(configuration.mailboxes).join(', ')}${configuration.journalAddress ? `, ${configuration.journalAddress}` : ''}`,
+        `  S3 (s3rver)           ${stack.archive.endpoints.s3}  bucket ${stack.archive.bucket}`,
+        `  DynamoDB Local        ${stack.archive.endpoints.dynamodb}  table ${stack.archive.tableName}`,
+        `  data                  ${home}`,
+        '',
+        'Send a first message from another terminal:',
+        `  npx mail-archiver send-test ${mailbox}`,
+        `  (or: swaks --server ${stack.smtp.host}:${stack.smtp.port} --to ${mailbox})`,
+        'then look at it:',
+        `  npx mail-archiver list ${mailbox}`,
+        '',
+        'Ctrl-C stops everything.',
+      ].join('\n'),
+    );
+    await new Promise<void>((resolve) => {
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        console.log('stopping...');
+        await stack.stop();
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    console.log('stopped.');
+  });
+
+program
+  .command('send-test')
+  .description('send a test message to the running local stack over SMTP')
+  .argument('<to>', 'recipient address')
+  .option('--subject <subject>', 'subject', 'Hello from mail-archiver')
+  .action(async (to: string, options: { subject: string }) => {
+    const running = readRunningStack(archiverHome());
+    if (!running?.smtp)
+      throw new UsageError('no local stack is running here: start it with "npm start" first');
+    const { createTransport } = await import('nodemailer');
+    const transport = createTransport({
+      host: running.smtp.host,
+      port: running.smtp.port,
+      secure: false,
+      ignoreTLS: true,
+    });
+    const info = await transport.sendMail({
+      from: 'Test Sender <sender@example.net>',
+      to,
+      subject: options.subject,
+      text: 'If you can list this, the archiver works.\n',
+    });
+    console.log(`sent: ${info.response}`);
+  });
+
+program
+  .command('ingest')
+  .description(
+    'archive .eml files, directories of them, maildirs and mbox files through the same path as SES mail',
+  )
+  .argument('<path...>', 'files or directories')
+  .option(
+    '--to <address...>',
+    'envelope recipients (default: the configured mailboxes the message is addressed to)',
+  )
+  .action(async (paths: string[], options: { to?: string[] }) => {
+    const report = await withArchive(async (archive, config) => {
+      const total = await totalBytes(paths);
+      const bar = await progressBar(total, 'importing');
+      let done = 0;
+      const result = await importMessages(config, archive, paths, {
+        to: options.to,
+        onProgress: (bytes, r) => {
+          done += bytes;
+          bar?.update(done, {
+            counts: `${r.archived} new, ${r.duplicates} present, ${r.failed.length} failed`,
+          });
+        },
+      });
+      bar?.stop();
+      return result;
+    });
+    printReport(report);
+    if (report.failed.length > 0) process.exitCode = 1;
+  });
+
+program
+  .command('list')
+  .description('list archived messages of a mailbox, newest first')
+  .argument('<mailbox>', `mailbox address (or "${UNROUTED_MAILBOX}")`)
+  .option('--folder <folder>', 'only this folder (INBOX, Sent, Junk)')
+  .option('--from <text>', 'From contains this text (case-insensitive)')
+  .option('--subject <text>', 'Subject contains this text (case-insensitive)')
+  .option('--since <date>', 'received on or after this date', parseDate)
+  .option('--until <date>', 'received before this date', parseDate)
+  .option('--limit <n>', 'at most this many rows', parsePositive)
+  .option('--json', 'JSON lines, one object per message')
+  .action(
+    async (
+      mailbox: string,
+      options: {
+        folder?: string;
+        from?: string;
+        subject?: string;
+        since?: Date;
+        until?: Date;
+        limit?: number;
+        json?: boolean;
+      },
+    ) => {
+      const rows = await withArchive(async (archive) => {
+        const out: DeliveryRow[] = [];
+        const contains = (value: string | undefined, text: string | undefined) =>
+          text === undefined || (value ?? '').toLowerCase().includes(text.toLowerCase());
+        for await (const row of archive.index.listDeliveries(normaliseMailbox(mailbox), {
+          folder: options.folder,
+        })) {
+          const received = new Date(row.receivedAt);
+          if (options.since && received < options.since) break;
+          if (options.until && received >= options.until) continue;
+          if (!contains(row.from.join(', '), options.from) || !contains(row.subject, options.subject))
+            continue;
+          out.push(row);
+          if (options.limit !== undefined && out.length >= options.limit) break;
+        }
+        return out;
+      });
+      if (options.json) {
+        for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
+        return;
+      }
+      if (rows.length === 0) {
+        console.log(`no messages in ${mailbox}${options.folder ? ` ${options.folder}` : ''} match`);
+        return;
+      }
+      printTable(
+        ['RECEIVED', 'FOLDER', 'UID', 'FROM', 'SUBJECT', 'SIZE'],
+        rows.map((r) => [
+          r.receivedAt.replace('T', ' ').slice(0, 19),
+          r.folder,
+          String(r.uid),
+          r.from[0] ?? '',
+          r.subject ?? '(no subject)',
+          humanBytes(r.size),
+        ]),
+      );
+    },
+  );
+
+program
+  .command('status')
+  .description('what is running, where the data is, and message counts per mailbox and folder')
+  .action(async () => {
+    const { target, configuration } = globals();
+    const home = archiverHome();
+    if (target === 'local') {
+      const running = readRunningStack(home);
+      console.log(
+        running
+          ? `local stack: running (pid ${running.pid}, since ${running.startedAt})\n  SMTP      smtp://${running.smtp?.host}:${running.smtp?.port}\n  S3        ${running.endpoints.s3}\n  DynamoDB  ${running.endpoints.dynamodb}`
+          : 'local stack: not running (npm start runs it); services started for this command',
+      );
+      console.log(`data: ${home} (${humanBytes(directorySize(home))})`);
+    } else {
+      console.log(`target: AWS stack ${configuration.stackName}`);
+    }
+    await withArchive(async (archive, config) => {
+      const mailboxes = new Set([...Object.keys(config.mailboxes), ...(await archive.index.mailboxes())]);
+      const rows: string[][] = [];
+      for (const mailbox of [...mailboxes].sort()) {
+        const folders = await archive.index.folders(mailbox);
+        if (folders.length === 0) rows.push([mailbox, '-', '0', '-']);
+        for (const folder of folders.sort((a, b) => a.folder.localeCompare(b.folder))) {
+          let count = 0;
+          for await (const _ of archive.index.folderDeliveries(mailbox, folder.folder)) count += 1;
+          rows.push([mailbox, folder.folder, String(count), String(folder.uidValidity)]);
+        }
+      }
+      console.log('');
+      printTable(['MAILBOX', 'FOLDER', 'MESSAGES', 'UIDVALIDITY'], rows);
+    });
+  });
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function normaliseMailbox(mailbox: string): string {
+  return mailbox === UNROUTED_MAILBOX ? mailbox : normaliseAddress(mailbox);
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new InvalidArgumentError('must be a port number');
+  return port;
+}
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+}
+
+function parseDate(value: string): Date {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime()))
+    throw new InvalidArgumentError('must be a date like 2026-01-31 or 2026-01-31T12:00:00Z');
+  return date;
+}
+
+async function progressBar(total: number, label: string) {
+  if (!process.stderr.isTTY || process.env.CI) return undefined;
+  const { SingleBar, Presets } = await import('cli-progress');
+  const bar = new SingleBar(
+    { stream: process.stderr, format: `${label} [{bar}] {percentage}% | {counts}`, hideCursor: true },
+    Presets.shades_classic,
+  );
+  bar.start(Math.max(total, 1), 0, { counts: '' });
+  return bar;
+}
+
+function printReport(report: ImportReport) {
+  console.log(
+    `archived ${report.archived}, already present ${report.duplicates}, failed ${report.failed.length}`,
+  );
+  for (const failure of report.failed) console.log(`  failed: ${failure.origin}: ${failure.reason}`);
+}
+
+function printTable(header: string[], rows: string[][]) {
+  const width = (i: number) => Math.min(60, Math.max(...[header, ...rows].map((r) => (r[i] ?? '').length)));
+  const widths = header.map((_, i) => width(i));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => {
+        const w = widths[i] ?? 10;
+        const cell = c.length > w ? `${c.slice(0, w - 1)}…` : c;
+        return i === cells.length - 1 ? cell : cell.padEnd(w);
+      })
+      .join('  ');
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+}
+
+function humanBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function directorySize(dir: string): number {
+  let total = 0;
+  try {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      total += entry.isDirectory() ? directorySize(path) : statSync(path).size;
+    }
+  } catch {
+    // not created yet
+  }
+  return total;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    const e = error as Error;
+    process.stderr.write(`mail-archiver: ${e.message}\n`);
+    process.exitCode = process.exitCode || 1;
+  }
+}

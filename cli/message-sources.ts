@@ -1,0 +1,273 @@
+// Messages to import, read from .eml files, directories of them, maildirs and mbox files (mboxo and mboxrd).
+// Each message comes out as its exact bytes; nothing is skipped silently: unreadable inputs come out as
+// failures with their reason.
+import { createReadStream } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+
+export interface SourceMessage {
+  kind: 'message';
+  raw: Buffer;
+  /** Where it came from, for the report: a path, or path#n inside an mbox. */
+  origin: string;
+  /** The best receive time the source knows: maildir mtime, mbox From_ line. */
+  receivedAt?: Date;
+  /** A folder the source filed it in (maildir folder, Gmail label), used to recognise sent mail. */
+  folderHints: string[];
+  /** Bytes of the input this message accounts for, for progress. */
+  sourceBytes: number;
+}
+
+export interface SourceFailure {
+  kind: 'failure';
+  origin: string;
+  reason: string;
+  sourceBytes: number;
+}
+
+export type SourceItem = SourceMessage | SourceFailure;
+
+/** Total input bytes, for a progress bar. */
+export async function totalBytes(paths: string[]): Promise<number> {
+  let total = 0;
+  for (const path of paths) {
+    try {
+      const info = await stat(path);
+      if (info.isDirectory()) {
+        for (const file of await listFiles(path)) total += (await stat(file)).size;
+      } else total += info.size;
+    } catch {
+      // reported when read
+    }
+  }
+  return total;
+}
+
+export async function* readSources(paths: string[]): AsyncGenerator<SourceItem> {
+  for (const path of paths) {
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(path);
+    } catch (error) {
+      yield {
+        kind: 'failure',
+        origin: path,
+        reason: `cannot read: ${(error as Error).message}`,
+        sourceBytes: 0,
+      };
+      continue;
+    }
+    if (info.isDirectory()) {
+      if (await isMaildir(path)) yield* readMaildir(path);
+      else for (const file of await listFiles(path)) yield* readFileSource(file, []);
+    } else {
+      yield* readFileSource(path, []);
+    }
+  }
+}
+
+async function isMaildir(dir: string): Promise<boolean> {
+  const entries = new Set(await readdir(dir));
+  return entries.has('cur') || entries.has('new');
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await listFiles(path)));
+    else if (entry.isFile() && !entry.name.startsWith('.')) out.push(path);
+  }
+  return out;
+}
+
+/** Maildir++: the root is INBOX, `.Name` subdirectories are folders; messages in cur/ and new/. */
+async function* readMaildir(root: string): AsyncGenerator<SourceItem> {
+  const folders: { dir: string; name: string }[] = [{ dir: root, name: 'INBOX' }];
+  for (const entry of (await readdir(root, { withFileTypes: true })).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
+    if (entry.isDirectory() && entry.name.startsWith('.') && entry.name.length > 1) {
+      folders.push({ dir: join(root, entry.name), name: entry.name.slice(1) });
+    }
+  }
+  for (const folder of folders) {
+    for (const sub of ['cur', 'new']) {
+      let names: string[];
+      try {
+        names = (await readdir(join(folder.dir, sub))).sort();
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const path = join(folder.dir, sub, name);
+        try {
+          const [raw, info] = await Promise.all([readFile(path), stat(path)]);
+          yield {
+            kind: 'message',
+            raw,
+            origin: path,
+            receivedAt: info.mtime,
+            folderHints: [folder.name],
+            sourceBytes: info.size,
+          };
+        } catch (error) {
+          yield { kind: 'failure', origin: path, reason: (error as Error).message, sourceBytes: 0 };
+        }
+      }
+    }
+  }
+}
+
+async function* readFileSource(path: string, folderHints: string[]): AsyncGenerator<SourceItem> {
+  let head: Buffer;
+  try {
+    const handle = await import('node:fs/promises').then((fs) => fs.open(path));
+    try {
+      const buffer = Buffer.alloc(5);
+      const { bytesRead } = await handle.read(buffer, 0, 5, 0);
+      head = buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    yield {
+      kind: 'failure',
+      origin: path,
+      reason: `cannot read: ${(error as Error).message}`,
+      sourceBytes: 0,
+    };
+    return;
+  }
+  if (head.toString('latin1') === 'From ') {
+    yield* readMbox(path);
+    return;
+  }
+  const raw = await readFile(path);
+  const size = raw.length;
+  if (size === 0) {
+    yield { kind: 'failure', origin: path, reason: 'empty file', sourceBytes: 0 };
+    return;
+  }
+  yield { kind: 'message', raw, origin: path, folderHints, sourceBytes: size };
+}
+
+/**
+ * mbox: messages start at `From ` lines. mboxrd escapes body lines matching `>*From ` with one more `>`;
+ * mboxo escapes only `From `. Removing one `>` from `>+From ` lines undoes both, and the two formats differ
+ * only on lines that were `>From ` originally, which mboxo cannot tell apart anyway.
+ */
+export async function* readMbox(path: string): AsyncGenerator<SourceItem> {
+  let lines: Buffer[] = [];
+  let fromLine: string | undefined;
+  let count = 0;
+  let bytes = 0;
+  const emit = function* (): Generator<SourceItem> {
+    if (fromLine === undefined) return;
+    count += 1;
+    // The blank line before the next From_ line belongs to the mbox, not the message.
+    const last = lines[lines.length - 1];
+    if (last && (last.length === 0 || (last.length === 1 && last[0] === 13))) lines.pop();
+    const raw = Buffer.concat(
+      lines.flatMap((l, i) => (i === 0 ? [l] : [NEWLINE, l])).concat(lines.length ? [NEWLINE] : []),
+    );
+    const origin = `${path}#${count}`;
+    if (raw.length === 0) {
+      yield { kind: 'failure', origin, reason: 'empty message in mbox', sourceBytes: bytes };
+    } else {
+      const takeout = stripTakeoutHeaders(raw);
+      yield {
+        kind: 'message',
+        raw: takeout.raw,
+        origin,
+        ...(parseFromLineDate(fromLine) ? { receivedAt: parseFromLineDate(fromLine) } : {}),
+        folderHints: takeout.labels,
+        sourceBytes: bytes,
+      };
+    }
+    lines = [];
+    bytes = 0;
+  };
+
+  for await (const line of readLines(path)) {
+    bytes += line.length + 1;
+    if (isFromLine(line)) {
+      yield* emit();
+      fromLine = line.toString('latin1');
+      continue;
+    }
+    lines.push(unescapeFromLine(line));
+  }
+  yield* emit();
+  if (count === 0)
+    yield { kind: 'failure', origin: path, reason: 'no messages found in mbox', sourceBytes: bytes };
+}
+
+const NEWLINE = Buffer.from('\n');
+
+function isFromLine(line: Buffer): boolean {
+  return line.length >= 5 && line[0] === 70 && line.toString('latin1', 0, 5) === 'From ';
+}
+
+function unescapeFromLine(line: Buffer): Buffer {
+  if (line[0] !== 62) return line;
+  let i = 0;
+  while (line[i] === 62) i += 1;
+  return line.toString('latin1', i, i + 5) === 'From ' ? line.subarray(1) : line;
+}
+
+function parseFromLineDate(fromLine: string): Date | undefined {
+  // "From sender@example.com Tue Jan  1 10:00:00 2002" (asctime, UTC by convention)
+  const match = fromLine.match(/([A-Z][a-z]{2}) +([A-Z][a-z]{2}) +(\d{1,2}) +(\d{2}:\d{2}:\d{2}) +(\d{4})/);
+  if (!match) return undefined;
+  const date = new Date(`${match[2]} ${match[3]} ${match[5]} ${match[4]} UTC`);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** Lines without their LF (a CR before it stays), streamed. */
+async function* readLines(path: string): AsyncGenerator<Buffer> {
+  let pending: Buffer = Buffer.alloc(0);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    let data = pending.length ? Buffer.concat([pending, chunk as Buffer]) : (chunk as Buffer);
+    let start = 0;
+    for (let nl = data.indexOf(10, start); nl >= 0; nl = data.indexOf(10, start)) {
+      yield data.subarray(start, nl);
+      start = nl + 1;
+    }
+    data = data.subarray(start);
+    pending = Buffer.from(data);
+  }
+  if (pending.length) yield pending;
+}
+
+/**
+ * Google Takeout prepends `X-GM-THRID:` and `X-Gmail-Labels:` to every message. They are not part of the mail:
+ * without removing them the same message never matches its other copies. The labels are kept as hints.
+ */
+export function stripTakeoutHeaders(raw: Buffer): { raw: Buffer; labels: string[] } {
+  let offset = 0;
+  const labels: string[] = [];
+  for (;;) {
+    const lineEnd = raw.indexOf(10, offset);
+    if (lineEnd < 0) break;
+    const line = raw.toString('utf8', offset, lineEnd).replace(/\r$/, '');
+    const match = line.match(/^(X-GM-THRID|X-Gmail-Labels):\s?(.*)$/i);
+    if (!match) break;
+    if (match[1]?.toLowerCase() === 'x-gmail-labels') labels.push(...splitLabels(match[2] ?? ''));
+    offset = lineEnd + 1;
+  }
+  return { raw: offset ? raw.subarray(offset) : raw, labels };
+}
+
+function splitLabels(value: string): string[] {
+  const labels: string[] = [];
+  for (const match of value.matchAll(/"((?:[^"\\]|\\.)*)"|([^,]+)/g)) {
+    const label = (match[1] ?? match[2] ?? '').trim();
+    if (label) labels.push(label);
+  }
+  return labels;
+}
+
+export const describeOrigin = (origin: string) => basename(origin);

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `npm test`: system dependencies, type check, lint, then every test (unit, infrastructure, integration against
+# DynamoDB Local and s3rver, end to end over SMTP and IMAP). The last line is "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .test-results
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+
+passed=0
+failed=0
+check() {
+  local name=$1; shift
+  echo "== $name"
+  if "$@"; then passed=$((passed + 1)); else echo "!! $name failed"; failed=$((failed + 1)); fi
+}
+
+check "system dependencies" bash scripts/install-system-deps.sh
+check "type check" npx --no-install tsc --noEmit -p .
+check "lint and format" npx --no-install biome check .
+
+echo "== tests"
+rm -f .test-results/vitest.json
+npx --no-install vitest run --reporter=default --reporter=json --outputFile.json=.test-results/vitest.json "$@"
+vitest_status=$?
+if [ -f .test-results/vitest.json ]; then
+  read -r tp tf < <(node -e '
+    const r = JSON.parse(require("fs").readFileSync(".test-results/vitest.json", "utf8"));
+    console.log(r.numPassedTests, r.numFailedTests + (r.numRuntimeErrors || 0) + (r.numFailedTestSuites || 0));
+  ')
+  passed=$((passed + tp))
+  failed=$((failed + tf))
+  [ "$vitest_status" -ne 0 ] && [ "$tf" -eq 0 ] && failed=$((failed + 1))
+else
+  echo "!! vitest wrote no results"
+  failed=$((failed + 1))
+fi
+
+summary="$passed passed, $failed failed"
+echo "$summary" > .test-results/summary.txt
+echo "$summary"
+[ "$failed" -eq 0 ]
