@@ -4,7 +4,7 @@
 //   pk = MAILBOX#<mailbox>   sk = FOLDER#<folder>        the folder's UIDVALIDITY and last UID given out
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
 //   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
-import type { AttachmentSummary } from './mime';
+import type { AttachmentSummary, LineEndings } from './mime';
 import type { Flag, Folder, Verdicts } from './routing';
 
 export const INDEX_SCHEMA_VERSION = 1;
@@ -28,6 +28,8 @@ export interface DeliveryRow {
   sesMessageId: string;
   raw: RawLocation;
   size: number;
+  /** Line endings of the raw bytes: lets the exporter size maildir files without reading them twice. */
+  lineEndings: LineEndings;
   /** When SES (or the importer) received it: the IMAP INTERNALDATE. */
   receivedAt: string;
   date?: string;

@@ -135,6 +135,7 @@ function deliveryRow(input: {
     sesMessageId: notification.mail.messageId,
     raw,
     size: summary.size,
+    lineEndings: summary.lineEndings,
     receivedAt: Number.isNaN(receivedAt.getTime()) ? archivedAt : receivedAt.toISOString(),
     ...(h.date ? { date: h.date } : {}),
     ...(h.dateHeader ? { dateHeader: h.dateHeader } : {}),

@@ -37,9 +37,21 @@ export interface MessageHeaders {
   references: string[];
 }
 
+/** Line endings of the raw bytes: what the maildir writer needs to know the sizes before it writes. */
+export interface LineEndings {
+  crlf: number;
+  /** LF not preceded by CR. */
+  lf: number;
+  /** CR not followed by LF. */
+  cr: number;
+  /** NUL bytes present (Dovecot serves them as 0x80). */
+  nul: boolean;
+}
+
 export interface MessageSummary {
   sha256: string;
   size: number;
+  lineEndings: LineEndings;
   headers: MessageHeaders;
   attachments: AttachmentSummary[];
   /** Parts seen (bounded by limits.maxMimeNodes). */
@@ -89,14 +101,42 @@ export async function readMessage(
   let size = 0;
   const structure = new StructureReader(limits);
   const bareCr = new BareCrToLf();
+  const eol = new LineEndingCounter();
   for await (const chunk of source) {
-    hash.update(chunk);
-    size += chunk.length;
-    await structure.write(bareCr.transform(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+    const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    hash.update(buffer);
+    size += buffer.length;
+    eol.count(buffer);
+    await structure.write(bareCr.transform(buffer));
   }
   await structure.write(bareCr.flush());
   await structure.end();
-  return { sha256: hash.digest('hex'), size, ...structure.result() };
+  return { sha256: hash.digest('hex'), size, lineEndings: eol.result(), ...structure.result() };
+}
+
+/** Counts CRLF, bare LF and bare CR across chunk boundaries. */
+export class LineEndingCounter {
+  private crlf = 0;
+  private lf = 0;
+  private crs = 0;
+  private nul = false;
+  private lastWasCr = false;
+
+  count(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) {
+      const prevIsCr = i === 0 ? this.lastWasCr : chunk[i - 1] === 13;
+      if (prevIsCr) this.crlf += 1;
+      else this.lf += 1;
+    }
+    for (let i = chunk.indexOf(13); i >= 0; i = chunk.indexOf(13, i + 1)) this.crs += 1;
+    if (!this.nul && chunk.indexOf(0) >= 0) this.nul = true;
+    this.lastWasCr = chunk[chunk.length - 1] === 13;
+  }
+
+  result(): LineEndings {
+    return { crlf: this.crlf, lf: this.lf, cr: this.crs - this.crlf, nul: this.nul };
+  }
 }
 
 /** Same as readMessage for bytes already in memory. */
@@ -180,7 +220,7 @@ class StructureReader {
     });
   }
 
-  result(): Omit<MessageSummary, 'sha256' | 'size'> {
+  result(): Omit<MessageSummary, 'sha256' | 'size' | 'lineEndings'> {
     this.closePart();
     const attachments = this.parts.map((p) => p.attachment);
     let parseError = this.failure?.message;

@@ -24,6 +24,8 @@ export async function receiveLikeSes(
     messageId?: string;
     timestamp?: Date;
     verdicts?: Partial<Verdicts>;
+    /** false: store the bytes as they are (an import), without SES's trace headers. */
+    trace?: boolean;
   },
 ): Promise<{ notification: SesReceivedNotification; stored: Buffer; sha256: string }> {
   const messageId = envelope.messageId ?? sesMessageId();
@@ -46,7 +48,7 @@ export async function receiveLikeSes(
     verdicts,
     receiver: 'inbound-smtp.us-east-1.amazonaws.com',
   });
-  const stored = Buffer.concat([Buffer.from(trace), message]);
+  const stored = envelope.trace === false ? message : Buffer.concat([Buffer.from(trace), message]);
   const objectKey = rawMailKey(messageId);
   await store.write({ bucket, key: objectKey }, stored);
   const notification = buildReceivedNotification({
