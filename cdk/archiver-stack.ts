@@ -5,6 +5,7 @@ import {
   CfnOutput,
   Duration,
   RemovalPolicy,
+  Size,
   Stack,
   type StackProps,
   Validations,
@@ -37,7 +38,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { type ArchiverConfig, receivingDomains } from '../shared/config';
-import { indexTableDefinition, RAW_MAIL_PREFIX } from '../shared/index-schema';
+import { EXPORT_PREFIX, indexTableDefinition, RAW_MAIL_PREFIX } from '../shared/index-schema';
 import { ArchiverFunction } from './constructs/archiver-function';
 
 export interface ArchiverStackProps extends StackProps {
@@ -55,6 +56,7 @@ export class ArchiverStack extends Stack {
   readonly ingestQueue: Queue;
   readonly ingestDeadLetterQueue: Queue;
   readonly ingestFunction: ArchiverFunction;
+  readonly exportFunction: ArchiverFunction;
 
   constructor(scope: Construct, id: string, props: ArchiverStackProps) {
     super(scope, id, props);
@@ -100,6 +102,13 @@ export class ArchiverStack extends Stack {
       serverAccessLogsPrefix: 'raw-mail/',
       lifecycleRules: [
         {
+          // Bundles are for download; the raw mail they are built from stays.
+          prefix: EXPORT_PREFIX,
+          expiration: Duration.days(7),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+        {
+          prefix: RAW_MAIL_PREFIX,
           transitions: [
             {
               storageClass: StorageClass.GLACIER_INSTANT_RETRIEVAL,
@@ -190,6 +199,35 @@ export class ArchiverStack extends Stack {
       'dynamodb:UpdateItem',
       'dynamodb:Query',
     );
+
+    // --- Export: on demand, asynchronously invoked by the CLI. ----------------------------------------------
+    this.exportFunction = new ArchiverFunction(this, 'ExportFunction', {
+      entry: 'lambdas/export/index.ts',
+      description: 'Builds a maildir or mboxrd bundle of one mailbox into S3 (exports/)',
+      // CPU share for gzip; memory itself stays flat (streams all the way).
+      memorySize: 2048,
+      timeout: Duration.minutes(15),
+      ephemeralStorageSize: Size.gibibytes(10),
+      retryAttempts: 0,
+      environment: {
+        INDEX_TABLE: this.indexTable.tableName,
+        RAW_BUCKET: this.rawMailBucket.bucketName,
+        POWERTOOLS_SERVICE_NAME: 'mail-archiver-export',
+      },
+    });
+    this.exportFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.rawMailBucket.arnForObjects(`${RAW_MAIL_PREFIX}*`)],
+      }),
+    );
+    this.exportFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [this.rawMailBucket.arnForObjects(`${EXPORT_PREFIX}*`)],
+      }),
+    );
+    this.indexTable.grant(this.exportFunction, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query');
 
     // --- SES receiving. --------------------------------------------------------------------------------------
     const zone = config.route53
@@ -317,6 +355,7 @@ export class ArchiverStack extends Stack {
     }).addAlarmAction(alarmAction);
     for (const [name, fn] of [
       ['Ingest', this.ingestFunction],
+      ['Export', this.exportFunction],
       ['Gatekeeper', gatekeeper],
     ] as const) {
       if (!fn) continue;
@@ -335,6 +374,7 @@ export class ArchiverStack extends Stack {
     new CfnOutput(this, 'IndexTableName', { value: this.indexTable.tableName });
     new CfnOutput(this, 'IngestQueueUrl', { value: this.ingestQueue.queueUrl });
     new CfnOutput(this, 'IngestDeadLetterQueueUrl', { value: this.ingestDeadLetterQueue.queueUrl });
+    new CfnOutput(this, 'ExportFunctionName', { value: this.exportFunction.functionName });
     new CfnOutput(this, 'ReceiptRuleSetName', { value: config.ses.ruleSetName });
 
     this.acknowledgeReviewedFindings(accessLogs);
@@ -342,6 +382,20 @@ export class ArchiverStack extends Stack {
 
   /** Each acknowledged finding says why it does not apply. */
   private acknowledgeReviewedFindings(accessLogs: Bucket) {
+    const bucketId = this.getLogicalId(this.rawMailBucket.node.defaultChild as CfnElement);
+    Validations.of(this.exportFunction.role as Role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${RAW_MAIL_PREFIX}*]`,
+      reason: 'The exporter reads raw mail under the incoming/ prefix only',
+    });
+    Validations.of(this.exportFunction.role as Role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${EXPORT_PREFIX}*]`,
+      reason:
+        'The exporter writes bundles under the exports/ prefix only; their keys are generated per export',
+    });
+    Validations.of(this.exportFunction.role as Role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.indexTable.node.defaultChild as CfnElement)}.Arn>/index/*]`,
+      reason: "The index table's own global secondary indexes, which the exporter queries",
+    });
     const ingestRole = this.ingestFunction.role as Role;
     Validations.of(ingestRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.rawMailBucket.node.defaultChild as CfnElement)}.Arn>/${RAW_MAIL_PREFIX}*]`,

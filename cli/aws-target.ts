@@ -1,10 +1,21 @@
 // `--target aws`: the deployed stack, found through its CloudFormation outputs.
+
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createClients } from '../shared/adapters/clients';
 import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import type { ArchiverConfig } from '../shared/config';
+import type { BundleFormat } from '../shared/export';
+import { createExportId } from '../shared/export-job';
+import type { ExportRecord } from '../shared/index-schema';
 import type { LocalArchive } from './local-stack';
 
 export class TargetError extends Error {
@@ -66,4 +77,70 @@ export async function connectAws(config: ArchiverConfig): Promise<LocalArchive> 
       sqs.destroy();
     },
   };
+}
+
+/**
+ * Starts the export Lambda asynchronously, follows its progress in the index, then downloads the bundle through
+ * a short-lived presigned URL.
+ */
+export async function exportOnAws(
+  config: ArchiverConfig,
+  request: { mailbox: string; format: BundleFormat; incremental: boolean },
+  outFor: (exportId: string) => string,
+  log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<ExportRecord> {
+  const outputs = await stackOutputs(config.stackName);
+  const functionName = outputs.ExportFunctionName;
+  if (!functionName)
+    throw new TargetError(`stack ${config.stackName} has no ExportFunctionName output: redeploy it`);
+  const archive = await connectAws(config);
+  try {
+    const exportId = createExportId();
+    await new LambdaClient({}).send(
+      new InvokeCommand({
+        FunctionName: functionName,
+        InvocationType: 'Event',
+        Payload: Buffer.from(JSON.stringify({ ...request, exportId })),
+      }),
+    );
+    log(`export ${exportId} started in ${functionName}`);
+    const started = Date.now();
+    let record: ExportRecord | undefined;
+    for (;;) {
+      record = await archive.index.getExport(request.mailbox, exportId);
+      if (record?.state === 'done') break;
+      if (record?.state === 'failed') throw new Error(`the export failed: ${record.error}`);
+      if (!record && Date.now() - started > 120_000) {
+        throw new Error(
+          'the export did not start within 2 minutes: see the ExportFunction logs in CloudWatch',
+        );
+      }
+      if (Date.now() - started > 16 * 60_000) throw new Error('the export did not finish within 16 minutes');
+      if (record) log(`  building: ${record.messagesDone}/${record.messagesTotal} messages`);
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+    const part = record.parts[0];
+    if (!part) throw new Error('the export finished without a bundle');
+    const url = await getSignedUrl(
+      archive.clients.s3,
+      new GetObjectCommand({ Bucket: archive.bucket, Key: part.key }),
+      { expiresIn: 900 },
+    );
+    const response = await fetch(url);
+    if (!response.ok || !response.body) throw new Error(`download failed: HTTP ${response.status}`);
+    let received = 0;
+    let lastLog = 0;
+    const body = Readable.fromWeb(response.body as unknown as WebReadableStream<Uint8Array>);
+    body.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (Date.now() - lastLog > 2000) {
+        lastLog = Date.now();
+        log(`  downloading: ${Math.round((100 * received) / Math.max(part.bytes, 1))}%`);
+      }
+    });
+    await pipeline(body, createWriteStream(outFor(exportId)));
+    return record;
+  } finally {
+    await archive.close();
+  }
 }

@@ -4,10 +4,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { MissingDependencyError, freePort, stopChild } from './local-services';
+import { freePort, MissingDependencyError, stopChild } from './local-services';
 
 export const DOVECOT_BINARY = '/usr/sbin/dovecot';
 const SERVICE_USER = 'mailarchiver';
@@ -35,7 +35,11 @@ export function assertDovecot(): void {
 function runAs(): { uid: number; gid: number; name: string } {
   const uid = process.getuid?.() ?? 0;
   if (uid !== 0) {
-    return { uid, gid: process.getgid?.() ?? uid, name: execFileSync('id', ['-un'], { encoding: 'utf8' }).trim() };
+    return {
+      uid,
+      gid: process.getgid?.() ?? uid,
+      name: execFileSync('id', ['-un'], { encoding: 'utf8' }).trim(),
+    };
   }
   try {
     execFileSync('id', ['-u', SERVICE_USER], { stdio: 'ignore' });
@@ -51,7 +55,11 @@ function runAs(): { uid: number; gid: number; name: string } {
   };
 }
 
-export async function startDovecot(options: { maildir: string; workDir: string; port?: number }): Promise<DovecotServer> {
+export async function startDovecot(options: {
+  maildir: string;
+  workDir: string;
+  port?: number;
+}): Promise<DovecotServer> {
   assertDovecot();
   const account = runAs();
   const port = options.port ?? (await freePort());
@@ -122,7 +130,18 @@ namespace inbox {
   }
   const command =
     (process.getuid?.() ?? 0) === 0
-      ? ['setpriv', [`--reuid=${account.uid}`, `--regid=${account.gid}`, '--init-groups', DOVECOT_BINARY, '-F', '-c', confPath]]
+      ? [
+          'setpriv',
+          [
+            `--reuid=${account.uid}`,
+            `--regid=${account.gid}`,
+            '--init-groups',
+            DOVECOT_BINARY,
+            '-F',
+            '-c',
+            confPath,
+          ],
+        ]
       : [DOVECOT_BINARY, ['-F', '-c', confPath]];
   const child = spawn(command[0] as string, command[1] as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -155,7 +174,10 @@ function ensureTraversable(path: string, user: string) {
     const mode = statSync(dir).mode;
     if (mode & 0o001) continue;
     if (dir.startsWith(`${root}/`)) chmodSync(dir, mode | 0o001);
-    else throw new Error(`Dovecot runs as ${user} and cannot enter ${dir}: serve a copy under ${root}, or chmod o+x ${dir}`);
+    else
+      throw new Error(
+        `Dovecot runs as ${user} and cannot enter ${dir}: serve a copy under ${root}, or chmod o+x ${dir}`,
+      );
   }
 }
 

@@ -1,11 +1,20 @@
 // `mail-archiver`: thin commands over shared/ and the local or deployed archive.
-import { readdirSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type ArchiverConfig, defaultConfigPath, loadConfig } from '../shared/config';
+import type { BundleFormat } from '../shared/export';
+import { runExportJob } from '../shared/export-job';
 import type { DeliveryRow } from '../shared/index-schema';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../shared/routing';
-import { connectAws } from './aws-target';
+import { verifyBundle } from '../shared/verify';
+import { connectAws, exportOnAws } from './aws-target';
+import { assertDovecot, startDovecot } from './dovecot';
 import { type ImportReport, importMessages } from './import';
 import {
   archiverHome,
@@ -14,7 +23,7 @@ import {
   startLocalArchive,
   startLocalStack,
 } from './local-stack';
-import { totalBytes } from './message-sources';
+import { readMbox, totalBytes } from './message-sources';
 
 interface GlobalOptions {
   config?: string;
@@ -256,6 +265,129 @@ program
       printTable(['MAILBOX', 'FOLDER', 'MESSAGES', 'UIDVALIDITY'], rows);
     });
   });
+
+program
+  .command('export')
+  .description('export a mailbox as an IMAP-servable maildir bundle (tar.gz), or as mboxrd')
+  .argument('<mailbox>', 'mailbox address')
+  .option('--out <file>', 'bundle file (default: <mailbox>-<export id>.tar.gz)')
+  .option(
+    '--incremental',
+    'only what arrived since the previous export of this mailbox (with the full uidlists)',
+  )
+  .addOption(
+    new Option('--format <format>', 'bundle format').choices(['maildir', 'mboxrd']).default('maildir'),
+  )
+  .action(async (mailbox: string, options: { out?: string; incremental?: boolean; format: BundleFormat }) => {
+    const { target, configuration } = globals();
+    const request = {
+      mailbox: normaliseMailbox(mailbox),
+      format: options.format,
+      incremental: Boolean(options.incremental),
+    };
+    const outFor = (exportId: string) => options.out ?? `${request.mailbox}-${exportId}.tar.gz`;
+    const record =
+      target === 'aws'
+        ? await exportOnAws(configuration, request, outFor)
+        : await withArchive(async (archive) => {
+            const bar = await progressBar(1, 'building');
+            const done = await runExportJob(
+              archive,
+              request,
+              (exportId) => {
+                const stream = createWriteStream(outFor(exportId));
+                return { key: outFor(exportId), stream, done: finished(stream) };
+              },
+              (r) => {
+                bar?.setTotal(Math.max(r.messagesTotal, 1));
+                bar?.update(r.messagesDone, { counts: `${r.messagesDone}/${r.messagesTotal} messages` });
+              },
+            );
+            bar?.stop();
+            return done;
+          });
+    const part = record.parts[0];
+    if (!part) throw new Error('the export produced no bundle');
+    const sha256 = await sha256File(outFor(record.exportId));
+    if (sha256 !== part.sha256) {
+      throw new Error(
+        `${outFor(record.exportId)} does not match the bundle's sha256 (${sha256} != ${part.sha256})`,
+      );
+    }
+    console.log(
+      `${record.incremental ? 'incremental ' : ''}export ${record.exportId} of ${request.mailbox}: ${record.messagesDone} messages, ${humanBytes(part.bytes)}\n  ${outFor(record.exportId)}  sha256 ${sha256} (checked)`,
+    );
+    if (options.incremental && !record.incremental)
+      console.log('  (no earlier export of this mailbox: this one is full)');
+  });
+
+program
+  .command('verify')
+  .description('re-hash every message of a bundle against its manifest and check the maildir rules')
+  .argument('<bundle>', 'bundle file (.tar.gz)')
+  .action(async (bundle: string) => {
+    const report = await verifyBundle(createReadStream(bundle), readMbox);
+    if (report.ok) {
+      console.log(`${bundle}: OK, ${report.messages} messages match the manifest and the maildir rules`);
+      return;
+    }
+    console.log(`${bundle}: ${report.errors.length} problems`);
+    for (const error of report.errors) console.log(`  ${error}`);
+    process.exitCode = 1;
+  });
+
+program
+  .command('serve')
+  .description('serve a bundle (or an unpacked maildir) read-only over IMAP with a local Dovecot')
+  .argument('<bundle-or-dir>', 'a bundle .tar.gz, a directory holding Maildir/, or a maildir')
+  .option('--port <port>', 'IMAP port on 127.0.0.1', parsePort, 1143)
+  .action(async (source: string, options: { port: number }) => {
+    assertDovecot();
+    const work = await mkdtemp(join(tmpdir(), 'mail-archiver-serve-'));
+    try {
+      const maildir = await stageMaildir(source, work);
+      const server = await startDovecot({ maildir, workDir: join(work, 'dovecot'), port: options.port });
+      console.log(
+        [
+          `Serving ${source} (a copy: the original is never written to).`,
+          `  IMAP server  ${server.host}  port ${server.port}  no TLS (loopback only)`,
+          `  user         ${server.user}`,
+          `  password     ${server.password}`,
+          'Ctrl-C stops the server and removes the copy.',
+        ].join('\n'),
+      );
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      await server.stop();
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+/** Unpacks a bundle, or copies a directory, into `work`; returns the Maildir path. */
+async function stageMaildir(source: string, work: string): Promise<string> {
+  const info = await stat(source).catch(() => undefined);
+  if (!info) throw new UsageError(`${source} does not exist`);
+  const target = join(work, 'bundle');
+  await mkdir(target, { recursive: true });
+  if (info.isFile()) {
+    execFileSync('tar', ['-xzf', source, '-C', target, '--no-same-owner']);
+  } else {
+    const from = existsSync(join(source, 'Maildir')) ? join(source, 'Maildir') : source;
+    execFileSync('cp', ['-a', from, join(target, 'Maildir')]);
+  }
+  const maildir = join(target, 'Maildir');
+  if (!existsSync(join(maildir, 'cur'))) throw new UsageError(`${source} holds no maildir (no Maildir/cur)`);
+  return maildir;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
 
 class UsageError extends Error {
   override name = 'UsageError';

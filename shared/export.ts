@@ -13,9 +13,8 @@ import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { DeliveryRow, FolderState } from './index-schema';
 import {
-  CrlfToLfConverter,
-  MAILDIR_ROOT,
   bundleReadme,
+  CrlfToLfConverter,
   courierSubscriptions,
   courierUidDb,
   crlfToLf,
@@ -23,11 +22,12 @@ import {
   dovecotUidList,
   folderDirectory,
   folderWithAncestors,
+  MAILDIR_ROOT,
   messageBaseName,
   messageFileName,
   storedForm,
 } from './maildir';
-import { MboxrdEscape, escapeMboxrd, mboxFromLine } from './mbox';
+import { escapeMboxrd, MboxrdEscape, mboxFromLine } from './mbox';
 import type { MailIndex, RawMailStore } from './ports';
 
 export type BundleFormat = 'maildir' | 'mboxrd';
@@ -92,7 +92,11 @@ export interface ExportDeps {
 /** Messages up to this size are read whole, ahead of the writer; larger ones are streamed in their turn. */
 const PREFETCH_MAX_BYTES = 1024 * 1024;
 
-export async function exportMailbox(deps: ExportDeps, request: ExportRequest, sink: Writable): Promise<ExportResult> {
+export async function exportMailbox(
+  deps: ExportDeps,
+  request: ExportRequest,
+  sink: Writable,
+): Promise<ExportResult> {
   const now = request.now ?? new Date();
   const folders = sortFolders(await deps.index.folders(request.mailbox));
   const plan = await planFolders(deps, request, folders);
@@ -121,7 +125,10 @@ export async function exportMailbox(deps: ExportDeps, request: ExportRequest, si
     ...(request.part ? { part: request.part } : {}),
     folders: plan.map((f) => ({
       name: f.state.folder,
-      directory: request.format === 'maildir' ? `${MAILDIR_ROOT}/${folderDirectory(f.state.folder)}`.replace(/\/$/, '') : `${mboxName(f.state.folder)}`,
+      directory:
+        request.format === 'maildir'
+          ? `${MAILDIR_ROOT}/${folderDirectory(f.state.folder)}`.replace(/\/$/, '')
+          : `${mboxName(f.state.folder)}`,
       uidValidity: f.state.uidValidity,
       nextUid: f.state.lastUid + 1,
       messages: f.rows.length,
@@ -136,7 +143,11 @@ export async function exportMailbox(deps: ExportDeps, request: ExportRequest, si
       if (writeOnly) await writeMaildirSkeleton(pack, plan, now);
       for (const folder of plan) {
         const directory = `${MAILDIR_ROOT}/${folderDirectory(folder.state.folder)}`.replace(/\/$/, '');
-        for await (const { row, body } of prefetch(deps.store, folder.selected, request.readConcurrency ?? 16)) {
+        for await (const { row, body } of prefetch(
+          deps.store,
+          folder.selected,
+          request.readConcurrency ?? 16,
+        )) {
           const form = storedForm(row.size, row.lineEndings);
           const name = messageFileName(fileBaseName(row), row.flags);
           const file = `${directory}/cur/${name}`;
@@ -154,15 +165,27 @@ export async function exportMailbox(deps: ExportDeps, request: ExportRequest, si
       }
       if (writeOnly) {
         const names = plan.map((f) => f.state.folder);
-        await addEntry(pack, { name: `${MAILDIR_ROOT}/subscriptions`, mtime: now, mode: 0o600 }, dovecotSubscriptions(names));
-        await addEntry(pack, { name: `${MAILDIR_ROOT}/courierimapsubscribed`, mtime: now, mode: 0o600 }, courierSubscriptions(names));
+        await addEntry(
+          pack,
+          { name: `${MAILDIR_ROOT}/subscriptions`, mtime: now, mode: 0o600 },
+          dovecotSubscriptions(names),
+        );
+        await addEntry(
+          pack,
+          { name: `${MAILDIR_ROOT}/courierimapsubscribed`, mtime: now, mode: 0o600 },
+          courierSubscriptions(names),
+        );
       }
     } else {
       for (const folder of plan) {
         await writeMboxFolder(pack, deps.store, folder, request, manifest, progress);
       }
     }
-    await addEntry(pack, { name: 'manifest.json', mtime: now, mode: 0o600 }, `${JSON.stringify(manifest, null, 1)}\n`);
+    await addEntry(
+      pack,
+      { name: 'manifest.json', mtime: now, mode: 0o600 },
+      `${JSON.stringify(manifest, null, 1)}\n`,
+    );
     await addEntry(pack, { name: 'README.txt', mtime: now, mode: 0o600 }, bundleReadme(request.mailbox));
     pack.finalize();
   } catch (error) {
@@ -185,11 +208,23 @@ interface FolderPlan {
 
 function sortFolders(folders: FolderState[]): FolderState[] {
   return [...folders].sort((a, b) =>
-    a.folder === 'INBOX' ? -1 : b.folder === 'INBOX' ? 1 : a.folder < b.folder ? -1 : a.folder > b.folder ? 1 : 0,
+    a.folder === 'INBOX'
+      ? -1
+      : b.folder === 'INBOX'
+        ? 1
+        : a.folder < b.folder
+          ? -1
+          : a.folder > b.folder
+            ? 1
+            : 0,
   );
 }
 
-async function planFolders(deps: ExportDeps, request: ExportRequest, folders: FolderState[]): Promise<FolderPlan[]> {
+async function planFolders(
+  deps: ExportDeps,
+  request: ExportRequest,
+  folders: FolderState[],
+): Promise<FolderPlan[]> {
   const plans: FolderPlan[] = [];
   for (const state of folders) {
     const rows: DeliveryRow[] = [];
@@ -237,15 +272,24 @@ async function writeMaildirSkeleton(pack: tar.Pack, plan: FolderPlan[], now: Dat
     for (const sub of ['cur', 'new', 'tmp']) {
       await addEntry(pack, { name: `${directory}/${sub}`, type: 'directory', mode: 0o700, mtime: now });
     }
-    if (folder !== 'INBOX') await addEntry(pack, { name: `${directory}/maildirfolder`, mode: 0o600, mtime: now }, '');
+    if (folder !== 'INBOX')
+      await addEntry(pack, { name: `${directory}/maildirfolder`, mode: 0o600, mtime: now }, '');
   }
 }
 
 async function writeFolderMetadata(pack: tar.Pack, folder: FolderPlan, directory: string, now: Date) {
   const entries = folder.rows.map((row) => ({ uid: row.uid, baseName: fileBaseName(row) }));
   const next = Math.max(folder.state.lastUid, folder.rows.at(-1)?.uid ?? 0) + 1;
-  await addEntry(pack, { name: `${directory}/dovecot-uidlist`, mode: 0o600, mtime: now }, dovecotUidList(folder.state.uidValidity, next, entries));
-  await addEntry(pack, { name: `${directory}/courierimapuiddb`, mode: 0o600, mtime: now }, courierUidDb(folder.state.uidValidity, next, entries));
+  await addEntry(
+    pack,
+    { name: `${directory}/dovecot-uidlist`, mode: 0o600, mtime: now },
+    dovecotUidList(folder.state.uidValidity, next, entries),
+  );
+  await addEntry(
+    pack,
+    { name: `${directory}/courierimapuiddb`, mode: 0o600, mtime: now },
+    courierUidDb(folder.state.uidValidity, next, entries),
+  );
   await addEntry(pack, { name: `${directory}/dovecot-keywords`, mode: 0o600, mtime: now }, '');
 }
 
@@ -279,7 +323,9 @@ async function readAll(store: RawMailStore, row: DeliveryRow): Promise<Buffer> {
   const bytes = Buffer.concat(chunks);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== row.sha256) {
-    throw new Error(`${row.raw.key}: stored bytes do not match the index (sha256 ${sha256} != ${row.sha256})`);
+    throw new Error(
+      `${row.raw.key}: stored bytes do not match the index (sha256 ${sha256} != ${row.sha256})`,
+    );
   }
   return bytes;
 }
@@ -308,7 +354,8 @@ function messageBytes(row: DeliveryRow, body: Body, convertCrlf: boolean): Buffe
     }
     const tail = converter?.flush();
     if (tail?.length) yield tail;
-    if (hash.digest('hex') !== row.sha256) throw new Error(`${row.raw.key}: stored bytes do not match the index`);
+    if (hash.digest('hex') !== row.sha256)
+      throw new Error(`${row.raw.key}: stored bytes do not match the index`);
   })();
 }
 
@@ -320,8 +367,11 @@ function addEntry(
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const content = typeof body === 'string' ? Buffer.from(body) : body;
-    const size = header.type === 'directory' ? 0 : (header.size ?? (Buffer.isBuffer(content) ? content.length : 0));
-    const entry = pack.entry({ uid: 0, gid: 0, ...header, size }, (error) => (error ? reject(error) : resolve()));
+    const size =
+      header.type === 'directory' ? 0 : (header.size ?? (Buffer.isBuffer(content) ? content.length : 0));
+    const entry = pack.entry({ uid: 0, gid: 0, ...header, size }, (error) =>
+      error ? reject(error) : resolve(),
+    );
     if (content === undefined || header.type === 'directory') {
       entry.end(Buffer.alloc(0));
       return;
@@ -378,9 +428,15 @@ async function writeMboxFolder(
       progress.rawBytes += row.size;
       request.onProgress?.(progress);
     }
-    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+    );
     const { size } = await stat(path);
-    await addEntry(pack, { name, size, mode: 0o600, mtime: request.now ?? new Date() }, createReadStream(path));
+    await addEntry(
+      pack,
+      { name, size, mode: 0o600, mtime: request.now ?? new Date() },
+      createReadStream(path),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -2,6 +2,7 @@
 //
 //   pk = MAILBOX#<mailbox>   sk = MESSAGE#<messageKey>   one delivery row per (mailbox, message)
 //   pk = MAILBOX#<mailbox>   sk = FOLDER#<folder>        the folder's UIDVALIDITY and last UID given out
+//   pk = MAILBOX#<mailbox>   sk = EXPORT#<exportId>      an export: its state, progress and result
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
 //   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
 import type { AttachmentSummary, LineEndings } from './mime';
@@ -58,6 +59,31 @@ export interface FolderState {
   lastUid: number;
 }
 
+export interface ExportRecord {
+  mailbox: string;
+  /** Starts with the creation time, so ids sort by time. */
+  exportId: string;
+  createdAt: string;
+  updatedAt: string;
+  state: 'running' | 'done' | 'failed';
+  format: 'maildir' | 'mboxrd';
+  incremental: boolean;
+  /** The UIDs this export started after (incremental), per folder. */
+  after?: Record<string, number>;
+  /** The highest UID per folder it covered: the next incremental starts after these. */
+  lastUids?: Record<string, number>;
+  messagesDone: number;
+  messagesTotal: number;
+  /** The bundle, or its parts in order, with their sizes and sha256. */
+  parts: { key: string; bytes: number; sha256: string }[];
+  error?: string;
+}
+
+/** A new export id: sortable by time, unique. */
+export function newExportId(now: Date, random: string): string {
+  return `${now.toISOString().replace(/[-:.]/g, '')}-${random}`;
+}
+
 /** A message's identity, also safe as a maildir file-name component ([A-Za-z0-9_-]). */
 export function messageKeyOf(sha256: string, sesMessageId: string): string {
   return `${sha256.slice(0, 32)}-${sesMessageId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
@@ -67,6 +93,8 @@ export const indexKeys = {
   mailboxPk: (mailbox: string) => `MAILBOX#${mailbox}`,
   messageSk: (messageKey: string) => `MESSAGE#${messageKey}`,
   folderSk: (folder: string) => `FOLDER#${folder}`,
+  exportSk: (exportId: string) => `EXPORT#${exportId}`,
+  EXPORT_PREFIX: 'EXPORT#',
   folderUidPk: (mailbox: string, folder: string) => `MAILBOX#${mailbox}#FOLDER#${folder}`,
   receivedSk: (receivedAt: string, messageKey: string) => `${receivedAt}#${messageKey}`,
   MESSAGE_PREFIX: 'MESSAGE#',
@@ -110,4 +138,6 @@ export const indexTableDefinition = {
 
 /** Where raw mail lives in the bucket: SES's S3 action writes `<prefix><SES message id>`. */
 export const RAW_MAIL_PREFIX = 'incoming/';
+/** Where bundles are written; they expire (the raw mail they are built from stays). */
+export const EXPORT_PREFIX = 'exports/';
 export const rawMailKey = (sesMessageId: string) => `${RAW_MAIL_PREFIX}${sesMessageId}`;

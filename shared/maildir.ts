@@ -18,7 +18,9 @@ const FLAG_LETTERS: Record<string, string> = {
 
 /** IMAP flags -> maildir info letters, in ASCII order. */
 export function flagLetters(flags: readonly string[]): string {
-  return [...new Set(flags.map((f) => FLAG_LETTERS[f]).filter((l): l is string => Boolean(l)))].sort().join('');
+  return [...new Set(flags.map((f) => FLAG_LETTERS[f]).filter((l): l is string => Boolean(l)))]
+    .sort()
+    .join('');
 }
 
 export function flagsFromLetters(letters: string): string[] {
@@ -65,7 +67,12 @@ export function folderLevels(folder: string): string[] {
   const levels = folder
     .split('/')
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters never reach a path
-    .map((level) => level.replace(/[\u0000-\u001f\u007f]/g, '').replace(/[.\\]/g, '_').trim())
+    .map((level) =>
+      level
+        .replace(/[\u0000-\u001f\u007f]/g, '')
+        .replace(/[.\\]/g, '_')
+        .trim(),
+    )
     .filter((level) => level.length > 0);
   return levels.length ? levels : ['_'];
 }
@@ -100,8 +107,14 @@ export function storedForm(size: number, eol: LineEndings): StoredForm {
 }
 
 /** `<secs>.<id>.<host>,S=<size>,W=<vsize>`: the name without the `:2,<flags>` info (what uidlists list). */
-export function messageBaseName(input: { receivedAt: Date; id: string; fileSize: number; virtualSize: number }): string {
-  if (!/^[A-Za-z0-9_-]+$/.test(input.id)) throw new Error(`maildir id ${JSON.stringify(input.id)} has unsafe characters`);
+export function messageBaseName(input: {
+  receivedAt: Date;
+  id: string;
+  fileSize: number;
+  virtualSize: number;
+}): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(input.id))
+    throw new Error(`maildir id ${JSON.stringify(input.id)} has unsafe characters`);
   const secs = Math.floor(input.receivedAt.getTime() / 1000);
   return `${secs}.${input.id}.${FILE_HOST},S=${input.fileSize},W=${input.virtualSize}`;
 }
@@ -128,19 +141,29 @@ export function parseMessageFileName(
   };
 }
 
-export function dovecotUidList(uidValidity: number, nextUid: number, entries: { uid: number; baseName: string }[]): string {
+export function dovecotUidList(
+  uidValidity: number,
+  nextUid: number,
+  entries: { uid: number; baseName: string }[],
+): string {
   const lines = [`3 V${uidValidity} N${nextUid}`, ...entries.map((e) => `${e.uid} :${e.baseName}`)];
   return `${lines.join('\n')}\n`;
 }
 
-export function courierUidDb(uidValidity: number, nextUid: number, entries: { uid: number; baseName: string }[]): string {
+export function courierUidDb(
+  uidValidity: number,
+  nextUid: number,
+  entries: { uid: number; baseName: string }[],
+): string {
   const lines = [`1 ${uidValidity} ${nextUid}`, ...entries.map((e) => `${e.uid} ${e.baseName}`)];
   return `${lines.join('\n')}\n`;
 }
 
 /** Dovecot's `subscriptions`: version line, blank line, one folder per line with levels separated by TAB. */
 export function dovecotSubscriptions(folders: string[]): string {
-  const names = folders.map((f) => (f.toUpperCase() === 'INBOX' ? 'INBOX' : folderLevels(f).map(encodeModifiedUtf7).join('\t')));
+  const names = folders.map((f) =>
+    f.toUpperCase() === 'INBOX' ? 'INBOX' : folderLevels(f).map(encodeModifiedUtf7).join('\t'),
+  );
   return `V\t2\n\n${names.map((n) => `${n}\n`).join('')}`;
 }
 

@@ -1,6 +1,6 @@
 // The small interfaces the core talks through. Adapters in shared/adapters implement them with the AWS SDK
 // (against AWS or the local services); the core never imports the SDK.
-import type { DeliveryRow, FolderState, RawLocation } from './index-schema';
+import type { DeliveryRow, ExportRecord, FolderState, RawLocation } from './index-schema';
 import type { Folder } from './routing';
 
 export interface RawMailStore {
@@ -8,6 +8,8 @@ export interface RawMailStore {
   read(location: RawLocation): Promise<AsyncIterable<Uint8Array>>;
   write(location: RawLocation, body: Uint8Array): Promise<void>;
   exists(location: RawLocation): Promise<boolean>;
+  /** Streams a body into an object (multipart, so any size with flat memory). */
+  upload(location: RawLocation, body: import('node:stream').Readable, contentType: string): Promise<void>;
   list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }>;
 }
 
@@ -30,4 +32,8 @@ export interface MailIndex {
   folders(mailbox: string): Promise<FolderState[]>;
   /** Every mailbox that has a row, including ones no longer configured. */
   mailboxes(): Promise<string[]>;
+  putExport(record: ExportRecord): Promise<void>;
+  getExport(mailbox: string, exportId: string): Promise<ExportRecord | undefined>;
+  /** The newest finished export of a mailbox in a format: the base of an incremental one. */
+  latestExport(mailbox: string, format: ExportRecord['format']): Promise<ExportRecord | undefined>;
 }

@@ -11,6 +11,7 @@ import {
 import {
   type DeliveryRow,
   deliveryItem,
+  type ExportRecord,
   type FolderState,
   GSI_BY_FOLDER_UID,
   GSI_BY_RECEIVED,
@@ -163,4 +164,52 @@ export class DynamoMailIndex implements MailIndex {
     for await (const page of pages) for (const item of page.Items ?? []) found.add(String(item.mailbox));
     return [...found].sort();
   }
+
+  async putExport(record: ExportRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: indexKeys.mailboxPk(record.mailbox), sk: indexKeys.exportSk(record.exportId), ...record },
+      }),
+    );
+  }
+
+  async getExport(mailbox: string, exportId: string): Promise<ExportRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: indexKeys.mailboxPk(mailbox), sk: indexKeys.exportSk(exportId) },
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? exportFromItem(Item) : undefined;
+  }
+
+  async latestExport(mailbox: string, format: ExportRecord['format']): Promise<ExportRecord | undefined> {
+    const pages = paginateQuery(
+      { client: this.doc, pageSize: 50 },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: {
+          ':pk': indexKeys.mailboxPk(mailbox),
+          ':prefix': indexKeys.EXPORT_PREFIX,
+        },
+        ScanIndexForward: false,
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        const record = exportFromItem(item);
+        if (record.state === 'done' && record.format === format) return record;
+      }
+    }
+    return undefined;
+  }
+}
+
+function exportFromItem(item: Record<string, unknown>): ExportRecord {
+  const { pk: _pk, sk: _sk, ...record } = item;
+  return record as unknown as ExportRecord;
 }

@@ -1,4 +1,6 @@
 // RawMailStore on S3 (AWS or the local S3-compatible server).
+
+import type { Readable } from 'node:stream';
 import {
   GetObjectCommand,
   HeadObjectCommand,
@@ -6,11 +8,16 @@ import {
   paginateListObjectsV2,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import type { RawLocation } from '../index-schema';
 import type { RawMailStore } from '../ports';
 
 export class S3RawMailStore implements RawMailStore {
-  constructor(private readonly s3: S3Client) {}
+  constructor(
+    private readonly s3: S3Client,
+    /** Multipart upload part size; S3's minimum is 5 MB. */
+    private readonly partSize = 16 * 1024 * 1024,
+  ) {}
 
   async read(location: RawLocation): Promise<AsyncIterable<Uint8Array>> {
     const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
@@ -27,6 +34,17 @@ export class S3RawMailStore implements RawMailStore {
         ContentType: 'message/rfc822',
       }),
     );
+  }
+
+  async upload(location: RawLocation, body: Readable, contentType: string): Promise<void> {
+    // 16 MB parts by default, 4 at a time: 64 MB of buffers at most, up to 160 GB per object (10,000 parts).
+    const upload = new Upload({
+      client: this.s3,
+      params: { Bucket: location.bucket, Key: location.key, Body: body, ContentType: contentType },
+      partSize: this.partSize,
+      queueSize: 4,
+    });
+    await upload.done();
   }
 
   async exists(location: RawLocation): Promise<boolean> {

@@ -7,12 +7,12 @@ import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DovecotServer, startDovecot } from '../../cli/dovecot';
 import type { DeliveryRow } from '../../shared/index-schema';
-import { type IngestDeps, archiveReceivedMail } from '../../shared/ingest';
-import { exampleConfig } from '../support/config';
+import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
 import { exportToFile, unpack } from '../support/bundles';
+import { exampleConfig } from '../support/config';
 import { makeMessage, makeMessageWithAttachment } from '../support/messages';
+import { startTestServices, type TestServices } from '../support/services';
 import { receiveLikeSes } from '../support/ses';
-import { type TestServices, startTestServices } from '../support/services';
 
 let services: TestServices;
 let deps: IngestDeps;
@@ -29,7 +29,11 @@ afterAll(async () => {
 });
 
 let clock = Date.parse('2024-03-01T09:00:00Z');
-async function receive(message: Buffer, recipients: string[], extra: { trace?: boolean; verdicts?: { spam: 'FAIL' } } = {}) {
+async function receive(
+  message: Buffer,
+  recipients: string[],
+  extra: { trace?: boolean; verdicts?: { spam: 'FAIL' } } = {},
+) {
   clock += 3_600_000 + 1234;
   const { notification } = await receiveLikeSes(services.store, services.bucket, message, {
     recipients,
@@ -64,7 +68,10 @@ function asServedByDovecot(original: Buffer): Buffer {
 
 interface Served {
   folders: { path: string; flags: string[]; specialUse?: string }[];
-  byFolder: Map<string, { uidValidity: number; messages: { uid: number; internalDate: Date; flags: string[]; source: Buffer }[] }>;
+  byFolder: Map<
+    string,
+    { uidValidity: number; messages: { uid: number; internalDate: Date; flags: string[]; source: Buffer }[] }
+  >;
 }
 
 async function readOverImap(server: DovecotServer): Promise<Served> {
@@ -83,7 +90,12 @@ async function readOverImap(server: DovecotServer): Promise<Served> {
       const mailbox = await client.mailboxOpen(folder.path, { readOnly: true });
       const messages = [];
       if (mailbox.exists > 0) {
-        for await (const m of client.fetch('1:*', { uid: true, internalDate: true, flags: true, source: true })) {
+        for await (const m of client.fetch('1:*', {
+          uid: true,
+          internalDate: true,
+          flags: true,
+          source: true,
+        })) {
           messages.push({
             uid: m.uid,
             internalDate: m.internalDate as Date,
@@ -103,16 +115,21 @@ async function readOverImap(server: DovecotServer): Promise<Served> {
 describe('bundles served by a real Dovecot', () => {
   let firstExport: Served;
 
-  it('serves every message byte for byte with the index\'s folders, dates, flags, UIDVALIDITY and UIDs', async () => {
+  it("serves every message byte for byte with the index's folders, dates, flags, UIDVALIDITY and UIDs", async () => {
     await receive(makeMessage({ subject: 'crlf via SES' }), ['alice@example.com']);
     await receive(makeMessage({ subject: 'lf import', eol: '\n' }), ['alice@example.com'], { trace: false });
-    await receive(makeMessage({ subject: 'bare cr import', eol: '\r' }), ['alice@example.com'], { trace: false });
+    await receive(makeMessage({ subject: 'bare cr import', eol: '\r' }), ['alice@example.com'], {
+      trace: false,
+    });
     await receive(makeMessage({ subject: 'nul byte', body: 'a\u0000b\n' }), ['alice@example.com']);
-    await receive(makeMessage({ subject: 'sent by alice', from: 'alice@example.com', to: 'x@elsewhere.example' }), [
-      'sent@journal.example.com',
-    ]);
+    await receive(
+      makeMessage({ subject: 'sent by alice', from: 'alice@example.com', to: 'x@elsewhere.example' }),
+      ['sent@journal.example.com'],
+    );
     await receive(makeMessage({ subject: 'spam' }), ['alice@example.com'], { verdicts: { spam: 'FAIL' } });
-    await receive(makeMessageWithAttachment('big.bin', 2_000_000, { subject: 'streamed 2 MB' }), ['alice@example.com']);
+    await receive(makeMessageWithAttachment('big.bin', 2_000_000, { subject: 'streamed 2 MB' }), [
+      'alice@example.com',
+    ]);
     // CRLF head, a body line with a bare LF: stored as is, the bare LF served as CRLF.
     await receive(Buffer.concat([makeMessage({ subject: 'mixed endings' }), Buffer.from('bare lf\n')]), [
       'alice@example.com',
@@ -171,7 +188,9 @@ describe('bundles served by a real Dovecot', () => {
 
   it('keeps every earlier UID and UIDVALIDITY in a second export after new mail', async () => {
     await receive(makeMessage({ subject: 'later 1' }), ['alice@example.com']);
-    await receive(makeMessage({ subject: 'later sent', from: 'alice@example.com' }), ['sent@journal.example.com']);
+    await receive(makeMessage({ subject: 'later sent', from: 'alice@example.com' }), [
+      'sent@journal.example.com',
+    ]);
     const bundle = join(work, 'full-2.tar.gz');
     await exportToFile(services, { mailbox: 'alice@example.com', format: 'maildir' }, bundle);
     const maildir = unpack(bundle, join(work, 'full-2'));
@@ -190,7 +209,9 @@ describe('bundles served by a real Dovecot', () => {
         expect(same?.source.equals(m.source), `${folder} UID ${m.uid}`).toBe(true);
       }
     }
-    expect(second.byFolder.get('INBOX')?.messages.length).toBe((firstExport.byFolder.get('INBOX')?.messages.length ?? 0) + 1);
+    expect(second.byFolder.get('INBOX')?.messages.length).toBe(
+      (firstExport.byFolder.get('INBOX')?.messages.length ?? 0) + 1,
+    );
     expect(second.byFolder.get('Sent')?.messages.length).toBe(2);
   });
 });

@@ -4,7 +4,11 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ExportDeps, type ExportRequest, type ExportResult, exportMailbox } from '../../shared/export';
 
-export async function exportToFile(deps: ExportDeps, request: ExportRequest, path: string): Promise<ExportResult> {
+export async function exportToFile(
+  deps: ExportDeps,
+  request: ExportRequest,
+  path: string,
+): Promise<ExportResult> {
   return exportMailbox(deps, request, createWriteStream(path));
 }
 

@@ -1,0 +1,15 @@
+// Composition root: clients are built once per cold start.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { createClients } from '../../shared/adapters/clients';
+import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { requireEnv } from '../shared/environment';
+import { createExportHandler } from './handler';
+
+const clients = createClients();
+export const handler = createExportHandler({
+  index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
+  store: new S3RawMailStore(clients.s3),
+  bucket: requireEnv('RAW_BUCKET'),
+  logger: new Logger({ serviceName: 'mail-archiver-export' }),
+});

@@ -1,0 +1,243 @@
+// `mail-archiver verify`: re-hashes every message of a bundle against its manifest and checks the maildir
+// rules that, broken, make Dovecot cut, drop or renumber mail (exact S= and W=, mtimes, uidlists, layout).
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import type { BundleManifest } from './export';
+import { flagLetters, MAILDIR_ROOT, parseMessageFileName } from './maildir';
+
+export interface VerifyReport {
+  ok: boolean;
+  messages: number;
+  errors: string[];
+  manifest?: BundleManifest;
+}
+
+interface FileFacts {
+  size: number;
+  mtime?: Date;
+  sha256: string;
+  /** sha256 of the file with every LF written as CRLF: the original of a `crlf-to-lf` file. */
+  sha256Crlf: string;
+  bareLf: number;
+  text?: string;
+}
+
+const TEXT_FILES =
+  /(^|\/)(manifest\.json|dovecot-uidlist|courierimapuiddb|subscriptions|courierimapsubscribed|maildirfolder)$/;
+
+/**
+ * Reads a bundle stream once. `readMbox` parses a spooled mbox file back into messages (the importer's reader),
+ * so that mboxrd bundles are checked by the same code that would restore them.
+ */
+export async function verifyBundle(
+  bundle: Readable,
+  readMbox: (path: string) => AsyncIterable<{ kind: string; raw?: Buffer; origin: string }>,
+): Promise<VerifyReport> {
+  const errors: string[] = [];
+  const files = new Map<string, FileFacts>();
+  const directories = new Set<string>();
+  const mboxHashes = new Map<string, string[]>();
+  const spool = await mkdtemp(join(tmpdir(), 'mail-archiver-verify-'));
+  try {
+    const extract = tar.extract();
+    const reading = pipeline(bundle, createGunzip(), extract as unknown as NodeJS.WritableStream);
+    reading.catch(() => undefined);
+    for await (const entry of extract) {
+      const { name, type, size = 0, mtime } = entry.header;
+      // A bundle repacked with `tar -C dir .` names its entries ./...
+      const path = name.replace(/^(\.\/)+/, '').replace(/\/$/, '');
+      if (path === '' || path === '.') {
+        entry.resume();
+        continue;
+      }
+      if (!isSafePath(path)) errors.push(`unsafe path in bundle: ${JSON.stringify(name)}`);
+      if (type === 'directory') {
+        directories.add(path);
+        entry.resume();
+        continue;
+      }
+      if (path.endsWith('.mbox') && !path.includes('/')) {
+        const spooled = join(spool, `${mboxHashes.size}.mbox`);
+        await pipeline(entry, createWriteStream(spooled));
+        const hashes: string[] = [];
+        for await (const item of readMbox(spooled)) {
+          if (item.raw) hashes.push(createHash('sha256').update(item.raw).digest('hex'));
+        }
+        mboxHashes.set(path, hashes);
+        continue;
+      }
+      files.set(path, await factsOf(entry as unknown as Readable, size, mtime, TEXT_FILES.test(path)));
+    }
+    await reading;
+  } catch (error) {
+    errors.push(`cannot read the bundle: ${(error as Error).message}`);
+    return { ok: false, messages: 0, errors };
+  } finally {
+    await rm(spool, { recursive: true, force: true });
+  }
+
+  const manifestText = files.get('manifest.json')?.text;
+  if (!manifestText) return { ok: false, messages: 0, errors: [...errors, 'manifest.json is missing'] };
+  const manifest = JSON.parse(manifestText) as BundleManifest;
+  if (manifest.bundleFormat === 'mboxrd') checkMbox(manifest, mboxHashes, errors);
+  else checkMaildir(manifest, files, directories, errors);
+  return { ok: errors.length === 0, messages: manifest.messages.length, errors, manifest };
+}
+
+function isSafePath(path: string): boolean {
+  return (
+    !path.startsWith('/') && !path.includes('\\') && !path.split('/').some((s) => s === '..' || s === '')
+  );
+}
+
+async function factsOf(
+  entry: Readable,
+  size: number,
+  mtime: Date | undefined,
+  keepText: boolean,
+): Promise<FileFacts> {
+  const plain = createHash('sha256');
+  const crlf = createHash('sha256');
+  let bareLf = 0;
+  let lastWasCr = false;
+  let actual = 0;
+  const text: Buffer[] = [];
+  for await (const chunk of entry as AsyncIterable<Buffer>) {
+    actual += chunk.length;
+    plain.update(chunk);
+    let start = 0;
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) {
+      const prevCr = i === 0 ? lastWasCr : chunk[i - 1] === 13;
+      if (!prevCr) bareLf += 1;
+      crlf.update(chunk.subarray(start, i));
+      crlf.update(CRLF);
+      start = i + 1;
+    }
+    crlf.update(chunk.subarray(start));
+    lastWasCr = chunk.length > 0 ? chunk[chunk.length - 1] === 13 : lastWasCr;
+    if (keepText) text.push(chunk);
+  }
+  return {
+    size: actual === size ? size : actual,
+    ...(mtime ? { mtime } : {}),
+    sha256: plain.digest('hex'),
+    sha256Crlf: crlf.digest('hex'),
+    bareLf,
+    ...(keepText ? { text: Buffer.concat(text).toString('utf8') } : {}),
+  };
+}
+const CRLF = Buffer.from('\r\n');
+
+function checkMaildir(
+  manifest: BundleManifest,
+  files: Map<string, FileFacts>,
+  directories: Set<string>,
+  errors: string[],
+) {
+  const uidlists = new Map<string, { validity: number; next: number; entries: Map<number, string> }>();
+  for (const folder of manifest.folders) {
+    const dir = folder.directory;
+    for (const sub of ['cur', 'new', 'tmp']) {
+      if (!directories.has(`${dir}/${sub}`) && !manifest.part) errors.push(`${dir}/${sub} is missing`);
+    }
+    if (dir !== MAILDIR_ROOT && !files.has(`${dir}/maildirfolder`) && !manifest.part) {
+      errors.push(`${dir}/maildirfolder is missing`);
+    }
+    const uidlist = files.get(`${dir}/dovecot-uidlist`)?.text;
+    if (uidlist === undefined) {
+      if (!manifest.part || manifest.part.index === 0) errors.push(`${dir}/dovecot-uidlist is missing`);
+      continue;
+    }
+    const [header = '', ...lines] = uidlist.trimEnd().split('\n');
+    const match = header.match(/^3 V(\d+) N(\d+)/);
+    if (!match) {
+      errors.push(`${dir}/dovecot-uidlist: bad header ${JSON.stringify(header)}`);
+      continue;
+    }
+    const entries = new Map<number, string>();
+    let previous = 0;
+    for (const line of lines.filter(Boolean)) {
+      const m = line.match(/^(\d+) :(.+)$/);
+      if (!m) {
+        errors.push(`${dir}/dovecot-uidlist: bad line ${JSON.stringify(line)}`);
+        continue;
+      }
+      const uid = Number(m[1]);
+      if (uid <= previous) errors.push(`${dir}/dovecot-uidlist: UIDs not ascending at ${uid}`);
+      previous = uid;
+      entries.set(uid, m[2] as string);
+    }
+    const validity = Number(match[1]);
+    const next = Number(match[2]);
+    if (validity !== folder.uidValidity)
+      errors.push(`${dir}: UIDVALIDITY ${validity} != manifest ${folder.uidValidity}`);
+    if (next <= previous)
+      errors.push(`${dir}/dovecot-uidlist: N${next} is not above the largest UID ${previous}`);
+    uidlists.set(folder.name, { validity, next, entries });
+  }
+
+  for (const message of manifest.messages) {
+    const where = `${message.folder} UID ${message.uid} (${message.file})`;
+    const facts = files.get(message.file);
+    if (!facts) {
+      errors.push(`${where}: file missing`);
+      continue;
+    }
+    const name = message.file.split('/').pop() ?? '';
+    if (message.file.split('/').at(-2) !== 'cur') errors.push(`${where}: not in cur/`);
+    const parsed = parseMessageFileName(name);
+    if (!parsed) {
+      errors.push(`${where}: file name does not follow the maildir rule`);
+      continue;
+    }
+    if (parsed.fileSize !== undefined && parsed.fileSize !== facts.size) {
+      errors.push(`${where}: S=${parsed.fileSize} but the file has ${facts.size} bytes`);
+    }
+    const virtual = facts.size + facts.bareLf;
+    if (parsed.virtualSize !== undefined && parsed.virtualSize !== virtual) {
+      errors.push(`${where}: W=${parsed.virtualSize} but RFC822.SIZE is ${virtual}`);
+    }
+    const original = message.storage === 'crlf-to-lf' ? facts.sha256Crlf : facts.sha256;
+    const originalSize = message.storage === 'crlf-to-lf' ? facts.size + facts.bareLf : facts.size;
+    if (original !== message.sha256)
+      errors.push(`${where}: sha256 does not match the manifest: the bytes changed`);
+    if (originalSize !== message.size)
+      errors.push(`${where}: ${originalSize} bytes, manifest says ${message.size}`);
+    const secs = Math.floor(Date.parse(message.receivedAt) / 1000);
+    if (parsed.secs !== secs) errors.push(`${where}: name time ${parsed.secs} != received ${secs}`);
+    if (facts.mtime && Math.floor(facts.mtime.getTime() / 1000) !== secs) {
+      errors.push(`${where}: mtime ${facts.mtime.toISOString()} != received ${message.receivedAt}`);
+    }
+    if (parsed.flags !== flagLetters(message.flags))
+      errors.push(`${where}: flags ${parsed.flags} != ${flagLetters(message.flags)}`);
+    const uidlist = uidlists.get(message.folder);
+    if (uidlist && uidlist.entries.get(message.uid) !== parsed.baseName) {
+      errors.push(`${where}: dovecot-uidlist does not list UID ${message.uid} for this file`);
+    }
+  }
+}
+
+function checkMbox(manifest: BundleManifest, mboxHashes: Map<string, string[]>, errors: string[]) {
+  const expected = new Map<string, string[]>();
+  for (const m of manifest.messages) expected.set(m.file, [...(expected.get(m.file) ?? []), m.sha256]);
+  for (const [file, hashes] of expected) {
+    const found = mboxHashes.get(file);
+    if (!found) {
+      errors.push(`${file}: missing`);
+      continue;
+    }
+    if (found.length !== hashes.length)
+      errors.push(`${file}: ${found.length} messages, manifest lists ${hashes.length}`);
+    hashes.forEach((hash, i) => {
+      if (found[i] !== hash)
+        errors.push(`${file}: message ${i + 1} does not round-trip to its original bytes`);
+    });
+  }
+}

@@ -1,0 +1,249 @@
+// The exporter against DynamoDB Local and s3rver: incremental bundles, mboxrd round trip, verify catching
+// damage, hostile paths, and the export Lambda handler streaming into an S3 multipart upload.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMbox } from '../../cli/message-sources';
+import { createExportHandler } from '../../lambdas/export/handler';
+import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import type { BundleManifest } from '../../shared/export';
+import { runExportJob } from '../../shared/export-job';
+import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
+import { verifyBundle } from '../../shared/verify';
+import { exportToFile, unpack } from '../support/bundles';
+import { exampleConfig } from '../support/config';
+import { makeMessage, makeMessageWithAttachment } from '../support/messages';
+import { startTestServices, type TestServices } from '../support/services';
+import { receiveLikeSes } from '../support/ses';
+
+let services: TestServices;
+let deps: IngestDeps;
+let work: string;
+let clock = Date.parse('2025-01-01T00:00:00Z');
+
+beforeAll(async () => {
+  services = await startTestServices();
+  deps = { config: exampleConfig(), store: services.store, index: services.index };
+  work = mkdtempSync(join(tmpdir(), 'mail-archiver-export-'));
+});
+afterAll(async () => {
+  await services?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function receive(
+  message: Buffer,
+  recipients = ['bob@example.com'],
+  extra: { verdicts?: { spam: 'FAIL' } } = {},
+) {
+  clock += 60_000;
+  const { notification } = await receiveLikeSes(services.store, services.bucket, message, {
+    recipients,
+    timestamp: new Date(clock),
+    ...extra,
+  });
+  return archiveReceivedMail(notification, deps);
+}
+
+/** Every file under a directory with its bytes and mtime (seconds), for comparing trees. */
+function tree(root: string): Map<string, { bytes: string; mtime: number }> {
+  const out = new Map<string, { bytes: string; mtime: number }>();
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else {
+        out.set(relative(root, path), {
+          bytes: readFileSync(path).toString('base64'),
+          mtime: Math.floor(statSync(path).mtimeMs / 1000),
+        });
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+const verify = (path: string) => verifyBundle(createReadStream(path), readMbox);
+
+describe('incremental bundles', () => {
+  it('full + incrementals unpacked in order give the same tree as a full export made now', async () => {
+    for (let i = 0; i < 3; i++) await receive(makeMessage({ subject: `first ${i}` }));
+    const job = (incremental: boolean, out: string) =>
+      runExportJob(services, { mailbox: 'bob@example.com', format: 'maildir', incremental }, () => {
+        const stream = createWriteStream(out);
+        return { key: out, stream, done: finished(stream) };
+      });
+    const full = await job(false, join(work, 'inc-full.tar.gz'));
+    expect(full.incremental).toBe(false);
+
+    await receive(makeMessage({ subject: 'second 1' }));
+    await receive(makeMessage({ subject: 'second junk' }), ['bob@example.com'], {
+      verdicts: { spam: 'FAIL' },
+    });
+    const inc1 = await job(true, join(work, 'inc-1.tar.gz'));
+    expect(inc1.incremental).toBe(true);
+    expect(inc1.result.manifest.messages.map((m) => m.folder).sort()).toEqual(['INBOX', 'Junk']);
+
+    await receive(makeMessage({ subject: 'third 1' }));
+    const inc2 = await job(true, join(work, 'inc-2.tar.gz'));
+    expect(inc2.result.manifest.messages).toHaveLength(1);
+    for (const bundle of ['inc-full', 'inc-1', 'inc-2']) {
+      const report = await verify(join(work, `${bundle}.tar.gz`));
+      expect(report.errors, bundle).toEqual([]);
+    }
+
+    const restored = join(work, 'restored');
+    for (const bundle of ['inc-full', 'inc-1', 'inc-2']) unpack(join(work, `${bundle}.tar.gz`), restored);
+    await exportToFile(services, { mailbox: 'bob@example.com', format: 'maildir' }, join(work, 'now.tar.gz'));
+    const now = unpack(join(work, 'now.tar.gz'), join(work, 'now'));
+    const a = tree(join(restored, 'Maildir'));
+    const b = tree(now);
+    expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+    for (const [path, file] of b) {
+      const other = a.get(path);
+      expect(other?.bytes, path).toBe(file.bytes);
+      if (path.includes('/cur/')) expect(other?.mtime, path).toBe(file.mtime);
+    }
+  });
+});
+
+describe('mboxrd bundles', () => {
+  it('round-trip every message byte for byte, From_ lines included', async () => {
+    await receive(
+      makeMessage({ subject: 'mbox from lines', body: 'From the start\n>From quoted\n>>From twice\nend\n' }),
+      ['alice@example.com'],
+    );
+    await receive(makeMessage({ subject: 'mbox plain' }), ['alice@example.com']);
+    const bundle = join(work, 'alice.mboxrd.tar.gz');
+    const result = await exportToFile(services, { mailbox: 'alice@example.com', format: 'mboxrd' }, bundle);
+    expect(result.manifest.messages.length).toBeGreaterThanOrEqual(2);
+    const report = await verify(bundle);
+    expect(report.errors).toEqual([]);
+    expect(report.ok).toBe(true);
+    const dir = join(work, 'mbox-out');
+    unpack(bundle, dir);
+    const mbox = readFileSync(join(dir, 'INBOX.mbox'), 'latin1');
+    expect(mbox).toContain('\r\n>From the start\r\n>>From quoted\r\n>>>From twice\r\n');
+  });
+});
+
+describe('verify', () => {
+  /** Repacks an unpacked bundle after `damage` changed it. */
+  function damaged(name: string, damage: (dir: string, manifest: BundleManifest) => void): string {
+    const dir = join(work, `damaged-${name}`);
+    unpack(join(work, 'inc-full.tar.gz'), dir);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BundleManifest;
+    damage(dir, manifest);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    const out = join(work, `damaged-${name}.tar.gz`);
+    execFileSync('tar', ['-czf', out, '-C', dir, '.']);
+    return out;
+  }
+
+  it('catches one flipped byte', async () => {
+    const bundle = damaged('flip', (dir, manifest) => {
+      const path = join(dir, manifest.messages[0]?.file ?? '');
+      const bytes = readFileSync(path);
+      bytes[bytes.length - 3] = (bytes[bytes.length - 3] as number) ^ 0x20;
+      const { mtime } = statSync(path);
+      writeFileSync(path, bytes);
+      utimesSync(path, mtime, mtime);
+    });
+    const report = await verify(bundle);
+    expect(report.ok).toBe(false);
+    expect(report.errors.join('\n')).toMatch(/sha256 does not match the manifest/);
+  });
+
+  it('catches a wrong S= even when the manifest and uidlist agree with the name', async () => {
+    const bundle = damaged('size', (dir, manifest) => {
+      const message = manifest.messages[0];
+      if (!message) throw new Error('no message');
+      const wrong = message.file.replace(/,S=(\d+)/, (_, n) => `,S=${Number(n) + 1}`);
+      renameSync(join(dir, message.file), join(dir, wrong));
+      const uidlist = join(dir, 'Maildir', 'dovecot-uidlist');
+      const oldBase = (message.file.split('/').pop() ?? '').replace(/:2,.*$/, '');
+      const newBase = (wrong.split('/').pop() ?? '').replace(/:2,.*$/, '');
+      writeFileSync(uidlist, readFileSync(uidlist, 'utf8').replace(oldBase, newBase));
+      message.file = wrong;
+    });
+    const report = await verify(bundle);
+    expect(report.errors.join('\n')).toMatch(/S=\d+ but the file has \d+ bytes/);
+  });
+
+  it('refuses entries that would land outside the bundle', async () => {
+    const pack = tar.pack();
+    pack.entry({ name: '../../etc/evil' }, 'x');
+    pack.entry(
+      { name: 'manifest.json' },
+      JSON.stringify({ bundleFormat: 'maildir', folders: [], messages: [] }),
+    );
+    pack.finalize();
+    const report = await verifyBundle(
+      Readable.from(pack as unknown as Readable).pipe(createGzip()),
+      readMbox,
+    );
+    expect(report.errors.join('\n')).toMatch(/unsafe path in bundle: "\.\.\/\.\.\/etc\/evil"/);
+  });
+});
+
+describe('the export Lambda handler', () => {
+  it('streams the bundle into an S3 multipart upload and records the result for the CLI', async () => {
+    // Incompressible, so the bundle spans several 5 MB parts.
+    const random = randomBytes(12 * 1024 * 1024)
+      .toString('base64')
+      .replace(/.{76}/g, '$&\n');
+    await receive(
+      makeMessage({
+        subject: 'twelve random megabytes',
+        extraHeaders: ['Content-Type: application/octet-stream', 'Content-Transfer-Encoding: base64'],
+        body: random,
+      }),
+      ['alice@example.com'],
+    );
+    const store = new S3RawMailStore(services.clients.s3, 5 * 1024 * 1024);
+    const handler = createExportHandler({
+      index: services.index,
+      store,
+      bucket: services.bucket,
+      logger: { info: () => undefined },
+    });
+    const exportId = '20260101T000000000Z-abcdef';
+    const response = await handler({ mailbox: 'alice@example.com', exportId });
+    expect(response.state).toBe('done');
+    const record = await services.index.getExport('alice@example.com', exportId);
+    expect(record?.state).toBe('done');
+    const part = record?.parts[0];
+    expect(part?.key).toBe(`exports/alice%40example.com/${exportId}.tar.gz`);
+    expect(part?.bytes).toBeGreaterThan(10 * 1024 * 1024);
+    const downloaded = join(work, 'from-s3.tar.gz');
+    const out = createWriteStream(downloaded);
+    await pipeline(
+      Readable.from(await services.store.read({ bucket: services.bucket, key: part?.key ?? '' })),
+      out,
+    );
+    const hash = createHash('sha256').update(readFileSync(downloaded)).digest('hex');
+    expect(hash).toBe(part?.sha256);
+    const report = await verify(downloaded);
+    expect(report.errors).toEqual([]);
+    await expect(handler({ mailbox: 'alice@example.com', exportId: '../evil' })).rejects.toThrow();
+  });
+});
