@@ -418,8 +418,8 @@ async function writeMboxFolder(
       if (Buffer.isBuffer(body)) {
         await write(escapeMboxrd(body));
       } else {
-        const escape = new MboxrdEscape();
-        const source = Readable.from(await body()).pipe(escape);
+        const escaper = new MboxrdEscape();
+        const source = Readable.from(await body()).pipe(escaper);
         for await (const chunk of source) await write(chunk as Buffer);
       }
       await write('\n');

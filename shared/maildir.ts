@@ -1,7 +1,7 @@
 // The maildir rules (Maildir++ as Dovecot and Courier serve it): the one place that knows folder directory
 // names, message file names, the S=/W= sizes, flags and the uid/subscription file formats. The exporter, the
 // verifier and the tests all use these functions.
-import type { LineEndings } from './mime';
+import { CONTROL_CHARACTERS, type LineEndings } from './mime';
 
 export const MAILDIR_ROOT = 'Maildir';
 /** The `<host>` part of every file name: fixed, so names are reproducible across exports. */
@@ -66,13 +66,7 @@ export function folderDirectory(folder: string): string {
 export function folderLevels(folder: string): string[] {
   const levels = folder
     .split('/')
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters never reach a path
-    .map((level) =>
-      level
-        .replace(/[\u0000-\u001f\u007f]/g, '')
-        .replace(/[.\\]/g, '_')
-        .trim(),
-    )
+    .map((level) => level.replace(CONTROL_CHARACTERS, '').replace(/[.\\]/g, '_').trim())
     .filter((level) => level.length > 0);
   return levels.length ? levels : ['_'];
 }

@@ -41,7 +41,10 @@ export class MboxrdEscape extends Transform {
     let pos = 0;
     if (!this.atLineStart) {
       const nl = data.indexOf(10);
-      if (nl < 0) return callback(null, data);
+      if (nl < 0) {
+        callback(null, data);
+        return;
+      }
       out.push(data.subarray(0, nl + 1));
       pos = nl + 1;
     }

@@ -348,7 +348,7 @@ export function decodeWords(value: string): string {
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]+/g;
+export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]+/g;
 
 /** Control characters (NUL, bare CR/LF from broken folding) out; whitespace runs folded. */
 function cleanText(value: string): string {
@@ -386,8 +386,7 @@ export function sanitiseFilename(name: string, fallback = 'attachment'): string 
   const decoded = decodeWords(name);
   const lastSegment = decoded.split(/[/\\]/).pop() ?? '';
   const cleaned = lastSegment
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters never belong in a name
-    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .replace(CONTROL_CHARACTERS, '')
     .replace(/[<>:"|?*]/g, '_')
     .trim()
     .replace(/^\.+/, '')
