@@ -3,9 +3,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DovecotServer, startDovecot } from '../../cli/dovecot';
+import { startDovecot } from '../../cli/dovecot';
+import { asServedByDovecot, readOverImap, type Served } from '../support/imap';
 import type { DeliveryRow } from '../../shared/index-schema';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
 import { exportToFile, unpack } from '../support/bundles';
@@ -53,63 +53,6 @@ async function originalBytes(row: DeliveryRow): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of await services.store.read(row.raw)) chunks.push(chunk);
   return Buffer.concat(chunks);
-}
-
-/** What IMAP can carry: Dovecot serves every bare LF as CRLF and NUL as 0x80. */
-function asServedByDovecot(original: Buffer): Buffer {
-  const out: number[] = [];
-  for (let i = 0; i < original.length; i++) {
-    const b = original[i] as number;
-    if (b === 10 && original[i - 1] !== 13) out.push(13);
-    out.push(b === 0 ? 0x80 : b);
-  }
-  return Buffer.from(out);
-}
-
-interface Served {
-  folders: { path: string; flags: string[]; specialUse?: string }[];
-  byFolder: Map<
-    string,
-    { uidValidity: number; messages: { uid: number; internalDate: Date; flags: string[]; source: Buffer }[] }
-  >;
-}
-
-async function readOverImap(server: DovecotServer): Promise<Served> {
-  const client = new ImapFlow({
-    host: server.host,
-    port: server.port,
-    secure: false,
-    auth: { user: server.user, pass: server.password },
-    logger: false,
-  });
-  await client.connect();
-  try {
-    const list = await client.list();
-    const byFolder: Served['byFolder'] = new Map();
-    for (const folder of list) {
-      const mailbox = await client.mailboxOpen(folder.path, { readOnly: true });
-      const messages = [];
-      if (mailbox.exists > 0) {
-        for await (const m of client.fetch('1:*', {
-          uid: true,
-          internalDate: true,
-          flags: true,
-          source: true,
-        })) {
-          messages.push({
-            uid: m.uid,
-            internalDate: m.internalDate as Date,
-            flags: [...(m.flags ?? [])].sort(),
-            source: m.source as Buffer,
-          });
-        }
-      }
-      byFolder.set(folder.path, { uidValidity: Number(mailbox.uidValidity), messages });
-    }
-    return { folders: list.map((f) => ({ path: f.path, flags: [...f.flags] })), byFolder };
-  } finally {
-    await client.logout();
-  }
 }
 
 describe('bundles served by a real Dovecot', () => {
