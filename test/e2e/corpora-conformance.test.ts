@@ -10,8 +10,8 @@ import { exportToFile, unpack } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { corporaPresent, corporaSkipReason, corpusMessages } from '../support/corpora';
 import { asServedByDovecot, readOverImap } from '../support/imap';
+import { startTestServices, type TestServices } from '../support/services';
 import { receiveLikeSes } from '../support/ses';
-import { type TestServices, startTestServices } from '../support/services';
 
 if (!corporaPresent) console.warn(corporaSkipReason);
 
@@ -49,7 +49,10 @@ describe.skipIf(!corporaPresent)('../shared/corpora through export and Dovecot',
 
     const bundle = join(work, 'corpora.tar.gz');
     await exportToFile(services, { mailbox: 'alice@example.com', format: 'maildir' }, bundle);
-    const server = await startDovecot({ maildir: unpack(bundle, join(work, 'out')), workDir: join(work, 'dovecot') });
+    const server = await startDovecot({
+      maildir: unpack(bundle, join(work, 'out')),
+      workDir: join(work, 'dovecot'),
+    });
     let served: Awaited<ReturnType<typeof readOverImap>>;
     try {
       served = await readOverImap(server);
@@ -70,7 +73,9 @@ describe.skipIf(!corporaPresent)('../shared/corpora through export and Dovecot',
         continue;
       }
       if (message.internalDate.getTime() !== Math.floor(Date.parse(row.receivedAt) / 1000) * 1000) {
-        mismatches.push(`UID ${row.uid}: INTERNALDATE ${message.internalDate.toISOString()} != ${row.receivedAt}`);
+        mismatches.push(
+          `UID ${row.uid}: INTERNALDATE ${message.internalDate.toISOString()} != ${row.receivedAt}`,
+        );
       }
       if (message.source.equals(original)) identical += 1;
       else if (message.source.equals(asServedByDovecot(original))) {

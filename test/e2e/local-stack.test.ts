@@ -1,12 +1,14 @@
 // End to end on this machine: the local stack receives real SMTP mail, the CLI (a separate process) reads
 // the index, a restart keeps the archive, and `ingest` imports a directory, a maildir and an mbox.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../cli/local-services';
 import { type RunningLocalStack, startLocalStack } from '../../cli/local-stack';
 import type { DeliveryRow } from '../../shared/index-schema';
 import { exampleConfig } from '../support/config';
@@ -259,5 +261,68 @@ describe('mail-archiver ingest', () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/mailboxes: define at least one mailbox/);
     expect(bad.stderr).toMatch(/alarmEmail: must be an email address/);
+  });
+});
+
+describe('mail-archiver export, verify and serve', () => {
+  it('exports a mailbox, checks the download, verifies it, exports incrementally and serves it over IMAP', async () => {
+    const out = join(home, 'alice-full.tar.gz');
+    const full = await cli(['export', 'alice@example.com', '--out', out]);
+    expect(full.code, full.stderr).toBe(0);
+    expect(full.stdout).toMatch(/export \S+ of alice@example\.com: \d+ messages/);
+    expect(full.stdout).toMatch(/sha256 [0-9a-f]{64} \(checked\)/);
+    const verified = await cli(['verify', out]);
+    expect(verified.stdout).toMatch(/OK, \d+ messages match the manifest and the maildir rules/);
+
+    await smtp().sendMail({
+      from: 'a@sender.example.org',
+      to: 'alice@example.com',
+      subject: 'after the export',
+      text: 'x\n',
+    });
+    const inc = await cli([
+      'export',
+      'alice@example.com',
+      '--incremental',
+      '--out',
+      join(home, 'alice-inc.tar.gz'),
+    ]);
+    expect(inc.stdout).toMatch(/incremental export \S+ of alice@example\.com: 1 messages/);
+
+    const port = await freePort();
+    const serve = spawn('node', [join(ROOT, 'cli/bin.js'), 'serve', out, '--port', String(port)], {
+      cwd: ROOT,
+      env: { ...process.env, MAIL_ARCHIVER_HOME: home },
+    });
+    let printed = '';
+    serve.stdout.on('data', (d: Buffer) => {
+      printed += d;
+    });
+    serve.stderr.on('data', (d: Buffer) => {
+      printed += d;
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!/password\s+\S+/.test(printed) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(printed).toMatch(new RegExp(`port ${port}`));
+      const password = printed.match(/password\s+(\S+)/)?.[1] ?? '';
+      const user = printed.match(/user\s+(\S+)/)?.[1] ?? '';
+      const client = new ImapFlow({
+        host: '127.0.0.1',
+        port,
+        secure: false,
+        auth: { user, pass: password },
+        logger: false,
+      });
+      await client.connect();
+      const status = await client.status('INBOX', { messages: true });
+      await client.logout();
+      const rows = await listJson('alice@example.com', '--folder', 'INBOX');
+      expect(status ? status.messages : undefined).toBe(rows.length - 1);
+    } finally {
+      serve.kill('SIGINT');
+      await new Promise((r) => serve.once('exit', r));
+    }
   });
 });

@@ -165,6 +165,23 @@ describe('the archiver stack', () => {
     }
   });
 
+  it('has an on-demand exporter that reads incoming/ and writes only exports/, which expire', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 900,
+      MemorySize: 2048,
+      EphemeralStorage: { Size: 10240 },
+      Architectures: ['arm64'],
+    });
+    const statements = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(statements).toContain('/exports/*');
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'exports/', ExpirationInDays: 7 })]),
+      },
+    });
+    template.hasOutput('ExportFunctionName', { Value: Match.anyValue() });
+  });
+
   it('alarms on dead letters and function errors to the alarm address', () => {
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',

@@ -30,7 +30,7 @@ import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
 import { verifyBundle } from '../../shared/verify';
 import { exportToFile, unpack } from '../support/bundles';
 import { exampleConfig } from '../support/config';
-import { makeMessage, makeMessageWithAttachment } from '../support/messages';
+import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
 import { receiveLikeSes } from '../support/ses';
 

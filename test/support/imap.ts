@@ -58,4 +58,3 @@ export async function readOverImap(server: DovecotServer): Promise<Served> {
     await client.logout();
   }
 }
-
