@@ -201,7 +201,10 @@ export class ArchiverStack extends Stack {
     );
 
     // --- Export: on demand, asynchronously invoked by the CLI. ----------------------------------------------
+    // A fixed name, so that the function may invoke itself (one invocation per part) without a circular reference.
+    const exportFunctionName = `${this.stackName}-export`;
     this.exportFunction = new ArchiverFunction(this, 'ExportFunction', {
+      functionName: exportFunctionName,
       entry: 'lambdas/export/index.ts',
       description: 'Builds a maildir or mboxrd bundle of one mailbox into S3 (exports/)',
       // CPU share for gzip; memory itself stays flat (streams all the way).
@@ -227,7 +230,21 @@ export class ArchiverStack extends Stack {
         resources: [this.rawMailBucket.arnForObjects(`${EXPORT_PREFIX}*`)],
       }),
     );
-    this.indexTable.grant(this.exportFunction, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query');
+    this.indexTable.grant(
+      this.exportFunction,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+    );
+    this.exportFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: [
+          `arn:${this.partition}:lambda:${this.region}:${this.account}:function:${exportFunctionName}`,
+        ],
+      }),
+    );
 
     // --- SES receiving. --------------------------------------------------------------------------------------
     const zone = config.route53

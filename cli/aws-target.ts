@@ -80,13 +80,14 @@ export async function connectAws(config: ArchiverConfig): Promise<LocalArchive> 
 }
 
 /**
- * Starts the export Lambda asynchronously, follows its progress in the index, then downloads the bundle through
- * a short-lived presigned URL.
+ * Starts the export Lambda asynchronously (it splits large mailboxes into parts built by parallel invocations),
+ * follows its progress in the index, then downloads every part through a short-lived presigned URL.
  */
 export async function exportOnAws(
   config: ArchiverConfig,
-  request: { mailbox: string; format: BundleFormat; incremental: boolean },
-  outFor: (exportId: string) => string,
+  request: { mailbox: string; format: BundleFormat; incremental: boolean; parts?: number },
+  partPath: (exportId: string, part: number, count: number) => string,
+  onProgress: (done: number, total: number) => void,
   log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
 ): Promise<ExportRecord> {
   const outputs = await stackOutputs(config.stackName);
@@ -116,29 +117,37 @@ export async function exportOnAws(
         );
       }
       if (Date.now() - started > 16 * 60_000) throw new Error('the export did not finish within 16 minutes');
-      if (record) log(`  building: ${record.messagesDone}/${record.messagesTotal} messages`);
+      if (record) {
+        const done = Object.values(record.partProgress ?? {}).reduce((a, b) => a + b, 0);
+        onProgress(done, record.messagesTotal);
+      }
       await new Promise((r) => setTimeout(r, 3000));
     }
-    const part = record.parts[0];
-    if (!part) throw new Error('the export finished without a bundle');
-    const url = await getSignedUrl(
-      archive.clients.s3,
-      new GetObjectCommand({ Bucket: archive.bucket, Key: part.key }),
-      { expiresIn: 900 },
-    );
-    const response = await fetch(url);
-    if (!response.ok || !response.body) throw new Error(`download failed: HTTP ${response.status}`);
-    let received = 0;
-    let lastLog = 0;
-    const body = Readable.fromWeb(response.body as unknown as WebReadableStream<Uint8Array>);
-    body.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      if (Date.now() - lastLog > 2000) {
-        lastLog = Date.now();
-        log(`  downloading: ${Math.round((100 * received) / Math.max(part.bytes, 1))}%`);
-      }
-    });
-    await pipeline(body, createWriteStream(outFor(exportId)));
+    for (const [i, part] of record.parts.entries()) {
+      const url = await getSignedUrl(
+        archive.clients.s3,
+        new GetObjectCommand({ Bucket: archive.bucket, Key: part.key }),
+        {
+          expiresIn: 900,
+        },
+      );
+      const response = await fetch(url);
+      if (!response.ok || !response.body)
+        throw new Error(`download of ${part.key} failed: HTTP ${response.status}`);
+      let received = 0;
+      let lastLog = 0;
+      const body = Readable.fromWeb(response.body as unknown as WebReadableStream<Uint8Array>);
+      body.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (Date.now() - lastLog > 2000) {
+          lastLog = Date.now();
+          log(
+            `  downloading part ${i + 1}/${record.parts.length}: ${Math.round((100 * received) / Math.max(part.bytes, 1))}%`,
+          );
+        }
+      });
+      await pipeline(body, createWriteStream(partPath(exportId, i, record.parts.length)));
+    }
     return record;
   } finally {
     await archive.close();

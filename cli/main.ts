@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type ArchiverConfig, defaultConfigPath, loadConfig } from '../shared/config';
-import type { BundleFormat } from '../shared/export';
+import { type BundleFormat, joinBundles } from '../shared/export';
 import { runExportJob } from '../shared/export-job';
 import type { DeliveryRow } from '../shared/index-schema';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../shared/routing';
@@ -278,48 +278,72 @@ program
   .addOption(
     new Option('--format <format>', 'bundle format').choices(['maildir', 'mboxrd']).default('maildir'),
   )
-  .action(async (mailbox: string, options: { out?: string; incremental?: boolean; format: BundleFormat }) => {
-    const { target, configuration } = globals();
-    const request = {
-      mailbox: normaliseMailbox(mailbox),
-      format: options.format,
-      incremental: Boolean(options.incremental),
-    };
-    const outFor = (exportId: string) => options.out ?? `${request.mailbox}-${exportId}.tar.gz`;
-    const record =
-      target === 'aws'
-        ? await exportOnAws(configuration, request, outFor)
-        : await withArchive(async (archive) => {
-            const bar = await progressBar(1, 'building');
-            const done = await runExportJob(
-              archive,
-              request,
-              (exportId) => {
-                const stream = createWriteStream(outFor(exportId));
-                return { key: outFor(exportId), stream, done: finished(stream) };
-              },
-              (r) => {
-                bar?.setTotal(Math.max(r.messagesTotal, 1));
-                bar?.update(r.messagesDone, { counts: `${r.messagesDone}/${r.messagesTotal} messages` });
-              },
+  .option(
+    '--parts <n>',
+    'split the work into n parts built in parallel, then joined (default: by size)',
+    parsePositive,
+  )
+  .action(
+    async (
+      mailbox: string,
+      options: { out?: string; incremental?: boolean; format: BundleFormat; parts?: number },
+    ) => {
+      const { target, configuration } = globals();
+      const request = {
+        mailbox: normaliseMailbox(mailbox),
+        format: options.format,
+        incremental: Boolean(options.incremental),
+      };
+      const outFor = (exportId: string) => options.out ?? `${request.mailbox}-${exportId}.tar.gz`;
+      const partPath = (exportId: string, part: number, count: number) =>
+        count === 1 ? outFor(exportId) : `${outFor(exportId)}.part-${part + 1}-of-${count}`;
+      const bar = await progressBar(1, 'building');
+      const progress = (done: number, total: number) => {
+        bar?.setTotal(Math.max(total, 1));
+        bar?.update(done, { counts: `${done}/${total} messages` });
+      };
+      const record =
+        target === 'aws'
+          ? await exportOnAws(configuration, { ...request, parts: options.parts }, partPath, progress)
+          : await withArchive((archive) =>
+              runExportJob(
+                archive,
+                { ...request, parts: options.parts },
+                (exportId, part, count) => {
+                  const path = partPath(exportId, part, count);
+                  const stream = createWriteStream(path);
+                  return { key: path, stream, done: finished(stream) };
+                },
+                progress,
+              ),
             );
-            bar?.stop();
-            return done;
-          });
-    const part = record.parts[0];
-    if (!part) throw new Error('the export produced no bundle');
-    const sha256 = await sha256File(outFor(record.exportId));
-    if (sha256 !== part.sha256) {
-      throw new Error(
-        `${outFor(record.exportId)} does not match the bundle's sha256 (${sha256} != ${part.sha256})`,
+      bar?.stop();
+      const out = outFor(record.exportId);
+      // Every part is checked against the sha256 the exporter computed before anything is called done.
+      for (const [i, part] of record.parts.entries()) {
+        const path = partPath(record.exportId, i, record.parts.length);
+        const sha256 = await sha256File(path);
+        if (sha256 !== part.sha256)
+          throw new Error(`${path} does not match the bundle's sha256 (${sha256} != ${part.sha256})`);
+      }
+      if (record.parts.length > 1) {
+        const paths = record.parts.map((_, i) => partPath(record.exportId, i, record.parts.length));
+        await joinBundles(
+          paths.map((path) => async () => createReadStream(path)),
+          createWriteStream(out),
+        );
+        for (const path of paths) await rm(path);
+      }
+      const sha256 = await sha256File(out);
+      const bytes = (await stat(out)).size;
+      console.log(
+        `${record.incremental ? 'incremental ' : ''}export ${record.exportId} of ${request.mailbox}: ${record.messagesDone} messages, ${humanBytes(bytes)}${record.parts.length > 1 ? ` (built in ${record.parts.length} parts, joined)` : ''}\n  ${out}  sha256 ${sha256} (checked)`,
       );
-    }
-    console.log(
-      `${record.incremental ? 'incremental ' : ''}export ${record.exportId} of ${request.mailbox}: ${record.messagesDone} messages, ${humanBytes(part.bytes)}\n  ${outFor(record.exportId)}  sha256 ${sha256} (checked)`,
-    );
-    if (options.incremental && !record.incremental)
-      console.log('  (no earlier export of this mailbox: this one is full)');
-  });
+      if (options.incremental && !record.incremental) {
+        console.log('  (no earlier export of this mailbox: this one is full)');
+      }
+    },
+  );
 
 program
   .command('verify')

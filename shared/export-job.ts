@@ -1,9 +1,10 @@
-// An export as a job: decides the incremental base, records progress and the result in the index (so the CLI
-// can follow an export running in Lambda), and writes the bundle to whatever sink it is given.
+// An export as a job: snapshots what it covers (so every part and every later incremental agrees), records
+// progress and the result in the index (so the CLI can follow an export running in Lambda), and can split the
+// work into parts that run in parallel, each writing its own bundle to the sink it is given.
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import { type BundleFormat, type ExportDeps, type ExportResult, exportMailbox } from './export';
-import { type ExportRecord, newExportId } from './index-schema';
+import { type BundleFormat, type ExportDeps, exportMailbox, summarizeExport } from './export';
+import { type ExportPart, type ExportRecord, newExportId } from './index-schema';
 
 export interface ExportJobRequest {
   mailbox: string;
@@ -11,6 +12,10 @@ export interface ExportJobRequest {
   incremental: boolean;
   exportId?: string;
   readConcurrency?: number;
+  /** Parts to split the work into; by default as many as `maxRawBytesPerPart` requires. */
+  parts?: number;
+  /** The raw bytes one part may cover (what one Lambda invocation exports well within its 15 minutes). */
+  maxRawBytesPerPart?: number;
   now?: () => Date;
 }
 
@@ -22,22 +27,25 @@ export interface BundleSink {
   done: Promise<void>;
 }
 
+export type OpenSink = (exportId: string, part: number, partCount: number) => BundleSink;
+
+/** Measured (see the README): 20 GB of raw mail fits one 15-minute invocation with a wide margin. */
+export const DEFAULT_MAX_RAW_BYTES_PER_PART = 20 * 1024 ** 3;
+
 export function createExportId(now = new Date()): string {
   return newExportId(now, randomBytes(3).toString('hex'));
 }
 
-/** Runs one export; the returned record is also stored in the index (state done, or failed with the error). */
-export async function runExportJob(
-  deps: ExportDeps,
-  request: ExportJobRequest,
-  openSink: (exportId: string) => BundleSink,
-  onProgress?: (record: ExportRecord) => void,
-): Promise<ExportRecord & { result: ExportResult }> {
-  const now = request.now ?? (() => new Date());
-  const started = now();
+/** Plans an export and records it as running: the snapshot of UIDs, the incremental base, the part count. */
+export async function startExport(deps: ExportDeps, request: ExportJobRequest): Promise<ExportRecord> {
+  const started = (request.now ?? (() => new Date()))();
   const base = request.incremental
     ? await deps.index.latestExport(request.mailbox, request.format)
     : undefined;
+  const after = base?.lastUids;
+  const summary = await summarizeExport(deps, { mailbox: request.mailbox, ...(after ? { after } : {}) });
+  const maxPerPart = request.maxRawBytesPerPart ?? DEFAULT_MAX_RAW_BYTES_PER_PART;
+  const partCount = Math.max(1, request.parts ?? Math.ceil(summary.rawBytes / maxPerPart));
   const record: ExportRecord = {
     mailbox: request.mailbox,
     exportId: request.exportId ?? createExportId(started),
@@ -46,62 +54,101 @@ export async function runExportJob(
     state: 'running',
     format: request.format,
     incremental: base !== undefined,
-    ...(base?.lastUids ? { after: base.lastUids } : {}),
+    ...(after ? { after } : {}),
+    lastUids: summary.lastUids,
     messagesDone: 0,
-    messagesTotal: 0,
+    messagesTotal: summary.messages,
+    partCount,
+    partResults: {},
+    partProgress: {},
     parts: [],
   };
   await deps.index.putExport(record);
+  return record;
+}
+
+/** Builds one part of a started export and records it; the part that completes the set marks the export done. */
+export async function runExportPart(
+  deps: ExportDeps,
+  record: ExportRecord,
+  index: number,
+  openSink: OpenSink,
+  options: { readConcurrency?: number; onProgress?: (messages: number) => void } = {},
+): Promise<ExportRecord> {
+  const partCount = record.partCount ?? 1;
+  const sink = openSink(record.exportId, index, partCount);
+  // Progress goes to the index every few seconds, chained so that none lands after the result.
   let lastSaved = Date.now();
-  // Progress writes are chained so that none can land after the final record.
   let saving: Promise<void> = Promise.resolve();
-  const sink = openSink(record.exportId);
   sink.done.catch(() => undefined); // awaited below on success; on failure the export's own error is reported
   try {
     const result = await exportMailbox(
       deps,
       {
-        mailbox: request.mailbox,
-        format: request.format,
+        mailbox: record.mailbox,
+        format: record.format,
         ...(record.after ? { after: record.after } : {}),
-        readConcurrency: request.readConcurrency,
-        now: started,
+        ...(record.lastUids ? { upTo: record.lastUids } : {}),
+        ...(partCount > 1 ? { part: { index, count: partCount } } : {}),
+        readConcurrency: options.readConcurrency,
+        now: new Date(record.createdAt),
         onProgress: (p) => {
-          record.messagesDone = p.messages;
-          record.messagesTotal = p.total;
-          onProgress?.(record);
-          if (Date.now() - lastSaved > 2000) {
-            lastSaved = Date.now();
-            record.updatedAt = now().toISOString();
-            const snapshot = { ...record };
-            saving = saving.then(() => deps.index.putExport(snapshot)).catch(() => undefined);
-          }
+          options.onProgress?.(p.messages);
+          if (Date.now() - lastSaved < 2000) return;
+          lastSaved = Date.now();
+          saving = saving
+            .then(() => deps.index.recordExportProgress(record.mailbox, record.exportId, index, p.messages))
+            .catch(() => undefined);
         },
       },
       sink.stream,
     );
     await sink.done;
     await saving;
-    const done: ExportRecord = {
-      ...record,
-      state: 'done',
-      updatedAt: now().toISOString(),
-      messagesDone: result.manifest.messages.length,
-      messagesTotal: result.manifest.messages.length,
-      lastUids: result.lastUids,
-      parts: [{ key: sink.key, bytes: result.bytes, sha256: result.sha256 }],
+    const part: ExportPart = {
+      key: sink.key,
+      bytes: result.bytes,
+      sha256: result.sha256,
+      messages: result.manifest.messages.length,
+      rawBytes: result.rawBytes,
     };
-    await deps.index.putExport(done);
-    return { ...done, result };
+    return await deps.index.recordExportPart(record.mailbox, record.exportId, index, part);
   } catch (error) {
     sink.stream.destroy();
-    await saving;
-    await deps.index.putExport({
-      ...record,
-      state: 'failed',
-      updatedAt: now().toISOString(),
-      error: (error as Error).message,
-    });
+    await deps.index.failExport(
+      record.mailbox,
+      record.exportId,
+      `part ${index + 1}/${partCount}: ${(error as Error).message}`,
+    );
     throw error;
   }
+}
+
+/** Runs a whole export in this process, its parts in parallel. */
+export async function runExportJob(
+  deps: ExportDeps,
+  request: ExportJobRequest,
+  openSink: OpenSink,
+  onProgress?: (done: number, total: number) => void,
+): Promise<ExportRecord> {
+  const record = await startExport(deps, request);
+  const done = new Array<number>(record.partCount ?? 1).fill(0);
+  const results = await Promise.all(
+    done.map((_, i) =>
+      runExportPart(deps, record, i, openSink, {
+        readConcurrency: request.readConcurrency,
+        onProgress: (messages) => {
+          done[i] = messages;
+          onProgress?.(
+            done.reduce((a, b) => a + b, 0),
+            record.messagesTotal,
+          );
+        },
+      }),
+    ),
+  );
+  const final =
+    results.find((r) => r.state === 'done') ?? (await deps.index.getExport(record.mailbox, record.exportId));
+  if (!final || final.state !== 'done') throw new Error(`export ${record.exportId} did not complete`);
+  return final;
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
+import { createGunzip, createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { DeliveryRow, FolderState } from './index-schema';
 import {
@@ -39,6 +39,8 @@ export interface ExportRequest {
   after?: Record<string, number>;
   /** Raw objects read ahead of the tar writer. */
   readConcurrency?: number;
+  /** Only messages with a UID up to these, per folder: a snapshot taken when the export started. */
+  upTo?: Record<string, number>;
   /** Split the work: this bundle holds the messages whose position in UID order is i mod count (i = part). */
   part?: { index: number; count: number };
   onProgress?: (progress: { messages: number; total: number; rawBytes: number }) => void;
@@ -130,7 +132,7 @@ export async function exportMailbox(
           ? `${MAILDIR_ROOT}/${folderDirectory(f.state.folder)}`.replace(/\/$/, '')
           : `${mboxName(f.state.folder)}`,
       uidValidity: f.state.uidValidity,
-      nextUid: f.state.lastUid + 1,
+      nextUid: (f.rows.at(-1)?.uid ?? 0) + 1,
       messages: f.rows.length,
     })),
     messages: [],
@@ -198,6 +200,87 @@ export async function exportMailbox(
   return { manifest, sha256: hash.digest('hex'), bytes, rawBytes: progress.rawBytes, lastUids };
 }
 
+/**
+ * Joins the parts of a split export into one bundle: every entry of every part in order, one merged manifest.
+ * Extracting the joined bundle gives the same tree as extracting all parts.
+ */
+export async function joinBundles(
+  parts: (() => Promise<Readable>)[],
+  sink: Writable,
+): Promise<{ sha256: string; bytes: number; manifest: BundleManifest }> {
+  const pack = tar.pack();
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const tap = new PassThrough();
+  tap.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  });
+  const written = pipeline(pack as unknown as Readable, createGzip(), tap, sink);
+  written.catch(() => undefined);
+  const manifests: BundleManifest[] = [];
+  try {
+    for (const open of parts) {
+      const extract = tar.extract();
+      const reading = pipeline(await open(), createGunzip(), extract as unknown as NodeJS.WritableStream);
+      reading.catch(() => undefined);
+      for await (const entry of extract) {
+        const { header } = entry;
+        if (header.name === 'manifest.json') {
+          const chunks: Buffer[] = [];
+          for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
+          manifests.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as BundleManifest);
+        } else if (header.name === 'README.txt') {
+          entry.resume();
+        } else {
+          await addEntry(pack, { ...header, name: header.name }, entry as AsyncIterable<Buffer>);
+        }
+      }
+      await reading;
+    }
+    const first = manifests[0];
+    if (!first) throw new Error('no part had a manifest');
+    const folderOrder = new Map(first.folders.map((f, i) => [f.name, i]));
+    const { part: _part, ...base } = first;
+    const manifest: BundleManifest = {
+      ...base,
+      messages: manifests
+        .flatMap((m) => m.messages)
+        .sort((a, b) => (folderOrder.get(a.folder) ?? 0) - (folderOrder.get(b.folder) ?? 0) || a.uid - b.uid),
+    };
+    await addEntry(
+      pack,
+      { name: 'manifest.json', mtime: new Date(first.createdAt), mode: 0o600 },
+      `${JSON.stringify(manifest, null, 1)}\n`,
+    );
+    await addEntry(
+      pack,
+      { name: 'README.txt', mtime: new Date(first.createdAt), mode: 0o600 },
+      bundleReadme(first.mailbox),
+    );
+    pack.finalize();
+    await written;
+    return { sha256: hash.digest('hex'), bytes, manifest };
+  } catch (error) {
+    pack.destroy(error as Error);
+    throw error;
+  }
+}
+
+/** What an export would cover: used to snapshot UIDs and to decide whether to split the work. */
+export async function summarizeExport(
+  deps: ExportDeps,
+  request: Pick<ExportRequest, 'mailbox' | 'after'>,
+): Promise<{ messages: number; rawBytes: number; lastUids: Record<string, number> }> {
+  const folders = sortFolders(await deps.index.folders(request.mailbox));
+  const plan = await planFolders(deps, { ...request, format: 'maildir' }, folders);
+  return {
+    messages: plan.reduce((n, f) => n + f.selected.length, 0),
+    rawBytes: plan.reduce((n, f) => n + f.selected.reduce((m, r) => m + r.size, 0), 0),
+    lastUids: Object.fromEntries(plan.map((f) => [f.state.folder, f.rows.at(-1)?.uid ?? 0])),
+  };
+}
+
 interface FolderPlan {
   state: FolderState;
   /** Every row of the folder (the uidlists list them all, even in an incremental bundle). */
@@ -228,11 +311,16 @@ async function planFolders(
   const plans: FolderPlan[] = [];
   for (const state of folders) {
     const rows: DeliveryRow[] = [];
-    for await (const row of deps.index.folderDeliveries(request.mailbox, state.folder)) rows.push(row);
+    const upTo = request.upTo ? (request.upTo[state.folder] ?? 0) : Number.POSITIVE_INFINITY;
+    for await (const row of deps.index.folderDeliveries(request.mailbox, state.folder)) {
+      if (row.uid <= upTo) rows.push(row);
+    }
     rows.sort((a, b) => a.uid - b.uid);
     const after = request.after?.[state.folder] ?? 0;
     const part = request.part;
-    const selected = rows.filter((row, i) => row.uid > after && (!part || i % part.count === part.index));
+    const selected = rows
+      .filter((row) => row.uid > after)
+      .filter((_, i) => !part || i % part.count === part.index);
     plans.push({ state, rows, selected });
   }
   return plans;
@@ -279,7 +367,7 @@ async function writeMaildirSkeleton(pack: tar.Pack, plan: FolderPlan[], now: Dat
 
 async function writeFolderMetadata(pack: tar.Pack, folder: FolderPlan, directory: string, now: Date) {
   const entries = folder.rows.map((row) => ({ uid: row.uid, baseName: fileBaseName(row) }));
-  const next = Math.max(folder.state.lastUid, folder.rows.at(-1)?.uid ?? 0) + 1;
+  const next = (folder.rows.at(-1)?.uid ?? 0) + 1;
   await addEntry(
     pack,
     { name: `${directory}/dovecot-uidlist`, mode: 0o600, mtime: now },

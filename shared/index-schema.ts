@@ -74,9 +74,23 @@ export interface ExportRecord {
   lastUids?: Record<string, number>;
   messagesDone: number;
   messagesTotal: number;
+  /** How many bundles the work was split into (each built by its own invocation, in parallel). */
+  partCount?: number;
+  /** Parts finished so far, by index; `parts` lists them in order once all are done. */
+  partResults?: Record<string, ExportPart>;
+  /** Messages written so far, by part index. */
+  partProgress?: Record<string, number>;
   /** The bundle, or its parts in order, with their sizes and sha256. */
-  parts: { key: string; bytes: number; sha256: string }[];
+  parts: ExportPart[];
   error?: string;
+}
+
+export interface ExportPart {
+  key: string;
+  bytes: number;
+  sha256: string;
+  messages: number;
+  rawBytes: number;
 }
 
 /** A new export id: sortable by time, unique. */

@@ -1,6 +1,6 @@
 // The small interfaces the core talks through. Adapters in shared/adapters implement them with the AWS SDK
 // (against AWS or the local services); the core never imports the SDK.
-import type { DeliveryRow, ExportRecord, FolderState, RawLocation } from './index-schema';
+import type { DeliveryRow, ExportPart, ExportRecord, FolderState, RawLocation } from './index-schema';
 import type { Folder } from './routing';
 
 export interface RawMailStore {
@@ -33,6 +33,10 @@ export interface MailIndex {
   /** Every mailbox that has a row, including ones no longer configured. */
   mailboxes(): Promise<string[]>;
   putExport(record: ExportRecord): Promise<void>;
+  /** Records a finished part atomically; the call that completes the set marks the export done. */
+  recordExportPart(mailbox: string, exportId: string, index: number, part: ExportPart): Promise<ExportRecord>;
+  recordExportProgress(mailbox: string, exportId: string, index: number, messages: number): Promise<void>;
+  failExport(mailbox: string, exportId: string, error: string): Promise<void>;
   getExport(mailbox: string, exportId: string): Promise<ExportRecord | undefined>;
   /** The newest finished export of a mailbox in a format: the base of an incremental one. */
   latestExport(mailbox: string, format: ExportRecord['format']): Promise<ExportRecord | undefined>;

@@ -1,55 +1,80 @@
-// Invoked asynchronously by `mail-archiver export --target aws`: builds the bundle straight into an S3
-// multipart upload under exports/, recording progress and the result in the index for the CLI to follow.
+// Invoked asynchronously by `mail-archiver export --target aws`. The first invocation plans the export and
+// records it; when the mailbox is larger than one invocation exports safely within 15 minutes it invokes
+// itself once per further part, so the parts are built in parallel. Each part streams straight into an S3
+// multipart upload under exports/; the CLI follows the record in the index, downloads and joins the parts.
 import { PassThrough } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { runExportJob } from '../../shared/export-job';
+import { type OpenSink, runExportPart, startExport } from '../../shared/export-job';
 import { EXPORT_PREFIX, type ExportRecord } from '../../shared/index-schema';
 import type { MailIndex, RawMailStore } from '../../shared/ports';
 
-const exportEvent = z.object({
-  mailbox: z.string().min(3),
-  format: z.enum(['maildir', 'mboxrd']).default('maildir'),
-  incremental: z.boolean().default(false),
-  exportId: z.string().regex(/^[0-9TZ]+-[0-9a-f]+$/),
-});
+const exportId = z.string().regex(/^[0-9TZ]+-[0-9a-f]+$/);
+
+const exportEvent = z.union([
+  z.object({ mailbox: z.string().min(3), exportId, part: z.number().int().min(1) }).strict(),
+  z
+    .object({
+      mailbox: z.string().min(3),
+      format: z.enum(['maildir', 'mboxrd']).default('maildir'),
+      incremental: z.boolean().default(false),
+      exportId,
+      parts: z.number().int().min(1).max(100).optional(),
+    })
+    .strict(),
+]);
+
+export type ExportEvent = z.input<typeof exportEvent>;
 
 export interface ExportHandlerDeps {
   index: MailIndex;
   store: RawMailStore;
   bucket: string;
   logger: Pick<Logger, 'info'>;
+  /** Starts another invocation of this function (asynchronously) for one part. */
+  dispatch: (event: ExportEvent) => Promise<void>;
+  maxRawBytesPerPart?: number;
 }
 
-export function bundleKey(mailbox: string, exportId: string): string {
-  return `${EXPORT_PREFIX}${encodeURIComponent(mailbox)}/${exportId}.tar.gz`;
+export function bundleKey(mailbox: string, id: string, part: number, count: number): string {
+  const suffix = count === 1 ? '' : `.part-${part + 1}-of-${count}`;
+  return `${EXPORT_PREFIX}${encodeURIComponent(mailbox)}/${id}${suffix}.tar.gz`;
 }
 
 export function createExportHandler(deps: ExportHandlerDeps) {
-  return async (
-    event: unknown,
-  ): Promise<Pick<ExportRecord, 'exportId' | 'state' | 'parts' | 'messagesDone'>> => {
-    const request = exportEvent.parse(event);
-    const record = await runExportJob(deps, request, (exportId) => {
-      const key = bundleKey(request.mailbox, exportId);
+  const sinkFor =
+    (mailbox: string): OpenSink =>
+    (id, part, count) => {
+      const key = bundleKey(mailbox, id, part, count);
       const stream = new PassThrough();
       return {
         key,
         stream,
         done: deps.store.upload({ bucket: deps.bucket, key }, stream, 'application/gzip'),
       };
-    });
-    deps.logger.info('export done', {
-      exportId: record.exportId,
-      messages: record.messagesDone,
-      bytes: record.parts[0]?.bytes,
-      rawBytes: record.result.rawBytes,
-    });
-    return {
-      exportId: record.exportId,
-      state: record.state,
-      parts: record.parts,
-      messagesDone: record.messagesDone,
     };
+
+  return async (event: unknown): Promise<Pick<ExportRecord, 'exportId' | 'state' | 'partCount'>> => {
+    const request = exportEvent.parse(event);
+    let record: ExportRecord | undefined;
+    let part = 0;
+    if ('part' in request) {
+      record = await deps.index.getExport(request.mailbox, request.exportId);
+      if (!record) throw new Error(`export ${request.exportId} of ${request.mailbox} is not recorded`);
+      part = request.part;
+    } else {
+      record = await startExport(deps, { ...request, maxRawBytesPerPart: deps.maxRawBytesPerPart });
+      for (let i = 1; i < (record.partCount ?? 1); i++) {
+        await deps.dispatch({ mailbox: record.mailbox, exportId: record.exportId, part: i });
+      }
+    }
+    const after = await runExportPart(deps, record, part, sinkFor(record.mailbox));
+    deps.logger.info('export part done', {
+      exportId: record.exportId,
+      part,
+      partCount: record.partCount,
+      state: after.state,
+    });
+    return { exportId: record.exportId, state: after.state, partCount: record.partCount };
   };
 }

@@ -11,6 +11,7 @@ import {
 import {
   type DeliveryRow,
   deliveryItem,
+  type ExportPart,
   type ExportRecord,
   type FolderState,
   GSI_BY_FOLDER_UID,
@@ -170,6 +171,83 @@ export class DynamoMailIndex implements MailIndex {
       new PutCommand({
         TableName: this.tableName,
         Item: { pk: indexKeys.mailboxPk(record.mailbox), sk: indexKeys.exportSk(record.exportId), ...record },
+      }),
+    );
+  }
+
+  async recordExportPart(
+    mailbox: string,
+    exportId: string,
+    index: number,
+    part: ExportPart,
+  ): Promise<ExportRecord> {
+    const key = { pk: indexKeys.mailboxPk(mailbox), sk: indexKeys.exportSk(exportId) };
+    const { Attributes } = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: key,
+        UpdateExpression: 'SET partResults.#i = :part, updatedAt = :now',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#i': String(index) },
+        ExpressionAttributeValues: { ':part': part, ':now': this.now().toISOString() },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    const record = exportFromItem(Attributes ?? {});
+    const results = record.partResults ?? {};
+    const count = record.partCount ?? 1;
+    if (record.state !== 'running' || Object.keys(results).length < count) return record;
+    const parts = Array.from({ length: count }, (_, i) => results[String(i)] as ExportPart);
+    const done: ExportRecord = {
+      ...record,
+      state: 'done',
+      parts,
+      messagesDone: parts.reduce((n, p) => n + p.messages, 0),
+      updatedAt: this.now().toISOString(),
+    };
+    try {
+      // Only one of the parts that raced to the end writes the final record.
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...key, ...done },
+          ConditionExpression: '#state = :running',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':running': 'running' },
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+    return done;
+  }
+
+  async recordExportProgress(
+    mailbox: string,
+    exportId: string,
+    index: number,
+    messages: number,
+  ): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: indexKeys.mailboxPk(mailbox), sk: indexKeys.exportSk(exportId) },
+        UpdateExpression: 'SET partProgress.#i = :n, updatedAt = :now',
+        ConditionExpression: 'attribute_exists(partProgress)',
+        ExpressionAttributeNames: { '#i': String(index) },
+        ExpressionAttributeValues: { ':n': messages, ':now': this.now().toISOString() },
+      }),
+    );
+  }
+
+  async failExport(mailbox: string, exportId: string, error: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: indexKeys.mailboxPk(mailbox), sk: indexKeys.exportSk(exportId) },
+        UpdateExpression: 'SET #state = :failed, #error = :error, updatedAt = :now',
+        ExpressionAttributeNames: { '#state': 'state', '#error': 'error' },
+        ExpressionAttributeValues: { ':failed': 'failed', ':error': error, ':now': this.now().toISOString() },
       }),
     );
   }

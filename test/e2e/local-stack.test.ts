@@ -273,6 +273,16 @@ describe('mail-archiver export, verify and serve', () => {
     expect(full.stdout).toMatch(/sha256 [0-9a-f]{64} \(checked\)/);
     const verified = await cli(['verify', out]);
     expect(verified.stdout).toMatch(/OK, \d+ messages match the manifest and the maildir rules/);
+    const split = await cli([
+      'export',
+      'alice@example.com',
+      '--parts',
+      '2',
+      '--out',
+      join(home, 'alice-split.tar.gz'),
+    ]);
+    expect(split.stdout, split.stderr).toMatch(/built in 2 parts, joined/);
+    expect((await cli(['verify', join(home, 'alice-split.tar.gz')])).stdout).toMatch(/OK/);
 
     await smtp().sendMail({
       from: 'a@sender.example.org',

@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMbox } from '../../cli/message-sources';
 import { createExportHandler } from '../../lambdas/export/handler';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
-import type { BundleManifest } from '../../shared/export';
+import { type BundleManifest, joinBundles } from '../../shared/export';
 import { runExportJob } from '../../shared/export-job';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
 import { verifyBundle } from '../../shared/verify';
@@ -92,6 +92,7 @@ describe('incremental bundles', () => {
         const stream = createWriteStream(out);
         return { key: out, stream, done: finished(stream) };
       });
+    const manifestOf = async (path: string) => (await verify(path)).manifest?.messages ?? [];
     const full = await job(false, join(work, 'inc-full.tar.gz'));
     expect(full.incremental).toBe(false);
 
@@ -101,11 +102,15 @@ describe('incremental bundles', () => {
     });
     const inc1 = await job(true, join(work, 'inc-1.tar.gz'));
     expect(inc1.incremental).toBe(true);
-    expect(inc1.result.manifest.messages.map((m) => m.folder).sort()).toEqual(['INBOX', 'Junk']);
+    expect((await manifestOf(join(work, 'inc-1.tar.gz'))).map((m) => m.folder).sort()).toEqual([
+      'INBOX',
+      'Junk',
+    ]);
 
     await receive(makeMessage({ subject: 'third 1' }));
     const inc2 = await job(true, join(work, 'inc-2.tar.gz'));
-    expect(inc2.result.manifest.messages).toHaveLength(1);
+    expect(inc2.messagesDone).toBe(1);
+    expect(await manifestOf(join(work, 'inc-2.tar.gz'))).toHaveLength(1);
     for (const bundle of ['inc-full', 'inc-1', 'inc-2']) {
       const report = await verify(join(work, `${bundle}.tar.gz`));
       expect(report.errors, bundle).toEqual([]);
@@ -225,6 +230,9 @@ describe('the export Lambda handler', () => {
       store,
       bucket: services.bucket,
       logger: { info: () => undefined },
+      dispatch: async () => {
+        throw new Error('a small mailbox is exported in one part');
+      },
     });
     const exportId = '20260101T000000000Z-abcdef';
     const response = await handler({ mailbox: 'alice@example.com', exportId });
@@ -245,5 +253,58 @@ describe('the export Lambda handler', () => {
     const report = await verify(downloaded);
     expect(report.errors).toEqual([]);
     await expect(handler({ mailbox: 'alice@example.com', exportId: '../evil' })).rejects.toThrow();
+  });
+});
+
+describe('split exports', () => {
+  it('builds large mailboxes in parallel parts whose join equals a one-part export', async () => {
+    for (let i = 0; i < 7; i++) await receive(makeMessage({ subject: `split ${i}` }), ['alice@example.com']);
+    const pending: Promise<unknown>[] = [];
+    const handler = createExportHandler({
+      index: services.index,
+      store: services.store,
+      bucket: services.bucket,
+      logger: { info: () => undefined },
+      // Stands in for asynchronous self-invocation.
+      dispatch: async (event) => {
+        pending.push(handler(event));
+      },
+      maxRawBytesPerPart: 5 * 1024 * 1024,
+    });
+    const exportId = '20260102T000000000Z-0a0b0c';
+    await handler({ mailbox: 'alice@example.com', exportId });
+    await Promise.all(pending);
+    const record = await services.index.getExport('alice@example.com', exportId);
+    expect(record?.state).toBe('done');
+    expect(record?.partCount).toBeGreaterThanOrEqual(3);
+    expect(record?.parts.map((p) => p.key)).toEqual(
+      Array.from(
+        { length: record?.partCount ?? 0 },
+        (_, i) => `exports/alice%40example.com/${exportId}.part-${i + 1}-of-${record?.partCount}.tar.gz`,
+      ),
+    );
+    expect(record?.parts.reduce((n, p) => n + p.messages, 0)).toBe(record?.messagesTotal);
+
+    const joined = join(work, 'joined.tar.gz');
+    await joinBundles(
+      (record?.parts ?? []).map(
+        (part) => async () =>
+          Readable.from(await services.store.read({ bucket: services.bucket, key: part.key })),
+      ),
+      createWriteStream(joined),
+    );
+    const report = await verify(joined);
+    expect(report.errors).toEqual([]);
+    expect(report.messages).toBe(record?.messagesTotal);
+
+    await exportToFile(
+      services,
+      { mailbox: 'alice@example.com', format: 'maildir', upTo: record?.lastUids },
+      join(work, 'one.tar.gz'),
+    );
+    const a = tree(unpack(joined, join(work, 'joined')));
+    const b = tree(unpack(join(work, 'one.tar.gz'), join(work, 'one')));
+    expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+    for (const [path, file] of b) expect(a.get(path)?.bytes, path).toBe(file.bytes);
   });
 });
