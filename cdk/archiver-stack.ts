@@ -10,7 +10,7 @@ import {
   type StackProps,
   Validations,
 } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, type Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -25,7 +25,10 @@ import {
   StorageClass,
 } from 'aws-cdk-lib/aws-s3';
 import {
+  ConfigurationSet,
   EmailIdentity,
+  EmailSendingEvent,
+  EventDestination,
   Identity,
   type IReceiptRuleAction,
   ReceiptRuleSet,
@@ -33,7 +36,7 @@ import {
 } from 'aws-cdk-lib/aws-ses';
 import * as sesActions from 'aws-cdk-lib/aws-ses-actions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription, SqsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { EmailSubscription, LambdaSubscription, SqsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
@@ -57,6 +60,9 @@ export class ArchiverStack extends Stack {
   readonly ingestDeadLetterQueue: Queue;
   readonly ingestFunction: ArchiverFunction;
   readonly exportFunction: ArchiverFunction;
+  readonly forwardQueue: Queue;
+  readonly forwardDeadLetterQueue: Queue;
+  readonly forwardFunction: ArchiverFunction;
 
   constructor(scope: Construct, id: string, props: ArchiverStackProps) {
     super(scope, id, props);
@@ -165,6 +171,20 @@ export class ArchiverStack extends Stack {
     });
     receivedTopic.addSubscription(new SqsSubscription(this.ingestQueue, { rawMessageDelivery: true }));
 
+    // --- Forwarding queue: archived -> forwarded, with its own dead-letter queue (parked sends). ---------
+    this.forwardDeadLetterQueue = new Queue(this, 'ForwardDeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.forwardQueue = new Queue(this, 'ForwardQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      visibilityTimeout: Duration.minutes(12),
+      deadLetterQueue: { queue: this.forwardDeadLetterQueue, maxReceiveCount: 6 },
+    });
+
     const configJson = JSON.stringify(config);
     this.ingestFunction = new ArchiverFunction(this, 'IngestFunction', {
       entry: 'lambdas/ingest/index.ts',
@@ -176,9 +196,11 @@ export class ArchiverStack extends Stack {
         ARCHIVER_CONFIG: configJson,
         INDEX_TABLE: this.indexTable.tableName,
         RAW_BUCKET: this.rawMailBucket.bucketName,
+        FORWARD_QUEUE_URL: this.forwardQueue.queueUrl,
         POWERTOOLS_SERVICE_NAME: 'mail-archiver-ingest',
       },
     });
+    this.forwardQueue.grantSendMessages(this.ingestFunction);
     this.ingestFunction.addEventSource(
       new SqsEventSource(this.ingestQueue, {
         batchSize: 10,
@@ -199,6 +221,82 @@ export class ArchiverStack extends Stack {
       'dynamodb:UpdateItem',
       'dynamodb:Query',
     );
+
+    // --- Forwarding: SESv2 raw sends from the verified identity, with bounce/complaint feedback. ---------
+    const configurationSet = new ConfigurationSet(this, 'ForwardingConfigurationSet', {
+      reputationMetrics: true,
+      sendingEnabled: true,
+    });
+    const feedbackTopic = new Topic(this, 'ForwardFeedbackTopic', { masterKey: messagingKey, enforceSSL: true });
+    configurationSet.addEventDestination('Feedback', {
+      destination: EventDestination.snsTopic(feedbackTopic),
+      events: [EmailSendingEvent.BOUNCE, EmailSendingEvent.COMPLAINT, EmailSendingEvent.REJECT],
+    });
+    this.forwardFunction = new ArchiverFunction(this, 'ForwardFunction', {
+      entry: 'lambdas/forward/index.ts',
+      description: 'Forwards one copy of each archived message to its mailbox targets, exactly once',
+      memorySize: 1024,
+      timeout: Duration.minutes(2),
+      environment: {
+        ARCHIVER_CONFIG: configJson,
+        INDEX_TABLE: this.indexTable.tableName,
+        CONFIGURATION_SET: configurationSet.configurationSetName,
+        FORWARD_DEAD_LETTER_QUEUE_URL: this.forwardDeadLetterQueue.queueUrl,
+        POWERTOOLS_SERVICE_NAME: 'mail-archiver-forward',
+      },
+    });
+    this.forwardFunction.addEventSource(
+      new SqsEventSource(this.forwardQueue, { batchSize: 5, reportBatchItemFailures: true, maxConcurrency: 5 }),
+    );
+    this.forwardFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.rawMailBucket.arnForObjects(`${RAW_MAIL_PREFIX}*`)],
+      }),
+    );
+    this.forwardFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['ses:SendEmail', 'ses:SendRawEmail'],
+        resources: [
+          ...config.domains.map((d) => `arn:${this.partition}:ses:${this.region}:${this.account}:identity/${d}`),
+          `arn:${this.partition}:ses:${this.region}:${this.account}:configuration-set/${configurationSet.configurationSetName}`,
+        ],
+      }),
+    );
+    // Item access on the table itself only: the forwarder never queries the GSIs.
+    this.forwardFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        resources: [this.indexTable.tableArn],
+      }),
+    );
+    this.forwardDeadLetterQueue.grantSendMessages(this.forwardFunction);
+    const feedbackFunction = new ArchiverFunction(this, 'ForwardFeedbackFunction', {
+      entry: 'lambdas/forward-events/index.ts',
+      description: 'Records bounces and complaints of forwarded copies in the forwarding ledger',
+      memorySize: 256,
+      environment: { INDEX_TABLE: this.indexTable.tableName, POWERTOOLS_SERVICE_NAME: 'mail-archiver-forward-events' },
+    });
+    feedbackTopic.addSubscription(new LambdaSubscription(feedbackFunction));
+    feedbackFunction.addToRolePolicy(
+      new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [this.indexTable.tableArn] }),
+    );
+    new Alarm(this, 'ForwardBounceRateAlarm', {
+      alarmDescription: `The bounce rate of mail sent by this account reached ${config.forwarding.bounceRateAlarm * 100}% (SES reviews accounts at 10%): stop forwarding and look at the ledger`,
+      metric: new Metric({ namespace: 'AWS/SES', metricName: 'Reputation.BounceRate', period: Duration.hours(1), statistic: 'Maximum' }),
+      threshold: config.forwarding.bounceRateAlarm,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(alarmAction);
+    new Alarm(this, 'ForwardDeadLettersAlarm', {
+      alarmDescription: 'A forward was parked (permanent failure or retries exhausted): see `mail-archiver forwards --state failed`, then `redrive`',
+      metric: this.forwardDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(alarmAction);
 
     // --- Export: on demand, asynchronously invoked by the CLI. ----------------------------------------------
     // A fixed name, so that the function may invoke itself (one invocation per part) without a circular reference.
@@ -373,6 +471,7 @@ export class ArchiverStack extends Stack {
     for (const [name, fn] of [
       ['Ingest', this.ingestFunction],
       ['Export', this.exportFunction],
+      ['Forward', this.forwardFunction],
       ['Gatekeeper', gatekeeper],
     ] as const) {
       if (!fn) continue;
@@ -391,6 +490,8 @@ export class ArchiverStack extends Stack {
     new CfnOutput(this, 'IndexTableName', { value: this.indexTable.tableName });
     new CfnOutput(this, 'IngestQueueUrl', { value: this.ingestQueue.queueUrl });
     new CfnOutput(this, 'IngestDeadLetterQueueUrl', { value: this.ingestDeadLetterQueue.queueUrl });
+    new CfnOutput(this, 'ForwardQueueUrl', { value: this.forwardQueue.queueUrl });
+    new CfnOutput(this, 'ForwardDeadLetterQueueUrl', { value: this.forwardDeadLetterQueue.queueUrl });
     new CfnOutput(this, 'ExportFunctionName', { value: this.exportFunction.functionName });
     new CfnOutput(this, 'ReceiptRuleSetName', { value: config.ses.ruleSetName });
 
@@ -400,6 +501,10 @@ export class ArchiverStack extends Stack {
   /** Each acknowledged finding says why it does not apply. */
   private acknowledgeReviewedFindings(accessLogs: Bucket) {
     const bucketId = this.getLogicalId(this.rawMailBucket.node.defaultChild as CfnElement);
+    Validations.of(this.forwardFunction.role as Role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${RAW_MAIL_PREFIX}*]`,
+      reason: 'The forwarder reads raw mail under the incoming/ prefix only',
+    });
     Validations.of(this.exportFunction.role as Role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${RAW_MAIL_PREFIX}*]`,
       reason: 'The exporter reads raw mail under the incoming/ prefix only',

@@ -59,6 +59,24 @@ export const configSchema = z
         activateRuleSet: z.boolean(),
       })
       .strict(),
+    forwarding: z
+      .object({
+        /**
+         * The verified address forwarded copies are sent from (SES requires a verified identity).
+         * @default forwarder@<first domain>
+         */
+        fromAddress: emailAddress.optional(),
+        /** Forward mail SES marked as spam (it always stays in Junk). Off: forwarding spam is how forwarders lose their SES account. */
+        forwardSpam: z.boolean().default(false),
+        /** Forward mail failing DMARC whose domain asks receivers to reject it. */
+        forwardDmarcReject: z.boolean().default(false),
+        /** Alarm when the bounce rate of forwarded mail reaches this (SES reviews accounts at 10%). */
+        bounceRateAlarm: z.number().min(0.01).max(0.1).default(0.05),
+        /** Local stack only: where forwarded copies go. @default a sink that keeps them under MAIL_ARCHIVER_HOME/sink */
+        smarthost: z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict().optional(),
+      })
+      .strict()
+      .default({ forwardSpam: false, forwardDmarcReject: false, bounceRateAlarm: 0.05 }),
     /** When set, the stack creates the MX and DKIM records in this Route 53 hosted zone. */
     route53: z
       .object({ hostedZoneId: z.string().min(1), zoneName: domainName })
@@ -96,6 +114,14 @@ export const configSchema = z
         code: 'custom',
         path: ['journalAddress'],
         message: 'the journal address must not also be a mailbox',
+      });
+    }
+    const from = config.forwarding.fromAddress;
+    if (from && !config.domains.includes(domainOf(from))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['forwarding', 'fromAddress'],
+        message: 'must be on one of "domains" (SES sends only from a verified identity)',
       });
     }
     for (const [address, { forwardTo }] of Object.entries(config.mailboxes)) {
@@ -142,6 +168,11 @@ export function loadConfig(path: string): ArchiverConfig {
     throw new ConfigError(`${path} is not valid JSON: ${(error as Error).message}`);
   }
   return parseConfig(raw, path);
+}
+
+/** The verified identity forwarded copies are sent from. */
+export function forwardingFrom(config: Pick<ArchiverConfig, 'forwarding' | 'domains'>): string {
+  return config.forwarding.fromAddress?.toLowerCase() ?? `forwarder@${config.domains[0]}`;
 }
 
 /** The config file used when none is named: MAIL_ARCHIVER_CONFIG, else ./mail-archiver.config.json. */

@@ -3,6 +3,8 @@
 //   pk = MAILBOX#<mailbox>   sk = MESSAGE#<messageKey>   one delivery row per (mailbox, message)
 //   pk = MAILBOX#<mailbox>   sk = FOLDER#<folder>        the folder's UIDVALIDITY and last UID given out
 //   pk = MAILBOX#<mailbox>   sk = EXPORT#<exportId>      an export: its state, progress and result
+//   pk = MAILBOX#<mailbox>   sk = FORWARD#<messageKey>#<target>   the forwarding ledger
+//   pk = SESMSG#<SES id of a forwarded copy>   sk = FORWARD       finds the ledger entry for bounce feedback
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
 //   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
 import type { AttachmentSummary, LineEndings } from './mime';
@@ -108,6 +110,10 @@ export const indexKeys = {
   messageSk: (messageKey: string) => `MESSAGE#${messageKey}`,
   folderSk: (folder: string) => `FOLDER#${folder}`,
   exportSk: (exportId: string) => `EXPORT#${exportId}`,
+  forwardSk: (messageKey: string, target: string) => `FORWARD#${messageKey}#${target}`,
+  FORWARD_PREFIX: 'FORWARD#',
+  sentCopyPk: (sesMessageId: string) => `SESMSG#${sesMessageId}`,
+  SENT_COPY_SK: 'FORWARD',
   EXPORT_PREFIX: 'EXPORT#',
   folderUidPk: (mailbox: string, folder: string) => `MAILBOX#${mailbox}#FOLDER#${folder}`,
   receivedSk: (receivedAt: string, messageKey: string) => `${receivedAt}#${messageKey}`,

@@ -9,7 +9,8 @@ import {
   type ParseLimits,
   readMessage,
 } from './mime';
-import type { MailIndex, RawMailStore } from './ports';
+import { forwardRequestsFor } from './forward';
+import type { ForwardQueue, MailIndex, RawMailStore } from './ports';
 import { type Delivery, type RejectedRecipient, routeMessage, UNROUTED_MAILBOX } from './routing';
 import { type SesReceivedNotification, verdictsOf } from './ses-notification';
 
@@ -19,6 +20,8 @@ export interface IngestDeps {
   index: MailIndex;
   now?: () => Date;
   limits?: ParseLimits;
+  /** Forwarding runs after archiving, from this queue; duplicates are harmless (the ledger decides). */
+  forwards?: ForwardQueue;
 }
 
 export interface DeliveryOutcome {
@@ -101,6 +104,9 @@ export async function archiveReceivedMail(
       });
     }
   }
+  // Also for duplicates: a retry after a crash between the row and the enqueue must still forward.
+  const requests = forwardRequestsFor(config, messageKey, outcomes);
+  if (requests.length > 0) await deps.forwards?.enqueue(requests);
   return {
     messageKey,
     sha256: summary.sha256,

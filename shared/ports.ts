@@ -41,3 +41,8 @@ export interface MailIndex {
   /** The newest finished export of a mailbox in a format: the base of an incremental one. */
   latestExport(mailbox: string, format: ExportRecord['format']): Promise<ExportRecord | undefined>;
 }
+
+/** Where archived messages wait to be forwarded (SQS on AWS, in-process locally). */
+export interface ForwardQueue {
+  enqueue(requests: { mailbox: string; messageKey: string }[]): Promise<void>;
+}

@@ -3,6 +3,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { configFromEnv, requireEnv } from '../shared/environment';
 import { createIngestHandler } from './handler';
 
@@ -11,5 +12,6 @@ export const handler = createIngestHandler({
   config: configFromEnv(),
   store: new S3RawMailStore(clients.s3),
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
+  forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),
   logger: new Logger({ serviceName: 'mail-archiver-ingest' }),
 });

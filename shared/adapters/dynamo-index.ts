@@ -19,10 +19,14 @@ import {
   indexKeys,
   rowFromItem,
 } from '../index-schema';
+import type { ForwardEntry, ForwardLedger, ForwardState } from '../forward';
 import type { ListQuery, MailIndex } from '../ports';
 import type { Folder } from '../routing';
 
-export class DynamoMailIndex implements MailIndex {
+/** A claim on a send lasts this long; a worker that dies mid-send leaves it for a redrive to decide. */
+const SEND_LEASE_MS = 5 * 60 * 1000;
+
+export class DynamoMailIndex implements MailIndex, ForwardLedger {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
@@ -284,6 +288,159 @@ export class DynamoMailIndex implements MailIndex {
       }
     }
     return undefined;
+  }
+
+  private forwardKey(e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>) {
+    return { pk: indexKeys.mailboxPk(e.mailbox), sk: indexKeys.forwardSk(e.messageKey, e.target) };
+  }
+
+  async claimForward(
+    e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
+    now: Date,
+    redrive: boolean,
+  ): Promise<boolean> {
+    // Normal delivery may take over only what never started or failed transiently; a redrive also takes
+    // permanent failures and claims whose worker died (its lease ran out).
+    const condition = redrive
+      ? 'attribute_not_exists(pk) OR #state IN (:pending, :failed) OR (#state = :sending AND leaseUntil < :now)'
+      : 'attribute_not_exists(pk) OR #state = :pending OR (#state = :failed AND permanent = :false)';
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.forwardKey(e),
+          UpdateExpression:
+            'SET #state = :sending, leaseUntil = :lease, updatedAt = :now, mailbox = :mailbox, messageKey = :key, target = :target ADD attempts :one',
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':sending': 'sending',
+            ':pending': 'pending',
+            ':failed': 'failed',
+            ...(redrive ? {} : { ':false': false }),
+            ':lease': new Date(now.getTime() + SEND_LEASE_MS).toISOString(),
+            ':now': now.toISOString(),
+            ':mailbox': e.mailbox,
+            ':key': e.messageKey,
+            ':target': e.target,
+            ':one': 1,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  async settleForward(
+    e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
+    result: { state: 'sent'; sesMessageId: string } | { state: 'failed'; error: string; permanent: boolean },
+    now: Date,
+  ): Promise<void> {
+    if (result.state === 'sent') {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.forwardKey(e),
+          UpdateExpression: 'SET #state = :sent, sesMessageId = :id, sentAt = :now, updatedAt = :now REMOVE leaseUntil, #error, permanent',
+          ExpressionAttributeNames: { '#state': 'state', '#error': 'error' },
+          ExpressionAttributeValues: { ':sent': 'sent', ':id': result.sesMessageId, ':now': now.toISOString() },
+        }),
+      );
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: indexKeys.sentCopyPk(result.sesMessageId),
+            sk: indexKeys.SENT_COPY_SK,
+            mailbox: e.mailbox,
+            messageKey: e.messageKey,
+            target: e.target,
+          },
+        }),
+      );
+      return;
+    }
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: this.forwardKey(e),
+        UpdateExpression: 'SET #state = :failed, #error = :error, permanent = :permanent, updatedAt = :now REMOVE leaseUntil',
+        ExpressionAttributeNames: { '#state': 'state', '#error': 'error' },
+        ExpressionAttributeValues: {
+          ':failed': 'failed',
+          ':error': result.error.slice(0, 2000),
+          ':permanent': result.permanent,
+          ':now': now.toISOString(),
+        },
+      }),
+    );
+  }
+
+  async skipForward(e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>, reason: string, now: Date): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...this.forwardKey(e), ...e, state: 'skipped', reason, attempts: 0, updatedAt: now.toISOString() },
+          ConditionExpression: 'attribute_not_exists(pk) OR #state = :pending',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':pending': 'pending' },
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+
+  async *listForwards(mailbox: string, state?: ForwardState): AsyncIterable<ForwardEntry> {
+    const pages = paginateQuery(
+      { client: this.doc, pageSize: 200 },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: {
+          ':pk': indexKeys.mailboxPk(mailbox),
+          ':prefix': indexKeys.FORWARD_PREFIX,
+          ...(state ? { ':state': state } : {}),
+        },
+        ...(state ? { FilterExpression: '#state = :state', ExpressionAttributeNames: { '#state': 'state' } } : {}),
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        const { pk: _pk, sk: _sk, ...entry } = item;
+        yield entry as ForwardEntry;
+      }
+    }
+  }
+
+  async recordForwardFeedback(
+    sesMessageId: string,
+    state: 'bounced' | 'complained',
+    feedback: string,
+    now: Date,
+  ): Promise<boolean> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: indexKeys.sentCopyPk(sesMessageId), sk: indexKeys.SENT_COPY_SK },
+      }),
+    );
+    if (!Item) return false;
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: this.forwardKey(Item as Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>),
+        UpdateExpression: 'SET #state = :state, feedback = :feedback, updatedAt = :now',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':state': state, ':feedback': feedback.slice(0, 2000), ':now': now.toISOString() },
+      }),
+    );
+    return true;
   }
 }
 

@@ -1,0 +1,12 @@
+// Composition root: clients are built once per cold start.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { createClients } from '../../shared/adapters/clients';
+import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { requireEnv } from '../shared/environment';
+import { createForwardEventsHandler } from './handler';
+
+const clients = createClients();
+export const handler = createForwardEventsHandler({
+  ledger: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
+  logger: new Logger({ serviceName: 'mail-archiver-forward-events' }),
+});

@@ -1,0 +1,44 @@
+// MailSender on SES v2: SendEmail with raw content takes 40 MB (v1 SendRawEmail stops at 10 MB).
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import { type MailSender, SendError } from '../forward';
+
+const TRANSIENT = new Set([
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'LimitExceededException',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+]);
+
+export class SesSender implements MailSender {
+  constructor(
+    private readonly ses: SESv2Client,
+    private readonly configurationSetName?: string,
+  ) {}
+
+  async send(input: { from: string; to: string; raw: Buffer }): Promise<{ messageId: string }> {
+    try {
+      const result = await this.ses.send(
+        new SendEmailCommand({
+          FromEmailAddress: input.from,
+          Destination: { ToAddresses: [input.to] },
+          Content: { Raw: { Data: input.raw } },
+          ...(this.configurationSetName ? { ConfigurationSetName: this.configurationSetName } : {}),
+        }),
+      );
+      if (!result.MessageId) throw new SendError('SES returned no message id', false);
+      return { messageId: result.MessageId };
+    } catch (error) {
+      if (error instanceof SendError) throw error;
+      const e = error as Error & { $metadata?: { httpStatusCode?: number } };
+      const status = e.$metadata?.httpStatusCode ?? 0;
+      const transient = TRANSIENT.has(e.name) || status === 429 || status >= 500;
+      throw new SendError(`${e.name}: ${e.message}`, !transient);
+    }
+  }
+}
+
+export function createSesSender(configurationSetName?: string): SesSender {
+  return new SesSender(new SESv2Client({}), configurationSetName);
+}
