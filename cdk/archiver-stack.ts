@@ -227,7 +227,10 @@ export class ArchiverStack extends Stack {
       reputationMetrics: true,
       sendingEnabled: true,
     });
-    const feedbackTopic = new Topic(this, 'ForwardFeedbackTopic', { masterKey: messagingKey, enforceSSL: true });
+    const feedbackTopic = new Topic(this, 'ForwardFeedbackTopic', {
+      masterKey: messagingKey,
+      enforceSSL: true,
+    });
     configurationSet.addEventDestination('Feedback', {
       destination: EventDestination.snsTopic(feedbackTopic),
       events: [EmailSendingEvent.BOUNCE, EmailSendingEvent.COMPLAINT, EmailSendingEvent.REJECT],
@@ -246,7 +249,11 @@ export class ArchiverStack extends Stack {
       },
     });
     this.forwardFunction.addEventSource(
-      new SqsEventSource(this.forwardQueue, { batchSize: 5, reportBatchItemFailures: true, maxConcurrency: 5 }),
+      new SqsEventSource(this.forwardQueue, {
+        batchSize: 5,
+        reportBatchItemFailures: true,
+        maxConcurrency: 5,
+      }),
     );
     this.forwardFunction.addToRolePolicy(
       new PolicyStatement({
@@ -258,7 +265,9 @@ export class ArchiverStack extends Stack {
       new PolicyStatement({
         actions: ['ses:SendEmail', 'ses:SendRawEmail'],
         resources: [
-          ...config.domains.map((d) => `arn:${this.partition}:ses:${this.region}:${this.account}:identity/${d}`),
+          ...config.domains.map(
+            (d) => `arn:${this.partition}:ses:${this.region}:${this.account}:identity/${d}`,
+          ),
           `arn:${this.partition}:ses:${this.region}:${this.account}:configuration-set/${configurationSet.configurationSetName}`,
         ],
       }),
@@ -275,23 +284,37 @@ export class ArchiverStack extends Stack {
       entry: 'lambdas/forward-events/index.ts',
       description: 'Records bounces and complaints of forwarded copies in the forwarding ledger',
       memorySize: 256,
-      environment: { INDEX_TABLE: this.indexTable.tableName, POWERTOOLS_SERVICE_NAME: 'mail-archiver-forward-events' },
+      environment: {
+        INDEX_TABLE: this.indexTable.tableName,
+        POWERTOOLS_SERVICE_NAME: 'mail-archiver-forward-events',
+      },
     });
     feedbackTopic.addSubscription(new LambdaSubscription(feedbackFunction));
     feedbackFunction.addToRolePolicy(
-      new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [this.indexTable.tableArn] }),
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [this.indexTable.tableArn],
+      }),
     );
     new Alarm(this, 'ForwardBounceRateAlarm', {
       alarmDescription: `The bounce rate of mail sent by this account reached ${config.forwarding.bounceRateAlarm * 100}% (SES reviews accounts at 10%): stop forwarding and look at the ledger`,
-      metric: new Metric({ namespace: 'AWS/SES', metricName: 'Reputation.BounceRate', period: Duration.hours(1), statistic: 'Maximum' }),
+      metric: new Metric({
+        namespace: 'AWS/SES',
+        metricName: 'Reputation.BounceRate',
+        period: Duration.hours(1),
+        statistic: 'Maximum',
+      }),
       threshold: config.forwarding.bounceRateAlarm,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     }).addAlarmAction(alarmAction);
     new Alarm(this, 'ForwardDeadLettersAlarm', {
-      alarmDescription: 'A forward was parked (permanent failure or retries exhausted): see `mail-archiver forwards --state failed`, then `redrive`',
-      metric: this.forwardDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      alarmDescription:
+        'A forward was parked (permanent failure or retries exhausted): see `mail-archiver forwards --state failed`, then `redrive`',
+      metric: this.forwardDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+      }),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,

@@ -7,7 +7,12 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createClients } from '../shared/adapters/clients';
 import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
@@ -152,4 +157,70 @@ export async function exportOnAws(
   } finally {
     await archive.close();
   }
+}
+
+/**
+ * Redrive on AWS: parked requests move from the forward dead-letter queue back to the forward queue, flagged
+ * as a redrive, together with the ledger's failed entries and claims of workers that died mid-send.
+ */
+export async function redriveOnAws(config: ArchiverConfig) {
+  const outputs = await stackOutputs(config.stackName);
+  const queueUrl = outputs.ForwardQueueUrl;
+  const deadLetters = outputs.ForwardDeadLetterQueueUrl;
+  if (!queueUrl || !deadLetters)
+    throw new TargetError(`stack ${config.stackName} has no forward queue outputs: redeploy it`);
+  const sqs = new SQSClient({});
+  const archive = await connectAws(config);
+  const requests = new Map<string, { mailbox: string; messageKey: string }>();
+  try {
+    for (;;) {
+      const { Messages } = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: deadLetters, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+      );
+      if (!Messages?.length) break;
+      for (const message of Messages) {
+        const request = JSON.parse(message.Body ?? '{}') as { mailbox: string; messageKey: string };
+        requests.set(`${request.mailbox} ${request.messageKey}`, {
+          mailbox: request.mailbox,
+          messageKey: request.messageKey,
+        });
+        await sqs.send(
+          new SendMessageCommand({
+            QueueUrl: queueUrl,
+            MessageBody: JSON.stringify({ ...request, redrive: true }),
+          }),
+        );
+        await sqs.send(
+          new DeleteMessageCommand({ QueueUrl: deadLetters, ReceiptHandle: message.ReceiptHandle }),
+        );
+      }
+    }
+    const now = new Date().toISOString();
+    for (const mailbox of Object.keys(config.mailboxes)) {
+      for await (const entry of archive.index.listForwards(mailbox)) {
+        const key = `${entry.mailbox} ${entry.messageKey}`;
+        if (
+          (entry.state === 'failed' || (entry.state === 'sending' && (entry.leaseUntil ?? '') < now)) &&
+          !requests.has(key)
+        ) {
+          requests.set(key, { mailbox: entry.mailbox, messageKey: entry.messageKey });
+          await sqs.send(
+            new SendMessageCommand({
+              QueueUrl: queueUrl,
+              MessageBody: JSON.stringify({
+                mailbox: entry.mailbox,
+                messageKey: entry.messageKey,
+                redrive: true,
+              }),
+            }),
+          );
+        }
+      }
+    }
+  } finally {
+    await archive.close();
+    sqs.destroy();
+  }
+  // The forward Lambda sends them; `mail-archiver forwards <mailbox>` shows how each went.
+  return { requests: requests.size, sent: 0, failed: 0, failures: [] as string[] };
 }

@@ -3,7 +3,7 @@
 // comes from its content, so importing the same file twice reports duplicates instead of copies.
 import { createHash } from 'node:crypto';
 import type { ArchiverConfig } from '../shared/config';
-import { rawMailKey } from '../shared/index-schema';
+import { importMessageId, rawMailKey } from '../shared/index-schema';
 import { type MessageHeaders, readMessageBytes } from '../shared/mime';
 import type { RawMailStore } from '../shared/ports';
 import { baseAddress, isJournalAddress, normaliseAddress } from '../shared/routing';
@@ -98,7 +98,7 @@ async function importOne(
     );
   }
   const sha256 = createHash('sha256').update(message.raw).digest('hex');
-  const sesMessageId = `import-${sha256.slice(0, 40)}`;
+  const sesMessageId = importMessageId(sha256);
   const location = { bucket: target.bucket, key: rawMailKey(sesMessageId) };
   const present = await target.store.exists(location);
   if (!present) await target.store.write(location, message.raw);

@@ -7,12 +7,14 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
+import type { ForwardHandlerDeps } from '../lambdas/forward/handler';
 import { unknownRecipients } from '../lambdas/gatekeeper/handler';
 import { createIngestHandler, type IngestHandlerDeps } from '../lambdas/ingest/handler';
 import { type AwsClients, createClients } from '../shared/adapters/clients';
 import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import { type ArchiverConfig, receivingDomains } from '../shared/config';
+import type { MailSender } from '../shared/forward';
 import { rawMailKey } from '../shared/index-schema';
 import type { Verdicts } from '../shared/routing';
 import { normaliseAddress, splitAddress } from '../shared/routing';
@@ -21,6 +23,7 @@ import {
   type SesReceivedNotification,
   sesTraceHeaders,
 } from '../shared/ses-notification';
+import { LocalForwardQueue, localForwardDeps, startForwardSink } from './local-forwarding';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './local-services';
 
 export const LOCAL_BUCKET = 'mail-archiver-raw';
@@ -46,6 +49,8 @@ export interface StackFile {
   startedAt: string;
   endpoints: { s3: string; dynamodb: string };
   smtp?: { host: string; port: number };
+  /** Where forwarded copies go (the local sink unless a smarthost is configured). */
+  smarthost?: { host: string; port: number };
   bucket: string;
   tableName: string;
 }
@@ -74,19 +79,44 @@ export interface LocalArchive {
   endpoints: { s3: string; dynamodb: string };
   /** Delivers an SES notification through the ingest Lambda handler; throws if the record failed. */
   deliver(notification: SesReceivedNotification): Promise<void>;
+  /** Present when this archive forwards (the local stack, redrive). */
+  forwarding?: { queue: LocalForwardQueue; deps: ForwardHandlerDeps };
   close(): Promise<void>;
+}
+
+export interface LocalForwarding {
+  smarthost: { host: string; port: number };
+  home: string;
+  log?: (line: string) => void;
+  /** Tests put a fault-injecting sender around the SMTP one. */
+  wrapSender?: (sender: MailSender) => MailSender;
+  retry?: { attempts?: number; backoffMs?: number };
 }
 
 export function openArchive(
   config: ArchiverConfig,
   endpoints: { s3: string; dynamodb: string },
   logger: IngestHandlerDeps['logger'] = { info: () => undefined, warn: () => undefined },
+  forwardingOptions?: LocalForwarding,
 ): Omit<LocalArchive, 'close'> & { clients: AwsClients } {
   const clients = createClients(endpoints);
   const store = new S3RawMailStore(clients.s3);
   const index = new DynamoMailIndex(clients.dynamodb, LOCAL_TABLE);
-  const handler = createIngestHandler({ config, store, index, logger });
+  let forwarding: LocalArchive['forwarding'];
+  if (forwardingOptions) {
+    const deps = localForwardDeps({ config, index, store }, forwardingOptions);
+    if (forwardingOptions.wrapSender) deps.sender = forwardingOptions.wrapSender(deps.sender);
+    forwarding = { deps, queue: new LocalForwardQueue(deps, forwardingOptions.retry) };
+  }
+  const handler = createIngestHandler({
+    config,
+    store,
+    index,
+    logger,
+    ...(forwarding ? { forwards: forwarding.queue } : {}),
+  });
   return {
+    ...(forwarding ? { forwarding } : {}),
     clients,
     store,
     index,
@@ -121,13 +151,14 @@ export async function startLocalArchive(
     home: string;
     ports?: { s3?: number; dynamodb?: number };
     logger?: IngestHandlerDeps['logger'];
+    forwarding?: LocalForwarding;
   } = {
     home: archiverHome(),
   },
 ): Promise<LocalArchive & { shared: boolean }> {
   const running = readRunningStack(options.home);
   if (running) {
-    const archive = openArchive(config, running.endpoints, options.logger);
+    const archive = openArchive(config, running.endpoints, options.logger, options.forwarding);
     return {
       ...archive,
       shared: true,
@@ -143,7 +174,7 @@ export async function startLocalArchive(
     startS3Local({ dataDir: join(options.home, 's3'), port: options.ports?.s3 }),
   ]);
   const endpoints = { s3: s3.endpoint, dynamodb: dynamo.endpoint };
-  const archive = openArchive(config, endpoints, options.logger);
+  const archive = openArchive(config, endpoints, options.logger, options.forwarding);
   try {
     await Promise.all([
       ensureBucket(archive.clients.s3, LOCAL_BUCKET),
@@ -315,6 +346,8 @@ function smtpError(code: number, message: string): Error & { responseCode: numbe
 export interface RunningLocalStack {
   archive: LocalArchive;
   smtp: SmtpListener;
+  /** Where forwarded copies are kept, when the local sink is the smarthost. */
+  sinkDir?: string;
   home: string;
   stop(): Promise<void>;
 }
@@ -322,14 +355,42 @@ export interface RunningLocalStack {
 /** `npm start`: services, SMTP, and a stack file other commands find. */
 export async function startLocalStack(
   config: ArchiverConfig,
-  options: { home: string; smtpPort?: number; smtpHost?: string; log?: (line: string) => void },
+  options: {
+    home: string;
+    smtpPort?: number;
+    smtpHost?: string;
+    /** Port of the forward sink (when no smarthost is configured); 0 picks a free one. */
+    sinkPort?: number;
+    log?: (line: string) => void;
+    wrapSender?: LocalForwarding['wrapSender'];
+    forwardRetry?: LocalForwarding['retry'];
+  },
 ): Promise<RunningLocalStack> {
   if (readRunningStack(options.home)) {
     throw new Error(
       `a local stack is already running over ${options.home} (see ${stackFilePath(options.home)})`,
     );
   }
-  const archive = await startLocalArchive(config, { home: options.home });
+  const sink = config.forwarding.smarthost
+    ? undefined
+    : await startForwardSink({ dir: join(options.home, 'sink'), port: options.sinkPort ?? 2526 });
+  const smarthost = config.forwarding.smarthost ?? { host: sink?.host ?? '127.0.0.1', port: sink?.port ?? 0 };
+  let archive: LocalArchive;
+  try {
+    archive = await startLocalArchive(config, {
+      home: options.home,
+      forwarding: {
+        smarthost,
+        home: options.home,
+        log: options.log,
+        wrapSender: options.wrapSender,
+        retry: options.forwardRetry,
+      },
+    });
+  } catch (error) {
+    await sink?.stop();
+    throw error;
+  }
   let smtp: SmtpListener;
   try {
     smtp = await startSmtpListener(config, archive, {
@@ -340,9 +401,11 @@ export async function startLocalStack(
     });
   } catch (error) {
     await archive.close();
+    await sink?.stop();
     throw error;
   }
   const stackFile: StackFile = {
+    smarthost,
     pid: process.pid,
     startedAt: new Date().toISOString(),
     endpoints: archive.endpoints,
@@ -354,11 +417,13 @@ export async function startLocalStack(
   return {
     archive,
     smtp,
+    ...(sink ? { sinkDir: sink.dir } : {}),
     home: options.home,
     async stop() {
       rmSync(stackFilePath(options.home), { force: true });
       await smtp.stop();
       await archive.close();
+      await sink?.stop();
     },
   };
 }

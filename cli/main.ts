@@ -10,12 +10,14 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { type ArchiverConfig, defaultConfigPath, loadConfig } from '../shared/config';
 import { type BundleFormat, joinBundles } from '../shared/export';
 import { runExportJob } from '../shared/export-job';
+import type { ForwardEntry, ForwardRequest, ForwardState } from '../shared/forward';
 import type { DeliveryRow } from '../shared/index-schema';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../shared/routing';
 import { verifyBundle } from '../shared/verify';
-import { connectAws, exportOnAws } from './aws-target';
+import { connectAws, exportOnAws, redriveOnAws } from './aws-target';
 import { assertDovecot, startDovecot } from './dovecot';
 import { type ImportReport, importMessages } from './import';
+import { ParkedForwards, startForwardSink } from './local-forwarding';
 import {
   archiverHome,
   type LocalArchive,
@@ -50,16 +52,39 @@ function globals(): GlobalOptions & { configuration: ArchiverConfig } {
 }
 
 /** Runs `fn` against the archive: a running `npm start`, local services started for this command, or AWS. */
-async function withArchive<T>(fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>): Promise<T> {
+async function withArchive<T>(
+  fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>,
+  options: { forwarding?: boolean } = {},
+): Promise<T> {
   const { target, configuration } = globals();
-  const archive =
-    target === 'aws'
-      ? await connectAws(configuration)
-      : await startLocalArchive(configuration, { home: archiverHome() });
+  if (target === 'aws') {
+    const archive = await connectAws(configuration);
+    try {
+      return await fn(archive, configuration);
+    } finally {
+      await archive.close();
+    }
+  }
+  const home = archiverHome();
+  // Forwarding goes where `npm start` sends it, else to the configured smarthost, else to a sink for now.
+  const running = readRunningStack(home);
+  const sink =
+    options.forwarding && !running?.smarthost && !configuration.forwarding.smarthost
+      ? await startForwardSink({ dir: join(home, 'sink') })
+      : undefined;
+  const smarthost =
+    running?.smarthost ??
+    configuration.forwarding.smarthost ??
+    (sink ? { host: sink.host, port: sink.port } : undefined);
+  const archive = await startLocalArchive(configuration, {
+    home,
+    ...(options.forwarding && smarthost ? { forwarding: { smarthost, home } } : {}),
+  });
   try {
     return await fn(archive, configuration);
   } finally {
     await archive.close();
+    await sink?.stop();
   }
 }
 
@@ -87,6 +112,9 @@ program
         `  SMTP (in SES's role)  smtp://${stack.smtp.host}:${stack.smtp.port}  accepts ${Object.keys(configuration.mailboxes).join(', ')}${configuration.journalAddress ? `, ${configuration.journalAddress}` : ''}`,
         `  S3 (s3rver)           ${stack.archive.endpoints.s3}  bucket ${stack.archive.bucket}`,
         `  DynamoDB Local        ${stack.archive.endpoints.dynamodb}  table ${stack.archive.tableName}`,
+        stack.sinkDir
+          ? `  forwarded copies      kept in ${stack.sinkDir} (a local SMTP sink stands in for Gmail)`
+          : `  forwarded copies      sent to ${configuration.forwarding.smarthost?.host}:${configuration.forwarding.smarthost?.port}`,
         `  data                  ${home}`,
         '',
         'Send a first message from another terminal:',
@@ -411,6 +439,97 @@ async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+program
+  .command('forwards')
+  .description('the forwarding ledger of a mailbox: one line per (message, target) with its state')
+  .argument('<mailbox>', 'mailbox address')
+  .addOption(
+    new Option('--state <state>', 'only this state').choices([
+      'pending',
+      'sending',
+      'sent',
+      'skipped',
+      'failed',
+      'bounced',
+      'complained',
+    ]),
+  )
+  .option('--json', 'JSON lines, one object per ledger entry')
+  .action(async (mailbox: string, options: { state?: ForwardState; json?: boolean }) => {
+    const entries = await withArchive(async (archive) => {
+      const out: ForwardEntry[] = [];
+      for await (const entry of archive.index.listForwards(normaliseMailbox(mailbox), options.state))
+        out.push(entry);
+      return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+    });
+    if (options.json) {
+      for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
+      return;
+    }
+    if (entries.length === 0) {
+      console.log(`no forwards for ${mailbox}${options.state ? ` in state ${options.state}` : ''}`);
+      return;
+    }
+    printTable(
+      ['UPDATED', 'STATE', 'TARGET', 'MESSAGE', 'DETAIL'],
+      entries.map((e) => [
+        e.updatedAt.replace('T', ' ').slice(0, 19),
+        e.state,
+        e.target,
+        e.messageKey.slice(0, 16),
+        e.reason ?? e.error ?? e.feedback ?? e.sesMessageId ?? '',
+      ]),
+    );
+  });
+
+program
+  .command('redrive')
+  .description('send failed and parked forwards again (including those of a worker that died mid-send)')
+  .action(async () => {
+    const { target, configuration } = globals();
+    const report =
+      target === 'aws'
+        ? await redriveOnAws(configuration)
+        : await withArchive(async (archive) => redriveLocally(archive, configuration), { forwarding: true });
+    console.log(`redriven ${report.requests}: ${report.sent} sent, ${report.failed} still failing`);
+    for (const failure of report.failures) console.log(`  failing: ${failure}`);
+    if (report.failed > 0) process.exitCode = 1;
+  });
+
+async function redriveLocally(archive: LocalArchive, config: ArchiverConfig) {
+  const forwarding = archive.forwarding;
+  if (!forwarding) throw new Error('forwarding is not set up for this archive');
+  const parking = new ParkedForwards(join(archiverHome(), 'forward-dead-letters'));
+  const parked = parking.list();
+  const requests = new Map<string, ForwardRequest>();
+  for (const p of parked) requests.set(`${p.request.mailbox} ${p.request.messageKey}`, p.request);
+  const now = new Date().toISOString();
+  for (const mailbox of Object.keys(config.mailboxes)) {
+    for await (const entry of archive.index.listForwards(mailbox)) {
+      const stale = entry.state === 'sending' && (entry.leaseUntil ?? '') < now;
+      if (entry.state === 'failed' || stale) {
+        requests.set(`${entry.mailbox} ${entry.messageKey}`, {
+          mailbox: entry.mailbox,
+          messageKey: entry.messageKey,
+        });
+      }
+    }
+  }
+  for (const p of parked) parking.remove(p.file);
+  let sent = 0;
+  const failures: string[] = [];
+  for (const request of requests.values()) {
+    // Handled like a queue delivery, with the redrive flag; what fails again is parked again.
+    await forwarding.queue.process({ ...request, redrive: true });
+    for await (const entry of archive.index.listForwards(request.mailbox)) {
+      if (entry.messageKey !== request.messageKey) continue;
+      if (entry.state === 'sent') sent += 1;
+      else if (entry.state === 'failed') failures.push(`${entry.target} ${entry.messageKey}: ${entry.error}`);
+    }
+  }
+  return { requests: requests.size, sent, failed: failures.length, failures };
 }
 
 class UsageError extends Error {

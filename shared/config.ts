@@ -73,7 +73,10 @@ export const configSchema = z
         /** Alarm when the bounce rate of forwarded mail reaches this (SES reviews accounts at 10%). */
         bounceRateAlarm: z.number().min(0.01).max(0.1).default(0.05),
         /** Local stack only: where forwarded copies go. @default a sink that keeps them under MAIL_ARCHIVER_HOME/sink */
-        smarthost: z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict().optional(),
+        smarthost: z
+          .object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ forwardSpam: false, forwardDmarcReject: false, bounceRateAlarm: 0.05 }),

@@ -2,7 +2,12 @@
 // not to forward (viruses, spam, DMARC rejects, loops, size) is recorded like a send; every send is claimed in a
 // ledger with a conditional write first, so duplicate events, retries and concurrent workers cannot send twice.
 import { type ArchiverConfig, forwardingFrom } from './config';
-import { FORWARD_TRACE_FIELD, asciiEnvelopeAddress, rewriteForForwarding, splitHeaderBlock } from './forward-rewrite';
+import {
+  asciiEnvelopeAddress,
+  FORWARD_TRACE_FIELD,
+  rewriteForForwarding,
+  splitHeaderBlock,
+} from './forward-rewrite';
 import type { DeliveryRow } from './index-schema';
 import type { MailIndex, RawMailStore } from './ports';
 
@@ -38,17 +43,30 @@ export interface ForwardEntry {
 
 export interface ForwardLedger {
   /** Claims (mailbox, message, target) for sending; false when it is sent, skipped, being sent or parked. */
-  claimForward(entry: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>, now: Date, redrive: boolean): Promise<boolean>;
+  claimForward(
+    entry: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
+    now: Date,
+    redrive: boolean,
+  ): Promise<boolean>;
   settleForward(
     entry: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
     result: { state: 'sent'; sesMessageId: string } | { state: 'failed'; error: string; permanent: boolean },
     now: Date,
   ): Promise<void>;
   /** Records a decision not to forward, unless something was already recorded. */
-  skipForward(entry: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>, reason: string, now: Date): Promise<void>;
+  skipForward(
+    entry: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
+    reason: string,
+    now: Date,
+  ): Promise<void>;
   listForwards(mailbox: string, state?: ForwardState): AsyncIterable<ForwardEntry>;
   /** Bounce and complaint feedback, found by the id SES gave the sent copy. */
-  recordForwardFeedback(sesMessageId: string, state: 'bounced' | 'complained', feedback: string, now: Date): Promise<boolean>;
+  recordForwardFeedback(
+    sesMessageId: string,
+    state: 'bounced' | 'complained',
+    feedback: string,
+    now: Date,
+  ): Promise<boolean>;
 }
 
 export interface MailSender {
@@ -90,8 +108,13 @@ export interface ForwardOutcome {
 export function forwardBlocker(row: DeliveryRow, config: ArchiverConfig): string | undefined {
   if (row.folder === 'Sent') return 'sent mail (journal copy) is archived, never forwarded';
   if (row.verdicts.virus === 'FAIL') return 'virus verdict FAIL';
-  if (row.verdicts.spam === 'FAIL' && !config.forwarding.forwardSpam) return 'spam verdict FAIL (kept in Junk)';
-  if (row.verdicts.dmarc === 'FAIL' && row.verdicts.dmarcPolicy === 'reject' && !config.forwarding.forwardDmarcReject) {
+  if (row.verdicts.spam === 'FAIL' && !config.forwarding.forwardSpam)
+    return 'spam verdict FAIL (kept in Junk)';
+  if (
+    row.verdicts.dmarc === 'FAIL' &&
+    row.verdicts.dmarcPolicy === 'reject' &&
+    !config.forwarding.forwardDmarcReject
+  ) {
     return 'DMARC FAIL with policy reject';
   }
   return undefined;
@@ -101,9 +124,11 @@ export function forwardBlocker(row: DeliveryRow, config: ArchiverConfig): string
 export function contentBlocker(raw: Buffer): string | undefined {
   const { fields } = splitHeaderBlock(raw);
   const trace = FORWARD_TRACE_FIELD.toLowerCase();
-  if (fields.some((f) => f.name.toLowerCase() === trace)) return `loop: the message already carries ${FORWARD_TRACE_FIELD}`;
+  if (fields.some((f) => f.name.toLowerCase() === trace))
+    return `loop: the message already carries ${FORWARD_TRACE_FIELD}`;
   const received = fields.filter((f) => f.name.toLowerCase() === 'received').length;
-  if (received > MAX_RECEIVED_FIELDS) return `loop: ${received} Received fields (more than ${MAX_RECEIVED_FIELDS})`;
+  if (received > MAX_RECEIVED_FIELDS)
+    return `loop: ${received} Received fields (more than ${MAX_RECEIVED_FIELDS})`;
   return undefined;
 }
 
@@ -139,7 +164,9 @@ export async function forwardMessage(
     trace: `${row.messageKey}; ${from.slice(from.indexOf('@') + 1)}`,
   });
   if (rewritten.raw.length > MAX_FORWARD_BYTES) {
-    return skipAll(`too large to forward after rewriting (${rewritten.raw.length} bytes, SES takes ${MAX_FORWARD_BYTES})`);
+    return skipAll(
+      `too large to forward after rewriting (${rewritten.raw.length} bytes, SES takes ${MAX_FORWARD_BYTES})`,
+    );
   }
 
   const outcomes: ForwardOutcome[] = [];
@@ -149,7 +176,11 @@ export async function forwardMessage(
       continue;
     }
     try {
-      const { messageId } = await deps.sender.send({ from, to: asciiEnvelopeAddress(target), raw: rewritten.raw });
+      const { messageId } = await deps.sender.send({
+        from,
+        to: asciiEnvelopeAddress(target),
+        raw: rewritten.raw,
+      });
       await deps.index.settleForward(entry(target), { state: 'sent', sesMessageId: messageId }, now());
       outcomes.push({ target, status: 'sent', detail: messageId });
     } catch (error) {

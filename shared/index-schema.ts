@@ -161,3 +161,8 @@ export const RAW_MAIL_PREFIX = 'incoming/';
 /** Where bundles are written; they expire (the raw mail they are built from stays). */
 export const EXPORT_PREFIX = 'exports/';
 export const rawMailKey = (sesMessageId: string) => `${RAW_MAIL_PREFIX}${sesMessageId}`;
+
+/** History imports get a content-derived id in place of SES's, so a second import finds the first. */
+export const importMessageId = (sha256: string) => `import-${sha256.slice(0, 40)}`;
+/** Imported history is archived, never forwarded: the hosted mailbox has it already. */
+export const isImportedMessage = (sesMessageId: string) => sesMessageId.startsWith('import-');

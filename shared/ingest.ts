@@ -1,7 +1,8 @@
 // The archive use case: one stored message in, one index row per (mailbox, message) out. Safe to run any
 // number of times, concurrently: rows are keyed by the message's identity and written conditionally.
 import type { ArchiverConfig } from './config';
-import { type DeliveryRow, INDEX_SCHEMA_VERSION, messageKeyOf } from './index-schema';
+import { forwardRequestsFor } from './forward';
+import { type DeliveryRow, INDEX_SCHEMA_VERSION, isImportedMessage, messageKeyOf } from './index-schema';
 import {
   defaultParseLimits,
   formatAddress,
@@ -9,7 +10,6 @@ import {
   type ParseLimits,
   readMessage,
 } from './mime';
-import { forwardRequestsFor } from './forward';
 import type { ForwardQueue, MailIndex, RawMailStore } from './ports';
 import { type Delivery, type RejectedRecipient, routeMessage, UNROUTED_MAILBOX } from './routing';
 import { type SesReceivedNotification, verdictsOf } from './ses-notification';
@@ -105,7 +105,9 @@ export async function archiveReceivedMail(
     }
   }
   // Also for duplicates: a retry after a crash between the row and the enqueue must still forward.
-  const requests = forwardRequestsFor(config, messageKey, outcomes);
+  const requests = isImportedMessage(notification.mail.messageId)
+    ? []
+    : forwardRequestsFor(config, messageKey, outcomes);
   if (requests.length > 0) await deps.forwards?.enqueue(requests);
   return {
     messageKey,

@@ -7,11 +7,19 @@ interface SesEvent {
   eventType?: string;
   notificationType?: string;
   mail?: { messageId?: string };
-  bounce?: { bounceType?: string; bounceSubType?: string; bouncedRecipients?: { emailAddress?: string; diagnosticCode?: string }[] };
+  bounce?: {
+    bounceType?: string;
+    bounceSubType?: string;
+    bouncedRecipients?: { emailAddress?: string; diagnosticCode?: string }[];
+  };
   complaint?: { complaintFeedbackType?: string };
 }
 
-export function createForwardEventsHandler(deps: { ledger: ForwardLedger; logger: Pick<Logger, 'info' | 'warn'>; now?: () => Date }) {
+export function createForwardEventsHandler(deps: {
+  ledger: ForwardLedger;
+  logger: Pick<Logger, 'info' | 'warn'>;
+  now?: () => Date;
+}) {
   return async (event: SNSEvent): Promise<void> => {
     for (const record of event.Records) {
       const message = JSON.parse(record.Sns.Message) as SesEvent;

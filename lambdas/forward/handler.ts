@@ -5,9 +5,20 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
-import { type ForwardDeps, type ForwardOutcome, type ForwardRequest, RetryLater, forwardMessage } from '../../shared/forward';
+import {
+  type ForwardDeps,
+  type ForwardOutcome,
+  type ForwardRequest,
+  forwardMessage,
+  RetryLater,
+} from '../../shared/forward';
 
-const forwardRequest = z.object({ mailbox: z.string().min(3), messageKey: z.string().min(10) });
+const forwardRequest = z.object({
+  mailbox: z.string().min(3),
+  messageKey: z.string().min(10),
+  /** Set by `mail-archiver redrive`: may also resend permanent failures and claims of dead workers. */
+  redrive: z.boolean().optional(),
+});
 
 export interface ForwardHandlerDeps extends ForwardDeps {
   parking: { park(request: ForwardRequest, reason: string): Promise<void> };
@@ -15,17 +26,23 @@ export interface ForwardHandlerDeps extends ForwardDeps {
 }
 
 /** Forwards one request; throws RetryLater when a target failed transiently. */
-export async function handleForwardRequest(request: ForwardRequest, deps: ForwardHandlerDeps): Promise<ForwardOutcome[]> {
-  const outcomes = await forwardMessage(request, deps);
+export async function handleForwardRequest(
+  request: ForwardRequest & { redrive?: boolean },
+  deps: ForwardHandlerDeps,
+): Promise<ForwardOutcome[]> {
+  const { redrive, ...target } = request;
+  const outcomes = await forwardMessage(target, deps, { redrive: redrive ?? false });
   deps.logger.info('forward request handled', { ...request, outcomes });
   const failed = outcomes.filter((o) => o.status === 'failed');
   if (failed.some((o) => !o.permanent)) {
-    throw new RetryLater(`transient send failure: ${failed.map((o) => `${o.target}: ${o.detail}`).join('; ')}`);
+    throw new RetryLater(
+      `transient send failure: ${failed.map((o) => `${o.target}: ${o.detail}`).join('; ')}`,
+    );
   }
   if (failed.length > 0) {
     const reason = failed.map((o) => `${o.target}: ${o.detail}`).join('; ');
     deps.logger.warn('forward failed permanently: parked', { ...request, reason });
-    await deps.parking.park(request, reason);
+    await deps.parking.park(target, reason);
   }
   return outcomes;
 }

@@ -8,6 +8,7 @@ import {
   paginateScan,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { ForwardEntry, ForwardLedger, ForwardState } from '../forward';
 import {
   type DeliveryRow,
   deliveryItem,
@@ -19,7 +20,6 @@ import {
   indexKeys,
   rowFromItem,
 } from '../index-schema';
-import type { ForwardEntry, ForwardLedger, ForwardState } from '../forward';
 import type { ListQuery, MailIndex } from '../ports';
 import type { Folder } from '../routing';
 
@@ -344,9 +344,14 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.forwardKey(e),
-          UpdateExpression: 'SET #state = :sent, sesMessageId = :id, sentAt = :now, updatedAt = :now REMOVE leaseUntil, #error, permanent',
+          UpdateExpression:
+            'SET #state = :sent, sesMessageId = :id, sentAt = :now, updatedAt = :now REMOVE leaseUntil, #error, permanent',
           ExpressionAttributeNames: { '#state': 'state', '#error': 'error' },
-          ExpressionAttributeValues: { ':sent': 'sent', ':id': result.sesMessageId, ':now': now.toISOString() },
+          ExpressionAttributeValues: {
+            ':sent': 'sent',
+            ':id': result.sesMessageId,
+            ':now': now.toISOString(),
+          },
         }),
       );
       await this.doc.send(
@@ -367,7 +372,8 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
       new UpdateCommand({
         TableName: this.tableName,
         Key: this.forwardKey(e),
-        UpdateExpression: 'SET #state = :failed, #error = :error, permanent = :permanent, updatedAt = :now REMOVE leaseUntil',
+        UpdateExpression:
+          'SET #state = :failed, #error = :error, permanent = :permanent, updatedAt = :now REMOVE leaseUntil',
         ExpressionAttributeNames: { '#state': 'state', '#error': 'error' },
         ExpressionAttributeValues: {
           ':failed': 'failed',
@@ -379,12 +385,23 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
     );
   }
 
-  async skipForward(e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>, reason: string, now: Date): Promise<void> {
+  async skipForward(
+    e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
+    reason: string,
+    now: Date,
+  ): Promise<void> {
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...this.forwardKey(e), ...e, state: 'skipped', reason, attempts: 0, updatedAt: now.toISOString() },
+          Item: {
+            ...this.forwardKey(e),
+            ...e,
+            state: 'skipped',
+            reason,
+            attempts: 0,
+            updatedAt: now.toISOString(),
+          },
           ConditionExpression: 'attribute_not_exists(pk) OR #state = :pending',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: { ':pending': 'pending' },
@@ -406,7 +423,9 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
           ':prefix': indexKeys.FORWARD_PREFIX,
           ...(state ? { ':state': state } : {}),
         },
-        ...(state ? { FilterExpression: '#state = :state', ExpressionAttributeNames: { '#state': 'state' } } : {}),
+        ...(state
+          ? { FilterExpression: '#state = :state', ExpressionAttributeNames: { '#state': 'state' } }
+          : {}),
         ConsistentRead: true,
       },
     );
@@ -437,7 +456,11 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
         Key: this.forwardKey(Item as Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>),
         UpdateExpression: 'SET #state = :state, feedback = :feedback, updatedAt = :now',
         ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':state': state, ':feedback': feedback.slice(0, 2000), ':now': now.toISOString() },
+        ExpressionAttributeValues: {
+          ':state': state,
+          ':feedback': feedback.slice(0, 2000),
+          ':now': now.toISOString(),
+        },
       }),
     );
     return true;

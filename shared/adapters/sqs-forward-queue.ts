@@ -1,5 +1,5 @@
 // ForwardQueue on SQS, and parking a request in the forward dead-letter queue.
-import { SQSClient, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { ForwardRequest } from '../forward';
 import type { ForwardQueue } from '../ports';
 
@@ -18,7 +18,10 @@ export class SqsForwardQueue implements ForwardQueue {
           Entries: batch.map((request, j) => ({ Id: String(j), MessageBody: JSON.stringify(request) })),
         }),
       );
-      if (result.Failed?.length) throw new Error(`could not queue ${result.Failed.length} forward requests: ${result.Failed[0]?.Message}`);
+      if (result.Failed?.length)
+        throw new Error(
+          `could not queue ${result.Failed.length} forward requests: ${result.Failed[0]?.Message}`,
+        );
     }
   }
 

@@ -182,6 +182,27 @@ describe('the archiver stack', () => {
     template.hasOutput('ExportFunctionName', { Value: Match.anyValue() });
   });
 
+  it('forwards from a durable queue with a dead-letter queue, through SES v2 with a configuration set', () => {
+    template.hasResourceProperties('AWS::SES::ConfigurationSet', {
+      ReputationOptions: { ReputationMetricsEnabled: true },
+    });
+    template.hasResourceProperties('AWS::SES::ConfigurationSetEventDestination', {
+      EventDestination: Match.objectLike({ MatchingEventTypes: Match.arrayWith(['bounce', 'complaint']) }),
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: { deadLetterTargetArn: Match.anyValue(), maxReceiveCount: 6 },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SES',
+      MetricName: 'Reputation.BounceRate',
+      Threshold: 0.05,
+      AlarmActions: [Match.anyValue()],
+    });
+    const statements = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(statements).toContain('ses:SendEmail');
+    expect(statements).toContain(':identity/example.com');
+  });
+
   it('alarms on dead letters and function errors to the alarm address', () => {
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',

@@ -1,0 +1,167 @@
+// Forwarding on this machine: the same forward handler code as the Lambda, sending by SMTP to a smarthost
+// (by default a local sink that keeps every forwarded copy under MAIL_ARCHIVER_HOME/sink). The queue is
+// in-process: transient failures are retried with backoff, then parked in MAIL_ARCHIVER_HOME/forward-dead-letters
+// like the dead-letter queue on AWS; `mail-archiver redrive` sends parked requests again.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createTransport } from 'nodemailer';
+import { SMTPServer } from 'smtp-server';
+import { type ForwardHandlerDeps, handleForwardRequest } from '../lambdas/forward/handler';
+import {
+  type ForwardDeps,
+  type ForwardRequest,
+  type MailSender,
+  RetryLater,
+  SendError,
+} from '../shared/forward';
+import type { ForwardQueue } from '../shared/ports';
+
+export class SmtpSender implements MailSender {
+  private readonly transport;
+
+  constructor(host: string, port: number) {
+    this.transport = createTransport({ host, port, secure: false, ignoreTLS: true, pool: false });
+  }
+
+  async send(input: { from: string; to: string; raw: Buffer }): Promise<{ messageId: string }> {
+    try {
+      const info = await this.transport.sendMail({
+        envelope: { from: input.from, to: [input.to] },
+        raw: input.raw,
+      });
+      if (info.rejected.length > 0) throw new SendError(`rejected: ${info.response}`, true);
+      return { messageId: String(info.response).replace(/^250\s*/, '') || info.messageId };
+    } catch (error) {
+      if (error instanceof SendError) throw error;
+      const code = (error as { responseCode?: number }).responseCode;
+      throw new SendError((error as Error).message, code !== undefined && code >= 500);
+    }
+  }
+}
+
+/** Parked requests, one file each (the local dead-letter queue). */
+export class ParkedForwards {
+  constructor(private readonly dir: string) {}
+
+  async park(request: ForwardRequest, reason: string): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    const name = `${request.messageKey}.${Buffer.from(request.mailbox).toString('hex')}.json`;
+    writeFileSync(
+      join(this.dir, name),
+      JSON.stringify({ request, reason, at: new Date().toISOString() }, null, 2),
+    );
+  }
+
+  list(): { file: string; request: ForwardRequest; reason: string }[] {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.dir).filter((n) => n.endsWith('.json'));
+    } catch {
+      return [];
+    }
+    return names.map((name) => {
+      const parsed = JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as {
+        request: ForwardRequest;
+        reason: string;
+      };
+      return { file: join(this.dir, name), ...parsed };
+    });
+  }
+
+  remove(file: string): void {
+    rmSync(file, { force: true });
+  }
+}
+
+/** The in-process forward queue: each request handled right away, with retries and parking. */
+export class LocalForwardQueue implements ForwardQueue {
+  constructor(
+    private readonly deps: ForwardHandlerDeps,
+    private readonly options: { attempts?: number; backoffMs?: number } = {},
+  ) {}
+
+  async enqueue(requests: ForwardRequest[]): Promise<void> {
+    for (const request of requests) await this.process(request);
+  }
+
+  /** Handles one request like SQS would: retried on transient failure, parked when retries run out. */
+  async process(request: ForwardRequest & { redrive?: boolean }): Promise<void> {
+    const attempts = this.options.attempts ?? 4;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await handleForwardRequest(request, this.deps);
+        return;
+      } catch (error) {
+        if (!(error instanceof RetryLater) || attempt >= attempts) {
+          const { redrive: _r, ...target } = request;
+          await this.deps.parking.park(target, (error as Error).message);
+          this.deps.logger.warn('forward parked', { ...target, error: (error as Error).message });
+          return;
+        }
+        await new Promise((r) => setTimeout(r, (this.options.backoffMs ?? 250) * 2 ** (attempt - 1)));
+      }
+    }
+  }
+}
+
+export function localForwardDeps(
+  deps: Omit<ForwardDeps, 'sender'>,
+  options: { home: string; smarthost: { host: string; port: number }; log?: (line: string) => void },
+): ForwardHandlerDeps {
+  const log = options.log ?? (() => undefined);
+  return {
+    ...deps,
+    sender: new SmtpSender(options.smarthost.host, options.smarthost.port),
+    parking: new ParkedForwards(join(options.home, 'forward-dead-letters')),
+    logger: {
+      info: (message: string, extra?: unknown) => log(`${message} ${JSON.stringify(extra ?? {})}`),
+      warn: (message: string, extra?: unknown) => log(`WARN ${message} ${JSON.stringify(extra ?? {})}`),
+    },
+  } as ForwardHandlerDeps;
+}
+
+export interface ForwardSink {
+  host: string;
+  port: number;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/** An SMTP server that keeps every message it receives as a file: what would have been sent. */
+export async function startForwardSink(options: {
+  dir: string;
+  host?: string;
+  port?: number;
+}): Promise<ForwardSink> {
+  mkdirSync(options.dir, { recursive: true });
+  const server = new SMTPServer({
+    name: 'forward-sink.mail-archiver',
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    logger: false,
+    size: 50 * 1024 * 1024,
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const id = `${new Date().toISOString().replace(/[:.]/g, '')}-${randomBytes(4).toString('hex')}`;
+        const to = session.envelope.rcptTo.map((r) => r.address).join(',');
+        writeFileSync(join(options.dir, `${id}.eml`), Buffer.concat(chunks));
+        writeFileSync(
+          join(options.dir, `${id}.json`),
+          JSON.stringify({ from: session.envelope.mailFrom && session.envelope.mailFrom.address, to }),
+        );
+        callback(null, `sink-${id}`);
+      });
+    },
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { host, port, dir: options.dir, stop: () => new Promise<void>((r) => server.close(() => r())) };
+}
