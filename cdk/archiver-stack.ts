@@ -41,7 +41,12 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { type ArchiverConfig, receivingDomains } from '../shared/config';
-import { EXPORT_PREFIX, indexTableDefinition, RAW_MAIL_PREFIX } from '../shared/index-schema';
+import {
+  ENVELOPE_PREFIX,
+  EXPORT_PREFIX,
+  indexTableDefinition,
+  RAW_MAIL_PREFIX,
+} from '../shared/index-schema';
 import { ArchiverFunction } from './constructs/archiver-function';
 
 export interface ArchiverStackProps extends StackProps {
@@ -201,6 +206,12 @@ export class ArchiverStack extends Stack {
       },
     });
     this.forwardQueue.grantSendMessages(this.ingestFunction);
+    this.ingestFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [this.rawMailBucket.arnForObjects(`${ENVELOPE_PREFIX}*`)],
+      }),
+    );
     this.ingestFunction.addEventSource(
       new SqsEventSource(this.ingestQueue, {
         batchSize: 10,
@@ -542,6 +553,11 @@ export class ArchiverStack extends Stack {
       reason: "The index table's own global secondary indexes, which the exporter queries",
     });
     const ingestRole = this.ingestFunction.role as Role;
+    Validations.of(ingestRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${ENVELOPE_PREFIX}*]`,
+      reason:
+        'Ingest writes one envelope sidecar per message under envelopes/ (what reindex rebuilds the index from)',
+    });
     Validations.of(ingestRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.rawMailBucket.node.defaultChild as CfnElement)}.Arn>/${RAW_MAIL_PREFIX}*]`,
       reason:

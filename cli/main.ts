@@ -12,11 +12,13 @@ import { type BundleFormat, joinBundles } from '../shared/export';
 import { runExportJob } from '../shared/export-job';
 import type { ForwardEntry, ForwardRequest, ForwardState } from '../shared/forward';
 import type { DeliveryRow } from '../shared/index-schema';
+import { readMessageBytes } from '../shared/mime';
+import { reconcile, reindex } from '../shared/reconcile';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../shared/routing';
 import { verifyBundle } from '../shared/verify';
 import { connectAws, exportOnAws, redriveOnAws } from './aws-target';
 import { assertDovecot, startDovecot } from './dovecot';
-import { type ImportReport, importMessages } from './import';
+import { deriveRecipients, type ImportReport, importMessages } from './import';
 import { ParkedForwards, startForwardSink } from './local-forwarding';
 import {
   archiverHome,
@@ -531,6 +533,57 @@ async function redriveLocally(archive: LocalArchive, config: ArchiverConfig) {
   }
   return { requests: requests.size, sent, failed: failures.length, failures };
 }
+
+program
+  .command('reconcile')
+  .description('compare the raw store, the index and the forwarding ledger; report anything missing from one')
+  .option('--json', 'the report as JSON')
+  .action(async (options: { json?: boolean }) => {
+    const report = await withArchive((archive, config) =>
+      reconcile({ config, store: archive.store, index: archive.index, bucket: archive.bucket }),
+    );
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+    } else {
+      console.log(
+        `raw messages ${report.rawMessages}, index rows ${report.indexRows}, ledger entries ${report.ledgerEntries}: ${report.ok ? 'consistent' : 'NOT consistent'}`,
+      );
+      for (const key of report.notIndexed) console.log(`  not indexed: ${key} (run: mail-archiver reindex)`);
+      for (const r of report.rawMissing)
+        console.log(`  raw message missing: ${r.key} (${r.mailbox} ${r.messageKey})`);
+      for (const f of report.notForwarded)
+        console.log(`  never forwarded: ${f.mailbox} ${f.messageKey} -> ${f.target}`);
+      for (const f of report.forwardsUnsettled) {
+        console.log(
+          `  forward ${f.state}: ${f.mailbox} ${f.messageKey} -> ${f.target} (run: mail-archiver redrive)`,
+        );
+      }
+    }
+    if (!report.ok) process.exitCode = 1;
+  });
+
+program
+  .command('reindex')
+  .description(
+    'rebuild missing index rows from the raw store alone (UIDs restored from the envelope sidecars)',
+  )
+  .action(async () => {
+    const report = await withArchive((archive, config) =>
+      reindex({ config, store: archive.store, index: archive.index, bucket: archive.bucket }, async (raw) => {
+        const { headers } = await readMessageBytes(raw);
+        return deriveRecipients(
+          config,
+          { kind: 'message', raw, origin: '', folderHints: [], sourceBytes: 0 },
+          headers,
+        );
+      }),
+    );
+    console.log(
+      `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), failed ${report.failed.length}`,
+    );
+    for (const f of report.failed) console.log(`  failed: ${f.key}: ${f.reason}`);
+    if (report.failed.length > 0) process.exitCode = 1;
+  });
 
 class UsageError extends Error {
   override name = 'UsageError';

@@ -158,6 +158,9 @@ export const indexTableDefinition = {
 
 /** Where raw mail lives in the bucket: SES's S3 action writes `<prefix><SES message id>`. */
 export const RAW_MAIL_PREFIX = 'incoming/';
+/** The envelope and UIDs of each message, written by ingest next to the raw mail (reindex reads them). */
+export const ENVELOPE_PREFIX = 'envelopes/';
+export const envelopeKey = (sesMessageId: string) => `${ENVELOPE_PREFIX}${sesMessageId}.json`;
 /** Where bundles are written; they expire (the raw mail they are built from stays). */
 export const EXPORT_PREFIX = 'exports/';
 export const rawMailKey = (sesMessageId: string) => `${RAW_MAIL_PREFIX}${sesMessageId}`;

@@ -2,7 +2,13 @@
 // number of times, concurrently: rows are keyed by the message's identity and written conditionally.
 import type { ArchiverConfig } from './config';
 import { forwardRequestsFor } from './forward';
-import { type DeliveryRow, INDEX_SCHEMA_VERSION, isImportedMessage, messageKeyOf } from './index-schema';
+import {
+  type DeliveryRow,
+  envelopeKey,
+  INDEX_SCHEMA_VERSION,
+  isImportedMessage,
+  messageKeyOf,
+} from './index-schema';
 import {
   defaultParseLimits,
   formatAddress,
@@ -22,13 +28,27 @@ export interface IngestDeps {
   limits?: ParseLimits;
   /** Forwarding runs after archiving, from this queue; duplicates are harmless (the ledger decides). */
   forwards?: ForwardQueue;
+  /** Reindex: the UIDs an earlier indexing gave, to be given again rather than new ones. */
+  restore?: DeliveryOutcome[];
 }
 
 export interface DeliveryOutcome {
   mailbox: string;
   folder: string;
   uid: number;
+  uidValidity: number;
   status: 'archived' | 'duplicate';
+}
+
+/**
+ * Written next to the raw message (`envelopes/<SES id>.json`) after indexing: the envelope SES gave us and the
+ * UIDs the message got. With it the index can be rebuilt from S3 alone, UIDs included.
+ */
+export interface EnvelopeRecord {
+  notification: SesReceivedNotification;
+  messageKey: string;
+  sha256: string;
+  deliveries: DeliveryOutcome[];
 }
 
 export interface IngestOutcome {
@@ -72,16 +92,15 @@ export async function archiveReceivedMail(
   for (const delivery of deliveries) {
     const existing = await index.getDelivery(delivery.mailbox, messageKey);
     if (existing) {
-      outcomes.push({
-        mailbox: existing.mailbox,
-        folder: existing.folder,
-        uid: existing.uid,
-        status: 'duplicate',
-      });
+      outcomes.push(outcomeOf(existing, 'duplicate'));
       continue;
     }
+    const earlier = deps.restore?.find((d) => d.mailbox === delivery.mailbox && d.folder === delivery.folder);
     // A UID given out here and then lost to a crash or a concurrent winner is a gap, which IMAP allows.
-    const { uid, uidValidity } = await index.allocateUid(delivery.mailbox, delivery.folder);
+    const { uid, uidValidity } =
+      earlier && (await index.restoreUid(delivery.mailbox, delivery.folder, earlier.uid, earlier.uidValidity))
+        ? earlier
+        : await index.allocateUid(delivery.mailbox, delivery.folder);
     const row = deliveryRow({
       summary,
       notification,
@@ -93,17 +112,19 @@ export async function archiveReceivedMail(
       raw,
     });
     if ((await index.putDelivery({ ...row, verdicts })) === 'created') {
-      outcomes.push({ mailbox: row.mailbox, folder: row.folder, uid, status: 'archived' });
+      outcomes.push({ mailbox: row.mailbox, folder: row.folder, uid, uidValidity, status: 'archived' });
     } else {
       const winner = await index.getDelivery(delivery.mailbox, messageKey);
-      outcomes.push({
-        mailbox: delivery.mailbox,
-        folder: winner?.folder ?? delivery.folder,
-        uid: winner?.uid ?? uid,
-        status: 'duplicate',
-      });
+      outcomes.push(
+        winner ? outcomeOf(winner, 'duplicate') : { ...delivery, uid, uidValidity, status: 'duplicate' },
+      );
     }
   }
+  const envelope: EnvelopeRecord = { notification, messageKey, sha256: summary.sha256, deliveries: outcomes };
+  await store.write(
+    { bucket: raw.bucket, key: envelopeKey(notification.mail.messageId) },
+    Buffer.from(JSON.stringify(envelope)),
+  );
   // Also for duplicates: a retry after a crash between the row and the enqueue must still forward.
   const requests = isImportedMessage(notification.mail.messageId)
     ? []
@@ -117,6 +138,10 @@ export async function archiveReceivedMail(
     rejected: routing.rejected,
     ...(summary.parseError ? { parseError: summary.parseError } : {}),
   };
+}
+
+function outcomeOf(row: DeliveryRow, status: DeliveryOutcome['status']): DeliveryOutcome {
+  return { mailbox: row.mailbox, folder: row.folder, uid: row.uid, uidValidity: row.uidValidity, status };
 }
 
 function deliveryRow(input: {

@@ -23,6 +23,13 @@ export interface MailIndex {
   getDelivery(mailbox: string, messageKey: string): Promise<DeliveryRow | undefined>;
   /** Hands out the next UID of a folder, creating the folder (and its UIDVALIDITY) on first use. */
   allocateUid(mailbox: string, folder: Folder): Promise<{ uid: number; uidValidity: number }>;
+  /**
+   * Reindex: gives a folder's UID back to a message, when the folder still has that UIDVALIDITY (or does not
+   * exist yet, and is then created with it); raises the folder's last UID to at least that UID. False otherwise.
+   */
+  restoreUid(mailbox: string, folder: Folder, uid: number, uidValidity: number): Promise<boolean>;
+  /** Every delivery row, all mailboxes (reconcile). */
+  allDeliveries(): AsyncIterable<DeliveryRow>;
   /** Writes a row unless one exists for (mailbox, messageKey): at-least-once delivery makes this the norm. */
   putDelivery(row: DeliveryRow): Promise<'created' | 'exists'>;
   /** Rows of a mailbox, newest received first. */

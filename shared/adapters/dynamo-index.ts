@@ -68,6 +68,49 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
     return { uid: Number(Attributes?.lastUid), uidValidity: Number(Attributes?.uidValidity) };
   }
 
+  async restoreUid(mailbox: string, folder: Folder, uid: number, uidValidity: number): Promise<boolean> {
+    const key = { pk: indexKeys.mailboxPk(mailbox), sk: indexKeys.folderSk(folder) };
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression:
+            'SET uidValidity = :validity, mailbox = :mailbox, folder = :folder, lastUid = :uid',
+          ConditionExpression:
+            '(attribute_not_exists(uidValidity) OR uidValidity = :validity) AND (attribute_not_exists(lastUid) OR lastUid < :uid)',
+          ExpressionAttributeValues: {
+            ':validity': uidValidity,
+            ':mailbox': mailbox,
+            ':folder': folder,
+            ':uid': uid,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+    // The folder is already past this UID: fine, as long as it is the same UIDVALIDITY.
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
+    );
+    return Number(Item?.uidValidity) === uidValidity;
+  }
+
+  async *allDeliveries(): AsyncIterable<DeliveryRow> {
+    const pages = paginateScan(
+      { client: this.doc, pageSize: 500 },
+      {
+        TableName: this.tableName,
+        FilterExpression: 'begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':prefix': indexKeys.MESSAGE_PREFIX },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) yield rowFromItem(item);
+  }
+
   async putDelivery(row: DeliveryRow): Promise<'created' | 'exists'> {
     try {
       await this.doc.send(

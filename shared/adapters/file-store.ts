@@ -1,0 +1,66 @@
+// RawMailStore on a local directory (bucket = a subdirectory, key = a relative path): the benchmarks read raw
+// mail from local disk through the same interface the S3 adapter implements.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { RawLocation } from '../index-schema';
+import type { RawMailStore } from '../ports';
+
+export class FileRawMailStore implements RawMailStore {
+  constructor(private readonly root: string) {}
+
+  private path(location: RawLocation): string {
+    const base = resolve(this.root, location.bucket);
+    const path = resolve(base, location.key);
+    if (!path.startsWith(`${base}${sep}`)) throw new Error(`key escapes the bucket: ${location.key}`);
+    return path;
+  }
+
+  async read(location: RawLocation): Promise<AsyncIterable<Uint8Array>> {
+    const path = this.path(location);
+    await stat(path);
+    return createReadStream(path, { highWaterMark: 256 * 1024 });
+  }
+
+  async write(location: RawLocation, body: Uint8Array): Promise<void> {
+    const path = this.path(location);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, body);
+  }
+
+  async upload(location: RawLocation, body: Readable): Promise<void> {
+    const path = this.path(location);
+    await mkdir(dirname(path), { recursive: true });
+    await pipeline(body, createWriteStream(path));
+  }
+
+  async exists(location: RawLocation): Promise<boolean> {
+    return stat(this.path(location)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async *list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }> {
+    const base = resolve(this.root, bucket);
+    const walk = async function* (dir: string): AsyncGenerator<{ key: string; size: number }> {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) yield* walk(path);
+        else {
+          const key = relative(base, path).split(sep).join('/');
+          if (key.startsWith(prefix)) yield { key, size: (await stat(path)).size };
+        }
+      }
+    };
+    yield* walk(base);
+  }
+}

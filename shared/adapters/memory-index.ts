@@ -1,0 +1,183 @@
+// MailIndex and ForwardLedger in memory, with the same conditional semantics as the DynamoDB adapter: for
+// benchmarks of the core without a database, and for tests of the core's logic.
+import type { ForwardEntry, ForwardLedger, ForwardState } from '../forward';
+import type { DeliveryRow, ExportPart, ExportRecord, FolderState } from '../index-schema';
+import type { ListQuery, MailIndex } from '../ports';
+import type { Folder } from '../routing';
+
+export class MemoryMailIndex implements MailIndex, ForwardLedger {
+  readonly rows = new Map<string, DeliveryRow>();
+  readonly folderStates = new Map<string, FolderState>();
+  readonly exports = new Map<string, ExportRecord>();
+  readonly forwards = new Map<string, ForwardEntry>();
+  private readonly sentCopies = new Map<string, string>();
+
+  constructor(private readonly now: () => Date = () => new Date()) {}
+
+  async getDelivery(mailbox: string, messageKey: string) {
+    return this.rows.get(`${mailbox}\n${messageKey}`);
+  }
+
+  async allocateUid(mailbox: string, folder: Folder) {
+    const key = `${mailbox}\n${folder}`;
+    const state = this.folderStates.get(key) ?? {
+      mailbox,
+      folder,
+      uidValidity: Math.floor(this.now().getTime() / 1000),
+      lastUid: 0,
+    };
+    state.lastUid += 1;
+    this.folderStates.set(key, state);
+    return { uid: state.lastUid, uidValidity: state.uidValidity };
+  }
+
+  async restoreUid(mailbox: string, folder: Folder, uid: number, uidValidity: number) {
+    const key = `${mailbox}\n${folder}`;
+    const state = this.folderStates.get(key);
+    if (!state) {
+      this.folderStates.set(key, { mailbox, folder, uidValidity, lastUid: uid });
+      return true;
+    }
+    if (state.uidValidity !== uidValidity) return false;
+    state.lastUid = Math.max(state.lastUid, uid);
+    return true;
+  }
+
+  async *allDeliveries() {
+    yield* this.rows.values();
+  }
+
+  async putDelivery(row: DeliveryRow): Promise<'created' | 'exists'> {
+    const key = `${row.mailbox}\n${row.messageKey}`;
+    if (this.rows.has(key)) return 'exists';
+    this.rows.set(key, structuredClone(row));
+    return 'created';
+  }
+
+  async *listDeliveries(mailbox: string, query: ListQuery = {}) {
+    const rows = [...this.rows.values()]
+      .filter((r) => r.mailbox === mailbox && (!query.folder || r.folder === query.folder))
+      .sort((a, b) => b.receivedAt.localeCompare(a.receivedAt));
+    yield* rows.slice(0, query.limit ?? rows.length);
+  }
+
+  async *folderDeliveries(mailbox: string, folder: string) {
+    yield* [...this.rows.values()]
+      .filter((r) => r.mailbox === mailbox && r.folder === folder)
+      .sort((a, b) => a.uid - b.uid);
+  }
+
+  async folders(mailbox: string) {
+    return [...this.folderStates.values()].filter((f) => f.mailbox === mailbox).map((f) => ({ ...f }));
+  }
+
+  async mailboxes() {
+    return [...new Set([...this.folderStates.values()].map((f) => f.mailbox))].sort();
+  }
+
+  async putExport(record: ExportRecord) {
+    this.exports.set(`${record.mailbox}\n${record.exportId}`, structuredClone(record));
+  }
+
+  async getExport(mailbox: string, exportId: string) {
+    const record = this.exports.get(`${mailbox}\n${exportId}`);
+    return record ? structuredClone(record) : undefined;
+  }
+
+  async latestExport(mailbox: string, format: ExportRecord['format']) {
+    return [...this.exports.values()]
+      .filter((r) => r.mailbox === mailbox && r.format === format && r.state === 'done')
+      .sort((a, b) => b.exportId.localeCompare(a.exportId))[0];
+  }
+
+  async recordExportPart(mailbox: string, exportId: string, index: number, part: ExportPart) {
+    const record = this.exports.get(`${mailbox}\n${exportId}`);
+    if (!record) throw new Error(`no export ${exportId}`);
+    record.partResults = { ...record.partResults, [String(index)]: part };
+    const count = record.partCount ?? 1;
+    if (record.state === 'running' && Object.keys(record.partResults).length === count) {
+      record.parts = Array.from({ length: count }, (_, i) => record.partResults?.[String(i)] as ExportPart);
+      record.messagesDone = record.parts.reduce((n, p) => n + p.messages, 0);
+      record.state = 'done';
+    }
+    return structuredClone(record);
+  }
+
+  async recordExportProgress(mailbox: string, exportId: string, index: number, messages: number) {
+    const record = this.exports.get(`${mailbox}\n${exportId}`);
+    if (record) record.partProgress = { ...record.partProgress, [String(index)]: messages };
+  }
+
+  async failExport(mailbox: string, exportId: string, error: string) {
+    const record = this.exports.get(`${mailbox}\n${exportId}`);
+    if (record) Object.assign(record, { state: 'failed', error });
+  }
+
+  private forwardKey(e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>) {
+    return `${e.mailbox}\n${e.messageKey}\n${e.target}`;
+  }
+
+  async claimForward(
+    e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
+    now: Date,
+    redrive: boolean,
+  ) {
+    const existing = this.forwards.get(this.forwardKey(e));
+    const claimable =
+      !existing ||
+      existing.state === 'pending' ||
+      (existing.state === 'failed' && (redrive || !existing.permanent)) ||
+      (redrive && existing.state === 'sending' && (existing.leaseUntil ?? '') < now.toISOString());
+    if (!claimable) return false;
+    this.forwards.set(this.forwardKey(e), {
+      ...e,
+      ...existing,
+      state: 'sending',
+      attempts: (existing?.attempts ?? 0) + 1,
+      leaseUntil: new Date(now.getTime() + 5 * 60 * 1000).toISOString(),
+      updatedAt: now.toISOString(),
+    });
+    return true;
+  }
+
+  async settleForward(
+    e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
+    result: { state: 'sent'; sesMessageId: string } | { state: 'failed'; error: string; permanent: boolean },
+    now: Date,
+  ) {
+    const entry = this.forwards.get(this.forwardKey(e));
+    if (!entry) throw new Error('settling an unclaimed forward');
+    delete entry.leaseUntil;
+    Object.assign(entry, result, { updatedAt: now.toISOString() });
+    if (result.state === 'sent') this.sentCopies.set(result.sesMessageId, this.forwardKey(e));
+  }
+
+  async skipForward(e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>, reason: string, now: Date) {
+    const existing = this.forwards.get(this.forwardKey(e));
+    if (existing && existing.state !== 'pending') return;
+    this.forwards.set(this.forwardKey(e), {
+      ...e,
+      state: 'skipped',
+      reason,
+      attempts: 0,
+      updatedAt: now.toISOString(),
+    });
+  }
+
+  async *listForwards(mailbox: string, state?: ForwardState) {
+    yield* [...this.forwards.values()].filter((f) => f.mailbox === mailbox && (!state || f.state === state));
+  }
+
+  async recordForwardFeedback(
+    sesMessageId: string,
+    state: 'bounced' | 'complained',
+    feedback: string,
+    now: Date,
+  ) {
+    const key = this.sentCopies.get(sesMessageId);
+    const entry = key ? this.forwards.get(key) : undefined;
+    if (!entry) return false;
+    Object.assign(entry, { state, feedback, updatedAt: now.toISOString() });
+    return true;
+  }
+}

@@ -1,0 +1,182 @@
+// The raw store is the truth; the index and the forwarding ledger are derived. `reconcile` compares the three
+// and reports anything missing from one of them; `reindex` rebuilds missing rows from S3 alone (the raw mail
+// and the envelope sidecars ingest writes), giving every message back the UIDs it had.
+import type { ArchiverConfig } from './config';
+import type { ForwardLedger, ForwardState } from './forward';
+import { forwardRequestsFor } from './forward';
+import { envelopeKey, isImportedMessage, RAW_MAIL_PREFIX } from './index-schema';
+import { archiveReceivedMail, type EnvelopeRecord, type IngestDeps } from './ingest';
+import type { MailIndex, RawMailStore } from './ports';
+import { buildReceivedNotification, type SesReceivedNotification } from './ses-notification';
+
+export interface ReconcileDeps {
+  config: ArchiverConfig;
+  store: RawMailStore;
+  index: MailIndex & ForwardLedger;
+  bucket: string;
+  now?: () => Date;
+}
+
+export interface ReconcileReport {
+  rawMessages: number;
+  indexRows: number;
+  ledgerEntries: number;
+  /** Raw objects missing a row the envelope sidecar says they had (or with no row at all). */
+  notIndexed: string[];
+  /** Index rows whose raw object is gone. */
+  rawMissing: { mailbox: string; messageKey: string; key: string }[];
+  /** Rows that should have been forwarded but have no ledger entry for a target. */
+  notForwarded: { mailbox: string; messageKey: string; target: string }[];
+  /** Ledger entries still failed, or claimed by a worker that died. */
+  forwardsUnsettled: { mailbox: string; messageKey: string; target: string; state: ForwardState }[];
+  ok: boolean;
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
+  const now = (deps.now ?? (() => new Date()))().toISOString();
+  const raw = await collect(deps.store.list(deps.bucket, RAW_MAIL_PREFIX));
+  const rows = await collect(deps.index.allDeliveries());
+  const rawKeys = new Set(raw.map((o) => o.key));
+  const notIndexed = [];
+  for (const object of raw) {
+    if (await missingRows(deps, rows, object.key)) notIndexed.push(object.key);
+  }
+  const report: ReconcileReport = {
+    rawMessages: raw.length,
+    indexRows: rows.length,
+    ledgerEntries: 0,
+    notIndexed,
+    rawMissing: rows
+      .filter((r) => !rawKeys.has(r.raw.key))
+      .map((r) => ({ mailbox: r.mailbox, messageKey: r.messageKey, key: r.raw.key })),
+    notForwarded: [],
+    forwardsUnsettled: [],
+    ok: false,
+  };
+  for (const mailbox of Object.keys(deps.config.mailboxes)) {
+    const targets = deps.config.mailboxes[mailbox]?.forwardTo ?? [];
+    if (targets.length === 0) continue;
+    const ledger = await collect(deps.index.listForwards(mailbox));
+    report.ledgerEntries += ledger.length;
+    const recorded = new Set(ledger.map((e) => `${e.messageKey} ${e.target}`));
+    for (const row of rows) {
+      if (row.mailbox !== mailbox || isImportedMessage(row.sesMessageId)) continue;
+      if (forwardRequestsFor(deps.config, row.messageKey, [row]).length === 0) continue;
+      for (const target of targets) {
+        if (!recorded.has(`${row.messageKey} ${target}`)) {
+          report.notForwarded.push({ mailbox, messageKey: row.messageKey, target });
+        }
+      }
+    }
+    for (const entry of ledger) {
+      if (entry.state === 'failed' || (entry.state === 'sending' && (entry.leaseUntil ?? '') < now)) {
+        report.forwardsUnsettled.push({
+          mailbox,
+          messageKey: entry.messageKey,
+          target: entry.target,
+          state: entry.state,
+        });
+      }
+    }
+  }
+  report.ok =
+    report.notIndexed.length === 0 &&
+    report.rawMissing.length === 0 &&
+    report.notForwarded.length === 0 &&
+    report.forwardsUnsettled.length === 0;
+  return report;
+}
+
+export interface ReindexReport {
+  examined: number;
+  restored: number;
+  /** Restored without an envelope sidecar: recipients taken from the message's headers, new UIDs. */
+  withoutEnvelope: number;
+  failed: { key: string; reason: string }[];
+}
+
+/**
+ * Re-indexes every raw message that lacks rows. The ingest use case itself does the work, fed the envelope
+ * the sidecar kept and asked to give the recorded UIDs back; forwarding is not repeated (the ledger is intact,
+ * and `reconcile` reports what is not).
+ */
+export async function reindex(
+  deps: ReconcileDeps & Pick<IngestDeps, 'limits'>,
+  deriveRecipients: (raw: Buffer) => Promise<string[]>,
+): Promise<ReindexReport> {
+  const report: ReindexReport = { examined: 0, restored: 0, withoutEnvelope: 0, failed: [] };
+  const rows = await collect(deps.index.allDeliveries());
+  for await (const object of deps.store.list(deps.bucket, RAW_MAIL_PREFIX)) {
+    report.examined += 1;
+    if (!(await missingRows(deps, rows, object.key))) continue;
+    const sesMessageId = object.key.slice(RAW_MAIL_PREFIX.length);
+    try {
+      const envelope = await readEnvelope(deps.store, deps.bucket, sesMessageId);
+      let notification: SesReceivedNotification;
+      if (envelope) {
+        notification = envelope.notification;
+      } else {
+        const raw = await readAll(deps.store, { bucket: deps.bucket, key: object.key });
+        const recipients = await deriveRecipients(raw);
+        if (recipients.length === 0)
+          throw new Error('no envelope sidecar and no configured mailbox in its headers');
+        notification = buildReceivedNotification({
+          messageId: sesMessageId,
+          timestamp: new Date(),
+          source: '',
+          recipients,
+          bucket: deps.bucket,
+          objectKey: object.key,
+        });
+        report.withoutEnvelope += 1;
+      }
+      await archiveReceivedMail(notification, {
+        config: deps.config,
+        store: deps.store,
+        index: deps.index,
+        ...(deps.limits ? { limits: deps.limits } : {}),
+        ...(envelope ? { restore: envelope.deliveries } : {}),
+      });
+      report.restored += 1;
+    } catch (error) {
+      report.failed.push({ key: object.key, reason: (error as Error).message });
+    }
+  }
+  return report;
+}
+
+/** Does a raw object lack rows? Its envelope sidecar says which rows it had; without one, any row will do. */
+async function missingRows(
+  deps: Pick<ReconcileDeps, 'store' | 'bucket'>,
+  rows: { mailbox: string; messageKey: string; raw: { key: string } }[],
+  key: string,
+): Promise<boolean> {
+  const present = rows.filter((r) => r.raw.key === key);
+  const envelope = await readEnvelope(deps.store, deps.bucket, key.slice(RAW_MAIL_PREFIX.length));
+  if (!envelope) return present.length === 0;
+  return envelope.deliveries.some(
+    (d) => !present.some((r) => r.mailbox === d.mailbox && r.messageKey === envelope.messageKey),
+  );
+}
+
+async function readAll(store: RawMailStore, location: { bucket: string; key: string }): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of await store.read(location)) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+async function readEnvelope(
+  store: RawMailStore,
+  bucket: string,
+  sesMessageId: string,
+): Promise<EnvelopeRecord | undefined> {
+  const location = { bucket, key: envelopeKey(sesMessageId) };
+  if (!(await store.exists(location))) return undefined;
+  return JSON.parse((await readAll(store, location)).toString('utf8')) as EnvelopeRecord;
+}
