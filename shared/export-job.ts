@@ -91,6 +91,7 @@ export async function runExportPart(
         ...(record.lastUids ? { upTo: record.lastUids } : {}),
         ...(partCount > 1 ? { part: { index, count: partCount } } : {}),
         readConcurrency: options.readConcurrency,
+        expectedTotal: record.messagesTotal,
         now: new Date(record.createdAt),
         onProgress: (p) => {
           options.onProgress?.(p.messages);
@@ -109,7 +110,7 @@ export async function runExportPart(
       key: sink.key,
       bytes: result.bytes,
       sha256: result.sha256,
-      messages: result.manifest.messages.length,
+      messages: result.messages,
       rawBytes: result.rawBytes,
     };
     return await deps.index.recordExportPart(record.mailbox, record.exportId, index, part);

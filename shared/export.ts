@@ -44,6 +44,8 @@ export interface ExportRequest {
   /** Split the work: this bundle holds the messages whose position in UID order is i mod count (i = part). */
   part?: { index: number; count: number };
   onProgress?: (progress: { messages: number; total: number; rawBytes: number }) => void;
+  /** For progress reports: how many messages the export is expected to write. */
+  expectedTotal?: number;
   now?: Date;
 }
 
@@ -77,7 +79,10 @@ export interface BundleManifest {
 }
 
 export interface ExportResult {
-  manifest: BundleManifest;
+  /** The manifest's header; its message list is in the bundle. */
+  manifest: Omit<BundleManifest, 'messages'>;
+  /** Messages in this bundle. */
+  messages: number;
   /** Of the tar.gz bytes written to the sink. */
   sha256: string;
   bytes: number;
@@ -101,9 +106,6 @@ export async function exportMailbox(
 ): Promise<ExportResult> {
   const now = request.now ?? new Date();
   const folders = sortFolders(await deps.index.folders(request.mailbox));
-  const plan = await planFolders(deps, request, folders);
-  const total = plan.reduce((n, f) => n + f.selected.length, 0);
-
   const pack = tar.pack();
   const gzip = createGzip();
   const hash = createHash('sha256');
@@ -116,88 +118,189 @@ export async function exportMailbox(
   const written = pipeline(pack as unknown as Readable, gzip, tap, sink);
   written.catch(() => undefined);
 
-  const manifest: BundleManifest = {
-    format: 'mail-archiver-bundle',
-    version: 1,
-    bundleFormat: request.format,
-    mailbox: request.mailbox,
-    createdAt: now.toISOString(),
-    incremental: request.after !== undefined,
-    ...(request.after ? { after: request.after } : {}),
-    ...(request.part ? { part: request.part } : {}),
-    folders: plan.map((f) => ({
-      name: f.state.folder,
-      directory:
-        request.format === 'maildir'
-          ? `${MAILDIR_ROOT}/${folderDirectory(f.state.folder)}`.replace(/\/$/, '')
-          : `${mboxName(f.state.folder)}`,
-      uidValidity: f.state.uidValidity,
-      nextUid: (f.rows.at(-1)?.uid ?? 0) + 1,
-      messages: f.rows.length,
-    })),
-    messages: [],
+  // Nothing per message stays in memory: uidlists and the manifest's message list are spooled to disk.
+  const spoolDir = await mkdtemp(join(tmpdir(), 'mail-archiver-export-'));
+  const manifestSpool = new Spool(join(spoolDir, 'manifest.json'));
+  await manifestSpool.append('{\n "messages": [');
+  let manifestCount = 0;
+  const folderInfos: BundleManifest['folders'] = [];
+  const lastUids: Record<string, number> = {};
+  const progress = { messages: 0, total: request.expectedTotal ?? 0, rawBytes: 0 };
+  const metadataPart = !request.part || request.part.index === 0;
+  const addToManifest = async (row: ExportRow, file: string, storage: ManifestMessage['storage']) => {
+    await manifestSpool.append(
+      `${manifestCount++ ? ',' : ''}\n  ${JSON.stringify(manifestEntry(row, file, storage))}`,
+    );
+    progress.messages += 1;
+    progress.rawBytes += row.size;
+    request.onProgress?.(progress);
   };
-  const progress = { messages: 0, total, rawBytes: 0 };
-  const writeOnly = !request.part || request.part.index === 0;
 
   try {
-    if (request.format === 'maildir') {
-      if (writeOnly) await writeMaildirSkeleton(pack, plan, now);
-      for (const folder of plan) {
-        const directory = `${MAILDIR_ROOT}/${folderDirectory(folder.state.folder)}`.replace(/\/$/, '');
+    if (request.format === 'maildir' && metadataPart) await writeMaildirSkeleton(pack, folders, now);
+    for (const state of folders) {
+      const directory =
+        request.format === 'maildir'
+          ? `${MAILDIR_ROOT}/${folderDirectory(state.folder)}`.replace(/\/$/, '')
+          : mboxName(state.folder);
+      const scan = new FolderScan(deps, request, state, spoolDir);
+      if (request.format === 'maildir') {
         for await (const { row, body } of prefetch(
           deps.store,
-          folder.selected,
+          scan.selected(),
           request.readConcurrency ?? 16,
         )) {
           const form = storedForm(row.size, row.lineEndings);
-          const name = messageFileName(fileBaseName(row), row.flags);
-          const file = `${directory}/cur/${name}`;
+          const file = `${directory}/cur/${messageFileName(fileBaseName(row), row.flags)}`;
           await addEntry(
             pack,
             { name: file, size: form.fileSize, mtime: new Date(row.receivedAt), mode: 0o600 },
             messageBytes(row, body, form.convertCrlf),
           );
-          manifest.messages.push(manifestEntry(row, file, form.convertCrlf ? 'crlf-to-lf' : 'as-is'));
-          progress.messages += 1;
-          progress.rawBytes += row.size;
-          request.onProgress?.(progress);
+          await addToManifest(row, file, form.convertCrlf ? 'crlf-to-lf' : 'as-is');
         }
-        if (writeOnly) await writeFolderMetadata(pack, folder, directory, now);
+        if (metadataPart) await writeFolderMetadata(pack, state, scan, directory, now);
+      } else {
+        await writeMboxFolder(pack, deps.store, scan, directory, request, spoolDir, addToManifest);
       }
-      if (writeOnly) {
-        const names = plan.map((f) => f.state.folder);
-        await addEntry(
-          pack,
-          { name: `${MAILDIR_ROOT}/subscriptions`, mtime: now, mode: 0o600 },
-          dovecotSubscriptions(names),
-        );
-        await addEntry(
-          pack,
-          { name: `${MAILDIR_ROOT}/courierimapsubscribed`, mtime: now, mode: 0o600 },
-          courierSubscriptions(names),
-        );
-      }
-    } else {
-      for (const folder of plan) {
-        await writeMboxFolder(pack, deps.store, folder, request, manifest, progress);
-      }
+      await scan.close();
+      lastUids[state.folder] = scan.lastUid;
+      folderInfos.push({
+        name: state.folder,
+        directory,
+        uidValidity: state.uidValidity,
+        nextUid: scan.lastUid + 1,
+        messages: scan.count,
+      });
     }
+    if (request.format === 'maildir' && metadataPart) {
+      const names = folders.map((f) => f.folder);
+      await addEntry(
+        pack,
+        { name: `${MAILDIR_ROOT}/subscriptions`, mtime: now, mode: 0o600 },
+        dovecotSubscriptions(names),
+      );
+      await addEntry(
+        pack,
+        { name: `${MAILDIR_ROOT}/courierimapsubscribed`, mtime: now, mode: 0o600 },
+        courierSubscriptions(names),
+      );
+    }
+    const manifest: Omit<BundleManifest, 'messages'> = {
+      format: 'mail-archiver-bundle',
+      version: 1,
+      bundleFormat: request.format,
+      mailbox: request.mailbox,
+      createdAt: now.toISOString(),
+      incremental: request.after !== undefined,
+      ...(request.after ? { after: request.after } : {}),
+      ...(request.part ? { part: request.part } : {}),
+      folders: folderInfos,
+    };
+    // The manifest's other fields follow its message list (JSON does not care about the order of keys).
+    const rest = JSON.stringify(manifest, null, 1).slice(1);
+    await manifestSpool.append(`\n ],${rest}\n`);
+    await manifestSpool.close();
     await addEntry(
       pack,
-      { name: 'manifest.json', mtime: now, mode: 0o600 },
-      `${JSON.stringify(manifest, null, 1)}\n`,
+      { name: 'manifest.json', size: manifestSpool.bytes, mtime: now, mode: 0o600 },
+      manifestSpool.read(),
     );
     await addEntry(pack, { name: 'README.txt', mtime: now, mode: 0o600 }, bundleReadme(request.mailbox));
     pack.finalize();
+    await written;
+    return {
+      manifest,
+      messages: manifestCount,
+      sha256: hash.digest('hex'),
+      bytes,
+      rawBytes: progress.rawBytes,
+      lastUids,
+    };
   } catch (error) {
     pack.destroy(error as Error);
     await written.catch(() => undefined);
     throw error;
+  } finally {
+    await manifestSpool.close().catch(() => undefined);
+    await rm(spoolDir, { recursive: true, force: true });
   }
-  await written;
-  const lastUids = Object.fromEntries(plan.map((f) => [f.state.folder, f.rows.at(-1)?.uid ?? 0]));
-  return { manifest, sha256: hash.digest('hex'), bytes, rawBytes: progress.rawBytes, lastUids };
+}
+
+/** Lines appended to a temporary file, counted in bytes, read back as a tar entry. */
+class Spool {
+  private readonly out: import('node:fs').WriteStream;
+  bytes = 0;
+  private closed?: Promise<void>;
+
+  constructor(readonly path: string) {
+    this.out = createWriteStream(path);
+  }
+
+  append(text: string): Promise<void> {
+    return this.appendBytes(Buffer.from(text));
+  }
+
+  appendBytes(bytes: Buffer): Promise<void> {
+    this.bytes += bytes.length;
+    return this.out.write(bytes) ? Promise.resolve() : new Promise((r) => this.out.once('drain', () => r()));
+  }
+
+  close(): Promise<void> {
+    this.closed ??= new Promise((resolve, reject) =>
+      this.out.end((e?: Error | null) => (e ? reject(e) : resolve())),
+    );
+    return this.closed;
+  }
+
+  read(): AsyncIterable<Buffer> {
+    return createReadStream(this.path);
+  }
+}
+
+/**
+ * One pass over a folder's rows in UID order (as the index pages them): counts them, spools the uidlist lines of
+ * every row, and yields the rows whose bytes go into this bundle (after the incremental base, in this part).
+ */
+class FolderScan {
+  count = 0;
+  lastUid = 0;
+  readonly dovecot: Spool;
+  readonly courier: Spool;
+
+  constructor(
+    private readonly deps: ExportDeps,
+    private readonly request: ExportRequest,
+    private readonly state: FolderState,
+    spoolDir: string,
+  ) {
+    const safe = Buffer.from(state.folder).toString('hex');
+    this.dovecot = new Spool(join(spoolDir, `${safe}.dovecot`));
+    this.courier = new Spool(join(spoolDir, `${safe}.courier`));
+  }
+
+  async *selected(): AsyncGenerator<ExportRow> {
+    const upTo = this.request.upTo ? (this.request.upTo[this.state.folder] ?? 0) : Number.POSITIVE_INFINITY;
+    const after = this.request.after?.[this.state.folder] ?? 0;
+    const part = this.request.part;
+    let position = 0;
+    for await (const full of this.deps.index.folderDeliveries(this.request.mailbox, this.state.folder)) {
+      if (full.uid > upTo) continue;
+      const row = exportRow(full);
+      this.count += 1;
+      this.lastUid = Math.max(this.lastUid, row.uid);
+      const base = fileBaseName(row);
+      await this.dovecot.append(`${row.uid} :${base}\n`);
+      await this.courier.append(`${row.uid} ${base}\n`);
+      if (row.uid <= after) continue;
+      if (part && position++ % part.count !== part.index) continue;
+      yield row;
+    }
+  }
+
+  close(): Promise<void> {
+    return Promise.all([this.dovecot.close(), this.courier.close()]).then(() => undefined);
+  }
 }
 
 /**
@@ -272,21 +375,30 @@ export async function summarizeExport(
   deps: ExportDeps,
   request: Pick<ExportRequest, 'mailbox' | 'after'>,
 ): Promise<{ messages: number; rawBytes: number; lastUids: Record<string, number> }> {
-  const folders = sortFolders(await deps.index.folders(request.mailbox));
-  const plan = await planFolders(deps, { ...request, format: 'maildir' }, folders);
-  return {
-    messages: plan.reduce((n, f) => n + f.selected.length, 0),
-    rawBytes: plan.reduce((n, f) => n + f.selected.reduce((m, r) => m + r.size, 0), 0),
-    lastUids: Object.fromEntries(plan.map((f) => [f.state.folder, f.rows.at(-1)?.uid ?? 0])),
-  };
+  const summary = { messages: 0, rawBytes: 0, lastUids: {} as Record<string, number> };
+  for (const state of await deps.index.folders(request.mailbox)) {
+    const after = request.after?.[state.folder] ?? 0;
+    let last = 0;
+    for await (const row of deps.index.folderDeliveries(request.mailbox, state.folder)) {
+      last = Math.max(last, row.uid);
+      if (row.uid <= after) continue;
+      summary.messages += 1;
+      summary.rawBytes += row.size;
+    }
+    summary.lastUids[state.folder] = last;
+  }
+  return summary;
 }
 
-interface FolderPlan {
-  state: FolderState;
-  /** Every row of the folder (the uidlists list them all, even in an incremental bundle). */
-  rows: DeliveryRow[];
-  /** The rows whose bytes go into this bundle. */
-  selected: DeliveryRow[];
+/** What the exporter keeps of a row: a few hundred bytes, so that memory stays nearly flat with mailbox size. */
+type ExportRow = Pick<
+  DeliveryRow,
+  'folder' | 'uid' | 'sha256' | 'size' | 'receivedAt' | 'flags' | 'lineEndings' | 'messageKey' | 'raw'
+>;
+
+function exportRow(row: DeliveryRow): ExportRow {
+  const { folder, uid, sha256, size, receivedAt, flags, lineEndings, messageKey, raw } = row;
+  return { folder, uid, sha256, size, receivedAt, flags, lineEndings, messageKey, raw };
 }
 
 function sortFolders(folders: FolderState[]): FolderState[] {
@@ -303,31 +415,8 @@ function sortFolders(folders: FolderState[]): FolderState[] {
   );
 }
 
-async function planFolders(
-  deps: ExportDeps,
-  request: ExportRequest,
-  folders: FolderState[],
-): Promise<FolderPlan[]> {
-  const plans: FolderPlan[] = [];
-  for (const state of folders) {
-    const rows: DeliveryRow[] = [];
-    const upTo = request.upTo ? (request.upTo[state.folder] ?? 0) : Number.POSITIVE_INFINITY;
-    for await (const row of deps.index.folderDeliveries(request.mailbox, state.folder)) {
-      if (row.uid <= upTo) rows.push(row);
-    }
-    rows.sort((a, b) => a.uid - b.uid);
-    const after = request.after?.[state.folder] ?? 0;
-    const part = request.part;
-    const selected = rows
-      .filter((row) => row.uid > after)
-      .filter((_, i) => !part || i % part.count === part.index);
-    plans.push({ state, rows, selected });
-  }
-  return plans;
-}
-
 /** The deterministic file name of a row: the same in every export, full or incremental. */
-export function fileBaseName(row: DeliveryRow): string {
+export function fileBaseName(row: ExportRow): string {
   const form = storedForm(row.size, row.lineEndings);
   return messageBaseName({
     receivedAt: new Date(row.receivedAt),
@@ -337,7 +426,7 @@ export function fileBaseName(row: DeliveryRow): string {
   });
 }
 
-function manifestEntry(row: DeliveryRow, file: string, storage: ManifestMessage['storage']): ManifestMessage {
+function manifestEntry(row: ExportRow, file: string, storage: ManifestMessage['storage']): ManifestMessage {
   return {
     folder: row.folder,
     uid: row.uid,
@@ -351,9 +440,9 @@ function manifestEntry(row: DeliveryRow, file: string, storage: ManifestMessage[
   };
 }
 
-async function writeMaildirSkeleton(pack: tar.Pack, plan: FolderPlan[], now: Date) {
+async function writeMaildirSkeleton(pack: tar.Pack, folders: FolderState[], now: Date) {
   const all = new Set<string>(['INBOX']);
-  for (const f of plan) for (const name of folderWithAncestors(f.state.folder)) all.add(name);
+  for (const f of folders) for (const name of folderWithAncestors(f.folder)) all.add(name);
   for (const folder of [...all].sort()) {
     const directory = `${MAILDIR_ROOT}/${folderDirectory(folder)}`.replace(/\/$/, '');
     await addEntry(pack, { name: directory, type: 'directory', mode: 0o700, mtime: now });
@@ -365,19 +454,30 @@ async function writeMaildirSkeleton(pack: tar.Pack, plan: FolderPlan[], now: Dat
   }
 }
 
-async function writeFolderMetadata(pack: tar.Pack, folder: FolderPlan, directory: string, now: Date) {
-  const entries = folder.rows.map((row) => ({ uid: row.uid, baseName: fileBaseName(row) }));
-  const next = (folder.rows.at(-1)?.uid ?? 0) + 1;
-  await addEntry(
-    pack,
-    { name: `${directory}/dovecot-uidlist`, mode: 0o600, mtime: now },
-    dovecotUidList(folder.state.uidValidity, next, entries),
-  );
-  await addEntry(
-    pack,
-    { name: `${directory}/courierimapuiddb`, mode: 0o600, mtime: now },
-    courierUidDb(folder.state.uidValidity, next, entries),
-  );
+/** The uid files: a header that needs the folder's last UID, then the spooled lines. */
+async function writeFolderMetadata(
+  pack: tar.Pack,
+  state: FolderState,
+  scan: FolderScan,
+  directory: string,
+  now: Date,
+) {
+  await scan.close();
+  const next = scan.lastUid + 1;
+  for (const [name, header, spool] of [
+    ['dovecot-uidlist', dovecotUidList(state.uidValidity, next, []), scan.dovecot],
+    ['courierimapuiddb', courierUidDb(state.uidValidity, next, []), scan.courier],
+  ] as const) {
+    const head = Buffer.from(header);
+    await addEntry(
+      pack,
+      { name: `${directory}/${name}`, size: head.length + spool.bytes, mode: 0o600, mtime: now },
+      (async function* () {
+        yield head;
+        yield* spool.read();
+      })(),
+    );
+  }
   await addEntry(pack, { name: `${directory}/dovecot-keywords`, mode: 0o600, mtime: now }, '');
 }
 
@@ -386,26 +486,35 @@ type Body = Buffer | (() => Promise<AsyncIterable<Uint8Array>>);
 /** Reads ahead: up to `concurrency` small messages are fetched whole while the writer works. */
 async function* prefetch(
   store: RawMailStore,
-  rows: DeliveryRow[],
+  rows: AsyncIterable<ExportRow>,
   concurrency: number,
-): AsyncGenerator<{ row: DeliveryRow; body: Body }> {
-  const start = (row: DeliveryRow): Promise<Body> => {
+): AsyncGenerator<{ row: ExportRow; body: Body }> {
+  const start = (row: ExportRow): Promise<Body> => {
     if (row.size > PREFETCH_MAX_BYTES) return Promise.resolve(() => store.read(row.raw));
     const read = withRetries(() => readAll(store, row));
     read.catch(() => undefined);
     return read;
   };
-  const queue: Promise<Body>[] = [];
-  let next = 0;
-  while (next < rows.length && queue.length < concurrency) queue.push(start(rows[next++] as DeliveryRow));
-  for (let i = 0; i < rows.length; i++) {
-    const body = await (queue.shift() as Promise<Body>);
-    if (next < rows.length) queue.push(start(rows[next++] as DeliveryRow));
-    yield { row: rows[i] as DeliveryRow, body };
+  const source = rows[Symbol.asyncIterator]();
+  const queue: { row: ExportRow; body: Promise<Body> }[] = [];
+  let exhausted = false;
+  const fill = async () => {
+    while (!exhausted && queue.length < concurrency) {
+      const next = await source.next();
+      if (next.done) exhausted = true;
+      else queue.push({ row: next.value, body: start(next.value) });
+    }
+  };
+  await fill();
+  while (queue.length > 0) {
+    const { row, body } = queue.shift() as { row: ExportRow; body: Promise<Body> };
+    const ready = await body;
+    await fill();
+    yield { row, body: ready };
   }
 }
 
-async function readAll(store: RawMailStore, row: DeliveryRow): Promise<Buffer> {
+async function readAll(store: RawMailStore, row: ExportRow): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of await store.read(row.raw)) chunks.push(chunk);
   const bytes = Buffer.concat(chunks);
@@ -430,7 +539,7 @@ async function withRetries<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
 }
 
 /** The bytes of one message as its file holds them, checked against the index's sha256 on the way. */
-function messageBytes(row: DeliveryRow, body: Body, convertCrlf: boolean): Buffer | AsyncIterable<Buffer> {
+function messageBytes(row: ExportRow, body: Body, convertCrlf: boolean): Buffer | AsyncIterable<Buffer> {
   if (Buffer.isBuffer(body)) return convertCrlf ? crlfToLf(body) : body;
   return (async function* () {
     const hash = createHash('sha256');
@@ -488,44 +597,30 @@ function mboxName(folder: string): string {
 async function writeMboxFolder(
   pack: tar.Pack,
   store: RawMailStore,
-  folder: FolderPlan,
+  scan: FolderScan,
+  name: string,
   request: ExportRequest,
-  manifest: BundleManifest,
-  progress: { messages: number; total: number; rawBytes: number },
+  spoolDir: string,
+  addToManifest: (row: ExportRow, file: string, storage: ManifestMessage['storage']) => Promise<void>,
 ) {
-  if (folder.selected.length === 0) return;
-  const dir = await mkdtemp(join(tmpdir(), 'mail-archiver-mbox-'));
-  const path = join(dir, 'folder.mbox');
-  const name = mboxName(folder.state.folder);
-  try {
-    const out = createWriteStream(path);
-    const write = (chunk: Buffer | string) =>
-      out.write(chunk) ? Promise.resolve() : new Promise<void>((r) => out.once('drain', () => r()));
-    for await (const { row, body } of prefetch(store, folder.selected, request.readConcurrency ?? 16)) {
-      await write(mboxFromLine('MAILER-DAEMON', new Date(row.receivedAt)));
-      if (Buffer.isBuffer(body)) {
-        await write(escapeMboxrd(body));
-      } else {
-        const escaper = new MboxrdEscape();
-        const source = Readable.from(await body()).pipe(escaper);
-        for await (const chunk of source) await write(chunk as Buffer);
-      }
-      await write('\n');
-      manifest.messages.push(manifestEntry(row, name, 'mboxrd'));
-      progress.messages += 1;
-      progress.rawBytes += row.size;
-      request.onProgress?.(progress);
-    }
-    await new Promise<void>((resolve, reject) =>
-      out.end((error?: Error | null) => (error ? reject(error) : resolve())),
-    );
-    const { size } = await stat(path);
+  const spool = new Spool(join(spoolDir, `${Buffer.from(name).toString('hex')}.mbox`));
+  let messages = 0;
+  for await (const { row, body } of prefetch(store, scan.selected(), request.readConcurrency ?? 16)) {
+    await spool.append(mboxFromLine('MAILER-DAEMON', new Date(row.receivedAt)));
+    const chunks = Buffer.isBuffer(body)
+      ? [escapeMboxrd(body)]
+      : Readable.from(await body()).pipe(new MboxrdEscape());
+    for await (const chunk of chunks) await spool.appendBytes(chunk as Buffer);
+    await spool.append('\n');
+    await addToManifest(row, name, 'mboxrd');
+    messages += 1;
+  }
+  await spool.close();
+  if (messages > 0) {
     await addEntry(
       pack,
-      { name, size, mode: 0o600, mtime: request.now ?? new Date() },
-      createReadStream(path),
+      { name, size: spool.bytes, mode: 0o600, mtime: request.now ?? new Date() },
+      spool.read(),
     );
-  } finally {
-    await rm(dir, { recursive: true, force: true });
   }
 }

