@@ -7,7 +7,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, type Writable } from 'node:stream';
+import { PassThrough, Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import tar from 'tar-stream';
@@ -106,8 +106,9 @@ export async function exportMailbox(
 ): Promise<ExportResult> {
   const now = request.now ?? new Date();
   const folders = sortFolders(await deps.index.folders(request.mailbox));
-  const pack = tar.pack();
-  const gzip = createGzip();
+  // Buffers sized so that small messages flow through without a round trip to zlib's thread per entry.
+  const pack = tar.pack({ highWaterMark: 1024 * 1024 } as object);
+  const gzip = createGzip({ chunkSize: 256 * 1024 });
   const hash = createHash('sha256');
   let bytes = 0;
   const tap = new PassThrough();
@@ -115,7 +116,7 @@ export async function exportMailbox(
     hash.update(chunk);
     bytes += chunk.length;
   });
-  const written = pipeline(pack as unknown as Readable, gzip, tap, sink);
+  const written = pipeline(pack as unknown as Readable, new Coalesce(), gzip, tap, sink);
   written.catch(() => undefined);
 
   // Nothing per message stays in memory: uidlists and the manifest's message list are spooled to disk.
@@ -227,9 +228,34 @@ export async function exportMailbox(
   }
 }
 
-/** Lines appended to a temporary file, counted in bytes, read back as a tar entry. */
+/**
+ * tar-stream emits a 512-byte header, the body and the padding of every entry as separate chunks; handed one by
+ * one to zlib (a thread-pool round trip each) that is 4x slower than gzip itself. Gathered into 256 KB first.
+ */
+class Coalesce extends Transform {
+  private parts: Buffer[] = [];
+  private size = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    if (this.size < 256 * 1024) return callback();
+    const gathered = Buffer.concat(this.parts);
+    this.parts = [];
+    this.size = 0;
+    callback(null, gathered);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(null, this.size ? Buffer.concat(this.parts) : undefined);
+  }
+}
+
+/** Lines appended to a temporary file (in 64 KB writes), counted in bytes, read back as a tar entry. */
 class Spool {
   private readonly out: import('node:fs').WriteStream;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   bytes = 0;
   private closed?: Promise<void>;
 
@@ -243,12 +269,22 @@ class Spool {
 
   appendBytes(bytes: Buffer): Promise<void> {
     this.bytes += bytes.length;
-    return this.out.write(bytes) ? Promise.resolve() : new Promise((r) => this.out.once('drain', () => r()));
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    return this.pendingBytes >= 64 * 1024 ? this.flush() : Promise.resolve();
+  }
+
+  private flush(): Promise<void> {
+    if (this.pendingBytes === 0) return Promise.resolve();
+    const chunk = Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return this.out.write(chunk) ? Promise.resolve() : new Promise((r) => this.out.once('drain', () => r()));
   }
 
   close(): Promise<void> {
-    this.closed ??= new Promise((resolve, reject) =>
-      this.out.end((e?: Error | null) => (e ? reject(e) : resolve())),
+    this.closed ??= this.flush().then(
+      () => new Promise((resolve, reject) => this.out.end((e?: Error | null) => (e ? reject(e) : resolve()))),
     );
     return this.closed;
   }
@@ -319,7 +355,13 @@ export async function joinBundles(
     hash.update(chunk);
     bytes += chunk.length;
   });
-  const written = pipeline(pack as unknown as Readable, createGzip(), tap, sink);
+  const written = pipeline(
+    pack as unknown as Readable,
+    new Coalesce(),
+    createGzip({ chunkSize: 256 * 1024 }),
+    tap,
+    sink,
+  );
   written.catch(() => undefined);
   const manifests: BundleManifest[] = [];
   try {

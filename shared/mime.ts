@@ -162,14 +162,22 @@ class BareCrToLf {
       input = Buffer.concat([Buffer.from([13]), chunk]);
       this.heldCr = false;
     }
-    if (input.indexOf(13) < 0) return input;
     let end = input.length;
     if (input[end - 1] === 13) {
       this.heldCr = true;
       end -= 1;
     }
+    // Most mail is CRLF: find a bare CR before copying anything.
+    let bare = -1;
+    for (let i = input.indexOf(13); i >= 0 && i < end; i = input.indexOf(13, i + 1)) {
+      if (input[i + 1] !== 10) {
+        bare = i;
+        break;
+      }
+    }
+    if (bare < 0) return end === input.length ? input : input.subarray(0, end);
     const out = Buffer.from(input.subarray(0, end));
-    for (let i = out.indexOf(13); i >= 0; i = out.indexOf(13, i + 1)) {
+    for (let i = bare; i >= 0; i = out.indexOf(13, i + 1)) {
       if (out[i + 1] !== 10) out[i] = 10;
     }
     return out;

@@ -83,3 +83,18 @@ describe('sanitising names from messages', () => {
     expect(Buffer.byteLength(sanitiseFilename('é'.repeat(300)), 'utf8')).toBeLessThanOrEqual(255);
   });
 });
+
+describe('bare CR handling, however the bytes are chunked', () => {
+  it('reads the same headers from bare-CR mail split at every position', async () => {
+    const raw = Buffer.from('Subject: bare\rFrom: a@example.org\r\rbody\rline\r');
+    for (let cut = 1; cut < raw.length; cut++) {
+      async function* chunks() {
+        yield raw.subarray(0, cut);
+        yield raw.subarray(cut);
+      }
+      const summary = await readMessage(chunks());
+      expect(summary.headers.subject, `cut at ${cut}`).toBe('bare');
+      expect(summary.headers.from[0]?.address, `cut at ${cut}`).toBe('a@example.org');
+    }
+  });
+});
