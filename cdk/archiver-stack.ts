@@ -10,7 +10,13 @@ import {
   type StackProps,
   Validations,
 } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  type AlarmProps,
+  ComparisonOperator,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, type Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -93,6 +99,13 @@ export class ArchiverStack extends Stack {
     const alarmTopic = new Topic(this, 'AlarmTopic', { masterKey: messagingKey, enforceSSL: true });
     alarmTopic.addSubscription(new EmailSubscription(config.alarmEmail));
     const alarmAction = new SnsAction(alarmTopic);
+    /** Every alarm: one evaluation period, missing data is fine, notified to the alarm address. */
+    const alarm = (id: string, props: Omit<AlarmProps, 'evaluationPeriods' | 'treatMissingData'>) =>
+      new Alarm(this, id, {
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        ...props,
+      }).addAlarmAction(alarmAction);
 
     // --- Raw mail: the source of truth. ------------------------------------------------------------------
     const accessLogs = new Bucket(this, 'AccessLogBucket', {
@@ -307,7 +320,7 @@ export class ArchiverStack extends Stack {
         resources: [this.indexTable.tableArn],
       }),
     );
-    new Alarm(this, 'ForwardBounceRateAlarm', {
+    alarm('ForwardBounceRateAlarm', {
       alarmDescription: `The bounce rate of mail sent by this account reached ${config.forwarding.bounceRateAlarm * 100}% (SES reviews accounts at 10%): stop forwarding and look at the ledger`,
       metric: new Metric({
         namespace: 'AWS/SES',
@@ -317,10 +330,8 @@ export class ArchiverStack extends Stack {
       }),
       threshold: config.forwarding.bounceRateAlarm,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    }).addAlarmAction(alarmAction);
-    new Alarm(this, 'ForwardDeadLettersAlarm', {
+    });
+    alarm('ForwardDeadLettersAlarm', {
       alarmDescription:
         'A forward was parked (permanent failure or retries exhausted): see `mail-archiver forwards --state failed`, then `redrive`',
       metric: this.forwardDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
@@ -328,9 +339,7 @@ export class ArchiverStack extends Stack {
       }),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    }).addAlarmAction(alarmAction);
+    });
 
     // --- Export: on demand, asynchronously invoked by the CLI. ----------------------------------------------
     // A fixed name, so that the function may invoke itself (one invocation per part) without a circular reference.
@@ -491,7 +500,7 @@ export class ArchiverStack extends Stack {
     }
 
     // --- Alarms. ---------------------------------------------------------------------------------------------
-    new Alarm(this, 'IngestDeadLettersAlarm', {
+    alarm('IngestDeadLettersAlarm', {
       alarmDescription:
         'A received message could not be indexed after 5 attempts: see the ingest dead-letter queue',
       metric: this.ingestDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
@@ -499,9 +508,7 @@ export class ArchiverStack extends Stack {
       }),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    }).addAlarmAction(alarmAction);
+    });
     for (const [name, fn] of [
       ['Ingest', this.ingestFunction],
       ['Export', this.exportFunction],
@@ -509,14 +516,12 @@ export class ArchiverStack extends Stack {
       ['Gatekeeper', gatekeeper],
     ] as const) {
       if (!fn) continue;
-      new Alarm(this, `${name}ErrorsAlarm`, {
+      alarm(`${name}ErrorsAlarm`, {
         alarmDescription: `The ${name.toLowerCase()} function failed`,
         metric: fn.metricErrors({ period: Duration.minutes(5) }),
         threshold: 0,
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }).addAlarmAction(alarmAction);
+      });
     }
 
     // --- Outputs. --------------------------------------------------------------------------------------------

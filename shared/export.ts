@@ -106,18 +106,7 @@ export async function exportMailbox(
 ): Promise<ExportResult> {
   const now = request.now ?? new Date();
   const folders = sortFolders(await deps.index.folders(request.mailbox));
-  // Buffers sized so that small messages flow through without a round trip to zlib's thread per entry.
-  const pack = tar.pack({ highWaterMark: 1024 * 1024 } as object);
-  const gzip = createGzip({ chunkSize: 256 * 1024 });
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const tap = new PassThrough();
-  tap.on('data', (chunk: Buffer) => {
-    hash.update(chunk);
-    bytes += chunk.length;
-  });
-  const written = pipeline(pack as unknown as Readable, new Coalesce(), gzip, tap, sink);
-  written.catch(() => undefined);
+  const { pack, written, digest } = bundleWriter(sink);
 
   // Nothing per message stays in memory: uidlists and the manifest's message list are spooled to disk.
   const spoolDir = await mkdtemp(join(tmpdir(), 'mail-archiver-export-'));
@@ -213,8 +202,7 @@ export async function exportMailbox(
     return {
       manifest,
       messages: manifestCount,
-      sha256: hash.digest('hex'),
-      bytes,
+      ...digest(),
       rawBytes: progress.rawBytes,
       lastUids,
     };
@@ -226,6 +214,28 @@ export async function exportMailbox(
     await manifestSpool.close().catch(() => undefined);
     await rm(spoolDir, { recursive: true, force: true });
   }
+}
+
+/** tar -> gzip -> sink, with the sha256 and size of what reaches the sink. */
+function bundleWriter(sink: Writable) {
+  // Buffers sized so that small messages flow through without a round trip to zlib's thread per entry.
+  const pack = tar.pack({ highWaterMark: 1024 * 1024 } as object);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const tap = new PassThrough();
+  tap.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  });
+  const written = pipeline(
+    pack as unknown as Readable,
+    new Coalesce(),
+    createGzip({ chunkSize: 256 * 1024 }),
+    tap,
+    sink,
+  );
+  written.catch(() => undefined);
+  return { pack, written, digest: () => ({ sha256: hash.digest('hex'), bytes }) };
 }
 
 /**
@@ -347,22 +357,7 @@ export async function joinBundles(
   parts: (() => Promise<Readable>)[],
   sink: Writable,
 ): Promise<{ sha256: string; bytes: number; manifest: BundleManifest }> {
-  const pack = tar.pack();
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const tap = new PassThrough();
-  tap.on('data', (chunk: Buffer) => {
-    hash.update(chunk);
-    bytes += chunk.length;
-  });
-  const written = pipeline(
-    pack as unknown as Readable,
-    new Coalesce(),
-    createGzip({ chunkSize: 256 * 1024 }),
-    tap,
-    sink,
-  );
-  written.catch(() => undefined);
+  const { pack, written, digest } = bundleWriter(sink);
   const manifests: BundleManifest[] = [];
   try {
     for (const open of parts) {
@@ -405,7 +400,7 @@ export async function joinBundles(
     );
     pack.finalize();
     await written;
-    return { sha256: hash.digest('hex'), bytes, manifest };
+    return { ...digest(), manifest };
   } catch (error) {
     pack.destroy(error as Error);
     throw error;
