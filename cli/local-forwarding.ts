@@ -150,7 +150,7 @@ export async function startForwardSink(options: {
         writeFileSync(join(options.dir, `${id}.eml`), Buffer.concat(chunks));
         writeFileSync(
           join(options.dir, `${id}.json`),
-          JSON.stringify({ from: session.envelope.mailFrom && session.envelope.mailFrom.address, to }),
+          JSON.stringify({ from: (session.envelope.mailFrom || undefined)?.address, to }),
         );
         callback(null, `sink-${id}`);
       });

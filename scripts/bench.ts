@@ -99,7 +99,7 @@ async function ingestCpu(messages: Buffer[]) {
     return seconds(start);
   };
   const objects = new Map<string, Buffer>();
-  messages.forEach((m, i) => objects.set(rawMailKey(`m${i}`), m));
+  for (const [i, m] of messages.entries()) objects.set(rawMailKey(`m${i}`), m);
   const ours = async (round: string) => {
     const store = memoryStore(objects);
     const index = new MemoryMailIndex();

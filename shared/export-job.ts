@@ -153,6 +153,6 @@ export async function runExportJob(
   );
   const final =
     results.find((r) => r.state === 'done') ?? (await deps.index.getExport(record.mailbox, record.exportId));
-  if (!final || final.state !== 'done') throw new Error(`export ${record.exportId} did not complete`);
+  if (final?.state !== 'done') throw new Error(`export ${record.exportId} did not complete`);
   return final;
 }

@@ -4,7 +4,7 @@
 // multipart upload) and in the CLI (sink: a file).
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
@@ -249,7 +249,10 @@ class Coalesce extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.parts.push(chunk);
     this.size += chunk.length;
-    if (this.size < 256 * 1024) return callback();
+    if (this.size < 256 * 1024) {
+      callback();
+      return;
+    }
     const gathered = Buffer.concat(this.parts);
     this.parts = [];
     this.size = 0;

@@ -173,7 +173,6 @@ export function forwardedFrom(originalFrom: string, fromAddress: string): string
   const domain = fromAddress.slice(fromAddress.lastIndexOf('@') + 1);
   const who = (first?.name || first?.address || 'unknown sender').replace(/[\r\n]+/g, ' ').trim();
   const display = `${who} via ${domain}`;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII check
   const phrase = /^[\x20-\x7e]*$/.test(display)
     ? `"${display.replace(/(["\\])/g, '\\$1')}"`
     : libmime.encodeWord(display, 'Q', 52);
@@ -229,7 +228,6 @@ export function asciiEnvelopeAddress(address: string): string {
   if (at < 0) return address;
   const domain = domainToASCII(address.slice(at + 1).toLowerCase());
   if (!domain) throw new Error(`${address}: the domain is not valid`);
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: 7-bit check
   if (!/^[\x21-\x7e]+$/.test(address.slice(0, at)))
     throw new Error(`${address}: the local part is not ASCII`);
   return `${address.slice(0, at)}@${domain}`;

@@ -66,7 +66,8 @@ describe('hostile input', () => {
     expect(grewMb, `${name}: +${grewMb.toFixed(0)} MB`).toBeLessThan(200);
     expect(summary.size).toBe(raw.length);
     for (const a of summary.attachments) {
-      expect(a.filename).not.toMatch(/[/\\\u0000]|^\.\.?$/);
+      expect(a.filename).not.toMatch(/[/\\]|^\.\.?$/);
+      expect(a.filename.includes(String.fromCharCode(0))).toBe(false);
     }
   });
 
