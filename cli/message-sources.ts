@@ -27,6 +27,10 @@ export interface SourceFailure {
 
 export type SourceItem = SourceMessage | SourceFailure;
 
+function unreadable(origin: string, error: unknown): SourceFailure {
+  return { kind: 'failure', origin, reason: `cannot read: ${(error as Error).message}`, sourceBytes: 0 };
+}
+
 /** Total input bytes, for a progress bar. */
 export async function totalBytes(paths: string[]): Promise<number> {
   let total = 0;
@@ -49,12 +53,7 @@ export async function* readSources(paths: string[]): AsyncGenerator<SourceItem> 
     try {
       info = await stat(path);
     } catch (error) {
-      yield {
-        kind: 'failure',
-        origin: path,
-        reason: `cannot read: ${(error as Error).message}`,
-        sourceBytes: 0,
-      };
+      yield unreadable(path, error);
       continue;
     }
     if (info.isDirectory()) {
@@ -133,12 +132,7 @@ async function* readFileSource(path: string, folderHints: string[]): AsyncGenera
       await handle.close();
     }
   } catch (error) {
-    yield {
-      kind: 'failure',
-      origin: path,
-      reason: `cannot read: ${(error as Error).message}`,
-      sourceBytes: 0,
-    };
+    yield unreadable(path, error);
     return;
   }
   if (head.toString('latin1') === 'From ') {

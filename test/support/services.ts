@@ -3,19 +3,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from '../../cli/local-services';
-import { type AwsClients, createClients } from '../../shared/adapters/clients';
+import type { LocalArchive } from '../../cli/local-stack';
+import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 
-export interface TestServices {
-  clients: AwsClients;
-  store: S3RawMailStore;
-  index: DynamoMailIndex;
-  bucket: string;
-  tableName: string;
-  endpoints: { s3: string; dynamodb: string };
+/** The local archive's storage, over services that live as long as one test file. */
+export type TestServices = Pick<
+  LocalArchive,
+  'clients' | 'store' | 'index' | 'bucket' | 'tableName' | 'endpoints'
+> & {
   stop(): Promise<void>;
-}
+};
 
 export async function startTestServices(): Promise<TestServices> {
   const dir = mkdtempSync(join(tmpdir(), 'mail-archiver-test-'));
