@@ -15,13 +15,11 @@ import {
 } from '@aws-sdk/client-sqs';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createClients } from '../shared/adapters/clients';
-import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
-import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import type { ArchiverConfig } from '../shared/config';
 import type { BundleFormat } from '../shared/export';
 import { createExportId } from '../shared/export-job';
 import type { ExportRecord } from '../shared/index-schema';
-import type { LocalArchive } from './local-stack';
+import { archiveStorage, type LocalArchive } from './local-stack';
 
 export class TargetError extends Error {
   override name = 'TargetError';
@@ -62,14 +60,11 @@ export async function connectAws(config: ArchiverConfig): Promise<LocalArchive> 
   const bucket = need('RawMailBucketName');
   const tableName = need('IndexTableName');
   const queueUrl = need('IngestQueueUrl');
-  const clients = createClients();
+  const storage = archiveStorage(createClients(), bucket, tableName);
+  const { clients } = storage;
   const sqs = new SQSClient({});
   return {
-    clients,
-    store: new S3RawMailStore(clients.s3),
-    index: new DynamoMailIndex(clients.dynamodb, tableName),
-    bucket,
-    tableName,
+    ...storage,
     endpoints: { s3: 'aws', dynamodb: 'aws' },
     async deliver(notification) {
       await sqs.send(

@@ -93,15 +93,25 @@ export interface LocalForwarding {
   retry?: { attempts?: number; backoffMs?: number };
 }
 
+/** The storage side of an archive: its clients, the raw store and the index, wherever they run. */
+export function archiveStorage(clients: AwsClients, bucket: string, tableName: string) {
+  return {
+    clients,
+    store: new S3RawMailStore(clients.s3),
+    index: new DynamoMailIndex(clients.dynamodb, tableName),
+    bucket,
+    tableName,
+  };
+}
+
 export function openArchive(
   config: ArchiverConfig,
   endpoints: { s3: string; dynamodb: string },
   logger: IngestHandlerDeps['logger'] = { info: () => undefined, warn: () => undefined },
   forwardingOptions?: LocalForwarding,
 ): Omit<LocalArchive, 'close'> & { clients: AwsClients } {
-  const clients = createClients(endpoints);
-  const store = new S3RawMailStore(clients.s3);
-  const index = new DynamoMailIndex(clients.dynamodb, LOCAL_TABLE);
+  const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE);
+  const { store, index } = storage;
   let forwarding: LocalArchive['forwarding'];
   if (forwardingOptions) {
     const deps = localForwardDeps({ config, index, store }, forwardingOptions);
@@ -117,11 +127,7 @@ export function openArchive(
   });
   return {
     ...(forwarding ? { forwarding } : {}),
-    clients,
-    store,
-    index,
-    bucket: LOCAL_BUCKET,
-    tableName: LOCAL_TABLE,
+    ...storage,
     endpoints,
     async deliver(notification) {
       const event = {

@@ -3,10 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from '../../cli/local-services';
-import type { LocalArchive } from '../../cli/local-stack';
+import { archiveStorage, type LocalArchive } from '../../cli/local-stack';
 import { createClients } from '../../shared/adapters/clients';
-import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
-import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 
 /** The local archive's storage, over services that live as long as one test file. */
 export type TestServices = Pick<
@@ -25,11 +23,7 @@ export async function startTestServices(): Promise<TestServices> {
   const tableName = 'mail-index-test';
   await Promise.all([ensureBucket(clients.s3, bucket), ensureIndexTable(clients.dynamodb, tableName)]);
   return {
-    clients,
-    store: new S3RawMailStore(clients.s3),
-    index: new DynamoMailIndex(clients.dynamodb, tableName),
-    bucket,
-    tableName,
+    ...archiveStorage(clients, bucket, tableName),
     endpoints,
     async stop() {
       clients.s3.destroy();
