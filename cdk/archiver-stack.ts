@@ -232,12 +232,7 @@ export class ArchiverStack extends Stack {
         maxConcurrency: 20,
       }),
     );
-    this.ingestFunction.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['s3:GetObject'],
-        resources: [this.rawMailBucket.arnForObjects(`${RAW_MAIL_PREFIX}*`)],
-      }),
-    );
+    this.grantRawMailRead(this.ingestFunction, 'ingest function');
     this.indexTable.grant(
       this.ingestFunction,
       'dynamodb:GetItem',
@@ -279,12 +274,7 @@ export class ArchiverStack extends Stack {
         maxConcurrency: 5,
       }),
     );
-    this.forwardFunction.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['s3:GetObject'],
-        resources: [this.rawMailBucket.arnForObjects(`${RAW_MAIL_PREFIX}*`)],
-      }),
-    );
+    this.grantRawMailRead(this.forwardFunction, 'forwarder');
     this.forwardFunction.addToRolePolicy(
       new PolicyStatement({
         actions: ['ses:SendEmail', 'ses:SendRawEmail'],
@@ -359,12 +349,7 @@ export class ArchiverStack extends Stack {
         POWERTOOLS_SERVICE_NAME: 'mail-archiver-export',
       },
     });
-    this.exportFunction.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['s3:GetObject'],
-        resources: [this.rawMailBucket.arnForObjects(`${RAW_MAIL_PREFIX}*`)],
-      }),
-    );
+    this.grantRawMailRead(this.exportFunction, 'exporter');
     this.exportFunction.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
@@ -537,17 +522,24 @@ export class ArchiverStack extends Stack {
     this.acknowledgeReviewedFindings(accessLogs);
   }
 
+  /** Read access to raw mail, scoped to the prefix SES writes it under (object keys are SES message ids). */
+  private grantRawMailRead(fn: ArchiverFunction, who: string) {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.rawMailBucket.arnForObjects(`${RAW_MAIL_PREFIX}*`)],
+      }),
+    );
+    const bucketId = this.getLogicalId(this.rawMailBucket.node.defaultChild as CfnElement);
+    Validations.of(fn.role as Role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${RAW_MAIL_PREFIX}*]`,
+      reason: `The ${who} reads raw mail under the incoming/ prefix only; object keys are SES message ids`,
+    });
+  }
+
   /** Each acknowledged finding says why it does not apply. */
   private acknowledgeReviewedFindings(accessLogs: Bucket) {
     const bucketId = this.getLogicalId(this.rawMailBucket.node.defaultChild as CfnElement);
-    Validations.of(this.forwardFunction.role as Role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${RAW_MAIL_PREFIX}*]`,
-      reason: 'The forwarder reads raw mail under the incoming/ prefix only',
-    });
-    Validations.of(this.exportFunction.role as Role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${RAW_MAIL_PREFIX}*]`,
-      reason: 'The exporter reads raw mail under the incoming/ prefix only',
-    });
     Validations.of(this.exportFunction.role as Role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${EXPORT_PREFIX}*]`,
       reason:
@@ -562,11 +554,6 @@ export class ArchiverStack extends Stack {
       id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${ENVELOPE_PREFIX}*]`,
       reason:
         'Ingest writes one envelope sidecar per message under envelopes/ (what reindex rebuilds the index from)',
-    });
-    Validations.of(ingestRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.rawMailBucket.node.defaultChild as CfnElement)}.Arn>/${RAW_MAIL_PREFIX}*]`,
-      reason:
-        'Read access is scoped to the prefix SES writes raw mail under; object keys are SES message ids',
     });
     Validations.of(ingestRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.indexTable.node.defaultChild as CfnElement)}.Arn>/index/*]`,

@@ -43,9 +43,10 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const raw = await collect(deps.store.list(deps.bucket, RAW_MAIL_PREFIX));
   const rows = await collect(deps.index.allDeliveries());
   const rawKeys = new Set(raw.map((o) => o.key));
+  const rowsByKey = groupByRawKey(rows);
   const notIndexed = [];
   for (const object of raw) {
-    if (await missingRows(deps, rows, object.key)) notIndexed.push(object.key);
+    if ((await indexState(deps, rowsByKey, object.key)).missing) notIndexed.push(object.key);
   }
   const report: ReconcileReport = {
     rawMessages: raw.length,
@@ -111,13 +112,13 @@ export async function reindex(
   deriveRecipients: (raw: Buffer) => Promise<string[]>,
 ): Promise<ReindexReport> {
   const report: ReindexReport = { examined: 0, restored: 0, withoutEnvelope: 0, failed: [] };
-  const rows = await collect(deps.index.allDeliveries());
+  const rowsByKey = groupByRawKey(await collect(deps.index.allDeliveries()));
   for await (const object of deps.store.list(deps.bucket, RAW_MAIL_PREFIX)) {
     report.examined += 1;
-    if (!(await missingRows(deps, rows, object.key))) continue;
+    const { missing, envelope } = await indexState(deps, rowsByKey, object.key);
+    if (!missing) continue;
     const sesMessageId = object.key.slice(RAW_MAIL_PREFIX.length);
     try {
-      const envelope = await readEnvelope(deps.store, deps.bucket, sesMessageId);
       let notification: SesReceivedNotification;
       if (envelope) {
         notification = envelope.notification;
@@ -151,18 +152,30 @@ export async function reindex(
   return report;
 }
 
-/** Does a raw object lack rows? Its envelope sidecar says which rows it had; without one, any row will do. */
-async function missingRows(
+type IndexedRow = { mailbox: string; messageKey: string; raw: { key: string } };
+
+function groupByRawKey(rows: IndexedRow[]): Map<string, IndexedRow[]> {
+  const byKey = new Map<string, IndexedRow[]>();
+  for (const row of rows) byKey.set(row.raw.key, [...(byKey.get(row.raw.key) ?? []), row]);
+  return byKey;
+}
+
+/**
+ * Does a raw object lack rows? Its envelope sidecar (returned, so callers need not read it again) says which
+ * rows it had; without one, any row will do.
+ */
+async function indexState(
   deps: Pick<ReconcileDeps, 'store' | 'bucket'>,
-  rows: { mailbox: string; messageKey: string; raw: { key: string } }[],
+  rowsByKey: Map<string, IndexedRow[]>,
   key: string,
-): Promise<boolean> {
-  const present = rows.filter((r) => r.raw.key === key);
+): Promise<{ missing: boolean; envelope?: EnvelopeRecord }> {
+  const present = rowsByKey.get(key) ?? [];
   const envelope = await readEnvelope(deps.store, deps.bucket, key.slice(RAW_MAIL_PREFIX.length));
-  if (!envelope) return present.length === 0;
-  return envelope.deliveries.some(
+  if (!envelope) return { missing: present.length === 0 };
+  const missing = envelope.deliveries.some(
     (d) => !present.some((r) => r.mailbox === d.mailbox && r.messageKey === envelope.messageKey),
   );
+  return { missing, envelope };
 }
 
 async function readAll(store: RawMailStore, location: { bucket: string; key: string }): Promise<Buffer> {
