@@ -1,19 +1,19 @@
 // Memory measurements for `npm run bench`, each in a fresh process so that peaks are the work's own.
-// Prints one JSON line. Run as: node --import tsx --expose-gc scripts/bench-child.ts <what> <dir> [count]
+// Prints one JSON line. Run as: node --import tsx --expose-gc scripts/bench-child.ts <what> <dir> [count], what:
+// ingest-prepare, ingest-memory, export-build, export-memory (in the export worker), export-memory-in-thread.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { FileRawMailStore } from '../shared/adapters/file-store';
 import { MemoryMailIndex } from '../shared/adapters/memory-index';
 import { parseConfig } from '../shared/config';
-import { exportMailbox } from '../shared/export';
-import { type DeliveryRow, type FolderState, rawMailKey } from '../shared/index-schema';
+import { runInExportWorker } from '../shared/export-worker';
+import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
-import type { MailIndex } from '../shared/ports';
 import { buildReceivedNotification } from '../shared/ses-notification';
 import { spamAssassinFiles } from '../test/support/spam-assassin';
+import { exportInThisThread } from './bench-export';
 
 const MB = 1024 * 1024;
 const config = parseConfig(JSON.parse(readFileSync('mail-archiver.config.json', 'utf8')));
@@ -86,27 +86,6 @@ async function ingestMemory(dir: string) {
   };
 }
 
-/**
- * The exporter over a mailbox whose rows come from a JSON-lines file page by page, as DynamoDB pages them, so
- * the process holds only what the exporter itself keeps.
- */
-class JsonlIndex {
-  constructor(
-    private readonly rowsPath: string,
-    private readonly state: FolderState,
-  ) {}
-
-  async folders() {
-    return [this.state];
-  }
-
-  async *folderDeliveries() {
-    for await (const line of createInterface({ input: createReadStream(this.rowsPath) })) {
-      if (line) yield JSON.parse(line) as DeliveryRow;
-    }
-  }
-}
-
 /** Builds a mailbox with the real ingest code (in its own process): raw files plus rows as JSON lines. */
 async function exportBuild(dir: string, count: number) {
   const files = spamAssassinFiles();
@@ -130,37 +109,39 @@ async function exportBuild(dir: string, count: number) {
   return { messages: rows.length };
 }
 
-async function exportMemory(dir: string) {
-  const store = new FileRawMailStore(dir);
-  const state = JSON.parse(readFileSync(join(dir, 'folder.json'), 'utf8')) as FolderState;
-  const index = new JsonlIndex(join(dir, 'rows.jsonl'), state) as unknown as MailIndex;
+// tsx's loader is registered per thread: the worker registers it, then loads the exporter's side.
+const WORKER_ENTRY = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./bench-export.ts', import.meta.url).href)}); })`;
+
+/**
+ * Peak RSS of this process while the exporter runs: in a worker thread with the heap limits the export Lambda
+ * gives it (shared/export-worker.ts), or for comparison in this thread with node's defaults.
+ */
+async function exportMemory(dir: string, inWorker: boolean) {
   for (let i = 0; i < 3; i++) gc();
   const baseline = process.memoryUsage().rss;
-  const heapBefore = process.memoryUsage().heapUsed;
-  const { peak } = await peakRss(() =>
-    exportMailbox(
-      { index, store },
-      { mailbox: 'alice@example.com', format: 'maildir' },
-      createWriteStream(join(dir, 'bundle.tar.gz')),
-    ),
+  const { peak, result } = await peakRss(() =>
+    inWorker
+      ? runInExportWorker<{ retainedHeapMb: number }>(WORKER_ENTRY, dir, { eval: true })
+      : exportInThisThread(dir),
   );
-  for (let i = 0; i < 3; i++) gc();
   return {
     baselineMb: baseline / MB,
     exportPeakMb: peak / MB,
     exportAboveBaselineMb: (peak - baseline) / MB,
-    retainedHeapMb: (process.memoryUsage().heapUsed - heapBefore) / MB,
+    retainedHeapMb: result.retainedHeapMb,
   };
 }
 
-const [what, dir = '.', count = '1000'] = process.argv.slice(2);
-mkdirSync(dir, { recursive: true });
-const result =
-  what === 'ingest-prepare'
-    ? await ingestPrepare(dir)
-    : what === 'ingest-memory'
-      ? await ingestMemory(dir)
-      : what === 'export-build'
-        ? await exportBuild(dir, Number(count))
-        : await exportMemory(dir);
-console.log(JSON.stringify(result));
+{
+  const [what, dir = '.', count = '1000'] = process.argv.slice(2);
+  mkdirSync(dir, { recursive: true });
+  const result =
+    what === 'ingest-prepare'
+      ? await ingestPrepare(dir)
+      : what === 'ingest-memory'
+        ? await ingestMemory(dir)
+        : what === 'export-build'
+          ? await exportBuild(dir, Number(count))
+          : await exportMemory(dir, what === 'export-memory');
+  console.log(JSON.stringify(result));
+}

@@ -295,28 +295,37 @@ async function exportBench(work: string, messages: Buffer[]) {
     server.kill();
   }
 
-  await child(['export-build', join(work, 'mem-1k'), '1000']);
-  await child(['export-build', join(work, 'mem-10k'), '10000']);
-  for (const flags of [[], ['--max-semi-space-size=4']]) {
-    const label = flags.length ? ` (node ${flags.join(' ')})` : ' (node defaults)';
-    const small = await child(['export-memory', join(work, 'mem-1k')], flags);
-    const large = await child(['export-memory', join(work, 'mem-10k')], flags);
-    record({
-      section: 'export',
-      metric: `exporter peak RSS, 1,000 messages${label}`,
-      value: small.exportPeakMb as number,
-      unit: 'MB',
-    });
-    record({
-      section: 'export',
-      metric: `exporter peak RSS, 10,000 messages${label}`,
-      value: large.exportPeakMb as number,
-      unit: 'MB',
-      target: 'within 10% of 1,000',
-      met: (large.exportPeakMb as number) <= (small.exportPeakMb as number) * 1.1,
-    });
+  // Peak RSS by mailbox size, each the median of three fresh processes (one run varies by a few MB).
+  const sizes = [1_000, 10_000, 30_000];
+  for (const n of sizes) await child(['export-build', join(work, `mem-${n}`), String(n)]);
+  const median = async (what: string, n: number) => {
+    const runs: Record<string, number>[] = [];
+    for (let i = 0; i < 3; i++) runs.push(await child([what, join(work, `mem-${n}`)]));
+    runs.sort((x, y) => (x.exportPeakMb as number) - (y.exportPeakMb as number));
+    return runs[1] as Record<string, number>;
+  };
+  for (const [what, label] of [
+    ['export-memory', 'in its worker thread, as the export Lambda runs it'],
+    ['export-memory-in-thread', "in the main thread with node's default heap, for comparison"],
+  ] as const) {
+    const peaks: Record<number, Record<string, number>> = {};
+    for (const n of sizes) peaks[n] = await median(what, n);
+    const small = peaks[1_000] as Record<string, number>;
+    for (const n of sizes) {
+      const peak = (peaks[n] as Record<string, number>).exportPeakMb as number;
+      const targeted = what === 'export-memory' && n === 10_000;
+      record({
+        section: 'export',
+        metric: `exporter peak RSS, ${n.toLocaleString('en')} messages (${label}; median of 3)`,
+        value: peak,
+        unit: 'MB',
+        ...(targeted
+          ? { target: 'within 10% of 1,000', met: peak <= (small.exportPeakMb as number) * 1.1 }
+          : {}),
+      });
+    }
     notes.push(
-      `Exporter heap retained after export${label}: ${fmt(small.retainedHeapMb as number)} MB (1,000) vs ${fmt(large.retainedHeapMb as number)} MB (10,000): nothing per message is kept (uidlists and manifest are spooled to disk); RSS differences are V8's young generation growing with the allocation rate.`,
+      `Exporter ${label}: peak RSS ${sizes.map((n) => `${fmt((peaks[n] as Record<string, number>).exportPeakMb as number)} MB`).join(' / ')} at ${sizes.map((n) => n.toLocaleString('en')).join(' / ')} messages, of which ${sizes.map((n) => fmt((peaks[n] as Record<string, number>).exportAboveBaselineMb as number)).join(' / ')} MB above the process before the export; heap retained after it ${sizes.map((n) => fmt((peaks[n] as Record<string, number>).retainedHeapMb as number)).join(' / ')} MB (nothing is kept per message).`,
     );
   }
   return { mbPerSecond: mbs(ours) };

@@ -557,7 +557,9 @@ async function* prefetch(
 async function readAll(store: RawMailStore, row: ExportRow): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of await store.read(row.raw)) chunks.push(chunk);
-  const bytes = Buffer.concat(chunks);
+  // One chunk (a small object read whole) is used as it is: copying it doubled the exporter's garbage.
+  const only = chunks.length === 1 ? chunks[0] : undefined;
+  const bytes = only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(chunks);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== row.sha256) {
     throw new Error(

@@ -26,6 +26,14 @@ const exportEvent = z.union([
 
 export type ExportEvent = z.input<typeof exportEvent>;
 
+export interface PartRequest {
+  mailbox: string;
+  exportId: string;
+  part: number;
+}
+
+export type PartOutcome = Pick<ExportRecord, 'exportId' | 'state' | 'partCount'>;
+
 export interface ExportHandlerDeps {
   index: MailIndex;
   store: RawMailStore;
@@ -33,6 +41,8 @@ export interface ExportHandlerDeps {
   logger: Pick<Logger, 'info'>;
   /** Starts another invocation of this function (asynchronously) for one part. */
   dispatch: (event: ExportEvent) => Promise<void>;
+  /** Builds one part of a recorded export: in a bounded worker thread in Lambda, in this thread by default. */
+  buildPart?: (request: PartRequest) => Promise<PartOutcome>;
   maxRawBytesPerPart?: number;
 }
 
@@ -41,11 +51,13 @@ export function bundleKey(mailbox: string, id: string, part: number, count: numb
   return `${EXPORT_PREFIX}${encodeURIComponent(mailbox)}/${id}${suffix}.tar.gz`;
 }
 
-export function createExportHandler(deps: ExportHandlerDeps) {
-  const sinkFor =
-    (mailbox: string): OpenSink =>
-    (id, part, count) => {
-      const key = bundleKey(mailbox, id, part, count);
+/** Builds one part of a recorded export, streaming it into an S3 multipart upload under exports/. */
+export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store' | 'bucket'>) {
+  return async ({ mailbox, exportId, part }: PartRequest): Promise<PartOutcome> => {
+    const record = await deps.index.getExport(mailbox, exportId);
+    if (!record) throw new Error(`export ${exportId} of ${mailbox} is not recorded`);
+    const openSink: OpenSink = (id, index, count) => {
+      const key = bundleKey(mailbox, id, index, count);
       const stream = new PassThrough();
       return {
         key,
@@ -53,8 +65,15 @@ export function createExportHandler(deps: ExportHandlerDeps) {
         done: deps.store.upload({ bucket: deps.bucket, key }, stream, 'application/gzip'),
       };
     };
+    const after = await runExportPart(deps, record, part, openSink);
+    return { exportId, state: after.state, partCount: record.partCount };
+  };
+}
 
-  return async (event: unknown): Promise<Pick<ExportRecord, 'exportId' | 'state' | 'partCount'>> => {
+export function createExportHandler(deps: ExportHandlerDeps) {
+  const buildPart = deps.buildPart ?? createPartBuilder(deps);
+
+  return async (event: unknown): Promise<PartOutcome> => {
     const request = exportEvent.parse(event);
     let record: ExportRecord | undefined;
     let part = 0;
@@ -68,13 +87,24 @@ export function createExportHandler(deps: ExportHandlerDeps) {
         await deps.dispatch({ mailbox: record.mailbox, exportId: record.exportId, part: i });
       }
     }
-    const after = await runExportPart(deps, record, part, sinkFor(record.mailbox));
+    const { mailbox, exportId } = record;
+    const outcome = await buildPart({ mailbox, exportId, part }).catch(async (error: Error) => {
+      // A part that failed records its error itself; one whose worker died (out of memory) could not.
+      if ((await deps.index.getExport(mailbox, exportId))?.state === 'running') {
+        await deps.index.failExport(
+          mailbox,
+          exportId,
+          `part ${part + 1}/${record.partCount ?? 1}: ${error.message}`,
+        );
+      }
+      throw error;
+    });
     deps.logger.info('export part done', {
-      exportId: record.exportId,
+      exportId,
       part,
       partCount: record.partCount,
-      state: after.state,
+      state: outcome.state,
     });
-    return { exportId: record.exportId, state: after.state, partCount: record.partCount };
+    return outcome;
   };
 }

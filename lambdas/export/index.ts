@@ -1,19 +1,29 @@
-// Composition root: clients are built once per cold start.
+// Composition root: clients are built once per cold start. The same bundle runs twice: on the main thread as the
+// handler, and in the worker thread that builds each part with a bounded heap (shared/export-worker.ts).
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { asyncInvoker } from '../../shared/adapters/lambda-invoker';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { runInExportWorker, serveExportWorker } from '../../shared/export-worker';
 import { requireEnv } from '../shared/environment';
-import { createExportHandler } from './handler';
+import { createExportHandler, createPartBuilder, type PartOutcome, type PartRequest } from './handler';
 
 const clients = createClients();
-export const handler = createExportHandler({
+const deps = {
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   store: new S3RawMailStore(clients.s3),
   bucket: requireEnv('RAW_BUCKET'),
+};
+
+serveExportWorker(createPartBuilder(deps));
+
+export const handler = createExportHandler({
+  ...deps,
   logger: new Logger({ serviceName: 'mail-archiver-export' }),
   // Further parts run as further invocations of this same function.
   dispatch: asyncInvoker(requireEnv('AWS_LAMBDA_FUNCTION_NAME')),
+  // This bundle is CommonJS (cdk/constructs/archiver-function.ts): __filename is the bundle itself.
+  buildPart: (request: PartRequest) => runInExportWorker<PartOutcome>(__filename, request),
   maxRawBytesPerPart: Number(process.env.MAX_RAW_BYTES_PER_PART) || undefined,
 });

@@ -1,6 +1,7 @@
 // The exporter against DynamoDB Local and s3rver: incremental bundles, mboxrd round trip, verify catching
-// damage, hostile paths, and the export Lambda handler streaming into an S3 multipart upload.
-import { execFileSync } from 'node:child_process';
+// damage, hostile paths, the export Lambda handler streaming into an S3 multipart upload, and the built Lambda
+// bundle building its part in a bounded worker thread.
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   createReadStream,
@@ -18,7 +19,9 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
+import { build } from 'esbuild';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMbox } from '../../cli/message-sources';
@@ -26,6 +29,7 @@ import { createExportHandler } from '../../lambdas/export/handler';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { type BundleManifest, joinBundles } from '../../shared/export';
 import { runExportJob } from '../../shared/export-job';
+import { EXPORT_HEAP_LIMITS, runInExportWorker } from '../../shared/export-worker';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
 import { verifyBundle } from '../../shared/verify';
 import { exportToFile, unpack } from '../support/bundles';
@@ -307,4 +311,59 @@ describe('split exports', () => {
     expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
     for (const [path, file] of b) expect(a.get(path)?.bytes, path).toBe(file.bytes);
   });
+});
+
+describe('the export Lambda bundle', () => {
+  it('builds each part in a worker thread with a bounded heap, from the bundle NodejsFunction deploys', async () => {
+    const outfile = join(work, 'lambda', 'index.js');
+    await build({
+      entryPoints: ['lambdas/export/index.ts'],
+      bundle: true,
+      minify: true,
+      platform: 'node',
+      target: 'node22',
+      format: 'cjs',
+      outfile,
+      logLevel: 'silent',
+    });
+    const exportId = '20260103T000000000Z-0d0e0f';
+    // The bundle as Lambda loads it, configured as Lambda configures it, its SDK pointed at the local services by
+    // the SDK's own environment variables.
+    const driver = `require(${JSON.stringify(outfile)}).handler(${JSON.stringify({ mailbox: 'bob@example.com', exportId })}).then((r) => console.log(JSON.stringify(r)))`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', driver], {
+      env: {
+        ...process.env,
+        INDEX_TABLE: services.tableName,
+        RAW_BUCKET: services.bucket,
+        AWS_LAMBDA_FUNCTION_NAME: 'mail-archiver-export',
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        AWS_ENDPOINT_URL_S3: services.endpoints.s3,
+        AWS_ENDPOINT_URL_DYNAMODB: services.endpoints.dynamodb,
+        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+    });
+    expect(JSON.parse(stdout.trim().split('\n').pop() ?? '{}')).toMatchObject({ exportId, state: 'done' });
+    const record = await services.index.getExport('bob@example.com', exportId);
+    const part = record?.parts[0];
+    const downloaded = join(work, 'from-the-bundle.tar.gz');
+    await pipeline(
+      Readable.from(await services.store.read({ bucket: services.bucket, key: part?.key ?? '' })),
+      createWriteStream(downloaded),
+    );
+    const report = await verify(downloaded);
+    expect(report.errors).toEqual([]);
+    expect(report.messages).toBe(record?.messagesTotal);
+    expect(report.messages).toBeGreaterThan(0);
+  });
+
+  it('fails an export whose worker runs out of its heap with a message that says so', async () => {
+    const leak = 'const kept = []; for (;;) kept.push(new Array(1e5).fill(Math.random()));';
+    await expect(runInExportWorker(leak, undefined, { eval: true })).rejects.toThrow(
+      `the export ran out of its ${EXPORT_HEAP_LIMITS.maxOldGenerationSizeMb} MB heap`,
+    );
+  }, 60_000);
 });
