@@ -1,6 +1,7 @@
 // Memory measurements for `npm run bench`, each in a fresh process so that peaks are the work's own.
 // Prints one JSON line. Run as: node --import tsx --expose-gc scripts/bench-child.ts <what> <dir> [count], what:
-// ingest-prepare, ingest-memory, export-build, export-memory (in the export worker), export-memory-in-thread.
+// ingest-prepare <dir>, ingest-memory <dir>, export-build <dir> <count>, export-memory <dir> <bundle of
+// scripts/bench-export.ts> (in the export worker), export-memory-in-thread <dir>.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -109,20 +110,16 @@ async function exportBuild(dir: string, count: number) {
   return { messages: rows.length };
 }
 
-// tsx's loader is registered per thread: the worker registers it, then loads the exporter's side.
-const WORKER_ENTRY = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./bench-export.ts', import.meta.url).href)}); })`;
-
 /**
  * Peak RSS of this process while the exporter runs: in a worker thread with the heap limits the export Lambda
- * gives it (shared/export-worker.ts), or for comparison in this thread with node's defaults.
+ * gives it (shared/export-worker.ts), loading a bundle of scripts/bench-export.ts as the Lambda's worker loads
+ * the Lambda's bundle; or, for comparison, in this thread with whatever heap flags this process was given.
  */
-async function exportMemory(dir: string, inWorker: boolean) {
+async function exportMemory(dir: string, workerBundle?: string) {
   for (let i = 0; i < 3; i++) gc();
   const baseline = process.memoryUsage().rss;
   const { peak, result } = await peakRss(() =>
-    inWorker
-      ? runInExportWorker<{ retainedHeapMb: number }>(WORKER_ENTRY, dir, { eval: true })
-      : exportInThisThread(dir),
+    workerBundle ? runInExportWorker<{ retainedHeapMb: number }>(workerBundle, dir) : exportInThisThread(dir),
   );
   return {
     baselineMb: baseline / MB,
@@ -132,16 +129,14 @@ async function exportMemory(dir: string, inWorker: boolean) {
   };
 }
 
-{
-  const [what, dir = '.', count = '1000'] = process.argv.slice(2);
-  mkdirSync(dir, { recursive: true });
-  const result =
-    what === 'ingest-prepare'
-      ? await ingestPrepare(dir)
-      : what === 'ingest-memory'
-        ? await ingestMemory(dir)
-        : what === 'export-build'
-          ? await exportBuild(dir, Number(count))
-          : await exportMemory(dir, what === 'export-memory');
-  console.log(JSON.stringify(result));
-}
+const [what, dir = '.', extra] = process.argv.slice(2);
+mkdirSync(dir, { recursive: true });
+const result =
+  what === 'ingest-prepare'
+    ? await ingestPrepare(dir)
+    : what === 'ingest-memory'
+      ? await ingestMemory(dir)
+      : what === 'export-build'
+        ? await exportBuild(dir, Number(extra ?? 1000))
+        : await exportMemory(dir, what === 'export-memory' ? extra : undefined);
+console.log(JSON.stringify(result));

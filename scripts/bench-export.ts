@@ -1,5 +1,5 @@
-// The exporter's side of the export memory benchmark (scripts/bench-child.ts): kept apart so that the worker
-// thread that runs it loads the exporter and nothing else, as the export Lambda's worker does.
+// The exporter's side of the export memory benchmark (scripts/bench-child.ts), kept apart so that the worker
+// thread that runs it loads a bundle of the exporter and nothing else, as the export Lambda's worker does.
 import { createWriteStream, readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';

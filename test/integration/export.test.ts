@@ -21,7 +21,6 @@ import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
-import { build } from 'esbuild';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMbox } from '../../cli/message-sources';
@@ -32,7 +31,7 @@ import { runExportJob } from '../../shared/export-job';
 import { EXPORT_HEAP_LIMITS, runInExportWorker } from '../../shared/export-worker';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
 import { verifyBundle } from '../../shared/verify';
-import { exportToFile, unpack } from '../support/bundles';
+import { buildLambdaBundle, exportToFile, unpack } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -316,16 +315,7 @@ describe('split exports', () => {
 describe('the export Lambda bundle', () => {
   it('builds each part in a worker thread with a bounded heap, from the bundle NodejsFunction deploys', async () => {
     const outfile = join(work, 'lambda', 'index.js');
-    await build({
-      entryPoints: ['lambdas/export/index.ts'],
-      bundle: true,
-      minify: true,
-      platform: 'node',
-      target: 'node22',
-      format: 'cjs',
-      outfile,
-      logLevel: 'silent',
-    });
+    await buildLambdaBundle('export', outfile);
     const exportId = '20260103T000000000Z-0d0e0f';
     // The bundle as Lambda loads it, configured as Lambda configures it, its SDK pointed at the local services by
     // the SDK's own environment variables.
