@@ -25,7 +25,10 @@ vitest_status=$?
 if [ -f .test-results/vitest.json ]; then
   read -r tp tf < <(node -e '
     const r = JSON.parse(require("fs").readFileSync(".test-results/vitest.json", "utf8"));
-    console.log(r.numPassedTests, r.numFailedTests + (r.numRuntimeErrors || 0) + (r.numFailedTestSuites || 0));
+    // A failing test also fails its describe block and file: suites count only when no test failed (an import or
+    // a beforeAll that threw).
+    const failedTests = r.numFailedTests + (r.numRuntimeErrors || 0);
+    console.log(r.numPassedTests, failedTests || r.numFailedTestSuites || 0);
   ')
   passed=$((passed + tp))
   failed=$((failed + tf))
