@@ -350,6 +350,22 @@ describe('the export Lambda bundle', () => {
     expect(report.messages).toBeGreaterThan(0);
   });
 
+  it('records the failure of a part whose worker died before it could record it', async () => {
+    const handler = createExportHandler({
+      index: services.index,
+      store: services.store,
+      bucket: services.bucket,
+      logger: { info: () => undefined },
+      dispatch: async () => undefined,
+      buildPart: () => Promise.reject(new Error('the export worker exited (code 1) without a result')),
+    });
+    const exportId = '20260104T000000000Z-0e0f10';
+    await expect(handler({ mailbox: 'bob@example.com', exportId })).rejects.toThrow('without a result');
+    const record = await services.index.getExport('bob@example.com', exportId);
+    expect(record?.state).toBe('failed');
+    expect(record?.error).toBe('part 1/1: the export worker exited (code 1) without a result');
+  });
+
   it('fails an export whose worker runs out of its heap with a message that says so', async () => {
     const leak = 'const kept = []; for (;;) kept.push(new Array(1e5).fill(Math.random()));';
     await expect(runInExportWorker(leak, undefined, { eval: true })).rejects.toThrow(
