@@ -151,50 +151,20 @@ describe('the forwarding rewrite', () => {
 
 describe('the forwarding policy', () => {
   const config = exampleConfig();
-  const row = (over: Partial<DeliveryRow>) =>
-    ({
-      folder: 'INBOX',
-      verdicts: { spam: 'PASS', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' },
-      ...over,
-    }) as DeliveryRow;
+  const clean = { spam: 'PASS', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' } as const;
+  const row = (over: Partial<DeliveryRow>) => ({ folder: 'INBOX', verdicts: clean, ...over }) as DeliveryRow;
+  const dmarcFailing = (dmarcPolicy: 'reject' | 'quarantine') =>
+    row({ verdicts: { ...clean, spf: 'FAIL', dkim: 'FAIL', dmarc: 'FAIL', dmarcPolicy } });
 
   it('never forwards viruses, sent mail, spam (by default) or DMARC rejects (by default)', () => {
     expect(forwardBlocker(row({}), config)).toBeUndefined();
     expect(forwardBlocker(row({ folder: 'Sent' }), config)).toMatch(/never forwarded/);
-    expect(
-      forwardBlocker(
-        row({ verdicts: { spam: 'PASS', virus: 'FAIL', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' } }),
-        config,
-      ),
-    ).toMatch(/virus/);
-    const spam = row({
-      folder: 'Junk',
-      verdicts: { spam: 'FAIL', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' },
-    });
+    expect(forwardBlocker(row({ verdicts: { ...clean, virus: 'FAIL' } }), config)).toMatch(/virus/);
+    const spam = row({ folder: 'Junk', verdicts: { ...clean, spam: 'FAIL' } });
     expect(forwardBlocker(spam, config)).toMatch(/spam/);
     expect(forwardBlocker(spam, exampleConfig({ forwarding: { forwardSpam: true } }))).toBeUndefined();
-    const dmarc = row({
-      verdicts: {
-        spam: 'PASS',
-        virus: 'PASS',
-        spf: 'FAIL',
-        dkim: 'FAIL',
-        dmarc: 'FAIL',
-        dmarcPolicy: 'reject',
-      },
-    });
-    expect(forwardBlocker(dmarc, config)).toMatch(/DMARC/);
-    const quarantine = row({
-      verdicts: {
-        spam: 'PASS',
-        virus: 'PASS',
-        spf: 'FAIL',
-        dkim: 'FAIL',
-        dmarc: 'FAIL',
-        dmarcPolicy: 'quarantine',
-      },
-    });
-    expect(forwardBlocker(quarantine, config)).toBeUndefined();
+    expect(forwardBlocker(dmarcFailing('reject'), config)).toMatch(/DMARC/);
+    expect(forwardBlocker(dmarcFailing('quarantine'), config)).toBeUndefined();
   });
 
   it('recognises loops by our trace field or more than 25 Received fields', () => {
