@@ -14,7 +14,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { createClients } from '../shared/adapters/clients';
+import { createClients, destroyClients } from '../shared/adapters/clients';
 import type { ArchiverConfig } from '../shared/config';
 import type { BundleFormat } from '../shared/export';
 import { createExportId } from '../shared/export-job';
@@ -72,8 +72,7 @@ export async function connectAws(config: ArchiverConfig): Promise<LocalArchive> 
       );
     },
     async close() {
-      clients.s3.destroy();
-      clients.dynamodb.destroy();
+      destroyClients(clients);
       sqs.destroy();
     },
   };

@@ -10,7 +10,7 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp
 import type { ForwardHandlerDeps } from '../lambdas/forward/handler';
 import { unknownRecipients } from '../lambdas/gatekeeper/handler';
 import { createIngestHandler, type IngestHandlerDeps } from '../lambdas/ingest/handler';
-import { type AwsClients, createClients } from '../shared/adapters/clients';
+import { type AwsClients, createClients, destroyClients } from '../shared/adapters/clients';
 import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import { type ArchiverConfig, receivingDomains } from '../shared/config';
@@ -169,8 +169,7 @@ export async function startLocalArchive(
       ...archive,
       shared: true,
       async close() {
-        archive.clients.s3.destroy();
-        archive.clients.dynamodb.destroy();
+        destroyClients(archive.clients);
       },
     };
   }
@@ -194,8 +193,7 @@ export async function startLocalArchive(
     ...archive,
     shared: false,
     async close() {
-      archive.clients.s3.destroy();
-      archive.clients.dynamodb.destroy();
+      destroyClients(archive.clients);
       await Promise.all([dynamo.stop(), s3.stop()]);
     },
   };

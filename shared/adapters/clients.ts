@@ -39,3 +39,9 @@ export function createClients(local?: LocalEndpoints, region?: string): AwsClien
     }),
   };
 }
+
+/** Closes the clients' sockets, so that a process that is done with them can exit. */
+export function destroyClients(clients: AwsClients): void {
+  clients.s3.destroy();
+  clients.dynamodb.destroy();
+}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from '../../cli/local-services';
 import { archiveStorage, type LocalArchive } from '../../cli/local-stack';
-import { createClients } from '../../shared/adapters/clients';
+import { createClients, destroyClients } from '../../shared/adapters/clients';
 
 /** The local archive's storage, over services that live as long as one test file. */
 export type TestServices = Pick<
@@ -26,8 +26,7 @@ export async function startTestServices(): Promise<TestServices> {
     ...archiveStorage(clients, bucket, tableName),
     endpoints,
     async stop() {
-      clients.s3.destroy();
-      clients.dynamodb.destroy();
+      destroyClients(clients);
       await Promise.all([dynamo.stop(), s3.stop()]);
       rmSync(dir, { recursive: true, force: true });
     },
