@@ -561,12 +561,15 @@ async function readAll(store: RawMailStore, row: ExportRow): Promise<Buffer> {
   const only = chunks.length === 1 ? chunks[0] : undefined;
   const bytes = only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(chunks);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  if (sha256 !== row.sha256) {
-    throw new Error(
-      `${row.raw.key}: stored bytes do not match the index (sha256 ${sha256} != ${row.sha256})`,
-    );
-  }
+  if (sha256 !== row.sha256) throw new StoredBytesMismatch(row, sha256);
   return bytes;
+}
+
+/** The raw object is not what the index says was archived: reading it again will not help. */
+class StoredBytesMismatch extends Error {
+  constructor(row: ExportRow, sha256: string) {
+    super(`${row.raw.key}: stored bytes do not match the index (sha256 ${sha256} != ${row.sha256})`);
+  }
 }
 
 async function withRetries<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
@@ -574,7 +577,7 @@ async function withRetries<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
     try {
       return await fn();
     } catch (error) {
-      if (attempt >= attempts || /do not match the index/.test((error as Error).message)) throw error;
+      if (attempt >= attempts || error instanceof StoredBytesMismatch) throw error;
       await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
     }
   }
@@ -593,8 +596,8 @@ function messageBytes(row: ExportRow, body: Body, convertCrlf: boolean): Buffer 
     }
     const tail = converter?.flush();
     if (tail?.length) yield tail;
-    if (hash.digest('hex') !== row.sha256)
-      throw new Error(`${row.raw.key}: stored bytes do not match the index`);
+    const sha256 = hash.digest('hex');
+    if (sha256 !== row.sha256) throw new StoredBytesMismatch(row, sha256);
   })();
 }
 
