@@ -28,6 +28,7 @@ import {
   startLocalStack,
 } from './local-stack';
 import { readMbox, totalBytes } from './message-sources';
+import { registerRestore } from './restore';
 
 interface GlobalOptions {
   config?: string;
@@ -584,6 +585,8 @@ program
     for (const f of report.failed) console.log(`  failed: ${f.key}: ${f.reason}`);
     if (report.failed.length > 0) process.exitCode = 1;
   });
+
+registerRestore(program);
 
 class UsageError extends Error {
   override name = 'UsageError';
