@@ -59,6 +59,8 @@ export async function startDovecot(options: {
   maildir: string;
   workDir: string;
   port?: number;
+  /** Appended to the generated configuration (e.g. the quota plugin for a per-message size limit). */
+  extraConfig?: string;
 }): Promise<DovecotServer> {
   assertDovecot();
   const account = runAs();
@@ -127,6 +129,7 @@ namespace inbox {
     special_use = \\Trash
   }
 }
+${options.extraConfig ?? ''}
 `;
   const confPath = join(work, 'dovecot.conf');
   writePrivate(confPath, conf);

@@ -1,3 +1,4 @@
+// `mail-archiver`: thin commands over shared/ and the local or deployed archive.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -26,6 +27,7 @@ import {
   startLocalStack,
 } from './local-stack';
 import { readMbox, totalBytes } from './message-sources';
+import { registerRestore } from './restore';
 import { stageMaildir } from './stage-maildir';
 
 interface GlobalOptions {
@@ -566,6 +568,8 @@ program
     for (const f of report.failed) console.log(`  failed: ${f.key}: ${f.reason}`);
     if (report.failed.length > 0) process.exitCode = 1;
   });
+
+registerRestore(program);
 
 class UsageError extends Error {
   override name = 'UsageError';
