@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
+import { explainBundleError } from './bundle-errors';
 import type { BundleManifest } from './export';
 import { flagLetters, MAILDIR_ROOT, parseMessageFileName } from './maildir';
 
@@ -77,7 +78,7 @@ export async function verifyBundle(
     }
     await reading;
   } catch (error) {
-    errors.push(`cannot read the bundle: ${(error as Error).message}`);
+    errors.push(`cannot read the bundle: ${explainBundleError(error, files.size)}`);
     return { ok: false, messages: 0, errors };
   } finally {
     await rm(spool, { recursive: true, force: true });
