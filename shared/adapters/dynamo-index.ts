@@ -22,6 +22,7 @@ import {
 } from '../index-schema';
 import type { ListQuery, MailIndex } from '../ports';
 import type { Folder } from '../routing';
+import { RowTooLargeError } from '../row-budget';
 
 /** A claim on a send lasts this long; a worker that dies mid-send leaves it for a redrive to decide. */
 const SEND_LEASE_MS = 5 * 60 * 1000;
@@ -127,6 +128,9 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
         (error as Error).name === 'ConditionalCheckFailedException'
       ) {
         return 'exists';
+      }
+      if (isItemTooLarge(error)) {
+        throw new RowTooLargeError(`DynamoDB refused the row: ${(error as Error).message}`, { cause: error });
       }
       throw error;
     }
@@ -513,4 +517,13 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
 function exportFromItem(item: Record<string, unknown>): ExportRecord {
   const { pk: _pk, sk: _sk, ...record } = item;
   return record as unknown as ExportRecord;
+}
+
+/**
+ * DynamoDB's answer to an item over 400 KB: a ValidationException "Item size has exceeded the maximum allowed
+ * size" (also when an index's copy of the item would be too large: "... exceeded the maximum allowed size ...").
+ */
+function isItemTooLarge(error: unknown): boolean {
+  const e = error as Error;
+  return e.name === 'ValidationException' && /item size has exceeded|maximum allowed size/i.test(e.message);
 }
