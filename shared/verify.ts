@@ -50,7 +50,10 @@ export async function verifyBundle(
     const reading = pipeline(bundle, createGunzip(), extract as unknown as NodeJS.WritableStream);
     reading.catch(() => undefined);
     for await (const entry of extract) {
-      const { name, type, size = 0, mtime } = entry.header;
+      const { name, type, size = 0 } = entry.header;
+      // A pax mtime wins (GNU tar writes dates before 1970 there; tar-stream misreads its base-256 field by 1 s).
+      const paxMtime = Number((entry.header.pax as Record<string, string> | undefined)?.mtime);
+      const mtime = Number.isFinite(paxMtime) ? new Date(paxMtime * 1000) : entry.header.mtime;
       // A bundle repacked with `tar -C dir .` names its entries ./...
       const path = name.replace(/^(\.\/)+/, '').replace(/\/$/, '');
       if (path === '' || path === '.') {

@@ -247,8 +247,6 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
           options.log?.(
             `refused: ${run.name} UID ${planned.message.uid} (${planned.imapSize} bytes): ${outcome.refusal.serverText}`,
           );
-        } else if (outcome.there) {
-          progress.alreadyThere += 1;
         } else {
           progress.moved += 1;
         }
@@ -435,60 +433,57 @@ function claimFromServer(run: FolderRun, planned: Planned): boolean {
   return false;
 }
 
+/**
+ * APPENDs one message. After a disconnect during the APPEND, the folder is looked at again first: the message may
+ * have landed without its answer reaching us, and is then found by size and sha256 instead of appended twice.
+ */
 async function appendOne(
   session: Session,
   run: FolderRun,
   planned: Planned,
   imapBytes: Buffer,
   state: StateFile,
-): Promise<{ refusal?: Refusal; there?: boolean }> {
-  let attemptsHere = 0;
-  for (;;) {
-    try {
-      const result = await session.run(async (client, fresh) => {
-        if (fresh && attemptsHere > 0) {
-          // After a disconnect the APPEND may have landed: look before appending again.
-          await inventory(session, run, state, false);
-          if (claimFromServer(run, planned)) return 'there' as const;
-        }
-        if (client.mailbox === false || client.mailbox?.path !== run.target) {
-          const box = await client.mailboxOpen(run.target);
-          run.uidValidity = box.uidValidity;
-        }
-        attemptsHere += 1;
-        const appended = await client.append(
-          run.target,
-          imapBytes,
-          planned.flags,
-          new Date(planned.internalDateSecs * 1000),
-        );
-        if (!appended) throw new Error('APPEND was not sent (the connection is not authenticated)');
-        if (appended.uidValidity !== undefined) run.uidValidity = appended.uidValidity;
-        return appended.uid;
-      });
-      if (result === 'there') {
-        planned.state = 'there';
-      } else {
-        planned.state = 'moved';
-        planned.targetUid = result;
-        if (result !== undefined) run.claimed.add(result);
+): Promise<{ refusal?: Refusal }> {
+  let sent = false;
+  try {
+    const uid = await session.run(async (client, fresh) => {
+      if (fresh && sent) {
+        await inventory(session, run, state, false);
+        if (planned.state === 'there') return planned.targetUid;
       }
-      await state.record(run, planned);
-      return { there: result === 'there' };
-    } catch (error) {
-      const refused = refusalOf(error);
-      if (!refused) throw error;
-      planned.state = 'refused';
-      return {
-        refusal: {
-          folder: run.name,
-          uid: planned.message.uid,
-          sha256: planned.message.sha256,
-          size: planned.imapSize,
-          ...refused,
-        },
-      };
-    }
+      if (client.mailbox === false || client.mailbox?.path !== run.target) {
+        const box = await client.mailboxOpen(run.target);
+        run.uidValidity = box.uidValidity;
+      }
+      sent = true;
+      const appended = await client.append(
+        run.target,
+        imapBytes,
+        planned.flags,
+        new Date(planned.internalDateSecs * 1000),
+      );
+      if (!appended) throw new Error('APPEND was not sent (the connection is not authenticated)');
+      if (appended.uidValidity !== undefined) run.uidValidity = appended.uidValidity;
+      return appended.uid;
+    });
+    planned.state = 'moved';
+    planned.targetUid = uid;
+    if (uid !== undefined) run.claimed.add(uid);
+    await state.record(run, planned);
+    return {};
+  } catch (error) {
+    const refused = refusalOf(error);
+    if (!refused) throw error;
+    planned.state = 'refused';
+    return {
+      refusal: {
+        folder: run.name,
+        uid: planned.message.uid,
+        sha256: planned.message.sha256,
+        size: planned.imapSize,
+        ...refused,
+      },
+    };
   }
 }
 
