@@ -9,16 +9,15 @@
 // (APPENDUID), RFC 6154 special use (\Sent \Junk \Drafts \Trash on LIST), RFC 5530 response codes
 // ([LIMIT], [TOOBIG], [OVERQUOTA], [INUSE], [UNAVAILABLE]).
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { constants, createReadStream, existsSync } from 'node:fs';
+import { appendFile, mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import type { ImapFlow } from 'imapflow';
-import tar from 'tar-stream';
 import type { BundleManifest, ManifestMessage } from '../export';
 import { type VerifyReport, verifyBundle } from '../verify';
+import { DEFAULT_BUNDLE_LIMITS, entryPath, readBundleEntries } from './entries';
+import { UnsafeBundleError } from './extract';
 
 /** Where the bundle is: a .tar.gz file, or a directory holding an unpacked bundle (manifest.json, Maildir/). */
 export type BundleSource = { kind: 'file'; path: string } | { kind: 'directory'; path: string };
@@ -785,34 +784,37 @@ class StateFile {
   }
 }
 
-/** Message files of the bundle, in bundle order, read whole (one at a time). */
+/**
+ * Message files of the bundle, in bundle order, read whole (one at a time). A bundle file is read with the bundle
+ * rule's reader (shared/bundle/entries.ts) under its limits; in a directory a file is opened without following a
+ * link, and must be a regular file (verify checked the tree, but it may have changed since).
+ */
 async function* readMessageFiles(
   source: BundleSource,
   files: Set<string>,
 ): AsyncGenerator<{ file: string; bytes: Buffer }> {
   if (files.size === 0) return;
   if (source.kind === 'directory') {
-    for (const file of files) yield { file, bytes: await readFile(join(source.path, file)) };
+    for (const file of files) {
+      const handle = await open(join(source.path, file), constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        if (!(await handle.stat()).isFile())
+          throw new UnsafeBundleError(source.path, [`${file}: not a regular file`]);
+        yield { file, bytes: await handle.readFile() };
+      } finally {
+        await handle.close();
+      }
+    }
     return;
   }
-  const extract = tar.extract();
-  const reading = pipeline(
-    createReadStream(source.path),
-    createGunzip(),
-    extract as unknown as NodeJS.WritableStream,
-  );
-  reading.catch(() => undefined);
-  for await (const entry of extract) {
-    const path = entry.header.name.replace(/^(\.\/)+/, '');
-    if (entry.header.type !== 'file' || !files.has(path)) {
-      entry.resume();
-      continue;
-    }
+  const damage: string[] = [];
+  for await (const entry of readBundleEntries(createReadStream(source.path), DEFAULT_BUNDLE_LIMITS, damage)) {
+    const path = entryPath(entry.path);
+    if ((entry.type !== 'File' && entry.type !== 'OldFile') || !files.has(path)) continue;
     const chunks: Buffer[] = [];
     for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
     yield { file: path, bytes: Buffer.concat(chunks) };
   }
-  await reading;
 }
 
 /**
