@@ -17,6 +17,7 @@ import { normaliseAddress, UNROUTED_MAILBOX } from '../shared/routing';
 import { verifyBundle } from '../shared/verify';
 import { connectAws, exportOnAws, redriveOnAws } from './aws-target';
 import { assertDovecot, startDovecot } from './dovecot';
+import { registerGmailCommands } from './gmail';
 import { deriveRecipients, type ImportReport, importMessages } from './import';
 import { ParkedForwards, startForwardSink } from './local-forwarding';
 import {
@@ -445,9 +446,20 @@ program
   .option('--json', 'JSON lines, one object per ledger entry')
   .action(async (mailbox: string, options: { state?: ForwardState; json?: boolean }) => {
     const entries = await withArchive(async (archive) => {
-      const out: ForwardEntry[] = [];
-      for await (const entry of archive.index.listForwards(normaliseMailbox(mailbox), options.state))
-        out.push(entry);
+      const out: (ForwardEntry & { subject?: string; from?: string })[] = [];
+      // Which mail went where: each entry with the subject and sender of its message (from the index).
+      const rows = new Map<string, DeliveryRow | undefined>();
+      for await (const entry of archive.index.listForwards(normaliseMailbox(mailbox), options.state)) {
+        if (!rows.has(entry.messageKey)) {
+          rows.set(entry.messageKey, await archive.index.getDelivery(entry.mailbox, entry.messageKey));
+        }
+        const row = rows.get(entry.messageKey);
+        out.push({
+          ...entry,
+          ...(row?.subject !== undefined ? { subject: row.subject } : {}),
+          ...(row?.from[0] ? { from: row.from[0] } : {}),
+        });
+      }
       return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
     });
     if (options.json) {
@@ -459,13 +471,18 @@ program
       return;
     }
     printTable(
-      ['UPDATED', 'STATE', 'TARGET', 'MESSAGE', 'DETAIL'],
+      ['UPDATED', 'STATE', 'TARGET', 'FROM', 'SUBJECT', 'DETAIL'],
       entries.map((e) => [
         e.updatedAt.replace('T', ' ').slice(0, 19),
         e.state,
         e.target,
-        e.messageKey.slice(0, 16),
-        e.reason ?? e.error ?? e.feedback ?? e.sesMessageId ?? '',
+        e.from ?? '',
+        e.subject ?? '(no subject)',
+        e.reason ??
+          e.error ??
+          e.feedback ??
+          (e.gmailMessageId ? `gmail ${e.gmailMessageId}` : undefined) ??
+          [e.sesMessageId, ...(e.changes ?? [])].filter(Boolean).join('; '),
       ]),
     );
   });
@@ -570,6 +587,7 @@ program
   });
 
 registerRestore(program);
+registerGmailCommands(program, { globals, home: () => archiverHome(), withArchive });
 
 class UsageError extends Error {
   override name = 'UsageError';
