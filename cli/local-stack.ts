@@ -4,7 +4,7 @@
 // SQS record that SES's notification would become.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import type { ForwardHandlerDeps } from '../lambdas/forward/handler';
@@ -23,6 +23,7 @@ import {
   type SesReceivedNotification,
   sesTraceHeaders,
 } from '../shared/ses-notification';
+import { resolveDataHome } from './data-home';
 import { LocalForwardQueue, localForwardDeps, startForwardSink } from './local-forwarding';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './local-services';
 
@@ -39,8 +40,9 @@ export const LOCAL_VERDICTS: Verdicts = {
   dmarc: 'GRAY',
 };
 
+/** The data directory (see cli/data-home.ts): MAIL_ARCHIVER_HOME, else the platform's user data directory. */
 export function archiverHome(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.MAIL_ARCHIVER_HOME ?? '.mail-archiver');
+  return resolveDataHome({ env }).path;
 }
 
 /** What a running `npm start` publishes so that CLI commands can use its services. */
@@ -91,6 +93,8 @@ export interface LocalForwarding {
   /** Tests put a fault-injecting sender around the SMTP one. */
   wrapSender?: (sender: MailSender) => MailSender;
   retry?: { attempts?: number; backoffMs?: number };
+  /** The Gmail API root for `via: "gmail-api"` targets (tests name a stand-in). */
+  gmailRootUrl?: string;
 }
 
 /** The storage side of an archive: its clients, the raw store and the index, wherever they run. */
@@ -362,6 +366,7 @@ export async function startLocalStack(
     log?: (line: string) => void;
     wrapSender?: LocalForwarding['wrapSender'];
     forwardRetry?: LocalForwarding['retry'];
+    gmailRootUrl?: string;
   },
 ): Promise<RunningLocalStack> {
   if (readRunningStack(options.home)) {
@@ -383,6 +388,7 @@ export async function startLocalStack(
         log: options.log,
         wrapSender: options.wrapSender,
         retry: options.forwardRetry,
+        gmailRootUrl: options.gmailRootUrl,
       },
     });
   } catch (error) {

@@ -8,7 +8,7 @@ import {
   paginateScan,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ForwardEntry, ForwardLedger, ForwardState } from '../forward';
+import type { ForwardEntry, ForwardLedger, ForwardState, SentResult } from '../forward';
 import {
   type DeliveryRow,
   deliveryItem,
@@ -22,6 +22,7 @@ import {
 } from '../index-schema';
 import type { ListQuery, MailIndex } from '../ports';
 import type { Folder } from '../routing';
+import { RowTooLargeError } from '../row-budget';
 
 /** A claim on a send lasts this long; a worker that dies mid-send leaves it for a redrive to decide. */
 const SEND_LEASE_MS = 5 * 60 * 1000;
@@ -127,6 +128,9 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
         (error as Error).name === 'ConditionalCheckFailedException'
       ) {
         return 'exists';
+      }
+      if (isItemTooLarge(error)) {
+        throw new RowTooLargeError(`DynamoDB refused the row: ${(error as Error).message}`, { cause: error });
       }
       throw error;
     }
@@ -379,24 +383,28 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
 
   async settleForward(
     e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
-    result: { state: 'sent'; sesMessageId: string } | { state: 'failed'; error: string; permanent: boolean },
+    result: SentResult | { state: 'failed'; error: string; permanent: boolean },
     now: Date,
   ): Promise<void> {
     if (result.state === 'sent') {
+      const ses = 'sesMessageId' in result;
+      const changes = ses && result.changes?.length ? result.changes : undefined;
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.forwardKey(e),
-          UpdateExpression:
-            'SET #state = :sent, sesMessageId = :id, sentAt = :now, updatedAt = :now REMOVE leaseUntil, #error, permanent',
+          UpdateExpression: `SET #state = :sent, ${ses ? 'sesMessageId' : 'gmailMessageId'} = :id, sentAt = :now, updatedAt = :now${changes ? ', changes = :changes' : ''} REMOVE leaseUntil, #error, permanent`,
           ExpressionAttributeNames: { '#state': 'state', '#error': 'error' },
           ExpressionAttributeValues: {
             ':sent': 'sent',
-            ':id': result.sesMessageId,
+            ':id': ses ? result.sesMessageId : result.gmailMessageId,
             ':now': now.toISOString(),
+            ...(changes ? { ':changes': changes } : {}),
           },
         }),
       );
+      // Bounce and complaint feedback finds the entry by SES's id; Gmail imports get none.
+      if (!ses) return;
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
@@ -513,4 +521,13 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
 function exportFromItem(item: Record<string, unknown>): ExportRecord {
   const { pk: _pk, sk: _sk, ...record } = item;
   return record as unknown as ExportRecord;
+}
+
+/**
+ * DynamoDB's answer to an item over 400 KB: a ValidationException "Item size has exceeded the maximum allowed
+ * size" (also when an index's copy of the item would be too large: "... exceeded the maximum allowed size ...").
+ */
+function isItemTooLarge(error: unknown): boolean {
+  const e = error as Error;
+  return e.name === 'ValidationException' && /item size has exceeded|maximum allowed size/i.test(e.message);
 }
