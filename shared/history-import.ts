@@ -49,6 +49,8 @@ export interface ImportReport {
   mailboxes: Record<string, MailboxCounts>;
   /** How many messages took their received time from each source. */
   receivedTimeSources: Partial<Record<ReceivedTimeSource, number>>;
+  /** Set when `signal` stopped the import before the end (the messages in flight were finished first). */
+  interrupted?: boolean;
 }
 
 export interface ImportOptions {
@@ -243,7 +245,10 @@ export async function importMessages(
   };
 
   for await (const item of readSources(paths)) {
-    if (options.signal?.aborted) break;
+    if (options.signal?.aborted) {
+      report.interrupted = true;
+      break;
+    }
     const task = limit(() => handle(item));
     inFlight.add(task);
     void task.finally(() => inFlight.delete(task));
