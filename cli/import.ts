@@ -20,12 +20,16 @@ export interface ImportReport {
   archived: number;
   duplicates: number;
   failed: { origin: string; reason: string }[];
+  /** Set when `signal` stopped the import before the end (the message in hand was finished first). */
+  interrupted?: boolean;
 }
 
 export interface ImportOptions {
   /** Envelope recipients for every message; by default derived from each message. */
   to?: string[];
   onProgress?: (sourceBytes: number, report: ImportReport) => void;
+  /** Stops the import between two messages (Ctrl-C): the report says how far it got. */
+  signal?: AbortSignal;
 }
 
 const SENT_HINT = /^(sent|sent items|sent messages|sent mail|gesendet|envoy[ée]s|\[gmail\]\/sent mail)$/i;
@@ -68,6 +72,10 @@ export async function importMessages(
 ): Promise<ImportReport> {
   const report: ImportReport = { archived: 0, duplicates: 0, failed: [] };
   for await (const item of readSources(paths)) {
+    if (options.signal?.aborted) {
+      report.interrupted = true;
+      break;
+    }
     if (item.kind === 'failure') {
       report.failed.push({ origin: item.origin, reason: item.reason });
     } else {

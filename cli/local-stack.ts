@@ -26,6 +26,7 @@ import {
 import { resolveDataHome } from './data-home';
 import { LocalForwardQueue, localForwardDeps, startForwardSink } from './local-forwarding';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './local-services';
+import { assertPortFree } from './net-ports';
 
 export const LOCAL_BUCKET = 'mail-archiver-raw';
 export const LOCAL_TABLE = 'mail-archiver-index';
@@ -93,6 +94,8 @@ export interface LocalForwarding {
   /** Tests put a fault-injecting sender around the SMTP one. */
   wrapSender?: (sender: MailSender) => MailSender;
   retry?: { attempts?: number; backoffMs?: number };
+  /** The Gmail API root for `via: "gmail-api"` targets (tests name a stand-in). */
+  gmailRootUrl?: string;
 }
 
 /** The storage side of an archive: its clients, the raw store and the index, wherever they run. */
@@ -354,6 +357,8 @@ export interface RunningLocalStack {
   smtp: SmtpListener;
   /** Where forwarded copies are kept, when the local sink is the smarthost. */
   sinkDir?: string;
+  /** The local sink's SMTP address, when it is the smarthost. */
+  sink?: { host: string; port: number };
   home: string;
   stop(): Promise<void>;
 }
@@ -365,11 +370,14 @@ export async function startLocalStack(
     home: string;
     smtpPort?: number;
     smtpHost?: string;
-    /** Port of the forward sink (when no smarthost is configured); 0 picks a free one. */
+    /** Port of the forward sink (when no smarthost is configured). @default a free one */
     sinkPort?: number;
+    /** Ports of DynamoDB Local and s3rver. @default free ones */
+    ports?: { s3?: number; dynamodb?: number };
     log?: (line: string) => void;
     wrapSender?: LocalForwarding['wrapSender'];
     forwardRetry?: LocalForwarding['retry'];
+    gmailRootUrl?: string;
   },
 ): Promise<RunningLocalStack> {
   if (readRunningStack(options.home)) {
@@ -377,20 +385,27 @@ export async function startLocalStack(
       `a local stack is already running over ${options.home} (see ${stackFilePath(options.home)})`,
     );
   }
+  // Every port is checked before anything starts, so a busy one names its flag instead of half a stack.
+  await assertPortFree(options.smtpHost ?? '127.0.0.1', options.smtpPort ?? 2525, '--smtp-port');
+  if (!config.forwarding.smarthost) await assertPortFree('127.0.0.1', options.sinkPort ?? 0, '--sink-port');
+  await assertPortFree('127.0.0.1', options.ports?.dynamodb ?? 0, '--dynamodb-port');
+  await assertPortFree('127.0.0.1', options.ports?.s3 ?? 0, '--s3-port');
   const sink = config.forwarding.smarthost
     ? undefined
-    : await startForwardSink({ dir: join(options.home, 'sink'), port: options.sinkPort ?? 2526 });
+    : await startForwardSink({ dir: join(options.home, 'sink'), port: options.sinkPort ?? 0 });
   const smarthost = config.forwarding.smarthost ?? { host: sink?.host ?? '127.0.0.1', port: sink?.port ?? 0 };
   let archive: LocalArchive;
   try {
     archive = await startLocalArchive(config, {
       home: options.home,
+      ...(options.ports ? { ports: options.ports } : {}),
       forwarding: {
         smarthost,
         home: options.home,
         log: options.log,
         wrapSender: options.wrapSender,
         retry: options.forwardRetry,
+        gmailRootUrl: options.gmailRootUrl,
       },
     });
   } catch (error) {
@@ -423,7 +438,7 @@ export async function startLocalStack(
   return {
     archive,
     smtp,
-    ...(sink ? { sinkDir: sink.dir } : {}),
+    ...(sink ? { sinkDir: sink.dir, sink: { host: sink.host, port: sink.port } } : {}),
     home: options.home,
     async stop() {
       rmSync(stackFilePath(options.home), { force: true });

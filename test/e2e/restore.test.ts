@@ -1,0 +1,457 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ImapFlow } from 'imapflow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DovecotServer, startDovecot } from '../../cli/dovecot';
+import { readMbox } from '../../cli/message-sources';
+import { openBundleStream } from '../../cli/restore';
+import { BundleNotVerifiedError, type RestoreOptions, restoreBundle } from '../../shared/bundle/restore';
+import type { BundleManifest } from '../../shared/export';
+import type { DeliveryRow } from '../../shared/index-schema';
+import { archiveReceivedMail } from '../../shared/ingest';
+import type { MailIndex } from '../../shared/ports';
+import { verifyBundle } from '../../shared/verify';
+import { exportToFile } from '../support/bundles';
+import { exampleConfig } from '../support/config';
+import { readOverImap } from '../support/imap';
+import { makeMessage, makeMessageWithAttachment } from '../support/messages';
+import { startTestServices, type TestServices } from '../support/services';
+import { receiveLikeSes } from '../support/ses';
+
+const MAILBOX = 'alice@example.com';
+let services: TestServices;
+let work: string;
+let bundle: string;
+let manifest: BundleManifest;
+/** sha256 of the original bytes -> the original bytes. */
+const originals = new Map<string, Buffer>();
+const servers: DovecotServer[] = [];
+
+/** Flags the archive itself does not record (it sets only \Seen on Sent): given to some rows at export time. */
+const EXTRA_FLAGS = new Map<string, string[]>([
+  [
+    'all five flags and keywords',
+    ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft', '$Forwarded', 'Work'],
+  ],
+  ['twin A', ['\\Flagged']],
+  ['from 1958', ['\\Answered', 'Project-X']],
+]);
+
+function withFlags(index: MailIndex): MailIndex {
+  return new Proxy(index, {
+    get(target, property) {
+      if (property === 'folderDeliveries') {
+        return async function* (mailbox: string, folder: string) {
+          for await (const row of target.folderDeliveries(mailbox, folder)) {
+            const extra = EXTRA_FLAGS.get(row.subject ?? '');
+            yield extra ? ({ ...row, flags: extra } as unknown as DeliveryRow) : row;
+          }
+        };
+      }
+      const value = Reflect.get(target, property);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+let clock = Date.parse('2024-03-01T09:00:00Z');
+async function receive(
+  message: Buffer,
+  recipients: string[],
+  extra: { trace?: boolean; verdicts?: { spam: 'FAIL' }; at?: Date } = {},
+) {
+  clock += 3_600_000 + 1234;
+  const { notification, stored, sha256 } = await receiveLikeSes(services.store, services.bucket, message, {
+    recipients,
+    timestamp: extra.at ?? new Date(clock),
+    ...(extra.trace === undefined ? {} : { trace: extra.trace }),
+    ...(extra.verdicts ? { verdicts: extra.verdicts } : {}),
+  });
+  originals.set(sha256, stored);
+  await archiveReceivedMail(notification, {
+    config: exampleConfig(),
+    store: services.store,
+    index: services.index,
+  });
+}
+
+const SPAM_AS_SPECIAL_USE = `
+namespace inbox {
+  mailbox Spam {
+    special_use = \\Junk
+    auto = create
+  }
+}
+`;
+
+async function target(name: string, extraConfig = SPAM_AS_SPECIAL_USE): Promise<DovecotServer> {
+  const maildir = join(work, name, 'Maildir');
+  mkdirSync(maildir, { recursive: true });
+  const server = await startDovecot({ maildir, workDir: join(work, name, 'dovecot'), extraConfig });
+  servers.push(server);
+  return server;
+}
+
+function clientFor(server: { host: string; port: number; user: string; password: string }) {
+  return () =>
+    new ImapFlow({
+      host: server.host,
+      port: server.port,
+      secure: false,
+      auth: { user: server.user, pass: server.password },
+      logger: false,
+    });
+}
+
+function options(server: DovecotServer, extra: Partial<RestoreOptions> = {}): RestoreOptions {
+  return {
+    source: { kind: 'file', path: bundle },
+    openBundleStream: () => createReadStream(bundle),
+    readMbox,
+    newClient: clientFor(server),
+    statePath: join(work, `state-${server.port}-${Math.random().toString(36).slice(2)}.jsonl`),
+    retry: { attempts: 6, firstDelayMs: 50 },
+    ...extra,
+  };
+}
+
+/**
+ * A TCP relay in front of a target: `delayMs` holds every client chunk back (a slow link), and `cutAtAppend`
+ * lists, per connection in order, the APPEND after which that connection dies: the command reaches the server,
+ * its answer never reaches the client, then both sockets are destroyed.
+ */
+async function relay(server: DovecotServer, behaviour: { delayMs?: number; cutAtAppend?: number[] }) {
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const relayServer: Server = createServer((client) => {
+    const cutAt = behaviour.cutAtAppend?.[connections];
+    connections += 1;
+    const upstream = tcpConnect(server.port, server.host);
+    sockets.add(client);
+    sockets.add(upstream);
+    let appends = 0;
+    let cut = false;
+    client.on('data', (chunk: Buffer) => {
+      client.pause();
+      setTimeout(() => {
+        appends += chunk.toString('latin1').match(/^\S+ APPEND /gm)?.length ?? 0;
+        upstream.write(chunk);
+        client.resume();
+        if (cutAt !== undefined && appends >= cutAt && !cut) {
+          cut = true;
+          setTimeout(() => {
+            client.destroy();
+            upstream.destroy();
+          }, 300);
+        }
+      }, behaviour.delayMs ?? 0);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!cut) client.write(chunk);
+    });
+    for (const socket of [client, upstream]) {
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise<void>((done) => relayServer.listen(0, '127.0.0.1', done));
+  const address = relayServer.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    ...server,
+    port,
+    connections: () => connections,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((done) => relayServer.close(done));
+    },
+  };
+}
+
+const BIN = resolve(import.meta.dirname, '../../cli/bin.js');
+
+/** The CLI as a user runs it, the secret in the environment. */
+function cli(args: string[], server: { password: string }): ChildProcess & { output: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: {
+      ...process.env,
+      MAIL_ARCHIVER_IMAP_PASSWORD: server.password,
+      MAIL_ARCHIVER_HOME: join(work, 'home'),
+      CI: 'true',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d;
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d;
+  });
+  return Object.assign(child, { output: () => output });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) done(child.exitCode);
+    else child.once('exit', (code) => done(code));
+  });
+}
+
+async function countOnTarget(server: DovecotServer): Promise<Record<string, number>> {
+  const served = await readOverImap(server);
+  return Object.fromEntries([...served.byFolder].map(([folder, f]) => [folder, f.messages.length]));
+}
+
+const TARGET_OF: Record<string, string> = { INBOX: 'INBOX', Sent: 'Sent', Junk: 'Spam' };
+
+/** IMAP lines end in CRLF (bare CR and LF become CRLF), and Dovecot's BODY[] serves NUL as 0x80. */
+function asAppendedAndServed(original: Buffer): Buffer {
+  const crlf = original
+    .toString('latin1')
+    .replace(/\r\n|\r|\n/g, '\r\n')
+    .replace(/\0/g, '\x80');
+  return Buffer.from(crlf, 'latin1');
+}
+
+/** Independent of the restore code: every bundle message is on the target as Dovecot serves its original. */
+async function expectTargetHoldsBundle(server: DovecotServer, except: string[] = []) {
+  const datesWrapped = manifest.messages.filter((m) => Date.parse(m.receivedAt) < 0).map((m) => m.sha256);
+  const served = await readOverImap(server);
+  for (const folder of manifest.folders) {
+    const expected = manifest.messages.filter((m) => m.folder === folder.name && !except.includes(m.sha256));
+    const onTarget = served.byFolder.get(TARGET_OF[folder.name] ?? folder.name)?.messages ?? [];
+    expect(onTarget.length, `${folder.name}: count on the target`).toBe(expected.length);
+    const left = [...onTarget];
+    for (const m of expected) {
+      const want = asAppendedAndServed(originals.get(m.sha256) as Buffer);
+      const i = left.findIndex(
+        (t) =>
+          t.source.equals(want) &&
+          (t.internalDate.getTime() === Math.floor(Date.parse(m.receivedAt) / 1000) * 1000 ||
+            // Dovecot 2.3 keeps INTERNALDATE as an unsigned 32-bit number: 1958 comes back as 2094.
+            (datesWrapped.includes(m.sha256) &&
+              t.internalDate.getTime() === (Math.floor(Date.parse(m.receivedAt) / 1000) + 2 ** 32) * 1000)) &&
+          t.flags.filter((f) => f !== '\\Recent').join(' ') === [...m.flags].sort().join(' '),
+      );
+      expect(
+        i,
+        `${folder.name} UID ${m.uid} on the target with its bytes, date and flags`,
+      ).toBeGreaterThanOrEqual(0);
+      left.splice(i, 1);
+    }
+  }
+  return served;
+}
+
+beforeAll(async () => {
+  services = await startTestServices();
+  work = mkdtempSync(join(tmpdir(), 'mail-archiver-restore-'));
+  const to = [MAILBOX];
+  await receive(makeMessage({ subject: 'plain crlf via SES' }), to);
+  // Two different messages, one Message-ID: imapsync's default identity keeps one of them.
+  await receive(
+    makeMessage({ subject: 'twin A', messageId: '<same@sender.example.org>', body: 'first\n' }),
+    to,
+  );
+  await receive(
+    makeMessage({ subject: 'twin B', messageId: '<same@sender.example.org>', body: 'second\n' }),
+    to,
+  );
+  await receive(makeMessage({ subject: 'nul byte', body: 'a\u0000b\n' }), to);
+  await receive(makeMessage({ subject: 'from 1958', date: 'Tue, 06 May 1958 10:00:00 +0000' }), to, {
+    at: new Date('1958-05-06T10:00:07Z'),
+  });
+  await receive(makeMessage({ subject: 'lf import', eol: '\n' }), to, { trace: false });
+  await receive(makeMessage({ subject: 'bare cr import', eol: '\r' }), to, { trace: false });
+  await receive(makeMessage({ subject: 'all five flags and keywords' }), to);
+  await receive(makeMessageWithAttachment('big.bin', 1_500_000, { subject: 'two MB' }), to);
+  await receive(makeMessage({ subject: 'sent by alice', from: MAILBOX, to: 'x@elsewhere.example' }), [
+    'sent@journal.example.com',
+  ]);
+  await receive(makeMessage({ subject: 'spam' }), to, { verdicts: { spam: 'FAIL' } });
+  bundle = join(work, 'alice.tar.gz');
+  await exportToFile(
+    { store: services.store, index: withFlags(services.index) },
+    { mailbox: MAILBOX, format: 'maildir' },
+    bundle,
+  );
+  const checked = await verifyBundle(createReadStream(bundle), readMbox);
+  expect(checked.errors).toEqual([]);
+  manifest = checked.manifest as BundleManifest;
+}, 60_000);
+
+afterAll(async () => {
+  for (const server of servers) await server.stop();
+  await services?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('restore into a real Dovecot', () => {
+  it('moves every message (both Message-ID twins, NUL, 1958, LF, CR, flags, keywords) and verifies each', async () => {
+    expect(manifest.messages.length).toBe(11);
+    expect(manifest.messages.filter((m) => m.nul).length).toBe(1);
+    const server = await target('full');
+    const report = await restoreBundle(options(server));
+    // Dovecot 2.3 cannot keep a date before 1970: verification sees it, from a new session.
+    const old = manifest.messages.find((m) => m.receivedAt.startsWith('1958'));
+    expect(report.notVerified).toEqual([
+      {
+        folder: 'INBOX',
+        uid: old?.uid,
+        sha256: old?.sha256,
+        problem: expect.stringMatching(
+          /INTERNALDATE 2094-06-11T16:28:23.000Z != 1958-05-06T10:00:07.000Z \(this server does not keep dates before 1970\)$/,
+        ),
+      },
+    ]);
+    expect(report.refused).toEqual([]);
+    expect(report).toMatchObject({ messages: 11, moved: 11, alreadyThere: 0, verified: 10, nulAsHighBit: 0 });
+    expect(report.folders.map((f) => [f.folder, f.target, f.inBundle, f.verified])).toEqual([
+      ['INBOX', 'INBOX', 9, 8],
+      ['Junk', 'Spam', 1, 1],
+      ['Sent', 'Sent', 1, 1],
+    ]);
+    const served = await expectTargetHoldsBundle(server);
+    const twins = served.byFolder
+      .get('INBOX')
+      ?.messages.filter((m) => m.source.includes('<same@sender.example.org>'));
+    expect(twins?.length).toBe(2);
+
+    // A second run appends nothing and verifies everything again.
+    const again = await restoreBundle({ ...options(server), statePath: report.statePath });
+    expect(again).toMatchObject({ moved: 0, alreadyThere: 11, verified: 10, refused: [] });
+    expect(again.notVerified.map((n) => n.uid)).toEqual([old?.uid]);
+    // Without the state file the server is checked by size and sha256: still nothing appended.
+    const stateless = await restoreBundle(options(server));
+    expect(stateless).toMatchObject({ moved: 0, alreadyThere: 11, verified: 10 });
+    await expectTargetHoldsBundle(server);
+  }, 60_000);
+
+  it('checks the bundle first: a changed byte stops it before any connection', async () => {
+    const dir = join(work, 'tampered');
+    mkdirSync(dir, { recursive: true });
+    execFileSync('tar', ['-xzf', bundle, '-C', dir, '--no-same-owner']);
+    // The unpacked tree passes verify as it is (GNU tar keeps even the 1958 mtime); then one byte changes.
+    const source = { kind: 'directory' as const, path: dir };
+    expect((await verifyBundle(openBundleStream(source), readMbox)).errors).toEqual([]);
+    const victim = manifest.messages.find((m) => m.folder === 'Sent');
+    const path = join(dir, victim?.file ?? '');
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 3] = (bytes[bytes.length - 3] ?? 0) ^ 1;
+    const { mtime } = statSync(path);
+    writeFileSync(path, bytes);
+    utimesSync(path, mtime, mtime);
+    let connections = 0;
+    const server = await target('tampered-target');
+    const attempt = restoreBundle(
+      options(server, {
+        source,
+        openBundleStream: () => openBundleStream(source),
+        newClient: () => {
+          connections += 1;
+          return clientFor(server)();
+        },
+      }),
+    );
+    await expect(attempt).rejects.toBeInstanceOf(BundleNotVerifiedError);
+    await expect(attempt).rejects.toThrow(/sha256 does not match the manifest/);
+    expect(connections).toBe(0);
+  }, 60_000);
+
+  it('--dry-run reports what would be moved and changes nothing', async () => {
+    const server = await target('dry');
+    const statePath = join(work, 'dry-state.jsonl');
+    const report = await restoreBundle(options(server, { dryRun: true, statePath }));
+    expect(report).toMatchObject({ dryRun: true, messages: 11, moved: 11, alreadyThere: 0, verified: 0 });
+    expect(existsSync(statePath)).toBe(false);
+    expect(await countOnTarget(server)).toEqual({ INBOX: 0, Spam: 0 });
+  }, 60_000);
+
+  it('resumes a killed run: nothing appended twice, every message there', async () => {
+    const server = await target('killed');
+    const slow = await relay(server, { delayMs: 40 });
+    const statePath = join(work, 'killed-state.jsonl');
+    const url = `imap://${server.user}@${slow.host}:${slow.port}`;
+    const child = cli(['restore', bundle, '--imap', url, '--state', statePath], server);
+    const lines = () =>
+      existsSync(statePath) ? readFileSync(statePath, 'utf8').trim().split('\n').length : 0;
+    const deadline = Date.now() + 30_000;
+    while (lines() < 1 + 4 && Date.now() < deadline && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGKILL');
+    await exited(child);
+    await slow.close();
+    const recorded = lines() - 1;
+    const landed = Object.values(await countOnTarget(server)).reduce((a, b) => a + b, 0);
+    console.info(`restore killed after ${recorded} recorded appends, ${landed} on the target`);
+    expect(recorded).toBeGreaterThanOrEqual(4);
+    expect(landed).toBeLessThan(11);
+    expect(landed - recorded).toBeLessThanOrEqual(1);
+
+    const resumed = await restoreBundle(options(server, { statePath }));
+    expect(resumed).toMatchObject({ alreadyThere: landed, moved: 11 - landed, refused: [] });
+    expect(resumed.verified).toBe(10); // the 1958 date: see the first test
+    await expectTargetHoldsBundle(server);
+  }, 90_000);
+
+  it('reconnects when the target drops the connection mid-APPEND and appends nothing twice', async () => {
+    const server = await target('dropping');
+    // The first connection dies after its 3rd APPEND, the second after its 4th: answers lost, messages stored.
+    const dropping = await relay(server, { cutAtAppend: [3, 4] });
+    const logged: string[] = [];
+    const report = await restoreBundle(
+      options(server, { newClient: clientFor(dropping), log: (line) => logged.push(line) }),
+    );
+    await dropping.close();
+    expect(report).toMatchObject({ moved: 11, alreadyThere: 0, refused: [], verified: 10 });
+    expect(report.reconnects).toBeGreaterThanOrEqual(2);
+    expect(logged.filter((l) => l.startsWith('connection lost')).length).toBeGreaterThanOrEqual(2);
+    await expectTargetHoldsBundle(server);
+  }, 90_000);
+
+  it("reports a message over the per-message size limit with the server's words (CLI, unpacked bundle)", async () => {
+    const server = await target(
+      'limited',
+      `${SPAM_AS_SPECIAL_USE}
+mail_plugins = $mail_plugins quota
+plugin {
+  quota = maildir:User quota
+  quota_max_mail_size = 1M
+}
+`,
+    );
+    const dir = join(work, 'unpacked');
+    mkdirSync(dir, { recursive: true });
+    execFileSync('tar', ['-xzf', bundle, '-C', dir, '--no-same-owner']);
+    const url = `imap://${server.user}@${server.host}:${server.port}`;
+    const child = cli(['restore', dir, '--imap', url, '--folder', 'INBOX'], server);
+    const code = await exited(child);
+    const output = child.output();
+    console.info(output);
+    expect(code).toBe(1);
+    const big = manifest.messages.find((m) => m.size > 1_000_000);
+    expect(output).toContain(
+      `refused (too large): INBOX UID ${big?.uid}, 2.0 MB: NO [LIMIT] Mail size is larger than the maximum size allowed by server configuration`,
+    );
+    expect(output).toContain('mail-archiver export <mailbox> --format mboxrd');
+    expect(output).toMatch(/9 messages: moved 8, already there 0, refused 1, verified 7/);
+    expect(await countOnTarget(server)).toEqual({ INBOX: 8, Spam: 0 });
+  }, 90_000);
+});
