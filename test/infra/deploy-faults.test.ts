@@ -131,7 +131,7 @@ describe('fault 1: every service-to-resource path the design relies on is allowe
       const d = destination.Properties?.EventDestination as {
         SnsDestination?: { TopicARN: { Ref: string } };
       };
-      const set = (destination.Properties?.ConfigurationSetName as { Ref: string }).Ref;
+      const set = ((destination.Properties ?? {}).ConfigurationSetName as { Ref: string }).Ref;
       if (d.SnsDestination) {
         publishers.push({
           topic: d.SnsDestination.TopicARN.Ref,
@@ -206,7 +206,7 @@ describe('fault 1: every service-to-resource path the design relies on is allowe
       (s) => s.service === 'sns.amazonaws.com' && allows(s.statement, 'sqs:SendMessage'),
     );
     expect(sqs.length).toBe(1);
-    expect(sourceArnOf(sqs[0]!.statement)).toBe('{ReceivedTopicF030B1ED}');
+    expect(sqs[0] && sourceArnOf(sqs[0].statement)).toBe('{ReceivedTopicF030B1ED}');
     template.hasResourceProperties('AWS::Lambda::Permission', {
       Principal: 'sns.amazonaws.com',
       SourceArn: { Ref: Match.stringLikeRegexp('^ForwardFeedbackTopic') },
@@ -242,8 +242,8 @@ describe('fault 3: the gatekeeper never fails a message', () => {
   it('bounces from an identity its role may use, for every receiving domain (the journal subdomain too)', () => {
     const config = exampleConfig();
     const [, role] = ofType('AWS::IAM::Policy').find(([id]) => id.startsWith('GatekeeperFunctionRole')) ?? [];
-    const statement = (role?.Properties?.PolicyDocument as { Statement: Statement[] }).Statement.find((s) =>
-      allows(s, 'ses:SendBounce'),
+    const statement = ((role?.Properties ?? {}).PolicyDocument as { Statement: Statement[] }).Statement.find(
+      (s) => allows(s, 'ses:SendBounce'),
     );
     const allowed = list(statement?.Resource).map(resolveArn);
     for (const domain of receivingDomains(config)) {
@@ -256,8 +256,8 @@ describe('fault 3: the gatekeeper never fails a message', () => {
 describe('fault 4: forwarding works in the SES sandbox', () => {
   it('allows sending by the From address, whatever identities SES checks (sender, recipient, configuration set)', () => {
     const [, policy] = ofType('AWS::IAM::Policy').find(([id]) => id.startsWith('ForwardFunctionRole')) ?? [];
-    const send = (policy?.Properties?.PolicyDocument as { Statement: Statement[] }).Statement.find((s) =>
-      allows(s, 'ses:SendEmail'),
+    const send = ((policy?.Properties ?? {}).PolicyDocument as { Statement: Statement[] }).Statement.find(
+      (s) => allows(s, 'ses:SendEmail'),
     );
     expect(send?.Resource).toBe('*');
     expect(send?.Condition).toEqual({ StringEquals: { 'ses:FromAddress': forwardingFrom(exampleConfig()) } });
@@ -323,10 +323,10 @@ describe('fault 6: every name the config feeds into AWS is validated when the co
       if (r.Type === 'AWS::SES::ReceiptRuleSet')
         expect(sesReceiptNameRule.test(r.Properties?.RuleSetName as string)).toBe(true);
       if (r.Type === 'AWS::SES::ReceiptRule') {
-        expect(sesReceiptNameRule.test((r.Properties?.Rule as { Name: string }).Name)).toBe(true);
+        expect(sesReceiptNameRule.test(((r.Properties ?? {}).Rule as { Name: string }).Name)).toBe(true);
       }
       if (r.Type === 'AWS::CloudWatch::Alarm')
-        expect((r.Properties?.AlarmName as string).length).toBeLessThanOrEqual(255);
+        expect(((r.Properties ?? {}).AlarmName as string).length).toBeLessThanOrEqual(255);
     }
   });
 });
