@@ -16,8 +16,8 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createClients, destroyClients } from '../shared/adapters/clients';
 import type { ArchiverConfig } from '../shared/config';
-import type { BundleFormat } from '../shared/export';
-import { createExportId } from '../shared/export-job';
+import type { BundleFormat } from '../shared/bundle/export';
+import { createExportId } from '../shared/bundle/export-job';
 import type { ExportRecord } from '../shared/index-schema';
 import { archiveStorage, type LocalArchive } from './local-stack';
 

@@ -14,7 +14,7 @@ import {
   type MailSender,
   RetryLater,
   SendError,
-} from '../shared/forward';
+} from '../shared/forwarding/forward';
 import type { ForwardQueue } from '../shared/ports';
 
 export class SmtpSender implements MailSender {

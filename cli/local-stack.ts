@@ -14,7 +14,7 @@ import { type AwsClients, createClients, destroyClients } from '../shared/adapte
 import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import { type ArchiverConfig, receivingDomains } from '../shared/config';
-import type { MailSender } from '../shared/forward';
+import type { MailSender } from '../shared/forwarding/forward';
 import { rawMailKey } from '../shared/index-schema';
 import type { Verdicts } from '../shared/routing';
 import { normaliseAddress, splitAddress } from '../shared/routing';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { FileRawMailStore } from '../shared/adapters/file-store';
 import { MemoryMailIndex } from '../shared/adapters/memory-index';
 import { parseConfig } from '../shared/config';
-import { runInExportWorker } from '../shared/export-worker';
+import { runInExportWorker } from '../shared/bundle/export-worker';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
 import { buildReceivedNotification } from '../shared/ses-notification';

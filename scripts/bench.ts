@@ -23,7 +23,7 @@ import { FileRawMailStore } from '../shared/adapters/file-store';
 import { MemoryMailIndex } from '../shared/adapters/memory-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import { parseConfig } from '../shared/config';
-import { exportMailbox } from '../shared/export';
+import { exportMailbox } from '../shared/bundle/export';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
 import type { RawMailStore } from '../shared/ports';

@@ -2,8 +2,8 @@
 // and reports anything missing from one of them; `reindex` rebuilds missing rows from S3 alone (the raw mail
 // and the envelope sidecars ingest writes), giving every message back the UIDs it had.
 import type { ArchiverConfig } from './config';
-import type { ForwardLedger, ForwardState } from './forward';
-import { forwardRequestsFor } from './forward';
+import type { ForwardLedger, ForwardState } from './forwarding/forward';
+import { forwardRequestsFor } from './forwarding/forward';
 import { envelopeKey, isImportedMessage, RAW_MAIL_PREFIX } from './index-schema';
 import { archiveReceivedMail, type EnvelopeRecord, type IngestDeps } from './ingest';
 import type { MailIndex, RawMailStore } from './ports';

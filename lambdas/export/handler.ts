@@ -5,7 +5,7 @@
 import { PassThrough } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { type OpenSink, runExportPart, startExport } from '../../shared/export-job';
+import { type OpenSink, runExportPart, startExport } from '../../shared/bundle/export-job';
 import { EXPORT_PREFIX, type ExportRecord } from '../../shared/index-schema';
 import type { MailIndex, RawMailStore } from '../../shared/ports';
 

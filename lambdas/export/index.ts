@@ -5,7 +5,7 @@ import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { asyncInvoker } from '../../shared/adapters/lambda-invoker';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
-import { runInExportWorker, serveExportWorker } from '../../shared/export-worker';
+import { runInExportWorker, serveExportWorker } from '../../shared/bundle/export-worker';
 import { requireEnv } from '../shared/environment';
 import { createExportHandler, createPartBuilder, type PartOutcome, type PartRequest } from './handler';
 

@@ -11,7 +11,7 @@ import {
   type ForwardRequest,
   forwardMessage,
   RetryLater,
-} from '../../shared/forward';
+} from '../../shared/forwarding/forward';
 
 const forwardRequest = z.object({
   mailbox: z.string().min(3),

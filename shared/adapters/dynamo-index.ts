@@ -8,7 +8,7 @@ import {
   paginateScan,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ForwardEntry, ForwardLedger, ForwardState } from '../forward';
+import type { ForwardEntry, ForwardLedger, ForwardState } from '../forwarding/forward';
 import {
   type DeliveryRow,
   deliveryItem,

@@ -1,6 +1,6 @@
 // MailIndex and ForwardLedger in memory, with the same conditional semantics as the DynamoDB adapter: for
 // benchmarks of the core without a database, and for tests of the core's logic.
-import type { ForwardEntry, ForwardLedger, ForwardState } from '../forward';
+import type { ForwardEntry, ForwardLedger, ForwardState } from '../forwarding/forward';
 import type { DeliveryRow, ExportPart, ExportRecord, FolderState } from '../index-schema';
 import type { ListQuery, MailIndex } from '../ports';
 import type { Folder } from '../routing';

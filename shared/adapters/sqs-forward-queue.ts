@@ -1,6 +1,6 @@
 // ForwardQueue on SQS, and parking a request in the forward dead-letter queue.
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { ForwardRequest } from '../forward';
+import type { ForwardRequest } from '../forwarding/forward';
 import type { ForwardQueue } from '../ports';
 
 export class SqsForwardQueue implements ForwardQueue {

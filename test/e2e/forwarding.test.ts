@@ -10,7 +10,7 @@ import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local-stack';
 import { createForwardEventsHandler } from '../../lambdas/forward-events/handler';
-import { type ForwardEntry, type MailSender, SendError } from '../../shared/forward';
+import { type ForwardEntry, type MailSender, SendError } from '../../shared/forwarding/forward';
 import { buildReceivedNotification } from '../../shared/ses-notification';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';

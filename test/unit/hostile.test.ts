@@ -7,11 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { readMbox } from '../../cli/message-sources';
 import { FileRawMailStore } from '../../shared/adapters/file-store';
 import { MemoryMailIndex } from '../../shared/adapters/memory-index';
-import { exportMailbox } from '../../shared/export';
+import { exportMailbox } from '../../shared/bundle/export';
 import { archiveReceivedMail } from '../../shared/ingest';
 import { readMessageBytes } from '../../shared/mime';
 import { routeMessage } from '../../shared/routing';
-import { verifyBundle } from '../../shared/verify';
+import { verifyBundle } from '../../shared/bundle/verify';
 import { exampleConfig } from '../support/config';
 import { receiveLikeSes } from '../support/ses';
 

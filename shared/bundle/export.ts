@@ -11,7 +11,7 @@ import { PassThrough, Readable, Transform, type TransformCallback, type Writable
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import tar from 'tar-stream';
-import type { DeliveryRow, FolderState } from './index-schema';
+import type { DeliveryRow, FolderState } from '../index-schema';
 import {
   bundleReadme,
   CrlfToLfConverter,
@@ -28,7 +28,7 @@ import {
   storedForm,
 } from './maildir';
 import { escapeMboxrd, MboxrdEscape, mboxFromLine } from './mbox';
-import type { MailIndex, RawMailStore } from './ports';
+import type { MailIndex, RawMailStore } from '../ports';
 
 export type BundleFormat = 'maildir' | 'mboxrd';
 

@@ -1,15 +1,15 @@
 // Forwarding: one copy of every archived message to each of its mailbox's targets, exactly once. The decision
 // not to forward (viruses, spam, DMARC rejects, loops, size) is recorded like a send; every send is claimed in a
 // ledger with a conditional write first, so duplicate events, retries and concurrent workers cannot send twice.
-import { type ArchiverConfig, forwardingFrom } from './config';
+import { type ArchiverConfig, forwardingFrom } from '../config';
 import {
   asciiEnvelopeAddress,
   FORWARD_TRACE_FIELD,
   rewriteForForwarding,
   splitHeaderBlock,
-} from './forward-rewrite';
-import type { DeliveryRow } from './index-schema';
-import type { MailIndex, RawMailStore } from './ports';
+} from './rewrite';
+import type { DeliveryRow } from '../index-schema';
+import type { MailIndex, RawMailStore } from '../ports';
 
 /** SESv2 SendEmail accepts 40 MB of raw content. */
 export const MAX_FORWARD_BYTES = 40 * 1024 * 1024;

@@ -4,7 +4,7 @@
 // edit, but it rewrites every line ending of a changed block to CRLF; this keeps them.
 import { domainToASCII } from 'node:url';
 import libmime from 'libmime';
-import { parseAddresses } from './mime';
+import { parseAddresses } from '../mime';
 
 /** One header field: its name and its exact raw bytes (all folded lines, with their line endings). */
 export interface HeaderField {

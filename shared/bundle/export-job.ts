@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { type BundleFormat, type ExportDeps, exportMailbox, summarizeExport } from './export';
-import { type ExportPart, type ExportRecord, newExportId } from './index-schema';
+import { type ExportPart, type ExportRecord, newExportId } from '../index-schema';
 
 export interface ExportJobRequest {
   mailbox: string;
