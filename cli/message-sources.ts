@@ -1,9 +1,9 @@
 // Messages to import, read from .eml files, directories of them, maildirs and mbox files (mboxo and mboxrd).
 // Each message comes out as its exact bytes; nothing is skipped silently: unreadable inputs come out as
 // failures with their reason.
-import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { readMbox } from '../shared/bundle/mbox';
 
 export interface SourceMessage {
   kind: 'message';
@@ -136,7 +136,7 @@ async function* readFileSource(path: string, folderHints: string[]): AsyncGenera
     return;
   }
   if (head.toString('latin1') === 'From ') {
-    yield* readMbox(path);
+    yield* readMboxSource(path);
     return;
   }
   const raw = await readFile(path);
@@ -148,92 +148,16 @@ async function* readFileSource(path: string, folderHints: string[]): AsyncGenera
   yield { kind: 'message', raw, origin: path, folderHints, sourceBytes: size };
 }
 
-/**
- * mbox: messages start at `From ` lines. mboxrd escapes body lines matching `>*From ` with one more `>`;
- * mboxo escapes only `From `. Removing one `>` from `>+From ` lines undoes both, and the two formats differ
- * only on lines that were `>From ` originally, which mboxo cannot tell apart anyway.
- */
-export async function* readMbox(path: string): AsyncGenerator<SourceItem> {
-  let lines: Buffer[] = [];
-  let fromLine: string | undefined;
-  let count = 0;
-  let bytes = 0;
-  const emit = function* (): Generator<SourceItem> {
-    if (fromLine === undefined) return;
-    count += 1;
-    // The blank line before the next From_ line belongs to the mbox, not the message.
-    const last = lines[lines.length - 1];
-    if (last && (last.length === 0 || (last.length === 1 && last[0] === 13))) lines.pop();
-    const raw = Buffer.concat(
-      lines.flatMap((l, i) => (i === 0 ? [l] : [NEWLINE, l])).concat(lines.length ? [NEWLINE] : []),
-    );
-    const origin = `${path}#${count}`;
-    if (raw.length === 0) {
-      yield { kind: 'failure', origin, reason: 'empty message in mbox', sourceBytes: bytes };
-    } else {
-      const takeout = stripTakeoutHeaders(raw);
-      yield {
-        kind: 'message',
-        raw: takeout.raw,
-        origin,
-        ...(parseFromLineDate(fromLine) ? { receivedAt: parseFromLineDate(fromLine) } : {}),
-        folderHints: takeout.labels,
-        sourceBytes: bytes,
-      };
-    }
-    lines = [];
-    bytes = 0;
-  };
-
-  for await (const line of readLines(path)) {
-    bytes += line.length + 1;
-    if (isFromLine(line)) {
-      yield* emit();
-      fromLine = line.toString('latin1');
+/** An mbox file's messages, with Google Takeout's own header fields taken off (their labels kept as hints). */
+async function* readMboxSource(path: string): AsyncGenerator<SourceItem> {
+  for await (const item of readMbox(path)) {
+    if (item.kind === 'failure') {
+      yield item;
       continue;
     }
-    lines.push(unescapeFromLine(line));
+    const takeout = stripTakeoutHeaders(item.raw);
+    yield { ...item, raw: takeout.raw, folderHints: takeout.labels };
   }
-  yield* emit();
-  if (count === 0)
-    yield { kind: 'failure', origin: path, reason: 'no messages found in mbox', sourceBytes: bytes };
-}
-
-const NEWLINE = Buffer.from('\n');
-
-function isFromLine(line: Buffer): boolean {
-  return line.length >= 5 && line[0] === 70 && line.toString('latin1', 0, 5) === 'From ';
-}
-
-function unescapeFromLine(line: Buffer): Buffer {
-  if (line[0] !== 62) return line;
-  let i = 0;
-  while (line[i] === 62) i += 1;
-  return line.toString('latin1', i, i + 5) === 'From ' ? line.subarray(1) : line;
-}
-
-function parseFromLineDate(fromLine: string): Date | undefined {
-  // "From sender@example.com Tue Jan  1 10:00:00 2002" (asctime, UTC by convention)
-  const match = fromLine.match(/([A-Z][a-z]{2}) +([A-Z][a-z]{2}) +(\d{1,2}) +(\d{2}:\d{2}:\d{2}) +(\d{4})/);
-  if (!match) return undefined;
-  const date = new Date(`${match[2]} ${match[3]} ${match[5]} ${match[4]} UTC`);
-  return Number.isNaN(date.getTime()) ? undefined : date;
-}
-
-/** Lines without their LF (a CR before it stays), streamed. */
-async function* readLines(path: string): AsyncGenerator<Buffer> {
-  let pending: Buffer = Buffer.alloc(0);
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    let data = pending.length ? Buffer.concat([pending, chunk as Buffer]) : (chunk as Buffer);
-    let start = 0;
-    for (let nl = data.indexOf(10, start); nl >= 0; nl = data.indexOf(10, start)) {
-      yield data.subarray(start, nl);
-      start = nl + 1;
-    }
-    data = data.subarray(start);
-    pending = Buffer.from(data);
-  }
-  if (pending.length) yield pending;
 }
 
 /**

@@ -8,8 +8,8 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { FileRawMailStore } from '../shared/adapters/file-store';
 import { MemoryMailIndex } from '../shared/adapters/memory-index';
-import { parseConfig } from '../shared/config';
 import { runInExportWorker } from '../shared/bundle/export-worker';
+import { loadConfig } from '../shared/config';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
 import { buildReceivedNotification } from '../shared/ses-notification';
@@ -17,7 +17,7 @@ import { spamAssassinFiles } from '../test/support/spam-assassin';
 import { exportInThisThread } from './bench-export';
 
 const MB = 1024 * 1024;
-const config = parseConfig(JSON.parse(readFileSync('mail-archiver.config.json', 'utf8')));
+const config = loadConfig('mail-archiver.config.json');
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 
 /** Samples RSS every millisecond while `work` runs; returns the peak. */

@@ -85,6 +85,11 @@ export function isJournalAddress(config: Pick<ArchiverConfig, 'journalAddress'>,
   return config.journalAddress !== undefined && normaliseAddress(recipient) === config.journalAddress;
 }
 
+/** Envelope recipients that no mailbox accepts (the gatekeeper bounces them; the local SMTP listener refuses them). */
+export function unknownRecipients(config: ArchiverConfig, recipients: readonly string[]): string[] {
+  return recipients.filter((r) => !isJournalAddress(config, r) && 'rejected' in resolveRecipient(config, r));
+}
+
 export function routeMessage(
   config: ArchiverConfig,
   envelopeRecipients: readonly string[],

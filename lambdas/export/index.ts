@@ -1,5 +1,5 @@
 // Composition root: clients are built once per cold start. The same bundle runs twice: on the main thread as the
-// handler, and in the worker thread that builds each part with a bounded heap (shared/export-worker.ts).
+// handler, and in the worker thread that builds each part with a bounded heap (shared/bundle/export-worker.ts).
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';

@@ -8,10 +8,11 @@ import { z } from 'zod';
 import {
   type ForwardDeps,
   type ForwardOutcome,
-  type ForwardRequest,
   forwardMessage,
   RetryLater,
 } from '../../shared/forwarding/forward';
+import type { ForwardRequest } from '../../shared/forwarding/ledger';
+import type { ForwardParking } from '../../shared/ports';
 
 const forwardRequest = z.object({
   mailbox: z.string().min(3),
@@ -21,7 +22,7 @@ const forwardRequest = z.object({
 });
 
 export interface ForwardHandlerDeps extends ForwardDeps {
-  parking: { park(request: ForwardRequest, reason: string): Promise<void> };
+  parking: ForwardParking;
   logger: Pick<Logger, 'info' | 'warn'>;
 }
 

@@ -4,9 +4,9 @@
 // this on its own: SES matches exact addresses or whole domains, and plus-addressing needs both.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SESEvent } from 'aws-lambda';
-import type { Bouncer } from '../../shared/adapters/ses-bouncer';
 import type { ArchiverConfig } from '../../shared/config';
-import { isJournalAddress, resolveRecipient, splitAddress } from '../../shared/routing';
+import type { Bouncer } from '../../shared/ports';
+import { splitAddress, unknownRecipients } from '../../shared/routing';
 
 export interface GatekeeperDeps {
   config: ArchiverConfig;
@@ -15,11 +15,6 @@ export interface GatekeeperDeps {
 }
 
 export type Disposition = { disposition: 'CONTINUE' | 'STOP_RULE' | 'STOP_RULE_SET' };
-
-/** Envelope recipients that no mailbox accepts. */
-export function unknownRecipients(config: ArchiverConfig, recipients: readonly string[]): string[] {
-  return recipients.filter((r) => !isJournalAddress(config, r) && 'rejected' in resolveRecipient(config, r));
-}
 
 export function createGatekeeperHandler(deps: GatekeeperDeps) {
   return async (event: SESEvent): Promise<Disposition> => {

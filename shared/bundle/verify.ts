@@ -9,8 +9,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
-import type { BundleManifest } from './export';
 import { flagLetters, MAILDIR_ROOT, parseMessageFileName } from './maildir';
+import { type BundleManifest, parseManifest } from './manifest';
+import { readMbox } from './mbox';
 
 export interface VerifyReport {
   ok: boolean;
@@ -33,13 +34,10 @@ const TEXT_FILES =
   /(^|\/)(manifest\.json|dovecot-uidlist|courierimapuiddb|subscriptions|courierimapsubscribed|maildirfolder)$/;
 
 /**
- * Reads a bundle stream once. `readMbox` parses a spooled mbox file back into messages (the importer's reader),
- * so that mboxrd bundles are checked by the same code that would restore them.
+ * Reads a bundle stream once. An mboxrd file is spooled and parsed back with the mbox reader the importer uses,
+ * so that mboxrd bundles are checked by the same code that would restore them. Problems are reported, not thrown.
  */
-export async function verifyBundle(
-  bundle: Readable,
-  readMbox: (path: string) => AsyncIterable<{ kind: string; raw?: Buffer; origin: string }>,
-): Promise<VerifyReport> {
+export async function verifyBundle(bundle: Readable): Promise<VerifyReport> {
   const errors: string[] = [];
   const files = new Map<string, FileFacts>();
   const directories = new Set<string>();
@@ -68,7 +66,7 @@ export async function verifyBundle(
         await pipeline(entry, createWriteStream(spooled));
         const hashes: string[] = [];
         for await (const item of readMbox(spooled)) {
-          if (item.raw) hashes.push(createHash('sha256').update(item.raw).digest('hex'));
+          if (item.kind === 'message') hashes.push(createHash('sha256').update(item.raw).digest('hex'));
         }
         mboxHashes.set(path, hashes);
         continue;
@@ -85,7 +83,12 @@ export async function verifyBundle(
 
   const manifestText = files.get('manifest.json')?.text;
   if (!manifestText) return { ok: false, messages: 0, errors: [...errors, 'manifest.json is missing'] };
-  const manifest = JSON.parse(manifestText) as BundleManifest;
+  let manifest: BundleManifest;
+  try {
+    manifest = parseManifest(manifestText);
+  } catch (error) {
+    return { ok: false, messages: 0, errors: [...errors, (error as Error).message] };
+  }
   if (manifest.bundleFormat === 'mboxrd') checkMbox(manifest, mboxHashes, errors);
   else checkMaildir(manifest, files, directories, errors);
   return { ok: errors.length === 0, messages: manifest.messages.length, errors, manifest };

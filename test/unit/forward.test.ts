@@ -3,7 +3,8 @@ import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { SesSender } from '../../shared/adapters/ses-sender';
-import { contentBlocker, forwardBlocker, SendError } from '../../shared/forwarding/forward';
+import { SendError } from '../../shared/forwarding/forward';
+import { contentBlocker, forwardBlocker } from '../../shared/forwarding/policy';
 import {
   asciiEnvelopeAddress,
   FORWARD_TRACE_FIELD,
