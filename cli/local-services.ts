@@ -111,6 +111,7 @@ export async function startS3Local(options: { port?: number; dataDir: string }):
     allowMismatchedSignatures: true,
   });
   answerPutsOnceWritten((server as unknown as { store: S3rverStore }).store);
+  continueListingsWithoutDes(server as unknown as KoaLike);
   const { port } = (await server.run()) as { port: number };
   return { endpoint: `http://127.0.0.1:${port}`, stop: () => server.close() as Promise<void> };
 }
@@ -153,6 +154,71 @@ function answerPutsOnceWritten(store: S3rverStore): void {
     await store.putMetadata(object.bucket, object.key, object.metadata, digest);
     return { size, md5: digest };
   };
+}
+
+/** The parts of s3rver 3.7.1's Koa application and request context that the listing fix relies on. */
+interface KoaLike {
+  middleware: ((ctx: ListingContext, next: () => Promise<void>) => Promise<void>)[];
+}
+interface ListingContext {
+  method: string;
+  path: string;
+  query: Record<string, string | undefined>;
+  store: { listObjects(bucket: string, options: unknown): Promise<ListingResult> };
+  body: unknown;
+}
+interface ListingResult {
+  objects: { key: string }[];
+  isTruncated: boolean;
+}
+
+/** Our continuation tokens: a marker, then the last key listed, base64url. */
+const TOKEN_PREFIX = 'mail-archiver-local:';
+
+/**
+ * s3rver 3.7.1 builds ListObjectsV2 continuation tokens with the DES cipher, which Node 20's OpenSSL 3 refuses
+ * (`crypto.createCipheriv('des', ...)` throws), so every listing of more than 1,000 keys answered 500 and
+ * `reconcile`/`reindex` stopped there. This middleware, placed inside s3rver's XML encoder and before its
+ * router, takes over only the continuation of ListObjectsV2 (`list-type=2`) and leaves the listing to s3rver:
+ * - an incoming token of ours becomes s3rver's own `start-after` (the key it carries);
+ * - the store seen by this one request reports "not truncated", so s3rver never builds a DES token;
+ * - if the listing was truncated, the response gets `IsTruncated` and a `NextContinuationToken` of ours.
+ * The token is opaque to clients, as S3's is; the SDK's paginator (the code the AWS path runs) just sends it back.
+ */
+function continueListingsWithoutDes(app: KoaLike): void {
+  const listing = async (ctx: ListingContext, next: () => Promise<void>) => {
+    const bucket = /^\/([^/]+)\/?$/.exec(ctx.path)?.[1];
+    if (ctx.method !== 'GET' || !bucket || ctx.query['list-type'] !== '2') return next();
+    const token = ctx.query['continuation-token'];
+    if (token !== undefined) {
+      const decoded = Buffer.from(token, 'base64url').toString('utf8');
+      if (!decoded.startsWith(TOKEN_PREFIX)) return next(); // s3rver answers "incorrect token" itself
+      const { 'continuation-token': _token, ...query } = ctx.query;
+      ctx.query = { ...query, 'start-after': decoded.slice(TOKEN_PREFIX.length) };
+    }
+    const store = ctx.store;
+    let lastKey: string | undefined;
+    ctx.store = Object.assign(Object.create(store) as typeof store, {
+      async listObjects(name: string, options: unknown) {
+        const result = await store.listObjects(name, options);
+        if (result.isTruncated) lastKey = result.objects[result.objects.length - 1]?.key;
+        return { ...result, isTruncated: false };
+      },
+    });
+    await next();
+    const body = (ctx.body as { ListBucketResult?: Record<string, unknown> } | undefined)?.ListBucketResult;
+    if (!body) return;
+    if (token !== undefined) {
+      body.StartAfter = undefined;
+      body.ContinuationToken = token;
+    }
+    if (lastKey !== undefined) {
+      body.IsTruncated = true;
+      body.NextContinuationToken = Buffer.from(`${TOKEN_PREFIX}${lastKey}`, 'utf8').toString('base64url');
+    }
+  };
+  // [0] logs, [1] encodes plain-object bodies as XML after the rest ran: ours goes right after it.
+  app.middleware.splice(2, 0, listing);
 }
 
 export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {

@@ -3,7 +3,7 @@
 // same SDK calls, as on AWS: stored in S3 with SES's key layout and trace headers, then handed over as the
 // SQS record that SES's notification would become.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import type { ForwardHandlerDeps } from '../lambdas/forward/handler';
@@ -17,6 +17,7 @@ import type { Verdicts } from '../shared/routing';
 import { normaliseAddress, splitAddress, unknownRecipients } from '../shared/routing';
 import type { SesReceivedNotification } from '../shared/ses-notification';
 import { storeLikeSes } from '../shared/ses-receive';
+import { resolveDataHome } from './data-home';
 import { LocalForwardQueue, localForwardDeps, startForwardSink } from './local-forwarding';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './local-services';
 
@@ -33,8 +34,9 @@ export const LOCAL_VERDICTS: Verdicts = {
   dmarc: 'GRAY',
 };
 
+/** The data directory (see cli/data-home.ts): MAIL_ARCHIVER_HOME, else the platform's user data directory. */
 export function archiverHome(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.MAIL_ARCHIVER_HOME ?? '.mail-archiver');
+  return resolveDataHome({ env }).path;
 }
 
 /** What a running `npm start` publishes so that CLI commands can use its services. */

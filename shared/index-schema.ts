@@ -48,8 +48,15 @@ export interface DeliveryRow {
   references: string[];
   attachments: AttachmentSummary[];
   verdicts: Verdicts;
+  /** Cut to the row's byte budget when too many (all of them are in the envelope sidecar). */
   envelopeRecipients: string[];
+  /** How many envelope recipients there were, when `envelopeRecipients` was cut. */
+  envelopeRecipientCount?: number;
   parseError?: string;
+  /** Fields cut to the row's byte budget (shared/row-budget.ts); the raw message has them whole. */
+  truncated?: string[];
+  /** Why the full row was refused, when this is the minimal row written in its place. */
+  minimal?: string;
   archivedAt: string;
   schemaVersion: number;
 }

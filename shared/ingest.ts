@@ -4,6 +4,7 @@ import type { ArchiverConfig } from './config';
 import { forwardRequestsFor } from './forwarding/policy';
 import {
   type DeliveryRow,
+  deliveryItem,
   envelopeKey,
   INDEX_SCHEMA_VERSION,
   isImportedMessage,
@@ -18,6 +19,14 @@ import {
 } from './mime';
 import type { ForwardQueue, MailIndex, RawMailStore } from './ports';
 import { type Delivery, type RejectedRecipient, routeMessage, UNROUTED_MAILBOX } from './routing';
+import {
+  defaultRowBudget,
+  fitRowToBudget,
+  itemSizeBytes,
+  minimalRow,
+  type RowBudget,
+  RowTooLargeError,
+} from './row-budget';
 import { type SesReceivedNotification, verdictsOf } from './ses-notification';
 
 export interface IngestDeps {
@@ -26,6 +35,8 @@ export interface IngestDeps {
   index: MailIndex;
   now?: () => Date;
   limits?: ParseLimits;
+  /** Byte limits of an index row (DynamoDB's 400 KB); tests raise them to make DynamoDB refuse a row. */
+  rowBudget?: RowBudget;
   /** Forwarding runs after archiving, from this queue; duplicates are harmless (the ledger decides). */
   forwards?: ForwardQueue;
   /** Reindex: the UIDs an earlier indexing gave, to be given again rather than new ones. */
@@ -101,17 +112,22 @@ export async function archiveReceivedMail(
       earlier && (await index.restoreUid(delivery.mailbox, delivery.folder, earlier.uid, earlier.uidValidity))
         ? earlier
         : await index.allocateUid(delivery.mailbox, delivery.folder);
-    const row = deliveryRow({
-      summary,
-      notification,
-      delivery,
-      messageKey,
-      uid,
-      uidValidity,
-      archivedAt,
-      raw,
-    });
-    if ((await index.putDelivery({ ...row, verdicts })) === 'created') {
+    const budget = deps.rowBudget ?? defaultRowBudget;
+    const fitted = fitRowToBudget(
+      deliveryRow({
+        summary,
+        notification,
+        delivery,
+        messageKey,
+        uid,
+        uidValidity,
+        archivedAt,
+        raw,
+      }),
+      budget,
+    );
+    const row = { ...fitted, verdicts };
+    if ((await putWithinLimit(index, row, budget)) === 'created') {
       outcomes.push({ mailbox: row.mailbox, folder: row.folder, uid, uidValidity, status: 'archived' });
     } else {
       const winner = await index.getDelivery(delivery.mailbox, messageKey);
@@ -138,6 +154,23 @@ export async function archiveReceivedMail(
     rejected: routing.rejected,
     ...(summary.parseError ? { parseError: summary.parseError } : {}),
   };
+}
+
+/**
+ * Writes the row, or its minimal form when it is estimated over the item budget or DynamoDB still refuses it
+ * for its size: a message is always listed and exported, whatever its headers hold.
+ */
+async function putWithinLimit(index: MailIndex, row: DeliveryRow, budget: RowBudget) {
+  const estimate = itemSizeBytes(deliveryItem(row));
+  if (estimate > budget.itemBytes) {
+    return index.putDelivery(minimalRow(row, `row estimated at ${estimate} bytes, over ${budget.itemBytes}`));
+  }
+  try {
+    return await index.putDelivery(row);
+  } catch (error) {
+    if (!(error instanceof RowTooLargeError)) throw error;
+    return index.putDelivery(minimalRow(row, error.message));
+  }
 }
 
 function outcomeOf(row: DeliveryRow, status: DeliveryOutcome['status']): DeliveryOutcome {

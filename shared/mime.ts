@@ -1,14 +1,15 @@
 // Reads what the index needs from a raw message in one streaming pass: the sha256 and size of the exact
 // bytes, the top-level headers (decoded), and the attachment names and sizes. Bodies are counted, never
 // decoded or kept. The splitter is mailparser's own (@zone-eu/mailsplit) and the header decoding is
-// mailparser's own (libmime, nodemailer's addressparser), without the HTML/text/link conversions that make
+// mailparser's own (libmime through shared/charset.ts, nodemailer's addressparser), without the HTML/text/link conversions that make
 // mailparser slow and unbounded on hostile mail. A message the parser gives up on is still hashed to the
 // end and indexed from what was read, with the failure recorded.
 import { createHash } from 'node:crypto';
 import mailsplit from '@zone-eu/mailsplit';
 import type { MimeNode, SplitterChunk } from '@zone-eu/mailsplit/lib/types';
-import libmime from 'libmime';
 import addressparser from 'nodemailer/lib/addressparser';
+import { decodeWords } from './charset';
+import { BareCrToLf } from './lines';
 
 export interface MailAddress {
   name: string;
@@ -147,47 +148,6 @@ export function readMessageBytes(raw: Uint8Array, limits?: ParseLimits): Promise
     })(),
     limits,
   );
-}
-
-/**
- * Bare CR line endings (old Mac mail) leave parsers with one giant header line. For the parser only, a CR
- * not followed by LF becomes LF; the hash and the archive keep the original bytes.
- */
-class BareCrToLf {
-  private heldCr = false;
-
-  transform(chunk: Buffer): Buffer {
-    let input = chunk;
-    if (this.heldCr) {
-      input = Buffer.concat([Buffer.from([13]), chunk]);
-      this.heldCr = false;
-    }
-    let end = input.length;
-    if (input[end - 1] === 13) {
-      this.heldCr = true;
-      end -= 1;
-    }
-    // Most mail is CRLF: find a bare CR before copying anything.
-    let bare = -1;
-    for (let i = input.indexOf(13); i >= 0 && i < end; i = input.indexOf(13, i + 1)) {
-      if (input[i + 1] !== 10) {
-        bare = i;
-        break;
-      }
-    }
-    if (bare < 0) return end === input.length ? input : input.subarray(0, end);
-    const out = Buffer.from(input.subarray(0, end));
-    for (let i = bare; i >= 0; i = out.indexOf(13, i + 1)) {
-      if (out[i + 1] !== 10) out[i] = 10;
-    }
-    return out;
-  }
-
-  flush(): Buffer {
-    const rest = this.heldCr ? Buffer.from([10]) : Buffer.alloc(0);
-    this.heldCr = false;
-    return rest;
-  }
 }
 
 class StructureReader {
@@ -346,14 +306,7 @@ function cleanOptional(value: string | undefined): string | undefined {
   return cleaned || undefined;
 }
 
-/** RFC 2047 encoded words to Unicode; malformed or unknown charsets are left as they are, never thrown. */
-export function decodeWords(value: string): string {
-  try {
-    return libmime.decodeWords(value);
-  } catch {
-    return value;
-  }
-}
+export { decodeWords } from './charset';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]+/g;

@@ -12,7 +12,8 @@ import {
 } from '../index-schema';
 import type { DeliveryIndex, ListQuery } from '../ports';
 import type { Folder } from '../routing';
-import { type IndexTable, isConditionalCheckFailed } from './dynamo-table';
+import { RowTooLargeError } from '../row-budget';
+import { type IndexTable, isConditionalCheckFailed, isItemTooLarge } from './dynamo-table';
 
 export class DynamoDeliveryIndex implements DeliveryIndex {
   constructor(private readonly table: IndexTable) {}
@@ -103,6 +104,9 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
       return 'created';
     } catch (error) {
       if (isConditionalCheckFailed(error)) return 'exists';
+      if (isItemTooLarge(error)) {
+        throw new RowTooLargeError(`DynamoDB refused the row: ${(error as Error).message}`, { cause: error });
+      }
       throw error;
     }
   }

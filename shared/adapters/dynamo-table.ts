@@ -21,3 +21,15 @@ export class IndexTable {
 export function isConditionalCheckFailed(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
+
+/**
+ * DynamoDB's answer to an item over 400 KB: a ValidationException "Item size has exceeded the maximum allowed
+ * size" (also when an index's copy of the item would be too large: "... exceeded the maximum allowed size ...").
+ */
+export function isItemTooLarge(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    error.name === 'ValidationException' &&
+    /item size has exceeded|maximum allowed size/i.test(error.message)
+  );
+}

@@ -7,9 +7,16 @@ import {
   isClaimable,
   leaseUntil,
 } from '../forwarding/ledger';
-import type { DeliveryRow, ExportPart, ExportRecord, FolderState } from '../index-schema';
+import {
+  type DeliveryRow,
+  deliveryItem,
+  type ExportPart,
+  type ExportRecord,
+  type FolderState,
+} from '../index-schema';
 import type { ForwardLedger, ListQuery, MailIndex } from '../ports';
 import type { Folder } from '../routing';
+import { DYNAMODB_ITEM_LIMIT_BYTES, itemSizeBytes, RowTooLargeError } from '../row-budget';
 
 export class MemoryMailIndex implements MailIndex, ForwardLedger {
   readonly rows = new Map<string, DeliveryRow>();
@@ -56,6 +63,9 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
   async putDelivery(row: DeliveryRow): Promise<'created' | 'exists'> {
     const key = `${row.mailbox}\n${row.messageKey}`;
     if (this.rows.has(key)) return 'exists';
+    const size = itemSizeBytes(deliveryItem(row));
+    if (size > DYNAMODB_ITEM_LIMIT_BYTES)
+      throw new RowTooLargeError(`Item size has exceeded the maximum allowed size (${size} bytes)`);
     this.rows.set(key, structuredClone(row));
     return 'created';
   }

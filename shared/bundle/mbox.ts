@@ -4,6 +4,7 @@
 // libraries on npm parse into structured messages, normalise line endings, or do not undo mboxrd escaping.
 import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
+import { joinLines, type Line, readLines } from '../lines';
 
 const ASCTIME_DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const ASCTIME_MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -107,7 +108,7 @@ export type MboxItem =
  * only on lines that were `>From ` originally, which mboxo cannot tell apart anyway.
  */
 export async function* readMbox(path: string): AsyncGenerator<MboxItem> {
-  let lines: Buffer[] = [];
+  let lines: Line[] = [];
   let fromLine: string | undefined;
   let count = 0;
   let bytes = 0;
@@ -116,10 +117,8 @@ export async function* readMbox(path: string): AsyncGenerator<MboxItem> {
     count += 1;
     // The blank line before the next From_ line belongs to the mbox, not the message.
     const last = lines[lines.length - 1];
-    if (last && (last.length === 0 || (last.length === 1 && last[0] === 13))) lines.pop();
-    const raw = Buffer.concat(
-      lines.flatMap((l, i) => (i === 0 ? [l] : [NEWLINE, l])).concat(lines.length ? [NEWLINE] : []),
-    );
+    if (last && last.text.length === 0) lines.pop();
+    const raw = joinLines(lines);
     const origin = `${path}#${count}`;
     if (raw.length === 0) {
       yield { kind: 'failure', origin, reason: 'empty message in mbox', sourceBytes: bytes };
@@ -131,21 +130,19 @@ export async function* readMbox(path: string): AsyncGenerator<MboxItem> {
     bytes = 0;
   };
 
-  for await (const line of readLines(path)) {
-    bytes += line.length + 1;
-    if (isSeparatorLine(line)) {
+  for await (const line of readLines(createReadStream(path, { highWaterMark: 1 << 20 }))) {
+    bytes += line.text.length + line.ending.length;
+    if (isSeparatorLine(line.text)) {
       yield* emit();
-      fromLine = line.toString('latin1');
+      fromLine = line.text.toString('latin1');
       continue;
     }
-    lines.push(unescapeFromLine(line));
+    lines.push({ text: unescapeFromLine(line.text), ending: line.ending });
   }
   yield* emit();
   if (count === 0)
     yield { kind: 'failure', origin: path, reason: 'no messages found in mbox', sourceBytes: bytes };
 }
-
-const NEWLINE = Buffer.from('\n');
 
 /** A `From ` line that is not escaped: the start of the next message. */
 function isSeparatorLine(line: Buffer): boolean {
@@ -163,20 +160,4 @@ function parseFromLineDate(fromLine: string): Date | undefined {
   if (!match) return undefined;
   const date = new Date(`${match[2]} ${match[3]} ${match[5]} ${match[4]} UTC`);
   return Number.isNaN(date.getTime()) ? undefined : date;
-}
-
-/** Lines without their LF (a CR before it stays), streamed. */
-async function* readLines(path: string): AsyncGenerator<Buffer> {
-  let pending: Buffer = Buffer.alloc(0);
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    let data = pending.length ? Buffer.concat([pending, chunk as Buffer]) : (chunk as Buffer);
-    let start = 0;
-    for (let nl = data.indexOf(10, start); nl >= 0; nl = data.indexOf(10, start)) {
-      yield data.subarray(start, nl);
-      start = nl + 1;
-    }
-    data = data.subarray(start);
-    pending = Buffer.from(data);
-  }
-  if (pending.length) yield pending;
 }

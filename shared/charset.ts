@@ -1,0 +1,120 @@
+// The one charset decoding path for headers, names and text of mail (the indexer, the forwarding rewrite, the
+// importer's folder names): iconv-lite, which covers the WHATWG encodings, the ISO-8859 and Windows families,
+// the CJK encodings, UTF-7 and IMAP's modified UTF-7. libmime (used by mailparser's splitter to decode encoded
+// words and RFC 2231 parameters) decodes through the same iconv-lite instance, so the aliases registered here
+// reach it too.
+//
+// MIME charset names of the classic Macintosh encodings (`x-mac-cyrillic`, `x-mac-ce`, ...: the names Apple Mail,
+// Outlook for Mac and Eudora wrote) are not iconv-lite's names (`maccyrillic`, `maccenteuro`, ...): they are
+// mapped here. Source of the MIME names: the IANA charset registry and the Microsoft/Apple code page names
+// (x-mac-* in .NET's Encoding list).
+import iconv from 'iconv-lite';
+import libmime from 'libmime';
+
+/**
+ * MIME charset label (compared as iconv-lite does: lower case, letters and digits only) -> iconv-lite encoding.
+ * Apple's CJK Mac encodings are supersets of the standard ones below; their extra characters are rare.
+ */
+export const MAC_CHARSET_ALIASES: Readonly<Record<string, string>> = {
+  xmacroman: 'macintosh',
+  xmacce: 'maccenteuro',
+  xmaccentraleurroman: 'maccenteuro',
+  xmaccentraleurope: 'maccenteuro',
+  xmaccentraleuropean: 'maccenteuro',
+  xmaccenteuro: 'maccenteuro',
+  xmaclatin2: 'maccenteuro',
+  xmaccyrillic: 'maccyrillic',
+  xmacrussian: 'maccyrillic',
+  xmacukrainian: 'macukraine',
+  xmacukraine: 'macukraine',
+  xmacgreek: 'macgreek',
+  xmacturkish: 'macturkish',
+  xmacicelandic: 'maciceland',
+  xmaciceland: 'maciceland',
+  xmaccroatian: 'maccroatian',
+  xmacromanian: 'macromania',
+  xmacromania: 'macromania',
+  xmacthai: 'macthai',
+  xmacjapanese: 'shiftjis',
+  xmacchinesetrad: 'big5',
+  xmacchinesesimp: 'gb2312',
+  xmackorean: 'euckr',
+};
+
+/** iconv-lite's own normalisation of an encoding name (lib/index.js `_canonicalizeEncoding`). */
+function canonical(label: string): string {
+  return label.toLowerCase().replace(/:\d{4}$|[^0-9a-z]/g, '');
+}
+
+let registered = false;
+/** Adds the aliases to iconv-lite's table once (its table is loaded lazily on first use). */
+function registerAliases(): void {
+  if (registered) return;
+  iconv.encodingExists('utf8'); // loads iconv.encodings
+  const table = (iconv as unknown as { encodings: Record<string, unknown> }).encodings;
+  for (const [alias, target] of Object.entries(MAC_CHARSET_ALIASES)) {
+    if (!(alias in table)) table[alias] = target;
+  }
+  registered = true;
+}
+registerAliases();
+
+/**
+ * The iconv-lite name for a MIME charset label (`"x-mac-cyrillic"` -> `"maccyrillic"`), or `undefined` when no
+ * decoder knows it. An RFC 2231 language suffix (`utf-8*en`) is ignored.
+ */
+export function decoderName(label: string | undefined): string | undefined {
+  if (!label) return undefined;
+  const name = canonical(label.split('*')[0] ?? '');
+  if (!name) return undefined;
+  const mapped = MAC_CHARSET_ALIASES[name] ?? name;
+  return iconv.encodingExists(mapped) ? mapped : undefined;
+}
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Bytes in a declared charset to text. Never throws: an unknown or missing label is read as UTF-8 when the bytes
+ * are valid UTF-8, else as Windows-1252 (what unlabelled 8-bit mail overwhelmingly is).
+ */
+export function decodeBytes(bytes: Uint8Array, label?: string): string {
+  const name = decoderName(label);
+  if (name) return iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), name);
+  return decodeUnlabelled(bytes);
+}
+
+/** 8-bit text with no (usable) charset label: UTF-8 when it is valid UTF-8, else Windows-1252. */
+export function decodeUnlabelled(bytes: Uint8Array): string {
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    return iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'windows1252');
+  }
+}
+
+/** Whether a label names a charset this path can decode (after the Macintosh aliases). */
+export function isKnownCharset(label: string): boolean {
+  return decoderName(label) !== undefined;
+}
+
+/**
+ * RFC 2047 encoded words to Unicode (adjacent words of one charset joined before decoding, as RFC 2047 6.2
+ * requires for multi-byte characters split across words). Malformed words are left as they are; never throws.
+ */
+export function decodeWords(value: string): string {
+  try {
+    return libmime.decodeWords(value);
+  } catch {
+    return value;
+  }
+}
+
+/** IMAP modified UTF-7 (RFC 3501 5.1.3) to Unicode: `Envoy&AOk-s` -> `Envoyés`. */
+export function decodeModifiedUtf7(name: string): string {
+  return iconv.decode(Buffer.from(name, 'latin1'), 'utf-7-imap');
+}
+
+/** Unicode to IMAP modified UTF-7: `Entwürfe` -> `Entw&APw-rfe`. */
+export function encodeModifiedUtf7(name: string): string {
+  return iconv.encode(name, 'utf-7-imap').toString('latin1');
+}

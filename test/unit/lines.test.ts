@@ -1,0 +1,84 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import {
+  BareCrToLf,
+  crlfToLf,
+  findHeaderEnd,
+  joinLines,
+  type Line,
+  readLines,
+  splitLines,
+  startsWithHeaderField,
+} from '../../shared/lines';
+
+const texts = (lines: Line[]) => lines.map((l) => [l.text.toString('latin1'), l.ending]);
+
+async function streamed(input: Buffer, chunkSize: number): Promise<Line[]> {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < input.length; i += chunkSize) chunks.push(input.subarray(i, i + chunkSize));
+  const out: Line[] = [];
+  for await (const line of readLines(Readable.from(chunks))) out.push(line);
+  return out;
+}
+
+describe('the one line rule', () => {
+  const variants: [string, string][] = [
+    ['CRLF', 'a: 1\r\nb: 2\r\n\r\nbody\r\n'],
+    ['LF', 'a: 1\nb: 2\n\nbody\n'],
+    ['bare CR', 'a: 1\rb: 2\r\rbody\r'],
+    ['mixed', 'a: 1\r\nb: 2\n\rbody'],
+  ];
+  it.each(variants)('%s: four lines with their own endings', (_name, text) => {
+    const lines = [...splitLines(Buffer.from(text))];
+    expect(lines.map((l) => l.text.toString())).toEqual(['a: 1', 'b: 2', '', 'body']);
+    expect(joinLines(lines).toString()).toBe(text);
+  });
+
+  it.each(variants)('%s: streamed in chunks of every size gives the same lines', async (_name, text) => {
+    const input = Buffer.from(text);
+    const whole = texts([...splitLines(input)]);
+    for (let size = 1; size <= input.length; size++)
+      expect(texts(await streamed(input, size))).toEqual(whole);
+  });
+
+  it('a CRLF split across chunks is one ending, not a bare CR and an empty line', async () => {
+    const lines = await streamed(Buffer.from('x\r\ny'), 2);
+    expect(texts(lines)).toEqual([
+      ['x', '\r\n'],
+      ['y', ''],
+    ]);
+  });
+
+  it('finds the header end by the same rule', () => {
+    expect(findHeaderEnd(Buffer.from('a: 1\r\n\r\nbody'))).toEqual({ headerEnd: 6, bodyStart: 8 });
+    expect(findHeaderEnd(Buffer.from('a: 1\n\nbody'))).toEqual({ headerEnd: 5, bodyStart: 6 });
+    expect(findHeaderEnd(Buffer.from('a: 1\r\rbody'))).toEqual({ headerEnd: 5, bodyStart: 6 });
+    expect(findHeaderEnd(Buffer.from('a: 1\r\nb: 2'))).toBeUndefined();
+  });
+
+  it('tells a header field from other first lines', () => {
+    expect(startsWithHeaderField(Buffer.from('Subject: x\n'))).toBe(true);
+    expect(startsWithHeaderField(Buffer.from('X-GM-THRID: 1\n'))).toBe(true);
+    expect(startsWithHeaderField(Buffer.from('\x89PNG\r\n\x1a\n'))).toBe(false);
+    expect(startsWithHeaderField(Buffer.from('Remember the milk: and eggs\n'))).toBe(false);
+    expect(startsWithHeaderField(Buffer.from(': no name\n'))).toBe(false);
+    expect(startsWithHeaderField(Buffer.alloc(0))).toBe(false);
+  });
+
+  it('crlfToLf makes the LF and CRLF copies of a message the same bytes, bare CR untouched', () => {
+    expect(crlfToLf(Buffer.from('a\r\nb\rc\n\r\n')).toString()).toBe('a\nb\rc\n\n');
+    const lf = Buffer.from('a\nb\n');
+    expect(crlfToLf(lf)).toBe(lf);
+  });
+
+  it('BareCrToLf turns only bare CRs into LF, across chunk boundaries', () => {
+    const filter = new BareCrToLf();
+    const out = Buffer.concat([
+      filter.transform(Buffer.from('a\r')),
+      filter.transform(Buffer.from('\nb\r')),
+      filter.transform(Buffer.from('c\r')),
+      filter.flush(),
+    ]);
+    expect(out.toString()).toBe('a\r\nb\nc\n');
+  });
+});
