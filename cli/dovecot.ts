@@ -59,6 +59,8 @@ export async function startDovecot(options: {
   maildir: string;
   workDir: string;
   port?: number;
+  /** Appended to the generated configuration (e.g. the quota plugin for a per-message size limit). */
+  extraConfig?: string;
 }): Promise<DovecotServer> {
   assertDovecot();
   const account = runAs();
@@ -121,6 +123,7 @@ namespace inbox {
     special_use = \\Trash
   }
 }
+${options.extraConfig ?? ''}
 `;
   const confPath = join(work, 'dovecot.conf');
   writeFileSync(confPath, conf);

@@ -8,6 +8,7 @@ import { registerList } from './commands/list';
 import { registerReconcile } from './commands/reconcile';
 import { registerRedrive } from './commands/redrive';
 import { registerReindex } from './commands/reindex';
+import { registerRestore } from './commands/restore';
 import { registerSendTest } from './commands/send-test';
 import { registerServe } from './commands/serve';
 import { registerStart } from './commands/start';
@@ -42,6 +43,7 @@ registerForwards(program, ctx);
 registerRedrive(program, ctx);
 registerReconcile(program, ctx);
 registerReindex(program, ctx);
+registerRestore(program);
 
 export async function main(argv: string[]): Promise<void> {
   try {

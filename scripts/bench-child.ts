@@ -112,7 +112,7 @@ async function exportBuild(dir: string, count: number) {
 
 /**
  * Peak RSS of this process while the exporter runs: in a worker thread with the heap limits the export Lambda
- * gives it (shared/export-worker.ts), loading a bundle of scripts/bench-export.ts as the Lambda's worker loads
+ * gives it (shared/bundle/export-worker.ts), loading a bundle of scripts/bench-export.ts as the Lambda's worker loads
  * the Lambda's bundle; or, for comparison, in this thread with whatever heap flags this process was given.
  */
 async function exportMemory(dir: string, workerBundle?: string) {

@@ -121,7 +121,8 @@ export function messageFileName(baseName: string, flags: readonly string[]): str
 export function parseMessageFileName(
   name: string,
 ): { baseName: string; secs: number; fileSize?: number; virtualSize?: number; flags: string } | undefined {
-  const match = name.match(/^((\d+)\.[^:/]+?)(?::2,([A-Za-z]*))?$/);
+  // A received date before 1970 gives negative seconds (an import of old mail): the sign is part of the name.
+  const match = name.match(/^((-?\d+)\.[^:/]+?)(?::2,([A-Za-z]*))?$/);
   if (!match) return undefined;
   const baseName = match[1] as string;
   const s = baseName.match(/,S=(\d+)/);
