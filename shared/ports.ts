@@ -2,7 +2,13 @@
 // the AWS SDK (against AWS or the local services), the CLI with local stand-ins, the tests with the in-memory
 // index; the core never imports the SDK.
 import type { Readable } from 'node:stream';
-import type { ForwardEntry, ForwardEntryKey, ForwardRequest, ForwardState } from './forwarding/ledger';
+import type {
+  ForwardEntry,
+  ForwardEntryKey,
+  ForwardRequest,
+  ForwardState,
+  SendResult,
+} from './forwarding/ledger';
 import type { DeliveryRow, ExportPart, ExportRecord, FolderState, RawLocation } from './index-schema';
 import type { Folder } from './routing';
 
@@ -71,11 +77,7 @@ export interface MailIndex extends DeliveryIndex, ExportLog {}
 export interface ForwardLedger {
   /** Claims (mailbox, message, target) for sending; false when it is sent, skipped, being sent or parked. */
   claimForward(entry: ForwardEntryKey, now: Date, redrive: boolean): Promise<boolean>;
-  settleForward(
-    entry: ForwardEntryKey,
-    result: { state: 'sent'; sesMessageId: string } | { state: 'failed'; error: string; permanent: boolean },
-    now: Date,
-  ): Promise<void>;
+  settleForward(entry: ForwardEntryKey, result: SendResult, now: Date): Promise<void>;
   /** Records a decision not to forward, unless something was already recorded. */
   skipForward(entry: ForwardEntryKey, reason: string, now: Date): Promise<void>;
   listForwards(mailbox: string, state?: ForwardState): AsyncIterable<ForwardEntry>;

@@ -90,6 +90,22 @@ export function unknownRecipients(config: ArchiverConfig, recipients: readonly s
   return recipients.filter((r) => !isJournalAddress(config, r) && 'rejected' in resolveRecipient(config, r));
 }
 
+/**
+ * The mailbox a sender's address belongs to: the mailbox itself (plus-addressing applied), or the mailbox that
+ * forwards to it (mail the user sent from their hosted Gmail, collected from its SENT label).
+ */
+export function senderMailbox(
+  config: Pick<ArchiverConfig, 'mailboxes' | 'plusAddressing'>,
+  fromAddress: string,
+): string {
+  const base = baseAddress(fromAddress, config.plusAddressing);
+  if (Object.hasOwn(config.mailboxes, base)) return base;
+  const owner = Object.entries(config.mailboxes).find(([, box]) =>
+    box.forwardTo.includes(normaliseAddress(fromAddress)),
+  );
+  return owner ? owner[0] : base;
+}
+
 export function routeMessage(
   config: ArchiverConfig,
   envelopeRecipients: readonly string[],
@@ -113,7 +129,7 @@ export function routeMessage(
     const recipient = normaliseAddress(raw);
     if (isJournalAddress(config, recipient)) {
       // A journal copy is mail the user sent: it belongs in the sender's Sent folder, already read.
-      const sender = fromAddress ? baseAddress(fromAddress, config.plusAddressing) : undefined;
+      const sender = fromAddress ? senderMailbox(config, fromAddress) : undefined;
       if (sender && Object.hasOwn(config.mailboxes, sender)) add(sender, 'Sent', ['\\Seen'], recipient);
       else
         rejected.push({

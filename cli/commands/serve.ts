@@ -1,12 +1,12 @@
-// `mail-archiver serve`: a bundle (or a maildir) read-only over IMAP, from a copy, with a local Dovecot.
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+// `mail-archiver serve`: a bundle (or a maildir) read-only over IMAP, from a checked private copy (cli/stage-maildir.ts),
+// with a local Dovecot.
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { assertDovecot, startDovecot } from '../dovecot';
-import { parsePort, UsageError } from '../options';
+import { parsePort } from '../options';
+import { stageMaildir } from '../stage-maildir';
 
 export function registerServe(program: Command): void {
   program
@@ -38,21 +38,4 @@ export function registerServe(program: Command): void {
         await rm(work, { recursive: true, force: true });
       }
     });
-}
-
-/** Unpacks a bundle, or copies a directory, into `work`; returns the Maildir path. */
-async function stageMaildir(source: string, work: string): Promise<string> {
-  const info = await stat(source).catch(() => undefined);
-  if (!info) throw new UsageError(`${source} does not exist`);
-  const target = join(work, 'bundle');
-  await mkdir(target, { recursive: true });
-  if (info.isFile()) {
-    execFileSync('tar', ['-xzf', source, '-C', target, '--no-same-owner']);
-  } else {
-    const from = existsSync(join(source, 'Maildir')) ? join(source, 'Maildir') : source;
-    execFileSync('cp', ['-a', from, join(target, 'Maildir')]);
-  }
-  const maildir = join(target, 'Maildir');
-  if (!existsSync(join(maildir, 'cur'))) throw new UsageError(`${source} holds no maildir (no Maildir/cur)`);
-  return maildir;
 }

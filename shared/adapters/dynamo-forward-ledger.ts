@@ -1,6 +1,12 @@
 // ForwardLedger on DynamoDB: the claim is a conditional update, so that only one worker sends each copy.
 import { GetCommand, PutCommand, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type ForwardEntry, type ForwardEntryKey, type ForwardState, leaseUntil } from '../forwarding/ledger';
+import {
+  type ForwardEntry,
+  type ForwardEntryKey,
+  type ForwardState,
+  leaseUntil,
+  type SendResult,
+} from '../forwarding/ledger';
 import { forwardFromItem, indexKeys, itemKeys } from '../index-schema';
 import type { ForwardLedger } from '../ports';
 import { type IndexTable, isConditionalCheckFailed } from './dynamo-table';
@@ -49,26 +55,26 @@ export class DynamoForwardLedger implements ForwardLedger {
     }
   }
 
-  async settleForward(
-    e: ForwardEntryKey,
-    result: { state: 'sent'; sesMessageId: string } | { state: 'failed'; error: string; permanent: boolean },
-    now: Date,
-  ): Promise<void> {
+  async settleForward(e: ForwardEntryKey, result: SendResult, now: Date): Promise<void> {
     if (result.state === 'sent') {
+      const ses = 'sesMessageId' in result;
+      const changes = ses && result.changes?.length ? result.changes : undefined;
       await this.table.doc.send(
         new UpdateCommand({
           TableName: this.table.name,
           Key: itemKeys.forward(e),
-          UpdateExpression:
-            'SET #state = :sent, sesMessageId = :id, sentAt = :now, updatedAt = :now REMOVE leaseUntil, #error, permanent',
+          UpdateExpression: `SET #state = :sent, ${ses ? 'sesMessageId' : 'gmailMessageId'} = :id, sentAt = :now, updatedAt = :now${changes ? ', changes = :changes' : ''} REMOVE leaseUntil, #error, permanent`,
           ExpressionAttributeNames: { '#state': 'state', '#error': 'error' },
           ExpressionAttributeValues: {
             ':sent': 'sent',
-            ':id': result.sesMessageId,
+            ':id': ses ? result.sesMessageId : result.gmailMessageId,
             ':now': now.toISOString(),
+            ...(changes ? { ':changes': changes } : {}),
           },
         }),
       );
+      // Bounce and complaint feedback finds the entry by SES's id; Gmail imports get none.
+      if (!ses) return;
       await this.table.doc.send(
         new PutCommand({
           TableName: this.table.name,

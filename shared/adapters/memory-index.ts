@@ -6,6 +6,7 @@ import {
   type ForwardState,
   isClaimable,
   leaseUntil,
+  type SendResult,
 } from '../forwarding/ledger';
 import {
   type DeliveryRow,
@@ -147,16 +148,18 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
     return true;
   }
 
-  async settleForward(
-    e: ForwardEntryKey,
-    result: { state: 'sent'; sesMessageId: string } | { state: 'failed'; error: string; permanent: boolean },
-    now: Date,
-  ) {
+  async settleForward(e: ForwardEntryKey, result: SendResult, now: Date) {
     const entry = this.forwards.get(this.forwardKey(e));
     if (!entry) throw new Error('settling an unclaimed forward');
     delete entry.leaseUntil;
+    if (result.state === 'sent') {
+      delete entry.error;
+      delete entry.permanent;
+    }
     Object.assign(entry, result, { updatedAt: now.toISOString() });
-    if (result.state === 'sent') this.sentCopies.set(result.sesMessageId, this.forwardKey(e));
+    if (result.state === 'sent' && 'sesMessageId' in result) {
+      this.sentCopies.set(result.sesMessageId, this.forwardKey(e));
+    }
   }
 
   async skipForward(e: ForwardEntryKey, reason: string, now: Date) {

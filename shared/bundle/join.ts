@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { bundleReadme } from './maildir';
-import { type BundleManifest, parseManifest } from './manifest';
+import { type BundleManifest, parseBundleManifest } from './manifest';
 import { addEntry, bundleWriter } from './tar';
 
 /**
@@ -27,7 +27,7 @@ export async function joinBundles(
         if (header.name === 'manifest.json') {
           const chunks: Buffer[] = [];
           for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
-          manifests.push(parseManifest(Buffer.concat(chunks).toString('utf8')));
+          manifests.push(parseBundleManifest(Buffer.concat(chunks).toString('utf8')));
         } else if (header.name === 'README.txt') {
           entry.resume();
         } else {

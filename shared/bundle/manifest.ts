@@ -1,82 +1,86 @@
-// The bundle manifest (`manifest.json` in every bundle): what the exporter writes and the verifier and the join
-// read back. The schema is the one definition; a manifest read from a bundle is parsed with it, never cast.
+// The bundle manifest (`manifest.json` in every bundle): its one definition, what the exporter writes and the
+// verifier, the join and the restorer read back. Checked with zod (as the config is) before anything reads a
+// field of it: a bundle from elsewhere may hold any JSON at all. Unknown fields are allowed (and dropped), so that
+// a newer exporter's bundle still verifies on an older tool.
 import { z } from 'zod';
+
+/** Thrown when manifest.json is not JSON or not a manifest; the message names every bad field by its path. */
+export class BundleManifestError extends Error {
+  override name = 'BundleManifestError';
+}
+
+const count = z.number().int().min(0);
+const uid = z.number().int().min(1).max(0xffffffff);
+const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not a date');
 
 export const bundleFormatSchema = z.enum(['maildir', 'mboxrd']);
 export type BundleFormat = z.output<typeof bundleFormatSchema>;
 
-const uidsByFolder = z.record(z.string(), z.number().int().nonnegative());
+const manifestMessage = z.object({
+  folder: z.string().min(1),
+  uid,
+  /** Path inside the bundle. */
+  file: z.string().min(1),
+  /** sha256 (hex) and size in bytes of the original bytes, as archived. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'not a lower-case hex sha256'),
+  size: count,
+  /** crlf-to-lf: the file is the original with every CRLF written as LF; as-is: the file is the original. */
+  storage: z.enum(['crlf-to-lf', 'as-is', 'mboxrd']),
+  /** ISO 8601 UTC: the IMAP INTERNALDATE. */
+  receivedAt: timestamp,
+  flags: z.array(z.string()),
+  /** Dovecot serves NUL as 0x80: such messages cannot come back byte-identical over IMAP. */
+  nul: z.boolean().optional(),
+});
 
-export const manifestMessageSchema = z
-  .object({
-    folder: z.string(),
-    uid: z.number().int().positive(),
-    /** Path inside the bundle. */
-    file: z.string(),
-    /** sha256 (hex) and size in bytes of the original bytes (as archived). */
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
-    size: z.number().int().nonnegative(),
-    /** crlf-to-lf: the file is the original with every CRLF written as LF; as-is: the file is the original. */
-    storage: z.enum(['crlf-to-lf', 'as-is', 'mboxrd']),
-    /** ISO 8601 UTC: the IMAP INTERNALDATE. */
-    receivedAt: z.string(),
-    flags: z.array(z.string()),
-    /** Dovecot serves NUL as 0x80: such messages cannot come back byte-identical over IMAP. */
-    nul: z.literal(true).optional(),
-  })
-  .strict();
-export type ManifestMessage = z.output<typeof manifestMessageSchema>;
+const manifestFolder = z.object({
+  name: z.string().min(1),
+  directory: z.string().min(1),
+  /** Epoch seconds of the folder's first use. */
+  uidValidity: uid,
+  nextUid: uid,
+  messages: count,
+});
 
-export const bundleManifestSchema = z
-  .object({
-    format: z.literal('mail-archiver-bundle'),
-    version: z.literal(1),
-    bundleFormat: bundleFormatSchema,
-    mailbox: z.string(),
-    /** ISO 8601 UTC. */
-    createdAt: z.string(),
-    incremental: z.boolean(),
-    /** Incremental: the UIDs, per folder, this bundle starts after. */
-    after: uidsByFolder.optional(),
-    /** One part of a split export: the messages at positions i mod count = index in UID order. */
-    part: z
-      .object({ index: z.number().int().nonnegative(), count: z.number().int().positive() })
-      .strict()
-      .optional(),
-    folders: z.array(
-      z
-        .object({
-          name: z.string(),
-          directory: z.string(),
-          /** Epoch seconds of the folder's first use. */
-          uidValidity: z.number().int().positive(),
-          nextUid: z.number().int().positive(),
-          messages: z.number().int().nonnegative(),
-        })
-        .strict(),
-    ),
-    messages: z.array(manifestMessageSchema),
-  })
-  .strict();
+export const bundleManifestSchema = z.object({
+  format: z.literal('mail-archiver-bundle'),
+  version: z.literal(1),
+  bundleFormat: bundleFormatSchema,
+  mailbox: z.string().min(1),
+  /** ISO 8601 UTC. */
+  createdAt: timestamp,
+  incremental: z.boolean(),
+  /** Incremental: the UIDs, per folder, this bundle starts after. */
+  after: z.record(z.string(), count).optional(),
+  /** One part of a split export: the messages at positions i mod count = index in UID order. */
+  part: z.object({ index: count, count: z.number().int().min(1) }).optional(),
+  folders: z.array(manifestFolder),
+  messages: z.array(manifestMessage),
+});
+
 export type BundleManifest = z.output<typeof bundleManifestSchema>;
+export type ManifestMessage = BundleManifest['messages'][number];
 
-/** Thrown when a bundle's manifest.json is not JSON or not a manifest; the message names the bad fields. */
-export class ManifestError extends Error {
-  override name = 'ManifestError';
-}
+/** Issues listed in an error; the rest are counted. */
+const MAX_LISTED = 10;
 
-/** Parses manifest.json's text; throws ManifestError. */
-export function parseManifest(text: string): BundleManifest {
+/** Parses manifest.json text. Throws BundleManifestError naming each bad field (`messages.3.uid: ...`). */
+export function parseBundleManifest(text: string): BundleManifest {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ManifestError(`manifest.json is not valid JSON: ${(error as Error).message}`, { cause: error });
+    throw new BundleManifestError(`manifest.json is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const result = bundleManifestSchema.safeParse(raw);
   if (result.success) return result.data;
-  const problems = result.error.issues
-    .slice(0, 5)
-    .map((issue) => `${issue.path.map(String).join('.') || '(top level)'}: ${issue.message}`);
-  throw new ManifestError(`manifest.json is not a bundle manifest: ${problems.join('; ')}`);
+  const issues = result.error.issues;
+  const listed = issues.slice(0, MAX_LISTED).map((issue) => {
+    const path = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+    return `manifest.json ${path}: ${issue.message}`;
+  });
+  if (issues.length > MAX_LISTED) listed.push(`(${issues.length - MAX_LISTED} more problems)`);
+  throw new BundleManifestError(listed.join('\n'), { cause: result.error });
 }

@@ -26,11 +26,23 @@ export interface ForwardEntry {
   error?: string;
   permanent?: boolean;
   sesMessageId?: string;
+  /** The id Gmail gave the imported copy (`via: "gmail-api"` targets). */
+  gmailMessageId?: string;
+  /** Anything the SES copy had to change beyond the rewrite proper (so that SES accepts it). */
+  changes?: string[];
   sentAt?: string;
   /** A claim older than this is a worker that died mid-send: only a redrive may send again. */
   leaseUntil?: string;
   feedback?: string;
 }
+
+/** A settled send: SES's message id, or Gmail's for an import; what else had to change, if anything. */
+export type SentResult =
+  | { state: 'sent'; sesMessageId: string; changes?: string[] }
+  | { state: 'sent'; gmailMessageId: string };
+
+/** How a send ended, as the ledger records it. */
+export type SendResult = SentResult | { state: 'failed'; error: string; permanent: boolean };
 
 /** What identifies a ledger entry. */
 export type ForwardEntryKey = Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>;
