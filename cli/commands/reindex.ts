@@ -17,11 +17,7 @@ export function registerReindex(program: Command, ctx: CliContext): void {
           { config, store: archive.store, index: archive.index, bucket: archive.bucket },
           async (raw) => {
             const { headers } = await readMessageBytes(raw);
-            return deriveRecipients(
-              config,
-              { kind: 'message', raw, origin: '', folderHints: [], sourceBytes: 0 },
-              headers,
-            );
+            return deriveRecipients(config, {}, headers);
           },
         ),
       );

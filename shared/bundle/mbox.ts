@@ -1,10 +1,8 @@
-// mboxrd, both ways: `From ` separator lines and reversible `>From ` escaping (every line matching /^>*From / gets
-// one more `>`; the reader removes one). Hand-written on purpose: the writer and the reader must mirror each other
-// byte for byte (the verifier reads every mboxrd bundle back and compares sha256 with the archive), and the mbox
-// libraries on npm parse into structured messages, normalise line endings, or do not undo mboxrd escaping.
-import { createReadStream } from 'node:fs';
+// mboxrd writing: `From ` separator lines and reversible `>From ` escaping (every line matching /^>*From / gets
+// one more `>`; the reader beside it, mbox-reader.ts, removes one). Hand-written on purpose: the writer and the
+// reader must mirror each other byte for byte (the verifier reads every mboxrd bundle back and compares sha256
+// with the archive), and the mbox libraries on npm parse into structured messages or normalise line endings.
 import { Transform, type TransformCallback } from 'node:stream';
-import { joinLines, type Line, readLines } from '../lines';
 
 const ASCTIME_DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const ASCTIME_MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -95,69 +93,4 @@ export function escapeMboxrd(message: Buffer): Buffer {
   }
   out.push(message.subarray(start));
   return Buffer.concat(out);
-}
-
-/** One message of an mbox file, or why one could not be read; `sourceBytes` counts the file's bytes it took. */
-export type MboxItem =
-  | { kind: 'message'; raw: Buffer; origin: string; receivedAt?: Date; sourceBytes: number }
-  | { kind: 'failure'; origin: string; reason: string; sourceBytes: number };
-
-/**
- * Reads an mbox file (`origin` is `<path>#<n>`, n from 1), streamed. Messages start at `From ` lines. mboxrd escapes body lines matching `>*From ` with one more `>`;
- * mboxo escapes only `From `. Removing one `>` from `>+From ` lines undoes both, and the two formats differ
- * only on lines that were `>From ` originally, which mboxo cannot tell apart anyway.
- */
-export async function* readMbox(path: string): AsyncGenerator<MboxItem> {
-  let lines: Line[] = [];
-  let fromLine: string | undefined;
-  let count = 0;
-  let bytes = 0;
-  const emit = function* (): Generator<MboxItem> {
-    if (fromLine === undefined) return;
-    count += 1;
-    // The blank line before the next From_ line belongs to the mbox, not the message.
-    const last = lines[lines.length - 1];
-    if (last && last.text.length === 0) lines.pop();
-    const raw = joinLines(lines);
-    const origin = `${path}#${count}`;
-    if (raw.length === 0) {
-      yield { kind: 'failure', origin, reason: 'empty message in mbox', sourceBytes: bytes };
-    } else {
-      const receivedAt = parseFromLineDate(fromLine);
-      yield { kind: 'message', raw, origin, ...(receivedAt ? { receivedAt } : {}), sourceBytes: bytes };
-    }
-    lines = [];
-    bytes = 0;
-  };
-
-  for await (const line of readLines(createReadStream(path, { highWaterMark: 1 << 20 }))) {
-    bytes += line.text.length + line.ending.length;
-    if (isSeparatorLine(line.text)) {
-      yield* emit();
-      fromLine = line.text.toString('latin1');
-      continue;
-    }
-    lines.push({ text: unescapeFromLine(line.text), ending: line.ending });
-  }
-  yield* emit();
-  if (count === 0)
-    yield { kind: 'failure', origin: path, reason: 'no messages found in mbox', sourceBytes: bytes };
-}
-
-/** A `From ` line that is not escaped: the start of the next message. */
-function isSeparatorLine(line: Buffer): boolean {
-  return line.length >= FROM.length && line.subarray(0, FROM.length).equals(FROM);
-}
-
-/** The writer's escaping undone: one `>` less on a line matching /^>+From /. */
-function unescapeFromLine(line: Buffer): Buffer {
-  return line[0] === 62 && isFromLine(line, 0) ? line.subarray(1) : line;
-}
-
-function parseFromLineDate(fromLine: string): Date | undefined {
-  // "From sender@example.com Tue Jan  1 10:00:00 2002" (asctime, UTC by convention)
-  const match = fromLine.match(/([A-Z][a-z]{2}) +([A-Z][a-z]{2}) +(\d{1,2}) +(\d{2}:\d{2}:\d{2}) +(\d{4})/);
-  if (!match) return undefined;
-  const date = new Date(`${match[2]} ${match[3]} ${match[5]} ${match[4]} UTC`);
-  return Number.isNaN(date.getTime()) ? undefined : date;
 }

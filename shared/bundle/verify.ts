@@ -1,7 +1,7 @@
 // `mail-archiver verify`: re-hashes every message of a bundle against its manifest and checks the maildir
 // rules that, broken, make Dovecot cut, drop or renumber mail (exact S= and W=, mtimes, uidlists, layout).
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +15,10 @@ import {
   readBundleEntries,
   TEXT_ENTRY,
 } from './entries';
+import { explainBundleError } from './errors';
 import { flagLetters, MAILDIR_ROOT, parseMessageFileName } from './maildir';
 import { type BundleManifest, parseBundleManifest } from './manifest';
-import { readMbox } from './mbox';
+import { readMboxMessages } from './mbox-reader';
 
 export interface VerifyReport {
   ok: boolean;
@@ -77,7 +78,9 @@ export async function verifyBundle(
         const spooled = join(spool, `${mboxHashes.size}.mbox`);
         await pipeline(entry, createWriteStream(spooled));
         const hashes: string[] = [];
-        for await (const item of readMbox(spooled)) {
+        // Every envelope line is a separator in an mboxrd file this archiver wrote (its bodies are escaped).
+        const source = createReadStream(spooled, { highWaterMark: 1 << 20 });
+        for await (const item of readMboxMessages(source, { escapedMboxrd: true })) {
           if (item.kind === 'message') hashes.push(createHash('sha256').update(item.raw).digest('hex'));
         }
         mboxHashes.set(path, hashes);
@@ -86,7 +89,7 @@ export async function verifyBundle(
       files.set(path, await factsOf(entry, entry.size, entry.mtime, TEXT_ENTRY.test(path)));
     }
   } catch (error) {
-    errors.push(...damage, `cannot read the bundle: ${(error as Error).message}`);
+    errors.push(...damage, `cannot read the bundle: ${explainBundleError(error, files.size)}`);
     return { ok: false, messages: 0, errors, unpackedBytes };
   } finally {
     await rm(spool, { recursive: true, force: true });
