@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authoriseConsumerGmail, checkServiceAccount, parseClientSecretFile } from '../../cli/gmail';
+import { authoriseConsumerGmail, checkServiceAccount, parseClientSecretFile } from '../../cli/commands/gmail';
 import { GmailApi, gmailAuthClient } from '../../shared/adapters/gmail-api';
 import { FileGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
-import { SendError } from '../../shared/forward';
+import { SendError } from '../../shared/forwarding/forward';
 import {
   GMAIL_INSERT_SCOPE,
   GMAIL_READONLY_SCOPE,

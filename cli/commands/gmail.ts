@@ -11,20 +11,21 @@ import { join } from 'node:path';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Command } from 'commander';
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library';
-import { GmailApi, GOOGLE_TOKEN_URL, gmailAuthClient } from '../shared/adapters/gmail-api';
+import { GmailApi, GOOGLE_TOKEN_URL, gmailAuthClient } from '../../shared/adapters/gmail-api';
 import {
   FileGmailCredentialStore,
   parseGmailCredential,
   SecretsManagerGmailCredentialStore,
-} from '../shared/adapters/gmail-credentials';
-import { type ArchiverConfig, gmailApiTargets } from '../shared/config';
-import { type GmailCredential, type GmailCredentialStore, gmailScopes } from '../shared/forwarding/gmail';
+} from '../../shared/adapters/gmail-credentials';
+import { type ArchiverConfig, gmailApiTargets } from '../../shared/config';
+import { type GmailCredential, type GmailCredentialStore, gmailScopes } from '../../shared/forwarding/gmail';
 import {
   collectSentMail,
   RawStoreSentCollectionState,
   type SentCollectionReport,
-} from '../shared/forwarding/sent-collection';
-import type { LocalArchive } from './local-stack';
+} from '../../shared/forwarding/sent-collection';
+import type { CliContext } from '../context';
+import { archiverHome, type LocalArchive } from '../local-stack';
 
 export const GOOGLE_AUTH_URL = 'https://accounts.google.com/o/oauth2/v2/auth';
 
@@ -157,13 +158,7 @@ export function gmailCredentialStore(
     : new FileGmailCredentialStore(join(home, 'gmail'));
 }
 
-export interface GmailCommandContext {
-  globals(): { target: 'local' | 'aws'; configuration: ArchiverConfig };
-  home(): string;
-  withArchive<T>(fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>): Promise<T>;
-}
-
-export function registerGmailCommands(program: Command, context: GmailCommandContext): void {
+export function registerGmailCommands(program: Command, context: CliContext): void {
   program
     .command('gmail-auth')
     .description('store the credential a "via": "gmail-api" target is delivered with')
@@ -218,7 +213,7 @@ Stored locally under $MAIL_ARCHIVER_HOME/gmail/ (mode 0600); with --target aws i
             },
           });
         }
-        await gmailCredentialStore(configuration, target, context.home()).save(gmail.address, credential);
+        await gmailCredentialStore(configuration, target, archiverHome()).save(gmail.address, credential);
         console.log(`stored the Gmail credential of ${gmail.address} (${credential.type})`);
       },
     );
@@ -239,7 +234,7 @@ Stored locally under $MAIL_ARCHIVER_HOME/gmail/ (mode 0600); with --target aws i
         collectAll(
           config,
           archive,
-          new GmailApi({ credentials: gmailCredentialStore(config, target, context.home()) }),
+          new GmailApi({ credentials: gmailCredentialStore(config, target, archiverHome()) }),
         ),
       );
       for (const r of reports) {
