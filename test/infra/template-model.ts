@@ -137,7 +137,7 @@ export class TemplateModel {
   /** The identity policies attached to the role, resolved. */
   rolePolicies(roleId: string): { name: string; policy: PolicyDocument }[] {
     return this.ofType('AWS::IAM::Policy')
-      .filter(([, p]) => (p.Properties?.Roles as { Ref: string }[]).some((r) => r.Ref === roleId))
+      .filter(([, p]) => ((p.Properties?.Roles ?? []) as { Ref: string }[]).some((r) => r.Ref === roleId))
       .map(([id, p]) => ({ name: id, policy: this.resolve<PolicyDocument>(p.Properties?.PolicyDocument) }));
   }
 
@@ -160,13 +160,13 @@ export class TemplateModel {
       }
       case 'AWS::SNS::Topic': {
         const policy = this.ofType('AWS::SNS::TopicPolicy').find(([, p]) =>
-          (p.Properties?.Topics as unknown[]).some(refersTo),
+          ((p.Properties?.Topics ?? []) as unknown[]).some(refersTo),
         );
         return policy && this.resolve(policy[1].Properties?.PolicyDocument);
       }
       case 'AWS::SQS::Queue': {
         const policy = this.ofType('AWS::SQS::QueuePolicy').find(([, p]) =>
-          (p.Properties?.Queues as unknown[]).some(refersTo),
+          ((p.Properties?.Queues ?? []) as unknown[]).some(refersTo),
         );
         return policy && this.resolve(policy[1].Properties?.PolicyDocument);
       }
