@@ -41,7 +41,10 @@ describe('verify on a damaged bundle', () => {
       bundle[i] = (bundle[i] ?? 0) ^ 0xff;
     const report = await verify(bundle);
     expect(report.ok).toBe(false);
-    expect(report.errors[0]).toMatch(/^cannot read the bundle: (damaged gzip file|damaged tar archive)/);
-    expect(report.errors[0]).not.toMatch(/invalid|incorrect|header check/);
+    // node-tar may first report the tar headers it could not make sense of; the last line says what it is.
+    expect(report.errors.at(-1)).toMatch(/^cannot read the bundle: (damaged gzip file|damaged tar archive)/);
+    expect(report.errors.join('\n')).not.toMatch(
+      /invalid (distance|block)|incorrect header check|unexpected end/,
+    );
   });
 });
