@@ -8,16 +8,16 @@ import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import type { ForwardHandlerDeps } from '../lambdas/forward/handler';
-import { unknownRecipients } from '../lambdas/gatekeeper/handler';
 import { createIngestHandler, type IngestHandlerDeps } from '../lambdas/ingest/handler';
 import { type AwsClients, createClients, destroyClients } from '../shared/adapters/clients';
 import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
-import { type ArchiverConfig, receivingDomains } from '../shared/config';
+import type { ArchiverConfig } from '../shared/config';
 import type { MailSender } from '../shared/forward';
 import { rawMailKey } from '../shared/index-schema';
+import { checkEnvelopeRecipient } from '../shared/recipient-check';
 import type { Verdicts } from '../shared/routing';
-import { normaliseAddress, splitAddress } from '../shared/routing';
+import { normaliseAddress } from '../shared/routing';
 import {
   buildReceivedNotification,
   type SesReceivedNotification,
@@ -268,7 +268,6 @@ export async function startSmtpListener(
   options: { host?: string; port?: number; log?: (line: string) => void; deadLetterDir?: string } = {},
 ): Promise<SmtpListener> {
   const log = options.log ?? (() => undefined);
-  const domains = receivingDomains(config);
   const server = new SMTPServer({
     name: 'local-ses.mail-archiver',
     banner: 'mail-archiver local SES stand-in',
@@ -278,13 +277,8 @@ export async function startSmtpListener(
     disabledCommands: ['AUTH', 'STARTTLS'],
     logger: false,
     onRcptTo(address: SMTPServerAddress, _session: SMTPServerSession, callback: (error?: Error) => void) {
-      const recipient = normaliseAddress(address.address);
-      const { domain } = splitAddress(recipient);
-      if (!domains.includes(domain))
-        return callback(smtpError(550, '5.7.1 Relaying denied: not a receiving domain'));
-      if (config.unknownRecipients.action === 'reject' && unknownRecipients(config, [recipient]).length > 0) {
-        return callback(smtpError(550, '5.1.1 Mailbox does not exist'));
-      }
+      const check = checkEnvelopeRecipient(config, address.address);
+      if (!check.accepted) return callback(smtpError(check.code, check.reply));
       callback();
     },
     onData(stream, session, callback) {
