@@ -205,7 +205,7 @@ async function progressBar() {
       const seconds = Math.max((Date.now() - since) / 1000, 0.001);
       const payload = {
         messages: `${p.messagesDone}/${p.messagesTotal} msgs`,
-        rate: `${(p.messagesDone / seconds).toFixed(1)} msg/s, ${humanBytes(p.bytesDone / seconds)}/s`,
+        rate: `${(p.messagesDone / seconds).toFixed(1)} msg/s, ${humanBytes(Math.round(p.bytesDone / seconds))}/s`,
         counts: `${p.moved} moved, ${p.alreadyThere} there, ${p.refused} refused`,
       };
       if (!started) {
