@@ -1,7 +1,7 @@
 // The pure parts of `restore`: the target URL (the secret never on the command line) and the line endings IMAP
 // carries.
 import { describe, expect, it } from 'vitest';
-import { parseImapUrl, RestoreUsageError } from '../../cli/restore';
+import { parseImapUrl, RestoreUsageError } from '../../cli/commands/restore';
 import { toImapLineEndings } from '../../shared/bundle/restore';
 
 describe('parseImapUrl', () => {

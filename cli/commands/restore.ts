@@ -14,10 +14,9 @@ import {
   type RestoreProgress,
   type RestoreReport,
   restoreBundle,
-} from '../shared/bundle/restore';
-import { archiverHome } from './local-stack';
-import { readMbox } from './message-sources';
-import { humanBytes, UserError } from './output';
+} from '../../shared/bundle/restore';
+import { archiverHome } from '../local-stack';
+import { humanBytes, UserError } from '../output';
 
 /** Environment variables that carry the secret: never the command line, where `ps` and shell history see it. */
 export const PASSWORD_ENV = 'MAIL_ARCHIVER_IMAP_PASSWORD';
@@ -158,7 +157,6 @@ Run it again at any time: what is already there is not appended twice. Exit 1 un
           report = await restoreBundle({
             source,
             openBundleStream: () => openBundleStream(source),
-            readMbox,
             newClient: () =>
               new ImapFlow({
                 host: target.host,
