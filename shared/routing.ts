@@ -14,8 +14,9 @@ export interface Verdicts {
   dmarcPolicy?: 'none' | 'quarantine' | 'reject';
 }
 
-export type Folder = 'INBOX' | 'Sent' | 'Junk';
-export type Flag = '\\Seen' | '\\Answered' | '\\Flagged' | '\\Draft' | '\\Deleted';
+/** The folders routing files into, and any folder a history import brings (`Drafts`, `Trash`, `A/B`). */
+export type Folder = 'INBOX' | 'Sent' | 'Junk' | (string & {});
+export type Flag = '\\Seen' | '\\Answered' | '\\Flagged' | '\\Draft' | '\\Deleted' | '$Forwarded';
 
 export interface Delivery {
   mailbox: string;
@@ -138,4 +139,16 @@ export function routeMessage(
     else rejected.push({ recipient, reason: resolution.rejected });
   }
   return { deliveries: [...byKey.values()], rejected };
+}
+
+/**
+ * The sender of a bounce to `recipient`: `mailer-daemon@` one of "domains", the SES identities the gatekeeper may
+ * bounce from. The recipient's own domain when it is one of them, else the configured domain it is a subdomain of
+ * (the journal subdomain), else the first domain.
+ */
+export function bounceSenderFor(config: Pick<ArchiverConfig, 'domains'>, recipient: string): string {
+  const domain = splitAddress(recipient).domain;
+  const own =
+    config.domains.find((d) => d === domain) ?? config.domains.find((d) => domain.endsWith(`.${d}`));
+  return `mailer-daemon@${own ?? config.domains[0]}`;
 }

@@ -207,7 +207,8 @@ export async function* readBundleEntries(
       // An entry the caller left unread would hold the parser back forever.
       previous?.resume();
       while (queue.length === 0 && !ended && !failure) await new Promise<void>((r) => (wake = r));
-      if (failure) throw failure;
+      // Entries parsed before the damage are still handed out: they are intact, and what can be recovered.
+      if (failure && queue.length === 0) throw failure;
       const entry = queue.shift();
       if (!entry) return;
       entries += 1;
