@@ -1,6 +1,7 @@
 // History import: every message goes through the same path as SES-received mail (stored under incoming/,
 // then an SES notification to the ingest handler), stored byte for byte without trace headers. Its identity
 // comes from its content, so importing the same file twice reports duplicates instead of copies.
+
 import { createHash } from 'node:crypto';
 import type { ArchiverConfig } from '../shared/config';
 import { importMessageId, rawMailKey } from '../shared/index-schema';
@@ -8,6 +9,7 @@ import { type MessageHeaders, readMessageBytes } from '../shared/mime';
 import type { RawMailStore } from '../shared/ports';
 import { baseAddress, isJournalAddress, normaliseAddress } from '../shared/routing';
 import { buildReceivedNotification, type SesReceivedNotification } from '../shared/ses-notification';
+import { describeError } from './describe-error';
 import { readSources, type SourceMessage } from './message-sources';
 
 export interface ImportTarget {
@@ -76,7 +78,7 @@ export async function importMessages(
         if (status === 'archived') report.archived += 1;
         else report.duplicates += 1;
       } catch (error) {
-        report.failed.push({ origin: item.origin, reason: (error as Error).message });
+        report.failed.push({ origin: item.origin, reason: describeError(error).replace(/\n\s*/g, ' <- ') });
       }
     }
     options.onProgress?.(item.sourceBytes, report);

@@ -1,4 +1,5 @@
 // `mail-archiver`: thin commands over shared/ and the local or deployed archive.
+
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readdirSync, statSync } from 'node:fs';
@@ -17,8 +18,10 @@ import { reconcile, reindex } from '../shared/reconcile';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../shared/routing';
 import { verifyBundle } from '../shared/verify';
 import { connectAws, exportOnAws, redriveOnAws } from './aws-target';
+import { describeError } from './describe-error';
 import { assertDovecot, startDovecot } from './dovecot';
 import { deriveRecipients, type ImportReport, importMessages } from './import';
+import { redriveIngestLocally, redriveIngestOnAws } from './ingest-redrive';
 import { ParkedForwards, startForwardSink } from './local-forwarding';
 import {
   archiverHome,
@@ -488,13 +491,30 @@ program
 
 program
   .command('redrive')
-  .description('send failed and parked forwards again (including those of a worker that died mid-send)')
+  .description(
+    'ingest stored messages that failed indexing again (the ingest dead letters), and send failed and parked forwards again (including those of a worker that died mid-send)',
+  )
   .action(async () => {
     const { target, configuration } = globals();
+    if (target === 'aws') {
+      const ingest = await redriveIngestOnAws(configuration);
+      console.log(`ingest dead letters: ${ingest.moving} moving back to the ingest queue`);
+    }
     const report =
       target === 'aws'
         ? await redriveOnAws(configuration)
-        : await withArchive(async (archive) => redriveLocally(archive, configuration), { forwarding: true });
+        : await withArchive(
+            async (archive) => {
+              const ingest = await redriveIngestLocally(archive, archiverHome());
+              console.log(
+                `ingest dead letters: ${ingest.redriven} archived, ${ingest.failed.length} still failing`,
+              );
+              for (const f of ingest.failed) console.log(`  failing: ${f.id}: ${f.reason}`);
+              if (ingest.failed.length > 0) process.exitCode = 1;
+              return redriveLocally(archive, configuration);
+            },
+            { forwarding: true },
+          );
     console.log(`redriven ${report.requests}: ${report.sent} sent, ${report.failed} still failing`);
     for (const failure of report.failures) console.log(`  failing: ${failure}`);
     if (report.failed > 0) process.exitCode = 1;
@@ -549,6 +569,10 @@ program
         `raw messages ${report.rawMessages}, index rows ${report.indexRows}, ledger entries ${report.ledgerEntries}: ${report.ok ? 'consistent' : 'NOT consistent'}`,
       );
       for (const key of report.notIndexed) console.log(`  not indexed: ${key} (run: mail-archiver reindex)`);
+      for (const r of report.unrecorded)
+        console.log(
+          `  row no envelope sidecar records: ${r.mailbox} ${r.messageKey} (run: mail-archiver reindex)`,
+        );
       for (const r of report.rawMissing)
         console.log(`  raw message missing: ${r.key} (${r.mailbox} ${r.messageKey})`);
       for (const f of report.notForwarded)
@@ -568,18 +592,29 @@ program
     'rebuild missing index rows from the raw store alone (UIDs restored from the envelope sidecars)',
   )
   .action(async () => {
-    const report = await withArchive((archive, config) =>
-      reindex({ config, store: archive.store, index: archive.index, bucket: archive.bucket }, async (raw) => {
-        const { headers } = await readMessageBytes(raw);
-        return deriveRecipients(
-          config,
-          { kind: 'message', raw, origin: '', folderHints: [], sourceBytes: 0 },
-          headers,
-        );
-      }),
+    const report = await withArchive(
+      (archive, config) =>
+        reindex(
+          {
+            config,
+            store: archive.store,
+            index: archive.index,
+            bucket: archive.bucket,
+            ...(archive.forwarding ? { forwards: archive.forwarding.queue } : {}),
+          },
+          async (raw) => {
+            const { headers } = await readMessageBytes(raw);
+            return deriveRecipients(
+              config,
+              { kind: 'message', raw, origin: '', folderHints: [], sourceBytes: 0 },
+              headers,
+            );
+          },
+        ),
+      { forwarding: true },
     );
     console.log(
-      `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), failed ${report.failed.length}`,
+      `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), ${report.recorded} rows recorded in their sidecars, failed ${report.failed.length}`,
     );
     for (const f of report.failed) console.log(`  failed: ${f.key}: ${f.reason}`);
     if (report.failed.length > 0) process.exitCode = 1;
@@ -669,8 +704,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    const e = error as Error;
-    process.stderr.write(`mail-archiver: ${e.message}\n`);
+    process.stderr.write(`mail-archiver: ${describeError(error)}\n`);
     process.exitCode = process.exitCode || 1;
   }
 }
