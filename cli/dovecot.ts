@@ -3,7 +3,7 @@
 // Dovecot refuses to run its login process as root, so as root it runs as an unprivileged system user.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -59,15 +59,23 @@ export async function startDovecot(options: {
   maildir: string;
   workDir: string;
   port?: number;
+  /** Appended to the generated configuration (e.g. the quota plugin for a per-message size limit). */
+  extraConfig?: string;
 }): Promise<DovecotServer> {
   assertDovecot();
   const account = runAs();
   const port = options.port ?? (await freePort());
   const work = options.workDir;
-  for (const dir of ['run', 'state', 'index']) mkdirSync(join(work, dir), { recursive: true });
+  // Private: the password file, the config and the indexes are for Dovecot's user alone.
+  mkdirSync(work, { recursive: true, mode: 0o700 });
+  chmodSync(work, 0o700);
+  for (const dir of ['run', 'state', 'index']) {
+    mkdirSync(join(work, dir), { recursive: true, mode: 0o700 });
+    chmodSync(join(work, dir), 0o700);
+  }
   const password = randomBytes(9).toString('base64url');
   const user = 'archive';
-  writeFileSync(join(work, 'users'), `${user}:{PLAIN}${password}:${account.uid}:${account.gid}::${work}::\n`);
+  writePrivate(join(work, 'users'), `${user}:{PLAIN}${password}:${account.uid}:${account.gid}::${work}::\n`);
   const logPath = join(work, 'dovecot.log');
   const conf = `
 instance_name = mail-archiver-${port}
@@ -121,11 +129,12 @@ namespace inbox {
     special_use = \\Trash
   }
 }
+${options.extraConfig ?? ''}
 `;
   const confPath = join(work, 'dovecot.conf');
-  writeFileSync(confPath, conf);
+  writePrivate(confPath, conf);
   if ((process.getuid?.() ?? 0) === 0) {
-    for (const path of [work, options.maildir]) ensureTraversable(path, account.name);
+    for (const path of [work, options.maildir]) ensureTraversable(path, account);
     execFileSync('chown', ['-R', `${account.uid}:${account.gid}`, work, options.maildir]);
   }
   const command =
@@ -163,22 +172,39 @@ namespace inbox {
   return { host: '127.0.0.1', port, user, password, logPath, stop: () => stopChild(child) };
 }
 
+/** Written 0600 whatever the umask, and set to 0600 if it existed. */
+function writePrivate(path: string, text: string) {
+  writeFileSync(path, text, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
 /**
- * As root, Dovecot runs as an unprivileged user who must be able to reach the directories. Directories under
- * the temporary directory (where `serve` and the tests unpack) are opened for traversal (o+x, not read);
- * anywhere else we say what to do instead of changing a user's permissions.
+ * As root, Dovecot runs as an unprivileged user who must be able to reach the directories. A directory under
+ * the temporary directory (where `serve` and the tests unpack) that this process owns and that user cannot
+ * enter is given to that user (owner only: nobody else gains access, root keeps it); anywhere else we say
+ * what to do instead of changing a user's permissions. Never opened to everyone: a world-traversable work
+ * directory let another local user read the password file.
  */
-function ensureTraversable(path: string, user: string) {
+function ensureTraversable(path: string, account: { uid: number; gid: number; name: string }) {
   const root = resolve(tmpdir());
+  const me = process.getuid?.() ?? 0;
   for (let dir = dirname(resolve(path)); dir !== dirname(dir); dir = dirname(dir)) {
-    const mode = statSync(dir).mode;
-    if (mode & 0o001) continue;
-    if (dir.startsWith(`${root}/`)) chmodSync(dir, mode | 0o001);
-    else
+    const info = statSync(dir);
+    if (canEnter(info, account)) continue;
+    if (dir.startsWith(`${root}/`) && info.uid === me) {
+      chownSync(dir, account.uid, account.gid);
+      chmodSync(dir, (info.mode & 0o7777) | 0o100);
+    } else
       throw new Error(
-        `Dovecot runs as ${user} and cannot enter ${dir}: serve a copy under ${root}, or chmod o+x ${dir}`,
+        `Dovecot runs as ${account.name} and cannot enter ${dir}: serve a copy under ${root}, or let ${account.name} enter ${dir}`,
       );
   }
+}
+
+function canEnter(info: { mode: number; uid: number; gid: number }, account: { uid: number; gid: number }) {
+  if (info.uid === account.uid) return (info.mode & 0o100) !== 0;
+  if (info.gid === account.gid) return (info.mode & 0o010) !== 0;
+  return (info.mode & 0o001) !== 0;
 }
 
 /** Ready means the `* OK` greeting, not merely an open port. */

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { type ForwardHandlerDeps, handleForwardRequest } from '../lambdas/forward/handler';
+import { GmailApi } from '../shared/adapters/gmail-api';
+import { FileGmailCredentialStore } from '../shared/adapters/gmail-credentials';
 import {
   type ForwardDeps,
   type ForwardRequest,
@@ -107,12 +109,24 @@ export class LocalForwardQueue implements ForwardQueue {
 
 export function localForwardDeps(
   deps: Omit<ForwardDeps, 'sender'>,
-  options: { home: string; smarthost: { host: string; port: number }; log?: (line: string) => void },
+  options: {
+    home: string;
+    smarthost: { host: string; port: number };
+    log?: (line: string) => void;
+    /** The Gmail API root (a stand-in in tests). @default MAIL_ARCHIVER_GMAIL_ROOT_URL, else Google */
+    gmailRootUrl?: string;
+  },
 ): ForwardHandlerDeps {
   const log = options.log ?? (() => undefined);
+  const gmailRootUrl = options.gmailRootUrl ?? process.env.MAIL_ARCHIVER_GMAIL_ROOT_URL;
   return {
     ...deps,
     sender: new SmtpSender(options.smarthost.host, options.smarthost.port),
+    // Credentials of `via: "gmail-api"` targets: files under the data directory (mode 0600).
+    gmail: new GmailApi({
+      credentials: new FileGmailCredentialStore(join(options.home, 'gmail')),
+      ...(gmailRootUrl ? { rootUrl: gmailRootUrl } : {}),
+    }),
     parking: new ParkedForwards(join(options.home, 'forward-dead-letters')),
     logger: {
       info: (message: string, extra?: unknown) => log(`${message} ${JSON.stringify(extra ?? {})}`),

@@ -95,6 +95,8 @@ export interface LocalForwarding {
   /** Tests put a fault-injecting sender around the SMTP one. */
   wrapSender?: (sender: MailSender) => MailSender;
   retry?: { attempts?: number; backoffMs?: number };
+  /** The Gmail API root for `via: "gmail-api"` targets (tests name a stand-in). */
+  gmailRootUrl?: string;
 }
 
 /** The storage side of an archive: its clients, the raw store and the index, wherever they run. */
@@ -382,6 +384,7 @@ export async function startLocalStack(
     log?: (line: string) => void;
     wrapSender?: LocalForwarding['wrapSender'];
     forwardRetry?: LocalForwarding['retry'];
+    gmailRootUrl?: string;
   },
 ): Promise<RunningLocalStack> {
   if (readRunningStack(options.home)) {
@@ -403,6 +406,7 @@ export async function startLocalStack(
         log: options.log,
         wrapSender: options.wrapSender,
         retry: options.forwardRetry,
+        gmailRootUrl: options.gmailRootUrl,
       },
     });
   } catch (error) {

@@ -1,9 +1,7 @@
 // `mail-archiver`: thin commands over shared/ and the local or deployed archive.
-
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream, readdirSync, statSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -31,6 +29,8 @@ import {
   startLocalStack,
 } from './local-stack';
 import { readMbox, totalBytes } from './message-sources';
+import { registerRestore } from './restore';
+import { stageMaildir } from './stage-maildir';
 
 interface GlobalOptions {
   config?: string;
@@ -423,23 +423,6 @@ program
     }
   });
 
-/** Unpacks a bundle, or copies a directory, into `work`; returns the Maildir path. */
-async function stageMaildir(source: string, work: string): Promise<string> {
-  const info = await stat(source).catch(() => undefined);
-  if (!info) throw new UsageError(`${source} does not exist`);
-  const target = join(work, 'bundle');
-  await mkdir(target, { recursive: true });
-  if (info.isFile()) {
-    execFileSync('tar', ['-xzf', source, '-C', target, '--no-same-owner']);
-  } else {
-    const from = existsSync(join(source, 'Maildir')) ? join(source, 'Maildir') : source;
-    execFileSync('cp', ['-a', from, join(target, 'Maildir')]);
-  }
-  const maildir = join(target, 'Maildir');
-  if (!existsSync(join(maildir, 'cur'))) throw new UsageError(`${source} holds no maildir (no Maildir/cur)`);
-  return maildir;
-}
-
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
@@ -619,6 +602,8 @@ program
     for (const f of report.failed) console.log(`  failed: ${f.key}: ${f.reason}`);
     if (report.failed.length > 0) process.exitCode = 1;
   });
+
+registerRestore(program);
 
 class UsageError extends Error {
   override name = 'UsageError';

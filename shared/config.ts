@@ -14,12 +14,49 @@ const emailAddress = z
   .trim()
   .regex(/^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/, 'must be an email address like user@example.com');
 
+/**
+ * One forwarding target: a bare address (re-sent through SES), or `{ address, via }`. `via: "gmail-api"` imports
+ * the untouched original into that Gmail or Google Workspace mailbox with the Gmail API instead; such a target
+ * may also collect what its user sends (`collectSent`) into the archive's Sent folder.
+ */
+const forwardTarget = z.union([
+  emailAddress,
+  z
+    .object({
+      address: emailAddress,
+      via: z.enum(['ses', 'gmail-api']).default('ses'),
+      /** gmail-api only: archive the messages of the Gmail SENT label into this mailbox's Sent folder. */
+      collectSent: z.boolean().default(false),
+    })
+    .strict()
+    .refine((t) => t.via === 'gmail-api' || !t.collectSent, {
+      message: 'collectSent needs via "gmail-api"',
+      path: ['collectSent'],
+    }),
+]);
+
+/** How one target is delivered (the config's output form; a bare address is `via: "ses"`). */
+export interface ForwardTarget {
+  address: string;
+  via: 'ses' | 'gmail-api';
+  collectSent: boolean;
+}
+
 const mailbox = z
   .object({
     /** Hosted mailboxes that receive a copy of every message archived for this mailbox. */
-    forwardTo: z.array(emailAddress).max(50, 'at most 50 forwarding targets').default([]),
+    forwardTo: z.array(forwardTarget).max(50, 'at most 50 forwarding targets').default([]),
   })
-  .strict();
+  .strict()
+  .transform((box) => {
+    const targets: ForwardTarget[] = box.forwardTo.map((t) =>
+      typeof t === 'string'
+        ? { address: t.toLowerCase(), via: 'ses' as const, collectSent: false }
+        : { ...t, address: t.address.toLowerCase() },
+    );
+    // forwardTo stays the list of addresses every reader uses; targets says how each is delivered.
+    return { forwardTo: targets.map((t) => t.address), targets };
+  });
 
 const unknownRecipients = z.discriminatedUnion('action', [
   z.object({ action: z.literal('reject') }).strict(),
@@ -127,6 +164,20 @@ export const configSchema = z
         message: 'must be on one of "domains" (SES sends only from a verified identity)',
       });
     }
+    if (!config.journalAddress) {
+      for (const [address, { targets }] of Object.entries(config.mailboxes)) {
+        targets.forEach((target, i) => {
+          if (target.collectSent) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['mailboxes', address, 'forwardTo', i, 'collectSent'],
+              message:
+                'collecting Sent mail needs "journalAddress" (collected mail is filed as journal copies)',
+            });
+          }
+        });
+      }
+    }
     for (const [address, { forwardTo }] of Object.entries(config.mailboxes)) {
       forwardTo.forEach((target, i) => {
         if (receiving.has(domainOf(target))) {
@@ -176,6 +227,24 @@ export function loadConfig(path: string): ArchiverConfig {
 /** The verified identity forwarded copies are sent from. */
 export function forwardingFrom(config: Pick<ArchiverConfig, 'forwarding' | 'domains'>): string {
   return config.forwarding.fromAddress?.toLowerCase() ?? `forwarder@${config.domains[0]}`;
+}
+
+/** How a mailbox's target is delivered; SES re-sending unless the config says `via: "gmail-api"`. */
+export function forwardTargetOf(config: ArchiverConfig, mailbox: string, address: string): ForwardTarget {
+  return (
+    config.mailboxes[mailbox]?.targets.find((t) => t.address === address.toLowerCase()) ?? {
+      address,
+      via: 'ses',
+      collectSent: false,
+    }
+  );
+}
+
+/** Every target delivered through the Gmail API, with the mailbox it belongs to (credentials, Sent collection). */
+export function gmailApiTargets(config: ArchiverConfig): (ForwardTarget & { mailbox: string })[] {
+  return Object.entries(config.mailboxes).flatMap(([mailbox, box]) =>
+    box.targets.filter((t) => t.via === 'gmail-api').map((t) => ({ ...t, mailbox })),
+  );
 }
 
 /** The config file used when none is named: MAIL_ARCHIVER_CONFIG, else ./mail-archiver.config.json. */

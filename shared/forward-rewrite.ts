@@ -161,6 +161,8 @@ export interface RewrittenMessage {
   originalFrom: string;
   /** Fields removed, by name, for the record. */
   removed: string[];
+  /** What else had to change for SES to accept the copy (recorded on the ledger entry). */
+  changes?: string[];
 }
 
 function headerField(name: string, value: string, eol: string): HeaderField {

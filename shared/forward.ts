@@ -1,13 +1,14 @@
 // Forwarding: one copy of every archived message to each of its mailbox's targets, exactly once. The decision
 // not to forward (viruses, spam, DMARC rejects, loops, size) is recorded like a send; every send is claimed in a
 // ledger with a conditional write first, so duplicate events, retries and concurrent workers cannot send twice.
-import { type ArchiverConfig, forwardingFrom } from './config';
+import { type ArchiverConfig, forwardingFrom, forwardTargetOf } from './config';
 import {
   asciiEnvelopeAddress,
   FORWARD_TRACE_FIELD,
   rewriteForForwarding,
   splitHeaderBlock,
 } from './forward-rewrite';
+import type { GmailImporter } from './forwarding/gmail';
 import type { DeliveryRow } from './index-schema';
 import type { MailIndex, RawMailStore } from './ports';
 
@@ -35,6 +36,10 @@ export interface ForwardEntry {
   error?: string;
   permanent?: boolean;
   sesMessageId?: string;
+  /** The id Gmail gave the imported copy (`via: "gmail-api"` targets). */
+  gmailMessageId?: string;
+  /** Anything the SES copy had to change beyond the rewrite proper (so that SES accepts it). */
+  changes?: string[];
   sentAt?: string;
   /** A claim older than this is a worker that died mid-send: only a redrive may send again. */
   leaseUntil?: string;
@@ -50,7 +55,7 @@ export interface ForwardLedger {
   ): Promise<boolean>;
   settleForward(
     entry: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
-    result: { state: 'sent'; sesMessageId: string } | { state: 'failed'; error: string; permanent: boolean },
+    result: SentResult | { state: 'failed'; error: string; permanent: boolean },
     now: Date,
   ): Promise<void>;
   /** Records a decision not to forward, unless something was already recorded. */
@@ -68,6 +73,11 @@ export interface ForwardLedger {
     now: Date,
   ): Promise<boolean>;
 }
+
+/** A settled send: SES's message id, or Gmail's for an import; what else had to change, if anything. */
+export type SentResult =
+  | { state: 'sent'; sesMessageId: string; changes?: string[] }
+  | { state: 'sent'; gmailMessageId: string };
 
 export interface MailSender {
   send(input: { from: string; to: string; raw: Buffer }): Promise<{ messageId: string }>;
@@ -94,6 +104,8 @@ export interface ForwardDeps {
   index: MailIndex & ForwardLedger;
   store: RawMailStore;
   sender: MailSender;
+  /** Delivery for `via: "gmail-api"` targets; without it they fail (transiently) until it is configured. */
+  gmail?: GmailImporter;
   now?: () => Date;
 }
 
@@ -102,6 +114,8 @@ export interface ForwardOutcome {
   status: 'sent' | 'skipped' | 'already-handled' | 'failed';
   detail?: string;
   permanent?: boolean;
+  /** Google refused the credential: someone must run `mail-archiver gmail-auth` (raises an alarm). */
+  reauthorise?: boolean;
 }
 
 /** Why a message must not be forwarded, from what the index knows; undefined means go ahead. */
@@ -157,37 +171,69 @@ export async function forwardMessage(
   const looped = contentBlocker(raw);
   if (looped) return skipAll(looped);
   const from = forwardingFrom(deps.config);
-  const rewritten = rewriteForForwarding({
-    raw,
-    fromAddress: from,
-    envelopeRecipient: row.envelopeRecipients[0] ?? request.mailbox,
-    trace: `${row.messageKey}; ${from.slice(from.indexOf('@') + 1)}`,
-  });
-  if (rewritten.raw.length > MAX_FORWARD_BYTES) {
-    return skipAll(
-      `too large to forward after rewriting (${rewritten.raw.length} bytes, SES takes ${MAX_FORWARD_BYTES})`,
-    );
-  }
+  const viaSes = targets.filter((t) => forwardTargetOf(deps.config, request.mailbox, t).via === 'ses');
+  // Only SES copies are rewritten; Gmail API imports carry the archived bytes unchanged.
+  const rewritten =
+    viaSes.length > 0
+      ? rewriteForForwarding({
+          raw,
+          fromAddress: from,
+          envelopeRecipient: row.envelopeRecipients[0] ?? request.mailbox,
+          trace: `${row.messageKey}; ${from.slice(from.indexOf('@') + 1)}`,
+        })
+      : undefined;
+  const tooLarge =
+    rewritten && rewritten.raw.length > MAX_FORWARD_BYTES
+      ? `too large to forward after rewriting (${rewritten.raw.length} bytes, SES takes ${MAX_FORWARD_BYTES})`
+      : undefined;
 
   const outcomes: ForwardOutcome[] = [];
   for (const target of targets) {
+    const via = forwardTargetOf(deps.config, request.mailbox, target).via;
+    if (via === 'ses' && tooLarge) {
+      await deps.index.skipForward(entry(target), tooLarge, now());
+      outcomes.push({ target, status: 'skipped', detail: tooLarge });
+      continue;
+    }
     if (!(await deps.index.claimForward(entry(target), now(), options.redrive ?? false))) {
       outcomes.push({ target, status: 'already-handled' });
       continue;
     }
     try {
+      if (via === 'gmail-api') {
+        if (!deps.gmail) throw new SendError('no Gmail API delivery is configured in this process', false);
+        const { gmailMessageId } = await deps.gmail.importMessage({ user: target, raw });
+        await deps.index.settleForward(entry(target), { state: 'sent', gmailMessageId }, now());
+        outcomes.push({ target, status: 'sent', detail: `gmail ${gmailMessageId}` });
+        continue;
+      }
+      const copy = rewritten as NonNullable<typeof rewritten>;
       const { messageId } = await deps.sender.send({
         from,
         to: asciiEnvelopeAddress(target),
-        raw: rewritten.raw,
+        raw: copy.raw,
       });
-      await deps.index.settleForward(entry(target), { state: 'sent', sesMessageId: messageId }, now());
+      await deps.index.settleForward(
+        entry(target),
+        {
+          state: 'sent',
+          sesMessageId: messageId,
+          ...(copy.changes && copy.changes.length > 0 ? { changes: copy.changes } : {}),
+        },
+        now(),
+      );
       outcomes.push({ target, status: 'sent', detail: messageId });
     } catch (error) {
       const permanent = error instanceof SendError ? error.permanent : false;
       const message = (error as Error).message;
       await deps.index.settleForward(entry(target), { state: 'failed', error: message, permanent }, now());
-      outcomes.push({ target, status: 'failed', detail: message, permanent });
+      outcomes.push({
+        target,
+        status: 'failed',
+        detail: message,
+        permanent,
+        ...((error as Error).name === 'GmailAuthError' ? { reauthorise: true } : {}),
+      });
     }
   }
   return outcomes;

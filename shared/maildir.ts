@@ -121,7 +121,8 @@ export function messageFileName(baseName: string, flags: readonly string[]): str
 export function parseMessageFileName(
   name: string,
 ): { baseName: string; secs: number; fileSize?: number; virtualSize?: number; flags: string } | undefined {
-  const match = name.match(/^((\d+)\.[^:/]+?)(?::2,([A-Za-z]*))?$/);
+  // A received date before 1970 gives negative seconds (an import of old mail): the sign is part of the name.
+  const match = name.match(/^((-?\d+)\.[^:/]+?)(?::2,([A-Za-z]*))?$/);
   if (!match) return undefined;
   const baseName = match[1] as string;
   const s = baseName.match(/,S=(\d+)/);
@@ -221,15 +222,20 @@ const CR = Buffer.from([13]);
 export function bundleReadme(mailbox: string): string {
   return `This is a mail-archiver bundle of ${mailbox}: a Maildir++ tree that Dovecot (and Courier) serve as is.
 
-Unpack it keeping file times (they are the messages' received dates):
-  tar -xzf BUNDLE.tar.gz --no-same-owner        # as root; plain tar -xzf otherwise. Or: cp -a to copy it later.
-Apply incremental bundles in order, over the full one, the same way.
-
-Check it:
+Check it first, above all a bundle that came from elsewhere:
   npx mail-archiver verify BUNDLE.tar.gz
+It refuses links, devices, FIFOs, names outside the bundle (../, /), setuid, setgid and world-writable modes:
+a mail-archiver bundle holds only regular files (0600) and directories (0700).
+
+Unpack it keeping file times (they are the messages' received dates), into an empty directory, privately:
+  (umask 077 && tar --no-same-owner --no-same-permissions -xzf BUNDLE.tar.gz)
+GNU tar, above all as root, creates whatever the archive holds (device nodes, links, the archive's modes and
+owners): unpack only a bundle that verify accepted, and never as root into a directory others can write to.
+To copy an unpacked bundle later, cp -a keeps the times. Apply incremental bundles in order, over the full one,
+the same way.
 
 Serve it with Dovecot (Debian: apt-get install dovecot-imapd):
-  npx mail-archiver serve BUNDLE.tar.gz        # prints the IMAP settings for your mail client
+  npx mail-archiver serve BUNDLE.tar.gz        # verifies, unpacks a private copy, prints the IMAP settings
 or, in your own Dovecot configuration:
   mail_location = maildir:/path/to/Maildir:INDEX=/path/to/index
 and mark "Sent" and "Junk" as special-use folders (Debian's stock config already does).

@@ -85,6 +85,22 @@ export function isJournalAddress(config: Pick<ArchiverConfig, 'journalAddress'>,
   return config.journalAddress !== undefined && normaliseAddress(recipient) === config.journalAddress;
 }
 
+/**
+ * The mailbox a sender's address belongs to: the mailbox itself (plus-addressing applied), or the mailbox that
+ * forwards to it (mail the user sent from their hosted Gmail, collected from its SENT label).
+ */
+export function senderMailbox(
+  config: Pick<ArchiverConfig, 'mailboxes' | 'plusAddressing'>,
+  fromAddress: string,
+): string {
+  const base = baseAddress(fromAddress, config.plusAddressing);
+  if (Object.hasOwn(config.mailboxes, base)) return base;
+  const owner = Object.entries(config.mailboxes).find(([, box]) =>
+    box.forwardTo.includes(normaliseAddress(fromAddress)),
+  );
+  return owner ? owner[0] : base;
+}
+
 export function routeMessage(
   config: ArchiverConfig,
   envelopeRecipients: readonly string[],
@@ -108,7 +124,7 @@ export function routeMessage(
     const recipient = normaliseAddress(raw);
     if (isJournalAddress(config, recipient)) {
       // A journal copy is mail the user sent: it belongs in the sender's Sent folder, already read.
-      const sender = fromAddress ? baseAddress(fromAddress, config.plusAddressing) : undefined;
+      const sender = fromAddress ? senderMailbox(config, fromAddress) : undefined;
       if (sender && Object.hasOwn(config.mailboxes, sender)) add(sender, 'Sent', ['\\Seen'], recipient);
       else
         rejected.push({

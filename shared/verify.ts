@@ -7,8 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
+import {
+  type BundleLimits,
+  DEFAULT_BUNDLE_LIMITS,
+  entryPath,
+  entryProblem,
+  readBundleEntries,
+  TEXT_ENTRY,
+} from './bundle/entries';
+import { parseBundleManifest } from './bundle/manifest-schema';
 import type { BundleManifest } from './export';
 import { flagLetters, MAILDIR_ROOT, parseMessageFileName } from './maildir';
 
@@ -17,6 +24,8 @@ export interface VerifyReport {
   messages: number;
   errors: string[];
   manifest?: BundleManifest;
+  /** The sum of the entries' sizes: what unpacking the bundle writes. */
+  unpackedBytes: number;
 }
 
 interface FileFacts {
@@ -29,38 +38,40 @@ interface FileFacts {
   text?: string;
 }
 
-const TEXT_FILES =
-  /(^|\/)(manifest\.json|dovecot-uidlist|courierimapuiddb|subscriptions|courierimapsubscribed|maildirfolder)$/;
-
 /**
  * Reads a bundle stream once. `readMbox` parses a spooled mbox file back into messages (the importer's reader),
- * so that mboxrd bundles are checked by the same code that would restore them.
+ * so that mboxrd bundles are checked by the same code that would restore them. Every entry must pass
+ * `entryProblem` (shared/bundle/entries.ts: regular files and directories only, safe names and modes, text
+ * entries within `limits`); the manifest must match its schema. Never throws for a bad bundle: the report
+ * lists why.
  */
 export async function verifyBundle(
   bundle: Readable,
   readMbox: (path: string) => AsyncIterable<{ kind: string; raw?: Buffer; origin: string }>,
+  limits: BundleLimits = DEFAULT_BUNDLE_LIMITS,
 ): Promise<VerifyReport> {
   const errors: string[] = [];
   const files = new Map<string, FileFacts>();
   const directories = new Set<string>();
   const mboxHashes = new Map<string, string[]>();
   const spool = await mkdtemp(join(tmpdir(), 'mail-archiver-verify-'));
+  let unpackedBytes = 0;
+  const damage: string[] = [];
   try {
-    const extract = tar.extract();
-    const reading = pipeline(bundle, createGunzip(), extract as unknown as NodeJS.WritableStream);
-    reading.catch(() => undefined);
-    for await (const entry of extract) {
-      const { name, type, size = 0, mtime } = entry.header;
-      // A bundle repacked with `tar -C dir .` names its entries ./...
-      const path = name.replace(/^(\.\/)+/, '').replace(/\/$/, '');
-      if (path === '' || path === '.') {
-        entry.resume();
+    for await (const entry of readBundleEntries(bundle, limits, damage)) {
+      unpackedBytes += entry.size;
+      const problem = entryProblem(
+        { name: entry.path, type: entry.type, mode: entry.mode, linkpath: entry.linkpath, size: entry.size },
+        limits,
+      );
+      if (problem) {
+        errors.push(`unsafe entry ${problem}`);
         continue;
       }
-      if (!isSafePath(path)) errors.push(`unsafe path in bundle: ${JSON.stringify(name)}`);
-      if (type === 'directory') {
+      const path = entryPath(entry.path);
+      if (path === '') continue;
+      if (entry.type === 'Directory') {
         directories.add(path);
-        entry.resume();
         continue;
       }
       if (path.endsWith('.mbox') && !path.includes('/')) {
@@ -73,32 +84,32 @@ export async function verifyBundle(
         mboxHashes.set(path, hashes);
         continue;
       }
-      files.set(path, await factsOf(entry as unknown as Readable, size, mtime, TEXT_FILES.test(path)));
+      files.set(path, await factsOf(entry, entry.size, entry.mtime, TEXT_ENTRY.test(path)));
     }
-    await reading;
   } catch (error) {
-    errors.push(`cannot read the bundle: ${(error as Error).message}`);
-    return { ok: false, messages: 0, errors };
+    errors.push(...damage, `cannot read the bundle: ${(error as Error).message}`);
+    return { ok: false, messages: 0, errors, unpackedBytes };
   } finally {
     await rm(spool, { recursive: true, force: true });
   }
+  errors.push(...damage);
 
   const manifestText = files.get('manifest.json')?.text;
-  if (!manifestText) return { ok: false, messages: 0, errors: [...errors, 'manifest.json is missing'] };
-  const manifest = JSON.parse(manifestText) as BundleManifest;
+  if (manifestText === undefined)
+    return { ok: false, messages: 0, errors: [...errors, 'manifest.json is missing'], unpackedBytes };
+  let manifest: BundleManifest;
+  try {
+    manifest = parseBundleManifest(manifestText);
+  } catch (error) {
+    return { ok: false, messages: 0, errors: [...errors, (error as Error).message], unpackedBytes };
+  }
   if (manifest.bundleFormat === 'mboxrd') checkMbox(manifest, mboxHashes, errors);
   else checkMaildir(manifest, files, directories, errors);
-  return { ok: errors.length === 0, messages: manifest.messages.length, errors, manifest };
-}
-
-function isSafePath(path: string): boolean {
-  return (
-    !path.startsWith('/') && !path.includes('\\') && !path.split('/').some((s) => s === '..' || s === '')
-  );
+  return { ok: errors.length === 0, messages: manifest.messages.length, errors, manifest, unpackedBytes };
 }
 
 async function factsOf(
-  entry: Readable,
+  entry: AsyncIterable<Buffer>,
   size: number,
   mtime: Date | undefined,
   keepText: boolean,
@@ -109,7 +120,7 @@ async function factsOf(
   let lastWasCr = false;
   let actual = 0;
   const text: Buffer[] = [];
-  for await (const chunk of entry as AsyncIterable<Buffer>) {
+  for await (const chunk of entry) {
     actual += chunk.length;
     plain.update(chunk);
     let start = 0;

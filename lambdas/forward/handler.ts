@@ -12,6 +12,7 @@ import {
   forwardMessage,
   RetryLater,
 } from '../../shared/forward';
+import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/forwarding/gmail';
 
 const forwardRequest = z.object({
   mailbox: z.string().min(3),
@@ -33,6 +34,10 @@ export async function handleForwardRequest(
   const { redrive, ...target } = request;
   const outcomes = await forwardMessage(target, deps, { redrive: redrive ?? false });
   deps.logger.info('forward request handled', { ...request, outcomes });
+  for (const outcome of outcomes.filter((o) => o.reauthorise)) {
+    // The stack's alarm counts this message: Google refused a Gmail credential.
+    deps.logger.warn(GMAIL_AUTH_FAILURE_LOG, { ...request, target: outcome.target, detail: outcome.detail });
+  }
   const failed = outcomes.filter((o) => o.status === 'failed');
   if (failed.some((o) => !o.permanent)) {
     throw new RetryLater(

@@ -8,7 +8,7 @@ import {
   paginateScan,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ForwardEntry, ForwardLedger, ForwardState } from '../forward';
+import type { ForwardEntry, ForwardLedger, ForwardState, SentResult } from '../forward';
 import {
   type DeliveryRow,
   deliveryItem,
@@ -383,24 +383,28 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
 
   async settleForward(
     e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
-    result: { state: 'sent'; sesMessageId: string } | { state: 'failed'; error: string; permanent: boolean },
+    result: SentResult | { state: 'failed'; error: string; permanent: boolean },
     now: Date,
   ): Promise<void> {
     if (result.state === 'sent') {
+      const ses = 'sesMessageId' in result;
+      const changes = ses && result.changes?.length ? result.changes : undefined;
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.forwardKey(e),
-          UpdateExpression:
-            'SET #state = :sent, sesMessageId = :id, sentAt = :now, updatedAt = :now REMOVE leaseUntil, #error, permanent',
+          UpdateExpression: `SET #state = :sent, ${ses ? 'sesMessageId' : 'gmailMessageId'} = :id, sentAt = :now, updatedAt = :now${changes ? ', changes = :changes' : ''} REMOVE leaseUntil, #error, permanent`,
           ExpressionAttributeNames: { '#state': 'state', '#error': 'error' },
           ExpressionAttributeValues: {
             ':sent': 'sent',
-            ':id': result.sesMessageId,
+            ':id': ses ? result.sesMessageId : result.gmailMessageId,
             ':now': now.toISOString(),
+            ...(changes ? { ':changes': changes } : {}),
           },
         }),
       );
+      // Bounce and complaint feedback finds the entry by SES's id; Gmail imports get none.
+      if (!ses) return;
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,

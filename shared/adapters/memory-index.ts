@@ -1,6 +1,6 @@
 // MailIndex and ForwardLedger in memory, with the same conditional semantics as the DynamoDB adapter: for
 // benchmarks of the core without a database, and for tests of the core's logic.
-import type { ForwardEntry, ForwardLedger, ForwardState } from '../forward';
+import type { ForwardEntry, ForwardLedger, ForwardState, SentResult } from '../forward';
 import {
   type DeliveryRow,
   deliveryItem,
@@ -152,14 +152,20 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
 
   async settleForward(
     e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
-    result: { state: 'sent'; sesMessageId: string } | { state: 'failed'; error: string; permanent: boolean },
+    result: SentResult | { state: 'failed'; error: string; permanent: boolean },
     now: Date,
   ) {
     const entry = this.forwards.get(this.forwardKey(e));
     if (!entry) throw new Error('settling an unclaimed forward');
     delete entry.leaseUntil;
+    if (result.state === 'sent') {
+      delete entry.error;
+      delete entry.permanent;
+    }
     Object.assign(entry, result, { updatedAt: now.toISOString() });
-    if (result.state === 'sent') this.sentCopies.set(result.sesMessageId, this.forwardKey(e));
+    if (result.state === 'sent' && 'sesMessageId' in result) {
+      this.sentCopies.set(result.sesMessageId, this.forwardKey(e));
+    }
   }
 
   async skipForward(e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>, reason: string, now: Date) {

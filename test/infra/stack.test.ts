@@ -1,32 +1,22 @@
 // Template assertions on the security-relevant properties, and cdk-nag's AwsSolutions pack with zero
 // unacknowledged findings.
-import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ArchiverStack } from '../../cdk/archiver-stack';
 import { exampleConfig } from '../support/config';
+import { synthesize } from './synth';
 
-const env = { account: '111111111111', region: 'us-east-1' };
 let template: Template;
 let nagReport: unknown;
 
-function synthesize(config = exampleConfig()) {
-  const app = new App({ outdir: undefined });
-  const stack = new ArchiverStack(app, 'TestArchiver', { config, env });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { app, stack };
-}
-
 beforeAll(() => {
-  const { app, stack } = synthesize();
+  const synthesized = synthesize();
   try {
-    app.synth();
+    synthesized.app.synth();
   } catch (error) {
     nagReport = error;
   }
-  template = Template.fromStack(stack);
+  template = synthesized.template;
 });
 
 describe('the archiver stack', () => {
@@ -228,5 +218,23 @@ describe('the archiver stack', () => {
     t.hasResourceProperties('AWS::Route53::RecordSet', { Type: 'MX', Name: 'example.com.' });
     t.hasResourceProperties('AWS::Route53::RecordSet', { Type: 'MX', Name: 'journal.example.com.' });
     t.resourcePropertiesCountIs('AWS::Route53::RecordSet', { Type: 'CNAME' }, 3);
+  });
+});
+
+describe('queues that feed functions', () => {
+  it('hide a message for at least six times the timeout of the function that consumes it', () => {
+    const resources = template.toJSON().Resources as Record<
+      string,
+      { Type: string; Properties: Record<string, unknown> }
+    >;
+    const mappings = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
+    expect(mappings.length).toBe(2);
+    for (const mapping of mappings) {
+      const queueId = (mapping.Properties.EventSourceArn as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+      const functionId = (mapping.Properties.FunctionName as { Ref: string }).Ref;
+      const visibility = resources[queueId]?.Properties.VisibilityTimeout as number;
+      const timeout = resources[functionId]?.Properties.Timeout as number;
+      expect(visibility, queueId).toBeGreaterThanOrEqual(6 * timeout);
+    }
   });
 });

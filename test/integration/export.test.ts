@@ -209,7 +209,9 @@ describe('verify', () => {
       Readable.from(pack as unknown as Readable).pipe(createGzip()),
       readMbox,
     );
-    expect(report.errors.join('\n')).toMatch(/unsafe path in bundle: "\.\.\/\.\.\/etc\/evil"/);
+    expect(report.errors.join('\n')).toMatch(
+      /unsafe entry "\.\.\/\.\.\/etc\/evil": a name that climbs out of the bundle/,
+    );
   });
 });
 

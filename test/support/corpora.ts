@@ -3,7 +3,14 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
-export const CORPORA_DIR = resolve(import.meta.dirname, '../../../shared/corpora');
+/** MAIL_ARCHIVER_CORPORA, else `shared/corpora` beside the checkout (or beside its worktree folder). */
+export const CORPORA_DIR =
+  process.env.MAIL_ARCHIVER_CORPORA ??
+  [
+    resolve(import.meta.dirname, '../../../shared/corpora'),
+    resolve(import.meta.dirname, '../../../../shared/corpora'),
+  ].find((dir) => existsSync(dir)) ??
+  resolve(import.meta.dirname, '../../../shared/corpora');
 
 export function corpusMessages(): string[] {
   if (!existsSync(CORPORA_DIR)) return [];

@@ -1,0 +1,137 @@
+// Forwarding: archived -> forwarded. A durable queue (with a dead-letter queue for parked sends) feeds the
+// forward function, which sends raw copies with SES v2 through a configuration set whose bounce and complaint
+// events reach the feedback function, which records them in the forwarding ledger.
+import { Duration, Stack } from 'aws-cdk-lib';
+import { ComparisonOperator, Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { ConfigurationSet, EmailSendingEvent, EventDestination } from 'aws-cdk-lib/aws-ses';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { ArchiverConfig } from '../../shared/config';
+import { keepChildLogicalIds } from '../logical-ids';
+import { ArchiverFunction } from './archiver-function';
+import type { IndexTable } from './index-table';
+import type { OperatorAlarms } from './operator-alarms';
+import { durableQueue, visibilityTimeoutFor } from './queues';
+import type { RawMailStore } from './raw-mail-store';
+
+export interface ForwardingProps {
+  readonly config: ArchiverConfig;
+  readonly rawMail: RawMailStore;
+  readonly index: IndexTable;
+  readonly alarms: OperatorAlarms;
+  /** Encrypts the feedback topic. */
+  readonly messagingKey: IKey;
+}
+
+export class Forwarding extends Construct {
+  /** One message per archived message that has forwarding targets. */
+  readonly queue: Queue;
+  /** Parked sends: permanent failures and exhausted retries. */
+  readonly deadLetterQueue: Queue;
+  readonly function: ArchiverFunction;
+  readonly feedbackFunction: ArchiverFunction;
+  readonly configurationSet: ConfigurationSet;
+
+  constructor(scope: Construct, id: string, props: ForwardingProps) {
+    super(scope, id);
+    keepChildLogicalIds(this);
+    const { config, rawMail, index, alarms } = props;
+    const stack = Stack.of(this);
+    const timeout = Duration.minutes(2);
+
+    this.deadLetterQueue = durableQueue(this, 'ForwardDeadLetterQueue');
+    this.queue = durableQueue(this, 'ForwardQueue', {
+      visibilityTimeout: visibilityTimeoutFor(timeout),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 6 },
+    });
+
+    this.configurationSet = new ConfigurationSet(this, 'ForwardingConfigurationSet', {
+      reputationMetrics: true,
+      sendingEnabled: true,
+    });
+    const feedbackTopic = new Topic(this, 'ForwardFeedbackTopic', {
+      masterKey: props.messagingKey,
+      enforceSSL: true,
+    });
+    this.configurationSet.addEventDestination('Feedback', {
+      destination: EventDestination.snsTopic(feedbackTopic),
+      events: [EmailSendingEvent.BOUNCE, EmailSendingEvent.COMPLAINT, EmailSendingEvent.REJECT],
+    });
+
+    this.function = new ArchiverFunction(this, 'ForwardFunction', {
+      entry: 'lambdas/forward/index.ts',
+      description: 'Forwards one copy of each archived message to its mailbox targets, exactly once',
+      memorySize: 1024,
+      timeout,
+      environment: {
+        ARCHIVER_CONFIG: JSON.stringify(config),
+        INDEX_TABLE: index.table.tableName,
+        CONFIGURATION_SET: this.configurationSet.configurationSetName,
+        FORWARD_DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
+        POWERTOOLS_SERVICE_NAME: 'mail-archiver-forward',
+      },
+    });
+    this.function.addEventSource(
+      new SqsEventSource(this.queue, { batchSize: 5, reportBatchItemFailures: true, maxConcurrency: 5 }),
+    );
+    rawMail.grantRawMailRead(this.function, 'forwarder');
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['ses:SendEmail', 'ses:SendRawEmail'],
+        resources: [
+          ...config.domains.map(
+            (d) => `arn:${stack.partition}:ses:${stack.region}:${stack.account}:identity/${d}`,
+          ),
+          `arn:${stack.partition}:ses:${stack.region}:${stack.account}:configuration-set/${this.configurationSet.configurationSetName}`,
+        ],
+      }),
+    );
+    // Item access on the table itself only: the forwarder never queries the GSIs.
+    index.grantItems(this.function, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    this.deadLetterQueue.grantSendMessages(this.function);
+
+    this.feedbackFunction = new ArchiverFunction(this, 'ForwardFeedbackFunction', {
+      entry: 'lambdas/forward-events/index.ts',
+      description: 'Records bounces and complaints of forwarded copies in the forwarding ledger',
+      memorySize: 256,
+      environment: {
+        INDEX_TABLE: index.table.tableName,
+        POWERTOOLS_SERVICE_NAME: 'mail-archiver-forward-events',
+      },
+    });
+    feedbackTopic.addSubscription(new LambdaSubscription(this.feedbackFunction));
+    index.grantItems(this.feedbackFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+
+    alarms.alarm('ForwardBounceRateAlarm', {
+      alarmDescription: `The bounce rate of mail sent by this account reached ${config.forwarding.bounceRateAlarm * 100}% (SES reviews accounts at 10%): stop forwarding and look at the ledger`,
+      metric: new Metric({
+        namespace: 'AWS/SES',
+        metricName: 'Reputation.BounceRate',
+        period: Duration.hours(1),
+        statistic: 'Maximum',
+      }),
+      threshold: config.forwarding.bounceRateAlarm,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    alarms.alarmWhenAboveZero(
+      'ForwardDeadLettersAlarm',
+      this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      'A forward was parked (permanent failure or retries exhausted): see `mail-archiver forwards --state failed`, then `redrive`',
+    );
+    alarms.alarmWhenAboveZero(
+      'ForwardErrorsAlarm',
+      this.function.metricErrors({ period: Duration.minutes(5) }),
+      'The forward function failed',
+    );
+  }
+
+  /** Lets `grantee` enqueue messages to forward. */
+  grantEnqueue(grantee: IGrantable): void {
+    this.queue.grantSendMessages(grantee);
+  }
+}

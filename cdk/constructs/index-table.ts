@@ -1,0 +1,54 @@
+// The index: one DynamoDB table (and its global secondary indexes) that every reader and writer shares, laid
+// out by shared/index-schema.ts. Retained with the stack, deletion-protected, with point-in-time recovery.
+import { type CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import { indexTableDefinition } from '../../shared/index-schema';
+import { keepChildLogicalIds } from '../logical-ids';
+
+const attributeType = (type: 'S' | 'N') => (type === 'S' ? AttributeType.STRING : AttributeType.NUMBER);
+
+export class IndexTable extends Construct {
+  readonly table: Table;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    keepChildLogicalIds(this);
+    const def = indexTableDefinition;
+    this.table = new Table(this, 'IndexTable', {
+      partitionKey: { name: def.partitionKey.name, type: attributeType(def.partitionKey.type) },
+      sortKey: { name: def.sortKey.name, type: attributeType(def.sortKey.type) },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      encryption: TableEncryption.AWS_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const gsi of def.globalSecondaryIndexes) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: gsi.indexName,
+        partitionKey: { name: gsi.partitionKey.name, type: attributeType(gsi.partitionKey.type) },
+        sortKey: { name: gsi.sortKey.name, type: attributeType(gsi.sortKey.type) },
+      });
+    }
+  }
+
+  /** Item actions (`dynamodb:GetItem`, ...) on the table itself, not its indexes. */
+  grantItems(grantee: IGrantable, ...actions: string[]): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({ actions, resources: [this.table.tableArn] }),
+    );
+  }
+
+  /** `actions` on the table and its global secondary indexes (what `dynamodb:Query` by index needs). */
+  grantWithIndexes(fn: IFunction, why: string, ...actions: string[]): void {
+    this.table.grant(fn, ...actions);
+    const tableId = Stack.of(this).getLogicalId(this.table.node.defaultChild as CfnElement);
+    Validations.of(fn.role as Role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${tableId}.Arn>/index/*]`,
+      reason: `The index table's own global secondary indexes, which ${why}`,
+    });
+  }
+}

@@ -1,0 +1,67 @@
+// Export: on demand, invoked asynchronously by the CLI. The function builds a maildir or mboxrd bundle of one
+// mailbox into exports/, invoking itself once per part.
+import { Duration, Size, Stack } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { keepChildLogicalIds } from '../logical-ids';
+import { ArchiverFunction } from './archiver-function';
+import type { IndexTable } from './index-table';
+import type { OperatorAlarms } from './operator-alarms';
+import type { RawMailStore } from './raw-mail-store';
+
+export interface MailboxExportProps {
+  readonly rawMail: RawMailStore;
+  readonly index: IndexTable;
+  readonly alarms: OperatorAlarms;
+}
+
+export class MailboxExport extends Construct {
+  readonly function: ArchiverFunction;
+
+  constructor(scope: Construct, id: string, props: MailboxExportProps) {
+    super(scope, id);
+    keepChildLogicalIds(this);
+    const { rawMail, index, alarms } = props;
+    const stack = Stack.of(this);
+    // A fixed name, so that the function may invoke itself (one invocation per part) without a circular reference.
+    const functionName = `${stack.stackName}-export`;
+    this.function = new ArchiverFunction(this, 'ExportFunction', {
+      functionName,
+      entry: 'lambdas/export/index.ts',
+      description: 'Builds a maildir or mboxrd bundle of one mailbox into S3 (exports/)',
+      // CPU share for gzip; memory itself stays flat (streams all the way).
+      memorySize: 2048,
+      timeout: Duration.minutes(15),
+      ephemeralStorageSize: Size.gibibytes(10),
+      retryAttempts: 0,
+      environment: {
+        INDEX_TABLE: index.table.tableName,
+        RAW_BUCKET: rawMail.bucket.bucketName,
+        POWERTOOLS_SERVICE_NAME: 'mail-archiver-export',
+      },
+    });
+    rawMail.grantRawMailRead(this.function, 'exporter');
+    rawMail.grantExportWrite(this.function);
+    index.grantWithIndexes(
+      this.function,
+      'the exporter queries',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+    );
+    this.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: [
+          `arn:${stack.partition}:lambda:${stack.region}:${stack.account}:function:${functionName}`,
+        ],
+      }),
+    );
+    alarms.alarmWhenAboveZero(
+      'ExportErrorsAlarm',
+      this.function.metricErrors({ period: Duration.minutes(5) }),
+      'The export function failed',
+    );
+  }
+}

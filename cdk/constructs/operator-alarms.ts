@@ -1,0 +1,77 @@
+// Operator alarms: every alarm of the archiver notifies one SNS topic, which emails the operator. The topic and
+// the other archiver topics are encrypted with one customer managed key (the messaging key).
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import {
+  Alarm,
+  type AlarmProps,
+  ComparisonOperator,
+  type IMetric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import { keepChildLogicalIds } from '../logical-ids';
+
+export interface OperatorAlarmsProps {
+  /** Where every alarm is emailed (the subscription must be confirmed from that mailbox). */
+  readonly alarmEmail: string;
+}
+
+/** Props of one alarm: it fires on one evaluation period; missing data counts as fine. */
+export type OperatorAlarmProps = Omit<AlarmProps, 'evaluationPeriods' | 'treatMissingData'>;
+
+export class OperatorAlarms extends Construct {
+  /** Encrypts the archiver's SNS topics (receipt notifications, sending feedback, alarms). */
+  readonly messagingKey: Key;
+  /** The topic every alarm notifies. */
+  readonly topic: Topic;
+  private readonly action: SnsAction;
+
+  constructor(scope: Construct, id: string, props: OperatorAlarmsProps) {
+    super(scope, id);
+    keepChildLogicalIds(this);
+    this.messagingKey = new Key(this, 'MessagingKey', {
+      description: 'Encrypts the archiver SNS topics (receipt notifications and alarms)',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const service of ['ses.amazonaws.com', 'cloudwatch.amazonaws.com']) {
+      this.messagingKey.addToResourcePolicy(
+        new PolicyStatement({
+          actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+          principals: [new ServicePrincipal(service)],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+        }),
+      );
+    }
+    this.topic = new Topic(this, 'AlarmTopic', { masterKey: this.messagingKey, enforceSSL: true });
+    this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
+    this.action = new SnsAction(this.topic);
+  }
+
+  /** An alarm that notifies the operator. */
+  alarm(id: string, props: OperatorAlarmProps): Alarm {
+    const alarm = new Alarm(this, id, {
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      ...props,
+    });
+    alarm.addAlarmAction(this.action);
+    return alarm;
+  }
+
+  /** An alarm when `metric` (a count over its period) is above zero. */
+  alarmWhenAboveZero(id: string, metric: IMetric, alarmDescription: string): Alarm {
+    return this.alarm(id, {
+      alarmDescription,
+      metric,
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
+  }
+}

@@ -1,0 +1,111 @@
+// The raw-mail bucket: the source of truth. SES writes every received message under incoming/, ingest writes
+// an envelope sidecar under envelopes/, the exporter writes bundles under exports/. Retained with the stack.
+import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  ObjectOwnership,
+  StorageClass,
+} from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { ENVELOPE_PREFIX, EXPORT_PREFIX, RAW_MAIL_PREFIX } from '../../shared/index-schema';
+import { keepChildLogicalIds } from '../logical-ids';
+
+export interface RawMailStoreProps {
+  /** Days before raw mail moves to S3 Glacier Instant Retrieval. */
+  readonly archiveTransitionDays: number;
+}
+
+export class RawMailStore extends Construct {
+  readonly bucket: Bucket;
+  /** Server access logs of the raw-mail bucket. */
+  readonly accessLogBucket: Bucket;
+
+  constructor(scope: Construct, id: string, props: RawMailStoreProps) {
+    super(scope, id);
+    keepChildLogicalIds(this);
+    this.accessLogBucket = new Bucket(this, 'AccessLogBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ expiration: Duration.days(365) }],
+    });
+    Validations.of(this.accessLogBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This is the server access log bucket; logging it into itself would loop',
+    });
+    this.bucket = new Bucket(this, 'RawMailBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      serverAccessLogsBucket: this.accessLogBucket,
+      serverAccessLogsPrefix: 'raw-mail/',
+      lifecycleRules: [
+        {
+          // Bundles are for download; the raw mail they are built from stays.
+          prefix: EXPORT_PREFIX,
+          expiration: Duration.days(7),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+        {
+          prefix: RAW_MAIL_PREFIX,
+          transitions: [
+            {
+              storageClass: StorageClass.GLACIER_INSTANT_RETRIEVAL,
+              transitionAfter: Duration.days(props.archiveTransitionDays),
+            },
+          ],
+          noncurrentVersionExpiration: Duration.days(365),
+        },
+      ],
+    });
+  }
+
+  /** s3:GetObject on raw mail (incoming/*); object keys are SES message ids. */
+  grantRawMailRead(fn: IFunction, who: string): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:GetObject'],
+      RAW_MAIL_PREFIX,
+      `The ${who} reads raw mail under the incoming/ prefix only; object keys are SES message ids`,
+    );
+  }
+
+  /** s3:PutObject on the envelope sidecars (envelopes/*), one per message, which reindex rebuilds from. */
+  grantEnvelopeWrite(fn: IFunction): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:PutObject'],
+      ENVELOPE_PREFIX,
+      'Ingest writes one envelope sidecar per message under envelopes/ (what reindex rebuilds the index from)',
+    );
+  }
+
+  /** s3:PutObject and s3:AbortMultipartUpload on bundles (exports/*), whose keys are generated per export. */
+  grantExportWrite(fn: IFunction): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:PutObject', 's3:AbortMultipartUpload'],
+      EXPORT_PREFIX,
+      'The exporter writes bundles under the exports/ prefix only; their keys are generated per export',
+    );
+  }
+
+  private grantOnPrefix(fn: IFunction & IGrantable, actions: string[], prefix: string, reason: string) {
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions, resources: [this.bucket.arnForObjects(`${prefix}*`)] }),
+    );
+    const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnElement);
+    Validations.of(fn.role as Role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}*]`,
+      reason,
+    });
+  }
+}

@@ -1,0 +1,277 @@
+// `mail-archiver restore <bundle-or-dir> --imap imaps://user@host[:port]`: moves a bundle into a new provider over
+// IMAP (shared/bundle/restore.ts does the work), with a progress bar, a report, and exit 1 unless every message
+// was verified on the target.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import type { Command } from 'commander';
+import { ImapFlow } from 'imapflow';
+import {
+  type BundleSource,
+  type RestoreProgress,
+  type RestoreReport,
+  restoreBundle,
+} from '../shared/bundle/restore';
+import { archiverHome } from './local-stack';
+import { readMbox } from './message-sources';
+
+/** Environment variables that carry the secret: never the command line, where `ps` and shell history see it. */
+export const PASSWORD_ENV = 'MAIL_ARCHIVER_IMAP_PASSWORD';
+export const ACCESS_TOKEN_ENV = 'MAIL_ARCHIVER_IMAP_ACCESS_TOKEN';
+
+export class RestoreUsageError extends Error {
+  override name = 'RestoreUsageError';
+}
+
+export interface ImapTarget {
+  secure: boolean;
+  host: string;
+  port: number;
+  user: string;
+}
+
+/** `imaps://user@host[:port]` (TLS, default port 993) or `imap://` (STARTTLS when offered, default 143). */
+export function parseImapUrl(value: string): ImapTarget {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch (error) {
+    throw new RestoreUsageError(`--imap ${JSON.stringify(value)} is not a URL like imaps://user@host:993`, {
+      cause: error,
+    });
+  }
+  if (url.protocol !== 'imaps:' && url.protocol !== 'imap:')
+    throw new RestoreUsageError('--imap must start with imaps:// (or imap:// for STARTTLS)');
+  if (url.password)
+    throw new RestoreUsageError(
+      `do not put the password in the URL (the command line is visible to other users): set ${PASSWORD_ENV}, or type it when asked`,
+    );
+  if (!url.username) throw new RestoreUsageError('--imap needs a user: imaps://user@host');
+  const secure = url.protocol === 'imaps:';
+  return {
+    secure,
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port ? Number(url.port) : secure ? 993 : 143,
+    user: decodeURIComponent(url.username),
+  };
+}
+
+/** The bundle as a file, or an unpacked bundle directory (holding manifest.json; a Maildir inside one works too). */
+export function bundleSource(path: string): BundleSource {
+  if (!existsSync(path)) throw new RestoreUsageError(`${path} does not exist`);
+  if (statSync(path).isFile()) return { kind: 'file', path };
+  for (const dir of [path, dirname(resolve(path))]) {
+    if (existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'Maildir')))
+      return { kind: 'directory', path: dir };
+  }
+  throw new RestoreUsageError(
+    `${path} is neither a bundle file nor an unpacked bundle (a directory with manifest.json and Maildir/)`,
+  );
+}
+
+function openBundleStream(source: BundleSource) {
+  if (source.kind === 'file') return createReadStream(source.path);
+  // verify reads tar.gz: the system tar packs the directory (keeping mtimes, which verify checks).
+  const tar = spawn('tar', ['-cz', '-C', source.path, 'manifest.json', 'Maildir'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return tar.stdout;
+}
+
+async function readSecret(prompt: string): Promise<string> {
+  if (!process.stdin.isTTY)
+    throw new RestoreUsageError(
+      `no password: set ${PASSWORD_ENV} (or ${ACCESS_TOKEN_ENV} for an OAuth access token), or run in a terminal to be asked`,
+    );
+  let muted = false;
+  const output = new Writable({
+    write(chunk, _encoding, callback) {
+      if (!muted) process.stderr.write(chunk);
+      callback();
+    },
+  });
+  const rl = createInterface({ input: process.stdin, output, terminal: true });
+  const answer = new Promise<string>((resolve) => rl.question(prompt, resolve));
+  muted = true;
+  const secret = await answer;
+  rl.close();
+  process.stderr.write('\n');
+  return secret;
+}
+
+export function registerRestore(program: Command): void {
+  program
+    .command('restore')
+    .description(
+      'move a bundle into an IMAP server (a new provider): append every message, then fetch it back and compare',
+    )
+    .argument('<bundle-or-dir>', 'a bundle .tar.gz, or an unpacked bundle directory')
+    .requiredOption(
+      '--imap <url>',
+      'the target: imaps://user@host[:port] (user@domain works: the last @ ends it)',
+    )
+    .option('--folder <name...>', 'only these bundle folders (repeatable)')
+    .option('--dry-run', 'connect and report what would be moved; change nothing')
+    .option('--state <file>', 'the resume state (default: under $MAIL_ARCHIVER_HOME/restore/)')
+    .addHelpText(
+      'after',
+      `
+The secret is read from ${PASSWORD_ENV} (a password or an app password) or ${ACCESS_TOKEN_ENV} (an OAuth 2
+access token, sent with XOAUTH2), or asked for in the terminal; never from the command line.
+Gmail / Google Workspace: turn on 2-step verification, create an app password (Google Account > Security >
+App passwords) and use it as the password with --imap imaps://you@gmail.com@imap.gmail.com; where app
+passwords are not allowed, get an access token with the https://mail.google.com/ scope and set ${ACCESS_TOKEN_ENV}.
+Sent, Junk, Drafts and Trash go to the server's special-use folders ([Gmail]/Sent Mail on Gmail).
+Run it again at any time: what is already there is not appended twice. Exit 1 unless every message is verified.`,
+    )
+    .action(
+      async (
+        path: string,
+        options: { imap: string; folder?: string[]; dryRun?: boolean; state?: string },
+      ) => {
+        const target = parseImapUrl(options.imap);
+        const source = bundleSource(path);
+        const token = process.env[ACCESS_TOKEN_ENV];
+        const password = token
+          ? undefined
+          : (process.env[PASSWORD_ENV] ?? (await readSecret(`password for ${target.user}@${target.host}: `)));
+        const statePath =
+          options.state ??
+          join(
+            archiverHome(),
+            'restore',
+            `${createHash('sha256')
+              .update(`${resolve(source.path)}\n${target.user}@${target.host}:${target.port}`)
+              .digest('hex')
+              .slice(0, 16)}.jsonl`,
+          );
+        const bar = await progressBar();
+        const started = Date.now();
+        let report: RestoreReport;
+        try {
+          report = await restoreBundle({
+            source,
+            openBundleStream: () => openBundleStream(source),
+            readMbox,
+            newClient: () =>
+              new ImapFlow({
+                host: target.host,
+                port: target.port,
+                secure: target.secure,
+                auth: token
+                  ? { user: target.user, accessToken: token }
+                  : { user: target.user, pass: password ?? '' },
+                logger: false,
+              }),
+            statePath,
+            ...(options.folder ? { folders: options.folder } : {}),
+            dryRun: Boolean(options.dryRun),
+            onProgress: (p) => bar?.show(p, started),
+            log: (line) => {
+              if (bar) bar.log(line);
+              else process.stderr.write(`${line}\n`);
+            },
+          });
+        } finally {
+          bar?.stop();
+        }
+        printRestoreReport(report, `${target.user}@${target.host}:${target.port}`);
+        if (!report.dryRun && report.verified < report.messages) process.exitCode = 1;
+      },
+    );
+}
+
+async function progressBar() {
+  if (!process.stderr.isTTY || process.env.CI) return undefined;
+  const { SingleBar, Presets } = await import('cli-progress');
+  const bar = new SingleBar(
+    {
+      stream: process.stderr,
+      format: 'restoring [{bar}] {percentage}% | {messages} | {rate} | ETA {eta_formatted} | {counts}',
+      hideCursor: true,
+      etaBuffer: 50,
+    },
+    Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    show(p: RestoreProgress, since: number) {
+      const seconds = Math.max((Date.now() - since) / 1000, 0.001);
+      const payload = {
+        messages: `${p.messagesDone}/${p.messagesTotal} msgs`,
+        rate: `${(p.messagesDone / seconds).toFixed(1)} msg/s, ${humanBytes(p.bytesDone / seconds)}/s`,
+        counts: `${p.moved} moved, ${p.alreadyThere} there, ${p.refused} refused`,
+      };
+      if (!started) {
+        bar.start(Math.max(p.bytesTotal, 1), p.bytesDone, payload);
+        started = true;
+      } else bar.update(p.bytesDone, payload);
+    },
+    log(line: string) {
+      if (started) bar.stop();
+      started = false;
+      process.stderr.write(`${line}\n`);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+export function printRestoreReport(report: RestoreReport, target: string): void {
+  const rows = report.folders.map((f) => [
+    f.folder,
+    f.target,
+    String(f.inBundle),
+    String(f.moved),
+    String(f.alreadyThere),
+    String(f.refused),
+    report.dryRun ? '-' : String(f.verified),
+  ]);
+  const header = [
+    'FOLDER',
+    'TARGET',
+    'IN BUNDLE',
+    report.dryRun ? 'TO MOVE' : 'MOVED',
+    'ALREADY THERE',
+    'REFUSED',
+    'VERIFIED',
+  ];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  console.log(`${report.dryRun ? 'dry run: nothing was changed on' : 'restored into'} ${target}`);
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+  console.log(
+    report.dryRun
+      ? `${report.messages} messages: ${report.moved} would be moved, ${report.alreadyThere} already there`
+      : `${report.messages} messages: moved ${report.moved}, already there ${report.alreadyThere}, refused ${report.refused.length}, verified ${report.verified}${report.reconnects ? ` (${report.reconnects} reconnects)` : ''}`,
+  );
+  if (report.nulAsHighBit)
+    console.log(
+      `  ${report.nulAsHighBit} messages with NUL bytes: the server serves NUL as 0x80 and has no BINARY; verified on every other byte`,
+    );
+  for (const r of report.refused)
+    console.log(`  refused (${r.reason}): ${r.folder} UID ${r.uid}, ${humanBytes(r.size)}: ${r.serverText}`);
+  if (report.refused.some((r) => r.reason === 'too large'))
+    console.log(
+      '  Messages the server refuses as too large cannot go over IMAP: export them with\n' +
+        '    mail-archiver export <mailbox> --format mboxrd\n' +
+        "  and load the mbox file with the provider's own importer (or attach them elsewhere).",
+    );
+  for (const n of report.notVerified) console.log(`  NOT verified: ${n.folder} UID ${n.uid}: ${n.problem}`);
+  console.log(`state: ${report.statePath} (run the same command again to resume or re-check)`);
+}
+
+function humanBytes(bytes: number): string {
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}

@@ -1,0 +1,147 @@
+// Unpacking a bundle in-process, under the rule of ./entries.ts, instead of GNU tar (which, as root, creates
+// device nodes, FIFOs, links and the archive's own modes). What lands on disk is then walked once more with
+// lstat: only regular files and directories, modes made private (directories 0700, files 0600), mtimes kept.
+import type { Stats } from 'node:fs';
+import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { x as extractTar, type ReadEntry } from 'tar';
+import { type BundleLimits, DEFAULT_BUNDLE_LIMITS, type EntryFacts, entryProblem } from './entries';
+
+/** Thrown when a bundle or a tree holds what a bundle may not; `problems` lists each entry and why. */
+export class UnsafeBundleError extends Error {
+  override name = 'UnsafeBundleError';
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+    options?: ErrorOptions,
+  ) {
+    super(
+      `${source} is refused: ${problems.length} unsafe ${problems.length === 1 ? 'entry' : 'entries'}\n${problems
+        .slice(0, 20)
+        .map((p) => `  ${p}`)
+        .join('\n')}${problems.length > 20 ? `\n  (${problems.length - 20} more)` : ''}`,
+      options,
+    );
+  }
+}
+
+/**
+ * Unpacks the bundle file `file` (tar or tar.gz) into `dir` (created 0700). Entries the rule refuses are not
+ * written, and any of them makes this throw UnsafeBundleError after the rest is done; so do node-tar's own
+ * warnings (strict mode: a `..` name, a damaged header) and a gzip bomb. Owners are never taken from the archive.
+ * Callers unpack into a private directory of their own and remove it when this throws.
+ */
+export async function extractBundle(
+  file: string,
+  dir: string,
+  limits: BundleLimits = DEFAULT_BUNDLE_LIMITS,
+): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  const problems: string[] = [];
+  let bytes = 0;
+  let entries = 0;
+  const accept = (_path: string, entry: ReadEntry | Stats): boolean => {
+    const read = entry as ReadEntry;
+    const problem = entryProblem(readEntryFacts(read), limits);
+    if (problem) {
+      problems.push(problem);
+      return false;
+    }
+    entries += 1;
+    bytes += read.size;
+    if (entries > limits.maxEntries || bytes > limits.maxTotalBytes) {
+      if (problems.at(-1) !== LIMIT) problems.push(LIMIT);
+      return false;
+    }
+    return true;
+  };
+  try {
+    await extractTar({
+      file,
+      cwd: dir,
+      strict: true,
+      filter: accept,
+      preserveOwner: false,
+      chmod: true,
+      processUmask: 0o077,
+      maxMetaEntrySize: limits.maxMetaEntryBytes,
+      maxDecompressionRatio: limits.maxDecompressionRatio,
+      unlink: true,
+    });
+  } catch (error) {
+    throw new UnsafeBundleError(file, [...problems, `cannot unpack: ${(error as Error).message}`], {
+      cause: error,
+    });
+  }
+  if (problems.length > 0) throw new UnsafeBundleError(file, problems);
+  const left = await auditTree(dir, { makePrivate: true, limits });
+  if (left.length > 0) throw new UnsafeBundleError(file, left);
+}
+const LIMIT = 'the bundle is over its size or entry limit';
+
+export function readEntryFacts(entry: ReadEntry): EntryFacts {
+  return {
+    name: entry.path,
+    type: entry.type,
+    ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
+    ...(entry.linkpath ? { linkpath: entry.linkpath } : {}),
+    size: entry.size,
+  };
+}
+
+/**
+ * Walks `root` with lstat (never following a link) and returns every entry the bundle rule refuses, by its
+ * path relative to `root`; files with more than one hard link count as hard links. With `makePrivate`, every
+ * directory is set to 0700 and every file to 0600 as it is passed (mtimes are untouched).
+ */
+export async function auditTree(
+  root: string,
+  options: { makePrivate?: boolean; limits?: BundleLimits } = {},
+): Promise<string[]> {
+  const problems: string[] = [];
+  const limits = options.limits ?? DEFAULT_BUNDLE_LIMITS;
+  const walk = async (dir: string): Promise<void> => {
+    for (const name of await readdir(dir)) {
+      const path = join(dir, name);
+      const stats = await lstat(path);
+      const facts = treeEntry(relative(root, path), stats);
+      const problem = entryProblem(facts, limits);
+      if (problem) {
+        problems.push(problem);
+        continue;
+      }
+      if (stats.isDirectory()) {
+        if (options.makePrivate) await chmod(path, 0o700);
+        await walk(path);
+      } else if (options.makePrivate) await chmod(path, 0o600);
+    }
+  };
+  await walk(root);
+  return problems;
+}
+
+/** An lstat result in the terms of the bundle rule. */
+export function treeEntry(name: string, stats: Stats): EntryFacts {
+  const type = stats.isSymbolicLink()
+    ? 'SymbolicLink'
+    : stats.isCharacterDevice()
+      ? 'CharacterDevice'
+      : stats.isBlockDevice()
+        ? 'BlockDevice'
+        : stats.isFIFO()
+          ? 'FIFO'
+          : stats.isSocket()
+            ? 'Socket'
+            : stats.isDirectory()
+              ? 'Directory'
+              : stats.nlink > 1
+                ? 'Link'
+                : 'File';
+  return {
+    name: type === 'Directory' ? `${name}/` : name,
+    type,
+    mode: stats.mode & 0o7777,
+    size: stats.size,
+  };
+}

@@ -1,0 +1,201 @@
+// The Sent collection: what a Gmail user sends reaches the archive without journaling. Each run lists the
+// messages added to the SENT label since the history id the last run ended at, fetches each one raw and archives
+// it through the normal ingest path into the mailbox's Sent folder. Archiving is idempotent (the message's
+// identity is its content), so a run that dies half-way is simply repeated from the same history id.
+import { createHash } from 'node:crypto';
+import type { ArchiverConfig } from '../config';
+import { importMessageId, rawMailKey } from '../index-schema';
+import { archiveReceivedMail, type IngestOutcome } from '../ingest';
+import type { MailIndex, RawMailStore } from '../ports';
+import { buildReceivedNotification } from '../ses-notification';
+
+export interface SentHistoryPage {
+  /** Ids of messages added with the SENT label, oldest first. */
+  messageIds: string[];
+  /** The mailbox's history id when the page was read: the next run starts here. */
+  historyId: string;
+  nextPageToken?: string;
+}
+
+/** The reading half of the Gmail API the collection needs (implemented by shared/adapters/gmail-api.ts). */
+export interface GmailMailboxReader {
+  /** The mailbox's current history id (users.getProfile). */
+  historyId(user: string): Promise<string>;
+  /** users.history.list for label SENT, messageAdded; 'expired' when Google no longer has that history id. */
+  sentHistory(user: string, startHistoryId: string, pageToken?: string): Promise<SentHistoryPage | 'expired'>;
+  /** users.messages.list of label SENT after a time (the fallback when the history id expired). */
+  sentSince(
+    user: string,
+    after: Date,
+    pageToken?: string,
+  ): Promise<{ messageIds: string[]; nextPageToken?: string }>;
+  /** users.messages.get format=raw: the message's bytes; undefined when it was deleted meanwhile. */
+  rawMessage(user: string, id: string): Promise<{ raw: Buffer; internalDate?: Date } | undefined>;
+}
+
+/** Where a target's collection stands: the history id the next run starts from. */
+export interface SentCollectionState {
+  historyId: string;
+  /** When the last run finished (the fallback listing starts a day before it). */
+  collectedAt: string;
+}
+
+export interface SentCollectionStateStore {
+  get(target: string): Promise<SentCollectionState | undefined>;
+  put(target: string, state: SentCollectionState): Promise<void>;
+}
+
+/** Keeps each target's state as a small JSON object beside the raw mail (`state/gmail-sent/<target>.json`). */
+export class RawStoreSentCollectionState implements SentCollectionStateStore {
+  constructor(
+    private readonly store: RawMailStore,
+    private readonly bucket: string,
+  ) {}
+
+  private location(target: string) {
+    return { bucket: this.bucket, key: `state/gmail-sent/${encodeURIComponent(target)}.json` };
+  }
+
+  async get(target: string): Promise<SentCollectionState | undefined> {
+    if (!(await this.store.exists(this.location(target)))) return undefined;
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of await this.store.read(this.location(target))) chunks.push(chunk);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as SentCollectionState;
+  }
+
+  async put(target: string, state: SentCollectionState): Promise<void> {
+    await this.store.write(this.location(target), Buffer.from(JSON.stringify(state)));
+  }
+}
+
+export interface SentCollectionDeps {
+  config: ArchiverConfig;
+  reader: GmailMailboxReader;
+  state: SentCollectionStateStore;
+  store: RawMailStore;
+  index: MailIndex;
+  /** The bucket raw mail is kept in. */
+  bucket: string;
+  now?: () => Date;
+}
+
+export interface SentCollectionReport {
+  target: string;
+  mailbox: string;
+  /** 'started': the first run only records where the next one starts (older mail: `mail-archiver import`). */
+  mode: 'started' | 'history' | 'listing';
+  archived: number;
+  duplicates: number;
+  /** Messages deleted from Gmail between the listing and the fetch. */
+  vanished: number;
+  historyId: string;
+}
+
+export class SentCollectionError extends Error {
+  override name = 'SentCollectionError';
+}
+
+/**
+ * One run for one `via: "gmail-api"` target with `collectSent`. Throws what the reader throws (GmailAuthError
+ * when the credential is refused); the state only moves once every listed message is archived.
+ */
+export async function collectSentMail(
+  target: { address: string; mailbox: string },
+  deps: SentCollectionDeps,
+): Promise<SentCollectionReport> {
+  const now = deps.now ?? (() => new Date());
+  const journal = deps.config.journalAddress;
+  if (!journal) {
+    throw new SentCollectionError(
+      'collecting Sent mail needs "journalAddress": it names the route into Sent',
+    );
+  }
+  const report: SentCollectionReport = {
+    target: target.address,
+    mailbox: target.mailbox,
+    mode: 'history',
+    archived: 0,
+    duplicates: 0,
+    vanished: 0,
+    historyId: '',
+  };
+  const previous = await deps.state.get(target.address);
+  if (!previous) {
+    report.mode = 'started';
+    report.historyId = await deps.reader.historyId(target.address);
+    await deps.state.put(target.address, { historyId: report.historyId, collectedAt: now().toISOString() });
+    return report;
+  }
+
+  const seen = new Set<string>();
+  const archive = async (id: string) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    const message = await deps.reader.rawMessage(target.address, id);
+    if (!message) {
+      report.vanished += 1;
+      return;
+    }
+    const outcome = await archiveSentCopy(message.raw, message.internalDate ?? now(), journal, deps);
+    if (outcome.deliveries.some((d) => d.status === 'archived')) report.archived += 1;
+    else report.duplicates += 1;
+  };
+
+  let historyId = previous.historyId;
+  let pageToken: string | undefined;
+  let expired = false;
+  do {
+    const page = await deps.reader.sentHistory(target.address, previous.historyId, pageToken);
+    if (page === 'expired') {
+      expired = true;
+      break;
+    }
+    for (const id of page.messageIds) await archive(id);
+    historyId = page.historyId;
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+
+  if (expired) {
+    // Google keeps history for about a week: list SENT from a day before the last run instead. The history id
+    // is read first, so nothing sent during the listing is missed by the next run.
+    report.mode = 'listing';
+    historyId = await deps.reader.historyId(target.address);
+    const after = new Date(new Date(previous.collectedAt).getTime() - 24 * 3600 * 1000);
+    pageToken = undefined;
+    do {
+      const page = await deps.reader.sentSince(target.address, after, pageToken);
+      for (const id of page.messageIds) await archive(id);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+  report.historyId = historyId;
+  await deps.state.put(target.address, { historyId, collectedAt: now().toISOString() });
+  return report;
+}
+
+/**
+ * Archives one collected message the way history import does: stored under its content-derived id, then ingested
+ * as mail to the journal address (which files it into the sender's Sent folder, already read).
+ */
+export async function archiveSentCopy(
+  raw: Buffer,
+  sentAt: Date,
+  journalAddress: string,
+  deps: Pick<SentCollectionDeps, 'config' | 'store' | 'index' | 'bucket'>,
+): Promise<IngestOutcome> {
+  const sha256 = createHash('sha256').update(raw).digest('hex');
+  const messageId = importMessageId(sha256);
+  const location = { bucket: deps.bucket, key: rawMailKey(messageId) };
+  if (!(await deps.store.exists(location))) await deps.store.write(location, raw);
+  return archiveReceivedMail(
+    buildReceivedNotification({
+      messageId,
+      timestamp: sentAt,
+      source: '',
+      recipients: [journalAddress],
+      bucket: deps.bucket,
+      objectKey: location.key,
+    }),
+    { config: deps.config, store: deps.store, index: deps.index },
+  );
+}

@@ -1,0 +1,260 @@
+// The Gmail transport with Google's real clients (google-auth-library, @googleapis/gmail) against a local
+// stand-in for Google's token endpoint and the Gmail API (test/support/google-standin.ts). Nothing here reaches
+// Google: what is checked is our side of the documented contract.
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GmailApi, gmailAuthClient } from '../../shared/adapters/gmail-api';
+import { FileGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
+import { SendError } from '../../shared/forward';
+import {
+  GMAIL_INSERT_SCOPE,
+  GMAIL_READONLY_SCOPE,
+  GmailAuthError,
+  type GmailCredential,
+} from '../../shared/forwarding/gmail';
+import { GoogleStandIn } from '../support/google-standin';
+
+const WORKSPACE_USER = 'alice@corp.example';
+const CONSUMER_USER = 'alice.example@gmail.com';
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+function message(subject: string, bodyBytes = 200): Buffer {
+  return Buffer.concat([
+    Buffer.from(
+      `From: Ann <ann@sender.example>\r\nTo: alice@example.com\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@sender.example>\r\n\r\n`,
+    ),
+    // 8-bit and bare-CR bytes survive an import untouched
+    Buffer.from('caf\xe9\rline\n'.repeat(Math.ceil(bodyBytes / 10)), 'latin1'),
+  ]);
+}
+
+describe('Gmail API delivery through the stand-in', () => {
+  const google = new GoogleStandIn();
+  let home: string;
+  let store: FileGmailCredentialStore;
+  let serviceAccount: GmailCredential;
+
+  beforeAll(async () => {
+    await google.start();
+    home = mkdtempSync(join(tmpdir(), 'gmail-api-'));
+    store = new FileGmailCredentialStore(join(home, 'gmail'));
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    serviceAccount = {
+      type: 'service_account',
+      client_email: 'archiver@project.iam.gserviceaccount.com',
+      client_id: '1234567890',
+      private_key_id: 'k1',
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      token_uri: google.tokenUri,
+    };
+    google.addServiceAccount(
+      serviceAccount.client_email,
+      publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      [GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE],
+    );
+    google.addUser(WORKSPACE_USER);
+    google.addUser(CONSUMER_USER);
+    await store.save(WORKSPACE_USER, serviceAccount);
+    google.addOAuthClient('client-1.apps.googleusercontent.com', 'secret-1');
+    await store.save(CONSUMER_USER, {
+      type: 'authorized_user',
+      client_id: 'client-1.apps.googleusercontent.com',
+      client_secret: 'secret-1',
+      refresh_token: google.issueRefreshToken('client-1.apps.googleusercontent.com', CONSUMER_USER, [
+        GMAIL_INSERT_SCOPE,
+      ]),
+      token_uri: google.tokenUri,
+    });
+  });
+  afterAll(async () => {
+    await google.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  const api = (overrides: Partial<ConstructorParameters<typeof GmailApi>[0]> = {}) =>
+    new GmailApi({ credentials: store, rootUrl: google.rootUrl, backoffMs: 5, ...overrides });
+
+  it('keeps credentials in files only their owner can read', () => {
+    expect(statSync(store.path(WORKSPACE_USER)).mode & 0o777).toBe(0o600);
+  });
+
+  it('imports the archived bytes unchanged (sha256), into INBOX and UNREAD, with the documented parameters', async () => {
+    for (const [user, raw] of [
+      [WORKSPACE_USER, message('workspace import')],
+      [CONSUMER_USER, message('consumer import')],
+    ] as const) {
+      const { gmailMessageId } = await api().importMessage({ user, raw });
+      const stored = google.mailboxes.get(user)?.messages.find((m) => m.id === gmailMessageId);
+      expect(stored, user).toBeDefined();
+      expect(sha256(stored?.raw as Buffer)).toBe(sha256(raw));
+      expect(stored?.labelIds).toEqual(['INBOX', 'UNREAD']);
+      expect(stored?.via).toEqual({
+        uploadType: 'multipart',
+        params: { internalDateSource: 'receivedTime', neverMarkSpam: 'false', processForCalendar: 'false' },
+      });
+    }
+  });
+
+  it('uses a resumable upload above 5 MB, with the same bytes and parameters', async () => {
+    const raw = message('large import', 6 * 1024 * 1024);
+    const { gmailMessageId } = await api().importMessage({ user: WORKSPACE_USER, raw });
+    const stored = google.mailboxes.get(WORKSPACE_USER)?.messages.find((m) => m.id === gmailMessageId);
+    expect(stored?.raw.equals(raw)).toBe(true);
+    expect(stored?.labelIds).toEqual(['INBOX', 'UNREAD']);
+    expect(stored?.via).toMatchObject({
+      uploadType: 'resumable',
+      params: { internalDateSource: 'receivedTime' },
+    });
+  });
+
+  it('refuses messages over 150 MB before calling Google, permanently', async () => {
+    const before = google.requests.length;
+    const raw = Buffer.alloc(150 * 1024 * 1024 + 1, 0x61);
+    const error = await api()
+      .importMessage({ user: WORKSPACE_USER, raw })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SendError);
+    expect((error as SendError).permanent).toBe(true);
+    expect(google.requests.length).toBe(before);
+  });
+
+  it('retries 429 and rateLimitExceeded with backoff, honouring Retry-After', async () => {
+    const slept: number[] = [];
+    google.failNext(
+      /messages\/import$/,
+      {
+        status: 429,
+        body: { error: { code: 429, message: 'Too many', errors: [{ reason: 'rateLimitExceeded' }] } },
+        headers: { 'retry-after': '2' },
+      },
+      {
+        status: 403,
+        body: {
+          error: {
+            code: 403,
+            message: 'User-rate limit exceeded',
+            errors: [{ reason: 'userRateLimitExceeded' }],
+          },
+        },
+      },
+    );
+    const raw = message('after throttling');
+    const { gmailMessageId } = await api({
+      sleep: async (ms) => {
+        slept.push(ms);
+      },
+    }).importMessage({ user: WORKSPACE_USER, raw });
+    expect(slept).toEqual([2000, 10]);
+    expect(
+      google.mailboxes
+        .get(WORKSPACE_USER)
+        ?.messages.find((m) => m.id === gmailMessageId)
+        ?.raw.equals(raw),
+    ).toBe(true);
+  });
+
+  it('gives a transient failure back to the queue once its attempts are used up', async () => {
+    google.failNext(/messages\/import$/, { status: 503 }, { status: 503 });
+    const error = await api({ attempts: 2, sleep: async () => undefined })
+      .importMessage({ user: WORKSPACE_USER, raw: message('unavailable') })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SendError);
+    expect((error as SendError).permanent).toBe(false);
+  });
+
+  it('treats a 400 as permanent, without retrying', async () => {
+    google.failNext(/messages\/import$/, {
+      status: 400,
+      body: { error: { code: 400, message: 'Invalid message', errors: [{ reason: 'badRequest' }] } },
+    });
+    const before = google.requests.filter((r) => r.path.endsWith('/import')).length;
+    const error = await api()
+      .importMessage({ user: WORKSPACE_USER, raw: message('bad') })
+      .catch((e: unknown) => e);
+    expect((error as SendError).permanent).toBe(true);
+    expect(error).not.toBeInstanceOf(GmailAuthError);
+    expect(google.requests.filter((r) => r.path.endsWith('/import')).length).toBe(before + 1);
+  });
+
+  it('refreshes an expired access token by itself (service account and refresh token alike)', async () => {
+    const gmail = api();
+    await gmail.importMessage({ user: WORKSPACE_USER, raw: message('before expiry') });
+    await gmail.importMessage({ user: CONSUMER_USER, raw: message('before expiry 2') });
+    const tokenCalls = () => google.requests.filter((r) => r.path === '/token' && r.status === 200).length;
+    const before = tokenCalls();
+    google.expireAccessTokens();
+    await gmail.importMessage({ user: WORKSPACE_USER, raw: message('after expiry') });
+    await gmail.importMessage({ user: CONSUMER_USER, raw: message('after expiry 2') });
+    expect(tokenCalls()).toBe(before + 2);
+  });
+
+  it('says "re-authorise" when Google refuses the credential: revoked refresh token, missing delegation, 401', async () => {
+    const revoked = new FileGmailCredentialStore(join(home, 'revoked'));
+    await revoked.save(CONSUMER_USER, {
+      type: 'authorized_user',
+      client_id: 'client-1.apps.googleusercontent.com',
+      client_secret: 'secret-1',
+      refresh_token: '1//revoked-long-ago',
+      token_uri: google.tokenUri,
+    });
+    const refused = await api({ credentials: revoked })
+      .importMessage({ user: CONSUMER_USER, raw: message('revoked') })
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(GmailAuthError);
+    expect((refused as GmailAuthError).permanent).toBe(true);
+    expect((refused as Error).message).toMatch(/invalid_grant.*re-authorise/s);
+
+    // A service account the admin never delegated to: the token endpoint says unauthorized_client.
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    google.addServiceAccount(
+      'undelegated@project.iam.gserviceaccount.com',
+      publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      [],
+    );
+    const undelegated = new FileGmailCredentialStore(join(home, 'undelegated'));
+    await undelegated.save(WORKSPACE_USER, {
+      ...serviceAccount,
+      client_email: 'undelegated@project.iam.gserviceaccount.com',
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    } as GmailCredential);
+    const notDelegated = await api({ credentials: undelegated })
+      .importMessage({ user: WORKSPACE_USER, raw: message('undelegated') })
+      .catch((e: unknown) => e);
+    expect(notDelegated).toBeInstanceOf(GmailAuthError);
+    expect((notDelegated as Error).message).toMatch(/unauthorized_client/);
+
+    // The API's own 401 (the library retries once with a fresh token first; both refused).
+    google.failNext(/messages\/import$/, { status: 401 }, { status: 401 });
+    const unauthorised = await api()
+      .importMessage({ user: WORKSPACE_USER, raw: message('401') })
+      .catch((e: unknown) => e);
+    expect(unauthorised).toBeInstanceOf(GmailAuthError);
+  });
+
+  it('signs the service account JWT with its key: a key that is not the registered one is refused', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const forged = gmailAuthClient(
+      {
+        ...serviceAccount,
+        private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      } as GmailCredential,
+      WORKSPACE_USER,
+      [GMAIL_INSERT_SCOPE],
+    );
+    await expect(forged.getAccessToken()).rejects.toThrow(/Invalid JWT Signature/);
+    const genuine = gmailAuthClient(serviceAccount, WORKSPACE_USER, [GMAIL_INSERT_SCOPE]);
+    expect((await genuine.getAccessToken()).token).toMatch(/^ya29\./);
+    // The stand-in issued that token for the impersonated user with exactly the requested scope.
+    const wrongSubject = gmailAuthClient(serviceAccount, 'nobody@corp.example', [GMAIL_INSERT_SCOPE]);
+    await expect(wrongSubject.getAccessToken()).rejects.toThrow(/Invalid email or User ID/);
+  });
+
+  it('refuses a credential file that others can read', async () => {
+    const path = store.path('leaky@corp.example');
+    writeFileSync(path, JSON.stringify(serviceAccount), { mode: 0o644 });
+    await expect(store.load('leaky@corp.example')).rejects.toThrow(/readable by others/);
+  });
+});
