@@ -20,10 +20,15 @@ import type { BundleFormat } from '../shared/export';
 import { createExportId } from '../shared/export-job';
 import type { ExportRecord } from '../shared/index-schema';
 import { archiveStorage, type LocalArchive } from './local-stack';
+import { UserError } from './output';
 
-export class TargetError extends Error {
+/** The deployed stack cannot be reached as configured: a setting for the user to fix, printed without a stack. */
+export class TargetError extends UserError {
   override name = 'TargetError';
 }
+
+export const NO_REGION_HINT =
+  'set AWS_REGION to the region the stack is deployed in (export AWS_REGION=eu-west-1), or AWS_PROFILE to a profile whose ~/.aws/config entry names one';
 
 export async function stackOutputs(stackName: string, cloudFormation = new CloudFormationClient({})) {
   try {
@@ -34,6 +39,12 @@ export async function stackOutputs(stackName: string, cloudFormation = new Cloud
     return outputs as Record<string, string>;
   } catch (error) {
     const e = error as Error;
+    if (/region is missing/i.test(e.message)) {
+      throw new TargetError('no AWS region is configured for --target aws', {
+        hint: NO_REGION_HINT,
+        cause: e,
+      });
+    }
     if (e.name === 'CredentialsProviderError' || /credential/i.test(e.message)) {
       throw new TargetError(
         'no AWS credentials found: configure them (aws configure, AWS_PROFILE or the AWS_* variables), or drop --target aws to use the local stack',

@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { freePort, MissingDependencyError, stopChild } from './local-services';
+import { assertPortFree, busyPortError } from './net-ports';
 
 export const DOVECOT_BINARY = '/usr/sbin/dovecot';
 const SERVICE_USER = 'mailarchiver';
@@ -18,6 +19,8 @@ export interface DovecotServer {
   user: string;
   password: string;
   logPath: string;
+  /** The account Dovecot runs as; `created` when this run added it (as root, a system user). */
+  account: { name: string; created: boolean };
   stop(): Promise<void>;
 }
 
@@ -32,23 +35,27 @@ export function assertDovecot(): void {
   }
 }
 
-function runAs(): { uid: number; gid: number; name: string } {
+function runAs(): { uid: number; gid: number; name: string; created: boolean } {
   const uid = process.getuid?.() ?? 0;
   if (uid !== 0) {
     return {
       uid,
       gid: process.getgid?.() ?? uid,
       name: execFileSync('id', ['-un'], { encoding: 'utf8' }).trim(),
+      created: false,
     };
   }
+  let created = false;
   try {
     execFileSync('id', ['-u', SERVICE_USER], { stdio: 'ignore' });
   } catch {
     execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', SERVICE_USER], {
       stdio: 'ignore',
     });
+    created = true;
   }
   return {
+    created,
     uid: Number(execFileSync('id', ['-u', SERVICE_USER], { encoding: 'utf8' }).trim()),
     gid: Number(execFileSync('id', ['-g', SERVICE_USER], { encoding: 'utf8' }).trim()),
     name: SERVICE_USER,
@@ -63,8 +70,10 @@ export async function startDovecot(options: {
   extraConfig?: string;
 }): Promise<DovecotServer> {
   assertDovecot();
+  // A busy port is said before anything starts; the login check below catches a race for it.
+  if (options.port) await assertPortFree('127.0.0.1', options.port, '--port');
   const account = runAs();
-  const port = options.port ?? (await freePort());
+  const port = options.port || (await freePort());
   const work = options.workDir;
   // Private: the password file, the config and the indexes are for Dovecot's user alone.
   mkdirSync(work, { recursive: true, mode: 0o700 });
@@ -160,16 +169,35 @@ ${options.extraConfig ?? ''}
   child.stderr?.on('data', (d: Buffer) => {
     output += d;
   });
+  // Ready means OUR server accepts the credentials just written: another program answering on the port
+  // (it was free a moment ago) would greet too, but would not log this user in.
+  // Dovecot may refuse a login while its auth process starts: only a refusal that lasts means another server.
   const deadline = Date.now() + 15_000;
-  while (!(await greets(port))) {
+  let refusedSince: number | undefined;
+  for (;;) {
+    const login = await tryLogin(port, user, password);
+    if (login === 'ok') break;
+    refusedSince = login === 'refused' ? (refusedSince ?? Date.now()) : undefined;
+    const log = existsSync(logPath) ? readFileSync(logPath, 'utf8') : '';
+    if (/Address already in use/i.test(output + log) || (refusedSince && Date.now() - refusedSince > 3000)) {
+      await stopChild(child);
+      throw busyPortError('127.0.0.1', port, '--port');
+    }
     if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      const log = existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-2000) : '';
-      throw new Error(`Dovecot did not start: ${output.slice(-2000)}${log}`);
+      await stopChild(child);
+      throw new Error(`Dovecot did not start: ${output.slice(-2000)}${log.slice(-2000)}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { host: '127.0.0.1', port, user, password, logPath, stop: () => stopChild(child) };
+  return {
+    host: '127.0.0.1',
+    port,
+    user,
+    password,
+    logPath,
+    account: { name: account.name, created: account.created },
+    stop: () => stopChild(child),
+  };
 }
 
 /** Written 0600 whatever the umask, and set to 0600 if it existed. */
@@ -207,22 +235,41 @@ function canEnter(info: { mode: number; uid: number; gid: number }, account: { u
   return (info.mode & 0o001) !== 0;
 }
 
-/** Ready means the `* OK` greeting, not merely an open port. */
-function greets(port: number): Promise<boolean> {
+const imapQuote = (text: string) => `"${text.replace(/["\\]/g, '\\$&')}"`;
+
+/**
+ * One IMAP LOGIN with the given credentials on 127.0.0.1:`port`. 'ok': logged in (then LOGOUT); 'refused':
+ * something answered and rejected them (or is not IMAP); 'down': nothing answered yet.
+ */
+export function tryLogin(port: number, user: string, password: string): Promise<'ok' | 'refused' | 'down'> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(false);
-    }, 1000);
-    socket.once('data', (data) => {
+    let buffer = '';
+    let greeted = false;
+    const finish = (answer: 'ok' | 'refused' | 'down') => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(data.toString().startsWith('* OK'));
+      resolve(answer);
+    };
+    const timer = setTimeout(() => finish(greeted ? 'refused' : 'down'), 2000);
+    socket.on('data', (data: Buffer) => {
+      buffer += data.toString('latin1');
+      if (!greeted) {
+        if (!buffer.includes('\r\n')) return;
+        if (!buffer.startsWith('* OK')) return finish('refused');
+        greeted = true;
+        buffer = '';
+        socket.write(`a1 LOGIN ${imapQuote(user)} ${imapQuote(password)}\r\n`);
+        return;
+      }
+      const tagged = buffer.split('\r\n').find((line) => line.startsWith('a1 '));
+      if (!tagged) return;
+      if (tagged.startsWith('a1 OK')) {
+        socket.write('a2 LOGOUT\r\n');
+        finish('ok');
+      } else finish('refused');
     });
-    socket.once('error', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
+    socket.once('error', () => finish(greeted ? 'refused' : 'down'));
+    socket.once('close', () => finish(greeted ? 'refused' : 'down'));
   });
 }

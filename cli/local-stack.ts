@@ -8,16 +8,16 @@ import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import type { ForwardHandlerDeps } from '../lambdas/forward/handler';
-import { unknownRecipients } from '../lambdas/gatekeeper/handler';
 import { createIngestHandler, type IngestHandlerDeps } from '../lambdas/ingest/handler';
 import { type AwsClients, createClients, destroyClients } from '../shared/adapters/clients';
 import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
-import { type ArchiverConfig, receivingDomains } from '../shared/config';
+import type { ArchiverConfig } from '../shared/config';
 import type { MailSender } from '../shared/forward';
 import { rawMailKey } from '../shared/index-schema';
+import { checkEnvelopeRecipient } from '../shared/recipient-check';
 import type { Verdicts } from '../shared/routing';
-import { normaliseAddress, splitAddress } from '../shared/routing';
+import { normaliseAddress } from '../shared/routing';
 import {
   buildReceivedNotification,
   type SesReceivedNotification,
@@ -28,6 +28,7 @@ import { describeError, rootCause } from './describe-error';
 import { LocalDeadLetters } from './local-dead-letters';
 import { LocalForwardQueue, localForwardDeps, startForwardSink } from './local-forwarding';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './local-services';
+import { assertPortFree } from './net-ports';
 
 export const LOCAL_BUCKET = 'mail-archiver-raw';
 export const LOCAL_TABLE = 'mail-archiver-index';
@@ -292,7 +293,6 @@ export async function startSmtpListener(
   options: { host?: string; port?: number; log?: (line: string) => void; deadLetterDir?: string } = {},
 ): Promise<SmtpListener> {
   const log = options.log ?? (() => undefined);
-  const domains = receivingDomains(config);
   const server = new SMTPServer({
     name: 'local-ses.mail-archiver',
     banner: 'mail-archiver local SES stand-in',
@@ -302,13 +302,8 @@ export async function startSmtpListener(
     disabledCommands: ['AUTH', 'STARTTLS'],
     logger: false,
     onRcptTo(address: SMTPServerAddress, _session: SMTPServerSession, callback: (error?: Error) => void) {
-      const recipient = normaliseAddress(address.address);
-      const { domain } = splitAddress(recipient);
-      if (!domains.includes(domain))
-        return callback(smtpError(550, '5.7.1 Relaying denied: not a receiving domain'));
-      if (config.unknownRecipients.action === 'reject' && unknownRecipients(config, [recipient]).length > 0) {
-        return callback(smtpError(550, '5.1.1 Mailbox does not exist'));
-      }
+      const check = checkEnvelopeRecipient(config, address.address);
+      if (!check.accepted) return callback(smtpError(check.code, check.reply));
       callback();
     },
     onData(stream, session, callback) {
@@ -368,6 +363,8 @@ export interface RunningLocalStack {
   smtp: SmtpListener;
   /** Where forwarded copies are kept, when the local sink is the smarthost. */
   sinkDir?: string;
+  /** The local sink's SMTP address, when it is the smarthost. */
+  sink?: { host: string; port: number };
   home: string;
   stop(): Promise<void>;
 }
@@ -379,8 +376,10 @@ export async function startLocalStack(
     home: string;
     smtpPort?: number;
     smtpHost?: string;
-    /** Port of the forward sink (when no smarthost is configured); 0 picks a free one. */
+    /** Port of the forward sink (when no smarthost is configured). @default a free one */
     sinkPort?: number;
+    /** Ports of DynamoDB Local and s3rver. @default free ones */
+    ports?: { s3?: number; dynamodb?: number };
     log?: (line: string) => void;
     wrapSender?: LocalForwarding['wrapSender'];
     forwardRetry?: LocalForwarding['retry'];
@@ -392,14 +391,20 @@ export async function startLocalStack(
       `a local stack is already running over ${options.home} (see ${stackFilePath(options.home)})`,
     );
   }
+  // Every port is checked before anything starts, so a busy one names its flag instead of half a stack.
+  await assertPortFree(options.smtpHost ?? '127.0.0.1', options.smtpPort ?? 2525, '--smtp-port');
+  if (!config.forwarding.smarthost) await assertPortFree('127.0.0.1', options.sinkPort ?? 0, '--sink-port');
+  await assertPortFree('127.0.0.1', options.ports?.dynamodb ?? 0, '--dynamodb-port');
+  await assertPortFree('127.0.0.1', options.ports?.s3 ?? 0, '--s3-port');
   const sink = config.forwarding.smarthost
     ? undefined
-    : await startForwardSink({ dir: join(options.home, 'sink'), port: options.sinkPort ?? 2526 });
+    : await startForwardSink({ dir: join(options.home, 'sink'), port: options.sinkPort ?? 0 });
   const smarthost = config.forwarding.smarthost ?? { host: sink?.host ?? '127.0.0.1', port: sink?.port ?? 0 };
   let archive: LocalArchive;
   try {
     archive = await startLocalArchive(config, {
       home: options.home,
+      ...(options.ports ? { ports: options.ports } : {}),
       forwarding: {
         smarthost,
         home: options.home,
@@ -439,7 +444,7 @@ export async function startLocalStack(
   return {
     archive,
     smtp,
-    ...(sink ? { sinkDir: sink.dir } : {}),
+    ...(sink ? { sinkDir: sink.dir, sink: { host: sink.host, port: sink.port } } : {}),
     home: options.home,
     async stop() {
       rmSync(stackFilePath(options.home), { force: true });

@@ -72,10 +72,11 @@ export function bundleSource(path: string): BundleSource {
   );
 }
 
-function openBundleStream(source: BundleSource) {
+/** The bundle as the tar.gz stream `verifyBundle` reads. */
+export function openBundleStream(source: BundleSource) {
   if (source.kind === 'file') return createReadStream(source.path);
   // verify reads tar.gz: the system tar packs the directory (keeping mtimes, which verify checks).
-  const tar = spawn('tar', ['-cz', '-C', source.path, 'manifest.json', 'Maildir'], {
+  const tar = spawn('tar', ['--format=posix', '-cz', '-C', source.path, 'manifest.json', 'Maildir'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return tar.stdout;

@@ -30,6 +30,7 @@ import type { RawMailStore } from '../shared/ports';
 import { buildReceivedNotification } from '../shared/ses-notification';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { spamAssassinFiles } from '../test/support/spam-assassin';
+import { bundleSafetyBench } from './bench-bundle-safety';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -495,6 +496,10 @@ async function main() {
     const e2eCount = Number(process.env.BENCH_E2E_MESSAGES ?? 10_000);
     const e2e = await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
     await coldStart(work);
+    console.log('\nBundle safety (verify on manifest bombs, each in a fresh process)');
+    const safety = await bundleSafetyBench(work);
+    for (const row of safety.rows) record({ section: 'bundle safety', ...row });
+    notes.push(...safety.notes);
     // Lambda time per message is mostly waiting on S3 and DynamoDB: the local end-to-end latency stands in for it.
     costEstimate(ingest.bytes / ingest.count, e2e.perMessageSeconds, exported.mbPerSecond);
   } finally {

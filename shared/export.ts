@@ -611,7 +611,11 @@ function addEntry(
     const content = typeof body === 'string' ? Buffer.from(body) : body;
     const size =
       header.type === 'directory' ? 0 : (header.size ?? (Buffer.isBuffer(content) ? content.length : 0));
-    const entry = pack.entry({ uid: 0, gid: 0, ...header, size }, (error) =>
+    // A date before 1970 (an import of old mail) also goes in a pax record: GNU tar reads tar-stream's base-256
+    // negative mtime as "implausibly old" and unpacks it as 1901.
+    const secs = header.mtime ? Math.floor(header.mtime.getTime() / 1000) : 0;
+    const pax = secs < 0 ? { pax: { ...(header.pax ?? {}), mtime: String(secs) } } : {};
+    const entry = pack.entry({ uid: 0, gid: 0, ...header, ...pax, size }, (error) =>
       error ? reject(error) : resolve(),
     );
     if (content === undefined || header.type === 'directory') {

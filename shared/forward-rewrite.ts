@@ -1,12 +1,20 @@
 // What a forwarded copy looks like: the original bytes with only the header fields SES requires changed.
-// The top-level header block is edited field by field (each field keeps its exact raw bytes, folding and line
-// ending); the body and every untouched field are copied byte for byte. mailsplit's header editor would do the
-// edit, but it rewrites every line ending of a changed block to CRLF; this keeps them.
+// The top-level header block is read by the project's one line rule (CRLF, LF or a lone CR end a line, as SES
+// reads mail) and edited item by item: each field keeps its exact raw bytes, folding and line endings; the body
+// and every untouched field are copied byte for byte. A header-block line that is not a field is never dropped:
+// SES would refuse it as it is, so its bytes are carried whole inside an added field, and that change is
+// reported for the ledger entry. Every field the rewrite writes is folded to at most 998 octets a line
+// (RFC 5322 2.1.1).
 import { domainToASCII } from 'node:url';
 import libmime from 'libmime';
+import { decodeBytes, decodeUnlabelled } from './charset';
+import { findHeaderEnd, type LineEnding, splitLines } from './lines';
 import { parseAddresses } from './mime';
 
-/** One header field: its name and its exact raw bytes (all folded lines, with their line endings). */
+/**
+ * One item of the header block: a field (its name) or a line that is not a field (`name` is ''), with its exact
+ * raw bytes (all folded lines, with their line endings).
+ */
 export interface HeaderField {
   name: string;
   raw: Buffer;
@@ -16,62 +24,134 @@ export interface SplitMessage {
   fields: HeaderField[];
   /** Everything after the header block, starting with the blank line that ends it (kept exactly). */
   body: Buffer;
-  eol: '\r\n' | '\n';
+  /** The line ending the header block uses (its first line's); fields the rewrite writes end with it. */
+  eol: '\r\n' | '\n' | '\r';
 }
 
-/** Splits the top-level header block into fields. Lines that are not fields (no name, no colon) are dropped. */
+/** RFC 5322 2.2: a field name is printable US-ASCII except the colon, directly followed by the colon. */
+const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
+
+/** The name of a header line that is a field, or '' when it is not (no colon, an empty or invalid name). */
+function fieldNameOf(line: Buffer): string {
+  const colon = line.indexOf(58);
+  if (colon <= 0) return '';
+  const name = line.subarray(0, colon).toString('latin1');
+  return FIELD_NAME.test(name) ? name : '';
+}
+
+/**
+ * Splits the top-level header block into items, by the one line rule. A line starting with a space or tab
+ * continues the item before it (as SES's JavaMail reads it); lines that are not fields are kept as items with
+ * no name. `joinHeaderBlock` gives back the input byte for byte (a last header line without a line ending gets
+ * one, and a message with no body gets an empty line).
+ */
 export function splitHeaderBlock(raw: Buffer): SplitMessage {
-  let end = -1;
-  let eol: '\r\n' | '\n' = '\r\n';
-  for (let i = raw.indexOf(10); i >= 0; i = raw.indexOf(10, i + 1)) {
-    const next = raw[i + 1];
-    if (next === 10) {
-      end = i + 1;
-      eol = raw[i - 1] === 13 ? '\r\n' : '\n';
-      break;
-    }
-    if (next === 13 && raw[i + 2] === 10) {
-      end = i + 1;
-      eol = '\r\n';
-      break;
-    }
-  }
-  const head = end < 0 ? raw : raw.subarray(0, end);
-  const body = end < 0 ? Buffer.alloc(0) : raw.subarray(end);
-  if (end < 0) eol = raw.indexOf('\r\n') >= 0 || raw.indexOf(10) < 0 ? '\r\n' : '\n';
+  const end = findHeaderEnd(raw);
+  const head = end ? raw.subarray(0, end.headerEnd) : raw;
   const fields: HeaderField[] = [];
-  let start = 0;
-  const lineEnd = (from: number) => {
-    const nl = head.indexOf(10, from);
-    return nl < 0 ? head.length : nl + 1;
+  let eol: SplitMessage['eol'] | undefined;
+  let pending: { name: string; parts: Buffer[] } | undefined;
+  const flush = () => {
+    if (pending) fields.push({ name: pending.name, raw: Buffer.concat(pending.parts) });
+    pending = undefined;
   };
-  while (start < head.length) {
-    let stop = lineEnd(start);
-    while (stop < head.length && (head[stop] === 32 || head[stop] === 9)) stop = lineEnd(stop);
-    const raw = head.subarray(start, stop);
-    const colon = raw.indexOf(58);
-    const name = colon > 0 ? raw.subarray(0, colon).toString('latin1').trim() : '';
-    // An empty or malformed name (SES refuses "empty header names") or a stray continuation is not kept.
-    if (name && /^[\x21-\x39\x3b-\x7e]+$/.test(name)) {
-      const terminated = raw[raw.length - 1] === 10 ? raw : Buffer.concat([raw, Buffer.from(eol)]);
-      fields.push({ name, raw: terminated });
+  for (const line of splitLines(head)) {
+    const ending: Exclude<LineEnding, ''> = line.ending || (eol ?? '\r\n');
+    eol ??= ending;
+    const bytes = Buffer.concat([line.text, Buffer.from(ending)]);
+    const first = line.text[0];
+    if ((first === 32 || first === 9) && pending) {
+      pending.parts.push(bytes);
+      continue;
     }
-    start = stop;
+    flush();
+    pending = { name: fieldNameOf(line.text), parts: [bytes] };
   }
-  return { fields, body: end < 0 ? Buffer.from(eol) : body, eol };
+  flush();
+  const lineEnding = eol ?? '\r\n';
+  return { fields, body: end ? raw.subarray(end.headerEnd) : Buffer.from(lineEnding), eol: lineEnding };
 }
 
 export function joinHeaderBlock(message: SplitMessage): Buffer {
   return Buffer.concat([...message.fields.map((f) => f.raw), message.body]);
 }
 
-/** The unfolded value of a field. */
-export function fieldValue(field: HeaderField): string {
-  const text = field.raw.toString('utf8');
-  return text
-    .slice(text.indexOf(':') + 1)
-    .replace(/\r?\n[ \t]/g, ' ')
-    .trim();
+/** The line ending an item's raw bytes end with. */
+function endingOf(raw: Buffer): string {
+  if (raw.at(-1) === 10) return raw.at(-2) === 13 ? '\r\n' : '\n';
+  return raw.at(-1) === 13 ? '\r' : '';
+}
+
+/** The ending of the header block's last line (the message's eol when it has none). */
+function lastEnding(message: SplitMessage): string {
+  const last = message.fields.at(-1);
+  return (last && endingOf(last.raw)) || message.eol;
+}
+
+/** A field's raw value: the bytes after the colon, without the final line ending (folding kept). */
+function rawValueOf(field: HeaderField): Buffer {
+  const colon = field.raw.indexOf(58);
+  let stop = field.raw.length;
+  if (field.raw[stop - 1] === 10) stop--;
+  if (field.raw[stop - 1] === 13) stop--;
+  return field.raw.subarray(colon + 1, stop);
+}
+
+/**
+ * The unfolded value of a field as text. 8-bit bytes are read in `charset` (the message's declared one) when
+ * given, else as UTF-8 when valid, else as Windows-1252 (the project's one decoding path, shared/charset.ts).
+ */
+export function fieldValue(field: HeaderField, charset?: string): string {
+  const bytes = rawValueOf(field);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: 8-bit detection
+  const ascii = !/[^\x00-\x7f]/.test(bytes.toString('latin1'));
+  const text = ascii
+    ? bytes.toString('latin1')
+    : charset
+      ? decodeBytes(bytes, charset)
+      : decodeUnlabelled(bytes);
+  return text.replace(/(\r\n|\r|\n)[ \t]/g, ' ').trim();
+}
+
+/** RFC 5322 2.1.1: a line is at most 998 octets, line ending excluded. */
+export const MAX_LINE_OCTETS = 998;
+
+/**
+ * Folds `Name: value` (value as raw bytes, which may already be folded) so that no line passes `limit` octets:
+ * a long line is broken before its last space or tab within the limit (folding that unfolds to the same value).
+ * A line with no such space is broken hard (which adds a space on unfolding); `hard` says whether that happened.
+ */
+export function foldField(
+  name: string,
+  value: Buffer,
+  eol: string,
+  limit = MAX_LINE_OCTETS,
+): { raw: Buffer; hard: boolean } {
+  const input = Buffer.concat([Buffer.from(`${name}:`), value]);
+  const out: Buffer[] = [];
+  let hard = false;
+  for (const line of splitLines(input)) {
+    let text = line.text;
+    while (text.length > limit) {
+      let cut = -1;
+      for (let i = limit; i > 0; i--) {
+        if (text[i] === 32 || text[i] === 9) {
+          cut = i;
+          break;
+        }
+      }
+      if (cut <= 0) {
+        hard = true;
+        out.push(text.subarray(0, limit), Buffer.from(eol));
+        text = Buffer.concat([Buffer.from(' '), text.subarray(limit)]);
+        continue;
+      }
+      out.push(text.subarray(0, cut), Buffer.from(eol));
+      text = text.subarray(cut);
+    }
+    out.push(text, Buffer.from(line.ending || eol));
+  }
+  return { raw: Buffer.concat(out), hard };
 }
 
 /** Fields SES refuses to see twice in the top-level header (SES developer guide, "Amazon SES header fields"). */
@@ -165,15 +245,20 @@ export interface RewrittenMessage {
   changes?: string[];
 }
 
-function headerField(name: string, value: string, eol: string): HeaderField {
-  return { name, raw: Buffer.from(`${name}: ${value}${eol}`, 'utf8') };
+function writtenField(name: string, value: string | Buffer, eol: string, limit?: number): HeaderField {
+  const bytes = typeof value === 'string' ? Buffer.from(` ${value}`, 'utf8') : value;
+  return { name, raw: foldField(name, bytes, eol, limit).raw };
 }
+
+/** An address SES and mail clients accept in Reply-To: local@domain, no spaces or brackets. */
+const VALID_ADDRESS = /^[^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+\.[^\s@<>()",;:\\[\]]+$/;
 
 /** `"Ann Sender via example.com" <forwarder@example.com>`, RFC 2047-encoded when the name is not ASCII. */
 export function forwardedFrom(originalFrom: string, fromAddress: string): string {
   const [first] = parseAddresses(originalFrom);
   const domain = fromAddress.slice(fromAddress.lastIndexOf('@') + 1);
-  const who = (first?.name || first?.address || 'unknown sender').replace(/[\r\n]+/g, ' ').trim();
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
+  const who = (first?.name || first?.address || 'unknown sender').replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
   const display = `${who} via ${domain}`;
   const phrase = /^[\x20-\x7e]*$/.test(display)
     ? `"${display.replace(/(["\\])/g, '\\$1')}"`
@@ -181,46 +266,92 @@ export function forwardedFrom(originalFrom: string, fromAddress: string): string
   return `${phrase} <${fromAddress}>`;
 }
 
+/** The charset the message declares at its top level (Content-Type), used to read 8-bit header text. */
+function declaredCharset(fields: HeaderField[]): string | undefined {
+  const type = fields.find((f) => f.name.toLowerCase() === 'content-type');
+  if (!type) return undefined;
+  return /charset\s*=\s*"?([^";\s]+)/i.exec(rawValueOf(type).toString('latin1'))?.[1];
+}
+
+/** The field that carries a header-block line that is not a field (its bytes, whole, as the value). */
+export const MALFORMED_LINE_FIELD = 'X-Mail-Archiver-Malformed-Line';
+
 export function rewriteForForwarding(input: RewriteInput): RewrittenMessage {
   const message = splitHeaderBlock(input.raw);
   const { eol } = message;
   const seen = new Set<string>();
   const removed: string[] = [];
-  let originalFrom = '';
+  const changes: string[] = [];
+  let from: HeaderField | undefined;
   let hasReplyTo = false;
   const kept: HeaderField[] = [];
-  for (const field of message.fields) {
+  message.fields.forEach((field, index) => {
     const lower = field.name.toLowerCase();
+    if (!field.name) {
+      // Not a field: SES refuses it as it stands, and deleting it could delete a body line or a MIME boundary
+      // of a malformed message. Its exact bytes travel as the value of an added field instead.
+      // It keeps its own final line ending: a lone CR written before a body that starts with LF would
+      // join them into one CRLF.
+      const ending = endingOf(field.raw);
+      const line = field.raw.subarray(0, field.raw.length - ending.length);
+      const carried = foldField(MALFORMED_LINE_FIELD, Buffer.concat([Buffer.from(' '), line]), eol);
+      const raw = Buffer.concat([
+        carried.raw.subarray(0, carried.raw.length - eol.length),
+        Buffer.from(ending),
+      ]);
+      kept.push({ name: MALFORMED_LINE_FIELD, raw });
+      changes.push(
+        `header item ${index + 1} is not a field: carried in ${MALFORMED_LINE_FIELD}${carried.hard ? ' (folded)' : ''}`,
+      );
+      return;
+    }
     if (lower === 'from') {
-      if (!originalFrom) originalFrom = fieldValue(field);
-      else removed.push(field.name);
-      continue;
+      if (!from) from = field;
+      else {
+        removed.push(field.name);
+        changes.push(`a second ${field.name} field was dropped (SES refuses repeated From)`);
+      }
+      return;
     }
     if (REMOVED_FIELDS.has(lower)) {
       removed.push(field.name);
-      continue;
+      return;
     }
     if (SINGLE_INSTANCE_FIELDS.has(lower)) {
       if (seen.has(lower)) {
         removed.push(field.name);
-        continue;
+        changes.push(`a repeated ${field.name} field was dropped (SES refuses repeated ${field.name})`);
+        return;
       }
       seen.add(lower);
     }
     if (lower === 'reply-to') hasReplyTo = true;
     kept.push(field);
-  }
+  });
+  const originalFrom = from ? fieldValue(from, declaredCharset(message.fields)) : '';
+  const fromAddress = parseAddresses(originalFrom)[0]?.address ?? '';
+  // The original From's own bytes (8-bit names included) go into Reply-To and X-Original-From unchanged,
+  // folded where a line would pass 998 octets.
+  const originalBytes = from ? rawValueOf(from) : Buffer.from(' (none)');
+  const carried = (name: string) => {
+    const folded = foldField(name, originalBytes, eol);
+    if (folded.hard)
+      changes.push(`${name}: a line of the original From passed 998 octets with no space to fold at`);
+    return { name, raw: folded.raw };
+  };
   const added: HeaderField[] = [
-    headerField('From', forwardedFrom(originalFrom, input.fromAddress), eol),
-    ...(hasReplyTo || !originalFrom ? [] : [headerField('Reply-To', originalFrom, eol)]),
-    headerField('X-Original-From', originalFrom || '(none)', eol),
-    headerField('X-Original-To', input.envelopeRecipient, eol),
-    headerField(FORWARD_TRACE_FIELD, input.trace, eol),
+    writtenField('From', forwardedFrom(originalFrom, input.fromAddress), eol, 78),
+    ...(hasReplyTo || !VALID_ADDRESS.test(fromAddress) ? [] : [carried('Reply-To')]),
+    carried('X-Original-From'),
+    writtenField('X-Original-To', input.envelopeRecipient, eol),
+    // Last before the body when nothing was kept: it ends like the original header block's last line.
+    writtenField(FORWARD_TRACE_FIELD, input.trace, kept.length > 0 ? eol : lastEnding(message)),
   ];
   return {
     raw: joinHeaderBlock({ ...message, fields: [...added, ...kept] }),
     originalFrom,
     removed,
+    changes,
   };
 }
 

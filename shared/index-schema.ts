@@ -35,6 +35,10 @@ export interface DeliveryRow {
   lineEndings: LineEndings;
   /** When SES (or the importer) received it: the IMAP INTERNALDATE. */
   receivedAt: string;
+  /** Where receivedAt came from (shared/mail-dates.ts ReceivedTimeSource); absent on rows before it was kept. */
+  receivedAtSource?: string;
+  /** IMAP keywords (Gmail labels, Dovecot keywords of an imported maildir), as the source named them. */
+  keywords?: string[];
   date?: string;
   dateHeader?: string;
   from: string[];

@@ -27,7 +27,7 @@ import {
   type RowBudget,
   RowTooLargeError,
 } from './row-budget';
-import { type SesReceivedNotification, verdictsOf } from './ses-notification';
+import { type ImportedState, type SesReceivedNotification, verdictsOf } from './ses-notification';
 
 export interface IngestDeps {
   config: ArchiverConfig;
@@ -81,6 +81,8 @@ export async function archiveReceivedMail(
           envelopeRecipients: notification.receipt.recipients,
         },
       ];
+  const imported = isImportedMessage(notification.mail.messageId) ? notification.imported : undefined;
+  if (imported) for (const delivery of deliveries) applyImportedState(delivery, imported);
   const messageKey = messageKeyOf(summary.sha256, notification.mail.messageId);
   const archivedAt = (deps.now ?? (() => new Date()))().toISOString();
 
@@ -100,6 +102,7 @@ export async function archiveReceivedMail(
     const budget = deps.rowBudget ?? defaultRowBudget;
     const fitted = fitRowToBudget(
       deliveryRow({
+        imported,
         summary,
         notification,
         delivery,
@@ -169,7 +172,17 @@ function outcomeOf(row: DeliveryRow, status: DeliveryOutcome['status']): Deliver
   return { mailbox: row.mailbox, folder: row.folder, uid: row.uid, uidValidity: row.uidValidity, status };
 }
 
+/**
+ * A history import files a message where its source had it, with the source's flags and keywords; a copy the
+ * journal address routed to Sent stays in Sent.
+ */
+function applyImportedState(delivery: Delivery, imported: ImportedState): void {
+  if (imported.folder && delivery.folder !== 'Sent') delivery.folder = imported.folder;
+  delivery.flags = [...new Set([...delivery.flags, ...imported.flags])].sort() as Delivery['flags'];
+}
+
 function deliveryRow(input: {
+  imported: ImportedState | undefined;
   summary: MessageSummary;
   notification: SesReceivedNotification;
   delivery: Delivery;
@@ -179,7 +192,7 @@ function deliveryRow(input: {
   archivedAt: string;
   raw: { bucket: string; key: string };
 }): Omit<DeliveryRow, 'verdicts'> {
-  const { summary, notification, delivery, messageKey, uid, uidValidity, archivedAt, raw } = input;
+  const { summary, notification, delivery, messageKey, uid, uidValidity, archivedAt, raw, imported } = input;
   const h = summary.headers;
   const receivedAt = new Date(notification.mail.timestamp);
   return {
@@ -195,6 +208,8 @@ function deliveryRow(input: {
     size: summary.size,
     lineEndings: summary.lineEndings,
     receivedAt: Number.isNaN(receivedAt.getTime()) ? archivedAt : receivedAt.toISOString(),
+    ...(imported ? { receivedAtSource: imported.receivedAtSource ?? 'import' } : {}),
+    ...(imported?.keywords.length ? { keywords: imported.keywords } : {}),
     ...(h.date ? { date: h.date } : {}),
     ...(h.dateHeader ? { dateHeader: h.dateHeader } : {}),
     from: h.from.map(formatAddress),

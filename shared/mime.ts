@@ -10,6 +10,7 @@ import type { MimeNode, SplitterChunk } from '@zone-eu/mailsplit/lib/types';
 import addressparser from 'nodemailer/lib/addressparser';
 import { decodeWords } from './charset';
 import { BareCrToLf } from './lines';
+import { parseMailDate, receivedStamps } from './mail-dates';
 
 export interface MailAddress {
   name: string;
@@ -30,8 +31,10 @@ export interface MessageHeaders {
   to: MailAddress[];
   cc: MailAddress[];
   replyTo: MailAddress[];
-  /** ISO 8601, when the Date header parses. */
+  /** ISO 8601, when the Date header parses (RFC 5322 with its obsolete years: shared/mail-dates.ts). */
   date?: string;
+  /** ISO 8601 stamps of the top-level Received fields that parse, in header order (newest hop first). */
+  receivedStamps?: string[];
   dateHeader?: string;
   messageId?: string;
   inReplyTo?: string;
@@ -280,7 +283,15 @@ function readHeaders(node: MailsplitNode, limits: ParseLimits): MessageHeaders {
     return value ? value.slice(0, limits.maxHeaderChars) : undefined;
   };
   const dateHeader = raw('date');
-  const parsedDate = dateHeader ? Date.parse(dateHeader.replace(/\s*\([^)]*\)\s*$/, '')) : Number.NaN;
+  const parsedDate = parseMailDate(dateHeader);
+  const received = node.headers
+    ? receivedStamps(
+        node.headers
+          .get('received')
+          .slice(0, limits.maxReferences)
+          .map((line) => line.slice(0, limits.maxHeaderChars).replace(/^[^:]*:/, '')),
+      )
+    : [];
   const subject = raw('subject');
   const messageIds = (key: string) => (raw(key) ?? '').match(/<[^<>\s]{1,995}>/g) ?? [];
   return {
@@ -290,7 +301,8 @@ function readHeaders(node: MailsplitNode, limits: ParseLimits): MessageHeaders {
     cc: parseAddresses(raw('cc'), limits),
     replyTo: parseAddresses(raw('reply-to'), limits),
     ...(dateHeader !== undefined ? { dateHeader: cleanText(dateHeader) } : {}),
-    ...(Number.isFinite(parsedDate) ? { date: new Date(parsedDate).toISOString() } : {}),
+    ...(parsedDate ? { date: parsedDate.toISOString() } : {}),
+    ...(received.length ? { receivedStamps: received.map((d) => d.toISOString()) } : {}),
     ...optional('messageId', messageIds('message-id')[0] ?? cleanOptional(raw('message-id'))),
     ...optional('inReplyTo', messageIds('in-reply-to')[0]),
     references: messageIds('references').slice(-limits.maxReferences),

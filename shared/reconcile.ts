@@ -222,3 +222,21 @@ async function readAll(store: RawMailStore, location: { bucket: string; key: str
   for await (const chunk of await store.read(location)) chunks.push(chunk);
   return Buffer.concat(chunks);
 }
+/** What `reconcile --accept-unforwarded` records in the ledger for each entry it accepts. */
+export const ACCEPTED_UNFORWARDED_REASON =
+  'accepted by "reconcile --accept-unforwarded": no ledger entry, so whether it was forwarded is unknown';
+
+/**
+ * After an index loss the forwarding ledger, which lived in the lost table, is gone: every message reindexed
+ * since has no ledger entry, so `reconcile` reports it "never forwarded" although most were. Nothing in the
+ * archive can tell which; the operator decides. This records each of `entries` as skipped (so it is neither
+ * forwarded again nor reported again); an entry that exists by now is left as it is. Returns how many it wrote.
+ */
+export async function acceptUnforwarded(
+  deps: Pick<ReconcileDeps, 'index' | 'now'>,
+  entries: ReconcileReport['notForwarded'],
+): Promise<number> {
+  const now = (deps.now ?? (() => new Date()))();
+  for (const entry of entries) await deps.index.skipForward(entry, ACCEPTED_UNFORWARDED_REASON, now);
+  return entries.length;
+}

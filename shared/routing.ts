@@ -14,8 +14,9 @@ export interface Verdicts {
   dmarcPolicy?: 'none' | 'quarantine' | 'reject';
 }
 
-export type Folder = 'INBOX' | 'Sent' | 'Junk';
-export type Flag = '\\Seen' | '\\Answered' | '\\Flagged' | '\\Draft' | '\\Deleted';
+/** The folders routing files into, and any folder a history import brings (`Drafts`, `Trash`, `A/B`). */
+export type Folder = 'INBOX' | 'Sent' | 'Junk' | (string & {});
+export type Flag = '\\Seen' | '\\Answered' | '\\Flagged' | '\\Draft' | '\\Deleted' | '$Forwarded';
 
 export interface Delivery {
   mailbox: string;

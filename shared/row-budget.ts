@@ -150,6 +150,7 @@ export function fitRowToBudget<R extends Omit<DeliveryRow, 'verdicts'>>(
     cc: list('cc', row.cc),
     attachments: attachments.kept,
     envelopeRecipients,
+    ...(row.keywords ? { keywords: list('keywords', row.keywords) } : {}),
     ...(envelopeRecipients.length < row.envelopeRecipients.length
       ? { envelopeRecipientCount: row.envelopeRecipients.length }
       : {}),
@@ -195,6 +196,7 @@ export function minimalRow<R extends DeliveryRow>(row: R, reason: string): Deliv
     size: row.size,
     lineEndings: row.lineEndings,
     receivedAt: row.receivedAt,
+    ...(row.receivedAtSource ? { receivedAtSource: row.receivedAtSource } : {}),
     ...(row.date ? { date: row.date } : {}),
     from: [],
     to: [],

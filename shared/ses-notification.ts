@@ -7,8 +7,23 @@ const verdict = z
   .object({ status: z.enum(['PASS', 'FAIL', 'GRAY', 'PROCESSING_FAILED', 'DISABLED']) })
   .catch({ status: 'PROCESSING_FAILED' });
 
+/**
+ * Not SES's: what a history import knew about the message (its folder, flags, labels, and where its received
+ * time came from). Only honoured for imported messages (ids from importMessageId).
+ */
+export const importedStateSchema = z.object({
+  folder: z.string().min(1).max(500).optional(),
+  flags: z
+    .array(z.enum(['\\Seen', '\\Answered', '\\Flagged', '\\Draft', '\\Deleted', '$Forwarded']))
+    .default([]),
+  keywords: z.array(z.string().min(1).max(500)).max(100).default([]),
+  receivedAtSource: z.enum(['ses', 'envelope', 'received', 'date', 'file', 'import']).optional(),
+});
+export type ImportedState = z.output<typeof importedStateSchema>;
+
 export const sesReceivedNotificationSchema = z.object({
   notificationType: z.literal('Received'),
+  imported: importedStateSchema.optional(),
   mail: z.object({
     timestamp: z.string(),
     source: z.string().default(''),
@@ -79,11 +94,13 @@ export function buildReceivedNotification(input: {
   bucket: string;
   objectKey: string;
   verdicts?: Partial<Verdicts>;
+  imported?: ImportedState;
 }): SesReceivedNotification {
   const v = (value: Verdict | undefined) => ({ status: value ?? 'GRAY' });
   const verdicts = input.verdicts ?? {};
   return {
     notificationType: 'Received',
+    ...(input.imported ? { imported: input.imported } : {}),
     mail: {
       timestamp: input.timestamp.toISOString(),
       source: input.source,

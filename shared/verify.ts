@@ -16,6 +16,7 @@ import {
   TEXT_ENTRY,
 } from './bundle/entries';
 import { parseBundleManifest } from './bundle/manifest-schema';
+import { explainBundleError } from './bundle-errors';
 import type { BundleManifest } from './export';
 import { flagLetters, MAILDIR_ROOT, parseMessageFileName } from './maildir';
 
@@ -87,7 +88,7 @@ export async function verifyBundle(
       files.set(path, await factsOf(entry, entry.size, entry.mtime, TEXT_ENTRY.test(path)));
     }
   } catch (error) {
-    errors.push(...damage, `cannot read the bundle: ${(error as Error).message}`);
+    errors.push(...damage, `cannot read the bundle: ${explainBundleError(error, files.size)}`);
     return { ok: false, messages: 0, errors, unpackedBytes };
   } finally {
     await rm(spool, { recursive: true, force: true });

@@ -2,7 +2,7 @@
 // bundle entry may be (a regular file or a directory, a relative name that stays inside, a private mode, a
 // bounded size) and of the reader that applies it. `verify` reports every entry the rule refuses; `serve`
 // refuses to unpack a bundle `verify` rejects, and unpacks with the same rule as its filter.
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 
 /** Sizes a bundle may not exceed. All in bytes unless named otherwise. */
@@ -123,6 +123,8 @@ export function textEntryCap(path: string, limits: BundleLimits): number {
 
 const octal = (mode: number) => `0${(mode & 0o7777).toString(8)}`;
 
+const WRITE_SLICE = 16 * 1024;
+
 /** Warnings past this many are counted, not listed. */
 const MAX_LISTED_WARNINGS = 50;
 
@@ -185,7 +187,18 @@ export async function* readBundleEntries(
     failure ??= error;
     signal();
   });
-  source.pipe(parser as unknown as NodeJS.WritableStream);
+  // node-tar inflates each written chunk at once: 16 KiB in bounds one burst at 16 MiB (ratio 1000).
+  const slicer = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      for (let i = 0; i < chunk.length; i += WRITE_SLICE) this.push(chunk.subarray(i, i + WRITE_SLICE));
+      done();
+    },
+  });
+  slicer.on('error', (error) => {
+    failure ??= error;
+    signal();
+  });
+  source.pipe(slicer).pipe(parser as unknown as NodeJS.WritableStream);
   let entries = 0;
   let bytes = 0;
   let previous: ReadEntry | undefined;
@@ -194,7 +207,8 @@ export async function* readBundleEntries(
       // An entry the caller left unread would hold the parser back forever.
       previous?.resume();
       while (queue.length === 0 && !ended && !failure) await new Promise<void>((r) => (wake = r));
-      if (failure) throw failure;
+      // Entries parsed before the damage are still handed out: they are intact, and what can be recovered.
+      if (failure && queue.length === 0) throw failure;
       const entry = queue.shift();
       if (!entry) return;
       entries += 1;
@@ -207,8 +221,9 @@ export async function* readBundleEntries(
       yield entry;
     }
   } finally {
-    source.unpipe(parser as unknown as NodeJS.WritableStream);
+    slicer.unpipe(parser as unknown as NodeJS.WritableStream);
     source.destroy();
+    slicer.destroy();
     if (!ended) parser.abort(new Error('reading stopped'));
   }
 }

@@ -9,16 +9,15 @@
 // (APPENDUID), RFC 6154 special use (\Sent \Junk \Drafts \Trash on LIST), RFC 5530 response codes
 // ([LIMIT], [TOOBIG], [OVERQUOTA], [INUSE], [UNAVAILABLE]).
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { constants, createReadStream, existsSync } from 'node:fs';
+import { appendFile, mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import type { ImapFlow } from 'imapflow';
-import tar from 'tar-stream';
 import type { BundleManifest, ManifestMessage } from '../export';
 import { type VerifyReport, verifyBundle } from '../verify';
+import { DEFAULT_BUNDLE_LIMITS, entryPath, readBundleEntries } from './entries';
+import { UnsafeBundleError } from './extract';
 
 /** Where the bundle is: a .tar.gz file, or a directory holding an unpacked bundle (manifest.json, Maildir/). */
 export type BundleSource = { kind: 'file'; path: string } | { kind: 'directory'; path: string };
@@ -247,8 +246,6 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
           options.log?.(
             `refused: ${run.name} UID ${planned.message.uid} (${planned.imapSize} bytes): ${outcome.refusal.serverText}`,
           );
-        } else if (outcome.there) {
-          progress.alreadyThere += 1;
         } else {
           progress.moved += 1;
         }
@@ -435,60 +432,57 @@ function claimFromServer(run: FolderRun, planned: Planned): boolean {
   return false;
 }
 
+/**
+ * APPENDs one message. After a disconnect during the APPEND, the folder is looked at again first: the message may
+ * have landed without its answer reaching us, and is then found by size and sha256 instead of appended twice.
+ */
 async function appendOne(
   session: Session,
   run: FolderRun,
   planned: Planned,
   imapBytes: Buffer,
   state: StateFile,
-): Promise<{ refusal?: Refusal; there?: boolean }> {
-  let attemptsHere = 0;
-  for (;;) {
-    try {
-      const result = await session.run(async (client, fresh) => {
-        if (fresh && attemptsHere > 0) {
-          // After a disconnect the APPEND may have landed: look before appending again.
-          await inventory(session, run, state, false);
-          if (claimFromServer(run, planned)) return 'there' as const;
-        }
-        if (client.mailbox === false || client.mailbox?.path !== run.target) {
-          const box = await client.mailboxOpen(run.target);
-          run.uidValidity = box.uidValidity;
-        }
-        attemptsHere += 1;
-        const appended = await client.append(
-          run.target,
-          imapBytes,
-          planned.flags,
-          new Date(planned.internalDateSecs * 1000),
-        );
-        if (!appended) throw new Error('APPEND was not sent (the connection is not authenticated)');
-        if (appended.uidValidity !== undefined) run.uidValidity = appended.uidValidity;
-        return appended.uid;
-      });
-      if (result === 'there') {
-        planned.state = 'there';
-      } else {
-        planned.state = 'moved';
-        planned.targetUid = result;
-        if (result !== undefined) run.claimed.add(result);
+): Promise<{ refusal?: Refusal }> {
+  let sent = false;
+  try {
+    const uid = await session.run(async (client, fresh) => {
+      if (fresh && sent) {
+        await inventory(session, run, state, false);
+        if (planned.state === 'there') return planned.targetUid;
       }
-      await state.record(run, planned);
-      return { there: result === 'there' };
-    } catch (error) {
-      const refused = refusalOf(error);
-      if (!refused) throw error;
-      planned.state = 'refused';
-      return {
-        refusal: {
-          folder: run.name,
-          uid: planned.message.uid,
-          sha256: planned.message.sha256,
-          size: planned.imapSize,
-          ...refused,
-        },
-      };
-    }
+      if (client.mailbox === false || client.mailbox?.path !== run.target) {
+        const box = await client.mailboxOpen(run.target);
+        run.uidValidity = box.uidValidity;
+      }
+      sent = true;
+      const appended = await client.append(
+        run.target,
+        imapBytes,
+        planned.flags,
+        new Date(planned.internalDateSecs * 1000),
+      );
+      if (!appended) throw new Error('APPEND was not sent (the connection is not authenticated)');
+      if (appended.uidValidity !== undefined) run.uidValidity = appended.uidValidity;
+      return appended.uid;
+    });
+    planned.state = 'moved';
+    planned.targetUid = uid;
+    if (uid !== undefined) run.claimed.add(uid);
+    await state.record(run, planned);
+    return {};
+  } catch (error) {
+    const refused = refusalOf(error);
+    if (!refused) throw error;
+    planned.state = 'refused';
+    return {
+      refusal: {
+        folder: run.name,
+        uid: planned.message.uid,
+        sha256: planned.message.sha256,
+        size: planned.imapSize,
+        ...refused,
+      },
+    };
   }
 }
 
@@ -790,34 +784,37 @@ class StateFile {
   }
 }
 
-/** Message files of the bundle, in bundle order, read whole (one at a time). */
+/**
+ * Message files of the bundle, in bundle order, read whole (one at a time). A bundle file is read with the bundle
+ * rule's reader (shared/bundle/entries.ts) under its limits; in a directory a file is opened without following a
+ * link, and must be a regular file (verify checked the tree, but it may have changed since).
+ */
 async function* readMessageFiles(
   source: BundleSource,
   files: Set<string>,
 ): AsyncGenerator<{ file: string; bytes: Buffer }> {
   if (files.size === 0) return;
   if (source.kind === 'directory') {
-    for (const file of files) yield { file, bytes: await readFile(join(source.path, file)) };
+    for (const file of files) {
+      const handle = await open(join(source.path, file), constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        if (!(await handle.stat()).isFile())
+          throw new UnsafeBundleError(source.path, [`${file}: not a regular file`]);
+        yield { file, bytes: await handle.readFile() };
+      } finally {
+        await handle.close();
+      }
+    }
     return;
   }
-  const extract = tar.extract();
-  const reading = pipeline(
-    createReadStream(source.path),
-    createGunzip(),
-    extract as unknown as NodeJS.WritableStream,
-  );
-  reading.catch(() => undefined);
-  for await (const entry of extract) {
-    const path = entry.header.name.replace(/^(\.\/)+/, '');
-    if (entry.header.type !== 'file' || !files.has(path)) {
-      entry.resume();
-      continue;
-    }
+  const damage: string[] = [];
+  for await (const entry of readBundleEntries(createReadStream(source.path), DEFAULT_BUNDLE_LIMITS, damage)) {
+    const path = entryPath(entry.path);
+    if ((entry.type !== 'File' && entry.type !== 'OldFile') || !files.has(path)) continue;
     const chunks: Buffer[] = [];
     for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
     yield { file: path, bytes: Buffer.concat(chunks) };
   }
-  await reading;
 }
 
 /**

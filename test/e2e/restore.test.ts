@@ -1,15 +1,29 @@
-import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DovecotServer, startDovecot } from '../../cli/dovecot';
 import { readMbox } from '../../cli/message-sources';
-import { type RestoreOptions, restoreBundle } from '../../shared/bundle/restore';
+import { openBundleStream } from '../../cli/restore';
+import { BundleNotVerifiedError, type RestoreOptions, restoreBundle } from '../../shared/bundle/restore';
 import type { BundleManifest } from '../../shared/export';
 import type { DeliveryRow } from '../../shared/index-schema';
 import { archiveReceivedMail } from '../../shared/ingest';
 import type { MailIndex } from '../../shared/ports';
+import { verifyBundle } from '../../shared/verify';
 import { exportToFile } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { readOverImap } from '../support/imap';
@@ -114,6 +128,97 @@ function options(server: DovecotServer, extra: Partial<RestoreOptions> = {}): Re
   };
 }
 
+/**
+ * A TCP relay in front of a target: `delayMs` holds every client chunk back (a slow link), and `cutAtAppend`
+ * lists, per connection in order, the APPEND after which that connection dies: the command reaches the server,
+ * its answer never reaches the client, then both sockets are destroyed.
+ */
+async function relay(server: DovecotServer, behaviour: { delayMs?: number; cutAtAppend?: number[] }) {
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const relayServer: Server = createServer((client) => {
+    const cutAt = behaviour.cutAtAppend?.[connections];
+    connections += 1;
+    const upstream = tcpConnect(server.port, server.host);
+    sockets.add(client);
+    sockets.add(upstream);
+    let appends = 0;
+    let cut = false;
+    client.on('data', (chunk: Buffer) => {
+      client.pause();
+      setTimeout(() => {
+        appends += chunk.toString('latin1').match(/^\S+ APPEND /gm)?.length ?? 0;
+        upstream.write(chunk);
+        client.resume();
+        if (cutAt !== undefined && appends >= cutAt && !cut) {
+          cut = true;
+          setTimeout(() => {
+            client.destroy();
+            upstream.destroy();
+          }, 300);
+        }
+      }, behaviour.delayMs ?? 0);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!cut) client.write(chunk);
+    });
+    for (const socket of [client, upstream]) {
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise<void>((done) => relayServer.listen(0, '127.0.0.1', done));
+  const address = relayServer.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    ...server,
+    port,
+    connections: () => connections,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((done) => relayServer.close(done));
+    },
+  };
+}
+
+const BIN = resolve(import.meta.dirname, '../../cli/bin.js');
+
+/** The CLI as a user runs it, the secret in the environment. */
+function cli(args: string[], server: { password: string }): ChildProcess & { output: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: {
+      ...process.env,
+      MAIL_ARCHIVER_IMAP_PASSWORD: server.password,
+      MAIL_ARCHIVER_HOME: join(work, 'home'),
+      CI: 'true',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d;
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d;
+  });
+  return Object.assign(child, { output: () => output });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) done(child.exitCode);
+    else child.once('exit', (code) => done(code));
+  });
+}
+
+async function countOnTarget(server: DovecotServer): Promise<Record<string, number>> {
+  const served = await readOverImap(server);
+  return Object.fromEntries([...served.byFolder].map(([folder, f]) => [folder, f.messages.length]));
+}
+
 const TARGET_OF: Record<string, string> = { INBOX: 'INBOX', Sent: 'Sent', Junk: 'Spam' };
 
 /** IMAP lines end in CRLF (bare CR and LF become CRLF), and Dovecot's BODY[] serves NUL as 0x80. */
@@ -187,7 +292,6 @@ beforeAll(async () => {
     { mailbox: MAILBOX, format: 'maildir' },
     bundle,
   );
-  const { verifyBundle } = await import('../../shared/verify');
   const checked = await verifyBundle(createReadStream(bundle), readMbox);
   expect(checked.errors).toEqual([]);
   manifest = checked.manifest as BundleManifest;
@@ -239,4 +343,115 @@ describe('restore into a real Dovecot', () => {
     expect(stateless).toMatchObject({ moved: 0, alreadyThere: 11, verified: 10 });
     await expectTargetHoldsBundle(server);
   }, 60_000);
+
+  it('checks the bundle first: a changed byte stops it before any connection', async () => {
+    const dir = join(work, 'tampered');
+    mkdirSync(dir, { recursive: true });
+    execFileSync('tar', ['-xzf', bundle, '-C', dir, '--no-same-owner']);
+    // The unpacked tree passes verify as it is (GNU tar keeps even the 1958 mtime); then one byte changes.
+    const source = { kind: 'directory' as const, path: dir };
+    expect((await verifyBundle(openBundleStream(source), readMbox)).errors).toEqual([]);
+    const victim = manifest.messages.find((m) => m.folder === 'Sent');
+    const path = join(dir, victim?.file ?? '');
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 3] = (bytes[bytes.length - 3] ?? 0) ^ 1;
+    const { mtime } = statSync(path);
+    writeFileSync(path, bytes);
+    utimesSync(path, mtime, mtime);
+    let connections = 0;
+    const server = await target('tampered-target');
+    const attempt = restoreBundle(
+      options(server, {
+        source,
+        openBundleStream: () => openBundleStream(source),
+        newClient: () => {
+          connections += 1;
+          return clientFor(server)();
+        },
+      }),
+    );
+    await expect(attempt).rejects.toBeInstanceOf(BundleNotVerifiedError);
+    await expect(attempt).rejects.toThrow(/sha256 does not match the manifest/);
+    expect(connections).toBe(0);
+  }, 60_000);
+
+  it('--dry-run reports what would be moved and changes nothing', async () => {
+    const server = await target('dry');
+    const statePath = join(work, 'dry-state.jsonl');
+    const report = await restoreBundle(options(server, { dryRun: true, statePath }));
+    expect(report).toMatchObject({ dryRun: true, messages: 11, moved: 11, alreadyThere: 0, verified: 0 });
+    expect(existsSync(statePath)).toBe(false);
+    expect(await countOnTarget(server)).toEqual({ INBOX: 0, Spam: 0 });
+  }, 60_000);
+
+  it('resumes a killed run: nothing appended twice, every message there', async () => {
+    const server = await target('killed');
+    const slow = await relay(server, { delayMs: 40 });
+    const statePath = join(work, 'killed-state.jsonl');
+    const url = `imap://${server.user}@${slow.host}:${slow.port}`;
+    const child = cli(['restore', bundle, '--imap', url, '--state', statePath], server);
+    const lines = () =>
+      existsSync(statePath) ? readFileSync(statePath, 'utf8').trim().split('\n').length : 0;
+    const deadline = Date.now() + 30_000;
+    while (lines() < 1 + 4 && Date.now() < deadline && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGKILL');
+    await exited(child);
+    await slow.close();
+    const recorded = lines() - 1;
+    const landed = Object.values(await countOnTarget(server)).reduce((a, b) => a + b, 0);
+    console.info(`restore killed after ${recorded} recorded appends, ${landed} on the target`);
+    expect(recorded).toBeGreaterThanOrEqual(4);
+    expect(landed).toBeLessThan(11);
+    expect(landed - recorded).toBeLessThanOrEqual(1);
+
+    const resumed = await restoreBundle(options(server, { statePath }));
+    expect(resumed).toMatchObject({ alreadyThere: landed, moved: 11 - landed, refused: [] });
+    expect(resumed.verified).toBe(10); // the 1958 date: see the first test
+    await expectTargetHoldsBundle(server);
+  }, 90_000);
+
+  it('reconnects when the target drops the connection mid-APPEND and appends nothing twice', async () => {
+    const server = await target('dropping');
+    // The first connection dies after its 3rd APPEND, the second after its 4th: answers lost, messages stored.
+    const dropping = await relay(server, { cutAtAppend: [3, 4] });
+    const logged: string[] = [];
+    const report = await restoreBundle(
+      options(server, { newClient: clientFor(dropping), log: (line) => logged.push(line) }),
+    );
+    await dropping.close();
+    expect(report).toMatchObject({ moved: 11, alreadyThere: 0, refused: [], verified: 10 });
+    expect(report.reconnects).toBeGreaterThanOrEqual(2);
+    expect(logged.filter((l) => l.startsWith('connection lost')).length).toBeGreaterThanOrEqual(2);
+    await expectTargetHoldsBundle(server);
+  }, 90_000);
+
+  it("reports a message over the per-message size limit with the server's words (CLI, unpacked bundle)", async () => {
+    const server = await target(
+      'limited',
+      `${SPAM_AS_SPECIAL_USE}
+mail_plugins = $mail_plugins quota
+plugin {
+  quota = maildir:User quota
+  quota_max_mail_size = 1M
+}
+`,
+    );
+    const dir = join(work, 'unpacked');
+    mkdirSync(dir, { recursive: true });
+    execFileSync('tar', ['-xzf', bundle, '-C', dir, '--no-same-owner']);
+    const url = `imap://${server.user}@${server.host}:${server.port}`;
+    const child = cli(['restore', dir, '--imap', url, '--folder', 'INBOX'], server);
+    const code = await exited(child);
+    const output = child.output();
+    console.info(output);
+    expect(code).toBe(1);
+    const big = manifest.messages.find((m) => m.size > 1_000_000);
+    expect(output).toContain(
+      `refused (too large): INBOX UID ${big?.uid}, 2.0 MB: NO [LIMIT] Mail size is larger than the maximum size allowed by server configuration`,
+    );
+    expect(output).toContain('mail-archiver export <mailbox> --format mboxrd');
+    expect(output).toMatch(/9 messages: moved 8, already there 0, refused 1, verified 7/);
+    expect(await countOnTarget(server)).toEqual({ INBOX: 8, Spam: 0 });
+  }, 90_000);
 });

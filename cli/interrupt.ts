@@ -1,0 +1,78 @@
+// Ctrl-C and SIGTERM: every command leaves nothing behind. Commands that can stop cleanly mid-way (export,
+// ingest, serve, start) watch `interruption` and unwind themselves (a summary, a removed partial file); every
+// other command has its registered clean-ups run and exits at once. Either way the exit code is 128 + the
+// signal's number (130 for SIGINT, 143 for SIGTERM), as shells report it. A second signal exits immediately.
+import { ExitCode } from './output';
+
+/** Thrown (as the abort reason) into work that an interruption stopped. */
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+type Cleanup = () => unknown;
+
+const controller = new AbortController();
+/** Aborted (with an InterruptedError) on the first SIGINT or SIGTERM. */
+export const interruption: AbortSignal = controller.signal;
+const cleanups = new Set<Cleanup>();
+let graceful = false;
+let installed = false;
+
+/** Registers something to undo on interruption (a temp directory, a child process); returns its removal. */
+export function addCleanup(cleanup: Cleanup): () => void {
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
+/** Runs every registered clean-up once, newest first; failures are ignored (best effort on the way out). */
+export async function runCleanups(): Promise<void> {
+  const pending = [...cleanups].reverse();
+  cleanups.clear();
+  for (const cleanup of pending) {
+    try {
+      await cleanup();
+    } catch {
+      // on the way out: nothing better to do
+    }
+  }
+}
+
+/** The current command stops by itself when `interruption` aborts (it will print its own summary). */
+export function handleInterruptionGracefully(): void {
+  graceful = true;
+}
+
+export function exitCodeFor(signal: 'SIGINT' | 'SIGTERM'): number {
+  return signal === 'SIGINT' ? ExitCode.interrupted : ExitCode.terminated;
+}
+
+/** The signal that interrupted this run, if one did. */
+export function interruptedBy(): 'SIGINT' | 'SIGTERM' | undefined {
+  const reason = interruption.reason;
+  return interruption.aborted && reason instanceof InterruptedError ? reason.signal : undefined;
+}
+
+/**
+ * Installs the SIGINT and SIGTERM handlers (once, at start-up). A graceful command gets `graceMs` to unwind
+ * before the clean-ups run and the process exits anyway.
+ */
+export function installInterruptHandlers(graceMs = 15_000): void {
+  if (installed) return;
+  installed = true;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      const code = exitCodeFor(signal);
+      if (interruption.aborted) process.exit(code);
+      controller.abort(new InterruptedError(signal));
+      const exit = async () => {
+        await runCleanups();
+        process.exit(code);
+      };
+      if (!graceful) void exit();
+      else setTimeout(exit, graceMs).unref();
+    });
+  }
+}

@@ -1,0 +1,364 @@
+// History import: every message goes through the same path as SES-received mail (stored under incoming/,
+// then an SES notification to the ingest handler), stored byte for byte, with what its source knew (folder,
+// flags, labels, received time and where that time came from) carried in the notification's `imported` part.
+//
+// Identity: a message's import id comes from its bytes with CRLF made LF (shared/lines.ts crlfToLf), so the LF
+// copy of a message (a maildir) and its CRLF copy (an mbox, an .eml) are one message; the bytes stored first
+// are kept. Importing the same files again stores nothing twice, and an interrupted import resumes: messages
+// already indexed for every mailbox they belong to are counted "already present" without being delivered again.
+import { createHash } from 'node:crypto';
+import pLimit from 'p-limit';
+import type { ArchiverConfig } from './config';
+import { readSources, type SourceItem, type SourceMessage } from './history-sources';
+import { envelopeKey, importMessageId, rawMailKey } from './index-schema';
+import type { EnvelopeRecord } from './ingest';
+import { crlfToLf } from './lines';
+import { chooseReceivedTime, type ReceivedTimeSource } from './mail-dates';
+import { type MessageHeaders, readMessageBytes } from './mime';
+import type { RawMailStore } from './ports';
+import { checkEnvelopeRecipient } from './recipient-check';
+import { baseAddress, isJournalAddress, normaliseAddress, routeMessage, UNROUTED_MAILBOX } from './routing';
+import {
+  buildReceivedNotification,
+  type ImportedState,
+  type SesReceivedNotification,
+} from './ses-notification';
+
+export interface ImportTarget {
+  store: RawMailStore;
+  bucket: string;
+  /** Delivers through the ingest handler; when it returns, local targets have indexed the message. */
+  deliver(notification: SesReceivedNotification): Promise<void>;
+}
+
+export interface MailboxCounts {
+  archived: number;
+  duplicates: number;
+  failed: number;
+}
+
+export interface ImportReport {
+  /** Messages newly archived in at least one mailbox. */
+  archived: number;
+  /** Messages every mailbox already had. */
+  duplicates: number;
+  failed: { origin: string; reason: string }[];
+  /** Inputs that are not mail (reported, never archived). */
+  skipped: { origin: string; reason: string }[];
+  /** The same counts per mailbox, as `list <mailbox>` shows them afterwards. */
+  mailboxes: Record<string, MailboxCounts>;
+  /** How many messages took their received time from each source. */
+  receivedTimeSources: Partial<Record<ReceivedTimeSource, number>>;
+  /** Set when `signal` stopped the import before the end (the messages in flight were finished first). */
+  interrupted?: boolean;
+}
+
+export interface ImportOptions {
+  /** Envelope recipients for every message (checked as SMTP checks them); default: derived from each message. */
+  to?: string[];
+  /** The archive mailbox the files belong to (a Takeout of alice@...): its sent mail goes to its Sent folder. */
+  mailbox?: string;
+  /** Messages imported at once; default {@link DEFAULT_IMPORT_CONCURRENCY}. */
+  concurrency?: number;
+  /** Stops reading new input; messages in flight finish. */
+  signal?: AbortSignal;
+  onProgress?: (sourceBytes: number, report: ImportReport) => void;
+  now?: () => Date;
+}
+
+export const DEFAULT_IMPORT_CONCURRENCY = 16;
+
+/** A `--to` or `--mailbox` value the archive refuses, with the SMTP reply it would give. */
+export class ImportRecipientError extends Error {
+  override name = 'ImportRecipientError';
+}
+
+/**
+ * Checks `--to` and `--mailbox` before anything is stored: every `--to` address as the SMTP side checks it,
+ * and `--mailbox` must be a configured mailbox. Throws ImportRecipientError with the reason.
+ */
+export function checkImportOptions(
+  config: ArchiverConfig,
+  options: Pick<ImportOptions, 'to' | 'mailbox'>,
+): void {
+  for (const address of options.to ?? []) {
+    const check = checkEnvelopeRecipient(config, address);
+    if (!check.accepted)
+      throw new ImportRecipientError(
+        `--to ${address}: refused as SMTP would refuse it: ${check.code} ${check.reply}`,
+      );
+  }
+  if (options.mailbox !== undefined) {
+    const mailbox = baseAddress(options.mailbox, config.plusAddressing);
+    if (!Object.hasOwn(config.mailboxes, mailbox))
+      throw new ImportRecipientError(`--mailbox ${options.mailbox}: not a configured mailbox`);
+  }
+}
+
+/** The mailbox that sent a message, when it is one of ours. */
+function sendingMailbox(config: ArchiverConfig, headers: MessageHeaders): string | undefined {
+  const from = headers.from[0]?.address;
+  if (!from) return undefined;
+  const base = baseAddress(from, config.plusAddressing);
+  return Object.hasOwn(config.mailboxes, base) ? base : undefined;
+}
+
+export interface ImportRouting {
+  recipients: string[];
+  /** The folder the source (or the sending mailbox) says, applied by ingest. */
+  folder?: string;
+}
+
+/**
+ * Who a historical message is for and where it goes. `--to`: those recipients, the source's folder. `--mailbox`:
+ * that mailbox; its Sent folder when the source says sent or the mailbox is the From. Otherwise: mail a mailbox
+ * sent (the source says sent, or no To/Cc is a mailbox) goes to the sender's Sent folder; the rest to the To/Cc
+ * addresses that are configured mailboxes, in the source's folder.
+ */
+export function routeImport(
+  config: ArchiverConfig,
+  message: Pick<SourceMessage, 'placement'>,
+  headers: MessageHeaders,
+  options: Pick<ImportOptions, 'to' | 'mailbox'> = {},
+): ImportRouting {
+  const placement = message.placement;
+  const sourceFolder = placement?.folder;
+  if (options.to?.length)
+    return {
+      recipients: options.to.map(normaliseAddress),
+      ...(sourceFolder ? { folder: sourceFolder } : {}),
+    };
+  const sender = sendingMailbox(config, headers);
+  if (options.mailbox !== undefined) {
+    const mailbox = baseAddress(options.mailbox, config.plusAddressing);
+    const sent = placement?.sent === true || sender === mailbox;
+    const folder = sent && !keepsItsFolder(sourceFolder) ? 'Sent' : sourceFolder;
+    return { recipients: [mailbox], ...(folder ? { folder } : {}) };
+  }
+  return {
+    recipients: deriveRecipients(config, message, headers),
+    ...folderFor(sender, message, headers, config),
+  };
+}
+
+/** Mail the account sent is filed in Sent, unless the source had it in Drafts, Trash or Junk. */
+function keepsItsFolder(folder: string | undefined): boolean {
+  return folder === 'Drafts' || folder === 'Trash' || folder === 'Junk';
+}
+
+function folderFor(
+  sender: string | undefined,
+  message: Pick<SourceMessage, 'placement'>,
+  headers: MessageHeaders,
+  config: ArchiverConfig,
+): { folder?: string } {
+  if (sender && isSentByMailbox(config, message, headers) && !keepsItsFolder(message.placement?.folder))
+    return { folder: 'Sent' };
+  return message.placement?.folder ? { folder: message.placement.folder } : {};
+}
+
+function isSentByMailbox(
+  config: ArchiverConfig,
+  message: Pick<SourceMessage, 'placement'>,
+  headers: MessageHeaders,
+): boolean {
+  if (!sendingMailbox(config, headers)) return false;
+  const isMailbox = (address: string) =>
+    Object.hasOwn(config.mailboxes, baseAddress(address, config.plusAddressing));
+  return message.placement?.sent === true || !headers.to.concat(headers.cc).some((a) => isMailbox(a.address));
+}
+
+/**
+ * Who a historical message is for, when the user did not say: mail a mailbox sent goes to that mailbox (its
+ * Sent folder); other mail to the To/Cc addresses that are configured mailboxes.
+ */
+export function deriveRecipients(
+  config: ArchiverConfig,
+  message: Pick<SourceMessage, 'placement'>,
+  headers: MessageHeaders,
+): string[] {
+  const sender = sendingMailbox(config, headers);
+  if (sender && isSentByMailbox(config, message, headers)) return [sender];
+  const recipients = new Set<string>();
+  for (const address of [...headers.to, ...headers.cc]) {
+    const base = address.address ? baseAddress(address.address, config.plusAddressing) : '';
+    if (base && Object.hasOwn(config.mailboxes, base) && !isJournalAddress(config, address.address)) {
+      recipients.add(normaliseAddress(address.address));
+    }
+  }
+  return [...recipients];
+}
+
+export async function importMessages(
+  config: ArchiverConfig,
+  target: ImportTarget,
+  paths: string[],
+  options: ImportOptions = {},
+): Promise<ImportReport> {
+  checkImportOptions(config, options);
+  const report: ImportReport = {
+    archived: 0,
+    duplicates: 0,
+    failed: [],
+    skipped: [],
+    mailboxes: {},
+    receivedTimeSources: {},
+  };
+  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_IMPORT_CONCURRENCY);
+  const limit = pLimit(concurrency);
+  const inFlight = new Set<Promise<void>>();
+  /** One message id at a time: the LF and CRLF copies of a message must not race to be stored first. */
+  const sameMessage = new Map<string, Promise<unknown>>();
+  const counts = (mailbox: string) => {
+    report.mailboxes[mailbox] ??= { archived: 0, duplicates: 0, failed: 0 };
+    return report.mailboxes[mailbox];
+  };
+
+  const handle = async (item: SourceItem) => {
+    if (item.kind === 'failure') report.failed.push({ origin: item.origin, reason: item.reason });
+    else if (item.kind === 'skipped') report.skipped.push({ origin: item.origin, reason: item.reason });
+    else {
+      let mailboxes: string[] = [];
+      try {
+        const prepared = await prepare(config, item, options);
+        mailboxes = prepared.mailboxes;
+        const previous = sameMessage.get(prepared.sesMessageId) ?? Promise.resolve();
+        const run = previous.catch(() => undefined).then(() => importOne(target, item, prepared));
+        sameMessage.set(prepared.sesMessageId, run);
+        const outcome = await run.finally(() => {
+          if (sameMessage.get(prepared.sesMessageId) === run) sameMessage.delete(prepared.sesMessageId);
+        });
+        for (const [mailbox, status] of outcome) {
+          if (status === 'archived') counts(mailbox).archived += 1;
+          else counts(mailbox).duplicates += 1;
+        }
+        if ([...outcome.values()].includes('archived')) report.archived += 1;
+        else report.duplicates += 1;
+        report.receivedTimeSources[prepared.receivedAtSource] =
+          (report.receivedTimeSources[prepared.receivedAtSource] ?? 0) + 1;
+      } catch (error) {
+        report.failed.push({ origin: item.origin, reason: (error as Error).message });
+        for (const mailbox of mailboxes) counts(mailbox).failed += 1;
+      }
+    }
+    options.onProgress?.(item.sourceBytes, report);
+  };
+
+  for await (const item of readSources(paths)) {
+    if (options.signal?.aborted) {
+      report.interrupted = true;
+      break;
+    }
+    const task = limit(() => handle(item));
+    inFlight.add(task);
+    void task.finally(() => inFlight.delete(task));
+    // Bounded read-ahead: messages are held in memory only while they wait for a slot.
+    if (inFlight.size >= concurrency * 2) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  return report;
+}
+
+interface PreparedImport {
+  sesMessageId: string;
+  recipients: string[];
+  mailboxes: string[];
+  receivedAt: Date;
+  receivedAtSource: ReceivedTimeSource;
+  imported: ImportedState;
+}
+
+async function prepare(
+  config: ArchiverConfig,
+  message: SourceMessage,
+  options: ImportOptions,
+): Promise<PreparedImport> {
+  const { headers } = await readMessageBytes(message.raw);
+  const routing = routeImport(config, message, headers, options);
+  if (routing.recipients.length === 0) {
+    throw new Error(
+      'no To/Cc address is a configured mailbox and it was not sent by one: say whose it is with --mailbox or --to',
+    );
+  }
+  const routed = routeMessage(config, routing.recipients, headers.from[0]?.address, {
+    spam: 'GRAY',
+    virus: 'GRAY',
+  });
+  const mailboxes = routed.deliveries.length
+    ? [...new Set(routed.deliveries.map((d) => d.mailbox))]
+    : [UNROUTED_MAILBOX];
+  const now = (options.now ?? (() => new Date()))();
+  const { receivedAt, source } = chooseReceivedTime(
+    {
+      ...(message.envelope && !message.envelope.placeholder ? { envelope: message.envelope.date } : {}),
+      received: (headers.receivedStamps ?? []).map((s) => new Date(s)),
+      ...(headers.date ? { date: new Date(headers.date) } : {}),
+      ...(message.fileTime ? { file: message.fileTime } : {}),
+    },
+    now,
+  );
+  const canonical = createHash('sha256').update(crlfToLf(message.raw)).digest('hex');
+  const placement = message.placement;
+  const flags = new Set(placement?.flags ?? []);
+  if (routing.folder === 'Sent') flags.add('\\Seen');
+  return {
+    sesMessageId: importMessageId(canonical),
+    recipients: routing.recipients,
+    mailboxes,
+    receivedAt,
+    receivedAtSource: source,
+    imported: {
+      ...(routing.folder ? { folder: routing.folder } : {}),
+      flags: [...flags].sort() as ImportedState['flags'],
+      keywords: placement?.keywords ?? [],
+      receivedAtSource: source,
+    },
+  };
+}
+
+/** Stores (unless stored) and delivers one message; returns each mailbox's outcome. */
+async function importOne(
+  target: ImportTarget,
+  message: SourceMessage,
+  prepared: PreparedImport,
+): Promise<Map<string, 'archived' | 'duplicate'>> {
+  const location = { bucket: target.bucket, key: rawMailKey(prepared.sesMessageId) };
+  const before = await readEnvelope(target, prepared.sesMessageId);
+  const indexed = new Set(before?.deliveries.map((d) => d.mailbox) ?? []);
+  if (prepared.mailboxes.every((m) => indexed.has(m))) {
+    return new Map(prepared.mailboxes.map((m) => [m, 'duplicate']));
+  }
+  // The bytes stored first are kept: a later copy with other line endings is the same message.
+  if (!(await target.store.exists(location))) await target.store.write(location, message.raw);
+  await target.deliver(
+    buildReceivedNotification({
+      messageId: prepared.sesMessageId,
+      timestamp: prepared.receivedAt,
+      source: '',
+      recipients: prepared.recipients,
+      bucket: target.bucket,
+      objectKey: location.key,
+      imported: prepared.imported,
+    }),
+  );
+  const after = await readEnvelope(target, prepared.sesMessageId);
+  const outcome = new Map<string, 'archived' | 'duplicate'>();
+  for (const mailbox of prepared.mailboxes) {
+    // Delivered asynchronously (the AWS queue): not indexed yet, counted as archived.
+    const delivery = after?.deliveries.find((d) => d.mailbox === mailbox);
+    outcome.set(mailbox, indexed.has(mailbox) || delivery?.status === 'duplicate' ? 'duplicate' : 'archived');
+  }
+  return outcome;
+}
+
+async function readEnvelope(target: ImportTarget, sesMessageId: string): Promise<EnvelopeRecord | undefined> {
+  const location = { bucket: target.bucket, key: envelopeKey(sesMessageId) };
+  if (!(await target.store.exists(location))) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const chunk of await target.store.read(location)) chunks.push(Buffer.from(chunk));
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as EnvelopeRecord;
+  } catch {
+    return undefined;
+  }
+}

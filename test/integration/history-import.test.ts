@@ -1,0 +1,253 @@
+// History import end to end against DynamoDB Local and s3rver: what each source knew reaches the index, counts
+// add up with what the index lists, and nothing is stored twice.
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type ImportTarget, importMessages } from '../../shared/history-import';
+import type { DeliveryRow } from '../../shared/index-schema';
+import { archiveReceivedMail } from '../../shared/ingest';
+import { exampleConfig } from '../support/config';
+import { startTestServices, type TestServices } from '../support/services';
+
+let services: TestServices;
+let target: ImportTarget;
+let dir: string;
+const config = exampleConfig();
+
+beforeAll(async () => {
+  services = await startTestServices();
+  target = {
+    store: services.store,
+    bucket: services.bucket,
+    async deliver(notification) {
+      await archiveReceivedMail(notification, { config, store: services.store, index: services.index });
+    },
+  };
+});
+afterAll(async () => services?.stop());
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'history-import-'));
+  return () => rmSync(dir, { recursive: true, force: true });
+});
+
+async function rows(mailbox: string): Promise<DeliveryRow[]> {
+  const out: DeliveryRow[] = [];
+  for await (const row of services.index.listDeliveries(mailbox)) out.push(row);
+  return out;
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const chunk of chunks) out.push(Buffer.from(chunk));
+  return out;
+}
+
+let serial = 0;
+function message(fields: Record<string, string>, body = 'hello', eol = '\n'): string {
+  serial += 1;
+  const head = { 'Message-ID': `<m${serial}.${Date.now()}@test>`, ...fields };
+  return `${Object.entries(head)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(eol)}${eol}${eol}${body} ${serial}${eol}`;
+}
+
+describe('history import', () => {
+  it('a Takeout file with --mailbox: sent mail to Sent, labels to one folder each, every label a keyword', async () => {
+    const mbox = join(dir, 'All mail Including Spam and Trash.mbox');
+    const entry = (labels: string, fields: Record<string, string>) =>
+      `From 1802345@xxx Sat Jun 07 14:02:11 +0000 2025\nX-GM-THRID: 1802345\nX-Gmail-Labels: ${labels}\n${message(fields)}\n`;
+    writeFileSync(
+      mbox,
+      entry('Sent', { From: 'alice@example.com', To: 'carol@elsewhere.example', Subject: 'sent one' }) +
+        entry('Gesendet,Ungelesen', {
+          From: 'Alice <alice@example.com>',
+          To: 'dan@elsewhere.example',
+          Subject: 'sent two',
+        }) +
+        entry('Inbox,"Work, old",Work/Clients,Starred', {
+          From: 'carol@elsewhere.example',
+          To: 'alice.old@gmail.example',
+          Subject: 'labelled',
+        }) +
+        entry('Spam,Unread', { From: 'spam@spam.example', To: 'alice@example.com', Subject: 'spam' }) +
+        entry('Papierkorb', { From: 'x@elsewhere.example', To: 'alice@example.com', Subject: 'trash' }),
+    );
+    const report = await importMessages(config, target, [mbox], { mailbox: 'alice@example.com' });
+    expect(report.failed).toEqual([]);
+    expect(report.archived).toBe(5);
+    expect(report.mailboxes).toEqual({ 'alice@example.com': { archived: 5, duplicates: 0, failed: 0 } });
+    expect(report.receivedTimeSources).toEqual({ envelope: 5 });
+    const listed = await rows('alice@example.com');
+    const bySubject = Object.fromEntries(listed.map((r) => [r.subject, r]));
+    expect(listed).toHaveLength(5);
+    expect(bySubject['sent one']).toMatchObject({ folder: 'Sent', flags: ['\\Seen'], keywords: ['Sent'] });
+    expect(bySubject['sent two']).toMatchObject({ folder: 'Sent', flags: ['\\Seen'] });
+    expect(bySubject.labelled).toMatchObject({
+      folder: 'Work/Clients',
+      flags: ['\\Flagged', '\\Seen'],
+      keywords: ['Inbox', 'Work, old', 'Work/Clients', 'Starred'],
+      receivedAt: '2025-06-07T14:02:11.000Z',
+      receivedAtSource: 'envelope',
+    });
+    expect(bySubject.spam).toMatchObject({ folder: 'Junk', flags: [] });
+    expect(bySubject.trash).toMatchObject({ folder: 'Trash', flags: ['\\Seen'] });
+    // The Takeout fields are not part of the stored message.
+    const stored = Buffer.concat(
+      await collect(await services.store.read(bySubject.labelled?.raw as DeliveryRow['raw'])),
+    ).toString();
+    expect(stored.startsWith('Message-ID:')).toBe(true);
+
+    // Again: nothing twice, all already present.
+    const again = await importMessages(config, target, [mbox], { mailbox: 'alice@example.com' });
+    expect(again).toMatchObject({ archived: 0, duplicates: 5, failed: [] });
+    expect(await rows('alice@example.com')).toHaveLength(5);
+  });
+
+  it('a Maildir++ tree: folders (modified UTF-7, localised), flags, keywords, new/ unread', async () => {
+    const root = join(dir, 'Maildir');
+    const put = (folder: string, sub: string, name: string, text: string) => {
+      mkdirSync(join(root, folder, sub), { recursive: true });
+      mkdirSync(join(root, folder, 'tmp'), { recursive: true });
+      writeFileSync(join(root, folder, sub, name), text);
+    };
+    put(
+      '',
+      'cur',
+      '1000.a.host:2,RS',
+      message({ From: 'x@elsewhere.example', To: 'bob@example.com', Subject: 'answered' }),
+    );
+    put(
+      '',
+      'new',
+      '1001.b.host',
+      message({ From: 'x@elsewhere.example', To: 'bob@example.com', Subject: 'unread' }),
+    );
+    put(
+      '.Envoy&AOk-s',
+      'cur',
+      '1002.c.host:2,S',
+      message({ From: 'bob@example.com', To: 'x@elsewhere.example', Subject: 'envoyé' }),
+    );
+    put(
+      '.Archive.2023',
+      'cur',
+      '1003.d.host:2,FSa',
+      message({ From: 'x@elsewhere.example', To: 'bob@example.com', Subject: 'archived' }),
+    );
+    writeFileSync(join(root, '.Archive.2023', 'dovecot-keywords'), '0 $Project\n');
+    put(
+      '.Gel&APY-schte Objekte',
+      'cur',
+      '1004.e.host:2,ST',
+      message({ From: 'x@elsewhere.example', To: 'bob@example.com', Subject: 'deleted' }),
+    );
+    put(
+      '.Entw&APw-rfe',
+      'cur',
+      '1005.f.host:2,DS',
+      message({ From: 'bob@example.com', To: 'x@elsewhere.example', Subject: 'draft' }),
+    );
+    writeFileSync(join(root, 'dovecot-uidlist'), '3 V1 N1\n');
+    const report = await importMessages(config, target, [root]);
+    expect(report.failed).toEqual([]);
+    expect(report.archived).toBe(6);
+    const bySubject = Object.fromEntries((await rows('bob@example.com')).map((r) => [r.subject, r]));
+    expect(bySubject.answered).toMatchObject({ folder: 'INBOX', flags: ['\\Answered', '\\Seen'] });
+    expect(bySubject.unread).toMatchObject({ folder: 'INBOX', flags: [] });
+    expect(bySubject['envoyé']).toMatchObject({ folder: 'Sent', flags: ['\\Seen'] });
+    expect(bySubject.archived).toMatchObject({
+      folder: 'Archive/2023',
+      flags: ['\\Flagged', '\\Seen'],
+      keywords: ['$Project'],
+    });
+    expect(bySubject.deleted).toMatchObject({ folder: 'Trash', flags: ['\\Deleted', '\\Seen'] });
+    expect(bySubject.draft).toMatchObject({ folder: 'Drafts', flags: ['\\Draft', '\\Seen'] });
+  });
+
+  it('empty files fail, files that are not mail are skipped, never archived', async () => {
+    const maildir = join(dir, 'md');
+    mkdirSync(join(maildir, 'cur'), { recursive: true });
+    writeFileSync(join(maildir, 'cur', '1.x.host:2,S'), '');
+    const files = join(dir, 'files');
+    mkdirSync(files);
+    writeFileSync(join(files, 'empty.eml'), '');
+    writeFileSync(join(files, 'picture.png'), Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'));
+    writeFileSync(join(files, 'random.bin'), Buffer.from([0, 1, 2, 250, 251, 13, 10, 58]));
+    writeFileSync(join(files, 'note.txt'), 'TODO: call Bob\nRemember: buy milk\n\nand eggs\n');
+    writeFileSync(
+      join(files, 'mail.eml'),
+      message({ From: 'x@elsewhere.example', To: 'bob@example.com', Subject: 'real' }),
+    );
+    const before = (await rows('bob@example.com')).length;
+    const report = await importMessages(config, target, [maildir, files]);
+    expect(report.failed.map((f) => f.reason)).toEqual(['empty file', 'empty file']);
+    expect(report.skipped.map((s) => s.reason)).toEqual([
+      'not a mail message',
+      'not a mail message',
+      'not a mail message',
+    ]);
+    expect(report.archived).toBe(1);
+    expect((await rows('bob@example.com')).length).toBe(before + 1);
+  });
+
+  it('the LF and the CRLF copy of a message are one message; the bytes first archived are kept', async () => {
+    const text = message({
+      From: 'x@elsewhere.example',
+      To: 'bob@example.com',
+      Subject: 'twice',
+      Date: 'Mon, 4 Mar 102 10:00:00 +0000',
+    });
+    writeFileSync(join(dir, 'a-lf.eml'), text);
+    writeFileSync(join(dir, 'b-crlf.eml'), text.replace(/\n/g, '\r\n'));
+    const report = await importMessages(config, target, [join(dir, 'a-lf.eml'), join(dir, 'b-crlf.eml')], {
+      concurrency: 4,
+    });
+    expect(report).toMatchObject({ archived: 1, duplicates: 1, failed: [] });
+    const copies = (await rows('bob@example.com')).filter((r) => r.subject === 'twice');
+    expect(copies).toHaveLength(1);
+    expect(copies[0]?.lineEndings).toMatchObject({ crlf: 0 });
+    expect(copies[0]?.date).toBe('2002-03-04T10:00:00.000Z');
+  });
+
+  it('--to is refused as SMTP refuses it, before anything is stored', async () => {
+    writeFileSync(
+      join(dir, 'm.eml'),
+      message({ From: 'x@elsewhere.example', To: 'someone@elsewhere.example' }),
+    );
+    await expect(importMessages(config, target, [dir], { to: ['alcie@example.com'] })).rejects.toThrow(
+      '550 5.1.1 Mailbox does not exist',
+    );
+    await expect(importMessages(config, target, [dir], { to: ['not-an-email'] })).rejects.toThrow(
+      '501 5.1.3 Bad recipient address syntax',
+    );
+    await expect(importMessages(config, target, [dir], { mailbox: 'carol@example.com' })).rejects.toThrow(
+      'not a configured mailbox',
+    );
+    expect(await rows('unrouted')).toEqual([]);
+  });
+
+  it('counts per mailbox add up with what the index lists; received time from the file without better evidence', async () => {
+    const files = join(dir, 'counts');
+    mkdirSync(files);
+    for (let i = 0; i < 6; i++) {
+      const to = i % 2 ? 'alice@example.com' : 'bob@example.com, alice@example.com';
+      writeFileSync(
+        join(files, `${i}.eml`),
+        message({ From: 'x@elsewhere.example', To: to, Subject: `count ${i}` }),
+      );
+    }
+    utimesSync(join(files, '0.eml'), new Date('1958-03-04T00:00:00Z'), new Date('1958-03-04T00:00:00Z'));
+    const aliceBefore = (await rows('alice@example.com')).length;
+    const bobBefore = (await rows('bob@example.com')).length;
+    const report = await importMessages(config, target, [files], { concurrency: 3 });
+    expect(report.mailboxes).toEqual({
+      'alice@example.com': { archived: 6, duplicates: 0, failed: 0 },
+      'bob@example.com': { archived: 3, duplicates: 0, failed: 0 },
+    });
+    expect((await rows('alice@example.com')).length - aliceBefore).toBe(6);
+    expect((await rows('bob@example.com')).length - bobBefore).toBe(3);
+    const zero = (await rows('bob@example.com')).find((r) => r.subject === 'count 0');
+    expect(zero).toMatchObject({ receivedAt: '1958-03-04T00:00:00.000Z', receivedAtSource: 'file' });
+  });
+});
