@@ -2,7 +2,7 @@
 // number of times, concurrently: rows are keyed by the message's identity and written conditionally.
 import type { ArchiverConfig } from './config';
 import { type DeliveryOutcome, recordDeliveries, recordReceipt } from './envelope';
-import { forwardRequestsFor } from './forward';
+import { forwardRequestsFor } from './forwarding/policy';
 import {
   type DeliveryRow,
   deliveryItem,

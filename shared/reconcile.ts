@@ -3,11 +3,12 @@
 // and the envelope sidecars ingest writes), giving every message back the UIDs it had.
 import type { ArchiverConfig } from './config';
 import { type EnvelopeRecord, readEnvelope, recordRows } from './envelope';
-import type { ForwardLedger, ForwardState } from './forward';
-import { forwardRequestsFor } from './forward';
+import { type ForwardState, isRedrivable } from './forwarding/ledger';
+import { forwardRequestsFor } from './forwarding/policy';
 import { type DeliveryRow, isImportedMessage, isSetupNotification, RAW_MAIL_PREFIX } from './index-schema';
 import { archiveReceivedMail, type IngestDeps } from './ingest';
-import type { ForwardQueue, MailIndex, RawMailStore } from './ports';
+import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from './ports';
+import { readObject } from './raw-object';
 import { buildReceivedNotification, type SesReceivedNotification } from './ses-notification';
 
 export interface ReconcileDeps {
@@ -50,7 +51,7 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 }
 
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
-  const now = (deps.now ?? (() => new Date()))().toISOString();
+  const now = (deps.now ?? (() => new Date()))();
   const raw = (await collect(deps.store.list(deps.bucket, RAW_MAIL_PREFIX))).filter(
     (o) => !isSetupNotification(o.key),
   );
@@ -94,7 +95,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       }
     }
     for (const entry of ledger) {
-      if (entry.state === 'failed' || (entry.state === 'sending' && (entry.leaseUntil ?? '') < now)) {
+      if (isRedrivable(entry, now)) {
         report.forwardsUnsettled.push({
           mailbox,
           messageKey: entry.messageKey,
@@ -151,7 +152,7 @@ export async function reindex(
       if (envelope && envelope.receipts.length > 0) {
         notifications = envelope.receipts.map((r) => r.notification);
       } else {
-        const raw = await readAll(deps.store, { bucket: deps.bucket, key: object.key });
+        const raw = await readObject(deps.store, { bucket: deps.bucket, key: object.key });
         const recipients = await deriveRecipients(raw);
         if (recipients.length === 0)
           throw new Error('no envelope sidecar and no configured mailbox in its headers');
@@ -217,11 +218,6 @@ async function indexState(
   return { missing, unrecorded, envelope };
 }
 
-async function readAll(store: RawMailStore, location: { bucket: string; key: string }): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of await store.read(location)) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
 /** What `reconcile --accept-unforwarded` records in the ledger for each entry it accepts. */
 export const ACCEPTED_UNFORWARDED_REASON =
   'accepted by "reconcile --accept-unforwarded": no ledger entry, so whether it was forwarded is unknown';

@@ -9,18 +9,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeError } from '../../cli/describe-error';
 import { LocalDeadLetters } from '../../cli/local-dead-letters';
 import { deliverThrough } from '../../cli/local-stack';
-import { readMbox } from '../../cli/message-sources';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
+import { exportMailbox } from '../../shared/bundle/export';
+import { verifyBundle } from '../../shared/bundle/verify';
 import { readEnvelope } from '../../shared/envelope';
-import { exportMailbox } from '../../shared/export';
-import { forwardMessage, type MailSender } from '../../shared/forward';
+import { forwardMessage } from '../../shared/forwarding/forward';
 import { envelopeKey, importMessageId, indexKeys, rawMailKey } from '../../shared/index-schema';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
-import type { MailIndex } from '../../shared/ports';
+import type { MailIndex, MailSender } from '../../shared/ports';
 import { reconcile, reindex } from '../../shared/reconcile';
 import { defaultRowBudget, utf8Bytes } from '../../shared/row-budget';
 import { buildReceivedNotification } from '../../shared/ses-notification';
-import { verifyBundle } from '../../shared/verify';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -137,7 +136,7 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
         { mailbox, format: 'maildir' },
         createWriteStream(bundle),
       );
-      const report = await verifyBundle(createReadStream(bundle), readMbox);
+      const report = await verifyBundle(createReadStream(bundle));
       expect(report.errors).toEqual([]);
       const exported = new Set(report.manifest?.messages.map((m) => m.sha256));
       for (const message of messages.filter((m) => m.mailboxes.includes(mailbox))) {
