@@ -18,10 +18,13 @@ import {
   courierSubscriptions,
   courierUidDb,
   crlfToLf,
+  dovecotKeywordsFile,
   dovecotSubscriptions,
   dovecotUidList,
   folderDirectory,
   folderWithAncestors,
+  keywordAtom,
+  keywordLetters,
   MAILDIR_ROOT,
   messageBaseName,
   messageFileName,
@@ -141,7 +144,7 @@ export async function exportMailbox(
           request.readConcurrency ?? 16,
         )) {
           const form = storedForm(row.size, row.lineEndings);
-          const file = `${directory}/cur/${messageFileName(fileBaseName(row), row.flags)}`;
+          const file = `${directory}/cur/${messageFileName(fileBaseName(row), row.flags)}${scan.lettersOf(row)}`;
           await addEntry(
             pack,
             { name: file, size: form.fileSize, mtime: new Date(row.receivedAt), mode: 0o600 },
@@ -314,6 +317,8 @@ class Spool {
 class FolderScan {
   count = 0;
   lastUid = 0;
+  /** The folder's keywords in order of first use over the whole folder (the same in every part). */
+  readonly keywords: string[] = [];
   readonly dovecot: Spool;
   readonly courier: Spool;
 
@@ -336,6 +341,8 @@ class FolderScan {
     for await (const full of this.deps.index.folderDeliveries(this.request.mailbox, this.state.folder)) {
       if (full.uid > upTo) continue;
       const row = exportRow(full);
+      for (const keyword of row.keywords ?? [])
+        if (!this.keywords.includes(keyword) && this.keywords.length < 26) this.keywords.push(keyword);
       this.count += 1;
       this.lastUid = Math.max(this.lastUid, row.uid);
       const base = fileBaseName(row);
@@ -345,6 +352,11 @@ class FolderScan {
       if (part && position++ % part.count !== part.index) continue;
       yield row;
     }
+  }
+
+  /** Dovecot keyword letters of a row (a folder holds at most 26 keywords; later ones stay in the manifest). */
+  lettersOf(row: ExportRow): string {
+    return keywordLetters((row.keywords ?? []).map((k) => this.keywords.indexOf(k)));
   }
 
   close(): Promise<void> {
@@ -434,11 +446,26 @@ export async function summarizeExport(
 type ExportRow = Pick<
   DeliveryRow,
   'folder' | 'uid' | 'sha256' | 'size' | 'receivedAt' | 'flags' | 'lineEndings' | 'messageKey' | 'raw'
->;
+> & {
+  /** The row's keywords as IMAP atoms (maildir.keywordAtom). */
+  keywords?: string[];
+};
 
 function exportRow(row: DeliveryRow): ExportRow {
   const { folder, uid, sha256, size, receivedAt, flags, lineEndings, messageKey, raw } = row;
-  return { folder, uid, sha256, size, receivedAt, flags, lineEndings, messageKey, raw };
+  const keywords = row.keywords?.length ? [...new Set(row.keywords.map(keywordAtom))] : undefined;
+  return {
+    folder,
+    uid,
+    sha256,
+    size,
+    receivedAt,
+    flags,
+    lineEndings,
+    messageKey,
+    raw,
+    ...(keywords ? { keywords } : {}),
+  };
 }
 
 function sortFolders(folders: FolderState[]): FolderState[] {
@@ -475,7 +502,7 @@ function manifestEntry(row: ExportRow, file: string, storage: ManifestMessage['s
     size: row.size,
     storage,
     receivedAt: row.receivedAt,
-    flags: row.flags,
+    flags: row.keywords ? [...row.flags, ...row.keywords] : row.flags,
     ...(row.lineEndings.nul ? { nul: true } : {}),
   };
 }
@@ -518,7 +545,11 @@ async function writeFolderMetadata(
       })(),
     );
   }
-  await addEntry(pack, { name: `${directory}/dovecot-keywords`, mode: 0o600, mtime: now }, '');
+  await addEntry(
+    pack,
+    { name: `${directory}/dovecot-keywords`, mode: 0o600, mtime: now },
+    dovecotKeywordsFile(scan.keywords),
+  );
 }
 
 type Body = Buffer | (() => Promise<AsyncIterable<Uint8Array>>);
@@ -601,6 +632,9 @@ function messageBytes(row: ExportRow, body: Body, convertCrlf: boolean): Buffer 
   })();
 }
 
+/** The largest mtime tar-stream's header encoder keeps (a signed 32-bit number of seconds). */
+const MAX_HEADER_MTIME = 2 ** 31 - 1;
+
 /** Adds one entry, honouring backpressure, and resolves when tar-stream has taken all of it. */
 function addEntry(
   pack: tar.Pack,
@@ -613,8 +647,16 @@ function addEntry(
       header.type === 'directory' ? 0 : (header.size ?? (Buffer.isBuffer(content) ? content.length : 0));
     // A date before 1970 (an import of old mail) also goes in a pax record: GNU tar reads tar-stream's base-256
     // negative mtime as "implausibly old" and unpacks it as 1901.
+    // So does a date from 2038-01-19 on: tar-stream writes the header's mtime through a 32-bit integer (`| 0`),
+    // which wraps 2040 to 1904 and 2300 to 2027; the header then carries the largest value that survives.
     const secs = header.mtime ? Math.floor(header.mtime.getTime() / 1000) : 0;
-    const pax = secs < 0 ? { pax: { ...(header.pax ?? {}), mtime: String(secs) } } : {};
+    const pax =
+      secs < 0 || secs > MAX_HEADER_MTIME
+        ? {
+            pax: { ...(header.pax ?? {}), mtime: String(secs) },
+            ...(secs > MAX_HEADER_MTIME ? { mtime: new Date(MAX_HEADER_MTIME * 1000) } : {}),
+          }
+        : {};
     const entry = pack.entry({ uid: 0, gid: 0, ...header, ...pax, size }, (error) =>
       error ? reject(error) : resolve(),
     );
