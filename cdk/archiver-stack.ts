@@ -2,7 +2,7 @@
 // DynamoDB index, with forwarding, on-demand export and operator alarms. The stack only composes the constructs
 // of cdk/constructs/, one per architectural task; each keeps the logical IDs its resources had as the stack's
 // own children (see logical-ids.ts). Stateful resources are retained when the stack is deleted: they hold mail.
-import { type CfnElement, CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { type CfnElement, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { ArchiverConfig } from '../shared/config';
 import { Forwarding } from './constructs/forwarding';
@@ -17,9 +17,6 @@ import { flatLogicalId } from './logical-ids';
 export interface ArchiverStackProps extends StackProps {
   readonly config: ArchiverConfig;
 }
-
-/** The construct id aws-cdk-lib gives the function behind every AwsCustomResource. */
-const AWS_CUSTOM_RESOURCE_SINGLETON_ID = 'AWS679f53fac002430cb0da5b7982bd2287';
 
 export class ArchiverStack extends Stack {
   readonly alarms: OperatorAlarms;
@@ -73,19 +70,6 @@ export class ArchiverStack extends Stack {
     new CfnOutput(this, 'ForwardDeadLetterQueueUrl', { value: this.forwarding.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'ExportFunctionName', { value: this.export.function.functionName });
     new CfnOutput(this, 'ReceiptRuleSetName', { value: config.ses.ruleSetName });
-
-    const singleton = this.node.tryFindChild(AWS_CUSTOM_RESOURCE_SINGLETON_ID);
-    if (singleton) {
-      Validations.of(singleton).acknowledge({
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        reason:
-          "CDK's own AwsCustomResource function (activates the rule set once per deploy); basic logging only",
-      });
-      Validations.of(singleton).acknowledge({
-        id: 'AwsSolutions-L1',
-        reason: "CDK's own AwsCustomResource function: aws-cdk-lib chooses its runtime",
-      });
-    }
   }
 
   /** The logical IDs the resources had as the stack's own children (constructs are left out of them). */

@@ -2,6 +2,10 @@
 // environment variable, and read by the local stack and the CLI. Validated once; errors name the field.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { type AwsNameRule, hostedZoneIdRule, sesReceiptNameRule, stackNameRule } from './aws-names';
+
+/** A string AWS accepts as a name of the kind `rule` describes; the message quotes AWS's rule. */
+const awsName = (rule: AwsNameRule) => z.string().refine(rule.test, { message: rule.rule });
 
 const domainName = z
   .string()
@@ -66,10 +70,7 @@ const unknownRecipients = z.discriminatedUnion('action', [
 export const configSchema = z
   .object({
     /** CloudFormation stack name; also the prefix of local resource names. */
-    stackName: z
-      .string()
-      .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'letters, digits and dashes, starting with a letter')
-      .default('MailArchiver'),
+    stackName: awsName(stackNameRule).default('MailArchiver'),
     /** Domains whose mail SES receives (MX records point at SES). The journal domain is added to these. */
     domains: z.array(domainName).min(1, 'list at least one domain'),
     mailboxes: z
@@ -85,15 +86,19 @@ export const configSchema = z
     ses: z
       .object({
         /** Name of the receipt rule set the stack creates. */
-        ruleSetName: z
-          .string()
-          .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'letters, digits, _ and -, at most 63 characters'),
+        ruleSetName: awsName(sesReceiptNameRule),
         /**
          * An account has ONE active rule set per region. true: the stack makes its rule set the active one,
          * replacing whatever set is active now. false: you activate it yourself (see the stack outputs).
          * There is no default on purpose: say which you want.
          */
         activateRuleSet: z.boolean(),
+        /**
+         * Domains of "domains" that already are SES identities in this account and region (set up by hand or by
+         * another stack): the stack uses them as they are instead of creating them (creating one that exists
+         * fails the deploy with AlreadyExists). Turn their feedback forwarding off yourself (see the README).
+         */
+        existingIdentities: z.array(domainName).default([]),
       })
       .strict(),
     forwarding: z
@@ -119,7 +124,7 @@ export const configSchema = z
       .default({ forwardSpam: false, forwardDmarcReject: false, bounceRateAlarm: 0.05 }),
     /** When set, the stack creates the MX and DKIM records in this Route 53 hosted zone. */
     route53: z
-      .object({ hostedZoneId: z.string().min(1), zoneName: domainName })
+      .object({ hostedZoneId: awsName(hostedZoneIdRule), zoneName: domainName })
       .strict()
       .optional(),
     /** Days before raw mail moves to S3 Glacier Instant Retrieval (cheaper storage, same latency). */
@@ -156,6 +161,15 @@ export const configSchema = z
         message: 'the journal address must not also be a mailbox',
       });
     }
+    config.ses.existingIdentities.forEach((domain, i) => {
+      if (!config.domains.includes(domain)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ses', 'existingIdentities', i],
+          message: `${domain} is not listed in "domains"`,
+        });
+      }
+    });
     const from = config.forwarding.fromAddress;
     if (from && !config.domains.includes(domainOf(from))) {
       ctx.addIssue({

@@ -140,3 +140,15 @@ export function routeMessage(
   }
   return { deliveries: [...byKey.values()], rejected };
 }
+
+/**
+ * The sender of a bounce to `recipient`: `mailer-daemon@` one of "domains", the SES identities the gatekeeper may
+ * bounce from. The recipient's own domain when it is one of them, else the configured domain it is a subdomain of
+ * (the journal subdomain), else the first domain.
+ */
+export function bounceSenderFor(config: Pick<ArchiverConfig, 'domains'>, recipient: string): string {
+  const domain = splitAddress(recipient).domain;
+  const own =
+    config.domains.find((d) => d === domain) ?? config.domains.find((d) => domain.endsWith(`.${d}`));
+  return `mailer-daemon@${own ?? config.domains[0]}`;
+}

@@ -7,6 +7,8 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, type NodejsFunctionProps, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { BUNDLED_CONFIG_IDENTIFIER } from '../../lambdas/shared/environment';
+import type { ArchiverConfig } from '../../shared/config';
 
 export interface ArchiverFunctionProps extends Omit<NodejsFunctionProps, 'runtime' | 'architecture'> {
   /** Path of the handler module, relative to the repository root (e.g. lambdas/ingest/index.ts). */
@@ -16,12 +18,19 @@ export interface ArchiverFunctionProps extends Omit<NodejsFunctionProps, 'runtim
    * @default - one year
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * The validated config, compiled into the bundle (esbuild `define` of `__ARCHIVER_CONFIG__`, read by
+   * lambdas/shared/environment.ts) rather than passed in the environment, which Lambda caps at 4 KB in total.
+   * @default - the function gets no config
+   */
+  readonly config?: ArchiverConfig;
 }
 
 export class ArchiverFunction extends NodejsFunction {
-  constructor(scope: Construct, id: string, props: ArchiverFunctionProps) {
+  constructor(scope: Construct, id: string, allProps: ArchiverFunctionProps) {
+    const { config, logRetention, ...props } = allProps;
     const logGroup = new LogGroup(scope, `${id}Logs`, {
-      retention: props.logRetention ?? RetentionDays.ONE_YEAR,
+      retention: logRetention ?? RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     const role = new Role(scope, `${id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
@@ -48,6 +57,10 @@ export class ArchiverFunction extends NodejsFunction {
         // Our own pinned SDK versions, the ones the tests ran against, rather than the runtime's.
         externalModules: [],
         ...props.bundling,
+        define: {
+          ...props.bundling?.define,
+          ...(config ? { [BUNDLED_CONFIG_IDENTIFIER]: JSON.stringify(JSON.stringify(config)) } : {}),
+        },
       },
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
     });

@@ -1,9 +1,9 @@
 // Forwarding: archived -> forwarded. A durable queue (with a dead-letter queue for parked sends) feeds the
 // forward function, which sends raw copies with SES v2 through a configuration set whose bounce and complaint
 // events reach the feedback function, which records them in the forwarding ledger.
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { ComparisonOperator, Metric } from 'aws-cdk-lib/aws-cloudwatch';
-import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { ConfigurationSet, EmailSendingEvent, EventDestination } from 'aws-cdk-lib/aws-ses';
@@ -11,13 +11,14 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { ArchiverConfig } from '../../shared/config';
+import { type ArchiverConfig, forwardingFrom } from '../../shared/config';
 import { keepChildLogicalIds } from '../logical-ids';
 import { ArchiverFunction } from './archiver-function';
 import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
 import { durableQueue, visibilityTimeoutFor } from './queues';
 import type { RawMailStore } from './raw-mail-store';
+import { allowServiceToEncryptWith } from './service-publishing';
 
 export interface ForwardingProps {
   readonly config: ArchiverConfig;
@@ -58,18 +59,27 @@ export class Forwarding extends Construct {
       masterKey: props.messagingKey,
       enforceSSL: true,
     });
-    this.configurationSet.addEventDestination('Feedback', {
+    const configurationSetArn = `arn:${stack.partition}:ses:${stack.region}:${stack.account}:configuration-set/${this.configurationSet.configurationSetName}`;
+    // SES publishes sending events on behalf of the configuration set (aws:SourceArn is its ARN). aws-cdk-lib's
+    // EventDestination.snsTopic adds the topic policy statement (pinned to the set); the key needs its own.
+    allowServiceToEncryptWith(props.messagingKey, {
+      service: 'ses.amazonaws.com',
+      sourceArn: configurationSetArn,
+    });
+    const destination = this.configurationSet.addEventDestination('Feedback', {
       destination: EventDestination.snsTopic(feedbackTopic),
       events: [EmailSendingEvent.BOUNCE, EmailSendingEvent.COMPLAINT, EmailSendingEvent.REJECT],
     });
+    const feedbackTopicPolicy = feedbackTopic.node.tryFindChild('Policy');
+    if (feedbackTopicPolicy) destination.node.addDependency(feedbackTopicPolicy);
 
     this.function = new ArchiverFunction(this, 'ForwardFunction', {
       entry: 'lambdas/forward/index.ts',
       description: 'Forwards one copy of each archived message to its mailbox targets, exactly once',
       memorySize: 1024,
       timeout,
+      config: config,
       environment: {
-        ARCHIVER_CONFIG: JSON.stringify(config),
         INDEX_TABLE: index.table.tableName,
         CONFIGURATION_SET: this.configurationSet.configurationSetName,
         FORWARD_DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
@@ -80,17 +90,21 @@ export class Forwarding extends Construct {
       new SqsEventSource(this.queue, { batchSize: 5, reportBatchItemFailures: true, maxConcurrency: 5 }),
     );
     rawMail.grantRawMailRead(this.function, 'forwarder');
+    // SES authorizes a send against every identity it involves: the sender's, the configuration set, and (in
+    // the sandbox, where every recipient is verified) the recipient's identity too. Listing identities made every
+    // sandbox forward AccessDenied; the condition on the From address allows exactly the forwarder's sends.
     this.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['ses:SendEmail', 'ses:SendRawEmail'],
-        resources: [
-          ...config.domains.map(
-            (d) => `arn:${stack.partition}:ses:${stack.region}:${stack.account}:identity/${d}`,
-          ),
-          `arn:${stack.partition}:ses:${stack.region}:${stack.account}:configuration-set/${this.configurationSet.configurationSetName}`,
-        ],
+        resources: ['*'],
+        conditions: { StringEquals: { 'ses:FromAddress': forwardingFrom(config) } },
       }),
     );
+    Validations.of(this.function.role as Role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'SES sends are limited by the ses:FromAddress condition to the forwarder address; SES also checks the recipient identity, which cannot be listed',
+    });
     // Item access on the table itself only: the forwarder never queries the GSIs.
     index.grantItems(this.function, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     this.deadLetterQueue.grantSendMessages(this.function);

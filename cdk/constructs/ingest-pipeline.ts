@@ -50,8 +50,8 @@ export class IngestPipeline extends Construct {
       // 40 MB messages are streamed, so memory is for CPU share, not for holding mail.
       memorySize: 1024,
       timeout,
+      config: props.config,
       environment: {
-        ARCHIVER_CONFIG: JSON.stringify(props.config),
         INDEX_TABLE: index.table.tableName,
         RAW_BUCKET: rawMail.bucket.bucketName,
         FORWARD_QUEUE_URL: forwarding.queue.queueUrl,

@@ -9,12 +9,12 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { keepChildLogicalIds } from '../logical-ids';
+import { allowServiceToPublish } from './service-publishing';
 
 export interface OperatorAlarmsProps {
   /** Where every alarm is emailed (the subscription must be confirmed from that mailbox). */
@@ -39,24 +39,27 @@ export class OperatorAlarms extends Construct {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    for (const service of ['ses.amazonaws.com', 'cloudwatch.amazonaws.com']) {
-      this.messagingKey.addToResourcePolicy(
-        new PolicyStatement({
-          actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
-          principals: [new ServicePrincipal(service)],
-          resources: ['*'],
-          conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-        }),
-      );
-    }
     this.topic = new Topic(this, 'AlarmTopic', { masterKey: this.messagingKey, enforceSSL: true });
+    // CloudWatch publishes alarm notifications on behalf of the alarm (aws:SourceArn is the alarm's ARN); every
+    // alarm of the stack is named "<stack name>-<id>".
+    const stack = Stack.of(this);
+    allowServiceToPublish(this.topic, this.messagingKey, {
+      service: 'cloudwatch.amazonaws.com',
+      sourceArn: `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:${this.alarmName('*')}`,
+    });
     this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
     this.action = new SnsAction(this.topic);
   }
 
-  /** An alarm that notifies the operator. */
+  /** The name of the alarm with construct id `id`: `<stack name>-<id>`. */
+  alarmName(id: string): string {
+    return `${Stack.of(this).stackName}-${id}`;
+  }
+
+  /** An alarm that notifies the operator, named `<stack name>-<id>`. */
   alarm(id: string, props: OperatorAlarmProps): Alarm {
     const alarm = new Alarm(this, id, {
+      alarmName: this.alarmName(id),
       evaluationPeriods: 1,
       treatMissingData: TreatMissingData.NOT_BREACHING,
       ...props,

@@ -14,6 +14,9 @@ import { Construct } from 'constructs';
 import { ENVELOPE_PREFIX, EXPORT_PREFIX, RAW_MAIL_PREFIX } from '../../shared/index-schema';
 import { keepChildLogicalIds } from '../logical-ids';
 
+/** Days a bundle stays downloadable under exports/. */
+export const EXPORT_RETENTION_DAYS = 7;
+
 export interface RawMailStoreProps {
   /** Days before raw mail moves to S3 Glacier Instant Retrieval. */
   readonly archiveTransitionDays: number;
@@ -49,10 +52,19 @@ export class RawMailStore extends Construct {
       serverAccessLogsPrefix: 'raw-mail/',
       lifecycleRules: [
         {
-          // Bundles are for download; the raw mail they are built from stays.
+          // Bundles are for download; the raw mail they are built from stays. The bucket is versioned, so
+          // expiring a bundle only makes it noncurrent: the noncurrent version is deleted a day later.
+          id: 'ExpireExports',
           prefix: EXPORT_PREFIX,
-          expiration: Duration.days(7),
+          expiration: Duration.days(EXPORT_RETENTION_DAYS),
+          noncurrentVersionExpiration: Duration.days(1),
           abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+        {
+          // Then the delete marker left alone is removed (S3 refuses ExpiredObjectDeleteMarker beside Days).
+          id: 'RemoveExportDeleteMarkers',
+          prefix: EXPORT_PREFIX,
+          expiredObjectDeleteMarker: true,
         },
         {
           prefix: RAW_MAIL_PREFIX,

@@ -1,7 +1,8 @@
 // SES receiving: the domain identities and their DNS records, the receipt rule set with its one rule
 // (gatekeeper, then store into the raw-mail bucket and notify the received topic), and its activation.
-import { CfnOutput, Duration, Stack, Validations } from 'aws-cdk-lib';
-import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { CfnOutput, CustomResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { PolicyStatement, type Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CnameRecord, HostedZone, MxRecord } from 'aws-cdk-lib/aws-route53';
 import {
@@ -11,16 +12,27 @@ import {
   ReceiptRuleSet,
   TlsPolicy,
 } from 'aws-cdk-lib/aws-ses';
-import * as sesActions from 'aws-cdk-lib/aws-ses-actions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
-import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { type ArchiverConfig, receivingDomains } from '../../shared/config';
 import { RAW_MAIL_PREFIX } from '../../shared/index-schema';
+import { BOUNCE_FAILED_METRIC, METRICS_NAMESPACE } from '../../shared/metrics';
 import { keepChildLogicalIds } from '../logical-ids';
 import { ArchiverFunction } from './archiver-function';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
+import { allowServiceToPublish } from './service-publishing';
+
+const SES = 'ses.amazonaws.com';
+const GATEKEEPER_SERVICE = 'mail-archiver-gatekeeper';
+
+/** The name of the stack's one receipt rule (SES receipt rule names follow the rule set name rules). */
+export const RECEIPT_RULE_NAME = 'archive';
+
+/** `arn:PARTITION:ses:REGION:ACCOUNT:receipt-rule-set/SET:receipt-rule/RULE`, the aws:SourceArn of SES receiving. */
+export function receiptRuleArn(stack: Stack, ruleSetName: string, ruleName: string): string {
+  return `arn:${stack.partition}:ses:${stack.region}:${stack.account}:receipt-rule-set/${ruleSetName}:receipt-rule/${ruleName}`;
+}
 
 export interface ReceivingProps {
   readonly config: ArchiverConfig;
@@ -44,18 +56,14 @@ export class Receiving extends Construct {
     const stack = Stack.of(this);
     const domains = receivingDomains(config);
 
+    // The one receipt rule every SES grant is pinned to (aws:SourceArn), so no other rule of the account can
+    // write incoming/, publish into the received topic or invoke the gatekeeper.
+    const ruleArn = receiptRuleArn(stack, config.ses.ruleSetName, RECEIPT_RULE_NAME);
     this.receivedTopic = new Topic(this, 'ReceivedTopic', {
       masterKey: props.messagingKey,
       enforceSSL: true,
     });
-    this.receivedTopic.addToResourcePolicy(
-      new PolicyStatement({
-        actions: ['sns:Publish'],
-        principals: [new ServicePrincipal('ses.amazonaws.com')],
-        resources: [this.receivedTopic.topicArn],
-        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
-      }),
-    );
+    allowServiceToPublish(this.receivedTopic, props.messagingKey, { service: SES, sourceArn: ruleArn });
 
     const zone = config.route53
       ? HostedZone.fromHostedZoneAttributes(this, 'Zone', {
@@ -69,7 +77,19 @@ export class Receiving extends Construct {
     const inboundEndpoint = `inbound-smtp.${stack.region}.amazonaws.com`;
 
     config.domains.forEach((domain, i) => {
-      const identity = new EmailIdentity(this, `DomainIdentity${i}`, { identity: Identity.domain(domain) });
+      if (config.ses.existingIdentities.includes(domain)) {
+        new CfnOutput(this, `ExistingIdentity${i}`, {
+          description: `${domain} is an existing SES identity (ses.existingIdentities): the stack leaves it as it is`,
+          value: `aws sesv2 put-email-identity-feedback-attributes --email-identity ${domain} --no-email-forwarding-enabled --region ${stack.region}`,
+        });
+        return;
+      }
+      const identity = new EmailIdentity(this, `DomainIdentity${i}`, {
+        identity: Identity.domain(domain),
+        // Bounces and complaints arrive as configuration set events; SES's email feedback would mail them to
+        // the forwarder address, which is no mailbox, and back through the unknown-recipient path.
+        feedbackForwarding: false,
+      });
       identity.dkimRecords.forEach((record, j) => {
         new CfnOutput(this, `DkimRecord${i}x${j}`, {
           description: `DKIM CNAME for ${domain}: create it in your DNS`,
@@ -99,17 +119,17 @@ export class Receiving extends Construct {
     });
 
     const actions: IReceiptRuleAction[] = [];
+    const grants: Construct[] = [];
     if (config.unknownRecipients.action === 'reject') {
       const gatekeeper = new ArchiverFunction(this, 'GatekeeperFunction', {
         entry: 'lambdas/gatekeeper/index.ts',
         description: 'Bounces envelope recipients that belong to no mailbox before anything is stored',
         memorySize: 256,
         timeout: Duration.seconds(10),
-        environment: {
-          ARCHIVER_CONFIG: JSON.stringify(config),
-          POWERTOOLS_SERVICE_NAME: 'mail-archiver-gatekeeper',
-        },
+        config,
+        environment: { POWERTOOLS_SERVICE_NAME: GATEKEEPER_SERVICE },
       });
+      // The bounce sender is always on one of "domains" (shared/routing.ts bounceSenderFor), their identities.
       gatekeeper.addToRolePolicy(
         new PolicyStatement({
           actions: ['ses:SendBounce'],
@@ -118,52 +138,84 @@ export class Receiving extends Construct {
           ),
         }),
       );
-      actions.push(
-        new sesActions.Lambda({
-          function: gatekeeper,
-          invocationType: sesActions.LambdaInvocationType.REQUEST_RESPONSE,
+      gatekeeper.addPermission('AllowSes', {
+        action: 'lambda:InvokeFunction',
+        principal: new ServicePrincipal(SES),
+        sourceAccount: stack.account,
+        sourceArn: ruleArn,
+      });
+      grants.push(gatekeeper.permissionsNode.findChild('AllowSes') as Construct);
+      actions.push({
+        bind: () => ({
+          lambdaAction: { functionArn: gatekeeper.functionArn, invocationType: 'RequestResponse' },
         }),
-      );
+      });
       this.gatekeeper = gatekeeper;
     }
-    actions.push(
-      new sesActions.S3({
-        bucket: rawMail.bucket,
-        objectKeyPrefix: RAW_MAIL_PREFIX,
-        topic: this.receivedTopic,
+    // SES writes the message under incoming/ (bucket policy), then publishes the notification (topic policy).
+    rawMail.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        actions: ['s3:PutObject'],
+        principals: [new ServicePrincipal(SES)],
+        resources: [rawMail.bucket.arnForObjects(`${RAW_MAIL_PREFIX}*`)],
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account, 'aws:SourceArn': ruleArn } },
       }),
     );
+    grants.push(rawMail.bucket.policy as Construct);
+    const topicPolicy = this.receivedTopic.node.tryFindChild('Policy');
+    if (topicPolicy) grants.push(topicPolicy);
+    actions.push({
+      bind: () => ({
+        s3Action: {
+          bucketName: rawMail.bucket.bucketName,
+          objectKeyPrefix: RAW_MAIL_PREFIX,
+          topicArn: this.receivedTopic.topicArn,
+        },
+      }),
+    });
 
     this.ruleSet = new ReceiptRuleSet(this, 'ReceiptRuleSet', {
       receiptRuleSetName: config.ses.ruleSetName,
     });
-    this.ruleSet.addRule('Archive', {
+    const rule = this.ruleSet.addRule('Archive', {
+      receiptRuleName: RECEIPT_RULE_NAME,
       recipients: domains,
       tlsPolicy: TlsPolicy.REQUIRE,
       scanEnabled: true,
       actions,
     });
+    // SES checks its permissions when the rule is created: the grants must exist first.
+    for (const grant of grants) rule.node.addDependency(grant);
 
     if (config.ses.activateRuleSet) {
-      // Explicit in the config (ses.activateRuleSet): this replaces whatever rule set is active in the region.
-      const activation = new AwsCustomResource(this, 'ActivateRuleSet', {
-        onUpdate: {
-          service: 'SES',
-          action: 'setActiveReceiptRuleSet',
-          parameters: { RuleSetName: this.ruleSet.receiptRuleSetName },
-          physicalResourceId: PhysicalResourceId.of(`active-${config.ses.ruleSetName}`),
-        },
-        onDelete: { service: 'SES', action: 'setActiveReceiptRuleSet', parameters: {} },
-        policy: AwsCustomResourcePolicy.fromStatements([
-          new PolicyStatement({ actions: ['ses:SetActiveReceiptRuleSet'], resources: ['*'] }),
-        ]),
-        installLatestAwsSdk: false,
+      // Explicit in the config (ses.activateRuleSet): this replaces whatever rule set is active in the region,
+      // and on delete deactivates only while the active set is still this one.
+      const activationFunction = new ArchiverFunction(this, 'RuleSetActivationFunction', {
+        entry: 'lambdas/rule-set-activation/index.ts',
+        description:
+          'Activates the receipt rule set; on delete deactivates it only while it is still the active one',
+        memorySize: 256,
+        timeout: Duration.minutes(1),
+        environment: { POWERTOOLS_SERVICE_NAME: 'mail-archiver-rule-set-activation' },
       });
-      activation.node.addDependency(this.ruleSet);
-      Validations.of(activation).acknowledge({
+      activationFunction.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['ses:SetActiveReceiptRuleSet', 'ses:DescribeActiveReceiptRuleSet'],
+          resources: ['*'],
+        }),
+      );
+      Validations.of(activationFunction.role as Role).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'ses:SetActiveReceiptRuleSet supports no resource-level permissions',
+        reason:
+          'ses:SetActiveReceiptRuleSet and ses:DescribeActiveReceiptRuleSet support no resource-level permissions',
       });
+      const activation = new CustomResource(this, 'RuleSetActivation', {
+        serviceToken: activationFunction.functionArn,
+        resourceType: 'Custom::ReceiptRuleSetActivation',
+        properties: { RuleSetName: config.ses.ruleSetName },
+      });
+      // Activated once the rule is in place; on delete, deactivated before the rule set is deleted.
+      activation.node.addDependency(rule);
     } else {
       new CfnOutput(this, 'ActivateRuleSetCommand', {
         description: 'The rule set is NOT active (ses.activateRuleSet is false). Activate it yourself:',
@@ -175,6 +227,17 @@ export class Receiving extends Construct {
         'GatekeeperErrorsAlarm',
         this.gatekeeper.metricErrors({ period: Duration.minutes(5) }),
         'The gatekeeper function failed',
+      );
+      alarms.alarmWhenAboveZero(
+        'GatekeeperBounceFailuresAlarm',
+        new Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: BOUNCE_FAILED_METRIC,
+          dimensionsMap: { service: GATEKEEPER_SERVICE },
+          statistic: 'Sum',
+          period: Duration.minutes(5),
+        }),
+        'The gatekeeper could not bounce mail to unknown recipients (SES sandbox, sending rate, or the bounce sender): see its log',
       );
     }
   }

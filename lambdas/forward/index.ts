@@ -5,12 +5,12 @@ import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { createSesSender } from '../../shared/adapters/ses-sender';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
-import { configFromEnv, requireEnv } from '../shared/environment';
+import { bundledConfig, requireEnv } from '../shared/environment';
 import { createForwardHandler } from './handler';
 
 const clients = createClients();
 export const handler = createForwardHandler({
-  config: configFromEnv(),
+  config: bundledConfig(),
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   store: new S3RawMailStore(clients.s3),
   sender: createSesSender(requireEnv('CONFIGURATION_SET')),

@@ -3,15 +3,19 @@
 // no recipient is left, so that unknown local parts are refused rather than archived. A rule cannot do
 // this on its own: SES matches exact addresses or whole domains, and plus-addressing needs both.
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SESEvent } from 'aws-lambda';
 import type { Bouncer } from '../../shared/adapters/ses-bouncer';
 import type { ArchiverConfig } from '../../shared/config';
-import { isJournalAddress, resolveRecipient, splitAddress } from '../../shared/routing';
+import { BOUNCE_FAILED_METRIC } from '../../shared/metrics';
+import { bounceSenderFor, isJournalAddress, resolveRecipient } from '../../shared/routing';
 
 export interface GatekeeperDeps {
   config: ArchiverConfig;
   bouncer: Bouncer;
-  logger: Pick<Logger, 'info'>;
+  logger: Pick<Logger, 'info' | 'error'>;
+  /** Counts failed bounces (BounceFailed), which an alarm watches. */
+  metrics: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
 }
 
 export type Disposition = { disposition: 'CONTINUE' | 'STOP_RULE' | 'STOP_RULE_SET' };
@@ -28,18 +32,32 @@ export function createGatekeeperHandler(deps: GatekeeperDeps) {
     const { mail, receipt } = record.ses;
     const unknown = unknownRecipients(deps.config, receipt.recipients);
     if (unknown.length === 0) return { disposition: 'CONTINUE' };
-    const domain = splitAddress(unknown[0] ?? '').domain || deps.config.domains[0];
-    await deps.bouncer.bounce({
-      sesMessageId: mail.messageId,
-      bounceSender: `mailer-daemon@${domain}`,
-      recipients: unknown,
-    });
     const allUnknown = unknown.length === receipt.recipients.length;
-    deps.logger.info('bounced unknown recipients', {
-      sesMessageId: mail.messageId,
-      unknown,
-      stopped: allUnknown,
-    });
-    return { disposition: allUnknown ? 'STOP_RULE_SET' : 'CONTINUE' };
+    const disposition = allUnknown ? 'STOP_RULE_SET' : 'CONTINUE';
+    // A synchronous rule action must not fail: SES refuses bounces in the sandbox, above its sending rate
+    // (a dictionary attack) or from an unverified sender. The message is still handled as if bounced (not
+    // stored for nobody, or stored for its known recipients); the failure is logged and counted for the alarm.
+    try {
+      await deps.bouncer.bounce({
+        sesMessageId: mail.messageId,
+        bounceSender: bounceSenderFor(deps.config, unknown[0] ?? ''),
+        recipients: unknown,
+      });
+      deps.logger.info('bounced unknown recipients', {
+        sesMessageId: mail.messageId,
+        unknown,
+        stopped: allUnknown,
+      });
+    } catch (error) {
+      deps.logger.error('could not bounce unknown recipients', {
+        sesMessageId: mail.messageId,
+        unknown,
+        stopped: allUnknown,
+        error: error as Error,
+      });
+      deps.metrics.addMetric(BOUNCE_FAILED_METRIC, MetricUnit.Count, 1);
+      deps.metrics.publishStoredMetrics();
+    }
+    return { disposition };
   };
 }

@@ -1,11 +1,15 @@
 // Composition root: clients and config are built once per cold start.
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SesBouncer } from '../../shared/adapters/ses-bouncer';
-import { configFromEnv } from '../shared/environment';
+import { METRICS_NAMESPACE } from '../../shared/metrics';
+import { bundledConfig } from '../shared/environment';
 import { createGatekeeperHandler } from './handler';
 
+const serviceName = 'mail-archiver-gatekeeper';
 export const handler = createGatekeeperHandler({
-  config: configFromEnv(),
+  config: bundledConfig(),
   bouncer: new SesBouncer(),
-  logger: new Logger({ serviceName: 'mail-archiver-gatekeeper' }),
+  logger: new Logger({ serviceName }),
+  metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName }),
 });

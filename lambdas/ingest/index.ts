@@ -4,12 +4,12 @@ import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
-import { configFromEnv, requireEnv } from '../shared/environment';
+import { bundledConfig, requireEnv } from '../shared/environment';
 import { createIngestHandler } from './handler';
 
 const clients = createClients();
 export const handler = createIngestHandler({
-  config: configFromEnv(),
+  config: bundledConfig(),
   store: new S3RawMailStore(clients.s3),
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),

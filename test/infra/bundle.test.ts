@@ -10,7 +10,7 @@ const outdir = mkdtempSync(join(tmpdir(), 'archiver-cdk-out-'));
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 describe('the Lambda bundles', () => {
-  it('bundles every function of the stack into an asset with its handler', () => {
+  it('bundles every function of the stack into an asset with its handler', { timeout: 300_000 }, () => {
     const { app, stack } = synthesize(undefined, { bundle: true, outdir });
     const assembly = app.synth();
     const functions = Object.entries(templateJson(stack).Resources).filter(
@@ -25,7 +25,13 @@ describe('the Lambda bundles', () => {
       expect(key, id).toBeDefined();
       const dir = join(assembly.directory, `asset.${key}`);
       expect(existsSync(join(dir, 'index.js')), `${id} bundle`).toBe(true);
-      expect(readFileSync(join(dir, 'index.js'), 'utf8')).toContain('handler');
+      const code = readFileSync(join(dir, 'index.js'), 'utf8');
+      expect(code).toContain('handler');
+      // The config travels in the code of the functions that read it (not in their environment).
+      if (/^(Ingest|Forward|Gatekeeper)Function/.test(id)) {
+        expect(code, id).toContain('alice.example@gmail.com');
+        expect(code, id).not.toContain('__ARCHIVER_CONFIG__');
+      }
     }
     expect(manifest).toContain('AWS::Lambda::Function');
   });

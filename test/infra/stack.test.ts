@@ -99,15 +99,13 @@ describe('the archiver stack', () => {
         ],
       }),
     });
-    const activation = Object.values(template.findResources('Custom::AWS'))[0];
-    expect(JSON.stringify(activation)).toContain('setActiveReceiptRuleSet');
-    expect(JSON.stringify(activation)).toContain('mail-archiver');
+    template.hasResourceProperties('Custom::ReceiptRuleSetActivation', { RuleSetName: 'mail-archiver' });
   });
 
   it('does not activate the rule set when the config says not to, and says how to', () => {
     const { stack } = synthesize(exampleConfig({ ses: { ruleSetName: 'mine', activateRuleSet: false } }));
     const t = Template.fromStack(stack);
-    t.resourceCountIs('Custom::AWS', 0);
+    t.resourceCountIs('Custom::ReceiptRuleSetActivation', 0);
     t.hasOutput('ActivateRuleSetCommand', {
       Value: Match.stringLikeRegexp('set-active-receipt-rule-set --rule-set-name mine'),
     });
@@ -190,7 +188,7 @@ describe('the archiver stack', () => {
     });
     const statements = JSON.stringify(template.findResources('AWS::IAM::Policy'));
     expect(statements).toContain('ses:SendEmail');
-    expect(statements).toContain(':identity/example.com');
+    expect(statements).toContain('"ses:FromAddress":"forwarder@example.com"');
   });
 
   it('alarms on dead letters and function errors to the alarm address', () => {

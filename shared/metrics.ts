@@ -1,0 +1,9 @@
+// The archiver's own CloudWatch metrics: names shared by the code that emits them and the alarms that watch
+// them. Emitted in the embedded metric format (Powertools Metrics), with the `service` dimension set to the
+// function's service name.
+
+/** The CloudWatch namespace of the archiver's own metrics. */
+export const METRICS_NAMESPACE = 'MailArchiver';
+
+/** Count of bounces to unknown recipients that SES refused (the gatekeeper lets the message go on). */
+export const BOUNCE_FAILED_METRIC = 'BounceFailed';
