@@ -16,10 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot } from '../../cli/dovecot';
-import { readMbox } from '../../cli/message-sources';
+import { verifyBundle } from '../../shared/bundle/verify';
 import { type ImportTarget, importMessages } from '../../shared/history-import';
 import { archiveReceivedMail } from '../../shared/ingest';
-import { verifyBundle } from '../../shared/verify';
 import { exportToFile } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { readOverImap } from '../support/imap';
@@ -94,7 +93,7 @@ describe('dates a bundle can hold', () => {
 
     const bundle = join(work, 'bob.tar.gz');
     await exportToFile(services, { mailbox: 'bob@example.com', format: 'maildir' }, bundle);
-    const verified = await verifyBundle(createReadStream(bundle), readMbox);
+    const verified = await verifyBundle(createReadStream(bundle));
     expect(verified.errors ?? []).toEqual([]);
 
     const dir = join(work, 'unpacked');
