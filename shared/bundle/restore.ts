@@ -486,7 +486,13 @@ async function appendOne(
 
 /** A tagged NO or BAD to one command: that message's refusal, not a reason to reconnect. */
 function refusalOf(error: unknown): { reason: RefusalReason; serverText: string } | undefined {
-  const e = error as { responseStatus?: string; responseText?: string; serverResponseCode?: string };
+  const e = error as {
+    responseStatus?: string;
+    responseText?: string;
+    serverResponseCode?: string;
+    code?: string;
+  };
+  if (e.code === 'ETHROTTLE') return undefined;
   const code = (e.serverResponseCode ?? '').toUpperCase();
   if (code === 'APPENDLIMIT') {
     return { reason: 'too large', serverText: (error as Error).message };
@@ -688,7 +694,7 @@ class Session {
         const throttle = (error as { throttleReset?: number }).throttleReset;
         const delay = Math.min(30_000, Math.max(throttle ?? 0, this.firstDelayMs * 2 ** (failures - 1)));
         this.options.log?.(
-          `connection lost (${describe(error)}); reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${failures + 1} of ${this.attempts})`,
+          `${(error as { code?: string }).code === 'ETHROTTLE' ? 'throttled' : 'connection lost'} (${describe(error)}); reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${failures + 1} of ${this.attempts})`,
         );
         await new Promise((r) => setTimeout(r, delay));
         if (this.client) this.reconnects += 1;
@@ -710,8 +716,15 @@ class Session {
 }
 
 function isCommandAnswer(error: unknown): boolean {
-  const e = error as { responseStatus?: string; serverResponseCode?: string; authenticationFailed?: boolean };
+  const e = error as {
+    responseStatus?: string;
+    serverResponseCode?: string;
+    authenticationFailed?: boolean;
+    code?: string;
+  };
   if (e.authenticationFailed) return true;
+  // Throttling (Microsoft 365 answers "BAD Request is throttled. Suggested Backoff Time: N milliseconds").
+  if (e.code === 'ETHROTTLE') return false;
   if (e.serverResponseCode === 'APPENDLIMIT') return true;
   if (e.responseStatus !== 'NO' && e.responseStatus !== 'BAD') return false;
   return !TEMPORARY_CODES.has((e.serverResponseCode ?? '').toUpperCase());
