@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { registerExport } from './commands/export';
 import { registerForwards } from './commands/forwards';
+import { registerGmailCommands } from './commands/gmail';
 import { registerIngest } from './commands/ingest';
 import { registerList } from './commands/list';
 import { registerReconcile } from './commands/reconcile';
@@ -44,6 +45,7 @@ registerRedrive(program, ctx);
 registerReconcile(program, ctx);
 registerReindex(program, ctx);
 registerRestore(program);
+registerGmailCommands(program, ctx);
 
 export async function main(argv: string[]): Promise<void> {
   try {
