@@ -16,6 +16,7 @@ import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
 import { registerVerify } from './commands/verify';
 import { createContext } from './context';
+import { describeError } from './describe-error';
 
 const program = new Command('mail-archiver')
   .description('Archive every message of your domain byte for byte; restore it as an IMAP-servable maildir.')
@@ -51,8 +52,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    const e = error as Error;
-    process.stderr.write(`mail-archiver: ${e.message}\n`);
+    process.stderr.write(`mail-archiver: ${describeError(error)}\n`);
     process.exitCode = process.exitCode || 1;
   }
 }
