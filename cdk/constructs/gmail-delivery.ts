@@ -7,7 +7,6 @@ import { Duration, SecretValue, Validations } from 'aws-cdk-lib';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import type { Role } from 'aws-cdk-lib/aws-iam';
 import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -82,10 +81,6 @@ export class GmailDelivery extends Construct {
       for (const target of collecting) this.secrets.get(target.address)?.grantRead(this.sentCollector);
       rawMail.grantSentCollection(this.sentCollector);
       index.grantItems(this.sentCollector, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
-      Validations.of(this.sentCollector.role as Role).acknowledge({
-        id: 'AwsSolutions-IAM5[Action::s3:ListBucket]',
-        reason: 'ListBucket on the raw-mail bucket only, so that a missing state object answers 404',
-      });
       new Rule(this, 'SentCollectorSchedule', {
         description: 'Runs the Gmail Sent collection',
         schedule: Schedule.rate(props.collectEvery ?? Duration.minutes(15)),

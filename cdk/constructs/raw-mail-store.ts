@@ -135,15 +135,12 @@ export class RawMailStore extends Construct {
       RAW_MAIL_PREFIX,
       'The Sent collection stores collected messages under incoming/ (keys derived from their content) and reads them back to index them',
     );
-    this.grantEnvelopeWrite(fn);
+    this.grantEnvelopeReadWrite(fn);
     this.grantOnPrefix(
       fn,
       ['s3:GetObject', 's3:PutObject'],
       SENT_COLLECTION_STATE_PREFIX,
       'The Sent collection keeps one small state object per Gmail target under state/gmail-sent/',
-    );
-    fn.addToRolePolicy(
-      new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
     );
   }
 
