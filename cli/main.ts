@@ -1,6 +1,7 @@
 // `mail-archiver`: assembles the commands (one module each under cli/commands/) into one commander program.
 // The commands are thin over shared/ and the local or deployed archive (cli/context.ts).
 import { Command, Option } from 'commander';
+import { registerDoctor } from './commands/doctor';
 import { registerExport } from './commands/export';
 import { registerForwards } from './commands/forwards';
 import { registerIngest } from './commands/ingest';
@@ -44,6 +45,7 @@ registerRedrive(program, ctx);
 registerReconcile(program, ctx);
 registerReindex(program, ctx);
 registerRestore(program);
+registerDoctor(program, ctx);
 
 export async function main(argv: string[]): Promise<void> {
   try {
