@@ -1,9 +1,9 @@
 // The local stand-ins for AWS: DynamoDB Local (AWS's own implementation, a Java program shipped in the npm
 // package amplify-dynamodb-simulator) and s3rver (an S3-compatible server), on loopback.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -131,11 +131,14 @@ interface S3rverStore {
 /**
  * s3rver answers a PUT once its hashing stream has taken the body, before the object's file is written and
  * closed: a GET right after could find no object, or an empty one (ingest then indexed the sha256 of nothing; the
- * corpora test caught it about once in five runs on 2 busy cores). The same write, answered once the file is closed.
+ * corpora test caught it about once in five runs on 2 busy cores). The same write, answered once the file is closed,
+ * and written beside the object then renamed over it, so that a reader sees the old object or the new one whole,
+ * as on S3 (the envelope sidecar is read and rewritten while concurrent deliveries of one message read it).
  */
 function answerPutsOnceWritten(store: S3rverStore): void {
   store.putObject = async (object) => {
     const path = store.getResourcePath(object.bucket, object.key, 'object');
+    const partial = `${path}.${randomBytes(6).toString('hex')}.partial`;
     await mkdir(dirname(path), { recursive: true });
     const md5 = createHash('md5');
     let size = 0;
@@ -148,8 +151,9 @@ function answerPutsOnceWritten(store: S3rverStore): void {
           yield chunk;
         }
       },
-      createWriteStream(path),
+      createWriteStream(partial),
     );
+    await rename(partial, path);
     const digest = md5.digest('hex');
     await store.putMetadata(object.bucket, object.key, object.metadata, digest);
     return { size, md5: digest };

@@ -19,6 +19,8 @@ import { normaliseAddress } from '../shared/routing';
 import type { SesReceivedNotification } from '../shared/ses-notification';
 import { storeLikeSes } from '../shared/ses-receive';
 import { resolveDataHome } from './data-home';
+import { describeError, rootCause } from './describe-error';
+import { LocalDeadLetters } from './local-dead-letters';
 import { LocalForwardQueue, localForwardDeps, startForwardSink } from './local-forwarding';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './local-services';
 import { assertPortFree } from './net-ports';
@@ -129,22 +131,45 @@ export function openArchive(
     ...(forwarding ? { forwarding } : {}),
     ...storage,
     endpoints,
-    async deliver(notification) {
-      const event = {
-        Records: [
-          {
-            messageId: notification.mail.messageId,
-            body: JSON.stringify(notification),
-            eventSource: 'aws:sqs',
-          },
-        ],
-      } as SQSEvent;
-      const response = await handler(event, {} as Context);
-      if (response.batchItemFailures.length > 0) {
-        throw new Error(`ingest failed for ${notification.mail.messageId} (see the log above)`);
-      }
-    },
+    deliver: deliverThrough(handler),
   };
+}
+
+/**
+ * Hands a notification to an ingest Lambda handler as the one-record SQS event the queue would deliver; throws
+ * IngestFailedError, naming the record's own error, when the record failed.
+ */
+export function deliverThrough(
+  handler: ReturnType<typeof createIngestHandler>,
+): (notification: SesReceivedNotification) => Promise<void> {
+  return async (notification) => {
+    const event = {
+      Records: [
+        {
+          messageId: notification.mail.messageId,
+          body: JSON.stringify(notification),
+          eventSource: 'aws:sqs',
+        },
+      ],
+    } as SQSEvent;
+    let response: Awaited<ReturnType<typeof handler>>;
+    try {
+      response = await handler(event, {} as Context);
+    } catch (error) {
+      // One record per event: when it fails, Powertools throws FullBatchFailureError with the record's error.
+      throw new IngestFailedError(`ingest failed for ${notification.mail.messageId}: ${rootCause(error)}`, {
+        cause: error,
+      });
+    }
+    if (response.batchItemFailures.length > 0) {
+      throw new IngestFailedError(`ingest failed for ${notification.mail.messageId}`);
+    }
+  };
+}
+
+/** A message was stored but not indexed; `cause` holds why. */
+export class IngestFailedError extends Error {
+  override name = 'IngestFailedError';
 }
 
 /**
@@ -278,7 +303,8 @@ export async function startSmtpListener(
             log(`archived ${notification.mail.messageId} for ${recipients.join(', ')}`);
           } catch (error) {
             // Stored is accepted, as with SES: the notification waits in the dead-letter folder for redrive.
-            deadLetter(options, notification, error as Error);
+            if (options.deadLetterDir)
+              new LocalDeadLetters(options.deadLetterDir).park(notification, describeError(error));
             log(`stored ${notification.mail.messageId} but indexing failed: ${(error as Error).message}`);
           }
           callback(null, `Ok ${notification.mail.messageId}`);
@@ -298,20 +324,6 @@ export async function startSmtpListener(
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 2525);
   return { host, port, stop: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-function deadLetter(
-  options: { deadLetterDir?: string },
-  notification: SesReceivedNotification,
-  error: Error,
-) {
-  const dir = options.deadLetterDir;
-  if (!dir) return;
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, `${notification.mail.messageId}.json`),
-    JSON.stringify({ notification, error: error.message, at: new Date().toISOString() }, null, 2),
-  );
 }
 
 function smtpError(code: number, message: string): Error & { responseCode: number } {

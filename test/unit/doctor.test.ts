@@ -53,9 +53,9 @@ beforeAll(async () => {
         response.answers.push({ ...base, type: Packet.TYPE.A, address: zone.a[name] } as never);
       }
       if (question?.type === Packet.TYPE.MX) {
-        (zone.mx[name] ?? []).forEach((exchange, i) =>
-          response.answers.push({ ...base, type: Packet.TYPE.MX, exchange, priority: 10 * (i + 1) } as never),
-        );
+        for (const [i, exchange] of (zone.mx[name] ?? []).entries()) {
+          response.answers.push({ ...base, type: Packet.TYPE.MX, exchange, priority: 10 * (i + 1) } as never);
+        }
       }
       if (question?.type === Packet.TYPE.CNAME && zone.cname[name]) {
         response.answers.push({ ...base, type: Packet.TYPE.CNAME, domain: zone.cname[name] } as never);
