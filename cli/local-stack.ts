@@ -12,6 +12,7 @@ import { type AwsClients, createClients, destroyClients } from '../shared/adapte
 import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import type { ArchiverConfig } from '../shared/config';
+import { asError, errorMessage } from '../shared/errors';
 import type { MailSender } from '../shared/ports';
 import { checkEnvelopeRecipient } from '../shared/recipient-check';
 import type { Verdicts } from '../shared/routing';
@@ -278,12 +279,12 @@ export async function startSmtpListener(
             log(`archived ${notification.mail.messageId} for ${recipients.join(', ')}`);
           } catch (error) {
             // Stored is accepted, as with SES: the notification waits in the dead-letter folder for redrive.
-            deadLetter(options, notification, error as Error);
-            log(`stored ${notification.mail.messageId} but indexing failed: ${(error as Error).message}`);
+            deadLetter(options, notification, asError(error));
+            log(`stored ${notification.mail.messageId} but indexing failed: ${errorMessage(error)}`);
           }
           callback(null, `Ok ${notification.mail.messageId}`);
         } catch (error) {
-          log(`could not store a message: ${(error as Error).message}`);
+          log(`could not store a message: ${errorMessage(error)}`);
           callback(smtpError(451, '4.3.0 Temporary failure storing the message, try again'));
         }
       });

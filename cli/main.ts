@@ -1,6 +1,7 @@
 // `mail-archiver`: assembles the commands (one module each under cli/commands/) into one commander program.
 // The commands are thin over shared/ and the local or deployed archive (cli/context.ts).
 import { Command, Option } from 'commander';
+import { asError } from '../shared/errors';
 import { registerExport } from './commands/export';
 import { registerForwards } from './commands/forwards';
 import { registerIngest } from './commands/ingest';
@@ -49,7 +50,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    const e = error as Error;
+    const e = asError(error);
     process.stderr.write(`mail-archiver: ${e.message}\n`);
     process.exitCode = process.exitCode || 1;
   }

@@ -2,6 +2,7 @@
 // and reports anything missing from one of them; `reindex` rebuilds missing rows from S3 alone (the raw mail
 // and the envelope sidecars ingest writes), giving every message back the UIDs it had.
 import type { ArchiverConfig } from './config';
+import { errorMessage } from './errors';
 import { type ForwardState, isRedrivable } from './forwarding/ledger';
 import { forwardRequestsFor } from './forwarding/policy';
 import { envelopeKey, isImportedMessage, RAW_MAIL_PREFIX } from './index-schema';
@@ -147,7 +148,7 @@ export async function reindex(
       });
       report.restored += 1;
     } catch (error) {
-      report.failed.push({ key: object.key, reason: (error as Error).message });
+      report.failed.push({ key: object.key, reason: errorMessage(error) });
     }
   }
   return report;

@@ -6,6 +6,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SESEvent } from 'aws-lambda';
 import type { ArchiverConfig } from '../../shared/config';
+import { asError } from '../../shared/errors';
 import { BOUNCE_FAILED_METRIC } from '../../shared/metrics';
 import type { Bouncer } from '../../shared/ports';
 import { bounceSenderFor, unknownRecipients } from '../../shared/routing';
@@ -48,7 +49,7 @@ export function createGatekeeperHandler(deps: GatekeeperDeps) {
         sesMessageId: mail.messageId,
         unknown,
         stopped: allUnknown,
-        error: error as Error,
+        error: asError(error),
       });
       deps.metrics.addMetric(BOUNCE_FAILED_METRIC, MetricUnit.Count, 1);
       deps.metrics.publishStoredMetrics();
