@@ -1,9 +1,9 @@
 // `mail-archiver`: assembles the commands (one module each under cli/commands/) into one commander program.
 // The commands are thin over shared/ and the local or deployed archive (cli/context.ts).
 import { Command, Option } from 'commander';
-import { asError } from '../shared/errors';
 import { registerExport } from './commands/export';
 import { registerForwards } from './commands/forwards';
+import { registerGmailCommands } from './commands/gmail';
 import { registerIngest } from './commands/ingest';
 import { registerList } from './commands/list';
 import { registerReconcile } from './commands/reconcile';
@@ -16,6 +16,7 @@ import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
 import { registerVerify } from './commands/verify';
 import { createContext } from './context';
+import { describeError } from './describe-error';
 
 const program = new Command('mail-archiver')
   .description('Archive every message of your domain byte for byte; restore it as an IMAP-servable maildir.')
@@ -45,13 +46,13 @@ registerRedrive(program, ctx);
 registerReconcile(program, ctx);
 registerReindex(program, ctx);
 registerRestore(program);
+registerGmailCommands(program, ctx);
 
 export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    const e = asError(error);
-    process.stderr.write(`mail-archiver: ${e.message}\n`);
+    process.stderr.write(`mail-archiver: ${describeError(error)}\n`);
     process.exitCode = process.exitCode || 1;
   }
 }

@@ -22,6 +22,10 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
         );
         for (const key of report.notIndexed)
           console.log(`  not indexed: ${key} (run: mail-archiver reindex)`);
+        for (const r of report.unrecorded)
+          console.log(
+            `  row no envelope sidecar records: ${r.mailbox} ${r.messageKey} (run: mail-archiver reindex)`,
+          );
         for (const r of report.rawMissing)
           console.log(`  raw message missing: ${r.key} (${r.mailbox} ${r.messageKey})`);
         for (const f of report.notForwarded)

@@ -6,21 +6,38 @@ import type { ArchiverConfig } from '../../shared/config';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import { redriveOnAws } from '../aws-target';
 import type { CliContext } from '../context';
+import { redriveIngestLocally, redriveIngestOnAws } from '../ingest-redrive';
 import { ParkedForwards } from '../local-forwarding';
 import { archiverHome, type LocalArchive } from '../local-stack';
 
 export function registerRedrive(program: Command, ctx: CliContext): void {
   program
     .command('redrive')
-    .description('send failed and parked forwards again (including those of a worker that died mid-send)')
+    .description(
+      'index again the stored messages that failed ingest (the ingest dead letters), and send failed and parked forwards again (including those of a worker that died mid-send)',
+    )
     .action(async () => {
       const { target, configuration } = ctx.globals();
+      if (target === 'aws') {
+        const ingest = await redriveIngestOnAws(configuration);
+        console.log(`ingest dead letters: ${ingest.moving} moving back to the ingest queue`);
+      }
       const report =
         target === 'aws'
           ? await redriveOnAws(configuration)
-          : await ctx.withArchive(async (archive) => redriveLocally(archive, configuration), {
-              forwarding: true,
-            });
+          : await ctx.withArchive(
+              async (archive) => {
+                // First the messages stored but never indexed: their forwards are queued as they are archived.
+                const ingest = await redriveIngestLocally(archive, archiverHome());
+                console.log(
+                  `ingest dead letters: ${ingest.redriven} archived, ${ingest.failed.length} still failing`,
+                );
+                for (const f of ingest.failed) console.log(`  failing: ${f.id}: ${f.reason}`);
+                if (ingest.failed.length > 0) process.exitCode = 1;
+                return redriveLocally(archive, configuration);
+              },
+              { forwarding: true },
+            );
       console.log(`redriven ${report.requests}: ${report.sent} sent, ${report.failed} still failing`);
       for (const failure of report.failures) console.log(`  failing: ${failure}`);
       if (report.failed > 0) process.exitCode = 1;
