@@ -18,6 +18,7 @@ import {
   SecretsManagerGmailCredentialStore,
 } from '../../shared/adapters/gmail-credentials';
 import { type ArchiverConfig, gmailApiTargets } from '../../shared/config';
+import { errorMessage } from '../../shared/errors';
 import { type GmailCredential, type GmailCredentialStore, gmailScopes } from '../../shared/forwarding/gmail';
 import { collectSentForAll } from '../../shared/forwarding/sent-collection';
 import type { CliContext } from '../context';
@@ -138,7 +139,7 @@ export async function checkServiceAccount(
     await gmailAuthClient(credential, user, scopes).getAccessToken();
   } catch (error) {
     throw new Error(
-      `Google refused the service account for ${user}: ${(error as Error).message}. In the Admin console (Security > Access and data control > API controls > Domain-wide delegation) add its client ID with the scopes ${scopes.join(',')}`,
+      `Google refused the service account for ${user}: ${errorMessage(error)}. In the Admin console (Security > Access and data control > API controls > Domain-wide delegation) add its client ID with the scopes ${scopes.join(',')}`,
       { cause: error },
     );
   }

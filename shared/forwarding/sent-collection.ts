@@ -4,6 +4,7 @@
 // identity is its content), so a run that dies half-way is simply repeated from the same history id.
 import { createHash } from 'node:crypto';
 import { type ArchiverConfig, gmailApiTargets } from '../config';
+import { errorMessage } from '../errors';
 import { importMessageId, rawMailKey } from '../index-schema';
 import { archiveReceivedMail, type IngestOutcome } from '../ingest';
 import type { MailIndex, RawMailStore } from '../ports';
@@ -225,8 +226,8 @@ export async function collectSentForAll(
     } catch (error) {
       out.push({
         target: t.address,
-        error: (error as Error).message,
-        reauthorise: (error as Error).name === 'GmailAuthError',
+        error: errorMessage(error),
+        reauthorise: error instanceof Error && error.name === 'GmailAuthError',
       });
     }
   }
