@@ -5,6 +5,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { type ReadEntry, Unpack } from 'tar';
+import { errorMessage } from '../errors';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS, type EntryFacts, entryProblem } from './entries';
 
 /** Thrown when a bundle or a tree holds what a bundle may not; `problems` lists each entry and why. */
@@ -84,7 +85,7 @@ export async function extractBundle(
       source.pipe(unpack as unknown as NodeJS.WritableStream);
     });
   } catch (error) {
-    throw new UnsafeBundleError(file, [...problems, `cannot unpack: ${(error as Error).message}`], {
+    throw new UnsafeBundleError(file, [...problems, `cannot unpack: ${errorMessage(error)}`], {
       cause: error,
     });
   }
