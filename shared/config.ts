@@ -101,7 +101,7 @@ export const configSchema = z
       .record(emailAddress, mailbox)
       .refine((m) => Object.keys(m).length > 0, 'define at least one mailbox')
       .describe(
-        'Address -> `{ "forwardTo": [...] }`: at most 50 targets, never on a domain this archiver receives (that would loop). A target is an address (re-sent through SES) or `{ "address", "via": "gmail-api", "collectSent" }`.',
+        'Address -> `{ "forwardTo": [...] }`: at most 50 targets, never on a domain this archiver receives (that would loop). A target is an address (re-sent through SES) or `{ "address": "alice.example@gmail.com", "via": "gmail-api", "collectSent": true }` (see [Gmail API delivery](#gmail-api-delivery-the-original-not-a-copy)); `collectSent` needs `journalAddress`.',
       ),
     unknownRecipients: unknownRecipients
       .default({ action: 'reject' })
