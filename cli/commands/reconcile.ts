@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { reconcile } from '../../shared/reconcile';
 import type { CliContext } from '../context';
+import { recordReconcileRun } from '../doctor';
+import { archiverHome } from '../local-stack';
 
 export function registerReconcile(program: Command, ctx: CliContext): void {
   program
@@ -36,6 +38,7 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
           );
         }
       }
+      recordReconcileRun(archiverHome(), ctx.globals().target, report.ok);
       if (!report.ok) process.exitCode = 1;
     });
 }

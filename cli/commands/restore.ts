@@ -267,6 +267,11 @@ export function printRestoreReport(report: RestoreReport, target: string): void 
         '    mail-archiver export <mailbox> --format mboxrd\n' +
         "  and load the mbox file with the provider's own importer (or attach them elsewhere).",
     );
+  if (report.stoppedForQuota)
+    console.log(
+      `  stopped: the server refuses mail for quota (${report.stoppedForQuota}); ${report.notAttempted} messages not attempted.\n` +
+        "  Make room, or wait for the provider's daily upload limit to reset, and run the same command again: it resumes.",
+    );
   for (const n of report.notVerified) console.log(`  NOT verified: ${n.folder} UID ${n.uid}: ${n.problem}`);
   console.log(`state: ${report.statePath} (run the same command again to resume or re-check)`);
 }

@@ -1,34 +1,33 @@
 // SES configuration-set events (SNS): bounces and complaints of forwarded copies update the ledger.
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { SNSEvent } from 'aws-lambda';
+import { z } from 'zod';
 import type { ForwardLedger } from '../../shared/ports';
 
-interface SesEvent {
-  eventType?: string;
-  notificationType?: string;
-  mail?: { messageId?: string };
-  bounce?: {
-    bounceType?: string;
-    bounceSubType?: string;
-    bouncedRecipients?: { emailAddress?: string; diagnosticCode?: string }[];
-  };
-  complaint?: { complaintFeedbackType?: string };
-}
+/** SNS's envelope around each event (aws-lambda's SNSEvent): only the message text is read. */
+const snsEvent = z.object({ Records: z.array(z.object({ Sns: z.object({ Message: z.string() }) })) });
 
 /**
- * The SES event in one SNS record, or undefined when the record is not one: SES also publishes plain text to
- * the topic ("Successfully validated SNS topic for Amazon SES event publishing." when the configuration set's
- * destination is created), and anything can be published to a topic. Never throws.
+ * What is read of an SES event: configuration-set events say `eventType`, identity notifications
+ * `notificationType`; only bounces and complaints of a message with an id matter here.
  */
-export function sesEventOf(message: string): SesEvent | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(message);
-  } catch {
-    return undefined;
-  }
-  return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as SesEvent) : undefined;
-}
+const sesFeedback = z.object({
+  eventType: z.string().optional(),
+  notificationType: z.string().optional(),
+  mail: z.object({ messageId: z.string().min(1) }).optional(),
+  bounce: z
+    .object({
+      bounceType: z.string().optional(),
+      bounceSubType: z.string().optional(),
+      bouncedRecipients: z
+        .array(z.object({ emailAddress: z.string().optional(), diagnosticCode: z.string().optional() }))
+        .optional(),
+    })
+    .optional(),
+  complaint: z.object({ complaintFeedbackType: z.string().optional() }).optional(),
+});
+
+/** The feedback handler's input: an SNS event carrying SES events (anything else throws a ZodError). */
+export type FeedbackEvent = unknown;
 
 /** Some records of an event could not be recorded; the invocation fails so that Lambda retries it. */
 export class FeedbackRecordingError extends AggregateError {
@@ -36,30 +35,40 @@ export class FeedbackRecordingError extends AggregateError {
 }
 
 export function createForwardEventsHandler(deps: {
-  ledger: ForwardLedger;
+  ledger: Pick<ForwardLedger, 'recordForwardFeedback'>;
   logger: Pick<Logger, 'info' | 'warn'>;
   now?: () => Date;
 }) {
-  return async (event: SNSEvent): Promise<void> => {
+  /**
+   * Records each bounce or complaint on the ledger entry of the forwarded copy SES names. Other event types
+   * are ignored; an SES event that is not JSON or not an SES event is logged and skipped (retrying would not
+   * change it). Throws when the SNS envelope itself is malformed, or (FeedbackRecordingError, after every other
+   * record) when the ledger cannot be written (the invocation is retried).
+   */
+  return async (event: FeedbackEvent): Promise<void> => {
     const failures: unknown[] = [];
-    for (const record of event.Records) {
-      const message = sesEventOf(record.Sns.Message);
-      if (!message) {
-        deps.logger.info('ignoring a message that is not an SES event', {
-          snsMessageId: record.Sns.MessageId,
-          message: String(record.Sns.Message).slice(0, 200),
+    for (const record of snsEvent.parse(event).Records) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(record.Sns.Message);
+      } catch {
+        deps.logger.warn('an SNS message that is not JSON: skipped', {
+          message: record.Sns.Message.slice(0, 200),
         });
         continue;
       }
+      const result = sesFeedback.safeParse(parsed);
+      if (!result.success) {
+        deps.logger.warn('an SNS message that is not an SES event: skipped', { issues: result.error.issues });
+        continue;
+      }
+      const message = result.data;
       const type = message.eventType ?? message.notificationType;
       const id = message.mail?.messageId;
-      if (typeof id !== 'string' || (type !== 'Bounce' && type !== 'Complaint')) continue;
-      const recipients = Array.isArray(message.bounce?.bouncedRecipients)
-        ? message.bounce.bouncedRecipients
-        : [];
+      if (!id || (type !== 'Bounce' && type !== 'Complaint')) continue;
       const feedback =
         type === 'Bounce'
-          ? `${message.bounce?.bounceType}/${message.bounce?.bounceSubType}: ${recipients.map((r) => `${r?.emailAddress} ${r?.diagnosticCode ?? ''}`.trim()).join('; ')}`
+          ? `${message.bounce?.bounceType}/${message.bounce?.bounceSubType}: ${(message.bounce?.bouncedRecipients ?? []).map((r) => `${r.emailAddress} ${r.diagnosticCode ?? ''}`.trim()).join('; ')}`
           : `complaint: ${message.complaint?.complaintFeedbackType ?? 'unspecified'}`;
       try {
         const found = await deps.ledger.recordForwardFeedback(
@@ -71,8 +80,8 @@ export function createForwardEventsHandler(deps: {
         if (found) deps.logger.info('forward feedback recorded', { sesMessageId: id, type, feedback });
         else deps.logger.warn('feedback for a message the ledger does not know', { sesMessageId: id, type });
       } catch (error) {
-        // The other records are still recorded; this one fails the invocation (retried, then the failure
-        // destination keeps the event).
+        // The other records are still recorded; this one fails the invocation (retried by Lambda, then kept
+        // by the on-failure destination).
         failures.push(error);
       }
     }

@@ -496,4 +496,54 @@ plugin {
     expect(report).toMatchObject({ moved: 11, alreadyThere: 0, refused: [], verified: 10 });
     await expectTargetHoldsBundle(server);
   }, 90_000);
+
+  it('stops when the account is over quota, and a later run with room finishes the job', async () => {
+    const quota = (storage: string) => `${SPAM_AS_SPECIAL_USE}
+mail_plugins = $mail_plugins quota
+plugin {
+  quota = maildir:User quota
+  quota_rule = *:storage=${storage}
+}
+`;
+    const maildir = join(work, 'full-account', 'Maildir');
+    mkdirSync(maildir, { recursive: true });
+    const small = await startDovecot({
+      maildir,
+      workDir: join(work, 'full-account', 'dovecot-1'),
+      extraConfig: quota('3K'),
+    });
+    const statePath = join(work, 'quota-state.jsonl');
+    let first: Awaited<ReturnType<typeof restoreBundle>>;
+    try {
+      first = await restoreBundle(options(small, { statePath }));
+    } finally {
+      await small.stop();
+    }
+    console.info(
+      `over quota: moved ${first.moved}, then "${first.stoppedForQuota}", ${first.notAttempted} not attempted`,
+    );
+    expect(first.stoppedForQuota).toMatch(/^NO \[OVERQUOTA\] Quota exceeded/);
+    expect(first.refused.map((r) => r.reason)).toEqual(['quota']);
+    expect(first.moved).toBeGreaterThan(0);
+    expect(first.moved + first.refused.length + first.notAttempted).toBe(11);
+    expect(first.notAttempted).toBeGreaterThan(0);
+    expect(first.verified).toBe(first.moved);
+
+    // The same maildir with room: the next run appends only what is missing.
+    const roomy = await startDovecot({
+      maildir,
+      workDir: join(work, 'full-account', 'dovecot-2'),
+      extraConfig: quota('100M'),
+    });
+    servers.push(roomy);
+    const second = await restoreBundle(options(roomy, { statePath }));
+    expect(second).toMatchObject({
+      alreadyThere: first.moved,
+      moved: 11 - first.moved,
+      refused: [],
+      notAttempted: 0,
+    });
+    expect(second.verified).toBe(10); // the 1958 date, as above
+    await expectTargetHoldsBundle(roomy);
+  }, 90_000);
 });
