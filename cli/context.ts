@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { type ArchiverConfig, defaultConfigPath, loadConfig } from '../shared/config';
 import { connectAws } from './aws-target';
 import { startForwardSink } from './local-forwarding';
+import { makeDataHomePrivate } from './local-privacy';
 import { archiverHome, type LocalArchive, readRunningStack, startLocalArchive } from './local-stack';
 
 export interface GlobalOptions {
@@ -42,6 +43,8 @@ export function createContext(program: Command): CliContext {
       }
     }
     const home = archiverHome();
+    // Private before anything writes into it (the sink keeps forwarded copies there).
+    if (!readRunningStack(home)) makeDataHomePrivate(home);
     // Forwarding goes where `npm start` sends it, else to the configured smarthost, else to a sink for now.
     const running = readRunningStack(home);
     const sink =
