@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { type ArchiverConfig, defaultConfigPath, loadConfig } from '../shared/config';
 import { connectAws } from './aws-target';
 import { startForwardSink } from './local-forwarding';
-import { archiverHome, type LocalArchive, readRunningStack, startLocalArchive } from './local-stack';
+import { type Archive, archiverHome, readRunningStack, startLocalArchive } from './local-stack';
 
 export interface GlobalOptions {
   config?: string;
@@ -17,7 +17,7 @@ export interface CliContext {
   globals(): GlobalOptions & { configuration: ArchiverConfig };
   /** Runs `fn` against the archive: a running `npm start`, local services started for this command, or AWS. */
   withArchive<T>(
-    fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>,
+    fn: (archive: Archive, config: ArchiverConfig) => Promise<T>,
     options?: { forwarding?: boolean },
   ): Promise<T>;
 }
@@ -29,7 +29,7 @@ export function createContext(program: Command): CliContext {
   };
 
   async function withArchive<T>(
-    fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>,
+    fn: (archive: Archive, config: ArchiverConfig) => Promise<T>,
     options: { forwarding?: boolean } = {},
   ): Promise<T> {
     const { target, configuration } = globals();
