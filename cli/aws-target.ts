@@ -9,6 +9,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import {
   DeleteMessageCommand,
+  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
   SQSClient,
@@ -168,6 +169,26 @@ export async function exportOnAws(
  * Redrive on AWS: parked requests move from the forward dead-letter queue back to the forward queue, flagged
  * as a redrive, together with the ledger's failed entries and claims of workers that died mid-send.
  */
+/** How many requests wait in the forward dead-letter queue (approximate, as SQS counts; nothing is received). */
+export async function forwardDeadLetterCount(config: ArchiverConfig): Promise<number> {
+  const outputs = await stackOutputs(config.stackName);
+  const deadLetters = outputs.ForwardDeadLetterQueueUrl;
+  if (!deadLetters)
+    throw new TargetError(`stack ${config.stackName} has no forward queue outputs: redeploy it`);
+  const sqs = new SQSClient({});
+  try {
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: deadLetters,
+        AttributeNames: ['ApproximateNumberOfMessages'],
+      }),
+    );
+    return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+  } finally {
+    sqs.destroy();
+  }
+}
+
 export async function redriveOnAws(config: ArchiverConfig) {
   const outputs = await stackOutputs(config.stackName);
   const queueUrl = outputs.ForwardQueueUrl;
