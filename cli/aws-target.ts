@@ -7,18 +7,14 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import {
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createClients, destroyClients } from '../shared/adapters/clients';
+import { redriveParkedForwards, SqsForwardQueue } from '../shared/adapters/sqs-forward-queue';
+import { createExportId } from '../shared/bundle/export-job';
+import type { BundleFormat } from '../shared/bundle/manifest';
 import type { ArchiverConfig } from '../shared/config';
-import type { BundleFormat } from '../shared/export';
-import { createExportId } from '../shared/export-job';
+import { ledgerRedrives, uniqueRequests } from '../shared/forwarding/redrive';
 import type { ExportRecord } from '../shared/index-schema';
 import { archiveStorage, type LocalArchive } from './local-stack';
 import { UserError } from './output';
@@ -197,56 +193,16 @@ export async function redriveOnAws(config: ArchiverConfig) {
     throw new TargetError(`stack ${config.stackName} has no forward queue outputs: redeploy it`);
   const sqs = new SQSClient({});
   const archive = await connectAws(config);
-  const requests = new Map<string, { mailbox: string; messageKey: string }>();
+  let requests = 0;
   try {
-    for (;;) {
-      const { Messages } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: deadLetters, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
-      );
-      if (!Messages?.length) break;
-      for (const message of Messages) {
-        const request = JSON.parse(message.Body ?? '{}') as { mailbox: string; messageKey: string };
-        requests.set(`${request.mailbox} ${request.messageKey}`, {
-          mailbox: request.mailbox,
-          messageKey: request.messageKey,
-        });
-        await sqs.send(
-          new SendMessageCommand({
-            QueueUrl: queueUrl,
-            MessageBody: JSON.stringify({ ...request, redrive: true }),
-          }),
-        );
-        await sqs.send(
-          new DeleteMessageCommand({ QueueUrl: deadLetters, ReceiptHandle: message.ReceiptHandle }),
-        );
-      }
-    }
-    const now = new Date().toISOString();
-    for (const mailbox of Object.keys(config.mailboxes)) {
-      for await (const entry of archive.index.listForwards(mailbox)) {
-        const key = `${entry.mailbox} ${entry.messageKey}`;
-        if (
-          (entry.state === 'failed' || (entry.state === 'sending' && (entry.leaseUntil ?? '') < now)) &&
-          !requests.has(key)
-        ) {
-          requests.set(key, { mailbox: entry.mailbox, messageKey: entry.messageKey });
-          await sqs.send(
-            new SendMessageCommand({
-              QueueUrl: queueUrl,
-              MessageBody: JSON.stringify({
-                mailbox: entry.mailbox,
-                messageKey: entry.messageKey,
-                redrive: true,
-              }),
-            }),
-          );
-        }
-      }
-    }
+    const parked = await redriveParkedForwards(sqs, deadLetters, queueUrl);
+    const fromLedger = await ledgerRedrives(archive.index, Object.keys(config.mailboxes), new Date(), parked);
+    await new SqsForwardQueue(queueUrl, sqs).enqueue(fromLedger.map((r) => ({ ...r, redrive: true })));
+    requests = uniqueRequests(parked).length + fromLedger.length;
   } finally {
     await archive.close();
     sqs.destroy();
   }
   // The forward Lambda sends them; `mail-archiver forwards <mailbox>` shows how each went.
-  return { requests: requests.size, sent: 0, failed: 0, failures: [] as string[] };
+  return { requests, sent: 0, failed: 0, failures: [] as string[] };
 }

@@ -10,14 +10,9 @@ import { SMTPServer } from 'smtp-server';
 import { type ForwardHandlerDeps, handleForwardRequest } from '../lambdas/forward/handler';
 import { GmailApi } from '../shared/adapters/gmail-api';
 import { FileGmailCredentialStore } from '../shared/adapters/gmail-credentials';
-import {
-  type ForwardDeps,
-  type ForwardRequest,
-  type MailSender,
-  RetryLater,
-  SendError,
-} from '../shared/forward';
-import type { ForwardQueue } from '../shared/ports';
+import { type ForwardDeps, RetryLater, SendError } from '../shared/forwarding/forward';
+import type { ForwardRequest } from '../shared/forwarding/ledger';
+import type { ForwardParking, ForwardQueue, MailSender } from '../shared/ports';
 
 export class SmtpSender implements MailSender {
   private readonly transport;
@@ -43,7 +38,7 @@ export class SmtpSender implements MailSender {
 }
 
 /** Parked requests, one file each (the local dead-letter queue). */
-export class ParkedForwards {
+export class ParkedForwards implements ForwardParking {
   constructor(private readonly dir: string) {}
 
   async park(request: ForwardRequest, reason: string): Promise<void> {

@@ -2,7 +2,6 @@
 // (for `npm start`) an SMTP listener in SES's role. Mail goes through the same ingest Lambda handler, with the
 // same SDK calls, as on AWS: stored in S3 with SES's key layout and trace headers, then handed over as the
 // SQS record that SES's notification would become.
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
@@ -13,16 +12,12 @@ import { type AwsClients, createClients, destroyClients } from '../shared/adapte
 import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import type { ArchiverConfig } from '../shared/config';
-import type { MailSender } from '../shared/forward';
-import { rawMailKey } from '../shared/index-schema';
+import type { MailSender } from '../shared/ports';
 import { checkEnvelopeRecipient } from '../shared/recipient-check';
 import type { Verdicts } from '../shared/routing';
 import { normaliseAddress } from '../shared/routing';
-import {
-  buildReceivedNotification,
-  type SesReceivedNotification,
-  sesTraceHeaders,
-} from '../shared/ses-notification';
+import type { SesReceivedNotification } from '../shared/ses-notification';
+import { storeLikeSes } from '../shared/ses-receive';
 import { resolveDataHome } from './data-home';
 import { LocalForwardQueue, localForwardDeps, startForwardSink } from './local-forwarding';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './local-services';
@@ -204,12 +199,6 @@ export async function startLocalArchive(
   };
 }
 
-/** An SES-like message id: 40 lower-case base-32 characters. */
-export function newSesMessageId(): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  return [...randomBytes(40)].map((b) => alphabet[b % 32]).join('');
-}
-
 /** Stores raw bytes the way SES's S3 action does and returns the notification SES would publish. */
 export async function receiveRawMessage(
   archive: Pick<LocalArchive, 'store' | 'bucket'>,
@@ -224,35 +213,18 @@ export async function receiveRawMessage(
     traceHeaders?: boolean;
   },
 ): Promise<SesReceivedNotification> {
-  const messageId = input.messageId ?? newSesMessageId();
-  const timestamp = input.receivedAt ?? new Date();
-  const trace =
-    input.traceHeaders === false
-      ? ''
-      : sesTraceHeaders({
-          envelopeFrom: input.envelopeFrom,
-          recipients: input.recipients,
-          clientAddress: input.clientAddress ?? '127.0.0.1',
-          clientName: input.clientName ?? 'localhost',
-          messageId,
-          timestamp,
-          verdicts: LOCAL_VERDICTS,
-          receiver: 'local-ses.mail-archiver',
-        });
-  const objectKey = rawMailKey(messageId);
-  await archive.store.write(
-    { bucket: archive.bucket, key: objectKey },
-    trace ? Buffer.concat([Buffer.from(trace), input.raw]) : input.raw,
-  );
-  return buildReceivedNotification({
-    messageId,
-    timestamp,
-    source: input.envelopeFrom,
+  const { notification } = await storeLikeSes(archive.store, archive.bucket, {
+    raw: input.raw,
+    envelopeFrom: input.envelopeFrom,
     recipients: input.recipients,
-    bucket: archive.bucket,
-    objectKey,
     verdicts: LOCAL_VERDICTS,
+    client: { address: input.clientAddress ?? '127.0.0.1', name: input.clientName ?? 'localhost' },
+    receiver: 'local-ses.mail-archiver',
+    ...(input.messageId ? { messageId: input.messageId } : {}),
+    ...(input.receivedAt ? { receivedAt: input.receivedAt } : {}),
+    ...(input.traceHeaders === false ? { traceHeaders: false } : {}),
   });
+  return notification;
 }
 
 export interface SmtpListener {

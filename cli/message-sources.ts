@@ -1,7 +1,6 @@
 // The importer's readers live in the core (shared/history-sources.ts); this module keeps the CLI's import path.
 export {
   describeOrigin,
-  readMbox,
   readSources,
   type SourceItem,
   type SourceMessage,

@@ -180,3 +180,25 @@ export function humanBytes(bytes: number): string {
   if (bytes < 1024 * 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
   return `${(bytes / 1024 / 1024 / 1024).toFixed(2)} GB`;
 }
+
+/** Prints a table (formatTable) on stdout. */
+export function printTable(header: string[], rows: string[][]): void {
+  for (const line of formatTable(header, rows)) console.log(line);
+}
+
+/** JSON lines on stdout, one object per line. */
+export function printJsonLines(items: Iterable<unknown>): void {
+  for (const item of items) process.stdout.write(`${JSON.stringify(item)}\n`);
+}
+
+/** A progress bar on stderr when it is a terminal (never in CI); undefined otherwise. */
+export async function progressBar(total: number, label: string) {
+  if (!process.stderr.isTTY || process.env.CI) return undefined;
+  const { SingleBar, Presets } = await import('cli-progress');
+  const bar = new SingleBar(
+    { stream: process.stderr, format: `${label} [{bar}] {percentage}% | {counts}`, hideCursor: true },
+    Presets.shades_classic,
+  );
+  bar.start(Math.max(total, 1), 0, { counts: '' });
+  return bar;
+}

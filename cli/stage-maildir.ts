@@ -7,8 +7,7 @@ import { mkdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS } from '../shared/bundle/entries';
 import { auditTree, extractBundle, UnsafeBundleError } from '../shared/bundle/extract';
-import { verifyBundle } from '../shared/verify';
-import { readMbox } from './message-sources';
+import { verifyBundle } from '../shared/bundle/verify';
 
 /** Thrown when the source is missing or holds no maildir. */
 export class StageSourceError extends Error {
@@ -36,7 +35,7 @@ export async function stageMaildir(
   const target = join(work, 'bundle');
   await mkdir(target, { recursive: true, mode: 0o700 });
   if (info.isFile()) {
-    const report = await verifyBundle(createReadStream(source), readMbox, limits);
+    const report = await verifyBundle(createReadStream(source), limits);
     if (!report.ok)
       throw new UnsafeBundleError(
         source,

@@ -10,8 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { readMbox } from '../cli/message-sources';
-import { verifyBundle } from '../shared/verify';
+import { verifyBundle } from '../shared/bundle/verify';
 
 const MB = 1024 * 1024;
 const ROOT = resolve(import.meta.dirname, '..');
@@ -54,7 +53,7 @@ async function measure(bundle: string) {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 1);
   const started = performance.now();
-  const report = await verifyBundle(createReadStream(bundle), readMbox);
+  const report = await verifyBundle(createReadStream(bundle));
   clearInterval(timer);
   peak = Math.max(peak, process.memoryUsage().rss);
   console.log(

@@ -8,8 +8,8 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { FileRawMailStore } from '../shared/adapters/file-store';
 import { MemoryMailIndex } from '../shared/adapters/memory-index';
-import { parseConfig } from '../shared/config';
-import { runInExportWorker } from '../shared/export-worker';
+import { runInExportWorker } from '../shared/bundle/export-worker';
+import { loadConfig } from '../shared/config';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
 import { buildReceivedNotification } from '../shared/ses-notification';
@@ -17,7 +17,7 @@ import { spamAssassinFiles } from '../test/support/spam-assassin';
 import { exportInThisThread } from './bench-export';
 
 const MB = 1024 * 1024;
-const config = parseConfig(JSON.parse(readFileSync('mail-archiver.config.json', 'utf8')));
+const config = loadConfig('mail-archiver.config.json');
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 
 /** Samples RSS every millisecond while `work` runs; returns the peak. */
@@ -112,7 +112,7 @@ async function exportBuild(dir: string, count: number) {
 
 /**
  * Peak RSS of this process while the exporter runs: in a worker thread with the heap limits the export Lambda
- * gives it (shared/export-worker.ts), loading a bundle of scripts/bench-export.ts as the Lambda's worker loads
+ * gives it (shared/bundle/export-worker.ts), loading a bundle of scripts/bench-export.ts as the Lambda's worker loads
  * the Lambda's bundle; or, for comparison, in this thread with whatever heap flags this process was given.
  */
 async function exportMemory(dir: string, workerBundle?: string) {

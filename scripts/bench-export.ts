@@ -5,8 +5,8 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { FileRawMailStore } from '../shared/adapters/file-store';
-import { exportMailbox } from '../shared/export';
-import { serveExportWorker } from '../shared/export-worker';
+import { exportMailbox } from '../shared/bundle/export';
+import { serveExportWorker } from '../shared/bundle/export-worker';
 import type { DeliveryRow, FolderState } from '../shared/index-schema';
 import type { MailIndex } from '../shared/ports';
 

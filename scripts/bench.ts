@@ -22,8 +22,8 @@ import { createClients } from '../shared/adapters/clients';
 import { FileRawMailStore } from '../shared/adapters/file-store';
 import { MemoryMailIndex } from '../shared/adapters/memory-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
-import { parseConfig } from '../shared/config';
-import { exportMailbox } from '../shared/export';
+import { exportMailbox } from '../shared/bundle/export';
+import { loadConfig } from '../shared/config';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
 import type { RawMailStore } from '../shared/ports';
@@ -36,7 +36,7 @@ import { bundleSafetyBench } from './bench-bundle-safety';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const ROOT = resolve(import.meta.dirname, '..');
 const OUT = join(ROOT, '.bench');
-const config = parseConfig(JSON.parse(readFileSync(join(ROOT, 'mail-archiver.config.json'), 'utf8')));
+const config = loadConfig(join(ROOT, 'mail-archiver.config.json'));
 const MB = 1024 * 1024;
 
 interface Row {

@@ -229,13 +229,18 @@ export function loadConfig(path: string): ArchiverConfig {
   } catch (error) {
     throw new ConfigError(`cannot read the config file ${path}: ${(error as Error).message}`);
   }
+  return parseConfigJson(text, path);
+}
+
+/** Parses and validates config JSON (a file's text, the Lambdas' ARCHIVER_CONFIG); throws ConfigError. */
+export function parseConfigJson(text: string, source = 'config'): ArchiverConfig {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`${path} is not valid JSON: ${(error as Error).message}`);
+    throw new ConfigError(`${source} is not valid JSON: ${(error as Error).message}`);
   }
-  return parseConfig(raw, path);
+  return parseConfig(raw, source);
 }
 
 /** The verified identity forwarded copies are sent from. */

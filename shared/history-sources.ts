@@ -6,9 +6,9 @@
 import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
+import { type EnvelopeLine, parseEnvelopeLine, readMboxMessages } from './bundle/mbox-reader';
 import { findLineEnd, startsWithHeaderField } from './lines';
 import { maildirFlags, maildirFolderName, parseDovecotKeywords } from './maildir-source';
-import { type EnvelopeLine, parseEnvelopeLine, readMboxMessages } from './mbox-reader';
 import { specialFolderOf } from './special-folders';
 import { placeByLabels, stripTakeoutHeaders } from './takeout';
 
@@ -295,21 +295,6 @@ async function* readMboxFile(
     }
   } catch (error) {
     yield unreadable(`${path}#${count + 1}`, error);
-  }
-}
-
-/**
- * The messages of an mbox this archiver wrote (mboxrd: every body `From ` line escaped), for the bundle
- * verifier: every envelope line is a separator.
- */
-export async function* readMbox(path: string): AsyncGenerator<SourceItem> {
-  for await (const entry of readMboxMessages(createReadStream(path, { highWaterMark: 1 << 20 }), {
-    escapedMboxrd: true,
-  })) {
-    const origin = `${path}#${entry.position}`;
-    if (entry.kind === 'empty')
-      yield { kind: 'failure', origin, reason: 'empty message in mbox', sourceBytes: entry.sourceBytes };
-    else yield { kind: 'message', raw: entry.raw, origin, sourceBytes: entry.sourceBytes };
   }
 }
 

@@ -7,6 +7,7 @@
 //   pk = SESMSG#<SES id of a forwarded copy>   sk = FORWARD       finds the ledger entry for bounce feedback
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
 //   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
+import type { ForwardEntry } from './forwarding/ledger';
 import type { AttachmentSummary, LineEndings } from './mime';
 import type { Flag, Folder, Verdicts } from './routing';
 
@@ -132,6 +133,31 @@ export const indexKeys = {
   FOLDER_PREFIX: 'FOLDER#',
 } as const;
 
+/** The primary key ({ pk, sk }) of each kind of item: the one place that assembles them. */
+export const itemKeys = {
+  delivery: (mailbox: string, messageKey: string) => ({
+    pk: indexKeys.mailboxPk(mailbox),
+    sk: indexKeys.messageSk(messageKey),
+  }),
+  folder: (mailbox: string, folder: string) => ({
+    pk: indexKeys.mailboxPk(mailbox),
+    sk: indexKeys.folderSk(folder),
+  }),
+  export: (mailbox: string, exportId: string) => ({
+    pk: indexKeys.mailboxPk(mailbox),
+    sk: indexKeys.exportSk(exportId),
+  }),
+  forward: (entry: { mailbox: string; messageKey: string; target: string }) => ({
+    pk: indexKeys.mailboxPk(entry.mailbox),
+    sk: indexKeys.forwardSk(entry.messageKey, entry.target),
+  }),
+  /** Finds the ledger entry of a forwarded copy by the id SES gave it (bounce and complaint feedback). */
+  sentCopy: (sesMessageId: string) => ({
+    pk: indexKeys.sentCopyPk(sesMessageId),
+    sk: indexKeys.SENT_COPY_SK,
+  }),
+} as const;
+
 /** The stored item for a row: the row itself plus its keys. */
 export function deliveryItem(row: DeliveryRow): Record<string, unknown> {
   return {
@@ -147,6 +173,18 @@ export function deliveryItem(row: DeliveryRow): Record<string, unknown> {
 export function rowFromItem(item: Record<string, unknown>): DeliveryRow {
   const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g1s, gsi2sk: _g2s, ...row } = item;
   return row as unknown as DeliveryRow;
+}
+
+/** An export record from its stored item. */
+export function exportFromItem(item: Record<string, unknown>): ExportRecord {
+  const { pk: _pk, sk: _sk, ...record } = item;
+  return record as unknown as ExportRecord;
+}
+
+/** A ledger entry from its stored item. */
+export function forwardFromItem(item: Record<string, unknown>): ForwardEntry {
+  const { pk: _pk, sk: _sk, ...entry } = item;
+  return entry as unknown as ForwardEntry;
 }
 
 /** The table's key schema, used by the CDK stack and by the local stack alike. */

@@ -1,7 +1,7 @@
 // The archive use case: one stored message in, one index row per (mailbox, message) out. Safe to run any
 // number of times, concurrently: rows are keyed by the message's identity and written conditionally.
 import type { ArchiverConfig } from './config';
-import { forwardRequestsFor } from './forward';
+import { forwardRequestsFor } from './forwarding/policy';
 import {
   type DeliveryRow,
   deliveryItem,

@@ -1,15 +1,26 @@
-// The small interfaces the core talks through. Adapters in shared/adapters implement them with the AWS SDK
-// (against AWS or the local services); the core never imports the SDK.
+// Every port of the core: the small interfaces it talks through. Adapters in shared/adapters implement them with
+// the AWS SDK (against AWS or the local services), the CLI with local stand-ins, the tests with the in-memory
+// index; the core never imports the SDK.
+import type { Readable } from 'node:stream';
+import type {
+  ForwardEntry,
+  ForwardEntryKey,
+  ForwardRequest,
+  ForwardState,
+  SendResult,
+} from './forwarding/ledger';
 import type { DeliveryRow, ExportPart, ExportRecord, FolderState, RawLocation } from './index-schema';
 import type { Folder } from './routing';
 
+/** Where raw mail and bundles are kept (S3; a directory for benchmarks). */
 export interface RawMailStore {
   /** The exact stored bytes, streamed. */
   read(location: RawLocation): Promise<AsyncIterable<Uint8Array>>;
   write(location: RawLocation, body: Uint8Array): Promise<void>;
   exists(location: RawLocation): Promise<boolean>;
   /** Streams a body into an object (multipart, so any size with flat memory). */
-  upload(location: RawLocation, body: import('node:stream').Readable, contentType: string): Promise<void>;
+  upload(location: RawLocation, body: Readable, contentType: string): Promise<void>;
+  /** Every object under a prefix, with its size in bytes. */
   list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }>;
 }
 
@@ -19,7 +30,8 @@ export interface ListQuery {
   limit?: number;
 }
 
-export interface MailIndex {
+/** The delivery rows (one per mailbox and message) and the folders' UID state. */
+export interface DeliveryIndex {
   getDelivery(mailbox: string, messageKey: string): Promise<DeliveryRow | undefined>;
   /** Hands out the next UID of a folder, creating the folder (and its UIDVALIDITY) on first use. */
   allocateUid(mailbox: string, folder: Folder): Promise<{ uid: number; uidValidity: number }>;
@@ -39,17 +51,61 @@ export interface MailIndex {
   folders(mailbox: string): Promise<FolderState[]>;
   /** Every mailbox that has a row, including ones no longer configured. */
   mailboxes(): Promise<string[]>;
+}
+
+/** The export records: state, progress and result of every export, read by the CLI that follows one. */
+export interface ExportLog {
   putExport(record: ExportRecord): Promise<void>;
   /** Records a finished part atomically; the call that completes the set marks the export done. */
-  recordExportPart(mailbox: string, exportId: string, index: number, part: ExportPart): Promise<ExportRecord>;
-  recordExportProgress(mailbox: string, exportId: string, index: number, messages: number): Promise<void>;
+  recordExportPart(
+    mailbox: string,
+    exportId: string,
+    part: number,
+    result: ExportPart,
+  ): Promise<ExportRecord>;
+  recordExportProgress(mailbox: string, exportId: string, part: number, messages: number): Promise<void>;
   failExport(mailbox: string, exportId: string, error: string): Promise<void>;
   getExport(mailbox: string, exportId: string): Promise<ExportRecord | undefined>;
   /** The newest finished export of a mailbox in a format: the base of an incremental one. */
   latestExport(mailbox: string, format: ExportRecord['format']): Promise<ExportRecord | undefined>;
 }
 
+/** The index of the archive: deliveries, folders and exports (one DynamoDB table on AWS). */
+export interface MailIndex extends DeliveryIndex, ExportLog {}
+
+/** The forwarding ledger (shared/forwarding/ledger.ts has its rules). */
+export interface ForwardLedger {
+  /** Claims (mailbox, message, target) for sending; false when it is sent, skipped, being sent or parked. */
+  claimForward(entry: ForwardEntryKey, now: Date, redrive: boolean): Promise<boolean>;
+  settleForward(entry: ForwardEntryKey, result: SendResult, now: Date): Promise<void>;
+  /** Records a decision not to forward, unless something was already recorded. */
+  skipForward(entry: ForwardEntryKey, reason: string, now: Date): Promise<void>;
+  listForwards(mailbox: string, state?: ForwardState): AsyncIterable<ForwardEntry>;
+  /** Bounce and complaint feedback, found by the id SES gave the sent copy; false when no entry has it. */
+  recordForwardFeedback(
+    sesMessageId: string,
+    state: 'bounced' | 'complained',
+    feedback: string,
+    now: Date,
+  ): Promise<boolean>;
+}
+
 /** Where archived messages wait to be forwarded (SQS on AWS, in-process locally). */
 export interface ForwardQueue {
-  enqueue(requests: { mailbox: string; messageKey: string }[]): Promise<void>;
+  enqueue(requests: ForwardRequest[]): Promise<void>;
+}
+
+/** Where requests that failed permanently wait for `mail-archiver redrive` (a dead-letter queue, a directory). */
+export interface ForwardParking {
+  park(request: ForwardRequest, reason: string): Promise<void>;
+}
+
+/** Sends one forwarded copy (SES v2 on AWS, SMTP locally); throws SendError. */
+export interface MailSender {
+  send(input: { from: string; to: string; raw: Buffer }): Promise<{ messageId: string }>;
+}
+
+/** Bounces received mail for recipients that do not exist (SES v1 SendBounce). */
+export interface Bouncer {
+  bounce(input: { sesMessageId: string; bounceSender: string; recipients: string[] }): Promise<void>;
 }

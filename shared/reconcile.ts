@@ -2,11 +2,12 @@
 // and reports anything missing from one of them; `reindex` rebuilds missing rows from S3 alone (the raw mail
 // and the envelope sidecars ingest writes), giving every message back the UIDs it had.
 import type { ArchiverConfig } from './config';
-import type { ForwardLedger, ForwardState } from './forward';
-import { forwardRequestsFor } from './forward';
+import { type ForwardState, isRedrivable } from './forwarding/ledger';
+import { forwardRequestsFor } from './forwarding/policy';
 import { envelopeKey, isImportedMessage, RAW_MAIL_PREFIX } from './index-schema';
 import { archiveReceivedMail, type EnvelopeRecord, type IngestDeps } from './ingest';
-import type { MailIndex, RawMailStore } from './ports';
+import type { ForwardLedger, MailIndex, RawMailStore } from './ports';
+import { readObject } from './raw-object';
 import { buildReceivedNotification, type SesReceivedNotification } from './ses-notification';
 
 export interface ReconcileDeps {
@@ -39,7 +40,7 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 }
 
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
-  const now = (deps.now ?? (() => new Date()))().toISOString();
+  const now = (deps.now ?? (() => new Date()))();
   const raw = await collect(deps.store.list(deps.bucket, RAW_MAIL_PREFIX));
   const rows = await collect(deps.index.allDeliveries());
   const rawKeys = new Set(raw.map((o) => o.key));
@@ -76,7 +77,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       }
     }
     for (const entry of ledger) {
-      if (entry.state === 'failed' || (entry.state === 'sending' && (entry.leaseUntil ?? '') < now)) {
+      if (isRedrivable(entry, now)) {
         report.forwardsUnsettled.push({
           mailbox,
           messageKey: entry.messageKey,
@@ -123,7 +124,7 @@ export async function reindex(
       if (envelope) {
         notification = envelope.notification;
       } else {
-        const raw = await readAll(deps.store, { bucket: deps.bucket, key: object.key });
+        const raw = await readObject(deps.store, { bucket: deps.bucket, key: object.key });
         const recipients = await deriveRecipients(raw);
         if (recipients.length === 0)
           throw new Error('no envelope sidecar and no configured mailbox in its headers');
@@ -178,12 +179,6 @@ async function indexState(
   return { missing, envelope };
 }
 
-async function readAll(store: RawMailStore, location: { bucket: string; key: string }): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of await store.read(location)) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
 async function readEnvelope(
   store: RawMailStore,
   bucket: string,
@@ -191,7 +186,7 @@ async function readEnvelope(
 ): Promise<EnvelopeRecord | undefined> {
   const location = { bucket, key: envelopeKey(sesMessageId) };
   if (!(await store.exists(location))) return undefined;
-  return JSON.parse((await readAll(store, location)).toString('utf8')) as EnvelopeRecord;
+  return JSON.parse((await readObject(store, location)).toString('utf8')) as EnvelopeRecord;
 }
 
 /** What `reconcile --accept-unforwarded` records in the ledger for each entry it accepts. */

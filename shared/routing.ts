@@ -86,6 +86,11 @@ export function isJournalAddress(config: Pick<ArchiverConfig, 'journalAddress'>,
   return config.journalAddress !== undefined && normaliseAddress(recipient) === config.journalAddress;
 }
 
+/** Envelope recipients that no mailbox accepts (the gatekeeper bounces them; the local SMTP listener refuses them). */
+export function unknownRecipients(config: ArchiverConfig, recipients: readonly string[]): string[] {
+  return recipients.filter((r) => !isJournalAddress(config, r) && 'rejected' in resolveRecipient(config, r));
+}
+
 /**
  * The mailbox a sender's address belongs to: the mailbox itself (plus-addressing applied), or the mailbox that
  * forwards to it (mail the user sent from their hosted Gmail, collected from its SENT label).

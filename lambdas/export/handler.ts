@@ -5,7 +5,7 @@
 import { PassThrough } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { type OpenSink, runExportPart, startExport } from '../../shared/export-job';
+import { type OpenSink, partSuffix, runExportPart, startExport } from '../../shared/bundle/export-job';
 import { EXPORT_PREFIX, type ExportRecord } from '../../shared/index-schema';
 import type { MailIndex, RawMailStore } from '../../shared/ports';
 
@@ -47,8 +47,7 @@ export interface ExportHandlerDeps {
 }
 
 export function bundleKey(mailbox: string, id: string, part: number, count: number): string {
-  const suffix = count === 1 ? '' : `.part-${part + 1}-of-${count}`;
-  return `${EXPORT_PREFIX}${encodeURIComponent(mailbox)}/${id}${suffix}.tar.gz`;
+  return `${EXPORT_PREFIX}${encodeURIComponent(mailbox)}/${id}${partSuffix(part, count)}.tar.gz`;
 }
 
 /** Builds one part of a recorded export, streaming it into an S3 multipart upload under exports/. */

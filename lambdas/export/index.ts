@@ -1,11 +1,11 @@
 // Composition root: clients are built once per cold start. The same bundle runs twice: on the main thread as the
-// handler, and in the worker thread that builds each part with a bounded heap (shared/export-worker.ts).
+// handler, and in the worker thread that builds each part with a bounded heap (shared/bundle/export-worker.ts).
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { asyncInvoker } from '../../shared/adapters/lambda-invoker';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
-import { runInExportWorker, serveExportWorker } from '../../shared/export-worker';
+import { runInExportWorker, serveExportWorker } from '../../shared/bundle/export-worker';
 import { requireEnv } from '../shared/environment';
 import { createExportHandler, createPartBuilder, type PartOutcome, type PartRequest } from './handler';
 

@@ -1,7 +1,7 @@
 // SES configuration-set events (SNS): bounces and complaints of forwarded copies update the ledger.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SNSEvent } from 'aws-lambda';
-import type { ForwardLedger } from '../../shared/forward';
+import type { ForwardLedger } from '../../shared/ports';
 
 interface SesEvent {
   eventType?: string;

@@ -1,12 +1,13 @@
 // Composition root: clients are built once per cold start.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createClients } from '../../shared/adapters/clients';
-import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { DynamoForwardLedger } from '../../shared/adapters/dynamo-forward-ledger';
+import { IndexTable } from '../../shared/adapters/dynamo-table';
 import { requireEnv } from '../shared/environment';
 import { createForwardEventsHandler } from './handler';
 
 const clients = createClients();
 export const handler = createForwardEventsHandler({
-  ledger: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
+  ledger: new DynamoForwardLedger(new IndexTable(clients.dynamodb, requireEnv('INDEX_TABLE'))),
   logger: new Logger({ serviceName: 'mail-archiver-forward-events' }),
 });

@@ -8,11 +8,12 @@ import { z } from 'zod';
 import {
   type ForwardDeps,
   type ForwardOutcome,
-  type ForwardRequest,
   forwardMessage,
   RetryLater,
-} from '../../shared/forward';
+} from '../../shared/forwarding/forward';
 import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/forwarding/gmail';
+import type { ForwardRequest } from '../../shared/forwarding/ledger';
+import type { ForwardParking } from '../../shared/ports';
 
 const forwardRequest = z.object({
   mailbox: z.string().min(3),
@@ -22,7 +23,7 @@ const forwardRequest = z.object({
 });
 
 export interface ForwardHandlerDeps extends ForwardDeps {
-  parking: { park(request: ForwardRequest, reason: string): Promise<void> };
+  parking: ForwardParking;
   logger: Pick<Logger, 'info' | 'warn'>;
 }
 

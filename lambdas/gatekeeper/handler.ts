@@ -5,10 +5,10 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SESEvent } from 'aws-lambda';
-import type { Bouncer } from '../../shared/adapters/ses-bouncer';
 import type { ArchiverConfig } from '../../shared/config';
 import { BOUNCE_FAILED_METRIC } from '../../shared/metrics';
-import { bounceSenderFor, isJournalAddress, resolveRecipient } from '../../shared/routing';
+import type { Bouncer } from '../../shared/ports';
+import { bounceSenderFor, unknownRecipients } from '../../shared/routing';
 
 export interface GatekeeperDeps {
   config: ArchiverConfig;
@@ -19,11 +19,6 @@ export interface GatekeeperDeps {
 }
 
 export type Disposition = { disposition: 'CONTINUE' | 'STOP_RULE' | 'STOP_RULE_SET' };
-
-/** Envelope recipients that no mailbox accepts. */
-export function unknownRecipients(config: ArchiverConfig, recipients: readonly string[]): string[] {
-  return recipients.filter((r) => !isJournalAddress(config, r) && 'rejected' in resolveRecipient(config, r));
-}
 
 export function createGatekeeperHandler(deps: GatekeeperDeps) {
   return async (event: SESEvent): Promise<Disposition> => {

@@ -1,5 +1,5 @@
 // Read once at cold start; a missing or bad value fails the cold start loudly with its name.
-import { type ArchiverConfig, parseConfig } from '../../shared/config';
+import { type ArchiverConfig, parseConfigJson } from '../../shared/config';
 
 /**
  * The identifier the bundler replaces with the validated config, as a JSON string (esbuild `define`, set by
@@ -17,17 +17,10 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
 
 /**
  * The config compiled into the bundle; outside a bundle (benchmarks, local runs) the JSON in ARCHIVER_CONFIG.
- * @throws Error when neither is there or the JSON is bad; ConfigError when the config is invalid.
+ * @throws Error when neither is there; ConfigError when the JSON is bad or the config is invalid.
  */
 export function bundledConfig(env: NodeJS.ProcessEnv = process.env): ArchiverConfig {
   const bundled = typeof __ARCHIVER_CONFIG__ === 'string' ? __ARCHIVER_CONFIG__ : undefined;
   const source = bundled === undefined ? 'ARCHIVER_CONFIG' : 'the bundled config';
-  const text = bundled ?? requireEnv('ARCHIVER_CONFIG', env);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${source} is not valid JSON: ${(error as Error).message}`);
-  }
-  return parseConfig(raw, source);
+  return parseConfigJson(bundled ?? requireEnv('ARCHIVER_CONFIG', env), source);
 }

@@ -7,7 +7,7 @@ import { gaxios, JWT, OAuth2Client } from 'google-auth-library';
 
 type GaxiosError = gaxios.GaxiosError;
 
-import { SendError } from '../forward';
+import { SendError } from '../forwarding/forward';
 import {
   classifyGmailFailure,
   GMAIL_IMPORT_MAX_BYTES,

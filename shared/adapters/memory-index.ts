@@ -1,6 +1,13 @@
 // MailIndex and ForwardLedger in memory, with the same conditional semantics as the DynamoDB adapter: for
 // benchmarks of the core without a database, and for tests of the core's logic.
-import type { ForwardEntry, ForwardLedger, ForwardState, SentResult } from '../forward';
+import {
+  type ForwardEntry,
+  type ForwardEntryKey,
+  type ForwardState,
+  isClaimable,
+  leaseUntil,
+  type SendResult,
+} from '../forwarding/ledger';
 import {
   type DeliveryRow,
   deliveryItem,
@@ -8,7 +15,7 @@ import {
   type ExportRecord,
   type FolderState,
 } from '../index-schema';
-import type { ListQuery, MailIndex } from '../ports';
+import type { ForwardLedger, ListQuery, MailIndex } from '../ports';
 import type { Folder } from '../routing';
 import { DYNAMODB_ITEM_LIMIT_BYTES, itemSizeBytes, RowTooLargeError } from '../row-budget';
 
@@ -100,10 +107,10 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
       .sort((a, b) => b.exportId.localeCompare(a.exportId))[0];
   }
 
-  async recordExportPart(mailbox: string, exportId: string, index: number, part: ExportPart) {
+  async recordExportPart(mailbox: string, exportId: string, part: number, result: ExportPart) {
     const record = this.exports.get(`${mailbox}\n${exportId}`);
     if (!record) throw new Error(`no export ${exportId}`);
-    record.partResults = { ...record.partResults, [String(index)]: part };
+    record.partResults = { ...record.partResults, [String(part)]: result };
     const count = record.partCount ?? 1;
     if (record.state === 'running' && Object.keys(record.partResults).length === count) {
       record.parts = Array.from({ length: count }, (_, i) => record.partResults?.[String(i)] as ExportPart);
@@ -113,9 +120,9 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
     return structuredClone(record);
   }
 
-  async recordExportProgress(mailbox: string, exportId: string, index: number, messages: number) {
+  async recordExportProgress(mailbox: string, exportId: string, part: number, messages: number) {
     const record = this.exports.get(`${mailbox}\n${exportId}`);
-    if (record) record.partProgress = { ...record.partProgress, [String(index)]: messages };
+    if (record) record.partProgress = { ...record.partProgress, [String(part)]: messages };
   }
 
   async failExport(mailbox: string, exportId: string, error: string) {
@@ -123,38 +130,25 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
     if (record) Object.assign(record, { state: 'failed', error });
   }
 
-  private forwardKey(e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>) {
+  private forwardKey(e: ForwardEntryKey) {
     return `${e.mailbox}\n${e.messageKey}\n${e.target}`;
   }
 
-  async claimForward(
-    e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
-    now: Date,
-    redrive: boolean,
-  ) {
+  async claimForward(e: ForwardEntryKey, now: Date, redrive: boolean) {
     const existing = this.forwards.get(this.forwardKey(e));
-    const claimable =
-      !existing ||
-      existing.state === 'pending' ||
-      (existing.state === 'failed' && (redrive || !existing.permanent)) ||
-      (redrive && existing.state === 'sending' && (existing.leaseUntil ?? '') < now.toISOString());
-    if (!claimable) return false;
+    if (!isClaimable(existing, now, redrive)) return false;
     this.forwards.set(this.forwardKey(e), {
       ...e,
       ...existing,
       state: 'sending',
       attempts: (existing?.attempts ?? 0) + 1,
-      leaseUntil: new Date(now.getTime() + 5 * 60 * 1000).toISOString(),
+      leaseUntil: leaseUntil(now),
       updatedAt: now.toISOString(),
     });
     return true;
   }
 
-  async settleForward(
-    e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
-    result: SentResult | { state: 'failed'; error: string; permanent: boolean },
-    now: Date,
-  ) {
+  async settleForward(e: ForwardEntryKey, result: SendResult, now: Date) {
     const entry = this.forwards.get(this.forwardKey(e));
     if (!entry) throw new Error('settling an unclaimed forward');
     delete entry.leaseUntil;
@@ -168,7 +162,7 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
     }
   }
 
-  async skipForward(e: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>, reason: string, now: Date) {
+  async skipForward(e: ForwardEntryKey, reason: string, now: Date) {
     const existing = this.forwards.get(this.forwardKey(e));
     if (existing && existing.state !== 'pending') return;
     this.forwards.set(this.forwardKey(e), {

@@ -1,10 +1,7 @@
 // Bounces mail for unknown recipients through SES (v1 SendBounce: the receipt-rule era API that knows
 // received message ids).
 import { SESClient, SendBounceCommand } from '@aws-sdk/client-ses';
-
-export interface Bouncer {
-  bounce(input: { sesMessageId: string; bounceSender: string; recipients: string[] }): Promise<void>;
-}
+import type { Bouncer } from '../ports';
 
 export class SesBouncer implements Bouncer {
   constructor(private readonly ses: SESClient = new SESClient({})) {}

@@ -14,10 +14,10 @@ import { appendFile, mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ImapFlow } from 'imapflow';
-import type { BundleManifest, ManifestMessage } from '../export';
-import { type VerifyReport, verifyBundle } from '../verify';
 import { DEFAULT_BUNDLE_LIMITS, entryPath, readBundleEntries } from './entries';
 import { UnsafeBundleError } from './extract';
+import type { BundleManifest, ManifestMessage } from './manifest';
+import { type VerifyReport, verifyBundle } from './verify';
 
 /** Where the bundle is: a .tar.gz file, or a directory holding an unpacked bundle (manifest.json, Maildir/). */
 export type BundleSource = { kind: 'file'; path: string } | { kind: 'directory'; path: string };
@@ -26,8 +26,6 @@ export interface RestoreOptions {
   source: BundleSource;
   /** Re-reads the bundle as a tar.gz stream (for a directory: a tar of it); given to `verifyBundle`. */
   openBundleStream: () => Readable;
-  /** The importer's mbox reader, for `verifyBundle` (mboxrd bundles are checked, not restored). */
-  readMbox: Parameters<typeof verifyBundle>[1];
   /** Builds a new, unconnected client for the target; called again after every disconnect. */
   newClient: () => ImapFlow;
   /** JSON Lines file recording what was appended; created if missing. */
@@ -159,7 +157,7 @@ const STATE_VERSION = 1;
  * `retry.attempts` consecutive failures); a NO to one APPEND is recorded as that message's refusal.
  */
 export async function restoreBundle(options: RestoreOptions): Promise<RestoreReport> {
-  const verified = await verifyBundle(options.openBundleStream(), options.readMbox);
+  const verified = await verifyBundle(options.openBundleStream());
   if (!verified.ok || !verified.manifest) throw new BundleNotVerifiedError(verified);
   const manifest = verified.manifest;
   if (manifest.bundleFormat !== 'maildir') {

@@ -1,7 +1,7 @@
 // Delivery through the Gmail API: the archived bytes go into the target's Gmail mailbox unchanged, with
 // users.messages.import (Gmail then scans and classifies them as if they had arrived by SMTP). The core knows
 // only these ports; shared/adapters/gmail-api.ts implements them with Google's clients.
-import { SendError } from '../forward';
+import { SendError } from './forward';
 
 /** users.messages.import refuses messages over 150 MB (Gmail API reference, users.messages.import). */
 export const GMAIL_IMPORT_MAX_BYTES = 150 * 1024 * 1024;

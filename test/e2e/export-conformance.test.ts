@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot } from '../../cli/dovecot';
 import type { DeliveryRow } from '../../shared/index-schema';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
+import { readObject } from '../../shared/raw-object';
 import { exportToFile, unpack } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { asServedByDovecot, readOverImap, type Served } from '../support/imap';
@@ -49,10 +50,8 @@ async function rowsOf(mailbox: string): Promise<DeliveryRow[]> {
   return rows;
 }
 
-async function originalBytes(row: DeliveryRow): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of await services.store.read(row.raw)) chunks.push(chunk);
-  return Buffer.concat(chunks);
+function originalBytes(row: DeliveryRow): Promise<Buffer> {
+  return readObject(services.store, row.raw);
 }
 
 describe('bundles served by a real Dovecot', () => {

@@ -11,12 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local-stack';
 import { GmailApi } from '../../shared/adapters/gmail-api';
 import { FileGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
-import type { ForwardEntry } from '../../shared/forward';
 import {
   GMAIL_AUTH_FAILURE_LOG,
   GMAIL_INSERT_SCOPE,
   GMAIL_READONLY_SCOPE,
 } from '../../shared/forwarding/gmail';
+import type { ForwardEntry } from '../../shared/forwarding/ledger';
 import { collectSentMail, RawStoreSentCollectionState } from '../../shared/forwarding/sent-collection';
 import type { DeliveryRow } from '../../shared/index-schema';
 import { exampleConfig } from '../support/config';

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../cli/local-services';
 import { type RunningLocalStack, startLocalStack } from '../../cli/local-stack';
 import type { DeliveryRow } from '../../shared/index-schema';
+import { readObject } from '../../shared/raw-object';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 
@@ -45,9 +46,7 @@ async function listJson(mailbox: string, ...args: string[]): Promise<DeliveryRow
 
 async function readStored(row: DeliveryRow | undefined): Promise<string> {
   if (!row || !stack) throw new Error('no row or no stack');
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of await stack.archive.store.read(row.raw)) chunks.push(chunk);
-  return Buffer.concat(chunks).toString();
+  return (await readObject(stack.archive.store, row.raw)).toString();
 }
 
 function smtp() {

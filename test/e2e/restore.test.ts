@@ -15,15 +15,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openBundleStream } from '../../cli/commands/restore';
 import { type DovecotServer, startDovecot } from '../../cli/dovecot';
-import { readMbox } from '../../cli/message-sources';
-import { openBundleStream } from '../../cli/restore';
+import type { BundleManifest } from '../../shared/bundle/manifest';
 import { BundleNotVerifiedError, type RestoreOptions, restoreBundle } from '../../shared/bundle/restore';
-import type { BundleManifest } from '../../shared/export';
+import { verifyBundle } from '../../shared/bundle/verify';
 import type { DeliveryRow } from '../../shared/index-schema';
 import { archiveReceivedMail } from '../../shared/ingest';
 import type { MailIndex } from '../../shared/ports';
-import { verifyBundle } from '../../shared/verify';
 import { exportToFile } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { readOverImap } from '../support/imap';
@@ -120,7 +119,6 @@ function options(server: DovecotServer, extra: Partial<RestoreOptions> = {}): Re
   return {
     source: { kind: 'file', path: bundle },
     openBundleStream: () => createReadStream(bundle),
-    readMbox,
     newClient: clientFor(server),
     statePath: join(work, `state-${server.port}-${Math.random().toString(36).slice(2)}.jsonl`),
     retry: { attempts: 6, firstDelayMs: 50 },
@@ -292,7 +290,8 @@ beforeAll(async () => {
     { mailbox: MAILBOX, format: 'maildir' },
     bundle,
   );
-  const checked = await verifyBundle(createReadStream(bundle), readMbox);
+  const { verifyBundle } = await import('../../shared/bundle/verify');
+  const checked = await verifyBundle(createReadStream(bundle));
   expect(checked.errors).toEqual([]);
   manifest = checked.manifest as BundleManifest;
 }, 60_000);
@@ -350,7 +349,7 @@ describe('restore into a real Dovecot', () => {
     execFileSync('tar', ['-xzf', bundle, '-C', dir, '--no-same-owner']);
     // The unpacked tree passes verify as it is (GNU tar keeps even the 1958 mtime); then one byte changes.
     const source = { kind: 'directory' as const, path: dir };
-    expect((await verifyBundle(openBundleStream(source), readMbox)).errors).toEqual([]);
+    expect((await verifyBundle(openBundleStream(source))).errors).toEqual([]);
     const victim = manifest.messages.find((m) => m.folder === 'Sent');
     const path = join(dir, victim?.file ?? '');
     const bytes = readFileSync(path);

@@ -23,14 +23,14 @@ import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readMbox } from '../../cli/message-sources';
 import { createExportHandler } from '../../lambdas/export/handler';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
-import { type BundleManifest, joinBundles } from '../../shared/export';
-import { runExportJob } from '../../shared/export-job';
-import { EXPORT_HEAP_LIMITS, runInExportWorker } from '../../shared/export-worker';
+import { runExportJob } from '../../shared/bundle/export-job';
+import { EXPORT_HEAP_LIMITS, runInExportWorker } from '../../shared/bundle/export-worker';
+import { joinBundles } from '../../shared/bundle/join';
+import type { BundleManifest } from '../../shared/bundle/manifest';
+import { verifyBundle } from '../../shared/bundle/verify';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
-import { verifyBundle } from '../../shared/verify';
 import { buildLambdaBundle, exportToFile, unpack } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
@@ -85,7 +85,7 @@ function tree(root: string): Map<string, { bytes: string; mtime: number }> {
   return out;
 }
 
-const verify = (path: string) => verifyBundle(createReadStream(path), readMbox);
+const verify = (path: string) => verifyBundle(createReadStream(path));
 
 describe('incremental bundles', () => {
   it('full + incrementals unpacked in order give the same tree as a full export made now', async () => {
@@ -205,10 +205,7 @@ describe('verify', () => {
       JSON.stringify({ bundleFormat: 'maildir', folders: [], messages: [] }),
     );
     pack.finalize();
-    const report = await verifyBundle(
-      Readable.from(pack as unknown as Readable).pipe(createGzip()),
-      readMbox,
-    );
+    const report = await verifyBundle(Readable.from(pack as unknown as Readable).pipe(createGzip()));
     expect(report.errors.join('\n')).toMatch(
       /unsafe entry "\.\.\/\.\.\/etc\/evil": a name that climbs out of the bundle/,
     );

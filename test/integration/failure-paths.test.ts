@@ -5,13 +5,13 @@ import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readMbox } from '../../cli/message-sources';
-import { exportMailbox } from '../../shared/export';
-import { forwardMessage, type MailSender } from '../../shared/forward';
+import { exportMailbox } from '../../shared/bundle/export';
+import { verifyBundle } from '../../shared/bundle/verify';
+import { forwardMessage } from '../../shared/forwarding/forward';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
+import type { MailSender } from '../../shared/ports';
 import { reconcile } from '../../shared/reconcile';
 import { defaultRowBudget, utf8Bytes } from '../../shared/row-budget';
-import { verifyBundle } from '../../shared/verify';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -128,7 +128,7 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
         { mailbox, format: 'maildir' },
         createWriteStream(bundle),
       );
-      const report = await verifyBundle(createReadStream(bundle), readMbox);
+      const report = await verifyBundle(createReadStream(bundle));
       expect(report.errors).toEqual([]);
       const exported = new Set(report.manifest?.messages.map((m) => m.sha256));
       for (const message of messages.filter((m) => m.mailboxes.includes(mailbox))) {

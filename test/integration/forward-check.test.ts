@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rewriteForForwarding } from '../../shared/forward-rewrite';
+import { rewriteForForwarding } from '../../shared/forwarding/rewrite';
 import { findLineEnd } from '../../shared/lines';
 import { CORPORA_DIR, corpusMessages } from '../support/corpora';
 import { spamAssassinFiles } from '../support/spam-assassin';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GmailApi, gmailAuthClient } from '../../shared/adapters/gmail-api';
 import { FileGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
-import { SendError } from '../../shared/forward';
+import { SendError } from '../../shared/forwarding/forward';
 import {
   GMAIL_INSERT_SCOPE,
   GMAIL_READONLY_SCOPE,

@@ -18,10 +18,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readMbox } from '../../cli/message-sources';
 import { stageMaildir } from '../../cli/stage-maildir';
 import { auditTree, extractBundle, UnsafeBundleError } from '../../shared/bundle/extract';
-import { verifyBundle } from '../../shared/verify';
+import { verifyBundle } from '../../shared/bundle/verify';
 import {
   firstMessage,
   goodBundle,
@@ -209,11 +208,11 @@ function assertNothingEscaped() {
 
 describe('hostile bundles', () => {
   it('the good bundle they are made from verifies, stages and serves', async () => {
-    const report = await verifyBundle(createReadStream(good), readMbox);
+    const report = await verifyBundle(createReadStream(good));
     expect(report.errors).toEqual([]);
     expect(report.messages).toBe(3);
     const repacked = await writeBundle(join(work, 'repacked.tar.gz'), await readEntries(good));
-    expect((await verifyBundle(createReadStream(repacked), readMbox)).errors).toEqual([]);
+    expect((await verifyBundle(createReadStream(repacked))).errors).toEqual([]);
     const stage = mkdtempSync(join(work, 'stage-'));
     const maildir = await stageMaildir(repacked, stage);
     expect(readdirSync(join(maildir, 'cur'))).toHaveLength(3);
@@ -235,7 +234,7 @@ describe('hostile bundles', () => {
       });
 
       it('verify rejects it and says why', async () => {
-        const report = await verifyBundle(createReadStream(bundle), readMbox);
+        const report = await verifyBundle(createReadStream(bundle));
         expect(report.ok).toBe(false);
         expect(report.errors.join('\n')).toMatch(hostile.reason);
         assertNothingEscaped();

@@ -6,18 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readMbox } from '../../cli/message-sources';
 import { FileRawMailStore } from '../../shared/adapters/file-store';
 import { MemoryMailIndex } from '../../shared/adapters/memory-index';
-import { exportMailbox } from '../../shared/export';
-import { type ForwardDeps, forwardMessage, type MailSender, SendError } from '../../shared/forward';
-import { rewriteForForwarding, splitHeaderBlock } from '../../shared/forward-rewrite';
+import { exportMailbox } from '../../shared/bundle/export';
+import { verifyBundle } from '../../shared/bundle/verify';
+import { type ForwardDeps, forwardMessage, SendError } from '../../shared/forwarding/forward';
+import { rewriteForForwarding, splitHeaderBlock } from '../../shared/forwarding/rewrite';
 import { indexKeys } from '../../shared/index-schema';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
-import type { MailIndex } from '../../shared/ports';
+import type { MailIndex, MailSender } from '../../shared/ports';
 import { reconcile, reindex } from '../../shared/reconcile';
 import type { SesReceivedNotification } from '../../shared/ses-notification';
-import { verifyBundle } from '../../shared/verify';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -62,7 +61,7 @@ describe('the SpamAssassin corpus end to end (local disk, in-memory index)', () 
           createWriteStream(bundle),
         );
         expect(result.messages).toBe(files.length);
-        const report = await verifyBundle(createReadStream(bundle), readMbox);
+        const report = await verifyBundle(createReadStream(bundle));
         expect(report.errors.slice(0, 5)).toEqual([]);
         expect(report.messages).toBe(files.length);
       } finally {

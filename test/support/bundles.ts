@@ -3,7 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
-import { type ExportDeps, type ExportRequest, type ExportResult, exportMailbox } from '../../shared/export';
+import {
+  type ExportDeps,
+  type ExportRequest,
+  type ExportResult,
+  exportMailbox,
+} from '../../shared/bundle/export';
 
 export async function exportToFile(
   deps: ExportDeps,

@@ -7,7 +7,7 @@ import { createGzip } from 'node:zlib';
 import tar, { type Header } from 'tar-stream';
 import { FileRawMailStore } from '../../shared/adapters/file-store';
 import { MemoryMailIndex } from '../../shared/adapters/memory-index';
-import { exportMailbox } from '../../shared/export';
+import { exportMailbox } from '../../shared/bundle/export';
 import { archiveReceivedMail } from '../../shared/ingest';
 import { exampleConfig } from './config';
 import { makeMessage } from './messages';

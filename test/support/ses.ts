@@ -1,18 +1,10 @@
-// Stores a message the way SES's S3 action does (trace headers prepended, key = prefix + SES message id)
-// and returns the notification SES would publish.
-import { createHash, randomBytes } from 'node:crypto';
-import { rawMailKey } from '../../shared/index-schema';
+// Receives a message the way SES does (shared/ses-receive.ts), with a remote sender and PASS verdicts unless a
+// test says otherwise, and gives the test the sha256 of the stored bytes.
+import { createHash } from 'node:crypto';
 import type { RawMailStore } from '../../shared/ports';
 import type { Verdicts } from '../../shared/routing';
-import {
-  buildReceivedNotification,
-  type SesReceivedNotification,
-  sesTraceHeaders,
-} from '../../shared/ses-notification';
-
-export function sesMessageId(): string {
-  return randomBytes(20).toString('hex');
-}
+import type { SesReceivedNotification } from '../../shared/ses-notification';
+import { storeLikeSes } from '../../shared/ses-receive';
 
 export async function receiveLikeSes(
   store: RawMailStore,
@@ -28,37 +20,16 @@ export async function receiveLikeSes(
     trace?: boolean;
   },
 ): Promise<{ notification: SesReceivedNotification; stored: Buffer; sha256: string }> {
-  const messageId = envelope.messageId ?? sesMessageId();
-  const timestamp = envelope.timestamp ?? new Date();
-  const verdicts: Verdicts = {
-    spam: 'PASS',
-    virus: 'PASS',
-    spf: 'PASS',
-    dkim: 'PASS',
-    dmarc: 'PASS',
-    ...envelope.verdicts,
-  };
-  const trace = sesTraceHeaders({
+  const { notification, stored } = await storeLikeSes(store, bucket, {
+    raw: message,
     envelopeFrom: envelope.from ?? 'ann@sender.example.org',
     recipients: envelope.recipients,
-    clientAddress: '192.0.2.1',
-    clientName: 'mail.sender.example.org',
-    messageId,
-    timestamp,
-    verdicts,
+    verdicts: { spam: 'PASS', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS', ...envelope.verdicts },
+    client: { address: '192.0.2.1', name: 'mail.sender.example.org' },
     receiver: 'inbound-smtp.us-east-1.amazonaws.com',
-  });
-  const stored = envelope.trace === false ? message : Buffer.concat([Buffer.from(trace), message]);
-  const objectKey = rawMailKey(messageId);
-  await store.write({ bucket, key: objectKey }, stored);
-  const notification = buildReceivedNotification({
-    messageId,
-    timestamp,
-    source: envelope.from ?? 'ann@sender.example.org',
-    recipients: envelope.recipients,
-    bucket,
-    objectKey,
-    verdicts,
+    ...(envelope.messageId ? { messageId: envelope.messageId } : {}),
+    ...(envelope.timestamp ? { receivedAt: envelope.timestamp } : {}),
+    ...(envelope.trace === false ? { traceHeaders: false } : {}),
   });
   return { notification, stored, sha256: createHash('sha256').update(stored).digest('hex') };
 }

@@ -4,8 +4,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
-import { readMbox } from '../../cli/message-sources';
-import { verifyBundle } from '../../shared/verify';
+import { verifyBundle } from '../../shared/bundle/verify';
 
 /** A real tar.gz of `count` files of 20 KB of random-ish text each (so gzip cannot shrink them away). */
 async function tarGz(count: number): Promise<Buffer> {
@@ -22,7 +21,7 @@ async function tarGz(count: number): Promise<Buffer> {
   return gzipSync(Buffer.concat(chunks));
 }
 
-const verify = (bytes: Buffer) => verifyBundle(Readable.from([bytes]), readMbox);
+const verify = (bytes: Buffer) => verifyBundle(Readable.from([bytes]));
 
 describe('verify on a damaged bundle', () => {
   it('calls a cut-off bundle truncated and counts the files still readable before the cut', async () => {

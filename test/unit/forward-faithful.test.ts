@@ -8,7 +8,7 @@ import {
   MAX_LINE_OCTETS,
   rewriteForForwarding,
   splitHeaderBlock,
-} from '../../shared/forward-rewrite';
+} from '../../shared/forwarding/rewrite';
 import { splitLines } from '../../shared/lines';
 import { parseAddresses } from '../../shared/mime';
 

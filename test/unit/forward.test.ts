@@ -3,7 +3,8 @@ import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { SesSender } from '../../shared/adapters/ses-sender';
-import { contentBlocker, forwardBlocker, SendError } from '../../shared/forward';
+import { SendError } from '../../shared/forwarding/forward';
+import { contentBlocker, forwardBlocker } from '../../shared/forwarding/policy';
 import {
   asciiEnvelopeAddress,
   FORWARD_TRACE_FIELD,
@@ -14,7 +15,7 @@ import {
   rewriteForForwarding,
   SINGLE_INSTANCE_FIELDS,
   splitHeaderBlock,
-} from '../../shared/forward-rewrite';
+} from '../../shared/forwarding/rewrite';
 import type { DeliveryRow } from '../../shared/index-schema';
 import { exampleConfig } from '../support/config';
 import { corporaPresent, corporaSkipReason, corpusMessages, corpusName } from '../support/corpora';

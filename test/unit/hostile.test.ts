@@ -4,14 +4,13 @@ import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readMbox } from '../../cli/message-sources';
 import { FileRawMailStore } from '../../shared/adapters/file-store';
 import { MemoryMailIndex } from '../../shared/adapters/memory-index';
-import { exportMailbox } from '../../shared/export';
+import { exportMailbox } from '../../shared/bundle/export';
+import { verifyBundle } from '../../shared/bundle/verify';
 import { archiveReceivedMail } from '../../shared/ingest';
 import { readMessageBytes } from '../../shared/mime';
 import { routeMessage } from '../../shared/routing';
-import { verifyBundle } from '../../shared/verify';
 import { exampleConfig } from '../support/config';
 import { receiveLikeSes } from '../support/ses';
 
@@ -108,7 +107,7 @@ describe('hostile input', () => {
         { mailbox: 'alice@example.com', format: 'maildir' },
         createWriteStream(bundle),
       );
-      const report = await verifyBundle(createReadStream(bundle), readMbox);
+      const report = await verifyBundle(createReadStream(bundle));
       expect(report.errors).toEqual([]);
       for (const message of report.manifest?.messages ?? []) {
         expect(message.file).toMatch(/^Maildir\/cur\/\d+\.[A-Za-z0-9_-]+\.mail-archiver,S=\d+,W=\d+:2,$/);

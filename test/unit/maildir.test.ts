@@ -14,8 +14,8 @@ import {
   messageFileName,
   parseMessageFileName,
   storedForm,
-} from '../../shared/maildir';
-import { escapeMboxrd, MboxrdEscape, mboxFromLine } from '../../shared/mbox';
+} from '../../shared/bundle/maildir';
+import { escapeMboxrd, MboxrdEscape, mboxFromLine } from '../../shared/bundle/mbox';
 import { LineEndingCounter } from '../../shared/mime';
 
 describe('maildir rules', () => {

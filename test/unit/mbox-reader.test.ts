@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { type MboxEntry, parseEnvelopeLine, readMboxMessages } from '../../shared/mbox-reader';
+import { type MboxEntry, parseEnvelopeLine, readMboxMessages } from '../../shared/bundle/mbox-reader';
 
 async function read(text: string | Buffer, options?: { escapedMboxrd?: boolean }): Promise<MboxEntry[]> {
   const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8');

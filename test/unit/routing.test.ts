@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { unknownRecipients } from '../../lambdas/gatekeeper/handler';
-import { baseAddress, routeMessage } from '../../shared/routing';
+import { baseAddress, routeMessage, unknownRecipients } from '../../shared/routing';
 import { exampleConfig } from '../support/config';
 
 const pass = { spam: 'PASS', virus: 'PASS' } as const;

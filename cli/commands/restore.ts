@@ -14,9 +14,8 @@ import {
   type RestoreProgress,
   type RestoreReport,
   restoreBundle,
-} from '../shared/bundle/restore';
-import { archiverHome } from './local-stack';
-import { readMbox } from './message-sources';
+} from '../../shared/bundle/restore';
+import { archiverHome } from '../local-stack';
 
 /** Environment variables that carry the secret: never the command line, where `ps` and shell history see it. */
 export const PASSWORD_ENV = 'MAIL_ARCHIVER_IMAP_PASSWORD';
@@ -156,7 +155,6 @@ Run it again at any time: what is already there is not appended twice. Exit 1 un
           report = await restoreBundle({
             source,
             openBundleStream: () => openBundleStream(source),
-            readMbox,
             newClient: () =>
               new ImapFlow({
                 host: target.host,

@@ -3,8 +3,9 @@
 // work into parts that run in parallel, each writing its own bundle to the sink it is given.
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import { type BundleFormat, type ExportDeps, exportMailbox, summarizeExport } from './export';
-import { type ExportPart, type ExportRecord, newExportId } from './index-schema';
+import { type ExportPart, type ExportRecord, newExportId } from '../index-schema';
+import { type ExportDeps, exportMailbox, summarizeExport } from './export';
+import type { BundleFormat } from './manifest';
 
 export interface ExportJobRequest {
   mailbox: string;
@@ -34,6 +35,14 @@ export type OpenSink = (exportId: string, part: number, partCount: number) => Bu
  * One invocation gets 10 GB, half of that, leaving room for slower S3 reads and a slower vCPU.
  */
 export const DEFAULT_MAX_RAW_BYTES_PER_PART = 10 * 1024 ** 3;
+
+/**
+ * What tells the parts of a split export apart, added to the bundle's name: nothing when there is one part,
+ * else `.part-<n>-of-<count>` with n counted from 1. The export Lambda's S3 keys and the CLI's files use it.
+ */
+export function partSuffix(part: number, count: number): string {
+  return count === 1 ? '' : `.part-${part + 1}-of-${count}`;
+}
 
 export function createExportId(now = new Date()): string {
   return newExportId(now, randomBytes(3).toString('hex'));

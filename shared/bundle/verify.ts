@@ -1,7 +1,7 @@
 // `mail-archiver verify`: re-hashes every message of a bundle against its manifest and checks the maildir
 // rules that, broken, make Dovecot cut, drop or renumber mail (exact S= and W=, mtimes, uidlists, layout).
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,11 +14,11 @@ import {
   entryProblem,
   readBundleEntries,
   TEXT_ENTRY,
-} from './bundle/entries';
-import { parseBundleManifest } from './bundle/manifest-schema';
-import { explainBundleError } from './bundle-errors';
-import type { BundleManifest } from './export';
+} from './entries';
+import { explainBundleError } from './errors';
 import { flagLetters, MAILDIR_ROOT, parseMessageFileName } from './maildir';
+import { type BundleManifest, parseBundleManifest } from './manifest';
+import { readMboxMessages } from './mbox-reader';
 
 export interface VerifyReport {
   ok: boolean;
@@ -40,7 +40,7 @@ interface FileFacts {
 }
 
 /**
- * Reads a bundle stream once. `readMbox` parses a spooled mbox file back into messages (the importer's reader),
+ * Reads a bundle stream once. An mboxrd file is spooled and parsed back with the mbox reader the importer uses,
  * so that mboxrd bundles are checked by the same code that would restore them. Every entry must pass
  * `entryProblem` (shared/bundle/entries.ts: regular files and directories only, safe names and modes, text
  * entries within `limits`); the manifest must match its schema. Never throws for a bad bundle: the report
@@ -48,7 +48,6 @@ interface FileFacts {
  */
 export async function verifyBundle(
   bundle: Readable,
-  readMbox: (path: string) => AsyncIterable<{ kind: string; raw?: Buffer; origin: string }>,
   limits: BundleLimits = DEFAULT_BUNDLE_LIMITS,
 ): Promise<VerifyReport> {
   const errors: string[] = [];
@@ -79,8 +78,10 @@ export async function verifyBundle(
         const spooled = join(spool, `${mboxHashes.size}.mbox`);
         await pipeline(entry, createWriteStream(spooled));
         const hashes: string[] = [];
-        for await (const item of readMbox(spooled)) {
-          if (item.raw) hashes.push(createHash('sha256').update(item.raw).digest('hex'));
+        // Every envelope line is a separator in an mboxrd file this archiver wrote (its bodies are escaped).
+        const source = createReadStream(spooled, { highWaterMark: 1 << 20 });
+        for await (const item of readMboxMessages(source, { escapedMboxrd: true })) {
+          if (item.kind === 'message') hashes.push(createHash('sha256').update(item.raw).digest('hex'));
         }
         mboxHashes.set(path, hashes);
         continue;

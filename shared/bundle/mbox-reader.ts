@@ -8,8 +8,8 @@
 // by the end of the file or by a separator, the message ends there, whatever `From ` lines its body contains;
 // when the count does not fit, the separator rule decides. `>From ` escaping (mboxrd: `>*From `) is undone by
 // removing one `>`. Source: the mbox(5) man pages of qmail and mutt, and Jamie Zawinski's "mbox" notes.
-import { joinLines, type Line, readLines, startsWithHeaderField } from './lines';
-import { isPlaceholderDate, parseAsctime } from './mail-dates';
+import { joinLines, type Line, readLines, startsWithHeaderField } from '../lines';
+import { isPlaceholderDate, parseAsctime } from '../mail-dates';
 
 export interface EnvelopeLine {
   /** The envelope sender as written (`MAILER-DAEMON`, `-` from Thunderbird, `1802...@xxx` from Takeout). */

@@ -1,87 +1,13 @@
 // Forwarding: one copy of every archived message to each of its mailbox's targets, exactly once. The decision
 // not to forward (viruses, spam, DMARC rejects, loops, size) is recorded like a send; every send is claimed in a
 // ledger with a conditional write first, so duplicate events, retries and concurrent workers cannot send twice.
-import { type ArchiverConfig, forwardingFrom, forwardTargetOf } from './config';
-import {
-  asciiEnvelopeAddress,
-  FORWARD_TRACE_FIELD,
-  rewriteForForwarding,
-  splitHeaderBlock,
-} from './forward-rewrite';
-import type { GmailImporter } from './forwarding/gmail';
-import type { DeliveryRow } from './index-schema';
-import type { MailIndex, RawMailStore } from './ports';
-
-/** SESv2 SendEmail accepts 40 MB of raw content. */
-export const MAX_FORWARD_BYTES = 40 * 1024 * 1024;
-export const MAX_RECEIVED_FIELDS = 25;
-
-export interface ForwardRequest {
-  mailbox: string;
-  messageKey: string;
-}
-
-export type ForwardState = 'pending' | 'sending' | 'sent' | 'skipped' | 'failed' | 'bounced' | 'complained';
-
-export interface ForwardEntry {
-  mailbox: string;
-  messageKey: string;
-  target: string;
-  state: ForwardState;
-  attempts: number;
-  updatedAt: string;
-  /** Why it was not forwarded (skipped). */
-  reason?: string;
-  /** The last send error (failed); permanent ones are not retried until a redrive. */
-  error?: string;
-  permanent?: boolean;
-  sesMessageId?: string;
-  /** The id Gmail gave the imported copy (`via: "gmail-api"` targets). */
-  gmailMessageId?: string;
-  /** Anything the SES copy had to change beyond the rewrite proper (so that SES accepts it). */
-  changes?: string[];
-  sentAt?: string;
-  /** A claim older than this is a worker that died mid-send: only a redrive may send again. */
-  leaseUntil?: string;
-  feedback?: string;
-}
-
-export interface ForwardLedger {
-  /** Claims (mailbox, message, target) for sending; false when it is sent, skipped, being sent or parked. */
-  claimForward(
-    entry: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
-    now: Date,
-    redrive: boolean,
-  ): Promise<boolean>;
-  settleForward(
-    entry: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
-    result: SentResult | { state: 'failed'; error: string; permanent: boolean },
-    now: Date,
-  ): Promise<void>;
-  /** Records a decision not to forward, unless something was already recorded. */
-  skipForward(
-    entry: Pick<ForwardEntry, 'mailbox' | 'messageKey' | 'target'>,
-    reason: string,
-    now: Date,
-  ): Promise<void>;
-  listForwards(mailbox: string, state?: ForwardState): AsyncIterable<ForwardEntry>;
-  /** Bounce and complaint feedback, found by the id SES gave the sent copy. */
-  recordForwardFeedback(
-    sesMessageId: string,
-    state: 'bounced' | 'complained',
-    feedback: string,
-    now: Date,
-  ): Promise<boolean>;
-}
-
-/** A settled send: SES's message id, or Gmail's for an import; what else had to change, if anything. */
-export type SentResult =
-  | { state: 'sent'; sesMessageId: string; changes?: string[] }
-  | { state: 'sent'; gmailMessageId: string };
-
-export interface MailSender {
-  send(input: { from: string; to: string; raw: Buffer }): Promise<{ messageId: string }>;
-}
+import { type ArchiverConfig, forwardingFrom, forwardTargetOf } from '../config';
+import type { DeliveryIndex, ForwardLedger, MailSender, RawMailStore } from '../ports';
+import { readObject } from '../raw-object';
+import type { GmailImporter } from './gmail';
+import type { ForwardRequest } from './ledger';
+import { contentBlocker, forwardBlocker, MAX_FORWARD_BYTES } from './policy';
+import { asciiEnvelopeAddress, rewriteForForwarding } from './rewrite';
 
 /** A send that failed; `permanent` ones are parked (ledger + dead-letter queue) instead of retried. */
 export class SendError extends Error {
@@ -101,7 +27,7 @@ export class RetryLater extends Error {
 
 export interface ForwardDeps {
   config: ArchiverConfig;
-  index: MailIndex & ForwardLedger;
+  index: DeliveryIndex & ForwardLedger;
   store: RawMailStore;
   sender: MailSender;
   /** Delivery for `via: "gmail-api"` targets; without it they fail (transiently) until it is configured. */
@@ -116,34 +42,6 @@ export interface ForwardOutcome {
   permanent?: boolean;
   /** Google refused the credential: someone must run `mail-archiver gmail-auth` (raises an alarm). */
   reauthorise?: boolean;
-}
-
-/** Why a message must not be forwarded, from what the index knows; undefined means go ahead. */
-export function forwardBlocker(row: DeliveryRow, config: ArchiverConfig): string | undefined {
-  if (row.folder === 'Sent') return 'sent mail (journal copy) is archived, never forwarded';
-  if (row.verdicts.virus === 'FAIL') return 'virus verdict FAIL';
-  if (row.verdicts.spam === 'FAIL' && !config.forwarding.forwardSpam)
-    return 'spam verdict FAIL (kept in Junk)';
-  if (
-    row.verdicts.dmarc === 'FAIL' &&
-    row.verdicts.dmarcPolicy === 'reject' &&
-    !config.forwarding.forwardDmarcReject
-  ) {
-    return 'DMARC FAIL with policy reject';
-  }
-  return undefined;
-}
-
-/** Why these bytes must not be forwarded: a loop, or too large once rewritten. */
-export function contentBlocker(raw: Buffer): string | undefined {
-  const { fields } = splitHeaderBlock(raw);
-  const trace = FORWARD_TRACE_FIELD.toLowerCase();
-  if (fields.some((f) => f.name.toLowerCase() === trace))
-    return `loop: the message already carries ${FORWARD_TRACE_FIELD}`;
-  const received = fields.filter((f) => f.name.toLowerCase() === 'received').length;
-  if (received > MAX_RECEIVED_FIELDS)
-    return `loop: ${received} Received fields (more than ${MAX_RECEIVED_FIELDS})`;
-  return undefined;
 }
 
 export async function forwardMessage(
@@ -165,9 +63,7 @@ export async function forwardMessage(
   const blocked = forwardBlocker(row, deps.config);
   if (blocked) return skipAll(blocked);
 
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of await deps.store.read(row.raw)) chunks.push(chunk);
-  const raw = Buffer.concat(chunks);
+  const raw = await readObject(deps.store, row.raw);
   const looped = contentBlocker(raw);
   if (looped) return skipAll(looped);
   const from = forwardingFrom(deps.config);
@@ -237,15 +133,4 @@ export async function forwardMessage(
     }
   }
   return outcomes;
-}
-
-/** Which archived deliveries need a forward request: mailboxes with targets, except sent mail. */
-export function forwardRequestsFor(
-  config: ArchiverConfig,
-  messageKey: string,
-  deliveries: { mailbox: string; folder: string }[],
-): ForwardRequest[] {
-  return deliveries
-    .filter((d) => d.folder !== 'Sent' && (config.mailboxes[d.mailbox]?.forwardTo.length ?? 0) > 0)
-    .map((d) => ({ mailbox: d.mailbox, messageKey }));
 }

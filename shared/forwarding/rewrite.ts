@@ -7,9 +7,9 @@
 // (RFC 5322 2.1.1).
 import { domainToASCII } from 'node:url';
 import libmime from 'libmime';
-import { decodeBytes, decodeUnlabelled } from './charset';
-import { findHeaderEnd, type LineEnding, splitLines } from './lines';
-import { parseAddresses } from './mime';
+import { decodeBytes, decodeUnlabelled } from '../charset';
+import { findHeaderEnd, type LineEnding, splitLines } from '../lines';
+import { parseAddresses } from '../mime';
 
 /**
  * One item of the header block: a field (its name) or a line that is not a field (`name` is ''), with its exact

@@ -2,22 +2,17 @@
 // objects -> tar entries -> gzip -> sink), reads prefetched with bounded concurrency, deterministic order
 // (folders by name with INBOX first, messages by UID). The same code runs in the export Lambda (sink: an S3
 // multipart upload) and in the CLI (sink: a file).
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
-import tar from 'tar-stream';
-import type { DeliveryRow, FolderState } from './index-schema';
+import { Readable, type Writable } from 'node:stream';
+import type tar from 'tar-stream';
+import type { DeliveryRow, FolderState } from '../index-schema';
+import type { MailIndex, RawMailStore } from '../ports';
 import {
   bundleReadme,
-  CrlfToLfConverter,
   courierSubscriptions,
   courierUidDb,
-  crlfToLf,
   dovecotSubscriptions,
   dovecotUidList,
   folderDirectory,
@@ -27,10 +22,10 @@ import {
   messageFileName,
   storedForm,
 } from './maildir';
+import type { BundleFormat, BundleManifest, ManifestMessage } from './manifest';
 import { escapeMboxrd, MboxrdEscape, mboxFromLine } from './mbox';
-import type { MailIndex, RawMailStore } from './ports';
-
-export type BundleFormat = 'maildir' | 'mboxrd';
+import { messageBytes, prefetch } from './raw-reader';
+import { addEntry, bundleWriter, Spool } from './tar';
 
 export interface ExportRequest {
   mailbox: string;
@@ -47,35 +42,6 @@ export interface ExportRequest {
   /** For progress reports: how many messages the export is expected to write. */
   expectedTotal?: number;
   now?: Date;
-}
-
-export interface ManifestMessage {
-  folder: string;
-  uid: number;
-  /** Path inside the bundle. */
-  file: string;
-  /** sha256 and size of the original bytes (as archived). */
-  sha256: string;
-  size: number;
-  /** crlf-to-lf: the file is the original with every CRLF written as LF; as-is: the file is the original. */
-  storage: 'crlf-to-lf' | 'as-is' | 'mboxrd';
-  receivedAt: string;
-  flags: string[];
-  /** Dovecot serves NUL as 0x80: such messages cannot come back byte-identical over IMAP. */
-  nul?: boolean;
-}
-
-export interface BundleManifest {
-  format: 'mail-archiver-bundle';
-  version: 1;
-  bundleFormat: BundleFormat;
-  mailbox: string;
-  createdAt: string;
-  incremental: boolean;
-  after?: Record<string, number>;
-  part?: { index: number; count: number };
-  folders: { name: string; directory: string; uidValidity: number; nextUid: number; messages: number }[];
-  messages: ManifestMessage[];
 }
 
 export interface ExportResult {
@@ -95,9 +61,6 @@ export interface ExportDeps {
   index: MailIndex;
   store: RawMailStore;
 }
-
-/** Messages up to this size are read whole, ahead of the writer; larger ones are streamed in their turn. */
-const PREFETCH_MAX_BYTES = 1024 * 1024;
 
 export async function exportMailbox(
   deps: ExportDeps,
@@ -216,97 +179,6 @@ export async function exportMailbox(
   }
 }
 
-/** tar -> gzip -> sink, with the sha256 and size of what reaches the sink. */
-function bundleWriter(sink: Writable) {
-  // Buffers sized so that small messages flow through without a round trip to zlib's thread per entry.
-  const pack = tar.pack({ highWaterMark: 1024 * 1024 } as object);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const tap = new PassThrough();
-  tap.on('data', (chunk: Buffer) => {
-    hash.update(chunk);
-    bytes += chunk.length;
-  });
-  const written = pipeline(
-    pack as unknown as Readable,
-    new Coalesce(),
-    createGzip({ chunkSize: 256 * 1024 }),
-    tap,
-    sink,
-  );
-  written.catch(() => undefined);
-  return { pack, written, digest: () => ({ sha256: hash.digest('hex'), bytes }) };
-}
-
-/**
- * tar-stream emits a 512-byte header, the body and the padding of every entry as separate chunks; handed one by
- * one to zlib (a thread-pool round trip each) that is 4x slower than gzip itself. Gathered into 256 KB first.
- */
-class Coalesce extends Transform {
-  private parts: Buffer[] = [];
-  private size = 0;
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.parts.push(chunk);
-    this.size += chunk.length;
-    if (this.size < 256 * 1024) {
-      callback();
-      return;
-    }
-    const gathered = Buffer.concat(this.parts);
-    this.parts = [];
-    this.size = 0;
-    callback(null, gathered);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    callback(null, this.size ? Buffer.concat(this.parts) : undefined);
-  }
-}
-
-/** Lines appended to a temporary file (in 64 KB writes), counted in bytes, read back as a tar entry. */
-class Spool {
-  private readonly out: import('node:fs').WriteStream;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  bytes = 0;
-  private closed?: Promise<void>;
-
-  constructor(readonly path: string) {
-    this.out = createWriteStream(path);
-  }
-
-  append(text: string): Promise<void> {
-    return this.appendBytes(Buffer.from(text));
-  }
-
-  appendBytes(bytes: Buffer): Promise<void> {
-    this.bytes += bytes.length;
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
-    return this.pendingBytes >= 64 * 1024 ? this.flush() : Promise.resolve();
-  }
-
-  private flush(): Promise<void> {
-    if (this.pendingBytes === 0) return Promise.resolve();
-    const chunk = Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
-    return this.out.write(chunk) ? Promise.resolve() : new Promise((r) => this.out.once('drain', () => r()));
-  }
-
-  close(): Promise<void> {
-    this.closed ??= this.flush().then(
-      () => new Promise((resolve, reject) => this.out.end((e?: Error | null) => (e ? reject(e) : resolve()))),
-    );
-    return this.closed;
-  }
-
-  read(): AsyncIterable<Buffer> {
-    return createReadStream(this.path);
-  }
-}
-
 /**
  * One pass over a folder's rows in UID order (as the index pages them): counts them, spools the uidlist lines of
  * every row, and yields the rows whose bytes go into this bundle (after the incremental base, in this part).
@@ -349,64 +221,6 @@ class FolderScan {
 
   close(): Promise<void> {
     return Promise.all([this.dovecot.close(), this.courier.close()]).then(() => undefined);
-  }
-}
-
-/**
- * Joins the parts of a split export into one bundle: every entry of every part in order, one merged manifest.
- * Extracting the joined bundle gives the same tree as extracting all parts.
- */
-export async function joinBundles(
-  parts: (() => Promise<Readable>)[],
-  sink: Writable,
-): Promise<{ sha256: string; bytes: number; manifest: BundleManifest }> {
-  const { pack, written, digest } = bundleWriter(sink);
-  const manifests: BundleManifest[] = [];
-  try {
-    for (const open of parts) {
-      const extract = tar.extract();
-      const reading = pipeline(await open(), createGunzip(), extract as unknown as NodeJS.WritableStream);
-      reading.catch(() => undefined);
-      for await (const entry of extract) {
-        const { header } = entry;
-        if (header.name === 'manifest.json') {
-          const chunks: Buffer[] = [];
-          for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
-          manifests.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as BundleManifest);
-        } else if (header.name === 'README.txt') {
-          entry.resume();
-        } else {
-          await addEntry(pack, { ...header, name: header.name }, entry as AsyncIterable<Buffer>);
-        }
-      }
-      await reading;
-    }
-    const first = manifests[0];
-    if (!first) throw new Error('no part had a manifest');
-    const folderOrder = new Map(first.folders.map((f, i) => [f.name, i]));
-    const { part: _part, ...base } = first;
-    const manifest: BundleManifest = {
-      ...base,
-      messages: manifests
-        .flatMap((m) => m.messages)
-        .sort((a, b) => (folderOrder.get(a.folder) ?? 0) - (folderOrder.get(b.folder) ?? 0) || a.uid - b.uid),
-    };
-    await addEntry(
-      pack,
-      { name: 'manifest.json', mtime: new Date(first.createdAt), mode: 0o600 },
-      `${JSON.stringify(manifest, null, 1)}\n`,
-    );
-    await addEntry(
-      pack,
-      { name: 'README.txt', mtime: new Date(first.createdAt), mode: 0o600 },
-      bundleReadme(first.mailbox),
-    );
-    pack.finalize();
-    await written;
-    return { ...digest(), manifest };
-  } catch (error) {
-    pack.destroy(error as Error);
-    throw error;
   }
 }
 
@@ -519,123 +333,6 @@ async function writeFolderMetadata(
     );
   }
   await addEntry(pack, { name: `${directory}/dovecot-keywords`, mode: 0o600, mtime: now }, '');
-}
-
-type Body = Buffer | (() => Promise<AsyncIterable<Uint8Array>>);
-
-/** Reads ahead: up to `concurrency` small messages are fetched whole while the writer works. */
-async function* prefetch(
-  store: RawMailStore,
-  rows: AsyncIterable<ExportRow>,
-  concurrency: number,
-): AsyncGenerator<{ row: ExportRow; body: Body }> {
-  const start = (row: ExportRow): Promise<Body> => {
-    if (row.size > PREFETCH_MAX_BYTES) return Promise.resolve(() => store.read(row.raw));
-    const read = withRetries(() => readAll(store, row));
-    read.catch(() => undefined);
-    return read;
-  };
-  const source = rows[Symbol.asyncIterator]();
-  const queue: { row: ExportRow; body: Promise<Body> }[] = [];
-  let exhausted = false;
-  const fill = async () => {
-    while (!exhausted && queue.length < concurrency) {
-      const next = await source.next();
-      if (next.done) exhausted = true;
-      else queue.push({ row: next.value, body: start(next.value) });
-    }
-  };
-  await fill();
-  while (queue.length > 0) {
-    const { row, body } = queue.shift() as { row: ExportRow; body: Promise<Body> };
-    const ready = await body;
-    await fill();
-    yield { row, body: ready };
-  }
-}
-
-async function readAll(store: RawMailStore, row: ExportRow): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of await store.read(row.raw)) chunks.push(chunk);
-  // One chunk (a small object read whole) is used as it is: copying it doubled the exporter's garbage.
-  const only = chunks.length === 1 ? chunks[0] : undefined;
-  const bytes = only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(chunks);
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  if (sha256 !== row.sha256) throw new StoredBytesMismatch(row, sha256);
-  return bytes;
-}
-
-/** The raw object is not what the index says was archived: reading it again will not help. */
-class StoredBytesMismatch extends Error {
-  constructor(row: ExportRow, sha256: string) {
-    super(`${row.raw.key}: stored bytes do not match the index (sha256 ${sha256} != ${row.sha256})`);
-  }
-}
-
-async function withRetries<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (attempt >= attempts || error instanceof StoredBytesMismatch) throw error;
-      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-    }
-  }
-}
-
-/** The bytes of one message as its file holds them, checked against the index's sha256 on the way. */
-function messageBytes(row: ExportRow, body: Body, convertCrlf: boolean): Buffer | AsyncIterable<Buffer> {
-  if (Buffer.isBuffer(body)) return convertCrlf ? crlfToLf(body) : body;
-  return (async function* () {
-    const hash = createHash('sha256');
-    const converter = convertCrlf ? new CrlfToLfConverter() : undefined;
-    for await (const chunk of await body()) {
-      const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      hash.update(buffer);
-      yield converter ? converter.push(buffer) : buffer;
-    }
-    const tail = converter?.flush();
-    if (tail?.length) yield tail;
-    const sha256 = hash.digest('hex');
-    if (sha256 !== row.sha256) throw new StoredBytesMismatch(row, sha256);
-  })();
-}
-
-/** Adds one entry, honouring backpressure, and resolves when tar-stream has taken all of it. */
-function addEntry(
-  pack: tar.Pack,
-  header: Partial<tar.Header> & { name: string },
-  body?: string | Buffer | AsyncIterable<Buffer>,
-): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const content = typeof body === 'string' ? Buffer.from(body) : body;
-    const size =
-      header.type === 'directory' ? 0 : (header.size ?? (Buffer.isBuffer(content) ? content.length : 0));
-    // A date before 1970 (an import of old mail) also goes in a pax record: GNU tar reads tar-stream's base-256
-    // negative mtime as "implausibly old" and unpacks it as 1901.
-    const secs = header.mtime ? Math.floor(header.mtime.getTime() / 1000) : 0;
-    const pax = secs < 0 ? { pax: { ...(header.pax ?? {}), mtime: String(secs) } } : {};
-    const entry = pack.entry({ uid: 0, gid: 0, ...header, ...pax, size }, (error) =>
-      error ? reject(error) : resolve(),
-    );
-    if (content === undefined || header.type === 'directory') {
-      entry.end(Buffer.alloc(0));
-      return;
-    }
-    if (Buffer.isBuffer(content)) {
-      entry.end(content);
-      return;
-    }
-    (async () => {
-      for await (const chunk of content) {
-        if (!entry.write(chunk)) await new Promise<void>((r) => entry.once('drain', () => r()));
-      }
-      entry.end(Buffer.alloc(0));
-    })().catch((error: Error) => {
-      entry.destroy(error);
-      reject(error);
-    });
-  });
 }
 
 function mboxName(folder: string): string {

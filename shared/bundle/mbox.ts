@@ -1,5 +1,7 @@
 // mboxrd writing: `From ` separator lines and reversible `>From ` escaping (every line matching /^>*From / gets
-// one more `>`; a reader removes one). The importer's reader (cli/message-sources.ts) undoes exactly this.
+// one more `>`; the reader beside it, mbox-reader.ts, removes one). Hand-written on purpose: the writer and the
+// reader must mirror each other byte for byte (the verifier reads every mboxrd bundle back and compares sha256
+// with the archive), and the mbox libraries on npm parse into structured messages or normalise line endings.
 import { Transform, type TransformCallback } from 'node:stream';
 
 const ASCTIME_DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -23,6 +25,7 @@ function couldBecomeFromLine(tail: Buffer): boolean {
   return rest.length < FROM.length && FROM.subarray(0, rest.length).equals(rest);
 }
 
+/** Does the line at `start` match /^>*From /: a line the writer escapes and the reader unescapes? */
 function isFromLine(line: Buffer, start: number): boolean {
   let i = start;
   while (line[i] === 62) i += 1;

@@ -44,7 +44,7 @@ export function runInExportWorker<T>(
         reject(
           error.code === 'ERR_WORKER_OUT_OF_MEMORY'
             ? new Error(
-                `the export ran out of its ${EXPORT_HEAP_LIMITS.maxOldGenerationSizeMb} MB heap (EXPORT_HEAP_LIMITS in shared/export-worker.ts): ${error.message}`,
+                `the export ran out of its ${EXPORT_HEAP_LIMITS.maxOldGenerationSizeMb} MB heap (EXPORT_HEAP_LIMITS in shared/bundle/export-worker.ts): ${error.message}`,
               )
             : error,
         ),

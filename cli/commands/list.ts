@@ -1,0 +1,69 @@
+// `mail-archiver list`: the archived messages of a mailbox, newest first.
+import type { Command } from 'commander';
+import type { DeliveryRow } from '../../shared/index-schema';
+import { UNROUTED_MAILBOX } from '../../shared/routing';
+import type { CliContext } from '../context';
+import { normaliseMailbox, parseDate, parsePositive } from '../options';
+import { humanBytes, printJsonLines, printTable } from '../output';
+
+interface ListOptions {
+  folder?: string;
+  from?: string;
+  subject?: string;
+  since?: Date;
+  until?: Date;
+  limit?: number;
+  json?: boolean;
+}
+
+export function registerList(program: Command, ctx: CliContext): void {
+  program
+    .command('list')
+    .description('list archived messages of a mailbox, newest first')
+    .argument('<mailbox>', `mailbox address (or "${UNROUTED_MAILBOX}")`)
+    .option('--folder <folder>', 'only this folder (INBOX, Sent, Junk)')
+    .option('--from <text>', 'From contains this text (case-insensitive)')
+    .option('--subject <text>', 'Subject contains this text (case-insensitive)')
+    .option('--since <date>', 'received on or after this date', parseDate)
+    .option('--until <date>', 'received before this date', parseDate)
+    .option('--limit <n>', 'at most this many rows', parsePositive)
+    .option('--json', 'JSON lines, one object per message')
+    .action(async (mailbox: string, options: ListOptions) => {
+      const rows = await ctx.withArchive(async (archive) => {
+        const out: DeliveryRow[] = [];
+        const contains = (value: string | undefined, text: string | undefined) =>
+          text === undefined || (value ?? '').toLowerCase().includes(text.toLowerCase());
+        for await (const row of archive.index.listDeliveries(normaliseMailbox(mailbox), {
+          folder: options.folder,
+        })) {
+          const received = new Date(row.receivedAt);
+          if (options.since && received < options.since) break;
+          if (options.until && received >= options.until) continue;
+          if (!contains(row.from.join(', '), options.from) || !contains(row.subject, options.subject))
+            continue;
+          out.push(row);
+          if (options.limit !== undefined && out.length >= options.limit) break;
+        }
+        return out;
+      });
+      if (options.json) {
+        printJsonLines(rows);
+        return;
+      }
+      if (rows.length === 0) {
+        console.log(`no messages in ${mailbox}${options.folder ? ` ${options.folder}` : ''} match`);
+        return;
+      }
+      printTable(
+        ['RECEIVED', 'FOLDER', 'UID', 'FROM', 'SUBJECT', 'SIZE'],
+        rows.map((r) => [
+          r.receivedAt.replace('T', ' ').slice(0, 19),
+          r.folder,
+          String(r.uid),
+          r.from[0] ?? '',
+          r.subject ?? '(no subject)',
+          humanBytes(r.size),
+        ]),
+      );
+    });
+}

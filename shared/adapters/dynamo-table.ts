@@ -1,0 +1,35 @@
+// The index table as the DynamoDB adapters share it: one document client, the table name, the clock.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+export class IndexTable {
+  readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    readonly name: string,
+    readonly now: () => Date = () => new Date(),
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+}
+
+/**
+ * Did a conditional write fail its condition? The SDK throws ConditionalCheckFailedException; it is recognised
+ * by name, because an error that crossed a second copy of the SDK (a bundle, a test helper) fails `instanceof`.
+ */
+export function isConditionalCheckFailed(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * DynamoDB's answer to an item over 400 KB: a ValidationException "Item size has exceeded the maximum allowed
+ * size" (also when an index's copy of the item would be too large: "... exceeded the maximum allowed size ...").
+ */
+export function isItemTooLarge(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    error.name === 'ValidationException' &&
+    /item size has exceeded|maximum allowed size/i.test(error.message)
+  );
+}

@@ -1,0 +1,66 @@
+// Joining the parts of a split export into one bundle.
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { bundleReadme } from './maildir';
+import { type BundleManifest, parseBundleManifest } from './manifest';
+import { addEntry, bundleWriter } from './tar';
+
+/**
+ * Joins the parts of a split export into one bundle: every entry of every part in order, one merged manifest.
+ * Extracting the joined bundle gives the same tree as extracting all parts.
+ */
+export async function joinBundles(
+  parts: (() => Promise<Readable>)[],
+  sink: Writable,
+): Promise<{ sha256: string; bytes: number; manifest: BundleManifest }> {
+  const { pack, written, digest } = bundleWriter(sink);
+  const manifests: BundleManifest[] = [];
+  try {
+    for (const open of parts) {
+      const extract = tar.extract();
+      const reading = pipeline(await open(), createGunzip(), extract as unknown as NodeJS.WritableStream);
+      reading.catch(() => undefined);
+      for await (const entry of extract) {
+        const { header } = entry;
+        if (header.name === 'manifest.json') {
+          const chunks: Buffer[] = [];
+          for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
+          manifests.push(parseBundleManifest(Buffer.concat(chunks).toString('utf8')));
+        } else if (header.name === 'README.txt') {
+          entry.resume();
+        } else {
+          await addEntry(pack, { ...header, name: header.name }, entry as AsyncIterable<Buffer>);
+        }
+      }
+      await reading;
+    }
+    const first = manifests[0];
+    if (!first) throw new Error('no part had a manifest');
+    const folderOrder = new Map(first.folders.map((f, i) => [f.name, i]));
+    const { part: _part, ...base } = first;
+    const manifest: BundleManifest = {
+      ...base,
+      messages: manifests
+        .flatMap((m) => m.messages)
+        .sort((a, b) => (folderOrder.get(a.folder) ?? 0) - (folderOrder.get(b.folder) ?? 0) || a.uid - b.uid),
+    };
+    await addEntry(
+      pack,
+      { name: 'manifest.json', mtime: new Date(first.createdAt), mode: 0o600 },
+      `${JSON.stringify(manifest, null, 1)}\n`,
+    );
+    await addEntry(
+      pack,
+      { name: 'README.txt', mtime: new Date(first.createdAt), mode: 0o600 },
+      bundleReadme(first.mailbox),
+    );
+    pack.finalize();
+    await written;
+    return { ...digest(), manifest };
+  } catch (error) {
+    pack.destroy(error as Error);
+    throw error;
+  }
+}

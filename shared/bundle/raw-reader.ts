@@ -1,0 +1,96 @@
+// Reading raw messages for a bundle, checked: every message's bytes are hashed on the way and compared with the
+// sha256 the index recorded, so a bundle never holds bytes other than those archived. Small messages are read
+// whole, ahead of the writer and with retries; large ones are streamed in their turn.
+import { createHash } from 'node:crypto';
+import type { DeliveryRow } from '../index-schema';
+import type { RawMailStore } from '../ports';
+import { readObject } from '../raw-object';
+import { CrlfToLfConverter, crlfToLf } from './maildir';
+
+/** What a checked read needs of a row. */
+export type CheckedRow = Pick<DeliveryRow, 'raw' | 'size' | 'sha256'>;
+
+/** Messages up to this size (bytes) are read whole, ahead of the writer; larger ones are streamed in their turn. */
+const PREFETCH_MAX_BYTES = 1024 * 1024;
+
+/** A message read whole, or a way to stream it. */
+export type Body = Buffer | (() => Promise<AsyncIterable<Uint8Array>>);
+
+/** Reads ahead: up to `concurrency` small messages are fetched whole while the writer works. */
+export async function* prefetch<R extends CheckedRow>(
+  store: RawMailStore,
+  rows: AsyncIterable<R>,
+  concurrency: number,
+): AsyncGenerator<{ row: R; body: Body }> {
+  const start = (row: R): Promise<Body> => {
+    if (row.size > PREFETCH_MAX_BYTES) return Promise.resolve(() => store.read(row.raw));
+    const read = withRetries(() => readChecked(store, row));
+    read.catch(() => undefined);
+    return read;
+  };
+  const source = rows[Symbol.asyncIterator]();
+  const queue: { row: R; body: Promise<Body> }[] = [];
+  let exhausted = false;
+  const fill = async () => {
+    while (!exhausted && queue.length < concurrency) {
+      const next = await source.next();
+      if (next.done) exhausted = true;
+      else queue.push({ row: next.value, body: start(next.value) });
+    }
+  };
+  await fill();
+  while (queue.length > 0) {
+    const { row, body } = queue.shift() as { row: R; body: Promise<Body> };
+    const ready = await body;
+    await fill();
+    yield { row, body: ready };
+  }
+}
+
+/** The whole message, checked against the index's sha256; throws StoredBytesMismatch. */
+async function readChecked(store: RawMailStore, row: CheckedRow): Promise<Buffer> {
+  const bytes = await readObject(store, row.raw);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== row.sha256) throw new StoredBytesMismatch(row, sha256);
+  return bytes;
+}
+
+/** The raw object is not what the index says was archived: reading it again will not help. */
+class StoredBytesMismatch extends Error {
+  constructor(row: CheckedRow, sha256: string) {
+    super(`${row.raw.key}: stored bytes do not match the index (sha256 ${sha256} != ${row.sha256})`);
+  }
+}
+
+async function withRetries<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= attempts || error instanceof StoredBytesMismatch) throw error;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+  }
+}
+
+/** The bytes of one message as its file holds them, checked against the index's sha256 on the way. */
+export function messageBytes(
+  row: CheckedRow,
+  body: Body,
+  convertCrlf: boolean,
+): Buffer | AsyncIterable<Buffer> {
+  if (Buffer.isBuffer(body)) return convertCrlf ? crlfToLf(body) : body;
+  return (async function* () {
+    const hash = createHash('sha256');
+    const converter = convertCrlf ? new CrlfToLfConverter() : undefined;
+    for await (const chunk of await body()) {
+      const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      hash.update(buffer);
+      yield converter ? converter.push(buffer) : buffer;
+    }
+    const tail = converter?.flush();
+    if (tail?.length) yield tail;
+    const sha256 = hash.digest('hex');
+    if (sha256 !== row.sha256) throw new StoredBytesMismatch(row, sha256);
+  })();
+}
