@@ -36,7 +36,7 @@ export async function stackOutputs(stackName: string, cloudFormation = new Cloud
     return outputs as Record<string, string>;
   } catch (error) {
     const e = error as Error;
-    if (/region is missing/i.test(e.message)) {
+    if (/region is missing|region not accepted/i.test(e.message)) {
       throw new TargetError('no AWS region is configured for --target aws', {
         hint: NO_REGION_HINT,
         cause: e,

@@ -2,8 +2,10 @@
 import { type Command, Option } from 'commander';
 import type { ForwardEntry, ForwardState } from '../../shared/forwarding/ledger';
 import type { CliContext } from '../context';
+import { assertKnownMailbox } from '../mailboxes';
 import { normaliseMailbox } from '../options';
 import { printJsonLines, printTable } from '../output';
+import { out } from '../program';
 
 export function registerForwards(program: Command, ctx: CliContext): void {
   program
@@ -21,15 +23,15 @@ export function registerForwards(program: Command, ctx: CliContext): void {
         'complained',
       ]),
     )
-    .option('--json', 'JSON lines, one object per ledger entry')
-    .action(async (mailbox: string, options: { state?: ForwardState; json?: boolean }) => {
-      const entries = await ctx.withArchive(async (archive) => {
+    .action(async (mailbox: string, options: { state?: ForwardState }) => {
+      const entries = await ctx.withArchive(async (archive, config) => {
+        await assertKnownMailbox(normaliseMailbox(mailbox), config, archive.index);
         const out: ForwardEntry[] = [];
         for await (const entry of archive.index.listForwards(normaliseMailbox(mailbox), options.state))
           out.push(entry);
         return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
       });
-      if (options.json) {
+      if (out().json) {
         printJsonLines(entries);
         return;
       }
