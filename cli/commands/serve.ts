@@ -56,10 +56,15 @@ export function registerServe(program: Command): void {
             'Ctrl-C stops the server and removes the copy.',
           ].join('\n'),
         );
-        if (!interruption.aborted)
-          await new Promise<void>((resolve) =>
-            interruption.addEventListener('abort', () => resolve(), { once: true }),
-          );
+        // Until Ctrl-C or SIGTERM; should Dovecot die first, say so instead of hanging or vanishing.
+        const died = await Promise.race([
+          server.exited,
+          new Promise<undefined>((resolve) => {
+            if (interruption.aborted) resolve(undefined);
+            interruption.addEventListener('abort', () => resolve(undefined), { once: true });
+          }),
+        ]);
+        if (died !== undefined) throw new Error(`Dovecot stopped by itself; the end of its log:\n${died}`);
         output.info('stopping...');
       } finally {
         await stopServer?.();
