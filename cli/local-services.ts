@@ -1,9 +1,9 @@
 // The local stand-ins for AWS: DynamoDB Local (AWS's own implementation, a Java program shipped in the npm
 // package amplify-dynamodb-simulator) and s3rver (an S3-compatible server), on loopback.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -52,7 +52,11 @@ export interface DynamoLocal {
   stop(): Promise<void>;
 }
 
-/** Starts DynamoDB Local; `dataDir` persists tables across restarts, without it they live in memory. */
+/**
+ * Starts DynamoDB Local; `dataDir` persists tables across restarts (created 0700, and the working directory,
+ * where DynamoDB Local writes its metadata file), without it they live in memory. It runs with umask 077 and
+ * with CORS limited to an origin no web page has (its default, `*`, lets any page in a browser call it).
+ */
 export async function startDynamoLocal(
   options: { port?: number; dataDir?: string } = {},
 ): Promise<DynamoLocal> {
@@ -61,10 +65,15 @@ export async function startDynamoLocal(
   const emulator = join(dirname(require.resolve('amplify-dynamodb-simulator/package.json')), 'emulator');
   const port = options.port ?? (await freePort());
   const storage = options.dataDir ? ['-dbPath', options.dataDir] : ['-inMemory'];
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  // sh sets the umask of the JVM alone; `exec` leaves java as the child that stopChild signals.
   const child = spawn(
-    'java',
+    '/bin/sh',
     [
+      '-c',
+      'umask 077 && exec "$@"',
+      'sh',
+      'java',
       '-Xmx512m',
       `-Djava.library.path=${join(emulator, 'DynamoDBLocal_lib')}`,
       '-jar',
@@ -73,8 +82,10 @@ export async function startDynamoLocal(
       '-port',
       String(port),
       '-disableTelemetry',
+      '-cors',
+      DYNAMODB_LOCAL_CORS_ORIGIN,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], ...(options.dataDir ? { cwd: options.dataDir } : {}) },
   );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -96,13 +107,28 @@ export async function startDynamoLocal(
   return { endpoint, stop: () => stopChild(child) };
 }
 
+/**
+ * The only origin DynamoDB Local's CORS allows: under the reserved .invalid top-level domain (RFC 2606), so no
+ * web page has it.
+ */
+export const DYNAMODB_LOCAL_CORS_ORIGIN = 'https://mail-archiver.invalid';
+
 export interface S3Local {
   endpoint: string;
   stop(): Promise<void>;
 }
 
-export async function startS3Local(options: { port?: number; dataDir: string }): Promise<S3Local> {
-  mkdirSync(options.dataDir, { recursive: true });
+/**
+ * Starts s3rver on loopback over `dataDir` (created 0700; objects written 0600). With `credentials`, every
+ * request must be signed (header or presigned query) with that key id, else 403: s3rver itself serves
+ * unsigned requests and checks no V4 signature, so any local user could read every object.
+ */
+export async function startS3Local(options: {
+  port?: number;
+  dataDir: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}): Promise<S3Local> {
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const server = new S3rver({
     address: '127.0.0.1',
     port: options.port ?? 0,
@@ -112,8 +138,48 @@ export async function startS3Local(options: { port?: number; dataDir: string }):
   });
   answerPutsOnceWritten((server as unknown as { store: S3rverStore }).store);
   continueListingsWithoutDes(server as unknown as KoaLike);
+  if (options.credentials) {
+    // s3rver knows one account; its signature check looks the key id up there (V4 signatures it never checks).
+    const { DUMMY_ACCOUNT } = createRequire(import.meta.url)('s3rver/lib/models/account') as {
+      DUMMY_ACCOUNT: { createKeyPair(accessKeyId: string, secretAccessKey: string): void };
+    };
+    DUMMY_ACCOUNT.createKeyPair(options.credentials.accessKeyId, options.credentials.secretAccessKey);
+    requireAccessKeyId(server as unknown as GuardedApp, options.credentials.accessKeyId);
+  }
   const { port } = (await server.run()) as { port: number };
   return { endpoint: `http://127.0.0.1:${port}`, stop: () => server.close() as Promise<void> };
+}
+
+interface GuardedApp {
+  middleware: ((ctx: GuardContext, next: () => Promise<void>) => Promise<void>)[];
+}
+interface GuardContext {
+  headers: Record<string, string | string[] | undefined>;
+  query: Record<string, string | string[] | undefined>;
+  status: number;
+  type: string;
+  body: unknown;
+}
+
+/** The access key id a request was signed with: SigV4 or V2, in the Authorization header or the query. */
+export function requestAccessKeyId(ctx: Pick<GuardContext, 'headers' | 'query'>): string | undefined {
+  const header = ctx.headers.authorization;
+  const auth = Array.isArray(header) ? header[0] : header;
+  if (auth) return auth.match(/Credential=([^/,\s]+)\//)?.[1] ?? auth.match(/^AWS ([^:\s]+):/)?.[1];
+  const credential = ctx.query['X-Amz-Credential'] ?? ctx.query.AWSAccessKeyId;
+  const value = Array.isArray(credential) ? credential[0] : credential;
+  return value?.split('/')[0];
+}
+
+/** First in s3rver's middleware: a request not signed with `accessKeyId` gets 403 AccessDenied. */
+function requireAccessKeyId(app: GuardedApp, accessKeyId: string): void {
+  app.middleware.unshift(async (ctx, next) => {
+    if (requestAccessKeyId(ctx) === accessKeyId) return next();
+    ctx.status = 403;
+    ctx.type = 'application/xml';
+    ctx.body =
+      '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>';
+  });
 }
 
 /** The parts of s3rver 3.7.1's FilesystemStore (pinned) that the fix below relies on. */
@@ -131,12 +197,15 @@ interface S3rverStore {
 /**
  * s3rver answers a PUT once its hashing stream has taken the body, before the object's file is written and
  * closed: a GET right after could find no object, or an empty one (ingest then indexed the sha256 of nothing; the
- * corpora test caught it about once in five runs on 2 busy cores). The same write, answered once the file is closed.
+ * corpora test caught it about once in five runs on 2 busy cores). The same write, answered once the file is closed,
+ * and written beside the object then renamed over it, so that a reader sees the old object or the new one whole,
+ * as on S3 (the envelope sidecar is read and rewritten while concurrent deliveries of one message read it).
  */
 function answerPutsOnceWritten(store: S3rverStore): void {
   store.putObject = async (object) => {
     const path = store.getResourcePath(object.bucket, object.key, 'object');
-    await mkdir(dirname(path), { recursive: true });
+    const partial = `${path}.${randomBytes(6).toString('hex')}.partial`;
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const md5 = createHash('md5');
     let size = 0;
     await pipeline(
@@ -148,8 +217,9 @@ function answerPutsOnceWritten(store: S3rverStore): void {
           yield chunk;
         }
       },
-      createWriteStream(path),
+      createWriteStream(partial, { mode: 0o600 }),
     );
+    await rename(partial, path);
     const digest = md5.digest('hex');
     await store.putMetadata(object.bucket, object.key, object.metadata, digest);
     return { size, md5: digest };

@@ -2,13 +2,20 @@
 // (for `npm start`) an SMTP listener in SES's role. Mail goes through the same ingest Lambda handler, with the
 // same SDK calls, as on AWS: stored in S3 with SES's key layout and trace headers, then handed over as the
 // SQS record that SES's notification would become.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
+import pLimit from 'p-limit';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import type { ForwardHandlerDeps } from '../lambdas/forward/handler';
 import { createIngestHandler, type IngestHandlerDeps } from '../lambdas/ingest/handler';
-import { type AwsClients, createClients, destroyClients } from '../shared/adapters/clients';
+import {
+  type AwsClients,
+  createClients,
+  destroyClients,
+  type LocalEndpoints,
+} from '../shared/adapters/clients';
 import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import type { ArchiverConfig } from '../shared/config';
@@ -19,14 +26,28 @@ import { normaliseAddress } from '../shared/routing';
 import type { SesReceivedNotification } from '../shared/ses-notification';
 import { storeLikeSes } from '../shared/ses-receive';
 import { resolveDataHome } from './data-home';
+import { describeError, rootCause } from './describe-error';
+import { LocalDeadLetters } from './local-dead-letters';
 import { LocalForwardQueue, localForwardDeps, startForwardSink } from './local-forwarding';
+import { holdPrivateUmask, localCredentials, makeDataHomePrivate } from './local-privacy';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './local-services';
 import { assertPortFree } from './net-ports';
+import {
+  DELIVERY_CONCURRENCY,
+  IDLE_TIMEOUT_MS,
+  MAX_CLIENTS,
+  MAX_MESSAGE_BYTES,
+  MAX_RECIPIENTS,
+  MessageTooLargeError,
+  smtpExposureWarning,
+  spoolMessage,
+  takeSpooled,
+} from './smtp-limits';
 
 export const LOCAL_BUCKET = 'mail-archiver-raw';
 export const LOCAL_TABLE = 'mail-archiver-index';
-/** SES refuses inbound mail over 40 MB, headers included. */
-export const MAX_MESSAGE_BYTES = 40 * 1024 * 1024;
+/** SES refuses inbound mail over 40 MB, headers included (cli/smtp-limits.ts holds the rule). */
+export { MAX_MESSAGE_BYTES } from './smtp-limits';
 /** Offline nothing can be scanned or authenticated: say so, never PASS. */
 export const LOCAL_VERDICTS: Verdicts = {
   spam: 'GRAY',
@@ -45,7 +66,7 @@ export function archiverHome(env: NodeJS.ProcessEnv = process.env): string {
 export interface StackFile {
   pid: number;
   startedAt: string;
-  endpoints: { s3: string; dynamodb: string };
+  endpoints: LocalEndpoints;
   smtp?: { host: string; port: number };
   /** Where forwarded copies go (the local sink unless a smarthost is configured). */
   smarthost?: { host: string; port: number };
@@ -74,7 +95,7 @@ export interface LocalArchive {
   index: DynamoMailIndex;
   bucket: string;
   tableName: string;
-  endpoints: { s3: string; dynamodb: string };
+  endpoints: LocalEndpoints;
   /** Delivers an SES notification through the ingest Lambda handler; throws if the record failed. */
   deliver(notification: SesReceivedNotification): Promise<void>;
   /** Present when this archive forwards (the local stack, redrive). */
@@ -106,7 +127,7 @@ export function archiveStorage(clients: AwsClients, bucket: string, tableName: s
 
 export function openArchive(
   config: ArchiverConfig,
-  endpoints: { s3: string; dynamodb: string },
+  endpoints: LocalEndpoints,
   logger: IngestHandlerDeps['logger'] = { info: () => undefined, warn: () => undefined },
   forwardingOptions?: LocalForwarding,
 ): Omit<LocalArchive, 'close'> & { clients: AwsClients } {
@@ -129,22 +150,45 @@ export function openArchive(
     ...(forwarding ? { forwarding } : {}),
     ...storage,
     endpoints,
-    async deliver(notification) {
-      const event = {
-        Records: [
-          {
-            messageId: notification.mail.messageId,
-            body: JSON.stringify(notification),
-            eventSource: 'aws:sqs',
-          },
-        ],
-      } as SQSEvent;
-      const response = await handler(event, {} as Context);
-      if (response.batchItemFailures.length > 0) {
-        throw new Error(`ingest failed for ${notification.mail.messageId} (see the log above)`);
-      }
-    },
+    deliver: deliverThrough(handler),
   };
+}
+
+/**
+ * Hands a notification to an ingest Lambda handler as the one-record SQS event the queue would deliver; throws
+ * IngestFailedError, naming the record's own error, when the record failed.
+ */
+export function deliverThrough(
+  handler: ReturnType<typeof createIngestHandler>,
+): (notification: SesReceivedNotification) => Promise<void> {
+  return async (notification) => {
+    const event = {
+      Records: [
+        {
+          messageId: notification.mail.messageId,
+          body: JSON.stringify(notification),
+          eventSource: 'aws:sqs',
+        },
+      ],
+    } as SQSEvent;
+    let response: Awaited<ReturnType<typeof handler>>;
+    try {
+      response = await handler(event, {} as Context);
+    } catch (error) {
+      // One record per event: when it fails, Powertools throws FullBatchFailureError with the record's error.
+      throw new IngestFailedError(`ingest failed for ${notification.mail.messageId}: ${rootCause(error)}`, {
+        cause: error,
+      });
+    }
+    if (response.batchItemFailures.length > 0) {
+      throw new IngestFailedError(`ingest failed for ${notification.mail.messageId}`);
+    }
+  };
+}
+
+/** A message was stored but not indexed; `cause` holds why. */
+export class IngestFailedError extends Error {
+  override name = 'IngestFailedError';
 }
 
 /**
@@ -173,12 +217,27 @@ export async function startLocalArchive(
       },
     };
   }
-  mkdirSync(options.home, { recursive: true });
-  const [dynamo, s3] = await Promise.all([
+  // Private: the directory 0700, files written 0600 while the services run, and the data directory's own key.
+  makeDataHomePrivate(options.home);
+  const releaseUmask = holdPrivateUmask();
+  const credentials = localCredentials(options.home);
+  const started = await Promise.allSettled([
     startDynamoLocal({ dataDir: join(options.home, 'dynamodb'), port: options.ports?.dynamodb }),
-    startS3Local({ dataDir: join(options.home, 's3'), port: options.ports?.s3 }),
+    startS3Local({
+      dataDir: join(options.home, 's3'),
+      port: options.ports?.s3,
+      credentials,
+    }),
   ]);
-  const endpoints = { s3: s3.endpoint, dynamodb: dynamo.endpoint };
+  const [dynamoStart, s3Start] = started;
+  if (dynamoStart.status === 'rejected' || s3Start.status === 'rejected') {
+    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+    releaseUmask();
+    throw dynamoStart.status === 'rejected' ? dynamoStart.reason : (s3Start as PromiseRejectedResult).reason;
+  }
+  const dynamo = dynamoStart.value;
+  const s3 = s3Start.value;
+  const endpoints: LocalEndpoints = { s3: s3.endpoint, dynamodb: dynamo.endpoint, credentials };
   const archive = openArchive(config, endpoints, options.logger, options.forwarding);
   try {
     await Promise.all([
@@ -186,7 +245,9 @@ export async function startLocalArchive(
       ensureIndexTable(archive.clients.dynamodb, LOCAL_TABLE),
     ]);
   } catch (error) {
+    destroyClients(archive.clients);
     await Promise.all([dynamo.stop(), s3.stop()]);
+    releaseUmask();
     throw error;
   }
   return {
@@ -195,6 +256,7 @@ export async function startLocalArchive(
     async close() {
       destroyClients(archive.clients);
       await Promise.all([dynamo.stop(), s3.stop()]);
+      releaseUmask();
     },
   };
 }
@@ -233,13 +295,28 @@ export interface SmtpListener {
   stop(): Promise<void>;
 }
 
-/** SMTP in SES's role: accepts mail for the receiving domains, 550 for others, 552 over 40 MB. */
+/**
+ * SMTP in SES's role: accepts mail for the receiving domains, 550 for others, 552 over 40 MB, 452 past 50
+ * recipients, 421 past MAX_CLIENTS connections; idle connections close after IDLE_TIMEOUT_MS. DATA is spooled
+ * to `spoolDir` (default: a private directory under the system's temporary directory) as it arrives; complete
+ * messages are handed to ingest DELIVERY_CONCURRENCY at a time. Limits: cli/smtp-limits.ts.
+ */
 export async function startSmtpListener(
   config: ArchiverConfig,
   archive: LocalArchive,
-  options: { host?: string; port?: number; log?: (line: string) => void; deadLetterDir?: string } = {},
+  options: {
+    host?: string;
+    port?: number;
+    log?: (line: string) => void;
+    deadLetterDir?: string;
+    spoolDir?: string;
+    maxClients?: number;
+    idleTimeoutMs?: number;
+  } = {},
 ): Promise<SmtpListener> {
   const log = options.log ?? (() => undefined);
+  const spoolDir = options.spoolDir ?? mkdtempSync(join(tmpdir(), 'mail-archiver-smtp-spool-'));
+  const delivering = pLimit(DELIVERY_CONCURRENCY);
   const server = new SMTPServer({
     name: 'local-ses.mail-archiver',
     banner: 'mail-archiver local SES stand-in',
@@ -248,48 +325,61 @@ export async function startSmtpListener(
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     logger: false,
-    onRcptTo(address: SMTPServerAddress, _session: SMTPServerSession, callback: (error?: Error) => void) {
+    maxClients: options.maxClients ?? MAX_CLIENTS,
+    socketTimeout: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+    onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (error?: Error) => void) {
+      if (session.envelope.rcptTo.length >= MAX_RECIPIENTS)
+        return callback(smtpError(452, `4.5.3 Too many recipients: at most ${MAX_RECIPIENTS} per message`));
       const check = checkEnvelopeRecipient(config, address.address);
       if (!check.accepted) return callback(smtpError(check.code, check.reply));
       callback();
     },
     onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => {
-        if (!stream.sizeExceeded) chunks.push(chunk);
-      });
-      stream.on('end', async () => {
-        if (stream.sizeExceeded) {
-          log(`refused a message over ${MAX_MESSAGE_BYTES} bytes`);
-          return callback(smtpError(552, '5.3.4 Message exceeds the 40 MB limit'));
-        }
-        const recipients = session.envelope.rcptTo.map((r) => normaliseAddress(r.address));
-        const envelopeFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const recipients = session.envelope.rcptTo.map((r) => normaliseAddress(r.address));
+      const envelopeFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const receive = async () => {
+        let spooled: { path: string };
         try {
-          const notification = await receiveRawMessage(archive, {
-            raw: Buffer.concat(chunks),
-            envelopeFrom,
-            recipients,
-            clientAddress: session.remoteAddress,
-            clientName: session.clientHostname || session.hostNameAppearsAs || 'localhost',
-          });
-          try {
-            await archive.deliver(notification);
-            log(`archived ${notification.mail.messageId} for ${recipients.join(', ')}`);
-          } catch (error) {
-            // Stored is accepted, as with SES: the notification waits in the dead-letter folder for redrive.
-            deadLetter(options, notification, error as Error);
-            log(`stored ${notification.mail.messageId} but indexing failed: ${(error as Error).message}`);
-          }
-          callback(null, `Ok ${notification.mail.messageId}`);
+          spooled = await spoolMessage(stream, spoolDir, () => stream.sizeExceeded);
         } catch (error) {
-          log(`could not store a message: ${(error as Error).message}`);
-          callback(smtpError(451, '4.3.0 Temporary failure storing the message, try again'));
+          if (error instanceof MessageTooLargeError) {
+            log(`refused a message over ${MAX_MESSAGE_BYTES} bytes`);
+            return callback(smtpError(552, '5.3.4 Message exceeds the 40 MB limit'));
+          }
+          log(`could not spool a message: ${(error as Error).message}`);
+          return callback(smtpError(451, '4.3.0 Temporary failure storing the message, try again'));
         }
-      });
+        await delivering(async () => {
+          try {
+            const notification = await receiveRawMessage(archive, {
+              raw: await takeSpooled(spooled.path),
+              envelopeFrom,
+              recipients,
+              clientAddress: session.remoteAddress,
+              clientName: session.clientHostname || session.hostNameAppearsAs || 'localhost',
+            });
+            try {
+              await archive.deliver(notification);
+              log(`archived ${notification.mail.messageId} for ${recipients.join(', ')}`);
+            } catch (error) {
+              // Stored is accepted, as with SES: the notification waits in the dead-letter folder for redrive.
+              if (options.deadLetterDir)
+                new LocalDeadLetters(options.deadLetterDir).park(notification, describeError(error));
+              log(`stored ${notification.mail.messageId} but indexing failed: ${(error as Error).message}`);
+            }
+            callback(null, `Ok ${notification.mail.messageId}`);
+          } catch (error) {
+            log(`could not store a message: ${(error as Error).message}`);
+            callback(smtpError(451, '4.3.0 Temporary failure storing the message, try again'));
+          }
+        });
+      };
+      void receive();
     },
   });
   const host = options.host ?? '127.0.0.1';
+  const warning = smtpExposureWarning(host);
+  if (warning) log(warning);
   await new Promise<void>((resolvePromise, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 2525, host, () => resolvePromise());
@@ -297,21 +387,14 @@ export async function startSmtpListener(
   server.on('error', (error) => log(`smtp: ${error.message}`));
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 2525);
-  return { host, port, stop: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-function deadLetter(
-  options: { deadLetterDir?: string },
-  notification: SesReceivedNotification,
-  error: Error,
-) {
-  const dir = options.deadLetterDir;
-  if (!dir) return;
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, `${notification.mail.messageId}.json`),
-    JSON.stringify({ notification, error: error.message, at: new Date().toISOString() }, null, 2),
-  );
+  return {
+    host,
+    port,
+    stop: async () => {
+      await new Promise<void>((r) => server.close(() => r()));
+      if (!options.spoolDir) rmSync(spoolDir, { recursive: true, force: true });
+    },
+  };
 }
 
 function smtpError(code: number, message: string): Error & { responseCode: number } {
@@ -385,6 +468,7 @@ export async function startLocalStack(
       port: options.smtpPort,
       log: options.log,
       deadLetterDir: join(options.home, 'dead-letters'),
+      spoolDir: join(options.home, 'smtp-spool'),
     });
   } catch (error) {
     await archive.close();
@@ -400,7 +484,9 @@ export async function startLocalStack(
     bucket: archive.bucket,
     tableName: archive.tableName,
   };
-  writeFileSync(stackFilePath(options.home), JSON.stringify(stackFile, null, 2));
+  // It holds the data directory's credentials: 0600 like local-credentials.json.
+  writeFileSync(stackFilePath(options.home), JSON.stringify(stackFile, null, 2), { mode: 0o600 });
+  chmodSync(stackFilePath(options.home), 0o600);
   return {
     archive,
     smtp,

@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { registerExport } from './commands/export';
 import { registerForwards } from './commands/forwards';
+import { registerGmailCommands } from './commands/gmail';
 import { registerIngest } from './commands/ingest';
 import { registerList } from './commands/list';
 import { registerReconcile } from './commands/reconcile';
@@ -48,6 +49,7 @@ registerRedrive(program, ctx);
 registerReconcile(program, ctx);
 registerReindex(program, ctx);
 registerRestore(program);
+registerGmailCommands(program, ctx);
 registerCompletion(program);
 
 /** Runs the CLI; sets process.exitCode (see cli/output.ts ExitCode). */

@@ -31,6 +31,7 @@ import { buildReceivedNotification } from '../shared/ses-notification';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { spamAssassinFiles } from '../test/support/spam-assassin';
 import { bundleSafetyBench } from './bench-bundle-safety';
+import { importBench } from './bench-import';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -479,6 +480,14 @@ function chart() {
   return svg;
 }
 
+async function runImportSection(work: string, messages: Buffer[]) {
+  console.log('\nHistory import (the SpamAssassin corpus as one mbox, through the local stack)');
+  mkdirSync(work, { recursive: true });
+  const result = await importBench(work, messages, config);
+  for (const row of result.rows) record({ section: 'import', ...row });
+  notes.push(...result.notes);
+}
+
 async function main() {
   mkdirSync(OUT, { recursive: true });
   const files = spamAssassinFiles();
@@ -489,12 +498,23 @@ async function main() {
   const messages = files.map((f) => readFileSync(f));
   const work = mkdtempSync(join(tmpdir(), 'mail-archiver-bench-'));
   const started = new Date();
+  // `BENCH_ONLY=import npm run bench`: just the import section (printed, results.json left alone).
+  if (process.env.BENCH_ONLY === 'import') {
+    try {
+      await runImportSection(work, messages);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    for (const note of notes) console.log(`  - ${note}`);
+    return;
+  }
   try {
     const ingest = await ingestCpu(messages);
     await ingestMemory(work);
     const exported = await exportBench(join(work, 'export'), messages);
     const e2eCount = Number(process.env.BENCH_E2E_MESSAGES ?? 10_000);
     const e2e = await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
+    await runImportSection(join(work, 'import'), messages);
     await coldStart(work);
     console.log('\nBundle safety (verify on manifest bombs, each in a fresh process)');
     const safety = await bundleSafetyBench(work);

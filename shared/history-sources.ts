@@ -170,14 +170,23 @@ const HEAD_BYTES = 64 * 1024;
 
 /** Fields every real message has at least one of (RFC 5322 3.6 and the trace fields of 3.6.7). */
 const MAIL_FIELDS =
-  /^(from|sender|to|cc|date|subject|message-id|received|return-path|mime-version|delivered-to|in-reply-to|references|x-gm-thrid|x-gmail-labels)$/i;
+  /^(from|sender|to|cc|date|subject|message-id|received|return-path|mime-version|content-[a-z-]+|delivered-to|in-reply-to|references|x-gm-thrid|x-gmail-labels)$/i;
 
 /**
  * Whether bytes begin like a mail message: a header field on the first line, and among the head's fields (up
  * to the empty line, or what `head` holds) at least one that mail has (From, Date, Subject, Received, ...).
  * A note that starts `TODO: call Bob` has a field-like first line but none of these.
  */
-export function looksLikeMail(head: Buffer): boolean {
+export function looksLikeMail(input: Buffer): boolean {
+  // Whitespace before the first field (a blank first line some tools leave, a first line indented by mistake)
+  // does not make a message something else.
+  let start = 0;
+  while (
+    start < 4096 &&
+    (input[start] === 32 || input[start] === 9 || input[start] === 10 || input[start] === 13)
+  )
+    start += 1;
+  const head = start ? input.subarray(start) : input;
   if (!startsWithHeaderField(head)) return false;
   let pos = 0;
   for (let fields = 0; pos < head.length && fields < 200; fields++) {

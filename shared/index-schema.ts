@@ -213,6 +213,13 @@ export const envelopeKey = (sesMessageId: string) => `${ENVELOPE_PREFIX}${sesMes
 /** Where bundles are written; they expire (the raw mail they are built from stays). */
 export const EXPORT_PREFIX = 'exports/';
 export const rawMailKey = (sesMessageId: string) => `${RAW_MAIL_PREFIX}${sesMessageId}`;
+/**
+ * SES writes `incoming/AMAZON_SES_SETUP_NOTIFICATION` when the receipt rule is created (a test object, not
+ * mail; https://docs.aws.amazon.com/ses/latest/dg/receiving-email-permissions.html): reconcile and reindex skip
+ * it, and ingest ignores a notification for it.
+ */
+export const SES_SETUP_NOTIFICATION_KEY = `${RAW_MAIL_PREFIX}AMAZON_SES_SETUP_NOTIFICATION`;
+export const isSetupNotification = (key: string) => key === SES_SETUP_NOTIFICATION_KEY;
 
 /** History imports get a content-derived id in place of SES's, so a second import finds the first. */
 export const importMessageId = (sha256: string) => `import-${sha256.slice(0, 40)}`;

@@ -1,11 +1,11 @@
 // The archive use case: one stored message in, one index row per (mailbox, message) out. Safe to run any
 // number of times, concurrently: rows are keyed by the message's identity and written conditionally.
 import type { ArchiverConfig } from './config';
+import { type DeliveryOutcome, recordDeliveries, recordReceipt } from './envelope';
 import { forwardRequestsFor } from './forwarding/policy';
 import {
   type DeliveryRow,
   deliveryItem,
-  envelopeKey,
   INDEX_SCHEMA_VERSION,
   isImportedMessage,
   messageKeyOf,
@@ -43,24 +43,7 @@ export interface IngestDeps {
   restore?: DeliveryOutcome[];
 }
 
-export interface DeliveryOutcome {
-  mailbox: string;
-  folder: string;
-  uid: number;
-  uidValidity: number;
-  status: 'archived' | 'duplicate';
-}
-
-/**
- * Written next to the raw message (`envelopes/<SES id>.json`) after indexing: the envelope SES gave us and the
- * UIDs the message got. With it the index can be rebuilt from S3 alone, UIDs included.
- */
-export interface EnvelopeRecord {
-  notification: SesReceivedNotification;
-  messageKey: string;
-  sha256: string;
-  deliveries: DeliveryOutcome[];
-}
+export type { DeliveryOutcome, EnvelopeRecord } from './envelope';
 
 export interface IngestOutcome {
   messageKey: string;
@@ -77,6 +60,8 @@ export async function archiveReceivedMail(
 ): Promise<IngestOutcome> {
   const { config, store, index } = deps;
   const raw = { bucket: notification.receipt.action.bucketName, key: notification.receipt.action.objectKey };
+  // The envelope goes to S3 first: if this message never gets indexed, its recipients are not only in a queue.
+  const envelope = await recordReceipt(store, raw.bucket, notification);
   const summary = await readMessage(await store.read(raw), deps.limits ?? defaultParseLimits);
   const verdicts = verdictsOf(notification.receipt);
   const routing = routeMessage(
@@ -139,10 +124,17 @@ export async function archiveReceivedMail(
       );
     }
   }
-  const envelope: EnvelopeRecord = { notification, messageKey, sha256: summary.sha256, deliveries: outcomes };
-  await store.write(
-    { bucket: raw.bucket, key: envelopeKey(notification.mail.messageId) },
-    Buffer.from(JSON.stringify(envelope)),
+  await recordDeliveries(
+    store,
+    raw.bucket,
+    notification,
+    {
+      messageKey,
+      sha256: summary.sha256,
+      deliveries: outcomes,
+      at: archivedAt,
+    },
+    envelope,
   );
   // Also for duplicates: a retry after a crash between the row and the enqueue must still forward.
   const requests = isImportedMessage(notification.mail.messageId)

@@ -2,11 +2,12 @@
 // and reports anything missing from one of them; `reindex` rebuilds missing rows from S3 alone (the raw mail
 // and the envelope sidecars ingest writes), giving every message back the UIDs it had.
 import type { ArchiverConfig } from './config';
+import { type EnvelopeRecord, readEnvelope, recordRows } from './envelope';
 import { type ForwardState, isRedrivable } from './forwarding/ledger';
 import { forwardRequestsFor } from './forwarding/policy';
-import { envelopeKey, isImportedMessage, RAW_MAIL_PREFIX } from './index-schema';
-import { archiveReceivedMail, type EnvelopeRecord, type IngestDeps } from './ingest';
-import type { ForwardLedger, MailIndex, RawMailStore } from './ports';
+import { type DeliveryRow, isImportedMessage, isSetupNotification, RAW_MAIL_PREFIX } from './index-schema';
+import { archiveReceivedMail, type IngestDeps } from './ingest';
+import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from './ports';
 import { readObject } from './raw-object';
 import { buildReceivedNotification, type SesReceivedNotification } from './ses-notification';
 
@@ -16,14 +17,24 @@ export interface ReconcileDeps {
   index: MailIndex & ForwardLedger;
   bucket: string;
   now?: () => Date;
+  /**
+   * Reindex: where messages whose ingest never finished are queued for forwarding (ingest queues them only at
+   * its end). Rows lost from a finished ingest are not forwarded again.
+   */
+  forwards?: ForwardQueue;
 }
 
 export interface ReconcileReport {
   rawMessages: number;
   indexRows: number;
   ledgerEntries: number;
-  /** Raw objects missing a row the envelope sidecar says they had (or with no row at all). */
+  /**
+   * Raw objects missing a row the envelope sidecar says they had, with an envelope whose ingest never finished
+   * (a message in the ingest dead-letter queue), or with no row at all.
+   */
   notIndexed: string[];
+  /** Index rows no envelope sidecar records: `reindex` would not bring them back (it records them). */
+  unrecorded: { mailbox: string; messageKey: string; key: string }[];
   /** Index rows whose raw object is gone. */
   rawMissing: { mailbox: string; messageKey: string; key: string }[];
   /** Rows that should have been forwarded but have no ledger entry for a target. */
@@ -41,19 +52,26 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const now = (deps.now ?? (() => new Date()))();
-  const raw = await collect(deps.store.list(deps.bucket, RAW_MAIL_PREFIX));
+  const raw = (await collect(deps.store.list(deps.bucket, RAW_MAIL_PREFIX))).filter(
+    (o) => !isSetupNotification(o.key),
+  );
   const rows = await collect(deps.index.allDeliveries());
   const rawKeys = new Set(raw.map((o) => o.key));
   const rowsByKey = groupByRawKey(rows);
   const notIndexed = [];
+  const unrecorded: ReconcileReport['unrecorded'] = [];
   for (const object of raw) {
-    if ((await indexState(deps, rowsByKey, object.key)).missing) notIndexed.push(object.key);
+    const state = await indexState(deps, rowsByKey, object.key);
+    if (state.missing) notIndexed.push(object.key);
+    for (const row of state.unrecorded)
+      unrecorded.push({ mailbox: row.mailbox, messageKey: row.messageKey, key: object.key });
   }
   const report: ReconcileReport = {
     rawMessages: raw.length,
     indexRows: rows.length,
     ledgerEntries: 0,
     notIndexed,
+    unrecorded,
     rawMissing: rows
       .filter((r) => !rawKeys.has(r.raw.key))
       .map((r) => ({ mailbox: r.mailbox, messageKey: r.messageKey, key: r.raw.key })),
@@ -89,6 +107,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   }
   report.ok =
     report.notIndexed.length === 0 &&
+    report.unrecorded.length === 0 &&
     report.rawMissing.length === 0 &&
     report.notForwarded.length === 0 &&
     report.forwardsUnsettled.length === 0;
@@ -100,51 +119,68 @@ export interface ReindexReport {
   restored: number;
   /** Restored without an envelope sidecar: recipients taken from the message's headers, new UIDs. */
   withoutEnvelope: number;
+  /** Rows written into their message's sidecar because it did not record them. */
+  recorded: number;
   failed: { key: string; reason: string }[];
 }
 
 /**
  * Re-indexes every raw message that lacks rows. The ingest use case itself does the work, fed the envelope
  * the sidecar kept and asked to give the recorded UIDs back; forwarding is not repeated (the ledger is intact,
- * and `reconcile` reports what is not).
+ * and `reconcile` reports what is not), except for messages whose ingest never finished (`forwards`).
  */
 export async function reindex(
   deps: ReconcileDeps & Pick<IngestDeps, 'limits'>,
   deriveRecipients: (raw: Buffer) => Promise<string[]>,
 ): Promise<ReindexReport> {
-  const report: ReindexReport = { examined: 0, restored: 0, withoutEnvelope: 0, failed: [] };
+  const report: ReindexReport = { examined: 0, restored: 0, withoutEnvelope: 0, recorded: 0, failed: [] };
+  const now = (deps.now ?? (() => new Date()))().toISOString();
   const rowsByKey = groupByRawKey(await collect(deps.index.allDeliveries()));
   for await (const object of deps.store.list(deps.bucket, RAW_MAIL_PREFIX)) {
+    if (isSetupNotification(object.key)) continue;
     report.examined += 1;
-    const { missing, envelope } = await indexState(deps, rowsByKey, object.key);
-    if (!missing) continue;
     const sesMessageId = object.key.slice(RAW_MAIL_PREFIX.length);
     try {
-      let notification: SesReceivedNotification;
-      if (envelope) {
-        notification = envelope.notification;
+      const state = await indexState(deps, rowsByKey, object.key);
+      let envelope = state.envelope;
+      if (state.unrecorded.length > 0) {
+        envelope = await recordRows(deps.store, deps.bucket, state.unrecorded, now);
+        report.recorded += state.unrecorded.length;
+      }
+      if (!state.missing) continue;
+      let notifications: SesReceivedNotification[];
+      if (envelope && envelope.receipts.length > 0) {
+        notifications = envelope.receipts.map((r) => r.notification);
       } else {
         const raw = await readObject(deps.store, { bucket: deps.bucket, key: object.key });
         const recipients = await deriveRecipients(raw);
         if (recipients.length === 0)
           throw new Error('no envelope sidecar and no configured mailbox in its headers');
-        notification = buildReceivedNotification({
-          messageId: sesMessageId,
-          timestamp: new Date(),
-          source: '',
-          recipients,
-          bucket: deps.bucket,
-          objectKey: object.key,
-        });
+        notifications = [
+          buildReceivedNotification({
+            messageId: sesMessageId,
+            timestamp: new Date(),
+            source: '',
+            recipients,
+            bucket: deps.bucket,
+            objectKey: object.key,
+          }),
+        ];
         report.withoutEnvelope += 1;
       }
-      await archiveReceivedMail(notification, {
-        config: deps.config,
-        store: deps.store,
-        index: deps.index,
-        ...(deps.limits ? { limits: deps.limits } : {}),
-        ...(envelope ? { restore: envelope.deliveries } : {}),
-      });
+      // Every envelope the message ever arrived with: each routes to its own mailboxes. One whose ingest never
+      // finished was never forwarded either: that happens now.
+      const unfinished = new Set(envelope?.receipts.filter((r) => !r.indexedAt).map((r) => r.notification));
+      for (const notification of notifications) {
+        await archiveReceivedMail(notification, {
+          config: deps.config,
+          store: deps.store,
+          index: deps.index,
+          ...(deps.limits ? { limits: deps.limits } : {}),
+          ...(envelope ? { restore: envelope.deliveries } : {}),
+          ...(deps.forwards && unfinished.has(notification) ? { forwards: deps.forwards } : {}),
+        });
+      }
       report.restored += 1;
     } catch (error) {
       report.failed.push({ key: object.key, reason: (error as Error).message });
@@ -153,40 +189,33 @@ export async function reindex(
   return report;
 }
 
-type IndexedRow = { mailbox: string; messageKey: string; raw: { key: string } };
-
-function groupByRawKey(rows: IndexedRow[]): Map<string, IndexedRow[]> {
-  const byKey = new Map<string, IndexedRow[]>();
+function groupByRawKey(rows: DeliveryRow[]): Map<string, DeliveryRow[]> {
+  const byKey = new Map<string, DeliveryRow[]>();
   for (const row of rows) byKey.set(row.raw.key, [...(byKey.get(row.raw.key) ?? []), row]);
   return byKey;
 }
 
 /**
- * Does a raw object lack rows? Its envelope sidecar (returned, so callers need not read it again) says which
- * rows it had; without one, any row will do.
+ * Does a raw object lack rows, and which of its rows does its sidecar not record? The sidecar (returned, so
+ * callers need not read it again) says which rows it had and whether every envelope was indexed to the end;
+ * without one, any row will do and every row is unrecorded.
  */
 async function indexState(
   deps: Pick<ReconcileDeps, 'store' | 'bucket'>,
-  rowsByKey: Map<string, IndexedRow[]>,
+  rowsByKey: Map<string, DeliveryRow[]>,
   key: string,
-): Promise<{ missing: boolean; envelope?: EnvelopeRecord }> {
+): Promise<{ missing: boolean; unrecorded: DeliveryRow[]; envelope?: EnvelopeRecord }> {
   const present = rowsByKey.get(key) ?? [];
   const envelope = await readEnvelope(deps.store, deps.bucket, key.slice(RAW_MAIL_PREFIX.length));
-  if (!envelope) return { missing: present.length === 0 };
-  const missing = envelope.deliveries.some(
-    (d) => !present.some((r) => r.mailbox === d.mailbox && r.messageKey === envelope.messageKey),
-  );
-  return { missing, envelope };
-}
-
-async function readEnvelope(
-  store: RawMailStore,
-  bucket: string,
-  sesMessageId: string,
-): Promise<EnvelopeRecord | undefined> {
-  const location = { bucket, key: envelopeKey(sesMessageId) };
-  if (!(await store.exists(location))) return undefined;
-  return JSON.parse((await readObject(store, location)).toString('utf8')) as EnvelopeRecord;
+  if (!envelope) return { missing: present.length === 0, unrecorded: present };
+  const missing =
+    (present.length === 0 && envelope.deliveries.length === 0) ||
+    envelope.receipts.some((r) => !r.indexedAt) ||
+    envelope.deliveries.some(
+      (d) => !present.some((r) => r.mailbox === d.mailbox && r.messageKey === envelope.messageKey),
+    );
+  const unrecorded = present.filter((r) => !envelope.deliveries.some((d) => d.mailbox === r.mailbox));
+  return { missing, unrecorded, envelope };
 }
 
 /** What `reconcile --accept-unforwarded` records in the ledger for each entry it accepts. */

@@ -95,7 +95,8 @@ export class Forwarding extends Construct {
     // sandbox forward AccessDenied; the condition on the From address allows exactly the forwarder's sends.
     this.function.addToRolePolicy(
       new PolicyStatement({
-        actions: ['ses:SendEmail', 'ses:SendRawEmail'],
+        // SES v2 SendEmail (raw content included) is authorized as ses:SendEmail.
+        actions: ['ses:SendEmail'],
         resources: ['*'],
         conditions: { StringEquals: { 'ses:FromAddress': forwardingFrom(config) } },
       }),
@@ -107,7 +108,8 @@ export class Forwarding extends Construct {
     });
     // Item access on the table itself only: the forwarder never queries the GSIs.
     index.grantItems(this.function, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
-    this.deadLetterQueue.grantSendMessages(this.function);
+    // Parking a request is one SendMessage (the queue is SQS-managed encrypted: no key grant needed).
+    this.deadLetterQueue.grant(this.function, 'sqs:SendMessage');
 
     this.feedbackFunction = new ArchiverFunction(this, 'ForwardFeedbackFunction', {
       entry: 'lambdas/forward-events/index.ts',
@@ -146,6 +148,6 @@ export class Forwarding extends Construct {
 
   /** Lets `grantee` enqueue messages to forward. */
   grantEnqueue(grantee: IGrantable): void {
-    this.queue.grantSendMessages(grantee);
+    this.queue.grant(grantee, 'sqs:SendMessage');
   }
 }

@@ -59,19 +59,13 @@ export class IngestPipeline extends Construct {
       },
     });
     forwarding.grantEnqueue(this.function);
-    rawMail.grantEnvelopeWrite(this.function);
+    rawMail.grantEnvelopeReadWrite(this.function);
     this.function.addEventSource(
       new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: 20 }),
     );
     rawMail.grantRawMailRead(this.function, 'ingest function');
-    index.grantWithIndexes(
-      this.function,
-      'the ingest path queries',
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:Query',
-    );
+    // Item access on the table only: ingest reads, writes and updates rows by key, never by index.
+    index.grantItems(this.function, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
 
     alarms.alarmWhenAboveZero(
       'IngestDeadLettersAlarm',

@@ -90,13 +90,26 @@ export class RawMailStore extends Construct {
     );
   }
 
-  /** s3:PutObject on the envelope sidecars (envelopes/*), one per message, which reindex rebuilds from. */
-  grantEnvelopeWrite(fn: IFunction): void {
+  /**
+   * s3:GetObject and s3:PutObject on the envelope sidecars (envelopes/*), one per message, which reindex rebuilds
+   * from: ingest reads a sidecar before adding to it. Also s3:ListBucket on the bucket, without which S3 answers
+   * a read of a sidecar that does not exist yet with 403 instead of 404
+   * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
+   */
+  grantEnvelopeReadWrite(fn: IFunction): void {
     this.grantOnPrefix(
       fn,
-      ['s3:PutObject'],
+      ['s3:GetObject', 's3:PutObject'],
       ENVELOPE_PREFIX,
-      'Ingest writes one envelope sidecar per message under envelopes/ (what reindex rebuilds the index from)',
+      'Ingest reads and extends one envelope sidecar per message under envelopes/ (what reindex rebuilds the index from)',
+    );
+    this.grantList(fn);
+  }
+
+  /** s3:ListBucket on the bucket (key names only): 404 rather than 403 for a missing key, and listings. */
+  grantList(fn: IFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
     );
   }
 

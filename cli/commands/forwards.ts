@@ -1,6 +1,7 @@
 // `mail-archiver forwards`: the forwarding ledger of a mailbox, newest change first.
 import { type Command, Option } from 'commander';
 import type { ForwardEntry, ForwardState } from '../../shared/forwarding/ledger';
+import type { DeliveryRow } from '../../shared/index-schema';
 import type { CliContext } from '../context';
 import { assertKnownMailbox } from '../mailboxes';
 import { normaliseMailbox } from '../options';
@@ -26,9 +27,20 @@ export function registerForwards(program: Command, ctx: CliContext): void {
     .action(async (mailbox: string, options: { state?: ForwardState }) => {
       const entries = await ctx.withArchive(async (archive, config) => {
         await assertKnownMailbox(normaliseMailbox(mailbox), config, archive.index);
-        const out: ForwardEntry[] = [];
-        for await (const entry of archive.index.listForwards(normaliseMailbox(mailbox), options.state))
-          out.push(entry);
+        const out: (ForwardEntry & { subject?: string; from?: string })[] = [];
+        // Which mail went where: each entry with the subject and sender of its message (from the index).
+        const rows = new Map<string, DeliveryRow | undefined>();
+        for await (const entry of archive.index.listForwards(normaliseMailbox(mailbox), options.state)) {
+          if (!rows.has(entry.messageKey)) {
+            rows.set(entry.messageKey, await archive.index.getDelivery(entry.mailbox, entry.messageKey));
+          }
+          const row = rows.get(entry.messageKey);
+          out.push({
+            ...entry,
+            ...(row?.subject !== undefined ? { subject: row.subject } : {}),
+            ...(row?.from[0] ? { from: row.from[0] } : {}),
+          });
+        }
         return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
       });
       if (out().json) {
@@ -40,13 +52,18 @@ export function registerForwards(program: Command, ctx: CliContext): void {
         return;
       }
       printTable(
-        ['UPDATED', 'STATE', 'TARGET', 'MESSAGE', 'DETAIL'],
+        ['UPDATED', 'STATE', 'TARGET', 'FROM', 'SUBJECT', 'DETAIL'],
         entries.map((e) => [
           e.updatedAt.replace('T', ' ').slice(0, 19),
           e.state,
           e.target,
-          e.messageKey.slice(0, 16),
-          e.reason ?? e.error ?? e.feedback ?? e.sesMessageId ?? '',
+          e.from ?? '',
+          e.subject ?? '(no subject)',
+          e.reason ??
+            e.error ??
+            e.feedback ??
+            (e.gmailMessageId ? `gmail ${e.gmailMessageId}` : undefined) ??
+            [e.sesMessageId, ...(e.changes ?? [])].filter(Boolean).join('; '),
         ]),
       );
     });

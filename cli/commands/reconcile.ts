@@ -33,6 +33,10 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
       );
       for (const key of report.notIndexed)
         output.result(`  not indexed: ${key} (run: mail-archiver reindex)`);
+      for (const r of report.unrecorded)
+        output.result(
+          `  row no envelope sidecar records: ${r.mailbox} ${r.messageKey} (run: mail-archiver reindex)`,
+        );
       for (const r of report.rawMissing)
         output.result(`  raw message missing: ${r.key} (${r.mailbox} ${r.messageKey})`);
       for (const f of report.notForwarded)

@@ -6,6 +6,7 @@ import type { ArchiverConfig } from '../../shared/config';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import { forwardDeadLetterCount, redriveOnAws } from '../aws-target';
 import type { CliContext } from '../context';
+import { redriveIngestLocally, redriveIngestOnAws } from '../ingest-redrive';
 import { ParkedForwards } from '../local-forwarding';
 import { archiverHome, type LocalArchive } from '../local-stack';
 import { out } from '../program';
@@ -13,7 +14,9 @@ import { out } from '../program';
 export function registerRedrive(program: Command, ctx: CliContext): void {
   program
     .command('redrive')
-    .description('send failed and parked forwards again (including those of a worker that died mid-send)')
+    .description(
+      'index again the stored messages that failed ingest (the ingest dead letters), and send failed and parked forwards again (including those of a worker that died mid-send)',
+    )
     .option('--dry-run', 'list what would be sent again; send nothing')
     .action(async (options: { dryRun?: boolean }) => {
       const output = out();
@@ -42,12 +45,26 @@ export function registerRedrive(program: Command, ctx: CliContext): void {
         for (const r of plan.ledger) output.result(`  ledger: ${r.mailbox} ${r.messageKey}`);
         return;
       }
+      if (target === 'aws') {
+        const ingest = await redriveIngestOnAws(configuration);
+        output.result(`ingest dead letters: ${ingest.moving} moving back to the ingest queue`);
+      }
       const report =
         target === 'aws'
           ? await redriveOnAws(configuration)
-          : await ctx.withArchive(async (archive) => redriveLocally(archive, configuration), {
-              forwarding: true,
-            });
+          : await ctx.withArchive(
+              async (archive) => {
+                // First the messages stored but never indexed: their forwards are queued as they are archived.
+                const ingest = await redriveIngestLocally(archive, archiverHome());
+                output.result(
+                  `ingest dead letters: ${ingest.redriven} archived, ${ingest.failed.length} still failing`,
+                );
+                for (const f of ingest.failed) output.result(`  failing: ${f.id}: ${f.reason}`);
+                if (ingest.failed.length > 0) process.exitCode = 1;
+                return redriveLocally(archive, configuration);
+              },
+              { forwarding: true },
+            );
       output.jsonLine(report);
       output.result(`redriven ${report.requests}: ${report.sent} sent, ${report.failed} still failing`);
       for (const failure of report.failures) output.result(`  failing: ${failure}`);

@@ -13,18 +13,27 @@ export function registerReindex(program: Command, ctx: CliContext): void {
       'rebuild missing index rows from the raw store alone (UIDs restored from the envelope sidecars)',
     )
     .action(async () => {
-      const report = await ctx.withArchive((archive, config) =>
-        reindex(
-          { config, store: archive.store, index: archive.index, bucket: archive.bucket },
-          async (raw) => {
-            const { headers } = await readMessageBytes(raw);
-            return deriveRecipients(config, {}, headers);
-          },
-        ),
+      const report = await ctx.withArchive(
+        (archive, config) =>
+          reindex(
+            {
+              config,
+              store: archive.store,
+              index: archive.index,
+              bucket: archive.bucket,
+              // Messages whose ingest never finished were never forwarded: reindex queues them.
+              ...(archive.forwarding ? { forwards: archive.forwarding.queue } : {}),
+            },
+            async (raw) => {
+              const { headers } = await readMessageBytes(raw);
+              return deriveRecipients(config, {}, headers);
+            },
+          ),
+        { forwarding: true },
       );
       out().jsonLine(report);
       out().result(
-        `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), failed ${report.failed.length}`,
+        `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), ${report.recorded} rows recorded in their sidecars, failed ${report.failed.length}`,
       );
       for (const f of report.failed) out().result(`  failed: ${f.key}: ${f.reason}`);
       if (report.failed.length > 0) process.exitCode = 1;

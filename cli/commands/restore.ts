@@ -16,12 +16,14 @@ import {
   restoreBundle,
 } from '../../shared/bundle/restore';
 import { archiverHome } from '../local-stack';
+import { humanBytes, UserError } from '../output';
 
 /** Environment variables that carry the secret: never the command line, where `ps` and shell history see it. */
 export const PASSWORD_ENV = 'MAIL_ARCHIVER_IMAP_PASSWORD';
 export const ACCESS_TOKEN_ENV = 'MAIL_ARCHIVER_IMAP_ACCESS_TOKEN';
 
-export class RestoreUsageError extends Error {
+/** A mistake in the command line or the environment of `restore` (a password in the URL, no such bundle). */
+export class RestoreUsageError extends UserError {
   override name = 'RestoreUsageError';
 }
 
@@ -201,7 +203,7 @@ async function progressBar() {
       const seconds = Math.max((Date.now() - since) / 1000, 0.001);
       const payload = {
         messages: `${p.messagesDone}/${p.messagesTotal} msgs`,
-        rate: `${(p.messagesDone / seconds).toFixed(1)} msg/s, ${humanBytes(p.bytesDone / seconds)}/s`,
+        rate: `${(p.messagesDone / seconds).toFixed(1)} msg/s, ${humanBytes(Math.round(p.bytesDone / seconds))}/s`,
         counts: `${p.moved} moved, ${p.alreadyThere} there, ${p.refused} refused`,
       };
       if (!started) {
@@ -265,12 +267,11 @@ export function printRestoreReport(report: RestoreReport, target: string): void 
         '    mail-archiver export <mailbox> --format mboxrd\n' +
         "  and load the mbox file with the provider's own importer (or attach them elsewhere).",
     );
+  if (report.stoppedForQuota)
+    console.log(
+      `  stopped: the server refuses mail for quota (${report.stoppedForQuota}); ${report.notAttempted} messages not attempted.\n` +
+        "  Make room, or wait for the provider's daily upload limit to reset, and run the same command again: it resumes.",
+    );
   for (const n of report.notVerified) console.log(`  NOT verified: ${n.folder} UID ${n.uid}: ${n.problem}`);
   console.log(`state: ${report.statePath} (run the same command again to resume or re-check)`);
-}
-
-function humanBytes(bytes: number): string {
-  if (bytes < 1024) return `${Math.round(bytes)} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }

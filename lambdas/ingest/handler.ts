@@ -3,6 +3,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { isSetupNotification } from '../../shared/index-schema';
 import { archiveReceivedMail, type IngestDeps, type IngestOutcome } from '../../shared/ingest';
 import { parseSesNotification } from '../../shared/ses-notification';
 
@@ -31,6 +32,10 @@ export async function ingestNotification(
     return undefined;
   }
   const notification = parseSesNotification(body);
+  if (isSetupNotification(notification.receipt.action.objectKey)) {
+    deps.logger.info('ignoring SES setup notification', { key: notification.receipt.action.objectKey });
+    return undefined;
+  }
   const outcome = await archiveReceivedMail(notification, deps);
   deps.logger.info('message archived', {
     sesMessageId: notification.mail.messageId,

@@ -6,6 +6,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 export interface LocalEndpoints {
   s3: string;
   dynamodb: string;
+  /** The data directory's own pair (cli/local-privacy.ts); without it, the constant pair of older versions. */
+  credentials?: LocalCredentials;
+}
+
+export interface LocalCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
 }
 
 export interface AwsClients {
@@ -13,7 +20,7 @@ export interface AwsClients {
   dynamodb: DynamoDBClient;
 }
 
-const localCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const legacyLocalCredentials: LocalCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const LOCAL_REGION = 'us-east-1';
 
 export function createClients(local?: LocalEndpoints, region?: string): AwsClients {
@@ -23,6 +30,7 @@ export function createClients(local?: LocalEndpoints, region?: string): AwsClien
       dynamodb: new DynamoDBClient(region ? { region } : {}),
     };
   }
+  const localCredentials = local.credentials ?? legacyLocalCredentials;
   return {
     s3: new S3Client({
       region: LOCAL_REGION,

@@ -13,10 +13,13 @@ import {
   bundleReadme,
   courierSubscriptions,
   courierUidDb,
+  dovecotKeywordsFile,
   dovecotSubscriptions,
   dovecotUidList,
   folderDirectory,
   folderWithAncestors,
+  keywordAtom,
+  keywordLetters,
   MAILDIR_ROOT,
   messageBaseName,
   messageFileName,
@@ -104,7 +107,7 @@ export async function exportMailbox(
           request.readConcurrency ?? 16,
         )) {
           const form = storedForm(row.size, row.lineEndings);
-          const file = `${directory}/cur/${messageFileName(fileBaseName(row), row.flags)}`;
+          const file = `${directory}/cur/${messageFileName(fileBaseName(row), row.flags)}${scan.lettersOf(row)}`;
           await addEntry(
             pack,
             { name: file, size: form.fileSize, mtime: new Date(row.receivedAt), mode: 0o600 },
@@ -186,6 +189,8 @@ export async function exportMailbox(
 class FolderScan {
   count = 0;
   lastUid = 0;
+  /** The folder's keywords in order of first use over the whole folder (the same in every part). */
+  readonly keywords: string[] = [];
   readonly dovecot: Spool;
   readonly courier: Spool;
 
@@ -208,6 +213,8 @@ class FolderScan {
     for await (const full of this.deps.index.folderDeliveries(this.request.mailbox, this.state.folder)) {
       if (full.uid > upTo) continue;
       const row = exportRow(full);
+      for (const keyword of row.keywords ?? [])
+        if (!this.keywords.includes(keyword) && this.keywords.length < 26) this.keywords.push(keyword);
       this.count += 1;
       this.lastUid = Math.max(this.lastUid, row.uid);
       const base = fileBaseName(row);
@@ -217,6 +224,11 @@ class FolderScan {
       if (part && position++ % part.count !== part.index) continue;
       yield row;
     }
+  }
+
+  /** Dovecot keyword letters of a row (a folder holds at most 26 keywords; later ones stay in the manifest). */
+  lettersOf(row: ExportRow): string {
+    return keywordLetters((row.keywords ?? []).map((k) => this.keywords.indexOf(k)));
   }
 
   close(): Promise<void> {
@@ -248,11 +260,26 @@ export async function summarizeExport(
 type ExportRow = Pick<
   DeliveryRow,
   'folder' | 'uid' | 'sha256' | 'size' | 'receivedAt' | 'flags' | 'lineEndings' | 'messageKey' | 'raw'
->;
+> & {
+  /** The row's keywords as IMAP atoms (maildir.keywordAtom). */
+  keywords?: string[];
+};
 
 function exportRow(row: DeliveryRow): ExportRow {
   const { folder, uid, sha256, size, receivedAt, flags, lineEndings, messageKey, raw } = row;
-  return { folder, uid, sha256, size, receivedAt, flags, lineEndings, messageKey, raw };
+  const keywords = row.keywords?.length ? [...new Set(row.keywords.map(keywordAtom))] : undefined;
+  return {
+    folder,
+    uid,
+    sha256,
+    size,
+    receivedAt,
+    flags,
+    lineEndings,
+    messageKey,
+    raw,
+    ...(keywords ? { keywords } : {}),
+  };
 }
 
 function sortFolders(folders: FolderState[]): FolderState[] {
@@ -289,7 +316,7 @@ function manifestEntry(row: ExportRow, file: string, storage: ManifestMessage['s
     size: row.size,
     storage,
     receivedAt: row.receivedAt,
-    flags: row.flags,
+    flags: row.keywords ? [...row.flags, ...row.keywords] : row.flags,
     ...(row.lineEndings.nul ? { nul: true } : {}),
   };
 }
@@ -332,7 +359,11 @@ async function writeFolderMetadata(
       })(),
     );
   }
-  await addEntry(pack, { name: `${directory}/dovecot-keywords`, mode: 0o600, mtime: now }, '');
+  await addEntry(
+    pack,
+    { name: `${directory}/dovecot-keywords`, mode: 0o600, mtime: now },
+    dovecotKeywordsFile(scan.keywords),
+  );
 }
 
 function mboxName(folder: string): string {

@@ -23,6 +23,29 @@ export function flagLetters(flags: readonly string[]): string {
     .join('');
 }
 
+/**
+ * A label or keyword as an IMAP keyword (RFC 3501 flag-keyword = atom): non-ASCII in modified UTF-7, then every
+ * atom-special (space, parentheses, braces, %, *, quote, backslash, ]) and control character made `_`.
+ */
+export function keywordAtom(label: string): string {
+  const encoded = /^[\x20-\x7e]*$/.test(label) ? label : encodeModifiedUtf7(label);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
+  return encoded.replace(/[\x00-\x20\x7f(){}%*"\\\]]/g, '_').slice(0, 200) || '_';
+}
+
+/** Dovecot keyword letters: `a` is index 0 of the folder's dovecot-keywords, at most 26. */
+export function keywordLetters(indexes: readonly number[]): string {
+  return [...new Set(indexes.filter((i) => i >= 0 && i < 26))]
+    .sort((a, b) => a - b)
+    .map((i) => String.fromCharCode(97 + i))
+    .join('');
+}
+
+/** `dovecot-keywords`: `<n> <keyword>` lines. */
+export function dovecotKeywordsFile(keywords: readonly string[]): string {
+  return keywords.map((k, i) => `${i} ${k}\n`).join('');
+}
+
 export function flagsFromLetters(letters: string): string[] {
   const byLetter = Object.fromEntries(Object.entries(FLAG_LETTERS).map(([flag, letter]) => [letter, flag]));
   return [...letters].map((l) => byLetter[l]).filter((f): f is string => Boolean(f));

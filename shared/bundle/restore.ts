@@ -93,6 +93,12 @@ export interface RestoreReport {
   nulAsHighBit: number;
   reconnects: number;
   statePath: string;
+  /**
+   * Set when the server refused an APPEND for quota (the account is full, or over a daily upload limit): the
+   * server's words. Appending stopped there; `notAttempted` messages were left for the next run.
+   */
+  stoppedForQuota?: string;
+  notAttempted: number;
 }
 
 export class BundleNotVerifiedError extends Error {
@@ -230,6 +236,7 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
     }
     // Second read: what is not there yet, appended in bundle order.
     const pending = new Set(all.filter((p) => p.state === 'pending').map((p) => p.message.file));
+    let stoppedForQuota: string | undefined;
     for await (const { file, bytes } of readMessageFiles(options.source, pending)) {
       const planned = byFile.get(file);
       const run = planned && runs.get(planned.message.folder);
@@ -247,6 +254,15 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
         } else {
           progress.moved += 1;
         }
+        // Over quota, every further APPEND would be refused the same way: stop, and let a later run go on.
+        if (outcome.refusal?.reason === 'quota') {
+          stoppedForQuota = outcome.refusal.serverText;
+          options.log?.(
+            'stopping: the server is refusing mail for quota; run the same command again once there is room',
+          );
+          advance(planned);
+          break;
+        }
       }
       advance(planned);
     }
@@ -263,6 +279,8 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
       nulAsHighBit: 0,
       reconnects: 0,
       statePath: options.statePath,
+      ...(stoppedForQuota ? { stoppedForQuota } : {}),
+      notAttempted: options.dryRun ? 0 : all.filter((p) => p.state === 'pending').length,
     };
     // Verified over a new connection, and dates before 1970 once more over another: Dovecot 2.3.19 gave a 1958
     // INTERNALDATE back to the appending session and to the next one, and 2094 (unsigned 32-bit) to every later
@@ -486,7 +504,13 @@ async function appendOne(
 
 /** A tagged NO or BAD to one command: that message's refusal, not a reason to reconnect. */
 function refusalOf(error: unknown): { reason: RefusalReason; serverText: string } | undefined {
-  const e = error as { responseStatus?: string; responseText?: string; serverResponseCode?: string };
+  const e = error as {
+    responseStatus?: string;
+    responseText?: string;
+    serverResponseCode?: string;
+    code?: string;
+  };
+  if (e.code === 'ETHROTTLE') return undefined;
   const code = (e.serverResponseCode ?? '').toUpperCase();
   if (code === 'APPENDLIMIT') {
     return { reason: 'too large', serverText: (error as Error).message };
@@ -688,7 +712,7 @@ class Session {
         const throttle = (error as { throttleReset?: number }).throttleReset;
         const delay = Math.min(30_000, Math.max(throttle ?? 0, this.firstDelayMs * 2 ** (failures - 1)));
         this.options.log?.(
-          `connection lost (${describe(error)}); reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${failures + 1} of ${this.attempts})`,
+          `${(error as { code?: string }).code === 'ETHROTTLE' ? 'throttled' : 'connection lost'} (${describe(error)}); reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${failures + 1} of ${this.attempts})`,
         );
         await new Promise((r) => setTimeout(r, delay));
         if (this.client) this.reconnects += 1;
@@ -710,8 +734,15 @@ class Session {
 }
 
 function isCommandAnswer(error: unknown): boolean {
-  const e = error as { responseStatus?: string; serverResponseCode?: string; authenticationFailed?: boolean };
+  const e = error as {
+    responseStatus?: string;
+    serverResponseCode?: string;
+    authenticationFailed?: boolean;
+    code?: string;
+  };
   if (e.authenticationFailed) return true;
+  // Throttling (Microsoft 365 answers "BAD Request is throttled. Suggested Backoff Time: N milliseconds").
+  if (e.code === 'ETHROTTLE') return false;
   if (e.serverResponseCode === 'APPENDLIMIT') return true;
   if (e.responseStatus !== 'NO' && e.responseStatus !== 'BAD') return false;
   return !TEMPORARY_CODES.has((e.serverResponseCode ?? '').toUpperCase());

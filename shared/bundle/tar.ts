@@ -98,6 +98,9 @@ export class Spool {
   }
 }
 
+/** The largest mtime tar-stream's header encoder keeps (a signed 32-bit number of seconds). */
+const MAX_HEADER_MTIME = 2 ** 31 - 1;
+
 /** Adds one entry, honouring backpressure, and resolves when tar-stream has taken all of it. */
 export function addEntry(
   pack: tar.Pack,
@@ -110,8 +113,16 @@ export function addEntry(
       header.type === 'directory' ? 0 : (header.size ?? (Buffer.isBuffer(content) ? content.length : 0));
     // A date before 1970 (an import of old mail) also goes in a pax record: GNU tar reads tar-stream's base-256
     // negative mtime as "implausibly old" and unpacks it as 1901.
+    // So does a date from 2038-01-19 on: tar-stream writes the header's mtime through a 32-bit integer (`| 0`),
+    // which wraps 2040 to 1904 and 2300 to 2027; the header then carries the largest value that survives.
     const secs = header.mtime ? Math.floor(header.mtime.getTime() / 1000) : 0;
-    const pax = secs < 0 ? { pax: { ...(header.pax ?? {}), mtime: String(secs) } } : {};
+    const pax =
+      secs < 0 || secs > MAX_HEADER_MTIME
+        ? {
+            pax: { ...(header.pax ?? {}), mtime: String(secs) },
+            ...(secs > MAX_HEADER_MTIME ? { mtime: new Date(MAX_HEADER_MTIME * 1000) } : {}),
+          }
+        : {};
     const entry = pack.entry({ uid: 0, gid: 0, ...header, ...pax, size }, (error) =>
       error ? reject(error) : resolve(),
     );

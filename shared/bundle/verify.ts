@@ -228,8 +228,10 @@ function checkMaildir(
     if (facts.mtime && Math.floor(facts.mtime.getTime() / 1000) !== secs) {
       errors.push(`${where}: mtime ${facts.mtime.toISOString()} != received ${message.receivedAt}`);
     }
-    if (parsed.flags !== flagLetters(message.flags))
-      errors.push(`${where}: flags ${parsed.flags} != ${flagLetters(message.flags)}`);
+    // Upper-case letters are the system flags; lower-case ones are Dovecot keyword letters (dovecot-keywords).
+    const systemLetters = parsed.flags.replace(/[a-z]/g, '');
+    if (systemLetters !== flagLetters(message.flags))
+      errors.push(`${where}: flags ${systemLetters} != ${flagLetters(message.flags)}`);
     const uidlist = uidlists.get(message.folder);
     if (uidlist && uidlist.entries.get(message.uid) !== parsed.baseName) {
       errors.push(`${where}: dovecot-uidlist does not list UID ${message.uid} for this file`);

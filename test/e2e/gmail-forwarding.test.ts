@@ -2,10 +2,12 @@
 // real clients -> the local Google stand-in, whose stored copy must be the archived bytes. Also: exactly once,
 // a transient failure retried, an authorisation failure parked with the alarm's log line, and the Sent
 // collection archiving what the user sent from Gmail into the mailbox's Sent folder.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local-stack';
@@ -23,6 +25,8 @@ import { exampleConfig } from '../support/config';
 import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';
 
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '../..');
 const TARGET = 'alice.example@gmail.com';
 const CLIENT = 'desktop-client.apps.googleusercontent.com';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -100,6 +104,18 @@ describe('Gmail API delivery on the local stack', () => {
     const archived = await archivedBytes(entry?.messageKey as string);
     expect(sha256(copy?.raw as Buffer)).toBe(sha256(archived));
     expect(copy?.labelIds).toEqual(['INBOX', 'UNREAD']);
+  });
+
+  it('`forwards` shows each entry with the subject and sender of its message', async () => {
+    const { stdout } = await run('node', [join(ROOT, 'cli/bin.js'), 'forwards', 'alice@example.com'], {
+      cwd: ROOT,
+      env: { ...process.env, MAIL_ARCHIVER_HOME: home, CI: 'true' },
+    });
+    const [header, line] = stdout.trim().split('\n');
+    expect(header).toMatch(/STATE\s+TARGET\s+FROM\s+SUBJECT\s+DETAIL/);
+    expect(line).toMatch(
+      /sent\s+alice\.example@gmail\.com\s+Ann <ann@sender\.example\.org>\s+to gmail by the API\s+gmail \w+/,
+    );
   });
 
   it('imports once when the same event arrives three times, in a row or at once', async () => {

@@ -127,26 +127,56 @@ function options(server: DovecotServer, extra: Partial<RestoreOptions> = {}): Re
 }
 
 /**
- * A TCP relay in front of a target: `delayMs` holds every client chunk back (a slow link), and `cutAtAppend`
- * lists, per connection in order, the APPEND after which that connection dies: the command reaches the server,
- * its answer never reaches the client, then both sockets are destroyed.
+ * A TCP relay in front of a target: `delayMs` holds every client chunk back (a slow link); `cutAtAppend` lists,
+ * per connection in order, the APPEND after which that connection dies (the command reaches the server, its
+ * answer never reaches the client, then both sockets are destroyed); `throttleAppend` lists, per connection, the
+ * APPEND that never reaches the server and is answered the way Microsoft 365 throttles instead.
  */
-async function relay(server: DovecotServer, behaviour: { delayMs?: number; cutAtAppend?: number[] }) {
+async function relay(
+  server: DovecotServer,
+  behaviour: { delayMs?: number; cutAtAppend?: number[]; throttleAppend?: number[] },
+) {
   let connections = 0;
   const sockets = new Set<Socket>();
   const relayServer: Server = createServer((client) => {
     const cutAt = behaviour.cutAtAppend?.[connections];
+    const throttleAt = behaviour.throttleAppend?.[connections];
     connections += 1;
     const upstream = tcpConnect(server.port, server.host);
     sockets.add(client);
     sockets.add(upstream);
     let appends = 0;
     let cut = false;
+    /** Bytes of a throttled APPEND (command line, literal, final CRLF) still to drop, and its tag. */
+    let dropping = 0;
+    let throttledTag = '';
+    const forward = (chunk: Buffer) => {
+      let data = chunk;
+      if (dropping > 0) {
+        const n = Math.min(dropping, data.length);
+        dropping -= n;
+        data = data.subarray(n);
+        if (dropping === 0)
+          client.write(
+            `${throttledTag} BAD Request is throttled. Suggested Backoff Time: 200 milliseconds\r\n`,
+          );
+        if (data.length === 0) return;
+      }
+      const append = data.toString('latin1').match(/^(\S+) APPEND [^\r\n]*\{(\d+)(\+?)\}\r\n/);
+      appends += data.toString('latin1').match(/^\S+ APPEND /gm)?.length ?? 0;
+      if (append && throttleAt === appends) {
+        throttledTag = append[1] as string;
+        if (append[3] !== '+') client.write('+ go ahead\r\n');
+        dropping = (append[0] as string).length + Number(append[2]) + 2;
+        forward(data);
+        return;
+      }
+      upstream.write(data);
+    };
     client.on('data', (chunk: Buffer) => {
       client.pause();
       setTimeout(() => {
-        appends += chunk.toString('latin1').match(/^\S+ APPEND /gm)?.length ?? 0;
-        upstream.write(chunk);
+        forward(chunk);
         client.resume();
         if (cutAt !== undefined && appends >= cutAt && !cut) {
           cut = true;
@@ -452,5 +482,68 @@ plugin {
     expect(output).toContain('mail-archiver export <mailbox> --format mboxrd');
     expect(output).toMatch(/9 messages: moved 8, already there 0, refused 1, verified 7/);
     expect(await countOnTarget(server)).toEqual({ INBOX: 8, Spam: 0 });
+  }, 90_000);
+
+  it('waits out throttling (BAD "Request is throttled") and goes on', async () => {
+    const server = await target('throttling');
+    const throttling = await relay(server, { throttleAppend: [2, 3] });
+    const logged: string[] = [];
+    const report = await restoreBundle(
+      options(server, { newClient: clientFor(throttling), log: (line) => logged.push(line) }),
+    );
+    await throttling.close();
+    expect(logged.filter((l) => l.startsWith('throttled')).length).toBe(2);
+    expect(report).toMatchObject({ moved: 11, alreadyThere: 0, refused: [], verified: 10 });
+    await expectTargetHoldsBundle(server);
+  }, 90_000);
+
+  it('stops when the account is over quota, and a later run with room finishes the job', async () => {
+    const quota = (storage: string) => `${SPAM_AS_SPECIAL_USE}
+mail_plugins = $mail_plugins quota
+plugin {
+  quota = maildir:User quota
+  quota_rule = *:storage=${storage}
+}
+`;
+    const maildir = join(work, 'full-account', 'Maildir');
+    mkdirSync(maildir, { recursive: true });
+    const small = await startDovecot({
+      maildir,
+      workDir: join(work, 'full-account', 'dovecot-1'),
+      extraConfig: quota('3K'),
+    });
+    const statePath = join(work, 'quota-state.jsonl');
+    let first: Awaited<ReturnType<typeof restoreBundle>>;
+    try {
+      first = await restoreBundle(options(small, { statePath }));
+    } finally {
+      await small.stop();
+    }
+    console.info(
+      `over quota: moved ${first.moved}, then "${first.stoppedForQuota}", ${first.notAttempted} not attempted`,
+    );
+    expect(first.stoppedForQuota).toMatch(/^NO \[OVERQUOTA\] Quota exceeded/);
+    expect(first.refused.map((r) => r.reason)).toEqual(['quota']);
+    expect(first.moved).toBeGreaterThan(0);
+    expect(first.moved + first.refused.length + first.notAttempted).toBe(11);
+    expect(first.notAttempted).toBeGreaterThan(0);
+    expect(first.verified).toBe(first.moved);
+
+    // The same maildir with room: the next run appends only what is missing.
+    const roomy = await startDovecot({
+      maildir,
+      workDir: join(work, 'full-account', 'dovecot-2'),
+      extraConfig: quota('100M'),
+    });
+    servers.push(roomy);
+    const second = await restoreBundle(options(roomy, { statePath }));
+    expect(second).toMatchObject({
+      alreadyThere: first.moved,
+      moved: 11 - first.moved,
+      refused: [],
+      notAttempted: 0,
+    });
+    expect(second.verified).toBe(10); // the 1958 date, as above
+    await expectTargetHoldsBundle(roomy);
   }, 90_000);
 });

@@ -146,7 +146,13 @@ describe('the archiver stack', () => {
     );
     const s3Reads = statements.filter((s) => JSON.stringify(s.Action).includes('s3:GetObject'));
     expect(s3Reads.length).toBeGreaterThan(0);
-    for (const s of s3Reads) expect(JSON.stringify(s.Resource)).toContain('/incoming/*');
+    // Raw mail under incoming/, and (ingest only) the envelope sidecars it extends.
+    for (const s of s3Reads) expect(JSON.stringify(s.Resource)).toMatch(/\/(incoming|envelopes)\/\*/);
+    const sidecarReads = s3Reads.filter((s) => JSON.stringify(s.Resource).includes('/envelopes/*'));
+    expect(sidecarReads).toHaveLength(1);
+    // Listing is granted on the bucket alone (key names), never on objects.
+    for (const s of statements.filter((s) => JSON.stringify(s.Action).includes('s3:ListBucket')))
+      expect(JSON.stringify(s.Resource)).not.toContain('/*');
     const dynamo = statements.filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
     for (const s of dynamo) {
       expect(JSON.stringify(s.Action)).not.toMatch(/dynamodb:\*|DeleteItem|Scan/);

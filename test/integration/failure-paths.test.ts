@@ -4,14 +4,22 @@
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeError } from '../../cli/describe-error';
+import { LocalDeadLetters } from '../../cli/local-dead-letters';
+import { deliverThrough } from '../../cli/local-stack';
+import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { exportMailbox } from '../../shared/bundle/export';
 import { verifyBundle } from '../../shared/bundle/verify';
+import { readEnvelope } from '../../shared/envelope';
 import { forwardMessage } from '../../shared/forwarding/forward';
+import { envelopeKey, importMessageId, indexKeys, rawMailKey } from '../../shared/index-schema';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
-import type { MailSender } from '../../shared/ports';
-import { reconcile } from '../../shared/reconcile';
+import type { MailIndex, MailSender } from '../../shared/ports';
+import { reconcile, reindex } from '../../shared/reconcile';
 import { defaultRowBudget, utf8Bytes } from '../../shared/row-budget';
+import { buildReceivedNotification } from '../../shared/ses-notification';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -223,5 +231,202 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
       },
     ]);
     expect(copies.get(outcome.messageKey)).toBe(1);
+  });
+
+  const quiet = { info: () => undefined, warn: () => undefined };
+
+  /** The index, with every row write of one message refused (a throttled table, a bug in its row). */
+  function refusingRowsOf(sesMessageId: string): typeof services.index {
+    return new Proxy(services.index, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property === 'putDelivery') {
+          return async (...args: Parameters<MailIndex['putDelivery']>) => {
+            if (args[0].sesMessageId === sesMessageId)
+              throw Object.assign(new Error('Throughput exceeds the current capacity of your table'), {
+                name: 'ProvisionedThroughputExceededException',
+              });
+            return target.putDelivery(...args);
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as typeof services.index;
+  }
+
+  async function deleteRows(sesMessageId: string) {
+    for await (const row of services.index.allDeliveries()) {
+      if (row.sesMessageId !== sesMessageId) continue;
+      await services.clients.dynamodb.send(
+        new DeleteItemCommand({
+          TableName: services.tableName,
+          Key: {
+            pk: { S: indexKeys.mailboxPk(row.mailbox) },
+            sk: { S: indexKeys.messageSk(row.messageKey) },
+          },
+        }),
+      );
+    }
+  }
+
+  it('path 2 and 6: a message that fails ingest five times keeps its envelope in S3, names its cause, and redrive archives it', async () => {
+    const dead = new LocalDeadLetters(join(work, 'dead-letters'));
+    // bob is a Bcc recipient: only the envelope knows him.
+    const { notification, sha256 } = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'fails five times', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com', 'bob@example.com'] },
+    );
+    const failing = deliverThrough(
+      createIngestHandler({
+        ...ingestDeps({ index: refusingRowsOf(notification.mail.messageId) }),
+        logger: quiet,
+      }),
+    );
+    let last: unknown;
+    for (let receive = 1; receive <= 5; receive++) await failing(notification).catch((e) => (last = e));
+    // Path 6: the CLI's report names the record's own error, not only "All records failed processing".
+    expect((last as Error).message).toMatch(/ProvisionedThroughputExceededException: Throughput exceeds/);
+    expect(describeError(last)).toMatch(/All records failed processing[\s\S]*Throughput exceeds/);
+    dead.park(notification, describeError(last));
+    expect(dead.count()).toBe(1);
+
+    // Path 2: the envelope (bob included) is in S3 although nothing was indexed, and reconcile names the message.
+    const envelope = await readEnvelope(services.store, services.bucket, notification.mail.messageId);
+    expect(envelope?.receipts.map((r) => [r.notification.receipt.recipients, r.indexedAt])).toEqual([
+      [['alice@example.com', 'bob@example.com'], undefined],
+    ]);
+    const found = await reconcile({
+      config,
+      store: services.store,
+      index: services.index,
+      bucket: services.bucket,
+    });
+    expect(found.notIndexed).toEqual([notification.receipt.action.objectKey]);
+
+    const healthy = deliverThrough(createIngestHandler({ ...ingestDeps(), logger: quiet }));
+    expect(await dead.redrive(healthy)).toEqual({ redriven: 1, failed: [] });
+    expect(dead.count()).toBe(0);
+    await expectNothingLost([
+      {
+        sesMessageId: notification.mail.messageId,
+        sha256,
+        mailboxes: ['alice@example.com', 'bob@example.com'],
+      },
+    ]);
+  });
+
+  it('path 2: when the dead letter itself is lost (14 days, a deleted stack), reindex rebuilds the Bcc delivery from the sidecar', async () => {
+    const { notification, sha256 } = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'dead letter expired', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com', 'bob@example.com'] },
+    );
+    const failing = ingestDeps({ index: refusingRowsOf(notification.mail.messageId) });
+    for (let receive = 1; receive <= 5; receive++)
+      await archiveReceivedMail(notification, failing).catch(() => undefined);
+    // The headers name alice only: rebuilding from them would lose bob.
+    const rebuilt = await reindex(
+      {
+        config,
+        store: services.store,
+        index: services.index,
+        bucket: services.bucket,
+        ...(ingestDeps().forwards ? { forwards: ingestDeps().forwards } : {}),
+      },
+      async () => ['alice@example.com'],
+    );
+    expect(rebuilt).toMatchObject({ restored: 1, withoutEnvelope: 0, failed: [] });
+    await expectNothingLost([
+      {
+        sesMessageId: notification.mail.messageId,
+        sha256,
+        mailboxes: ['alice@example.com', 'bob@example.com'],
+      },
+    ]);
+  });
+
+  it('path 7: a second import with other recipients adds to the sidecar; reindex brings every delivery back', async () => {
+    const raw = makeMessage({ subject: 'imported twice', to: 'carol@elsewhere.example' });
+    const sha256 = (await import('node:crypto')).createHash('sha256').update(raw).digest('hex');
+    const sesMessageId = importMessageId(sha256);
+    await services.store.write({ bucket: services.bucket, key: rawMailKey(sesMessageId) }, raw);
+    const imported = (recipients: string[]) =>
+      buildReceivedNotification({
+        messageId: sesMessageId,
+        timestamp: new Date('2020-05-01T10:00:00Z'),
+        source: '',
+        recipients,
+        bucket: services.bucket,
+        objectKey: rawMailKey(sesMessageId),
+      });
+    const deps = ingestDeps();
+    const first = await archiveReceivedMail(imported(['alice@example.com']), deps);
+    await archiveReceivedMail(imported(['bob@example.com']), deps);
+    await archiveReceivedMail(imported(['alice@example.com']), deps); // the first import again: nothing new
+    const envelope = await readEnvelope(services.store, services.bucket, sesMessageId);
+    expect(envelope?.receipts).toHaveLength(2);
+    expect(envelope?.deliveries.map((d) => d.mailbox).sort()).toEqual([
+      'alice@example.com',
+      'bob@example.com',
+    ]);
+    const uids = new Map<string, number>();
+    for await (const row of services.index.allDeliveries())
+      if (row.sesMessageId === sesMessageId) uids.set(row.mailbox, row.uid);
+
+    await deleteRows(sesMessageId);
+    const lost = await reconcile({
+      config,
+      store: services.store,
+      index: services.index,
+      bucket: services.bucket,
+    });
+    expect(lost.notIndexed).toEqual([rawMailKey(sesMessageId)]);
+    const rebuilt = await reindex(
+      { config, store: services.store, index: services.index, bucket: services.bucket },
+      async () => [],
+    );
+    expect(rebuilt).toMatchObject({ restored: 1, failed: [] });
+    for await (const row of services.index.allDeliveries())
+      if (row.sesMessageId === sesMessageId) expect(row.uid).toBe(uids.get(row.mailbox));
+
+    // An archive from before: its sidecar was overwritten by the second import and records bob only.
+    await services.store.write(
+      { bucket: services.bucket, key: envelopeKey(sesMessageId) },
+      Buffer.from(
+        JSON.stringify({
+          notification: imported(['bob@example.com']),
+          messageKey: first.messageKey,
+          sha256,
+          deliveries: envelope?.deliveries.filter((d) => d.mailbox === 'bob@example.com'),
+        }),
+      ),
+    );
+    const unrecorded = await reconcile({
+      config,
+      store: services.store,
+      index: services.index,
+      bucket: services.bucket,
+    });
+    expect(unrecorded.ok).toBe(false);
+    expect(unrecorded.unrecorded).toEqual([
+      { mailbox: 'alice@example.com', messageKey: first.messageKey, key: rawMailKey(sesMessageId) },
+    ]);
+    expect(
+      await reindex(
+        { config, store: services.store, index: services.index, bucket: services.bucket },
+        async () => [],
+      ),
+    ).toMatchObject({ restored: 0, recorded: 1, failed: [] });
+    await deleteRows(sesMessageId);
+    await reindex(
+      { config, store: services.store, index: services.index, bucket: services.bucket },
+      async () => [],
+    );
+    await expectNothingLost([{ sesMessageId, sha256, mailboxes: ['alice@example.com', 'bob@example.com'] }]);
+    for await (const row of services.index.allDeliveries())
+      if (row.sesMessageId === sesMessageId) expect(row.uid).toBe(uids.get(row.mailbox));
   });
 });

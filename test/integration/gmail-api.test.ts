@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authoriseConsumerGmail, checkServiceAccount, parseClientSecretFile } from '../../cli/commands/gmail';
 import { GmailApi, gmailAuthClient } from '../../shared/adapters/gmail-api';
 import { FileGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
 import { SendError } from '../../shared/forwarding/forward';
@@ -250,6 +251,62 @@ describe('Gmail API delivery through the stand-in', () => {
     // The stand-in issued that token for the impersonated user with exactly the requested scope.
     const wrongSubject = gmailAuthClient(serviceAccount, 'nobody@corp.example', [GMAIL_INSERT_SCOPE]);
     await expect(wrongSubject.getAccessToken()).rejects.toThrow(/Invalid email or User ID/);
+  });
+
+  it('gmail-auth: the loopback consent flow (PKCE) yields a refresh token that imports', async () => {
+    google.consentUser = 'new.user@gmail.com';
+    google.addUser('new.user@gmail.com');
+    const client = parseClientSecretFile(
+      JSON.stringify({
+        installed: {
+          client_id: 'client-1.apps.googleusercontent.com',
+          client_secret: 'secret-1',
+          auth_uri: google.authUri,
+          token_uri: google.tokenUri,
+          redirect_uris: ['http://localhost'],
+        },
+      }),
+      'client.json',
+    );
+    let consentUrl = '';
+    const credential = await authoriseConsumerGmail({
+      client,
+      user: 'new.user@gmail.com',
+      scopes: [GMAIL_INSERT_SCOPE],
+      // The "browser": follows the consent page's redirect back to the loopback listener.
+      openUrl: async (url) => {
+        consentUrl = url;
+        const answer = await fetch(url, { redirect: 'follow' });
+        expect(answer.status).toBe(200);
+      },
+    });
+    const asked = new URL(consentUrl).searchParams;
+    expect(asked.get('code_challenge_method')).toBe('S256');
+    expect(asked.get('access_type')).toBe('offline');
+    expect(asked.get('redirect_uri')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(credential).toMatchObject({ type: 'authorized_user', token_uri: google.tokenUri });
+    const fresh = new FileGmailCredentialStore(join(home, 'fresh'));
+    await fresh.save('new.user@gmail.com', credential);
+    const raw = message('after gmail-auth');
+    const { gmailMessageId } = await api({ credentials: fresh }).importMessage({
+      user: 'new.user@gmail.com',
+      raw,
+    });
+    expect(
+      google.mailboxes
+        .get('new.user@gmail.com')
+        ?.messages.find((m) => m.id === gmailMessageId)
+        ?.raw.equals(raw),
+    ).toBe(true);
+  });
+
+  it('gmail-auth: a service account is tried before it is stored; a missing delegation says where to add it', async () => {
+    await expect(
+      checkServiceAccount(serviceAccount, WORKSPACE_USER, [GMAIL_INSERT_SCOPE]),
+    ).resolves.toBeUndefined();
+    await expect(
+      checkServiceAccount(serviceAccount, WORKSPACE_USER, [GMAIL_INSERT_SCOPE, 'https://mail.google.com/']),
+    ).rejects.toThrow(/Domain-wide delegation/);
   });
 
   it('refuses a credential file that others can read', async () => {

@@ -250,4 +250,33 @@ describe('history import', () => {
     const zero = (await rows('bob@example.com')).find((r) => r.subject === 'count 0');
     expect(zero).toMatchObject({ receivedAt: '1958-03-04T00:00:00.000Z', receivedAtSource: 'file' });
   });
+
+  it('Ctrl-C and run again: nothing lost, nothing twice', async () => {
+    const mbox = join(dir, 'resume.mbox');
+    const count = 40;
+    let text = '';
+    for (let i = 0; i < count; i++)
+      text += `From x@elsewhere.example Tue Jan  1 10:00:${String(i).padStart(2, '0')} 2002\n${message({ From: 'x@elsewhere.example', To: 'alice@example.com', Subject: `resume ${i}` })}\n`;
+    writeFileSync(mbox, text);
+    const stop = new AbortController();
+    const first = await importMessages(config, target, [mbox], {
+      concurrency: 4,
+      signal: stop.signal,
+      onProgress: (_bytes, r) => {
+        if (r.archived >= 10) stop.abort();
+      },
+    });
+    expect(first.interrupted).toBe(true);
+    expect(first.archived).toBeGreaterThanOrEqual(10);
+    expect(first.archived).toBeLessThan(count);
+    const second = await importMessages(config, target, [mbox], { concurrency: 4 });
+    expect(second).toMatchObject({
+      archived: count - first.archived,
+      duplicates: first.archived,
+      failed: [],
+    });
+    const listed = (await rows('alice@example.com')).filter((r) => r.subject?.startsWith('resume '));
+    expect(listed).toHaveLength(count);
+    expect(new Set(listed.map((r) => r.subject)).size).toBe(count);
+  });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { looksLikeMail } from '../../shared/history-sources';
 import { maildirFlags, maildirFolderName, parseDovecotKeywords } from '../../shared/maildir-source';
 import { checkEnvelopeRecipient } from '../../shared/recipient-check';
 import { specialFolderOf } from '../../shared/special-folders';
@@ -138,4 +139,20 @@ describe('--to is checked as SMTP checks it', () => {
     });
     expect(checkEnvelopeRecipient(catchAll, 'alcie@example.com').accepted).toBe(true);
   });
+});
+
+describe('what is a mail message', () => {
+  it.each([
+    ['From: a@example.com\nSubject: x\n\nbody', true],
+    ['Received: from x by y; Tue, 1 Jan 2002 10:00:00 +0000\r\nTo: b@example.com\r\n\r\n', true],
+    ['Content-Type: text/plain\n\nonly MIME headers', true],
+    ['\n\n   Delivered-To: a@example.com\nSubject: x\n\n', true],
+    [' From: indented first line\nSubject: x\n\n', true],
+    ['X-Custom: 1\nX-Other: 2\nSubject: late but there\n\n', true],
+    ['TODO: call Bob\nRemember: buy milk\n\nand eggs', false],
+    ['Send Ppp mailing list submissions to\n\tppp@zzz.org\n', false],
+    ['// Not an RFC-822 Document\nFrom: x\n', false],
+    ['\x89PNG\r\n\x1a\n', false],
+    ['', false],
+  ])('%j -> %s', (text, mail) => expect(looksLikeMail(Buffer.from(text, 'latin1'))).toBe(mail));
 });

@@ -1,0 +1,194 @@
+// The envelope sidecar, `envelopes/<SES message id>.json` next to the raw message: every envelope the message
+// arrived with (recipients and verdicts, Bcc included, which exist nowhere else) and every delivery it got (the
+// mailbox, folder and UID of each index row). With it the index can be rebuilt from S3 alone, UIDs included.
+//
+// It is written before the message is parsed (so a message that fails ingest still has its envelope in S3, not
+// only in a queue that expires) and it accumulates: a second receipt of the same message (a history import
+// again with other recipients) adds its envelope and deliveries, never replaces the earlier ones.
+import type { DeliveryRow } from './index-schema';
+import { envelopeKey } from './index-schema';
+import type { RawMailStore } from './ports';
+import { buildReceivedNotification, type SesReceivedNotification } from './ses-notification';
+
+export interface DeliveryOutcome {
+  mailbox: string;
+  folder: string;
+  uid: number;
+  uidValidity: number;
+  status: 'archived' | 'duplicate';
+}
+
+export interface EnvelopeReceipt {
+  notification: SesReceivedNotification;
+  /** When ingest finished indexing this receipt; absent while it has not (yet) succeeded. */
+  indexedAt?: string;
+}
+
+export interface EnvelopeRecord {
+  version: 2;
+  sesMessageId: string;
+  /** Known once the message was read (sha256 of its bytes + SES id). */
+  messageKey?: string;
+  sha256?: string;
+  /** Every distinct envelope (by recipient set) the message arrived with, first one first. */
+  receipts: EnvelopeReceipt[];
+  /** One per mailbox the message was delivered to: the row's folder and UID. */
+  deliveries: DeliveryOutcome[];
+}
+
+/** The first sidecar layout (until issue 11): one envelope, replaced by each ingest. */
+interface EnvelopeRecordV1 {
+  notification: SesReceivedNotification;
+  messageKey: string;
+  sha256: string;
+  deliveries: DeliveryOutcome[];
+}
+
+export class EnvelopeFormatError extends Error {
+  override name = 'EnvelopeFormatError';
+}
+
+async function readAll(store: RawMailStore, location: { bucket: string; key: string }): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of await store.read(location)) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The message's sidecar, in the current layout (a first-layout sidecar reads as one indexed receipt), or
+ * undefined when there is none. Throws EnvelopeFormatError when it is not one.
+ */
+export async function readEnvelope(
+  store: RawMailStore,
+  bucket: string,
+  sesMessageId: string,
+): Promise<EnvelopeRecord | undefined> {
+  const location = { bucket, key: envelopeKey(sesMessageId) };
+  if (!(await store.exists(location))) return undefined;
+  const text = (await readAll(store, location)).toString('utf8');
+  let parsed: Partial<EnvelopeRecord & EnvelopeRecordV1>;
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch (error) {
+    throw new EnvelopeFormatError(`${location.key} is not JSON`, { cause: error });
+  }
+  if (parsed.version === 2 && Array.isArray(parsed.receipts)) return parsed as EnvelopeRecord;
+  if (parsed.notification && Array.isArray(parsed.deliveries)) {
+    return {
+      version: 2,
+      sesMessageId,
+      ...(parsed.messageKey ? { messageKey: parsed.messageKey } : {}),
+      ...(parsed.sha256 ? { sha256: parsed.sha256 } : {}),
+      receipts: [{ notification: parsed.notification, indexedAt: parsed.notification.mail.timestamp }],
+      deliveries: parsed.deliveries,
+    };
+  }
+  throw new EnvelopeFormatError(`${location.key} is not an envelope sidecar`);
+}
+
+async function writeEnvelope(store: RawMailStore, bucket: string, record: EnvelopeRecord): Promise<void> {
+  await store.write({ bucket, key: envelopeKey(record.sesMessageId) }, Buffer.from(JSON.stringify(record)));
+}
+
+const receiptIdentity = (notification: SesReceivedNotification) =>
+  [...notification.receipt.recipients]
+    .map((r) => r.toLowerCase())
+    .sort()
+    .join('\n');
+
+/**
+ * Adds an envelope to the message's sidecar (creating it), unless one with the same recipients is there.
+ * Read-modify-write: two different envelopes of one message stored at the same instant could lose one (SES
+ * sends one per message id; imports of one file run one after the other).
+ */
+export async function recordReceipt(
+  store: RawMailStore,
+  bucket: string,
+  notification: SesReceivedNotification,
+): Promise<EnvelopeRecord> {
+  const sesMessageId = notification.mail.messageId;
+  const existing = await readEnvelope(store, bucket, sesMessageId);
+  const record: EnvelopeRecord = existing ?? { version: 2, sesMessageId, receipts: [], deliveries: [] };
+  const identity = receiptIdentity(notification);
+  if (record.receipts.some((r) => receiptIdentity(r.notification) === identity)) return record;
+  record.receipts.push({ notification });
+  await writeEnvelope(store, bucket, record);
+  return record;
+}
+
+/** Adds the deliveries of an indexed receipt (a mailbox keeps its first recorded one) and marks it indexed. */
+export async function recordDeliveries(
+  store: RawMailStore,
+  bucket: string,
+  notification: SesReceivedNotification,
+  indexed: { messageKey: string; sha256: string; deliveries: DeliveryOutcome[]; at: string },
+  /** The sidecar as `recordReceipt` left it moments ago (saves reading it again). */
+  current?: EnvelopeRecord,
+): Promise<EnvelopeRecord> {
+  const sesMessageId = notification.mail.messageId;
+  const record: EnvelopeRecord = current ??
+    (await readEnvelope(store, bucket, sesMessageId)) ?? {
+      version: 2,
+      sesMessageId,
+      receipts: [],
+      deliveries: [],
+    };
+  record.messageKey = indexed.messageKey;
+  record.sha256 = indexed.sha256;
+  for (const delivery of indexed.deliveries) {
+    if (!record.deliveries.some((d) => d.mailbox === delivery.mailbox)) record.deliveries.push(delivery);
+  }
+  const identity = receiptIdentity(notification);
+  const receipt = record.receipts.find((r) => receiptIdentity(r.notification) === identity);
+  if (receipt) receipt.indexedAt ??= indexed.at;
+  else record.receipts.push({ notification, indexedAt: indexed.at });
+  await writeEnvelope(store, bucket, record);
+  return record;
+}
+
+/**
+ * Records index rows the sidecar does not know (an archive from before sidecars accumulated): each becomes a
+ * delivery, with an envelope rebuilt from the row (its envelope recipients, verdicts and received time).
+ */
+export async function recordRows(
+  store: RawMailStore,
+  bucket: string,
+  rows: DeliveryRow[],
+  at: string,
+): Promise<EnvelopeRecord | undefined> {
+  const first = rows[0];
+  if (!first) return undefined;
+  const record: EnvelopeRecord = (await readEnvelope(store, bucket, first.sesMessageId)) ?? {
+    version: 2,
+    sesMessageId: first.sesMessageId,
+    messageKey: first.messageKey,
+    sha256: first.sha256,
+    receipts: [],
+    deliveries: [],
+  };
+  for (const row of rows) {
+    if (record.deliveries.some((d) => d.mailbox === row.mailbox)) continue;
+    record.deliveries.push({
+      mailbox: row.mailbox,
+      folder: row.folder,
+      uid: row.uid,
+      uidValidity: row.uidValidity,
+      status: 'archived',
+    });
+    const notification = buildReceivedNotification({
+      messageId: row.sesMessageId,
+      timestamp: new Date(row.receivedAt),
+      source: '',
+      recipients: row.envelopeRecipients.length ? row.envelopeRecipients : [row.mailbox],
+      bucket: row.raw.bucket,
+      objectKey: row.raw.key,
+      verdicts: row.verdicts,
+    });
+    const identity = receiptIdentity(notification);
+    if (!record.receipts.some((r) => receiptIdentity(r.notification) === identity)) {
+      record.receipts.push({ notification, indexedAt: at });
+    }
+  }
+  await writeEnvelope(store, bucket, record);
+  return record;
+}

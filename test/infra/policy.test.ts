@@ -1,0 +1,537 @@
+// IAM policy evaluation over the synthesized template (@cloud-copilot/iam-simulate, a maintained evaluator of
+// AWS's policy logic): every service-to-resource path the design relies on is Allowed and an unrelated source is
+// Denied; and every SDK command each Lambda's code sends, recorded from the handlers' own runs against DynamoDB
+// Local and s3rver (SQS, SES and Lambda answered by a recorder), is Allowed by that function's role, while no
+// role holds a grant its function never used.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SESClient } from '@aws-sdk/client-ses';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { type RunSimulationResults, runSimulation } from '@cloud-copilot/iam-simulate';
+import type { CloudFormationCustomResourceEvent, Context, SESEvent, SNSEvent, SQSEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type DynamoLocal,
+  ensureBucket,
+  ensureIndexTable,
+  type S3Local,
+  startDynamoLocal,
+  startS3Local,
+} from '../../cli/local-services';
+import { createExportHandler } from '../../lambdas/export/handler';
+import { createForwardHandler } from '../../lambdas/forward/handler';
+import { createForwardEventsHandler } from '../../lambdas/forward-events/handler';
+import { createGatekeeperHandler } from '../../lambdas/gatekeeper/handler';
+import { createIngestHandler } from '../../lambdas/ingest/handler';
+import { createActivationHandler } from '../../lambdas/rule-set-activation/handler';
+import { createClients, destroyClients } from '../../shared/adapters/clients';
+import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { asyncInvoker } from '../../shared/adapters/lambda-invoker';
+import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { SesBouncer } from '../../shared/adapters/ses-bouncer';
+import { SesActiveRuleSet } from '../../shared/adapters/ses-rule-sets';
+import { SesSender } from '../../shared/adapters/ses-sender';
+import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
+import { exampleConfig } from '../support/config';
+import { makeMessage } from '../support/messages';
+import { receiveLikeSes } from '../support/ses';
+import { type IamRequest, iamRequestsFor, type RecordedCall, recordCalls } from './recording';
+import { synthesize } from './synth';
+import { ACCOUNT, type CfnResource, type PolicyDocument, REGION, TemplateModel } from './template-model';
+
+const STACK = 'TestArchiver';
+const config = exampleConfig();
+const model = (() => {
+  const { template } = synthesize(config, { stackName: STACK });
+  return new TemplateModel(
+    STACK,
+    (template.toJSON() as { Resources: Record<string, CfnResource> }).Resources,
+  );
+})();
+const ruleArn = `arn:aws:ses:${REGION}:${ACCOUNT}:receipt-rule-set/mail-archiver:receipt-rule/archive`;
+const otherRuleArn = `arn:aws:ses:${REGION}:${ACCOUNT}:receipt-rule-set/somebody-elses:receipt-rule/archive`;
+
+async function simulate(
+  principal: string,
+  action: string,
+  resource: string,
+  options: {
+    identityPolicies?: { name: string; policy: PolicyDocument }[];
+    resourcePolicy?: PolicyDocument;
+    context?: Record<string, string>;
+  },
+): Promise<RunSimulationResults> {
+  return runSimulation(
+    {
+      request: {
+        principal,
+        action,
+        resource: { resource, accountId: ACCOUNT },
+        contextVariables: { 'aws:SecureTransport': 'true', ...options.context },
+      },
+      identityPolicies: options.identityPolicies ?? [],
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      resourcePolicy: options.resourcePolicy,
+    },
+    {},
+  );
+}
+const verdict = (r: RunSimulationResults) =>
+  r.resultType === 'error' ? `error: ${r.errors.message}` : r.overallResult;
+
+// ---------------------------------------------------------------------------------------------------------------
+describe('service-to-resource paths (the resource policies of the template)', () => {
+  const [bucketId] = model.find('AWS::S3::Bucket', 'RawMailBucket');
+  const [receivedTopicId] = model.find('AWS::SNS::Topic', 'ReceivedTopic');
+  const [alarmTopicId] = model.find('AWS::SNS::Topic', 'AlarmTopic');
+  const [feedbackTopicId] = model.find('AWS::SNS::Topic', 'ForwardFeedbackTopic');
+  const [keyId] = model.find('AWS::KMS::Key', 'MessagingKey');
+  const [ingestQueueId] = model.find('AWS::SQS::Queue', 'IngestQueue');
+  const [gatekeeperId] = model.find('AWS::Lambda::Function', 'GatekeeperFunction');
+  const [feedbackFunctionId] = model.find('AWS::Lambda::Function', 'ForwardFeedbackFunction');
+  const [configurationSetId] = model.find('AWS::SES::ConfigurationSet', 'ForwardingConfigurationSet');
+  const arn = (id: string) => model.getAtt(id, 'Arn');
+  const topicArn = (id: string) => model.ref(id);
+  const configurationSetArn = `arn:aws:ses:${REGION}:${ACCOUNT}:configuration-set/${model.ref(configurationSetId)}`;
+  const alarmArn = (name: string) => `arn:aws:cloudwatch:${REGION}:${ACCOUNT}:alarm:${name}`;
+  const [, anAlarm] = model.find('AWS::CloudWatch::Alarm', 'IngestDeadLettersAlarm');
+  const ourAlarm = alarmArn(anAlarm.Properties?.AlarmName as string);
+  const source = (sourceArn: string) => ({ 'aws:SourceArn': sourceArn, 'aws:SourceAccount': ACCOUNT });
+
+  type Path = [
+    what: string,
+    principal: string,
+    action: string,
+    resource: string,
+    policyOf: string,
+    allowed: string,
+    denied: string,
+  ];
+  const paths: Path[] = [
+    [
+      'SES stores raw mail',
+      'ses.amazonaws.com',
+      's3:PutObject',
+      `${arn(bucketId)}/incoming/0123abcd`,
+      bucketId,
+      ruleArn,
+      otherRuleArn,
+    ],
+    [
+      'SES notifies the received topic',
+      'ses.amazonaws.com',
+      'sns:Publish',
+      topicArn(receivedTopicId),
+      receivedTopicId,
+      ruleArn,
+      otherRuleArn,
+    ],
+    [
+      'SES encrypts the received notification',
+      'ses.amazonaws.com',
+      'kms:GenerateDataKey',
+      arn(keyId),
+      keyId,
+      ruleArn,
+      otherRuleArn,
+    ],
+    [
+      'SES invokes the gatekeeper',
+      'ses.amazonaws.com',
+      'lambda:InvokeFunction',
+      arn(gatekeeperId),
+      gatekeeperId,
+      ruleArn,
+      otherRuleArn,
+    ],
+    [
+      'CloudWatch notifies the operator',
+      'cloudwatch.amazonaws.com',
+      'sns:Publish',
+      topicArn(alarmTopicId),
+      alarmTopicId,
+      ourAlarm,
+      alarmArn('SomeoneElse-Alarm'),
+    ],
+    [
+      'CloudWatch encrypts the alarm notification',
+      'cloudwatch.amazonaws.com',
+      'kms:GenerateDataKey',
+      arn(keyId),
+      keyId,
+      ourAlarm,
+      alarmArn('SomeoneElse-Alarm'),
+    ],
+    [
+      'CloudWatch decrypts for delivery',
+      'cloudwatch.amazonaws.com',
+      'kms:Decrypt',
+      arn(keyId),
+      keyId,
+      ourAlarm,
+      alarmArn('SomeoneElse-Alarm'),
+    ],
+    [
+      'SES publishes sending feedback',
+      'ses.amazonaws.com',
+      'sns:Publish',
+      topicArn(feedbackTopicId),
+      feedbackTopicId,
+      configurationSetArn,
+      `arn:aws:ses:${REGION}:${ACCOUNT}:configuration-set/other`,
+    ],
+    [
+      'SES encrypts sending feedback',
+      'ses.amazonaws.com',
+      'kms:GenerateDataKey',
+      arn(keyId),
+      keyId,
+      configurationSetArn,
+      `arn:aws:ses:${REGION}:${ACCOUNT}:configuration-set/other`,
+    ],
+    [
+      'SNS delivers to the ingest queue',
+      'sns.amazonaws.com',
+      'sqs:SendMessage',
+      arn(ingestQueueId),
+      ingestQueueId,
+      topicArn(receivedTopicId),
+      topicArn(alarmTopicId),
+    ],
+    [
+      'SNS invokes the feedback function',
+      'sns.amazonaws.com',
+      'lambda:InvokeFunction',
+      arn(feedbackFunctionId),
+      feedbackFunctionId,
+      topicArn(feedbackTopicId),
+      topicArn(receivedTopicId),
+    ],
+  ];
+
+  it.each(paths)(
+    '%s: Allowed from its source, Denied from another',
+    async (_what, principal, action, resource, policyOf, allowed, denied) => {
+      const resourcePolicy = model.resourcePolicy(policyOf);
+      expect(resourcePolicy).toBeDefined();
+      expect(
+        verdict(await simulate(principal, action, resource, { resourcePolicy, context: source(allowed) })),
+      ).toBe('Allowed');
+      expect(
+        verdict(await simulate(principal, action, resource, { resourcePolicy, context: source(denied) })),
+      ).not.toBe('Allowed');
+    },
+  );
+
+  it('an unrelated service or account gets none of it', async () => {
+    const resourcePolicy = model.resourcePolicy(bucketId);
+    for (const [principal, context] of [
+      ['sns.amazonaws.com', source(ruleArn)],
+      [
+        'ses.amazonaws.com',
+        { 'aws:SourceArn': ruleArn.replace(ACCOUNT, '222222222222'), 'aws:SourceAccount': '222222222222' },
+      ],
+      ['arn:aws:iam::222222222222:root', {}],
+    ] as const) {
+      const result = await simulate(principal, 's3:PutObject', `${arn(bucketId)}/incoming/x`, {
+        resourcePolicy,
+        context,
+      });
+      expect(verdict(result), principal).not.toBe('Allowed');
+    }
+    // SES may write incoming/ only, not the envelopes or exports.
+    const envelopes = await simulate('ses.amazonaws.com', 's3:PutObject', `${arn(bucketId)}/envelopes/x`, {
+      resourcePolicy,
+      context: source(ruleArn),
+    });
+    expect(verdict(envelopes)).not.toBe('Allowed');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+describe("every SDK command each function's own run sends is allowed by its role, and nothing more is granted", () => {
+  const functionIds = model.ofType('AWS::Lambda::Function').map(([id]) => id);
+  const calls = new Map<string, RecordedCall[]>(functionIds.map((id) => [id, []]));
+  let dynamo: DynamoLocal;
+  let s3: S3Local;
+  let dir: string;
+  let setup: ReturnType<typeof createClients>;
+  const opened: ReturnType<typeof createClients>[] = [];
+
+  const functionId = (prefix: string) => model.find('AWS::Lambda::Function', prefix)[0];
+  /** The function's environment, as Lambda would set it (references resolved), plus its own name. */
+  const environment = (id: string): Record<string, string> => ({
+    ...model.resolve<Record<string, string>>(
+      (model.resources[id]?.Properties?.Environment as { Variables?: object } | undefined)?.Variables ?? {},
+    ),
+    AWS_LAMBDA_FUNCTION_NAME: model.ref(id),
+  });
+  /** The clients a function's composition root builds, recording what they send. */
+  const clientsOf = (id: string) => {
+    const recorded = calls.get(id) as RecordedCall[];
+    const clients = createClients({ s3: s3.endpoint, dynamodb: dynamo.endpoint });
+    opened.push(clients);
+    recordCalls(clients.s3, 's3', recorded);
+    recordCalls(clients.dynamodb, 'dynamodb', recorded);
+    return { ...clients, recorded };
+  };
+  const logger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never;
+  const context = {} as Context;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'archiver-policy-'));
+    [dynamo, s3] = await Promise.all([startDynamoLocal(), startS3Local({ dataDir: join(dir, 's3') })]);
+    setup = createClients({ s3: s3.endpoint, dynamodb: dynamo.endpoint });
+    const ingest = environment(functionId('IngestFunction'));
+    await ensureBucket(setup.s3, ingest.RAW_BUCKET as string);
+    await ensureIndexTable(setup.dynamodb, ingest.INDEX_TABLE as string);
+    await runEveryFunction();
+  }, 240_000);
+  afterAll(async () => {
+    for (const c of [setup, ...opened]) if (c) destroyClients(c);
+    await Promise.all([dynamo?.stop(), s3?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function runEveryFunction() {
+    const bucket = environment(functionId('IngestFunction')).RAW_BUCKET as string;
+    // Ingest: two messages for alice (whose copies are forwarded), as SES stored and announced them.
+    const ingestId = functionId('IngestFunction');
+    const ingestEnv = environment(ingestId);
+    const ingestClients = clientsOf(ingestId);
+    const ingestSqs = recordCalls(
+      new SQSClient({ region: REGION }),
+      'sqs',
+      ingestClients.recorded,
+      (command, input) =>
+        command === 'SendMessageBatch'
+          ? {
+              Successful: (input.Entries as { Id: string }[]).map((e) => ({
+                Id: e.Id,
+                MessageId: 'm',
+                MD5OfMessageBody: 'x',
+              })),
+              Failed: [],
+            }
+          : { MessageId: 'm' },
+    );
+    const ingest = createIngestHandler({
+      config,
+      store: new S3RawMailStore(ingestClients.s3),
+      index: new DynamoMailIndex(ingestClients.dynamodb, ingestEnv.INDEX_TABLE as string),
+      forwards: new SqsForwardQueue(ingestEnv.FORWARD_QUEUE_URL as string, ingestSqs),
+      logger,
+    });
+    const store = new S3RawMailStore(setup.s3);
+    const records: SQSEvent['Records'] = [];
+    for (const subject of ['first', 'second']) {
+      const { notification } = await receiveLikeSes(store, bucket, makeMessage({ subject }), {
+        recipients: ['alice@example.com'],
+      });
+      records.push({ messageId: subject, body: JSON.stringify(notification) } as SQSEvent['Records'][number]);
+    }
+    expect((await ingest({ Records: records }, context)).batchItemFailures).toEqual([]);
+    const forwardBodies = ingestClients.recorded
+      .filter((c) => c.service === 'sqs')
+      .flatMap(
+        (c) =>
+          (c.input.Entries as { MessageBody: string }[] | undefined)?.map((e) => e.MessageBody) ?? [
+            c.input.MessageBody as string,
+          ],
+      );
+    expect(forwardBodies.length).toBe(2);
+
+    // Forward: the first copy is sent, the second refused permanently by SES and parked.
+    const forwardId = functionId('ForwardFunction');
+    const forwardEnv = environment(forwardId);
+    const forwardClients = clientsOf(forwardId);
+    let sends = 0;
+    const sesv2 = recordCalls(new SESv2Client({ region: REGION }), 'sesv2', forwardClients.recorded, () =>
+      ++sends === 1
+        ? { MessageId: 'ses-sent-1' }
+        : Object.assign(new Error('Email address is not verified.'), {
+            name: 'MessageRejected',
+            $metadata: { httpStatusCode: 400 },
+          }),
+    );
+    const forwardSqs = recordCalls(new SQSClient({ region: REGION }), 'sqs', forwardClients.recorded, () => ({
+      MessageId: 'm',
+    }));
+    const forward = createForwardHandler({
+      config,
+      index: new DynamoMailIndex(forwardClients.dynamodb, forwardEnv.INDEX_TABLE as string),
+      store: new S3RawMailStore(forwardClients.s3),
+      sender: new SesSender(sesv2, forwardEnv.CONFIGURATION_SET),
+      parking: new SqsForwardQueue(forwardEnv.FORWARD_DEAD_LETTER_QUEUE_URL as string, forwardSqs),
+      logger,
+    });
+    for (const [i, body] of forwardBodies.entries()) {
+      await forward({ Records: [{ messageId: `f${i}`, body } as SQSEvent['Records'][number]] }, context);
+    }
+    expect(forwardClients.recorded.filter((c) => c.service === 'sqs').length).toBe(1);
+
+    // Feedback: a bounce of the sent copy.
+    const feedbackId = functionId('ForwardFeedbackFunction');
+    const feedbackClients = clientsOf(feedbackId);
+    const feedback = createForwardEventsHandler({
+      ledger: new DynamoMailIndex(feedbackClients.dynamodb, environment(feedbackId).INDEX_TABLE as string),
+      logger,
+    });
+    await feedback({
+      Records: [
+        {
+          Sns: {
+            Message: JSON.stringify({
+              eventType: 'Bounce',
+              mail: { messageId: 'ses-sent-1' },
+              bounce: {
+                bounceType: 'Permanent',
+                bounceSubType: 'General',
+                bouncedRecipients: [{ emailAddress: 'alice.example@gmail.com' }],
+              },
+            }),
+          },
+        },
+      ],
+    } as unknown as SNSEvent);
+
+    // Export: a two-part export; the second part runs as the invocation the first one dispatched.
+    const exportId = functionId('ExportFunction');
+    const exportEnv = environment(exportId);
+    const exportClients = clientsOf(exportId);
+    const lambda = recordCalls(
+      new LambdaClient({ region: REGION }),
+      'lambda',
+      exportClients.recorded,
+      () => ({ StatusCode: 202 }),
+    );
+    const exporter = createExportHandler({
+      index: new DynamoMailIndex(exportClients.dynamodb, exportEnv.INDEX_TABLE as string),
+      store: new S3RawMailStore(exportClients.s3),
+      bucket: exportEnv.RAW_BUCKET as string,
+      logger,
+      dispatch: asyncInvoker(exportEnv.AWS_LAMBDA_FUNCTION_NAME as string, lambda),
+    });
+    await exporter({ mailbox: 'alice@example.com', exportId: '20260101T000000000Z-abcdef', parts: 2 });
+    const dispatched = exportClients.recorded.find((c) => c.service === 'lambda');
+    expect(dispatched).toBeDefined();
+    await exporter(JSON.parse(Buffer.from(dispatched?.input.Payload as Uint8Array).toString()));
+
+    // Gatekeeper: an unknown recipient on the journal subdomain is bounced.
+    const gatekeeperId = functionId('GatekeeperFunction');
+    const gatekeeperCalls = calls.get(gatekeeperId) as RecordedCall[];
+    const ses = recordCalls(new SESClient({ region: REGION }), 'ses', gatekeeperCalls, () => ({
+      MessageId: 'b',
+    }));
+    const metrics = new Metrics({ namespace: 'MailArchiver', serviceName: 'mail-archiver-gatekeeper' });
+    const gatekeeper = createGatekeeperHandler({ config, bouncer: new SesBouncer(ses), logger, metrics });
+    await gatekeeper({
+      Records: [
+        { ses: { mail: { messageId: 'x' }, receipt: { recipients: ['nobody@journal.example.com'] } } },
+      ],
+    } as unknown as SESEvent);
+
+    // Rule set activation: created, then deleted while still active.
+    const activationId = functionId('RuleSetActivationFunction');
+    const activationCalls = calls.get(activationId) as RecordedCall[];
+    const activationSes = recordCalls(new SESClient({ region: REGION }), 'ses', activationCalls, (command) =>
+      command === 'DescribeActiveReceiptRuleSet' ? { Metadata: { Name: 'mail-archiver' } } : {},
+    );
+    const activation = createActivationHandler({
+      ruleSets: new SesActiveRuleSet(activationSes),
+      respond: async () => {},
+      logger,
+    });
+    const event = {
+      ServiceToken: 'x',
+      ResponseURL: 'https://example.invalid/',
+      StackId: 'stack',
+      RequestId: 'r',
+      LogicalResourceId: 'RuleSetActivation',
+      ResourceType: 'Custom::ReceiptRuleSetActivation',
+      ResourceProperties: { ServiceToken: 'x', RuleSetName: 'mail-archiver' },
+    };
+    await activation({ ...event, RequestType: 'Create' } as CloudFormationCustomResourceEvent);
+    await activation({
+      ...event,
+      RequestType: 'Delete',
+      PhysicalResourceId: 'p',
+    } as CloudFormationCustomResourceEvent);
+  }
+
+  /** The role's statements the Lambda service itself uses for the function (logs, tracing, its event source). */
+  const usedByLambdaItself = (statement: Record<string, unknown>) =>
+    JSON.stringify(statement.Action).match(/logs:|xray:|sqs:ReceiveMessage/) !== null;
+  /**
+   * Grants used only on a failure path the runs above do not take, each with the reason it is needed.
+   */
+  const failurePathOnly: Record<string, string> = {
+    's3:AbortMultipartUpload': 'lib-storage aborts the multipart upload of a bundle part that failed',
+  };
+
+  const requestsOf = (id: string): IamRequest[] =>
+    (calls.get(id) ?? []).flatMap((call) => iamRequestsFor(call, REGION, ACCOUNT));
+
+  it('recorded calls from every function of the stack', () => {
+    for (const id of functionIds) expect(requestsOf(id).length, id).toBeGreaterThan(0);
+  });
+
+  it.each(model.ofType('AWS::Lambda::Function').map(([id]) => id))(
+    '%s: each recorded request is Allowed',
+    async (id) => {
+      const role = model.roleOf(id);
+      const identityPolicies = model.rolePolicies(role);
+      const principal = model.getAtt(role, 'Arn');
+      const denied: string[] = [];
+      for (const request of requestsOf(id)) {
+        const bucket = request.resource.match(/^arn:aws:s3:::([^/]+)/)?.[1];
+        const owner = bucket
+          ? model.resourceFor(`arn:aws:s3:::${bucket}`)
+          : model.resourceFor(request.resource);
+        const result = await simulate(principal, request.action, request.resource, {
+          identityPolicies,
+          resourcePolicy: owner ? model.resourcePolicy(owner) : undefined,
+          context: request.context,
+        });
+        if (verdict(result) !== 'Allowed')
+          denied.push(`${request.action} ${request.resource}: ${verdict(result)}`);
+      }
+      expect(denied).toEqual([]);
+    },
+  );
+
+  it.each(model.ofType('AWS::Lambda::Function').map(([id]) => id))(
+    '%s: holds no grant it never used',
+    (id) => {
+      const requests = requestsOf(id);
+      const unused: string[] = [];
+      const matches = (pattern: string, value: string) =>
+        new RegExp(
+          `^${pattern
+            .split('*')
+            .map((p) => p.replace(/[.?+^$[\]\\(){}|/-]/g, '\\$&'))
+            .join('.*')}$`,
+        ).test(value);
+      for (const { policy } of model.rolePolicies(model.roleOf(id))) {
+        for (const statement of policy.Statement) {
+          if (usedByLambdaItself(statement)) continue;
+          const actions = ([] as string[]).concat(statement.Action as string | string[]);
+          const resources = ([] as string[]).concat(statement.Resource as string | string[]);
+          for (const action of actions) {
+            if (failurePathOnly[action]) continue;
+            const used = requests.some(
+              (r) => r.action === action && resources.some((p) => matches(p, r.resource)),
+            );
+            if (!used) unused.push(`${action} on ${resources.join(', ')}`);
+          }
+        }
+      }
+      expect(unused).toEqual([]);
+    },
+  );
+});

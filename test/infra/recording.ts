@@ -1,0 +1,152 @@
+// Records every command an SDK client sends (a middleware at the initialize step), and, for services that have
+// no local counterpart here (SQS, SES, Lambda), answers it with the output the real service would give, so the
+// handler goes on. The policy test maps each recorded command to the IAM request AWS authorizes.
+
+export interface RecordedCall {
+  service: 'dynamodb' | 's3' | 'sqs' | 'sesv2' | 'ses' | 'lambda';
+  command: string;
+  input: Record<string, unknown>;
+}
+
+/** A fake service: the output for a command, an error to throw, or undefined to send it for real. */
+export type FakeService = (command: string, input: Record<string, unknown>) => object | Error | undefined;
+
+interface HasMiddleware {
+  middlewareStack: {
+    // biome-ignore lint/suspicious/noExplicitAny: the SDK's middleware types differ per client
+    add(middleware: any, options: { step: 'initialize'; name: string }): void;
+  };
+}
+
+export function recordCalls<T extends HasMiddleware>(
+  client: T,
+  service: RecordedCall['service'],
+  calls: RecordedCall[],
+  fake?: FakeService,
+): T {
+  client.middlewareStack.add(
+    (
+      next: (args: { input: Record<string, unknown> }) => Promise<unknown>,
+      context: { commandName: string },
+    ) =>
+      async (args: { input: Record<string, unknown> }) => {
+        calls.push({ service, command: context.commandName.replace(/Command$/, ''), input: args.input });
+        const answer = fake?.(context.commandName.replace(/Command$/, ''), args.input);
+        if (answer instanceof Error) throw answer;
+        if (answer) return { output: { $metadata: { httpStatusCode: 200 }, ...answer }, response: {} };
+        return next(args);
+      },
+    { step: 'initialize', name: 'recordCalls' },
+  );
+  return client;
+}
+
+export interface IamRequest {
+  action: string;
+  resource: string;
+  context: Record<string, string>;
+}
+
+const DOCUMENT_COMMANDS: Record<string, string> = {
+  Get: 'GetItem',
+  Put: 'PutItem',
+  Update: 'UpdateItem',
+  Delete: 'DeleteItem',
+  BatchGet: 'BatchGetItem',
+  BatchWrite: 'BatchWriteItem',
+};
+
+/**
+ * The IAM requests AWS authorizes for one SDK command (the service authorization reference's action table and
+ * the SES developer guide for the identities a send is checked against).
+ * @throws Error for a command not mapped here: a new kind of call must be added deliberately.
+ */
+export function iamRequestsFor(call: RecordedCall, region: string, account: string): IamRequest[] {
+  const { input } = call;
+  const at = `${region}:${account}`;
+  const context = { 'aws:SecureTransport': 'true' };
+  const table = (name: unknown, index?: unknown) =>
+    `arn:aws:dynamodb:${at}:table/${String(name)}${index ? `/index/${String(index)}` : ''}`;
+  const queue = (url: unknown) => `arn:aws:sqs:${at}:${String(url).split('/').pop()}`;
+  const identity = (address: string) => `arn:aws:ses:${at}:identity/${address}`;
+  const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1);
+  switch (call.service) {
+    case 'dynamodb': {
+      const name = DOCUMENT_COMMANDS[call.command] ?? call.command;
+      if (call.command === 'TransactWrite' || call.command === 'TransactWriteItems') {
+        return (input.TransactItems as Record<string, { TableName: string }>[]).flatMap((item) =>
+          Object.entries(item).map(([kind, op]) => ({
+            action: `dynamodb:${kind === 'ConditionCheck' ? 'ConditionCheckItem' : `${kind}Item`}`,
+            resource: table(op.TableName),
+            context,
+          })),
+        );
+      }
+      if (name === 'BatchGetItem' || name === 'BatchWriteItem') {
+        return Object.keys(input.RequestItems as object).map((t) => ({
+          action: `dynamodb:${name}`,
+          resource: table(t),
+          context,
+        }));
+      }
+      return [{ action: `dynamodb:${name}`, resource: table(input.TableName, input.IndexName), context }];
+    }
+    case 's3': {
+      const object = `arn:aws:s3:::${String(input.Bucket)}/${String(input.Key)}`;
+      const actions: Record<string, string> = {
+        GetObject: 's3:GetObject',
+        HeadObject: 's3:GetObject',
+        PutObject: 's3:PutObject',
+        CreateMultipartUpload: 's3:PutObject',
+        UploadPart: 's3:PutObject',
+        CompleteMultipartUpload: 's3:PutObject',
+        AbortMultipartUpload: 's3:AbortMultipartUpload',
+        DeleteObject: 's3:DeleteObject',
+      };
+      if (call.command === 'ListObjectsV2') {
+        return [{ action: 's3:ListBucket', resource: `arn:aws:s3:::${String(input.Bucket)}`, context }];
+      }
+      const action = actions[call.command];
+      if (!action) throw new Error(`no IAM mapping for S3 ${call.command}`);
+      return [{ action, resource: object, context }];
+    }
+    case 'sqs':
+      if (call.command !== 'SendMessage' && call.command !== 'SendMessageBatch') break;
+      return [{ action: 'sqs:SendMessage', resource: queue(input.QueueUrl), context }];
+    case 'lambda':
+      if (call.command !== 'Invoke') break;
+      return [
+        {
+          action: 'lambda:InvokeFunction',
+          resource: `arn:aws:lambda:${at}:function:${String(input.FunctionName)}`,
+          context,
+        },
+      ];
+    case 'sesv2': {
+      if (call.command !== 'SendEmail') break;
+      // SES checks the sending identity, the configuration set, and every recipient that is a verified
+      // identity of the account (in the sandbox: all of them).
+      const from = String(input.FromEmailAddress);
+      const sendContext = { ...context, 'ses:FromAddress': from };
+      const recipients = (input.Destination as { ToAddresses?: string[] } | undefined)?.ToAddresses ?? [];
+      return [
+        identity(domainOf(from)),
+        ...recipients.map(identity),
+        ...(input.ConfigurationSetName
+          ? [`arn:aws:ses:${at}:configuration-set/${String(input.ConfigurationSetName)}`]
+          : []),
+      ].map((resource) => ({ action: 'ses:SendEmail', resource, context: sendContext }));
+    }
+    case 'ses':
+      if (call.command === 'SendBounce') {
+        return [
+          { action: 'ses:SendBounce', resource: identity(domainOf(String(input.BounceSender))), context },
+        ];
+      }
+      if (call.command === 'DescribeActiveReceiptRuleSet' || call.command === 'SetActiveReceiptRuleSet') {
+        return [{ action: `ses:${call.command}`, resource: '*', context }];
+      }
+      break;
+  }
+  throw new Error(`no IAM mapping for ${call.service} ${call.command}`);
+}
