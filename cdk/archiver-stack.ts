@@ -70,6 +70,7 @@ export class ArchiverStack extends Stack {
     new CfnOutput(this, 'ForwardDeadLetterQueueUrl', { value: this.forwarding.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'ExportFunctionName', { value: this.export.function.functionName });
     new CfnOutput(this, 'ReceiptRuleSetName', { value: config.ses.ruleSetName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
   }
 
   /** The logical IDs the resources had as the stack's own children (constructs are left out of them). */

@@ -1,6 +1,7 @@
 // `mail-archiver`: assembles the commands (one module each under cli/commands/) into one commander program.
 // The commands are thin over shared/ and the local or deployed archive (cli/context.ts).
 import { Command, Option } from 'commander';
+import { registerDoctor } from './commands/doctor';
 import { registerExport } from './commands/export';
 import { registerForwards } from './commands/forwards';
 import { registerGmailCommands } from './commands/gmail';
@@ -50,6 +51,7 @@ registerReconcile(program, ctx);
 registerReindex(program, ctx);
 registerRestore(program);
 registerGmailCommands(program, ctx);
+registerDoctor(program, ctx);
 registerCompletion(program);
 
 /** Runs the CLI; sets process.exitCode (see cli/output.ts ExitCode). */

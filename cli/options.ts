@@ -3,11 +3,6 @@ import { InvalidArgumentError } from 'commander';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../shared/routing';
 import { UserError } from './output';
 
-/** A mistake in how the command was called: printed as it is, without a stack (exit 1). */
-export class UsageError extends UserError {
-  override name = 'UsageError';
-}
-
 /** For repeatable options (`--to a --to b`): commander calls it once per occurrence. */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

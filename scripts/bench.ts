@@ -24,6 +24,7 @@ import { MemoryMailIndex } from '../shared/adapters/memory-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import { exportMailbox } from '../shared/bundle/export';
 import { loadConfig } from '../shared/config';
+import { errorMessage } from '../shared/errors';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
 import type { RawMailStore } from '../shared/ports';
@@ -540,7 +541,7 @@ async function main() {
       new Resvg(svg, { font: { loadSystemFonts: true } }).render().asPng(),
     );
   } catch (error) {
-    console.log(`(chart.png not written: ${(error as Error).message}; chart.svg is)`);
+    console.log(`(chart.png not written: ${errorMessage(error)}; chart.svg is)`);
   }
   console.log(`\nwrote ${join(OUT, 'results.json')}, chart.svg and chart.png (${machine})`);
 }

@@ -18,6 +18,7 @@ import {
   SecretsManagerGmailCredentialStore,
 } from '../../shared/adapters/gmail-credentials';
 import { type ArchiverConfig, gmailApiTargets } from '../../shared/config';
+import { errorMessage } from '../../shared/errors';
 import { type GmailCredential, type GmailCredentialStore, gmailScopes } from '../../shared/forwarding/gmail';
 import {
   collectSentMail,
@@ -142,7 +143,7 @@ export async function checkServiceAccount(
     await gmailAuthClient(credential, user, scopes).getAccessToken();
   } catch (error) {
     throw new Error(
-      `Google refused the service account for ${user}: ${(error as Error).message}. In the Admin console (Security > Access and data control > API controls > Domain-wide delegation) add its client ID with the scopes ${scopes.join(',')}`,
+      `Google refused the service account for ${user}: ${errorMessage(error)}. In the Admin console (Security > Access and data control > API controls > Domain-wide delegation) add its client ID with the scopes ${scopes.join(',')}`,
       { cause: error },
     );
   }
@@ -265,7 +266,7 @@ export async function collectAll(
         ),
       );
     } catch (error) {
-      out.push({ target: t.address, error: (error as Error).message });
+      out.push({ target: t.address, error: errorMessage(error) });
     }
   }
   return out;

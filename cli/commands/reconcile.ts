@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import { acceptUnforwarded, reconcile } from '../../shared/reconcile';
 import type { CliContext } from '../context';
+import { recordReconcileRun } from '../doctor';
+import { archiverHome } from '../local-stack';
 import { out } from '../program';
 
 export function registerReconcile(program: Command, ctx: CliContext): void {
@@ -61,6 +63,7 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
           ].join('\n'),
         );
       }
+      recordReconcileRun(archiverHome(), ctx.globals().target, report.ok);
       if (!report.ok) process.exitCode = 1;
     });
 }

@@ -14,6 +14,7 @@ import { appendFile, mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ImapFlow } from 'imapflow';
+import { errorMessage } from '../errors';
 import { DEFAULT_BUNDLE_LIMITS, entryPath, readBundleEntries } from './entries';
 import { UnsafeBundleError } from './extract';
 import type { BundleManifest, ManifestMessage } from './manifest';
@@ -513,7 +514,7 @@ function refusalOf(error: unknown): { reason: RefusalReason; serverText: string 
   if (e.code === 'ETHROTTLE') return undefined;
   const code = (e.serverResponseCode ?? '').toUpperCase();
   if (code === 'APPENDLIMIT') {
-    return { reason: 'too large', serverText: (error as Error).message };
+    return { reason: 'too large', serverText: errorMessage(error) };
   }
   if (e.responseStatus !== 'NO' && e.responseStatus !== 'BAD') return undefined;
   if (TEMPORARY_CODES.has(code)) return undefined;
@@ -705,7 +706,7 @@ class Session {
         }
         if (failures >= this.attempts) {
           throw new TargetUnreachableError(
-            `the IMAP server failed ${failures} times in a row; last: ${(error as Error).message}`,
+            `the IMAP server failed ${failures} times in a row; last: ${errorMessage(error)}`,
             { cause: error },
           );
         }

@@ -28,6 +28,8 @@ beforeAll(() => {
   resources = template.toJSON().Resources as Record<string, Resource>;
 });
 
+/** The properties of a resource, empty when it has none. */
+const props = (r: Resource | undefined): Record<string, unknown> => r?.Properties ?? {};
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 const list = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
 /** The template renders ARNs as Fn::Join of partition/region/account references: resolve them for this test env. */
@@ -131,7 +133,7 @@ describe('fault 1: every service-to-resource path the design relies on is allowe
       const d = destination.Properties?.EventDestination as {
         SnsDestination?: { TopicARN: { Ref: string } };
       };
-      const set = ((destination.Properties ?? {}).ConfigurationSetName as { Ref: string }).Ref;
+      const set = (props(destination).ConfigurationSetName as { Ref: string }).Ref;
       if (d.SnsDestination) {
         publishers.push({
           topic: d.SnsDestination.TopicARN.Ref,
@@ -242,8 +244,8 @@ describe('fault 3: the gatekeeper never fails a message', () => {
   it('bounces from an identity its role may use, for every receiving domain (the journal subdomain too)', () => {
     const config = exampleConfig();
     const [, role] = ofType('AWS::IAM::Policy').find(([id]) => id.startsWith('GatekeeperFunctionRole')) ?? [];
-    const statement = ((role?.Properties ?? {}).PolicyDocument as { Statement: Statement[] }).Statement.find(
-      (s) => allows(s, 'ses:SendBounce'),
+    const statement = (props(role).PolicyDocument as { Statement: Statement[] }).Statement.find((s) =>
+      allows(s, 'ses:SendBounce'),
     );
     const allowed = list(statement?.Resource).map(resolveArn);
     for (const domain of receivingDomains(config)) {
@@ -256,8 +258,8 @@ describe('fault 3: the gatekeeper never fails a message', () => {
 describe('fault 4: forwarding works in the SES sandbox', () => {
   it('allows sending by the From address, whatever identities SES checks (sender, recipient, configuration set)', () => {
     const [, policy] = ofType('AWS::IAM::Policy').find(([id]) => id.startsWith('ForwardFunctionRole')) ?? [];
-    const send = ((policy?.Properties ?? {}).PolicyDocument as { Statement: Statement[] }).Statement.find(
-      (s) => allows(s, 'ses:SendEmail'),
+    const send = (props(policy).PolicyDocument as { Statement: Statement[] }).Statement.find((s) =>
+      allows(s, 'ses:SendEmail'),
     );
     expect(send?.Resource).toBe('*');
     expect(send?.Condition).toEqual({ StringEquals: { 'ses:FromAddress': forwardingFrom(exampleConfig()) } });
@@ -323,10 +325,10 @@ describe('fault 6: every name the config feeds into AWS is validated when the co
       if (r.Type === 'AWS::SES::ReceiptRuleSet')
         expect(sesReceiptNameRule.test(r.Properties?.RuleSetName as string)).toBe(true);
       if (r.Type === 'AWS::SES::ReceiptRule') {
-        expect(sesReceiptNameRule.test(((r.Properties ?? {}).Rule as { Name: string }).Name)).toBe(true);
+        expect(sesReceiptNameRule.test((props(r).Rule as { Name: string }).Name)).toBe(true);
       }
       if (r.Type === 'AWS::CloudWatch::Alarm')
-        expect(((r.Properties ?? {}).AlarmName as string).length).toBeLessThanOrEqual(255);
+        expect((props(r).AlarmName as string).length).toBeLessThanOrEqual(255);
     }
   });
 });
