@@ -33,6 +33,7 @@ import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { spamAssassinFiles } from '../test/support/spam-assassin';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
+import { restoreBench } from './bench-restore';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -521,6 +522,10 @@ async function main() {
     const safety = await bundleSafetyBench(work);
     for (const row of safety.rows) record({ section: 'bundle safety', ...row });
     notes.push(...safety.notes);
+    console.log('\nRestore (a bundle into a real Dovecot over IMAP, appended and verified)');
+    const restored = await restoreBench(join(work, 'restore'));
+    for (const row of restored.rows) record({ section: 'restore', ...row });
+    notes.push(...restored.notes);
     // Lambda time per message is mostly waiting on S3 and DynamoDB: the local end-to-end latency stands in for it.
     costEstimate(ingest.bytes / ingest.count, e2e.perMessageSeconds, exported.mbPerSecond);
   } finally {
