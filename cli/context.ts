@@ -8,6 +8,7 @@ import { connectAws } from './aws-target';
 import { resolveConfigPath } from './data-home';
 import { addCleanup } from './interrupt';
 import { startForwardSink } from './local-forwarding';
+import { makeDataHomePrivate } from './local-privacy';
 import { archiverHome, type LocalArchive, readRunningStack, startLocalArchive } from './local-stack';
 import { UserError } from './output';
 
@@ -64,6 +65,8 @@ export function createContext(program: Command): CliContext {
       }
     }
     const home = archiverHome();
+    // Private before anything writes into it (the sink keeps forwarded copies there).
+    if (!readRunningStack(home)) makeDataHomePrivate(home);
     // Forwarding goes where `npm start` sends it, else to the configured smarthost, else to a sink for now.
     const running = readRunningStack(home);
     const sink =
