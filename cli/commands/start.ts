@@ -24,7 +24,11 @@ export function registerStart(program: Command, ctx: CliContext): void {
       "run the archiver locally: DynamoDB Local, an S3-compatible server and an SMTP listener in SES's role",
     )
     .option('--smtp-port <port>', 'SMTP port (0: a free one)', parsePort, 2525)
-    .option('--smtp-host <host>', 'SMTP address', '127.0.0.1')
+    .option(
+      '--smtp-host <host>',
+      'SMTP address (no authentication, no TLS: anything but loopback is warned about)',
+      '127.0.0.1',
+    )
     .option(
       '--sink-port <port>',
       'port of the SMTP sink that stands in for Gmail (default: a free one)',
@@ -68,7 +72,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
           'mail-archiver is running locally.',
           `  SMTP (in SES's role)  smtp://${stack.smtp.host}:${stack.smtp.port}  accepts ${Object.keys(configuration.mailboxes).join(', ')}${configuration.journalAddress ? `, ${configuration.journalAddress}` : ''}`,
           `  S3 (s3rver)           ${stack.archive.endpoints.s3}  bucket ${stack.archive.bucket}`,
-          `  DynamoDB Local        ${stack.archive.endpoints.dynamodb}  table ${stack.archive.tableName}`,
+          `  DynamoDB Local        ${stack.archive.endpoints.dynamodb}  table ${stack.archive.tableName} (listens on every interface; only this data directory's key id sees the tables)`,
           stack.sink
             ? `  forwarded copies      smtp://${stack.sink.host}:${stack.sink.port}, kept in ${stack.sinkDir} (a local SMTP sink stands in for Gmail)`
             : `  forwarded copies      sent to ${configuration.forwarding.smarthost?.host}:${configuration.forwarding.smarthost?.port}`,
