@@ -3,7 +3,7 @@
 // Denied; and every SDK command each Lambda's code sends, recorded from the handlers' own runs against DynamoDB
 // Local and s3rver (SQS, SES and Lambda answered by a recorder), is Allowed by that function's role, while no
 // role holds a grant its function never used.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -29,7 +29,9 @@ import { createGatekeeperHandler } from '../../lambdas/gatekeeper/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { createActivationHandler } from '../../lambdas/rule-set-activation/handler';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
+import { DynamoForwardLedger } from '../../shared/adapters/dynamo-forward-ledger';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { IndexTable } from '../../shared/adapters/dynamo-table';
 import { asyncInvoker } from '../../shared/adapters/lambda-invoker';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SesBouncer } from '../../shared/adapters/ses-bouncer';
@@ -379,7 +381,9 @@ describe("every SDK command each function's own run sends is allowed by its role
     const feedbackId = functionId('ForwardFeedbackFunction');
     const feedbackClients = clientsOf(feedbackId);
     const feedback = createForwardEventsHandler({
-      ledger: new DynamoMailIndex(feedbackClients.dynamodb, environment(feedbackId).INDEX_TABLE as string),
+      ledger: new DynamoForwardLedger(
+        new IndexTable(feedbackClients.dynamodb, environment(feedbackId).INDEX_TABLE as string),
+      ),
       logger,
     });
     await feedback({
@@ -479,6 +483,29 @@ describe("every SDK command each function's own run sends is allowed by its role
 
   it('recorded calls from every function of the stack', () => {
     for (const id of functionIds) expect(requestsOf(id).length, id).toBeGreaterThan(0);
+  });
+
+  it('composed each function from the adapters its own composition root (lambdas/*/index.ts) uses', () => {
+    // The runs above build each handler as its index.ts does; a composition root that starts using another
+    // adapter (another AWS service) must be recorded here too, or this fails.
+    const composedHere: Record<string, string[]> = {
+      ingest: ['clients', 'dynamo-index', 's3-raw-store', 'sqs-forward-queue'],
+      forward: ['clients', 'dynamo-index', 's3-raw-store', 'ses-sender', 'sqs-forward-queue'],
+      'forward-events': ['clients', 'dynamo-forward-ledger', 'dynamo-table'],
+      export: ['clients', 'dynamo-index', 'lambda-invoker', 's3-raw-store'],
+      gatekeeper: ['ses-bouncer'],
+      'rule-set-activation': ['ses-rule-sets'],
+    };
+    const lambdas = join(import.meta.dirname, '../../lambdas');
+    const roots = readdirSync(lambdas).filter((d) => existsSync(join(lambdas, d, 'index.ts')));
+    expect(roots.sort()).toEqual(Object.keys(composedHere).sort());
+    for (const root of roots) {
+      const source = readFileSync(join(lambdas, root, 'index.ts'), 'utf8');
+      const adapters = [...source.matchAll(/from '\.\.\/\.\.\/shared\/adapters\/([\w-]+)'/g)].map(
+        (m) => m[1],
+      );
+      expect(adapters.sort(), root).toEqual(composedHere[root]);
+    }
   });
 
   it.each(model.ofType('AWS::Lambda::Function').map(([id]) => id))(
