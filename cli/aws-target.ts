@@ -14,6 +14,7 @@ import { redriveParkedForwards, SqsForwardQueue } from '../shared/adapters/sqs-f
 import { createExportId } from '../shared/bundle/export-job';
 import type { BundleFormat } from '../shared/bundle/manifest';
 import type { ArchiverConfig } from '../shared/config';
+import { asError } from '../shared/errors';
 import { ledgerRedrives, uniqueRequests } from '../shared/forwarding/redrive';
 import type { ExportRecord } from '../shared/index-schema';
 import { archiveStorage, type LocalArchive } from './local-stack';
@@ -35,7 +36,7 @@ export async function stackOutputs(stackName: string, cloudFormation = new Cloud
     );
     return outputs as Record<string, string>;
   } catch (error) {
-    const e = error as Error;
+    const e = asError(error);
     if (/region is missing/i.test(e.message)) {
       throw new TargetError('no AWS region is configured for --target aws', {
         hint: NO_REGION_HINT,
@@ -45,14 +46,16 @@ export async function stackOutputs(stackName: string, cloudFormation = new Cloud
     if (e.name === 'CredentialsProviderError' || /credential/i.test(e.message)) {
       throw new TargetError(
         'no AWS credentials found: configure them (aws configure, AWS_PROFILE or the AWS_* variables), or drop --target aws to use the local stack',
+        { cause: e },
       );
     }
     if (/does not exist/i.test(e.message)) {
       throw new TargetError(
         `stack ${stackName} not found in region ${await cloudFormation.config.region()}: deploy it with "npx cdk deploy", or set AWS_REGION`,
+        { cause: e },
       );
     }
-    throw new TargetError(`cannot read stack ${stackName}: ${e.message}`);
+    throw new TargetError(`cannot read stack ${stackName}: ${e.message}`, { cause: e });
   }
 }
 

@@ -13,6 +13,7 @@ import { GetAccountCommand, GetEmailIdentityCommand, SESv2Client } from '@aws-sd
 import { ListSubscriptionsByTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type ArchiverConfig, receivingDomains } from '../shared/config';
+import { errorMessage, errorName } from '../shared/errors';
 import { stackOutputs } from './aws-target';
 import type { StackFile } from './local-stack';
 
@@ -63,8 +64,6 @@ export const inboundEndpoint = (region: string) => `inbound-smtp.${region}.amazo
 const ok = (name: string, detail: string): Check => ({ name, status: 'ok', detail });
 const warn = (name: string, detail: string, fix: string): Check => ({ name, status: 'warn', detail, fix });
 const fail = (name: string, detail: string, fix: string): Check => ({ name, status: 'fail', detail, fix });
-const errorName = (error: unknown) => (error as Error).name;
-const message = (error: unknown) => (error as Error).message;
 
 /** Every check against the deployed (or about to be deployed) stack. Never throws: a failed call is a failed check. */
 export async function runAwsChecks(deps: AwsDoctorDeps): Promise<Check[]> {
@@ -76,7 +75,7 @@ export async function runAwsChecks(deps: AwsDoctorDeps): Promise<Check[]> {
       checks.push(
         fail(
           name,
-          `${errorName(error)}: ${message(error)}`,
+          `${errorName(error)}: ${errorMessage(error)}`,
           'check the AWS credentials and region, then run doctor again',
         ),
       );

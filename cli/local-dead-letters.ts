@@ -4,6 +4,7 @@
 // files that went through; `status` counts them.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { errorMessage } from '../shared/errors';
 import type { SesReceivedNotification } from '../shared/ses-notification';
 
 export interface ParkedNotification {
@@ -50,7 +51,7 @@ export class LocalDeadLetters {
   /** Delivers every parked notification again; what fails again stays parked, with its new cause. */
   async redrive(
     deliver: (notification: SesReceivedNotification) => Promise<void>,
-    describe: (error: unknown) => string = (error) => (error as Error).message,
+    describe: (error: unknown) => string = (error) => errorMessage(error),
   ): Promise<DeadLetterRedrive> {
     const report: DeadLetterRedrive = { redriven: 0, failed: [] };
     for (const parked of this.list()) {

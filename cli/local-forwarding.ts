@@ -10,7 +10,8 @@ import { SMTPServer } from 'smtp-server';
 import { type ForwardHandlerDeps, handleForwardRequest } from '../lambdas/forward/handler';
 import { GmailApi } from '../shared/adapters/gmail-api';
 import { FileGmailCredentialStore } from '../shared/adapters/gmail-credentials';
-import { type ForwardDeps, RetryLater, SendError } from '../shared/forwarding/forward';
+import { errorMessage } from '../shared/errors';
+import { type ForwardDeps, RetryLaterError, SendError } from '../shared/forwarding/forward';
 import type { ForwardRequest } from '../shared/forwarding/ledger';
 import type { ForwardParking, ForwardQueue, MailSender } from '../shared/ports';
 
@@ -32,7 +33,7 @@ export class SmtpSender implements MailSender {
     } catch (error) {
       if (error instanceof SendError) throw error;
       const code = (error as { responseCode?: number }).responseCode;
-      throw new SendError((error as Error).message, code !== undefined && code >= 500);
+      throw new SendError(errorMessage(error), code !== undefined && code >= 500, { cause: error });
     }
   }
 }
@@ -90,10 +91,10 @@ export class LocalForwardQueue implements ForwardQueue {
         await handleForwardRequest(request, this.deps);
         return;
       } catch (error) {
-        if (!(error instanceof RetryLater) || attempt >= attempts) {
+        if (!(error instanceof RetryLaterError) || attempt >= attempts) {
           const { redrive: _r, ...target } = request;
-          await this.deps.parking.park(target, (error as Error).message);
-          this.deps.logger.warn('forward parked', { ...target, error: (error as Error).message });
+          await this.deps.parking.park(target, errorMessage(error));
+          this.deps.logger.warn('forward parked', { ...target, error: errorMessage(error) });
           return;
         }
         await new Promise((r) => setTimeout(r, (this.options.backoffMs ?? 250) * 2 ** (attempt - 1)));

@@ -19,6 +19,7 @@ import {
 import { DynamoMailIndex } from '../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import type { ArchiverConfig } from '../shared/config';
+import { errorMessage } from '../shared/errors';
 import type { MailSender } from '../shared/ports';
 import { checkEnvelopeRecipient } from '../shared/recipient-check';
 import type { Verdicts } from '../shared/routing';
@@ -346,7 +347,7 @@ export async function startSmtpListener(
             log(`refused a message over ${MAX_MESSAGE_BYTES} bytes`);
             return callback(smtpError(552, '5.3.4 Message exceeds the 40 MB limit'));
           }
-          log(`could not spool a message: ${(error as Error).message}`);
+          log(`could not spool a message: ${errorMessage(error)}`);
           return callback(smtpError(451, '4.3.0 Temporary failure storing the message, try again'));
         }
         await delivering(async () => {
@@ -365,11 +366,11 @@ export async function startSmtpListener(
               // Stored is accepted, as with SES: the notification waits in the dead-letter folder for redrive.
               if (options.deadLetterDir)
                 new LocalDeadLetters(options.deadLetterDir).park(notification, describeError(error));
-              log(`stored ${notification.mail.messageId} but indexing failed: ${(error as Error).message}`);
+              log(`stored ${notification.mail.messageId} but indexing failed: ${errorMessage(error)}`);
             }
             callback(null, `Ok ${notification.mail.messageId}`);
           } catch (error) {
-            log(`could not store a message: ${(error as Error).message}`);
+            log(`could not store a message: ${errorMessage(error)}`);
             callback(smtpError(451, '4.3.0 Temporary failure storing the message, try again'));
           }
         });

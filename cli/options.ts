@@ -2,11 +2,6 @@
 import { InvalidArgumentError } from 'commander';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../shared/routing';
 
-/** A mistake in how the command was called: printed as it is, without a stack. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
 /** A mailbox as the index keys it: the address normalised, or the unrouted mailbox as it is. */
 export function normaliseMailbox(mailbox: string): string {
   return mailbox === UNROUTED_MAILBOX ? mailbox : normaliseAddress(mailbox);

@@ -24,6 +24,7 @@ import { MemoryMailIndex } from '../shared/adapters/memory-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import { exportMailbox } from '../shared/bundle/export';
 import { loadConfig } from '../shared/config';
+import { errorMessage } from '../shared/errors';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
 import type { RawMailStore } from '../shared/ports';
@@ -32,6 +33,7 @@ import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { spamAssassinFiles } from '../test/support/spam-assassin';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
+import { restoreBench } from './bench-restore';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -520,6 +522,10 @@ async function main() {
     const safety = await bundleSafetyBench(work);
     for (const row of safety.rows) record({ section: 'bundle safety', ...row });
     notes.push(...safety.notes);
+    console.log('\nRestore (a bundle into a real Dovecot over IMAP, appended and verified)');
+    const restored = await restoreBench(join(work, 'restore'));
+    for (const row of restored.rows) record({ section: 'restore', ...row });
+    notes.push(...restored.notes);
     // Lambda time per message is mostly waiting on S3 and DynamoDB: the local end-to-end latency stands in for it.
     costEstimate(ingest.bytes / ingest.count, e2e.perMessageSeconds, exported.mbPerSecond);
   } finally {
@@ -540,7 +546,7 @@ async function main() {
       new Resvg(svg, { font: { loadSystemFonts: true } }).render().asPng(),
     );
   } catch (error) {
-    console.log(`(chart.png not written: ${(error as Error).message}; chart.svg is)`);
+    console.log(`(chart.png not written: ${errorMessage(error)}; chart.svg is)`);
   }
   console.log(`\nwrote ${join(OUT, 'results.json')}, chart.svg and chart.png (${machine})`);
 }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { type AwsNameRule, hostedZoneIdRule, sesReceiptNameRule, stackNameRule } from './aws-names';
+import { errorMessage } from './errors';
 
 /** A string AWS accepts as a name of the kind `rule` describes; the message quotes AWS's rule. */
 const awsName = (rule: AwsNameRule) => z.string().refine(rule.test, { message: rule.rule });
@@ -227,7 +228,7 @@ export function loadConfig(path: string): ArchiverConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read the config file ${path}: ${(error as Error).message}`);
+    throw new ConfigError(`cannot read the config file ${path}: ${errorMessage(error)}`, { cause: error });
   }
   return parseConfigJson(text, path);
 }
@@ -238,7 +239,7 @@ export function parseConfigJson(text: string, source = 'config'): ArchiverConfig
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`${source} is not valid JSON: ${(error as Error).message}`);
+    throw new ConfigError(`${source} is not valid JSON: ${errorMessage(error)}`, { cause: error });
   }
   return parseConfig(raw, source);
 }

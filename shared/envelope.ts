@@ -8,6 +8,7 @@
 import type { DeliveryRow } from './index-schema';
 import { envelopeKey } from './index-schema';
 import type { RawMailStore } from './ports';
+import { readObject } from './raw-object';
 import { buildReceivedNotification, type SesReceivedNotification } from './ses-notification';
 
 export interface DeliveryOutcome {
@@ -48,12 +49,6 @@ export class EnvelopeFormatError extends Error {
   override name = 'EnvelopeFormatError';
 }
 
-async function readAll(store: RawMailStore, location: { bucket: string; key: string }): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of await store.read(location)) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
 /**
  * The message's sidecar, in the current layout (a first-layout sidecar reads as one indexed receipt), or
  * undefined when there is none. Throws EnvelopeFormatError when it is not one.
@@ -65,7 +60,7 @@ export async function readEnvelope(
 ): Promise<EnvelopeRecord | undefined> {
   const location = { bucket, key: envelopeKey(sesMessageId) };
   if (!(await store.exists(location))) return undefined;
-  const text = (await readAll(store, location)).toString('utf8');
+  const text = (await readObject(store, location)).toString('utf8');
   let parsed: Partial<EnvelopeRecord & EnvelopeRecordV1>;
   try {
     parsed = JSON.parse(text) as typeof parsed;

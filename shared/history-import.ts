@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { ArchiverConfig } from './config';
+import { errorMessage } from './errors';
 import { readSources, type SourceItem, type SourceMessage } from './history-sources';
 import { envelopeKey, importMessageId, rawMailKey } from './index-schema';
 import type { EnvelopeRecord } from './ingest';
@@ -237,7 +238,7 @@ export async function importMessages(
         report.receivedTimeSources[prepared.receivedAtSource] =
           (report.receivedTimeSources[prepared.receivedAtSource] ?? 0) + 1;
       } catch (error) {
-        report.failed.push({ origin: item.origin, reason: (error as Error).message });
+        report.failed.push({ origin: item.origin, reason: errorMessage(error) });
         for (const mailbox of mailboxes) counts(mailbox).failed += 1;
       }
     }

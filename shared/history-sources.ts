@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { type EnvelopeLine, parseEnvelopeLine, readMboxMessages } from './bundle/mbox-reader';
+import { errorMessage } from './errors';
 import { findLineEnd, startsWithHeaderField } from './lines';
 import { maildirFlags, maildirFolderName, parseDovecotKeywords } from './maildir-source';
 import { specialFolderOf } from './special-folders';
@@ -60,7 +61,7 @@ export const EMPTY_FILE = 'empty file';
 export const NOT_MAIL = 'not a mail message';
 
 function unreadable(origin: string, error: unknown): SourceFailure {
-  return { kind: 'failure', origin, reason: `cannot read: ${(error as Error).message}`, sourceBytes: 0 };
+  return { kind: 'failure', origin, reason: `cannot read: ${errorMessage(error)}`, sourceBytes: 0 };
 }
 
 /** Total input bytes, for a progress bar. */

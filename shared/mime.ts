@@ -9,6 +9,7 @@ import mailsplit from '@zone-eu/mailsplit';
 import type { MimeNode, SplitterChunk } from '@zone-eu/mailsplit/lib/types';
 import addressparser from 'nodemailer/lib/addressparser';
 import { decodeWords } from './charset';
+import { asError } from './errors';
 import { BareCrToLf } from './lines';
 import { parseMailDate, receivedStamps } from './mail-dates';
 
@@ -171,7 +172,7 @@ class StructureReader {
       try {
         this.onChunk(chunk);
       } catch (error) {
-        this.fail(error as Error);
+        this.fail(asError(error));
       }
     });
     (this.splitter as NodeJS.EventEmitter).on('error', (error: Error) => this.fail(error));

@@ -3,6 +3,7 @@
 // and the envelope sidecars ingest writes), giving every message back the UIDs it had.
 import type { ArchiverConfig } from './config';
 import { type EnvelopeRecord, readEnvelope, recordRows } from './envelope';
+import { errorMessage } from './errors';
 import { type ForwardState, isRedrivable } from './forwarding/ledger';
 import { forwardRequestsFor } from './forwarding/policy';
 import { type DeliveryRow, isImportedMessage, isSetupNotification, RAW_MAIL_PREFIX } from './index-schema';
@@ -183,7 +184,7 @@ export async function reindex(
       }
       report.restored += 1;
     } catch (error) {
-      report.failed.push({ key: object.key, reason: (error as Error).message });
+      report.failed.push({ key: object.key, reason: errorMessage(error) });
     }
   }
   return report;

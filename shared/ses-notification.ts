@@ -67,8 +67,8 @@ export function parseSesNotification(raw: unknown): SesReceivedNotification {
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
-  } catch {
-    throw new NotificationError('notification body is not JSON');
+  } catch (error) {
+    throw new NotificationError('notification body is not JSON', { cause: error });
   }
 }
 

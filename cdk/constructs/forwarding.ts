@@ -11,9 +11,10 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { type ArchiverConfig, forwardingFrom } from '../../shared/config';
+import { type ArchiverConfig, forwardingFrom, gmailApiTargets } from '../../shared/config';
 import { keepChildLogicalIds } from '../logical-ids';
 import { ArchiverFunction } from './archiver-function';
+import { GmailDelivery } from './gmail-delivery';
 import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
 import { durableQueue, visibilityTimeoutFor } from './queues';
@@ -37,6 +38,8 @@ export class Forwarding extends Construct {
   readonly function: ArchiverFunction;
   readonly feedbackFunction: ArchiverFunction;
   readonly configurationSet: ConfigurationSet;
+  /** Gmail API delivery (credentials, Sent collection, authorisation alarm), when a target uses it. */
+  readonly gmail?: GmailDelivery;
 
   constructor(scope: Construct, id: string, props: ForwardingProps) {
     super(scope, id);
@@ -122,6 +125,16 @@ export class Forwarding extends Construct {
     });
     feedbackTopic.addSubscription(new LambdaSubscription(this.feedbackFunction));
     index.grantItems(this.feedbackFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+
+    if (gmailApiTargets(config).length > 0) {
+      this.gmail = new GmailDelivery(this, 'GmailDelivery', {
+        config,
+        forwardFunction: this.function,
+        rawMail,
+        index,
+        alarms,
+      });
+    }
 
     alarms.alarm('ForwardBounceRateAlarm', {
       alarmDescription: `The bounce rate of mail sent by this account reached ${config.forwarding.bounceRateAlarm * 100}% (SES reviews accounts at 10%): stop forwarding and look at the ledger`,

@@ -11,6 +11,7 @@ import {
   StorageClass,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { SENT_COLLECTION_STATE_PREFIX } from '../../shared/forwarding/sent-collection';
 import { ENVELOPE_PREFIX, EXPORT_PREFIX, RAW_MAIL_PREFIX } from '../../shared/index-schema';
 import { keepChildLogicalIds } from '../logical-ids';
 
@@ -120,6 +121,26 @@ export class RawMailStore extends Construct {
       ['s3:PutObject', 's3:AbortMultipartUpload'],
       EXPORT_PREFIX,
       'The exporter writes bundles under the exports/ prefix only; their keys are generated per export',
+    );
+  }
+
+  /**
+   * What the Sent collection needs: collected messages written under incoming/ (content-derived keys), their
+   * envelope sidecars, its state objects, and s3:ListBucket so that a missing object answers 404, not 403.
+   */
+  grantSentCollection(fn: IFunction & IGrantable): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:GetObject', 's3:PutObject'],
+      RAW_MAIL_PREFIX,
+      'The Sent collection stores collected messages under incoming/ (keys derived from their content) and reads them back to index them',
+    );
+    this.grantEnvelopeReadWrite(fn);
+    this.grantOnPrefix(
+      fn,
+      ['s3:GetObject', 's3:PutObject'],
+      SENT_COLLECTION_STATE_PREFIX,
+      'The Sent collection keeps one small state object per Gmail target under state/gmail-sent/',
     );
   }
 

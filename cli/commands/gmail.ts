@@ -18,14 +18,11 @@ import {
   SecretsManagerGmailCredentialStore,
 } from '../../shared/adapters/gmail-credentials';
 import { type ArchiverConfig, gmailApiTargets } from '../../shared/config';
+import { errorMessage } from '../../shared/errors';
 import { type GmailCredential, type GmailCredentialStore, gmailScopes } from '../../shared/forwarding/gmail';
-import {
-  collectSentMail,
-  RawStoreSentCollectionState,
-  type SentCollectionReport,
-} from '../../shared/forwarding/sent-collection';
+import { collectSentForAll } from '../../shared/forwarding/sent-collection';
 import type { CliContext } from '../context';
-import { archiverHome, type LocalArchive } from '../local-stack';
+import { archiverHome } from '../local-stack';
 
 export const GOOGLE_AUTH_URL = 'https://accounts.google.com/o/oauth2/v2/auth';
 
@@ -142,7 +139,7 @@ export async function checkServiceAccount(
     await gmailAuthClient(credential, user, scopes).getAccessToken();
   } catch (error) {
     throw new Error(
-      `Google refused the service account for ${user}: ${(error as Error).message}. In the Admin console (Security > Access and data control > API controls > Domain-wide delegation) add its client ID with the scopes ${scopes.join(',')}`,
+      `Google refused the service account for ${user}: ${errorMessage(error)}. In the Admin console (Security > Access and data control > API controls > Domain-wide delegation) add its client ID with the scopes ${scopes.join(',')}`,
       { cause: error },
     );
   }
@@ -231,11 +228,13 @@ Stored locally under $MAIL_ARCHIVER_HOME/gmail/ (mode 0600); with --target aws i
         return;
       }
       const reports = await context.withArchive(async (archive, config) =>
-        collectAll(
+        collectSentForAll({
           config,
-          archive,
-          new GmailApi({ credentials: gmailCredentialStore(config, target, archiverHome()) }),
-        ),
+          reader: new GmailApi({ credentials: gmailCredentialStore(config, target, archiverHome()) }),
+          store: archive.store,
+          index: archive.index,
+          bucket: archive.bucket,
+        }),
       );
       for (const r of reports) {
         console.log(
@@ -246,27 +245,4 @@ Stored locally under $MAIL_ARCHIVER_HOME/gmail/ (mode 0600); with --target aws i
       }
       if (reports.some((r) => 'error' in r)) process.exitCode = 1;
     });
-}
-
-/** One collection run for every target that collects; one target's failure does not stop the others. */
-export async function collectAll(
-  config: ArchiverConfig,
-  archive: Pick<LocalArchive, 'store' | 'index' | 'bucket'>,
-  reader: GmailApi,
-): Promise<(SentCollectionReport | { target: string; error: string })[]> {
-  const state = new RawStoreSentCollectionState(archive.store, archive.bucket);
-  const out: (SentCollectionReport | { target: string; error: string })[] = [];
-  for (const t of gmailApiTargets(config).filter((x) => x.collectSent)) {
-    try {
-      out.push(
-        await collectSentMail(
-          { address: t.address, mailbox: t.mailbox },
-          { config, reader, state, store: archive.store, index: archive.index, bucket: archive.bucket },
-        ),
-      );
-    } catch (error) {
-      out.push({ target: t.address, error: (error as Error).message });
-    }
-  }
-  return out;
 }

@@ -1,7 +1,7 @@
 // `mail-archiver send-test`: one message over SMTP to the running local stack.
 import type { Command } from 'commander';
 import { archiverHome, readRunningStack } from '../local-stack';
-import { UsageError } from '../options';
+import { UserError } from '../output';
 
 export function registerSendTest(program: Command): void {
   program
@@ -12,7 +12,7 @@ export function registerSendTest(program: Command): void {
     .action(async (to: string, options: { subject: string }) => {
       const running = readRunningStack(archiverHome());
       if (!running?.smtp)
-        throw new UsageError('no local stack is running here: start it with "npm start" first');
+        throw new UserError('no local stack is running here: start it with "npm start" first');
       const { createTransport } = await import('nodemailer');
       const transport = createTransport({
         host: running.smtp.host,

@@ -1,28 +1,62 @@
 // SES configuration-set events (SNS): bounces and complaints of forwarded copies update the ledger.
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { SNSEvent } from 'aws-lambda';
+import { z } from 'zod';
 import type { ForwardLedger } from '../../shared/ports';
 
-interface SesEvent {
-  eventType?: string;
-  notificationType?: string;
-  mail?: { messageId?: string };
-  bounce?: {
-    bounceType?: string;
-    bounceSubType?: string;
-    bouncedRecipients?: { emailAddress?: string; diagnosticCode?: string }[];
-  };
-  complaint?: { complaintFeedbackType?: string };
-}
+/** SNS's envelope around each event (aws-lambda's SNSEvent): only the message text is read. */
+const snsEvent = z.object({ Records: z.array(z.object({ Sns: z.object({ Message: z.string() }) })) });
+
+/**
+ * What is read of an SES event: configuration-set events say `eventType`, identity notifications
+ * `notificationType`; only bounces and complaints of a message with an id matter here.
+ */
+const sesFeedback = z.object({
+  eventType: z.string().optional(),
+  notificationType: z.string().optional(),
+  mail: z.object({ messageId: z.string().min(1) }).optional(),
+  bounce: z
+    .object({
+      bounceType: z.string().optional(),
+      bounceSubType: z.string().optional(),
+      bouncedRecipients: z
+        .array(z.object({ emailAddress: z.string().optional(), diagnosticCode: z.string().optional() }))
+        .optional(),
+    })
+    .optional(),
+  complaint: z.object({ complaintFeedbackType: z.string().optional() }).optional(),
+});
+
+/** The feedback handler's input: an SNS event carrying SES events (anything else throws a ZodError). */
+export type FeedbackEvent = unknown;
 
 export function createForwardEventsHandler(deps: {
-  ledger: ForwardLedger;
+  ledger: Pick<ForwardLedger, 'recordForwardFeedback'>;
   logger: Pick<Logger, 'info' | 'warn'>;
   now?: () => Date;
 }) {
-  return async (event: SNSEvent): Promise<void> => {
-    for (const record of event.Records) {
-      const message = JSON.parse(record.Sns.Message) as SesEvent;
+  /**
+   * Records each bounce or complaint on the ledger entry of the forwarded copy SES names. Other event types
+   * are ignored; an SES event that is not JSON or not an SES event is logged and skipped (retrying would not
+   * change it). Throws when the SNS envelope itself is malformed, or when the ledger cannot be written (the
+   * invocation is retried).
+   */
+  return async (event: FeedbackEvent): Promise<void> => {
+    for (const record of snsEvent.parse(event).Records) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(record.Sns.Message);
+      } catch {
+        deps.logger.warn('an SNS message that is not JSON: skipped', {
+          message: record.Sns.Message.slice(0, 200),
+        });
+        continue;
+      }
+      const result = sesFeedback.safeParse(parsed);
+      if (!result.success) {
+        deps.logger.warn('an SNS message that is not an SES event: skipped', { issues: result.error.issues });
+        continue;
+      }
+      const message = result.data;
       const type = message.eventType ?? message.notificationType;
       const id = message.mail?.messageId;
       if (!id || (type !== 'Bounce' && type !== 'Complaint')) continue;

@@ -9,7 +9,7 @@ import {
   type ForwardDeps,
   type ForwardOutcome,
   forwardMessage,
-  RetryLater,
+  RetryLaterError,
 } from '../../shared/forwarding/forward';
 import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/forwarding/gmail';
 import type { ForwardRequest } from '../../shared/forwarding/ledger';
@@ -27,7 +27,7 @@ export interface ForwardHandlerDeps extends ForwardDeps {
   logger: Pick<Logger, 'info' | 'warn'>;
 }
 
-/** Forwards one request; throws RetryLater when a target failed transiently. */
+/** Forwards one request; throws RetryLaterError when a target failed transiently. */
 export async function handleForwardRequest(
   request: ForwardRequest & { redrive?: boolean },
   deps: ForwardHandlerDeps,
@@ -41,7 +41,7 @@ export async function handleForwardRequest(
   }
   const failed = outcomes.filter((o) => o.status === 'failed');
   if (failed.some((o) => !o.permanent)) {
-    throw new RetryLater(
+    throw new RetryLaterError(
       `transient send failure: ${failed.map((o) => `${o.target}: ${o.detail}`).join('; ')}`,
     );
   }

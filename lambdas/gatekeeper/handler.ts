@@ -4,8 +4,9 @@
 // this on its own: SES matches exact addresses or whole domains, and plus-addressing needs both.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { SESEvent } from 'aws-lambda';
+import { z } from 'zod';
 import type { ArchiverConfig } from '../../shared/config';
+import { asError } from '../../shared/errors';
 import { BOUNCE_FAILED_METRIC } from '../../shared/metrics';
 import type { Bouncer } from '../../shared/ports';
 import { bounceSenderFor, unknownRecipients } from '../../shared/routing';
@@ -20,9 +21,37 @@ export interface GatekeeperDeps {
 
 export type Disposition = { disposition: 'CONTINUE' | 'STOP_RULE' | 'STOP_RULE_SET' };
 
+/**
+ * What the gatekeeper reads of SES's receipt event (the Lambda action, invocation type RequestResponse): the
+ * message id and the envelope recipients. Other fields are SES's and pass unread.
+ */
+const receiptEvent = z.object({
+  Records: z.array(
+    z.object({
+      ses: z.object({
+        mail: z.object({ messageId: z.string().min(1) }),
+        receipt: z.object({ recipients: z.array(z.string().min(1)).min(1) }),
+      }),
+    }),
+  ),
+});
+
+/** The SES receipt event as SES sends it (aws-lambda's SESEvent), or anything else, which is logged. */
+export type GatekeeperEvent = unknown;
+
 export function createGatekeeperHandler(deps: GatekeeperDeps) {
-  return async (event: SESEvent): Promise<Disposition> => {
-    const record = event.Records[0];
+  /**
+   * Returns the disposition SES applies to the rest of the rule set: STOP_RULE_SET when every recipient is
+   * unknown (bounced), CONTINUE otherwise. Never throws: an event that does not parse is logged and passed on
+   * (CONTINUE), so that a surprise in SES's event format archives mail rather than losing it.
+   */
+  return async (event: GatekeeperEvent): Promise<Disposition> => {
+    const parsed = receiptEvent.safeParse(event);
+    if (!parsed.success) {
+      deps.logger.error('not an SES receipt event: passed on unchecked', { issues: parsed.error.issues });
+      return { disposition: 'CONTINUE' };
+    }
+    const record = parsed.data.Records[0];
     if (!record) return { disposition: 'CONTINUE' };
     const { mail, receipt } = record.ses;
     const unknown = unknownRecipients(deps.config, receipt.recipients);
@@ -48,7 +77,7 @@ export function createGatekeeperHandler(deps: GatekeeperDeps) {
         sesMessageId: mail.messageId,
         unknown,
         stopped: allUnknown,
-        error: error as Error,
+        error: asError(error),
       });
       deps.metrics.addMetric(BOUNCE_FAILED_METRIC, MetricUnit.Count, 1);
       deps.metrics.publishStoredMetrics();

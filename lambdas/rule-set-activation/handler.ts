@@ -6,6 +6,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import type { ActiveRuleSet } from '../../shared/adapters/ses-rule-sets';
+import { errorMessage, errorName } from '../../shared/errors';
 
 export interface ActivationDeps {
   ruleSets: ActiveRuleSet;
@@ -71,7 +72,7 @@ export function createActivationHandler(deps: ActivationDeps) {
         data: { Outcome: outcome, PreviouslyActive: previous ?? '' },
       });
     } catch (error) {
-      const reason = `${(error as Error).name}: ${(error as Error).message}`;
+      const reason = `${errorName(error)}: ${errorMessage(error)}`;
       deps.logger.error('receipt rule set activation failed', { requestType: event.RequestType, reason });
       await deps.respond(event, { status: 'FAILED', physicalResourceId: fallbackId, reason });
     }

@@ -1,5 +1,6 @@
 // DeliveryIndex on DynamoDB (AWS or DynamoDB Local): delivery rows and the folders' UID state.
 import { GetCommand, PutCommand, paginateQuery, paginateScan, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { errorMessage } from '../errors';
 import {
   type DeliveryRow,
   deliveryItem,
@@ -105,7 +106,7 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
     } catch (error) {
       if (isConditionalCheckFailed(error)) return 'exists';
       if (isItemTooLarge(error)) {
-        throw new RowTooLargeError(`DynamoDB refused the row: ${(error as Error).message}`, { cause: error });
+        throw new RowTooLargeError(`DynamoDB refused the row: ${errorMessage(error)}`, { cause: error });
       }
       throw error;
     }

@@ -115,9 +115,7 @@ function failureError(target: string, failure: GoogleFailure, error: unknown): S
   const kind = classifyGmailFailure(failure.status, failure.reason);
   const text = `Gmail API ${failure.status ?? 'no answer'}${failure.reason ? ` ${failure.reason}` : ''}: ${failure.message}`;
   if (kind === 'auth') return new GmailAuthError(text, target, { cause: error });
-  const result = new SendError(text, kind === 'permanent');
-  result.cause = error;
-  return result;
+  return new SendError(text, kind === 'permanent', { cause: error });
 }
 
 export class GmailApi implements GmailImporter, GmailMailboxReader {

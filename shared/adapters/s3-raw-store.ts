@@ -9,6 +9,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { errorName } from '../errors';
 import type { RawLocation } from '../index-schema';
 import type { RawMailStore } from '../ports';
 
@@ -53,7 +54,7 @@ export class S3RawMailStore implements RawMailStore {
       return true;
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 404 || (error as Error).name === 'NotFound') return false;
+      if (status === 404 || errorName(error) === 'NotFound') return false;
       throw error;
     }
   }

@@ -35,7 +35,7 @@ export class SesSender implements MailSender {
       const e = error as Error & { $metadata?: { httpStatusCode?: number } };
       const status = e.$metadata?.httpStatusCode ?? 0;
       const transient = TRANSIENT.has(e.name) || status === 429 || status >= 500;
-      throw new SendError(`${e.name}: ${e.message}`, !transient);
+      throw new SendError(`${e.name}: ${e.message}`, !transient, { cause: error });
     }
   }
 }

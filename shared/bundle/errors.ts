@@ -1,5 +1,6 @@
 // What went wrong reading a bundle, in plain words instead of zlib's and tar's ("incorrect header check",
 // "unexpected end of file", "Invalid tar header"), with what can still be recovered.
+import { errorMessage } from '../errors';
 
 export type BundleDamage = 'not-gzip' | 'truncated' | 'damaged-gzip' | 'damaged-tar';
 
@@ -43,5 +44,5 @@ export function describeBundleDamage(damage: BundleDamage, readableFiles?: numbe
 /** The plain-words reason for a bundle read error, or the error's own message when it is not bundle damage. */
 export function explainBundleError(error: unknown, readableFiles?: number): string {
   const damage = bundleDamageOf(error);
-  return damage ? describeBundleDamage(damage, readableFiles) : (error as Error).message;
+  return damage ? describeBundleDamage(damage, readableFiles) : errorMessage(error);
 }

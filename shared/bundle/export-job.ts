@@ -3,6 +3,7 @@
 // work into parts that run in parallel, each writing its own bundle to the sink it is given.
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
+import { errorMessage } from '../errors';
 import { type ExportPart, type ExportRecord, newExportId } from '../index-schema';
 import { type ExportDeps, exportMailbox, summarizeExport } from './export';
 import type { BundleFormat } from './manifest';
@@ -131,7 +132,7 @@ export async function runExportPart(
     await deps.index.failExport(
       record.mailbox,
       record.exportId,
-      `part ${index + 1}/${partCount}: ${(error as Error).message}`,
+      `part ${index + 1}/${partCount}: ${errorMessage(error)}`,
     );
     throw error;
   }

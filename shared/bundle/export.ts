@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import type tar from 'tar-stream';
+import { asError } from '../errors';
 import type { DeliveryRow, FolderState } from '../index-schema';
 import type { MailIndex, RawMailStore } from '../ports';
 import {
@@ -173,7 +174,7 @@ export async function exportMailbox(
       lastUids,
     };
   } catch (error) {
-    pack.destroy(error as Error);
+    pack.destroy(asError(error));
     await written.catch(() => undefined);
     throw error;
   } finally {

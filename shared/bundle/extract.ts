@@ -5,6 +5,7 @@ import type { Stats } from 'node:fs';
 import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { x as extractTar, type ReadEntry } from 'tar';
+import { errorMessage } from '../errors';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS, type EntryFacts, entryProblem } from './entries';
 
 /** Thrown when a bundle or a tree holds what a bundle may not; `problems` lists each entry and why. */
@@ -70,7 +71,7 @@ export async function extractBundle(
       unlink: true,
     });
   } catch (error) {
-    throw new UnsafeBundleError(file, [...problems, `cannot unpack: ${(error as Error).message}`], {
+    throw new UnsafeBundleError(file, [...problems, `cannot unpack: ${errorMessage(error)}`], {
       cause: error,
     });
   }

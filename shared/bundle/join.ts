@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
+import { asError } from '../errors';
 import { bundleReadme } from './maildir';
 import { type BundleManifest, parseBundleManifest } from './manifest';
 import { addEntry, bundleWriter } from './tar';
@@ -60,7 +61,7 @@ export async function joinBundles(
     await written;
     return { ...digest(), manifest };
   } catch (error) {
-    pack.destroy(error as Error);
+    pack.destroy(asError(error));
     throw error;
   }
 }

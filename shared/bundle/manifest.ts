@@ -3,6 +3,7 @@
 // field of it: a bundle from elsewhere may hold any JSON at all. Unknown fields are allowed (and dropped), so that
 // a newer exporter's bundle still verifies on an older tool.
 import { z } from 'zod';
+import { errorMessage } from '../errors';
 
 /** Thrown when manifest.json is not JSON or not a manifest; the message names every bad field by its path. */
 export class BundleManifestError extends Error {
@@ -70,7 +71,7 @@ export function parseBundleManifest(text: string): BundleManifest {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new BundleManifestError(`manifest.json is not valid JSON: ${(error as Error).message}`, {
+    throw new BundleManifestError(`manifest.json is not valid JSON: ${errorMessage(error)}`, {
       cause: error,
     });
   }

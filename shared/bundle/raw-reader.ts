@@ -47,16 +47,17 @@ export async function* prefetch<R extends CheckedRow>(
   }
 }
 
-/** The whole message, checked against the index's sha256; throws StoredBytesMismatch. */
+/** The whole message, checked against the index's sha256; throws StoredBytesMismatchError. */
 async function readChecked(store: RawMailStore, row: CheckedRow): Promise<Buffer> {
   const bytes = await readObject(store, row.raw);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  if (sha256 !== row.sha256) throw new StoredBytesMismatch(row, sha256);
+  if (sha256 !== row.sha256) throw new StoredBytesMismatchError(row, sha256);
   return bytes;
 }
 
 /** The raw object is not what the index says was archived: reading it again will not help. */
-class StoredBytesMismatch extends Error {
+export class StoredBytesMismatchError extends Error {
+  override name = 'StoredBytesMismatchError';
   constructor(row: CheckedRow, sha256: string) {
     super(`${row.raw.key}: stored bytes do not match the index (sha256 ${sha256} != ${row.sha256})`);
   }
@@ -67,7 +68,7 @@ async function withRetries<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
     try {
       return await fn();
     } catch (error) {
-      if (attempt >= attempts || error instanceof StoredBytesMismatch) throw error;
+      if (attempt >= attempts || error instanceof StoredBytesMismatchError) throw error;
       await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
     }
   }
@@ -91,6 +92,6 @@ export function messageBytes(
     const tail = converter?.flush();
     if (tail?.length) yield tail;
     const sha256 = hash.digest('hex');
-    if (sha256 !== row.sha256) throw new StoredBytesMismatch(row, sha256);
+    if (sha256 !== row.sha256) throw new StoredBytesMismatchError(row, sha256);
   })();
 }

@@ -10,10 +10,11 @@
 // ([LIMIT], [TOOBIG], [OVERQUOTA], [INUSE], [UNAVAILABLE]).
 import { createHash } from 'node:crypto';
 import { constants, createReadStream, existsSync } from 'node:fs';
-import { appendFile, mkdir, open, readFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ImapFlow } from 'imapflow';
+import { errorMessage } from '../errors';
 import { DEFAULT_BUNDLE_LIMITS, entryPath, readBundleEntries } from './entries';
 import { UnsafeBundleError } from './extract';
 import type { BundleManifest, ManifestMessage } from './manifest';
@@ -173,7 +174,6 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
   }
   const wanted = selectFolders(manifest, options.folders);
   const session = new Session(options);
-  const state = await StateFile.open(options.statePath, manifest, options.dryRun ?? false);
   const runs = new Map<string, FolderRun>();
   for (const folder of wanted) {
     const messages = manifest.messages
@@ -217,6 +217,7 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
     refused: 0,
   };
   const refusals: Refusal[] = [];
+  const state = await StateFile.open(options.statePath, manifest, options.dryRun ?? false);
   try {
     await session.run(async (client) => {
       const mapping = await mapFolders(client, [...runs.keys()]);
@@ -307,6 +308,7 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
     return report;
   } finally {
     await session.close();
+    await state.close();
   }
 }
 
@@ -513,7 +515,7 @@ function refusalOf(error: unknown): { reason: RefusalReason; serverText: string 
   if (e.code === 'ETHROTTLE') return undefined;
   const code = (e.serverResponseCode ?? '').toUpperCase();
   if (code === 'APPENDLIMIT') {
-    return { reason: 'too large', serverText: (error as Error).message };
+    return { reason: 'too large', serverText: errorMessage(error) };
   }
   if (e.responseStatus !== 'NO' && e.responseStatus !== 'BAD') return undefined;
   if (TEMPORARY_CODES.has(code)) return undefined;
@@ -705,7 +707,7 @@ class Session {
         }
         if (failures >= this.attempts) {
           throw new TargetUnreachableError(
-            `the IMAP server failed ${failures} times in a row; last: ${(error as Error).message}`,
+            `the IMAP server failed ${failures} times in a row; last: ${errorMessage(error)}`,
             { cause: error },
           );
         }
@@ -761,15 +763,14 @@ function describe(error: unknown): string {
  */
 class StateFile {
   private readonly entries = new Map<string, { uidValidity: string; uid: number }>();
-  private constructor(
-    private readonly path: string,
-    private readonly dryRun: boolean,
-  ) {}
+  private handle: FileHandle | undefined;
 
   static async open(path: string, manifest: BundleManifest, dryRun: boolean): Promise<StateFile> {
-    const state = new StateFile(path, dryRun);
+    const state = new StateFile();
+    let text = '';
     if (existsSync(path)) {
-      for (const line of (await readFile(path, 'utf8')).split('\n')) {
+      text = await readFile(path, 'utf8');
+      for (const line of text.split('\n')) {
         try {
           const entry = JSON.parse(line) as { f?: string; u?: number; h?: string; v?: string; t?: number };
           if (entry.f !== undefined && entry.u !== undefined && entry.h && entry.v && entry.t)
@@ -781,14 +782,15 @@ class StateFile {
           // a torn line from a run that was killed while writing
         }
       }
-    } else if (!dryRun) {
-      await mkdir(dirname(path), { recursive: true });
-      await appendFile(
-        path,
-        `${JSON.stringify({ version: STATE_VERSION, mailbox: manifest.mailbox, bundleCreatedAt: manifest.createdAt })}\n`,
-        { mode: 0o600 },
-      );
     }
+    if (dryRun) return state;
+    await mkdir(dirname(path), { recursive: true });
+    state.handle = await open(path, 'a', 0o600);
+    if (text === '')
+      await state.handle.write(
+        `${JSON.stringify({ version: STATE_VERSION, mailbox: manifest.mailbox, bundleCreatedAt: manifest.createdAt })}\n`,
+      );
+    else if (!text.endsWith('\n')) await state.handle.write('\n'); // end a torn line before adding to it
     return state;
   }
 
@@ -802,14 +804,18 @@ class StateFile {
   }
 
   async record(run: FolderRun, planned: Planned) {
-    if (this.dryRun || planned.targetUid === undefined || run.uidValidity === undefined) return;
+    if (!this.handle || planned.targetUid === undefined || run.uidValidity === undefined) return;
     const key = StateFile.key(run.name, planned.message.uid, planned.message.sha256);
     const value = { uidValidity: String(run.uidValidity), uid: planned.targetUid };
     this.entries.set(key, value);
-    await appendFile(
-      this.path,
+    await this.handle.write(
       `${JSON.stringify({ f: run.name, u: planned.message.uid, h: planned.message.sha256, v: value.uidValidity, t: value.uid })}\n`,
     );
+  }
+
+  async close() {
+    await this.handle?.close();
+    this.handle = undefined;
   }
 }
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { errorMessage } from '../errors';
 import {
   type BundleLimits,
   DEFAULT_BUNDLE_LIMITS,
@@ -103,7 +104,7 @@ export async function verifyBundle(
   try {
     manifest = parseBundleManifest(manifestText);
   } catch (error) {
-    return { ok: false, messages: 0, errors: [...errors, (error as Error).message], unpackedBytes };
+    return { ok: false, messages: 0, errors: [...errors, errorMessage(error)], unpackedBytes };
   }
   if (manifest.bundleFormat === 'mboxrd') checkMbox(manifest, mboxHashes, errors);
   else checkMaildir(manifest, files, directories, errors);

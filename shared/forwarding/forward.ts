@@ -2,6 +2,7 @@
 // not to forward (viruses, spam, DMARC rejects, loops, size) is recorded like a send; every send is claimed in a
 // ledger with a conditional write first, so duplicate events, retries and concurrent workers cannot send twice.
 import { type ArchiverConfig, forwardingFrom, forwardTargetOf } from '../config';
+import { errorMessage, errorName } from '../errors';
 import type { DeliveryIndex, ForwardLedger, MailSender, RawMailStore } from '../ports';
 import { readObject } from '../raw-object';
 import type { GmailImporter } from './gmail';
@@ -15,14 +16,15 @@ export class SendError extends Error {
   constructor(
     message: string,
     readonly permanent: boolean,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
 /** Thrown when a send failed transiently: the queue retries the request with backoff. */
-export class RetryLater extends Error {
-  override name = 'RetryLater';
+export class RetryLaterError extends Error {
+  override name = 'RetryLaterError';
 }
 
 export interface ForwardDeps {
@@ -121,14 +123,14 @@ export async function forwardMessage(
       outcomes.push({ target, status: 'sent', detail: messageId });
     } catch (error) {
       const permanent = error instanceof SendError ? error.permanent : false;
-      const message = (error as Error).message;
+      const message = errorMessage(error);
       await deps.index.settleForward(entry(target), { state: 'failed', error: message, permanent }, now());
       outcomes.push({
         target,
         status: 'failed',
         detail: message,
         permanent,
-        ...((error as Error).name === 'GmailAuthError' ? { reauthorise: true } : {}),
+        ...(errorName(error) === 'GmailAuthError' ? { reauthorise: true } : {}),
       });
     }
   }

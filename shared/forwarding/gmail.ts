@@ -67,8 +67,7 @@ export class GmailAuthError extends SendError {
     readonly target: string,
     options?: { cause?: unknown },
   ) {
-    super(`${message} (re-authorise with: mail-archiver gmail-auth <mailbox>)`, true);
-    if (options?.cause !== undefined) this.cause = options.cause;
+    super(`${message} (re-authorise with: mail-archiver gmail-auth <mailbox>)`, true, options);
   }
 }
 

@@ -3,7 +3,8 @@
 // it through the normal ingest path into the mailbox's Sent folder. Archiving is idempotent (the message's
 // identity is its content), so a run that dies half-way is simply repeated from the same history id.
 import { createHash } from 'node:crypto';
-import type { ArchiverConfig } from '../config';
+import { type ArchiverConfig, gmailApiTargets } from '../config';
+import { errorMessage } from '../errors';
 import { importMessageId, rawMailKey } from '../index-schema';
 import { archiveReceivedMail, type IngestOutcome } from '../ingest';
 import type { MailIndex, RawMailStore } from '../ports';
@@ -45,6 +46,9 @@ export interface SentCollectionStateStore {
   put(target: string, state: SentCollectionState): Promise<void>;
 }
 
+/** Where the collection's state objects live in the raw-mail bucket. */
+export const SENT_COLLECTION_STATE_PREFIX = 'state/gmail-sent/';
+
 /** Keeps each target's state as a small JSON object beside the raw mail (`state/gmail-sent/<target>.json`). */
 export class RawStoreSentCollectionState implements SentCollectionStateStore {
   constructor(
@@ -53,7 +57,7 @@ export class RawStoreSentCollectionState implements SentCollectionStateStore {
   ) {}
 
   private location(target: string) {
-    return { bucket: this.bucket, key: `state/gmail-sent/${encodeURIComponent(target)}.json` };
+    return { bucket: this.bucket, key: `${SENT_COLLECTION_STATE_PREFIX}${encodeURIComponent(target)}.json` };
   }
 
   async get(target: string): Promise<SentCollectionState | undefined> {
@@ -198,4 +202,34 @@ export async function archiveSentCopy(
     }),
     { config: deps.config, store: deps.store, index: deps.index },
   );
+}
+
+/** A target whose run failed, and why (GmailAuthError when Google refused the credential). */
+export interface SentCollectionFailure {
+  target: string;
+  error: string;
+  reauthorise: boolean;
+}
+
+/**
+ * One run for every `via: "gmail-api"` target with `collectSent`; one target's failure does not stop the
+ * others. The state lives beside the raw mail (RawStoreSentCollectionState).
+ */
+export async function collectSentForAll(
+  deps: Omit<SentCollectionDeps, 'state'> & { state?: SentCollectionStateStore },
+): Promise<(SentCollectionReport | SentCollectionFailure)[]> {
+  const state = deps.state ?? new RawStoreSentCollectionState(deps.store, deps.bucket);
+  const out: (SentCollectionReport | SentCollectionFailure)[] = [];
+  for (const t of gmailApiTargets(deps.config).filter((x) => x.collectSent)) {
+    try {
+      out.push(await collectSentMail({ address: t.address, mailbox: t.mailbox }, { ...deps, state }));
+    } catch (error) {
+      out.push({
+        target: t.address,
+        error: errorMessage(error),
+        reauthorise: error instanceof Error && error.name === 'GmailAuthError',
+      });
+    }
+  }
+  return out;
 }

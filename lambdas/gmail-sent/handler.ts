@@ -1,0 +1,35 @@
+// Scheduled (EventBridge): one Sent-collection run for every `via: "gmail-api"` target with `collectSent`.
+// A target Google refuses to authorise is logged with the line the stack's alarm counts; any failed target
+// fails the invocation (the function-errors alarm), after the others have run.
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/forwarding/gmail';
+import {
+  collectSentForAll,
+  type SentCollectionDeps,
+  type SentCollectionFailure,
+} from '../../shared/forwarding/sent-collection';
+
+export type GmailSentHandlerDeps = Omit<SentCollectionDeps, 'state'> & {
+  logger: Pick<Logger, 'info' | 'warn'>;
+};
+
+export class SentCollectionFailedError extends Error {
+  override name = 'SentCollectionFailedError';
+}
+
+export function createGmailSentHandler(deps: GmailSentHandlerDeps) {
+  return async (): Promise<void> => {
+    const reports = await collectSentForAll(deps);
+    const failures = reports.filter((r): r is SentCollectionFailure => 'error' in r);
+    for (const report of reports) {
+      if ('error' in report) {
+        deps.logger.warn(report.reauthorise ? GMAIL_AUTH_FAILURE_LOG : 'sent collection failed', {
+          ...report,
+        });
+      } else deps.logger.info('sent collected', { ...report });
+    }
+    if (failures.length > 0) {
+      throw new SentCollectionFailedError(failures.map((f) => `${f.target}: ${f.error}`).join('; '));
+    }
+  };
+}

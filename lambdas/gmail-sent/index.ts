@@ -1,0 +1,23 @@
+// Composition root: clients and config are built once per cold start.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createClients } from '../../shared/adapters/clients';
+import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { GmailApi } from '../../shared/adapters/gmail-api';
+import { SecretsManagerGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
+import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { bundledConfig, requireEnv } from '../shared/environment';
+import { createGmailSentHandler } from './handler';
+
+const clients = createClients();
+const config = bundledConfig();
+export const handler = createGmailSentHandler({
+  config,
+  reader: new GmailApi({
+    credentials: new SecretsManagerGmailCredentialStore(new SecretsManagerClient({}), config.stackName),
+  }),
+  store: new S3RawMailStore(clients.s3),
+  index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
+  bucket: requireEnv('RAW_MAIL_BUCKET'),
+  logger: new Logger({ serviceName: 'mail-archiver-gmail-sent' }),
+});

@@ -1,0 +1,185 @@
+// One contract for the index ports (shared/ports.ts), run against every implementation: the in-memory index the
+// unit tests use and the DynamoDB adapters (against DynamoDB Local), so that the fake cannot drift from the real
+// one. Each case uses its own mailbox, so the cases share one table.
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { leaseUntil, SEND_LEASE_MS } from '../../shared/forwarding/ledger';
+import type { DeliveryRow, ExportRecord } from '../../shared/index-schema';
+import type { ForwardLedger, MailIndex } from '../../shared/ports';
+
+export type ContractIndex = MailIndex & ForwardLedger;
+
+const mailbox = () => `user-${randomBytes(4).toString('hex')}@example.com`;
+const T0 = new Date('2026-01-01T00:00:00Z');
+const at = (ms: number) => new Date(T0.getTime() + ms);
+
+function row(box: string, messageKey: string, uid: number, receivedAt: string): DeliveryRow {
+  return {
+    mailbox: box,
+    folder: 'INBOX',
+    uid,
+    uidValidity: 1700000000,
+    flags: [],
+    messageKey,
+    sha256: 'a'.repeat(64),
+    sesMessageId: messageKey,
+    raw: { bucket: 'b', key: `incoming/${messageKey}` },
+    size: 10,
+    lineEndings: { crlf: 1, lf: 0, cr: 0, nul: false },
+    receivedAt,
+    from: [],
+    to: [],
+    cc: [],
+    references: [],
+    attachments: [],
+    verdicts: { spam: 'PASS', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' },
+    envelopeRecipients: [box],
+    archivedAt: receivedAt,
+    schemaVersion: 1,
+  } as DeliveryRow;
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+/** Registers the contract's cases for one implementation; `open` gives the index under test. */
+export function indexContract(name: string, open: () => ContractIndex) {
+  describe(`the index contract: ${name}`, () => {
+    it('hands out UIDs 1, 2, 3 in one folder under one UIDVALIDITY fixed at first use, and restores only under it', async () => {
+      const index = open();
+      const box = mailbox();
+      const first = await index.allocateUid(box, 'INBOX');
+      const second = await index.allocateUid(box, 'INBOX');
+      const other = await index.allocateUid(box, 'Sent');
+      expect([first.uid, second.uid, other.uid]).toEqual([1, 2, 1]);
+      expect(second.uidValidity).toBe(first.uidValidity);
+      expect(await index.restoreUid(box, 'INBOX', 10, first.uidValidity)).toBe(true);
+      expect((await index.allocateUid(box, 'INBOX')).uid).toBe(11);
+      // A lower UID under the same UIDVALIDITY is accepted without lowering the counter; another UIDVALIDITY is not.
+      expect(await index.restoreUid(box, 'INBOX', 5, first.uidValidity)).toBe(true);
+      expect((await index.allocateUid(box, 'INBOX')).uid).toBe(12);
+      expect(await index.restoreUid(box, 'INBOX', 20, first.uidValidity + 1)).toBe(false);
+      // A folder that does not exist yet is created with the restored UIDVALIDITY.
+      expect(await index.restoreUid(box, 'Junk', 7, 1234)).toBe(true);
+      expect(await index.allocateUid(box, 'Junk')).toEqual({ uid: 8, uidValidity: 1234 });
+      expect((await index.folders(box)).map((f) => f.folder).sort()).toEqual(['INBOX', 'Junk', 'Sent']);
+    });
+
+    it('writes a delivery row once, lists newest first and a folder in UID order', async () => {
+      const index = open();
+      const box = mailbox();
+      expect(await index.putDelivery(row(box, 'k1', 2, '2026-01-02T00:00:00.000Z'))).toBe('created');
+      expect(await index.putDelivery(row(box, 'k1', 9, '2026-01-09T00:00:00.000Z'))).toBe('exists');
+      await index.putDelivery(row(box, 'k2', 1, '2026-01-03T00:00:00.000Z'));
+      expect((await index.getDelivery(box, 'k1'))?.uid).toBe(2);
+      expect(await index.getDelivery(box, 'missing')).toBeUndefined();
+      expect((await collect(index.listDeliveries(box))).map((r) => r.messageKey)).toEqual(['k2', 'k1']);
+      expect((await collect(index.listDeliveries(box, { limit: 1 }))).map((r) => r.messageKey)).toEqual([
+        'k2',
+      ]);
+      expect((await collect(index.folderDeliveries(box, 'INBOX'))).map((r) => r.uid)).toEqual([1, 2]);
+    });
+
+    it('claims a send once; a redrive takes failures and claims whose lease ran out', async () => {
+      const index = open();
+      const e = { mailbox: mailbox(), messageKey: 'm1', target: 't@example.net' };
+      expect(await index.claimForward(e, at(0), false)).toBe(true);
+      expect(await index.claimForward(e, at(1000), false)).toBe(false);
+      // Within the lease even a redrive waits: the worker may still be sending.
+      expect(await index.claimForward(e, at(SEND_LEASE_MS - 1000), true)).toBe(false);
+      expect(await index.claimForward(e, at(SEND_LEASE_MS + 1000), false)).toBe(false);
+      expect(await index.claimForward(e, at(SEND_LEASE_MS + 1000), true)).toBe(true);
+      const [claimed] = await collect(index.listForwards(e.mailbox));
+      expect(claimed).toMatchObject({
+        state: 'sending',
+        attempts: 2,
+        leaseUntil: leaseUntil(at(SEND_LEASE_MS + 1000)),
+      });
+
+      await index.settleForward(
+        e,
+        { state: 'failed', error: 'throttled', permanent: false },
+        at(SEND_LEASE_MS + 2000),
+      );
+      expect(await index.claimForward(e, at(SEND_LEASE_MS + 3000), false)).toBe(true);
+      await index.settleForward(
+        e,
+        { state: 'failed', error: 'no such user', permanent: true },
+        at(SEND_LEASE_MS + 4000),
+      );
+      // A permanent failure waits for a redrive.
+      expect(await index.claimForward(e, at(SEND_LEASE_MS + 5000), false)).toBe(false);
+      expect(await index.claimForward(e, at(SEND_LEASE_MS + 5000), true)).toBe(true);
+      await index.settleForward(
+        e,
+        { state: 'sent', sesMessageId: `ses-${e.mailbox}` },
+        at(SEND_LEASE_MS + 6000),
+      );
+      expect(await index.claimForward(e, at(SEND_LEASE_MS * 3), true)).toBe(false);
+      const [sent] = await collect(index.listForwards(e.mailbox, 'sent'));
+      expect(sent).toMatchObject({ state: 'sent', sesMessageId: `ses-${e.mailbox}` });
+      expect(sent?.leaseUntil).toBeUndefined();
+      expect(sent?.error).toBeUndefined();
+    });
+
+    it('records a skip only over nothing or pending, and feedback by the id SES gave the copy', async () => {
+      const index = open();
+      const box = mailbox();
+      const skipped = { mailbox: box, messageKey: 'm2', target: 't@example.net' };
+      await index.skipForward(skipped, 'spam', at(0));
+      expect(await index.claimForward(skipped, at(1), true)).toBe(false);
+      const sent = { mailbox: box, messageKey: 'm3', target: 't@example.net' };
+      await index.claimForward(sent, at(0), false);
+      await index.skipForward(sent, 'too late', at(1));
+      await index.settleForward(sent, { state: 'sent', sesMessageId: `ses-${box}` }, at(2));
+      expect(await index.recordForwardFeedback(`ses-${box}`, 'bounced', '550 no such user', at(3))).toBe(
+        true,
+      );
+      expect(await index.recordForwardFeedback('ses-unknown', 'bounced', 'x', at(3))).toBe(false);
+      const states = Object.fromEntries(
+        (await collect(index.listForwards(box))).map((f) => [
+          f.messageKey,
+          [f.state, f.reason ?? f.feedback],
+        ]),
+      );
+      expect(states).toEqual({ m2: ['skipped', 'spam'], m3: ['bounced', '550 no such user'] });
+    });
+
+    it('records export parts atomically: the part that completes the set marks the export done', async () => {
+      const index = open();
+      const box = mailbox();
+      const record: ExportRecord = {
+        mailbox: box,
+        exportId: '20260101T000000000Z-abc',
+        createdAt: T0.toISOString(),
+        updatedAt: T0.toISOString(),
+        state: 'running',
+        format: 'maildir',
+        incremental: false,
+        messagesDone: 0,
+        messagesTotal: 3,
+        partCount: 2,
+        partResults: {},
+        partProgress: {},
+        parts: [],
+      };
+      await index.putExport(record);
+      const part = (n: number) => ({
+        key: `p${n}`,
+        bytes: 10,
+        sha256: 'b'.repeat(64),
+        messages: n + 1,
+        rawBytes: 5,
+      });
+      expect((await index.recordExportPart(box, record.exportId, 1, part(1))).state).toBe('running');
+      const done = await index.recordExportPart(box, record.exportId, 0, part(0));
+      expect(done).toMatchObject({ state: 'done', messagesDone: 3 });
+      expect(done.parts.map((p) => p.key)).toEqual(['p0', 'p1']);
+      expect((await index.latestExport(box, 'maildir'))?.exportId).toBe(record.exportId);
+      expect(await index.latestExport(box, 'mboxrd')).toBeUndefined();
+    });
+  });
+}
