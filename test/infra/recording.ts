@@ -3,7 +3,7 @@
 // handler goes on. The policy test maps each recorded command to the IAM request AWS authorizes.
 
 export interface RecordedCall {
-  service: 'dynamodb' | 's3' | 'sqs' | 'sesv2' | 'ses' | 'lambda';
+  service: 'dynamodb' | 's3' | 'sqs' | 'sesv2' | 'ses' | 'lambda' | 'secretsmanager';
   command: string;
   input: Record<string, unknown>;
   /** The error the call ended with (its name), if it failed. */
@@ -52,6 +52,9 @@ export function recordCalls<T extends HasMiddleware>(
   );
   return client;
 }
+
+/** The suffix Secrets Manager appends to a secret's name in its ARN, the same made-up one as the template model's. */
+export const SECRET_SUFFIX = 'AbCdEf';
 
 export interface IamRequest {
   action: string;
@@ -157,6 +160,16 @@ export function iamRequestsFor(call: RecordedCall, region: string, account: stri
           : []),
       ].map((resource) => ({ action: 'ses:SendEmail', resource, context: sendContext }));
     }
+    case 'secretsmanager':
+      // The secret is named by its name; IAM sees its ARN (name plus the six characters Secrets Manager adds).
+      if (call.command !== 'GetSecretValue' && call.command !== 'PutSecretValue') break;
+      return [
+        {
+          action: `secretsmanager:${call.command}`,
+          resource: `arn:aws:secretsmanager:${at}:secret:${String(input.SecretId)}-${SECRET_SUFFIX}`,
+          context,
+        },
+      ];
     case 'ses':
       if (call.command === 'SendBounce') {
         return [
