@@ -440,6 +440,8 @@ export async function startLocalStack(
   if (!config.forwarding.smarthost) await assertPortFree('127.0.0.1', options.sinkPort ?? 0, '--sink-port');
   await assertPortFree('127.0.0.1', options.ports?.dynamodb ?? 0, '--dynamodb-port');
   await assertPortFree('127.0.0.1', options.ports?.s3 ?? 0, '--s3-port');
+  // Private before anything writes into it (the sink keeps forwarded copies there).
+  makeDataHomePrivate(options.home);
   const sink = config.forwarding.smarthost
     ? undefined
     : await startForwardSink({ dir: join(options.home, 'sink'), port: options.sinkPort ?? 0 });

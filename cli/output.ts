@@ -1,5 +1,6 @@
 // How the CLI talks to people and to scripts: exit codes, the error class for user mistakes, --json/--quiet/
 // --verbose, colour only on a terminal, and a quiet exit when the reader of stdout goes away (`| head`).
+import { describeError } from './describe-error';
 
 /**
  * The exit codes, documented in the README ("Exit codes"). Scripts may rely on them.
@@ -140,7 +141,8 @@ export class Output {
       return error.exitCode;
     }
     const e = error instanceof Error ? error : new Error(String(error));
-    this.stderr.write(`${red('mail-archiver:')} ${e.message}\n`);
+    // Every cause in the chain, one per line (cli/describe-error.ts): the outermost message alone rarely says why.
+    this.stderr.write(`${red('mail-archiver:')} ${describeError(e)}\n`);
     if (this.verbose) this.stderr.write(`${e.stack}\n`);
     else this.stderr.write('  (run again with --verbose for the details)\n');
     return ExitCode.failed;

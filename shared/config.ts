@@ -29,9 +29,18 @@ const forwardTarget = z.union([
   z
     .object({
       address: emailAddress,
-      via: z.enum(['ses', 'gmail-api']).default('ses'),
-      /** gmail-api only: archive the messages of the Gmail SENT label into this mailbox's Sent folder. */
-      collectSent: z.boolean().default(false),
+      via: z
+        .enum(['ses', 'gmail-api'])
+        .default('ses')
+        .describe(
+          'ses: a rewritten copy sent through SES; gmail-api: the original imported with the Gmail API',
+        ),
+      collectSent: z
+        .boolean()
+        .default(false)
+        .describe(
+          "gmail-api only: archive the messages of the Gmail SENT label into this mailbox's Sent folder",
+        ),
     })
     .strict()
     .refine((t) => t.via === 'gmail-api' || !t.collectSent, {
@@ -49,8 +58,11 @@ export interface ForwardTarget {
 
 const mailbox = z
   .object({
-    /** Hosted mailboxes that receive a copy of every message archived for this mailbox. */
-    forwardTo: z.array(forwardTarget).max(50, 'at most 50 forwarding targets').default([]),
+    forwardTo: z
+      .array(forwardTarget)
+      .max(50, 'at most 50 forwarding targets')
+      .default([])
+      .describe('Hosted mailboxes that receive a copy of every message archived for this mailbox.'),
   })
   .strict()
   .transform((box) => {
@@ -68,68 +80,115 @@ const unknownRecipients = z.discriminatedUnion('action', [
   z.object({ action: z.literal('catchAll'), mailbox: emailAddress }).strict(),
 ]);
 
+/**
+ * The config file's schema. Every field's documentation is its `.describe()` (or `.meta()` where the default is
+ * computed, not a value): `npm run config-docs` turns it into mail-archiver.config.schema.json (editor
+ * completion) and the README's config table.
+ */
 export const configSchema = z
   .object({
-    /** CloudFormation stack name; also the prefix of local resource names. */
-    stackName: awsName(stackNameRule).default('MailArchiver'),
-    /** Domains whose mail SES receives (MX records point at SES). The journal domain is added to these. */
-    domains: z.array(domainName).min(1, 'list at least one domain'),
+    $schema: z.string().optional().describe('The JSON Schema of this file, for editor completion.'),
+    stackName: awsName(stackNameRule)
+      .default('MailArchiver')
+      .describe(
+        'CloudFormation stack name, also the prefix of local resource names: a letter, then letters, digits and hyphens, at most 57 characters (the export function is `<stackName>-export`, and Lambda names stop at 64).',
+      ),
+    domains: z
+      .array(domainName)
+      .min(1, 'list at least one domain')
+      .describe("Domains whose MX points at SES; the journal address's domain is added to these."),
     mailboxes: z
       .record(emailAddress, mailbox)
-      .refine((m) => Object.keys(m).length > 0, 'define at least one mailbox'),
-    unknownRecipients: unknownRecipients.default({ action: 'reject' }),
-    /** `alice+news@example.com` files into `alice@example.com`. */
-    plusAddressing: z.boolean().default(true),
-    /** Mail to this address is archived into the Sent folder of its sender's mailbox, and never forwarded. */
-    journalAddress: emailAddress.optional(),
-    /** Where alarms (dead letters, function errors, bounce rate) are emailed. */
-    alarmEmail: emailAddress,
+      .refine((m) => Object.keys(m).length > 0, 'define at least one mailbox')
+      .describe(
+        'Address -> `{ "forwardTo": [...] }`: at most 50 targets, never on a domain this archiver receives (that would loop). A target is an address (re-sent through SES) or `{ "address": "alice.example@gmail.com", "via": "gmail-api", "collectSent": true }` (see [Gmail API delivery](#gmail-api-delivery-the-original-not-a-copy)); `collectSent` needs `journalAddress`.',
+      ),
+    unknownRecipients: unknownRecipients
+      .default({ action: 'reject' })
+      .describe(
+        '`{ "action": "reject" }` bounces unknown local parts before anything is stored; `{ "action": "catchAll", "mailbox": "bob@example.com" }` files them there.',
+      ),
+    plusAddressing: z.boolean().default(true).describe('`alice+news@` files into `alice@`.'),
+    journalAddress: emailAddress
+      .optional()
+      .describe(
+        'Mail to this address is archived into the **Sent** folder of its sender (the From, when a mailbox), flagged seen, and never forwarded.',
+      ),
+    alarmEmail: emailAddress.describe(
+      'Where alarms (dead letters, function errors, bounce rate) are emailed; confirm the SNS subscription email.',
+    ),
     ses: z
       .object({
-        /** Name of the receipt rule set the stack creates. */
-        ruleSetName: awsName(sesReceiptNameRule),
-        /**
-         * An account has ONE active rule set per region. true: the stack makes its rule set the active one,
-         * replacing whatever set is active now. false: you activate it yourself (see the stack outputs).
-         * There is no default on purpose: say which you want.
-         */
-        activateRuleSet: z.boolean(),
-        /**
-         * Domains of "domains" that already are SES identities in this account and region (set up by hand or by
-         * another stack): the stack uses them as they are instead of creating them (creating one that exists
-         * fails the deploy with AlreadyExists). Turn their feedback forwarding off yourself (see the README).
-         */
-        existingIdentities: z.array(domainName).default([]),
+        ruleSetName: awsName(sesReceiptNameRule).describe(
+          "The receipt rule set the stack creates: ASCII letters, digits, `_` and `-`, starting and ending with a letter or digit, at most 64 characters (SES's rule; checked when the config is read).",
+        ),
+        activateRuleSet: z
+          .boolean()
+          .describe(
+            '**An account has one active receipt rule set per region.** `true` makes ours the active one, *replacing whatever set is active now*; `false` leaves that to you (the `ActivateRuleSetCommand` output has the command). No default on purpose: choose.',
+          ),
+        existingIdentities: z
+          .array(domainName)
+          .default([])
+          .describe(
+            'Domains of `domains` that already are SES identities in this account and region: the stack uses them as they are instead of creating them (creating one that exists fails the deploy with AlreadyExists). Turn their feedback forwarding off yourself.',
+          ),
       })
       .strict(),
     forwarding: z
       .object({
-        /**
-         * The verified address forwarded copies are sent from (SES requires a verified identity).
-         * @default forwarder@<first domain>
-         */
-        fromAddress: emailAddress.optional(),
-        /** Forward mail SES marked as spam (it always stays in Junk). Off: forwarding spam is how forwarders lose their SES account. */
-        forwardSpam: z.boolean().default(false),
-        /** Forward mail failing DMARC whose domain asks receivers to reject it. */
-        forwardDmarcReject: z.boolean().default(false),
-        /** Alarm when the bounce rate of forwarded mail reaches this (SES reviews accounts at 10%). */
-        bounceRateAlarm: z.number().min(0.01).max(0.1).default(0.05),
-        /** Local stack only: where forwarded copies go. @default a sink that keeps them under MAIL_ARCHIVER_HOME/sink */
+        fromAddress: emailAddress.optional().meta({
+          description:
+            'The verified address forwarded copies are sent from (SES sends only from a verified identity); must be on one of `domains`.',
+          'x-default-text': '`forwarder@<first domain>`',
+        }),
+        forwardSpam: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Also forward mail SES marked as spam (it always stays in Junk). Off: forwarding spam is how forwarders lose their SES account.',
+          ),
+        forwardDmarcReject: z
+          .boolean()
+          .default(false)
+          .describe('Also forward mail failing DMARC whose domain asks receivers to reject it.'),
+        bounceRateAlarm: z
+          .number()
+          .min(0.01)
+          .max(0.1)
+          .default(0.05)
+          .describe(
+            'Alarm when the bounce rate of forwarded mail reaches this (SES reviews accounts at 10%).',
+          ),
         smarthost: z
           .object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) })
           .strict()
-          .optional(),
+          .optional()
+          .meta({
+            description: 'Local stack only: `{ "host", "port" }` to forward to.',
+            'x-default-text': 'a local sink that keeps every copy in the data directory',
+          }),
       })
       .strict()
-      .default({ forwardSpam: false, forwardDmarcReject: false, bounceRateAlarm: 0.05 }),
-    /** When set, the stack creates the MX and DKIM records in this Route 53 hosted zone. */
+      // The field defaults above are the only ones: an absent block is parsed as `{}`.
+      .prefault({}),
     route53: z
       .object({ hostedZoneId: awsName(hostedZoneIdRule), zoneName: domainName })
       .strict()
-      .optional(),
-    /** Days before raw mail moves to S3 Glacier Instant Retrieval (cheaper storage, same latency). */
-    archiveTransitionDays: z.number().int().min(30).default(90),
+      .optional()
+      .meta({
+        description:
+          '`{ "hostedZoneId", "zoneName" }`: the stack creates the MX and DKIM records in this Route 53 hosted zone.',
+        'x-default-text': 'none: create the records from the stack outputs',
+      }),
+    archiveTransitionDays: z
+      .number()
+      .int()
+      .min(30)
+      .default(90)
+      .describe(
+        'Days before raw mail moves to S3 Glacier Instant Retrieval (same latency, cheaper storage).',
+      ),
   })
   .strict()
   .superRefine((config, ctx) => {

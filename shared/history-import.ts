@@ -13,7 +13,7 @@ import { errorMessage } from './errors';
 import { readSources, type SourceItem, type SourceMessage } from './history-sources';
 import { envelopeKey, importMessageId, rawMailKey } from './index-schema';
 import type { EnvelopeRecord } from './ingest';
-import { crlfToLf } from './lines';
+import { crlfToLf, findHeaderEnd } from './lines';
 import { chooseReceivedTime, type ReceivedTimeSource } from './mail-dates';
 import { type MessageHeaders, readMessageBytes } from './mime';
 import type { RawMailStore } from './ports';
@@ -274,7 +274,11 @@ async function prepare(
   message: SourceMessage,
   options: ImportOptions,
 ): Promise<PreparedImport> {
-  const { headers } = await readMessageBytes(message.raw);
+  // Only the header block is parsed here (ingest parses the whole message once more).
+  const headerEnd = findHeaderEnd(message.raw);
+  const { headers } = await readMessageBytes(
+    headerEnd ? message.raw.subarray(0, headerEnd.bodyStart) : message.raw,
+  );
   const routing = routeImport(config, message, headers, options);
   if (routing.recipients.length === 0) {
     throw new Error(
@@ -342,13 +346,11 @@ async function importOne(
       imported: prepared.imported,
     }),
   );
-  const after = await readEnvelope(target, prepared.sesMessageId);
+  // A mailbox the envelope sidecar did not list before is newly archived: ingest writes the sidecar after the
+  // rows, so a row it calls a duplicate was already listed (or the earlier run crashed between the two).
   const outcome = new Map<string, 'archived' | 'duplicate'>();
-  for (const mailbox of prepared.mailboxes) {
-    // Delivered asynchronously (the AWS queue): not indexed yet, counted as archived.
-    const delivery = after?.deliveries.find((d) => d.mailbox === mailbox);
-    outcome.set(mailbox, indexed.has(mailbox) || delivery?.status === 'duplicate' ? 'duplicate' : 'archived');
-  }
+  for (const mailbox of prepared.mailboxes)
+    outcome.set(mailbox, indexed.has(mailbox) ? 'duplicate' : 'archived');
   return outcome;
 }
 

@@ -5,6 +5,7 @@ import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { ComparisonOperator, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { ConfigurationSet, EmailSendingEvent, EventDestination } from 'aws-cdk-lib/aws-ses';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -37,6 +38,8 @@ export class Forwarding extends Construct {
   readonly deadLetterQueue: Queue;
   readonly function: ArchiverFunction;
   readonly feedbackFunction: ArchiverFunction;
+  /** Bounce and complaint events the feedback function failed on (its on-failure destination). */
+  readonly feedbackDeadLetterQueue: Queue;
   readonly configurationSet: ConfigurationSet;
   /** Gmail API delivery (credentials, Sent collection, authorisation alarm), when a target uses it. */
   readonly gmail?: GmailDelivery;
@@ -114,7 +117,14 @@ export class Forwarding extends Construct {
     // Parking a request is one SendMessage (the queue is SQS-managed encrypted: no key grant needed).
     this.deadLetterQueue.grant(this.function, 'sqs:SendMessage');
 
+    // SNS invokes the feedback function asynchronously: after Lambda's two retries, the event is kept here.
+    this.feedbackDeadLetterQueue = durableQueue(this, 'ForwardFeedbackDeadLetterQueue');
+    Validations.of(this.feedbackDeadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: "It is a dead-letter queue itself: the feedback function's on-failure destination",
+    });
     this.feedbackFunction = new ArchiverFunction(this, 'ForwardFeedbackFunction', {
+      onFailure: new SqsDestination(this.feedbackDeadLetterQueue),
       entry: 'lambdas/forward-events/index.ts',
       description: 'Records bounces and complaints of forwarded copies in the forwarding ledger',
       memorySize: 256,
@@ -124,6 +134,16 @@ export class Forwarding extends Construct {
       },
     });
     feedbackTopic.addSubscription(new LambdaSubscription(this.feedbackFunction));
+    alarms.alarmWhenAboveZero(
+      'ForwardFeedbackErrorsAlarm',
+      this.feedbackFunction.metricErrors({ period: Duration.minutes(5) }),
+      'The forward feedback function failed: a bounce or complaint may not be in the ledger yet',
+    );
+    alarms.alarmWhenAboveZero(
+      'ForwardFeedbackDeadLettersAlarm',
+      this.feedbackDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      'A bounce or complaint event could not be recorded after retries: it waits in the feedback dead-letter queue',
+    );
     index.grantItems(this.feedbackFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
 
     if (gmailApiTargets(config).length > 0) {

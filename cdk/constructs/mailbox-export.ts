@@ -25,6 +25,7 @@ export class MailboxExport extends Construct {
     const stack = Stack.of(this);
     // A fixed name, so that the function may invoke itself (one invocation per part) without a circular reference.
     const functionName = `${stack.stackName}-export`;
+    const selfArn = `arn:${stack.partition}:lambda:${stack.region}:${stack.account}:function:${functionName}`;
     this.function = new ArchiverFunction(this, 'ExportFunction', {
       functionName,
       entry: 'lambdas/export/index.ts',
@@ -34,6 +35,10 @@ export class MailboxExport extends Construct {
       timeout: Duration.minutes(15),
       ephemeralStorageSize: Size.gibibytes(10),
       retryAttempts: 0,
+      // An invocation that dies (timeout, crash) is reported to the function itself, which marks the export
+      // failed with Lambda's cause, so that the CLI stops waiting at once (lambdas/export/handler.ts).
+      // The role's own lambda:InvokeFunction on this ARN (below) is what Lambda uses to deliver the record.
+      onFailure: { bind: () => ({ destination: selfArn }) },
       environment: {
         INDEX_TABLE: index.table.tableName,
         RAW_BUCKET: rawMail.bucket.bucketName,
@@ -53,9 +58,7 @@ export class MailboxExport extends Construct {
     this.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['lambda:InvokeFunction'],
-        resources: [
-          `arn:${stack.partition}:lambda:${stack.region}:${stack.account}:function:${functionName}`,
-        ],
+        resources: [selfArn],
       }),
     );
     alarms.alarmWhenAboveZero(

@@ -26,6 +26,26 @@ const exportEvent = z.union([
 
 export type ExportEvent = z.input<typeof exportEvent>;
 
+/**
+ * What Lambda sends to the function's on-failure destination when an asynchronous invocation failed for good
+ * (an error, Lambda's 15-minute timeout, the process killed; retries are off): the original event and the error.
+ * https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html
+ */
+const failureRecord = z.object({
+  requestContext: z.object({
+    condition: z.string(),
+    functionArn: z.string().optional(),
+    approximateInvokeCount: z.number().optional(),
+  }),
+  requestPayload: z.object({ mailbox: z.string(), exportId, part: z.number().optional() }).passthrough(),
+  responsePayload: z
+    .object({ errorType: z.string().optional(), errorMessage: z.string().optional() })
+    .passthrough()
+    .nullish(),
+});
+
+export type ExportFailureRecord = z.input<typeof failureRecord>;
+
 export interface PartRequest {
   mailbox: string;
   exportId: string;
@@ -73,6 +93,8 @@ export function createExportHandler(deps: ExportHandlerDeps) {
   const buildPart = deps.buildPart ?? createPartBuilder(deps);
 
   return async (event: unknown): Promise<PartOutcome> => {
+    const failed = failureRecord.safeParse(event);
+    if (failed.success) return recordFailure(deps, failed.data);
     const request = exportEvent.parse(event);
     let record: ExportRecord | undefined;
     let part = 0;
@@ -81,9 +103,20 @@ export function createExportHandler(deps: ExportHandlerDeps) {
       if (!record) throw new Error(`export ${request.exportId} of ${request.mailbox} is not recorded`);
       part = request.part;
     } else {
-      record = await startExport(deps, { ...request, maxRawBytesPerPart: deps.maxRawBytesPerPart });
-      for (let i = 1; i < (record.partCount ?? 1); i++) {
-        await deps.dispatch({ mailbox: record.mailbox, exportId: record.exportId, part: i });
+      const started = await startExport(deps, { ...request, maxRawBytesPerPart: deps.maxRawBytesPerPart });
+      record = started;
+      for (let i = 1; i < (started.partCount ?? 1); i++) {
+        try {
+          await deps.dispatch({ mailbox: started.mailbox, exportId: started.exportId, part: i });
+        } catch (error) {
+          // A part that never starts would leave the export running for ever: it failed, and says why.
+          await deps.index.failExport(
+            started.mailbox,
+            started.exportId,
+            `could not start part ${i + 1}/${started.partCount}: ${(error as Error).name}: ${(error as Error).message}`,
+          );
+          throw error;
+        }
       }
     }
     const { mailbox, exportId } = record;
@@ -106,4 +139,35 @@ export function createExportHandler(deps: ExportHandlerDeps) {
     });
     return outcome;
   };
+}
+
+/**
+ * An invocation died (timeout, crash, an error thrown before the part could record it): the export is marked
+ * failed with the cause Lambda reported, so that the CLI stops waiting at once. A finished or already failed
+ * export is left as it is.
+ */
+async function recordFailure(
+  deps: Pick<ExportHandlerDeps, 'index' | 'logger'>,
+  failure: z.output<typeof failureRecord>,
+): Promise<PartOutcome> {
+  const { mailbox, exportId, part } = failure.requestPayload;
+  const record = await deps.index.getExport(mailbox, exportId);
+  if (!record) throw new Error(`export ${exportId} of ${mailbox} is not recorded`);
+  if (record.state === 'running') {
+    const which = part === undefined ? 'its first invocation' : `part ${part + 1}/${record.partCount ?? 1}`;
+    const error = failure.responsePayload;
+    const cause = [error?.errorType, error?.errorMessage].filter(Boolean).join(': ') || 'no error reported';
+    await deps.index.failExport(
+      mailbox,
+      exportId,
+      `${which} died (${failure.requestContext.condition}): ${cause}`,
+    );
+  }
+  deps.logger.info('export invocation failed', {
+    exportId,
+    part,
+    condition: failure.requestContext.condition,
+  });
+  const after = await deps.index.getExport(mailbox, exportId);
+  return { exportId, state: after?.state ?? 'failed', partCount: record.partCount };
 }

@@ -29,6 +29,11 @@ const sesFeedback = z.object({
 /** The feedback handler's input: an SNS event carrying SES events (anything else throws a ZodError). */
 export type FeedbackEvent = unknown;
 
+/** Some records of an event could not be recorded; the invocation fails so that Lambda retries it. */
+export class FeedbackRecordingError extends AggregateError {
+  override name = 'FeedbackRecordingError';
+}
+
 export function createForwardEventsHandler(deps: {
   ledger: Pick<ForwardLedger, 'recordForwardFeedback'>;
   logger: Pick<Logger, 'info' | 'warn'>;
@@ -37,10 +42,11 @@ export function createForwardEventsHandler(deps: {
   /**
    * Records each bounce or complaint on the ledger entry of the forwarded copy SES names. Other event types
    * are ignored; an SES event that is not JSON or not an SES event is logged and skipped (retrying would not
-   * change it). Throws when the SNS envelope itself is malformed, or when the ledger cannot be written (the
-   * invocation is retried).
+   * change it). Throws when the SNS envelope itself is malformed, or (FeedbackRecordingError, after every other
+   * record) when the ledger cannot be written (the invocation is retried).
    */
   return async (event: FeedbackEvent): Promise<void> => {
+    const failures: unknown[] = [];
     for (const record of snsEvent.parse(event).Records) {
       let parsed: unknown;
       try {
@@ -64,14 +70,23 @@ export function createForwardEventsHandler(deps: {
         type === 'Bounce'
           ? `${message.bounce?.bounceType}/${message.bounce?.bounceSubType}: ${(message.bounce?.bouncedRecipients ?? []).map((r) => `${r.emailAddress} ${r.diagnosticCode ?? ''}`.trim()).join('; ')}`
           : `complaint: ${message.complaint?.complaintFeedbackType ?? 'unspecified'}`;
-      const found = await deps.ledger.recordForwardFeedback(
-        id,
-        type === 'Bounce' ? 'bounced' : 'complained',
-        feedback,
-        (deps.now ?? (() => new Date()))(),
-      );
-      if (found) deps.logger.info('forward feedback recorded', { sesMessageId: id, type, feedback });
-      else deps.logger.warn('feedback for a message the ledger does not know', { sesMessageId: id, type });
+      try {
+        const found = await deps.ledger.recordForwardFeedback(
+          id,
+          type === 'Bounce' ? 'bounced' : 'complained',
+          feedback,
+          (deps.now ?? (() => new Date()))(),
+        );
+        if (found) deps.logger.info('forward feedback recorded', { sesMessageId: id, type, feedback });
+        else deps.logger.warn('feedback for a message the ledger does not know', { sesMessageId: id, type });
+      } catch (error) {
+        // The other records are still recorded; this one fails the invocation (retried by Lambda, then kept
+        // by the on-failure destination).
+        failures.push(error);
+      }
+    }
+    if (failures.length > 0) {
+      throw new FeedbackRecordingError(failures, `${failures.length} feedback records could not be recorded`);
     }
   };
 }

@@ -1,10 +1,10 @@
 // Unpacking a bundle in-process, under the rule of ./entries.ts, instead of GNU tar (which, as root, creates
 // device nodes, FIFOs, links and the archive's own modes). What lands on disk is then walked once more with
 // lstat: only regular files and directories, modes made private (directories 0700, files 0600), mtimes kept.
-import type { Stats } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { x as extractTar, type ReadEntry } from 'tar';
+import { type ReadEntry, Unpack } from 'tar';
 import { errorMessage } from '../errors';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS, type EntryFacts, entryProblem } from './entries';
 
@@ -57,18 +57,32 @@ export async function extractBundle(
     }
     return true;
   };
+  // node-tar's Unpack, as its x() drives it for a file, so that an extended header over the limit (which the
+  // parser skips silently) is seen too.
+  const unpack = new Unpack({
+    cwd: dir,
+    strict: true,
+    filter: accept,
+    preserveOwner: false,
+    chmod: true,
+    processUmask: 0o077,
+    maxMetaEntrySize: limits.maxMetaEntryBytes,
+    maxDecompressionRatio: limits.maxDecompressionRatio,
+    unlink: true,
+  });
+  unpack.on('ignoredEntry', (entry: ReadEntry) => {
+    if (entry.meta)
+      problems.push(
+        `an extended header of ${entry.size} bytes, over the ${limits.maxMetaEntryBytes}-byte limit`,
+      );
+  });
   try {
-    await extractTar({
-      file,
-      cwd: dir,
-      strict: true,
-      filter: accept,
-      preserveOwner: false,
-      chmod: true,
-      processUmask: 0o077,
-      maxMetaEntrySize: limits.maxMetaEntryBytes,
-      maxDecompressionRatio: limits.maxDecompressionRatio,
-      unlink: true,
+    await new Promise<void>((resolve, reject) => {
+      const source = createReadStream(file, { highWaterMark: 16 * 1024 });
+      source.on('error', reject);
+      unpack.on('error', reject);
+      unpack.on('close', () => resolve());
+      source.pipe(unpack as unknown as NodeJS.WritableStream);
     });
   } catch (error) {
     throw new UnsafeBundleError(file, [...problems, `cannot unpack: ${errorMessage(error)}`], {

@@ -541,12 +541,16 @@ describe("every SDK command each function's own run sends is allowed by its role
 
   /** The role's statements the Lambda service itself uses for the function (logs, tracing, its event source). */
   const usedByLambdaItself = (statement: Record<string, unknown>) =>
-    JSON.stringify(statement.Action).match(/logs:|xray:|sqs:ReceiveMessage/) !== null;
+    JSON.stringify(statement.Action).match(/logs:|xray:|sqs:ReceiveMessage/) !== null ||
+    // The feedback function's on-failure destination: Lambda delivers the failed event with the function's role.
+    JSON.stringify(statement.Resource).includes('ForwardFeedbackDeadLetterQueue');
   /**
    * Grants used only on a failure path the runs above do not take, each with the reason it is needed.
    */
   const failurePathOnly: Record<string, string> = {
     's3:AbortMultipartUpload': 'lib-storage aborts the multipart upload of a bundle part that failed',
+    's3:ListBucket':
+      'no request of its own: without it S3 answers the HeadObject of an envelope sidecar not yet written with 403, not 404',
   };
 
   const requestsOf = (id: string): IamRequest[] =>

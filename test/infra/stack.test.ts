@@ -241,4 +241,47 @@ describe('queues that feed functions', () => {
       expect(visibility, queueId).toBeGreaterThanOrEqual(6 * timeout);
     }
   });
+
+  it('keeps what an asynchronous invocation failed on: export failures reach the export function, feedback a queue', () => {
+    const configs = Object.values(template.findResources('AWS::Lambda::EventInvokeConfig')).map(
+      (r) => (r as { Properties: Record<string, unknown> }).Properties,
+    );
+    const onFailure = (c: Record<string, unknown>) =>
+      JSON.stringify((c.DestinationConfig as { OnFailure?: unknown } | undefined)?.OnFailure ?? null);
+    // The export function is its own destination (it marks the export failed with Lambda's cause).
+    expect(
+      configs.some((c) => /function:.*-export"/.test(onFailure(c)) && c.MaximumRetryAttempts === 0),
+    ).toBe(true);
+    expect(configs.some((c) => onFailure(c).includes('ForwardFeedbackDeadLetterQueue'))).toBe(true);
+    const alarms = JSON.stringify(template.findResources('AWS::CloudWatch::Alarm'));
+    for (const id of ['ForwardFeedbackErrorsAlarm', 'ForwardFeedbackDeadLettersAlarm'])
+      expect(
+        Object.keys(template.findResources('AWS::CloudWatch::Alarm')).some((k) => k.startsWith(id)),
+        id,
+      ).toBe(true);
+    expect(alarms).toContain('ForwardFeedbackDeadLetterQueue');
+  });
+
+  it('keeps a notification SNS cannot deliver, and alarms on it and on a stuck ingest queue', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'sqs',
+      RawMessageDelivery: true,
+      RedrivePolicy: {
+        deadLetterTargetArn: {
+          'Fn::GetAtt': [Match.stringLikeRegexp('^ReceivedNotificationDeadLetterQueue'), 'Arn'],
+        },
+      },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'NumberOfNotificationsFailed',
+      Namespace: 'AWS/SNS',
+      AlarmActions: [Match.anyValue()],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Threshold: 3600,
+      AlarmActions: [Match.anyValue()],
+    });
+    template.hasOutput('ReceivedNotificationDeadLetterQueueUrl', { Value: Match.anyValue() });
+  });
 });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeError } from '../../cli/describe-error';
 import { LocalDeadLetters } from '../../cli/local-dead-letters';
 import { deliverThrough } from '../../cli/local-stack';
+import { createExportHandler } from '../../lambdas/export/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { exportMailbox } from '../../shared/bundle/export';
 import { verifyBundle } from '../../shared/bundle/verify';
@@ -428,5 +429,66 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     await expectNothingLost([{ sesMessageId, sha256, mailboxes: ['alice@example.com', 'bob@example.com'] }]);
     for await (const row of services.index.allDeliveries())
       if (row.sesMessageId === sesMessageId) expect(row.uid).toBe(uids.get(row.mailbox));
+  });
+
+  it('path 5: an export whose part cannot start, or whose part dies at 15 minutes, is failed with its cause at once', async () => {
+    const messages = [];
+    for (let i = 0; i < 4; i++) {
+      const { notification, sha256 } = await receiveLikeSes(
+        services.store,
+        services.bucket,
+        makeMessage({ subject: `export ${i}`, body: `${'x'.repeat(2000)}\n` }),
+        { recipients: ['bob@example.com'] },
+      );
+      await archiveReceivedMail(notification, ingestDeps());
+      messages.push({ sesMessageId: notification.mail.messageId, sha256, mailboxes: ['bob@example.com'] });
+    }
+    const handlerWith = (dispatch: Parameters<typeof createExportHandler>[0]['dispatch']) =>
+      createExportHandler({
+        index: services.index,
+        store: services.store,
+        bucket: services.bucket,
+        logger: quiet,
+        dispatch,
+        maxRawBytesPerPart: 3000,
+      });
+
+    // The dispatch of the second part is refused (throttled, a permission gone).
+    const refused = handlerWith(async () => {
+      throw Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' });
+    });
+    const first = '20260201T000000000Z-0000a1';
+    await expect(refused({ mailbox: 'bob@example.com', exportId: first })).rejects.toThrow('Rate exceeded');
+    const refusedRecord = await services.index.getExport('bob@example.com', first);
+    expect(refusedRecord?.state).toBe('failed');
+    expect(refusedRecord?.error).toMatch(
+      /could not start part 2\/\d+: TooManyRequestsException: Rate exceeded/,
+    );
+
+    // The second part's invocation dies at Lambda's timeout: its on-failure destination (this function) hears of it.
+    const lost = handlerWith(async () => undefined);
+    const second = '20260201T000000000Z-0000a2';
+    await lost({ mailbox: 'bob@example.com', exportId: second });
+    expect((await services.index.getExport('bob@example.com', second))?.state).toBe('running');
+    const outcome = await lost({
+      version: '1.0',
+      timestamp: '2026-02-01T00:15:00.000Z',
+      requestContext: {
+        requestId: 'r-1',
+        functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:mail-archiver-export:$LATEST',
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: 1,
+      },
+      requestPayload: { mailbox: 'bob@example.com', exportId: second, part: 1 },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: { errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 900.00 seconds' },
+    });
+    expect(outcome.state).toBe('failed');
+    expect((await services.index.getExport('bob@example.com', second))?.error).toMatch(
+      /^part 2\/\d+ died \(RetriesExhausted\): Sandbox\.Timedout: Task timed out after 900\.00 seconds$/,
+    );
+
+    // A new export of the same mailbox goes through; nothing was lost.
+    await expectNothingLost(messages);
   });
 });

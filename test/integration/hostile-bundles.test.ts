@@ -147,6 +147,19 @@ const cases: Record<string, HostileCase> = {
       adding({ header: { name: `${canary}/absolute`, mode: 0o600 }, body: Buffer.from('escaped') })(),
     reason: /an absolute name/,
   },
+  'a 2 MiB extended (pax) header': {
+    build: () =>
+      adding({
+        header: { name: `Maildir/cur/${'a'.repeat(2 * MiB)}`, mode: 0o600 },
+        body: Buffer.from('x'),
+      })(),
+    reason: /an extended header of \d+ bytes, over the 1048576-byte limit/,
+  },
+  'a name with terminal control characters': {
+    build: () =>
+      adding({ header: { name: 'Maildir/cur/evil\u001b[2Jname', mode: 0o600 }, body: Buffer.from('x') })(),
+    reason: /a control character in the name/,
+  },
   'a manifest bomb (130 MiB of manifest.json)': {
     build: () =>
       manifest(async function* () {
