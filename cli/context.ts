@@ -11,6 +11,7 @@ import { startForwardSink } from './local-forwarding';
 import { makeDataHomePrivate } from './local-privacy';
 import { archiverHome, type LocalArchive, readRunningStack, startLocalArchive } from './local-stack';
 import { UserError } from './output';
+import { out } from './program';
 
 export interface GlobalOptions {
   config?: string;
@@ -82,8 +83,11 @@ export function createContext(program: Command): CliContext {
       home,
       ...(options.forwarding && smarthost ? { forwarding: { smarthost, home } } : {}),
     });
-    // Services started for this command stop with it, also on Ctrl-C and SIGTERM.
+    // Services started for this command stop with it, also on Ctrl-C and SIGTERM. Their ports are free ones.
     const closeArchive = addCleanup(() => archive.close());
+    out().detail(
+      `${archive.shared ? 'using the running stack' : 'started for this command'}: DynamoDB ${archive.endpoints.dynamodb}, S3 ${archive.endpoints.s3}${sink ? `, forward sink smtp://${sink.host}:${sink.port}` : ''}`,
+    );
     try {
       return await fn(archive, configuration);
     } finally {
