@@ -9,7 +9,7 @@ import { resolveConfigPath } from './data-home';
 import { addCleanup } from './interrupt';
 import { startForwardSink } from './local-forwarding';
 import { makeDataHomePrivate } from './local-privacy';
-import { archiverHome, type LocalArchive, readRunningStack, startLocalArchive } from './local-stack';
+import { type Archive, archiverHome, readRunningStack, startLocalArchive } from './local-stack';
 import { UserError } from './output';
 import { out } from './program';
 
@@ -23,7 +23,7 @@ export interface CliContext {
   globals(): GlobalOptions & { configuration: ArchiverConfig };
   /** Runs `fn` against the archive: a running `npm start`, local services started for this command, or AWS. */
   withArchive<T>(
-    fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>,
+    fn: (archive: Archive, config: ArchiverConfig) => Promise<T>,
     options?: { forwarding?: boolean },
   ): Promise<T>;
 }
@@ -53,7 +53,7 @@ export function createContext(program: Command): CliContext {
   };
 
   async function withArchive<T>(
-    fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>,
+    fn: (archive: Archive, config: ArchiverConfig) => Promise<T>,
     options: { forwarding?: boolean } = {},
   ): Promise<T> {
     const { target, configuration } = globals();

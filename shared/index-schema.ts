@@ -30,7 +30,8 @@ export interface DeliveryRow {
   messageKey: string;
   sha256: string;
   sesMessageId: string;
-  raw: RawLocation;
+  /** Where the raw bytes are (bucket and key of the object SES stored). */
+  location: RawLocation;
   size: number;
   /** Line endings of the raw bytes: lets the exporter size maildir files without reading them twice. */
   lineEndings: LineEndings;

@@ -59,10 +59,13 @@ export async function archiveReceivedMail(
   deps: IngestDeps,
 ): Promise<IngestOutcome> {
   const { config, store, index } = deps;
-  const raw = { bucket: notification.receipt.action.bucketName, key: notification.receipt.action.objectKey };
+  const location = {
+    bucket: notification.receipt.action.bucketName,
+    key: notification.receipt.action.objectKey,
+  };
   // The envelope goes to S3 first: if this message never gets indexed, its recipients are not only in a queue.
-  const envelope = await recordReceipt(store, raw.bucket, notification);
-  const summary = await readMessage(await store.read(raw), deps.limits ?? defaultParseLimits);
+  const envelope = await recordReceipt(store, location.bucket, notification);
+  const summary = await readMessage(await store.read(location), deps.limits ?? defaultParseLimits);
   const verdicts = verdictsOf(notification.receipt);
   const routing = routeMessage(
     config,
@@ -110,7 +113,7 @@ export async function archiveReceivedMail(
         uid,
         uidValidity,
         archivedAt,
-        raw,
+        location,
       }),
       budget,
     );
@@ -126,7 +129,7 @@ export async function archiveReceivedMail(
   }
   await recordDeliveries(
     store,
-    raw.bucket,
+    location.bucket,
     notification,
     {
       messageKey,
@@ -190,9 +193,10 @@ function deliveryRow(input: {
   uid: number;
   uidValidity: number;
   archivedAt: string;
-  raw: { bucket: string; key: string };
+  location: { bucket: string; key: string };
 }): Omit<DeliveryRow, 'verdicts'> {
-  const { summary, notification, delivery, messageKey, uid, uidValidity, archivedAt, raw, imported } = input;
+  const { summary, notification, delivery, messageKey, uid, uidValidity, archivedAt, location, imported } =
+    input;
   const h = summary.headers;
   const receivedAt = new Date(notification.mail.timestamp);
   return {
@@ -204,7 +208,7 @@ function deliveryRow(input: {
     messageKey,
     sha256: summary.sha256,
     sesMessageId: notification.mail.messageId,
-    raw,
+    location,
     size: summary.size,
     lineEndings: summary.lineEndings,
     receivedAt: Number.isNaN(receivedAt.getTime()) ? archivedAt : receivedAt.toISOString(),

@@ -74,8 +74,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     notIndexed,
     unrecorded,
     rawMissing: rows
-      .filter((r) => !rawKeys.has(r.raw.key))
-      .map((r) => ({ mailbox: r.mailbox, messageKey: r.messageKey, key: r.raw.key })),
+      .filter((r) => !rawKeys.has(r.location.key))
+      .map((r) => ({ mailbox: r.mailbox, messageKey: r.messageKey, key: r.location.key })),
     notForwarded: [],
     forwardsUnsettled: [],
     ok: false,
@@ -192,7 +192,7 @@ export async function reindex(
 
 function groupByRawKey(rows: DeliveryRow[]): Map<string, DeliveryRow[]> {
   const byKey = new Map<string, DeliveryRow[]>();
-  for (const row of rows) byKey.set(row.raw.key, [...(byKey.get(row.raw.key) ?? []), row]);
+  for (const row of rows) byKey.set(row.location.key, [...(byKey.get(row.location.key) ?? []), row]);
   return byKey;
 }
 

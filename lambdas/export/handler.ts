@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { type OpenSink, partSuffix, runExportPart, startExport } from '../../shared/bundle/export-job';
+import { errorMessage, errorName } from '../../shared/errors';
 import { EXPORT_PREFIX, type ExportRecord } from '../../shared/index-schema';
 import type { MailIndex, RawMailStore } from '../../shared/ports';
 
@@ -113,7 +114,7 @@ export function createExportHandler(deps: ExportHandlerDeps) {
           await deps.index.failExport(
             started.mailbox,
             started.exportId,
-            `could not start part ${i + 1}/${started.partCount}: ${(error as Error).name}: ${(error as Error).message}`,
+            `could not start part ${i + 1}/${started.partCount}: ${errorName(error)}: ${errorMessage(error)}`,
           );
           throw error;
         }

@@ -260,14 +260,14 @@ export async function summarizeExport(
 /** What the exporter keeps of a row: a few hundred bytes, so that memory stays nearly flat with mailbox size. */
 type ExportRow = Pick<
   DeliveryRow,
-  'folder' | 'uid' | 'sha256' | 'size' | 'receivedAt' | 'flags' | 'lineEndings' | 'messageKey' | 'raw'
+  'folder' | 'uid' | 'sha256' | 'size' | 'receivedAt' | 'flags' | 'lineEndings' | 'messageKey' | 'location'
 > & {
   /** The row's keywords as IMAP atoms (maildir.keywordAtom). */
   keywords?: string[];
 };
 
 function exportRow(row: DeliveryRow): ExportRow {
-  const { folder, uid, sha256, size, receivedAt, flags, lineEndings, messageKey, raw } = row;
+  const { folder, uid, sha256, size, receivedAt, flags, lineEndings, messageKey, location } = row;
   const keywords = row.keywords?.length ? [...new Set(row.keywords.map(keywordAtom))] : undefined;
   return {
     folder,
@@ -278,7 +278,7 @@ function exportRow(row: DeliveryRow): ExportRow {
     flags,
     lineEndings,
     messageKey,
-    raw,
+    location,
     ...(keywords ? { keywords } : {}),
   };
 }

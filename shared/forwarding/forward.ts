@@ -65,7 +65,7 @@ export async function forwardMessage(
   const blocked = forwardBlocker(row, deps.config);
   if (blocked) return skipAll(blocked);
 
-  const raw = await readObject(deps.store, row.raw);
+  const raw = await readObject(deps.store, row.location);
   const looped = contentBlocker(raw);
   if (looped) return skipAll(looped);
   const from = forwardingFrom(deps.config);
