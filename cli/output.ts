@@ -153,8 +153,13 @@ export class Output {
  * When the reader of stdout goes away (`mail-archiver list ... | head -2`), stop quietly with exit 0, as `ls`
  * and `aws` do, instead of an unhandled EPIPE stack trace. Installed once, at start-up.
  */
-export function exitQuietlyOnEpipe(stream: NodeJS.WriteStream = process.stdout): void {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
+export function exitQuietlyOnEpipe(
+  stream: NodeJS.WriteStream = process.stdout,
+  beforeExit: () => Promise<unknown> = async () => undefined,
+): void {
+  stream.on('error', async (error: NodeJS.ErrnoException) => {
+    // Services started for the command (DynamoDB Local, s3rver) are stopped first: exit leaves children running.
+    await beforeExit().catch(() => undefined);
     if (error.code === 'EPIPE') process.exit(ExitCode.ok);
     process.stderr.write(`mail-archiver: cannot write to stdout: ${error.message}\n`);
     process.exit(ExitCode.failed);
