@@ -66,6 +66,9 @@ export class ArchiverStack extends Stack {
     new CfnOutput(this, 'IndexTableName', { value: this.index.table.tableName });
     new CfnOutput(this, 'IngestQueueUrl', { value: this.ingest.queue.queueUrl });
     new CfnOutput(this, 'IngestDeadLetterQueueUrl', { value: this.ingest.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'ReceivedNotificationDeadLetterQueueUrl', {
+      value: this.ingest.notificationDeadLetterQueue.queueUrl,
+    });
     new CfnOutput(this, 'ForwardQueueUrl', { value: this.forwarding.queue.queueUrl });
     new CfnOutput(this, 'ForwardDeadLetterQueueUrl', { value: this.forwarding.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'ExportFunctionName', { value: this.export.function.functionName });

@@ -7,7 +7,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createClients, destroyClients } from '../shared/adapters/clients';
 import { redriveParkedForwards, SqsForwardQueue } from '../shared/adapters/sqs-forward-queue';
@@ -17,7 +17,7 @@ import type { ArchiverConfig } from '../shared/config';
 import { asError } from '../shared/errors';
 import { ledgerRedrives, uniqueRequests } from '../shared/forwarding/redrive';
 import type { ExportRecord } from '../shared/index-schema';
-import { archiveStorage, type LocalArchive } from './local-stack';
+import { type Archive, archiveStorage } from './local-stack';
 import { UserError } from './output';
 
 /** The deployed stack cannot be reached as configured: a setting for the user to fix, printed without a stack. */
@@ -37,7 +37,7 @@ export async function stackOutputs(stackName: string, cloudFormation = new Cloud
     return outputs as Record<string, string>;
   } catch (error) {
     const e = asError(error);
-    if (/region is missing/i.test(e.message)) {
+    if (/region is missing|region not accepted/i.test(e.message)) {
       throw new TargetError('no AWS region is configured for --target aws', {
         hint: NO_REGION_HINT,
         cause: e,
@@ -60,7 +60,7 @@ export async function stackOutputs(stackName: string, cloudFormation = new Cloud
 }
 
 /** The deployed archive behind the same interface as the local one; delivery goes through its SQS queue. */
-export async function connectAws(config: ArchiverConfig): Promise<LocalArchive> {
+export async function connectAws(config: ArchiverConfig): Promise<Archive> {
   const outputs = await stackOutputs(config.stackName);
   const need = (key: string) => {
     const value = outputs[key];
@@ -168,6 +168,26 @@ export async function exportOnAws(
  * Redrive on AWS: parked requests move from the forward dead-letter queue back to the forward queue, flagged
  * as a redrive, together with the ledger's failed entries and claims of workers that died mid-send.
  */
+/** How many requests wait in the forward dead-letter queue (approximate, as SQS counts; nothing is received). */
+export async function forwardDeadLetterCount(config: ArchiverConfig): Promise<number> {
+  const outputs = await stackOutputs(config.stackName);
+  const deadLetters = outputs.ForwardDeadLetterQueueUrl;
+  if (!deadLetters)
+    throw new TargetError(`stack ${config.stackName} has no forward queue outputs: redeploy it`);
+  const sqs = new SQSClient({});
+  try {
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: deadLetters,
+        AttributeNames: ['ApproximateNumberOfMessages'],
+      }),
+    );
+    return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+  } finally {
+    sqs.destroy();
+  }
+}
+
 export async function redriveOnAws(config: ArchiverConfig) {
   const outputs = await stackOutputs(config.stackName);
   const queueUrl = outputs.ForwardQueueUrl;

@@ -63,7 +63,9 @@ export async function openBundleSource(
   });
   if (info.isDirectory()) {
     const { spawn } = await import('node:child_process');
-    const child = spawn('tar', ['-C', path, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('tar', ['--format=posix', '-C', path, '-cf', '-', '.'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr += d;

@@ -1,12 +1,17 @@
 // What every command gets: the global options (--config, --target) with the config they name, and the archive
 // to work on (a running `npm start`, local services started for the command, or the deployed stack).
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { type ArchiverConfig, defaultConfigPath, loadConfig } from '../shared/config';
+import { type ArchiverConfig, ConfigError, loadConfig } from '../shared/config';
 import { connectAws } from './aws-target';
+import { resolveConfigPath } from './data-home';
+import { addCleanup } from './interrupt';
 import { startForwardSink } from './local-forwarding';
 import { makeDataHomePrivate } from './local-privacy';
-import { archiverHome, type LocalArchive, readRunningStack, startLocalArchive } from './local-stack';
+import { type Archive, archiverHome, readRunningStack, startLocalArchive } from './local-stack';
+import { UserError } from './output';
+import { out } from './program';
 
 export interface GlobalOptions {
   config?: string;
@@ -18,19 +23,37 @@ export interface CliContext {
   globals(): GlobalOptions & { configuration: ArchiverConfig };
   /** Runs `fn` against the archive: a running `npm start`, local services started for this command, or AWS. */
   withArchive<T>(
-    fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>,
+    fn: (archive: Archive, config: ArchiverConfig) => Promise<T>,
     options?: { forwarding?: boolean },
   ): Promise<T>;
+}
+
+/**
+ * The config named by --config, MAIL_ARCHIVER_CONFIG, the working directory or the data directory
+ * (cli/data-home.ts). A missing or invalid file is a UserError naming where it looked.
+ */
+function readConfig(explicit: string | undefined): ArchiverConfig {
+  const { path, looked } = resolveConfigPath(explicit);
+  if (!existsSync(path))
+    throw new UserError(`no config file: looked for ${looked.join(' and ')}`, {
+      hint: 'name one with --config FILE or MAIL_ARCHIVER_CONFIG, or run the command inside the checkout',
+    });
+  try {
+    return loadConfig(path);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UserError(error.message, { cause: error });
+    throw error;
+  }
 }
 
 export function createContext(program: Command): CliContext {
   const globals = () => {
     const options = program.opts<GlobalOptions>();
-    return { ...options, configuration: loadConfig(options.config ?? defaultConfigPath()) };
+    return { ...options, configuration: readConfig(options.config) };
   };
 
   async function withArchive<T>(
-    fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>,
+    fn: (archive: Archive, config: ArchiverConfig) => Promise<T>,
     options: { forwarding?: boolean } = {},
   ): Promise<T> {
     const { target, configuration } = globals();
@@ -55,13 +78,21 @@ export function createContext(program: Command): CliContext {
       running?.smarthost ??
       configuration.forwarding.smarthost ??
       (sink ? { host: sink.host, port: sink.port } : undefined);
+    const stopSink = addCleanup(() => sink?.stop());
     const archive = await startLocalArchive(configuration, {
       home,
       ...(options.forwarding && smarthost ? { forwarding: { smarthost, home } } : {}),
     });
+    // Services started for this command stop with it, also on Ctrl-C and SIGTERM. Their ports are free ones.
+    const closeArchive = addCleanup(() => archive.close());
+    out().detail(
+      `${archive.shared ? 'using the running stack' : 'started for this command'}: DynamoDB ${archive.endpoints.dynamodb}, S3 ${archive.endpoints.s3}${sink ? `, forward sink smtp://${sink.host}:${sink.port}` : ''}`,
+    );
     try {
       return await fn(archive, configuration);
     } finally {
+      closeArchive();
+      stopSink();
       await archive.close();
       await sink?.stop();
     }

@@ -22,6 +22,8 @@ export interface DovecotServer {
   /** The account Dovecot runs as; `created` when this run added it (as root, a system user). */
   account: { name: string; created: boolean };
   stop(): Promise<void>;
+  /** Resolves when Dovecot exits (stopped, or died), with the tail of its log. */
+  exited: Promise<string>;
 }
 
 export function assertDovecot(): void {
@@ -162,6 +164,9 @@ ${options.extraConfig ?? ''}
         ]
       : [DOVECOT_BINARY, ['-F', '-c', confPath]];
   const child = spawn(command[0] as string, command[1] as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<string>((resolve) =>
+    child.once('exit', () => resolve(existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-2000) : '')),
+  );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => {
     output += d;
@@ -197,6 +202,7 @@ ${options.extraConfig ?? ''}
     logPath,
     account: { name: account.name, created: account.created },
     stop: () => stopChild(child),
+    exited,
   };
 }
 

@@ -7,28 +7,39 @@ import type { ArchiverConfig } from '../shared/config';
 import { stackOutputs, TargetError } from './aws-target';
 import { describeError } from './describe-error';
 import { type DeadLetterRedrive, LocalDeadLetters } from './local-dead-letters';
-import type { LocalArchive } from './local-stack';
+import type { Archive } from './local-stack';
 
 export const localIngestDeadLetters = (home: string) => new LocalDeadLetters(join(home, 'dead-letters'));
 
 /** Delivers each parked notification through the ingest handler again; what fails stays parked. */
 export function redriveIngestLocally(
-  archive: Pick<LocalArchive, 'deliver'>,
+  archive: Pick<Archive, 'deliver'>,
   home: string,
 ): Promise<DeadLetterRedrive> {
   return localIngestDeadLetters(home).redrive((n) => archive.deliver(n), describeError);
 }
 
-/** Starts SQS's move of the ingest dead-letter queue back to the ingest queue; the ingest Lambda does the rest. */
+/**
+ * Starts SQS's moves back to the ingest queue, of the ingest dead-letter queue (messages that failed ingest five
+ * times) and of the notification dead-letter queue (notifications SNS could not deliver); the ingest Lambda does
+ * the rest.
+ */
 export async function redriveIngestOnAws(config: ArchiverConfig): Promise<{ moving: number }> {
   const outputs = await stackOutputs(config.stackName);
-  const url = outputs.IngestDeadLetterQueueUrl;
-  if (!url)
+  const ingestQueue = outputs.IngestQueueUrl;
+  const deadLetters = outputs.IngestDeadLetterQueueUrl;
+  if (!ingestQueue || !deadLetters)
     throw new TargetError(`stack ${config.stackName} has no IngestDeadLetterQueueUrl output: redeploy it`);
   const sqs = new SQSClient({});
   try {
-    const task = await new SqsDeadLetterQueue(sqs, url).redrive();
-    return { moving: task?.messages ?? 0 };
+    let moving = (await new SqsDeadLetterQueue(sqs, deadLetters).redrive())?.messages ?? 0;
+    const notifications = outputs.ReceivedNotificationDeadLetterQueueUrl;
+    if (notifications) {
+      // Not the source of these (SNS is): the destination is named.
+      const destination = await new SqsDeadLetterQueue(sqs, ingestQueue).arn();
+      moving += (await new SqsDeadLetterQueue(sqs, notifications).redrive(destination))?.messages ?? 0;
+    }
+    return { moving };
   } finally {
     sqs.destroy();
   }

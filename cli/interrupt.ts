@@ -40,9 +40,23 @@ export async function runCleanups(): Promise<void> {
   }
 }
 
+let signalIsStop = false;
+
 /** The current command stops by itself when `interruption` aborts (it will print its own summary). */
 export function handleInterruptionGracefully(): void {
   graceful = true;
+}
+
+/** For servers (`start`, `serve`): a signal is how they are meant to end, so their exit code stays 0. */
+export function signalIsNormalStop(): void {
+  graceful = true;
+  signalIsStop = true;
+}
+
+/** The exit code an interruption calls for: 130/143, or undefined when none happened or it was a normal stop. */
+export function interruptExitCode(): number | undefined {
+  const signal = interruptedBy();
+  return signal && !signalIsStop ? exitCodeFor(signal) : undefined;
 }
 
 export function exitCodeFor(signal: 'SIGINT' | 'SIGTERM'): number {
@@ -64,7 +78,7 @@ export function installInterruptHandlers(graceMs = 15_000): void {
   installed = true;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
-      const code = exitCodeFor(signal);
+      const code = signalIsStop ? ExitCode.ok : exitCodeFor(signal);
       if (interruption.aborted) process.exit(code);
       controller.abort(new InterruptedError(signal));
       const exit = async () => {

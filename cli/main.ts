@@ -5,26 +5,28 @@ import { registerDoctor } from './commands/doctor';
 import { registerExport } from './commands/export';
 import { registerForwards } from './commands/forwards';
 import { registerGmailCommands } from './commands/gmail';
-import { registerIngest } from './commands/ingest';
+import { registerImport } from './commands/import';
 import { registerList } from './commands/list';
 import { registerReconcile } from './commands/reconcile';
 import { registerRedrive } from './commands/redrive';
 import { registerReindex } from './commands/reindex';
 import { registerRestore } from './commands/restore';
+import { registerSearch } from './commands/search';
 import { registerSendTest } from './commands/send-test';
 import { registerServe } from './commands/serve';
 import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
 import { registerVerify } from './commands/verify';
 import { createContext } from './context';
-import { describeError } from './describe-error';
+import { configureProgram, registerCompletion, runProgram } from './program';
 
-const program = new Command('mail-archiver')
+const program = new Command('mail-archiver');
+configureProgram(program)
   .description('Archive every message of your domain byte for byte; restore it as an IMAP-servable maildir.')
   .addOption(
     new Option(
       '-c, --config <file>',
-      'config file (default: $MAIL_ARCHIVER_CONFIG or ./mail-archiver.config.json)',
+      'config file (default: $MAIL_ARCHIVER_CONFIG, ./mail-archiver.config.json, or mail-archiver.config.json in the data directory)',
     ),
   )
   .addOption(
@@ -36,8 +38,9 @@ const program = new Command('mail-archiver')
 const ctx = createContext(program);
 registerStart(program, ctx);
 registerSendTest(program);
-registerIngest(program, ctx);
+registerImport(program, ctx);
 registerList(program, ctx);
+registerSearch(program, ctx);
 registerStatus(program, ctx);
 registerExport(program, ctx);
 registerVerify(program);
@@ -49,12 +52,9 @@ registerReindex(program, ctx);
 registerRestore(program);
 registerGmailCommands(program, ctx);
 registerDoctor(program, ctx);
+registerCompletion(program);
 
+/** Runs the CLI; sets process.exitCode (see cli/output.ts ExitCode). */
 export async function main(argv: string[]): Promise<void> {
-  try {
-    await program.parseAsync(argv);
-  } catch (error) {
-    process.stderr.write(`mail-archiver: ${describeError(error)}\n`);
-    process.exitCode = process.exitCode || 1;
-  }
+  await runProgram(program, argv);
 }

@@ -1,5 +1,6 @@
 // How the CLI talks to people and to scripts: exit codes, the error class for user mistakes, --json/--quiet/
 // --verbose, colour only on a terminal, and a quiet exit when the reader of stdout goes away (`| head`).
+import { describeError } from './describe-error';
 
 /**
  * The exit codes, documented in the README ("Exit codes"). Scripts may rely on them.
@@ -140,7 +141,8 @@ export class Output {
       return error.exitCode;
     }
     const e = error instanceof Error ? error : new Error(String(error));
-    this.stderr.write(`${red('mail-archiver:')} ${e.message}\n`);
+    // Every cause in the chain, one per line (cli/describe-error.ts): the outermost message alone rarely says why.
+    this.stderr.write(`${red('mail-archiver:')} ${describeError(e)}\n`);
     if (this.verbose) this.stderr.write(`${e.stack}\n`);
     else this.stderr.write('  (run again with --verbose for the details)\n');
     return ExitCode.failed;
@@ -151,8 +153,13 @@ export class Output {
  * When the reader of stdout goes away (`mail-archiver list ... | head -2`), stop quietly with exit 0, as `ls`
  * and `aws` do, instead of an unhandled EPIPE stack trace. Installed once, at start-up.
  */
-export function exitQuietlyOnEpipe(stream: NodeJS.WriteStream = process.stdout): void {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
+export function exitQuietlyOnEpipe(
+  stream: NodeJS.WriteStream = process.stdout,
+  beforeExit: () => Promise<unknown> = async () => undefined,
+): void {
+  stream.on('error', async (error: NodeJS.ErrnoException) => {
+    // Services started for the command (DynamoDB Local, s3rver) are stopped first: exit leaves children running.
+    await beforeExit().catch(() => undefined);
     if (error.code === 'EPIPE') process.exit(ExitCode.ok);
     process.stderr.write(`mail-archiver: cannot write to stdout: ${error.message}\n`);
     process.exit(ExitCode.failed);
@@ -201,4 +208,9 @@ export async function progressBar(total: number, label: string) {
   );
   bar.start(Math.max(total, 1), 0, { counts: '' });
   return bar;
+}
+
+/** An ISO 8601 UTC time as people read it in a table: `2026-01-31 12:00:00`. */
+export function tableTime(iso: string): string {
+  return iso.replace('T', ' ').slice(0, 19);
 }

@@ -1,6 +1,7 @@
 // Stored -> indexed: SES's notification of each stored message lands in a durable queue (with a dead-letter
 // queue), so no message depends on one invocation; the ingest function indexes it and queues its forwards.
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
+import { ComparisonOperator } from 'aws-cdk-lib/aws-cloudwatch';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { SqsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -30,6 +31,8 @@ export class IngestPipeline extends Construct {
   /** Messages that could not be indexed after 5 attempts. */
   readonly deadLetterQueue: Queue;
   readonly function: ArchiverFunction;
+  /** Notifications SNS could not deliver to the ingest queue (the subscription's redrive policy). */
+  readonly notificationDeadLetterQueue: Queue;
 
   constructor(scope: Construct, id: string, props: IngestPipelineProps) {
     super(scope, id);
@@ -42,7 +45,20 @@ export class IngestPipeline extends Construct {
       visibilityTimeout: visibilityTimeoutFor(timeout),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 5 },
     });
-    props.receivedTopic.addSubscription(new SqsSubscription(this.queue, { rawMessageDelivery: true }));
+    // SNS retries a delivery it cannot make (the queue's key, its policy) and then keeps the notification here,
+    // rather than dropping it: the raw object would otherwise sit in incoming/ with nothing to index it.
+    this.notificationDeadLetterQueue = durableQueue(this, 'ReceivedNotificationDeadLetterQueue');
+    Validations.of(this.notificationDeadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'It is a dead-letter queue itself: the redrive policy of the SNS subscription of the ingest queue',
+    });
+    props.receivedTopic.addSubscription(
+      new SqsSubscription(this.queue, {
+        rawMessageDelivery: true,
+        deadLetterQueue: this.notificationDeadLetterQueue,
+      }),
+    );
 
     this.function = new ArchiverFunction(this, 'IngestFunction', {
       entry: 'lambdas/ingest/index.ts',
@@ -72,6 +88,28 @@ export class IngestPipeline extends Construct {
       this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
       'A received message could not be indexed after 5 attempts: see the ingest dead-letter queue',
     );
+    alarms.alarmWhenAboveZero(
+      'ReceivedNotificationsFailedAlarm',
+      props.receivedTopic.metricNumberOfNotificationsFailed({ period: Duration.minutes(5) }),
+      'SNS could not deliver a received-mail notification to the ingest queue: it is kept in the notification dead-letter queue (`mail-archiver redrive`); `reconcile` finds the message',
+    );
+    alarms.alarmWhenAboveZero(
+      'ReceivedNotificationDeadLettersAlarm',
+      this.notificationDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+      }),
+      'A received-mail notification could not be delivered to the ingest queue: run `mail-archiver redrive`',
+    );
+    alarms.alarm('IngestQueueStuckAlarm', {
+      alarmDescription:
+        'A received message has waited in the ingest queue for over an hour: ingest is failing or throttled',
+      metric: this.queue.metricApproximateAgeOfOldestMessage({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: 3600,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
     alarms.alarmWhenAboveZero(
       'IngestErrorsAlarm',
       this.function.metricErrors({ period: Duration.minutes(5) }),

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { awsDoctorDeps, formatChecks, readReconcileRecord, runAwsChecks, runLocalChecks } from '../doctor';
 import { archiverHome, readRunningStack } from '../local-stack';
+import { out } from '../program';
 
 export function registerDoctor(program: Command, ctx: CliContext): void {
   program
@@ -11,8 +12,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
     .description(
       'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile',
     )
-    .option('--json', 'the checks as one JSON document')
-    .action(async (options: { json?: boolean }) => {
+    .action(async () => {
       const { target, configuration } = ctx.globals();
       const home = archiverHome();
       const lastReconcile = readReconcileRecord(home, target);
@@ -21,7 +21,8 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
           ? await runAwsChecks(await awsDoctorDeps(configuration, new Resolver(), lastReconcile))
           : await runLocalChecks({ config: configuration, running: readRunningStack(home), lastReconcile });
       const failed = checks.some((c) => c.status === 'fail');
-      if (options.json) process.stdout.write(`${JSON.stringify({ target, ok: !failed, checks })}\n`);
+      // --json is global (cli/program.ts): one JSON document instead of the lines.
+      if (out().json) process.stdout.write(`${JSON.stringify({ target, ok: !failed, checks })}\n`);
       else for (const line of formatChecks(checks)) console.log(line);
       if (failed) process.exitCode = 1;
     });

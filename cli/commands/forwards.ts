@@ -3,8 +3,10 @@ import { type Command, Option } from 'commander';
 import type { ForwardEntry, ForwardState } from '../../shared/forwarding/ledger';
 import type { DeliveryRow } from '../../shared/index-schema';
 import type { CliContext } from '../context';
+import { assertKnownMailbox } from '../mailboxes';
 import { normaliseMailbox } from '../options';
-import { printJsonLines, printTable } from '../output';
+import { printJsonLines, printTable, tableTime } from '../output';
+import { out } from '../program';
 
 export function registerForwards(program: Command, ctx: CliContext): void {
   program
@@ -22,9 +24,9 @@ export function registerForwards(program: Command, ctx: CliContext): void {
         'complained',
       ]),
     )
-    .option('--json', 'JSON lines, one object per ledger entry')
-    .action(async (mailbox: string, options: { state?: ForwardState; json?: boolean }) => {
-      const entries = await ctx.withArchive(async (archive) => {
+    .action(async (mailbox: string, options: { state?: ForwardState }) => {
+      const entries = await ctx.withArchive(async (archive, config) => {
+        await assertKnownMailbox(normaliseMailbox(mailbox), config, archive.index);
         const out: (ForwardEntry & { subject?: string; from?: string })[] = [];
         // Which mail went where: each entry with the subject and sender of its message (from the index).
         const rows = new Map<string, DeliveryRow | undefined>();
@@ -41,7 +43,7 @@ export function registerForwards(program: Command, ctx: CliContext): void {
         }
         return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
       });
-      if (options.json) {
+      if (out().json) {
         printJsonLines(entries);
         return;
       }
@@ -52,7 +54,7 @@ export function registerForwards(program: Command, ctx: CliContext): void {
       printTable(
         ['UPDATED', 'STATE', 'TARGET', 'FROM', 'SUBJECT', 'DETAIL'],
         entries.map((e) => [
-          e.updatedAt.replace('T', ' ').slice(0, 19),
+          tableTime(e.updatedAt),
           e.state,
           e.target,
           e.from ?? '',

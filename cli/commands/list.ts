@@ -3,8 +3,10 @@ import type { Command } from 'commander';
 import type { DeliveryRow } from '../../shared/index-schema';
 import { UNROUTED_MAILBOX } from '../../shared/routing';
 import type { CliContext } from '../context';
+import { assertKnownMailbox } from '../mailboxes';
 import { normaliseMailbox, parseDate, parsePositive } from '../options';
-import { humanBytes, printJsonLines, printTable } from '../output';
+import { humanBytes, printJsonLines, printTable, tableTime } from '../output';
+import { out } from '../program';
 
 interface ListOptions {
   folder?: string;
@@ -13,7 +15,6 @@ interface ListOptions {
   since?: Date;
   until?: Date;
   limit?: number;
-  json?: boolean;
 }
 
 export function registerList(program: Command, ctx: CliContext): void {
@@ -27,9 +28,9 @@ export function registerList(program: Command, ctx: CliContext): void {
     .option('--since <date>', 'received on or after this date', parseDate)
     .option('--until <date>', 'received before this date', parseDate)
     .option('--limit <n>', 'at most this many rows', parsePositive)
-    .option('--json', 'JSON lines, one object per message')
     .action(async (mailbox: string, options: ListOptions) => {
-      const rows = await ctx.withArchive(async (archive) => {
+      const rows = await ctx.withArchive(async (archive, config) => {
+        await assertKnownMailbox(normaliseMailbox(mailbox), config, archive.index);
         const out: DeliveryRow[] = [];
         const contains = (value: string | undefined, text: string | undefined) =>
           text === undefined || (value ?? '').toLowerCase().includes(text.toLowerCase());
@@ -46,7 +47,7 @@ export function registerList(program: Command, ctx: CliContext): void {
         }
         return out;
       });
-      if (options.json) {
+      if (out().json) {
         printJsonLines(rows);
         return;
       }
@@ -57,7 +58,7 @@ export function registerList(program: Command, ctx: CliContext): void {
       printTable(
         ['RECEIVED', 'FOLDER', 'UID', 'FROM', 'SUBJECT', 'SIZE'],
         rows.map((r) => [
-          r.receivedAt.replace('T', ' ').slice(0, 19),
+          tableTime(r.receivedAt),
           r.folder,
           String(r.uid),
           r.from[0] ?? '',

@@ -1,9 +1,11 @@
-// `mail-archiver reconcile`: the raw store, the index and the forwarding ledger compared.
+// `mail-archiver reconcile`: the raw store, the index and the forwarding ledger compared. After an index loss
+// the ledger is gone too: it says what that state means and offers the command that accepts it.
 import type { Command } from 'commander';
-import { reconcile } from '../../shared/reconcile';
+import { acceptUnforwarded, reconcile } from '../../shared/reconcile';
 import type { CliContext } from '../context';
 import { recordReconcileRun } from '../doctor';
 import { archiverHome } from '../local-stack';
+import { out } from '../program';
 
 export function registerReconcile(program: Command, ctx: CliContext): void {
   program
@@ -11,32 +13,55 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
     .description(
       'compare the raw store, the index and the forwarding ledger; report anything missing from one',
     )
-    .option('--json', 'the report as JSON')
-    .action(async (options: { json?: boolean }) => {
-      const report = await ctx.withArchive((archive, config) =>
-        reconcile({ config, store: archive.store, index: archive.index, bucket: archive.bucket }),
+    .option(
+      '--accept-unforwarded',
+      'record every message reported "never forwarded" as accepted (after an index loss took the ledger with it)',
+    )
+    .action(async (options: { acceptUnforwarded?: boolean }) => {
+      const output = out();
+      const { report, accepted } = await ctx.withArchive(async (archive, config) => {
+        const deps = { config, store: archive.store, index: archive.index, bucket: archive.bucket };
+        const first = await reconcile(deps);
+        if (!options.acceptUnforwarded || first.notForwarded.length === 0)
+          return { report: first, accepted: 0 };
+        const accepted = await acceptUnforwarded(deps, first.notForwarded);
+        return { report: await reconcile(deps), accepted };
+      });
+      output.jsonLine({ ...report, accepted });
+      if (accepted > 0)
+        output.result(`accepted ${accepted} forwards as they are (recorded as skipped in the ledger)`);
+      output.result(
+        `raw messages ${report.rawMessages}, index rows ${report.indexRows}, ledger entries ${report.ledgerEntries}: ${report.ok ? 'consistent' : 'NOT consistent'}`,
       );
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify(report)}\n`);
-      } else {
-        console.log(
-          `raw messages ${report.rawMessages}, index rows ${report.indexRows}, ledger entries ${report.ledgerEntries}: ${report.ok ? 'consistent' : 'NOT consistent'}`,
+      for (const key of report.notIndexed)
+        output.result(`  not indexed: ${key} (run: mail-archiver reindex)`);
+      for (const r of report.unrecorded)
+        output.result(
+          `  row no envelope sidecar records: ${r.mailbox} ${r.messageKey} (run: mail-archiver reindex)`,
         );
-        for (const key of report.notIndexed)
-          console.log(`  not indexed: ${key} (run: mail-archiver reindex)`);
-        for (const r of report.unrecorded)
-          console.log(
-            `  row no envelope sidecar records: ${r.mailbox} ${r.messageKey} (run: mail-archiver reindex)`,
-          );
-        for (const r of report.rawMissing)
-          console.log(`  raw message missing: ${r.key} (${r.mailbox} ${r.messageKey})`);
-        for (const f of report.notForwarded)
-          console.log(`  never forwarded: ${f.mailbox} ${f.messageKey} -> ${f.target}`);
-        for (const f of report.forwardsUnsettled) {
-          console.log(
-            `  forward ${f.state}: ${f.mailbox} ${f.messageKey} -> ${f.target} (run: mail-archiver redrive)`,
-          );
-        }
+      for (const r of report.rawMissing)
+        output.result(`  raw message missing: ${r.key} (${r.mailbox} ${r.messageKey})`);
+      for (const f of report.notForwarded)
+        output.result(`  never forwarded: ${f.mailbox} ${f.messageKey} -> ${f.target}`);
+      for (const f of report.forwardsUnsettled) {
+        output.result(
+          `  forward ${f.state}: ${f.mailbox} ${f.messageKey} -> ${f.target} (run: mail-archiver redrive)`,
+        );
+      }
+      if (report.notForwarded.length > 0) {
+        const lost = report.ledgerEntries === 0;
+        output.result(
+          [
+            '',
+            `${report.notForwarded.length} forwards have no entry in the forwarding ledger.`,
+            lost
+              ? 'The ledger is empty: if the index was lost (and rebuilt with reindex), the ledger went with it, and'
+              : 'Either forwarding never ran for them, or their entries were lost (an index restored or rebuilt), and',
+            'nothing in the archive can tell whether those copies reached their targets. Most probably did.',
+            'To accept that state (recorded as skipped; nothing is sent, and reconcile is consistent again):',
+            '  mail-archiver reconcile --accept-unforwarded',
+          ].join('\n'),
+        );
       }
       recordReconcileRun(archiverHome(), ctx.globals().target, report.ok);
       if (!report.ok) process.exitCode = 1;

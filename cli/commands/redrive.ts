@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { ArchiverConfig } from '../../shared/config';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
-import { redriveOnAws } from '../aws-target';
+import { forwardDeadLetterCount, redriveOnAws } from '../aws-target';
 import type { CliContext } from '../context';
 import { redriveIngestLocally, redriveIngestOnAws } from '../ingest-redrive';
 import { ParkedForwards } from '../local-forwarding';
-import { archiverHome, type LocalArchive } from '../local-stack';
+import { type Archive, archiverHome } from '../local-stack';
+import { out } from '../program';
 
 export function registerRedrive(program: Command, ctx: CliContext): void {
   program
@@ -16,11 +17,37 @@ export function registerRedrive(program: Command, ctx: CliContext): void {
     .description(
       'index again the stored messages that failed ingest (the ingest dead letters), and send failed and parked forwards again (including those of a worker that died mid-send)',
     )
-    .action(async () => {
+    .option('--dry-run', 'list what would be sent again; send nothing')
+    .action(async (options: { dryRun?: boolean }) => {
+      const output = out();
       const { target, configuration } = ctx.globals();
+      if (options.dryRun) {
+        const plan = await ctx.withArchive(async (archive) => {
+          const parked =
+            target === 'aws'
+              ? await forwardDeadLetterCount(configuration)
+              : new ParkedForwards(join(archiverHome(), 'forward-dead-letters')).list().map((p) => p.request);
+          const ledger = await ledgerRedrives(
+            archive.index,
+            Object.keys(configuration.mailboxes),
+            new Date(),
+            [],
+          );
+          return { parked, ledger };
+        });
+        output.jsonLine(plan);
+        const parkedCount = typeof plan.parked === 'number' ? plan.parked : plan.parked.length;
+        output.result(
+          `would redrive ${parkedCount + plan.ledger.length}: ${parkedCount} parked${target === 'aws' ? ' in the forward dead-letter queue' : ''}, ${plan.ledger.length} failed or abandoned in the ledger (dry run: nothing sent)`,
+        );
+        if (typeof plan.parked !== 'number')
+          for (const p of plan.parked) output.result(`  parked: ${p.mailbox} ${p.messageKey}`);
+        for (const r of plan.ledger) output.result(`  ledger: ${r.mailbox} ${r.messageKey}`);
+        return;
+      }
       if (target === 'aws') {
         const ingest = await redriveIngestOnAws(configuration);
-        console.log(`ingest dead letters: ${ingest.moving} moving back to the ingest queue`);
+        output.result(`ingest dead letters: ${ingest.moving} moving back to the ingest queue`);
       }
       const report =
         target === 'aws'
@@ -29,22 +56,23 @@ export function registerRedrive(program: Command, ctx: CliContext): void {
               async (archive) => {
                 // First the messages stored but never indexed: their forwards are queued as they are archived.
                 const ingest = await redriveIngestLocally(archive, archiverHome());
-                console.log(
+                output.result(
                   `ingest dead letters: ${ingest.redriven} archived, ${ingest.failed.length} still failing`,
                 );
-                for (const f of ingest.failed) console.log(`  failing: ${f.id}: ${f.reason}`);
+                for (const f of ingest.failed) output.result(`  failing: ${f.id}: ${f.reason}`);
                 if (ingest.failed.length > 0) process.exitCode = 1;
                 return redriveLocally(archive, configuration);
               },
               { forwarding: true },
             );
-      console.log(`redriven ${report.requests}: ${report.sent} sent, ${report.failed} still failing`);
-      for (const failure of report.failures) console.log(`  failing: ${failure}`);
+      output.jsonLine(report);
+      output.result(`redriven ${report.requests}: ${report.sent} sent, ${report.failed} still failing`);
+      for (const failure of report.failures) output.result(`  failing: ${failure}`);
       if (report.failed > 0) process.exitCode = 1;
     });
 }
 
-async function redriveLocally(archive: LocalArchive, config: ArchiverConfig) {
+async function redriveLocally(archive: Archive, config: ArchiverConfig) {
   const forwarding = archive.forwarding;
   if (!forwarding) throw new Error('forwarding is not set up for this archive');
   const parking = new ParkedForwards(join(archiverHome(), 'forward-dead-letters'));

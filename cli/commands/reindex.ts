@@ -4,6 +4,7 @@ import { readMessageBytes } from '../../shared/mime';
 import { reindex } from '../../shared/reconcile';
 import type { CliContext } from '../context';
 import { deriveRecipients } from '../import';
+import { out } from '../program';
 
 export function registerReindex(program: Command, ctx: CliContext): void {
   program
@@ -30,10 +31,11 @@ export function registerReindex(program: Command, ctx: CliContext): void {
           ),
         { forwarding: true },
       );
-      console.log(
+      out().jsonLine(report);
+      out().result(
         `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), ${report.recorded} rows recorded in their sidecars, failed ${report.failed.length}`,
       );
-      for (const f of report.failed) console.log(`  failed: ${f.key}: ${f.reason}`);
+      for (const f of report.failed) out().result(`  failed: ${f.key}: ${f.reason}`);
       if (report.failed.length > 0) process.exitCode = 1;
     });
 }

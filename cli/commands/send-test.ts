@@ -12,7 +12,9 @@ export function registerSendTest(program: Command): void {
     .action(async (to: string, options: { subject: string }) => {
       const running = readRunningStack(archiverHome());
       if (!running?.smtp)
-        throw new UserError('no local stack is running here: start it with "npm start" first');
+        throw new UserError('no local stack is running over this data directory', {
+          hint: 'start it with "npm start" (in the checkout), or point MAIL_ARCHIVER_HOME at the data directory of the running one',
+        });
       const { createTransport } = await import('nodemailer');
       const transport = createTransport({
         host: running.smtp.host,

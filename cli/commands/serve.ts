@@ -1,41 +1,76 @@
-// `mail-archiver serve`: a bundle (or a maildir) read-only over IMAP, from a checked private copy (cli/stage-maildir.ts),
-// with a local Dovecot.
+// `mail-archiver serve`: a bundle (or a maildir) read-only over IMAP, from a checked private copy
+// (cli/stage-maildir.ts), with a local Dovecot. Nothing is printed before the new credentials log in; the copy
+// and Dovecot go on every way out (Ctrl-C, SIGTERM, an error, a refused bundle).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { assertDovecot, startDovecot } from '../dovecot';
+import { addCleanup, interruption, signalIsNormalStop } from '../interrupt';
 import { parsePort } from '../options';
-import { stageMaildir } from '../stage-maildir';
+import { UserError } from '../output';
+import { out } from '../program';
+import { StageSourceError, stageMaildir } from '../stage-maildir';
 
 export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('serve a bundle (or an unpacked maildir) read-only over IMAP with a local Dovecot')
     .argument('<bundle-or-dir>', 'a bundle .tar.gz, a directory holding Maildir/, or a maildir')
-    .option('--port <port>', 'IMAP port on 127.0.0.1', parsePort, 1143)
+    .option('--port <port>', 'IMAP port on 127.0.0.1 (0: a free one)', parsePort, 1143)
     .action(async (source: string, options: { port: number }) => {
+      const output = out();
       assertDovecot();
+      signalIsNormalStop();
       const work = await mkdtemp(join(tmpdir(), 'mail-archiver-serve-'));
+      const removeWork = () => rm(work, { recursive: true, force: true });
+      const unregisterWork = addCleanup(removeWork);
+      let stopServer: (() => Promise<void>) | undefined;
+      const unregisterServer = addCleanup(() => stopServer?.());
       try {
-        const maildir = await stageMaildir(source, work);
+        output.info(`checking and copying ${source}...`);
+        const maildir = await stageMaildir(source, work).catch((error: Error) => {
+          if (error instanceof StageSourceError) throw new UserError(error.message, { cause: error });
+          throw error;
+        });
+        if (interruption.aborted) return;
         const server = await startDovecot({ maildir, workDir: join(work, 'dovecot'), port: options.port });
-        console.log(
+        stopServer = server.stop;
+        output.jsonLine({
+          host: server.host,
+          port: server.port,
+          user: server.user,
+          password: server.password,
+        });
+        output.result(
           [
             `Serving ${source} (a copy: the original is never written to).`,
             `  IMAP server  ${server.host}  port ${server.port}  no TLS (loopback only)`,
             `  user         ${server.user}`,
             `  password     ${server.password}`,
+            ...((process.getuid?.() ?? 1) === 0
+              ? [
+                  `  Dovecot runs as the system user ${server.account.name} (it refuses to run as root)${server.account.created ? `: created now with useradd --system; remove it with: userdel ${server.account.name}` : ''}`,
+                ]
+              : []),
             'Ctrl-C stops the server and removes the copy.',
           ].join('\n'),
         );
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', () => resolve());
-          process.once('SIGTERM', () => resolve());
-        });
-        await server.stop();
+        // Until Ctrl-C or SIGTERM; should Dovecot die first, say so instead of hanging or vanishing.
+        const died = await Promise.race([
+          server.exited,
+          new Promise<undefined>((resolve) => {
+            if (interruption.aborted) resolve(undefined);
+            interruption.addEventListener('abort', () => resolve(undefined), { once: true });
+          }),
+        ]);
+        if (died !== undefined) throw new Error(`Dovecot stopped by itself; the end of its log:\n${died}`);
+        output.info('stopping...');
       } finally {
-        await rm(work, { recursive: true, force: true });
+        await stopServer?.();
+        await removeWork();
+        unregisterServer();
+        unregisterWork();
       }
     });
 }

@@ -3,42 +3,74 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
-import { archiverHome, readRunningStack } from '../local-stack';
-import { humanBytes, printTable } from '../output';
+import { describeDataHome, resolveDataHome } from '../data-home';
+import { readRunningStack } from '../local-stack';
+import { formatTable, humanBytes } from '../output';
+import { out } from '../program';
 
 export function registerStatus(program: Command, ctx: CliContext): void {
   program
     .command('status')
     .description('what is running, where the data is, and message counts per mailbox and folder')
     .action(async () => {
+      const output = out();
       const { target, configuration } = ctx.globals();
-      const home = archiverHome();
+      const dataHome = resolveDataHome();
+      const home = dataHome.path;
+      const running = target === 'local' ? readRunningStack(home) : undefined;
+      const dataBytes = target === 'local' ? directorySize(home) : undefined;
       if (target === 'local') {
-        const running = readRunningStack(home);
-        console.log(
+        output.result(
           running
-            ? `local stack: running (pid ${running.pid}, since ${running.startedAt})\n  SMTP      smtp://${running.smtp?.host}:${running.smtp?.port}\n  S3        ${running.endpoints.s3}\n  DynamoDB  ${running.endpoints.dynamodb}`
+            ? `local stack: running (pid ${running.pid}, since ${running.startedAt})\n  SMTP      smtp://${running.smtp?.host}:${running.smtp?.port}\n  S3        ${running.endpoints.s3}\n  DynamoDB  ${running.endpoints.dynamodb}${running.smarthost ? `\n  forwards  smtp://${running.smarthost.host}:${running.smarthost.port}` : ''}`
             : 'local stack: not running (npm start runs it); services started for this command',
         );
-        console.log(`data: ${home} (${humanBytes(directorySize(home))})`);
+        output.result(`data: ${describeDataHome(dataHome)}, ${humanBytes(dataBytes ?? 0)}`);
       } else {
-        console.log(`target: AWS stack ${configuration.stackName}`);
+        output.result(`target: AWS stack ${configuration.stackName}`);
       }
-      await ctx.withArchive(async (archive, config) => {
+      const folders = await ctx.withArchive(async (archive, config) => {
         const mailboxes = new Set([...Object.keys(config.mailboxes), ...(await archive.index.mailboxes())]);
-        const rows: string[][] = [];
+        const rows: { mailbox: string; folder?: string; messages: number; uidValidity?: number }[] = [];
         for (const mailbox of [...mailboxes].sort()) {
-          const folders = await archive.index.folders(mailbox);
-          if (folders.length === 0) rows.push([mailbox, '-', '0', '-']);
-          for (const folder of folders.sort((a, b) => a.folder.localeCompare(b.folder))) {
+          const states = await archive.index.folders(mailbox);
+          if (states.length === 0) rows.push({ mailbox, messages: 0 });
+          for (const state of states.sort((a, b) => a.folder.localeCompare(b.folder))) {
             let count = 0;
-            for await (const _ of archive.index.folderDeliveries(mailbox, folder.folder)) count += 1;
-            rows.push([mailbox, folder.folder, String(count), String(folder.uidValidity)]);
+            for await (const _ of archive.index.folderDeliveries(mailbox, state.folder)) count += 1;
+            rows.push({ mailbox, folder: state.folder, messages: count, uidValidity: state.uidValidity });
           }
         }
-        console.log('');
-        printTable(['MAILBOX', 'FOLDER', 'MESSAGES', 'UIDVALIDITY'], rows);
+        return rows;
       });
+      output.jsonLine({
+        target,
+        ...(target === 'local'
+          ? {
+              localStack: running
+                ? {
+                    pid: running.pid,
+                    startedAt: running.startedAt,
+                    smtp: running.smtp,
+                    endpoints: running.endpoints,
+                  }
+                : null,
+              data: { path: home, source: dataHome.source, bytes: dataBytes },
+            }
+          : { stackName: configuration.stackName }),
+        folders,
+      });
+      output.result('');
+      for (const line of formatTable(
+        ['MAILBOX', 'FOLDER', 'MESSAGES', 'UIDVALIDITY'],
+        folders.map((f) => [
+          f.mailbox,
+          f.folder ?? '-',
+          String(f.messages),
+          f.uidValidity === undefined ? '-' : String(f.uidValidity),
+        ]),
+      ))
+        output.result(line);
     });
 }
 

@@ -1,21 +1,32 @@
-// `mail-archiver verify`: a bundle re-hashed against its manifest, and the maildir rules checked.
-import { createReadStream } from 'node:fs';
+// `mail-archiver verify`: a bundle (or an unpacked bundle directory) re-hashed against its manifest, and the
+// maildir rules checked. A missing file, a directory and a file that is no bundle are told apart up front.
 import type { Command } from 'commander';
 import { verifyBundle } from '../../shared/bundle/verify';
+import { openBundleSource } from '../bundle-file';
+import { out } from '../program';
 
 export function registerVerify(program: Command): void {
   program
     .command('verify')
     .description('re-hash every message of a bundle against its manifest and check the maildir rules')
-    .argument('<bundle>', 'bundle file (.tar.gz)')
+    .argument('<bundle>', 'bundle file (.tar.gz), or the directory it was unpacked into')
     .action(async (bundle: string) => {
-      const report = await verifyBundle(createReadStream(bundle));
+      const output = out();
+      const source = await openBundleSource(bundle);
+      const report = await verifyBundle(source.stream);
+      output.jsonLine({
+        bundle,
+        ok: report.ok,
+        messages: report.messages,
+        errors: report.errors,
+        ...(report.manifest ? { manifest: report.manifest } : {}),
+      });
       if (report.ok) {
-        console.log(`${bundle}: OK, ${report.messages} messages match the manifest and the maildir rules`);
+        output.result(`${bundle}: OK, ${report.messages} messages match the manifest and the maildir rules`);
         return;
       }
-      console.log(`${bundle}: ${report.errors.length} problems`);
-      for (const error of report.errors) console.log(`  ${error}`);
+      output.result(`${bundle}: ${report.errors.length} problems`);
+      for (const error of report.errors) output.result(`  ${error}`);
       process.exitCode = 1;
     });
 }

@@ -39,11 +39,7 @@ export class SqsDeadLetterQueue {
   async redrive(destinationArn?: string): Promise<{ taskHandle: string; messages: number } | undefined> {
     const { waiting } = await this.count();
     if (waiting === 0) return undefined;
-    const { Attributes } = await this.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: this.queueUrl, AttributeNames: ['QueueArn'] }),
-    );
-    const sourceArn = Attributes?.QueueArn;
-    if (!sourceArn) throw new Error(`no QueueArn for ${this.queueUrl}`);
+    const sourceArn = await this.arn();
     const { TaskHandle } = await this.sqs.send(
       new StartMessageMoveTaskCommand({
         SourceArn: sourceArn,
@@ -51,5 +47,13 @@ export class SqsDeadLetterQueue {
       }),
     );
     return { taskHandle: TaskHandle ?? '', messages: waiting };
+  }
+
+  async arn(): Promise<string> {
+    const { Attributes } = await this.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: this.queueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    if (!Attributes?.QueueArn) throw new Error(`no QueueArn for ${this.queueUrl}`);
+    return Attributes.QueueArn;
   }
 }

@@ -261,4 +261,27 @@ describe('queues that feed functions', () => {
       ).toBe(true);
     expect(alarms).toContain('ForwardFeedbackDeadLetterQueue');
   });
+
+  it('keeps a notification SNS cannot deliver, and alarms on it and on a stuck ingest queue', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'sqs',
+      RawMessageDelivery: true,
+      RedrivePolicy: {
+        deadLetterTargetArn: {
+          'Fn::GetAtt': [Match.stringLikeRegexp('^ReceivedNotificationDeadLetterQueue'), 'Arn'],
+        },
+      },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'NumberOfNotificationsFailed',
+      Namespace: 'AWS/SNS',
+      AlarmActions: [Match.anyValue()],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Threshold: 3600,
+      AlarmActions: [Match.anyValue()],
+    });
+    template.hasOutput('ReceivedNotificationDeadLetterQueueUrl', { Value: Match.anyValue() });
+  });
 });

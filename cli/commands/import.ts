@@ -1,0 +1,142 @@
+// `mail-archiver import` (alias `ingest`, its first name): history import of .eml files, maildirs and mbox files
+// through the SES path. "Ingest" names the SES pipeline (lambdas/ingest); the command that imports history is `import`.
+import type { Command } from 'commander';
+import type { CliContext } from '../context';
+import { checkImportOptions, DEFAULT_IMPORT_CONCURRENCY, type ImportReport, importMessages } from '../import';
+import { planImport } from '../ingest-plan';
+import { handleInterruptionGracefully, interruption } from '../interrupt';
+import { totalBytes } from '../message-sources';
+import { collect, parsePositive } from '../options';
+import { formatTable } from '../output';
+import { out } from '../program';
+
+interface IngestOptions {
+  to?: string[];
+  mailbox?: string;
+  concurrency?: number;
+  dryRun?: boolean;
+}
+
+export function registerImport(program: Command, ctx: CliContext): void {
+  program
+    .command('import')
+    .alias('ingest')
+    .description(
+      'archive .eml files, directories of them, maildirs and mbox files through the same path as SES mail',
+    )
+    .argument('<path...>', 'files or directories')
+    .option(
+      '--to <address>',
+      'an envelope recipient, checked as SMTP checks it; repeat for several (default: the configured mailboxes the message is addressed to)',
+      collect,
+    )
+    .option(
+      '--mailbox <address>',
+      'the archive mailbox these files belong to (a Takeout): its sent mail goes to its Sent folder',
+    )
+    .option(
+      '--concurrency <n>',
+      `messages imported at once (default ${DEFAULT_IMPORT_CONCURRENCY})`,
+      parsePositive,
+    )
+    .option('--dry-run', 'say what would be archived where; archive nothing')
+    .action(async (paths: string[], options: IngestOptions) => {
+      const output = out();
+      if (options.dryRun) {
+        const { configuration } = ctx.globals();
+        checkImportOptions(configuration, options);
+        const plan = await planImport(configuration, paths, options);
+        output.jsonLine(plan);
+        output.result(
+          `would archive ${plan.messages} messages (dry run: nothing stored; messages already archived are counted too)`,
+        );
+        const rows = Object.entries(plan.placements)
+          .sort(([a], [b]) => a.localeCompare(b))
+          .flatMap(([mailbox, folders]) =>
+            Object.entries(folders).map(([folder, n]) => [mailbox, folder, String(n)]),
+          );
+        if (rows.length > 0)
+          for (const line of formatTable(['MAILBOX', 'FOLDER', 'MESSAGES'], rows)) output.result(`  ${line}`);
+        for (const f of plan.failed) output.result(`  would fail: ${f.origin}: ${f.reason}`);
+        for (const s of plan.skipped) output.result(`  would skip: ${s.origin}: ${s.reason}`);
+        if (plan.failed.length > 0) process.exitCode = 1;
+        return;
+      }
+      handleInterruptionGracefully();
+      const onInterrupt = () => process.stderr.write('\ninterrupted: finishing the messages in flight...\n');
+      interruption.addEventListener('abort', onInterrupt, { once: true });
+      const report = await ctx.withArchive(async (archive, config) => {
+        checkImportOptions(config, options);
+        const total = await totalBytes(paths);
+        const bar = await importProgressBar(total);
+        let done = 0;
+        let messages = 0;
+        const started = Date.now();
+        try {
+          return await importMessages(config, archive, paths, {
+            ...(options.to ? { to: options.to } : {}),
+            ...(options.mailbox ? { mailbox: options.mailbox } : {}),
+            ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+            signal: interruption,
+            onProgress: (bytes, r) => {
+              done += bytes;
+              messages = r.archived + r.duplicates + r.failed.length;
+              const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+              bar?.update(done, {
+                rate: (messages / seconds).toFixed(0),
+                counts: `${r.archived} new, ${r.duplicates} present, ${r.failed.length} failed, ${r.skipped.length} skipped`,
+              });
+              output.detail(
+                `${r.archived} archived, ${r.duplicates} already present, ${r.failed.length} failed`,
+              );
+            },
+          });
+        } finally {
+          interruption.removeEventListener('abort', onInterrupt);
+          bar?.stop();
+        }
+      });
+      printReport(report);
+      if (report.failed.length > 0) process.exitCode = 1;
+    });
+}
+
+/** Progress of an import by input bytes, with messages per second and the time left. */
+async function importProgressBar(total: number) {
+  if (!process.stderr.isTTY || process.env.CI || out().quiet || out().json) return undefined;
+  const { SingleBar, Presets } = await import('cli-progress');
+  const bar = new SingleBar(
+    {
+      stream: process.stderr,
+      format: 'importing [{bar}] {percentage}% | {rate} msg/s | ETA {eta_formatted} | {counts}',
+      hideCursor: true,
+      etaBuffer: 200,
+    },
+    Presets.shades_classic,
+  );
+  bar.start(Math.max(total, 1), 0, { rate: '0', counts: '' });
+  return bar;
+}
+
+function printReport(report: ImportReport) {
+  const output = out();
+  output.jsonLine(report);
+  const counts = `${report.archived} archived, ${report.duplicates} already present, ${report.failed.length} failed, ${report.skipped.length} skipped (not mail)`;
+  if (report.interrupted) {
+    output.result(`interrupted: ${counts}; run the same command again to resume`);
+  } else {
+    output.result(
+      `archived ${report.archived}, already present ${report.duplicates}, failed ${report.failed.length}, skipped ${report.skipped.length} (not mail)`,
+    );
+  }
+  const mailboxes = Object.entries(report.mailboxes).sort(([a], [b]) => (a < b ? -1 : 1));
+  if (mailboxes.length > 1)
+    for (const [mailbox, c] of mailboxes)
+      output.result(
+        `  ${mailbox}: archived ${c.archived}, already present ${c.duplicates}, failed ${c.failed}`,
+      );
+  const sources = Object.entries(report.receivedTimeSources).map(([source, n]) => `${source} ${n}`);
+  if (sources.length) output.info(`  received time from: ${sources.join(', ')}`);
+  for (const failure of report.failed) output.result(`  failed: ${failure.origin}: ${failure.reason}`);
+  for (const skip of report.skipped) output.result(`  skipped: ${skip.origin}: ${skip.reason}`);
+}

@@ -1,0 +1,83 @@
+// `mail-archiver search`: mail across mailboxes, found by the index (DynamoDB queries, not a client-side scan).
+import type { Command } from 'commander';
+import { DynamoDeliverySearch } from '../../shared/adapters/dynamo-search';
+import type { SearchQuery } from '../../shared/search';
+import type { CliContext } from '../context';
+import { collect, normaliseMailbox, parseDate, parsePositive } from '../options';
+import { formatTable, humanBytes, tableTime } from '../output';
+import { out as output } from '../program';
+
+interface SearchOptions {
+  mailbox?: string[];
+  from?: string;
+  to?: string;
+  subject?: string;
+  since?: Date;
+  until?: Date;
+  attachment?: boolean;
+  messageId?: string;
+  limit?: number;
+}
+
+export function registerSearch(program: Command, ctx: CliContext): void {
+  program
+    .command('search')
+    .description(
+      'find messages across mailboxes by sender, recipient, subject, date, attachment or Message-ID',
+    )
+    .option('--mailbox <address>', 'only this mailbox (repeat for several; default: all)', collect)
+    .option('--from <text>', "sender's address contains this (case-insensitive): alice, @bank.example")
+    .option('--to <text>', 'a To/Cc address or envelope recipient contains this (case-insensitive)')
+    .option('--subject <text>', 'Subject contains this (case-insensitive)')
+    .option('--since <date>', 'received on or after this date', parseDate)
+    .option('--until <date>', 'received before this date', parseDate)
+    .option('--attachment', 'only messages with an attachment')
+    .option('--no-attachment', 'only messages without one')
+    .option('--message-id <id>', 'this Message-ID (with or without <>)')
+    .option('--limit <n>', 'at most this many, newest first', parsePositive)
+    .action(async (options: SearchOptions) => {
+      const out = output();
+      const query: SearchQuery = {
+        ...(options.mailbox ? { mailboxes: options.mailbox.map(normaliseMailbox) } : {}),
+        ...(options.from !== undefined ? { from: options.from } : {}),
+        ...(options.to !== undefined ? { to: options.to } : {}),
+        ...(options.subject !== undefined ? { subject: options.subject } : {}),
+        ...(options.since ? { since: options.since } : {}),
+        ...(options.until ? { until: options.until } : {}),
+        ...(options.attachment !== undefined ? { hasAttachment: options.attachment } : {}),
+        ...(options.messageId !== undefined ? { messageId: options.messageId } : {}),
+        ...(options.limit !== undefined ? { limit: options.limit } : {}),
+      };
+      const result = await ctx.withArchive(async (archive, config) => {
+        const mailboxes = [
+          ...new Set([...Object.keys(config.mailboxes), ...(await archive.index.mailboxes())]),
+        ];
+        return new DynamoDeliverySearch(archive.clients.dynamodb, archive.tableName).search(
+          query,
+          mailboxes.sort(),
+        );
+      });
+      out.detail(`the index read ${result.examined} rows and returned ${result.returned} after its filters`);
+      if (out.json) {
+        for (const row of result.rows) out.jsonLine(row);
+        return;
+      }
+      if (result.rows.length === 0) {
+        out.result('no messages match');
+        return;
+      }
+      for (const line of formatTable(
+        ['RECEIVED', 'MAILBOX', 'FOLDER', 'UID', 'FROM', 'SUBJECT', 'SIZE'],
+        result.rows.map((r) => [
+          tableTime(r.receivedAt),
+          r.mailbox,
+          r.folder,
+          String(r.uid),
+          r.fromAddress ?? r.from[0] ?? '',
+          r.subject ?? '(no subject)',
+          humanBytes(r.size),
+        ]),
+      ))
+        out.result(line);
+    });
+}

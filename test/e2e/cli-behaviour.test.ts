@@ -1,0 +1,323 @@
+// The command line as a sysadmin meets it, each case a separate `mail-archiver` process: exit codes, messages
+// without stack traces, EPIPE, signals, busy ports, files left behind. One local stack (`start`, itself a
+// process) serves the commands that need an archive.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeMessage } from '../support/messages';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'cli/bin.js');
+let root: string;
+let home: string;
+let work: string;
+let temp: string;
+let stackProcess: ChildProcess | undefined;
+
+/** The environment every CLI process gets: its own data directory, its own TMPDIR (to see what is left). */
+const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+  ...process.env,
+  MAIL_ARCHIVER_HOME: home,
+  MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
+  TMPDIR: temp,
+  CI: 'true',
+  NO_COLOR: '1',
+  ...extra,
+});
+
+interface Run {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+
+function cli(args: string[], extra: NodeJS.ProcessEnv = {}, cwd = work): Promise<Run> {
+  return new Promise((done) => {
+    execFile(
+      'node',
+      [BIN, ...args],
+      { cwd, env: env(extra), maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        done({ stdout, stderr, code: error ? ((error as { code?: number }).code ?? null) : 0 }),
+    );
+  });
+}
+
+/** Spawns the CLI and resolves when `ready` matches its output (stdout and stderr). */
+function spawnCli(args: string[], ready: RegExp, extra: NodeJS.ProcessEnv = {}) {
+  const child = spawn('node', [BIN, ...args], {
+    cwd: work,
+    env: env(extra),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let stdout = '';
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code, signal) => r(code ?? (signal ? -1 : null))),
+  );
+  const seen = new Promise<void>((r, reject) => {
+    const check = () => ready.test(output) && r();
+    child.stdout.on('data', (d: Buffer) => {
+      output += d;
+      stdout += d;
+      check();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d;
+      check();
+    });
+    child.once('exit', () => reject(new Error(`exited before ${ready}: ${output}`)));
+  });
+  return { child, seen, exited, output: () => output, stdout: () => stdout };
+}
+
+const noStack = (text: string) => expect(text).not.toMatch(/\n\s+at .+:\d+:\d+/);
+
+function mbox(count: number, subject: string): string {
+  const parts: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const message = makeMessage({
+      subject: `${subject} ${i}`,
+      messageId: `<${subject}-${i}@sender.example.org>`,
+      eol: '\n',
+    })
+      .toString('utf8')
+      .replace(/^From /gm, '>From ');
+    parts.push(`From sender@example.org Tue Sep  1 10:00:00 2026\n${message}\n`);
+  }
+  return parts.join('');
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'mail-archiver-cli-'));
+  home = join(root, 'home');
+  work = join(root, 'work');
+  temp = join(root, 'tmp');
+  for (const dir of [home, work, temp]) mkdirSync(dir);
+  // As root, serve's Dovecot runs as a system user who must be able to enter the directories above TMPDIR.
+  chmodSync(root, 0o755);
+  const started = spawnCli(['start', '--smtp-port', '0'], /Ctrl-C stops everything/);
+  stackProcess = started.child;
+  await started.seen;
+  writeFileSync(join(work, 'history.mbox'), mbox(60, 'history'));
+  const ingest = await cli(['ingest', '--to', 'alice@example.com', 'history.mbox']);
+  expect(ingest.code, ingest.stderr).toBe(0);
+}, 120_000);
+
+afterAll(async () => {
+  if (stackProcess && stackProcess.exitCode === null) {
+    const exited = new Promise((r) => stackProcess?.once('exit', r));
+    stackProcess.kill('SIGINT');
+    await exited;
+  }
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('what such tools always have', () => {
+  it('--version prints the package version', async () => {
+    const { stdout, code } = await cli(['--version']);
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe('0.1.0');
+  });
+
+  it('a wrong command line exits 2 and says why, without a stack', async () => {
+    const run = await cli(['list']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/missing required argument 'mailbox'/);
+  });
+
+  it('bash completion completes commands and their options', async () => {
+    const { stdout } = await cli(['completion', 'bash']);
+    const script = join(root, 'completion.bash');
+    writeFileSync(script, stdout);
+    const complete = (line: string[]) =>
+      new Promise<string>((done) =>
+        execFile(
+          'bash',
+          [
+            '-c',
+            `source ${script}; COMP_WORDS=(${line.join(' ')}); COMP_CWORD=${line.length - 1}; _mail_archiver_complete; echo "\${COMPREPLY[*]}"`,
+          ],
+          (_e, out) => done(out.trim()),
+        ),
+      );
+    expect(await complete(['mail-archiver', 'ver'])).toBe('verify');
+    expect((await complete(['mail-archiver', 'export', 'a@b', '--fo'])).split(' ')).toEqual(['--format']);
+  });
+});
+
+describe('faults, each a process', () => {
+  it.each([['list'], ['forwards'], ['export']])(
+    '%s of an unknown mailbox exits 1 naming the configured mailboxes, and writes nothing',
+    async (command) => {
+      const run = await cli([command, 'alcie@example.com']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(
+        'no mailbox alcie@example.com in this archive (did you mean alice@example.com?)',
+      );
+      expect(run.stderr).toMatch(/configured mailboxes: alice@example\.com, bob@example\.com/);
+      noStack(run.stderr);
+      expect(readdirSync(work).filter((f) => f.endsWith('.tar.gz'))).toEqual([]);
+    },
+  );
+
+  it('list piped into a reader that stops early exits 0 without a word (EPIPE)', async () => {
+    const listing = spawnCli(['list', 'alice@example.com'], /history/);
+    await listing.seen;
+    listing.child.stdout?.destroy();
+    const code = await listing.exited;
+    let stderr = '';
+    listing.child.stderr?.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+  });
+
+  it('verify says a missing file does not exist, accepts an unpacked directory, and names a non-bundle', async () => {
+    const missing = await cli(['verify', 'nothing-here.tar.gz']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('nothing-here.tar.gz does not exist');
+    noStack(missing.stderr);
+
+    const exported = await cli(['export', 'alice@example.com', '--out', 'alice.tar.gz']);
+    expect(exported.code, exported.stderr).toBe(0);
+    const unpacked = join(work, 'alice-unpacked');
+    mkdirSync(unpacked);
+    await new Promise((r) => execFile('tar', ['-xzf', join(work, 'alice.tar.gz'), '-C', unpacked], r));
+    const dir = await cli(['verify', unpacked]);
+    expect(dir.stdout).toContain('OK, 60 messages');
+    expect(dir.code).toBe(0);
+
+    writeFileSync(join(work, 'notes.txt'), 'not a bundle\n'.repeat(100));
+    const text = await cli(['verify', 'notes.txt']);
+    expect(text.code).toBe(1);
+    expect(text.stderr).toContain('notes.txt is not a bundle: it is neither gzip nor tar data');
+  });
+
+  it('verify --json reports for scripts', async () => {
+    const run = await cli(['--json', 'verify', 'alice.tar.gz']);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      bundle: 'alice.tar.gz',
+      ok: true,
+      messages: 60,
+      errors: [],
+    });
+  });
+
+  it('export --out into a missing directory is refused before the export starts', async () => {
+    const run = await cli(['export', 'alice@example.com', '--out', 'no/such/dir/alice.tar.gz']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`the directory ${join(work, 'no/such/dir')} does not exist`);
+    expect(run.stderr).not.toMatch(/finalized|destroyed/);
+    noStack(run.stderr);
+  });
+
+  it('Ctrl-C during export leaves neither a bundle under its name, nor a partial file, nor the spool', async () => {
+    const exporting = spawnCli(
+      ['--verbose', 'export', 'alice@example.com', '--out', 'interrupted.tar.gz'],
+      /writing/,
+    );
+    await exporting.seen;
+    exporting.child.kill('SIGINT');
+    expect(await exporting.exited).toBe(130);
+    expect(exporting.output()).toMatch(/export interrupted/);
+    expect(readdirSync(work).filter((f) => f.includes('interrupted'))).toEqual([]);
+    expect(readdirSync(temp).filter((f) => f.startsWith('mail-archiver-export-'))).toEqual([]);
+  });
+
+  it('Ctrl-C during ingest says how far it got and how to resume', async () => {
+    writeFileSync(join(work, 'big.mbox'), mbox(3000, 'bulk'));
+    const ingesting = spawnCli(['--verbose', 'ingest', '--to', 'bob@example.com', 'big.mbox'], /archived/);
+    await ingesting.seen;
+    ingesting.child.kill('SIGINT');
+    expect(await ingesting.exited).toBe(130);
+    expect(ingesting.output()).toMatch(
+      /interrupted: \d+ archived, \d+ already present, 0 failed, 0 skipped \(not mail\); run the same command again to resume/,
+    );
+  });
+
+  it('--to is repeatable and leaves the paths alone', async () => {
+    writeFileSync(join(work, 'one.mbox'), mbox(1, 'shared'));
+    const run = await cli(['ingest', '--to', 'alice@example.com', '--to', 'bob@example.com', 'one.mbox']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('archived 1');
+  });
+
+  it('ingest --dry-run says what would be archived where, and archives nothing', async () => {
+    writeFileSync(join(work, 'dry.mbox'), mbox(2, 'dry'));
+    const run = await cli(['ingest', '--dry-run', '--to', 'bob@example.com', 'dry.mbox']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/would archive 2 messages/);
+    const search = await cli(['--json', 'search', '--subject', 'dry']);
+    expect(search.stdout).toBe('');
+  });
+
+  it('search finds mail across mailboxes through the index', async () => {
+    const run = await cli(['--json', 'search', '--message-id', 'shared-0@sender.example.org']);
+    expect(run.code, run.stderr).toBe(0);
+    const rows = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { mailbox: string });
+    expect(rows.map((r) => r.mailbox).sort()).toEqual(['alice@example.com', 'bob@example.com']);
+  });
+
+  it('--target aws without a region says to set AWS_REGION or AWS_PROFILE; --target aws start is refused', async () => {
+    const noRegion = {
+      AWS_REGION: '',
+      AWS_DEFAULT_REGION: '',
+      AWS_PROFILE: '',
+      AWS_CONFIG_FILE: join(root, 'none'),
+      AWS_SHARED_CREDENTIALS_FILE: join(root, 'none'),
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    const status = await cli(['--target', 'aws', 'status'], noRegion);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toMatch(/no AWS region is configured/);
+    expect(status.stderr).toMatch(/AWS_REGION/);
+    expect(status.stderr).toMatch(/AWS_PROFILE/);
+    noStack(status.stderr);
+    const start = await cli(['--target', 'aws', 'start']);
+    expect(start.code).toBe(2);
+    expect(start.stderr).toMatch(/start runs the local stack only/);
+  });
+});
+
+describe('serve', () => {
+  let busy: Server;
+  beforeAll(async () => {
+    busy = createServer((socket) => socket.end('* OK not our server\r\n'));
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+  });
+  afterAll(() => new Promise<void>((r) => busy.close(() => r())));
+
+  it('on a busy port names the port and the flag, prints no password, and leaves no temp directory', async () => {
+    const address = busy.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const run = await cli(['serve', 'alice.tar.gz', '--port', String(port)]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`port ${port} on 127.0.0.1 is already in use by another program`);
+    expect(run.stderr).toContain('choose another with --port N, or --port 0 for a free one');
+    expect(run.stdout).not.toMatch(/password/);
+    noStack(run.stderr);
+    expect(readdirSync(temp).filter((f) => f.startsWith('mail-archiver-serve-'))).toEqual([]);
+  });
+
+  it('serves on a free port, says which, and cleans up on SIGTERM', async () => {
+    const serving = spawnCli(['serve', 'alice.tar.gz', '--port', '0'], /password/);
+    await serving.seen;
+    expect(serving.stdout()).toMatch(/port \d+/);
+    if ((process.getuid?.() ?? 1) === 0)
+      expect(serving.stdout()).toMatch(/Dovecot runs as the system user mailarchiver/);
+    serving.child.kill('SIGTERM');
+    // Stopping a server with a signal is its normal end: exit 0, as Dovecot and the local stack do.
+    expect(await serving.exited).toBe(0);
+    expect(readdirSync(temp).filter((f) => f.startsWith('mail-archiver-serve-'))).toEqual([]);
+    expect(existsSync(join(work, 'alice.tar.gz'))).toBe(true);
+  });
+});
