@@ -169,6 +169,8 @@ interface FolderRun {
 }
 
 const STATE_VERSION = 1;
+/** Tries before the first login of a run (a later disconnect gets `retry.attempts`). */
+const FIRST_CONNECT_ATTEMPTS = 3;
 
 /**
  * Restores a maildir bundle into an IMAP server.
@@ -737,6 +739,7 @@ class Session {
   reconnects = 0;
   /** Set once a connection logged in: before that, a failure to connect is a wrong address, not an outage. */
   private connectedOnce = false;
+  private where = 'the target';
   private readonly attempts: number;
   private readonly firstDelayMs: number;
 
@@ -761,6 +764,7 @@ class Session {
           }
           this.client = undefined;
           const client = this.options.newClient();
+          this.where = `${client.host}:${client.port}`;
           client.on('error', () => undefined);
           try {
             await client.connect();
@@ -783,16 +787,21 @@ class Session {
         if (this.client) {
           this.client.close();
         }
-        if (failures >= this.attempts) {
+        // Before any login succeeded, a server that keeps closing the connection is not an outage to wait
+        // out for minutes: three tries, then what it did.
+        const attempts = this.connectedOnce ? this.attempts : Math.min(this.attempts, FIRST_CONNECT_ATTEMPTS);
+        if (failures >= attempts) {
           throw new TargetUnreachableError(
-            `the IMAP server failed ${failures} times in a row; last: ${errorMessage(error)}`,
+            this.connectedOnce
+              ? `the IMAP server ${this.where} failed ${failures} times in a row; last: ${errorMessage(error)}`
+              : `no IMAP session with ${this.where} after ${failures} tries (last: ${describe(error)}): check the host, the port and imaps:// or imap://`,
             { cause: error },
           );
         }
         const throttle = (error as { throttleReset?: number }).throttleReset;
         const delay = Math.min(30_000, Math.max(throttle ?? 0, this.firstDelayMs * 2 ** (failures - 1)));
         this.options.log?.(
-          `${(error as { code?: string }).code === 'ETHROTTLE' ? 'throttled' : 'connection lost'} (${describe(error)}); reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${failures + 1} of ${this.attempts})`,
+          `${(error as { code?: string }).code === 'ETHROTTLE' ? 'throttled' : this.connectedOnce ? 'connection lost' : 'could not connect'} (${describe(error)}); reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${failures + 1} of ${attempts})`,
         );
         await new Promise((r) => setTimeout(r, delay));
         if (this.client) this.reconnects += 1;

@@ -637,6 +637,31 @@ describe('restore: mistakes and hostile input', () => {
     await expect(tls).rejects.toThrow(
       /TLS failed: if the port speaks plain IMAP \(or STARTTLS\), use imap:\/\//,
     );
+    // A server that closes every connection before the greeting: three tries, not minutes of back-off.
+    let closedConnections = 0;
+    const closer = createServer((socket) => {
+      closedConnections += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((done) => closer.listen(0, '127.0.0.1', done));
+    const closerAddress = closer.address();
+    const closerPort = typeof closerAddress === 'object' && closerAddress ? closerAddress.port : 0;
+    try {
+      const closing = restoreBundle(
+        options(server, {
+          retry: { attempts: 8, firstDelayMs: 50 },
+          newClient: clientFor({ ...server, port: closerPort }),
+        }),
+      );
+      await expect(closing).rejects.toThrow(
+        new RegExp(
+          `no IMAP session with 127\\.0\\.0\\.1:${closerPort} after 3 tries \\(last: .*Unexpected close\\)`,
+        ),
+      );
+      expect(closedConnections).toBe(3);
+    } finally {
+      await new Promise((done) => closer.close(done));
+    }
   }, 60_000);
 
   it('a state file that cannot be written is said before any connection', async () => {
