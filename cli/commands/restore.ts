@@ -10,11 +10,16 @@ import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ImapFlow } from 'imapflow';
 import {
+  BundleNotVerifiedError,
   type BundleSource,
   type RestoreProgress,
   type RestoreReport,
+  RestoreStateError,
+  RestoreUnsupportedError,
   restoreBundle,
   TargetLoginError,
+  TargetRefusedError,
+  TargetUnreachableError,
 } from '../../shared/bundle/restore';
 import { archiverHome } from '../local-stack';
 import { humanBytes, UserError } from '../output';
@@ -187,6 +192,16 @@ Run it again at any time: what is already there is not appended twice. Exit 1 un
               }`,
               { cause: error },
             );
+          // What the user can act on (the bundle, the address, the state file, the server's refusal): said plainly,
+          // without the "--verbose for the details" of an unexpected failure.
+          if (
+            error instanceof BundleNotVerifiedError ||
+            error instanceof RestoreUnsupportedError ||
+            error instanceof RestoreStateError ||
+            error instanceof TargetUnreachableError ||
+            error instanceof TargetRefusedError
+          )
+            throw new RestoreUsageError(error.message, { cause: error });
           throw error;
         } finally {
           bar?.stop();

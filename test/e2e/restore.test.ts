@@ -724,3 +724,54 @@ describe('restore: mistakes and hostile input', () => {
     expect(await countOnTarget(server)).toMatchObject({ INBOX: 9, Spam: 1, 'a_b z': 1 });
   }, 90_000);
 });
+
+function withoutSubject(index: MailIndex, subject: string): MailIndex {
+  return new Proxy(index, {
+    get(target, property) {
+      if (property === 'folderDeliveries') {
+        return async function* (mailbox: string, folder: string) {
+          for await (const row of target.folderDeliveries(mailbox, folder))
+            if (row.subject !== subject) yield row;
+        };
+      }
+      const value = Reflect.get(target, property);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+describe('restore: bundles it cannot take', () => {
+  it('an mboxrd bundle is refused before any connection, saying what to do instead; a user mistake has no --verbose hint', async () => {
+    const mboxBundle = join(work, 'alice-mboxrd.tar.gz');
+    await exportToFile(
+      // Without the bare-CR message: an mboxrd bundle holding one fails its own verify (reported, not restore's).
+      { store: services.store, index: withoutSubject(services.index, 'bare cr import') },
+      { mailbox: MAILBOX, format: 'mboxrd' },
+      mboxBundle,
+    );
+    const server = await target('mboxrd-target');
+    let connections = 0;
+    const attempt = restoreBundle(
+      options(server, {
+        source: { kind: 'file', path: mboxBundle },
+        openBundleStream: () => createReadStream(mboxBundle),
+        newClient: () => {
+          connections += 1;
+          return clientFor(server)();
+        },
+      }),
+    );
+    await expect(attempt).rejects.toThrow(
+      /restore reads maildir bundles; an mboxrd bundle is for the new provider's own importer/,
+    );
+    expect(connections).toBe(0);
+    const child = cli(
+      ['restore', mboxBundle, '--imap', `imap://${server.user}@${server.host}:${server.port}`],
+      server,
+    );
+    expect(await exited(child)).toBe(1);
+    expect(child.output()).toMatch(/^mail-archiver: restore reads maildir bundles/m);
+    expect(child.output()).not.toMatch(/--verbose|^\s+at /m);
+    expect(await countOnTarget(server)).toEqual({ INBOX: 0, Spam: 0 });
+  }, 60_000);
+});
