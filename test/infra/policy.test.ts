@@ -27,6 +27,7 @@ import { createForwardHandler } from '../../lambdas/forward/handler';
 import { createForwardEventsHandler } from '../../lambdas/forward-events/handler';
 import { createGatekeeperHandler } from '../../lambdas/gatekeeper/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
+import { createReconcileHandler } from '../../lambdas/reconcile/handler';
 import { createActivationHandler } from '../../lambdas/rule-set-activation/handler';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
@@ -421,6 +422,32 @@ describe("every SDK command each function's own run sends is allowed by its role
     const dispatched = exportClients.recorded.find((c) => c.service === 'lambda');
     expect(dispatched).toBeDefined();
     await exporter(JSON.parse(Buffer.from(dispatched?.input.Payload as Uint8Array).toString()));
+
+    // Scheduled reconcile: one message stored but never announced (SES could not publish) is found and indexed.
+    const reconcileId = functionId('ReconcileFunction');
+    const reconcileEnv = environment(reconcileId);
+    const reconcileClients = clientsOf(reconcileId);
+    const reconcileSqs = recordCalls(
+      new SQSClient({ region: REGION }),
+      'sqs',
+      reconcileClients.recorded,
+      () => ({
+        Successful: [],
+        Failed: [],
+        MessageId: 'm',
+      }),
+    );
+    await receiveLikeSes(store, bucket, makeMessage({ subject: 'never announced' }), {
+      recipients: ['alice@example.com'],
+    });
+    await createReconcileHandler({
+      config,
+      store: new S3RawMailStore(reconcileClients.s3),
+      index: new DynamoMailIndex(reconcileClients.dynamodb, reconcileEnv.INDEX_TABLE as string),
+      bucket: reconcileEnv.RAW_BUCKET as string,
+      forwards: new SqsForwardQueue(reconcileEnv.FORWARD_QUEUE_URL as string, reconcileSqs),
+      logger,
+    })().catch(() => undefined);
 
     // Gatekeeper: an unknown recipient on the journal subdomain is bounced.
     const gatekeeperId = functionId('GatekeeperFunction');
