@@ -17,7 +17,7 @@ import type { ArchiverConfig } from '../shared/config';
 import { asError } from '../shared/errors';
 import { ledgerRedrives, uniqueRequests } from '../shared/forwarding/redrive';
 import type { ExportRecord } from '../shared/index-schema';
-import { archiveStorage, type LocalArchive } from './local-stack';
+import { type Archive, archiveStorage } from './local-stack';
 import { UserError } from './output';
 
 /** The deployed stack cannot be reached as configured: a setting for the user to fix, printed without a stack. */
@@ -60,7 +60,7 @@ export async function stackOutputs(stackName: string, cloudFormation = new Cloud
 }
 
 /** The deployed archive behind the same interface as the local one; delivery goes through its SQS queue. */
-export async function connectAws(config: ArchiverConfig): Promise<LocalArchive> {
+export async function connectAws(config: ArchiverConfig): Promise<Archive> {
   const outputs = await stackOutputs(config.stackName);
   const need = (key: string) => {
     const value = outputs[key];

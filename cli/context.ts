@@ -9,8 +9,9 @@ import { resolveConfigPath } from './data-home';
 import { addCleanup } from './interrupt';
 import { startForwardSink } from './local-forwarding';
 import { makeDataHomePrivate } from './local-privacy';
-import { archiverHome, type LocalArchive, readRunningStack, startLocalArchive } from './local-stack';
+import { type Archive, archiverHome, readRunningStack, startLocalArchive } from './local-stack';
 import { UserError } from './output';
+import { out } from './program';
 
 export interface GlobalOptions {
   config?: string;
@@ -22,7 +23,7 @@ export interface CliContext {
   globals(): GlobalOptions & { configuration: ArchiverConfig };
   /** Runs `fn` against the archive: a running `npm start`, local services started for this command, or AWS. */
   withArchive<T>(
-    fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>,
+    fn: (archive: Archive, config: ArchiverConfig) => Promise<T>,
     options?: { forwarding?: boolean },
   ): Promise<T>;
 }
@@ -52,7 +53,7 @@ export function createContext(program: Command): CliContext {
   };
 
   async function withArchive<T>(
-    fn: (archive: LocalArchive, config: ArchiverConfig) => Promise<T>,
+    fn: (archive: Archive, config: ArchiverConfig) => Promise<T>,
     options: { forwarding?: boolean } = {},
   ): Promise<T> {
     const { target, configuration } = globals();
@@ -82,8 +83,11 @@ export function createContext(program: Command): CliContext {
       home,
       ...(options.forwarding && smarthost ? { forwarding: { smarthost, home } } : {}),
     });
-    // Services started for this command stop with it, also on Ctrl-C and SIGTERM.
+    // Services started for this command stop with it, also on Ctrl-C and SIGTERM. Their ports are free ones.
     const closeArchive = addCleanup(() => archive.close());
+    out().detail(
+      `${archive.shared ? 'using the running stack' : 'started for this command'}: DynamoDB ${archive.endpoints.dynamodb}, S3 ${archive.endpoints.s3}${sink ? `, forward sink smtp://${sink.host}:${sink.port}` : ''}`,
+    );
     try {
       return await fn(archive, configuration);
     } finally {

@@ -7,13 +7,13 @@ import type { ArchiverConfig } from '../shared/config';
 import { stackOutputs, TargetError } from './aws-target';
 import { describeError } from './describe-error';
 import { type DeadLetterRedrive, LocalDeadLetters } from './local-dead-letters';
-import type { LocalArchive } from './local-stack';
+import type { Archive } from './local-stack';
 
 export const localIngestDeadLetters = (home: string) => new LocalDeadLetters(join(home, 'dead-letters'));
 
 /** Delivers each parked notification through the ingest handler again; what fails stays parked. */
 export function redriveIngestLocally(
-  archive: Pick<LocalArchive, 'deliver'>,
+  archive: Pick<Archive, 'deliver'>,
   home: string,
 ): Promise<DeadLetterRedrive> {
   return localIngestDeadLetters(home).redrive((n) => archive.deliver(n), describeError);

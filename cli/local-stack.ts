@@ -89,8 +89,8 @@ export function readRunningStack(home: string): StackFile | undefined {
   }
 }
 
-/** The archive's storage and ingest path, wherever its services run. */
-export interface LocalArchive {
+/** An archive, local or deployed (cli/aws-target.ts connects the deployed one): its storage and ingest path. */
+export interface Archive {
   clients: AwsClients;
   store: S3RawMailStore;
   index: DynamoMailIndex;
@@ -131,10 +131,10 @@ export function openArchive(
   endpoints: LocalEndpoints,
   logger: IngestHandlerDeps['logger'] = { info: () => undefined, warn: () => undefined },
   forwardingOptions?: LocalForwarding,
-): Omit<LocalArchive, 'close'> & { clients: AwsClients } {
+): Omit<Archive, 'close'> & { clients: AwsClients } {
   const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE);
   const { store, index } = storage;
-  let forwarding: LocalArchive['forwarding'];
+  let forwarding: Archive['forwarding'];
   if (forwardingOptions) {
     const deps = localForwardDeps({ config, index, store }, forwardingOptions);
     if (forwardingOptions.wrapSender) deps.sender = forwardingOptions.wrapSender(deps.sender);
@@ -206,7 +206,7 @@ export async function startLocalArchive(
   } = {
     home: archiverHome(),
   },
-): Promise<LocalArchive & { shared: boolean }> {
+): Promise<Archive & { shared: boolean }> {
   const running = readRunningStack(options.home);
   if (running) {
     const archive = openArchive(config, running.endpoints, options.logger, options.forwarding);
@@ -264,7 +264,7 @@ export async function startLocalArchive(
 
 /** Stores raw bytes the way SES's S3 action does and returns the notification SES would publish. */
 export async function receiveRawMessage(
-  archive: Pick<LocalArchive, 'store' | 'bucket'>,
+  archive: Pick<Archive, 'store' | 'bucket'>,
   input: {
     raw: Buffer;
     envelopeFrom: string;
@@ -304,7 +304,7 @@ export interface SmtpListener {
  */
 export async function startSmtpListener(
   config: ArchiverConfig,
-  archive: LocalArchive,
+  archive: Archive,
   options: {
     host?: string;
     port?: number;
@@ -403,7 +403,7 @@ function smtpError(code: number, message: string): Error & { responseCode: numbe
 }
 
 export interface RunningLocalStack {
-  archive: LocalArchive;
+  archive: Archive;
   smtp: SmtpListener;
   /** Where forwarded copies are kept, when the local sink is the smarthost. */
   sinkDir?: string;
@@ -446,7 +446,7 @@ export async function startLocalStack(
     ? undefined
     : await startForwardSink({ dir: join(options.home, 'sink'), port: options.sinkPort ?? 0 });
   const smarthost = config.forwarding.smarthost ?? { host: sink?.host ?? '127.0.0.1', port: sink?.port ?? 0 };
-  let archive: LocalArchive;
+  let archive: Archive;
   try {
     archive = await startLocalArchive(config, {
       home: options.home,

@@ -5,7 +5,7 @@ import { registerDoctor } from './commands/doctor';
 import { registerExport } from './commands/export';
 import { registerForwards } from './commands/forwards';
 import { registerGmailCommands } from './commands/gmail';
-import { registerIngest } from './commands/ingest';
+import { registerImport } from './commands/import';
 import { registerList } from './commands/list';
 import { registerReconcile } from './commands/reconcile';
 import { registerRedrive } from './commands/redrive';
@@ -38,7 +38,7 @@ configureProgram(program)
 const ctx = createContext(program);
 registerStart(program, ctx);
 registerSendTest(program);
-registerIngest(program, ctx);
+registerImport(program, ctx);
 registerList(program, ctx);
 registerSearch(program, ctx);
 registerStatus(program, ctx);

@@ -153,8 +153,13 @@ export class Output {
  * When the reader of stdout goes away (`mail-archiver list ... | head -2`), stop quietly with exit 0, as `ls`
  * and `aws` do, instead of an unhandled EPIPE stack trace. Installed once, at start-up.
  */
-export function exitQuietlyOnEpipe(stream: NodeJS.WriteStream = process.stdout): void {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
+export function exitQuietlyOnEpipe(
+  stream: NodeJS.WriteStream = process.stdout,
+  beforeExit: () => Promise<unknown> = async () => undefined,
+): void {
+  stream.on('error', async (error: NodeJS.ErrnoException) => {
+    // Services started for the command (DynamoDB Local, s3rver) are stopped first: exit leaves children running.
+    await beforeExit().catch(() => undefined);
     if (error.code === 'EPIPE') process.exit(ExitCode.ok);
     process.stderr.write(`mail-archiver: cannot write to stdout: ${error.message}\n`);
     process.exit(ExitCode.failed);
@@ -203,4 +208,9 @@ export async function progressBar(total: number, label: string) {
   );
   bar.start(Math.max(total, 1), 0, { counts: '' });
   return bar;
+}
+
+/** An ISO 8601 UTC time as people read it in a table: `2026-01-31 12:00:00`. */
+export function tableTime(iso: string): string {
+  return iso.replace('T', ' ').slice(0, 19);
 }

@@ -59,7 +59,7 @@ const HELP_CODES = new Set(['commander.helpDisplayed', 'commander.help', 'comman
 
 /** Runs the program and sets the exit code: 0, 1 (failed), 2 (wrong command line), 130/143 (interrupted). */
 export async function runProgram(program: Command, argv: string[]): Promise<void> {
-  exitQuietlyOnEpipe();
+  exitQuietlyOnEpipe(process.stdout, runCleanups);
   installInterruptHandlers();
   try {
     await program.parseAsync(argv);

@@ -267,7 +267,7 @@ async function exportBench(work: string, messages: Buffer[]) {
     const s3 = new S3RawMailStore(clients.s3);
     const keys = [...index.rows.values()]
       .filter((r) => r.mailbox === 'alice@example.com')
-      .map((r) => r.raw.key);
+      .map((r) => r.location.key);
     for (let i = 0; i < keys.length; i += 32) {
       await Promise.all(
         keys

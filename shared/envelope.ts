@@ -175,8 +175,8 @@ export async function recordRows(
       timestamp: new Date(row.receivedAt),
       source: '',
       recipients: row.envelopeRecipients.length ? row.envelopeRecipients : [row.mailbox],
-      bucket: row.raw.bucket,
-      objectKey: row.raw.key,
+      bucket: row.location.bucket,
+      objectKey: row.location.key,
       verdicts: row.verdicts,
     });
     const identity = receiptIdentity(notification);

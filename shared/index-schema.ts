@@ -20,6 +20,11 @@ export interface RawLocation {
   key: string;
 }
 
+/**
+ * One message in one mailbox: the index's row. Units: sizes in bytes; times as ISO 8601 UTC strings; UIDs and
+ * UIDVALIDITY as IMAP has them (RFC 3501 2.3.1.1: UIDVALIDITY is the epoch seconds of the folder's first use,
+ * fixed afterwards; UIDs ascend within it).
+ */
 export interface DeliveryRow {
   mailbox: string;
   folder: Folder;
@@ -30,7 +35,8 @@ export interface DeliveryRow {
   messageKey: string;
   sha256: string;
   sesMessageId: string;
-  raw: RawLocation;
+  /** Where the raw bytes are (bucket and key of the object SES stored). */
+  location: RawLocation;
   size: number;
   /** Line endings of the raw bytes: lets the exporter size maildir files without reading them twice. */
   lineEndings: LineEndings;

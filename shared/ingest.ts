@@ -54,15 +54,31 @@ export interface IngestOutcome {
   parseError?: string;
 }
 
+/**
+ * The archive use case: one message SES stored (or an import stored like SES) in, one index row per (mailbox,
+ * message) out. Records the receipt in the envelope sidecar first (`envelopes/<SES id>.json`), reads the stored
+ * object once (streamed, hashed, parsed within `limits`), routes by the envelope recipients, gives each new row
+ * the folder's next UID and writes it conditionally, then queues the forward requests.
+ *
+ * Idempotent: a second run finds its rows (`status: 'duplicate'`, same UIDs) and queues the requests again (the
+ * ledger decides). Returns the message key, its sha256 (hex) and size (bytes), one outcome per delivery (UIDs;
+ * UIDVALIDITY in epoch seconds of the folder's first use) and the refused recipients. Throws when the object
+ * cannot be read or the index or the sidecar cannot be written: the ingest handler lets that fail the SQS record,
+ * which SQS retries and finally dead-letters. A message that does not parse is still archived (`parseError`).
+ * Sources: SES's receipt notification (Amazon SES Developer Guide, "Notification contents"); RFC 3501 2.3.1.1.
+ */
 export async function archiveReceivedMail(
   notification: SesReceivedNotification,
   deps: IngestDeps,
 ): Promise<IngestOutcome> {
   const { config, store, index } = deps;
-  const raw = { bucket: notification.receipt.action.bucketName, key: notification.receipt.action.objectKey };
+  const location = {
+    bucket: notification.receipt.action.bucketName,
+    key: notification.receipt.action.objectKey,
+  };
   // The envelope goes to S3 first: if this message never gets indexed, its recipients are not only in a queue.
-  const envelope = await recordReceipt(store, raw.bucket, notification);
-  const summary = await readMessage(await store.read(raw), deps.limits ?? defaultParseLimits);
+  const envelope = await recordReceipt(store, location.bucket, notification);
+  const summary = await readMessage(await store.read(location), deps.limits ?? defaultParseLimits);
   const verdicts = verdictsOf(notification.receipt);
   const routing = routeMessage(
     config,
@@ -110,7 +126,7 @@ export async function archiveReceivedMail(
         uid,
         uidValidity,
         archivedAt,
-        raw,
+        location,
       }),
       budget,
     );
@@ -126,7 +142,7 @@ export async function archiveReceivedMail(
   }
   await recordDeliveries(
     store,
-    raw.bucket,
+    location.bucket,
     notification,
     {
       messageKey,
@@ -190,9 +206,10 @@ function deliveryRow(input: {
   uid: number;
   uidValidity: number;
   archivedAt: string;
-  raw: { bucket: string; key: string };
+  location: { bucket: string; key: string };
 }): Omit<DeliveryRow, 'verdicts'> {
-  const { summary, notification, delivery, messageKey, uid, uidValidity, archivedAt, raw, imported } = input;
+  const { summary, notification, delivery, messageKey, uid, uidValidity, archivedAt, location, imported } =
+    input;
   const h = summary.headers;
   const receivedAt = new Date(notification.mail.timestamp);
   return {
@@ -204,7 +221,7 @@ function deliveryRow(input: {
     messageKey,
     sha256: summary.sha256,
     sesMessageId: notification.mail.messageId,
-    raw,
+    location,
     size: summary.size,
     lineEndings: summary.lineEndings,
     receivedAt: Number.isNaN(receivedAt.getTime()) ? archivedAt : receivedAt.toISOString(),

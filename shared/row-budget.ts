@@ -192,7 +192,7 @@ export function minimalRow<R extends DeliveryRow>(row: R, reason: string): Deliv
     messageKey: row.messageKey,
     sha256: row.sha256,
     sesMessageId: row.sesMessageId,
-    raw: row.raw,
+    location: row.location,
     size: row.size,
     lineEndings: row.lineEndings,
     receivedAt: row.receivedAt,

@@ -7,6 +7,7 @@ import { Duration, SecretValue, Validations } from 'aws-cdk-lib';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -57,7 +58,8 @@ export class GmailDelivery extends Construct {
         reason:
           'A Google refresh token or service account key cannot be rotated by a Lambda: it is replaced by running gmail-auth again',
       });
-      secret.grantRead(forwardFunction);
+      // The credential store only reads the secret (GetSecretValue); grantRead would add DescribeSecret.
+      grantSecretValue(secret, forwardFunction);
       this.secrets.set(target.address, secret);
     }
 
@@ -78,7 +80,10 @@ export class GmailDelivery extends Construct {
           POWERTOOLS_SERVICE_NAME: 'mail-archiver-gmail-sent',
         },
       });
-      for (const target of collecting) this.secrets.get(target.address)?.grantRead(this.sentCollector);
+      for (const target of collecting) {
+        const secret = this.secrets.get(target.address);
+        if (secret) grantSecretValue(secret, this.sentCollector);
+      }
       rawMail.grantSentCollection(this.sentCollector);
       index.grantItems(this.sentCollector, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
       new Rule(this, 'SentCollectorSchedule', {
@@ -111,4 +116,11 @@ export class GmailDelivery extends Construct {
       'Google refused a Gmail API credential (401 or invalid_grant): run mail-archiver gmail-auth <mailbox> --target aws, then mail-archiver redrive',
     );
   }
+}
+
+/** secretsmanager:GetSecretValue on the one secret: all the Gmail credential store calls. */
+function grantSecretValue(secret: Secret, fn: ArchiverFunction): void {
+  fn.addToRolePolicy(
+    new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn] }),
+  );
 }

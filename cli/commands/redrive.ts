@@ -8,7 +8,7 @@ import { forwardDeadLetterCount, redriveOnAws } from '../aws-target';
 import type { CliContext } from '../context';
 import { redriveIngestLocally, redriveIngestOnAws } from '../ingest-redrive';
 import { ParkedForwards } from '../local-forwarding';
-import { archiverHome, type LocalArchive } from '../local-stack';
+import { type Archive, archiverHome } from '../local-stack';
 import { out } from '../program';
 
 export function registerRedrive(program: Command, ctx: CliContext): void {
@@ -72,7 +72,7 @@ export function registerRedrive(program: Command, ctx: CliContext): void {
     });
 }
 
-async function redriveLocally(archive: LocalArchive, config: ArchiverConfig) {
+async function redriveLocally(archive: Archive, config: ArchiverConfig) {
   const forwarding = archive.forwarding;
   if (!forwarding) throw new Error('forwarding is not set up for this archive');
   const parking = new ParkedForwards(join(archiverHome(), 'forward-dead-letters'));

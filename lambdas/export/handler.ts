@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { type OpenSink, partSuffix, runExportPart, startExport } from '../../shared/bundle/export-job';
+import { errorMessage, errorName } from '../../shared/errors';
 import { EXPORT_PREFIX, type ExportRecord } from '../../shared/index-schema';
 import type { MailIndex, RawMailStore } from '../../shared/ports';
 
@@ -89,6 +90,13 @@ export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store
   };
 }
 
+/**
+ * The export Lambda's handler, invoked asynchronously (`InvocationType: Event`) by the CLI and by itself. The
+ * first event (`{ mailbox, format, incremental, exportId, parts? }`, validated) plans the export, records it in
+ * the index and starts one invocation per further part; a part event (`{ mailbox, exportId, part }`) builds that
+ * part into S3 under exports/. Returns the part's outcome; throws when the event does not parse or the part
+ * fails (the failure is recorded on the export first), so that Lambda's asynchronous retries apply.
+ */
 export function createExportHandler(deps: ExportHandlerDeps) {
   const buildPart = deps.buildPart ?? createPartBuilder(deps);
 
@@ -113,7 +121,7 @@ export function createExportHandler(deps: ExportHandlerDeps) {
           await deps.index.failExport(
             started.mailbox,
             started.exportId,
-            `could not start part ${i + 1}/${started.partCount}: ${(error as Error).name}: ${(error as Error).message}`,
+            `could not start part ${i + 1}/${started.partCount}: ${errorName(error)}: ${errorMessage(error)}`,
           );
           throw error;
         }

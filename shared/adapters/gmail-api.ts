@@ -173,6 +173,8 @@ export class GmailApi implements GmailImporter, GmailMailboxReader {
           continue;
         }
         const mapped = failureError(input.user, failure, error);
+        // A refused credential is read again next time: `gmail-auth` may have replaced it meanwhile.
+        if (mapped instanceof GmailAuthError) this.forget(input.user);
         if (mapped.permanent || attempt >= attempts) throw mapped;
         const backoff = (this.options.backoffMs ?? 1000) * 2 ** (attempt - 1);
         await sleep(Math.min(failure.retryAfterMs ?? backoff, 60_000));
@@ -318,7 +320,9 @@ export class GmailApi implements GmailImporter, GmailMailboxReader {
       return await call(api);
     } catch (error) {
       if (error instanceof SendError) throw error;
-      throw failureError(user, describeFailure(error), error);
+      const mapped = failureError(user, describeFailure(error), error);
+      if (mapped instanceof GmailAuthError) this.forget(user);
+      throw mapped;
     }
   }
 }

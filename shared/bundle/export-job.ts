@@ -84,12 +84,12 @@ export async function startExport(deps: ExportDeps, request: ExportJobRequest): 
 export async function runExportPart(
   deps: ExportDeps,
   record: ExportRecord,
-  index: number,
+  part: number,
   openSink: OpenSink,
   options: { readConcurrency?: number; onProgress?: (messages: number) => void } = {},
 ): Promise<ExportRecord> {
   const partCount = record.partCount ?? 1;
-  const sink = openSink(record.exportId, index, partCount);
+  const sink = openSink(record.exportId, part, partCount);
   // Progress goes to the index every few seconds, chained so that none lands after the result.
   let lastSaved = Date.now();
   let saving: Promise<void> = Promise.resolve();
@@ -102,7 +102,7 @@ export async function runExportPart(
         format: record.format,
         ...(record.after ? { after: record.after } : {}),
         ...(record.lastUids ? { upTo: record.lastUids } : {}),
-        ...(partCount > 1 ? { part: { index, count: partCount } } : {}),
+        ...(partCount > 1 ? { part: { index: part, count: partCount } } : {}),
         readConcurrency: options.readConcurrency,
         expectedTotal: record.messagesTotal,
         now: new Date(record.createdAt),
@@ -111,7 +111,7 @@ export async function runExportPart(
           if (Date.now() - lastSaved < 2000) return;
           lastSaved = Date.now();
           saving = saving
-            .then(() => deps.index.recordExportProgress(record.mailbox, record.exportId, index, p.messages))
+            .then(() => deps.index.recordExportProgress(record.mailbox, record.exportId, part, p.messages))
             .catch(() => undefined);
         },
       },
@@ -119,20 +119,20 @@ export async function runExportPart(
     );
     await sink.done;
     await saving;
-    const part: ExportPart = {
+    const finished: ExportPart = {
       key: sink.key,
       bytes: result.bytes,
       sha256: result.sha256,
       messages: result.messages,
       rawBytes: result.rawBytes,
     };
-    return await deps.index.recordExportPart(record.mailbox, record.exportId, index, part);
+    return await deps.index.recordExportPart(record.mailbox, record.exportId, part, finished);
   } catch (error) {
     sink.stream.destroy();
     await deps.index.failExport(
       record.mailbox,
       record.exportId,
-      `part ${index + 1}/${partCount}: ${errorMessage(error)}`,
+      `part ${part + 1}/${partCount}: ${errorMessage(error)}`,
     );
     throw error;
   }

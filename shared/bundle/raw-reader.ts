@@ -8,7 +8,7 @@ import { readObject } from '../raw-object';
 import { CrlfToLfConverter, crlfToLf } from './maildir';
 
 /** What a checked read needs of a row. */
-export type CheckedRow = Pick<DeliveryRow, 'raw' | 'size' | 'sha256'>;
+export type CheckedRow = Pick<DeliveryRow, 'location' | 'size' | 'sha256'>;
 
 /** Messages up to this size (bytes) are read whole, ahead of the writer; larger ones are streamed in their turn. */
 const PREFETCH_MAX_BYTES = 1024 * 1024;
@@ -23,7 +23,7 @@ export async function* prefetch<R extends CheckedRow>(
   concurrency: number,
 ): AsyncGenerator<{ row: R; body: Body }> {
   const start = (row: R): Promise<Body> => {
-    if (row.size > PREFETCH_MAX_BYTES) return Promise.resolve(() => store.read(row.raw));
+    if (row.size > PREFETCH_MAX_BYTES) return Promise.resolve(() => store.read(row.location));
     const read = withRetries(() => readChecked(store, row));
     read.catch(() => undefined);
     return read;
@@ -49,7 +49,7 @@ export async function* prefetch<R extends CheckedRow>(
 
 /** The whole message, checked against the index's sha256; throws StoredBytesMismatchError. */
 async function readChecked(store: RawMailStore, row: CheckedRow): Promise<Buffer> {
-  const bytes = await readObject(store, row.raw);
+  const bytes = await readObject(store, row.location);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== row.sha256) throw new StoredBytesMismatchError(row, sha256);
   return bytes;
@@ -59,7 +59,7 @@ async function readChecked(store: RawMailStore, row: CheckedRow): Promise<Buffer
 export class StoredBytesMismatchError extends Error {
   override name = 'StoredBytesMismatchError';
   constructor(row: CheckedRow, sha256: string) {
-    super(`${row.raw.key}: stored bytes do not match the index (sha256 ${sha256} != ${row.sha256})`);
+    super(`${row.location.key}: stored bytes do not match the index (sha256 ${sha256} != ${row.sha256})`);
   }
 }
 

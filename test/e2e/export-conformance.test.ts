@@ -51,7 +51,7 @@ async function rowsOf(mailbox: string): Promise<DeliveryRow[]> {
 }
 
 function originalBytes(row: DeliveryRow): Promise<Buffer> {
-  return readObject(services.store, row.raw);
+  return readObject(services.store, row.location);
 }
 
 describe('bundles served by a real Dovecot', () => {

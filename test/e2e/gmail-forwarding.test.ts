@@ -77,7 +77,7 @@ async function ledger(): Promise<ForwardEntry[]> {
 async function archivedBytes(messageKey: string): Promise<Buffer> {
   const row = await stack.archive.index.getDelivery('alice@example.com', messageKey);
   const chunks: Uint8Array[] = [];
-  for await (const c of await stack.archive.store.read(row?.raw as { bucket: string; key: string }))
+  for await (const c of await stack.archive.store.read(row?.location as { bucket: string; key: string }))
     chunks.push(c);
   return Buffer.concat(chunks);
 }

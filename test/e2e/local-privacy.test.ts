@@ -10,7 +10,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamoDbFile, LEGACY_ACCESS_KEY_ID } from '../../cli/local-privacy';
 import { ensureIndexTable, startDynamoLocal } from '../../cli/local-services';
-import { LOCAL_TABLE, type LocalArchive, receiveRawMessage, startLocalArchive } from '../../cli/local-stack';
+import { type Archive, LOCAL_TABLE, receiveRawMessage, startLocalArchive } from '../../cli/local-stack';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
 import { rawMailKey } from '../../shared/index-schema';
 import { exampleConfig } from '../support/config';
@@ -19,7 +19,7 @@ import { makeMessage } from '../support/messages';
 const config = exampleConfig();
 let work: string;
 let home: string;
-let archive: (LocalArchive & { shared: boolean }) | undefined;
+let archive: (Archive & { shared: boolean }) | undefined;
 let messageId: string;
 
 function walk(dir: string): string[] {
@@ -62,7 +62,7 @@ describe('the local archive is private', () => {
   });
 
   it('someone without the key id sees empty tables in DynamoDB Local', async () => {
-    const endpoints = archive?.endpoints as LocalArchive['endpoints'];
+    const endpoints = archive?.endpoints as Archive['endpoints'];
     const ours = await archive?.clients.dynamodb.send(new ListTablesCommand({}));
     expect(ours?.TableNames).toContain(LOCAL_TABLE);
     for (const accessKeyId of [LEGACY_ACCESS_KEY_ID, 'GUESSEDKEY']) {
@@ -77,7 +77,7 @@ describe('the local archive is private', () => {
   });
 
   it('s3rver refuses unsigned requests and other key ids, and serves its own', async () => {
-    const endpoints = archive?.endpoints as LocalArchive['endpoints'];
+    const endpoints = archive?.endpoints as Archive['endpoints'];
     const url = `${endpoints.s3}/${archive?.bucket}/${rawMailKey(messageId)}`;
     const anonymous = await fetch(url);
     expect(anonymous.status).toBe(403);
@@ -101,7 +101,7 @@ describe('the local archive is private', () => {
   });
 
   it("DynamoDB Local's CORS allows no web page's origin", async () => {
-    const endpoints = archive?.endpoints as LocalArchive['endpoints'];
+    const endpoints = archive?.endpoints as Archive['endpoints'];
     const preflight = await fetch(endpoints.dynamodb, {
       method: 'OPTIONS',
       headers: {

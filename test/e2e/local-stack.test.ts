@@ -46,7 +46,7 @@ async function listJson(mailbox: string, ...args: string[]): Promise<DeliveryRow
 
 async function readStored(row: DeliveryRow | undefined): Promise<string> {
   if (!row || !stack) throw new Error('no row or no stack');
-  return (await readObject(stack.archive.store, row.raw)).toString();
+  return (await readObject(stack.archive.store, row.location)).toString();
 }
 
 function smtp() {
@@ -143,7 +143,7 @@ describe('the local stack over SMTP', () => {
   });
 });
 
-describe('mail-archiver ingest', () => {
+describe('mail-archiver import (alias ingest)', () => {
   it('imports a directory of .eml files with exact counts, and reports duplicates on a second run', async () => {
     const dir = join(home, 'import-eml');
     mkdirSync(join(dir, 'nested'), { recursive: true });
@@ -157,7 +157,7 @@ describe('mail-archiver ingest', () => {
       join(dir, 'stranger.eml'),
       makeMessage({ subject: 'eml stranger', to: 'carol@elsewhere.example' }),
     );
-    const first = await cli(['ingest', dir]);
+    const first = await cli(['import', dir]);
     expect(first.stdout).toMatch(/archived 4, already present 0, failed 1/);
     expect(first.stdout).toMatch(/stranger\.eml: no To\/Cc address is a configured mailbox/);
     expect(first.code).toBe(1);
@@ -187,7 +187,7 @@ describe('mail-archiver ingest', () => {
     );
     const when = new Date('2020-05-06T07:08:09Z');
     utimesSync(sentPath, when, when);
-    const result = await cli(['ingest', maildir]);
+    const result = await cli(['import', maildir]);
     expect(result.stdout).toMatch(/archived 3, already present 0, failed 0/);
     const sent = await listJson('alice@example.com', '--folder', 'Sent', '--subject', 'maildir');
     // Received time order (no envelope line, no Received field here): a plausible Date before the file time.

@@ -7,18 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type LocalArchive,
-  type SmtpListener,
-  startLocalArchive,
-  startSmtpListener,
-} from '../../cli/local-stack';
+import { type Archive, type SmtpListener, startLocalArchive, startSmtpListener } from '../../cli/local-stack';
 import { isLoopback, MAX_RECIPIENTS, smtpExposureWarning } from '../../cli/smtp-limits';
 import { exampleConfig } from '../support/config';
 
 const config = exampleConfig();
 let work: string;
-let archive: LocalArchive | undefined;
+let archive: Archive | undefined;
 let smtp: SmtpListener | undefined;
 let spoolDir: string;
 const lines: string[] = [];
@@ -167,7 +162,7 @@ describe('listening beyond loopback', () => {
 
   it('warns when it listens on every interface', async () => {
     const said: string[] = [];
-    const open = await startSmtpListener(config, archive as LocalArchive, {
+    const open = await startSmtpListener(config, archive as Archive, {
       host: '0.0.0.0',
       port: 0,
       spoolDir: join(work, 'spool-2'),

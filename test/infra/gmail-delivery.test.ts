@@ -46,7 +46,7 @@ describe('Gmail API delivery in the stack', () => {
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({
-            Action: Match.arrayWith(['secretsmanager:GetSecretValue']),
+            Action: 'secretsmanager:GetSecretValue',
             Effect: 'Allow',
           }),
         ]),

@@ -3,11 +3,12 @@
 // Denied; and every SDK command each Lambda's code sends, recorded from the handlers' own runs against DynamoDB
 // Local and s3rver (SQS, SES and Lambda answered by a recorder), is Allowed by that function's role, while no
 // role holds a grant its function never used.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESClient } from '@aws-sdk/client-ses';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -26,18 +27,25 @@ import { createExportHandler } from '../../lambdas/export/handler';
 import { createForwardHandler } from '../../lambdas/forward/handler';
 import { createForwardEventsHandler } from '../../lambdas/forward-events/handler';
 import { createGatekeeperHandler } from '../../lambdas/gatekeeper/handler';
+import { createGmailSentHandler } from '../../lambdas/gmail-sent/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { createReconcileHandler } from '../../lambdas/reconcile/handler';
 import { createActivationHandler } from '../../lambdas/rule-set-activation/handler';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
+import { DynamoForwardLedger } from '../../shared/adapters/dynamo-forward-ledger';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { IndexTable } from '../../shared/adapters/dynamo-table';
+import { GmailApi } from '../../shared/adapters/gmail-api';
+import { SecretsManagerGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
 import { asyncInvoker } from '../../shared/adapters/lambda-invoker';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SesBouncer } from '../../shared/adapters/ses-bouncer';
 import { SesActiveRuleSet } from '../../shared/adapters/ses-rule-sets';
 import { SesSender } from '../../shared/adapters/ses-sender';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
+import { GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE } from '../../shared/forwarding/gmail';
 import { exampleConfig } from '../support/config';
+import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';
 import { receiveLikeSes } from '../support/ses';
 import { type IamRequest, iamRequestsFor, type RecordedCall, recordCalls } from './recording';
@@ -45,7 +53,16 @@ import { synthesize } from './synth';
 import { ACCOUNT, type CfnResource, type PolicyDocument, REGION, TemplateModel } from './template-model';
 
 const STACK = 'TestArchiver';
-const config = exampleConfig();
+/** A Gmail API target that also collects sent mail: every function and grant the stack can have exists. */
+const GMAIL_TARGET = 'alice.box@gmail.com';
+const config = exampleConfig({
+  mailboxes: {
+    'alice@example.com': {
+      forwardTo: ['alice.example@gmail.com', { address: GMAIL_TARGET, via: 'gmail-api', collectSent: true }],
+    },
+    'bob@example.com': { forwardTo: [] },
+  },
+});
 const model = (() => {
   const { template } = synthesize(config, { stackName: STACK });
   return new TemplateModel(
@@ -262,6 +279,30 @@ describe("every SDK command each function's own run sends is allowed by its role
   let s3: S3Local;
   let dir: string;
   let setup: ReturnType<typeof createClients>;
+  const google = new GoogleStandIn();
+  /** Secrets Manager as the Gmail credential store reads it: the secret holds the target's credential. */
+  const secretsFor = (recorded: RecordedCall[]) =>
+    recordCalls(
+      new SecretsManagerClient({ region: REGION }),
+      'secretsmanager',
+      recorded,
+      (command, input) => {
+        if (command !== 'GetSecretValue') return undefined;
+        return {
+          Name: input.SecretId,
+          SecretString: JSON.stringify({
+            type: 'authorized_user',
+            client_id: 'archiver-client',
+            client_secret: 'client-secret',
+            refresh_token: google.issueRefreshToken('archiver-client', GMAIL_TARGET, [
+              GMAIL_INSERT_SCOPE,
+              GMAIL_READONLY_SCOPE,
+            ]),
+            token_uri: google.tokenUri,
+          }),
+        };
+      },
+    );
   const opened: ReturnType<typeof createClients>[] = [];
 
   const functionId = (prefix: string) => model.find('AWS::Lambda::Function', prefix)[0];
@@ -286,6 +327,9 @@ describe("every SDK command each function's own run sends is allowed by its role
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'archiver-policy-'));
+    await google.start();
+    google.addUser(GMAIL_TARGET);
+    google.addOAuthClient('archiver-client', 'client-secret');
     [dynamo, s3] = await Promise.all([startDynamoLocal(), startS3Local({ dataDir: join(dir, 's3') })]);
     setup = createClients({ s3: s3.endpoint, dynamodb: dynamo.endpoint });
     const ingest = environment(functionId('IngestFunction'));
@@ -295,7 +339,7 @@ describe("every SDK command each function's own run sends is allowed by its role
   }, 240_000);
   afterAll(async () => {
     for (const c of [setup, ...opened]) if (c) destroyClients(c);
-    await Promise.all([dynamo?.stop(), s3?.stop()]);
+    await Promise.all([dynamo?.stop(), s3?.stop(), google.stop()]);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -368,6 +412,13 @@ describe("every SDK command each function's own run sends is allowed by its role
       index: new DynamoMailIndex(forwardClients.dynamodb, forwardEnv.INDEX_TABLE as string),
       store: new S3RawMailStore(forwardClients.s3),
       sender: new SesSender(sesv2, forwardEnv.CONFIGURATION_SET),
+      gmail: new GmailApi({
+        credentials: new SecretsManagerGmailCredentialStore(
+          secretsFor(forwardClients.recorded),
+          config.stackName,
+        ),
+        rootUrl: google.rootUrl,
+      }),
       parking: new SqsForwardQueue(forwardEnv.FORWARD_DEAD_LETTER_QUEUE_URL as string, forwardSqs),
       logger,
     });
@@ -380,7 +431,9 @@ describe("every SDK command each function's own run sends is allowed by its role
     const feedbackId = functionId('ForwardFeedbackFunction');
     const feedbackClients = clientsOf(feedbackId);
     const feedback = createForwardEventsHandler({
-      ledger: new DynamoMailIndex(feedbackClients.dynamodb, environment(feedbackId).INDEX_TABLE as string),
+      ledger: new DynamoForwardLedger(
+        new IndexTable(feedbackClients.dynamodb, environment(feedbackId).INDEX_TABLE as string),
+      ),
       logger,
     });
     await feedback({
@@ -449,6 +502,28 @@ describe("every SDK command each function's own run sends is allowed by its role
       logger,
     })().catch(() => undefined);
 
+    // Sent collection: what the Gmail user sent is archived into alice's Sent folder.
+    const sentId = functionId('GmailDeliverySentCollectorFunction');
+    const sentEnv = environment(sentId);
+    const sentClients = clientsOf(sentId);
+    const collect = createGmailSentHandler({
+      config,
+      reader: new GmailApi({
+        credentials: new SecretsManagerGmailCredentialStore(
+          secretsFor(sentClients.recorded),
+          config.stackName,
+        ),
+        rootUrl: google.rootUrl,
+      }),
+      store: new S3RawMailStore(sentClients.s3),
+      index: new DynamoMailIndex(sentClients.dynamodb, sentEnv.INDEX_TABLE as string),
+      bucket: sentEnv.RAW_MAIL_BUCKET as string,
+      logger,
+    });
+    await collect();
+    google.userSends(GMAIL_TARGET, makeMessage({ subject: 'sent from gmail' }));
+    await collect();
+
     // Gatekeeper: an unknown recipient on the journal subdomain is bounced.
     const gatekeeperId = functionId('GatekeeperFunction');
     const gatekeeperCalls = calls.get(gatekeeperId) as RecordedCall[];
@@ -510,6 +585,39 @@ describe("every SDK command each function's own run sends is allowed by its role
 
   it('recorded calls from every function of the stack', () => {
     for (const id of functionIds) expect(requestsOf(id).length, id).toBeGreaterThan(0);
+  });
+
+  it('composed each function from the adapters its own composition root (lambdas/*/index.ts) uses', () => {
+    // The runs above build each handler as its index.ts does; a composition root that starts using another
+    // adapter (another AWS service) must be recorded here too, or this fails.
+    const composedHere: Record<string, string[]> = {
+      ingest: ['clients', 'dynamo-index', 's3-raw-store', 'sqs-forward-queue'],
+      forward: [
+        'clients',
+        'dynamo-index',
+        'gmail-api',
+        'gmail-credentials',
+        's3-raw-store',
+        'ses-sender',
+        'sqs-forward-queue',
+      ],
+      'gmail-sent': ['clients', 'dynamo-index', 'gmail-api', 'gmail-credentials', 's3-raw-store'],
+      'forward-events': ['clients', 'dynamo-forward-ledger', 'dynamo-table'],
+      export: ['clients', 'dynamo-index', 'lambda-invoker', 's3-raw-store'],
+      gatekeeper: ['ses-bouncer'],
+      'rule-set-activation': ['ses-rule-sets'],
+      reconcile: ['clients', 'dynamo-index', 's3-raw-store', 'sqs-forward-queue'],
+    };
+    const lambdas = join(import.meta.dirname, '../../lambdas');
+    const roots = readdirSync(lambdas).filter((d) => existsSync(join(lambdas, d, 'index.ts')));
+    expect(roots.sort()).toEqual(Object.keys(composedHere).sort());
+    for (const root of roots) {
+      const source = readFileSync(join(lambdas, root, 'index.ts'), 'utf8');
+      const adapters = [...source.matchAll(/from '\.\.\/\.\.\/shared\/adapters\/([\w-]+)'/g)].map(
+        (m) => m[1],
+      );
+      expect(adapters.sort(), root).toEqual(composedHere[root]);
+    }
   });
 
   it.each(model.ofType('AWS::Lambda::Function').map(([id]) => id))(

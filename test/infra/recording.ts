@@ -3,9 +3,11 @@
 // handler goes on. The policy test maps each recorded command to the IAM request AWS authorizes.
 
 export interface RecordedCall {
-  service: 'dynamodb' | 's3' | 'sqs' | 'sesv2' | 'ses' | 'lambda';
+  service: 'dynamodb' | 's3' | 'sqs' | 'sesv2' | 'ses' | 'lambda' | 'secretsmanager';
   command: string;
   input: Record<string, unknown>;
+  /** The error the call ended with (its name), if it failed. */
+  error?: string;
 }
 
 /** A fake service: the output for a command, an error to throw, or undefined to send it for real. */
@@ -30,16 +32,29 @@ export function recordCalls<T extends HasMiddleware>(
       context: { commandName: string },
     ) =>
       async (args: { input: Record<string, unknown> }) => {
-        calls.push({ service, command: context.commandName.replace(/Command$/, ''), input: args.input });
-        const answer = fake?.(context.commandName.replace(/Command$/, ''), args.input);
-        if (answer instanceof Error) throw answer;
-        if (answer) return { output: { $metadata: { httpStatusCode: 200 }, ...answer }, response: {} };
-        return next(args);
+        const call: RecordedCall = {
+          service,
+          command: context.commandName.replace(/Command$/, ''),
+          input: args.input,
+        };
+        calls.push(call);
+        try {
+          const answer = fake?.(call.command, args.input);
+          if (answer instanceof Error) throw answer;
+          if (answer) return { output: { $metadata: { httpStatusCode: 200 }, ...answer }, response: {} };
+          return await next(args);
+        } catch (error) {
+          call.error = (error as Error).name;
+          throw error;
+        }
       },
     { step: 'initialize', name: 'recordCalls' },
   );
   return client;
 }
+
+/** The suffix Secrets Manager appends to a secret's name in its ARN, the same made-up one as the template model's. */
+export const SECRET_SUFFIX = 'AbCdEf';
 
 export interface IamRequest {
   action: string;
@@ -108,7 +123,15 @@ export function iamRequestsFor(call: RecordedCall, region: string, account: stri
       }
       const action = actions[call.command];
       if (!action) throw new Error(`no IAM mapping for S3 ${call.command}`);
-      return [{ action, resource: object, context }];
+      // A read of a key that does not exist answers 404 only with s3:ListBucket on the bucket, 403 without it
+      // (S3 API reference, GetObject and HeadObject, "Permissions"): code that relies on the 404 needs both.
+      const missing = action === 's3:GetObject' && (call.error === 'NoSuchKey' || call.error === 'NotFound');
+      return [
+        { action, resource: object, context },
+        ...(missing
+          ? [{ action: 's3:ListBucket', resource: `arn:aws:s3:::${String(input.Bucket)}`, context }]
+          : []),
+      ];
     }
     case 'sqs':
       if (call.command !== 'SendMessage' && call.command !== 'SendMessageBatch') break;
@@ -137,6 +160,16 @@ export function iamRequestsFor(call: RecordedCall, region: string, account: stri
           : []),
       ].map((resource) => ({ action: 'ses:SendEmail', resource, context: sendContext }));
     }
+    case 'secretsmanager':
+      // The secret is named by its name; IAM sees its ARN (name plus the six characters Secrets Manager adds).
+      if (call.command !== 'GetSecretValue' && call.command !== 'PutSecretValue') break;
+      return [
+        {
+          action: `secretsmanager:${call.command}`,
+          resource: `arn:aws:secretsmanager:${at}:secret:${String(input.SecretId)}-${SECRET_SUFFIX}`,
+          context,
+        },
+      ];
     case 'ses':
       if (call.command === 'SendBounce') {
         return [

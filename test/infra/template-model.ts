@@ -3,6 +3,8 @@
 // policies of the template read from it (each role's identity policies, each resource's resource policy).
 // The policy test evaluates these with @cloud-copilot/iam-simulate.
 
+import { SECRET_SUFFIX } from './recording';
+
 export const ACCOUNT = '111111111111';
 export const REGION = 'us-east-1';
 
@@ -45,7 +47,8 @@ export class TemplateModel {
       p.BucketName ??
       p.TableName ??
       p.QueueName ??
-      p.TopicName;
+      p.TopicName ??
+      p.Name;
     if (typeof named === 'string') return named;
     const name = `${this.stackName}-${id}`;
     return r.Type === 'AWS::S3::Bucket' ? name.toLowerCase().slice(0, 63) : name;
@@ -72,6 +75,10 @@ export class TemplateModel {
         return `arn:aws:logs:${at}:log-group:/aws/lambda/${name}:*`;
       case 'AWS::IAM::Role':
         return `arn:aws:iam::${ACCOUNT}:role/${name}`;
+      case 'AWS::SecretsManager::Secret':
+        return `arn:aws:secretsmanager:${at}:secret:${name}-${SECRET_SUFFIX}`;
+      case 'AWS::Events::Rule':
+        return `arn:aws:events:${at}:rule/${name}`;
       default:
         throw new Error(`no ARN for ${r.Type} (${id})`);
     }
@@ -83,8 +90,10 @@ export class TemplateModel {
     if (!r) throw new Error(`no resource ${id}`);
     switch (r.Type) {
       case 'AWS::SNS::Topic':
+      case 'AWS::SecretsManager::Secret':
+        return this.arn(id);
       case 'AWS::KMS::Key':
-        return r.Type === 'AWS::KMS::Key' ? id.toLowerCase() : this.arn(id);
+        return id.toLowerCase();
       case 'AWS::SQS::Queue':
         return `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${this.physicalName(id)}`;
       default:

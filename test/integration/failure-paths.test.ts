@@ -560,7 +560,7 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     ]);
     const rows = [];
     for await (const row of services.index.allDeliveries()) rows.push(row);
-    expect(rows.filter((r) => r.raw.key === SES_SETUP_NOTIFICATION_KEY)).toEqual([]);
+    expect(rows.filter((r) => r.location.key === SES_SETUP_NOTIFICATION_KEY)).toEqual([]);
     expect(
       rows.filter((r) => r.sesMessageId === notification.mail.messageId).map((r) => copies.get(r.messageKey)),
     ).toEqual([1]);

@@ -207,6 +207,21 @@ describe('Gmail API delivery through the stand-in', () => {
     expect(refused).toBeInstanceOf(GmailAuthError);
     expect((refused as GmailAuthError).permanent).toBe(true);
     expect((refused as Error).message).toMatch(/invalid_grant.*re-authorise/s);
+    // After `gmail-auth` stored a new token, the same (warm) client reads it again and delivers.
+    const warm = api({ credentials: revoked });
+    await warm.importMessage({ user: CONSUMER_USER, raw: message('still revoked') }).catch(() => undefined);
+    await revoked.save(CONSUMER_USER, {
+      type: 'authorized_user',
+      client_id: 'client-1.apps.googleusercontent.com',
+      client_secret: 'secret-1',
+      refresh_token: google.issueRefreshToken('client-1.apps.googleusercontent.com', CONSUMER_USER, [
+        GMAIL_INSERT_SCOPE,
+      ]),
+      token_uri: google.tokenUri,
+    });
+    await expect(
+      warm.importMessage({ user: CONSUMER_USER, raw: message('re-authorised') }),
+    ).resolves.toBeDefined();
 
     // A service account the admin never delegated to: the token endpoint says unauthorized_client.
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -94,7 +94,7 @@ describe('history import', () => {
     expect(bySubject.trash).toMatchObject({ folder: 'Trash', flags: ['\\Seen'] });
     // The Takeout fields are not part of the stored message.
     const stored = Buffer.concat(
-      await collect(await services.store.read(bySubject.labelled?.raw as DeliveryRow['raw'])),
+      await collect(await services.store.read(bySubject.labelled?.location as DeliveryRow['location'])),
     ).toString();
     expect(stored.startsWith('Message-ID:')).toBe(true);
 

@@ -57,7 +57,7 @@ describe('ingest against DynamoDB Local and s3rver', () => {
       messageId: '<bcc-test@sender.example.org>',
       sha256,
       sesMessageId: notification.mail.messageId,
-      raw: { bucket: services.bucket, key: `incoming/${notification.mail.messageId}` },
+      location: { bucket: services.bucket, key: `incoming/${notification.mail.messageId}` },
       verdicts: { spam: 'PASS', virus: 'PASS' },
       envelopeRecipients: ['bob@example.com'],
       date: '2026-09-01T10:00:00.000Z',

@@ -23,7 +23,7 @@ function row(box: string, messageKey: string, uid: number, receivedAt: string): 
     messageKey,
     sha256: 'a'.repeat(64),
     sesMessageId: messageKey,
-    raw: { bucket: 'b', key: `incoming/${messageKey}` },
+    location: { bucket: 'b', key: `incoming/${messageKey}` },
     size: 10,
     lineEndings: { crlf: 1, lf: 0, cr: 0, nul: false },
     receivedAt,

@@ -1,4 +1,5 @@
-// `mail-archiver ingest`: history import of .eml files, maildirs and mbox files through the SES path.
+// `mail-archiver import` (alias `ingest`, its first name): history import of .eml files, maildirs and mbox files
+// through the SES path. "Ingest" names the SES pipeline (lambdas/ingest); the command that imports history is `import`.
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { checkImportOptions, DEFAULT_IMPORT_CONCURRENCY, type ImportReport, importMessages } from '../import';
@@ -16,9 +17,10 @@ interface IngestOptions {
   dryRun?: boolean;
 }
 
-export function registerIngest(program: Command, ctx: CliContext): void {
+export function registerImport(program: Command, ctx: CliContext): void {
   program
-    .command('ingest')
+    .command('import')
+    .alias('ingest')
     .description(
       'archive .eml files, directories of them, maildirs and mbox files through the same path as SES mail',
     )
