@@ -209,3 +209,8 @@ export async function progressBar(total: number, label: string) {
   bar.start(Math.max(total, 1), 0, { counts: '' });
   return bar;
 }
+
+/** An ISO 8601 UTC time as people read it in a table: `2026-01-31 12:00:00`. */
+export function tableTime(iso: string): string {
+  return iso.replace('T', ' ').slice(0, 19);
+}

@@ -20,6 +20,11 @@ export interface RawLocation {
   key: string;
 }
 
+/**
+ * One message in one mailbox: the index's row. Units: sizes in bytes; times as ISO 8601 UTC strings; UIDs and
+ * UIDVALIDITY as IMAP has them (RFC 3501 2.3.1.1: UIDVALIDITY is the epoch seconds of the folder's first use,
+ * fixed afterwards; UIDs ascend within it).
+ */
 export interface DeliveryRow {
   mailbox: string;
   folder: Folder;

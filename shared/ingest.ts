@@ -54,6 +54,19 @@ export interface IngestOutcome {
   parseError?: string;
 }
 
+/**
+ * The archive use case: one message SES stored (or an import stored like SES) in, one index row per (mailbox,
+ * message) out. Records the receipt in the envelope sidecar first (`envelopes/<SES id>.json`), reads the stored
+ * object once (streamed, hashed, parsed within `limits`), routes by the envelope recipients, gives each new row
+ * the folder's next UID and writes it conditionally, then queues the forward requests.
+ *
+ * Idempotent: a second run finds its rows (`status: 'duplicate'`, same UIDs) and queues the requests again (the
+ * ledger decides). Returns the message key, its sha256 (hex) and size (bytes), one outcome per delivery (UIDs;
+ * UIDVALIDITY in epoch seconds of the folder's first use) and the refused recipients. Throws when the object
+ * cannot be read or the index or the sidecar cannot be written: the ingest handler lets that fail the SQS record,
+ * which SQS retries and finally dead-letters. A message that does not parse is still archived (`parseError`).
+ * Sources: SES's receipt notification (Amazon SES Developer Guide, "Notification contents"); RFC 3501 2.3.1.1.
+ */
 export async function archiveReceivedMail(
   notification: SesReceivedNotification,
   deps: IngestDeps,

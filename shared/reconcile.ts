@@ -51,6 +51,13 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/**
+ * Compares the raw store (the truth) with the index and the forwarding ledger. Returns counts and, per problem,
+ * the keys: raw objects without their rows, rows whose object is gone, rows never forwarded to a target,
+ * ledger entries failed or abandoned (ledger.ts), and receipts whose ingest never finished; `ok` when all are
+ * empty. Reads everything (a scan of the index, a listing of the bucket): for the CLI, not a Lambda. Throws what
+ * the store and the index throw.
+ */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const now = (deps.now ?? (() => new Date()))();
   const raw = (await collect(deps.store.list(deps.bucket, RAW_MAIL_PREFIX))).filter(

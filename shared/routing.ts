@@ -107,6 +107,13 @@ export function senderMailbox(
   return owner ? owner[0] : base;
 }
 
+/**
+ * Which mailbox and folder each envelope recipient's copy goes to: a mailbox (plus-addressing applied) into
+ * INBOX, or Junk when SES's spam or virus verdict is FAIL; the journal address into the Sent folder of the
+ * sender's mailbox, flagged \Seen; the catch-all mailbox for unknown recipients when configured. One delivery
+ * per (mailbox, folder); recipients that reach no mailbox are listed as rejected with the reason. Pure: throws
+ * nothing. Source: the recipients are SES's envelope recipients (the receipt's `recipients`, Bcc included).
+ */
 export function routeMessage(
   config: ArchiverConfig,
   envelopeRecipients: readonly string[],

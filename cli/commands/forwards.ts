@@ -5,7 +5,7 @@ import type { DeliveryRow } from '../../shared/index-schema';
 import type { CliContext } from '../context';
 import { assertKnownMailbox } from '../mailboxes';
 import { normaliseMailbox } from '../options';
-import { printJsonLines, printTable } from '../output';
+import { printJsonLines, printTable, tableTime } from '../output';
 import { out } from '../program';
 
 export function registerForwards(program: Command, ctx: CliContext): void {
@@ -54,7 +54,7 @@ export function registerForwards(program: Command, ctx: CliContext): void {
       printTable(
         ['UPDATED', 'STATE', 'TARGET', 'FROM', 'SUBJECT', 'DETAIL'],
         entries.map((e) => [
-          e.updatedAt.replace('T', ' ').slice(0, 19),
+          tableTime(e.updatedAt),
           e.state,
           e.target,
           e.from ?? '',

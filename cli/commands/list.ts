@@ -5,7 +5,7 @@ import { UNROUTED_MAILBOX } from '../../shared/routing';
 import type { CliContext } from '../context';
 import { assertKnownMailbox } from '../mailboxes';
 import { normaliseMailbox, parseDate, parsePositive } from '../options';
-import { humanBytes, printJsonLines, printTable } from '../output';
+import { humanBytes, printJsonLines, printTable, tableTime } from '../output';
 import { out } from '../program';
 
 interface ListOptions {
@@ -58,7 +58,7 @@ export function registerList(program: Command, ctx: CliContext): void {
       printTable(
         ['RECEIVED', 'FOLDER', 'UID', 'FROM', 'SUBJECT', 'SIZE'],
         rows.map((r) => [
-          r.receivedAt.replace('T', ' ').slice(0, 19),
+          tableTime(r.receivedAt),
           r.folder,
           String(r.uid),
           r.from[0] ?? '',

@@ -4,7 +4,7 @@ import { DynamoDeliverySearch } from '../../shared/adapters/dynamo-search';
 import type { SearchQuery } from '../../shared/search';
 import type { CliContext } from '../context';
 import { collect, normaliseMailbox, parseDate, parsePositive } from '../options';
-import { formatTable, humanBytes } from '../output';
+import { formatTable, humanBytes, tableTime } from '../output';
 import { out as output } from '../program';
 
 interface SearchOptions {
@@ -69,7 +69,7 @@ export function registerSearch(program: Command, ctx: CliContext): void {
       for (const line of formatTable(
         ['RECEIVED', 'MAILBOX', 'FOLDER', 'UID', 'FROM', 'SUBJECT', 'SIZE'],
         result.rows.map((r) => [
-          r.receivedAt.replace('T', ' ').slice(0, 19),
+          tableTime(r.receivedAt),
           r.mailbox,
           r.folder,
           String(r.uid),

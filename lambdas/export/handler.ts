@@ -90,6 +90,13 @@ export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store
   };
 }
 
+/**
+ * The export Lambda's handler, invoked asynchronously (`InvocationType: Event`) by the CLI and by itself. The
+ * first event (`{ mailbox, format, incremental, exportId, parts? }`, validated) plans the export, records it in
+ * the index and starts one invocation per further part; a part event (`{ mailbox, exportId, part }`) builds that
+ * part into S3 under exports/. Returns the part's outcome; throws when the event does not parse or the part
+ * fails (the failure is recorded on the export first), so that Lambda's asynchronous retries apply.
+ */
 export function createExportHandler(deps: ExportHandlerDeps) {
   const buildPart = deps.buildPart ?? createPartBuilder(deps);
 

@@ -34,6 +34,10 @@ export class FeedbackRecordingError extends AggregateError {
   override name = 'FeedbackRecordingError';
 }
 
+/**
+ * The feedback Lambda's handler: SNS-delivered SES events of the forwarding configuration set; bounces and
+ * complaints are recorded on the ledger entry of the copy they are about (by SES's message id of that copy).
+ */
 export function createForwardEventsHandler(deps: {
   ledger: Pick<ForwardLedger, 'recordForwardFeedback'>;
   logger: Pick<Logger, 'info' | 'warn'>;

@@ -53,6 +53,11 @@ export async function handleForwardRequest(
   return outcomes;
 }
 
+/**
+ * The forward Lambda's handler: SQS records (`{ mailbox, messageKey, redrive? }`, validated) -> handleForwardRequest
+ * each. A transient send failure (RetryLaterError) or a bad record is a batch item failure, retried by SQS with its
+ * visibility timeout and dead-lettered after maxReceiveCount; a permanent failure is recorded and parked at once.
+ */
 export function createForwardHandler(deps: ForwardHandlerDeps) {
   const processor = new BatchProcessor(EventType.SQS);
   const processRecord = async (record: SQSRecord) => {

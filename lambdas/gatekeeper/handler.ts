@@ -39,6 +39,11 @@ const receiptEvent = z.object({
 /** The SES receipt event as SES sends it (aws-lambda's SESEvent), or anything else, which is logged. */
 export type GatekeeperEvent = unknown;
 
+/**
+ * The gatekeeper Lambda's handler: the first action of the receipt rule, invoked synchronously by SES
+ * (RequestResponse) before anything is stored. Bounces unknown recipients (SES v1 SendBounce) and answers SES
+ * with the rule set's disposition (Amazon SES Developer Guide, "Lambda action": STOP_RULE_SET, CONTINUE).
+ */
 export function createGatekeeperHandler(deps: GatekeeperDeps) {
   /**
    * Returns the disposition SES applies to the rest of the rule set: STOP_RULE_SET when every recipient is

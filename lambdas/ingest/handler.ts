@@ -48,6 +48,12 @@ export async function ingestNotification(
   return outcome;
 }
 
+/**
+ * The ingest Lambda's handler: SQS records (SES's receipt notification, wrapped by SNS or raw) -> one
+ * archiveReceivedMail each. A record whose body does not parse, or whose archiving throws, is reported in
+ * `batchItemFailures` (Powertools' partial batch response): SQS retries only those and dead-letters them after
+ * maxReceiveCount. Returns the partial batch response; throws only when every record failed.
+ */
 export function createIngestHandler(deps: IngestHandlerDeps) {
   const processor = new BatchProcessor(EventType.SQS);
   const processRecord = async (record: SQSRecord) => {

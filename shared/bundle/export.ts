@@ -66,6 +66,18 @@ export interface ExportDeps {
   store: RawMailStore;
 }
 
+/**
+ * Writes one mailbox (or one part of it, or what came after an earlier export) as a bundle into `sink`: a
+ * tar.gz with a Dovecot- and Courier-readable maildir (or mboxrd files), the uidlists that keep every UID and
+ * UIDVALIDITY, and manifest.json (manifest.ts) with each message's sha256 and size. Memory stays flat: rows are
+ * scanned in UID order and spooled to disk, raw objects streamed or prefetched with `readConcurrency`.
+ *
+ * Returns the manifest's header, the message count, the sha256 (hex) and size (bytes) of the gzip stream
+ * written, the raw bytes covered and the last UID per folder (the next incremental export's base). Throws
+ * StoredBytesMismatchError when a stored object's sha256 is not the index's, and what the store, the index or
+ * the sink throw; the sink is destroyed then. Formats: maildir(5) and Dovecot's "Maildir" docs (S=, W=,
+ * dovecot-uidlist v3); mboxrd from the mbox(5) man page.
+ */
 export async function exportMailbox(
   deps: ExportDeps,
   request: ExportRequest,

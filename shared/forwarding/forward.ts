@@ -46,6 +46,17 @@ export interface ForwardOutcome {
   reauthorise?: boolean;
 }
 
+/**
+ * Forwards one archived message to each target of its mailbox, exactly once per target: blocked messages
+ * (policy.ts: sent mail, virus, spam, DMARC reject, loops, over 40 MB for SES) are recorded as skipped; every
+ * send is claimed in the ledger first; an SES target gets the rewritten copy (rewrite.ts), a `gmail-api` target
+ * the archived bytes unchanged. `options.redrive` also takes permanent failures and abandoned claims.
+ *
+ * Returns one outcome per target: sent (with SES's or Gmail's id), skipped (why), already-handled (another
+ * delivery of the request claimed it), failed (`permanent` or not). A failed send does not throw: the forward
+ * handler turns transient failures into RetryLaterError (SQS retries) and parks permanent ones. Throws when the
+ * index row or the raw object cannot be read, or the ledger cannot be written.
+ */
 export async function forwardMessage(
   request: ForwardRequest,
   deps: ForwardDeps,
