@@ -14,6 +14,7 @@ import {
   type RestoreProgress,
   type RestoreReport,
   restoreBundle,
+  TargetLoginError,
 } from '../../shared/bundle/restore';
 import { archiverHome } from '../local-stack';
 import { humanBytes, UserError } from '../output';
@@ -176,6 +177,17 @@ Run it again at any time: what is already there is not appended twice. Exit 1 un
               else process.stderr.write(`${line}\n`);
             },
           });
+        } catch (error) {
+          if (error instanceof TargetLoginError)
+            throw new RestoreUsageError(
+              `${error.message} (user ${JSON.stringify(target.user)}); ${
+                token
+                  ? `check ${ACCESS_TOKEN_ENV}: an OAuth access token lasts about an hour`
+                  : `check the password in ${PASSWORD_ENV} (Gmail and others want an app password: see restore --help)`
+              }`,
+              { cause: error },
+            );
+          throw error;
         } finally {
           bar?.stop();
         }
@@ -273,5 +285,6 @@ export function printRestoreReport(report: RestoreReport, target: string): void 
         "  Make room, or wait for the provider's daily upload limit to reset, and run the same command again: it resumes.",
     );
   for (const n of report.notVerified) console.log(`  NOT verified: ${n.folder} UID ${n.uid}: ${n.problem}`);
-  console.log(`state: ${report.statePath} (run the same command again to resume or re-check)`);
+  if (!report.dryRun)
+    console.log(`state: ${report.statePath} (run the same command again to resume or re-check)`);
 }

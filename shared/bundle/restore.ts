@@ -123,6 +123,21 @@ export class TargetUnreachableError extends Error {
   override name = 'TargetUnreachableError';
 }
 
+/** The server refused the login (a wrong password, an app password needed, IMAP not enabled for the account). */
+export class TargetLoginError extends Error {
+  override name = 'TargetLoginError';
+}
+
+/** The server answered a command other than APPEND with NO or BAD: the command and the server's own words. */
+export class TargetRefusedError extends Error {
+  override name = 'TargetRefusedError';
+}
+
+/** The state file cannot be written where it was asked for (read-only place, a file in the way). */
+export class RestoreStateError extends Error {
+  override name = 'RestoreStateError';
+}
+
 /** One bundle message and what restoring it needs. */
 interface Planned {
   message: ManifestMessage;
@@ -164,6 +179,8 @@ const STATE_VERSION = 1;
  * `retry.attempts` consecutive failures); a NO to one APPEND is recorded as that message's refusal.
  */
 export async function restoreBundle(options: RestoreOptions): Promise<RestoreReport> {
+  // Before the minutes a large bundle's checks take: a state file that cannot be written stops nothing midway.
+  if (!options.dryRun) await StateFile.checkWritable(options.statePath);
   const verified = await verifyBundle(options.openBundleStream());
   if (!verified.ok || !verified.manifest) throw new BundleNotVerifiedError(verified);
   const manifest = verified.manifest;
@@ -298,7 +315,8 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
         folder: run.name,
         target: run.target,
         inBundle: run.messages.length,
-        moved: run.messages.filter((p) => p.state === 'moved').length,
+        // In a dry run nothing is moved: the column is what would be.
+        moved: count(options.dryRun ? 'pending' : 'moved'),
         alreadyThere: count('there'),
         refused: count('refused'),
         verified: run.messages.filter((p) => p.verified).length,
@@ -306,6 +324,8 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
     }
     report.reconnects = session.reconnects;
     return report;
+  } catch (error) {
+    throw explainCommandError(error);
   } finally {
     await session.close();
     await state.close();
@@ -361,10 +381,13 @@ export async function mapFolders(client: ImapFlow, folders: string[]): Promise<M
 /** Per folder: create it if missing, then attribute target messages to bundle messages (state, then size). */
 async function inventory(session: Session, run: FolderRun, state: StateFile, dryRun: boolean) {
   await session.run(async (client) => {
-    const exists = (await client.list()).some((l) => l.path === run.target);
-    if (!exists) {
-      if (dryRun) return;
-      await client.mailboxCreate(run.target);
+    const listed = await client.list();
+    if (!listed.some((l) => l.path === run.target)) {
+      // A name the server refused on an earlier run lives under its fallback (see createFolder).
+      const fallback = withoutDots(run.target, client.namespace?.delimiter || '/');
+      if (fallback !== run.target && listed.some((l) => l.path === fallback)) run.target = fallback;
+      else if (dryRun) return;
+      else await createFolder(client, run, session.log);
     }
     const mailbox = await client.mailboxOpen(run.target, { readOnly: dryRun });
     run.uidValidity = mailbox.uidValidity;
@@ -405,6 +428,45 @@ async function inventory(session: Session, run: FolderRun, state: StateFile, dry
       await state.record(run, planned);
     }
   }
+}
+
+/**
+ * CREATE of a bundle folder's target. Some servers refuse characters in a name (Dovecot with a maildir and the
+ * "/" separator refuses ".": `NO [CANNOT] Character not allowed in mailbox name: '.'`); the name is then tried
+ * once with "." written as "_" in each level (as the exporter names such a folder in its own Maildir), so a
+ * later run maps it the same way. Still refused: TargetRefusedError with the server's words.
+ */
+async function createFolder(client: ImapFlow, run: FolderRun, log?: (line: string) => void) {
+  try {
+    await client.mailboxCreate(run.target);
+    return;
+  } catch (error) {
+    if (!isCommandAnswer(error) || !run.target.includes('.')) throw explainCommandError(error);
+    const alternative = withoutDots(run.target, client.namespace?.delimiter || '/');
+    const listed = await client.list();
+    if (!listed.some((l) => l.path === alternative)) {
+      try {
+        await client.mailboxCreate(alternative);
+      } catch (second) {
+        throw new TargetRefusedError(
+          `the IMAP server refuses to create folder ${JSON.stringify(run.target)} (${serverWords(error)}) and ${JSON.stringify(alternative)} (${serverWords(second)}) for bundle folder ${JSON.stringify(run.name)}; restore the other folders with --folder`,
+          { cause: second },
+        );
+      }
+    }
+    log?.(
+      `folder ${JSON.stringify(run.name)}: the server refuses the name ${JSON.stringify(run.target)} (${serverWords(error)}); using ${JSON.stringify(alternative)}`,
+    );
+    run.target = alternative;
+  }
+}
+
+/** A folder path with "." written as "_" in every level (the delimiter itself is kept). */
+function withoutDots(path: string, delimiter: string): string {
+  return path
+    .split(delimiter)
+    .map((level) => level.replaceAll('.', '_'))
+    .join(delimiter);
 }
 
 async function sizesOnServer(client: ImapFlow, exists: number): Promise<Map<number, number>> {
@@ -673,12 +735,18 @@ function checkOne(
 class Session {
   private client: ImapFlow | undefined;
   reconnects = 0;
+  /** Set once a connection logged in: before that, a failure to connect is a wrong address, not an outage. */
+  private connectedOnce = false;
   private readonly attempts: number;
   private readonly firstDelayMs: number;
 
   constructor(private readonly options: RestoreOptions) {
     this.attempts = options.retry?.attempts ?? 8;
     this.firstDelayMs = options.retry?.firstDelayMs ?? 1000;
+  }
+
+  get log(): ((line: string) => void) | undefined {
+    return this.options.log;
   }
 
   async run<T>(fn: (client: ImapFlow, fresh: boolean) => Promise<T>): Promise<T> {
@@ -694,13 +762,23 @@ class Session {
           this.client = undefined;
           const client = this.options.newClient();
           client.on('error', () => undefined);
-          await client.connect();
+          try {
+            await client.connect();
+          } catch (error) {
+            // A client that failed to connect or log in still holds its socket: left open, it kept the
+            // process alive after the error was printed (a wrong password hung the command).
+            client.close();
+            throw whyNotConnected(error, client, this.connectedOnce);
+          }
           this.client = client;
+          this.connectedOnce = true;
           fresh = true;
         }
         return await fn(this.client, fresh);
       } catch (error) {
-        if (isCommandAnswer(error)) throw error;
+        if (isCommandAnswer(error) || error instanceof TargetLoginError) throw error;
+        // Never reached at all: a wrong host, port or TLS setting. Waiting and trying again changes nothing.
+        if (error instanceof TargetUnreachableError) throw error;
         failures += 1;
         if (this.client) {
           this.client.close();
@@ -733,6 +811,72 @@ class Session {
       client.close();
     }
   }
+}
+
+/**
+ * Why a connection failed, for the user. A login refusal is TargetLoginError (with the server's words). Before any
+ * connection of this run logged in, a refused connection, an unknown host, a TLS mismatch or a port that does not
+ * greet like IMAP is TargetUnreachableError naming host and port and what to check; otherwise (a connection lost
+ * mid-run) the error is returned as it is, to be retried.
+ */
+function whyNotConnected(error: unknown, client: ImapFlow, connectedOnce: boolean): unknown {
+  const e = error as { authenticationFailed?: boolean; code?: string; message?: string };
+  const where = `${client.host}:${client.port}`;
+  if (e.authenticationFailed)
+    return new TargetLoginError(`the IMAP server ${where} refused the login: ${serverWords(error)}`, {
+      cause: error,
+    });
+  if (connectedOnce) return error;
+  const code = e.code ?? '';
+  const tls = client.secureConnection;
+  const hint =
+    code === 'ECONNREFUSED'
+      ? 'nothing accepts connections there: check the host and the port (imaps:// is 993 by default, imap:// 143)'
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? 'no such host: check the name after the last @'
+        : code === 'GREETING_TIMEOUT'
+          ? tls
+            ? 'the server sent no IMAP greeting over TLS: is that an IMAP port?'
+            : 'the server sent no IMAP greeting: is that an IMAP port? A TLS-only port (993) needs imaps://'
+          : /SSL|TLS|certificate|EPROTO/i.test(`${code} ${e.message ?? ''}`)
+            ? tls
+              ? 'TLS failed: if the port speaks plain IMAP (or STARTTLS), use imap:// instead of imaps://'
+              : `TLS failed: ${e.message ?? code}`
+            : undefined;
+  if (!hint) return error;
+  return new TargetUnreachableError(
+    `cannot reach the IMAP server ${where} (${describe(error).trim()}): ${hint}`,
+    {
+      cause: error,
+    },
+  );
+}
+
+/** The server's own words of a tagged NO/BAD (`NO [CANNOT] Character not allowed ...`), timings removed. */
+function serverWords(error: unknown): string {
+  const e = error as { responseStatus?: string; responseText?: string; serverResponseCode?: string };
+  if (!e.responseStatus) return errorMessage(error);
+  const code = e.serverResponseCode ? ` [${e.serverResponseCode}]` : '';
+  const text = (e.responseText ?? '').replace(/\s*\(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)\.?$/, '');
+  return `${e.responseStatus}${code} ${text}`.trim();
+}
+
+/**
+ * imapflow rejects a refused command with "Command failed" alone; the user needs the command and the server's
+ * words. Errors of ours, and anything that is not a server's answer, pass unchanged.
+ */
+function explainCommandError(error: unknown): unknown {
+  const e = error as { responseStatus?: string; executedCommand?: string };
+  if (!(error instanceof Error) || error.name !== 'Error' || !e.responseStatus) return error;
+  // The tag first, then the command; an APPEND's literal never gets here (refusals are per message).
+  const command = (e.executedCommand ?? '')
+    .split(/\r?\n/)[0]
+    ?.replace(/^\S+\s+/, '')
+    .slice(0, 200);
+  return new TargetRefusedError(
+    `the IMAP server refused ${command ? JSON.stringify(command) : 'a command'}: ${serverWords(error)}`,
+    { cause: error },
+  );
 }
 
 function isCommandAnswer(error: unknown): boolean {
@@ -792,6 +936,21 @@ class StateFile {
       );
     else if (!text.endsWith('\n')) await state.handle.write('\n'); // end a torn line before adding to it
     return state;
+  }
+
+  /** Creates the file (and its directory) if missing and opens it for appending, or says why it cannot. */
+  static async checkWritable(path: string): Promise<void> {
+    try {
+      if (!existsSync(dirname(path))) await mkdir(dirname(path), { recursive: true });
+      const handle = await open(path, 'a', 0o600);
+      await handle.close();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      throw new RestoreStateError(
+        `cannot write the restore state file ${path} (${code ?? errorMessage(error)}): give a writable place with --state FILE`,
+        { cause: error },
+      );
+    }
   }
 
   private static key(folder: string, uid: number, sha: string) {

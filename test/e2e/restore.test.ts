@@ -18,7 +18,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBundleStream } from '../../cli/commands/restore';
 import { type DovecotServer, startDovecot } from '../../cli/dovecot';
 import type { BundleManifest } from '../../shared/bundle/manifest';
-import { BundleNotVerifiedError, type RestoreOptions, restoreBundle } from '../../shared/bundle/restore';
+import {
+  BundleNotVerifiedError,
+  type RestoreOptions,
+  RestoreStateError,
+  restoreBundle,
+  TargetUnreachableError,
+} from '../../shared/bundle/restore';
 import { verifyBundle } from '../../shared/bundle/verify';
 import type { DeliveryRow } from '../../shared/index-schema';
 import { archiveReceivedMail } from '../../shared/ingest';
@@ -409,6 +415,12 @@ describe('restore into a real Dovecot', () => {
     const statePath = join(work, 'dry-state.jsonl');
     const report = await restoreBundle(options(server, { dryRun: true, statePath }));
     expect(report).toMatchObject({ dryRun: true, messages: 11, moved: 11, alreadyThere: 0, verified: 0 });
+    // Per folder too: what would be moved (the column said 0 everywhere).
+    expect(report.folders.map((f) => [f.folder, f.moved])).toEqual([
+      ['INBOX', 9],
+      ['Junk', 1],
+      ['Sent', 1],
+    ]);
     expect(existsSync(statePath)).toBe(false);
     expect(await countOnTarget(server)).toEqual({ INBOX: 0, Spam: 0 });
   }, 60_000);
@@ -545,5 +557,145 @@ plugin {
     });
     expect(second.verified).toBe(10); // the 1958 date, as above
     await expectTargetHoldsBundle(roomy);
+  }, 90_000);
+});
+
+/** The test bundle unpacked, with bundle folder `from` renamed `to` in the manifest (verify still passes). */
+function bundleWithFolderRenamed(name: string, from: string, to: string) {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  execFileSync('tar', ['-xzf', bundle, '-C', dir, '--no-same-owner']);
+  const path = join(dir, 'manifest.json');
+  const { mtime } = statSync(path);
+  const edited = JSON.parse(readFileSync(path, 'utf8')) as BundleManifest;
+  for (const f of edited.folders) if (f.name === from) f.name = to;
+  for (const m of edited.messages) if (m.folder === from) m.folder = to;
+  writeFileSync(path, JSON.stringify(edited));
+  utimesSync(path, mtime, mtime);
+  return { kind: 'directory' as const, path: dir };
+}
+
+describe('restore: mistakes and hostile input', () => {
+  it('a wrong password: the server refused the login, named with what to check, and the command ends', async () => {
+    const server = await target('wrong-password');
+    const started = Date.now();
+    const child = cli(['restore', bundle, '--imap', `imap://${server.user}@${server.host}:${server.port}`], {
+      password: 'not the password',
+    });
+    // It used to print "Command failed" and then hang: the client that failed to log in kept its socket.
+    const code = await Promise.race([
+      exited(child),
+      new Promise((done) => setTimeout(() => done('still running'), 45_000)),
+    ]);
+    if (code === 'still running') child.kill('SIGKILL');
+    expect(code).toBe(1);
+    expect(child.output()).toMatch(
+      /refused the login: NO \[AUTHENTICATIONFAILED\] Authentication failed\. \(user "archive"\); check the password in MAIL_ARCHIVER_IMAP_PASSWORD/,
+    );
+    expect(child.output()).not.toMatch(/^\s+at /m);
+    expect(Date.now() - started).toBeLessThan(45_000);
+    expect(await countOnTarget(server)).toEqual({ INBOX: 0, Spam: 0 });
+  }, 60_000);
+
+  it('a wrong port or TLS setting fails at once with host, port and what to check (no minutes of retries)', async () => {
+    const server = await target('wrong-port');
+    const closed = createServer();
+    await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+    const address = closed.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    await new Promise((done) => closed.close(done));
+    let connections = 0;
+    const wrongPort = restoreBundle(
+      options(server, {
+        retry: { attempts: 8, firstDelayMs: 2_000 },
+        newClient: () => {
+          connections += 1;
+          return clientFor({ ...server, port })();
+        },
+      }),
+    );
+    await expect(wrongPort).rejects.toBeInstanceOf(TargetUnreachableError);
+    await expect(wrongPort).rejects.toThrow(
+      new RegExp(
+        `cannot reach the IMAP server 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED.*check the host and the port`,
+      ),
+    );
+    expect(connections).toBe(1);
+    const tls = restoreBundle(
+      options(server, {
+        retry: { attempts: 8, firstDelayMs: 2_000 },
+        newClient: () =>
+          new ImapFlow({
+            host: server.host,
+            port: server.port,
+            secure: true,
+            auth: { user: server.user, pass: server.password },
+            logger: false,
+          }),
+      }),
+    );
+    await expect(tls).rejects.toThrow(
+      /TLS failed: if the port speaks plain IMAP \(or STARTTLS\), use imap:\/\//,
+    );
+  }, 60_000);
+
+  it('a state file that cannot be written is said before any connection', async () => {
+    const server = await target('state-unwritable');
+    const file = join(work, 'a-file');
+    writeFileSync(file, 'x');
+    let connections = 0;
+    const attempt = restoreBundle(
+      options(server, {
+        statePath: join(file, 'state.jsonl'),
+        newClient: () => {
+          connections += 1;
+          return clientFor(server)();
+        },
+      }),
+    );
+    await expect(attempt).rejects.toBeInstanceOf(RestoreStateError);
+    await expect(attempt).rejects.toThrow(
+      /cannot write the restore state file .*a-file\/state\.jsonl \(ENOTDIR\)/,
+    );
+    expect(connections).toBe(0);
+  }, 60_000);
+
+  it('a folder name the server refuses ("a.b z" on Dovecot maildir) goes to "a_b z", verified, and a rerun finds it', async () => {
+    const server = await target('dotted');
+    const source = bundleWithFolderRenamed('dotted-bundle', 'Sent', 'a.b z');
+    const lines: string[] = [];
+    const dotted = () =>
+      options(server, {
+        source,
+        openBundleStream: () => openBundleStream(source),
+        log: (line) => lines.push(line),
+      });
+    // Dry run first: reports the folder it would create.
+    const dry = await restoreBundle({ ...dotted(), dryRun: true });
+    expect(dry.folders.map((f) => [f.folder, f.moved])).toEqual([
+      ['INBOX', 9],
+      ['Junk', 1],
+      ['a.b z', 1],
+    ]);
+    const report = await restoreBundle(dotted());
+    expect(lines.join('\n')).toMatch(
+      /folder "a\.b z": the server refuses the name "a\.b z" \(NO \[CANNOT\] Character not allowed in mailbox name: '\.'\); using "a_b z"/,
+    );
+    expect(report.folders.find((f) => f.folder === 'a.b z')).toMatchObject({
+      target: 'a_b z',
+      moved: 1,
+      verified: 1,
+    });
+    expect(report.moved).toBe(11);
+    // Again, without the state: found where it went, nothing appended twice.
+    const again = await restoreBundle({ ...dotted(), dryRun: true });
+    expect(again.folders.find((f) => f.folder === 'a.b z')).toMatchObject({
+      target: 'a_b z',
+      moved: 0,
+      alreadyThere: 1,
+    });
+    const rerun = await restoreBundle(dotted());
+    expect(rerun).toMatchObject({ moved: 0, alreadyThere: 11 });
+    expect(await countOnTarget(server)).toMatchObject({ INBOX: 9, Spam: 1, 'a_b z': 1 });
   }, 90_000);
 });
