@@ -12,6 +12,7 @@ import { MailboxExport } from './constructs/mailbox-export';
 import { OperatorAlarms } from './constructs/operator-alarms';
 import { RawMailStore } from './constructs/raw-mail-store';
 import { Receiving } from './constructs/receiving';
+import { ScheduledReconcile } from './constructs/scheduled-reconcile';
 import { flatLogicalId } from './logical-ids';
 
 export interface ArchiverStackProps extends StackProps {
@@ -26,6 +27,7 @@ export class ArchiverStack extends Stack {
   readonly forwarding: Forwarding;
   readonly ingest: IngestPipeline;
   readonly export: MailboxExport;
+  readonly reconcile: ScheduledReconcile;
 
   constructor(scope: Construct, id: string, props: ArchiverStackProps) {
     super(scope, id, props);
@@ -59,6 +61,14 @@ export class ArchiverStack extends Stack {
     this.export = new MailboxExport(this, 'Export', {
       rawMail: this.rawMail,
       index: this.index,
+      alarms: this.alarms,
+    });
+
+    this.reconcile = new ScheduledReconcile(this, 'Reconcile', {
+      config,
+      rawMail: this.rawMail,
+      index: this.index,
+      forwarding: this.forwarding,
       alarms: this.alarms,
     });
 
