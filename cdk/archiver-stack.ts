@@ -80,6 +80,9 @@ export class ArchiverStack extends Stack {
       value: this.ingest.notificationDeadLetterQueue.queueUrl,
     });
     new CfnOutput(this, 'ForwardQueueUrl', { value: this.forwarding.queue.queueUrl });
+    new CfnOutput(this, 'ForwardFeedbackDeadLetterQueueUrl', {
+      value: this.forwarding.feedbackDeadLetterQueue.queueUrl,
+    });
     new CfnOutput(this, 'ForwardDeadLetterQueueUrl', { value: this.forwarding.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'ExportFunctionName', { value: this.export.function.functionName });
     new CfnOutput(this, 'ReceiptRuleSetName', { value: config.ses.ruleSetName });
