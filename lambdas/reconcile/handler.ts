@@ -5,7 +5,7 @@
 // unresolved fails, which the function's error alarm reports.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { ArchiverConfig } from '../../shared/config';
-import { deriveRecipients } from '../../shared/history-import';
+import { deriveRecipients } from '../../shared/history/import';
 import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index-schema';
 import { readMessageBytes } from '../../shared/mime';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
