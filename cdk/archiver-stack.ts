@@ -12,6 +12,7 @@ import { MailboxExport } from './constructs/mailbox-export';
 import { OperatorAlarms } from './constructs/operator-alarms';
 import { RawMailStore } from './constructs/raw-mail-store';
 import { Receiving } from './constructs/receiving';
+import { ScheduledReconcile } from './constructs/scheduled-reconcile';
 import { flatLogicalId } from './logical-ids';
 
 export interface ArchiverStackProps extends StackProps {
@@ -26,6 +27,7 @@ export class ArchiverStack extends Stack {
   readonly forwarding: Forwarding;
   readonly ingest: IngestPipeline;
   readonly export: MailboxExport;
+  readonly reconcile: ScheduledReconcile;
 
   constructor(scope: Construct, id: string, props: ArchiverStackProps) {
     super(scope, id, props);
@@ -62,6 +64,14 @@ export class ArchiverStack extends Stack {
       alarms: this.alarms,
     });
 
+    this.reconcile = new ScheduledReconcile(this, 'Reconcile', {
+      config,
+      rawMail: this.rawMail,
+      index: this.index,
+      forwarding: this.forwarding,
+      alarms: this.alarms,
+    });
+
     new CfnOutput(this, 'RawMailBucketName', { value: this.rawMail.bucket.bucketName });
     new CfnOutput(this, 'IndexTableName', { value: this.index.table.tableName });
     new CfnOutput(this, 'IngestQueueUrl', { value: this.ingest.queue.queueUrl });
@@ -70,6 +80,9 @@ export class ArchiverStack extends Stack {
       value: this.ingest.notificationDeadLetterQueue.queueUrl,
     });
     new CfnOutput(this, 'ForwardQueueUrl', { value: this.forwarding.queue.queueUrl });
+    new CfnOutput(this, 'ForwardFeedbackDeadLetterQueueUrl', {
+      value: this.forwarding.feedbackDeadLetterQueue.queueUrl,
+    });
     new CfnOutput(this, 'ForwardDeadLetterQueueUrl', { value: this.forwarding.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'ExportFunctionName', { value: this.export.function.functionName });
     new CfnOutput(this, 'ReceiptRuleSetName', { value: config.ses.ruleSetName });

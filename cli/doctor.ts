@@ -297,6 +297,11 @@ export async function runAwsChecks(deps: AwsDoctorDeps): Promise<Check[]> {
       'messages that could not be indexed: mail-archiver reconcile, then mail-archiver reindex',
     ],
     [
+      'dead letters notification',
+      'ReceivedNotificationDeadLetterQueueUrl',
+      'notifications SNS could not deliver to the ingest queue: mail-archiver redrive',
+    ],
+    [
       'dead letters forward',
       'ForwardDeadLetterQueueUrl',
       'parked forwards: mail-archiver forwards --state failed, then mail-archiver redrive',
@@ -326,6 +331,8 @@ export interface LocalDoctorDeps {
   config: ArchiverConfig;
   running: StackFile | undefined;
   lastReconcile: ReconcileRecord | undefined;
+  /** The local dead-letter folders' counts (MAIL_ARCHIVER_HOME/dead-letters, forward-dead-letters). */
+  deadLetters?: { ingest: number; parkedForwards: number };
   /** Whether something answers on host:port (default: a TCP connect). */
   reachable?: (url: string) => Promise<boolean>;
   now?: () => Date;
@@ -353,6 +360,21 @@ export async function runLocalChecks(deps: LocalDoctorDeps): Promise<Check[]> {
     }
   }
   checks.push(reconcileCheck(deps.lastReconcile, deps.now?.() ?? new Date()));
+  if (deps.deadLetters) {
+    const { ingest, parkedForwards } = deps.deadLetters;
+    checks.push(
+      ingest === 0
+        ? ok('dead letters ingest', 'empty')
+        : fail('dead letters ingest', `${ingest} stored messages not indexed`, 'mail-archiver redrive'),
+      parkedForwards === 0
+        ? ok('parked forwards', 'none')
+        : fail(
+            'parked forwards',
+            `${parkedForwards} parked`,
+            'mail-archiver forwards --state failed, then mail-archiver redrive',
+          ),
+    );
+  }
   return checks;
 }
 
@@ -377,6 +399,8 @@ export interface ReconcileRecord {
   ok: boolean;
   /** When it last ran clean, possibly before `at`. */
   lastCleanAt?: string;
+  /** Raw objects that run found not indexed. */
+  notIndexed?: number;
 }
 
 const recordPath = (home: string, target: string) => join(home, `last-reconcile.${target}.json`);
@@ -392,10 +416,21 @@ export function readReconcileRecord(home: string, target: string): ReconcileReco
 }
 
 /** Records a reconcile run (called by `mail-archiver reconcile`), keeping when it last ran clean. */
-export function recordReconcileRun(home: string, target: string, clean: boolean, now = new Date()): void {
+export function recordReconcileRun(
+  home: string,
+  target: string,
+  clean: boolean,
+  now = new Date(),
+  notIndexed?: number,
+): void {
   const previous = readReconcileRecord(home, target);
   const at = now.toISOString();
-  const record: ReconcileRecord = { at, ok: clean, lastCleanAt: clean ? at : previous?.lastCleanAt };
+  const record: ReconcileRecord = {
+    at,
+    ok: clean,
+    lastCleanAt: clean ? at : previous?.lastCleanAt,
+    ...(notIndexed !== undefined ? { notIndexed } : {}),
+  };
   mkdirSync(home, { recursive: true });
   writeFileSync(recordPath(home, target), `${JSON.stringify(record)}\n`);
 }

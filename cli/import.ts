@@ -1,4 +1,4 @@
-// The history import lives in the core (shared/history-import.ts); this module keeps the CLI's import path.
+// The history import lives in the core (shared/history/import.ts); this module keeps the CLI's import path.
 export {
   checkImportOptions,
   DEFAULT_IMPORT_CONCURRENCY,
@@ -7,4 +7,4 @@ export {
   type ImportReport,
   type ImportTarget,
   importMessages,
-} from '../shared/history-import';
+} from '../shared/history/import';

@@ -1,8 +1,8 @@
 // `ingest --dry-run`: what an import would archive where, read and routed exactly as the import would (the same
 // sources, the same routing rule), without storing or indexing anything.
 import type { ArchiverConfig } from '../shared/config';
-import { type ImportOptions, routeImport } from '../shared/history-import';
-import { readSources } from '../shared/history-sources';
+import { type ImportOptions, routeImport } from '../shared/history/import';
+import { readSources } from '../shared/history/sources';
 import { readMessageBytes } from '../shared/mime';
 import { routeMessage, UNROUTED_MAILBOX } from '../shared/routing';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { startLocalArchive } from '../cli/local-stack';
 import { escapeMboxrd } from '../shared/bundle/mbox';
 import type { ArchiverConfig } from '../shared/config';
-import { DEFAULT_IMPORT_CONCURRENCY, importMessages } from '../shared/history-import';
+import { DEFAULT_IMPORT_CONCURRENCY, importMessages } from '../shared/history/import';
 import { findLineEnd } from '../shared/lines';
 
 export interface ImportBenchRow {

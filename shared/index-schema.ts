@@ -227,6 +227,26 @@ export const rawMailKey = (sesMessageId: string) => `${RAW_MAIL_PREFIX}${sesMess
 export const SES_SETUP_NOTIFICATION_KEY = `${RAW_MAIL_PREFIX}AMAZON_SES_SETUP_NOTIFICATION`;
 export const isSetupNotification = (key: string) => key === SES_SETUP_NOTIFICATION_KEY;
 
+/** The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`. */
+export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
+export const REPORTS_PREFIX = 'reports/';
+
+export interface ReconcileRun {
+  at: string;
+  ok: boolean;
+  /** When a run last ended clean, possibly before `at`. */
+  lastCleanAt?: string;
+  rawMessages: number;
+  notIndexed: number;
+  unrecorded: number;
+  rawMissing: number;
+  notForwarded: number;
+  forwardsUnsettled: number;
+  /** Messages this run reindexed, and those it could not. */
+  reindexed?: number;
+  reindexFailed?: number;
+}
+
 /** History imports get a content-derived id in place of SES's, so a second import finds the first. */
 export const importMessageId = (sha256: string) => `import-${sha256.slice(0, 40)}`;
 /** Imported history is archived, never forwarded: the hosted mailbox has it already. */

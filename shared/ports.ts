@@ -2,6 +2,7 @@
 // the AWS SDK (against AWS or the local services), the CLI with local stand-ins, the tests with the in-memory
 // index; the core never imports the SDK.
 import type { Readable } from 'node:stream';
+import type { GmailCredential } from './forwarding/gmail';
 import type {
   ForwardEntry,
   ForwardEntryKey,
@@ -9,6 +10,7 @@ import type {
   ForwardState,
   SendResult,
 } from './forwarding/ledger';
+import type { SentCollectionState, SentHistoryPage } from './forwarding/sent-collection';
 import type { DeliveryRow, ExportPart, ExportRecord, FolderState, RawLocation } from './index-schema';
 import type { Folder } from './routing';
 
@@ -108,4 +110,44 @@ export interface MailSender {
 /** Bounces received mail for recipients that do not exist (SES v1 SendBounce). */
 export interface Bouncer {
   bounce(input: { sesMessageId: string; bounceSender: string; recipients: string[] }): Promise<void>;
+}
+
+/** Where each Gmail target's credential is kept (Secrets Manager on AWS, the data directory locally). */
+export interface GmailCredentialStore {
+  /** Throws GmailAuthError when the target has no credential. */
+  load(target: string): Promise<GmailCredential>;
+  save(target: string, credential: GmailCredential): Promise<void>;
+}
+
+/** Imports one message into a Gmail mailbox. */
+export interface GmailImporter {
+  /**
+   * `user` is the Gmail address (the forwarding target); `raw` the archived bytes, imported unchanged with
+   * labels INBOX and UNREAD, internalDateSource=receivedTime and Gmail's spam classifier left on.
+   * Throws SendError (transient ones are retried by the queue), GmailAuthError when Google refuses the
+   * credential.
+   */
+  importMessage(input: { user: string; raw: Buffer }): Promise<{ gmailMessageId: string }>;
+}
+
+/** The reading half of the Gmail API the collection needs (implemented by shared/adapters/gmail-api.ts). */
+export interface GmailMailboxReader {
+  /** The mailbox's current history id (users.getProfile). */
+  historyId(user: string): Promise<string>;
+  /** users.history.list for label SENT, messageAdded; 'expired' when Google no longer has that history id. */
+  sentHistory(user: string, startHistoryId: string, pageToken?: string): Promise<SentHistoryPage | 'expired'>;
+  /** users.messages.list of label SENT after a time (the fallback when the history id expired). */
+  sentSince(
+    user: string,
+    after: Date,
+    pageToken?: string,
+  ): Promise<{ messageIds: string[]; nextPageToken?: string }>;
+  /** users.messages.get format=raw: the message's bytes; undefined when it was deleted meanwhile. */
+  rawMessage(user: string, id: string): Promise<{ raw: Buffer; internalDate?: Date } | undefined>;
+}
+
+/** Where each Gmail target's Sent collection stands (the raw-mail bucket on AWS and locally). */
+export interface SentCollectionStateStore {
+  get(target: string): Promise<SentCollectionState | undefined>;
+  put(target: string, state: SentCollectionState): Promise<void>;
 }

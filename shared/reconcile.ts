@@ -135,7 +135,8 @@ export interface ReindexReport {
 /**
  * Re-indexes every raw message that lacks rows. The ingest use case itself does the work, fed the envelope
  * the sidecar kept and asked to give the recorded UIDs back; forwarding is not repeated (the ledger is intact,
- * and `reconcile` reports what is not), except for messages whose ingest never finished (`forwards`).
+ * and `reconcile` reports what is not), except for messages whose ingest never finished or never ran (no
+ * sidecar), which go to `forwards` (the ledger still decides, so an entry already there is not sent twice).
  */
 export async function reindex(
   deps: ReconcileDeps & Pick<IngestDeps, 'limits'>,
@@ -186,7 +187,10 @@ export async function reindex(
           index: deps.index,
           ...(deps.limits ? { limits: deps.limits } : {}),
           ...(envelope ? { restore: envelope.deliveries } : {}),
-          ...(deps.forwards && unfinished.has(notification) ? { forwards: deps.forwards } : {}),
+          // Without a sidecar no ingest ever ran (SES could not publish, SNS could not deliver): never forwarded.
+          ...(deps.forwards && (!envelope || unfinished.has(notification))
+            ? { forwards: deps.forwards }
+            : {}),
         });
       }
       report.restored += 1;

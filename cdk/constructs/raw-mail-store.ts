@@ -12,7 +12,7 @@ import {
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { SENT_COLLECTION_STATE_PREFIX } from '../../shared/forwarding/sent-collection';
-import { ENVELOPE_PREFIX, EXPORT_PREFIX, RAW_MAIL_PREFIX } from '../../shared/index-schema';
+import { ENVELOPE_PREFIX, EXPORT_PREFIX, RAW_MAIL_PREFIX, REPORTS_PREFIX } from '../../shared/index-schema';
 import { keepChildLogicalIds } from '../logical-ids';
 
 /** Days a bundle stays downloadable under exports/. */
@@ -105,6 +105,16 @@ export class RawMailStore extends Construct {
       'Ingest reads and extends one envelope sidecar per message under envelopes/ (what reindex rebuilds the index from)',
     );
     this.grantList(fn);
+  }
+
+  /** s3:GetObject and s3:PutObject on reports/* (the scheduled reconcile's outcome). */
+  grantReportsReadWrite(fn: IFunction): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:GetObject', 's3:PutObject'],
+      REPORTS_PREFIX,
+      'The scheduled reconcile reads and writes its outcome under reports/ only',
+    );
   }
 
   /** s3:ListBucket on the bucket (key names only): 404 rather than 403 for a missing key, and listings. */

@@ -1,6 +1,7 @@
 // `mail-archiver doctor`: the preflight before and after `cdk deploy` (cli/doctor.ts has the checks).
 import { Resolver } from 'node:dns/promises';
 import type { Command } from 'commander';
+import { localHealth } from '../archive-health';
 import type { CliContext } from '../context';
 import { awsDoctorDeps, formatChecks, readReconcileRecord, runAwsChecks, runLocalChecks } from '../doctor';
 import { archiverHome, readRunningStack } from '../local-stack';
@@ -19,7 +20,15 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
       const checks =
         target === 'aws'
           ? await runAwsChecks(await awsDoctorDeps(configuration, new Resolver(), lastReconcile))
-          : await runLocalChecks({ config: configuration, running: readRunningStack(home), lastReconcile });
+          : await runLocalChecks({
+              config: configuration,
+              running: readRunningStack(home),
+              lastReconcile,
+              deadLetters: (({ ingestDeadLetters, parkedForwards }) => ({
+                ingest: ingestDeadLetters,
+                parkedForwards,
+              }))(localHealth(home)),
+            });
       const failed = checks.some((c) => c.status === 'fail');
       // --json is global (cli/program.ts): one JSON document instead of the lines.
       if (out().json) process.stdout.write(`${JSON.stringify({ target, ok: !failed, checks })}\n`);

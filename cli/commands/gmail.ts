@@ -19,8 +19,9 @@ import {
 } from '../../shared/adapters/gmail-credentials';
 import { type ArchiverConfig, gmailApiTargets } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
-import { type GmailCredential, type GmailCredentialStore, gmailScopes } from '../../shared/forwarding/gmail';
+import { type GmailCredential, gmailScopes } from '../../shared/forwarding/gmail';
 import { collectSentForAll } from '../../shared/forwarding/sent-collection';
+import type { GmailCredentialStore } from '../../shared/ports';
 import type { CliContext } from '../context';
 import { archiverHome } from '../local-stack';
 

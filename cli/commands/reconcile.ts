@@ -63,7 +63,13 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
           ].join('\n'),
         );
       }
-      recordReconcileRun(archiverHome(), ctx.globals().target, report.ok);
+      recordReconcileRun(
+        archiverHome(),
+        ctx.globals().target,
+        report.ok,
+        new Date(),
+        report.notIndexed.length,
+      );
       if (!report.ok) process.exitCode = 1;
     });
 }

@@ -2,6 +2,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { awsHealth, healthLines, localHealth } from '../archive-health';
 import type { CliContext } from '../context';
 import { describeDataHome, resolveDataHome } from '../data-home';
 import { readRunningStack } from '../local-stack';
@@ -29,7 +30,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       } else {
         output.result(`target: AWS stack ${configuration.stackName}`);
       }
-      const folders = await ctx.withArchive(async (archive, config) => {
+      const { folders, health } = await ctx.withArchive(async (archive, config) => {
         const mailboxes = new Set([...Object.keys(config.mailboxes), ...(await archive.index.mailboxes())]);
         const rows: { mailbox: string; folder?: string; messages: number; uidValidity?: number }[] = [];
         for (const mailbox of [...mailboxes].sort()) {
@@ -41,7 +42,8 @@ export function registerStatus(program: Command, ctx: CliContext): void {
             rows.push({ mailbox, folder: state.folder, messages: count, uidValidity: state.uidValidity });
           }
         }
-        return rows;
+        const health = target === 'aws' ? await awsHealth(config, archive, home) : localHealth(home);
+        return { folders: rows, health };
       });
       output.jsonLine({
         target,
@@ -59,7 +61,10 @@ export function registerStatus(program: Command, ctx: CliContext): void {
             }
           : { stackName: configuration.stackName }),
         folders,
+        health,
       });
+      output.result('');
+      for (const line of healthLines(health)) output.result(line);
       output.result('');
       for (const line of formatTable(
         ['MAILBOX', 'FOLDER', 'MESSAGES', 'UIDVALIDITY'],

@@ -13,11 +13,10 @@ import {
   GMAIL_IMPORT_MAX_BYTES,
   GmailAuthError,
   type GmailCredential,
-  type GmailCredentialStore,
-  type GmailImporter,
   gmailScopes,
 } from '../forwarding/gmail';
-import type { GmailMailboxReader, SentHistoryPage } from '../forwarding/sent-collection';
+import type { SentHistoryPage } from '../forwarding/sent-collection';
+import type { GmailCredentialStore, GmailImporter, GmailMailboxReader } from '../ports';
 
 /** Google's token endpoint; google-auth-library's service-account flow posts here whatever the key file says. */
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';

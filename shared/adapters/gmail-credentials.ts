@@ -8,7 +8,8 @@ import {
   ResourceNotFoundException,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { GmailAuthError, type GmailCredential, type GmailCredentialStore } from '../forwarding/gmail';
+import { GmailAuthError, type GmailCredential } from '../forwarding/gmail';
+import type { GmailCredentialStore } from '../ports';
 
 /** Checks a credential's shape (Google's service-account key file, or an authorised user); throws otherwise. */
 export function parseGmailCredential(text: string, where: string): GmailCredential {

@@ -3,9 +3,8 @@
 // ledger with a conditional write first, so duplicate events, retries and concurrent workers cannot send twice.
 import { type ArchiverConfig, forwardingFrom, forwardTargetOf } from '../config';
 import { errorMessage, errorName } from '../errors';
-import type { DeliveryIndex, ForwardLedger, MailSender, RawMailStore } from '../ports';
+import type { DeliveryIndex, ForwardLedger, GmailImporter, MailSender, RawMailStore } from '../ports';
 import { readObject } from '../raw-object';
-import type { GmailImporter } from './gmail';
 import type { ForwardRequest } from './ledger';
 import { contentBlocker, forwardBlocker, MAX_FORWARD_BYTES } from './policy';
 import { asciiEnvelopeAddress, rewriteForForwarding } from './rewrite';

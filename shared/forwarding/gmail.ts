@@ -1,6 +1,6 @@
 // Delivery through the Gmail API: the archived bytes go into the target's Gmail mailbox unchanged, with
-// users.messages.import (Gmail then scans and classifies them as if they had arrived by SMTP). The core knows
-// only these ports; shared/adapters/gmail-api.ts implements them with Google's clients.
+// users.messages.import (Gmail then scans and classifies them as if they had arrived by SMTP). Its ports
+// (GmailImporter, GmailCredentialStore) are in shared/ports.ts; shared/adapters/gmail-api.ts implements them.
 import { SendError } from './forward';
 
 /** users.messages.import refuses messages over 150 MB (Gmail API reference, users.messages.import). */
@@ -36,24 +36,6 @@ export type GmailCredential =
       refresh_token: string;
       token_uri?: string;
     };
-
-/** Where each Gmail target's credential is kept (Secrets Manager on AWS, the data directory locally). */
-export interface GmailCredentialStore {
-  /** Throws GmailAuthError when the target has no credential. */
-  load(target: string): Promise<GmailCredential>;
-  save(target: string, credential: GmailCredential): Promise<void>;
-}
-
-/** Imports one message into a Gmail mailbox. */
-export interface GmailImporter {
-  /**
-   * `user` is the Gmail address (the forwarding target); `raw` the archived bytes, imported unchanged with
-   * labels INBOX and UNREAD, internalDateSource=receivedTime and Gmail's spam classifier left on.
-   * Throws SendError (transient ones are retried by the queue), GmailAuthError when Google refuses the
-   * credential.
-   */
-  importMessage(input: { user: string; raw: Buffer }): Promise<{ gmailMessageId: string }>;
-}
 
 /**
  * Google refused the credential (HTTP 401, or the token endpoint said `invalid_grant`: a revoked or expired

@@ -7,7 +7,8 @@ import { type ArchiverConfig, gmailApiTargets } from '../config';
 import { errorMessage } from '../errors';
 import { importMessageId, rawMailKey } from '../index-schema';
 import { archiveReceivedMail, type IngestOutcome } from '../ingest';
-import type { MailIndex, RawMailStore } from '../ports';
+import type { GmailMailboxReader, MailIndex, RawMailStore, SentCollectionStateStore } from '../ports';
+import { readObject } from '../raw-object';
 import { buildReceivedNotification } from '../ses-notification';
 
 export interface SentHistoryPage {
@@ -18,32 +19,11 @@ export interface SentHistoryPage {
   nextPageToken?: string;
 }
 
-/** The reading half of the Gmail API the collection needs (implemented by shared/adapters/gmail-api.ts). */
-export interface GmailMailboxReader {
-  /** The mailbox's current history id (users.getProfile). */
-  historyId(user: string): Promise<string>;
-  /** users.history.list for label SENT, messageAdded; 'expired' when Google no longer has that history id. */
-  sentHistory(user: string, startHistoryId: string, pageToken?: string): Promise<SentHistoryPage | 'expired'>;
-  /** users.messages.list of label SENT after a time (the fallback when the history id expired). */
-  sentSince(
-    user: string,
-    after: Date,
-    pageToken?: string,
-  ): Promise<{ messageIds: string[]; nextPageToken?: string }>;
-  /** users.messages.get format=raw: the message's bytes; undefined when it was deleted meanwhile. */
-  rawMessage(user: string, id: string): Promise<{ raw: Buffer; internalDate?: Date } | undefined>;
-}
-
 /** Where a target's collection stands: the history id the next run starts from. */
 export interface SentCollectionState {
   historyId: string;
   /** When the last run finished (the fallback listing starts a day before it). */
   collectedAt: string;
-}
-
-export interface SentCollectionStateStore {
-  get(target: string): Promise<SentCollectionState | undefined>;
-  put(target: string, state: SentCollectionState): Promise<void>;
 }
 
 /** Where the collection's state objects live in the raw-mail bucket. */
@@ -62,9 +42,9 @@ export class RawStoreSentCollectionState implements SentCollectionStateStore {
 
   async get(target: string): Promise<SentCollectionState | undefined> {
     if (!(await this.store.exists(this.location(target)))) return undefined;
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of await this.store.read(this.location(target))) chunks.push(chunk);
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as SentCollectionState;
+    return JSON.parse(
+      (await readObject(this.store, this.location(target))).toString('utf8'),
+    ) as SentCollectionState;
   }
 
   async put(target: string, state: SentCollectionState): Promise<void> {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot } from '../../cli/dovecot';
 import { verifyBundle } from '../../shared/bundle/verify';
-import { type ImportTarget, importMessages } from '../../shared/history-import';
+import { type ImportTarget, importMessages } from '../../shared/history/import';
 import { archiveReceivedMail } from '../../shared/ingest';
 import { exportToFile } from '../support/bundles';
 import { exampleConfig } from '../support/config';

@@ -19,6 +19,7 @@ const RETAINED = {
   ForwardFunctionLogs537E8921: 'AWS::Logs::LogGroup',
   GatekeeperFunctionLogsB412BCD9: 'AWS::Logs::LogGroup',
   IngestFunctionLogsAF4D8C26: 'AWS::Logs::LogGroup',
+  ReconcileFunctionLogsD790908C: 'AWS::Logs::LogGroup',
   RuleSetActivationFunctionLogs9183ADB0: 'AWS::Logs::LogGroup',
 };
 

@@ -29,6 +29,7 @@ import { createForwardEventsHandler } from '../../lambdas/forward-events/handler
 import { createGatekeeperHandler } from '../../lambdas/gatekeeper/handler';
 import { createGmailSentHandler } from '../../lambdas/gmail-sent/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
+import { createReconcileHandler } from '../../lambdas/reconcile/handler';
 import { createActivationHandler } from '../../lambdas/rule-set-activation/handler';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
 import { DynamoForwardLedger } from '../../shared/adapters/dynamo-forward-ledger';
@@ -475,6 +476,32 @@ describe("every SDK command each function's own run sends is allowed by its role
     expect(dispatched).toBeDefined();
     await exporter(JSON.parse(Buffer.from(dispatched?.input.Payload as Uint8Array).toString()));
 
+    // Scheduled reconcile: one message stored but never announced (SES could not publish) is found and indexed.
+    const reconcileId = functionId('ReconcileFunction');
+    const reconcileEnv = environment(reconcileId);
+    const reconcileClients = clientsOf(reconcileId);
+    const reconcileSqs = recordCalls(
+      new SQSClient({ region: REGION }),
+      'sqs',
+      reconcileClients.recorded,
+      () => ({
+        Successful: [],
+        Failed: [],
+        MessageId: 'm',
+      }),
+    );
+    await receiveLikeSes(store, bucket, makeMessage({ subject: 'never announced' }), {
+      recipients: ['alice@example.com'],
+    });
+    await createReconcileHandler({
+      config,
+      store: new S3RawMailStore(reconcileClients.s3),
+      index: new DynamoMailIndex(reconcileClients.dynamodb, reconcileEnv.INDEX_TABLE as string),
+      bucket: reconcileEnv.RAW_BUCKET as string,
+      forwards: new SqsForwardQueue(reconcileEnv.FORWARD_QUEUE_URL as string, reconcileSqs),
+      logger,
+    })().catch(() => undefined);
+
     // Sent collection: what the Gmail user sent is archived into alice's Sent folder.
     const sentId = functionId('GmailDeliverySentCollectorFunction');
     const sentEnv = environment(sentId);
@@ -579,6 +606,7 @@ describe("every SDK command each function's own run sends is allowed by its role
       export: ['clients', 'dynamo-index', 'lambda-invoker', 's3-raw-store'],
       gatekeeper: ['ses-bouncer'],
       'rule-set-activation': ['ses-rule-sets'],
+      reconcile: ['clients', 'dynamo-index', 's3-raw-store', 'sqs-forward-queue'],
     };
     const lambdas = join(import.meta.dirname, '../../lambdas');
     const roots = readdirSync(lambdas).filter((d) => existsSync(join(lambdas, d, 'index.ts')));

@@ -147,16 +147,21 @@ describe('the archiver stack', () => {
     const s3Reads = statements.filter((s) => JSON.stringify(s.Action).includes('s3:GetObject'));
     expect(s3Reads.length).toBeGreaterThan(0);
     // Raw mail under incoming/, and (ingest only) the envelope sidecars it extends.
-    for (const s of s3Reads) expect(JSON.stringify(s.Resource)).toMatch(/\/(incoming|envelopes)\/\*/);
+    for (const s of s3Reads) expect(JSON.stringify(s.Resource)).toMatch(/\/(incoming|envelopes|reports)\/\*/);
     const sidecarReads = s3Reads.filter((s) => JSON.stringify(s.Resource).includes('/envelopes/*'));
-    expect(sidecarReads).toHaveLength(1);
+    expect(sidecarReads).toHaveLength(2); // ingest and the scheduled reconcile
     // Listing is granted on the bucket alone (key names), never on objects.
     for (const s of statements.filter((s) => JSON.stringify(s.Action).includes('s3:ListBucket')))
       expect(JSON.stringify(s.Resource)).not.toContain('/*');
     const dynamo = statements.filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
     for (const s of dynamo) {
-      expect(JSON.stringify(s.Action)).not.toMatch(/dynamodb:\*|DeleteItem|Scan/);
+      expect(JSON.stringify(s.Action)).not.toMatch(/dynamodb:\*|DeleteItem/);
     }
+    // Only the scheduled reconcile reads the whole table (every row is compared with the raw store).
+    const scanners = Object.entries(policies).filter(([, p]) => JSON.stringify(p).includes('dynamodb:Scan'));
+    expect(scanners.map(([id]) => id.replace(/[A-F0-9]{8}$/, ''))).toEqual([
+      'ReconcileFunctionRoleDefaultPolicy',
+    ]);
   });
 
   it('has an on-demand exporter that reads incoming/ and writes only exports/, which expire', () => {

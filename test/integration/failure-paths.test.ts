@@ -11,11 +11,19 @@ import { LocalDeadLetters } from '../../cli/local-dead-letters';
 import { deliverThrough } from '../../cli/local-stack';
 import { createExportHandler } from '../../lambdas/export/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
+import { createReconcileHandler } from '../../lambdas/reconcile/handler';
 import { exportMailbox } from '../../shared/bundle/export';
 import { verifyBundle } from '../../shared/bundle/verify';
 import { readEnvelope } from '../../shared/envelope';
 import { forwardMessage } from '../../shared/forwarding/forward';
-import { envelopeKey, importMessageId, indexKeys, rawMailKey } from '../../shared/index-schema';
+import {
+  envelopeKey,
+  importMessageId,
+  indexKeys,
+  RECONCILE_REPORT_KEY,
+  rawMailKey,
+  SES_SETUP_NOTIFICATION_KEY,
+} from '../../shared/index-schema';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
 import type { MailIndex, MailSender } from '../../shared/ports';
 import { reconcile, reindex } from '../../shared/reconcile';
@@ -490,5 +498,71 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
 
     // A new export of the same mailbox goes through; nothing was lost.
     await expectNothingLost(messages);
+  });
+
+  it('path 3: a message no notification announced is found and indexed by the scheduled reconcile; SES setup object skipped', async () => {
+    // SES writes this when the receipt rule is created; it is not mail, and a notification for it is ignored.
+    await services.store.write(
+      { bucket: services.bucket, key: SES_SETUP_NOTIFICATION_KEY },
+      Buffer.from('Amazon SES setup notification'),
+    );
+    const setup = buildReceivedNotification({
+      messageId: 'AMAZON_SES_SETUP_NOTIFICATION',
+      timestamp: new Date(),
+      source: '',
+      recipients: ['alice@example.com'],
+      bucket: services.bucket,
+      objectKey: SES_SETUP_NOTIFICATION_KEY,
+    });
+    await deliverThrough(createIngestHandler({ ...ingestDeps(), logger: quiet }))(setup);
+
+    // SES stored the message but could not publish (a disabled key): nothing else will ever index it.
+    const { notification, sha256 } = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'never announced', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com'] },
+    );
+    const found = await reconcile({
+      config,
+      store: services.store,
+      index: services.index,
+      bucket: services.bucket,
+    });
+    expect(found.notIndexed).toEqual([notification.receipt.action.objectKey]);
+
+    const scheduled = createReconcileHandler({
+      config,
+      store: services.store,
+      index: services.index,
+      bucket: services.bucket,
+      forwards: ingestDeps().forwards ?? { enqueue: async () => undefined },
+      logger: quiet,
+    });
+    const run = await scheduled();
+    expect(run).toMatchObject({ ok: true, notIndexed: 0, reindexed: 1, reindexFailed: 0 });
+    const kept = JSON.parse(
+      (
+        await (async () => {
+          const chunks: Uint8Array[] = [];
+          for await (const c of await services.store.read({
+            bucket: services.bucket,
+            key: RECONCILE_REPORT_KEY,
+          }))
+            chunks.push(c);
+          return Buffer.concat(chunks);
+        })()
+      ).toString('utf8'),
+    );
+    expect(kept).toMatchObject({ ok: true, lastCleanAt: run.at });
+    await expectNothingLost([
+      { sesMessageId: notification.mail.messageId, sha256, mailboxes: ['alice@example.com'] },
+    ]);
+    const rows = [];
+    for await (const row of services.index.allDeliveries()) rows.push(row);
+    expect(rows.filter((r) => r.location.key === SES_SETUP_NOTIFICATION_KEY)).toEqual([]);
+    expect(
+      rows.filter((r) => r.sesMessageId === notification.mail.messageId).map((r) => copies.get(r.messageKey)),
+    ).toEqual([1]);
   });
 });

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type ImportTarget, importMessages } from '../../shared/history-import';
+import { type ImportTarget, importMessages } from '../../shared/history/import';
 import type { DeliveryRow } from '../../shared/index-schema';
 import { archiveReceivedMail } from '../../shared/ingest';
 import { exampleConfig } from '../support/config';

@@ -121,6 +121,8 @@ function deps(overrides: Partial<AwsDoctorDeps> = {}): AwsDoctorDeps {
     outputs: {
       AlarmTopicArn: 'arn:aws:sns:eu-west-1:111111111111:alarms',
       IngestDeadLetterQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111111111111/ingest-dlq',
+      ReceivedNotificationDeadLetterQueueUrl:
+        'https://sqs.eu-west-1.amazonaws.com/111111111111/notification-dlq',
       ForwardDeadLetterQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111111111111/forward-dlq',
     },
     lastReconcile: { at: '2026-11-28T12:00:00Z', ok: true, lastCleanAt: '2026-11-28T12:00:00Z' },
@@ -147,6 +149,7 @@ describe('doctor against AWS', () => {
       'alarm subscription',
       'reputation',
       'dead letters ingest',
+      'dead letters notification',
       'dead letters forward',
       'reconcile',
     ]);
@@ -202,6 +205,7 @@ describe('doctor against AWS', () => {
       'alarm subscription': 'warn',
       reputation: 'fail',
       'dead letters ingest': 'ok',
+      'dead letters notification': 'ok',
       'dead letters forward': 'fail',
       reconcile: 'fail',
     });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { looksLikeMail } from '../../shared/history-sources';
-import { maildirFlags, maildirFolderName, parseDovecotKeywords } from '../../shared/maildir-source';
+import { maildirFlags, maildirFolderName, parseDovecotKeywords } from '../../shared/history/maildir-source';
+import { looksLikeMail } from '../../shared/history/sources';
+import { specialFolderOf } from '../../shared/history/special-folders';
+import { placeByLabels, splitLabels, stripTakeoutHeaders } from '../../shared/history/takeout';
 import { checkEnvelopeRecipient } from '../../shared/recipient-check';
-import { specialFolderOf } from '../../shared/special-folders';
-import { placeByLabels, splitLabels, stripTakeoutHeaders } from '../../shared/takeout';
 import { exampleConfig } from '../support/config';
 
 describe('maildir flags', () => {

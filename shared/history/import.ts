@@ -8,22 +8,22 @@
 // already indexed for every mailbox they belong to are counted "already present" without being delivered again.
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { ArchiverConfig } from './config';
-import { errorMessage } from './errors';
-import { readSources, type SourceItem, type SourceMessage } from './history-sources';
-import { envelopeKey, importMessageId, rawMailKey } from './index-schema';
-import type { EnvelopeRecord } from './ingest';
-import { crlfToLf, findHeaderEnd } from './lines';
-import { chooseReceivedTime, type ReceivedTimeSource } from './mail-dates';
-import { type MessageHeaders, readMessageBytes } from './mime';
-import type { RawMailStore } from './ports';
-import { checkEnvelopeRecipient } from './recipient-check';
-import { baseAddress, isJournalAddress, normaliseAddress, routeMessage, UNROUTED_MAILBOX } from './routing';
+import type { ArchiverConfig } from '../config';
+import { errorMessage } from '../errors';
+import { envelopeKey, importMessageId, rawMailKey } from '../index-schema';
+import type { EnvelopeRecord } from '../ingest';
+import { crlfToLf, findHeaderEnd } from '../lines';
+import { chooseReceivedTime, type ReceivedTimeSource } from '../mail-dates';
+import { type MessageHeaders, readMessageBytes } from '../mime';
+import type { RawMailStore } from '../ports';
+import { checkEnvelopeRecipient } from '../recipient-check';
+import { baseAddress, isJournalAddress, normaliseAddress, routeMessage, UNROUTED_MAILBOX } from '../routing';
 import {
   buildReceivedNotification,
   type ImportedState,
   type SesReceivedNotification,
-} from './ses-notification';
+} from '../ses-notification';
+import { readSources, type SourceItem, type SourceMessage } from './sources';
 
 export interface ImportTarget {
   store: RawMailStore;

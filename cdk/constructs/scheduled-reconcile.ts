@@ -1,0 +1,77 @@
+// Scheduled reconcile: every 6 hours the raw store, the index and the forwarding ledger are compared, and what
+// is missing from the index is reindexed (lambdas/reconcile). A raw object no notification announced (SES could
+// not publish, SNS could not deliver) is found here rather than by hand; what cannot be repaired fails the run,
+// which alarms.
+import { Duration } from 'aws-cdk-lib';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Construct } from 'constructs';
+import type { ArchiverConfig } from '../../shared/config';
+import { keepChildLogicalIds } from '../logical-ids';
+import { ArchiverFunction } from './archiver-function';
+import type { Forwarding } from './forwarding';
+import type { IndexTable } from './index-table';
+import type { OperatorAlarms } from './operator-alarms';
+import type { RawMailStore } from './raw-mail-store';
+
+export interface ScheduledReconcileProps {
+  readonly config: ArchiverConfig;
+  readonly rawMail: RawMailStore;
+  readonly index: IndexTable;
+  readonly forwarding: Forwarding;
+  readonly alarms: OperatorAlarms;
+  /**
+   * How often it runs.
+   * @default - every 6 hours
+   */
+  readonly every?: Duration;
+}
+
+export class ScheduledReconcile extends Construct {
+  readonly function: ArchiverFunction;
+
+  constructor(scope: Construct, id: string, props: ScheduledReconcileProps) {
+    super(scope, id);
+    keepChildLogicalIds(this);
+    const { rawMail, index, forwarding, alarms } = props;
+    this.function = new ArchiverFunction(this, 'ReconcileFunction', {
+      entry: 'lambdas/reconcile/index.ts',
+      description: 'Compares raw mail, the index and the forwarding ledger; reindexes what is missing',
+      config: props.config,
+      memorySize: 1024,
+      timeout: Duration.minutes(15),
+      // A failed run is reported by its alarm and repeated by the next schedule, not retried at once.
+      retryAttempts: 0,
+      environment: {
+        INDEX_TABLE: index.table.tableName,
+        RAW_BUCKET: rawMail.bucket.bucketName,
+        FORWARD_QUEUE_URL: forwarding.queue.queueUrl,
+        POWERTOOLS_SERVICE_NAME: 'mail-archiver-reconcile',
+      },
+    });
+    rawMail.grantRawMailRead(this.function, 'scheduled reconcile');
+    rawMail.grantEnvelopeReadWrite(this.function);
+    rawMail.grantReportsReadWrite(this.function);
+    forwarding.grantEnqueue(this.function);
+    index.grantWithIndexes(
+      this.function,
+      'reconcile and reindex query',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+      // Every delivery row of every mailbox is compared with the raw store.
+      'dynamodb:Scan',
+    );
+    new Rule(this, 'ReconcileSchedule', {
+      description: 'Runs the archiver reconcile (and reindex) on a schedule',
+      schedule: Schedule.rate(props.every ?? Duration.hours(6)),
+      targets: [new LambdaFunction(this.function, { retryAttempts: 0 })],
+    });
+    alarms.alarmWhenAboveZero(
+      'ReconcileErrorsAlarm',
+      this.function.metricErrors({ period: Duration.hours(1) }),
+      'The scheduled reconcile found differences it could not repair (or failed): see its log, then `mail-archiver reconcile`',
+    );
+  }
+}

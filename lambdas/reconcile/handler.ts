@@ -1,0 +1,79 @@
+// Scheduled (EventBridge) reconcile: compares the raw store, the index and the forwarding ledger, and reindexes
+// what it finds missing (a notification SES could not publish or SNS could not deliver leaves the raw object in
+// incoming/ with nothing else to index it; a message whose ingest failed for good has its envelope sidecar).
+// The outcome is kept in S3 (reports/reconcile.json) for `status` and `doctor`; a run that leaves anything
+// unresolved fails, which the function's error alarm reports.
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { ArchiverConfig } from '../../shared/config';
+import { deriveRecipients } from '../../shared/history/import';
+import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index-schema';
+import { readMessageBytes } from '../../shared/mime';
+import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
+import { readObject } from '../../shared/raw-object';
+import { type ReconcileReport, type ReindexReport, reconcile, reindex } from '../../shared/reconcile';
+
+export interface ReconcileHandlerDeps {
+  config: ArchiverConfig;
+  store: RawMailStore;
+  index: MailIndex & ForwardLedger;
+  bucket: string;
+  forwards: ForwardQueue;
+  logger: Pick<Logger, 'info' | 'warn'>;
+  now?: () => Date;
+}
+
+/** The scheduled reconcile left differences it could not repair; `report` lists them. */
+export class ReconcileFindingsError extends Error {
+  override name = 'ReconcileFindingsError';
+}
+
+export function createReconcileHandler(deps: ReconcileHandlerDeps) {
+  const now = deps.now ?? (() => new Date());
+  return async (): Promise<ReconcileRun> => {
+    const base = { config: deps.config, store: deps.store, index: deps.index, bucket: deps.bucket, now };
+    let report: ReconcileReport = await reconcile(base);
+    let reindexed: ReindexReport | undefined;
+    if (report.notIndexed.length > 0 || report.unrecorded.length > 0) {
+      // A message no notification announced has no sidecar: its recipients come from its headers, as the CLI's
+      // `reindex` takes them (configured mailboxes among To/Cc; the journal for mail a mailbox sent).
+      reindexed = await reindex({ ...base, forwards: deps.forwards }, async (raw) =>
+        deriveRecipients(deps.config, {}, (await readMessageBytes(raw)).headers),
+      );
+      report = await reconcile(base);
+    }
+    const location = { bucket: deps.bucket, key: RECONCILE_REPORT_KEY };
+    const previous = (await deps.store.exists(location))
+      ? (JSON.parse((await readObject(deps.store, location)).toString('utf8')) as ReconcileRun)
+      : undefined;
+    const at = now().toISOString();
+    const run: ReconcileRun = {
+      at,
+      ok: report.ok,
+      ...((report.ok ? at : previous?.lastCleanAt)
+        ? { lastCleanAt: report.ok ? at : previous?.lastCleanAt }
+        : {}),
+      rawMessages: report.rawMessages,
+      notIndexed: report.notIndexed.length,
+      unrecorded: report.unrecorded.length,
+      rawMissing: report.rawMissing.length,
+      notForwarded: report.notForwarded.length,
+      forwardsUnsettled: report.forwardsUnsettled.length,
+      ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
+    };
+    await deps.store.write(location, Buffer.from(JSON.stringify(run)));
+    deps.logger.info('reconcile', { ...run });
+    if (!report.ok) {
+      throw new ReconcileFindingsError(
+        `reconcile found differences it could not repair: ${JSON.stringify({
+          notIndexed: report.notIndexed.slice(0, 20),
+          unrecorded: report.unrecorded.slice(0, 20),
+          rawMissing: report.rawMissing.slice(0, 20),
+          notForwarded: report.notForwarded.slice(0, 20),
+          forwardsUnsettled: report.forwardsUnsettled.slice(0, 20),
+          reindexFailed: reindexed?.failed.slice(0, 20),
+        })}`,
+      );
+    }
+    return run;
+  };
+}
