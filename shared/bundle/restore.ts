@@ -10,7 +10,7 @@
 // ([LIMIT], [TOOBIG], [OVERQUOTA], [INUSE], [UNAVAILABLE]).
 import { createHash } from 'node:crypto';
 import { constants, createReadStream, existsSync } from 'node:fs';
-import { type FileHandle, mkdir, open, readFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ImapFlow } from 'imapflow';
@@ -181,8 +181,54 @@ const FIRST_CONNECT_ATTEMPTS = 3;
  * `retry.attempts` consecutive failures); a NO to one APPEND is recorded as that message's refusal.
  */
 export async function restoreBundle(options: RestoreOptions): Promise<RestoreReport> {
+  if (options.dryRun) return restoreUnlocked(options);
   // Before the minutes a large bundle's checks take: a state file that cannot be written stops nothing midway.
-  if (!options.dryRun) await StateFile.checkWritable(options.statePath);
+  await StateFile.checkWritable(options.statePath);
+  // Two runs on one state at once (two terminals) would both find a message missing and both append it.
+  const release = await lockState(options.statePath);
+  try {
+    return await restoreUnlocked(options);
+  } finally {
+    await release();
+  }
+}
+
+/**
+ * `<state>.lock` holding the process id, created exclusively. A lock whose process is gone (a killed run) is
+ * taken over; one whose process lives is RestoreStateError.
+ */
+async function lockState(statePath: string): Promise<() => Promise<void>> {
+  const lock = `${statePath}.lock`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const handle = await open(lock, 'wx', 0o600);
+      await handle.write(`${process.pid}\n`);
+      await handle.close();
+      return async () => {
+        await unlink(lock).catch(() => undefined);
+      };
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EEXIST' || attempt > 0) throw error;
+      const pid = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10);
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid))
+        throw new RestoreStateError(
+          `another restore (process ${pid}) is using ${statePath}: wait for it to finish (or remove ${lock} if that process is not a restore)`,
+        );
+      await unlink(lock).catch(() => undefined);
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM';
+  }
+}
+
+async function restoreUnlocked(options: RestoreOptions): Promise<RestoreReport> {
   const verified = await verifyBundle(options.openBundleStream());
   if (!verified.ok || !verified.manifest) throw new BundleNotVerifiedError(verified);
   const manifest = verified.manifest;

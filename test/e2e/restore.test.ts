@@ -775,3 +775,36 @@ describe('restore: bundles it cannot take', () => {
     expect(await countOnTarget(server)).toEqual({ INBOX: 0, Spam: 0 });
   }, 60_000);
 });
+
+describe('restore: two runs on one state', () => {
+  it("a second run while one is going is refused (both would append the same messages); a dead run's lock is taken over", async () => {
+    const server = await target('locked');
+    const statePath = join(work, 'locked-state.jsonl');
+    let connections = 0;
+    const counted = () =>
+      options(server, {
+        statePath,
+        newClient: () => {
+          connections += 1;
+          return clientFor(server)();
+        },
+      });
+    const first = restoreBundle(counted());
+    await new Promise((done) => setTimeout(done, 50));
+    expect(readFileSync(`${statePath}.lock`, 'utf8').trim()).toBe(String(process.pid));
+    await expect(restoreBundle(counted())).rejects.toThrow(
+      new RegExp(`another restore \\(process ${process.pid}\\) is using .*locked-state\\.jsonl`),
+    );
+    const report = await first;
+    expect(report).toMatchObject({ moved: 11, alreadyThere: 0 });
+    expect(existsSync(`${statePath}.lock`)).toBe(false);
+    // A run killed with SIGKILL leaves its lock behind: its process is gone, so the next run goes on.
+    const gone = spawn(process.execPath, ['-e', '']);
+    await exited(gone);
+    writeFileSync(`${statePath}.lock`, `${gone.pid}\n`);
+    const again = await restoreBundle(counted());
+    expect(again).toMatchObject({ moved: 0, alreadyThere: 11 });
+    expect(await countOnTarget(server)).toEqual({ INBOX: 9, Sent: 1, Spam: 1 });
+    expect(connections).toBeGreaterThan(0);
+  }, 60_000);
+});
