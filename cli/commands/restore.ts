@@ -3,7 +3,7 @@
 // was verified on the target.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
@@ -21,6 +21,7 @@ import {
   TargetRefusedError,
   TargetUnreachableError,
 } from '../../shared/bundle/restore';
+import { addCleanup } from '../interrupt';
 import { archiverHome } from '../local-stack';
 import { humanBytes, UserError } from '../output';
 
@@ -158,6 +159,20 @@ Run it again at any time: what is already there is not appended twice. Exit 1 un
           );
         const bar = await progressBar();
         const started = Date.now();
+        // Ctrl-C: every append made so far is in the state (or found on the server by its hash); say how to go on,
+        // and free the state for the next run.
+        const removeCleanup = addCleanup(() => {
+          bar?.stop();
+          const lock = `${statePath}.lock`;
+          try {
+            if (readFileSync(lock, 'utf8').trim() === String(process.pid)) unlinkSync(lock);
+          } catch {
+            // no lock (a dry run, or not taken yet)
+          }
+          process.stderr.write(
+            `interrupted: run the same command again to go on (what reached the server is not appended twice); state ${statePath}\n`,
+          );
+        });
         let report: RestoreReport;
         try {
           report = await restoreBundle({
@@ -204,6 +219,7 @@ Run it again at any time: what is already there is not appended twice. Exit 1 un
             throw new RestoreUsageError(error.message, { cause: error });
           throw error;
         } finally {
+          removeCleanup();
           bar?.stop();
         }
         printRestoreReport(report, `${target.user}@${target.host}:${target.port}`);

@@ -776,6 +776,34 @@ describe('restore: bundles it cannot take', () => {
   }, 60_000);
 });
 
+describe('restore: Ctrl-C', () => {
+  it('SIGINT mid-run: exit 130, says how to go on, frees the state; the rerun appends only the rest', async () => {
+    const server = await target('sigint');
+    const slow = await relay(server, { delayMs: 40 });
+    const statePath = join(work, 'sigint-state.jsonl');
+    const child = cli(
+      ['restore', bundle, '--imap', `imap://${server.user}@${slow.host}:${slow.port}`, '--state', statePath],
+      server,
+    );
+    const lines = () =>
+      existsSync(statePath) ? readFileSync(statePath, 'utf8').trim().split('\n').length : 0;
+    const deadline = Date.now() + 30_000;
+    while (lines() < 1 + 3 && Date.now() < deadline && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGINT');
+    expect(await exited(child)).toBe(130);
+    await slow.close();
+    expect(child.output()).toMatch(/interrupted: run the same command again to go on/);
+    expect(child.output()).not.toMatch(/^\s+at /m);
+    expect(existsSync(`${statePath}.lock`)).toBe(false);
+    const landed = Object.values(await countOnTarget(server)).reduce((a, b) => a + b, 0);
+    expect(landed).toBeLessThan(11);
+    const resumed = await restoreBundle(options(server, { statePath }));
+    expect(resumed).toMatchObject({ alreadyThere: landed, moved: 11 - landed, refused: [] });
+    await expectTargetHoldsBundle(server);
+  }, 90_000);
+});
+
 describe('restore: two runs on one state', () => {
   it("a second run while one is going is refused (both would append the same messages); a dead run's lock is taken over", async () => {
     const server = await target('locked');
