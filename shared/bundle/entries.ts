@@ -175,18 +175,25 @@ export async function* readBundleEntries(
     if (entry.meta)
       warn(`an extended header of ${entry.size} bytes, over the ${limits.maxMetaEntryBytes}-byte limit`);
   });
-  parser.on('error', (error: Error) => {
+  let previous: ReadEntry | undefined;
+  const fail = (error: Error) => {
     failure ??= error;
+    // The parser gives up on a cut-off or damaged stream without ending the entry being read: without this the
+    // caller waits for that entry's end forever.
+    const reading = previous;
+    if (reading?.writable) {
+      // Minipass hands an emitted error to listeners added later too, so a read that starts after this fails.
+      reading.on('error', () => {});
+      reading.destroy(error);
+    }
     signal();
-  });
+  };
+  parser.on('error', fail);
   parser.on('end', () => {
     ended = true;
     signal();
   });
-  source.on('error', (error) => {
-    failure ??= error;
-    signal();
-  });
+  source.on('error', fail);
   // node-tar inflates each written chunk at once: 16 KiB in bounds one burst at 16 MiB (ratio 1000).
   const slicer = new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -194,14 +201,10 @@ export async function* readBundleEntries(
       done();
     },
   });
-  slicer.on('error', (error) => {
-    failure ??= error;
-    signal();
-  });
+  slicer.on('error', fail);
   source.pipe(slicer).pipe(parser as unknown as NodeJS.WritableStream);
   let entries = 0;
   let bytes = 0;
-  let previous: ReadEntry | undefined;
   try {
     for (;;) {
       // An entry the caller left unread would hold the parser back forever.
@@ -211,6 +214,8 @@ export async function* readBundleEntries(
       if (failure && queue.length === 0) throw failure;
       const entry = queue.shift();
       if (!entry) return;
+      // Parsed before the damage but cut by it: it will never end, so it is the damage, not an entry.
+      if (failure && entry.writable) throw failure;
       entries += 1;
       bytes += entry.size;
       if (entries > limits.maxEntries)

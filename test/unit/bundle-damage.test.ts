@@ -34,6 +34,21 @@ describe('verify on a damaged bundle', () => {
     expect(first).not.toMatch(/unexpected end of file/);
   });
 
+  it('ends with an answer wherever the bundle is cut (the entry being read when the stream gives out fails too)', async () => {
+    const bundle = await tarGz(10);
+    const settle = (bytes: Buffer) =>
+      Promise.race([
+        verify(bytes).then((report) => report),
+        new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000)),
+      ]);
+    for (let step = 1; step < 40; step += 1) {
+      const cut = Math.floor((bundle.length * step) / 40);
+      const report = await settle(bundle.subarray(0, cut));
+      expect(report, `cut at ${cut} of ${bundle.length} bytes`).not.toBe('hung');
+      if (report !== 'hung') expect(report.ok, `cut at ${cut}`).toBe(false);
+    }
+  });
+
   it('calls corrupt compressed data damaged, not "invalid distance too far back"', async () => {
     const bundle = Buffer.from(await tarGz(10));
     for (let i = Math.floor(bundle.length / 2); i < bundle.length / 2 + 64; i += 1)
