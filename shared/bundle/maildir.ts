@@ -245,8 +245,8 @@ const CR = Buffer.from([13]);
 export function bundleReadme(mailbox: string): string {
   return `This is a mail-archiver bundle of ${mailbox}: a Maildir++ tree that Dovecot (and Courier) serve as is.
 
-Check it first, above all a bundle that came from elsewhere:
-  npx mail-archiver verify BUNDLE.tar.gz
+Check it first, above all a bundle that came from elsewhere (from a mail-archiver checkout):
+  npx --no-install mail-archiver verify BUNDLE.tar.gz
 It refuses links, devices, FIFOs, names outside the bundle (../, /), setuid, setgid and world-writable modes:
 a mail-archiver bundle holds only regular files (0600) and directories (0700).
 
@@ -258,7 +258,7 @@ To copy an unpacked bundle later, cp -a keeps the times. Apply incremental bundl
 the same way.
 
 Serve it with Dovecot (Debian: apt-get install dovecot-imapd):
-  npx mail-archiver serve BUNDLE.tar.gz        # verifies, unpacks a private copy, prints the IMAP settings
+  npx --no-install mail-archiver serve BUNDLE.tar.gz        # verifies, unpacks a private copy, prints the IMAP settings
 or, in your own Dovecot configuration:
   mail_location = maildir:/path/to/Maildir:INDEX=/path/to/index
 and mark "Sent" and "Junk" as special-use folders (Debian's stock config already does).
