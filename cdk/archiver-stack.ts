@@ -15,18 +15,37 @@ import { Receiving } from './constructs/receiving';
 import { ScheduledReconcile } from './constructs/scheduled-reconcile';
 import { flatLogicalId } from './logical-ids';
 
+/** Props of {@link ArchiverStack}: the standard stack props and the archiver config. */
 export interface ArchiverStackProps extends StackProps {
+  /**
+   * The validated archiver config (shared/config.ts; cdk/app.ts loads mail-archiver.config.json, or the path in
+   * the `config` context): domains, mailboxes, forwarding targets, the alarm email, the Glacier transition in days.
+   */
   readonly config: ArchiverConfig;
 }
 
+/**
+ * The deployable archiver: composes one construct per architectural task (receiving, raw-mail store, index,
+ * ingest, forwarding, export, scheduled reconcile, operator alarms) and grants nothing itself: each construct
+ * grants its own functions exactly what they use. Resource logical IDs are kept flat (cdk/logical-ids.ts), a
+ * contract with deployed stacks; stateful resources are retained when the stack is deleted.
+ */
 export class ArchiverStack extends Stack {
+  /** Operator alarms, their topic and the messaging key. */
   readonly alarms: OperatorAlarms;
+  /** The raw-mail bucket (the source of truth) and its access-log bucket. */
   readonly rawMail: RawMailStore;
+  /** The DynamoDB index table. */
   readonly index: IndexTable;
+  /** SES receiving: identities, receipt rule set, gatekeeper. */
   readonly receiving: Receiving;
+  /** Forwarding: queue, forward function, SES configuration set, feedback function. */
   readonly forwarding: Forwarding;
+  /** Stored -> indexed: the ingest queue and function. */
   readonly ingest: IngestPipeline;
+  /** On-demand mailbox export. */
   readonly export: MailboxExport;
+  /** The scheduled reconcile. */
   readonly reconcile: ScheduledReconcile;
 
   constructor(scope: Construct, id: string, props: ArchiverStackProps) {

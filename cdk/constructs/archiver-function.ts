@@ -10,6 +10,10 @@ import type { Construct } from 'constructs';
 import { BUNDLED_CONFIG_IDENTIFIER } from '../../lambdas/shared/environment';
 import type { ArchiverConfig } from '../../shared/config';
 
+/**
+ * Props of {@link ArchiverFunction}: NodejsFunction's props without `runtime` and `architecture` (always Node 22
+ * on arm64), plus the log retention and the config compiled into the bundle.
+ */
 export interface ArchiverFunctionProps extends Omit<NodejsFunctionProps, 'runtime' | 'architecture'> {
   /** Path of the handler module, relative to the repository root (e.g. lambdas/ingest/index.ts). */
   readonly entry: string;
@@ -26,6 +30,11 @@ export interface ArchiverFunctionProps extends Omit<NodejsFunctionProps, 'runtim
   readonly config?: ArchiverConfig;
 }
 
+/**
+ * One Lambda of the archiver: Node 22 on arm64, bundled by the local esbuild, with source maps, X-Ray tracing,
+ * an explicit retained log group, and a role of its own. Grants: `logs:CreateLogStream` and `logs:PutLogEvents`
+ * on its own log group only (and X-Ray writes); every other permission is granted by the construct that uses it.
+ */
 export class ArchiverFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, allProps: ArchiverFunctionProps) {
     const { config, logRetention, ...props } = allProps;

@@ -22,24 +22,39 @@ import { durableQueue, visibilityTimeoutFor } from './queues';
 import type { RawMailStore } from './raw-mail-store';
 import { allowServiceToEncryptWith } from './service-publishing';
 
+/** Props of {@link Forwarding}. */
 export interface ForwardingProps {
   readonly config: ArchiverConfig;
+  /** The raw-mail bucket, on whose prefixes this construct grants its functions access. */
   readonly rawMail: RawMailStore;
+  /** The index table, on which this construct grants its functions item (and where needed query) access. */
   readonly index: IndexTable;
+  /** Where this construct's alarms notify the operator. */
   readonly alarms: OperatorAlarms;
-  /** Encrypts the feedback topic. */
+  /** The customer managed key that encrypts the feedback topic (SES is allowed to encrypt with it). */
   readonly messagingKey: IKey;
 }
 
+/**
+ * Forwarding (archived -> forwarded): the forward queue and its dead-letter queue, the forward function, the SES
+ * configuration set, and the feedback function that records bounces and complaints of forwarded copies.
+ * Grants: the forward function reads raw mail (incoming/*), `ses:SendEmail` only from the forwarder address,
+ * item access on the index table, `sqs:SendMessage` on its dead-letter queue; the feedback function `GetItem`
+ * and `UpdateItem` on the index table; SES may publish feedback into the KMS-encrypted topic.
+ * {@link grantEnqueue} lets others enqueue forwards.
+ */
 export class Forwarding extends Construct {
   /** One message per archived message that has forwarding targets. */
   readonly queue: Queue;
   /** Parked sends: permanent failures and exhausted retries. */
   readonly deadLetterQueue: Queue;
+  /** Sends each copy (SES v2 raw send, or the Gmail API), exactly once per target (2 min timeout). */
   readonly function: ArchiverFunction;
+  /** The feedback function (lambdas/feedback): records SES bounces and complaints of forwarded copies in the ledger. */
   readonly feedbackFunction: ArchiverFunction;
   /** Bounce and complaint events the feedback function failed on (its on-failure destination). */
   readonly feedbackDeadLetterQueue: Queue;
+  /** The SES configuration set of every forward; its bounce, complaint and reject events go to the feedback topic. */
   readonly configurationSet: ConfigurationSet;
   /** Gmail API delivery (credentials, Sent collection, authorisation alarm), when a target uses it. */
   readonly gmail?: GmailDelivery;

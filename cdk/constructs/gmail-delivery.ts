@@ -19,12 +19,16 @@ import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
 
+/** Props of {@link GmailDelivery}. */
 export interface GmailDeliveryProps {
   readonly config: ArchiverConfig;
   /** The forward function, which imports into Gmail with these credentials. */
   readonly forwardFunction: ArchiverFunction;
+  /** The raw-mail bucket, on whose prefixes this construct grants its functions access. */
   readonly rawMail: RawMailStore;
+  /** The index table, on which this construct grants its functions item (and where needed query) access. */
   readonly index: IndexTable;
+  /** Where this construct's alarms notify the operator. */
   readonly alarms: OperatorAlarms;
   /**
    * How often the Sent collection runs.
@@ -36,6 +40,12 @@ export interface GmailDeliveryProps {
 /** The CloudWatch metric the Gmail authorisation alarm watches. */
 export const GMAIL_AUTH_METRIC = { namespace: 'MailArchiver', metricName: 'GmailAuthFailures' } as const;
 
+/**
+ * The Gmail API side of forwarding: one Secrets Manager secret per `via: "gmail-api"` target, the authorisation
+ * alarm, and the scheduled Sent collection for targets with `collectSent`. Grants: `secretsmanager:GetSecretValue`
+ * on each secret to the forward function (and, for collecting targets, to the Sent collector); the collector
+ * reads and writes its raw-mail prefixes and gets item access on the index table.
+ */
 export class GmailDelivery extends Construct {
   /** One secret per `via: "gmail-api"` target, by address. */
   readonly secrets = new Map<string, Secret>();

@@ -10,7 +10,13 @@ import { keepChildLogicalIds } from '../logical-ids';
 
 const attributeType = (type: 'S' | 'N') => (type === 'S' ? AttributeType.STRING : AttributeType.NUMBER);
 
+/**
+ * The index: one DynamoDB table (pay per request, AWS-managed encryption, point-in-time recovery, deletion
+ * protection, retained) with the global secondary indexes of shared/index-schema.ts. Grants nothing by itself:
+ * {@link grantItems} and {@link grantWithIndexes} give each function the actions it uses.
+ */
 export class IndexTable extends Construct {
+  /** The table; its name reaches the functions as `INDEX_TABLE`. */
   readonly table: Table;
 
   constructor(scope: Construct, id: string) {

@@ -16,20 +16,32 @@ import type { OperatorAlarms } from './operator-alarms';
 import { durableQueue, visibilityTimeoutFor } from './queues';
 import type { RawMailStore } from './raw-mail-store';
 
+/** Props of {@link IngestPipeline}. */
 export interface IngestPipelineProps {
   readonly config: ArchiverConfig;
   /** Where SES announces each stored message. */
   readonly receivedTopic: ITopic;
+  /** The raw-mail bucket, on whose prefixes this construct grants its functions access. */
   readonly rawMail: RawMailStore;
+  /** The index table, on which this construct grants its functions item (and where needed query) access. */
   readonly index: IndexTable;
+  /** Forwarding, whose queue the ingest function enqueues forwards into. */
   readonly forwarding: Forwarding;
+  /** Where this construct's alarms notify the operator. */
   readonly alarms: OperatorAlarms;
 }
 
+/**
+ * Stored -> indexed: SES's notification of each stored message reaches a durable queue (with a dead-letter
+ * queue); the ingest function indexes the message and enqueues its forwards. Grants: the ingest function reads
+ * raw mail (incoming/*), reads and writes envelopes, gets item access on the index table and may enqueue forwards.
+ */
 export class IngestPipeline extends Construct {
+  /** One SES notification per stored message (subscribed to the received topic). */
   readonly queue: Queue;
   /** Messages that could not be indexed after 5 attempts. */
   readonly deadLetterQueue: Queue;
+  /** Indexes each stored message and enqueues its forwards. */
   readonly function: ArchiverFunction;
   /** Notifications SNS could not deliver to the ingest queue (the subscription's redrive policy). */
   readonly notificationDeadLetterQueue: Queue;

@@ -9,13 +9,23 @@ import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
 
+/** Props of {@link MailboxExport}. */
 export interface MailboxExportProps {
+  /** The raw-mail bucket, on whose prefixes this construct grants its functions access. */
   readonly rawMail: RawMailStore;
+  /** The index table, on which this construct grants its functions item (and where needed query) access. */
   readonly index: IndexTable;
+  /** Where this construct's alarms notify the operator. */
   readonly alarms: OperatorAlarms;
 }
 
+/**
+ * On-demand export: the export function, invoked asynchronously by the CLI, writes a maildir or mboxrd bundle of
+ * one mailbox under exports/, invoking itself once per part. Grants: read raw mail (incoming/*), write exports/*,
+ * item actions and `Query` on the index table and its indexes, `lambda:InvokeFunction` on itself only.
+ */
 export class MailboxExport extends Construct {
+  /** The export function (the CLI invokes it by name). */
   readonly function: ArchiverFunction;
 
   constructor(scope: Construct, id: string, props: MailboxExportProps) {

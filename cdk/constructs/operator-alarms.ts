@@ -16,6 +16,7 @@ import { Construct } from 'constructs';
 import { keepChildLogicalIds } from '../logical-ids';
 import { allowServiceToPublish } from './service-publishing';
 
+/** Props of {@link OperatorAlarms}. */
 export interface OperatorAlarmsProps {
   /** Where every alarm is emailed (the subscription must be confirmed from that mailbox). */
   readonly alarmEmail: string;
@@ -24,6 +25,11 @@ export interface OperatorAlarmsProps {
 /** Props of one alarm: it fires on one evaluation period; missing data counts as fine. */
 export type OperatorAlarmProps = Omit<AlarmProps, 'evaluationPeriods' | 'treatMissingData'>;
 
+/**
+ * Operator alarms: every alarm of the archiver notifies one SNS topic with an email subscription, and one
+ * customer managed KMS key (the messaging key) encrypts it and the other archiver topics. Grants: CloudWatch
+ * alarms may publish into the topic with the key; other services are allowed by the construct that needs them.
+ */
 export class OperatorAlarms extends Construct {
   /** Encrypts the archiver's SNS topics (receipt notifications, sending feedback, alarms). */
   readonly messagingKey: Key;

@@ -18,12 +18,19 @@ import { keepChildLogicalIds } from '../logical-ids';
 /** Days a bundle stays downloadable under exports/. */
 export const EXPORT_RETENTION_DAYS = 7;
 
+/** Props of {@link RawMailStore}. */
 export interface RawMailStoreProps {
-  /** Days before raw mail moves to S3 Glacier Instant Retrieval. */
+  /** Age of a raw message, in days, at which it moves to S3 Glacier Instant Retrieval (a lifecycle rule). */
   readonly archiveTransitionDays: number;
 }
 
+/**
+ * The raw-mail bucket, the source of truth (SES writes incoming/, ingest envelopes/, the exporter exports/,
+ * reconcile reports/), with its server-access-log bucket; both retained. Grants nothing by itself: the
+ * `grant*` methods give each function one prefix and the actions it uses.
+ */
 export class RawMailStore extends Construct {
+  /** The raw-mail bucket. */
   readonly bucket: Bucket;
   /** Server access logs of the raw-mail bucket. */
   readonly accessLogBucket: Bucket;

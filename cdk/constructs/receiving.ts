@@ -34,17 +34,28 @@ export function receiptRuleArn(stack: Stack, ruleSetName: string, ruleName: stri
   return `arn:${stack.partition}:ses:${stack.region}:${stack.account}:receipt-rule-set/${ruleSetName}:receipt-rule/${ruleName}`;
 }
 
+/** Props of {@link Receiving}. */
 export interface ReceivingProps {
   readonly config: ArchiverConfig;
+  /** The raw-mail bucket, on whose prefixes this construct grants its functions access. */
   readonly rawMail: RawMailStore;
+  /** Where this construct's alarms notify the operator. */
   readonly alarms: OperatorAlarms;
-  /** Encrypts the received topic. */
+  /** The customer managed key that encrypts the received topic (SES is allowed to encrypt with it). */
   readonly messagingKey: IKey;
 }
 
+/**
+ * SES receiving: the domain identities and their DNS records, the receipt rule set with its one rule (the
+ * gatekeeper when unknown recipients are bounced, then store under incoming/ and notify the received topic), and,
+ * when `ses.activateRuleSet` says so, the custom resource that activates the rule set. Grants: SES may write
+ * incoming/*, publish into the received topic (pinned to the rule by aws:SourceArn) and invoke the gatekeeper; the
+ * gatekeeper `ses:SendBounce`; the activation function sets and describes the active rule set.
+ */
 export class Receiving extends Construct {
   /** SES publishes here once a message is stored under incoming/. */
   readonly receivedTopic: Topic;
+  /** The stack's receipt rule set, activated on deploy. */
   readonly ruleSet: ReceiptRuleSet;
   /** Bounces unknown recipients before anything is stored; absent when unknown recipients go to a catch-all. */
   readonly gatekeeper?: ArchiverFunction;

@@ -14,11 +14,16 @@ import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
 
+/** Props of {@link ScheduledReconcile}. */
 export interface ScheduledReconcileProps {
   readonly config: ArchiverConfig;
+  /** The raw-mail bucket, on whose prefixes this construct grants its functions access. */
   readonly rawMail: RawMailStore;
+  /** The index table, on which this construct grants its functions item (and where needed query) access. */
   readonly index: IndexTable;
+  /** Forwarding, whose queue reconcile re-enqueues missing forwards into. */
   readonly forwarding: Forwarding;
+  /** Where this construct's alarms notify the operator. */
   readonly alarms: OperatorAlarms;
   /**
    * How often it runs.
@@ -27,7 +32,13 @@ export interface ScheduledReconcileProps {
   readonly every?: Duration;
 }
 
+/**
+ * Scheduled reconcile: compares the raw store, the index and the forwarding ledger on a schedule and reindexes
+ * what is missing; a run that cannot repair fails, which alarms. Grants: read raw mail (incoming/*), read and
+ * write envelopes and reports/*, item actions and `Query` on the index table and its indexes, enqueue forwards.
+ */
 export class ScheduledReconcile extends Construct {
+  /** The reconcile function (lambdas/reconcile). */
   readonly function: ArchiverFunction;
 
   constructor(scope: Construct, id: string, props: ScheduledReconcileProps) {

@@ -9,6 +9,7 @@ import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 
+/** An AWS service that publishes into an encrypted topic on behalf of one resource. */
 export interface ServicePublisher {
   /** The service principal, e.g. `ses.amazonaws.com`. */
   readonly service: string;
