@@ -405,7 +405,7 @@ async function coldStart(work: string) {
     AWS_LAMBDA_FUNCTION_NAME: 'f',
   };
   const sizes: Record<string, number> = {};
-  for (const fn of ['ingest', 'gatekeeper', 'forward', 'forward-events', 'export']) {
+  for (const fn of ['ingest', 'gatekeeper', 'forward', 'feedback', 'export']) {
     const outfile = join(work, 'bundles', fn, 'index.js');
     await buildLambdaBundle(fn, outfile);
     const times: number[] = [];

@@ -84,7 +84,7 @@ export interface ForwardLedger {
   skipForward(entry: ForwardEntryKey, reason: string, now: Date): Promise<void>;
   listForwards(mailbox: string, state?: ForwardState): AsyncIterable<ForwardEntry>;
   /** Bounce and complaint feedback, found by the id SES gave the sent copy; false when no entry has it. */
-  recordForwardFeedback(
+  recordFeedback(
     sesMessageId: string,
     state: 'bounced' | 'complained',
     feedback: string,

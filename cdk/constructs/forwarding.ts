@@ -125,19 +125,19 @@ export class Forwarding extends Construct {
     });
     this.feedbackFunction = new ArchiverFunction(this, 'ForwardFeedbackFunction', {
       onFailure: new SqsDestination(this.feedbackDeadLetterQueue),
-      entry: 'lambdas/forward-events/index.ts',
+      entry: 'lambdas/feedback/index.ts',
       description: 'Records bounces and complaints of forwarded copies in the forwarding ledger',
       memorySize: 256,
       environment: {
         INDEX_TABLE: index.table.tableName,
-        POWERTOOLS_SERVICE_NAME: 'mail-archiver-forward-events',
+        POWERTOOLS_SERVICE_NAME: 'mail-archiver-feedback',
       },
     });
     feedbackTopic.addSubscription(new LambdaSubscription(this.feedbackFunction));
     alarms.alarmWhenAboveZero(
       'ForwardFeedbackErrorsAlarm',
       this.feedbackFunction.metricErrors({ period: Duration.minutes(5) }),
-      'The forward feedback function failed: a bounce or complaint may not be in the ledger yet',
+      'The feedback function failed: a bounce or complaint may not be in the ledger yet',
     );
     alarms.alarmWhenAboveZero(
       'ForwardFeedbackDeadLettersAlarm',

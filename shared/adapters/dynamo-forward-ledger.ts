@@ -148,7 +148,7 @@ export class DynamoForwardLedger implements ForwardLedger {
     for await (const page of pages) for (const item of page.Items ?? []) yield forwardFromItem(item);
   }
 
-  async recordForwardFeedback(
+  async recordFeedback(
     sesMessageId: string,
     state: 'bounced' | 'complained',
     feedback: string,

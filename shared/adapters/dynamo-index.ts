@@ -86,7 +86,7 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
   listForwards(mailbox: string, state?: ForwardState): AsyncIterable<ForwardEntry> {
     return this.ledger.listForwards(mailbox, state);
   }
-  recordForwardFeedback(...args: Parameters<ForwardLedger['recordForwardFeedback']>): Promise<boolean> {
-    return this.ledger.recordForwardFeedback(...args);
+  recordFeedback(...args: Parameters<ForwardLedger['recordFeedback']>): Promise<boolean> {
+    return this.ledger.recordFeedback(...args);
   }
 }

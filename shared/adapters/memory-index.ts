@@ -178,12 +178,7 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
     yield* [...this.forwards.values()].filter((f) => f.mailbox === mailbox && (!state || f.state === state));
   }
 
-  async recordForwardFeedback(
-    sesMessageId: string,
-    state: 'bounced' | 'complained',
-    feedback: string,
-    now: Date,
-  ) {
+  async recordFeedback(sesMessageId: string, state: 'bounced' | 'complained', feedback: string, now: Date) {
     const key = this.sentCopies.get(sesMessageId);
     const entry = key ? this.forwards.get(key) : undefined;
     if (!entry) return false;

@@ -9,7 +9,7 @@ import type { SNSEvent } from 'aws-lambda';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local-stack';
-import { createForwardEventsHandler } from '../../lambdas/forward-events/handler';
+import { createFeedbackHandler } from '../../lambdas/feedback/handler';
 import { SendError } from '../../shared/forwarding/forward';
 import type { ForwardEntry } from '../../shared/forwarding/ledger';
 import type { MailSender } from '../../shared/ports';
@@ -216,7 +216,7 @@ describe('forwarding on the local stack', () => {
   it('records bounces and complaints of forwarded copies from SES events', async () => {
     const sent = (await ledger()).filter((e) => e.state === 'sent');
     const [bounced, complained] = sent;
-    const handler = createForwardEventsHandler({
+    const handler = createFeedbackHandler({
       ledger: stack.archive.index,
       logger: { info: () => undefined, warn: () => undefined },
     });

@@ -24,8 +24,8 @@ import {
   startS3Local,
 } from '../../cli/local-services';
 import { createExportHandler } from '../../lambdas/export/handler';
+import { createFeedbackHandler } from '../../lambdas/feedback/handler';
 import { createForwardHandler } from '../../lambdas/forward/handler';
-import { createForwardEventsHandler } from '../../lambdas/forward-events/handler';
 import { createGatekeeperHandler } from '../../lambdas/gatekeeper/handler';
 import { createGmailSentHandler } from '../../lambdas/gmail-sent/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
@@ -430,7 +430,7 @@ describe("every SDK command each function's own run sends is allowed by its role
     // Feedback: a bounce of the sent copy.
     const feedbackId = functionId('ForwardFeedbackFunction');
     const feedbackClients = clientsOf(feedbackId);
-    const feedback = createForwardEventsHandler({
+    const feedback = createFeedbackHandler({
       ledger: new DynamoForwardLedger(
         new IndexTable(feedbackClients.dynamodb, environment(feedbackId).INDEX_TABLE as string),
       ),
@@ -602,7 +602,7 @@ describe("every SDK command each function's own run sends is allowed by its role
         'sqs-forward-queue',
       ],
       'gmail-sent': ['clients', 'dynamo-index', 'gmail-api', 'gmail-credentials', 's3-raw-store'],
-      'forward-events': ['clients', 'dynamo-forward-ledger', 'dynamo-table'],
+      feedback: ['clients', 'dynamo-forward-ledger', 'dynamo-table'],
       export: ['clients', 'dynamo-index', 'lambda-invoker', 's3-raw-store'],
       gatekeeper: ['ses-bouncer'],
       'rule-set-activation': ['ses-rule-sets'],

@@ -135,10 +135,8 @@ export function indexContract(name: string, open: () => ContractIndex) {
       await index.claimForward(sent, at(0), false);
       await index.skipForward(sent, 'too late', at(1));
       await index.settleForward(sent, { state: 'sent', sesMessageId: `ses-${box}` }, at(2));
-      expect(await index.recordForwardFeedback(`ses-${box}`, 'bounced', '550 no such user', at(3))).toBe(
-        true,
-      );
-      expect(await index.recordForwardFeedback('ses-unknown', 'bounced', 'x', at(3))).toBe(false);
+      expect(await index.recordFeedback(`ses-${box}`, 'bounced', '550 no such user', at(3))).toBe(true);
+      expect(await index.recordFeedback('ses-unknown', 'bounced', 'x', at(3))).toBe(false);
       const states = Object.fromEntries(
         (await collect(index.listForwards(box))).map((f) => [
           f.messageKey,

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createFeedbackHandler } from '../../lambdas/feedback/handler';
 import { type ForwardHandlerDeps, handleForwardRequest } from '../../lambdas/forward/handler';
-import { createForwardEventsHandler } from '../../lambdas/forward-events/handler';
 import { createGatekeeperHandler } from '../../lambdas/gatekeeper/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { FileRawMailStore } from '../../shared/adapters/file-store';
@@ -124,7 +124,7 @@ describe('boundary events that are not what they claim', () => {
 
   it('the feedback handler refuses a malformed SNS event, skips a message that is not an SES event', async () => {
     const warnings: string[] = [];
-    const handler = createForwardEventsHandler({
+    const handler = createFeedbackHandler({
       ledger: index,
       logger: { info: () => undefined, warn: (message: string) => void warnings.push(message) } as never,
     });

@@ -4,10 +4,10 @@ import { createClients } from '../../shared/adapters/clients';
 import { DynamoForwardLedger } from '../../shared/adapters/dynamo-forward-ledger';
 import { IndexTable } from '../../shared/adapters/dynamo-table';
 import { requireEnv } from '../shared/environment';
-import { createForwardEventsHandler } from './handler';
+import { createFeedbackHandler } from './handler';
 
 const clients = createClients();
-export const handler = createForwardEventsHandler({
+export const handler = createFeedbackHandler({
   ledger: new DynamoForwardLedger(new IndexTable(clients.dynamodb, requireEnv('INDEX_TABLE'))),
-  logger: new Logger({ serviceName: 'mail-archiver-forward-events' }),
+  logger: new Logger({ serviceName: 'mail-archiver-feedback' }),
 });

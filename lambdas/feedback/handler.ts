@@ -38,8 +38,8 @@ export class FeedbackRecordingError extends AggregateError {
  * The feedback Lambda's handler: SNS-delivered SES events of the forwarding configuration set; bounces and
  * complaints are recorded on the ledger entry of the copy they are about (by SES's message id of that copy).
  */
-export function createForwardEventsHandler(deps: {
-  ledger: Pick<ForwardLedger, 'recordForwardFeedback'>;
+export function createFeedbackHandler(deps: {
+  ledger: Pick<ForwardLedger, 'recordFeedback'>;
   logger: Pick<Logger, 'info' | 'warn'>;
   now?: () => Date;
 }) {
@@ -75,13 +75,13 @@ export function createForwardEventsHandler(deps: {
           ? `${message.bounce?.bounceType}/${message.bounce?.bounceSubType}: ${(message.bounce?.bouncedRecipients ?? []).map((r) => `${r.emailAddress} ${r.diagnosticCode ?? ''}`.trim()).join('; ')}`
           : `complaint: ${message.complaint?.complaintFeedbackType ?? 'unspecified'}`;
       try {
-        const found = await deps.ledger.recordForwardFeedback(
+        const found = await deps.ledger.recordFeedback(
           id,
           type === 'Bounce' ? 'bounced' : 'complained',
           feedback,
           (deps.now ?? (() => new Date()))(),
         );
-        if (found) deps.logger.info('forward feedback recorded', { sesMessageId: id, type, feedback });
+        if (found) deps.logger.info('feedback recorded', { sesMessageId: id, type, feedback });
         else deps.logger.warn('feedback for a message the ledger does not know', { sesMessageId: id, type });
       } catch (error) {
         // The other records are still recorded; this one fails the invocation (retried by Lambda, then kept

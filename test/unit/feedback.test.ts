@@ -2,7 +2,7 @@
 // malformed events are skipped, a ledger failure fails the invocation only after the other records are recorded.
 import type { SNSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { createForwardEventsHandler, FeedbackRecordingError } from '../../lambdas/forward-events/handler';
+import { createFeedbackHandler, FeedbackRecordingError } from '../../lambdas/feedback/handler';
 import type { ForwardLedger } from '../../shared/ports';
 
 const event = (...messages: string[]): SNSEvent =>
@@ -24,7 +24,7 @@ const bounce = (id: string) =>
 function ledger(fail: string[] = []) {
   const recorded: { id: string; state: string; feedback: string }[] = [];
   const fake = {
-    async recordForwardFeedback(id: string, state: string, feedback: string) {
+    async recordFeedback(id: string, state: string, feedback: string) {
       if (fail.includes(id)) throw new Error(`throttled on ${id}`);
       recorded.push({ id, state, feedback });
       return true;
@@ -35,10 +35,10 @@ function ledger(fail: string[] = []) {
 
 const logger = { info: () => undefined, warn: () => undefined };
 
-describe('forward feedback handler', () => {
+describe('feedback handler', () => {
   it("skips SES's plain-text topic confirmation and other non-events, and records the bounces among them", async () => {
     const { fake, recorded } = ledger();
-    const handler = createForwardEventsHandler({ ledger: fake, logger });
+    const handler = createFeedbackHandler({ ledger: fake, logger });
     await handler(
       event(
         'Successfully validated SNS topic for Amazon SES event publishing.',
@@ -59,7 +59,7 @@ describe('forward feedback handler', () => {
 
   it('records every other record before failing the invocation for one the ledger refused', async () => {
     const { fake, recorded } = ledger(['ses-1']);
-    const handler = createForwardEventsHandler({ ledger: fake, logger });
+    const handler = createFeedbackHandler({ ledger: fake, logger });
     const failure = await handler(event(bounce('ses-1'), bounce('ses-3'))).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(FeedbackRecordingError);
     expect((failure as AggregateError).errors.map((e: Error) => e.message)).toEqual(['throttled on ses-1']);
