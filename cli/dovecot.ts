@@ -70,6 +70,13 @@ export async function startDovecot(options: {
   port?: number;
   /** Appended to the generated configuration (e.g. the quota plugin for a per-message size limit). */
   extraConfig?: string;
+  /**
+   * Where Dovecot keeps its index. `memory` (what `serve` uses) rebuilds it from the maildir in every session:
+   * Dovecot's on-disk index stores received dates as unsigned 32-bit seconds, so once written, a date before
+   * 1970 comes back wrapped (1958 as 2094). `disk` behaves like a provider's server (restore's tests use it).
+   * @default 'memory'
+   */
+  index?: 'memory' | 'disk';
 }): Promise<DovecotServer> {
   assertDovecot();
   // A busy port is said before anything starts; the login check below catches a race for it.
@@ -123,7 +130,7 @@ userdb {
   driver = passwd-file
   args = username_format=%u ${work}/users
 }
-mail_location = maildir:${options.maildir}:INDEX=${work}/index/%u
+mail_location = maildir:${options.maildir}:INDEX=${options.index === 'disk' ? `${work}/index/%u` : 'MEMORY'}
 namespace inbox {
   inbox = yes
   separator = /

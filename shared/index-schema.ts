@@ -176,8 +176,14 @@ export function deliveryItem(row: DeliveryRow): Record<string, unknown> {
   };
 }
 
+/**
+ * A delivery row from its stored item. Rows written before the stored location was named `location` (commit
+ * 885be91) hold it as `raw`; tables persist (DynamoDB Local's data directory, the deployed table), so every
+ * reader of a row gets it under the one name here, whichever name the item has.
+ */
 export function rowFromItem(item: Record<string, unknown>): DeliveryRow {
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g1s, gsi2sk: _g2s, ...row } = item;
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g1s, gsi2sk: _g2s, raw, ...row } = item;
+  if (row.location === undefined && raw !== undefined) row.location = raw;
   return row as unknown as DeliveryRow;
 }
 

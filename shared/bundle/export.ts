@@ -27,7 +27,7 @@ import {
   storedForm,
 } from './maildir';
 import type { BundleFormat, BundleManifest, ManifestMessage } from './manifest';
-import { escapeMboxrd, MboxrdEscape, mboxFromLine } from './mbox';
+import { escapeMboxrd, MboxrdEscape, mboxFromLine, messageSeparator } from './mbox';
 import { messageBytes, prefetch } from './raw-reader';
 import { addEntry, bundleWriter, Spool } from './tar';
 
@@ -397,11 +397,16 @@ async function writeMboxFolder(
   let messages = 0;
   for await (const { row, body } of prefetch(store, scan.selected(), request.readConcurrency ?? 16)) {
     await spool.append(mboxFromLine('MAILER-DAEMON', new Date(row.receivedAt)));
-    const chunks = Buffer.isBuffer(body)
-      ? [escapeMboxrd(body)]
-      : Readable.from(await body()).pipe(new MboxrdEscape());
-    for await (const chunk of chunks) await spool.appendBytes(chunk as Buffer);
-    await spool.append('\n');
+    // Streamed bodies are checked against the index's sha256 on the way, as maildir files are.
+    const bytes = messageBytes(row, body, false);
+    const chunks = Buffer.isBuffer(bytes) ? [escapeMboxrd(bytes)] : escapeStream(bytes);
+    let lastByte: number | undefined;
+    for await (const chunk of chunks) {
+      const buffer = chunk as Buffer;
+      if (buffer.length) lastByte = buffer[buffer.length - 1];
+      await spool.appendBytes(buffer);
+    }
+    await spool.appendBytes(messageSeparator(lastByte));
     await addToManifest(row, name, 'mboxrd');
     messages += 1;
   }
@@ -413,4 +418,12 @@ async function writeMboxFolder(
       spool.read(),
     );
   }
+}
+
+/** A streamed body through MboxrdEscape; an error of the source (a sha256 mismatch) ends the escaped stream. */
+function escapeStream(source: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  const escaper = new MboxrdEscape();
+  const input = Readable.from(source);
+  input.on('error', (error) => escaper.destroy(error));
+  return input.pipe(escaper);
 }

@@ -105,7 +105,12 @@ namespace inbox {
 async function target(name: string, extraConfig = SPAM_AS_SPECIAL_USE): Promise<DovecotServer> {
   const maildir = join(work, name, 'Maildir');
   mkdirSync(maildir, { recursive: true });
-  const server = await startDovecot({ maildir, workDir: join(work, name, 'dovecot'), extraConfig });
+  const server = await startDovecot({
+    maildir,
+    workDir: join(work, name, 'dovecot'),
+    extraConfig,
+    index: 'disk',
+  });
   servers.push(server);
   return server;
 }
@@ -523,6 +528,7 @@ plugin {
       maildir,
       workDir: join(work, 'full-account', 'dovecot-1'),
       extraConfig: quota('3K'),
+      index: 'disk',
     });
     const statePath = join(work, 'quota-state.jsonl');
     let first: Awaited<ReturnType<typeof restoreBundle>>;
@@ -546,6 +552,7 @@ plugin {
       maildir,
       workDir: join(work, 'full-account', 'dovecot-2'),
       extraConfig: quota('100M'),
+      index: 'disk',
     });
     servers.push(roomy);
     const second = await restoreBundle(options(roomy, { statePath }));

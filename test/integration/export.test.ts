@@ -21,6 +21,7 @@ import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
+import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExportHandler } from '../../lambdas/export/handler';
@@ -30,6 +31,7 @@ import { EXPORT_HEAP_LIMITS, runInExportWorker } from '../../shared/bundle/expor
 import { joinBundles } from '../../shared/bundle/join';
 import type { BundleManifest } from '../../shared/bundle/manifest';
 import { verifyBundle } from '../../shared/bundle/verify';
+import { indexKeys } from '../../shared/index-schema';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
 import { buildLambdaBundle, exportToFile, unpack } from '../support/bundles';
 import { exampleConfig } from '../support/config';
@@ -151,6 +153,89 @@ describe('mboxrd bundles', () => {
     unpack(bundle, dir);
     const mbox = readFileSync(join(dir, 'INBOX.mbox'), 'latin1');
     expect(mbox).toContain('\r\n>From the start\r\n>>From quoted\r\n>>>From twice\r\n');
+  });
+});
+
+describe('mboxrd through the export job (what `mail-archiver export --format mboxrd` runs)', () => {
+  const job = (mailbox: string, out: string) =>
+    runExportJob(services, { mailbox, format: 'mboxrd', incremental: false }, () => {
+      const stream = createWriteStream(out);
+      return { key: out, stream, done: finished(stream) };
+    });
+  const config = exampleConfig({
+    mailboxes: { 'carol@example.com': { forwardTo: [] }, 'dave@example.com': { forwardTo: [] } },
+  });
+  const receiveFor = async (message: Buffer, mailbox: string) => {
+    clock += 60_000;
+    const { notification } = await receiveLikeSes(services.store, services.bucket, message, {
+      recipients: [mailbox],
+      timestamp: new Date(clock),
+    });
+    return archiveReceivedMail(notification, { ...deps, config });
+  };
+
+  // The tests above export rows the current ingest just wrote; a table that persists (the local stack's data
+  // directory, the deployed table) also holds rows written before the stored location was named `location`.
+  it('exports rows stored before the rename (their location under `raw`)', async () => {
+    const mailbox = 'carol@example.com';
+    await receiveFor(makeMessage({ subject: 'old row 1' }), mailbox);
+    await receiveFor(makeMessage({ subject: 'old row 2', body: 'From here\n' }), mailbox);
+    const doc = DynamoDBDocumentClient.from(services.clients.dynamodb);
+    const { Items = [] } = await doc.send(
+      new QueryCommand({
+        TableName: services.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: {
+          ':pk': indexKeys.mailboxPk(mailbox),
+          ':prefix': indexKeys.MESSAGE_PREFIX,
+        },
+      }),
+    );
+    expect(Items).toHaveLength(2);
+    for (const { location, ...item } of Items) {
+      await doc.send(new PutCommand({ TableName: services.tableName, Item: { ...item, raw: location } }));
+    }
+    const out = join(work, 'carol.mboxrd.tar.gz');
+    const record = await job(mailbox, out);
+    expect(record.messagesDone).toBe(2);
+    const report = await verify(out);
+    expect(report.errors).toEqual([]);
+    expect(report.messages).toBe(2);
+  });
+
+  it('round-trips bare-CR messages (lines ending in a lone CR) byte for byte, read whole or streamed', async () => {
+    const mailbox = 'dave@example.com';
+    const bareCr = (subject: string, body: string) =>
+      Buffer.from(
+        `From: Dave <dave@example.org>\rTo: ${mailbox}\rSubject: ${subject}\rMessage-ID: <${subject.replace(/\W/g, '')}@example.org>\r\r${body}`,
+        'latin1',
+      );
+    const messages = [
+      bareCr('cr plain', 'one\rtwo\r'),
+      // Body lines that look like separators, after a bare CR, and the last line ending in a CR.
+      bareCr(
+        'cr from lines',
+        'From me Mon Jan  1 00:00:00 2024\r>From you\r\rFrom x Tue Feb  2 10:00:00 2021\r',
+      ),
+      // Bigger than the prefetch limit (1 MB): streamed through MboxrdEscape, a CR now and then at a chunk end.
+      bareCr(
+        'cr streamed',
+        `${'From line after a CR\r'.repeat(70_000)}From the end Mon Jan  1 00:00:00 2024\r`,
+      ),
+    ];
+    for (const message of messages) await receiveFor(message, mailbox);
+    const out = join(work, 'dave.mboxrd.tar.gz');
+    const record = await job(mailbox, out);
+    expect(record.messagesDone).toBe(messages.length);
+    const report = await verify(out);
+    expect(report.errors).toEqual([]);
+    expect(report.messages).toBe(messages.length);
+    // verify read every message back and compared its sha256 with the archive's; the escapes are the writer's.
+    const dir = join(work, 'dave-out');
+    unpack(out, dir);
+    const mbox = readFileSync(join(dir, 'INBOX.mbox'), 'latin1');
+    expect(mbox).toContain('\r\r>From me Mon Jan  1 00:00:00 2024\r>>From you\r\r>From x Tue');
+    expect(mbox.endsWith('\r>From the end Mon Jan  1 00:00:00 2024\r\r')).toBe(true);
   });
 });
 

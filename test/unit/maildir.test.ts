@@ -148,6 +148,20 @@ describe('mboxrd', () => {
     }
   });
 
+  it('escapes From lines after a bare CR (the one line rule), a CR at a chunk end included', async () => {
+    const message = Buffer.from('Subject: x\r\rFrom me\r>From you\r\nFrom crlf\rnot From\r\rFrom the end\r');
+    const expected = 'Subject: x\r\r>From me\r>>From you\r\n>From crlf\rnot From\r\r>From the end\r';
+    expect(escapeMboxrd(message).toString()).toBe(expected);
+    for (let size = 1; size <= message.length; size++) {
+      const escaper = new MboxrdEscape();
+      const out: Buffer[] = [];
+      escaper.on('data', (c: Buffer) => out.push(c));
+      for (let i = 0; i < message.length; i += size) escaper.write(message.subarray(i, i + size));
+      await new Promise<void>((r) => escaper.end(r));
+      expect(Buffer.concat(out).toString(), `chunk ${size}`).toBe(expected);
+    }
+  });
+
   it('writes asctime From_ lines in UTC', () => {
     expect(mboxFromLine('MAILER-DAEMON', new Date('2002-01-01T09:05:03Z'))).toBe(
       'From MAILER-DAEMON Tue Jan  1 09:05:03 2002\n',
