@@ -14,9 +14,9 @@ import { restoreBundle, toImapLineEndings } from '../shared/bundle/restore';
 import { loadConfig } from '../shared/config';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
-import type { RawMailStore } from '../shared/ports';
 import { buildReceivedNotification } from '../shared/ses-notification';
 import { spamAssassinFiles } from '../test/support/spam-assassin';
+import { memoryStore } from './bench-support';
 
 const MB = 1024 * 1024;
 const ROOT = resolve(import.meta.dirname, '..');
@@ -29,26 +29,6 @@ export interface RestoreBenchRow {
 }
 
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
-
-function memoryStore(objects: Map<string, Buffer>): RawMailStore {
-  return {
-    async read(location) {
-      const body = objects.get(location.key);
-      if (!body) throw new Error(`no ${location.key}`);
-      return [body] as unknown as AsyncIterable<Uint8Array>;
-    },
-    async write(location, body) {
-      objects.set(location.key, Buffer.from(body));
-    },
-    async exists(location) {
-      return objects.has(location.key);
-    },
-    async upload() {
-      throw new Error('not used');
-    },
-    async *list() {},
-  };
-}
 
 async function target(work: string, name: string): Promise<DovecotServer> {
   const maildir = join(work, name, 'Maildir');

@@ -27,13 +27,13 @@ import { loadConfig } from '../shared/config';
 import { errorMessage } from '../shared/errors';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
-import type { RawMailStore } from '../shared/ports';
 import { buildReceivedNotification } from '../shared/ses-notification';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { spamAssassinFiles } from '../test/support/spam-assassin';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
 import { restoreBench } from './bench-restore';
+import { memoryStore } from './bench-support';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -63,27 +63,6 @@ const record = (row: Row) => {
 };
 const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
-
-/** An in-memory RawMailStore: the ingest core measured without any I/O. */
-function memoryStore(objects: Map<string, Buffer>): RawMailStore {
-  return {
-    async read(location) {
-      const body = objects.get(location.key);
-      if (!body) throw new Error(`no ${location.key}`);
-      return [body] as unknown as AsyncIterable<Uint8Array>;
-    },
-    async write(location, body) {
-      objects.set(location.key, Buffer.from(body));
-    },
-    async exists(location) {
-      return objects.has(location.key);
-    },
-    async upload() {
-      throw new Error('not used');
-    },
-    async *list() {},
-  };
-}
 
 function notificationFor(id: string, bucket: string, at: number, recipients = ['alice@example.com']) {
   return buildReceivedNotification({
