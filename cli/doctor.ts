@@ -351,7 +351,8 @@ export async function runLocalChecks(deps: LocalDoctorDeps): Promise<Check[]> {
     checks.push(warn('local stack', 'not running', 'npm start'));
   } else {
     checks.push(ok('local stack', `running (pid ${deps.running.pid}, since ${deps.running.startedAt})`));
-    for (const [name, url] of Object.entries(deps.running.endpoints)) {
+    const { s3, dynamodb } = deps.running.endpoints;
+    for (const [name, url] of Object.entries({ s3, dynamodb })) {
       checks.push(
         (await reachable(url))
           ? ok(`local ${name}`, `answers at ${url}`)

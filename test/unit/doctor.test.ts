@@ -298,7 +298,12 @@ describe('doctor against the local stack', () => {
     const running = {
       pid: process.pid,
       startedAt: '2026-11-29T11:00:00Z',
-      endpoints: { s3: `http://127.0.0.1:${port}`, dynamodb: `http://127.0.0.1:${closed}` },
+      // As the running stack records them: the data directory's credentials travel beside the two URLs.
+      endpoints: {
+        s3: `http://127.0.0.1:${port}`,
+        dynamodb: `http://127.0.0.1:${closed}`,
+        credentials: { accessKeyId: 'LOCALTEST', secretAccessKey: 'secret' },
+      },
       bucket: 'b',
       tableName: 't',
     };
