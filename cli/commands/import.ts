@@ -1,13 +1,14 @@
 // `mail-archiver import` (alias `ingest`, its first name): history import of .eml files, maildirs and mbox files
 // through the SES path. "Ingest" names the SES pipeline (lambdas/ingest); the command that imports history is `import`.
 import type { Command } from 'commander';
+import { ImportRecipientError } from '../../shared/history/import';
 import type { CliContext } from '../context';
 import { checkImportOptions, DEFAULT_IMPORT_CONCURRENCY, type ImportReport, importMessages } from '../import';
 import { planImport } from '../ingest-plan';
 import { handleInterruptionGracefully, interruption } from '../interrupt';
 import { totalBytes } from '../message-sources';
 import { collect, parsePositive } from '../options';
-import { formatTable } from '../output';
+import { formatTable, UserError } from '../output';
 import { out } from '../program';
 
 interface IngestOptions {
@@ -44,7 +45,7 @@ export function registerImport(program: Command, ctx: CliContext): void {
       const output = out();
       if (options.dryRun) {
         const { configuration } = ctx.globals();
-        checkImportOptions(configuration, options);
+        checkRecipients(configuration, options);
         const plan = await planImport(configuration, paths, options);
         output.jsonLine(plan);
         output.result(
@@ -66,7 +67,7 @@ export function registerImport(program: Command, ctx: CliContext): void {
       const onInterrupt = () => process.stderr.write('\ninterrupted: finishing the messages in flight...\n');
       interruption.addEventListener('abort', onInterrupt, { once: true });
       const report = await ctx.withArchive(async (archive, config) => {
-        checkImportOptions(config, options);
+        checkRecipients(config, options);
         const total = await totalBytes(paths);
         const bar = await importProgressBar(total);
         let done = 0;
@@ -139,4 +140,14 @@ function printReport(report: ImportReport) {
   if (sources.length) output.info(`  received time from: ${sources.join(', ')}`);
   for (const failure of report.failed) output.result(`  failed: ${failure.origin}: ${failure.reason}`);
   for (const skip of report.skipped) output.result(`  skipped: ${skip.origin}: ${skip.reason}`);
+}
+
+/** A refused `--to` or `--mailbox` is the user's to fix: said in one line, like SMTP's reply, without a trace. */
+function checkRecipients(...args: Parameters<typeof checkImportOptions>): void {
+  try {
+    checkImportOptions(...args);
+  } catch (error) {
+    if (error instanceof ImportRecipientError) throw new UserError(error.message, { cause: error });
+    throw error;
+  }
 }

@@ -258,6 +258,14 @@ describe('faults, each a process', () => {
     expect(run.stdout).toContain('archived 1');
   });
 
+  it('a --to SMTP would refuse is one plain line: no class name, no --verbose hint, exit 1', async () => {
+    writeFileSync(join(work, 'refused.mbox'), mbox(1, 'refused'));
+    const run = await cli(['import', '--to', 'not-an-email', 'refused.mbox']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('--to not-an-email: refused as SMTP would refuse it: 501 5.1.3');
+    expect(run.stderr).not.toMatch(/ImportRecipientError|--verbose/);
+  });
+
   it('ingest --dry-run says what would be archived where, and archives nothing', async () => {
     writeFileSync(join(work, 'dry.mbox'), mbox(2, 'dry'));
     const run = await cli(['ingest', '--dry-run', '--to', 'bob@example.com', 'dry.mbox']);
