@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { DynamoDeliverySearch } from '../../shared/adapters/dynamo-search';
 import type { SearchQuery } from '../../shared/search';
 import type { CliContext } from '../context';
+import { assertKnownMailbox } from '../mailboxes';
 import { collect, normaliseMailbox, parseDate, parsePositive } from '../options';
 import { formatTable, humanBytes, tableTime } from '../output';
 import { out as output } from '../program';
@@ -49,6 +50,8 @@ export function registerSearch(program: Command, ctx: CliContext): void {
         ...(options.limit !== undefined ? { limit: options.limit } : {}),
       };
       const result = await ctx.withArchive(async (archive, config) => {
+        // A typo'd --mailbox is an error, as in list and export, not "no messages match".
+        for (const mailbox of query.mailboxes ?? []) await assertKnownMailbox(mailbox, config, archive.index);
         const mailboxes = [
           ...new Set([...Object.keys(config.mailboxes), ...(await archive.index.mailboxes())]),
         ];

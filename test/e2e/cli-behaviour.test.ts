@@ -150,10 +150,10 @@ describe('what such tools always have', () => {
 });
 
 describe('faults, each a process', () => {
-  it.each([['list'], ['forwards'], ['export']])(
+  it.each([['list'], ['forwards'], ['export'], ['search', '--mailbox']])(
     '%s of an unknown mailbox exits 1 naming the configured mailboxes, and writes nothing',
-    async (command) => {
-      const run = await cli([command, 'alcie@example.com']);
+    async (...command) => {
+      const run = await cli([...command, 'alcie@example.com']);
       expect(run.code).toBe(1);
       expect(run.stderr).toContain(
         'no mailbox alcie@example.com in this archive (did you mean alice@example.com?)',
