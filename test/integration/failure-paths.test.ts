@@ -326,6 +326,63 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     ]);
   });
 
+  it('path 6: concurrent deliveries through one ingest handler each report their own outcome (the local stack runs them so)', async () => {
+    // The SMTP listener and `import --concurrency` call one handler concurrently; a failure of one message must
+    // not be reported as another's (nor wiped before its own report).
+    const failed = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'fails while another is archived', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com'] },
+    );
+    const slow = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'archived after another failed', to: 'bob@example.com' }),
+      { recipients: ['bob@example.com'] },
+    );
+    let failedNow: () => void = () => undefined;
+    const failedFirst = new Promise<void>((resolve) => {
+      failedNow = resolve;
+    });
+    const refusing = refusingRowsOf(failed.notification.mail.messageId);
+    const index = new Proxy(refusing, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property === 'putDelivery') {
+          return async (...args: Parameters<MailIndex['putDelivery']>) => {
+            // The slow message writes its row only once the other one has failed and been reported.
+            if (args[0].sesMessageId === slow.notification.mail.messageId) await failedFirst;
+            return target.putDelivery(...args);
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const deliver = deliverThrough(createIngestHandler({ ...ingestDeps({ index }), logger: quiet }));
+    const slowOutcome = deliver(slow.notification).then(
+      () => 'archived',
+      (error: unknown) => describeError(error),
+    );
+    const failedOutcome = await deliver(failed.notification).then(
+      () => 'archived',
+      (error: unknown) => describeError(error),
+    );
+    failedNow();
+    expect(failedOutcome).toMatch(/Throughput exceeds/);
+    expect(await slowOutcome).toBe('archived');
+
+    await deliverThrough(createIngestHandler({ ...ingestDeps(), logger: quiet }))(failed.notification);
+    await expectNothingLost([
+      {
+        sesMessageId: failed.notification.mail.messageId,
+        sha256: failed.sha256,
+        mailboxes: ['alice@example.com'],
+      },
+      { sesMessageId: slow.notification.mail.messageId, sha256: slow.sha256, mailboxes: ['bob@example.com'] },
+    ]);
+  });
+
   it('path 2: when the dead letter itself is lost (14 days, a deleted stack), reindex rebuilds the Bcc delivery from the sidecar', async () => {
     const { notification, sha256 } = await receiveLikeSes(
       services.store,
