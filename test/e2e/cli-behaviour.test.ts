@@ -266,6 +266,18 @@ describe('faults, each a process', () => {
     expect(run.stderr).not.toMatch(/ImportRecipientError|--verbose/);
   });
 
+  it('import of a path that does not exist is one line naming it, before anything is stored', async () => {
+    writeFileSync(join(work, 'exists.mbox'), mbox(1, 'half'));
+    for (const args of [['import'], ['import', '--dry-run']]) {
+      const run = await cli([...args, '--to', 'bob@example.com', 'exists.mbox', 'typo.mbox']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('typo.mbox: no such file or directory; nothing was imported');
+      expect(run.stderr).not.toMatch(/ENOENT|stat '|--verbose/);
+    }
+    const search = await cli(['--json', 'search', '--subject', 'half']);
+    expect(search.stdout).toBe('');
+  });
+
   it('ingest --dry-run says what would be archived where, and archives nothing', async () => {
     writeFileSync(join(work, 'dry.mbox'), mbox(2, 'dry'));
     const run = await cli(['ingest', '--dry-run', '--to', 'bob@example.com', 'dry.mbox']);
