@@ -2,7 +2,18 @@
 // without stack traces, EPIPE, signals, busy ports, files left behind. One local stack (`start`, itself a
 // process) serves the commands that need an archive.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -201,6 +212,19 @@ describe('faults, each a process', () => {
     const dir = await cli(['verify', unpacked]);
     expect(dir.stdout).toContain('OK, 200 messages');
     expect(dir.code).toBe(0);
+    // One damaged message: one problem, said in the singular.
+    const cur = readdirSync(unpacked, { recursive: true, encoding: 'utf8' }).find((p) =>
+      /\/cur\/[^/]+$/.test(p),
+    );
+    const file = join(unpacked, cur as string);
+    const { mtime } = statSync(file);
+    const bytes = readFileSync(file);
+    bytes.writeUInt8((bytes.at(-3) ?? 0) ^ 1, bytes.length - 3); // same size, same date: only the sha256 differs
+    writeFileSync(file, bytes);
+    utimesSync(file, mtime, mtime);
+    const damaged = await cli(['verify', unpacked]);
+    expect(damaged.code).toBe(1);
+    expect(damaged.stdout).toMatch(/: 1 problem$/m);
 
     writeFileSync(join(work, 'notes.txt'), 'not a bundle\n'.repeat(100));
     const text = await cli(['verify', 'notes.txt']);
