@@ -137,6 +137,7 @@ export async function startS3Local(options: {
     allowMismatchedSignatures: true,
   });
   answerPutsOnceWritten((server as unknown as { store: S3rverStore }).store);
+  rememberBucketSettings((server as unknown as { store: SubresourceStore }).store);
   continueListingsWithoutDes(server as unknown as KoaLike);
   if (options.credentials) {
     // s3rver knows one account; its signature check looks the key id up there (V4 signatures it never checks).
@@ -223,6 +224,53 @@ function answerPutsOnceWritten(store: S3rverStore): void {
     const digest = md5.digest('hex');
     await store.putMetadata(object.bucket, object.key, object.metadata, digest);
     return { size, md5: digest };
+  };
+}
+
+/** s3rver 3.7.1's subresources: a bucket's (key undefined) or an object's CORS, website, tagging... settings. */
+interface SubresourceStore {
+  getSubresource(bucket: string, key: string | undefined, type: string): Promise<unknown>;
+  putSubresource(bucket: string, key: string | undefined, resource: { type: string }): Promise<void>;
+  deleteSubresource(bucket: string, key: string | undefined, type: string): Promise<void>;
+  deleteBucket(bucket: string): Promise<void>;
+}
+
+/**
+ * s3rver reads the bucket's CORS and website settings from disk for every request, and each missing file costs
+ * an ENOENT error: two failed reads per request, a large part of the local stack's CPU in a history import.
+ * This server is the only writer of its directory, so a bucket's settings are kept in memory once read and
+ * dropped when a request puts or deletes them. An object's own subresources are read as before.
+ */
+function rememberBucketSettings(store: SubresourceStore): void {
+  const known = new Map<string, Promise<unknown>>();
+  const get = store.getSubresource.bind(store);
+  const put = store.putSubresource.bind(store);
+  const remove = store.deleteSubresource.bind(store);
+  const deleteBucket = store.deleteBucket.bind(store);
+  const id = (bucket: string, type: string) => `${bucket}\n${type}`;
+  store.getSubresource = (bucket, key, type) => {
+    if (key !== undefined) return get(bucket, key, type);
+    let setting = known.get(id(bucket, type));
+    if (!setting) {
+      setting = get(bucket, key, type);
+      known.set(id(bucket, type), setting);
+      setting.catch(() => known.delete(id(bucket, type)));
+    }
+    return setting;
+  };
+  store.putSubresource = async (bucket, key, resource) => {
+    if (key === undefined) known.delete(id(bucket, resource.type));
+    await put(bucket, key, resource);
+    if (key === undefined) known.delete(id(bucket, resource.type));
+  };
+  store.deleteSubresource = async (bucket, key, type) => {
+    if (key === undefined) known.delete(id(bucket, type));
+    await remove(bucket, key, type);
+    if (key === undefined) known.delete(id(bucket, type));
+  };
+  store.deleteBucket = async (bucket) => {
+    await deleteBucket(bucket);
+    for (const entry of known.keys()) if (entry.startsWith(`${bucket}\n`)) known.delete(entry);
   };
 }
 

@@ -59,10 +59,12 @@ export async function handleForwardRequest(
  * visibility timeout and dead-lettered after maxReceiveCount; a permanent failure is recorded and parked at once.
  */
 export function createForwardHandler(deps: ForwardHandlerDeps) {
-  const processor = new BatchProcessor(EventType.SQS);
   const processRecord = async (record: SQSRecord) => {
     await handleForwardRequest(forwardRequest.parse(JSON.parse(record.body)), deps);
   };
+  // A processor per invocation: Powertools' BatchProcessor keeps the batch's records and errors on itself, so
+  // one shared by concurrent invocations (the local stack's SMTP sessions and imports call one handler at once)
+  // reported one message's failure as another's, and could wipe a failure before it was reported.
   return (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    processPartialResponse(event, processRecord, processor, { context });
+    processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), { context });
 }

@@ -9,9 +9,9 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { ArchiverConfig } from '../config';
+import { EnvelopeFormatError, type EnvelopeRecord, readEnvelope } from '../envelope';
 import { errorMessage } from '../errors';
-import { envelopeKey, importMessageId, rawMailKey } from '../index-schema';
-import type { EnvelopeRecord } from '../ingest';
+import { importMessageId, rawMailKey } from '../index-schema';
 import { crlfToLf, findHeaderEnd } from '../lines';
 import { chooseReceivedTime, type ReceivedTimeSource } from '../mail-dates';
 import { type MessageHeaders, readMessageBytes } from '../mime';
@@ -328,13 +328,15 @@ async function importOne(
   prepared: PreparedImport,
 ): Promise<Map<string, 'archived' | 'duplicate'>> {
   const location = { bucket: target.bucket, key: rawMailKey(prepared.sesMessageId) };
-  const before = await readEnvelope(target, prepared.sesMessageId);
+  // A message not stored yet has no sidecar either: one request decides a new message (most of an import).
+  const stored = await target.store.exists(location);
+  const before = stored ? await knownEnvelope(target, prepared.sesMessageId) : undefined;
   const indexed = new Set(before?.deliveries.map((d) => d.mailbox) ?? []);
   if (prepared.mailboxes.every((m) => indexed.has(m))) {
     return new Map(prepared.mailboxes.map((m) => [m, 'duplicate']));
   }
   // The bytes stored first are kept: a later copy with other line endings is the same message.
-  if (!(await target.store.exists(location))) await target.store.write(location, message.raw);
+  if (!stored) await target.store.write(location, message.raw);
   await target.deliver(
     buildReceivedNotification({
       messageId: prepared.sesMessageId,
@@ -354,14 +356,15 @@ async function importOne(
   return outcome;
 }
 
-async function readEnvelope(target: ImportTarget, sesMessageId: string): Promise<EnvelopeRecord | undefined> {
-  const location = { bucket: target.bucket, key: envelopeKey(sesMessageId) };
-  if (!(await target.store.exists(location))) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const chunk of await target.store.read(location)) chunks.push(Buffer.from(chunk));
+/** The message's sidecar; a damaged one counts as none, so the message is delivered again (ingest reports it). */
+async function knownEnvelope(
+  target: ImportTarget,
+  sesMessageId: string,
+): Promise<EnvelopeRecord | undefined> {
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as EnvelopeRecord;
-  } catch {
-    return undefined;
+    return await readEnvelope(target.store, target.bucket, sesMessageId);
+  } catch (error) {
+    if (error instanceof EnvelopeFormatError) return undefined;
+    throw error;
   }
 }

@@ -326,6 +326,63 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     ]);
   });
 
+  it('path 6: concurrent deliveries through one ingest handler each report their own outcome (the local stack runs them so)', async () => {
+    // The SMTP listener and `import --concurrency` call one handler concurrently; a failure of one message must
+    // not be reported as another's (nor wiped before its own report).
+    const failed = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'fails while another is archived', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com'] },
+    );
+    const slow = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'archived after another failed', to: 'bob@example.com' }),
+      { recipients: ['bob@example.com'] },
+    );
+    let failedNow: () => void = () => undefined;
+    const failedFirst = new Promise<void>((resolve) => {
+      failedNow = resolve;
+    });
+    const refusing = refusingRowsOf(failed.notification.mail.messageId);
+    const index = new Proxy(refusing, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property === 'putDelivery') {
+          return async (...args: Parameters<MailIndex['putDelivery']>) => {
+            // The slow message writes its row only once the other one has failed and been reported.
+            if (args[0].sesMessageId === slow.notification.mail.messageId) await failedFirst;
+            return target.putDelivery(...args);
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const deliver = deliverThrough(createIngestHandler({ ...ingestDeps({ index }), logger: quiet }));
+    const slowOutcome = deliver(slow.notification).then(
+      () => 'archived',
+      (error: unknown) => describeError(error),
+    );
+    const failedOutcome = await deliver(failed.notification).then(
+      () => 'archived',
+      (error: unknown) => describeError(error),
+    );
+    failedNow();
+    expect(failedOutcome).toMatch(/Throughput exceeds/);
+    expect(await slowOutcome).toBe('archived');
+
+    await deliverThrough(createIngestHandler({ ...ingestDeps(), logger: quiet }))(failed.notification);
+    await expectNothingLost([
+      {
+        sesMessageId: failed.notification.mail.messageId,
+        sha256: failed.sha256,
+        mailboxes: ['alice@example.com'],
+      },
+      { sesMessageId: slow.notification.mail.messageId, sha256: slow.sha256, mailboxes: ['bob@example.com'] },
+    ]);
+  });
+
   it('path 2: when the dead letter itself is lost (14 days, a deleted stack), reindex rebuilds the Bcc delivery from the sidecar', async () => {
     const { notification, sha256 } = await receiveLikeSes(
       services.store,
@@ -437,6 +494,102 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     await expectNothingLost([{ sesMessageId, sha256, mailboxes: ['alice@example.com', 'bob@example.com'] }]);
     for await (const row of services.index.allDeliveries())
       if (row.sesMessageId === sesMessageId) expect(row.uid).toBe(uids.get(row.mailbox));
+  });
+
+  it('a damaged envelope sidecar is a reconcile finding among the others; reindex keeps its bytes and rebuilds it', async () => {
+    const deps = ingestDeps();
+    // Indexed, with bob a Bcc recipient, then its sidecar damaged (a partial write, a hand edit).
+    const indexed = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'sidecar damaged after ingest', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com', 'bob@example.com'] },
+    );
+    await archiveReceivedMail(indexed.notification, deps);
+    const uids = new Map<string, number>();
+    for await (const row of services.index.allDeliveries())
+      if (row.sesMessageId === indexed.notification.mail.messageId) uids.set(row.mailbox, row.uid);
+    // Stored, its sidecar damaged before any row was written.
+    const unindexed = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'sidecar damaged before ingest', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com'] },
+    );
+    // And one no notification announced: reconcile must still report it.
+    const unannounced = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'unannounced next to a damaged sidecar', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com'] },
+    );
+    const damaged = Buffer.from('{"version":2,"receipts":[{"notifica');
+    for (const { notification } of [indexed, unindexed])
+      await services.store.write(
+        { bucket: services.bucket, key: envelopeKey(notification.mail.messageId) },
+        damaged,
+      );
+
+    const found = await reconcile({
+      config,
+      store: services.store,
+      index: services.index,
+      bucket: services.bucket,
+    });
+    expect(found.ok).toBe(false);
+    expect(found.unreadableEnvelopes.map((u) => [u.key, u.envelope])).toEqual(
+      [indexed, unindexed].map(({ notification }) => [
+        notification.receipt.action.objectKey,
+        envelopeKey(notification.mail.messageId),
+      ]),
+    );
+    expect(found.unreadableEnvelopes[0]?.reason).toMatch(/is not JSON \(.+\)/);
+    expect(found.notIndexed).toEqual([unannounced.notification.receipt.action.objectKey]);
+
+    const rebuilt = await reindex(
+      {
+        config,
+        store: services.store,
+        index: services.index,
+        bucket: services.bucket,
+        forwards: deps.forwards,
+      },
+      async () => ['alice@example.com'],
+    );
+    expect(rebuilt).toMatchObject({ restored: 2, failed: [] });
+    expect(rebuilt.repairedEnvelopes.map((r) => r.envelope)).toEqual(
+      [indexed, unindexed].map(({ notification }) => envelopeKey(notification.mail.messageId)),
+    );
+    for (const { keptAs } of rebuilt.repairedEnvelopes) {
+      const chunks: Uint8Array[] = [];
+      for await (const c of await services.store.read({ bucket: services.bucket, key: keptAs }))
+        chunks.push(c);
+      expect(Buffer.concat(chunks)).toEqual(damaged);
+    }
+    // The rebuilt sidecar records both deliveries (bob from the row's envelope recipients), UIDs kept.
+    const envelope = await readEnvelope(services.store, services.bucket, indexed.notification.mail.messageId);
+    expect(new Map(envelope?.deliveries.map((d) => [d.mailbox, d.uid]))).toEqual(uids);
+    expect(envelope?.receipts.flatMap((r) => r.notification.receipt.recipients).sort()).toEqual([
+      'alice@example.com',
+      'bob@example.com',
+    ]);
+    await expectNothingLost([
+      {
+        ...indexed,
+        sesMessageId: indexed.notification.mail.messageId,
+        mailboxes: ['alice@example.com', 'bob@example.com'],
+      },
+      { ...unindexed, sesMessageId: unindexed.notification.mail.messageId, mailboxes: ['alice@example.com'] },
+      {
+        ...unannounced,
+        sesMessageId: unannounced.notification.mail.messageId,
+        mailboxes: ['alice@example.com'],
+      },
+    ]);
+    // The message whose ingest never got past its damaged sidecar was never forwarded: it is, once.
+    for await (const row of services.index.allDeliveries())
+      if (row.sesMessageId === unindexed.notification.mail.messageId)
+        expect(copies.get(row.messageKey)).toBe(1);
   });
 
   it('path 5: an export whose part cannot start, or whose part dies at 15 minutes, is failed with its cause at once', async () => {

@@ -4,7 +4,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import {
+  DeleteBucketCorsCommand,
+  GetBucketCorsCommand,
+  ListObjectsV2Command,
+  PutBucketCorsCommand,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBucket, type S3Local, startS3Local } from '../../cli/local-services';
 import { type AwsClients, createClients, destroyClients } from '../../shared/adapters/clients';
@@ -68,5 +73,27 @@ describe('listing several thousand objects on the local S3 server', () => {
     expect(last.IsTruncated).toBe(false);
     expect(last.NextContinuationToken).toBeUndefined();
     expect(last.KeyCount).toBe(1);
+  });
+
+  // s3rver's bucket settings are kept in memory once read (cli/local-services.ts): a change must still show.
+  it('shows a bucket CORS setting put, then deleted, on the next requests', async () => {
+    const Bucket = 'settings-test';
+    await ensureBucket(clients.s3, Bucket);
+    const read = () =>
+      clients.s3.send(new GetBucketCorsCommand({ Bucket })).then(
+        (r) => r.CORSRules?.map((rule) => rule.AllowedOrigins?.[0]),
+        (error: Error) => error.name,
+      );
+    expect(await read()).toBe('NoSuchCORSConfiguration');
+    const rules = (origin: string) => ({
+      Bucket,
+      CORSConfiguration: { CORSRules: [{ AllowedMethods: ['GET'], AllowedOrigins: [origin] }] },
+    });
+    await clients.s3.send(new PutBucketCorsCommand(rules('http://one.test')));
+    expect(await read()).toEqual(['http://one.test']);
+    await clients.s3.send(new PutBucketCorsCommand(rules('http://two.test')));
+    expect(await read()).toEqual(['http://two.test']);
+    await clients.s3.send(new DeleteBucketCorsCommand({ Bucket }));
+    expect(await read()).toBe('NoSuchCORSConfiguration');
   });
 });
