@@ -103,6 +103,14 @@ export class LocalForwardQueue implements ForwardQueue {
   }
 }
 
+/**
+ * The Gmail API root every local command uses (forwarding, redrive, collect-sent): `MAIL_ARCHIVER_GMAIL_ROOT_URL`
+ * when set (a stand-in for Google, e.g. the tests'), else undefined, which means Google's own.
+ */
+export function localGmailRootUrl(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.MAIL_ARCHIVER_GMAIL_ROOT_URL || undefined;
+}
+
 export function localForwardDeps(
   deps: Omit<ForwardDeps, 'sender'>,
   options: {
@@ -114,7 +122,7 @@ export function localForwardDeps(
   },
 ): ForwardHandlerDeps {
   const log = options.log ?? (() => undefined);
-  const gmailRootUrl = options.gmailRootUrl ?? process.env.MAIL_ARCHIVER_GMAIL_ROOT_URL;
+  const gmailRootUrl = options.gmailRootUrl ?? localGmailRootUrl();
   return {
     ...deps,
     sender: new SmtpSender(options.smarthost.host, options.smarthost.port),

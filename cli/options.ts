@@ -1,7 +1,6 @@
 // Option parsing shared by the commands: commander calls these on the raw strings and reports what they throw.
 import { InvalidArgumentError } from 'commander';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../shared/routing';
-import { UserError } from './output';
 
 /** For repeatable options (`--to a --to b`): commander calls it once per occurrence. */
 export function collect(value: string, previous: string[] = []): string[] {

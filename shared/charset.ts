@@ -75,12 +75,17 @@ const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Bytes in a declared charset to text. Never throws: an unknown or missing label is read as UTF-8 when the bytes
- * are valid UTF-8, else as Windows-1252 (what unlabelled 8-bit mail overwhelmingly is).
+ * are valid UTF-8, else as Windows-1252 (what unlabelled 8-bit mail overwhelmingly is). Bytes that are not
+ * valid in the declared charset (a header written in Latin-1 by one program in a message another labelled
+ * UTF-8) are read as unlabelled ones too, instead of coming out as U+FFFD.
  */
 export function decodeBytes(bytes: Uint8Array, label?: string): string {
   const name = decoderName(label);
-  if (name) return iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), name);
-  return decodeUnlabelled(bytes);
+  if (!name) return decodeUnlabelled(bytes);
+  const text = iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), name);
+  if (!text.includes('\uFFFD')) return text;
+  const unlabelled = decodeUnlabelled(bytes);
+  return unlabelled.includes('\uFFFD') ? text : unlabelled;
 }
 
 /** 8-bit text with no (usable) charset label: UTF-8 when it is valid UTF-8, else Windows-1252. */

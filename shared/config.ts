@@ -192,6 +192,9 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    // Relations between fields are checked once every field is itself valid (and transformed): zod runs this
+    // after non-aborting issues too, when a target that failed to parse is still the raw JSON value.
+    if (ctx.issues.length > 0) return;
     const receiving = new Set(receivingDomains(config));
     const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
     for (const address of Object.keys(config.mailboxes)) {
@@ -271,14 +274,32 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/**
+ * A value matching no branch of a union (a forwarding target that is neither an address nor a target object)
+ * is described by the branch of its own kind: `forwardTo.1.via: Invalid option: expected one of "ses"|"gmail-api"`
+ * rather than zod's bare "Invalid input". The branches that fail on the value's type itself are left out.
+ */
+function unionBranchIssues(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string }[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  const ofItsKind = issue.errors.filter(
+    (branch) => !branch.some((i) => i.code === 'invalid_type' && i.path.length === 0),
+  );
+  if (ofItsKind.length !== 1) return [issue];
+  return (ofItsKind[0] ?? []).flatMap((inner) =>
+    unionBranchIssues(inner).map((i) => ({ path: [...issue.path, ...i.path], message: i.message })),
+  );
+}
+
 /** Validates a parsed config object; the error lists every bad field by its path. */
 export function parseConfig(raw: unknown, source = 'config'): ArchiverConfig {
   const result = configSchema.safeParse(raw);
   if (result.success) return normaliseConfig(result.data);
-  const problems = result.error.issues.map((issue) => {
-    const path = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
-    return `  ${path}: ${issue.message}`;
-  });
+  const problems = result.error.issues.flatMap((issue) =>
+    unionBranchIssues(issue).map((problem) => {
+      const path = problem.path.length ? problem.path.map(String).join('.') : '(top level)';
+      return `  ${path}: ${problem.message}`;
+    }),
+  );
   throw new ConfigError(`${source} is invalid:\n${problems.join('\n')}`);
 }
 

@@ -6,7 +6,7 @@
 // only in a queue that expires) and it accumulates: a second receipt of the same message (a history import
 // again with other recipients) adds its envelope and deliveries, never replaces the earlier ones.
 import type { DeliveryRow } from './index-schema';
-import { envelopeKey } from './index-schema';
+import { damagedEnvelopeKey, envelopeKey } from './index-schema';
 import type { RawMailStore } from './ports';
 import { readObject } from './raw-object';
 import { buildReceivedNotification, type SesReceivedNotification } from './ses-notification';
@@ -87,6 +87,25 @@ export async function readEnvelope(
     };
   }
   throw new EnvelopeFormatError(`${location.key} is not an envelope sidecar`);
+}
+
+/**
+ * Replaces a sidecar that readEnvelope refused (EnvelopeFormatError) with an empty one, after copying its bytes
+ * to `damagedEnvelopeKey(sesMessageId, at)` (nothing is thrown away: the copy is what a person can still read).
+ * The caller then records what the index still knows (recordRows) or what the message's headers say. Returns the
+ * key of the copy. Throws what the store throws.
+ */
+export async function setAsideDamagedEnvelope(
+  store: RawMailStore,
+  bucket: string,
+  sesMessageId: string,
+  at: string,
+): Promise<string> {
+  const damaged = await readObject(store, { bucket, key: envelopeKey(sesMessageId) });
+  const keptAs = damagedEnvelopeKey(sesMessageId, at);
+  await store.write({ bucket, key: keptAs }, damaged);
+  await writeEnvelope(store, bucket, { version: 2, sesMessageId, receipts: [], deliveries: [] });
+  return keptAs;
 }
 
 async function writeEnvelope(store: RawMailStore, bucket: string, record: EnvelopeRecord): Promise<void> {
@@ -188,6 +207,9 @@ export async function recordRows(
     receipts: [],
     deliveries: [],
   };
+  // A sidecar that never saw its message read (ingest failed early, or a damaged one set aside) lacks these.
+  record.messageKey ??= first.messageKey;
+  record.sha256 ??= first.sha256;
   for (const row of rows) {
     if (record.deliveries.some((d) => d.mailbox === row.mailbox)) continue;
     record.deliveries.push({

@@ -248,6 +248,12 @@ export const RAW_MAIL_PREFIX = 'incoming/';
 /** The envelope and UIDs of each message, written by ingest next to the raw mail (reindex reads them). */
 export const ENVELOPE_PREFIX = 'envelopes/';
 export const envelopeKey = (sesMessageId: string) => `${ENVELOPE_PREFIX}${sesMessageId}.json`;
+/**
+ * Where `reindex` keeps a damaged sidecar's bytes before it rebuilds the sidecar (`at`: ISO time, made key-safe).
+ * Under ENVELOPE_PREFIX, so the same grants cover it; never read back by the archiver.
+ */
+export const damagedEnvelopeKey = (sesMessageId: string, at: string) =>
+  `${ENVELOPE_PREFIX}damaged/${sesMessageId}.${at.replace(/[^0-9A-Za-z]/g, '')}.json`;
 /** Where bundles are written; they expire (the raw mail they are built from stays). */
 export const EXPORT_PREFIX = 'exports/';
 export const rawMailKey = (sesMessageId: string) => `${RAW_MAIL_PREFIX}${sesMessageId}`;
@@ -277,6 +283,8 @@ export interface ReconcileRun {
   /** Messages this run reindexed, and those it could not. */
   reindexed?: number;
   reindexFailed?: number;
+  /** Envelope sidecars that could not be read (left after the run's repairs). */
+  unreadableEnvelopes?: number;
 }
 
 /** History imports get a content-derived id in place of SES's, so a second import finds the first. */

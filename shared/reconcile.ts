@@ -2,11 +2,24 @@
 // and reports anything missing from one of them; `reindex` rebuilds missing rows from S3 alone (the raw mail
 // and the envelope sidecars ingest writes), giving every message back the UIDs it had.
 import type { ArchiverConfig } from './config';
-import { type EnvelopeRecord, readEnvelope, recordContentIdentity, recordRows } from './envelope';
+import {
+  EnvelopeFormatError,
+  type EnvelopeRecord,
+  readEnvelope,
+  recordContentIdentity,
+  recordRows,
+  setAsideDamagedEnvelope,
+} from './envelope';
 import { errorMessage } from './errors';
 import { type ForwardState, isRedrivable } from './forwarding/ledger';
 import { forwardRequestsFor } from './forwarding/policy';
-import { type DeliveryRow, isImportedMessage, isSetupNotification, RAW_MAIL_PREFIX } from './index-schema';
+import {
+  type DeliveryRow,
+  envelopeKey,
+  isImportedMessage,
+  isSetupNotification,
+  RAW_MAIL_PREFIX,
+} from './index-schema';
 import { archiveReceivedMail, type IngestDeps } from './ingest';
 import { contentSha256 } from './lines';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from './ports';
@@ -35,6 +48,11 @@ export interface ReconcileReport {
    * (a message in the ingest dead-letter queue), or with no row at all.
    */
   notIndexed: string[];
+  /**
+   * Raw objects whose envelope sidecar cannot be read (not JSON, not a sidecar): their other checks were skipped.
+   * `reindex` keeps the damaged bytes aside and rebuilds the sidecar from the index rows (or the headers).
+   */
+  unreadableEnvelopes: { key: string; envelope: string; reason: string }[];
   /** Index rows no envelope sidecar records: `reindex` would not bring them back (it records them). */
   unrecorded: { mailbox: string; messageKey: string; key: string }[];
   /** Index rows whose raw object is gone. */
@@ -70,8 +88,21 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const rowIds = new Set(rows.map(rowId));
   const notIndexed = [];
   const unrecorded: ReconcileReport['unrecorded'] = [];
+  const unreadableEnvelopes: ReconcileReport['unreadableEnvelopes'] = [];
   for (const object of raw) {
-    const state = await indexState(deps, rowsByKey, rowIds, object.key);
+    let state: Awaited<ReturnType<typeof indexState>>;
+    try {
+      state = await indexState(deps, rowsByKey, rowIds, object.key);
+    } catch (error) {
+      // One damaged sidecar must not hide every other finding: it is a finding of its own.
+      if (!(error instanceof EnvelopeFormatError)) throw error;
+      unreadableEnvelopes.push({
+        key: object.key,
+        envelope: envelopeKey(object.key.slice(RAW_MAIL_PREFIX.length)),
+        reason: error.cause ? `${error.message} (${errorMessage(error.cause)})` : error.message,
+      });
+      continue;
+    }
     if (state.missing) notIndexed.push(object.key);
     for (const row of state.unrecorded)
       unrecorded.push({ mailbox: row.mailbox, messageKey: row.messageKey, key: object.key });
@@ -81,6 +112,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     indexRows: rows.length,
     ledgerEntries: 0,
     notIndexed,
+    unreadableEnvelopes,
     unrecorded,
     rawMissing: rows
       .filter((r) => !rawKeys.has(r.location.key))
@@ -117,6 +149,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   }
   report.ok =
     report.notIndexed.length === 0 &&
+    report.unreadableEnvelopes.length === 0 &&
     report.unrecorded.length === 0 &&
     report.rawMissing.length === 0 &&
     report.notForwarded.length === 0 &&
@@ -136,6 +169,8 @@ export interface ReindexReport {
    * identity then kept in the sidecar, so a later run does not read them again.
    */
   contentMarked: number;
+  /** Damaged sidecars rebuilt: the sidecar's key and where its damaged bytes were kept. */
+  repairedEnvelopes: { envelope: string; keptAs: string }[];
   failed: { key: string; reason: string }[];
 }
 
@@ -155,6 +190,7 @@ export async function reindex(
     withoutEnvelope: 0,
     recorded: 0,
     contentMarked: 0,
+    repairedEnvelopes: [],
     failed: [],
   };
   const now = (deps.now ?? (() => new Date()))().toISOString();
@@ -166,7 +202,17 @@ export async function reindex(
     report.examined += 1;
     const sesMessageId = object.key.slice(RAW_MAIL_PREFIX.length);
     try {
-      const state = await indexState(deps, rowsByKey, rowIds, object.key);
+      let state: Awaited<ReturnType<typeof indexState>>;
+      try {
+        state = await indexState(deps, rowsByKey, rowIds, object.key);
+      } catch (error) {
+        if (!(error instanceof EnvelopeFormatError)) throw error;
+        // Damaged (a partial write, a hand edit): keep its bytes aside, start an empty one, and record below what
+        // the index rows still know (or, without rows, what the headers say, as for a message with no sidecar).
+        const keptAs = await setAsideDamagedEnvelope(deps.store, deps.bucket, sesMessageId, now);
+        report.repairedEnvelopes.push({ envelope: envelopeKey(sesMessageId), keptAs });
+        state = await indexState(deps, rowsByKey, rowIds, object.key);
+      }
       let envelope = state.envelope;
       if (state.unrecorded.length > 0) {
         envelope = await recordRows(deps.store, deps.bucket, state.unrecorded, now);
@@ -211,8 +257,9 @@ export async function reindex(
           index: deps.index,
           ...(deps.limits ? { limits: deps.limits } : {}),
           ...(envelope ? { restore: envelope.deliveries } : {}),
-          // Without a sidecar no ingest ever ran (SES could not publish, SNS could not deliver): never forwarded.
-          ...(deps.forwards && (!envelope || unfinished.has(notification))
+          // Without a sidecar (or one that records no envelope) no ingest is known to have run (SES could not
+          // publish, SNS could not deliver): never forwarded, unless the ledger says otherwise.
+          ...(deps.forwards && (!envelope || envelope.receipts.length === 0 || unfinished.has(notification))
             ? { forwards: deps.forwards }
             : {}),
         });

@@ -23,6 +23,7 @@ import { type GmailCredential, gmailScopes } from '../../shared/forwarding/gmail
 import { collectSentForAll } from '../../shared/forwarding/sent-collection';
 import type { GmailCredentialStore } from '../../shared/ports';
 import type { CliContext } from '../context';
+import { localGmailRootUrl } from '../local-forwarding';
 import { archiverHome } from '../local-stack';
 
 export const GOOGLE_AUTH_URL = 'https://accounts.google.com/o/oauth2/v2/auth';
@@ -228,10 +229,15 @@ Stored locally under $MAIL_ARCHIVER_HOME/gmail/ (mode 0600); with --target aws i
         console.log('no forwarding target has "via": "gmail-api" with "collectSent": true');
         return;
       }
+      const gmailRootUrl = localGmailRootUrl();
       const reports = await context.withArchive(async (archive, config) =>
         collectSentForAll({
           config,
-          reader: new GmailApi({ credentials: gmailCredentialStore(config, target, archiverHome()) }),
+          reader: new GmailApi({
+            credentials: gmailCredentialStore(config, target, archiverHome()),
+            // The same Gmail API root as forwarding uses (a stand-in when MAIL_ARCHIVER_GMAIL_ROOT_URL names one).
+            ...(gmailRootUrl ? { rootUrl: gmailRootUrl } : {}),
+          }),
           store: archive.store,
           index: archive.index,
           bucket: archive.bucket,

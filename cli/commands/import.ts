@@ -1,6 +1,8 @@
 // `mail-archiver import` (alias `ingest`, its first name): history import of .eml files, maildirs and mbox files
 // through the SES path. "Ingest" names the SES pipeline (lambdas/ingest); the command that imports history is `import`.
+import { accessSync, constants } from 'node:fs';
 import type { Command } from 'commander';
+import { errorMessage } from '../../shared/errors';
 import { ImportRecipientError } from '../../shared/history/import';
 import type { CliContext } from '../context';
 import { checkImportOptions, DEFAULT_IMPORT_CONCURRENCY, type ImportReport, importMessages } from '../import';
@@ -43,6 +45,7 @@ export function registerImport(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'say what would be archived where; archive nothing')
     .action(async (paths: string[], options: IngestOptions) => {
       const output = out();
+      checkPaths(paths);
       if (options.dryRun) {
         const { configuration } = ctx.globals();
         checkRecipients(configuration, options);
@@ -149,5 +152,28 @@ function checkRecipients(...args: Parameters<typeof checkImportOptions>): void {
   } catch (error) {
     if (error instanceof ImportRecipientError) throw new UserError(error.message, { cause: error });
     throw error;
+  }
+}
+
+/**
+ * A path that does not exist or cannot be read is a typo, said before anything starts or is stored (a file
+ * inside a directory that cannot be read is reported with the import, as a failed message).
+ */
+function checkPaths(paths: string[]): void {
+  for (const path of paths) {
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const reason =
+        code === 'ENOENT'
+          ? 'no such file or directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : code === 'ENOTDIR'
+              ? 'a part of the path is not a directory'
+              : errorMessage(error);
+      throw new UserError(`${path}: ${reason}; nothing was imported`, { cause: error });
+    }
   }
 }

@@ -35,6 +35,10 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
       );
       for (const key of report.notIndexed)
         output.result(`  not indexed: ${key} (run: mail-archiver reindex)`);
+      for (const r of report.unreadableEnvelopes)
+        output.result(
+          `  envelope sidecar unreadable: ${r.reason.startsWith(r.envelope) ? r.reason : `${r.envelope}: ${r.reason}`} (run: mail-archiver reindex, which keeps it aside and rebuilds it)`,
+        );
       for (const r of report.unrecorded)
         output.result(
           `  row no envelope sidecar records: ${r.mailbox} ${r.messageKey} (run: mail-archiver reindex)`,

@@ -35,6 +35,8 @@ export function registerReindex(program: Command, ctx: CliContext): void {
       out().result(
         `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), ${report.recorded} rows recorded in their sidecars, ${report.contentMarked} given content markers, failed ${report.failed.length}`,
       );
+      for (const r of report.repairedEnvelopes)
+        out().result(`  damaged envelope sidecar ${r.envelope} rebuilt (its bytes kept as ${r.keptAs})`);
       for (const f of report.failed) out().result(`  failed: ${f.key}: ${f.reason}`);
       if (report.failed.length > 0) process.exitCode = 1;
     });

@@ -25,7 +25,9 @@ export function registerVerify(program: Command): void {
         output.result(`${bundle}: OK, ${report.messages} messages match the manifest and the maildir rules`);
         return;
       }
-      output.result(`${bundle}: ${report.errors.length} problems`);
+      output.result(
+        `${bundle}: ${report.errors.length} ${report.errors.length === 1 ? 'problem' : 'problems'}`,
+      );
       for (const error of report.errors) output.result(`  ${error}`);
       process.exitCode = 1;
     });

@@ -33,7 +33,11 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
     const base = { config: deps.config, store: deps.store, index: deps.index, bucket: deps.bucket, now };
     let report: ReconcileReport = await reconcile(base);
     let reindexed: ReindexReport | undefined;
-    if (report.notIndexed.length > 0 || report.unrecorded.length > 0) {
+    if (
+      report.notIndexed.length > 0 ||
+      report.unrecorded.length > 0 ||
+      report.unreadableEnvelopes.length > 0
+    ) {
       // A message no notification announced has no sidecar: its recipients come from its headers, as the CLI's
       // `reindex` takes them (configured mailboxes among To/Cc; the journal for mail a mailbox sent).
       reindexed = await reindex({ ...base, forwards: deps.forwards }, async (raw) =>
@@ -55,6 +59,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       rawMessages: report.rawMessages,
       notIndexed: report.notIndexed.length,
       unrecorded: report.unrecorded.length,
+      unreadableEnvelopes: report.unreadableEnvelopes.length,
       rawMissing: report.rawMissing.length,
       notForwarded: report.notForwarded.length,
       forwardsUnsettled: report.forwardsUnsettled.length,
@@ -66,6 +71,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       throw new ReconcileFindingsError(
         `reconcile found differences it could not repair: ${JSON.stringify({
           notIndexed: report.notIndexed.slice(0, 20),
+          unreadableEnvelopes: report.unreadableEnvelopes.slice(0, 20),
           unrecorded: report.unrecorded.slice(0, 20),
           rawMissing: report.rawMissing.slice(0, 20),
           notForwarded: report.notForwarded.slice(0, 20),

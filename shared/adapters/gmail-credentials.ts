@@ -8,6 +8,7 @@ import {
   ResourceNotFoundException,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { errorMessage } from '../errors';
 import { GmailAuthError, type GmailCredential } from '../forwarding/gmail';
 import type { GmailCredentialStore } from '../ports';
 
@@ -30,6 +31,15 @@ export function parseGmailCredential(text: string, where: string): GmailCredenti
   );
 }
 
+/** A stored credential that is not one (damaged JSON, a wrong file) needs `gmail-auth` as a refused one does. */
+function unusableIsAuthError(target: string, parse: () => GmailCredential): GmailCredential {
+  try {
+    return parse();
+  } catch (error) {
+    throw new GmailAuthError(errorMessage(error), target, { cause: error });
+  }
+}
+
 /** The Secrets Manager name of a target's credential. */
 export const gmailSecretName = (stackName: string, target: string) => `${stackName}/gmail/${target}`;
 
@@ -41,13 +51,19 @@ export class FileGmailCredentialStore implements GmailCredentialStore {
     return join(this.dir, `${target.toLowerCase()}.json`);
   }
 
+  /**
+   * The target's credential. Throws GmailAuthError (permanent, with the alarm) when there is none, when others
+   * can read the file, or when it holds no credential: retrying cannot help until someone fixes or replaces it.
+   */
   async load(target: string): Promise<GmailCredential> {
     const path = this.path(target);
     let text: string;
     try {
       const { mode } = await stat(path);
       // A key readable by others is a leaked key: refuse it rather than use it.
-      if ((mode & 0o077) !== 0) throw new Error(`${path} is readable by others (chmod 600 it)`);
+      if ((mode & 0o077) !== 0) {
+        throw new GmailAuthError(`${path} is readable by others (chmod 600 it)`, target);
+      }
       text = await readFile(path, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -55,7 +71,7 @@ export class FileGmailCredentialStore implements GmailCredentialStore {
       }
       throw error;
     }
-    return parseGmailCredential(text, path);
+    return unusableIsAuthError(target, () => parseGmailCredential(text, path));
   }
 
   async save(target: string, credential: GmailCredential): Promise<void> {
@@ -79,7 +95,7 @@ export class SecretsManagerGmailCredentialStore implements GmailCredentialStore 
       if (!SecretString || SecretString === '{}') {
         throw new GmailAuthError(`the secret ${name} holds no Gmail credential yet`, target);
       }
-      return parseGmailCredential(SecretString, `secret ${name}`);
+      return unusableIsAuthError(target, () => parseGmailCredential(SecretString, `secret ${name}`));
     } catch (error) {
       if (error instanceof ResourceNotFoundException) {
         throw new GmailAuthError(`no secret ${name}`, target, { cause: error });

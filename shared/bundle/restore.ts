@@ -109,7 +109,7 @@ export class BundleNotVerifiedError extends Error {
     options?: ErrorOptions,
   ) {
     super(
-      `the bundle fails the checks of "verify" (${report.errors.length} problems, first: ${report.errors[0] ?? 'none'}); nothing was restored`,
+      `the bundle fails the checks of "verify" (${report.errors.length} ${report.errors.length === 1 ? 'problem' : 'problems'}, first: ${report.errors[0] ?? 'none'}); nothing was restored`,
       options,
     );
   }

@@ -113,6 +113,19 @@ export function fieldValue(field: HeaderField, charset?: string): string {
   return text.replace(/(\r\n|\r|\n)[ \t]/g, ' ').trim();
 }
 
+const isUtf8Continuation = (byte: number | undefined) => byte !== undefined && (byte & 0xc0) === 0x80;
+
+/** Whether the continuation byte at `at` belongs to a well-formed UTF-8 character starting before it. */
+function startsUtf8Sequence(text: Buffer, at: number): boolean {
+  let start = at;
+  while (start > 0 && at - start < 3 && isUtf8Continuation(text[start])) start--;
+  const lead = text[start] ?? 0;
+  const length = lead >= 0xf0 && lead < 0xf8 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 ? 2 : 0;
+  if (length === 0 || start + length <= at) return false;
+  for (let i = start + 1; i < start + length; i++) if (!isUtf8Continuation(text[i])) return false;
+  return true;
+}
+
 /** RFC 5322 2.1.1: a line is at most 998 octets, line ending excluded. */
 export const MAX_LINE_OCTETS = 998;
 
@@ -142,8 +155,12 @@ export function foldField(
       }
       if (cut <= 0) {
         hard = true;
-        out.push(text.subarray(0, limit), Buffer.from(eol));
-        text = Buffer.concat([Buffer.from(' '), text.subarray(limit)]);
+        // Never inside a UTF-8 character: a cut before a continuation byte moves back to the character's start
+        // (at most 3 bytes; in a single-byte charset such a cut is as good as any other).
+        let at = limit;
+        while (at > limit - 3 && isUtf8Continuation(text[at]) && startsUtf8Sequence(text, at)) at--;
+        out.push(text.subarray(0, at), Buffer.from(eol));
+        text = Buffer.concat([Buffer.from(' '), text.subarray(at)]);
         continue;
       }
       out.push(text.subarray(0, cut), Buffer.from(eol));
@@ -253,12 +270,29 @@ function writtenField(name: string, value: string | Buffer, eol: string, limit?:
 /** An address SES and mail clients accept in Reply-To: local@domain, no spaces or brackets. */
 const VALID_ADDRESS = /^[^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+\.[^\s@<>()",;:\\[\]]+$/;
 
-/** `"Ann Sender via example.com" <forwarder@example.com>`, RFC 2047-encoded when the name is not ASCII. */
+/** C0, DEL and C1 control characters (a C1 such as U+009B is a terminal's CSI). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is matched
+const DISPLAY_CONTROLS = /[\u0000-\u001f\u007f-\u009f]+/g;
+/**
+ * Unicode's explicit bidirectional formatting characters (UAX #9: ALM, LRM, RLM, the embeddings and overrides
+ * U+202A-U+202E, the isolates U+2066-U+2069): an override in a sender's name would reverse the " via <domain>"
+ * the forwarder appends to it. Names in right-to-left scripts need none of them.
+ */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `"Ann Sender via example.com" <forwarder@example.com>`, RFC 2047-encoded when the name is not ASCII. Control
+ * characters become spaces and bidirectional formatting characters are removed, so the name cannot hide or
+ * reverse the "via" part.
+ */
 export function forwardedFrom(originalFrom: string, fromAddress: string): string {
   const [first] = parseAddresses(originalFrom);
   const domain = fromAddress.slice(fromAddress.lastIndexOf('@') + 1);
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
-  const who = (first?.name || first?.address || 'unknown sender').replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  const who = (first?.name || first?.address || 'unknown sender')
+    .replace(DISPLAY_CONTROLS, ' ')
+    .replace(BIDI_CONTROLS, '')
+    .replace(/\s+/g, ' ')
+    .trim();
   const display = `${who} via ${domain}`;
   const phrase = /^[\x20-\x7e]*$/.test(display)
     ? `"${display.replace(/(["\\])/g, '\\$1')}"`

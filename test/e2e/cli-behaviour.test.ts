@@ -2,7 +2,18 @@
 // without stack traces, EPIPE, signals, busy ports, files left behind. One local stack (`start`, itself a
 // process) serves the commands that need an archive.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -201,6 +212,19 @@ describe('faults, each a process', () => {
     const dir = await cli(['verify', unpacked]);
     expect(dir.stdout).toContain('OK, 200 messages');
     expect(dir.code).toBe(0);
+    // One damaged message: one problem, said in the singular.
+    const cur = readdirSync(unpacked, { recursive: true, encoding: 'utf8' }).find((p) =>
+      /\/cur\/[^/]+$/.test(p),
+    );
+    const file = join(unpacked, cur as string);
+    const { mtime } = statSync(file);
+    const bytes = readFileSync(file);
+    bytes.writeUInt8((bytes.at(-3) ?? 0) ^ 1, bytes.length - 3); // same size, same date: only the sha256 differs
+    writeFileSync(file, bytes);
+    utimesSync(file, mtime, mtime);
+    const damaged = await cli(['verify', unpacked]);
+    expect(damaged.code).toBe(1);
+    expect(damaged.stdout).toMatch(/: 1 problem$/m);
 
     writeFileSync(join(work, 'notes.txt'), 'not a bundle\n'.repeat(100));
     const text = await cli(['verify', 'notes.txt']);
@@ -264,6 +288,18 @@ describe('faults, each a process', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('--to not-an-email: refused as SMTP would refuse it: 501 5.1.3');
     expect(run.stderr).not.toMatch(/ImportRecipientError|--verbose/);
+  });
+
+  it('import of a path that does not exist is one line naming it, before anything is stored', async () => {
+    writeFileSync(join(work, 'exists.mbox'), mbox(1, 'half'));
+    for (const args of [['import'], ['import', '--dry-run']]) {
+      const run = await cli([...args, '--to', 'bob@example.com', 'exists.mbox', 'typo.mbox']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('typo.mbox: no such file or directory; nothing was imported');
+      expect(run.stderr).not.toMatch(/ENOENT|stat '|--verbose/);
+    }
+    const search = await cli(['--json', 'search', '--subject', 'half']);
+    expect(search.stdout).toBe('');
   });
 
   it('ingest --dry-run says what would be archived where, and archives nothing', async () => {

@@ -4,7 +4,7 @@
 // collection archiving what the user sent from Gmail into the mailbox's Sent folder.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -217,5 +217,33 @@ describe('Gmail API delivery on the local stack', () => {
       archived: 0,
       duplicates: 0,
     });
+  });
+
+  it('`collect-sent` uses the Gmail API root forwarding uses (MAIL_ARCHIVER_GMAIL_ROOT_URL), not Google', async () => {
+    const configFile = join(home, 'gmail-config.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        domains: ['example.com'],
+        mailboxes: {
+          'alice@example.com': { forwardTo: [{ address: TARGET, via: 'gmail-api', collectSent: true }] },
+        },
+        journalAddress: 'sent@journal.example.com',
+        alarmEmail: 'ops@example.com',
+        ses: { ruleSetName: 'mail-archiver', activateRuleSet: true },
+      }),
+    );
+    google.userSends(TARGET, makeMessage({ subject: 'sent 6', from: `Alice <${TARGET}>` }));
+    const { stdout } = await run('node', [join(ROOT, 'cli/bin.js'), 'collect-sent'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        MAIL_ARCHIVER_HOME: home,
+        MAIL_ARCHIVER_CONFIG: configFile,
+        MAIL_ARCHIVER_GMAIL_ROOT_URL: google.rootUrl,
+        CI: 'true',
+      },
+    });
+    expect(stdout).toMatch(new RegExp(`${TARGET} -> alice@example.com/Sent: 1 archived, 0 already there`));
   });
 });

@@ -496,6 +496,102 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
       if (row.sesMessageId === sesMessageId) expect(row.uid).toBe(uids.get(row.mailbox));
   });
 
+  it('a damaged envelope sidecar is a reconcile finding among the others; reindex keeps its bytes and rebuilds it', async () => {
+    const deps = ingestDeps();
+    // Indexed, with bob a Bcc recipient, then its sidecar damaged (a partial write, a hand edit).
+    const indexed = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'sidecar damaged after ingest', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com', 'bob@example.com'] },
+    );
+    await archiveReceivedMail(indexed.notification, deps);
+    const uids = new Map<string, number>();
+    for await (const row of services.index.allDeliveries())
+      if (row.sesMessageId === indexed.notification.mail.messageId) uids.set(row.mailbox, row.uid);
+    // Stored, its sidecar damaged before any row was written.
+    const unindexed = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'sidecar damaged before ingest', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com'] },
+    );
+    // And one no notification announced: reconcile must still report it.
+    const unannounced = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'unannounced next to a damaged sidecar', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com'] },
+    );
+    const damaged = Buffer.from('{"version":2,"receipts":[{"notifica');
+    for (const { notification } of [indexed, unindexed])
+      await services.store.write(
+        { bucket: services.bucket, key: envelopeKey(notification.mail.messageId) },
+        damaged,
+      );
+
+    const found = await reconcile({
+      config,
+      store: services.store,
+      index: services.index,
+      bucket: services.bucket,
+    });
+    expect(found.ok).toBe(false);
+    expect(found.unreadableEnvelopes.map((u) => [u.key, u.envelope])).toEqual(
+      [indexed, unindexed].map(({ notification }) => [
+        notification.receipt.action.objectKey,
+        envelopeKey(notification.mail.messageId),
+      ]),
+    );
+    expect(found.unreadableEnvelopes[0]?.reason).toMatch(/is not JSON \(.+\)/);
+    expect(found.notIndexed).toEqual([unannounced.notification.receipt.action.objectKey]);
+
+    const rebuilt = await reindex(
+      {
+        config,
+        store: services.store,
+        index: services.index,
+        bucket: services.bucket,
+        forwards: deps.forwards,
+      },
+      async () => ['alice@example.com'],
+    );
+    expect(rebuilt).toMatchObject({ restored: 2, failed: [] });
+    expect(rebuilt.repairedEnvelopes.map((r) => r.envelope)).toEqual(
+      [indexed, unindexed].map(({ notification }) => envelopeKey(notification.mail.messageId)),
+    );
+    for (const { keptAs } of rebuilt.repairedEnvelopes) {
+      const chunks: Uint8Array[] = [];
+      for await (const c of await services.store.read({ bucket: services.bucket, key: keptAs }))
+        chunks.push(c);
+      expect(Buffer.concat(chunks)).toEqual(damaged);
+    }
+    // The rebuilt sidecar records both deliveries (bob from the row's envelope recipients), UIDs kept.
+    const envelope = await readEnvelope(services.store, services.bucket, indexed.notification.mail.messageId);
+    expect(new Map(envelope?.deliveries.map((d) => [d.mailbox, d.uid]))).toEqual(uids);
+    expect(envelope?.receipts.flatMap((r) => r.notification.receipt.recipients).sort()).toEqual([
+      'alice@example.com',
+      'bob@example.com',
+    ]);
+    await expectNothingLost([
+      {
+        ...indexed,
+        sesMessageId: indexed.notification.mail.messageId,
+        mailboxes: ['alice@example.com', 'bob@example.com'],
+      },
+      { ...unindexed, sesMessageId: unindexed.notification.mail.messageId, mailboxes: ['alice@example.com'] },
+      {
+        ...unannounced,
+        sesMessageId: unannounced.notification.mail.messageId,
+        mailboxes: ['alice@example.com'],
+      },
+    ]);
+    // The message whose ingest never got past its damaged sidecar was never forwarded: it is, once.
+    for await (const row of services.index.allDeliveries())
+      if (row.sesMessageId === unindexed.notification.mail.messageId)
+        expect(copies.get(row.messageKey)).toBe(1);
+  });
+
   it('path 5: an export whose part cannot start, or whose part dies at 15 minutes, is failed with its cause at once', async () => {
     const messages = [];
     for (let i = 0; i < 4; i++) {

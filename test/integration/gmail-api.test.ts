@@ -329,4 +329,30 @@ describe('Gmail API delivery through the stand-in', () => {
     writeFileSync(path, JSON.stringify(serviceAccount), { mode: 0o644 });
     await expect(store.load('leaky@corp.example')).rejects.toThrow(/readable by others/);
   });
+
+  it('an unusable credential file (readable by others, not JSON, not a credential) is an authorisation failure: no retries, no request', async () => {
+    for (const [user, content, mode, said] of [
+      ['leaky@corp.example', JSON.stringify(serviceAccount), 0o644, /readable by others \(chmod 600 it\)/],
+      ['garbled@corp.example', '{garbage', 0o600, /is not JSON/],
+      ['wrong@corp.example', '{"type":"authorized_user"}', 0o600, /expected a service account key/],
+    ] as const) {
+      google.addUser(user);
+      writeFileSync(store.path(user), content, { mode });
+      const before = google.requests.length;
+      let slept = 0;
+      const failure = await api({
+        sleep: async () => {
+          slept += 1;
+        },
+      })
+        .importMessage({ user, raw: message('never sent') })
+        .catch((error: unknown) => error);
+      expect(failure, user).toBeInstanceOf(GmailAuthError);
+      expect((failure as GmailAuthError).permanent).toBe(true);
+      expect((failure as Error).message).toMatch(said);
+      expect((failure as Error).message).toMatch(/re-authorise with: mail-archiver gmail-auth/);
+      expect(slept, user).toBe(0);
+      expect(google.requests.length, user).toBe(before);
+    }
+  });
 });

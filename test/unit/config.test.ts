@@ -43,6 +43,26 @@ describe('config', () => {
     );
   });
 
+  it('names what is wrong with a forwarding target object, and never crashes on one', () => {
+    const target = (t: unknown) => () =>
+      exampleConfig({ mailboxes: { 'alice@example.com': { forwardTo: ['ann@gmail.com', t] } } });
+    expect(target({ address: 'ann.api@gmail.com', via: 'gmail' })).toThrow(
+      /forwardTo\.1\.via: Invalid option: expected one of "ses"\|"gmail-api"/,
+    );
+    // collectSent without gmail-api: the target's own refinement, not a TypeError from a cross-field check.
+    expect(target({ address: 'ann.api@gmail.com', via: 'ses', collectSent: true })).toThrow(
+      /forwardTo\.1\.collectSent: collectSent needs via "gmail-api"/,
+    );
+    expect(target({ via: 'gmail-api' })).toThrow(/forwardTo\.1\.address: /);
+    expect(target({ address: 'ann.api@gmail.com', via: 'gmail-api', extra: 1 })).toThrow(
+      /forwardTo\.1: Unrecognized key: "extra"/,
+    );
+    expect(target(42)).toThrow(/forwardTo\.1: Invalid input/);
+    for (const bad of [{ via: 'gmail' }, { address: 'x@gmail.com', via: 'ses', collectSent: true }]) {
+      expect(target(bad)).toThrow(ConfigError);
+    }
+  });
+
   it('says which file is unreadable or not JSON', () => {
     expect(() => loadConfig('/nonexistent/mail-archiver.config.json')).toThrow(/cannot read the config file/);
   });

@@ -151,6 +151,47 @@ describe('the SES copy of hard messages', () => {
     ]);
   });
 
+  it('a From line it must cut with no space to cut at is cut between UTF-8 characters, never inside one', () => {
+    // 400 three-octet characters and no space: the carried lines must be cut hard, and each piece stays UTF-8.
+    const name = '中'.repeat(400);
+    const copy = rewrite(Buffer.from(`From: ${name} <cjk@example.cn>\r\nSubject: x\r\n\r\nbody\r\n`));
+    const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+    for (const field of ['Reply-To', 'X-Original-From']) {
+      const bytes = fieldBytes(copy.raw, field) as Buffer;
+      const lines = [...splitLines(bytes)].filter((l) => l.text.length > 0);
+      expect(lines.length, field).toBeGreaterThan(1);
+      for (const line of lines) {
+        expect(line.text.length).toBeLessThanOrEqual(MAX_LINE_OCTETS);
+        expect(() => strictUtf8.decode(line.text), field).not.toThrow();
+      }
+      // Unfolded, only the inserted folding space differs from the original name.
+      const unfolded = bytes.toString('utf8').replace(/\r\n /g, '');
+      expect(unfolded).toContain(`${name} <cjk@example.cn>`);
+    }
+  });
+
+  it('reads a name that is not valid in the declared UTF-8 as unlabelled 8-bit text, never as U+FFFD', () => {
+    const raw = Buffer.concat([
+      Buffer.from('From: '),
+      iconv.encode('José Müller', 'latin1'),
+      Buffer.from(' <jose@example.es>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nbody\r\n'),
+    ]);
+    const copy = rewrite(raw);
+    expect(decodedFrom(copy.raw)?.name).toBe('José Müller via example.com');
+    expect(copy.raw.includes('\uFFFD')).toBe(false);
+  });
+
+  it('a name cannot reverse or hide the "via" part: bidi formatting and C1 controls are taken out', () => {
+    for (const [name, shown] of [
+      ['\u202eelgooG', 'elgooG'],
+      ['Ann\u2066\u202e Sender\u2069', 'Ann Sender'],
+      ['Ann\u009b2J Sender', 'Ann 2J Sender'],
+    ] as const) {
+      const copy = rewrite(Buffer.from(`From: "${name}" <ann@example.org>\r\nSubject: x\r\n\r\nbody\r\n`));
+      expect(decodedFrom(copy.raw)?.name, JSON.stringify(name)).toBe(`${shown} via example.com`);
+    }
+  });
+
   it('splits and joins any input back to the same bytes', () => {
     for (const raw of [
       Buffer.from('A: 1\r\nB: 2\n\tx\rC: 3\r\r\nbody'),
