@@ -166,8 +166,25 @@ export function exitQuietlyOnEpipe(
   });
 }
 
-/** Tables for people: columns padded, cells cut at 60 characters with an ellipsis. */
-export function formatTable(header: string[], rows: string[][]): string[] {
+/**
+ * What a terminal would act on instead of showing: C0, DEL and C1 controls (U+009B is CSI, as ESC [ is) and
+ * Unicode's bidirectional formatting characters (an override reverses the rest of the line). Mail puts them in
+ * subjects and names at will.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is matched
+const TERMINAL_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** A cell as a terminal shows it: every control or bidi formatting character becomes U+FFFD. */
+export function terminalSafe(text: string): string {
+  return text.replace(TERMINAL_UNSAFE, '\uFFFD');
+}
+
+/**
+ * Tables for people: columns padded, cells cut at 60 characters with an ellipsis, control and bidi formatting
+ * characters shown as U+FFFD (terminalSafe).
+ */
+export function formatTable(header: string[], unsafeRows: string[][]): string[] {
+  const rows = unsafeRows.map((row) => row.map(terminalSafe));
   const width = (i: number) => Math.min(60, Math.max(...[header, ...rows].map((r) => (r[i] ?? '').length)));
   const widths = header.map((_, i) => width(i));
   const line = (cells: string[]) =>

@@ -1,6 +1,6 @@
 // How the CLI prints: colour only on a terminal, NO_COLOR, --json/--quiet, user mistakes without stacks.
 import { describe, expect, it } from 'vitest';
-import { colourEnabled, ExitCode, Output, UserError } from '../../cli/output';
+import { colourEnabled, ExitCode, formatTable, Output, UserError } from '../../cli/output';
 
 function sink(isTTY = false) {
   const chunks: string[] = [];
@@ -74,5 +74,22 @@ describe('Output', () => {
     const verbose = sink();
     new Output({ verbose: true }, sink(), verbose, {}).error(new Error('socket hang up'));
     expect(verbose.text()).toMatch(/socket hang up\nError: socket hang up\n {4}at /);
+  });
+});
+
+describe('tables (list, search, forwards)', () => {
+  it("show a message's control and bidi formatting characters as U+FFFD, never hand them to the terminal", () => {
+    // A subject and a sender as the index keeps them after decoding encoded words: C0 controls are already
+    // gone there, but C1 (U+009B is CSI), DEL and bidi overrides come through.
+    const lines = formatTable(
+      ['FROM', 'SUBJECT'],
+      [['\u009b2J\u202eelgooG <x@example.org>', 'invoice\u202e fdp.exe\u007f\u001b[31m']],
+    );
+    const row = lines[1] as string;
+    expect(row).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    expect(row).toContain('\uFFFD2J\uFFFDelgooG <x@example.org>');
+    expect(row).toContain('invoice\uFFFD fdp.exe\uFFFD\uFFFD[31m');
+    // Columns stay aligned: the header's SUBJECT starts where the row's subject does.
+    expect((lines[0] as string).indexOf('SUBJECT')).toBe(row.indexOf('invoice'));
   });
 });
