@@ -12,6 +12,7 @@ import { readObject } from '../shared/raw-object';
 import { stackOutputs } from './aws-target';
 import { type ReconcileRecord, readReconcileRecord } from './doctor';
 import { localIngestDeadLetters } from './ingest-redrive';
+import type { UnreadableFile } from './local-dead-letters';
 import { ParkedForwards } from './local-forwarding';
 
 export interface ArchiveHealth {
@@ -19,6 +20,11 @@ export interface ArchiveHealth {
   ingestDeadLetters: number;
   /** Forwards parked after a permanent failure or exhausted retries. */
   parkedForwards: number;
+  /**
+   * Files in the local dead-letter folders that are not a dead letter (not JSON, not the right shape), with why:
+   * counted nowhere else, and `redrive` leaves them (local only).
+   */
+  unreadableDeadLetters?: UnreadableFile[];
   /** Bounce/complaint events the feedback function could not record (AWS only). */
   feedbackDeadLetters?: number;
   /** Raw objects the last reconcile found not indexed (undefined when no reconcile is recorded). */
@@ -30,9 +36,13 @@ export interface ArchiveHealth {
 
 export function localHealth(home: string): ArchiveHealth {
   const last = readReconcileRecord(home, 'local');
+  const ingest = localIngestDeadLetters(home);
+  const forwards = new ParkedForwards(join(home, 'forward-dead-letters'));
+  const unreadable = [...ingest.unreadable(), ...forwards.unreadable()];
   return {
-    ingestDeadLetters: localIngestDeadLetters(home).count(),
-    parkedForwards: new ParkedForwards(join(home, 'forward-dead-letters')).list().length,
+    ingestDeadLetters: ingest.count(),
+    parkedForwards: forwards.list().length,
+    ...(unreadable.length > 0 ? { unreadableDeadLetters: unreadable } : {}),
     ...fromRecord(last),
   };
 }
@@ -95,6 +105,10 @@ export function healthLines(health: ArchiveHealth): string[] {
   return [
     `ingest dead letters: ${health.ingestDeadLetters}${health.ingestDeadLetters ? ' (mail-archiver redrive)' : ''}`,
     `parked forwards:     ${health.parkedForwards}${health.parkedForwards ? ' (mail-archiver forwards --state failed, then redrive)' : ''}`,
+    ...(health.unreadableDeadLetters ?? []).map(
+      (u) =>
+        `unreadable dead letter: ${u.file}: ${u.reason} (redrive cannot use it: read it, then move it away)`,
+    ),
     ...(health.feedbackDeadLetters !== undefined
       ? [`feedback dead letters: ${health.feedbackDeadLetters}`]
       : []),

@@ -332,7 +332,7 @@ export interface LocalDoctorDeps {
   running: StackFile | undefined;
   lastReconcile: ReconcileRecord | undefined;
   /** The local dead-letter folders' counts (MAIL_ARCHIVER_HOME/dead-letters, forward-dead-letters). */
-  deadLetters?: { ingest: number; parkedForwards: number };
+  deadLetters?: { ingest: number; parkedForwards: number; unreadable?: { file: string; reason: string }[] };
   /** Whether something answers on host:port (default: a TCP connect). */
   reachable?: (url: string) => Promise<boolean>;
   now?: () => Date;
@@ -362,7 +362,15 @@ export async function runLocalChecks(deps: LocalDoctorDeps): Promise<Check[]> {
   }
   checks.push(reconcileCheck(deps.lastReconcile, deps.now?.() ?? new Date()));
   if (deps.deadLetters) {
-    const { ingest, parkedForwards } = deps.deadLetters;
+    const { ingest, parkedForwards, unreadable = [] } = deps.deadLetters;
+    if (unreadable.length > 0)
+      checks.push(
+        fail(
+          'dead letters unreadable',
+          unreadable.map((u) => `${u.file}: ${u.reason}`).join('; '),
+          'read each, then move it out of the folder (redrive cannot use it)',
+        ),
+      );
     checks.push(
       ingest === 0
         ? ok('dead letters ingest', 'empty')

@@ -3,7 +3,7 @@
 // in-process: transient failures are retried with backoff, then parked in MAIL_ARCHIVER_HOME/forward-dead-letters
 // like the dead-letter queue on AWS; `mail-archiver redrive` sends parked requests again.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
@@ -14,6 +14,7 @@ import { errorMessage } from '../shared/errors';
 import { type ForwardDeps, RetryLaterError, SendError } from '../shared/forwarding/forward';
 import type { ForwardRequest } from '../shared/forwarding/ledger';
 import type { ForwardParking, ForwardQueue, MailSender } from '../shared/ports';
+import { readParkedFiles, type UnreadableFile } from './local-dead-letters';
 
 export class SmtpSender implements MailSender {
   private readonly transport;
@@ -51,19 +52,25 @@ export class ParkedForwards implements ForwardParking {
     );
   }
 
+  /** The parked requests (files that are not one: `unreadable()`). */
   list(): { file: string; request: ForwardRequest; reason: string }[] {
-    let names: string[] = [];
-    try {
-      names = readdirSync(this.dir).filter((n) => n.endsWith('.json'));
-    } catch {
-      return [];
-    }
-    return names.map((name) => {
-      const parsed = JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as {
-        request: ForwardRequest;
-        reason: string;
+    return this.scan().entries.map(({ file, value }) => ({ file, ...value }));
+  }
+
+  /** Files in the folder that are not a parked forward, with why: `redrive` cannot use them. */
+  unreadable(): UnreadableFile[] {
+    return this.scan().unreadable;
+  }
+
+  private scan() {
+    return readParkedFiles(this.dir, (parsed) => {
+      const { request, reason } = (parsed ?? {}) as { request?: Partial<ForwardRequest>; reason?: unknown };
+      if (typeof request?.mailbox !== 'string' || typeof request.messageKey !== 'string')
+        throw new Error('not a parked forward (no request with a mailbox and a messageKey)');
+      return {
+        request: { mailbox: request.mailbox, messageKey: request.messageKey },
+        reason: String(reason ?? ''),
       };
-      return { file: join(this.dir, name), ...parsed };
     });
   }
 

@@ -17,6 +17,12 @@ export interface DeliveryOutcome {
   uid: number;
   uidValidity: number;
   status: 'archived' | 'duplicate';
+  /**
+   * Set when the mailbox already had this content under another message (the same message with other line
+   * endings: shared/lines.ts ContentHasher): that message's key. No row was written for this one; the folder
+   * and UID are that message's, when its row was there to read.
+   */
+  sameAs?: string;
 }
 
 export interface EnvelopeReceipt {
@@ -31,6 +37,8 @@ export interface EnvelopeRecord {
   /** Known once the message was read (sha256 of its bytes + SES id). */
   messageKey?: string;
   sha256?: string;
+  /** The content identity (shared/lines.ts ContentHasher); absent in sidecars written before it was kept. */
+  contentSha256?: string;
   /** Every distinct envelope (by recipient set) the message arrived with, first one first. */
   receipts: EnvelopeReceipt[];
   /** One per mailbox the message was delivered to: the row's folder and UID. */
@@ -135,7 +143,13 @@ export async function recordDeliveries(
   store: RawMailStore,
   bucket: string,
   notification: SesReceivedNotification,
-  indexed: { messageKey: string; sha256: string; deliveries: DeliveryOutcome[]; at: string },
+  indexed: {
+    messageKey: string;
+    sha256: string;
+    contentSha256: string;
+    deliveries: DeliveryOutcome[];
+    at: string;
+  },
   /** The sidecar as `recordReceipt` left it moments ago (saves reading it again). */
   current?: EnvelopeRecord,
 ): Promise<EnvelopeRecord> {
@@ -149,6 +163,7 @@ export async function recordDeliveries(
     };
   record.messageKey = indexed.messageKey;
   record.sha256 = indexed.sha256;
+  record.contentSha256 = indexed.contentSha256;
   for (const delivery of indexed.deliveries) {
     if (!record.deliveries.some((d) => d.mailbox === delivery.mailbox)) record.deliveries.push(delivery);
   }
@@ -158,6 +173,18 @@ export async function recordDeliveries(
   else record.receipts.push({ notification, indexedAt: indexed.at });
   await writeEnvelope(store, bucket, record);
   return record;
+}
+
+/** Records the message's content identity in its sidecar (reindex, for sidecars written before it was kept). */
+export async function recordContentIdentity(
+  store: RawMailStore,
+  bucket: string,
+  record: EnvelopeRecord,
+  contentSha256: string,
+): Promise<EnvelopeRecord> {
+  const updated = { ...record, contentSha256 };
+  await writeEnvelope(store, bucket, updated);
+  return updated;
 }
 
 /**

@@ -4,6 +4,7 @@
 //   pk = MAILBOX#<mailbox>   sk = FOLDER#<folder>        the folder's UIDVALIDITY and last UID given out
 //   pk = MAILBOX#<mailbox>   sk = EXPORT#<exportId>      an export: its state, progress and result
 //   pk = MAILBOX#<mailbox>   sk = FORWARD#<messageKey>#<target>   the forwarding ledger
+//   pk = MAILBOX#<mailbox>   sk = CONTENT#<contentSha256>    which message holds this content in the mailbox
 //   pk = SESMSG#<SES id of a forwarded copy>   sk = FORWARD       finds the ledger entry for bounce feedback
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
 //   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
@@ -34,6 +35,11 @@ export interface DeliveryRow {
   /** Identity of the stored message: sha256 of its bytes plus the SES message id. */
   messageKey: string;
   sha256: string;
+  /**
+   * The content identity (shared/lines.ts ContentHasher: sha256 with every line ending made LF); absent on rows
+   * written before it was kept.
+   */
+  contentSha256?: string;
   sesMessageId: string;
   /** Where the raw bytes are (bucket and key of the object SES stored). */
   location: RawLocation;
@@ -123,6 +129,11 @@ export function messageKeyOf(sha256: string, sesMessageId: string): string {
   return `${sha256.slice(0, 32)}-${sesMessageId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 }
 
+/** Whether a message key ({@link messageKeyOf}) is that of the object stored under `sesMessageId`. */
+export function isMessageKeyOf(messageKey: string, sesMessageId: string): boolean {
+  return messageKey.slice(33) === sesMessageId.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
 export const indexKeys = {
   mailboxPk: (mailbox: string) => `MAILBOX#${mailbox}`,
   messageSk: (messageKey: string) => `MESSAGE#${messageKey}`,
@@ -135,8 +146,10 @@ export const indexKeys = {
   EXPORT_PREFIX: 'EXPORT#',
   folderUidPk: (mailbox: string, folder: string) => `MAILBOX#${mailbox}#FOLDER#${folder}`,
   receivedSk: (receivedAt: string, messageKey: string) => `${receivedAt}#${messageKey}`,
+  contentSk: (contentSha256: string) => `CONTENT#${contentSha256}`,
   MESSAGE_PREFIX: 'MESSAGE#',
   FOLDER_PREFIX: 'FOLDER#',
+  CONTENT_PREFIX: 'CONTENT#',
 } as const;
 
 /** The primary key ({ pk, sk }) of each kind of item: the one place that assembles them. */
@@ -157,12 +170,25 @@ export const itemKeys = {
     pk: indexKeys.mailboxPk(entry.mailbox),
     sk: indexKeys.forwardSk(entry.messageKey, entry.target),
   }),
+  /**
+   * The content marker: the one message of a mailbox that holds a content identity (first writer wins), so a
+   * copy that differs only in its line endings is not a second message there. Not in either GSI (no gsi keys).
+   */
+  content: (mailbox: string, contentSha256: string) => ({
+    pk: indexKeys.mailboxPk(mailbox),
+    sk: indexKeys.contentSk(contentSha256),
+  }),
   /** Finds the ledger entry of a forwarded copy by the id SES gave it (bounce and complaint feedback). */
   sentCopy: (sesMessageId: string) => ({
     pk: indexKeys.sentCopyPk(sesMessageId),
     sk: indexKeys.SENT_COPY_SK,
   }),
 } as const;
+
+/** The content marker item: its keys and the message key of the row that holds the content. */
+export function contentItem(mailbox: string, contentSha256: string, messageKey: string) {
+  return { ...itemKeys.content(mailbox, contentSha256), mailbox, contentSha256, messageKey };
+}
 
 /** The stored item for a row: the row itself plus its keys. */
 export function deliveryItem(row: DeliveryRow): Record<string, unknown> {

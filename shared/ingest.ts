@@ -48,6 +48,8 @@ export type { DeliveryOutcome, EnvelopeRecord } from './envelope';
 export interface IngestOutcome {
   messageKey: string;
   sha256: string;
+  /** The content identity (shared/lines.ts ContentHasher). */
+  contentSha256: string;
   size: number;
   deliveries: DeliveryOutcome[];
   rejected: RejectedRecipient[];
@@ -106,10 +108,19 @@ export async function archiveReceivedMail(
   for (const delivery of deliveries) {
     const existing = await index.getDelivery(delivery.mailbox, messageKey);
     if (existing) {
+      // A row from before content markers gets its marker now (first writer wins: otherwise nothing changes).
+      await index.claimContent(delivery.mailbox, summary.contentSha256, messageKey);
       outcomes.push(outcomeOf(existing, 'duplicate'));
       continue;
     }
-    const earlier = deps.restore?.find((d) => d.mailbox === delivery.mailbox && d.folder === delivery.folder);
+    const same = await sameContent(deps, envelope.deliveries, delivery, summary.contentSha256, messageKey);
+    if (same) {
+      outcomes.push(same);
+      continue;
+    }
+    const earlier = deps.restore?.find(
+      (d) => d.mailbox === delivery.mailbox && d.folder === delivery.folder && !d.sameAs,
+    );
     // A UID given out here and then lost to a crash or a concurrent winner is a gap, which IMAP allows.
     const { uid, uidValidity } =
       earlier && (await index.restoreUid(delivery.mailbox, delivery.folder, earlier.uid, earlier.uidValidity))
@@ -147,6 +158,7 @@ export async function archiveReceivedMail(
     {
       messageKey,
       sha256: summary.sha256,
+      contentSha256: summary.contentSha256,
       deliveries: outcomes,
       at: archivedAt,
     },
@@ -160,6 +172,7 @@ export async function archiveReceivedMail(
   return {
     messageKey,
     sha256: summary.sha256,
+    contentSha256: summary.contentSha256,
     size: summary.size,
     deliveries: outcomes,
     rejected: routing.rejected,
@@ -182,6 +195,35 @@ async function putWithinLimit(index: MailIndex, row: DeliveryRow, budget: RowBud
     if (!(error instanceof RowTooLargeError)) throw error;
     return index.putDelivery(minimalRow(row, error.message));
   }
+}
+
+/**
+ * One message per content in a mailbox: when the mailbox holds this content under another message (the same
+ * message with other line endings, archived first), this delivery is that message's duplicate and gets no row
+ * (the bytes archived first are kept). An earlier run's decision, recorded in the sidecar, stands (so reindex
+ * does not turn a duplicate into a second row); a delivery the sidecar records as a row of its own (reindex
+ * restoring it) keeps its row. Otherwise the content marker decides, claimed here before the row is written.
+ * Returns the duplicate's outcome, or undefined when this delivery gets its row.
+ */
+async function sameContent(
+  deps: IngestDeps,
+  recorded: DeliveryOutcome[],
+  delivery: Delivery,
+  contentSha256: string,
+  messageKey: string,
+): Promise<DeliveryOutcome | undefined> {
+  const before = recorded.find((d) => d.mailbox === delivery.mailbox);
+  if (before?.sameAs) return before;
+  const holder = await deps.index.claimContent(delivery.mailbox, contentSha256, messageKey);
+  if (holder === messageKey) return undefined;
+  if (deps.restore?.some((d) => d.mailbox === delivery.mailbox && !d.sameAs)) return undefined;
+  const held = await deps.index.getDelivery(delivery.mailbox, holder);
+  return {
+    ...(held
+      ? outcomeOf(held, 'duplicate')
+      : { mailbox: delivery.mailbox, folder: delivery.folder, uid: 0, uidValidity: 0, status: 'duplicate' }),
+    sameAs: holder,
+  };
 }
 
 function outcomeOf(row: DeliveryRow, status: DeliveryOutcome['status']): DeliveryOutcome {
@@ -220,6 +262,7 @@ function deliveryRow(input: {
     flags: delivery.flags,
     messageKey,
     sha256: summary.sha256,
+    contentSha256: summary.contentSha256,
     sesMessageId: notification.mail.messageId,
     location,
     size: summary.size,

@@ -2,6 +2,7 @@
 // rewrite). RFC 5322 lines end in CRLF, but stored mail also has LF (Unix tools, maildirs, mbox files) and bare
 // CR (classic Mac OS mail programs and their mbox files). A line ends at CRLF, at an LF, or at a CR not followed
 // by LF; the line ending is reported with the line so a reader can give back the exact bytes it read.
+import { createHash } from 'node:crypto';
 
 /** How one line ended; `''` only for the last line of input that has no line ending. */
 export type LineEnding = '\r\n' | '\n' | '\r' | '';
@@ -143,25 +144,6 @@ export function startsWithHeaderField(buffer: Buffer): boolean {
 }
 
 /**
- * The bytes with every CRLF made LF (bare CR and bare LF left alone): the form a maildir stores and Dovecot
- * serves back as CRLF, so two copies that differ only in CRLF vs LF have the same canonical bytes.
- */
-export function crlfToLf(buffer: Buffer): Buffer {
-  let crlf = buffer.indexOf('\r\n');
-  if (crlf < 0) return buffer;
-  const out = Buffer.allocUnsafe(buffer.length);
-  let written = 0;
-  let start = 0;
-  while (crlf >= 0) {
-    written += buffer.copy(out, written, start, crlf);
-    start = crlf + 1; // keep the LF
-    crlf = buffer.indexOf('\r\n', start);
-  }
-  written += buffer.copy(out, written, start);
-  return out.subarray(0, written);
-}
-
-/**
  * For a parser that knows only CRLF and LF: a CR not followed by LF becomes LF (streaming, chunk by chunk).
  * The hash and the archive keep the original bytes; only the parser sees this.
  */
@@ -200,4 +182,50 @@ export class BareCrToLf {
     this.heldCr = false;
     return rest;
   }
+}
+
+/**
+ * The content identity of a message, streamed: sha256 (hex) of its bytes with every line ending, by the one
+ * line rule (CRLF, LF, or a CR not followed by LF), written as LF. The LF copy of a message (a maildir), its
+ * CRLF copy (SES, an mbox, an .eml) and its bare-CR copy (a classic Mac OS mbox) have one content identity: IMAP
+ * serves them with the same lines (shared/bundle/restore.ts appends every line ending as CRLF). A CR that ends a
+ * chunk is written as LF at once and an LF that starts the next chunk is then dropped, so chunk boundaries do not
+ * change the result. Used by ingest (shared/mime.ts readMessage) and the history import alike.
+ */
+export class ContentHasher {
+  private readonly hash = createHash('sha256');
+  private lastWasCr = false;
+
+  update(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    let start = this.lastWasCr && chunk[0] === LF ? 1 : 0;
+    this.lastWasCr = chunk[chunk.length - 1] === CR;
+    let cr = chunk.indexOf(CR, start);
+    if (cr < 0) {
+      this.hash.update(start === 0 ? chunk : chunk.subarray(start));
+      return;
+    }
+    const out = Buffer.allocUnsafe(chunk.length);
+    let written = 0;
+    while (cr >= 0) {
+      written += chunk.copy(out, written, start, cr);
+      out[written++] = LF;
+      start = chunk[cr + 1] === LF ? cr + 2 : cr + 1;
+      cr = chunk.indexOf(CR, start);
+    }
+    written += chunk.copy(out, written, start);
+    this.hash.update(out.subarray(0, written));
+  }
+
+  /** The hex digest; the hasher cannot be used afterwards. */
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/** {@link ContentHasher} over bytes held in memory. */
+export function contentSha256(buffer: Buffer): string {
+  const hasher = new ContentHasher();
+  hasher.update(buffer);
+  return hasher.digest();
 }

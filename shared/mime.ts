@@ -10,7 +10,7 @@ import type { MimeNode, SplitterChunk } from '@zone-eu/mailsplit/lib/types';
 import addressparser from 'nodemailer/lib/addressparser';
 import { decodeWords } from './charset';
 import { asError } from './errors';
-import { BareCrToLf } from './lines';
+import { BareCrToLf, ContentHasher } from './lines';
 import { parseMailDate, receivedStamps } from './mail-dates';
 
 export interface MailAddress {
@@ -55,6 +55,8 @@ export interface LineEndings {
 
 export interface MessageSummary {
   sha256: string;
+  /** The content identity: sha256 (hex) with every line ending made LF (shared/lines.ts ContentHasher). */
+  contentSha256: string;
   size: number;
   lineEndings: LineEndings;
   headers: MessageHeaders;
@@ -103,6 +105,7 @@ export async function readMessage(
   limits: ParseLimits = defaultParseLimits,
 ): Promise<MessageSummary> {
   const hash = createHash('sha256');
+  const content = new ContentHasher();
   let size = 0;
   const structure = new StructureReader(limits);
   const bareCr = new BareCrToLf();
@@ -110,13 +113,20 @@ export async function readMessage(
   for await (const chunk of source) {
     const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     hash.update(buffer);
+    content.update(buffer);
     size += buffer.length;
     eol.count(buffer);
     await structure.write(bareCr.transform(buffer));
   }
   await structure.write(bareCr.flush());
   await structure.end();
-  return { sha256: hash.digest('hex'), size, lineEndings: eol.result(), ...structure.result() };
+  return {
+    sha256: hash.digest('hex'),
+    contentSha256: content.digest(),
+    size,
+    lineEndings: eol.result(),
+    ...structure.result(),
+  };
 }
 
 /** Counts CRLF, bare LF and bare CR across chunk boundaries. */
@@ -192,7 +202,7 @@ class StructureReader {
     });
   }
 
-  result(): Omit<MessageSummary, 'sha256' | 'size' | 'lineEndings'> {
+  result(): Omit<MessageSummary, 'sha256' | 'contentSha256' | 'size' | 'lineEndings'> {
     this.closePart();
     const attachments = this.parts.map((p) => p.attachment);
     let parseError = this.failure?.message;

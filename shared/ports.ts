@@ -46,6 +46,14 @@ export interface DeliveryIndex {
   allDeliveries(): AsyncIterable<DeliveryRow>;
   /** Writes a row unless one exists for (mailbox, messageKey): at-least-once delivery makes this the norm. */
   putDelivery(row: DeliveryRow): Promise<'created' | 'exists'>;
+  /**
+   * The content marker (shared/index-schema.ts itemKeys.content): records `messageKey` as the message of
+   * `mailbox` that holds `contentSha256`, unless a marker is there already (first writer wins). Returns the
+   * message key the marker holds afterwards: `messageKey`, or the earlier one.
+   */
+  claimContent(mailbox: string, contentSha256: string, messageKey: string): Promise<string>;
+  /** The message key the content marker of `mailbox` holds for `contentSha256`, if any. */
+  contentHolder(mailbox: string, contentSha256: string): Promise<string | undefined>;
   /** Rows of a mailbox, newest received first. */
   listDeliveries(mailbox: string, query?: ListQuery): AsyncIterable<DeliveryRow>;
   /** Rows of one folder in UID order. */

@@ -6,6 +6,7 @@ import {
   EnvelopeFormatError,
   type EnvelopeRecord,
   readEnvelope,
+  recordContentIdentity,
   recordRows,
   setAsideDamagedEnvelope,
 } from './envelope';
@@ -20,6 +21,7 @@ import {
   RAW_MAIL_PREFIX,
 } from './index-schema';
 import { archiveReceivedMail, type IngestDeps } from './ingest';
+import { contentSha256 } from './lines';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from './ports';
 import { readObject } from './raw-object';
 import { buildReceivedNotification, type SesReceivedNotification } from './ses-notification';
@@ -83,13 +85,14 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const rows = await collect(deps.index.allDeliveries());
   const rawKeys = new Set(raw.map((o) => o.key));
   const rowsByKey = groupByRawKey(rows);
+  const rowIds = new Set(rows.map(rowId));
   const notIndexed = [];
   const unrecorded: ReconcileReport['unrecorded'] = [];
   const unreadableEnvelopes: ReconcileReport['unreadableEnvelopes'] = [];
   for (const object of raw) {
     let state: Awaited<ReturnType<typeof indexState>>;
     try {
-      state = await indexState(deps, rowsByKey, object.key);
+      state = await indexState(deps, rowsByKey, rowIds, object.key);
     } catch (error) {
       // One damaged sidecar must not hide every other finding: it is a finding of its own.
       if (!(error instanceof EnvelopeFormatError)) throw error;
@@ -161,6 +164,11 @@ export interface ReindexReport {
   withoutEnvelope: number;
   /** Rows written into their message's sidecar because it did not record them. */
   recorded: number;
+  /**
+   * Indexed messages given their content markers (indexed before markers existed): read once, their content
+   * identity then kept in the sidecar, so a later run does not read them again.
+   */
+  contentMarked: number;
   /** Damaged sidecars rebuilt: the sidecar's key and where its damaged bytes were kept. */
   repairedEnvelopes: { envelope: string; keptAs: string }[];
   failed: { key: string; reason: string }[];
@@ -181,11 +189,14 @@ export async function reindex(
     restored: 0,
     withoutEnvelope: 0,
     recorded: 0,
+    contentMarked: 0,
     repairedEnvelopes: [],
     failed: [],
   };
   const now = (deps.now ?? (() => new Date()))().toISOString();
-  const rowsByKey = groupByRawKey(await collect(deps.index.allDeliveries()));
+  const rows = await collect(deps.index.allDeliveries());
+  const rowsByKey = groupByRawKey(rows);
+  const rowIds = new Set(rows.map(rowId));
   for await (const object of deps.store.list(deps.bucket, RAW_MAIL_PREFIX)) {
     if (isSetupNotification(object.key)) continue;
     report.examined += 1;
@@ -193,21 +204,29 @@ export async function reindex(
     try {
       let state: Awaited<ReturnType<typeof indexState>>;
       try {
-        state = await indexState(deps, rowsByKey, object.key);
+        state = await indexState(deps, rowsByKey, rowIds, object.key);
       } catch (error) {
         if (!(error instanceof EnvelopeFormatError)) throw error;
         // Damaged (a partial write, a hand edit): keep its bytes aside, start an empty one, and record below what
         // the index rows still know (or, without rows, what the headers say, as for a message with no sidecar).
         const keptAs = await setAsideDamagedEnvelope(deps.store, deps.bucket, sesMessageId, now);
         report.repairedEnvelopes.push({ envelope: envelopeKey(sesMessageId), keptAs });
-        state = await indexState(deps, rowsByKey, object.key);
+        state = await indexState(deps, rowsByKey, rowIds, object.key);
       }
       let envelope = state.envelope;
       if (state.unrecorded.length > 0) {
         envelope = await recordRows(deps.store, deps.bucket, state.unrecorded, now);
         report.recorded += state.unrecorded.length;
       }
-      if (!state.missing) continue;
+      if (!state.missing) {
+        // Ingest claims the markers of what it indexes; these rows are from before it did.
+        const present = rowsByKey.get(object.key) ?? [];
+        if (envelope && !envelope.contentSha256 && present.length > 0) {
+          await markContent(deps, envelope, present, object.key);
+          report.contentMarked += 1;
+        }
+        continue;
+      }
       let notifications: SesReceivedNotification[];
       if (envelope && envelope.receipts.length > 0) {
         notifications = envelope.receipts.map((r) => r.notification);
@@ -253,6 +272,24 @@ export async function reindex(
   return report;
 }
 
+/**
+ * Content markers for the rows of a message indexed before markers existed: its content identity from its
+ * bytes, a marker claimed for each row (first writer wins: where a copy with other line endings was indexed
+ * too, both rows stay, as they were), and the identity kept in the sidecar.
+ */
+async function markContent(
+  deps: Pick<ReconcileDeps, 'store' | 'bucket' | 'index'>,
+  envelope: EnvelopeRecord,
+  rows: DeliveryRow[],
+  key: string,
+): Promise<EnvelopeRecord> {
+  const content = contentSha256(await readObject(deps.store, { bucket: deps.bucket, key }));
+  for (const row of rows) await deps.index.claimContent(row.mailbox, content, row.messageKey);
+  return recordContentIdentity(deps.store, deps.bucket, envelope, content);
+}
+
+const rowId = (row: { mailbox: string; messageKey: string }) => `${row.mailbox}\n${row.messageKey}`;
+
 function groupByRawKey(rows: DeliveryRow[]): Map<string, DeliveryRow[]> {
   const byKey = new Map<string, DeliveryRow[]>();
   for (const row of rows) byKey.set(row.location.key, [...(byKey.get(row.location.key) ?? []), row]);
@@ -261,12 +298,15 @@ function groupByRawKey(rows: DeliveryRow[]): Map<string, DeliveryRow[]> {
 
 /**
  * Does a raw object lack rows, and which of its rows does its sidecar not record? The sidecar (returned, so
- * callers need not read it again) says which rows it had and whether every envelope was indexed to the end;
+ * callers need not read it again) says which rows it had (or, for a delivery it records as the same content as
+ * another message, that message's row) and whether every envelope was indexed to the end;
  * without one, any row will do and every row is unrecorded.
  */
 async function indexState(
   deps: Pick<ReconcileDeps, 'store' | 'bucket'>,
   rowsByKey: Map<string, DeliveryRow[]>,
+  /** Every row's mailbox and message key ({@link rowId}). */
+  rowIds: Set<string>,
   key: string,
 ): Promise<{ missing: boolean; unrecorded: DeliveryRow[]; envelope?: EnvelopeRecord }> {
   const present = rowsByKey.get(key) ?? [];
@@ -275,8 +315,11 @@ async function indexState(
   const missing =
     (present.length === 0 && envelope.deliveries.length === 0) ||
     envelope.receipts.some((r) => !r.indexedAt) ||
-    envelope.deliveries.some(
-      (d) => !present.some((r) => r.mailbox === d.mailbox && r.messageKey === envelope.messageKey),
+    envelope.deliveries.some((d) =>
+      // A duplicate of another message with the same content is served by that message's row.
+      d.sameAs
+        ? !rowIds.has(rowId({ mailbox: d.mailbox, messageKey: d.sameAs }))
+        : !present.some((r) => r.mailbox === d.mailbox && r.messageKey === envelope.messageKey),
     );
   const unrecorded = present.filter((r) => !envelope.deliveries.some((d) => d.mailbox === r.mailbox));
   return { missing, unrecorded, envelope };

@@ -191,6 +191,7 @@ export function minimalRow<R extends DeliveryRow>(row: R, reason: string): Deliv
     flags: row.flags,
     messageKey: row.messageKey,
     sha256: row.sha256,
+    ...(row.contentSha256 ? { contentSha256: row.contentSha256 } : {}),
     sesMessageId: row.sesMessageId,
     location: row.location,
     size: row.size,

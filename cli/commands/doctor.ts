@@ -24,9 +24,10 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
               config: configuration,
               running: readRunningStack(home),
               lastReconcile,
-              deadLetters: (({ ingestDeadLetters, parkedForwards }) => ({
+              deadLetters: (({ ingestDeadLetters, parkedForwards, unreadableDeadLetters }) => ({
                 ingest: ingestDeadLetters,
                 parkedForwards,
+                unreadable: unreadableDeadLetters ?? [],
               }))(localHealth(home)),
             });
       const failed = checks.some((c) => c.status === 'fail');

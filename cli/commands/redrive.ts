@@ -6,7 +6,7 @@ import type { ArchiverConfig } from '../../shared/config';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import { forwardDeadLetterCount, redriveOnAws } from '../aws-target';
 import type { CliContext } from '../context';
-import { redriveIngestLocally, redriveIngestOnAws } from '../ingest-redrive';
+import { localIngestDeadLetters, redriveIngestLocally, redriveIngestOnAws } from '../ingest-redrive';
 import { ParkedForwards } from '../local-forwarding';
 import { type Archive, archiverHome } from '../local-stack';
 import { out } from '../program';
@@ -33,7 +33,14 @@ export function registerRedrive(program: Command, ctx: CliContext): void {
             new Date(),
             [],
           );
-          return { parked, ledger };
+          const unreadable =
+            target === 'aws'
+              ? []
+              : [
+                  ...localIngestDeadLetters(archiverHome()).unreadable(),
+                  ...new ParkedForwards(join(archiverHome(), 'forward-dead-letters')).unreadable(),
+                ];
+          return { parked, ledger, unreadable };
         });
         output.jsonLine(plan);
         const parkedCount = typeof plan.parked === 'number' ? plan.parked : plan.parked.length;
@@ -42,6 +49,7 @@ export function registerRedrive(program: Command, ctx: CliContext): void {
         );
         if (typeof plan.parked !== 'number')
           for (const p of plan.parked) output.result(`  parked: ${p.mailbox} ${p.messageKey}`);
+        for (const u of plan.unreadable) output.result(`  unreadable, left as it is: ${u.file}: ${u.reason}`);
         for (const r of plan.ledger) output.result(`  ledger: ${r.mailbox} ${r.messageKey}`);
         return;
       }
@@ -77,6 +85,8 @@ async function redriveLocally(archive: Archive, config: ArchiverConfig) {
   if (!forwarding) throw new Error('forwarding is not set up for this archive');
   const parking = new ParkedForwards(join(archiverHome(), 'forward-dead-letters'));
   const parked = parking.list();
+  // Not a parked forward: left where it is, and said.
+  const unreadable = parking.unreadable().map((u) => `${u.file}: ${u.reason}`);
   const fromParking = parked.map((p) => p.request);
   const requests = uniqueRequests([
     ...fromParking,
@@ -84,7 +94,7 @@ async function redriveLocally(archive: Archive, config: ArchiverConfig) {
   ]);
   for (const p of parked) parking.remove(p.file);
   let sent = 0;
-  const failures: string[] = [];
+  const failures: string[] = [...unreadable];
   for (const request of requests) {
     // Handled like a queue delivery, with the redrive flag; what fails again is parked again.
     await forwarding.queue.process({ ...request, redrive: true });

@@ -2,6 +2,7 @@
 import { GetCommand, PutCommand, paginateQuery, paginateScan, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { errorMessage } from '../errors';
 import {
+  contentItem,
   type DeliveryRow,
   deliveryItem,
   type FolderState,
@@ -110,6 +111,34 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
       }
       throw error;
     }
+  }
+
+  async claimContent(mailbox: string, contentSha256: string, messageKey: string): Promise<string> {
+    try {
+      await this.table.doc.send(
+        new PutCommand({
+          TableName: this.table.name,
+          Item: contentItem(mailbox, contentSha256, messageKey),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return messageKey;
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+    }
+    // Markers are never changed or deleted: the one there now is the one that won.
+    return (await this.contentHolder(mailbox, contentSha256)) ?? messageKey;
+  }
+
+  async contentHolder(mailbox: string, contentSha256: string): Promise<string | undefined> {
+    const { Item } = await this.table.doc.send(
+      new GetCommand({
+        TableName: this.table.name,
+        Key: itemKeys.content(mailbox, contentSha256),
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? String(Item.messageKey) : undefined;
   }
 
   async *listDeliveries(mailbox: string, query: ListQuery = {}): AsyncIterable<DeliveryRow> {

@@ -37,6 +37,12 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
   putDelivery(row: DeliveryRow): Promise<'created' | 'exists'> {
     return this.deliveries.putDelivery(row);
   }
+  claimContent(mailbox: string, contentSha256: string, messageKey: string): Promise<string> {
+    return this.deliveries.claimContent(mailbox, contentSha256, messageKey);
+  }
+  contentHolder(mailbox: string, contentSha256: string): Promise<string | undefined> {
+    return this.deliveries.contentHolder(mailbox, contentSha256);
+  }
   listDeliveries(mailbox: string, query?: ListQuery): AsyncIterable<DeliveryRow> {
     return this.deliveries.listDeliveries(mailbox, query);
   }

@@ -24,6 +24,8 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
   readonly folderStates = new Map<string, FolderState>();
   readonly exports = new Map<string, ExportRecord>();
   readonly forwards = new Map<string, ForwardEntry>();
+  /** Content markers: `<mailbox>\n<contentSha256>` -> message key. */
+  readonly contents = new Map<string, string>();
   private readonly sentCopies = new Map<string, string>();
 
   constructor(private readonly now: () => Date = () => new Date()) {}
@@ -69,6 +71,18 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
       throw new RowTooLargeError(`Item size has exceeded the maximum allowed size (${size} bytes)`);
     this.rows.set(key, structuredClone(row));
     return 'created';
+  }
+
+  async claimContent(mailbox: string, contentSha256: string, messageKey: string): Promise<string> {
+    const key = `${mailbox}\n${contentSha256}`;
+    const holder = this.contents.get(key);
+    if (holder !== undefined) return holder;
+    this.contents.set(key, messageKey);
+    return messageKey;
+  }
+
+  async contentHolder(mailbox: string, contentSha256: string): Promise<string | undefined> {
+    return this.contents.get(`${mailbox}\n${contentSha256}`);
   }
 
   async *listDeliveries(mailbox: string, query: ListQuery = {}) {

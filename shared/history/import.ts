@@ -2,20 +2,22 @@
 // then an SES notification to the ingest handler), stored byte for byte, with what its source knew (folder,
 // flags, labels, received time and where that time came from) carried in the notification's `imported` part.
 //
-// Identity: a message's import id comes from its bytes with CRLF made LF (shared/lines.ts crlfToLf), so the LF
-// copy of a message (a maildir) and its CRLF copy (an mbox, an .eml) are one message; the bytes stored first
-// are kept. Importing the same files again stores nothing twice, and an interrupted import resumes: messages
-// already indexed for every mailbox they belong to are counted "already present" without being delivered again.
-import { createHash } from 'node:crypto';
+// Identity: a message's import id comes from its content identity (shared/lines.ts ContentHasher: its bytes
+// with every line ending made LF), so the LF copy of a message (a maildir), its CRLF copy (an mbox, an .eml) and
+// its bare-CR copy are one message; the bytes stored first are kept. A mailbox that already holds the content
+// under another message (SES received it, or an earlier import stored it) has it: its content marker says so
+// (shared/index-schema.ts itemKeys.content), and the message is not delivered there again. Importing the same
+// files again stores nothing twice, and an interrupted import resumes: messages already indexed for every mailbox
+// they belong to are counted "already present" without being delivered again.
 import pLimit from 'p-limit';
 import type { ArchiverConfig } from '../config';
 import { EnvelopeFormatError, type EnvelopeRecord, readEnvelope } from '../envelope';
 import { errorMessage } from '../errors';
-import { importMessageId, rawMailKey } from '../index-schema';
-import { crlfToLf, findHeaderEnd } from '../lines';
+import { importMessageId, isMessageKeyOf, rawMailKey } from '../index-schema';
+import { contentSha256, findHeaderEnd } from '../lines';
 import { chooseReceivedTime, type ReceivedTimeSource } from '../mail-dates';
 import { type MessageHeaders, readMessageBytes } from '../mime';
-import type { RawMailStore } from '../ports';
+import type { DeliveryIndex, RawMailStore } from '../ports';
 import { checkEnvelopeRecipient } from '../recipient-check';
 import { baseAddress, isJournalAddress, normaliseAddress, routeMessage, UNROUTED_MAILBOX } from '../routing';
 import {
@@ -28,6 +30,8 @@ import { readSources, type SourceItem, type SourceMessage } from './sources';
 export interface ImportTarget {
   store: RawMailStore;
   bucket: string;
+  /** Where the content markers are read: a mailbox whose marker names another message has this one already. */
+  index: Pick<DeliveryIndex, 'contentHolder'>;
   /** Delivers through the ingest handler; when it returns, local targets have indexed the message. */
   deliver(notification: SesReceivedNotification): Promise<void>;
 }
@@ -262,6 +266,8 @@ export async function importMessages(
 
 interface PreparedImport {
   sesMessageId: string;
+  /** The content identity (shared/lines.ts ContentHasher); the import id is made from it. */
+  contentSha256: string;
   recipients: string[];
   mailboxes: string[];
   receivedAt: Date;
@@ -302,12 +308,13 @@ async function prepare(
     },
     now,
   );
-  const canonical = createHash('sha256').update(crlfToLf(message.raw)).digest('hex');
+  const content = contentSha256(message.raw);
   const placement = message.placement;
   const flags = new Set(placement?.flags ?? []);
   if (routing.folder === 'Sent') flags.add('\\Seen');
   return {
-    sesMessageId: importMessageId(canonical),
+    sesMessageId: importMessageId(content),
+    contentSha256: content,
     recipients: routing.recipients,
     mailboxes,
     receivedAt,
@@ -332,6 +339,16 @@ async function importOne(
   const stored = await target.store.exists(location);
   const before = stored ? await knownEnvelope(target, prepared.sesMessageId) : undefined;
   const indexed = new Set(before?.deliveries.map((d) => d.mailbox) ?? []);
+  // A mailbox whose content marker names another message holds this content already (SES received it, or a copy
+  // with other line endings was imported): ingest would not give it a second row, and it counts as present.
+  const holders = await Promise.all(
+    prepared.mailboxes
+      .filter((m) => !indexed.has(m))
+      .map(async (m) => [m, await target.index.contentHolder(m, prepared.contentSha256)] as const),
+  );
+  for (const [mailbox, holder] of holders) {
+    if (holder !== undefined && !isMessageKeyOf(holder, prepared.sesMessageId)) indexed.add(mailbox);
+  }
   if (prepared.mailboxes.every((m) => indexed.has(m))) {
     return new Map(prepared.mailboxes.map((m) => [m, 'duplicate']));
   }

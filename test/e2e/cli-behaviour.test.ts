@@ -277,6 +277,44 @@ describe('faults, each a process', () => {
     );
   });
 
+  it('a stray file in the dead-letter folders is named by status, doctor and redrive, without a stack trace', async () => {
+    const ingest = join(home, 'dead-letters');
+    const forwards = join(home, 'forward-dead-letters');
+    mkdirSync(ingest, { recursive: true });
+    mkdirSync(forwards, { recursive: true });
+    writeFileSync(join(ingest, 'garbage.json'), 'not json{');
+    writeFileSync(join(ingest, 'empty.json'), '{}');
+    writeFileSync(join(forwards, 'stray.json'), '[]');
+    try {
+      const status = await cli(['status']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.stdout).toContain('ingest dead letters: 0');
+      expect(status.stdout).toContain(`unreadable dead letter: ${join(ingest, 'garbage.json')}: not JSON (`);
+      expect(status.stdout).toContain(
+        `unreadable dead letter: ${join(ingest, 'empty.json')}: not a parked notification`,
+      );
+      expect(status.stdout).toContain(
+        `unreadable dead letter: ${join(forwards, 'stray.json')}: not a parked forward`,
+      );
+      const doctor = await cli(['doctor']);
+      expect(doctor.code).toBe(1);
+      expect(doctor.stdout).toMatch(/fail\s+dead letters unreadable\s+.*garbage\.json: not JSON/);
+      const redrive = await cli(['redrive']);
+      expect(redrive.code).toBe(1);
+      expect(redrive.stdout).toContain('ingest dead letters: 0 archived, 2 still failing');
+      expect(redrive.stdout).toContain(`failing: ${join(ingest, 'garbage.json')}: not JSON (`);
+      expect(redrive.stdout).toContain(`failing: ${join(forwards, 'stray.json')}: not a parked forward`);
+      for (const run of [status, doctor, redrive]) {
+        noStack(run.stderr);
+        expect(run.stderr).not.toMatch(/SyntaxError|TypeError|--verbose/);
+      }
+      expect(readdirSync(ingest).sort()).toEqual(['empty.json', 'garbage.json']);
+    } finally {
+      rmSync(ingest, { recursive: true, force: true });
+      rmSync(forwards, { recursive: true, force: true });
+    }
+  });
+
   it('--to is repeatable and leaves the paths alone', async () => {
     writeFileSync(join(work, 'one.mbox'), mbox(1, 'shared'));
     const run = await cli(['ingest', '--to', 'alice@example.com', '--to', 'bob@example.com', 'one.mbox']);

@@ -66,6 +66,7 @@ describe('dates a bundle can hold', () => {
     const target: ImportTarget = {
       store: services.store,
       bucket: services.bucket,
+      index: services.index,
       deliver: async (n) => {
         await archiveReceivedMail(n, { config, store: services.store, index: services.index });
       },

@@ -1,7 +1,7 @@
 // Failure paths (issue 11), one case per path, against DynamoDB Local and s3rver. Each case injects its fault,
 // lets the archiver recover (retries, the minimal row, redrive, reindex), and ends the same way: every message
 // archived exactly once per mailbox, forwarded at most once, in its mailbox's export, and `reconcile` clean.
-import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
@@ -314,9 +314,19 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     });
     expect(found.notIndexed).toEqual([notification.receipt.action.objectKey]);
 
+    // A stray file in the folder (a hand edit, a partial write) is named, left alone, and hides nothing.
+    const stray = join(dead.dir, 'stray.json');
+    writeFileSync(stray, 'not json{');
+    expect(dead.count()).toBe(1);
+    expect(dead.unreadable()).toEqual([{ file: stray, reason: expect.stringMatching(/^not JSON \(/) }]);
     const healthy = deliverThrough(createIngestHandler({ ...ingestDeps(), logger: quiet }));
-    expect(await dead.redrive(healthy)).toEqual({ redriven: 1, failed: [] });
+    expect(await dead.redrive(healthy)).toEqual({
+      redriven: 1,
+      failed: [{ id: stray, reason: expect.stringMatching(/^not JSON/) }],
+    });
     expect(dead.count()).toBe(0);
+    expect(existsSync(stray)).toBe(true);
+    rmSync(stray);
     await expectNothingLost([
       {
         sesMessageId: notification.mail.messageId,
@@ -537,11 +547,13 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
       bucket: services.bucket,
     });
     expect(found.ok).toBe(false);
-    expect(found.unreadableEnvelopes.map((u) => [u.key, u.envelope])).toEqual(
-      [indexed, unindexed].map(({ notification }) => [
-        notification.receipt.action.objectKey,
-        envelopeKey(notification.mail.messageId),
-      ]),
+    expect(found.unreadableEnvelopes.map((u) => [u.key, u.envelope]).sort()).toEqual(
+      [indexed, unindexed]
+        .map(({ notification }) => [
+          notification.receipt.action.objectKey,
+          envelopeKey(notification.mail.messageId),
+        ])
+        .sort(),
     );
     expect(found.unreadableEnvelopes[0]?.reason).toMatch(/is not JSON \(.+\)/);
     expect(found.notIndexed).toEqual([unannounced.notification.receipt.action.objectKey]);
@@ -557,8 +569,8 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
       async () => ['alice@example.com'],
     );
     expect(rebuilt).toMatchObject({ restored: 2, failed: [] });
-    expect(rebuilt.repairedEnvelopes.map((r) => r.envelope)).toEqual(
-      [indexed, unindexed].map(({ notification }) => envelopeKey(notification.mail.messageId)),
+    expect(rebuilt.repairedEnvelopes.map((r) => r.envelope).sort()).toEqual(
+      [indexed, unindexed].map(({ notification }) => envelopeKey(notification.mail.messageId)).sort(),
     );
     for (const { keptAs } of rebuilt.repairedEnvelopes) {
       const chunks: Uint8Array[] = [];

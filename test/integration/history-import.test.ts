@@ -20,6 +20,7 @@ beforeAll(async () => {
   target = {
     store: services.store,
     bucket: services.bucket,
+    index: services.index,
     async deliver(notification) {
       await archiveReceivedMail(notification, { config, store: services.store, index: services.index });
     },

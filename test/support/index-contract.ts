@@ -83,6 +83,29 @@ export function indexContract(name: string, open: () => ContractIndex) {
       expect((await collect(index.folderDeliveries(box, 'INBOX'))).map((r) => r.uid)).toEqual([1, 2]);
     });
 
+    it('claims a content marker once (first writer wins) and no reader of the mailbox sees it as a row', async () => {
+      const index = open();
+      const box = mailbox();
+      const content = randomBytes(32).toString('hex');
+      expect(await index.contentHolder(box, content)).toBeUndefined();
+      await index.putDelivery(row(box, 'k1', 1, '2026-01-02T00:00:00.000Z'));
+      expect(await index.claimContent(box, content, 'k1')).toBe('k1');
+      expect(await index.claimContent(box, content, 'k2')).toBe('k1');
+      expect(await index.claimContent(box, content, 'k1')).toBe('k1');
+      expect(await index.contentHolder(box, content)).toBe('k1');
+      // Per mailbox: another mailbox's marker for the same content is its own.
+      const other = mailbox();
+      expect(await index.claimContent(other, content, 'k2')).toBe('k2');
+      expect((await collect(index.listDeliveries(box))).map((r) => r.messageKey)).toEqual(['k1']);
+      expect((await collect(index.folderDeliveries(box, 'INBOX'))).map((r) => r.messageKey)).toEqual(['k1']);
+      const all = (await collect(index.allDeliveries())).filter(
+        (r) => r.mailbox === box || r.mailbox === other,
+      );
+      expect(all.map((r) => r.messageKey)).toEqual(['k1']);
+      expect(await index.folders(box)).toEqual([]);
+      expect(await index.mailboxes()).not.toContain(other);
+    });
+
     it('claims a send once; a redrive takes failures and claims whose lease ran out', async () => {
       const index = open();
       const e = { mailbox: mailbox(), messageKey: 'm1', target: 't@example.net' };

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import {
   BareCrToLf,
-  crlfToLf,
+  ContentHasher,
+  contentSha256,
   findHeaderEnd,
   joinLines,
   type Line,
@@ -65,10 +67,36 @@ describe('the one line rule', () => {
     expect(startsWithHeaderField(Buffer.alloc(0))).toBe(false);
   });
 
-  it('crlfToLf makes the LF and CRLF copies of a message the same bytes, bare CR untouched', () => {
-    expect(crlfToLf(Buffer.from('a\r\nb\rc\n\r\n')).toString()).toBe('a\nb\rc\n\n');
-    const lf = Buffer.from('a\nb\n');
-    expect(crlfToLf(lf)).toBe(lf);
+  it('the content identity is the sha256 with every line ending made LF, whatever the chunks', () => {
+    const sha = (text: string) => createHash('sha256').update(text, 'latin1').digest('hex');
+    const lf = 'a: 1\nb: 2\n\nbody\n\n';
+    const copies = [
+      'a: 1\r\nb: 2\r\n\r\nbody\r\n\r\n',
+      lf,
+      'a: 1\rb: 2\r\rbody\r\r',
+      'a: 1\r\nb: 2\n\rbody\r\n\r',
+    ];
+    for (const text of copies) {
+      const input = Buffer.from(text, 'latin1');
+      expect(contentSha256(input)).toBe(sha(lf));
+      // Every split into three chunks, so a CR is cut from its LF at every place it can be.
+      for (let i = 0; i <= input.length; i++) {
+        for (let j = i; j <= input.length; j++) {
+          const hasher = new ContentHasher();
+          for (const chunk of [input.subarray(0, i), input.subarray(i, j), input.subarray(j)])
+            hasher.update(chunk);
+          expect(hasher.digest(), `${JSON.stringify(text)} cut at ${i} and ${j}`).toBe(sha(lf));
+        }
+      }
+    }
+    // One byte more than the line endings is another content; so is a line ending where there was none.
+    expect(contentSha256(Buffer.from('a: 1\r\nb: 2\r\n\r\nbody!\r\n\r\n'))).not.toBe(sha(lf));
+    expect(contentSha256(Buffer.from('a: 1\r\nb: 2\r\n\r\nbo\rdy\r\n\r\n'))).not.toBe(sha(lf));
+    // A CRLF cut between chunks is one line ending, not two; a CR then CRLF is two.
+    const split = new ContentHasher();
+    split.update(Buffer.from('x\r'));
+    split.update(Buffer.from('\r\ny'));
+    expect(split.digest()).toBe(sha('x\n\ny'));
   });
 
   it('BareCrToLf turns only bare CRs into LF, across chunk boundaries', () => {
