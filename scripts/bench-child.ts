@@ -13,7 +13,7 @@ import { loadConfig } from '../shared/config';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
 import { buildReceivedNotification } from '../shared/ses-notification';
-import { spamAssassinFiles } from '../test/support/spam-assassin';
+import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
 import { exportInThisThread } from './bench-export';
 
 const MB = 1024 * 1024;
@@ -89,15 +89,12 @@ async function ingestMemory(dir: string) {
 
 /** Builds a mailbox with the real ingest code (in its own process): raw files plus rows as JSON lines. */
 async function exportBuild(dir: string, count: number) {
-  const files = spamAssassinFiles();
+  const corpus = spamAssassinFiles().map((file) => readFileSync(file));
   const store = new FileRawMailStore(dir);
   const index = new MemoryMailIndex();
   for (let i = 0; i < count; i++) {
     const id = `e${i}`;
-    await store.write(
-      { bucket: 'raw', key: rawMailKey(id) },
-      readFileSync(files[i % files.length] as string),
-    );
+    await store.write({ bucket: 'raw', key: rawMailKey(id) }, nthCorpusCopy(corpus, i));
     await archiveReceivedMail(notification(id, Date.parse('2003-01-01T00:00:00Z') + i * 60_000), {
       config,
       store,

@@ -29,7 +29,7 @@ import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
 import { buildReceivedNotification } from '../shared/ses-notification';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
-import { spamAssassinFiles } from '../test/support/spam-assassin';
+import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
 import { restoreBench } from './bench-restore';
@@ -168,7 +168,7 @@ async function buildMailbox(work: string, messages: Buffer[], count: number) {
   const index = new MemoryMailIndex();
   for (let i = 0; i < count; i++) {
     const id = `x${String(i).padStart(6, '0')}`;
-    await store.write({ bucket: 'raw', key: rawMailKey(id) }, messages[i % messages.length] as Buffer);
+    await store.write({ bucket: 'raw', key: rawMailKey(id) }, nthCorpusCopy(messages, i));
     await archiveReceivedMail(notificationFor(id, 'raw', Date.parse('2003-01-01T00:00:00Z') + i * 60_000), {
       config,
       store,

@@ -158,6 +158,23 @@ describe('the same message twice, whatever its line endings', () => {
     expect(await listed('bob@example.com', subject)).toHaveLength(1);
     await expectCleanAndStable();
     expect(await listed('bob@example.com', subject)).toHaveLength(1);
+
+    // The index loses the row and the marker (an older backup restored): reindex brings the imported message back
+    // with its UID, and the SES copy stays its duplicate (its sidecar says so), whichever of the two comes first.
+    const doc = DynamoDBDocumentClient.from(services.clients.dynamodb);
+    for (const Key of [
+      itemKeys.delivery('bob@example.com', imported?.messageKey as string),
+      itemKeys.content('bob@example.com', contentSha256(raw)),
+    ])
+      await doc.send(new DeleteCommand({ TableName: services.tableName, Key }));
+    expect(await listed('bob@example.com', subject)).toHaveLength(0);
+    expect((await reconcile(reconcileDeps())).notIndexed).toEqual(
+      expect.arrayContaining([imported?.location.key, notification.receipt.action.objectKey]),
+    );
+    expect(await reindex(reconcileDeps(), async () => [])).toMatchObject({ restored: 2, failed: [] });
+    const back = await listed('bob@example.com', subject);
+    expect(back.map((r) => [r.messageKey, r.uid])).toEqual([[imported?.messageKey, imported?.uid]]);
+    await expectCleanAndStable();
   });
 
   it('a copy that differs by one byte beyond its line endings is another message', async () => {

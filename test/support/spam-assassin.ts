@@ -23,3 +23,16 @@ export function spamAssassinFiles(): string[] {
   }
   return files;
 }
+
+/**
+ * Message `i` of a mailbox built by cycling a corpus of `messages`: from the second round on, each copy gets a
+ * header naming its round, because a mailbox keeps one message per content (shared/lines.ts ContentHasher) and
+ * the same bytes again would be a duplicate, not another message. The header's line ending is the message's.
+ */
+export function nthCorpusCopy(messages: readonly Buffer[], i: number): Buffer {
+  const raw = messages[i % messages.length] as Buffer;
+  const round = Math.floor(i / messages.length);
+  if (round === 0) return raw;
+  const eol = raw.includes('\r\n') ? '\r\n' : raw.includes('\n') ? '\n' : '\r';
+  return Buffer.concat([Buffer.from(`X-Bench-Copy: ${round}${eol}`), raw]);
+}
