@@ -25,6 +25,7 @@ import type { GmailCredentialStore } from '../../shared/ports';
 import type { CliContext } from '../context';
 import { localGmailRootUrl } from '../local-forwarding';
 import { archiverHome } from '../local-stack';
+import { ExitCode, UserError } from '../output';
 
 export const GOOGLE_AUTH_URL = 'https://accounts.google.com/o/oauth2/v2/auth';
 
@@ -37,10 +38,17 @@ export function gmailTargetOf(
   const targets = gmailApiTargets(config).filter((t) => t.mailbox === mailbox.toLowerCase());
   const chosen = target ? targets.find((t) => t.address === target.toLowerCase()) : targets[0];
   if (!chosen) {
-    throw new Error(`${target ?? mailbox} has no forwarding target with "via": "gmail-api" in the config`);
+    const names = targets.map((t) => t.address).join(', ');
+    throw new UserError(
+      target && targets.length > 0
+        ? `${target} is not a Gmail API target of ${mailbox} (its Gmail API targets: ${names})`
+        : `${mailbox} has no forwarding target with "via": "gmail-api" in the config`,
+    );
   }
   if (!target && targets.length > 1) {
-    throw new Error(`${mailbox} has ${targets.length} Gmail API targets: name one with --target`);
+    throw new UserError(
+      `${mailbox} has ${targets.length} Gmail API targets: name one with --address (${targets.map((t) => t.address).join(', ')})`,
+    );
   }
   return chosen;
 }
@@ -54,10 +62,15 @@ interface InstalledClient {
 }
 
 export function parseClientSecretFile(text: string, where: string): InstalledClient {
-  const json = JSON.parse(text) as { installed?: InstalledClient; web?: InstalledClient };
-  const client = json.installed ?? json.web;
+  let json: { installed?: InstalledClient; web?: InstalledClient };
+  try {
+    json = JSON.parse(text) as typeof json;
+  } catch (error) {
+    throw new UserError(`${where} is not JSON (${errorMessage(error)})`, { cause: error });
+  }
+  const client = json?.installed ?? json?.web;
   if (!client?.client_id || !client.client_secret) {
-    throw new Error(
+    throw new UserError(
       `${where}: not an OAuth client file (expected {"installed": {"client_id", "client_secret", ...}})`,
     );
   }
@@ -140,10 +153,28 @@ export async function checkServiceAccount(
   try {
     await gmailAuthClient(credential, user, scopes).getAccessToken();
   } catch (error) {
-    throw new Error(
+    throw new UserError(
       `Google refused the service account for ${user}: ${errorMessage(error)}. In the Admin console (Security > Access and data control > API controls > Domain-wide delegation) add its client ID with the scopes ${scopes.join(',')}`,
       { cause: error },
     );
+  }
+}
+
+/** A file the user named: its text, or one plain line saying why it cannot be read. */
+async function readUserFile(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : errorMessage(error);
+    throw new UserError(`cannot read the ${what} ${path}: ${why}`, { cause: error });
   }
 }
 
@@ -162,7 +193,8 @@ export function registerGmailCommands(program: Command, context: CliContext): vo
     .command('gmail-auth')
     .description('store the credential a "via": "gmail-api" target is delivered with')
     .argument('<mailbox>', 'the archive mailbox whose Gmail target this is')
-    .option('--target <address>', 'the Gmail address, when the mailbox has more than one Gmail API target')
+    // Not --target: that is the global local|aws option, which commander reads wherever it stands.
+    .option('--address <address>', 'the Gmail address, when the mailbox has more than one Gmail API target')
     .option('--client-secret-file <file>', 'consumer Gmail: the OAuth client file of a "Desktop app" client')
     .option(
       '--service-account-key <file>',
@@ -181,30 +213,34 @@ Stored locally under $MAIL_ARCHIVER_HOME/gmail/ (mode 0600); with --target aws i
     .action(
       async (
         mailbox: string,
-        options: { target?: string; clientSecretFile?: string; serviceAccountKey?: string },
+        options: { address?: string; clientSecretFile?: string; serviceAccountKey?: string },
       ) => {
         const { target, configuration } = context.globals();
-        const gmail = gmailTargetOf(configuration, mailbox, options.target);
+        const gmail = gmailTargetOf(configuration, mailbox, options.address);
         const scopes = gmailScopes(gmail.collectSent);
         if (Boolean(options.clientSecretFile) === Boolean(options.serviceAccountKey)) {
-          throw new Error(
+          throw new UserError(
             'give one of --client-secret-file (consumer Gmail) or --service-account-key (Workspace)',
+            { exitCode: ExitCode.usage },
           );
         }
         let credential: GmailCredential;
         if (options.serviceAccountKey) {
-          credential = parseGmailCredential(
-            await readFile(options.serviceAccountKey, 'utf8'),
-            options.serviceAccountKey,
-          );
+          const file = options.serviceAccountKey;
+          const text = await readUserFile(file, 'service account key');
+          try {
+            credential = parseGmailCredential(text, file);
+          } catch (error) {
+            throw new UserError(errorMessage(error), { cause: error });
+          }
           if (credential.type !== 'service_account')
-            throw new Error(`${options.serviceAccountKey} is not a service account key`);
+            throw new UserError(`${file} is not a service account key ("type": "service_account")`);
           console.log(`scopes to delegate: ${scopes.join(',')}`);
           await checkServiceAccount(credential, gmail.address, scopes);
         } else {
           const file = options.clientSecretFile as string;
           credential = await authoriseConsumerGmail({
-            client: parseClientSecretFile(await readFile(file, 'utf8'), file),
+            client: parseClientSecretFile(await readUserFile(file, 'OAuth client file'), file),
             user: gmail.address,
             scopes,
             openUrl: (url) => {

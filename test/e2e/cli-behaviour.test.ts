@@ -2,6 +2,7 @@
 // without stack traces, EPIPE, signals, busy ports, files left behind. One local stack (`start`, itself a
 // process) serves the commands that need an archive.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
@@ -18,6 +19,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -338,6 +340,109 @@ describe('faults, each a process', () => {
     }
     const search = await cli(['--json', 'search', '--subject', 'half']);
     expect(search.stdout).toBe('');
+  });
+
+  it('gmail-auth: --address picks one of several Gmail targets; each mistake is one plain line', async () => {
+    const google = await new GoogleStandIn().start();
+    try {
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const clientEmail = 'archiver@project.iam.gserviceaccount.com';
+      google.addServiceAccount(clientEmail, publicKey.export({ type: 'spki', format: 'pem' }).toString(), [
+        'https://www.googleapis.com/auth/gmail.insert',
+      ]);
+      for (const user of ['ann.one@gmail.com', 'ann.two@gmail.com']) google.addUser(user);
+      const key = join(work, 'sa-key.json');
+      writeFileSync(
+        key,
+        JSON.stringify({
+          type: 'service_account',
+          client_email: clientEmail,
+          private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+          token_uri: google.tokenUri,
+        }),
+      );
+      const config = join(work, 'two-gmail.config.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          domains: ['example.com'],
+          mailboxes: {
+            'alice@example.com': {
+              forwardTo: [
+                { address: 'ann.one@gmail.com', via: 'gmail-api' },
+                { address: 'ann.two@gmail.com', via: 'gmail-api' },
+              ],
+            },
+            'bob@example.com': {},
+          },
+          alarmEmail: 'ops@example.com',
+          ses: { ruleSetName: 'mail-archiver', activateRuleSet: true },
+        }),
+      );
+      const gmailAuth = (...args: string[]) =>
+        cli(['gmail-auth', ...args], {
+          MAIL_ARCHIVER_CONFIG: config,
+          MAIL_ARCHIVER_HOME: join(root, 'gmail-home'),
+        });
+      // --address is the Gmail target's; the global --target (local|aws) keeps its own meaning beside it.
+      const stored = await gmailAuth(
+        'alice@example.com',
+        '--address',
+        'ann.two@gmail.com',
+        '--service-account-key',
+        key,
+      );
+      expect(stored.code, stored.stderr).toBe(0);
+      expect(stored.stdout).toContain('stored the Gmail credential of ann.two@gmail.com (service_account)');
+      expect(existsSync(join(root, 'gmail-home', 'gmail', 'ann.two@gmail.com.json'))).toBe(true);
+
+      writeFileSync(join(work, 'garbage.json'), '{garbage');
+      for (const [args, said, code] of [
+        [
+          ['alice@example.com', '--service-account-key', key],
+          /has 2 Gmail API targets: name one with --address/,
+          1,
+        ],
+        [
+          ['bob@example.com', '--service-account-key', key],
+          /bob@example\.com has no forwarding target with "via": "gmail-api"/,
+          1,
+        ],
+        [
+          ['alice@example.com', '--address', 'zed@gmail.com', '--service-account-key', key],
+          /zed@gmail\.com is not a Gmail API target of alice@example\.com/,
+          1,
+        ],
+        [['alice@example.com', '--address', 'ann.one@gmail.com'], /give one of --client-secret-file/, 2],
+        [
+          ['alice@example.com', '--address', 'ann.one@gmail.com', '--service-account-key', 'missing.json'],
+          /cannot read the service account key missing\.json: no such file/,
+          1,
+        ],
+        [
+          ['alice@example.com', '--address', 'ann.one@gmail.com', '--service-account-key', 'garbage.json'],
+          /garbage\.json is not JSON/,
+          1,
+        ],
+        [
+          ['alice@example.com', '--address', 'ann.one@gmail.com', '--client-secret-file', 'garbage.json'],
+          /garbage\.json is not JSON/,
+          1,
+        ],
+        [
+          ['alice@example.com', '--address', 'ann.one@gmail.com', '--client-secret-file', key],
+          /not an OAuth client file/,
+          1,
+        ],
+      ] as const) {
+        const run = await gmailAuth(...args);
+        expect(run.code, args.join(' ')).toBe(code);
+        expect(run.stderr, args.join(' ')).toMatch(said);
+        expect(run.stderr, args.join(' ')).not.toMatch(/--verbose|Error:|ENOENT|\n\s+at /);
+      }
+    } finally {
+      await google.stop();
+    }
   });
 
   it('ingest --dry-run says what would be archived where, and archives nothing', async () => {
