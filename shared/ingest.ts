@@ -165,9 +165,14 @@ export async function archiveReceivedMail(
     envelope,
   );
   // Also for duplicates: a retry after a crash between the row and the enqueue must still forward.
+  // A delivery the mailbox already had under another message has no row to forward, and was the mailbox's before.
   const requests = isImportedMessage(notification.mail.messageId)
     ? []
-    : forwardRequestsFor(config, messageKey, outcomes);
+    : forwardRequestsFor(
+        config,
+        messageKey,
+        outcomes.filter((o) => !o.sameAs),
+      );
   if (requests.length > 0) await deps.forwards?.enqueue(requests);
   return {
     messageKey,

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deliverThrough } from '../../cli/local-stack';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { readEnvelope } from '../../shared/envelope';
+import type { ForwardRequest } from '../../shared/forwarding/ledger';
 import { type ImportTarget, importMessages } from '../../shared/history/import';
 import { envelopeKey, importMessageId, itemKeys, rawMailKey } from '../../shared/index-schema';
 import { contentSha256 } from '../../shared/lines';
@@ -175,6 +176,41 @@ describe('the same message twice, whatever its line endings', () => {
     const back = await listed('bob@example.com', subject);
     expect(back.map((r) => [r.messageKey, r.uid])).toEqual([[imported?.messageKey, imported?.uid]]);
     await expectCleanAndStable();
+  });
+
+  it('mail a forwarding mailbox already had (imported) arriving through SES is not forwarded again', async () => {
+    const forwarding = exampleConfig();
+    const requests: ForwardRequest[] = [];
+    const forwardingIngest = deliverThrough(
+      createIngestHandler({
+        config: forwarding,
+        store: services.store,
+        index: services.index,
+        forwards: { enqueue: async (batch) => void requests.push(...batch) },
+        logger: { info: () => undefined, warn: () => undefined },
+      }),
+    );
+    const { subject, raw } = crlfMessage('alice@example.com, bob@example.com');
+    const report = await importMessages(forwarding, { ...target, deliver: forwardingIngest }, [
+      file('had.eml', asLf(raw)),
+    ]);
+    expect(report).toMatchObject({ archived: 1, failed: [] });
+    const [had] = await listed('alice@example.com', subject);
+    const { notification } = await receiveLikeSes(services.store, services.bucket, raw, {
+      recipients: ['alice@example.com'],
+      trace: false,
+    });
+    await forwardingIngest(notification);
+    expect(requests).toEqual([]);
+    expect((await listed('alice@example.com', subject)).map((r) => r.messageKey)).toEqual([had?.messageKey]);
+    // The same SES delivery of new content is forwarded: the filter is about the content, not the path.
+    const fresh = crlfMessage('alice@example.com');
+    const received = await receiveLikeSes(services.store, services.bucket, fresh.raw, {
+      recipients: ['alice@example.com'],
+      trace: false,
+    });
+    await forwardingIngest(received.notification);
+    expect(requests.map((r) => r.mailbox)).toEqual(['alice@example.com']);
   });
 
   it('a copy that differs by one byte beyond its line endings is another message', async () => {
