@@ -5,8 +5,9 @@ import type { Command } from 'commander';
 import { awsHealth, healthLines, localHealth } from '../archive-health';
 import type { CliContext } from '../context';
 import { describeDataHome, resolveDataHome } from '../data-home';
+import { describeError, rootCause } from '../describe-error';
 import { readRunningStack } from '../local-stack';
-import { formatTable, humanBytes } from '../output';
+import { formatTable, humanBytes, UserError } from '../output';
 import { out } from '../program';
 
 export function registerStatus(program: Command, ctx: CliContext): void {
@@ -30,21 +31,39 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       } else {
         output.result(`target: AWS stack ${configuration.stackName}`);
       }
-      const { folders, health } = await ctx.withArchive(async (archive, config) => {
-        const mailboxes = new Set([...Object.keys(config.mailboxes), ...(await archive.index.mailboxes())]);
-        const rows: { mailbox: string; folder?: string; messages: number; uidValidity?: number }[] = [];
-        for (const mailbox of [...mailboxes].sort()) {
-          const states = await archive.index.folders(mailbox);
-          if (states.length === 0) rows.push({ mailbox, messages: 0 });
-          for (const state of states.sort((a, b) => a.folder.localeCompare(b.folder))) {
-            let count = 0;
-            for await (const _ of archive.index.folderDeliveries(mailbox, state.folder)) count += 1;
-            rows.push({ mailbox, folder: state.folder, messages: count, uidValidity: state.uidValidity });
+      const countFolders = () =>
+        ctx.withArchive(async (archive, config) => {
+          const mailboxes = new Set([...Object.keys(config.mailboxes), ...(await archive.index.mailboxes())]);
+          const rows: { mailbox: string; folder?: string; messages: number; uidValidity?: number }[] = [];
+          for (const mailbox of [...mailboxes].sort()) {
+            const states = await archive.index.folders(mailbox);
+            if (states.length === 0) rows.push({ mailbox, messages: 0 });
+            for (const state of states.sort((a, b) => a.folder.localeCompare(b.folder))) {
+              let count = 0;
+              for await (const _ of archive.index.folderDeliveries(mailbox, state.folder)) count += 1;
+              rows.push({ mailbox, folder: state.folder, messages: count, uidValidity: state.uidValidity });
+            }
           }
-        }
-        const health = target === 'aws' ? await awsHealth(config, archive, home) : localHealth(home);
-        return { folders: rows, health };
-      });
+          const health = target === 'aws' ? await awsHealth(config, archive, home) : localHealth(home);
+          return { folders: rows, health };
+        });
+      let counted: Awaited<ReturnType<typeof countFolders>>;
+      try {
+        counted = await countFolders();
+      } catch (error) {
+        if (target !== 'local' || !running || error instanceof UserError) throw error;
+        // The running stack's index does not answer (its DynamoDB Local died, say): exactly when messages pile
+        // up in the dead letters, so what waits on disk is still shown before the failure is named.
+        const health = localHealth(home);
+        output.jsonLine({ target, folders: null, health, error: describeError(error) });
+        output.result('');
+        for (const line of healthLines(health)) output.result(line);
+        throw new UserError(`the index cannot be read: ${rootCause(error)}`, {
+          hint: `the running stack's DynamoDB Local (${running.endpoints.dynamodb}) or S3 (${running.endpoints.s3}) does not answer: mail-archiver doctor checks both; stop npm start and start it again (dead letters wait for mail-archiver redrive)`,
+          cause: error,
+        });
+      }
+      const { folders, health } = counted;
       output.jsonLine({
         target,
         ...(target === 'local'

@@ -19,6 +19,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildReceivedNotification } from '../../shared/ses-notification';
 import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';
 
@@ -313,6 +314,56 @@ describe('faults, each a process', () => {
       rmSync(ingest, { recursive: true, force: true });
       rmSync(forwards, { recursive: true, force: true });
     }
+  });
+
+  it("status with the running stack's DynamoDB Local gone still shows the dead letters, then names the cause", async () => {
+    // A data directory whose running stack (this process stands in for it) lost its services: nothing listens.
+    const lost = join(root, 'lost-services');
+    mkdirSync(join(lost, 'dead-letters'), { recursive: true, mode: 0o700 });
+    const closed = await new Promise<number>((done) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => done(port));
+      });
+    });
+    const endpoint = `http://127.0.0.1:${closed}`;
+    writeFileSync(
+      join(lost, 'stack.json'),
+      JSON.stringify({
+        pid: process.pid,
+        startedAt: new Date().toISOString(),
+        endpoints: {
+          s3: endpoint,
+          dynamodb: endpoint,
+          credentials: { accessKeyId: 'LOCALLOSTSERVICES', secretAccessKey: 'lost' },
+        },
+        smtp: { host: '127.0.0.1', port: closed },
+        bucket: 'mail-archiver-raw',
+        tableName: 'mail-archiver-index',
+      }),
+      { mode: 0o600 },
+    );
+    const notification = buildReceivedNotification({
+      messageId: 'parkedwhiledynamodbwasdown',
+      timestamp: new Date(),
+      source: 'ann@sender.example.org',
+      recipients: ['alice@example.com'],
+      bucket: 'mail-archiver-raw',
+      objectKey: 'incoming/parkedwhiledynamodbwasdown',
+    });
+    writeFileSync(
+      join(lost, 'dead-letters', 'parkedwhiledynamodbwasdown.json'),
+      JSON.stringify({ notification, error: 'connect ECONNREFUSED', at: new Date().toISOString() }),
+    );
+    const status = await cli(['status'], { MAIL_ARCHIVER_HOME: lost });
+    expect(status.code).toBe(1);
+    expect(status.stdout).toContain('ingest dead letters: 1 (mail-archiver redrive)');
+    expect(status.stderr).toContain(
+      `the index cannot be read: Error: connect ECONNREFUSED 127.0.0.1:${closed}`,
+    );
+    expect(status.stderr).toContain(`DynamoDB Local (${endpoint})`);
+    noStack(status.stderr);
+    expect(status.stderr).not.toMatch(/--verbose/);
   });
 
   it('--to is repeatable and leaves the paths alone', async () => {
