@@ -60,7 +60,9 @@ export interface IngestOutcome {
  * The archive use case: one message SES stored (or an import stored like SES) in, one index row per (mailbox,
  * message) out. Records the receipt in the envelope sidecar first (`envelopes/<SES id>.json`), reads the stored
  * object once (streamed, hashed, parsed within `limits`), routes by the envelope recipients, gives each new row
- * the folder's next UID and writes it conditionally, then queues the forward requests.
+ * the folder's next UID and writes it conditionally, then queues the forward requests. One message per content
+ * in a mailbox: a delivery whose content (shared/lines.ts ContentHasher) the mailbox holds under another message
+ * gets no row and is not forwarded; the sidecar records it with `sameAs` (see {@link sameContent}).
  *
  * Idempotent: a second run finds its rows (`status: 'duplicate'`, same UIDs) and queues the requests again (the
  * ledger decides). Returns the message key, its sha256 (hex) and size (bytes), one outcome per delivery (UIDs;

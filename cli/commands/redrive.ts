@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { ArchiverConfig } from '../../shared/config';
+import type { ForwardEntry, ForwardRequest } from '../../shared/forwarding/ledger';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import { forwardDeadLetterCount, redriveOnAws } from '../aws-target';
 import type { CliContext } from '../context';
@@ -95,12 +96,22 @@ async function redriveLocally(archive: Archive, config: ArchiverConfig) {
   for (const p of parked) parking.remove(p.file);
   let sent = 0;
   const failures: string[] = [...unreadable];
+  const entriesOf = async (request: ForwardRequest) => {
+    const entries: ForwardEntry[] = [];
+    for await (const entry of archive.index.listForwards(request.mailbox)) {
+      if (entry.messageKey === request.messageKey) entries.push(entry);
+    }
+    return entries;
+  };
   for (const request of requests) {
+    // Only the copies this run sent count as sent: a message's other targets may have been sent long ago.
+    const sentBefore = new Set(
+      (await entriesOf(request)).filter((e) => e.state === 'sent').map((e) => e.target),
+    );
     // Handled like a queue delivery, with the redrive flag; what fails again is parked again.
     await forwarding.queue.process({ ...request, redrive: true });
-    for await (const entry of archive.index.listForwards(request.mailbox)) {
-      if (entry.messageKey !== request.messageKey) continue;
-      if (entry.state === 'sent') sent += 1;
+    for (const entry of await entriesOf(request)) {
+      if (entry.state === 'sent' && !sentBefore.has(entry.target)) sent += 1;
       else if (entry.state === 'failed') failures.push(`${entry.target} ${entry.messageKey}: ${entry.error}`);
     }
   }

@@ -1,7 +1,7 @@
 // Forwarding end to end on the local stack: SMTP in, the same forward handler as on AWS, copies out to an SMTP
 // sink; duplicates, throttling, permanent failures with redrive, and the cases that must not be forwarded.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -249,5 +249,74 @@ describe('forwarding on the local stack', () => {
       state: 'complained',
       feedback: 'complaint: abuse',
     });
+  });
+});
+
+describe('redrive with two targets, one of them sent long ago', () => {
+  const targets = ['alice.example@gmail.com', 'alice.backup@gmail.com'];
+  const rawConfig = {
+    domains: ['example.com'],
+    mailboxes: { 'alice@example.com': { forwardTo: targets }, 'bob@example.com': {} },
+    alarmEmail: 'ops@example.com',
+    ses: { ruleSetName: 'mail-archiver', activateRuleSet: true },
+  };
+  let twoHome: string;
+  let twoStack: RunningLocalStack;
+  let refuseBackup = true;
+
+  beforeAll(async () => {
+    twoHome = mkdtempSync(join(tmpdir(), 'mail-archiver-forward-two-'));
+    writeFileSync(join(twoHome, 'config.json'), JSON.stringify(rawConfig));
+    twoStack = await startLocalStack(exampleConfig(rawConfig), {
+      home: twoHome,
+      smtpPort: 0,
+      sinkPort: 0,
+      // The backup target refuses the first copy permanently; the other target takes it.
+      wrapSender: (inner) => ({
+        async send(input) {
+          if (input.to === targets[1] && refuseBackup) {
+            refuseBackup = false;
+            throw new SendError('MessageRejected: mailbox unavailable', true);
+          }
+          return inner.send(input);
+        },
+      }),
+      forwardRetry: { attempts: 2, backoffMs: 10 },
+    });
+  });
+  afterAll(async () => {
+    await twoStack?.stop();
+    rmSync(twoHome, { recursive: true, force: true });
+  });
+
+  it('counts only the copies this run sent', async () => {
+    await createTransport({
+      host: twoStack.smtp.host,
+      port: twoStack.smtp.port,
+      secure: false,
+      ignoreTLS: true,
+    }).sendMail({
+      from: 'ann@sender.example.org',
+      to: 'alice@example.com',
+      subject: 'two targets',
+      text: 'x\n',
+    });
+    const states = async () => {
+      const out: Record<string, string> = {};
+      for await (const e of twoStack.archive.index.listForwards('alice@example.com')) out[e.target] = e.state;
+      return out;
+    };
+    expect(await states()).toEqual({ [targets[0] as string]: 'sent', [targets[1] as string]: 'failed' });
+    const { stdout } = await run('node', [join(ROOT, 'cli/bin.js'), 'redrive'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        MAIL_ARCHIVER_HOME: twoHome,
+        MAIL_ARCHIVER_CONFIG: join(twoHome, 'config.json'),
+        CI: 'true',
+      },
+    });
+    expect(stdout).toMatch(/redriven 1: 1 sent, 0 still failing/);
+    expect(await states()).toEqual({ [targets[0] as string]: 'sent', [targets[1] as string]: 'sent' });
   });
 });
