@@ -417,11 +417,15 @@ const recordPath = (home: string, target: string) => join(home, `last-reconcile.
 export function readReconcileRecord(home: string, target: string): ReconcileRecord | undefined {
   const path = recordPath(home, target);
   if (!existsSync(path)) return undefined;
+  let parsed: Partial<ReconcileRecord> | null;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as ReconcileRecord;
+    parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<ReconcileRecord> | null;
   } catch {
     return undefined;
   }
+  // A record damaged by hand reads as none (doctor said "the last reconcile (undefined) found differences").
+  if (typeof parsed?.at !== 'string' || typeof parsed.ok !== 'boolean') return undefined;
+  return parsed as ReconcileRecord;
 }
 
 /** Records a reconcile run (called by `mail-archiver reconcile`), keeping when it last ran clean. */

@@ -3,7 +3,7 @@
 // node's own resolver; the local checks against a real listening socket; the command itself run as a process.
 import { spawnSync } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -337,6 +337,22 @@ describe('doctor against the local stack', () => {
       ok: false,
       lastCleanAt: '2026-11-20T00:00:00.000Z',
     });
+  });
+
+  it('reads a damaged reconcile record as none, never as a failed run at "undefined"', async () => {
+    for (const damaged of ['garbage', '{}', '[]', 'null', '{"at":5,"ok":true}', '{"at":"2026-11-29"}']) {
+      writeFileSync(join(home, 'last-reconcile.local.json'), damaged);
+      expect(readReconcileRecord(home, 'local'), damaged).toBeUndefined();
+      const checks = byName(
+        await runLocalChecks({
+          config: exampleConfig(),
+          running: undefined,
+          lastReconcile: readReconcileRecord(home, 'local'),
+        }),
+      );
+      expect(checks.reconcile).toMatchObject({ status: 'warn', fix: 'mail-archiver reconcile' });
+    }
+    rmSync(join(home, 'last-reconcile.local.json'));
   });
 
   it('runs as a command: --json, and exit 0 when nothing failed', () => {
