@@ -102,13 +102,53 @@ export function isKnownCharset(label: string): boolean {
   return decoderName(label) !== undefined;
 }
 
+const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
+
+/** The octets an encoded word's text stands for (RFC 2047 4.1 "B", 4.2 "Q"). */
+function encodedWordBytes(encoding: string, text: string): Buffer {
+  if (encoding.toUpperCase() === 'B') return Buffer.from(text, 'base64');
+  const latin1 = text
+    .replace(/_/g, ' ')
+    .replace(/=([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+  return Buffer.from(latin1, 'latin1');
+}
+
+/**
+ * Encoded words whose charset no decoder knows (`x-bogus`, sendmail's `unknown-8bit`) are relabelled as
+ * unlabelled 8-bit text is read: UTF-8 when their octets (all words of that label together) are valid UTF-8,
+ * else Windows-1252. libmime would read them as UTF-8 whatever they hold, and Latin-1 came out as U+FFFD.
+ */
+function relabelUnknownCharsets(value: string): string {
+  const octets = new Map<string, Buffer[]>();
+  for (const [, label = '', encoding = '', text = ''] of value.matchAll(ENCODED_WORD)) {
+    if (isKnownCharset(label)) continue;
+    octets.set(label, [...(octets.get(label) ?? []), encodedWordBytes(encoding, text)]);
+  }
+  if (octets.size === 0) return value;
+  const relabel = new Map<string, string>();
+  for (const [label, parts] of octets) {
+    let utf8 = true;
+    try {
+      utf8Strict.decode(Buffer.concat(parts));
+    } catch {
+      utf8 = false;
+    }
+    relabel.set(label, utf8 ? 'utf-8' : 'windows-1252');
+  }
+  return value.replace(ENCODED_WORD, (word, label: string, encoding: string, text: string) => {
+    const known = relabel.get(label);
+    return known ? `=?${known}?${encoding}?${text}?=` : word;
+  });
+}
+
 /**
  * RFC 2047 encoded words to Unicode (adjacent words of one charset joined before decoding, as RFC 2047 6.2
- * requires for multi-byte characters split across words). Malformed words are left as they are; never throws.
+ * requires for multi-byte characters split across words); words in a charset no decoder knows are read as
+ * unlabelled 8-bit text (relabelUnknownCharsets). Malformed words are left as they are; never throws.
  */
 export function decodeWords(value: string): string {
   try {
-    return libmime.decodeWords(value);
+    return libmime.decodeWords(relabelUnknownCharsets(value));
   } catch {
     return value;
   }

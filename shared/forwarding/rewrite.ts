@@ -7,7 +7,7 @@
 // (RFC 5322 2.1.1).
 import { domainToASCII } from 'node:url';
 import libmime from 'libmime';
-import { decodeBytes, decodeUnlabelled } from '../charset';
+import { decodeBytes, decodeUnlabelled, isKnownCharset } from '../charset';
 import { findHeaderEnd, type LineEnding, splitLines } from '../lines';
 import { parseAddresses } from '../mime';
 
@@ -300,11 +300,29 @@ export function forwardedFrom(originalFrom: string, fromAddress: string): string
   return `${phrase} <${fromAddress}>`;
 }
 
-/** The charset the message declares at its top level (Content-Type), used to read 8-bit header text. */
-function declaredCharset(fields: HeaderField[]): string | undefined {
-  const type = fields.find((f) => f.name.toLowerCase() === 'content-type');
-  if (!type) return undefined;
-  return /charset\s*=\s*"?([^";\s]+)/i.exec(rawValueOf(type).toString('latin1'))?.[1];
+const CHARSET_PARAMETER = /charset\s*=\s*"?([^";\s]+)/i;
+/** How far into the body a part's charset is looked for (a multipart message's first text part is near). */
+const PART_CHARSET_WINDOW = 64 * 1024;
+
+/**
+ * The charset 8-bit header text of this message is read in: the one declared at its top level (Content-Type);
+ * else the one its own encoded words name (a Subject in `=?koi8-r?...`); else the first one a MIME part
+ * declares (a multipart message has none at the top). The mail program that wrote the 8-bit name wrote these
+ * too; a name that is not valid in the charset found is read as unlabelled text (shared/charset.ts).
+ */
+function declaredCharset(message: SplitMessage): string | undefined {
+  const type = message.fields.find((f) => f.name.toLowerCase() === 'content-type');
+  const topLevel = type && CHARSET_PARAMETER.exec(rawValueOf(type).toString('latin1'))?.[1];
+  if (topLevel && isKnownCharset(topLevel)) return topLevel;
+  for (const field of message.fields) {
+    for (const [, label] of rawValueOf(field)
+      .toString('latin1')
+      .matchAll(/=\?([^?*\s]+)(?:\*[^?]*)?\?[bBqQ]\?/g)) {
+      if (label && !/^(us-)?ascii$/i.test(label) && isKnownCharset(label)) return label;
+    }
+  }
+  const part = CHARSET_PARAMETER.exec(message.body.subarray(0, PART_CHARSET_WINDOW).toString('latin1'))?.[1];
+  return part && isKnownCharset(part) ? part : topLevel || undefined;
 }
 
 /** The field that carries a header-block line that is not a field (its bytes, whole, as the value). */
@@ -362,7 +380,7 @@ export function rewriteForForwarding(input: RewriteInput): RewrittenMessage {
     if (lower === 'reply-to') hasReplyTo = true;
     kept.push(field);
   });
-  const originalFrom = from ? fieldValue(from, declaredCharset(message.fields)) : '';
+  const originalFrom = from ? fieldValue(from, declaredCharset(message)) : '';
   const fromAddress = parseAddresses(originalFrom)[0]?.address ?? '';
   // The original From's own bytes (8-bit names included) go into Reply-To and X-Original-From unchanged,
   // folded where a line would pass 998 octets.

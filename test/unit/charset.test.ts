@@ -82,6 +82,20 @@ describe('one charset decoding path', () => {
     expect(decodeWords('=?broken?Q?x')).toBe('=?broken?Q?x');
   });
 
+  it('encoded words in a charset no decoder knows are read as unlabelled 8-bit text, not as U+FFFD', () => {
+    const b = (text: string, charset: string) => iconv.encode(text, charset).toString('base64');
+    expect(decodeWords('=?x-bogus?Q?J=E9r=F4me?=')).toBe('Jérôme');
+    expect(decodeWords(`=?unknown-8bit?B?${b('François', 'latin1')}?= <f@example.fr>`)).toBe(
+      'François <f@example.fr>',
+    );
+    expect(decodeWords('=?x-bogus?Q?J=C3=A9r=C3=B4me?=')).toBe('Jérôme');
+    // Words of one unknown label are judged together: a UTF-8 character split across two words stays whole.
+    expect(decodeWords('=?x-bogus?Q?caf=C3?= =?x-bogus?Q?=A9?=')).toBe('café');
+    expect(decodeWords('=?us-ascii?Q?plain?= =?x-bogus?Q?a=E9?=')).toBe('plainaé');
+    // Known labels are untouched.
+    expect(decodeWords(`=?koi8-r?B?${b('Пётр', 'koi8-r')}?=`)).toBe('Пётр');
+  });
+
   it('modified UTF-7 folder names both ways', () => {
     expect(decodeModifiedUtf7('Envoy&AOk-s')).toBe('Envoyés');
     expect(decodeModifiedUtf7('Entw&APw-rfe')).toBe('Entwürfe');

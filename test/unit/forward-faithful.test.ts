@@ -181,6 +181,32 @@ describe('the SES copy of hard messages', () => {
     expect(copy.raw.includes('\uFFFD')).toBe(false);
   });
 
+  it('reads an 8-bit name of a message without a top-level charset in the charset the message itself names', () => {
+    const name = 'Иван Петров';
+    const from = Buffer.concat([
+      Buffer.from('From: '),
+      iconv.encode(name, 'koi8-r'),
+      Buffer.from(' <ivan@example.ru>\r\n'),
+    ]);
+    // A multipart message: the charset is declared by its text part only.
+    const multipart = Buffer.concat([
+      from,
+      Buffer.from('MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n'),
+      Buffer.from('Content-Type: text/plain; charset="KOI8-R"\r\n\r\n'),
+      iconv.encode('текст', 'koi8-r'),
+      Buffer.from('\r\n--b1--\r\n'),
+    ]);
+    expect(decodedFrom(rewrite(multipart).raw)?.name).toBe(`${name} via example.com`);
+    // No charset anywhere but the encoded Subject the same program wrote.
+    const subjectOnly = Buffer.concat([
+      from,
+      Buffer.from(
+        `Subject: =?koi8-r?B?${iconv.encode('привет', 'koi8-r').toString('base64')}?=\r\n\r\nbody\r\n`,
+      ),
+    ]);
+    expect(decodedFrom(rewrite(subjectOnly).raw)?.name).toBe(`${name} via example.com`);
+  });
+
   it('a name cannot reverse or hide the "via" part: bidi formatting and C1 controls are taken out', () => {
     for (const [name, shown] of [
       ['\u202eelgooG', 'elgooG'],
