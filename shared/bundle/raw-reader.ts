@@ -2,6 +2,7 @@
 // sha256 the index recorded, so a bundle never holds bytes other than those archived. Small messages are read
 // whole, ahead of the writer and with retries; large ones are streamed in their turn.
 import { createHash } from 'node:crypto';
+import { errorMessage, errorName } from '../errors';
 import type { DeliveryRow } from '../index-schema';
 import type { RawMailStore } from '../ports';
 import { readObject } from '../raw-object';
@@ -23,7 +24,8 @@ export async function* prefetch<R extends CheckedRow>(
   concurrency: number,
 ): AsyncGenerator<{ row: R; body: Body }> {
   const start = (row: R): Promise<Body> => {
-    if (row.size > PREFETCH_MAX_BYTES) return Promise.resolve(() => store.read(row.location));
+    if (row.size > PREFETCH_MAX_BYTES)
+      return Promise.resolve(() => naming(row, () => store.read(row.location)));
     const read = withRetries(() => readChecked(store, row));
     read.catch(() => undefined);
     return read;
@@ -47,9 +49,29 @@ export async function* prefetch<R extends CheckedRow>(
   }
 }
 
-/** The whole message, checked against the index's sha256; throws StoredBytesMismatchError. */
+/**
+ * The raw object of a row could not be read (deleted from the bucket, no access): names its key, which the
+ * store's own error (S3's "NoSuchKey: The specified key does not exist.") does not; `cause` is that error.
+ */
+export class RawMessageUnreadableError extends Error {
+  override name = 'RawMessageUnreadableError';
+}
+
+async function naming<T>(row: CheckedRow, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    const name = errorName(error);
+    throw new RawMessageUnreadableError(
+      `${row.location.key}: the archived message cannot be read (${name && name !== 'Error' ? `${name}: ` : ''}${errorMessage(error)}); mail-archiver reconcile lists every such message`,
+      { cause: error },
+    );
+  }
+}
+
+/** The whole message, checked against the index's sha256; throws StoredBytesMismatchError, RawMessageUnreadableError. */
 async function readChecked(store: RawMailStore, row: CheckedRow): Promise<Buffer> {
-  const bytes = await readObject(store, row.location);
+  const bytes = await naming(row, () => readObject(store, row.location));
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== row.sha256) throw new StoredBytesMismatchError(row, sha256);
   return bytes;

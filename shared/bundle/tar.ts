@@ -126,6 +126,10 @@ export function addEntry(
     const entry = pack.entry({ uid: 0, gid: 0, ...header, ...pax, size }, (error) =>
       error ? reject(error) : resolve(),
     );
+    // A body that fails mid-stream destroys the entry with its error, which the entry then emits: without a
+    // listener that was an uncaught exception (the CLI's export died with a stack trace and left its partial
+    // file). The error is this promise's rejection.
+    entry.on('error', (error: Error) => reject(error));
     if (content === undefined || header.type === 'directory') {
       entry.end(Buffer.alloc(0));
       return;

@@ -5,6 +5,7 @@ import { createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeError } from '../../cli/describe-error';
 import { LocalDeadLetters } from '../../cli/local-dead-letters';
@@ -31,7 +32,7 @@ import { reconcile, reindex } from '../../shared/reconcile';
 import { defaultRowBudget, utf8Bytes } from '../../shared/row-budget';
 import { buildReceivedNotification } from '../../shared/ses-notification';
 import { exampleConfig } from '../support/config';
-import { makeMessage } from '../support/messages';
+import { makeMessage, makeMessageWithAttachment } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
 import { receiveLikeSes } from '../support/ses';
 
@@ -658,6 +659,49 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
       receivedAt: before?.receivedAt,
     });
     await expectNothingLost([{ sesMessageId, sha256, mailboxes: ['alice@example.com'] }]);
+  });
+
+  it('an export that meets a row whose raw object is gone names the object, small or streamed', async () => {
+    const deps = ingestDeps();
+    const small = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'raw object deleted', to: 'bob@example.com' }),
+      { recipients: ['bob@example.com'] },
+    );
+    const large = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessageWithAttachment('big.bin', 1_500_000, {
+        subject: 'large raw object deleted',
+        to: 'bob@example.com',
+      }),
+      { recipients: ['bob@example.com'] },
+    );
+    for (const { notification } of [small, large]) await archiveReceivedMail(notification, deps);
+    for (const { notification, stored } of [small, large]) {
+      const key = notification.receipt.action.objectKey;
+      await services.clients.s3.send(new DeleteObjectCommand({ Bucket: services.bucket, Key: key }));
+      const failed = await exportMailbox(
+        { index: services.index, store: services.store },
+        { mailbox: 'bob@example.com', format: 'maildir' },
+        createWriteStream(join(work, `bob-missing-${Date.now()}.tar.gz`)),
+      ).then(
+        () => 'exported',
+        (error: unknown) => describeError(error),
+      );
+      expect(failed).toContain(
+        `RawMessageUnreadableError: ${key}: the archived message cannot be read (NoSuchKey: `,
+      );
+      await services.store.write({ bucket: services.bucket, key }, stored);
+    }
+    await expectNothingLost(
+      [small, large].map(({ notification, sha256 }) => ({
+        sesMessageId: notification.mail.messageId,
+        sha256,
+        mailboxes: ['bob@example.com'],
+      })),
+    );
   });
 
   it('path 5: an export whose part cannot start, or whose part dies at 15 minutes, is failed with its cause at once', async () => {
