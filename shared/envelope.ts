@@ -6,10 +6,15 @@
 // only in a queue that expires) and it accumulates: a second receipt of the same message (a history import
 // again with other recipients) adds its envelope and deliveries, never replaces the earlier ones.
 import type { DeliveryRow } from './index-schema';
-import { damagedEnvelopeKey, envelopeKey } from './index-schema';
+import { damagedEnvelopeKey, envelopeKey, isImportedMessage } from './index-schema';
 import type { RawMailStore } from './ports';
 import { readObject } from './raw-object';
-import { buildReceivedNotification, type SesReceivedNotification } from './ses-notification';
+import {
+  buildReceivedNotification,
+  type ImportedState,
+  importedStateSchema,
+  type SesReceivedNotification,
+} from './ses-notification';
 
 export interface DeliveryOutcome {
   mailbox: string;
@@ -227,6 +232,9 @@ export async function recordRows(
       bucket: row.location.bucket,
       objectKey: row.location.key,
       verdicts: row.verdicts,
+      // What a history import knew is in the row alone now: without it the message would come back in INBOX,
+      // under a new UID, without its flags and keywords.
+      ...(isImportedMessage(row.sesMessageId) ? { imported: importedStateOf(row) } : {}),
     });
     const identity = receiptIdentity(notification);
     if (!record.receipts.some((r) => receiptIdentity(r.notification) === identity)) {
@@ -235,4 +243,16 @@ export async function recordRows(
   }
   await writeEnvelope(store, bucket, record);
   return record;
+}
+
+/** The import's state as an imported row keeps it (folder, flags, keywords, where its received time came from). */
+function importedStateOf(row: DeliveryRow): ImportedState {
+  const parsed = importedStateSchema.safeParse({
+    folder: row.folder,
+    flags: row.flags,
+    keywords: row.keywords ?? [],
+    ...(row.receivedAtSource ? { receivedAtSource: row.receivedAtSource } : {}),
+  });
+  // A row is written from a state that passed this schema; a hand-edited one keeps at least its folder.
+  return parsed.success ? parsed.data : { folder: row.folder, flags: [], keywords: [] };
 }

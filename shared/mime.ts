@@ -206,8 +206,12 @@ class StructureReader {
     this.closePart();
     const attachments = this.parts.map((p) => p.attachment);
     let parseError = this.failure?.message;
+    // mailsplit's own words for its maxChildNodes limit, said in the archive's terms.
+    if (parseError === 'Max allowed child nodes exceeded')
+      parseError = `more than ${this.limits.maxMimeNodes} MIME parts: the parts after them were not read for the index`;
     if (this.attachmentsDropped > 0) {
-      const note = `${this.attachmentsDropped} attachments beyond the first ${this.limits.maxAttachments} not indexed`;
+      // After a failure the rest of the message was not read: what was dropped is only a lower bound.
+      const note = `${this.failure ? 'at least ' : ''}${this.attachmentsDropped} attachments beyond the first ${this.limits.maxAttachments} not indexed`;
       parseError = parseError ? `${parseError}; ${note}` : note;
     }
     return {

@@ -20,6 +20,7 @@ import {
   envelopeKey,
   importMessageId,
   indexKeys,
+  messageKeyOf,
   RECONCILE_REPORT_KEY,
   rawMailKey,
   SES_SETUP_NOTIFICATION_KEY,
@@ -602,6 +603,61 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     for await (const row of services.index.allDeliveries())
       if (row.sesMessageId === unindexed.notification.mail.messageId)
         expect(copies.get(row.messageKey)).toBe(1);
+  });
+
+  it('rows a sidecar did not record come back from reindex in their imported folder, with their UID, flags and keywords', async () => {
+    const raw = makeMessage({ subject: 'imported into a folder', to: 'alice@example.com' });
+    const sha256 = (await import('node:crypto')).createHash('sha256').update(raw).digest('hex');
+    const sesMessageId = importMessageId(sha256);
+    await services.store.write({ bucket: services.bucket, key: rawMailKey(sesMessageId) }, raw);
+    await archiveReceivedMail(
+      buildReceivedNotification({
+        messageId: sesMessageId,
+        timestamp: new Date('2021-03-01T10:00:00Z'),
+        source: '',
+        recipients: ['alice@example.com'],
+        bucket: services.bucket,
+        objectKey: rawMailKey(sesMessageId),
+        imported: {
+          folder: 'Archive/2021',
+          flags: ['\\Flagged', '\\Seen'],
+          keywords: ['Work/Clients'],
+          receivedAtSource: 'date',
+        },
+      }),
+      ingestDeps(),
+    );
+    const before = await services.index.getDelivery('alice@example.com', messageKeyOf(sha256, sesMessageId));
+    expect(before).toMatchObject({ folder: 'Archive/2021', keywords: ['Work/Clients'] });
+    // Its sidecar lost what the import knew (damaged, or from before sidecars accumulated): the row is all there is.
+    await services.store.write(
+      { bucket: services.bucket, key: envelopeKey(sesMessageId) },
+      Buffer.from('{"version":2,"recei'),
+    );
+    expect(
+      await reindex(
+        { config, store: services.store, index: services.index, bucket: services.bucket },
+        async () => [],
+      ),
+    ).toMatchObject({ restored: 0, recorded: 1, failed: [] });
+    await deleteRows(sesMessageId);
+    expect(
+      await reindex(
+        { config, store: services.store, index: services.index, bucket: services.bucket },
+        async () => [],
+      ),
+    ).toMatchObject({ restored: 1, failed: [] });
+    const after = await services.index.getDelivery('alice@example.com', messageKeyOf(sha256, sesMessageId));
+    expect(after).toMatchObject({
+      folder: 'Archive/2021',
+      uid: before?.uid,
+      uidValidity: before?.uidValidity,
+      flags: before?.flags,
+      keywords: ['Work/Clients'],
+      receivedAtSource: 'date',
+      receivedAt: before?.receivedAt,
+    });
+    await expectNothingLost([{ sesMessageId, sha256, mailboxes: ['alice@example.com'] }]);
   });
 
   it('path 5: an export whose part cannot start, or whose part dies at 15 minutes, is failed with its cause at once', async () => {

@@ -33,6 +33,26 @@ describe('reading a message for the index', () => {
     expect(summary.headers.date).toBe('2026-03-02T13:00:00.000Z');
   });
 
+  it('a message past the MIME part limit says so plainly, and counts what it dropped as a lower bound', async () => {
+    // 2,000 attachments against 1,000 parts: the splitter stops, so how many were dropped is only known as "at least".
+    const parts = Array.from({ length: 2000 }, (_, i) =>
+      ['--b1', `Content-Disposition: attachment; filename="f${i}.txt"`, '', 'x'].join('\n'),
+    );
+    const raw = makeMessage({
+      extraHeaders: ['Content-Type: multipart/mixed; boundary="b1"'],
+      body: `${parts.join('\n')}\n--b1--\n`,
+    });
+    const summary = await readMessage(
+      (async function* () {
+        yield raw;
+      })(),
+    );
+    expect(summary.attachments).toHaveLength(200);
+    expect(summary.parseError).toMatch(
+      /^more than 1000 MIME parts: the parts after them were not read for the index; at least \d+ attachments beyond the first 200 not indexed$/,
+    );
+  });
+
   it('hashes exactly the bytes it was given, however they are chunked', async () => {
     const raw = makeMessageWithAttachment('a.bin', 100_000);
     const expected = createHash('sha256').update(raw).digest('hex');
