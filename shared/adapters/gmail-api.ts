@@ -21,6 +21,16 @@ import type { GmailCredentialStore, GmailImporter, GmailMailboxReader } from '..
 /** Google's token endpoint; google-auth-library's service-account flow posts here whatever the key file says. */
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 export const GMAIL_ROOT_URL = 'https://gmail.googleapis.com/';
+/**
+ * How long one request to Google (token endpoint or Gmail API) may take before it counts as no answer (a
+ * transient failure, retried): without it a server that accepts the connection and never answers held a
+ * forward for ever (the forward Lambda until its 2-minute timeout, leaving a claim only `redrive` takes over;
+ * locally the SMTP transaction). 4 attempts of 20 s fit in the forward Lambda's 2 minutes.
+ */
+export const GOOGLE_REQUEST_TIMEOUT_MS = 20_000;
+/** An upload may take this much longer per MB it carries (1 MB/s, far below Lambda's network). */
+const UPLOAD_MS_PER_MB = 1000;
+
 /** Above this size the import uses a resumable upload, as Google advises for files over 5 MB. */
 export const RESUMABLE_ABOVE_BYTES = 5 * 1024 * 1024;
 
@@ -32,6 +42,8 @@ export interface GmailApiOptions {
   attempts?: number;
   /** First backoff delay; doubled per attempt, or the server's Retry-After when it says. @default 1000 */
   backoffMs?: number;
+  /** Milliseconds one request may take (uploads: plus 1 s per MB). @default GOOGLE_REQUEST_TIMEOUT_MS */
+  timeoutMs?: number;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -39,10 +51,16 @@ export interface GmailApiOptions {
  * An authorised client for one Gmail user: a service account impersonating `user` (domain-wide delegation),
  * or the user's own refresh token. A credential naming another `token_uri` (a stand-in) gets its token there.
  */
-export function gmailAuthClient(credential: GmailCredential, user: string, scopes: string[]): OAuth2Client {
+export function gmailAuthClient(
+  credential: GmailCredential,
+  user: string,
+  scopes: string[],
+  timeoutMs = GOOGLE_REQUEST_TIMEOUT_MS,
+): OAuth2Client {
   const tokenUrl = credential.token_uri ?? GOOGLE_TOKEN_URL;
+  // Every request the client makes (its tokens, and the Gmail API calls made through it) gets the timeout.
+  const transporter = new gaxios.Gaxios({ timeout: timeoutMs });
   if (credential.type === 'service_account') {
-    const transporter = new gaxios.Gaxios();
     if (tokenUrl !== GOOGLE_TOKEN_URL) {
       // The service-account flow has no endpoint option; its request is pointed at the credential's token_uri.
       transporter.interceptors.request.add({
@@ -65,6 +83,7 @@ export function gmailAuthClient(credential: GmailCredential, user: string, scope
     clientId: credential.client_id,
     clientSecret: credential.client_secret,
     endpoints: { oauth2TokenUrl: tokenUrl },
+    transporter,
   });
   client.setCredentials({ refresh_token: credential.refresh_token });
   return client;
@@ -87,11 +106,23 @@ function describeFailure(error: unknown): GoogleFailure {
   const apiError = typeof data?.error === 'object' ? data.error : undefined;
   const tokenError = typeof data?.error === 'string' ? data.error : undefined;
   const retryAfter = Number(e.response?.headers?.get?.('retry-after'));
+  // Our request timeout aborts the request: say so, and where, rather than "The operation was aborted".
+  const timedOut =
+    !e.response &&
+    (e.name === 'TimeoutError' || e.name === 'AbortError' || /operation was aborted/i.test(e.message));
+  const host = (() => {
+    try {
+      return new URL(String(e.config?.url)).host;
+    } catch {
+      return 'Google';
+    }
+  })();
   return {
     status: e.response?.status ?? (typeof e.status === 'number' ? e.status : undefined),
     reason: apiError?.errors?.[0]?.reason ?? e.errors?.[0]?.reason,
-    message:
-      apiError?.message ?? (tokenError ? `${tokenError}: ${data?.error_description ?? ''}` : e.message),
+    message: timedOut
+      ? `${host} did not answer in time (request timed out)`
+      : (apiError?.message ?? (tokenError ? `${tokenError}: ${data?.error_description ?? ''}` : e.message)),
     retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
     tokenEndpoint: tokenError !== undefined || String(e.config?.url ?? '').includes('token'),
   };
@@ -123,6 +154,14 @@ export class GmailApi implements GmailImporter, GmailMailboxReader {
 
   constructor(private readonly options: GmailApiOptions) {
     this.rootUrl = options.rootUrl ?? GMAIL_ROOT_URL;
+    this.timeoutMs = options.timeoutMs ?? GOOGLE_REQUEST_TIMEOUT_MS;
+  }
+
+  private readonly timeoutMs: number;
+
+  /** The time an upload of `bytes` may take. */
+  private uploadTimeout(bytes: number): number {
+    return this.timeoutMs + Math.ceil(bytes / (1024 * 1024)) * UPLOAD_MS_PER_MB;
   }
 
   /** One client per user, kept for the life of the process (it caches and refreshes its access token). */
@@ -131,8 +170,11 @@ export class GmailApi implements GmailImporter, GmailMailboxReader {
     const existing = this.clients.get(key);
     if (existing) return existing;
     const credential = await this.options.credentials.load(user);
-    const auth = gmailAuthClient(credential, user, gmailScopes(collectSent));
-    const made = { auth, api: gmailApi({ version: 'v1', auth, rootUrl: this.rootUrl }) };
+    const auth = gmailAuthClient(credential, user, gmailScopes(collectSent), this.timeoutMs);
+    const made = {
+      auth,
+      api: gmailApi({ version: 'v1', auth, rootUrl: this.rootUrl, timeout: this.timeoutMs }),
+    };
     this.clients.set(key, made);
     return made;
   }
@@ -199,7 +241,7 @@ export class GmailApi implements GmailImporter, GmailMailboxReader {
       },
       // The upload URL is built from the per-call root (the client-wide one does not reach media uploads);
       // retries are ours, with the failure classified first.
-      { rootUrl: this.rootUrl, retry: false },
+      { rootUrl: this.rootUrl, retry: false, timeout: this.uploadTimeout(raw.length) },
     );
     return response.data.id ?? undefined;
   }
@@ -229,6 +271,7 @@ export class GmailApi implements GmailImporter, GmailMailboxReader {
       headers: { 'Content-Type': 'message/rfc822' },
       data: raw,
       retry: false,
+      timeout: this.uploadTimeout(raw.length),
     });
     return upload.data.id ?? undefined;
   }

@@ -3,6 +3,7 @@
 // Google: what is checked is our side of the documented contract.
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -164,6 +165,41 @@ describe('Gmail API delivery through the stand-in', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SendError);
     expect((error as SendError).permanent).toBe(false);
+  });
+
+  it('a Google that accepts the connection and never answers is a transient failure in bounded time, not a hang', async () => {
+    // A server that takes connections and says nothing, as a stuck load balancer does.
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const quick = { attempts: 2, timeoutMs: 300, sleep: async () => undefined };
+      const cases: [string, GmailApi][] = [['the Gmail API', api({ ...quick, rootUrl: `${silentUrl}/` })]];
+      // The token endpoint silent instead: a refresh token whose token_uri does not answer.
+      const stuck = new FileGmailCredentialStore(join(home, 'stuck'));
+      await stuck.save(CONSUMER_USER, {
+        type: 'authorized_user',
+        client_id: 'client-1.apps.googleusercontent.com',
+        client_secret: 'secret-1',
+        refresh_token: 'never-refreshed',
+        token_uri: `${silentUrl}/token`,
+      });
+      cases.push(['the token endpoint', api({ ...quick, credentials: stuck })]);
+      for (const [what, client] of cases) {
+        const started = Date.now();
+        const error = await client
+          .importMessage({ user: CONSUMER_USER, raw: message('into the void') })
+          .catch((e: unknown) => e);
+        expect(error, what).toBeInstanceOf(SendError);
+        expect((error as SendError).permanent, what).toBe(false);
+        expect((error as Error).message, what).toMatch(/did not answer in time \(request timed out\)/);
+        expect(Date.now() - started, what).toBeLessThan(15_000);
+      }
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it('treats a 400 as permanent, without retrying', async () => {
