@@ -264,6 +264,11 @@ export const rawMailKey = (sesMessageId: string) => `${RAW_MAIL_PREFIX}${sesMess
  */
 export const SES_SETUP_NOTIFICATION_KEY = `${RAW_MAIL_PREFIX}AMAZON_SES_SETUP_NOTIFICATION`;
 export const isSetupNotification = (key: string) => key === SES_SETUP_NOTIFICATION_KEY;
+/**
+ * Objects under RAW_MAIL_PREFIX that are not mail: SES's setup notification, and a "folder" (a key ending in `/`,
+ * as the S3 console's "Create folder" makes: `incoming/` itself). Reconcile and reindex skip them.
+ */
+export const isNotMailObject = (key: string) => isSetupNotification(key) || key.endsWith('/');
 
 /** The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`. */
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';

@@ -17,7 +17,7 @@ import {
   type DeliveryRow,
   envelopeKey,
   isImportedMessage,
-  isSetupNotification,
+  isNotMailObject,
   RAW_MAIL_PREFIX,
 } from './index-schema';
 import { archiveReceivedMail, type IngestDeps } from './ingest';
@@ -80,7 +80,7 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const now = (deps.now ?? (() => new Date()))();
   const raw = (await collect(deps.store.list(deps.bucket, RAW_MAIL_PREFIX))).filter(
-    (o) => !isSetupNotification(o.key),
+    (o) => !isNotMailObject(o.key),
   );
   const rows = await collect(deps.index.allDeliveries());
   const rawKeys = new Set(raw.map((o) => o.key));
@@ -169,6 +169,11 @@ export interface ReindexReport {
    * identity then kept in the sidecar, so a later run does not read them again.
    */
   contentMarked: number;
+  /**
+   * Raw objects with no sidecar whose headers name no configured mailbox (a Bcc, a lost notification, not mail at
+   * all): filed under the `unrouted` pseudo-mailbox, as ingest files mail that reaches no mailbox.
+   */
+  unrouted: string[];
   /** Damaged sidecars rebuilt: the sidecar's key and where its damaged bytes were kept. */
   repairedEnvelopes: { envelope: string; keptAs: string }[];
   failed: { key: string; reason: string }[];
@@ -191,6 +196,7 @@ export async function reindex(
     recorded: 0,
     contentMarked: 0,
     repairedEnvelopes: [],
+    unrouted: [],
     failed: [],
   };
   const now = (deps.now ?? (() => new Date()))().toISOString();
@@ -198,7 +204,7 @@ export async function reindex(
   const rowsByKey = groupByRawKey(rows);
   const rowIds = new Set(rows.map(rowId));
   for await (const object of deps.store.list(deps.bucket, RAW_MAIL_PREFIX)) {
-    if (isSetupNotification(object.key)) continue;
+    if (isNotMailObject(object.key)) continue;
     report.examined += 1;
     const sesMessageId = object.key.slice(RAW_MAIL_PREFIX.length);
     try {
@@ -233,8 +239,8 @@ export async function reindex(
       } else {
         const raw = await readObject(deps.store, { bucket: deps.bucket, key: object.key });
         const recipients = await deriveRecipients(raw);
-        if (recipients.length === 0)
-          throw new Error('no envelope sidecar and no configured mailbox in its headers');
+        // Nothing says whose it is: kept where `list unrouted` and an export see it (it was never "no mail").
+        if (recipients.length === 0) report.unrouted.push(object.key);
         notifications = [
           buildReceivedNotification({
             messageId: sesMessageId,

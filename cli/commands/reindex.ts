@@ -37,6 +37,10 @@ export function registerReindex(program: Command, ctx: CliContext): void {
       );
       for (const r of report.repairedEnvelopes)
         out().result(`  damaged envelope sidecar ${r.envelope} rebuilt (its bytes kept as ${r.keptAs})`);
+      for (const key of report.unrouted)
+        out().result(
+          `  filed under unrouted (no envelope sidecar, no mailbox in its headers): ${key} (mail-archiver list unrouted)`,
+        );
       for (const f of report.failed) out().result(`  failed: ${f.key}: ${f.reason}`);
       if (report.failed.length > 0) process.exitCode = 1;
     });

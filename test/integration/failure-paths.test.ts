@@ -704,6 +704,31 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     );
   });
 
+  it('path 3: an unannounced message whose headers name no mailbox is filed under unrouted; a folder marker is not mail', async () => {
+    // The S3 console's "Create folder" makes a 0-byte `incoming/`; a Bcc copy names no mailbox in its headers.
+    await services.store.write({ bucket: services.bucket, key: 'incoming/' }, Buffer.alloc(0));
+    const { notification, sha256 } = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'bcc, never announced', to: 'someone@elsewhere.example' }),
+      { recipients: ['bob@example.com'] },
+    );
+    const key = notification.receipt.action.objectKey;
+    const found = await reconcile({
+      config,
+      store: services.store,
+      index: services.index,
+      bucket: services.bucket,
+    });
+    expect(found.notIndexed).toEqual([key]);
+    const rebuilt = await reindex(
+      { config, store: services.store, index: services.index, bucket: services.bucket },
+      async () => [],
+    );
+    expect(rebuilt).toMatchObject({ restored: 1, withoutEnvelope: 1, unrouted: [key], failed: [] });
+    await expectNothingLost([{ sesMessageId: notification.mail.messageId, sha256, mailboxes: ['unrouted'] }]);
+  });
+
   it('path 5: an export whose part cannot start, or whose part dies at 15 minutes, is failed with its cause at once', async () => {
     const messages = [];
     for (let i = 0; i < 4; i++) {
