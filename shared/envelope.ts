@@ -6,6 +6,7 @@
 // only in a queue that expires) and it accumulates: a second receipt of the same message (a history import
 // again with other recipients) adds its envelope and deliveries, never replaces the earlier ones.
 import { z } from 'zod';
+import { errorMessage } from './errors';
 import type { DeliveryRow } from './index-schema';
 import { damagedEnvelopeKey, envelopeKey, isImportedMessage } from './index-schema';
 import type { RawMailStore } from './ports';
@@ -107,7 +108,7 @@ export async function readEnvelope(
   try {
     parsed = JSON.parse(text) as typeof parsed;
   } catch (error) {
-    throw new EnvelopeFormatError(`${location.key} is not JSON`, { cause: error });
+    throw new EnvelopeFormatError(`${location.key} is not JSON (${errorMessage(error)})`, { cause: error });
   }
   const versioned = typeof parsed === 'object' && parsed !== null && 'version' in parsed;
   const shape = (versioned ? sidecarShape : sidecarV1Shape).safeParse(parsed);

@@ -545,6 +545,16 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     ]);
     for (const [key, bytes] of damage) await services.store.write({ bucket: services.bucket, key }, bytes);
 
+    // Delivered again meanwhile (a redrive, an import again): the failure names the sidecar, not only JSON's error.
+    const again = await deliverThrough(createIngestHandler({ ...ingestDeps(), logger: quiet }))(
+      indexed.notification,
+    ).then(
+      () => 'archived',
+      (error: unknown) => (error as Error).message,
+    );
+    expect(again).toContain(
+      `: EnvelopeFormatError: ${envelopeKey(indexed.notification.mail.messageId)} is not JSON (`,
+    );
     const found = await reconcile({
       config,
       store: services.store,
