@@ -356,7 +356,11 @@ export async function runLocalChecks(deps: LocalDoctorDeps): Promise<Check[]> {
       checks.push(
         (await reachable(url))
           ? ok(`local ${name}`, `answers at ${url}`)
-          : fail(`local ${name}`, `nothing answers at ${url}`, 'stop npm start and start it again'),
+          : fail(
+              `local ${name}`,
+              `nothing answers at ${url} (not listening, or not responding within 3 s)`,
+              'stop npm start and start it again',
+            ),
       );
     }
   }
@@ -472,7 +476,13 @@ export async function awsDoctorDeps(
 }
 
 /** Whether a TCP connection to the URL's host and port opens within 2 s. */
-function tcpReachable(url: string): Promise<boolean> {
+/**
+ * Whether the service at `url` answers: it accepts a connection and then responds to an HTTP request (any bytes,
+ * or closing the connection) within `ms`. A connection alone is not enough: a stopped or hung JVM (DynamoDB
+ * Local under SIGSTOP, a full GC) still has its socket accepted by the kernel, and every command then waited on
+ * it for ever while doctor said "answers".
+ */
+export function tcpReachable(url: string, ms = 3000): Promise<boolean> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const socket = connect({ host: hostname, port: Number(port) });
@@ -480,8 +490,12 @@ function tcpReachable(url: string): Promise<boolean> {
       socket.destroy();
       resolve(result);
     };
-    socket.setTimeout(2000, () => done(false));
-    socket.once('connect', () => done(true));
+    socket.setTimeout(ms, () => done(false));
+    socket.once('connect', () =>
+      socket.write(`GET / HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`),
+    );
+    socket.once('data', () => done(true));
+    socket.once('end', () => done(true));
     socket.once('error', () => done(false));
   });
 }

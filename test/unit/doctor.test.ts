@@ -23,6 +23,7 @@ import {
   recordReconcileRun,
   runAwsChecks,
   runLocalChecks,
+  tcpReachable,
 } from '../../cli/doctor';
 import { exampleConfig } from '../support/config';
 
@@ -327,6 +328,25 @@ describe('doctor against the local stack', () => {
       await runLocalChecks({ config: exampleConfig(), running: undefined, lastReconcile: undefined }),
     );
     expect(notRunning['local stack']).toMatchObject({ status: 'warn', fix: 'npm start' });
+  });
+
+  it('a service that accepts connections but never responds (a stopped JVM) does not answer', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+    const silentUrl = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    const http = createServer((socket) =>
+      socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')),
+    );
+    await new Promise<void>((done) => http.listen(0, '127.0.0.1', done));
+    const httpUrl = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+    try {
+      expect(await tcpReachable(silentUrl, 500)).toBe(false);
+      expect(await tcpReachable(httpUrl, 500)).toBe(true);
+      expect(await tcpReachable(`http://127.0.0.1:${port}`, 500)).toBe(true);
+    } finally {
+      silent.close();
+      http.close();
+    }
   });
 
   it('remembers when reconcile last ran clean across a run that found differences', () => {
