@@ -35,6 +35,15 @@ export function rootCause(error: unknown): string {
       (current instanceof AggregateError ? current.errors[0] : undefined) ??
       (current as { cause?: unknown }).cause;
     if (next === undefined) break;
+    // A wrapper that already quotes its cause says more than the cause ("envelopes/x.json is not JSON (Unexpected
+    // token ...)" names the file; the SyntaxError under it does not).
+    if (
+      current !== error &&
+      current instanceof Error &&
+      next instanceof Error &&
+      current.message.includes(next.message)
+    )
+      break;
     current = next;
   }
   return current instanceof Error ? `${current.name}: ${current.message}` : String(current);

@@ -5,6 +5,8 @@
 // It is written before the message is parsed (so a message that fails ingest still has its envelope in S3, not
 // only in a queue that expires) and it accumulates: a second receipt of the same message (a history import
 // again with other recipients) adds its envelope and deliveries, never replaces the earlier ones.
+import { z } from 'zod';
+import { errorMessage } from './errors';
 import type { DeliveryRow } from './index-schema';
 import { damagedEnvelopeKey, envelopeKey, isImportedMessage } from './index-schema';
 import type { RawMailStore } from './ports';
@@ -63,6 +65,34 @@ export class EnvelopeFormatError extends Error {
 }
 
 /**
+ * What the readers of a sidecar rely on (reconcile, reindex, ingest): checked, so a sidecar that is JSON but not
+ * a sidecar (a hand edit, a foreign object) is an EnvelopeFormatError, which reconcile reports and reindex
+ * repairs, not a TypeError that stops them. Only checked: the record read is the stored one, every field kept.
+ */
+const notificationShape = z.object({
+  mail: z.object({ messageId: z.string(), timestamp: z.string() }),
+  receipt: z.object({
+    recipients: z.array(z.string()),
+    action: z.object({ bucketName: z.string(), objectKey: z.string() }),
+  }),
+});
+const deliveryShape = z.object({
+  mailbox: z.string(),
+  folder: z.string(),
+  uid: z.number().int(),
+  uidValidity: z.number().int(),
+});
+const sidecarShape = z.object({
+  version: z.literal(2),
+  messageKey: z.string().optional(),
+  sha256: z.string().optional(),
+  receipts: z.array(z.object({ notification: notificationShape, indexedAt: z.string().optional() })),
+  deliveries: z.array(deliveryShape),
+});
+/** The first layout (until issue 11), without a version. */
+const sidecarV1Shape = z.object({ notification: notificationShape, deliveries: z.array(deliveryShape) });
+
+/**
  * The message's sidecar, in the current layout (a first-layout sidecar reads as one indexed receipt), or
  * undefined when there is none. Throws EnvelopeFormatError when it is not one.
  */
@@ -78,7 +108,15 @@ export async function readEnvelope(
   try {
     parsed = JSON.parse(text) as typeof parsed;
   } catch (error) {
-    throw new EnvelopeFormatError(`${location.key} is not JSON`, { cause: error });
+    throw new EnvelopeFormatError(`${location.key} is not JSON (${errorMessage(error)})`, { cause: error });
+  }
+  const versioned = typeof parsed === 'object' && parsed !== null && 'version' in parsed;
+  const shape = (versioned ? sidecarShape : sidecarV1Shape).safeParse(parsed);
+  if (!shape.success) {
+    const problems = shape.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
+    throw new EnvelopeFormatError(`${location.key} is not an envelope sidecar (${problems.join('; ')})`);
   }
   if (parsed.version === 2 && Array.isArray(parsed.receipts)) return parsed as EnvelopeRecord;
   if (parsed.notification && Array.isArray(parsed.deliveries)) {

@@ -99,7 +99,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       unreadableEnvelopes.push({
         key: object.key,
         envelope: envelopeKey(object.key.slice(RAW_MAIL_PREFIX.length)),
-        reason: error.cause ? `${error.message} (${errorMessage(error.cause)})` : error.message,
+        reason: error.message,
       });
       continue;
     }

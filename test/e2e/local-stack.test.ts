@@ -252,8 +252,7 @@ describe('mail-archiver import (alias ingest)', () => {
 
   it('fails loudly and names the problem for a missing path and a bad config', async () => {
     const missing = await cli(['ingest', join(home, 'does-not-exist')]);
-    expect(missing.stdout).toMatch(/failed 1/);
-    expect(missing.stdout).toMatch(/does-not-exist: cannot read/);
+    expect(missing.stderr).toMatch(/does-not-exist: no such file or directory; nothing was imported/);
     expect(missing.code).toBe(1);
     const badConfig = join(home, 'bad.json');
     writeFileSync(badConfig, JSON.stringify({ domains: ['example.com'], mailboxes: {}, alarmEmail: 'x' }));

@@ -535,13 +535,26 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
       makeMessage({ subject: 'unannounced next to a damaged sidecar', to: 'alice@example.com' }),
       { recipients: ['alice@example.com'] },
     );
-    const damaged = Buffer.from('{"version":2,"receipts":[{"notifica');
-    for (const { notification } of [indexed, unindexed])
-      await services.store.write(
-        { bucket: services.bucket, key: envelopeKey(notification.mail.messageId) },
-        damaged,
-      );
+    // One cut short (not JSON), one JSON that is not a sidecar (a hand edit).
+    const damage = new Map([
+      [envelopeKey(indexed.notification.mail.messageId), Buffer.from('{"version":2,"receipts":[{"notifica')],
+      [
+        envelopeKey(unindexed.notification.mail.messageId),
+        Buffer.from('{"version":2,"receipts":[{}],"deliveries":"x"}'),
+      ],
+    ]);
+    for (const [key, bytes] of damage) await services.store.write({ bucket: services.bucket, key }, bytes);
 
+    // Delivered again meanwhile (a redrive, an import again): the failure names the sidecar, not only JSON's error.
+    const again = await deliverThrough(createIngestHandler({ ...ingestDeps(), logger: quiet }))(
+      indexed.notification,
+    ).then(
+      () => 'archived',
+      (error: unknown) => (error as Error).message,
+    );
+    expect(again).toContain(
+      `: EnvelopeFormatError: ${envelopeKey(indexed.notification.mail.messageId)} is not JSON (`,
+    );
     const found = await reconcile({
       config,
       store: services.store,
@@ -557,7 +570,16 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
         ])
         .sort(),
     );
-    expect(found.unreadableEnvelopes[0]?.reason).toMatch(/is not JSON \(.+\)/);
+    expect(
+      Object.fromEntries(
+        found.unreadableEnvelopes.map((u) => [u.envelope, u.reason.slice(u.envelope.length)]),
+      ),
+    ).toEqual({
+      [envelopeKey(indexed.notification.mail.messageId)]: expect.stringMatching(/^ is not JSON \(.+\)$/),
+      [envelopeKey(unindexed.notification.mail.messageId)]: expect.stringMatching(
+        /^ is not an envelope sidecar \(receipts\.0\.notification: .+; deliveries: .+\)$/,
+      ),
+    });
     expect(found.notIndexed).toEqual([unannounced.notification.receipt.action.objectKey]);
 
     const rebuilt = await reindex(
@@ -574,11 +596,11 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     expect(rebuilt.repairedEnvelopes.map((r) => r.envelope).sort()).toEqual(
       [indexed, unindexed].map(({ notification }) => envelopeKey(notification.mail.messageId)).sort(),
     );
-    for (const { keptAs } of rebuilt.repairedEnvelopes) {
+    for (const { envelope, keptAs } of rebuilt.repairedEnvelopes) {
       const chunks: Uint8Array[] = [];
       for await (const c of await services.store.read({ bucket: services.bucket, key: keptAs }))
         chunks.push(c);
-      expect(Buffer.concat(chunks)).toEqual(damaged);
+      expect(Buffer.concat(chunks)).toEqual(damage.get(envelope));
     }
     // The rebuilt sidecar records both deliveries (bob from the row's envelope recipients), UIDs kept.
     const envelope = await readEnvelope(services.store, services.bucket, indexed.notification.mail.messageId);
