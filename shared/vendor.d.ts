@@ -23,3 +23,22 @@ declare module 's3rver' {
     close(): Promise<void>;
   }
 }
+
+// nodemailer's transfer-encoding libraries ship no types; only what we call is declared.
+declare module 'libqp' {
+  const libqp: {
+    encode(buffer: Buffer | string): string;
+    decode(text: Buffer | string): Buffer;
+    wrap(text: string, lineLength?: number): string;
+  };
+  export default libqp;
+}
+
+declare module 'libbase64' {
+  const libbase64: {
+    encode(buffer: Buffer | string): string;
+    decode(text: string): Buffer;
+    wrap(text: string, lineLength?: number): string;
+  };
+  export default libbase64;
+}

@@ -83,7 +83,7 @@ export async function forwardMessage(
   // Only SES copies are rewritten; Gmail API imports carry the archived bytes unchanged.
   const rewritten =
     viaSes.length > 0
-      ? rewriteForForwarding({
+      ? await rewriteForForwarding({
           raw,
           fromAddress: from,
           envelopeRecipient: row.envelopeRecipients[0] ?? request.mailbox,

@@ -10,6 +10,7 @@ import libmime from 'libmime';
 import { decodeBytes, decodeUnlabelled, isKnownCharset } from '../charset';
 import { findHeaderEnd, type LineEnding, splitLines } from '../lines';
 import { parseAddresses } from '../mime';
+import { fitLongLines } from './long-lines';
 
 /**
  * One item of the header block: a field (its name) or a line that is not a field (`name` is ''), with its exact
@@ -77,7 +78,7 @@ export function joinHeaderBlock(message: SplitMessage): Buffer {
 }
 
 /** The line ending an item's raw bytes end with. */
-function endingOf(raw: Buffer): string {
+export function headerEndingOf(raw: Buffer): string {
   if (raw.at(-1) === 10) return raw.at(-2) === 13 ? '\r\n' : '\n';
   return raw.at(-1) === 13 ? '\r' : '';
 }
@@ -85,11 +86,11 @@ function endingOf(raw: Buffer): string {
 /** The ending of the header block's last line (the message's eol when it has none). */
 function lastEnding(message: SplitMessage): string {
   const last = message.fields.at(-1);
-  return (last && endingOf(last.raw)) || message.eol;
+  return (last && headerEndingOf(last.raw)) || message.eol;
 }
 
 /** A field's raw value: the bytes after the colon, without the final line ending (folding kept). */
-function rawValueOf(field: HeaderField): Buffer {
+export function rawValueOf(field: HeaderField): Buffer {
   const colon = field.raw.indexOf(58);
   let stop = field.raw.length;
   if (field.raw[stop - 1] === 10) stop--;
@@ -328,7 +329,7 @@ function declaredCharset(message: SplitMessage): string | undefined {
 /** The field that carries a header-block line that is not a field (its bytes, whole, as the value). */
 export const MALFORMED_LINE_FIELD = 'X-Mail-Archiver-Malformed-Line';
 
-export function rewriteForForwarding(input: RewriteInput): RewrittenMessage {
+export async function rewriteForForwarding(input: RewriteInput): Promise<RewrittenMessage> {
   const message = splitHeaderBlock(input.raw);
   const { eol } = message;
   const seen = new Set<string>();
@@ -344,7 +345,7 @@ export function rewriteForForwarding(input: RewriteInput): RewrittenMessage {
       // of a malformed message. Its exact bytes travel as the value of an added field instead.
       // It keeps its own final line ending: a lone CR written before a body that starts with LF would
       // join them into one CRLF.
-      const ending = endingOf(field.raw);
+      const ending = headerEndingOf(field.raw);
       const line = field.raw.subarray(0, field.raw.length - ending.length);
       const carried = foldField(MALFORMED_LINE_FIELD, Buffer.concat([Buffer.from(' '), line]), eol);
       const raw = Buffer.concat([
@@ -399,8 +400,11 @@ export function rewriteForForwarding(input: RewriteInput): RewrittenMessage {
     // Last before the body when nothing was kept: it ends like the original header block's last line.
     writtenField(FORWARD_TRACE_FIELD, input.trace, kept.length > 0 ? eol : lastEnding(message)),
   ];
+  // A kept field or a body line over 998 octets: SES refuses the copy as it stands (shared/forwarding/long-lines.ts).
+  const fitted = await fitLongLines(joinHeaderBlock({ ...message, fields: [...added, ...kept] }));
+  changes.push(...fitted.changes);
   return {
-    raw: joinHeaderBlock({ ...message, fields: [...added, ...kept] }),
+    raw: fitted.raw,
     originalFrom,
     removed,
     changes,

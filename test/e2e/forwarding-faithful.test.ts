@@ -1,13 +1,15 @@
 // The SES path end to end on the local stack with the messages that used to come out damaged: a bare-CR message
 // and a malformed one whose header block holds a MIME boundary and a body line. The copy that reaches the SMTP
 // sink is judged by forward_check.py (when python3 and the tool are there), and the ledger entry records what
-// had to change beyond the rewrite.
+// had to change beyond the rewrite; a body with a line over 998 octets is re-encoded, and that is recorded too.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local-stack';
+import { longestLine } from '../../shared/forwarding/long-lines';
 import { readObject } from '../../shared/raw-object';
 import { exampleConfig } from '../support/config';
 import { CORPORA_DIR } from '../support/corpora';
@@ -97,5 +99,23 @@ describe('faithful SES copies on the local stack', () => {
       expect.stringMatching(/^header item \d+ is not a field: carried in X-Mail-Archiver-Malformed-Line$/),
     ]);
     if (judge) expect(forwardCheck(stored, copy)).toMatch(/1 copies; SES would refuse 0 .*; 0 altered/);
+  });
+
+  it('re-encodes a body with a line over 998 octets so SES takes it, and records that on the ledger entry', async () => {
+    const line = Array.from({ length: 300 }, (_, i) => `word${i}`).join(' ');
+    const raw = Buffer.from(
+      `From: Ann <ann@sender.example.org>\r\nTo: alice@example.com\r\nSubject: one long line\r\n\r\n${line}\r\n`,
+    );
+    const { copy } = await forward(raw);
+    expect(longestLine(copy)).toBeLessThanOrEqual(998);
+    expect(copy.toString()).toContain('\r\nContent-Transfer-Encoding: quoted-printable\r\n');
+    expect((await simpleParser(copy)).text).toBe(`${line}\n`);
+    const entry = await ledgerEntry('one long line');
+    expect(entry).toMatchObject({ state: 'sent' });
+    expect(entry?.changes).toEqual([
+      expect.stringMatching(
+        /^line over 998 octets: the body of the message \(text\/plain; a line of 2289 octets\) was re-encoded as quoted-printable/,
+      ),
+    ]);
   });
 });

@@ -4,6 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { SesSender } from '../../shared/adapters/ses-sender';
 import { SendError } from '../../shared/forwarding/forward';
+import { LONG_LINE_CHANGE, longestLine } from '../../shared/forwarding/long-lines';
 import { contentBlocker, forwardBlocker } from '../../shared/forwarding/policy';
 import {
   asciiEnvelopeAddress,
@@ -12,6 +13,7 @@ import {
   forwardedFrom,
   type HeaderField,
   MALFORMED_LINE_FIELD,
+  MAX_LINE_OCTETS,
   rewriteForForwarding,
   SINGLE_INSTANCE_FIELDS,
   splitHeaderBlock,
@@ -71,6 +73,7 @@ function assertSesAcceptable(rewritten: Buffer, where: string) {
   expect(from).toHaveLength(1);
   expect(fieldValue(from[0] as (typeof fields)[number])).toMatch(new RegExp(`<${FROM}>$`));
   expect(fields.some((f) => f.name === '')).toBe(false);
+  expect(longestLine(rewritten), `${where}: a line over 998 octets`).toBeLessThanOrEqual(MAX_LINE_OCTETS);
 }
 
 describe('the forwarding rewrite', () => {
@@ -99,8 +102,8 @@ describe('the forwarding rewrite', () => {
     ].join('\r\n'),
   );
 
-  it('rewrites only what SES requires and keeps every other byte', () => {
-    const result = rewrite(original);
+  it('rewrites only what SES requires and keeps every other byte', async () => {
+    const result = await rewrite(original);
     const text = result.raw.toString('utf8');
     expect(text).toMatch(
       /^From: =\?UTF-8\?Q\?Ann_S=C3=A9nder_via_example=2Ecom\?= <forwarder@example\.com>\r\n/,
@@ -124,9 +127,9 @@ describe('the forwarding rewrite', () => {
     assertSesAcceptable(result.raw, 'fixture');
   });
 
-  it('keeps an existing Reply-To, and builds a display name from the address when there is none', () => {
+  it('keeps an existing Reply-To, and builds a display name from the address when there is none', async () => {
     const raw = Buffer.from('From: bare@example.org\nReply-To: list@example.org\nSubject: x\n\nbody\n');
-    const text = rewrite(raw).raw.toString();
+    const text = (await rewrite(raw)).raw.toString();
     expect(text).toMatch(/^From: "bare@example\.org via example\.com" <forwarder@example\.com>\n/);
     expect(text.match(/^Reply-To:/gm)).toHaveLength(1);
     expect(text).toContain('Reply-To: list@example.org\n');
@@ -142,13 +145,16 @@ describe('the forwarding rewrite', () => {
 
   it.skipIf(!corporaPresent)(
     'gives a message SES accepts for every corpus message, changing nothing else',
-    () => {
+    async () => {
       let count = 0;
       for (const file of corpusMessages()) {
         const raw = readFileSync(file);
-        const result = rewrite(raw);
+        const result = await rewrite(raw);
         assertSesAcceptable(result.raw, corpusName(file));
-        assertOnlyRewrittenHeadersDiffer(raw, result.raw, corpusName(file));
+        // A copy that had a line over 998 octets had it folded or re-encoded on purpose (recorded; its decoded
+        // parts are checked against the original's in test/integration/forward-check.test.ts).
+        if (!result.changes?.some((c) => c.startsWith(LONG_LINE_CHANGE)))
+          assertOnlyRewrittenHeadersDiffer(raw, result.raw, corpusName(file));
         count++;
       }
       expect(count).toBeGreaterThan(100);
