@@ -43,7 +43,10 @@ export function corpusMbox(messages: Buffer[], path: string): number {
 /** CPU seconds (user + system) the DynamoDB Local JVM serving `home` has used; undefined off Linux. */
 function dynamoLocalCpuSeconds(home: string): number | undefined {
   try {
-    const pid = execFileSync('pgrep', ['-f', `-dbPath ${join(home, 'dynamodb')}`], { encoding: 'utf8' })
+    const pid = execFileSync('pgrep', ['-f', '--', `-dbPath ${join(home, 'dynamodb')}`], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
       .trim()
       .split('\n')[0];
     const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');

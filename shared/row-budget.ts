@@ -46,7 +46,8 @@ export const utf8Bytes = (value: string): number => Buffer.byteLength(value, 'ut
 
 /** The longest prefix of `value` within `maxBytes` UTF-8 bytes, never splitting a character, marked as cut. */
 export function truncateUtf8(value: string, maxBytes: number): string {
-  if (utf8Bytes(value) <= maxBytes) return value;
+  // A UTF-16 code unit is at most 3 UTF-8 bytes (a surrogate pair, two units, is 4): most values need no count.
+  if (value.length * 3 <= maxBytes || utf8Bytes(value) <= maxBytes) return value;
   const room = Math.max(0, maxBytes - utf8Bytes(CUT_MARK));
   let bytes = 0;
   let end = 0;
