@@ -23,7 +23,7 @@ import { FileRawMailStore } from '../shared/adapters/file-store';
 import { MemoryMailIndex } from '../shared/adapters/memory-index';
 import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import { exportMailbox } from '../shared/bundle/export';
-import { loadConfig } from '../shared/config';
+import { loadConfig, serializeConfig } from '../shared/config';
 import { errorMessage } from '../shared/errors';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
@@ -374,7 +374,7 @@ async function coldStart(work: string) {
   console.log('\nCold start (Lambda bundles, built as NodejsFunction builds them)');
   const env = {
     ...process.env,
-    ARCHIVER_CONFIG: JSON.stringify(config),
+    ARCHIVER_CONFIG: serializeConfig(config),
     INDEX_TABLE: 't',
     RAW_BUCKET: 'b',
     FORWARD_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/1/q',

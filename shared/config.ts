@@ -324,6 +324,27 @@ export function parseConfigJson(text: string, source = 'config'): ArchiverConfig
   return parseConfig(raw, source);
 }
 
+/**
+ * The config as config-file JSON that {@link parseConfigJson} reads back to an equal config: what the Lambdas get
+ * compiled into their code. The parsed form is not such a file (a mailbox's `targets` is derived from its
+ * `forwardTo`, and the schema refuses unknown keys), so each mailbox is written back in the file's own form.
+ */
+export function serializeConfig(config: ArchiverConfig): string {
+  const mailboxes = Object.fromEntries(
+    Object.entries(config.mailboxes).map(([address, box]) => [
+      address,
+      {
+        forwardTo: box.targets.map((t) =>
+          t.via === 'ses' && !t.collectSent
+            ? t.address
+            : { address: t.address, via: t.via, collectSent: t.collectSent },
+        ),
+      },
+    ]),
+  );
+  return JSON.stringify({ ...config, mailboxes });
+}
+
 /** The verified identity forwarded copies are sent from. */
 export function forwardingFrom(config: Pick<ArchiverConfig, 'forwarding' | 'domains'>): string {
   return config.forwarding.fromAddress?.toLowerCase() ?? `forwarder@${config.domains[0]}`;

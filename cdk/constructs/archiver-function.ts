@@ -8,7 +8,7 @@ import { NodejsFunction, type NodejsFunctionProps, OutputFormat } from 'aws-cdk-
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { BUNDLED_CONFIG_IDENTIFIER } from '../../lambdas/shared/environment';
-import type { ArchiverConfig } from '../../shared/config';
+import { type ArchiverConfig, serializeConfig } from '../../shared/config';
 
 /**
  * Props of {@link ArchiverFunction}: NodejsFunction's props without `runtime` and `architecture` (always Node 22
@@ -68,7 +68,7 @@ export class ArchiverFunction extends NodejsFunction {
         ...props.bundling,
         define: {
           ...props.bundling?.define,
-          ...(config ? { [BUNDLED_CONFIG_IDENTIFIER]: JSON.stringify(JSON.stringify(config)) } : {}),
+          ...(config ? { [BUNDLED_CONFIG_IDENTIFIER]: JSON.stringify(serializeConfig(config)) } : {}),
         },
       },
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },

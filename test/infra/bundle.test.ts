@@ -1,5 +1,6 @@
 // The one test that bundles every Lambda for real (esbuild through NodejsFunction): the template tests skip
 // bundling. Each function's asset must hold its handler module.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,24 @@ describe('the Lambda bundles', () => {
         expect(code, id).toContain('alice.example@gmail.com');
         expect(code, id).not.toContain('__ARCHIVER_CONFIG__');
       }
+      // Cold start: the module loads (and reads its compiled config) with the environment the template gives it.
+      const variables = (
+        resource.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined
+      )?.Variables;
+      const env: Record<string, string> = { PATH: process.env.PATH ?? '', AWS_REGION: 'us-east-1' };
+      for (const [name, value] of Object.entries(variables ?? {}))
+        env[name] = typeof value === 'string' ? value : `resolved-at-deploy-${name.toLowerCase()}`;
+      const load = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(join(dir, 'index.js'))})`], {
+        env: { ...env, AWS_LAMBDA_FUNCTION_NAME: id },
+        encoding: 'utf8',
+      });
+      expect(
+        load.status,
+        `${id} fails to load: ${load.stderr
+          .split('\n')
+          .filter((l) => l.length < 300)
+          .join('\n')}`,
+      ).toBe(0);
     }
     expect(manifest).toContain('AWS::Lambda::Function');
   });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig, receivingDomains } from '../../shared/config';
+import {
+  ConfigError,
+  loadConfig,
+  parseConfig,
+  parseConfigJson,
+  receivingDomains,
+  serializeConfig,
+} from '../../shared/config';
 import { exampleConfig } from '../support/config';
 
 describe('config', () => {
@@ -70,5 +77,33 @@ describe('config', () => {
   it('normalises mailbox addresses to lower case', () => {
     const config = exampleConfig({ mailboxes: { 'Alice@Example.com': {} } });
     expect(Object.keys(config.mailboxes)).toEqual(['alice@example.com']);
+  });
+
+  // The Lambdas read the config compiled into their code through the same parser: what the stack writes must
+  // read back to the same config, or every function fails at cold start.
+  it('serializes every config to JSON the parser reads back to an equal config', () => {
+    const configs = [
+      loadConfig('mail-archiver.config.json'),
+      exampleConfig(),
+      exampleConfig({
+        stackName: 'Mail-Archive-2',
+        mailboxes: {
+          'Alice@Example.com': {
+            forwardTo: [
+              'Alice.Example@gmail.com',
+              { address: 'alice@workspace.example.org', via: 'gmail-api', collectSent: true },
+              { address: 'alice2@gmail.com', via: 'gmail-api' },
+            ],
+          },
+          'bob@example.com': {},
+        },
+        unknownRecipients: { action: 'catchAll', mailbox: 'Bob@example.com' },
+        forwarding: { forwardSpam: true, bounceRateAlarm: 0.02, fromAddress: 'Fwd@example.com' },
+        ses: { ruleSetName: 'rules', activateRuleSet: false, existingIdentities: ['example.com'] },
+      }),
+    ];
+    for (const config of configs) {
+      expect(parseConfigJson(serializeConfig(config), 'the bundled config')).toEqual(config);
+    }
   });
 });
