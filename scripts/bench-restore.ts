@@ -50,6 +50,7 @@ export async function restoreBench(
   work: string,
   count = Number(process.env.BENCH_RESTORE_MESSAGES ?? 2000),
 ): Promise<{ rows: RestoreBenchRow[]; notes: string[] }> {
+  mkdirSync(work, { recursive: true });
   const config = loadConfig(join(ROOT, 'mail-archiver.config.json'));
   const mailbox = Object.keys(config.mailboxes)[0] ?? 'alice@example.com';
   const files = spamAssassinFiles().slice(0, count);

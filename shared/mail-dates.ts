@@ -96,6 +96,7 @@ export function utcDate(
 
 /** Strips RFC 5322 comments (`(...)`, nested) and folds whitespace. */
 function withoutComments(value: string): string {
+  if (!value.includes('(')) return value.replace(/\s+/g, ' ').trim();
   let out = '';
   let depth = 0;
   for (const ch of value) {

@@ -84,8 +84,17 @@ export async function exportMailbox(
   sink: Writable,
 ): Promise<ExportResult> {
   const now = request.now ?? new Date();
-  const folders = sortFolders(await deps.index.folders(request.mailbox));
+  // The sink is piped to at once: a sink that fails while the index is read (a file that cannot be opened) must
+  // have its error reach this export, not become an uncaught 'error' event.
   const { pack, written, digest } = bundleWriter(sink);
+  let folders: Awaited<ReturnType<typeof sortFolders>>;
+  try {
+    folders = sortFolders(await deps.index.folders(request.mailbox));
+  } catch (error) {
+    pack.destroy(asError(error));
+    await written.catch(() => undefined);
+    throw error;
+  }
 
   // Nothing per message stays in memory: uidlists and the manifest's message list are spooled to disk.
   const spoolDir = await mkdtemp(join(tmpdir(), 'mail-archiver-export-'));
@@ -187,7 +196,14 @@ export async function exportMailbox(
     };
   } catch (error) {
     pack.destroy(asError(error));
-    await written.catch(() => undefined);
+    // When the sink failed first (a directory that is not there, a full disk, an upload refused), tar-stream
+    // only says "already finalized or destroyed" on the next entry: the sink's own error is the cause.
+    const sinkError = await written.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (sinkError && sinkError !== error && /already finalized or destroyed/.test(asError(error).message))
+      throw sinkError;
     throw error;
   } finally {
     await manifestSpool.close().catch(() => undefined);

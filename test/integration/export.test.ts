@@ -26,6 +26,7 @@ import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExportHandler } from '../../lambdas/export/handler';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { exportMailbox } from '../../shared/bundle/export';
 import { runExportJob } from '../../shared/bundle/export-job';
 import { EXPORT_HEAP_LIMITS, runInExportWorker } from '../../shared/bundle/export-worker';
 import { joinBundles } from '../../shared/bundle/join';
@@ -88,6 +89,20 @@ function tree(root: string): Map<string, { bytes: string; mtime: number }> {
 }
 
 const verify = (path: string) => verifyBundle(createReadStream(path));
+
+describe('a sink that fails', () => {
+  it('is the error export reports, not the tar writer\'s "already finalized"', async () => {
+    for (let i = 0; i < 3; i++) await receive(makeMessage({ subject: `sink ${i}` }), ['alice@example.com']);
+    const sink = createWriteStream(join(work, 'no', 'such', 'dir', 'bundle.tar.gz'));
+    await expect(
+      exportMailbox(
+        { index: services.index, store: services.store },
+        { mailbox: 'alice@example.com', format: 'maildir' },
+        sink,
+      ),
+    ).rejects.toThrow(/ENOENT/);
+  });
+});
 
 describe('incremental bundles', () => {
   it('full + incrementals unpacked in order give the same tree as a full export made now', async () => {
