@@ -16,6 +16,7 @@ import mailsplit from '@zone-eu/mailsplit';
 import type { MimeNode, SplitterChunk } from '@zone-eu/mailsplit/lib/types';
 import libbase64 from 'libbase64';
 import libqp from 'libqp';
+import { errorMessage } from '../errors';
 import { splitLines } from '../lines';
 import {
   foldField,
@@ -194,7 +195,7 @@ export async function fitLongLines(raw: Buffer): Promise<{ raw: Buffer; changes:
   } catch (error) {
     // A structure the splitter will not read (past its limits): sent as it is, and SES says why it refuses.
     changes.push(
-      `${LONG_LINE_CHANGE}: left as it is (the MIME splitter could not read the message: ${(error as Error).message}); SES may refuse it`,
+      `${LONG_LINE_CHANGE}: left as it is (the MIME splitter could not read the message: ${errorMessage(error)}); SES may refuse it`,
     );
     return { raw, changes };
   }
