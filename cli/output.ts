@@ -1,5 +1,7 @@
 // How the CLI talks to people and to scripts: exit codes, the error class for user mistakes, --json/--quiet/
 // --verbose, colour only on a terminal, and a quiet exit when the reader of stdout goes away (`| head`).
+
+import { errorMessage } from '../shared/errors';
 import { describeError } from './describe-error';
 
 /**
@@ -34,6 +36,26 @@ export class UserError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? ExitCode.failed;
+  }
+}
+
+/**
+ * Why a file the user named cannot be used, in plain words (the errno code's meaning), for a UserError's line;
+ * anything else is the error's own message.
+ */
+export function fileProblem(error: unknown): string {
+  switch ((error as NodeJS.ErrnoException | undefined)?.code) {
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'it is a directory';
+    case 'ENOTDIR':
+      return 'a part of the path is not a directory';
+    default:
+      return errorMessage(error);
   }
 }
 

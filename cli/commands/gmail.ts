@@ -25,7 +25,7 @@ import type { GmailCredentialStore } from '../../shared/ports';
 import type { CliContext } from '../context';
 import { localGmailRootUrl } from '../local-forwarding';
 import { archiverHome } from '../local-stack';
-import { ExitCode, UserError } from '../output';
+import { ExitCode, fileProblem, UserError } from '../output';
 
 export const GOOGLE_AUTH_URL = 'https://accounts.google.com/o/oauth2/v2/auth';
 
@@ -165,15 +165,7 @@ async function readUserFile(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EACCES'
-          ? 'permission denied'
-          : code === 'EISDIR'
-            ? 'it is a directory'
-            : errorMessage(error);
+    const why = fileProblem(error);
     throw new UserError(`cannot read the ${what} ${path}: ${why}`, { cause: error });
   }
 }

@@ -2,7 +2,6 @@
 // through the SES path. "Ingest" names the SES pipeline (lambdas/ingest); the command that imports history is `import`.
 import { accessSync, constants } from 'node:fs';
 import type { Command } from 'commander';
-import { errorMessage } from '../../shared/errors';
 import { ImportRecipientError } from '../../shared/history/import';
 import type { CliContext } from '../context';
 import { checkImportOptions, DEFAULT_IMPORT_CONCURRENCY, type ImportReport, importMessages } from '../import';
@@ -10,7 +9,7 @@ import { planImport } from '../ingest-plan';
 import { handleInterruptionGracefully, interruption } from '../interrupt';
 import { totalBytes } from '../message-sources';
 import { collect, parsePositive } from '../options';
-import { formatTable, UserError } from '../output';
+import { fileProblem, formatTable, UserError } from '../output';
 import { out } from '../program';
 
 interface IngestOptions {
@@ -164,15 +163,7 @@ function checkPaths(paths: string[]): void {
     try {
       accessSync(path, constants.R_OK);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const reason =
-        code === 'ENOENT'
-          ? 'no such file or directory'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : code === 'ENOTDIR'
-              ? 'a part of the path is not a directory'
-              : errorMessage(error);
+      const reason = fileProblem(error);
       throw new UserError(`${path}: ${reason}; nothing was imported`, { cause: error });
     }
   }
