@@ -1,6 +1,7 @@
 // How the CLI talks to people and to scripts: exit codes, the error class for user mistakes, --json/--quiet/
 // --verbose, colour only on a terminal, and a quiet exit when the reader of stdout goes away (`| head`).
 
+import { BIDI_FORMATTING_CHARACTER, CONTROL_CHARACTER } from '../shared/display-text';
 import { errorMessage } from '../shared/errors';
 import { describeError } from './describe-error';
 
@@ -188,17 +189,10 @@ export function exitQuietlyOnEpipe(
   });
 }
 
-/**
- * What a terminal would act on instead of showing: C0, DEL and C1 controls (U+009B is CSI, as ESC [ is) and
- * Unicode's bidirectional formatting characters (an override reverses the rest of the line). Mail puts them in
- * subjects and names at will.
- */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is matched
-const TERMINAL_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
 /** A cell as a terminal shows it: every control or bidi formatting character becomes U+FFFD. */
 export function terminalSafe(text: string): string {
-  return text.replace(TERMINAL_UNSAFE, '\uFFFD');
+  // What a terminal would act on instead of showing; mail puts them in subjects and names at will.
+  return text.replace(CONTROL_CHARACTER, '\uFFFD').replace(BIDI_FORMATTING_CHARACTER, '\uFFFD');
 }
 
 /**

@@ -8,6 +8,7 @@
 import { domainToASCII } from 'node:url';
 import libmime from 'libmime';
 import { decodeBytes, decodeUnlabelled, isKnownCharset } from '../charset';
+import { BIDI_FORMATTING_CHARACTER, CONTROL_CHARACTER } from '../display-text';
 import { findHeaderEnd, type LineEnding, splitLines } from '../lines';
 import { parseAddresses } from '../mime';
 import { fitLongLines } from './long-lines';
@@ -271,27 +272,17 @@ function writtenField(name: string, value: string | Buffer, eol: string, limit?:
 /** An address SES and mail clients accept in Reply-To: local@domain, no spaces or brackets. */
 const VALID_ADDRESS = /^[^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+\.[^\s@<>()",;:\\[\]]+$/;
 
-/** C0, DEL and C1 control characters (a C1 such as U+009B is a terminal's CSI). */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is matched
-const DISPLAY_CONTROLS = /[\u0000-\u001f\u007f-\u009f]+/g;
-/**
- * Unicode's explicit bidirectional formatting characters (UAX #9: ALM, LRM, RLM, the embeddings and overrides
- * U+202A-U+202E, the isolates U+2066-U+2069): an override in a sender's name would reverse the " via <domain>"
- * the forwarder appends to it. Names in right-to-left scripts need none of them.
- */
-const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
 /**
  * `"Ann Sender via example.com" <forwarder@example.com>`, RFC 2047-encoded when the name is not ASCII. Control
  * characters become spaces and bidirectional formatting characters are removed, so the name cannot hide or
- * reverse the "via" part.
+ * reverse the "via" part (an override in the name would reverse the " via <domain>" appended to it).
  */
 export function forwardedFrom(originalFrom: string, fromAddress: string): string {
   const [first] = parseAddresses(originalFrom);
   const domain = fromAddress.slice(fromAddress.lastIndexOf('@') + 1);
   const who = (first?.name || first?.address || 'unknown sender')
-    .replace(DISPLAY_CONTROLS, ' ')
-    .replace(BIDI_CONTROLS, '')
+    .replace(CONTROL_CHARACTER, ' ')
+    .replace(BIDI_FORMATTING_CHARACTER, '')
     .replace(/\s+/g, ' ')
     .trim();
   const display = `${who} via ${domain}`;
