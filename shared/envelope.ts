@@ -118,18 +118,17 @@ export async function readEnvelope(
       .map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
     throw new EnvelopeFormatError(`${location.key} is not an envelope sidecar (${problems.join('; ')})`);
   }
-  if (parsed.version === 2 && Array.isArray(parsed.receipts)) return parsed as EnvelopeRecord;
-  if (parsed.notification && Array.isArray(parsed.deliveries)) {
-    return {
-      version: 2,
-      sesMessageId,
-      ...(parsed.messageKey ? { messageKey: parsed.messageKey } : {}),
-      ...(parsed.sha256 ? { sha256: parsed.sha256 } : {}),
-      receipts: [{ notification: parsed.notification, indexedAt: parsed.notification.mail.timestamp }],
-      deliveries: parsed.deliveries,
-    };
-  }
-  throw new EnvelopeFormatError(`${location.key} is not an envelope sidecar`);
+  // The shape was checked above; the stored record is returned with every field it has.
+  if (versioned) return parsed as EnvelopeRecord;
+  const first = parsed as EnvelopeRecordV1;
+  return {
+    version: 2,
+    sesMessageId,
+    ...(first.messageKey ? { messageKey: first.messageKey } : {}),
+    ...(first.sha256 ? { sha256: first.sha256 } : {}),
+    receipts: [{ notification: first.notification, indexedAt: first.notification.mail.timestamp }],
+    deliveries: first.deliveries,
+  };
 }
 
 /**

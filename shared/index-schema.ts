@@ -126,13 +126,17 @@ export function newExportId(now: Date, random: string): string {
 
 /** A message's identity, also safe as a maildir file-name component ([A-Za-z0-9_-]). */
 export function messageKeyOf(sha256: string, sesMessageId: string): string {
-  return `${sha256.slice(0, 32)}-${sesMessageId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  return `${sha256.slice(0, MESSAGE_KEY_HASH_CHARS)}-${keySafeId(sesMessageId)}`;
 }
 
 /** Whether a message key ({@link messageKeyOf}) is that of the object stored under `sesMessageId`. */
 export function isMessageKeyOf(messageKey: string, sesMessageId: string): boolean {
-  return messageKey.slice(33) === sesMessageId.replace(/[^A-Za-z0-9_-]/g, '_');
+  return messageKey.slice(MESSAGE_KEY_HASH_CHARS + 1) === keySafeId(sesMessageId);
 }
+
+/** How much of the sha256 (hex) a message key starts with. */
+const MESSAGE_KEY_HASH_CHARS = 32;
+const keySafeId = (sesMessageId: string) => sesMessageId.replace(/[^A-Za-z0-9_-]/g, '_');
 
 export const indexKeys = {
   mailboxPk: (mailbox: string) => `MAILBOX#${mailbox}`,
