@@ -12,6 +12,7 @@
 // structure is read by mailparser's own splitter (@zone-eu/mailsplit), which gives back every byte it does not
 // change; lines are measured by the project's one line rule (shared/lines.ts).
 import type { PassThrough, Transform } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import mailsplit from '@zone-eu/mailsplit';
 import type { MimeNode, SplitterChunk } from '@zone-eu/mailsplit/lib/types';
 import libbase64 from 'libbase64';
@@ -49,16 +50,10 @@ function placeOf(node: MimeNode): string {
   return node.root ? 'the message' : `part ${number || '?'}`;
 }
 
-async function through(transform: Transform | PassThrough, input: Buffer): Promise<Buffer> {
-  const out: Buffer[] = [];
-  transform.on('data', (chunk: Buffer) => out.push(chunk));
-  const done = new Promise<void>((resolve, reject) => {
-    transform.once('end', resolve);
-    transform.once('error', reject);
-  });
+/** `input` through a decoder stream, gathered. */
+function through(transform: Transform | PassThrough, input: Buffer): Promise<Buffer> {
   transform.end(input);
-  await done;
-  return Buffer.concat(out);
+  return buffer(transform);
 }
 
 /** The line ending a part's own lines use (CRLF when it has one, else LF, else what its header uses). */
@@ -163,14 +158,8 @@ async function reencodeLeaf(
 async function splitMessage(raw: Buffer): Promise<SplitterChunk[]> {
   const splitter = new mailsplit.Splitter();
   const chunks: SplitterChunk[] = [];
-  splitter.on('data', (chunk: SplitterChunk) => chunks.push(chunk));
-  const done = new Promise<void>((resolve, reject) => {
-    const events = splitter as NodeJS.EventEmitter;
-    events.once('end', resolve);
-    events.once('error', reject);
-  });
   splitter.end(raw);
-  await done;
+  for await (const chunk of splitter as AsyncIterable<SplitterChunk>) chunks.push(chunk);
   return chunks;
 }
 
