@@ -69,11 +69,18 @@ export class LocalDeadLetters {
     writeFileSync(this.path(notification.mail.messageId), JSON.stringify(parked, null, 2));
   }
 
+  /** The folder, read once: the parked notifications, oldest first, and the files that are not one, with why. */
+  read(): { parked: (ParkedNotification & { id: string })[]; unreadable: UnreadableFile[] } {
+    const { entries, unreadable } = this.scan();
+    const parked = entries
+      .map(({ name, value }) => ({ id: name.slice(0, -'.json'.length), ...value }))
+      .sort((a, b) => a.at.localeCompare(b.at));
+    return { parked, unreadable };
+  }
+
   /** The parked notifications, oldest first (files that are not one: `unreadable()`). */
   list(): (ParkedNotification & { id: string })[] {
-    return this.scan()
-      .entries.map(({ name, value }) => ({ id: name.slice(0, -'.json'.length), ...value }))
-      .sort((a, b) => a.at.localeCompare(b.at));
+    return this.read().parked;
   }
 
   /** Files in the folder that are not a parked notification, with why: `redrive` cannot use them. */
@@ -109,8 +116,9 @@ export class LocalDeadLetters {
     describe: (error: unknown) => string = (error) => errorMessage(error),
   ): Promise<DeadLetterRedrive> {
     const report: DeadLetterRedrive = { redriven: 0, failed: [] };
-    for (const { file, reason } of this.unreadable()) report.failed.push({ id: file, reason });
-    for (const parked of this.list()) {
+    const { parked: notifications, unreadable } = this.read();
+    for (const { file, reason } of unreadable) report.failed.push({ id: file, reason });
+    for (const parked of notifications) {
       try {
         await deliver(parked.notification);
         rmSync(this.path(parked.id), { force: true });

@@ -52,9 +52,18 @@ export class ParkedForwards implements ForwardParking {
     );
   }
 
+  /** The folder, read once: the parked requests and the files that are not one, with why. */
+  read(): {
+    parked: { file: string; request: ForwardRequest; reason: string }[];
+    unreadable: UnreadableFile[];
+  } {
+    const { entries, unreadable } = this.scan();
+    return { parked: entries.map(({ file, value }) => ({ file, ...value })), unreadable };
+  }
+
   /** The parked requests (files that are not one: `unreadable()`). */
   list(): { file: string; request: ForwardRequest; reason: string }[] {
-    return this.scan().entries.map(({ file, value }) => ({ file, ...value }));
+    return this.read().parked;
   }
 
   /** Files in the folder that are not a parked forward, with why: `redrive` cannot use them. */

@@ -85,9 +85,10 @@ async function redriveLocally(archive: Archive, config: ArchiverConfig) {
   const forwarding = archive.forwarding;
   if (!forwarding) throw new Error('forwarding is not set up for this archive');
   const parking = new ParkedForwards(join(archiverHome(), 'forward-dead-letters'));
-  const parked = parking.list();
+  const folder = parking.read();
+  const parked = folder.parked;
   // Not a parked forward: left where it is, and said.
-  const unreadable = parking.unreadable().map((u) => `${u.file}: ${u.reason}`);
+  const unreadable = folder.unreadable.map((u) => `${u.file}: ${u.reason}`);
   const fromParking = parked.map((p) => p.request);
   const requests = uniqueRequests([
     ...fromParking,
