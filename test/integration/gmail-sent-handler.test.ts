@@ -55,17 +55,20 @@ describe('the Sent-collection handler', () => {
     }
     const index = new MemoryMailIndex();
     const logged: { level: string; message: string; extra: unknown }[] = [];
-    const handler = createGmailSentHandler({
-      config,
-      reader: new GmailApi({ credentials, rootUrl: google.rootUrl }),
-      store: new FileRawMailStore(join(dir, 'store')),
-      index,
-      bucket: 'raw',
-      logger: {
-        info: (message: string, extra?: unknown) => logged.push({ level: 'info', message, extra }),
-        warn: (message: string, extra?: unknown) => logged.push({ level: 'warn', message, extra }),
-      } as never,
-    });
+    // A run of the scheduled function, as a fresh Lambda instance would build it (same store and index).
+    const newHandler = () =>
+      createGmailSentHandler({
+        config,
+        reader: new GmailApi({ credentials, rootUrl: google.rootUrl }),
+        store: new FileRawMailStore(join(dir, 'store')),
+        index,
+        bucket: 'raw',
+        logger: {
+          info: (message: string, extra?: unknown) => logged.push({ level: 'info', message, extra }),
+          warn: (message: string, extra?: unknown) => logged.push({ level: 'warn', message, extra }),
+        } as never,
+      });
+    const handler = newHandler();
     await handler(); // first run: records where each target starts
     google.userSends(
       ALICE,
@@ -90,17 +93,7 @@ describe('the Sent-collection handler', () => {
       ALICE,
       makeMessage({ subject: 'alice again', from: `Alice <${ALICE}>`, to: 'x@y.example' }),
     );
-    const fresh = createGmailSentHandler({
-      config,
-      reader: new GmailApi({ credentials, rootUrl: google.rootUrl }),
-      store: new FileRawMailStore(join(dir, 'store')),
-      index,
-      bucket: 'raw',
-      logger: {
-        info: (message: string, extra?: unknown) => logged.push({ level: 'info', message, extra }),
-        warn: (message: string, extra?: unknown) => logged.push({ level: 'warn', message, extra }),
-      } as never,
-    });
+    const fresh = newHandler();
     await expect(fresh()).rejects.toBeInstanceOf(SentCollectionFailedError);
     expect([...index.rows.values()].some((r) => r.subject === 'alice again')).toBe(true);
     expect(logged.filter((l) => l.message === GMAIL_AUTH_FAILURE_LOG)).toEqual([
