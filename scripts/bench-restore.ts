@@ -6,7 +6,6 @@
 import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ImapFlow } from 'imapflow';
 import { type DovecotServer, startDovecot } from '../cli/dovecot';
 import { MemoryMailIndex } from '../shared/adapters/memory-index';
 import { exportMailbox } from '../shared/bundle/export';
@@ -15,6 +14,7 @@ import { loadConfig } from '../shared/config';
 import { rawMailKey } from '../shared/index-schema';
 import { archiveReceivedMail } from '../shared/ingest';
 import { buildReceivedNotification } from '../shared/ses-notification';
+import { imapClientFor } from '../test/support/imap';
 import { spamAssassinFiles } from '../test/support/spam-assassin';
 import { memoryStore } from './bench-support';
 
@@ -37,14 +37,7 @@ async function target(work: string, name: string): Promise<DovecotServer> {
   return startDovecot({ maildir, workDir: join(work, name, 'dovecot'), extraConfig: 'mail_fsync = never\n' });
 }
 
-const clientFor = (server: DovecotServer) => () =>
-  new ImapFlow({
-    host: server.host,
-    port: server.port,
-    secure: false,
-    auth: { user: server.user, pass: server.password },
-    logger: false,
-  });
+const clientFor = (server: DovecotServer) => () => imapClientFor(server);
 
 export async function restoreBench(
   work: string,

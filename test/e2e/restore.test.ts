@@ -31,7 +31,7 @@ import { archiveReceivedMail } from '../../shared/ingest';
 import type { MailIndex } from '../../shared/ports';
 import { exportToFile } from '../support/bundles';
 import { exampleConfig } from '../support/config';
-import { readOverImap } from '../support/imap';
+import { imapClientFor, readOverImap } from '../support/imap';
 import { makeMessage, makeMessageWithAttachment } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
 import { receiveLikeSes } from '../support/ses';
@@ -116,14 +116,7 @@ async function target(name: string, extraConfig = SPAM_AS_SPECIAL_USE): Promise<
 }
 
 function clientFor(server: { host: string; port: number; user: string; password: string }) {
-  return () =>
-    new ImapFlow({
-      host: server.host,
-      port: server.port,
-      secure: false,
-      auth: { user: server.user, pass: server.password },
-      logger: false,
-    });
+  return () => imapClientFor(server);
 }
 
 function options(server: DovecotServer, extra: Partial<RestoreOptions> = {}): RestoreOptions {

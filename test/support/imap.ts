@@ -21,14 +21,19 @@ export interface Served {
   >;
 }
 
-export async function readOverImap(server: DovecotServer): Promise<Served> {
-  const client = new ImapFlow({
+/** A new IMAP client for a server on loopback (plain text, password login, no logging), not yet connected. */
+export function imapClientFor(server: Pick<DovecotServer, 'host' | 'port' | 'user' | 'password'>): ImapFlow {
+  return new ImapFlow({
     host: server.host,
     port: server.port,
     secure: false,
     auth: { user: server.user, pass: server.password },
     logger: false,
   });
+}
+
+export async function readOverImap(server: DovecotServer): Promise<Served> {
+  const client = imapClientFor(server);
   await client.connect();
   try {
     const list = await client.list();
