@@ -4,14 +4,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type ArchiverConfig, ConfigError, loadConfig } from '../shared/config';
-import { connectAws } from './aws-target';
-import { resolveConfigPath } from './data-home';
-import { addCleanup } from './interrupt';
-import { startForwardSink } from './local-forwarding';
-import { makeDataHomePrivate } from './local-privacy';
-import { type Archive, archiverHome, readRunningStack, startLocalArchive } from './local-stack';
-import { UserError } from './output';
+import { resolveConfigPath } from './local/data-home';
+import { startForwardSink } from './local/forwarding';
+import { makeDataHomePrivate } from './local/privacy';
+import { type Archive, archiverHome, readRunningStack, startLocalArchive } from './local/stack';
+import { addCleanup } from './process/interrupt';
+import { UserError } from './process/output';
 import { out } from './program';
+import { connectAws } from './target/aws';
 
 export interface GlobalOptions {
   config?: string;
@@ -30,7 +30,7 @@ export interface CliContext {
 
 /**
  * The config named by --config, MAIL_ARCHIVER_CONFIG, the working directory or the data directory
- * (cli/data-home.ts). A missing or invalid file is a UserError naming where it looked.
+ * (cli/local/data-home.ts). A missing or invalid file is a UserError naming where it looked.
  */
 function readConfig(explicit: string | undefined): ArchiverConfig {
   const { path, looked } = resolveConfigPath(explicit);

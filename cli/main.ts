@@ -54,7 +54,7 @@ registerGmailCommands(program, ctx);
 registerDoctor(program, ctx);
 registerCompletion(program);
 
-/** Runs the CLI; sets process.exitCode (see cli/output.ts ExitCode). */
+/** Runs the CLI; sets process.exitCode (see cli/process/output.ts ExitCode). */
 export async function main(argv: string[]): Promise<void> {
   await runProgram(program, argv);
 }

@@ -3,10 +3,10 @@
 // about an archive at the old place. cli/main.ts registers the commands; this runs them.
 import { readFileSync } from 'node:fs';
 import { type Command, CommanderError, Option } from 'commander';
-import { completionScript } from './completion';
-import { resolveDataHome } from './data-home';
-import { installInterruptHandlers, interruptExitCode, runCleanups } from './interrupt';
-import { ExitCode, exitQuietlyOnEpipe, Output, type OutputOptions } from './output';
+import { resolveDataHome } from './local/data-home';
+import { completionScript } from './process/completion';
+import { installInterruptHandlers, interruptExitCode, runCleanups } from './process/interrupt';
+import { ExitCode, exitQuietlyOnEpipe, Output, type OutputOptions } from './process/output';
 
 let current = new Output();
 

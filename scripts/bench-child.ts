@@ -8,11 +8,11 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { FileRawMailStore } from '../shared/adapters/file-store';
 import { MemoryMailIndex } from '../shared/adapters/memory-index';
+import { archiveReceivedMail } from '../shared/archive/ingest';
 import { runInExportWorker } from '../shared/bundle/export-worker';
 import { loadConfig } from '../shared/config';
-import { rawMailKey } from '../shared/index-schema';
-import { archiveReceivedMail } from '../shared/ingest';
-import { buildReceivedNotification } from '../shared/ses-notification';
+import { rawMailKey } from '../shared/index/schema';
+import { buildReceivedNotification } from '../shared/receiving/ses-notification';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
 import { exportInThisThread } from './bench-export';
 

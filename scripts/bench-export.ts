@@ -7,7 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { FileRawMailStore } from '../shared/adapters/file-store';
 import { exportMailbox } from '../shared/bundle/export';
 import { serveExportWorker } from '../shared/bundle/export-worker';
-import type { DeliveryRow, FolderState } from '../shared/index-schema';
+import type { DeliveryRow, FolderState } from '../shared/index/schema';
 import type { MailIndex } from '../shared/ports';
 
 const MB = 1024 * 1024;

@@ -2,7 +2,6 @@
 // the AWS SDK (against AWS or the local services), the CLI with local stand-ins, the tests with the in-memory
 // index; the core never imports the SDK.
 import type { Readable } from 'node:stream';
-import type { GmailCredential } from './forwarding/gmail';
 import type {
   ForwardEntry,
   ForwardEntryKey,
@@ -10,9 +9,8 @@ import type {
   ForwardState,
   SendResult,
 } from './forwarding/ledger';
-import type { SentCollectionState, SentHistoryPage } from './forwarding/sent-collection';
-import type { DeliveryRow, ExportPart, ExportRecord, FolderState, RawLocation } from './index-schema';
-import type { Folder } from './routing';
+import type { DeliveryRow, ExportPart, ExportRecord, FolderState, RawLocation } from './index/schema';
+import type { Folder } from './receiving/routing';
 
 /** Where raw mail and bundles are kept (S3; a directory for benchmarks). */
 export interface RawMailStore {
@@ -47,7 +45,7 @@ export interface DeliveryIndex {
   /** Writes a row unless one exists for (mailbox, messageKey): at-least-once delivery makes this the norm. */
   putDelivery(row: DeliveryRow): Promise<'created' | 'exists'>;
   /**
-   * The content marker (shared/index-schema.ts itemKeys.content): records `messageKey` as the message of
+   * The content marker (shared/index/schema.ts itemKeys.content): records `messageKey` as the message of
    * `mailbox` that holds `contentSha256`, unless a marker is there already (first writer wins). Returns the
    * message key the marker holds afterwards: `messageKey`, or the earlier one.
    */
@@ -158,4 +156,41 @@ export interface GmailMailboxReader {
 export interface SentCollectionStateStore {
   get(target: string): Promise<SentCollectionState | undefined>;
   put(target: string, state: SentCollectionState): Promise<void>;
+}
+
+/**
+ * Google's own credential file formats, kept as they are: a service account key (Workspace, with domain-wide
+ * delegation; the library impersonates the target's user) or an authorised user (consumer Gmail: the refresh
+ * token from `mail-archiver gmail-auth`). `token_uri` is Google's token endpoint unless a stand-in is named.
+ */
+export type GmailCredential =
+  | {
+      type: 'service_account';
+      client_email: string;
+      private_key: string;
+      private_key_id?: string;
+      client_id?: string;
+      token_uri?: string;
+    }
+  | {
+      type: 'authorized_user';
+      client_id: string;
+      client_secret: string;
+      refresh_token: string;
+      token_uri?: string;
+    };
+
+export interface SentHistoryPage {
+  /** Ids of messages added with the SENT label, oldest first. */
+  messageIds: string[];
+  /** The mailbox's history id when the page was read: the next run starts here. */
+  historyId: string;
+  nextPageToken?: string;
+}
+
+/** Where a target's collection stands: the history id the next run starts from. */
+export interface SentCollectionState {
+  historyId: string;
+  /** When the last run finished (the fallback listing starts a day before it). */
+  collectedAt: string;
 }

@@ -1,18 +1,18 @@
 // The index: one DynamoDB table (and its global secondary indexes) that every reader and writer shares, laid
-// out by shared/index-schema.ts. Retained with the stack, deletion-protected, with point-in-time recovery.
+// out by shared/index/schema.ts. Retained with the stack, deletion-protected, with point-in-time recovery.
 import { type CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { indexTableDefinition } from '../../shared/index-schema';
+import { indexTableDefinition } from '../../shared/index/schema';
 import { keepChildLogicalIds } from '../logical-ids';
 
 const attributeType = (type: 'S' | 'N') => (type === 'S' ? AttributeType.STRING : AttributeType.NUMBER);
 
 /**
  * The index: one DynamoDB table (pay per request, AWS-managed encryption, point-in-time recovery, deletion
- * protection, retained) with the global secondary indexes of shared/index-schema.ts. Grants nothing by itself:
+ * protection, retained) with the global secondary indexes of shared/index/schema.ts. Grants nothing by itself:
  * {@link grantItems} and {@link grantWithIndexes} give each function the actions it uses.
  */
 export class IndexTable extends Construct {

@@ -11,8 +11,13 @@ import {
   StorageClass,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { SENT_COLLECTION_STATE_PREFIX } from '../../shared/forwarding/sent-collection';
-import { ENVELOPE_PREFIX, EXPORT_PREFIX, RAW_MAIL_PREFIX, REPORTS_PREFIX } from '../../shared/index-schema';
+import {
+  ENVELOPE_PREFIX,
+  EXPORT_PREFIX,
+  RAW_MAIL_PREFIX,
+  REPORTS_PREFIX,
+  SENT_COLLECTION_STATE_PREFIX,
+} from '../../shared/index/schema';
 import { keepChildLogicalIds } from '../logical-ids';
 
 /** Days a bundle stays downloadable under exports/. */

@@ -15,7 +15,7 @@ import {
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { type ArchiverConfig, receivingDomains } from '../../shared/config';
-import { RAW_MAIL_PREFIX } from '../../shared/index-schema';
+import { RAW_MAIL_PREFIX } from '../../shared/index/schema';
 import { BOUNCE_FAILED_METRIC, METRICS_NAMESPACE } from '../../shared/metrics';
 import { keepChildLogicalIds } from '../logical-ids';
 import { ArchiverFunction } from './archiver-function';
@@ -140,7 +140,7 @@ export class Receiving extends Construct {
         config,
         environment: { POWERTOOLS_SERVICE_NAME: GATEKEEPER_SERVICE },
       });
-      // The bounce sender is always on one of "domains" (shared/routing.ts bounceSenderFor), their identities.
+      // The bounce sender is always on one of "domains" (shared/receiving/routing.ts bounceSenderFor), their identities.
       gatekeeper.addToRolePolicy(
         new PolicyStatement({
           actions: ['ses:SendBounce'],

@@ -1,11 +1,17 @@
-// `mail-archiver doctor`: the preflight before and after `cdk deploy` (cli/doctor.ts has the checks).
+// `mail-archiver doctor`: the preflight before and after `cdk deploy` (cli/doctor/checks/checks.ts has the checks).
 import { Resolver } from 'node:dns/promises';
 import type { Command } from 'commander';
-import { localHealth } from '../archive-health';
 import type { CliContext } from '../context';
-import { awsDoctorDeps, formatChecks, readReconcileRecord, runAwsChecks, runLocalChecks } from '../doctor';
-import { archiverHome, readRunningStack } from '../local-stack';
+import {
+  awsDoctorDeps,
+  formatChecks,
+  readReconcileRecord,
+  runAwsChecks,
+  runLocalChecks,
+} from '../doctor/checks';
+import { archiverHome, readRunningStack } from '../local/stack';
 import { out } from '../program';
+import { localHealth } from '../target/health';
 
 export function registerDoctor(program: Command, ctx: CliContext): void {
   program

@@ -11,14 +11,19 @@ import { type Command, Option } from 'commander';
 import { partSuffix, runExportJob } from '../../shared/bundle/export-job';
 import { joinBundles } from '../../shared/bundle/join';
 import type { BundleFormat } from '../../shared/bundle/manifest';
-import { exportOnAws } from '../aws-target';
-import { assertWritableDestination, commitPending, discardPending, pendingPath } from '../bundle-file';
 import type { CliContext } from '../context';
-import { addCleanup, handleInterruptionGracefully, InterruptedError, interruption } from '../interrupt';
-import { assertKnownMailbox } from '../mailboxes';
-import { normaliseMailbox, parsePositive } from '../options';
-import { humanBytes, progressBar } from '../output';
+import {
+  addCleanup,
+  handleInterruptionGracefully,
+  InterruptedError,
+  interruption,
+} from '../process/interrupt';
+import { normaliseMailbox, parsePositive } from '../process/options';
+import { humanBytes, progressBar } from '../process/output';
 import { out } from '../program';
+import { exportOnAws } from '../target/aws';
+import { assertWritableDestination, commitPending, discardPending, pendingPath } from '../target/bundle-file';
+import { assertKnownMailbox } from '../target/mailboxes';
 
 interface ExportOptions {
   out?: string;

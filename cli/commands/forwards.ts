@@ -1,12 +1,12 @@
 // `mail-archiver forwards`: the forwarding ledger of a mailbox, newest change first.
 import { type Command, Option } from 'commander';
 import type { ForwardEntry, ForwardState } from '../../shared/forwarding/ledger';
-import type { DeliveryRow } from '../../shared/index-schema';
+import type { DeliveryRow } from '../../shared/index/schema';
 import type { CliContext } from '../context';
-import { assertKnownMailbox } from '../mailboxes';
-import { normaliseMailbox } from '../options';
-import { printJsonLines, printTable, tableTime } from '../output';
+import { normaliseMailbox } from '../process/options';
+import { printJsonLines, printTable, tableTime } from '../process/output';
 import { out } from '../program';
+import { assertKnownMailbox } from '../target/mailboxes';
 
 export function registerForwards(program: Command, ctx: CliContext): void {
   program

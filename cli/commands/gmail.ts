@@ -17,15 +17,16 @@ import {
   parseGmailCredential,
   SecretsManagerGmailCredentialStore,
 } from '../../shared/adapters/gmail-credentials';
+import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
 import { type ArchiverConfig, gmailApiTargets } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
-import { type GmailCredential, gmailScopes } from '../../shared/forwarding/gmail';
+import { gmailScopes } from '../../shared/forwarding/gmail';
 import { collectSentForAll } from '../../shared/forwarding/sent-collection';
-import type { GmailCredentialStore } from '../../shared/ports';
+import type { GmailCredential, GmailCredentialStore } from '../../shared/ports';
 import type { CliContext } from '../context';
-import { localGmailRootUrl } from '../local-forwarding';
-import { archiverHome } from '../local-stack';
-import { ExitCode, fileProblem, UserError } from '../output';
+import { localGmailRootUrl } from '../local/forwarding';
+import { archiverHome } from '../local/stack';
+import { ExitCode, fileProblem, UserError } from '../process/output';
 
 export const GOOGLE_AUTH_URL = 'https://accounts.google.com/o/oauth2/v2/auth';
 
@@ -267,6 +268,7 @@ Stored locally under $MAIL_ARCHIVER_HOME/gmail/ (mode 0600); with --target aws i
             ...(gmailRootUrl ? { rootUrl: gmailRootUrl } : {}),
           }),
           store: archive.store,
+          state: new RawStoreSentCollectionState(archive.store, archive.bucket),
           index: archive.index,
           bucket: archive.bucket,
         }),

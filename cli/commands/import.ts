@@ -2,14 +2,19 @@
 // through the SES path. "Ingest" names the SES pipeline (lambdas/ingest); the command that imports history is `import`.
 import { accessSync, constants } from 'node:fs';
 import type { Command } from 'commander';
-import { ImportRecipientError } from '../../shared/history/import';
+import {
+  checkImportOptions,
+  DEFAULT_IMPORT_CONCURRENCY,
+  ImportRecipientError,
+  type ImportReport,
+  importMessages,
+} from '../../shared/history/import';
+import { planImport } from '../../shared/history/plan';
+import { totalBytes } from '../../shared/history/sources';
 import type { CliContext } from '../context';
-import { checkImportOptions, DEFAULT_IMPORT_CONCURRENCY, type ImportReport, importMessages } from '../import';
-import { planImport } from '../ingest-plan';
-import { handleInterruptionGracefully, interruption } from '../interrupt';
-import { totalBytes } from '../message-sources';
-import { collect, parsePositive } from '../options';
-import { fileProblem, formatTable, UserError } from '../output';
+import { handleInterruptionGracefully, interruption } from '../process/interrupt';
+import { collect, parsePositive } from '../process/options';
+import { fileProblem, formatTable, UserError } from '../process/output';
 import { out } from '../program';
 
 interface IngestOptions {

@@ -1,12 +1,12 @@
 // `mail-archiver list`: the archived messages of a mailbox, newest first.
 import type { Command } from 'commander';
-import type { DeliveryRow } from '../../shared/index-schema';
-import { UNROUTED_MAILBOX } from '../../shared/routing';
+import type { DeliveryRow } from '../../shared/index/schema';
+import { UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import type { CliContext } from '../context';
-import { assertKnownMailbox } from '../mailboxes';
-import { normaliseMailbox, parseDate, parsePositive } from '../options';
-import { humanBytes, printJsonLines, printTable, tableTime } from '../output';
+import { normaliseMailbox, parseDate, parsePositive } from '../process/options';
+import { humanBytes, printJsonLines, printTable, tableTime } from '../process/output';
 import { out } from '../program';
+import { assertKnownMailbox } from '../target/mailboxes';
 
 interface ListOptions {
   folder?: string;

@@ -1,10 +1,10 @@
 // `mail-archiver reconcile`: the raw store, the index and the forwarding ledger compared. After an index loss
 // the ledger is gone too: it says what that state means and offers the command that accepts it.
 import type { Command } from 'commander';
-import { acceptUnforwarded, reconcile } from '../../shared/reconcile';
+import { acceptUnforwarded, reconcile } from '../../shared/archive/reconcile';
 import type { CliContext } from '../context';
-import { recordReconcileRun } from '../doctor';
-import { archiverHome } from '../local-stack';
+import { recordReconcileRun } from '../doctor/checks';
+import { archiverHome } from '../local/stack';
 import { out } from '../program';
 
 export function registerReconcile(program: Command, ctx: CliContext): void {

@@ -5,12 +5,12 @@ import type { Command } from 'commander';
 import type { ArchiverConfig } from '../../shared/config';
 import type { ForwardEntry, ForwardRequest } from '../../shared/forwarding/ledger';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
-import { forwardDeadLetterCount, redriveOnAws } from '../aws-target';
 import type { CliContext } from '../context';
-import { localIngestDeadLetters, redriveIngestLocally, redriveIngestOnAws } from '../ingest-redrive';
-import { ParkedForwards } from '../local-forwarding';
-import { type Archive, archiverHome } from '../local-stack';
+import { ParkedForwards } from '../local/forwarding';
+import { type Archive, archiverHome } from '../local/stack';
 import { out } from '../program';
+import { forwardDeadLetterCount, redriveOnAws } from '../target/aws';
+import { localIngestDeadLetters, redriveIngestLocally, redriveIngestOnAws } from '../target/ingest-redrive';
 
 export function registerRedrive(program: Command, ctx: CliContext): void {
   program

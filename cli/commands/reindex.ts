@@ -1,9 +1,9 @@
 // `mail-archiver reindex`: missing index rows rebuilt from the raw store alone.
 import type { Command } from 'commander';
-import { readMessageBytes } from '../../shared/mime';
-import { reindex } from '../../shared/reconcile';
+import { reindex } from '../../shared/archive/reconcile';
+import { deriveRecipients } from '../../shared/history/import';
+import { readMessageBytes } from '../../shared/mail/mime';
 import type { CliContext } from '../context';
-import { deriveRecipients } from '../import';
 import { out } from '../program';
 
 export function registerReindex(program: Command, ctx: CliContext): void {

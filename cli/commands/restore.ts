@@ -1,5 +1,5 @@
 // `mail-archiver restore <bundle-or-dir> --imap imaps://user@host[:port]`: moves a bundle into a new provider over
-// IMAP (shared/bundle/restore.ts does the work), with a progress bar, a report, and exit 1 unless every message
+// IMAP (shared/restore/restore.ts does the work), with a progress bar, a report, and exit 1 unless every message
 // was verified on the target.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -20,10 +20,10 @@ import {
   TargetLoginError,
   TargetRefusedError,
   TargetUnreachableError,
-} from '../../shared/bundle/restore';
-import { addCleanup } from '../interrupt';
-import { archiverHome } from '../local-stack';
-import { humanBytes, UserError } from '../output';
+} from '../../shared/restore/restore';
+import { archiverHome } from '../local/stack';
+import { addCleanup } from '../process/interrupt';
+import { humanBytes, UserError } from '../process/output';
 
 /** Environment variables that carry the secret: never the command line, where `ps` and shell history see it. */
 export const PASSWORD_ENV = 'MAIL_ARCHIVER_IMAP_PASSWORD';

@@ -1,12 +1,12 @@
 // `mail-archiver search`: mail across mailboxes, found by the index (DynamoDB queries, not a client-side scan).
 import type { Command } from 'commander';
 import { DynamoDeliverySearch } from '../../shared/adapters/dynamo-search';
-import type { SearchQuery } from '../../shared/search';
+import type { SearchQuery } from '../../shared/index/search';
 import type { CliContext } from '../context';
-import { assertKnownMailbox } from '../mailboxes';
-import { collect, normaliseMailbox, parseDate, parsePositive } from '../options';
-import { formatTable, humanBytes, tableTime } from '../output';
+import { collect, normaliseMailbox, parseDate, parsePositive } from '../process/options';
+import { formatTable, humanBytes, tableTime } from '../process/output';
 import { out as output } from '../program';
+import { assertKnownMailbox } from '../target/mailboxes';
 
 interface SearchOptions {
   mailbox?: string[];

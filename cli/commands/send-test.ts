@@ -1,7 +1,7 @@
 // `mail-archiver send-test`: one message over SMTP to the running local stack.
 import type { Command } from 'commander';
-import { archiverHome, readRunningStack } from '../local-stack';
-import { UserError } from '../output';
+import { archiverHome, readRunningStack } from '../local/stack';
+import { UserError } from '../process/output';
 
 export function registerSendTest(program: Command): void {
   program

@@ -1,16 +1,16 @@
 // `mail-archiver serve`: a bundle (or a maildir) read-only over IMAP, from a checked private copy
-// (cli/stage-maildir.ts), with a local Dovecot. Nothing is printed before the new credentials log in; the copy
+// (cli/local/stage-maildir.ts), with a local Dovecot. Nothing is printed before the new credentials log in; the copy
 // and Dovecot go on every way out (Ctrl-C, SIGTERM, an error, a refused bundle).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { assertDovecot, startDovecot } from '../dovecot';
-import { addCleanup, interruption, signalIsNormalStop } from '../interrupt';
-import { parsePort } from '../options';
-import { UserError } from '../output';
+import { assertDovecot, startDovecot } from '../local/dovecot';
+import { StageSourceError, stageMaildir } from '../local/stage-maildir';
+import { addCleanup, interruption, signalIsNormalStop } from '../process/interrupt';
+import { parsePort } from '../process/options';
+import { UserError } from '../process/output';
 import { out } from '../program';
-import { StageSourceError, stageMaildir } from '../stage-maildir';
 
 export function registerServe(program: Command): void {
   program

@@ -2,11 +2,11 @@
 // all but SMTP's are free ones unless a flag names them.
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
-import { describeDataHome, resolveDataHome } from '../data-home';
-import { interruption, signalIsNormalStop } from '../interrupt';
-import { startLocalStack } from '../local-stack';
-import { parsePort } from '../options';
-import { ExitCode, UserError } from '../output';
+import { describeDataHome, resolveDataHome } from '../local/data-home';
+import { startLocalStack } from '../local/stack';
+import { interruption, signalIsNormalStop } from '../process/interrupt';
+import { parsePort } from '../process/options';
+import { ExitCode, UserError } from '../process/output';
 import { out } from '../program';
 
 interface StartOptions {

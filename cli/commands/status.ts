@@ -2,13 +2,13 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { awsHealth, healthLines, localHealth } from '../archive-health';
 import type { CliContext } from '../context';
-import { describeDataHome, resolveDataHome } from '../data-home';
-import { describeError, rootCause } from '../describe-error';
-import { readRunningStack } from '../local-stack';
-import { formatTable, humanBytes, UserError } from '../output';
+import { describeDataHome, resolveDataHome } from '../local/data-home';
+import { readRunningStack } from '../local/stack';
+import { describeError, rootCause } from '../process/describe-error';
+import { formatTable, humanBytes, UserError } from '../process/output';
 import { out } from '../program';
+import { awsHealth, healthLines, localHealth } from '../target/health';
 
 export function registerStatus(program: Command, ctx: CliContext): void {
   program

@@ -2,8 +2,8 @@
 // maildir rules checked. A missing file, a directory and a file that is no bundle are told apart up front.
 import type { Command } from 'commander';
 import { verifyBundle } from '../../shared/bundle/verify';
-import { openBundleSource } from '../bundle-file';
 import { out } from '../program';
+import { openBundleSource } from '../target/bundle-file';
 
 export function registerVerify(program: Command): void {
   program

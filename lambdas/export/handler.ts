@@ -7,7 +7,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { type OpenSink, partSuffix, runExportPart, startExport } from '../../shared/bundle/export-job';
 import { errorMessage, errorName } from '../../shared/errors';
-import { EXPORT_PREFIX, type ExportRecord } from '../../shared/index-schema';
+import { EXPORT_PREFIX, type ExportRecord } from '../../shared/index/schema';
 import type { MailIndex, RawMailStore } from '../../shared/ports';
 
 const exportId = z.string().regex(/^[0-9TZ]+-[0-9a-f]+$/);

@@ -5,12 +5,8 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
-import {
-  type ForwardDeps,
-  type ForwardOutcome,
-  forwardMessage,
-  RetryLaterError,
-} from '../../shared/forwarding/forward';
+import { RetryLaterError } from '../../shared/forwarding/errors';
+import { type ForwardDeps, type ForwardOutcome, forwardMessage } from '../../shared/forwarding/forward';
 import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/forwarding/gmail';
 import type { ForwardRequest } from '../../shared/forwarding/ledger';
 import type { ForwardParking } from '../../shared/ports';

@@ -9,7 +9,7 @@ import type { ArchiverConfig } from '../../shared/config';
 import { asError } from '../../shared/errors';
 import { BOUNCE_FAILED_METRIC } from '../../shared/metrics';
 import type { Bouncer } from '../../shared/ports';
-import { bounceSenderFor, unknownRecipients } from '../../shared/routing';
+import { bounceSenderFor, unknownRecipients } from '../../shared/receiving/routing';
 
 export interface GatekeeperDeps {
   config: ArchiverConfig;

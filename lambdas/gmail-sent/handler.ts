@@ -9,7 +9,7 @@ import {
   type SentCollectionFailure,
 } from '../../shared/forwarding/sent-collection';
 
-export type GmailSentHandlerDeps = Omit<SentCollectionDeps, 'state'> & {
+export type GmailSentHandlerDeps = SentCollectionDeps & {
   logger: Pick<Logger, 'info' | 'warn'>;
 };
 

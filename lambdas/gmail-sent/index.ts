@@ -5,19 +5,23 @@ import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { GmailApi } from '../../shared/adapters/gmail-api';
 import { SecretsManagerGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
+import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { bundledConfig, requireEnv } from '../shared/environment';
 import { createGmailSentHandler } from './handler';
 
 const clients = createClients();
 const config = bundledConfig();
+const store = new S3RawMailStore(clients.s3);
+const bucket = requireEnv('RAW_MAIL_BUCKET');
 export const handler = createGmailSentHandler({
   config,
   reader: new GmailApi({
     credentials: new SecretsManagerGmailCredentialStore(new SecretsManagerClient({}), config.stackName),
   }),
-  store: new S3RawMailStore(clients.s3),
+  store,
+  state: new RawStoreSentCollectionState(store, bucket),
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
-  bucket: requireEnv('RAW_MAIL_BUCKET'),
+  bucket,
   logger: new Logger({ serviceName: 'mail-archiver-gmail-sent' }),
 });

@@ -3,9 +3,9 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { isSetupNotification } from '../../shared/index-schema';
-import { archiveReceivedMail, type IngestDeps, type IngestOutcome } from '../../shared/ingest';
-import { parseSesNotification } from '../../shared/ses-notification';
+import { archiveReceivedMail, type IngestDeps, type IngestOutcome } from '../../shared/archive/ingest';
+import { isSetupNotification } from '../../shared/index/schema';
+import { parseSesNotification } from '../../shared/receiving/ses-notification';
 
 export interface IngestHandlerDeps extends IngestDeps {
   logger: Pick<Logger, 'info' | 'warn'>;

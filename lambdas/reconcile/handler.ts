@@ -4,13 +4,13 @@
 // The outcome is kept in S3 (reports/reconcile.json) for `status` and `doctor`; a run that leaves anything
 // unresolved fails, which the function's error alarm reports.
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { readObject } from '../../shared/archive/raw-object';
+import { type ReconcileReport, type ReindexReport, reconcile, reindex } from '../../shared/archive/reconcile';
 import type { ArchiverConfig } from '../../shared/config';
 import { deriveRecipients } from '../../shared/history/import';
-import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index-schema';
-import { readMessageBytes } from '../../shared/mime';
+import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
+import { readMessageBytes } from '../../shared/mail/mime';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
-import { readObject } from '../../shared/raw-object';
-import { type ReconcileReport, type ReindexReport, reconcile, reindex } from '../../shared/reconcile';
 
 export interface ReconcileHandlerDeps {
   config: ArchiverConfig;

@@ -6,7 +6,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 export interface LocalEndpoints {
   s3: string;
   dynamodb: string;
-  /** The data directory's own pair (cli/local-privacy.ts); without it, the constant pair of older versions. */
+  /** The data directory's own pair (cli/local/privacy.ts); without it, the constant pair of older versions. */
   credentials?: LocalCredentials;
 }
 

@@ -1,6 +1,7 @@
 // DeliveryIndex on DynamoDB (AWS or DynamoDB Local): delivery rows and the folders' UID state.
 import { GetCommand, PutCommand, paginateQuery, paginateScan, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { errorMessage } from '../errors';
+import { RowTooLargeError } from '../index/row-budget';
 import {
   contentItem,
   type DeliveryRow,
@@ -11,10 +12,9 @@ import {
   indexKeys,
   itemKeys,
   rowFromItem,
-} from '../index-schema';
+} from '../index/schema';
 import type { DeliveryIndex, ListQuery } from '../ports';
-import type { Folder } from '../routing';
-import { RowTooLargeError } from '../row-budget';
+import type { Folder } from '../receiving/routing';
 import { type IndexTable, isConditionalCheckFailed, isItemTooLarge } from './dynamo-table';
 
 export class DynamoDeliveryIndex implements DeliveryIndex {

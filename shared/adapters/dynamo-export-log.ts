@@ -1,6 +1,6 @@
 // ExportLog on DynamoDB: one item per export, its parts recorded atomically as they finish.
 import { GetCommand, PutCommand, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type ExportPart, type ExportRecord, exportFromItem, indexKeys, itemKeys } from '../index-schema';
+import { type ExportPart, type ExportRecord, exportFromItem, indexKeys, itemKeys } from '../index/schema';
 import type { ExportLog } from '../ports';
 import { type IndexTable, isConditionalCheckFailed } from './dynamo-table';
 

@@ -7,7 +7,7 @@ import {
   leaseUntil,
   type SendResult,
 } from '../forwarding/ledger';
-import { forwardFromItem, indexKeys, itemKeys } from '../index-schema';
+import { forwardFromItem, indexKeys, itemKeys } from '../index/schema';
 import type { ForwardLedger } from '../ports';
 import { type IndexTable, isConditionalCheckFailed } from './dynamo-table';
 

@@ -2,9 +2,9 @@
 // client, for the callers that need more than one port (the CLI, the forward Lambda, the local stack).
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ForwardEntry, ForwardEntryKey, ForwardState } from '../forwarding/ledger';
-import type { DeliveryRow, ExportPart, ExportRecord, FolderState } from '../index-schema';
+import type { DeliveryRow, ExportPart, ExportRecord, FolderState } from '../index/schema';
 import type { ForwardLedger, ListQuery, MailIndex } from '../ports';
-import type { Folder } from '../routing';
+import type { Folder } from '../receiving/routing';
 import { DynamoDeliveryIndex } from './dynamo-delivery-index';
 import { DynamoExportLog } from './dynamo-export-log';
 import { DynamoForwardLedger } from './dynamo-forward-ledger';

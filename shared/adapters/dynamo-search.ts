@@ -5,7 +5,7 @@
 // comes back, with the same rule (`matchesSearch`) every reader uses.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, paginateQuery } from '@aws-sdk/lib-dynamodb';
-import { GSI_BY_RECEIVED, indexKeys, rowFromItem } from '../index-schema';
+import { GSI_BY_RECEIVED, indexKeys, rowFromItem } from '../index/schema';
 import {
   compareNewestFirst,
   type DeliverySearch,
@@ -13,7 +13,7 @@ import {
   messageIdForms,
   type SearchQuery,
   type SearchResult,
-} from '../search';
+} from '../index/search';
 
 /** The Query input for one mailbox: exported so a test can show which criteria DynamoDB evaluates. */
 export function searchQueryInput(tableName: string, mailbox: string, query: SearchQuery) {

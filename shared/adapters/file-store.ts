@@ -5,7 +5,7 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { RawLocation } from '../index-schema';
+import type { RawLocation } from '../index/schema';
 import type { RawMailStore } from '../ports';
 
 export class FileRawMailStore implements RawMailStore {

@@ -7,16 +7,20 @@ import { gaxios, JWT, OAuth2Client } from 'google-auth-library';
 
 type GaxiosError = gaxios.GaxiosError;
 
-import { SendError } from '../forwarding/forward';
+import { SendError } from '../forwarding/errors';
 import {
   classifyGmailFailure,
   GMAIL_IMPORT_MAX_BYTES,
   GmailAuthError,
-  type GmailCredential,
   gmailScopes,
 } from '../forwarding/gmail';
-import type { SentHistoryPage } from '../forwarding/sent-collection';
-import type { GmailCredentialStore, GmailImporter, GmailMailboxReader } from '../ports';
+import type {
+  GmailCredential,
+  GmailCredentialStore,
+  GmailImporter,
+  GmailMailboxReader,
+  SentHistoryPage,
+} from '../ports';
 
 /** Google's token endpoint; google-auth-library's service-account flow posts here whatever the key file says. */
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';

@@ -9,8 +9,8 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { errorMessage } from '../errors';
-import { GmailAuthError, type GmailCredential } from '../forwarding/gmail';
-import type { GmailCredentialStore } from '../ports';
+import { GmailAuthError } from '../forwarding/gmail';
+import type { GmailCredential, GmailCredentialStore } from '../ports';
 
 /** Checks a credential's shape (Google's service-account key file, or an authorised user); throws otherwise. */
 export function parseGmailCredential(text: string, where: string): GmailCredential {

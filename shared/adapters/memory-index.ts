@@ -8,16 +8,16 @@ import {
   leaseUntil,
   type SendResult,
 } from '../forwarding/ledger';
+import { DYNAMODB_ITEM_LIMIT_BYTES, itemSizeBytes, RowTooLargeError } from '../index/row-budget';
 import {
   type DeliveryRow,
   deliveryItem,
   type ExportPart,
   type ExportRecord,
   type FolderState,
-} from '../index-schema';
+} from '../index/schema';
 import type { ForwardLedger, ListQuery, MailIndex } from '../ports';
-import type { Folder } from '../routing';
-import { DYNAMODB_ITEM_LIMIT_BYTES, itemSizeBytes, RowTooLargeError } from '../row-budget';
+import type { Folder } from '../receiving/routing';
 
 export class MemoryMailIndex implements MailIndex, ForwardLedger {
   readonly rows = new Map<string, DeliveryRow>();

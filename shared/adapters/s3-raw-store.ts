@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { errorName } from '../errors';
-import type { RawLocation } from '../index-schema';
+import type { RawLocation } from '../index/schema';
 import type { RawMailStore } from '../ports';
 
 export class S3RawMailStore implements RawMailStore {

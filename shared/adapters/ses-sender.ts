@@ -1,6 +1,6 @@
 // MailSender on SES v2: SendEmail with raw content takes 40 MB (v1 SendRawEmail stops at 10 MB).
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import { SendError } from '../forwarding/forward';
+import { SendError } from '../forwarding/errors';
 import type { MailSender } from '../ports';
 
 const TRANSIENT = new Set([

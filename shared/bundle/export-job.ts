@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { errorMessage } from '../errors';
-import { type ExportPart, type ExportRecord, newExportId } from '../index-schema';
+import { type ExportPart, type ExportRecord, newExportId } from '../index/schema';
 import { type ExportDeps, exportMailbox, summarizeExport } from './export';
 import type { BundleFormat } from './manifest';
 

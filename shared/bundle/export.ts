@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import type tar from 'tar-stream';
 import { asError } from '../errors';
-import type { DeliveryRow, FolderState } from '../index-schema';
+import type { DeliveryRow, FolderState } from '../index/schema';
 import type { MailIndex, RawMailStore } from '../ports';
 import {
   bundleReadme,

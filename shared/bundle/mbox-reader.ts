@@ -1,5 +1,5 @@
 // Reading mbox files as they exist in the wild (mboxo, mboxrd, mboxcl, mboxcl2; Google Takeout, Thunderbird,
-// mutt, classic Mac OS with CR line ends, mailing-list archives), by the one line rule of shared/lines.ts.
+// mutt, classic Mac OS with CR line ends, mailing-list archives), by the one line rule of shared/mail/lines.ts.
 //
 // A separator is a `From ` line that (a) starts the file or follows an empty line, (b) parses as an envelope
 // line (a sender, then an asctime date: see parseEnvelopeLine) and (c) is followed by a header field. Any other
@@ -8,8 +8,9 @@
 // by the end of the file or by a separator, the message ends there, whatever `From ` lines its body contains;
 // when the count does not fit, the separator rule decides. `>From ` escaping (mboxrd: `>*From `) is undone by
 // removing one `>`. Source: the mbox(5) man pages of qmail and mutt, and Jamie Zawinski's "mbox" notes.
-import { joinLines, type Line, readLines, startsWithHeaderField } from '../lines';
-import { isPlaceholderDate, parseAsctime } from '../mail-dates';
+
+import { isPlaceholderDate, parseAsctime } from '../mail/dates';
+import { joinLines, type Line, readLines, startsWithHeaderField } from '../mail/lines';
 
 export interface EnvelopeLine {
   /** The envelope sender as written (`MAILER-DAEMON`, `-` from Thunderbird, `1802...@xxx` from Takeout). */

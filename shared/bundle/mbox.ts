@@ -1,10 +1,10 @@
 // mboxrd writing: `From ` separator lines and reversible `>From ` escaping (every line, by the one line rule of
-// shared/lines.ts, matching /^>*From / gets one more `>`; the reader beside it, mbox-reader.ts, splits by the
+// shared/mail/lines.ts, matching /^>*From / gets one more `>`; the reader beside it, mbox-reader.ts, splits by the
 // same rule and removes one). Hand-written on purpose: the writer and the
 // reader must mirror each other byte for byte (the verifier reads every mboxrd bundle back and compares sha256
 // with the archive), and the mbox libraries on npm parse into structured messages or normalise line endings.
 import { Transform, type TransformCallback } from 'node:stream';
-import { findLineEnd } from '../lines';
+import { findLineEnd } from '../mail/lines';
 
 const ASCTIME_DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const ASCTIME_MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -36,7 +36,7 @@ function isFromLine(line: Buffer, start: number): boolean {
 
 /**
  * Escapes a message for mboxrd, streaming: every line matching /^>*From / gets one more `>`. Lines end by the
- * one line rule (shared/lines.ts: CRLF, LF or a bare CR), the rule the reader (mbox-reader.ts) splits by, so a
+ * one line rule (shared/mail/lines.ts: CRLF, LF or a bare CR), the rule the reader (mbox-reader.ts) splits by, so a
  * `From ` line after a bare CR is escaped here exactly when the reader would take it for a separator.
  */
 export class MboxrdEscape extends Transform {

@@ -2,10 +2,10 @@
 // sha256 the index recorded, so a bundle never holds bytes other than those archived. Small messages are read
 // whole, ahead of the writer and with retries; large ones are streamed in their turn.
 import { createHash } from 'node:crypto';
+import { readObject } from '../archive/raw-object';
 import { errorMessage, errorName } from '../errors';
-import type { DeliveryRow } from '../index-schema';
+import type { DeliveryRow } from '../index/schema';
 import type { RawMailStore } from '../ports';
-import { readObject } from '../raw-object';
 import { CrlfToLfConverter, crlfToLf } from './maildir';
 
 /** What a checked read needs of a row. */

@@ -1,30 +1,15 @@
 // Forwarding: one copy of every archived message to each of its mailbox's targets, exactly once. The decision
 // not to forward (viruses, spam, DMARC rejects, loops, size) is recorded like a send; every send is claimed in a
 // ledger with a conditional write first, so duplicate events, retries and concurrent workers cannot send twice.
+
+import { readObject } from '../archive/raw-object';
 import { type ArchiverConfig, forwardingFrom, forwardTargetOf } from '../config';
 import { errorMessage, errorName } from '../errors';
 import type { DeliveryIndex, ForwardLedger, GmailImporter, MailSender, RawMailStore } from '../ports';
-import { readObject } from '../raw-object';
+import { SendError } from './errors';
 import type { ForwardRequest } from './ledger';
 import { contentBlocker, forwardBlocker, MAX_FORWARD_BYTES } from './policy';
 import { asciiEnvelopeAddress, rewriteForForwarding } from './rewrite';
-
-/** A send that failed; `permanent` ones are parked (ledger + dead-letter queue) instead of retried. */
-export class SendError extends Error {
-  override name = 'SendError';
-  constructor(
-    message: string,
-    readonly permanent: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-/** Thrown when a send failed transiently: the queue retries the request with backoff. */
-export class RetryLaterError extends Error {
-  override name = 'RetryLaterError';
-}
 
 export interface ForwardDeps {
   config: ArchiverConfig;

@@ -1,7 +1,7 @@
 // Delivery through the Gmail API: the archived bytes go into the target's Gmail mailbox unchanged, with
 // users.messages.import (Gmail then scans and classifies them as if they had arrived by SMTP). Its ports
 // (GmailImporter, GmailCredentialStore) are in shared/ports.ts; shared/adapters/gmail-api.ts implements them.
-import { SendError } from './forward';
+import { SendError } from './errors';
 
 /** users.messages.import refuses messages over 150 MB (Gmail API reference, users.messages.import). */
 export const GMAIL_IMPORT_MAX_BYTES = 150 * 1024 * 1024;
@@ -14,28 +14,6 @@ export const GMAIL_READONLY_SCOPE = 'https://www.googleapis.com/auth/gmail.reado
 export function gmailScopes(collectSent: boolean): string[] {
   return collectSent ? [GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE] : [GMAIL_INSERT_SCOPE];
 }
-
-/**
- * Google's own credential file formats, kept as they are: a service account key (Workspace, with domain-wide
- * delegation; the library impersonates the target's user) or an authorised user (consumer Gmail: the refresh
- * token from `mail-archiver gmail-auth`). `token_uri` is Google's token endpoint unless a stand-in is named.
- */
-export type GmailCredential =
-  | {
-      type: 'service_account';
-      client_email: string;
-      private_key: string;
-      private_key_id?: string;
-      client_id?: string;
-      token_uri?: string;
-    }
-  | {
-      type: 'authorized_user';
-      client_id: string;
-      client_secret: string;
-      refresh_token: string;
-      token_uri?: string;
-    };
 
 /**
  * Google refused the credential (HTTP 401, or the token endpoint said `invalid_grant`: a revoked or expired

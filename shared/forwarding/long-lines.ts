@@ -10,7 +10,7 @@
 //   Its Content-Transfer-Encoding field says so (added when missing; a non-MIME message also gets MIME-Version).
 // Every such change is reported (each starts with LONG_LINE_CHANGE) for the forwarding ledger entry. The MIME
 // structure is read by mailparser's own splitter (@zone-eu/mailsplit), which gives back every byte it does not
-// change; lines are measured by the project's one line rule (shared/lines.ts).
+// change; lines are measured by the project's one line rule (shared/mail/lines.ts).
 import type { PassThrough, Transform } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import mailsplit from '@zone-eu/mailsplit';
@@ -18,7 +18,6 @@ import type { MimeNode, SplitterChunk } from '@zone-eu/mailsplit/lib/types';
 import libbase64 from 'libbase64';
 import libqp from 'libqp';
 import { errorMessage } from '../errors';
-import { splitLines } from '../lines';
 import {
   foldField,
   type HeaderField,
@@ -27,7 +26,8 @@ import {
   MAX_LINE_OCTETS,
   rawValueOf,
   splitHeaderBlock,
-} from './rewrite';
+} from '../mail/header-block';
+import { splitLines } from '../mail/lines';
 
 /** How every line-length change recorded on a ledger entry starts. */
 export const LONG_LINE_CHANGE = 'line over 998 octets';

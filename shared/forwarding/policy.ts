@@ -1,9 +1,10 @@
 // Forwarding policy: which archived messages get forwarded at all, and which bytes must not be (loops, size).
 // The ledger records each of these decisions like a send.
 import type { ArchiverConfig } from '../config';
-import type { DeliveryRow } from '../index-schema';
+import type { DeliveryRow } from '../index/schema';
+import { splitHeaderBlock } from '../mail/header-block';
 import type { ForwardRequest } from './ledger';
-import { FORWARD_TRACE_FIELD, splitHeaderBlock } from './rewrite';
+import { FORWARD_TRACE_FIELD } from './rewrite';
 
 /** SESv2 SendEmail accepts 40 MB of raw content. */
 export const MAX_FORWARD_BYTES = 40 * 1024 * 1024;

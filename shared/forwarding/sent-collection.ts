@@ -3,54 +3,12 @@
 // it through the normal ingest path into the mailbox's Sent folder. Archiving is idempotent (the message's
 // identity is its content), so a run that dies half-way is simply repeated from the same history id.
 import { createHash } from 'node:crypto';
+import { archiveReceivedMail, type IngestOutcome } from '../archive/ingest';
 import { type ArchiverConfig, gmailApiTargets } from '../config';
 import { errorMessage } from '../errors';
-import { importMessageId, rawMailKey } from '../index-schema';
-import { archiveReceivedMail, type IngestOutcome } from '../ingest';
+import { importMessageId, rawMailKey } from '../index/schema';
 import type { GmailMailboxReader, MailIndex, RawMailStore, SentCollectionStateStore } from '../ports';
-import { readObject } from '../raw-object';
-import { buildReceivedNotification } from '../ses-notification';
-
-export interface SentHistoryPage {
-  /** Ids of messages added with the SENT label, oldest first. */
-  messageIds: string[];
-  /** The mailbox's history id when the page was read: the next run starts here. */
-  historyId: string;
-  nextPageToken?: string;
-}
-
-/** Where a target's collection stands: the history id the next run starts from. */
-export interface SentCollectionState {
-  historyId: string;
-  /** When the last run finished (the fallback listing starts a day before it). */
-  collectedAt: string;
-}
-
-/** Where the collection's state objects live in the raw-mail bucket. */
-export const SENT_COLLECTION_STATE_PREFIX = 'state/gmail-sent/';
-
-/** Keeps each target's state as a small JSON object beside the raw mail (`state/gmail-sent/<target>.json`). */
-export class RawStoreSentCollectionState implements SentCollectionStateStore {
-  constructor(
-    private readonly store: RawMailStore,
-    private readonly bucket: string,
-  ) {}
-
-  private location(target: string) {
-    return { bucket: this.bucket, key: `${SENT_COLLECTION_STATE_PREFIX}${encodeURIComponent(target)}.json` };
-  }
-
-  async get(target: string): Promise<SentCollectionState | undefined> {
-    if (!(await this.store.exists(this.location(target)))) return undefined;
-    return JSON.parse(
-      (await readObject(this.store, this.location(target))).toString('utf8'),
-    ) as SentCollectionState;
-  }
-
-  async put(target: string, state: SentCollectionState): Promise<void> {
-    await this.store.write(this.location(target), Buffer.from(JSON.stringify(state)));
-  }
-}
+import { buildReceivedNotification } from '../receiving/ses-notification';
 
 export interface SentCollectionDeps {
   config: ArchiverConfig;
@@ -193,16 +151,15 @@ export interface SentCollectionFailure {
 
 /**
  * One run for every `via: "gmail-api"` target with `collectSent`; one target's failure does not stop the
- * others. The state lives beside the raw mail (RawStoreSentCollectionState).
+ * others. `deps.state` is where each target's collection stands (shared/adapters/raw-store-sent-state.ts).
  */
 export async function collectSentForAll(
-  deps: Omit<SentCollectionDeps, 'state'> & { state?: SentCollectionStateStore },
+  deps: SentCollectionDeps,
 ): Promise<(SentCollectionReport | SentCollectionFailure)[]> {
-  const state = deps.state ?? new RawStoreSentCollectionState(deps.store, deps.bucket);
   const out: (SentCollectionReport | SentCollectionFailure)[] = [];
   for (const t of gmailApiTargets(deps.config).filter((x) => x.collectSent)) {
     try {
-      out.push(await collectSentMail({ address: t.address, mailbox: t.mailbox }, { ...deps, state }));
+      out.push(await collectSentMail({ address: t.address, mailbox: t.mailbox }, deps));
     } catch (error) {
       out.push({
         target: t.address,

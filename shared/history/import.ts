@@ -2,29 +2,35 @@
 // then an SES notification to the ingest handler), stored byte for byte, with what its source knew (folder,
 // flags, labels, received time and where that time came from) carried in the notification's `imported` part.
 //
-// Identity: a message's import id comes from its content identity (shared/lines.ts ContentHasher: its bytes
+// Identity: a message's import id comes from its content identity (shared/mail/lines.ts ContentHasher: its bytes
 // with every line ending made LF), so the LF copy of a message (a maildir), its CRLF copy (an mbox, an .eml) and
 // its bare-CR copy are one message; the bytes stored first are kept. A mailbox that already holds the content
 // under another message (SES received it, or an earlier import stored it) has it: its content marker says so
-// (shared/index-schema.ts itemKeys.content), and the message is not delivered there again. Importing the same
+// (shared/index/schema.ts itemKeys.content), and the message is not delivered there again. Importing the same
 // files again stores nothing twice, and an interrupted import resumes: messages already indexed for every mailbox
 // they belong to are counted "already present" without being delivered again.
 import pLimit from 'p-limit';
+import { EnvelopeFormatError, type EnvelopeRecord, readEnvelope } from '../archive/envelope';
 import type { ArchiverConfig } from '../config';
-import { EnvelopeFormatError, type EnvelopeRecord, readEnvelope } from '../envelope';
 import { errorMessage } from '../errors';
-import { importMessageId, isMessageKeyOf, rawMailKey } from '../index-schema';
-import { contentSha256, findHeaderEnd } from '../lines';
-import { chooseReceivedTime, type ReceivedTimeSource } from '../mail-dates';
-import { type MessageHeaders, readMessageBytes } from '../mime';
+import { importMessageId, isMessageKeyOf, rawMailKey } from '../index/schema';
+import { chooseReceivedTime, type ReceivedTimeSource } from '../mail/dates';
+import { contentSha256, findHeaderEnd } from '../mail/lines';
+import { type MessageHeaders, readMessageBytes } from '../mail/mime';
 import type { DeliveryIndex, RawMailStore } from '../ports';
-import { checkEnvelopeRecipient } from '../recipient-check';
-import { baseAddress, isJournalAddress, normaliseAddress, routeMessage, UNROUTED_MAILBOX } from '../routing';
+import { checkEnvelopeRecipient } from '../receiving/recipient-check';
+import {
+  baseAddress,
+  isJournalAddress,
+  normaliseAddress,
+  routeMessage,
+  UNROUTED_MAILBOX,
+} from '../receiving/routing';
 import {
   buildReceivedNotification,
   type ImportedState,
   type SesReceivedNotification,
-} from '../ses-notification';
+} from '../receiving/ses-notification';
 import { readSources, type SourceItem, type SourceMessage } from './sources';
 
 export interface ImportTarget {
@@ -266,7 +272,7 @@ export async function importMessages(
 
 interface PreparedImport {
   sesMessageId: string;
-  /** The content identity (shared/lines.ts ContentHasher); the import id is made from it. */
+  /** The content identity (shared/mail/lines.ts ContentHasher); the import id is made from it. */
   contentSha256: string;
   recipients: string[];
   mailboxes: string[];

@@ -4,7 +4,7 @@
 // and keywords of a message file name (`:2,<letters>`: the maildir spec's info, Dovecot's keyword letters
 // a..z indexing `dovecot-keywords`). Sources: cr.yp.to/proto/maildir.html, Dovecot "Maildir filename
 // extensions", Courier maildirmake(1).
-import { decodeModifiedUtf7 } from '../charset';
+import { decodeModifiedUtf7 } from '../mail/charset';
 import { specialFolderOf } from './special-folders';
 
 const FLAG_BY_LETTER: Readonly<Record<string, string>> = {

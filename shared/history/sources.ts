@@ -8,7 +8,7 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { type EnvelopeLine, parseEnvelopeLine, readMboxMessages } from '../bundle/mbox-reader';
 import { errorMessage } from '../errors';
-import { findLineEnd, startsWithHeaderField } from '../lines';
+import { findLineEnd, startsWithHeaderField } from '../mail/lines';
 import { maildirFlags, maildirFolderName, parseDovecotKeywords } from './maildir-source';
 import { specialFolderOf } from './special-folders';
 import { placeByLabels, stripTakeoutHeaders } from './takeout';

@@ -3,7 +3,7 @@
 // are the state the user kept: where the message was, whether it was read, starred, sent, spam or trash.
 // Labels are comma-separated, quoted when they contain a comma (`"Work, old"`), and system labels are written
 // in the account's language ("Gesendet", "Envoyés").
-import { findLineEnd } from '../lines';
+import { findLineEnd } from '../mail/lines';
 import { type SpecialFolder, specialFolderOf } from './special-folders';
 
 /** Removes the Takeout header fields from the head of a message; returns the rest and the labels. */

@@ -19,7 +19,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildReceivedNotification } from '../../shared/ses-notification';
+import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
 import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';
 

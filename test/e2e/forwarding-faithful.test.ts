@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local-stack';
+import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local/stack';
+import { readObject } from '../../shared/archive/raw-object';
 import { longestLine } from '../../shared/forwarding/long-lines';
-import { readObject } from '../../shared/raw-object';
 import { exampleConfig } from '../support/config';
 import { CORPORA_DIR } from '../support/corpora';
 

@@ -8,12 +8,12 @@ import { promisify } from 'node:util';
 import type { SNSEvent } from 'aws-lambda';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local-stack';
+import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local/stack';
 import { createFeedbackHandler } from '../../lambdas/feedback/handler';
-import { SendError } from '../../shared/forwarding/forward';
+import { SendError } from '../../shared/forwarding/errors';
 import type { ForwardEntry } from '../../shared/forwarding/ledger';
 import type { MailSender } from '../../shared/ports';
-import { buildReceivedNotification } from '../../shared/ses-notification';
+import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 

@@ -10,17 +10,18 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local-stack';
+import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local/stack';
 import { GmailApi } from '../../shared/adapters/gmail-api';
 import { FileGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
+import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
 import {
   GMAIL_AUTH_FAILURE_LOG,
   GMAIL_INSERT_SCOPE,
   GMAIL_READONLY_SCOPE,
 } from '../../shared/forwarding/gmail';
 import type { ForwardEntry } from '../../shared/forwarding/ledger';
-import { collectSentMail, RawStoreSentCollectionState } from '../../shared/forwarding/sent-collection';
-import type { DeliveryRow } from '../../shared/index-schema';
+import { collectSentMail } from '../../shared/forwarding/sent-collection';
+import type { DeliveryRow } from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
 import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';

@@ -15,10 +15,10 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDovecot } from '../../cli/dovecot';
+import { startDovecot } from '../../cli/local/dovecot';
+import { archiveReceivedMail } from '../../shared/archive/ingest';
 import { verifyBundle } from '../../shared/bundle/verify';
 import { type ImportTarget, importMessages } from '../../shared/history/import';
-import { archiveReceivedMail } from '../../shared/ingest';
 import { exportToFile } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { readOverImap } from '../support/imap';

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { GetItemCommand, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dynamoDbFile, LEGACY_ACCESS_KEY_ID } from '../../cli/local-privacy';
-import { ensureIndexTable, startDynamoLocal } from '../../cli/local-services';
-import { type Archive, LOCAL_TABLE, receiveRawMessage, startLocalArchive } from '../../cli/local-stack';
+import { dynamoDbFile, LEGACY_ACCESS_KEY_ID } from '../../cli/local/privacy';
+import { ensureIndexTable, startDynamoLocal } from '../../cli/local/services';
+import { type Archive, LOCAL_TABLE, receiveRawMessage, startLocalArchive } from '../../cli/local/stack';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
-import { rawMailKey } from '../../shared/index-schema';
+import { rawMailKey } from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 

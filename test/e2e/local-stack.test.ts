@@ -8,10 +8,10 @@ import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../cli/local-services';
-import { type RunningLocalStack, startLocalStack } from '../../cli/local-stack';
-import type { DeliveryRow } from '../../shared/index-schema';
-import { readObject } from '../../shared/raw-object';
+import { freePort } from '../../cli/local/services';
+import { type RunningLocalStack, startLocalStack } from '../../cli/local/stack';
+import { readObject } from '../../shared/archive/raw-object';
+import type { DeliveryRow } from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 

@@ -16,19 +16,19 @@ import { join, resolve } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBundleStream } from '../../cli/commands/restore';
-import { type DovecotServer, startDovecot } from '../../cli/dovecot';
+import { type DovecotServer, startDovecot } from '../../cli/local/dovecot';
+import { archiveReceivedMail } from '../../shared/archive/ingest';
 import type { BundleManifest } from '../../shared/bundle/manifest';
+import { verifyBundle } from '../../shared/bundle/verify';
+import type { DeliveryRow } from '../../shared/index/schema';
+import type { MailIndex } from '../../shared/ports';
 import {
   BundleNotVerifiedError,
   type RestoreOptions,
   RestoreStateError,
   restoreBundle,
   TargetUnreachableError,
-} from '../../shared/bundle/restore';
-import { verifyBundle } from '../../shared/bundle/verify';
-import type { DeliveryRow } from '../../shared/index-schema';
-import { archiveReceivedMail } from '../../shared/ingest';
-import type { MailIndex } from '../../shared/ports';
+} from '../../shared/restore/restore';
 import { exportToFile } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { imapClientFor, readOverImap } from '../support/imap';

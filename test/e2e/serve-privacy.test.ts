@@ -6,8 +6,8 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DovecotServer, startDovecot } from '../../cli/dovecot';
-import { stageMaildir } from '../../cli/stage-maildir';
+import { type DovecotServer, startDovecot } from '../../cli/local/dovecot';
+import { stageMaildir } from '../../cli/local/stage-maildir';
 import { goodBundle } from '../support/hostile-bundles';
 import { readOverImap } from '../support/imap';
 

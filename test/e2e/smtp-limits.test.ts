@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Archive, type SmtpListener, startLocalArchive, startSmtpListener } from '../../cli/local-stack';
-import { isLoopback, MAX_RECIPIENTS, smtpExposureWarning } from '../../cli/smtp-limits';
+import { isLoopback, MAX_RECIPIENTS, smtpExposureWarning } from '../../cli/local/smtp-limits';
+import { type Archive, type SmtpListener, startLocalArchive, startSmtpListener } from '../../cli/local/stack';
 import { exampleConfig } from '../support/config';
 
 const config = exampleConfig();

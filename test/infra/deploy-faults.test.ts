@@ -4,7 +4,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXPORT_FUNCTION_SUFFIX, sesReceiptNameRule } from '../../shared/aws-names';
 import { ConfigError, forwardingFrom, receivingDomains } from '../../shared/config';
-import { bounceSenderFor } from '../../shared/routing';
+import { bounceSenderFor } from '../../shared/receiving/routing';
 import { exampleConfig } from '../support/config';
 import { synthesize } from './synth';
 

@@ -22,7 +22,7 @@ import {
   type S3Local,
   startDynamoLocal,
   startS3Local,
-} from '../../cli/local-services';
+} from '../../cli/local/services';
 import { createExportHandler } from '../../lambdas/export/handler';
 import { createFeedbackHandler } from '../../lambdas/feedback/handler';
 import { createForwardHandler } from '../../lambdas/forward/handler';
@@ -38,6 +38,7 @@ import { IndexTable } from '../../shared/adapters/dynamo-table';
 import { GmailApi } from '../../shared/adapters/gmail-api';
 import { SecretsManagerGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
 import { asyncInvoker } from '../../shared/adapters/lambda-invoker';
+import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SesBouncer } from '../../shared/adapters/ses-bouncer';
 import { SesActiveRuleSet } from '../../shared/adapters/ses-rule-sets';
@@ -516,6 +517,10 @@ describe("every SDK command each function's own run sends is allowed by its role
         rootUrl: google.rootUrl,
       }),
       store: new S3RawMailStore(sentClients.s3),
+      state: new RawStoreSentCollectionState(
+        new S3RawMailStore(sentClients.s3),
+        sentEnv.RAW_MAIL_BUCKET as string,
+      ),
       index: new DynamoMailIndex(sentClients.dynamodb, sentEnv.INDEX_TABLE as string),
       bucket: sentEnv.RAW_MAIL_BUCKET as string,
       logger,
@@ -601,7 +606,14 @@ describe("every SDK command each function's own run sends is allowed by its role
         'ses-sender',
         'sqs-forward-queue',
       ],
-      'gmail-sent': ['clients', 'dynamo-index', 'gmail-api', 'gmail-credentials', 's3-raw-store'],
+      'gmail-sent': [
+        'clients',
+        'dynamo-index',
+        'gmail-api',
+        'gmail-credentials',
+        'raw-store-sent-state',
+        's3-raw-store',
+      ],
       feedback: ['clients', 'dynamo-forward-ledger', 'dynamo-table'],
       export: ['clients', 'dynamo-index', 'lambda-invoker', 's3-raw-store'],
       gatekeeper: ['ses-bouncer'],

@@ -7,16 +7,19 @@ import { join } from 'node:path';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeError } from '../../cli/describe-error';
-import { LocalDeadLetters } from '../../cli/local-dead-letters';
-import { deliverThrough } from '../../cli/local-stack';
+import { LocalDeadLetters } from '../../cli/local/dead-letters';
+import { deliverThrough } from '../../cli/local/stack';
+import { describeError } from '../../cli/process/describe-error';
 import { createExportHandler } from '../../lambdas/export/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { createReconcileHandler } from '../../lambdas/reconcile/handler';
+import { readEnvelope } from '../../shared/archive/envelope';
+import { archiveReceivedMail, type IngestDeps } from '../../shared/archive/ingest';
+import { reconcile, reindex } from '../../shared/archive/reconcile';
 import { exportMailbox } from '../../shared/bundle/export';
 import { verifyBundle } from '../../shared/bundle/verify';
-import { readEnvelope } from '../../shared/envelope';
 import { forwardMessage } from '../../shared/forwarding/forward';
+import { defaultRowBudget, utf8Bytes } from '../../shared/index/row-budget';
 import {
   envelopeKey,
   importMessageId,
@@ -25,12 +28,9 @@ import {
   RECONCILE_REPORT_KEY,
   rawMailKey,
   SES_SETUP_NOTIFICATION_KEY,
-} from '../../shared/index-schema';
-import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
+} from '../../shared/index/schema';
 import type { MailIndex, MailSender } from '../../shared/ports';
-import { reconcile, reindex } from '../../shared/reconcile';
-import { defaultRowBudget, utf8Bytes } from '../../shared/row-budget';
-import { buildReceivedNotification } from '../../shared/ses-notification';
+import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
 import { exampleConfig } from '../support/config';
 import { makeMessage, makeMessageWithAttachment } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';

@@ -8,8 +8,9 @@ import { join, resolve } from 'node:path';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LONG_LINE_CHANGE, longestLine } from '../../shared/forwarding/long-lines';
-import { MAX_LINE_OCTETS, rewriteForForwarding } from '../../shared/forwarding/rewrite';
-import { BareCrToLf, findLineEnd } from '../../shared/lines';
+import { rewriteForForwarding } from '../../shared/forwarding/rewrite';
+import { MAX_LINE_OCTETS } from '../../shared/mail/header-block';
+import { BareCrToLf, findLineEnd } from '../../shared/mail/lines';
 import { CORPORA_DIR, corpusMessages } from '../support/corpora';
 import { spamAssassinFiles } from '../support/spam-assassin';
 

@@ -10,13 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authoriseConsumerGmail, checkServiceAccount, parseClientSecretFile } from '../../cli/commands/gmail';
 import { GmailApi, gmailAuthClient } from '../../shared/adapters/gmail-api';
 import { FileGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
-import { SendError } from '../../shared/forwarding/forward';
-import {
-  GMAIL_INSERT_SCOPE,
-  GMAIL_READONLY_SCOPE,
-  GmailAuthError,
-  type GmailCredential,
-} from '../../shared/forwarding/gmail';
+import { SendError } from '../../shared/forwarding/errors';
+import { GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE, GmailAuthError } from '../../shared/forwarding/gmail';
+import type { GmailCredential } from '../../shared/ports';
 import { GoogleStandIn } from '../support/google-standin';
 
 const WORKSPACE_USER = 'alice@corp.example';

@@ -10,6 +10,7 @@ import { FileRawMailStore } from '../../shared/adapters/file-store';
 import { GmailApi } from '../../shared/adapters/gmail-api';
 import { FileGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
 import { MemoryMailIndex } from '../../shared/adapters/memory-index';
+import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
 import {
   GMAIL_AUTH_FAILURE_LOG,
   GMAIL_INSERT_SCOPE,
@@ -61,6 +62,7 @@ describe('the Sent-collection handler', () => {
         config,
         reader: new GmailApi({ credentials, rootUrl: google.rootUrl }),
         store: new FileRawMailStore(join(dir, 'store')),
+        state: new RawStoreSentCollectionState(new FileRawMailStore(join(dir, 'store')), 'raw'),
         index,
         bucket: 'raw',
         logger: {

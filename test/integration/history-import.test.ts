@@ -4,9 +4,9 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { archiveReceivedMail } from '../../shared/archive/ingest';
 import { type ImportTarget, importMessages } from '../../shared/history/import';
-import type { DeliveryRow } from '../../shared/index-schema';
-import { archiveReceivedMail } from '../../shared/ingest';
+import type { DeliveryRow } from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
 import { startTestServices, type TestServices } from '../support/services';
 

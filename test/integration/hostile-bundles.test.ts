@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stageMaildir } from '../../cli/stage-maildir';
+import { stageMaildir } from '../../cli/local/stage-maildir';
 import { auditTree, extractBundle, UnsafeBundleError } from '../../shared/bundle/extract';
 import { verifyBundle } from '../../shared/bundle/verify';
 import {

@@ -1,8 +1,8 @@
 // The ingest path with the real AWS SDK against DynamoDB Local and s3rver.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
-import { UNROUTED_MAILBOX } from '../../shared/routing';
+import { archiveReceivedMail, type IngestDeps } from '../../shared/archive/ingest';
+import { UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import { exampleConfig } from '../support/config';
 import { makeMessage, makeMessageWithAttachment } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';

@@ -1,6 +1,6 @@
 // Listing past 1,000 keys on the local S3 server, through the adapter the AWS path uses (the SDK's
 // ListObjectsV2 paginator). s3rver 3.7.1's own continuation tokens need DES, which Node 20 refuses: without the
-// shim in cli/local-services.ts the second page answers 500 and reconcile/reindex stop at 1,000 messages.
+// shim in cli/local/services.ts the second page answers 500 and reconcile/reindex stop at 1,000 messages.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import {
   PutBucketCorsCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBucket, type S3Local, startS3Local } from '../../cli/local-services';
+import { ensureBucket, type S3Local, startS3Local } from '../../cli/local/services';
 import { type AwsClients, createClients, destroyClients } from '../../shared/adapters/clients';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 
@@ -75,7 +75,7 @@ describe('listing several thousand objects on the local S3 server', () => {
     expect(last.KeyCount).toBe(1);
   });
 
-  // s3rver's bucket settings are kept in memory once read (cli/local-services.ts): a change must still show.
+  // s3rver's bucket settings are kept in memory once read (cli/local/services.ts): a change must still show.
   it('shows a bucket CORS setting put, then deleted, on the next requests', async () => {
     const Bucket = 'settings-test';
     await ensureBucket(clients.s3, Bucket);

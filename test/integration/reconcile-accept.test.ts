@@ -2,8 +2,13 @@
 // was, and can only become consistent once the operator accepts that state.
 import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveReceivedMail } from '../../shared/ingest';
-import { ACCEPTED_UNFORWARDED_REASON, acceptUnforwarded, reconcile, reindex } from '../../shared/reconcile';
+import { archiveReceivedMail } from '../../shared/archive/ingest';
+import {
+  ACCEPTED_UNFORWARDED_REASON,
+  acceptUnforwarded,
+  reconcile,
+  reindex,
+} from '../../shared/archive/reconcile';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';

@@ -2,7 +2,7 @@
 // expressions) and what the shared rule then keeps.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDeliverySearch } from '../../shared/adapters/dynamo-search';
-import { archiveReceivedMail, type IngestDeps } from '../../shared/ingest';
+import { archiveReceivedMail, type IngestDeps } from '../../shared/archive/ingest';
 import { exampleConfig } from '../support/config';
 import { makeMessage, makeMessageWithAttachment } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';

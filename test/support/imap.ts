@@ -1,6 +1,6 @@
 // Reading a served bundle back with a real IMAP client.
 import { ImapFlow } from 'imapflow';
-import type { DovecotServer } from '../../cli/dovecot';
+import type { DovecotServer } from '../../cli/local/dovecot';
 
 /** What IMAP can carry: Dovecot serves every bare LF as CRLF and NUL as 0x80. */
 export function asServedByDovecot(original: Buffer): Buffer {

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { leaseUntil, SEND_LEASE_MS } from '../../shared/forwarding/ledger';
-import type { DeliveryRow, ExportRecord } from '../../shared/index-schema';
+import type { DeliveryRow, ExportRecord } from '../../shared/index/schema';
 import type { ForwardLedger, MailIndex } from '../../shared/ports';
 
 export type ContractIndex = MailIndex & ForwardLedger;

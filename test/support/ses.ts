@@ -1,10 +1,10 @@
-// Receives a message the way SES does (shared/ses-receive.ts), with a remote sender and PASS verdicts unless a
+// Receives a message the way SES does (shared/receiving/ses-receive.ts), with a remote sender and PASS verdicts unless a
 // test says otherwise, and gives the test the sha256 of the stored bytes.
 import { createHash } from 'node:crypto';
 import type { RawMailStore } from '../../shared/ports';
-import type { Verdicts } from '../../shared/routing';
-import type { SesReceivedNotification } from '../../shared/ses-notification';
-import { storeLikeSes } from '../../shared/ses-receive';
+import type { Verdicts } from '../../shared/receiving/routing';
+import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
+import { storeLikeSes } from '../../shared/receiving/ses-receive';
 
 export async function receiveLikeSes(
   store: RawMailStore,

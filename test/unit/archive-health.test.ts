@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { healthLines, localHealth } from '../../cli/archive-health';
-import { recordReconcileRun, runLocalChecks } from '../../cli/doctor';
-import { localIngestDeadLetters } from '../../cli/ingest-redrive';
-import { ParkedForwards } from '../../cli/local-forwarding';
-import { buildReceivedNotification } from '../../shared/ses-notification';
+import { recordReconcileRun, runLocalChecks } from '../../cli/doctor/checks';
+import { ParkedForwards } from '../../cli/local/forwarding';
+import { healthLines, localHealth } from '../../cli/target/health';
+import { localIngestDeadLetters } from '../../cli/target/ingest-redrive';
+import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
 import { exampleConfig } from '../support/config';
 
 describe('local archive health', () => {

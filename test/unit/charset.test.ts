@@ -7,8 +7,8 @@ import {
   decodeWords,
   encodeModifiedUtf7,
   MAC_CHARSET_ALIASES,
-} from '../../shared/charset';
-import { readMessageBytes } from '../../shared/mime';
+} from '../../shared/mail/charset';
+import { readMessageBytes } from '../../shared/mail/mime';
 
 // Text in each Macintosh encoding, encoded with iconv-lite's own table for it (so the expectation is the text).
 const macSamples: [string, string, string][] = [

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { platformDataDir, resolveConfigPath, resolveDataHome } from '../../cli/data-home';
+import { platformDataDir, resolveConfigPath, resolveDataHome } from '../../cli/local/data-home';
 
 let root: string;
 let home: string;

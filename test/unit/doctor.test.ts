@@ -24,7 +24,7 @@ import {
   runAwsChecks,
   runLocalChecks,
   tcpReachable,
-} from '../../cli/doctor';
+} from '../../cli/doctor/checks';
 import { exampleConfig } from '../support/config';
 
 const REGION = 'eu-west-1';

@@ -9,12 +9,11 @@ import { LONG_LINE_CHANGE, longestLine } from '../../shared/forwarding/long-line
 import {
   FORWARD_TRACE_FIELD,
   MALFORMED_LINE_FIELD,
-  MAX_LINE_OCTETS,
   rewriteForForwarding,
-  splitHeaderBlock,
 } from '../../shared/forwarding/rewrite';
-import { BareCrToLf, splitLines } from '../../shared/lines';
-import { parseAddresses } from '../../shared/mime';
+import { MAX_LINE_OCTETS, splitHeaderBlock } from '../../shared/mail/header-block';
+import { BareCrToLf, splitLines } from '../../shared/mail/lines';
+import { parseAddresses } from '../../shared/mail/mime';
 
 const rewrite = (raw: Buffer) =>
   rewriteForForwarding({

@@ -3,22 +3,24 @@ import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { SesSender } from '../../shared/adapters/ses-sender';
-import { SendError } from '../../shared/forwarding/forward';
+import { SendError } from '../../shared/forwarding/errors';
 import { LONG_LINE_CHANGE, longestLine } from '../../shared/forwarding/long-lines';
 import { contentBlocker, forwardBlocker } from '../../shared/forwarding/policy';
 import {
   asciiEnvelopeAddress,
   FORWARD_TRACE_FIELD,
-  fieldValue,
   forwardedFrom,
-  type HeaderField,
   MALFORMED_LINE_FIELD,
-  MAX_LINE_OCTETS,
   rewriteForForwarding,
   SINGLE_INSTANCE_FIELDS,
-  splitHeaderBlock,
 } from '../../shared/forwarding/rewrite';
-import type { DeliveryRow } from '../../shared/index-schema';
+import type { DeliveryRow } from '../../shared/index/schema';
+import {
+  fieldValue,
+  type HeaderField,
+  MAX_LINE_OCTETS,
+  splitHeaderBlock,
+} from '../../shared/mail/header-block';
 import { exampleConfig } from '../support/config';
 import { corporaPresent, corporaSkipReason, corpusMessages, corpusName } from '../support/corpora';
 

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileRawMailStore } from '../../shared/adapters/file-store';
 import { MemoryMailIndex } from '../../shared/adapters/memory-index';
+import { archiveReceivedMail } from '../../shared/archive/ingest';
 import { exportMailbox } from '../../shared/bundle/export';
 import { verifyBundle } from '../../shared/bundle/verify';
-import { archiveReceivedMail } from '../../shared/ingest';
-import { readMessageBytes } from '../../shared/mime';
-import { routeMessage } from '../../shared/routing';
+import { readMessageBytes } from '../../shared/mail/mime';
+import { routeMessage } from '../../shared/receiving/routing';
 import { exampleConfig } from '../support/config';
 import { receiveLikeSes } from '../support/ses';
 

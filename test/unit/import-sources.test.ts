@@ -3,7 +3,7 @@ import { maildirFlags, maildirFolderName, parseDovecotKeywords } from '../../sha
 import { looksLikeMail } from '../../shared/history/sources';
 import { specialFolderOf } from '../../shared/history/special-folders';
 import { placeByLabels, splitLabels, stripTakeoutHeaders } from '../../shared/history/takeout';
-import { checkEnvelopeRecipient } from '../../shared/recipient-check';
+import { checkEnvelopeRecipient } from '../../shared/receiving/recipient-check';
 import { exampleConfig } from '../support/config';
 
 describe('maildir flags', () => {

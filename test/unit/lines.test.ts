@@ -11,7 +11,7 @@ import {
   readLines,
   splitLines,
   startsWithHeaderField,
-} from '../../shared/lines';
+} from '../../shared/mail/lines';
 
 const texts = (lines: Line[]) => lines.map((l) => [l.text.toString('latin1'), l.ending]);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chooseReceivedTime, parseMailDate, receivedStamps } from '../../shared/mail-dates';
-import { readMessageBytes } from '../../shared/mime';
+import { chooseReceivedTime, parseMailDate, receivedStamps } from '../../shared/mail/dates';
+import { readMessageBytes } from '../../shared/mail/mime';
 
 describe('RFC 5322 dates with the obsolete forms', () => {
   it.each([

@@ -16,7 +16,7 @@ import {
   storedForm,
 } from '../../shared/bundle/maildir';
 import { escapeMboxrd, MboxrdEscape, mboxFromLine } from '../../shared/bundle/mbox';
-import { LineEndingCounter } from '../../shared/mime';
+import { LineEndingCounter } from '../../shared/mail/mime';
 
 describe('maildir rules', () => {
   it('encodes folder names in modified UTF-7', () => {

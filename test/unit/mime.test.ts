@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { readMessage, readMessageBytes, sanitiseFilename } from '../../shared/mime';
+import { readMessage, readMessageBytes, sanitiseFilename } from '../../shared/mail/mime';
 import { makeMessage, makeMessageWithAttachment } from '../support/messages';
 
 describe('reading a message for the index', () => {

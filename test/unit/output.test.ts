@@ -1,6 +1,6 @@
 // How the CLI prints: colour only on a terminal, NO_COLOR, --json/--quiet, user mistakes without stacks.
 import { describe, expect, it } from 'vitest';
-import { colourEnabled, ExitCode, formatTable, Output, UserError } from '../../cli/output';
+import { colourEnabled, ExitCode, formatTable, Output, UserError } from '../../cli/process/output';
 
 function sink(isTTY = false) {
   const chunks: string[] = [];

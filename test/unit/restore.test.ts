@@ -2,7 +2,7 @@
 // carries.
 import { describe, expect, it } from 'vitest';
 import { parseImapUrl, RestoreUsageError } from '../../cli/commands/restore';
-import { toImapLineEndings } from '../../shared/bundle/restore';
+import { toImapLineEndings } from '../../shared/restore/restore';
 
 describe('parseImapUrl', () => {
   it('reads imaps://user@host[:port], the user ending at the last @', () => {

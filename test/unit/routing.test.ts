@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { baseAddress, routeMessage, unknownRecipients } from '../../shared/routing';
+import { baseAddress, routeMessage, unknownRecipients } from '../../shared/receiving/routing';
 import { exampleConfig } from '../support/config';
 
 const pass = { spam: 'PASS', virus: 'PASS' } as const;

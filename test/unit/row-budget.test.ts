@@ -1,6 +1,6 @@
-// The byte budget of index rows (shared/row-budget.ts): text cut by UTF-8 bytes, never inside a character.
+// The byte budget of index rows (shared/index/row-budget.ts): text cut by UTF-8 bytes, never inside a character.
 import { describe, expect, it } from 'vitest';
-import { truncateUtf8, utf8Bytes } from '../../shared/row-budget';
+import { truncateUtf8, utf8Bytes } from '../../shared/index/row-budget';
 
 describe('truncateUtf8', () => {
   it('keeps a value within the limit whole, in every script, at the exact limit too', () => {

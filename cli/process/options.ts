@@ -1,0 +1,33 @@
+// Option parsing shared by the commands: commander calls these on the raw strings and reports what they throw.
+import { InvalidArgumentError } from 'commander';
+import { normaliseAddress, UNROUTED_MAILBOX } from '../../shared/receiving/routing';
+
+/** For repeatable options (`--to a --to b`): commander calls it once per occurrence. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** A mailbox as the index keys it: the address normalised, or the unrouted mailbox as it is. */
+export function normaliseMailbox(mailbox: string): string {
+  return mailbox === UNROUTED_MAILBOX ? mailbox : normaliseAddress(mailbox);
+}
+
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new InvalidArgumentError('must be a port number');
+  return port;
+}
+
+export function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+}
+
+export function parseDate(value: string): Date {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime()))
+    throw new InvalidArgumentError('must be a date like 2026-01-31 or 2026-01-31T12:00:00Z');
+  return date;
+}

@@ -1,0 +1,118 @@
+// What `status` (and `doctor`) show of the failure paths: messages waiting in a dead-letter queue, parked
+// forwards, raw objects not indexed, and when reconcile last ran clean. Locally from MAIL_ARCHIVER_HOME
+// (dead-letters/, forward-dead-letters/, the last `reconcile` record); on AWS from the queues' counts and the
+// scheduled reconcile's outcome in S3 (reports/reconcile.json), with the last CLI `reconcile` as a fallback.
+import { join } from 'node:path';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
+import { readObject } from '../../shared/archive/raw-object';
+import type { ArchiverConfig } from '../../shared/config';
+import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
+import type { RawMailStore } from '../../shared/ports';
+import { type ReconcileRecord, readReconcileRecord } from '../doctor/checks';
+import type { UnreadableFile } from '../local/dead-letters';
+import { ParkedForwards } from '../local/forwarding';
+import { stackOutputs } from './aws';
+import { localIngestDeadLetters } from './ingest-redrive';
+
+export interface ArchiveHealth {
+  /** Messages stored but not indexed, waiting for `redrive` (ingest and notification dead letters). */
+  ingestDeadLetters: number;
+  /** Forwards parked after a permanent failure or exhausted retries. */
+  parkedForwards: number;
+  /**
+   * Files in the local dead-letter folders that are not a dead letter (not JSON, not the right shape), with why:
+   * counted nowhere else, and `redrive` leaves them (local only).
+   */
+  unreadableDeadLetters?: UnreadableFile[];
+  /** Bounce/complaint events the feedback function could not record (AWS only). */
+  feedbackDeadLetters?: number;
+  /** Raw objects the last reconcile found not indexed (undefined when no reconcile is recorded). */
+  notIndexed?: number;
+  lastReconcileAt?: string;
+  lastReconcileOk?: boolean;
+  lastCleanReconcileAt?: string;
+}
+
+export function localHealth(home: string): ArchiveHealth {
+  const last = readReconcileRecord(home, 'local');
+  const ingest = localIngestDeadLetters(home);
+  const forwards = new ParkedForwards(join(home, 'forward-dead-letters'));
+  const unreadable = [...ingest.unreadable(), ...forwards.unreadable()];
+  return {
+    ingestDeadLetters: ingest.count(),
+    parkedForwards: forwards.list().length,
+    ...(unreadable.length > 0 ? { unreadableDeadLetters: unreadable } : {}),
+    ...fromRecord(last),
+  };
+}
+
+export async function awsHealth(
+  config: ArchiverConfig,
+  archive: { store: RawMailStore; bucket: string },
+  home: string,
+): Promise<ArchiveHealth> {
+  const outputs = await stackOutputs(config.stackName);
+  const sqs = new SQSClient({});
+  const count = async (output: string) => {
+    const url = outputs[output];
+    if (!url) return 0;
+    const { waiting, inFlight } = await new SqsDeadLetterQueue(sqs, url).count();
+    return waiting + inFlight;
+  };
+  try {
+    const location = { bucket: archive.bucket, key: RECONCILE_REPORT_KEY };
+    const scheduled = (await archive.store.exists(location))
+      ? (JSON.parse((await readObject(archive.store, location)).toString('utf8')) as ReconcileRun)
+      : undefined;
+    const cli = fromRecord(readReconcileRecord(home, 'aws'));
+    const latest =
+      scheduled && (!cli.lastReconcileAt || scheduled.at > cli.lastReconcileAt)
+        ? {
+            notIndexed: scheduled.notIndexed,
+            lastReconcileAt: scheduled.at,
+            lastReconcileOk: scheduled.ok,
+            ...(scheduled.lastCleanAt ? { lastCleanReconcileAt: scheduled.lastCleanAt } : {}),
+          }
+        : cli;
+    return {
+      ingestDeadLetters:
+        (await count('IngestDeadLetterQueueUrl')) + (await count('ReceivedNotificationDeadLetterQueueUrl')),
+      parkedForwards: await count('ForwardDeadLetterQueueUrl'),
+      feedbackDeadLetters: await count('ForwardFeedbackDeadLetterQueueUrl'),
+      ...latest,
+    };
+  } finally {
+    sqs.destroy();
+  }
+}
+
+function fromRecord(last: ReconcileRecord | undefined): Partial<ArchiveHealth> {
+  if (!last) return {};
+  return {
+    ...(last.notIndexed !== undefined ? { notIndexed: last.notIndexed } : {}),
+    lastReconcileAt: last.at,
+    lastReconcileOk: last.ok,
+    ...(last.lastCleanAt ? { lastCleanReconcileAt: last.lastCleanAt } : {}),
+  };
+}
+
+/** The lines `status` prints. */
+export function healthLines(health: ArchiveHealth): string[] {
+  const reconcile = health.lastReconcileAt
+    ? `${health.lastReconcileOk ? 'clean' : 'NOT clean'} at ${health.lastReconcileAt}${health.lastReconcileOk ? '' : `, last clean ${health.lastCleanReconcileAt ?? 'never'}`}`
+    : 'never run (mail-archiver reconcile)';
+  return [
+    `ingest dead letters: ${health.ingestDeadLetters}${health.ingestDeadLetters ? ' (mail-archiver redrive)' : ''}`,
+    `parked forwards:     ${health.parkedForwards}${health.parkedForwards ? ' (mail-archiver forwards --state failed, then redrive)' : ''}`,
+    ...(health.unreadableDeadLetters ?? []).map(
+      (u) =>
+        `unreadable dead letter: ${u.file}: ${u.reason} (redrive cannot use it: read it, then move it away)`,
+    ),
+    ...(health.feedbackDeadLetters !== undefined
+      ? [`feedback dead letters: ${health.feedbackDeadLetters}`]
+      : []),
+    `not indexed:         ${health.notIndexed ?? 'unknown'}${health.notIndexed ? ' (mail-archiver reindex)' : ''} (as of the last reconcile)`,
+    `last reconcile:      ${reconcile}`,
+  ];
+}

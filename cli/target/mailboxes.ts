@@ -1,0 +1,50 @@
+// A mailbox named on the command line must exist: a typo in a disaster-recovery export must not produce an
+// empty bundle that verifies. Known mailboxes are the configured ones, the unrouted mailbox, and any mailbox
+// the index holds rows for (one removed from the config keeps its mail).
+import type { ArchiverConfig } from '../../shared/config';
+import type { MailIndex } from '../../shared/ports';
+import { UNROUTED_MAILBOX } from '../../shared/receiving/routing';
+import { UserError } from '../process/output';
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/**
+ * Resolves when `mailbox` (normalised) is configured, is the unrouted mailbox, or has rows in the index;
+ * throws UserError (exit 1) naming the configured mailboxes, and the nearest one when it looks like a typo.
+ */
+export async function assertKnownMailbox(
+  mailbox: string,
+  config: Pick<ArchiverConfig, 'mailboxes'>,
+  index: Pick<MailIndex, 'mailboxes'>,
+): Promise<void> {
+  const configured = Object.keys(config.mailboxes);
+  if (mailbox === UNROUTED_MAILBOX || configured.includes(mailbox)) return;
+  const indexed = await index.mailboxes();
+  if (indexed.includes(mailbox)) return;
+  const known = [...new Set([...configured, ...indexed])].sort();
+  const nearest = known
+    .map((m) => ({ m, d: distance(m, mailbox) }))
+    .filter(({ d }) => d <= 3)
+    .sort((a, b) => a.d - b.d)[0]?.m;
+  throw new UserError(
+    `no mailbox ${mailbox} in this archive${nearest ? ` (did you mean ${nearest}?)` : ''}`,
+    {
+      hint: `configured mailboxes: ${configured.join(', ')}${indexed.some((m) => !configured.includes(m)) ? `; also in the index: ${indexed.filter((m) => !configured.includes(m)).join(', ')}` : ''}`,
+    },
+  );
+}

@@ -1,0 +1,296 @@
+// The archive use case: one stored message in, one index row per (mailbox, message) out. Safe to run any
+// number of times, concurrently: rows are keyed by the message's identity and written conditionally.
+import type { ArchiverConfig } from '../config';
+import { forwardRequestsFor } from '../forwarding/policy';
+import {
+  defaultRowBudget,
+  fitRowToBudget,
+  itemSizeBytes,
+  minimalRow,
+  type RowBudget,
+  RowTooLargeError,
+} from '../index/row-budget';
+import {
+  type DeliveryRow,
+  deliveryItem,
+  INDEX_SCHEMA_VERSION,
+  isImportedMessage,
+  messageKeyOf,
+} from '../index/schema';
+import {
+  defaultParseLimits,
+  formatAddress,
+  type MessageSummary,
+  type ParseLimits,
+  readMessage,
+} from '../mail/mime';
+import type { ForwardQueue, MailIndex, RawMailStore } from '../ports';
+import { type Delivery, type RejectedRecipient, routeMessage, UNROUTED_MAILBOX } from '../receiving/routing';
+import { type ImportedState, type SesReceivedNotification, verdictsOf } from '../receiving/ses-notification';
+import { type DeliveryOutcome, recordDeliveries, recordReceipt } from './envelope';
+
+export interface IngestDeps {
+  config: ArchiverConfig;
+  store: RawMailStore;
+  index: MailIndex;
+  now?: () => Date;
+  limits?: ParseLimits;
+  /** Byte limits of an index row (DynamoDB's 400 KB); tests raise them to make DynamoDB refuse a row. */
+  rowBudget?: RowBudget;
+  /** Forwarding runs after archiving, from this queue; duplicates are harmless (the ledger decides). */
+  forwards?: ForwardQueue;
+  /** Reindex: the UIDs an earlier indexing gave, to be given again rather than new ones. */
+  restore?: DeliveryOutcome[];
+}
+
+export type { DeliveryOutcome, EnvelopeRecord } from './envelope';
+
+export interface IngestOutcome {
+  messageKey: string;
+  sha256: string;
+  /** The content identity (shared/mail/lines.ts ContentHasher). */
+  contentSha256: string;
+  size: number;
+  deliveries: DeliveryOutcome[];
+  rejected: RejectedRecipient[];
+  parseError?: string;
+}
+
+/**
+ * The archive use case: one message SES stored (or an import stored like SES) in, one index row per (mailbox,
+ * message) out. Records the receipt in the envelope sidecar first (`envelopes/<SES id>.json`), reads the stored
+ * object once (streamed, hashed, parsed within `limits`), routes by the envelope recipients, gives each new row
+ * the folder's next UID and writes it conditionally, then queues the forward requests. One message per content
+ * in a mailbox: a delivery whose content (shared/mail/lines.ts ContentHasher) the mailbox holds under another message
+ * gets no row and is not forwarded; the sidecar records it with `sameAs` (see {@link sameContent}).
+ *
+ * Idempotent: a second run finds its rows (`status: 'duplicate'`, same UIDs) and queues the requests again (the
+ * ledger decides). Returns the message key, its sha256 (hex) and size (bytes), one outcome per delivery (UIDs;
+ * UIDVALIDITY in epoch seconds of the folder's first use) and the refused recipients. Throws when the object
+ * cannot be read or the index or the sidecar cannot be written: the ingest handler lets that fail the SQS record,
+ * which SQS retries and finally dead-letters. A message that does not parse is still archived (`parseError`).
+ * Sources: SES's receipt notification (Amazon SES Developer Guide, "Notification contents"); RFC 3501 2.3.1.1.
+ */
+export async function archiveReceivedMail(
+  notification: SesReceivedNotification,
+  deps: IngestDeps,
+): Promise<IngestOutcome> {
+  const { config, store, index } = deps;
+  const location = {
+    bucket: notification.receipt.action.bucketName,
+    key: notification.receipt.action.objectKey,
+  };
+  // The envelope goes to S3 first: if this message never gets indexed, its recipients are not only in a queue.
+  const envelope = await recordReceipt(store, location.bucket, notification);
+  const summary = await readMessage(await store.read(location), deps.limits ?? defaultParseLimits);
+  const verdicts = verdictsOf(notification.receipt);
+  const routing = routeMessage(
+    config,
+    notification.receipt.recipients,
+    summary.headers.from[0]?.address,
+    verdicts,
+  );
+  // Nothing is dropped: a message that reached no mailbox is kept where `reconcile` and `list` can see it.
+  const deliveries: Delivery[] = routing.deliveries.length
+    ? routing.deliveries
+    : [
+        {
+          mailbox: UNROUTED_MAILBOX,
+          folder: 'INBOX',
+          flags: [],
+          envelopeRecipients: notification.receipt.recipients,
+        },
+      ];
+  const imported = isImportedMessage(notification.mail.messageId) ? notification.imported : undefined;
+  if (imported) for (const delivery of deliveries) applyImportedState(delivery, imported);
+  const messageKey = messageKeyOf(summary.sha256, notification.mail.messageId);
+  const archivedAt = (deps.now ?? (() => new Date()))().toISOString();
+
+  const outcomes: DeliveryOutcome[] = [];
+  for (const delivery of deliveries) {
+    const existing = await index.getDelivery(delivery.mailbox, messageKey);
+    if (existing) {
+      // A row from before content markers gets its marker now (first writer wins: otherwise nothing changes).
+      await index.claimContent(delivery.mailbox, summary.contentSha256, messageKey);
+      outcomes.push(outcomeOf(existing, 'duplicate'));
+      continue;
+    }
+    const same = await sameContent(deps, envelope.deliveries, delivery, summary.contentSha256, messageKey);
+    if (same) {
+      outcomes.push(same);
+      continue;
+    }
+    const earlier = deps.restore?.find(
+      (d) => d.mailbox === delivery.mailbox && d.folder === delivery.folder && !d.sameAs,
+    );
+    // A UID given out here and then lost to a crash or a concurrent winner is a gap, which IMAP allows.
+    const { uid, uidValidity } =
+      earlier && (await index.restoreUid(delivery.mailbox, delivery.folder, earlier.uid, earlier.uidValidity))
+        ? earlier
+        : await index.allocateUid(delivery.mailbox, delivery.folder);
+    const budget = deps.rowBudget ?? defaultRowBudget;
+    const fitted = fitRowToBudget(
+      deliveryRow({
+        imported,
+        summary,
+        notification,
+        delivery,
+        messageKey,
+        uid,
+        uidValidity,
+        archivedAt,
+        location,
+      }),
+      budget,
+    );
+    const row = { ...fitted, verdicts };
+    if ((await putWithinLimit(index, row, budget)) === 'created') {
+      outcomes.push({ mailbox: row.mailbox, folder: row.folder, uid, uidValidity, status: 'archived' });
+    } else {
+      const winner = await index.getDelivery(delivery.mailbox, messageKey);
+      outcomes.push(
+        winner ? outcomeOf(winner, 'duplicate') : { ...delivery, uid, uidValidity, status: 'duplicate' },
+      );
+    }
+  }
+  await recordDeliveries(
+    store,
+    location.bucket,
+    notification,
+    {
+      messageKey,
+      sha256: summary.sha256,
+      contentSha256: summary.contentSha256,
+      deliveries: outcomes,
+      at: archivedAt,
+    },
+    envelope,
+  );
+  // Also for duplicates: a retry after a crash between the row and the enqueue must still forward.
+  // A delivery the mailbox already had under another message has no row to forward, and was the mailbox's before.
+  const requests = isImportedMessage(notification.mail.messageId)
+    ? []
+    : forwardRequestsFor(
+        config,
+        messageKey,
+        outcomes.filter((o) => !o.sameAs),
+      );
+  if (requests.length > 0) await deps.forwards?.enqueue(requests);
+  return {
+    messageKey,
+    sha256: summary.sha256,
+    contentSha256: summary.contentSha256,
+    size: summary.size,
+    deliveries: outcomes,
+    rejected: routing.rejected,
+    ...(summary.parseError ? { parseError: summary.parseError } : {}),
+  };
+}
+
+/**
+ * Writes the row, or its minimal form when it is estimated over the item budget or DynamoDB still refuses it
+ * for its size: a message is always listed and exported, whatever its headers hold.
+ */
+async function putWithinLimit(index: MailIndex, row: DeliveryRow, budget: RowBudget) {
+  const estimate = itemSizeBytes(deliveryItem(row));
+  if (estimate > budget.itemBytes) {
+    return index.putDelivery(minimalRow(row, `row estimated at ${estimate} bytes, over ${budget.itemBytes}`));
+  }
+  try {
+    return await index.putDelivery(row);
+  } catch (error) {
+    if (!(error instanceof RowTooLargeError)) throw error;
+    return index.putDelivery(minimalRow(row, error.message));
+  }
+}
+
+/**
+ * One message per content in a mailbox: when the mailbox holds this content under another message (the same
+ * message with other line endings, archived first), this delivery is that message's duplicate and gets no row
+ * (the bytes archived first are kept). An earlier run's decision, recorded in the sidecar, stands (so reindex
+ * does not turn a duplicate into a second row); a delivery the sidecar records as a row of its own (reindex
+ * restoring it) keeps its row. Otherwise the content marker decides, claimed here before the row is written.
+ * Returns the duplicate's outcome, or undefined when this delivery gets its row.
+ */
+async function sameContent(
+  deps: IngestDeps,
+  recorded: DeliveryOutcome[],
+  delivery: Delivery,
+  contentSha256: string,
+  messageKey: string,
+): Promise<DeliveryOutcome | undefined> {
+  const before = recorded.find((d) => d.mailbox === delivery.mailbox);
+  if (before?.sameAs) return before;
+  const holder = await deps.index.claimContent(delivery.mailbox, contentSha256, messageKey);
+  if (holder === messageKey) return undefined;
+  if (deps.restore?.some((d) => d.mailbox === delivery.mailbox && !d.sameAs)) return undefined;
+  const held = await deps.index.getDelivery(delivery.mailbox, holder);
+  return {
+    ...(held
+      ? outcomeOf(held, 'duplicate')
+      : { mailbox: delivery.mailbox, folder: delivery.folder, uid: 0, uidValidity: 0, status: 'duplicate' }),
+    sameAs: holder,
+  };
+}
+
+function outcomeOf(row: DeliveryRow, status: DeliveryOutcome['status']): DeliveryOutcome {
+  return { mailbox: row.mailbox, folder: row.folder, uid: row.uid, uidValidity: row.uidValidity, status };
+}
+
+/**
+ * A history import files a message where its source had it, with the source's flags and keywords; a copy the
+ * journal address routed to Sent stays in Sent.
+ */
+function applyImportedState(delivery: Delivery, imported: ImportedState): void {
+  if (imported.folder && delivery.folder !== 'Sent') delivery.folder = imported.folder;
+  delivery.flags = [...new Set([...delivery.flags, ...imported.flags])].sort() as Delivery['flags'];
+}
+
+function deliveryRow(input: {
+  imported: ImportedState | undefined;
+  summary: MessageSummary;
+  notification: SesReceivedNotification;
+  delivery: Delivery;
+  messageKey: string;
+  uid: number;
+  uidValidity: number;
+  archivedAt: string;
+  location: { bucket: string; key: string };
+}): Omit<DeliveryRow, 'verdicts'> {
+  const { summary, notification, delivery, messageKey, uid, uidValidity, archivedAt, location, imported } =
+    input;
+  const h = summary.headers;
+  const receivedAt = new Date(notification.mail.timestamp);
+  return {
+    mailbox: delivery.mailbox,
+    folder: delivery.folder,
+    uid,
+    uidValidity,
+    flags: delivery.flags,
+    messageKey,
+    sha256: summary.sha256,
+    contentSha256: summary.contentSha256,
+    sesMessageId: notification.mail.messageId,
+    location,
+    size: summary.size,
+    lineEndings: summary.lineEndings,
+    receivedAt: Number.isNaN(receivedAt.getTime()) ? archivedAt : receivedAt.toISOString(),
+    ...(imported ? { receivedAtSource: imported.receivedAtSource ?? 'import' } : {}),
+    ...(imported?.keywords.length ? { keywords: imported.keywords } : {}),
+    ...(h.date ? { date: h.date } : {}),
+    ...(h.dateHeader ? { dateHeader: h.dateHeader } : {}),
+    from: h.from.map(formatAddress),
+    ...(h.from[0]?.address ? { fromAddress: h.from[0].address.toLowerCase() } : {}),
+    to: h.to.map(formatAddress),
+    cc: h.cc.map(formatAddress),
+    ...(h.subject !== undefined ? { subject: h.subject } : {}),
+    ...(h.messageId ? { messageId: h.messageId } : {}),
+    ...(h.inReplyTo ? { inReplyTo: h.inReplyTo } : {}),
+    references: h.references,
+    attachments: summary.attachments,
+    envelopeRecipients: delivery.envelopeRecipients,
+    ...(summary.parseError ? { parseError: summary.parseError } : {}),
+    archivedAt,
+    schemaVersion: INDEX_SCHEMA_VERSION,
+  };
+}

@@ -1,0 +1,77 @@
+// Finding mail across mailboxes: the query, and the one rule saying whether a delivery row matches it.
+// The DynamoDB adapter (shared/adapters/dynamo-search.ts) narrows server-side as far as the index allows (the
+// mailbox partition and the received-date range are key conditions; message-id, attachments and the sender's
+// address are filter expressions); this rule is then applied to what comes back, so every reader agrees.
+import type { DeliveryRow } from './schema';
+
+export interface SearchQuery {
+  /** Only these mailboxes (normalised addresses). @default every mailbox (configured ones and any in the index) */
+  mailboxes?: string[];
+  /** Substring of the sender's address (From), case-insensitive: `alice`, `@bank.example`. */
+  from?: string;
+  /** Substring of a To or Cc header or an envelope recipient, case-insensitive. */
+  to?: string;
+  /** Substring of the decoded Subject, case-insensitive. */
+  subject?: string;
+  /** Received on or after (inclusive). */
+  since?: Date;
+  /** Received before (exclusive). */
+  until?: Date;
+  /** true: at least one attachment; false: none. @default either */
+  hasAttachment?: boolean;
+  /** The Message-ID header, with or without its angle brackets; compared exactly. */
+  messageId?: string;
+  /** At most this many rows, newest received first. @default no limit */
+  limit?: number;
+}
+
+/** A search hit plus how much the index examined to find it (read capacity is charged for examined rows). */
+export interface SearchResult {
+  rows: DeliveryRow[];
+  /** Rows DynamoDB read (ScannedCount summed over every page and mailbox). */
+  examined: number;
+  /** Rows DynamoDB returned after its filter expression (before the case-insensitive checks). */
+  returned: number;
+}
+
+/** Where searches run: the index adapter. */
+export interface DeliverySearch {
+  search(query: SearchQuery, mailboxes: string[]): Promise<SearchResult>;
+}
+
+/** The forms a Message-ID may be stored in: as written in the header (`<id@host>`), and without brackets. */
+export function messageIdForms(messageId: string): string[] {
+  const bare = messageId.trim().replace(/^<|>$/g, '');
+  return [`<${bare}>`, bare];
+}
+
+const containsFolded = (haystack: string | undefined, needle: string) =>
+  (haystack ?? '').toLowerCase().includes(needle.toLowerCase());
+
+/** The rule: does `row` match every criterion of `query`? (Criteria left out match everything.) */
+export function matchesSearch(row: DeliveryRow, query: SearchQuery): boolean {
+  if (query.mailboxes && !query.mailboxes.includes(row.mailbox)) return false;
+  const received = new Date(row.receivedAt);
+  if (query.since && received < query.since) return false;
+  if (query.until && received >= query.until) return false;
+  if (query.from !== undefined && !containsFolded(row.fromAddress, query.from)) return false;
+  if (
+    query.to !== undefined &&
+    ![...row.to, ...row.cc, ...row.envelopeRecipients].some((a) => containsFolded(a, query.to ?? ''))
+  )
+    return false;
+  if (query.subject !== undefined && !containsFolded(row.subject, query.subject)) return false;
+  if (query.hasAttachment !== undefined && row.attachments.length > 0 !== query.hasAttachment) return false;
+  if (query.messageId !== undefined && !messageIdForms(query.messageId).includes(row.messageId ?? ''))
+    return false;
+  return true;
+}
+
+/** Newest received first; ties broken by mailbox, then message key, so output is stable. */
+export function compareNewestFirst(a: DeliveryRow, b: DeliveryRow): number {
+  return (
+    b.receivedAt.localeCompare(a.receivedAt) ||
+    a.mailbox.localeCompare(b.mailbox) ||
+    a.messageKey.localeCompare(b.messageKey)
+  );
+}
