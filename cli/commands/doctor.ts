@@ -2,16 +2,11 @@
 import { Resolver } from 'node:dns/promises';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
-import {
-  awsDoctorDeps,
-  formatChecks,
-  readReconcileRecord,
-  runAwsChecks,
-  runLocalChecks,
-} from '../doctor/checks';
+import { awsDoctorDeps, formatChecks, runAwsChecks, runLocalChecks } from '../doctor/checks';
 import { archiverHome, readRunningStack } from '../local/stack';
 import { out } from '../program';
 import { localHealth } from '../target/health';
+import { readReconcileRecord } from '../target/reconcile-record';
 
 export function registerDoctor(program: Command, ctx: CliContext): void {
   program

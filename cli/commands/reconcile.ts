@@ -3,9 +3,9 @@
 import type { Command } from 'commander';
 import { acceptUnforwarded, reconcile } from '../../shared/archive/reconcile';
 import type { CliContext } from '../context';
-import { recordReconcileRun } from '../doctor/checks';
 import { archiverHome } from '../local/stack';
 import { out } from '../program';
+import { recordReconcileRun } from '../target/reconcile-record';
 
 export function registerReconcile(program: Command, ctx: CliContext): void {
   program
@@ -67,13 +67,7 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
           ].join('\n'),
         );
       }
-      recordReconcileRun(
-        archiverHome(),
-        ctx.globals().target,
-        report.ok,
-        new Date(),
-        report.notIndexed.length,
-      );
+      recordReconcileRun(archiverHome(), ctx.globals().target, report);
       if (!report.ok) process.exitCode = 1;
     });
 }

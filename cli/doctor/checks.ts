@@ -3,15 +3,14 @@
 // nothing. The thresholds and names are AWS's: SES's reputation review levels, its inbound endpoint per region,
 // its DKIM CNAME layout (<token>._domainkey.<domain> -> <token>.dkim.amazonses.com).
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeActiveReceiptRuleSetCommand, SESClient } from '@aws-sdk/client-ses';
 import { GetAccountCommand, GetEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { ListSubscriptionsByTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { ReconcileRun } from '../../shared/archive/reconcile-run';
 import { type ArchiverConfig, receivingDomains } from '../../shared/config';
 import { errorMessage, errorName } from '../../shared/errors';
 import type { StackFile } from '../local/stack';
@@ -48,7 +47,7 @@ export interface AwsDoctorDeps {
   /** The deployed stack's outputs; undefined before the first deploy. */
   outputs: Record<string, string> | undefined;
   /** The last `reconcile` of this target, if one was recorded. */
-  lastReconcile: ReconcileRecord | undefined;
+  lastReconcile: ReconcileRun | undefined;
   now?: () => Date;
 }
 
@@ -330,7 +329,7 @@ export async function runAwsChecks(deps: AwsDoctorDeps): Promise<Check[]> {
 export interface LocalDoctorDeps {
   config: ArchiverConfig;
   running: StackFile | undefined;
-  lastReconcile: ReconcileRecord | undefined;
+  lastReconcile: ReconcileRun | undefined;
   /** The local dead-letter folders' counts (MAIL_ARCHIVER_HOME/dead-letters, forward-dead-letters). */
   deadLetters?: { ingest: number; parkedForwards: number; unreadable?: { file: string; reason: string }[] };
   /** Whether something answers on host:port (default: a TCP connect). */
@@ -392,7 +391,7 @@ export async function runLocalChecks(deps: LocalDoctorDeps): Promise<Check[]> {
 }
 
 /** When reconcile last ran clean: a week without one is a warning, a run that found problems a failure. */
-function reconcileCheck(last: ReconcileRecord | undefined, now: Date): Check {
+function reconcileCheck(last: ReconcileRun | undefined, now: Date): Check {
   const name = 'reconcile';
   if (!last) return warn(name, 'no reconcile recorded for this target', 'mail-archiver reconcile');
   if (!last.ok)
@@ -406,57 +405,11 @@ function reconcileCheck(last: ReconcileRecord | undefined, now: Date): Check {
   return ok(name, `ran clean at ${last.lastCleanAt ?? last.at}`);
 }
 
-/** The outcome of the last `reconcile` of a target, kept in the data directory. */
-export interface ReconcileRecord {
-  at: string;
-  ok: boolean;
-  /** When it last ran clean, possibly before `at`. */
-  lastCleanAt?: string;
-  /** Raw objects that run found not indexed. */
-  notIndexed?: number;
-}
-
-const recordPath = (home: string, target: string) => join(home, `last-reconcile.${target}.json`);
-
-export function readReconcileRecord(home: string, target: string): ReconcileRecord | undefined {
-  const path = recordPath(home, target);
-  if (!existsSync(path)) return undefined;
-  let parsed: Partial<ReconcileRecord> | null;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<ReconcileRecord> | null;
-  } catch {
-    return undefined;
-  }
-  // A record damaged by hand reads as none (doctor said "the last reconcile (undefined) found differences").
-  if (typeof parsed?.at !== 'string' || typeof parsed.ok !== 'boolean') return undefined;
-  return parsed as ReconcileRecord;
-}
-
-/** Records a reconcile run (called by `mail-archiver reconcile`), keeping when it last ran clean. */
-export function recordReconcileRun(
-  home: string,
-  target: string,
-  clean: boolean,
-  now = new Date(),
-  notIndexed?: number,
-): void {
-  const previous = readReconcileRecord(home, target);
-  const at = now.toISOString();
-  const record: ReconcileRecord = {
-    at,
-    ok: clean,
-    lastCleanAt: clean ? at : previous?.lastCleanAt,
-    ...(notIndexed !== undefined ? { notIndexed } : {}),
-  };
-  mkdirSync(home, { recursive: true });
-  writeFileSync(recordPath(home, target), `${JSON.stringify(record)}\n`);
-}
-
 /** The AWS side of doctor with the default credential chain and region; stack outputs when it is deployed. */
 export async function awsDoctorDeps(
   config: ArchiverConfig,
   dns: DnsLookups,
-  lastReconcile: ReconcileRecord | undefined,
+  lastReconcile: ReconcileRun | undefined,
 ): Promise<AwsDoctorDeps> {
   const ses = new SESClient({});
   const region = await ses.config.region();

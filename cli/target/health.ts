@@ -5,15 +5,18 @@
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
-import { readObject } from '../../shared/archive/raw-object';
+import {
+  latestReconcileRun,
+  type ReconcileRun,
+  readStoredReconcileRun,
+} from '../../shared/archive/reconcile-run';
 import type { ArchiverConfig } from '../../shared/config';
-import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
 import type { RawMailStore } from '../../shared/ports';
-import { type ReconcileRecord, readReconcileRecord } from '../doctor/checks';
 import type { UnreadableFile } from '../local/dead-letters';
 import { ParkedForwards } from '../local/forwarding';
 import { stackOutputs } from './aws';
 import { localIngestDeadLetters } from './ingest-redrive';
+import { readReconcileRecord } from './reconcile-record';
 
 export interface ArchiveHealth {
   /** Messages stored but not indexed, waiting for `redrive` (ingest and notification dead letters). */
@@ -61,20 +64,8 @@ export async function awsHealth(
     return waiting + inFlight;
   };
   try {
-    const location = { bucket: archive.bucket, key: RECONCILE_REPORT_KEY };
-    const scheduled = (await archive.store.exists(location))
-      ? (JSON.parse((await readObject(archive.store, location)).toString('utf8')) as ReconcileRun)
-      : undefined;
-    const cli = fromRecord(readReconcileRecord(home, 'aws'));
-    const latest =
-      scheduled && (!cli.lastReconcileAt || scheduled.at > cli.lastReconcileAt)
-        ? {
-            notIndexed: scheduled.notIndexed,
-            lastReconcileAt: scheduled.at,
-            lastReconcileOk: scheduled.ok,
-            ...(scheduled.lastCleanAt ? { lastCleanReconcileAt: scheduled.lastCleanAt } : {}),
-          }
-        : cli;
+    const scheduled = await readStoredReconcileRun(archive.store, archive.bucket);
+    const latest = fromRecord(latestReconcileRun(scheduled, readReconcileRecord(home, 'aws')));
     return {
       ingestDeadLetters:
         (await count('IngestDeadLetterQueueUrl')) + (await count('ReceivedNotificationDeadLetterQueueUrl')),
@@ -87,10 +78,10 @@ export async function awsHealth(
   }
 }
 
-function fromRecord(last: ReconcileRecord | undefined): Partial<ArchiveHealth> {
+function fromRecord(last: ReconcileRun | undefined): Partial<ArchiveHealth> {
   if (!last) return {};
   return {
-    ...(last.notIndexed !== undefined ? { notIndexed: last.notIndexed } : {}),
+    notIndexed: last.notIndexed,
     lastReconcileAt: last.at,
     lastReconcileOk: last.ok,
     ...(last.lastCleanAt ? { lastCleanReconcileAt: last.lastCleanAt } : {}),

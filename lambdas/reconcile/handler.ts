@@ -4,10 +4,16 @@
 // The outcome is kept in S3 (reports/reconcile.json) for `status` and `doctor`; a run that leaves anything
 // unresolved fails, which the function's error alarm reports.
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { readObject } from '../../shared/archive/raw-object';
 import { type ReconcileReport, type ReindexReport, reconcile, reindex } from '../../shared/archive/reconcile';
+import {
+  type ReconcileRun,
+  readStoredReconcileRun,
+  reconcileRunOf,
+  writeStoredReconcileRun,
+} from '../../shared/archive/reconcile-run';
 import type { ArchiverConfig } from '../../shared/config';
-import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
+import { errorMessage } from '../../shared/errors';
+import { JsonShapeError } from '../../shared/json';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
 import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
 
@@ -44,27 +50,15 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       );
       report = await reconcile(base);
     }
-    const location = { bucket: deps.bucket, key: RECONCILE_REPORT_KEY };
-    const previous = (await deps.store.exists(location))
-      ? (JSON.parse((await readObject(deps.store, location)).toString('utf8')) as ReconcileRun)
-      : undefined;
-    const at = now().toISOString();
-    const run: ReconcileRun = {
-      at,
-      ok: report.ok,
-      ...((report.ok ? at : previous?.lastCleanAt)
-        ? { lastCleanAt: report.ok ? at : previous?.lastCleanAt }
-        : {}),
-      rawMessages: report.rawMessages,
-      notIndexed: report.notIndexed.length,
-      unrecorded: report.unrecorded.length,
-      unreadableEnvelopes: report.unreadableEnvelopes.length,
-      rawMissing: report.rawMissing.length,
-      notForwarded: report.notForwarded.length,
-      forwardsUnsettled: report.forwardsUnsettled.length,
-      ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
-    };
-    await deps.store.write(location, Buffer.from(JSON.stringify(run)));
+    // A damaged record (written by hand, cut short) is replaced by this run's: it only loses when the archive was
+    // last clean, which the run before it knew.
+    const previous = await readStoredReconcileRun(deps.store, deps.bucket).catch((error: unknown) => {
+      if (!(error instanceof JsonShapeError)) throw error;
+      deps.logger.warn('reconcile record unreadable, replaced', { reason: errorMessage(error) });
+      return undefined;
+    });
+    const run = reconcileRunOf(report, now(), previous, reindexed);
+    await writeStoredReconcileRun(deps.store, deps.bucket, run);
     deps.logger.info('reconcile', { ...run });
     if (!report.ok) {
       throw new ReconcileFindingsError(

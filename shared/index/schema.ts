@@ -285,27 +285,12 @@ export const isSetupNotification = (key: string) => key === SES_SETUP_NOTIFICATI
  */
 export const isNotMailObject = (key: string) => isSetupNotification(key) || key.endsWith('/');
 
-/** The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`. */
+/**
+ * The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`; its shape is
+ * shared/archive/reconcile-run.ts.
+ */
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
 export const REPORTS_PREFIX = 'reports/';
-
-export interface ReconcileRun {
-  at: string;
-  ok: boolean;
-  /** When a run last ended clean, possibly before `at`. */
-  lastCleanAt?: string;
-  rawMessages: number;
-  notIndexed: number;
-  unrecorded: number;
-  rawMissing: number;
-  notForwarded: number;
-  forwardsUnsettled: number;
-  /** Messages this run reindexed, and those it could not. */
-  reindexed?: number;
-  reindexFailed?: number;
-  /** Envelope sidecars that could not be read (left after the run's repairs). */
-  unreadableEnvelopes?: number;
-}
 
 /** History imports get a content-derived id in place of SES's, so a second import finds the first. */
 export const importMessageId = (sha256: string) => `import-${sha256.slice(0, 40)}`;

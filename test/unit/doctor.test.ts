@@ -19,13 +19,14 @@ import {
   type AwsDoctorDeps,
   type Check,
   formatChecks,
-  readReconcileRecord,
-  recordReconcileRun,
   runAwsChecks,
   runLocalChecks,
   tcpReachable,
 } from '../../cli/doctor/checks';
+import { readReconcileRecord, recordReconcileRun } from '../../cli/target/reconcile-record';
+import { reconcileRunOf } from '../../shared/archive/reconcile-run';
 import { exampleConfig } from '../support/config';
+import { reconcileReport } from '../support/reconcile';
 
 const REGION = 'eu-west-1';
 const ENDPOINT = `inbound-smtp.${REGION}.amazonaws.com`;
@@ -126,7 +127,7 @@ function deps(overrides: Partial<AwsDoctorDeps> = {}): AwsDoctorDeps {
         'https://sqs.eu-west-1.amazonaws.com/111111111111/notification-dlq',
       ForwardDeadLetterQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111111111111/forward-dlq',
     },
-    lastReconcile: { at: '2026-11-28T12:00:00Z', ok: true, lastCleanAt: '2026-11-28T12:00:00Z' },
+    lastReconcile: reconcileRunOf(reconcileReport(true), new Date('2026-11-28T12:00:00Z'), undefined),
     now: () => now,
     ...overrides,
   };
@@ -189,7 +190,9 @@ describe('doctor against AWS', () => {
     const checks = byName(
       await runAwsChecks(
         deps({
-          lastReconcile: { at: '2026-11-29T10:00:00Z', ok: false, lastCleanAt: '2026-11-01T00:00:00Z' },
+          lastReconcile: reconcileRunOf(reconcileReport(false), new Date('2026-11-29T10:00:00Z'), {
+            lastCleanAt: '2026-11-01T00:00:00.000Z',
+          }),
         }),
       ),
     );
@@ -308,7 +311,7 @@ describe('doctor against the local stack', () => {
       bucket: 'b',
       tableName: 't',
     };
-    recordReconcileRun(home, 'local', true, new Date('2026-11-29T11:30:00Z'));
+    recordReconcileRun(home, 'local', reconcileReport(true), new Date('2026-11-29T11:30:00Z'));
     const checks = byName(
       await runLocalChecks({
         config: exampleConfig(),
@@ -350,9 +353,9 @@ describe('doctor against the local stack', () => {
   });
 
   it('remembers when reconcile last ran clean across a run that found differences', () => {
-    recordReconcileRun(home, 'aws', true, new Date('2026-11-20T00:00:00Z'));
-    recordReconcileRun(home, 'aws', false, new Date('2026-11-29T00:00:00Z'));
-    expect(readReconcileRecord(home, 'aws')).toEqual({
+    recordReconcileRun(home, 'aws', reconcileReport(true), new Date('2026-11-20T00:00:00Z'));
+    recordReconcileRun(home, 'aws', reconcileReport(false), new Date('2026-11-29T00:00:00Z'));
+    expect(readReconcileRecord(home, 'aws')).toMatchObject({
       at: '2026-11-29T00:00:00.000Z',
       ok: false,
       lastCleanAt: '2026-11-20T00:00:00.000Z',
