@@ -5,6 +5,7 @@
 // of the retained resources, because a changed one makes CloudFormation replace the resource.
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { STACK_OUTPUT } from '../shared/aws-names';
 import type { ArchiverConfig } from '../shared/config';
 import { Forwarding } from './constructs/forwarding';
 import { IndexTable } from './constructs/index-table';
@@ -91,20 +92,20 @@ export class ArchiverStack extends Stack {
       alarms: this.alarms,
     });
 
-    new CfnOutput(this, 'RawMailBucketName', { value: this.rawMail.bucket.bucketName });
-    new CfnOutput(this, 'IndexTableName', { value: this.index.table.tableName });
-    new CfnOutput(this, 'IngestQueueUrl', { value: this.ingest.queue.queueUrl });
-    new CfnOutput(this, 'IngestDeadLetterQueueUrl', { value: this.ingest.deadLetterQueue.queueUrl });
-    new CfnOutput(this, 'ReceivedNotificationDeadLetterQueueUrl', {
+    new CfnOutput(this, STACK_OUTPUT.rawMailBucketName, { value: this.rawMail.bucket.bucketName });
+    new CfnOutput(this, STACK_OUTPUT.indexTableName, { value: this.index.table.tableName });
+    new CfnOutput(this, STACK_OUTPUT.ingestQueueUrl, { value: this.ingest.queue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.ingestDeadLetterQueueUrl, { value: this.ingest.deadLetterQueue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.receivedNotificationDeadLetterQueueUrl, {
       value: this.ingest.notificationDeadLetterQueue.queueUrl,
     });
-    new CfnOutput(this, 'ForwardQueueUrl', { value: this.forwarding.queue.queueUrl });
-    new CfnOutput(this, 'ForwardFeedbackDeadLetterQueueUrl', {
+    new CfnOutput(this, STACK_OUTPUT.forwardQueueUrl, { value: this.forwarding.queue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.forwardFeedbackDeadLetterQueueUrl, {
       value: this.forwarding.feedbackDeadLetterQueue.queueUrl,
     });
-    new CfnOutput(this, 'ForwardDeadLetterQueueUrl', { value: this.forwarding.deadLetterQueue.queueUrl });
-    new CfnOutput(this, 'ExportFunctionName', { value: this.export.function.functionName });
-    new CfnOutput(this, 'ReceiptRuleSetName', { value: config.ses.ruleSetName });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
+    new CfnOutput(this, STACK_OUTPUT.forwardDeadLetterQueueUrl, { value: this.forwarding.deadLetterQueue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.exportFunctionName, { value: this.export.function.functionName });
+    new CfnOutput(this, STACK_OUTPUT.receiptRuleSetName, { value: config.ses.ruleSetName });
+    new CfnOutput(this, STACK_OUTPUT.alarmTopicArn, { value: this.alarms.topic.topicArn });
   }
 }

@@ -11,10 +11,12 @@ import { GetAccountCommand, GetEmailIdentityCommand, SESv2Client } from '@aws-sd
 import { ListSubscriptionsByTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { ReconcileRun } from '../../shared/archive/reconcile-run';
+import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
 import { type ArchiverConfig, receivingDomains } from '../../shared/config';
 import { errorMessage, errorName } from '../../shared/errors';
 import type { StackFile } from '../local/stack';
 import { stackOutputs } from '../target/aws';
+import { DEAD_LETTER_QUEUES } from '../target/dead-letter-queues';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -289,35 +291,12 @@ export async function runAwsChecks(deps: AwsDoctorDeps): Promise<Check[]> {
     return ok('reputation', shown);
   });
 
-  for (const [name, output, fix] of [
-    [
-      'dead letters ingest',
-      'IngestDeadLetterQueueUrl',
-      'messages that could not be indexed: mail-archiver reconcile, then mail-archiver reindex',
-    ],
-    [
-      'dead letters notification',
-      'ReceivedNotificationDeadLetterQueueUrl',
-      'notifications SNS could not deliver to the ingest queue: mail-archiver redrive',
-    ],
-    [
-      'dead letters forward',
-      'ForwardDeadLetterQueueUrl',
-      'parked forwards: mail-archiver forwards --state failed, then mail-archiver redrive',
-    ],
-  ] as const) {
+  for (const { check: name, output, fix } of DEAD_LETTER_QUEUES) {
     await guard(name, async () => {
       const url = outputs?.[output];
       if (!url) return notDeployed(name);
-      const { Attributes } = await deps.sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: url,
-          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-        }),
-      );
-      const count =
-        Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-        Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+      const { waiting, inFlight } = await new SqsDeadLetterQueue(deps.sqs, url).count();
+      const count = waiting + inFlight;
       return count === 0 ? ok(name, 'empty') : fail(name, `${count} message${count === 1 ? '' : 's'}`, fix);
     });
   }

@@ -10,9 +10,11 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
+import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
 import { redriveParkedForwards, SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { createExportId } from '../../shared/bundle/export-job';
 import type { BundleFormat } from '../../shared/bundle/manifest';
+import type { StackOutputName } from '../../shared/aws-names';
 import type { ArchiverConfig } from '../../shared/config';
 import { asError } from '../../shared/errors';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
@@ -28,13 +30,23 @@ export class TargetError extends UserError {
 export const NO_REGION_HINT =
   'set AWS_REGION to the region the stack is deployed in (export AWS_REGION=eu-west-1), or AWS_PROFILE to a profile whose ~/.aws/config entry names one';
 
-export async function stackOutputs(stackName: string, cloudFormation = new CloudFormationClient({})) {
+/** The deployed stack's outputs by name (shared/aws-names.ts STACK_OUTPUT); an output it lacks is absent. */
+export type StackOutputs = Partial<Record<StackOutputName, string>>;
+
+/**
+ * The outputs of stack `stackName`. Throws TargetError when no region or credentials are configured, or the
+ * stack does not exist.
+ */
+export async function stackOutputs(
+  stackName: string,
+  cloudFormation = new CloudFormationClient({}),
+): Promise<StackOutputs> {
   try {
     const { Stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
     const outputs = Object.fromEntries(
       (Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']),
     );
-    return outputs as Record<string, string>;
+    return outputs as StackOutputs;
   } catch (error) {
     const e = asError(error);
     if (/region is missing|region not accepted/i.test(e.message)) {
@@ -62,7 +74,7 @@ export async function stackOutputs(stackName: string, cloudFormation = new Cloud
 /** The deployed archive behind the same interface as the local one; delivery goes through its SQS queue. */
 export async function connectAws(config: ArchiverConfig): Promise<Archive> {
   const outputs = await stackOutputs(config.stackName);
-  const need = (key: string) => {
+  const need = (key: StackOutputName) => {
     const value = outputs[key];
     if (!value)
       throw new TargetError(`stack ${config.stackName} has no output ${key}: is it an archiver stack?`);
@@ -176,13 +188,7 @@ export async function forwardDeadLetterCount(config: ArchiverConfig): Promise<nu
     throw new TargetError(`stack ${config.stackName} has no forward queue outputs: redeploy it`);
   const sqs = new SQSClient({});
   try {
-    const { Attributes } = await sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: deadLetters,
-        AttributeNames: ['ApproximateNumberOfMessages'],
-      }),
-    );
-    return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+    return (await new SqsDeadLetterQueue(sqs, deadLetters).count()).waiting;
   } finally {
     sqs.destroy();
   }

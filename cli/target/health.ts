@@ -15,6 +15,7 @@ import type { RawMailStore } from '../../shared/ports';
 import type { UnreadableFile } from '../local/dead-letters';
 import { ParkedForwards } from '../local/forwarding';
 import { stackOutputs } from './aws';
+import { DEAD_LETTER_QUEUES } from './dead-letter-queues';
 import { localIngestDeadLetters } from './ingest-redrive';
 import { readReconcileRecord } from './reconcile-record';
 
@@ -57,22 +58,17 @@ export async function awsHealth(
 ): Promise<ArchiveHealth> {
   const outputs = await stackOutputs(config.stackName);
   const sqs = new SQSClient({});
-  const count = async (output: string) => {
-    const url = outputs[output];
-    if (!url) return 0;
-    const { waiting, inFlight } = await new SqsDeadLetterQueue(sqs, url).count();
-    return waiting + inFlight;
-  };
   try {
     const scheduled = await readStoredReconcileRun(archive.store, archive.bucket);
     const latest = fromRecord(latestReconcileRun(scheduled, readReconcileRecord(home, 'aws')));
-    return {
-      ingestDeadLetters:
-        (await count('IngestDeadLetterQueueUrl')) + (await count('ReceivedNotificationDeadLetterQueueUrl')),
-      parkedForwards: await count('ForwardDeadLetterQueueUrl'),
-      feedbackDeadLetters: await count('ForwardFeedbackDeadLetterQueueUrl'),
-      ...latest,
-    };
+    const counts = { ingestDeadLetters: 0, parkedForwards: 0, feedbackDeadLetters: 0 };
+    for (const queue of DEAD_LETTER_QUEUES) {
+      const url = outputs[queue.output];
+      if (!url) continue;
+      const { waiting, inFlight } = await new SqsDeadLetterQueue(sqs, url).count();
+      counts[queue.counts] += waiting + inFlight;
+    }
+    return { ...counts, ...latest };
   } finally {
     sqs.destroy();
   }
