@@ -79,17 +79,20 @@ export class DeliveryLog {
     cursor: LogCursor = LOG_START,
     options: { concurrency?: number } = {},
   ): AsyncGenerator<LogObject> {
-    const seen = new Set(cursor.seen);
+    yield* this.readObjects(this.keysAfter(cursor), options);
+  }
+
+  /** The log objects of `keys`, in the order given, read `concurrency` at a time (one GET each). */
+  async *readObjects(
+    keys: Iterable<string> | AsyncIterable<string>,
+    options: { concurrency?: number } = {},
+  ): AsyncGenerator<LogObject> {
     const concurrency = Math.max(1, options.concurrency ?? 8);
     const pending: { key: string; body: Promise<Buffer> }[] = [];
-    const fetch = (key: string) => {
+    for await (const key of keys) {
       const body = readObject(this.store, { bucket: this.bucket, key });
       body.catch(() => undefined);
       pending.push({ key, body });
-    };
-    for await (const { key } of this.store.list(this.bucket, DELIVERY_LOG_PREFIX, cursor.after)) {
-      if (seen.has(key) || !parseLogObjectKey(key)) continue;
-      fetch(key);
       if (pending.length >= concurrency) yield await settle(pending.shift() as (typeof pending)[number]);
     }
     while (pending.length > 0) yield await settle(pending.shift() as (typeof pending)[number]);
