@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { maildirFlags, maildirFolderName, parseDovecotKeywords } from '../../shared/history/maildir-source';
-import { looksLikeMail } from '../../shared/history/sources';
 import { specialFolderOf } from '../../shared/history/special-folders';
 import { placeByLabels, splitLabels, stripTakeoutHeaders } from '../../shared/history/takeout';
+import { looksLikeMail } from '../../shared/mail/header-block';
 import { checkEnvelopeRecipient } from '../../shared/receiving/recipient-check';
 import { exampleConfig } from '../support/config';
 
