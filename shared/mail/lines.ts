@@ -193,6 +193,36 @@ export function byteOrderMarkLength(buffer: Uint8Array): 0 | 3 {
 }
 
 /**
+ * What IMAP carries: the message with every bare CR and bare LF written as CRLF. IMAP carries RFC 5322 text, whose
+ * lines end in CRLF ("CR and LF MUST only occur together as CRLF", RFC 5322 section 2.3). A bundle stores
+ * CRLF-only messages with LF, so those come back to their original bytes; only messages that had bare CR or LF
+ * differ from their original, by their line endings alone. Dovecot does the same to a bare LF on APPEND and drops
+ * a final bare CR, so appending the bytes unchanged could not be verified anyway. Returns `bytes` itself when
+ * nothing changes.
+ */
+export function toImapLineEndings(bytes: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === CR) {
+      if (bytes[i + 1] === LF) {
+        i += 1;
+        continue;
+      }
+    } else if (b !== LF) {
+      continue;
+    }
+    parts.push(bytes.subarray(start, i), CRLF_BYTES);
+    start = i + 1;
+  }
+  if (start === 0) return bytes;
+  parts.push(bytes.subarray(start));
+  return Buffer.concat(parts);
+}
+const CRLF_BYTES = Buffer.from('\r\n');
+
+/**
  * The version of the content rule ({@link ContentHasher}). Recorded with every identity (the envelope sidecar's
  * `contentRule`), so `reindex` finds identities made by an older rule and marks the content again.
  * 1: line endings only. 2: also the byte order mark, the end of the message, header folding and the fields below.
@@ -301,7 +331,8 @@ function withoutFetcherTrace(items: HeadItem[]): HeadItem[] {
  * message. The archived bytes stay each file's own bytes; only the identity reads them this way (rule
  * {@link CONTENT_RULE}):
  * - every line ending, by the one line rule (CRLF, LF, or a CR not followed by LF), is LF: a maildir's LF copy,
- *   SES's and an mbox's CRLF copy and a classic Mac OS bare-CR copy are served by IMAP with the same lines;
+ *   SES's and an mbox's CRLF copy and a classic Mac OS bare-CR copy are served by IMAP with the same lines
+ *   (restore appends every line ending as CRLF: toImapLineEndings);
  * - the message ends with one line end: a last line without one has one (SMTP carries no message without one:
  *   RFC 5321 4.1.1.4; the mbox copy of such a message has it), and empty lines at its very end are not content
  *   (mbox writers and converters add or drop the empty line that separates messages: mb2md keeps it);
