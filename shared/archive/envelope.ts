@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { errorMessage } from '../errors';
 import type { DeliveryRow } from '../index/schema';
 import { damagedEnvelopeKey, envelopeKey, isImportedMessage } from '../index/schema';
-import { CONTENT_RULE } from '../mail/lines';
+import { CONTENT_RULE } from '../mail/content-identity';
 import type { RawMailStore } from '../ports';
 import {
   buildReceivedNotification,
@@ -27,7 +27,7 @@ export interface DeliveryOutcome {
   status: 'archived' | 'duplicate';
   /**
    * Set when the mailbox already had this content under another message (the same message with other line
-   * endings: shared/mail/lines.ts ContentHasher): that message's key. No row was written for this one; the folder
+   * endings: shared/mail/content-identity.ts ContentHasher): that message's key. No row was written for this one; the folder
    * and UID are that message's, when its row was there to read.
    */
   sameAs?: string;
@@ -45,9 +45,9 @@ export interface EnvelopeRecord {
   /** Known once the message was read (sha256 of its bytes + SES id). */
   messageKey?: string;
   sha256?: string;
-  /** The content identity (shared/mail/lines.ts ContentHasher); absent in sidecars written before it was kept. */
+  /** The content identity (shared/mail/content-identity.ts ContentHasher); absent in sidecars written before it was kept. */
   contentSha256?: string;
-  /** The content rule that made `contentSha256` (shared/mail/lines.ts CONTENT_RULE); absent: rule 1. */
+  /** The content rule that made `contentSha256` (shared/mail/content-identity.ts CONTENT_RULE); absent: rule 1. */
   contentRule?: number;
   /** Every distinct envelope (by recipient set) the message arrived with, first one first. */
   receipts: EnvelopeReceipt[];

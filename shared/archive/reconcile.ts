@@ -12,7 +12,7 @@ import {
   isNotMailObject,
   RAW_MAIL_PREFIX,
 } from '../index/schema';
-import { CONTENT_RULE, contentSha256 } from '../mail/lines';
+import { CONTENT_RULE, contentSha256 } from '../mail/content-identity';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../ports';
 import { buildReceivedNotification, type SesReceivedNotification } from '../receiving/ses-notification';
 import {
@@ -226,7 +226,7 @@ export async function reindex(
       }
       if (!state.missing) {
         // Ingest claims the markers of what it indexes; these rows are from before it did, or before the content
-        // rule they were made by changed (shared/mail/lines.ts CONTENT_RULE).
+        // rule they were made by changed (shared/mail/content-identity.ts CONTENT_RULE).
         const present = rowsByKey.get(object.key) ?? [];
         if (envelope && !hasCurrentIdentity(envelope) && present.length > 0) {
           await markContent(deps, envelope, present, object.key);

@@ -2,7 +2,7 @@
 // then an SES notification to the ingest handler), stored byte for byte, with what its source knew (folder,
 // flags, labels, received time and where that time came from) carried in the notification's `imported` part.
 //
-// Identity: a message's import id comes from its content identity (shared/mail/lines.ts ContentHasher: its bytes
+// Identity: a message's import id comes from its content identity (shared/mail/content-identity.ts ContentHasher: its bytes
 // with every line ending made LF, header folding and the fields mail programs and sync tools write into every copy
 // left out), so the LF copy of a message (a maildir), its CRLF copy (an mbox, an .eml), its bare-CR copy, mbsync's
 // copy with its X-TUID and neomutt's with its Status fields are one message; the bytes stored first are kept. A mailbox that already holds the content
@@ -15,8 +15,9 @@ import { EnvelopeFormatError, type EnvelopeRecord, readEnvelope } from '../archi
 import type { ArchiverConfig } from '../config';
 import { errorMessage } from '../errors';
 import { importMessageId, isMessageKeyOf, rawMailKey } from '../index/schema';
+import { contentSha256 } from '../mail/content-identity';
 import { chooseReceivedTime, type ReceivedTimeSource } from '../mail/dates';
-import { contentSha256, findHeaderEnd } from '../mail/lines';
+import { findHeaderEnd } from '../mail/lines';
 import { type MessageHeaders, readMessageBytes } from '../mail/mime';
 import type { DeliveryIndex, RawMailStore } from '../ports';
 import { checkEnvelopeRecipient } from '../receiving/recipient-check';
@@ -278,7 +279,7 @@ export async function importMessages(
 
 interface PreparedImport {
   sesMessageId: string;
-  /** The content identity (shared/mail/lines.ts ContentHasher); the import id is made from it. */
+  /** The content identity (shared/mail/content-identity.ts ContentHasher); the import id is made from it. */
   contentSha256: string;
   recipients: string[];
   mailboxes: string[];

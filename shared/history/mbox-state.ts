@@ -1,7 +1,7 @@
 // What the mbox copy of a message says about it, in the header fields its mail program or fetcher wrote: flags
 // and keywords (mutt and neomutt, Dovecot's and UW-IMAP's mbox, Python's mailbox, Thunderbird) and the folder a
 // fetcher took it from (getmail). The fields stay in the archived bytes; the content identity ignores them
-// (shared/mail/lines.ts ContentHasher).
+// (shared/mail/content-identity.ts ContentHasher).
 //
 // | field              | written by                                  | read as                                         |
 // |--------------------|---------------------------------------------|-------------------------------------------------|

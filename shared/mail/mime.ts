@@ -10,8 +10,9 @@ import type { MimeNode, SplitterChunk } from '@zone-eu/mailsplit/lib/types';
 import addressparser from 'nodemailer/lib/addressparser';
 import { asError } from '../errors';
 import { decodeWords } from './charset';
+import { ContentHasher } from './content-identity';
 import { parseMailDate, readReceivedFields } from './dates';
-import { BareCrToLf, byteOrderMarkLength, ContentHasher, UTF8_BOM } from './lines';
+import { BareCrToLf, byteOrderMarkLength, UTF8_BOM } from './lines';
 
 export interface MailAddress {
   name: string;
@@ -60,7 +61,7 @@ export interface LineEndings {
 
 export interface MessageSummary {
   sha256: string;
-  /** The content identity: sha256 (hex) with every line ending made LF (shared/mail/lines.ts ContentHasher). */
+  /** The content identity: sha256 (hex) of the message as every copy says it (shared/mail/content-identity.ts). */
   contentSha256: string;
   size: number;
   lineEndings: LineEndings;

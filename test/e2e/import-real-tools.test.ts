@@ -13,7 +13,7 @@ import { archiveReceivedMail } from '../../shared/archive/ingest';
 import { type ImportReport, type ImportTarget, importMessages } from '../../shared/history/import';
 import { readSources } from '../../shared/history/sources';
 import type { DeliveryRow } from '../../shared/index/schema';
-import { contentSha256 } from '../../shared/mail/lines';
+import { contentSha256 } from '../../shared/mail/content-identity';
 import { exampleConfig } from '../support/config';
 import {
   type MailTool,

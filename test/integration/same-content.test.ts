@@ -14,7 +14,7 @@ import { reconcile, reindex } from '../../shared/archive/reconcile';
 import type { ForwardRequest } from '../../shared/forwarding/ledger';
 import { type ImportTarget, importMessages } from '../../shared/history/import';
 import { envelopeKey, importMessageId, itemKeys, rawMailKey } from '../../shared/index/schema';
-import { CONTENT_RULE, contentSha256 } from '../../shared/mail/lines';
+import { CONTENT_RULE, contentSha256 } from '../../shared/mail/content-identity';
 import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import { exampleConfig } from '../support/config';
 import { startTestServices, type TestServices } from '../support/services';

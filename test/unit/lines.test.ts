@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { ContentHasher, contentSha256 } from '../../shared/mail/content-identity';
 import {
   BareCrToLf,
-  ContentHasher,
-  contentSha256,
   findHeaderEnd,
   joinLines,
   type Line,
@@ -177,6 +176,15 @@ describe('the one line rule', () => {
       other(withHeader(['Received: from a by b; Mon, 7 Dec 2026 10:00:00 +0000'], 0));
       other(lf.replace('Subject: hello', 'Subject: hel lo'));
       other(lf.replace('body text', 'body  text'));
+    });
+
+    it('a header block over 256 KiB is read by the line rule only, whatever the chunks', () => {
+      const big = Buffer.from(`X-TUID: a\r\n${'X-Big: y\r\n'.repeat(30_000)}\r\nbody\r\n`);
+      const lfOnly = createHash('sha256').update(big.toString('latin1').replace(/\r\n/g, '\n')).digest('hex');
+      expect(contentSha256(big)).toBe(lfOnly);
+      const hasher = new ContentHasher();
+      for (let i = 0; i < big.length; i += 65_536) hasher.update(big.subarray(i, i + 65_536));
+      expect(hasher.digest()).toBe(lfOnly);
     });
 
     it('empty lines at the very end are not content (mbox writers add or drop the separating one)', () => {
