@@ -1,7 +1,7 @@
 // What the readers of history sources (shared/history/sources.ts and the maildir and mbox readers beside it) give
 // the importer: a message with what its source knew, or a failure, a skip or a notice with its reason.
 
-import type { EnvelopeLine } from '../bundle/mbox-reader';
+import type { EnvelopeLine } from '../bundle/envelope-line';
 import { errorMessage } from '../errors';
 
 /** Where the source filed a message and what state it kept. */

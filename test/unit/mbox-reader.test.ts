@@ -1,11 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import {
-  type MboxEntry,
-  parseEnvelopeLine,
-  readMboxMessages,
-  startsLikeMbox,
-} from '../../shared/bundle/mbox-reader';
+import { parseEnvelopeLine } from '../../shared/bundle/envelope-line';
+import { type MboxEntry, readMboxMessages, startsLikeMbox } from '../../shared/bundle/mbox-reader';
 
 async function read(text: string | Buffer, options?: { escapedMboxrd?: boolean }): Promise<MboxEntry[]> {
   const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8');
