@@ -19,14 +19,21 @@ export const MAIL_TOOLS = {
 } as const;
 export type MailTool = keyof typeof MAIL_TOOLS;
 
+const has = (binary: string) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /** The Debian package to install when `tool` cannot run here, else undefined. */
 export function missingPackage(tool: MailTool): string | undefined {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return MAIL_TOOLS[tool];
-  }
+  if (!has(tool)) return MAIL_TOOLS[tool];
+  // neomutt runs in the pseudo terminal script(1) gives it.
+  if (tool === 'neomutt' && !has('script')) return 'bsdutils';
+  return undefined;
 }
 
 export interface SeedMessage {
