@@ -2,18 +2,27 @@
 # Installs the system packages the local stack and the tests need, when they are missing:
 #   java    DynamoDB Local (AWS's own implementation) is a Java program   -> Debian: default-jre-headless
 #   dovecot the export conformance tests serve bundles with a real Dovecot -> Debian: dovecot-imapd
-# Usage: scripts/install-system-deps.sh [java] [dovecot]   (no argument: all)
+#   mailtools  the import tests fetch from a Dovecot with the tools people keep mail with and import their
+#              output -> Debian: getmail6, neomutt, isync (mbsync), offlineimap3, mb2md
+# Usage: scripts/install-system-deps.sh [java] [dovecot] [mailtools]   (no argument: all)
 set -euo pipefail
 
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(java dovecot)
+[ ${#wanted[@]} -eq 0 ] && wanted=(java dovecot mailtools)
 
 missing=()
 for dep in "${wanted[@]}"; do
   case "$dep" in
     java) command -v java >/dev/null 2>&1 || missing+=(default-jre-headless) ;;
     dovecot) [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd) ;;
-    *) echo "install-system-deps: unknown dependency '$dep' (java, dovecot)" >&2; exit 2 ;;
+    mailtools)
+      command -v getmail >/dev/null 2>&1 || missing+=(getmail6)
+      command -v neomutt >/dev/null 2>&1 || missing+=(neomutt)
+      command -v mbsync >/dev/null 2>&1 || missing+=(isync)
+      command -v offlineimap >/dev/null 2>&1 || missing+=(offlineimap3)
+      command -v mb2md >/dev/null 2>&1 || missing+=(mb2md)
+      ;;
+    *) echo "install-system-deps: unknown dependency '$dep' (java, dovecot, mailtools)" >&2; exit 2 ;;
   esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

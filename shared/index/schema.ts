@@ -41,8 +41,8 @@ export interface DeliveryRow {
   messageKey: string;
   sha256: string;
   /**
-   * The content identity (shared/mail/lines.ts ContentHasher: sha256 with every line ending made LF); absent on rows
-   * written before it was kept.
+   * The content identity (shared/mail/content-identity.ts ContentHasher: sha256 of the message as every copy of it
+   * says it); absent on rows written before it was kept.
    */
   contentSha256?: string;
   sesMessageId: string;
