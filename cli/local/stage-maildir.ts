@@ -1,12 +1,14 @@
 // What `serve` serves: a private copy of a bundle or a maildir, made only after the source passed the same
 // checks as `verify`. A bundle `verify` rejects is refused whole; a directory holding anything but regular files
-// and directories (a symlink to ~/.aws/credentials, a device, a FIFO) or unsafe modes is refused too.
+// and directories (a symlink to ~/.aws/credentials, a device, a FIFO) or unsafe modes is refused too. Messages
+// with bare CR are served with CRLF lines from the copy (shared/bundle/imap-lines.ts).
 import { execFileSync } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS } from '../../shared/bundle/entries';
 import { auditTree, extractBundle, UnsafeBundleError } from '../../shared/bundle/extract';
+import { serveBareCrAsCrlf } from '../../shared/bundle/imap-lines';
 import { verifyBundle } from '../../shared/bundle/verify';
 
 /** Thrown when the source is missing or holds no maildir. */
@@ -22,7 +24,8 @@ const HEADROOM_BYTES = 64 * 1024 * 1024;
  * returns that path. `work` must be a private directory of the caller's (mkdtemp: 0700). A bundle is verified
  * first and unpacked in-process under the bundle rule (shared/bundle/entries.ts); a directory is checked with
  * lstat, copied with `cp -a`, and the copy checked again (the source may change meanwhile; the copy cannot).
- * The copy ends with directories 0700 and files 0600. Throws UnsafeBundleError (with every reason) for a
+ * The copy ends with directories 0700 and files 0600, and every message with a bare CR written with LF there
+ * (shared/bundle/imap-lines.ts: IMAP clients then get CRLF lines). Throws UnsafeBundleError (with every reason) for a
  * source that is refused, StageSourceError when it is missing, holds no maildir or does not fit on the disk.
  */
 export async function stageMaildir(
@@ -60,5 +63,7 @@ export async function stageMaildir(
   const maildir = join(target, 'Maildir');
   if (!existsSync(join(maildir, 'cur')))
     throw new StageSourceError(`${source} holds no maildir (no Maildir/cur)`);
+  // IMAP clients get CRLF lines for every message: the copy's bare CRs become LF (the source keeps its bytes).
+  await serveBareCrAsCrlf(maildir);
   return maildir;
 }
