@@ -132,8 +132,11 @@ access token, sent with XOAUTH2), or asked for in the terminal; never from the c
 Gmail / Google Workspace: turn on 2-step verification, create an app password (Google Account > Security >
 App passwords) and use it as the password with --imap imaps://you@gmail.com@imap.gmail.com; where app
 passwords are not allowed, get an access token with the https://mail.google.com/ scope and set ${ACCESS_TOKEN_ENV}.
-Sent, Junk, Drafts and Trash go to the server's special-use folders ([Gmail]/Sent Mail on Gmail).
-Run it again at any time: what is already there is not appended twice. Exit 1 unless every message is verified.`,
+Sent, Junk, Drafts and Trash go to the folders the server marks for that use ([Gmail]/Sent Mail on Gmail, "Sent
+Items" on Fastmail) or, where it marks none, the ones named so (INBOX.Sent, INBOX.Spam): --dry-run shows where
+every folder goes. Run it again at any time: what is already there, even as the server changed it, is not
+appended twice. Exit 1 unless every message is verified; the report names what the server altered or refused,
+with a next step for each refusal.`,
     )
     .action(
       async (

@@ -107,8 +107,9 @@ const MAX_HEADER_MTIME = 2 ** 31 - 1;
  * POSIX pax `mtime` record (POSIX.1-2008 pax, "mtime": decimal seconds, a leading minus allowed), which GNU tar
  * and bsdtar both apply; the ustar header then carries 0 or the largest value it keeps. Written into the ustar
  * field itself, tar-stream's octal of a negative number ("0-5366...") made GNU tar warn "Archive contains
- * obsolescent base-64 headers" (or fail, exit 2, "numeric time_t value expected") and bsdtar refuse the whole
- * archive ("Unrecognized archive format", exit 1); a date from 2038 on wrapped (2040 as 1904).
+ * obsolescent base-64 headers" (or fail, exit 2, "numeric time_t value expected") and bsdtar refuse an archive
+ * that starts with such an entry ("Unrecognized archive format", exit 1); a date from 2038 on wrapped (2040 as
+ * 1904).
  */
 export function addEntry(
   pack: tar.Pack,
