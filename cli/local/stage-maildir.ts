@@ -5,9 +5,10 @@
 import { execFileSync } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, stat, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS } from '../../shared/bundle/entries';
 import { auditTree, extractBundle, UnsafeBundleError } from '../../shared/bundle/extract';
+import type { BundleManifest } from '../../shared/bundle/manifest';
 import { serveBareCrAsCrlf } from '../../shared/bundle/imap-lines';
 import { verifyBundle } from '../../shared/bundle/verify';
 
@@ -37,6 +38,7 @@ export async function stageMaildir(
   if (!info) throw new StageSourceError(`${source} does not exist`);
   const target = join(work, 'bundle');
   await mkdir(target, { recursive: true, mode: 0o700 });
+  let manifest: BundleManifest | undefined;
   if (info.isFile()) {
     const report = await verifyBundle(createReadStream(source), limits);
     if (!report.ok)
@@ -52,6 +54,7 @@ export async function stageMaildir(
       );
     }
     await extractBundle(source, target, limits);
+    manifest = report.manifest;
   } else {
     const from = existsSync(join(source, 'Maildir')) ? join(source, 'Maildir') : source;
     const before = await auditTree(from, { limits });
@@ -63,7 +66,13 @@ export async function stageMaildir(
   const maildir = join(target, 'Maildir');
   if (!existsSync(join(maildir, 'cur')))
     throw new StageSourceError(`${source} holds no maildir (no Maildir/cur)`);
-  // IMAP clients get CRLF lines for every message: the copy's bare CRs become LF (the source keeps its bytes).
-  await serveBareCrAsCrlf(maildir);
+  // IMAP clients get CRLF lines for every message: the copy's bare CRs become LF (the source keeps its bytes). A
+  // bundle's manifest says which messages are stored as they came (the others have no CR at all).
+  await serveBareCrAsCrlf(maildir, manifest && asStoredFiles(manifest));
   return maildir;
+}
+
+/** The file names (without their folder) of a bundle's messages stored exactly as received. */
+function asStoredFiles(manifest: BundleManifest): Set<string> {
+  return new Set(manifest.messages.filter((m) => m.storage === 'as-is').map((m) => basename(m.file)));
 }

@@ -14,10 +14,12 @@ const LF = 10;
 /**
  * Rewrites, in the maildir tree at `maildir` (the root and every `.folder`), each message in cur/ and new/ that has
  * a bare CR: CR -> LF (same size), the file renamed with its new W= (RFC822.SIZE), its mtime (the INTERNALDATE)
- * kept, and its line in dovecot-uidlist and courierimapuiddb renamed too, so its UID stays. Returns how many
- * messages were rewritten. Throws what the file system throws.
+ * kept, and its line in dovecot-uidlist and courierimapuiddb renamed too, so its UID stays. `onlyFiles`, when
+ * given, names the files that may have one (by name, without the folder): a bundle's manifest knows that a message
+ * stored `crlf-to-lf` has no CR at all, so only its `as-is` ones are read. Returns how many messages were
+ * rewritten. Throws what the file system throws.
  */
-export async function serveBareCrAsCrlf(maildir: string): Promise<number> {
+export async function serveBareCrAsCrlf(maildir: string, onlyFiles?: Set<string>): Promise<number> {
   let rewritten = 0;
   const folders = [maildir];
   for (const entry of await readdir(maildir, { withFileTypes: true }))
@@ -28,6 +30,7 @@ export async function serveBareCrAsCrlf(maildir: string): Promise<number> {
       const dir = join(folder, sub);
       const names = await readdir(dir).catch(() => [] as string[]);
       for (const name of names) {
+        if (onlyFiles && !onlyFiles.has(name)) continue;
         const path = join(dir, name);
         const bytes = await readFile(path);
         if (!hasBareCr(bytes)) continue;

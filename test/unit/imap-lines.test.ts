@@ -72,4 +72,13 @@ describe('serveBareCrAsCrlf', () => {
     );
     expect(readdirSync(join(root, 'tmp'))).toEqual([]);
   });
+
+  it("reads only the files named, when told which may have a bare CR (a bundle manifest's as-is messages)", async () => {
+    const root = maildir();
+    const name = '1700000000.d.mail-archiver,S=4,W=4:2,';
+    writeFileSync(join(root, 'cur', name), Buffer.from('a\rb\r', 'latin1'));
+    expect(await serveBareCrAsCrlf(root, new Set(['another-file']))).toBe(0);
+    expect(readdirSync(join(root, 'cur'))).toEqual([name]);
+    expect(await serveBareCrAsCrlf(root, new Set([name]))).toBe(1);
+  });
 });
