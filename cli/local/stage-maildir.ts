@@ -8,8 +8,8 @@ import { mkdir, stat, statfs } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS } from '../../shared/bundle/entries';
 import { auditTree, extractBundle, UnsafeBundleError } from '../../shared/bundle/extract';
-import type { BundleManifest } from '../../shared/bundle/manifest';
 import { serveBareCrAsCrlf } from '../../shared/bundle/imap-lines';
+import type { BundleManifest } from '../../shared/bundle/manifest';
 import { verifyBundle } from '../../shared/bundle/verify';
 
 /** Thrown when the source is missing or holds no maildir. */
