@@ -1,15 +1,13 @@
 // `mail-archiver restore <bundle-or-dir> --imap imaps://user@host[:port]`: moves a bundle into a new provider over
 // IMAP (shared/restore/ does the work), with a progress bar, a report, and exit 1 unless every message
 // was verified on the target.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ImapFlow } from 'imapflow';
-import type { BundleSource } from '../../shared/restore/bundle-files';
 import {
   BundleNotVerifiedError,
   RestoreStateError,
@@ -23,6 +21,7 @@ import { restoreBundle } from '../../shared/restore/restore';
 import { archiverHome } from '../local/stack';
 import { addCleanup } from '../process/interrupt';
 import { humanBytes, UserError } from '../process/output';
+import { bundleAt } from '../target/bundle-file';
 
 /** Environment variables that carry the secret: never the command line, where `ps` and shell history see it. */
 export const PASSWORD_ENV = 'MAIL_ARCHIVER_IMAP_PASSWORD';
@@ -64,29 +63,6 @@ export function parseImapUrl(value: string): ImapTarget {
     port: url.port ? Number(url.port) : secure ? 993 : 143,
     user: decodeURIComponent(url.username),
   };
-}
-
-/** The bundle as a file, or an unpacked bundle directory (holding manifest.json; a Maildir inside one works too). */
-export function bundleSource(path: string): BundleSource {
-  if (!existsSync(path)) throw new RestoreUsageError(`${path} does not exist`);
-  if (statSync(path).isFile()) return { kind: 'file', path };
-  for (const dir of [path, dirname(resolve(path))]) {
-    if (existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'Maildir')))
-      return { kind: 'directory', path: dir };
-  }
-  throw new RestoreUsageError(
-    `${path} is neither a bundle file nor an unpacked bundle (a directory with manifest.json and Maildir/)`,
-  );
-}
-
-/** The bundle as the tar.gz stream `verifyBundle` reads. */
-export function openBundleStream(source: BundleSource) {
-  if (source.kind === 'file') return createReadStream(source.path);
-  // verify reads tar.gz: the system tar packs the directory (keeping mtimes, which verify checks).
-  const tar = spawn('tar', ['--format=posix', '-cz', '-C', source.path, 'manifest.json', 'Maildir'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return tar.stdout;
 }
 
 async function readSecret(prompt: string): Promise<string> {
@@ -144,7 +120,7 @@ with a next step for each refusal.`,
         options: { imap: string; folder?: string[]; dryRun?: boolean; state?: string },
       ) => {
         const target = parseImapUrl(options.imap);
-        const source = bundleSource(path);
+        const source = await bundleAt(path);
         const token = process.env[ACCESS_TOKEN_ENV];
         const password = token
           ? undefined
@@ -179,7 +155,6 @@ with a next step for each refusal.`,
         try {
           report = await restoreBundle({
             source,
-            openBundleStream: () => openBundleStream(source),
             newClient: () =>
               new ImapFlow({
                 host: target.host,

@@ -18,14 +18,9 @@ import { chooseReceivedTime, type ReceivedTimeSource } from '../mail/dates';
 import { contentSha256, findHeaderEnd } from '../mail/lines';
 import { type MessageHeaders, readMessageBytes } from '../mail/mime';
 import type { DeliveryIndex, RawMailStore } from '../ports';
+import { headerRecipients, isSentByMailbox, sendingMailbox } from '../receiving/header-recipients';
 import { checkEnvelopeRecipient } from '../receiving/recipient-check';
-import {
-  baseAddress,
-  isJournalAddress,
-  normaliseAddress,
-  routeMessage,
-  UNROUTED_MAILBOX,
-} from '../receiving/routing';
+import { baseAddress, normaliseAddress, routeMessage, UNROUTED_MAILBOX } from '../receiving/routing';
 import {
   buildReceivedNotification,
   type ImportedState,
@@ -106,14 +101,6 @@ export function checkImportOptions(
   }
 }
 
-/** The mailbox that sent a message, when it is one of ours. */
-function sendingMailbox(config: ArchiverConfig, headers: MessageHeaders): string | undefined {
-  const from = headers.from[0]?.address;
-  if (!from) return undefined;
-  const base = baseAddress(from, config.plusAddressing);
-  return Object.hasOwn(config.mailboxes, base) ? base : undefined;
-}
-
 export interface ImportRouting {
   recipients: string[];
   /** The folder the source (or the sending mailbox) says, applied by ingest. */
@@ -147,7 +134,7 @@ export function routeImport(
     return { recipients: [mailbox], ...(folder ? { folder } : {}) };
   }
   return {
-    recipients: deriveRecipients(config, message, headers),
+    recipients: headerRecipients(config, headers, message.placement),
     ...folderFor(sender, message, headers, config),
   };
 }
@@ -163,41 +150,13 @@ function folderFor(
   headers: MessageHeaders,
   config: ArchiverConfig,
 ): { folder?: string } {
-  if (sender && isSentByMailbox(config, message, headers) && !keepsItsFolder(message.placement?.folder))
+  if (
+    sender &&
+    isSentByMailbox(config, message.placement, headers) &&
+    !keepsItsFolder(message.placement?.folder)
+  )
     return { folder: 'Sent' };
   return message.placement?.folder ? { folder: message.placement.folder } : {};
-}
-
-function isSentByMailbox(
-  config: ArchiverConfig,
-  message: Pick<SourceMessage, 'placement'>,
-  headers: MessageHeaders,
-): boolean {
-  if (!sendingMailbox(config, headers)) return false;
-  const isMailbox = (address: string) =>
-    Object.hasOwn(config.mailboxes, baseAddress(address, config.plusAddressing));
-  return message.placement?.sent === true || !headers.to.concat(headers.cc).some((a) => isMailbox(a.address));
-}
-
-/**
- * Who a historical message is for, when the user did not say: mail a mailbox sent goes to that mailbox (its
- * Sent folder); other mail to the To/Cc addresses that are configured mailboxes.
- */
-export function deriveRecipients(
-  config: ArchiverConfig,
-  message: Pick<SourceMessage, 'placement'>,
-  headers: MessageHeaders,
-): string[] {
-  const sender = sendingMailbox(config, headers);
-  if (sender && isSentByMailbox(config, message, headers)) return [sender];
-  const recipients = new Set<string>();
-  for (const address of [...headers.to, ...headers.cc]) {
-    const base = address.address ? baseAddress(address.address, config.plusAddressing) : '';
-    if (base && Object.hasOwn(config.mailboxes, base) && !isJournalAddress(config, address.address)) {
-      recipients.add(normaliseAddress(address.address));
-    }
-  }
-  return [...recipients];
 }
 
 export async function importMessages(

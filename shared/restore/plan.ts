@@ -2,9 +2,10 @@
 // sha256 as IMAP carries it, flags, INTERNALDATE), with its state as the run goes on.
 import { createHash } from 'node:crypto';
 import type { BundleManifest, ManifestMessage } from '../bundle/manifest';
+import type { BundleSource } from '../bundle/source';
 import { toImapLineEndings } from '../mail/lines';
 import { asServersMayStore, type PossibleChanges, possibleChanges } from './altered';
-import { type BundleSource, readMessageFiles } from './bundle-files';
+import { readMessageFiles } from './bundle-files';
 import { RestoreUnsupportedError } from './errors';
 import type { FolderMatch } from './report';
 

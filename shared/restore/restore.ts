@@ -13,12 +13,12 @@
 // RFC 3516 BINARY (literal8 for NUL bytes; imapflow uses it when the server offers BINARY), RFC 4315 UIDPLUS
 // (APPENDUID), RFC 6154 special use (\Sent \Junk \Drafts \Trash on LIST), RFC 5530 response codes
 // ([LIMIT], [TOOBIG], [OVERQUOTA], [INUSE], [UNAVAILABLE]).
-import type { Readable } from 'node:stream';
 import type { ImapFlow } from 'imapflow';
+import { type BundleSource, openBundle } from '../bundle/source';
 import { verifyBundle } from '../bundle/verify';
 import { toImapLineEndings } from '../mail/lines';
 import { appendOne } from './append';
-import { type BundleSource, readMessageFiles, whereIs } from './bundle-files';
+import { readMessageFiles, whereIs } from './bundle-files';
 import { BundleNotVerifiedError, RestoreUnsupportedError } from './errors';
 import { mapFolders } from './folders';
 import { inventory } from './inventory';
@@ -31,9 +31,8 @@ import { StateFile } from './state-file';
 import { recheckOldDates, verifyOnTarget } from './verify-target';
 
 export interface RestoreOptions {
+  /** The bundle: its file, or the directory it was unpacked into (shared/bundle/source.ts). */
   source: BundleSource;
-  /** Re-reads the bundle as a tar.gz stream (for a directory: a tar of it); given to `verifyBundle`. */
-  openBundleStream: () => Readable;
   /** Builds a new, unconnected client for the target; called again after every disconnect. */
   newClient: () => ImapFlow;
   /** JSON Lines file recording what was appended; created if missing. */
@@ -73,7 +72,7 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
 }
 
 async function restoreUnlocked(options: RestoreOptions): Promise<RestoreReport> {
-  const verified = await verifyBundle(options.openBundleStream());
+  const verified = await verifyBundle(openBundle(options.source));
   if (!verified.ok || !verified.manifest) throw new BundleNotVerifiedError(verified);
   const manifest = verified.manifest;
   if (manifest.bundleFormat !== 'maildir') {

@@ -15,10 +15,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openBundleStream } from '../../cli/commands/restore';
 import { type DovecotServer, startDovecot } from '../../cli/local/dovecot';
 import { archiveReceivedMail } from '../../shared/archive/ingest';
 import type { BundleManifest } from '../../shared/bundle/manifest';
+import { openBundle } from '../../shared/bundle/source';
 import { verifyBundle } from '../../shared/bundle/verify';
 import type { DeliveryRow } from '../../shared/index/schema';
 import type { MailIndex } from '../../shared/ports';
@@ -121,7 +121,6 @@ function clientFor(server: { host: string; port: number; user: string; password:
 function options(server: DovecotServer, extra: Partial<RestoreOptions> = {}): RestoreOptions {
   return {
     source: { kind: 'file', path: bundle },
-    openBundleStream: () => createReadStream(bundle),
     newClient: clientFor(server),
     statePath: join(work, `state-${server.port}-${Math.random().toString(36).slice(2)}.jsonl`),
     retry: { attempts: 6, firstDelayMs: 50 },
@@ -386,7 +385,7 @@ describe('restore into a real Dovecot', () => {
     execFileSync('tar', ['-xzf', bundle, '-C', dir, '--no-same-owner']);
     // The unpacked tree passes verify as it is (GNU tar keeps even the 1958 mtime); then one byte changes.
     const source = { kind: 'directory' as const, path: dir };
-    expect((await verifyBundle(openBundleStream(source))).errors).toEqual([]);
+    expect((await verifyBundle(openBundle(source))).errors).toEqual([]);
     const victim = manifest.messages.find((m) => m.folder === 'Sent');
     const path = join(dir, victim?.file ?? '');
     const bytes = readFileSync(path);
@@ -399,7 +398,6 @@ describe('restore into a real Dovecot', () => {
     const attempt = restoreBundle(
       options(server, {
         source,
-        openBundleStream: () => openBundleStream(source),
         newClient: () => {
           connections += 1;
           return clientFor(server)();
@@ -697,7 +695,6 @@ describe('restore: mistakes and hostile input', () => {
     const dotted = () =>
       options(server, {
         source,
-        openBundleStream: () => openBundleStream(source),
         log: (line) => lines.push(line),
       });
     // Dry run first: reports the folder it would create.
@@ -759,7 +756,6 @@ describe('restore: bundles it cannot take', () => {
     const attempt = restoreBundle(
       options(server, {
         source: { kind: 'file', path: mboxBundle },
-        openBundleStream: () => createReadStream(mboxBundle),
         newClient: () => {
           connections += 1;
           return clientFor(server)();
