@@ -294,6 +294,9 @@ export const isNotMailObject = (key: string) => isSetupNotification(key) || key.
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
 export const REPORTS_PREFIX = 'reports/';
 
+/** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
+export const DELIVERY_LOG_PREFIX = 'delivery-log/';
+
 export interface ReconcileRun {
   at: string;
   ok: boolean;
