@@ -95,7 +95,9 @@ export class ArchiverStack extends Stack {
     new CfnOutput(this, STACK_OUTPUT.rawMailBucketName, { value: this.rawMail.bucket.bucketName });
     new CfnOutput(this, STACK_OUTPUT.indexTableName, { value: this.index.table.tableName });
     new CfnOutput(this, STACK_OUTPUT.ingestQueueUrl, { value: this.ingest.queue.queueUrl });
-    new CfnOutput(this, STACK_OUTPUT.ingestDeadLetterQueueUrl, { value: this.ingest.deadLetterQueue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.ingestDeadLetterQueueUrl, {
+      value: this.ingest.deadLetterQueue.queueUrl,
+    });
     new CfnOutput(this, STACK_OUTPUT.receivedNotificationDeadLetterQueueUrl, {
       value: this.ingest.notificationDeadLetterQueue.queueUrl,
     });
@@ -103,7 +105,9 @@ export class ArchiverStack extends Stack {
     new CfnOutput(this, STACK_OUTPUT.forwardFeedbackDeadLetterQueueUrl, {
       value: this.forwarding.feedbackDeadLetterQueue.queueUrl,
     });
-    new CfnOutput(this, STACK_OUTPUT.forwardDeadLetterQueueUrl, { value: this.forwarding.deadLetterQueue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.forwardDeadLetterQueueUrl, {
+      value: this.forwarding.deadLetterQueue.queueUrl,
+    });
     new CfnOutput(this, STACK_OUTPUT.exportFunctionName, { value: this.export.function.functionName });
     new CfnOutput(this, STACK_OUTPUT.receiptRuleSetName, { value: config.ses.ruleSetName });
     new CfnOutput(this, STACK_OUTPUT.alarmTopicArn, { value: this.alarms.topic.topicArn });

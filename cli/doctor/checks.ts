@@ -9,9 +9,9 @@ import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cl
 import { DescribeActiveReceiptRuleSetCommand, SESClient } from '@aws-sdk/client-ses';
 import { GetAccountCommand, GetEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { ListSubscriptionsByTopicCommand, SNSClient } from '@aws-sdk/client-sns';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { ReconcileRun } from '../../shared/archive/reconcile-run';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
+import type { ReconcileRun } from '../../shared/archive/reconcile-run';
 import { type ArchiverConfig, receivingDomains } from '../../shared/config';
 import { errorMessage, errorName } from '../../shared/errors';
 import type { StackFile } from '../local/stack';

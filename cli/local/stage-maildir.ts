@@ -1,11 +1,14 @@
 // What `serve` serves: a private copy of a bundle or a maildir, made only after the source passed the same
 // checks as `verify`. A bundle `verify` rejects is refused whole; a directory holding anything but regular files
-// and directories (a symlink to ~/.aws/credentials, a device, a FIFO) or unsafe modes is refused too.
+// and directories (a symlink to ~/.aws/credentials, a device, a FIFO) or unsafe modes is refused too. Messages
+// with bare CR are served with CRLF lines from the copy (shared/bundle/imap-lines.ts).
 import { existsSync } from 'node:fs';
 import { cp, mkdir, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS } from '../../shared/bundle/entries';
 import { auditTree, extractBundle, UnsafeBundleError } from '../../shared/bundle/extract';
+import { serveBareCrAsCrlf } from '../../shared/bundle/imap-lines';
+import type { BundleManifest } from '../../shared/bundle/manifest';
 import { BundleSourceError, openBundle, resolveBundleSource } from '../../shared/bundle/source';
 import { verifyBundle } from '../../shared/bundle/verify';
 
@@ -23,7 +26,8 @@ const HEADROOM_BYTES = 64 * 1024 * 1024;
  * first and unpacked in-process under the bundle rule (shared/bundle/entries.ts); a directory is checked with
  * lstat, copied with fs.cp (modes and mtimes kept, links copied as links), and the copy checked again (the source
  * may change meanwhile; the copy cannot). What `source` names is decided by shared/bundle/source.ts.
- * The copy ends with directories 0700 and files 0600. Throws UnsafeBundleError (with every reason) for a
+ * The copy ends with directories 0700 and files 0600, and every message with a bare CR written with LF there
+ * (shared/bundle/imap-lines.ts: IMAP clients then get CRLF lines). Throws UnsafeBundleError (with every reason) for a
  * source that is refused, StageSourceError when it is missing, holds no maildir or does not fit on the disk.
  */
 export async function stageMaildir(
@@ -37,6 +41,7 @@ export async function stageMaildir(
   });
   const target = join(work, 'bundle');
   await mkdir(target, { recursive: true, mode: 0o700 });
+  let manifest: BundleManifest | undefined;
   if (bundle.kind === 'file') {
     const report = await verifyBundle(openBundle(bundle), limits);
     if (!report.ok)
@@ -52,6 +57,7 @@ export async function stageMaildir(
       );
     }
     await extractBundle(bundle.path, target, limits);
+    manifest = report.manifest;
   } else {
     const from = existsSync(join(bundle.path, 'Maildir')) ? join(bundle.path, 'Maildir') : bundle.path;
     const before = await auditTree(from, { limits });
@@ -69,5 +75,13 @@ export async function stageMaildir(
   const maildir = join(target, 'Maildir');
   if (!existsSync(join(maildir, 'cur')))
     throw new StageSourceError(`${source} holds no maildir (no Maildir/cur)`);
+  // IMAP clients get CRLF lines for every message: the copy's bare CRs become LF (the source keeps its bytes). A
+  // bundle's manifest says which messages are stored as they came (the others have no CR at all).
+  await serveBareCrAsCrlf(maildir, manifest && asStoredFiles(manifest));
   return maildir;
+}
+
+/** The file names (without their folder) of a bundle's messages stored exactly as received. */
+function asStoredFiles(manifest: BundleManifest): Set<string> {
+  return new Set(manifest.messages.filter((m) => m.storage === 'as-is').map((m) => basename(m.file)));
 }

@@ -12,6 +12,7 @@ import {
   writeStoredReconcileRun,
 } from '../../shared/archive/reconcile-run';
 import type { ArchiverConfig } from '../../shared/config';
+import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
 import { JsonShapeError } from '../../shared/json';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
@@ -23,6 +24,8 @@ export interface ReconcileHandlerDeps {
   index: MailIndex & ForwardLedger;
   bucket: string;
   forwards: ForwardQueue;
+  /** The delivery log: rows it does not record are reported, and logged by the reindex that follows. */
+  deliveryLog?: DeliveryLog;
   logger: Pick<Logger, 'info' | 'warn'>;
   now?: () => Date;
 }
@@ -35,13 +38,21 @@ export class ReconcileFindingsError extends Error {
 export function createReconcileHandler(deps: ReconcileHandlerDeps) {
   const now = deps.now ?? (() => new Date());
   return async (): Promise<ReconcileRun> => {
-    const base = { config: deps.config, store: deps.store, index: deps.index, bucket: deps.bucket, now };
+    const base = {
+      config: deps.config,
+      store: deps.store,
+      index: deps.index,
+      bucket: deps.bucket,
+      now,
+      ...(deps.deliveryLog ? { deliveryLog: deps.deliveryLog } : {}),
+    };
     let report: ReconcileReport = await reconcile(base);
     let reindexed: ReindexReport | undefined;
     if (
       report.notIndexed.length > 0 ||
       report.unrecorded.length > 0 ||
-      report.unreadableEnvelopes.length > 0
+      report.unreadableEnvelopes.length > 0 ||
+      report.notLogged.length > 0
     ) {
       // A message no notification announced has no sidecar: its recipients come from its headers, as the CLI's
       // `reindex` takes them (configured mailboxes among To/Cc; the journal for mail a mailbox sent).
@@ -69,6 +80,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
           rawMissing: report.rawMissing.slice(0, 20),
           notForwarded: report.notForwarded.slice(0, 20),
           forwardsUnsettled: report.forwardsUnsettled.slice(0, 20),
+          notLogged: report.notLogged.slice(0, 20),
           reindexFailed: reindexed?.failed.slice(0, 20),
         })}`,
       );

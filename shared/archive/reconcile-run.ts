@@ -25,6 +25,8 @@ export const reconcileRunSchema = z.object({
   rawMissing: count,
   notForwarded: count,
   forwardsUnsettled: count,
+  /** Index rows the delivery log did not record (absent in records from before the log). */
+  notLogged: count.optional(),
   /** Messages this run reindexed, and those it could not. */
   reindexed: count.optional(),
   reindexFailed: count.optional(),
@@ -54,6 +56,7 @@ export function reconcileRunOf(
     rawMissing: report.rawMissing.length,
     notForwarded: report.notForwarded.length,
     forwardsUnsettled: report.forwardsUnsettled.length,
+    notLogged: report.notLogged.length,
     ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
   };
 }

@@ -248,7 +248,11 @@ export async function rewriteForForwarding(input: RewriteInput): Promise<Rewritt
     writtenField(FORWARD_TRACE_FIELD, input.trace, kept.length > 0 ? eol : lastEnding(message)),
   ];
   // A kept field or a body line over 998 octets: SES refuses the copy as it stands (shared/forwarding/long-lines.ts).
-  const fitted = await fitLongLines(joinHeaderBlock({ ...message, fields: [...added, ...kept] }));
+  // A byte order mark before the header (an editor's) would make the copy's first field unreadable: not sent.
+  if (message.prefix.length > 0) changes.push('the byte order mark before the header was not sent');
+  const fitted = await fitLongLines(
+    joinHeaderBlock({ ...message, prefix: Buffer.alloc(0), fields: [...added, ...kept] }),
+  );
   changes.push(...fitted.changes);
   return {
     raw: fitted.raw,

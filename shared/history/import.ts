@@ -2,9 +2,10 @@
 // then an SES notification to the ingest handler), stored byte for byte, with what its source knew (folder,
 // flags, labels, received time and where that time came from) carried in the notification's `imported` part.
 //
-// Identity: a message's import id comes from its content identity (shared/mail/lines.ts ContentHasher: its bytes
-// with every line ending made LF), so the LF copy of a message (a maildir), its CRLF copy (an mbox, an .eml) and
-// its bare-CR copy are one message; the bytes stored first are kept. A mailbox that already holds the content
+// Identity: a message's import id comes from its content identity (shared/mail/content-identity.ts ContentHasher: its bytes
+// with every line ending made LF, header folding and the fields mail programs and sync tools write into every copy
+// left out), so the LF copy of a message (a maildir), its CRLF copy (an mbox, an .eml), its bare-CR copy, mbsync's
+// copy with its X-TUID and neomutt's with its Status fields are one message; the bytes stored first are kept. A mailbox that already holds the content
 // under another message (SES received it, or an earlier import stored it) has it: its content marker says so
 // (shared/index/schema.ts itemKeys.content), and the message is not delivered there again. Importing the same
 // files again stores nothing twice, and an interrupted import resumes: messages already indexed for every mailbox
@@ -14,8 +15,9 @@ import { EnvelopeFormatError, type EnvelopeRecord, readEnvelope } from '../archi
 import type { ArchiverConfig } from '../config';
 import { errorMessage } from '../errors';
 import { importMessageId, isMessageKeyOf, rawMailKey } from '../index/schema';
+import { contentSha256 } from '../mail/content-identity';
 import { chooseReceivedTime, type ReceivedTimeSource } from '../mail/dates';
-import { contentSha256, findHeaderEnd } from '../mail/lines';
+import { findHeaderEnd } from '../mail/lines';
 import { type MessageHeaders, readMessageBytes } from '../mail/mime';
 import type { DeliveryIndex, RawMailStore } from '../ports';
 import { headerRecipients, isSentByMailbox, sendingMailbox } from '../receiving/header-recipients';
@@ -26,7 +28,8 @@ import {
   type ImportedState,
   type SesReceivedNotification,
 } from '../receiving/ses-notification';
-import { readSources, type SourceItem, type SourceMessage } from './sources';
+import type { SourceItem, SourceMessage } from './source-items';
+import { readSources } from './sources';
 
 export interface ImportTarget {
   store: RawMailStore;
@@ -51,6 +54,8 @@ export interface ImportReport {
   failed: { origin: string; reason: string }[];
   /** Inputs that are not mail (reported, never archived). */
   skipped: { origin: string; reason: string }[];
+  /** What the user should know that lost nothing: `From ` lines of an mbox not taken as separators. */
+  notices: { origin: string; reason: string }[];
   /** The same counts per mailbox, as `list <mailbox>` shows them afterwards. */
   mailboxes: Record<string, MailboxCounts>;
   /** How many messages took their received time from each source. */
@@ -171,6 +176,7 @@ export async function importMessages(
     duplicates: 0,
     failed: [],
     skipped: [],
+    notices: [],
     mailboxes: {},
     receivedTimeSources: {},
   };
@@ -187,6 +193,7 @@ export async function importMessages(
   const handle = async (item: SourceItem) => {
     if (item.kind === 'failure') report.failed.push({ origin: item.origin, reason: item.reason });
     else if (item.kind === 'skipped') report.skipped.push({ origin: item.origin, reason: item.reason });
+    else if (item.kind === 'notice') report.notices.push({ origin: item.origin, reason: item.reason });
     else {
       let mailboxes: string[] = [];
       try {
@@ -231,7 +238,7 @@ export async function importMessages(
 
 interface PreparedImport {
   sesMessageId: string;
-  /** The content identity (shared/mail/lines.ts ContentHasher); the import id is made from it. */
+  /** The content identity (shared/mail/content-identity.ts ContentHasher); the import id is made from it. */
   contentSha256: string;
   recipients: string[];
   mailboxes: string[];
@@ -264,9 +271,11 @@ async function prepare(
     ? [...new Set(routed.deliveries.map((d) => d.mailbox))]
     : [UNROUTED_MAILBOX];
   const now = (options.now ?? (() => new Date()))();
+  const envelope = envelopeEvidence(message, headers);
   const { receivedAt, source } = chooseReceivedTime(
     {
-      ...(message.envelope && !message.envelope.placeholder ? { envelope: message.envelope.date } : {}),
+      ...(message.internalDate ? { internalDate: message.internalDate } : {}),
+      ...(envelope ? { envelope } : {}),
       received: (headers.receivedStamps ?? []).map((s) => new Date(s)),
       ...(headers.date ? { date: new Date(headers.date) } : {}),
       ...(message.fileTime ? { file: message.fileTime } : {}),
@@ -291,6 +300,22 @@ async function prepare(
       receivedAtSource: source,
     },
   };
+}
+
+/** A fetcher writes its envelope line in its local time when it fetches: within this of its Received stamp. */
+const FETCH_WINDOW_MS = 26 * 3600 * 1000;
+
+/**
+ * The envelope line's date as received-time evidence: not when it is the 1970 placeholder, and not when a
+ * fetching program wrote it (getmail and fetchmail's MDA write the envelope line as they fetch, beside their own
+ * Received field: the date is the fetch, within a day of that field's stamp whatever the fetcher's time zone).
+ */
+function envelopeEvidence(message: SourceMessage, headers: MessageHeaders): Date | undefined {
+  const date = message.envelope?.date;
+  if (!date || message.envelope?.placeholder) return undefined;
+  const fetchedAt = headers.fetchedAt ? new Date(headers.fetchedAt).getTime() : undefined;
+  if (fetchedAt !== undefined && Math.abs(date.getTime() - fetchedAt) <= FETCH_WINDOW_MS) return undefined;
+  return date;
 }
 
 /** Stores (unless stored) and delivers one message; returns each mailbox's outcome. */

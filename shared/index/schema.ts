@@ -19,6 +19,11 @@ export const GSI_BY_RECEIVED = 'byReceived';
 export interface RawLocation {
   bucket: string;
   key: string;
+  /**
+   * The S3 version to read; absent: the current one. Index rows never carry it (the delivery log does: a replica
+   * reads the version a record names).
+   */
+  versionId?: string;
 }
 
 /**
@@ -36,8 +41,8 @@ export interface DeliveryRow {
   messageKey: string;
   sha256: string;
   /**
-   * The content identity (shared/mail/lines.ts ContentHasher: sha256 with every line ending made LF); absent on rows
-   * written before it was kept.
+   * The content identity (shared/mail/content-identity.ts ContentHasher: sha256 of the message as every copy of it
+   * says it); absent on rows written before it was kept.
    */
   contentSha256?: string;
   sesMessageId: string;
@@ -291,6 +296,9 @@ export const isNotMailObject = (key: string) => isSetupNotification(key) || key.
  */
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
 export const REPORTS_PREFIX = 'reports/';
+
+/** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
+export const DELIVERY_LOG_PREFIX = 'delivery-log/';
 
 /** History imports get a content-derived id in place of SES's, so a second import finds the first. */
 export const importMessageId = (sha256: string) => `import-${sha256.slice(0, 40)}`;

@@ -39,3 +39,13 @@ export async function* readMessageFiles(
     yield { file: path, bytes: Buffer.concat(chunks) };
   }
 }
+
+/** How the user gets one message file out of the bundle, for a report: its path, or the tar command. */
+export function whereIs(source: BundleSource, file: string): string {
+  if (source.kind === 'directory') return `the file ${join(source.path, file)}`;
+  return `extracted with: tar -xzf ${shellQuote(source.path)} ${shellQuote(file)}`;
+}
+
+function shellQuote(text: string): string {
+  return /^[\w./,=:+-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+}

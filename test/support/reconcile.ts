@@ -12,6 +12,8 @@ export function reconcileReport(ok: boolean, notIndexed = 0): ReconcileReport {
     rawMissing: [],
     notForwarded: [],
     forwardsUnsettled: [],
+    notLogged: [],
+    badLogLines: 0,
     ok,
   };
 }

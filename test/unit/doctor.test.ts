@@ -126,6 +126,7 @@ function deps(overrides: Partial<AwsDoctorDeps> = {}): AwsDoctorDeps {
       ReceivedNotificationDeadLetterQueueUrl:
         'https://sqs.eu-west-1.amazonaws.com/111111111111/notification-dlq',
       ForwardDeadLetterQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111111111111/forward-dlq',
+      ForwardFeedbackDeadLetterQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111111111111/feedback-dlq',
     },
     lastReconcile: reconcileRunOf(reconcileReport(true), new Date('2026-11-28T12:00:00Z'), undefined),
     now: () => now,
@@ -153,6 +154,7 @@ describe('doctor against AWS', () => {
       'dead letters ingest',
       'dead letters notification',
       'dead letters forward',
+      'dead letters feedback',
       'reconcile',
     ]);
     expect(byName(checks).sending?.detail).toBe(
@@ -184,6 +186,12 @@ describe('doctor against AWS', () => {
     sqs.on(GetQueueAttributesCommand, { QueueUrl: deps().outputs?.ForwardDeadLetterQueueUrl }).resolves({
       Attributes: { ApproximateNumberOfMessages: '3', ApproximateNumberOfMessagesNotVisible: '0' },
     });
+    // The feedback dead-letter queue, which `status` counts, is checked too (one in flight counts).
+    sqs
+      .on(GetQueueAttributesCommand, { QueueUrl: deps().outputs?.ForwardFeedbackDeadLetterQueueUrl })
+      .resolves({
+        Attributes: { ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '1' },
+      });
     cloudwatch
       .on(GetMetricStatisticsCommand, { MetricName: 'Reputation.BounceRate' })
       .resolves({ Datapoints: [{ Maximum: 0.04 }, { Maximum: 0.12 }] });
@@ -211,6 +219,7 @@ describe('doctor against AWS', () => {
       'dead letters ingest': 'ok',
       'dead letters notification': 'ok',
       'dead letters forward': 'fail',
+      'dead letters feedback': 'fail',
       reconcile: 'fail',
     });
     expect(checks['receipt rule set']?.detail).toMatch(
@@ -225,6 +234,7 @@ describe('doctor against AWS', () => {
     );
     expect(checks.reputation?.detail).toMatch(/bounce rate 12\.00%/);
     expect(checks['dead letters forward']?.detail).toBe('3 messages');
+    expect(checks['dead letters feedback']?.detail).toBe('1 message');
     for (const c of Object.values(checks)) if (c.status !== 'ok') expect(c.fix, c.name).toMatch(/\S/);
   });
 
