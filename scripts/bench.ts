@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { createTransport } from 'nodemailer';
-import { ensureBucket, freePort, waitFor } from '../cli/local/services';
+import { ensureBucket, freePort } from '../cli/local/services';
 import { startLocalStack } from '../cli/local/stack';
 import { createClients } from '../shared/adapters/clients';
 import { FileRawMailStore } from '../shared/adapters/file-store';
@@ -28,6 +28,7 @@ import { loadConfig, serializeConfig } from '../shared/config';
 import { errorMessage } from '../shared/errors';
 import { rawMailKey } from '../shared/index/schema';
 import { buildReceivedNotification } from '../shared/receiving/ses-notification';
+import { waitUntil } from '../shared/retry/poll';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
 import { bundleSafetyBench } from './bench-bundle-safety';
@@ -234,14 +235,13 @@ async function exportBench(work: string, messages: Buffer[]) {
   );
   try {
     const clients = createClients({ s3: `http://127.0.0.1:${port}`, dynamodb: 'http://127.0.0.1:1' });
-    await waitFor(
+    await waitUntil(
       async () =>
         ensureBucket(clients.s3, 'raw').then(
           () => true,
           () => false,
         ),
-      15_000,
-      's3rver',
+      { intervalMs: 100, timeoutMs: 15_000, what: 's3rver' },
     );
     const s3 = new S3RawMailStore(clients.s3);
     const keys = [...index.rows.values()]

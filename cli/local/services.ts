@@ -18,6 +18,7 @@ import {
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { indexTableDefinition } from '../../shared/index/schema';
+import { waitUntil } from '../../shared/retry/poll';
 
 export class MissingDependencyError extends Error {
   override name = 'MissingDependencyError';
@@ -116,14 +117,13 @@ export async function startDynamoLocal(
     output += d.toString();
   });
   const endpoint = `http://127.0.0.1:${port}`;
-  await waitFor(
+  await waitUntil(
     async () => {
       if (child.exitCode !== null)
         throw new Error(`DynamoDB Local exited (${child.exitCode}): ${output.slice(-2000)}`);
       return canConnect(port);
     },
-    30_000,
-    'DynamoDB Local to listen',
+    { intervalMs: 100, timeoutMs: 30_000, what: 'DynamoDB Local to listen' },
   );
   return { endpoint, stop: () => stopChild(child) };
 }
@@ -403,13 +403,12 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
       })),
     }),
   );
-  await waitFor(
+  await waitUntil(
     async () => {
       const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
       return Table?.TableStatus === 'ACTIVE';
     },
-    10_000,
-    `table ${tableName} to become active`,
+    { intervalMs: 100, timeoutMs: 10_000, what: `table ${tableName} to become active` },
   );
 }
 
@@ -423,15 +422,6 @@ async function canConnect(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 export async function stopChild(child: ChildProcess): Promise<void> {

@@ -19,6 +19,7 @@ import type { ArchiverConfig } from '../../shared/config';
 import { asError } from '../../shared/errors';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import type { ExportRecord } from '../../shared/index/schema';
+import { poll } from '../../shared/retry/poll';
 import { type Archive, archiveStorage } from '../local/stack';
 import { UserError } from '../process/output';
 
@@ -128,23 +129,29 @@ export async function exportOnAws(
     );
     log(`export ${exportId} started in ${functionName}`);
     const started = Date.now();
-    let record: ExportRecord | undefined;
-    for (;;) {
-      record = await archive.index.getExport(request.mailbox, exportId);
-      if (record?.state === 'done') break;
-      if (record?.state === 'failed') throw new Error(`the export failed: ${record.error}`);
-      if (!record && Date.now() - started > 120_000) {
-        throw new Error(
-          'the export did not start within 2 minutes: see the ExportFunction logs in CloudWatch',
-        );
-      }
-      if (Date.now() - started > 16 * 60_000) throw new Error('the export did not finish within 16 minutes');
-      if (record) {
-        const done = Object.values(record.partProgress ?? {}).reduce((a, b) => a + b, 0);
-        onProgress(done, record.messagesTotal);
-      }
-      await new Promise((r) => setTimeout(r, 3000));
-    }
+    const record = await poll(
+      async () => {
+        const found = await archive.index.getExport(request.mailbox, exportId);
+        if (found?.state === 'done') return found;
+        if (found?.state === 'failed') throw new Error(`the export failed: ${found.error}`);
+        if (!found && Date.now() - started > 120_000) {
+          throw new Error(
+            'the export did not start within 2 minutes: see the ExportFunction logs in CloudWatch',
+          );
+        }
+        if (found) {
+          const done = Object.values(found.partProgress ?? {}).reduce((a, b) => a + b, 0);
+          onProgress(done, found.messagesTotal);
+        }
+        return undefined;
+      },
+      {
+        intervalMs: 3000,
+        timeoutMs: 16 * 60_000,
+        what: 'the export',
+        onTimeout: () => new Error('the export did not finish within 16 minutes'),
+      },
+    );
     for (const [i, part] of record.parts.entries()) {
       const url = await getSignedUrl(
         archive.clients.s3,
