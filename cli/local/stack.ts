@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
+import { z } from 'zod';
 import type { ForwardHandlerDeps } from '../../lambdas/forward/handler';
 import {
   createIngestHandler,
@@ -25,6 +26,7 @@ import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import type { ArchiverConfig } from '../../shared/config';
 import { DeliveryLog, type DeliveryLogBatch } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
+import { parseJsonAs } from '../../shared/json';
 import type { MailSender } from '../../shared/ports';
 import { checkEnvelopeRecipient } from '../../shared/receiving/recipient-check';
 import type { Verdicts } from '../../shared/receiving/routing';
@@ -68,17 +70,25 @@ export function archiverHome(env: NodeJS.ProcessEnv = process.env): string {
   return resolveDataHome({ env }).path;
 }
 
+const hostAndPort = z.object({ host: z.string(), port: z.number().int().min(1).max(65535) });
+
 /** What a running `npm start` publishes so that CLI commands can use its services. */
-export interface StackFile {
-  pid: number;
-  startedAt: string;
-  endpoints: LocalEndpoints;
-  smtp?: { host: string; port: number };
+const stackFileSchema = z.object({
+  pid: z.number().int().positive(),
+  startedAt: z.string(),
+  endpoints: z.object({
+    s3: z.string(),
+    dynamodb: z.string(),
+    credentials: z.object({ accessKeyId: z.string(), secretAccessKey: z.string() }).optional(),
+  }) satisfies z.ZodType<LocalEndpoints>,
+  smtp: hostAndPort.optional(),
   /** Where forwarded copies go (the local sink unless a smarthost is configured). */
-  smarthost?: { host: string; port: number };
-  bucket: string;
-  tableName: string;
-}
+  smarthost: hostAndPort.optional(),
+  bucket: z.string(),
+  tableName: z.string(),
+});
+
+export type StackFile = z.output<typeof stackFileSchema>;
 
 const stackFilePath = (home: string) => join(home, 'stack.json');
 
@@ -86,7 +96,7 @@ export function readRunningStack(home: string): StackFile | undefined {
   const path = stackFilePath(home);
   if (!existsSync(path)) return undefined;
   try {
-    const stack = JSON.parse(readFileSync(path, 'utf8')) as StackFile;
+    const stack = parseJsonAs(stackFileSchema, readFileSync(path, 'utf8'), path);
     process.kill(stack.pid, 0);
     return stack;
   } catch {
