@@ -1,8 +1,10 @@
-// `mail-archiver doctor`: the preflight before and after `cdk deploy` (cli/doctor/checks/checks.ts has the checks).
+// `mail-archiver doctor`: the preflight before and after `cdk deploy` (cli/doctor/ has the checks, by name).
 import { Resolver } from 'node:dns/promises';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
-import { awsDoctorDeps, formatChecks, runAwsChecks, runLocalChecks } from '../doctor/checks';
+import { awsDoctorDeps, runAwsChecks } from '../doctor/aws-checks';
+import { formatChecks } from '../doctor/check';
+import { runLocalChecks } from '../doctor/local-checks';
 import { archiverHome, readRunningStack } from '../local/stack';
 import { out } from '../program';
 import { localHealth } from '../target/health';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runLocalChecks } from '../../cli/doctor/checks';
+import { runLocalChecks } from '../../cli/doctor/local-checks';
 import { ParkedForwards } from '../../cli/local/forwarding';
 import { healthLines, localHealth } from '../../cli/target/health';
 import { localIngestDeadLetters } from '../../cli/target/ingest-redrive';

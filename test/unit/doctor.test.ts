@@ -15,14 +15,9 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import dns2 from 'dns2';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  type AwsDoctorDeps,
-  type Check,
-  formatChecks,
-  runAwsChecks,
-  runLocalChecks,
-  tcpReachable,
-} from '../../cli/doctor/checks';
+import { type AwsDoctorDeps, runAwsChecks } from '../../cli/doctor/aws-checks';
+import { type Check, formatChecks } from '../../cli/doctor/check';
+import { runLocalChecks, tcpReachable } from '../../cli/doctor/local-checks';
 import { readReconcileRecord, recordReconcileRun } from '../../cli/target/reconcile-record';
 import { reconcileRunOf } from '../../shared/archive/reconcile-run';
 import { exampleConfig } from '../support/config';
