@@ -4,13 +4,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type ArchiverConfig, ConfigError, loadConfig } from '../shared/config';
+import { startLocalArchive } from './local/archive';
 import { resolveConfigPath } from './local/data-home';
 import { startForwardSink } from './local/forwarding';
 import { makeDataHomePrivate } from './local/privacy';
-import { type Archive, archiverHome, readRunningStack, startLocalArchive } from './local/stack';
+import { archiverHome, readRunningStack } from './local/stack-file';
 import { addCleanup } from './process/interrupt';
 import { UserError } from './process/output';
 import { out } from './program';
+import type { Archive } from './target/archive';
 import { connectAws } from './target/aws';
 
 export interface GlobalOptions {

@@ -7,8 +7,9 @@ import type { ForwardEntry, ForwardRequest } from '../../shared/forwarding/ledge
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import type { CliContext } from '../context';
 import { ParkedForwards } from '../local/forwarding';
-import { type Archive, archiverHome } from '../local/stack';
+import { archiverHome } from '../local/stack-file';
 import { out } from '../program';
+import type { Archive } from '../target/archive';
 import { forwardDeadLetterCount, redriveOnAws } from '../target/aws';
 import { localIngestDeadLetters, redriveIngestLocally, redriveIngestOnAws } from '../target/ingest-redrive';
 

@@ -20,8 +20,8 @@ import { asError } from '../../shared/errors';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import type { ExportRecord } from '../../shared/index/schema';
 import { poll } from '../../shared/retry/poll';
-import { type Archive, archiveStorage } from '../local/stack';
 import { UserError } from '../process/output';
+import { type Archive, archiveStorage } from './archive';
 
 /** The deployed stack cannot be reached as configured: a setting for the user to fix, printed without a stack. */
 export class TargetError extends UserError {

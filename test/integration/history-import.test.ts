@@ -163,7 +163,7 @@ describe('history import', () => {
     const bySubject = Object.fromEntries((await rows('bob@example.com')).map((r) => [r.subject, r]));
     expect(bySubject.answered).toMatchObject({ folder: 'INBOX', flags: ['\\Answered', '\\Seen'] });
     expect(bySubject.unread).toMatchObject({ folder: 'INBOX', flags: [] });
-    expect(bySubject['envoyé']).toMatchObject({ folder: 'Sent', flags: ['\\Seen'] });
+    expect(bySubject.envoyé).toMatchObject({ folder: 'Sent', flags: ['\\Seen'] });
     expect(bySubject.archived).toMatchObject({
       folder: 'Archive/2023',
       flags: ['\\Flagged', '\\Seen'],

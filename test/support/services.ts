@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from '../../cli/local/services';
-import { type Archive, archiveStorage } from '../../cli/local/stack';
+import { type Archive, archiveStorage } from '../../cli/target/archive';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
 
 /** The local archive's storage, over services that live as long as one test file. */

@@ -1,0 +1,44 @@
+// An archive as every command sees it, local or deployed: its storage (raw mail in S3, the index in DynamoDB, the
+// delivery log) and how mail is delivered into it. cli/local/archive.ts opens the local one, cli/target/aws.ts the
+// deployed one.
+import type { ForwardHandlerDeps } from '../../lambdas/forward/handler';
+import type { AwsClients, LocalEndpoints } from '../../shared/adapters/clients';
+import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { DeliveryLog, type DeliveryLogBatch } from '../../shared/delivery-log/log';
+import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
+import type { LocalForwardQueue } from '../local/forwarding';
+
+/** An archive, local or deployed (cli/target/aws.ts connects the deployed one): its storage and ingest path. */
+export interface Archive {
+  clients: AwsClients;
+  store: S3RawMailStore;
+  index: DynamoMailIndex;
+  bucket: string;
+  tableName: string;
+  endpoints: LocalEndpoints;
+  /** The delivery log in the archive's bucket (shared/delivery-log). */
+  deliveryLog: DeliveryLog;
+  /**
+   * Delivers an SES notification through the ingest Lambda handler; throws if the record failed. Locally the
+   * rows' delivery log records go into `logBatch` when given (the caller flushes it: one object per import
+   * batch), else into an object of their own; on AWS the ingest Lambda logs them.
+   */
+  deliver(notification: SesReceivedNotification, options?: { logBatch?: DeliveryLogBatch }): Promise<void>;
+  /** Present when this archive forwards (the local stack, redrive). */
+  forwarding?: { queue: LocalForwardQueue; deps: ForwardHandlerDeps };
+  close(): Promise<void>;
+}
+
+/** The storage side of an archive: its clients, the raw store and the index, wherever they run. */
+export function archiveStorage(clients: AwsClients, bucket: string, tableName: string) {
+  const store = new S3RawMailStore(clients.s3);
+  return {
+    clients,
+    store,
+    index: new DynamoMailIndex(clients.dynamodb, tableName),
+    deliveryLog: new DeliveryLog(store, bucket),
+    bucket,
+    tableName,
+  };
+}
