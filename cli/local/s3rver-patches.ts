@@ -6,8 +6,8 @@
 //  - rememberBucketSettings: bucket CORS/website settings kept in memory, a put or delete seen at once
 //    (test/integration/local-listing.test.ts, "shows a bucket CORS setting put, then deleted").
 //  - continueListingsWithoutDes: ListObjectsV2 past 1,000 keys on OpenSSL 3 (test/integration/local-listing.test.ts).
-//  - requireAccessKeyId: unsigned requests and other key ids get 403 (test/integration/s3rver-patches.test.ts,
-//    test/e2e/local-privacy.test.ts).
+//  - requireAccessKeyId: unsigned requests and other key ids get 403 (test/e2e/local-privacy.test.ts, "s3rver
+//    refuses unsigned requests and other key ids").
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
