@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { describeDataHome, resolveDataHome } from '../local/data-home';
-import { readRunningStack } from '../local/stack';
+import { readRunningStack } from '../local/running-stack';
 import { describeError, rootCause } from '../process/describe-error';
 import { formatTable, humanBytes, UserError } from '../process/output';
 import { out } from '../program';

@@ -11,6 +11,7 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { asError } from '../errors';
 import { decodeWords } from './charset';
 import { ContentHasher } from './content-identity';
+import { CONTROL_CHARACTERS } from './display-text';
 import { parseMailDate, readReceivedFields } from './dates';
 import { BareCrToLf, byteOrderMarkLength, UTF8_BOM } from './lines';
 
@@ -356,8 +357,6 @@ function cleanOptional(value: string | undefined): string | undefined {
 
 export { decodeWords } from './charset';
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]+/g;
 
 /** Control characters (NUL, bare CR/LF from broken folding) out; whitespace runs folded. */
 function cleanText(value: string): string {
