@@ -33,6 +33,7 @@ import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin'
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
 import { restoreBench } from './bench-restore';
+import { startupBench } from './bench-startup';
 import { memoryStore } from './bench-support';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
@@ -469,6 +470,14 @@ async function runImportSection(work: string, messages: Buffer[]) {
   notes.push(...result.notes);
 }
 
+async function runStartupSection(work: string, messages: Buffer[]) {
+  console.log('\nStart-up (the compiled CLI, fresh processes)');
+  mkdirSync(work, { recursive: true });
+  const result = await startupBench(work, messages);
+  for (const row of result.rows) record({ section: 'start-up', ...row });
+  notes.push(...result.notes);
+}
+
 async function main() {
   mkdirSync(OUT, { recursive: true });
   const files = spamAssassinFiles();
@@ -479,10 +488,11 @@ async function main() {
   const messages = files.map((f) => readFileSync(f));
   const work = mkdtempSync(join(tmpdir(), 'mail-archiver-bench-'));
   const started = new Date();
-  // `BENCH_ONLY=import npm run bench`: just the import section (printed, results.json left alone).
-  if (process.env.BENCH_ONLY === 'import') {
+  // `BENCH_ONLY=import npm run bench` (or startup): just that section (printed, results.json left alone).
+  const only = process.env.BENCH_ONLY;
+  if (only === 'import' || only === 'startup') {
     try {
-      await runImportSection(work, messages);
+      await (only === 'import' ? runImportSection : runStartupSection)(work, messages);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -490,6 +500,7 @@ async function main() {
     return;
   }
   try {
+    await runStartupSection(join(work, 'startup'), messages);
     const ingest = await ingestCpu(messages);
     await ingestMemory(work);
     const exported = await exportBench(join(work, 'export'), messages);

@@ -5,12 +5,25 @@
 // dist/inputs.json lists the sources the build read: cli/bin.js runs the sources through tsx instead when one
 // of them is newer than the build (an edit not yet built).
 // Plain JavaScript on purpose: it runs before anything else of ours can, straight after `npm ci` installs.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Packages bundled into dist/ rather than imported from node_modules: the AWS SDK (hundreds of small files, whose
+ * resolution and loading was most of a `list` against a running stack) and the small pure-JavaScript packages
+ * every command loads. Everything else stays in node_modules as installed (native parts, data files, the
+ * DynamoDB Local jar, packages that read their own files).
+ */
+const BUNDLED = (name) => name.startsWith('@aws-sdk/') || name === 'commander' || name === 'zod';
+
+function externalPackages() {
+  const { dependencies, devDependencies } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  return Object.keys({ ...dependencies, ...devDependencies }).filter((name) => !BUNDLED(name));
+}
 
 /**
  * Builds the CLI into `outdir` (default: dist/ of the checkout; cli/bin.js and the package's paths
@@ -31,7 +44,11 @@ export async function buildCli(outdir = join(ROOT, 'dist')) {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
+    external: externalPackages(),
+    // Bundled CommonJS calls require() for node's own modules: an ES module has none, so each file gets one.
+    banner: {
+      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    },
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'warning',

@@ -143,8 +143,10 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
 
   async *listDeliveries(mailbox: string, query: ListQuery = {}): AsyncIterable<DeliveryRow> {
     let yielded = 0;
+    // Without a filter, a page holds no more rows than asked for: read units are paid per row read.
+    const pageSize = query.limit !== undefined && !query.folder ? Math.min(query.limit, 200) : 200;
     const pages = paginateQuery(
-      { client: this.table.doc, pageSize: 200 },
+      { client: this.table.doc, pageSize },
       {
         TableName: this.table.name,
         IndexName: GSI_BY_RECEIVED,

@@ -11,8 +11,8 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { asError } from '../errors';
 import { decodeWords } from './charset';
 import { ContentHasher } from './content-identity';
-import { CONTROL_CHARACTERS } from './display-text';
 import { parseMailDate, readReceivedFields } from './dates';
+import { CONTROL_CHARACTERS } from './display-text';
 import { BareCrToLf, byteOrderMarkLength, UTF8_BOM } from './lines';
 
 export interface MailAddress {
@@ -356,7 +356,6 @@ function cleanOptional(value: string | undefined): string | undefined {
 }
 
 export { decodeWords } from './charset';
-
 
 /** Control characters (NUL, bare CR/LF from broken folding) out; whitespace runs folded. */
 function cleanText(value: string): string {
