@@ -3,6 +3,11 @@
 // package's prepare script). When dist/ is missing, or a source it was built from is newer (an edit not built
 // yet), it runs the TypeScript sources through tsx (a development dependency) instead: slower, never stale.
 import { readFileSync, statSync } from 'node:fs';
+import module from 'node:module';
+
+// Node 22.1 and newer keep the compiled code of the modules on disk (the system's temporary directory): a command
+// after the first skips most of its compilation. Older nodes have no such cache and start as before.
+module.enableCompileCache?.();
 
 // Through npm (npm start, npx) this runs on the Node 22 of the lock file; a command linked with `npm link` runs
 // on the node of the user's PATH, which may be older: the AWS SDK's notice about Node 22 is not for our user.
