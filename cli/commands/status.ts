@@ -39,8 +39,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
             const states = await archive.index.folders(mailbox);
             if (states.length === 0) rows.push({ mailbox, messages: 0 });
             for (const state of states.sort((a, b) => a.folder.localeCompare(b.folder))) {
-              let count = 0;
-              for await (const _ of archive.index.folderDeliveries(mailbox, state.folder)) count += 1;
+              const count = await archive.index.countDeliveries(mailbox, state.folder);
               rows.push({ mailbox, folder: state.folder, messages: count, uidValidity: state.uidValidity });
             }
           }

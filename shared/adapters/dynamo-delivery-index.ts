@@ -182,6 +182,22 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
     for await (const page of pages) for (const item of page.Items ?? []) yield rowFromItem(item);
   }
 
+  async countDeliveries(mailbox: string, folder: string): Promise<number> {
+    let count = 0;
+    const pages = paginateQuery(
+      { client: this.table.doc },
+      {
+        TableName: this.table.name,
+        IndexName: GSI_BY_FOLDER_UID,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': indexKeys.folderUidPk(mailbox, folder) },
+        Select: 'COUNT',
+      },
+    );
+    for await (const page of pages) count += page.Count ?? 0;
+    return count;
+  }
+
   async folders(mailbox: string): Promise<FolderState[]> {
     const out: FolderState[] = [];
     const pages = paginateQuery(
