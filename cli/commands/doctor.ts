@@ -5,7 +5,7 @@ import type { CliContext } from '../context';
 import { awsDoctorDeps, runAwsChecks } from '../doctor/aws-checks';
 import { formatChecks } from '../doctor/check';
 import { runLocalChecks } from '../doctor/local-checks';
-import { archiverHome, readRunningStack } from '../local/stack-file';
+import { archiverHome, readRunningStack } from '../local/running-stack';
 import { out } from '../program';
 import { localHealth } from '../target/health';
 import { readReconcileRecord } from '../target/reconcile-record';

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { acceptUnforwarded, reconcile } from '../../shared/archive/reconcile';
 import type { CliContext } from '../context';
-import { archiverHome } from '../local/stack-file';
+import { archiverHome } from '../local/running-stack';
 import { out } from '../program';
 import { recordReconcileRun } from '../target/reconcile-record';
 

@@ -7,7 +7,7 @@ import type { ForwardEntry, ForwardRequest } from '../../shared/forwarding/ledge
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import type { CliContext } from '../context';
 import { ParkedForwards } from '../local/forwarding';
-import { archiverHome } from '../local/stack-file';
+import { archiverHome } from '../local/running-stack';
 import { out } from '../program';
 import type { Archive } from '../target/archive';
 import { forwardDeadLetterCount, redriveOnAws } from '../target/aws';

@@ -3,7 +3,7 @@
 import { connect } from 'node:net';
 import type { ReconcileRun } from '../../shared/archive/reconcile-run';
 import type { ArchiverConfig } from '../../shared/config';
-import type { StackFile } from '../local/stack-file';
+import type { StackFile } from '../local/running-stack';
 import { type Check, fail, type NamedCheck, ok, reconcileCheck, runChecks, warn } from './check';
 
 export interface LocalDoctorDeps {

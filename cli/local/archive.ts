@@ -4,11 +4,7 @@
 // notification would become.
 import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
-import {
-  createIngestHandler,
-  type IngestHandler,
-  type IngestHandlerDeps,
-} from '../../lambdas/ingest/handler';
+import type { IngestHandler, IngestHandlerDeps } from '../../lambdas/ingest/handler';
 import {
   type AwsClients,
   createClients,
@@ -23,10 +19,8 @@ import type { SesReceivedNotification } from '../../shared/receiving/ses-notific
 import { storeLikeSes } from '../../shared/receiving/ses-receive';
 import { rootCause } from '../process/describe-error';
 import { type Archive, archiveStorage } from '../target/archive';
-import { LocalForwardQueue, localForwardDeps } from './forwarding';
 import { holdPrivateUmask, localCredentials, makeDataHomePrivate } from './privacy';
-import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './services';
-import { archiverHome, readRunningStack } from './stack-file';
+import { archiverHome, readRunningStack } from './running-stack';
 
 export const LOCAL_BUCKET = 'mail-archiver-raw';
 export const LOCAL_TABLE = 'mail-archiver-index';
@@ -50,33 +44,43 @@ export interface LocalForwarding {
   gmailRootUrl?: string;
 }
 
-export function openArchive(
+export async function openArchive(
   config: ArchiverConfig,
   endpoints: LocalEndpoints,
   logger: IngestHandlerDeps['logger'] = { info: () => undefined, warn: () => undefined },
   forwardingOptions?: LocalForwarding,
-): Omit<Archive, 'close'> & { clients: AwsClients } {
+): Promise<Omit<Archive, 'close'> & { clients: AwsClients }> {
   const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE);
   const { store, index, deliveryLog } = storage;
   let forwarding: Archive['forwarding'];
   if (forwardingOptions) {
+    const { LocalForwardQueue, localForwardDeps } = await import('./forwarding');
     const deps = localForwardDeps({ config, index, store }, forwardingOptions);
     if (forwardingOptions.wrapSender) deps.sender = forwardingOptions.wrapSender(deps.sender);
     forwarding = { deps, queue: new LocalForwardQueue(deps, forwardingOptions.retry) };
   }
-  const handler = createIngestHandler({
-    config,
-    store,
-    index,
-    deliveryLog,
-    logger,
-    ...(forwarding ? { forwards: forwarding.queue } : {}),
-  });
+  // The ingest handler (and the MIME stack under it) is loaded by the first delivery: list and search never load it.
+  let deliver: Archive['deliver'] | undefined;
   return {
     ...(forwarding ? { forwarding } : {}),
     ...storage,
     endpoints,
-    deliver: deliverThrough(handler),
+    async deliver(notification, options) {
+      if (!deliver) {
+        const { createIngestHandler } = await import('../../lambdas/ingest/handler');
+        deliver = deliverThrough(
+          createIngestHandler({
+            config,
+            store,
+            index,
+            deliveryLog,
+            logger,
+            ...(forwarding ? { forwards: forwarding.queue } : {}),
+          }),
+        );
+      }
+      return deliver(notification, options);
+    },
   };
 }
 
@@ -129,13 +133,15 @@ export async function startLocalArchive(
     ports?: { s3?: number; dynamodb?: number };
     logger?: IngestHandlerDeps['logger'];
     forwarding?: LocalForwarding;
+    /** The services run for hours (`npm start`), not for one command: DynamoDB Local's JVM gets its defaults. */
+    longRunning?: boolean;
   } = {
     home: archiverHome(),
   },
 ): Promise<Archive & { shared: boolean }> {
   const running = readRunningStack(options.home);
   if (running) {
-    const archive = openArchive(config, running.endpoints, options.logger, options.forwarding);
+    const archive = await openArchive(config, running.endpoints, options.logger, options.forwarding);
     return {
       ...archive,
       shared: true,
@@ -148,8 +154,13 @@ export async function startLocalArchive(
   makeDataHomePrivate(options.home);
   const releaseUmask = holdPrivateUmask();
   const credentials = localCredentials(options.home);
+  const { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } = await import('./services');
   const started = await Promise.allSettled([
-    startDynamoLocal({ dataDir: join(options.home, 'dynamodb'), port: options.ports?.dynamodb }),
+    startDynamoLocal({
+      dataDir: join(options.home, 'dynamodb'),
+      port: options.ports?.dynamodb,
+      quickStart: !options.longRunning,
+    }),
     startS3Local({
       dataDir: join(options.home, 's3'),
       port: options.ports?.s3,
@@ -165,7 +176,14 @@ export async function startLocalArchive(
   const dynamo = dynamoStart.value;
   const s3 = s3Start.value;
   const endpoints: LocalEndpoints = { s3: s3.endpoint, dynamodb: dynamo.endpoint, credentials };
-  const archive = openArchive(config, endpoints, options.logger, options.forwarding);
+  let archive: Awaited<ReturnType<typeof openArchive>>;
+  try {
+    archive = await openArchive(config, endpoints, options.logger, options.forwarding);
+  } catch (error) {
+    await Promise.all([dynamo.stop(), s3.stop()]);
+    releaseUmask();
+    throw error;
+  }
   try {
     await Promise.all([
       ensureBucket(archive.clients.s3, LOCAL_BUCKET),

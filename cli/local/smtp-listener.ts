@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import type { ArchiverConfig } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
 import { checkEnvelopeRecipient } from '../../shared/receiving/recipient-check';
@@ -53,6 +53,7 @@ export async function startSmtpListener(
   const log = options.log ?? (() => undefined);
   const spoolDir = options.spoolDir ?? mkdtempSync(join(tmpdir(), 'mail-archiver-smtp-spool-'));
   const delivering = pLimit(DELIVERY_CONCURRENCY);
+  const { SMTPServer } = await import('smtp-server');
   const server = new SMTPServer({
     name: 'local-ses.mail-archiver',
     banner: 'mail-archiver local SES stand-in',

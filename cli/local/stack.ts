@@ -1,21 +1,20 @@
 // `npm start`: the whole archiver on this machine: DynamoDB Local + s3rver holding the data under
 // MAIL_ARCHIVER_HOME (cli/local/archive.ts), an SMTP listener in SES's role (cli/local/smtp-listener.ts), a forward
-// sink unless a smarthost is configured, and the stack file other commands find (cli/local/stack-file.ts).
+// sink unless a smarthost is configured, and the stack file other commands find (cli/local/running-stack.ts).
 import { join } from 'node:path';
 import type { ArchiverConfig } from '../../shared/config';
 import { assertPortFree } from '../process/net-ports';
 import type { Archive } from '../target/archive';
 import { type LocalForwarding, startLocalArchive } from './archive';
-import { startForwardSink } from './forwarding';
 import { makeDataHomePrivate } from './privacy';
-import { type SmtpListener, startSmtpListener } from './smtp-listener';
 import {
   readRunningStack,
   removeStackFile,
   type StackFile,
   stackFilePath,
   writeStackFile,
-} from './stack-file';
+} from './running-stack';
+import { type SmtpListener, startSmtpListener } from './smtp-listener';
 
 export interface RunningLocalStack {
   archive: Archive;
@@ -59,12 +58,16 @@ export async function startLocalStack(
   makeDataHomePrivate(options.home);
   const sink = config.forwarding.smarthost
     ? undefined
-    : await startForwardSink({ dir: join(options.home, 'sink'), port: options.sinkPort ?? 0 });
+    : await (await import('./forwarding')).startForwardSink({
+        dir: join(options.home, 'sink'),
+        port: options.sinkPort ?? 0,
+      });
   const smarthost = config.forwarding.smarthost ?? { host: sink?.host ?? '127.0.0.1', port: sink?.port ?? 0 };
   let archive: Archive;
   try {
     archive = await startLocalArchive(config, {
       home: options.home,
+      longRunning: true,
       ...(options.ports ? { ports: options.ports } : {}),
       forwarding: {
         smarthost,

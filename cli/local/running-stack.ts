@@ -1,5 +1,7 @@
-// The running `npm start`'s stack file (stack.json in the data directory): where its services listen, so that
-// other commands use them instead of starting their own. Holds the data directory's credentials: 0600.
+// Whether a local stack runs (`npm start` publishes stack.json in the data directory: where its services listen,
+// so that other commands use them instead of starting their own; it holds the data directory's credentials: 0600)
+// and where the data directory is. Light on purpose: every command reads it before deciding whether to load the
+// local services.
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
