@@ -1,6 +1,7 @@
 // Bundle folders -> folders on the target: which existing folder takes a bundle folder (special use, INBOX, the
 // server's namespace and delimiter), and creating one the server lacks.
 import type { ImapFlow, ListResponse } from 'imapflow';
+import { CONTROL_CHARACTERS } from '../mail/mime';
 import { TargetRefusedError } from './errors';
 import type { FolderRun } from './plan';
 import { explainCommandError, isCommandAnswer, serverWords } from './refusals';
@@ -27,7 +28,8 @@ export interface FolderMapping {
  * Cyrus lists `\sent`). Where no folder carries it (Courier has no SPECIAL-USE at all), to a top-level folder of
  * the personal namespace under a name providers use for it ("Sent Items", "Spam", "INBOX.Sent", "Deleted Items",
  * localized names: imapflow's table of them, `specialUseSource` 'name'). INBOX is INBOX. Any other folder keeps
- * its name, levels joined with the server's delimiter under its personal namespace prefix (Courier: `INBOX.`).
+ * its name, levels joined with the server's delimiter under its personal namespace prefix (Courier: `INBOX.`),
+ * control characters left out (as in the bundle's Maildir).
  */
 export async function mapFolders(client: ImapFlow, folders: string[]): Promise<Map<string, FolderMapping>> {
   const listed = await client.list();
@@ -59,7 +61,13 @@ export async function mapFolders(client: ImapFlow, folders: string[]): Promise<M
         continue;
       }
     }
-    const levels = folder.split('/').map((level) => level.split(delimiter).join('_'));
+    // Control characters leave the name, as they leave the bundle's own Maildir (bundle/maildir.ts folderLevels):
+    // no IMAP string carries CR or LF (RFC 3501 section 4.3), and imapflow refuses to send them at all.
+    const levels = folder
+      .split('/')
+      .map((level) => level.replace(CONTROL_CHARACTERS, '').split(delimiter).join('_'))
+      .filter((level) => level.length > 0);
+    if (levels.length === 0) levels.push('_');
     out.set(folder, {
       target: `${prefix}${levels.join(delimiter)}`,
       match: 'same name',

@@ -72,6 +72,8 @@ export class Session {
         return await fn(this.client, fresh);
       } catch (error) {
         if (isCommandAnswer(error) || error instanceof TargetLoginError) throw error;
+        // imapflow refused to send a value (a CR or LF in a string): sending it again changes nothing.
+        if ((error as { code?: string } | undefined)?.code === 'InvalidStringValue') throw error;
         // Never reached at all: a wrong host, port or TLS setting. Waiting and trying again changes nothing.
         if (error instanceof TargetUnreachableError) throw error;
         failures += 1;

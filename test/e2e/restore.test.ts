@@ -727,6 +727,30 @@ describe('restore: mistakes and hostile input', () => {
   }, 90_000);
 });
 
+describe('restore: folder names IMAP cannot carry', () => {
+  // Import names a folder after an mbox file, so a file name with a newline or a tab is a folder name with one.
+  // No IMAP string can carry CR or LF (RFC 3501 section 4.3: not in a quoted string; servers refuse them in
+  // literals too): imapflow refused to send the name, restore took that for a lost connection, retried for two
+  // minutes and gave up on the whole bundle. The bundle's own Maildir leaves control characters out of the name.
+  it("a folder named with a newline and a tab goes where the bundle's Maildir puts it, at once, and a rerun finds it", async () => {
+    const server = await target('control-characters');
+    const source = bundleWithFolderRenamed('control-bundle', 'Sent', 'Lists\nold\tones');
+    const lines: string[] = [];
+    const started = Date.now();
+    const report = await restoreBundle(options(server, { source, log: (line) => lines.push(line) }));
+    expect(lines.join('\n')).not.toMatch(/reconnecting/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(report.folders.find((f) => f.folder === 'Lists\nold\tones')).toMatchObject({
+      target: 'Listsoldones',
+      moved: 1,
+      verified: 1,
+    });
+    const rerun = await restoreBundle(options(server, { source }));
+    expect(rerun).toMatchObject({ moved: 0, alreadyThere: 11 });
+    expect(await countOnTarget(server)).toMatchObject({ INBOX: 9, Spam: 1, Listsoldones: 1 });
+  }, 90_000);
+});
+
 function withoutSubject(index: MailIndex, subject: string): MailIndex {
   return new Proxy(index, {
     get(target, property) {
