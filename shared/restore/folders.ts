@@ -90,18 +90,20 @@ function depth(entry: ListResponse, delimiter: string): number {
 
 /**
  * CREATE of a bundle folder's target. Some servers refuse characters in a name (Dovecot with a maildir and the
- * "/" separator refuses ".": `NO [CANNOT] Character not allowed in mailbox name: '.'`); the name is then tried
- * once with "." written as "_" in each level (as the exporter names such a folder in its own Maildir), so a
- * later run maps it the same way (see {@link withoutDots}). Still refused: TargetRefusedError with the server's
- * words.
+ * "/" separator refuses ".": `NO [CANNOT] Character not allowed in mailbox name: '.'`; Cyrus refuses the LIST
+ * wildcard "%": `NO Invalid mailbox name`); the name is then tried once with ".", "%" and "*" written as "_" in
+ * each level (as the exporter writes "." in its own Maildir), so a later run maps it the same way (see
+ * {@link withoutDots}). Still refused: TargetRefusedError with the server's words.
  */
 export async function createFolder(client: ImapFlow, run: FolderRun, log?: (line: string) => void) {
   try {
     await client.mailboxCreate(run.target);
     return;
   } catch (error) {
-    if (!isCommandAnswer(error) || !run.target.includes('.')) throw explainCommandError(error);
-    const alternative = withoutDots(run.target, client.namespace?.delimiter || '/');
+    const delimiter = client.namespace?.delimiter || '/';
+    if (!isCommandAnswer(error) || withoutDots(run.target, delimiter) === run.target)
+      throw explainCommandError(error);
+    const alternative = withoutDots(run.target, delimiter);
     const listed = await client.list();
     if (!listed.some((l) => l.path === alternative)) {
       try {
@@ -120,10 +122,13 @@ export async function createFolder(client: ImapFlow, run: FolderRun, log?: (line
   }
 }
 
-/** A folder path with "." written as "_" in every level (the delimiter itself is kept). */
+/**
+ * A folder path with ".", and the LIST wildcards "%" and "*" (RFC 3501 section 6.3.8), written as "_" in every
+ * level (the delimiter itself is kept): the fallback name of a folder the server refused to create.
+ */
 export function withoutDots(path: string, delimiter: string): string {
   return path
     .split(delimiter)
-    .map((level) => level.replaceAll('.', '_'))
+    .map((level) => level.replace(/[.%*]/g, '_'))
     .join(delimiter);
 }

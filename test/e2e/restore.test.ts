@@ -28,7 +28,7 @@ import {
   TargetUnreachableError,
 } from '../../shared/restore/errors';
 import { type RestoreOptions, restoreBundle } from '../../shared/restore/restore';
-import { exportToFile } from '../support/bundles';
+import { exportToFile, unpackedWithFolderRenamed } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { imapClientFor, readOverImap } from '../support/imap';
 import { makeMessage, makeMessageWithAttachment } from '../support/messages';
@@ -563,19 +563,9 @@ plugin {
   }, 90_000);
 });
 
-/** The test bundle unpacked, with bundle folder `from` renamed `to` in the manifest (verify still passes). */
+/** The test bundle unpacked under the work directory, with bundle folder `from` renamed `to`. */
 function bundleWithFolderRenamed(name: string, from: string, to: string) {
-  const dir = join(work, name);
-  mkdirSync(dir, { recursive: true });
-  execFileSync('tar', ['-xzf', bundle, '-C', dir, '--no-same-owner']);
-  const path = join(dir, 'manifest.json');
-  const { mtime } = statSync(path);
-  const edited = JSON.parse(readFileSync(path, 'utf8')) as BundleManifest;
-  for (const f of edited.folders) if (f.name === from) f.name = to;
-  for (const m of edited.messages) if (m.folder === from) m.folder = to;
-  writeFileSync(path, JSON.stringify(edited));
-  utimesSync(path, mtime, mtime);
-  return { kind: 'directory' as const, path: dir };
+  return unpackedWithFolderRenamed(bundle, join(work, name), from, to);
 }
 
 describe('restore: mistakes and hostile input', () => {
