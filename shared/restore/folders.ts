@@ -91,9 +91,9 @@ function depth(entry: ListResponse, delimiter: string): number {
 /**
  * CREATE of a bundle folder's target. Some servers refuse characters in a name (Dovecot with a maildir and the
  * "/" separator refuses ".": `NO [CANNOT] Character not allowed in mailbox name: '.'`; Cyrus refuses the LIST
- * wildcard "%": `NO Invalid mailbox name`); the name is then tried once with ".", "%" and "*" written as "_" in
- * each level (as the exporter writes "." in its own Maildir), so a later run maps it the same way (see
- * {@link withoutDots}). Still refused: TargetRefusedError with the server's words.
+ * wildcard "%" and a backslash: `NO Invalid mailbox name`); the name is then tried once in plain characters,
+ * the others written as "_" in each level (as the exporter writes "." and "\" in its own Maildir), so a later
+ * run maps it the same way (see {@link withoutDots}). Still refused: TargetRefusedError with the server's words.
  */
 export async function createFolder(client: ImapFlow, run: FolderRun, log?: (line: string) => void) {
   try {
@@ -123,12 +123,14 @@ export async function createFolder(client: ImapFlow, run: FolderRun, log?: (line
 }
 
 /**
- * A folder path with ".", and the LIST wildcards "%" and "*" (RFC 3501 section 6.3.8), written as "_" in every
- * level (the delimiter itself is kept): the fallback name of a folder the server refused to create.
+ * The fallback name of a folder the server refused to create: in every level (the delimiter itself is kept),
+ * every character but letters, digits, marks, space and `-_'()+,#~@=&` written as "_". Servers differ in what
+ * they refuse: Dovecot on maildir ".", Cyrus the LIST wildcards "%" (RFC 3501 section 6.3.8) and `\ " ! ^ | {`
+ * (measured against Cyrus IMAP 3.6); a plain name is taken by all of them.
  */
 export function withoutDots(path: string, delimiter: string): string {
   return path
     .split(delimiter)
-    .map((level) => level.replace(/[.%*]/g, '_'))
+    .map((level) => level.replace(/[^\p{L}\p{N}\p{M} _\-'()+,#~@=&]/gu, '_'))
     .join(delimiter);
 }
