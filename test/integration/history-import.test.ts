@@ -198,6 +198,29 @@ describe('history import', () => {
     expect(bySubject['sent, saved with a Netscape line']).toMatchObject({ folder: 'Sent' });
   });
 
+  it("a header over the reader's 1 MiB is said as such, and --to archives it", async () => {
+    // Before: "no To/Cc address is a configured mailbox", although To: named one (the reader reads no field of a
+    // header block over its limit).
+    const file = join(dir, 'huge-header.eml');
+    writeFileSync(
+      file,
+      message({
+        From: 'x@elsewhere.example',
+        To: 'bob@example.com',
+        Subject: 'huge header',
+        'X-Long': 'B'.repeat(2 * 1024 * 1024),
+      }),
+    );
+    const report = await importMessages(config, target, [file]);
+    expect(report.failed.map((f) => f.reason)).toEqual([
+      expect.stringMatching(
+        /^its header is \d+ bytes, over the 1048576 read for addresses: say whose it is with --mailbox or --to$/,
+      ),
+    ]);
+    const again = await importMessages(config, target, [file], { to: ['bob@example.com'] });
+    expect(again.archived).toBe(1);
+  });
+
   it('empty files fail, files that are not mail are skipped, never archived', async () => {
     const maildir = join(dir, 'md');
     mkdirSync(join(maildir, 'cur'), { recursive: true });
