@@ -814,7 +814,10 @@ describe('restore: Ctrl-C', () => {
     const landed = Object.values(await countOnTarget(server)).reduce((a, b) => a + b, 0);
     expect(landed).toBeLessThan(11);
     const resumed = await restoreBundle(options(server, { statePath }));
-    expect(resumed).toMatchObject({ alreadyThere: landed, moved: 11 - landed, refused: [] });
+    // An APPEND the server had read whole when the client stopped may still be stored after the count (seen once
+    // at load 17: 3 counted, 4 there): at least what was counted is found, and only the rest is appended.
+    expect(resumed.alreadyThere).toBeGreaterThanOrEqual(landed);
+    expect(resumed).toMatchObject({ moved: 11 - resumed.alreadyThere, refused: [] });
     await expectTargetHoldsBundle(server);
   }, 90_000);
 });
