@@ -54,7 +54,10 @@ export class ArchiverStack extends Stack {
 
     this.alarms = new OperatorAlarms(this, 'OperatorAlarms', { alarmEmail: config.alarmEmail });
     const { messagingKey } = this.alarms;
-    this.rawMail = new RawMailStore(this, 'RawMail', { archiveTransitionDays: config.archiveTransitionDays });
+    this.rawMail = new RawMailStore(this, 'RawMail', {
+      archiveTransitionDays: config.archiveTransitionDays,
+      ...(config.archive.breakGlassRole ? { breakGlassRoleArn: config.archive.breakGlassRole } : {}),
+    });
     this.index = new IndexTable(this, 'Index');
     this.receiving = new Receiving(this, 'Receiving', {
       config,

@@ -12,16 +12,60 @@ import type {
 import type { DeliveryRow, ExportPart, ExportRecord, FolderState, RawLocation } from './index/schema';
 import type { Folder } from './receiving/routing';
 
+/** The version a write made or a read returned; absent where the store keeps no versions (a directory). */
+export interface StoredVersion {
+  versionId?: string;
+}
+
 /** Where raw mail and bundles are kept (S3; a directory for benchmarks). */
 export interface RawMailStore {
   /** The exact stored bytes, streamed. */
   read(location: RawLocation): Promise<AsyncIterable<Uint8Array>>;
-  write(location: RawLocation, body: Uint8Array): Promise<void>;
+  /** The exact stored bytes of the current version, streamed, with that version's id. */
+  open(location: RawLocation): Promise<StoredVersion & { body: AsyncIterable<Uint8Array> }>;
+  write(location: RawLocation, body: Uint8Array): Promise<StoredVersion>;
   exists(location: RawLocation): Promise<boolean>;
   /** Streams a body into an object (multipart, so any size with flat memory). */
-  upload(location: RawLocation, body: Readable, contentType: string): Promise<void>;
+  upload(location: RawLocation, body: Readable, contentType: string): Promise<StoredVersion>;
   /** Every object under a prefix, with its size in bytes. */
   list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }>;
+}
+
+/** One version of one object. */
+export interface ObjectVersion {
+  bucket: string;
+  key: string;
+  versionId: string;
+}
+
+/** S3 Object Lock retention of one version: its mode and the instant (ISO 8601 UTC) it may be removed from. */
+export interface Retention {
+  mode: 'GOVERNANCE' | 'COMPLIANCE';
+  retainUntil: string;
+}
+
+/** A version as a listing of versions shows it. */
+export interface ListedVersion extends ObjectVersion {
+  isLatest: boolean;
+  deleteMarker: boolean;
+  /** ISO 8601 UTC. */
+  lastModified: string;
+  size: number;
+}
+
+/**
+ * S3 Object Lock on versions (shared/adapters/s3-object-locks.ts): retention and legal holds, and the listing of
+ * versions they are applied over. Throws what S3 throws (AccessDenied when a lock forbids the change).
+ */
+export interface ObjectLocks {
+  /** Places retention on a version, or extends it (S3 refuses to shorten it without a governance bypass). */
+  retain(version: ObjectVersion, retention: Retention): Promise<void>;
+  /** The version's retention, or undefined when it has none. */
+  retention(version: ObjectVersion): Promise<Retention | undefined>;
+  setLegalHold(version: ObjectVersion, on: boolean): Promise<void>;
+  legalHold(version: ObjectVersion): Promise<boolean>;
+  /** Every version and delete marker under a prefix, keys in order, newest version first within a key. */
+  versions(bucket: string, prefix: string): AsyncIterable<ListedVersion>;
 }
 
 export interface ListQuery {

@@ -63,6 +63,7 @@ export class ScheduledReconcile extends Construct {
     rawMail.grantRawMailRead(this.function, 'scheduled reconcile');
     rawMail.grantEnvelopeReadWrite(this.function);
     rawMail.grantReportsReadWrite(this.function);
+    if (props.config.archive.lock.mode !== 'off') rawMail.grantLock(this.function);
     forwarding.grantEnqueue(this.function);
     index.grantWithIndexes(
       this.function,

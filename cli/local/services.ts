@@ -15,9 +15,17 @@ import {
   type DynamoDBClient,
   ListTablesCommand,
 } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  HeadBucketCommand,
+  PutBucketVersioningCommand,
+  PutObjectLockConfigurationCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { indexTableDefinition } from '../../shared/index/schema';
+import { VersionJournal } from './object-lock-journal';
+import { type CurrentObjects, installObjectLockLayer } from './object-lock-layer';
 
 export class MissingDependencyError extends Error {
   override name = 'MissingDependencyError';
@@ -118,15 +126,21 @@ export interface S3Local {
   stop(): Promise<void>;
 }
 
+/** Where the local S3 server keeps versions and Object Lock state, inside its data directory (no bucket's name). */
+export const VERSIONS_DIR = '.versions';
+
 /**
  * Starts s3rver on loopback over `dataDir` (created 0700; objects written 0600). With `credentials`, every
  * request must be signed (header or presigned query) with that key id, else 403: s3rver itself serves
- * unsigned requests and checks no V4 signature, so any local user could read every object.
+ * unsigned requests and checks no V4 signature, so any local user could read every object. Buckets created with
+ * Object Lock (or versioned later) get S3's versioning and Object Lock (cli/local/object-lock-layer.ts);
+ * `governanceBypassKeyIds` names the access keys whose requests may bypass governance retention (none by default).
  */
 export async function startS3Local(options: {
   port?: number;
   dataDir: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  governanceBypassKeyIds?: string[];
 }): Promise<S3Local> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const server = new S3rver({
@@ -139,6 +153,16 @@ export async function startS3Local(options: {
   answerPutsOnceWritten((server as unknown as { store: S3rverStore }).store);
   rememberBucketSettings((server as unknown as { store: SubresourceStore }).store);
   continueListingsWithoutDes(server as unknown as KoaLike);
+  const store = (
+    server as unknown as { store: CurrentObjects & { listBuckets(): Promise<{ name: string }[]> } }
+  ).store;
+  const listBuckets = store.listBuckets.bind(store);
+  store.listBuckets = async () => (await listBuckets()).filter((b) => !b.name.startsWith('.'));
+  installObjectLockLayer(server as unknown as { middleware: unknown[] }, {
+    journal: new VersionJournal(join(options.dataDir, VERSIONS_DIR)),
+    store,
+    ...(options.governanceBypassKeyIds ? { governanceBypassKeyIds: options.governanceBypassKeyIds } : {}),
+  });
   if (options.credentials) {
     // s3rver knows one account; its signature check looks the key id up there (V4 signatures it never checks).
     const { DUMMY_ACCOUNT } = createRequire(import.meta.url)('s3rver/lib/models/account') as {
@@ -339,12 +363,27 @@ function continueListingsWithoutDes(app: KoaLike): void {
   app.middleware.splice(2, 0, listing);
 }
 
+/**
+ * The archive's bucket as the stack creates it: versioned, with S3 Object Lock enabled and no default retention
+ * (SES cannot write into a bucket with one). A bucket from before Object Lock gets versioning and Object Lock now
+ * (S3 allows enabling it on an existing versioned bucket; its objects become `null` versions).
+ */
 export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
   try {
     await s3.send(new HeadBucketCommand({ Bucket: bucket }));
   } catch {
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+    return;
   }
+  await s3.send(
+    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+  );
+  await s3.send(
+    new PutObjectLockConfigurationCommand({
+      Bucket: bucket,
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled' },
+    }),
+  );
 }
 
 /** Creates the index table with the same key schema as the CDK stack, if it does not exist yet. */

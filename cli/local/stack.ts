@@ -17,15 +17,18 @@ import {
   type LocalEndpoints,
 } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import type { ArchiverConfig } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
-import type { MailSender } from '../../shared/ports';
+import type { MailSender, RawMailStore } from '../../shared/ports';
 import { checkEnvelopeRecipient } from '../../shared/receiving/recipient-check';
 import type { Verdicts } from '../../shared/receiving/routing';
 import { normaliseAddress } from '../../shared/receiving/routing';
 import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import { storeLikeSes } from '../../shared/receiving/ses-receive';
+import { type ArchiveLocker, archiveLocker } from '../../shared/retention/lock-policy';
+import { lockingStore } from '../../shared/retention/locking-store';
 import { describeError, rootCause } from '../process/describe-error';
 import { assertPortFree } from '../process/net-ports';
 import { resolveDataHome } from './data-home';
@@ -92,7 +95,10 @@ export function readRunningStack(home: string): StackFile | undefined {
 /** An archive, local or deployed (cli/target/aws.ts connects the deployed one): its storage and ingest path. */
 export interface Archive {
   clients: AwsClients;
-  store: S3RawMailStore;
+  /** Writes under the locked prefixes are locked by it (shared/retention/locking-store.ts). */
+  store: RawMailStore;
+  /** Locks what ingest reads; absent when the lock is off. */
+  locker?: ArchiveLocker;
   index: DynamoMailIndex;
   bucket: string;
   tableName: string;
@@ -115,11 +121,22 @@ export interface LocalForwarding {
   gmailRootUrl?: string;
 }
 
-/** The storage side of an archive: its clients, the raw store and the index, wherever they run. */
-export function archiveStorage(clients: AwsClients, bucket: string, tableName: string) {
+/**
+ * The storage side of an archive: its clients, the raw store and the index, wherever they run. With `config`,
+ * what is written under the locked prefixes is locked as its lock says (shared/retention), and `locker` locks
+ * what ingest reads.
+ */
+export function archiveStorage(
+  clients: AwsClients,
+  bucket: string,
+  tableName: string,
+  config?: Pick<ArchiverConfig, 'archive'>,
+) {
+  const locker = config ? archiveLocker(config, new S3ObjectLocks(clients.s3)) : undefined;
   return {
     clients,
-    store: new S3RawMailStore(clients.s3),
+    store: lockingStore(new S3RawMailStore(clients.s3), locker),
+    ...(locker ? { locker } : {}),
     index: new DynamoMailIndex(clients.dynamodb, tableName),
     bucket,
     tableName,
@@ -132,8 +149,8 @@ export function openArchive(
   logger: IngestHandlerDeps['logger'] = { info: () => undefined, warn: () => undefined },
   forwardingOptions?: LocalForwarding,
 ): Omit<Archive, 'close'> & { clients: AwsClients } {
-  const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE);
-  const { store, index } = storage;
+  const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE, config);
+  const { store, index, locker } = storage;
   let forwarding: Archive['forwarding'];
   if (forwardingOptions) {
     const deps = localForwardDeps({ config, index, store }, forwardingOptions);
@@ -145,6 +162,7 @@ export function openArchive(
     store,
     index,
     logger,
+    ...(locker ? { locker } : {}),
     ...(forwarding ? { forwards: forwarding.queue } : {}),
   });
   return {

@@ -11,6 +11,7 @@ import { deriveRecipients } from '../../shared/history/import';
 import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
 import { readMessageBytes } from '../../shared/mail/mime';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
+import type { ArchiveLocker } from '../../shared/retention/lock-policy';
 
 export interface ReconcileHandlerDeps {
   config: ArchiverConfig;
@@ -20,6 +21,8 @@ export interface ReconcileHandlerDeps {
   forwards: ForwardQueue;
   logger: Pick<Logger, 'info' | 'warn'>;
   now?: () => Date;
+  /** The lock step for what reindex reads, and the sweep's locks (shared/retention). */
+  locker?: ArchiveLocker;
 }
 
 /** The scheduled reconcile left differences it could not repair; `report` lists them. */
@@ -30,7 +33,14 @@ export class ReconcileFindingsError extends Error {
 export function createReconcileHandler(deps: ReconcileHandlerDeps) {
   const now = deps.now ?? (() => new Date());
   return async (): Promise<ReconcileRun> => {
-    const base = { config: deps.config, store: deps.store, index: deps.index, bucket: deps.bucket, now };
+    const base = {
+      config: deps.config,
+      store: deps.store,
+      index: deps.index,
+      bucket: deps.bucket,
+      now,
+      ...(deps.locker ? { locker: deps.locker } : {}),
+    };
     let report: ReconcileReport = await reconcile(base);
     let reindexed: ReindexReport | undefined;
     if (

@@ -2,15 +2,21 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
+import { archiveLocker } from '../../shared/retention/lock-policy';
+import { lockingStore } from '../../shared/retention/locking-store';
 import { bundledConfig, requireEnv } from '../shared/environment';
 import { createReconcileHandler } from './handler';
 
 const clients = createClients();
+const config = bundledConfig();
+const locker = archiveLocker(config, new S3ObjectLocks(clients.s3));
 export const handler = createReconcileHandler({
-  config: bundledConfig(),
-  store: new S3RawMailStore(clients.s3),
+  config,
+  store: lockingStore(new S3RawMailStore(clients.s3), locker),
+  ...(locker ? { locker } : {}),
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   bucket: requireEnv('RAW_BUCKET'),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),

@@ -11,7 +11,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { errorName } from '../errors';
 import type { RawLocation } from '../index/schema';
-import type { RawMailStore } from '../ports';
+import type { RawMailStore, StoredVersion } from '../ports';
 
 export class S3RawMailStore implements RawMailStore {
   constructor(
@@ -21,13 +21,19 @@ export class S3RawMailStore implements RawMailStore {
   ) {}
 
   async read(location: RawLocation): Promise<AsyncIterable<Uint8Array>> {
-    const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
-    if (!Body) throw new Error(`s3://${location.bucket}/${location.key} has no body`);
-    return Body as AsyncIterable<Uint8Array>;
+    return (await this.open(location)).body;
   }
 
-  async write(location: RawLocation, body: Uint8Array): Promise<void> {
-    await this.s3.send(
+  async open(location: RawLocation): Promise<StoredVersion & { body: AsyncIterable<Uint8Array> }> {
+    const { Body, VersionId } = await this.s3.send(
+      new GetObjectCommand({ Bucket: location.bucket, Key: location.key }),
+    );
+    if (!Body) throw new Error(`s3://${location.bucket}/${location.key} has no body`);
+    return { body: Body as AsyncIterable<Uint8Array>, ...versionOf(VersionId) };
+  }
+
+  async write(location: RawLocation, body: Uint8Array): Promise<StoredVersion> {
+    const { VersionId } = await this.s3.send(
       new PutObjectCommand({
         Bucket: location.bucket,
         Key: location.key,
@@ -35,9 +41,10 @@ export class S3RawMailStore implements RawMailStore {
         ContentType: 'message/rfc822',
       }),
     );
+    return versionOf(VersionId);
   }
 
-  async upload(location: RawLocation, body: Readable, contentType: string): Promise<void> {
+  async upload(location: RawLocation, body: Readable, contentType: string): Promise<StoredVersion> {
     // 16 MB parts by default, 4 at a time: 64 MB of buffers at most, up to 160 GB per object (10,000 parts).
     const upload = new Upload({
       client: this.s3,
@@ -45,7 +52,8 @@ export class S3RawMailStore implements RawMailStore {
       partSize: this.partSize,
       queueSize: 4,
     });
-    await upload.done();
+    const { VersionId } = await upload.done();
+    return versionOf(VersionId);
   }
 
   async exists(location: RawLocation): Promise<boolean> {
@@ -67,3 +75,6 @@ export class S3RawMailStore implements RawMailStore {
     }
   }
 }
+
+/** S3 answers `null` for an object written before versioning: such a version can still be locked by that id. */
+const versionOf = (versionId: string | undefined): StoredVersion => (versionId ? { versionId } : {});

@@ -27,6 +27,7 @@ import {
 import type { ForwardQueue, MailIndex, RawMailStore } from '../ports';
 import { type Delivery, type RejectedRecipient, routeMessage, UNROUTED_MAILBOX } from '../receiving/routing';
 import { type ImportedState, type SesReceivedNotification, verdictsOf } from '../receiving/ses-notification';
+import type { ArchiveLocker } from '../retention/lock-policy';
 import { type DeliveryOutcome, recordDeliveries, recordReceipt } from './envelope';
 
 export interface IngestDeps {
@@ -41,6 +42,11 @@ export interface IngestDeps {
   forwards?: ForwardQueue;
   /** Reindex: the UIDs an earlier indexing gave, to be given again rather than new ones. */
   restore?: DeliveryOutcome[];
+  /**
+   * Locks the version of the raw object that was read (S3 Object Lock; shared/retention). Writes are locked by
+   * the store itself (shared/retention/locking-store.ts). Absent: nothing is locked (lock `off`, or a test).
+   */
+  locker?: ArchiveLocker;
 }
 
 export type { DeliveryOutcome, EnvelopeRecord } from './envelope';
@@ -82,7 +88,10 @@ export async function archiveReceivedMail(
   };
   // The envelope goes to S3 first: if this message never gets indexed, its recipients are not only in a queue.
   const envelope = await recordReceipt(store, location.bucket, notification);
-  const summary = await readMessage(await store.read(location), deps.limits ?? defaultParseLimits);
+  const raw = await store.open(location);
+  const summary = await readMessage(raw.body, deps.limits ?? defaultParseLimits);
+  // The version SES wrote and this run read, by its id: a later write to the key cannot take its place.
+  await deps.locker?.lockVersion(location, raw);
   const verdicts = verdictsOf(notification.receipt);
   const routing = routeMessage(
     config,

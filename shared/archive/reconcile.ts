@@ -37,6 +37,8 @@ export interface ReconcileDeps {
    * its end). Rows lost from a finished ingest are not forwarded again.
    */
   forwards?: ForwardQueue;
+  /** Locks the raw version reindex reads (shared/retention); sidecar writes are locked by the store itself. */
+  locker?: IngestDeps['locker'];
 }
 
 export interface ReconcileReport {
@@ -262,6 +264,7 @@ export async function reindex(
           store: deps.store,
           index: deps.index,
           ...(deps.limits ? { limits: deps.limits } : {}),
+          ...(deps.locker ? { locker: deps.locker } : {}),
           ...(envelope ? { restore: envelope.deliveries } : {}),
           // Without a sidecar (or one that records no envelope) no ingest is known to have run (SES could not
           // publish, SNS could not deliver): never forwarded, unless the ledger says otherwise.
