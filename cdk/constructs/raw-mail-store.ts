@@ -138,6 +138,24 @@ export class RawMailStore extends Construct {
     }
   }
 
+  /**
+   * What the lock sweep (shared/retention/sweep.ts) reads besides: the versions of the bucket
+   * (s3:ListBucketVersions) and each new version's retention (s3:GetObjectRetention) under the locked prefixes.
+   */
+  grantLockSweep(fn: IFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['s3:ListBucketVersions'], resources: [this.bucket.bucketArn] }),
+    );
+    for (const prefix of LOCKED_PREFIXES) {
+      this.grantOnPrefix(
+        fn,
+        ['s3:GetObjectRetention'],
+        prefix,
+        `The lock sweep reads the retention of new versions under ${prefix}`,
+      );
+    }
+  }
+
   /** s3:GetObject on raw mail (incoming/*); object keys are SES message ids. */
   grantRawMailRead(fn: IFunction, who: string): void {
     this.grantOnPrefix(

@@ -1,10 +1,12 @@
 // Composition root: clients and config are built once per cold start.
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
+import { METRICS_NAMESPACE } from '../../shared/metrics';
 import { archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
 import { bundledConfig, requireEnv } from '../shared/environment';
@@ -21,4 +23,5 @@ export const handler = createReconcileHandler({
   bucket: requireEnv('RAW_BUCKET'),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),
   logger: new Logger({ serviceName: 'mail-archiver-reconcile' }),
+  metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'mail-archiver-reconcile' }),
 });

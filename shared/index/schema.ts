@@ -294,6 +294,11 @@ export interface ReconcileRun {
   reindexFailed?: number;
   /** Envelope sidecars that could not be read (left after the run's repairs). */
   unreadableEnvelopes?: number;
+  /** The lock sweep (shared/retention/sweep.ts): versions it locked, and messages it left with an unlocked one. */
+  lockedBySweep?: number;
+  unlockedMessages?: number;
+  /** Every version created before this instant is locked: where the next sweep starts. */
+  lockedThrough?: string;
 }
 
 /** History imports get a content-derived id in place of SES's, so a second import finds the first. */

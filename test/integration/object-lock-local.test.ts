@@ -20,8 +20,9 @@ import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { archiveReceivedMail } from '../../shared/archive/ingest';
 import { envelopeKey, rawMailKey } from '../../shared/index/schema';
 import type { ListedVersion } from '../../shared/ports';
-import { archiveLocker } from '../../shared/retention/lock-policy';
+import { ArchiveLocker, archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
+import { sweepUnlocked } from '../../shared/retention/sweep';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -98,6 +99,68 @@ describe('ingest locks what it reads and writes (local stack, governance, 30 day
         version.key,
       ).toBe('403 AccessDenied');
     }
+  });
+});
+
+describe('the lock sweep', () => {
+  let services: TestServices;
+  beforeAll(async () => {
+    services = await startTestServices();
+  }, 60_000);
+  afterAll(async () => services?.stop());
+
+  it('locks the versions a failed lock step left, reports those it cannot lock, and resumes after the last clean sweep', async () => {
+    const locks = new S3ObjectLocks(services.clients.s3);
+    const policy = { mode: 'GOVERNANCE' as const, retainDays: 7 };
+    // Written without their lock step (a writer that died between the write and the lock, an old import).
+    for (const id of ['a', 'b', 'c']) {
+      await services.store.write(
+        { bucket: services.bucket, key: rawMailKey(`sweep-${id}`) },
+        Buffer.from(id),
+      );
+      await services.store.write(
+        { bucket: services.bucket, key: envelopeKey(`sweep-${id}`) },
+        Buffer.from('{}'),
+      );
+    }
+    await services.store.write(
+      { bucket: services.bucket, key: 'reports/not-locked.json' },
+      Buffer.from('{}'),
+    );
+    // One lock fails (S3 refusing it): that message is reported and the cursor does not move.
+    const failing = new ArchiveLocker(
+      {
+        ...locks,
+        versions: locks.versions.bind(locks),
+        retention: locks.retention.bind(locks),
+        legalHold: locks.legalHold.bind(locks),
+        setLegalHold: locks.setLegalHold.bind(locks),
+        retain: async (version, retention) => {
+          if (version.key === envelopeKey('sweep-b'))
+            throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
+          return locks.retain(version, retention);
+        },
+      },
+      policy,
+    );
+    const first = await sweepUnlocked({ locker: failing, bucket: services.bucket });
+    expect(first.locked).toBe(5);
+    expect(first.unlocked.map((u) => u.key)).toEqual([envelopeKey('sweep-b')]);
+    expect(first.unlockedMessages).toBe(1);
+    expect(first.lockedThrough).toBeUndefined();
+    // The next sweep locks it; then one that starts from its cursor examines only what is new.
+    const locker = new ArchiveLocker(locks, policy);
+    // Two hours on, past the hour a write may still be locking its version.
+    const later = new Date(Date.now() + 2 * 3600 * 1000);
+    const second = await sweepUnlocked({ locker, bucket: services.bucket, now: () => later });
+    expect([second.locked, second.unlockedMessages]).toEqual([1, 0]);
+    for (const key of [rawMailKey('sweep-a'), envelopeKey('sweep-b')]) {
+      const [version] = await collect(locks.versions(services.bucket, key));
+      expect((await locks.retention(version as ListedVersion))?.mode).toBe('GOVERNANCE');
+    }
+    expect(second.lockedThrough).toBe(later.toISOString());
+    const third = await sweepUnlocked({ locker, bucket: services.bucket, since: second.lockedThrough });
+    expect([third.examined, third.locked, third.unlockedMessages]).toEqual([0, 0, 0]);
   });
 });
 
