@@ -55,7 +55,8 @@ const CONFIGURATIONS: [string, Record<string, unknown>][] = [
   ['off', { lock: { mode: 'off' } }],
 ];
 
-describe('Object Lock on the raw-mail bucket', () => {
+// Each case synthesizes a stack (seconds each, a minute on a loaded machine).
+describe('Object Lock on the raw-mail bucket', { timeout: 300_000 }, () => {
   it.each(CONFIGURATIONS)('%s: enabled, with no default retention', (_name, archive) => {
     const model = modelOf(archive);
     const [, bucket] = model.find('AWS::S3::Bucket', 'RawMailBucket');
