@@ -132,7 +132,7 @@ const archiveSchema = z
       .optional()
       .meta({
         description:
-          '`{ "account", "region", "storageClass" }`: replicate raw mail, sidecars and the delivery log to an Object Lock bucket in a second AWS account (deploy `cdk/replica-app.ts` there first).',
+          '`{ "account", "region", "storageClass" }`: a replica of raw mail, sidecars and the delivery log in an Object Lock bucket of a second AWS account. Not built yet: a config that sets it is refused, so that nobody believes they have a copy they do not have.',
         'x-default-text': 'none: the archive lives in one account',
       }),
   })
@@ -255,6 +255,14 @@ export const configSchema = z
     // Relations between fields are checked once every field is itself valid (and transformed): zod runs this
     // after non-aborting issues too, when a target that failed to parse is still the raw JSON value.
     if (ctx.issues.length > 0) return;
+    if (config.archive.replica) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['archive', 'replica'],
+        message:
+          'a replica in a second account is not built yet (docs/object-lock.md): remove archive.replica; keep a copy outside with `mail-archiver export` meanwhile',
+      });
+    }
     const receiving = new Set(receivingDomains(config));
     const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
     for (const address of Object.keys(config.mailboxes)) {
