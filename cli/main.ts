@@ -5,6 +5,7 @@ import { registerDoctor } from './commands/doctor';
 import { registerExport } from './commands/export';
 import { registerForwards } from './commands/forwards';
 import { registerGmailCommands } from './commands/gmail';
+import { registerHold } from './commands/hold';
 import { registerImport } from './commands/import';
 import { registerList } from './commands/list';
 import { registerReconcile } from './commands/reconcile';
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerForwards(program, ctx);
   registerRedrive(program, ctx);
   registerReconcile(program, ctx);
+  registerHold(program, ctx);
   registerReindex(program, ctx);
   registerRestore(program);
   registerGmailCommands(program, ctx);

@@ -11,6 +11,7 @@ import type {
 } from './forwarding/ledger';
 import type { DeliveryRow, ExportPart, ExportRecord, FolderState, RawLocation } from './index/schema';
 import type { Folder } from './receiving/routing';
+import type { HoldRecord } from './retention/hold-record';
 
 /** The version a write made or a read returned; absent where the store keeps no versions (a directory). */
 export interface StoredVersion {
@@ -66,6 +67,15 @@ export interface ObjectLocks {
   legalHold(version: ObjectVersion): Promise<boolean>;
   /** Every version and delete marker under a prefix, keys in order, newest version first within a key. */
   versions(bucket: string, prefix: string): AsyncIterable<ListedVersion>;
+}
+
+/** The record of legal holds (shared/retention/holds.ts), kept in the index: who, when, why, how many. */
+export interface HoldLog {
+  /** Writes the record, replacing an earlier one with the same id. */
+  putHold(record: HoldRecord): Promise<void>;
+  getHold(holdId: string): Promise<HoldRecord | undefined>;
+  /** Every hold, active and released, oldest first. */
+  listHolds(): Promise<HoldRecord[]>;
 }
 
 export interface ListQuery {

@@ -6,6 +6,7 @@
 //   pk = MAILBOX#<mailbox>   sk = FORWARD#<messageKey>#<target>   the forwarding ledger
 //   pk = MAILBOX#<mailbox>   sk = CONTENT#<contentSha256>    which message holds this content in the mailbox
 //   pk = SESMSG#<SES id of a forwarded copy>   sk = FORWARD       finds the ledger entry for bounce feedback
+//   pk = HOLDS   sk = HOLD#<holdId>                  a legal hold: criteria, who, when, why, how many (holds are few)
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
 //   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
 import type { ForwardEntry } from '../forwarding/ledger';
@@ -154,6 +155,8 @@ export const indexKeys = {
   MESSAGE_PREFIX: 'MESSAGE#',
   FOLDER_PREFIX: 'FOLDER#',
   CONTENT_PREFIX: 'CONTENT#',
+  HOLDS_PK: 'HOLDS',
+  holdSk: (holdId: string) => `HOLD#${holdId}`,
 } as const;
 
 /** The primary key ({ pk, sk }) of each kind of item: the one place that assembles them. */
@@ -187,6 +190,8 @@ export const itemKeys = {
     pk: indexKeys.sentCopyPk(sesMessageId),
     sk: indexKeys.SENT_COPY_SK,
   }),
+  /** A legal hold (shared/retention/holds.ts): all in one partition, listed by hold id (time-sortable). */
+  hold: (holdId: string) => ({ pk: indexKeys.HOLDS_PK, sk: indexKeys.holdSk(holdId) }),
 } as const;
 
 /** The content marker item: its keys and the message key of the row that holds the content. */
