@@ -10,6 +10,7 @@ import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { archiveReceivedMail } from '../../shared/archive/ingest';
 import { envelopeKey, rawMailKey } from '../../shared/index/schema';
 import { HoldNotFoundError, placeHold, releaseHold } from '../../shared/retention/holds';
+import { lockModeVerdict, sampleLockedVersions } from '../../shared/retention/lock-mode-check';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -123,5 +124,31 @@ describe('legal holds', () => {
     await expect(releaseHold(deps(), february.holdId, 'x')).rejects.toThrow(HoldNotFoundError);
     await releaseHold(deps(), mallory.holdId, 'lawyer@example.com');
     expect(await heldKeys()).toEqual([]);
+  });
+
+  it('doctor refuses a config that turns a compliance archive to governance or off, naming why', async () => {
+    const locks = deps().locks;
+    const now = new Date();
+    expect(
+      lockModeVerdict(exampleConfig(), await sampleLockedVersions(locks, services.bucket, now)).status,
+    ).toBe('ok');
+    const key = rawMailKey(ids['january-mallory'] as string);
+    const [version] = (await collect(locks.versions(services.bucket, key))).filter((v) => v.key === key);
+    if (!version) throw new Error('no version');
+    await locks.retain(version, {
+      mode: 'COMPLIANCE',
+      retainUntil: new Date(now.getTime() + 86_400_000).toISOString(),
+    });
+    const sample = await sampleLockedVersions(locks, services.bucket, now);
+    expect(sample.compliance?.key).toBe(key);
+    for (const mode of ['governance', 'off'] as const) {
+      const verdict = lockModeVerdict(exampleConfig({ archive: { lock: { mode } } }), sample);
+      expect(verdict.status).toBe('fail');
+      expect(verdict.detail).toMatch(/already locks in compliance mode.*cannot be undone/);
+      expect(verdict.fix).toMatch(/archive\.lock\.mode back to "compliance"/);
+    }
+    expect(lockModeVerdict(exampleConfig({ archive: { lock: { mode: 'compliance' } } }), sample).status).toBe(
+      'ok',
+    );
   });
 });
