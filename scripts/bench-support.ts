@@ -9,9 +9,6 @@ export function memoryStore(objects: Map<string, Buffer>): RawMailStore {
       if (!body) throw new Error(`no ${location.key}`);
       return [body] as unknown as AsyncIterable<Uint8Array>;
     },
-    async open(location) {
-      return { body: await this.read(location) };
-    },
     async write(location, body) {
       objects.set(location.key, Buffer.from(body));
       return {};

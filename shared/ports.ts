@@ -18,18 +18,30 @@ export interface StoredVersion {
   versionId?: string;
 }
 
+/** A stored object's bytes, streamed, with the S3 version id of what was read when the bucket is versioned. */
+export type StoredBody = AsyncIterable<Uint8Array> & { versionId?: string };
+
 /** Where raw mail and bundles are kept (S3; a directory for benchmarks). */
 export interface RawMailStore {
-  /** The exact stored bytes, streamed. */
-  read(location: RawLocation): Promise<AsyncIterable<Uint8Array>>;
-  /** The exact stored bytes of the current version, streamed, with that version's id. */
-  open(location: RawLocation): Promise<StoredVersion & { body: AsyncIterable<Uint8Array> }>;
-  write(location: RawLocation, body: Uint8Array): Promise<StoredVersion>;
+  /** The exact stored bytes, streamed (the version `location.versionId` names, else the current one). */
+  read(location: RawLocation): Promise<StoredBody>;
+  /**
+   * Writes a whole object (content type `message/rfc822` unless named) and returns the version it made. `signal`
+   * aborts the request (a writer that bounds how long a put may take).
+   */
+  write(
+    location: RawLocation,
+    body: Uint8Array,
+    options?: { contentType?: string; signal?: AbortSignal },
+  ): Promise<StoredVersion>;
   exists(location: RawLocation): Promise<boolean>;
   /** Streams a body into an object (multipart, so any size with flat memory). */
   upload(location: RawLocation, body: Readable, contentType: string): Promise<StoredVersion>;
-  /** Every object under a prefix, with its size in bytes. */
-  list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }>;
+  /**
+   * Every object under a prefix, with its size in bytes, in key order (UTF-8 binary, as S3 lists); with
+   * `startAfter`, only the keys that sort after it (ListObjectsV2 StartAfter).
+   */
+  list(bucket: string, prefix: string, startAfter?: string): AsyncIterable<{ key: string; size: number }>;
 }
 
 /** One version of one object. */
@@ -247,4 +259,21 @@ export interface SentCollectionState {
   historyId: string;
   /** When the last run finished (the fallback listing starts a day before it). */
   collectedAt: string;
+}
+
+/**
+ * Where the transparency log keeps its files (tiles, checkpoints, seal records): the raw-mail bucket under
+ * `transparency/` (shared/adapters/s3-write-once-store.ts), a directory in a replica. Every file is written once.
+ */
+export interface WriteOnceStore {
+  /** A file's bytes; undefined when there is none. */
+  get(path: string): Promise<Buffer | undefined>;
+  /**
+   * Creates a file unless one exists at `path` (a conditional write): 'created'; 'exists' when the file there
+   * holds these same bytes (a retried write). Throws LogOverwriteError (shared/transparency/log-files.ts) when it
+   * holds other bytes: nothing of the log is ever replaced.
+   */
+  putOnce(path: string, bytes: Buffer, contentType: string): Promise<'created' | 'exists'>;
+  /** The paths under a prefix. */
+  list(prefix: string): AsyncIterable<string>;
 }

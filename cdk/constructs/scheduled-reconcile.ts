@@ -9,7 +9,6 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
 import { METRICS_NAMESPACE, UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
-import { keepChildLogicalIds } from '../logical-ids';
 import { ArchiverFunction } from './archiver-function';
 import type { Forwarding } from './forwarding';
 import type { IndexTable } from './index-table';
@@ -48,7 +47,6 @@ export class ScheduledReconcile extends Construct {
 
   constructor(scope: Construct, id: string, props: ScheduledReconcileProps) {
     super(scope, id);
-    keepChildLogicalIds(this);
     const { rawMail, index, forwarding, alarms } = props;
     this.function = new ArchiverFunction(this, 'ReconcileFunction', {
       entry: 'lambdas/reconcile/index.ts',
@@ -73,6 +71,7 @@ export class ScheduledReconcile extends Construct {
       rawMail.grantLock(this.function);
       rawMail.grantLockSweep(this.function);
     }
+    rawMail.grantDeliveryLogAppend(this.function, { read: true });
     forwarding.grantEnqueue(this.function);
     index.grantWithIndexes(
       this.function,

@@ -1,9 +1,10 @@
 // `mail-archiver verify`: a bundle (or an unpacked bundle directory) re-hashed against its manifest, and the
 // maildir rules checked. A missing file, a directory and a file that is no bundle are told apart up front.
 import type { Command } from 'commander';
+import { openBundle } from '../../shared/bundle/source';
 import { verifyBundle } from '../../shared/bundle/verify';
 import { out } from '../program';
-import { openBundleSource } from '../target/bundle-file';
+import { bundleAt } from '../target/bundle-file';
 
 export function registerVerify(program: Command): void {
   program
@@ -12,8 +13,7 @@ export function registerVerify(program: Command): void {
     .argument('<bundle>', 'bundle file (.tar.gz), or the directory it was unpacked into')
     .action(async (bundle: string) => {
       const output = out();
-      const source = await openBundleSource(bundle);
-      const report = await verifyBundle(source.stream);
+      const report = await verifyBundle(openBundle(await bundleAt(bundle)));
       output.jsonLine({
         bundle,
         ok: report.ok,

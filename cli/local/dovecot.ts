@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { assertPortFree, busyPortError } from '../process/net-ports';
-import { freePort, MissingDependencyError, stopChild } from './services';
+import { diesWithThisProcess, freePort, MissingDependencyError, stopChild } from './services';
 
 export const DOVECOT_BINARY = '/usr/sbin/dovecot';
 const SERVICE_USER = 'mailarchiver';
@@ -37,7 +37,11 @@ export function assertDovecot(): void {
   }
 }
 
-function runAs(): { uid: number; gid: number; name: string; created: boolean } {
+/**
+ * The account a local mail server runs as: this user, or as root an unprivileged system user (created on first
+ * use with useradd --system). Dovecot refuses to run its login process as root; the test suite's Cyrus runs so too.
+ */
+export function runAs(): { uid: number; gid: number; name: string; created: boolean } {
   const uid = process.getuid?.() ?? 0;
   if (uid !== 0) {
     return {
@@ -160,6 +164,9 @@ ${options.extraConfig ?? ''}
       ? [
           'setpriv',
           [
+            // Dies with this process (see diesWithThisProcess in ./services).
+            '--pdeathsig',
+            'KILL',
             `--reuid=${account.uid}`,
             `--regid=${account.gid}`,
             '--init-groups',
@@ -169,7 +176,7 @@ ${options.extraConfig ?? ''}
             confPath,
           ],
         ]
-      : [DOVECOT_BINARY, ['-F', '-c', confPath]];
+      : diesWithThisProcess(DOVECOT_BINARY, '-F', '-c', confPath);
   const child = spawn(command[0] as string, command[1] as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<string>((resolve) =>
     child.once('exit', () => resolve(existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-2000) : '')),
@@ -226,7 +233,7 @@ function writePrivate(path: string, text: string) {
  * what to do instead of changing a user's permissions. Never opened to everyone: a world-traversable work
  * directory let another local user read the password file.
  */
-function ensureTraversable(path: string, account: { uid: number; gid: number; name: string }) {
+export function ensureTraversable(path: string, account: { uid: number; gid: number; name: string }) {
   const root = resolve(tmpdir());
   const me = process.getuid?.() ?? 0;
   for (let dir = dirname(resolve(path)); dir !== dirname(dir); dir = dirname(dir)) {

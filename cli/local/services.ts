@@ -24,8 +24,8 @@ import {
 } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { indexTableDefinition } from '../../shared/index/schema';
-import { VersionJournal } from './object-lock-journal';
-import { type CurrentObjects, installObjectLockLayer } from './object-lock-layer';
+import { installObjectLockLayer } from './object-lock/layer';
+import { type GuardedApp, requireAccessKeyId } from './s3-access';
 
 export class MissingDependencyError extends Error {
   override name = 'MissingDependencyError';
@@ -61,6 +61,27 @@ export interface DynamoLocal {
 }
 
 /**
+ * The command and arguments for `spawn` that make the child die with this process, however this process ends
+ * (SIGKILL included, when no exit handler runs): on Linux through util-linux's `setpriv --pdeathsig KILL`
+ * (prctl PR_SET_PDEATHSIG, which survives the exec of sh and of java). Without it a CLI command killed by a
+ * timeout left its DynamoDB Local JVM running for good. Elsewhere (macOS) the command as it is.
+ */
+export function diesWithThisProcess(command: string, ...args: string[]): [string, string[]] {
+  if (process.platform === 'linux' && hasSetprivPdeathsig()) {
+    return ['setpriv', ['--pdeathsig', 'KILL', '--', command, ...args]];
+  }
+  return [command, args];
+}
+
+let setprivPdeathsig: boolean | undefined;
+function hasSetprivPdeathsig(): boolean {
+  setprivPdeathsig ??= /--pdeathsig/.test(
+    spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout ?? '',
+  );
+  return setprivPdeathsig;
+}
+
+/**
  * Starts DynamoDB Local; `dataDir` persists tables across restarts (created 0700, and the working directory,
  * where DynamoDB Local writes its metadata file), without it they live in memory. It runs with umask 077 and
  * with CORS limited to an origin no web page has (its default, `*`, lets any page in a browser call it).
@@ -76,8 +97,8 @@ export async function startDynamoLocal(
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   // sh sets the umask of the JVM alone; `exec` leaves java as the child that stopChild signals.
   const child = spawn(
-    '/bin/sh',
-    [
+    ...diesWithThisProcess(
+      '/bin/sh',
       '-c',
       'umask 077 && exec "$@"',
       'sh',
@@ -92,7 +113,7 @@ export async function startDynamoLocal(
       '-disableTelemetry',
       '-cors',
       DYNAMODB_LOCAL_CORS_ORIGIN,
-    ],
+    ),
     { stdio: ['ignore', 'pipe', 'pipe'], ...(options.dataDir ? { cwd: options.dataDir } : {}) },
   );
   let output = '';
@@ -126,14 +147,11 @@ export interface S3Local {
   stop(): Promise<void>;
 }
 
-/** Where the local S3 server keeps versions and Object Lock state, inside its data directory (no bucket's name). */
-export const VERSIONS_DIR = '.versions';
-
 /**
  * Starts s3rver on loopback over `dataDir` (created 0700; objects written 0600). With `credentials`, every
  * request must be signed (header or presigned query) with that key id, else 403: s3rver itself serves
  * unsigned requests and checks no V4 signature, so any local user could read every object. Buckets created with
- * Object Lock (or versioned later) get S3's versioning and Object Lock (cli/local/object-lock-layer.ts);
+ * Object Lock (or versioned later) get S3's versioning and Object Lock (cli/local/object-lock/layer.ts);
  * `governanceBypassKeyIds` names the access keys whose requests may bypass governance retention (none by default).
  */
 export async function startS3Local(options: {
@@ -153,14 +171,8 @@ export async function startS3Local(options: {
   answerPutsOnceWritten((server as unknown as { store: S3rverStore }).store);
   rememberBucketSettings((server as unknown as { store: SubresourceStore }).store);
   continueListingsWithoutDes(server as unknown as KoaLike);
-  const store = (
-    server as unknown as { store: CurrentObjects & { listBuckets(): Promise<{ name: string }[]> } }
-  ).store;
-  const listBuckets = store.listBuckets.bind(store);
-  store.listBuckets = async () => (await listBuckets()).filter((b) => !b.name.startsWith('.'));
-  installObjectLockLayer(server as unknown as { middleware: unknown[] }, {
-    journal: new VersionJournal(join(options.dataDir, VERSIONS_DIR)),
-    store,
+  installObjectLockLayer(server, {
+    dataDir: options.dataDir,
     ...(options.governanceBypassKeyIds ? { governanceBypassKeyIds: options.governanceBypassKeyIds } : {}),
   });
   if (options.credentials) {
@@ -173,38 +185,6 @@ export async function startS3Local(options: {
   }
   const { port } = (await server.run()) as { port: number };
   return { endpoint: `http://127.0.0.1:${port}`, stop: () => server.close() as Promise<void> };
-}
-
-interface GuardedApp {
-  middleware: ((ctx: GuardContext, next: () => Promise<void>) => Promise<void>)[];
-}
-interface GuardContext {
-  headers: Record<string, string | string[] | undefined>;
-  query: Record<string, string | string[] | undefined>;
-  status: number;
-  type: string;
-  body: unknown;
-}
-
-/** The access key id a request was signed with: SigV4 or V2, in the Authorization header or the query. */
-export function requestAccessKeyId(ctx: Pick<GuardContext, 'headers' | 'query'>): string | undefined {
-  const header = ctx.headers.authorization;
-  const auth = Array.isArray(header) ? header[0] : header;
-  if (auth) return auth.match(/Credential=([^/,\s]+)\//)?.[1] ?? auth.match(/^AWS ([^:\s]+):/)?.[1];
-  const credential = ctx.query['X-Amz-Credential'] ?? ctx.query.AWSAccessKeyId;
-  const value = Array.isArray(credential) ? credential[0] : credential;
-  return value?.split('/')[0];
-}
-
-/** First in s3rver's middleware: a request not signed with `accessKeyId` gets 403 AccessDenied. */
-function requireAccessKeyId(app: GuardedApp, accessKeyId: string): void {
-  app.middleware.unshift(async (ctx, next) => {
-    if (requestAccessKeyId(ctx) === accessKeyId) return next();
-    ctx.status = 403;
-    ctx.type = 'application/xml';
-    ctx.body =
-      '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>';
-  });
 }
 
 /** The parts of s3rver 3.7.1's FilesystemStore (pinned) that the fix below relies on. */

@@ -9,7 +9,11 @@ import type { Context, SQSEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import type { ForwardHandlerDeps } from '../../lambdas/forward/handler';
-import { createIngestHandler, type IngestHandlerDeps } from '../../lambdas/ingest/handler';
+import {
+  createIngestHandler,
+  type IngestHandler,
+  type IngestHandlerDeps,
+} from '../../lambdas/ingest/handler';
 import {
   type AwsClients,
   createClients,
@@ -20,6 +24,7 @@ import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import type { ArchiverConfig } from '../../shared/config';
+import { DeliveryLog, type DeliveryLogBatch } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
 import type { MailSender, RawMailStore } from '../../shared/ports';
 import { checkEnvelopeRecipient } from '../../shared/receiving/recipient-check';
@@ -103,8 +108,14 @@ export interface Archive {
   bucket: string;
   tableName: string;
   endpoints: LocalEndpoints;
-  /** Delivers an SES notification through the ingest Lambda handler; throws if the record failed. */
-  deliver(notification: SesReceivedNotification): Promise<void>;
+  /** The delivery log in the archive's bucket (shared/delivery-log). */
+  deliveryLog: DeliveryLog;
+  /**
+   * Delivers an SES notification through the ingest Lambda handler; throws if the record failed. Locally the
+   * rows' delivery log records go into `logBatch` when given (the caller flushes it: one object per import
+   * batch), else into an object of their own; on AWS the ingest Lambda logs them.
+   */
+  deliver(notification: SesReceivedNotification, options?: { logBatch?: DeliveryLogBatch }): Promise<void>;
   /** Present when this archive forwards (the local stack, redrive). */
   forwarding?: { queue: LocalForwardQueue; deps: ForwardHandlerDeps };
   close(): Promise<void>;
@@ -133,11 +144,13 @@ export function archiveStorage(
   config?: Pick<ArchiverConfig, 'archive'>,
 ) {
   const locker = config ? archiveLocker(config, new S3ObjectLocks(clients.s3)) : undefined;
+  const store = lockingStore(new S3RawMailStore(clients.s3), locker);
   return {
     clients,
-    store: lockingStore(new S3RawMailStore(clients.s3), locker),
+    store,
     ...(locker ? { locker } : {}),
     index: new DynamoMailIndex(clients.dynamodb, tableName),
+    deliveryLog: new DeliveryLog(store, bucket),
     bucket,
     tableName,
   };
@@ -150,7 +163,7 @@ export function openArchive(
   forwardingOptions?: LocalForwarding,
 ): Omit<Archive, 'close'> & { clients: AwsClients } {
   const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE, config);
-  const { store, index, locker } = storage;
+  const { store, index, locker, deliveryLog } = storage;
   let forwarding: Archive['forwarding'];
   if (forwardingOptions) {
     const deps = localForwardDeps({ config, index, store }, forwardingOptions);
@@ -161,6 +174,7 @@ export function openArchive(
     config,
     store,
     index,
+    deliveryLog,
     logger,
     ...(locker ? { locker } : {}),
     ...(forwarding ? { forwards: forwarding.queue } : {}),
@@ -175,12 +189,13 @@ export function openArchive(
 
 /**
  * Hands a notification to an ingest Lambda handler as the one-record SQS event the queue would deliver; throws
- * IngestFailedError, naming the record's own error, when the record failed.
+ * IngestFailedError, naming the record's own error, when the record failed. With `logBatch`, the delivery log
+ * records go there (the caller flushes it) instead of an object per delivery.
  */
 export function deliverThrough(
-  handler: ReturnType<typeof createIngestHandler>,
-): (notification: SesReceivedNotification) => Promise<void> {
-  return async (notification) => {
+  handler: IngestHandler,
+): (notification: SesReceivedNotification, options?: { logBatch?: DeliveryLogBatch }) => Promise<void> {
+  return async (notification, options = {}) => {
     const event = {
       Records: [
         {
@@ -192,7 +207,7 @@ export function deliverThrough(
     } as SQSEvent;
     let response: Awaited<ReturnType<typeof handler>>;
     try {
-      response = await handler(event, {} as Context);
+      response = await (options.logBatch ? handler.using(options.logBatch) : handler)(event, {} as Context);
     } catch (error) {
       // One record per event: when it fails, Powertools throws FullBatchFailureError with the record's error.
       throw new IngestFailedError(`ingest failed for ${notification.mail.messageId}: ${rootCause(error)}`, {

@@ -8,6 +8,7 @@ import { SecretsManagerGmailCredentialStore } from '../../shared/adapters/gmail-
 import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { DeliveryLog } from '../../shared/delivery-log/log';
 import { archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
 import { bundledConfig, requireEnv } from '../shared/environment';
@@ -30,5 +31,6 @@ export const handler = createGmailSentHandler({
   state: new RawStoreSentCollectionState(store, bucket),
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   bucket,
+  deliveryLog: new DeliveryLog(store, bucket),
   logger: new Logger({ serviceName: 'mail-archiver-gmail-sent' }),
 });

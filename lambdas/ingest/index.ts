@@ -5,6 +5,7 @@ import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
+import { DeliveryLog } from '../../shared/delivery-log/log';
 import { archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
 import { bundledConfig, requireEnv } from '../shared/environment';
@@ -13,10 +14,12 @@ import { createIngestHandler } from './handler';
 const clients = createClients();
 const config = bundledConfig();
 const locker = archiveLocker(config, new S3ObjectLocks(clients.s3));
+const store = lockingStore(new S3RawMailStore(clients.s3), locker);
 export const handler = createIngestHandler({
   config,
-  store: lockingStore(new S3RawMailStore(clients.s3), locker),
+  store,
   ...(locker ? { locker } : {}),
+  deliveryLog: new DeliveryLog(store, requireEnv('RAW_BUCKET')),
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),
   logger: new Logger({ serviceName: 'mail-archiver-ingest' }),

@@ -1,4 +1,4 @@
-// ObjectLocks on S3 (AWS, or the local server's Object Lock layer, cli/local/object-lock-layer.ts). The SDK adds the
+// ObjectLocks on S3 (AWS, or the local server's Object Lock layer, cli/local/object-lock/layer.ts). The SDK adds the
 // integrity checksum S3 requires on PutObjectRetention and PutObjectLegalHold (their model marks the checksum
 // required, so it is sent even under `requestChecksumCalculation: 'WHEN_REQUIRED'`).
 // Sources: S3 API Reference, PutObjectRetention, GetObjectRetention, PutObjectLegalHold, ListObjectVersions.

@@ -11,7 +11,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { errorName } from '../errors';
 import type { RawLocation } from '../index/schema';
-import type { RawMailStore, StoredVersion } from '../ports';
+import type { RawMailStore, StoredBody, StoredVersion } from '../ports';
 
 export class S3RawMailStore implements RawMailStore {
   constructor(
@@ -20,26 +20,31 @@ export class S3RawMailStore implements RawMailStore {
     private readonly partSize = 16 * 1024 * 1024,
   ) {}
 
-  async read(location: RawLocation): Promise<AsyncIterable<Uint8Array>> {
-    return (await this.open(location)).body;
-  }
-
-  async open(location: RawLocation): Promise<StoredVersion & { body: AsyncIterable<Uint8Array> }> {
+  async read(location: RawLocation): Promise<StoredBody> {
     const { Body, VersionId } = await this.s3.send(
-      new GetObjectCommand({ Bucket: location.bucket, Key: location.key }),
+      new GetObjectCommand({
+        Bucket: location.bucket,
+        Key: location.key,
+        ...(location.versionId ? { VersionId: location.versionId } : {}),
+      }),
     );
     if (!Body) throw new Error(`s3://${location.bucket}/${location.key} has no body`);
-    return { body: Body as AsyncIterable<Uint8Array>, ...versionOf(VersionId) };
+    return Object.assign(Body as AsyncIterable<Uint8Array>, versionOf(VersionId));
   }
 
-  async write(location: RawLocation, body: Uint8Array): Promise<StoredVersion> {
+  async write(
+    location: RawLocation,
+    body: Uint8Array,
+    options: { contentType?: string; signal?: AbortSignal } = {},
+  ): Promise<StoredVersion> {
     const { VersionId } = await this.s3.send(
       new PutObjectCommand({
         Bucket: location.bucket,
         Key: location.key,
         Body: body,
-        ContentType: 'message/rfc822',
+        ContentType: options.contentType ?? 'message/rfc822',
       }),
+      options.signal ? { abortSignal: options.signal } : {},
     );
     return versionOf(VersionId);
   }
@@ -67,8 +72,15 @@ export class S3RawMailStore implements RawMailStore {
     }
   }
 
-  async *list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }> {
-    for await (const page of paginateListObjectsV2({ client: this.s3 }, { Bucket: bucket, Prefix: prefix })) {
+  async *list(
+    bucket: string,
+    prefix: string,
+    startAfter?: string,
+  ): AsyncIterable<{ key: string; size: number }> {
+    for await (const page of paginateListObjectsV2(
+      { client: this.s3 },
+      { Bucket: bucket, Prefix: prefix, ...(startAfter ? { StartAfter: startAfter } : {}) },
+    )) {
       for (const object of page.Contents ?? []) {
         if (object.Key) yield { key: object.Key, size: object.Size ?? 0 };
       }
@@ -76,5 +88,9 @@ export class S3RawMailStore implements RawMailStore {
   }
 }
 
-/** S3 answers `null` for an object written before versioning: such a version can still be locked by that id. */
-const versionOf = (versionId: string | undefined): StoredVersion => (versionId ? { versionId } : {});
+/**
+ * An unversioned bucket answers no version, or the version "null" (objects put before versioning was on); such a
+ * version is left to the lock sweep, which finds it by listing versions.
+ */
+const versionOf = (versionId: string | undefined): StoredVersion =>
+  versionId && versionId !== 'null' ? { versionId } : {};

@@ -11,11 +11,10 @@ export function lockingStore(store: RawMailStore, locker: ArchiveLocker | undefi
   if (!locker) return store;
   return {
     read: (location) => store.read(location),
-    open: (location) => store.open(location),
     exists: (location) => store.exists(location),
-    list: (bucket, prefix) => store.list(bucket, prefix),
-    async write(location: RawLocation, body: Uint8Array): Promise<StoredVersion> {
-      const version = await store.write(location, body);
+    list: (bucket, prefix, startAfter) => store.list(bucket, prefix, startAfter),
+    async write(location, body, options): Promise<StoredVersion> {
+      const version = await store.write(location, body, options);
       await locker.lockVersion(location, version);
       return version;
     },

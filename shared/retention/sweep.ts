@@ -14,7 +14,10 @@ export interface SweepReport {
   locked: number;
   /** Versions still without a lock afterwards (their lock failed): key, version id and why. */
   unlocked: { key: string; versionId: string; reason: string }[];
-  /** Messages (by SES message id) with at least one version left unlocked. */
+  /**
+   * Messages (by SES message id) with at least one version left unlocked; a delivery log object left unlocked
+   * counts as one.
+   */
   unlockedMessages: number;
   /**
    * Every version created before this instant (ISO 8601 UTC) is locked: where the next sweep starts. Unchanged
@@ -28,12 +31,14 @@ const IN_FLIGHT_MS = 60 * 60 * 1000;
 
 /**
  * The message a locked key belongs to: `incoming/<id>`, `envelopes/<id>.json` and its damaged copies
- * `envelopes/damaged/<id>.<stamp>.json` (SES message ids and import ids have no dot).
+ * `envelopes/damaged/<id>.<stamp>.json` (SES message ids and import ids have no dot). A delivery log object holds
+ * rows of many messages: it stands for itself (its key).
  */
 export function messageIdOfKey(key: string): string {
   if (key.startsWith(RAW_MAIL_PREFIX)) return key.slice(RAW_MAIL_PREFIX.length);
+  if (!key.startsWith(ENVELOPE_PREFIX)) return key;
   const name = key.slice(key.lastIndexOf('/') + 1);
-  return key.startsWith(ENVELOPE_PREFIX) ? (name.split('.')[0] ?? name) : name;
+  return name.split('.')[0] ?? name;
 }
 
 /**

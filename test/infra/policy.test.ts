@@ -45,6 +45,7 @@ import { SesBouncer } from '../../shared/adapters/ses-bouncer';
 import { SesActiveRuleSet } from '../../shared/adapters/ses-rule-sets';
 import { SesSender } from '../../shared/adapters/ses-sender';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
+import { DeliveryLog } from '../../shared/delivery-log/log';
 import { GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE } from '../../shared/forwarding/gmail';
 import { archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
@@ -309,7 +310,7 @@ describe("every SDK command each function's own run sends is allowed by its role
     );
   const opened: ReturnType<typeof createClients>[] = [];
 
-  const functionId = (prefix: string) => model.find('AWS::Lambda::Function', prefix)[0];
+  const functionId = (name: string) => model.find('AWS::Lambda::Function', name)[0];
   /** The function's environment, as Lambda would set it (references resolved), plus its own name. */
   const environment = (id: string): Record<string, string> => ({
     ...model.resolve<Record<string, string>>(
@@ -370,10 +371,12 @@ describe("every SDK command each function's own run sends is allowed by its role
           : { MessageId: 'm' },
     );
     const ingestLocker = archiveLocker(config, new S3ObjectLocks(ingestClients.s3));
+    const ingestStore = lockingStore(new S3RawMailStore(ingestClients.s3), ingestLocker);
     const ingest = createIngestHandler({
       config,
-      store: lockingStore(new S3RawMailStore(ingestClients.s3), ingestLocker),
+      store: ingestStore,
       ...(ingestLocker ? { locker: ingestLocker } : {}),
+      deliveryLog: new DeliveryLog(ingestStore, ingestEnv.RAW_BUCKET as string),
       index: new DynamoMailIndex(ingestClients.dynamodb, ingestEnv.INDEX_TABLE as string),
       forwards: new SqsForwardQueue(ingestEnv.FORWARD_QUEUE_URL as string, ingestSqs),
       logger,
@@ -500,12 +503,14 @@ describe("every SDK command each function's own run sends is allowed by its role
       recipients: ['alice@example.com'],
     });
     const reconcileLocker = archiveLocker(config, new S3ObjectLocks(reconcileClients.s3));
+    const reconcileStore = lockingStore(new S3RawMailStore(reconcileClients.s3), reconcileLocker);
     await createReconcileHandler({
       config,
-      store: lockingStore(new S3RawMailStore(reconcileClients.s3), reconcileLocker),
+      store: reconcileStore,
       ...(reconcileLocker ? { locker: reconcileLocker } : {}),
       index: new DynamoMailIndex(reconcileClients.dynamodb, reconcileEnv.INDEX_TABLE as string),
       bucket: reconcileEnv.RAW_BUCKET as string,
+      deliveryLog: new DeliveryLog(reconcileStore, reconcileEnv.RAW_BUCKET as string),
       forwards: new SqsForwardQueue(reconcileEnv.FORWARD_QUEUE_URL as string, reconcileSqs),
       logger,
     })().catch(() => undefined);
@@ -531,6 +536,7 @@ describe("every SDK command each function's own run sends is allowed by its role
       state: new RawStoreSentCollectionState(sentStore, sentEnv.RAW_MAIL_BUCKET as string),
       index: new DynamoMailIndex(sentClients.dynamodb, sentEnv.INDEX_TABLE as string),
       bucket: sentEnv.RAW_MAIL_BUCKET as string,
+      deliveryLog: new DeliveryLog(sentStore, sentEnv.RAW_MAIL_BUCKET as string),
       logger,
     });
     await collect();

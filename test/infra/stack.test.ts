@@ -147,8 +147,15 @@ describe('the archiver stack', () => {
     // s3:GetObject itself (s3:GetObjectRetention, the lock sweep's, is asserted in object-lock.test.ts).
     const s3Reads = statements.filter((s) => ([] as unknown[]).concat(s.Action).includes('s3:GetObject'));
     expect(s3Reads.length).toBeGreaterThan(0);
-    // Raw mail under incoming/, and (ingest only) the envelope sidecars it extends.
-    for (const s of s3Reads) expect(JSON.stringify(s.Resource)).toMatch(/\/(incoming|envelopes|reports)\/\*/);
+    // Raw mail under incoming/, the envelope sidecars ingest extends, and (reconcile only) the delivery log.
+    for (const s of s3Reads)
+      expect(JSON.stringify(s.Resource)).toMatch(/\/(incoming|envelopes|reports|delivery-log)\/\*/);
+    const logReads = s3Reads.filter((s) => JSON.stringify(s.Resource).includes('/delivery-log/*'));
+    expect(logReads).toHaveLength(1); // the scheduled reconcile
+    // Writers of the delivery log may put, never delete.
+    const logGrants = statements.filter((s) => JSON.stringify(s.Resource).includes('/delivery-log/*'));
+    expect(logGrants.length).toBeGreaterThan(1);
+    for (const s of logGrants) expect(JSON.stringify(s.Action)).not.toMatch(/Delete|\*"/);
     const sidecarReads = s3Reads.filter((s) => JSON.stringify(s.Resource).includes('/envelopes/*'));
     expect(sidecarReads).toHaveLength(2); // ingest and the scheduled reconcile
     // Listing is granted on the bucket alone (key names), never on objects.
@@ -161,7 +168,7 @@ describe('the archiver stack', () => {
     // Only the scheduled reconcile reads the whole table (every row is compared with the raw store).
     const scanners = Object.entries(policies).filter(([, p]) => JSON.stringify(p).includes('dynamodb:Scan'));
     expect(scanners.map(([id]) => id.replace(/[A-F0-9]{8}$/, ''))).toEqual([
-      'ReconcileFunctionRoleDefaultPolicy',
+      'ReconcileReconcileFunctionRoleDefaultPolicy',
     ]);
   });
 
@@ -262,7 +269,9 @@ describe('queues that feed functions', () => {
     const alarms = JSON.stringify(template.findResources('AWS::CloudWatch::Alarm'));
     for (const id of ['ForwardFeedbackErrorsAlarm', 'ForwardFeedbackDeadLettersAlarm'])
       expect(
-        Object.keys(template.findResources('AWS::CloudWatch::Alarm')).some((k) => k.startsWith(id)),
+        Object.keys(template.findResources('AWS::CloudWatch::Alarm')).some((k) =>
+          k.startsWith(`OperatorAlarms${id}`),
+        ),
         id,
       ).toBe(true);
     expect(alarms).toContain('ForwardFeedbackDeadLetterQueue');
@@ -274,7 +283,7 @@ describe('queues that feed functions', () => {
       RawMessageDelivery: true,
       RedrivePolicy: {
         deadLetterTargetArn: {
-          'Fn::GetAtt': [Match.stringLikeRegexp('^ReceivedNotificationDeadLetterQueue'), 'Arn'],
+          'Fn::GetAtt': [Match.stringLikeRegexp('^IngestReceivedNotificationDeadLetterQueue'), 'Arn'],
         },
       },
     });

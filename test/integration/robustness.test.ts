@@ -111,21 +111,14 @@ describe('faults at the boundaries (DynamoDB Local, s3rver)', () => {
     const now = () => new Date(clock);
     // S3: the first read of every object fails (a reset connection).
     const readFailures = new Set<string>();
-    const failFirstRead = (location: { bucket: string; key: string }) => {
-      if (!readFailures.has(location.key)) {
-        readFailures.add(location.key);
-        throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
-      }
-    };
     const store = {
       ...services.store,
       read: async (location: { bucket: string; key: string }) => {
-        failFirstRead(location);
+        if (!readFailures.has(location.key)) {
+          readFailures.add(location.key);
+          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+        }
         return services.store.read(location);
-      },
-      open: async (location: { bucket: string; key: string }) => {
-        failFirstRead(location);
-        return services.store.open(location);
       },
       write: services.store.write.bind(services.store),
       exists: services.store.exists.bind(services.store),

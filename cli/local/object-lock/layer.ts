@@ -3,64 +3,32 @@
 // a Koa middleware placed inside s3rver's XML encoder and before its router, gives a bucket created with Object
 // Lock (or versioned later) S3's documented behaviour, so that the same handler code paths run as on AWS:
 // - every write (PutObject, CompleteMultipartUpload) makes a new version and answers its `x-amz-version-id`; the
-//   version it replaces keeps its bytes (object-lock-journal.ts), readable by `versionId`;
+//   version it replaces keeps its bytes (journal.ts), readable by `versionId`;
 // - DeleteObject without a version id places a delete marker; with one it removes that version, unless a legal
 //   hold or an unexpired retention protects it: 403 AccessDenied (compliance: always; governance: unless the
 //   request carries `x-amz-bypass-governance-retention: true` and is signed by a key allowed to bypass);
 // - PutObjectRetention / PutObjectLegalHold (which need Content-MD5 or an x-amz-checksum-* header, as S3 does),
-//   their Get counterparts, ListObjectVersions, Get/PutBucketVersioning and Get/PutObjectLockConfiguration.
+//   their Get counterparts, ListObjectVersions, Get/PutBucketVersioning and Get/PutObjectLockConfiguration
+//   (bucket-level requests: bucket.ts).
 // Sources: Amazon S3 User Guide, "How S3 Object Lock works" (object-lock-overview), "Object Lock considerations"
 // (object-lock-managing), "Working with delete markers"; S3 API Reference, PutObjectRetention, DeleteObject.
 // Not implemented (answered 501, never silently done unversioned): DeleteObjects and CopyObject on a versioned
 // bucket, and default retention in a bucket's lock configuration (SES cannot write into such a bucket anyway).
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, rm, stat } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { type LockMode, newVersionId, type VersionJournal, type VersionRecord } from './object-lock-journal';
-import { requestAccessKeyId } from './services';
-
-const S3Error = createRequire(import.meta.url)('s3rver/lib/models/error') as new (
-  code: string,
-  message: string,
-  detail?: Record<string, string>,
-) => Error & { status: number; expose: boolean };
-
-/** An S3 error answered with `status` (s3rver knows the status of only some codes). */
-function s3Error(status: number, code: string, message: string): Error {
-  const error = new S3Error(code, message);
-  error.status = status;
-  error.expose = true;
-  return error;
-}
-
-/** The parts of s3rver 3.7.1's FilesystemStore (pinned) this layer uses for the current version's bytes. */
-export interface CurrentObjects {
-  getResourcePath(bucket: string, key: string, kind: 'object'): string;
-  existsObject(bucket: string, key: string): Promise<boolean>;
-  listObjects(bucket: string, options: { prefix?: string }): Promise<{ objects: { key: string }[] }>;
-  deleteObject(bucket: string, key: string): Promise<void>;
-  putObject(object: {
-    bucket: string;
-    key: string;
-    content: NodeJS.ReadableStream;
-    metadata: Record<string, string>;
-  }): Promise<unknown>;
-}
-
-interface LayerContext {
-  method: string;
-  path: string;
-  query: Record<string, string | undefined>;
-  headers: Record<string, string | string[] | undefined>;
-  req: IncomingMessage;
-  status: number;
-  body: unknown;
-  length?: number;
-  set(name: string, value: string): void;
-  get(name: string): string;
-}
+import { dirname, join } from 'node:path';
+import { requestAccessKeyId } from '../s3-access';
+import { bucketRequests } from './bucket';
+import { type LockMode, newVersionId, VersionJournal, type VersionRecord } from './journal';
+import {
+  type CurrentObjects,
+  header,
+  type LayerContext,
+  readBody,
+  requireChecksum,
+  s3Error,
+  tag,
+} from './s3-request';
 
 export interface ObjectLockLayerOptions {
   journal: VersionJournal;
@@ -68,33 +36,6 @@ export interface ObjectLockLayerOptions {
   /** Access key ids whose requests may bypass governance retention (none by default, as for every stack role). */
   governanceBypassKeyIds?: string[];
   now?: () => Date;
-}
-
-const header = (ctx: LayerContext, name: string) => {
-  const value = ctx.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-};
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-const tag = (xml: string, name: string) => xml.match(new RegExp(`<${name}>([^<]*)</${name}>`))?.[1];
-
-/** S3 wants an integrity check on Object Lock writes: Content-MD5 or a flexible checksum (the SDK adds one). */
-function requireChecksum(ctx: LayerContext): void {
-  const has =
-    header(ctx, 'content-md5') ||
-    Object.keys(ctx.headers).some((h) => h.startsWith('x-amz-checksum-') && h !== 'x-amz-checksum-type');
-  if (!has) {
-    throw s3Error(
-      400,
-      'InvalidRequest',
-      'Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters',
-    );
-  }
 }
 
 /** The middleware; `install` puts it where it must be in s3rver's stack. */
@@ -121,7 +62,7 @@ export function objectLockLayer(options: ObjectLockLayerOptions) {
 
   function mayBypass(ctx: LayerContext): boolean {
     if (header(ctx, 'x-amz-bypass-governance-retention')?.toLowerCase() !== 'true') return false;
-    const keyId = requestAccessKeyId({ headers: ctx.headers, query: ctx.query });
+    const keyId = requestAccessKeyId(ctx);
     if (keyId && bypassKeys.has(keyId)) return true;
     throw s3Error(403, 'AccessDenied', 'Access Denied: s3:BypassGovernanceRetention is not granted');
   }
@@ -350,138 +291,7 @@ export function objectLockLayer(options: ObjectLockLayerOptions) {
     ctx.length = record.size ?? (await stat(path)).size;
   }
 
-  async function bucketRequest(ctx: LayerContext, next: () => Promise<void>, bucket: string) {
-    const q = ctx.query;
-    if (ctx.method === 'PUT' && Object.keys(q).length === 0) {
-      await next();
-      if (ctx.status === 200 && header(ctx, 'x-amz-bucket-object-lock-enabled')?.toLowerCase() === 'true') {
-        await journal.setBucket(bucket, { versioning: 'Enabled', objectLock: true });
-      }
-      return;
-    }
-    const state = journal.bucket(bucket);
-    if ('versioning' in q) {
-      if (ctx.method === 'GET') {
-        ctx.body = { VersioningConfiguration: state?.versioning ? { Status: state.versioning } : {} };
-        return;
-      }
-      const status = tag(await readBody(ctx.req), 'Status');
-      if (status !== 'Enabled' && status !== 'Suspended')
-        throw s3Error(400, 'MalformedXML', 'Bad versioning status');
-      if (status === 'Suspended' && state?.objectLock) {
-        throw s3Error(
-          409,
-          'InvalidBucketState',
-          'An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.',
-        );
-      }
-      if (status === 'Enabled' && !state?.versioning) {
-        // Objects written before versioning are S3's `null` versions: recorded now, so that they are listed.
-        const { objects } = await store.listObjects(bucket, {});
-        for (const { key } of objects) await journal.exclusive(bucket, key, () => versionsOf(bucket, key));
-      }
-      await journal.setBucket(bucket, { versioning: status });
-      ctx.status = 200;
-      ctx.body = null;
-      return;
-    }
-    if ('object-lock' in q) {
-      if (ctx.method === 'GET') {
-        if (!state?.objectLock) {
-          throw s3Error(
-            404,
-            'ObjectLockConfigurationNotFoundError',
-            'Object Lock configuration does not exist for this bucket',
-          );
-        }
-        ctx.body = { ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled' } };
-        return;
-      }
-      requireChecksum(ctx);
-      const xml = await readBody(ctx.req);
-      if (xml.includes('<Rule>')) {
-        throw s3Error(
-          501,
-          'NotImplemented',
-          'Default retention is not implemented by the local S3 server (SES cannot write into such a bucket)',
-        );
-      }
-      if (state?.versioning !== 'Enabled') {
-        throw s3Error(
-          409,
-          'InvalidBucketState',
-          'Versioning must be Enabled on the bucket to apply a Object Lock configuration',
-        );
-      }
-      await journal.setBucket(bucket, { objectLock: true });
-      ctx.status = 200;
-      ctx.body = null;
-      return;
-    }
-    if (state?.versioning && 'versions' in q && ctx.method === 'GET') {
-      ctx.body = await listVersions(bucket, q);
-      return;
-    }
-    if (state?.versioning && 'delete' in q) {
-      throw s3Error(
-        501,
-        'NotImplemented',
-        'DeleteObjects on a versioned bucket is not implemented by the local S3 server',
-      );
-    }
-    await next();
-  }
-
-  async function listVersions(bucket: string, q: Record<string, string | undefined>) {
-    const prefix = q.prefix ?? '';
-    const maxKeys = Math.min(Number(q['max-keys'] ?? 1000) || 1000, 1000);
-    const keys = journal
-      .keysOf(bucket)
-      .filter((k) => k.startsWith(prefix))
-      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    // S3 lists keys in order and, within a key, its versions newest first.
-    const ordered = keys.flatMap((key) => {
-      const versions = journal.versions(bucket, key);
-      return versions.map((record, i) => ({ key, record, latest: i === versions.length - 1 })).reverse();
-    });
-    let start = 0;
-    const keyMarker = q['key-marker'];
-    if (keyMarker) {
-      const versionMarker = q['version-id-marker'];
-      const at = versionMarker
-        ? ordered.findIndex((r) => r.key === keyMarker && r.record.versionId === versionMarker)
-        : -1;
-      start = at >= 0 ? at + 1 : ordered.findIndex((r) => r.key > keyMarker);
-      if (start < 0) start = ordered.length;
-    }
-    const page = ordered.slice(start, start + maxKeys);
-    const truncated = start + maxKeys < ordered.length;
-    const last = page.at(-1);
-    const entry = (r: (typeof page)[number]) => ({
-      Key: r.key,
-      VersionId: r.record.versionId,
-      IsLatest: r.latest,
-      LastModified: r.record.lastModified,
-    });
-    return {
-      ListVersionsResult: {
-        Name: bucket,
-        Prefix: prefix,
-        MaxKeys: maxKeys,
-        IsTruncated: truncated,
-        ...(truncated && last ? { NextKeyMarker: last.key, NextVersionIdMarker: last.record.versionId } : {}),
-        Version: page
-          .filter((r) => !r.record.deleteMarker)
-          .map((r) => ({
-            ...entry(r),
-            ETag: r.record.etag ?? '""',
-            Size: r.record.size ?? 0,
-            StorageClass: 'STANDARD',
-          })),
-        DeleteMarker: page.filter((r) => r.record.deleteMarker).map(entry),
-      },
-    };
-  }
+  const bucketRequest = bucketRequests(journal, store, versionsOf);
 
   return async (ctx: LayerContext, next: () => Promise<void>) => {
     const match = /^\/([^/]+)(?:\/(.*))?$/.exec(ctx.path);
@@ -521,10 +331,25 @@ export function objectLockLayer(options: ObjectLockLayerOptions) {
 /** Object subresources this layer leaves to s3rver as they are (uploads and parts included). */
 const OTHER_SUBRESOURCES = ['acl', 'tagging', 'torrent', 'uploads', 'restore', 'select', 'attributes'];
 
-/** Puts the layer into s3rver's middleware: after its XML encoder ([1]), before everything that routes. */
+/** Where the local S3 server keeps versions and Object Lock state, inside its data directory (no bucket's name). */
+export const VERSIONS_DIR = '.versions';
+
+/**
+ * Puts the layer into s3rver 3.7.1's middleware (after its XML encoder, [1], before everything that routes), its
+ * journal under `<dataDir>/.versions`, and hides that directory from ListBuckets (s3rver lists every directory).
+ */
 export function installObjectLockLayer(
-  app: { middleware: unknown[] },
-  options: ObjectLockLayerOptions,
+  server: unknown,
+  options: Omit<ObjectLockLayerOptions, 'journal' | 'store'> & { dataDir: string },
 ): void {
-  app.middleware.splice(2, 0, objectLockLayer(options));
+  const { dataDir, ...rest } = options;
+  const app = server as {
+    middleware: unknown[];
+    store: CurrentObjects & { listBuckets(): Promise<{ name: string }[]> };
+  };
+  const { store } = app;
+  const listBuckets = store.listBuckets.bind(store);
+  store.listBuckets = async () => (await listBuckets()).filter((b) => !b.name.startsWith('.'));
+  const journal = new VersionJournal(join(dataDir, VERSIONS_DIR));
+  app.middleware.splice(2, 0, objectLockLayer({ ...rest, journal, store }));
 }

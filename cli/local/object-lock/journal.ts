@@ -1,4 +1,4 @@
-// The local S3 server's versions and Object Lock state (see object-lock-layer.ts, which enforces it): for each
+// The local S3 server's versions and Object Lock state (see layer.ts, which enforces it): for each
 // versioned bucket, every version of every key, oldest first, with its retention and legal hold. Kept in memory
 // and in an append-only journal file per server, replayed at start: this server is the only writer of its data.
 // Noncurrent versions' bytes live beside it (`<versionsDir>/<bucket>/<sha256 of key>/<version id>`); the current
