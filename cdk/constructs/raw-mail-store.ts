@@ -20,11 +20,11 @@ import {
   DELIVERY_LOG_PREFIX,
   ENVELOPE_PREFIX,
   EXPORT_PREFIX,
+  LOCKED_PREFIXES,
   RAW_MAIL_PREFIX,
   REPORTS_PREFIX,
   SENT_COLLECTION_STATE_PREFIX,
 } from '../../shared/index/schema';
-import { LOCKED_PREFIXES } from '../../shared/retention/lock-policy';
 
 /** Days a bundle stays downloadable under exports/. */
 export const EXPORT_RETENTION_DAYS = 7;
@@ -122,7 +122,7 @@ export class RawMailStore extends Construct {
   }
 
   /**
-   * s3:PutObjectRetention on the locked prefixes (shared/retention/lock-policy.ts LOCKED_PREFIXES): the lock step
+   * s3:PutObjectRetention on the locked prefixes (LOCKED_PREFIXES in shared/index/schema.ts): the lock step
    * of a function that writes or reads archived versions. It can place or extend a retention, never shorten one
    * (that needs s3:BypassGovernanceRetention, which the bucket policy denies).
    */

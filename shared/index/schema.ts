@@ -302,6 +302,12 @@ export const REPORTS_PREFIX = 'reports/';
 /** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
 export const DELIVERY_LOG_PREFIX = 'delivery-log/';
 
+/**
+ * The prefixes whose every version is locked with S3 Object Lock (shared/retention/lock-policy.ts): raw mail, the
+ * envelope sidecars and the delivery log. The grants, the sweep and the replica read this one list.
+ */
+export const LOCKED_PREFIXES: readonly string[] = [RAW_MAIL_PREFIX, ENVELOPE_PREFIX, DELIVERY_LOG_PREFIX];
+
 export interface ReconcileRun {
   at: string;
   ok: boolean;

@@ -3,14 +3,8 @@
 // cannot write into a bucket whose Object Lock has a default retention: Amazon SES Developer Guide, "Deliver to
 // S3 bucket action"). Sources: Amazon S3 User Guide, "How S3 Object Lock works" (retention modes and periods).
 import type { ArchiverConfig } from '../config';
-import { DELIVERY_LOG_PREFIX, ENVELOPE_PREFIX, RAW_MAIL_PREFIX, type RawLocation } from '../index/schema';
+import { LOCKED_PREFIXES, type RawLocation } from '../index/schema';
 import type { ObjectLocks, Retention, StoredVersion } from '../ports';
-
-/**
- * The prefixes whose every version is locked: raw mail, the envelope sidecars and the delivery log. One home for the
- * list (the grants, the sweep and the replica use it too).
- */
-export const LOCKED_PREFIXES: readonly string[] = [RAW_MAIL_PREFIX, ENVELOPE_PREFIX, DELIVERY_LOG_PREFIX];
 
 export const isLockedKey = (key: string) => LOCKED_PREFIXES.some((prefix) => key.startsWith(prefix));
 

@@ -4,8 +4,8 @@
 // when it is newer than where the previous sweep left everything locked (`lockedThrough`, less an hour for
 // writes still in flight), so a sweep costs one listing of versions plus one read per new version.
 import { errorMessage } from '../errors';
-import { ENVELOPE_PREFIX, RAW_MAIL_PREFIX } from '../index/schema';
-import { type ArchiveLocker, LOCKED_PREFIXES } from './lock-policy';
+import { ENVELOPE_PREFIX, LOCKED_PREFIXES, RAW_MAIL_PREFIX } from '../index/schema';
+import type { ArchiveLocker } from './lock-policy';
 
 export interface SweepReport {
   /** Versions whose retention was read. */

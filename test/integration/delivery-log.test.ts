@@ -56,9 +56,7 @@ describe('the delivery log', () => {
   };
   /** The log's records, each once, as canonical lines without version ids (an index row has none). */
   const loggedLines = async () =>
-    new Set(
-      (await readLog()).flatMap((o) => o.records.map(({ versionId: _v, ...r }) => canonicalRecord(r))),
-    );
+    new Set((await readLog()).flatMap((o) => o.records.map(({ versionId: _v, ...r }) => canonicalRecord(r))));
   const rowLines = async () => new Set((await allRows()).map((r) => canonicalRecord(deliveryRecordOf(r))));
 
   it('logs SES mail and journaled Sent mail, one object per invocation', async () => {
