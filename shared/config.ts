@@ -6,6 +6,7 @@ import { type AwsNameRule, hostedZoneIdRule, sesReceiptNameRule, stackNameRule }
 import { errorMessage } from './errors';
 import { addressDomain } from './mail/address';
 import { archiveSchema } from './retention/archive-config';
+import { replicaIssues } from './retention/replica';
 
 /** A string AWS accepts as a name of the kind `rule` describes; the message quotes AWS's rule. */
 const awsName = (rule: AwsNameRule) => z.string().refine(rule.test, { message: rule.rule });
@@ -198,14 +199,7 @@ export const configSchema = z
     // Relations between fields are checked once every field is itself valid (and transformed): zod runs this
     // after non-aborting issues too, when a target that failed to parse is still the raw JSON value.
     if (ctx.issues.length > 0) return;
-    if (config.archive.replica) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['archive', 'replica'],
-        message:
-          'a replica in a second account is not built yet (docs/object-lock.md): remove archive.replica; keep a copy outside with `mail-archiver export` meanwhile',
-      });
-    }
+    for (const issue of replicaIssues(config)) ctx.addIssue({ code: 'custom', ...issue });
     const receiving = new Set(receivingDomains(config));
     for (const address of Object.keys(config.mailboxes)) {
       if (!config.domains.includes(addressDomain(address))) {

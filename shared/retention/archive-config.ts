@@ -43,18 +43,34 @@ export const archiveSchema = z
       }),
     replica: z
       .object({
-        account: awsAccountId.describe('The second AWS account (account B) that keeps the replica.'),
-        region: awsRegion.describe("The replica bucket's region."),
+        account: awsAccountId.describe(
+          'Account B: the second AWS account that keeps the replica (with its own root email and payment method).',
+        ),
+        region: awsRegion.describe("The replica bucket's region (deploy the replica stack there)."),
+        sourceAccount: awsAccountId.describe(
+          "Account A: this archive's own AWS account; the replica bucket's policy trusts only its replication role.",
+        ),
         storageClass: z
           .enum(['STANDARD', 'STANDARD_IA', 'GLACIER_IR', 'DEEP_ARCHIVE'])
           .default('GLACIER_IR')
-          .describe('Storage class of the replicas.'),
+          .describe('Storage class of the replicas (S3 replication destination storage class).'),
+        bucketName: z
+          .string()
+          .regex(
+            /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+            'must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens',
+          )
+          .optional()
+          .meta({
+            description: 'Name of the replica bucket in account B.',
+            'x-default-text': '`<stackName in lower case>-replica-<account>`',
+          }),
       })
       .strict()
       .optional()
       .meta({
         description:
-          '`{ "account", "region", "storageClass" }`: a replica of raw mail, sidecars and the delivery log in an Object Lock bucket of a second AWS account. Not built yet: a config that sets it is refused, so that nobody believes they have a copy they do not have.',
+          '`{ "account", "region", "sourceAccount", "storageClass", "bucketName" }`: a replica of raw mail, sidecars and the delivery log in an Object Lock bucket of a second AWS account (docs/object-lock.md, "A copy in a second account").',
         'x-default-text': 'none: the archive lives in one account',
       }),
   })

@@ -46,6 +46,7 @@ describe("the CDK app's import graph", () => {
       'shared/mail/address.ts',
       'shared/metrics.ts',
       'shared/retention/archive-config.ts',
+      'shared/retention/replica.ts',
     ]);
   });
 

@@ -187,10 +187,6 @@ describe('config errors name the field', () => {
       'archive.replica.account: must be a 12-digit AWS account id',
     ],
     [{ breakGlassRole: 'admin' }, 'archive.breakGlassRole: must be an IAM role ARN'],
-    [
-      { replica: { account: '123456789012', region: 'eu-west-1' } },
-      'archive.replica: a replica in a second account is not built yet',
-    ],
   ])('%j', (archive, message) => {
     expect(() => exampleConfig({ archive })).toThrow(message);
   });
