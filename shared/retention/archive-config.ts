@@ -52,8 +52,10 @@ export const archiveSchema = z
         ),
         storageClass: z
           .enum(['STANDARD', 'STANDARD_IA', 'GLACIER_IR', 'DEEP_ARCHIVE'])
-          .default('GLACIER_IR')
-          .describe('Storage class of the replicas (S3 replication destination storage class).'),
+          .default('STANDARD')
+          .describe(
+            'Storage class of the replicas. STANDARD by default: for mail of a few KB the infrequent-access classes cost more (a 128 KB minimum billable size, dearer PUTs; docs/benchmarks.md).',
+          ),
         bucketName: z
           .string()
           .regex(
