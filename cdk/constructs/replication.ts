@@ -12,7 +12,7 @@ import { ComparisonOperator, MathExpression, Metric } from 'aws-cdk-lib/aws-clou
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { LOCKED_PREFIXES } from '../../shared/index/schema';
+import { LOCKED_PREFIXES, REPLICA_CANARY_PREFIX } from '../../shared/index/schema';
 import type { ReplicaNames } from '../../shared/retention/replica';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
@@ -31,7 +31,10 @@ export interface ArchiveReplicationProps {
   readonly lateAfter?: Duration;
 }
 
-/** The replication rule id for a locked prefix (`incoming/` -> `Replicate-incoming`): the metrics' RuleId. */
+/** What is replicated: the locked prefixes, and doctor's canaries (the proof that replication works). */
+const REPLICATED = [...LOCKED_PREFIXES, REPLICA_CANARY_PREFIX];
+
+/** The replication rule id for a replicated prefix (`incoming/` -> `Replicate-incoming`): the metrics' RuleId. */
 export const replicationRuleId = (prefix: string) => `Replicate-${prefix.replace(/\/$/, '')}`;
 
 /**
@@ -65,7 +68,7 @@ export class ArchiveReplication extends Construct {
           's3:GetObjectRetention',
           's3:GetObjectLegalHold',
         ],
-        resources: LOCKED_PREFIXES.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
+        resources: REPLICATED.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
       }),
     );
     // No s3:ReplicateDelete: delete markers are not replicated, and nothing of this account removes a replica.
@@ -77,7 +80,7 @@ export class ArchiveReplication extends Construct {
     );
     const bucketId = Stack.of(this).getLogicalId(bucket.node.defaultChild as CfnElement);
     Validations.of(this.role).acknowledge(
-      ...LOCKED_PREFIXES.map((prefix) => ({
+      ...REPLICATED.map((prefix) => ({
         id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}*]`,
         reason: `Replication reads every new version under ${prefix} (object keys are message ids)`,
       })),
@@ -86,9 +89,9 @@ export class ArchiveReplication extends Construct {
         reason: 'Replication writes each replica under the key of its source version in the replica bucket',
       },
     );
-    const rules = LOCKED_PREFIXES.map((prefix, i) => ({
+    const rules = REPLICATED.map((prefix, i) => ({
       id: replicationRuleId(prefix),
-      priority: LOCKED_PREFIXES.length - i,
+      priority: REPLICATED.length - i,
       status: 'Enabled',
       filter: { prefix },
       deleteMarkerReplication: { status: 'Disabled' },
@@ -97,7 +100,8 @@ export class ArchiveReplication extends Construct {
         account: replica.account,
         accessControlTranslation: { owner: 'Destination' },
         storageClass: props.storageClass,
-        metrics: { status: 'Enabled' },
+        // Metrics are billed per rule (as CloudWatch custom metrics): the canary's rule goes without.
+        ...(prefix === REPLICA_CANARY_PREFIX ? {} : { metrics: { status: 'Enabled' } }),
       },
     }));
     const cfnBucket = bucket.node.defaultChild as CfnBucket;
@@ -115,9 +119,13 @@ export class ArchiveReplication extends Construct {
         statistic,
         period: Duration.hours(1),
       });
+    // The alarms watch the archive's rules; a canary's failure is doctor's to report.
+    const watched = rules.filter((rule) => rule.filter.prefix !== REPLICA_CANARY_PREFIX);
     const perRule = (metricName: string, statistic: string) =>
-      Object.fromEntries(rules.map((rule, i) => [`m${i}`, metric(metricName, statistic, rule.id)] as const));
-    const ids = rules.map((_, i) => `m${i}`);
+      Object.fromEntries(
+        watched.map((rule, i) => [`m${i}`, metric(metricName, statistic, rule.id)] as const),
+      );
+    const ids = watched.map((_, i) => `m${i}`);
     props.alarms.alarmWhenAboveZero(
       'ReplicationFailedAlarm',
       new MathExpression({

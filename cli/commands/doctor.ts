@@ -1,5 +1,6 @@
 // `mail-archiver doctor`: the preflight before and after `cdk deploy` (cli/doctor/checks/checks.ts has the checks).
 import { Resolver } from 'node:dns/promises';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import {
@@ -10,6 +11,7 @@ import {
   runLocalChecks,
 } from '../doctor/checks';
 import { lockModeCheck } from '../doctor/lock-mode';
+import { replicaCheck } from '../doctor/replica';
 import { archiverHome, readRunningStack } from '../local/stack';
 import { out } from '../program';
 import { localHealth } from '../target/health';
@@ -42,6 +44,12 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
       checks.push(
         await lockModeCheck(configuration, awsDeps ? { aws: awsDeps.outputs } : { local: running }),
       );
+      if (awsDeps) {
+        const s3 = new S3Client({});
+        const replica = await replicaCheck(configuration, s3, awsDeps.outputs?.RawMailBucketName);
+        s3.destroy();
+        if (replica) checks.push(replica);
+      }
       const failed = checks.some((c) => c.status === 'fail');
       // --json is global (cli/program.ts): one JSON document instead of the lines.
       if (out().json) process.stdout.write(`${JSON.stringify({ target, ok: !failed, checks })}\n`);

@@ -308,6 +308,12 @@ export const DELIVERY_LOG_PREFIX = 'delivery-log/';
  */
 export const LOCKED_PREFIXES: readonly string[] = [RAW_MAIL_PREFIX, ENVELOPE_PREFIX, DELIVERY_LOG_PREFIX];
 
+/**
+ * Where `doctor --target aws` writes a small canary object that the replica's rules replicate too: its
+ * replication status on the source (x-amz-replication-status) proves the replica in account B takes writes.
+ */
+export const REPLICA_CANARY_PREFIX = 'replica-canary/';
+
 export interface ReconcileRun {
   at: string;
   ok: boolean;

@@ -10,7 +10,7 @@ import { Annotations, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { ReplicaStack } from '../../cdk/replica-stack';
-import { LOCKED_PREFIXES } from '../../shared/index/schema';
+import { LOCKED_PREFIXES, REPLICA_CANARY_PREFIX } from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
 import { synthesize } from './synth';
 import { ACCOUNT, type CfnResource, type PolicyDocument, TemplateModel } from './template-model';
@@ -81,9 +81,10 @@ describe('the replica in a second account', { timeout: 300_000 }, () => {
     expect(configuration.Role).toBe(ROLE_ARN);
     expect(configuration.Rules.map((r) => (r.Filter as { Prefix: string }).Prefix)).toEqual([
       ...LOCKED_PREFIXES,
+      REPLICA_CANARY_PREFIX,
     ]);
-    expect(new Set(configuration.Rules.map((r) => r.Priority)).size).toBe(LOCKED_PREFIXES.length);
-    for (const rule of configuration.Rules) {
+    expect(new Set(configuration.Rules.map((r) => r.Priority)).size).toBe(LOCKED_PREFIXES.length + 1);
+    for (const rule of configuration.Rules.slice(0, LOCKED_PREFIXES.length)) {
       expect(rule).toMatchObject({
         Status: 'Enabled',
         DeleteMarkerReplication: { Status: 'Disabled' },
