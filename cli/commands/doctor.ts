@@ -12,7 +12,7 @@ import {
 } from '../doctor/checks';
 import { lockModeCheck } from '../doctor/lock-mode';
 import { replicaCheck } from '../doctor/replica';
-import { archiverHome, readRunningStack } from '../local/stack';
+import { archiverHome, readRunningStack } from '../local/running-stack';
 import { out } from '../program';
 import { localHealth } from '../target/health';
 

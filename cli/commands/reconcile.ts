@@ -5,7 +5,7 @@ import { acceptUnforwarded, reconcile } from '../../shared/archive/reconcile';
 import { sweepUnlocked } from '../../shared/retention/sweep';
 import type { CliContext } from '../context';
 import { recordReconcileRun } from '../doctor/checks';
-import { archiverHome } from '../local/stack';
+import { archiverHome } from '../local/running-stack';
 import { out } from '../program';
 
 export function registerReconcile(program: Command, ctx: CliContext): void {
