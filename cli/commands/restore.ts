@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ImapFlow } from 'imapflow';
-import { CONTROL_CHARACTERS } from '../../shared/mail/mime';
+import { CONTROL_CHARACTERS } from '../../shared/mail/display-text';
 import {
   BundleNotVerifiedError,
   RestoreStateError,

@@ -1,7 +1,7 @@
 // Bundle folders -> folders on the target: which existing folder takes a bundle folder (special use, INBOX, the
 // server's namespace and delimiter), and creating one the server lacks.
 import type { ImapFlow, ListResponse } from 'imapflow';
-import { CONTROL_CHARACTERS } from '../mail/mime';
+import { CONTROL_CHARACTERS } from '../mail/display-text';
 import { TargetRefusedError } from './errors';
 import type { FolderRun } from './plan';
 import { explainCommandError, isCommandAnswer, serverWords } from './refusals';
