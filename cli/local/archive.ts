@@ -50,8 +50,8 @@ export async function openArchive(
   logger: IngestHandlerDeps['logger'] = { info: () => undefined, warn: () => undefined },
   forwardingOptions?: LocalForwarding,
 ): Promise<Omit<Archive, 'close'> & { clients: AwsClients }> {
-  const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE);
-  const { store, index, deliveryLog } = storage;
+  const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE, config);
+  const { store, index, locker, deliveryLog } = storage;
   let forwarding: Archive['forwarding'];
   if (forwardingOptions) {
     const { LocalForwardQueue, localForwardDeps } = await import('./forwarding');
@@ -75,6 +75,7 @@ export async function openArchive(
             index,
             deliveryLog,
             logger,
+            ...(locker ? { locker } : {}),
             ...(forwarding ? { forwards: forwarding.queue } : {}),
           }),
         );

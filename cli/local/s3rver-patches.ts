@@ -6,8 +6,10 @@
 //  - rememberBucketSettings: bucket CORS/website settings kept in memory, a put or delete seen at once
 //    (test/integration/local-listing.test.ts, "shows a bucket CORS setting put, then deleted").
 //  - continueListingsWithoutDes: ListObjectsV2 past 1,000 keys on OpenSSL 3 (test/integration/local-listing.test.ts).
-//  - requireAccessKeyId: unsigned requests and other key ids get 403 (test/e2e/local-privacy.test.ts, "s3rver
-//    refuses unsigned requests and other key ids").
+//  - requireAccessKeyId (cli/local/s3-access.ts): unsigned requests and other key ids get 403
+//    (test/e2e/local-privacy.test.ts, "s3rver refuses unsigned requests and other key ids").
+// Beside the corrections, patchS3rver installs the Object Lock layer (cli/local/object-lock/layer.ts: versioning,
+// retention, legal holds), which must sit between s3rver's XML encoder and the listing correction.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
@@ -16,18 +18,28 @@ import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type S3rver from 's3rver';
+import { installObjectLockLayer } from './object-lock/layer';
+import { type GuardedApp, requireAccessKeyId } from './s3-access';
 
 /**
- * Applies every correction to `server` before it runs; with `credentials`, s3rver's one account gets that key
+ * Applies every correction and the Object Lock layer (its journal under `dataDir`; `governanceBypassKeyIds` may
+ * bypass governance retention) to `server` before it runs; with `credentials`, s3rver's one account gets that key
  * pair and every request must be signed with its key id.
  */
 export function patchS3rver(
   server: S3rver,
-  credentials?: { accessKeyId: string; secretAccessKey: string },
+  options: {
+    dataDir: string;
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+    governanceBypassKeyIds?: string[];
+  },
 ): void {
+  const { dataDir, credentials, governanceBypassKeyIds } = options;
   answerPutsOnceWritten((server as unknown as { store: S3rverStore }).store);
   rememberBucketSettings((server as unknown as { store: SubresourceStore }).store);
   continueListingsWithoutDes(server as unknown as KoaLike);
+  // Spliced in at [2] after the listing correction was: the layer runs first, then the listing correction.
+  installObjectLockLayer(server, { dataDir, ...(governanceBypassKeyIds ? { governanceBypassKeyIds } : {}) });
   if (credentials) {
     // s3rver knows one account; its signature check looks the key id up there (V4 signatures it never checks).
     const { DUMMY_ACCOUNT } = createRequire(import.meta.url)('s3rver/lib/models/account') as {
@@ -36,38 +48,6 @@ export function patchS3rver(
     DUMMY_ACCOUNT.createKeyPair(credentials.accessKeyId, credentials.secretAccessKey);
     requireAccessKeyId(server as unknown as GuardedApp, credentials.accessKeyId);
   }
-}
-
-interface GuardedApp {
-  middleware: ((ctx: GuardContext, next: () => Promise<void>) => Promise<void>)[];
-}
-interface GuardContext {
-  headers: Record<string, string | string[] | undefined>;
-  query: Record<string, string | string[] | undefined>;
-  status: number;
-  type: string;
-  body: unknown;
-}
-
-/** The access key id a request was signed with: SigV4 or V2, in the Authorization header or the query. */
-export function requestAccessKeyId(ctx: Pick<GuardContext, 'headers' | 'query'>): string | undefined {
-  const header = ctx.headers.authorization;
-  const auth = Array.isArray(header) ? header[0] : header;
-  if (auth) return auth.match(/Credential=([^/,\s]+)\//)?.[1] ?? auth.match(/^AWS ([^:\s]+):/)?.[1];
-  const credential = ctx.query['X-Amz-Credential'] ?? ctx.query.AWSAccessKeyId;
-  const value = Array.isArray(credential) ? credential[0] : credential;
-  return value?.split('/')[0];
-}
-
-/** First in s3rver's middleware: a request not signed with `accessKeyId` gets 403 AccessDenied. */
-function requireAccessKeyId(app: GuardedApp, accessKeyId: string): void {
-  app.middleware.unshift(async (ctx, next) => {
-    if (requestAccessKeyId(ctx) === accessKeyId) return next();
-    ctx.status = 403;
-    ctx.type = 'application/xml';
-    ctx.body =
-      '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>';
-  });
 }
 
 /** The parts of s3rver 3.7.1's FilesystemStore (pinned) that the fix below relies on. */

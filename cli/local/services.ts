@@ -11,7 +11,13 @@ import {
   type DynamoDBClient,
   ListTablesCommand,
 } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  HeadBucketCommand,
+  PutBucketVersioningCommand,
+  PutObjectLockConfigurationCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { indexTableDefinition } from '../../shared/index/schema';
 import { waitUntil } from '../../shared/retry/poll';
@@ -143,12 +149,15 @@ export interface S3Local {
 /**
  * Starts s3rver on loopback over `dataDir` (created 0700; objects written 0600). With `credentials`, every
  * request must be signed (header or presigned query) with that key id, else 403: s3rver itself serves
- * unsigned requests and checks no V4 signature, so any local user could read every object.
+ * unsigned requests and checks no V4 signature, so any local user could read every object. Buckets created with
+ * Object Lock (or versioned later) get S3's versioning and Object Lock (cli/local/object-lock/layer.ts);
+ * `governanceBypassKeyIds` names the access keys whose requests may bypass governance retention (none by default).
  */
 export async function startS3Local(options: {
   port?: number;
   dataDir: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  governanceBypassKeyIds?: string[];
 }): Promise<S3Local> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const server = new S3rver({
@@ -158,17 +167,36 @@ export async function startS3Local(options: {
     directory: options.dataDir,
     allowMismatchedSignatures: true,
   });
-  patchS3rver(server, options.credentials);
+  patchS3rver(server, {
+    dataDir: options.dataDir,
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+    ...(options.governanceBypassKeyIds ? { governanceBypassKeyIds: options.governanceBypassKeyIds } : {}),
+  });
   const { port } = (await server.run()) as { port: number };
   return { endpoint: `http://127.0.0.1:${port}`, stop: () => server.close() as Promise<void> };
 }
 
+/**
+ * The archive's bucket as the stack creates it: versioned, with S3 Object Lock enabled and no default retention
+ * (SES cannot write into a bucket with one). A bucket from before Object Lock gets versioning and Object Lock now
+ * (S3 allows enabling it on an existing versioned bucket; its objects become `null` versions).
+ */
 export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
   try {
     await s3.send(new HeadBucketCommand({ Bucket: bucket }));
   } catch {
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+    return;
   }
+  await s3.send(
+    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+  );
+  await s3.send(
+    new PutObjectLockConfigurationCommand({
+      Bucket: bucket,
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled' },
+    }),
+  );
 }
 
 /** Creates the index table with the same key schema as the CDK stack, if it does not exist yet. */

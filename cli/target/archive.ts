@@ -4,15 +4,23 @@
 import type { ForwardHandlerDeps } from '../../lambdas/forward/handler';
 import type { AwsClients, LocalEndpoints } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import type { ArchiverConfig } from '../../shared/config';
 import { DeliveryLog, type DeliveryLogBatch } from '../../shared/delivery-log/log';
+import type { RawMailStore } from '../../shared/ports';
 import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
+import { type ArchiveLocker, archiveLocker } from '../../shared/retention/lock-policy';
+import { lockingStore } from '../../shared/retention/locking-store';
 import type { LocalForwardQueue } from '../local/forwarding';
 
 /** An archive, local or deployed (cli/target/aws.ts connects the deployed one): its storage and ingest path. */
 export interface Archive {
   clients: AwsClients;
-  store: S3RawMailStore;
+  /** Writes under the locked prefixes are locked by it (shared/retention/locking-store.ts). */
+  store: RawMailStore;
+  /** Locks what ingest reads; absent when the lock is off. */
+  locker?: ArchiveLocker;
   index: DynamoMailIndex;
   bucket: string;
   tableName: string;
@@ -30,12 +38,23 @@ export interface Archive {
   close(): Promise<void>;
 }
 
-/** The storage side of an archive: its clients, the raw store and the index, wherever they run. */
-export function archiveStorage(clients: AwsClients, bucket: string, tableName: string) {
-  const store = new S3RawMailStore(clients.s3);
+/**
+ * The storage side of an archive: its clients, the raw store and the index, wherever they run. With `config`,
+ * what is written under the locked prefixes is locked as its lock says (shared/retention), and `locker` locks
+ * what ingest reads.
+ */
+export function archiveStorage(
+  clients: AwsClients,
+  bucket: string,
+  tableName: string,
+  config?: Pick<ArchiverConfig, 'archive'>,
+) {
+  const locker = config ? archiveLocker(config, new S3ObjectLocks(clients.s3)) : undefined;
+  const store = lockingStore(new S3RawMailStore(clients.s3), locker);
   return {
     clients,
     store,
+    ...(locker ? { locker } : {}),
     index: new DynamoMailIndex(clients.dynamodb, tableName),
     deliveryLog: new DeliveryLog(store, bucket),
     bucket,

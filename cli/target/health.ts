@@ -33,6 +33,8 @@ export interface ArchiveHealth {
   feedbackDeadLetters?: number;
   /** Raw objects the last reconcile found not indexed (undefined when no reconcile is recorded). */
   notIndexed?: number;
+  /** Messages the last lock sweep left with an unlocked version (undefined: no sweep recorded). */
+  unlockedMessages?: number;
   lastReconcileAt?: string;
   lastReconcileOk?: boolean;
   lastCleanReconcileAt?: string;
@@ -78,6 +80,7 @@ function fromRecord(last: ReconcileRun | undefined): Partial<ArchiveHealth> {
   if (!last) return {};
   return {
     notIndexed: last.notIndexed,
+    ...(last.unlockedMessages !== undefined ? { unlockedMessages: last.unlockedMessages } : {}),
     lastReconcileAt: last.at,
     lastReconcileOk: last.ok,
     ...(last.lastCleanAt ? { lastCleanReconcileAt: last.lastCleanAt } : {}),
@@ -100,6 +103,11 @@ export function healthLines(health: ArchiveHealth): string[] {
       ? [`feedback dead letters: ${health.feedbackDeadLetters}`]
       : []),
     `not indexed:         ${health.notIndexed ?? 'unknown'}${health.notIndexed ? ' (mail-archiver reindex)' : ''} (as of the last reconcile)`,
+    ...(health.unlockedMessages !== undefined
+      ? [
+          `unlocked messages:   ${health.unlockedMessages}${health.unlockedMessages ? ' (mail-archiver reconcile locks them; see docs/object-lock.md)' : ''} (as of the last reconcile)`,
+        ]
+      : []),
     `last reconcile:      ${reconcile}`,
   ];
 }

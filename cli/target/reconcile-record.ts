@@ -3,7 +3,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReconcileReport } from '../../shared/archive/reconcile';
-import { parseReconcileRun, type ReconcileRun, reconcileRunOf } from '../../shared/archive/reconcile-run';
+import {
+  parseReconcileRun,
+  type ReconcileRun,
+  reconcileRunOf,
+  type SweepSummary,
+} from '../../shared/archive/reconcile-run';
 import { JsonShapeError } from '../../shared/json';
 
 const recordPath = (home: string, target: string) => join(home, `last-reconcile.${target}.json`);
@@ -24,14 +29,18 @@ export function readReconcileRecord(home: string, target: string): ReconcileRun 
   }
 }
 
-/** Records a `reconcile` of `target` that ended at `now` with `report`, keeping when it last ran clean. */
+/**
+ * Records a `reconcile` of `target` that ended at `now` with `report` (and `sweep`, its lock sweep when the archive
+ * locks), keeping when it last ran clean.
+ */
 export function recordReconcileRun(
   home: string,
   target: string,
   report: ReconcileReport,
   now = new Date(),
+  sweep?: SweepSummary,
 ): ReconcileRun {
-  const run = reconcileRunOf(report, now, readReconcileRecord(home, target));
+  const run = reconcileRunOf(report, now, readReconcileRecord(home, target), undefined, sweep);
   mkdirSync(home, { recursive: true });
   writeFileSync(recordPath(home, target), `${JSON.stringify(run)}\n`);
   return run;

@@ -4,6 +4,7 @@
 // The outcome is kept in S3 (reports/reconcile.json) for `status` and `doctor`; a run that leaves anything
 // unresolved fails, which the function's error alarm reports.
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type ReconcileReport, type ReindexReport, reconcile, reindex } from '../../shared/archive/reconcile';
 import {
   type ReconcileRun,
@@ -15,8 +16,11 @@ import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
 import { JsonShapeError } from '../../shared/json';
+import { UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
 import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
+import type { ArchiveLocker } from '../../shared/retention/lock-policy';
+import { type SweepReport, sweepUnlocked } from '../../shared/retention/sweep';
 
 export interface ReconcileHandlerDeps {
   config: ArchiverConfig;
@@ -28,6 +32,10 @@ export interface ReconcileHandlerDeps {
   deliveryLog?: DeliveryLog;
   logger: Pick<Logger, 'info' | 'warn'>;
   now?: () => Date;
+  /** The lock step for what reindex reads, and the sweep's locks (shared/retention). */
+  locker?: ArchiveLocker;
+  /** Where the sweep's count of unlocked messages is published (its alarm's metric). */
+  metrics?: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
 }
 
 /** The scheduled reconcile left differences it could not repair; `report` lists them. */
@@ -44,6 +52,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       index: deps.index,
       bucket: deps.bucket,
       now,
+      ...(deps.locker ? { locker: deps.locker } : {}),
       ...(deps.deliveryLog ? { deliveryLog: deps.deliveryLog } : {}),
     };
     let report: ReconcileReport = await reconcile(base);
@@ -62,13 +71,26 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       report = await reconcile(base);
     }
     // A damaged record (written by hand, cut short) is replaced by this run's: it only loses when the archive was
-    // last clean, which the run before it knew.
+    // last clean, which the run before it knew, and where the last sweep left everything locked (this one then
+    // examines every version).
     const previous = await readStoredReconcileRun(deps.store, deps.bucket).catch((error: unknown) => {
       if (!(error instanceof JsonShapeError)) throw error;
       deps.logger.warn('reconcile record unreadable, replaced', { reason: errorMessage(error) });
       return undefined;
     });
-    const run = reconcileRunOf(report, now(), previous, reindexed);
+    // Versions a failed lock step left unlocked are locked now; the count of messages still unlocked is alarmed.
+    let sweep: SweepReport | undefined;
+    if (deps.locker) {
+      sweep = await sweepUnlocked({
+        locker: deps.locker,
+        bucket: deps.bucket,
+        now,
+        ...(previous?.lockedThrough ? { since: previous.lockedThrough } : {}),
+      });
+      deps.metrics?.addMetric(UNLOCKED_MESSAGES_METRIC, MetricUnit.Count, sweep.unlockedMessages);
+      deps.metrics?.publishStoredMetrics();
+    }
+    const run = reconcileRunOf(report, now(), previous, reindexed, sweep);
     await writeStoredReconcileRun(deps.store, deps.bucket, run);
     deps.logger.info('reconcile', { ...run });
     if (!report.ok) {

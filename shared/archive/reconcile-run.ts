@@ -32,16 +32,32 @@ export const reconcileRunSchema = z.object({
   reindexFailed: count.optional(),
   /** Envelope sidecars that could not be read (left after the run's repairs). */
   unreadableEnvelopes: count.optional(),
+  /** The lock sweep (shared/retention/sweep.ts): versions it locked, and messages it left with an unlocked one. */
+  lockedBySweep: count.optional(),
+  unlockedMessages: count.optional(),
+  /** ISO 8601 UTC: every version created before this instant is locked; where the next sweep starts. */
+  lockedThrough: timestamp.optional(),
 });
+
+/** What a run keeps of its lock sweep (shared/retention/sweep.ts SweepReport). */
+export interface SweepSummary {
+  locked: number;
+  unlockedMessages: number;
+  lockedThrough?: string;
+}
 
 export type ReconcileRun = z.output<typeof reconcileRunSchema>;
 
-/** The record of a run that ended at `at` with `report`, after `previous` (the last record, if any). */
+/**
+ * The record of a run that ended at `at` with `report`, after `previous` (the last record, if any), with what it
+ * reindexed and what its lock sweep did when it ran them.
+ */
 export function reconcileRunOf(
   report: ReconcileReport,
   at: Date,
   previous: Pick<ReconcileRun, 'lastCleanAt'> | undefined,
   reindexed?: ReindexReport,
+  sweep?: SweepSummary,
 ): ReconcileRun {
   const iso = at.toISOString();
   const lastCleanAt = report.ok ? iso : previous?.lastCleanAt;
@@ -58,6 +74,13 @@ export function reconcileRunOf(
     forwardsUnsettled: report.forwardsUnsettled.length,
     notLogged: report.notLogged.length,
     ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
+    ...(sweep
+      ? {
+          lockedBySweep: sweep.locked,
+          unlockedMessages: sweep.unlockedMessages,
+          ...(sweep.lockedThrough ? { lockedThrough: sweep.lockedThrough } : {}),
+        }
+      : {}),
   };
 }
 
