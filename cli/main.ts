@@ -16,6 +16,7 @@ import { registerSendTest } from './commands/send-test';
 import { registerServe } from './commands/serve';
 import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
+import { registerSync } from './commands/sync';
 import { registerVerify } from './commands/verify';
 import { createContext } from './context';
 import { configureProgram, registerCompletion, runProgram } from './program';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerSearch(program, ctx);
   registerStatus(program, ctx);
   registerExport(program, ctx);
+  registerSync(program, ctx);
   registerVerify(program);
   registerServe(program);
   registerForwards(program, ctx);
