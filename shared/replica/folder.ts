@@ -5,6 +5,7 @@
 // into the lock file and renamed over dovecot-uidlist, as Dovecot does (src/lib-storage/index/maildir/
 // maildir-uidlist.c). Names, lines and keyword letters come from shared/bundle/layout.ts, as the exporter's do.
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
   COURIER_UIDDB,
@@ -17,6 +18,21 @@ import {
 import { dovecotKeywordsFile, parseMessageFileName } from '../bundle/maildir';
 import { type DeliveryRecord, recordKeywordAtoms } from '../delivery-log/record';
 import { syncDirectory, writeFileAtomically } from './state';
+
+/** The first word of a uidlist lock that a sync holds. */
+const LOCK_MARK = 'mail-archiver-sync';
+
+/** The lock was taken by a sync of this host whose process is gone (killed while it held the lock). */
+async function heldByDeadSync(path: string): Promise<boolean> {
+  const [mark, pid, host] = (await readFile(path, 'utf8').catch(() => '')).split('\n')[0]?.split(' ') ?? [];
+  if (mark !== LOCK_MARK || host !== hostname()) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (error) {
+    return (error as { code?: string }).code === 'ESRCH';
+  }
+}
 
 /** Dovecot overrides a uidlist lock left unchanged this long (maildir-uidlist.c: 2 minutes); so do we. */
 const UIDLIST_LOCK_STALE_MS = 2 * 60 * 1000;
@@ -120,7 +136,8 @@ export async function commitFolder(
       }
     }
     await syncDirectory(join(folderDir, 'cur'));
-    await lock.handle.writeFile(dovecot);
+    await lock.handle.truncate(0);
+    await lock.handle.write(dovecot, 0);
     await lock.handle.sync();
     await lock.handle.close();
     lock.closed = true;
@@ -142,12 +159,15 @@ async function takeUidListLock(path: string) {
   for (;;) {
     try {
       const handle = await open(path, 'wx', 0o600);
+      // Dovecot reads nothing in a dotlock but its presence and mtime; ours says whose it is until the new
+      // uidlist replaces these bytes, so that a run killed while holding it has its lock freed at once.
+      await handle.write(`${LOCK_MARK} ${process.pid} ${hostname()}\n`);
       return { handle, closed: false, renamed: false };
     } catch (error) {
       if ((error as { code?: string }).code !== 'EEXIST') throw error;
     }
     const info = await stat(path).catch(() => undefined);
-    if (info && Date.now() - info.mtimeMs > UIDLIST_LOCK_STALE_MS) {
+    if (info && (Date.now() - info.mtimeMs > UIDLIST_LOCK_STALE_MS || (await heldByDeadSync(path)))) {
       await unlink(path).catch(() => undefined);
       continue;
     }
