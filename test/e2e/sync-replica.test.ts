@@ -280,7 +280,10 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
       i++
     )
       await new Promise((r) => setTimeout(r, 50));
+    // The first run is paused while it holds the lock (it would otherwise end before the second starts).
+    first.kill('SIGSTOP');
     const second = await cli(['sync', dir]);
+    first.kill('SIGCONT');
     const firstExit = new Promise((r) => first.once('exit', r));
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(
