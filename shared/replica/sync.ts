@@ -2,7 +2,7 @@
 // log (shared/delivery-log). Each run lists the log after its cursor (one LIST when nothing is new), reads the new
 // log objects, and for each new delivery downloads the raw object into the folder's tmp/, checks it against the
 // record's sha256, fsyncs it, renames it into cur/ under Dovecot's uidlist lock with the uidlist rewritten
-// (folder.ts), appends the record to the mailbox's journal, rewrites the mailbox's manifest, and only then moves
+// (folder.ts), rewrites the mailbox's manifest, appends the record to the mailbox's journal, and only then moves
 // its cursor (state.ts). A run killed anywhere ends, on the next run, with the same tree: the records after the
 // saved cursor are read again and each is either found in place or written again under the same name.
 //
@@ -324,9 +324,12 @@ class SyncRun {
       );
     }
     const applied = staged.map((s) => s.record);
+    if (applied.length === 0) return;
+    // The manifest before the journal: a run killed between the two finds the records not journaled, writes
+    // their files again under the same names, and so writes the manifest again too.
+    await writeMailboxFiles(mailboxDir, mailbox, [...journal.values(), ...applied], this.now());
     await appendJournal(this.paths.journal(mailbox), applied);
     for (const record of applied) journal.set(deliveryIdentity(record), record);
-    if (applied.length > 0) await writeMailboxFiles(mailboxDir, mailbox, journal.values(), this.now());
   }
 
   /** Downloads `records` into their folders' tmp/, `concurrency` at a time; the ones that fail are reported. */

@@ -236,17 +236,18 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
         stdio: 'ignore',
       },
     );
-    const cur = join(dir, 'alice@example.com', 'Maildir', 'cur');
-    for (let i = 0; i < 600; i++) {
+    // Killed while it downloads: messages wait, checked, in tmp/ until they are renamed into cur/ together.
+    const tmp = join(dir, 'alice@example.com', 'Maildir', 'tmp');
+    for (let i = 0; i < 3000; i++) {
       const count = (() => {
         try {
-          return readdirSync(cur).length;
+          return readdirSync(tmp).length;
         } catch {
           return 0;
         }
       })();
       if (count >= 3) break;
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 10));
     }
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
