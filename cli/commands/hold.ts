@@ -14,10 +14,10 @@ import {
   releaseHold,
 } from '../../shared/retention/holds';
 import type { CliContext } from '../context';
-import type { Archive } from '../local/stack';
 import { normaliseMailbox, parseDate } from '../process/options';
 import { printJsonLines, printTable, UserError } from '../process/output';
 import { out } from '../program';
+import type { Archive } from '../target/archive';
 import { assertKnownMailbox } from '../target/mailboxes';
 
 /** Who is acting, as this machine knows it (recorded with each hold). */

@@ -1,4 +1,4 @@
-// The one progress bar every long command draws (import, export, restore): on stderr, and only for a person
+// The one progress bar every long command draws (import, export, restore, sync): on stderr, and only for a person
 // watching a terminal, never in CI nor under --quiet or --json, so what a script reads stays clean.
 // cli-progress draws it.
 import type { OutputOptions } from './output';
