@@ -15,8 +15,10 @@ export interface HoldRecord {
   /** Who placed it (the operator's identity as the CLI knows it). */
   by: string;
   placedAt: string;
+  /** When every matching version was held (ISO 8601 UTC); absent while placing, or when `hold add` was interrupted. */
+  completedAt?: string;
   state: 'active' | 'released';
-  /** Messages and object versions it put a legal hold on. */
+  /** Messages it covers (known before any legal hold is set) and object versions it put a legal hold on. */
   messages: number;
   versions: number;
   releasedAt?: string;
