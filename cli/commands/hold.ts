@@ -34,7 +34,7 @@ const holdDeps = (archive: Archive) => ({
 
 /** A hold's state as `hold list` shows it: an active hold whose `hold add` never finished says so. */
 const stateOf = (record: HoldRecord) =>
-  record.state === 'active' && !record.completedAt ? 'incomplete' : record.state;
+  record.state === 'active' && record.placing ? 'incomplete' : record.state;
 
 function summary(record: HoldRecord): string {
   return `${record.holdId} ${stateOf(record)}: ${describeCriteria(record.criteria)}: ${record.messages} messages, ${record.versions} versions held, by ${record.by} at ${record.placedAt}: ${record.reason}`;

@@ -92,9 +92,9 @@ async function versionsOf(deps: HoldDeps, key: string): Promise<ObjectVersion[]>
 
 /**
  * Places a legal hold on every version of every matching message's raw object and sidecar and records it.
- * The record is written before any legal hold is set (state active, no `completedAt`), so a hold interrupted
- * half-way is listed as incomplete and can be released or placed again; `completedAt` is set once every version
- * is held. Returns the record. Throws InvalidHoldError (checkHold, or no message matches: nothing is recorded,
+ * The record is written before any legal hold is set (state active, `placing`), so a hold interrupted half-way
+ * is listed as incomplete and can be released or placed again; the final record drops `placing` and sets
+ * `completedAt` once every version is held. Returns the record. Throws InvalidHoldError (checkHold, or no message matches: nothing is recorded,
  * since a hold covers only what exists when it is placed) and what S3 and the index throw.
  */
 export async function placeHold(
@@ -121,6 +121,7 @@ export async function placeHold(
     state: 'active',
     messages,
     versions: 0,
+    placing: true,
   };
   await deps.holds.putHold(record);
   let versions = 0;
@@ -130,7 +131,8 @@ export async function placeHold(
       versions += 1;
     }
   }
-  const placed = { ...record, versions, completedAt: (deps.now ?? (() => new Date()))().toISOString() };
+  const { placing: _placing, ...placedRecord } = record;
+  const placed = { ...placedRecord, versions, completedAt: (deps.now ?? (() => new Date()))().toISOString() };
   await deps.holds.putHold(placed);
   return placed;
 }

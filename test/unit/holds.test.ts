@@ -1,6 +1,6 @@
 // Legal holds' refusals and their record, over in-memory ports (the S3 and DynamoDB paths are in
 // test/integration/holds.test.ts): an empty window, a blank reason or a hold that matches no message is refused
-// and recorded nowhere; a hold interrupted half-way is recorded without `completedAt`; a second release says the
+// and recorded nowhere; a hold interrupted half-way keeps its `placing` record; a second release says the
 // hold was already released.
 import { describe, expect, it } from 'vitest';
 import type { DeliveryRow } from '../../shared/index/schema';
@@ -123,18 +123,18 @@ describe('the hold record', () => {
   it('is written before any legal hold, and completed once every version is held', async () => {
     const d = deps();
     const placed = await placeHold(d, { mailbox: 'alice@example.com' }, 'case 42', 'op');
-    expect(d.holds.writes[0]).toMatchObject({ messages: 2, versions: 0, state: 'active' });
+    expect(d.holds.writes[0]).toMatchObject({ messages: 2, versions: 0, state: 'active', placing: true });
     expect(d.holds.writes[0]?.completedAt).toBeUndefined();
     expect(placed).toMatchObject({ messages: 2, versions: 4, state: 'active' });
     expect(placed.completedAt).toBeDefined();
+    expect(placed.placing).toBeUndefined();
   });
 
-  it('of an interrupted hold has no completedAt, and the hold can be released', async () => {
+  it('of an interrupted hold stays placing, and the hold can be released', async () => {
     const d = deps(new MemoryLocks(1));
     await expect(placeHold(d, { mailbox: 'alice@example.com' }, 'case 42', 'op')).rejects.toThrow('reset');
     const [record] = await d.holds.listHolds();
-    expect(record).toMatchObject({ state: 'active', messages: 2 });
-    expect(record?.completedAt).toBeUndefined();
+    expect(record).toMatchObject({ state: 'active', messages: 2, placing: true });
     const released = await releaseHold({ ...d, locks: new MemoryLocks() }, record?.holdId ?? '', 'op');
     expect(released.state).toBe('released');
   });
