@@ -36,8 +36,9 @@ import { assertPortFree } from '../process/net-ports';
 import { resolveDataHome } from './data-home';
 import { LocalDeadLetters } from './dead-letters';
 import { LocalForwardQueue, localForwardDeps, startForwardSink } from './forwarding';
+import { ensureIndexTable } from './index-table';
 import { holdPrivateUmask, localCredentials, makeDataHomePrivate } from './privacy';
-import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './services';
+import { ensureBucket, startDynamoLocal, startS3Local } from './services';
 import {
   DELIVERY_CONCURRENCY,
   IDLE_TIMEOUT_MS,

@@ -1,8 +1,9 @@
 // A reconcile that stops at a small budget and goes on from its checkpoint, many times over, reports exactly what
 // one run to the end reports (against DynamoDB Local and s3rver): every kind of finding, found across the stops.
-import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteItemCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureIndexTable } from '../../cli/local/index-table';
 import { deliverThrough } from '../../cli/local/stack';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import {
@@ -12,7 +13,7 @@ import {
   reindex,
   startReconcile,
 } from '../../shared/archive/reconcile';
-import { envelopeKey, indexKeys, rawMailKey } from '../../shared/index/schema';
+import { envelopeKey, indexKeys, indexTableDefinition, rawMailKey } from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -138,5 +139,29 @@ describe('reconcile in several invocations (DynamoDB Local, s3rver)', () => {
     expect(after.unreadableEnvelopes).toEqual([]);
     expect(after.notLogged).toEqual([]);
     expect(after.rawMissing).toEqual(whole.rawMissing);
+  });
+
+  it('gives a local table made before the byRawObject index that index (DynamoDB Local backfills it)', async () => {
+    const { dynamodb } = services.clients;
+    const TableName = 'index-before-byRawObject';
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+      }),
+    );
+    await ensureIndexTable(dynamodb, TableName);
+    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName }));
+    expect((Table?.GlobalSecondaryIndexes ?? []).map((g) => [g.IndexName, g.IndexStatus]).sort()).toEqual(
+      indexTableDefinition.globalSecondaryIndexes.map((g) => [g.indexName, 'ACTIVE']).sort(),
+    );
   });
 });
