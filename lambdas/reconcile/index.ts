@@ -18,5 +18,6 @@ export const handler = createReconcileHandler({
   bucket,
   deliveryLog: new DeliveryLog(store, bucket),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),
+  everyMs: Number(requireEnv('RECONCILE_EVERY_MINUTES')) * 60_000,
   logger: new Logger({ serviceName: 'mail-archiver-reconcile' }),
 });

@@ -349,6 +349,11 @@ export const isNotMailObject = (key: string) => isSetupNotification(key) || key.
 /** The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`. */
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
 export const REPORTS_PREFIX = 'reports/';
+/**
+ * Where the scheduled reconcile keeps a run that outlives one invocation (lambdas/reconcile): its progress and
+ * which invocation holds it. Absent between runs.
+ */
+export const RECONCILE_PROGRESS_KEY = 'reports/reconcile-progress.json';
 
 /** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
 export const DELIVERY_LOG_PREFIX = 'delivery-log/';
@@ -371,6 +376,10 @@ export interface ReconcileRun {
   reindexFailed?: number;
   /** Envelope sidecars that could not be read (left after the run's repairs). */
   unreadableEnvelopes?: number;
+  /** How many invocations the run's comparison took (absent in reports from before runs could continue). */
+  steps?: number;
+  /** When the run started (its first invocation), ISO 8601 UTC. */
+  startedAt?: string;
 }
 
 /** History imports get a content-derived id in place of SES's, so a second import finds the first. */

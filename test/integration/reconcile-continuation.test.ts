@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureIndexTable } from '../../cli/local/index-table';
 import { deliverThrough } from '../../cli/local/stack';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
+import { createReconcileHandler, ReconcileFindingsError } from '../../lambdas/reconcile/handler';
+import { readObject } from '../../shared/archive/raw-object';
 import {
   continueReconcile,
   type ReconcileProgress,
@@ -13,7 +15,15 @@ import {
   reindex,
   startReconcile,
 } from '../../shared/archive/reconcile';
-import { envelopeKey, indexKeys, indexTableDefinition, rawMailKey } from '../../shared/index/schema';
+import {
+  envelopeKey,
+  indexKeys,
+  indexTableDefinition,
+  RECONCILE_PROGRESS_KEY,
+  RECONCILE_REPORT_KEY,
+  type ReconcileRun,
+  rawMailKey,
+} from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -139,6 +149,56 @@ describe('reconcile in several invocations (DynamoDB Local, s3rver)', () => {
     expect(after.unreadableEnvelopes).toEqual([]);
     expect(after.notLogged).toEqual([]);
     expect(after.rawMissing).toEqual(whole.rawMissing);
+  });
+
+  it('the scheduled function goes on with a run across invocations, one at a time, and reports it whole', async () => {
+    const handlerDeps = {
+      ...services,
+      config,
+      forwards: { enqueue: async () => undefined },
+      logger: quiet,
+    };
+    const kept = async () =>
+      JSON.parse(
+        (await readObject(services.store, { bucket: services.bucket, key: RECONCILE_REPORT_KEY })).toString(),
+      ) as ReconcileRun;
+    const comparable = ({ at: _at, startedAt: _s, steps: _n, lastCleanAt: _c, ...rest }: ReconcileRun) =>
+      rest;
+    // One call without a Lambda context: the whole run at once (the archive still misses two raw objects).
+    await expect(createReconcileHandler(handlerDeps)()).rejects.toThrow(ReconcileFindingsError);
+    const once = await kept();
+    expect(once.steps).toBe(1);
+
+    // Invocations with almost no time left: each compares one unit and hands the run to the next tick.
+    const tick = createReconcileHandler({ ...handlerDeps, reserveMs: 0 });
+    let invocations = 0;
+    for (;;) {
+      invocations += 1;
+      const context = { getRemainingTimeInMillis: () => 1, awsRequestId: `req-${invocations}` };
+      const result = await tick(undefined, context).catch((error: unknown) => error);
+      if (result instanceof ReconcileFindingsError) break;
+      expect(result).toMatchObject({ continuing: {} });
+      if (invocations > 500) throw new Error('the run never ended');
+    }
+    const stepped = await kept();
+    expect(invocations).toBeGreaterThan(20);
+    expect(stepped.steps).toBe(invocations);
+    expect(comparable(stepped)).toEqual(comparable(once));
+
+    // A tick while another invocation holds the run leaves it alone; a run not yet due does not start.
+    const held = { progress: { phase: 'objects' }, heldBy: 'other', heldUntil: Date.now() + 60_000 };
+    await services.store.write(
+      { bucket: services.bucket, key: RECONCILE_PROGRESS_KEY },
+      Buffer.from(JSON.stringify(held)),
+    );
+    expect(await tick(undefined, { getRemainingTimeInMillis: () => 60_000 })).toEqual({
+      skipped: 'held by another invocation',
+    });
+    await services.store.write({ bucket: services.bucket, key: RECONCILE_PROGRESS_KEY }, Buffer.from('null'));
+    const daily = createReconcileHandler({ ...handlerDeps, everyMs: 24 * 3600_000 });
+    expect(await daily(undefined, { getRemainingTimeInMillis: () => 60_000 })).toEqual({
+      skipped: 'not due',
+    });
   });
 
   it('gives a local table made before the byRawObject index that index (DynamoDB Local backfills it)', async () => {
