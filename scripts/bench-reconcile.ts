@@ -16,7 +16,7 @@ const child = (which: 'after' | 'before', count: number): Measured =>
   JSON.parse(
     execFileSync(
       process.execPath,
-      ['--import', 'tsx', 'scripts/bench/reconcile-child.ts', which, String(count)],
+      ['--import', 'tsx', '--expose-gc', 'scripts/bench/reconcile-child.ts', which, String(count)],
       {
         cwd: ROOT,
         encoding: 'utf8',

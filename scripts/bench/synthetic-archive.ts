@@ -114,14 +114,15 @@ export function syntheticArchive(count: number): {
   index: MailIndex & ForwardLedger;
   bucket: string;
 } {
-  // Each mailbox's messages in message-key order (sha256 first): a permutation, 4 bytes a message.
+  // Each mailbox's messages in message-key order (sha256 first): a permutation sorted by the key's first 52 bits
+  // (12 bytes a message while built, 4 kept; a tie among 200,000 has odds of about 1 in 200,000).
   const byKey = (mailbox: string) => {
-    const numbers = [];
-    for (let i = 0; i < count; i++) if (mailboxesOf(i).includes(mailbox)) numbers.push(i);
-    const keys = new Map(numbers.map((i) => [i, messageKeyOf(sha(i), id(i))]));
-    return Uint32Array.from(
-      numbers.sort((a, b) => compareUtf8(keys.get(a) as string, keys.get(b) as string)),
+    const numbers = Uint32Array.from({ length: count }, (_, i) => i).filter((i) =>
+      mailboxesOf(i).includes(mailbox),
     );
+    const prefix = new Float64Array(count);
+    for (const i of numbers) prefix[i] = Number.parseInt(sha(i).slice(0, 13), 16);
+    return numbers.sort((a, b) => (prefix[a] as number) - (prefix[b] as number));
   };
   const order = new Map([
     [ALICE, byKey(ALICE)],
