@@ -10,6 +10,7 @@
 // it until when (a lease), so a tick that comes while another invocation works leaves it alone: two invocations
 // never compare at once.
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { readObject } from '../../shared/archive/raw-object';
 import {
   continueReconcile,
@@ -22,8 +23,11 @@ import {
 import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { RECONCILE_PROGRESS_KEY, RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
+import { UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
 import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
+import type { ArchiveLocker } from '../../shared/retention/lock-policy';
+import { type SweepReport, sweepUnlocked } from '../../shared/retention/sweep';
 
 export interface ReconcileHandlerDeps {
   config: ArchiverConfig;
@@ -45,6 +49,10 @@ export interface ReconcileHandlerDeps {
    * before its timeout. @default 60 seconds
    */
   reserveMs?: number;
+  /** The lock step for what reindex reads, and the sweep's locks (shared/retention). */
+  locker?: ArchiveLocker;
+  /** Where the sweep's count of unlocked messages is published (its alarm's metric). */
+  metrics?: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
 }
 
 /** What the handler reads of the Lambda context: how long the invocation has left. */
@@ -97,6 +105,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       index: deps.index,
       bucket: deps.bucket,
       now,
+      ...(deps.locker ? { locker: deps.locker } : {}),
       ...(deps.deliveryLog ? { deliveryLog: deps.deliveryLog } : {}),
     };
     const started = Date.now();
@@ -142,7 +151,19 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
         rawMessageRecipients(deps.config, raw),
       );
     }
-    const run = runRecord(progress, reindexed, previous, now().toISOString());
+    // Versions a failed lock step left unlocked are locked now; the count of messages still unlocked is alarmed.
+    let sweep: SweepReport | undefined;
+    if (deps.locker) {
+      sweep = await sweepUnlocked({
+        locker: deps.locker,
+        bucket: deps.bucket,
+        now,
+        ...(previous?.lockedThrough ? { since: previous.lockedThrough } : {}),
+      });
+      deps.metrics?.addMetric(UNLOCKED_MESSAGES_METRIC, MetricUnit.Count, sweep.unlockedMessages);
+      deps.metrics?.publishStoredMetrics();
+    }
+    const run = runRecord(progress, reindexed, sweep, previous, now().toISOString());
     await writeJson(reportAt, run);
     await deps.store.write(progressAt, Buffer.from('null'), { contentType: 'application/json' });
     deps.logger.info('reconcile', { ...run });
@@ -176,6 +197,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
 function runRecord(
   progress: ReconcileProgress,
   reindexed: ReindexReport | undefined,
+  sweep: SweepReport | undefined,
   previous: ReconcileRun | undefined,
   at: string,
 ): ReconcileRun {
@@ -204,5 +226,12 @@ function runRecord(
     notLogged: left(report.notLogged.length),
     steps: progress.steps,
     ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
+    ...(sweep
+      ? {
+          lockedBySweep: sweep.locked,
+          unlockedMessages: sweep.unlockedMessages,
+          ...(sweep.lockedThrough ? { lockedThrough: sweep.lockedThrough } : {}),
+        }
+      : {}),
   };
 }

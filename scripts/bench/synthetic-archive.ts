@@ -8,7 +8,6 @@ import type { ArchiverConfig } from '../../shared/config';
 import { deliveryRecordOf, logObjectBody } from '../../shared/delivery-log/record';
 import type { ForwardEntry } from '../../shared/forwarding/ledger';
 import {
-  compareUtf8,
   type DeliveryRow,
   deliveryItem,
   envelopeKey,

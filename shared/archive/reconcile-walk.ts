@@ -15,6 +15,7 @@ import {
 } from '../index/schema';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../ports';
 import { type EnvelopeRecord, readEnvelope } from './envelope';
+import type { IngestDeps } from './ingest';
 
 export interface ReconcileDeps {
   config: ArchiverConfig;
@@ -27,6 +28,8 @@ export interface ReconcileDeps {
    * its end). Rows lost from a finished ingest are not forwarded again.
    */
   forwards?: ForwardQueue;
+  /** Locks the raw version reindex reads (shared/retention); sidecar writes are locked by the store itself. */
+  locker?: IngestDeps['locker'];
   /**
    * The delivery log: reconcile reports the rows it does not record, reindex logs them (and the rows it
    * rebuilds). Without it neither looks at the log.

@@ -142,6 +142,7 @@ export async function reindex(
           store: deps.store,
           index: deps.index,
           ...(deps.limits ? { limits: deps.limits } : {}),
+          ...(deps.locker ? { locker: deps.locker } : {}),
           ...(envelope ? { restore: envelope.deliveries } : {}),
           ...(logBatch ? { logBatch } : {}),
           // Without a sidecar (or one that records no envelope) no ingest is known to have run (SES could not

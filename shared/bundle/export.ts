@@ -2,6 +2,7 @@
 // objects -> tar entries -> gzip -> sink), reads prefetched with bounded concurrency, deterministic order
 // (folders by name with INBOX first, messages by UID). The same code runs in the export Lambda (sink: an S3
 // multipart upload) and in the CLI (sink: a file).
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -240,7 +241,7 @@ class FolderScan {
     private readonly state: FolderState,
     spoolDir: string,
   ) {
-    const safe = Buffer.from(state.folder).toString('hex');
+    const safe = spoolName(state.folder);
     this.dovecot = new Spool(join(spoolDir, `${safe}.dovecot`));
     this.courier = new Spool(join(spoolDir, `${safe}.courier`));
   }
@@ -354,6 +355,14 @@ function mboxName(folder: string): string {
   return `${folder.replace(/[^A-Za-z0-9 _-]/g, '_')}.mbox`;
 }
 
+/**
+ * A folder's spool file name: a digest of its name, 64 characters whatever the name's length (a folder name may
+ * be as long as a file name, and its hex twice that: over the file system's 255 bytes).
+ */
+function spoolName(folder: string): string {
+  return createHash('sha256').update(folder).digest('hex');
+}
+
 /** mboxrd: spooled to a temporary file per folder (a tar entry needs its size first), then added. */
 async function writeMboxFolder(
   pack: tar.Pack,
@@ -364,7 +373,7 @@ async function writeMboxFolder(
   spoolDir: string,
   addToManifest: (row: MaildirMessage, file: string, storage: ManifestMessage['storage']) => Promise<void>,
 ) {
-  const spool = new Spool(join(spoolDir, `${Buffer.from(name).toString('hex')}.mbox`));
+  const spool = new Spool(join(spoolDir, `${spoolName(name)}.mbox`));
   let messages = 0;
   for await (const { row, body } of prefetch(store, scan.selected(), request.readConcurrency ?? 16)) {
     await spool.append(mboxFromLine('MAILER-DAEMON', new Date(row.receivedAt)));
