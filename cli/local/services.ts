@@ -6,12 +6,6 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  type DynamoDBClient,
-  ListTablesCommand,
-} from '@aws-sdk/client-dynamodb';
-import {
   CreateBucketCommand,
   HeadBucketCommand,
   PutBucketVersioningCommand,
@@ -19,7 +13,6 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import { indexTableDefinition } from '../../shared/index/schema';
 import { waitUntil } from '../../shared/retry/poll';
 import { patchS3rver } from './s3rver-patches';
 
@@ -196,50 +189,6 @@ export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> 
       Bucket: bucket,
       ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled' },
     }),
-  );
-}
-
-/** Creates the index table with the same key schema as the CDK stack, if it does not exist yet. */
-export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
-  const { TableNames } = await dynamodb.send(new ListTablesCommand({}));
-  if (TableNames?.includes(tableName)) return;
-  const def = indexTableDefinition;
-  const attributes = new Map<string, 'S' | 'N'>();
-  for (const key of [
-    def.partitionKey,
-    def.sortKey,
-    ...def.globalSecondaryIndexes.flatMap((g) => [g.partitionKey, g.sortKey]),
-  ]) {
-    attributes.set(key.name, key.type);
-  }
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({
-        AttributeName,
-        AttributeType,
-      })),
-      KeySchema: [
-        { AttributeName: def.partitionKey.name, KeyType: 'HASH' },
-        { AttributeName: def.sortKey.name, KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: def.globalSecondaryIndexes.map((g) => ({
-        IndexName: g.indexName,
-        KeySchema: [
-          { AttributeName: g.partitionKey.name, KeyType: 'HASH' },
-          { AttributeName: g.sortKey.name, KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      })),
-    }),
-  );
-  await waitUntil(
-    async () => {
-      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-      return Table?.TableStatus === 'ACTIVE';
-    },
-    { intervalMs: 100, timeoutMs: 10_000, what: `table ${tableName} to become active` },
   );
 }
 

@@ -32,6 +32,10 @@ export const reconcileRunSchema = z.object({
   reindexFailed: count.optional(),
   /** Envelope sidecars that could not be read (left after the run's repairs). */
   unreadableEnvelopes: count.optional(),
+  /** How many invocations the run's comparison took (absent in records from before runs could continue). */
+  steps: count.optional(),
+  /** ISO 8601 UTC: when the run started (its first invocation). */
+  startedAt: timestamp.optional(),
   /** The lock sweep (shared/retention/sweep.ts): versions it locked, and messages it left with an unlocked one. */
   lockedBySweep: count.optional(),
   unlockedMessages: count.optional(),

@@ -9,8 +9,9 @@ import { GetItemCommand, ListTablesCommand, PutItemCommand } from '@aws-sdk/clie
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_TABLE, startLocalArchive } from '../../cli/local/archive';
+import { ensureIndexTable } from '../../cli/local/index-table';
 import { dynamoDbFile, LEGACY_ACCESS_KEY_ID } from '../../cli/local/privacy';
-import { ensureIndexTable, startDynamoLocal } from '../../cli/local/services';
+import { startDynamoLocal } from '../../cli/local/services';
 import type { Archive } from '../../cli/target/archive';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
 import { rawMailKey } from '../../shared/index/schema';
