@@ -18,6 +18,7 @@ import {
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { indexTableDefinition } from '../../shared/index/schema';
+import { honourIfNoneMatch } from './conditional-writes';
 
 export class MissingDependencyError extends Error {
   override name = 'MissingDependencyError';
@@ -139,6 +140,7 @@ export async function startS3Local(options: {
   answerPutsOnceWritten((server as unknown as { store: S3rverStore }).store);
   rememberBucketSettings((server as unknown as { store: SubresourceStore }).store);
   continueListingsWithoutDes(server as unknown as KoaLike);
+  honourIfNoneMatch(server as unknown as Parameters<typeof honourIfNoneMatch>[0]);
   if (options.credentials) {
     // s3rver knows one account; its signature check looks the key id up there (V4 signatures it never checks).
     const { DUMMY_ACCOUNT } = createRequire(import.meta.url)('s3rver/lib/models/account') as {
