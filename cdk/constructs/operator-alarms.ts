@@ -9,6 +9,7 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -21,8 +22,12 @@ export interface OperatorAlarmsProps {
   readonly alarmEmail: string;
 }
 
-/** Props of one alarm: it fires on one evaluation period; missing data counts as fine. */
-export type OperatorAlarmProps = Omit<AlarmProps, 'evaluationPeriods' | 'treatMissingData'>;
+/**
+ * Props of one alarm: unless they say otherwise, it fires on one evaluation period and missing data counts as
+ * fine.
+ */
+export type OperatorAlarmProps = Omit<AlarmProps, 'evaluationPeriods' | 'treatMissingData'> &
+  Partial<Pick<AlarmProps, 'evaluationPeriods' | 'treatMissingData'>>;
 
 /**
  * Operator alarms: every alarm of the archiver notifies one SNS topic with an email subscription, and one
@@ -70,6 +75,14 @@ export class OperatorAlarms extends Construct {
     });
     alarm.addAlarmAction(this.action);
     return alarm;
+  }
+
+  /**
+   * sns:Publish on the alarm topic, with the messaging key's kms:GenerateDataKey* and kms:Decrypt (aws-cdk-lib's
+   * grant adds them for an encrypted topic): the seal function mails each new checkpoint through it.
+   */
+  grantPublish(grantee: IGrantable): void {
+    this.topic.grantPublish(grantee);
   }
 
   /** An alarm when `metric` (a count over its period) is above zero. */

@@ -1,7 +1,7 @@
 // The raw-mail bucket: the source of truth. SES writes every received message under incoming/, ingest writes
 // an envelope sidecar under envelopes/, the exporter writes bundles under exports/. Retained with the stack.
 import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
+import { AnyPrincipal, Effect, type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import {
   BlockPublicAccess,
@@ -18,6 +18,7 @@ import {
   REPORTS_PREFIX,
   SENT_COLLECTION_STATE_PREFIX,
 } from '../../shared/index/schema';
+import { TRANSPARENCY_PREFIX } from '../../shared/transparency/log-files';
 
 /** Days a bundle stays downloadable under exports/. */
 export const EXPORT_RETENTION_DAYS = 7;
@@ -115,6 +116,51 @@ export class RawMailStore extends Construct {
       'Ingest reads and extends one envelope sidecar per message under envelopes/ (what reindex rebuilds the index from)',
     );
     this.grantList(fn);
+  }
+
+  /**
+   * s3:GetObject and s3:PutObject on the transparency log (transparency/*), and s3:ListBucket (its checkpoints
+   * and seal records are found by listing). The bucket policy lets a put there only create (see
+   * {@link enforceWriteOnce}).
+   */
+  grantTransparencyLog(fn: IFunction): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:GetObject', 's3:PutObject'],
+      TRANSPARENCY_PREFIX,
+      'The seal function reads and creates the files of the transparency log under transparency/ (the bucket policy refuses any put that could replace one)',
+    );
+    this.grantList(fn);
+  }
+
+  /**
+   * Makes the objects under `prefix` write-once for every principal, whatever its IAM policy: a PutObject
+   * without If-None-Match is denied (S3 conditional writes, enforced by bucket policy:
+   * https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html), and so is every
+   * delete (which would let a later put create the key again). Object Lock, where the bucket has it, protects
+   * the versions themselves.
+   */
+  enforceWriteOnce(prefix: string): void {
+    const objects = this.bucket.arnForObjects(`${prefix}*`);
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'TransparencyLogCreateOnly',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [objects],
+        conditions: { Null: { 's3:if-none-match': 'true' } },
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'TransparencyLogNeverDeleted',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+        resources: [objects],
+      }),
+    );
   }
 
   /** s3:GetObject and s3:PutObject on reports/* (the scheduled reconcile's outcome). */

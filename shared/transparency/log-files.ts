@@ -15,6 +15,9 @@ import {
   TileError,
 } from './tiles';
 
+/** The key prefix of the transparency log in the raw-mail bucket (AWS and the local stack). */
+export const TRANSPARENCY_PREFIX = 'transparency/';
+
 /** Where every signed checkpoint is kept: `checkpoints/<tree size, 12 digits>` (listing order is size order). */
 export const CHECKPOINTS_PREFIX = 'checkpoints/';
 /** Where each run of the sealer records what it did: `seals/<tree size, 12 digits>/<ISO 8601 time>.json`. */
