@@ -11,6 +11,7 @@ import {
 } from '../../shared/history/import';
 import { planImport } from '../../shared/history/plan';
 import { totalBytes } from '../../shared/history/sources';
+import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import type { CliContext } from '../context';
 import { handleInterruptionGracefully, interruption } from '../process/interrupt';
 import { collect, parsePositive } from '../process/options';
@@ -80,8 +81,14 @@ export function registerImport(program: Command, ctx: CliContext): void {
         let done = 0;
         let messages = 0;
         const started = Date.now();
+        // One delivery log object per batch of messages (locally; on AWS the ingest Lambda logs what it indexes).
+        const logBatch = archive.deliveryLog.batch('import');
+        const deliver = async (notification: SesReceivedNotification) => {
+          await archive.deliver(notification, { logBatch });
+          await logBatch.flushIfDue(IMPORT_LOG_BATCH);
+        };
         try {
-          return await importMessages(config, archive, paths, {
+          return await importMessages(config, { ...archive, deliver }, paths, {
             ...(options.to ? { to: options.to } : {}),
             ...(options.mailbox ? { mailbox: options.mailbox } : {}),
             ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -102,12 +109,16 @@ export function registerImport(program: Command, ctx: CliContext): void {
         } finally {
           interruption.removeEventListener('abort', onInterrupt);
           bar?.stop();
+          await logBatch.flush();
         }
       });
       printReport(report);
       if (report.failed.length > 0) process.exitCode = 1;
     });
 }
+
+/** An import writes its delivery log records at least every 1,000 records or 10 seconds. */
+const IMPORT_LOG_BATCH = { records: 1000, ms: 10_000 };
 
 /** Progress of an import by input bytes, with messages per second and the time left. */
 async function importProgressBar(total: number) {

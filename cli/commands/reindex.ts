@@ -21,6 +21,7 @@ export function registerReindex(program: Command, ctx: CliContext): void {
               store: archive.store,
               index: archive.index,
               bucket: archive.bucket,
+              deliveryLog: archive.deliveryLog,
               // Messages whose ingest never finished were never forwarded: reindex queues them.
               ...(archive.forwarding ? { forwards: archive.forwarding.queue } : {}),
             },
@@ -33,7 +34,7 @@ export function registerReindex(program: Command, ctx: CliContext): void {
       );
       out().jsonLine(report);
       out().result(
-        `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), ${report.recorded} rows recorded in their sidecars, ${report.contentMarked} given content markers, failed ${report.failed.length}`,
+        `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), ${report.recorded} rows recorded in their sidecars, ${report.contentMarked} given content markers, ${report.logged} rows written to the delivery log again, failed ${report.failed.length}`,
       );
       for (const r of report.repairedEnvelopes)
         out().result(`  damaged envelope sidecar ${r.envelope} rebuilt (its bytes kept as ${r.keptAs})`);

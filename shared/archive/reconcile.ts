@@ -2,6 +2,8 @@
 // and reports anything missing from one of them; `reindex` rebuilds missing rows from S3 alone (the raw mail
 // and the envelope sidecars ingest writes), giving every message back the UIDs it had.
 import type { ArchiverConfig } from '../config';
+import { loggedDeliveries, logRows, unloggedRows } from '../delivery-log/audit';
+import type { DeliveryLog } from '../delivery-log/log';
 import { errorMessage } from '../errors';
 import { type ForwardState, isRedrivable } from '../forwarding/ledger';
 import { forwardRequestsFor } from '../forwarding/policy';
@@ -37,6 +39,11 @@ export interface ReconcileDeps {
    * its end). Rows lost from a finished ingest are not forwarded again.
    */
   forwards?: ForwardQueue;
+  /**
+   * The delivery log: reconcile reports the rows it does not record, reindex logs them (and the rows it
+   * rebuilds). Without it neither looks at the log.
+   */
+  deliveryLog?: DeliveryLog;
 }
 
 export interface ReconcileReport {
@@ -61,6 +68,10 @@ export interface ReconcileReport {
   notForwarded: { mailbox: string; messageKey: string; target: string }[];
   /** Ledger entries still failed, or claimed by a worker that died. */
   forwardsUnsettled: { mailbox: string; messageKey: string; target: string; state: ForwardState }[];
+  /** Index rows the delivery log does not record (a process killed between its rows and its log batch). */
+  notLogged: { mailbox: string; folder: string; uid: number; messageKey: string }[];
+  /** Lines of the delivery log that are not records (reported; the log is append-only, reindex logs the rows). */
+  badLogLines: number;
   ok: boolean;
 }
 
@@ -119,8 +130,20 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       .map((r) => ({ mailbox: r.mailbox, messageKey: r.messageKey, key: r.location.key })),
     notForwarded: [],
     forwardsUnsettled: [],
+    notLogged: [],
+    badLogLines: 0,
     ok: false,
   };
+  if (deps.deliveryLog) {
+    const logged = await loggedDeliveries(deps.deliveryLog);
+    report.badLogLines = logged.badLines;
+    report.notLogged = unloggedRows(rows, logged).map((r) => ({
+      mailbox: r.mailbox,
+      folder: r.folder,
+      uid: r.uid,
+      messageKey: r.messageKey,
+    }));
+  }
   for (const mailbox of Object.keys(deps.config.mailboxes)) {
     const targets = deps.config.mailboxes[mailbox]?.forwardTo ?? [];
     if (targets.length === 0) continue;
@@ -153,7 +176,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     report.unrecorded.length === 0 &&
     report.rawMissing.length === 0 &&
     report.notForwarded.length === 0 &&
-    report.forwardsUnsettled.length === 0;
+    report.forwardsUnsettled.length === 0 &&
+    report.notLogged.length === 0;
   return report;
 }
 
@@ -176,6 +200,8 @@ export interface ReindexReport {
   unrouted: string[];
   /** Damaged sidecars rebuilt: the sidecar's key and where its damaged bytes were kept. */
   repairedEnvelopes: { envelope: string; keptAs: string }[];
+  /** Rows that were there and the delivery log did not record, logged now (rows rebuilt are logged too). */
+  logged: number;
   failed: { key: string; reason: string }[];
 }
 
@@ -197,10 +223,13 @@ export async function reindex(
     contentMarked: 0,
     repairedEnvelopes: [],
     unrouted: [],
+    logged: 0,
     failed: [],
   };
   const now = (deps.now ?? (() => new Date()))().toISOString();
   const rows = await collect(deps.index.allDeliveries());
+  const logged = deps.deliveryLog ? await loggedDeliveries(deps.deliveryLog) : undefined;
+  const logBatch = deps.deliveryLog?.batch('reindex');
   const rowsByKey = groupByRawKey(rows);
   const rowIds = new Set(rows.map(rowId));
   for await (const object of deps.store.list(deps.bucket, RAW_MAIL_PREFIX)) {
@@ -263,6 +292,7 @@ export async function reindex(
           index: deps.index,
           ...(deps.limits ? { limits: deps.limits } : {}),
           ...(envelope ? { restore: envelope.deliveries } : {}),
+          ...(logBatch ? { logBatch } : {}),
           // Without a sidecar (or one that records no envelope) no ingest is known to have run (SES could not
           // publish, SNS could not deliver): never forwarded, unless the ledger says otherwise.
           ...(deps.forwards && (!envelope || envelope.receipts.length === 0 || unfinished.has(notification))
@@ -271,9 +301,15 @@ export async function reindex(
         });
       }
       report.restored += 1;
+      await logBatch?.flushIfDue({ records: 1000, ms: Number.POSITIVE_INFINITY });
     } catch (error) {
       report.failed.push({ key: object.key, reason: errorMessage(error) });
     }
+  }
+  if (logBatch && logged) {
+    // The log is derived from the rows: what it lacks is written again (a process killed before its batch).
+    report.logged = await logRows(logBatch, unloggedRows(rows, logged));
+    await logBatch.flush();
   }
   return report;
 }

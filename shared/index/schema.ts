@@ -19,6 +19,11 @@ export const GSI_BY_RECEIVED = 'byReceived';
 export interface RawLocation {
   bucket: string;
   key: string;
+  /**
+   * The S3 version to read; absent: the current one. Index rows never carry it (the delivery log does: a replica
+   * reads the version a record names).
+   */
+  versionId?: string;
 }
 
 /**
@@ -289,6 +294,8 @@ export interface ReconcileRun {
   rawMissing: number;
   notForwarded: number;
   forwardsUnsettled: number;
+  /** Index rows the delivery log did not record (absent in reports from before the log). */
+  notLogged?: number;
   /** Messages this run reindexed, and those it could not. */
   reindexed?: number;
   reindexFailed?: number;
