@@ -161,6 +161,10 @@ export class RawMailStore extends Construct {
         actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
         resources: [objects],
       }),
+    );
+  }
+
+  /**
    * s3:PutObject on the delivery log (delivery-log/*): every function that files a message into a mailbox folder
    * appends one object per invocation. Keys are new each time (time + a unique part), so a put never replaces a
    * log object; nothing here may delete one. With `read`, also s3:GetObject: reconcile reads the whole log to find
