@@ -134,6 +134,17 @@ export class RawMailStore extends Construct {
     this.grantList(fn);
   }
 
+  /** s3:GetObject on the transparency log and s3:ListBucket: the exporter adds its proofs to every bundle. */
+  grantTransparencyLogRead(fn: IFunction, who: string): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:GetObject'],
+      TRANSPARENCY_PREFIX,
+      `The ${who} reads the transparency log under transparency/ (its checkpoints are found by listing)`,
+    );
+    this.grantList(fn);
+  }
+
   /**
    * Makes the objects under `prefix` write-once for every principal, whatever its IAM policy: a PutObject
    * without If-None-Match is denied (S3 conditional writes, enforced by bucket policy:
@@ -179,6 +190,20 @@ export class RawMailStore extends Construct {
         ? 'Reconcile reads the delivery log under delivery-log/ and appends the rows it lacks (keys are time-ordered and unique)'
         : 'Appends one delivery log object per invocation under delivery-log/ (keys are time-ordered and unique)',
     );
+  }
+
+  /**
+   * s3:GetObject on the delivery log (delivery-log/*) and s3:ListBucket: a reader that walks it from a cursor
+   * (the transparency log's sealer).
+   */
+  grantDeliveryLogRead(fn: IFunction, who: string): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:GetObject'],
+      DELIVERY_LOG_PREFIX,
+      `The ${who} reads the delivery log under delivery-log/ (it lists the keys after its cursor)`,
+    );
+    this.grantList(fn);
   }
 
   /** s3:GetObject and s3:PutObject on reports/* (the scheduled reconcile's outcome). */
