@@ -14,3 +14,5 @@ export const CHECKPOINT_SEALED_METRIC = 'CheckpointSealed';
 export const LOG_OVERWRITE_REFUSED_METRIC = 'LogOverwriteRefused';
 /** Count of delivery-log records that name other content for a delivery already sealed (alarmed). */
 export const LOG_CONFLICTS_METRIC = 'LogConflicts';
+/** The log message the forward and Sent-collection functions write for a GmailAuthError; an alarm counts it. */
+export const GMAIL_AUTH_FAILURE_LOG = 'gmail authorisation failed';

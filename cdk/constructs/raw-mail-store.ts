@@ -11,8 +11,8 @@ import {
   StorageClass,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DELIVERY_LOG_PREFIX } from '../../shared/delivery-log/layout';
 import {
+  DELIVERY_LOG_PREFIX,
   ENVELOPE_PREFIX,
   EXPORT_PREFIX,
   RAW_MAIL_PREFIX,

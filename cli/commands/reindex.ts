@@ -1,8 +1,7 @@
 // `mail-archiver reindex`: missing index rows rebuilt from the raw store alone.
 import type { Command } from 'commander';
 import { reindex } from '../../shared/archive/reconcile';
-import { deriveRecipients } from '../../shared/history/import';
-import { readMessageBytes } from '../../shared/mail/mime';
+import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
 import type { CliContext } from '../context';
 import { out } from '../program';
 
@@ -25,10 +24,7 @@ export function registerReindex(program: Command, ctx: CliContext): void {
               // Messages whose ingest never finished were never forwarded: reindex queues them.
               ...(archive.forwarding ? { forwards: archive.forwarding.queue } : {}),
             },
-            async (raw) => {
-              const { headers } = await readMessageBytes(raw);
-              return deriveRecipients(config, {}, headers);
-            },
+            (raw) => rawMessageRecipients(config, raw),
           ),
         { forwarding: true },
       );

@@ -4,12 +4,13 @@
 // included under a signed checkpoint the user kept (docs/transparency.md).
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { openBundle } from '../../shared/bundle/source';
 import { verifyBundle } from '../../shared/bundle/verify';
 import { readLeafDelivery } from '../../shared/transparency/leaf';
 import { checkBundleTransparency, type TrustFiles } from '../../shared/transparency/verify-bundle';
 import { fileProblem, UserError } from '../process/output';
 import { out } from '../program';
-import { openBundleSource } from '../target/bundle-file';
+import { bundleAt } from '../target/bundle-file';
 
 interface VerifyOptions {
   checkpoint?: string;
@@ -32,8 +33,7 @@ export function registerVerify(program: Command): void {
     .action(async (bundle: string, options: VerifyOptions) => {
       const output = out();
       const trust = await trustFiles(options);
-      const source = await openBundleSource(bundle);
-      const report = await verifyBundle(source.stream);
+      const report = await verifyBundle(openBundle(await bundleAt(bundle)));
       const proof = trust && report.manifest ? await checkBundleTransparency(report, trust, readLeafDelivery) : undefined;
       const errors = [...report.errors, ...(proof?.errors ?? [])];
       const ok = errors.length === 0;

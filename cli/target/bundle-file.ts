@@ -1,10 +1,15 @@
 // Files the CLI writes and reads for bundles. A bundle is written under a temporary name beside its final one
 // and renamed only once its sha256 matched, so a file under the final name is always a whole, checked bundle;
 // the destination is checked before an export starts, not when the first byte is written.
-import { constants, createReadStream } from 'node:fs';
-import { access, open, rename, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import {
+  type BundleSource,
+  BundleSourceError,
+  type MaildirSource,
+  resolveBundleSource,
+} from '../../shared/bundle/source';
 import { UserError } from '../process/output';
 
 /**
@@ -46,47 +51,26 @@ export async function discardPending(...paths: string[]): Promise<void> {
   await Promise.all(paths.map((p) => rm(p, { force: true })));
 }
 
-/** gzip's magic number, and tar's (ustar) at offset 257. */
-const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
-
 /**
- * Opens what `verify` reads: a bundle file as it is, or a directory (an unpacked bundle) packed on the fly by
- * the system's tar with its modes and mtimes, so the same checks apply. Throws UserError when `path` is
- * missing, unreadable, or a file that is neither gzip nor tar.
+ * What the bundle path the user named is (shared/bundle/source.ts: a bundle file or an unpacked bundle; with
+ * `maildir`, also any other directory). Throws UserError, with the rule's hint, when it names no bundle.
  */
-export async function openBundleSource(
+export async function bundleAt(path: string): Promise<BundleSource>;
+export async function bundleAt(
   path: string,
-): Promise<{ stream: Readable; kind: 'file' | 'directory' }> {
-  const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') throw new UserError(`${path} does not exist`);
-    throw new UserError(`cannot read ${path}: ${error.message}`, { cause: error });
-  });
-  if (info.isDirectory()) {
-    const { spawn } = await import('node:child_process');
-    const child = spawn('tar', ['--format=posix', '-C', path, '-cf', '-', '.'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.on('exit', (code) => {
-      if (code) child.stdout.destroy(new UserError(`cannot read the directory ${path}: ${stderr.trim()}`));
-    });
-    return { stream: child.stdout, kind: 'directory' };
+  options: { maildir: true },
+): Promise<BundleSource | MaildirSource>;
+export async function bundleAt(
+  path: string,
+  options: { maildir?: boolean } = {},
+): Promise<BundleSource | MaildirSource> {
+  try {
+    return options.maildir
+      ? await resolveBundleSource(path, { maildir: true })
+      : await resolveBundleSource(path);
+  } catch (error) {
+    if (error instanceof BundleSourceError)
+      throw new UserError(error.message, { ...(error.hint ? { hint: error.hint } : {}), cause: error });
+    throw error;
   }
-  if (!info.isFile()) throw new UserError(`${path} is neither a bundle file nor a directory`);
-  const handle = await open(path, 'r').catch((error: Error) => {
-    throw new UserError(`cannot read ${path}: ${error.message}`, { cause: error });
-  });
-  const head = Buffer.alloc(262);
-  const { bytesRead } = await handle.read(head, 0, head.length, 0);
-  await handle.close();
-  const gzip = bytesRead >= 2 && head.subarray(0, 2).equals(GZIP_MAGIC);
-  const tar = bytesRead >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar';
-  if (!gzip && !tar)
-    throw new UserError(`${path} is not a bundle: it is neither gzip nor tar data`, {
-      hint: 'a bundle is the .tar.gz that "mail-archiver export" writes (or that directory, unpacked)',
-    });
-  return { stream: createReadStream(path), kind: 'file' };
 }

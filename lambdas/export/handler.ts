@@ -5,9 +5,9 @@
 import { PassThrough } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { type OpenSink, partSuffix, runExportPart, startExport } from '../../shared/bundle/export-job';
+import { type OpenSink, runExportPart, startExport } from '../../shared/bundle/export-job';
 import { errorMessage, errorName } from '../../shared/errors';
-import { EXPORT_PREFIX, type ExportRecord } from '../../shared/index/schema';
+import { type ExportRecord, exportBundleKey } from '../../shared/index/schema';
 import type { MailIndex, RawMailStore } from '../../shared/ports';
 
 const exportId = z.string().regex(/^[0-9TZ]+-[0-9a-f]+$/);
@@ -67,17 +67,13 @@ export interface ExportHandlerDeps {
   maxRawBytesPerPart?: number;
 }
 
-export function bundleKey(mailbox: string, id: string, part: number, count: number): string {
-  return `${EXPORT_PREFIX}${encodeURIComponent(mailbox)}/${id}${partSuffix(part, count)}.tar.gz`;
-}
-
 /** Builds one part of a recorded export, streaming it into an S3 multipart upload under exports/. */
 export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store' | 'bucket'>) {
   return async ({ mailbox, exportId, part }: PartRequest): Promise<PartOutcome> => {
     const record = await deps.index.getExport(mailbox, exportId);
     if (!record) throw new Error(`export ${exportId} of ${mailbox} is not recorded`);
     const openSink: OpenSink = (id, index, count) => {
-      const key = bundleKey(mailbox, id, index, count);
+      const key = exportBundleKey(mailbox, id, index, count);
       const stream = new PassThrough();
       return {
         key,

@@ -8,10 +8,9 @@ import { readObject } from '../../shared/archive/raw-object';
 import { type ReconcileReport, type ReindexReport, reconcile, reindex } from '../../shared/archive/reconcile';
 import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
-import { deriveRecipients } from '../../shared/history/import';
 import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
-import { readMessageBytes } from '../../shared/mail/mime';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
+import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
 
 export interface ReconcileHandlerDeps {
   config: ArchiverConfig;
@@ -51,8 +50,8 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
     ) {
       // A message no notification announced has no sidecar: its recipients come from its headers, as the CLI's
       // `reindex` takes them (configured mailboxes among To/Cc; the journal for mail a mailbox sent).
-      reindexed = await reindex({ ...base, forwards: deps.forwards }, async (raw) =>
-        deriveRecipients(deps.config, {}, (await readMessageBytes(raw)).headers),
+      reindexed = await reindex({ ...base, forwards: deps.forwards }, (raw) =>
+        rawMessageRecipients(deps.config, raw),
       );
       report = await reconcile(base);
     }

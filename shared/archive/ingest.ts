@@ -55,7 +55,7 @@ export type { DeliveryOutcome, EnvelopeRecord } from './envelope';
 export interface IngestOutcome {
   messageKey: string;
   sha256: string;
-  /** The content identity (shared/mail/lines.ts ContentHasher). */
+  /** The content identity (shared/mail/content-identity.ts ContentHasher). */
   contentSha256: string;
   size: number;
   deliveries: DeliveryOutcome[];
@@ -68,7 +68,7 @@ export interface IngestOutcome {
  * message) out. Records the receipt in the envelope sidecar first (`envelopes/<SES id>.json`), reads the stored
  * object once (streamed, hashed, parsed within `limits`), routes by the envelope recipients, gives each new row
  * the folder's next UID and writes it conditionally, then queues the forward requests. One message per content
- * in a mailbox: a delivery whose content (shared/mail/lines.ts ContentHasher) the mailbox holds under another message
+ * in a mailbox: a delivery whose content (shared/mail/content-identity.ts ContentHasher) the mailbox holds under another message
  * gets no row and is not forwarded; the sidecar records it with `sameAs` (see {@link sameContent}).
  *
  * Idempotent: a second run finds its rows (`status: 'duplicate'`, same UIDs) and queues the requests again (the

@@ -14,7 +14,7 @@ import {
   isNotMailObject,
   RAW_MAIL_PREFIX,
 } from '../index/schema';
-import { contentSha256 } from '../mail/lines';
+import { CONTENT_RULE, contentSha256 } from '../mail/content-identity';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../ports';
 import { buildReceivedNotification, type SesReceivedNotification } from '../receiving/ses-notification';
 import {
@@ -254,9 +254,10 @@ export async function reindex(
         report.recorded += state.unrecorded.length;
       }
       if (!state.missing) {
-        // Ingest claims the markers of what it indexes; these rows are from before it did.
+        // Ingest claims the markers of what it indexes; these rows are from before it did, or before the content
+        // rule they were made by changed (shared/mail/content-identity.ts CONTENT_RULE).
         const present = rowsByKey.get(object.key) ?? [];
-        if (envelope && !envelope.contentSha256 && present.length > 0) {
+        if (envelope && !hasCurrentIdentity(envelope) && present.length > 0) {
           await markContent(deps, envelope, present, object.key);
           report.contentMarked += 1;
         }
@@ -314,10 +315,13 @@ export async function reindex(
   return report;
 }
 
+const hasCurrentIdentity = (envelope: EnvelopeRecord) =>
+  envelope.contentSha256 !== undefined && (envelope.contentRule ?? 1) >= CONTENT_RULE;
+
 /**
- * Content markers for the rows of a message indexed before markers existed: its content identity from its
- * bytes, a marker claimed for each row (first writer wins: where a copy with other line endings was indexed
- * too, both rows stay, as they were), and the identity kept in the sidecar.
+ * Content markers for the rows of a message indexed before markers existed, or by an older content rule: its
+ * content identity from its bytes, a marker claimed for each row (first writer wins: where another copy of the
+ * message was indexed too, both rows stay, as they were), and the identity kept in the sidecar.
  */
 async function markContent(
   deps: Pick<ReconcileDeps, 'store' | 'bucket' | 'index'>,

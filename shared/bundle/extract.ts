@@ -1,12 +1,13 @@
 // Unpacking a bundle in-process, under the rule of ./entries.ts, instead of GNU tar (which, as root, creates
 // device nodes, FIFOs, links and the archive's own modes). What lands on disk is then walked once more with
 // lstat: only regular files and directories, modes made private (directories 0700, files 0600), mtimes kept.
-import { createReadStream, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { type ReadEntry, Unpack } from 'tar';
 import { errorMessage } from '../errors';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS, type EntryFacts, entryProblem } from './entries';
+import { openBundle } from './source';
 
 /** Thrown when a bundle or a tree holds what a bundle may not; `problems` lists each entry and why. */
 export class UnsafeBundleError extends Error {
@@ -78,7 +79,7 @@ export async function extractBundle(
   });
   try {
     await new Promise<void>((resolve, reject) => {
-      const source = createReadStream(file, { highWaterMark: 16 * 1024 });
+      const source = openBundle({ kind: 'file', path: file });
       source.on('error', reject);
       unpack.on('error', reject);
       unpack.on('close', () => resolve());

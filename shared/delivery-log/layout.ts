@@ -9,8 +9,9 @@
 // key that sorts before keys a reader has already passed: readers look back LOOK_BACK_MS behind their cursor and
 // read every key there they have not read before (readDeliveryLog in log.ts).
 
-/** The prefix of every log object. */
-export const DELIVERY_LOG_PREFIX = 'delivery-log/';
+import { DELIVERY_LOG_PREFIX } from '../index/schema';
+
+export { DELIVERY_LOG_PREFIX };
 
 /** Who wrote a log object (part of its key, for a person reading a listing; readers do not depend on it). */
 export type LogWriter = 'ingest' | 'import' | 'gmail-sent' | 'reindex';

@@ -41,8 +41,8 @@ export interface DeliveryRow {
   messageKey: string;
   sha256: string;
   /**
-   * The content identity (shared/mail/lines.ts ContentHasher: sha256 with every line ending made LF); absent on rows
-   * written before it was kept.
+   * The content identity (shared/mail/content-identity.ts ContentHasher: sha256 of the message as every copy of it
+   * says it); absent on rows written before it was kept.
    */
   contentSha256?: string;
   sesMessageId: string;
@@ -265,6 +265,17 @@ export const damagedEnvelopeKey = (sesMessageId: string, at: string) =>
   `${ENVELOPE_PREFIX}damaged/${sesMessageId}.${at.replace(/[^0-9A-Za-z]/g, '')}.json`;
 /** Where bundles are written; they expire (the raw mail they are built from stays). */
 export const EXPORT_PREFIX = 'exports/';
+/**
+ * What tells the parts of a split export apart, added to the bundle's name: nothing when there is one part,
+ * else `.part-<n>-of-<count>` with n counted from 1 (`part` counts from 0). The export Lambda's S3 keys and the
+ * CLI's files use it.
+ */
+export function partSuffix(part: number, count: number): string {
+  return count === 1 ? '' : `.part-${part + 1}-of-${count}`;
+}
+/** The S3 key of part `part` (from 0) of `count` of export `id` of `mailbox`, under EXPORT_PREFIX. */
+export const exportBundleKey = (mailbox: string, id: string, part: number, count: number) =>
+  `${EXPORT_PREFIX}${encodeURIComponent(mailbox)}/${id}${partSuffix(part, count)}.tar.gz`;
 export const rawMailKey = (sesMessageId: string) => `${RAW_MAIL_PREFIX}${sesMessageId}`;
 /**
  * SES writes `incoming/AMAZON_SES_SETUP_NOTIFICATION` when the receipt rule is created (a test object, not
@@ -282,6 +293,9 @@ export const isNotMailObject = (key: string) => isSetupNotification(key) || key.
 /** The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`. */
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
 export const REPORTS_PREFIX = 'reports/';
+
+/** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
+export const DELIVERY_LOG_PREFIX = 'delivery-log/';
 
 export interface ReconcileRun {
   at: string;
@@ -312,3 +326,6 @@ export const isImportedMessage = (sesMessageId: string) => sesMessageId.startsWi
 export const SENT_COLLECTION_STATE_PREFIX = 'state/gmail-sent/';
 export const sentCollectionStateKey = (target: string) =>
   `${SENT_COLLECTION_STATE_PREFIX}${encodeURIComponent(target)}.json`;
+
+/** The Secrets Manager secret holding a Gmail API target's credential: `<stack>/gmail/<address>`. */
+export const gmailSecretName = (stackName: string, target: string) => `${stackName}/gmail/${target}`;
