@@ -11,6 +11,7 @@ import { registerReconcile } from './commands/reconcile';
 import { registerRedrive } from './commands/redrive';
 import { registerReindex } from './commands/reindex';
 import { registerRestore } from './commands/restore';
+import { registerSeal } from './commands/seal';
 import { registerSearch } from './commands/search';
 import { registerSendTest } from './commands/send-test';
 import { registerServe } from './commands/serve';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerStatus(program, ctx);
   registerExport(program, ctx);
   registerVerify(program);
+  registerSeal(program, ctx);
   registerServe(program);
   registerForwards(program, ctx);
   registerRedrive(program, ctx);

@@ -18,8 +18,8 @@ import {
   RAW_MAIL_PREFIX,
   REPORTS_PREFIX,
   SENT_COLLECTION_STATE_PREFIX,
+  TRANSPARENCY_PREFIX,
 } from '../../shared/index/schema';
-import { TRANSPARENCY_PREFIX } from '../../shared/transparency/log-files';
 
 /** Days a bundle stays downloadable under exports/. */
 export const EXPORT_RETENTION_DAYS = 7;

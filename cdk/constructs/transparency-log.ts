@@ -10,13 +10,13 @@ import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
+import { TRANSPARENCY_PREFIX } from '../../shared/index/schema';
 import {
   CHECKPOINT_SEALED_METRIC,
   LOG_CONFLICTS_METRIC,
   LOG_OVERWRITE_REFUSED_METRIC,
   METRICS_NAMESPACE,
 } from '../../shared/metrics';
-import { TRANSPARENCY_PREFIX } from '../../shared/transparency/log-files';
 import { ArchiverFunction } from './archiver-function';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';

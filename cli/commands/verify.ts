@@ -29,12 +29,16 @@ export function registerVerify(program: Command): void {
     .option('--checkpoint <file>', 'a checkpoint you kept (the file, or the mail that brought it)')
     .option('--key <file>', "the log's public key (key.pub from `seal --out` or `doctor`)")
     .option('--previous <file>', 'an older checkpoint: also prove the log only grew since')
-    .option('--tsa-ca <file>', "the timestamp authority's CA certificate: also check the checkpoint's time-stamp")
+    .option(
+      '--tsa-ca <file>',
+      "the timestamp authority's CA certificate: also check the checkpoint's time-stamp",
+    )
     .action(async (bundle: string, options: VerifyOptions) => {
       const output = out();
       const trust = await trustFiles(options);
       const report = await verifyBundle(openBundle(await bundleAt(bundle)));
-      const proof = trust && report.manifest ? await checkBundleTransparency(report, trust, readLeafDelivery) : undefined;
+      const proof =
+        trust && report.manifest ? await checkBundleTransparency(report, trust, readLeafDelivery) : undefined;
       const errors = [...report.errors, ...(proof?.errors ?? [])];
       const ok = errors.length === 0;
       output.jsonLine({
@@ -72,9 +76,11 @@ export function registerVerify(program: Command): void {
 /** The files the user named, read; undefined without --checkpoint. Throws UserError for a missing pairing or file. */
 async function trustFiles(options: VerifyOptions): Promise<TrustFiles | undefined> {
   if (!options.checkpoint) {
-    const orphan = [options.key && '--key', options.previous && '--previous', options.tsaCa && '--tsa-ca'].filter(
-      Boolean,
-    );
+    const orphan = [
+      options.key && '--key',
+      options.previous && '--previous',
+      options.tsaCa && '--tsa-ca',
+    ].filter(Boolean);
     if (orphan.length > 0)
       throw new UserError(`${orphan.join(', ')} ${orphan.length === 1 ? 'needs' : 'need'} --checkpoint`, {
         hint: 'give the checkpoint to prove against: verify BUNDLE --checkpoint FILE --key FILE',

@@ -1,8 +1,9 @@
 // Composition root: clients, config and the signer are built once per cold start.
-import { KMSClient } from '@aws-sdk/client-kms';
-import { SNSClient } from '@aws-sdk/client-sns';
+
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { createClients } from '../../shared/adapters/clients';
 import { KmsNoteSigner } from '../../shared/adapters/kms-note-signer';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';

@@ -297,6 +297,9 @@ export const REPORTS_PREFIX = 'reports/';
 /** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
 export const DELIVERY_LOG_PREFIX = 'delivery-log/';
 
+/** The transparency log's files in the raw-mail bucket (shared/transparency/log-files.ts lays them out). */
+export const TRANSPARENCY_PREFIX = 'transparency/';
+
 export interface ReconcileRun {
   at: string;
   ok: boolean;

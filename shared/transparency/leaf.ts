@@ -22,6 +22,9 @@ export function leafFacts(leaf: Buffer): LeafFacts {
   return { identity: deliveryIdentity(record), content: `${record.sha256} ${record.file}` };
 }
 
+/** The delivery identity of a leaf's bytes. Throws DeliveryRecordError when they are not a record. */
+export const leafIdentity = (leaf: Buffer): string => leafFacts(leaf).identity;
+
 /** The delivery log as the sealer's source of leaves. */
 export function deliveryLogSource(log: DeliveryLog): LeafSource<LogCursor> {
   return {

@@ -3,7 +3,10 @@
 // with a `/local` suffix, since it is another log with another key.
 import type { ArchiverConfig } from '../config';
 
-export function logOrigin(config: Pick<ArchiverConfig, 'domains' | 'stackName'>, target: 'local' | 'aws'): string {
+export function logOrigin(
+  config: Pick<ArchiverConfig, 'domains' | 'stackName'>,
+  target: 'local' | 'aws',
+): string {
   const origin = `${config.domains[0]}/mail-archiver/${config.stackName}`;
   return target === 'local' ? `${origin}/local` : origin;
 }

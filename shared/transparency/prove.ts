@@ -1,8 +1,9 @@
 // The proofs a bundle carries, made from the log as it stands: its latest checkpoint (checked with the log's own
 // key), every leaf's inclusion path in that tree, and the consistency proof from every earlier sealed size. The
 // exporter adds the files (proofs.ts has their format) after the messages.
+import type { BundleProofs } from '../bundle/export';
 import type { WriteOnceStore } from '../ports';
-import { readCheckpoints, readTree, timestampPath } from './log-files';
+import { readCheckpoints, readTree, SEALS_PREFIX, timestampPath } from './log-files';
 import type { MerkleTree } from './merkle';
 import { formatVerifierKey, type NoteVerifier, parseVerifierKey } from './note';
 import {
@@ -33,16 +34,23 @@ export interface LogSnapshot {
 
 /**
  * The log in `store` at its latest checkpoint, or undefined when it was never sealed. `identity` reads a leaf's
- * delivery identity. Throws LogDamageError when the log does not match its checkpoints or key.
+ * delivery identity. With `asOf`, the latest checkpoint whose seal finished by then (its seal record's time): the
+ * parts of one export, built at different moments, all prove against the same checkpoint. Throws LogDamageError
+ * when the log does not match its checkpoints or key.
  */
 export async function readLogSnapshot(
   store: WriteOnceStore,
   identity: (leaf: Buffer) => string,
+  options: { asOf?: Date } = {},
 ): Promise<LogSnapshot | undefined> {
   const key = await store.get(KEY_PATH);
   if (!key) return undefined;
   const verifier = parseVerifierKey(key.toString('utf8'));
-  const checkpoints = await readCheckpoints(store, verifier);
+  let checkpoints = await readCheckpoints(store, verifier);
+  if (options.asOf) {
+    const limit = await sealedSizeAsOf(store, options.asOf);
+    checkpoints = checkpoints.filter((c) => c.checkpoint.size <= limit);
+  }
   const latest = checkpoints.at(-1);
   if (!latest) return undefined;
   const { size, root } = latest.checkpoint;
@@ -67,6 +75,16 @@ export async function readLogSnapshot(
     consistency,
     ...(timestamp ? { timestamp } : {}),
   };
+}
+
+/** The largest tree size a seal record says was sealed at or before `at` (-1 when none was). */
+async function sealedSizeAsOf(store: WriteOnceStore, at: Date): Promise<number> {
+  let size = -1;
+  for await (const path of store.list(SEALS_PREFIX)) {
+    const match = /^seals\/(\d{12})\/(.+)\.json$/.exec(path);
+    if (match && Date.parse(match[2] as string) <= at.getTime()) size = Math.max(size, Number(match[1]));
+  }
+  return size;
 }
 
 /**
@@ -98,4 +116,12 @@ export function bundleProofFiles(
     ...(snapshot.timestamp ? [{ path: BUNDLE_TIMESTAMP, bytes: snapshot.timestamp }] : []),
     { path: BUNDLE_PROOFS, bytes: Buffer.from(lines.join(''), 'utf8') },
   ];
+}
+
+/** The log in `store` as exports read it (shared/bundle/export.ts BundleProofs); `identity` as for readLogSnapshot. */
+export function logBundleProofs(store: WriteOnceStore, identity: (leaf: Buffer) => string): BundleProofs {
+  return async (asOf) => {
+    const snapshot = await readLogSnapshot(store, identity, { asOf });
+    return snapshot && ((messages) => bundleProofFiles(snapshot, messages));
+  };
 }

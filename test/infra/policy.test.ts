@@ -54,9 +54,10 @@ import { SnsCheckpointWitness } from '../../shared/adapters/sns-witness';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { DeliveryLog } from '../../shared/delivery-log/log';
 import { GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE } from '../../shared/forwarding/gmail';
-import { deliveryLogSource } from '../../shared/transparency/leaf';
+import { deliveryLogSource, leafIdentity } from '../../shared/transparency/leaf';
 import { TRANSPARENCY_PREFIX } from '../../shared/transparency/log-files';
 import { logOrigin } from '../../shared/transparency/origin';
+import { logBundleProofs } from '../../shared/transparency/prove';
 import { exampleConfig } from '../support/config';
 import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';
@@ -490,6 +491,10 @@ describe("every SDK command each function's own run sends is allowed by its role
       index: new DynamoMailIndex(exportClients.dynamodb, exportEnv.INDEX_TABLE as string),
       store: new S3RawMailStore(exportClients.s3),
       bucket: exportEnv.RAW_BUCKET as string,
+      proofs: logBundleProofs(
+        new S3WriteOnceStore(exportClients.s3, exportEnv.RAW_BUCKET as string, TRANSPARENCY_PREFIX),
+        leafIdentity,
+      ),
       logger,
       dispatch: asyncInvoker(exportEnv.AWS_LAMBDA_FUNCTION_NAME as string, lambda),
     });
@@ -692,7 +697,7 @@ describe("every SDK command each function's own run sends is allowed by its role
         's3-raw-store',
       ],
       feedback: ['clients', 'dynamo-forward-ledger', 'dynamo-table'],
-      export: ['clients', 'dynamo-index', 'lambda-invoker', 's3-raw-store'],
+      export: ['clients', 'dynamo-index', 'lambda-invoker', 's3-raw-store', 's3-write-once-store'],
       gatekeeper: ['ses-bouncer'],
       'rule-set-activation': ['ses-rule-sets'],
       reconcile: ['clients', 'dynamo-index', 's3-raw-store', 'sqs-forward-queue'],
@@ -756,7 +761,7 @@ describe("every SDK command each function's own run sends is allowed by its role
         for (const action of actions) {
           if (failurePathOnly[action]) continue;
           const used = requests.some(
-            (r) => r.action === action && resources.some((p) => matches(p, r.resource)),
+            (r) => matches(action, r.action) && resources.some((p) => matches(p, r.resource)),
           );
           if (!used) unused.push(`${action} on ${resources.join(', ')}`);
         }
