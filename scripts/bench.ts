@@ -34,6 +34,7 @@ import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
 import { restoreBench } from './bench-restore';
 import { memoryStore } from './bench-support';
+import { transparencyBench } from './bench-transparency';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -469,6 +470,14 @@ async function runImportSection(work: string, messages: Buffer[]) {
   notes.push(...result.notes);
 }
 
+async function runTransparencySection(work: string, messages: Buffer[]) {
+  console.log('\nTransparency log (6,000 messages: seal, proofs in the bundle, verify against a checkpoint)');
+  const { store, index } = await buildMailbox(work, messages, 6_000);
+  const result = await transparencyBench(work, { store, index, bucket: 'raw' });
+  for (const row of result.rows) record({ section: 'transparency', ...row });
+  notes.push(...result.notes);
+}
+
 async function main() {
   mkdirSync(OUT, { recursive: true });
   const files = spamAssassinFiles();
@@ -479,10 +488,11 @@ async function main() {
   const messages = files.map((f) => readFileSync(f));
   const work = mkdtempSync(join(tmpdir(), 'mail-archiver-bench-'));
   const started = new Date();
-  // `BENCH_ONLY=import npm run bench`: just the import section (printed, results.json left alone).
-  if (process.env.BENCH_ONLY === 'import') {
+  // `BENCH_ONLY=import npm run bench` (or `transparency`): just that section (printed, results.json left alone).
+  if (process.env.BENCH_ONLY === 'import' || process.env.BENCH_ONLY === 'transparency') {
     try {
-      await runImportSection(work, messages);
+      if (process.env.BENCH_ONLY === 'import') await runImportSection(work, messages);
+      else await runTransparencySection(join(work, 'transparency'), messages);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -496,6 +506,7 @@ async function main() {
     const e2eCount = Number(process.env.BENCH_E2E_MESSAGES ?? 10_000);
     const e2e = await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
     await runImportSection(join(work, 'import'), messages);
+    await runTransparencySection(join(work, 'transparency'), messages);
     await coldStart(work);
     console.log('\nBundle safety (verify on manifest bombs, each in a fresh process)');
     const safety = await bundleSafetyBench(work);

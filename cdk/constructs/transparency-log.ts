@@ -7,7 +7,6 @@ import { ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cl
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
-import { InvocationType, Trigger } from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
 import { TRANSPARENCY_PREFIX } from '../../shared/index/schema';
@@ -37,7 +36,7 @@ export interface TransparencyLogProps {
 
 /**
  * The transparency log: the signing key (KMS, ECC_NIST_EDWARDS25519, retained), the seal function on a schedule
- * (`transparency.sealEveryHours`, one run at a time) and once at each deployment, and its alarms. Grants: kms:Sign
+ * (`transparency.sealEveryHours`, one run at a time), and its alarms. Grants: kms:Sign
  * and kms:GetPublicKey on the key; read delivery-log/*; read and create (never replace) transparency/*; publish
  * to the alarm topic.
  */
@@ -84,13 +83,8 @@ export class TransparencyLog extends Construct {
       schedule: Schedule.rate(Duration.hours(config.transparency.sealEveryHours)),
       targets: [new LambdaFunction(this.function, { retryAttempts: 0 })],
     });
-    // A seal at each deployment: the no-seal alarm has a data point from the start (missing data counts as
-    // breaching), and a new stack has its first checkpoint (of the empty tree) at once.
-    new Trigger(this, 'SealOnDeploy', {
-      handler: this.function,
-      invocationType: InvocationType.EVENT,
-      executeOnHandlerChange: true,
-    });
+    // No seal at deployment (a trigger would add a provider function of its own): the first scheduled run comes
+    // within `sealEveryHours` (at most 24), before the 26-hour alarm; `seal --target aws` seals at once.
 
     alarms.alarmWhenAboveZero(
       'SealErrorsAlarm',
