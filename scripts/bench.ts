@@ -32,7 +32,9 @@ import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
+import { requestsBench } from './bench-requests';
 import { restoreBench } from './bench-restore';
+import { startupBench } from './bench-startup';
 import { memoryStore } from './bench-support';
 import { transparencyBench } from './bench-transparency';
 
@@ -412,7 +414,18 @@ async function coldStart(work: string) {
   return sizes;
 }
 
-function costEstimate(avgSize: number, ingestSeconds: number, exportMbPerSecond: number) {
+/** Requests per received message, by `<service> <command>` (scripts/bench-requests.ts), and SQS's on AWS. */
+interface MeasuredRequests {
+  perKind: Record<string, number>;
+  sqs: number;
+}
+
+function costEstimate(
+  avgSize: number,
+  ingestSeconds: number,
+  exportMbPerSecond: number,
+  requests: MeasuredRequests,
+) {
   console.log('\nCost per 10,000 messages (us-east-1 list prices; assumptions below)');
   const n = 10_000;
   const gbSecond = 0.0000133334; // Lambda arm64
@@ -420,12 +433,25 @@ function costEstimate(avgSize: number, ingestSeconds: number, exportMbPerSecond:
   const wru = n * (1 + 3 * 3 + 4); // folder counter, row + 2 GSIs (~3 KB each), forward ledger + lookup
   const rru = n * 3;
   const dynamo = (wru * 0.625 + rru * 0.125) / 1e6;
-  const s3Requests = (n * (2 * 0.005 + 2 * 0.0004)) / 1000; // PUT by SES + sidecar, GET by ingest + forward
+  // S3 prices GET and HEAD at the GET rate, every other request at the PUT rate; counts as measured end to end.
+  const s3 = Object.entries(requests.perKind).filter(([kind]) => kind.startsWith('S3 '));
+  const getClass = s3.filter(([kind]) => /^S3 (Get|Head)/.test(kind)).reduce((t, [, v]) => t + v, 0);
+  const putClass = s3.reduce((t, [, v]) => t + v, 0) - getClass;
+  const s3Requests = (n * (putClass * 0.005 + getClass * 0.0004)) / 1000;
   const storage = ((n * avgSize) / 1024 ** 3) * 0.023;
   const sesReceive = (n * 0.1) / 1000 + (n * Math.ceil(avgSize / (256 * 1024)) * 0.09) / 1000;
   const sesSend = (n * 0.1) / 1000;
-  const sqs = (n * 6 * 0.4) / 1e6;
+  const sqs = (n * requests.sqs * 0.4) / 1e6;
   const total = lambda + dynamo + s3Requests + storage + sesReceive + sesSend + sqs;
+  // Object Lock: a PutObjectRetention (PUT class) per version of raw mail, sidecar and delivery log object (at most
+  // one log object per message), and the sweep's GetObjectRetention (GET class) per new version plus its listing.
+  const lockedVersions = n * 3;
+  const lock = (lockedVersions * (0.005 + 0.0004) + (lockedVersions / 1000) * 0.005) / 1000;
+  // A replica (STANDARD, another region): a replication PUT per version at the destination's price, inter-region
+  // transfer of the bytes (the message plus ~1 KB of sidecar and ~1 KB of log line), and the storage in account B.
+  const replicatedGb = (n * (avgSize + 2048)) / 1024 ** 3;
+  const replica = (lockedVersions * 0.005) / 1000 + replicatedGb * 0.02;
+  const replicaStorage = replicatedGb * 0.023;
   for (const [name, value] of [
     ['Lambda (ingest + forward)', lambda],
     ['DynamoDB on demand', dynamo],
@@ -435,11 +461,15 @@ function costEstimate(avgSize: number, ingestSeconds: number, exportMbPerSecond:
     ['SES sending (forwards)', sesSend],
     ['SQS', sqs],
     ['total', total],
+    ['Object Lock (lock step and sweep)', lock],
+    ['replica: replication requests and transfer', replica],
+    ['replica: storage in account B, per month', replicaStorage],
+    ['total with Object Lock and a replica', total + lock + replica],
   ] as const) {
     record({ section: 'cost', metric: name, value: value, unit: 'USD' });
   }
   notes.push(
-    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB $0.625/M WRU, $0.125/M RRU, about 14 WRU and 3 RRU per message; S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month; SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, 6 per message. Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`,
+    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB $0.625/M WRU, $0.125/M RRU, about 14 WRU and 3 RRU per message; S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: 3 locked versions per message (raw, sidecar, at most one delivery log object), each one PutObjectRetention and one sweep GetObjectRetention; a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. Beyond SES's own prices: ${(total - sesReceive - sesSend).toFixed(2)} USD per 10,000 messages (target at most 0.40). Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`,
   );
 }
 
@@ -478,6 +508,14 @@ async function runTransparencySection(work: string, messages: Buffer[]) {
   notes.push(...result.notes);
 }
 
+async function runStartupSection(work: string, messages: Buffer[]) {
+  console.log('\nStart-up (the compiled CLI, fresh processes)');
+  mkdirSync(work, { recursive: true });
+  const result = await startupBench(work, messages);
+  for (const row of result.rows) record({ section: 'start-up', ...row });
+  notes.push(...result.notes);
+}
+
 async function main() {
   mkdirSync(OUT, { recursive: true });
   const files = spamAssassinFiles();
@@ -488,11 +526,12 @@ async function main() {
   const messages = files.map((f) => readFileSync(f));
   const work = mkdtempSync(join(tmpdir(), 'mail-archiver-bench-'));
   const started = new Date();
-  // `BENCH_ONLY=import npm run bench` (or `transparency`): just that section (printed, results.json left alone).
-  if (process.env.BENCH_ONLY === 'import' || process.env.BENCH_ONLY === 'transparency') {
+  // `BENCH_ONLY=import npm run bench` (or startup, transparency): just that section (printed, results.json left alone).
+  const only = process.env.BENCH_ONLY;
+  if (only === 'import' || only === 'startup' || only === 'transparency') {
     try {
-      if (process.env.BENCH_ONLY === 'import') await runImportSection(work, messages);
-      else await runTransparencySection(join(work, 'transparency'), messages);
+      if (only === 'transparency') await runTransparencySection(join(work, 'transparency'), messages);
+      else await (only === 'import' ? runImportSection : runStartupSection)(work, messages);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -500,6 +539,7 @@ async function main() {
     return;
   }
   try {
+    await runStartupSection(join(work, 'startup'), messages);
     const ingest = await ingestCpu(messages);
     await ingestMemory(work);
     const exported = await exportBench(join(work, 'export'), messages);
@@ -516,8 +556,12 @@ async function main() {
     const restored = await restoreBench(join(work, 'restore'));
     for (const row of restored.rows) record({ section: 'restore', ...row });
     notes.push(...restored.notes);
+    console.log('\nRequests per received message (SDK middleware, the local stack end to end)');
+    const requests = await requestsBench(join(work, 'requests'), messages, config);
+    for (const row of requests.rows) record({ section: 'requests', ...row });
+    notes.push(...requests.notes);
     // Lambda time per message is mostly waiting on S3 and DynamoDB: the local end-to-end latency stands in for it.
-    costEstimate(ingest.bytes / ingest.count, e2e.perMessageSeconds, exported.mbPerSecond);
+    costEstimate(ingest.bytes / ingest.count, e2e.perMessageSeconds, exported.mbPerSecond, requests);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

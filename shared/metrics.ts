@@ -14,5 +14,7 @@ export const CHECKPOINT_SEALED_METRIC = 'CheckpointSealed';
 export const LOG_OVERWRITE_REFUSED_METRIC = 'LogOverwriteRefused';
 /** Count of delivery-log records that name other content for a delivery already sealed (alarmed). */
 export const LOG_CONFLICTS_METRIC = 'LogConflicts';
+/** Messages the scheduled lock sweep left with a version that has no Object Lock retention (alarm above 0). */
+export const UNLOCKED_MESSAGES_METRIC = 'UnlockedMessages';
 /** The log message the forward and Sent-collection functions write for a GmailAuthError; an alarm counts it. */
 export const GMAIL_AUTH_FAILURE_LOG = 'gmail authorisation failed';

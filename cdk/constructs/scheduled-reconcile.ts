@@ -3,15 +3,20 @@
 // not publish, SNS could not deliver) is found here rather than by hand; what cannot be repaired fails the run,
 // which alarms.
 import { Duration } from 'aws-cdk-lib';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
+import { METRICS_NAMESPACE, UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
 import { ArchiverFunction } from './archiver-function';
 import type { Forwarding } from './forwarding';
 import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
+
+/** The reconcile function's service name (its logs, and the dimension of the metrics it publishes). */
+export const RECONCILE_SERVICE = 'mail-archiver-reconcile';
 
 /** Props of {@link ScheduledReconcile}. */
 export interface ScheduledReconcileProps {
@@ -55,12 +60,17 @@ export class ScheduledReconcile extends Construct {
         INDEX_TABLE: index.table.tableName,
         RAW_BUCKET: rawMail.bucket.bucketName,
         FORWARD_QUEUE_URL: forwarding.queue.queueUrl,
-        POWERTOOLS_SERVICE_NAME: 'mail-archiver-reconcile',
+        POWERTOOLS_SERVICE_NAME: RECONCILE_SERVICE,
       },
     });
     rawMail.grantRawMailRead(this.function, 'scheduled reconcile');
     rawMail.grantEnvelopeReadWrite(this.function);
     rawMail.grantReportsReadWrite(this.function);
+    const locking = props.config.archive.lock.mode !== 'off';
+    if (locking) {
+      rawMail.grantLock(this.function);
+      rawMail.grantLockSweep(this.function);
+    }
     rawMail.grantDeliveryLogAppend(this.function, { read: true });
     forwarding.grantEnqueue(this.function);
     index.grantWithIndexes(
@@ -78,6 +88,19 @@ export class ScheduledReconcile extends Construct {
       schedule: Schedule.rate(props.every ?? Duration.hours(6)),
       targets: [new LambdaFunction(this.function, { retryAttempts: 0 })],
     });
+    if (locking) {
+      alarms.alarmWhenAboveZero(
+        'UnlockedMessagesAlarm',
+        new Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: UNLOCKED_MESSAGES_METRIC,
+          dimensionsMap: { service: RECONCILE_SERVICE },
+          statistic: 'Maximum',
+          period: Duration.hours(6),
+        }),
+        'The lock sweep left messages with a version that has no Object Lock retention: see the reconcile log, then `mail-archiver reconcile`',
+      );
+    }
     alarms.alarmWhenAboveZero(
       'ReconcileErrorsAlarm',
       this.function.metricErrors({ period: Duration.hours(1) }),

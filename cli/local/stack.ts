@@ -2,18 +2,16 @@
 // (for `npm start`) an SMTP listener in SES's role. Mail goes through the same ingest Lambda handler, with the
 // same SDK calls, as on AWS: stored in S3 with SES's key layout and trace headers, then handed over as the
 // SQS record that SES's notification would become.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// What only some commands use (the services, forwarding, SMTP, the ingest handler and the MIME stack it reads
+// with) is imported where it is used: a command against a running stack loads the SDK clients and no more.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import type { ForwardHandlerDeps } from '../../lambdas/forward/handler';
-import {
-  createIngestHandler,
-  type IngestHandler,
-  type IngestHandlerDeps,
-} from '../../lambdas/ingest/handler';
+import type { IngestHandler, IngestHandlerDeps } from '../../lambdas/ingest/handler';
 import {
   type AwsClients,
   createClients,
@@ -21,28 +19,30 @@ import {
   type LocalEndpoints,
 } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { S3WriteOnceStore } from '../../shared/adapters/s3-write-once-store';
 import type { BundleProofs } from '../../shared/bundle/export';
 import type { ArchiverConfig } from '../../shared/config';
 import { DeliveryLog, type DeliveryLogBatch } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
-import type { MailSender, WriteOnceStore } from '../../shared/ports';
+import type { MailSender, RawMailStore, WriteOnceStore } from '../../shared/ports';
 import { checkEnvelopeRecipient } from '../../shared/receiving/recipient-check';
 import type { Verdicts } from '../../shared/receiving/routing';
 import { normaliseAddress } from '../../shared/receiving/routing';
 import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import { storeLikeSes } from '../../shared/receiving/ses-receive';
+import { type ArchiveLocker, archiveLocker } from '../../shared/retention/lock-policy';
+import { lockingStore } from '../../shared/retention/locking-store';
 import { leafIdentity } from '../../shared/transparency/leaf';
 import { TRANSPARENCY_PREFIX } from '../../shared/transparency/log-files';
 import { logBundleProofs } from '../../shared/transparency/prove';
 import { describeError, rootCause } from '../process/describe-error';
 import { assertPortFree } from '../process/net-ports';
-import { resolveDataHome } from './data-home';
 import { LocalDeadLetters } from './dead-letters';
-import { LocalForwardQueue, localForwardDeps, startForwardSink } from './forwarding';
+import type { LocalForwardQueue } from './forwarding';
 import { holdPrivateUmask, localCredentials, makeDataHomePrivate } from './privacy';
-import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './services';
+import { archiverHome, readRunningStack, type StackFile, stackFilePath } from './running-stack';
 import {
   DELIVERY_CONCURRENCY,
   IDLE_TIMEOUT_MS,
@@ -68,41 +68,15 @@ export const LOCAL_VERDICTS: Verdicts = {
   dmarc: 'GRAY',
 };
 
-/** The data directory (see cli/local/data-home.ts): MAIL_ARCHIVER_HOME, else the platform's user data directory. */
-export function archiverHome(env: NodeJS.ProcessEnv = process.env): string {
-  return resolveDataHome({ env }).path;
-}
-
-/** What a running `npm start` publishes so that CLI commands can use its services. */
-export interface StackFile {
-  pid: number;
-  startedAt: string;
-  endpoints: LocalEndpoints;
-  smtp?: { host: string; port: number };
-  /** Where forwarded copies go (the local sink unless a smarthost is configured). */
-  smarthost?: { host: string; port: number };
-  bucket: string;
-  tableName: string;
-}
-
-const stackFilePath = (home: string) => join(home, 'stack.json');
-
-export function readRunningStack(home: string): StackFile | undefined {
-  const path = stackFilePath(home);
-  if (!existsSync(path)) return undefined;
-  try {
-    const stack = JSON.parse(readFileSync(path, 'utf8')) as StackFile;
-    process.kill(stack.pid, 0);
-    return stack;
-  } catch {
-    return undefined;
-  }
-}
+export { archiverHome, readRunningStack, type StackFile } from './running-stack';
 
 /** An archive, local or deployed (cli/target/aws.ts connects the deployed one): its storage and ingest path. */
 export interface Archive {
   clients: AwsClients;
-  store: S3RawMailStore;
+  /** Writes under the locked prefixes are locked by it (shared/retention/locking-store.ts). */
+  store: RawMailStore;
+  /** Locks what ingest reads; absent when the lock is off. */
+  locker?: ArchiveLocker;
   index: DynamoMailIndex;
   bucket: string;
   tableName: string;
@@ -135,13 +109,24 @@ export interface LocalForwarding {
   gmailRootUrl?: string;
 }
 
-/** The storage side of an archive: its clients, the raw store and the index, wherever they run. */
-export function archiveStorage(clients: AwsClients, bucket: string, tableName: string) {
-  const store = new S3RawMailStore(clients.s3);
+/**
+ * The storage side of an archive: its clients, the raw store and the index, wherever they run. With `config`,
+ * what is written under the locked prefixes is locked as its lock says (shared/retention), and `locker` locks
+ * what ingest reads.
+ */
+export function archiveStorage(
+  clients: AwsClients,
+  bucket: string,
+  tableName: string,
+  config?: Pick<ArchiverConfig, 'archive'>,
+) {
+  const locker = config ? archiveLocker(config, new S3ObjectLocks(clients.s3)) : undefined;
+  const store = lockingStore(new S3RawMailStore(clients.s3), locker);
   const transparency = new S3WriteOnceStore(clients.s3, bucket, TRANSPARENCY_PREFIX);
   return {
     clients,
     store,
+    ...(locker ? { locker } : {}),
     index: new DynamoMailIndex(clients.dynamodb, tableName),
     deliveryLog: new DeliveryLog(store, bucket),
     transparency,
@@ -151,33 +136,44 @@ export function archiveStorage(clients: AwsClients, bucket: string, tableName: s
   };
 }
 
-export function openArchive(
+export async function openArchive(
   config: ArchiverConfig,
   endpoints: LocalEndpoints,
   logger: IngestHandlerDeps['logger'] = { info: () => undefined, warn: () => undefined },
   forwardingOptions?: LocalForwarding,
-): Omit<Archive, 'close'> & { clients: AwsClients } {
-  const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE);
-  const { store, index, deliveryLog } = storage;
+): Promise<Omit<Archive, 'close'> & { clients: AwsClients }> {
+  const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE, config);
+  const { store, index, locker, deliveryLog } = storage;
   let forwarding: Archive['forwarding'];
   if (forwardingOptions) {
+    const { LocalForwardQueue, localForwardDeps } = await import('./forwarding');
     const deps = localForwardDeps({ config, index, store }, forwardingOptions);
     if (forwardingOptions.wrapSender) deps.sender = forwardingOptions.wrapSender(deps.sender);
     forwarding = { deps, queue: new LocalForwardQueue(deps, forwardingOptions.retry) };
   }
-  const handler = createIngestHandler({
-    config,
-    store,
-    index,
-    deliveryLog,
-    logger,
-    ...(forwarding ? { forwards: forwarding.queue } : {}),
-  });
+  // The ingest handler (and the MIME stack under it) is loaded by the first delivery: list and search never load it.
+  let deliver: Archive['deliver'] | undefined;
   return {
     ...(forwarding ? { forwarding } : {}),
     ...storage,
     endpoints,
-    deliver: deliverThrough(handler),
+    async deliver(notification, options) {
+      if (!deliver) {
+        const { createIngestHandler } = await import('../../lambdas/ingest/handler');
+        deliver = deliverThrough(
+          createIngestHandler({
+            config,
+            store,
+            index,
+            deliveryLog,
+            logger,
+            ...(locker ? { locker } : {}),
+            ...(forwarding ? { forwards: forwarding.queue } : {}),
+          }),
+        );
+      }
+      return deliver(notification, options);
+    },
   };
 }
 
@@ -230,13 +226,15 @@ export async function startLocalArchive(
     ports?: { s3?: number; dynamodb?: number };
     logger?: IngestHandlerDeps['logger'];
     forwarding?: LocalForwarding;
+    /** The services run for hours (`npm start`), not for one command: DynamoDB Local's JVM gets its defaults. */
+    longRunning?: boolean;
   } = {
     home: archiverHome(),
   },
 ): Promise<Archive & { shared: boolean }> {
   const running = readRunningStack(options.home);
   if (running) {
-    const archive = openArchive(config, running.endpoints, options.logger, options.forwarding);
+    const archive = await openArchive(config, running.endpoints, options.logger, options.forwarding);
     return {
       ...archive,
       shared: true,
@@ -249,8 +247,13 @@ export async function startLocalArchive(
   makeDataHomePrivate(options.home);
   const releaseUmask = holdPrivateUmask();
   const credentials = localCredentials(options.home);
+  const { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } = await import('./services');
   const started = await Promise.allSettled([
-    startDynamoLocal({ dataDir: join(options.home, 'dynamodb'), port: options.ports?.dynamodb }),
+    startDynamoLocal({
+      dataDir: join(options.home, 'dynamodb'),
+      port: options.ports?.dynamodb,
+      quickStart: !options.longRunning,
+    }),
     startS3Local({
       dataDir: join(options.home, 's3'),
       port: options.ports?.s3,
@@ -266,7 +269,14 @@ export async function startLocalArchive(
   const dynamo = dynamoStart.value;
   const s3 = s3Start.value;
   const endpoints: LocalEndpoints = { s3: s3.endpoint, dynamodb: dynamo.endpoint, credentials };
-  const archive = openArchive(config, endpoints, options.logger, options.forwarding);
+  let archive: Awaited<ReturnType<typeof openArchive>>;
+  try {
+    archive = await openArchive(config, endpoints, options.logger, options.forwarding);
+  } catch (error) {
+    await Promise.all([dynamo.stop(), s3.stop()]);
+    releaseUmask();
+    throw error;
+  }
   try {
     await Promise.all([
       ensureBucket(archive.clients.s3, LOCAL_BUCKET),
@@ -345,6 +355,7 @@ export async function startSmtpListener(
   const log = options.log ?? (() => undefined);
   const spoolDir = options.spoolDir ?? mkdtempSync(join(tmpdir(), 'mail-archiver-smtp-spool-'));
   const delivering = pLimit(DELIVERY_CONCURRENCY);
+  const { SMTPServer } = await import('smtp-server');
   const server = new SMTPServer({
     name: 'local-ses.mail-archiver',
     banner: 'mail-archiver local SES stand-in',
@@ -471,12 +482,16 @@ export async function startLocalStack(
   makeDataHomePrivate(options.home);
   const sink = config.forwarding.smarthost
     ? undefined
-    : await startForwardSink({ dir: join(options.home, 'sink'), port: options.sinkPort ?? 0 });
+    : await (await import('./forwarding')).startForwardSink({
+        dir: join(options.home, 'sink'),
+        port: options.sinkPort ?? 0,
+      });
   const smarthost = config.forwarding.smarthost ?? { host: sink?.host ?? '127.0.0.1', port: sink?.port ?? 0 };
   let archive: Archive;
   try {
     archive = await startLocalArchive(config, {
       home: options.home,
+      longRunning: true,
       ...(options.ports ? { ports: options.ports } : {}),
       forwarding: {
         smarthost,

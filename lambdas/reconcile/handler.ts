@@ -4,13 +4,17 @@
 // The outcome is kept in S3 (reports/reconcile.json) for `status` and `doctor`; a run that leaves anything
 // unresolved fails, which the function's error alarm reports.
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { readObject } from '../../shared/archive/raw-object';
 import { type ReconcileReport, type ReindexReport, reconcile, reindex } from '../../shared/archive/reconcile';
 import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
+import { UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
 import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
+import type { ArchiveLocker } from '../../shared/retention/lock-policy';
+import { type SweepReport, sweepUnlocked } from '../../shared/retention/sweep';
 
 export interface ReconcileHandlerDeps {
   config: ArchiverConfig;
@@ -22,6 +26,10 @@ export interface ReconcileHandlerDeps {
   deliveryLog?: DeliveryLog;
   logger: Pick<Logger, 'info' | 'warn'>;
   now?: () => Date;
+  /** The lock step for what reindex reads, and the sweep's locks (shared/retention). */
+  locker?: ArchiveLocker;
+  /** Where the sweep's count of unlocked messages is published (its alarm's metric). */
+  metrics?: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
 }
 
 /** The scheduled reconcile left differences it could not repair; `report` lists them. */
@@ -38,6 +46,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       index: deps.index,
       bucket: deps.bucket,
       now,
+      ...(deps.locker ? { locker: deps.locker } : {}),
       ...(deps.deliveryLog ? { deliveryLog: deps.deliveryLog } : {}),
     };
     let report: ReconcileReport = await reconcile(base);
@@ -59,6 +68,18 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
     const previous = (await deps.store.exists(location))
       ? (JSON.parse((await readObject(deps.store, location)).toString('utf8')) as ReconcileRun)
       : undefined;
+    // Versions a failed lock step left unlocked are locked now; the count of messages still unlocked is alarmed.
+    let sweep: SweepReport | undefined;
+    if (deps.locker) {
+      sweep = await sweepUnlocked({
+        locker: deps.locker,
+        bucket: deps.bucket,
+        now,
+        ...(previous?.lockedThrough ? { since: previous.lockedThrough } : {}),
+      });
+      deps.metrics?.addMetric(UNLOCKED_MESSAGES_METRIC, MetricUnit.Count, sweep.unlockedMessages);
+      deps.metrics?.publishStoredMetrics();
+    }
     const at = now().toISOString();
     const run: ReconcileRun = {
       at,
@@ -75,6 +96,13 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       forwardsUnsettled: report.forwardsUnsettled.length,
       notLogged: report.notLogged.length,
       ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
+      ...(sweep
+        ? {
+            lockedBySweep: sweep.locked,
+            unlockedMessages: sweep.unlockedMessages,
+            ...(sweep.lockedThrough ? { lockedThrough: sweep.lockedThrough } : {}),
+          }
+        : {}),
     };
     await deps.store.write(location, Buffer.from(JSON.stringify(run)));
     deps.logger.info('reconcile', { ...run });
