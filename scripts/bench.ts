@@ -32,6 +32,7 @@ import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
+import { reconcileBench } from './bench-reconcile';
 import { requestsBench } from './bench-requests';
 import { restoreBench } from './bench-restore';
 import { startupBench } from './bench-startup';
@@ -508,6 +509,13 @@ async function runTransparencySection(work: string, messages: Buffer[]) {
   notes.push(...result.notes);
 }
 
+async function runReconcileSection() {
+  console.log('\nReconcile (peak RSS over simulated archives, each run in a fresh process)');
+  const result = await reconcileBench();
+  for (const row of result.rows) record({ section: 'reconcile', ...row });
+  notes.push(...result.notes);
+}
+
 async function runStartupSection(work: string, messages: Buffer[]) {
   console.log('\nStart-up (the compiled CLI, fresh processes)');
   mkdirSync(work, { recursive: true });
@@ -526,6 +534,12 @@ async function main() {
   const messages = files.map((f) => readFileSync(f));
   const work = mkdtempSync(join(tmpdir(), 'mail-archiver-bench-'));
   const started = new Date();
+  // `BENCH_ONLY=reconcile npm run bench`: just the reconcile section (printed, results.json left alone).
+  if (process.env.BENCH_ONLY === 'reconcile') {
+    await runReconcileSection();
+    for (const note of notes) console.log(`  - ${note}`);
+    return;
+  }
   // `BENCH_ONLY=import npm run bench` (or startup, transparency): just that section (printed, results.json left alone).
   const only = process.env.BENCH_ONLY;
   if (only === 'import' || only === 'startup' || only === 'transparency') {
@@ -548,6 +562,7 @@ async function main() {
     await runImportSection(join(work, 'import'), messages);
     await runTransparencySection(join(work, 'transparency'), messages);
     await coldStart(work);
+    await runReconcileSection();
     console.log('\nBundle safety (verify on manifest bombs, each in a fresh process)');
     const safety = await bundleSafetyBench(work);
     for (const row of safety.rows) record({ section: 'bundle safety', ...row });
