@@ -70,6 +70,8 @@ export const STACK_OUTPUT = {
   exportFunctionName: 'ExportFunctionName',
   receiptRuleSetName: 'ReceiptRuleSetName',
   alarmTopicArn: 'AlarmTopicArn',
+  sealFunctionName: 'SealFunctionName',
+  transparencySigningKeyArn: 'TransparencySigningKeyArn',
 } as const;
 
 export type StackOutputName = (typeof STACK_OUTPUT)[keyof typeof STACK_OUTPUT];

@@ -6,6 +6,8 @@
 //  - rememberBucketSettings: bucket CORS/website settings kept in memory, a put or delete seen at once
 //    (test/integration/local-listing.test.ts, "shows a bucket CORS setting put, then deleted").
 //  - continueListingsWithoutDes: ListObjectsV2 past 1,000 keys on OpenSSL 3 (test/integration/local-listing.test.ts).
+//  - honourIfNoneMatch (cli/local/conditional-writes.ts): S3's conditional PUT (If-None-Match: *) for the
+//    transparency log's write-once files.
 //  - requireAccessKeyId (cli/local/s3-access.ts): unsigned requests and other key ids get 403
 //    (test/e2e/local-privacy.test.ts, "s3rver refuses unsigned requests and other key ids").
 // Beside the corrections, patchS3rver installs the Object Lock layer (cli/local/object-lock/layer.ts: versioning,
@@ -18,6 +20,7 @@ import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type S3rver from 's3rver';
+import { honourIfNoneMatch } from './conditional-writes';
 import { installObjectLockLayer } from './object-lock/layer';
 import { type GuardedApp, requireAccessKeyId } from './s3-access';
 
@@ -38,6 +41,7 @@ export function patchS3rver(
   answerPutsOnceWritten((server as unknown as { store: S3rverStore }).store);
   rememberBucketSettings((server as unknown as { store: SubresourceStore }).store);
   continueListingsWithoutDes(server as unknown as KoaLike);
+  honourIfNoneMatch(server as unknown as Parameters<typeof honourIfNoneMatch>[0]);
   // Spliced in at [2] after the listing correction was: the layer runs first, then the listing correction.
   installObjectLockLayer(server, { dataDir, ...(governanceBypassKeyIds ? { governanceBypassKeyIds } : {}) });
   if (credentials) {

@@ -6,12 +6,17 @@ import type { AwsClients, LocalEndpoints } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { S3WriteOnceStore } from '../../shared/adapters/s3-write-once-store';
+import type { BundleProofs } from '../../shared/bundle/export';
 import type { ArchiverConfig } from '../../shared/config';
 import { DeliveryLog, type DeliveryLogBatch } from '../../shared/delivery-log/log';
-import type { RawMailStore } from '../../shared/ports';
+import type { RawMailStore, WriteOnceStore } from '../../shared/ports';
 import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import { type ArchiveLocker, archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
+import { leafIdentity } from '../../shared/transparency/leaf';
+import { TRANSPARENCY_PREFIX } from '../../shared/transparency/log-files';
+import { logBundleProofs } from '../../shared/transparency/prove';
 import type { LocalForwardQueue } from '../local/forwarding';
 
 /** An archive, local or deployed (cli/target/aws.ts connects the deployed one): its storage and ingest path. */
@@ -27,6 +32,10 @@ export interface Archive {
   endpoints: LocalEndpoints;
   /** The delivery log in the archive's bucket (shared/delivery-log). */
   deliveryLog: DeliveryLog;
+  /** The transparency log's files in the archive's bucket (shared/transparency), written once each. */
+  transparency: WriteOnceStore;
+  /** What exports read from the transparency log: the proofs each bundle carries. */
+  proofs: BundleProofs;
   /**
    * Delivers an SES notification through the ingest Lambda handler; throws if the record failed. Locally the
    * rows' delivery log records go into `logBatch` when given (the caller flushes it: one object per import
@@ -51,12 +60,15 @@ export function archiveStorage(
 ) {
   const locker = config ? archiveLocker(config, new S3ObjectLocks(clients.s3)) : undefined;
   const store = lockingStore(new S3RawMailStore(clients.s3), locker);
+  const transparency = new S3WriteOnceStore(clients.s3, bucket, TRANSPARENCY_PREFIX);
   return {
     clients,
     store,
     ...(locker ? { locker } : {}),
     index: new DynamoMailIndex(clients.dynamodb, tableName),
     deliveryLog: new DeliveryLog(store, bucket),
+    transparency,
+    proofs: logBundleProofs(transparency, leafIdentity),
     bucket,
     tableName,
   };
