@@ -198,10 +198,24 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
       now: () => new Date(Date.now() - 5 * 60_000),
     });
     await deliver(makeMessage({ subject: 'late one' }), ['bob@example.com'], late);
+    // status finds the replica through the archiver's home (sync recorded it) and counts what it has not read.
+    const before = await cli(['--json', 'status']);
+    expect(before.code).toBe(0);
+    const behind = JSON.parse(before.stdout).replicas;
+    expect(behind).toHaveLength(1);
+    expect(behind[0]).toMatchObject({ dir: replica(), state: 'ok', behind: { logObjects: 2 } });
+    expect(Date.parse(behind[0].lastSuccessAt)).toBeGreaterThan(Date.now() - 10 * 60_000);
     const run = await cli(['--json', 'sync', replica()]);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, added: 2 });
     await expectEqualsExport(replica(), 'bob@example.com');
+    const after = await cli(['status']);
+    expect(after.stdout).toContain(`${replica()}: last successful sync`);
+    expect(after.stdout).toMatch(/ago\); up to date/);
+    const doctor = await cli(['--json', 'doctor']);
+    expect(JSON.parse(doctor.stdout).checks).toContainEqual(
+      expect.objectContaining({ name: `sync replica ${replica()}`, status: 'ok' }),
+    );
   }, 120_000);
 
   it('reports an object removed upstream, keeps what it has, and tries it again', async () => {
