@@ -7,7 +7,7 @@ import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_pro
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBucket, ensureIndexTable } from '../../cli/local/services';
 import { archiveStorage, deliverThrough, LOCAL_BUCKET, LOCAL_TABLE } from '../../cli/local/stack';
@@ -226,8 +226,17 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
       rows.find((r) => r.subject === 'will vanish') ??
       rows.sort((a, b) => b.receivedAt.localeCompare(a.receivedAt))[0];
     const kept = rows.find((r) => r !== vanished) as (typeof rows)[number];
-    for (const key of [vanished?.location.key, kept.location.key])
-      await services.clients.s3.send(new DeleteObjectCommand({ Bucket: storage.bucket, Key: key }));
+    // The local bucket is versioned (as on AWS) and the log names the version: a message removed upstream is one
+    // whose every version is deleted (a plain delete only adds a delete marker).
+    for (const location of [vanished?.location, kept.location]) {
+      const { Versions = [], DeleteMarkers = [] } = await services.clients.s3.send(
+        new ListObjectVersionsCommand({ Bucket: storage.bucket, Prefix: location?.key }),
+      );
+      for (const version of [...Versions, ...DeleteMarkers])
+        await services.clients.s3.send(
+          new DeleteObjectCommand({ Bucket: storage.bucket, Key: version.Key, VersionId: version.VersionId }),
+        );
+    }
     const files = readdirSync(join(replica(), 'bob@example.com', 'Maildir', 'cur')).length;
     const run = await cli(['--json', 'sync', replica()]);
     expect(run.code).toBe(1);
