@@ -9,7 +9,7 @@ import {
   replicaListPath,
   replicaStanding,
 } from '../../shared/replica/registry';
-import type { Check } from './checks';
+import type { Check } from './check';
 
 /** "3 h", "2 days": how long ago `iso` was, coarse (status and doctor print it). */
 export function age(iso: string, now: Date): string {
