@@ -153,6 +153,8 @@ async function installTimer(
     await mkdir(dirname(file.path), { recursive: true });
     await writeFile(file.path, file.content, { mode: 0o644 });
   }
+  // doctor watches the replica from now on: a timer that never runs shows as "no sync has succeeded yet".
+  await recordReplica(env.MAIL_ARCHIVER_HOME as string, target, absolute);
   const output = out();
   output.jsonLine({
     kind,

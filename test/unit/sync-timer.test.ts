@@ -78,6 +78,11 @@ describe('sync --install-timer (systemd, Linux)', () => {
       expect(again.code).toBe(0);
       expect(readdirSync(unitDir).sort()).toEqual(names);
       expect(readFileSync(join(unitDir, names[1] as string), 'utf8')).toContain('OnUnitActiveSec=900s');
+      // doctor watches it from now on (no sync has run yet).
+      const doctor = await cli(['--json', 'doctor']);
+      expect(JSON.parse(doctor.stdout).checks).toContainEqual(
+        expect.objectContaining({ name: `sync replica ${replica}`, status: 'warn' }),
+      );
       if (!hasSystemdAnalyze) {
         console.warn('SKIPPED: systemd-analyze verify (install the Debian package systemd)');
         return;
