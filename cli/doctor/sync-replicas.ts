@@ -2,6 +2,7 @@
 // archiver's home by shared/replica/registry.ts) ran successfully within a day. A replica nobody keeps current is
 // the copy that is missing on the bad day; a timer (`sync --install-timer`) keeps it current.
 import { type PolicyDocumentJson, replicaReadPolicy } from '../../shared/delivery-log/read-policy';
+import { errorMessage } from '../../shared/errors';
 import {
   listReplicas,
   REPLICA_STALE_MS,
@@ -29,7 +30,7 @@ export async function syncReplicaChecks(home: string, target: string, now = new 
       {
         name: 'sync replicas',
         status: 'warn',
-        detail: (error as Error).message,
+        detail: errorMessage(error),
         fix: `remove ${replicaListPath(home, target)}; the next sync of each replica records it again`,
       },
     ];
