@@ -26,6 +26,9 @@ import {
   type MaildirMessage,
   maildirMessage,
   maildirSkeleton,
+  manifestEntry,
+  manifestHeader,
+  manifestText,
   messageFilePath,
   messageStorage,
   uidFiles,
@@ -113,7 +116,7 @@ export async function exportMailbox(
   // Nothing per message stays in memory: uidlists and the manifest's message list are spooled to disk.
   const spoolDir = await mkdtemp(join(tmpdir(), 'mail-archiver-export-'));
   const manifestSpool = new Spool(join(spoolDir, 'manifest.json'));
-  await manifestSpool.append('{\n "messages": [');
+  await manifestSpool.append(manifestText.opening);
   let manifestCount = 0;
   const folderInfos: BundleManifest['folders'] = [];
   const lastUids: Record<string, number> = {};
@@ -121,7 +124,7 @@ export async function exportMailbox(
   const metadataPart = !request.part || request.part.index === 0;
   const addToManifest = async (row: MaildirMessage, file: string, storage: ManifestMessage['storage']) => {
     await manifestSpool.append(
-      `${manifestCount++ ? ',' : ''}\n  ${JSON.stringify(manifestEntry(row, file, storage))}`,
+      manifestText.entry(manifestCount++, manifestEntry({ ...row, nul: row.lineEndings.nul }, file, storage)),
     );
     progress.messages += 1;
     progress.rawBytes += row.size;
@@ -176,20 +179,15 @@ export async function exportMailbox(
         courierSubscriptions(names),
       );
     }
-    const manifest: Omit<BundleManifest, 'messages'> = {
-      format: 'mail-archiver-bundle',
-      version: 1,
-      bundleFormat: request.format,
+    const manifest = manifestHeader({
       mailbox: request.mailbox,
-      createdAt: now.toISOString(),
-      incremental: request.after !== undefined,
-      ...(request.after ? { after: request.after } : {}),
-      ...(request.part ? { part: request.part } : {}),
+      format: request.format,
+      createdAt: now,
+      after: request.after,
+      part: request.part,
       folders: folderInfos,
-    };
-    // The manifest's other fields follow its message list (JSON does not care about the order of keys).
-    const rest = JSON.stringify(manifest, null, 1).slice(1);
-    await manifestSpool.append(`\n ],${rest}\n`);
+    });
+    await manifestSpool.append(manifestText.closing(manifest));
     await manifestSpool.close();
     await addEntry(
       pack,
@@ -289,24 +287,6 @@ export async function summarizeExport(
     summary.lastUids[state.folder] = last;
   }
   return summary;
-}
-
-function manifestEntry(
-  row: MaildirMessage,
-  file: string,
-  storage: ManifestMessage['storage'],
-): ManifestMessage {
-  return {
-    folder: row.folder,
-    uid: row.uid,
-    file,
-    sha256: row.sha256,
-    size: row.size,
-    storage,
-    receivedAt: row.receivedAt,
-    flags: row.keywords ? [...row.flags, ...row.keywords] : row.flags,
-    ...(row.lineEndings.nul ? { nul: true } : {}),
-  };
 }
 
 async function writeMaildirSkeleton(pack: tar.Pack, folders: FolderState[], now: Date) {
