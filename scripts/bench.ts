@@ -32,10 +32,12 @@ import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
+import { reconcileBench } from './bench-reconcile';
 import { requestsBench } from './bench-requests';
 import { restoreBench } from './bench-restore';
 import { startupBench } from './bench-startup';
 import { memoryStore } from './bench-support';
+import { transparencyBench } from './bench-transparency';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -499,6 +501,21 @@ async function runImportSection(work: string, messages: Buffer[]) {
   notes.push(...result.notes);
 }
 
+async function runTransparencySection(work: string, messages: Buffer[]) {
+  console.log('\nTransparency log (6,000 messages: seal, proofs in the bundle, verify against a checkpoint)');
+  const { store, index } = await buildMailbox(work, messages, 6_000);
+  const result = await transparencyBench(work, { store, index, bucket: 'raw' });
+  for (const row of result.rows) record({ section: 'transparency', ...row });
+  notes.push(...result.notes);
+}
+
+async function runReconcileSection() {
+  console.log('\nReconcile (peak RSS over simulated archives, each run in a fresh process)');
+  const result = await reconcileBench();
+  for (const row of result.rows) record({ section: 'reconcile', ...row });
+  notes.push(...result.notes);
+}
+
 async function runStartupSection(work: string, messages: Buffer[]) {
   console.log('\nStart-up (the compiled CLI, fresh processes)');
   mkdirSync(work, { recursive: true });
@@ -517,11 +534,18 @@ async function main() {
   const messages = files.map((f) => readFileSync(f));
   const work = mkdtempSync(join(tmpdir(), 'mail-archiver-bench-'));
   const started = new Date();
-  // `BENCH_ONLY=import npm run bench` (or startup): just that section (printed, results.json left alone).
+  // `BENCH_ONLY=reconcile npm run bench`: just the reconcile section (printed, results.json left alone).
+  if (process.env.BENCH_ONLY === 'reconcile') {
+    await runReconcileSection();
+    for (const note of notes) console.log(`  - ${note}`);
+    return;
+  }
+  // `BENCH_ONLY=import npm run bench` (or startup, transparency): just that section (printed, results.json left alone).
   const only = process.env.BENCH_ONLY;
-  if (only === 'import' || only === 'startup') {
+  if (only === 'import' || only === 'startup' || only === 'transparency') {
     try {
-      await (only === 'import' ? runImportSection : runStartupSection)(work, messages);
+      if (only === 'transparency') await runTransparencySection(join(work, 'transparency'), messages);
+      else await (only === 'import' ? runImportSection : runStartupSection)(work, messages);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -536,7 +560,9 @@ async function main() {
     const e2eCount = Number(process.env.BENCH_E2E_MESSAGES ?? 10_000);
     const e2e = await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
     await runImportSection(join(work, 'import'), messages);
+    await runTransparencySection(join(work, 'transparency'), messages);
     await coldStart(work);
+    await runReconcileSection();
     console.log('\nBundle safety (verify on manifest bombs, each in a fresh process)');
     const safety = await bundleSafetyBench(work);
     for (const row of safety.rows) record({ section: 'bundle safety', ...row });

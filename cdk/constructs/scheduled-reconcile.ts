@@ -18,6 +18,13 @@ import type { RawMailStore } from './raw-mail-store';
 /** The reconcile function's service name (its logs, and the dimension of the metrics it publishes). */
 export const RECONCILE_SERVICE = 'mail-archiver-reconcile';
 
+/**
+ * How often the schedule invokes the function: each tick goes on with a run in progress, starts one that is due,
+ * or returns at once. Equal to the function's timeout, so a tick normally finds the last invocation gone; one
+ * that finds it still working leaves (lambdas/reconcile/handler.ts holds the run with a lease).
+ */
+export const RECONCILE_TICK = Duration.minutes(15);
+
 /** Props of {@link ScheduledReconcile}. */
 export interface ScheduledReconcileProps {
   readonly config: ArchiverConfig;
@@ -30,7 +37,8 @@ export interface ScheduledReconcileProps {
   /** Where this construct's alarms notify the operator. */
   readonly alarms: OperatorAlarms;
   /**
-   * How often it runs.
+   * How often a run starts (a run that takes longer than one invocation goes on at the next ticks, every
+   * {@link RECONCILE_TICK} or `every` if shorter).
    * @default - every 6 hours
    */
   readonly every?: Duration;
@@ -48,6 +56,7 @@ export class ScheduledReconcile extends Construct {
   constructor(scope: Construct, id: string, props: ScheduledReconcileProps) {
     super(scope, id);
     const { rawMail, index, forwarding, alarms } = props;
+    const every = props.every ?? Duration.hours(6);
     this.function = new ArchiverFunction(this, 'ReconcileFunction', {
       entry: 'lambdas/reconcile/index.ts',
       description: 'Compares raw mail, the index and the forwarding ledger; reindexes what is missing',
@@ -61,6 +70,7 @@ export class ScheduledReconcile extends Construct {
         RAW_BUCKET: rawMail.bucket.bucketName,
         FORWARD_QUEUE_URL: forwarding.queue.queueUrl,
         POWERTOOLS_SERVICE_NAME: RECONCILE_SERVICE,
+        RECONCILE_EVERY_MINUTES: String(every.toMinutes()),
       },
     });
     rawMail.grantRawMailRead(this.function, 'scheduled reconcile');
@@ -85,7 +95,7 @@ export class ScheduledReconcile extends Construct {
     );
     new Rule(this, 'ReconcileSchedule', {
       description: 'Runs the archiver reconcile (and reindex) on a schedule',
-      schedule: Schedule.rate(props.every ?? Duration.hours(6)),
+      schedule: Schedule.rate(every.toMinutes() < RECONCILE_TICK.toMinutes() ? every : RECONCILE_TICK),
       targets: [new LambdaFunction(this.function, { retryAttempts: 0 })],
     });
     if (locking) {
