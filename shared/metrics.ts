@@ -8,5 +8,15 @@ export const METRICS_NAMESPACE = 'MailArchiver';
 /** Count of bounces to unknown recipients that SES refused (the gatekeeper lets the message go on). */
 export const BOUNCE_FAILED_METRIC = 'BounceFailed';
 
+/**
+ * The heartbeat of a scheduled step (reconcile, the canary): 1 each time a run ends successfully, with the step's
+ * `service` dimension. Its absence for twice the step's period alarms (cdk/constructs/operator-alarms.ts
+ * alarmWhenSilent).
+ */
+export const SCHEDULED_RUN_SUCCEEDED_METRIC = 'ScheduledRunSucceeded';
+
+/** The `service` dimension (the Powertools service name) of the scheduled reconcile's metrics and logs. */
+export const RECONCILE_SERVICE = 'mail-archiver-reconcile';
+
 /** The log message the forward and Sent-collection functions write for a GmailAuthError; an alarm counts it. */
 export const GMAIL_AUTH_FAILURE_LOG = 'gmail authorisation failed';

@@ -7,6 +7,7 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
+import { RECONCILE_SERVICE } from '../../shared/metrics';
 import { ArchiverFunction } from './archiver-function';
 import type { Forwarding } from './forwarding';
 import type { IndexTable } from './index-table';
@@ -55,7 +56,7 @@ export class ScheduledReconcile extends Construct {
         INDEX_TABLE: index.table.tableName,
         RAW_BUCKET: rawMail.bucket.bucketName,
         FORWARD_QUEUE_URL: forwarding.queue.queueUrl,
-        POWERTOOLS_SERVICE_NAME: 'mail-archiver-reconcile',
+        POWERTOOLS_SERVICE_NAME: RECONCILE_SERVICE,
       },
     });
     rawMail.grantRawMailRead(this.function, 'scheduled reconcile');
@@ -73,9 +74,10 @@ export class ScheduledReconcile extends Construct {
       // Every delivery row of every mailbox is compared with the raw store.
       'dynamodb:Scan',
     );
+    const every = props.every ?? Duration.hours(6);
     new Rule(this, 'ReconcileSchedule', {
       description: 'Runs the archiver reconcile (and reindex) on a schedule',
-      schedule: Schedule.rate(props.every ?? Duration.hours(6)),
+      schedule: Schedule.rate(every),
       targets: [new LambdaFunction(this.function, { retryAttempts: 0 })],
     });
     alarms.alarmWhenAboveZero(
@@ -83,5 +85,12 @@ export class ScheduledReconcile extends Construct {
       this.function.metricErrors({ period: Duration.hours(1) }),
       'The scheduled reconcile found differences it could not repair (or failed): see its log, then `mail-archiver reconcile`',
     );
+    // A run that fails alarms above; a run that never happens (the rule disabled, the function deleted or
+    // throttled, the schedule gone) alarms here, when no run has succeeded for twice the period.
+    alarms.alarmWhenSilent('ReconcileHeartbeatAlarm', {
+      service: RECONCILE_SERVICE,
+      hours: Math.ceil(every.toHours({ integral: false }) * 2),
+      alarmDescription: `The scheduled reconcile has not succeeded for twice its period (${every.toHumanString()}): see whether its rule is enabled and its function's log, then \`mail-archiver reconcile --target aws\``,
+    });
   }
 }

@@ -2,13 +2,16 @@
 // what it finds missing (a notification SES could not publish or SNS could not deliver leaves the raw object in
 // incoming/ with nothing else to index it; a message whose ingest failed for good has its envelope sidecar).
 // The outcome is kept in S3 (reports/reconcile.json) for `status` and `doctor`; a run that leaves anything
-// unresolved fails, which the function's error alarm reports.
+// unresolved fails, which the function's error alarm reports; a clean run emits the heartbeat whose absence for
+// twice the schedule's period alarms.
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { readObject } from '../../shared/archive/raw-object';
 import { type ReconcileReport, type ReindexReport, reconcile, reindex } from '../../shared/archive/reconcile';
 import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
+import { SCHEDULED_RUN_SUCCEEDED_METRIC } from '../../shared/metrics';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
 import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
 
@@ -21,6 +24,8 @@ export interface ReconcileHandlerDeps {
   /** The delivery log: rows it does not record are reported, and logged by the reindex that follows. */
   deliveryLog?: DeliveryLog;
   logger: Pick<Logger, 'info' | 'warn'>;
+  /** Where the heartbeat goes: one `ScheduledRunSucceeded` per clean run (its absence alarms). */
+  metrics: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
   now?: () => Date;
 }
 
@@ -92,6 +97,8 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
         })}`,
       );
     }
+    deps.metrics.addMetric(SCHEDULED_RUN_SUCCEEDED_METRIC, MetricUnit.Count, 1);
+    deps.metrics.publishStoredMetrics();
     return run;
   };
 }

@@ -1,10 +1,12 @@
 // Composition root: clients and config are built once per cold start.
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { DeliveryLog } from '../../shared/delivery-log/log';
+import { METRICS_NAMESPACE, RECONCILE_SERVICE } from '../../shared/metrics';
 import { bundledConfig, requireEnv } from '../shared/environment';
 import { createReconcileHandler } from './handler';
 
@@ -18,5 +20,6 @@ export const handler = createReconcileHandler({
   bucket,
   deliveryLog: new DeliveryLog(store, bucket),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),
-  logger: new Logger({ serviceName: 'mail-archiver-reconcile' }),
+  logger: new Logger({ serviceName: RECONCILE_SERVICE }),
+  metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: RECONCILE_SERVICE }),
 });
