@@ -42,6 +42,7 @@ export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<
   { names: ['forwards'], load: async () => (await import('./commands/forwards')).registerForwards },
   { names: ['redrive'], load: async () => (await import('./commands/redrive')).registerRedrive },
   { names: ['reconcile'], load: async () => (await import('./commands/reconcile')).registerReconcile },
+  { names: ['hold'], load: async () => (await import('./commands/hold')).registerHold },
   { names: ['reindex'], load: async () => (await import('./commands/reindex')).registerReindex },
   {
     names: ['restore'],

@@ -15,8 +15,10 @@ export const BOUNCE_FAILED_METRIC = 'BounceFailed';
  */
 export const SCHEDULED_RUN_SUCCEEDED_METRIC = 'ScheduledRunSucceeded';
 
-/** The `service` dimension (the Powertools service name) of the scheduled reconcile's metrics and logs. */
+/** The reconcile function's service name (its logs, and the dimension of the metrics it publishes). */
 export const RECONCILE_SERVICE = 'mail-archiver-reconcile';
 
+/** Messages the scheduled lock sweep left with a version that has no Object Lock retention (alarm above 0). */
+export const UNLOCKED_MESSAGES_METRIC = 'UnlockedMessages';
 /** The log message the forward and Sent-collection functions write for a GmailAuthError; an alarm counts it. */
 export const GMAIL_AUTH_FAILURE_LOG = 'gmail authorisation failed';

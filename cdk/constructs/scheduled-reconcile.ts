@@ -3,11 +3,12 @@
 // not publish, SNS could not deliver) is found here rather than by hand; what cannot be repaired fails the run,
 // which alarms.
 import { Duration } from 'aws-cdk-lib';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
-import { RECONCILE_SERVICE } from '../../shared/metrics';
+import { METRICS_NAMESPACE, RECONCILE_SERVICE, UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
 import { ArchiverFunction } from './archiver-function';
 import type { Forwarding } from './forwarding';
 import type { IndexTable } from './index-table';
@@ -62,6 +63,11 @@ export class ScheduledReconcile extends Construct {
     rawMail.grantRawMailRead(this.function, 'scheduled reconcile');
     rawMail.grantEnvelopeReadWrite(this.function);
     rawMail.grantReportsReadWrite(this.function);
+    const locking = props.config.archive.lock.mode !== 'off';
+    if (locking) {
+      rawMail.grantLock(this.function);
+      rawMail.grantLockSweep(this.function);
+    }
     rawMail.grantDeliveryLogAppend(this.function, { read: true });
     forwarding.grantEnqueue(this.function);
     index.grantWithIndexes(
@@ -80,6 +86,19 @@ export class ScheduledReconcile extends Construct {
       schedule: Schedule.rate(every),
       targets: [new LambdaFunction(this.function, { retryAttempts: 0 })],
     });
+    if (locking) {
+      alarms.alarmWhenAboveZero(
+        'UnlockedMessagesAlarm',
+        new Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: UNLOCKED_MESSAGES_METRIC,
+          dimensionsMap: { service: RECONCILE_SERVICE },
+          statistic: 'Maximum',
+          period: Duration.hours(6),
+        }),
+        'The lock sweep left messages with a version that has no Object Lock retention: see the reconcile log, then `mail-archiver reconcile`',
+      );
+    }
     alarms.alarmWhenAboveZero(
       'ReconcileErrorsAlarm',
       this.function.metricErrors({ period: Duration.hours(1) }),

@@ -78,7 +78,7 @@ export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store
       return {
         key,
         stream,
-        done: deps.store.upload({ bucket: deps.bucket, key }, stream, 'application/gzip'),
+        done: deps.store.upload({ bucket: deps.bucket, key }, stream, 'application/gzip').then(() => {}),
       };
     };
     const after = await runExportPart(deps, record, part, openSink);

@@ -2,8 +2,7 @@
 // what it finds missing (a notification SES could not publish or SNS could not deliver leaves the raw object in
 // incoming/ with nothing else to index it; a message whose ingest failed for good has its envelope sidecar).
 // The outcome is kept in S3 (reports/reconcile.json) for `status` and `doctor`; a run that leaves anything
-// unresolved fails, which the function's error alarm reports; a clean run emits the heartbeat whose absence for
-// twice the schedule's period alarms.
+// unresolved fails, which the function's error alarm reports.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { readObject } from '../../shared/archive/raw-object';
@@ -11,9 +10,11 @@ import { type ReconcileReport, type ReindexReport, reconcile, reindex } from '..
 import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
-import { SCHEDULED_RUN_SUCCEEDED_METRIC } from '../../shared/metrics';
+import { SCHEDULED_RUN_SUCCEEDED_METRIC, UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
 import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
+import type { ArchiveLocker } from '../../shared/retention/lock-policy';
+import { type SweepReport, sweepUnlocked } from '../../shared/retention/sweep';
 
 export interface ReconcileHandlerDeps {
   config: ArchiverConfig;
@@ -24,9 +25,11 @@ export interface ReconcileHandlerDeps {
   /** The delivery log: rows it does not record are reported, and logged by the reindex that follows. */
   deliveryLog?: DeliveryLog;
   logger: Pick<Logger, 'info' | 'warn'>;
-  /** Where the heartbeat goes: one `ScheduledRunSucceeded` per clean run (its absence alarms). */
-  metrics: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
   now?: () => Date;
+  /** The lock step for what reindex reads, and the sweep's locks (shared/retention). */
+  locker?: ArchiveLocker;
+  /** Where the sweep's count of unlocked messages and the heartbeat of a clean run are published (their alarms' metrics). */
+  metrics?: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
 }
 
 /** The scheduled reconcile left differences it could not repair; `report` lists them. */
@@ -43,6 +46,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       index: deps.index,
       bucket: deps.bucket,
       now,
+      ...(deps.locker ? { locker: deps.locker } : {}),
       ...(deps.deliveryLog ? { deliveryLog: deps.deliveryLog } : {}),
     };
     let report: ReconcileReport = await reconcile(base);
@@ -64,6 +68,18 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
     const previous = (await deps.store.exists(location))
       ? (JSON.parse((await readObject(deps.store, location)).toString('utf8')) as ReconcileRun)
       : undefined;
+    // Versions a failed lock step left unlocked are locked now; the count of messages still unlocked is alarmed.
+    let sweep: SweepReport | undefined;
+    if (deps.locker) {
+      sweep = await sweepUnlocked({
+        locker: deps.locker,
+        bucket: deps.bucket,
+        now,
+        ...(previous?.lockedThrough ? { since: previous.lockedThrough } : {}),
+      });
+      deps.metrics?.addMetric(UNLOCKED_MESSAGES_METRIC, MetricUnit.Count, sweep.unlockedMessages);
+      deps.metrics?.publishStoredMetrics();
+    }
     const at = now().toISOString();
     const run: ReconcileRun = {
       at,
@@ -80,6 +96,13 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       forwardsUnsettled: report.forwardsUnsettled.length,
       notLogged: report.notLogged.length,
       ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
+      ...(sweep
+        ? {
+            lockedBySweep: sweep.locked,
+            unlockedMessages: sweep.unlockedMessages,
+            ...(sweep.lockedThrough ? { lockedThrough: sweep.lockedThrough } : {}),
+          }
+        : {}),
     };
     await deps.store.write(location, Buffer.from(JSON.stringify(run)));
     deps.logger.info('reconcile', { ...run });
@@ -97,8 +120,9 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
         })}`,
       );
     }
-    deps.metrics.addMetric(SCHEDULED_RUN_SUCCEEDED_METRIC, MetricUnit.Count, 1);
-    deps.metrics.publishStoredMetrics();
+    // The heartbeat: a clean run ends here; its absence for twice the schedule's period alarms.
+    deps.metrics?.addMetric(SCHEDULED_RUN_SUCCEEDED_METRIC, MetricUnit.Count, 1);
+    deps.metrics?.publishStoredMetrics();
     return run;
   };
 }

@@ -39,6 +39,8 @@ export interface ReconcileDeps {
    * its end). Rows lost from a finished ingest are not forwarded again.
    */
   forwards?: ForwardQueue;
+  /** Locks the raw version reindex reads (shared/retention); sidecar writes are locked by the store itself. */
+  locker?: IngestDeps['locker'];
   /**
    * The delivery log: reconcile reports the rows it does not record, reindex logs them (and the rows it
    * rebuilds). Without it neither looks at the log.
@@ -292,6 +294,7 @@ export async function reindex(
           store: deps.store,
           index: deps.index,
           ...(deps.limits ? { limits: deps.limits } : {}),
+          ...(deps.locker ? { locker: deps.locker } : {}),
           ...(envelope ? { restore: envelope.deliveries } : {}),
           ...(logBatch ? { logBatch } : {}),
           // Without a sidecar (or one that records no envelope) no ingest is known to have run (SES could not

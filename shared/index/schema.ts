@@ -6,6 +6,7 @@
 //   pk = MAILBOX#<mailbox>   sk = FORWARD#<messageKey>#<target>   the forwarding ledger
 //   pk = MAILBOX#<mailbox>   sk = CONTENT#<contentSha256>    which message holds this content in the mailbox
 //   pk = SESMSG#<SES id of a forwarded copy>   sk = FORWARD       finds the ledger entry for bounce feedback
+//   pk = HOLDS   sk = HOLD#<holdId>                  a legal hold: criteria, who, when, why, how many (holds are few)
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
 //   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
 import type { ForwardEntry } from '../forwarding/ledger';
@@ -159,6 +160,8 @@ export const indexKeys = {
   MESSAGE_PREFIX: 'MESSAGE#',
   FOLDER_PREFIX: 'FOLDER#',
   CONTENT_PREFIX: 'CONTENT#',
+  HOLDS_PK: 'HOLDS',
+  holdSk: (holdId: string) => `HOLD#${holdId}`,
 } as const;
 
 /** The primary key ({ pk, sk }) of each kind of item: the one place that assembles them. */
@@ -192,6 +195,8 @@ export const itemKeys = {
     pk: indexKeys.sentCopyPk(sesMessageId),
     sk: indexKeys.SENT_COPY_SK,
   }),
+  /** A legal hold (shared/retention/holds.ts): all in one partition, listed by hold id (time-sortable). */
+  hold: (holdId: string) => ({ pk: indexKeys.HOLDS_PK, sk: indexKeys.holdSk(holdId) }),
 } as const;
 
 /** The content marker item: its keys and the message key of the row that holds the content. */
@@ -297,6 +302,18 @@ export const REPORTS_PREFIX = 'reports/';
 /** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
 export const DELIVERY_LOG_PREFIX = 'delivery-log/';
 
+/**
+ * The prefixes whose every version is locked with S3 Object Lock (shared/retention/lock-policy.ts): raw mail, the
+ * envelope sidecars and the delivery log. The grants, the sweep and the replica read this one list.
+ */
+export const LOCKED_PREFIXES: readonly string[] = [RAW_MAIL_PREFIX, ENVELOPE_PREFIX, DELIVERY_LOG_PREFIX];
+
+/**
+ * Where `doctor --target aws` writes a small canary object that the replica's rules replicate too: its
+ * replication status on the source (x-amz-replication-status) proves the replica in account B takes writes.
+ */
+export const REPLICA_CANARY_PREFIX = 'replica-canary/';
+
 export interface ReconcileRun {
   at: string;
   ok: boolean;
@@ -315,6 +332,11 @@ export interface ReconcileRun {
   reindexFailed?: number;
   /** Envelope sidecars that could not be read (left after the run's repairs). */
   unreadableEnvelopes?: number;
+  /** The lock sweep (shared/retention/sweep.ts): versions it locked, and messages it left with an unlocked one. */
+  lockedBySweep?: number;
+  unlockedMessages?: number;
+  /** Every version created before this instant is locked: where the next sweep starts. */
+  lockedThrough?: string;
 }
 
 /** History imports get a content-derived id in place of SES's, so a second import finds the first. */

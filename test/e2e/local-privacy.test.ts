@@ -146,5 +146,5 @@ describe('an archive of an older version', () => {
     } finally {
       await reopened.close();
     }
-  });
+  }, 180_000); // DynamoDB Local started twice: 42-50 s alone at load 30
 });
