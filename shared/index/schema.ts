@@ -298,6 +298,8 @@ export const isNotMailObject = (key: string) => isSetupNotification(key) || key.
 /** The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`. */
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
 export const REPORTS_PREFIX = 'reports/';
+/** The last canary sent and the verdict on the one before it (shared/health/canary-run.ts). */
+export const CANARY_RECORD_KEY = 'reports/canary.json';
 
 /** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
 export const DELIVERY_LOG_PREFIX = 'delivery-log/';
