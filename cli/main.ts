@@ -25,6 +25,7 @@ export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<
   { names: ['search'], load: async () => (await import('./commands/search')).registerSearch },
   { names: ['status'], load: async () => (await import('./commands/status')).registerStatus },
   { names: ['export'], load: async () => (await import('./commands/export')).registerExport },
+  { names: ['sync'], load: async () => (await import('./commands/sync')).registerSync },
   {
     names: ['verify'],
     load: async () => {

@@ -32,6 +32,7 @@ import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
+import { reconcileBench } from './bench-reconcile';
 import { requestsBench } from './bench-requests';
 import { restoreBench } from './bench-restore';
 import { startupBench } from './bench-startup';
@@ -499,6 +500,13 @@ async function runImportSection(work: string, messages: Buffer[]) {
   notes.push(...result.notes);
 }
 
+async function runReconcileSection() {
+  console.log('\nReconcile (peak RSS over simulated archives, each run in a fresh process)');
+  const result = await reconcileBench();
+  for (const row of result.rows) record({ section: 'reconcile', ...row });
+  notes.push(...result.notes);
+}
+
 async function runStartupSection(work: string, messages: Buffer[]) {
   console.log('\nStart-up (the compiled CLI, fresh processes)');
   mkdirSync(work, { recursive: true });
@@ -517,6 +525,12 @@ async function main() {
   const messages = files.map((f) => readFileSync(f));
   const work = mkdtempSync(join(tmpdir(), 'mail-archiver-bench-'));
   const started = new Date();
+  // `BENCH_ONLY=reconcile npm run bench`: just the reconcile section (printed, results.json left alone).
+  if (process.env.BENCH_ONLY === 'reconcile') {
+    await runReconcileSection();
+    for (const note of notes) console.log(`  - ${note}`);
+    return;
+  }
   // `BENCH_ONLY=import npm run bench` (or startup): just that section (printed, results.json left alone).
   const only = process.env.BENCH_ONLY;
   if (only === 'import' || only === 'startup') {
@@ -537,6 +551,7 @@ async function main() {
     const e2e = await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
     await runImportSection(join(work, 'import'), messages);
     await coldStart(work);
+    await runReconcileSection();
     console.log('\nBundle safety (verify on manifest bombs, each in a fresh process)');
     const safety = await bundleSafetyBench(work);
     for (const row of safety.rows) record({ section: 'bundle safety', ...row });

@@ -9,7 +9,14 @@ import type {
   ForwardState,
   SendResult,
 } from './forwarding/ledger';
-import type { DeliveryRow, ExportPart, ExportRecord, FolderState, RawLocation } from './index/schema';
+import type {
+  DeliveryRow,
+  ExportPart,
+  ExportRecord,
+  FolderState,
+  RawLocation,
+  RawObjectRow,
+} from './index/schema';
 import type { Folder } from './receiving/routing';
 import type { HoldRecord } from './retention/hold-record';
 
@@ -108,6 +115,17 @@ export interface DeliveryIndex {
   restoreUid(mailbox: string, folder: Folder, uid: number, uidValidity: number): Promise<boolean>;
   /** Every delivery row, all mailboxes (reconcile). */
   allDeliveries(): AsyncIterable<DeliveryRow>;
+  /**
+   * The rows of a mailbox in the order of their raw objects' keys (by `sesMessageId`, compared as UTF-8 bytes, as
+   * S3 lists keys; then by message key), only their keys; with `afterSesMessageId`, only rows whose
+   * `sesMessageId` sorts after it. Reconcile walks them beside the bucket's listing.
+   */
+  rawObjectRows(mailbox: string, afterSesMessageId?: string): AsyncIterable<RawObjectRow>;
+  /**
+   * The rows of a mailbox in message-key order (the order of the forwarding ledger's entries); with
+   * `afterMessageKey`, only the rows after it.
+   */
+  mailboxRows(mailbox: string, afterMessageKey?: string): AsyncIterable<DeliveryRow>;
   /** Writes a row unless one exists for (mailbox, messageKey): at-least-once delivery makes this the norm. */
   putDelivery(row: DeliveryRow): Promise<'created' | 'exists'>;
   /**
@@ -159,7 +177,11 @@ export interface ForwardLedger {
   settleForward(entry: ForwardEntryKey, result: SendResult, now: Date): Promise<void>;
   /** Records a decision not to forward, unless something was already recorded. */
   skipForward(entry: ForwardEntryKey, reason: string, now: Date): Promise<void>;
-  listForwards(mailbox: string, state?: ForwardState): AsyncIterable<ForwardEntry>;
+  /**
+   * A mailbox's ledger entries in message-key order (then target); with `afterMessageKey`, only the entries of
+   * message keys after it.
+   */
+  listForwards(mailbox: string, state?: ForwardState, afterMessageKey?: string): AsyncIterable<ForwardEntry>;
   /** Bounce and complaint feedback, found by the id SES gave the sent copy; false when no entry has it. */
   recordFeedback(
     sesMessageId: string,

@@ -15,6 +15,13 @@ import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
 
+/**
+ * How often the schedule invokes the function: each tick goes on with a run in progress, starts one that is due,
+ * or returns at once. Equal to the function's timeout, so a tick normally finds the last invocation gone; one
+ * that finds it still working leaves (lambdas/reconcile/handler.ts holds the run with a lease).
+ */
+export const RECONCILE_TICK = Duration.minutes(15);
+
 /** Props of {@link ScheduledReconcile}. */
 export interface ScheduledReconcileProps {
   readonly config: ArchiverConfig;
@@ -27,7 +34,8 @@ export interface ScheduledReconcileProps {
   /** Where this construct's alarms notify the operator. */
   readonly alarms: OperatorAlarms;
   /**
-   * How often it runs.
+   * How often a run starts (a run that takes longer than one invocation goes on at the next ticks, every
+   * {@link RECONCILE_TICK} or `every` if shorter).
    * @default - every 6 hours
    */
   readonly every?: Duration;
@@ -45,6 +53,7 @@ export class ScheduledReconcile extends Construct {
   constructor(scope: Construct, id: string, props: ScheduledReconcileProps) {
     super(scope, id);
     const { rawMail, index, forwarding, alarms } = props;
+    const every = props.every ?? Duration.hours(6);
     this.function = new ArchiverFunction(this, 'ReconcileFunction', {
       entry: 'lambdas/reconcile/index.ts',
       description: 'Compares raw mail, the index and the forwarding ledger; reindexes what is missing',
@@ -58,6 +67,7 @@ export class ScheduledReconcile extends Construct {
         RAW_BUCKET: rawMail.bucket.bucketName,
         FORWARD_QUEUE_URL: forwarding.queue.queueUrl,
         POWERTOOLS_SERVICE_NAME: RECONCILE_SERVICE,
+        RECONCILE_EVERY_MINUTES: String(every.toMinutes()),
       },
     });
     rawMail.grantRawMailRead(this.function, 'scheduled reconcile');
@@ -80,10 +90,9 @@ export class ScheduledReconcile extends Construct {
       // Every delivery row of every mailbox is compared with the raw store.
       'dynamodb:Scan',
     );
-    const every = props.every ?? Duration.hours(6);
     new Rule(this, 'ReconcileSchedule', {
       description: 'Runs the archiver reconcile (and reindex) on a schedule',
-      schedule: Schedule.rate(every),
+      schedule: Schedule.rate(every.toMinutes() < RECONCILE_TICK.toMinutes() ? every : RECONCILE_TICK),
       targets: [new LambdaFunction(this.function, { retryAttempts: 0 })],
     });
     if (locking) {
@@ -105,11 +114,11 @@ export class ScheduledReconcile extends Construct {
       'The scheduled reconcile found differences it could not repair (or failed): see its log, then `mail-archiver reconcile`',
     );
     // A run that fails alarms above; a run that never happens (the rule disabled, the function deleted or
-    // throttled, the schedule gone) alarms here, when no run has succeeded for twice the period.
+    // throttled, the schedule gone) alarms here, when no run has ended clean for twice the period.
     alarms.alarmWhenSilent('ReconcileHeartbeatAlarm', {
       service: RECONCILE_SERVICE,
       hours: Math.ceil(every.toHours({ integral: false }) * 2),
-      alarmDescription: `The scheduled reconcile has not succeeded for twice its period (${every.toHumanString()}): see whether its rule is enabled and its function's log, then \`mail-archiver reconcile --target aws\``,
+      alarmDescription: `The scheduled reconcile has not ended clean for twice its period (${every.toHumanString()}): see whether its rule is enabled and its function's log, then \`mail-archiver reconcile --target aws\``,
     });
   }
 }

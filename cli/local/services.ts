@@ -10,12 +10,6 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  type DynamoDBClient,
-  ListTablesCommand,
-} from '@aws-sdk/client-dynamodb';
-import {
   CreateBucketCommand,
   HeadBucketCommand,
   PutBucketVersioningCommand,
@@ -23,7 +17,6 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import { indexTableDefinition } from '../../shared/index/schema';
 import { installObjectLockLayer } from './object-lock/layer';
 import { type GuardedApp, requireAccessKeyId } from './s3-access';
 
@@ -367,51 +360,6 @@ export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> 
       Bucket: bucket,
       ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled' },
     }),
-  );
-}
-
-/** Creates the index table with the same key schema as the CDK stack, if it does not exist yet. */
-export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
-  const { TableNames } = await dynamodb.send(new ListTablesCommand({}));
-  if (TableNames?.includes(tableName)) return;
-  const def = indexTableDefinition;
-  const attributes = new Map<string, 'S' | 'N'>();
-  for (const key of [
-    def.partitionKey,
-    def.sortKey,
-    ...def.globalSecondaryIndexes.flatMap((g) => [g.partitionKey, g.sortKey]),
-  ]) {
-    attributes.set(key.name, key.type);
-  }
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({
-        AttributeName,
-        AttributeType,
-      })),
-      KeySchema: [
-        { AttributeName: def.partitionKey.name, KeyType: 'HASH' },
-        { AttributeName: def.sortKey.name, KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: def.globalSecondaryIndexes.map((g) => ({
-        IndexName: g.indexName,
-        KeySchema: [
-          { AttributeName: g.partitionKey.name, KeyType: 'HASH' },
-          { AttributeName: g.sortKey.name, KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      })),
-    }),
-  );
-  await waitFor(
-    async () => {
-      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-      return Table?.TableStatus === 'ACTIVE';
-    },
-    10_000,
-    `table ${tableName} to become active`,
   );
 }
 

@@ -235,7 +235,8 @@ export async function startLocalArchive(
   makeDataHomePrivate(options.home);
   const releaseUmask = holdPrivateUmask();
   const credentials = localCredentials(options.home);
-  const { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } = await import('./services');
+  const { ensureBucket, startDynamoLocal, startS3Local } = await import('./services');
+  const { ensureIndexTable } = await import('./index-table');
   const started = await Promise.allSettled([
     startDynamoLocal({
       dataDir: join(options.home, 'dynamodb'),

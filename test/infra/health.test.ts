@@ -17,7 +17,8 @@ beforeAll(() => {
 
 describe('heartbeats of the scheduled steps', () => {
   it('the scheduled reconcile (every 6 hours) alarms when no run succeeded in 12 hours, missing data breaching', () => {
-    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(6 hours)' });
+    const [, fn] = model.find('AWS::Lambda::Function', 'ReconcileFunction');
+    expect(fn.Properties).toMatchObject({ Environment: { Variables: { RECONCILE_EVERY_MINUTES: '360' } } });
     const [, alarm] = model.find('AWS::CloudWatch::Alarm', 'ReconcileHeartbeatAlarm');
     expect(alarm.Properties).toMatchObject({
       AlarmName: 'TestArchiver-ReconcileHeartbeatAlarm',

@@ -15,10 +15,10 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { type RunSimulationResults, runSimulation } from '@cloud-copilot/iam-simulate';
 import type { CloudFormationCustomResourceEvent, Context, SESEvent, SNSEvent, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureIndexTable } from '../../cli/local/index-table';
 import {
   type DynamoLocal,
   ensureBucket,
-  ensureIndexTable,
   type S3Local,
   startDynamoLocal,
   startS3Local,
