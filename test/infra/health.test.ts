@@ -1,17 +1,14 @@
 // The stack's health alarms: the heartbeats of the scheduled steps (an alarm when a step has not succeeded for
 // twice its period), as CloudWatch evaluates them: hourly periods, every one of them missing or below one success.
-import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { METRICS_NAMESPACE, RECONCILE_SERVICE, SCHEDULED_RUN_SUCCEEDED_METRIC } from '../../shared/metrics';
 import { synthesize } from './synth';
 import { TemplateModel } from './template-model';
 
-let template: Template;
 let model: TemplateModel;
 
 beforeAll(() => {
   const { template: t } = synthesize();
-  template = t;
   model = new TemplateModel('TestArchiver', t.toJSON().Resources);
 });
 
