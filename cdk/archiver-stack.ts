@@ -16,6 +16,7 @@ import { RawMailStore } from './constructs/raw-mail-store';
 import { Receiving } from './constructs/receiving';
 import { ArchiveReplication } from './constructs/replication';
 import { ScheduledReconcile } from './constructs/scheduled-reconcile';
+import { TransparencyLog } from './constructs/transparency-log';
 
 /** Props of {@link ArchiverStack}: the standard stack props and the archiver config. */
 export interface ArchiverStackProps extends StackProps {
@@ -28,7 +29,7 @@ export interface ArchiverStackProps extends StackProps {
 
 /**
  * The deployable archiver: composes one construct per architectural task (receiving, raw-mail store, index,
- * ingest, forwarding, export, scheduled reconcile, operator alarms) and grants nothing itself: each construct
+ * ingest, forwarding, export, scheduled reconcile, transparency log, operator alarms) and grants nothing itself: each construct
  * grants its own functions exactly what they use. Stateful resources are retained when the stack is deleted, and
  * their logical IDs (a contract with a deployed stack) are pinned in test/infra/logical-ids.test.ts.
  */
@@ -49,6 +50,8 @@ export class ArchiverStack extends Stack {
   readonly export: MailboxExport;
   /** The scheduled reconcile. */
   readonly reconcile: ScheduledReconcile;
+  /** The transparency log: its signing key and the scheduled seal. */
+  readonly transparency: TransparencyLog;
 
   constructor(scope: Construct, id: string, props: ArchiverStackProps) {
     super(scope, id, props);
@@ -106,6 +109,12 @@ export class ArchiverStack extends Stack {
       alarms: this.alarms,
     });
 
+    this.transparency = new TransparencyLog(this, 'Transparency', {
+      config,
+      rawMail: this.rawMail,
+      alarms: this.alarms,
+    });
+
     new CfnOutput(this, 'RawMailBucketName', { value: this.rawMail.bucket.bucketName });
     new CfnOutput(this, 'IndexTableName', { value: this.index.table.tableName });
     new CfnOutput(this, 'IngestQueueUrl', { value: this.ingest.queue.queueUrl });
@@ -121,5 +130,7 @@ export class ArchiverStack extends Stack {
     new CfnOutput(this, 'ExportFunctionName', { value: this.export.function.functionName });
     new CfnOutput(this, 'ReceiptRuleSetName', { value: config.ses.ruleSetName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
+    new CfnOutput(this, 'SealFunctionName', { value: this.transparency.function.functionName });
+    new CfnOutput(this, 'TransparencySigningKeyArn', { value: this.transparency.signingKey.keyArn });
   }
 }

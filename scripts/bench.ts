@@ -37,6 +37,7 @@ import { requestsBench } from './bench-requests';
 import { restoreBench } from './bench-restore';
 import { startupBench } from './bench-startup';
 import { memoryStore } from './bench-support';
+import { transparencyBench } from './bench-transparency';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -500,6 +501,14 @@ async function runImportSection(work: string, messages: Buffer[]) {
   notes.push(...result.notes);
 }
 
+async function runTransparencySection(work: string, messages: Buffer[]) {
+  console.log('\nTransparency log (6,000 messages: seal, proofs in the bundle, verify against a checkpoint)');
+  const { store, index } = await buildMailbox(work, messages, 6_000);
+  const result = await transparencyBench(work, { store, index, bucket: 'raw' });
+  for (const row of result.rows) record({ section: 'transparency', ...row });
+  notes.push(...result.notes);
+}
+
 async function runReconcileSection() {
   console.log('\nReconcile (peak RSS over simulated archives, each run in a fresh process)');
   const result = await reconcileBench();
@@ -531,11 +540,12 @@ async function main() {
     for (const note of notes) console.log(`  - ${note}`);
     return;
   }
-  // `BENCH_ONLY=import npm run bench` (or startup): just that section (printed, results.json left alone).
+  // `BENCH_ONLY=import npm run bench` (or startup, transparency): just that section (printed, results.json left alone).
   const only = process.env.BENCH_ONLY;
-  if (only === 'import' || only === 'startup') {
+  if (only === 'import' || only === 'startup' || only === 'transparency') {
     try {
-      await (only === 'import' ? runImportSection : runStartupSection)(work, messages);
+      if (only === 'transparency') await runTransparencySection(join(work, 'transparency'), messages);
+      else await (only === 'import' ? runImportSection : runStartupSection)(work, messages);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -550,6 +560,7 @@ async function main() {
     const e2eCount = Number(process.env.BENCH_E2E_MESSAGES ?? 10_000);
     const e2e = await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
     await runImportSection(join(work, 'import'), messages);
+    await runTransparencySection(join(work, 'transparency'), messages);
     await coldStart(work);
     await runReconcileSection();
     console.log('\nBundle safety (verify on manifest bombs, each in a fresh process)');

@@ -185,6 +185,29 @@ export const configSchema = z
           '`{ "hostedZoneId", "zoneName" }`: the stack creates the MX and DKIM records in this Route 53 hosted zone.',
         'x-default-text': 'none: create the records from the stack outputs',
       }),
+    transparency: z
+      .object({
+        sealEveryHours: z
+          .number()
+          .int()
+          .min(1)
+          .max(24)
+          .default(24)
+          .describe(
+            'How often the transparency log is sealed on AWS (a signed checkpoint of every delivery so far), in hours; an alarm fires after 26 hours without a seal.',
+          ),
+        timestampAuthority: z
+          .url({ protocol: /^https?$/ })
+          .optional()
+          .meta({
+            description:
+              'The URL of an RFC 3161 timestamp authority: each new checkpoint is time-stamped by it, and the reply kept beside it.',
+            'x-default-text': 'none: checkpoints are not time-stamped',
+          }),
+      })
+      .strict()
+      // The field defaults above are the only ones: an absent block is parsed as `{}`.
+      .prefault({}),
     archiveTransitionDays: z
       .number()
       .int()

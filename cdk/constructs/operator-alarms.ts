@@ -1,6 +1,6 @@
 // Operator alarms: every alarm of the archiver notifies one SNS topic, which emails the operator. The topic and
 // the other archiver topics are encrypted with one customer managed key (the messaging key).
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
   Alarm,
   type AlarmProps,
@@ -10,10 +10,11 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import { METRICS_NAMESPACE, SCHEDULED_RUN_SUCCEEDED_METRIC } from '../../shared/metrics';
 import { allowServiceToPublish } from './service-publishing';
 
@@ -23,7 +24,10 @@ export interface OperatorAlarmsProps {
   readonly alarmEmail: string;
 }
 
-/** Props of one alarm: unless given, it fires on one evaluation period and missing data counts as fine. */
+/**
+ * Props of one alarm: unless they say otherwise, it fires on one evaluation period and missing data counts as
+ * fine.
+ */
 export type OperatorAlarmProps = Omit<AlarmProps, 'evaluationPeriods' | 'treatMissingData'> &
   Partial<Pick<AlarmProps, 'evaluationPeriods' | 'treatMissingData'>>;
 
@@ -73,6 +77,20 @@ export class OperatorAlarms extends Construct {
     });
     alarm.addAlarmAction(this.action);
     return alarm;
+  }
+
+  /**
+   * sns:Publish on the alarm topic, with the messaging key's kms:GenerateDataKey* and kms:Decrypt (aws-cdk-lib's
+   * grant adds them for an encrypted topic): the seal function mails each new checkpoint through it.
+   */
+  grantPublish(grantee: IGrantable & IConstruct): void {
+    this.topic.grantPublish(grantee);
+    const role = (grantee as { role?: IConstruct }).role ?? grantee;
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason:
+        'A publisher to an SNS topic encrypted with a customer managed key needs kms:GenerateDataKey* and kms:Decrypt on that key (SNS developer guide, "Key management"); the grant names the one messaging key',
+    });
   }
 
   /** An alarm when `metric` (a count over its period) is above zero. */

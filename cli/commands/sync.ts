@@ -5,8 +5,10 @@ import type { Command } from 'commander';
 import { LockHeldError } from '../../shared/adapters/pid-lock';
 import { errorMessage } from '../../shared/errors';
 import { ReplicaConflictError, ReplicaDirectoryError } from '../../shared/replica/errors';
+import { recordReplica } from '../../shared/replica/registry';
 import { type SyncReport, syncReplica } from '../../shared/replica/sync';
 import type { CliContext } from '../context';
+import { archiverHome } from '../local/running-stack';
 import { interruption } from '../process/interrupt';
 import { normaliseMailbox, parseInterval, parsePositive } from '../process/options';
 import { ExitCode, humanBytes, progressBar, UserError } from '../process/output';
@@ -46,6 +48,10 @@ export function registerSync(program: Command, ctx: CliContext): void {
         const source = { log: archive.deliveryLog, store: archive.store, target };
         for (;;) {
           const report = await runOnce(source, dir, mailboxes, options);
+          // status and doctor find this replica through the archiver's home (shared/replica/registry.ts).
+          await recordReplica(archiverHome(), target, dir).catch((error) =>
+            out().warn(`could not record ${dir} for status and doctor: ${errorMessage(error)}`),
+          );
           if (!options.watch || interruption.aborted) {
             if (!report.ok) process.exitCode = ExitCode.failed;
             return;

@@ -17,6 +17,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import { honourIfNoneMatch } from './conditional-writes';
 import { installObjectLockLayer } from './object-lock/layer';
 import { type GuardedApp, requireAccessKeyId } from './s3-access';
 
@@ -168,6 +169,7 @@ export async function startS3Local(options: {
   answerPutsOnceWritten((server as unknown as { store: S3rverStore }).store);
   rememberBucketSettings((server as unknown as { store: SubresourceStore }).store);
   continueListingsWithoutDes(server as unknown as KoaLike);
+  honourIfNoneMatch(server as unknown as Parameters<typeof honourIfNoneMatch>[0]);
   installObjectLockLayer(server, {
     dataDir: options.dataDir,
     ...(options.governanceBypassKeyIds ? { governanceBypassKeyIds: options.governanceBypassKeyIds } : {}),

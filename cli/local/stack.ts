@@ -21,10 +21,12 @@ import {
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { S3WriteOnceStore } from '../../shared/adapters/s3-write-once-store';
+import type { BundleProofs } from '../../shared/bundle/export';
 import type { ArchiverConfig } from '../../shared/config';
 import { DeliveryLog, type DeliveryLogBatch } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
-import type { MailSender, RawMailStore } from '../../shared/ports';
+import type { MailSender, RawMailStore, WriteOnceStore } from '../../shared/ports';
 import { checkEnvelopeRecipient } from '../../shared/receiving/recipient-check';
 import type { Verdicts } from '../../shared/receiving/routing';
 import { normaliseAddress } from '../../shared/receiving/routing';
@@ -32,6 +34,9 @@ import type { SesReceivedNotification } from '../../shared/receiving/ses-notific
 import { storeLikeSes } from '../../shared/receiving/ses-receive';
 import { type ArchiveLocker, archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
+import { leafIdentity } from '../../shared/transparency/leaf';
+import { TRANSPARENCY_PREFIX } from '../../shared/transparency/log-files';
+import { logBundleProofs } from '../../shared/transparency/prove';
 import { describeError, rootCause } from '../process/describe-error';
 import { assertPortFree } from '../process/net-ports';
 import { LocalDeadLetters } from './dead-letters';
@@ -78,6 +83,10 @@ export interface Archive {
   endpoints: LocalEndpoints;
   /** The delivery log in the archive's bucket (shared/delivery-log). */
   deliveryLog: DeliveryLog;
+  /** The transparency log's files in the archive's bucket (shared/transparency), written once each. */
+  transparency: WriteOnceStore;
+  /** What exports read from the transparency log: the proofs each bundle carries. */
+  proofs: BundleProofs;
   /**
    * Delivers an SES notification through the ingest Lambda handler; throws if the record failed. Locally the
    * rows' delivery log records go into `logBatch` when given (the caller flushes it: one object per import
@@ -113,12 +122,15 @@ export function archiveStorage(
 ) {
   const locker = config ? archiveLocker(config, new S3ObjectLocks(clients.s3)) : undefined;
   const store = lockingStore(new S3RawMailStore(clients.s3), locker);
+  const transparency = new S3WriteOnceStore(clients.s3, bucket, TRANSPARENCY_PREFIX);
   return {
     clients,
     store,
     ...(locker ? { locker } : {}),
     index: new DynamoMailIndex(clients.dynamodb, tableName),
     deliveryLog: new DeliveryLog(store, bucket),
+    transparency,
+    proofs: logBundleProofs(transparency, leafIdentity),
     bucket,
     tableName,
   };

@@ -17,6 +17,7 @@ import type { ArchiverConfig } from '../../shared/config';
 import { asError } from '../../shared/errors';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import type { ExportRecord } from '../../shared/index/schema';
+import type { SealReport } from '../../shared/transparency/seal';
 import { type Archive, archiveStorage } from '../local/stack';
 import { UserError } from '../process/output';
 
@@ -208,4 +209,28 @@ export async function redriveOnAws(config: ArchiverConfig) {
   }
   // The forward Lambda sends them; `mail-archiver forwards <mailbox>` shows how each went.
   return { requests, sent: 0, failed: 0, failures: [] as string[] };
+}
+
+/**
+ * Runs the stack's seal function now and waits for it (the scheduled step, on demand). Returns its report and the
+ * log's key line. Throws TargetError when the stack has no seal function, and Error with the function's own
+ * message when the seal failed.
+ */
+export async function sealOnAws(
+  config: ArchiverConfig,
+  lambda = new LambdaClient({}),
+): Promise<SealReport & { key: string }> {
+  const outputs = await stackOutputs(config.stackName);
+  const functionName = outputs.SealFunctionName;
+  if (!functionName)
+    throw new TargetError(`stack ${config.stackName} has no SealFunctionName output: redeploy it`);
+  const { FunctionError, Payload } = await lambda.send(
+    new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse' }),
+  );
+  const text = Buffer.from(Payload ?? new Uint8Array()).toString('utf8');
+  if (FunctionError) {
+    const failure = JSON.parse(text || '{}') as { errorMessage?: string };
+    throw new Error(`the seal function failed: ${failure.errorMessage ?? FunctionError}`);
+  }
+  return JSON.parse(text) as SealReport & { key: string };
 }

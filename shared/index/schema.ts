@@ -365,6 +365,8 @@ export const CANARY_RECORD_KEY = 'reports/canary.json';
 /** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
 export const DELIVERY_LOG_PREFIX = 'delivery-log/';
 
+/** The transparency log's files in the raw-mail bucket (shared/transparency/log-files.ts lays them out). */
+export const TRANSPARENCY_PREFIX = 'transparency/';
 /**
  * The prefixes whose every version is locked with S3 Object Lock (shared/retention/lock-policy.ts): raw mail, the
  * envelope sidecars and the delivery log. The grants, the sweep and the replica read this one list.

@@ -10,7 +10,15 @@ import { createClients, destroyClients } from '../../shared/adapters/clients';
 /** The local archive's storage, over services that live as long as one test file. */
 export type TestServices = Pick<
   Archive,
-  'clients' | 'store' | 'index' | 'deliveryLog' | 'bucket' | 'tableName' | 'endpoints'
+  | 'clients'
+  | 'store'
+  | 'index'
+  | 'deliveryLog'
+  | 'transparency'
+  | 'proofs'
+  | 'bucket'
+  | 'tableName'
+  | 'endpoints'
 > & {
   stop(): Promise<void>;
 };
