@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { type AwsNameRule, hostedZoneIdRule, sesReceiptNameRule, stackNameRule } from './aws-names';
 import { errorMessage } from './errors';
+import { healthIssues, healthSchema } from './health/config';
 import { addressDomain } from './mail/address';
 import { archiveSchema } from './retention/archive-config';
 import { replicaIssues } from './retention/replica';
@@ -216,6 +217,9 @@ export const configSchema = z
         'Days before raw mail moves to S3 Glacier Instant Retrieval (same latency, cheaper storage).',
       ),
     archive: archiveSchema,
+    health: healthSchema.describe(
+      '`{ "canary": {...}, "silenceAlarmHours" }`: what tells you the archive stopped receiving ([operations](operations.md)).',
+    ),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -223,6 +227,7 @@ export const configSchema = z
     // after non-aborting issues too, when a target that failed to parse is still the raw JSON value.
     if (ctx.issues.length > 0) return;
     for (const issue of replicaIssues(config)) ctx.addIssue({ code: 'custom', ...issue });
+    for (const issue of healthIssues(config)) ctx.addIssue({ code: 'custom', ...issue });
     const receiving = new Set(receivingDomains(config));
     for (const address of Object.keys(config.mailboxes)) {
       if (!config.domains.includes(addressDomain(address))) {

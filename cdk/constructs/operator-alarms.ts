@@ -1,11 +1,12 @@
 // Operator alarms: every alarm of the archiver notifies one SNS topic, which emails the operator. The topic and
 // the other archiver topics are encrypted with one customer managed key (the messaging key).
-import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
   Alarm,
   type AlarmProps,
   ComparisonOperator,
   type IMetric,
+  Metric,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -14,6 +15,7 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct, type IConstruct } from 'constructs';
+import { METRICS_NAMESPACE, SCHEDULED_RUN_SUCCEEDED_METRIC } from '../../shared/metrics';
 import { allowServiceToPublish } from './service-publishing';
 
 /** Props of {@link OperatorAlarms}. */
@@ -98,6 +100,34 @@ export class OperatorAlarms extends Construct {
       metric,
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
+  }
+
+  /**
+   * The heartbeat alarm of a scheduled step: fires when the step's `ScheduledRunSucceeded` metric (emitted with
+   * `service` as its dimension) has no data point in any of the last `hours` hours. Missing data is breaching,
+   * which is the point (a step that stopped emits nothing); hourly periods keep the evaluation range within
+   * CloudWatch's limit for periods of an hour or more (7 days, PutMetricAlarm's Period documentation). A new
+   * stack's alarm may fire before the step's first run: CloudWatch has no data point for it yet.
+   */
+  alarmWhenSilent(id: string, props: { service: string; hours: number; alarmDescription: string }): Alarm {
+    if (!Number.isInteger(props.hours) || props.hours < 1 || props.hours > 168) {
+      throw new RangeError(`${id}: a heartbeat alarm covers 1 to 168 whole hours, not ${props.hours}`);
+    }
+    return this.alarm(id, {
+      alarmDescription: props.alarmDescription,
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: SCHEDULED_RUN_SUCCEEDED_METRIC,
+        dimensionsMap: { service: props.service },
+        statistic: 'Sum',
+        period: Duration.hours(1),
+      }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: props.hours,
+      datapointsToAlarm: props.hours,
+      treatMissingData: TreatMissingData.BREACHING,
     });
   }
 }

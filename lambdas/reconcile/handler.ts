@@ -26,7 +26,7 @@ import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
 import { RECONCILE_PROGRESS_KEY, RECONCILE_REPORT_KEY } from '../../shared/index/schema';
 import { JsonShapeError } from '../../shared/json';
-import { UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
+import { SCHEDULED_RUN_SUCCEEDED_METRIC, UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
 import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
 import type { ArchiveLocker } from '../../shared/retention/lock-policy';
@@ -54,7 +54,7 @@ export interface ReconcileHandlerDeps {
   reserveMs?: number;
   /** The lock step for what reindex reads, and the sweep's locks (shared/retention). */
   locker?: ArchiveLocker;
-  /** Where the sweep's count of unlocked messages is published (its alarm's metric). */
+  /** Where the sweep's count of unlocked messages and the heartbeat of a run that ended clean are published. */
   metrics?: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
 }
 
@@ -194,6 +194,9 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
         })}`,
       );
     }
+    // The heartbeat: a run ended clean; its absence for twice the schedule's period alarms.
+    deps.metrics?.addMetric(SCHEDULED_RUN_SUCCEEDED_METRIC, MetricUnit.Count, 1);
+    deps.metrics?.publishStoredMetrics();
     return run;
   };
 }

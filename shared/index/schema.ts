@@ -362,6 +362,8 @@ export const REPORTS_PREFIX = 'reports/';
  * which invocation holds it. Absent between runs.
  */
 export const RECONCILE_PROGRESS_KEY = 'reports/reconcile-progress.json';
+/** The last canary sent and the verdict on the one before it (shared/health/canary-run.ts). */
+export const CANARY_RECORD_KEY = 'reports/canary.json';
 
 /** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
 export const DELIVERY_LOG_PREFIX = 'delivery-log/';

@@ -42,6 +42,7 @@ describe("the CDK app's import graph", () => {
       'shared/aws-names.ts',
       'shared/config.ts',
       'shared/errors.ts',
+      'shared/health/config.ts',
       'shared/index/schema.ts',
       'shared/mail/address.ts',
       'shared/metrics.ts',

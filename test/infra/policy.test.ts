@@ -537,6 +537,8 @@ describe("every SDK command each function's own run sends is allowed by its role
       deliveryLog: new DeliveryLog(reconcileStore, reconcileEnv.RAW_BUCKET as string),
       forwards: new SqsForwardQueue(reconcileEnv.FORWARD_QUEUE_URL as string, reconcileSqs),
       logger,
+      // Metrics are log lines (the embedded metric format), no API call to record.
+      metrics: { addMetric: () => undefined, publishStoredMetrics: () => undefined } as never,
     })().catch(() => undefined);
 
     // Sent collection: what the Gmail user sent is archived into alice's Sent folder.

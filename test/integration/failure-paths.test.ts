@@ -30,6 +30,7 @@ import {
   rawMailKey,
   SES_SETUP_NOTIFICATION_KEY,
 } from '../../shared/index/schema';
+import { SCHEDULED_RUN_SUCCEEDED_METRIC } from '../../shared/metrics';
 import type { MailIndex, MailSender } from '../../shared/ports';
 import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
 import { exampleConfig } from '../support/config';
@@ -851,10 +852,17 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
       bucket: services.bucket,
       forwards: ingestDeps().forwards ?? { enqueue: async () => undefined },
       logger: quiet,
+      metrics: {
+        addMetric: (name: string, _unit: unknown, value: number) => void heartbeats.push([name, value]),
+        publishStoredMetrics: () => undefined,
+      } as never,
     });
+    const heartbeats: [string, number][] = [];
     // Without a Lambda context the run goes to its end in one call.
     const run = (await scheduled()) as ReconcileRun;
     expect(run).toMatchObject({ ok: true, notIndexed: 0, reindexed: 1, reindexFailed: 0 });
+    // A clean run is the heartbeat whose absence alarms (ReconcileHeartbeatAlarm).
+    expect(heartbeats).toEqual([[SCHEDULED_RUN_SUCCEEDED_METRIC, 1]]);
     const kept = JSON.parse(
       (
         await (async () => {
