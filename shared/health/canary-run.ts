@@ -9,11 +9,15 @@ import { CANARY_RECORD_KEY } from '../index/schema';
 import { addressDomain } from '../mail/address';
 import type { DeliveryIndex, MailSender, RawMailStore } from '../ports';
 import { type CanaryTrail, type CanaryVerdict, canaryAlarms, describeCanary, judgeCanary } from './canary';
+import { isThisCanary, type SentCanary } from './canary-trail';
 import { canaryAddress } from './config';
 
 /** What the last run left for the next: the canary it sent (reports/canary.json). */
 export interface CanaryRecord {
-  /** The Message-ID field's value of the canary, angle brackets included. */
+  /**
+   * The Message-ID field's value the canary was written with, angle brackets included (SES replaces it on the
+   * way: canary-trail.ts isThisCanary knows the canary by the SES message id and the Subject too).
+   */
   messageId: string;
   trail: CanaryTrail;
   /** The verdict on the canary before it, as the run that sent this one judged it. */
@@ -30,10 +34,11 @@ export interface CanaryRunDeps {
   /** SES (or the local SMTP listener): the canary is sent from and to the canary address. */
   sender: MailSender;
   /**
-   * When a canary is not indexed: when its raw object was stored (S3 LastModified), if one holding its Message-ID
-   * was stored since `since`; undefined when none was. Absent: the trail says nothing of S3 before the index.
+   * When a canary is not indexed: when its raw object was stored (S3 LastModified), if one that is this canary
+   * (canary-trail.ts isThisCanary) was stored since `since`; undefined when none was. Absent: the trail says
+   * nothing of S3 before the index. canary-trail.ts storedCanaryFinder is the one over a raw-mail store.
    */
-  findStored?: (messageId: string, since: Date) => Promise<string | undefined>;
+  findStored?: (canary: SentCanary, since: Date) => Promise<string | undefined>;
   /** Calls the ping URL (a GET; throws when it cannot be reached or answers an error status). */
   ping?: (url: string) => Promise<void>;
   now?: () => Date;
@@ -87,13 +92,18 @@ async function followTrail(deps: CanaryRunDeps, record: CanaryRecord, mailbox: s
   const since = Date.parse(trail.sentAt);
   // Newest first: stop at rows received before the canary was sent (its row cannot be older than that, give or
   // take a clock: a minute of slack).
+  const canary: SentCanary = {
+    messageId: record.messageId,
+    id: trail.id,
+    sesMessageId: trail.sesMessageId,
+  };
   for await (const row of deps.index.listDeliveries(mailbox)) {
     if (Date.parse(row.receivedAt) < since - 60_000) break;
-    if (row.messageId === record.messageId) {
+    if (isThisCanary(canary, row)) {
       return { ...trail, storedAt: row.receivedAt, indexedAt: row.receivedAt };
     }
   }
-  const storedAt = await deps.findStored?.(record.messageId, new Date(since - 60_000));
+  const storedAt = await deps.findStored?.(canary, new Date(since - 60_000));
   return storedAt ? { ...trail, storedAt } : trail;
 }
 
