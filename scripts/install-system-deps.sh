@@ -2,18 +2,20 @@
 # Installs the system packages the local stack and the tests need, when they are missing:
 #   java    DynamoDB Local (AWS's own implementation) is a Java program   -> Debian: default-jre-headless
 #   dovecot the export conformance tests serve bundles with a real Dovecot -> Debian: dovecot-imapd
-# Usage: scripts/install-system-deps.sh [java] [dovecot]   (no argument: all)
+#   age     encrypted bundles are checked against the age CLI, both ways  -> Debian: age
+# Usage: scripts/install-system-deps.sh [java] [dovecot] [age]   (no argument: all)
 set -euo pipefail
 
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(java dovecot)
+[ ${#wanted[@]} -eq 0 ] && wanted=(java dovecot age)
 
 missing=()
 for dep in "${wanted[@]}"; do
   case "$dep" in
     java) command -v java >/dev/null 2>&1 || missing+=(default-jre-headless) ;;
     dovecot) [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd) ;;
-    *) echo "install-system-deps: unknown dependency '$dep' (java, dovecot)" >&2; exit 2 ;;
+    age) command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || missing+=(age) ;;
+    *) echo "install-system-deps: unknown dependency '$dep' (java, dovecot, age)" >&2; exit 2 ;;
   esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
@@ -25,7 +27,7 @@ elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
 else
   echo "Missing system packages: ${missing[*]}" >&2
   echo "Install them with:  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
-  echo "(on macOS: brew install openjdk dovecot)" >&2
+  echo "(on macOS: brew install openjdk dovecot age)" >&2
   exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
