@@ -3,12 +3,12 @@
 // was verified on the target.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { ImapFlow } from 'imapflow';
+import type { BundleKeys } from '../../shared/bundle/age';
 import {
   BundleNotVerifiedError,
   type BundleSource,
@@ -24,6 +24,9 @@ import {
 import { archiverHome } from '../local/stack';
 import { addCleanup } from '../process/interrupt';
 import { humanBytes, UserError } from '../process/output';
+import { readSecret } from '../process/secret';
+import { bundleFileStream, openBundleFile } from '../target/bundle-file';
+import { addIdentityOption, bundleKeys } from '../target/bundle-keys';
 
 /** Environment variables that carry the secret: never the command line, where `ps` and shell history see it. */
 export const PASSWORD_ENV = 'MAIL_ARCHIVER_IMAP_PASSWORD';
@@ -80,9 +83,9 @@ export function bundleSource(path: string): BundleSource {
   );
 }
 
-/** The bundle as the tar.gz stream `verifyBundle` reads. */
-export function openBundleStream(source: BundleSource) {
-  if (source.kind === 'file') return createReadStream(source.path);
+/** The bundle as the tar.gz stream `verifyBundle` reads (an encrypted bundle file decrypted with `keys`). */
+export function openBundleStream(source: BundleSource, keys?: BundleKeys): Readable {
+  if (source.kind === 'file') return bundleFileStream(source.path, keys);
   // verify reads tar.gz: the system tar packs the directory (keeping mtimes, which verify checks).
   const tar = spawn('tar', ['--format=posix', '-cz', '-C', source.path, 'manifest.json', 'Maildir'], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -90,34 +93,12 @@ export function openBundleStream(source: BundleSource) {
   return tar.stdout;
 }
 
-async function readSecret(prompt: string): Promise<string> {
-  if (!process.stdin.isTTY)
-    throw new RestoreUsageError(
-      `no password: set ${PASSWORD_ENV} (or ${ACCESS_TOKEN_ENV} for an OAuth access token), or run in a terminal to be asked`,
-    );
-  let muted = false;
-  const output = new Writable({
-    write(chunk, _encoding, callback) {
-      if (!muted) process.stderr.write(chunk);
-      callback();
-    },
-  });
-  const rl = createInterface({ input: process.stdin, output, terminal: true });
-  const answer = new Promise<string>((resolve) => rl.question(prompt, resolve));
-  muted = true;
-  const secret = await answer;
-  rl.close();
-  process.stderr.write('\n');
-  return secret;
-}
-
 export function registerRestore(program: Command): void {
-  program
-    .command('restore')
+  addIdentityOption(program.command('restore'))
     .description(
       'move a bundle into an IMAP server (a new provider): append every message, then fetch it back and compare',
     )
-    .argument('<bundle-or-dir>', 'a bundle .tar.gz, or an unpacked bundle directory')
+    .argument('<bundle-or-dir>', 'a bundle .tar.gz or .tar.gz.age, or an unpacked bundle directory')
     .requiredOption(
       '--imap <url>',
       'the target: imaps://user@host[:port] (user@domain works: the last @ ends it)',
@@ -139,14 +120,30 @@ Run it again at any time: what is already there is not appended twice. Exit 1 un
     .action(
       async (
         path: string,
-        options: { imap: string; folder?: string[]; dryRun?: boolean; state?: string },
+        options: {
+          imap: string;
+          folder?: string[];
+          dryRun?: boolean;
+          state?: string;
+          identity?: string[];
+        },
       ) => {
         const target = parseImapUrl(options.imap);
         const source = bundleSource(path);
+        const keys = await bundleKeys(options.identity);
+        // An encrypted bundle's keys are tried before anything else: a wrong one is said at once, in plain words.
+        if (source.kind === 'file') (await openBundleFile(source.path, keys)).stream.destroy();
         const token = process.env[ACCESS_TOKEN_ENV];
         const password = token
           ? undefined
-          : (process.env[PASSWORD_ENV] ?? (await readSecret(`password for ${target.user}@${target.host}: `)));
+          : (process.env[PASSWORD_ENV] ??
+            (await readSecret(
+              `password for ${target.user}@${target.host}: `,
+              () =>
+                new RestoreUsageError(
+                  `no password: set ${PASSWORD_ENV} (or ${ACCESS_TOKEN_ENV} for an OAuth access token), or run in a terminal to be asked`,
+                ),
+            )));
         const statePath =
           options.state ??
           join(
@@ -177,7 +174,7 @@ Run it again at any time: what is already there is not appended twice. Exit 1 un
         try {
           report = await restoreBundle({
             source,
-            openBundleStream: () => openBundleStream(source),
+            openBundleStream: () => openBundleStream(source, keys),
             newClient: () =>
               new ImapFlow({
                 host: target.host,

@@ -4,31 +4,36 @@ import type { Command } from 'commander';
 import { verifyBundle } from '../../shared/bundle/verify';
 import { out } from '../program';
 import { openBundleSource } from '../target/bundle-file';
+import { addIdentityOption, bundleKeys } from '../target/bundle-keys';
 
 export function registerVerify(program: Command): void {
-  program
-    .command('verify')
-    .description('re-hash every message of a bundle against its manifest and check the maildir rules')
-    .argument('<bundle>', 'bundle file (.tar.gz), or the directory it was unpacked into')
-    .action(async (bundle: string) => {
-      const output = out();
-      const source = await openBundleSource(bundle);
-      const report = await verifyBundle(source.stream);
-      output.jsonLine({
-        bundle,
-        ok: report.ok,
-        messages: report.messages,
-        errors: report.errors,
-        ...(report.manifest ? { manifest: report.manifest } : {}),
-      });
-      if (report.ok) {
-        output.result(`${bundle}: OK, ${report.messages} messages match the manifest and the maildir rules`);
-        return;
-      }
-      output.result(
-        `${bundle}: ${report.errors.length} ${report.errors.length === 1 ? 'problem' : 'problems'}`,
-      );
-      for (const error of report.errors) output.result(`  ${error}`);
-      process.exitCode = 1;
+  addIdentityOption(
+    program
+      .command('verify')
+      .description('re-hash every message of a bundle against its manifest and check the maildir rules')
+      .argument(
+        '<bundle>',
+        'bundle file (.tar.gz, or .tar.gz.age: decrypted as it is read), or the directory it was unpacked into',
+      ),
+  ).action(async (bundle: string, options: { identity?: string[] }) => {
+    const output = out();
+    const source = await openBundleSource(bundle, await bundleKeys(options.identity));
+    const report = await verifyBundle(source.stream);
+    output.jsonLine({
+      bundle,
+      ok: report.ok,
+      messages: report.messages,
+      errors: report.errors,
+      ...(report.manifest ? { manifest: report.manifest } : {}),
     });
+    if (report.ok) {
+      output.result(`${bundle}: OK, ${report.messages} messages match the manifest and the maildir rules`);
+      return;
+    }
+    output.result(
+      `${bundle}: ${report.errors.length} ${report.errors.length === 1 ? 'problem' : 'problems'}`,
+    );
+    for (const error of report.errors) output.result(`  ${error}`);
+    process.exitCode = 1;
+  });
 }

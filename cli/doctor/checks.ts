@@ -16,6 +16,7 @@ import { type ArchiverConfig, receivingDomains } from '../../shared/config';
 import { errorMessage, errorName } from '../../shared/errors';
 import type { StackFile } from '../local/stack';
 import { stackOutputs } from '../target/aws';
+import { exportRecipientsCheck } from './export-encryption';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -324,6 +325,7 @@ export async function runAwsChecks(deps: AwsDoctorDeps): Promise<Check[]> {
   }
 
   checks.push(reconcileCheck(deps.lastReconcile, deps.now?.() ?? new Date()));
+  checks.push(exportRecipientsCheck(deps.config));
   return checks;
 }
 
@@ -365,6 +367,7 @@ export async function runLocalChecks(deps: LocalDoctorDeps): Promise<Check[]> {
     }
   }
   checks.push(reconcileCheck(deps.lastReconcile, deps.now?.() ?? new Date()));
+  checks.push(exportRecipientsCheck(deps.config));
   if (deps.deadLetters) {
     const { ingest, parkedForwards, unreadable = [] } = deps.deadLetters;
     if (unreadable.length > 0)

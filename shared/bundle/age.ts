@@ -14,6 +14,7 @@ import {
   type Stanza,
 } from 'age-encryption';
 import { errorMessage } from '../errors';
+import { AGE_X25519_RECIPIENT } from './age-recipient';
 
 /** The first line of every binary age v1 file (c2sp.org/age, "Version line"). */
 export const AGE_MAGIC = Buffer.from('age-encryption.org/v1\n');
@@ -91,7 +92,7 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
  */
 export function checkRecipient(value: string, where = 'recipient'): string {
   const text = value.trim();
-  if (!/^age1[02-9ac-hj-np-z]{58}$/.test(text))
+  if (!AGE_X25519_RECIPIENT.test(text))
     throw new AgeRecipientError(
       `${where} ${JSON.stringify(value)} is not an age X25519 recipient (age1 followed by 58 characters, as "mail-archiver keygen" or age-keygen print)`,
     );

@@ -4,6 +4,7 @@
 import { createReadStream, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import type { Readable } from 'node:stream';
 import { type ReadEntry, Unpack } from 'tar';
 import { errorMessage } from '../errors';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS, type EntryFacts, entryProblem } from './entries';
@@ -27,15 +28,17 @@ export class UnsafeBundleError extends Error {
 }
 
 /**
- * Unpacks the bundle file `file` (tar or tar.gz) into `dir` (created 0700). Entries the rule refuses are not
- * written, and any of them makes this throw UnsafeBundleError after the rest is done; so do node-tar's own
- * warnings (strict mode: a `..` name, a damaged header) and a gzip bomb. Owners are never taken from the archive.
- * Callers unpack into a private directory of their own and remove it when this throws.
+ * Unpacks the bundle file `file` (tar or tar.gz) into `dir` (created 0700), or the tar or tar.gz stream `stream`
+ * when given (a decrypted bundle, shared/bundle/age.ts; `file` then only names it). Entries the rule refuses are
+ * not written, and any of them makes this throw UnsafeBundleError after the rest is done; so do node-tar's own
+ * warnings (strict mode: a `..` name, a damaged header), a gzip bomb and a failing stream. Owners are never taken
+ * from the archive. Callers unpack into a private directory of their own and remove it when this throws.
  */
 export async function extractBundle(
   file: string,
   dir: string,
   limits: BundleLimits = DEFAULT_BUNDLE_LIMITS,
+  stream?: Readable,
 ): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
@@ -78,7 +81,7 @@ export async function extractBundle(
   });
   try {
     await new Promise<void>((resolve, reject) => {
-      const source = createReadStream(file, { highWaterMark: 16 * 1024 });
+      const source = stream ?? createReadStream(file, { highWaterMark: 16 * 1024 });
       source.on('error', reject);
       unpack.on('error', reject);
       unpack.on('close', () => resolve());

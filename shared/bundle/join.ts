@@ -4,19 +4,25 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { asError } from '../errors';
+import { type BundleEncryption, encryptingStream } from './age';
 import { bundleReadme } from './maildir';
 import { type BundleManifest, parseBundleManifest } from './manifest';
 import { addEntry, bundleWriter } from './tar';
 
 /**
  * Joins the parts of a split export into one bundle: every entry of every part in order, one merged manifest.
- * Extracting the joined bundle gives the same tree as extracting all parts.
+ * Extracting the joined bundle gives the same tree as extracting all parts. The parts are plain tar.gz; with
+ * `encryption` the joined bundle is encrypted with age as it is written (its sha256 is then the age file's).
  */
 export async function joinBundles(
   parts: (() => Promise<Readable>)[],
   sink: Writable,
+  encryption?: BundleEncryption,
 ): Promise<{ sha256: string; bytes: number; manifest: BundleManifest }> {
-  const { pack, written, digest } = bundleWriter(sink);
+  const { pack, written, digest } = bundleWriter(
+    sink,
+    encryption ? await encryptingStream(encryption) : undefined,
+  );
   const manifests: BundleManifest[] = [];
   try {
     for (const open of parts) {

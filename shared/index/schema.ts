@@ -108,6 +108,11 @@ export interface ExportRecord {
   partProgress?: Record<string, number>;
   /** The bundle, or its parts in order, with their sizes and sha256. */
   parts: ExportPart[];
+  /**
+   * age X25519 recipients (public keys, `age1...`) every part is encrypted to; absent for a plain tar.gz. A
+   * passphrase is never recorded: passphrase exports run only where the passphrase was typed.
+   */
+  recipients?: string[];
   error?: string;
 }
 

@@ -9,7 +9,7 @@
 // (APPENDUID), RFC 6154 special use (\Sent \Junk \Drafts \Trash on LIST), RFC 5530 response codes
 // ([LIMIT], [TOOBIG], [OVERQUOTA], [INUSE], [UNAVAILABLE]).
 import { createHash } from 'node:crypto';
-import { constants, createReadStream, existsSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -25,7 +25,10 @@ export type BundleSource = { kind: 'file'; path: string } | { kind: 'directory';
 
 export interface RestoreOptions {
   source: BundleSource;
-  /** Re-reads the bundle as a tar.gz stream (for a directory: a tar of it); given to `verifyBundle`. */
+  /**
+   * Re-reads the bundle as a tar.gz stream (for a directory: a tar of it; for an encrypted bundle: decrypted as
+   * it is read); given to `verifyBundle`, and read again for a bundle file's messages.
+   */
   openBundleStream: () => Readable;
   /** Builds a new, unconnected client for the target; called again after every disconnect. */
   newClient: () => ImapFlow;
@@ -258,7 +261,11 @@ async function restoreUnlocked(options: RestoreOptions): Promise<RestoreReport> 
   const all = [...runs.values()].flatMap((r) => r.messages);
   const byFile = new Map(all.map((p) => [p.message.file, p]));
   // First read: size and sha256 of every message as it will be appended (the server check needs both).
-  for await (const { file, bytes } of readMessageFiles(options.source, new Set(byFile.keys()))) {
+  for await (const { file, bytes } of readMessageFiles(
+    options.source,
+    new Set(byFile.keys()),
+    options.openBundleStream,
+  )) {
     const planned = byFile.get(file);
     if (!planned) continue;
     const imapBytes = toImapLineEndings(bytes);
@@ -303,7 +310,7 @@ async function restoreUnlocked(options: RestoreOptions): Promise<RestoreReport> 
     // Second read: what is not there yet, appended in bundle order.
     const pending = new Set(all.filter((p) => p.state === 'pending').map((p) => p.message.file));
     let stoppedForQuota: string | undefined;
-    for await (const { file, bytes } of readMessageFiles(options.source, pending)) {
+    for await (const { file, bytes } of readMessageFiles(options.source, pending, options.openBundleStream)) {
       const planned = byFile.get(file);
       const run = planned && runs.get(planned.message.folder);
       if (!planned || !run) continue;
@@ -1041,6 +1048,7 @@ class StateFile {
 async function* readMessageFiles(
   source: BundleSource,
   files: Set<string>,
+  openBundleStream: () => Readable,
 ): AsyncGenerator<{ file: string; bytes: Buffer }> {
   if (files.size === 0) return;
   if (source.kind === 'directory') {
@@ -1057,7 +1065,7 @@ async function* readMessageFiles(
     return;
   }
   const damage: string[] = [];
-  for await (const entry of readBundleEntries(createReadStream(source.path), DEFAULT_BUNDLE_LIMITS, damage)) {
+  for await (const entry of readBundleEntries(openBundleStream(), DEFAULT_BUNDLE_LIMITS, damage)) {
     const path = entryPath(entry.path);
     if ((entry.type !== 'File' && entry.type !== 'OldFile') || !files.has(path)) continue;
     const chunks: Buffer[] = [];
