@@ -159,12 +159,12 @@ export async function decryptBundle(source: Readable, keys: BundleKeys): Promise
     const scrypt = census.scrypt ?? 0;
     const described = describeCensus(census);
     if (scrypt > 0) {
-      if (!keys.passphrase)
+      if (keys.identities.length > 0)
         throw new AgeKeyError(
-          keys.identities.length > 0
-            ? 'this bundle is encrypted with a passphrase, not to a recipient: an identity file cannot open it (leave out --identity and type the passphrase when asked)'
-            : 'this bundle is encrypted with a passphrase: type it when asked',
+          'this bundle is encrypted with a passphrase, not to a recipient: an identity file cannot open it (leave out --identity and type the passphrase when asked)',
         );
+      if (!keys.passphrase)
+        throw new AgeKeyError('this bundle is encrypted with a passphrase: type it when asked');
       decrypter.addPassphrase(await keys.passphrase());
     } else {
       if (keys.identities.length === 0)
