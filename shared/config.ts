@@ -84,7 +84,7 @@ const unknownRecipients = z.discriminatedUnion('action', [
 /**
  * The config file's schema. Every field's documentation is its `.describe()` (or `.meta()` where the default is
  * computed, not a value): `npm run config-docs` turns it into mail-archiver.config.schema.json (editor
- * completion) and the README's config table.
+ * completion) and the config table of docs/configuration.md.
  */
 export const configSchema = z
   .object({
@@ -102,7 +102,7 @@ export const configSchema = z
       .record(emailAddress, mailbox)
       .refine((m) => Object.keys(m).length > 0, 'define at least one mailbox')
       .describe(
-        'Address -> `{ "forwardTo": [...] }`: at most 50 targets, never on a domain this archiver receives (that would loop). A target is an address (re-sent through SES) or `{ "address": "alice.example@gmail.com", "via": "gmail-api", "collectSent": true }` (see [Gmail API delivery](#gmail-api-delivery-the-original-not-a-copy)); `collectSent` needs `journalAddress`.',
+        'Address -> `{ "forwardTo": [...] }`: at most 50 targets, never on a domain this archiver receives (that would loop). A target is an address (re-sent through SES) or `{ "address": "alice.example@gmail.com", "via": "gmail-api", "collectSent": true }` (see [Gmail API delivery](forwarding.md#gmail-api-delivery-the-original-not-a-copy)); `collectSent` needs `journalAddress`.',
       ),
     unknownRecipients: unknownRecipients
       .default({ action: 'reject' })

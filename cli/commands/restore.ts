@@ -1,5 +1,5 @@
 // `mail-archiver restore <bundle-or-dir> --imap imaps://user@host[:port]`: moves a bundle into a new provider over
-// IMAP (shared/restore/restore.ts does the work), with a progress bar, a report, and exit 1 unless every message
+// IMAP (shared/restore/ does the work), with a progress bar, a report, and exit 1 unless every message
 // was verified on the target.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -9,18 +9,17 @@ import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { ImapFlow } from 'imapflow';
 import type { BundleKeys } from '../../shared/bundle/age';
+import type { BundleSource } from '../../shared/restore/bundle-files';
 import {
   BundleNotVerifiedError,
-  type BundleSource,
-  type RestoreProgress,
-  type RestoreReport,
   RestoreStateError,
   RestoreUnsupportedError,
-  restoreBundle,
   TargetLoginError,
   TargetRefusedError,
   TargetUnreachableError,
-} from '../../shared/restore/restore';
+} from '../../shared/restore/errors';
+import type { RestoreProgress, RestoreReport } from '../../shared/restore/report';
+import { restoreBundle } from '../../shared/restore/restore';
 import { archiverHome } from '../local/stack';
 import { addCleanup } from '../process/interrupt';
 import { humanBytes, UserError } from '../process/output';
@@ -129,10 +128,12 @@ Run it again at any time: what is already there is not appended twice. Exit 1 un
         },
       ) => {
         const target = parseImapUrl(options.imap);
-        const source = bundleSource(path);
         const keys = await bundleKeys(options.identity);
+        const found = bundleSource(path);
         // An encrypted bundle's keys are tried before anything else: a wrong one is said at once, in plain words.
-        if (source.kind === 'file') (await openBundleFile(source.path, keys)).stream.destroy();
+        if (found.kind === 'file') (await openBundleFile(found.path, keys)).stream.destroy();
+        const source: BundleSource =
+          found.kind === 'file' ? { ...found, open: () => bundleFileStream(found.path, keys) } : found;
         const token = process.env[ACCESS_TOKEN_ENV];
         const password = token
           ? undefined

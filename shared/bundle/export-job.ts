@@ -38,8 +38,8 @@ export interface BundleSink {
 export type OpenSink = (exportId: string, part: number, partCount: number) => BundleSink;
 
 /**
- * The exporter wrote 24.7-26.3 MB/s of raw mail on one core here (npm run bench): 15 minutes hold about 22 GB.
- * One invocation gets 10 GB, half of that, leaving room for slower S3 reads and a slower vCPU.
+ * Raw bytes one export invocation takes: under half of what 15 minutes hold at the slowest rate the benchmark
+ * measured, leaving room for slower S3 reads and a slower vCPU (the figures: docs/disaster-recovery.md).
  */
 export const DEFAULT_MAX_RAW_BYTES_PER_PART = 10 * 1024 ** 3;
 

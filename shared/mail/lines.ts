@@ -185,10 +185,40 @@ export class BareCrToLf {
 }
 
 /**
+ * What IMAP carries: the message with every bare CR and bare LF written as CRLF. IMAP carries RFC 5322 text, whose
+ * lines end in CRLF ("CR and LF MUST only occur together as CRLF", RFC 5322 section 2.3). A bundle stores
+ * CRLF-only messages with LF, so those come back to their original bytes; only messages that had bare CR or LF
+ * differ from their original, by their line endings alone. Dovecot does the same to a bare LF on APPEND and drops
+ * a final bare CR, so appending the bytes unchanged could not be verified anyway. Returns `bytes` itself when
+ * nothing changes.
+ */
+export function toImapLineEndings(bytes: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === CR) {
+      if (bytes[i + 1] === LF) {
+        i += 1;
+        continue;
+      }
+    } else if (b !== LF) {
+      continue;
+    }
+    parts.push(bytes.subarray(start, i), CRLF_BYTES);
+    start = i + 1;
+  }
+  if (start === 0) return bytes;
+  parts.push(bytes.subarray(start));
+  return Buffer.concat(parts);
+}
+const CRLF_BYTES = Buffer.from('\r\n');
+
+/**
  * The content identity of a message, streamed: sha256 (hex) of its bytes with every line ending, by the one
  * line rule (CRLF, LF, or a CR not followed by LF), written as LF. The LF copy of a message (a maildir), its
  * CRLF copy (SES, an mbox, an .eml) and its bare-CR copy (a classic Mac OS mbox) have one content identity: IMAP
- * serves them with the same lines (shared/restore/restore.ts appends every line ending as CRLF). A CR that ends a
+ * serves them with the same lines (restore appends every line ending as CRLF: toImapLineEndings). A CR that ends a
  * chunk is written as LF at once and an LF that starts the next chunk is then dropped, so chunk boundaries do not
  * change the result. Used by ingest (shared/mail/mime.ts readMessage) and the history import alike.
  */

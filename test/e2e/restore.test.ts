@@ -24,11 +24,10 @@ import type { DeliveryRow } from '../../shared/index/schema';
 import type { MailIndex } from '../../shared/ports';
 import {
   BundleNotVerifiedError,
-  type RestoreOptions,
   RestoreStateError,
-  restoreBundle,
   TargetUnreachableError,
-} from '../../shared/restore/restore';
+} from '../../shared/restore/errors';
+import { type RestoreOptions, restoreBundle } from '../../shared/restore/restore';
 import { exportToFile } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { imapClientFor, readOverImap } from '../support/imap';

@@ -1,17 +1,17 @@
 // The config's documentation is generated from its schema (scripts/config-docs.ts): this fails when the JSON
-// Schema or the README's table no longer match shared/config.ts (run `npm run config-docs`), and checks that the
+// Schema or the table in docs/configuration.md no longer match shared/config.ts (run `npm run config-docs`), and checks that the
 // shipped example config names the schema and passes it.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configJsonSchema, ROOT, readmeWithTable, SCHEMA_FILE } from '../../scripts/config-docs';
+import { CONFIG_DOC, configJsonSchema, ROOT, SCHEMA_FILE, withConfigTable } from '../../scripts/config-docs';
 import { loadConfig } from '../../shared/config';
 
 describe('the config documentation', () => {
-  it('the JSON Schema and the README table are what the schema generates', () => {
+  it('the JSON Schema and the table in docs/configuration.md are what the schema generates', () => {
     expect(readFileSync(join(ROOT, SCHEMA_FILE), 'utf8')).toBe(configJsonSchema());
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    expect(readme).toBe(readmeWithTable(readme));
+    const doc = readFileSync(join(ROOT, CONFIG_DOC), 'utf8');
+    expect(doc).toBe(withConfigTable(doc));
   });
 
   it('documents every field and names the defaults once', () => {

@@ -11,6 +11,7 @@ import {
   readLines,
   splitLines,
   startsWithHeaderField,
+  toImapLineEndings,
 } from '../../shared/mail/lines';
 
 const texts = (lines: Line[]) => lines.map((l) => [l.text.toString('latin1'), l.ending]);
@@ -108,5 +109,23 @@ describe('the one line rule', () => {
       filter.flush(),
     ]);
     expect(out.toString()).toBe('a\r\nb\nc\n');
+  });
+});
+
+describe('toImapLineEndings', () => {
+  it('writes bare LF and bare CR as CRLF and leaves CRLF, NUL and 8-bit bytes alone', () => {
+    const cases: [string, string][] = [
+      ['a\r\nb\r\n', 'a\r\nb\r\n'],
+      ['a\nb\n', 'a\r\nb\r\n'],
+      ['a\rb\r', 'a\r\nb\r\n'],
+      ['a\r\nb\nc\rd', 'a\r\nb\r\nc\r\nd'],
+      ['\n\r', '\r\n\r\n'],
+      ['x\u0000\u00ff\r\r\n', 'x\u0000\u00ff\r\n\r\n'],
+    ];
+    for (const [input, expected] of cases) {
+      expect(toImapLineEndings(Buffer.from(input, 'latin1')).toString('latin1'), JSON.stringify(input)).toBe(
+        expected,
+      );
+    }
   });
 });

@@ -15,6 +15,7 @@ function bareInvocations(text: string): string[] {
 describe('documented commands are safe to type anywhere', () => {
   const documents = [
     'README.md',
+    'CONTRIBUTING.md',
     ...readdirSync(join(root, 'docs'))
       .filter((name) => name.endsWith('.md'))
       .map((name) => join('docs', name)),

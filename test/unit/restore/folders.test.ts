@@ -1,0 +1,117 @@
+// Folder mapping (shared/restore/folders.ts) against a fake client that lists what real servers list.
+import { describe, expect, it } from 'vitest';
+import { TargetRefusedError } from '../../../shared/restore/errors';
+import { createFolder, mapFolders, withoutDots } from '../../../shared/restore/folders';
+import type { FolderRun } from '../../../shared/restore/plan';
+import { commandError, FakeImapClient } from '../../support/fake-imap';
+
+const run = (name: string, target = name): FolderRun => ({
+  name,
+  target,
+  messages: [],
+  claimed: new Set(),
+  unclaimed: new Map(),
+});
+
+describe('mapFolders', () => {
+  it('sends Sent, Junk, Drafts and Trash to the folders the server marks with that special use', async () => {
+    // Gmail: the special-use folders live under [Gmail]/ with names of its own.
+    const gmail = new FakeImapClient(
+      [
+        { path: 'INBOX' },
+        { path: '[Gmail]', flags: ['\\Noselect'] },
+        { path: '[Gmail]/Sent Mail', flags: ['\\Sent'] },
+        { path: '[Gmail]/Spam', flags: ['\\Junk'] },
+        { path: '[Gmail]/Drafts', flags: ['\\Drafts'] },
+        { path: '[Gmail]/Bin', flags: ['\\Trash'] },
+      ],
+      undefined,
+      { prefix: '', delimiter: '/' },
+    );
+    const mapping = await mapFolders(gmail.asImapFlow(), ['inbox', 'Sent', 'junk', 'Drafts', 'Trash']);
+    expect(Object.fromEntries(mapping)).toEqual({
+      inbox: 'INBOX',
+      Sent: '[Gmail]/Sent Mail',
+      junk: '[Gmail]/Spam',
+      Drafts: '[Gmail]/Drafts',
+      Trash: '[Gmail]/Bin',
+    });
+  });
+
+  it("keeps other names, levels joined with the server's delimiter under its personal namespace", async () => {
+    const courierLike = new FakeImapClient([{ path: 'INBOX', delimiter: '.' }], undefined, {
+      prefix: 'INBOX.',
+      delimiter: '.',
+    });
+    const mapping = await mapFolders(courierLike.asImapFlow(), ['Archive/2023', 'Notes v1.2', 'Sent']);
+    expect(Object.fromEntries(mapping)).toEqual({
+      'Archive/2023': 'INBOX.Archive.2023',
+      // The delimiter inside one level would make two levels of it.
+      'Notes v1.2': 'INBOX.Notes v1_2',
+      Sent: 'INBOX.Sent',
+    });
+  });
+
+  it('without a special-use folder on the server, Sent keeps its name', async () => {
+    const plain = new FakeImapClient([{ path: 'INBOX' }], undefined, { prefix: '', delimiter: '/' });
+    expect(Object.fromEntries(await mapFolders(plain.asImapFlow(), ['Sent', 'Work/Clients']))).toEqual({
+      Sent: 'Sent',
+      'Work/Clients': 'Work/Clients',
+    });
+  });
+});
+
+describe('createFolder', () => {
+  it('creates the target when the server accepts the name', async () => {
+    const client = new FakeImapClient([{ path: 'INBOX' }], undefined, { prefix: '', delimiter: '/' });
+    await createFolder(client.asImapFlow(), run('Work'));
+    expect(client.created).toEqual(['Work']);
+  });
+
+  it('a name refused for its dots is created with "_" in each level, and the run maps to it, said in the log', async () => {
+    const client = new FakeImapClient([{ path: 'INBOX' }], undefined, { prefix: '', delimiter: '/' });
+    client.refuseCreate.set(
+      'a.b z/c.d',
+      commandError({ status: 'NO', code: 'CANNOT', text: "Character not allowed in mailbox name: '.'" }),
+    );
+    const folder = run('a.b z/c.d');
+    const lines: string[] = [];
+    await createFolder(client.asImapFlow(), folder, (line) => lines.push(line));
+    expect(client.created).toEqual(['a_b z/c_d']);
+    expect(folder.target).toBe('a_b z/c_d');
+    expect(lines).toEqual([
+      'folder "a.b z/c.d": the server refuses the name "a.b z/c.d" (NO [CANNOT] Character not allowed in mailbox name: \'.\'); using "a_b z/c_d"',
+    ]);
+  });
+
+  it('both names refused: TargetRefusedError with both answers and the way on (--folder)', async () => {
+    const client = new FakeImapClient([{ path: 'INBOX' }], undefined, { prefix: '', delimiter: '/' });
+    client.refuseCreate.set('x.y', commandError({ status: 'NO', text: 'no dots' }));
+    client.refuseCreate.set('x_y', commandError({ status: 'NO', text: 'Too many mailboxes' }));
+    const error = await createFolder(client.asImapFlow(), run('x.y')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TargetRefusedError);
+    expect((error as Error).message).toBe(
+      'the IMAP server refuses to create folder "x.y" (NO no dots) and "x_y" (NO Too many mailboxes) for bundle folder "x.y"; restore the other folders with --folder',
+    );
+  });
+
+  it("a name without dots refused: the command and the server's words", async () => {
+    const client = new FakeImapClient([{ path: 'INBOX' }], undefined, { prefix: '', delimiter: '/' });
+    client.refuseCreate.set(
+      'Work',
+      commandError({ status: 'NO', code: 'LIMIT', text: 'Too many mailboxes', command: 'CREATE Work' }),
+    );
+    const error = await createFolder(client.asImapFlow(), run('Work')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TargetRefusedError);
+    expect((error as Error).message).toBe(
+      'the IMAP server refused "CREATE Work": NO [LIMIT] Too many mailboxes',
+    );
+  });
+});
+
+describe('withoutDots', () => {
+  it('writes "." as "_" in every level and keeps the delimiter', () => {
+    expect(withoutDots('a.b/c.d', '/')).toBe('a_b/c_d');
+    expect(withoutDots('plain', '/')).toBe('plain');
+  });
+});
