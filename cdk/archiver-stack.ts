@@ -1,8 +1,9 @@
 // The deployable archiver: SES receives -> S3 keeps the raw bytes -> SNS -> SQS (+DLQ) -> ingest Lambda ->
 // DynamoDB index, with forwarding, on-demand export and operator alarms. The stack only composes the constructs
-// of cdk/constructs/, one per architectural task; each keeps the logical IDs its resources had as the stack's
-// own children (see logical-ids.ts). Stateful resources are retained when the stack is deleted: they hold mail.
-import { type CfnElement, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+// of cdk/constructs/, one per architectural task. Stateful resources are retained when the stack is deleted: they
+// hold mail. Logical IDs are aws-cdk-lib's own (construct path and hash); test/infra/logical-ids.test.ts pins those
+// of the retained resources, because a changed one makes CloudFormation replace the resource.
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { ArchiverConfig } from '../shared/config';
 import { Forwarding } from './constructs/forwarding';
@@ -13,7 +14,6 @@ import { OperatorAlarms } from './constructs/operator-alarms';
 import { RawMailStore } from './constructs/raw-mail-store';
 import { Receiving } from './constructs/receiving';
 import { ScheduledReconcile } from './constructs/scheduled-reconcile';
-import { flatLogicalId } from './logical-ids';
 
 /** Props of {@link ArchiverStack}: the standard stack props and the archiver config. */
 export interface ArchiverStackProps extends StackProps {
@@ -27,8 +27,8 @@ export interface ArchiverStackProps extends StackProps {
 /**
  * The deployable archiver: composes one construct per architectural task (receiving, raw-mail store, index,
  * ingest, forwarding, export, scheduled reconcile, operator alarms) and grants nothing itself: each construct
- * grants its own functions exactly what they use. Resource logical IDs are kept flat (cdk/logical-ids.ts), a
- * contract with deployed stacks; stateful resources are retained when the stack is deleted.
+ * grants its own functions exactly what they use. Stateful resources are retained when the stack is deleted, and
+ * their logical IDs (a contract with a deployed stack) are pinned in test/infra/logical-ids.test.ts.
  */
 export class ArchiverStack extends Stack {
   /** Operator alarms, their topic and the messaging key. */
@@ -106,10 +106,5 @@ export class ArchiverStack extends Stack {
     new CfnOutput(this, 'ExportFunctionName', { value: this.export.function.functionName });
     new CfnOutput(this, 'ReceiptRuleSetName', { value: config.ses.ruleSetName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
-  }
-
-  /** The logical IDs the resources had as the stack's own children (constructs are left out of them). */
-  protected override allocateLogicalId(element: CfnElement): string {
-    return flatLogicalId(element, this);
   }
 }

@@ -13,7 +13,6 @@ import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { type ArchiverConfig, forwardingFrom, gmailApiTargets } from '../../shared/config';
-import { keepChildLogicalIds } from '../logical-ids';
 import { ArchiverFunction } from './archiver-function';
 import { GmailDelivery } from './gmail-delivery';
 import type { IndexTable } from './index-table';
@@ -61,7 +60,6 @@ export class Forwarding extends Construct {
 
   constructor(scope: Construct, id: string, props: ForwardingProps) {
     super(scope, id);
-    keepChildLogicalIds(this);
     const { config, rawMail, index, alarms } = props;
     const stack = Stack.of(this);
     const timeout = Duration.minutes(2);

@@ -6,7 +6,6 @@ import { type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { indexTableDefinition } from '../../shared/index/schema';
-import { keepChildLogicalIds } from '../logical-ids';
 
 const attributeType = (type: 'S' | 'N') => (type === 'S' ? AttributeType.STRING : AttributeType.NUMBER);
 
@@ -21,7 +20,6 @@ export class IndexTable extends Construct {
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    keepChildLogicalIds(this);
     const def = indexTableDefinition;
     this.table = new Table(this, 'IndexTable', {
       partitionKey: { name: def.partitionKey.name, type: attributeType(def.partitionKey.type) },

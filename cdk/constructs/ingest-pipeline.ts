@@ -8,7 +8,6 @@ import { SqsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
-import { keepChildLogicalIds } from '../logical-ids';
 import { ArchiverFunction } from './archiver-function';
 import type { Forwarding } from './forwarding';
 import type { IndexTable } from './index-table';
@@ -48,7 +47,6 @@ export class IngestPipeline extends Construct {
 
   constructor(scope: Construct, id: string, props: IngestPipelineProps) {
     super(scope, id);
-    keepChildLogicalIds(this);
     const { rawMail, index, forwarding, alarms } = props;
     const timeout = Duration.minutes(5);
 

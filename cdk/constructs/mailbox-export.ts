@@ -3,7 +3,6 @@
 import { Duration, Size, Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { keepChildLogicalIds } from '../logical-ids';
 import { ArchiverFunction } from './archiver-function';
 import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
@@ -30,7 +29,6 @@ export class MailboxExport extends Construct {
 
   constructor(scope: Construct, id: string, props: MailboxExportProps) {
     super(scope, id);
-    keepChildLogicalIds(this);
     const { rawMail, index, alarms } = props;
     const stack = Stack.of(this);
     // A fixed name, so that the function may invoke itself (one invocation per part) without a circular reference.

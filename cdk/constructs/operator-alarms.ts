@@ -13,7 +13,6 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { keepChildLogicalIds } from '../logical-ids';
 import { allowServiceToPublish } from './service-publishing';
 
 /** Props of {@link OperatorAlarms}. */
@@ -39,7 +38,6 @@ export class OperatorAlarms extends Construct {
 
   constructor(scope: Construct, id: string, props: OperatorAlarmsProps) {
     super(scope, id);
-    keepChildLogicalIds(this);
     this.messagingKey = new Key(this, 'MessagingKey', {
       description: 'Encrypts the archiver SNS topics (receipt notifications and alarms)',
       enableKeyRotation: true,

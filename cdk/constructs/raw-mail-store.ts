@@ -18,7 +18,6 @@ import {
   REPORTS_PREFIX,
   SENT_COLLECTION_STATE_PREFIX,
 } from '../../shared/index/schema';
-import { keepChildLogicalIds } from '../logical-ids';
 
 /** Days a bundle stays downloadable under exports/. */
 export const EXPORT_RETENTION_DAYS = 7;
@@ -42,7 +41,6 @@ export class RawMailStore extends Construct {
 
   constructor(scope: Construct, id: string, props: RawMailStoreProps) {
     super(scope, id);
-    keepChildLogicalIds(this);
     this.accessLogBucket = new Bucket(this, 'AccessLogBucket', {
       encryption: BucketEncryption.S3_MANAGED,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,

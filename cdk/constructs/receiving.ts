@@ -17,7 +17,6 @@ import { Construct } from 'constructs';
 import { type ArchiverConfig, receivingDomains } from '../../shared/config';
 import { RAW_MAIL_PREFIX } from '../../shared/index/schema';
 import { BOUNCE_FAILED_METRIC, METRICS_NAMESPACE } from '../../shared/metrics';
-import { keepChildLogicalIds } from '../logical-ids';
 import { ArchiverFunction } from './archiver-function';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
@@ -62,7 +61,6 @@ export class Receiving extends Construct {
 
   constructor(scope: Construct, id: string, props: ReceivingProps) {
     super(scope, id);
-    keepChildLogicalIds(this);
     const { config, rawMail, alarms } = props;
     const stack = Stack.of(this);
     const domains = receivingDomains(config);
@@ -87,9 +85,11 @@ export class Receiving extends Construct {
       (domain === config.route53.zoneName || domain.endsWith(`.${config.route53.zoneName}`));
     const inboundEndpoint = `inbound-smtp.${stack.region}.amazonaws.com`;
 
+    // The outputs below are the stack's own, so `cdk deploy` prints them by their plain names (MxRecord0, not a
+    // construct path and hash).
     config.domains.forEach((domain, i) => {
       if (config.ses.existingIdentities.includes(domain)) {
-        new CfnOutput(this, `ExistingIdentity${i}`, {
+        new CfnOutput(stack, `ExistingIdentity${i}`, {
           description: `${domain} is an existing SES identity (ses.existingIdentities): the stack leaves it as it is`,
           value: `aws sesv2 put-email-identity-feedback-attributes --email-identity ${domain} --no-email-forwarding-enabled --region ${stack.region}`,
         });
@@ -102,7 +102,7 @@ export class Receiving extends Construct {
         feedbackForwarding: false,
       });
       identity.dkimRecords.forEach((record, j) => {
-        new CfnOutput(this, `DkimRecord${i}x${j}`, {
+        new CfnOutput(stack, `DkimRecord${i}x${j}`, {
           description: `DKIM CNAME for ${domain}: create it in your DNS`,
           value: `${record.name} CNAME ${record.value}`,
         });
@@ -116,7 +116,7 @@ export class Receiving extends Construct {
       });
     });
     domains.forEach((domain, i) => {
-      new CfnOutput(this, `MxRecord${i}`, {
+      new CfnOutput(stack, `MxRecord${i}`, {
         description: `MX record for ${domain}: points its mail at SES`,
         value: `${domain} MX 10 ${inboundEndpoint}`,
       });
@@ -228,7 +228,7 @@ export class Receiving extends Construct {
       // Activated once the rule is in place; on delete, deactivated before the rule set is deleted.
       activation.node.addDependency(rule);
     } else {
-      new CfnOutput(this, 'ActivateRuleSetCommand', {
+      new CfnOutput(stack, 'ActivateRuleSetCommand', {
         description: 'The rule set is NOT active (ses.activateRuleSet is false). Activate it yourself:',
         value: `aws ses set-active-receipt-rule-set --rule-set-name ${config.ses.ruleSetName} --region ${stack.region}`,
       });

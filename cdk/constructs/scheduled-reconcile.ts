@@ -7,7 +7,6 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
-import { keepChildLogicalIds } from '../logical-ids';
 import { ArchiverFunction } from './archiver-function';
 import type { Forwarding } from './forwarding';
 import type { IndexTable } from './index-table';
@@ -43,7 +42,6 @@ export class ScheduledReconcile extends Construct {
 
   constructor(scope: Construct, id: string, props: ScheduledReconcileProps) {
     super(scope, id);
-    keepChildLogicalIds(this);
     const { rawMail, index, forwarding, alarms } = props;
     this.function = new ArchiverFunction(this, 'ReconcileFunction', {
       entry: 'lambdas/reconcile/index.ts',

@@ -209,10 +209,10 @@ describe('fault 1: every service-to-resource path the design relies on is allowe
     );
     // The ingest queue, and the dead-letter queue of that subscription's redrive policy.
     expect(sqs.length).toBe(2);
-    for (const s of sqs) expect(sourceArnOf(s.statement)).toBe('{ReceivedTopicF030B1ED}');
+    for (const s of sqs) expect(sourceArnOf(s.statement)).toMatch(/^\{ReceivingReceivedTopic[0-9A-F]{8}\}$/);
     template.hasResourceProperties('AWS::Lambda::Permission', {
       Principal: 'sns.amazonaws.com',
-      SourceArn: { Ref: Match.stringLikeRegexp('^ForwardFeedbackTopic') },
+      SourceArn: { Ref: Match.stringLikeRegexp('^ForwardingForwardFeedbackTopic') },
     });
   });
 });
@@ -227,7 +227,7 @@ describe('fault 2: rule set activation', () => {
     expect(activation?.DependsOn).toContain(ruleId);
     const token = JSON.stringify(activation?.Properties?.ServiceToken);
     const [[fnId, fn] = []] = ofType('AWS::Lambda::Function').filter(([fid]) => token.includes(fid));
-    expect(fnId).toMatch(/^RuleSetActivationFunction/);
+    expect(fnId).toMatch(/^ReceivingRuleSetActivationFunction/);
     expect(JSON.stringify(fn)).toContain('deactivates it only while it is still the active one');
   });
 });
@@ -244,7 +244,8 @@ describe('fault 3: the gatekeeper never fails a message', () => {
 
   it('bounces from an identity its role may use, for every receiving domain (the journal subdomain too)', () => {
     const config = exampleConfig();
-    const [, role] = ofType('AWS::IAM::Policy').find(([id]) => id.startsWith('GatekeeperFunctionRole')) ?? [];
+    const [, role] =
+      ofType('AWS::IAM::Policy').find(([id]) => id.startsWith('ReceivingGatekeeperFunctionRole')) ?? [];
     const statement = (props(role).PolicyDocument as { Statement: Statement[] }).Statement.find((s) =>
       allows(s, 'ses:SendBounce'),
     );
@@ -258,7 +259,8 @@ describe('fault 3: the gatekeeper never fails a message', () => {
 
 describe('fault 4: forwarding works in the SES sandbox', () => {
   it('allows sending by the From address, whatever identities SES checks (sender, recipient, configuration set)', () => {
-    const [, policy] = ofType('AWS::IAM::Policy').find(([id]) => id.startsWith('ForwardFunctionRole')) ?? [];
+    const [, policy] =
+      ofType('AWS::IAM::Policy').find(([id]) => id.startsWith('ForwardingForwardFunctionRole')) ?? [];
     const send = (props(policy).PolicyDocument as { Statement: Statement[] }).Statement.find((s) =>
       allows(s, 'ses:SendEmail'),
     );

@@ -306,7 +306,7 @@ describe("every SDK command each function's own run sends is allowed by its role
     );
   const opened: ReturnType<typeof createClients>[] = [];
 
-  const functionId = (prefix: string) => model.find('AWS::Lambda::Function', prefix)[0];
+  const functionId = (name: string) => model.find('AWS::Lambda::Function', name)[0];
   /** The function's environment, as Lambda would set it (references resolved), plus its own name. */
   const environment = (id: string): Record<string, string> => ({
     ...model.resolve<Record<string, string>>(

@@ -160,7 +160,7 @@ describe('the archiver stack', () => {
     // Only the scheduled reconcile reads the whole table (every row is compared with the raw store).
     const scanners = Object.entries(policies).filter(([, p]) => JSON.stringify(p).includes('dynamodb:Scan'));
     expect(scanners.map(([id]) => id.replace(/[A-F0-9]{8}$/, ''))).toEqual([
-      'ReconcileFunctionRoleDefaultPolicy',
+      'ReconcileReconcileFunctionRoleDefaultPolicy',
     ]);
   });
 
@@ -261,7 +261,9 @@ describe('queues that feed functions', () => {
     const alarms = JSON.stringify(template.findResources('AWS::CloudWatch::Alarm'));
     for (const id of ['ForwardFeedbackErrorsAlarm', 'ForwardFeedbackDeadLettersAlarm'])
       expect(
-        Object.keys(template.findResources('AWS::CloudWatch::Alarm')).some((k) => k.startsWith(id)),
+        Object.keys(template.findResources('AWS::CloudWatch::Alarm')).some((k) =>
+          k.startsWith(`OperatorAlarms${id}`),
+        ),
         id,
       ).toBe(true);
     expect(alarms).toContain('ForwardFeedbackDeadLetterQueue');
@@ -273,7 +275,7 @@ describe('queues that feed functions', () => {
       RawMessageDelivery: true,
       RedrivePolicy: {
         deadLetterTargetArn: {
-          'Fn::GetAtt': [Match.stringLikeRegexp('^ReceivedNotificationDeadLetterQueue'), 'Arn'],
+          'Fn::GetAtt': [Match.stringLikeRegexp('^IngestReceivedNotificationDeadLetterQueue'), 'Arn'],
         },
       },
     });

@@ -29,10 +29,13 @@ export class TemplateModel {
     return Object.entries(this.resources).filter(([, r]) => r.Type === type);
   }
 
-  /** The one resource of `type` whose logical id starts with `prefix`. */
-  find(type: string, prefix: string): [string, CfnResource] {
-    const found = this.ofType(type).filter(([id]) => id.startsWith(prefix));
-    if (found.length !== 1) throw new Error(`expected one ${type} ${prefix}*, found ${found.length}`);
+  /**
+   * The one resource of `type` whose construct id is `name`: its logical ID (aws-cdk-lib's, the ids of the
+   * constructs above it, then its own, then an 8-hex-digit hash) ends in `name` before the hash.
+   */
+  find(type: string, name: string): [string, CfnResource] {
+    const found = this.ofType(type).filter(([id]) => id.replace(/[0-9A-F]{8}$/, '').endsWith(name));
+    if (found.length !== 1) throw new Error(`expected one ${type} *${name}, found ${found.length}`);
     return found[0] as [string, CfnResource];
   }
 
