@@ -160,7 +160,7 @@ function scanQr(text: string): string | undefined {
   return jsQR(data, w, h, { inversionAttempts: 'dontInvert' })?.data;
 }
 
-describe('keygen', () => {
+describe('keygen', { timeout: 120_000 }, () => {
   it('writes the identity 0600 and prints its recipient; --paper prints it as text and a QR code that scans back', () => {
     const file = readFileSync(path('b.txt'), 'utf8');
     expect(statSync(path('b.txt')).mode & 0o777).toBe(0o600);
@@ -180,7 +180,8 @@ describe('keygen', () => {
   });
 });
 
-describe('verify of an encrypted bundle', () => {
+// Each case runs the CLI several times: seconds each on a loaded machine.
+describe('verify of an encrypted bundle', { timeout: 240_000 }, () => {
   it('opens a bundle for two recipients with either identity, and checks every message', async () => {
     for (const key of ['a.txt', 'b.txt']) {
       const run = await cli(['verify', '--identity', key, 'two.tar.gz.age']);
@@ -269,7 +270,7 @@ describe('verify of an encrypted bundle', () => {
   });
 });
 
-describe.skipIf(!hasAge)('the age CLI (Debian package "age")', () => {
+describe.skipIf(!hasAge)('the age CLI (Debian package "age")', { timeout: 120_000 }, () => {
   it('decrypts our export with a key keygen wrote, into a bundle verify accepts', async () => {
     execFileSync('age', ['-d', '-i', path('b.txt'), '-o', path('by-age.tar.gz'), path('two.tar.gz.age')]);
     expect((await cli(['verify', 'by-age.tar.gz'])).stdout).toMatch(/OK, 4 messages/);
