@@ -14,7 +14,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores: each integration file starts its own DynamoDB Local (a JVM).
     maxWorkers: 2,
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     projects: [project('unit'), project('infra'), project('integration'), project('e2e')],
   },
 });

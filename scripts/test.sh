@@ -4,7 +4,6 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .test-results
-export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 
 passed=0
 failed=0
@@ -14,6 +13,9 @@ check() {
   if "$@"; then passed=$((passed + 1)); else echo "!! $name failed"; failed=$((failed + 1)); fi
 }
 
+# npm puts node_modules/.bin first on PATH: `node` is the Node 22 of the lock file (package.json
+# optionalDependencies), the Lambda runtime's major, whatever Node runs npm itself.
+echo "== node $(node --version) ($(command -v node)); npm runs on $("${npm_node_execpath:-node}" --version)"
 check "system dependencies" bash scripts/install-system-deps.sh
 check "type check" npx --no-install tsc --noEmit -p .
 check "lint and format" npx --no-install biome check .

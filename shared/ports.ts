@@ -194,3 +194,20 @@ export interface SentCollectionState {
   /** When the last run finished (the fallback listing starts a day before it). */
   collectedAt: string;
 }
+
+/**
+ * Where the transparency log keeps its files (tiles, checkpoints, seal records): the raw-mail bucket under
+ * `transparency/` (shared/adapters/s3-write-once-store.ts), a directory in a replica. Every file is written once.
+ */
+export interface WriteOnceStore {
+  /** A file's bytes; undefined when there is none. */
+  get(path: string): Promise<Buffer | undefined>;
+  /**
+   * Creates a file unless one exists at `path` (a conditional write): 'created'; 'exists' when the file there
+   * holds these same bytes (a retried write). Throws LogOverwriteError (shared/transparency/log-files.ts) when it
+   * holds other bytes: nothing of the log is ever replaced.
+   */
+  putOnce(path: string, bytes: Buffer, contentType: string): Promise<'created' | 'exists'>;
+  /** The paths under a prefix. */
+  list(prefix: string): AsyncIterable<string>;
+}

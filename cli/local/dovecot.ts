@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { assertPortFree, busyPortError } from '../process/net-ports';
-import { freePort, MissingDependencyError, stopChild } from './services';
+import { diesWithThisProcess, freePort, MissingDependencyError, stopChild } from './services';
 
 export const DOVECOT_BINARY = '/usr/sbin/dovecot';
 const SERVICE_USER = 'mailarchiver';
@@ -160,6 +160,9 @@ ${options.extraConfig ?? ''}
       ? [
           'setpriv',
           [
+            // Dies with this process (see diesWithThisProcess in ./services).
+            '--pdeathsig',
+            'KILL',
             `--reuid=${account.uid}`,
             `--regid=${account.gid}`,
             '--init-groups',
@@ -169,7 +172,7 @@ ${options.extraConfig ?? ''}
             confPath,
           ],
         ]
-      : [DOVECOT_BINARY, ['-F', '-c', confPath]];
+      : diesWithThisProcess(DOVECOT_BINARY, '-F', '-c', confPath);
   const child = spawn(command[0] as string, command[1] as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<string>((resolve) =>
     child.once('exit', () => resolve(existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-2000) : '')),

@@ -53,6 +53,27 @@ export interface DynamoLocal {
 }
 
 /**
+ * The command and arguments for `spawn` that make the child die with this process, however this process ends
+ * (SIGKILL included, when no exit handler runs): on Linux through util-linux's `setpriv --pdeathsig KILL`
+ * (prctl PR_SET_PDEATHSIG, which survives the exec of sh and of java). Without it a CLI command killed by a
+ * timeout left its DynamoDB Local JVM running for good. Elsewhere (macOS) the command as it is.
+ */
+export function diesWithThisProcess(command: string, ...args: string[]): [string, string[]] {
+  if (process.platform === 'linux' && hasSetprivPdeathsig()) {
+    return ['setpriv', ['--pdeathsig', 'KILL', '--', command, ...args]];
+  }
+  return [command, args];
+}
+
+let setprivPdeathsig: boolean | undefined;
+function hasSetprivPdeathsig(): boolean {
+  setprivPdeathsig ??= /--pdeathsig/.test(
+    spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout ?? '',
+  );
+  return setprivPdeathsig;
+}
+
+/**
  * Starts DynamoDB Local; `dataDir` persists tables across restarts (created 0700, and the working directory,
  * where DynamoDB Local writes its metadata file), without it they live in memory. It runs with umask 077 and
  * with CORS limited to an origin no web page has (its default, `*`, lets any page in a browser call it).
@@ -68,8 +89,8 @@ export async function startDynamoLocal(
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   // sh sets the umask of the JVM alone; `exec` leaves java as the child that stopChild signals.
   const child = spawn(
-    '/bin/sh',
-    [
+    ...diesWithThisProcess(
+      '/bin/sh',
       '-c',
       'umask 077 && exec "$@"',
       'sh',
@@ -84,7 +105,7 @@ export async function startDynamoLocal(
       '-disableTelemetry',
       '-cors',
       DYNAMODB_LOCAL_CORS_ORIGIN,
-    ],
+    ),
     { stdio: ['ignore', 'pipe', 'pipe'], ...(options.dataDir ? { cwd: options.dataDir } : {}) },
   );
   let output = '';

@@ -1,0 +1,192 @@
+// The transparency log's files in its write-once store, and how they are read back: tiles and entry bundles
+// (tiles.ts), one signed checkpoint per sealed size, and one seal record per run of the sealer. Every path is
+// built here. Nothing is ever overwritten: a checkpoint for a size is deterministic (Ed25519 signatures are),
+// so sealing the same tree again writes the same bytes, which the store takes as done.
+import type { WriteOnceStore } from '../ports';
+import { type Checkpoint, CheckpointError, openCheckpoint } from './checkpoint';
+import { leafHash, MerkleTree } from './merkle';
+import { type NoteVerifier, SignedNoteError } from './note';
+import {
+  decodeEntryBundle,
+  entryBundlePath,
+  type LogFile,
+  readEntries,
+  TILE_WIDTH,
+  TileError,
+} from './tiles';
+
+/** Where every signed checkpoint is kept: `checkpoints/<tree size, 12 digits>` (listing order is size order). */
+export const CHECKPOINTS_PREFIX = 'checkpoints/';
+/** Where each run of the sealer records what it did: `seals/<tree size, 12 digits>/<ISO 8601 time>.json`. */
+export const SEALS_PREFIX = 'seals/';
+
+export function checkpointPath(size: number): string {
+  return `${CHECKPOINTS_PREFIX}${String(size).padStart(12, '0')}`;
+}
+
+/** The RFC 3161 reply for the checkpoint of a size, when a timestamp authority is configured. */
+export function timestampPath(size: number): string {
+  return `${checkpointPath(size)}.tsr`;
+}
+
+export function sealRecordPath(size: number, at: Date): string {
+  return `${SEALS_PREFIX}${String(size).padStart(12, '0')}/${at.toISOString()}.json`;
+}
+
+/**
+ * Thrown by a WriteOnceStore asked to write other bytes over a file of the log: never done, and alarmed (a bug, or
+ * someone rewriting history). Carries the path.
+ */
+export class LogOverwriteError extends Error {
+  override name = 'LogOverwriteError';
+  constructor(readonly path: string) {
+    super(
+      `refused to overwrite ${path} of the transparency log with other bytes: its files are written once`,
+    );
+  }
+}
+
+/** Thrown when the store's log is damaged: a checkpoint not signed by the log's key, a tile missing. */
+export class LogDamageError extends Error {
+  override name = 'LogDamageError';
+}
+
+export interface StoredCheckpoint {
+  checkpoint: Checkpoint;
+  /** The signed note as stored. */
+  note: Buffer;
+}
+
+/**
+ * Every checkpoint in the store, smallest tree first, each opened with the log's key. Throws LogDamageError
+ * naming a checkpoint that does not verify or whose size is not its path's.
+ */
+export async function readCheckpoints(
+  store: WriteOnceStore,
+  verifier: NoteVerifier,
+): Promise<StoredCheckpoint[]> {
+  const found: StoredCheckpoint[] = [];
+  for await (const path of store.list(CHECKPOINTS_PREFIX)) {
+    if (!/^checkpoints\/\d{12}$/.test(path)) continue;
+    found.push(await readCheckpointAt(store, path, verifier));
+  }
+  return found.sort((a, b) => a.checkpoint.size - b.checkpoint.size);
+}
+
+/** The checkpoint of the largest tree in the store, or undefined for a log never sealed. */
+export async function readLatestCheckpoint(
+  store: WriteOnceStore,
+  verifier: NoteVerifier,
+): Promise<StoredCheckpoint | undefined> {
+  let last: string | undefined;
+  for await (const path of store.list(CHECKPOINTS_PREFIX))
+    if (/^checkpoints\/\d{12}$/.test(path)) last = path;
+  return last ? readCheckpointAt(store, last, verifier) : undefined;
+}
+
+async function readCheckpointAt(
+  store: WriteOnceStore,
+  path: string,
+  verifier: NoteVerifier,
+): Promise<StoredCheckpoint> {
+  const note = await store.get(path);
+  if (!note) throw new LogDamageError(`${path} was listed but cannot be read`);
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = openCheckpoint(note, verifier);
+  } catch (error) {
+    if (error instanceof SignedNoteError || error instanceof CheckpointError)
+      throw new LogDamageError(`${path}: ${error.message}`, { cause: error });
+    throw error;
+  }
+  if (checkpointPath(checkpoint.size) !== path)
+    throw new LogDamageError(`${path} holds the checkpoint of a tree of ${checkpoint.size}`);
+  return { checkpoint, note };
+}
+
+/**
+ * The leaves of the tree of `size` leaves and its hashes, read from the entry bundles, checked against `root`
+ * when given. Throws LogDamageError naming a missing or malformed bundle, or a root that is not the entries'.
+ */
+export async function readTree(
+  store: WriteOnceStore,
+  size: number,
+  root?: Buffer,
+): Promise<{ entries: Buffer[]; tree: MerkleTree }> {
+  let entries: Buffer[];
+  try {
+    entries = await readEntries(size, (path) => store.get(path));
+  } catch (error) {
+    if (error instanceof TileError) throw new LogDamageError(error.message, { cause: error });
+    throw error;
+  }
+  const tree = MerkleTree.fromLeafHashes(entries.map(leafHash));
+  if (root && !tree.root().equals(root))
+    throw new LogDamageError(`the entries of the log do not hash to the root of its checkpoint of ${size}`);
+  return { entries, tree };
+}
+
+/**
+ * Entries a sealer wrote past `size` and did not commit with a checkpoint (it stopped between the two): the
+ * contiguous run of entry bundles from the one holding leaf `size` on, each full bundle whole and then the widest
+ * partial one. A rerun appends them first, in the same order, so every tile it writes again is byte-identical.
+ * The first `size % 256` entries of the first bundle are already leaves and are left out.
+ */
+export async function readUncommittedEntries(store: WriteOnceStore, size: number): Promise<Buffer[]> {
+  const entries: Buffer[] = [];
+  for (let index = Math.floor(size / TILE_WIDTH); ; index++) {
+    const start = index * TILE_WIDTH;
+    const full = await store.get(entryBundlePath(index));
+    let bundle: Buffer[] | undefined;
+    if (full) bundle = decodeEntryBundle(full, entryBundlePath(index));
+    else {
+      let widest = 0;
+      const prefix = `${entryBundlePath(index)}.p/`;
+      for await (const path of store.list(prefix)) {
+        const width = Number(path.slice(prefix.length));
+        if (Number.isInteger(width) && width > widest) widest = width;
+      }
+      if (widest > 0) {
+        const path = entryBundlePath(index, widest);
+        bundle = decodeEntryBundle((await store.get(path)) ?? Buffer.alloc(0), path);
+      }
+    }
+    if (!bundle) break;
+    const skip = Math.max(0, size + entries.length - start);
+    entries.push(...bundle.slice(skip));
+    if (bundle.length < TILE_WIDTH) break;
+  }
+  return entries;
+}
+
+/**
+ * Writes a seal's files in an order that leaves a readable log at any stop: entry bundles (in index order), then
+ * hash tiles (lowest level first), then whatever `last` holds (the checkpoint, the seal record). Returns how many
+ * were created (the rest were there already with the same bytes). Throws what the store throws (an overwrite).
+ */
+export async function writeLogFiles(
+  store: WriteOnceStore,
+  files: LogFile[],
+  last: LogFile[] = [],
+): Promise<number> {
+  const entries = files.filter((f) => f.path.startsWith('tile/entries/'));
+  const tiles = files
+    .filter((f) => !f.path.startsWith('tile/entries/'))
+    .sort((a, b) => tileLevel(a.path) - tileLevel(b.path));
+  let created = 0;
+  for (const file of [...entries, ...tiles, ...last]) {
+    if ((await store.putOnce(file.path, file.bytes, contentTypeOf(file.path))) === 'created') created += 1;
+  }
+  return created;
+}
+
+function tileLevel(path: string): number {
+  return Number(path.split('/')[1] ?? 0);
+}
+
+function contentTypeOf(path: string): string {
+  if (path.startsWith(CHECKPOINTS_PREFIX))
+    return path.endsWith('.tsr') ? 'application/timestamp-reply' : 'text/plain; charset=utf-8';
+  if (path.startsWith(SEALS_PREFIX)) return 'application/json';
+  return 'application/octet-stream';
+}
