@@ -3,7 +3,7 @@
 // on loopback: the first run (APPEND, then every message fetched back and compared), a re-run with the state file,
 // a re-run without it (the server checked by size and sha256), and, as the baseline, a bare imapflow APPEND loop
 // of the same bytes with no checks at all.
-import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type DovecotServer, startDovecot } from '../cli/local/dovecot';
@@ -91,7 +91,6 @@ export async function restoreBench(
 
     const options = {
       source: { kind: 'file' as const, path: bundle },
-      openBundleStream: () => createReadStream(bundle),
       newClient: clientFor(server),
       statePath: join(work, 'state.jsonl'),
     };

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { type AwsNameRule, hostedZoneIdRule, sesReceiptNameRule, stackNameRule } from './aws-names';
 import { AGE_X25519_RECIPIENT } from './bundle/age-recipient';
 import { errorMessage } from './errors';
+import { addressDomain } from './mail/address';
 
 /** A string AWS accepts as a name of the kind `rule` describes; the message quotes AWS's rule. */
 const awsName = (rule: AwsNameRule) => z.string().refine(rule.test, { message: rule.rule });
@@ -216,9 +217,8 @@ export const configSchema = z
     // after non-aborting issues too, when a target that failed to parse is still the raw JSON value.
     if (ctx.issues.length > 0) return;
     const receiving = new Set(receivingDomains(config));
-    const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
     for (const address of Object.keys(config.mailboxes)) {
-      if (!config.domains.includes(domainOf(address))) {
+      if (!config.domains.includes(addressDomain(address))) {
         ctx.addIssue({
           code: 'custom',
           path: ['mailboxes', address],
@@ -254,7 +254,7 @@ export const configSchema = z
       }
     });
     const from = config.forwarding.fromAddress;
-    if (from && !config.domains.includes(domainOf(from))) {
+    if (from && !config.domains.includes(addressDomain(from))) {
       ctx.addIssue({
         code: 'custom',
         path: ['forwarding', 'fromAddress'],
@@ -277,7 +277,7 @@ export const configSchema = z
     }
     for (const [address, { forwardTo }] of Object.entries(config.mailboxes)) {
       forwardTo.forEach((target, i) => {
-        if (receiving.has(domainOf(target))) {
+        if (receiving.has(addressDomain(target))) {
           ctx.addIssue({
             code: 'custom',
             path: ['mailboxes', address, 'forwardTo', i],
@@ -397,7 +397,7 @@ export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string 
 export function receivingDomains(config: Pick<ArchiverConfig, 'domains' | 'journalAddress'>): string[] {
   const domains = new Set(config.domains.map((d) => d.toLowerCase()));
   if (config.journalAddress) {
-    domains.add(config.journalAddress.slice(config.journalAddress.lastIndexOf('@') + 1).toLowerCase());
+    domains.add(addressDomain(config.journalAddress));
   }
   return [...domains];
 }

@@ -7,3 +7,6 @@ export const METRICS_NAMESPACE = 'MailArchiver';
 
 /** Count of bounces to unknown recipients that SES refused (the gatekeeper lets the message go on). */
 export const BOUNCE_FAILED_METRIC = 'BounceFailed';
+
+/** The log message the forward and Sent-collection functions write for a GmailAuthError; an alarm counts it. */
+export const GMAIL_AUTH_FAILURE_LOG = 'gmail authorisation failed';

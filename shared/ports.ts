@@ -12,16 +12,30 @@ import type {
 import type { DeliveryRow, ExportPart, ExportRecord, FolderState, RawLocation } from './index/schema';
 import type { Folder } from './receiving/routing';
 
+/** A stored object's bytes, streamed, with the S3 version id of what was read when the bucket is versioned. */
+export type StoredBody = AsyncIterable<Uint8Array> & { versionId?: string };
+
 /** Where raw mail and bundles are kept (S3; a directory for benchmarks). */
 export interface RawMailStore {
-  /** The exact stored bytes, streamed. */
-  read(location: RawLocation): Promise<AsyncIterable<Uint8Array>>;
-  write(location: RawLocation, body: Uint8Array): Promise<void>;
+  /** The exact stored bytes, streamed (the version `location.versionId` names, else the current one). */
+  read(location: RawLocation): Promise<StoredBody>;
+  /**
+   * Writes a whole object (content type `message/rfc822` unless named). `signal` aborts the request (a writer
+   * that bounds how long a put may take).
+   */
+  write(
+    location: RawLocation,
+    body: Uint8Array,
+    options?: { contentType?: string; signal?: AbortSignal },
+  ): Promise<void>;
   exists(location: RawLocation): Promise<boolean>;
   /** Streams a body into an object (multipart, so any size with flat memory). */
   upload(location: RawLocation, body: Readable, contentType: string): Promise<void>;
-  /** Every object under a prefix, with its size in bytes. */
-  list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }>;
+  /**
+   * Every object under a prefix, with its size in bytes, in key order (UTF-8 binary, as S3 lists); with
+   * `startAfter`, only the keys that sort after it (ListObjectsV2 StartAfter).
+   */
+  list(bucket: string, prefix: string, startAfter?: string): AsyncIterable<{ key: string; size: number }>;
 }
 
 export interface ListQuery {

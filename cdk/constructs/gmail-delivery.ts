@@ -11,9 +11,9 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { gmailSecretName } from '../../shared/adapters/gmail-credentials';
 import { type ArchiverConfig, gmailApiTargets } from '../../shared/config';
-import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/forwarding/gmail';
+import { gmailSecretName } from '../../shared/index/schema';
+import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/metrics';
 import { ArchiverFunction } from './archiver-function';
 import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
@@ -95,6 +95,7 @@ export class GmailDelivery extends Construct {
         if (secret) grantSecretValue(secret, this.sentCollector);
       }
       rawMail.grantSentCollection(this.sentCollector);
+      rawMail.grantDeliveryLogAppend(this.sentCollector);
       index.grantItems(this.sentCollector, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
       new Rule(this, 'SentCollectorSchedule', {
         description: 'Runs the Gmail Sent collection',

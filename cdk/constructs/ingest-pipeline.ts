@@ -86,6 +86,7 @@ export class IngestPipeline extends Construct {
     });
     forwarding.grantEnqueue(this.function);
     rawMail.grantEnvelopeReadWrite(this.function);
+    rawMail.grantDeliveryLogAppend(this.function);
     this.function.addEventSource(
       new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: 20 }),
     );

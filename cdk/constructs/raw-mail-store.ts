@@ -12,6 +12,7 @@ import {
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import {
+  DELIVERY_LOG_PREFIX,
   ENVELOPE_PREFIX,
   EXPORT_PREFIX,
   RAW_MAIL_PREFIX,
@@ -115,6 +116,23 @@ export class RawMailStore extends Construct {
       'Ingest reads and extends one envelope sidecar per message under envelopes/ (what reindex rebuilds the index from)',
     );
     this.grantList(fn);
+  }
+
+  /**
+   * s3:PutObject on the delivery log (delivery-log/*): every function that files a message into a mailbox folder
+   * appends one object per invocation. Keys are new each time (time + a unique part), so a put never replaces a
+   * log object; nothing here may delete one. With `read`, also s3:GetObject: reconcile reads the whole log to find
+   * the index rows it does not record.
+   */
+  grantDeliveryLogAppend(fn: IFunction, options: { read?: boolean } = {}): void {
+    this.grantOnPrefix(
+      fn,
+      options.read ? ['s3:GetObject', 's3:PutObject'] : ['s3:PutObject'],
+      DELIVERY_LOG_PREFIX,
+      options.read
+        ? 'Reconcile reads the delivery log under delivery-log/ and appends the rows it lacks (keys are time-ordered and unique)'
+        : 'Appends one delivery log object per invocation under delivery-log/ (keys are time-ordered and unique)',
+    );
   }
 
   /** s3:GetObject and s3:PutObject on reports/* (the scheduled reconcile's outcome). */

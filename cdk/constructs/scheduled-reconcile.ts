@@ -61,6 +61,7 @@ export class ScheduledReconcile extends Construct {
     rawMail.grantRawMailRead(this.function, 'scheduled reconcile');
     rawMail.grantEnvelopeReadWrite(this.function);
     rawMail.grantReportsReadWrite(this.function);
+    rawMail.grantDeliveryLogAppend(this.function, { read: true });
     forwarding.grantEnqueue(this.function);
     index.grantWithIndexes(
       this.function,

@@ -8,9 +8,10 @@ import { rm, stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { type Command, Option } from 'commander';
-import { partSuffix, runExportJob } from '../../shared/bundle/export-job';
+import { runExportJob } from '../../shared/bundle/export-job';
 import { joinBundles } from '../../shared/bundle/join';
 import type { BundleFormat } from '../../shared/bundle/manifest';
+import { partSuffix } from '../../shared/index/schema';
 import type { CliContext } from '../context';
 import {
   addCleanup,

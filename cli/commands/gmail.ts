@@ -271,6 +271,7 @@ Stored locally under $MAIL_ARCHIVER_HOME/gmail/ (mode 0600); with --target aws i
           state: new RawStoreSentCollectionState(archive.store, archive.bucket),
           index: archive.index,
           bucket: archive.bucket,
+          deliveryLog: archive.deliveryLog,
         }),
       );
       for (const r of reports) {

@@ -11,6 +11,7 @@ import {
 } from '../../shared/history/import';
 import { planImport } from '../../shared/history/plan';
 import { totalBytes } from '../../shared/history/sources';
+import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import type { CliContext } from '../context';
 import { handleInterruptionGracefully, interruption } from '../process/interrupt';
 import { collect, parsePositive } from '../process/options';
@@ -65,8 +66,9 @@ export function registerImport(program: Command, ctx: CliContext): void {
           );
         if (rows.length > 0)
           for (const line of formatTable(['MAILBOX', 'FOLDER', 'MESSAGES'], rows)) output.result(`  ${line}`);
+        output.result(`  would skip as not mail ${countAndFirstFew(plan.skipped)}`);
         for (const f of plan.failed) output.result(`  would fail: ${f.origin}: ${f.reason}`);
-        for (const s of plan.skipped) output.result(`  would skip: ${s.origin}: ${s.reason}`);
+        printNotices(plan.notices);
         if (plan.failed.length > 0) process.exitCode = 1;
         return;
       }
@@ -80,8 +82,14 @@ export function registerImport(program: Command, ctx: CliContext): void {
         let done = 0;
         let messages = 0;
         const started = Date.now();
+        // One delivery log object per batch of messages (locally; on AWS the ingest Lambda logs what it indexes).
+        const logBatch = archive.deliveryLog.batch('import');
+        const deliver = async (notification: SesReceivedNotification) => {
+          await archive.deliver(notification, { logBatch });
+          await logBatch.flushIfDue(IMPORT_LOG_BATCH);
+        };
         try {
-          return await importMessages(config, archive, paths, {
+          return await importMessages(config, { ...archive, deliver }, paths, {
             ...(options.to ? { to: options.to } : {}),
             ...(options.mailbox ? { mailbox: options.mailbox } : {}),
             ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -102,12 +110,16 @@ export function registerImport(program: Command, ctx: CliContext): void {
         } finally {
           interruption.removeEventListener('abort', onInterrupt);
           bar?.stop();
+          await logBatch.flush();
         }
       });
       printReport(report);
       if (report.failed.length > 0) process.exitCode = 1;
     });
 }
+
+/** An import writes its delivery log records at least every 1,000 records or 10 seconds. */
+const IMPORT_LOG_BATCH = { records: 1000, ms: 10_000 };
 
 /** Progress of an import by input bytes, with messages per second and the time left. */
 async function importProgressBar(total: number) {
@@ -126,15 +138,28 @@ async function importProgressBar(total: number) {
   return bar;
 }
 
+/** How many skipped inputs and notices the summary names; `--json` lists them all. */
+const NAMED = 5;
+
+/** `3 (a, b, c)` or `12 (a, b, c, d, e and 7 more: --json lists them all)`; `0` for none. */
+export function countAndFirstFew(items: readonly { origin: string }[]): string {
+  if (items.length === 0) return '0';
+  const named = items.slice(0, NAMED).map((i) => i.origin);
+  const more = items.length - named.length;
+  return `${items.length} (${named.join(', ')}${more > 0 ? ` and ${more} more: --json lists them all` : ''})`;
+}
+
 function printReport(report: ImportReport) {
   const output = out();
   output.jsonLine(report);
-  const counts = `${report.archived} archived, ${report.duplicates} already present, ${report.failed.length} failed, ${report.skipped.length} skipped (not mail)`;
+  const skipped = `skipped as not mail ${countAndFirstFew(report.skipped)}`;
   if (report.interrupted) {
-    output.result(`interrupted: ${counts}; run the same command again to resume`);
+    output.result(
+      `interrupted: ${report.archived} archived, ${report.duplicates} already present, ${report.failed.length} failed, ${skipped}; run the same command again to resume`,
+    );
   } else {
     output.result(
-      `archived ${report.archived}, already present ${report.duplicates}, failed ${report.failed.length}, skipped ${report.skipped.length} (not mail)`,
+      `archived ${report.archived}, already present ${report.duplicates}, failed ${report.failed.length}, ${skipped}`,
     );
   }
   const mailboxes = Object.entries(report.mailboxes).sort(([a], [b]) => (a < b ? -1 : 1));
@@ -146,7 +171,15 @@ function printReport(report: ImportReport) {
   const sources = Object.entries(report.receivedTimeSources).map(([source, n]) => `${source} ${n}`);
   if (sources.length) output.info(`  received time from: ${sources.join(', ')}`);
   for (const failure of report.failed) output.result(`  failed: ${failure.origin}: ${failure.reason}`);
-  for (const skip of report.skipped) output.result(`  skipped: ${skip.origin}: ${skip.reason}`);
+  printNotices(report.notices);
+}
+
+/** mbox `From ` lines not taken as separators: nothing lost, said so the user can look (the first few, then a count). */
+function printNotices(notices: readonly { origin: string; reason: string }[]) {
+  const output = out();
+  for (const notice of notices.slice(0, NAMED)) output.result(`  note: ${notice.origin}: ${notice.reason}`);
+  if (notices.length > NAMED)
+    output.result(`  and ${notices.length - NAMED} more notes like these: --json lists them all`);
 }
 
 /** A refused `--to` or `--mailbox` is the user's to fix: said in one line, like SMTP's reply, without a trace. */

@@ -20,7 +20,13 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
     .action(async (options: { acceptUnforwarded?: boolean }) => {
       const output = out();
       const { report, accepted } = await ctx.withArchive(async (archive, config) => {
-        const deps = { config, store: archive.store, index: archive.index, bucket: archive.bucket };
+        const deps = {
+          config,
+          store: archive.store,
+          index: archive.index,
+          bucket: archive.bucket,
+          deliveryLog: archive.deliveryLog,
+        };
         const first = await reconcile(deps);
         if (!options.acceptUnforwarded || first.notForwarded.length === 0)
           return { report: first, accepted: 0 };
@@ -47,6 +53,14 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
         output.result(`  raw message missing: ${r.key} (${r.mailbox} ${r.messageKey})`);
       for (const f of report.notForwarded)
         output.result(`  never forwarded: ${f.mailbox} ${f.messageKey} -> ${f.target}`);
+      for (const r of report.notLogged)
+        output.result(
+          `  not in the delivery log: ${r.mailbox} ${r.folder} UID ${r.uid} (${r.messageKey}) (run: mail-archiver reindex)`,
+        );
+      if (report.badLogLines > 0)
+        output.result(
+          `  ${report.badLogLines} lines of the delivery log are not records (replicas report them too; reindex logs every row again that they might have been)`,
+        );
       for (const f of report.forwardsUnsettled) {
         output.result(
           `  forward ${f.state}: ${f.mailbox} ${f.messageKey} -> ${f.target} (run: mail-archiver redrive)`,

@@ -1,8 +1,7 @@
 // `mail-archiver reindex`: missing index rows rebuilt from the raw store alone.
 import type { Command } from 'commander';
 import { reindex } from '../../shared/archive/reconcile';
-import { deriveRecipients } from '../../shared/history/import';
-import { readMessageBytes } from '../../shared/mail/mime';
+import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
 import type { CliContext } from '../context';
 import { out } from '../program';
 
@@ -21,19 +20,17 @@ export function registerReindex(program: Command, ctx: CliContext): void {
               store: archive.store,
               index: archive.index,
               bucket: archive.bucket,
+              deliveryLog: archive.deliveryLog,
               // Messages whose ingest never finished were never forwarded: reindex queues them.
               ...(archive.forwarding ? { forwards: archive.forwarding.queue } : {}),
             },
-            async (raw) => {
-              const { headers } = await readMessageBytes(raw);
-              return deriveRecipients(config, {}, headers);
-            },
+            (raw) => rawMessageRecipients(config, raw),
           ),
         { forwarding: true },
       );
       out().jsonLine(report);
       out().result(
-        `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), ${report.recorded} rows recorded in their sidecars, ${report.contentMarked} given content markers, failed ${report.failed.length}`,
+        `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), ${report.recorded} rows recorded in their sidecars, ${report.contentMarked} given content markers, ${report.logged} rows written to the delivery log again, failed ${report.failed.length}`,
       );
       for (const r of report.repairedEnvelopes)
         out().result(`  damaged envelope sidecar ${r.envelope} rebuilt (its bytes kept as ${r.keptAs})`);

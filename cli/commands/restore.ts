@@ -1,15 +1,11 @@
 // `mail-archiver restore <bundle-or-dir> --imap imaps://user@host[:port]`: moves a bundle into a new provider over
 // IMAP (shared/restore/ does the work), with a progress bar, a report, and exit 1 unless every message
 // was verified on the target.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ImapFlow } from 'imapflow';
-import type { BundleKeys } from '../../shared/bundle/age';
-import type { BundleSource } from '../../shared/restore/bundle-files';
 import {
   BundleNotVerifiedError,
   RestoreStateError,
@@ -24,7 +20,7 @@ import { archiverHome } from '../local/stack';
 import { addCleanup } from '../process/interrupt';
 import { humanBytes, UserError } from '../process/output';
 import { readSecret } from '../process/secret';
-import { bundleFileStream, openBundleFile } from '../target/bundle-file';
+import { bundleAt } from '../target/bundle-file';
 import { addIdentityOption, bundleKeys } from '../target/bundle-keys';
 
 /** Environment variables that carry the secret: never the command line, where `ps` and shell history see it. */
@@ -69,29 +65,6 @@ export function parseImapUrl(value: string): ImapTarget {
   };
 }
 
-/** The bundle as a file, or an unpacked bundle directory (holding manifest.json; a Maildir inside one works too). */
-export function bundleSource(path: string): BundleSource {
-  if (!existsSync(path)) throw new RestoreUsageError(`${path} does not exist`);
-  if (statSync(path).isFile()) return { kind: 'file', path };
-  for (const dir of [path, dirname(resolve(path))]) {
-    if (existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'Maildir')))
-      return { kind: 'directory', path: dir };
-  }
-  throw new RestoreUsageError(
-    `${path} is neither a bundle file nor an unpacked bundle (a directory with manifest.json and Maildir/)`,
-  );
-}
-
-/** The bundle as the tar.gz stream `verifyBundle` reads (an encrypted bundle file decrypted with `keys`). */
-export function openBundleStream(source: BundleSource, keys?: BundleKeys): Readable {
-  if (source.kind === 'file') return bundleFileStream(source.path, keys);
-  // verify reads tar.gz: the system tar packs the directory (keeping mtimes, which verify checks).
-  const tar = spawn('tar', ['--format=posix', '-cz', '-C', source.path, 'manifest.json', 'Maildir'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return tar.stdout;
-}
-
 export function registerRestore(program: Command): void {
   addIdentityOption(program.command('restore'))
     .description(
@@ -113,8 +86,11 @@ access token, sent with XOAUTH2), or asked for in the terminal; never from the c
 Gmail / Google Workspace: turn on 2-step verification, create an app password (Google Account > Security >
 App passwords) and use it as the password with --imap imaps://you@gmail.com@imap.gmail.com; where app
 passwords are not allowed, get an access token with the https://mail.google.com/ scope and set ${ACCESS_TOKEN_ENV}.
-Sent, Junk, Drafts and Trash go to the server's special-use folders ([Gmail]/Sent Mail on Gmail).
-Run it again at any time: what is already there is not appended twice. Exit 1 unless every message is verified.`,
+Sent, Junk, Drafts and Trash go to the folders the server marks for that use ([Gmail]/Sent Mail on Gmail, "Sent
+Items" on Fastmail) or, where it marks none, the ones named so (INBOX.Sent, INBOX.Spam): --dry-run shows where
+every folder goes. Run it again at any time: what is already there, even as the server changed it, is not
+appended twice. Exit 1 unless every message is verified; the report names what the server altered or refused,
+with a next step for each refusal.`,
     )
     .action(
       async (
@@ -128,12 +104,8 @@ Run it again at any time: what is already there is not appended twice. Exit 1 un
         },
       ) => {
         const target = parseImapUrl(options.imap);
-        const keys = await bundleKeys(options.identity);
-        const found = bundleSource(path);
         // An encrypted bundle's keys are tried before anything else: a wrong one is said at once, in plain words.
-        if (found.kind === 'file') (await openBundleFile(found.path, keys)).stream.destroy();
-        const source: BundleSource =
-          found.kind === 'file' ? { ...found, open: () => bundleFileStream(found.path, keys) } : found;
+        const source = await bundleAt(path, { keys: await bundleKeys(options.identity) });
         const token = process.env[ACCESS_TOKEN_ENV];
         const password = token
           ? undefined
@@ -175,7 +147,6 @@ Run it again at any time: what is already there is not appended twice. Exit 1 un
         try {
           report = await restoreBundle({
             source,
-            openBundleStream: () => openBundleStream(source, keys),
             newClient: () =>
               new ImapFlow({
                 host: target.host,
@@ -263,14 +234,28 @@ async function progressBar() {
   };
 }
 
+/** How the report names a folder's target: the path, and how it was chosen. */
+function targetCell(f: RestoreReport['folders'][number], dryRun: boolean): string {
+  const how =
+    f.match === 'special use'
+      ? `the server's ${f.use}`
+      : f.match === 'provider name'
+        ? `by name: the server marks no ${f.use}`
+        : undefined;
+  const created = f.created ? (dryRun ? 'to be created' : 'created') : undefined;
+  const notes = [how, created].filter(Boolean);
+  return notes.length ? `${f.target} (${notes.join(', ')})` : f.target;
+}
+
 export function printRestoreReport(report: RestoreReport, target: string): void {
   const rows = report.folders.map((f) => [
     f.folder,
-    f.target,
+    targetCell(f, report.dryRun),
     String(f.inBundle),
     String(f.moved),
     String(f.alreadyThere),
     String(f.refused),
+    report.dryRun ? '-' : String(f.altered),
     report.dryRun ? '-' : String(f.verified),
   ]);
   const header = [
@@ -280,6 +265,7 @@ export function printRestoreReport(report: RestoreReport, target: string): void 
     report.dryRun ? 'TO MOVE' : 'MOVED',
     'ALREADY THERE',
     'REFUSED',
+    'ALTERED',
     'VERIFIED',
   ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -294,24 +280,29 @@ export function printRestoreReport(report: RestoreReport, target: string): void 
   console.log(
     report.dryRun
       ? `${report.messages} messages: ${report.moved} would be moved, ${report.alreadyThere} already there`
-      : `${report.messages} messages: moved ${report.moved}, already there ${report.alreadyThere}, refused ${report.refused.length}, verified ${report.verified}${report.reconnects ? ` (${report.reconnects} reconnects)` : ''}`,
+      : `${report.messages} messages: moved ${report.moved}, already there ${report.alreadyThere}, refused ${report.refused.length}, verified ${report.verified}${report.altered.length ? `, altered by the server ${report.altered.length}` : ''}${report.reconnects ? ` (${report.reconnects} reconnects)` : ''}`,
   );
   if (report.nulAsHighBit)
     console.log(
       `  ${report.nulAsHighBit} messages with NUL bytes: the server serves NUL as 0x80 and has no BINARY; verified on every other byte`,
     );
-  for (const r of report.refused)
+  for (const r of report.refused) {
     console.log(`  refused (${r.reason}): ${r.folder} UID ${r.uid}, ${humanBytes(r.size)}: ${r.serverText}`);
-  if (report.refused.some((r) => r.reason === 'too large'))
-    console.log(
-      '  Messages the server refuses as too large cannot go over IMAP: export them with\n' +
-        '    mail-archiver export <mailbox> --format mboxrd\n' +
-        "  and load the mbox file with the provider's own importer (or attach them elsewhere).",
-    );
+    console.log(`    next step: ${r.nextStep}`);
+  }
   if (report.stoppedForQuota)
     console.log(
       `  stopped: the server refuses mail for quota (${report.stoppedForQuota}); ${report.notAttempted} messages not attempted.\n` +
         "  Make room, or wait for the provider's daily upload limit to reset, and run the same command again: it resumes.",
+    );
+  for (const a of report.altered)
+    console.log(
+      `  altered by the server: ${a.folder} UID ${a.uid} (target UID ${a.targetUid}): ${a.changes.join(', ')}`,
+    );
+  if (report.altered.length)
+    console.log(
+      '  These are on the target with their flags and dates, changed by the server as it stored them; the archive\n' +
+        '  and the bundle keep the originals. A later run finds them again and appends nothing.',
     );
   for (const n of report.notVerified) console.log(`  NOT verified: ${n.folder} UID ${n.uid}: ${n.problem}`);
   if (!report.dryRun)

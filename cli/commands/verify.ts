@@ -1,9 +1,10 @@
 // `mail-archiver verify`: a bundle (or an unpacked bundle directory) re-hashed against its manifest, and the
 // maildir rules checked. A missing file, a directory and a file that is no bundle are told apart up front.
 import type { Command } from 'commander';
+import { openBundle } from '../../shared/bundle/source';
 import { verifyBundle } from '../../shared/bundle/verify';
 import { out } from '../program';
-import { openBundleSource } from '../target/bundle-file';
+import { bundleAt } from '../target/bundle-file';
 import { addIdentityOption, bundleKeys } from '../target/bundle-keys';
 
 export function registerVerify(program: Command): void {
@@ -17,8 +18,8 @@ export function registerVerify(program: Command): void {
       ),
   ).action(async (bundle: string, options: { identity?: string[] }) => {
     const output = out();
-    const source = await openBundleSource(bundle, await bundleKeys(options.identity));
-    const report = await verifyBundle(source.stream);
+    const keys = await bundleKeys(options.identity);
+    const report = await verifyBundle(openBundle(await bundleAt(bundle, { keys })));
     output.jsonLine({
       bundle,
       ok: report.ok,

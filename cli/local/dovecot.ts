@@ -37,7 +37,11 @@ export function assertDovecot(): void {
   }
 }
 
-function runAs(): { uid: number; gid: number; name: string; created: boolean } {
+/**
+ * The account a local mail server runs as: this user, or as root an unprivileged system user (created on first
+ * use with useradd --system). Dovecot refuses to run its login process as root; the test suite's Cyrus runs so too.
+ */
+export function runAs(): { uid: number; gid: number; name: string; created: boolean } {
   const uid = process.getuid?.() ?? 0;
   if (uid !== 0) {
     return {
@@ -229,7 +233,7 @@ function writePrivate(path: string, text: string) {
  * what to do instead of changing a user's permissions. Never opened to everyone: a world-traversable work
  * directory let another local user read the password file.
  */
-function ensureTraversable(path: string, account: { uid: number; gid: number; name: string }) {
+export function ensureTraversable(path: string, account: { uid: number; gid: number; name: string }) {
   const root = resolve(tmpdir());
   const me = process.getuid?.() ?? 0;
   for (let dir = dirname(resolve(path)); dir !== dirname(dir); dir = dirname(dir)) {

@@ -9,7 +9,11 @@ import type { Context, SQSEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
 import type { ForwardHandlerDeps } from '../../lambdas/forward/handler';
-import { createIngestHandler, type IngestHandlerDeps } from '../../lambdas/ingest/handler';
+import {
+  createIngestHandler,
+  type IngestHandler,
+  type IngestHandlerDeps,
+} from '../../lambdas/ingest/handler';
 import {
   type AwsClients,
   createClients,
@@ -19,6 +23,7 @@ import {
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import type { ArchiverConfig } from '../../shared/config';
+import { DeliveryLog, type DeliveryLogBatch } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
 import type { MailSender } from '../../shared/ports';
 import { checkEnvelopeRecipient } from '../../shared/receiving/recipient-check';
@@ -97,8 +102,14 @@ export interface Archive {
   bucket: string;
   tableName: string;
   endpoints: LocalEndpoints;
-  /** Delivers an SES notification through the ingest Lambda handler; throws if the record failed. */
-  deliver(notification: SesReceivedNotification): Promise<void>;
+  /** The delivery log in the archive's bucket (shared/delivery-log). */
+  deliveryLog: DeliveryLog;
+  /**
+   * Delivers an SES notification through the ingest Lambda handler; throws if the record failed. Locally the
+   * rows' delivery log records go into `logBatch` when given (the caller flushes it: one object per import
+   * batch), else into an object of their own; on AWS the ingest Lambda logs them.
+   */
+  deliver(notification: SesReceivedNotification, options?: { logBatch?: DeliveryLogBatch }): Promise<void>;
   /** Present when this archive forwards (the local stack, redrive). */
   forwarding?: { queue: LocalForwardQueue; deps: ForwardHandlerDeps };
   close(): Promise<void>;
@@ -117,10 +128,12 @@ export interface LocalForwarding {
 
 /** The storage side of an archive: its clients, the raw store and the index, wherever they run. */
 export function archiveStorage(clients: AwsClients, bucket: string, tableName: string) {
+  const store = new S3RawMailStore(clients.s3);
   return {
     clients,
-    store: new S3RawMailStore(clients.s3),
+    store,
     index: new DynamoMailIndex(clients.dynamodb, tableName),
+    deliveryLog: new DeliveryLog(store, bucket),
     bucket,
     tableName,
   };
@@ -133,7 +146,7 @@ export function openArchive(
   forwardingOptions?: LocalForwarding,
 ): Omit<Archive, 'close'> & { clients: AwsClients } {
   const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE);
-  const { store, index } = storage;
+  const { store, index, deliveryLog } = storage;
   let forwarding: Archive['forwarding'];
   if (forwardingOptions) {
     const deps = localForwardDeps({ config, index, store }, forwardingOptions);
@@ -144,6 +157,7 @@ export function openArchive(
     config,
     store,
     index,
+    deliveryLog,
     logger,
     ...(forwarding ? { forwards: forwarding.queue } : {}),
   });
@@ -157,12 +171,13 @@ export function openArchive(
 
 /**
  * Hands a notification to an ingest Lambda handler as the one-record SQS event the queue would deliver; throws
- * IngestFailedError, naming the record's own error, when the record failed.
+ * IngestFailedError, naming the record's own error, when the record failed. With `logBatch`, the delivery log
+ * records go there (the caller flushes it) instead of an object per delivery.
  */
 export function deliverThrough(
-  handler: ReturnType<typeof createIngestHandler>,
-): (notification: SesReceivedNotification) => Promise<void> {
-  return async (notification) => {
+  handler: IngestHandler,
+): (notification: SesReceivedNotification, options?: { logBatch?: DeliveryLogBatch }) => Promise<void> {
+  return async (notification, options = {}) => {
     const event = {
       Records: [
         {
@@ -174,7 +189,7 @@ export function deliverThrough(
     } as SQSEvent;
     let response: Awaited<ReturnType<typeof handler>>;
     try {
-      response = await handler(event, {} as Context);
+      response = await (options.logBatch ? handler.using(options.logBatch) : handler)(event, {} as Context);
     } catch (error) {
       // One record per event: when it fails, Powertools throws FullBatchFailureError with the record's error.
       throw new IngestFailedError(`ingest failed for ${notification.mail.messageId}: ${rootCause(error)}`, {

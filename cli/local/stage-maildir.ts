@@ -1,15 +1,17 @@
 // What `serve` serves: a private copy of a bundle or a maildir, made only after the source passed the same
 // checks as `verify`. A bundle `verify` rejects is refused whole; a directory holding anything but regular files
-// and directories (a symlink to ~/.aws/credentials, a device, a FIFO) or unsafe modes is refused too.
-import { execFileSync } from 'node:child_process';
+// and directories (a symlink to ~/.aws/credentials, a device, a FIFO) or unsafe modes is refused too. Messages
+// with bare CR are served with CRLF lines from the copy (shared/bundle/imap-lines.ts).
 import { existsSync } from 'node:fs';
-import { mkdir, stat, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { cp, mkdir, statfs } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { BundleKeys } from '../../shared/bundle/age';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS } from '../../shared/bundle/entries';
 import { auditTree, extractBundle, UnsafeBundleError } from '../../shared/bundle/extract';
+import { serveBareCrAsCrlf } from '../../shared/bundle/imap-lines';
+import type { BundleManifest } from '../../shared/bundle/manifest';
+import { BundleSourceError, openBundle, resolveBundleSource } from '../../shared/bundle/source';
 import { verifyBundle } from '../../shared/bundle/verify';
-import { openBundleFile } from '../target/bundle-file';
 
 /** Thrown when the source is missing or holds no maildir. */
 export class StageSourceError extends Error {
@@ -23,11 +25,13 @@ const HEADROOM_BYTES = 64 * 1024 * 1024;
  * Copies `source` (a bundle .tar.gz, a directory holding Maildir/, or a maildir) into `work`/bundle/Maildir and
  * returns that path. `work` must be a private directory of the caller's (mkdtemp: 0700). A bundle is verified
  * first and unpacked in-process under the bundle rule (shared/bundle/entries.ts); a directory is checked with
- * lstat, copied with `cp -a`, and the copy checked again (the source may change meanwhile; the copy cannot).
- * The copy ends with directories 0700 and files 0600. An age-encrypted bundle is decrypted as it is read, twice
- * (verify, then unpack), with `keys`: only the unpacked maildir reaches the disk. Throws UnsafeBundleError (with
- * every reason) for a source that is refused, StageSourceError when it is missing, holds no maildir or does not
- * fit on the disk, and UserError (cli/target/bundle-file.ts) for an encrypted bundle `keys` cannot open.
+ * lstat, copied with fs.cp (modes and mtimes kept, links copied as links), and the copy checked again (the source
+ * may change meanwhile; the copy cannot). What `source` names is decided by shared/bundle/source.ts.
+ * The copy ends with directories 0700 and files 0600, and every message with a bare CR written with LF there
+ * (shared/bundle/imap-lines.ts: IMAP clients then get CRLF lines). Throws UnsafeBundleError (with every reason) for a
+ * source that is refused, StageSourceError when it is missing, holds no maildir or does not fit on the disk. An
+ * age-encrypted bundle is opened with `keys` (StageSourceError when they do not open it) and decrypted as it is
+ * read, twice (verify, then unpack): only the unpacked maildir reaches the disk.
  */
 export async function stageMaildir(
   source: string,
@@ -35,12 +39,17 @@ export async function stageMaildir(
   limits: BundleLimits = DEFAULT_BUNDLE_LIMITS,
   keys?: BundleKeys,
 ): Promise<string> {
-  const info = await stat(source).catch(() => undefined);
-  if (!info) throw new StageSourceError(`${source} does not exist`);
+  const bundle = await resolveBundleSource(source, { maildir: true, ...(keys ? { keys } : {}) }).catch(
+    (error: unknown) => {
+      if (error instanceof BundleSourceError) throw new StageSourceError(error.message, { cause: error });
+      throw error;
+    },
+  );
   const target = join(work, 'bundle');
   await mkdir(target, { recursive: true, mode: 0o700 });
-  if (info.isFile()) {
-    const report = await verifyBundle((await openBundleFile(source, keys)).stream, limits);
+  let manifest: BundleManifest | undefined;
+  if (bundle.kind === 'file') {
+    const report = await verifyBundle(openBundle(bundle), limits);
     if (!report.ok)
       throw new UnsafeBundleError(
         source,
@@ -53,17 +62,32 @@ export async function stageMaildir(
         `${source} unpacks to ${report.unpackedBytes} bytes; ${work} has ${free} bytes free`,
       );
     }
-    await extractBundle(source, target, limits, (await openBundleFile(source, keys)).stream);
+    await extractBundle(bundle, target, limits);
+    manifest = report.manifest;
   } else {
-    const from = existsSync(join(source, 'Maildir')) ? join(source, 'Maildir') : source;
+    const from = existsSync(join(bundle.path, 'Maildir')) ? join(bundle.path, 'Maildir') : bundle.path;
     const before = await auditTree(from, { limits });
     if (before.length > 0) throw new UnsafeBundleError(source, before);
-    execFileSync('cp', ['-a', from, join(target, 'Maildir')]);
+    await cp(from, join(target, 'Maildir'), {
+      recursive: true,
+      preserveTimestamps: true,
+      verbatimSymlinks: true,
+      errorOnExist: true,
+      force: false,
+    });
     const after = await auditTree(target, { makePrivate: true, limits });
     if (after.length > 0) throw new UnsafeBundleError(source, after);
   }
   const maildir = join(target, 'Maildir');
   if (!existsSync(join(maildir, 'cur')))
     throw new StageSourceError(`${source} holds no maildir (no Maildir/cur)`);
+  // IMAP clients get CRLF lines for every message: the copy's bare CRs become LF (the source keeps its bytes). A
+  // bundle's manifest says which messages are stored as they came (the others have no CR at all).
+  await serveBareCrAsCrlf(maildir, manifest && asStoredFiles(manifest));
   return maildir;
+}
+
+/** The file names (without their folder) of a bundle's messages stored exactly as received. */
+function asStoredFiles(manifest: BundleManifest): Set<string> {
+  return new Set(manifest.messages.filter((m) => m.storage === 'as-is').map((m) => basename(m.file)));
 }

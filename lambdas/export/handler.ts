@@ -6,9 +6,9 @@ import { PassThrough } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { checkRecipient } from '../../shared/bundle/age';
-import { type OpenSink, partSuffix, runExportPart, startExport } from '../../shared/bundle/export-job';
+import { type OpenSink, runExportPart, startExport } from '../../shared/bundle/export-job';
 import { errorMessage, errorName } from '../../shared/errors';
-import { EXPORT_PREFIX, type ExportRecord } from '../../shared/index/schema';
+import { type ExportRecord, exportBundleKey } from '../../shared/index/schema';
 import type { MailIndex, RawMailStore } from '../../shared/ports';
 
 const exportId = z.string().regex(/^[0-9TZ]+-[0-9a-f]+$/);
@@ -70,17 +70,6 @@ export interface ExportHandlerDeps {
   maxRawBytesPerPart?: number;
 }
 
-/** exports/<mailbox>/<export id>[.part-n-of-count].tar.gz, with `.age` after it when the bundle is encrypted. */
-export function bundleKey(
-  mailbox: string,
-  id: string,
-  part: number,
-  count: number,
-  encrypted = false,
-): string {
-  return `${EXPORT_PREFIX}${encodeURIComponent(mailbox)}/${id}${partSuffix(part, count)}.tar.gz${encrypted ? '.age' : ''}`;
-}
-
 /** Builds one part of a recorded export, streaming it into an S3 multipart upload under exports/. */
 export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store' | 'bucket'>) {
   return async ({ mailbox, exportId, part }: PartRequest): Promise<PartOutcome> => {
@@ -88,7 +77,7 @@ export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store
     if (!record) throw new Error(`export ${exportId} of ${mailbox} is not recorded`);
     const encrypted = Boolean(record.recipients?.length);
     const openSink: OpenSink = (id, index, count) => {
-      const key = bundleKey(mailbox, id, index, count, encrypted);
+      const key = exportBundleKey(mailbox, id, index, count, encrypted);
       const stream = new PassThrough();
       return {
         key,

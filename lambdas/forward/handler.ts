@@ -7,8 +7,8 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { z } from 'zod';
 import { RetryLaterError } from '../../shared/forwarding/errors';
 import { type ForwardDeps, type ForwardOutcome, forwardMessage } from '../../shared/forwarding/forward';
-import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/forwarding/gmail';
 import type { ForwardRequest } from '../../shared/forwarding/ledger';
+import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/metrics';
 import type { ForwardParking } from '../../shared/ports';
 
 const forwardRequest = z.object({

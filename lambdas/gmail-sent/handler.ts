@@ -2,12 +2,12 @@
 // A target Google refuses to authorise is logged with the line the stack's alarm counts; any failed target
 // fails the invocation (the function-errors alarm), after the others have run.
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/forwarding/gmail';
 import {
   collectSentForAll,
   type SentCollectionDeps,
   type SentCollectionFailure,
 } from '../../shared/forwarding/sent-collection';
+import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/metrics';
 
 export type GmailSentHandlerDeps = SentCollectionDeps & {
   logger: Pick<Logger, 'info' | 'warn'>;

@@ -7,6 +7,7 @@ import { GmailApi } from '../../shared/adapters/gmail-api';
 import { SecretsManagerGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
 import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { DeliveryLog } from '../../shared/delivery-log/log';
 import { bundledConfig, requireEnv } from '../shared/environment';
 import { createGmailSentHandler } from './handler';
 
@@ -23,5 +24,6 @@ export const handler = createGmailSentHandler({
   state: new RawStoreSentCollectionState(store, bucket),
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   bucket,
+  deliveryLog: new DeliveryLog(store, bucket),
   logger: new Logger({ serviceName: 'mail-archiver-gmail-sent' }),
 });

@@ -4,12 +4,20 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { archiveReceivedMail, type IngestDeps, type IngestOutcome } from '../../shared/archive/ingest';
+import type { DeliveryLog, DeliveryLogBatch } from '../../shared/delivery-log/log';
 import { isSetupNotification } from '../../shared/index/schema';
 import { parseSesNotification } from '../../shared/receiving/ses-notification';
 
-export interface IngestHandlerDeps extends IngestDeps {
+export interface IngestHandlerDeps extends Omit<IngestDeps, 'logBatch'> {
   logger: Pick<Logger, 'info' | 'warn'>;
+  /** The delivery log: each invocation appends one object with the records of every row its messages have. */
+  deliveryLog?: DeliveryLog;
 }
+
+/** The ingest Lambda's handler; `using(batch)` is the same handler logging into a batch the caller flushes. */
+export type IngestHandler = ((event: SQSEvent, context: Context) => Promise<SQSBatchResponse>) & {
+  using(batch: DeliveryLogBatch): (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+};
 
 /** SNS wraps the notification unless the subscription uses raw message delivery: accept both. */
 export function notificationBody(body: string): unknown {
@@ -22,7 +30,7 @@ export function notificationBody(body: string): unknown {
 
 export async function ingestNotification(
   body: unknown,
-  deps: IngestHandlerDeps,
+  deps: Omit<IngestHandlerDeps, 'deliveryLog'> & { logBatch?: DeliveryLogBatch },
 ): Promise<IngestOutcome | undefined> {
   const type = (body as { notificationType?: unknown } | null)?.notificationType;
   if (type !== 'Received') {
@@ -50,17 +58,33 @@ export async function ingestNotification(
 
 /**
  * The ingest Lambda's handler: SQS records (SES's receipt notification, wrapped by SNS or raw) -> one
- * archiveReceivedMail each. A record whose body does not parse, or whose archiving throws, is reported in
- * `batchItemFailures` (Powertools' partial batch response): SQS retries only those and dead-letters them after
- * maxReceiveCount. Returns the partial batch response; throws only when every record failed.
+ * archiveReceivedMail each, then one delivery log object with the records of every row they have. A record
+ * whose body does not parse, or whose archiving throws, is reported in `batchItemFailures` (Powertools' partial
+ * batch response): SQS retries only those and dead-letters them after maxReceiveCount. Returns the partial batch
+ * response; throws when every record failed, and when the delivery log object cannot be written (then SQS
+ * delivers the whole batch again: its rows are found, and logged again).
  */
-export function createIngestHandler(deps: IngestHandlerDeps) {
-  const processRecord = async (record: SQSRecord) => {
-    await ingestNotification(notificationBody(record.body), deps);
+export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
+  const { deliveryLog, ...rest } = deps;
+  const run = (event: SQSEvent, context: Context, batch: DeliveryLogBatch | undefined) => {
+    const processRecord = async (record: SQSRecord) => {
+      await ingestNotification(notificationBody(record.body), {
+        ...rest,
+        ...(batch ? { logBatch: batch } : {}),
+      });
+    };
+    // A processor per invocation: Powertools' BatchProcessor keeps the batch's records and errors on itself, so
+    // one shared by concurrent invocations (the local stack's SMTP sessions and imports call one handler at once)
+    // reported one message's failure as another's, and could wipe a failure before it was reported.
+    return processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), { context });
   };
-  // A processor per invocation: Powertools' BatchProcessor keeps the batch's records and errors on itself, so
-  // one shared by concurrent invocations (the local stack's SMTP sessions and imports call one handler at once)
-  // reported one message's failure as another's, and could wipe a failure before it was reported.
-  return (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), { context });
+  const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    const batch = deliveryLog?.batch('ingest');
+    const response = await run(event, context, batch);
+    await batch?.flush();
+    return response;
+  };
+  return Object.assign(handler, {
+    using: (batch: DeliveryLogBatch) => (event: SQSEvent, context: Context) => run(event, context, batch),
+  });
 }

@@ -7,10 +7,10 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { readObject } from '../../shared/archive/raw-object';
 import { type ReconcileReport, type ReindexReport, reconcile, reindex } from '../../shared/archive/reconcile';
 import type { ArchiverConfig } from '../../shared/config';
-import { deriveRecipients } from '../../shared/history/import';
+import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
-import { readMessageBytes } from '../../shared/mail/mime';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
+import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
 
 export interface ReconcileHandlerDeps {
   config: ArchiverConfig;
@@ -18,6 +18,8 @@ export interface ReconcileHandlerDeps {
   index: MailIndex & ForwardLedger;
   bucket: string;
   forwards: ForwardQueue;
+  /** The delivery log: rows it does not record are reported, and logged by the reindex that follows. */
+  deliveryLog?: DeliveryLog;
   logger: Pick<Logger, 'info' | 'warn'>;
   now?: () => Date;
 }
@@ -30,18 +32,26 @@ export class ReconcileFindingsError extends Error {
 export function createReconcileHandler(deps: ReconcileHandlerDeps) {
   const now = deps.now ?? (() => new Date());
   return async (): Promise<ReconcileRun> => {
-    const base = { config: deps.config, store: deps.store, index: deps.index, bucket: deps.bucket, now };
+    const base = {
+      config: deps.config,
+      store: deps.store,
+      index: deps.index,
+      bucket: deps.bucket,
+      now,
+      ...(deps.deliveryLog ? { deliveryLog: deps.deliveryLog } : {}),
+    };
     let report: ReconcileReport = await reconcile(base);
     let reindexed: ReindexReport | undefined;
     if (
       report.notIndexed.length > 0 ||
       report.unrecorded.length > 0 ||
-      report.unreadableEnvelopes.length > 0
+      report.unreadableEnvelopes.length > 0 ||
+      report.notLogged.length > 0
     ) {
       // A message no notification announced has no sidecar: its recipients come from its headers, as the CLI's
       // `reindex` takes them (configured mailboxes among To/Cc; the journal for mail a mailbox sent).
-      reindexed = await reindex({ ...base, forwards: deps.forwards }, async (raw) =>
-        deriveRecipients(deps.config, {}, (await readMessageBytes(raw)).headers),
+      reindexed = await reindex({ ...base, forwards: deps.forwards }, (raw) =>
+        rawMessageRecipients(deps.config, raw),
       );
       report = await reconcile(base);
     }
@@ -63,6 +73,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       rawMissing: report.rawMissing.length,
       notForwarded: report.notForwarded.length,
       forwardsUnsettled: report.forwardsUnsettled.length,
+      notLogged: report.notLogged.length,
       ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
     };
     await deps.store.write(location, Buffer.from(JSON.stringify(run)));
@@ -76,6 +87,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
           rawMissing: report.rawMissing.slice(0, 20),
           notForwarded: report.notForwarded.slice(0, 20),
           forwardsUnsettled: report.forwardsUnsettled.slice(0, 20),
+          notLogged: report.notLogged.slice(0, 20),
           reindexFailed: reindexed?.failed.slice(0, 20),
         })}`,
       );

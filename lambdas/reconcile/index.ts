@@ -4,15 +4,19 @@ import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
+import { DeliveryLog } from '../../shared/delivery-log/log';
 import { bundledConfig, requireEnv } from '../shared/environment';
 import { createReconcileHandler } from './handler';
 
 const clients = createClients();
+const store = new S3RawMailStore(clients.s3);
+const bucket = requireEnv('RAW_BUCKET');
 export const handler = createReconcileHandler({
   config: bundledConfig(),
-  store: new S3RawMailStore(clients.s3),
+  store,
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
-  bucket: requireEnv('RAW_BUCKET'),
+  bucket,
+  deliveryLog: new DeliveryLog(store, bucket),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),
   logger: new Logger({ serviceName: 'mail-archiver-reconcile' }),
 });

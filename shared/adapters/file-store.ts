@@ -52,7 +52,11 @@ export class FileRawMailStore implements RawMailStore {
     );
   }
 
-  async *list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }> {
+  async *list(
+    bucket: string,
+    prefix: string,
+    startAfter?: string,
+  ): AsyncIterable<{ key: string; size: number }> {
     const base = resolve(this.root, bucket);
     const walk = async function* (dir: string): AsyncGenerator<{ key: string; size: number }> {
       let entries: import('node:fs').Dirent[];
@@ -66,7 +70,8 @@ export class FileRawMailStore implements RawMailStore {
         if (entry.isDirectory()) yield* walk(path);
         else {
           const key = relative(base, path).split(sep).join('/');
-          if (key.startsWith(prefix)) yield { key, size: (await stat(path)).size };
+          if (key.startsWith(prefix) && (startAfter === undefined || key > startAfter))
+            yield { key, size: (await stat(path)).size };
         }
       }
     };

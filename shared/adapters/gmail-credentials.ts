@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { errorMessage } from '../errors';
 import { GmailAuthError } from '../forwarding/gmail';
+import { gmailSecretName } from '../index/schema';
 import type { GmailCredential, GmailCredentialStore } from '../ports';
 
 /** Checks a credential's shape (Google's service-account key file, or an authorised user); throws otherwise. */
@@ -39,9 +40,6 @@ function unusableIsAuthError(target: string, parse: () => GmailCredential): Gmai
     throw new GmailAuthError(errorMessage(error), target, { cause: error });
   }
 }
-
-/** The Secrets Manager name of a target's credential. */
-export const gmailSecretName = (stackName: string, target: string) => `${stackName}/gmail/${target}`;
 
 export class FileGmailCredentialStore implements GmailCredentialStore {
   constructor(private readonly dir: string) {}

@@ -11,7 +11,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { errorName } from '../errors';
 import type { RawLocation } from '../index/schema';
-import type { RawMailStore } from '../ports';
+import type { RawMailStore, StoredBody } from '../ports';
 
 export class S3RawMailStore implements RawMailStore {
   constructor(
@@ -20,20 +20,35 @@ export class S3RawMailStore implements RawMailStore {
     private readonly partSize = 16 * 1024 * 1024,
   ) {}
 
-  async read(location: RawLocation): Promise<AsyncIterable<Uint8Array>> {
-    const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+  async read(location: RawLocation): Promise<StoredBody> {
+    const { Body, VersionId } = await this.s3.send(
+      new GetObjectCommand({
+        Bucket: location.bucket,
+        Key: location.key,
+        ...(location.versionId ? { VersionId: location.versionId } : {}),
+      }),
+    );
     if (!Body) throw new Error(`s3://${location.bucket}/${location.key} has no body`);
-    return Body as AsyncIterable<Uint8Array>;
+    // An unversioned bucket answers no version, or the version "null" (objects put before versioning was on).
+    return Object.assign(
+      Body as AsyncIterable<Uint8Array>,
+      VersionId && VersionId !== 'null' ? { versionId: VersionId } : {},
+    );
   }
 
-  async write(location: RawLocation, body: Uint8Array): Promise<void> {
+  async write(
+    location: RawLocation,
+    body: Uint8Array,
+    options: { contentType?: string; signal?: AbortSignal } = {},
+  ): Promise<void> {
     await this.s3.send(
       new PutObjectCommand({
         Bucket: location.bucket,
         Key: location.key,
         Body: body,
-        ContentType: 'message/rfc822',
+        ContentType: options.contentType ?? 'message/rfc822',
       }),
+      options.signal ? { abortSignal: options.signal } : {},
     );
   }
 
@@ -59,8 +74,15 @@ export class S3RawMailStore implements RawMailStore {
     }
   }
 
-  async *list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }> {
-    for await (const page of paginateListObjectsV2({ client: this.s3 }, { Bucket: bucket, Prefix: prefix })) {
+  async *list(
+    bucket: string,
+    prefix: string,
+    startAfter?: string,
+  ): AsyncIterable<{ key: string; size: number }> {
+    for await (const page of paginateListObjectsV2(
+      { client: this.s3 },
+      { Bucket: bucket, Prefix: prefix, ...(startAfter ? { StartAfter: startAfter } : {}) },
+    )) {
       for (const object of page.Contents ?? []) {
         if (object.Key) yield { key: object.Key, size: object.Size ?? 0 };
       }

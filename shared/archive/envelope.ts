@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { errorMessage } from '../errors';
 import type { DeliveryRow } from '../index/schema';
 import { damagedEnvelopeKey, envelopeKey, isImportedMessage } from '../index/schema';
+import { CONTENT_RULE } from '../mail/content-identity';
 import type { RawMailStore } from '../ports';
 import {
   buildReceivedNotification,
@@ -26,7 +27,7 @@ export interface DeliveryOutcome {
   status: 'archived' | 'duplicate';
   /**
    * Set when the mailbox already had this content under another message (the same message with other line
-   * endings: shared/mail/lines.ts ContentHasher): that message's key. No row was written for this one; the folder
+   * endings: shared/mail/content-identity.ts ContentHasher): that message's key. No row was written for this one; the folder
    * and UID are that message's, when its row was there to read.
    */
   sameAs?: string;
@@ -44,8 +45,10 @@ export interface EnvelopeRecord {
   /** Known once the message was read (sha256 of its bytes + SES id). */
   messageKey?: string;
   sha256?: string;
-  /** The content identity (shared/mail/lines.ts ContentHasher); absent in sidecars written before it was kept. */
+  /** The content identity (shared/mail/content-identity.ts ContentHasher); absent in sidecars written before it was kept. */
   contentSha256?: string;
+  /** The content rule that made `contentSha256` (shared/mail/content-identity.ts CONTENT_RULE); absent: rule 1. */
+  contentRule?: number;
   /** Every distinct envelope (by recipient set) the message arrived with, first one first. */
   receipts: EnvelopeReceipt[];
   /** One per mailbox the message was delivered to: the row's folder and UID. */
@@ -206,6 +209,7 @@ export async function recordDeliveries(
   record.messageKey = indexed.messageKey;
   record.sha256 = indexed.sha256;
   record.contentSha256 = indexed.contentSha256;
+  record.contentRule = CONTENT_RULE;
   for (const delivery of indexed.deliveries) {
     if (!record.deliveries.some((d) => d.mailbox === delivery.mailbox)) record.deliveries.push(delivery);
   }
@@ -217,14 +221,17 @@ export async function recordDeliveries(
   return record;
 }
 
-/** Records the message's content identity in its sidecar (reindex, for sidecars written before it was kept). */
+/**
+ * Records the message's content identity, made by the current content rule, in its sidecar (reindex, for
+ * sidecars written before it was kept or by an older rule).
+ */
 export async function recordContentIdentity(
   store: RawMailStore,
   bucket: string,
   record: EnvelopeRecord,
   contentSha256: string,
 ): Promise<EnvelopeRecord> {
-  const updated = { ...record, contentSha256 };
+  const updated = { ...record, contentSha256, contentRule: CONTENT_RULE };
   await writeEnvelope(store, bucket, updated);
   return updated;
 }

@@ -1,6 +1,8 @@
 // The archive use case: one stored message in, one index row per (mailbox, message) out. Safe to run any
 // number of times, concurrently: rows are keyed by the message's identity and written conditionally.
 import type { ArchiverConfig } from '../config';
+import type { DeliveryLogBatch } from '../delivery-log/log';
+import { type DeliveryRecord, deliveryRecordOf } from '../delivery-log/record';
 import { forwardRequestsFor } from '../forwarding/policy';
 import {
   defaultRowBudget,
@@ -41,6 +43,11 @@ export interface IngestDeps {
   forwards?: ForwardQueue;
   /** Reindex: the UIDs an earlier indexing gave, to be given again rather than new ones. */
   restore?: DeliveryOutcome[];
+  /**
+   * Where the delivery log records of this message's rows go (shared/delivery-log): one per row, new or found
+   * (a retry after a crash between the row and the log must still log it). The caller flushes the batch.
+   */
+  logBatch?: DeliveryLogBatch;
 }
 
 export type { DeliveryOutcome, EnvelopeRecord } from './envelope';
@@ -48,7 +55,7 @@ export type { DeliveryOutcome, EnvelopeRecord } from './envelope';
 export interface IngestOutcome {
   messageKey: string;
   sha256: string;
-  /** The content identity (shared/mail/lines.ts ContentHasher). */
+  /** The content identity (shared/mail/content-identity.ts ContentHasher). */
   contentSha256: string;
   size: number;
   deliveries: DeliveryOutcome[];
@@ -61,7 +68,7 @@ export interface IngestOutcome {
  * message) out. Records the receipt in the envelope sidecar first (`envelopes/<SES id>.json`), reads the stored
  * object once (streamed, hashed, parsed within `limits`), routes by the envelope recipients, gives each new row
  * the folder's next UID and writes it conditionally, then queues the forward requests. One message per content
- * in a mailbox: a delivery whose content (shared/mail/lines.ts ContentHasher) the mailbox holds under another message
+ * in a mailbox: a delivery whose content (shared/mail/content-identity.ts ContentHasher) the mailbox holds under another message
  * gets no row and is not forwarded; the sidecar records it with `sameAs` (see {@link sameContent}).
  *
  * Idempotent: a second run finds its rows (`status: 'duplicate'`, same UIDs) and queues the requests again (the
@@ -82,7 +89,8 @@ export async function archiveReceivedMail(
   };
   // The envelope goes to S3 first: if this message never gets indexed, its recipients are not only in a queue.
   const envelope = await recordReceipt(store, location.bucket, notification);
-  const summary = await readMessage(await store.read(location), deps.limits ?? defaultParseLimits);
+  const body = await store.read(location);
+  const summary = await readMessage(body, deps.limits ?? defaultParseLimits);
   const verdicts = verdictsOf(notification.receipt);
   const routing = routeMessage(
     config,
@@ -107,12 +115,15 @@ export async function archiveReceivedMail(
   const archivedAt = (deps.now ?? (() => new Date()))().toISOString();
 
   const outcomes: DeliveryOutcome[] = [];
+  const logged: DeliveryRecord[] = [];
+  const log = (row: DeliveryRow) => logged.push(deliveryRecordOf(row, body.versionId));
   for (const delivery of deliveries) {
     const existing = await index.getDelivery(delivery.mailbox, messageKey);
     if (existing) {
       // A row from before content markers gets its marker now (first writer wins: otherwise nothing changes).
       await index.claimContent(delivery.mailbox, summary.contentSha256, messageKey);
       outcomes.push(outcomeOf(existing, 'duplicate'));
+      log(existing);
       continue;
     }
     const same = await sameContent(deps, envelope.deliveries, delivery, summary.contentSha256, messageKey);
@@ -144,15 +155,21 @@ export async function archiveReceivedMail(
       budget,
     );
     const row = { ...fitted, verdicts };
-    if ((await putWithinLimit(index, row, budget)) === 'created') {
+    const put = await putWithinLimit(index, row, budget);
+    if (put.status === 'created') {
       outcomes.push({ mailbox: row.mailbox, folder: row.folder, uid, uidValidity, status: 'archived' });
+      log(put.row);
     } else {
       const winner = await index.getDelivery(delivery.mailbox, messageKey);
       outcomes.push(
         winner ? outcomeOf(winner, 'duplicate') : { ...delivery, uid, uidValidity, status: 'duplicate' },
       );
+      if (winner) log(winner);
     }
   }
+  // Before the sidecar says these deliveries were made: a run that dies between the two is retried, and the
+  // retry finds the rows and logs them again.
+  deps.logBatch?.add(logged);
   await recordDeliveries(
     store,
     location.bucket,
@@ -191,16 +208,21 @@ export async function archiveReceivedMail(
  * Writes the row, or its minimal form when it is estimated over the item budget or DynamoDB still refuses it
  * for its size: a message is always listed and exported, whatever its headers hold.
  */
-async function putWithinLimit(index: MailIndex, row: DeliveryRow, budget: RowBudget) {
+async function putWithinLimit(
+  index: MailIndex,
+  row: DeliveryRow,
+  budget: RowBudget,
+): Promise<{ status: 'created' | 'exists'; row: DeliveryRow }> {
+  const put = async (written: DeliveryRow) => ({ status: await index.putDelivery(written), row: written });
   const estimate = itemSizeBytes(deliveryItem(row));
   if (estimate > budget.itemBytes) {
-    return index.putDelivery(minimalRow(row, `row estimated at ${estimate} bytes, over ${budget.itemBytes}`));
+    return put(minimalRow(row, `row estimated at ${estimate} bytes, over ${budget.itemBytes}`));
   }
   try {
-    return await index.putDelivery(row);
+    return await put(row);
   } catch (error) {
     if (!(error instanceof RowTooLargeError)) throw error;
-    return index.putDelivery(minimalRow(row, error.message));
+    return put(minimalRow(row, error.message));
   }
 }
 

@@ -2,6 +2,8 @@
 // and reports anything missing from one of them; `reindex` rebuilds missing rows from S3 alone (the raw mail
 // and the envelope sidecars ingest writes), giving every message back the UIDs it had.
 import type { ArchiverConfig } from '../config';
+import { loggedDeliveries, logRows, unloggedRows } from '../delivery-log/audit';
+import type { DeliveryLog } from '../delivery-log/log';
 import { errorMessage } from '../errors';
 import { type ForwardState, isRedrivable } from '../forwarding/ledger';
 import { forwardRequestsFor } from '../forwarding/policy';
@@ -12,7 +14,7 @@ import {
   isNotMailObject,
   RAW_MAIL_PREFIX,
 } from '../index/schema';
-import { contentSha256 } from '../mail/lines';
+import { CONTENT_RULE, contentSha256 } from '../mail/content-identity';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../ports';
 import { buildReceivedNotification, type SesReceivedNotification } from '../receiving/ses-notification';
 import {
@@ -37,6 +39,11 @@ export interface ReconcileDeps {
    * its end). Rows lost from a finished ingest are not forwarded again.
    */
   forwards?: ForwardQueue;
+  /**
+   * The delivery log: reconcile reports the rows it does not record, reindex logs them (and the rows it
+   * rebuilds). Without it neither looks at the log.
+   */
+  deliveryLog?: DeliveryLog;
 }
 
 export interface ReconcileReport {
@@ -61,6 +68,10 @@ export interface ReconcileReport {
   notForwarded: { mailbox: string; messageKey: string; target: string }[];
   /** Ledger entries still failed, or claimed by a worker that died. */
   forwardsUnsettled: { mailbox: string; messageKey: string; target: string; state: ForwardState }[];
+  /** Index rows the delivery log does not record (a process killed between its rows and its log batch). */
+  notLogged: { mailbox: string; folder: string; uid: number; messageKey: string }[];
+  /** Lines of the delivery log that are not records (reported; the log is append-only, reindex logs the rows). */
+  badLogLines: number;
   ok: boolean;
 }
 
@@ -119,8 +130,20 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       .map((r) => ({ mailbox: r.mailbox, messageKey: r.messageKey, key: r.location.key })),
     notForwarded: [],
     forwardsUnsettled: [],
+    notLogged: [],
+    badLogLines: 0,
     ok: false,
   };
+  if (deps.deliveryLog) {
+    const logged = await loggedDeliveries(deps.deliveryLog);
+    report.badLogLines = logged.badLines;
+    report.notLogged = unloggedRows(rows, logged).map((r) => ({
+      mailbox: r.mailbox,
+      folder: r.folder,
+      uid: r.uid,
+      messageKey: r.messageKey,
+    }));
+  }
   for (const mailbox of Object.keys(deps.config.mailboxes)) {
     const targets = deps.config.mailboxes[mailbox]?.forwardTo ?? [];
     if (targets.length === 0) continue;
@@ -153,7 +176,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     report.unrecorded.length === 0 &&
     report.rawMissing.length === 0 &&
     report.notForwarded.length === 0 &&
-    report.forwardsUnsettled.length === 0;
+    report.forwardsUnsettled.length === 0 &&
+    report.notLogged.length === 0;
   return report;
 }
 
@@ -176,6 +200,8 @@ export interface ReindexReport {
   unrouted: string[];
   /** Damaged sidecars rebuilt: the sidecar's key and where its damaged bytes were kept. */
   repairedEnvelopes: { envelope: string; keptAs: string }[];
+  /** Rows that were there and the delivery log did not record, logged now (rows rebuilt are logged too). */
+  logged: number;
   failed: { key: string; reason: string }[];
 }
 
@@ -197,10 +223,13 @@ export async function reindex(
     contentMarked: 0,
     repairedEnvelopes: [],
     unrouted: [],
+    logged: 0,
     failed: [],
   };
   const now = (deps.now ?? (() => new Date()))().toISOString();
   const rows = await collect(deps.index.allDeliveries());
+  const logged = deps.deliveryLog ? await loggedDeliveries(deps.deliveryLog) : undefined;
+  const logBatch = deps.deliveryLog?.batch('reindex');
   const rowsByKey = groupByRawKey(rows);
   const rowIds = new Set(rows.map(rowId));
   for await (const object of deps.store.list(deps.bucket, RAW_MAIL_PREFIX)) {
@@ -225,9 +254,10 @@ export async function reindex(
         report.recorded += state.unrecorded.length;
       }
       if (!state.missing) {
-        // Ingest claims the markers of what it indexes; these rows are from before it did.
+        // Ingest claims the markers of what it indexes; these rows are from before it did, or before the content
+        // rule they were made by changed (shared/mail/content-identity.ts CONTENT_RULE).
         const present = rowsByKey.get(object.key) ?? [];
-        if (envelope && !envelope.contentSha256 && present.length > 0) {
+        if (envelope && !hasCurrentIdentity(envelope) && present.length > 0) {
           await markContent(deps, envelope, present, object.key);
           report.contentMarked += 1;
         }
@@ -263,6 +293,7 @@ export async function reindex(
           index: deps.index,
           ...(deps.limits ? { limits: deps.limits } : {}),
           ...(envelope ? { restore: envelope.deliveries } : {}),
+          ...(logBatch ? { logBatch } : {}),
           // Without a sidecar (or one that records no envelope) no ingest is known to have run (SES could not
           // publish, SNS could not deliver): never forwarded, unless the ledger says otherwise.
           ...(deps.forwards && (!envelope || envelope.receipts.length === 0 || unfinished.has(notification))
@@ -271,17 +302,26 @@ export async function reindex(
         });
       }
       report.restored += 1;
+      await logBatch?.flushIfDue({ records: 1000, ms: Number.POSITIVE_INFINITY });
     } catch (error) {
       report.failed.push({ key: object.key, reason: errorMessage(error) });
     }
   }
+  if (logBatch && logged) {
+    // The log is derived from the rows: what it lacks is written again (a process killed before its batch).
+    report.logged = await logRows(logBatch, unloggedRows(rows, logged));
+    await logBatch.flush();
+  }
   return report;
 }
 
+const hasCurrentIdentity = (envelope: EnvelopeRecord) =>
+  envelope.contentSha256 !== undefined && (envelope.contentRule ?? 1) >= CONTENT_RULE;
+
 /**
- * Content markers for the rows of a message indexed before markers existed: its content identity from its
- * bytes, a marker claimed for each row (first writer wins: where a copy with other line endings was indexed
- * too, both rows stay, as they were), and the identity kept in the sidecar.
+ * Content markers for the rows of a message indexed before markers existed, or by an older content rule: its
+ * content identity from its bytes, a marker claimed for each row (first writer wins: where another copy of the
+ * message was indexed too, both rows stay, as they were), and the identity kept in the sidecar.
  */
 async function markContent(
   deps: Pick<ReconcileDeps, 'store' | 'bucket' | 'index'>,

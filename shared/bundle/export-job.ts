@@ -43,14 +43,6 @@ export type OpenSink = (exportId: string, part: number, partCount: number) => Bu
  */
 export const DEFAULT_MAX_RAW_BYTES_PER_PART = 10 * 1024 ** 3;
 
-/**
- * What tells the parts of a split export apart, added to the bundle's name: nothing when there is one part,
- * else `.part-<n>-of-<count>` with n counted from 1. The export Lambda's S3 keys and the CLI's files use it.
- */
-export function partSuffix(part: number, count: number): string {
-  return count === 1 ? '' : `.part-${part + 1}-of-${count}`;
-}
-
 export function createExportId(now = new Date()): string {
   return newExportId(now, randomBytes(3).toString('hex'));
 }

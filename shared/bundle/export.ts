@@ -8,23 +8,34 @@ import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import type tar from 'tar-stream';
 import { asError } from '../errors';
-import type { DeliveryRow, FolderState } from '../index/schema';
+import type { FolderState } from '../index/schema';
 import type { MailIndex, RawMailStore } from '../ports';
 import { type BundleEncryption, encryptingStream } from './age';
 import {
+  bundleFolderPath,
+  COURIER_SUBSCRIPTIONS,
+  COURIER_UIDDB,
+  compareFolders,
+  DOVECOT_KEYWORDS,
+  DOVECOT_SUBSCRIPTIONS,
+  DOVECOT_UIDLIST,
+  FOLDER_SUBDIRECTORIES,
+  FolderKeywords,
+  fileBaseName,
+  MAILDIR_FOLDER_FILE,
+  type MaildirMessage,
+  maildirMessage,
+  maildirSkeleton,
+  messageFilePath,
+  messageStorage,
+  uidFiles,
+} from './layout';
+import {
   bundleReadme,
   courierSubscriptions,
-  courierUidDb,
   dovecotKeywordsFile,
   dovecotSubscriptions,
-  dovecotUidList,
-  folderDirectory,
-  folderWithAncestors,
-  keywordAtom,
-  keywordLetters,
   MAILDIR_ROOT,
-  messageBaseName,
-  messageFileName,
   storedForm,
 } from './maildir';
 import type { BundleFormat, BundleManifest, ManifestMessage } from './manifest';
@@ -91,9 +102,11 @@ export async function exportMailbox(
   // have its error reach this export, not become an uncaught 'error' event.
   const encryptor = request.encryption ? await encryptingStream(request.encryption) : undefined;
   const { pack, written, digest } = bundleWriter(sink, encryptor);
-  let folders: Awaited<ReturnType<typeof sortFolders>>;
+  let folders: FolderState[];
   try {
-    folders = sortFolders(await deps.index.folders(request.mailbox));
+    folders = [...(await deps.index.folders(request.mailbox))].sort((a, b) =>
+      compareFolders(a.folder, b.folder),
+    );
   } catch (error) {
     pack.destroy(asError(error));
     await written.catch(() => undefined);
@@ -109,7 +122,7 @@ export async function exportMailbox(
   const lastUids: Record<string, number> = {};
   const progress = { messages: 0, total: request.expectedTotal ?? 0, rawBytes: 0 };
   const metadataPart = !request.part || request.part.index === 0;
-  const addToManifest = async (row: ExportRow, file: string, storage: ManifestMessage['storage']) => {
+  const addToManifest = async (row: MaildirMessage, file: string, storage: ManifestMessage['storage']) => {
     await manifestSpool.append(
       `${manifestCount++ ? ',' : ''}\n  ${JSON.stringify(manifestEntry(row, file, storage))}`,
     );
@@ -122,9 +135,7 @@ export async function exportMailbox(
     if (request.format === 'maildir' && metadataPart) await writeMaildirSkeleton(pack, folders, now);
     for (const state of folders) {
       const directory =
-        request.format === 'maildir'
-          ? `${MAILDIR_ROOT}/${folderDirectory(state.folder)}`.replace(/\/$/, '')
-          : mboxName(state.folder);
+        request.format === 'maildir' ? bundleFolderPath(state.folder) : mboxName(state.folder);
       const scan = new FolderScan(deps, request, state, spoolDir);
       if (request.format === 'maildir') {
         for await (const { row, body } of prefetch(
@@ -133,13 +144,13 @@ export async function exportMailbox(
           request.readConcurrency ?? 16,
         )) {
           const form = storedForm(row.size, row.lineEndings);
-          const file = `${directory}/cur/${messageFileName(fileBaseName(row), row.flags)}${scan.lettersOf(row)}`;
+          const file = `${directory}/${messageFilePath(fileBaseName(row), row.flags, scan.keywords.lettersOf(row.keywords))}`;
           await addEntry(
             pack,
             { name: file, size: form.fileSize, mtime: new Date(row.receivedAt), mode: 0o600 },
             messageBytes(row, body, form.convertCrlf),
           );
-          await addToManifest(row, file, form.convertCrlf ? 'crlf-to-lf' : 'as-is');
+          await addToManifest(row, file, messageStorage(row));
         }
         if (metadataPart) await writeFolderMetadata(pack, state, scan, directory, now);
       } else {
@@ -159,12 +170,12 @@ export async function exportMailbox(
       const names = folders.map((f) => f.folder);
       await addEntry(
         pack,
-        { name: `${MAILDIR_ROOT}/subscriptions`, mtime: now, mode: 0o600 },
+        { name: `${MAILDIR_ROOT}/${DOVECOT_SUBSCRIPTIONS}`, mtime: now, mode: 0o600 },
         dovecotSubscriptions(names),
       );
       await addEntry(
         pack,
-        { name: `${MAILDIR_ROOT}/courierimapsubscribed`, mtime: now, mode: 0o600 },
+        { name: `${MAILDIR_ROOT}/${COURIER_SUBSCRIPTIONS}`, mtime: now, mode: 0o600 },
         courierSubscriptions(names),
       );
     }
@@ -223,7 +234,7 @@ class FolderScan {
   count = 0;
   lastUid = 0;
   /** The folder's keywords in order of first use over the whole folder (the same in every part). */
-  readonly keywords: string[] = [];
+  readonly keywords = new FolderKeywords();
   readonly dovecot: Spool;
   readonly courier: Spool;
 
@@ -238,30 +249,24 @@ class FolderScan {
     this.courier = new Spool(join(spoolDir, `${safe}.courier`));
   }
 
-  async *selected(): AsyncGenerator<ExportRow> {
+  async *selected(): AsyncGenerator<MaildirMessage> {
     const upTo = this.request.upTo ? (this.request.upTo[this.state.folder] ?? 0) : Number.POSITIVE_INFINITY;
     const after = this.request.after?.[this.state.folder] ?? 0;
     const part = this.request.part;
     let position = 0;
     for await (const full of this.deps.index.folderDeliveries(this.request.mailbox, this.state.folder)) {
       if (full.uid > upTo) continue;
-      const row = exportRow(full);
-      for (const keyword of row.keywords ?? [])
-        if (!this.keywords.includes(keyword) && this.keywords.length < 26) this.keywords.push(keyword);
+      const row = maildirMessage(full);
+      this.keywords.add(row.keywords);
       this.count += 1;
       this.lastUid = Math.max(this.lastUid, row.uid);
       const base = fileBaseName(row);
-      await this.dovecot.append(`${row.uid} :${base}\n`);
-      await this.courier.append(`${row.uid} ${base}\n`);
+      await this.dovecot.append(uidFiles.dovecotLine(row.uid, base));
+      await this.courier.append(uidFiles.courierLine(row.uid, base));
       if (row.uid <= after) continue;
       if (part && position++ % part.count !== part.index) continue;
       yield row;
     }
-  }
-
-  /** Dovecot keyword letters of a row (a folder holds at most 26 keywords; later ones stay in the manifest). */
-  lettersOf(row: ExportRow): string {
-    return keywordLetters((row.keywords ?? []).map((k) => this.keywords.indexOf(k)));
   }
 
   close(): Promise<void> {
@@ -289,58 +294,11 @@ export async function summarizeExport(
   return summary;
 }
 
-/** What the exporter keeps of a row: a few hundred bytes, so that memory stays nearly flat with mailbox size. */
-type ExportRow = Pick<
-  DeliveryRow,
-  'folder' | 'uid' | 'sha256' | 'size' | 'receivedAt' | 'flags' | 'lineEndings' | 'messageKey' | 'location'
-> & {
-  /** The row's keywords as IMAP atoms (maildir.keywordAtom). */
-  keywords?: string[];
-};
-
-function exportRow(row: DeliveryRow): ExportRow {
-  const { folder, uid, sha256, size, receivedAt, flags, lineEndings, messageKey, location } = row;
-  const keywords = row.keywords?.length ? [...new Set(row.keywords.map(keywordAtom))] : undefined;
-  return {
-    folder,
-    uid,
-    sha256,
-    size,
-    receivedAt,
-    flags,
-    lineEndings,
-    messageKey,
-    location,
-    ...(keywords ? { keywords } : {}),
-  };
-}
-
-function sortFolders(folders: FolderState[]): FolderState[] {
-  return [...folders].sort((a, b) =>
-    a.folder === 'INBOX'
-      ? -1
-      : b.folder === 'INBOX'
-        ? 1
-        : a.folder < b.folder
-          ? -1
-          : a.folder > b.folder
-            ? 1
-            : 0,
-  );
-}
-
-/** The deterministic file name of a row: the same in every export, full or incremental. */
-export function fileBaseName(row: ExportRow): string {
-  const form = storedForm(row.size, row.lineEndings);
-  return messageBaseName({
-    receivedAt: new Date(row.receivedAt),
-    id: row.messageKey,
-    fileSize: form.fileSize,
-    virtualSize: form.virtualSize,
-  });
-}
-
-function manifestEntry(row: ExportRow, file: string, storage: ManifestMessage['storage']): ManifestMessage {
+function manifestEntry(
+  row: MaildirMessage,
+  file: string,
+  storage: ManifestMessage['storage'],
+): ManifestMessage {
   return {
     folder: row.folder,
     uid: row.uid,
@@ -355,16 +313,14 @@ function manifestEntry(row: ExportRow, file: string, storage: ManifestMessage['s
 }
 
 async function writeMaildirSkeleton(pack: tar.Pack, folders: FolderState[], now: Date) {
-  const all = new Set<string>(['INBOX']);
-  for (const f of folders) for (const name of folderWithAncestors(f.folder)) all.add(name);
-  for (const folder of [...all].sort()) {
-    const directory = `${MAILDIR_ROOT}/${folderDirectory(folder)}`.replace(/\/$/, '');
+  for (const folder of maildirSkeleton(folders.map((f) => f.folder))) {
+    const directory = bundleFolderPath(folder);
     await addEntry(pack, { name: directory, type: 'directory', mode: 0o700, mtime: now });
-    for (const sub of ['cur', 'new', 'tmp']) {
+    for (const sub of FOLDER_SUBDIRECTORIES) {
       await addEntry(pack, { name: `${directory}/${sub}`, type: 'directory', mode: 0o700, mtime: now });
     }
     if (folder !== 'INBOX')
-      await addEntry(pack, { name: `${directory}/maildirfolder`, mode: 0o600, mtime: now }, '');
+      await addEntry(pack, { name: `${directory}/${MAILDIR_FOLDER_FILE}`, mode: 0o600, mtime: now }, '');
   }
 }
 
@@ -377,10 +333,9 @@ async function writeFolderMetadata(
   now: Date,
 ) {
   await scan.close();
-  const next = scan.lastUid + 1;
   for (const [name, header, spool] of [
-    ['dovecot-uidlist', dovecotUidList(state.uidValidity, next, []), scan.dovecot],
-    ['courierimapuiddb', courierUidDb(state.uidValidity, next, []), scan.courier],
+    [DOVECOT_UIDLIST, uidFiles.dovecotHeader(state.uidValidity, scan.lastUid), scan.dovecot],
+    [COURIER_UIDDB, uidFiles.courierHeader(state.uidValidity, scan.lastUid), scan.courier],
   ] as const) {
     const head = Buffer.from(header);
     await addEntry(
@@ -394,8 +349,8 @@ async function writeFolderMetadata(
   }
   await addEntry(
     pack,
-    { name: `${directory}/dovecot-keywords`, mode: 0o600, mtime: now },
-    dovecotKeywordsFile(scan.keywords),
+    { name: `${directory}/${DOVECOT_KEYWORDS}`, mode: 0o600, mtime: now },
+    dovecotKeywordsFile(scan.keywords.keywords),
   );
 }
 
@@ -411,7 +366,7 @@ async function writeMboxFolder(
   name: string,
   request: ExportRequest,
   spoolDir: string,
-  addToManifest: (row: ExportRow, file: string, storage: ManifestMessage['storage']) => Promise<void>,
+  addToManifest: (row: MaildirMessage, file: string, storage: ManifestMessage['storage']) => Promise<void>,
 ) {
   const spool = new Spool(join(spoolDir, `${Buffer.from(name).toString('hex')}.mbox`));
   let messages = 0;

@@ -1,13 +1,13 @@
 // Unpacking a bundle in-process, under the rule of ./entries.ts, instead of GNU tar (which, as root, creates
 // device nodes, FIFOs, links and the archive's own modes). What lands on disk is then walked once more with
 // lstat: only regular files and directories, modes made private (directories 0700, files 0600), mtimes kept.
-import { createReadStream, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import type { Readable } from 'node:stream';
 import { type ReadEntry, Unpack } from 'tar';
 import { errorMessage } from '../errors';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS, type EntryFacts, entryProblem } from './entries';
+import { type BundleSource, openBundle } from './source';
 
 /** Thrown when a bundle or a tree holds what a bundle may not; `problems` lists each entry and why. */
 export class UnsafeBundleError extends Error {
@@ -28,18 +28,18 @@ export class UnsafeBundleError extends Error {
 }
 
 /**
- * Unpacks the bundle file `file` (tar or tar.gz) into `dir` (created 0700), or the tar or tar.gz stream `stream`
- * when given (a decrypted bundle, shared/bundle/age.ts; `file` then only names it). Entries the rule refuses are
- * not written, and any of them makes this throw UnsafeBundleError after the rest is done; so do node-tar's own
- * warnings (strict mode: a `..` name, a damaged header), a gzip bomb and a failing stream. Owners are never taken
- * from the archive. Callers unpack into a private directory of their own and remove it when this throws.
+ * Unpacks the bundle file `bundle` (tar or tar.gz at that path; or a resolved file source, which may be an age file
+ * decrypted as it is read) into `dir` (created 0700). Entries the rule refuses are not
+ * written, and any of them makes this throw UnsafeBundleError after the rest is done; so do node-tar's own
+ * warnings (strict mode: a `..` name, a damaged header) and a gzip bomb. Owners are never taken from the archive.
+ * Callers unpack into a private directory of their own and remove it when this throws.
  */
 export async function extractBundle(
-  file: string,
+  bundle: string | (BundleSource & { kind: 'file' }),
   dir: string,
   limits: BundleLimits = DEFAULT_BUNDLE_LIMITS,
-  stream?: Readable,
 ): Promise<void> {
+  const file = typeof bundle === 'string' ? bundle : bundle.path;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   const problems: string[] = [];
@@ -81,7 +81,7 @@ export async function extractBundle(
   });
   try {
     await new Promise<void>((resolve, reject) => {
-      const source = stream ?? createReadStream(file, { highWaterMark: 16 * 1024 });
+      const source = openBundle(typeof bundle === 'string' ? { kind: 'file', path: bundle } : bundle);
       source.on('error', reject);
       unpack.on('error', reject);
       unpack.on('close', () => resolve());

@@ -252,6 +252,9 @@ a mail-archiver bundle holds only regular files (0600) and directories (0700).
 
 Unpack it keeping file times (they are the messages' received dates), into an empty directory, privately:
   (umask 077 && tar --no-same-owner --no-same-permissions -xzf BUNDLE.tar.gz)
+GNU tar notes every file dated before 1970 or in the future ("implausibly old time stamp", "in the future"):
+those are the messages' own dates, unpacked as they are; add --warning=no-timestamp to GNU tar to leave the
+notes out. bsdtar (libarchive: macOS, FreeBSD, Debian's libarchive-tools) takes the same command.
 GNU tar, above all as root, creates whatever the archive holds (device nodes, links, the archive's modes and
 owners): unpack only a bundle that verify accepted, and never as root into a directory others can write to.
 To copy an unpacked bundle later, cp -a keeps the times. Apply incremental bundles in order, over the full one,

@@ -106,10 +106,19 @@ export class Spool {
   }
 }
 
-/** The largest mtime tar-stream's header encoder keeps (a signed 32-bit number of seconds). */
+/** The largest mtime tar-stream's header encoder keeps (it writes the seconds through a signed 32-bit `| 0`). */
 const MAX_HEADER_MTIME = 2 ** 31 - 1;
 
-/** Adds one entry, honouring backpressure, and resolves when tar-stream has taken all of it. */
+/**
+ * Adds one entry, honouring backpressure, and resolves when tar-stream has taken all of it.
+ * An mtime outside 1970-01-01 .. 2038-01-19 (1958 from an import of old mail, 2300 from a bad clock) goes in a
+ * POSIX pax `mtime` record (POSIX.1-2008 pax, "mtime": decimal seconds, a leading minus allowed), which GNU tar
+ * and bsdtar both apply; the ustar header then carries 0 or the largest value it keeps. Written into the ustar
+ * field itself, tar-stream's octal of a negative number ("0-5366...") made GNU tar warn "Archive contains
+ * obsolescent base-64 headers" (or fail, exit 2, "numeric time_t value expected") and bsdtar refuse an archive
+ * that starts with such an entry ("Unrecognized archive format", exit 1); a date from 2038 on wrapped (2040 as
+ * 1904).
+ */
 export function addEntry(
   pack: tar.Pack,
   header: Partial<tar.Header> & { name: string },
@@ -119,16 +128,12 @@ export function addEntry(
     const content = typeof body === 'string' ? Buffer.from(body) : body;
     const size =
       header.type === 'directory' ? 0 : (header.size ?? (Buffer.isBuffer(content) ? content.length : 0));
-    // A date before 1970 (an import of old mail) also goes in a pax record: GNU tar reads tar-stream's base-256
-    // negative mtime as "implausibly old" and unpacks it as 1901.
-    // So does a date from 2038-01-19 on: tar-stream writes the header's mtime through a 32-bit integer (`| 0`),
-    // which wraps 2040 to 1904 and 2300 to 2027; the header then carries the largest value that survives.
     const secs = header.mtime ? Math.floor(header.mtime.getTime() / 1000) : 0;
     const pax =
       secs < 0 || secs > MAX_HEADER_MTIME
         ? {
             pax: { ...(header.pax ?? {}), mtime: String(secs) },
-            ...(secs > MAX_HEADER_MTIME ? { mtime: new Date(MAX_HEADER_MTIME * 1000) } : {}),
+            mtime: new Date((secs < 0 ? 0 : MAX_HEADER_MTIME) * 1000),
           }
         : {};
     const entry = pack.entry({ uid: 0, gid: 0, ...header, ...pax, size }, (error) =>

@@ -5,6 +5,7 @@
 import { readObject } from '../archive/raw-object';
 import { type ArchiverConfig, forwardingFrom, forwardTargetOf } from '../config';
 import { errorMessage, errorName } from '../errors';
+import { addressDomain } from '../mail/address';
 import type { DeliveryIndex, ForwardLedger, GmailImporter, MailSender, RawMailStore } from '../ports';
 import { SendError } from './errors';
 import type { ForwardRequest } from './ledger';
@@ -72,7 +73,7 @@ export async function forwardMessage(
           raw,
           fromAddress: from,
           envelopeRecipient: row.envelopeRecipients[0] ?? request.mailbox,
-          trace: `${row.messageKey}; ${from.slice(from.indexOf('@') + 1)}`,
+          trace: `${row.messageKey}; ${addressDomain(from)}`,
         })
       : undefined;
   const tooLarge =

@@ -31,9 +31,6 @@ export class GmailAuthError extends SendError {
   }
 }
 
-/** The log message the forward function writes for a GmailAuthError; the stack's alarm counts it. */
-export const GMAIL_AUTH_FAILURE_LOG = 'gmail authorisation failed';
-
 /**
  * How the Gmail API's answer is handled (Gmail API guide "Resolve errors"): 429, 5xx and the 403 usage-limit
  * reasons are transient (retried with backoff); 401 needs re-authorisation; every other 4xx is permanent.

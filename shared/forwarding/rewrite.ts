@@ -7,6 +7,7 @@
 // (RFC 5322 2.1.1).
 import { domainToASCII } from 'node:url';
 import libmime from 'libmime';
+import { addressDomain, splitAddress } from '../mail/address';
 import { isKnownCharset } from '../mail/charset';
 import { BIDI_FORMATTING_CHARACTER, CONTROL_CHARACTER } from '../mail/display-text';
 import {
@@ -134,7 +135,7 @@ const VALID_ADDRESS = /^[^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+\.[^\s@<>()",;:
  */
 export function forwardedFrom(originalFrom: string, fromAddress: string): string {
   const [first] = parseAddresses(originalFrom);
-  const domain = fromAddress.slice(fromAddress.lastIndexOf('@') + 1);
+  const domain = addressDomain(fromAddress);
   const who = (first?.name || first?.address || 'unknown sender')
     .replace(CONTROL_CHARACTER, ' ')
     .replace(BIDI_FORMATTING_CHARACTER, '')
@@ -247,7 +248,11 @@ export async function rewriteForForwarding(input: RewriteInput): Promise<Rewritt
     writtenField(FORWARD_TRACE_FIELD, input.trace, kept.length > 0 ? eol : lastEnding(message)),
   ];
   // A kept field or a body line over 998 octets: SES refuses the copy as it stands (shared/forwarding/long-lines.ts).
-  const fitted = await fitLongLines(joinHeaderBlock({ ...message, fields: [...added, ...kept] }));
+  // A byte order mark before the header (an editor's) would make the copy's first field unreadable: not sent.
+  if (message.prefix.length > 0) changes.push('the byte order mark before the header was not sent');
+  const fitted = await fitLongLines(
+    joinHeaderBlock({ ...message, prefix: Buffer.alloc(0), fields: [...added, ...kept] }),
+  );
   changes.push(...fitted.changes);
   return {
     raw: fitted.raw,
@@ -259,11 +264,10 @@ export async function rewriteForForwarding(input: RewriteInput): Promise<Rewritt
 
 /** An envelope address SES accepts: the domain in punycode (SES wants 7-bit envelopes). */
 export function asciiEnvelopeAddress(address: string): string {
-  const at = address.lastIndexOf('@');
-  if (at < 0) return address;
-  const domain = domainToASCII(address.slice(at + 1).toLowerCase());
+  if (!address.includes('@')) return address;
+  const { local } = splitAddress(address);
+  const domain = domainToASCII(addressDomain(address));
   if (!domain) throw new Error(`${address}: the domain is not valid`);
-  if (!/^[\x21-\x7e]+$/.test(address.slice(0, at)))
-    throw new Error(`${address}: the local part is not ASCII`);
-  return `${address.slice(0, at)}@${domain}`;
+  if (!/^[\x21-\x7e]+$/.test(local)) throw new Error(`${address}: the local part is not ASCII`);
+  return `${local}@${domain}`;
 }

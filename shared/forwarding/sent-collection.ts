@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { archiveReceivedMail, type IngestOutcome } from '../archive/ingest';
 import { type ArchiverConfig, gmailApiTargets } from '../config';
+import type { DeliveryLog, DeliveryLogBatch } from '../delivery-log/log';
 import { errorMessage } from '../errors';
 import { importMessageId, rawMailKey } from '../index/schema';
 import type { GmailMailboxReader, MailIndex, RawMailStore, SentCollectionStateStore } from '../ports';
@@ -18,6 +19,8 @@ export interface SentCollectionDeps {
   index: MailIndex;
   /** The bucket raw mail is kept in. */
   bucket: string;
+  /** Where the Sent folder's new rows are logged: one object per target and run, written before its state moves. */
+  deliveryLog?: DeliveryLog;
   now?: () => Date;
 }
 
@@ -70,6 +73,7 @@ export async function collectSentMail(
   }
 
   const seen = new Set<string>();
+  const logBatch = deps.deliveryLog?.batch('gmail-sent');
   const archive = async (id: string) => {
     if (seen.has(id)) return;
     seen.add(id);
@@ -78,7 +82,10 @@ export async function collectSentMail(
       report.vanished += 1;
       return;
     }
-    const outcome = await archiveSentCopy(message.raw, message.internalDate ?? now(), journal, deps);
+    const outcome = await archiveSentCopy(message.raw, message.internalDate ?? now(), journal, {
+      ...deps,
+      ...(logBatch ? { logBatch } : {}),
+    });
     if (outcome.deliveries.some((d) => d.status === 'archived')) report.archived += 1;
     else report.duplicates += 1;
   };
@@ -111,6 +118,8 @@ export async function collectSentMail(
     } while (pageToken);
   }
   report.historyId = historyId;
+  // Logged before the state moves: should the log fail, the next run collects (and logs) these again.
+  await logBatch?.flush();
   await deps.state.put(target.address, { historyId, collectedAt: now().toISOString() });
   return report;
 }
@@ -123,7 +132,7 @@ export async function archiveSentCopy(
   raw: Buffer,
   sentAt: Date,
   journalAddress: string,
-  deps: Pick<SentCollectionDeps, 'config' | 'store' | 'index' | 'bucket'>,
+  deps: Pick<SentCollectionDeps, 'config' | 'store' | 'index' | 'bucket'> & { logBatch?: DeliveryLogBatch },
 ): Promise<IngestOutcome> {
   const sha256 = createHash('sha256').update(raw).digest('hex');
   const messageId = importMessageId(sha256);
@@ -138,7 +147,12 @@ export async function archiveSentCopy(
       bucket: deps.bucket,
       objectKey: location.key,
     }),
-    { config: deps.config, store: deps.store, index: deps.index },
+    {
+      config: deps.config,
+      store: deps.store,
+      index: deps.index,
+      ...(deps.logBatch ? { logBatch: deps.logBatch } : {}),
+    },
   );
 }
 

@@ -2,9 +2,10 @@
 // then an SES notification to the ingest handler), stored byte for byte, with what its source knew (folder,
 // flags, labels, received time and where that time came from) carried in the notification's `imported` part.
 //
-// Identity: a message's import id comes from its content identity (shared/mail/lines.ts ContentHasher: its bytes
-// with every line ending made LF), so the LF copy of a message (a maildir), its CRLF copy (an mbox, an .eml) and
-// its bare-CR copy are one message; the bytes stored first are kept. A mailbox that already holds the content
+// Identity: a message's import id comes from its content identity (shared/mail/content-identity.ts ContentHasher: its bytes
+// with every line ending made LF, header folding and the fields mail programs and sync tools write into every copy
+// left out), so the LF copy of a message (a maildir), its CRLF copy (an mbox, an .eml), its bare-CR copy, mbsync's
+// copy with its X-TUID and neomutt's with its Status fields are one message; the bytes stored first are kept. A mailbox that already holds the content
 // under another message (SES received it, or an earlier import stored it) has it: its content marker says so
 // (shared/index/schema.ts itemKeys.content), and the message is not delivered there again. Importing the same
 // files again stores nothing twice, and an interrupted import resumes: messages already indexed for every mailbox
@@ -14,24 +15,21 @@ import { EnvelopeFormatError, type EnvelopeRecord, readEnvelope } from '../archi
 import type { ArchiverConfig } from '../config';
 import { errorMessage } from '../errors';
 import { importMessageId, isMessageKeyOf, rawMailKey } from '../index/schema';
+import { contentSha256 } from '../mail/content-identity';
 import { chooseReceivedTime, type ReceivedTimeSource } from '../mail/dates';
-import { contentSha256, findHeaderEnd } from '../mail/lines';
+import { findHeaderEnd } from '../mail/lines';
 import { type MessageHeaders, readMessageBytes } from '../mail/mime';
 import type { DeliveryIndex, RawMailStore } from '../ports';
+import { headerRecipients, isSentByMailbox, sendingMailbox } from '../receiving/header-recipients';
 import { checkEnvelopeRecipient } from '../receiving/recipient-check';
-import {
-  baseAddress,
-  isJournalAddress,
-  normaliseAddress,
-  routeMessage,
-  UNROUTED_MAILBOX,
-} from '../receiving/routing';
+import { baseAddress, normaliseAddress, routeMessage, UNROUTED_MAILBOX } from '../receiving/routing';
 import {
   buildReceivedNotification,
   type ImportedState,
   type SesReceivedNotification,
 } from '../receiving/ses-notification';
-import { readSources, type SourceItem, type SourceMessage } from './sources';
+import type { SourceItem, SourceMessage } from './source-items';
+import { readSources } from './sources';
 
 export interface ImportTarget {
   store: RawMailStore;
@@ -56,6 +54,8 @@ export interface ImportReport {
   failed: { origin: string; reason: string }[];
   /** Inputs that are not mail (reported, never archived). */
   skipped: { origin: string; reason: string }[];
+  /** What the user should know that lost nothing: `From ` lines of an mbox not taken as separators. */
+  notices: { origin: string; reason: string }[];
   /** The same counts per mailbox, as `list <mailbox>` shows them afterwards. */
   mailboxes: Record<string, MailboxCounts>;
   /** How many messages took their received time from each source. */
@@ -106,14 +106,6 @@ export function checkImportOptions(
   }
 }
 
-/** The mailbox that sent a message, when it is one of ours. */
-function sendingMailbox(config: ArchiverConfig, headers: MessageHeaders): string | undefined {
-  const from = headers.from[0]?.address;
-  if (!from) return undefined;
-  const base = baseAddress(from, config.plusAddressing);
-  return Object.hasOwn(config.mailboxes, base) ? base : undefined;
-}
-
 export interface ImportRouting {
   recipients: string[];
   /** The folder the source (or the sending mailbox) says, applied by ingest. */
@@ -147,7 +139,7 @@ export function routeImport(
     return { recipients: [mailbox], ...(folder ? { folder } : {}) };
   }
   return {
-    recipients: deriveRecipients(config, message, headers),
+    recipients: headerRecipients(config, headers, message.placement),
     ...folderFor(sender, message, headers, config),
   };
 }
@@ -163,41 +155,13 @@ function folderFor(
   headers: MessageHeaders,
   config: ArchiverConfig,
 ): { folder?: string } {
-  if (sender && isSentByMailbox(config, message, headers) && !keepsItsFolder(message.placement?.folder))
+  if (
+    sender &&
+    isSentByMailbox(config, message.placement, headers) &&
+    !keepsItsFolder(message.placement?.folder)
+  )
     return { folder: 'Sent' };
   return message.placement?.folder ? { folder: message.placement.folder } : {};
-}
-
-function isSentByMailbox(
-  config: ArchiverConfig,
-  message: Pick<SourceMessage, 'placement'>,
-  headers: MessageHeaders,
-): boolean {
-  if (!sendingMailbox(config, headers)) return false;
-  const isMailbox = (address: string) =>
-    Object.hasOwn(config.mailboxes, baseAddress(address, config.plusAddressing));
-  return message.placement?.sent === true || !headers.to.concat(headers.cc).some((a) => isMailbox(a.address));
-}
-
-/**
- * Who a historical message is for, when the user did not say: mail a mailbox sent goes to that mailbox (its
- * Sent folder); other mail to the To/Cc addresses that are configured mailboxes.
- */
-export function deriveRecipients(
-  config: ArchiverConfig,
-  message: Pick<SourceMessage, 'placement'>,
-  headers: MessageHeaders,
-): string[] {
-  const sender = sendingMailbox(config, headers);
-  if (sender && isSentByMailbox(config, message, headers)) return [sender];
-  const recipients = new Set<string>();
-  for (const address of [...headers.to, ...headers.cc]) {
-    const base = address.address ? baseAddress(address.address, config.plusAddressing) : '';
-    if (base && Object.hasOwn(config.mailboxes, base) && !isJournalAddress(config, address.address)) {
-      recipients.add(normaliseAddress(address.address));
-    }
-  }
-  return [...recipients];
 }
 
 export async function importMessages(
@@ -212,6 +176,7 @@ export async function importMessages(
     duplicates: 0,
     failed: [],
     skipped: [],
+    notices: [],
     mailboxes: {},
     receivedTimeSources: {},
   };
@@ -228,6 +193,7 @@ export async function importMessages(
   const handle = async (item: SourceItem) => {
     if (item.kind === 'failure') report.failed.push({ origin: item.origin, reason: item.reason });
     else if (item.kind === 'skipped') report.skipped.push({ origin: item.origin, reason: item.reason });
+    else if (item.kind === 'notice') report.notices.push({ origin: item.origin, reason: item.reason });
     else {
       let mailboxes: string[] = [];
       try {
@@ -272,7 +238,7 @@ export async function importMessages(
 
 interface PreparedImport {
   sesMessageId: string;
-  /** The content identity (shared/mail/lines.ts ContentHasher); the import id is made from it. */
+  /** The content identity (shared/mail/content-identity.ts ContentHasher); the import id is made from it. */
   contentSha256: string;
   recipients: string[];
   mailboxes: string[];
@@ -305,9 +271,11 @@ async function prepare(
     ? [...new Set(routed.deliveries.map((d) => d.mailbox))]
     : [UNROUTED_MAILBOX];
   const now = (options.now ?? (() => new Date()))();
+  const envelope = envelopeEvidence(message, headers);
   const { receivedAt, source } = chooseReceivedTime(
     {
-      ...(message.envelope && !message.envelope.placeholder ? { envelope: message.envelope.date } : {}),
+      ...(message.internalDate ? { internalDate: message.internalDate } : {}),
+      ...(envelope ? { envelope } : {}),
       received: (headers.receivedStamps ?? []).map((s) => new Date(s)),
       ...(headers.date ? { date: new Date(headers.date) } : {}),
       ...(message.fileTime ? { file: message.fileTime } : {}),
@@ -332,6 +300,22 @@ async function prepare(
       receivedAtSource: source,
     },
   };
+}
+
+/** A fetcher writes its envelope line in its local time when it fetches: within this of its Received stamp. */
+const FETCH_WINDOW_MS = 26 * 3600 * 1000;
+
+/**
+ * The envelope line's date as received-time evidence: not when it is the 1970 placeholder, and not when a
+ * fetching program wrote it (getmail and fetchmail's MDA write the envelope line as they fetch, beside their own
+ * Received field: the date is the fetch, within a day of that field's stamp whatever the fetcher's time zone).
+ */
+function envelopeEvidence(message: SourceMessage, headers: MessageHeaders): Date | undefined {
+  const date = message.envelope?.date;
+  if (!date || message.envelope?.placeholder) return undefined;
+  const fetchedAt = headers.fetchedAt ? new Date(headers.fetchedAt).getTime() : undefined;
+  if (fetchedAt !== undefined && Math.abs(date.getTime() - fetchedAt) <= FETCH_WINDOW_MS) return undefined;
+  return date;
 }
 
 /** Stores (unless stored) and delivers one message; returns each mailbox's outcome. */

@@ -15,6 +15,8 @@ export interface ImportPlan {
   failed: { origin: string; reason: string }[];
   /** Inputs that are not mail. */
   skipped: { origin: string; reason: string }[];
+  /** `From ` lines of an mbox not taken as separators (nothing lost; said so the user can check). */
+  notices: { origin: string; reason: string }[];
 }
 
 /** Reads `paths` and routes every message as `importMessages` would; stores nothing. */
@@ -23,14 +25,17 @@ export async function planImport(
   paths: string[],
   options: Pick<ImportOptions, 'to' | 'mailbox'> = {},
 ): Promise<ImportPlan> {
-  const plan: ImportPlan = { messages: 0, placements: {}, failed: [], skipped: [] };
+  const plan: ImportPlan = { messages: 0, placements: {}, failed: [], skipped: [], notices: [] };
   for await (const item of readSources(paths)) {
     if (item.kind === 'failure') {
       plan.failed.push({ origin: item.origin, reason: item.reason });
       continue;
     }
-    if (item.kind === 'skipped') {
-      plan.skipped.push({ origin: item.origin, reason: item.reason });
+    if (item.kind === 'skipped' || item.kind === 'notice') {
+      (item.kind === 'skipped' ? plan.skipped : plan.notices).push({
+        origin: item.origin,
+        reason: item.reason,
+      });
       continue;
     }
     const { headers } = await readMessageBytes(item.raw);

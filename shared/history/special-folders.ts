@@ -168,3 +168,21 @@ export function specialFolderOf(name: string): SpecialFolder | undefined {
   const key = name.normalize('NFC').trim().replace(PREFIX, '').toLowerCase();
   return BY_NAME.get(key);
 }
+
+/**
+ * The archive folder for a source's folder levels (`['Work', 'Clients']`): a leading `INBOX` level of a server
+ * that files folders under it (Courier's `INBOX.Work`) and Gmail's `[Gmail]` level dropped; a first level that
+ * names a special folder in a common language becomes its archive name (`Sent`, `Drafts`, `Junk`, `Trash`,
+ * `INBOX`); levels joined by `/`. No level: INBOX.
+ */
+export function archiveFolder(levels: readonly string[]): string {
+  const kept = levels
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !/^\[(gmail|google mail)\]$/i.test(l));
+  if (kept.length === 0) return 'INBOX';
+  if (kept[0]?.toUpperCase() === 'INBOX' && kept.length > 1) kept.shift();
+  const special = specialFolderOf(kept[0] as string);
+  if (special && kept.length === 1) return special;
+  if (special && special !== 'INBOX') kept[0] = special;
+  return kept.join('/');
+}

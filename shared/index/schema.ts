@@ -19,6 +19,11 @@ export const GSI_BY_RECEIVED = 'byReceived';
 export interface RawLocation {
   bucket: string;
   key: string;
+  /**
+   * The S3 version to read; absent: the current one. Index rows never carry it (the delivery log does: a replica
+   * reads the version a record names).
+   */
+  versionId?: string;
 }
 
 /**
@@ -36,8 +41,8 @@ export interface DeliveryRow {
   messageKey: string;
   sha256: string;
   /**
-   * The content identity (shared/mail/lines.ts ContentHasher: sha256 with every line ending made LF); absent on rows
-   * written before it was kept.
+   * The content identity (shared/mail/content-identity.ts ContentHasher: sha256 of the message as every copy of it
+   * says it); absent on rows written before it was kept.
    */
   contentSha256?: string;
   sesMessageId: string;
@@ -265,6 +270,26 @@ export const damagedEnvelopeKey = (sesMessageId: string, at: string) =>
   `${ENVELOPE_PREFIX}damaged/${sesMessageId}.${at.replace(/[^0-9A-Za-z]/g, '')}.json`;
 /** Where bundles are written; they expire (the raw mail they are built from stays). */
 export const EXPORT_PREFIX = 'exports/';
+/**
+ * What tells the parts of a split export apart, added to the bundle's name: nothing when there is one part,
+ * else `.part-<n>-of-<count>` with n counted from 1 (`part` counts from 0). The export Lambda's S3 keys and the
+ * CLI's files use it.
+ */
+export function partSuffix(part: number, count: number): string {
+  return count === 1 ? '' : `.part-${part + 1}-of-${count}`;
+}
+/**
+ * The S3 key of part `part` (from 0) of `count` of export `id` of `mailbox`, under EXPORT_PREFIX; `.age` follows
+ * `.tar.gz` when the bundle is age-encrypted (shared/bundle/age.ts).
+ */
+export const exportBundleKey = (
+  mailbox: string,
+  id: string,
+  part: number,
+  count: number,
+  encrypted = false,
+) =>
+  `${EXPORT_PREFIX}${encodeURIComponent(mailbox)}/${id}${partSuffix(part, count)}.tar.gz${encrypted ? '.age' : ''}`;
 export const rawMailKey = (sesMessageId: string) => `${RAW_MAIL_PREFIX}${sesMessageId}`;
 /**
  * SES writes `incoming/AMAZON_SES_SETUP_NOTIFICATION` when the receipt rule is created (a test object, not
@@ -283,6 +308,9 @@ export const isNotMailObject = (key: string) => isSetupNotification(key) || key.
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
 export const REPORTS_PREFIX = 'reports/';
 
+/** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
+export const DELIVERY_LOG_PREFIX = 'delivery-log/';
+
 export interface ReconcileRun {
   at: string;
   ok: boolean;
@@ -294,6 +322,8 @@ export interface ReconcileRun {
   rawMissing: number;
   notForwarded: number;
   forwardsUnsettled: number;
+  /** Index rows the delivery log did not record (absent in reports from before the log). */
+  notLogged?: number;
   /** Messages this run reindexed, and those it could not. */
   reindexed?: number;
   reindexFailed?: number;
@@ -310,3 +340,6 @@ export const isImportedMessage = (sesMessageId: string) => sesMessageId.startsWi
 export const SENT_COLLECTION_STATE_PREFIX = 'state/gmail-sent/';
 export const sentCollectionStateKey = (target: string) =>
   `${SENT_COLLECTION_STATE_PREFIX}${encodeURIComponent(target)}.json`;
+
+/** The Secrets Manager secret holding a Gmail API target's credential: `<stack>/gmail/<address>`. */
+export const gmailSecretName = (stackName: string, target: string) => `${stackName}/gmail/${target}`;

@@ -143,12 +143,14 @@ export function parseMailDate(value: string | undefined): Date | undefined {
   return undefined;
 }
 
+// Minutes and seconds of one digit too (`00:0:00`): some writers print the fields without padding.
 const ASCTIME =
-  /^(?:([A-Za-z]{3}) +)?([A-Za-z]{3}) +(\d{1,2}) +(\d{1,2}):(\d{2})(?::(\d{2}))?(?: +([+-]\d{4}|[A-Za-z]{1,5}))? +(\d{2,6})(?: +([+-]\d{4}|[A-Za-z]{1,5}))?\b/;
+  /^(?:([A-Za-z]{3}) +)?([A-Za-z]{3}) +(\d{1,2}) +(\d{1,2}):(\d{1,2})(?::(\d{1,2}))?(?: +([+-]\d{4}|[A-Za-z]{1,5}))? +(\d{2,6})(?: +([+-]\d{4}|[A-Za-z]{1,5}))?\b/;
 
 /**
  * asctime as mbox envelope lines write it: `Sat Jun  7 14:02:11 2025` (UTC by convention), with an optional
- * zone after the time (Google Takeout: `Sat Jun 07 14:02:11 +0000 2025`) or after the year.
+ * zone after the time (Google Takeout: `Sat Jun 07 14:02:11 +0000 2025`) or after the year. The weekday is not
+ * checked against the date (writers get it wrong; the date is what counts).
  */
 export function parseAsctime(text: string): Date | undefined {
   const m = text.match(ASCTIME);
@@ -166,24 +168,96 @@ export function parseAsctime(text: string): Date | undefined {
   );
 }
 
+/** The date of one `Received:` value: after its last `;` (RFC 5321 4.4), or undefined. */
+function receivedStamp(value: string): Date | undefined {
+  const semicolon = value.lastIndexOf(';');
+  return semicolon < 0 ? undefined : parseMailDate(value.slice(semicolon + 1));
+}
+
 /** The date of each `Received:` value (after its last `;`, RFC 5321 4.4); unparseable stamps are skipped. */
 export function receivedStamps(values: readonly string[]): Date[] {
   const out: Date[] = [];
   for (const value of values) {
-    const semicolon = value.lastIndexOf(';');
-    if (semicolon < 0) continue;
-    const date = parseMailDate(value.slice(semicolon + 1));
+    const date = receivedStamp(value);
     if (date) out.push(date);
   }
   return out;
 }
 
+/**
+ * A `Received:` field that a program fetching mail from a server wrote on top of the message when it fetched it:
+ * getmail (`... with IMAP4 getmail6 msgid:...`, getmailcore/message.py) and fetchmail (`(fetchmail-6.4.37)`).
+ * Its stamp is when the copy was fetched, not when the server received the message.
+ */
+export function isFetcherReceived(value: string): boolean {
+  return /\bgetmail6?\b|\(fetchmail-\d/i.test(value);
+}
+
+/**
+ * The stamps of a message's `Received:` values (header order), without those a fetching program added
+ * ({@link isFetcherReceived}); `fetchedAt` is the newest stamp of those, when there was one.
+ */
+export function readReceivedFields(values: readonly string[]): { stamps: Date[]; fetchedAt?: Date } {
+  const stamps: Date[] = [];
+  let fetchedAt: Date | undefined;
+  for (const value of values) {
+    const date = receivedStamp(value);
+    if (!date) continue;
+    if (!isFetcherReceived(value)) stamps.push(date);
+    else if (!fetchedAt || date > fetchedAt) fetchedAt = date;
+  }
+  return { stamps, ...(fetchedAt ? { fetchedAt } : {}) };
+}
+
+const ISO_LIKE =
+  /^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(?: ?(Z|[+-]\d{2}:?\d{2}|UTC|GMT))?\b/i;
+
+/**
+ * The date of an mbox envelope line (the text after the sender), in any form writers were seen to use: asctime
+ * (`Mon Jan  1 00:00:00 2015`, a zone after the time or the year, minutes or seconds unpadded), the RFC 5322 form
+ * (`Mon 1 Jan 2015 00:00:00 +0900`, comma optional), or an ISO 8601-like date and time (`2019-10-02 05:04:34
+ * +0000`). A date without a zone is UTC (the mbox convention; a writer that used its local time cannot be told).
+ * Trailing text (`remote from`, the "moreinfo" of mbox(5)) is ignored. Undefined when no form parses.
+ */
+export function parseEnvelopeDate(text: string): Date | undefined {
+  const trimmed = text.trim();
+  if (!trimmed) return undefined;
+  const asctime = parseAsctime(trimmed);
+  if (asctime) return asctime;
+  const iso = trimmed.match(ISO_LIKE);
+  if (iso) {
+    const zone = iso[7] && /^(utc|gmt|z)$/i.test(iso[7]) ? undefined : iso[7];
+    return utcDate(
+      Number(iso[1]),
+      Number(iso[2]) - 1,
+      Number(iso[3]),
+      Number(iso[4]),
+      Number(iso[5]),
+      Number(iso[6] ?? 0),
+      zoneOffsetMinutes(zone),
+    );
+  }
+  return parseMailDate(trimmed);
+}
+
 /** Where a received time came from, best first: the order the importer tries them in. */
-export type ReceivedTimeSource = 'ses' | 'envelope' | 'received' | 'date' | 'file' | 'import';
+export type ReceivedTimeSource =
+  | 'ses'
+  | 'internaldate'
+  | 'envelope'
+  | 'received'
+  | 'date'
+  | 'file'
+  | 'import';
 
 export interface ReceivedTimeEvidence {
   /** SES's receipt timestamp (mail SES received). */
   ses?: Date;
+  /**
+   * A maildir file time that is the server's INTERNALDATE (shared/history/maildir-source.ts keepsInternalDate):
+   * what the source's IMAP server served as the received time.
+   */
+  internalDate?: Date;
   /** The mbox envelope line's date; placeholders (the 1970 epoch) are not evidence. */
   envelope?: Date;
   /** Stamps of the message's Received fields. */
@@ -208,14 +282,16 @@ export function isPlausibleDate(date: Date, now: Date): boolean {
 }
 
 /**
- * The received time of a message and where it came from: the SES receipt, else the envelope line, else the
- * newest Received stamp, else a plausible Date, else the file's time, else the time of the import.
+ * The received time of a message and where it came from: the SES receipt, else a maildir file time the source
+ * kept as the INTERNALDATE, else the envelope line, else the newest Received stamp, else a plausible Date, else
+ * the file's time, else the time of the import.
  */
 export function chooseReceivedTime(
   evidence: ReceivedTimeEvidence,
   now: Date,
 ): { receivedAt: Date; source: ReceivedTimeSource } {
   if (evidence.ses) return { receivedAt: evidence.ses, source: 'ses' };
+  if (evidence.internalDate) return { receivedAt: evidence.internalDate, source: 'internaldate' };
   if (evidence.envelope && !isPlaceholderDate(evidence.envelope))
     return { receivedAt: evidence.envelope, source: 'envelope' };
   const stamps = (evidence.received ?? []).filter((d) => !isPlaceholderDate(d));

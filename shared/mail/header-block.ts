@@ -3,7 +3,14 @@
 // Takeout reader share. Hand-written because no library keeps a field's raw bytes (folding, line endings,
 // 8-bit text) exactly; lines are split by the one line rule (shared/mail/lines.ts).
 import { decodeBytes, decodeUnlabelled } from './charset';
-import { findHeaderEnd, type LineEnding, splitLines } from './lines';
+import {
+  byteOrderMarkLength,
+  findHeaderEnd,
+  findLineEnd,
+  type LineEnding,
+  splitLines,
+  startsWithHeaderField,
+} from './lines';
 
 /**
  * One item of the header block: a field (its name) or a line that is not a field (`name` is ''), with its exact
@@ -15,6 +22,8 @@ export interface HeaderField {
 }
 
 export interface SplitMessage {
+  /** A UTF-8 byte order mark before the first field (some editors write one), else empty. */
+  prefix: Buffer;
   fields: HeaderField[];
   /** Everything after the header block, starting with the blank line that ends it (kept exactly). */
   body: Buffer;
@@ -34,12 +43,15 @@ function fieldNameOf(line: Buffer): string {
 }
 
 /**
- * Splits the top-level header block into items, by the one line rule. A line starting with a space or tab
+ * Splits the top-level header block into items, by the one line rule, after a byte order mark if there is one. A line starting with a space or tab
  * continues the item before it (as SES's JavaMail reads it); lines that are not fields are kept as items with
  * no name. `joinHeaderBlock` gives back the input byte for byte (a last header line without a line ending gets
  * one, and a message with no body gets an empty line).
  */
-export function splitHeaderBlock(raw: Buffer): SplitMessage {
+export function splitHeaderBlock(message: Buffer): SplitMessage {
+  const bom = byteOrderMarkLength(message);
+  const prefix = message.subarray(0, bom);
+  const raw = message.subarray(bom);
   const end = findHeaderEnd(raw);
   const head = end ? raw.subarray(0, end.headerEnd) : raw;
   const fields: HeaderField[] = [];
@@ -63,11 +75,16 @@ export function splitHeaderBlock(raw: Buffer): SplitMessage {
   }
   flush();
   const lineEnding = eol ?? '\r\n';
-  return { fields, body: end ? raw.subarray(end.headerEnd) : Buffer.from(lineEnding), eol: lineEnding };
+  return {
+    prefix,
+    fields,
+    body: end ? raw.subarray(end.headerEnd) : Buffer.from(lineEnding),
+    eol: lineEnding,
+  };
 }
 
 export function joinHeaderBlock(message: SplitMessage): Buffer {
-  return Buffer.concat([...message.fields.map((f) => f.raw), message.body]);
+  return Buffer.concat([message.prefix, ...message.fields.map((f) => f.raw), message.body]);
 }
 
 /** The line ending an item's raw bytes end with. */
@@ -157,4 +174,39 @@ export function foldField(
     out.push(text, Buffer.from(line.ending || eol));
   }
   return { raw: Buffer.concat(out), hard };
+}
+
+/** Fields every real message has at least one of (RFC 5322 3.6, the trace fields of 3.6.7, MIME, mail stores). */
+const MAIL_FIELDS =
+  /^(from|sender|reply-to|to|cc|bcc|date|subject|message-id|in-reply-to|references|comments|keywords|received|return-path|resent-[a-z-]+|mime-version|content-[a-z-]+|delivered-to|envelope-to|x-original-to|list-[a-z-]+|dkim-signature|arc-[a-z-]+|authentication-results|x-mailer|user-agent|status|x-status|x-keywords|x-uid|x-mozilla-status2?|x-mozilla-keys|x-tuid|x-gm-thrid|x-gmail-labels|x-getmail-retrieved-from-mailbox)$/i;
+
+/**
+ * Whether bytes begin like a mail message (a file, or a chunk of an mbox without its envelope line): after an
+ * optional byte order mark and blank lines, a header field on the first line, and among the head's fields (up to
+ * the empty line, or what `head` holds) at least one that mail has (From, Date, Subject, Received, a MIME field,
+ * an mbox state field...). A note that starts `TODO: call Bob` has a field-like first line but none of these.
+ */
+export function looksLikeMail(input: Buffer): boolean {
+  // Whitespace before the first field (a blank first line some tools leave, a first line indented by mistake)
+  // does not make a message something else.
+  let start = byteOrderMarkLength(input);
+  while (
+    start < 4096 &&
+    (input[start] === 32 || input[start] === 9 || input[start] === 10 || input[start] === 13)
+  )
+    start += 1;
+  const head = start ? input.subarray(start) : input;
+  if (!startsWithHeaderField(head)) return false;
+  let pos = 0;
+  for (let fields = 0; pos < head.length && fields < 200; fields++) {
+    const found = findLineEnd(head, pos);
+    const end = found ? found.end : head.length;
+    if (end === pos) return false;
+    const colon = head.indexOf(58, pos);
+    if (colon > pos && colon < end && MAIL_FIELDS.test(head.toString('latin1', pos, colon).trim()))
+      return true;
+    if (!found) return false;
+    pos = found.next;
+  }
+  return false;
 }

@@ -2,7 +2,6 @@
 // rewrite). RFC 5322 lines end in CRLF, but stored mail also has LF (Unix tools, maildirs, mbox files) and bare
 // CR (classic Mac OS mail programs and their mbox files). A line ends at CRLF, at an LF, or at a CR not followed
 // by LF; the line ending is reported with the line so a reader can give back the exact bytes it read.
-import { createHash } from 'node:crypto';
 
 /** How one line ended; `''` only for the last line of input that has no line ending. */
 export type LineEnding = '\r\n' | '\n' | '\r' | '';
@@ -184,6 +183,14 @@ export class BareCrToLf {
   }
 }
 
+/** A UTF-8 byte order mark: some editors write one before a message's first header field. */
+export const UTF8_BOM: Readonly<Buffer> = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** 3 when `buffer` starts with a UTF-8 byte order mark, else 0: where a message's first header field starts. */
+export function byteOrderMarkLength(buffer: Uint8Array): 0 | 3 {
+  return buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf ? 3 : 0;
+}
+
 /**
  * What IMAP carries: the message with every bare CR and bare LF written as CRLF. IMAP carries RFC 5322 text, whose
  * lines end in CRLF ("CR and LF MUST only occur together as CRLF", RFC 5322 section 2.3). A bundle stores
@@ -213,49 +220,3 @@ export function toImapLineEndings(bytes: Buffer): Buffer {
   return Buffer.concat(parts);
 }
 const CRLF_BYTES = Buffer.from('\r\n');
-
-/**
- * The content identity of a message, streamed: sha256 (hex) of its bytes with every line ending, by the one
- * line rule (CRLF, LF, or a CR not followed by LF), written as LF. The LF copy of a message (a maildir), its
- * CRLF copy (SES, an mbox, an .eml) and its bare-CR copy (a classic Mac OS mbox) have one content identity: IMAP
- * serves them with the same lines (restore appends every line ending as CRLF: toImapLineEndings). A CR that ends a
- * chunk is written as LF at once and an LF that starts the next chunk is then dropped, so chunk boundaries do not
- * change the result. Used by ingest (shared/mail/mime.ts readMessage) and the history import alike.
- */
-export class ContentHasher {
-  private readonly hash = createHash('sha256');
-  private lastWasCr = false;
-
-  update(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    let start = this.lastWasCr && chunk[0] === LF ? 1 : 0;
-    this.lastWasCr = chunk[chunk.length - 1] === CR;
-    let cr = chunk.indexOf(CR, start);
-    if (cr < 0) {
-      this.hash.update(start === 0 ? chunk : chunk.subarray(start));
-      return;
-    }
-    const out = Buffer.allocUnsafe(chunk.length);
-    let written = 0;
-    while (cr >= 0) {
-      written += chunk.copy(out, written, start, cr);
-      out[written++] = LF;
-      start = chunk[cr + 1] === LF ? cr + 2 : cr + 1;
-      cr = chunk.indexOf(CR, start);
-    }
-    written += chunk.copy(out, written, start);
-    this.hash.update(out.subarray(0, written));
-  }
-
-  /** The hex digest; the hasher cannot be used afterwards. */
-  digest(): string {
-    return this.hash.digest('hex');
-  }
-}
-
-/** {@link ContentHasher} over bytes held in memory. */
-export function contentSha256(buffer: Buffer): string {
-  const hasher = new ContentHasher();
-  hasher.update(buffer);
-  return hasher.digest();
-}

@@ -10,8 +10,9 @@ import type { MimeNode, SplitterChunk } from '@zone-eu/mailsplit/lib/types';
 import addressparser from 'nodemailer/lib/addressparser';
 import { asError } from '../errors';
 import { decodeWords } from './charset';
-import { parseMailDate, receivedStamps } from './dates';
-import { BareCrToLf, ContentHasher } from './lines';
+import { ContentHasher } from './content-identity';
+import { parseMailDate, readReceivedFields } from './dates';
+import { BareCrToLf, byteOrderMarkLength, UTF8_BOM } from './lines';
 
 export interface MailAddress {
   name: string;
@@ -34,8 +35,13 @@ export interface MessageHeaders {
   replyTo: MailAddress[];
   /** ISO 8601, when the Date header parses (RFC 5322 with its obsolete years: shared/mail/dates.ts). */
   date?: string;
-  /** ISO 8601 stamps of the top-level Received fields that parse, in header order (newest hop first). */
+  /**
+   * ISO 8601 stamps of the top-level Received fields that parse, in header order (newest hop first), without
+   * those a fetching program (getmail, fetchmail) added when it fetched the copy: shared/mail/dates.ts.
+   */
   receivedStamps?: string[];
+  /** ISO 8601: when a fetching program fetched this copy (its own Received field's stamp), if one said so. */
+  fetchedAt?: string;
   dateHeader?: string;
   messageId?: string;
   inReplyTo?: string;
@@ -55,7 +61,7 @@ export interface LineEndings {
 
 export interface MessageSummary {
   sha256: string;
-  /** The content identity: sha256 (hex) with every line ending made LF (shared/mail/lines.ts ContentHasher). */
+  /** The content identity: sha256 (hex) of the message as every copy says it (shared/mail/content-identity.ts). */
   contentSha256: string;
   size: number;
   lineEndings: LineEndings;
@@ -110,14 +116,28 @@ export async function readMessage(
   const structure = new StructureReader(limits);
   const bareCr = new BareCrToLf();
   const eol = new LineEndingCounter();
+  // The first bytes, until they show whether a byte order mark precedes the header: the parser never sees one
+  // (it would take the mark for part of the first field's name and lose that field).
+  let opening: Buffer | undefined = Buffer.alloc(0);
   for await (const chunk of source) {
     const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     hash.update(buffer);
     content.update(buffer);
     size += buffer.length;
     eol.count(buffer);
-    await structure.write(bareCr.transform(buffer));
+    let parsed = buffer;
+    if (opening) {
+      parsed = Buffer.concat([opening, buffer]);
+      if (parsed.length < UTF8_BOM.length && UTF8_BOM.subarray(0, parsed.length).equals(parsed)) {
+        opening = parsed;
+        continue;
+      }
+      opening = undefined;
+      parsed = parsed.subarray(byteOrderMarkLength(parsed));
+    }
+    await structure.write(bareCr.transform(parsed));
   }
+  if (opening?.length) await structure.write(bareCr.transform(opening));
   await structure.write(bareCr.flush());
   await structure.end();
   return {
@@ -299,14 +319,14 @@ function readHeaders(node: MailsplitNode, limits: ParseLimits): MessageHeaders {
   };
   const dateHeader = raw('date');
   const parsedDate = parseMailDate(dateHeader);
-  const received = node.headers
-    ? receivedStamps(
-        node.headers
+  const { stamps: received, fetchedAt } = readReceivedFields(
+    node.headers
+      ? node.headers
           .get('received')
           .slice(0, limits.maxReferences)
-          .map((line) => line.slice(0, limits.maxHeaderChars).replace(/^[^:]*:/, '')),
-      )
-    : [];
+          .map((line) => line.slice(0, limits.maxHeaderChars).replace(/^[^:]*:/, ''))
+      : [],
+  );
   const subject = raw('subject');
   const messageIds = (key: string) => (raw(key) ?? '').match(/<[^<>\s]{1,995}>/g) ?? [];
   return {
@@ -318,6 +338,7 @@ function readHeaders(node: MailsplitNode, limits: ParseLimits): MessageHeaders {
     ...(dateHeader !== undefined ? { dateHeader: cleanText(dateHeader) } : {}),
     ...(parsedDate ? { date: parsedDate.toISOString() } : {}),
     ...(received.length ? { receivedStamps: received.map((d) => d.toISOString()) } : {}),
+    ...(fetchedAt ? { fetchedAt: fetchedAt.toISOString() } : {}),
     ...optional('messageId', messageIds('message-id')[0] ?? cleanOptional(raw('message-id'))),
     ...optional('inReplyTo', messageIds('in-reply-to')[0]),
     references: messageIds('references').slice(-limits.maxReferences),

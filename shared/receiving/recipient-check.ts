@@ -3,7 +3,8 @@
 // by the receipt rule's domain match and the gatekeeper Lambda (bounces for unknown recipients).
 import type { ArchiverConfig } from '../config';
 import { receivingDomains } from '../config';
-import { isJournalAddress, normaliseAddress, resolveRecipient, splitAddress } from './routing';
+import { splitAddress } from '../mail/address';
+import { isJournalAddress, normaliseAddress, resolveRecipient } from './routing';
 
 export type RecipientCheck =
   | { accepted: true; address: string }

@@ -1,6 +1,7 @@
 // Which mailboxes and folders a message belongs to, decided from the SES envelope (never from To/Cc: Bcc
 // recipients exist only in the envelope) and SES's verdicts.
 import { type ArchiverConfig, receivingDomains } from '../config';
+import { splitAddress } from '../mail/address';
 
 export type Verdict = 'PASS' | 'FAIL' | 'GRAY' | 'PROCESSING_FAILED' | 'DISABLED';
 
@@ -44,13 +45,6 @@ export function normaliseAddress(address: string): string {
     .trim()
     .replace(/^<(.*)>$/, '$1')
     .toLowerCase();
-}
-
-export function splitAddress(address: string): { local: string; domain: string } {
-  const at = address.lastIndexOf('@');
-  return at < 0
-    ? { local: address, domain: '' }
-    : { local: address.slice(0, at), domain: address.slice(at + 1) };
 }
 
 /** `alice+news@example.com` -> `alice@example.com` when plus-addressing is on. */

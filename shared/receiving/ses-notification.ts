@@ -17,7 +17,9 @@ export const importedStateSchema = z.object({
     .array(z.enum(['\\Seen', '\\Answered', '\\Flagged', '\\Draft', '\\Deleted', '$Forwarded']))
     .default([]),
   keywords: z.array(z.string().min(1).max(500)).max(100).default([]),
-  receivedAtSource: z.enum(['ses', 'envelope', 'received', 'date', 'file', 'import']).optional(),
+  receivedAtSource: z
+    .enum(['ses', 'internaldate', 'envelope', 'received', 'date', 'file', 'import'])
+    .optional(),
 });
 export type ImportedState = z.output<typeof importedStateSchema>;
 

@@ -1,19 +1,11 @@
-// Where restore reads a bundle's message files from: the .tar.gz itself, or a directory holding it unpacked.
-import { constants, createReadStream } from 'node:fs';
+// Where restore reads a bundle's message files from: the .tar.gz itself, or a directory holding it unpacked
+// (shared/bundle/source.ts says which a path is, and opens the file).
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { DEFAULT_BUNDLE_LIMITS, entryPath, readBundleEntries } from '../bundle/entries';
 import { UnsafeBundleError } from '../bundle/extract';
-
-/**
- * Where the bundle is: a .tar.gz file, or a directory holding an unpacked bundle (manifest.json, Maildir/). A file
- * may come with `open`, what reads it as a tar.gz stream (an encrypted bundle, decrypted as it is read: see
- * cli/target/bundle-file.ts); without it the file is read as it is.
- */
-export type BundleSource =
-  | { kind: 'file'; path: string; open?: () => Readable }
-  | { kind: 'directory'; path: string };
+import { type BundleSource, openBundle } from '../bundle/source';
 
 /**
  * Message files of the bundle, in bundle order, read whole (one at a time). A bundle file is read with the bundle
@@ -39,12 +31,21 @@ export async function* readMessageFiles(
     return;
   }
   const damage: string[] = [];
-  const bundle = source.open ? source.open() : createReadStream(source.path);
-  for await (const entry of readBundleEntries(bundle, DEFAULT_BUNDLE_LIMITS, damage)) {
+  for await (const entry of readBundleEntries(openBundle(source), DEFAULT_BUNDLE_LIMITS, damage)) {
     const path = entryPath(entry.path);
     if ((entry.type !== 'File' && entry.type !== 'OldFile') || !files.has(path)) continue;
     const chunks: Buffer[] = [];
     for await (const chunk of entry as AsyncIterable<Buffer>) chunks.push(chunk);
     yield { file: path, bytes: Buffer.concat(chunks) };
   }
+}
+
+/** How the user gets one message file out of the bundle, for a report: its path, or the tar command. */
+export function whereIs(source: BundleSource, file: string): string {
+  if (source.kind === 'directory') return `the file ${join(source.path, file)}`;
+  return `extracted with: tar -xzf ${shellQuote(source.path)} ${shellQuote(file)}`;
+}
+
+function shellQuote(text: string): string {
+  return /^[\w./,=:+-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }

@@ -1,10 +1,12 @@
 // Bundle folders -> folders on the target: which existing folder takes a bundle folder (special use, INBOX, the
 // server's namespace and delimiter), and creating one the server lacks.
-import type { ImapFlow } from 'imapflow';
+import type { ImapFlow, ListResponse } from 'imapflow';
 import { TargetRefusedError } from './errors';
 import type { FolderRun } from './plan';
 import { explainCommandError, isCommandAnswer, serverWords } from './refusals';
+import type { FolderMatch } from './report';
 
+/** Bundle folders with a special use (RFC 6154), by their name in lower case. */
 const SPECIAL_USE: Record<string, string> = {
   sent: '\\Sent',
   junk: '\\Junk',
@@ -12,31 +14,70 @@ const SPECIAL_USE: Record<string, string> = {
   trash: '\\Trash',
 };
 
+export interface FolderMapping {
+  target: string;
+  match: FolderMatch;
+  /** The special-use attribute the bundle folder stands for (`\Sent`), where it has one. */
+  use?: string;
+}
+
 /**
  * Bundle folder -> target path. Sent, Junk, Drafts and Trash go to the folder the server marks with that
- * special-use attribute (RFC 6154; the server's LIST flags, never a guess from names); INBOX is INBOX; any other
- * folder keeps its name, levels joined with the server's delimiter under its personal namespace prefix.
+ * special-use attribute (RFC 6154 section 2; attribute names compare case-insensitively, RFC 3501 section 9:
+ * Cyrus lists `\sent`). Where no folder carries it (Courier has no SPECIAL-USE at all), to a top-level folder of
+ * the personal namespace under a name providers use for it ("Sent Items", "Spam", "INBOX.Sent", "Deleted Items",
+ * localized names: imapflow's table of them, `specialUseSource` 'name'). INBOX is INBOX. Any other folder keeps
+ * its name, levels joined with the server's delimiter under its personal namespace prefix (Courier: `INBOX.`).
  */
-export async function mapFolders(client: ImapFlow, folders: string[]): Promise<Map<string, string>> {
+export async function mapFolders(client: ImapFlow, folders: string[]): Promise<Map<string, FolderMapping>> {
   const listed = await client.list();
   const delimiter = client.namespace?.delimiter || listed[0]?.delimiter || '/';
   const prefix = client.namespace?.prefix ?? '';
-  const out = new Map<string, string>();
+  const selectable = listed.filter(
+    (l) => !hasAttribute(l, '\\Noselect') && !hasAttribute(l, '\\NonExistent'),
+  );
+  const out = new Map<string, FolderMapping>();
   for (const folder of folders) {
     if (folder.toUpperCase() === 'INBOX') {
-      out.set(folder, 'INBOX');
+      out.set(folder, { target: 'INBOX', match: 'inbox' });
       continue;
     }
     const use = SPECIAL_USE[folder.toLowerCase()];
-    const special = use && listed.find((l) => l.flags.has(use));
-    if (special) {
-      out.set(folder, special.path);
-      continue;
+    if (use) {
+      const marked = selectable
+        .filter((l) => hasAttribute(l, use))
+        .sort((a, b) => depth(a, delimiter) - depth(b, delimiter))[0];
+      if (marked) {
+        out.set(folder, { target: marked.path, match: 'special use', use });
+        continue;
+      }
+      const named = selectable.find(
+        (l) => l.specialUse === use && l.specialUseSource === 'name' && l.path === `${prefix}${l.name}`,
+      );
+      if (named) {
+        out.set(folder, { target: named.path, match: 'provider name', use });
+        continue;
+      }
     }
     const levels = folder.split('/').map((level) => level.split(delimiter).join('_'));
-    out.set(folder, `${prefix}${levels.join(delimiter)}`);
+    out.set(folder, {
+      target: `${prefix}${levels.join(delimiter)}`,
+      match: 'same name',
+      ...(use ? { use } : {}),
+    });
   }
   return out;
+}
+
+/** Whether a LIST entry carries an attribute; RFC 3501 section 9: attribute names are case-insensitive. */
+function hasAttribute(entry: ListResponse, attribute: string): boolean {
+  const wanted = attribute.toLowerCase();
+  for (const flag of entry.flags) if (flag.toLowerCase() === wanted) return true;
+  return false;
+}
+
+function depth(entry: ListResponse, delimiter: string): number {
+  return entry.path.split(entry.delimiter || delimiter).length;
 }
 
 /**

@@ -2,9 +2,12 @@
 // sha256 as IMAP carries it, flags, INTERNALDATE), with its state as the run goes on.
 import { createHash } from 'node:crypto';
 import type { BundleManifest, ManifestMessage } from '../bundle/manifest';
+import type { BundleSource } from '../bundle/source';
 import { toImapLineEndings } from '../mail/lines';
-import { type BundleSource, readMessageFiles } from './bundle-files';
+import { asServersMayStore, type PossibleChanges, possibleChanges } from './altered';
+import { readMessageFiles } from './bundle-files';
 import { RestoreUnsupportedError } from './errors';
+import type { FolderMatch } from './report';
 
 /** One bundle message and what restoring it needs. */
 export interface Planned {
@@ -23,18 +26,33 @@ export interface Planned {
   imapSha256: string;
   /** The same with NUL written as 0x80: what BODY[] serves from a server that cannot send NUL. */
   highBitSha256?: string;
+  /** What a server may change as it stores the message (shared/restore/altered.ts). */
+  changes: PossibleChanges;
+  /** sha256 of the message with those changes made, where there are any: a changed copy has the same. */
+  serverFormSha256?: string;
+  /** Verified apart from what the server changed as it stored the message: the changes, in words. */
+  altered?: string[];
 }
 
 /** One bundle folder on its way to the target. */
 export interface FolderRun {
   name: string;
   target: string;
+  /** How the target was chosen (shared/restore/folders.ts mapFolders). */
+  match: FolderMatch;
+  /** The special-use attribute the bundle folder stands for (`\\Sent`), where it has one. */
+  use?: string;
+  /** The target was created by this run (in a dry run: is missing, and would be). */
+  created?: boolean;
   messages: Planned[];
   uidValidity?: bigint;
   /** Target UIDs already attributed to a bundle message. */
   claimed: Set<number>;
-  /** Target messages nobody claimed yet whose size equals a pending message's: size -> served sha256s by UID. */
-  unclaimed: Map<number, Map<number, string>>;
+  /**
+   * Target messages nobody claimed yet whose size is one a pending message may have on the server: size -> UID ->
+   * sha256 of what the server serves, and of its {@link asServersMayStore} form.
+   */
+  unclaimed: Map<number, Map<number, { sha256: string; serverForm: string }>>;
 }
 
 /**
@@ -75,9 +93,17 @@ export async function planRuns(
           flags: [...new Set(message.flags)],
           internalDateSecs: Math.floor(Date.parse(message.receivedAt) / 1000),
           state: 'pending',
+          changes: { highBitHeaderBytes: 0, noFinalLineEnd: false },
         }),
       );
-    runs.set(folder, { name: folder, target: folder, messages, claimed: new Set(), unclaimed: new Map() });
+    runs.set(folder, {
+      name: folder,
+      target: folder,
+      match: 'same name',
+      messages,
+      claimed: new Set(),
+      unclaimed: new Map(),
+    });
   }
   const byFile = new Map([...runs.values()].flatMap((r) => r.messages).map((p) => [p.message.file, p]));
   for await (const { file, bytes } of readMessageFiles(source, new Set(byFile.keys()))) {
@@ -88,6 +114,9 @@ export async function planRuns(
     planned.imapSize = imapBytes.length;
     planned.imapSha256 = sha256(imapBytes);
     if (imapBytes.indexOf(0) >= 0) planned.highBitSha256 = sha256(nulAsHighBit(imapBytes));
+    planned.changes = possibleChanges(imapBytes);
+    const serverForm = asServersMayStore(imapBytes, planned.changes);
+    if (serverForm !== imapBytes) planned.serverFormSha256 = sha256(serverForm);
   }
   const missing = [...byFile.values()].filter((p) => !p.read);
   if (missing.length > 0)

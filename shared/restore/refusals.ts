@@ -26,12 +26,18 @@ interface CommandAnswer {
   code?: string;
 }
 
+/** Why the server refused one message, and its own words. */
+export interface ServerRefusal {
+  reason: RefusalReason;
+  serverText: string;
+}
+
 /**
  * A tagged NO or BAD to one APPEND: that message's refusal (RFC 5530 [LIMIT]/[TOOBIG] or the words "too large"
  * are 'too large', [OVERQUOTA] or "quota" is 'quota', anything else 'rejected'), not a reason to reconnect.
  * `undefined` for throttling, a temporary code, or anything that is not a server's answer.
  */
-export function refusalOf(error: unknown): { reason: RefusalReason; serverText: string } | undefined {
+export function refusalOf(error: unknown): ServerRefusal | undefined {
   const e = answerOf(error);
   if (e.code === 'ETHROTTLE') return undefined;
   const code = (e.serverResponseCode ?? '').toUpperCase();
@@ -89,4 +95,20 @@ export function explainCommandError(error: unknown): unknown {
     `the IMAP server refused ${command ? JSON.stringify(command) : 'a command'}: ${serverWords(error)}`,
     { cause: error },
   );
+}
+
+/**
+ * What the user can do about a refused message, in a sentence or two for the report: `where` says how to get the
+ * message's exact bytes out of the bundle (a path, or the tar command that extracts it), `mailbox` is the
+ * bundle's mailbox (for the export command).
+ */
+export function nextStep(refused: ServerRefusal, where: string, mailbox: string): string {
+  const exportCommand = `mail-archiver export ${mailbox} --format mboxrd`;
+  if (refused.reason === 'quota')
+    return "make room in the account (or wait for the provider's daily upload limit to reset), then run the same command again: it goes on where it stopped";
+  if (refused.reason === 'too large')
+    return `the server takes no message this large over IMAP: load it with the provider's own importer (${exportCommand} writes an mbox file; most importers also take the single message, ${where}), or keep it in the archive`;
+  if (/header/i.test(refused.serverText))
+    return `the server refuses a header line of this message (often a line in the header that is neither a field nor an indented continuation, RFC 5322 section 2.2); the provider's own importer may take it as it is (${exportCommand}, or the single message, ${where}); or fix that line in a copy of the file and upload the copy, knowing it is no longer the archived original`;
+  return `the server refuses this message's content; try the provider's own importer (${exportCommand}, or the single message, ${where}); the archive and the bundle keep it byte for byte either way`;
 }

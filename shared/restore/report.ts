@@ -17,11 +17,31 @@ export interface Refusal {
   folder: string;
   uid: number;
   sha256: string;
+  /** The message's file in the bundle (its exact bytes). */
+  file: string;
   /** RFC822.SIZE of the message as appended. */
   size: number;
   reason: RefusalReason;
   /** The server's own words (tagged NO/BAD text, with its response code). */
   serverText: string;
+  /** What the user can do about it, in a sentence (shared/restore/refusals.ts nextStep). */
+  nextStep: string;
+}
+
+/**
+ * How a bundle folder found its target: INBOX; the folder the server marks with the special-use attribute; a
+ * folder under a name providers use for it (the server marks none); or the bundle folder's own name.
+ */
+export type FolderMatch = 'inbox' | 'special use' | 'provider name' | 'same name';
+
+/** A message on the target that the server changed as it stored it (shared/restore/altered.ts). */
+export interface AlteredMessage {
+  folder: string;
+  uid: number;
+  sha256: string;
+  targetUid: number;
+  /** What the server changed, in words ('3 8-bit header bytes written as "X"'). */
+  changes: string[];
 }
 
 export interface FolderReport {
@@ -29,11 +49,17 @@ export interface FolderReport {
   folder: string;
   /** Path on the target (a special-use folder where the server advertises one). */
   target: string;
+  match: FolderMatch;
+  /** The special-use attribute the bundle folder stands for (`\\Sent`), where it has one. */
+  use?: string;
+  /** The target was created by this run (in a dry run: is missing and would be created). */
+  created: boolean;
   inBundle: number;
   moved: number;
   alreadyThere: number;
   refused: number;
   verified: number;
+  altered: number;
 }
 
 export interface RestoreReport {
@@ -44,6 +70,11 @@ export interface RestoreReport {
   alreadyThere: number;
   refused: Refusal[];
   verified: number;
+  /**
+   * On the target, with flags and INTERNALDATE as in the bundle, but changed by the server as it stored them (8-bit
+   * header bytes, a final line end): recognised on every run, never appended again, not counted as verified.
+   */
+  altered: AlteredMessage[];
   /** Messages on the target but not matching: sha256, INTERNALDATE or flags differ, or not found. */
   notVerified: { folder: string; uid: number; sha256: string; problem: string }[];
   /** Verified, but the server serves NUL bytes as 0x80 in BODY[] and has no BINARY to check them exactly. */

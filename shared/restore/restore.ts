@@ -13,27 +13,26 @@
 // RFC 3516 BINARY (literal8 for NUL bytes; imapflow uses it when the server offers BINARY), RFC 4315 UIDPLUS
 // (APPENDUID), RFC 6154 special use (\Sent \Junk \Drafts \Trash on LIST), RFC 5530 response codes
 // ([LIMIT], [TOOBIG], [OVERQUOTA], [INUSE], [UNAVAILABLE]).
-import type { Readable } from 'node:stream';
 import type { ImapFlow } from 'imapflow';
+import { type BundleSource, openBundle } from '../bundle/source';
 import { verifyBundle } from '../bundle/verify';
 import { toImapLineEndings } from '../mail/lines';
 import { appendOne } from './append';
-import { type BundleSource, readMessageFiles } from './bundle-files';
+import { readMessageFiles, whereIs } from './bundle-files';
 import { BundleNotVerifiedError, RestoreUnsupportedError } from './errors';
 import { mapFolders } from './folders';
 import { inventory } from './inventory';
 import { lockState } from './lock';
 import { type Planned, planRuns, selectFolders } from './plan';
-import { explainCommandError } from './refusals';
+import { explainCommandError, nextStep } from './refusals';
 import type { Refusal, RestoreProgress, RestoreReport } from './report';
 import { Session } from './session';
 import { StateFile } from './state-file';
 import { recheckOldDates, verifyOnTarget } from './verify-target';
 
 export interface RestoreOptions {
+  /** The bundle: its file, or the directory it was unpacked into (shared/bundle/source.ts). */
   source: BundleSource;
-  /** Re-reads the bundle as a tar.gz stream (for a directory: a tar of it); given to `verifyBundle`. */
-  openBundleStream: () => Readable;
   /** Builds a new, unconnected client for the target; called again after every disconnect. */
   newClient: () => ImapFlow;
   /** JSON Lines file recording what was appended; created if missing. */
@@ -73,7 +72,7 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
 }
 
 async function restoreUnlocked(options: RestoreOptions): Promise<RestoreReport> {
-  const verified = await verifyBundle(options.openBundleStream());
+  const verified = await verifyBundle(openBundle(options.source));
   if (!verified.ok || !verified.manifest) throw new BundleNotVerifiedError(verified);
   const manifest = verified.manifest;
   if (manifest.bundleFormat !== 'maildir') {
@@ -99,7 +98,13 @@ async function restoreUnlocked(options: RestoreOptions): Promise<RestoreReport> 
   try {
     await session.run(async (client) => {
       const mapping = await mapFolders(client, [...runs.keys()]);
-      for (const run of runs.values()) run.target = mapping.get(run.name) ?? run.name;
+      for (const run of runs.values()) {
+        const found = mapping.get(run.name);
+        if (!found) continue;
+        run.target = found.target;
+        run.match = found.match;
+        if (found.use) run.use = found.use;
+      }
     });
     for (const run of runs.values()) await inventory(session, run, state, options.dryRun ?? false);
 
@@ -123,19 +128,27 @@ async function restoreUnlocked(options: RestoreOptions): Promise<RestoreReport> 
       if (options.dryRun) {
         progress.moved += 1; // would be moved
       } else {
-        const outcome = await appendOne(session, run, planned, toImapLineEndings(bytes), state);
-        if (outcome.refusal) {
-          refusals.push(outcome.refusal);
+        const { refused } = await appendOne(session, run, planned, toImapLineEndings(bytes), state);
+        if (refused) {
+          refusals.push({
+            folder: run.name,
+            uid: planned.message.uid,
+            sha256: planned.message.sha256,
+            file: planned.message.file,
+            size: planned.imapSize,
+            ...refused,
+            nextStep: nextStep(refused, whereIs(options.source, planned.message.file), manifest.mailbox),
+          });
           progress.refused += 1;
           options.log?.(
-            `refused: ${run.name} UID ${planned.message.uid} (${planned.imapSize} bytes): ${outcome.refusal.serverText}`,
+            `refused: ${run.name} UID ${planned.message.uid} (${planned.imapSize} bytes): ${refused.serverText}`,
           );
         } else {
           progress.moved += 1;
         }
         // Over quota, every further APPEND would be refused the same way: stop, and let a later run go on.
-        if (outcome.refusal?.reason === 'quota') {
-          stoppedForQuota = outcome.refusal.serverText;
+        if (refused?.reason === 'quota') {
+          stoppedForQuota = refused.serverText;
           options.log?.(
             'stopping: the server is refusing mail for quota; run the same command again once there is room',
           );
@@ -154,6 +167,7 @@ async function restoreUnlocked(options: RestoreOptions): Promise<RestoreReport> 
       alreadyThere: progress.alreadyThere,
       refused: refusals,
       verified: 0,
+      altered: [],
       notVerified: [],
       nulAsHighBit: 0,
       reconnects: 0,
@@ -173,12 +187,16 @@ async function restoreUnlocked(options: RestoreOptions): Promise<RestoreReport> 
       report.folders.push({
         folder: run.name,
         target: run.target,
+        match: run.match,
+        ...(run.use ? { use: run.use } : {}),
+        created: run.created ?? false,
         inBundle: run.messages.length,
         // In a dry run nothing is moved: the column is what would be.
         moved: count(options.dryRun ? 'pending' : 'moved'),
         alreadyThere: count('there'),
         refused: count('refused'),
         verified: run.messages.filter((p) => p.verified).length,
+        altered: run.messages.filter((p) => p.altered).length,
       });
     }
     report.reconnects = session.reconnects;

@@ -1,5 +1,7 @@
 // Verification on the target: every restored message fetched back over a new connection and compared with the
-// bundle (sha256 of BODY[], INTERNALDATE to the second, flags).
+// bundle (sha256 of BODY[], INTERNALDATE to the second, flags). A copy the server changed in a way servers do as
+// they store mail (shared/restore/altered.ts) is "altered by the server", reported apart.
+import { asServersMayStore, describeChanges, EARLIEST_KEPT_SECS } from './altered';
 import { batches } from './batches';
 import { type FolderRun, type Planned, sha256 } from './plan';
 import type { RestoreReport } from './report';
@@ -16,7 +18,7 @@ interface Fetched {
 /**
  * Fetches every restored message back in batches (at most `limits.messages` messages / `limits.bytes` bytes per
  * FETCH, default 100 / 8 MiB); compares sha256, INTERNALDATE (seconds) and flags, and counts each message in
- * `report` as verified or not (with the problem).
+ * `report` as verified, altered by the server (what changed) or not verified (the problem).
  */
 export async function verifyOnTarget(
   session: Session,
@@ -76,19 +78,27 @@ export async function verifyOnTarget(
         return got;
       });
       for (const p of batch) {
-        const got = fetched.get(p.targetUid as number);
-        const problem = checkOne(p, got);
-        if (problem === 'nul-as-high-bit') report.nulAsHighBit += 1;
-        if (problem === undefined || problem === 'nul-as-high-bit') {
-          p.verified = true;
-          report.verified += 1;
-        } else {
+        const { problems, changes, nulAsHighBit } = checkOne(p, fetched.get(p.targetUid as number));
+        if (problems.length > 0) {
           report.notVerified.push({
             folder: run.name,
             uid: p.message.uid,
             sha256: p.message.sha256,
-            problem: `target UID ${p.targetUid}: ${problem}`,
+            problem: `target UID ${p.targetUid}: ${[...changes.map((c) => `changed by the server (${c})`), ...problems].join('; ')}`,
           });
+        } else if (changes.length > 0) {
+          p.altered = changes;
+          report.altered.push({
+            folder: run.name,
+            uid: p.message.uid,
+            sha256: p.message.sha256,
+            targetUid: p.targetUid as number,
+            changes,
+          });
+        } else {
+          if (nulAsHighBit) report.nulAsHighBit += 1;
+          p.verified = true;
+          report.verified += 1;
         }
       }
     }
@@ -96,13 +106,16 @@ export async function verifyOnTarget(
 }
 
 /**
- * Dates before 1970 fetched again in a new session; a changed one is not verified. Dovecot 2.3.19 gave a 1958
- * INTERNALDATE back to the appending session and to the next one, and 2094 (unsigned 32-bit) to every later one:
- * only a later session sees what the server really keeps.
+ * Dates before 1970 fetched again in a new session. Dovecot 2.3.19 gave a 1958 INTERNALDATE back to the appending
+ * session and to the next one, and 2094 (unsigned 32-bit) to every later one: only a later session sees what the
+ * server really keeps. A date kept otherwise than appended makes a verified message altered (the date the server
+ * keeps, named), or not verified when it is not one a server makes of an old date.
  */
 export async function recheckOldDates(session: Session, runs: FolderRun[], report: RestoreReport) {
   for (const run of runs) {
-    const old = run.messages.filter((p) => p.verified && p.internalDateSecs < 0 && p.targetUid !== undefined);
+    const old = run.messages.filter(
+      (p) => (p.verified || p.altered) && p.internalDateSecs < 0 && p.targetUid !== undefined,
+    );
     if (old.length === 0) continue;
     const dates = await session.run(async (client) => {
       await client.mailboxOpen(run.target, { readOnly: true });
@@ -116,39 +129,65 @@ export async function recheckOldDates(session: Session, runs: FolderRun[], repor
     for (const p of old) {
       const date = dates.get(p.targetUid as number);
       const secs = date ? Math.floor(date.getTime() / 1000) : Number.NaN;
-      if (secs === p.internalDateSecs) continue;
+      const dateCheck = checkDate(p.internalDateSecs, secs);
+      if (dateCheck.same || p.altered?.includes(dateCheck.change ?? '')) continue;
+      const entry = { folder: run.name, uid: p.message.uid, sha256: p.message.sha256 };
+      if (p.verified) report.verified -= 1;
+      report.altered = report.altered.filter((a) => !(a.folder === run.name && a.uid === p.message.uid));
       p.verified = false;
-      report.verified -= 1;
-      report.notVerified.push({
-        folder: run.name,
-        uid: p.message.uid,
-        sha256: p.message.sha256,
-        problem: `target UID ${p.targetUid}: INTERNALDATE ${date?.toISOString()} != ${new Date(p.internalDateSecs * 1000).toISOString()} (this server does not keep dates before 1970)`,
-      });
+      if (dateCheck.change) {
+        p.altered = [...(p.altered ?? []), dateCheck.change];
+        report.altered.push({ ...entry, targetUid: p.targetUid as number, changes: p.altered });
+      } else {
+        delete p.altered;
+        report.notVerified.push({ ...entry, problem: `target UID ${p.targetUid}: ${dateCheck.problem}` });
+      }
     }
   }
 }
 
-/** The problems of one fetched message, `'nul-as-high-bit'` when only NUL was served as 0x80, else undefined. */
-function checkOne(p: Planned, got: Fetched | undefined): string | undefined {
-  if (!got?.source) return 'not on the server any more';
-  const problems: string[] = [];
-  let nulNote: string | undefined;
+/**
+ * A served INTERNALDATE against the bundle's (seconds): the same; a change servers make to a date before 1970
+ * (Dovecot's index keeps it as unsigned 32-bit: 1958 as 2094; 1970-01-01T00:00:01Z where the server refused the
+ * date and it was appended so, see append.ts), named; or a problem.
+ */
+function checkDate(expected: number, served: number): { same?: true; change?: string; problem?: string } {
+  if (served === expected) return { same: true };
+  const iso = (secs: number) => (Number.isNaN(secs) ? 'none' : new Date(secs * 1000).toISOString());
+  if (expected < 0 && (served === EARLIEST_KEPT_SECS || served === expected + 2 ** 32))
+    return {
+      change: `received date ${iso(expected)} kept as ${iso(served)} (the server keeps no date before 1970)`,
+    };
+  return { problem: `INTERNALDATE ${iso(served)} != ${iso(expected)}` };
+}
+
+/**
+ * One fetched message against its bundle message: what is wrong (sha256, INTERNALDATE, flags, gone), what the
+ * server changed as servers do (shared/restore/altered.ts; an old date), and whether NUL was served as 0x80.
+ */
+function checkOne(
+  p: Planned,
+  got: Fetched | undefined,
+): { problems: string[]; changes: string[]; nulAsHighBit: boolean } {
+  const out = { problems: [] as string[], changes: [] as string[], nulAsHighBit: false };
+  if (!got?.source) {
+    out.problems.push('not on the server any more');
+    return out;
+  }
   const served = sha256(got.source);
   const exact = served === p.imapSha256 || (got.binary && sha256(got.binary) === p.imapSha256);
   if (!exact) {
-    if (p.highBitSha256 && served === p.highBitSha256) nulNote = 'nul-as-high-bit';
-    else problems.push(`sha256 differs (${served.slice(0, 12)}… served)`);
+    if (p.highBitSha256 && served === p.highBitSha256) out.nulAsHighBit = true;
+    else if (p.serverFormSha256 && sha256(asServersMayStore(got.source)) === p.serverFormSha256)
+      out.changes.push(...describeChanges(p.changes, p.imapSize, got.source));
+    else out.problems.push(`sha256 differs (${served.slice(0, 12)}… served)`);
   }
-  const secs = got.date ? Math.floor(got.date.getTime() / 1000) : Number.NaN;
-  if (secs !== p.internalDateSecs)
-    problems.push(
-      `INTERNALDATE ${got.date?.toISOString()} != ${new Date(p.internalDateSecs * 1000).toISOString()}${p.internalDateSecs < 0 ? ' (this server does not keep dates before 1970)' : ''}`,
-    );
+  const date = checkDate(p.internalDateSecs, got.date ? Math.floor(got.date.getTime() / 1000) : Number.NaN);
+  if (date.change) out.changes.push(date.change);
+  if (date.problem) out.problems.push(date.problem);
   const servedFlags = got.flags.filter((f) => f !== '\\Recent').sort();
   const expected = [...p.flags].sort();
   if (servedFlags.join(' ') !== expected.join(' '))
-    problems.push(`flags ${servedFlags.join(' ') || '(none)'} != ${expected.join(' ') || '(none)'}`);
-  if (problems.length) return problems.join('; ');
-  return nulNote;
+    out.problems.push(`flags ${servedFlags.join(' ') || '(none)'} != ${expected.join(' ') || '(none)'}`);
+  return out;
 }

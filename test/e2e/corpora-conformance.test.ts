@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot } from '../../cli/local/dovecot';
 import { archiveReceivedMail } from '../../shared/archive/ingest';
 import type { DeliveryRow } from '../../shared/index/schema';
-import { contentSha256 } from '../../shared/mail/lines';
+import { contentSha256 } from '../../shared/mail/content-identity';
 import { exportToFile, unpack } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { corporaPresent, corporaSkipReason, corpusMessages } from '../support/corpora';

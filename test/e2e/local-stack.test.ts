@@ -157,8 +157,11 @@ describe('mail-archiver import (alias ingest)', () => {
       join(dir, 'stranger.eml'),
       makeMessage({ subject: 'eml stranger', to: 'carol@elsewhere.example' }),
     );
+    writeFileSync(join(dir, 'notes.txt'), 'TODO: call Bob\nRemember: buy milk\n');
     const first = await cli(['import', dir]);
-    expect(first.stdout).toMatch(/archived 4, already present 0, failed 1/);
+    expect(first.stdout).toMatch(
+      /archived 4, already present 0, failed 1, skipped as not mail 1 \(\S*notes\.txt\)/,
+    );
     expect(first.stdout).toMatch(/stranger\.eml: no To\/Cc address is a configured mailbox/);
     expect(first.code).toBe(1);
     const second = await cli(['ingest', dir, '--to', 'bob@example.com']);

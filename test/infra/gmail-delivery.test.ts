@@ -2,7 +2,7 @@
 // scheduled Sent collection with the grants it needs, the authorisation alarm, and cdk-nag still clean.
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/forwarding/gmail';
+import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/metrics';
 import { exampleConfig } from '../support/config';
 import { synthesize } from './synth';
 

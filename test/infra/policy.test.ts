@@ -44,6 +44,7 @@ import { SesBouncer } from '../../shared/adapters/ses-bouncer';
 import { SesActiveRuleSet } from '../../shared/adapters/ses-rule-sets';
 import { SesSender } from '../../shared/adapters/ses-sender';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
+import { DeliveryLog } from '../../shared/delivery-log/log';
 import { GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE } from '../../shared/forwarding/gmail';
 import { exampleConfig } from '../support/config';
 import { GoogleStandIn } from '../support/google-standin';
@@ -369,6 +370,7 @@ describe("every SDK command each function's own run sends is allowed by its role
     const ingest = createIngestHandler({
       config,
       store: new S3RawMailStore(ingestClients.s3),
+      deliveryLog: new DeliveryLog(new S3RawMailStore(ingestClients.s3), ingestEnv.RAW_BUCKET as string),
       index: new DynamoMailIndex(ingestClients.dynamodb, ingestEnv.INDEX_TABLE as string),
       forwards: new SqsForwardQueue(ingestEnv.FORWARD_QUEUE_URL as string, ingestSqs),
       logger,
@@ -499,6 +501,10 @@ describe("every SDK command each function's own run sends is allowed by its role
       store: new S3RawMailStore(reconcileClients.s3),
       index: new DynamoMailIndex(reconcileClients.dynamodb, reconcileEnv.INDEX_TABLE as string),
       bucket: reconcileEnv.RAW_BUCKET as string,
+      deliveryLog: new DeliveryLog(
+        new S3RawMailStore(reconcileClients.s3),
+        reconcileEnv.RAW_BUCKET as string,
+      ),
       forwards: new SqsForwardQueue(reconcileEnv.FORWARD_QUEUE_URL as string, reconcileSqs),
       logger,
     })().catch(() => undefined);
@@ -523,6 +529,7 @@ describe("every SDK command each function's own run sends is allowed by its role
       ),
       index: new DynamoMailIndex(sentClients.dynamodb, sentEnv.INDEX_TABLE as string),
       bucket: sentEnv.RAW_MAIL_BUCKET as string,
+      deliveryLog: new DeliveryLog(new S3RawMailStore(sentClients.s3), sentEnv.RAW_MAIL_BUCKET as string),
       logger,
     });
     await collect();

@@ -146,8 +146,15 @@ describe('the archiver stack', () => {
     );
     const s3Reads = statements.filter((s) => JSON.stringify(s.Action).includes('s3:GetObject'));
     expect(s3Reads.length).toBeGreaterThan(0);
-    // Raw mail under incoming/, and (ingest only) the envelope sidecars it extends.
-    for (const s of s3Reads) expect(JSON.stringify(s.Resource)).toMatch(/\/(incoming|envelopes|reports)\/\*/);
+    // Raw mail under incoming/, the envelope sidecars ingest extends, and (reconcile only) the delivery log.
+    for (const s of s3Reads)
+      expect(JSON.stringify(s.Resource)).toMatch(/\/(incoming|envelopes|reports|delivery-log)\/\*/);
+    const logReads = s3Reads.filter((s) => JSON.stringify(s.Resource).includes('/delivery-log/*'));
+    expect(logReads).toHaveLength(1); // the scheduled reconcile
+    // Writers of the delivery log may put, never delete.
+    const logGrants = statements.filter((s) => JSON.stringify(s.Resource).includes('/delivery-log/*'));
+    expect(logGrants.length).toBeGreaterThan(1);
+    for (const s of logGrants) expect(JSON.stringify(s.Action)).not.toMatch(/Delete|\*"/);
     const sidecarReads = s3Reads.filter((s) => JSON.stringify(s.Resource).includes('/envelopes/*'));
     expect(sidecarReads).toHaveLength(2); // ingest and the scheduled reconcile
     // Listing is granted on the bucket alone (key names), never on objects.

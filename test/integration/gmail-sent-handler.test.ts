@@ -11,11 +11,8 @@ import { GmailApi } from '../../shared/adapters/gmail-api';
 import { FileGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
 import { MemoryMailIndex } from '../../shared/adapters/memory-index';
 import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
-import {
-  GMAIL_AUTH_FAILURE_LOG,
-  GMAIL_INSERT_SCOPE,
-  GMAIL_READONLY_SCOPE,
-} from '../../shared/forwarding/gmail';
+import { GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE } from '../../shared/forwarding/gmail';
+import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/metrics';
 import { exampleConfig } from '../support/config';
 import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';

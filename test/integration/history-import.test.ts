@@ -93,11 +93,18 @@ describe('history import', () => {
     });
     expect(bySubject.spam).toMatchObject({ folder: 'Junk', flags: [] });
     expect(bySubject.trash).toMatchObject({ folder: 'Trash', flags: ['\\Seen'] });
-    // The Takeout fields are not part of the stored message.
+    // The stored message is the file's bytes; its identity leaves the Takeout fields out, so the same message
+    // without them (its copy from another source) is the same message.
     const stored = Buffer.concat(
       await collect(await services.store.read(bySubject.labelled?.location as DeliveryRow['location'])),
     ).toString();
-    expect(stored.startsWith('Message-ID:')).toBe(true);
+    expect(stored.startsWith('X-GM-THRID: 1802345\nX-Gmail-Labels: Inbox,')).toBe(true);
+    const plain = join(dir, 'labelled.eml');
+    writeFileSync(plain, stored.replace(/^X-GM-THRID: .*\nX-Gmail-Labels: .*\n/, '').replace(/\n/g, '\r\n'));
+    expect(await importMessages(config, target, [plain], { mailbox: 'alice@example.com' })).toMatchObject({
+      archived: 0,
+      duplicates: 1,
+    });
 
     // Again: nothing twice, all already present.
     const again = await importMessages(config, target, [mbox], { mailbox: 'alice@example.com' });
@@ -279,5 +286,143 @@ describe('history import', () => {
     const listed = (await rows('alice@example.com')).filter((r) => r.subject?.startsWith('resume '));
     expect(listed).toHaveLength(count);
     expect(new Set(listed.map((r) => r.subject)).size).toBe(count);
+  });
+
+  it('what was skipped as not mail is mail: envelope lines in any form, a byte order mark; the rest still skipped', async () => {
+    const files = join(dir, 'kinds');
+    mkdirSync(files);
+    // Netscape: `From - ` separators, no date (29 messages, as the file the issue names).
+    let netscape = '';
+    for (let i = 0; i < 29; i++)
+      netscape += `From - \nX-Mozilla-Status: 0001\n${message({ From: 'x@elsewhere.example', To: 'bob@example.com', Subject: `netscape ${i}`, Date: 'Tue, 1 Jan 2002 10:00:00 +0000' })}\n`;
+    writeFileSync(join(files, 'Netscape.mbox'), netscape);
+    const forms = [
+      'From MAILER-DAEMON Mon 1 Jan 2015 00:00:00 +0900',
+      'From () 2019-10-02 05:04:34 +0000',
+      'From MAILER-DAEMON Fri Jan 1 00:0:00 2015',
+    ];
+    writeFileSync(
+      join(files, 'forms.mbox'),
+      forms
+        .map(
+          (f, i) =>
+            `${f}\n${message({ From: 'x@elsewhere.example', To: 'bob@example.com', Subject: `form ${i}` })}\n`,
+        )
+        .join(''),
+    );
+    // One message in a file of its own, after such a line; one after a byte order mark.
+    writeFileSync(
+      join(files, 'single.eml'),
+      `From () 2019-10-02 05:04:34 +0000\n${message({ From: 'x@elsewhere.example', To: 'bob@example.com', Subject: 'single' })}`,
+    );
+    const bom = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from(message({ From: 'x@elsewhere.example', To: 'bob@example.com', Subject: 'with a mark' })),
+    ]);
+    writeFileSync(join(files, 'bom.eml'), bom);
+    // Still not mail.
+    writeFileSync(join(files, 'note.txt'), 'TODO: call Bob\nRemember: buy milk\n');
+    writeFileSync(join(files, 'prose.txt'), 'From my point of view\nthis is prose\n');
+    writeFileSync(join(files, 'picture.png'), Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'));
+
+    const report = await importMessages(config, target, [files]);
+    expect(report.failed).toEqual([]);
+    expect(report.skipped.map((s) => s.origin.slice(files.length + 1)).sort()).toEqual([
+      'note.txt',
+      'picture.png',
+      'prose.txt',
+    ]);
+    expect(report.archived).toBe(29 + 3 + 2);
+    const bySubject = Object.fromEntries((await rows('bob@example.com')).map((r) => [r.subject, r]));
+    expect(Object.keys(bySubject).filter((k) => k.startsWith('netscape '))).toHaveLength(29);
+    expect(bySubject['netscape 0']).toMatchObject({
+      folder: 'Netscape',
+      flags: ['\\Seen'],
+      receivedAtSource: 'date',
+    });
+    expect(forms.map((_, i) => bySubject[`form ${i}`]?.receivedAt)).toEqual([
+      '2014-12-31T15:00:00.000Z',
+      '2019-10-02T05:04:34.000Z',
+      '2015-01-01T00:00:00.000Z',
+    ]);
+    expect(bySubject.single).toMatchObject({
+      receivedAt: '2019-10-02T05:04:34.000Z',
+      receivedAtSource: 'envelope',
+    });
+    const single = Buffer.concat(
+      await collect(await services.store.read(bySubject.single?.location as DeliveryRow['location'])),
+    );
+    expect(single.toString().startsWith('Message-ID:')).toBe(true);
+    // The mark stays in the archived bytes; the index read the header behind it.
+    expect(bySubject['with a mark']).toMatchObject({ fromAddress: 'x@elsewhere.example' });
+    const marked = Buffer.concat(
+      await collect(await services.store.read(bySubject['with a mark']?.location as DeliveryRow['location'])),
+    );
+    expect(marked.equals(bom)).toBe(true);
+  });
+
+  it("mutt's mbox state, file names as folders, a fetcher's dates, a server maildir's INTERNALDATE", async () => {
+    const mail = join(dir, 'Mail');
+    mkdirSync(join(mail, 'Lists'), { recursive: true });
+    const muttEntry = (subject: string, state: string[]) =>
+      `From x@elsewhere.example Tue Jan  1 10:00:00 2002\n${message({ From: 'x@elsewhere.example', To: 'bob@example.com', Subject: subject })}`.replace(
+        '\n\n',
+        `\n${state.map((f) => `${f}\n`).join('')}\n`,
+      );
+    writeFileSync(
+      join(mail, 'Work.mbox'),
+      `${muttEntry('work read', ['Status: RO'])}\n${muttEntry('work answered', ['Status: RO', 'X-Status: AF'])}\n${muttEntry('work new', [])}\n`,
+    );
+    writeFileSync(
+      join(mail, 'Archive_2023.mbox'),
+      `${muttEntry('archived', ['Status: RO', 'X-Keywords: Project'])}\n`,
+    );
+    writeFileSync(join(mail, 'Lists', 'ietf'), `${muttEntry('list', ['Status: O'])}\n`);
+    // getmail: its envelope line and Received are the fetch; the server's Received below is the receipt.
+    writeFileSync(
+      join(mail, 'inbox'),
+      `From unknown Sun Dec  6 08:41:36 2026\nReturn-Path: <unknown>\nDelivered-To: unknown\nReceived: from 127.0.0.1 by localhost with IMAP4 getmail6\n  msgid:1/1; 06 Dec 2026 08:41:36 -0000\n${message({ Received: 'from mx by mail.example.com with LMTP; Thu, 4 Mar 2021 10:00:00 +0000', From: 'x@elsewhere.example', To: 'bob@example.com', Subject: 'fetched' })}\n`,
+    );
+    // A server's maildir: the file time is the INTERNALDATE, later than the message's own Received.
+    const server = join(dir, 'server');
+    mkdirSync(join(server, 'cur'), { recursive: true });
+    writeFileSync(join(server, 'dovecot-uidlist'), '3 V1 N2\n1 1614852000.M1P1.host\n');
+    const appended = join(server, 'cur', '1796546480.M1P1.host,S=100:2,S');
+    writeFileSync(
+      appended,
+      message({
+        Received: 'from mx by old.example.com; Tue, 1 Jan 2019 00:00:00 +0000',
+        From: 'x@elsewhere.example',
+        To: 'bob@example.com',
+        Subject: 'migrated',
+      }),
+    );
+    utimesSync(appended, new Date('2021-03-10T10:00:00Z'), new Date('2021-03-10T10:00:00Z'));
+
+    const report = await importMessages(config, target, [mail, server]);
+    expect(report).toMatchObject({ archived: 7, failed: [], skipped: [] });
+    const bySubject = Object.fromEntries((await rows('bob@example.com')).map((r) => [r.subject, r]));
+    expect(bySubject['work read']).toMatchObject({ folder: 'Work', flags: ['\\Seen'] });
+    expect(bySubject['work answered']).toMatchObject({
+      folder: 'Work',
+      flags: ['\\Answered', '\\Flagged', '\\Seen'],
+    });
+    expect(bySubject['work new']).toMatchObject({ folder: 'Work', flags: [] });
+    expect(bySubject.archived).toMatchObject({
+      folder: 'Archive_2023',
+      flags: ['\\Seen'],
+      keywords: ['Project'],
+    });
+    expect(bySubject.list).toMatchObject({ folder: 'Lists/ietf', flags: [] });
+    expect(bySubject.fetched).toMatchObject({
+      folder: 'INBOX',
+      receivedAt: '2021-03-04T10:00:00.000Z',
+      receivedAtSource: 'received',
+    });
+    expect(bySubject.migrated).toMatchObject({
+      receivedAt: '2021-03-10T10:00:00.000Z',
+      receivedAtSource: 'internaldate',
+    });
+    expect(report.receivedTimeSources).toMatchObject({ internaldate: 1, received: 1, envelope: 5 });
   });
 });

@@ -14,7 +14,7 @@ import { reconcile, reindex } from '../../shared/archive/reconcile';
 import type { ForwardRequest } from '../../shared/forwarding/ledger';
 import { type ImportTarget, importMessages } from '../../shared/history/import';
 import { envelopeKey, importMessageId, itemKeys, rawMailKey } from '../../shared/index/schema';
-import { contentSha256 } from '../../shared/mail/lines';
+import { CONTENT_RULE, contentSha256 } from '../../shared/mail/content-identity';
 import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import { exampleConfig } from '../support/config';
 import { startTestServices, type TestServices } from '../support/services';
@@ -284,6 +284,41 @@ describe('the same message twice, whatever its line endings', () => {
     expect((await reindex(reconcileDeps(), async () => [])).contentMarked).toBe(0);
 
     const report = await importMessages(config, target, [file('late.eml', asLf(stored))]);
+    expect(report).toMatchObject({ archived: 0, duplicates: 1, failed: [] });
+    expect(await listed('bob@example.com', subject)).toHaveLength(1);
+    await expectCleanAndStable();
+  });
+
+  it('an identity made by an older content rule is made again by reindex; then an mbsync copy is present', async () => {
+    const { subject, raw } = crlfMessage('bob@example.com');
+    const { notification, stored } = await receiveLikeSes(services.store, services.bucket, raw, {
+      recipients: ['bob@example.com'],
+    });
+    await ingest(notification);
+    // As an archive indexed by content rule 1 has it: the marker under the old identity, the sidecar without a rule.
+    await DynamoDBDocumentClient.from(services.clients.dynamodb).send(
+      new DeleteCommand({
+        TableName: services.tableName,
+        Key: itemKeys.content('bob@example.com', contentSha256(stored)),
+      }),
+    );
+    const sesId = notification.mail.messageId;
+    const envelope = await readEnvelope(services.store, services.bucket, sesId);
+    if (envelope) {
+      envelope.contentSha256 = 'f'.repeat(64);
+      delete envelope.contentRule;
+    }
+    await services.store.write(
+      { bucket: services.bucket, key: envelopeKey(sesId) },
+      Buffer.from(JSON.stringify(envelope)),
+    );
+    expect((await reindex(reconcileDeps(), async () => [])).contentMarked).toBe(1);
+    expect((await readEnvelope(services.store, services.bucket, sesId))?.contentRule).toBe(CONTENT_RULE);
+    expect((await reindex(reconcileDeps(), async () => [])).contentMarked).toBe(0);
+
+    // mbsync's copy: LF, with the X-TUID it writes into every message it stores.
+    const mbsync = asLf(stored).toString('latin1').replace('\n\n', '\nX-TUID: d7lM0qfSzGRi\n\n');
+    const report = await importMessages(config, target, [file('mbsync.eml', Buffer.from(mbsync, 'latin1'))]);
     expect(report).toMatchObject({ archived: 0, duplicates: 1, failed: [] });
     expect(await listed('bob@example.com', subject)).toHaveLength(1);
     await expectCleanAndStable();

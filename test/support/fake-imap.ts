@@ -47,9 +47,12 @@ export function throttleError(resetMs: number): Error {
 
 export interface FakeFolder {
   path: string;
+  /** The LIST attributes as the server sends them (any case). */
   flags?: string[];
-  specialUse?: string;
   delimiter?: string;
+  /** What imapflow reports from its own rules (server attributes, or its table of names providers use). */
+  specialUse?: string;
+  specialUseSource?: 'user' | 'extension' | 'name';
 }
 
 /** One fake connection. `connectError` makes connect() fail; `drop()` makes it unusable (a lost connection). */
@@ -108,6 +111,7 @@ export class FakeImapClient {
           delimiter: f.delimiter ?? '/',
           flags: new Set(f.flags ?? []),
           ...(f.specialUse ? { specialUse: f.specialUse } : {}),
+          ...(f.specialUseSource ? { specialUseSource: f.specialUseSource } : {}),
           listed: true,
           subscribed: true,
         }) as unknown as ListResponse,

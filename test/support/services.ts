@@ -9,7 +9,7 @@ import { createClients, destroyClients } from '../../shared/adapters/clients';
 /** The local archive's storage, over services that live as long as one test file. */
 export type TestServices = Pick<
   Archive,
-  'clients' | 'store' | 'index' | 'bucket' | 'tableName' | 'endpoints'
+  'clients' | 'store' | 'index' | 'deliveryLog' | 'bucket' | 'tableName' | 'endpoints'
 > & {
   stop(): Promise<void>;
 };

@@ -26,7 +26,7 @@ export function spamAssassinFiles(): string[] {
 
 /**
  * Message `i` of a mailbox built by cycling a corpus of `messages`: from the second round on, each copy gets a
- * header naming its round, because a mailbox keeps one message per content (shared/mail/lines.ts ContentHasher) and
+ * header naming its round, because a mailbox keeps one message per content (shared/mail/content-identity.ts ContentHasher) and
  * the same bytes again would be a duplicate, not another message. The header's line ending is the message's.
  */
 export function nthCorpusCopy(messages: readonly Buffer[], i: number): Buffer {

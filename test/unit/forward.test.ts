@@ -79,6 +79,19 @@ function assertSesAcceptable(rewritten: Buffer, where: string) {
 }
 
 describe('the forwarding rewrite', () => {
+  it('a byte order mark before the header does not hide the From; the copy goes without it, and says so', async () => {
+    const raw = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from('From: Ann <ann@example.org>\r\nTo: alice@example.com\r\nSubject: bom\r\n\r\nbody\r\n'),
+    ]);
+    const rewritten = await rewrite(raw);
+    expect(rewritten.originalFrom).toBe('Ann <ann@example.org>');
+    expect(rewritten.raw[0]).toBe('F'.charCodeAt(0));
+    expect(rewritten.raw.toString()).toMatch(/^From: /);
+    expect(rewritten.raw.toString()).not.toMatch(/X-Mail-Archiver-Malformed-Line/);
+    expect(rewritten.changes).toEqual(['the byte order mark before the header was not sent']);
+  });
+
   const original = Buffer.from(
     [
       'Return-Path: <bounce@list.example.org>',

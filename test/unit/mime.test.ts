@@ -118,3 +118,23 @@ describe('bare CR handling, however the bytes are chunked', () => {
     }
   });
 });
+
+describe('a byte order mark before the header (an editor wrote it)', () => {
+  it('does not hide the first field from the index, however the bytes are chunked; the hash is of the bytes', async () => {
+    const raw = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from('From: a@example.org\r\nSubject: with a mark\r\n\r\nbody\r\n'),
+    ]);
+    for (let cut = 0; cut <= 4; cut++) {
+      async function* chunks() {
+        yield raw.subarray(0, cut);
+        yield raw.subarray(cut);
+      }
+      const summary = await readMessage(chunks());
+      expect(summary.headers.from[0]?.address, `cut at ${cut}`).toBe('a@example.org');
+      expect(summary.headers.subject, `cut at ${cut}`).toBe('with a mark');
+      expect(summary.sha256).toBe(createHash('sha256').update(raw).digest('hex'));
+      expect(summary.size).toBe(raw.length);
+    }
+  });
+});

@@ -1,5 +1,6 @@
 // How the CLI prints: colour only on a terminal, NO_COLOR, --json/--quiet, user mistakes without stacks.
 import { describe, expect, it } from 'vitest';
+import { countAndFirstFew } from '../../cli/commands/import';
 import { colourEnabled, ExitCode, formatTable, Output, UserError } from '../../cli/process/output';
 
 function sink(isTTY = false) {
@@ -92,5 +93,16 @@ describe('tables (list, search, forwards)', () => {
     expect(row).toContain('invoice\uFFFD fdp.exe\uFFFD\uFFFD[31m');
     // Columns stay aligned: the header's SUBJECT starts where the row's subject does.
     expect((lines[0] as string).indexOf('SUBJECT')).toBe(row.indexOf('invoice'));
+  });
+});
+
+describe("import's report of what it skipped", () => {
+  it('counts them and names the first few; --json has them all', () => {
+    const items = (n: number) => Array.from({ length: n }, (_, i) => ({ origin: `f${i}.txt` }));
+    expect(countAndFirstFew([])).toBe('0');
+    expect(countAndFirstFew(items(2))).toBe('2 (f0.txt, f1.txt)');
+    expect(countAndFirstFew(items(12))).toBe(
+      '12 (f0.txt, f1.txt, f2.txt, f3.txt, f4.txt and 7 more: --json lists them all)',
+    );
   });
 });

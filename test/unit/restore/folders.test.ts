@@ -8,14 +8,18 @@ import { commandError, FakeImapClient } from '../../support/fake-imap';
 const run = (name: string, target = name): FolderRun => ({
   name,
   target,
+  match: 'same name',
   messages: [],
   claimed: new Set(),
   unclaimed: new Map(),
 });
 
 describe('mapFolders', () => {
-  it('sends Sent, Junk, Drafts and Trash to the folders the server marks with that special use', async () => {
-    // Gmail: the special-use folders live under [Gmail]/ with names of its own.
+  const folders = ['INBOX', 'Sent', 'Junk', 'Drafts', 'Trash', 'Archive/2023'];
+  const targets = (mapping: Map<string, { target: string }>) =>
+    Object.fromEntries([...mapping].map(([name, m]) => [name, m.target]));
+
+  it('sends Sent, Junk, Drafts and Trash to the folders the server marks with that special use (Gmail)', async () => {
     const gmail = new FakeImapClient(
       [
         { path: 'INBOX' },
@@ -28,14 +32,86 @@ describe('mapFolders', () => {
       undefined,
       { prefix: '', delimiter: '/' },
     );
-    const mapping = await mapFolders(gmail.asImapFlow(), ['inbox', 'Sent', 'junk', 'Drafts', 'Trash']);
-    expect(Object.fromEntries(mapping)).toEqual({
+    const mapping = await mapFolders(gmail.asImapFlow(), ['inbox', ...folders.slice(1)]);
+    expect(targets(mapping)).toEqual({
       inbox: 'INBOX',
       Sent: '[Gmail]/Sent Mail',
-      junk: '[Gmail]/Spam',
+      Junk: '[Gmail]/Spam',
       Drafts: '[Gmail]/Drafts',
       Trash: '[Gmail]/Bin',
+      'Archive/2023': 'Archive/2023',
     });
+    expect(mapping.get('Sent')).toEqual({ target: '[Gmail]/Sent Mail', match: 'special use', use: '\\Sent' });
+    expect(mapping.get('inbox')).toEqual({ target: 'INBOX', match: 'inbox' });
+  });
+
+  it('reads the attributes case-insensitively (Cyrus lists \\sent and \\junk), before any name', async () => {
+    // As Cyrus 3.6 lists the folders it autocreates with xlist-sent / xlist-junk, beside a user folder "Sent".
+    const cyrus = new FakeImapClient(
+      [
+        { path: 'INBOX' },
+        { path: 'Sent', specialUse: '\\Sent', specialUseSource: 'name' },
+        { path: 'Sent Items', flags: ['\\HasNoChildren', '\\sent'] },
+        { path: 'Spam', flags: ['\\HasNoChildren', '\\junk'] },
+        { path: 'Drafts', flags: ['\\drafts'] },
+        { path: 'Trash', flags: ['\\TRASH'] },
+      ],
+      undefined,
+      { prefix: '', delimiter: '/' },
+    );
+    const mapping = await mapFolders(cyrus.asImapFlow(), folders);
+    expect(targets(mapping)).toMatchObject({
+      Sent: 'Sent Items',
+      Junk: 'Spam',
+      Drafts: 'Drafts',
+      Trash: 'Trash',
+    });
+    expect(mapping.get('Junk')).toEqual({ target: 'Spam', match: 'special use', use: '\\Junk' });
+  });
+
+  it('where no folder carries the attribute (Courier), takes the folder providers name so, top level of INBOX.', async () => {
+    // imapflow reports specialUse from its table of the names providers use when the server marks nothing.
+    const courier = new FakeImapClient(
+      [
+        { path: 'INBOX', delimiter: '.' },
+        { path: 'INBOX.Clients.Sent', delimiter: '.', specialUse: '\\Sent', specialUseSource: 'name' },
+        { path: 'INBOX.Sent Messages', delimiter: '.', specialUse: '\\Sent', specialUseSource: 'name' },
+        { path: 'INBOX.Spam', delimiter: '.', specialUse: '\\Junk', specialUseSource: 'name' },
+        { path: 'INBOX.Deleted Items', delimiter: '.', specialUse: '\\Trash', specialUseSource: 'name' },
+      ],
+      undefined,
+      { prefix: 'INBOX.', delimiter: '.' },
+    );
+    const mapping = await mapFolders(courier.asImapFlow(), folders);
+    expect(targets(mapping)).toEqual({
+      INBOX: 'INBOX',
+      Sent: 'INBOX.Sent Messages',
+      Junk: 'INBOX.Spam',
+      Drafts: 'INBOX.Drafts',
+      Trash: 'INBOX.Deleted Items',
+      'Archive/2023': 'INBOX.Archive.2023',
+    });
+    expect(mapping.get('Sent')).toEqual({
+      target: 'INBOX.Sent Messages',
+      match: 'provider name',
+      use: '\\Sent',
+    });
+    expect(mapping.get('Drafts')).toEqual({ target: 'INBOX.Drafts', match: 'same name', use: '\\Drafts' });
+  });
+
+  it('a folder marked for the use wins over one named for it; a \\Noselect one is never a target', async () => {
+    const server = new FakeImapClient(
+      [
+        { path: 'INBOX' },
+        { path: 'Junk', specialUse: '\\Junk', specialUseSource: 'name' },
+        { path: 'Old', flags: ['\\Noselect', '\\Sent'] },
+        { path: 'Bulk', flags: ['\\Junk'] },
+      ],
+      undefined,
+      { prefix: '', delimiter: '/' },
+    );
+    const mapping = await mapFolders(server.asImapFlow(), ['Sent', 'Junk']);
+    expect(targets(mapping)).toEqual({ Sent: 'Sent', Junk: 'Bulk' });
   });
 
   it("keeps other names, levels joined with the server's delimiter under its personal namespace", async () => {
@@ -44,19 +120,11 @@ describe('mapFolders', () => {
       delimiter: '.',
     });
     const mapping = await mapFolders(courierLike.asImapFlow(), ['Archive/2023', 'Notes v1.2', 'Sent']);
-    expect(Object.fromEntries(mapping)).toEqual({
+    expect(targets(mapping)).toEqual({
       'Archive/2023': 'INBOX.Archive.2023',
       // The delimiter inside one level would make two levels of it.
       'Notes v1.2': 'INBOX.Notes v1_2',
       Sent: 'INBOX.Sent',
-    });
-  });
-
-  it('without a special-use folder on the server, Sent keeps its name', async () => {
-    const plain = new FakeImapClient([{ path: 'INBOX' }], undefined, { prefix: '', delimiter: '/' });
-    expect(Object.fromEntries(await mapFolders(plain.asImapFlow(), ['Sent', 'Work/Clients']))).toEqual({
-      Sent: 'Sent',
-      'Work/Clients': 'Work/Clients',
     });
   });
 });

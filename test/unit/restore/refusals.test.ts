@@ -5,6 +5,7 @@ import { TargetRefusedError } from '../../../shared/restore/errors';
 import {
   explainCommandError,
   isCommandAnswer,
+  nextStep,
   refusalOf,
   serverWords,
 } from '../../../shared/restore/refusals';
@@ -100,5 +101,32 @@ describe('explainCommandError', () => {
     const socket = socketError('ECONNRESET');
     expect(explainCommandError(socket)).toBe(socket);
     expect(explainCommandError('text')).toBe('text');
+  });
+});
+
+describe('nextStep: what the user can do about a refused message', () => {
+  const where = "extracted with: tar -xzf alice.tar.gz 'Maildir/cur/1.a.mail-archiver,S=1,W=1:2,S'";
+  const step = (status: 'NO' | 'BAD', text: string, code?: string) => {
+    const refused = refusalOf(commandError({ status, text, ...(code ? { code } : {}) }));
+    if (!refused) throw new Error('not a refusal');
+    return nextStep(refused, where, 'alice@example.com');
+  };
+
+  it("an invalid header (Cyrus): the provider's importer with the exact bytes, or a fixed copy said to be one", () => {
+    const text = step('NO', 'Message contains invalid header');
+    expect(text).toContain('RFC 5322 section 2.2');
+    expect(text).toContain('mail-archiver export alice@example.com --format mboxrd');
+    expect(text).toContain(where);
+    expect(text).toContain('no longer the archived original');
+  });
+
+  it("too large: the provider's importer; quota: make room and run again; anything else: the importer", () => {
+    expect(step('NO', 'Message too large', 'TOOBIG')).toMatch(
+      /no message this large over IMAP: load it with the provider's own importer/,
+    );
+    expect(step('NO', 'Quota exceeded', 'OVERQUOTA')).toMatch(/make room .* run the same command again/);
+    const other = step('NO', 'Message rejected by policy');
+    expect(other).toMatch(/refuses this message's content; try the provider's own importer/);
+    expect(other).toContain(where);
   });
 });

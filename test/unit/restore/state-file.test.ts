@@ -28,6 +28,7 @@ function run(uidValidity: bigint | undefined): FolderRun {
   return {
     name: 'INBOX',
     target: 'INBOX',
+    match: 'inbox',
     messages: [],
     claimed: new Set(),
     unclaimed: new Map(),
@@ -43,6 +44,7 @@ function planned(m: ManifestMessage, targetUid?: number): Planned {
     flags: [],
     internalDateSecs: 0,
     state: 'moved',
+    changes: { highBitHeaderBytes: 0, noFinalLineEnd: false },
     ...(targetUid === undefined ? {} : { targetUid }),
   };
 }
