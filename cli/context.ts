@@ -1,17 +1,17 @@
 // What every command gets: the global options (--config, --target) with the config they name, and the archive
-// to work on (a running `npm start`, local services started for the command, or the deployed stack).
+// to work on (a running `npm start`, local services started for the command, or the deployed stack). The local
+// services and the AWS SDK are loaded only here, when a command asks for the archive.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type ArchiverConfig, ConfigError, loadConfig } from '../shared/config';
 import { resolveConfigPath } from './local/data-home';
-import { startForwardSink } from './local/forwarding';
 import { makeDataHomePrivate } from './local/privacy';
-import { type Archive, archiverHome, readRunningStack, startLocalArchive } from './local/stack';
+import { archiverHome, readRunningStack } from './local/running-stack';
+import type { Archive } from './local/stack';
 import { addCleanup } from './process/interrupt';
 import { UserError } from './process/output';
 import { out } from './program';
-import { connectAws } from './target/aws';
 
 export interface GlobalOptions {
   config?: string;
@@ -58,6 +58,7 @@ export function createContext(program: Command): CliContext {
   ): Promise<T> {
     const { target, configuration } = globals();
     if (target === 'aws') {
+      const { connectAws } = await import('./target/aws');
       const archive = await connectAws(configuration);
       try {
         return await fn(archive, configuration);
@@ -70,21 +71,27 @@ export function createContext(program: Command): CliContext {
     if (!readRunningStack(home)) makeDataHomePrivate(home);
     // Forwarding goes where `npm start` sends it, else to the configured smarthost, else to a sink for now.
     const running = readRunningStack(home);
+    const startedAt = performance.now();
     const sink =
       options.forwarding && !running?.smarthost && !configuration.forwarding.smarthost
-        ? await startForwardSink({ dir: join(home, 'sink') })
+        ? await (await import('./local/forwarding')).startForwardSink({ dir: join(home, 'sink') })
         : undefined;
     const smarthost =
       running?.smarthost ??
       configuration.forwarding.smarthost ??
       (sink ? { host: sink.host, port: sink.port } : undefined);
     const stopSink = addCleanup(() => sink?.stop());
+    const { startLocalArchive } = await import('./local/stack');
     const archive = await startLocalArchive(configuration, {
       home,
       ...(options.forwarding && smarthost ? { forwarding: { smarthost, home } } : {}),
     });
     // Services started for this command stop with it, also on Ctrl-C and SIGTERM. Their ports are free ones.
     const closeArchive = addCleanup(() => archive.close());
+    if (!archive.shared)
+      out().notice(
+        `mail-archiver: no local stack running: started DynamoDB Local and S3 for this command in ${((performance.now() - startedAt) / 1000).toFixed(1)} s (npm start in another terminal makes every command fast)`,
+      );
     out().detail(
       `${archive.shared ? 'using the running stack' : 'started for this command'}: DynamoDB ${archive.endpoints.dynamodb}, S3 ${archive.endpoints.s3}${sink ? `, forward sink smtp://${sink.host}:${sink.port}` : ''}`,
     );

@@ -1,28 +1,71 @@
 // `mail-archiver`: assembles the commands (one module each under cli/commands/) into one commander program.
 // The commands are thin over shared/ and the local or deployed archive (cli/context.ts).
+//
+// A command's module is loaded only when that command runs: `list` never loads the IMAP client, `--version`
+// loads no command at all (the compiled CLI answers in the time node itself takes to start; docs/benchmarks.md).
+// The whole program (every command) is built for the help, completion and an unknown command.
 import { Command, Option } from 'commander';
-import { registerDoctor } from './commands/doctor';
-import { registerExport } from './commands/export';
-import { registerForwards } from './commands/forwards';
-import { registerGmailCommands } from './commands/gmail';
-import { registerImport } from './commands/import';
-import { registerKeygen } from './commands/keygen';
-import { registerList } from './commands/list';
-import { registerReconcile } from './commands/reconcile';
-import { registerRedrive } from './commands/redrive';
-import { registerReindex } from './commands/reindex';
-import { registerRestore } from './commands/restore';
-import { registerSearch } from './commands/search';
-import { registerSendTest } from './commands/send-test';
-import { registerServe } from './commands/serve';
-import { registerStart } from './commands/start';
-import { registerStatus } from './commands/status';
-import { registerVerify } from './commands/verify';
-import { createContext } from './context';
+import type { CliContext } from './context';
 import { configureProgram, registerCompletion, runProgram } from './program';
 
-/** The whole command line, every command registered and nothing run (the docs generator reads it too). */
-export function buildProgram(): Command {
+type Register = (program: Command, ctx: CliContext) => void;
+
+/** Every command, in the order of the help: its names and how to load the module that registers it. */
+export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<Register> }[] = [
+  { names: ['start'], load: async () => (await import('./commands/start')).registerStart },
+  {
+    names: ['send-test'],
+    load: async () => {
+      const { registerSendTest } = await import('./commands/send-test');
+      return (program) => registerSendTest(program);
+    },
+  },
+  { names: ['import', 'ingest'], load: async () => (await import('./commands/import')).registerImport },
+  { names: ['list'], load: async () => (await import('./commands/list')).registerList },
+  { names: ['search'], load: async () => (await import('./commands/search')).registerSearch },
+  { names: ['status'], load: async () => (await import('./commands/status')).registerStatus },
+  { names: ['export'], load: async () => (await import('./commands/export')).registerExport },
+  {
+    names: ['verify'],
+    load: async () => {
+      const { registerVerify } = await import('./commands/verify');
+      return (program) => registerVerify(program);
+    },
+  },
+  {
+    names: ['serve'],
+    load: async () => {
+      const { registerServe } = await import('./commands/serve');
+      return (program) => registerServe(program);
+    },
+  },
+  { names: ['forwards'], load: async () => (await import('./commands/forwards')).registerForwards },
+  { names: ['redrive'], load: async () => (await import('./commands/redrive')).registerRedrive },
+  { names: ['reconcile'], load: async () => (await import('./commands/reconcile')).registerReconcile },
+  { names: ['reindex'], load: async () => (await import('./commands/reindex')).registerReindex },
+  {
+    names: ['restore'],
+    load: async () => {
+      const { registerRestore } = await import('./commands/restore');
+      return (program) => registerRestore(program);
+    },
+  },
+  {
+    names: ['keygen'],
+    load: async () => {
+      const { registerKeygen } = await import('./commands/keygen');
+      return (program) => registerKeygen(program);
+    },
+  },
+  {
+    names: ['gmail-auth', 'collect-sent'],
+    load: async () => (await import('./commands/gmail')).registerGmailCommands,
+  },
+  { names: ['doctor'], load: async () => (await import('./commands/doctor')).registerDoctor },
+];
+
+/** The program with its global options and no command yet. */
+function baseProgram(): Command {
   const program = new Command('mail-archiver');
   configureProgram(program)
     .description(
@@ -39,30 +82,62 @@ export function buildProgram(): Command {
     )
     .showHelpAfterError()
     .configureOutput({ outputError: (text, write) => write(text) });
+  return program;
+}
 
+/** `program` with the commands `loaded` registered on it, sharing one context (loaded with the first command). */
+async function withCommands(program: Command, loaded: Promise<Register>[]): Promise<Command> {
+  const { createContext } = await import('./context');
   const ctx = createContext(program);
-  registerStart(program, ctx);
-  registerSendTest(program);
-  registerImport(program, ctx);
-  registerList(program, ctx);
-  registerSearch(program, ctx);
-  registerStatus(program, ctx);
-  registerExport(program, ctx);
-  registerVerify(program);
-  registerServe(program);
-  registerForwards(program, ctx);
-  registerRedrive(program, ctx);
-  registerReconcile(program, ctx);
-  registerReindex(program, ctx);
-  registerRestore(program);
-  registerKeygen(program);
-  registerGmailCommands(program, ctx);
-  registerDoctor(program, ctx);
+  for (const register of await Promise.all(loaded)) register(program, ctx);
+  return program;
+}
+
+/** The whole command line, every command registered and nothing run (the docs generator reads it too). */
+export async function buildProgram(): Promise<Command> {
+  const program = await withCommands(
+    baseProgram(),
+    COMMANDS.map((command) => command.load()),
+  );
   registerCompletion(program);
   return program;
 }
 
+/** Global options that take a value (the word after them is not the command's name). */
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['-c', '--config', '-t', '--target']);
+
+/**
+ * What the command line asks for before any command is loaded: the command's name (the first word that is
+ * neither an option nor a global option's value), or `version` when --version comes before any command.
+ */
+export function requestedCommand(args: readonly string[]): { command?: string; version: boolean } {
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i] ?? '';
+    if (arg === '--') return { command: args[i + 1], version: false };
+    if (arg === '-V' || arg === '--version') return { version: true };
+    if (GLOBAL_OPTIONS_WITH_VALUE.has(arg)) {
+      i += 1;
+      continue;
+    }
+    if (arg.startsWith('-')) continue;
+    return { command: arg, version: false };
+  }
+  return { version: false };
+}
+
+/**
+ * The program for `args` (argv without node and the script): only the named command when it is one of ours,
+ * no command for --version, else every command (the help, completion, an unknown command and its suggestion).
+ */
+export async function programFor(args: readonly string[]): Promise<Command> {
+  const { command, version } = requestedCommand(args);
+  if (version) return baseProgram();
+  const entry = command === undefined ? undefined : COMMANDS.find((c) => c.names.includes(command));
+  if (!entry) return buildProgram();
+  return withCommands(baseProgram(), [entry.load()]);
+}
+
 /** Runs the CLI; sets process.exitCode (see cli/process/output.ts ExitCode). */
 export async function main(argv: string[]): Promise<void> {
-  await runProgram(buildProgram(), argv);
+  await runProgram(await programFor(argv.slice(2)), argv);
 }

@@ -33,7 +33,9 @@ import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin'
 import { decryptingVerifyBench, encryptedExportBench } from './bench-age';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
+import { requestsBench } from './bench-requests';
 import { restoreBench } from './bench-restore';
+import { startupBench } from './bench-startup';
 import { memoryStore } from './bench-support';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
@@ -436,7 +438,18 @@ async function coldStart(work: string) {
   return sizes;
 }
 
-function costEstimate(avgSize: number, ingestSeconds: number, exportMbPerSecond: number) {
+/** Requests per received message, by `<service> <command>` (scripts/bench-requests.ts), and SQS's on AWS. */
+interface MeasuredRequests {
+  perKind: Record<string, number>;
+  sqs: number;
+}
+
+function costEstimate(
+  avgSize: number,
+  ingestSeconds: number,
+  exportMbPerSecond: number,
+  requests: MeasuredRequests,
+) {
   console.log('\nCost per 10,000 messages (us-east-1 list prices; assumptions below)');
   const n = 10_000;
   const gbSecond = 0.0000133334; // Lambda arm64
@@ -444,11 +457,15 @@ function costEstimate(avgSize: number, ingestSeconds: number, exportMbPerSecond:
   const wru = n * (1 + 3 * 3 + 4); // folder counter, row + 2 GSIs (~3 KB each), forward ledger + lookup
   const rru = n * 3;
   const dynamo = (wru * 0.625 + rru * 0.125) / 1e6;
-  const s3Requests = (n * (2 * 0.005 + 2 * 0.0004)) / 1000; // PUT by SES + sidecar, GET by ingest + forward
+  // S3 prices GET and HEAD at the GET rate, every other request at the PUT rate; counts as measured end to end.
+  const s3 = Object.entries(requests.perKind).filter(([kind]) => kind.startsWith('S3 '));
+  const getClass = s3.filter(([kind]) => /^S3 (Get|Head)/.test(kind)).reduce((t, [, v]) => t + v, 0);
+  const putClass = s3.reduce((t, [, v]) => t + v, 0) - getClass;
+  const s3Requests = (n * (putClass * 0.005 + getClass * 0.0004)) / 1000;
   const storage = ((n * avgSize) / 1024 ** 3) * 0.023;
   const sesReceive = (n * 0.1) / 1000 + (n * Math.ceil(avgSize / (256 * 1024)) * 0.09) / 1000;
   const sesSend = (n * 0.1) / 1000;
-  const sqs = (n * 6 * 0.4) / 1e6;
+  const sqs = (n * requests.sqs * 0.4) / 1e6;
   const total = lambda + dynamo + s3Requests + storage + sesReceive + sesSend + sqs;
   for (const [name, value] of [
     ['Lambda (ingest + forward)', lambda],
@@ -463,7 +480,7 @@ function costEstimate(avgSize: number, ingestSeconds: number, exportMbPerSecond:
     record({ section: 'cost', metric: name, value: value, unit: 'USD' });
   }
   notes.push(
-    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB $0.625/M WRU, $0.125/M RRU, about 14 WRU and 3 RRU per message; S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month; SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, 6 per message. Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`,
+    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB $0.625/M WRU, $0.125/M RRU, about 14 WRU and 3 RRU per message; S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section). Beyond SES's own prices: ${(total - sesReceive - sesSend).toFixed(2)} USD per 10,000 messages (target at most 0.40). Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`,
   );
 }
 
@@ -494,6 +511,14 @@ async function runImportSection(work: string, messages: Buffer[]) {
   notes.push(...result.notes);
 }
 
+async function runStartupSection(work: string, messages: Buffer[]) {
+  console.log('\nStart-up (the compiled CLI, fresh processes)');
+  mkdirSync(work, { recursive: true });
+  const result = await startupBench(work, messages);
+  for (const row of result.rows) record({ section: 'start-up', ...row });
+  notes.push(...result.notes);
+}
+
 async function main() {
   mkdirSync(OUT, { recursive: true });
   const files = spamAssassinFiles();
@@ -521,10 +546,11 @@ async function main() {
     for (const note of notes) console.log(`  - ${note}`);
     return;
   }
-  // `BENCH_ONLY=import npm run bench`: just the import section (printed, results.json left alone).
-  if (process.env.BENCH_ONLY === 'import') {
+  // `BENCH_ONLY=import npm run bench` (or startup): just that section (printed, results.json left alone).
+  const only = process.env.BENCH_ONLY;
+  if (only === 'import' || only === 'startup') {
     try {
-      await runImportSection(work, messages);
+      await (only === 'import' ? runImportSection : runStartupSection)(work, messages);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -532,6 +558,7 @@ async function main() {
     return;
   }
   try {
+    await runStartupSection(join(work, 'startup'), messages);
     const ingest = await ingestCpu(messages);
     await ingestMemory(work);
     const exported = await exportBench(join(work, 'export'), messages);
@@ -547,8 +574,12 @@ async function main() {
     const restored = await restoreBench(join(work, 'restore'));
     for (const row of restored.rows) record({ section: 'restore', ...row });
     notes.push(...restored.notes);
+    console.log('\nRequests per received message (SDK middleware, the local stack end to end)');
+    const requests = await requestsBench(join(work, 'requests'), messages, config);
+    for (const row of requests.rows) record({ section: 'requests', ...row });
+    notes.push(...requests.notes);
     // Lambda time per message is mostly waiting on S3 and DynamoDB: the local end-to-end latency stands in for it.
-    costEstimate(ingest.bytes / ingest.count, e2e.perMessageSeconds, exported.mbPerSecond);
+    costEstimate(ingest.bytes / ingest.count, e2e.perMessageSeconds, exported.mbPerSecond, requests);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -18,7 +18,7 @@ function argumentWord(argument: Argument): string {
 }
 
 /** One line per command of `program`, in the order they were registered: the command and what it does. */
-export function commandTable(program: Command = buildProgram()): string {
+export function commandTable(program: Command): string {
   const rows = ['| command | what it does |', '|---|---|'];
   for (const command of program.commands) {
     const usage = [command.name(), ...command.registeredArguments.map(argumentWord)].join(' ');
@@ -30,7 +30,7 @@ export function commandTable(program: Command = buildProgram()): string {
 }
 
 /** `readme` with its command table replaced by the generated one. */
-export function withCommandTable(readme: string, table = commandTable()): string {
+export function withCommandTable(readme: string, table: string): string {
   const start = readme.indexOf(START);
   const end = readme.indexOf(END);
   if (start < 0 || end < start) throw new Error(`README.md has no ${START} ... ${END} block`);
@@ -39,6 +39,6 @@ export function withCommandTable(readme: string, table = commandTable()): string
 
 if (process.argv[1] && import.meta.filename === process.argv[1]) {
   const readme = join(ROOT, 'README.md');
-  writeFileSync(readme, withCommandTable(readFileSync(readme, 'utf8')));
+  writeFileSync(readme, withCommandTable(readFileSync(readme, 'utf8'), commandTable(await buildProgram())));
   console.log("wrote the README's command table");
 }

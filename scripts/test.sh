@@ -17,6 +17,8 @@ check() {
 # optionalDependencies), the Lambda runtime's major, whatever Node runs npm itself.
 echo "== node $(node --version) ($(command -v node)); npm runs on $("${npm_node_execpath:-node}" --version)"
 check "system dependencies" bash scripts/install-system-deps.sh
+# The compiled CLI (npm ci builds it too): the tests that run cli/bin.js run what users run, never a stale build.
+check "build the CLI" node scripts/build-cli.mjs
 check "type check" npx --no-install tsc --noEmit -p .
 check "lint and format" npx --no-install biome check .
 

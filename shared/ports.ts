@@ -70,6 +70,11 @@ export interface DeliveryIndex {
   listDeliveries(mailbox: string, query?: ListQuery): AsyncIterable<DeliveryRow>;
   /** Rows of one folder in UID order. */
   folderDeliveries(mailbox: string, folder: string): AsyncIterable<DeliveryRow>;
+  /**
+   * How many rows one folder holds, no row sent back (`status`). On DynamoDB a Select COUNT query: it still reads
+   * (and pays read units for) every row of the folder, but transfers none.
+   */
+  countDeliveries(mailbox: string, folder: string): Promise<number>;
   folders(mailbox: string): Promise<FolderState[]>;
   /** Every mailbox that has a row, including ones no longer configured. */
   mailboxes(): Promise<string[]>;

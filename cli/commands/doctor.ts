@@ -9,7 +9,7 @@ import {
   runAwsChecks,
   runLocalChecks,
 } from '../doctor/checks';
-import { archiverHome, readRunningStack } from '../local/stack';
+import { archiverHome, readRunningStack } from '../local/running-stack';
 import { out } from '../program';
 import { localHealth } from '../target/health';
 

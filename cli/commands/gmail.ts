@@ -25,7 +25,7 @@ import { collectSentForAll } from '../../shared/forwarding/sent-collection';
 import type { GmailCredential, GmailCredentialStore } from '../../shared/ports';
 import type { CliContext } from '../context';
 import { localGmailRootUrl } from '../local/forwarding';
-import { archiverHome } from '../local/stack';
+import { archiverHome } from '../local/running-stack';
 import { ExitCode, fileProblem, UserError } from '../process/output';
 
 export const GOOGLE_AUTH_URL = 'https://accounts.google.com/o/oauth2/v2/auth';

@@ -34,8 +34,11 @@ export function registerList(program: Command, ctx: CliContext): void {
         const out: DeliveryRow[] = [];
         const contains = (value: string | undefined, text: string | undefined) =>
           text === undefined || (value ?? '').toLowerCase().includes(text.toLowerCase());
+        // The index stops at --limit itself when every row it yields is kept (no check below can drop one).
+        const everyRowKept = !options.from && !options.subject && !options.until;
         for await (const row of archive.index.listDeliveries(normaliseMailbox(mailbox), {
           folder: options.folder,
+          ...(everyRowKept && options.limit !== undefined ? { limit: options.limit } : {}),
         })) {
           const received = new Date(row.receivedAt);
           if (options.since && received < options.since) break;

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { acceptUnforwarded, reconcile } from '../../shared/archive/reconcile';
 import type { CliContext } from '../context';
 import { recordReconcileRun } from '../doctor/checks';
-import { archiverHome } from '../local/stack';
+import { archiverHome } from '../local/running-stack';
 import { out } from '../program';
 
 export function registerReconcile(program: Command, ctx: CliContext): void {

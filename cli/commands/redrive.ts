@@ -7,7 +7,8 @@ import type { ForwardEntry, ForwardRequest } from '../../shared/forwarding/ledge
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import type { CliContext } from '../context';
 import { ParkedForwards } from '../local/forwarding';
-import { type Archive, archiverHome } from '../local/stack';
+import { archiverHome } from '../local/running-stack';
+import type { Archive } from '../local/stack';
 import { out } from '../program';
 import { forwardDeadLetterCount, redriveOnAws } from '../target/aws';
 import { localIngestDeadLetters, redriveIngestLocally, redriveIngestOnAws } from '../target/ingest-redrive';

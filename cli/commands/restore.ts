@@ -16,7 +16,7 @@ import {
 } from '../../shared/restore/errors';
 import type { RestoreProgress, RestoreReport } from '../../shared/restore/report';
 import { restoreBundle } from '../../shared/restore/restore';
-import { archiverHome } from '../local/stack';
+import { archiverHome } from '../local/running-stack';
 import { addCleanup } from '../process/interrupt';
 import { humanBytes, UserError } from '../process/output';
 import { readSecret } from '../process/secret';

@@ -1,6 +1,6 @@
 // `mail-archiver send-test`: one message over SMTP to the running local stack.
 import type { Command } from 'commander';
-import { archiverHome, readRunningStack } from '../local/stack';
+import { archiverHome, readRunningStack } from '../local/running-stack';
 import { UserError } from '../process/output';
 
 export function registerSendTest(program: Command): void {

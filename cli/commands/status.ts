@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { describeDataHome, resolveDataHome } from '../local/data-home';
-import { readRunningStack } from '../local/stack';
+import { readRunningStack } from '../local/running-stack';
 import { describeError, rootCause } from '../process/describe-error';
 import { formatTable, humanBytes, UserError } from '../process/output';
 import { out } from '../program';
@@ -39,8 +39,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
             const states = await archive.index.folders(mailbox);
             if (states.length === 0) rows.push({ mailbox, messages: 0 });
             for (const state of states.sort((a, b) => a.folder.localeCompare(b.folder))) {
-              let count = 0;
-              for await (const _ of archive.index.folderDeliveries(mailbox, state.folder)) count += 1;
+              const count = await archive.index.countDeliveries(mailbox, state.folder);
               rows.push({ mailbox, folder: state.folder, messages: count, uidValidity: state.uidValidity });
             }
           }

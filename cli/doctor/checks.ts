@@ -14,7 +14,7 @@ import { ListSubscriptionsByTopicCommand, SNSClient } from '@aws-sdk/client-sns'
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type ArchiverConfig, receivingDomains } from '../../shared/config';
 import { errorMessage, errorName } from '../../shared/errors';
-import type { StackFile } from '../local/stack';
+import type { StackFile } from '../local/running-stack';
 import { stackOutputs } from '../target/aws';
 import { exportRecipientsCheck } from './export-encryption';
 

@@ -2,18 +2,16 @@
 // (for `npm start`) an SMTP listener in SES's role. Mail goes through the same ingest Lambda handler, with the
 // same SDK calls, as on AWS: stored in S3 with SES's key layout and trace headers, then handed over as the
 // SQS record that SES's notification would become.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// What only some commands use (the services, forwarding, SMTP, the ingest handler and the MIME stack it reads
+// with) is imported where it is used: a command against a running stack loads the SDK clients and no more.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import type { ForwardHandlerDeps } from '../../lambdas/forward/handler';
-import {
-  createIngestHandler,
-  type IngestHandler,
-  type IngestHandlerDeps,
-} from '../../lambdas/ingest/handler';
+import type { IngestHandler, IngestHandlerDeps } from '../../lambdas/ingest/handler';
 import {
   type AwsClients,
   createClients,
@@ -33,11 +31,10 @@ import type { SesReceivedNotification } from '../../shared/receiving/ses-notific
 import { storeLikeSes } from '../../shared/receiving/ses-receive';
 import { describeError, rootCause } from '../process/describe-error';
 import { assertPortFree } from '../process/net-ports';
-import { resolveDataHome } from './data-home';
 import { LocalDeadLetters } from './dead-letters';
-import { LocalForwardQueue, localForwardDeps, startForwardSink } from './forwarding';
+import type { LocalForwardQueue } from './forwarding';
 import { holdPrivateUmask, localCredentials, makeDataHomePrivate } from './privacy';
-import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from './services';
+import { archiverHome, readRunningStack, type StackFile, stackFilePath } from './running-stack';
 import {
   DELIVERY_CONCURRENCY,
   IDLE_TIMEOUT_MS,
@@ -63,36 +60,7 @@ export const LOCAL_VERDICTS: Verdicts = {
   dmarc: 'GRAY',
 };
 
-/** The data directory (see cli/local/data-home.ts): MAIL_ARCHIVER_HOME, else the platform's user data directory. */
-export function archiverHome(env: NodeJS.ProcessEnv = process.env): string {
-  return resolveDataHome({ env }).path;
-}
-
-/** What a running `npm start` publishes so that CLI commands can use its services. */
-export interface StackFile {
-  pid: number;
-  startedAt: string;
-  endpoints: LocalEndpoints;
-  smtp?: { host: string; port: number };
-  /** Where forwarded copies go (the local sink unless a smarthost is configured). */
-  smarthost?: { host: string; port: number };
-  bucket: string;
-  tableName: string;
-}
-
-const stackFilePath = (home: string) => join(home, 'stack.json');
-
-export function readRunningStack(home: string): StackFile | undefined {
-  const path = stackFilePath(home);
-  if (!existsSync(path)) return undefined;
-  try {
-    const stack = JSON.parse(readFileSync(path, 'utf8')) as StackFile;
-    process.kill(stack.pid, 0);
-    return stack;
-  } catch {
-    return undefined;
-  }
-}
+export { archiverHome, readRunningStack, type StackFile } from './running-stack';
 
 /** An archive, local or deployed (cli/target/aws.ts connects the deployed one): its storage and ingest path. */
 export interface Archive {
@@ -139,33 +107,43 @@ export function archiveStorage(clients: AwsClients, bucket: string, tableName: s
   };
 }
 
-export function openArchive(
+export async function openArchive(
   config: ArchiverConfig,
   endpoints: LocalEndpoints,
   logger: IngestHandlerDeps['logger'] = { info: () => undefined, warn: () => undefined },
   forwardingOptions?: LocalForwarding,
-): Omit<Archive, 'close'> & { clients: AwsClients } {
+): Promise<Omit<Archive, 'close'> & { clients: AwsClients }> {
   const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE);
   const { store, index, deliveryLog } = storage;
   let forwarding: Archive['forwarding'];
   if (forwardingOptions) {
+    const { LocalForwardQueue, localForwardDeps } = await import('./forwarding');
     const deps = localForwardDeps({ config, index, store }, forwardingOptions);
     if (forwardingOptions.wrapSender) deps.sender = forwardingOptions.wrapSender(deps.sender);
     forwarding = { deps, queue: new LocalForwardQueue(deps, forwardingOptions.retry) };
   }
-  const handler = createIngestHandler({
-    config,
-    store,
-    index,
-    deliveryLog,
-    logger,
-    ...(forwarding ? { forwards: forwarding.queue } : {}),
-  });
+  // The ingest handler (and the MIME stack under it) is loaded by the first delivery: list and search never load it.
+  let deliver: Archive['deliver'] | undefined;
   return {
     ...(forwarding ? { forwarding } : {}),
     ...storage,
     endpoints,
-    deliver: deliverThrough(handler),
+    async deliver(notification, options) {
+      if (!deliver) {
+        const { createIngestHandler } = await import('../../lambdas/ingest/handler');
+        deliver = deliverThrough(
+          createIngestHandler({
+            config,
+            store,
+            index,
+            deliveryLog,
+            logger,
+            ...(forwarding ? { forwards: forwarding.queue } : {}),
+          }),
+        );
+      }
+      return deliver(notification, options);
+    },
   };
 }
 
@@ -218,13 +196,15 @@ export async function startLocalArchive(
     ports?: { s3?: number; dynamodb?: number };
     logger?: IngestHandlerDeps['logger'];
     forwarding?: LocalForwarding;
+    /** The services run for hours (`npm start`), not for one command: DynamoDB Local's JVM gets its defaults. */
+    longRunning?: boolean;
   } = {
     home: archiverHome(),
   },
 ): Promise<Archive & { shared: boolean }> {
   const running = readRunningStack(options.home);
   if (running) {
-    const archive = openArchive(config, running.endpoints, options.logger, options.forwarding);
+    const archive = await openArchive(config, running.endpoints, options.logger, options.forwarding);
     return {
       ...archive,
       shared: true,
@@ -237,8 +217,13 @@ export async function startLocalArchive(
   makeDataHomePrivate(options.home);
   const releaseUmask = holdPrivateUmask();
   const credentials = localCredentials(options.home);
+  const { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } = await import('./services');
   const started = await Promise.allSettled([
-    startDynamoLocal({ dataDir: join(options.home, 'dynamodb'), port: options.ports?.dynamodb }),
+    startDynamoLocal({
+      dataDir: join(options.home, 'dynamodb'),
+      port: options.ports?.dynamodb,
+      quickStart: !options.longRunning,
+    }),
     startS3Local({
       dataDir: join(options.home, 's3'),
       port: options.ports?.s3,
@@ -254,7 +239,14 @@ export async function startLocalArchive(
   const dynamo = dynamoStart.value;
   const s3 = s3Start.value;
   const endpoints: LocalEndpoints = { s3: s3.endpoint, dynamodb: dynamo.endpoint, credentials };
-  const archive = openArchive(config, endpoints, options.logger, options.forwarding);
+  let archive: Awaited<ReturnType<typeof openArchive>>;
+  try {
+    archive = await openArchive(config, endpoints, options.logger, options.forwarding);
+  } catch (error) {
+    await Promise.all([dynamo.stop(), s3.stop()]);
+    releaseUmask();
+    throw error;
+  }
   try {
     await Promise.all([
       ensureBucket(archive.clients.s3, LOCAL_BUCKET),
@@ -333,6 +325,7 @@ export async function startSmtpListener(
   const log = options.log ?? (() => undefined);
   const spoolDir = options.spoolDir ?? mkdtempSync(join(tmpdir(), 'mail-archiver-smtp-spool-'));
   const delivering = pLimit(DELIVERY_CONCURRENCY);
+  const { SMTPServer } = await import('smtp-server');
   const server = new SMTPServer({
     name: 'local-ses.mail-archiver',
     banner: 'mail-archiver local SES stand-in',
@@ -459,12 +452,16 @@ export async function startLocalStack(
   makeDataHomePrivate(options.home);
   const sink = config.forwarding.smarthost
     ? undefined
-    : await startForwardSink({ dir: join(options.home, 'sink'), port: options.sinkPort ?? 0 });
+    : await (await import('./forwarding')).startForwardSink({
+        dir: join(options.home, 'sink'),
+        port: options.sinkPort ?? 0,
+      });
   const smarthost = config.forwarding.smarthost ?? { host: sink?.host ?? '127.0.0.1', port: sink?.port ?? 0 };
   let archive: Archive;
   try {
     archive = await startLocalArchive(config, {
       home: options.home,
+      longRunning: true,
       ...(options.ports ? { ports: options.ports } : {}),
       forwarding: {
         smarthost,

@@ -150,6 +150,11 @@ export class Output {
     this.stderr.write(`${this.errStyle.yellow('warning:')} ${line}\n`);
   }
 
+  /** One line on stderr about how the command runs (not its answer): not printed under --quiet. */
+  notice(line: string): void {
+    if (!this.quiet) this.stderr.write(`${line}\n`);
+  }
+
   detail(line: string): void {
     if (this.verbose) this.stderr.write(`${line}\n`);
   }

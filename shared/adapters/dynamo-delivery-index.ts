@@ -143,8 +143,10 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
 
   async *listDeliveries(mailbox: string, query: ListQuery = {}): AsyncIterable<DeliveryRow> {
     let yielded = 0;
+    // Without a filter, a page holds no more rows than asked for: read units are paid per row read.
+    const pageSize = query.limit !== undefined && !query.folder ? Math.min(query.limit, 200) : 200;
     const pages = paginateQuery(
-      { client: this.table.doc, pageSize: 200 },
+      { client: this.table.doc, pageSize },
       {
         TableName: this.table.name,
         IndexName: GSI_BY_RECEIVED,
@@ -178,6 +180,22 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
       },
     );
     for await (const page of pages) for (const item of page.Items ?? []) yield rowFromItem(item);
+  }
+
+  async countDeliveries(mailbox: string, folder: string): Promise<number> {
+    let count = 0;
+    const pages = paginateQuery(
+      { client: this.table.doc },
+      {
+        TableName: this.table.name,
+        IndexName: GSI_BY_FOLDER_UID,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': indexKeys.folderUidPk(mailbox, folder) },
+        Select: 'COUNT',
+      },
+    );
+    for await (const page of pages) count += page.Count ?? 0;
+    return count;
   }
 
   async folders(mailbox: string): Promise<FolderState[]> {

@@ -49,6 +49,9 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
   folderDeliveries(mailbox: string, folder: string): AsyncIterable<DeliveryRow> {
     return this.deliveries.folderDeliveries(mailbox, folder);
   }
+  countDeliveries(mailbox: string, folder: string): Promise<number> {
+    return this.deliveries.countDeliveries(mailbox, folder);
+  }
   folders(mailbox: string): Promise<FolderState[]> {
     return this.deliveries.folders(mailbox);
   }

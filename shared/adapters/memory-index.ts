@@ -92,6 +92,10 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
     yield* rows.slice(0, query.limit ?? rows.length);
   }
 
+  async countDeliveries(mailbox: string, folder: string) {
+    return [...this.rows.values()].filter((r) => r.mailbox === mailbox && r.folder === folder).length;
+  }
+
   async *folderDeliveries(mailbox: string, folder: string) {
     yield* [...this.rows.values()]
       .filter((r) => r.mailbox === mailbox && r.folder === folder)

@@ -1,7 +1,8 @@
 // The maildir rules (Maildir++ as Dovecot and Courier serve it): the one place that knows folder directory
 // names, message file names, the S=/W= sizes, flags and the uid/subscription file formats. The exporter, the
 // verifier and the tests all use these functions.
-import { CONTROL_CHARACTERS, type LineEndings } from '../mail/mime';
+import { CONTROL_CHARACTERS } from '../mail/display-text';
+import type { LineEndings } from '../mail/mime';
 
 export const MAILDIR_ROOT = 'Maildir';
 /** The `<host>` part of every file name: fixed, so names are reproducible across exports. */

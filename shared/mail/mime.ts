@@ -12,6 +12,7 @@ import { asError } from '../errors';
 import { decodeWords } from './charset';
 import { ContentHasher } from './content-identity';
 import { parseMailDate, readReceivedFields } from './dates';
+import { CONTROL_CHARACTERS } from './display-text';
 import { BareCrToLf, byteOrderMarkLength, UTF8_BOM } from './lines';
 
 export interface MailAddress {
@@ -355,9 +356,6 @@ function cleanOptional(value: string | undefined): string | undefined {
 }
 
 export { decodeWords } from './charset';
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]+/g;
 
 /** Control characters (NUL, bare CR/LF from broken folding) out; whitespace runs folded. */
 function cleanText(value: string): string {

@@ -17,7 +17,8 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
 const LAMBDAS = readdirSync(join(ROOT, 'lambdas'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory() && entry.name !== 'shared')
   .map((entry) => `lambdas/${entry.name}/index.ts`);
-// cli/bin.js registers tsx and imports cli/main.ts: every command is registered from there.
+// cli/bin.js runs dist/cli.js, the esbuild bundle of cli/main.ts (packages left external, so they must be
+// dependencies), or cli/main.ts itself through tsx (a devDependency, for development): every command is there.
 const CLI = 'cli/main.ts';
 
 /** The import graph of `entry` (a file, or source text resolved from the repository root). */

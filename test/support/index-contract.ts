@@ -81,6 +81,8 @@ export function indexContract(name: string, open: () => ContractIndex) {
         'k2',
       ]);
       expect((await collect(index.folderDeliveries(box, 'INBOX'))).map((r) => r.uid)).toEqual([1, 2]);
+      expect(await index.countDeliveries(box, 'INBOX')).toBe(2);
+      expect(await index.countDeliveries(box, 'Junk')).toBe(0);
     });
 
     it('claims a content marker once (first writer wins) and no reader of the mailbox sees it as a row', async () => {

@@ -64,11 +64,11 @@ describe('the documentation', () => {
     expect(missing).toEqual([]);
   });
 
-  it('names only npm scripts and CLI commands that exist', () => {
+  it('names only npm scripts and CLI commands that exist', async () => {
     const scripts = Object.keys(
       (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts,
     );
-    const commands = buildProgram().commands.flatMap((c) => [c.name(), ...c.aliases()]);
+    const commands = (await buildProgram()).commands.flatMap((c) => [c.name(), ...c.aliases()]);
     const unknown: string[] = [];
     for (const page of PAGES) {
       for (const span of code(read(page))) {

@@ -1,0 +1,77 @@
+// The CLI as `npm ci` leaves it: cli/bin.js runs the esbuild bundle in dist/ (scripts/build-cli.mjs), not the
+// TypeScript sources. Every other test that spawns cli/bin.js runs it too (scripts/test.sh builds before the
+// tests); this one proves the bin chose the build, and that a command finding no running stack starts the
+// services itself and says so in one line.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'cli/bin.js');
+let home: string;
+
+function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          MAIL_ARCHIVER_HOME: home,
+          MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
+          MAIL_ARCHIVER_TRACE_STARTUP: '1',
+          NO_COLOR: '1',
+        },
+      },
+      (error, stdout, stderr) =>
+        done({ stdout, stderr, code: error ? Number((error as { code?: number }).code ?? 1) : 0 }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  home = mkdtempSync(join(tmpdir(), 'mail-archiver-compiled-'));
+  // npm test builds first; a single file run after an edit builds here (the bin would run the sources).
+  if (!(await cli(['--version'])).stderr.includes('running dist/cli.js')) {
+    await new Promise<void>((done, fail) =>
+      execFile(process.execPath, [join(ROOT, 'scripts/build-cli.mjs')], { cwd: ROOT }, (error) =>
+        error ? fail(error) : done(),
+      ),
+    );
+  }
+});
+
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+describe('the compiled CLI', () => {
+  it('answers --version from dist/ with the package version, nothing else on stderr', async () => {
+    const run = await cli(['--version']);
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(`${version}\n`);
+    expect(run.stderr).toBe('mail-archiver: running dist/cli.js\n');
+  });
+
+  it('runs a command that needs the archive: services started for it, said in one line on stderr', async () => {
+    const run = await cli(['list', 'alice@example.com', '--limit', '50']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe('no messages in alice@example.com match\n');
+    const lines = run.stderr.split('\n').filter(Boolean);
+    expect(lines[0]).toBe('mail-archiver: running dist/cli.js');
+    expect(lines.slice(1)).toHaveLength(1);
+    expect(lines[1]).toMatch(
+      /^mail-archiver: no local stack running: started DynamoDB Local and S3 for this command in \d+\.\d s \(npm start in another terminal makes every command fast\)$/,
+    );
+  });
+
+  it('the help names every command (all of them loaded), from dist/', async () => {
+    const run = await cli(['--help']);
+    expect(run.code).toBe(0);
+    for (const command of ['list', 'search', 'status', 'export', 'serve', 'restore', 'doctor'])
+      expect(run.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+  });
+});
