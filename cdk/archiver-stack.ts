@@ -6,6 +6,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { ArchiverConfig } from '../shared/config';
+import { replicaNames } from '../shared/retention/replica';
 import { Forwarding } from './constructs/forwarding';
 import { IndexTable } from './constructs/index-table';
 import { IngestPipeline } from './constructs/ingest-pipeline';
@@ -13,6 +14,7 @@ import { MailboxExport } from './constructs/mailbox-export';
 import { OperatorAlarms } from './constructs/operator-alarms';
 import { RawMailStore } from './constructs/raw-mail-store';
 import { Receiving } from './constructs/receiving';
+import { ArchiveReplication } from './constructs/replication';
 import { ScheduledReconcile } from './constructs/scheduled-reconcile';
 
 /** Props of {@link ArchiverStack}: the standard stack props and the archiver config. */
@@ -54,7 +56,10 @@ export class ArchiverStack extends Stack {
 
     this.alarms = new OperatorAlarms(this, 'OperatorAlarms', { alarmEmail: config.alarmEmail });
     const { messagingKey } = this.alarms;
-    this.rawMail = new RawMailStore(this, 'RawMail', { archiveTransitionDays: config.archiveTransitionDays });
+    this.rawMail = new RawMailStore(this, 'RawMail', {
+      archiveTransitionDays: config.archiveTransitionDays,
+      ...(config.archive.breakGlassRole ? { breakGlassRoleArn: config.archive.breakGlassRole } : {}),
+    });
     this.index = new IndexTable(this, 'Index');
     this.receiving = new Receiving(this, 'Receiving', {
       config,
@@ -82,6 +87,16 @@ export class ArchiverStack extends Stack {
       index: this.index,
       alarms: this.alarms,
     });
+
+    const replica = replicaNames(config);
+    if (replica && config.archive.replica) {
+      new ArchiveReplication(this, 'Replication', {
+        rawMail: this.rawMail,
+        replica,
+        storageClass: config.archive.replica.storageClass,
+        alarms: this.alarms,
+      });
+    }
 
     this.reconcile = new ScheduledReconcile(this, 'Reconcile', {
       config,

@@ -25,6 +25,7 @@ export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<
   { names: ['search'], load: async () => (await import('./commands/search')).registerSearch },
   { names: ['status'], load: async () => (await import('./commands/status')).registerStatus },
   { names: ['export'], load: async () => (await import('./commands/export')).registerExport },
+  { names: ['sync'], load: async () => (await import('./commands/sync')).registerSync },
   {
     names: ['verify'],
     load: async () => {
@@ -42,6 +43,7 @@ export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<
   { names: ['forwards'], load: async () => (await import('./commands/forwards')).registerForwards },
   { names: ['redrive'], load: async () => (await import('./commands/redrive')).registerRedrive },
   { names: ['reconcile'], load: async () => (await import('./commands/reconcile')).registerReconcile },
+  { names: ['hold'], load: async () => (await import('./commands/hold')).registerHold },
   { names: ['reindex'], load: async () => (await import('./commands/reindex')).registerReindex },
   {
     names: ['restore'],

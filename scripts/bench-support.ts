@@ -11,6 +11,7 @@ export function memoryStore(objects: Map<string, Buffer>): RawMailStore {
     },
     async write(location, body) {
       objects.set(location.key, Buffer.from(body));
+      return {};
     },
     async exists(location) {
       return objects.has(location.key);

@@ -33,6 +33,7 @@ import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin'
 import { decryptingVerifyBench, encryptedExportBench } from './bench-age';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
+import { reconcileBench } from './bench-reconcile';
 import { requestsBench } from './bench-requests';
 import { restoreBench } from './bench-restore';
 import { startupBench } from './bench-startup';
@@ -467,6 +468,15 @@ function costEstimate(
   const sesSend = (n * 0.1) / 1000;
   const sqs = (n * requests.sqs * 0.4) / 1e6;
   const total = lambda + dynamo + s3Requests + storage + sesReceive + sesSend + sqs;
+  // Object Lock: a PutObjectRetention (PUT class) per version of raw mail, sidecar and delivery log object (at most
+  // one log object per message), and the sweep's GetObjectRetention (GET class) per new version plus its listing.
+  const lockedVersions = n * 3;
+  const lock = (lockedVersions * (0.005 + 0.0004) + (lockedVersions / 1000) * 0.005) / 1000;
+  // A replica (STANDARD, another region): a replication PUT per version at the destination's price, inter-region
+  // transfer of the bytes (the message plus ~1 KB of sidecar and ~1 KB of log line), and the storage in account B.
+  const replicatedGb = (n * (avgSize + 2048)) / 1024 ** 3;
+  const replica = (lockedVersions * 0.005) / 1000 + replicatedGb * 0.02;
+  const replicaStorage = replicatedGb * 0.023;
   for (const [name, value] of [
     ['Lambda (ingest + forward)', lambda],
     ['DynamoDB on demand', dynamo],
@@ -476,11 +486,15 @@ function costEstimate(
     ['SES sending (forwards)', sesSend],
     ['SQS', sqs],
     ['total', total],
+    ['Object Lock (lock step and sweep)', lock],
+    ['replica: replication requests and transfer', replica],
+    ['replica: storage in account B, per month', replicaStorage],
+    ['total with Object Lock and a replica', total + lock + replica],
   ] as const) {
     record({ section: 'cost', metric: name, value: value, unit: 'USD' });
   }
   notes.push(
-    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB $0.625/M WRU, $0.125/M RRU, about 14 WRU and 3 RRU per message; S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section). Beyond SES's own prices: ${(total - sesReceive - sesSend).toFixed(2)} USD per 10,000 messages (target at most 0.40). Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`,
+    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB $0.625/M WRU, $0.125/M RRU, about 14 WRU and 3 RRU per message; S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: 3 locked versions per message (raw, sidecar, at most one delivery log object), each one PutObjectRetention and one sweep GetObjectRetention; a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. Beyond SES's own prices: ${(total - sesReceive - sesSend).toFixed(2)} USD per 10,000 messages (target at most 0.40). Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`,
   );
 }
 
@@ -508,6 +522,13 @@ async function runImportSection(work: string, messages: Buffer[]) {
   mkdirSync(work, { recursive: true });
   const result = await importBench(work, messages, config);
   for (const row of result.rows) record({ section: 'import', ...row });
+  notes.push(...result.notes);
+}
+
+async function runReconcileSection() {
+  console.log('\nReconcile (peak RSS over simulated archives, each run in a fresh process)');
+  const result = await reconcileBench();
+  for (const row of result.rows) record({ section: 'reconcile', ...row });
   notes.push(...result.notes);
 }
 
@@ -546,6 +567,12 @@ async function main() {
     for (const note of notes) console.log(`  - ${note}`);
     return;
   }
+  // `BENCH_ONLY=reconcile npm run bench`: just the reconcile section (printed, results.json left alone).
+  if (process.env.BENCH_ONLY === 'reconcile') {
+    await runReconcileSection();
+    for (const note of notes) console.log(`  - ${note}`);
+    return;
+  }
   // `BENCH_ONLY=import npm run bench` (or startup): just that section (printed, results.json left alone).
   const only = process.env.BENCH_ONLY;
   if (only === 'import' || only === 'startup') {
@@ -566,6 +593,7 @@ async function main() {
     const e2e = await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
     await runImportSection(join(work, 'import'), messages);
     await coldStart(work);
+    await runReconcileSection();
     console.log('\nBundle safety (verify on manifest bombs, each in a fresh process)');
     const safety = await bundleSafetyBench(work);
     for (const row of safety.rows) record({ section: 'bundle safety', ...row });

@@ -6,6 +6,8 @@ import { type AwsNameRule, hostedZoneIdRule, sesReceiptNameRule, stackNameRule }
 import { AGE_X25519_RECIPIENT } from './bundle/age-recipient';
 import { errorMessage } from './errors';
 import { addressDomain } from './mail/address';
+import { archiveSchema } from './retention/archive-config';
+import { replicaIssues } from './retention/replica';
 
 /** A string AWS accepts as a name of the kind `rule` describes; the message quotes AWS's rule. */
 const awsName = (rule: AwsNameRule) => z.string().refine(rule.test, { message: rule.rule });
@@ -210,12 +212,14 @@ export const configSchema = z
       .describe(
         'Days before raw mail moves to S3 Glacier Instant Retrieval (same latency, cheaper storage).',
       ),
+    archive: archiveSchema,
   })
   .strict()
   .superRefine((config, ctx) => {
     // Relations between fields are checked once every field is itself valid (and transformed): zod runs this
     // after non-aborting issues too, when a target that failed to parse is still the raw JSON value.
     if (ctx.issues.length > 0) return;
+    for (const issue of replicaIssues(config)) ctx.addIssue({ code: 'custom', ...issue });
     const receiving = new Set(receivingDomains(config));
     for (const address of Object.keys(config.mailboxes)) {
       if (!config.domains.includes(addressDomain(address))) {

@@ -9,8 +9,21 @@ import type {
   ForwardState,
   SendResult,
 } from './forwarding/ledger';
-import type { DeliveryRow, ExportPart, ExportRecord, FolderState, RawLocation } from './index/schema';
+import type {
+  DeliveryRow,
+  ExportPart,
+  ExportRecord,
+  FolderState,
+  RawLocation,
+  RawObjectRow,
+} from './index/schema';
 import type { Folder } from './receiving/routing';
+import type { HoldRecord } from './retention/hold-record';
+
+/** The version a write made or a read returned; absent where the store keeps no versions (a directory). */
+export interface StoredVersion {
+  versionId?: string;
+}
 
 /** A stored object's bytes, streamed, with the S3 version id of what was read when the bucket is versioned. */
 export type StoredBody = AsyncIterable<Uint8Array> & { versionId?: string };
@@ -20,22 +33,68 @@ export interface RawMailStore {
   /** The exact stored bytes, streamed (the version `location.versionId` names, else the current one). */
   read(location: RawLocation): Promise<StoredBody>;
   /**
-   * Writes a whole object (content type `message/rfc822` unless named). `signal` aborts the request (a writer
-   * that bounds how long a put may take).
+   * Writes a whole object (content type `message/rfc822` unless named) and returns the version it made. `signal`
+   * aborts the request (a writer that bounds how long a put may take).
    */
   write(
     location: RawLocation,
     body: Uint8Array,
     options?: { contentType?: string; signal?: AbortSignal },
-  ): Promise<void>;
+  ): Promise<StoredVersion>;
   exists(location: RawLocation): Promise<boolean>;
   /** Streams a body into an object (multipart, so any size with flat memory). */
-  upload(location: RawLocation, body: Readable, contentType: string): Promise<void>;
+  upload(location: RawLocation, body: Readable, contentType: string): Promise<StoredVersion>;
   /**
    * Every object under a prefix, with its size in bytes, in key order (UTF-8 binary, as S3 lists); with
    * `startAfter`, only the keys that sort after it (ListObjectsV2 StartAfter).
    */
   list(bucket: string, prefix: string, startAfter?: string): AsyncIterable<{ key: string; size: number }>;
+}
+
+/** One version of one object. */
+export interface ObjectVersion {
+  bucket: string;
+  key: string;
+  versionId: string;
+}
+
+/** S3 Object Lock retention of one version: its mode and the instant (ISO 8601 UTC) it may be removed from. */
+export interface Retention {
+  mode: 'GOVERNANCE' | 'COMPLIANCE';
+  retainUntil: string;
+}
+
+/** A version as a listing of versions shows it. */
+export interface ListedVersion extends ObjectVersion {
+  isLatest: boolean;
+  deleteMarker: boolean;
+  /** ISO 8601 UTC. */
+  lastModified: string;
+  size: number;
+}
+
+/**
+ * S3 Object Lock on versions (shared/adapters/s3-object-locks.ts): retention and legal holds, and the listing of
+ * versions they are applied over. Throws what S3 throws (AccessDenied when a lock forbids the change).
+ */
+export interface ObjectLocks {
+  /** Places retention on a version, or extends it (S3 refuses to shorten it without a governance bypass). */
+  retain(version: ObjectVersion, retention: Retention): Promise<void>;
+  /** The version's retention, or undefined when it has none. */
+  retention(version: ObjectVersion): Promise<Retention | undefined>;
+  setLegalHold(version: ObjectVersion, on: boolean): Promise<void>;
+  legalHold(version: ObjectVersion): Promise<boolean>;
+  /** Every version and delete marker under a prefix, keys in order, newest version first within a key. */
+  versions(bucket: string, prefix: string): AsyncIterable<ListedVersion>;
+}
+
+/** The record of legal holds (shared/retention/holds.ts), kept in the index: who, when, why, how many. */
+export interface HoldLog {
+  /** Writes the record, replacing an earlier one with the same id. */
+  putHold(record: HoldRecord): Promise<void>;
+  getHold(holdId: string): Promise<HoldRecord | undefined>;
+  /** Every hold, active and released, oldest first. */
+  listHolds(): Promise<HoldRecord[]>;
 }
 
 export interface ListQuery {
@@ -56,6 +115,17 @@ export interface DeliveryIndex {
   restoreUid(mailbox: string, folder: Folder, uid: number, uidValidity: number): Promise<boolean>;
   /** Every delivery row, all mailboxes (reconcile). */
   allDeliveries(): AsyncIterable<DeliveryRow>;
+  /**
+   * The rows of a mailbox in the order of their raw objects' keys (by `sesMessageId`, compared as UTF-8 bytes, as
+   * S3 lists keys; then by message key), only their keys; with `afterSesMessageId`, only rows whose
+   * `sesMessageId` sorts after it. Reconcile walks them beside the bucket's listing.
+   */
+  rawObjectRows(mailbox: string, afterSesMessageId?: string): AsyncIterable<RawObjectRow>;
+  /**
+   * The rows of a mailbox in message-key order (the order of the forwarding ledger's entries); with
+   * `afterMessageKey`, only the rows after it.
+   */
+  mailboxRows(mailbox: string, afterMessageKey?: string): AsyncIterable<DeliveryRow>;
   /** Writes a row unless one exists for (mailbox, messageKey): at-least-once delivery makes this the norm. */
   putDelivery(row: DeliveryRow): Promise<'created' | 'exists'>;
   /**
@@ -107,7 +177,11 @@ export interface ForwardLedger {
   settleForward(entry: ForwardEntryKey, result: SendResult, now: Date): Promise<void>;
   /** Records a decision not to forward, unless something was already recorded. */
   skipForward(entry: ForwardEntryKey, reason: string, now: Date): Promise<void>;
-  listForwards(mailbox: string, state?: ForwardState): AsyncIterable<ForwardEntry>;
+  /**
+   * A mailbox's ledger entries in message-key order (then target); with `afterMessageKey`, only the entries of
+   * message keys after it.
+   */
+  listForwards(mailbox: string, state?: ForwardState, afterMessageKey?: string): AsyncIterable<ForwardEntry>;
   /** Bounce and complaint feedback, found by the id SES gave the sent copy; false when no entry has it. */
   recordFeedback(
     sesMessageId: string,

@@ -95,6 +95,7 @@ export class GmailDelivery extends Construct {
         if (secret) grantSecretValue(secret, this.sentCollector);
       }
       rawMail.grantSentCollection(this.sentCollector);
+      if (config.archive.lock.mode !== 'off') rawMail.grantLock(this.sentCollector);
       rawMail.grantDeliveryLogAppend(this.sentCollector);
       index.grantItems(this.sentCollector, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
       new Rule(this, 'SentCollectorSchedule', {

@@ -1,7 +1,7 @@
 // The index: one DynamoDB table (and its global secondary indexes) that every reader and writer shares, laid
 // out by shared/index/schema.ts. Retained with the stack, deletion-protected, with point-in-time recovery.
 import { type CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
@@ -35,6 +35,7 @@ export class IndexTable extends Construct {
         indexName: gsi.indexName,
         partitionKey: { name: gsi.partitionKey.name, type: attributeType(gsi.partitionKey.type) },
         sortKey: { name: gsi.sortKey.name, type: attributeType(gsi.sortKey.type) },
+        projectionType: gsi.projection === 'KEYS_ONLY' ? ProjectionType.KEYS_ONLY : ProjectionType.ALL,
       });
     }
   }

@@ -1,7 +1,12 @@
 // The raw-mail bucket: the source of truth. SES writes every received message under incoming/, ingest writes
 // an envelope sidecar under envelopes/, the exporter writes bundles under exports/. Retained with the stack.
+// S3 Object Lock is enabled from the first deploy, whatever the config's lock mode: CloudFormation replaces a
+// bucket whose ObjectLockEnabled changes (cloudformation-coverage-roadmap#1929, "requiresRecreation: Always"),
+// and a retained bucket replaced would quietly send new mail to an empty one. No default retention: SES does not
+// support receipt rules that upload to a bucket whose Object Lock has one (Amazon SES Developer Guide, "Deliver
+// to S3 bucket action"); each version is locked after it is written (shared/retention). docs/object-lock.md.
 import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
+import { AnyPrincipal, Effect, type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import {
   BlockPublicAccess,
@@ -15,6 +20,7 @@ import {
   DELIVERY_LOG_PREFIX,
   ENVELOPE_PREFIX,
   EXPORT_PREFIX,
+  LOCKED_PREFIXES,
   RAW_MAIL_PREFIX,
   REPORTS_PREFIX,
   SENT_COLLECTION_STATE_PREFIX,
@@ -27,6 +33,11 @@ export const EXPORT_RETENTION_DAYS = 7;
 export interface RawMailStoreProps {
   /** Age of a raw message, in days, at which it moves to S3 Glacier Instant Retrieval (a lifecycle rule). */
   readonly archiveTransitionDays: number;
+  /**
+   * The one IAM role allowed to bypass governance retention (`s3:BypassGovernanceRetention`).
+   * @default - nobody: the bucket policy denies the bypass to every principal
+   */
+  readonly breakGlassRoleArn?: string;
 }
 
 /**
@@ -59,6 +70,7 @@ export class RawMailStore extends Construct {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       versioned: true,
+      objectLockEnabled: true,
       removalPolicy: RemovalPolicy.RETAIN,
       serverAccessLogsBucket: this.accessLogBucket,
       serverAccessLogsPrefix: 'raw-mail/',
@@ -79,6 +91,9 @@ export class RawMailStore extends Construct {
           expiredObjectDeleteMarker: true,
         },
         {
+          // A transition only: no version of raw mail is ever expired. A noncurrent one is what an overwrite or a
+          // delete marker left, the version to keep; lifecycle could not remove a locked or held version anyway
+          // (Amazon S3 User Guide, "Object Lock considerations": protected versions stay safe from lifecycle).
           prefix: RAW_MAIL_PREFIX,
           transitions: [
             {
@@ -86,10 +101,58 @@ export class RawMailStore extends Construct {
               transitionAfter: Duration.days(props.archiveTransitionDays),
             },
           ],
-          noncurrentVersionExpiration: Duration.days(365),
         },
       ],
     });
+    // Governance retention is bypassed by whoever holds s3:BypassGovernanceRetention and asks for it
+    // (object-lock-overview, "Governance mode"): denied here to every principal but the break-glass role, so that
+    // no identity policy (an administrator's included) can grant it.
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'DenyGovernanceBypass',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:BypassGovernanceRetention'],
+        resources: [this.bucket.arnForObjects('*')],
+        ...(props.breakGlassRoleArn
+          ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.breakGlassRoleArn } } }
+          : {}),
+      }),
+    );
+  }
+
+  /**
+   * s3:PutObjectRetention on the locked prefixes (LOCKED_PREFIXES in shared/index/schema.ts): the lock step
+   * of a function that writes or reads archived versions. It can place or extend a retention, never shorten one
+   * (that needs s3:BypassGovernanceRetention, which the bucket policy denies).
+   */
+  grantLock(fn: IFunction): void {
+    for (const prefix of LOCKED_PREFIXES) {
+      this.grantOnPrefix(
+        fn,
+        ['s3:PutObjectRetention'],
+        prefix,
+        `Locks (S3 Object Lock retention) each version it writes or reads under ${prefix}`,
+      );
+    }
+  }
+
+  /**
+   * What the lock sweep (shared/retention/sweep.ts) reads besides: the versions of the bucket
+   * (s3:ListBucketVersions) and each new version's retention (s3:GetObjectRetention) under the locked prefixes.
+   */
+  grantLockSweep(fn: IFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['s3:ListBucketVersions'], resources: [this.bucket.bucketArn] }),
+    );
+    for (const prefix of LOCKED_PREFIXES) {
+      this.grantOnPrefix(
+        fn,
+        ['s3:GetObjectRetention'],
+        prefix,
+        `The lock sweep reads the retention of new versions under ${prefix}`,
+      );
+    }
   }
 
   /** s3:GetObject on raw mail (incoming/*); object keys are SES message ids. */

@@ -3,15 +3,27 @@
 // not publish, SNS could not deliver) is found here rather than by hand; what cannot be repaired fails the run,
 // which alarms.
 import { Duration } from 'aws-cdk-lib';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
+import { METRICS_NAMESPACE, UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
 import { ArchiverFunction } from './archiver-function';
 import type { Forwarding } from './forwarding';
 import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
+
+/** The reconcile function's service name (its logs, and the dimension of the metrics it publishes). */
+export const RECONCILE_SERVICE = 'mail-archiver-reconcile';
+
+/**
+ * How often the schedule invokes the function: each tick goes on with a run in progress, starts one that is due,
+ * or returns at once. Equal to the function's timeout, so a tick normally finds the last invocation gone; one
+ * that finds it still working leaves (lambdas/reconcile/handler.ts holds the run with a lease).
+ */
+export const RECONCILE_TICK = Duration.minutes(15);
 
 /** Props of {@link ScheduledReconcile}. */
 export interface ScheduledReconcileProps {
@@ -25,7 +37,8 @@ export interface ScheduledReconcileProps {
   /** Where this construct's alarms notify the operator. */
   readonly alarms: OperatorAlarms;
   /**
-   * How often it runs.
+   * How often a run starts (a run that takes longer than one invocation goes on at the next ticks, every
+   * {@link RECONCILE_TICK} or `every` if shorter).
    * @default - every 6 hours
    */
   readonly every?: Duration;
@@ -43,6 +56,7 @@ export class ScheduledReconcile extends Construct {
   constructor(scope: Construct, id: string, props: ScheduledReconcileProps) {
     super(scope, id);
     const { rawMail, index, forwarding, alarms } = props;
+    const every = props.every ?? Duration.hours(6);
     this.function = new ArchiverFunction(this, 'ReconcileFunction', {
       entry: 'lambdas/reconcile/index.ts',
       description: 'Compares raw mail, the index and the forwarding ledger; reindexes what is missing',
@@ -55,12 +69,18 @@ export class ScheduledReconcile extends Construct {
         INDEX_TABLE: index.table.tableName,
         RAW_BUCKET: rawMail.bucket.bucketName,
         FORWARD_QUEUE_URL: forwarding.queue.queueUrl,
-        POWERTOOLS_SERVICE_NAME: 'mail-archiver-reconcile',
+        POWERTOOLS_SERVICE_NAME: RECONCILE_SERVICE,
+        RECONCILE_EVERY_MINUTES: String(every.toMinutes()),
       },
     });
     rawMail.grantRawMailRead(this.function, 'scheduled reconcile');
     rawMail.grantEnvelopeReadWrite(this.function);
     rawMail.grantReportsReadWrite(this.function);
+    const locking = props.config.archive.lock.mode !== 'off';
+    if (locking) {
+      rawMail.grantLock(this.function);
+      rawMail.grantLockSweep(this.function);
+    }
     rawMail.grantDeliveryLogAppend(this.function, { read: true });
     forwarding.grantEnqueue(this.function);
     index.grantWithIndexes(
@@ -75,9 +95,22 @@ export class ScheduledReconcile extends Construct {
     );
     new Rule(this, 'ReconcileSchedule', {
       description: 'Runs the archiver reconcile (and reindex) on a schedule',
-      schedule: Schedule.rate(props.every ?? Duration.hours(6)),
+      schedule: Schedule.rate(every.toMinutes() < RECONCILE_TICK.toMinutes() ? every : RECONCILE_TICK),
       targets: [new LambdaFunction(this.function, { retryAttempts: 0 })],
     });
+    if (locking) {
+      alarms.alarmWhenAboveZero(
+        'UnlockedMessagesAlarm',
+        new Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: UNLOCKED_MESSAGES_METRIC,
+          dimensionsMap: { service: RECONCILE_SERVICE },
+          statistic: 'Maximum',
+          period: Duration.hours(6),
+        }),
+        'The lock sweep left messages with a version that has no Object Lock retention: see the reconcile log, then `mail-archiver reconcile`',
+      );
+    }
     alarms.alarmWhenAboveZero(
       'ReconcileErrorsAlarm',
       this.function.metricErrors({ period: Duration.hours(1) }),

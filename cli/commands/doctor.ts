@@ -1,5 +1,6 @@
 // `mail-archiver doctor`: the preflight before and after `cdk deploy` (cli/doctor/checks/checks.ts has the checks).
 import { Resolver } from 'node:dns/promises';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import {
@@ -9,6 +10,8 @@ import {
   runAwsChecks,
   runLocalChecks,
 } from '../doctor/checks';
+import { lockModeCheck } from '../doctor/lock-mode';
+import { replicaCheck } from '../doctor/replica';
 import { archiverHome, readRunningStack } from '../local/running-stack';
 import { out } from '../program';
 import { localHealth } from '../target/health';
@@ -17,25 +20,36 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
   program
     .command('doctor')
     .description(
-      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile',
+      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile, the lock mode against what the archive already locks',
     )
     .action(async () => {
       const { target, configuration } = ctx.globals();
       const home = archiverHome();
       const lastReconcile = readReconcileRecord(home, target);
-      const checks =
-        target === 'aws'
-          ? await runAwsChecks(await awsDoctorDeps(configuration, new Resolver(), lastReconcile))
-          : await runLocalChecks({
-              config: configuration,
-              running: readRunningStack(home),
-              lastReconcile,
-              deadLetters: (({ ingestDeadLetters, parkedForwards, unreadableDeadLetters }) => ({
-                ingest: ingestDeadLetters,
-                parkedForwards,
-                unreadable: unreadableDeadLetters ?? [],
-              }))(localHealth(home)),
-            });
+      const awsDeps =
+        target === 'aws' ? await awsDoctorDeps(configuration, new Resolver(), lastReconcile) : undefined;
+      const running = target === 'aws' ? undefined : readRunningStack(home);
+      const checks = awsDeps
+        ? await runAwsChecks(awsDeps)
+        : await runLocalChecks({
+            config: configuration,
+            running,
+            lastReconcile,
+            deadLetters: (({ ingestDeadLetters, parkedForwards, unreadableDeadLetters }) => ({
+              ingest: ingestDeadLetters,
+              parkedForwards,
+              unreadable: unreadableDeadLetters ?? [],
+            }))(localHealth(home)),
+          });
+      checks.push(
+        await lockModeCheck(configuration, awsDeps ? { aws: awsDeps.outputs } : { local: running }),
+      );
+      if (awsDeps) {
+        const s3 = new S3Client({});
+        const replica = await replicaCheck(configuration, s3, awsDeps.outputs?.RawMailBucketName);
+        s3.destroy();
+        if (replica) checks.push(replica);
+      }
       const failed = checks.some((c) => c.status === 'fail');
       // --json is global (cli/program.ts): one JSON document instead of the lines.
       if (out().json) process.stdout.write(`${JSON.stringify({ target, ok: !failed, checks })}\n`);

@@ -2,6 +2,7 @@
 // the ledger is gone too: it says what that state means and offers the command that accepts it.
 import type { Command } from 'commander';
 import { acceptUnforwarded, reconcile } from '../../shared/archive/reconcile';
+import { sweepUnlocked } from '../../shared/retention/sweep';
 import type { CliContext } from '../context';
 import { recordReconcileRun } from '../doctor/checks';
 import { archiverHome } from '../local/running-stack';
@@ -19,7 +20,7 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
     )
     .action(async (options: { acceptUnforwarded?: boolean }) => {
       const output = out();
-      const { report, accepted } = await ctx.withArchive(async (archive, config) => {
+      const { report, accepted, sweep } = await ctx.withArchive(async (archive, config) => {
         const deps = {
           config,
           store: archive.store,
@@ -27,13 +28,24 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
           bucket: archive.bucket,
           deliveryLog: archive.deliveryLog,
         };
+        // Versions a failed lock step left unlocked are locked first (shared/retention/sweep.ts).
+        const sweep = archive.locker
+          ? await sweepUnlocked({ locker: archive.locker, bucket: archive.bucket })
+          : undefined;
         const first = await reconcile(deps);
         if (!options.acceptUnforwarded || first.notForwarded.length === 0)
-          return { report: first, accepted: 0 };
+          return { report: first, accepted: 0, sweep };
         const accepted = await acceptUnforwarded(deps, first.notForwarded);
-        return { report: await reconcile(deps), accepted };
+        return { report: await reconcile(deps), accepted, sweep };
       });
-      output.jsonLine({ ...report, accepted });
+      output.jsonLine({ ...report, accepted, ...(sweep ? { lockSweep: sweep } : {}) });
+      if (sweep) {
+        output.result(
+          `object lock: ${sweep.locked} versions locked by this sweep, ${sweep.unlockedMessages} messages left with an unlocked version`,
+        );
+        for (const u of sweep.unlocked.slice(0, 20))
+          output.result(`  not locked: ${u.key} ${u.versionId}: ${u.reason}`);
+      }
       if (accepted > 0)
         output.result(`accepted ${accepted} forwards as they are (recorded as skipped in the ledger)`);
       output.result(
@@ -87,7 +99,8 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
         report.ok,
         new Date(),
         report.notIndexed.length,
+        sweep?.unlockedMessages,
       );
-      if (!report.ok) process.exitCode = 1;
+      if (!report.ok || (sweep?.unlockedMessages ?? 0) > 0) process.exitCode = 1;
     });
 }

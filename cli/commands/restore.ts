@@ -6,6 +6,7 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ImapFlow } from 'imapflow';
+import { CONTROL_CHARACTERS } from '../../shared/mail/display-text';
 import {
   BundleNotVerifiedError,
   RestoreStateError,
@@ -247,9 +248,14 @@ function targetCell(f: RestoreReport['folders'][number], dryRun: boolean): strin
   return notes.length ? `${f.target} (${notes.join(', ')})` : f.target;
 }
 
+/** A bundle folder's name for the report: quoted, its control characters escaped, where it has any (one row each). */
+function shownFolder(name: string): string {
+  return name.search(CONTROL_CHARACTERS) >= 0 ? JSON.stringify(name) : name;
+}
+
 export function printRestoreReport(report: RestoreReport, target: string): void {
   const rows = report.folders.map((f) => [
-    f.folder,
+    shownFolder(f.folder),
     targetCell(f, report.dryRun),
     String(f.inBundle),
     String(f.moved),
@@ -287,7 +293,9 @@ export function printRestoreReport(report: RestoreReport, target: string): void 
       `  ${report.nulAsHighBit} messages with NUL bytes: the server serves NUL as 0x80 and has no BINARY; verified on every other byte`,
     );
   for (const r of report.refused) {
-    console.log(`  refused (${r.reason}): ${r.folder} UID ${r.uid}, ${humanBytes(r.size)}: ${r.serverText}`);
+    console.log(
+      `  refused (${r.reason}): ${shownFolder(r.folder)} UID ${r.uid}, ${humanBytes(r.size)}: ${r.serverText}`,
+    );
     console.log(`    next step: ${r.nextStep}`);
   }
   if (report.stoppedForQuota)
@@ -297,14 +305,15 @@ export function printRestoreReport(report: RestoreReport, target: string): void 
     );
   for (const a of report.altered)
     console.log(
-      `  altered by the server: ${a.folder} UID ${a.uid} (target UID ${a.targetUid}): ${a.changes.join(', ')}`,
+      `  altered by the server: ${shownFolder(a.folder)} UID ${a.uid} (target UID ${a.targetUid}): ${a.changes.join(', ')}`,
     );
   if (report.altered.length)
     console.log(
       '  These are on the target with their flags and dates, changed by the server as it stored them; the archive\n' +
         '  and the bundle keep the originals. A later run finds them again and appends nothing.',
     );
-  for (const n of report.notVerified) console.log(`  NOT verified: ${n.folder} UID ${n.uid}: ${n.problem}`);
+  for (const n of report.notVerified)
+    console.log(`  NOT verified: ${shownFolder(n.folder)} UID ${n.uid}: ${n.problem}`);
   if (!report.dryRun)
     console.log(`state: ${report.statePath} (run the same command again to resume or re-check)`);
 }

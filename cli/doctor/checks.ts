@@ -417,6 +417,8 @@ export interface ReconcileRecord {
   lastCleanAt?: string;
   /** Raw objects that run found not indexed. */
   notIndexed?: number;
+  /** Messages that run's lock sweep left with a version that has no Object Lock retention. */
+  unlockedMessages?: number;
 }
 
 const recordPath = (home: string, target: string) => join(home, `last-reconcile.${target}.json`);
@@ -442,6 +444,7 @@ export function recordReconcileRun(
   clean: boolean,
   now = new Date(),
   notIndexed?: number,
+  unlockedMessages?: number,
 ): void {
   const previous = readReconcileRecord(home, target);
   const at = now.toISOString();
@@ -450,6 +453,7 @@ export function recordReconcileRun(
     ok: clean,
     lastCleanAt: clean ? at : previous?.lastCleanAt,
     ...(notIndexed !== undefined ? { notIndexed } : {}),
+    ...(unlockedMessages !== undefined ? { unlockedMessages } : {}),
   };
   mkdirSync(home, { recursive: true });
   writeFileSync(recordPath(home, target), `${JSON.stringify(record)}\n`);

@@ -10,14 +10,15 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  type DynamoDBClient,
-  ListTablesCommand,
-} from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+  CreateBucketCommand,
+  HeadBucketCommand,
+  PutBucketVersioningCommand,
+  PutObjectLockConfigurationCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import { indexTableDefinition } from '../../shared/index/schema';
+import { installObjectLockLayer } from './object-lock/layer';
+import { type GuardedApp, requireAccessKeyId } from './s3-access';
 
 export class MissingDependencyError extends Error {
   override name = 'MissingDependencyError';
@@ -146,12 +147,15 @@ export interface S3Local {
 /**
  * Starts s3rver on loopback over `dataDir` (created 0700; objects written 0600). With `credentials`, every
  * request must be signed (header or presigned query) with that key id, else 403: s3rver itself serves
- * unsigned requests and checks no V4 signature, so any local user could read every object.
+ * unsigned requests and checks no V4 signature, so any local user could read every object. Buckets created with
+ * Object Lock (or versioned later) get S3's versioning and Object Lock (cli/local/object-lock/layer.ts);
+ * `governanceBypassKeyIds` names the access keys whose requests may bypass governance retention (none by default).
  */
 export async function startS3Local(options: {
   port?: number;
   dataDir: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  governanceBypassKeyIds?: string[];
 }): Promise<S3Local> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const server = new S3rver({
@@ -164,6 +168,10 @@ export async function startS3Local(options: {
   answerPutsOnceWritten((server as unknown as { store: S3rverStore }).store);
   rememberBucketSettings((server as unknown as { store: SubresourceStore }).store);
   continueListingsWithoutDes(server as unknown as KoaLike);
+  installObjectLockLayer(server, {
+    dataDir: options.dataDir,
+    ...(options.governanceBypassKeyIds ? { governanceBypassKeyIds: options.governanceBypassKeyIds } : {}),
+  });
   if (options.credentials) {
     // s3rver knows one account; its signature check looks the key id up there (V4 signatures it never checks).
     const { DUMMY_ACCOUNT } = createRequire(import.meta.url)('s3rver/lib/models/account') as {
@@ -174,38 +182,6 @@ export async function startS3Local(options: {
   }
   const { port } = (await server.run()) as { port: number };
   return { endpoint: `http://127.0.0.1:${port}`, stop: () => server.close() as Promise<void> };
-}
-
-interface GuardedApp {
-  middleware: ((ctx: GuardContext, next: () => Promise<void>) => Promise<void>)[];
-}
-interface GuardContext {
-  headers: Record<string, string | string[] | undefined>;
-  query: Record<string, string | string[] | undefined>;
-  status: number;
-  type: string;
-  body: unknown;
-}
-
-/** The access key id a request was signed with: SigV4 or V2, in the Authorization header or the query. */
-export function requestAccessKeyId(ctx: Pick<GuardContext, 'headers' | 'query'>): string | undefined {
-  const header = ctx.headers.authorization;
-  const auth = Array.isArray(header) ? header[0] : header;
-  if (auth) return auth.match(/Credential=([^/,\s]+)\//)?.[1] ?? auth.match(/^AWS ([^:\s]+):/)?.[1];
-  const credential = ctx.query['X-Amz-Credential'] ?? ctx.query.AWSAccessKeyId;
-  const value = Array.isArray(credential) ? credential[0] : credential;
-  return value?.split('/')[0];
-}
-
-/** First in s3rver's middleware: a request not signed with `accessKeyId` gets 403 AccessDenied. */
-function requireAccessKeyId(app: GuardedApp, accessKeyId: string): void {
-  app.middleware.unshift(async (ctx, next) => {
-    if (requestAccessKeyId(ctx) === accessKeyId) return next();
-    ctx.status = 403;
-    ctx.type = 'application/xml';
-    ctx.body =
-      '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>';
-  });
 }
 
 /** The parts of s3rver 3.7.1's FilesystemStore (pinned) that the fix below relies on. */
@@ -364,56 +340,26 @@ function continueListingsWithoutDes(app: KoaLike): void {
   app.middleware.splice(2, 0, listing);
 }
 
+/**
+ * The archive's bucket as the stack creates it: versioned, with S3 Object Lock enabled and no default retention
+ * (SES cannot write into a bucket with one). A bucket from before Object Lock gets versioning and Object Lock now
+ * (S3 allows enabling it on an existing versioned bucket; its objects become `null` versions).
+ */
 export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
   try {
     await s3.send(new HeadBucketCommand({ Bucket: bucket }));
   } catch {
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+    return;
   }
-}
-
-/** Creates the index table with the same key schema as the CDK stack, if it does not exist yet. */
-export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
-  const { TableNames } = await dynamodb.send(new ListTablesCommand({}));
-  if (TableNames?.includes(tableName)) return;
-  const def = indexTableDefinition;
-  const attributes = new Map<string, 'S' | 'N'>();
-  for (const key of [
-    def.partitionKey,
-    def.sortKey,
-    ...def.globalSecondaryIndexes.flatMap((g) => [g.partitionKey, g.sortKey]),
-  ]) {
-    attributes.set(key.name, key.type);
-  }
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({
-        AttributeName,
-        AttributeType,
-      })),
-      KeySchema: [
-        { AttributeName: def.partitionKey.name, KeyType: 'HASH' },
-        { AttributeName: def.sortKey.name, KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: def.globalSecondaryIndexes.map((g) => ({
-        IndexName: g.indexName,
-        KeySchema: [
-          { AttributeName: g.partitionKey.name, KeyType: 'HASH' },
-          { AttributeName: g.sortKey.name, KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      })),
-    }),
+  await s3.send(
+    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
   );
-  await waitFor(
-    async () => {
-      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-      return Table?.TableStatus === 'ACTIVE';
-    },
-    10_000,
-    `table ${tableName} to become active`,
+  await s3.send(
+    new PutObjectLockConfigurationCommand({
+      Bucket: bucket,
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled' },
+    }),
   );
 }
 

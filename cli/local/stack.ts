@@ -19,16 +19,19 @@ import {
   type LocalEndpoints,
 } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import type { ArchiverConfig } from '../../shared/config';
 import { DeliveryLog, type DeliveryLogBatch } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
-import type { MailSender } from '../../shared/ports';
+import type { MailSender, RawMailStore } from '../../shared/ports';
 import { checkEnvelopeRecipient } from '../../shared/receiving/recipient-check';
 import type { Verdicts } from '../../shared/receiving/routing';
 import { normaliseAddress } from '../../shared/receiving/routing';
 import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import { storeLikeSes } from '../../shared/receiving/ses-receive';
+import { type ArchiveLocker, archiveLocker } from '../../shared/retention/lock-policy';
+import { lockingStore } from '../../shared/retention/locking-store';
 import { describeError, rootCause } from '../process/describe-error';
 import { assertPortFree } from '../process/net-ports';
 import { LocalDeadLetters } from './dead-letters';
@@ -65,7 +68,10 @@ export { archiverHome, readRunningStack, type StackFile } from './running-stack'
 /** An archive, local or deployed (cli/target/aws.ts connects the deployed one): its storage and ingest path. */
 export interface Archive {
   clients: AwsClients;
-  store: S3RawMailStore;
+  /** Writes under the locked prefixes are locked by it (shared/retention/locking-store.ts). */
+  store: RawMailStore;
+  /** Locks what ingest reads; absent when the lock is off. */
+  locker?: ArchiveLocker;
   index: DynamoMailIndex;
   bucket: string;
   tableName: string;
@@ -94,12 +100,23 @@ export interface LocalForwarding {
   gmailRootUrl?: string;
 }
 
-/** The storage side of an archive: its clients, the raw store and the index, wherever they run. */
-export function archiveStorage(clients: AwsClients, bucket: string, tableName: string) {
-  const store = new S3RawMailStore(clients.s3);
+/**
+ * The storage side of an archive: its clients, the raw store and the index, wherever they run. With `config`,
+ * what is written under the locked prefixes is locked as its lock says (shared/retention), and `locker` locks
+ * what ingest reads.
+ */
+export function archiveStorage(
+  clients: AwsClients,
+  bucket: string,
+  tableName: string,
+  config?: Pick<ArchiverConfig, 'archive'>,
+) {
+  const locker = config ? archiveLocker(config, new S3ObjectLocks(clients.s3)) : undefined;
+  const store = lockingStore(new S3RawMailStore(clients.s3), locker);
   return {
     clients,
     store,
+    ...(locker ? { locker } : {}),
     index: new DynamoMailIndex(clients.dynamodb, tableName),
     deliveryLog: new DeliveryLog(store, bucket),
     bucket,
@@ -113,8 +130,8 @@ export async function openArchive(
   logger: IngestHandlerDeps['logger'] = { info: () => undefined, warn: () => undefined },
   forwardingOptions?: LocalForwarding,
 ): Promise<Omit<Archive, 'close'> & { clients: AwsClients }> {
-  const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE);
-  const { store, index, deliveryLog } = storage;
+  const storage = archiveStorage(createClients(endpoints), LOCAL_BUCKET, LOCAL_TABLE, config);
+  const { store, index, locker, deliveryLog } = storage;
   let forwarding: Archive['forwarding'];
   if (forwardingOptions) {
     const { LocalForwardQueue, localForwardDeps } = await import('./forwarding');
@@ -138,6 +155,7 @@ export async function openArchive(
             index,
             deliveryLog,
             logger,
+            ...(locker ? { locker } : {}),
             ...(forwarding ? { forwards: forwarding.queue } : {}),
           }),
         );
@@ -217,7 +235,8 @@ export async function startLocalArchive(
   makeDataHomePrivate(options.home);
   const releaseUmask = holdPrivateUmask();
   const credentials = localCredentials(options.home);
-  const { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } = await import('./services');
+  const { ensureBucket, startDynamoLocal, startS3Local } = await import('./services');
+  const { ensureIndexTable } = await import('./index-table');
   const started = await Promise.allSettled([
     startDynamoLocal({
       dataDir: join(options.home, 'dynamodb'),

@@ -31,3 +31,13 @@ export function parseDate(value: string): Date {
     throw new InvalidArgumentError('must be a date like 2026-01-31 or 2026-01-31T12:00:00Z');
   return date;
 }
+
+/** A duration such as `90s`, `15m`, `1h` or `1d` (a bare number is seconds), in milliseconds. */
+export function parseInterval(value: string): number {
+  const match = /^(\d+)\s*(s|m|h|d)?$/.exec(value.trim());
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match?.[2] ?? 's') as 's'];
+  const ms = match ? Number(match[1]) * unit : Number.NaN;
+  if (!Number.isFinite(ms) || ms <= 0)
+    throw new InvalidArgumentError('must be a duration like 90s, 15m, 1h or 1d');
+  return ms;
+}

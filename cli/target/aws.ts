@@ -71,7 +71,7 @@ export async function connectAws(config: ArchiverConfig): Promise<Archive> {
   const bucket = need('RawMailBucketName');
   const tableName = need('IndexTableName');
   const queueUrl = need('IngestQueueUrl');
-  const storage = archiveStorage(createClients(), bucket, tableName);
+  const storage = archiveStorage(createClients(), bucket, tableName, config);
   const { clients } = storage;
   const sqs = new SQSClient({});
   return {

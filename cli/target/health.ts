@@ -29,6 +29,8 @@ export interface ArchiveHealth {
   feedbackDeadLetters?: number;
   /** Raw objects the last reconcile found not indexed (undefined when no reconcile is recorded). */
   notIndexed?: number;
+  /** Messages the last lock sweep left with an unlocked version (undefined: no sweep recorded). */
+  unlockedMessages?: number;
   lastReconcileAt?: string;
   lastReconcileOk?: boolean;
   lastCleanReconcileAt?: string;
@@ -70,6 +72,9 @@ export async function awsHealth(
       scheduled && (!cli.lastReconcileAt || scheduled.at > cli.lastReconcileAt)
         ? {
             notIndexed: scheduled.notIndexed,
+            ...(scheduled.unlockedMessages !== undefined
+              ? { unlockedMessages: scheduled.unlockedMessages }
+              : {}),
             lastReconcileAt: scheduled.at,
             lastReconcileOk: scheduled.ok,
             ...(scheduled.lastCleanAt ? { lastCleanReconcileAt: scheduled.lastCleanAt } : {}),
@@ -91,6 +96,7 @@ function fromRecord(last: ReconcileRecord | undefined): Partial<ArchiveHealth> {
   if (!last) return {};
   return {
     ...(last.notIndexed !== undefined ? { notIndexed: last.notIndexed } : {}),
+    ...(last.unlockedMessages !== undefined ? { unlockedMessages: last.unlockedMessages } : {}),
     lastReconcileAt: last.at,
     lastReconcileOk: last.ok,
     ...(last.lastCleanAt ? { lastCleanReconcileAt: last.lastCleanAt } : {}),
@@ -113,6 +119,11 @@ export function healthLines(health: ArchiveHealth): string[] {
       ? [`feedback dead letters: ${health.feedbackDeadLetters}`]
       : []),
     `not indexed:         ${health.notIndexed ?? 'unknown'}${health.notIndexed ? ' (mail-archiver reindex)' : ''} (as of the last reconcile)`,
+    ...(health.unlockedMessages !== undefined
+      ? [
+          `unlocked messages:   ${health.unlockedMessages}${health.unlockedMessages ? ' (mail-archiver reconcile locks them; see docs/object-lock.md)' : ''} (as of the last reconcile)`,
+        ]
+      : []),
     `last reconcile:      ${reconcile}`,
   ];
 }

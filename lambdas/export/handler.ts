@@ -82,11 +82,13 @@ export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store
       return {
         key,
         stream,
-        done: deps.store.upload(
-          { bucket: deps.bucket, key },
-          stream,
-          encrypted ? 'application/octet-stream' : 'application/gzip',
-        ),
+        done: deps.store
+          .upload(
+            { bucket: deps.bucket, key },
+            stream,
+            encrypted ? 'application/octet-stream' : 'application/gzip',
+          )
+          .then(() => {}),
       };
     };
     const after = await runExportPart(deps, record, part, openSink);

@@ -6,14 +6,21 @@ import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { GmailApi } from '../../shared/adapters/gmail-api';
 import { SecretsManagerGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
 import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
+import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { DeliveryLog } from '../../shared/delivery-log/log';
+import { archiveLocker } from '../../shared/retention/lock-policy';
+import { lockingStore } from '../../shared/retention/locking-store';
 import { bundledConfig, requireEnv } from '../shared/environment';
 import { createGmailSentHandler } from './handler';
 
 const clients = createClients();
 const config = bundledConfig();
-const store = new S3RawMailStore(clients.s3);
+// Collected messages and their sidecars are locked as they are written (shared/retention/locking-store.ts).
+const store = lockingStore(
+  new S3RawMailStore(clients.s3),
+  archiveLocker(config, new S3ObjectLocks(clients.s3)),
+);
 const bucket = requireEnv('RAW_MAIL_BUCKET');
 export const handler = createGmailSentHandler({
   config,

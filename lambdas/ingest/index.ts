@@ -2,17 +2,23 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { DeliveryLog } from '../../shared/delivery-log/log';
+import { archiveLocker } from '../../shared/retention/lock-policy';
+import { lockingStore } from '../../shared/retention/locking-store';
 import { bundledConfig, requireEnv } from '../shared/environment';
 import { createIngestHandler } from './handler';
 
 const clients = createClients();
-const store = new S3RawMailStore(clients.s3);
+const config = bundledConfig();
+const locker = archiveLocker(config, new S3ObjectLocks(clients.s3));
+const store = lockingStore(new S3RawMailStore(clients.s3), locker);
 export const handler = createIngestHandler({
-  config: bundledConfig(),
+  config,
   store,
+  ...(locker ? { locker } : {}),
   deliveryLog: new DeliveryLog(store, requireEnv('RAW_BUCKET')),
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),

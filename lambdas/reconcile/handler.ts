@@ -1,16 +1,33 @@
-// Scheduled (EventBridge) reconcile: compares the raw store, the index and the forwarding ledger, and reindexes
-// what it finds missing (a notification SES could not publish or SNS could not deliver leaves the raw object in
-// incoming/ with nothing else to index it; a message whose ingest failed for good has its envelope sidecar).
-// The outcome is kept in S3 (reports/reconcile.json) for `status` and `doctor`; a run that leaves anything
-// unresolved fails, which the function's error alarm reports.
+// Scheduled (EventBridge) reconcile: compares the raw store, the index, the forwarding ledger and the delivery
+// log, and reindexes what it finds missing (a notification SES could not publish or SNS could not deliver leaves
+// the raw object in incoming/ with nothing else to index it; a message whose ingest failed for good has its
+// envelope sidecar). The outcome is kept in S3 (reports/reconcile.json) for `status` and `doctor`; a run that
+// leaves anything unresolved fails, which the function's error alarm reports.
+//
+// A run can outlive one invocation: the schedule ticks often (cdk/constructs/scheduled-reconcile.ts), and each
+// tick either goes on with the run in progress (reports/reconcile-progress.json) until its time is nearly up, or
+// starts a new run once the last one is `every` old, or does nothing. The progress names the invocation holding
+// it until when (a lease), so a tick that comes while another invocation works leaves it alone: two invocations
+// never compare at once.
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { readObject } from '../../shared/archive/raw-object';
-import { type ReconcileReport, type ReindexReport, reconcile, reindex } from '../../shared/archive/reconcile';
+import {
+  continueReconcile,
+  type ReconcileProgress,
+  type ReconcileReport,
+  type ReindexReport,
+  reindex,
+  startReconcile,
+} from '../../shared/archive/reconcile';
 import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
-import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
+import { RECONCILE_PROGRESS_KEY, RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
+import { UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
 import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
+import type { ArchiveLocker } from '../../shared/retention/lock-policy';
+import { type SweepReport, sweepUnlocked } from '../../shared/retention/sweep';
 
 export interface ReconcileHandlerDeps {
   config: ArchiverConfig;
@@ -22,6 +39,26 @@ export interface ReconcileHandlerDeps {
   deliveryLog?: DeliveryLog;
   logger: Pick<Logger, 'info' | 'warn'>;
   now?: () => Date;
+  /**
+   * How long after a run started the next one starts, in milliseconds (ticks in between only go on with a run
+   * that has not finished). @default 0: every tick that finds no run in progress starts one
+   */
+  everyMs?: number;
+  /**
+   * What an invocation leaves for writing its progress and report, in milliseconds: it stops comparing this long
+   * before its timeout. @default 60 seconds
+   */
+  reserveMs?: number;
+  /** The lock step for what reindex reads, and the sweep's locks (shared/retention). */
+  locker?: ArchiveLocker;
+  /** Where the sweep's count of unlocked messages is published (its alarm's metric). */
+  metrics?: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
+}
+
+/** What the handler reads of the Lambda context: how long the invocation has left. */
+export interface InvocationClock {
+  getRemainingTimeInMillis(): number;
+  awsRequestId?: string;
 }
 
 /** The scheduled reconcile left differences it could not repair; `report` lists them. */
@@ -29,18 +66,78 @@ export class ReconcileFindingsError extends Error {
   override name = 'ReconcileFindingsError';
 }
 
+/** The run in progress, as kept between invocations. */
+interface HeldProgress {
+  progress: ReconcileProgress;
+  /** The invocation holding the run, and until when (epoch milliseconds); expired: any tick may take it. */
+  heldBy?: string;
+  heldUntil?: number;
+}
+
+/** What a tick that compared nothing returns: why. */
+export interface ReconcileTickSkipped {
+  skipped: 'not due' | 'held by another invocation';
+}
+
+/** What a tick that compared but did not finish returns. */
+export interface ReconcileTickContinuing {
+  continuing: { phase: ReconcileProgress['phase']; steps: number; startedAt: string };
+}
+
 export function createReconcileHandler(deps: ReconcileHandlerDeps) {
   const now = deps.now ?? (() => new Date());
-  return async (): Promise<ReconcileRun> => {
+  const progressAt = { bucket: deps.bucket, key: RECONCILE_PROGRESS_KEY };
+  const reportAt = { bucket: deps.bucket, key: RECONCILE_REPORT_KEY };
+  const readJson = async <T>(location: typeof progressAt): Promise<T | undefined> =>
+    (await deps.store.exists(location))
+      ? (JSON.parse((await readObject(deps.store, location)).toString('utf8')) as T)
+      : undefined;
+  const writeJson = (location: typeof progressAt, value: unknown) =>
+    deps.store.write(location, Buffer.from(JSON.stringify(value)), { contentType: 'application/json' });
+
+  return async (
+    _event?: unknown,
+    context?: InvocationClock,
+  ): Promise<ReconcileRun | ReconcileTickSkipped | ReconcileTickContinuing> => {
     const base = {
       config: deps.config,
       store: deps.store,
       index: deps.index,
       bucket: deps.bucket,
       now,
+      ...(deps.locker ? { locker: deps.locker } : {}),
       ...(deps.deliveryLog ? { deliveryLog: deps.deliveryLog } : {}),
     };
-    let report: ReconcileReport = await reconcile(base);
+    const started = Date.now();
+    // Without a context (a test, a direct call) the run goes to its end in this call.
+    const deadline = context
+      ? started + context.getRemainingTimeInMillis() - (deps.reserveMs ?? 60_000)
+      : undefined;
+    const me = context?.awsRequestId ?? `local-${started}`;
+    const held = await readJson<HeldProgress>(progressAt);
+    if (held && held.heldBy !== me && (held.heldUntil ?? 0) > started) {
+      return { skipped: 'held by another invocation' };
+    }
+    const previous = await readJson<ReconcileRun>(reportAt);
+    if (!held && previous && deps.everyMs) {
+      const lastStart = Date.parse(previous.startedAt ?? previous.at);
+      if (now().getTime() - lastStart < deps.everyMs) return { skipped: 'not due' };
+    }
+    let progress = held?.progress ?? (await startReconcile(base));
+    const hold: HeldProgress = {
+      progress,
+      heldBy: me,
+      heldUntil: (deadline ?? started + 15 * 60_000) + (deps.reserveMs ?? 60_000),
+    };
+    await writeJson(progressAt, hold);
+    progress = await continueReconcile(base, progress, deadline === undefined ? {} : { deadline });
+    if (progress.phase !== 'done') {
+      // Released: the next tick goes on from here.
+      await writeJson(progressAt, { progress } satisfies HeldProgress);
+      deps.logger.info('reconcile continues', { phase: progress.phase, steps: progress.steps });
+      return { continuing: { phase: progress.phase, steps: progress.steps, startedAt: progress.startedAt } };
+    }
+    const report = progress.report;
     let reindexed: ReindexReport | undefined;
     if (
       report.notIndexed.length > 0 ||
@@ -53,45 +150,88 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       reindexed = await reindex({ ...base, forwards: deps.forwards }, (raw) =>
         rawMessageRecipients(deps.config, raw),
       );
-      report = await reconcile(base);
     }
-    const location = { bucket: deps.bucket, key: RECONCILE_REPORT_KEY };
-    const previous = (await deps.store.exists(location))
-      ? (JSON.parse((await readObject(deps.store, location)).toString('utf8')) as ReconcileRun)
-      : undefined;
-    const at = now().toISOString();
-    const run: ReconcileRun = {
-      at,
-      ok: report.ok,
-      ...((report.ok ? at : previous?.lastCleanAt)
-        ? { lastCleanAt: report.ok ? at : previous?.lastCleanAt }
-        : {}),
-      rawMessages: report.rawMessages,
-      notIndexed: report.notIndexed.length,
-      unrecorded: report.unrecorded.length,
-      unreadableEnvelopes: report.unreadableEnvelopes.length,
-      rawMissing: report.rawMissing.length,
-      notForwarded: report.notForwarded.length,
-      forwardsUnsettled: report.forwardsUnsettled.length,
-      notLogged: report.notLogged.length,
-      ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
-    };
-    await deps.store.write(location, Buffer.from(JSON.stringify(run)));
+    // Versions a failed lock step left unlocked are locked now; the count of messages still unlocked is alarmed.
+    let sweep: SweepReport | undefined;
+    if (deps.locker) {
+      sweep = await sweepUnlocked({
+        locker: deps.locker,
+        bucket: deps.bucket,
+        now,
+        ...(previous?.lockedThrough ? { since: previous.lockedThrough } : {}),
+      });
+      deps.metrics?.addMetric(UNLOCKED_MESSAGES_METRIC, MetricUnit.Count, sweep.unlockedMessages);
+      deps.metrics?.publishStoredMetrics();
+    }
+    const run = runRecord(progress, reindexed, sweep, previous, now().toISOString());
+    await writeJson(reportAt, run);
+    await deps.store.write(progressAt, Buffer.from('null'), { contentType: 'application/json' });
     deps.logger.info('reconcile', { ...run });
-    if (!report.ok) {
+    if (!run.ok) {
       throw new ReconcileFindingsError(
         `reconcile found differences it could not repair: ${JSON.stringify({
-          notIndexed: report.notIndexed.slice(0, 20),
-          unreadableEnvelopes: report.unreadableEnvelopes.slice(0, 20),
-          unrecorded: report.unrecorded.slice(0, 20),
           rawMissing: report.rawMissing.slice(0, 20),
           notForwarded: report.notForwarded.slice(0, 20),
           forwardsUnsettled: report.forwardsUnsettled.slice(0, 20),
-          notLogged: report.notLogged.slice(0, 20),
           reindexFailed: reindexed?.failed.slice(0, 20),
+          ...(reindexed
+            ? {}
+            : {
+                notIndexed: report.notIndexed.slice(0, 20),
+                unreadableEnvelopes: report.unreadableEnvelopes.slice(0, 20),
+                unrecorded: report.unrecorded.slice(0, 20),
+                notLogged: report.notLogged.slice(0, 20),
+              }),
         })}`,
       );
     }
     return run;
+  };
+}
+
+/**
+ * The record of a finished run. What reindex repairs (rows missing, unrecorded or unlogged, damaged sidecars)
+ * counts as resolved when reindex ran without failures (the next run checks it again); rows whose raw object is
+ * gone, forwards never recorded and forwards unsettled are for the operator.
+ */
+function runRecord(
+  progress: ReconcileProgress,
+  reindexed: ReindexReport | undefined,
+  sweep: SweepReport | undefined,
+  previous: ReconcileRun | undefined,
+  at: string,
+): ReconcileRun {
+  const report: ReconcileReport = progress.report;
+  const repaired = reindexed !== undefined && reindexed.failed.length === 0;
+  const ok =
+    report.ok ||
+    (repaired &&
+      report.rawMissing.length === 0 &&
+      report.notForwarded.length === 0 &&
+      report.forwardsUnsettled.length === 0);
+  const left = (n: number) => (repaired ? 0 : n);
+  const lastCleanAt = ok ? at : previous?.lastCleanAt;
+  return {
+    at,
+    startedAt: progress.startedAt,
+    ok,
+    ...(lastCleanAt ? { lastCleanAt } : {}),
+    rawMessages: report.rawMessages,
+    notIndexed: left(report.notIndexed.length),
+    unrecorded: left(report.unrecorded.length),
+    unreadableEnvelopes: left(report.unreadableEnvelopes.length),
+    rawMissing: report.rawMissing.length,
+    notForwarded: report.notForwarded.length,
+    forwardsUnsettled: report.forwardsUnsettled.length,
+    notLogged: left(report.notLogged.length),
+    steps: progress.steps,
+    ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
+    ...(sweep
+      ? {
+          lockedBySweep: sweep.locked,
+          unlockedMessages: sweep.unlockedMessages,
+          ...(sweep.lockedThrough ? { lockedThrough: sweep.lockedThrough } : {}),
+        }
+      : {}),
   };
 }

@@ -1,22 +1,32 @@
 // Composition root: clients and config are built once per cold start.
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { DeliveryLog } from '../../shared/delivery-log/log';
+import { METRICS_NAMESPACE } from '../../shared/metrics';
+import { archiveLocker } from '../../shared/retention/lock-policy';
+import { lockingStore } from '../../shared/retention/locking-store';
 import { bundledConfig, requireEnv } from '../shared/environment';
 import { createReconcileHandler } from './handler';
 
 const clients = createClients();
-const store = new S3RawMailStore(clients.s3);
+const config = bundledConfig();
+const locker = archiveLocker(config, new S3ObjectLocks(clients.s3));
+const store = lockingStore(new S3RawMailStore(clients.s3), locker);
 const bucket = requireEnv('RAW_BUCKET');
 export const handler = createReconcileHandler({
-  config: bundledConfig(),
+  config,
   store,
+  ...(locker ? { locker } : {}),
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   bucket,
   deliveryLog: new DeliveryLog(store, bucket),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),
+  everyMs: Number(requireEnv('RECONCILE_EVERY_MINUTES')) * 60_000,
   logger: new Logger({ serviceName: 'mail-archiver-reconcile' }),
+  metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'mail-archiver-reconcile' }),
 });

@@ -8,9 +8,12 @@ import {
   deliveryItem,
   type FolderState,
   GSI_BY_FOLDER_UID,
+  GSI_BY_RAW_OBJECT,
   GSI_BY_RECEIVED,
   indexKeys,
   itemKeys,
+  type RawObjectRow,
+  rawObjectRowFromItem,
   rowFromItem,
 } from '../index/schema';
 import type { DeliveryIndex, ListQuery } from '../ports';
@@ -88,6 +91,55 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
         TableName: this.table.name,
         FilterExpression: 'begins_with(sk, :prefix)',
         ExpressionAttributeValues: { ':prefix': indexKeys.MESSAGE_PREFIX },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) yield rowFromItem(item);
+  }
+
+  async *rawObjectRows(mailbox: string, afterSesMessageId?: string): AsyncIterable<RawObjectRow> {
+    // A global secondary index is read eventually consistent (its only mode): a row written in the last moment
+    // may be missing here, and reconcile reports its object once, then finds it the next run.
+    const pages = paginateQuery(
+      { client: this.table.doc, pageSize: 1000 },
+      {
+        TableName: this.table.name,
+        IndexName: GSI_BY_RAW_OBJECT,
+        KeyConditionExpression:
+          afterSesMessageId === undefined
+            ? 'mailbox = :mailbox'
+            : 'mailbox = :mailbox AND sesMessageId > :after',
+        ExpressionAttributeValues: {
+          ':mailbox': mailbox,
+          ...(afterSesMessageId === undefined ? {} : { ':after': afterSesMessageId }),
+        },
+      },
+    );
+    for await (const page of pages) {
+      // Within one sesMessageId the index's order is unspecified: callers group by it.
+      for (const item of page.Items ?? []) {
+        const row = rawObjectRowFromItem(item);
+        if (row) yield row;
+      }
+    }
+  }
+
+  async *mailboxRows(mailbox: string, afterMessageKey?: string): AsyncIterable<DeliveryRow> {
+    const pages = paginateQuery(
+      { client: this.table.doc, pageSize: 200 },
+      {
+        TableName: this.table.name,
+        KeyConditionExpression:
+          afterMessageKey === undefined
+            ? 'pk = :pk AND begins_with(sk, :prefix)'
+            : 'pk = :pk AND sk BETWEEN :after AND :end',
+        ExpressionAttributeValues: {
+          ':pk': indexKeys.mailboxPk(mailbox),
+          ...(afterMessageKey === undefined
+            ? { ':prefix': indexKeys.MESSAGE_PREFIX }
+            : // `MESSAGE#<key>` and the keys after it, up to the last MESSAGE# key (`$` sorts above `#`).
+              { ':after': `${indexKeys.messageSk(afterMessageKey)}\u0000`, ':end': 'MESSAGE$' }),
+        },
         ConsistentRead: true,
       },
     );

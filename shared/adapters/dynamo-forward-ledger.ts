@@ -7,7 +7,7 @@ import {
   leaseUntil,
   type SendResult,
 } from '../forwarding/ledger';
-import { forwardFromItem, indexKeys, itemKeys } from '../index/schema';
+import { forwardFromItem, forwardSkAfter, indexKeys, itemKeys } from '../index/schema';
 import type { ForwardLedger } from '../ports';
 import { type IndexTable, isConditionalCheckFailed } from './dynamo-table';
 
@@ -128,15 +128,24 @@ export class DynamoForwardLedger implements ForwardLedger {
     }
   }
 
-  async *listForwards(mailbox: string, state?: ForwardState): AsyncIterable<ForwardEntry> {
+  async *listForwards(
+    mailbox: string,
+    state?: ForwardState,
+    afterMessageKey?: string,
+  ): AsyncIterable<ForwardEntry> {
     const pages = paginateQuery(
       { client: this.table.doc, pageSize: 200 },
       {
         TableName: this.table.name,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        KeyConditionExpression:
+          afterMessageKey === undefined
+            ? 'pk = :pk AND begins_with(sk, :prefix)'
+            : 'pk = :pk AND sk BETWEEN :after AND :end',
         ExpressionAttributeValues: {
           ':pk': indexKeys.mailboxPk(mailbox),
-          ':prefix': indexKeys.FORWARD_PREFIX,
+          ...(afterMessageKey === undefined
+            ? { ':prefix': indexKeys.FORWARD_PREFIX }
+            : { ':after': forwardSkAfter(afterMessageKey), ':end': 'FORWARD$' }),
           ...(state ? { ':state': state } : {}),
         },
         ...(state

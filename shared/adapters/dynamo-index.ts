@@ -34,6 +34,12 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
   allDeliveries(): AsyncIterable<DeliveryRow> {
     return this.deliveries.allDeliveries();
   }
+  rawObjectRows(mailbox: string, afterSesMessageId?: string) {
+    return this.deliveries.rawObjectRows(mailbox, afterSesMessageId);
+  }
+  mailboxRows(mailbox: string, afterMessageKey?: string) {
+    return this.deliveries.mailboxRows(mailbox, afterMessageKey);
+  }
   putDelivery(row: DeliveryRow): Promise<'created' | 'exists'> {
     return this.deliveries.putDelivery(row);
   }
@@ -92,8 +98,8 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
   skipForward(entry: ForwardEntryKey, reason: string, now: Date): Promise<void> {
     return this.ledger.skipForward(entry, reason, now);
   }
-  listForwards(mailbox: string, state?: ForwardState): AsyncIterable<ForwardEntry> {
-    return this.ledger.listForwards(mailbox, state);
+  listForwards(mailbox: string, state?: ForwardState, afterMessageKey?: string): AsyncIterable<ForwardEntry> {
+    return this.ledger.listForwards(mailbox, state, afterMessageKey);
   }
   recordFeedback(...args: Parameters<ForwardLedger['recordFeedback']>): Promise<boolean> {
     return this.ledger.recordFeedback(...args);

@@ -6,7 +6,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RawLocation } from '../index/schema';
-import type { RawMailStore } from '../ports';
+import type { RawMailStore, StoredVersion } from '../ports';
 
 export class FileRawMailStore implements RawMailStore {
   constructor(private readonly root: string) {}
@@ -33,16 +33,19 @@ export class FileRawMailStore implements RawMailStore {
     return createReadStream(path, { highWaterMark: 64 * 1024 });
   }
 
-  async write(location: RawLocation, body: Uint8Array): Promise<void> {
+  /** A directory keeps no versions: no version id. */
+  async write(location: RawLocation, body: Uint8Array): Promise<StoredVersion> {
     const path = this.path(location);
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, body);
+    return {};
   }
 
-  async upload(location: RawLocation, body: Readable): Promise<void> {
+  async upload(location: RawLocation, body: Readable): Promise<StoredVersion> {
     const path = this.path(location);
     await mkdir(dirname(path), { recursive: true });
     await pipeline(body, createWriteStream(path));
+    return {};
   }
 
   async exists(location: RawLocation): Promise<boolean> {

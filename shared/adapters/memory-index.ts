@@ -10,11 +10,14 @@ import {
 } from '../forwarding/ledger';
 import { DYNAMODB_ITEM_LIMIT_BYTES, itemSizeBytes, RowTooLargeError } from '../index/row-budget';
 import {
+  compareUtf8,
   type DeliveryRow,
   deliveryItem,
   type ExportPart,
   type ExportRecord,
   type FolderState,
+  forwardSkAfter,
+  indexKeys,
 } from '../index/schema';
 import type { ForwardLedger, ListQuery, MailIndex } from '../ports';
 import type { Folder } from '../receiving/routing';
@@ -61,6 +64,27 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
 
   async *allDeliveries() {
     yield* this.rows.values();
+  }
+
+  async *rawObjectRows(mailbox: string, afterSesMessageId?: string) {
+    yield* [...this.rows.values()]
+      .filter(
+        (r) =>
+          r.mailbox === mailbox &&
+          (afterSesMessageId === undefined || compareUtf8(r.sesMessageId, afterSesMessageId) > 0),
+      )
+      .sort((a, b) => compareUtf8(a.sesMessageId, b.sesMessageId) || compareUtf8(a.messageKey, b.messageKey))
+      .map((r) => ({ mailbox: r.mailbox, messageKey: r.messageKey, sesMessageId: r.sesMessageId }));
+  }
+
+  async *mailboxRows(mailbox: string, afterMessageKey?: string) {
+    yield* [...this.rows.values()]
+      .filter(
+        (r) =>
+          r.mailbox === mailbox &&
+          (afterMessageKey === undefined || compareUtf8(r.messageKey, afterMessageKey) > 0),
+      )
+      .sort((a, b) => compareUtf8(a.messageKey, b.messageKey));
   }
 
   async putDelivery(row: DeliveryRow): Promise<'created' | 'exists'> {
@@ -192,8 +216,17 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
     });
   }
 
-  async *listForwards(mailbox: string, state?: ForwardState) {
-    yield* [...this.forwards.values()].filter((f) => f.mailbox === mailbox && (!state || f.state === state));
+  async *listForwards(mailbox: string, state?: ForwardState, afterMessageKey?: string) {
+    // In the table's sort-key order (FORWARD#<messageKey>#<target>).
+    const sk = (f: ForwardEntry) => indexKeys.forwardSk(f.messageKey, f.target);
+    yield* [...this.forwards.values()]
+      .filter(
+        (f) =>
+          f.mailbox === mailbox &&
+          (!state || f.state === state) &&
+          (afterMessageKey === undefined || compareUtf8(sk(f), forwardSkAfter(afterMessageKey)) > 0),
+      )
+      .sort((a, b) => compareUtf8(sk(a), sk(b)));
   }
 
   async recordFeedback(sesMessageId: string, state: 'bounced' | 'complained', feedback: string, now: Date) {

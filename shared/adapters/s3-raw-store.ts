@@ -11,7 +11,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { errorName } from '../errors';
 import type { RawLocation } from '../index/schema';
-import type { RawMailStore, StoredBody } from '../ports';
+import type { RawMailStore, StoredBody, StoredVersion } from '../ports';
 
 export class S3RawMailStore implements RawMailStore {
   constructor(
@@ -29,19 +29,15 @@ export class S3RawMailStore implements RawMailStore {
       }),
     );
     if (!Body) throw new Error(`s3://${location.bucket}/${location.key} has no body`);
-    // An unversioned bucket answers no version, or the version "null" (objects put before versioning was on).
-    return Object.assign(
-      Body as AsyncIterable<Uint8Array>,
-      VersionId && VersionId !== 'null' ? { versionId: VersionId } : {},
-    );
+    return Object.assign(Body as AsyncIterable<Uint8Array>, versionOf(VersionId));
   }
 
   async write(
     location: RawLocation,
     body: Uint8Array,
     options: { contentType?: string; signal?: AbortSignal } = {},
-  ): Promise<void> {
-    await this.s3.send(
+  ): Promise<StoredVersion> {
+    const { VersionId } = await this.s3.send(
       new PutObjectCommand({
         Bucket: location.bucket,
         Key: location.key,
@@ -50,9 +46,10 @@ export class S3RawMailStore implements RawMailStore {
       }),
       options.signal ? { abortSignal: options.signal } : {},
     );
+    return versionOf(VersionId);
   }
 
-  async upload(location: RawLocation, body: Readable, contentType: string): Promise<void> {
+  async upload(location: RawLocation, body: Readable, contentType: string): Promise<StoredVersion> {
     // 16 MB parts by default, 4 at a time: 64 MB of buffers at most, up to 160 GB per object (10,000 parts).
     const upload = new Upload({
       client: this.s3,
@@ -60,7 +57,8 @@ export class S3RawMailStore implements RawMailStore {
       partSize: this.partSize,
       queueSize: 4,
     });
-    await upload.done();
+    const { VersionId } = await upload.done();
+    return versionOf(VersionId);
   }
 
   async exists(location: RawLocation): Promise<boolean> {
@@ -89,3 +87,10 @@ export class S3RawMailStore implements RawMailStore {
     }
   }
 }
+
+/**
+ * An unversioned bucket answers no version, or the version "null" (objects put before versioning was on); such a
+ * version is left to the lock sweep, which finds it by listing versions.
+ */
+const versionOf = (versionId: string | undefined): StoredVersion =>
+  versionId && versionId !== 'null' ? { versionId } : {};

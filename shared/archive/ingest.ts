@@ -29,6 +29,7 @@ import {
 import type { ForwardQueue, MailIndex, RawMailStore } from '../ports';
 import { type Delivery, type RejectedRecipient, routeMessage, UNROUTED_MAILBOX } from '../receiving/routing';
 import { type ImportedState, type SesReceivedNotification, verdictsOf } from '../receiving/ses-notification';
+import type { ArchiveLocker } from '../retention/lock-policy';
 import { type DeliveryOutcome, recordDeliveries, recordReceipt } from './envelope';
 
 export interface IngestDeps {
@@ -43,6 +44,11 @@ export interface IngestDeps {
   forwards?: ForwardQueue;
   /** Reindex: the UIDs an earlier indexing gave, to be given again rather than new ones. */
   restore?: DeliveryOutcome[];
+  /**
+   * Locks the version of the raw object that was read (S3 Object Lock; shared/retention). Writes are locked by
+   * the store itself (shared/retention/locking-store.ts). Absent: nothing is locked (lock `off`, or a test).
+   */
+  locker?: ArchiveLocker;
   /**
    * Where the delivery log records of this message's rows go (shared/delivery-log): one per row, new or found
    * (a retry after a crash between the row and the log must still log it). The caller flushes the batch.
@@ -91,6 +97,8 @@ export async function archiveReceivedMail(
   const envelope = await recordReceipt(store, location.bucket, notification);
   const body = await store.read(location);
   const summary = await readMessage(body, deps.limits ?? defaultParseLimits);
+  // The version SES wrote and this run read, by its id: a later write to the key cannot take its place.
+  await deps.locker?.lockVersion(location, body);
   const verdicts = verdictsOf(notification.receipt);
   const routing = routeMessage(
     config,

@@ -1,50 +1,27 @@
 // The raw store is the truth; the index and the forwarding ledger are derived. `reconcile` compares the three
-// and reports anything missing from one of them; `reindex` rebuilds missing rows from S3 alone (the raw mail
-// and the envelope sidecars ingest writes), giving every message back the UIDs it had.
-import type { ArchiverConfig } from '../config';
-import { loggedDeliveries, logRows, unloggedRows } from '../delivery-log/audit';
-import type { DeliveryLog } from '../delivery-log/log';
-import { errorMessage } from '../errors';
+// (and the delivery log) and reports anything missing from one of them; `reindex` (reindex.ts) rebuilds missing
+// rows from S3 alone (the raw mail and the envelope sidecars ingest writes), giving every message back its UIDs.
+//
+// A run walks the archive in order (reconcile-walk.ts) and keeps only what differs, so its memory does not grow
+// with the archive (the delivery log aside: 8 bytes a record, see delivery-log/audit.ts). It can stop at a budget
+// and go on from its progress (a JSON-safe checkpoint) in another invocation: the scheduled function does that
+// (lambdas/reconcile), the CLI runs it to the end in one go.
+import { LoggedPrints } from '../delivery-log/audit';
+import { LOG_START } from '../delivery-log/layout';
 import { type ForwardState, isRedrivable } from '../forwarding/ledger';
 import { forwardRequestsFor } from '../forwarding/policy';
+import { envelopeKey, isImportedMessage, RAW_MAIL_PREFIX, rawMailKey } from '../index/schema';
+import { EnvelopeFormatError } from './envelope';
 import {
-  type DeliveryRow,
-  envelopeKey,
-  isImportedMessage,
-  isNotMailObject,
-  RAW_MAIL_PREFIX,
-} from '../index/schema';
-import { CONTENT_RULE, contentSha256 } from '../mail/content-identity';
-import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../ports';
-import { buildReceivedNotification, type SesReceivedNotification } from '../receiving/ses-notification';
-import {
-  EnvelopeFormatError,
-  type EnvelopeRecord,
-  readEnvelope,
-  recordContentIdentity,
-  recordRows,
-  setAsideDamagedEnvelope,
-} from './envelope';
-import { archiveReceivedMail, type IngestDeps } from './ingest';
-import { readObject } from './raw-object';
+  indexState,
+  type ReconcileDeps,
+  walkedMailboxes,
+  walkMailboxRows,
+  walkRawObjects,
+} from './reconcile-walk';
 
-export interface ReconcileDeps {
-  config: ArchiverConfig;
-  store: RawMailStore;
-  index: MailIndex & ForwardLedger;
-  bucket: string;
-  now?: () => Date;
-  /**
-   * Reindex: where messages whose ingest never finished are queued for forwarding (ingest queues them only at
-   * its end). Rows lost from a finished ingest are not forwarded again.
-   */
-  forwards?: ForwardQueue;
-  /**
-   * The delivery log: reconcile reports the rows it does not record, reindex logs them (and the rows it
-   * rebuilds). Without it neither looks at the log.
-   */
-  deliveryLog?: DeliveryLog;
-}
+export type { ReconcileDeps } from './reconcile-walk';
+export { type ReindexReport, reindex } from './reindex';
 
 export interface ReconcileReport {
   rawMessages: number;
@@ -75,101 +52,172 @@ export interface ReconcileReport {
   ok: boolean;
 }
 
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of items) out.push(item);
-  return out;
+/**
+ * Where a reconcile run stands, JSON-safe (a checkpoint between invocations). Phases in order: `log` (the
+ * delivery log read into fingerprints), `objects` (the bucket's listing beside the rows in raw-key order),
+ * `mailboxes` (each mailbox's rows beside its ledger), `done`. Each cursor is the last key fully compared.
+ */
+export interface ReconcileProgress {
+  version: 1;
+  /** When the run started (ISO 8601 UTC). */
+  startedAt: string;
+  phase: 'log' | 'objects' | 'mailboxes' | 'done';
+  /** How many times the run was continued (1 after its first step). */
+  steps: number;
+  /** The last delivery-log object read. */
+  logAfter?: string;
+  /** The log's fingerprints so far (delivery-log/audit.ts LoggedPrints, base64). */
+  logPrints?: string;
+  /** The last raw object compared. */
+  objectsAfter?: string;
+  /** The mailboxes the run walks, fixed when it starts. */
+  mailboxes: string[];
+  /** Which of them is being walked, and its last row compared. */
+  mailboxIndex: number;
+  rowsAfter?: string;
+  report: ReconcileReport;
+}
+
+/** How much one step may do: stop once `units` (log objects, raw objects, rows) are done or at `deadline`. */
+export interface ReconcileBudget {
+  units?: number;
+  /** Epoch milliseconds. */
+  deadline?: number;
+}
+
+/** A new run: nothing compared yet. Throws what the index throws (listing the mailboxes). */
+export async function startReconcile(deps: ReconcileDeps): Promise<ReconcileProgress> {
+  return {
+    version: 1,
+    startedAt: (deps.now ?? (() => new Date()))().toISOString(),
+    phase: deps.deliveryLog ? 'log' : 'objects',
+    steps: 0,
+    mailboxes: await walkedMailboxes(deps),
+    mailboxIndex: 0,
+    report: {
+      rawMessages: 0,
+      indexRows: 0,
+      ledgerEntries: 0,
+      notIndexed: [],
+      unreadableEnvelopes: [],
+      unrecorded: [],
+      rawMissing: [],
+      notForwarded: [],
+      forwardsUnsettled: [],
+      notLogged: [],
+      badLogLines: 0,
+      ok: false,
+    },
+  };
 }
 
 /**
- * Compares the raw store (the truth) with the index and the forwarding ledger. Returns counts and, per problem,
- * the keys: raw objects without their rows, rows whose object is gone, rows never forwarded to a target,
- * ledger entries failed or abandoned (ledger.ts), and receipts whose ingest never finished; `ok` when all are
- * empty. Reads everything (a scan of the index, a listing of the bucket): for the CLI, not a Lambda. Throws what
- * the store and the index throw.
+ * Compares until the run is done or the budget is spent, and returns where it stands (a new object; `phase`
+ * 'done' and `report` complete at the end). Throws what the store and the index throw (the progress given is
+ * then still a valid place to go on from).
  */
-export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
+export async function continueReconcile(
+  deps: ReconcileDeps,
+  from: ReconcileProgress,
+  budget: ReconcileBudget = {},
+): Promise<ReconcileProgress> {
+  const progress: ReconcileProgress = structuredClone(from);
+  progress.steps += 1;
+  const report = progress.report;
   const now = (deps.now ?? (() => new Date()))();
-  const raw = (await collect(deps.store.list(deps.bucket, RAW_MAIL_PREFIX))).filter(
-    (o) => !isNotMailObject(o.key),
-  );
-  const rows = await collect(deps.index.allDeliveries());
-  const rawKeys = new Set(raw.map((o) => o.key));
-  const rowsByKey = groupByRawKey(rows);
-  const rowIds = new Set(rows.map(rowId));
-  const notIndexed = [];
-  const unrecorded: ReconcileReport['unrecorded'] = [];
-  const unreadableEnvelopes: ReconcileReport['unreadableEnvelopes'] = [];
-  for (const object of raw) {
-    let state: Awaited<ReturnType<typeof indexState>>;
-    try {
-      state = await indexState(deps, rowsByKey, rowIds, object.key);
-    } catch (error) {
-      // One damaged sidecar must not hide every other finding: it is a finding of its own.
-      if (!(error instanceof EnvelopeFormatError)) throw error;
-      unreadableEnvelopes.push({
-        key: object.key,
-        envelope: envelopeKey(object.key.slice(RAW_MAIL_PREFIX.length)),
-        reason: error.message,
-      });
-      continue;
-    }
-    if (state.missing) notIndexed.push(object.key);
-    for (const row of state.unrecorded)
-      unrecorded.push({ mailbox: row.mailbox, messageKey: row.messageKey, key: object.key });
-  }
-  const report: ReconcileReport = {
-    rawMessages: raw.length,
-    indexRows: rows.length,
-    ledgerEntries: 0,
-    notIndexed,
-    unreadableEnvelopes,
-    unrecorded,
-    rawMissing: rows
-      .filter((r) => !rawKeys.has(r.location.key))
-      .map((r) => ({ mailbox: r.mailbox, messageKey: r.messageKey, key: r.location.key })),
-    notForwarded: [],
-    forwardsUnsettled: [],
-    notLogged: [],
-    badLogLines: 0,
-    ok: false,
-  };
-  if (deps.deliveryLog) {
-    const logged = await loggedDeliveries(deps.deliveryLog);
-    report.badLogLines = logged.badLines;
-    report.notLogged = unloggedRows(rows, logged).map((r) => ({
-      mailbox: r.mailbox,
-      folder: r.folder,
-      uid: r.uid,
-      messageKey: r.messageKey,
-    }));
-  }
-  for (const mailbox of Object.keys(deps.config.mailboxes)) {
-    const targets = deps.config.mailboxes[mailbox]?.forwardTo ?? [];
-    if (targets.length === 0) continue;
-    const ledger = await collect(deps.index.listForwards(mailbox));
-    report.ledgerEntries += ledger.length;
-    const recorded = new Set(ledger.map((e) => `${e.messageKey} ${e.target}`));
-    for (const row of rows) {
-      if (row.mailbox !== mailbox || isImportedMessage(row.sesMessageId)) continue;
-      if (forwardRequestsFor(deps.config, row.messageKey, [row]).length === 0) continue;
-      for (const target of targets) {
-        if (!recorded.has(`${row.messageKey} ${target}`)) {
-          report.notForwarded.push({ mailbox, messageKey: row.messageKey, target });
+  let units = 0;
+  const spent = () =>
+    (budget.units !== undefined && units >= budget.units) ||
+    (budget.deadline !== undefined && Date.now() >= budget.deadline);
+
+  if (progress.phase === 'log') {
+    const prints = progress.logPrints
+      ? LoggedPrints.fromBase64(progress.logPrints, false)
+      : new LoggedPrints();
+    const log = deps.deliveryLog;
+    if (log) {
+      const cursor = { after: progress.logAfter ?? LOG_START.after, seen: [] };
+      for await (const object of log.read(cursor)) {
+        report.badLogLines += object.errors.length;
+        prints.add(object.records);
+        progress.logAfter = object.key;
+        units += 1;
+        if (spent()) {
+          progress.logPrints = prints.toBase64();
+          return progress;
         }
       }
     }
-    for (const entry of ledger) {
-      if (isRedrivable(entry, now)) {
-        report.forwardsUnsettled.push({
-          mailbox,
-          messageKey: entry.messageKey,
-          target: entry.target,
-          state: entry.state,
+    progress.logPrints = prints.seal().toBase64();
+    progress.phase = 'objects';
+  }
+  const logged = progress.logPrints ? LoggedPrints.fromBase64(progress.logPrints, true) : undefined;
+
+  if (progress.phase === 'objects') {
+    for await (const group of walkRawObjects(deps, progress.mailboxes, progress.objectsAfter)) {
+      for (const r of group.orphans) report.rawMissing.push({ ...r, key: rawMailKey(r.sesMessageId) });
+      if (group.key === undefined) break;
+      report.rawMessages += 1;
+      try {
+        const state = await indexState(deps, group.present, group.key);
+        if (state.missing) report.notIndexed.push(group.key);
+        for (const row of state.unrecorded)
+          report.unrecorded.push({ mailbox: row.mailbox, messageKey: row.messageKey, key: group.key });
+      } catch (error) {
+        // One damaged sidecar must not hide every other finding: it is a finding of its own.
+        if (!(error instanceof EnvelopeFormatError)) throw error;
+        report.unreadableEnvelopes.push({
+          key: group.key,
+          envelope: envelopeKey(group.key.slice(RAW_MAIL_PREFIX.length)),
+          reason: error.message,
         });
       }
+      progress.objectsAfter = group.key;
+      units += 1;
+      if (spent()) return progress;
     }
+    progress.phase = 'mailboxes';
   }
+
+  if (progress.phase === 'mailboxes') {
+    for (; progress.mailboxIndex < progress.mailboxes.length; progress.mailboxIndex++) {
+      const mailbox = progress.mailboxes[progress.mailboxIndex] as string;
+      const targets = deps.config.mailboxes[mailbox]?.forwardTo ?? [];
+      const walk = walkMailboxRows(deps.index, mailbox, targets.length > 0, progress.rowsAfter);
+      for await (const { row, entries } of walk) {
+        report.ledgerEntries += entries.length;
+        for (const entry of entries) {
+          if (isRedrivable(entry, now)) {
+            const { messageKey, target, state } = entry;
+            report.forwardsUnsettled.push({ mailbox, messageKey, target, state });
+          }
+        }
+        if (!row) continue;
+        report.indexRows += 1;
+        if (
+          targets.length > 0 &&
+          !isImportedMessage(row.sesMessageId) &&
+          forwardRequestsFor(deps.config, row.messageKey, [row]).length > 0
+        ) {
+          const recorded = new Set(entries.map((e) => e.target));
+          for (const target of targets) {
+            if (!recorded.has(target))
+              report.notForwarded.push({ mailbox, messageKey: row.messageKey, target });
+          }
+        }
+        if (logged && !logged.has(row)) {
+          const { folder, uid, messageKey } = row;
+          report.notLogged.push({ mailbox, folder, uid, messageKey });
+        }
+        progress.rowsAfter = row.messageKey;
+        units += 1;
+        if (spent()) return progress;
+      }
+      progress.rowsAfter = undefined;
+    }
+    progress.phase = 'done';
+  }
+  progress.logPrints = undefined;
   report.ok =
     report.notIndexed.length === 0 &&
     report.unreadableEnvelopes.length === 0 &&
@@ -178,197 +226,19 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     report.notForwarded.length === 0 &&
     report.forwardsUnsettled.length === 0 &&
     report.notLogged.length === 0;
-  return report;
-}
-
-export interface ReindexReport {
-  examined: number;
-  restored: number;
-  /** Restored without an envelope sidecar: recipients taken from the message's headers, new UIDs. */
-  withoutEnvelope: number;
-  /** Rows written into their message's sidecar because it did not record them. */
-  recorded: number;
-  /**
-   * Indexed messages given their content markers (indexed before markers existed): read once, their content
-   * identity then kept in the sidecar, so a later run does not read them again.
-   */
-  contentMarked: number;
-  /**
-   * Raw objects with no sidecar whose headers name no configured mailbox (a Bcc, a lost notification, not mail at
-   * all): filed under the `unrouted` pseudo-mailbox, as ingest files mail that reaches no mailbox.
-   */
-  unrouted: string[];
-  /** Damaged sidecars rebuilt: the sidecar's key and where its damaged bytes were kept. */
-  repairedEnvelopes: { envelope: string; keptAs: string }[];
-  /** Rows that were there and the delivery log did not record, logged now (rows rebuilt are logged too). */
-  logged: number;
-  failed: { key: string; reason: string }[];
+  return progress;
 }
 
 /**
- * Re-indexes every raw message that lacks rows. The ingest use case itself does the work, fed the envelope
- * the sidecar kept and asked to give the recorded UIDs back; forwarding is not repeated (the ledger is intact,
- * and `reconcile` reports what is not), except for messages whose ingest never finished or never ran (no
- * sidecar), which go to `forwards` (the ledger still decides, so an entry already there is not sent twice).
+ * Compares the raw store (the truth) with the index, the forwarding ledger and the delivery log, to the end in
+ * one go. Returns counts and, per problem, the keys: raw objects without their rows, rows whose object is gone,
+ * rows never forwarded to a target, ledger entries failed or abandoned (ledger.ts), rows the log lacks, and
+ * receipts whose ingest never finished; `ok` when all are empty. Throws what the store and the index throw.
  */
-export async function reindex(
-  deps: ReconcileDeps & Pick<IngestDeps, 'limits'>,
-  deriveRecipients: (raw: Buffer) => Promise<string[]>,
-): Promise<ReindexReport> {
-  const report: ReindexReport = {
-    examined: 0,
-    restored: 0,
-    withoutEnvelope: 0,
-    recorded: 0,
-    contentMarked: 0,
-    repairedEnvelopes: [],
-    unrouted: [],
-    logged: 0,
-    failed: [],
-  };
-  const now = (deps.now ?? (() => new Date()))().toISOString();
-  const rows = await collect(deps.index.allDeliveries());
-  const logged = deps.deliveryLog ? await loggedDeliveries(deps.deliveryLog) : undefined;
-  const logBatch = deps.deliveryLog?.batch('reindex');
-  const rowsByKey = groupByRawKey(rows);
-  const rowIds = new Set(rows.map(rowId));
-  for await (const object of deps.store.list(deps.bucket, RAW_MAIL_PREFIX)) {
-    if (isNotMailObject(object.key)) continue;
-    report.examined += 1;
-    const sesMessageId = object.key.slice(RAW_MAIL_PREFIX.length);
-    try {
-      let state: Awaited<ReturnType<typeof indexState>>;
-      try {
-        state = await indexState(deps, rowsByKey, rowIds, object.key);
-      } catch (error) {
-        if (!(error instanceof EnvelopeFormatError)) throw error;
-        // Damaged (a partial write, a hand edit): keep its bytes aside, start an empty one, and record below what
-        // the index rows still know (or, without rows, what the headers say, as for a message with no sidecar).
-        const keptAs = await setAsideDamagedEnvelope(deps.store, deps.bucket, sesMessageId, now);
-        report.repairedEnvelopes.push({ envelope: envelopeKey(sesMessageId), keptAs });
-        state = await indexState(deps, rowsByKey, rowIds, object.key);
-      }
-      let envelope = state.envelope;
-      if (state.unrecorded.length > 0) {
-        envelope = await recordRows(deps.store, deps.bucket, state.unrecorded, now);
-        report.recorded += state.unrecorded.length;
-      }
-      if (!state.missing) {
-        // Ingest claims the markers of what it indexes; these rows are from before it did, or before the content
-        // rule they were made by changed (shared/mail/content-identity.ts CONTENT_RULE).
-        const present = rowsByKey.get(object.key) ?? [];
-        if (envelope && !hasCurrentIdentity(envelope) && present.length > 0) {
-          await markContent(deps, envelope, present, object.key);
-          report.contentMarked += 1;
-        }
-        continue;
-      }
-      let notifications: SesReceivedNotification[];
-      if (envelope && envelope.receipts.length > 0) {
-        notifications = envelope.receipts.map((r) => r.notification);
-      } else {
-        const raw = await readObject(deps.store, { bucket: deps.bucket, key: object.key });
-        const recipients = await deriveRecipients(raw);
-        // Nothing says whose it is: kept where `list unrouted` and an export see it (it was never "no mail").
-        if (recipients.length === 0) report.unrouted.push(object.key);
-        notifications = [
-          buildReceivedNotification({
-            messageId: sesMessageId,
-            timestamp: new Date(),
-            source: '',
-            recipients,
-            bucket: deps.bucket,
-            objectKey: object.key,
-          }),
-        ];
-        report.withoutEnvelope += 1;
-      }
-      // Every envelope the message ever arrived with: each routes to its own mailboxes. One whose ingest never
-      // finished was never forwarded either: that happens now.
-      const unfinished = new Set(envelope?.receipts.filter((r) => !r.indexedAt).map((r) => r.notification));
-      for (const notification of notifications) {
-        await archiveReceivedMail(notification, {
-          config: deps.config,
-          store: deps.store,
-          index: deps.index,
-          ...(deps.limits ? { limits: deps.limits } : {}),
-          ...(envelope ? { restore: envelope.deliveries } : {}),
-          ...(logBatch ? { logBatch } : {}),
-          // Without a sidecar (or one that records no envelope) no ingest is known to have run (SES could not
-          // publish, SNS could not deliver): never forwarded, unless the ledger says otherwise.
-          ...(deps.forwards && (!envelope || envelope.receipts.length === 0 || unfinished.has(notification))
-            ? { forwards: deps.forwards }
-            : {}),
-        });
-      }
-      report.restored += 1;
-      await logBatch?.flushIfDue({ records: 1000, ms: Number.POSITIVE_INFINITY });
-    } catch (error) {
-      report.failed.push({ key: object.key, reason: errorMessage(error) });
-    }
-  }
-  if (logBatch && logged) {
-    // The log is derived from the rows: what it lacks is written again (a process killed before its batch).
-    report.logged = await logRows(logBatch, unloggedRows(rows, logged));
-    await logBatch.flush();
-  }
-  return report;
-}
-
-const hasCurrentIdentity = (envelope: EnvelopeRecord) =>
-  envelope.contentSha256 !== undefined && (envelope.contentRule ?? 1) >= CONTENT_RULE;
-
-/**
- * Content markers for the rows of a message indexed before markers existed, or by an older content rule: its
- * content identity from its bytes, a marker claimed for each row (first writer wins: where another copy of the
- * message was indexed too, both rows stay, as they were), and the identity kept in the sidecar.
- */
-async function markContent(
-  deps: Pick<ReconcileDeps, 'store' | 'bucket' | 'index'>,
-  envelope: EnvelopeRecord,
-  rows: DeliveryRow[],
-  key: string,
-): Promise<EnvelopeRecord> {
-  const content = contentSha256(await readObject(deps.store, { bucket: deps.bucket, key }));
-  for (const row of rows) await deps.index.claimContent(row.mailbox, content, row.messageKey);
-  return recordContentIdentity(deps.store, deps.bucket, envelope, content);
-}
-
-const rowId = (row: { mailbox: string; messageKey: string }) => `${row.mailbox}\n${row.messageKey}`;
-
-function groupByRawKey(rows: DeliveryRow[]): Map<string, DeliveryRow[]> {
-  const byKey = new Map<string, DeliveryRow[]>();
-  for (const row of rows) byKey.set(row.location.key, [...(byKey.get(row.location.key) ?? []), row]);
-  return byKey;
-}
-
-/**
- * Does a raw object lack rows, and which of its rows does its sidecar not record? The sidecar (returned, so
- * callers need not read it again) says which rows it had (or, for a delivery it records as the same content as
- * another message, that message's row) and whether every envelope was indexed to the end;
- * without one, any row will do and every row is unrecorded.
- */
-async function indexState(
-  deps: Pick<ReconcileDeps, 'store' | 'bucket'>,
-  rowsByKey: Map<string, DeliveryRow[]>,
-  /** Every row's mailbox and message key ({@link rowId}). */
-  rowIds: Set<string>,
-  key: string,
-): Promise<{ missing: boolean; unrecorded: DeliveryRow[]; envelope?: EnvelopeRecord }> {
-  const present = rowsByKey.get(key) ?? [];
-  const envelope = await readEnvelope(deps.store, deps.bucket, key.slice(RAW_MAIL_PREFIX.length));
-  if (!envelope) return { missing: present.length === 0, unrecorded: present };
-  const missing =
-    (present.length === 0 && envelope.deliveries.length === 0) ||
-    envelope.receipts.some((r) => !r.indexedAt) ||
-    envelope.deliveries.some((d) =>
-      // A duplicate of another message with the same content is served by that message's row.
-      d.sameAs
-        ? !rowIds.has(rowId({ mailbox: d.mailbox, messageKey: d.sameAs }))
-        : !present.some((r) => r.mailbox === d.mailbox && r.messageKey === envelope.messageKey),
-    );
-  const unrecorded = present.filter((r) => !envelope.deliveries.some((d) => d.mailbox === r.mailbox));
-  return { missing, unrecorded, envelope };
+export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
+  let progress = await startReconcile(deps);
+  while (progress.phase !== 'done') progress = await continueReconcile(deps, progress);
+  return progress.report;
 }
 
 /** What `reconcile --accept-unforwarded` records in the ledger for each entry it accepts. */

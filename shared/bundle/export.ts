@@ -2,6 +2,7 @@
 // objects -> tar entries -> gzip -> sink), reads prefetched with bounded concurrency, deterministic order
 // (folders by name with INBOX first, messages by UID). The same code runs in the export Lambda (sink: an S3
 // multipart upload) and in the CLI (sink: a file).
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,9 @@ import {
   type MaildirMessage,
   maildirMessage,
   maildirSkeleton,
+  manifestEntry,
+  manifestHeader,
+  manifestText,
   messageFilePath,
   messageStorage,
   uidFiles,
@@ -116,7 +120,7 @@ export async function exportMailbox(
   // Nothing per message stays in memory: uidlists and the manifest's message list are spooled to disk.
   const spoolDir = await mkdtemp(join(tmpdir(), 'mail-archiver-export-'));
   const manifestSpool = new Spool(join(spoolDir, 'manifest.json'));
-  await manifestSpool.append('{\n "messages": [');
+  await manifestSpool.append(manifestText.opening);
   let manifestCount = 0;
   const folderInfos: BundleManifest['folders'] = [];
   const lastUids: Record<string, number> = {};
@@ -124,7 +128,7 @@ export async function exportMailbox(
   const metadataPart = !request.part || request.part.index === 0;
   const addToManifest = async (row: MaildirMessage, file: string, storage: ManifestMessage['storage']) => {
     await manifestSpool.append(
-      `${manifestCount++ ? ',' : ''}\n  ${JSON.stringify(manifestEntry(row, file, storage))}`,
+      manifestText.entry(manifestCount++, manifestEntry({ ...row, nul: row.lineEndings.nul }, file, storage)),
     );
     progress.messages += 1;
     progress.rawBytes += row.size;
@@ -179,20 +183,15 @@ export async function exportMailbox(
         courierSubscriptions(names),
       );
     }
-    const manifest: Omit<BundleManifest, 'messages'> = {
-      format: 'mail-archiver-bundle',
-      version: 1,
-      bundleFormat: request.format,
+    const manifest = manifestHeader({
       mailbox: request.mailbox,
-      createdAt: now.toISOString(),
-      incremental: request.after !== undefined,
-      ...(request.after ? { after: request.after } : {}),
-      ...(request.part ? { part: request.part } : {}),
+      format: request.format,
+      createdAt: now,
+      after: request.after,
+      part: request.part,
       folders: folderInfos,
-    };
-    // The manifest's other fields follow its message list (JSON does not care about the order of keys).
-    const rest = JSON.stringify(manifest, null, 1).slice(1);
-    await manifestSpool.append(`\n ],${rest}\n`);
+    });
+    await manifestSpool.append(manifestText.closing(manifest));
     await manifestSpool.close();
     await addEntry(
       pack,
@@ -244,7 +243,7 @@ class FolderScan {
     private readonly state: FolderState,
     spoolDir: string,
   ) {
-    const safe = Buffer.from(state.folder).toString('hex');
+    const safe = spoolName(state.folder);
     this.dovecot = new Spool(join(spoolDir, `${safe}.dovecot`));
     this.courier = new Spool(join(spoolDir, `${safe}.courier`));
   }
@@ -294,24 +293,6 @@ export async function summarizeExport(
   return summary;
 }
 
-function manifestEntry(
-  row: MaildirMessage,
-  file: string,
-  storage: ManifestMessage['storage'],
-): ManifestMessage {
-  return {
-    folder: row.folder,
-    uid: row.uid,
-    file,
-    sha256: row.sha256,
-    size: row.size,
-    storage,
-    receivedAt: row.receivedAt,
-    flags: row.keywords ? [...row.flags, ...row.keywords] : row.flags,
-    ...(row.lineEndings.nul ? { nul: true } : {}),
-  };
-}
-
 async function writeMaildirSkeleton(pack: tar.Pack, folders: FolderState[], now: Date) {
   for (const folder of maildirSkeleton(folders.map((f) => f.folder))) {
     const directory = bundleFolderPath(folder);
@@ -358,6 +339,14 @@ function mboxName(folder: string): string {
   return `${folder.replace(/[^A-Za-z0-9 _-]/g, '_')}.mbox`;
 }
 
+/**
+ * A folder's spool file name: a digest of its name, 64 characters whatever the name's length (a folder name may
+ * be as long as a file name, and its hex twice that: over the file system's 255 bytes).
+ */
+function spoolName(folder: string): string {
+  return createHash('sha256').update(folder).digest('hex');
+}
+
 /** mboxrd: spooled to a temporary file per folder (a tar entry needs its size first), then added. */
 async function writeMboxFolder(
   pack: tar.Pack,
@@ -368,7 +357,7 @@ async function writeMboxFolder(
   spoolDir: string,
   addToManifest: (row: MaildirMessage, file: string, storage: ManifestMessage['storage']) => Promise<void>,
 ) {
-  const spool = new Spool(join(spoolDir, `${Buffer.from(name).toString('hex')}.mbox`));
+  const spool = new Spool(join(spoolDir, `${spoolName(name)}.mbox`));
   let messages = 0;
   for await (const { row, body } of prefetch(store, scan.selected(), request.readConcurrency ?? 16)) {
     await spool.append(mboxFromLine('MAILER-DAEMON', new Date(row.receivedAt)));

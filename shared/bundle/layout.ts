@@ -15,7 +15,7 @@ import {
   messageFileName,
   storedForm,
 } from './maildir';
-import type { ManifestMessage } from './manifest';
+import type { BundleFormat, BundleManifest, ManifestMessage } from './manifest';
 
 /** What a maildir needs of an index row: a few hundred bytes, so that memory stays nearly flat with mailbox size. */
 export type MaildirMessage = Pick<
@@ -140,4 +140,68 @@ export class FolderKeywords {
   lettersOf(keywords: readonly string[] | undefined): string {
     return keywordLetters((keywords ?? []).map((k) => this.keywords.indexOf(k)));
   }
+}
+
+/** What a manifest entry needs of a message (a row's MaildirMessage, or a replica's delivery record). */
+export interface ManifestSubject {
+  folder: string;
+  uid: number;
+  sha256: string;
+  size: number;
+  receivedAt: string;
+  flags: readonly string[];
+  /** IMAP atoms (keywordAtoms). */
+  keywords?: readonly string[] | undefined;
+  nul?: boolean | undefined;
+}
+
+/** A message's entry in manifest.json (`file`: its path inside the bundle). */
+export function manifestEntry(
+  message: ManifestSubject,
+  file: string,
+  storage: ManifestMessage['storage'],
+): ManifestMessage {
+  return {
+    folder: message.folder,
+    uid: message.uid,
+    file,
+    sha256: message.sha256,
+    size: message.size,
+    storage,
+    receivedAt: message.receivedAt,
+    flags: message.keywords?.length ? [...message.flags, ...message.keywords] : [...message.flags],
+    ...(message.nul ? { nul: true } : {}),
+  };
+}
+
+/**
+ * manifest.json's bytes, in three parts written in turn (its message list can be spooled): the opening, each
+ * entry (`index` from 0), then the closing that holds every other field (JSON does not care about key order).
+ */
+export const manifestText = {
+  opening: '{\n "messages": [',
+  entry: (index: number, entry: ManifestMessage) => `${index ? ',' : ''}\n  ${JSON.stringify(entry)}`,
+  closing: (header: Omit<BundleManifest, 'messages'>) => `\n ],${JSON.stringify(header, null, 1).slice(1)}\n`,
+} as const;
+
+/** The manifest's fields other than its message list, in the order they are written. */
+export function manifestHeader(input: {
+  mailbox: string;
+  format: BundleFormat;
+  createdAt: Date;
+  after?: Record<string, number> | undefined;
+  part?: { index: number; count: number } | undefined;
+  folders: BundleManifest['folders'];
+}): Omit<BundleManifest, 'messages'> {
+  return {
+    format: 'mail-archiver-bundle',
+    version: 1,
+    bundleFormat: input.format,
+    mailbox: input.mailbox,
+    createdAt: input.createdAt.toISOString(),
+    incremental: input.after !== undefined,
+    ...(input.after ? { after: input.after } : {}),
+    ...(input.part ? { part: input.part } : {}),
+    folders: input.folders,
+  };
 }

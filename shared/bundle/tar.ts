@@ -70,9 +70,15 @@ export class Spool {
   private pendingBytes = 0;
   bytes = 0;
   private closed?: Promise<void>;
+  /** The stream's error (it cannot be opened, the disk is full): every later append and close rejects with it. */
+  private failed?: Error;
 
   constructor(readonly path: string) {
     this.out = createWriteStream(path);
+    // Without a listener, a stream error is an uncaught exception that ends the process with a stack trace.
+    this.out.on('error', (error) => {
+      this.failed ??= error;
+    });
   }
 
   append(text: string): Promise<void> {
@@ -87,16 +93,31 @@ export class Spool {
   }
 
   private flush(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
     if (this.pendingBytes === 0) return Promise.resolve();
     const chunk = Buffer.concat(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
-    return this.out.write(chunk) ? Promise.resolve() : new Promise((r) => this.out.once('drain', () => r()));
+    if (this.out.write(chunk)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (error?: Error) => {
+        this.out.off('drain', done);
+        this.out.off('error', done);
+        if (error) reject(error);
+        else resolve();
+      };
+      this.out.once('drain', done);
+      this.out.once('error', done);
+    });
   }
 
   close(): Promise<void> {
     this.closed ??= this.flush().then(
-      () => new Promise((resolve, reject) => this.out.end((e?: Error | null) => (e ? reject(e) : resolve()))),
+      () =>
+        new Promise((resolve, reject) => {
+          if (this.failed) reject(this.failed);
+          else this.out.end((e?: Error | null) => (e ? reject(e) : resolve()));
+        }),
     );
     return this.closed;
   }

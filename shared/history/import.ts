@@ -18,7 +18,7 @@ import { importMessageId, isMessageKeyOf, rawMailKey } from '../index/schema';
 import { contentSha256 } from '../mail/content-identity';
 import { chooseReceivedTime, type ReceivedTimeSource } from '../mail/dates';
 import { findHeaderEnd } from '../mail/lines';
-import { type MessageHeaders, readMessageBytes } from '../mail/mime';
+import { defaultParseLimits, type MessageHeaders, readMessageBytes } from '../mail/mime';
 import type { DeliveryIndex, RawMailStore } from '../ports';
 import { headerRecipients, isSentByMailbox, sendingMailbox } from '../receiving/header-recipients';
 import { checkEnvelopeRecipient } from '../receiving/recipient-check';
@@ -259,6 +259,12 @@ async function prepare(
   );
   const routing = routeImport(config, message, headers, options);
   if (routing.recipients.length === 0) {
+    const headerBytes = headerEnd ? headerEnd.bodyStart : message.raw.length;
+    // The MIME reader reads no address from a header block over its limit: say that, not "no address".
+    if (headerBytes > defaultParseLimits.maxHeadBytes)
+      throw new Error(
+        `its header is ${headerBytes} bytes, over the ${defaultParseLimits.maxHeadBytes} read for addresses: say whose it is with --mailbox or --to`,
+      );
     throw new Error(
       'no To/Cc address is a configured mailbox and it was not sent by one: say whose it is with --mailbox or --to',
     );

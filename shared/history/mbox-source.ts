@@ -17,11 +17,14 @@ const HEAD_BYTES = 64 * 1024;
 /**
  * The archive folder an mbox file's path means: its name without `.mbox`/`.mbx`, under the directories between
  * the import root and it (Thunderbird's `.sbd` suffix dropped). Apple Mail exports `Work.mbox/mbox`: the
- * directory names the folder. mutt's `~/mbox` and a spool file (`/var/mail/<user>`) are INBOX. A special folder
+ * directory names the folder. mutt's `~/mbox`, a spool file (`/var/mail/<user>`) and a `.eml` file (one saved
+ * message that begins with its envelope line) are INBOX, as a loose message file is. A special folder
  * name in a common language is that folder (`Sent`, `Gesendet`, `Drafts.mbox`).
  */
 export function mboxFolderOf(path: string, root?: string): string {
   if (/^\/var\/(spool\/)?mail\/[^/]+$/.test(resolve(path))) return 'INBOX';
+  // A saved message that begins with its envelope line is still a message file, filed where a loose .eml is.
+  if (/\.eml$/i.test(path)) return 'INBOX';
   const rel = root ? relative(root, path) : '';
   const parts = (rel || basename(path)).split(sep).filter((p) => p.length > 0);
   let name = parts.pop() ?? '';

@@ -6,8 +6,10 @@
 //   pk = MAILBOX#<mailbox>   sk = FORWARD#<messageKey>#<target>   the forwarding ledger
 //   pk = MAILBOX#<mailbox>   sk = CONTENT#<contentSha256>    which message holds this content in the mailbox
 //   pk = SESMSG#<SES id of a forwarded copy>   sk = FORWARD       finds the ledger entry for bounce feedback
+//   pk = HOLDS   sk = HOLD#<holdId>                  a legal hold: criteria, who, when, why, how many (holds are few)
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
 //   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
+//   GSI byRawObject: mailbox, sesMessageId (keys only)          (reconcile: a mailbox's rows in raw-key order)
 import type { ForwardEntry } from '../forwarding/ledger';
 import type { AttachmentSummary, LineEndings } from '../mail/mime';
 import type { Flag, Folder, Verdicts } from '../receiving/routing';
@@ -15,6 +17,15 @@ import type { Flag, Folder, Verdicts } from '../receiving/routing';
 export const INDEX_SCHEMA_VERSION = 1;
 export const GSI_BY_FOLDER_UID = 'byFolderUid';
 export const GSI_BY_RECEIVED = 'byReceived';
+/**
+ * A mailbox's delivery rows in the order of their raw objects' keys (`incoming/<sesMessageId>`, as S3 lists
+ * them), so reconcile can walk the bucket's listing and the index side by side. Built on attributes every row has
+ * had since the first schema (`mailbox`, `sesMessageId`), so DynamoDB backfills it for rows written before it
+ * existed. Keys only: the base table's pk and sk (sk = MESSAGE#<messageKey>) come with every entry. A ledger entry
+ * of a copy sent through SES carries `mailbox` and that copy's `sesMessageId` too, so it lands here as well:
+ * readers keep only MESSAGE# items.
+ */
+export const GSI_BY_RAW_OBJECT = 'byRawObject';
 
 export interface RawLocation {
   bucket: string;
@@ -81,6 +92,44 @@ export interface DeliveryRow {
   archivedAt: string;
   schemaVersion: number;
 }
+
+/** A delivery row as the byRawObject index gives it: which mailbox holds which message of which raw object. */
+export interface RawObjectRow {
+  mailbox: string;
+  messageKey: string;
+  sesMessageId: string;
+}
+
+/**
+ * Orders strings as S3 lists keys and DynamoDB sorts string keys: by their UTF-8 bytes (JavaScript's `<` compares
+ * UTF-16 code units, which differs above U+FFFF). ListObjectsV2:
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
+ */
+export function compareUtf8(a: string, b: string): number {
+  // ASCII (every SES message id, every message key): code units and bytes agree.
+  if (isAscii(a) && isAscii(b)) return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+const isAscii = (s: string) => !/[^\p{ASCII}]/u.test(s);
+
+/** The RawObjectRow of a byRawObject index entry (keys only: the message key is in the base table's sk). */
+export function rawObjectRowFromItem(item: Record<string, unknown>): RawObjectRow | undefined {
+  const sk = String(item.sk);
+  // A sent copy's ledger entry has a mailbox and an sesMessageId too (see GSI_BY_RAW_OBJECT).
+  if (!sk.startsWith(indexKeys.MESSAGE_PREFIX)) return undefined;
+  return {
+    mailbox: String(item.mailbox),
+    messageKey: sk.slice(indexKeys.MESSAGE_PREFIX.length),
+    sesMessageId: String(item.sesMessageId),
+  };
+}
+
+/**
+ * The smallest ledger sort key after every entry of `messageKey`: `FORWARD#<messageKey>#<target>` sorts below
+ * `FORWARD#<messageKey>$`, which sorts below every longer message key (message keys are [A-Za-z0-9_-], all above
+ * `$`).
+ */
+export const forwardSkAfter = (messageKey: string) => `${indexKeys.FORWARD_PREFIX}${messageKey}$`;
 
 export interface FolderState {
   mailbox: string;
@@ -164,6 +213,8 @@ export const indexKeys = {
   MESSAGE_PREFIX: 'MESSAGE#',
   FOLDER_PREFIX: 'FOLDER#',
   CONTENT_PREFIX: 'CONTENT#',
+  HOLDS_PK: 'HOLDS',
+  holdSk: (holdId: string) => `HOLD#${holdId}`,
 } as const;
 
 /** The primary key ({ pk, sk }) of each kind of item: the one place that assembles them. */
@@ -197,6 +248,8 @@ export const itemKeys = {
     pk: indexKeys.sentCopyPk(sesMessageId),
     sk: indexKeys.SENT_COPY_SK,
   }),
+  /** A legal hold (shared/retention/holds.ts): all in one partition, listed by hold id (time-sortable). */
+  hold: (holdId: string) => ({ pk: indexKeys.HOLDS_PK, sk: indexKeys.holdSk(holdId) }),
 } as const;
 
 /** The content marker item: its keys and the message key of the row that holds the content. */
@@ -248,11 +301,19 @@ export const indexTableDefinition = {
       indexName: GSI_BY_FOLDER_UID,
       partitionKey: { name: 'gsi1pk', type: 'S' },
       sortKey: { name: 'gsi1sk', type: 'N' },
+      projection: 'ALL',
     },
     {
       indexName: GSI_BY_RECEIVED,
       partitionKey: { name: 'pk', type: 'S' },
       sortKey: { name: 'gsi2sk', type: 'S' },
+      projection: 'ALL',
+    },
+    {
+      indexName: GSI_BY_RAW_OBJECT,
+      partitionKey: { name: 'mailbox', type: 'S' },
+      sortKey: { name: 'sesMessageId', type: 'S' },
+      projection: 'KEYS_ONLY',
     },
   ],
 } as const;
@@ -307,9 +368,26 @@ export const isNotMailObject = (key: string) => isSetupNotification(key) || key.
 /** The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`. */
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
 export const REPORTS_PREFIX = 'reports/';
+/**
+ * Where the scheduled reconcile keeps a run that outlives one invocation (lambdas/reconcile): its progress and
+ * which invocation holds it. Absent between runs.
+ */
+export const RECONCILE_PROGRESS_KEY = 'reports/reconcile-progress.json';
 
 /** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
 export const DELIVERY_LOG_PREFIX = 'delivery-log/';
+
+/**
+ * The prefixes whose every version is locked with S3 Object Lock (shared/retention/lock-policy.ts): raw mail, the
+ * envelope sidecars and the delivery log. The grants, the sweep and the replica read this one list.
+ */
+export const LOCKED_PREFIXES: readonly string[] = [RAW_MAIL_PREFIX, ENVELOPE_PREFIX, DELIVERY_LOG_PREFIX];
+
+/**
+ * Where `doctor --target aws` writes a small canary object that the replica's rules replicate too: its
+ * replication status on the source (x-amz-replication-status) proves the replica in account B takes writes.
+ */
+export const REPLICA_CANARY_PREFIX = 'replica-canary/';
 
 export interface ReconcileRun {
   at: string;
@@ -329,6 +407,15 @@ export interface ReconcileRun {
   reindexFailed?: number;
   /** Envelope sidecars that could not be read (left after the run's repairs). */
   unreadableEnvelopes?: number;
+  /** How many invocations the run's comparison took (absent in reports from before runs could continue). */
+  steps?: number;
+  /** When the run started (its first invocation), ISO 8601 UTC. */
+  startedAt?: string;
+  /** The lock sweep (shared/retention/sweep.ts): versions it locked, and messages it left with an unlocked one. */
+  lockedBySweep?: number;
+  unlockedMessages?: number;
+  /** Every version created before this instant is locked: where the next sweep starts. */
+  lockedThrough?: string;
 }
 
 /** History imports get a content-derived id in place of SES's, so a second import finds the first. */

@@ -1,6 +1,7 @@
 // Bundle folders -> folders on the target: which existing folder takes a bundle folder (special use, INBOX, the
 // server's namespace and delimiter), and creating one the server lacks.
 import type { ImapFlow, ListResponse } from 'imapflow';
+import { CONTROL_CHARACTERS } from '../mail/display-text';
 import { TargetRefusedError } from './errors';
 import type { FolderRun } from './plan';
 import { explainCommandError, isCommandAnswer, serverWords } from './refusals';
@@ -27,7 +28,8 @@ export interface FolderMapping {
  * Cyrus lists `\sent`). Where no folder carries it (Courier has no SPECIAL-USE at all), to a top-level folder of
  * the personal namespace under a name providers use for it ("Sent Items", "Spam", "INBOX.Sent", "Deleted Items",
  * localized names: imapflow's table of them, `specialUseSource` 'name'). INBOX is INBOX. Any other folder keeps
- * its name, levels joined with the server's delimiter under its personal namespace prefix (Courier: `INBOX.`).
+ * its name, levels joined with the server's delimiter under its personal namespace prefix (Courier: `INBOX.`),
+ * control characters left out (as in the bundle's Maildir).
  */
 export async function mapFolders(client: ImapFlow, folders: string[]): Promise<Map<string, FolderMapping>> {
   const listed = await client.list();
@@ -59,7 +61,13 @@ export async function mapFolders(client: ImapFlow, folders: string[]): Promise<M
         continue;
       }
     }
-    const levels = folder.split('/').map((level) => level.split(delimiter).join('_'));
+    // Control characters leave the name, as they leave the bundle's own Maildir (bundle/maildir.ts folderLevels):
+    // no IMAP string carries CR or LF (RFC 3501 section 4.3), and imapflow refuses to send them at all.
+    const levels = folder
+      .split('/')
+      .map((level) => level.replace(CONTROL_CHARACTERS, '').split(delimiter).join('_'))
+      .filter((level) => level.length > 0);
+    if (levels.length === 0) levels.push('_');
     out.set(folder, {
       target: `${prefix}${levels.join(delimiter)}`,
       match: 'same name',
@@ -82,18 +90,20 @@ function depth(entry: ListResponse, delimiter: string): number {
 
 /**
  * CREATE of a bundle folder's target. Some servers refuse characters in a name (Dovecot with a maildir and the
- * "/" separator refuses ".": `NO [CANNOT] Character not allowed in mailbox name: '.'`); the name is then tried
- * once with "." written as "_" in each level (as the exporter names such a folder in its own Maildir), so a
- * later run maps it the same way (see {@link withoutDots}). Still refused: TargetRefusedError with the server's
- * words.
+ * "/" separator refuses ".": `NO [CANNOT] Character not allowed in mailbox name: '.'`; Cyrus refuses the LIST
+ * wildcard "%" and a backslash: `NO Invalid mailbox name`); the name is then tried once in plain characters,
+ * the others written as "_" in each level (as the exporter writes "." and "\" in its own Maildir), so a later
+ * run maps it the same way (see {@link withoutDots}). Still refused: TargetRefusedError with the server's words.
  */
 export async function createFolder(client: ImapFlow, run: FolderRun, log?: (line: string) => void) {
   try {
     await client.mailboxCreate(run.target);
     return;
   } catch (error) {
-    if (!isCommandAnswer(error) || !run.target.includes('.')) throw explainCommandError(error);
-    const alternative = withoutDots(run.target, client.namespace?.delimiter || '/');
+    const delimiter = client.namespace?.delimiter || '/';
+    if (!isCommandAnswer(error) || withoutDots(run.target, delimiter) === run.target)
+      throw explainCommandError(error);
+    const alternative = withoutDots(run.target, delimiter);
     const listed = await client.list();
     if (!listed.some((l) => l.path === alternative)) {
       try {
@@ -112,10 +122,15 @@ export async function createFolder(client: ImapFlow, run: FolderRun, log?: (line
   }
 }
 
-/** A folder path with "." written as "_" in every level (the delimiter itself is kept). */
+/**
+ * The fallback name of a folder the server refused to create: in every level (the delimiter itself is kept),
+ * every character but letters, digits, marks, space and `-_'()+,#~@=&` written as "_". Servers differ in what
+ * they refuse: Dovecot on maildir ".", Cyrus the LIST wildcards "%" (RFC 3501 section 6.3.8) and `\ " ! ^ | {`
+ * (measured against Cyrus IMAP 3.6); a plain name is taken by all of them.
+ */
 export function withoutDots(path: string, delimiter: string): string {
   return path
     .split(delimiter)
-    .map((level) => level.replaceAll('.', '_'))
+    .map((level) => level.replace(/[^\p{L}\p{N}\p{M} _\-'()+,#~@=&]/gu, '_'))
     .join(delimiter);
 }

@@ -2,7 +2,7 @@
 // failed connection means for the user (a wrong password, a wrong address, or an outage to wait out).
 import type { ImapFlow } from 'imapflow';
 import { errorMessage } from '../errors';
-import { TargetLoginError, TargetUnreachableError } from './errors';
+import { TargetLoginError, TargetRefusedError, TargetUnreachableError } from './errors';
 import { isCommandAnswer, serverWords } from './refusals';
 
 export interface SessionOptions {
@@ -71,7 +71,16 @@ export class Session {
         }
         return await fn(this.client, fresh);
       } catch (error) {
-        if (isCommandAnswer(error) || error instanceof TargetLoginError) throw error;
+        // The server's answer, said at once: asking again gets the same one (it used to be retried for minutes
+        // as a lost connection, "connection lost (the IMAP server refused \"CREATE ...\")").
+        if (
+          isCommandAnswer(error) ||
+          error instanceof TargetLoginError ||
+          error instanceof TargetRefusedError
+        )
+          throw error;
+        // imapflow refused to send a value (a CR or LF in a string): sending it again changes nothing.
+        if ((error as { code?: string } | undefined)?.code === 'InvalidStringValue') throw error;
         // Never reached at all: a wrong host, port or TLS setting. Waiting and trying again changes nothing.
         if (error instanceof TargetUnreachableError) throw error;
         failures += 1;

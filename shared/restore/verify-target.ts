@@ -149,14 +149,27 @@ export async function recheckOldDates(session: Session, runs: FolderRun[], repor
 /**
  * A served INTERNALDATE against the bundle's (seconds): the same; a change servers make to a date before 1970
  * (Dovecot's index keeps it as unsigned 32-bit: 1958 as 2094; 1970-01-01T00:00:01Z where the server refused the
- * date and it was appended so, see append.ts), named; or a problem.
+ * date and it was appended so, see append.ts), to a date before 1901-12-13T20:45:52Z (the smallest signed 32-bit
+ * time: Dovecot on ext4 keeps 1899 as that, or as 2038-01-19T03:14:08Z unsigned) or to a date still in the future (a bad clock's 2300: Cyrus 3.6 keeps
+ * it modulo 2^32 seconds, as 2027; Dovecot 2.3.19 sets the time of the APPEND for 2040 and 2300; measured), named;
+ * or a problem. `now` in seconds.
  */
-function checkDate(expected: number, served: number): { same?: true; change?: string; problem?: string } {
+export function checkDate(
+  expected: number,
+  served: number,
+  now = Math.floor(Date.now() / 1000),
+): { same?: true; change?: string; problem?: string } {
   if (served === expected) return { same: true };
   const iso = (secs: number) => (Number.isNaN(secs) ? 'none' : new Date(secs * 1000).toISOString());
-  if (expected < 0 && (served === EARLIEST_KEPT_SECS || served === expected + 2 ** 32))
+  // Below the smallest signed 32-bit time, the file system keeps that one (ext4 here: 1899 as 1901-12-13).
+  const kept = Math.max(expected, -(2 ** 31));
+  if (expected < 0 && (served === EARLIEST_KEPT_SECS || served === kept || served === kept + 2 ** 32))
     return {
       change: `received date ${iso(expected)} kept as ${iso(served)} (the server keeps no date before 1970)`,
+    };
+  if (expected > now && (served <= now || served === expected % 2 ** 32))
+    return {
+      change: `received date ${iso(expected)} kept as ${iso(served)} (the server keeps no date in the future)`,
     };
   return { problem: `INTERNALDATE ${iso(served)} != ${iso(expected)}` };
 }

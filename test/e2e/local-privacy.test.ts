@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { GetItemCommand, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureIndexTable } from '../../cli/local/index-table';
 import { dynamoDbFile, LEGACY_ACCESS_KEY_ID } from '../../cli/local/privacy';
-import { ensureIndexTable, startDynamoLocal } from '../../cli/local/services';
+import { startDynamoLocal } from '../../cli/local/services';
 import { type Archive, LOCAL_TABLE, receiveRawMessage, startLocalArchive } from '../../cli/local/stack';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
 import { rawMailKey } from '../../shared/index/schema';
@@ -146,5 +147,5 @@ describe('an archive of an older version', () => {
     } finally {
       await reopened.close();
     }
-  });
+  }, 180_000); // DynamoDB Local started twice: 42-50 s alone at load 30
 });

@@ -28,7 +28,7 @@ import {
   TargetUnreachableError,
 } from '../../shared/restore/errors';
 import { type RestoreOptions, restoreBundle } from '../../shared/restore/restore';
-import { exportToFile } from '../support/bundles';
+import { exportToFile, unpackedWithFolderRenamed } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { imapClientFor, readOverImap } from '../support/imap';
 import { makeMessage, makeMessageWithAttachment } from '../support/messages';
@@ -563,19 +563,9 @@ plugin {
   }, 90_000);
 });
 
-/** The test bundle unpacked, with bundle folder `from` renamed `to` in the manifest (verify still passes). */
+/** The test bundle unpacked under the work directory, with bundle folder `from` renamed `to`. */
 function bundleWithFolderRenamed(name: string, from: string, to: string) {
-  const dir = join(work, name);
-  mkdirSync(dir, { recursive: true });
-  execFileSync('tar', ['-xzf', bundle, '-C', dir, '--no-same-owner']);
-  const path = join(dir, 'manifest.json');
-  const { mtime } = statSync(path);
-  const edited = JSON.parse(readFileSync(path, 'utf8')) as BundleManifest;
-  for (const f of edited.folders) if (f.name === from) f.name = to;
-  for (const m of edited.messages) if (m.folder === from) m.folder = to;
-  writeFileSync(path, JSON.stringify(edited));
-  utimesSync(path, mtime, mtime);
-  return { kind: 'directory' as const, path: dir };
+  return unpackedWithFolderRenamed(bundle, join(work, name), from, to);
 }
 
 describe('restore: mistakes and hostile input', () => {
@@ -727,6 +717,30 @@ describe('restore: mistakes and hostile input', () => {
   }, 90_000);
 });
 
+describe('restore: folder names IMAP cannot carry', () => {
+  // Import names a folder after an mbox file, so a file name with a newline or a tab is a folder name with one.
+  // No IMAP string can carry CR or LF (RFC 3501 section 4.3: not in a quoted string; servers refuse them in
+  // literals too): imapflow refused to send the name, restore took that for a lost connection, retried for two
+  // minutes and gave up on the whole bundle. The bundle's own Maildir leaves control characters out of the name.
+  it("a folder named with a newline and a tab goes where the bundle's Maildir puts it, at once, and a rerun finds it", async () => {
+    const server = await target('control-characters');
+    const source = bundleWithFolderRenamed('control-bundle', 'Sent', 'Lists\nold\tones');
+    const lines: string[] = [];
+    const started = Date.now();
+    const report = await restoreBundle(options(server, { source, log: (line) => lines.push(line) }));
+    expect(lines.join('\n')).not.toMatch(/reconnecting/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(report.folders.find((f) => f.folder === 'Lists\nold\tones')).toMatchObject({
+      target: 'Listsoldones',
+      moved: 1,
+      verified: 1,
+    });
+    const rerun = await restoreBundle(options(server, { source }));
+    expect(rerun).toMatchObject({ moved: 0, alreadyThere: 11 });
+    expect(await countOnTarget(server)).toMatchObject({ INBOX: 9, Spam: 1, Listsoldones: 1 });
+  }, 90_000);
+});
+
 function withoutSubject(index: MailIndex, subject: string): MailIndex {
   return new Proxy(index, {
     get(target, property) {
@@ -800,7 +814,10 @@ describe('restore: Ctrl-C', () => {
     const landed = Object.values(await countOnTarget(server)).reduce((a, b) => a + b, 0);
     expect(landed).toBeLessThan(11);
     const resumed = await restoreBundle(options(server, { statePath }));
-    expect(resumed).toMatchObject({ alreadyThere: landed, moved: 11 - landed, refused: [] });
+    // An APPEND the server had read whole when the client stopped may still be stored after the count (seen once
+    // at load 17: 3 counted, 4 there): at least what was counted is found, and only the rest is appended.
+    expect(resumed.alreadyThere).toBeGreaterThanOrEqual(landed);
+    expect(resumed).toMatchObject({ moved: 11 - resumed.alreadyThere, refused: [] });
     await expectTargetHoldsBundle(server);
   }, 90_000);
 });

@@ -45,6 +45,8 @@ describe("the CDK app's import graph", () => {
       'shared/index/schema.ts',
       'shared/mail/address.ts',
       'shared/metrics.ts',
+      'shared/retention/archive-config.ts',
+      'shared/retention/replica.ts',
     ]);
   });
 

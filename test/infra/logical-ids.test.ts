@@ -2,7 +2,10 @@
 // and a retained one (the raw mail, the index) would be orphaned beside an empty new one. The stack uses
 // aws-cdk-lib's own logical IDs (construct path and hash); this test pins those of every retained resource, so
 // moving or renaming a construct that holds one fails here before `cdk diff` shows a replacement.
+import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
+import { ReplicaStack } from '../../cdk/replica-stack';
+import { exampleConfig } from '../support/config';
 import { synthesize, templateJson } from './synth';
 
 /** Every resource the stack keeps when it is deleted, by logical ID. */
@@ -35,5 +38,22 @@ describe('logical IDs', () => {
     const { stack } = synthesize(undefined, { stackName: 'OtherArchiver' });
     const ids = Object.keys(templateJson(stack).Resources);
     expect(ids).toEqual(expect.arrayContaining(Object.keys(RETAINED)));
+  });
+
+  it("pins the replica stack's retained bucket (account B's copy), and a replica adds no retained resource here", () => {
+    const replica = { account: '222222222222', region: 'eu-west-1', sourceAccount: '111111111111' };
+    const config = exampleConfig({ archive: { replica } });
+    const stack = new ReplicaStack(new App(), 'TestArchiver-Replica', { config });
+    const retained = Object.entries(templateJson(stack).Resources)
+      .filter(([, r]) => r.DeletionPolicy === 'Retain')
+      .map(([id, r]) => [id, r.Type]);
+    expect(retained).toEqual([['ReplicaBucketB570B599', 'AWS::S3::Bucket']]);
+    const source = templateJson(synthesize(config).stack).Resources;
+    expect(
+      Object.entries(source)
+        .filter(([, r]) => r.DeletionPolicy === 'Retain')
+        .map(([id]) => id)
+        .sort(),
+    ).toEqual(Object.keys(RETAINED).sort());
   });
 });

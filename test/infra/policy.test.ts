@@ -15,10 +15,10 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { type RunSimulationResults, runSimulation } from '@cloud-copilot/iam-simulate';
 import type { CloudFormationCustomResourceEvent, Context, SESEvent, SNSEvent, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureIndexTable } from '../../cli/local/index-table';
 import {
   type DynamoLocal,
   ensureBucket,
-  ensureIndexTable,
   type S3Local,
   startDynamoLocal,
   startS3Local,
@@ -39,6 +39,7 @@ import { GmailApi } from '../../shared/adapters/gmail-api';
 import { SecretsManagerGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
 import { asyncInvoker } from '../../shared/adapters/lambda-invoker';
 import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
+import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SesBouncer } from '../../shared/adapters/ses-bouncer';
 import { SesActiveRuleSet } from '../../shared/adapters/ses-rule-sets';
@@ -46,6 +47,8 @@ import { SesSender } from '../../shared/adapters/ses-sender';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { DeliveryLog } from '../../shared/delivery-log/log';
 import { GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE } from '../../shared/forwarding/gmail';
+import { archiveLocker } from '../../shared/retention/lock-policy';
+import { lockingStore } from '../../shared/retention/locking-store';
 import { exampleConfig } from '../support/config';
 import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';
@@ -367,10 +370,13 @@ describe("every SDK command each function's own run sends is allowed by its role
             }
           : { MessageId: 'm' },
     );
+    const ingestLocker = archiveLocker(config, new S3ObjectLocks(ingestClients.s3));
+    const ingestStore = lockingStore(new S3RawMailStore(ingestClients.s3), ingestLocker);
     const ingest = createIngestHandler({
       config,
-      store: new S3RawMailStore(ingestClients.s3),
-      deliveryLog: new DeliveryLog(new S3RawMailStore(ingestClients.s3), ingestEnv.RAW_BUCKET as string),
+      store: ingestStore,
+      ...(ingestLocker ? { locker: ingestLocker } : {}),
+      deliveryLog: new DeliveryLog(ingestStore, ingestEnv.RAW_BUCKET as string),
       index: new DynamoMailIndex(ingestClients.dynamodb, ingestEnv.INDEX_TABLE as string),
       forwards: new SqsForwardQueue(ingestEnv.FORWARD_QUEUE_URL as string, ingestSqs),
       logger,
@@ -496,15 +502,15 @@ describe("every SDK command each function's own run sends is allowed by its role
     await receiveLikeSes(store, bucket, makeMessage({ subject: 'never announced' }), {
       recipients: ['alice@example.com'],
     });
+    const reconcileLocker = archiveLocker(config, new S3ObjectLocks(reconcileClients.s3));
+    const reconcileStore = lockingStore(new S3RawMailStore(reconcileClients.s3), reconcileLocker);
     await createReconcileHandler({
       config,
-      store: new S3RawMailStore(reconcileClients.s3),
+      store: reconcileStore,
+      ...(reconcileLocker ? { locker: reconcileLocker } : {}),
       index: new DynamoMailIndex(reconcileClients.dynamodb, reconcileEnv.INDEX_TABLE as string),
       bucket: reconcileEnv.RAW_BUCKET as string,
-      deliveryLog: new DeliveryLog(
-        new S3RawMailStore(reconcileClients.s3),
-        reconcileEnv.RAW_BUCKET as string,
-      ),
+      deliveryLog: new DeliveryLog(reconcileStore, reconcileEnv.RAW_BUCKET as string),
       forwards: new SqsForwardQueue(reconcileEnv.FORWARD_QUEUE_URL as string, reconcileSqs),
       logger,
     })().catch(() => undefined);
@@ -513,6 +519,10 @@ describe("every SDK command each function's own run sends is allowed by its role
     const sentId = functionId('GmailDeliverySentCollectorFunction');
     const sentEnv = environment(sentId);
     const sentClients = clientsOf(sentId);
+    const sentStore = lockingStore(
+      new S3RawMailStore(sentClients.s3),
+      archiveLocker(config, new S3ObjectLocks(sentClients.s3)),
+    );
     const collect = createGmailSentHandler({
       config,
       reader: new GmailApi({
@@ -522,14 +532,11 @@ describe("every SDK command each function's own run sends is allowed by its role
         ),
         rootUrl: google.rootUrl,
       }),
-      store: new S3RawMailStore(sentClients.s3),
-      state: new RawStoreSentCollectionState(
-        new S3RawMailStore(sentClients.s3),
-        sentEnv.RAW_MAIL_BUCKET as string,
-      ),
+      store: sentStore,
+      state: new RawStoreSentCollectionState(sentStore, sentEnv.RAW_MAIL_BUCKET as string),
       index: new DynamoMailIndex(sentClients.dynamodb, sentEnv.INDEX_TABLE as string),
       bucket: sentEnv.RAW_MAIL_BUCKET as string,
-      deliveryLog: new DeliveryLog(new S3RawMailStore(sentClients.s3), sentEnv.RAW_MAIL_BUCKET as string),
+      deliveryLog: new DeliveryLog(sentStore, sentEnv.RAW_MAIL_BUCKET as string),
       logger,
     });
     await collect();
@@ -603,7 +610,7 @@ describe("every SDK command each function's own run sends is allowed by its role
     // The runs above build each handler as its index.ts does; a composition root that starts using another
     // adapter (another AWS service) must be recorded here too, or this fails.
     const composedHere: Record<string, string[]> = {
-      ingest: ['clients', 'dynamo-index', 's3-raw-store', 'sqs-forward-queue'],
+      ingest: ['clients', 'dynamo-index', 's3-object-locks', 's3-raw-store', 'sqs-forward-queue'],
       forward: [
         'clients',
         'dynamo-index',
@@ -619,13 +626,14 @@ describe("every SDK command each function's own run sends is allowed by its role
         'gmail-api',
         'gmail-credentials',
         'raw-store-sent-state',
+        's3-object-locks',
         's3-raw-store',
       ],
       feedback: ['clients', 'dynamo-forward-ledger', 'dynamo-table'],
       export: ['clients', 'dynamo-index', 'lambda-invoker', 's3-raw-store'],
       gatekeeper: ['ses-bouncer'],
       'rule-set-activation': ['ses-rule-sets'],
-      reconcile: ['clients', 'dynamo-index', 's3-raw-store', 'sqs-forward-queue'],
+      reconcile: ['clients', 'dynamo-index', 's3-object-locks', 's3-raw-store', 'sqs-forward-queue'],
     };
     const lambdas = join(import.meta.dirname, '../../lambdas');
     const roots = readdirSync(lambdas).filter((d) => existsSync(join(lambdas, d, 'index.ts')));

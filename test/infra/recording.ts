@@ -117,11 +117,25 @@ export function iamRequestsFor(call: RecordedCall, region: string, account: stri
         CompleteMultipartUpload: 's3:PutObject',
         AbortMultipartUpload: 's3:AbortMultipartUpload',
         DeleteObject: 's3:DeleteObject',
+        // S3 Object Lock (Amazon S3 User Guide, "Object Lock considerations", and the service authorization
+        // reference): one action per operation, for any version.
+        PutObjectRetention: 's3:PutObjectRetention',
+        GetObjectRetention: 's3:GetObjectRetention',
+        PutObjectLegalHold: 's3:PutObjectLegalHold',
+        GetObjectLegalHold: 's3:GetObjectLegalHold',
       };
       if (call.command === 'ListObjectsV2') {
         return [{ action: 's3:ListBucket', resource: `arn:aws:s3:::${String(input.Bucket)}`, context }];
       }
-      const action = actions[call.command];
+      if (call.command === 'ListObjectVersions') {
+        return [
+          { action: 's3:ListBucketVersions', resource: `arn:aws:s3:::${String(input.Bucket)}`, context },
+        ];
+      }
+      // A read of a named version is s3:GetObjectVersion (a read of the current one, s3:GetObject).
+      const versioned =
+        input.VersionId !== undefined && (call.command === 'GetObject' || call.command === 'HeadObject');
+      const action = versioned ? 's3:GetObjectVersion' : actions[call.command];
       if (!action) throw new Error(`no IAM mapping for S3 ${call.command}`);
       // A read of a key that does not exist answers 404 only with s3:ListBucket on the bucket, 403 without it
       // (S3 API reference, GetObject and HeadObject, "Permissions"): code that relies on the 404 needs both.

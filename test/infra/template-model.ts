@@ -51,6 +51,7 @@ export class TemplateModel {
       p.TableName ??
       p.QueueName ??
       p.TopicName ??
+      p.RoleName ??
       p.Name;
     if (typeof named === 'string') return named;
     const name = `${this.stackName}-${id}`;

@@ -34,6 +34,7 @@ import { EXPORT_HEAP_LIMITS, runInExportWorker } from '../../shared/bundle/expor
 import { joinBundles } from '../../shared/bundle/join';
 import type { BundleManifest } from '../../shared/bundle/manifest';
 import { verifyBundle } from '../../shared/bundle/verify';
+import { importMessages } from '../../shared/history/import';
 import { indexKeys } from '../../shared/index/schema';
 import { buildLambdaBundle, exportToFile, unpack } from '../support/bundles';
 import { exampleConfig } from '../support/config';
@@ -102,6 +103,48 @@ describe('a sink that fails', () => {
         sink,
       ),
     ).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('folder names as long as a file name may be', () => {
+  // The exporter spooled each folder's uidlists to a file named by the folder name in hex (two characters per
+  // byte): a folder name of 128 bytes or more made a spool name over the file system's 255, and the export died
+  // with an unhandled ENAMETOOLONG from the spool's stream (a stack trace, no bundle). Import names a folder
+  // after an mbox file, so a long file name is enough.
+  it('exports a folder whose name is 200 characters long, in both formats', async () => {
+    const mailbox = 'longnames@example.com';
+    const config = exampleConfig();
+    config.mailboxes[mailbox] = { forwardTo: [], targets: [] };
+    const longName = `${'Projekt '.repeat(25)}`.trim();
+    const mbox = join(work, `${longName}.mbox`);
+    writeFileSync(
+      mbox,
+      `From x@y Sat Jan  3 01:05:34 2015\n${makeMessage({ to: mailbox, subject: 'long' }).toString('latin1')}\n`,
+    );
+    const report = await importMessages(
+      config,
+      {
+        store: services.store,
+        bucket: services.bucket,
+        index: services.index,
+        deliver: async (notification) => {
+          await archiveReceivedMail(notification, { config, store: services.store, index: services.index });
+        },
+      },
+      [mbox],
+    );
+    expect(report.archived).toBe(1);
+    for (const format of ['maildir', 'mboxrd'] as const) {
+      const bundle = join(work, `long-${format}.tar.gz`);
+      await exportMailbox(
+        { index: services.index, store: services.store },
+        { mailbox, format },
+        createWriteStream(bundle),
+      );
+      const verified = await verify(bundle);
+      expect(verified.errors).toEqual([]);
+      expect(verified.manifest?.messages.map((m) => m.folder)).toEqual([longName]);
+    }
   });
 });
 

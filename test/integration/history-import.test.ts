@@ -173,6 +173,54 @@ describe('history import', () => {
     expect(bySubject.draft).toMatchObject({ folder: 'Drafts', flags: ['\\Draft', '\\Seen'] });
   });
 
+  it('a .eml file that begins with an envelope line is one message where a .eml goes, not a folder of its name', async () => {
+    // Before: read as an mbox, it was filed in a folder named after the file ("saved.eml", "saved_eml" in the
+    // bundle's Maildir) beside the same message saved without the line, which went to INBOX.
+    const files = join(dir, 'eml');
+    mkdirSync(files);
+    writeFileSync(
+      join(files, 'saved.eml'),
+      `From x@elsewhere.example Sat Jan  3 01:05:34 2015\n${message({ From: 'x@elsewhere.example', To: 'bob@example.com', Subject: 'saved with its envelope line', Status: 'RO' })}`,
+    );
+    writeFileSync(
+      join(files, 'Saved.EML'),
+      `From - \n${message({ From: 'bob@example.com', To: 'x@elsewhere.example', Subject: 'sent, saved with a Netscape line' })}`,
+    );
+    const report = await importMessages(config, target, [files]);
+    expect(report.failed).toEqual([]);
+    expect(report.archived).toBe(2);
+    const bySubject = Object.fromEntries((await rows('bob@example.com')).map((r) => [r.subject, r]));
+    expect(bySubject['saved with its envelope line']).toMatchObject({
+      folder: 'INBOX',
+      flags: ['\\Seen'],
+      receivedAtSource: 'envelope',
+    });
+    expect(bySubject['sent, saved with a Netscape line']).toMatchObject({ folder: 'Sent' });
+  });
+
+  it("a header over the reader's 1 MiB is said as such, and --to archives it", async () => {
+    // Before: "no To/Cc address is a configured mailbox", although To: named one (the reader reads no field of a
+    // header block over its limit).
+    const file = join(dir, 'huge-header.eml');
+    writeFileSync(
+      file,
+      message({
+        From: 'x@elsewhere.example',
+        To: 'bob@example.com',
+        Subject: 'huge header',
+        'X-Long': 'B'.repeat(2 * 1024 * 1024),
+      }),
+    );
+    const report = await importMessages(config, target, [file]);
+    expect(report.failed.map((f) => f.reason)).toEqual([
+      expect.stringMatching(
+        /^its header is \d+ bytes, over the 1048576 read for addresses: say whose it is with --mailbox or --to$/,
+      ),
+    ]);
+    const again = await importMessages(config, target, [file], { to: ['bob@example.com'] });
+    expect(again.archived).toBe(1);
+  });
+
   it('empty files fail, files that are not mail are skipped, never archived', async () => {
     const maildir = join(dir, 'md');
     mkdirSync(join(maildir, 'cur'), { recursive: true });

@@ -108,6 +108,37 @@ export function indexContract(name: string, open: () => ContractIndex) {
       expect(await index.mailboxes()).not.toContain(other);
     });
 
+    it('reads a mailbox in raw-key order (byRawObject) and in message-key order, each resuming after a key', async () => {
+      const index = open();
+      const box = mailbox();
+      // Message keys (sha256 prefix first) and SES ids sort in different orders, as they do in the archive.
+      const rows = [
+        { ...row(box, 'c-id1', 1, '2026-01-01T00:00:00.000Z'), sesMessageId: 'id1' },
+        { ...row(box, 'a-id3', 2, '2026-01-01T00:00:00.000Z'), sesMessageId: 'id3' },
+        { ...row(box, 'b-id2', 3, '2026-01-01T00:00:00.000Z'), sesMessageId: 'id2' },
+      ];
+      for (const r of rows) expect(await index.putDelivery(r)).toBe('created');
+      // A copy sent through SES gives its ledger entry an sesMessageId: never a row of the raw-key walk.
+      const entry = { mailbox: box, messageKey: 'b-id2', target: 't@example.net' };
+      await index.claimForward(entry, at(0), false);
+      await index.settleForward(entry, { state: 'sent', sesMessageId: 'id0-copy' }, at(1));
+      await index.claimForward({ ...entry, messageKey: 'a-id3' }, at(0), false);
+      await index.claimForward({ ...entry, messageKey: 'c-id1' }, at(0), false);
+      const byRaw = async (after?: string) =>
+        (await collect(index.rawObjectRows(box, after))).map((r) => `${r.sesMessageId} ${r.messageKey}`);
+      expect(await byRaw()).toEqual(['id1 c-id1', 'id2 b-id2', 'id3 a-id3']);
+      expect(await byRaw('id1')).toEqual(['id2 b-id2', 'id3 a-id3']);
+      const byKey = async (after?: string) =>
+        (await collect(index.mailboxRows(box, after))).map((r) => r.messageKey);
+      expect(await byKey()).toEqual(['a-id3', 'b-id2', 'c-id1']);
+      expect(await byKey('a-id3')).toEqual(['b-id2', 'c-id1']);
+      const ledger = async (after?: string) =>
+        (await collect(index.listForwards(box, undefined, after))).map((e) => e.messageKey);
+      expect(await ledger()).toEqual(['a-id3', 'b-id2', 'c-id1']);
+      expect(await ledger('a-id3')).toEqual(['b-id2', 'c-id1']);
+      expect(await ledger('c-id1')).toEqual([]);
+    });
+
     it('claims a send once; a redrive takes failures and claims whose lease ran out', async () => {
       const index = open();
       const e = { mailbox: mailbox(), messageKey: 'm1', target: 't@example.net' };

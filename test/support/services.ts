@@ -2,7 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureBucket, ensureIndexTable, startDynamoLocal, startS3Local } from '../../cli/local/services';
+import { ensureIndexTable } from '../../cli/local/index-table';
+import { ensureBucket, startDynamoLocal, startS3Local } from '../../cli/local/services';
 import { type Archive, archiveStorage } from '../../cli/local/stack';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
 

@@ -178,8 +178,11 @@ describe('createFolder', () => {
 });
 
 describe('withoutDots', () => {
-  it('writes "." as "_" in every level and keeps the delimiter', () => {
+  it('writes ".", "%", "\\" and the like as "_" in every level and keeps the delimiter', () => {
     expect(withoutDots('a.b/c.d', '/')).toBe('a_b/c_d');
     expect(withoutDots('plain', '/')).toBe('plain');
+    // What Cyrus IMAP 3.6 refuses with "NO Invalid mailbox name" (measured); letters of any script stay.
+    expect(withoutDots('50%/back\\slash/"q"!^|{x}*', '/')).toBe('50_/back_slash/_q_____x__');
+    expect(withoutDots("Café & Co (old), #2 ~ 'x'", '/')).toBe("Café & Co (old), #2 ~ 'x'");
   });
 });

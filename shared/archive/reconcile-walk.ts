@@ -1,0 +1,181 @@
+// The ordered walks reconcile and reindex compare the archive with: the bucket's listing beside every mailbox's
+// rows in raw-key order (the byRawObject index), and a mailbox's rows beside its forwarding ledger in message-key
+// order. Each holds one page of each side, never the archive: memory does not grow with it. Each resumes after
+// a key, so a walk can stop at a budget and continue in another invocation.
+
+import type { ArchiverConfig } from '../config';
+import type { DeliveryLog } from '../delivery-log/log';
+import type { ForwardEntry } from '../forwarding/ledger';
+import {
+  compareUtf8,
+  type DeliveryRow,
+  isNotMailObject,
+  RAW_MAIL_PREFIX,
+  type RawObjectRow,
+} from '../index/schema';
+import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../ports';
+import { type EnvelopeRecord, readEnvelope } from './envelope';
+import type { IngestDeps } from './ingest';
+
+export interface ReconcileDeps {
+  config: ArchiverConfig;
+  store: RawMailStore;
+  index: MailIndex & ForwardLedger;
+  bucket: string;
+  now?: () => Date;
+  /**
+   * Reindex: where messages whose ingest never finished are queued for forwarding (ingest queues them only at
+   * its end). Rows lost from a finished ingest are not forwarded again.
+   */
+  forwards?: ForwardQueue;
+  /** Locks the raw version reindex reads (shared/retention); sidecar writes are locked by the store itself. */
+  locker?: IngestDeps['locker'];
+  /**
+   * The delivery log: reconcile reports the rows it does not record, reindex logs them (and the rows it
+   * rebuilds). Without it neither looks at the log.
+   */
+  deliveryLog?: DeliveryLog;
+}
+
+/** Every mailbox the walks cover: each that has a folder in the index, and each configured one. */
+export async function walkedMailboxes(deps: Pick<ReconcileDeps, 'config' | 'index'>): Promise<string[]> {
+  const all = new Set([...(await deps.index.mailboxes()), ...Object.keys(deps.config.mailboxes)]);
+  return [...all].sort(compareUtf8);
+}
+
+/** An async iterator whose next item can be looked at before it is taken. */
+class Peekable<T> {
+  private next: IteratorResult<T> | undefined;
+  private readonly iterator: AsyncIterator<T>;
+
+  constructor(items: AsyncIterable<T>) {
+    this.iterator = items[Symbol.asyncIterator]();
+  }
+
+  async peek(): Promise<T | undefined> {
+    this.next ??= await this.iterator.next();
+    return this.next.done ? undefined : this.next.value;
+  }
+
+  take(): void {
+    this.next = undefined;
+  }
+
+  /** Takes items while `when` holds for the next one. */
+  async takeWhile(when: (item: T) => boolean): Promise<T[]> {
+    const out: T[] = [];
+    for (let item = await this.peek(); item !== undefined && when(item); item = await this.peek()) {
+      out.push(item);
+      this.take();
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.iterator.return?.();
+  }
+}
+
+/** One raw object with the rows that name it, and the rows before it that name no object (in raw-key order). */
+export interface RawObjectGroup {
+  key: string;
+  present: RawObjectRow[];
+  /** Rows between the previous object and this one: their raw object is gone. */
+  orphans: RawObjectRow[];
+}
+
+/**
+ * The raw objects (not-mail objects skipped) after `afterKey`, each with its rows, walking the listing beside
+ * each mailbox's rows in raw-key order (ports.ts DeliveryIndex.rawObjectRows). The last group has key
+ * `undefined` and holds the rows after the last object. Throws what the store and the index throw.
+ */
+export async function* walkRawObjects(
+  deps: { store: RawMailStore; index: MailIndex; bucket: string },
+  mailboxes: readonly string[],
+  afterKey?: string,
+): AsyncGenerator<RawObjectGroup | { key: undefined; present: []; orphans: RawObjectRow[] }> {
+  const afterId = afterKey?.slice(RAW_MAIL_PREFIX.length);
+  const sides = mailboxes.map((m) => new Peekable(deps.index.rawObjectRows(m, afterId)));
+  try {
+    for await (const object of deps.store.list(deps.bucket, RAW_MAIL_PREFIX, afterKey)) {
+      if (isNotMailObject(object.key)) continue;
+      const id = object.key.slice(RAW_MAIL_PREFIX.length);
+      const orphans: RawObjectRow[] = [];
+      const present: RawObjectRow[] = [];
+      for (const side of sides) {
+        orphans.push(...(await side.takeWhile((r) => compareUtf8(r.sesMessageId, id) < 0)));
+        present.push(...(await side.takeWhile((r) => r.sesMessageId === id)));
+      }
+      yield { key: object.key, present, orphans };
+    }
+    const rest: RawObjectRow[] = [];
+    for (const side of sides) rest.push(...(await side.takeWhile(() => true)));
+    yield { key: undefined, present: [], orphans: rest };
+  } finally {
+    await Promise.all(sides.map((s) => s.close()));
+  }
+}
+
+/** A row of a mailbox with the ledger entries of its message (none when the mailbox forwards nowhere). */
+export interface MailboxRowGroup {
+  row?: DeliveryRow;
+  /** The ledger entries of `row`'s message; without `row`: entries of messages that have no row. */
+  entries: ForwardEntry[];
+}
+
+/**
+ * A mailbox's rows after `afterMessageKey`, each with its ledger entries, walking the rows and the ledger side by
+ * side in message-key order; entries of messages with no row come in groups without `row`. `ledger` false: the
+ * ledger is not read. Throws what the index throws.
+ */
+export async function* walkMailboxRows(
+  index: MailIndex & ForwardLedger,
+  mailbox: string,
+  ledger: boolean,
+  afterMessageKey?: string,
+): AsyncGenerator<MailboxRowGroup> {
+  const entries = ledger ? new Peekable(index.listForwards(mailbox, undefined, afterMessageKey)) : undefined;
+  try {
+    for await (const row of index.mailboxRows(mailbox, afterMessageKey)) {
+      if (entries) {
+        const before = await entries.takeWhile((e) => compareUtf8(e.messageKey, row.messageKey) < 0);
+        if (before.length > 0) yield { entries: before };
+      }
+      yield { row, entries: (await entries?.takeWhile((e) => e.messageKey === row.messageKey)) ?? [] };
+    }
+    const rest = (await entries?.takeWhile(() => true)) ?? [];
+    if (rest.length > 0) yield { entries: rest };
+  } finally {
+    await entries?.close();
+  }
+}
+
+/** A row's mailbox and message key: all the object walk knows of it. */
+export type RowRef = Pick<RawObjectRow, 'mailbox' | 'messageKey'>;
+
+/**
+ * Does a raw object lack rows, and which of its rows (`present`) does its sidecar not record? The sidecar
+ * (returned, so callers need not read it again) says which rows it had (or, for a delivery it records as the
+ * same content as another message, that message's row, looked up in the index) and whether every envelope was
+ * indexed to the end; without one, any row will do and every row is unrecorded. Throws EnvelopeFormatError for a
+ * sidecar that cannot be read, and what the store and the index throw.
+ */
+export async function indexState(
+  deps: { store: RawMailStore; bucket: string; index: MailIndex },
+  present: readonly RowRef[],
+  key: string,
+): Promise<{ missing: boolean; unrecorded: RowRef[]; envelope?: EnvelopeRecord }> {
+  const envelope = await readEnvelope(deps.store, deps.bucket, key.slice(RAW_MAIL_PREFIX.length));
+  if (!envelope) return { missing: present.length === 0, unrecorded: [...present] };
+  let missing =
+    (present.length === 0 && envelope.deliveries.length === 0) || envelope.receipts.some((r) => !r.indexedAt);
+  for (const d of envelope.deliveries) {
+    if (missing) break;
+    // A duplicate of another message with the same content is served by that message's row.
+    missing = d.sameAs
+      ? (await deps.index.getDelivery(d.mailbox, d.sameAs)) === undefined
+      : !present.some((r) => r.mailbox === d.mailbox && r.messageKey === envelope.messageKey);
+  }
+  const unrecorded = present.filter((r) => !envelope.deliveries.some((d) => d.mailbox === r.mailbox));
+  return { missing, unrecorded, envelope };
+}

@@ -1,0 +1,188 @@
+// The replica's own bookkeeping, beside the mailboxes it keeps (so that `diff -r` of a mailbox against an unpacked
+// bundle sees none of it):
+//
+//   DIR/.mail-archiver-sync/
+//     lock                     the run lock (`<pid> <host>`): one sync at a time
+//     progress.json            the log cursor, the records to try again, the last runs
+//     mailboxes/<mailbox>.jsonl   every delivery record applied to DIR/<mailbox>/, one canonical line each
+//     checkpoint/              the latest transparency checkpoint the replica carries (issue 25 defines its files)
+//
+// Every file is written to a temporary name, fsynced and renamed (the journals are appended and fsynced), so a
+// crash leaves the old file or the new one, never a mix.
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { LOG_START, type LogCursor } from '../delivery-log/layout';
+import { canonicalRecord, type DeliveryRecord, parseRecordLine } from '../delivery-log/record';
+import { errorMessage } from '../errors';
+import { ReplicaProgressError } from './errors';
+
+/** The directory of the replica's bookkeeping inside DIR. */
+export const REPLICA_STATE_DIR = '.mail-archiver-sync';
+
+export const replicaPaths = (dir: string) => {
+  const state = join(dir, REPLICA_STATE_DIR);
+  return {
+    state,
+    lock: join(state, 'lock'),
+    progress: join(state, 'progress.json'),
+    journals: join(state, 'mailboxes'),
+    journal: (mailbox: string) => join(state, 'mailboxes', `${encodeURIComponent(mailbox)}.jsonl`),
+    /** Where the transparency log's latest checkpoint is kept with the replica (its files: issue 25). */
+    checkpoint: join(state, 'checkpoint'),
+    /** A mailbox's tree: DIR/<mailbox address>/ (manifest.json, README.txt, Maildir/). */
+    mailbox: (mailbox: string) => join(dir, mailbox),
+  };
+};
+
+/** One sync run as progress.json remembers it (status and doctor read it). */
+export interface ReplicaRun {
+  /** ISO 8601 UTC: when the run started and ended. */
+  startedAt: string;
+  endedAt: string;
+  ok: boolean;
+  /** Messages written into the replica by this run. */
+  added: number;
+  /** Problems reported (records not applied, bad log lines). */
+  problems: number;
+}
+
+export interface ReplicaProgress {
+  v: 1;
+  /** The archive this replica copies: `local` or `aws`, and its bucket. */
+  source: { target: string; bucket: string };
+  /** The mailboxes kept (--mailbox), sorted; null: all of them. */
+  mailboxes: string[] | null;
+  cursor: LogCursor;
+  /** Records not applied yet (object missing upstream, bytes that do not match): tried again on each run. */
+  retry: DeliveryRecord[];
+  /** The last run that ended without a problem, and the last run. */
+  lastSuccess?: ReplicaRun;
+  lastRun?: ReplicaRun;
+}
+
+const runSchema = z.object({
+  startedAt: z.string(),
+  endedAt: z.string(),
+  ok: z.boolean(),
+  added: z.number().int().min(0),
+  problems: z.number().int().min(0),
+});
+const progressSchema = z.object({
+  v: z.literal(1),
+  source: z.object({ target: z.string(), bucket: z.string() }),
+  mailboxes: z.array(z.string()).nullable(),
+  cursor: z.object({ after: z.string(), seen: z.array(z.string()) }),
+  retry: z.array(z.string()),
+  lastSuccess: runSchema.optional(),
+  lastRun: runSchema.optional(),
+});
+
+/** A new replica's progress: nothing read yet. */
+export function newProgress(source: ReplicaProgress['source'], mailboxes: string[] | null): ReplicaProgress {
+  return { v: 1, source, mailboxes, cursor: LOG_START, retry: [] };
+}
+
+/**
+ * progress.json, or undefined when there is none. Throws ReplicaProgressError (naming the file and what is
+ * wrong) when it does not parse.
+ */
+export async function readProgress(path: string): Promise<ReplicaProgress | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const parsed = progressSchema.parse(JSON.parse(text));
+    return { ...parsed, v: 1, retry: parsed.retry.map(parseRecordLine) } as ReplicaProgress;
+  } catch (error) {
+    throw new ReplicaProgressError(`${path} is damaged (${errorMessage(error).split('\n')[0]})`, {
+      cause: error,
+    });
+  }
+}
+
+export async function writeProgress(path: string, progress: ReplicaProgress): Promise<void> {
+  const { retry, ...rest } = progress;
+  await writeFileAtomically(
+    path,
+    `${JSON.stringify({ ...rest, retry: retry.map(canonicalRecord) }, null, 1)}\n`,
+  );
+}
+
+/**
+ * The records applied to a mailbox, the last one of each identity winning. Throws ReplicaProgressError naming
+ * the line when one does not parse (a journal is only appended to, whole lines at a time, each fsynced: a
+ * damaged one was damaged by something else).
+ */
+export async function readJournal(path: string): Promise<DeliveryRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return [];
+    throw error;
+  }
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const records: DeliveryRecord[] = [];
+  for (const [i, line] of lines.entries()) {
+    try {
+      records.push(parseRecordLine(line));
+    } catch (error) {
+      throw new ReplicaProgressError(`${path} line ${i + 1} is damaged (${errorMessage(error)})`, {
+        cause: error,
+      });
+    }
+  }
+  return records;
+}
+
+/** Appends records to a journal and fsyncs it. */
+export async function appendJournal(path: string, records: readonly DeliveryRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  const handle = await open(path, 'a', 0o600);
+  try {
+    await handle.write(records.map((r) => `${canonicalRecord(r)}\n`).join(''));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes `path` whole: a temporary file beside it, fsynced, renamed over it, the directory fsynced. */
+export async function writeFileAtomically(
+  path: string,
+  data: string | Buffer,
+  options: { mtime?: Date } = {},
+): Promise<void> {
+  const temporary = `${path}.tmp-${process.pid}`;
+  const handle = await open(temporary, 'w', 0o600);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+    if (options.mtime) await handle.utimes(options.mtime, options.mtime);
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temporary, path);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+  await syncDirectory(dirname(path));
+}
+
+/** fsync of a directory: a rename or a new file in it survives a power loss. */
+export async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,378 @@
+// `mail-archiver sync`: a replica of the archive's mailboxes on the user's own disk, kept current from the delivery
+// log (shared/delivery-log). Each run lists the log after its cursor (one LIST when nothing is new), reads the new
+// log objects, and for each new delivery downloads the raw object into the folder's tmp/, checks it against the
+// record's sha256, fsyncs it, renames it into cur/ under Dovecot's uidlist lock with the uidlist rewritten
+// (folder.ts), rewrites the mailbox's manifest, appends the record to the mailbox's journal, and only then moves
+// its cursor (state.ts). A run killed anywhere ends, on the next run, with the same tree: the records after the
+// saved cursor are read again and each is either found in place or written again under the same name.
+//
+// It never destroys: nothing upstream is deleted through it, a message gone upstream stays in the replica, a
+// record whose object cannot be read or whose bytes do not match is reported and tried again on the next run,
+// and a UID that the replica already holds under another file stops the run (it never renumbers).
+import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { takeLock } from '../adapters/pid-lock';
+import { bundleFolderPath } from '../bundle/layout';
+import { StoredBytesMismatchError } from '../bundle/raw-reader';
+import { advanceCursor, LOG_START } from '../delivery-log/layout';
+import type { DeliveryLog } from '../delivery-log/log';
+import { compareRecords, type DeliveryRecord, deliveryIdentity } from '../delivery-log/record';
+import { errorMessage } from '../errors';
+import type { RawMailStore } from '../ports';
+import { ReplicaConflictError, ReplicaDirectoryError, ReplicaProgressError } from './errors';
+import { fetchToTemporary, ObjectMissingError, TEMPORARY_MARK } from './fetch';
+import { commitFolder, readUidList, type StagedMessage, type UidList } from './folder';
+import { byFolder, ensureFolders, writeMailboxFiles } from './mailbox-files';
+import {
+  appendJournal,
+  newProgress,
+  REPLICA_STATE_DIR,
+  type ReplicaProgress,
+  type ReplicaRun,
+  readJournal,
+  readProgress,
+  replicaPaths,
+  writeProgress,
+} from './state';
+
+/** Where a replica reads from: the archive's delivery log and raw store. */
+export interface ReplicaSource {
+  log: DeliveryLog;
+  store: RawMailStore;
+  /** `local` or `aws`: kept in the progress file (a replica copies one archive). */
+  target: string;
+}
+
+export interface SyncOptions {
+  /** The replica directory (created when missing; an existing one must be empty or a replica). */
+  dir: string;
+  /** Only these mailboxes (addresses); all when absent or empty. */
+  mailboxes?: readonly string[];
+  /** Raw objects (and log objects) read at a time. @default 8 */
+  concurrency?: number;
+  /** Records applied per step (a step ends with the cursor saved). @default 1000 */
+  stepRecords?: number;
+  now?: () => Date;
+  /** Called as messages are written: `done` of `seen` records so far (the total grows as the log is read). */
+  onProgress?: (progress: { done: number; seen: number; bytes: number }) => void;
+  /** Called with each problem as it is found (they are in the report too). */
+  onProblem?: (problem: SyncProblem) => void;
+}
+
+/** What a run could not do; the others were done. Each makes the run end with exit status 1. */
+export interface SyncProblem {
+  kind: 'missing-upstream' | 'bytes-mismatch' | 'bad-log-line' | 'progress-rebuilt';
+  message: string;
+}
+
+export interface SyncReport {
+  dir: string;
+  startedAt: string;
+  endedAt: string;
+  /** No problem was found (the exit status is 0). */
+  ok: boolean;
+  /** Messages written into the replica. */
+  added: number;
+  /** Records read that the replica held already (repeats, a resumed run). */
+  present: number;
+  /** Log objects read. */
+  logObjects: number;
+  /** Raw bytes written. */
+  bytes: number;
+  problems: SyncProblem[];
+  /** Records waiting to be tried again. */
+  pending: number;
+  /** The process whose stale lock (it is gone) this run took over. */
+  tookOverFrom?: { pid: number; host: string };
+  mailboxes: string[];
+}
+
+/**
+ * One sync of the replica at `options.dir`. Returns what it did; problems (a record whose object is missing
+ * upstream, bytes that do not match, a log line that does not parse) are in the report and the rest is applied.
+ * Throws ReplicaDirectoryError (not a replica, another archive's replica), LockHeldError (another sync runs),
+ * ReplicaConflictError (a UID or UIDVALIDITY the replica holds otherwise), and what the store or the file system
+ * throw (a full disk: the progress is not moved, the next run resumes).
+ */
+export async function syncReplica(source: ReplicaSource, options: SyncOptions): Promise<SyncReport> {
+  const now = options.now ?? (() => new Date());
+  const startedAt = now();
+  const paths = replicaPaths(options.dir);
+  await prepareDirectory(options.dir);
+  const lock = await takeLock(paths.lock);
+  try {
+    return await new SyncRun(source, options, startedAt, lock.tookOver).run();
+  } finally {
+    await lock.release();
+  }
+}
+
+async function prepareDirectory(dir: string): Promise<void> {
+  const info = await stat(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new ReplicaDirectoryError(`cannot use ${dir}: ${error.message}`, { cause: error });
+  });
+  if (info && !info.isDirectory()) throw new ReplicaDirectoryError(`${dir} is not a directory`);
+  if (info) {
+    const names = await readdir(dir);
+    if (names.length > 0 && !names.includes(REPLICA_STATE_DIR))
+      throw new ReplicaDirectoryError(
+        `${dir} is not a replica (it has no ${REPLICA_STATE_DIR}/ and is not empty): name a new or empty directory, or an existing replica`,
+      );
+  }
+  const paths = replicaPaths(dir);
+  await mkdir(paths.journals, { recursive: true, mode: 0o700 });
+}
+
+class SyncRun {
+  private readonly paths;
+  private readonly now: () => Date;
+  private readonly selection: string[] | null;
+  private readonly journals = new Map<string, Map<string, DeliveryRecord>>();
+  private readonly report: SyncReport;
+  private progress!: ReplicaProgress;
+  private seen = 0;
+
+  constructor(
+    private readonly source: ReplicaSource,
+    private readonly options: SyncOptions,
+    startedAt: Date,
+    tookOver: { pid: number; host: string } | undefined,
+  ) {
+    this.paths = replicaPaths(options.dir);
+    this.now = options.now ?? (() => new Date());
+    this.selection = options.mailboxes?.length ? [...new Set(options.mailboxes)].sort() : null;
+    this.report = {
+      dir: options.dir,
+      startedAt: startedAt.toISOString(),
+      endedAt: '',
+      ok: true,
+      added: 0,
+      present: 0,
+      logObjects: 0,
+      bytes: 0,
+      problems: [],
+      pending: 0,
+      mailboxes: [],
+      ...(tookOver ? { tookOverFrom: tookOver } : {}),
+    };
+  }
+
+  private problem(problem: SyncProblem) {
+    this.report.problems.push(problem);
+    this.options.onProblem?.(problem);
+  }
+
+  async run(): Promise<SyncReport> {
+    this.progress = await this.loadProgress();
+    const retry = this.progress.retry;
+    this.progress.retry = [];
+    let step: DeliveryRecord[] = [...retry];
+    let keys: string[] = [];
+    const stepRecords = this.options.stepRecords ?? 1000;
+    const concurrency = this.options.concurrency ?? 8;
+    for await (const object of this.source.log.read(this.progress.cursor, { concurrency })) {
+      this.report.logObjects += 1;
+      keys.push(object.key);
+      for (const error of object.errors)
+        this.problem({
+          kind: 'bad-log-line',
+          message: `${object.key} line ${error.line}: ${error.reason} (the other records are applied)`,
+        });
+      step.push(...object.records);
+      if (step.length >= stepRecords) {
+        await this.applyStep(step, keys);
+        step = [];
+        keys = [];
+      }
+    }
+    if (step.length > 0 || keys.length > 0) await this.applyStep(step, keys);
+    const ended = this.now();
+    this.report.endedAt = ended.toISOString();
+    this.report.ok = this.report.problems.length === 0;
+    this.report.pending = this.progress.retry.length;
+    this.report.mailboxes = [...this.journals.keys()].sort();
+    const run: ReplicaRun = {
+      startedAt: this.report.startedAt,
+      endedAt: this.report.endedAt,
+      ok: this.report.ok,
+      added: this.report.added,
+      problems: this.report.problems.length,
+    };
+    this.progress.lastRun = run;
+    if (run.ok) this.progress.lastSuccess = run;
+    await writeProgress(this.paths.progress, this.progress);
+    return this.report;
+  }
+
+  /** progress.json, checked against this run; a damaged one is kept aside and the replica rebuilt from the log. */
+  private async loadProgress(): Promise<ReplicaProgress> {
+    const bucket = this.source.log.bucket;
+    let progress: ReplicaProgress | undefined;
+    try {
+      progress = await readProgress(this.paths.progress);
+      // Every journal is read once here too: a damaged one is found before anything is written.
+      for (const name of await readdir(this.paths.journals))
+        if (name.endsWith('.jsonl')) await readJournal(join(this.paths.journals, name));
+    } catch (error) {
+      if (!(error instanceof ReplicaProgressError)) throw error;
+      await this.setAside(error);
+      progress = undefined;
+    }
+    if (progress && progress.source.bucket !== bucket)
+      throw new ReplicaDirectoryError(
+        `${this.options.dir} is a replica of the bucket ${progress.source.bucket}, not of ${bucket}: name another directory`,
+      );
+    if (!progress) return newProgress({ target: this.source.target, bucket }, this.selection);
+    if (JSON.stringify(progress.mailboxes) !== JSON.stringify(this.selection)) {
+      // Another choice of mailboxes: the log is read again from its start (what is in place is not fetched again).
+      progress.cursor = LOG_START;
+      progress.mailboxes = this.selection;
+    }
+    return progress;
+  }
+
+  /** Keeps the damaged progress files aside (renamed, never removed) and starts the log from its beginning. */
+  private async setAside(error: ReplicaProgressError): Promise<void> {
+    const stamp = this.now().toISOString().replace(/[:.]/g, '-');
+    const aside = join(this.paths.state, `damaged-${stamp}`);
+    await mkdir(aside, { recursive: true, mode: 0o700 });
+    await rename(this.paths.progress, join(aside, 'progress.json')).catch(() => undefined);
+    await rename(this.paths.journals, join(aside, 'mailboxes')).catch(() => undefined);
+    await mkdir(this.paths.journals, { recursive: true, mode: 0o700 });
+    this.problem({
+      kind: 'progress-rebuilt',
+      message: `${error.message}: kept in ${aside}; the progress is rebuilt from the tree and the log`,
+    });
+  }
+
+  private async journal(mailbox: string): Promise<Map<string, DeliveryRecord>> {
+    let journal = this.journals.get(mailbox);
+    if (!journal) {
+      journal = new Map();
+      for (const record of await readJournal(this.paths.journal(mailbox)))
+        journal.set(deliveryIdentity(record), record);
+      this.journals.set(mailbox, journal);
+    }
+    return journal;
+  }
+
+  /** Applies one step's records, then saves the cursor past `keys` (the log objects they came from). */
+  private async applyStep(records: DeliveryRecord[], keys: string[]): Promise<void> {
+    const wanted = records.filter((r) => !this.selection || this.selection.includes(r.mailbox));
+    this.seen += wanted.length;
+    const byMailbox = new Map<string, DeliveryRecord[]>();
+    for (const record of wanted) {
+      const list = byMailbox.get(record.mailbox) ?? [];
+      list.push(record);
+      byMailbox.set(record.mailbox, list);
+    }
+    for (const [mailbox, list] of byMailbox) await this.applyMailbox(mailbox, list);
+    this.progress.cursor = advanceCursor(this.progress.cursor, keys);
+    await writeProgress(this.paths.progress, this.progress);
+  }
+
+  private async applyMailbox(mailbox: string, records: DeliveryRecord[]): Promise<void> {
+    const journal = await this.journal(mailbox);
+    const mailboxDir = this.paths.mailbox(mailbox);
+    const fresh = new Map<string, DeliveryRecord>();
+    const uidLists = new Map<string, UidList | undefined>();
+    for (const record of records.sort(compareRecords)) {
+      const identity = deliveryIdentity(record);
+      const known = journal.get(identity) ?? fresh.get(identity);
+      if (known) {
+        if (known.file !== record.file)
+          throw new ReplicaConflictError(
+            `${mailbox} ${record.folder} UID ${record.uid} is ${known.file} in the replica, and the log now names ${record.file}: the replica never renumbers (stopped; nothing of this step was written)`,
+          );
+        this.report.present += 1;
+        continue;
+      }
+      const folderDir = join(mailboxDir, bundleFolderPath(record.folder));
+      if (!uidLists.has(record.folder)) uidLists.set(record.folder, await readUidList(folderDir));
+      const uidList = uidLists.get(record.folder);
+      const other = [...journal.values(), ...fresh.values()].find(
+        (r) => r.folder === record.folder && r.uidValidity !== record.uidValidity,
+      );
+      if (other || (uidList && uidList.uidValidity !== record.uidValidity))
+        throw new ReplicaConflictError(
+          `${mailbox} ${record.folder}: the replica holds UIDVALIDITY ${other?.uidValidity ?? uidList?.uidValidity}, the log names ${record.uidValidity}: the replica never renumbers (stopped)`,
+        );
+      const onDisk = uidList?.files.get(record.uid);
+      if (onDisk !== undefined && onDisk !== record.file)
+        throw new ReplicaConflictError(
+          `${mailbox} ${record.folder} UID ${record.uid} is ${onDisk} in ${join(folderDir, 'dovecot-uidlist')}, and the log names ${record.file}: the replica never renumbers (stopped)`,
+        );
+      fresh.set(identity, record);
+    }
+    if (fresh.size === 0) return;
+
+    await ensureFolders(mailboxDir, new Set([...fresh.values()].map((r) => r.folder)));
+    for (const folder of new Set([...fresh.values()].map((r) => r.folder)))
+      await removeLeftovers(join(mailboxDir, bundleFolderPath(folder), 'tmp'));
+    const staged = await this.fetchAll(mailboxDir, [...fresh.values()]);
+    const stagedByFolder = byFolder(staged.map((s) => s.record));
+    for (const [folder, list] of stagedByFolder) {
+      const files = new Set(list.map((r) => r.file));
+      const all = [...journal.values()].filter((r) => r.folder === folder).concat(list);
+      all.sort((a, b) => a.uid - b.uid);
+      await commitFolder(
+        join(mailboxDir, bundleFolderPath(folder)),
+        list[0]?.uidValidity as number,
+        all,
+        staged.filter((s) => s.record.folder === folder && files.has(s.record.file)),
+      );
+    }
+    const applied = staged.map((s) => s.record);
+    if (applied.length === 0) return;
+    // The manifest before the journal: a run killed between the two finds the records not journaled, writes
+    // their files again under the same names, and so writes the manifest again too.
+    await writeMailboxFiles(mailboxDir, mailbox, [...journal.values(), ...applied], this.now());
+    await appendJournal(this.paths.journal(mailbox), applied);
+    for (const record of applied) journal.set(deliveryIdentity(record), record);
+  }
+
+  /** Downloads `records` into their folders' tmp/, `concurrency` at a time; the ones that fail are reported. */
+  private async fetchAll(mailboxDir: string, records: DeliveryRecord[]): Promise<StagedMessage[]> {
+    const staged: StagedMessage[] = [];
+    const queue = [...records];
+    let failure: unknown;
+    const worker = async () => {
+      for (let record = queue.shift(); record && failure === undefined; record = queue.shift()) {
+        const tmpDir = join(mailboxDir, bundleFolderPath(record.folder), 'tmp');
+        try {
+          const temporary = await fetchToTemporary(this.source.store, this.source.log.bucket, record, tmpDir);
+          staged.push({ record, temporary });
+          this.report.added += 1;
+          this.report.bytes += record.size;
+          this.options.onProgress?.({
+            done: this.report.added + this.report.present,
+            seen: this.seen,
+            bytes: this.report.bytes,
+          });
+        } catch (error) {
+          if (error instanceof ObjectMissingError || error instanceof StoredBytesMismatchError) {
+            this.progress.retry.push(record);
+            this.problem({
+              kind: error instanceof ObjectMissingError ? 'missing-upstream' : 'bytes-mismatch',
+              message: `${record.mailbox} ${record.folder} UID ${record.uid}: ${errorMessage(error)} (not written; tried again on the next run)`,
+            });
+          } else failure ??= error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, this.options.concurrency ?? 8) }, worker));
+    if (failure !== undefined) {
+      for (const s of staged) await unlink(s.temporary).catch(() => undefined);
+      this.report.added -= staged.length;
+      throw failure;
+    }
+    return staged;
+  }
+}
+
+/** Removes what a killed run left in a folder's tmp/ (partial downloads of ours, recognised by their name). */
+async function removeLeftovers(tmpDir: string): Promise<void> {
+  for (const name of await readdir(tmpDir).catch(() => [] as string[]))
+    if (name.includes(TEMPORARY_MARK)) await unlink(join(tmpDir, name)).catch(() => undefined);
+}

@@ -1,0 +1,26 @@
+// A legal hold as the index records it (shared/retention/holds.ts places and releases them).
+
+/** Which messages a hold covers: one mailbox, received in [since, until) (ISO 8601 UTC), optionally from one address. */
+export interface HoldCriteria {
+  mailbox: string;
+  since?: string;
+  until?: string;
+  from?: string;
+}
+
+export interface HoldRecord {
+  holdId: string;
+  criteria: HoldCriteria;
+  reason: string;
+  /** Who placed it (the operator's identity as the CLI knows it). */
+  by: string;
+  placedAt: string;
+  state: 'active' | 'released';
+  /** Messages and object versions it put a legal hold on. */
+  messages: number;
+  versions: number;
+  releasedAt?: string;
+  releasedBy?: string;
+  /** Versions whose legal hold the release cleared (those no other active hold covers). */
+  releasedVersions?: number;
+}

@@ -1,0 +1,68 @@
+// What the archive locks, and for how long: S3 Object Lock retention on every version of raw mail (incoming/), of
+// the envelope sidecars (envelopes/) and of the delivery log, placed on each version after it is written (SES
+// cannot write into a bucket whose Object Lock has a default retention: Amazon SES Developer Guide, "Deliver to
+// S3 bucket action"). Sources: Amazon S3 User Guide, "How S3 Object Lock works" (retention modes and periods).
+import type { ArchiverConfig } from '../config';
+import { LOCKED_PREFIXES, type RawLocation } from '../index/schema';
+import type { ObjectLocks, Retention, StoredVersion } from '../ports';
+
+export const isLockedKey = (key: string) => LOCKED_PREFIXES.some((prefix) => key.startsWith(prefix));
+
+/** The retention every locked version gets: S3's mode, and days from the moment it is locked. */
+export interface LockPolicy {
+  mode: Retention['mode'];
+  retainDays: number;
+}
+
+/** The config's lock, or undefined when it is `off` (versions are then kept, not locked). */
+export function lockPolicyOf(config: Pick<ArchiverConfig, 'archive'>): LockPolicy | undefined {
+  const { mode, retainDays } = config.archive.lock;
+  if (mode === 'off') return undefined;
+  return { mode: mode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE', retainDays };
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Retention from `now` for the policy's days. */
+export function retentionAt(policy: LockPolicy, now: Date): Retention {
+  return {
+    mode: policy.mode,
+    retainUntil: new Date(now.getTime() + policy.retainDays * DAY_MS).toISOString(),
+  };
+}
+
+/**
+ * Locks versions of the archive's objects: the lock step every writer (ingest, the Sent collection, import,
+ * reindex, the delivery log) goes through, and the sweep that catches what a failed step left. A retry locks the
+ * same version again a little later, which S3 takes as an extension (never a shortening).
+ */
+export class ArchiveLocker {
+  constructor(
+    readonly locks: ObjectLocks,
+    readonly policy: LockPolicy,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /**
+   * Locks `version` of the object at `location` when its key is one the archive locks; a store that keeps no
+   * versions (a directory) has nothing to lock. Returns whether it placed a retention. Throws what S3 throws.
+   */
+  async lockVersion(location: RawLocation, version: StoredVersion): Promise<boolean> {
+    if (!version.versionId || !isLockedKey(location.key)) return false;
+    await this.locks.retain(
+      { ...location, versionId: version.versionId },
+      retentionAt(this.policy, this.now()),
+    );
+    return true;
+  }
+}
+
+/** The locker for `config`, or undefined when its lock is `off`. */
+export function archiveLocker(
+  config: Pick<ArchiverConfig, 'archive'>,
+  locks: ObjectLocks,
+  now?: () => Date,
+): ArchiveLocker | undefined {
+  const policy = lockPolicyOf(config);
+  return policy ? new ArchiveLocker(locks, policy, now) : undefined;
+}

@@ -1,0 +1,304 @@
+// `mail-archiver sync` end to end: the CLI (a separate process each run) against DynamoDB Local and s3rver holding
+// real third-party mail (the corpora) for several mailboxes, journaled Sent mail and an import. The replica
+// equals an unpacked export of each mailbox (`diff -r`, and the messages' mtimes); a run killed with SIGKILL
+// resumes to the same tree; a second concurrent run is refused and a dead run's lock taken over; an object removed
+// upstream is reported and the replica keeps what it has; a log object put late, inside the look-back, is read.
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureIndexTable } from '../../cli/local/index-table';
+import { ensureBucket } from '../../cli/local/services';
+import { archiveStorage, deliverThrough, LOCAL_BUCKET, LOCAL_TABLE } from '../../cli/local/stack';
+import { createIngestHandler } from '../../lambdas/ingest/handler';
+import { DeliveryLog } from '../../shared/delivery-log/log';
+import { importMessages } from '../../shared/history/import';
+import { exportToFile, unpack } from '../support/bundles';
+import { exampleConfig } from '../support/config';
+import { corporaPresent, corporaSkipReason, corpusMessages } from '../support/corpora';
+import { makeMessage } from '../support/messages';
+import { startTestServices, type TestServices } from '../support/services';
+import { receiveLikeSes } from '../support/ses';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'cli/bin.js');
+const config = exampleConfig();
+const quiet = { info: () => undefined, warn: () => undefined };
+const MAILBOXES = ['alice@example.com', 'bob@example.com'];
+
+let services: TestServices;
+let storage: ReturnType<typeof archiveStorage>;
+let root: string;
+let home: string;
+
+const env = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  MAIL_ARCHIVER_HOME: home,
+  MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
+  CI: 'true',
+  NO_COLOR: '1',
+});
+
+interface Run {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+const cli = (args: string[]): Promise<Run> =>
+  new Promise((done) =>
+    execFile(
+      'node',
+      [BIN, ...args],
+      { cwd: root, env: env(), maxBuffer: 64 << 20 },
+      (error, stdout, stderr) =>
+        done({ stdout, stderr, code: error ? ((error as { code?: number }).code ?? null) : 0 }),
+    ),
+  );
+
+let clock = Date.parse('2025-01-01T00:00:00Z');
+async function deliver(message: Buffer, recipients: string[], log = storage.deliveryLog) {
+  clock += 61_000;
+  const handler = createIngestHandler({
+    config,
+    store: storage.store,
+    index: storage.index,
+    deliveryLog: log,
+    logger: quiet,
+  });
+  const { notification } = await receiveLikeSes(storage.store, storage.bucket, message, {
+    recipients,
+    timestamp: new Date(clock),
+  });
+  await deliverThrough(handler)(notification);
+}
+
+/** Exports `mailbox` with the replica manifest's createdAt and unpacks it: what the replica must equal. */
+async function exportedTree(replica: string, mailbox: string, into: string): Promise<string> {
+  const manifest = JSON.parse(readFileSync(join(replica, mailbox, 'manifest.json'), 'utf8'));
+  const bundle = join(root, `${mailbox}-${Date.now()}.tar.gz`);
+  await exportToFile(
+    { index: storage.index, store: storage.store },
+    { mailbox, format: 'maildir', now: new Date(manifest.createdAt) },
+    bundle,
+  );
+  mkdirSync(into, { recursive: true });
+  unpack(bundle, into);
+  return into;
+}
+
+/** Every file under `dir` (relative path -> mtime in seconds), the replica's own state directory left out. */
+function mtimes(dir: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const walk = (d: string, rel: string) => {
+    for (const name of readdirSync(d).sort()) {
+      if (name === '.mail-archiver-sync') continue;
+      const path = join(d, name);
+      const info = statSync(path);
+      if (info.isDirectory()) walk(path, `${rel}${name}/`);
+      else if (rel.includes('/cur/')) out.set(`${rel}${name}`, Math.floor(info.mtimeMs / 1000));
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+async function expectEqualsExport(replica: string, mailbox: string) {
+  const exported = await exportedTree(replica, mailbox, join(root, `export-${Date.now()}-${mailbox}`));
+  const diff = (() => {
+    try {
+      return execFileSync('diff', ['-r', exported, join(replica, mailbox)], { encoding: 'utf8' });
+    } catch (error) {
+      return (error as { stdout: string }).stdout;
+    }
+  })();
+  expect(diff).toBe('');
+  expect(mtimes(join(replica, mailbox))).toEqual(mtimes(exported));
+}
+
+const leftovers = (replica: string) =>
+  execFileSync('find', ['.', '-path', '*/tmp/*', '-type', 'f'], { cwd: replica, encoding: 'utf8' }).trim();
+
+beforeAll(async () => {
+  services = await startTestServices();
+  await Promise.all([
+    ensureBucket(services.clients.s3, LOCAL_BUCKET),
+    ensureIndexTable(services.clients.dynamodb, LOCAL_TABLE),
+  ]);
+  storage = archiveStorage(services.clients, LOCAL_BUCKET, LOCAL_TABLE);
+  root = mkdtempSync(join(tmpdir(), 'mail-archiver-sync-'));
+  home = join(root, 'home');
+  mkdirSync(home, { mode: 0o700 });
+  // The CLI uses these services as it would a running `npm start` (this process stands for its pid).
+  writeFileSync(
+    join(home, 'stack.json'),
+    JSON.stringify({
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      endpoints: services.endpoints,
+      bucket: LOCAL_BUCKET,
+      tableName: LOCAL_TABLE,
+    }),
+    { mode: 0o600 },
+  );
+  // Real mail for two mailboxes, journaled Sent mail, and an import (one log object per batch).
+  const corpus = corpusMessages().slice(0, 50);
+  for (const [i, path] of corpus.entries())
+    await deliver(readFileSync(path), i % 3 ? ['alice@example.com'] : MAILBOXES);
+  for (let i = 0; i < 5; i++)
+    await deliver(
+      makeMessage({ subject: `sent ${i}`, from: 'Alice <alice@example.com>', to: 'x@elsewhere.example' }),
+      [config.journalAddress as string],
+    );
+  const history = join(root, 'history');
+  mkdirSync(history);
+  for (let i = 0; i < 6; i++)
+    writeFileSync(
+      join(history, `${i}.eml`),
+      makeMessage({ subject: `old ${i}`, to: 'bob@example.com', eol: '\n' }),
+    );
+  const handler = createIngestHandler({ config, ...storage, logger: quiet });
+  const batch = storage.deliveryLog.batch('import');
+  const report = await importMessages(
+    config,
+    { ...storage, deliver: (n) => deliverThrough(handler)(n, { logBatch: batch }) },
+    [history],
+    {},
+  );
+  expect(report.archived).toBe(6);
+  await batch.flush();
+}, 300_000);
+
+afterAll(async () => {
+  await services?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
+  if (!corporaPresent) console.warn(corporaSkipReason);
+  const replica = () => join(root, 'replica');
+
+  it('writes each mailbox as an unpacked export of it would be, and a second run finds nothing new', async () => {
+    const first = await cli(['--json', 'sync', replica(), '--once']);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const report = JSON.parse(first.stdout);
+    expect(report.ok).toBe(true);
+    expect(report.added).toBeGreaterThanOrEqual(70);
+    for (const mailbox of MAILBOXES) await expectEqualsExport(replica(), mailbox);
+    expect(readdirSync(join(replica(), 'alice@example.com', 'Maildir'))).toContain('.Sent');
+    const again = await cli(['--json', 'sync', replica()]);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+  }, 180_000);
+
+  it('takes new mail, and a log object put late (inside the look-back) too', async () => {
+    await deliver(makeMessage({ subject: 'new one' }), ['bob@example.com']);
+    const late = new DeliveryLog(storage.store, storage.bucket, {
+      now: () => new Date(Date.now() - 5 * 60_000),
+    });
+    await deliver(makeMessage({ subject: 'late one' }), ['bob@example.com'], late);
+    const run = await cli(['--json', 'sync', replica()]);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, added: 2 });
+    await expectEqualsExport(replica(), 'bob@example.com');
+  }, 120_000);
+
+  it('reports an object removed upstream, keeps what it has, and tries it again', async () => {
+    await deliver(makeMessage({ subject: 'will vanish' }), ['bob@example.com']);
+    const rows = [];
+    for await (const row of storage.index.listDeliveries('bob@example.com')) rows.push(row);
+    const vanished =
+      rows.find((r) => r.subject === 'will vanish') ??
+      rows.sort((a, b) => b.receivedAt.localeCompare(a.receivedAt))[0];
+    const kept = rows.find((r) => r !== vanished) as (typeof rows)[number];
+    for (const key of [vanished?.location.key, kept.location.key])
+      await services.clients.s3.send(new DeleteObjectCommand({ Bucket: storage.bucket, Key: key }));
+    const files = readdirSync(join(replica(), 'bob@example.com', 'Maildir', 'cur')).length;
+    const run = await cli(['--json', 'sync', replica()]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/missing upstream or not readable/);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, added: 0, pending: 1 });
+    expect(readdirSync(join(replica(), 'bob@example.com', 'Maildir', 'cur')).length).toBe(files);
+    const again = await cli(['sync', replica()]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/tried again on the next run/);
+  }, 120_000);
+
+  it('resumes after SIGKILL to the same tree, with no partial file and no duplicate', async () => {
+    const dir = join(root, 'killed');
+    const child: ChildProcess = spawn(
+      'node',
+      [BIN, 'sync', dir, '--mailbox', 'alice@example.com', '--concurrency', '1'],
+      {
+        cwd: root,
+        env: env(),
+        stdio: 'ignore',
+      },
+    );
+    // Killed while it downloads: messages wait, checked, in tmp/ until they are renamed into cur/ together.
+    const tmp = join(dir, 'alice@example.com', 'Maildir', 'tmp');
+    for (let i = 0; i < 3000; i++) {
+      const count = (() => {
+        try {
+          return readdirSync(tmp).length;
+        } catch {
+          return 0;
+        }
+      })();
+      if (count >= 3) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    // The killed run's lock is left behind; the next run takes it over (its process is gone).
+    expect(readFileSync(join(dir, '.mail-archiver-sync', 'lock'), 'utf8')).toMatch(/^\d+ /);
+    const resumed = await cli(['--json', 'sync', dir, '--mailbox', 'alice@example.com']);
+    expect(resumed.code).toBe(0);
+    expect(JSON.parse(resumed.stdout).tookOverFrom.pid).toBe(child.pid);
+    await expectEqualsExport(dir, 'alice@example.com');
+    expect(leftovers(dir)).toBe('');
+  }, 180_000);
+
+  it('refuses a second concurrent run, and a directory that is not a replica', async () => {
+    const dir = join(root, 'concurrent');
+    const first = spawn('node', [BIN, 'sync', dir, '--concurrency', '1'], {
+      cwd: root,
+      env: env(),
+      stdio: 'ignore',
+    });
+    const lock = join(dir, '.mail-archiver-sync', 'lock');
+    for (
+      let i = 0;
+      i < 600 &&
+      !(() => {
+        try {
+          return statSync(lock).isFile();
+        } catch {
+          return false;
+        }
+      })();
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 50));
+    // The first run is paused while it holds the lock (it would otherwise end before the second starts).
+    first.kill('SIGSTOP');
+    const second = await cli(['sync', dir]);
+    first.kill('SIGCONT');
+    const firstExit = new Promise((r) => first.once('exit', r));
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(
+      new RegExp(`another sync \\(process ${first.pid} on .*\\) is running over`),
+    );
+    expect(second.stderr).not.toMatch(/\n\s+at /);
+    expect(await firstExit).toBe(1); // bob's removed object, reported
+    const notReplica = join(root, 'not-a-replica');
+    mkdirSync(notReplica);
+    writeFileSync(join(notReplica, 'photo.jpg'), 'x');
+    const refused = await cli(['sync', notReplica]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/not-a-replica is not a replica/);
+    expect(readdirSync(notReplica)).toEqual(['photo.jpg']);
+  }, 180_000);
+});
