@@ -5,6 +5,7 @@
 // of the retained resources, because a changed one makes CloudFormation replace the resource.
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { STACK_OUTPUT } from '../shared/aws-names';
 import type { ArchiverConfig } from '../shared/config';
 import { replicaNames } from '../shared/retention/replica';
 import { Forwarding } from './constructs/forwarding';
@@ -16,6 +17,7 @@ import { RawMailStore } from './constructs/raw-mail-store';
 import { Receiving } from './constructs/receiving';
 import { ArchiveReplication } from './constructs/replication';
 import { ScheduledReconcile } from './constructs/scheduled-reconcile';
+import { TransparencyLog } from './constructs/transparency-log';
 
 /** Props of {@link ArchiverStack}: the standard stack props and the archiver config. */
 export interface ArchiverStackProps extends StackProps {
@@ -28,7 +30,7 @@ export interface ArchiverStackProps extends StackProps {
 
 /**
  * The deployable archiver: composes one construct per architectural task (receiving, raw-mail store, index,
- * ingest, forwarding, export, scheduled reconcile, operator alarms) and grants nothing itself: each construct
+ * ingest, forwarding, export, scheduled reconcile, transparency log, operator alarms) and grants nothing itself: each construct
  * grants its own functions exactly what they use. Stateful resources are retained when the stack is deleted, and
  * their logical IDs (a contract with a deployed stack) are pinned in test/infra/logical-ids.test.ts.
  */
@@ -49,6 +51,8 @@ export class ArchiverStack extends Stack {
   readonly export: MailboxExport;
   /** The scheduled reconcile. */
   readonly reconcile: ScheduledReconcile;
+  /** The transparency log: its signing key and the scheduled seal. */
+  readonly transparency: TransparencyLog;
 
   constructor(scope: Construct, id: string, props: ArchiverStackProps) {
     super(scope, id, props);
@@ -106,20 +110,34 @@ export class ArchiverStack extends Stack {
       alarms: this.alarms,
     });
 
-    new CfnOutput(this, 'RawMailBucketName', { value: this.rawMail.bucket.bucketName });
-    new CfnOutput(this, 'IndexTableName', { value: this.index.table.tableName });
-    new CfnOutput(this, 'IngestQueueUrl', { value: this.ingest.queue.queueUrl });
-    new CfnOutput(this, 'IngestDeadLetterQueueUrl', { value: this.ingest.deadLetterQueue.queueUrl });
-    new CfnOutput(this, 'ReceivedNotificationDeadLetterQueueUrl', {
+    this.transparency = new TransparencyLog(this, 'Transparency', {
+      config,
+      rawMail: this.rawMail,
+      alarms: this.alarms,
+    });
+
+    new CfnOutput(this, STACK_OUTPUT.rawMailBucketName, { value: this.rawMail.bucket.bucketName });
+    new CfnOutput(this, STACK_OUTPUT.indexTableName, { value: this.index.table.tableName });
+    new CfnOutput(this, STACK_OUTPUT.ingestQueueUrl, { value: this.ingest.queue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.ingestDeadLetterQueueUrl, {
+      value: this.ingest.deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, STACK_OUTPUT.receivedNotificationDeadLetterQueueUrl, {
       value: this.ingest.notificationDeadLetterQueue.queueUrl,
     });
-    new CfnOutput(this, 'ForwardQueueUrl', { value: this.forwarding.queue.queueUrl });
-    new CfnOutput(this, 'ForwardFeedbackDeadLetterQueueUrl', {
+    new CfnOutput(this, STACK_OUTPUT.forwardQueueUrl, { value: this.forwarding.queue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUT.forwardFeedbackDeadLetterQueueUrl, {
       value: this.forwarding.feedbackDeadLetterQueue.queueUrl,
     });
-    new CfnOutput(this, 'ForwardDeadLetterQueueUrl', { value: this.forwarding.deadLetterQueue.queueUrl });
-    new CfnOutput(this, 'ExportFunctionName', { value: this.export.function.functionName });
-    new CfnOutput(this, 'ReceiptRuleSetName', { value: config.ses.ruleSetName });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.alarms.topic.topicArn });
+    new CfnOutput(this, STACK_OUTPUT.forwardDeadLetterQueueUrl, {
+      value: this.forwarding.deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, STACK_OUTPUT.exportFunctionName, { value: this.export.function.functionName });
+    new CfnOutput(this, STACK_OUTPUT.receiptRuleSetName, { value: config.ses.ruleSetName });
+    new CfnOutput(this, STACK_OUTPUT.alarmTopicArn, { value: this.alarms.topic.topicArn });
+    new CfnOutput(this, STACK_OUTPUT.sealFunctionName, { value: this.transparency.function.functionName });
+    new CfnOutput(this, STACK_OUTPUT.transparencySigningKeyArn, {
+      value: this.transparency.signingKey.keyArn,
+    });
   }
 }

@@ -8,10 +8,10 @@ import { type ArchiverConfig, ConfigError, loadConfig } from '../shared/config';
 import { resolveConfigPath } from './local/data-home';
 import { makeDataHomePrivate } from './local/privacy';
 import { archiverHome, readRunningStack } from './local/running-stack';
-import type { Archive } from './local/stack';
 import { addCleanup } from './process/interrupt';
 import { UserError } from './process/output';
 import { out } from './program';
+import type { Archive } from './target/archive';
 
 export interface GlobalOptions {
   config?: string;
@@ -81,7 +81,7 @@ export function createContext(program: Command): CliContext {
       configuration.forwarding.smarthost ??
       (sink ? { host: sink.host, port: sink.port } : undefined);
     const stopSink = addCleanup(() => sink?.stop());
-    const { startLocalArchive } = await import('./local/stack');
+    const { startLocalArchive } = await import('./local/archive');
     const archive = await startLocalArchive(configuration, {
       home,
       ...(options.forwarding && smarthost ? { forwarding: { smarthost, home } } : {}),

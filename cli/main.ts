@@ -33,6 +33,7 @@ export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<
       return (program) => registerVerify(program);
     },
   },
+  { names: ['seal'], load: async () => (await import('./commands/seal')).registerSeal },
   {
     names: ['serve'],
     load: async () => {

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startLocalArchive } from '../cli/local/stack';
+import { startLocalArchive } from '../cli/local/archive';
 import { escapeMboxrd } from '../shared/bundle/mbox';
 import type { ArchiverConfig } from '../shared/config';
 import { DEFAULT_IMPORT_CONCURRENCY, importMessages } from '../shared/history/import';

@@ -35,7 +35,7 @@ function countRequests(clients: AwsClients, counts: Map<string, number>): void {
 }
 
 export async function requestsBench(work: string, messages: Buffer[], config: ArchiverConfig) {
-  const { startLocalArchive, receiveRawMessage } = await import('../cli/local/stack');
+  const { startLocalArchive, receiveRawMessage } = await import('../cli/local/archive');
   const { startForwardSink } = await import('../cli/local/forwarding');
   mkdirSync(work, { recursive: true });
   const home = join(work, 'home');

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { createTransport } from 'nodemailer';
-import { ensureBucket, freePort, waitFor } from '../cli/local/services';
+import { ensureBucket, freePort } from '../cli/local/services';
 import { startLocalStack } from '../cli/local/stack';
 import { createClients } from '../shared/adapters/clients';
 import { FileRawMailStore } from '../shared/adapters/file-store';
@@ -28,6 +28,7 @@ import { loadConfig, serializeConfig } from '../shared/config';
 import { errorMessage } from '../shared/errors';
 import { rawMailKey } from '../shared/index/schema';
 import { buildReceivedNotification } from '../shared/receiving/ses-notification';
+import { waitUntil } from '../shared/retry/poll';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
 import { decryptingVerifyBench, encryptedExportBench } from './bench-age';
@@ -38,6 +39,7 @@ import { requestsBench } from './bench-requests';
 import { restoreBench } from './bench-restore';
 import { startupBench } from './bench-startup';
 import { memoryStore } from './bench-support';
+import { transparencyBench } from './bench-transparency';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -239,14 +241,13 @@ async function exportBench(work: string, messages: Buffer[]) {
   );
   try {
     const clients = createClients({ s3: `http://127.0.0.1:${port}`, dynamodb: 'http://127.0.0.1:1' });
-    await waitFor(
+    await waitUntil(
       async () =>
         ensureBucket(clients.s3, 'raw').then(
           () => true,
           () => false,
         ),
-      15_000,
-      's3rver',
+      { intervalMs: 100, timeoutMs: 15_000, what: 's3rver' },
     );
     const s3 = new S3RawMailStore(clients.s3);
     const keys = [...index.rows.values()]
@@ -525,6 +526,14 @@ async function runImportSection(work: string, messages: Buffer[]) {
   notes.push(...result.notes);
 }
 
+async function runTransparencySection(work: string, messages: Buffer[]) {
+  console.log('\nTransparency log (6,000 messages: seal, proofs in the bundle, verify against a checkpoint)');
+  const { store, index } = await buildMailbox(work, messages, 6_000);
+  const result = await transparencyBench(work, { store, index, bucket: 'raw' });
+  for (const row of result.rows) record({ section: 'transparency', ...row });
+  notes.push(...result.notes);
+}
+
 async function runReconcileSection() {
   console.log('\nReconcile (peak RSS over simulated archives, each run in a fresh process)');
   const result = await reconcileBench();
@@ -573,11 +582,12 @@ async function main() {
     for (const note of notes) console.log(`  - ${note}`);
     return;
   }
-  // `BENCH_ONLY=import npm run bench` (or startup): just that section (printed, results.json left alone).
+  // `BENCH_ONLY=import npm run bench` (or startup, transparency): just that section (printed, results.json left alone).
   const only = process.env.BENCH_ONLY;
-  if (only === 'import' || only === 'startup') {
+  if (only === 'import' || only === 'startup' || only === 'transparency') {
     try {
-      await (only === 'import' ? runImportSection : runStartupSection)(work, messages);
+      if (only === 'transparency') await runTransparencySection(join(work, 'transparency'), messages);
+      else await (only === 'import' ? runImportSection : runStartupSection)(work, messages);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -592,6 +602,7 @@ async function main() {
     const e2eCount = Number(process.env.BENCH_E2E_MESSAGES ?? 10_000);
     const e2e = await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
     await runImportSection(join(work, 'import'), messages);
+    await runTransparencySection(join(work, 'transparency'), messages);
     await coldStart(work);
     await runReconcileSection();
     console.log('\nBundle safety (verify on manifest bombs, each in a fresh process)');

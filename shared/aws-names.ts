@@ -53,3 +53,25 @@ export const hostedZoneIdRule: AwsNameRule = {
   test: (id) => /^[A-Z0-9]{1,32}$/.test(id),
   rule: 'a Route 53 hosted zone id is up to 32 upper-case letters and digits, like Z1D633PJN98FT9 (no /hostedzone/ prefix)',
 };
+
+/**
+ * The deployed stack's CloudFormation outputs, by name: cdk/archiver-stack.ts creates each, the CLI reads them
+ * (cli/target/aws.ts stackOutputs). An output's name is its logical ID in the template.
+ */
+export const STACK_OUTPUT = {
+  rawMailBucketName: 'RawMailBucketName',
+  indexTableName: 'IndexTableName',
+  ingestQueueUrl: 'IngestQueueUrl',
+  ingestDeadLetterQueueUrl: 'IngestDeadLetterQueueUrl',
+  receivedNotificationDeadLetterQueueUrl: 'ReceivedNotificationDeadLetterQueueUrl',
+  forwardQueueUrl: 'ForwardQueueUrl',
+  forwardFeedbackDeadLetterQueueUrl: 'ForwardFeedbackDeadLetterQueueUrl',
+  forwardDeadLetterQueueUrl: 'ForwardDeadLetterQueueUrl',
+  exportFunctionName: 'ExportFunctionName',
+  receiptRuleSetName: 'ReceiptRuleSetName',
+  alarmTopicArn: 'AlarmTopicArn',
+  sealFunctionName: 'SealFunctionName',
+  transparencySigningKeyArn: 'TransparencySigningKeyArn',
+} as const;
+
+export type StackOutputName = (typeof STACK_OUTPUT)[keyof typeof STACK_OUTPUT];

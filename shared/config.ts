@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { type AwsNameRule, hostedZoneIdRule, sesReceiptNameRule, stackNameRule } from './aws-names';
 import { AGE_X25519_RECIPIENT } from './bundle/age-recipient';
 import { errorMessage } from './errors';
+import { healthIssues, healthSchema } from './health/config';
 import { addressDomain } from './mail/address';
 import { archiveSchema } from './retention/archive-config';
 import { replicaIssues } from './retention/replica';
@@ -204,6 +205,29 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    transparency: z
+      .object({
+        sealEveryHours: z
+          .number()
+          .int()
+          .min(1)
+          .max(24)
+          .default(24)
+          .describe(
+            'How often the transparency log is sealed on AWS (a signed checkpoint of every delivery so far), in hours; an alarm fires after 26 hours without a seal.',
+          ),
+        timestampAuthority: z
+          .url({ protocol: /^https?$/ })
+          .optional()
+          .meta({
+            description:
+              'The URL of an RFC 3161 timestamp authority: each new checkpoint is time-stamped by it, and the reply kept beside it.',
+            'x-default-text': 'none: checkpoints are not time-stamped',
+          }),
+      })
+      .strict()
+      // The field defaults above are the only ones: an absent block is parsed as `{}`.
+      .prefault({}),
     archiveTransitionDays: z
       .number()
       .int()
@@ -213,6 +237,9 @@ export const configSchema = z
         'Days before raw mail moves to S3 Glacier Instant Retrieval (same latency, cheaper storage).',
       ),
     archive: archiveSchema,
+    health: healthSchema.describe(
+      '`{ "canary": {...}, "silenceAlarmHours" }`: what tells you the archive stopped receiving ([operations](operations.md)).',
+    ),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -220,6 +247,7 @@ export const configSchema = z
     // after non-aborting issues too, when a target that failed to parse is still the raw JSON value.
     if (ctx.issues.length > 0) return;
     for (const issue of replicaIssues(config)) ctx.addIssue({ code: 'custom', ...issue });
+    for (const issue of healthIssues(config)) ctx.addIssue({ code: 'custom', ...issue });
     const receiving = new Set(receivingDomains(config));
     for (const address of Object.keys(config.mailboxes)) {
       if (!config.domains.includes(addressDomain(address))) {

@@ -8,6 +8,22 @@ export const METRICS_NAMESPACE = 'MailArchiver';
 /** Count of bounces to unknown recipients that SES refused (the gatekeeper lets the message go on). */
 export const BOUNCE_FAILED_METRIC = 'BounceFailed';
 
+/**
+ * The heartbeat of a scheduled step (reconcile, the canary): 1 each time a run ends successfully, with the step's
+ * `service` dimension. Its absence for twice the step's period alarms (cdk/constructs/operator-alarms.ts
+ * alarmWhenSilent).
+ */
+export const SCHEDULED_RUN_SUCCEEDED_METRIC = 'ScheduledRunSucceeded';
+
+/** The reconcile function's service name (its logs, and the dimension of the metrics it publishes). */
+export const RECONCILE_SERVICE = 'mail-archiver-reconcile';
+
+/** Count of checkpoints the scheduled seal signed (one per run, grown or not): missing for 26 hours alarms. */
+export const CHECKPOINT_SEALED_METRIC = 'CheckpointSealed';
+/** Count of writes the transparency log's store refused because they would replace a file (alarmed). */
+export const LOG_OVERWRITE_REFUSED_METRIC = 'LogOverwriteRefused';
+/** Count of delivery-log records that name other content for a delivery already sealed (alarmed). */
+export const LOG_CONFLICTS_METRIC = 'LogConflicts';
 /** Messages the scheduled lock sweep left with a version that has no Object Lock retention (alarm above 0). */
 export const UNLOCKED_MESSAGES_METRIC = 'UnlockedMessages';
 /** The log message the forward and Sent-collection functions write for a GmailAuthError; an alarm counts it. */

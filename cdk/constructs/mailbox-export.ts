@@ -55,6 +55,7 @@ export class MailboxExport extends Construct {
     });
     rawMail.grantRawMailRead(this.function, 'exporter');
     rawMail.grantExportWrite(this.function);
+    rawMail.grantTransparencyLogRead(this.function, 'exporter');
     index.grantWithIndexes(
       this.function,
       'the exporter queries',

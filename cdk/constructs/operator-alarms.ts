@@ -1,18 +1,21 @@
 // Operator alarms: every alarm of the archiver notifies one SNS topic, which emails the operator. The topic and
 // the other archiver topics are encrypted with one customer managed key (the messaging key).
-import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
   Alarm,
   type AlarmProps,
   ComparisonOperator,
   type IMetric,
+  Metric,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
+import { METRICS_NAMESPACE, SCHEDULED_RUN_SUCCEEDED_METRIC } from '../../shared/metrics';
 import { allowServiceToPublish } from './service-publishing';
 
 /** Props of {@link OperatorAlarms}. */
@@ -21,8 +24,12 @@ export interface OperatorAlarmsProps {
   readonly alarmEmail: string;
 }
 
-/** Props of one alarm: it fires on one evaluation period; missing data counts as fine. */
-export type OperatorAlarmProps = Omit<AlarmProps, 'evaluationPeriods' | 'treatMissingData'>;
+/**
+ * Props of one alarm: unless they say otherwise, it fires on one evaluation period and missing data counts as
+ * fine.
+ */
+export type OperatorAlarmProps = Omit<AlarmProps, 'evaluationPeriods' | 'treatMissingData'> &
+  Partial<Pick<AlarmProps, 'evaluationPeriods' | 'treatMissingData'>>;
 
 /**
  * Operator alarms: every alarm of the archiver notifies one SNS topic with an email subscription, and one
@@ -72,6 +79,20 @@ export class OperatorAlarms extends Construct {
     return alarm;
   }
 
+  /**
+   * sns:Publish on the alarm topic, with the messaging key's kms:GenerateDataKey* and kms:Decrypt (aws-cdk-lib's
+   * grant adds them for an encrypted topic): the seal function mails each new checkpoint through it.
+   */
+  grantPublish(grantee: IGrantable & IConstruct): void {
+    this.topic.grantPublish(grantee);
+    const role = (grantee as { role?: IConstruct }).role ?? grantee;
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason:
+        'A publisher to an SNS topic encrypted with a customer managed key needs kms:GenerateDataKey* and kms:Decrypt on that key (SNS developer guide, "Key management"); the grant names the one messaging key',
+    });
+  }
+
   /** An alarm when `metric` (a count over its period) is above zero. */
   alarmWhenAboveZero(id: string, metric: IMetric, alarmDescription: string): Alarm {
     return this.alarm(id, {
@@ -79,6 +100,34 @@ export class OperatorAlarms extends Construct {
       metric,
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+    });
+  }
+
+  /**
+   * The heartbeat alarm of a scheduled step: fires when the step's `ScheduledRunSucceeded` metric (emitted with
+   * `service` as its dimension) has no data point in any of the last `hours` hours. Missing data is breaching,
+   * which is the point (a step that stopped emits nothing); hourly periods keep the evaluation range within
+   * CloudWatch's limit for periods of an hour or more (7 days, PutMetricAlarm's Period documentation). A new
+   * stack's alarm may fire before the step's first run: CloudWatch has no data point for it yet.
+   */
+  alarmWhenSilent(id: string, props: { service: string; hours: number; alarmDescription: string }): Alarm {
+    if (!Number.isInteger(props.hours) || props.hours < 1 || props.hours > 168) {
+      throw new RangeError(`${id}: a heartbeat alarm covers 1 to 168 whole hours, not ${props.hours}`);
+    }
+    return this.alarm(id, {
+      alarmDescription: props.alarmDescription,
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: SCHEDULED_RUN_SUCCEEDED_METRIC,
+        dimensionsMap: { service: props.service },
+        statistic: 'Sum',
+        period: Duration.hours(1),
+      }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: props.hours,
+      datapointsToAlarm: props.hours,
+      treatMissingData: TreatMissingData.BREACHING,
     });
   }
 }

@@ -24,6 +24,7 @@ import {
   RAW_MAIL_PREFIX,
   REPORTS_PREFIX,
   SENT_COLLECTION_STATE_PREFIX,
+  TRANSPARENCY_PREFIX,
 } from '../../shared/index/schema';
 
 /** Days a bundle stays downloadable under exports/. */
@@ -182,6 +183,62 @@ export class RawMailStore extends Construct {
   }
 
   /**
+   * s3:GetObject and s3:PutObject on the transparency log (transparency/*), and s3:ListBucket (its checkpoints
+   * and seal records are found by listing). The bucket policy lets a put there only create (see
+   * {@link enforceWriteOnce}).
+   */
+  grantTransparencyLog(fn: IFunction): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:GetObject', 's3:PutObject'],
+      TRANSPARENCY_PREFIX,
+      'The seal function reads and creates the files of the transparency log under transparency/ (the bucket policy refuses any put that could replace one)',
+    );
+    this.grantList(fn);
+  }
+
+  /** s3:GetObject on the transparency log and s3:ListBucket: the exporter adds its proofs to every bundle. */
+  grantTransparencyLogRead(fn: IFunction, who: string): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:GetObject'],
+      TRANSPARENCY_PREFIX,
+      `The ${who} reads the transparency log under transparency/ (its checkpoints are found by listing)`,
+    );
+    this.grantList(fn);
+  }
+
+  /**
+   * Makes the objects under `prefix` write-once for every principal, whatever its IAM policy: a PutObject
+   * without If-None-Match is denied (S3 conditional writes, enforced by bucket policy:
+   * https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html), and so is every
+   * delete (which would let a later put create the key again). Object Lock, where the bucket has it, protects
+   * the versions themselves.
+   */
+  enforceWriteOnce(prefix: string): void {
+    const objects = this.bucket.arnForObjects(`${prefix}*`);
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'TransparencyLogCreateOnly',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [objects],
+        conditions: { Null: { 's3:if-none-match': 'true' } },
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'TransparencyLogNeverDeleted',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:DeleteObject', 's3:DeleteObjectVersion'],
+        resources: [objects],
+      }),
+    );
+  }
+
+  /**
    * s3:PutObject on the delivery log (delivery-log/*): every function that files a message into a mailbox folder
    * appends one object per invocation. Keys are new each time (time + a unique part), so a put never replaces a
    * log object; nothing here may delete one. With `read`, also s3:GetObject: reconcile reads the whole log to find
@@ -196,6 +253,20 @@ export class RawMailStore extends Construct {
         ? 'Reconcile reads the delivery log under delivery-log/ and appends the rows it lacks (keys are time-ordered and unique)'
         : 'Appends one delivery log object per invocation under delivery-log/ (keys are time-ordered and unique)',
     );
+  }
+
+  /**
+   * s3:GetObject on the delivery log (delivery-log/*) and s3:ListBucket: a reader that walks it from a cursor
+   * (the transparency log's sealer).
+   */
+  grantDeliveryLogRead(fn: IFunction, who: string): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:GetObject'],
+      DELIVERY_LOG_PREFIX,
+      `The ${who} reads the delivery log under delivery-log/ (it lists the keys after its cursor)`,
+    );
+    this.grantList(fn);
   }
 
   /** s3:GetObject and s3:PutObject on reports/* (the scheduled reconcile's outcome). */

@@ -8,15 +8,12 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
-import { METRICS_NAMESPACE, UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
+import { METRICS_NAMESPACE, RECONCILE_SERVICE, UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
 import { ArchiverFunction } from './archiver-function';
 import type { Forwarding } from './forwarding';
 import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
-
-/** The reconcile function's service name (its logs, and the dimension of the metrics it publishes). */
-export const RECONCILE_SERVICE = 'mail-archiver-reconcile';
 
 /**
  * How often the schedule invokes the function: each tick goes on with a run in progress, starts one that is due,
@@ -116,5 +113,12 @@ export class ScheduledReconcile extends Construct {
       this.function.metricErrors({ period: Duration.hours(1) }),
       'The scheduled reconcile found differences it could not repair (or failed): see its log, then `mail-archiver reconcile`',
     );
+    // A run that fails alarms above; a run that never happens (the rule disabled, the function deleted or
+    // throttled, the schedule gone) alarms here, when no run has ended clean for twice the period.
+    alarms.alarmWhenSilent('ReconcileHeartbeatAlarm', {
+      service: RECONCILE_SERVICE,
+      hours: Math.ceil(every.toHours({ integral: false }) * 2),
+      alarmDescription: `The scheduled reconcile has not ended clean for twice its period (${every.toHumanString()}): see whether its rule is enabled and its function's log, then \`mail-archiver reconcile --target aws\``,
+    });
   }
 }

@@ -1,26 +1,24 @@
-// `mail-archiver doctor`: the preflight before and after `cdk deploy` (cli/doctor/checks/checks.ts has the checks).
+// `mail-archiver doctor`: the preflight before and after `cdk deploy` (cli/doctor/ has the checks, by name).
 import { Resolver } from 'node:dns/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
-import {
-  awsDoctorDeps,
-  formatChecks,
-  readReconcileRecord,
-  runAwsChecks,
-  runLocalChecks,
-} from '../doctor/checks';
+import { awsDoctorDeps, runAwsChecks } from '../doctor/aws-checks';
+import { formatChecks } from '../doctor/check';
+import { runLocalChecks } from '../doctor/local-checks';
 import { lockModeCheck } from '../doctor/lock-mode';
 import { replicaCheck } from '../doctor/replica';
+import { replicaPolicyForStack, syncReplicaChecks } from '../doctor/sync-replicas';
 import { archiverHome, readRunningStack } from '../local/running-stack';
 import { out } from '../program';
 import { localHealth } from '../target/health';
+import { readReconcileRecord } from '../target/reconcile-record';
 
 export function registerDoctor(program: Command, ctx: CliContext): void {
   program
     .command('doctor')
     .description(
-      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile, the lock mode against what the archive already locks',
+      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile, the lock mode against what the archive already locks, the age of the replicas this machine keeps (sync); with --target aws, prints the read-only policy of a replica machine',
     )
     .action(async () => {
       const { target, configuration } = ctx.globals();
@@ -50,10 +48,26 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
         s3.destroy();
         if (replica) checks.push(replica);
       }
+      checks.push(...(await syncReplicaChecks(home, target)));
+      const policy = awsDeps
+        ? replicaPolicyForStack(configuration.stackName, awsDeps.region, awsDeps.outputs)
+        : undefined;
       const failed = checks.some((c) => c.status === 'fail');
       // --json is global (cli/program.ts): one JSON document instead of the lines.
-      if (out().json) process.stdout.write(`${JSON.stringify({ target, ok: !failed, checks })}\n`);
-      else for (const line of formatChecks(checks)) console.log(line);
+      if (out().json)
+        process.stdout.write(
+          `${JSON.stringify({ target, ok: !failed, checks, ...(policy ? { replicaReadPolicy: policy } : {}) })}\n`,
+        );
+      else {
+        for (const line of formatChecks(checks)) console.log(line);
+        if (policy) {
+          console.log('');
+          console.log(
+            'A replica machine (mail-archiver sync --target aws) needs only this read-only policy (docs/replica.md):',
+          );
+          console.log(JSON.stringify(policy, null, 2));
+        }
+      }
       if (failed) process.exitCode = 1;
     });
 }

@@ -20,7 +20,8 @@ import {
   interruption,
 } from '../process/interrupt';
 import { normaliseMailbox, parsePositive } from '../process/options';
-import { humanBytes, progressBar } from '../process/output';
+import { humanBytes } from '../process/output';
+import { progressBar } from '../process/progress-bar';
 import { out } from '../program';
 import { exportOnAws } from '../target/aws';
 import { assertWritableDestination, commitPending, discardPending, pendingPath } from '../target/bundle-file';
@@ -84,10 +85,10 @@ export function registerExport(program: Command, ctx: CliContext): void {
         for (const stream of streams) stream.destroy(interruption.reason as Error);
       };
       interruption.addEventListener('abort', stopStreams, { once: true });
-      const bar = await progressBar(1, 'building');
+      const bar = await progressBar(output, 'building [{bar}] {percentage}% | {counts}');
+      bar?.update(0, 1, { counts: '' });
       const progress = (done: number, total: number) => {
-        bar?.setTotal(Math.max(total, 1));
-        bar?.update(done, { counts: `${done}/${total} messages` });
+        bar?.update(done, total, { counts: `${done}/${total} messages` });
       };
       try {
         const record =

@@ -7,17 +7,19 @@ import { DynamoHoldLog } from '../../shared/adapters/dynamo-hold-log';
 import { IndexTable } from '../../shared/adapters/dynamo-table';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import {
+  describeCriteria,
   type HoldCriteria,
   HoldNotFoundError,
   type HoldRecord,
+  InvalidHoldError,
   placeHold,
   releaseHold,
 } from '../../shared/retention/holds';
 import type { CliContext } from '../context';
-import type { Archive } from '../local/stack';
 import { normaliseMailbox, parseDate } from '../process/options';
 import { printJsonLines, printTable, UserError } from '../process/output';
 import { out } from '../program';
+import type { Archive } from '../target/archive';
 import { assertKnownMailbox } from '../target/mailboxes';
 
 /** Who is acting, as this machine knows it (recorded with each hold). */
@@ -30,17 +32,23 @@ const holdDeps = (archive: Archive) => ({
   bucket: archive.bucket,
 });
 
+/** A hold's state as `hold list` shows it: an active hold whose `hold add` never finished says so. */
+const stateOf = (record: HoldRecord) =>
+  record.state === 'active' && record.placing ? 'incomplete' : record.state;
+
 function summary(record: HoldRecord): string {
-  const c = record.criteria;
-  const scope = [
-    c.mailbox,
-    c.since ? `since ${c.since}` : '',
-    c.until ? `until ${c.until}` : '',
-    c.from ? `from ${c.from}` : '',
-  ]
-    .filter(Boolean)
-    .join(' ');
-  return `${record.holdId} ${record.state}: ${scope}: ${record.messages} messages, ${record.versions} versions held, by ${record.by} at ${record.placedAt}: ${record.reason}`;
+  return `${record.holdId} ${stateOf(record)}: ${describeCriteria(record.criteria)}: ${record.messages} messages, ${record.versions} versions held, by ${record.by} at ${record.placedAt}: ${record.reason}`;
+}
+
+/** The core's refusals are the user's mistakes: one line, no stack trace. */
+async function asUserError<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof HoldNotFoundError || error instanceof InvalidHoldError)
+      throw new UserError(error.message, { cause: error });
+    throw error;
+  }
 }
 
 export function registerHold(program: Command, ctx: CliContext): void {
@@ -67,7 +75,7 @@ export function registerHold(program: Command, ctx: CliContext): void {
         };
         const record = await ctx.withArchive(async (archive, config) => {
           await assertKnownMailbox(criteria.mailbox, config, archive.index);
-          return placeHold(holdDeps(archive), criteria, options.reason, operator());
+          return asUserError(() => placeHold(holdDeps(archive), criteria, options.reason, operator()));
         });
         out().jsonLine(record);
         out().result(`placed ${summary(record)}`);
@@ -75,7 +83,9 @@ export function registerHold(program: Command, ctx: CliContext): void {
     );
   hold
     .command('list')
-    .description('every hold, active and released')
+    .description(
+      'every hold: active, released, or incomplete (hold add was interrupted: release it, or place it again)',
+    )
     .action(async () => {
       const holds = await ctx.withArchive((archive) => holdDeps(archive).holds.listHolds());
       if (out().json) {
@@ -102,7 +112,7 @@ export function registerHold(program: Command, ctx: CliContext): void {
         ],
         holds.map((h) => [
           h.holdId,
-          h.state,
+          stateOf(h),
           h.criteria.mailbox,
           h.criteria.since ?? '',
           h.criteria.until ?? '',
@@ -120,14 +130,9 @@ export function registerHold(program: Command, ctx: CliContext): void {
     .description('release a hold: clears the legal holds no other active hold still needs')
     .argument('<id>', 'the hold id (hold list)')
     .action(async (id: string) => {
-      const record = await ctx.withArchive(async (archive) => {
-        try {
-          return await releaseHold(holdDeps(archive), id, operator());
-        } catch (error) {
-          if (error instanceof HoldNotFoundError) throw new UserError(error.message, { cause: error });
-          throw error;
-        }
-      });
+      const record = await ctx.withArchive((archive) =>
+        asUserError(() => releaseHold(holdDeps(archive), id, operator())),
+      );
       out().jsonLine(record);
       out().result(
         `released ${record.holdId}: ${record.releasedVersions} versions no longer held (versions other holds cover stay held)`,

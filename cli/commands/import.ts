@@ -16,6 +16,7 @@ import type { CliContext } from '../context';
 import { handleInterruptionGracefully, interruption } from '../process/interrupt';
 import { collect, parsePositive } from '../process/options';
 import { fileProblem, formatTable, UserError } from '../process/output';
+import { progressBar } from '../process/progress-bar';
 import { out } from '../program';
 
 interface IngestOptions {
@@ -78,7 +79,12 @@ export function registerImport(program: Command, ctx: CliContext): void {
       const report = await ctx.withArchive(async (archive, config) => {
         checkRecipients(config, options);
         const total = await totalBytes(paths);
-        const bar = await importProgressBar(total);
+        const bar = await progressBar(
+          output,
+          'importing [{bar}] {percentage}% | {rate} msg/s | ETA {eta_formatted} | {counts}',
+          { etaBuffer: 200 },
+        );
+        bar?.update(0, total, { rate: '0', counts: '' });
         let done = 0;
         let messages = 0;
         const started = Date.now();
@@ -98,7 +104,7 @@ export function registerImport(program: Command, ctx: CliContext): void {
               done += bytes;
               messages = r.archived + r.duplicates + r.failed.length;
               const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-              bar?.update(done, {
+              bar?.update(done, total, {
                 rate: (messages / seconds).toFixed(0),
                 counts: `${r.archived} new, ${r.duplicates} present, ${r.failed.length} failed, ${r.skipped.length} skipped`,
               });
@@ -120,23 +126,6 @@ export function registerImport(program: Command, ctx: CliContext): void {
 
 /** An import writes its delivery log records at least every 1,000 records or 10 seconds. */
 const IMPORT_LOG_BATCH = { records: 1000, ms: 10_000 };
-
-/** Progress of an import by input bytes, with messages per second and the time left. */
-async function importProgressBar(total: number) {
-  if (!process.stderr.isTTY || process.env.CI || out().quiet || out().json) return undefined;
-  const { SingleBar, Presets } = await import('cli-progress');
-  const bar = new SingleBar(
-    {
-      stream: process.stderr,
-      format: 'importing [{bar}] {percentage}% | {rate} msg/s | ETA {eta_formatted} | {counts}',
-      hideCursor: true,
-      etaBuffer: 200,
-    },
-    Presets.shades_classic,
-  );
-  bar.start(Math.max(total, 1), 0, { rate: '0', counts: '' });
-  return bar;
-}
 
 /** How many skipped inputs and notices the summary names; `--json` lists them all. */
 const NAMED = 5;

@@ -4,9 +4,9 @@ import type { Command } from 'commander';
 import { acceptUnforwarded, reconcile } from '../../shared/archive/reconcile';
 import { sweepUnlocked } from '../../shared/retention/sweep';
 import type { CliContext } from '../context';
-import { recordReconcileRun } from '../doctor/checks';
 import { archiverHome } from '../local/running-stack';
 import { out } from '../program';
+import { recordReconcileRun } from '../target/reconcile-record';
 
 export function registerReconcile(program: Command, ctx: CliContext): void {
   program
@@ -93,14 +93,7 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
           ].join('\n'),
         );
       }
-      recordReconcileRun(
-        archiverHome(),
-        ctx.globals().target,
-        report.ok,
-        new Date(),
-        report.notIndexed.length,
-        sweep?.unlockedMessages,
-      );
+      recordReconcileRun(archiverHome(), ctx.globals().target, report, new Date(), sweep);
       if (!report.ok || (sweep?.unlockedMessages ?? 0) > 0) process.exitCode = 1;
     });
 }

@@ -8,8 +8,8 @@ import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive'
 import type { CliContext } from '../context';
 import { ParkedForwards } from '../local/forwarding';
 import { archiverHome } from '../local/running-stack';
-import type { Archive } from '../local/stack';
 import { out } from '../program';
+import type { Archive } from '../target/archive';
 import { forwardDeadLetterCount, redriveOnAws } from '../target/aws';
 import { localIngestDeadLetters, redriveIngestLocally, redriveIngestOnAws } from '../target/ingest-redrive';
 

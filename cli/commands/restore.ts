@@ -20,7 +20,9 @@ import { restoreBundle } from '../../shared/restore/restore';
 import { archiverHome } from '../local/running-stack';
 import { addCleanup } from '../process/interrupt';
 import { humanBytes, UserError } from '../process/output';
+import { progressBar } from '../process/progress-bar';
 import { readSecret } from '../process/secret';
+import { out } from '../program';
 import { bundleAt } from '../target/bundle-file';
 import { addIdentityOption, bundleKeys } from '../target/bundle-keys';
 
@@ -128,7 +130,11 @@ with a next step for each refusal.`,
               .digest('hex')
               .slice(0, 16)}.jsonl`,
           );
-        const bar = await progressBar();
+        const bar = await progressBar(
+          out(),
+          'restoring [{bar}] {percentage}% | {messages} | {rate} | ETA {eta_formatted} | {counts}',
+          { etaBuffer: 50 },
+        );
         const started = Date.now();
         // Ctrl-C: every append made so far is in the state (or found on the server by its hash); say how to go on,
         // and free the state for the next run.
@@ -161,7 +167,7 @@ with a next step for each refusal.`,
             statePath,
             ...(options.folder ? { folders: options.folder } : {}),
             dryRun: Boolean(options.dryRun),
-            onProgress: (p) => bar?.show(p, started),
+            onProgress: (p) => bar?.update(p.bytesDone, p.bytesTotal, restoreFields(p, started)),
             log: (line) => {
               if (bar) bar.log(line);
               else process.stderr.write(`${line}\n`);
@@ -198,40 +204,13 @@ with a next step for each refusal.`,
     );
 }
 
-async function progressBar() {
-  if (!process.stderr.isTTY || process.env.CI) return undefined;
-  const { SingleBar, Presets } = await import('cli-progress');
-  const bar = new SingleBar(
-    {
-      stream: process.stderr,
-      format: 'restoring [{bar}] {percentage}% | {messages} | {rate} | ETA {eta_formatted} | {counts}',
-      hideCursor: true,
-      etaBuffer: 50,
-    },
-    Presets.shades_classic,
-  );
-  let started = false;
+/** The bar's fields for restore progress `p`, `since` (epoch ms) the restore started. */
+function restoreFields(p: RestoreProgress, since: number): Record<string, string> {
+  const seconds = Math.max((Date.now() - since) / 1000, 0.001);
   return {
-    show(p: RestoreProgress, since: number) {
-      const seconds = Math.max((Date.now() - since) / 1000, 0.001);
-      const payload = {
-        messages: `${p.messagesDone}/${p.messagesTotal} msgs`,
-        rate: `${(p.messagesDone / seconds).toFixed(1)} msg/s, ${humanBytes(Math.round(p.bytesDone / seconds))}/s`,
-        counts: `${p.moved} moved, ${p.alreadyThere} there, ${p.refused} refused`,
-      };
-      if (!started) {
-        bar.start(Math.max(p.bytesTotal, 1), p.bytesDone, payload);
-        started = true;
-      } else bar.update(p.bytesDone, payload);
-    },
-    log(line: string) {
-      if (started) bar.stop();
-      started = false;
-      process.stderr.write(`${line}\n`);
-    },
-    stop() {
-      if (started) bar.stop();
-    },
+    messages: `${p.messagesDone}/${p.messagesTotal} msgs`,
+    rate: `${(p.messagesDone / seconds).toFixed(1)} msg/s, ${humanBytes(Math.round(p.bytesDone / seconds))}/s`,
+    counts: `${p.moved} moved, ${p.alreadyThere} there, ${p.refused} refused`,
   };
 }
 

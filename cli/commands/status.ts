@@ -2,7 +2,11 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { parseLogObjectKey } from '../../shared/delivery-log/layout';
+import type { DeliveryLog } from '../../shared/delivery-log/log';
+import { listReplicas, type ReplicaStanding, replicaStanding } from '../../shared/replica/registry';
 import type { CliContext } from '../context';
+import { age } from '../doctor/sync-replicas';
 import { describeDataHome, resolveDataHome } from '../local/data-home';
 import { readRunningStack } from '../local/running-stack';
 import { describeError, rootCause } from '../process/describe-error';
@@ -44,7 +48,8 @@ export function registerStatus(program: Command, ctx: CliContext): void {
             }
           }
           const health = target === 'aws' ? await awsHealth(config, archive, home) : localHealth(home);
-          return { folders: rows, health };
+          const replicas = await replicaRows(home, target, archive.deliveryLog);
+          return { folders: rows, health, replicas };
         });
       let counted: Awaited<ReturnType<typeof countFolders>>;
       try {
@@ -62,7 +67,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
           cause: error,
         });
       }
-      const { folders, health } = counted;
+      const { folders, health, replicas } = counted;
       output.jsonLine({
         target,
         ...(target === 'local'
@@ -80,6 +85,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
           : { stackName: configuration.stackName }),
         folders,
         health,
+        replicas,
       });
       output.result('');
       for (const line of healthLines(health)) output.result(line);
@@ -94,7 +100,77 @@ export function registerStatus(program: Command, ctx: CliContext): void {
         ]),
       ))
         output.result(line);
+      if (replicas.length > 0) {
+        output.result('');
+        output.result('replicas (mail-archiver sync):');
+        for (const r of replicas) output.result(`  ${replicaLine(r)}`);
+      }
     });
+}
+
+/** One replica as status shows it: its last runs and how far behind the archive's delivery log it is. */
+interface ReplicaRow {
+  dir: string;
+  /** ok, or why its progress cannot be read (missing, damaged). */
+  state: ReplicaStanding['state'];
+  reason?: string;
+  /** ISO 8601 UTC: when the last successful sync ended (absent: none yet). */
+  lastSuccessAt?: string;
+  lastRun?: { endedAt: string; ok: boolean };
+  /**
+   * Log objects a sync would read next (keysAfter of its cursor), and when the oldest of them was written (ISO
+   * 8601 UTC); null when the replica copies another archive (another bucket) or its progress is unreadable.
+   */
+  behind: { logObjects: number; oldestAt?: string } | null;
+}
+
+async function replicaRows(home: string, target: string, log: DeliveryLog): Promise<ReplicaRow[]> {
+  const dirs = await listReplicas(home, target).catch(() => [] as string[]);
+  const rows: ReplicaRow[] = [];
+  for (const dir of dirs) {
+    const standing = await replicaStanding(dir);
+    if (standing.state !== 'ok') {
+      rows.push({ dir, state: standing.state, reason: standing.reason, behind: null });
+      continue;
+    }
+    const { progress } = standing;
+    let behind: ReplicaRow['behind'] = null;
+    if (progress.source.bucket === log.bucket) {
+      let logObjects = 0;
+      let oldest: string | undefined;
+      for await (const key of log.keysAfter(progress.cursor)) {
+        logObjects++;
+        const at = parseLogObjectKey(key)?.at.toISOString();
+        if (at && (!oldest || at < oldest)) oldest = at;
+      }
+      behind = { logObjects, ...(oldest ? { oldestAt: oldest } : {}) };
+    }
+    rows.push({
+      dir,
+      state: 'ok',
+      ...(progress.lastSuccess ? { lastSuccessAt: progress.lastSuccess.endedAt } : {}),
+      ...(progress.lastRun
+        ? { lastRun: { endedAt: progress.lastRun.endedAt, ok: progress.lastRun.ok } }
+        : {}),
+      behind,
+    });
+  }
+  return rows;
+}
+
+function replicaLine(r: ReplicaRow, now = new Date()): string {
+  if (r.state !== 'ok') return `${r.dir}: ${r.reason}`;
+  const last = r.lastSuccessAt
+    ? `last successful sync ${r.lastSuccessAt} (${age(r.lastSuccessAt, now)} ago)`
+    : 'no successful sync yet';
+  const failed = r.lastRun && !r.lastRun.ok ? `; the last run (${r.lastRun.endedAt}) had problems` : '';
+  const behind =
+    r.behind === null
+      ? 'copies another archive (another bucket)'
+      : r.behind.logObjects === 0
+        ? 'up to date'
+        : `${r.behind.logObjects} log object${r.behind.logObjects === 1 ? '' : 's'} behind (oldest written ${r.behind.oldestAt ? `${age(r.behind.oldestAt, now)} ago` : '?'})`;
+  return `${r.dir}: ${last}${failed}; ${behind}`;
 }
 
 /** Bytes under a directory, 0 when it does not exist yet. */

@@ -1,15 +1,24 @@
 // `mail-archiver sync DIR`: the replica on the user's own disk (shared/replica/), kept current from the archive's
 // delivery log, locally or from the deployed stack (read-only: `doctor --target aws` prints the policy). Thin:
 // options, the progress bar, the report and its exit status, the watch loop, the ping.
+import { realpathSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { LockHeldError } from '../../shared/adapters/pid-lock';
 import { errorMessage } from '../../shared/errors';
 import { ReplicaConflictError, ReplicaDirectoryError } from '../../shared/replica/errors';
-import { type SyncReport, syncReplica } from '../../shared/replica/sync';
+import { recordReplica } from '../../shared/replica/registry';
+import { checkReplicaDirectory, type SyncReport, syncReplica } from '../../shared/replica/sync';
 import type { CliContext } from '../context';
+import { resolveConfigPath } from '../local/data-home';
+import { archiverHome } from '../local/running-stack';
 import { interruption } from '../process/interrupt';
 import { normaliseMailbox, parseInterval, parsePositive } from '../process/options';
-import { ExitCode, humanBytes, progressBar, UserError } from '../process/output';
+import { ExitCode, humanBytes, UserError } from '../process/output';
+import { progressBar } from '../process/progress-bar';
+import { timerFiles, timerKindFor } from '../process/timer';
 import { out } from '../program';
 
 interface SyncOptions {
@@ -18,9 +27,15 @@ interface SyncOptions {
   watch?: number;
   concurrency: number;
   ping?: string;
+  installTimer?: boolean;
+  every?: number;
 }
 
+/** How often an installed timer syncs unless --every says otherwise: 15 minutes. */
+const TIMER_EVERY_MS = 15 * 60_000;
+
 const collect = (value: string, previous: string[]) => [...previous, value];
+const DEFAULT_CONCURRENCY = 8;
 
 export function registerSync(program: Command, ctx: CliContext): void {
   program
@@ -35,17 +50,38 @@ export function registerSync(program: Command, ctx: CliContext): void {
     .option('--mailbox <address>', 'only this mailbox (repeat for more; default: every mailbox)', collect, [])
     .option('--once', 'one sync, then exit (the default)')
     .option('--watch <interval>', 'sync again every interval (90s, 15m, 1h) until stopped', parseInterval)
-    .option('--concurrency <n>', 'objects downloaded at a time', parsePositive, 8)
+    .option('--concurrency <n>', 'objects downloaded at a time', parsePositive, DEFAULT_CONCURRENCY)
     .option('--ping <url>', 'after each successful sync, GET this URL (a healthchecks.io check, for example)')
+    .option(
+      '--install-timer',
+      'sync nothing now: write a systemd user timer (Linux) or a launchd agent (macOS) that runs this sync --once every --every, and print how to turn it on and remove it',
+    )
+    .option('--every <interval>', 'with --install-timer: how often (1m at least)', parseInterval)
     .action(async (dir: string, options: SyncOptions) => {
       if (options.once && options.watch)
         throw new UserError('--once and --watch exclude each other', { exitCode: ExitCode.usage });
-      const { target } = ctx.globals();
+      if (options.every !== undefined && !options.installTimer)
+        throw new UserError('--every goes with --install-timer (a sync that stays running takes --watch)', {
+          exitCode: ExitCode.usage,
+        });
+      const { target, config } = ctx.globals();
       const mailboxes = options.mailbox.map(normaliseMailbox);
+      if (options.installTimer) {
+        if (options.watch)
+          throw new UserError('--install-timer runs sync --once on a timer: leave out --watch', {
+            exitCode: ExitCode.usage,
+          });
+        await installTimer(dir, mailboxes, options, target, config);
+        return;
+      }
       await ctx.withArchive(async (archive) => {
         const source = { log: archive.deliveryLog, store: archive.store, target };
         for (;;) {
           const report = await runOnce(source, dir, mailboxes, options);
+          // status and doctor find this replica through the archiver's home (shared/replica/registry.ts).
+          await recordReplica(archiverHome(), target, dir).catch((error) =>
+            out().warn(`could not record ${dir} for status and doctor: ${errorMessage(error)}`),
+          );
           if (!options.watch || interruption.aborted) {
             if (!report.ok) process.exitCode = ExitCode.failed;
             return;
@@ -67,6 +103,77 @@ export function registerSync(program: Command, ctx: CliContext): void {
     });
 }
 
+/** Writes the timer of this replica (cli/process/timer.ts) and prints how to turn it on and remove it. */
+async function installTimer(
+  dir: string,
+  mailboxes: string[],
+  options: SyncOptions,
+  target: string,
+  configOption: string | undefined,
+): Promise<void> {
+  const kind = timerKindFor(process.platform);
+  if (!kind)
+    throw new UserError(`--install-timer writes systemd or launchd timers; ${process.platform} has neither`, {
+      hint: 'run sync --once from the system scheduler (Task Scheduler on Windows)',
+    });
+  const everyMs = options.every ?? TIMER_EVERY_MS;
+  if (everyMs < 60_000) throw new UserError('--every must be 1m or more', { exitCode: ExitCode.usage });
+  const absolute = resolve(dir);
+  try {
+    await checkReplicaDirectory(absolute);
+  } catch (error) {
+    throw asUserError(error, absolute);
+  }
+  // The timer runs without this shell: the same node, the same CLI, the same data home and config, by absolute path.
+  const env: Record<string, string> = {
+    MAIL_ARCHIVER_HOME: archiverHome(),
+    MAIL_ARCHIVER_CONFIG: resolve(resolveConfigPath(configOption).path),
+  };
+  if (target === 'aws')
+    for (const name of [
+      'AWS_PROFILE',
+      'AWS_REGION',
+      'AWS_DEFAULT_REGION',
+      'AWS_CONFIG_FILE',
+      'AWS_SHARED_CREDENTIALS_FILE',
+    ])
+      if (process.env[name]) env[name] = process.env[name] as string;
+  const command = [
+    process.execPath,
+    realpathSync(process.argv[1] as string),
+    ...(target === 'aws' ? ['--target', 'aws'] : []),
+    'sync',
+    absolute,
+    '--once',
+    ...mailboxes.flatMap((m) => ['--mailbox', m]),
+    ...(options.concurrency !== DEFAULT_CONCURRENCY ? ['--concurrency', String(options.concurrency)] : []),
+    ...(options.ping ? ['--ping', options.ping] : []),
+  ];
+  const timer = timerFiles(kind, { dir: absolute, command, env, everyMs, userHome: homedir() });
+  for (const file of timer.files) {
+    await mkdir(dirname(file.path), { recursive: true });
+    await writeFile(file.path, file.content, { mode: 0o644 });
+  }
+  // doctor watches the replica from now on: a timer that never runs shows as "no sync has succeeded yet".
+  await recordReplica(env.MAIL_ARCHIVER_HOME as string, target, absolute);
+  const output = out();
+  output.jsonLine({
+    kind,
+    name: timer.name,
+    files: timer.files.map((f) => f.path),
+    enable: timer.enable,
+    remove: timer.remove,
+  });
+  output.result(
+    `wrote a ${kind === 'systemd' ? 'systemd user timer' : 'launchd agent'} that syncs ${absolute} every ${Math.round(everyMs / 60_000)} min:`,
+  );
+  for (const file of timer.files) output.result(`  ${file.path}`);
+  output.result('turn it on:');
+  for (const line of timer.enable) output.result(`  ${line}`);
+  output.result('remove it:');
+  for (const line of timer.remove) output.result(`  ${line}`);
+}
+
 async function runOnce(
   source: Parameters<typeof syncReplica>[0],
   dir: string,
@@ -74,7 +181,8 @@ async function runOnce(
   options: SyncOptions,
 ): Promise<SyncReport> {
   const output = out();
-  const bar = await progressBar(1, 'syncing');
+  const bar = await progressBar(output, 'syncing [{bar}] {percentage}% | {counts}');
+  bar?.update(0, 1, { counts: '' });
   const started = Date.now();
   let report: SyncReport;
   try {
@@ -87,8 +195,7 @@ async function runOnce(
         const seconds = (Date.now() - started) / 1000;
         const rate = done / Math.max(seconds, 0.001);
         const left = rate > 0 ? Math.round((seen - done) / rate) : 0;
-        bar.setTotal(Math.max(seen, 1));
-        bar.update(done, {
+        bar.update(done, seen, {
           counts: `${done}/${seen} messages, ${humanBytes(bytes)}, ${rate.toFixed(0)}/s, ${left} s left`,
         });
       },

@@ -1,40 +1,112 @@
 // `mail-archiver verify`: a bundle (or an unpacked bundle directory) re-hashed against its manifest, and the
 // maildir rules checked. A missing file, a directory and a file that is no bundle are told apart up front.
+// With --checkpoint and --key, every message is also proven against the transparency log, offline: its leaf is
+// included under a signed checkpoint the user kept (docs/transparency.md).
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { openBundle } from '../../shared/bundle/source';
 import { verifyBundle } from '../../shared/bundle/verify';
+import { readLeafDelivery } from '../../shared/transparency/leaf';
+import { checkBundleTransparency, type TrustFiles } from '../../shared/transparency/verify-bundle';
+import { fileProblem, UserError } from '../process/output';
 import { out } from '../program';
 import { bundleAt } from '../target/bundle-file';
 import { addIdentityOption, bundleKeys } from '../target/bundle-keys';
 
+interface VerifyOptions {
+  checkpoint?: string;
+  key?: string;
+  previous?: string;
+  tsaCa?: string;
+  identity?: string[];
+}
+
 export function registerVerify(program: Command): void {
-  addIdentityOption(
-    program
-      .command('verify')
-      .description('re-hash every message of a bundle against its manifest and check the maildir rules')
-      .argument(
-        '<bundle>',
-        'bundle file (.tar.gz, or .tar.gz.age: decrypted as it is read), or the directory it was unpacked into',
-      ),
-  ).action(async (bundle: string, options: { identity?: string[] }) => {
-    const output = out();
-    const keys = await bundleKeys(options.identity);
-    const report = await verifyBundle(openBundle(await bundleAt(bundle, { keys })));
-    output.jsonLine({
-      bundle,
-      ok: report.ok,
-      messages: report.messages,
-      errors: report.errors,
-      ...(report.manifest ? { manifest: report.manifest } : {}),
+  addIdentityOption(program.command('verify'))
+    .description(
+      're-hash every message of a bundle against its manifest and check the maildir rules; with --checkpoint and --key, prove every message against the transparency log, offline',
+    )
+    .argument(
+      '<bundle>',
+      'bundle file (.tar.gz, or .tar.gz.age: decrypted as it is read), or the directory it was unpacked into',
+    )
+    .option('--checkpoint <file>', 'a checkpoint you kept (the file, or the mail that brought it)')
+    .option('--key <file>', "the log's public key (key.pub from `seal --out` or `doctor`)")
+    .option('--previous <file>', 'an older checkpoint: also prove the log only grew since')
+    .option(
+      '--tsa-ca <file>',
+      "the timestamp authority's CA certificate: also check the checkpoint's time-stamp",
+    )
+    .action(async (bundle: string, options: VerifyOptions) => {
+      const output = out();
+      const trust = await trustFiles(options);
+      const keys = await bundleKeys(options.identity);
+      const report = await verifyBundle(openBundle(await bundleAt(bundle, { keys })));
+      const proof =
+        trust && report.manifest ? await checkBundleTransparency(report, trust, readLeafDelivery) : undefined;
+      const errors = [...report.errors, ...(proof?.errors ?? [])];
+      const ok = errors.length === 0;
+      output.jsonLine({
+        bundle,
+        ok,
+        messages: report.messages,
+        errors,
+        ...(proof
+          ? {
+              transparency: {
+                proven: proof.proven,
+                ...(proof.checkpoint
+                  ? { origin: proof.checkpoint.origin, treeSize: proof.checkpoint.size }
+                  : {}),
+                ...(proof.timestamp ? { timestamp: proof.timestamp } : {}),
+              },
+            }
+          : {}),
+        ...(report.manifest ? { manifest: report.manifest } : {}),
+      });
+      if (ok) {
+        output.result(`${bundle}: OK, ${report.messages} messages match the manifest and the maildir rules`);
+        if (proof?.checkpoint)
+          output.result(
+            `  and each is in the transparency log of ${proof.checkpoint.origin}, proven against its signed checkpoint of ${proof.checkpoint.size} deliveries${options.previous ? ', which extends the previous one' : ''}${proof.timestamp ? `, time-stamped ${proof.timestamp.time}` : ''}`,
+          );
+        return;
+      }
+      output.result(`${bundle}: ${errors.length} ${errors.length === 1 ? 'problem' : 'problems'}`);
+      for (const error of errors) output.result(`  ${error}`);
+      process.exitCode = 1;
     });
-    if (report.ok) {
-      output.result(`${bundle}: OK, ${report.messages} messages match the manifest and the maildir rules`);
-      return;
+}
+
+/** The files the user named, read; undefined without --checkpoint. Throws UserError for a missing pairing or file. */
+async function trustFiles(options: VerifyOptions): Promise<TrustFiles | undefined> {
+  if (!options.checkpoint) {
+    const orphan = [
+      options.key && '--key',
+      options.previous && '--previous',
+      options.tsaCa && '--tsa-ca',
+    ].filter(Boolean);
+    if (orphan.length > 0)
+      throw new UserError(`${orphan.join(', ')} ${orphan.length === 1 ? 'needs' : 'need'} --checkpoint`, {
+        hint: 'give the checkpoint to prove against: verify BUNDLE --checkpoint FILE --key FILE',
+      });
+    return undefined;
+  }
+  if (!options.key)
+    throw new UserError('--checkpoint needs --key: the public key of the log that signed it', {
+      hint: 'key.pub is written by `mail-archiver seal --out DIR` and printed by `mail-archiver doctor`',
+    });
+  const read = async (path: string, flag: string) => {
+    try {
+      return await readFile(path);
+    } catch (error) {
+      throw new UserError(`cannot read ${path} (${flag}): ${fileProblem(error)}`, { cause: error });
     }
-    output.result(
-      `${bundle}: ${report.errors.length} ${report.errors.length === 1 ? 'problem' : 'problems'}`,
-    );
-    for (const error of report.errors) output.result(`  ${error}`);
-    process.exitCode = 1;
-  });
+  };
+  return {
+    checkpoint: await read(options.checkpoint, '--checkpoint'),
+    key: await read(options.key, '--key'),
+    ...(options.previous ? { previous: await read(options.previous, '--previous') } : {}),
+    ...(options.tsaCa ? { tsaCa: await read(options.tsaCa, '--tsa-ca') } : {}),
+  };
 }

@@ -1,16 +1,12 @@
 // doctor's check of the keys exports are encrypted to (export.recipients in the config).
 import type { ArchiverConfig } from '../../shared/config';
+import type { Check } from './check';
 
 /**
  * One key is a single point of loss (lose it and every bundle encrypted to it is gone), so two are recommended:
  * a daily key and a paper key in a safe (docs/keys.md). None: exports are plain, which is a choice, not a fault.
  */
-export function exportRecipientsCheck(config: Pick<ArchiverConfig, 'export'>): {
-  name: string;
-  status: 'ok' | 'warn';
-  detail: string;
-  fix?: string;
-} {
+export function exportRecipientsCheck(config: Pick<ArchiverConfig, 'export'>): Check {
   const name = 'export encryption';
   const count = config.export.recipients.length;
   if (count === 0)

@@ -5,8 +5,9 @@ import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import type { ArchiverConfig } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
 import { lockModeVerdict, sampleLockedVersions } from '../../shared/retention/lock-mode-check';
-import { LOCAL_BUCKET, type StackFile } from '../local/stack';
-import type { Check } from './checks';
+import { LOCAL_BUCKET } from '../local/archive';
+import type { StackFile } from '../local/running-stack';
+import type { Check } from './check';
 
 const NAME = 'lock mode';
 

@@ -9,7 +9,7 @@ import type { ArchiverConfig } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
 import { REPLICA_CANARY_PREFIX } from '../../shared/index/schema';
 import { replicaNames } from '../../shared/retention/replica';
-import type { Check } from './checks';
+import type { Check } from './check';
 
 const NAME = 'replica';
 /** A canary pending longer than this is late (S3 replicates most objects within 15 minutes). */

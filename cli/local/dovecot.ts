@@ -7,6 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, wr
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { waitUntil } from '../../shared/retry/poll';
 import { assertPortFree, busyPortError } from '../process/net-ports';
 import { diesWithThisProcess, freePort, MissingDependencyError, stopChild } from './services';
 
@@ -191,22 +192,29 @@ ${options.extraConfig ?? ''}
   // Ready means OUR server accepts the credentials just written: another program answering on the port
   // (it was free a moment ago) would greet too, but would not log this user in.
   // Dovecot may refuse a login while its auth process starts: only a refusal that lasts means another server.
-  const deadline = Date.now() + 15_000;
   let refusedSince: number | undefined;
-  for (;;) {
-    const login = await tryLogin(port, user, password);
-    if (login === 'ok') break;
-    refusedSince = login === 'refused' ? (refusedSince ?? Date.now()) : undefined;
-    const log = existsSync(logPath) ? readFileSync(logPath, 'utf8') : '';
-    if (/Address already in use/i.test(output + log) || (refusedSince && Date.now() - refusedSince > 3000)) {
-      await stopChild(child);
-      throw busyPortError('127.0.0.1', port, '--port');
-    }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await stopChild(child);
-      throw new Error(`Dovecot did not start: ${output.slice(-2000)}${log.slice(-2000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  const readLog = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : '');
+  const notStarted = () =>
+    new Error(`Dovecot did not start: ${output.slice(-2000)}${readLog().slice(-2000)}`);
+  try {
+    await waitUntil(
+      async () => {
+        const login = await tryLogin(port, user, password);
+        if (login === 'ok') return true;
+        refusedSince = login === 'refused' ? (refusedSince ?? Date.now()) : undefined;
+        if (
+          /Address already in use/i.test(output + readLog()) ||
+          (refusedSince && Date.now() - refusedSince > 3000)
+        )
+          throw busyPortError('127.0.0.1', port, '--port');
+        if (child.exitCode !== null) throw notStarted();
+        return false;
+      },
+      { intervalMs: 50, timeoutMs: 15_000, what: 'Dovecot to log the user in', onTimeout: notStarted },
+    );
+  } catch (error) {
+    await stopChild(child);
+    throw error;
   }
   return {
     host: '127.0.0.1',

@@ -15,6 +15,7 @@ import { RetryLaterError, SendError } from '../../shared/forwarding/errors';
 import type { ForwardDeps } from '../../shared/forwarding/forward';
 import type { ForwardRequest } from '../../shared/forwarding/ledger';
 import type { ForwardParking, ForwardQueue, MailSender } from '../../shared/ports';
+import { backoffDelay, sleep } from '../../shared/retry/backoff';
 import { readParkedFiles, type UnreadableFile } from './dead-letters';
 
 export class SmtpSender implements MailSender {
@@ -114,7 +115,7 @@ export class LocalForwardQueue implements ForwardQueue {
           this.deps.logger.warn('forward parked', { ...target, error: errorMessage(error) });
           return;
         }
-        await new Promise((r) => setTimeout(r, (this.options.backoffMs ?? 250) * 2 ** (attempt - 1)));
+        await sleep(backoffDelay({ firstMs: this.options.backoffMs ?? 250 }, attempt));
       }
     }
   }

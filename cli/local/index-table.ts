@@ -8,7 +8,7 @@ import {
   UpdateTableCommand,
 } from '@aws-sdk/client-dynamodb';
 import { indexTableDefinition } from '../../shared/index/schema';
-import { waitFor } from './services';
+import { waitUntil } from '../../shared/retry/poll';
 
 /** Creates the index table with the same key schema as the CDK stack, if it does not exist yet; a table made
  * before a global secondary index was added to the schema gets it (DynamoDB Local backfills it, as AWS does). */
@@ -56,7 +56,11 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
           GlobalSecondaryIndexUpdates: [{ Create: gsiSpec(g) }],
         }),
       );
-      await waitFor(active, 60_000, `index ${g.indexName} of table ${tableName} to become active`);
+      await waitUntil(active, {
+        intervalMs: 100,
+        timeoutMs: 60_000,
+        what: `index ${g.indexName} of table ${tableName} to become active`,
+      });
     }
     return;
   }
@@ -72,5 +76,9 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
       GlobalSecondaryIndexes: def.globalSecondaryIndexes.map(gsiSpec),
     }),
   );
-  await waitFor(active, 10_000, `table ${tableName} to become active`);
+  await waitUntil(active, {
+    intervalMs: 100,
+    timeoutMs: 10_000,
+    what: `table ${tableName} to become active`,
+  });
 }

@@ -236,18 +236,6 @@ export function printJsonLines(items: Iterable<unknown>): void {
   for (const item of items) process.stdout.write(`${JSON.stringify(item)}\n`);
 }
 
-/** A progress bar on stderr when it is a terminal (never in CI); undefined otherwise. */
-export async function progressBar(total: number, label: string) {
-  if (!process.stderr.isTTY || process.env.CI) return undefined;
-  const { SingleBar, Presets } = await import('cli-progress');
-  const bar = new SingleBar(
-    { stream: process.stderr, format: `${label} [{bar}] {percentage}% | {counts}`, hideCursor: true },
-    Presets.shades_classic,
-  );
-  bar.start(Math.max(total, 1), 0, { counts: '' });
-  return bar;
-}
-
 /** An ISO 8601 UTC time as people read it in a table: `2026-01-31 12:00:00`. */
 export function tableTime(iso: string): string {
   return iso.replace('T', ' ').slice(0, 19);

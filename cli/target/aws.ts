@@ -7,18 +7,22 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
+import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
 import { redriveParkedForwards, SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
+import type { StackOutputName } from '../../shared/aws-names';
 import { createExportId } from '../../shared/bundle/export-job';
 import type { BundleFormat } from '../../shared/bundle/manifest';
 import type { ArchiverConfig } from '../../shared/config';
 import { asError } from '../../shared/errors';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import type { ExportRecord } from '../../shared/index/schema';
-import { type Archive, archiveStorage } from '../local/stack';
+import { poll } from '../../shared/retry/poll';
+import type { SealReport } from '../../shared/transparency/seal';
 import { UserError } from '../process/output';
+import { type Archive, archiveStorage } from './archive';
 
 /** The deployed stack cannot be reached as configured: a setting for the user to fix, printed without a stack. */
 export class TargetError extends UserError {
@@ -28,13 +32,23 @@ export class TargetError extends UserError {
 export const NO_REGION_HINT =
   'set AWS_REGION to the region the stack is deployed in (export AWS_REGION=eu-west-1), or AWS_PROFILE to a profile whose ~/.aws/config entry names one';
 
-export async function stackOutputs(stackName: string, cloudFormation = new CloudFormationClient({})) {
+/** The deployed stack's outputs by name (shared/aws-names.ts STACK_OUTPUT); an output it lacks is absent. */
+export type StackOutputs = Partial<Record<StackOutputName, string>>;
+
+/**
+ * The outputs of stack `stackName`. Throws TargetError when no region or credentials are configured, or the
+ * stack does not exist.
+ */
+export async function stackOutputs(
+  stackName: string,
+  cloudFormation = new CloudFormationClient({}),
+): Promise<StackOutputs> {
   try {
     const { Stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
     const outputs = Object.fromEntries(
       (Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']),
     );
-    return outputs as Record<string, string>;
+    return outputs as StackOutputs;
   } catch (error) {
     const e = asError(error);
     if (/region is missing|region not accepted/i.test(e.message)) {
@@ -62,7 +76,7 @@ export async function stackOutputs(stackName: string, cloudFormation = new Cloud
 /** The deployed archive behind the same interface as the local one; delivery goes through its SQS queue. */
 export async function connectAws(config: ArchiverConfig): Promise<Archive> {
   const outputs = await stackOutputs(config.stackName);
-  const need = (key: string) => {
+  const need = (key: StackOutputName) => {
     const value = outputs[key];
     if (!value)
       throw new TargetError(`stack ${config.stackName} has no output ${key}: is it an archiver stack?`);
@@ -123,23 +137,29 @@ export async function exportOnAws(
     );
     log(`export ${exportId} started in ${functionName}`);
     const started = Date.now();
-    let record: ExportRecord | undefined;
-    for (;;) {
-      record = await archive.index.getExport(request.mailbox, exportId);
-      if (record?.state === 'done') break;
-      if (record?.state === 'failed') throw new Error(`the export failed: ${record.error}`);
-      if (!record && Date.now() - started > 120_000) {
-        throw new Error(
-          'the export did not start within 2 minutes: see the ExportFunction logs in CloudWatch',
-        );
-      }
-      if (Date.now() - started > 16 * 60_000) throw new Error('the export did not finish within 16 minutes');
-      if (record) {
-        const done = Object.values(record.partProgress ?? {}).reduce((a, b) => a + b, 0);
-        onProgress(done, record.messagesTotal);
-      }
-      await new Promise((r) => setTimeout(r, 3000));
-    }
+    const record = await poll(
+      async () => {
+        const found = await archive.index.getExport(request.mailbox, exportId);
+        if (found?.state === 'done') return found;
+        if (found?.state === 'failed') throw new Error(`the export failed: ${found.error}`);
+        if (!found && Date.now() - started > 120_000) {
+          throw new Error(
+            'the export did not start within 2 minutes: see the ExportFunction logs in CloudWatch',
+          );
+        }
+        if (found) {
+          const done = Object.values(found.partProgress ?? {}).reduce((a, b) => a + b, 0);
+          onProgress(done, found.messagesTotal);
+        }
+        return undefined;
+      },
+      {
+        intervalMs: 3000,
+        timeoutMs: 16 * 60_000,
+        what: 'the export',
+        onTimeout: () => new Error('the export did not finish within 16 minutes'),
+      },
+    );
     for (const [i, part] of record.parts.entries()) {
       const url = await getSignedUrl(
         archive.clients.s3,
@@ -183,13 +203,7 @@ export async function forwardDeadLetterCount(config: ArchiverConfig): Promise<nu
     throw new TargetError(`stack ${config.stackName} has no forward queue outputs: redeploy it`);
   const sqs = new SQSClient({});
   try {
-    const { Attributes } = await sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: deadLetters,
-        AttributeNames: ['ApproximateNumberOfMessages'],
-      }),
-    );
-    return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+    return (await new SqsDeadLetterQueue(sqs, deadLetters).count()).waiting;
   } finally {
     sqs.destroy();
   }
@@ -215,4 +229,28 @@ export async function redriveOnAws(config: ArchiverConfig) {
   }
   // The forward Lambda sends them; `mail-archiver forwards <mailbox>` shows how each went.
   return { requests, sent: 0, failed: 0, failures: [] as string[] };
+}
+
+/**
+ * Runs the stack's seal function now and waits for it (the scheduled step, on demand). Returns its report and the
+ * log's key line. Throws TargetError when the stack has no seal function, and Error with the function's own
+ * message when the seal failed.
+ */
+export async function sealOnAws(
+  config: ArchiverConfig,
+  lambda = new LambdaClient({}),
+): Promise<SealReport & { key: string }> {
+  const outputs = await stackOutputs(config.stackName);
+  const functionName = outputs.SealFunctionName;
+  if (!functionName)
+    throw new TargetError(`stack ${config.stackName} has no SealFunctionName output: redeploy it`);
+  const { FunctionError, Payload } = await lambda.send(
+    new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse' }),
+  );
+  const text = Buffer.from(Payload ?? new Uint8Array()).toString('utf8');
+  if (FunctionError) {
+    const failure = JSON.parse(text || '{}') as { errorMessage?: string };
+    throw new Error(`the seal function failed: ${failure.errorMessage ?? FunctionError}`);
+  }
+  return JSON.parse(text) as SealReport & { key: string };
 }

@@ -5,15 +5,19 @@
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
-import { readObject } from '../../shared/archive/raw-object';
+import {
+  latestReconcileRun,
+  type ReconcileRun,
+  readStoredReconcileRun,
+} from '../../shared/archive/reconcile-run';
 import type { ArchiverConfig } from '../../shared/config';
-import { RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
 import type { RawMailStore } from '../../shared/ports';
-import { type ReconcileRecord, readReconcileRecord } from '../doctor/checks';
 import type { UnreadableFile } from '../local/dead-letters';
 import { ParkedForwards } from '../local/forwarding';
 import { stackOutputs } from './aws';
+import { DEAD_LETTER_QUEUES } from './dead-letter-queues';
 import { localIngestDeadLetters } from './ingest-redrive';
+import { readReconcileRecord } from './reconcile-record';
 
 export interface ArchiveHealth {
   /** Messages stored but not indexed, waiting for `redrive` (ingest and notification dead letters). */
@@ -56,46 +60,26 @@ export async function awsHealth(
 ): Promise<ArchiveHealth> {
   const outputs = await stackOutputs(config.stackName);
   const sqs = new SQSClient({});
-  const count = async (output: string) => {
-    const url = outputs[output];
-    if (!url) return 0;
-    const { waiting, inFlight } = await new SqsDeadLetterQueue(sqs, url).count();
-    return waiting + inFlight;
-  };
   try {
-    const location = { bucket: archive.bucket, key: RECONCILE_REPORT_KEY };
-    const scheduled = (await archive.store.exists(location))
-      ? (JSON.parse((await readObject(archive.store, location)).toString('utf8')) as ReconcileRun)
-      : undefined;
-    const cli = fromRecord(readReconcileRecord(home, 'aws'));
-    const latest =
-      scheduled && (!cli.lastReconcileAt || scheduled.at > cli.lastReconcileAt)
-        ? {
-            notIndexed: scheduled.notIndexed,
-            ...(scheduled.unlockedMessages !== undefined
-              ? { unlockedMessages: scheduled.unlockedMessages }
-              : {}),
-            lastReconcileAt: scheduled.at,
-            lastReconcileOk: scheduled.ok,
-            ...(scheduled.lastCleanAt ? { lastCleanReconcileAt: scheduled.lastCleanAt } : {}),
-          }
-        : cli;
-    return {
-      ingestDeadLetters:
-        (await count('IngestDeadLetterQueueUrl')) + (await count('ReceivedNotificationDeadLetterQueueUrl')),
-      parkedForwards: await count('ForwardDeadLetterQueueUrl'),
-      feedbackDeadLetters: await count('ForwardFeedbackDeadLetterQueueUrl'),
-      ...latest,
-    };
+    const scheduled = await readStoredReconcileRun(archive.store, archive.bucket);
+    const latest = fromRecord(latestReconcileRun(scheduled, readReconcileRecord(home, 'aws')));
+    const counts = { ingestDeadLetters: 0, parkedForwards: 0, feedbackDeadLetters: 0 };
+    for (const queue of DEAD_LETTER_QUEUES) {
+      const url = outputs[queue.output];
+      if (!url) continue;
+      const { waiting, inFlight } = await new SqsDeadLetterQueue(sqs, url).count();
+      counts[queue.counts] += waiting + inFlight;
+    }
+    return { ...counts, ...latest };
   } finally {
     sqs.destroy();
   }
 }
 
-function fromRecord(last: ReconcileRecord | undefined): Partial<ArchiveHealth> {
+function fromRecord(last: ReconcileRun | undefined): Partial<ArchiveHealth> {
   if (!last) return {};
   return {
-    ...(last.notIndexed !== undefined ? { notIndexed: last.notIndexed } : {}),
+    notIndexed: last.notIndexed,
     ...(last.unlockedMessages !== undefined ? { unlockedMessages: last.unlockedMessages } : {}),
     lastReconcileAt: last.at,
     lastReconcileOk: last.ok,

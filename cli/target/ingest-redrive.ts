@@ -5,8 +5,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
 import type { ArchiverConfig } from '../../shared/config';
 import { type DeadLetterRedrive, LocalDeadLetters } from '../local/dead-letters';
-import type { Archive } from '../local/stack';
 import { describeError } from '../process/describe-error';
+import type { Archive } from './archive';
 import { stackOutputs, TargetError } from './aws';
 
 export const localIngestDeadLetters = (home: string) => new LocalDeadLetters(join(home, 'dead-letters'));

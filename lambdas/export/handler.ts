@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { checkRecipient } from '../../shared/bundle/age';
+import type { BundleProofs } from '../../shared/bundle/export';
 import { type OpenSink, runExportPart, startExport } from '../../shared/bundle/export-job';
 import { errorMessage, errorName } from '../../shared/errors';
 import { type ExportRecord, exportBundleKey } from '../../shared/index/schema';
@@ -62,6 +63,8 @@ export interface ExportHandlerDeps {
   index: MailIndex;
   store: RawMailStore;
   bucket: string;
+  /** The transparency log the bundles carry proofs from. @default no proofs */
+  proofs?: BundleProofs;
   logger: Pick<Logger, 'info'>;
   /** Starts another invocation of this function (asynchronously) for one part. */
   dispatch: (event: ExportEvent) => Promise<void>;
@@ -71,7 +74,7 @@ export interface ExportHandlerDeps {
 }
 
 /** Builds one part of a recorded export, streaming it into an S3 multipart upload under exports/. */
-export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store' | 'bucket'>) {
+export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store' | 'bucket' | 'proofs'>) {
   return async ({ mailbox, exportId, part }: PartRequest): Promise<PartOutcome> => {
     const record = await deps.index.getExport(mailbox, exportId);
     if (!record) throw new Error(`export ${exportId} of ${mailbox} is not recorded`);

@@ -5,15 +5,22 @@ import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { asyncInvoker } from '../../shared/adapters/lambda-invoker';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { S3WriteOnceStore } from '../../shared/adapters/s3-write-once-store';
 import { runInExportWorker, serveExportWorker } from '../../shared/bundle/export-worker';
+import { leafIdentity } from '../../shared/transparency/leaf';
+import { TRANSPARENCY_PREFIX } from '../../shared/transparency/log-files';
+import { logBundleProofs } from '../../shared/transparency/prove';
 import { requireEnv } from '../shared/environment';
 import { createExportHandler, createPartBuilder, type PartOutcome, type PartRequest } from './handler';
 
 const clients = createClients();
+const bucket = requireEnv('RAW_BUCKET');
 const deps = {
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   store: new S3RawMailStore(clients.s3),
-  bucket: requireEnv('RAW_BUCKET'),
+  bucket,
+  // Every bundle carries the proofs of its messages against the checkpoint sealed by the export's start.
+  proofs: logBundleProofs(new S3WriteOnceStore(clients.s3, bucket, TRANSPARENCY_PREFIX), leafIdentity),
 };
 
 serveExportWorker(createPartBuilder(deps));

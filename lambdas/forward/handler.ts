@@ -4,19 +4,11 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
 import { RetryLaterError } from '../../shared/forwarding/errors';
 import { type ForwardDeps, type ForwardOutcome, forwardMessage } from '../../shared/forwarding/forward';
-import type { ForwardRequest } from '../../shared/forwarding/ledger';
+import { type ForwardRequest, parseForwardRequest } from '../../shared/forwarding/ledger';
 import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/metrics';
 import type { ForwardParking } from '../../shared/ports';
-
-const forwardRequest = z.object({
-  mailbox: z.string().min(3),
-  messageKey: z.string().min(10),
-  /** Set by `mail-archiver redrive`: may also resend permanent failures and claims of dead workers. */
-  redrive: z.boolean().optional(),
-});
 
 export interface ForwardHandlerDeps extends ForwardDeps {
   parking: ForwardParking;
@@ -56,7 +48,7 @@ export async function handleForwardRequest(
  */
 export function createForwardHandler(deps: ForwardHandlerDeps) {
   const processRecord = async (record: SQSRecord) => {
-    await handleForwardRequest(forwardRequest.parse(JSON.parse(record.body)), deps);
+    await handleForwardRequest(parseForwardRequest(record.body, `SQS message ${record.messageId}`), deps);
   };
   // A processor per invocation: Powertools' BatchProcessor keeps the batch's records and errors on itself, so
   // one shared by concurrent invocations (the local stack's SMTP sessions and imports call one handler at once)

@@ -20,10 +20,13 @@ import {
   reindex,
   startReconcile,
 } from '../../shared/archive/reconcile';
+import { type ReconcileRun, readStoredReconcileRun } from '../../shared/archive/reconcile-run';
 import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
-import { RECONCILE_PROGRESS_KEY, RECONCILE_REPORT_KEY, type ReconcileRun } from '../../shared/index/schema';
-import { UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
+import { errorMessage } from '../../shared/errors';
+import { RECONCILE_PROGRESS_KEY, RECONCILE_REPORT_KEY } from '../../shared/index/schema';
+import { JsonShapeError } from '../../shared/json';
+import { SCHEDULED_RUN_SUCCEEDED_METRIC, UNLOCKED_MESSAGES_METRIC } from '../../shared/metrics';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../../shared/ports';
 import { rawMessageRecipients } from '../../shared/receiving/header-recipients';
 import type { ArchiveLocker } from '../../shared/retention/lock-policy';
@@ -51,7 +54,7 @@ export interface ReconcileHandlerDeps {
   reserveMs?: number;
   /** The lock step for what reindex reads, and the sweep's locks (shared/retention). */
   locker?: ArchiveLocker;
-  /** Where the sweep's count of unlocked messages is published (its alarm's metric). */
+  /** Where the sweep's count of unlocked messages and the heartbeat of a run that ended clean are published. */
   metrics?: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
 }
 
@@ -118,7 +121,13 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
     if (held && held.heldBy !== me && (held.heldUntil ?? 0) > started) {
       return { skipped: 'held by another invocation' };
     }
-    const previous = await readJson<ReconcileRun>(reportAt);
+    // A damaged record (written by hand, cut short) is replaced by this run's: it only loses when the archive was
+    // last clean, and where the last sweep left everything locked (this one then examines every version).
+    const previous = await readStoredReconcileRun(deps.store, deps.bucket).catch((error: unknown) => {
+      if (!(error instanceof JsonShapeError)) throw error;
+      deps.logger.warn('reconcile record unreadable, replaced', { reason: errorMessage(error) });
+      return undefined;
+    });
     if (!held && previous && deps.everyMs) {
       const lastStart = Date.parse(previous.startedAt ?? previous.at);
       if (now().getTime() - lastStart < deps.everyMs) return { skipped: 'not due' };
@@ -185,6 +194,9 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
         })}`,
       );
     }
+    // The heartbeat: a run ended clean; its absence for twice the schedule's period alarms.
+    deps.metrics?.addMetric(SCHEDULED_RUN_SUCCEEDED_METRIC, MetricUnit.Count, 1);
+    deps.metrics?.publishStoredMetrics();
     return run;
   };
 }

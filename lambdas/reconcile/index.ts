@@ -7,7 +7,7 @@ import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { DeliveryLog } from '../../shared/delivery-log/log';
-import { METRICS_NAMESPACE } from '../../shared/metrics';
+import { METRICS_NAMESPACE, RECONCILE_SERVICE } from '../../shared/metrics';
 import { archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
 import { bundledConfig, requireEnv } from '../shared/environment';
@@ -27,6 +27,6 @@ export const handler = createReconcileHandler({
   deliveryLog: new DeliveryLog(store, bucket),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),
   everyMs: Number(requireEnv('RECONCILE_EVERY_MINUTES')) * 60_000,
-  logger: new Logger({ serviceName: 'mail-archiver-reconcile' }),
-  metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'mail-archiver-reconcile' }),
+  logger: new Logger({ serviceName: RECONCILE_SERVICE }),
+  metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: RECONCILE_SERVICE }),
 });

@@ -21,6 +21,7 @@ import type {
   GmailMailboxReader,
   SentHistoryPage,
 } from '../ports';
+import { backoffDelay, sleep as wait } from '../retry/backoff';
 
 /** Google's token endpoint; google-auth-library's service-account flow posts here whatever the key file says. */
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
@@ -44,7 +45,7 @@ export interface GmailApiOptions {
   rootUrl?: string;
   /** Attempts per import before the failure goes back to the queue as transient. @default 4 */
   attempts?: number;
-  /** First backoff delay; doubled per attempt, or the server's Retry-After when it says. @default 1000 */
+  /** First backoff delay; doubled per attempt, or the server's Retry-After when that is longer. @default 1000 */
   backoffMs?: number;
   /** Milliseconds one request may take (uploads: plus 1 s per MB). @default GOOGLE_REQUEST_TIMEOUT_MS */
   timeoutMs?: number;
@@ -196,7 +197,7 @@ export class GmailApi implements GmailImporter, GmailMailboxReader {
       );
     }
     const attempts = this.options.attempts ?? 4;
-    const sleep = this.options.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
+    const sleep = this.options.sleep ?? wait;
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -221,8 +222,13 @@ export class GmailApi implements GmailImporter, GmailMailboxReader {
         // A refused credential is read again next time: `gmail-auth` may have replaced it meanwhile.
         if (mapped instanceof GmailAuthError) this.forget(input.user);
         if (mapped.permanent || attempt >= attempts) throw mapped;
-        const backoff = (this.options.backoffMs ?? 1000) * 2 ** (attempt - 1);
-        await sleep(Math.min(failure.retryAfterMs ?? backoff, 60_000));
+        await sleep(
+          backoffDelay(
+            { firstMs: this.options.backoffMs ?? 1000, maxMs: 60_000 },
+            attempt,
+            failure.retryAfterMs,
+          ),
+        );
       }
     }
   }

@@ -7,7 +7,7 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { ForwardRequest } from '../forwarding/ledger';
+import { type ForwardRequest, parseForwardRequest } from '../forwarding/ledger';
 import type { ForwardParking, ForwardQueue } from '../ports';
 
 /** What the forward queue carries: a request, flagged when `mail-archiver redrive` sent it. */
@@ -67,7 +67,7 @@ export async function redriveParkedForwards(
     );
     if (!Messages?.length) return moved;
     for (const message of Messages) {
-      const request = JSON.parse(message.Body ?? '{}') as ForwardRequest;
+      const request = parseForwardRequest(message.Body ?? '', `dead letter ${message.MessageId}`);
       moved.push({ mailbox: request.mailbox, messageKey: request.messageKey });
       await sqs.send(
         new SendMessageCommand({

@@ -40,6 +40,12 @@ export const DEFAULT_BUNDLE_LIMITS: BundleLimits = {
 export const TEXT_ENTRY =
   /(^|\/)(manifest\.json|dovecot-uidlist|dovecot-keywords|courierimapuiddb|subscriptions|courierimapsubscribed|maildirfolder)$/;
 
+/**
+ * The transparency files a bundle carries (shared/transparency/proofs.ts), read whole into memory by `verify`;
+ * each is capped like the manifest (the proofs are about a kilobyte per message).
+ */
+export const TRANSPARENCY_ENTRY = /^transparency\/(checkpoint|checkpoint\.tsr|key\.pub|proofs\.jsonl)$/;
+
 /** Thrown when a bundle passes a limit that ends reading it (total size, entry count, a gzip bomb). */
 export class BundleLimitError extends Error {
   override name = 'BundleLimitError';
@@ -109,7 +115,7 @@ export function entryProblem(
   if (mode & 0o2000) return `${shown}: setgid mode ${octal(mode)}`;
   if (mode & 0o1000) return `${shown}: sticky mode ${octal(mode)}`;
   if (mode & 0o002) return `${shown}: world-writable mode ${octal(mode)}`;
-  if (entry.type !== 'Directory' && TEXT_ENTRY.test(path)) {
+  if (entry.type !== 'Directory' && (TEXT_ENTRY.test(path) || TRANSPARENCY_ENTRY.test(path))) {
     const cap = textEntryCap(path, limits);
     if (entry.size > cap) return `${shown}: ${entry.size} bytes, over the ${cap}-byte limit for this file`;
   }
@@ -118,7 +124,9 @@ export function entryProblem(
 
 /** The most bytes of a text entry a reader holds in memory. */
 export function textEntryCap(path: string, limits: BundleLimits): number {
-  return path === 'manifest.json' ? limits.maxManifestBytes : limits.maxTextEntryBytes;
+  return path === 'manifest.json' || TRANSPARENCY_ENTRY.test(path)
+    ? limits.maxManifestBytes
+    : limits.maxTextEntryBytes;
 }
 
 const octal = (mode: number) => `0${(mode & 0o7777).toString(8)}`;

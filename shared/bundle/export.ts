@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import type tar from 'tar-stream';
+import { deliveryIdentity } from '../delivery-log/record';
 import { asError } from '../errors';
 import type { FolderState } from '../index/schema';
 import type { MailIndex, RawMailStore } from '../ports';
@@ -79,9 +80,28 @@ export interface ExportResult {
   lastUids: Record<string, number>;
 }
 
+/** A message of a bundle as its transparency proof names it: where it is, and which delivery it is. */
+export interface ProvenMessage {
+  folder: string;
+  uid: number;
+  /** The delivery's identity (shared/delivery-log/record.ts deliveryIdentity). */
+  identity: string;
+}
+
+/**
+ * The transparency log as an export reads it (shared/transparency/prove.ts logBundleProofs): for the checkpoint
+ * sealed by `asOf`, a function giving the files (under transparency/) that prove the messages a bundle holds;
+ * undefined when the log was never sealed by then.
+ */
+export type BundleProofs = (
+  asOf: Date,
+) => Promise<((messages: ProvenMessage[]) => { path: string; bytes: Buffer }[]) | undefined>;
+
 export interface ExportDeps {
   index: MailIndex;
   store: RawMailStore;
+  /** The transparency log, when bundles carry its proofs. @default no transparency files */
+  proofs?: BundleProofs;
 }
 
 /**
@@ -107,10 +127,14 @@ export async function exportMailbox(
   const encryptor = request.encryption ? await encryptingStream(request.encryption) : undefined;
   const { pack, written, digest } = bundleWriter(sink, encryptor);
   let folders: FolderState[];
+  let proofFiles: Awaited<ReturnType<BundleProofs>>;
   try {
     folders = [...(await deps.index.folders(request.mailbox))].sort((a, b) =>
       compareFolders(a.folder, b.folder),
     );
+    // The checkpoint sealed by the export's start (runExportPart passes it as `now`: every part proves against
+    // the same one), read before any message is written.
+    proofFiles = await deps.proofs?.(now);
   } catch (error) {
     pack.destroy(asError(error));
     await written.catch(() => undefined);
@@ -126,10 +150,22 @@ export async function exportMailbox(
   const lastUids: Record<string, number> = {};
   const progress = { messages: 0, total: request.expectedTotal ?? 0, rawBytes: 0 };
   const metadataPart = !request.part || request.part.index === 0;
+  const validity = new Map(folders.map((f) => [f.folder, f.uidValidity]));
+  const proven: ProvenMessage[] = [];
   const addToManifest = async (row: MaildirMessage, file: string, storage: ManifestMessage['storage']) => {
     await manifestSpool.append(
       manifestText.entry(manifestCount++, manifestEntry({ ...row, nul: row.lineEndings.nul }, file, storage)),
     );
+    if (proofFiles) {
+      const uidValidity = validity.get(row.folder) ?? 0;
+      const identity = deliveryIdentity({
+        mailbox: request.mailbox,
+        folder: row.folder,
+        uidValidity,
+        uid: row.uid,
+      });
+      proven.push({ folder: row.folder, uid: row.uid, identity });
+    }
     progress.messages += 1;
     progress.rawBytes += row.size;
     request.onProgress?.(progress);
@@ -191,6 +227,8 @@ export async function exportMailbox(
       part: request.part,
       folders: folderInfos,
     });
+    for (const { path, bytes } of proofFiles?.(proven) ?? [])
+      await addEntry(pack, { name: path, size: bytes.length, mtime: now, mode: 0o600 }, bytes);
     await manifestSpool.append(manifestText.closing(manifest));
     await manifestSpool.close();
     await addEntry(

@@ -6,6 +6,7 @@ import { readObject } from '../archive/raw-object';
 import { errorMessage, errorName } from '../errors';
 import type { DeliveryRow } from '../index/schema';
 import type { RawMailStore } from '../ports';
+import { backoffDelay, sleep } from '../retry/backoff';
 import { CrlfToLfConverter, crlfToLf } from './maildir';
 
 /** What a checked read needs of a row. */
@@ -91,7 +92,7 @@ async function withRetries<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
       return await fn();
     } catch (error) {
       if (attempt >= attempts || error instanceof StoredBytesMismatchError) throw error;
-      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      await sleep(backoffDelay({ firstMs: 200 }, attempt));
     }
   }
 }

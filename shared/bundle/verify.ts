@@ -15,6 +15,7 @@ import {
   entryProblem,
   readBundleEntries,
   TEXT_ENTRY,
+  TRANSPARENCY_ENTRY,
 } from './entries';
 import { explainBundleError } from './errors';
 import { flagLetters, MAILDIR_ROOT, parseMessageFileName } from './maildir';
@@ -28,6 +29,8 @@ export interface VerifyReport {
   manifest?: BundleManifest;
   /** The sum of the entries' sizes: what unpacking the bundle writes. */
   unpackedBytes: number;
+  /** The transparency files the bundle carries (TRANSPARENCY_ENTRY), by path: checked by `verify --checkpoint`. */
+  transparency: Map<string, Buffer>;
 }
 
 interface FileFacts {
@@ -55,6 +58,7 @@ export async function verifyBundle(
   const files = new Map<string, FileFacts>();
   const directories = new Set<string>();
   const mboxHashes = new Map<string, string[]>();
+  const transparency = new Map<string, Buffer>();
   const spool = await mkdtemp(join(tmpdir(), 'mail-archiver-verify-'));
   let unpackedBytes = 0;
   const damage: string[] = [];
@@ -75,6 +79,12 @@ export async function verifyBundle(
         directories.add(path);
         continue;
       }
+      if (TRANSPARENCY_ENTRY.test(path)) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of entry) chunks.push(chunk as Buffer);
+        transparency.set(path, Buffer.concat(chunks));
+        continue;
+      }
       if (path.endsWith('.mbox') && !path.includes('/')) {
         const spooled = join(spool, `${mboxHashes.size}.mbox`);
         await pipeline(entry, createWriteStream(spooled));
@@ -91,7 +101,7 @@ export async function verifyBundle(
     }
   } catch (error) {
     errors.push(...damage, `cannot read the bundle: ${explainBundleError(error, files.size)}`);
-    return { ok: false, messages: 0, errors, unpackedBytes };
+    return { ok: false, messages: 0, errors, unpackedBytes, transparency };
   } finally {
     await rm(spool, { recursive: true, force: true });
   }
@@ -99,16 +109,29 @@ export async function verifyBundle(
 
   const manifestText = files.get('manifest.json')?.text;
   if (manifestText === undefined)
-    return { ok: false, messages: 0, errors: [...errors, 'manifest.json is missing'], unpackedBytes };
+    return {
+      ok: false,
+      messages: 0,
+      errors: [...errors, 'manifest.json is missing'],
+      unpackedBytes,
+      transparency,
+    };
   let manifest: BundleManifest;
   try {
     manifest = parseBundleManifest(manifestText);
   } catch (error) {
-    return { ok: false, messages: 0, errors: [...errors, errorMessage(error)], unpackedBytes };
+    return { ok: false, messages: 0, errors: [...errors, errorMessage(error)], unpackedBytes, transparency };
   }
   if (manifest.bundleFormat === 'mboxrd') checkMbox(manifest, mboxHashes, errors);
   else checkMaildir(manifest, files, directories, errors);
-  return { ok: errors.length === 0, messages: manifest.messages.length, errors, manifest, unpackedBytes };
+  return {
+    ok: errors.length === 0,
+    messages: manifest.messages.length,
+    errors,
+    manifest,
+    unpackedBytes,
+    transparency,
+  };
 }
 
 async function factsOf(

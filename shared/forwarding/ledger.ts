@@ -4,10 +4,26 @@
 // here fans out to several targets, each with its own state, lease and later bounce feedback; the rules
 // below are what both index adapters implement and what `reconcile` and `redrive` read.
 
+import { z } from 'zod';
+import { parseJsonAs } from '../json';
+
 /** A message of a mailbox to forward to each of the mailbox's targets: what the forward queue carries. */
 export interface ForwardRequest {
   mailbox: string;
   messageKey: string;
+}
+
+/** A forward queue message's body: a ForwardRequest, as ingest and `redrive` write it. */
+export const forwardRequestSchema = z.object({
+  mailbox: z.string().min(3),
+  messageKey: z.string().min(10),
+  /** Set by `mail-archiver redrive`: may also resend permanent failures and claims of dead workers. */
+  redrive: z.boolean().optional(),
+});
+
+/** A forward queue message's body read back; `where` names it. Throws JsonShapeError when it is not one. */
+export function parseForwardRequest(body: string, where: string): z.output<typeof forwardRequestSchema> {
+  return parseJsonAs(forwardRequestSchema, body, where);
 }
 
 export type ForwardState = 'pending' | 'sending' | 'sent' | 'skipped' | 'failed' | 'bounced' | 'complained';

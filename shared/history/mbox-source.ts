@@ -1,14 +1,21 @@
 // An mbox file as a history source: its messages (shared/bundle/mbox-reader.ts), each placed where its source
 // filed it: Google Takeout's labels, else the file's own name and directories (`Work.mbox`, Thunderbird's
 // `Archives.sbd/2023`, Apple Mail's `Work.mbox/mbox`), or the folder getmail recorded where the file is its
-// destination for several folders or is the INBOX; flags and keywords from the mbox state fields
-// (shared/history/mbox-state.ts).
+// destination for several folders or is the INBOX; a file named as one message's file that holds one message
+// (`00001.7c53…` of a corpus, `inmail.17`, `saved.eml`) goes where a loose message file goes; flags and keywords
+// from the mbox state fields (shared/history/mbox-state.ts).
 import { createReadStream } from 'node:fs';
 import { basename, relative, resolve, sep } from 'node:path';
 import { readMboxMessages } from '../bundle/mbox-reader';
 import { looksLikeMail } from '../mail/header-block';
 import { mboxStateOf } from './mbox-state';
-import { NOT_MAIL, type SourceItem, type SourcePlacement, unreadable } from './source-items';
+import {
+  NOT_MAIL,
+  type SourceItem,
+  type SourceMessage,
+  type SourcePlacement,
+  unreadable,
+} from './source-items';
 import { archiveFolder } from './special-folders';
 import { placeByLabels, stripTakeoutHeaders } from './takeout';
 
@@ -35,6 +42,26 @@ export function mboxFolderOf(path: string, root?: string): string {
   return archiveFolder(levels);
 }
 
+/**
+ * Whether a file's name is one a program gives a file that holds ONE message, rather than one a person or a mail
+ * program gives a folder: a number and a dot first (the SpamAssassin corpus's `00001.7c53336b…`, the Enron
+ * corpus's `1.`, a maildir file's `1700000000.M1P2.host:2,S` outside its `cur/`), a number last after a dot (the
+ * TREC corpus's `inmail.17`), or a saved message's `.txt`/`.msg`. Folder names stay folders: `.mbox`/`.mbx`
+ * files, anything under Thunderbird's `.sbd` (`Archives.sbd/2023`), and every other name (`Lists/ietf`,
+ * `Travel 2019`, `2023`). A file so named that holds one message is filed as a loose message file is; one that
+ * holds several is an mbox like any other. mutt, mb2md and Thunderbird are told that a file is a folder and read
+ * it as one; an import reads files by what they are, and the one-message-per-file layouts (MH's `1`, `2`; maildir
+ * names; the corpora) name their files by number, as mutt's and Python's MH readers recognise a message by its
+ * numeric name. MH's bare numbers are left out: `2023` is as likely a folder, and MH keeps no envelope line.
+ */
+export function isMessageFileName(path: string): boolean {
+  const parts = path.split(sep);
+  const name = parts[parts.length - 1] ?? '';
+  const parent = parts[parts.length - 2] ?? '';
+  if (/\.sbd$/i.test(parent) || /\.(mbox|mbx)$/i.test(name)) return false;
+  return /^\d+\./.test(name) || /\.\d+$/.test(name) || /\.(txt|msg)$/i.test(name);
+}
+
 /** Flags a file in a Sent or Drafts folder implies when its messages carry no flag fields. */
 function impliedFlags(folder: string): string[] {
   return folder === 'Sent' || folder === 'Drafts' ? ['\\Seen'] : [];
@@ -52,6 +79,14 @@ export async function* readMboxFile(
   const fetcherWins =
     fileFolder === 'INBOX' ||
     (context.head !== undefined && (await fetchedFromSeveralFolders(path, context.head)));
+  // A file named as one message's file is decided at its second message: until then its first is held.
+  const decideAtSecond = fileFolder !== 'INBOX' && isMessageFileName(path);
+  let held: SourceMessage | undefined;
+  let messages = 0;
+  const asFolder = (item: SourceMessage) => ({
+    ...item,
+    placement: placementOf(item.raw, fileFolder, fetcherWins),
+  });
   let count = 0;
   try {
     for await (const entry of readMboxMessages(createReadStream(path, { highWaterMark: 1 << 20 }))) {
@@ -74,19 +109,30 @@ export async function* readMboxFile(
         yield { kind: 'skipped', origin, reason: NOT_MAIL, sourceBytes: entry.sourceBytes };
         continue;
       }
-      yield {
+      const item: SourceMessage = {
         kind: 'message',
         raw: entry.raw,
         origin,
         ...(entry.envelope ? { envelope: entry.envelope } : {}),
         fileTime: context.mtime,
-        placement: placementOf(entry.raw, fileFolder, fetcherWins),
         sourceBytes: entry.sourceBytes,
       };
+      messages += 1;
+      if (decideAtSecond && messages === 1) {
+        held = item;
+        continue;
+      }
+      if (held) yield asFolder(held);
+      held = undefined;
+      yield asFolder(item);
     }
   } catch (error) {
+    if (held) yield asFolder(held);
+    held = undefined;
     yield unreadable(`${path}#${count + 1}`, error);
   }
+  // One message in a file named as a message's file: filed where a loose message file is (INBOX, or Sent).
+  if (held) yield { ...held, placement: placementOf(held.raw, 'INBOX', true) };
 }
 
 const FETCHED_FIELD = /^X-getmail-retrieved-from-mailbox:[ \t]*([^\r\n]*)/gim;

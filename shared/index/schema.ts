@@ -365,7 +365,10 @@ export const isSetupNotification = (key: string) => key === SES_SETUP_NOTIFICATI
  */
 export const isNotMailObject = (key: string) => isSetupNotification(key) || key.endsWith('/');
 
-/** The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`. */
+/**
+ * The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`; its shape is
+ * shared/archive/reconcile-run.ts.
+ */
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
 export const REPORTS_PREFIX = 'reports/';
 /**
@@ -373,10 +376,14 @@ export const REPORTS_PREFIX = 'reports/';
  * which invocation holds it. Absent between runs.
  */
 export const RECONCILE_PROGRESS_KEY = 'reports/reconcile-progress.json';
+/** The last canary sent and the verdict on the one before it (shared/health/canary-run.ts). */
+export const CANARY_RECORD_KEY = 'reports/canary.json';
 
 /** The prefix of every delivery-log object (the key layout under it: shared/delivery-log/layout.ts). */
 export const DELIVERY_LOG_PREFIX = 'delivery-log/';
 
+/** The transparency log's files in the raw-mail bucket (shared/transparency/log-files.ts lays them out). */
+export const TRANSPARENCY_PREFIX = 'transparency/';
 /**
  * The prefixes whose every version is locked with S3 Object Lock (shared/retention/lock-policy.ts): raw mail, the
  * envelope sidecars and the delivery log. The grants, the sweep and the replica read this one list.
@@ -388,35 +395,6 @@ export const LOCKED_PREFIXES: readonly string[] = [RAW_MAIL_PREFIX, ENVELOPE_PRE
  * replication status on the source (x-amz-replication-status) proves the replica in account B takes writes.
  */
 export const REPLICA_CANARY_PREFIX = 'replica-canary/';
-
-export interface ReconcileRun {
-  at: string;
-  ok: boolean;
-  /** When a run last ended clean, possibly before `at`. */
-  lastCleanAt?: string;
-  rawMessages: number;
-  notIndexed: number;
-  unrecorded: number;
-  rawMissing: number;
-  notForwarded: number;
-  forwardsUnsettled: number;
-  /** Index rows the delivery log did not record (absent in reports from before the log). */
-  notLogged?: number;
-  /** Messages this run reindexed, and those it could not. */
-  reindexed?: number;
-  reindexFailed?: number;
-  /** Envelope sidecars that could not be read (left after the run's repairs). */
-  unreadableEnvelopes?: number;
-  /** How many invocations the run's comparison took (absent in reports from before runs could continue). */
-  steps?: number;
-  /** When the run started (its first invocation), ISO 8601 UTC. */
-  startedAt?: string;
-  /** The lock sweep (shared/retention/sweep.ts): versions it locked, and messages it left with an unlocked one. */
-  lockedBySweep?: number;
-  unlockedMessages?: number;
-  /** Every version created before this instant is locked: where the next sweep starts. */
-  lockedThrough?: string;
-}
 
 /** History imports get a content-derived id in place of SES's, so a second import finds the first. */
 export const importMessageId = (sha256: string) => `import-${sha256.slice(0, 40)}`;

@@ -24,7 +24,7 @@ const MAILBOX =
 export function checkEnvelopeRecipient(
   config: Pick<
     ArchiverConfig,
-    'mailboxes' | 'plusAddressing' | 'unknownRecipients' | 'domains' | 'journalAddress'
+    'mailboxes' | 'plusAddressing' | 'unknownRecipients' | 'domains' | 'journalAddress' | 'health'
   >,
   recipient: string,
 ): RecipientCheck {

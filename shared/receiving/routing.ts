@@ -1,6 +1,7 @@
 // Which mailboxes and folders a message belongs to, decided from the SES envelope (never from To/Cc: Bcc
 // recipients exist only in the envelope) and SES's verdicts.
 import { type ArchiverConfig, receivingDomains } from '../config';
+import { canaryAddress } from '../health/config';
 import { splitAddress } from '../mail/address';
 
 export type Verdict = 'PASS' | 'FAIL' | 'GRAY' | 'PROCESSING_FAILED' | 'DISABLED';
@@ -58,11 +59,14 @@ export function baseAddress(address: string, plusAddressing: boolean): string {
 
 export type RecipientResolution = { mailbox: string } | { rejected: string };
 
-/** Resolves one envelope recipient (not the journal address) to a mailbox, or says why it has none. */
+/**
+ * Resolves one envelope recipient (not the journal address) to a mailbox, or says why it has none. The canary
+ * address (when the canary is on) is a mailbox of its own: no config entry, so never forwarded, and no user's.
+ */
 export function resolveRecipient(
   config: Pick<
     ArchiverConfig,
-    'mailboxes' | 'plusAddressing' | 'unknownRecipients' | 'domains' | 'journalAddress'
+    'mailboxes' | 'plusAddressing' | 'unknownRecipients' | 'domains' | 'journalAddress' | 'health'
   >,
   recipient: string,
 ): RecipientResolution {
@@ -72,6 +76,7 @@ export function resolveRecipient(
     return { rejected: `${domain || address} is not a receiving domain` };
   const base = baseAddress(address, config.plusAddressing);
   if (Object.hasOwn(config.mailboxes, base)) return { mailbox: base };
+  if (config.health.canary.enabled && base === canaryAddress(config)) return { mailbox: base };
   if (config.unknownRecipients.action === 'catchAll') return { mailbox: config.unknownRecipients.mailbox };
   return { rejected: 'unknown recipient' };
 }

@@ -108,6 +108,16 @@ export async function syncReplica(source: ReplicaSource, options: SyncOptions): 
 }
 
 async function prepareDirectory(dir: string): Promise<void> {
+  await checkReplicaDirectory(dir);
+  const paths = replicaPaths(dir);
+  await mkdir(paths.journals, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * Throws ReplicaDirectoryError when `dir` cannot hold a replica: not a directory, or neither empty nor a replica.
+ * A directory that does not exist yet is fine (sync creates it).
+ */
+export async function checkReplicaDirectory(dir: string): Promise<void> {
   const info = await stat(dir).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
     throw new ReplicaDirectoryError(`cannot use ${dir}: ${error.message}`, { cause: error });
@@ -120,8 +130,6 @@ async function prepareDirectory(dir: string): Promise<void> {
         `${dir} is not a replica (it has no ${REPLICA_STATE_DIR}/ and is not empty): name a new or empty directory, or an existing replica`,
       );
   }
-  const paths = replicaPaths(dir);
-  await mkdir(paths.journals, { recursive: true, mode: 0o700 });
 }
 
 class SyncRun {

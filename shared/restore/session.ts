@@ -2,6 +2,7 @@
 // failed connection means for the user (a wrong password, a wrong address, or an outage to wait out).
 import type { ImapFlow } from 'imapflow';
 import { errorMessage } from '../errors';
+import { backoffDelay, sleep } from '../retry/backoff';
 import { TargetLoginError, TargetRefusedError, TargetUnreachableError } from './errors';
 import { isCommandAnswer, serverWords } from './refusals';
 
@@ -99,14 +100,11 @@ export class Session {
           );
         }
         const throttle = (error as { throttleReset?: number } | undefined)?.throttleReset;
-        const delay = Math.min(
-          MAX_DELAY_MS,
-          Math.max(throttle ?? 0, this.firstDelayMs * 2 ** (failures - 1)),
-        );
+        const delay = backoffDelay({ firstMs: this.firstDelayMs, maxMs: MAX_DELAY_MS }, failures, throttle);
         this.options.log?.(
           `${(error as { code?: string } | undefined)?.code === 'ETHROTTLE' ? 'throttled' : this.connectedOnce ? 'connection lost' : 'could not connect'} (${describe(error)}); reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${failures + 1} of ${attempts})`,
         );
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
         if (this.client) this.reconnects += 1;
         this.client = undefined;
       }

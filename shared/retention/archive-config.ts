@@ -24,12 +24,27 @@ export const archiveSchema = z
           .int()
           .min(1, 'must be at least 1 day')
           .max(36500, 'S3 keeps a retention period of at most 100 years')
-          .default(3650)
-          .describe(
-            'Days each version stays locked from when it is locked (S3 Object Lock retention; extended, never shortened).',
-          ),
+          .optional()
+          .meta({
+            description:
+              'Days each version stays locked from when it is locked (S3 Object Lock retention; extended, never shortened). Required with mode "compliance", whose lock nobody can shorten or remove.',
+            'x-default-text': '3650 (ten years) in governance mode; no default in compliance mode',
+          }),
       })
       .strict()
+      // A compliance lock cannot be undone by anyone (AWS root included), so its length is always the user's choice:
+      // https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html#object-lock-retention-modes
+      .superRefine((lock, ctx) => {
+        if (lock.mode === 'compliance' && lock.retainDays === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['retainDays'],
+            message:
+              'must be set when mode is "compliance" (nobody can shorten or remove a compliance lock, so choose its days on purpose)',
+          });
+        }
+      })
+      .transform((lock) => ({ ...lock, retainDays: lock.retainDays ?? 3650 }))
       .prefault({})
       .describe('`{ "mode", "retainDays" }`: the Object Lock retention every archived version gets.'),
     breakGlassRole: z

@@ -15,8 +15,12 @@ export interface HoldRecord {
   /** Who placed it (the operator's identity as the CLI knows it). */
   by: string;
   placedAt: string;
+  /** True on the record written before any legal hold is set; the final record drops it (a record that keeps it: an interrupted `hold add`). */
+  placing?: true;
+  /** When every matching version was held (ISO 8601 UTC). */
+  completedAt?: string;
   state: 'active' | 'released';
-  /** Messages and object versions it put a legal hold on. */
+  /** Messages it covers (known before any legal hold is set) and object versions it put a legal hold on. */
   messages: number;
   versions: number;
   releasedAt?: string;

@@ -15,6 +15,39 @@ export class HoldNotFoundError extends Error {
   override name = 'HoldNotFoundError';
 }
 
+/** A hold that cannot be placed as asked: an empty window, no reason, or no message to hold. Nothing was recorded. */
+export class InvalidHoldError extends Error {
+  override name = 'InvalidHoldError';
+}
+
+/** What a hold's scope reads like in messages: `alice@example.com since ... until ... from ...`. */
+export function describeCriteria(criteria: HoldCriteria): string {
+  return [
+    criteria.mailbox,
+    criteria.since ? `since ${criteria.since}` : '',
+    criteria.until ? `until ${criteria.until}` : '',
+    criteria.from ? `from ${criteria.from}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+}
+
+/**
+ * Refuses a hold that could never mean what its author wants: `since` not before `until` (the window
+ * [since, until) is empty) or a blank reason (the record is the only account of why versions are kept).
+ * Throws InvalidHoldError.
+ */
+export function checkHold(criteria: HoldCriteria, reason: string): void {
+  if (criteria.since && criteria.until && criteria.since >= criteria.until) {
+    throw new InvalidHoldError(
+      `since (${criteria.since}) is not before until (${criteria.until}): no message can be received in that window`,
+    );
+  }
+  if (reason.trim() === '') {
+    throw new InvalidHoldError('a hold needs a reason: it is the record of why these versions are kept');
+  }
+}
+
 export interface HoldDeps {
   index: Pick<DeliveryIndex, 'listDeliveries'>;
   holds: HoldLog;
@@ -59,8 +92,10 @@ async function versionsOf(deps: HoldDeps, key: string): Promise<ObjectVersion[]>
 
 /**
  * Places a legal hold on every version of every matching message's raw object and sidecar and records it.
- * The record is written first (state active), so a hold interrupted half-way is listed and can be released.
- * Returns the record. Throws what S3 and the index throw.
+ * The record is written before any legal hold is set (state active, `placing`), so a hold interrupted half-way
+ * is listed as incomplete and can be released or placed again; the final record drops `placing` and sets
+ * `completedAt` once every version is held. Returns the record. Throws InvalidHoldError (checkHold, or no message matches: nothing is recorded,
+ * since a hold covers only what exists when it is placed) and what S3 and the index throw.
  */
 export async function placeHold(
   deps: HoldDeps,
@@ -68,6 +103,13 @@ export async function placeHold(
   reason: string,
   by: string,
 ): Promise<HoldRecord> {
+  checkHold(criteria, reason);
+  const { messages, keys } = await coveredKeys(deps, criteria);
+  if (messages === 0) {
+    throw new InvalidHoldError(
+      `no message matches ${describeCriteria(criteria)}: nothing to hold, nothing recorded (a hold covers only messages already archived; --from takes a whole address)`,
+    );
+  }
   const now = (deps.now ?? (() => new Date()))();
   const holdId = `${now.toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
   const record: HoldRecord = {
@@ -77,11 +119,11 @@ export async function placeHold(
     by,
     placedAt: now.toISOString(),
     state: 'active',
-    messages: 0,
+    messages,
     versions: 0,
+    placing: true,
   };
   await deps.holds.putHold(record);
-  const { messages, keys } = await coveredKeys(deps, criteria);
   let versions = 0;
   for (const key of keys) {
     for (const version of await versionsOf(deps, key)) {
@@ -89,7 +131,8 @@ export async function placeHold(
       versions += 1;
     }
   }
-  const placed = { ...record, messages, versions };
+  const { placing: _placing, ...placedRecord } = record;
+  const placed = { ...placedRecord, versions, completedAt: (deps.now ?? (() => new Date()))().toISOString() };
   await deps.holds.putHold(placed);
   return placed;
 }
@@ -100,6 +143,11 @@ export async function placeHold(
  */
 export async function releaseHold(deps: HoldDeps, holdId: string, by: string): Promise<HoldRecord> {
   const record = await deps.holds.getHold(holdId);
+  if (record?.state === 'released') {
+    throw new HoldNotFoundError(
+      `hold ${holdId} was already released, at ${record.releasedAt} by ${record.releasedBy}: nothing to do`,
+    );
+  }
   if (record?.state !== 'active') {
     throw new HoldNotFoundError(`no active hold ${holdId} (mail-archiver hold list shows them)`);
   }

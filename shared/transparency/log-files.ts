@@ -2,6 +2,7 @@
 // (tiles.ts), one signed checkpoint per sealed size, and one seal record per run of the sealer. Every path is
 // built here. Nothing is ever overwritten: a checkpoint for a size is deterministic (Ed25519 signatures are),
 // so sealing the same tree again writes the same bytes, which the store takes as done.
+import { TRANSPARENCY_PREFIX } from '../index/schema';
 import type { WriteOnceStore } from '../ports';
 import { type Checkpoint, CheckpointError, openCheckpoint } from './checkpoint';
 import { leafHash, MerkleTree } from './merkle';
@@ -14,6 +15,9 @@ import {
   TILE_WIDTH,
   TileError,
 } from './tiles';
+
+/** The key prefix of the transparency log in the raw-mail bucket (AWS and the local stack): the key layout's. */
+export { TRANSPARENCY_PREFIX };
 
 /** Where every signed checkpoint is kept: `checkpoints/<tree size, 12 digits>` (listing order is size order). */
 export const CHECKPOINTS_PREFIX = 'checkpoints/';

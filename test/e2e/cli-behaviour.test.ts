@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newIdentity } from '../../shared/bundle/age';
 import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
+import { runCli } from '../support/cli';
 import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';
 
@@ -50,15 +51,7 @@ interface Run {
 }
 
 function cli(args: string[], extra: NodeJS.ProcessEnv = {}, cwd = work): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      'node',
-      [BIN, ...args],
-      { cwd, env: env(extra), maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) =>
-        done({ stdout, stderr, code: error ? ((error as { code?: number }).code ?? null) : 0 }),
-    );
-  });
+  return runCli(args, { home, env: env(extra), cwd });
 }
 
 /** Spawns the CLI and resolves when `ready` matches its output (stdout and stderr). */

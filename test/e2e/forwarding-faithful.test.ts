@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local/stack';
+import { type RunningLocalStack, startLocalStack } from '../../cli/local/stack';
 import { readObject } from '../../shared/archive/raw-object';
 import { longestLine } from '../../shared/forwarding/long-lines';
 import { exampleConfig } from '../support/config';
 import { CORPORA_DIR } from '../support/corpora';
+import { receiveAndArchive } from '../support/receive';
 
 const TOOL = resolve(CORPORA_DIR, '../tools/forward_check.py');
 const judge = spawnSync('python3', ['--version']).status === 0 && existsSync(TOOL);
@@ -35,12 +36,7 @@ const sinkFiles = () =>
 
 async function forward(raw: Buffer) {
   const before = new Set(sinkFiles());
-  const notification = await receiveRawMessage(stack.archive, {
-    raw,
-    envelopeFrom: 'ann@sender.example.org',
-    recipients: ['alice@example.com'],
-  });
-  await stack.archive.deliver(notification);
+  const notification = await receiveAndArchive(stack.archive, raw);
   const added = sinkFiles().filter((n) => !before.has(n));
   expect(added).toHaveLength(1);
   const stored = await readObject(stack.archive.store, {

@@ -1,24 +1,20 @@
-// Forwarding end to end on the local stack: SMTP in, the same forward handler as on AWS, copies out to an SMTP
-// sink; duplicates, throttling, permanent failures with redrive, and the cases that must not be forwarded.
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import type { SNSEvent } from 'aws-lambda';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local/stack';
+import { receiveRawMessage } from '../../cli/local/archive';
+import { type RunningLocalStack, startLocalStack } from '../../cli/local/stack';
 import { createFeedbackHandler } from '../../lambdas/feedback/handler';
 import { SendError } from '../../shared/forwarding/errors';
 import type { ForwardEntry } from '../../shared/forwarding/ledger';
 import type { MailSender } from '../../shared/ports';
 import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
+import { runCli } from '../support/cli';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
 const TARGET = 'alice.example@gmail.com';
 let home: string;
 let stack: RunningLocalStack;
@@ -77,18 +73,7 @@ async function send(subject: string, extra: Record<string, unknown> = {}) {
   });
 }
 
-async function cli(args: string[]) {
-  try {
-    const { stdout, stderr } = await run('node', [join(ROOT, 'cli/bin.js'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, MAIL_ARCHIVER_HOME: home, CI: 'true' },
-    });
-    return { stdout, stderr, code: 0 };
-  } catch (error) {
-    const e = error as { stdout: string; stderr: string; code: number };
-    return e;
-  }
-}
+const cli = (args: string[]) => runCli(args, { home });
 
 async function ledger(): Promise<ForwardEntry[]> {
   const out: ForwardEntry[] = [];
@@ -307,15 +292,11 @@ describe('redrive with two targets, one of them sent long ago', () => {
       return out;
     };
     expect(await states()).toEqual({ [targets[0] as string]: 'sent', [targets[1] as string]: 'failed' });
-    const { stdout } = await run('node', [join(ROOT, 'cli/bin.js'), 'redrive'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        MAIL_ARCHIVER_HOME: twoHome,
-        MAIL_ARCHIVER_CONFIG: join(twoHome, 'config.json'),
-        CI: 'true',
-      },
+    const { stdout, stderr, code } = await runCli(['redrive'], {
+      home: twoHome,
+      env: { MAIL_ARCHIVER_CONFIG: join(twoHome, 'config.json') },
     });
+    expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/redriven 1: 1 sent, 0 still failing/);
     expect(await states()).toEqual({ [targets[0] as string]: 'sent', [targets[1] as string]: 'sent' });
   });

@@ -1,16 +1,11 @@
-// Gmail API delivery end to end on the local stack: SMTP receipt -> archive -> the forward handler -> Google's
-// real clients -> the local Google stand-in, whose stored copy must be the archived bytes. Also: exactly once,
-// a transient failure retried, an authorisation failure parked with the alarm's log line, and the Sent
-// collection archiving what the user sent from Gmail into the mailbox's Sent folder.
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningLocalStack, receiveRawMessage, startLocalStack } from '../../cli/local/stack';
+import { receiveRawMessage } from '../../cli/local/archive';
+import { type RunningLocalStack, startLocalStack } from '../../cli/local/stack';
 import { GmailApi } from '../../shared/adapters/gmail-api';
 import { FileGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
 import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
@@ -19,12 +14,12 @@ import type { ForwardEntry } from '../../shared/forwarding/ledger';
 import { collectSentMail } from '../../shared/forwarding/sent-collection';
 import type { DeliveryRow } from '../../shared/index/schema';
 import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/metrics';
+import { runCli } from '../support/cli';
 import { exampleConfig } from '../support/config';
 import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';
+import { receiveAndArchive } from '../support/receive';
 
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
 const TARGET = 'alice.example@gmail.com';
 const CLIENT = 'desktop-client.apps.googleusercontent.com';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -105,10 +100,8 @@ describe('Gmail API delivery on the local stack', () => {
   });
 
   it('`forwards` shows each entry with the subject and sender of its message', async () => {
-    const { stdout } = await run('node', [join(ROOT, 'cli/bin.js'), 'forwards', 'alice@example.com'], {
-      cwd: ROOT,
-      env: { ...process.env, MAIL_ARCHIVER_HOME: home, CI: 'true' },
-    });
+    const { stdout, stderr, code } = await runCli(['forwards', 'alice@example.com'], { home });
+    expect(code, stderr).toBe(0);
     const [header, line] = stdout.trim().split('\n');
     expect(header).toMatch(/STATE\s+TARGET\s+FROM\s+SUBJECT\s+DETAIL/);
     expect(line).toMatch(
@@ -132,26 +125,14 @@ describe('Gmail API delivery on the local stack', () => {
     const before = imported().length;
     // Four refusals use up the importer's own attempts; the queue's retry then succeeds.
     google.failNext(/messages\/import$/, ...Array.from({ length: 4 }, () => ({ status: 503 })));
-    await stack.archive.deliver(
-      await receiveRawMessage(stack.archive, {
-        raw: makeMessage({ subject: 'gmail was down' }),
-        envelopeFrom: 'ann@sender.example.org',
-        recipients: ['alice@example.com'],
-      }),
-    );
+    await receiveAndArchive(stack.archive, makeMessage({ subject: 'gmail was down' }));
     expect(imported().length - before).toBe(1);
     expect((await ledger()).find((e) => e.attempts === 2 && e.state === 'sent')).toBeDefined();
   });
 
   it('parks an import Google refuses to authorise, and logs the line the alarm counts', async () => {
     google.failNext(/messages\/import$/, { status: 401 }, { status: 401 });
-    await stack.archive.deliver(
-      await receiveRawMessage(stack.archive, {
-        raw: makeMessage({ subject: 'token revoked' }),
-        envelopeFrom: 'ann@sender.example.org',
-        recipients: ['alice@example.com'],
-      }),
-    );
+    await receiveAndArchive(stack.archive, makeMessage({ subject: 'token revoked' }));
     const failed = (await ledger()).filter((e) => e.state === 'failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({ permanent: true, error: expect.stringMatching(/re-authorise/) });
@@ -232,16 +213,11 @@ describe('Gmail API delivery on the local stack', () => {
       }),
     );
     google.userSends(TARGET, makeMessage({ subject: 'sent 6', from: `Alice <${TARGET}>` }));
-    const { stdout } = await run('node', [join(ROOT, 'cli/bin.js'), 'collect-sent'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        MAIL_ARCHIVER_HOME: home,
-        MAIL_ARCHIVER_CONFIG: configFile,
-        MAIL_ARCHIVER_GMAIL_ROOT_URL: google.rootUrl,
-        CI: 'true',
-      },
+    const { stdout, stderr, code } = await runCli(['collect-sent'], {
+      home,
+      env: { MAIL_ARCHIVER_CONFIG: configFile, MAIL_ARCHIVER_GMAIL_ROOT_URL: google.rootUrl },
     });
+    expect(code, stderr).toBe(0);
     expect(stdout).toMatch(new RegExp(`${TARGET} -> alice@example.com/Sent: 1 archived, 0 already there`));
   });
 });

@@ -8,14 +8,16 @@ import { join } from 'node:path';
 import { GetItemCommand, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_TABLE, startLocalArchive } from '../../cli/local/archive';
 import { ensureIndexTable } from '../../cli/local/index-table';
 import { dynamoDbFile, LEGACY_ACCESS_KEY_ID } from '../../cli/local/privacy';
 import { startDynamoLocal } from '../../cli/local/services';
-import { type Archive, LOCAL_TABLE, receiveRawMessage, startLocalArchive } from '../../cli/local/stack';
+import type { Archive } from '../../cli/target/archive';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
 import { rawMailKey } from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
+import { receiveAndArchive } from '../support/receive';
 
 const config = exampleConfig();
 let work: string;
@@ -31,13 +33,12 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'mail-archiver-local-privacy-'));
   home = join(work, 'home');
   archive = await startLocalArchive(config, { home });
-  const notification = await receiveRawMessage(archive, {
-    raw: makeMessage({ subject: 'private', to: 'alice@example.com' }),
-    envelopeFrom: 'sender@example.org',
-    recipients: ['alice@example.com'],
-  });
+  const notification = await receiveAndArchive(
+    archive,
+    makeMessage({ subject: 'private', to: 'alice@example.com' }),
+    { envelopeFrom: 'sender@example.org' },
+  );
   messageId = notification.mail.messageId;
-  await archive.deliver(notification);
 });
 afterAll(async () => {
   await archive?.close();

@@ -1,10 +1,9 @@
 // End to end on this machine: the local stack receives real SMTP mail, the CLI (a separate process) reads
 // the index, a restart keeps the archive, and `ingest` imports a directory, a maildir and an mbox.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,28 +11,15 @@ import { freePort } from '../../cli/local/services';
 import { type RunningLocalStack, startLocalStack } from '../../cli/local/stack';
 import { readObject } from '../../shared/archive/raw-object';
 import type { DeliveryRow } from '../../shared/index/schema';
+import { CLI_BIN, ROOT, runCli } from '../support/cli';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '../..');
 const config = exampleConfig();
 let home: string;
 let stack: RunningLocalStack | undefined;
 
-async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run('node', [join(ROOT, 'cli/bin.js'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, MAIL_ARCHIVER_HOME: home, CI: 'true' },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return { stdout, stderr, code: 0 };
-  } catch (error) {
-    const e = error as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
+const cli = (args: string[]) => runCli(args, { home });
 
 async function listJson(mailbox: string, ...args: string[]): Promise<DeliveryRow[]> {
   const { stdout, stderr, code } = await cli(['list', mailbox, '--json', ...args]);
@@ -302,7 +288,7 @@ describe('mail-archiver export, verify and serve', () => {
     expect(inc.stdout).toMatch(/incremental export \S+ of alice@example\.com: 1 messages/);
 
     const port = await freePort();
-    const serve = spawn('node', [join(ROOT, 'cli/bin.js'), 'serve', out, '--port', String(port)], {
+    const serve = spawn('node', [CLI_BIN, 'serve', out, '--port', String(port)], {
       cwd: ROOT,
       env: { ...process.env, MAIL_ARCHIVER_HOME: home },
     });

@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalArchive } from '../../cli/local/archive';
 import { isLoopback, MAX_RECIPIENTS, smtpExposureWarning } from '../../cli/local/smtp-limits';
-import { type Archive, type SmtpListener, startLocalArchive, startSmtpListener } from '../../cli/local/stack';
+import { type SmtpListener, startSmtpListener } from '../../cli/local/smtp-listener';
+import type { Archive } from '../../cli/target/archive';
 import { exampleConfig } from '../support/config';
 
 const config = exampleConfig();

@@ -7,11 +7,12 @@ import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_pro
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliverThrough, LOCAL_BUCKET, LOCAL_TABLE } from '../../cli/local/archive';
 import { ensureIndexTable } from '../../cli/local/index-table';
 import { ensureBucket } from '../../cli/local/services';
-import { archiveStorage, deliverThrough, LOCAL_BUCKET, LOCAL_TABLE } from '../../cli/local/stack';
+import { archiveStorage } from '../../cli/target/archive';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { DeliveryLog } from '../../shared/delivery-log/log';
 import { importMessages } from '../../shared/history/import';
@@ -199,10 +200,24 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
       now: () => new Date(Date.now() - 5 * 60_000),
     });
     await deliver(makeMessage({ subject: 'late one' }), ['bob@example.com'], late);
+    // status finds the replica through the archiver's home (sync recorded it) and counts what it has not read.
+    const before = await cli(['--json', 'status']);
+    expect(before.code).toBe(0);
+    const behind = JSON.parse(before.stdout).replicas;
+    expect(behind).toHaveLength(1);
+    expect(behind[0]).toMatchObject({ dir: replica(), state: 'ok', behind: { logObjects: 2 } });
+    expect(Date.parse(behind[0].lastSuccessAt)).toBeGreaterThan(Date.now() - 10 * 60_000);
     const run = await cli(['--json', 'sync', replica()]);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, added: 2 });
     await expectEqualsExport(replica(), 'bob@example.com');
+    const after = await cli(['status']);
+    expect(after.stdout).toContain(`${replica()}: last successful sync`);
+    expect(after.stdout).toMatch(/ago\); up to date/);
+    const doctor = await cli(['--json', 'doctor']);
+    expect(JSON.parse(doctor.stdout).checks).toContainEqual(
+      expect.objectContaining({ name: `sync replica ${replica()}`, status: 'ok' }),
+    );
   }, 120_000);
 
   it('reports an object removed upstream, keeps what it has, and tries it again', async () => {
@@ -213,8 +228,17 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
       rows.find((r) => r.subject === 'will vanish') ??
       rows.sort((a, b) => b.receivedAt.localeCompare(a.receivedAt))[0];
     const kept = rows.find((r) => r !== vanished) as (typeof rows)[number];
-    for (const key of [vanished?.location.key, kept.location.key])
-      await services.clients.s3.send(new DeleteObjectCommand({ Bucket: storage.bucket, Key: key }));
+    // The local bucket is versioned (as on AWS) and the log names the version: a message removed upstream is one
+    // whose every version is deleted (a plain delete only adds a delete marker).
+    for (const location of [vanished?.location, kept.location]) {
+      const { Versions = [], DeleteMarkers = [] } = await services.clients.s3.send(
+        new ListObjectVersionsCommand({ Bucket: storage.bucket, Prefix: location?.key }),
+      );
+      for (const version of [...Versions, ...DeleteMarkers])
+        await services.clients.s3.send(
+          new DeleteObjectCommand({ Bucket: storage.bucket, Key: version.Key, VersionId: version.VersionId }),
+        );
+    }
     const files = readdirSync(join(replica(), 'bob@example.com', 'Maildir', 'cur')).length;
     const run = await cli(['--json', 'sync', replica()]);
     expect(run.code).toBe(1);

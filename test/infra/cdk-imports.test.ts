@@ -44,6 +44,7 @@ describe("the CDK app's import graph", () => {
       'shared/bundle/age-recipient.ts',
       'shared/config.ts',
       'shared/errors.ts',
+      'shared/health/config.ts',
       'shared/index/schema.ts',
       'shared/mail/address.ts',
       'shared/metrics.ts',

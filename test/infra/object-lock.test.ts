@@ -181,6 +181,8 @@ describe('config errors name the field', () => {
   it.each([
     [{ lock: { mode: 'compliance', retainDays: 0 } }, 'archive.lock.retainDays: must be at least 1 day'],
     [{ lock: { mode: 'forever' } }, 'archive.lock.mode'],
+    // Compliance cannot be undone by anyone: its length is never a default the user did not choose.
+    [{ lock: { mode: 'compliance' } }, 'archive.lock.retainDays: must be set when mode is "compliance"'],
     [{ replica: { region: 'eu-west-1' } }, 'archive.replica.account'],
     [
       { replica: { account: '12345', region: 'eu-west-1' } },

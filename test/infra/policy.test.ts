@@ -3,14 +3,18 @@
 // Denied; and every SDK command each Lambda's code sends, recorded from the handlers' own runs against DynamoDB
 // Local and s3rver (SQS, SES and Lambda answered by a recorder), is Allowed by that function's role, while no
 // role holds a grant its function never used.
+
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESClient } from '@aws-sdk/client-ses';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type RunSimulationResults, runSimulation } from '@cloud-copilot/iam-simulate';
 import type { CloudFormationCustomResourceEvent, Context, SESEvent, SNSEvent, SQSEvent } from 'aws-lambda';
@@ -31,24 +35,32 @@ import { createGmailSentHandler } from '../../lambdas/gmail-sent/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { createReconcileHandler } from '../../lambdas/reconcile/handler';
 import { createActivationHandler } from '../../lambdas/rule-set-activation/handler';
+import { createSealHandler } from '../../lambdas/seal/handler';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
 import { DynamoForwardLedger } from '../../shared/adapters/dynamo-forward-ledger';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { IndexTable } from '../../shared/adapters/dynamo-table';
 import { GmailApi } from '../../shared/adapters/gmail-api';
 import { SecretsManagerGmailCredentialStore } from '../../shared/adapters/gmail-credentials';
+import { KmsNoteSigner } from '../../shared/adapters/kms-note-signer';
 import { asyncInvoker } from '../../shared/adapters/lambda-invoker';
 import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sent-state';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
+import { S3WriteOnceStore } from '../../shared/adapters/s3-write-once-store';
 import { SesBouncer } from '../../shared/adapters/ses-bouncer';
 import { SesActiveRuleSet } from '../../shared/adapters/ses-rule-sets';
 import { SesSender } from '../../shared/adapters/ses-sender';
+import { SnsCheckpointWitness } from '../../shared/adapters/sns-witness';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { DeliveryLog } from '../../shared/delivery-log/log';
 import { GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE } from '../../shared/forwarding/gmail';
 import { archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
+import { deliveryLogSource, leafIdentity } from '../../shared/transparency/leaf';
+import { TRANSPARENCY_PREFIX } from '../../shared/transparency/log-files';
+import { logOrigin } from '../../shared/transparency/origin';
+import { logBundleProofs } from '../../shared/transparency/prove';
 import { exampleConfig } from '../support/config';
 import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';
@@ -75,6 +87,14 @@ const model = (() => {
     (template.toJSON() as { Resources: Record<string, CfnResource> }).Resources,
   );
 })();
+/**
+ * The stack's own functions: aws-cdk-lib's Trigger provider (it invokes the seal function once per deployment)
+ * runs aws-cdk-lib's code, not ours, and holds only lambda:InvokeFunction on the seal function.
+ */
+const ourFunctions = model
+  .ofType('AWS::Lambda::Function')
+  .map(([id]) => id)
+  .filter((id) => !id.startsWith('AWSCDKTriggerCustomResourceProvider'));
 const ruleArn = `arn:aws:ses:${REGION}:${ACCOUNT}:receipt-rule-set/mail-archiver:receipt-rule/archive`;
 const otherRuleArn = `arn:aws:ses:${REGION}:${ACCOUNT}:receipt-rule-set/somebody-elses:receipt-rule/archive`;
 
@@ -278,7 +298,7 @@ describe('service-to-resource paths (the resource policies of the template)', ()
 
 // ---------------------------------------------------------------------------------------------------------------
 describe("every SDK command each function's own run sends is allowed by its role, and nothing more is granted", () => {
-  const functionIds = model.ofType('AWS::Lambda::Function').map(([id]) => id);
+  const functionIds = ourFunctions;
   const calls = new Map<string, RecordedCall[]>(functionIds.map((id) => [id, []]));
   let dynamo: DynamoLocal;
   let s3: S3Local;
@@ -477,6 +497,10 @@ describe("every SDK command each function's own run sends is allowed by its role
       index: new DynamoMailIndex(exportClients.dynamodb, exportEnv.INDEX_TABLE as string),
       store: new S3RawMailStore(exportClients.s3),
       bucket: exportEnv.RAW_BUCKET as string,
+      proofs: logBundleProofs(
+        new S3WriteOnceStore(exportClients.s3, exportEnv.RAW_BUCKET as string, TRANSPARENCY_PREFIX),
+        leafIdentity,
+      ),
       logger,
       dispatch: asyncInvoker(exportEnv.AWS_LAMBDA_FUNCTION_NAME as string, lambda),
     });
@@ -513,6 +537,8 @@ describe("every SDK command each function's own run sends is allowed by its role
       deliveryLog: new DeliveryLog(reconcileStore, reconcileEnv.RAW_BUCKET as string),
       forwards: new SqsForwardQueue(reconcileEnv.FORWARD_QUEUE_URL as string, reconcileSqs),
       logger,
+      // Metrics are log lines (the embedded metric format), no API call to record.
+      metrics: { addMetric: () => undefined, publishStoredMetrics: () => undefined } as never,
     })().catch(() => undefined);
 
     // Sent collection: what the Gmail user sent is archived into alice's Sent folder.
@@ -542,6 +568,41 @@ describe("every SDK command each function's own run sends is allowed by its role
     await collect();
     google.userSends(GMAIL_TARGET, makeMessage({ subject: 'sent from gmail' }));
     await collect();
+
+    // Seal: the delivery log the runs above wrote is sealed twice (the second finds nothing new), signed by
+    // the KMS key (answered by an Ed25519 stand-in), and the grown checkpoint mailed through the alarm topic.
+    const sealId = functionId('SealFunction');
+    const sealEnv = environment(sealId);
+    const sealClients = clientsOf(sealId);
+    const ed25519 = generateKeyPairSync('ed25519');
+    const kms = recordCalls(
+      new KMSClient({ region: REGION }),
+      'kms',
+      sealClients.recorded,
+      (command, input) =>
+        command === 'GetPublicKey'
+          ? {
+              KeySpec: 'ECC_NIST_EDWARDS25519',
+              KeyUsage: 'SIGN_VERIFY',
+              PublicKey: ed25519.publicKey.export({ format: 'der', type: 'spki' }),
+            }
+          : { Signature: sign(null, input.Message as Uint8Array, ed25519.privateKey) },
+    );
+    const sns = recordCalls(new SNSClient({ region: REGION }), 'sns', sealClients.recorded, () => ({
+      MessageId: 'n',
+    }));
+    const seal = createSealHandler({
+      store: new S3WriteOnceStore(sealClients.s3, sealEnv.RAW_BUCKET as string, TRANSPARENCY_PREFIX),
+      signer: () => KmsNoteSigner.open(kms, sealEnv.SIGNING_KEY_ARN as string, logOrigin(config, 'aws')),
+      source: deliveryLogSource(
+        new DeliveryLog(new S3RawMailStore(sealClients.s3), sealEnv.RAW_BUCKET as string),
+      ),
+      witness: new SnsCheckpointWitness(sns, sealEnv.ALARM_TOPIC_ARN as string),
+      logger,
+      metrics: new Metrics({ namespace: 'MailArchiver', serviceName: 'mail-archiver-seal' }),
+    });
+    expect((await seal()).size).toBeGreaterThan(0);
+    await seal();
 
     // Gatekeeper: an unknown recipient on the journal subdomain is bounced.
     const gatekeeperId = functionId('GatekeeperFunction');
@@ -600,7 +661,23 @@ describe("every SDK command each function's own run sends is allowed by its role
   };
 
   const requestsOf = (id: string): IamRequest[] =>
-    (calls.get(id) ?? []).flatMap((call) => iamRequestsFor(call, REGION, ACCOUNT));
+    (calls.get(id) ?? []).flatMap((call) => {
+      const requests = iamRequestsFor(call, REGION, ACCOUNT);
+      // A publish to a topic encrypted with a customer managed key makes SNS call KMS with the publisher's
+      // permissions (SNS developer guide, "Key management"): those requests are the publisher's too.
+      return requests.flatMap((request) => {
+        if (request.action !== 'sns:Publish') return [request];
+        const topic = model.resourceFor(request.resource);
+        const key = topic ? model.resources[topic]?.Properties?.KmsMasterKeyId : undefined;
+        if (!key) return [request];
+        const keyArn = model.resolve<string>(key);
+        return [
+          request,
+          { action: 'kms:GenerateDataKey', resource: keyArn, context: request.context },
+          { action: 'kms:Decrypt', resource: keyArn, context: request.context },
+        ];
+      });
+    });
 
   it('recorded calls from every function of the stack', () => {
     for (const id of functionIds) expect(requestsOf(id).length, id).toBeGreaterThan(0);
@@ -630,10 +707,18 @@ describe("every SDK command each function's own run sends is allowed by its role
         's3-raw-store',
       ],
       feedback: ['clients', 'dynamo-forward-ledger', 'dynamo-table'],
-      export: ['clients', 'dynamo-index', 'lambda-invoker', 's3-raw-store'],
+      export: ['clients', 'dynamo-index', 'lambda-invoker', 's3-raw-store', 's3-write-once-store'],
       gatekeeper: ['ses-bouncer'],
       'rule-set-activation': ['ses-rule-sets'],
       reconcile: ['clients', 'dynamo-index', 's3-object-locks', 's3-raw-store', 'sqs-forward-queue'],
+      seal: [
+        'clients',
+        'kms-note-signer',
+        's3-raw-store',
+        's3-write-once-store',
+        'sns-witness',
+        'tsa-client',
+      ],
     };
     const lambdas = join(import.meta.dirname, '../../lambdas');
     const roots = readdirSync(lambdas).filter((d) => existsSync(join(lambdas, d, 'index.ts')));
@@ -647,57 +732,51 @@ describe("every SDK command each function's own run sends is allowed by its role
     }
   });
 
-  it.each(model.ofType('AWS::Lambda::Function').map(([id]) => id))(
-    '%s: each recorded request is Allowed',
-    async (id) => {
-      const role = model.roleOf(id);
-      const identityPolicies = model.rolePolicies(role);
-      const principal = model.getAtt(role, 'Arn');
-      const denied: string[] = [];
-      for (const request of requestsOf(id)) {
-        const bucket = request.resource.match(/^arn:aws:s3:::([^/]+)/)?.[1];
-        const owner = bucket
-          ? model.resourceFor(`arn:aws:s3:::${bucket}`)
-          : model.resourceFor(request.resource);
-        const result = await simulate(principal, request.action, request.resource, {
-          identityPolicies,
-          resourcePolicy: owner ? model.resourcePolicy(owner) : undefined,
-          context: request.context,
-        });
-        if (verdict(result) !== 'Allowed')
-          denied.push(`${request.action} ${request.resource}: ${verdict(result)}`);
-      }
-      expect(denied).toEqual([]);
-    },
-  );
+  it.each(ourFunctions)('%s: each recorded request is Allowed', async (id) => {
+    const role = model.roleOf(id);
+    const identityPolicies = model.rolePolicies(role);
+    const principal = model.getAtt(role, 'Arn');
+    const denied: string[] = [];
+    for (const request of requestsOf(id)) {
+      const bucket = request.resource.match(/^arn:aws:s3:::([^/]+)/)?.[1];
+      const owner = bucket
+        ? model.resourceFor(`arn:aws:s3:::${bucket}`)
+        : model.resourceFor(request.resource);
+      const result = await simulate(principal, request.action, request.resource, {
+        identityPolicies,
+        resourcePolicy: owner ? model.resourcePolicy(owner) : undefined,
+        context: request.context,
+      });
+      if (verdict(result) !== 'Allowed')
+        denied.push(`${request.action} ${request.resource}: ${verdict(result)}`);
+    }
+    expect(denied).toEqual([]);
+  });
 
-  it.each(model.ofType('AWS::Lambda::Function').map(([id]) => id))(
-    '%s: holds no grant it never used',
-    (id) => {
-      const requests = requestsOf(id);
-      const unused: string[] = [];
-      const matches = (pattern: string, value: string) =>
-        new RegExp(
-          `^${pattern
-            .split('*')
-            .map((p) => p.replace(/[.?+^$[\]\\(){}|/-]/g, '\\$&'))
-            .join('.*')}$`,
-        ).test(value);
-      for (const { policy } of model.rolePolicies(model.roleOf(id))) {
-        for (const statement of policy.Statement) {
-          if (usedByLambdaItself(statement)) continue;
-          const actions = ([] as string[]).concat(statement.Action as string | string[]);
-          const resources = ([] as string[]).concat(statement.Resource as string | string[]);
-          for (const action of actions) {
-            if (failurePathOnly[action]) continue;
-            const used = requests.some(
-              (r) => r.action === action && resources.some((p) => matches(p, r.resource)),
-            );
-            if (!used) unused.push(`${action} on ${resources.join(', ')}`);
-          }
+  it.each(ourFunctions)('%s: holds no grant it never used', (id) => {
+    const requests = requestsOf(id);
+    const unused: string[] = [];
+    const matches = (pattern: string, value: string) =>
+      new RegExp(
+        `^${pattern
+          .split('*')
+          .map((p) => p.replace(/[.?+^$[\]\\(){}|/-]/g, '\\$&'))
+          .join('.*')}$`,
+      ).test(value);
+    for (const { policy } of model.rolePolicies(model.roleOf(id))) {
+      for (const statement of policy.Statement) {
+        if (usedByLambdaItself(statement)) continue;
+        const actions = ([] as string[]).concat(statement.Action as string | string[]);
+        const resources = ([] as string[]).concat(statement.Resource as string | string[]);
+        for (const action of actions) {
+          if (failurePathOnly[action]) continue;
+          const used = requests.some(
+            (r) => matches(action, r.action) && resources.some((p) => matches(p, r.resource)),
+          );
+          if (!used) unused.push(`${action} on ${resources.join(', ')}`);
         }
       }
-      expect(unused).toEqual([]);
-    },
-  );
+    }
+    expect(unused).toEqual([]);
+  });
 });

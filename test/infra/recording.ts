@@ -3,7 +3,7 @@
 // handler goes on. The policy test maps each recorded command to the IAM request AWS authorizes.
 
 export interface RecordedCall {
-  service: 'dynamodb' | 's3' | 'sqs' | 'sesv2' | 'ses' | 'lambda' | 'secretsmanager';
+  service: 'dynamodb' | 's3' | 'sqs' | 'sesv2' | 'ses' | 'lambda' | 'secretsmanager' | 'kms' | 'sns';
   command: string;
   input: Record<string, unknown>;
   /** The error the call ended with (its name), if it failed. */
@@ -137,11 +137,16 @@ export function iamRequestsFor(call: RecordedCall, region: string, account: stri
         input.VersionId !== undefined && (call.command === 'GetObject' || call.command === 'HeadObject');
       const action = versioned ? 's3:GetObjectVersion' : actions[call.command];
       if (!action) throw new Error(`no IAM mapping for S3 ${call.command}`);
+      // A conditional write carries its condition as the s3:if-none-match key (the bucket policy requires it
+      // under transparency/).
+      const conditional = input.IfNoneMatch
+        ? { ...context, 's3:if-none-match': String(input.IfNoneMatch) }
+        : context;
       // A read of a key that does not exist answers 404 only with s3:ListBucket on the bucket, 403 without it
       // (S3 API reference, GetObject and HeadObject, "Permissions"): code that relies on the 404 needs both.
       const missing = action === 's3:GetObject' && (call.error === 'NoSuchKey' || call.error === 'NotFound');
       return [
-        { action, resource: object, context },
+        { action, resource: object, context: conditional },
         ...(missing
           ? [{ action: 's3:ListBucket', resource: `arn:aws:s3:::${String(input.Bucket)}`, context }]
           : []),
@@ -184,6 +189,13 @@ export function iamRequestsFor(call: RecordedCall, region: string, account: stri
           context,
         },
       ];
+    case 'kms':
+      // The key is named by its ARN (the composition root passes SIGNING_KEY_ARN).
+      if (call.command !== 'Sign' && call.command !== 'GetPublicKey') break;
+      return [{ action: `kms:${call.command}`, resource: String(input.KeyId), context }];
+    case 'sns':
+      if (call.command !== 'Publish') break;
+      return [{ action: 'sns:Publish', resource: String(input.TopicArn), context }];
     case 'ses':
       if (call.command === 'SendBounce') {
         return [

@@ -147,11 +147,14 @@ describe('the archiver stack', () => {
     // s3:GetObject itself (s3:GetObjectRetention, the lock sweep's, is asserted in object-lock.test.ts).
     const s3Reads = statements.filter((s) => ([] as unknown[]).concat(s.Action).includes('s3:GetObject'));
     expect(s3Reads.length).toBeGreaterThan(0);
-    // Raw mail under incoming/, the envelope sidecars ingest extends, and (reconcile only) the delivery log.
+    // Raw mail under incoming/, the envelope sidecars ingest extends, the delivery log (reconcile and the
+    // sealer) and the transparency log (the sealer and the exporter).
     for (const s of s3Reads)
-      expect(JSON.stringify(s.Resource)).toMatch(/\/(incoming|envelopes|reports|delivery-log)\/\*/);
+      expect(JSON.stringify(s.Resource)).toMatch(
+        /\/(incoming|envelopes|reports|delivery-log|transparency)\/\*/,
+      );
     const logReads = s3Reads.filter((s) => JSON.stringify(s.Resource).includes('/delivery-log/*'));
-    expect(logReads).toHaveLength(1); // the scheduled reconcile
+    expect(logReads).toHaveLength(2); // the scheduled reconcile and the transparency log's sealer
     // Writers of the delivery log may put, never delete.
     const logGrants = statements.filter((s) => JSON.stringify(s.Resource).includes('/delivery-log/*'));
     expect(logGrants.length).toBeGreaterThan(1);

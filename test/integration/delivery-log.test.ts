@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliverThrough } from '../../cli/local/stack';
+import { deliverThrough } from '../../cli/local/archive';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { reconcile, reindex } from '../../shared/archive/reconcile';
 import { fileBaseName } from '../../shared/bundle/layout';

@@ -2,7 +2,7 @@
 // damage, hostile paths, the export Lambda handler streaming into an S3 multipart upload, and the built Lambda
 // bundle building its part in a bounded worker thread.
 import { execFile, execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
   createReadStream,
   createWriteStream,
@@ -34,8 +34,13 @@ import { EXPORT_HEAP_LIMITS, runInExportWorker } from '../../shared/bundle/expor
 import { joinBundles } from '../../shared/bundle/join';
 import type { BundleManifest } from '../../shared/bundle/manifest';
 import { verifyBundle } from '../../shared/bundle/verify';
+import { deliveryRecordOf } from '../../shared/delivery-log/record';
 import { importMessages } from '../../shared/history/import';
 import { indexKeys } from '../../shared/index/schema';
+import { deliveryLogSource, readLeafDelivery } from '../../shared/transparency/leaf';
+import { formatVerifierKey, KeyFileSigner } from '../../shared/transparency/note';
+import { seal } from '../../shared/transparency/seal';
+import { checkBundleTransparency } from '../../shared/transparency/verify-bundle';
 import { buildLambdaBundle, exportToFile, unpack } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
@@ -452,6 +457,54 @@ describe('split exports', () => {
     const b = tree(unpack(join(work, 'one.tar.gz'), join(work, 'one')));
     expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
     for (const [path, file] of b) expect(a.get(path)?.bytes, path).toBe(file.bytes);
+  });
+});
+
+describe('split exports with transparency proofs', () => {
+  it('every part proves against the checkpoint sealed by the export start, and so does the joined bundle', async () => {
+    for (let i = 0; i < 5; i++) await receive(makeMessage({ subject: `proven ${i}` }), ['alice@example.com']);
+    // The delivery log as the ingest Lambda would have written it, sealed with a key of this test.
+    const rows = [];
+    for await (const row of services.index.allDeliveries()) rows.push(deliveryRecordOf(row));
+    await services.deliveryLog.append('reindex', rows);
+    const signer = new KeyFileSigner(
+      'example.com/mail-archiver/Test/local',
+      generateKeyPairSync('ed25519').privateKey,
+    );
+    const sealed = await seal({
+      store: services.transparency,
+      signer,
+      source: deliveryLogSource(services.deliveryLog),
+      now: () => new Date(Date.now() - 1000),
+    });
+    expect(sealed.size).toBe(rows.length);
+
+    const paths: string[] = [];
+    const record = await runExportJob(
+      { index: services.index, store: services.store, proofs: services.proofs },
+      { mailbox: 'alice@example.com', format: 'maildir', incremental: false, parts: 3 },
+      (exportId, part) => {
+        const path = join(work, `${exportId}.proven-${part}.tar.gz`);
+        paths.push(path);
+        const stream = createWriteStream(path);
+        return { key: path, stream, done: finished(stream) };
+      },
+    );
+    expect(record.partCount).toBe(3);
+    const joined = join(work, 'proven.tar.gz');
+    await joinBundles(
+      paths.sort().map((path) => async () => createReadStream(path)),
+      createWriteStream(joined),
+    );
+    const report = await verify(joined);
+    expect(report.errors).toEqual([]);
+    const trust = {
+      checkpoint: Buffer.from(sealed.checkpoint),
+      key: Buffer.from(`${formatVerifierKey(signer.verifier)}\n`),
+    };
+    const proof = await checkBundleTransparency(report, trust, readLeafDelivery);
+    expect(proof.errors).toEqual([]);
+    expect(proof.proven).toBe(record.messagesTotal);
   });
 });
 

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliverThrough } from '../../cli/local/archive';
 import { LocalDeadLetters } from '../../cli/local/dead-letters';
-import { deliverThrough } from '../../cli/local/stack';
 import { describeError } from '../../cli/process/describe-error';
 import { createExportHandler } from '../../lambdas/export/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
@@ -16,6 +16,7 @@ import { createReconcileHandler } from '../../lambdas/reconcile/handler';
 import { readEnvelope } from '../../shared/archive/envelope';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/archive/ingest';
 import { reconcile, reindex } from '../../shared/archive/reconcile';
+import type { ReconcileRun } from '../../shared/archive/reconcile-run';
 import { exportMailbox } from '../../shared/bundle/export';
 import { verifyBundle } from '../../shared/bundle/verify';
 import { forwardMessage } from '../../shared/forwarding/forward';
@@ -26,10 +27,10 @@ import {
   indexKeys,
   messageKeyOf,
   RECONCILE_REPORT_KEY,
-  type ReconcileRun,
   rawMailKey,
   SES_SETUP_NOTIFICATION_KEY,
 } from '../../shared/index/schema';
+import { SCHEDULED_RUN_SUCCEEDED_METRIC } from '../../shared/metrics';
 import type { MailIndex, MailSender } from '../../shared/ports';
 import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
 import { exampleConfig } from '../support/config';
@@ -851,10 +852,17 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
       bucket: services.bucket,
       forwards: ingestDeps().forwards ?? { enqueue: async () => undefined },
       logger: quiet,
+      metrics: {
+        addMetric: (name: string, _unit: unknown, value: number) => void heartbeats.push([name, value]),
+        publishStoredMetrics: () => undefined,
+      } as never,
     });
+    const heartbeats: [string, number][] = [];
     // Without a Lambda context the run goes to its end in one call.
     const run = (await scheduled()) as ReconcileRun;
     expect(run).toMatchObject({ ok: true, notIndexed: 0, reindexed: 1, reindexFailed: 0 });
+    // A clean run is the heartbeat whose absence alarms (ReconcileHeartbeatAlarm).
+    expect(heartbeats).toEqual([[SCHEDULED_RUN_SUCCEEDED_METRIC, 1]]);
     const kept = JSON.parse(
       (
         await (async () => {

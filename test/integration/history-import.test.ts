@@ -163,7 +163,7 @@ describe('history import', () => {
     const bySubject = Object.fromEntries((await rows('bob@example.com')).map((r) => [r.subject, r]));
     expect(bySubject.answered).toMatchObject({ folder: 'INBOX', flags: ['\\Answered', '\\Seen'] });
     expect(bySubject.unread).toMatchObject({ folder: 'INBOX', flags: [] });
-    expect(bySubject['envoyé']).toMatchObject({ folder: 'Sent', flags: ['\\Seen'] });
+    expect(bySubject.envoyé).toMatchObject({ folder: 'Sent', flags: ['\\Seen'] });
     expect(bySubject.archived).toMatchObject({
       folder: 'Archive/2023',
       flags: ['\\Flagged', '\\Seen'],
@@ -196,6 +196,68 @@ describe('history import', () => {
       receivedAtSource: 'envelope',
     });
     expect(bySubject['sent, saved with a Netscape line']).toMatchObject({ folder: 'Sent' });
+  });
+
+  it('a directory of one-message files with envelope lines is loose mail, not a folder per file; mbox folders stay', async () => {
+    // Before: every file of a copy of the SpamAssassin corpus (`00001.7c53…`, one message each, each starting with
+    // its envelope line) was read as an mbox named after itself: 100 files, 100 folders.
+    const corpus = join(dir, 'corpus');
+    mkdirSync(join(corpus, 'Lists'), { recursive: true });
+    mkdirSync(join(corpus, 'Archives.sbd'));
+    const one = (subject: string, from = 'x@elsewhere.example', to = 'bob@example.com') =>
+      `From ${from}  Thu Aug 22 12:36:23 2002\n${message({ From: from, To: to, Subject: subject, Status: 'RO' })}`;
+    writeFileSync(join(corpus, '00001.7c53336b37003a9286aba55d2945844c'), one('spamassassin 1'));
+    writeFileSync(join(corpus, '00002.9c4069e25e1ef370c078db7ee85ff9ac'), one('spamassassin 2'));
+    writeFileSync(join(corpus, 'inmail.17'), one('trec'));
+    writeFileSync(join(corpus, 'msg_25.txt'), one('saved as text'));
+    writeFileSync(join(corpus, '1.'), one('enron'));
+    writeFileSync(join(corpus, '1700000000.M1P2.host,S=300:2,S'), one('maildir file out of its cur'));
+    writeFileSync(
+      join(corpus, '00003.0f0a1c7e2d3b4a5968778695a4b3c2d1'),
+      one('sent by bob', 'bob@example.com', 'x@elsewhere.example'),
+    );
+    // What stays a folder, even with one message: names a person or a mail program gave a folder.
+    writeFileSync(join(corpus, 'Work.mbox'), one('work'));
+    writeFileSync(join(corpus, 'Lists', 'ietf'), one('ietf'));
+    writeFileSync(join(corpus, 'Archives.sbd', '2023'), one('thunderbird 2023'));
+    writeFileSync(join(corpus, '2023.mbox'), one('year'));
+    writeFileSync(join(corpus, 'Travel 2019'), one('travel'));
+    // A file of two messages is an mbox, whatever its name.
+    writeFileSync(join(corpus, 'digest.txt'), `${one('digest a')}\n${one('digest b')}`);
+
+    const report = await importMessages(config, target, [corpus]);
+    expect(report).toMatchObject({ archived: 14, failed: [], skipped: [] });
+    const bySubject = Object.fromEntries((await rows('bob@example.com')).map((r) => [r.subject, r]));
+    for (const subject of [
+      'spamassassin 1',
+      'spamassassin 2',
+      'trec',
+      'saved as text',
+      'enron',
+      'maildir file out of its cur',
+    ])
+      expect(bySubject[subject], subject).toMatchObject({
+        folder: 'INBOX',
+        flags: ['\\Seen'],
+        receivedAtSource: 'envelope',
+      });
+    expect(bySubject['sent by bob']).toMatchObject({ folder: 'Sent' });
+    expect(bySubject.work).toMatchObject({ folder: 'Work' });
+    expect(bySubject.ietf).toMatchObject({ folder: 'Lists/ietf' });
+    expect(bySubject['thunderbird 2023']).toMatchObject({ folder: 'Archives/2023' });
+    expect(bySubject.year).toMatchObject({ folder: '2023' });
+    expect(bySubject.travel).toMatchObject({ folder: 'Travel 2019' });
+    expect(bySubject['digest a']).toMatchObject({ folder: 'digest.txt' });
+    expect(bySubject['digest b']).toMatchObject({ folder: 'digest.txt' });
+    // A file named on the command line is read by the same rule.
+    const single = join(dir, '00004.d5a2c8e4b5c2a1f0e9d8c7b6a5f4e3d2');
+    writeFileSync(single, one('named on the command line'));
+    expect(await importMessages(config, target, [single])).toMatchObject({ archived: 1, failed: [] });
+    expect(
+      (await rows('bob@example.com')).find((r) => r.subject === 'named on the command line'),
+    ).toMatchObject({
+      folder: 'INBOX',
+    });
   });
 
   it("a header over the reader's 1 MiB is said as such, and --to archives it", async () => {

@@ -147,8 +147,9 @@ describe('legal holds', () => {
       expect(verdict.detail).toMatch(/already locks in compliance mode.*cannot be undone/);
       expect(verdict.fix).toMatch(/archive\.lock\.mode back to "compliance"/);
     }
-    expect(lockModeVerdict(exampleConfig({ archive: { lock: { mode: 'compliance' } } }), sample).status).toBe(
-      'ok',
-    );
+    expect(
+      lockModeVerdict(exampleConfig({ archive: { lock: { mode: 'compliance', retainDays: 1 } } }), sample)
+        .status,
+    ).toBe('ok');
   });
 });

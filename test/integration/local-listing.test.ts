@@ -1,6 +1,6 @@
 // Listing past 1,000 keys on the local S3 server, through the adapter the AWS path uses (the SDK's
 // ListObjectsV2 paginator). s3rver 3.7.1's own continuation tokens need DES, which Node 20 refuses: without the
-// shim in cli/local/services.ts the second page answers 500 and reconcile/reindex stop at 1,000 messages.
+// correction in cli/local/s3rver-patches.ts the second page answers 500 and reconcile/reindex stop at 1,000 messages.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

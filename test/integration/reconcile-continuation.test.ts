@@ -3,8 +3,8 @@
 import { CreateTableCommand, DeleteItemCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliverThrough } from '../../cli/local/archive';
 import { ensureIndexTable } from '../../cli/local/index-table';
-import { deliverThrough } from '../../cli/local/stack';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { createReconcileHandler, ReconcileFindingsError } from '../../lambdas/reconcile/handler';
 import { readObject } from '../../shared/archive/raw-object';
@@ -15,13 +15,13 @@ import {
   reindex,
   startReconcile,
 } from '../../shared/archive/reconcile';
+import type { ReconcileRun } from '../../shared/archive/reconcile-run';
 import {
   envelopeKey,
   indexKeys,
   indexTableDefinition,
   RECONCILE_PROGRESS_KEY,
   RECONCILE_REPORT_KEY,
-  type ReconcileRun,
   rawMailKey,
 } from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { deliverThrough } from '../../cli/local/stack';
+import { deliverThrough } from '../../cli/local/archive';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { readEnvelope } from '../../shared/archive/envelope';
 import { reconcile, reindex } from '../../shared/archive/reconcile';

@@ -4,13 +4,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureIndexTable } from '../../cli/local/index-table';
 import { ensureBucket, startDynamoLocal, startS3Local } from '../../cli/local/services';
-import { type Archive, archiveStorage } from '../../cli/local/stack';
+import { type Archive, archiveStorage } from '../../cli/target/archive';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
 
 /** The local archive's storage, over services that live as long as one test file. */
 export type TestServices = Pick<
   Archive,
-  'clients' | 'store' | 'index' | 'deliveryLog' | 'bucket' | 'tableName' | 'endpoints'
+  | 'clients'
+  | 'store'
+  | 'index'
+  | 'deliveryLog'
+  | 'transparency'
+  | 'proofs'
+  | 'bucket'
+  | 'tableName'
+  | 'endpoints'
 > & {
   stop(): Promise<void>;
 };

@@ -4,12 +4,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { recordReconcileRun, runLocalChecks } from '../../cli/doctor/checks';
+import { runLocalChecks } from '../../cli/doctor/local-checks';
 import { ParkedForwards } from '../../cli/local/forwarding';
 import { healthLines, localHealth } from '../../cli/target/health';
 import { localIngestDeadLetters } from '../../cli/target/ingest-redrive';
+import { recordReconcileRun } from '../../cli/target/reconcile-record';
 import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
 import { exampleConfig } from '../support/config';
+import { reconcileReport } from '../support/reconcile';
 
 describe('local archive health', () => {
   const homes: string[] = [];
@@ -43,8 +45,8 @@ describe('local archive health', () => {
       { mailbox: 'alice@example.com', messageKey: 'k' },
       'MessageRejected',
     );
-    recordReconcileRun(home, 'local', true, new Date('2026-01-02T00:00:00Z'), 0);
-    recordReconcileRun(home, 'local', false, new Date('2026-01-03T00:00:00Z'), 2);
+    recordReconcileRun(home, 'local', reconcileReport(true), new Date('2026-01-02T00:00:00Z'));
+    recordReconcileRun(home, 'local', reconcileReport(false, 2), new Date('2026-01-03T00:00:00Z'));
     const health = localHealth(home);
     expect(health).toEqual({
       ingestDeadLetters: 1,

@@ -15,17 +15,13 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import dns2 from 'dns2';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  type AwsDoctorDeps,
-  type Check,
-  formatChecks,
-  readReconcileRecord,
-  recordReconcileRun,
-  runAwsChecks,
-  runLocalChecks,
-  tcpReachable,
-} from '../../cli/doctor/checks';
+import { type AwsDoctorDeps, runAwsChecks } from '../../cli/doctor/aws-checks';
+import { type Check, formatChecks } from '../../cli/doctor/check';
+import { runLocalChecks, tcpReachable } from '../../cli/doctor/local-checks';
+import { readReconcileRecord, recordReconcileRun } from '../../cli/target/reconcile-record';
+import { reconcileRunOf } from '../../shared/archive/reconcile-run';
 import { exampleConfig } from '../support/config';
+import { reconcileReport } from '../support/reconcile';
 
 const REGION = 'eu-west-1';
 const ENDPOINT = `inbound-smtp.${REGION}.amazonaws.com`;
@@ -125,8 +121,9 @@ function deps(overrides: Partial<AwsDoctorDeps> = {}): AwsDoctorDeps {
       ReceivedNotificationDeadLetterQueueUrl:
         'https://sqs.eu-west-1.amazonaws.com/111111111111/notification-dlq',
       ForwardDeadLetterQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111111111111/forward-dlq',
+      ForwardFeedbackDeadLetterQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111111111111/feedback-dlq',
     },
-    lastReconcile: { at: '2026-11-28T12:00:00Z', ok: true, lastCleanAt: '2026-11-28T12:00:00Z' },
+    lastReconcile: reconcileRunOf(reconcileReport(true), new Date('2026-11-28T12:00:00Z'), undefined),
     now: () => now,
     ...overrides,
   };
@@ -152,6 +149,7 @@ describe('doctor against AWS', () => {
       'dead letters ingest',
       'dead letters notification',
       'dead letters forward',
+      'dead letters feedback',
       'reconcile',
       'export encryption',
     ]);
@@ -184,13 +182,21 @@ describe('doctor against AWS', () => {
     sqs.on(GetQueueAttributesCommand, { QueueUrl: deps().outputs?.ForwardDeadLetterQueueUrl }).resolves({
       Attributes: { ApproximateNumberOfMessages: '3', ApproximateNumberOfMessagesNotVisible: '0' },
     });
+    // The feedback dead-letter queue, which `status` counts, is checked too (one in flight counts).
+    sqs
+      .on(GetQueueAttributesCommand, { QueueUrl: deps().outputs?.ForwardFeedbackDeadLetterQueueUrl })
+      .resolves({
+        Attributes: { ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '1' },
+      });
     cloudwatch
       .on(GetMetricStatisticsCommand, { MetricName: 'Reputation.BounceRate' })
       .resolves({ Datapoints: [{ Maximum: 0.04 }, { Maximum: 0.12 }] });
     const checks = byName(
       await runAwsChecks(
         deps({
-          lastReconcile: { at: '2026-11-29T10:00:00Z', ok: false, lastCleanAt: '2026-11-01T00:00:00Z' },
+          lastReconcile: reconcileRunOf(reconcileReport(false), new Date('2026-11-29T10:00:00Z'), {
+            lastCleanAt: '2026-11-01T00:00:00.000Z',
+          }),
         }),
       ),
     );
@@ -209,6 +215,7 @@ describe('doctor against AWS', () => {
       'dead letters ingest': 'ok',
       'dead letters notification': 'ok',
       'dead letters forward': 'fail',
+      'dead letters feedback': 'fail',
       reconcile: 'fail',
       'export encryption': 'ok',
     });
@@ -224,6 +231,7 @@ describe('doctor against AWS', () => {
     );
     expect(checks.reputation?.detail).toMatch(/bounce rate 12\.00%/);
     expect(checks['dead letters forward']?.detail).toBe('3 messages');
+    expect(checks['dead letters feedback']?.detail).toBe('1 message');
     for (const c of Object.values(checks)) if (c.status !== 'ok') expect(c.fix, c.name).toMatch(/\S/);
   });
 
@@ -310,7 +318,7 @@ describe('doctor against the local stack', () => {
       bucket: 'b',
       tableName: 't',
     };
-    recordReconcileRun(home, 'local', true, new Date('2026-11-29T11:30:00Z'));
+    recordReconcileRun(home, 'local', reconcileReport(true), new Date('2026-11-29T11:30:00Z'));
     const checks = byName(
       await runLocalChecks({
         config: exampleConfig(),
@@ -353,9 +361,9 @@ describe('doctor against the local stack', () => {
   });
 
   it('remembers when reconcile last ran clean across a run that found differences', () => {
-    recordReconcileRun(home, 'aws', true, new Date('2026-11-20T00:00:00Z'));
-    recordReconcileRun(home, 'aws', false, new Date('2026-11-29T00:00:00Z'));
-    expect(readReconcileRecord(home, 'aws')).toEqual({
+    recordReconcileRun(home, 'aws', reconcileReport(true), new Date('2026-11-20T00:00:00Z'));
+    recordReconcileRun(home, 'aws', reconcileReport(false), new Date('2026-11-29T00:00:00Z'));
+    expect(readReconcileRecord(home, 'aws')).toMatchObject({
       at: '2026-11-29T00:00:00.000Z',
       ok: false,
       lastCleanAt: '2026-11-20T00:00:00.000Z',

@@ -8,7 +8,7 @@ import {
   maildirWriter,
   parseDovecotKeywords,
 } from '../../shared/history/maildir-source';
-import { mboxFolderOf } from '../../shared/history/mbox-source';
+import { isMessageFileName, mboxFolderOf } from '../../shared/history/mbox-source';
 import { folderLevels, mboxStateOf } from '../../shared/history/mbox-state';
 import { specialFolderOf } from '../../shared/history/special-folders';
 import { placeByLabels, splitLabels, stripTakeoutHeaders } from '../../shared/history/takeout';
@@ -132,6 +132,26 @@ describe('mbox files name their folder', () => {
     ['/var/mail/bob', undefined, 'INBOX'], // a spool file
     ['/home/u/Work.mbox', undefined, 'Work'], // a file named on the command line
   ])('%s (from %s) -> %s', (path, root, folder) => expect(mboxFolderOf(path, root)).toBe(folder));
+});
+
+describe("a file named as one message's file, not as a folder", () => {
+  it.each([
+    ['/c/00001.7c53336b37003a9286aba55d2945844c', true], // SpamAssassin corpus
+    ['/c/inmail.17', true], // TREC
+    ['/c/maildir/1.', true], // Enron
+    ['/c/1700000000.M1P2.host,S=300:2,S', true], // a maildir file outside cur/
+    ['/c/msg_25.txt', true],
+    ['/c/Saved.MSG', true],
+    ['/m/Work.mbox', false],
+    ['/m/2023.mbox', false],
+    ['/m/Lists/ietf', false],
+    ['/m/Archives.sbd/2023', false], // Thunderbird
+    ['/m/Archives.sbd/2023.05', false],
+    ['/m/2023', false],
+    ['/m/Travel 2019', false],
+    ['/m/Sent', false],
+    ['/home/u/mbox', false],
+  ])('%s -> %s', (path, expected) => expect(isMessageFileName(path)).toBe(expected));
 });
 
 describe('mbox state fields', () => {

@@ -7,9 +7,11 @@ import {
   isClaimable,
   isRedrivable,
   leaseUntil,
+  parseForwardRequest,
   SEND_LEASE_MS,
 } from '../../shared/forwarding/ledger';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
+import { JsonShapeError } from '../../shared/json';
 
 const now = new Date('2026-03-01T12:00:00Z');
 const past = new Date(now.getTime() - 1).toISOString();
@@ -68,5 +70,30 @@ describe('the ledger rules', () => {
     const found = await ledgerRedrives(index, ['alice@example.com', 'bob@example.com'], now, parked);
     expect(found.map((r) => r.messageKey).sort()).toEqual(['dead', 'failed']);
     expect(uniqueRequests([...parked, ...parked, ...found])).toHaveLength(3);
+  });
+});
+
+describe('a forward queue message read back', () => {
+  it('is a request, with the redrive flag when redrive wrote it', () => {
+    const body = JSON.stringify({
+      mailbox: 'alice@example.com',
+      messageKey: 'incoming/abc123def4',
+      redrive: true,
+    });
+    expect(parseForwardRequest(body, 'm1')).toEqual({
+      mailbox: 'alice@example.com',
+      messageKey: 'incoming/abc123def4',
+      redrive: true,
+    });
+  });
+
+  it('names the message and the field when it is not one', () => {
+    expect(() => parseForwardRequest('{"mailbox":', 'dead letter m2')).toThrow(/dead letter m2 is not JSON/);
+    expect(() => parseForwardRequest(JSON.stringify({ mailbox: 'alice@example.com' }), 'm3')).toThrow(
+      JsonShapeError,
+    );
+    expect(() => parseForwardRequest(JSON.stringify({ mailbox: 'alice@example.com' }), 'm3')).toThrow(
+      /messageKey/,
+    );
   });
 });

@@ -1,0 +1,83 @@
+// `mail-archiver seal [--out DIR]`: seals the transparency log now (docs/transparency.md): the delivery log's new
+// records appended to the Merkle tree and its head signed as a checkpoint. Locally with the data directory's key
+// file; with --target aws by the stack's seal function. --out keeps the checkpoint and the public key, the two
+// files `verify --checkpoint --key` checks a bundle against.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { httpTimestampAuthority } from '../../shared/adapters/tsa-client';
+import { deliveryLogSource } from '../../shared/transparency/leaf';
+import { formatVerifierKey } from '../../shared/transparency/note';
+import { type SealReport, seal } from '../../shared/transparency/seal';
+import type { CliContext } from '../context';
+import { openLocalLogSigner } from '../local/log-signing-key';
+import { archiverHome } from '../local/running-stack';
+import { fileProblem, UserError } from '../process/output';
+import { out } from '../program';
+import { sealOnAws } from '../target/aws';
+
+/** The files `seal --out DIR` writes. */
+export const CHECKPOINT_FILE = 'checkpoint';
+export const KEY_FILE = 'key.pub';
+
+export function registerSeal(program: Command, ctx: CliContext): void {
+  program
+    .command('seal')
+    .description(
+      "seal the transparency log now: append the delivery log's new records and sign a checkpoint of them all",
+    )
+    .option(
+      '--out <dir>',
+      'also write the signed checkpoint to DIR/checkpoint and the public key to DIR/key.pub',
+    )
+    .action(async (options: { out?: string }) => {
+      const output = out();
+      const { target, configuration } = ctx.globals();
+      if (options.out) await prepareOut(options.out);
+      const result =
+        target === 'aws'
+          ? await sealOnAws(configuration)
+          : await ctx.withArchive(async (archive, config) => {
+              const { signer, created, path } = await openLocalLogSigner(archiverHome(), config);
+              if (created) output.info(`made the local log's signing key ${path} (mode 0600)`);
+              const tsa = config.transparency.timestampAuthority;
+              const report = await seal({
+                store: archive.transparency,
+                signer,
+                source: deliveryLogSource(archive.deliveryLog),
+                ...(tsa ? { timestampAuthority: httpTimestampAuthority(tsa) } : {}),
+              });
+              return { ...report, key: formatVerifierKey(signer.verifier) };
+            });
+      if (options.out) {
+        await writeFile(join(options.out, CHECKPOINT_FILE), result.checkpoint);
+        await writeFile(join(options.out, KEY_FILE), `${result.key}\n`);
+      }
+      printReport(result, options.out);
+    });
+}
+
+async function prepareOut(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (error) {
+    throw new UserError(`cannot write into ${dir} (--out): ${fileProblem(error)}`, { cause: error });
+  }
+}
+
+function printReport(report: SealReport & { key: string }, dir: string | undefined): void {
+  const output = out();
+  const { checkpoint, ...facts } = report;
+  output.jsonLine({ ...facts, checkpoint, ...(dir ? { out: dir } : {}) });
+  const grown = report.size - report.previousSize;
+  output.result(`sealed ${report.origin}: ${report.size} deliveries (${grown} new), root ${report.root}`);
+  if (report.repeats > 0) output.detail(`  ${report.repeats} records repeat deliveries already sealed`);
+  if (dir) output.result(`  checkpoint: ${join(dir, CHECKPOINT_FILE)}, public key: ${join(dir, KEY_FILE)}`);
+  if (report.timestamp) output.result(`  time-stamped ${report.timestamp.time}`);
+  if (report.timestampError) output.warn(`no time-stamp: ${report.timestampError}`);
+  for (const line of report.unreadable.slice(0, 20)) output.warn(`not a delivery record: ${line}`);
+  for (const line of report.conflicts.slice(0, 20))
+    output.warn(`a record names other content for a sealed delivery: ${line}`);
+  // Conflicts are what an operator must look at (the tree keeps the delivery as first sealed).
+  if (report.conflicts.length > 0) process.exitCode = 1;
+}

@@ -1,0 +1,123 @@
+// The checks of `mail-archiver doctor` against the local stack (`npm start`): the config, that the stack runs and
+// its S3 and DynamoDB answer, the last reconcile, the local dead letters.
+import { connect } from 'node:net';
+import type { ReconcileRun } from '../../shared/archive/reconcile-run';
+import type { ArchiverConfig } from '../../shared/config';
+import type { StackFile } from '../local/running-stack';
+import { type Check, fail, type NamedCheck, ok, reconcileCheck, runChecks, warn } from './check';
+import { exportRecipientsCheck } from './export-encryption';
+
+export interface LocalDoctorDeps {
+  config: ArchiverConfig;
+  running: StackFile | undefined;
+  lastReconcile: ReconcileRun | undefined;
+  /** The local dead-letter folders' counts (MAIL_ARCHIVER_HOME/dead-letters, forward-dead-letters). */
+  deadLetters?: { ingest: number; parkedForwards: number; unreadable?: { file: string; reason: string }[] };
+  /** Whether something answers on host:port (default: a TCP connect). */
+  reachable?: (url: string) => Promise<boolean>;
+  now?: () => Date;
+}
+
+const config: NamedCheck<LocalDoctorDeps> = {
+  name: 'config',
+  run: async ({ config }) =>
+    ok('config', `valid: ${config.domains.join(', ')}, ${Object.keys(config.mailboxes).length} mailboxes`),
+};
+
+const localStack: NamedCheck<LocalDoctorDeps> = {
+  name: 'local stack',
+  async run({ running, reachable = tcpReachable }) {
+    if (!running) return warn('local stack', 'not running', 'npm start');
+    const checks = [ok('local stack', `running (pid ${running.pid}, since ${running.startedAt})`)];
+    const { s3, dynamodb } = running.endpoints;
+    for (const [name, url] of Object.entries({ s3, dynamodb })) {
+      checks.push(
+        (await reachable(url))
+          ? ok(`local ${name}`, `answers at ${url}`)
+          : fail(
+              `local ${name}`,
+              `nothing answers at ${url} (not listening, or not responding within 3 s)`,
+              'stop npm start and start it again',
+            ),
+      );
+    }
+    return checks;
+  },
+};
+
+const reconcile: NamedCheck<LocalDoctorDeps> = {
+  name: 'reconcile',
+  run: async ({ lastReconcile, now }) => reconcileCheck(lastReconcile, now?.() ?? new Date()),
+};
+
+const exportEncryption: NamedCheck<LocalDoctorDeps> = {
+  name: 'export encryption',
+  run: async ({ config }) => exportRecipientsCheck(config),
+};
+
+const deadLetters: NamedCheck<LocalDoctorDeps> = {
+  name: 'dead letters',
+  async run({ deadLetters }) {
+    if (!deadLetters) return [];
+    const { ingest, parkedForwards, unreadable = [] } = deadLetters;
+    return [
+      ...(unreadable.length > 0
+        ? [
+            fail(
+              'dead letters unreadable',
+              unreadable.map((u) => `${u.file}: ${u.reason}`).join('; '),
+              'read each, then move it out of the folder (redrive cannot use it)',
+            ),
+          ]
+        : []),
+      ingest === 0
+        ? ok('dead letters ingest', 'empty')
+        : fail('dead letters ingest', `${ingest} stored messages not indexed`, 'mail-archiver redrive'),
+      parkedForwards === 0
+        ? ok('parked forwards', 'none')
+        : fail(
+            'parked forwards',
+            `${parkedForwards} parked`,
+            'mail-archiver forwards --state failed, then mail-archiver redrive',
+          ),
+    ];
+  },
+};
+
+/** The local checks, in the report's order. */
+export const LOCAL_CHECKS: readonly NamedCheck<LocalDoctorDeps>[] = [
+  config,
+  localStack,
+  reconcile,
+  exportEncryption,
+  deadLetters,
+];
+
+/** The checks of the local stack (`npm start`): it runs, and its S3 and DynamoDB answer. Never throws. */
+export async function runLocalChecks(deps: LocalDoctorDeps): Promise<Check[]> {
+  return runChecks(LOCAL_CHECKS, deps, 'run doctor again; if it fails again, run it with --verbose');
+}
+
+/**
+ * Whether the service at `url` answers: it accepts a connection and then responds to an HTTP request (any bytes,
+ * or closing the connection) within `ms`. A connection alone is not enough: a stopped or hung JVM (DynamoDB
+ * Local under SIGSTOP, a full GC) still has its socket accepted by the kernel, and every command then waited on
+ * it for ever while doctor said "answers".
+ */
+export function tcpReachable(url: string, ms = 3000): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    const done = (result: boolean) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(ms, () => done(false));
+    socket.once('connect', () =>
+      socket.write(`GET / HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`),
+    );
+    socket.once('data', () => done(true));
+    socket.once('end', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}

@@ -1,0 +1,128 @@
+// The record of a reconcile run: one shape for the scheduled reconcile's report in S3 (reports/reconcile.json,
+// written by lambdas/reconcile) and the CLI's `reconcile` record in the data directory (last-reconcile.<target>.
+// json), read by `status` and `doctor`. Each run keeps when a run last ended clean, so a run that found
+// differences still says since when the archive has not been clean.
+import { z } from 'zod';
+import { RECONCILE_REPORT_KEY } from '../index/schema';
+import { parseJsonAs } from '../json';
+import type { RawMailStore } from '../ports';
+import { readObject } from './raw-object';
+import type { ReconcileReport, ReindexReport } from './reconcile';
+
+const count = z.number().int().min(0);
+const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not a date');
+
+export const reconcileRunSchema = z.object({
+  /** ISO 8601 UTC: when the run ended. */
+  at: timestamp,
+  /** Whether it found nothing to repair, or repaired all it found. */
+  ok: z.boolean(),
+  /** When a run last ended clean, possibly before `at`. */
+  lastCleanAt: timestamp.optional(),
+  rawMessages: count,
+  notIndexed: count,
+  unrecorded: count,
+  rawMissing: count,
+  notForwarded: count,
+  forwardsUnsettled: count,
+  /** Index rows the delivery log did not record (absent in records from before the log). */
+  notLogged: count.optional(),
+  /** Messages this run reindexed, and those it could not. */
+  reindexed: count.optional(),
+  reindexFailed: count.optional(),
+  /** Envelope sidecars that could not be read (left after the run's repairs). */
+  unreadableEnvelopes: count.optional(),
+  /** How many invocations the run's comparison took (absent in records from before runs could continue). */
+  steps: count.optional(),
+  /** ISO 8601 UTC: when the run started (its first invocation). */
+  startedAt: timestamp.optional(),
+  /** The lock sweep (shared/retention/sweep.ts): versions it locked, and messages it left with an unlocked one. */
+  lockedBySweep: count.optional(),
+  unlockedMessages: count.optional(),
+  /** ISO 8601 UTC: every version created before this instant is locked; where the next sweep starts. */
+  lockedThrough: timestamp.optional(),
+});
+
+/** What a run keeps of its lock sweep (shared/retention/sweep.ts SweepReport). */
+export interface SweepSummary {
+  locked: number;
+  unlockedMessages: number;
+  lockedThrough?: string;
+}
+
+export type ReconcileRun = z.output<typeof reconcileRunSchema>;
+
+/**
+ * The record of a run that ended at `at` with `report`, after `previous` (the last record, if any), with what it
+ * reindexed and what its lock sweep did when it ran them.
+ */
+export function reconcileRunOf(
+  report: ReconcileReport,
+  at: Date,
+  previous: Pick<ReconcileRun, 'lastCleanAt'> | undefined,
+  reindexed?: ReindexReport,
+  sweep?: SweepSummary,
+): ReconcileRun {
+  const iso = at.toISOString();
+  const lastCleanAt = report.ok ? iso : previous?.lastCleanAt;
+  return {
+    at: iso,
+    ok: report.ok,
+    ...(lastCleanAt ? { lastCleanAt } : {}),
+    rawMessages: report.rawMessages,
+    notIndexed: report.notIndexed.length,
+    unrecorded: report.unrecorded.length,
+    unreadableEnvelopes: report.unreadableEnvelopes.length,
+    rawMissing: report.rawMissing.length,
+    notForwarded: report.notForwarded.length,
+    forwardsUnsettled: report.forwardsUnsettled.length,
+    notLogged: report.notLogged.length,
+    ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
+    ...(sweep
+      ? {
+          lockedBySweep: sweep.locked,
+          unlockedMessages: sweep.unlockedMessages,
+          ...(sweep.lockedThrough ? { lockedThrough: sweep.lockedThrough } : {}),
+        }
+      : {}),
+  };
+}
+
+/** A record read back from `where`. Throws JsonShapeError when it is not JSON or not a record. */
+export function parseReconcileRun(text: string, where: string): ReconcileRun {
+  return parseJsonAs(reconcileRunSchema, text, where);
+}
+
+/** The later of two records (by `at`), either of which may be missing. */
+export function latestReconcileRun(
+  a: ReconcileRun | undefined,
+  b: ReconcileRun | undefined,
+): ReconcileRun | undefined {
+  if (!a || !b) return a ?? b;
+  return Date.parse(b.at) > Date.parse(a.at) ? b : a;
+}
+
+/**
+ * The scheduled reconcile's record in `bucket` (RECONCILE_REPORT_KEY), or undefined when none was written yet.
+ * Throws JsonShapeError when the object is not a record, and what the store throws.
+ */
+export async function readStoredReconcileRun(
+  store: RawMailStore,
+  bucket: string,
+): Promise<ReconcileRun | undefined> {
+  const location = { bucket, key: RECONCILE_REPORT_KEY };
+  if (!(await store.exists(location))) return undefined;
+  return parseReconcileRun(
+    (await readObject(store, location)).toString('utf8'),
+    `s3://${bucket}/${location.key}`,
+  );
+}
+
+/** Writes `run` as the scheduled reconcile's record in `bucket`, replacing the last one. */
+export async function writeStoredReconcileRun(
+  store: RawMailStore,
+  bucket: string,
+  run: ReconcileRun,
+): Promise<void> {
+  await store.write({ bucket, key: RECONCILE_REPORT_KEY }, Buffer.from(JSON.stringify(run)));
+}

@@ -1,0 +1,126 @@
+// The `health` section of the config file (shared/config.ts): the canary and the silence alarm. Every field's
+// documentation is its `.describe()` or `.meta()`, as in the rest of the schema (scripts/config-docs.ts).
+import { z } from 'zod';
+import { addressDomain } from '../mail/address';
+
+const emailAddress = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(
+    /^[^\s@<>()",;+]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/,
+    'must be an email address like canary@example.com, without +',
+  );
+
+/** What tells the operator the archive stopped receiving (docs/operations.md). */
+export const healthSchema = z
+  .object({
+    canary: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Send a canary through SES to the canary address on a schedule; the next run checks it was archived, else an alarm says where its path broke.',
+          ),
+        address: emailAddress.optional().meta({
+          description:
+            'The reserved address canaries are sent from and to, archived in a mailbox of its own (never forwarded); on one of `domains`, and no mailbox, catch-all or journal address.',
+          'x-default-text': '`canary@<first domain>`',
+        }),
+        everyHours: z
+          .number()
+          .int()
+          .min(1)
+          .max(24)
+          .default(6)
+          .describe('Hours between canaries (each run checks the previous one, then sends the next).'),
+        windowMinutes: z
+          .number()
+          .int()
+          .min(5)
+          .max(24 * 60)
+          .default(60)
+          .describe(
+            'Minutes a canary may take from SES sending to the index before it counts as late; at most `everyHours`.',
+          ),
+        pingUrl: z
+          .url({ protocol: /^https?$/ })
+          .optional()
+          .describe(
+            'Called (GET) after each canary round trip that arrived on time, the healthchecks.io convention: your monitoring notices silence even when the alarm topic breaks. An unreachable URL is logged and counted, never fails the canary.',
+          ),
+      })
+      .strict()
+      .prefault({}),
+    silenceAlarmHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(168)
+      .optional()
+      .describe(
+        'Alarm when no message at all was received for this many hours (for domains that receive mail every day; the canary covers quiet ones).',
+      ),
+  })
+  .strict()
+  .prefault({});
+
+export type HealthConfig = z.output<typeof healthSchema>;
+
+/** The address canaries are sent from and to (lower case): configured, else `canary@<first domain>`. */
+export function canaryAddress(config: { health: HealthConfig; domains: string[] }): string {
+  return config.health.canary.address ?? `canary@${config.domains[0]?.toLowerCase()}`;
+}
+
+/** The config as {@link healthIssues} reads it. */
+export interface HealthConfigView {
+  health: HealthConfig;
+  domains: string[];
+  mailboxes: Record<string, unknown>;
+  journalAddress?: string | undefined;
+  unknownRecipients: { action: 'reject' } | { action: 'catchAll'; mailbox: string };
+  forwarding: { fromAddress?: string | undefined };
+}
+
+/**
+ * Relations of the `health` section to the rest of the config: the canary address is on a domain of ours and
+ * collides with no real address (a canary filed into a real mailbox would be forwarded and exported with it).
+ */
+export function healthIssues(config: HealthConfigView): { path: (string | number)[]; message: string }[] {
+  const { canary } = config.health;
+  if (!canary.enabled) return [];
+  const path = ['health', 'canary', 'address'];
+  const address = canaryAddress(config);
+  const issues: { path: (string | number)[]; message: string }[] = [];
+  if (!config.domains.map((d) => d.toLowerCase()).includes(addressDomain(address))) {
+    issues.push({
+      path,
+      message: `${address} is not on one of "domains" (the canary tests our own receiving)`,
+    });
+  }
+  const taken: [string | undefined, string][] = [
+    ...Object.keys(config.mailboxes).map((m): [string, string] => [m, `the mailbox ${m}`]),
+    [config.journalAddress, 'the journal address'],
+    [
+      config.unknownRecipients.action === 'catchAll' ? config.unknownRecipients.mailbox : undefined,
+      'the catch-all mailbox',
+    ],
+    [config.forwarding.fromAddress, 'forwarding.fromAddress'],
+  ];
+  for (const [other, what] of taken) {
+    if (other?.toLowerCase() === address) {
+      issues.push({
+        path,
+        message: `${address} is ${what}: the canary needs an address of its own (set health.canary.address)`,
+      });
+    }
+  }
+  if (canary.windowMinutes > canary.everyHours * 60) {
+    issues.push({
+      path: ['health', 'canary', 'windowMinutes'],
+      message: `must be at most everyHours (${canary.everyHours} h): each run judges the previous canary`,
+    });
+  }
+  return issues;
+}

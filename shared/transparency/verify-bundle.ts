@@ -1,0 +1,109 @@
+// `verify BUNDLE --checkpoint FILE --key FILE [--previous FILE] [--tsa-ca FILE]`, after the plain checks of
+// shared/bundle/verify.ts: the bundle's messages proven against a checkpoint the user keeps, with nothing but the
+// bundle, the files named and node:crypto. The plain checks already tied each file's bytes to the manifest's
+// sha256 and size; these tie the manifest to the signed log.
+import type { ManifestMessage } from '../bundle/manifest';
+import type { VerifyReport } from '../bundle/verify';
+import { errorMessage } from '../errors';
+import type { Checkpoint } from './checkpoint';
+import { type NoteVerifier, parseVerifierKey } from './note';
+import {
+  BUNDLE_CHECKPOINT,
+  BUNDLE_PROOFS,
+  BUNDLE_TIMESTAMP,
+  checkBundleProofs,
+  type LeafDelivery,
+} from './proofs';
+import { certificatesOf, type TimestampFacts, verifyTimestamp } from './timestamp';
+import { checkpointFromWitness } from './witness';
+
+/** The files the user names, as read. */
+export interface TrustFiles {
+  /** --key: the log's verifier key line. */
+  key: Buffer;
+  /** --checkpoint: a signed checkpoint, or a witness mail holding one. */
+  checkpoint: Buffer;
+  /** --previous: an older one. */
+  previous?: Buffer;
+  /** --tsa-ca: the timestamp authority's CA certificate(s), PEM or DER. */
+  tsaCa?: Buffer;
+}
+
+export interface TransparencyCheck {
+  errors: string[];
+  /** Messages proven included under the signed root. */
+  proven: number;
+  checkpoint?: Checkpoint;
+  timestamp?: TimestampFacts;
+}
+
+/** The key file read, or the reason it cannot be used. */
+export function readKeyFile(bytes: Buffer): NoteVerifier | string {
+  try {
+    return parseVerifierKey(bytes.toString('utf8'));
+  } catch (error) {
+    return `the key file (--key) is not the log's public key: ${errorMessage(error)}`;
+  }
+}
+
+/** A checkpoint file's signed note: the file itself, or the checkpoint inside a witness mail. */
+export function checkpointNote(bytes: Buffer): Buffer {
+  const inMail = checkpointFromWitness(bytes.toString('utf8'));
+  return inMail ? Buffer.from(inMail, 'utf8') : bytes;
+}
+
+/**
+ * Checks a verified bundle's transparency files against the files the user trusts. `readLeaf` reads a leaf as a
+ * delivery (throws when it is not one). Never throws for a bad bundle or file: the errors say what failed.
+ */
+export async function checkBundleTransparency(
+  report: VerifyReport,
+  trust: TrustFiles,
+  readLeaf: (leaf: string) => LeafDelivery,
+): Promise<TransparencyCheck> {
+  const key = readKeyFile(trust.key);
+  if (typeof key === 'string') return { errors: [key], proven: 0 };
+  const manifest = report.manifest;
+  if (!manifest) return { errors: ['the bundle has no readable manifest to prove'], proven: 0 };
+  const bundleCheckpoint = report.transparency.get(BUNDLE_CHECKPOINT);
+  if (!bundleCheckpoint)
+    return {
+      errors: [
+        `${BUNDLE_CHECKPOINT} is missing: the bundle was made before the log was sealed, or without it`,
+      ],
+      proven: 0,
+    };
+  const validity = new Map(manifest.folders.map((f) => [f.name, f.uidValidity]));
+  const proofs = report.transparency.get(BUNDLE_PROOFS);
+  const result = checkBundleProofs({
+    key,
+    checkpoints: {
+      bundle: bundleCheckpoint,
+      given: checkpointNote(trust.checkpoint),
+      ...(trust.previous ? { previous: checkpointNote(trust.previous) } : {}),
+    },
+    proofs: proofs?.toString('utf8'),
+    mailbox: manifest.mailbox,
+    messages: manifest.messages.map((m: ManifestMessage) => ({
+      folder: m.folder,
+      uid: m.uid,
+      uidValidity: validity.get(m.folder) ?? 0,
+      sha256: m.sha256,
+      size: m.size,
+    })),
+    readLeaf,
+  });
+  const check: TransparencyCheck = { ...result };
+  if (trust.tsaCa) {
+    const reply = report.transparency.get(BUNDLE_TIMESTAMP);
+    if (!reply) check.errors.push(`${BUNDLE_TIMESTAMP} is missing: the checkpoint was not time-stamped`);
+    else {
+      try {
+        check.timestamp = await verifyTimestamp(reply, bundleCheckpoint, certificatesOf(trust.tsaCa));
+      } catch (error) {
+        check.errors.push(`${BUNDLE_TIMESTAMP}: ${errorMessage(error)}`);
+      }
+    }
+  }
+  return check;
+}

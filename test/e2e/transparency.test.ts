@@ -1,0 +1,272 @@
+// The transparency log end to end on the local stack, through the command line a user has: real mail over SMTP,
+// `seal --out`, `export`, then `verify --checkpoint --key` on the bundle file and on the unpacked bundle. The
+// attacks the log exists for are made here with real files: a byte flipped in a message, the same flip with the
+// manifest rewritten to match (only the log can tell), a checkpoint of another root signed with the log's own key
+// (a rewritten history), a checkpoint signed by another key, and mail delivered after the last seal.
+import { execFile } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { createTransport } from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { logSigningKeyPath } from '../../cli/local/log-signing-key';
+import { type RunningLocalStack, startLocalStack } from '../../cli/local/stack';
+import { signCheckpoint } from '../../shared/transparency/checkpoint';
+import { formatVerifierKey, KeyFileSigner } from '../../shared/transparency/note';
+import { exampleConfig } from '../support/config';
+import { corporaPresent, corporaSkipReason, corpusMessages, corpusName } from '../support/corpora';
+import { makeMessage } from '../support/messages';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '../..');
+const config = exampleConfig();
+const MAILBOX = 'alice@example.com';
+let home: string;
+let work: string;
+let stack: RunningLocalStack | undefined;
+
+async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run('node', [join(ROOT, 'cli/bin.js'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, MAIL_ARCHIVER_HOME: home, CI: 'true', NO_COLOR: '1' },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const e = error as { stdout: string; stderr: string; code: number };
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+  }
+}
+
+/** Real third-party messages when the corpora are here (a few), else hand-written ones (said so). */
+function messagesToSend(): Buffer[] {
+  if (!corporaPresent) {
+    console.warn(`${corporaSkipReason}: sending hand-written messages instead`);
+    return [1, 2, 3, 4].map((i) => makeMessage({ subject: `hand-written ${i}` }));
+  }
+  const files = corpusMessages()
+    .filter((f) => statSync(f).size < 200_000)
+    .slice(0, 6);
+  console.info(`sending ${files.map(corpusName).join(', ')}`);
+  return files.map((f) => readFileSync(f));
+}
+
+async function send(raw: Buffer): Promise<void> {
+  if (!stack) throw new Error('stack not running');
+  await createTransport({
+    host: stack.smtp.host,
+    port: stack.smtp.port,
+    secure: false,
+    ignoreTLS: true,
+  }).sendMail({
+    envelope: { from: 'ann@sender.example.org', to: [MAILBOX] },
+    raw,
+  });
+}
+
+async function archived(): Promise<number> {
+  const { stdout, code, stderr } = await cli(['list', MAILBOX, '--json']);
+  expect(code, stderr).toBe(0);
+  return stdout.split('\n').filter(Boolean).length;
+}
+
+async function sealTo(dir: string): Promise<{ size: number; previousSize: number }> {
+  const { stdout, stderr, code } = await cli(['--json', 'seal', '--out', dir]);
+  expect(code, stderr).toBe(0);
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string);
+}
+
+async function verify(bundle: string, ...args: string[]) {
+  const result = await cli(['--json', 'verify', bundle, ...args]);
+  const report = JSON.parse(result.stdout.trim().split('\n').at(-1) as string) as {
+    ok: boolean;
+    errors: string[];
+    transparency?: { proven: number; treeSize: number };
+  };
+  return { ...result, report };
+}
+
+const trust = (dir: string) => ['--checkpoint', join(dir, 'checkpoint'), '--key', join(dir, 'key.pub')];
+
+beforeAll(async () => {
+  home = mkdtempSync(join(tmpdir(), 'mail-archiver-transparency-'));
+  work = join(home, 'work');
+  mkdirSync(work);
+  stack = await startLocalStack(config, { home, smtpPort: 0 });
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(home, { recursive: true, force: true });
+});
+
+describe('the transparency log on the local stack', () => {
+  const first = () => join(work, 'first');
+  const second = () => join(work, 'second');
+  let sent = 0;
+
+  it('seals what was archived: checkpoint and key written, the key file private, a second seal grows the tree', async () => {
+    const messages = messagesToSend();
+    for (const raw of messages.slice(0, 3)) await send(raw);
+    sent = 3;
+    await expect.poll(archived, { timeout: 30_000, interval: 500 }).toBe(sent);
+    const one = await sealTo(first());
+    expect(one).toMatchObject({ previousSize: 0, size: 3 });
+    expect(readFileSync(join(first(), 'key.pub'), 'utf8')).toMatch(
+      /^example\.com\/mail-archiver\/[^+]+\/local\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*\n$/,
+    );
+    expect(statSync(logSigningKeyPath(home)).mode & 0o777).toBe(0o600);
+
+    for (const raw of messages.slice(3)) await send(raw);
+    sent = messages.length;
+    await expect.poll(archived, { timeout: 30_000, interval: 500 }).toBe(sent);
+    const two = await sealTo(second());
+    expect(two).toMatchObject({ previousSize: 3, size: sent });
+    // Sealing an unchanged log writes the same checkpoint again (a no-op for the write-once store).
+    const again = await sealTo(join(work, 'again'));
+    expect(again).toMatchObject({ previousSize: sent, size: sent });
+    expect(readFileSync(join(work, 'again', 'checkpoint'))).toEqual(
+      readFileSync(join(second(), 'checkpoint')),
+    );
+  }, 180_000);
+
+  it('a bundle proves every message against the checkpoint kept, the older one and its own', async () => {
+    const bundle = join(work, 'alice.tar.gz');
+    const exported = await cli(['export', MAILBOX, '--out', bundle]);
+    expect(exported.code, exported.stderr).toBe(0);
+    const latest = await verify(bundle, ...trust(second()));
+    expect(latest.code, latest.stdout + latest.stderr).toBe(0);
+    expect(latest.report).toMatchObject({ ok: true, transparency: { proven: sent, treeSize: sent } });
+    const withPrevious = await verify(bundle, ...trust(second()), '--previous', join(first(), 'checkpoint'));
+    expect(withPrevious.report.errors).toEqual([]);
+    const older = await verify(bundle, ...trust(first()));
+    expect(older.report.errors).toEqual([]);
+    // The human line says what was proven.
+    const plain = await cli(['verify', bundle, ...trust(second())]);
+    expect(plain.stdout).toMatch(/in the transparency log of .*local, proven against its signed checkpoint/);
+  }, 120_000);
+
+  it('names the message whose byte was flipped, also when the manifest was rewritten to match it', async () => {
+    const dir = join(work, 'unpacked');
+    mkdirSync(dir);
+    await run('tar', ['-xzf', join(work, 'alice.tar.gz'), '-C', dir]);
+    const cur = join(dir, 'Maildir', 'cur');
+    const name = readdirSync(cur).sort()[0] as string;
+    const file = join(cur, name);
+    const bytes = readFileSync(file);
+    // A letter near the end (flipping its lowest bit keeps it a letter: no line ending made or lost).
+    let at = bytes.length - 1;
+    while (at > 0 && !/[A-Za-z]/.test(String.fromCharCode(bytes[at] as number))) at -= 1;
+    bytes[at] = (bytes[at] as number) ^ 0x01;
+    const { mtime } = statSync(file);
+    writeFileSync(file, bytes);
+    utimesSync(file, mtime, mtime);
+    const flipped = await verify(dir, ...trust(second()));
+    expect(flipped.code).toBe(1);
+    expect(flipped.report.errors.join('\n')).toContain(name);
+
+    // Whoever can change the bundle can change its manifest too: the manifest then agrees with the file, and
+    // only the log still knows what was received.
+    const manifestPath = join(dir, 'manifest.json');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+      messages: { file: string; sha256: string; folder: string; uid: number; storage: string }[];
+    };
+    const entry = manifest.messages.find((m) => m.file.endsWith(name));
+    if (!entry) throw new Error(`no manifest entry for ${name}`);
+    // The manifest's sha256 is of the bytes as received: a crlf-to-lf file with its LFs turned back into CRLF.
+    const raw =
+      entry.storage === 'crlf-to-lf'
+        ? Buffer.from(bytes.toString('latin1').replace(/\n/g, '\r\n'), 'latin1')
+        : bytes;
+    entry.sha256 = createHash('sha256').update(raw).digest('hex');
+    writeFileSync(manifestPath, JSON.stringify(manifest, null, 1));
+    const rewritten = await verify(dir, ...trust(second()));
+    expect(rewritten.code).toBe(1);
+    expect(rewritten.report.errors).toEqual([
+      expect.stringMatching(
+        new RegExp(`^INBOX UID ${entry.uid}: the log recorded another delivery \\(sha256 [0-9a-f]{64}\\)$`),
+      ),
+    ]);
+  }, 120_000);
+
+  it('refuses a checkpoint of another root signed with the log key, and one signed by another key', async () => {
+    const bundle = join(work, 'alice.tar.gz');
+    const signer = KeyFileSigner.parse(readFileSync(logSigningKeyPath(home), 'utf8'));
+    const origin = signer.verifier.name;
+    // A rewritten history: the log's own key signs a tree of the first size with another root.
+    const forged = await signCheckpoint({ origin, size: 3, root: Buffer.alloc(32, 7) }, signer);
+    writeFileSync(join(work, 'forged'), forged);
+    const rewritten = await verify(
+      bundle,
+      '--checkpoint',
+      join(work, 'forged'),
+      '--key',
+      join(second(), 'key.pub'),
+    );
+    expect(rewritten.code).toBe(1);
+    expect(rewritten.report.errors.join('\n')).toMatch(
+      /tree of 3\) is not consistent with the bundle's checkpoint/,
+    );
+
+    // Another key under the same name signs the genuine checkpoint's text: refused.
+    const stranger = new KeyFileSigner(origin, generateKeyPairSync('ed25519').privateKey);
+    const genuineText = readFileSync(join(second(), 'checkpoint'), 'utf8').split('\n\n')[0] as string;
+    const [, size, root] = genuineText.split('\n');
+    const other = await signCheckpoint(
+      { origin, size: Number(size), root: Buffer.from(root as string, 'base64') },
+      stranger,
+    );
+    writeFileSync(join(work, 'other-key-checkpoint'), other);
+    const refused = await verify(
+      bundle,
+      '--checkpoint',
+      join(work, 'other-key-checkpoint'),
+      '--key',
+      join(second(), 'key.pub'),
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.report.errors.join('\n')).toMatch(/checkpoint given \(--checkpoint\)/);
+    // The stranger's key, given as the log's, does not open the bundle's own checkpoint.
+    writeFileSync(join(work, 'stranger.pub'), `${formatVerifierKey(stranger.verifier)}\n`);
+    const strangerKey = await verify(
+      bundle,
+      '--checkpoint',
+      join(work, 'other-key-checkpoint'),
+      '--key',
+      join(work, 'stranger.pub'),
+    );
+    expect(strangerKey.code).toBe(1);
+    expect(strangerKey.report.errors.join('\n')).toMatch(/^transparency\/checkpoint: /m);
+  }, 120_000);
+
+  it('names mail that arrived after the last seal, until the next seal covers it', async () => {
+    await send(makeMessage({ subject: 'after the seal' }));
+    sent += 1;
+    await expect.poll(archived, { timeout: 30_000, interval: 500 }).toBe(sent);
+    const bundle = join(work, 'later.tar.gz');
+    expect((await cli(['export', MAILBOX, '--out', bundle])).code).toBe(0);
+    const unsealed = await verify(bundle, ...trust(second()));
+    expect(unsealed.code).toBe(1);
+    expect(unsealed.report.errors).toEqual([
+      `INBOX UID ${sent}: not in the log at the checkpoint (tree of ${sent - 1}): not proven`,
+    ]);
+    const third = join(work, 'third');
+    expect(await sealTo(third)).toMatchObject({ size: sent });
+    const resealed = join(work, 'resealed.tar.gz');
+    expect((await cli(['export', MAILBOX, '--out', resealed])).code).toBe(0);
+    const proven = await verify(resealed, ...trust(third), '--previous', join(first(), 'checkpoint'));
+    expect(proven.report).toMatchObject({ ok: true, transparency: { proven: sent, treeSize: sent } });
+  }, 180_000);
+});
