@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { type AwsNameRule, hostedZoneIdRule, sesReceiptNameRule, stackNameRule } from './aws-names';
-import { AGE_X25519_RECIPIENT } from './bundle/age-recipient';
+import { exportSchema } from './bundle/export-config';
 import { errorMessage } from './errors';
 import { healthIssues, healthSchema } from './health/config';
 import { addressDomain } from './mail/address';
@@ -186,25 +186,7 @@ export const configSchema = z
           '`{ "hostedZoneId", "zoneName" }`: the stack creates the MX and DKIM records in this Route 53 hosted zone.',
         'x-default-text': 'none: create the records from the stack outputs',
       }),
-    export: z
-      .object({
-        recipients: z
-          .array(
-            z
-              .string()
-              .trim()
-              .regex(
-                AGE_X25519_RECIPIENT,
-                'not an age X25519 recipient (age1 followed by 58 characters, as "mail-archiver keygen" prints)',
-              ),
-          )
-          .default([])
-          .describe(
-            'age X25519 recipients (public keys, `age1...`) every export is encrypted to, as `NAME.tar.gz.age`; on AWS the export function encrypts with these and never holds a key that decrypts. Name two: a daily key and a paper key (`mail-archiver keygen`, see docs/keys.md); `doctor` warns about one. Empty: plain `.tar.gz` unless `export --encrypt-to` is given.',
-          ),
-      })
-      .strict()
-      .prefault({}),
+    export: exportSchema.prefault({}),
     transparency: z
       .object({
         sealEveryHours: z
