@@ -26,6 +26,7 @@ import {
   type SeededServer,
   type SeedMessage,
   startSeededServer,
+  TOOL_TEST_TIMEOUT_MS,
 } from '../support/mail-tools';
 import { startTestServices, type TestServices } from '../support/services';
 
@@ -145,6 +146,7 @@ describe('import of what real tools write, compared with the server they fetched
       const { report } = await importAndCompare('server', [copy], { keywords: true, dates: 'internaldate' });
       expect(report.receivedTimeSources).toEqual({ internaldate: seeded.seeds.length });
     },
+    TOOL_TEST_TIMEOUT_MS,
   );
 
   it.skipIf(cannotRun('getmail'))(
@@ -161,6 +163,7 @@ describe('import of what real tools write, compared with the server they fetched
       });
       expect(report.notices).toEqual([]);
     },
+    TOOL_TEST_TIMEOUT_MS,
   );
 
   it.skipIf(cannotRun('getmail'))(
@@ -169,6 +172,7 @@ describe('import of what real tools write, compared with the server they fetched
       const maildir = await runGetmail(seeded.server, join(work, 'getmail-maildir'), 'maildir');
       await importAndCompare('getmail-maildir', [maildir], { flags: [], keywords: false, dates: 'header' });
     },
+    TOOL_TEST_TIMEOUT_MS,
   );
 
   it.skipIf(cannotRun('neomutt'))(
@@ -193,6 +197,7 @@ describe('import of what real tools write, compared with the server they fetched
         '("From bob@example.org Sun Mar 14 09:00:00 2021") is not the start of a message: it follows a non-empty line inside a MIME multipart body whose closing boundary has not come',
       ]);
     },
+    TOOL_TEST_TIMEOUT_MS,
   );
 
   it.skipIf(cannotRun('mbsync'))(
@@ -203,6 +208,7 @@ describe('import of what real tools write, compared with the server they fetched
       // Its copy carries the X-TUID it writes; the content (compared above) is the server's all the same.
       expect((await sourceBytes(dir, '<seed-1@example.net>')).toString('latin1')).toMatch(/\nX-TUID: \S+\n/);
     },
+    TOOL_TEST_TIMEOUT_MS,
   );
 
   it.skipIf(cannotRun('mbsync'))(
@@ -211,6 +217,7 @@ describe('import of what real tools write, compared with the server they fetched
       const dir = await runMbsync(seeded.server, join(work, 'mbsync-default'), false);
       await importAndCompare('mbsync-default', [dir], { keywords: false, dates: 'header' });
     },
+    TOOL_TEST_TIMEOUT_MS,
   );
 
   it.skipIf(cannotRun('offlineimap'))(
@@ -224,6 +231,7 @@ describe('import of what real tools write, compared with the server they fetched
         dates: 'header',
       });
     },
+    TOOL_TEST_TIMEOUT_MS,
   );
 
   it.skipIf(cannotRun('mb2md') || cannotRun('neomutt'))(
@@ -255,6 +263,7 @@ describe('import of what real tools write, compared with the server they fetched
       }
       outputs.push(maildir);
     },
+    TOOL_TEST_TIMEOUT_MS,
   );
 
   it.skipIf(dovecotMissing)(
@@ -269,6 +278,7 @@ describe('import of what real tools write, compared with the server they fetched
       expect(listed.map((r) => r.messageId).sort()).toEqual(seeded.seeds.map((s) => s.messageId).sort());
       expect(report.archived).toBe(seeded.seeds.length);
     },
+    TOOL_TEST_TIMEOUT_MS,
   );
 });
 

@@ -167,7 +167,11 @@ export async function startSeededServer(work: string): Promise<SeededServer> {
   return { server, seeds, folders, maildir };
 }
 
-/** Runs a tool to its end; throws with its output when it fails. */
+/** How long one tool may run (ms); the tests that run tools allow TOOL_TEST_TIMEOUT_MS. */
+export const TOOL_TIMEOUT_MS = 90_000;
+export const TOOL_TEST_TIMEOUT_MS = 150_000;
+
+/** Runs a tool to its end; throws with its output when it fails or stalls past TOOL_TIMEOUT_MS. */
 function run(
   command: string,
   args: string[],
@@ -186,12 +190,19 @@ function run(
     child.stderr.on('data', (d: Buffer) => {
       output += d;
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    // Below the tests' own timeout, so a tool that stalls is reported with what it printed so far.
+    const started = Date.now();
+    const timer = setTimeout(() => child.kill('SIGKILL'), TOOL_TIMEOUT_MS);
     child.once('error', reject);
-    child.once('exit', (code) => {
+    child.once('exit', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve(output);
-      else reject(new Error(`${command} exited ${code}: ${output.slice(-3000)}`));
+      else
+        reject(
+          new Error(
+            `${command} ${args.join(' ')} ${signal ? `was killed (${signal}) after ${Date.now() - started} ms` : `exited ${code}`}: ${output.slice(-3000)}`,
+          ),
+        );
     });
   });
 }
@@ -251,7 +262,7 @@ export async function runGetmail(
     dir,
     '--rcfile',
     join(dir, 'getmailrc'),
-    '--quiet',
+    // Not --quiet: what it printed (one line per message) says where a stalled run stopped.
   ]);
   await run(cmd, args, { env: { HOME: dir } });
   return out;
