@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { awsDoctorDeps, runAwsChecks } from '../doctor/aws-checks';
+import { localCanaryRoundTrip } from '../doctor/canary';
 import { formatChecks } from '../doctor/check';
 import { runLocalChecks } from '../doctor/local-checks';
 import { lockModeCheck } from '../doctor/lock-mode';
@@ -18,7 +19,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
   program
     .command('doctor')
     .description(
-      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile, the lock mode against what the archive already locks, the age of the replicas this machine keeps (sync); with --target aws, prints the read-only policy of a replica machine',
+      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile, the lock mode against what the archive already locks, the age of the replicas this machine keeps (sync); locally, a canary round trip through the running stack; with --target aws, prints the read-only policy of a replica machine',
     )
     .action(async () => {
       const { target, configuration } = ctx.globals();
@@ -33,6 +34,14 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
             config: configuration,
             running,
             lastReconcile,
+            ...(running?.smtp && configuration.health.canary.enabled
+              ? {
+                  canary: () => {
+                    const smtp = running.smtp as { host: string; port: number };
+                    return ctx.withArchive((archive, config) => localCanaryRoundTrip(config, archive, smtp));
+                  },
+                }
+              : {}),
             deadLetters: (({ ingestDeadLetters, parkedForwards, unreadableDeadLetters }) => ({
               ingest: ingestDeadLetters,
               parkedForwards,

@@ -3,11 +3,22 @@
 // announces it), or stops at some step, as a broken path would. Checked: the verdict, the metrics the alarms
 // watch, the log line, and the S3 walk that finds a canary stored but not indexed (over more than 1,000 keys:
 // s3rver's listing past the first page is a known trap here).
+
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localCanaryRoundTrip } from '../../cli/doctor/canary';
+import { runLocalChecks } from '../../cli/doctor/local-checks';
+import { startSmtpListener } from '../../cli/local/smtp-listener';
+import type { Archive } from '../../cli/target/archive';
+import { healthLines } from '../../cli/target/health';
 import { createCanaryHandler } from '../../lambdas/canary/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
+import { archiveReceivedMail } from '../../shared/archive/ingest';
+import { archiveActivity } from '../../shared/health/archive-activity';
 import { isThisCanary, storedCanaryFinder } from '../../shared/health/canary-trail';
 import {
   CANARY_FAILED_METRIC,
@@ -198,4 +209,95 @@ describe('storedCanaryFinder over s3rver', () => {
       isThisCanary({ messageId: '<x@y>', id: 'canary-b' }, { messageId: '<@email.amazonses.com>' }),
     ).toBe(false);
   });
+});
+
+describe('the health view: the last message received and the canary, from the index and the canary record', () => {
+  it('status shows the last round trip and when mail last arrived (canaries aside)', async () => {
+    const config = exampleConfig();
+    const before = await archiveActivity({ config, ...services });
+    const w = canaryWorld();
+    await w.run();
+    w.later(1);
+    await w.run();
+    const activity = await archiveActivity({ config, ...services });
+    expect(activity.canary).toMatchObject({
+      state: 'ok',
+      lastRoundTrip: { outcome: 'on-time', failed: false },
+    });
+    // Canaries are not "mail received": only the other mailboxes' rows count.
+    expect(activity.lastReceivedAt).toBe(before.lastReceivedAt);
+    const { notification } = await receiveLikeSes(services.store, services.bucket, makeMessage({}), {
+      recipients: ['alice@example.com'],
+    });
+    await archiveReceivedMail(notification, { config, store: services.store, index: services.index });
+    const after = await archiveActivity({ config, ...services });
+    expect(after.lastReceivedAt).toBe(notification.mail.timestamp);
+    const lines = healthLines({ ingestDeadLetters: 0, parkedForwards: 0, ...after }).join('\n');
+    expect(lines).toMatch(/last received: +\d{4}-/);
+    expect(lines).toMatch(/canary: +last round trip on-time after \d+\.\d s/);
+    expect(
+      (
+        await archiveActivity({
+          config: exampleConfig({ health: { canary: { enabled: false } } }),
+          ...services,
+        })
+      ).canary,
+    ).toEqual({ state: 'off' });
+  });
+
+  it('a damaged canary record is reported by status and replaced by the next run', async () => {
+    const config = exampleConfig();
+    await services.store.write(
+      { bucket: services.bucket, key: 'reports/canary.json' },
+      Buffer.from('{"half": '),
+      { contentType: 'application/json' },
+    );
+    expect((await archiveActivity({ config, ...services })).canary).toMatchObject({
+      state: 'unreadable',
+      reason: expect.stringMatching(/not JSON/),
+    });
+    const run = await canaryWorld().run();
+    expect(run.replacedRecord).toMatch(/not JSON/);
+    expect((await archiveActivity({ config, ...services })).canary).toMatchObject({ state: 'ok' });
+  });
+});
+
+describe('doctor on the local stack: a canary round trip through the SMTP listener', () => {
+  it('ok while ingest works; "stored in S3, but not indexed" once ingest has stopped', async () => {
+    const config = exampleConfig();
+    const deadLetterDir = mkdtempSync(join(tmpdir(), 'mail-archiver-canary-dl-'));
+    let stopped = false;
+    const archive = {
+      ...services,
+      deliver: async (notification: Parameters<Archive['deliver']>[0]) => {
+        if (stopped) throw new Error('ingest stopped');
+        await archiveReceivedMail(notification, { config, store: services.store, index: services.index });
+      },
+    } as unknown as Archive;
+    const listener = await startSmtpListener(config, archive, { port: 0, deadLetterDir });
+    const doctor = () =>
+      runLocalChecks({
+        config,
+        running: undefined,
+        lastReconcile: undefined,
+        canary: () => localCanaryRoundTrip(config, services, listener, 2_000),
+      });
+    try {
+      expect((await doctor()).find((c) => c.name === 'canary')).toMatchObject({
+        status: 'ok',
+        detail: expect.stringMatching(/^a canary to canary@example\.com was archived after \d+\.\d s/),
+      });
+      stopped = true;
+      const broken = (await doctor()).find((c) => c.name === 'canary');
+      expect(broken).toMatchObject({
+        status: 'fail',
+        detail: expect.stringMatching(/stored in S3 at .*, but not indexed within/),
+        fix: expect.stringMatching(/redrive/),
+      });
+      expect(readdirSync(deadLetterDir)).toHaveLength(1);
+    } finally {
+      await listener.stop();
+      rmSync(deadLetterDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
