@@ -40,3 +40,11 @@ export const CANARY_FAILED_METRIC = 'CanaryFailed';
 export const CANARY_LATENCY_METRIC = 'CanaryLatency';
 /** Count of calls to `health.canary.pingUrl` that failed (unreachable, an error status); logged, not alarmed. */
 export const CANARY_PING_FAILED_METRIC = 'CanaryPingFailed';
+
+/** The ingest function's service name (its logs, and the dimension of the metrics it publishes). */
+export const INGEST_SERVICE = 'mail-archiver-ingest';
+/**
+ * Count of messages ingest archived for a mailbox other than the canary's (health.silenceAlarmHours alarms when
+ * there is none for that many hours).
+ */
+export const MESSAGES_RECEIVED_METRIC = 'MessagesReceived';

@@ -1,6 +1,6 @@
 // What tells the operator the archive stopped receiving, when nothing fails loudly: the canary (a scheduled
 // function that sends a small message through SES to the archive's own canary address and checks, on its next
-// run, that the previous one was archived) and its alarms. docs/operations.md has what each alarm means.
+// run, that the previous one was archived) and its alarms, and the silence alarm (no mail at all for a while). docs/operations.md has what each alarm means.
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -10,7 +10,13 @@ import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
 import { canaryAddress } from '../../shared/health/config';
 import { addressDomain } from '../../shared/mail/address';
-import { CANARY_FAILED_METRIC, CANARY_SERVICE, METRICS_NAMESPACE } from '../../shared/metrics';
+import {
+  CANARY_FAILED_METRIC,
+  CANARY_SERVICE,
+  INGEST_SERVICE,
+  MESSAGES_RECEIVED_METRIC,
+  METRICS_NAMESPACE,
+} from '../../shared/metrics';
 import { ArchiverFunction } from './archiver-function';
 import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
@@ -29,7 +35,8 @@ export interface ArchiveHealthProps {
 }
 
 /**
- * The canary, when `health.canary.enabled`: a function on a schedule of `everyHours`, and two alarms,
+ * The silence alarm, when `health.silenceAlarmHours` is set (SilenceAlarm: no message archived for a mailbox other
+ * than the canary's for that many hours). The canary, when `health.canary.enabled`: a function on a schedule of `everyHours`, and two alarms,
  * CanaryFailedAlarm (the previous canary late or lost, or SES refused this one) and CanaryHeartbeatAlarm (no run
  * ended for twice the period). Grants the function: read and write reports/*, read incoming/* and list the
  * bucket (a lost canary's raw object is sought by listing), `Query` on the index table and its indexes, and
@@ -44,7 +51,17 @@ export class ArchiveHealth extends Construct {
   constructor(scope: Construct, id: string, props: ArchiveHealthProps) {
     super(scope, id);
     const { config, rawMail, index, alarms } = props;
-    const { canary } = config.health;
+    const { canary, silenceAlarmHours } = config.health;
+    if (silenceAlarmHours !== undefined) {
+      // Ingest counts what it archived for a mailbox other than the canary's: a canary arriving does not hide a
+      // domain that stopped receiving its own mail.
+      alarms.alarmWhenSilent('SilenceAlarm', {
+        service: INGEST_SERVICE,
+        metricName: MESSAGES_RECEIVED_METRIC,
+        hours: silenceAlarmHours,
+        alarmDescription: `No message was received for ${silenceAlarmHours} hours (health.silenceAlarmHours): see the domain's MX records, SES receiving, the active receipt rule set (mail-archiver doctor --target aws)`,
+      });
+    }
     if (!canary.enabled) return;
     const address = canaryAddress(config);
     const every = Duration.hours(canary.everyHours);

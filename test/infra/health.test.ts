@@ -6,6 +6,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CANARY_FAILED_METRIC,
   CANARY_SERVICE,
+  INGEST_SERVICE,
+  MESSAGES_RECEIVED_METRIC,
   METRICS_NAMESPACE,
   RECONCILE_SERVICE,
   SCHEDULED_RUN_SUCCEEDED_METRIC,
@@ -114,5 +116,29 @@ describe('the canary', () => {
     const off = synthesize(exampleConfig({ health: { canary: { enabled: false } } }));
     const ids = Object.keys(off.template.toJSON().Resources);
     expect(ids.filter((id) => id.startsWith('Health'))).toEqual([]);
+  });
+});
+
+describe('the silence alarm', () => {
+  it('is off by default; with health.silenceAlarmHours it alarms when ingest archived nothing (canaries aside) for that long', () => {
+    expect(model.ofType('AWS::CloudWatch::Alarm').filter(([id]) => id.includes('Silence'))).toEqual([]);
+    const on = synthesize(exampleConfig({ health: { silenceAlarmHours: 48 } }));
+    const t = new TemplateModel('TestArchiver', on.template.toJSON().Resources);
+    expect(t.find('AWS::CloudWatch::Alarm', 'SilenceAlarm')[1].Properties).toMatchObject({
+      AlarmName: 'TestArchiver-SilenceAlarm',
+      Namespace: METRICS_NAMESPACE,
+      MetricName: MESSAGES_RECEIVED_METRIC,
+      Dimensions: [{ Name: 'service', Value: INGEST_SERVICE }],
+      Statistic: 'Sum',
+      Period: 3600,
+      EvaluationPeriods: 48,
+      DatapointsToAlarm: 48,
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
+    expect(t.find('AWS::Lambda::Function', 'IngestFunction')[1].Properties).toMatchObject({
+      Environment: { Variables: { POWERTOOLS_SERVICE_NAME: INGEST_SERVICE } },
+    });
   });
 });

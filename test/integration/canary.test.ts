@@ -23,6 +23,7 @@ import { isThisCanary, storedCanaryFinder } from '../../shared/health/canary-tra
 import {
   CANARY_FAILED_METRIC,
   CANARY_LATENCY_METRIC,
+  MESSAGES_RECEIVED_METRIC,
   SCHEDULED_RUN_SUCCEEDED_METRIC,
 } from '../../shared/metrics';
 import type { MailSender } from '../../shared/ports';
@@ -300,4 +301,36 @@ describe('doctor on the local stack: a canary round trip through the SMTP listen
       rmSync(deadLetterDir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('the silence count', () => {
+  it("ingest counts the messages it archived for a mailbox other than the canary's", async () => {
+    const config = exampleConfig();
+    const published: { name: string; value: number }[] = [];
+    const ingest = createIngestHandler({
+      config,
+      store: services.store,
+      index: services.index,
+      forwards: { enqueue: async () => {} },
+      logger: { info: () => {}, warn: () => {} },
+      metrics: {
+        addMetric: (name: string, _unit: unknown, value: number) => {
+          published.push({ name, value });
+        },
+        publishStoredMetrics: () => {},
+      } as never,
+    });
+    const records = [];
+    for (const to of ['canary@example.com', 'alice@example.com', 'bob@example.com']) {
+      const { notification } = await receiveLikeSes(services.store, services.bucket, makeMessage({}), {
+        recipients: [to],
+      });
+      records.push({ messageId: to, body: JSON.stringify(notification) });
+    }
+    await ingest({ Records: records } as SQSEvent, {} as Context);
+    expect(published).toEqual([{ name: MESSAGES_RECEIVED_METRIC, value: 2 }]);
+    published.length = 0;
+    await ingest({ Records: records.slice(0, 1) } as SQSEvent, {} as Context);
+    expect(published).toEqual([]);
+  });
 });
