@@ -36,6 +36,7 @@ import { importBench } from './bench-import';
 import { reconcileBench } from './bench-reconcile';
 import { requestsBench } from './bench-requests';
 import { restoreBench } from './bench-restore';
+import { type ScaleMeasure, scaleBench, scaleRows } from './bench-scale';
 import { startupBench } from './bench-startup';
 import { memoryStore } from './bench-support';
 import { transparencyBench } from './bench-transparency';
@@ -524,6 +525,24 @@ async function runStartupSection(work: string, messages: Buffer[]) {
   notes.push(...result.notes);
 }
 
+async function runScaleSection(work: string, messages: Buffer[]) {
+  console.log(
+    '\nScale (one mailbox of 5,000 then 50,000 distinct real messages, the compiled CLI against npm start)',
+  );
+  const measures: ScaleMeasure[] = [];
+  await scaleBench(work, messages, (m) => {
+    measures.push(m);
+    console.log(
+      `  ${m.op}, ${m.size}: ${fmt(m.seconds)} s, ${fmt((m.seconds / m.messages) * 1000)} ms a message${m.peakMb !== undefined ? `, peak RSS ${fmt(m.peakMb)} MB` : ''}, load ${m.load.toFixed(1)}${m.detail ? ` (${m.detail})` : ''}${m.ok ? '' : ' FAILED'}`,
+    );
+    writeFileSync(join(OUT, 'scale.json'), `${JSON.stringify(measures, null, 2)}\n`);
+  });
+  for (const row of scaleRows(measures).filter((r) => r.unit === 'x')) record({ section: 'scale', ...row });
+  notes.push(
+    'Scale: one local stack (npm start), the mailbox imported as an mbox; the 5,000 messages are every tenth of the 50,000 (same 15 years), the other 45,000 imported into the same mailbox afterwards. Each command is the compiled CLI in a fresh process: wall time, and peak RSS of that process (DynamoDB Local, s3rver and Dovecot are other processes). All measures with the load average at the time: .bench/scale.json.',
+  );
+}
+
 async function main() {
   mkdirSync(OUT, { recursive: true });
   const files = spamAssassinFiles();
@@ -540,8 +559,17 @@ async function main() {
     for (const note of notes) console.log(`  - ${note}`);
     return;
   }
-  // `BENCH_ONLY=import npm run bench` (or startup, transparency): just that section (printed, results.json left alone).
+  // `BENCH_ONLY=import npm run bench` (or startup, transparency, scale): just that section (printed, results.json left alone).
   const only = process.env.BENCH_ONLY;
+  if (only === 'scale') {
+    try {
+      await runScaleSection(join(work, 'scale'), messages);
+    } finally {
+      if (!process.env.BENCH_SCALE_KEEP) rmSync(work, { recursive: true, force: true });
+    }
+    for (const note of notes) console.log(`  - ${note}`);
+    return;
+  }
   if (only === 'import' || only === 'startup' || only === 'transparency') {
     try {
       if (only === 'transparency') await runTransparencySection(join(work, 'transparency'), messages);
@@ -577,6 +605,7 @@ async function main() {
     notes.push(...requests.notes);
     // Lambda time per message is mostly waiting on S3 and DynamoDB: the local end-to-end latency stands in for it.
     costEstimate(ingest.bytes / ingest.count, e2e.perMessageSeconds, exported.mbPerSecond, requests);
+    await runScaleSection(join(work, 'scale'), messages);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
