@@ -11,66 +11,72 @@ import { addCleanup, interruption, signalIsNormalStop } from '../process/interru
 import { parsePort } from '../process/options';
 import { UserError } from '../process/output';
 import { out } from '../program';
+import { addIdentityOption, bundleKeys } from '../target/bundle-keys';
 
 export function registerServe(program: Command): void {
-  program
-    .command('serve')
-    .description('serve a bundle (or an unpacked maildir) read-only over IMAP with a local Dovecot')
-    .argument('<bundle-or-dir>', 'a bundle .tar.gz, a directory holding Maildir/, or a maildir')
-    .option('--port <port>', 'IMAP port on 127.0.0.1 (0: a free one)', parsePort, 1143)
-    .action(async (source: string, options: { port: number }) => {
-      const output = out();
-      assertDovecot();
-      signalIsNormalStop();
-      const work = await mkdtemp(join(tmpdir(), 'mail-archiver-serve-'));
-      const removeWork = () => rm(work, { recursive: true, force: true });
-      const unregisterWork = addCleanup(removeWork);
-      let stopServer: (() => Promise<void>) | undefined;
-      const unregisterServer = addCleanup(() => stopServer?.());
-      try {
-        output.info(`checking and copying ${source}...`);
-        const maildir = await stageMaildir(source, work).catch((error: Error) => {
-          if (error instanceof StageSourceError) throw new UserError(error.message, { cause: error });
-          throw error;
-        });
-        if (interruption.aborted) return;
-        const server = await startDovecot({ maildir, workDir: join(work, 'dovecot'), port: options.port });
-        stopServer = server.stop;
-        output.jsonLine({
-          host: server.host,
-          port: server.port,
-          user: server.user,
-          password: server.password,
-        });
-        output.result(
-          [
-            `Serving ${source} (a copy: the original is never written to).`,
-            `  IMAP server  ${server.host}  port ${server.port}  no TLS (loopback only)`,
-            `  user         ${server.user}`,
-            `  password     ${server.password}`,
-            ...((process.getuid?.() ?? 1) === 0
-              ? [
-                  `  Dovecot runs as the system user ${server.account.name} (it refuses to run as root)${server.account.created ? `: created now with useradd --system; remove it with: userdel ${server.account.name}` : ''}`,
-                ]
-              : []),
-            'Ctrl-C stops the server and removes the copy.',
-          ].join('\n'),
-        );
-        // Until Ctrl-C or SIGTERM; should Dovecot die first, say so instead of hanging or vanishing.
-        const died = await Promise.race([
-          server.exited,
-          new Promise<undefined>((resolve) => {
-            if (interruption.aborted) resolve(undefined);
-            interruption.addEventListener('abort', () => resolve(undefined), { once: true });
-          }),
-        ]);
-        if (died !== undefined) throw new Error(`Dovecot stopped by itself; the end of its log:\n${died}`);
-        output.info('stopping...');
-      } finally {
-        await stopServer?.();
-        await removeWork();
-        unregisterServer();
-        unregisterWork();
-      }
-    });
+  addIdentityOption(
+    program
+      .command('serve')
+      .description('serve a bundle (or an unpacked maildir) read-only over IMAP with a local Dovecot')
+      .argument(
+        '<bundle-or-dir>',
+        'a bundle .tar.gz or .tar.gz.age, a directory holding Maildir/, or a maildir',
+      )
+      .option('--port <port>', 'IMAP port on 127.0.0.1 (0: a free one)', parsePort, 1143),
+  ).action(async (source: string, options: { port: number; identity?: string[] }) => {
+    const output = out();
+    assertDovecot();
+    const keys = await bundleKeys(options.identity);
+    signalIsNormalStop();
+    const work = await mkdtemp(join(tmpdir(), 'mail-archiver-serve-'));
+    const removeWork = () => rm(work, { recursive: true, force: true });
+    const unregisterWork = addCleanup(removeWork);
+    let stopServer: (() => Promise<void>) | undefined;
+    const unregisterServer = addCleanup(() => stopServer?.());
+    try {
+      output.info(`checking and copying ${source}...`);
+      const maildir = await stageMaildir(source, work, undefined, keys).catch((error: Error) => {
+        if (error instanceof StageSourceError) throw new UserError(error.message, { cause: error });
+        throw error;
+      });
+      if (interruption.aborted) return;
+      const server = await startDovecot({ maildir, workDir: join(work, 'dovecot'), port: options.port });
+      stopServer = server.stop;
+      output.jsonLine({
+        host: server.host,
+        port: server.port,
+        user: server.user,
+        password: server.password,
+      });
+      output.result(
+        [
+          `Serving ${source} (a copy: the original is never written to).`,
+          `  IMAP server  ${server.host}  port ${server.port}  no TLS (loopback only)`,
+          `  user         ${server.user}`,
+          `  password     ${server.password}`,
+          ...((process.getuid?.() ?? 1) === 0
+            ? [
+                `  Dovecot runs as the system user ${server.account.name} (it refuses to run as root)${server.account.created ? `: created now with useradd --system; remove it with: userdel ${server.account.name}` : ''}`,
+              ]
+            : []),
+          'Ctrl-C stops the server and removes the copy.',
+        ].join('\n'),
+      );
+      // Until Ctrl-C or SIGTERM; should Dovecot die first, say so instead of hanging or vanishing.
+      const died = await Promise.race([
+        server.exited,
+        new Promise<undefined>((resolve) => {
+          if (interruption.aborted) resolve(undefined);
+          interruption.addEventListener('abort', () => resolve(undefined), { once: true });
+        }),
+      ]);
+      if (died !== undefined) throw new Error(`Dovecot stopped by itself; the end of its log:\n${died}`);
+      output.info('stopping...');
+    } finally {
+      await stopServer?.();
+      await removeWork();
+      unregisterServer();
+      unregisterWork();
+    }
+  });
 }
