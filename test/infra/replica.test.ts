@@ -208,7 +208,9 @@ describe('the replica in a second account', { timeout: 300_000 }, () => {
     const source = sourceModel({ replica });
     const [roleId, role] = source.find('AWS::IAM::Role', 'BackfillRole');
     expect(
-      (role.Properties?.AssumeRolePolicyDocument as PolicyDocument).Statement.map((s) => s.Principal),
+      (role.Properties?.AssumeRolePolicyDocument as PolicyDocument | undefined)?.Statement.map(
+        (s) => s.Principal,
+      ),
     ).toEqual([{ Service: 'batchoperations.s3.amazonaws.com' }]);
     const roleArn = source.getAtt(roleId, 'Arn');
     const policies = source.rolePolicies(roleId);
