@@ -35,10 +35,7 @@ export async function stageMaildir(
   work: string,
   limits: BundleLimits = DEFAULT_BUNDLE_LIMITS,
 ): Promise<string> {
-  const bundle = await resolveBundleSource(source, { maildir: true }).catch((error: unknown) => {
-    if (error instanceof BundleSourceError) throw new StageSourceError(error.message, { cause: error });
-    throw error;
-  });
+  const bundle = await resolveSource(source);
   const target = join(work, 'bundle');
   await mkdir(target, { recursive: true, mode: 0o700 });
   let manifest: BundleManifest | undefined;
@@ -59,7 +56,7 @@ export async function stageMaildir(
     await extractBundle(bundle.path, target, limits);
     manifest = report.manifest;
   } else {
-    const from = existsSync(join(bundle.path, 'Maildir')) ? join(bundle.path, 'Maildir') : bundle.path;
+    const from = maildirOf(bundle.path);
     const before = await auditTree(from, { limits });
     if (before.length > 0) throw new UnsafeBundleError(source, before);
     await cp(from, join(target, 'Maildir'), {
@@ -79,6 +76,27 @@ export async function stageMaildir(
   // bundle's manifest says which messages are stored as they came (the others have no CR at all).
   await serveBareCrAsCrlf(maildir, manifest && asStoredFiles(manifest));
   return maildir;
+}
+
+/**
+ * The maildir that `stageMaildir(source, ...)` copies when `source` is a directory (what `serve` then follows:
+ * cli/local/follow-maildir.ts); undefined for a bundle file, which nothing adds to. Throws as stageMaildir does.
+ */
+export async function sourceMaildir(source: string): Promise<string | undefined> {
+  const bundle = await resolveSource(source);
+  return bundle.kind === 'file' ? undefined : maildirOf(bundle.path);
+}
+
+/** A directory source's maildir: its Maildir/ when it has one (an unpacked bundle, a replica's mailbox), else itself. */
+function maildirOf(directory: string): string {
+  return existsSync(join(directory, 'Maildir')) ? join(directory, 'Maildir') : directory;
+}
+
+function resolveSource(source: string) {
+  return resolveBundleSource(source, { maildir: true }).catch((error: unknown) => {
+    if (error instanceof BundleSourceError) throw new StageSourceError(error.message, { cause: error });
+    throw error;
+  });
 }
 
 /** The file names (without their folder) of a bundle's messages stored exactly as received. */
