@@ -54,6 +54,13 @@ export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<
     },
   },
   {
+    names: ['keygen'],
+    load: async () => {
+      const { registerKeygen } = await import('./commands/keygen');
+      return (program) => registerKeygen(program);
+    },
+  },
+  {
     names: ['gmail-auth', 'collect-sent'],
     load: async () => (await import('./commands/gmail')).registerGmailCommands,
   },

@@ -1,15 +1,18 @@
 // Memory measurements for `npm run bench`, each in a fresh process so that peaks are the work's own.
 // Prints one JSON line. Run as: node --import tsx --expose-gc scripts/bench-child.ts <what> <dir> [count], what:
 // ingest-prepare <dir>, ingest-memory <dir>, export-build <dir> <count>, export-memory <dir> <bundle of
-// scripts/bench-export.ts> (in the export worker), export-memory-in-thread <dir>.
+// scripts/bench-export.ts> (in the export worker), export-memory-in-thread <dir>, verify-memory <bundle>
+// [identity file] (an encrypted bundle decrypted as it is verified).
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileRawMailStore } from '../shared/adapters/file-store';
 import { MemoryMailIndex } from '../shared/adapters/memory-index';
 import { archiveReceivedMail } from '../shared/archive/ingest';
+import { decryptBundle, parseIdentityFile } from '../shared/bundle/age';
 import { runInExportWorker } from '../shared/bundle/export-worker';
+import { verifyBundle } from '../shared/bundle/verify';
 import { loadConfig } from '../shared/config';
 import { rawMailKey } from '../shared/index/schema';
 import { buildReceivedNotification } from '../shared/receiving/ses-notification';
@@ -126,14 +129,38 @@ async function exportMemory(dir: string, workerBundle?: string) {
   };
 }
 
+/** Peak RSS of this process while `verify` reads `bundle`, decrypting it with `identityFile` when given. */
+async function verifyMemory(bundle: string, identityFile?: string) {
+  const identities = identityFile
+    ? await parseIdentityFile(readFileSync(identityFile, 'utf8'), identityFile)
+    : undefined;
+  for (let i = 0; i < 3; i++) gc();
+  const baseline = process.memoryUsage().rss;
+  const started = performance.now();
+  const { peak, result } = await peakRss(async () =>
+    verifyBundle(
+      identities ? await decryptBundle(createReadStream(bundle), { identities }) : createReadStream(bundle),
+    ),
+  );
+  if (!result.ok) throw new Error(`verify failed: ${result.errors.slice(0, 3).join('; ')}`);
+  return {
+    verifyPeakMb: peak / MB,
+    verifyAboveBaselineMb: (peak - baseline) / MB,
+    messages: result.messages,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
 const [what, dir = '.', extra] = process.argv.slice(2);
-mkdirSync(dir, { recursive: true });
+if (what !== 'verify-memory') mkdirSync(dir, { recursive: true });
 const result =
-  what === 'ingest-prepare'
-    ? await ingestPrepare(dir)
-    : what === 'ingest-memory'
-      ? await ingestMemory(dir)
-      : what === 'export-build'
-        ? await exportBuild(dir, Number(extra ?? 1000))
-        : await exportMemory(dir, what === 'export-memory' ? extra : undefined);
+  what === 'verify-memory'
+    ? await verifyMemory(dir, extra)
+    : what === 'ingest-prepare'
+      ? await ingestPrepare(dir)
+      : what === 'ingest-memory'
+        ? await ingestMemory(dir)
+        : what === 'export-build'
+          ? await exportBuild(dir, Number(extra ?? 1000))
+          : await exportMemory(dir, what === 'export-memory' ? extra : undefined);
 console.log(JSON.stringify(result));

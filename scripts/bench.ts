@@ -31,6 +31,7 @@ import { buildReceivedNotification } from '../shared/receiving/ses-notification'
 import { waitUntil } from '../shared/retry/poll';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
+import { decryptingVerifyBench, encryptedExportBench } from './bench-age';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
 import { reconcileBench } from './bench-reconcile';
@@ -217,6 +218,7 @@ async function exportBench(work: string, messages: Buffer[]) {
   notes.push(
     `Export bundle: ${(statSync(bundle).size / MB).toFixed(1)} MB from ${(rawBytes / MB).toFixed(1)} MB of raw mail (10,000 messages).`,
   );
+  await encryptionExportRows(work, { index, store }, rawBytes);
 
   // The same export through the local S3-compatible server, at several read concurrencies.
   const s3dir = join(work, 's3rver');
@@ -327,7 +329,30 @@ async function exportBench(work: string, messages: Buffer[]) {
       `Exporter ${variant.label}: peak RSS ${list('exportPeakMb')} MB at ${sizes.map((n) => n.toLocaleString('en')).join(' / ')} messages, ${list('exportAboveBaselineMb')} MB above the process before the export; heap retained after it ${list('retainedHeapMb')} MB (nothing is kept per message).`,
     );
   }
+  await encryptionVerifyRows(work);
   return { mbPerSecond: mbs(ours) };
+}
+
+/** Encrypted export beside plain export, same mailbox, same run (scripts/bench-age.ts). */
+async function encryptionExportRows(
+  work: string,
+  deps: Parameters<typeof encryptedExportBench>[1],
+  rawBytes: number,
+) {
+  console.log('\nEncryption: export with age beside plain export (10,000 messages)');
+  const result = await encryptedExportBench(work, deps, rawBytes);
+  for (const row of result.rows) record({ section: 'encryption', ...row });
+  notes.push(...result.notes);
+}
+
+/** Decrypting verify's peak memory on the 30,000-message bundle the export memory rows wrote. */
+async function encryptionVerifyRows(work: string) {
+  console.log('\nEncryption: verify decrypting the 30,000-message bundle beside plain verify');
+  const result = await decryptingVerifyBench(work, join(work, 'mem-30000', 'bundle.tar.gz'), (args) =>
+    child(args),
+  );
+  for (const row of result.rows) record({ section: 'encryption', ...row });
+  notes.push(...result.notes);
 }
 
 async function endToEnd(work: string, messages: Buffer[], count: number, corePerMessage: number) {
@@ -534,6 +559,23 @@ async function main() {
   const messages = files.map((f) => readFileSync(f));
   const work = mkdtempSync(join(tmpdir(), 'mail-archiver-bench-'));
   const started = new Date();
+  // `BENCH_ONLY=encryption npm run bench`: just the encryption rows (printed, results.json left alone).
+  if (process.env.BENCH_ONLY === 'encryption') {
+    try {
+      const mailbox = await buildMailbox(join(work, 'enc'), messages, 10_000);
+      const rawBytes = [...mailbox.index.rows.values()]
+        .filter((r) => r.mailbox === 'alice@example.com')
+        .reduce((n, r) => n + r.size, 0);
+      await encryptionExportRows(join(work, 'enc'), mailbox, rawBytes);
+      await child(['export-build', join(work, 'mem-30000'), '30000']);
+      await child(['export-memory-in-thread', join(work, 'mem-30000')]);
+      await encryptionVerifyRows(work);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    for (const note of notes) console.log(`  - ${note}`);
+    return;
+  }
   // `BENCH_ONLY=reconcile npm run bench`: just the reconcile section (printed, results.json left alone).
   if (process.env.BENCH_ONLY === 'reconcile') {
     await runReconcileSection();

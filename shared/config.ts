@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { type AwsNameRule, hostedZoneIdRule, sesReceiptNameRule, stackNameRule } from './aws-names';
+import { exportSchema } from './bundle/export-config';
 import { errorMessage } from './errors';
 import { healthIssues, healthSchema } from './health/config';
 import { addressDomain } from './mail/address';
@@ -185,6 +186,7 @@ export const configSchema = z
           '`{ "hostedZoneId", "zoneName" }`: the stack creates the MX and DKIM records in this Route 53 hosted zone.',
         'x-default-text': 'none: create the records from the stack outputs',
       }),
+    export: exportSchema.prefault({}),
     transparency: z
       .object({
         sealEveryHours: z

@@ -25,9 +25,10 @@ import { progressBar } from '../process/progress-bar';
 import { out } from '../program';
 import { exportOnAws } from '../target/aws';
 import { assertWritableDestination, commitPending, discardPending, pendingPath } from '../target/bundle-file';
+import { addEncryptionOptions, type EncryptionOptions, exportEncryption } from '../target/bundle-keys';
 import { assertKnownMailbox } from '../target/mailboxes';
 
-interface ExportOptions {
+interface ExportOptions extends EncryptionOptions {
   out?: string;
   incremental?: boolean;
   format: BundleFormat;
@@ -35,11 +36,12 @@ interface ExportOptions {
 }
 
 export function registerExport(program: Command, ctx: CliContext): void {
-  program
-    .command('export')
-    .description('export a mailbox as an IMAP-servable maildir bundle (tar.gz), or as mboxrd')
+  addEncryptionOptions(program.command('export'))
+    .description(
+      'export a mailbox as an IMAP-servable maildir bundle (tar.gz, or tar.gz.age encrypted with age), or as mboxrd',
+    )
     .argument('<mailbox>', 'mailbox address')
-    .option('--out <file>', 'bundle file (default: <mailbox>-<export id>.tar.gz)')
+    .option('--out <file>', 'bundle file (default: <mailbox>-<export id>.tar.gz, .tar.gz.age when encrypted)')
     .option(
       '--incremental',
       'only what arrived since the previous export of this mailbox (with the full uidlists)',
@@ -60,14 +62,20 @@ export function registerExport(program: Command, ctx: CliContext): void {
         format: options.format,
         incremental: Boolean(options.incremental),
       };
-      await assertWritableDestination(options.out ?? `${request.mailbox}.tar.gz`);
+      const encryption = await exportEncryption(options, configuration, target);
+      const extension = encryption ? '.tar.gz.age' : '.tar.gz';
+      await assertWritableDestination(options.out ?? `${request.mailbox}${extension}`);
       if (target === 'aws')
         await ctx.withArchive((archive, config) =>
           assertKnownMailbox(request.mailbox, config, archive.index),
         );
-      const outFor = (exportId: string) => options.out ?? `${request.mailbox}-${exportId}.tar.gz`;
+      const outFor = (exportId: string) => options.out ?? `${request.mailbox}-${exportId}${extension}`;
       const partPath = (exportId: string, part: number, count: number) =>
         pendingPath(`${outFor(exportId)}${partSuffix(part, count)}`);
+      // The parts of an encrypted export on AWS are each encrypted there; they cannot be joined here without a
+      // key that opens them, so each is kept as a bundle of its own: NAME.part-n-of-count.tar.gz.age.
+      const keptPartPath = (exportId: string, part: number, count: number) =>
+        outFor(exportId).replace(/(\.tar\.gz\.age)?$/, `${partSuffix(part, count)}$1`);
       // Every temporary file goes when the command ends without committing it: error or Ctrl-C alike.
       const written = new Set<string>();
       const removeWritten = addCleanup(() => discardPending(...written));
@@ -87,7 +95,11 @@ export function registerExport(program: Command, ctx: CliContext): void {
           target === 'aws'
             ? await exportOnAws(
                 configuration,
-                { ...request, parts: options.parts },
+                {
+                  ...request,
+                  parts: options.parts,
+                  ...(encryption && 'recipients' in encryption ? { recipients: encryption.recipients } : {}),
+                },
                 (exportId, part, count) => {
                   const path = partPath(exportId, part, count);
                   written.add(path);
@@ -99,7 +111,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
                 await assertKnownMailbox(request.mailbox, config, archive.index);
                 return runExportJob(
                   archive,
-                  { ...request, parts: options.parts },
+                  { ...request, parts: options.parts, ...(encryption ? { encryption } : {}) },
                   (exportId, part, count) => {
                     const path = partPath(exportId, part, count);
                     written.add(path);
@@ -121,13 +133,37 @@ export function registerExport(program: Command, ctx: CliContext): void {
           if (sha256 !== part.sha256)
             throw new Error(`${path} does not match the bundle's sha256 (${sha256} != ${part.sha256})`);
         }
+        if (record.parts.length > 1 && record.recipients?.length) {
+          const kept: { file: string; bytes: number; sha256: string }[] = [];
+          for (const [i, part] of record.parts.entries()) {
+            const file = keptPartPath(record.exportId, i, record.parts.length);
+            await commitPending(partPath(record.exportId, i, record.parts.length), file);
+            kept.push({ file, bytes: part.bytes, sha256: part.sha256 });
+          }
+          output.jsonLine({
+            exportId: record.exportId,
+            mailbox: request.mailbox,
+            incremental: record.incremental,
+            messages: record.messagesDone,
+            encrypted: true,
+            parts: kept,
+          });
+          output.result(
+            `${record.incremental ? 'incremental ' : ''}export ${record.exportId} of ${request.mailbox}: ${record.messagesDone} messages in ${kept.length} encrypted parts, each a bundle of its own (encrypted on AWS, so not joined here)\n${kept
+              .map((k) => `  ${k.file}  ${humanBytes(k.bytes)}  sha256 ${k.sha256} (checked)`)
+              .join('\n')}`,
+          );
+          return;
+        }
         const pending = pendingPath(out);
         if (record.parts.length > 1) {
           const paths = record.parts.map((_, i) => partPath(record.exportId, i, record.parts.length));
           written.add(pending);
+          // Plain parts built here: the joined bundle is encrypted as it is written.
           await joinBundles(
             paths.map((path) => async () => createReadStream(path)),
             createWriteStream(pending),
+            encryption,
           );
           for (const path of paths) await rm(path);
         }
@@ -144,9 +180,11 @@ export function registerExport(program: Command, ctx: CliContext): void {
           file: out,
           bytes,
           sha256,
+          encrypted: Boolean(encryption),
+          ...(encryption && 'recipients' in encryption ? { recipients: encryption.recipients } : {}),
         });
         output.result(
-          `${record.incremental ? 'incremental ' : ''}export ${record.exportId} of ${request.mailbox}: ${record.messagesDone} messages, ${humanBytes(bytes)}${record.parts.length > 1 ? ` (built in ${record.parts.length} parts, joined)` : ''}\n  ${out}  sha256 ${sha256} (checked)`,
+          `${record.incremental ? 'incremental ' : ''}export ${record.exportId} of ${request.mailbox}: ${record.messagesDone} messages, ${humanBytes(bytes)}${record.parts.length > 1 ? ` (built in ${record.parts.length} parts, joined)` : ''}${encryption ? `, encrypted with age ${'recipients' in encryption ? `to ${encryption.recipients.length} ${encryption.recipients.length === 1 ? 'recipient' : 'recipients'}` : 'with a passphrase'}` : ''}\n  ${out}  sha256 ${sha256} (checked${encryption ? ': the hash of the encrypted file' : ''})`,
         );
         if (options.incremental && !record.incremental) {
           output.info('  (no earlier export of this mailbox: this one is full)');

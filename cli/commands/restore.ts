@@ -4,8 +4,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { ImapFlow } from 'imapflow';
 import { CONTROL_CHARACTERS } from '../../shared/mail/display-text';
@@ -23,8 +21,10 @@ import { archiverHome } from '../local/running-stack';
 import { addCleanup } from '../process/interrupt';
 import { humanBytes, UserError } from '../process/output';
 import { progressBar } from '../process/progress-bar';
+import { readSecret } from '../process/secret';
 import { out } from '../program';
 import { bundleAt } from '../target/bundle-file';
+import { addIdentityOption, bundleKeys } from '../target/bundle-keys';
 
 /** Environment variables that carry the secret: never the command line, where `ps` and shell history see it. */
 export const PASSWORD_ENV = 'MAIL_ARCHIVER_IMAP_PASSWORD';
@@ -68,34 +68,12 @@ export function parseImapUrl(value: string): ImapTarget {
   };
 }
 
-async function readSecret(prompt: string): Promise<string> {
-  if (!process.stdin.isTTY)
-    throw new RestoreUsageError(
-      `no password: set ${PASSWORD_ENV} (or ${ACCESS_TOKEN_ENV} for an OAuth access token), or run in a terminal to be asked`,
-    );
-  let muted = false;
-  const output = new Writable({
-    write(chunk, _encoding, callback) {
-      if (!muted) process.stderr.write(chunk);
-      callback();
-    },
-  });
-  const rl = createInterface({ input: process.stdin, output, terminal: true });
-  const answer = new Promise<string>((resolve) => rl.question(prompt, resolve));
-  muted = true;
-  const secret = await answer;
-  rl.close();
-  process.stderr.write('\n');
-  return secret;
-}
-
 export function registerRestore(program: Command): void {
-  program
-    .command('restore')
+  addIdentityOption(program.command('restore'))
     .description(
       'move a bundle into an IMAP server (a new provider): append every message, then fetch it back and compare',
     )
-    .argument('<bundle-or-dir>', 'a bundle .tar.gz, or an unpacked bundle directory')
+    .argument('<bundle-or-dir>', 'a bundle .tar.gz or .tar.gz.age, or an unpacked bundle directory')
     .requiredOption(
       '--imap <url>',
       'the target: imaps://user@host[:port] (user@domain works: the last @ ends it)',
@@ -120,14 +98,28 @@ with a next step for each refusal.`,
     .action(
       async (
         path: string,
-        options: { imap: string; folder?: string[]; dryRun?: boolean; state?: string },
+        options: {
+          imap: string;
+          folder?: string[];
+          dryRun?: boolean;
+          state?: string;
+          identity?: string[];
+        },
       ) => {
         const target = parseImapUrl(options.imap);
-        const source = await bundleAt(path);
+        // An encrypted bundle's keys are tried before anything else: a wrong one is said at once, in plain words.
+        const source = await bundleAt(path, { keys: await bundleKeys(options.identity) });
         const token = process.env[ACCESS_TOKEN_ENV];
         const password = token
           ? undefined
-          : (process.env[PASSWORD_ENV] ?? (await readSecret(`password for ${target.user}@${target.host}: `)));
+          : (process.env[PASSWORD_ENV] ??
+            (await readSecret(
+              `password for ${target.user}@${target.host}: `,
+              () =>
+                new RestoreUsageError(
+                  `no password: set ${PASSWORD_ENV} (or ${ACCESS_TOKEN_ENV} for an OAuth access token), or run in a terminal to be asked`,
+                ),
+            )));
         const statePath =
           options.state ??
           join(

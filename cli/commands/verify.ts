@@ -11,21 +11,25 @@ import { checkBundleTransparency, type TrustFiles } from '../../shared/transpare
 import { fileProblem, UserError } from '../process/output';
 import { out } from '../program';
 import { bundleAt } from '../target/bundle-file';
+import { addIdentityOption, bundleKeys } from '../target/bundle-keys';
 
 interface VerifyOptions {
   checkpoint?: string;
   key?: string;
   previous?: string;
   tsaCa?: string;
+  identity?: string[];
 }
 
 export function registerVerify(program: Command): void {
-  program
-    .command('verify')
+  addIdentityOption(program.command('verify'))
     .description(
       're-hash every message of a bundle against its manifest and check the maildir rules; with --checkpoint and --key, prove every message against the transparency log, offline',
     )
-    .argument('<bundle>', 'bundle file (.tar.gz), or the directory it was unpacked into')
+    .argument(
+      '<bundle>',
+      'bundle file (.tar.gz, or .tar.gz.age: decrypted as it is read), or the directory it was unpacked into',
+    )
     .option('--checkpoint <file>', 'a checkpoint you kept (the file, or the mail that brought it)')
     .option('--key <file>', "the log's public key (key.pub from `seal --out` or `doctor`)")
     .option('--previous <file>', 'an older checkpoint: also prove the log only grew since')
@@ -36,7 +40,8 @@ export function registerVerify(program: Command): void {
     .action(async (bundle: string, options: VerifyOptions) => {
       const output = out();
       const trust = await trustFiles(options);
-      const report = await verifyBundle(openBundle(await bundleAt(bundle)));
+      const keys = await bundleKeys(options.identity);
+      const report = await verifyBundle(openBundle(await bundleAt(bundle, { keys })));
       const proof =
         trust && report.manifest ? await checkBundleTransparency(report, trust, readLeafDelivery) : undefined;
       const errors = [...report.errors, ...(proof?.errors ?? [])];

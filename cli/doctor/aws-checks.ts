@@ -15,6 +15,7 @@ import { errorName } from '../../shared/errors';
 import { type StackOutputs, stackOutputs } from '../target/aws';
 import { DEAD_LETTER_QUEUES, type DeadLetterQueue } from '../target/dead-letter-queues';
 import { type Check, fail, type NamedCheck, ok, reconcileCheck, runChecks, warn } from './check';
+import { exportRecipientsCheck } from './export-encryption';
 
 /** The DNS lookups the checks make (node's dns.promises.Resolver has them). */
 export interface DnsLookups {
@@ -303,6 +304,11 @@ const reconcile: NamedCheck<AwsRun> = {
   run: async ({ deps }) => reconcileCheck(deps.lastReconcile, deps.now?.() ?? new Date()),
 };
 
+const exportEncryption: NamedCheck<AwsRun> = {
+  name: 'export encryption',
+  run: async ({ deps }) => exportRecipientsCheck(deps.config),
+};
+
 /** Every check against the stack of `config`, in the report's order. */
 export function awsChecks(config: ArchiverConfig): NamedCheck<AwsRun>[] {
   return [
@@ -315,6 +321,7 @@ export function awsChecks(config: ArchiverConfig): NamedCheck<AwsRun>[] {
     reputation,
     ...DEAD_LETTER_QUEUES.map(deadLetters),
     reconcile,
+    exportEncryption,
   ];
 }
 

@@ -5,6 +5,7 @@ import type { ReconcileRun } from '../../shared/archive/reconcile-run';
 import type { ArchiverConfig } from '../../shared/config';
 import type { StackFile } from '../local/running-stack';
 import { type Check, fail, type NamedCheck, ok, reconcileCheck, runChecks, warn } from './check';
+import { exportRecipientsCheck } from './export-encryption';
 
 export interface LocalDoctorDeps {
   config: ArchiverConfig;
@@ -49,6 +50,11 @@ const reconcile: NamedCheck<LocalDoctorDeps> = {
   run: async ({ lastReconcile, now }) => reconcileCheck(lastReconcile, now?.() ?? new Date()),
 };
 
+const exportEncryption: NamedCheck<LocalDoctorDeps> = {
+  name: 'export encryption',
+  run: async ({ config }) => exportRecipientsCheck(config),
+};
+
 const deadLetters: NamedCheck<LocalDoctorDeps> = {
   name: 'dead letters',
   async run({ deadLetters }) {
@@ -83,6 +89,7 @@ export const LOCAL_CHECKS: readonly NamedCheck<LocalDoctorDeps>[] = [
   config,
   localStack,
   reconcile,
+  exportEncryption,
   deadLetters,
 ];
 

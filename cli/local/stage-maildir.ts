@@ -3,8 +3,9 @@
 // and directories (a symlink to ~/.aws/credentials, a device, a FIFO) or unsafe modes is refused too. Messages
 // with bare CR are served with CRLF lines from the copy (shared/bundle/imap-lines.ts).
 import { existsSync } from 'node:fs';
-import { cp, mkdir, statfs } from 'node:fs/promises';
+import { cp, mkdir, stat, statfs } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import type { BundleKeys } from '../../shared/bundle/age';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS } from '../../shared/bundle/entries';
 import { auditTree, extractBundle, UnsafeBundleError } from '../../shared/bundle/extract';
 import { serveBareCrAsCrlf } from '../../shared/bundle/imap-lines';
@@ -28,14 +29,17 @@ const HEADROOM_BYTES = 64 * 1024 * 1024;
  * may change meanwhile; the copy cannot). What `source` names is decided by shared/bundle/source.ts.
  * The copy ends with directories 0700 and files 0600, and every message with a bare CR written with LF there
  * (shared/bundle/imap-lines.ts: IMAP clients then get CRLF lines). Throws UnsafeBundleError (with every reason) for a
- * source that is refused, StageSourceError when it is missing, holds no maildir or does not fit on the disk.
+ * source that is refused, StageSourceError when it is missing, holds no maildir or does not fit on the disk. An
+ * age-encrypted bundle is opened with `keys` (StageSourceError when they do not open it) and decrypted as it is
+ * read, twice (verify, then unpack): only the unpacked maildir reaches the disk.
  */
 export async function stageMaildir(
   source: string,
   work: string,
   limits: BundleLimits = DEFAULT_BUNDLE_LIMITS,
+  keys?: BundleKeys,
 ): Promise<string> {
-  const bundle = await resolveSource(source);
+  const bundle = await resolveSource(source, keys);
   const target = join(work, 'bundle');
   await mkdir(target, { recursive: true, mode: 0o700 });
   let manifest: BundleManifest | undefined;
@@ -53,7 +57,7 @@ export async function stageMaildir(
         `${source} unpacks to ${report.unpackedBytes} bytes; ${work} has ${free} bytes free`,
       );
     }
-    await extractBundle(bundle.path, target, limits);
+    await extractBundle(bundle, target, limits);
     manifest = report.manifest;
   } else {
     const from = maildirOf(bundle.path);
@@ -83,6 +87,7 @@ export async function stageMaildir(
  * cli/local/follow-maildir.ts); undefined for a bundle file, which nothing adds to. Throws as stageMaildir does.
  */
 export async function sourceMaildir(source: string): Promise<string | undefined> {
+  if (!(await stat(source).catch(() => undefined))?.isDirectory()) return undefined;
   const bundle = await resolveSource(source);
   return bundle.kind === 'file' ? undefined : maildirOf(bundle.path);
 }
@@ -92,8 +97,8 @@ function maildirOf(directory: string): string {
   return existsSync(join(directory, 'Maildir')) ? join(directory, 'Maildir') : directory;
 }
 
-function resolveSource(source: string) {
-  return resolveBundleSource(source, { maildir: true }).catch((error: unknown) => {
+function resolveSource(source: string, keys?: BundleKeys) {
+  return resolveBundleSource(source, { maildir: true, ...(keys ? { keys } : {}) }).catch((error: unknown) => {
     if (error instanceof BundleSourceError) throw new StageSourceError(error.message, { cause: error });
     throw error;
   });

@@ -109,7 +109,14 @@ export async function connectAws(config: ArchiverConfig): Promise<Archive> {
  */
 export async function exportOnAws(
   config: ArchiverConfig,
-  request: { mailbox: string; format: BundleFormat; incremental: boolean; parts?: number },
+  request: {
+    mailbox: string;
+    format: BundleFormat;
+    incremental: boolean;
+    parts?: number;
+    /** age recipients (public keys): the function encrypts every part to them before it is uploaded. */
+    recipients?: string[];
+  },
   partPath: (exportId: string, part: number, count: number) => string,
   onProgress: (done: number, total: number) => void,
   log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),

@@ -8,6 +8,7 @@ import {
   type BundleSource,
   BundleSourceError,
   type MaildirSource,
+  type ResolveOptions,
   resolveBundleSource,
 } from '../../shared/bundle/source';
 import { UserError } from '../process/output';
@@ -52,22 +53,26 @@ export async function discardPending(...paths: string[]): Promise<void> {
 }
 
 /**
- * What the bundle path the user named is (shared/bundle/source.ts: a bundle file or an unpacked bundle; with
- * `maildir`, also any other directory). Throws UserError, with the rule's hint, when it names no bundle.
+ * What the bundle path the user named is (shared/bundle/source.ts: a bundle file, an age-encrypted one opened with
+ * `keys`, or an unpacked bundle; with `maildir`, also any other directory). Throws UserError, with the rule's hint,
+ * when it names no bundle or `keys` do not open it.
  */
-export async function bundleAt(path: string): Promise<BundleSource>;
 export async function bundleAt(
   path: string,
-  options: { maildir: true },
+  options?: ResolveOptions & { maildir?: false },
+): Promise<BundleSource>;
+export async function bundleAt(
+  path: string,
+  options: ResolveOptions & { maildir: true },
 ): Promise<BundleSource | MaildirSource>;
 export async function bundleAt(
   path: string,
-  options: { maildir?: boolean } = {},
+  options: ResolveOptions = {},
 ): Promise<BundleSource | MaildirSource> {
   try {
     return options.maildir
-      ? await resolveBundleSource(path, { maildir: true })
-      : await resolveBundleSource(path);
+      ? await resolveBundleSource(path, { ...options, maildir: true })
+      : await resolveBundleSource(path, { ...options, maildir: false });
   } catch (error) {
     if (error instanceof BundleSourceError)
       throw new UserError(error.message, { ...(error.hint ? { hint: error.hint } : {}), cause: error });

@@ -5,6 +5,7 @@
 import { PassThrough } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
+import { checkRecipient } from '../../shared/bundle/age';
 import type { BundleProofs } from '../../shared/bundle/export';
 import { type OpenSink, runExportPart, startExport } from '../../shared/bundle/export-job';
 import { errorMessage, errorName } from '../../shared/errors';
@@ -22,6 +23,8 @@ const exportEvent = z.union([
       incremental: z.boolean().default(false),
       exportId,
       parts: z.number().int().min(1).max(100).optional(),
+      /** age X25519 public keys to encrypt every part to: the function never receives a key that decrypts. */
+      recipients: z.array(z.string()).min(1).max(100).optional(),
     })
     .strict(),
 ]);
@@ -75,13 +78,20 @@ export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store
   return async ({ mailbox, exportId, part }: PartRequest): Promise<PartOutcome> => {
     const record = await deps.index.getExport(mailbox, exportId);
     if (!record) throw new Error(`export ${exportId} of ${mailbox} is not recorded`);
+    const encrypted = Boolean(record.recipients?.length);
     const openSink: OpenSink = (id, index, count) => {
-      const key = exportBundleKey(mailbox, id, index, count);
+      const key = exportBundleKey(mailbox, id, index, count, encrypted);
       const stream = new PassThrough();
       return {
         key,
         stream,
-        done: deps.store.upload({ bucket: deps.bucket, key }, stream, 'application/gzip').then(() => {}),
+        done: deps.store
+          .upload(
+            { bucket: deps.bucket, key },
+            stream,
+            encrypted ? 'application/octet-stream' : 'application/gzip',
+          )
+          .then(() => {}),
       };
     };
     const after = await runExportPart(deps, record, part, openSink);
@@ -91,7 +101,8 @@ export function createPartBuilder(deps: Pick<ExportHandlerDeps, 'index' | 'store
 
 /**
  * The export Lambda's handler, invoked asynchronously (`InvocationType: Event`) by the CLI and by itself. The
- * first event (`{ mailbox, format, incremental, exportId, parts? }`, validated) plans the export, records it in
+ * first event (`{ mailbox, format, incremental, exportId, parts?, recipients? }`, validated) plans the export
+ * (encrypted with age to `recipients`, public keys only, when given), records it in
  * the index and starts one invocation per further part; a part event (`{ mailbox, exportId, part }`) builds that
  * part into S3 under exports/. Returns the part's outcome; throws when the event does not parse or the part
  * fails (the failure is recorded on the export first), so that Lambda's asynchronous retries apply.
@@ -110,7 +121,12 @@ export function createExportHandler(deps: ExportHandlerDeps) {
       if (!record) throw new Error(`export ${request.exportId} of ${request.mailbox} is not recorded`);
       part = request.part;
     } else {
-      const started = await startExport(deps, { ...request, maxRawBytesPerPart: deps.maxRawBytesPerPart });
+      const { recipients, ...rest } = request;
+      const started = await startExport(deps, {
+        ...rest,
+        maxRawBytesPerPart: deps.maxRawBytesPerPart,
+        ...(recipients ? { encryption: { recipients: recipients.map((r) => checkRecipient(r)) } } : {}),
+      });
       record = started;
       for (let i = 1; i < (started.partCount ?? 1); i++) {
         try {

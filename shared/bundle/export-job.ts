@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { errorMessage } from '../errors';
 import { type ExportPart, type ExportRecord, newExportId } from '../index/schema';
+import type { BundleEncryption } from './age';
 import { type ExportDeps, exportMailbox, summarizeExport } from './export';
 import type { BundleFormat } from './manifest';
 
@@ -19,6 +20,11 @@ export interface ExportJobRequest {
   /** The raw bytes one part may cover (what one Lambda invocation exports well within its 15 minutes). */
   maxRawBytesPerPart?: number;
   now?: () => Date;
+  /**
+   * Encrypt with age. Recipients are recorded on the export (every part, also in another invocation, encrypts to
+   * them); a passphrase is not, and applies only to this process's runExportJob.
+   */
+  encryption?: BundleEncryption;
 }
 
 export interface BundleSink {
@@ -67,6 +73,9 @@ export async function startExport(deps: ExportDeps, request: ExportJobRequest): 
     partResults: {},
     partProgress: {},
     parts: [],
+    ...(request.encryption && 'recipients' in request.encryption
+      ? { recipients: request.encryption.recipients }
+      : {}),
   };
   await deps.index.putExport(record);
   return record;
@@ -78,8 +87,17 @@ export async function runExportPart(
   record: ExportRecord,
   part: number,
   openSink: OpenSink,
-  options: { readConcurrency?: number; onProgress?: (messages: number) => void } = {},
+  options: {
+    readConcurrency?: number;
+    onProgress?: (messages: number) => void;
+    /** Default: to the export's recorded recipients, if any. */
+    encryption?: BundleEncryption | 'none';
+  } = {},
 ): Promise<ExportRecord> {
+  const encryption =
+    options.encryption === 'none'
+      ? undefined
+      : (options.encryption ?? (record.recipients ? { recipients: record.recipients } : undefined));
   const partCount = record.partCount ?? 1;
   const sink = openSink(record.exportId, part, partCount);
   // Progress goes to the index every few seconds, chained so that none lands after the result.
@@ -98,6 +116,7 @@ export async function runExportPart(
         readConcurrency: options.readConcurrency,
         expectedTotal: record.messagesTotal,
         now: new Date(record.createdAt),
+        ...(encryption ? { encryption } : {}),
         onProgress: (p) => {
           options.onProgress?.(p.messages);
           if (Date.now() - lastSaved < 2000) return;
@@ -130,7 +149,11 @@ export async function runExportPart(
   }
 }
 
-/** Runs a whole export in this process, its parts in parallel. */
+/**
+ * Runs a whole export in this process, its parts in parallel. With `request.encryption`, a one-part export is
+ * encrypted as it is written; the parts of a split one are written plain, for the caller to join and encrypt
+ * (joinBundles): encrypted parts could not be joined without a key that opens them.
+ */
 export async function runExportJob(
   deps: ExportDeps,
   request: ExportJobRequest,
@@ -138,11 +161,14 @@ export async function runExportJob(
   onProgress?: (done: number, total: number) => void,
 ): Promise<ExportRecord> {
   const record = await startExport(deps, request);
-  const done = new Array<number>(record.partCount ?? 1).fill(0);
+  const partCount = record.partCount ?? 1;
+  const encryption = partCount === 1 ? request.encryption : undefined;
+  const done = new Array<number>(partCount).fill(0);
   const results = await Promise.all(
     done.map((_, i) =>
       runExportPart(deps, record, i, openSink, {
         readConcurrency: request.readConcurrency,
+        encryption: encryption ?? 'none',
         onProgress: (messages) => {
           done[i] = messages;
           onProgress?.(

@@ -12,6 +12,7 @@ import { deliveryIdentity } from '../delivery-log/record';
 import { asError } from '../errors';
 import type { FolderState } from '../index/schema';
 import type { MailIndex, RawMailStore } from '../ports';
+import { type BundleEncryption, encryptingStream } from './age';
 import {
   bundleFolderPath,
   COURIER_SUBSCRIPTIONS,
@@ -62,6 +63,8 @@ export interface ExportRequest {
   /** For progress reports: how many messages the export is expected to write. */
   expectedTotal?: number;
   now?: Date;
+  /** Encrypt the bundle with age as it is written (shared/bundle/age.ts); default: a plain tar.gz. */
+  encryption?: BundleEncryption;
 }
 
 export interface ExportResult {
@@ -69,7 +72,7 @@ export interface ExportResult {
   manifest: Omit<BundleManifest, 'messages'>;
   /** Messages in this bundle. */
   messages: number;
-  /** Of the tar.gz bytes written to the sink. */
+  /** Of the bytes written to the sink: the tar.gz, or the age file that encrypts it. */
   sha256: string;
   bytes: number;
   rawBytes: number;
@@ -121,7 +124,8 @@ export async function exportMailbox(
   const now = request.now ?? new Date();
   // The sink is piped to at once: a sink that fails while the index is read (a file that cannot be opened) must
   // have its error reach this export, not become an uncaught 'error' event.
-  const { pack, written, digest } = bundleWriter(sink);
+  const encryptor = request.encryption ? await encryptingStream(request.encryption) : undefined;
+  const { pack, written, digest } = bundleWriter(sink, encryptor);
   let folders: FolderState[];
   let proofFiles: Awaited<ReturnType<BundleProofs>>;
   try {

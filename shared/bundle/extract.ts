@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { type ReadEntry, Unpack } from 'tar';
 import { errorMessage } from '../errors';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS, type EntryFacts, entryProblem } from './entries';
-import { openBundle } from './source';
+import { type BundleSource, openBundle } from './source';
 
 /** Thrown when a bundle or a tree holds what a bundle may not; `problems` lists each entry and why. */
 export class UnsafeBundleError extends Error {
@@ -28,16 +28,18 @@ export class UnsafeBundleError extends Error {
 }
 
 /**
- * Unpacks the bundle file `file` (tar or tar.gz) into `dir` (created 0700). Entries the rule refuses are not
+ * Unpacks the bundle file `bundle` (tar or tar.gz at that path; or a resolved file source, which may be an age file
+ * decrypted as it is read) into `dir` (created 0700). Entries the rule refuses are not
  * written, and any of them makes this throw UnsafeBundleError after the rest is done; so do node-tar's own
  * warnings (strict mode: a `..` name, a damaged header) and a gzip bomb. Owners are never taken from the archive.
  * Callers unpack into a private directory of their own and remove it when this throws.
  */
 export async function extractBundle(
-  file: string,
+  bundle: string | (BundleSource & { kind: 'file' }),
   dir: string,
   limits: BundleLimits = DEFAULT_BUNDLE_LIMITS,
 ): Promise<void> {
+  const file = typeof bundle === 'string' ? bundle : bundle.path;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   const problems: string[] = [];
@@ -79,7 +81,7 @@ export async function extractBundle(
   });
   try {
     await new Promise<void>((resolve, reject) => {
-      const source = openBundle({ kind: 'file', path: file });
+      const source = openBundle(typeof bundle === 'string' ? { kind: 'file', path: bundle } : bundle);
       source.on('error', reject);
       unpack.on('error', reject);
       unpack.on('close', () => resolve());

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { asError } from '../errors';
+import { type BundleEncryption, encryptingStream } from './age';
 import { TRANSPARENCY_ENTRY } from './entries';
 import { bundleReadme } from './maildir';
 import { type BundleManifest, parseBundleManifest } from './manifest';
@@ -19,13 +20,19 @@ export class BundleJoinError extends Error {
  * and the transparency files once: the checkpoint, key and time-stamp every part carries (the same: the parts
  * prove against the checkpoint sealed by the export's start), and one proofs.jsonl with every part's message
  * lines after the header. Extracting the joined bundle gives the same tree as extracting all parts, but for
- * proofs.jsonl. Throws BundleJoinError when the parts carry different checkpoints, or some carry none.
+ * proofs.jsonl. The parts are plain tar.gz; with `encryption` the joined bundle is encrypted with age as it is
+ * written (its sha256 is then the age file's). Throws BundleJoinError when the parts carry different
+ * checkpoints, or some carry none.
  */
 export async function joinBundles(
   parts: (() => Promise<Readable>)[],
   sink: Writable,
+  encryption?: BundleEncryption,
 ): Promise<{ sha256: string; bytes: number; manifest: BundleManifest }> {
-  const { pack, written, digest } = bundleWriter(sink);
+  const { pack, written, digest } = bundleWriter(
+    sink,
+    encryption ? await encryptingStream(encryption) : undefined,
+  );
   const manifests: BundleManifest[] = [];
   const transparency = new Map<string, Buffer>();
   const proofLines: string[] = [];

@@ -2,17 +2,25 @@
 // one place a bundle's bytes are read from disk, so a transformation of them, such as decryption, has one home).
 // A bundle is the file `export` writes (tar.gz, or tar), or that file unpacked: a directory holding manifest.json
 // and Maildir/. A directory is opened as a tar of its entries packed on the fly by node-tar (modes and mtimes
-// kept, links stored as links), so the same checks apply to it as to the file.
+// kept, links stored as links), so the same checks apply to it as to the file. A bundle file encrypted with age
+// (NAME.tar.gz.age, ./age.ts) is decrypted here as it is read, never written out, so every reader checks the
+// plaintext with exactly the checks of a plain bundle.
 import { createReadStream } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { create } from 'tar';
 import { asError } from '../errors';
+import { ageKindOf, type BundleKeys, decryptBundle, EncryptedBundleError } from './age';
 import { MAILDIR_ROOT } from './maildir';
 
-/** A bundle as the user named it: the bundle file, or the directory it was unpacked into. */
-export type BundleSource = { kind: 'file'; path: string } | { kind: 'directory'; path: string };
+/**
+ * A bundle as the user named it: the bundle file, or the directory it was unpacked into. An age-encrypted file
+ * carries `age`, the keys its header was opened with (openBundle decrypts with them).
+ */
+export type BundleSource =
+  | { kind: 'file'; path: string; age?: BundleKeys }
+  | { kind: 'directory'; path: string };
 
 /** A maildir of any origin (`serve` accepts one besides a bundle): `path` holds cur/, or Maildir/ holding it. */
 export type MaildirSource = { kind: 'maildir'; path: string };
@@ -44,21 +52,33 @@ async function isUnpackedBundle(dir: string): Promise<boolean> {
   return (await exists(join(dir, MANIFEST))) && (await exists(join(dir, MAILDIR_ROOT)));
 }
 
+/** How a bundle path is resolved: `maildir` admits any directory; `keys` open an age-encrypted bundle file. */
+export interface ResolveOptions {
+  maildir?: boolean;
+  keys?: BundleKeys;
+}
+
 /**
- * What `path` names: a bundle file (gzip or tar data, checked by its first bytes), or an unpacked bundle (a
+ * What `path` names: a bundle file (gzip, tar or age data, checked by its first bytes), or an unpacked bundle (a
  * directory with manifest.json and Maildir/; its Maildir/ names it too). With `maildir`, any other directory is
- * a MaildirSource (whether it holds a maildir is the caller's to check). Throws BundleSourceError when `path`
- * is missing or unreadable, is a file that is neither gzip nor tar, or is a directory that is no unpacked
- * bundle (without `maildir`).
+ * a MaildirSource (whether it holds a maildir is the caller's to check). An age file's header is opened here with
+ * `keys` (a passphrase is asked for once), so a wrong key is said before any check reads the bundle. Throws
+ * BundleSourceError when `path` is missing or unreadable, is a file that is neither gzip, tar nor age, is a
+ * directory that is no unpacked bundle (without `maildir`), or is an age file `keys` cannot open (its message is
+ * the plain words of ./age.ts: "no identity matched; the bundle is for 2 recipients of type X25519", a damaged
+ * header, a passphrase bundle given an identity file).
  */
-export async function resolveBundleSource(path: string): Promise<BundleSource>;
 export async function resolveBundleSource(
   path: string,
-  options: { maildir: true },
+  options?: ResolveOptions & { maildir?: false },
+): Promise<BundleSource>;
+export async function resolveBundleSource(
+  path: string,
+  options: ResolveOptions & { maildir: true },
 ): Promise<BundleSource | MaildirSource>;
 export async function resolveBundleSource(
   path: string,
-  options: { maildir?: boolean } = {},
+  options: ResolveOptions = {},
 ): Promise<BundleSource | MaildirSource> {
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') throw new BundleSourceError(`${path} does not exist`, { cause: error });
@@ -84,21 +104,51 @@ export async function resolveBundleSource(
   } finally {
     await handle.close();
   }
+  const age = ageKindOf(head.subarray(0, bytesRead));
+  if (age === 'armored')
+    throw new BundleSourceError(`${path} is an ASCII-armored age file: mail-archiver reads binary ones`, {
+      hint: 'convert it without the armor: age -d ... | age -e ... (export writes binary .age files)',
+    });
+  if (age === 'age') return { kind: 'file', path, age: await openedWith(path, options.keys) };
   const gzip = bytesRead >= 2 && head.subarray(0, 2).equals(GZIP_MAGIC);
   const tar = bytesRead >= head.length && head.subarray(USTAR_OFFSET).toString('latin1') === 'ustar';
   if (!gzip && !tar)
-    throw new BundleSourceError(`${path} is not a bundle: it is neither gzip nor tar data`, {
-      hint: 'a bundle is the .tar.gz that "mail-archiver export" writes (or that directory, unpacked)',
+    throw new BundleSourceError(`${path} is not a bundle: it is neither gzip, tar nor age data`, {
+      hint: 'a bundle is the .tar.gz (or .tar.gz.age) that "mail-archiver export" writes (or that directory, unpacked)',
     });
   return { kind: 'file', path };
 }
 
 /**
+ * `keys` once they opened the age header of `path` (the passphrase, if one is asked for, asked once for every
+ * later opening); BundleSourceError naming the file when they do not.
+ */
+async function openedWith(path: string, keys: BundleKeys = { identities: [] }): Promise<BundleKeys> {
+  let asked: Promise<string> | undefined;
+  const ask = keys.passphrase;
+  const once: BundleKeys = {
+    identities: keys.identities,
+    ...(ask ? { passphrase: () => (asked ??= ask()) } : {}),
+  };
+  try {
+    (await decryptBundle(createReadStream(path), once)).destroy();
+  } catch (error) {
+    if (error instanceof EncryptedBundleError)
+      throw new BundleSourceError(`${path}: ${error.message}`, { cause: error });
+    throw new BundleSourceError(`cannot read ${path}: ${asError(error).message}`, { cause: error });
+  }
+  return once;
+}
+
+/**
  * The bundle's bytes as a tar (or tar.gz) stream, what `verifyBundle`, `readBundleEntries` and `extractBundle`
- * read: a file as it is; a directory as a tar of every entry under it, packed by node-tar as it is read. A
- * directory that cannot be read makes the stream fail with its error.
+ * read: a file as it is; an age file decrypted as it is read with the keys that resolved it; a directory as a tar
+ * of every entry under it, packed by node-tar as it is read. A directory that cannot be read makes the stream fail
+ * with its error; an age payload that stops authenticating fails it with AgePayloadError ("truncated after N MiB
+ * intact", "damaged after ..."), the bytes before it being authentic.
  */
 export function openBundle(source: BundleSource): Readable {
+  if (source.kind === 'file' && source.age) return decrypted(source.path, source.age);
   if (source.kind === 'file') return createReadStream(source.path, { highWaterMark: 16 * 1024 });
   const tar = new PassThrough();
   // Every entry under the directory (node-tar recurses), without the directory itself.
@@ -111,4 +161,18 @@ export function openBundle(source: BundleSource): Readable {
     (error: Error) => tar.destroy(error),
   );
   return tar;
+}
+
+/** The plaintext of the age file at `path`: the header is opened as the stream is first read. */
+function decrypted(path: string, keys: BundleKeys): Readable {
+  const plain = new PassThrough({ highWaterMark: 64 * 1024 });
+  decryptBundle(createReadStream(path, { highWaterMark: 64 * 1024 }), keys).then(
+    (stream) => {
+      stream.on('error', (error: Error) => plain.destroy(error));
+      plain.on('close', () => stream.destroy());
+      stream.pipe(plain);
+    },
+    (error: unknown) => plain.destroy(asError(error)),
+  );
+  return plain;
 }

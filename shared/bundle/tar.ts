@@ -2,13 +2,24 @@
 // files for entries whose size must be known before they are written. The exporter and the join write through it.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { PassThrough, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
+import {
+  type Duplex,
+  PassThrough,
+  type Readable,
+  Transform,
+  type TransformCallback,
+  type Writable,
+} from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 
-/** tar -> gzip -> sink, with the sha256 and size of what reaches the sink. */
-export function bundleWriter(sink: Writable) {
+/**
+ * tar -> gzip -> sink, with the sha256 and size of what reaches the sink. With `encryptor` (shared/bundle/age.ts),
+ * tar -> gzip -> age -> sink: the sha256 and size are then those of the encrypted file, what a download is
+ * checked against.
+ */
+export function bundleWriter(sink: Writable, encryptor?: Duplex) {
   // Buffers sized so that small messages flow through without a round trip to zlib's thread per entry.
   const pack = tar.pack({ highWaterMark: 1024 * 1024 } as object);
   const hash = createHash('sha256');
@@ -18,13 +29,10 @@ export function bundleWriter(sink: Writable) {
     hash.update(chunk);
     bytes += chunk.length;
   });
-  const written = pipeline(
-    pack as unknown as Readable,
-    new Coalesce(),
-    createGzip({ chunkSize: 256 * 1024 }),
-    tap,
-    sink,
-  );
+  const gzip = createGzip({ chunkSize: 256 * 1024 });
+  const written = encryptor
+    ? pipeline(pack as unknown as Readable, new Coalesce(), gzip, encryptor, tap, sink)
+    : pipeline(pack as unknown as Readable, new Coalesce(), gzip, tap, sink);
   written.catch(() => undefined);
   return { pack, written, digest: () => ({ sha256: hash.digest('hex'), bytes }) };
 }

@@ -162,6 +162,11 @@ export interface ExportRecord {
   partProgress?: Record<string, number>;
   /** The bundle, or its parts in order, with their sizes and sha256. */
   parts: ExportPart[];
+  /**
+   * age X25519 recipients (public keys, `age1...`) every part is encrypted to; absent for a plain tar.gz. A
+   * passphrase is never recorded: passphrase exports run only where the passphrase was typed.
+   */
+  recipients?: string[];
   error?: string;
 }
 
@@ -334,9 +339,18 @@ export const EXPORT_PREFIX = 'exports/';
 export function partSuffix(part: number, count: number): string {
   return count === 1 ? '' : `.part-${part + 1}-of-${count}`;
 }
-/** The S3 key of part `part` (from 0) of `count` of export `id` of `mailbox`, under EXPORT_PREFIX. */
-export const exportBundleKey = (mailbox: string, id: string, part: number, count: number) =>
-  `${EXPORT_PREFIX}${encodeURIComponent(mailbox)}/${id}${partSuffix(part, count)}.tar.gz`;
+/**
+ * The S3 key of part `part` (from 0) of `count` of export `id` of `mailbox`, under EXPORT_PREFIX; `.age` follows
+ * `.tar.gz` when the bundle is age-encrypted (shared/bundle/age.ts).
+ */
+export const exportBundleKey = (
+  mailbox: string,
+  id: string,
+  part: number,
+  count: number,
+  encrypted = false,
+) =>
+  `${EXPORT_PREFIX}${encodeURIComponent(mailbox)}/${id}${partSuffix(part, count)}.tar.gz${encrypted ? '.age' : ''}`;
 export const rawMailKey = (sesMessageId: string) => `${RAW_MAIL_PREFIX}${sesMessageId}`;
 /**
  * SES writes `incoming/AMAZON_SES_SETUP_NOTIFICATION` when the receipt rule is created (a test object, not

@@ -40,6 +40,9 @@ describe("the CDK app's import graph", () => {
     expect(outsideCdk).toEqual([
       'lambdas/shared/environment.ts',
       'shared/aws-names.ts',
+      // The config's export section and the shape of its recipients (the age library itself is not loaded).
+      'shared/bundle/age-recipient.ts',
+      'shared/bundle/export-config.ts',
       'shared/config.ts',
       'shared/errors.ts',
       'shared/health/config.ts',

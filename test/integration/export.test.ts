@@ -27,6 +27,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExportHandler } from '../../lambdas/export/handler';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { archiveReceivedMail, type IngestDeps } from '../../shared/archive/ingest';
+import { decryptBundle, newIdentity } from '../../shared/bundle/age';
 import { exportMailbox } from '../../shared/bundle/export';
 import { runExportJob } from '../../shared/bundle/export-job';
 import { EXPORT_HEAP_LIMITS, runInExportWorker } from '../../shared/bundle/export-worker';
@@ -543,6 +544,80 @@ describe('the export Lambda bundle', () => {
     expect(report.errors).toEqual([]);
     expect(report.messages).toBe(record?.messagesTotal);
     expect(report.messages).toBeGreaterThan(0);
+  });
+
+  it('encrypts to the recipients it is given, public keys only, before the upload (the deployed bundle, Node 22 target)', async () => {
+    const outfile = join(work, 'lambda', 'index.js'); // built by the case above
+    const [a, b] = [await newIdentity(), await newIdentity()];
+    const exportId = '20260103T000000000Z-0a0e0f';
+    const event = { mailbox: 'bob@example.com', exportId, recipients: [a.recipient, b.recipient] };
+    const driver = `require(${JSON.stringify(outfile)}).handler(${JSON.stringify(event)}).then((r) => console.log(JSON.stringify(r)))`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', driver], {
+      env: {
+        ...process.env,
+        INDEX_TABLE: services.tableName,
+        RAW_BUCKET: services.bucket,
+        AWS_LAMBDA_FUNCTION_NAME: 'mail-archiver-export',
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        AWS_ENDPOINT_URL_S3: services.endpoints.s3,
+        AWS_ENDPOINT_URL_DYNAMODB: services.endpoints.dynamodb,
+        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+    });
+    expect(JSON.parse(stdout.trim().split('\n').pop() ?? '{}')).toMatchObject({ exportId, state: 'done' });
+    const record = await services.index.getExport('bob@example.com', exportId);
+    expect(record?.recipients).toEqual([a.recipient, b.recipient]);
+    const part = record?.parts[0];
+    expect(part?.key).toBe(`exports/bob%40example.com/${exportId}.tar.gz.age`);
+    const downloaded = join(work, 'from-the-bundle.tar.gz.age');
+    await pipeline(
+      Readable.from(await services.store.read({ bucket: services.bucket, key: part?.key ?? '' })),
+      createWriteStream(downloaded),
+    );
+    const bytes = readFileSync(downloaded);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(part?.sha256);
+    expect(bytes.subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
+    const opened = await decryptBundle(createReadStream(downloaded), {
+      identities: [{ key: b.identity, source: 'b' }],
+    });
+    const report = await verifyBundle(opened);
+    expect(report.errors).toEqual([]);
+    expect(report.messages).toBe(record?.messagesTotal);
+  });
+
+  it('encrypts every part of a split export, each a bundle of its own', async () => {
+    const a = await newIdentity();
+    const pending: Promise<unknown>[] = [];
+    const handler = createExportHandler({
+      index: services.index,
+      store: services.store,
+      bucket: services.bucket,
+      logger: { info: () => undefined },
+      dispatch: async (event) => {
+        pending.push(handler(event));
+      },
+      maxRawBytesPerPart: 5 * 1024 * 1024,
+    });
+    const exportId = '20260102T000000000Z-0a0b0d';
+    await handler({ mailbox: 'alice@example.com', exportId, recipients: [a.recipient] });
+    await Promise.all(pending);
+    const record = await services.index.getExport('alice@example.com', exportId);
+    expect(record?.partCount).toBeGreaterThanOrEqual(2);
+    let messages = 0;
+    for (const part of record?.parts ?? []) {
+      expect(part.key).toMatch(/\.part-\d+-of-\d+\.tar\.gz\.age$/);
+      const source = Readable.from(await services.store.read({ bucket: services.bucket, key: part.key }));
+      const report = await verifyBundle(
+        await decryptBundle(source, { identities: [{ key: a.identity, source: 'a' }] }),
+      );
+      expect(report.errors, part.key).toEqual([]);
+      messages += report.messages;
+    }
+    expect(messages).toBe(record?.messagesTotal);
   });
 
   it('records the failure of a part whose worker died before it could record it', async () => {

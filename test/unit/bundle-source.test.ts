@@ -1,10 +1,22 @@
 // What a bundle path is, and how its bytes are opened (shared/bundle/source.ts), on real files: a directory is
-// packed by node-tar with its modes and mtimes, so verify's checks see what a bundle file would hold.
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+// packed by node-tar with its modes and mtimes, so verify's checks see what a bundle file would hold; an age file
+// is opened with its keys once, when resolved, and decrypted as it is read.
+import {
+  createReadStream,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { create } from 'tar';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AgePayloadError, encryptingStream, newIdentity } from '../../shared/bundle/age';
 import { DEFAULT_BUNDLE_LIMITS, readBundleEntries } from '../../shared/bundle/entries';
 import { BundleSourceError, openBundle, resolveBundleSource } from '../../shared/bundle/source';
 
@@ -50,7 +62,7 @@ describe('resolveBundleSource', () => {
     const refused = await resolveBundleSource(text).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(BundleSourceError);
     expect((refused as BundleSourceError).message).toBe(
-      `${text} is not a bundle: it is neither gzip nor tar data`,
+      `${text} is not a bundle: it is neither gzip, tar nor age data`,
     );
     expect((refused as BundleSourceError).hint).toMatch(/mail-archiver export/);
   });
@@ -74,6 +86,88 @@ describe('resolveBundleSource', () => {
       /neither a bundle file nor an unpacked bundle \(a directory with manifest.json and Maildir\/\)/,
     );
     expect(await resolveBundleSource(other, { maildir: true })).toEqual({ kind: 'maildir', path: other });
+  });
+});
+
+describe('an age-encrypted bundle file', () => {
+  async function encryptedBundle(name: string, to: Parameters<typeof encryptingStream>[0]) {
+    const dir = unpackedBundle(name);
+    const plain = join(work, `${name}.tar.gz`);
+    await create({ cwd: dir, gzip: true, file: plain, portable: false }, ['manifest.json', 'Maildir']);
+    const file = `${plain}.age`;
+    await pipeline(createReadStream(plain), await encryptingStream(to), createWriteStream(file));
+    return file;
+  }
+
+  it('is opened with its keys when resolved, and decrypted as openBundle reads it', async () => {
+    const [a, b] = await Promise.all([newIdentity(), newIdentity()]);
+    const file = await encryptedBundle('encrypted', { recipients: [a.recipient, b.recipient] });
+    const source = await resolveBundleSource(file, {
+      keys: { identities: [{ key: b.identity, source: 'b.txt' }] },
+    });
+    expect(source).toMatchObject({ kind: 'file', path: file, age: { identities: [{ source: 'b.txt' }] } });
+    expect((await entriesOf(source)).map((e) => e.path)).toEqual([
+      'manifest.json',
+      'Maildir',
+      'Maildir/cur',
+      'Maildir/cur/1000000000.a.host:2,S',
+    ]);
+  });
+
+  it('refuses a wrong key, no key, and an identity for a passphrase bundle, naming the file', async () => {
+    const [a, wrong] = await Promise.all([newIdentity(), newIdentity()]);
+    const file = await encryptedBundle('for-one', { recipients: [a.recipient] });
+    const refused = await resolveBundleSource(file, {
+      keys: { identities: [{ key: wrong.identity, source: 'wrong.txt' }] },
+    }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BundleSourceError);
+    expect((refused as Error).message).toBe(
+      `${file}: no identity matched; the bundle is for 1 recipient of type X25519 (tried 1 identity from wrong.txt)`,
+    );
+    await expect(resolveBundleSource(file)).rejects.toThrow(
+      /give the identity file of one of them with --identity/,
+    );
+    const locked = await encryptedBundle('passphrase', { passphrase: 'tide-lamp', workFactor: 10 });
+    await expect(
+      resolveBundleSource(locked, { keys: { identities: [{ key: a.identity, source: 'a.txt' }] } }),
+    ).rejects.toThrow(/encrypted with a passphrase, not to a recipient: an identity file cannot open it/);
+  });
+
+  it('asks for a passphrase once, however often the bundle is opened', async () => {
+    const file = await encryptedBundle('asked-once', { passphrase: 'tide-lamp', workFactor: 10 });
+    let asked = 0;
+    const source = await resolveBundleSource(file, {
+      keys: {
+        identities: [],
+        passphrase: async () => {
+          asked += 1;
+          return 'tide-lamp';
+        },
+      },
+    });
+    expect(await entriesOf(source)).toHaveLength(4);
+    expect(await entriesOf(source)).toHaveLength(4);
+    expect(asked).toBe(1);
+  });
+
+  it('fails the stream, in plain words, where a cut-off file ends', async () => {
+    const a = await newIdentity();
+    const file = await encryptedBundle('cut', { recipients: [a.recipient] });
+    const source = await resolveBundleSource(file, {
+      keys: { identities: [{ key: a.identity, source: 'a' }] },
+    });
+    writeFileSync(file, readFileSync(file).subarray(0, -10));
+    const failed = await entriesOf(source).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(AgePayloadError);
+    expect((failed as Error).message).toMatch(/^truncated after 0\.0 MiB intact/);
+  });
+
+  it('refuses an ASCII-armored age file with a way out', async () => {
+    const armored = join(work, 'armored.age');
+    writeFileSync(armored, '-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n');
+    const refused = (await resolveBundleSource(armored).catch((e: unknown) => e)) as BundleSourceError;
+    expect(refused.message).toMatch(/ASCII-armored age file/);
+    expect(refused.hint).toMatch(/age -d/);
   });
 });
 

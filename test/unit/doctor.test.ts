@@ -151,6 +151,7 @@ describe('doctor against AWS', () => {
       'dead letters forward',
       'dead letters feedback',
       'reconcile',
+      'export encryption',
     ]);
     expect(byName(checks).sending?.detail).toBe(
       'production access in eu-west-1 (120 of 50000 sent in 24 h, at most 14/s)',
@@ -216,6 +217,7 @@ describe('doctor against AWS', () => {
       'dead letters forward': 'fail',
       'dead letters feedback': 'fail',
       reconcile: 'fail',
+      'export encryption': 'ok',
     });
     expect(checks['receipt rule set']?.detail).toMatch(
       /someone-elses is active; deploying makes mail-archiver the active set instead/,
@@ -331,6 +333,7 @@ describe('doctor against the local stack', () => {
       'local s3': 'ok',
       'local dynamodb': 'fail',
       reconcile: 'ok',
+      'export encryption': 'ok',
     });
     const notRunning = byName(
       await runLocalChecks({ config: exampleConfig(), running: undefined, lastReconcile: undefined }),
