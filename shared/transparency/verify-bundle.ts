@@ -5,7 +5,9 @@
 import type { ManifestMessage } from '../bundle/manifest';
 import type { VerifyReport } from '../bundle/verify';
 import { errorMessage } from '../errors';
+import type { WriteOnceStore } from '../ports';
 import type { Checkpoint } from './checkpoint';
+import { checkpointPath, timestampPath } from './log-files';
 import { type NoteVerifier, parseVerifierKey } from './note';
 import {
   BUNDLE_CHECKPOINT,
@@ -14,6 +16,7 @@ import {
   checkBundleProofs,
   type LeafDelivery,
 } from './proofs';
+import { checkReplicaCompleteness } from './replica-log';
 import { certificatesOf, type TimestampFacts, verifyTimestamp } from './timestamp';
 import { checkpointFromWitness } from './witness';
 
@@ -102,6 +105,57 @@ export async function checkBundleTransparency(
         check.timestamp = await verifyTimestamp(reply, bundleCheckpoint, certificatesOf(trust.tsaCa));
       } catch (error) {
         check.errors.push(`${BUNDLE_TIMESTAMP}: ${errorMessage(error)}`);
+      }
+    }
+  }
+  return check;
+}
+
+/**
+ * Checks a verified replica mailbox (`sync`'s DIR/<mailbox>, read like an unpacked bundle) against the files the
+ * user trusts and the log copy kept with the replica (`log`): completeness up to the newest checkpoint the copy
+ * holds, which the given one (and the previous one) must be prefixes of (replica-log.ts). With --tsa-ca, the
+ * copy's time-stamp of that checkpoint. Never throws for a bad replica or file: the errors say what failed.
+ */
+export async function checkReplicaTransparency(
+  report: VerifyReport,
+  trust: TrustFiles,
+  log: WriteOnceStore,
+  /** Whether a message's file is in the replica: one the manifest lists but that is gone is missing. */
+  present: (message: ManifestMessage) => Promise<boolean>,
+): Promise<TransparencyCheck & { unsealed: number }> {
+  const key = readKeyFile(trust.key);
+  if (typeof key === 'string') return { errors: [key], proven: 0, unsealed: 0 };
+  const manifest = report.manifest;
+  if (!manifest) return { errors: ['the replica has no readable manifest to prove'], proven: 0, unsealed: 0 };
+  const validity = new Map(manifest.folders.map((f) => [f.name, f.uidValidity]));
+  const result = await checkReplicaCompleteness({
+    key,
+    given: checkpointNote(trust.checkpoint),
+    ...(trust.previous ? { previous: checkpointNote(trust.previous) } : {}),
+    log,
+    mailbox: manifest.mailbox,
+    messages: (await Promise.all(manifest.messages.map(async (m) => ((await present(m)) ? [m] : []))))
+      .flat()
+      .map((m: ManifestMessage) => ({
+        folder: m.folder,
+        uid: m.uid,
+        uidValidity: validity.get(m.folder) ?? 0,
+        sha256: m.sha256,
+        size: m.size,
+      })),
+  });
+  const check: TransparencyCheck & { unsealed: number } = { ...result };
+  if (trust.tsaCa && result.checkpoint) {
+    const size = result.checkpoint.size;
+    const [reply, note] = await Promise.all([log.get(timestampPath(size)), log.get(checkpointPath(size))]);
+    if (!reply || !note)
+      check.errors.push(`the replica's copy of the log has no time-stamp of its checkpoint of ${size}`);
+    else {
+      try {
+        check.timestamp = await verifyTimestamp(reply, note, certificatesOf(trust.tsaCa));
+      } catch (error) {
+        check.errors.push(`${timestampPath(size)} (the replica's copy): ${errorMessage(error)}`);
       }
     }
   }

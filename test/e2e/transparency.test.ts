@@ -2,7 +2,8 @@
 // `seal --out`, `export`, then `verify --checkpoint --key` on the bundle file and on the unpacked bundle. The
 // attacks the log exists for are made here with real files: a byte flipped in a message, the same flip with the
 // manifest rewritten to match (only the log can tell), a checkpoint of another root signed with the log's own key
-// (a rewritten history), a checkpoint signed by another key, and mail delivered after the last seal.
+// (a rewritten history), a checkpoint signed by another key, and mail delivered after the last seal. A replica
+// (`sync`) carries a copy of the log and is proven complete: a message deleted from it is named as missing.
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import {
@@ -268,5 +269,49 @@ describe('the transparency log on the local stack', () => {
     expect((await cli(['export', MAILBOX, '--out', resealed])).code).toBe(0);
     const proven = await verify(resealed, ...trust(third), '--previous', join(first(), 'checkpoint'));
     expect(proven.report).toMatchObject({ ok: true, transparency: { proven: sent, treeSize: sent } });
+  }, 180_000);
+  it('a replica (sync) keeps a copy of the log and is proven complete; a message deleted from it is named', async () => {
+    const replica = join(work, 'replica');
+    const synced = await cli(['--json', 'sync', replica, '--once']);
+    expect(synced.code, synced.stdout + synced.stderr).toBe(0);
+    const report = JSON.parse(synced.stdout.trim().split('\n').at(-1) as string);
+    expect(report.transparency).toMatchObject({ state: 'grew', size: sent, from: 0 });
+    const mailboxDir = join(replica, MAILBOX);
+    const complete = await verify(
+      mailboxDir,
+      ...trust(join(work, 'third')),
+      '--previous',
+      join(first(), 'checkpoint'),
+    );
+    expect(complete.code, complete.stdout + complete.stderr).toBe(0);
+    expect(complete.report).toMatchObject({
+      ok: true,
+      transparency: { proven: sent, treeSize: sent, replica: true, unsealed: 0 },
+    });
+    // An older checkpoint given: the replica is still proven complete up to its own newest one.
+    expect((await verify(mailboxDir, ...trust(second()))).report.errors).toEqual([]);
+    const human = await cli(['verify', mailboxDir, ...trust(second())]);
+    expect(human.stdout).toMatch(
+      /and it is complete: every delivery of alice@example\.com in the transparency log/,
+    );
+
+    // One message file deleted from the replica: named with its folder, UID and received time.
+    const cur = join(mailboxDir, 'Maildir', 'cur');
+    const victim = readdirSync(cur).sort()[1] as string;
+    const uid = (
+      JSON.parse(readFileSync(join(mailboxDir, 'manifest.json'), 'utf8')) as {
+        messages: { file: string; uid: number; receivedAt: string }[];
+      }
+    ).messages.find((m) => m.file.endsWith(victim));
+    rmSync(join(cur, victim));
+    const missing = await verify(mailboxDir, ...trust(join(work, 'third')));
+    expect(missing.code).toBe(1);
+    expect(missing.report.errors).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^INBOX UID ${uid?.uid} \\(received ${uid?.receivedAt.replace(/[.]/g, '\\.')}, leaf \\d+\\): in the log but missing from the replica$`,
+        ),
+      ),
+    );
   }, 180_000);
 });
