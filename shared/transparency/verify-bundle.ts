@@ -2,6 +2,7 @@
 // shared/bundle/verify.ts: the bundle's messages proven against a checkpoint the user keeps, with nothing but the
 // bundle, the files named and node:crypto. The plain checks already tied each file's bytes to the manifest's
 // sha256 and size; these tie the manifest to the signed log.
+import { simpleParser } from 'mailparser';
 import type { ManifestMessage } from '../bundle/manifest';
 import type { VerifyReport } from '../bundle/verify';
 import { errorMessage } from '../errors';
@@ -49,9 +50,17 @@ export function readKeyFile(bytes: Buffer): NoteVerifier | string {
   }
 }
 
-/** A checkpoint file's signed note: the file itself, or the checkpoint inside a witness mail. */
-export function checkpointNote(bytes: Buffer): Buffer {
-  const inMail = checkpointFromWitness(bytes.toString('utf8'));
+/**
+ * A checkpoint file's signed note: the file itself, or the checkpoint inside a witness mail, as text or as a saved
+ * message (.eml) whose body is quoted-printable or base64 (the checkpoint's signature line is not ASCII, so mail
+ * software encodes it): mailparser decodes the body then.
+ */
+export async function checkpointNote(bytes: Buffer): Promise<Buffer> {
+  let text = bytes.toString('utf8');
+  // A saved message starts with a header field (RFC 5322 2.2: a name of printable ASCII but ':', then ':').
+  if (/^[\x21-\x39\x3b-\x7e]+:/.test(text))
+    text = (await simpleParser(bytes, { skipHtmlToText: true, skipTextLinks: true })).text ?? text;
+  const inMail = checkpointFromWitness(text);
   return inMail ? Buffer.from(inMail, 'utf8') : bytes;
 }
 
@@ -82,8 +91,8 @@ export async function checkBundleTransparency(
     key,
     checkpoints: {
       bundle: bundleCheckpoint,
-      given: checkpointNote(trust.checkpoint),
-      ...(trust.previous ? { previous: checkpointNote(trust.previous) } : {}),
+      given: await checkpointNote(trust.checkpoint),
+      ...(trust.previous ? { previous: await checkpointNote(trust.previous) } : {}),
     },
     proofs: proofs?.toString('utf8'),
     mailbox: manifest.mailbox,
@@ -131,8 +140,8 @@ export async function checkReplicaTransparency(
   const validity = new Map(manifest.folders.map((f) => [f.name, f.uidValidity]));
   const result = await checkReplicaCompleteness({
     key,
-    given: checkpointNote(trust.checkpoint),
-    ...(trust.previous ? { previous: checkpointNote(trust.previous) } : {}),
+    given: await checkpointNote(trust.checkpoint),
+    ...(trust.previous ? { previous: await checkpointNote(trust.previous) } : {}),
     log,
     mailbox: manifest.mailbox,
     messages: (await Promise.all(manifest.messages.map(async (m) => ((await present(m)) ? [m] : []))))

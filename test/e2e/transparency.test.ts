@@ -99,6 +99,22 @@ async function verify(bundle: string, ...args: string[]) {
   return { ...result, report };
 }
 
+/** The witness mails in the local sink (to the alarm address, holding a checkpoint), oldest first. */
+function witnessMails(): { path: string; size: number }[] {
+  const sink = join(home, 'sink');
+  return readdirSync(sink)
+    .filter((name) => name.endsWith('.eml'))
+    .sort()
+    .flatMap((name) => {
+      const text = readFileSync(join(sink, name), 'utf8');
+      const envelope = JSON.parse(readFileSync(join(sink, name.replace(/\.eml$/, '.json')), 'utf8'));
+      const match = /-----BEGIN CHECKPOINT-----\r?\n[^\n]*\n(\d+)\r?\n/.exec(text);
+      return match && envelope.to === config.alarmEmail
+        ? [{ path: join(sink, name), size: Number(match[1]) }]
+        : [];
+    });
+}
+
 const trust = (dir: string) => ['--checkpoint', join(dir, 'checkpoint'), '--key', join(dir, 'key.pub')];
 
 beforeAll(async () => {
@@ -135,9 +151,12 @@ describe('the transparency log on the local stack', () => {
     await expect.poll(archived, { timeout: 30_000, interval: 500 }).toBe(sent);
     const two = await sealTo(second());
     expect(two).toMatchObject({ previousSize: 3, size: sent });
-    // Sealing an unchanged log writes the same checkpoint again (a no-op for the write-once store).
+    // The witness: each checkpoint that grew the tree was mailed to the alarm address (the local sink keeps it).
+    expect(witnessMails().map((m) => m.size)).toEqual([3, sent]);
+    // Sealing an unchanged log writes the same checkpoint again (a no-op for the write-once store), mailed once.
     const again = await sealTo(join(work, 'again'));
     expect(again).toMatchObject({ previousSize: sent, size: sent });
+    expect(witnessMails()).toHaveLength(2);
     expect(readFileSync(join(work, 'again', 'checkpoint'))).toEqual(
       readFileSync(join(second(), 'checkpoint')),
     );
@@ -154,6 +173,10 @@ describe('the transparency log on the local stack', () => {
     expect(withPrevious.report.errors).toEqual([]);
     const older = await verify(bundle, ...trust(first()));
     expect(older.report.errors).toEqual([]);
+    // The mail the seal sent is a checkpoint file as it is.
+    const mailed = witnessMails().at(-1)?.path as string;
+    const fromMail = await verify(bundle, '--checkpoint', mailed, '--key', join(second(), 'key.pub'));
+    expect(fromMail.report).toMatchObject({ ok: true, transparency: { treeSize: sent } });
     // The human line says what was proven.
     const plain = await cli(['verify', bundle, ...trust(second())]);
     expect(plain.stdout).toMatch(/in the transparency log of .*local, proven against its signed checkpoint/);
