@@ -2,7 +2,8 @@
 // shared/bundle/verify.ts: the bundle's messages proven against a checkpoint the user keeps, with nothing but the
 // bundle, the files named and node:crypto. The plain checks already tied each file's bytes to the manifest's
 // sha256 and size; these tie the manifest to the signed log.
-import { simpleParser } from 'mailparser';
+import libbase64 from 'libbase64';
+import libqp from 'libqp';
 import type { ManifestMessage } from '../bundle/manifest';
 import type { VerifyReport } from '../bundle/verify';
 import { errorMessage } from '../errors';
@@ -52,16 +53,27 @@ export function readKeyFile(bytes: Buffer): NoteVerifier | string {
 
 /**
  * A checkpoint file's signed note: the file itself, or the checkpoint inside a witness mail, as text or as a saved
- * message (.eml) whose body is quoted-printable or base64 (the checkpoint's signature line is not ASCII, so mail
- * software encodes it): mailparser decodes the body then.
+ * single-part message (.eml) whose body is quoted-printable or base64 (the checkpoint's signature line is not
+ * ASCII, so mail software encodes it). The body is decoded with nodemailer's libqp and libbase64.
  */
 export async function checkpointNote(bytes: Buffer): Promise<Buffer> {
-  let text = bytes.toString('utf8');
-  // A saved message starts with a header field (RFC 5322 2.2: a name of printable ASCII but ':', then ':').
-  if (/^[\x21-\x39\x3b-\x7e]+:/.test(text))
-    text = (await simpleParser(bytes, { skipHtmlToText: true, skipTextLinks: true })).text ?? text;
-  const inMail = checkpointFromWitness(text);
+  const inMail = checkpointFromWitness(mailBodyText(bytes) ?? bytes.toString('utf8'));
   return inMail ? Buffer.from(inMail, 'utf8') : bytes;
+}
+
+/** The decoded body of a saved single-part message; undefined when `bytes` does not start with a header field. */
+function mailBodyText(bytes: Buffer): string | undefined {
+  const text = bytes.toString('latin1');
+  // A message starts with a header field (RFC 5322 2.2: a name of printable ASCII but ':', then ':').
+  if (!/^[\x21-\x39\x3b-\x7e]+:/.test(text)) return undefined;
+  const split = /\r?\n\r?\n/.exec(text);
+  if (!split) return undefined;
+  const header = text.slice(0, split.index).replace(/\r?\n[ \t]+/g, ' ');
+  const body = bytes.subarray(split.index + split[0].length);
+  const encoding = /^content-transfer-encoding:[ \t]*([^\s;]+)/im.exec(header)?.[1]?.toLowerCase();
+  if (encoding === 'quoted-printable') return libqp.decode(body).toString('utf8');
+  if (encoding === 'base64') return libbase64.decode(body.toString('latin1')).toString('utf8');
+  return body.toString('utf8');
 }
 
 /**
