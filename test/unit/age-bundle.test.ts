@@ -164,6 +164,28 @@ describe('age-encrypted bundles', () => {
     expect(checkRecipient(` ${a.recipient}\n`)).toBe(a.recipient);
   });
 
+  it('never repeats a secret key in an error: a mistyped identity line, or a secret key given as a recipient', async () => {
+    const a = await newIdentity();
+    // One character off, as a paper key typed by hand: its checksum fails.
+    const last = a.identity.at(-1) === 'Q' ? 'P' : 'Q';
+    const typo = `${a.identity.slice(0, -1)}${last}`;
+    const failure = await parseIdentityFile(`${typo}\n`, 'k').catch((e: Error) => e);
+    expect((failure as Error).message).toMatch(/^k line 1 is not a valid age identity \(its checksum/);
+    expect(JSON.stringify(failure, Object.getOwnPropertyNames(failure))).not.toContain(typo.slice(20, 50));
+    expect(String((failure as Error).cause)).not.toContain(typo.slice(20, 50));
+    const given = (() => {
+      try {
+        checkRecipient(a.identity, '--encrypt-to');
+      } catch (error) {
+        return error as Error;
+      }
+    })();
+    expect(given?.message).toMatch(
+      /^--encrypt-to is a secret key \(AGE-SECRET-KEY-1\.\.\.\), not a recipient/,
+    );
+    expect(given?.message).not.toContain(a.identity.slice(20, 50));
+  });
+
   describe.skipIf(!ageCli)('with the age CLI (Debian package "age")', () => {
     const dir = mkdtempSync(join(tmpdir(), 'age-cli-'));
 
