@@ -66,7 +66,9 @@ export class AgeKeyError extends EncryptedBundleError {
 /**
  * The payload stopped authenticating. `intactBytes` of the plaintext (the tar.gz) came before the failure and are
  * authentic; `truncated` tells a file that ends inside its last chunk (an interrupted copy) from one whose chunk
- * in the middle was altered.
+ * in the middle was altered. A last chunk that fails looks the same whether the file was cut, its end altered or
+ * bytes appended (each leaves a final piece that authenticates neither as a last chunk nor as a whole one), so
+ * the words name the likely cause and the others.
  */
 export class AgePayloadError extends EncryptedBundleError {
   override name = 'AgePayloadError';
@@ -77,7 +79,7 @@ export class AgePayloadError extends EncryptedBundleError {
   ) {
     super(
       truncated
-        ? `truncated after ${mib(intactBytes)} intact: the encrypted bundle ends before its last chunk (an interrupted copy or download?). Copy it again from the original if you can.`
+        ? `truncated after ${mib(intactBytes)} intact: the encrypted bundle ends before its last chunk is whole (an interrupted copy or download?), or its end was altered. Copy it again from the original if you can.`
         : `damaged after ${mib(intactBytes)} intact: a chunk of the encrypted data fails its authentication (the file was altered or corrupted). Copy it again from the original if you can.`,
       options,
     );

@@ -151,6 +151,21 @@ describe('age-encrypted bundles', () => {
     await expect(decrypt(endless, keysOf(a.identity))).rejects.toThrow(/no end of the header in its first/);
   });
 
+  it('does not call a whole file with an altered end, or bytes appended, only truncated', async () => {
+    const a = await newIdentity();
+    const cipher = await encrypt(plain, { recipients: [a.recipient] });
+    const altered = Buffer.from(cipher);
+    altered[cipher.length - 5] = (altered[cipher.length - 5] ?? 0) ^ 1; // in the last chunk's tag
+    const appended = Buffer.concat([cipher, Buffer.from('x')]);
+    for (const file of [altered, appended]) {
+      const failure = await decrypt(file, keysOf(a.identity)).catch((e: Error) => e);
+      expect(failure).toBeInstanceOf(AgePayloadError);
+      expect((failure as Error).message).toMatch(
+        /^truncated after 0\.9 MiB intact: the encrypted bundle ends before its last chunk is whole \(an interrupted copy or download\?\), or its end was altered/,
+      );
+    }
+  });
+
   it('reads identity files as age-keygen writes them, and refuses what is not one in plain words', async () => {
     const a = await newIdentity(new Date('2030-01-02T03:04:05.678Z'));
     expect(a.fileText).toBe(`# created: 2030-01-02T03:04:05Z\n# public key: ${a.recipient}\n${a.identity}\n`);
