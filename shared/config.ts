@@ -376,7 +376,9 @@ export function serializeConfig(config: ArchiverConfig): string {
       },
     ]),
   );
-  return JSON.stringify({ ...config, mailboxes });
+  // No recipients is written as no export section: the schema refuses an empty list.
+  const exportSection = config.export.recipients.length > 0 ? config.export : undefined;
+  return JSON.stringify({ ...config, mailboxes, export: exportSection });
 }
 
 /** The verified identity forwarded copies are sent from. */
