@@ -376,9 +376,7 @@ export function serializeConfig(config: ArchiverConfig): string {
       },
     ]),
   );
-  // No recipients is written as no export section: the schema refuses an empty list.
-  const exportSection = config.export.recipients.length > 0 ? config.export : undefined;
-  return JSON.stringify({ ...config, mailboxes, export: exportSection });
+  return JSON.stringify({ ...config, mailboxes });
 }
 
 /** The verified identity forwarded copies are sent from. */

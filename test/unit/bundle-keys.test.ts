@@ -49,7 +49,11 @@ describe('export encryption from options and config', () => {
   });
 
   it('the config refuses an empty recipient list by its field (absent is plain; empty is a list left half-edited)', () => {
-    expect(loadConfig('mail-archiver.config.json').export.recipients).toEqual([]); // absent
+    expect(loadConfig('mail-archiver.config.json').export.recipients).toBeUndefined(); // absent: plain
+    // A parsed config (no recipients) parses again, as tests and callers spread one into another.
+    const mailboxes = { 'alice@example.com': { forwardTo: ['alice.example@gmail.com'] } };
+    const parsed = parseConfig({ ...exampleConfig(), mailboxes });
+    expect(parseConfig({ ...parsed, mailboxes }).export).toEqual(parsed.export);
     const raw = { ...exampleConfig(), export: { recipients: [] } };
     expect(() => parseConfig(raw)).toThrow(
       /export\.recipients: empty: list at least one recipient \(age1\.\.\.\), or remove export\.recipients for plain \.tar\.gz bundles/,
