@@ -1,10 +1,11 @@
 // `npm run bench` section "transparency": the log over a 6,000-message mailbox. Sealing it from empty and a daily
 // seal of 100 more; the proofs a bundle carries per message (its proofs.jsonl, and what they add to the gzip
 // bundle); and `verify --checkpoint --key` against plain `verify` on the same bundle (target: at most 1.5x),
-// measured in alternation, median of 3.
+// measured in alternation, median of 5, on CPU time (wall time beside it).
 
 import { generateKeyPairSync } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, statSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { DirectoryWriteOnceStore } from '../shared/adapters/dir-write-once-store';
@@ -109,32 +110,56 @@ export async function transparencyBench(
     checkpoint: Buffer.from(daily.checkpoint),
     key: Buffer.from(`${formatVerifierKey(signer.verifier)}\n`),
   };
+  // Wall time on a shared 2-core machine swings with the other processes' load; the process's own CPU time
+  // (process.cpuUsage: every thread, zlib's included) swings far less, so the target is judged on it, and the
+  // wall times are shown beside it.
+  const cpu = () => {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) / 1e6;
+  };
   const plainTimes: number[] = [];
   const provenTimes: number[] = [];
-  for (let round = 0; round < 3; round++) {
+  const plainCpu: number[] = [];
+  const provenCpu: number[] = [];
+  for (let round = 0; round < 5; round++) {
     start = process.hrtime.bigint();
+    let cpuStart = cpu();
     const plainReport = await verifyBundle(createReadStream(proven.path));
     plainTimes.push(seconds(start));
+    plainCpu.push(cpu() - cpuStart);
     if (!plainReport.ok) throw new Error(`verify failed: ${plainReport.errors[0]}`);
     start = process.hrtime.bigint();
+    cpuStart = cpu();
     const checked = await verifyBundle(createReadStream(proven.path));
     const proof = await checkBundleTransparency(checked, trust, readLeafDelivery);
     provenTimes.push(seconds(start));
+    provenCpu.push(cpu() - cpuStart);
     if (proof.errors.length > 0 || proof.proven !== proven.messages)
       throw new Error(`verify --checkpoint failed: ${proof.errors[0] ?? `${proof.proven} proven`}`);
   }
-  const ratio = median(provenTimes) / median(plainTimes);
+  const ratio = median(provenCpu) / median(plainCpu);
   rows.push({
-    metric: `verify --checkpoint --key, ${proven.messages.toLocaleString('en')} messages`,
-    value: median(provenTimes),
+    metric: `verify --checkpoint --key, ${proven.messages.toLocaleString('en')} messages, CPU time`,
+    value: median(provenCpu),
     unit: 's',
-    baseline: { name: 'plain verify', value: median(plainTimes) },
+    baseline: { name: 'plain verify', value: median(plainCpu) },
     target: '<= 1.5x plain verify',
     met: ratio <= 1.5,
   });
-  rows.push({ metric: 'verify --checkpoint / plain verify', value: ratio, unit: 'x' });
+  rows.push({ metric: 'verify --checkpoint / plain verify, CPU time', value: ratio, unit: 'x' });
+  rows.push({
+    metric: 'verify --checkpoint --key, wall time',
+    value: median(provenTimes),
+    unit: 's',
+    baseline: { name: 'plain verify', value: median(plainTimes) },
+  });
+  rows.push({
+    metric: 'verify --checkpoint / plain verify, wall time',
+    value: median(provenTimes) / median(plainTimes),
+    unit: 'x',
+  });
   notes.push(
-    `Transparency: ${daily.size.toLocaleString('en')} leaves in ${records.length / 10 + 10} delivery-log objects, the log on local disk (DirectoryWriteOnceStore); bundle ${(plain.bytes / 1024 / 1024).toFixed(1)} MB without proofs, ${(proven.bytes / 1024 / 1024).toFixed(1)} MB with; verify times are medians of 3, alternating.`,
+    `Transparency: ${daily.size.toLocaleString('en')} leaves in ${records.length / 10 + 10} delivery-log objects, the log on local disk (DirectoryWriteOnceStore); bundle ${(plain.bytes / 1024 / 1024).toFixed(1)} MB without proofs, ${(proven.bytes / 1024 / 1024).toFixed(1)} MB with; verify times are medians of 5, alternating; the target is judged on CPU time (the machine's load, ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end, moves wall time far more).`,
   );
   return { rows, notes };
 }

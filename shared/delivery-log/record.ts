@@ -170,6 +170,45 @@ export function parseRecordLine(line: string): DeliveryRecord {
   return record;
 }
 
+/** What a verifier compares of a record: the delivery and its message, and when it was received. */
+export type DeliveryFacts = Pick<
+  DeliveryRecord,
+  'mailbox' | 'folder' | 'uidValidity' | 'uid' | 'sha256' | 'size' | 'receivedAt'
+>;
+
+/**
+ * The fields a verifier compares, read from a line without the record's full schema (one leaf per message of
+ * a bundle: the schema is most of the cost). Enough for a verifier: the line's bytes are bound by their hash,
+ * and each field read is compared with what the bundle or replica holds. Throws DeliveryRecordError when the
+ * line is not JSON, not of this version, or a field read has the wrong type.
+ */
+export function readDeliveryFacts(line: string): DeliveryFacts {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (error) {
+    throw new DeliveryRecordError(`not JSON (${error instanceof Error ? error.message : String(error)})`, {
+      cause: error,
+    });
+  }
+  const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const wrong = [
+    v.v !== DELIVERY_RECORD_VERSION && 'v',
+    ...(['mailbox', 'folder', 'sha256', 'receivedAt'] as const).filter((k) => typeof v[k] !== 'string'),
+    ...(['uidValidity', 'uid', 'size'] as const).filter((k) => !Number.isSafeInteger(v[k])),
+  ].filter(Boolean);
+  if (wrong.length > 0) throw new DeliveryRecordError(`not a delivery record (${wrong.join(', ')})`);
+  return {
+    mailbox: v.mailbox as string,
+    folder: v.folder as string,
+    uidValidity: v.uidValidity as number,
+    uid: v.uid as number,
+    sha256: v.sha256 as string,
+    size: v.size as number,
+    receivedAt: v.receivedAt as string,
+  };
+}
+
 /** Every line of a log object: the records, and each line that is not one (1-based line numbers). */
 export function parseLogObject(body: Buffer | string): {
   records: DeliveryRecord[];

@@ -5,15 +5,20 @@
 import { z } from 'zod';
 import { advanceCursor, LOG_START, type LogCursor } from '../delivery-log/layout';
 import type { DeliveryLog } from '../delivery-log/log';
-import { canonicalRecord, deliveryIdentity, parseRecordLine } from '../delivery-log/record';
+import {
+  canonicalRecord,
+  deliveryIdentity,
+  parseRecordLine,
+  readDeliveryFacts,
+} from '../delivery-log/record';
 import type { LeafDelivery } from './proofs';
 import type { LeafFacts, LeafSource } from './seal';
 
 const cursorSchema = z.object({ after: z.string(), seen: z.array(z.string()) });
 
-/** A leaf as a delivery. Throws DeliveryRecordError when it is not a canonical delivery record. */
+/** A leaf as a delivery, as a verifier compares it. Throws DeliveryRecordError when it is not a delivery record. */
 export function readLeafDelivery(leaf: string): LeafDelivery {
-  return parseRecordLine(leaf);
+  return readDeliveryFacts(leaf);
 }
 
 /** The identity and content of a leaf's bytes. Throws DeliveryRecordError when they are not a record. */

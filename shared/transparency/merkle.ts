@@ -2,7 +2,7 @@
 // node prefix 0x01), inclusion and consistency proofs and their verification. Hand-written: no maintained npm
 // package implements RFC 9162's proofs, and the algorithms are short enough to follow the RFC's text line by
 // line (the unit tests check them against the RFC's recursive definitions for every m < n up to 64).
-import { createHash } from 'node:crypto';
+import { createHash, hash as digestOf } from 'node:crypto';
 
 /** Bytes of one hash (SHA-256). */
 export const HASH_BYTES = 32;
@@ -17,12 +17,13 @@ export const EMPTY_ROOT: Buffer = createHash('sha256').digest();
 
 /** MTH({d}) = SHA-256(0x00 || d): the hash of one leaf (RFC 9162 2.1.1). */
 export function leafHash(entry: Uint8Array): Buffer {
-  return createHash('sha256').update(LEAF_PREFIX).update(entry).digest();
+  // One-shot hash(): a third cheaper than createHash().update().digest() for inputs this small.
+  return digestOf('sha256', Buffer.concat([LEAF_PREFIX, entry]), 'buffer');
 }
 
 /** SHA-256(0x01 || left || right): the hash of an interior node (RFC 9162 2.1.1). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  return digestOf('sha256', Buffer.concat([NODE_PREFIX, left, right]), 'buffer');
 }
 
 const LEAF_PREFIX = Buffer.from([0]);
@@ -229,9 +230,121 @@ export function verifyInclusion(
 ): void {
   checkHash(root, 'the root');
   const computed = rootFromInclusionProof(index, size, hash, proof);
-  if (!computed.equals(root))
-    throw new MerkleProofError(`leaf ${index} does not lead to the root of the tree of ${size}`);
+  if (!computed.equals(root)) throw notLeading(index, size);
 }
+
+/**
+ * Verifies many inclusion proofs against one tree head (`size`, `root`), hashing each node of the tree at most
+ * once: the nodes a verified proof passes through, and its siblings, are proven (they lead to the signed root),
+ * so a later proof stops at the first node it reaches that is already proven and compares the hash there. The
+ * proofs of one bundle share most of their paths (neighbouring leaves share all but the lowest levels): at 6,000
+ * leaves in order a proof costs about two hashes instead of thirteen. Same checks and errors as verifyInclusion
+ * (RFC 9162 2.1.3.2), including the proof's exact length. Memory: at most `maxNodes` proven nodes are kept
+ * (about 130 bytes each); past that the memory is cleared and the next proof is hashed to the root again.
+ */
+export class InclusionVerifier {
+  private readonly proven = new Map<number, Buffer>();
+
+  constructor(
+    readonly size: number,
+    private readonly root: Uint8Array,
+    private readonly maxNodes = 1 << 18,
+  ) {
+    checkHash(root, 'the root');
+  }
+
+  /** Verifies that `hash` is the leaf at `index`. Throws MerkleProofError naming what failed. */
+  verify(index: number, hash: Uint8Array, proof: readonly Uint8Array[]): void {
+    const size = this.size;
+    if (!Number.isSafeInteger(index) || index < 0 || index >= size)
+      throw new MerkleProofError(`leaf ${index} is not in a tree of ${size}`);
+    checkHash(hash, 'the leaf hash');
+    const length = inclusionPathLength(index, size);
+    if (proof.length > length)
+      throw new MerkleProofError('the inclusion proof is longer than the path to the root');
+    if (proof.length < length)
+      throw new MerkleProofError('the inclusion proof is shorter than the path to the root');
+    // A node is keyed by its level and its position fn at that level: the range
+    // [fn * 2^level, min((fn + 1) * 2^level, size)), which RFC 9162's tree has as a node (or a node's only child).
+    // Once the walk reaches a proven node, the rest of the proof must be the proven siblings above it (a proven
+    // node's path to the root is proven with it): compared, not hashed.
+    const learned: [number, Uint8Array][] = [];
+    let fn = index;
+    let sn = size - 1;
+    let level = 0;
+    let r: Uint8Array = hash;
+    let onProvenPath = false;
+    for (let i = 0; ; i++) {
+      if (!onProvenPath) {
+        const here = nodeKey(level, fn);
+        const known = this.proven.get(here);
+        if (known && !known.equals(r)) throw notLeading(index, size);
+        if (known) onProvenPath = true;
+        else learned.push([here, r]);
+      }
+      if (i === proof.length) break;
+      const p = proof[i] as Uint8Array;
+      checkHash(p, 'a proof hash');
+      const left = (fn & 1) === 1 || fn === sn;
+      // A node at the right edge without a right sibling: its parent is the same range; go up to the level
+      // where it is a right child.
+      if (left)
+        while ((fn & 1) === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+          level += 1;
+        }
+      const sibling = nodeKey(level, left ? fn - 1 : fn + 1);
+      fn = Math.floor(fn / 2);
+      sn = Math.floor(sn / 2);
+      level += 1;
+      if (onProvenPath) {
+        const known = this.proven.get(sibling);
+        if (known && !known.equals(p)) throw notLeading(index, size);
+        const parent = known && this.proven.get(nodeKey(level, fn));
+        if (parent) {
+          r = parent;
+          continue;
+        }
+        onProvenPath = false;
+      }
+      learned.push([sibling, p]);
+      r = left ? nodeHash(p, r) : nodeHash(r, p);
+    }
+    // The length check above means the walk ended at the root.
+    if (!Buffer.from(r).equals(this.root)) throw notLeading(index, size);
+    this.remember(learned);
+  }
+
+  private remember(nodes: [number, Uint8Array][]): void {
+    if (this.proven.size + nodes.length > this.maxNodes) this.proven.clear();
+    for (const [key, hash] of nodes) this.proven.set(key, Buffer.from(hash));
+  }
+}
+
+/** The length of PATH(index, D[0:size]) (RFC 9162 2.1.3.1), from the same walk as its verification. */
+export function inclusionPathLength(index: number, size: number): number {
+  let fn = index;
+  let sn = size - 1;
+  let length = 0;
+  while (sn > 0) {
+    if ((fn & 1) === 0 && fn === sn)
+      while ((fn & 1) === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
+      }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+    length += 1;
+  }
+  return length;
+}
+
+const notLeading = (index: number, size: number) =>
+  new MerkleProofError(`leaf ${index} does not lead to the root of the tree of ${size}`);
+
+// Positions stay below 2^47 for any tree a log can hold; 64 levels are more than a 2^53 tree has.
+const nodeKey = (level: number, position: number): number => position * 64 + level;
 
 /**
  * Verifies that the tree of `first` leaves with root `firstRoot` is a prefix of the tree of `second` leaves with

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { errorMessage } from '../errors';
 import { type Checkpoint, openCheckpoint } from './checkpoint';
-import { leafHash, MerkleProofError, verifyConsistency, verifyInclusion } from './merkle';
+import { InclusionVerifier, leafHash, MerkleProofError, verifyConsistency } from './merkle';
 import type { NoteVerifier } from './note';
 
 export const TRANSPARENCY_DIR = 'transparency';
@@ -19,22 +19,23 @@ export const BUNDLE_KEY = `${TRANSPARENCY_DIR}/key.pub`;
 export const BUNDLE_TIMESTAMP = `${TRANSPARENCY_DIR}/checkpoint.tsr`;
 export const BUNDLE_PROOFS = `${TRANSPARENCY_DIR}/proofs.jsonl`;
 
-const base64Hash = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'not a base64 SHA-256 hash');
+const BASE64_HASH = /^[A-Za-z0-9+/]{43}=$/;
+const base64Hash = z.string().regex(BASE64_HASH, 'not a base64 SHA-256 hash');
 const headerSchema = z.object({
   format: z.literal('mail-archiver-proofs'),
   version: z.literal(1),
   size: z.number().int().min(0),
   consistency: z.record(z.string().regex(/^\d+$/), z.array(base64Hash)),
 });
-const lineSchema = z.object({
-  folder: z.string().min(1),
-  uid: z.number().int().min(1),
-  index: z.number().int().min(0),
-  leaf: z.string().min(1),
-  proof: z.array(base64Hash),
-});
 export type ProofsHeader = z.output<typeof headerSchema>;
-export type MessageProof = z.output<typeof lineSchema>;
+/** One message's line: checked by hand (proofLineOf), not by a schema: a bundle has one per message. */
+export interface MessageProof {
+  folder: string;
+  uid: number;
+  index: number;
+  leaf: string;
+  proof: string[];
+}
 
 /** The header line of proofs.jsonl (with its LF). */
 export function proofsHeaderLine(size: number, consistency: Map<number, Buffer[]>): string {
@@ -65,27 +66,57 @@ export function proofLine(proof: {
   return `${JSON.stringify(line)}\n`;
 }
 
-/** Parses proofs.jsonl. Throws ProofsFormatError naming the line that is wrong. */
-export function parseProofs(text: string): { header: ProofsHeader; messages: MessageProof[] } {
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  const parse = <T>(schema: z.ZodType<T>, line: string, n: number): T => {
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (error) {
-      throw new ProofsFormatError(`${BUNDLE_PROOFS} line ${n}: not JSON (${errorMessage(error)})`);
+/**
+ * Parses proofs.jsonl: its header, and its message lines one at a time (the file is read once, no array of
+ * lines or proofs is built). Throws ProofsFormatError naming the line that is wrong, when it is reached.
+ */
+export function parseProofs(text: string): { header: ProofsHeader; messages: Iterable<MessageProof> } {
+  const firstEnd = text.indexOf('\n');
+  const first = firstEnd < 0 ? text : text.slice(0, firstEnd);
+  if (first === '') throw new ProofsFormatError(`${BUNDLE_PROOFS} is empty`);
+  const header = headerSchema.safeParse(jsonOf(first, 1));
+  if (!header.success) {
+    const issue = header.error.issues[0];
+    throw new ProofsFormatError(`${BUNDLE_PROOFS} line 1: ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  function* messages(): Generator<MessageProof> {
+    let n = 1;
+    for (let start = firstEnd + 1; firstEnd >= 0 && start < text.length; ) {
+      const end = text.indexOf('\n', start);
+      const line = end < 0 ? text.slice(start) : text.slice(start, end);
+      n += 1;
+      yield proofLineOf(line, n);
+      if (end < 0) break;
+      start = end + 1;
     }
-    const result = schema.safeParse(value);
-    if (!result.success) {
-      const issue = result.error.issues[0];
-      throw new ProofsFormatError(`${BUNDLE_PROOFS} line ${n}: ${issue?.path.join('.')}: ${issue?.message}`);
-    }
-    return result.data;
-  };
-  if (lines.length === 0) throw new ProofsFormatError(`${BUNDLE_PROOFS} is empty`);
-  const header = parse(headerSchema, lines[0] as string, 1);
-  return { header, messages: lines.slice(1).map((line, i) => parse(lineSchema, line, i + 2)) };
+  }
+  return { header: header.data, messages: messages() };
+}
+
+function jsonOf(line: string, n: number): unknown {
+  try {
+    return JSON.parse(line);
+  } catch (error) {
+    throw new ProofsFormatError(`${BUNDLE_PROOFS} line ${n}: not JSON (${errorMessage(error)})`);
+  }
+}
+
+/** A message line, checked field by field (the shape proofLine writes). */
+function proofLineOf(line: string, n: number): MessageProof {
+  const value = jsonOf(line, n);
+  const bad = (field: string, problem: string) =>
+    new ProofsFormatError(`${BUNDLE_PROOFS} line ${n}: ${field}: ${problem}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw bad('(line)', 'not a JSON object');
+  const { folder, uid, index, leaf, proof } = value as Record<string, unknown>;
+  if (typeof folder !== 'string' || folder === '') throw bad('folder', 'not a folder name');
+  if (!Number.isSafeInteger(uid) || (uid as number) < 1) throw bad('uid', 'not a UID');
+  if (!Number.isSafeInteger(index) || (index as number) < 0) throw bad('index', 'not a leaf index');
+  if (typeof leaf !== 'string' || leaf === '') throw bad('leaf', 'not a leaf');
+  if (!Array.isArray(proof)) throw bad('proof', 'not a list of hashes');
+  // Each hash is checked where it is decoded (unb64): a malformed one fails its message, not the file.
+  if (!proof.every((hash) => typeof hash === 'string')) throw bad('proof', 'not a list of base64 hashes');
+  return { folder, uid: uid as number, index: index as number, leaf, proof: proof as string[] };
 }
 
 /** Thrown for a proofs file that is not one. */
@@ -179,28 +210,47 @@ export function checkBundleProofs(input: {
       `the previous checkpoint (${previous.size}) is newer than the checkpoint given (${given.size})`,
     );
 
-  const byMessage = new Map<string, MessageProof>();
-  for (const proof of messages) byMessage.set(`${proof.folder}\u0000${proof.uid}`, proof);
+  // The proof lines are read one at a time against the manifest's messages; what each says is kept only as a
+  // problem (or "proven"), and reported in the manifest's order.
+  const wanted = new Map<string, BundleMessage>();
+  for (const message of input.messages) wanted.set(messageKey(message), message);
+  const verdicts = new Map<string, string | undefined>();
+  const strays: string[] = [];
+  const inclusion = new InclusionVerifier(checkpoint.size, checkpoint.root);
+  try {
+    for (const proof of messages) {
+      const key = messageKey(proof);
+      const message = wanted.get(key);
+      if (!message || verdicts.has(key)) {
+        strays.push(
+          `${proof.folder} UID ${proof.uid}: ${message ? `a second proof (leaf ${proof.index})` : `in the log (leaf ${proof.index}) but missing from the bundle`}`,
+        );
+        continue;
+      }
+      verdicts.set(key, leafProblem(proof, message, input, inclusion));
+    }
+  } catch (error) {
+    if (error instanceof ProofsFormatError)
+      return { errors: [...errors, error.message], checkpoint, proven: 0 };
+    throw error;
+  }
   let proven = 0;
   for (const message of input.messages) {
     const where = `${message.folder} UID ${message.uid}`;
-    const key = `${message.folder}\u0000${message.uid}`;
-    const proof = byMessage.get(key);
-    byMessage.delete(key);
-    if (!proof) {
+    const key = messageKey(message);
+    if (!verdicts.has(key))
       errors.push(`${where}: not in the log at the checkpoint (tree of ${checkpoint.size}): not proven`);
-      continue;
+    else {
+      const problem = verdicts.get(key);
+      if (problem) errors.push(`${where}: ${problem}`);
+      else proven += 1;
     }
-    const problem = leafProblem(proof, message, input, checkpoint);
-    if (problem) errors.push(`${where}: ${problem}`);
-    else proven += 1;
   }
-  for (const proof of byMessage.values())
-    errors.push(
-      `${proof.folder} UID ${proof.uid}: in the log (leaf ${proof.index}) but missing from the bundle`,
-    );
+  errors.push(...strays);
   return { errors, checkpoint, proven };
 }
+
+const messageKey = (message: { folder: string; uid: number }) => `${message.folder}\u0000${message.uid}`;
 
 function consistencyProblems(
   other: Checkpoint,
@@ -233,7 +283,7 @@ function leafProblem(
   proof: MessageProof,
   message: BundleMessage,
   input: { mailbox: string; readLeaf: (leaf: string) => LeafDelivery },
-  checkpoint: Checkpoint,
+  inclusion: InclusionVerifier,
 ): string | undefined {
   let leaf: LeafDelivery;
   try {
@@ -251,13 +301,7 @@ function leafProblem(
   ].filter(Boolean);
   if (differences.length > 0) return `the log recorded another delivery (${differences.join(', ')})`;
   try {
-    verifyInclusion(
-      proof.index,
-      checkpoint.size,
-      leafHash(Buffer.from(proof.leaf, 'utf8')),
-      proof.proof.map(unb64),
-      checkpoint.root,
-    );
+    inclusion.verify(proof.index, leafHash(Buffer.from(proof.leaf, 'utf8')), proof.proof.map(unb64));
     return undefined;
   } catch (error) {
     if (error instanceof MerkleProofError) return `not included under the signed root (${error.message})`;
@@ -269,6 +313,7 @@ function b64(hash: Buffer): string {
   return hash.toString('base64');
 }
 
+/** A base64 SHA-256 hash decoded; a string that is not one decodes to another length, refused by the verifier. */
 function unb64(hash: string): Buffer {
-  return Buffer.from(hash, 'base64');
+  return hash.length === 44 ? Buffer.from(hash, 'base64') : Buffer.alloc(0);
 }

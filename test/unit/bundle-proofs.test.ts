@@ -97,6 +97,21 @@ describe('checkBundleProofs', () => {
     // A proof that does not lead to the root.
     const tampered = proofs.replace(/"proof":\["[A-Za-z]/, '"proof":["Z');
     expect(errors({ proofs: tampered })[0]).toMatch(/not included under the signed root/);
+    // A proof hash that is not base64 of 32 bytes fails its own message only; a second line for one message is named.
+    const lines = proofs.split('\n');
+    const malformed = [
+      lines[0],
+      lines[1]?.replace(/"proof":\["[^"]{4}/, '"proof":["!!!!'),
+      ...lines.slice(2),
+    ].join('\n');
+    expect(errors({ proofs: malformed })).toEqual([
+      expect.stringMatching(
+        new RegExp(`^${messages[0]?.folder} UID ${messages[0]?.uid}: not included under the signed root`),
+      ),
+    ]);
+    expect(errors({ proofs: `${proofs}${lines[1]}\n` })).toEqual([
+      expect.stringMatching(new RegExp(`^${messages[0]?.folder} UID ${messages[0]?.uid}: a second proof`)),
+    ]);
     // A checkpoint signed by another key, and one with another root for an earlier size (a forked history).
     const other = new KeyFileSigner(ORIGIN, generateKeyPairSync('ed25519').privateKey);
     const foreign = Buffer.from(await checkpointOf(40, other));

@@ -25,6 +25,7 @@ import {
   deliveryRecordOf,
   parseLogObject,
   parseRecordLine,
+  readDeliveryFacts,
 } from '../../shared/delivery-log/record';
 import type { DeliveryRow } from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
@@ -78,6 +79,18 @@ describe('a delivery record', () => {
     const parsed = parseLogObject(`${line}\nnot json\n${line}\n`);
     expect(parsed.records.length).toBe(2);
     expect(parsed.errors).toEqual([{ line: 2, reason: expect.stringMatching(/not JSON/) }]);
+  });
+
+  it('gives a verifier the fields it compares without the schema, and refuses a line whose fields have other types', () => {
+    const line = canonicalRecord(record);
+    const { mailbox, folder, uidValidity, uid, sha256, size, receivedAt } = record;
+    expect(readDeliveryFacts(line)).toEqual({ mailbox, folder, uidValidity, uid, sha256, size, receivedAt });
+    expect(() => readDeliveryFacts(line.replace('"uid":7', '"uid":"7"'))).toThrow(
+      /not a delivery record \(uid\)/,
+    );
+    expect(() => readDeliveryFacts(line.replace('"v":1', '"v":2'))).toThrow(/\(v\)/);
+    expect(() => readDeliveryFacts('[1]')).toThrow(/not a delivery record/);
+    expect(() => readDeliveryFacts('{"v":1')).toThrow(/not JSON/);
   });
 
   it('is identified by (mailbox, folder, UIDVALIDITY, UID): a repeat with another version id is the same delivery', () => {

@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   EMPTY_ROOT,
+  InclusionVerifier,
+  inclusionPathLength,
   leafHash,
   MerkleProofError,
   MerkleTree,
@@ -266,6 +268,50 @@ describe('every pair m < n up to 64', () => {
       }
     }
     expect(accepted).toEqual([]);
+  });
+
+  it('one InclusionVerifier per tree head: every proof verifies in any order, and after it has learned every other leaf, each corruption is still refused', () => {
+    const accepted: string[] = [];
+    for (let n = 1; n <= N; n++) {
+      const root = roots[n] as Buffer;
+      const proofs = Array.from({ length: n }, (_, m) => tree.inclusionProof(m, n));
+      for (let m = 0; m < n; m++)
+        expect(proofs[m]?.length, `length ${m} of ${n}`).toBe(inclusionPathLength(m, n));
+      const orders = [
+        Array.from({ length: n }, (_, m) => m),
+        Array.from({ length: n }, (_, m) => n - 1 - m),
+        Array.from({ length: n }, (_, m) => (m * 37) % n),
+      ];
+      for (const [o, order] of orders.entries()) {
+        // maxNodes 5 forces the memory to be cleared again and again.
+        for (const verifier of [new InclusionVerifier(n, root), new InclusionVerifier(n, root, 5)])
+          for (const m of order) verifier.verify(m, tree.leaf(m), proofs[m] as Buffer[]);
+        if (o > 0) continue;
+        for (let m = 0; m < n; m++) {
+          const verifier = new InclusionVerifier(n, root);
+          for (let other = 0; other < n; other++)
+            if (other !== m) verifier.verify(other, tree.leaf(other), proofs[other] as Buffer[]);
+          const leaf = tree.leaf(m);
+          const proof = proofs[m] as Buffer[];
+          const bad: [string, () => void][] = [
+            ['index + 1', () => verifier.verify(m + 1, leaf, proof)],
+            ['another leaf', () => verifier.verify(m, leafHash(Buffer.from('x')), proof)],
+            ['trailing root', () => verifier.verify(m, leaf, [...proof, root])],
+            ['preceding root', () => verifier.verify(m, leaf, [root, ...proof])],
+          ];
+          if (m > 0) bad.push(['index - 1', () => verifier.verify(m - 1, leaf, proof)]);
+          if (n > 1)
+            bad.push(['a neighbour leaf', () => verifier.verify(m, tree.leaf(m === 0 ? 1 : m - 1), proof)]);
+          if (proof.length > 0) bad.push(['truncated', () => verifier.verify(m, leaf, proof.slice(0, -1))]);
+          for (let i = 0; i < proof.length; i++)
+            bad.push([`bit in proof[${i}]`, () => verifier.verify(m, leaf, flipped(proof, i))]);
+          accepted.push(...wronglyAccepted(bad, `at ${m} of ${n}, all others learned`));
+          verifier.verify(m, leaf, proof);
+        }
+      }
+    }
+    expect(accepted).toEqual([]);
+    expect(() => new InclusionVerifier(4, Buffer.alloc(31))).toThrow(/31 bytes/);
   });
 
   it('consistency proofs match PROOF, verify, and fail when corrupted', () => {
