@@ -37,6 +37,7 @@ import { importBench } from './bench-import';
 import { reconcileBench } from './bench-reconcile';
 import { requestsBench } from './bench-requests';
 import { restoreBench } from './bench-restore';
+import { type ScaleMeasure, scaleBench, scaleRows } from './bench-scale';
 import { startupBench } from './bench-startup';
 import { memoryStore } from './bench-support';
 import { transparencyBench } from './bench-transparency';
@@ -456,7 +457,10 @@ function costEstimate(
   const n = 10_000;
   const gbSecond = 0.0000133334; // Lambda arm64
   const lambda = n * 2 * 0.2e-6 + n * (ingestSeconds * 1 + 0.3 * 1) * gbSecond; // ingest 1 GB + forward 1 GB (~0.3 s, mostly SES)
-  const wru = n * (1 + 3 * 3 + 4); // folder counter, row + 2 GSIs (~3 KB each), forward ledger + lookup
+  // The folder's UID counter 1; the row (~3 KB) and its folder's message count in one transaction, which DynamoDB
+  // bills at twice the write units (2 x 3 + 2 x 1); the row's two ALL-projection GSI copies 2 x 3; its bySender
+  // entry (keys only, ~200 bytes) 1; the forward ledger and its lookup 4.
+  const wru = n * (1 + 2 * 3 + 2 * 1 + 2 * 3 + 1 + 4);
   const rru = n * 3;
   const dynamo = (wru * 0.625 + rru * 0.125) / 1e6;
   // S3 prices GET and HEAD at the GET rate, every other request at the PUT rate; counts as measured end to end.
@@ -495,7 +499,7 @@ function costEstimate(
     record({ section: 'cost', metric: name, value: value, unit: 'USD' });
   }
   notes.push(
-    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB $0.625/M WRU, $0.125/M RRU, about 14 WRU and 3 RRU per message; S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: 3 locked versions per message (raw, sidecar, at most one delivery log object), each one PutObjectRetention and one sweep GetObjectRetention; a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. Beyond SES's own prices: ${(total - sesReceive - sesSend).toFixed(2)} USD per 10,000 messages (target at most 0.40). Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`,
+    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB $0.625/M WRU, $0.125/M RRU, about 20 WRU (the row and its folder's count in one transaction, billed double) and 3 RRU per message; S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: 3 locked versions per message (raw, sidecar, at most one delivery log object), each one PutObjectRetention and one sweep GetObjectRetention; a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. Beyond SES's own prices: ${(total - sesReceive - sesSend).toFixed(2)} USD per 10,000 messages (target at most 0.40). Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`,
   );
 }
 
@@ -549,6 +553,24 @@ async function runStartupSection(work: string, messages: Buffer[]) {
   notes.push(...result.notes);
 }
 
+async function runScaleSection(work: string, messages: Buffer[]) {
+  console.log(
+    '\nScale (one mailbox of 5,000 then 50,000 distinct real messages, the compiled CLI against npm start)',
+  );
+  const measures: ScaleMeasure[] = [];
+  await scaleBench(work, messages, (m) => {
+    measures.push(m);
+    console.log(
+      `  ${m.op}, ${m.size}: ${fmt(m.seconds)} s, ${fmt((m.seconds / m.messages) * 1000)} ms a message${m.peakMb !== undefined ? `, peak RSS ${fmt(m.peakMb)} MB` : ''}, load ${m.load.toFixed(1)}${m.detail ? ` (${m.detail})` : ''}${m.ok ? '' : ' FAILED'}`,
+    );
+    writeFileSync(join(OUT, 'scale.json'), `${JSON.stringify(measures, null, 2)}\n`);
+  });
+  for (const row of scaleRows(measures).filter((r) => r.unit === 'x')) record({ section: 'scale', ...row });
+  notes.push(
+    'Scale: one local stack (npm start), the mailbox imported as an mbox; the 5,000 messages are every tenth of the 50,000 (same 15 years), the other 45,000 imported into the same mailbox afterwards. Each command is the compiled CLI in a fresh process: wall time, and peak RSS of that process (DynamoDB Local, s3rver and Dovecot are other processes). All measures with the load average at the time: .bench/scale.json.',
+  );
+}
+
 async function main() {
   mkdirSync(OUT, { recursive: true });
   const files = spamAssassinFiles();
@@ -582,8 +604,17 @@ async function main() {
     for (const note of notes) console.log(`  - ${note}`);
     return;
   }
-  // `BENCH_ONLY=import npm run bench` (or startup, transparency): just that section (printed, results.json left alone).
+  // `BENCH_ONLY=import npm run bench` (or startup, transparency, scale): just that section (printed, results.json left alone).
   const only = process.env.BENCH_ONLY;
+  if (only === 'scale') {
+    try {
+      await runScaleSection(join(work, 'scale'), messages);
+    } finally {
+      if (!process.env.BENCH_SCALE_KEEP) rmSync(work, { recursive: true, force: true });
+    }
+    for (const note of notes) console.log(`  - ${note}`);
+    return;
+  }
   if (only === 'import' || only === 'startup' || only === 'transparency') {
     try {
       if (only === 'transparency') await runTransparencySection(join(work, 'transparency'), messages);
@@ -619,6 +650,7 @@ async function main() {
     notes.push(...requests.notes);
     // Lambda time per message is mostly waiting on S3 and DynamoDB: the local end-to-end latency stands in for it.
     costEstimate(ingest.bytes / ingest.count, e2e.perMessageSeconds, exported.mbPerSecond, requests);
+    await runScaleSection(join(work, 'scale'), messages);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

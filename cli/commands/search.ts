@@ -27,7 +27,10 @@ export function registerSearch(program: Command, ctx: CliContext): void {
       'find messages across mailboxes by sender, recipient, subject, date, attachment or Message-ID',
     )
     .option('--mailbox <address>', 'only this mailbox (repeat for several; default: all)', collect)
-    .option('--from <text>', "sender's address contains this (case-insensitive): alice, @bank.example")
+    .option(
+      '--from <text>',
+      'this sender (a whole address, read through the sender index), or a part of the address: alice, @bank.example (reads every message of the mailboxes searched); case-insensitive',
+    )
     .option('--to <text>', 'a To/Cc address or envelope recipient contains this (case-insensitive)')
     .option('--subject <text>', 'Subject contains this (case-insensitive)')
     .option('--since <date>', 'received on or after this date', parseDate)
@@ -60,7 +63,11 @@ export function registerSearch(program: Command, ctx: CliContext): void {
           mailboxes.sort(),
         );
       });
-      out.detail(`the index read ${result.examined} rows and returned ${result.returned} after its filters`);
+      out.detail(
+        result.plan === 'sender'
+          ? `the index read ${result.examined} items (the sender's index entries and the rows fetched from them)`
+          : `the index read ${result.examined} rows and returned ${result.returned} after its filters`,
+      );
       if (out.json) {
         for (const row of result.rows) out.jsonLine(row);
         return;

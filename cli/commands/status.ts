@@ -43,7 +43,10 @@ export function registerStatus(program: Command, ctx: CliContext): void {
             const states = await archive.index.folders(mailbox);
             if (states.length === 0) rows.push({ mailbox, messages: 0 });
             for (const state of states.sort((a, b) => a.folder.localeCompare(b.folder))) {
-              const count = await archive.index.countDeliveries(mailbox, state.folder);
+              // Kept as rows are written; a folder from before counts were kept has its rows counted instead.
+              const count = state.messages ?? (await archive.index.countDeliveries(mailbox, state.folder));
+              if (state.messages === undefined)
+                output.detail(`${mailbox} ${state.folder}: counted by reading its rows (no kept count)`);
               rows.push({ mailbox, folder: state.folder, messages: count, uidValidity: state.uidValidity });
             }
           }

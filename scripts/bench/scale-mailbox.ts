@@ -17,8 +17,7 @@ export function scaleMailboxMessage(
   end = new Date(),
 ): Buffer {
   const copy = nthCorpusCopy(corpus, i);
-  const spanMs = SCALE_MAILBOX_YEARS * 365.25 * 24 * 3600 * 1000;
-  const at = new Date(end.getTime() - spanMs + Math.floor((spanMs * i) / Math.max(1, count)));
+  const at = scaleMailboxDate(i, count, end);
   const date = at.toUTCString().replace('GMT', '+0000');
   const eol = copy.includes('\r\n') ? '\r\n' : copy.includes('\n') ? '\n' : '\r';
   const text = copy.toString('latin1');
@@ -37,6 +36,12 @@ export function scaleMailboxMessage(
     Buffer.from(stamped, 'latin1'),
     Buffer.from(headerEnd < 0 ? '' : text.slice(headerEnd), 'latin1'),
   ]);
+}
+
+/** The date of message `i` of a mailbox of `count` ending at `end` (the Date header it is given). */
+export function scaleMailboxDate(i: number, count: number, end = new Date()): Date {
+  const spanMs = SCALE_MAILBOX_YEARS * 365.25 * 24 * 3600 * 1000;
+  return new Date(end.getTime() - spanMs + Math.floor((spanMs * i) / Math.max(1, count)));
 }
 
 /** The whole mailbox of `count` messages, one at a time (nothing held). */

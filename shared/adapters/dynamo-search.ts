@@ -1,11 +1,14 @@
-// DeliverySearch on DynamoDB: one Query per mailbox on the byReceived index. The mailbox partition and the
-// received-date range are key conditions (only those rows are read); message-id, has-attachment and the
-// sender's address are filter expressions (DynamoDB drops the rest before they cross the network). Subject and
-// recipient substrings are case-insensitive, which DynamoDB's `contains` is not: those are checked on what
-// comes back, with the same rule (`matchesSearch`) every reader uses.
+// DeliverySearch on DynamoDB. A search by one whole sender address reads that sender's entries of the bySender
+// index (keys only, newest first, across mailboxes) and fetches just the rows it keeps, so it reads in
+// proportion to what it can return, not to the mailbox. Any other search is one Query per mailbox on the
+// byReceived index: the mailbox partition and the received-date range are key conditions (only those rows are
+// read); message-id, has-attachment and a part of the sender's address are filter expressions (DynamoDB drops the
+// rest before they cross the network, but reads them). Subject and recipient substrings are case-insensitive,
+// which DynamoDB's `contains` is not: those are checked on what comes back, with the same rule (`matchesSearch`)
+// every reader uses.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, paginateQuery } from '@aws-sdk/lib-dynamodb';
-import { GSI_BY_RECEIVED, indexKeys, rowFromItem } from '../index/schema';
+import { BatchGetCommand, DynamoDBDocumentClient, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { GSI_BY_RECEIVED, GSI_BY_SENDER, indexKeys, rowFromItem } from '../index/schema';
 import {
   compareNewestFirst,
   type DeliverySearch,
@@ -13,25 +16,33 @@ import {
   messageIdForms,
   type SearchQuery,
   type SearchResult,
+  senderAddress,
 } from '../index/search';
+
+/** The received-date range as a key condition on gsi2sk (`<receivedAt ISO>#<messageKey>`), added to `base`. */
+function receivedRange(base: string, query: SearchQuery, values: Record<string, unknown>): string {
+  // "X#..." sorts after "X", so >= since includes a row received exactly at `since`, and < until excludes one
+  // received exactly at `until`.
+  if (query.since && query.until) {
+    values[':since'] = query.since.toISOString();
+    values[':until'] = query.until.toISOString();
+    return `${base} AND gsi2sk BETWEEN :since AND :until`;
+  }
+  if (query.since) {
+    values[':since'] = query.since.toISOString();
+    return `${base} AND gsi2sk >= :since`;
+  }
+  if (query.until) {
+    values[':until'] = query.until.toISOString();
+    return `${base} AND gsi2sk < :until`;
+  }
+  return base;
+}
 
 /** The Query input for one mailbox: exported so a test can show which criteria DynamoDB evaluates. */
 export function searchQueryInput(tableName: string, mailbox: string, query: SearchQuery) {
   const values: Record<string, unknown> = { ':pk': indexKeys.mailboxPk(mailbox) };
-  let keyCondition = 'pk = :pk';
-  // gsi2sk is `<receivedAt ISO>#<messageKey>`: "X#..." sorts after "X", so >= since includes a row received
-  // exactly at `since`, and < until excludes one received exactly at `until`.
-  if (query.since && query.until) {
-    keyCondition += ' AND gsi2sk BETWEEN :since AND :until';
-    values[':since'] = query.since.toISOString();
-    values[':until'] = query.until.toISOString();
-  } else if (query.since) {
-    keyCondition += ' AND gsi2sk >= :since';
-    values[':since'] = query.since.toISOString();
-  } else if (query.until) {
-    keyCondition += ' AND gsi2sk < :until';
-    values[':until'] = query.until.toISOString();
-  }
+  const keyCondition = receivedRange('pk = :pk', query, values);
   const filters: string[] = [];
   if (query.messageId !== undefined) {
     const [bracketed, bare] = messageIdForms(query.messageId);
@@ -45,8 +56,9 @@ export function searchQueryInput(tableName: string, mailbox: string, query: Sear
   }
   if (query.from !== undefined) {
     // fromAddress is stored in lower case by ingest.
-    filters.push('contains(fromAddress, :from)');
-    values[':from'] = query.from.toLowerCase();
+    const exact = senderAddress(query.from);
+    filters.push(exact !== undefined ? 'fromAddress = :from' : 'contains(fromAddress, :from)');
+    values[':from'] = exact ?? query.from.toLowerCase();
   }
   return {
     TableName: tableName,
@@ -57,6 +69,24 @@ export function searchQueryInput(tableName: string, mailbox: string, query: Sear
     ScanIndexForward: false,
   };
 }
+
+/** The Query input for one sender's entries of the bySender index (keys only), newest first. */
+export function senderQueryInput(tableName: string, sender: string, query: SearchQuery) {
+  const values: Record<string, unknown> = { ':from': sender, ':message': indexKeys.MESSAGE_PREFIX };
+  return {
+    TableName: tableName,
+    IndexName: GSI_BY_SENDER,
+    KeyConditionExpression: receivedRange('fromAddress = :from', query, values),
+    // Only delivery rows carry fromAddress today; the filter keeps it so whatever else may one day.
+    FilterExpression: 'begins_with(sk, :message)',
+    ExpressionAttributeValues: values,
+    ScanIndexForward: false,
+  };
+}
+
+/** DynamoDB's answer while a new global secondary index is still being built from the table's items. */
+const isBackfilling = (error: unknown) =>
+  error instanceof Error && error.name === 'ValidationException' && /backfill/i.test(error.message);
 
 export class DynamoDeliverySearch implements DeliverySearch {
   private readonly doc: DynamoDBDocumentClient;
@@ -73,8 +103,63 @@ export class DynamoDeliverySearch implements DeliverySearch {
    * rows. Throws what the SDK throws (a missing table, no credentials).
    */
   async search(query: SearchQuery, mailboxes: string[]): Promise<SearchResult> {
-    const result: SearchResult = { rows: [], examined: 0, returned: 0 };
     const targets = query.mailboxes ? mailboxes.filter((m) => query.mailboxes?.includes(m)) : mailboxes;
+    const sender = query.from === undefined ? undefined : senderAddress(query.from);
+    if (sender !== undefined && targets.length > 0) {
+      try {
+        return await this.bySender(sender, query, new Set(targets));
+      } catch (error) {
+        // A table that just gained the index answers from each mailbox's rows until the index is built.
+        if (!isBackfilling(error)) throw error;
+      }
+    }
+    return this.byMailbox(query, targets);
+  }
+
+  /** One sender's index entries, newest first; the rows fetched in batches of what the entries can give. */
+  private async bySender(sender: string, query: SearchQuery, targets: Set<string>): Promise<SearchResult> {
+    const result: SearchResult = { rows: [], examined: 0, returned: 0, plan: 'sender' };
+    const pages = paginateQuery(
+      { client: this.doc, pageSize: query.limit !== undefined ? Math.min(100, query.limit) : 100 },
+      senderQueryInput(this.tableName, sender, query),
+    );
+    for await (const page of pages) {
+      result.examined += page.ScannedCount ?? 0;
+      const keys = (page.Items ?? [])
+        .filter((item) => targets.has(String(item.pk).slice(indexKeys.mailboxPk('').length)))
+        .map((item) => ({ pk: item.pk, sk: item.sk }));
+      const rows = await this.fetchRows(keys);
+      result.examined += rows.length;
+      result.returned += rows.length;
+      for (const row of rows) {
+        if (!matchesSearch(row, query)) continue;
+        result.rows.push(row);
+        if (query.limit !== undefined && result.rows.length >= query.limit) break;
+      }
+      if (query.limit !== undefined && result.rows.length >= query.limit) break;
+    }
+    result.rows.sort(compareNewestFirst);
+    return result;
+  }
+
+  /** The rows at `keys` (at most 100, BatchGetItem's limit), in no particular order; retries what is unprocessed. */
+  private async fetchRows(keys: { pk: unknown; sk: unknown }[]) {
+    const rows = [];
+    let pending: Record<string, unknown>[] = keys;
+    for (let attempt = 0; pending.length > 0; attempt += 1) {
+      if (attempt > 0) await new Promise((done) => setTimeout(done, Math.min(1000, 50 * 2 ** attempt)));
+      const { Responses, UnprocessedKeys } = await this.doc.send(
+        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }),
+      );
+      for (const item of Responses?.[this.tableName] ?? []) rows.push(rowFromItem(item));
+      pending = (UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+    }
+    // A batch answers in any order: newest first again (the entries were).
+    return rows.sort(compareNewestFirst);
+  }
+
+  private async byMailbox(query: SearchQuery, targets: string[]): Promise<SearchResult> {
+    const result: SearchResult = { rows: [], examined: 0, returned: 0, plan: 'mailbox' };
     for (const mailbox of targets) {
       let found = 0;
       const pages = paginateQuery(

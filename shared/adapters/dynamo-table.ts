@@ -33,3 +33,14 @@ export function isItemTooLarge(error: unknown): boolean {
     /item size has exceeded|maximum allowed size/i.test(error.message)
   );
 }
+
+/**
+ * The per-item reasons of a cancelled transaction (TransactionCanceledException's CancellationReasons codes, in
+ * the order of its items: `None`, `ConditionalCheckFailed`, `ValidationError`, ...), or undefined for any other
+ * error. https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+ */
+export function cancellationReasons(error: unknown): string[] | undefined {
+  if (!(error instanceof Error) || error.name !== 'TransactionCanceledException') return undefined;
+  const reasons = (error as Error & { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+  return (reasons ?? []).map((r) => r.Code ?? 'None');
+}

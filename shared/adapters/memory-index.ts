@@ -127,7 +127,14 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
   }
 
   async folders(mailbox: string) {
-    return [...this.folderStates.values()].filter((f) => f.mailbox === mailbox).map((f) => ({ ...f }));
+    // Every folder here keeps its count (as a folder made by the DynamoDB adapter since counts were kept).
+    return [...this.folderStates.values()]
+      .filter((f) => f.mailbox === mailbox)
+      .map((f) => ({
+        ...f,
+        messages: [...this.rows.values()].filter((r) => r.mailbox === mailbox && r.folder === f.folder)
+          .length,
+      }));
   }
 
   async mailboxes() {

@@ -7,9 +7,12 @@
 //   pk = MAILBOX#<mailbox>   sk = CONTENT#<contentSha256>    which message holds this content in the mailbox
 //   pk = SESMSG#<SES id of a forwarded copy>   sk = FORWARD       finds the ledger entry for bounce feedback
 //   pk = HOLDS   sk = HOLD#<holdId>                  a legal hold: criteria, who, when, why, how many (holds are few)
+//   pk = MAILBOXES   sk = MAILBOX#<mailbox>          the mailbox registry: every mailbox with a folder (and sk =
+//                                                    COMPLETE once every mailbox of the table is in it)
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
 //   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
 //   GSI byRawObject: mailbox, sesMessageId (keys only)          (reconcile: a mailbox's rows in raw-key order)
+//   GSI bySender:    fromAddress, gsi2sk (keys only)            (search by one sender, newest first)
 import type { ForwardEntry } from '../forwarding/ledger';
 import type { AttachmentSummary, LineEndings } from '../mail/mime';
 import type { Flag, Folder, Verdicts } from '../receiving/routing';
@@ -26,6 +29,14 @@ export const GSI_BY_RECEIVED = 'byReceived';
  * readers keep only MESSAGE# items.
  */
 export const GSI_BY_RAW_OBJECT = 'byRawObject';
+/**
+ * Every delivery row of one sender (`fromAddress`, lower case, as ingest stores it), newest received first, across
+ * mailboxes: `search --from <address>` reads the entries of that sender only, then the rows it keeps. Built on
+ * attributes rows have had since the first schema, so DynamoDB backfills it for rows written before it existed.
+ * Keys only (pk, sk, fromAddress, gsi2sk: about 200 bytes an entry), so a row's write costs one write unit more,
+ * not a second copy of the row. Rows without a parsed sender are not in it.
+ */
+export const GSI_BY_SENDER = 'bySender';
 
 export interface RawLocation {
   bucket: string;
@@ -137,6 +148,11 @@ export interface FolderState {
   uidValidity: number;
   /** The last UID handed out; the next message gets a larger one. */
   lastUid: number;
+  /**
+   * How many delivery rows the folder holds, kept as each row is written (in the same transaction); absent for a
+   * folder made before counts were kept (its rows are counted by reading them).
+   */
+  messages?: number;
 }
 
 export interface ExportRecord {
@@ -215,6 +231,10 @@ export const indexKeys = {
   CONTENT_PREFIX: 'CONTENT#',
   HOLDS_PK: 'HOLDS',
   holdSk: (holdId: string) => `HOLD#${holdId}`,
+  MAILBOXES_PK: 'MAILBOXES',
+  MAILBOX_PREFIX: 'MAILBOX#',
+  mailboxEntrySk: (mailbox: string) => `MAILBOX#${mailbox}`,
+  MAILBOXES_COMPLETE_SK: 'COMPLETE',
 } as const;
 
 /** The primary key ({ pk, sk }) of each kind of item: the one place that assembles them. */
@@ -250,6 +270,16 @@ export const itemKeys = {
   }),
   /** A legal hold (shared/retention/holds.ts): all in one partition, listed by hold id (time-sortable). */
   hold: (holdId: string) => ({ pk: indexKeys.HOLDS_PK, sk: indexKeys.holdSk(holdId) }),
+  /**
+   * A mailbox in the registry (one small partition listing every mailbox, so `mailboxes()` reads a handful of
+   * items instead of scanning the table). Written before the mailbox's first folder, never removed.
+   */
+  mailboxEntry: (mailbox: string) => ({ pk: indexKeys.MAILBOXES_PK, sk: indexKeys.mailboxEntrySk(mailbox) }),
+  /**
+   * Says the registry holds every mailbox of the table: written once, after a scan registered the mailboxes made
+   * before the registry existed. Until it is there, `mailboxes()` scans.
+   */
+  mailboxesComplete: () => ({ pk: indexKeys.MAILBOXES_PK, sk: indexKeys.MAILBOXES_COMPLETE_SK }),
 } as const;
 
 /** The content marker item: its keys and the message key of the row that holds the content. */
@@ -313,6 +343,14 @@ export const indexTableDefinition = {
       indexName: GSI_BY_RAW_OBJECT,
       partitionKey: { name: 'mailbox', type: 'S' },
       sortKey: { name: 'sesMessageId', type: 'S' },
+      projection: 'KEYS_ONLY',
+    },
+    // A deployed table gains one index per stack update (CloudFormation creates at most one global secondary
+    // index per UpdateTable): add new ones here one release at a time.
+    {
+      indexName: GSI_BY_SENDER,
+      partitionKey: { name: 'fromAddress', type: 'S' },
+      sortKey: { name: 'gsi2sk', type: 'S' },
       projection: 'KEYS_ONLY',
     },
   ],

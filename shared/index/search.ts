@@ -1,13 +1,17 @@
 // Finding mail across mailboxes: the query, and the one rule saying whether a delivery row matches it.
-// The DynamoDB adapter (shared/adapters/dynamo-search.ts) narrows server-side as far as the index allows (the
-// mailbox partition and the received-date range are key conditions; message-id, attachments and the sender's
-// address are filter expressions); this rule is then applied to what comes back, so every reader agrees.
+// The DynamoDB adapter (shared/adapters/dynamo-search.ts) narrows server-side as far as the index allows (one
+// sender's whole address and the received-date range are key conditions; message-id, attachments and a part of
+// an address are filter expressions); this rule is then applied to what comes back, so every reader agrees.
+import { splitAddress } from '../mail/address';
 import type { DeliveryRow } from './schema';
 
 export interface SearchQuery {
   /** Only these mailboxes (normalised addresses). @default every mailbox (configured ones and any in the index) */
   mailboxes?: string[];
-  /** Substring of the sender's address (From), case-insensitive: `alice`, `@bank.example`. */
+  /**
+   * The sender (From): a whole address (`alice@bank.example`) is that sender exactly; anything else (`alice`,
+   * `@bank.example`) is a part of the address. Both case-insensitive. See {@link senderAddress}.
+   */
   from?: string;
   /** Substring of a To or Cc header or an envelope recipient, case-insensitive. */
   to?: string;
@@ -28,10 +32,15 @@ export interface SearchQuery {
 /** A search hit plus how much the index examined to find it (read capacity is charged for examined rows). */
 export interface SearchResult {
   rows: DeliveryRow[];
-  /** Rows DynamoDB read (ScannedCount summed over every page and mailbox). */
+  /**
+   * Items DynamoDB read (ScannedCount summed over every page and mailbox): rows, or for a search by one sender
+   * the sender index's entries (about 200 bytes each) plus the rows fetched from them.
+   */
   examined: number;
   /** Rows DynamoDB returned after its filter expression (before the case-insensitive checks). */
   returned: number;
+  /** How it was read: `sender` (one sender's index entries) or `mailbox` (each mailbox's rows by date). */
+  plan?: 'sender' | 'mailbox';
 }
 
 /** Where searches run: the index adapter. */
@@ -45,6 +54,15 @@ export function messageIdForms(messageId: string): string[] {
   return [`<${bare}>`, bare];
 }
 
+/**
+ * The sender a `from` criterion names exactly, lower case (as ingest stores `fromAddress`), or undefined when it
+ * is a part of an address: a whole address has a local part, an `@` and a domain, and no space.
+ */
+export function senderAddress(from: string): string | undefined {
+  const { local, domain } = splitAddress(from.trim());
+  return local && domain && !/\s/.test(from.trim()) ? from.trim().toLowerCase() : undefined;
+}
+
 const containsFolded = (haystack: string | undefined, needle: string) =>
   (haystack ?? '').toLowerCase().includes(needle.toLowerCase());
 
@@ -54,7 +72,7 @@ export function matchesSearch(row: DeliveryRow, query: SearchQuery): boolean {
   const received = new Date(row.receivedAt);
   if (query.since && received < query.since) return false;
   if (query.until && received >= query.until) return false;
-  if (query.from !== undefined && !containsFolded(row.fromAddress, query.from)) return false;
+  if (query.from !== undefined && !matchesSender(row, query.from)) return false;
   if (
     query.to !== undefined &&
     ![...row.to, ...row.cc, ...row.envelopeRecipients].some((a) => containsFolded(a, query.to ?? ''))
@@ -65,6 +83,13 @@ export function matchesSearch(row: DeliveryRow, query: SearchQuery): boolean {
   if (query.messageId !== undefined && !messageIdForms(query.messageId).includes(row.messageId ?? ''))
     return false;
   return true;
+}
+
+function matchesSender(row: DeliveryRow, from: string): boolean {
+  const exact = senderAddress(from);
+  return exact !== undefined
+    ? row.fromAddress?.toLowerCase() === exact
+    : containsFolded(row.fromAddress, from);
 }
 
 /** Newest received first; ties broken by mailbox, then message key, so output is stable. */

@@ -67,13 +67,45 @@ describe('search against DynamoDB Local', () => {
     }
   });
 
-  it('matches the sender address case-insensitively, server-side', async () => {
-    const result = await search.search({ from: 'STATEMENTS@bank' }, MAILBOXES);
+  it('matches a part of the sender address case-insensitively, server-side, reading every row', async () => {
+    for (const from of ['STATEMENTS@', '@BANK.example']) {
+      const result = await search.search({ from }, MAILBOXES);
+      expect(result.rows.map((r) => [r.mailbox, r.subject])).toEqual([
+        ['alice@example.com', 'Your Quarterly STATEMENT'],
+        ['bob@example.com', 'Your Quarterly STATEMENT'],
+      ]);
+      expect(result).toMatchObject({ plan: 'mailbox', examined: 15, returned: 2 });
+    }
+  });
+
+  it("reads only one sender's entries for a whole address (bySender), across mailboxes, newest first", async () => {
+    const result = await search.search({ from: 'Statements@Bank.Example' }, MAILBOXES);
     expect(result.rows.map((r) => [r.mailbox, r.subject])).toEqual([
       ['alice@example.com', 'Your Quarterly STATEMENT'],
       ['bob@example.com', 'Your Quarterly STATEMENT'],
     ]);
-    expect(result.returned).toBe(2);
+    // Two index entries and the two rows they name, of the table's fifteen rows.
+    expect(result).toMatchObject({ plan: 'sender', examined: 4, returned: 2 });
+    // Exactly that sender: a part of another address is not a match.
+    expect((await search.search({ from: 'tatements@bank.example' }, MAILBOXES)).rows).toEqual([]);
+    // Only the mailboxes asked for; the date range is a key condition; the limit stops the reading.
+    const bob = await search.search(
+      { from: 'statements@bank.example', mailboxes: ['bob@example.com'] },
+      MAILBOXES,
+    );
+    expect(bob.rows.map((r) => r.mailbox)).toEqual(['bob@example.com']);
+    const news = await search.search(
+      { from: 'news@lists.example.net', since: new Date('2026-03-10T00:00:00.000Z') },
+      MAILBOXES,
+    );
+    expect(news.rows.map((r) => r.subject)).toEqual(['Digest 12', 'Digest 11', 'Digest 10']);
+    expect(news.examined).toBe(6);
+    const latest = await search.search({ from: 'news@lists.example.net', limit: 2 }, MAILBOXES);
+    expect(latest.rows.map((r) => r.subject)).toEqual(['Digest 12', 'Digest 11']);
+    expect(latest.examined).toBe(4);
+    // Criteria the index cannot key on are checked on the rows fetched.
+    const subject = await search.search({ from: 'news@lists.example.net', subject: 'digest 1' }, MAILBOXES);
+    expect(subject.rows.map((r) => r.subject)).toEqual(['Digest 12', 'Digest 11', 'Digest 10', 'Digest 1']);
   });
 
   it('matches subject and recipients case-insensitively', async () => {
@@ -113,6 +145,6 @@ describe('search against DynamoDB Local', () => {
 
   it('finds nothing, without error, for a mailbox that has no rows', async () => {
     const result = await search.search({ subject: 'Digest' }, ['nobody@example.com']);
-    expect(result).toEqual({ rows: [], examined: 0, returned: 0 });
+    expect(result).toEqual({ rows: [], examined: 0, returned: 0, plan: 'mailbox' });
   });
 });

@@ -85,6 +85,34 @@ export function indexContract(name: string, open: () => ContractIndex) {
       expect(await index.countDeliveries(box, 'Junk')).toBe(0);
     });
 
+    it("keeps each folder's count as its rows are written: a duplicate adds nothing; every mailbox is listed", async () => {
+      const index = open();
+      const box = mailbox();
+      for (const [key, folder] of [
+        ['k1', 'INBOX'],
+        ['k2', 'INBOX'],
+        ['k3', 'Sent'],
+      ] as const) {
+        const { uid } = await index.allocateUid(box, folder);
+        expect(await index.putDelivery({ ...row(box, key, uid, '2026-01-02T00:00:00.000Z'), folder })).toBe(
+          'created',
+        );
+      }
+      expect(await index.putDelivery(row(box, 'k1', 1, '2026-01-02T00:00:00.000Z'))).toBe('exists');
+      const counts = (await index.folders(box)).map((f) => [f.folder, f.messages]).sort();
+      expect(counts).toEqual([
+        ['INBOX', 2],
+        ['Sent', 1],
+      ]);
+      expect(await index.countDeliveries(box, 'INBOX')).toBe(2);
+      expect(await index.countDeliveries(box, 'Sent')).toBe(1);
+      // A restored UID in a folder not made yet makes it, counted from its first row.
+      expect(await index.restoreUid(box, 'Archive', 40, 1234)).toBe(true);
+      await index.putDelivery({ ...row(box, 'k4', 40, '2026-01-02T00:00:00.000Z'), folder: 'Archive' });
+      expect((await index.folders(box)).find((f) => f.folder === 'Archive')?.messages).toBe(1);
+      expect(await index.mailboxes()).toContain(box);
+    });
+
     it('claims a content marker once (first writer wins) and no reader of the mailbox sees it as a row', async () => {
       const index = open();
       const box = mailbox();

@@ -1,0 +1,124 @@
+// What keeps status and search in proportion to their answer at any mailbox size, against DynamoDB Local: the
+// mailbox registry (no table scan once it is complete), the folder counts kept in the row's transaction, and how
+// both treat a table written before them (folder items without a count, mailboxes without registry entries).
+import { randomBytes } from 'node:crypto';
+import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { IndexTable } from '../../shared/adapters/dynamo-table';
+import { RowTooLargeError } from '../../shared/index/row-budget';
+import { type DeliveryRow, itemKeys } from '../../shared/index/schema';
+import { startTestServices, type TestServices } from '../support/services';
+
+let services: TestServices;
+let table: IndexTable;
+beforeAll(async () => {
+  services = await startTestServices();
+  table = new IndexTable(services.clients.dynamodb, services.tableName);
+}, 60_000);
+afterAll(async () => services?.stop());
+
+const mailbox = () => `user-${randomBytes(4).toString('hex')}@example.com`;
+const open = () => new DynamoMailIndex(services.clients.dynamodb, services.tableName);
+
+function row(box: string, messageKey: string, uid: number, extra: Partial<DeliveryRow> = {}): DeliveryRow {
+  return {
+    mailbox: box,
+    folder: 'INBOX',
+    uid,
+    uidValidity: 1700000000,
+    flags: [],
+    messageKey,
+    sha256: 'a'.repeat(64),
+    sesMessageId: messageKey,
+    location: { bucket: 'b', key: `incoming/${messageKey}` },
+    size: 10,
+    lineEndings: { crlf: 1, lf: 0, cr: 0, nul: false },
+    receivedAt: '2026-01-02T00:00:00.000Z',
+    from: [],
+    to: [],
+    cc: [],
+    references: [],
+    attachments: [],
+    verdicts: { spam: 'PASS', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' },
+    envelopeRecipients: [box],
+    archivedAt: '2026-01-02T00:00:00.000Z',
+    schemaVersion: 1,
+    ...extra,
+  } as DeliveryRow;
+}
+
+/** A folder item as written before counts were kept (no `counted`, no `messages`), and no registry entry. */
+async function legacyFolder(box: string, folder: string, lastUid: number) {
+  await table.doc.send(
+    new PutCommand({
+      TableName: table.name,
+      Item: { ...itemKeys.folder(box, folder), mailbox: box, folder, uidValidity: 1600000000, lastUid },
+    }),
+  );
+}
+
+describe('the index at scale, on DynamoDB Local', () => {
+  it('lists mailboxes by scanning once on a table from before the registry, then from the registry alone', async () => {
+    const before = mailbox();
+    await legacyFolder(before, 'INBOX', 3);
+    // The first call scans (the registry is not complete) and registers what it found.
+    expect(await open().mailboxes()).toContain(before);
+    const { Items } = await table.doc.send(
+      new ScanCommand({
+        TableName: table.name,
+        FilterExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': 'MAILBOXES' },
+      }),
+    );
+    expect(Items?.map((i) => i.sk)).toEqual(expect.arrayContaining([`MAILBOX#${before}`, 'COMPLETE']));
+    // From now on the registry answers: a folder item written past it (as only pre-registry code did) is not seen,
+    // which shows no scan ran; a mailbox made through the index is registered on its first folder.
+    const hidden = mailbox();
+    await legacyFolder(hidden, 'INBOX', 1);
+    const made = mailbox();
+    await open().allocateUid(made, 'INBOX');
+    const listed = await open().mailboxes();
+    expect(listed).toContain(before);
+    expect(listed).toContain(made);
+    expect(listed).not.toContain(hidden);
+  });
+
+  it('counts the rows of a folder from before counts were kept by reading them, and never starts a partial count', async () => {
+    const index = open();
+    const box = mailbox();
+    await legacyFolder(box, 'INBOX', 2);
+    await index.putDelivery(row(box, 'old1', 1));
+    await index.putDelivery(row(box, 'old2', 2));
+    // New rows of that folder, written by this version: still no kept count (it would miss the two before).
+    const { uid } = await index.allocateUid(box, 'INBOX');
+    expect(uid).toBe(3);
+    expect(await index.putDelivery(row(box, 'new3', uid))).toBe('created');
+    expect((await index.folders(box))[0]?.messages).toBeUndefined();
+    expect(await index.countDeliveries(box, 'INBOX')).toBe(3);
+  });
+
+  it('keeps the count exact across processes and retries: a second writer of the same row adds nothing', async () => {
+    const box = mailbox();
+    const first = open();
+    const { uid } = await first.allocateUid(box, 'INBOX');
+    // Another process (another Lambda container) that did not allocate in this folder learns it is counted.
+    const second = open();
+    expect(await second.putDelivery(row(box, 'k1', uid))).toBe('created');
+    expect(await first.putDelivery(row(box, 'k1', uid))).toBe('exists');
+    expect(await second.putDelivery(row(box, 'k1', uid))).toBe('exists');
+    expect((await first.folders(box))[0]?.messages).toBe(1);
+  });
+
+  it('refuses a row over the item limit inside the transaction as RowTooLargeError, counting nothing', async () => {
+    const index = open();
+    const box = mailbox();
+    const { uid } = await index.allocateUid(box, 'INBOX');
+    await expect(index.putDelivery(row(box, 'big', uid, { subject: 'x'.repeat(420_000) }))).rejects.toThrow(
+      RowTooLargeError,
+    );
+    expect((await index.folders(box))[0]?.messages).toBe(0);
+    expect(await index.putDelivery(row(box, 'small', uid))).toBe('created');
+    expect((await index.folders(box))[0]?.messages).toBe(1);
+  });
+});
