@@ -3,7 +3,7 @@
 // and directories (a symlink to ~/.aws/credentials, a device, a FIFO) or unsafe modes is refused too. Messages
 // with bare CR are served with CRLF lines from the copy (shared/bundle/imap-lines.ts).
 import { existsSync } from 'node:fs';
-import { cp, mkdir, statfs } from 'node:fs/promises';
+import { cp, mkdir, stat, statfs } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { BundleKeys } from '../../shared/bundle/age';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS } from '../../shared/bundle/entries';
@@ -39,12 +39,7 @@ export async function stageMaildir(
   limits: BundleLimits = DEFAULT_BUNDLE_LIMITS,
   keys?: BundleKeys,
 ): Promise<string> {
-  const bundle = await resolveBundleSource(source, { maildir: true, ...(keys ? { keys } : {}) }).catch(
-    (error: unknown) => {
-      if (error instanceof BundleSourceError) throw new StageSourceError(error.message, { cause: error });
-      throw error;
-    },
-  );
+  const bundle = await resolveSource(source, keys);
   const target = join(work, 'bundle');
   await mkdir(target, { recursive: true, mode: 0o700 });
   let manifest: BundleManifest | undefined;
@@ -54,6 +49,9 @@ export async function stageMaildir(
       throw new UnsafeBundleError(
         source,
         report.errors.map((e) => `verify: ${e}`),
+        {
+          summary: `it fails the checks of "verify" (${report.errors.length} ${report.errors.length === 1 ? 'problem' : 'problems'})`,
+        },
       );
     const disk = await statfs(work);
     const free = disk.bavail * disk.bsize;
@@ -65,7 +63,7 @@ export async function stageMaildir(
     await extractBundle(bundle, target, limits);
     manifest = report.manifest;
   } else {
-    const from = existsSync(join(bundle.path, 'Maildir')) ? join(bundle.path, 'Maildir') : bundle.path;
+    const from = maildirOf(bundle.path);
     const before = await auditTree(from, { limits });
     if (before.length > 0) throw new UnsafeBundleError(source, before);
     await cp(from, join(target, 'Maildir'), {
@@ -85,6 +83,28 @@ export async function stageMaildir(
   // bundle's manifest says which messages are stored as they came (the others have no CR at all).
   await serveBareCrAsCrlf(maildir, manifest && asStoredFiles(manifest));
   return maildir;
+}
+
+/**
+ * The maildir that `stageMaildir(source, ...)` copies when `source` is a directory (what `serve` then follows:
+ * cli/local/follow-maildir.ts); undefined for a bundle file, which nothing adds to. Throws as stageMaildir does.
+ */
+export async function sourceMaildir(source: string): Promise<string | undefined> {
+  if (!(await stat(source).catch(() => undefined))?.isDirectory()) return undefined;
+  const bundle = await resolveSource(source);
+  return bundle.kind === 'file' ? undefined : maildirOf(bundle.path);
+}
+
+/** A directory source's maildir: its Maildir/ when it has one (an unpacked bundle, a replica's mailbox), else itself. */
+function maildirOf(directory: string): string {
+  return existsSync(join(directory, 'Maildir')) ? join(directory, 'Maildir') : directory;
+}
+
+function resolveSource(source: string, keys?: BundleKeys) {
+  return resolveBundleSource(source, { maildir: true, ...(keys ? { keys } : {}) }).catch((error: unknown) => {
+    if (error instanceof BundleSourceError) throw new StageSourceError(error.message, { cause: error });
+    throw error;
+  });
 }
 
 /** The file names (without their folder) of a bundle's messages stored exactly as received. */

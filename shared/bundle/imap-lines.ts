@@ -32,15 +32,10 @@ export async function serveBareCrAsCrlf(maildir: string, onlyFiles?: Set<string>
       for (const name of names) {
         if (onlyFiles && !onlyFiles.has(name)) continue;
         const path = join(dir, name);
-        const bytes = await readFile(path);
-        if (!hasBareCr(bytes)) continue;
-        const converter = new BareCrToLf();
-        const fixed = Buffer.concat([converter.transform(bytes), converter.flush()]);
+        const served = servedAsCrlf(await readFile(path), name);
+        if (!served) continue;
+        const { bytes: fixed, name: newName } = served;
         const parsed = parseMessageFileName(name);
-        const newName =
-          parsed?.virtualSize === undefined
-            ? name
-            : name.replace(/,W=\d+/, `,W=${fixed.length + bareLfCount(fixed)}`);
         const info = await stat(path);
         await mkdir(join(folder, 'tmp'), { recursive: true, mode: 0o700 });
         const temporary = join(folder, 'tmp', `${name}.crlf`);
@@ -62,6 +57,21 @@ export async function serveBareCrAsCrlf(maildir: string, onlyFiles?: Set<string>
     }
   }
   return rewritten;
+}
+
+/**
+ * A message file's bytes and name as a served copy holds them: undefined when the bytes have no bare CR (served
+ * as they are); otherwise each bare CR written as LF (same size) and the name's W= (RFC822.SIZE) recounted.
+ */
+export function servedAsCrlf(bytes: Buffer, name: string): { bytes: Buffer; name: string } | undefined {
+  if (!hasBareCr(bytes)) return undefined;
+  const converter = new BareCrToLf();
+  const fixed = Buffer.concat([converter.transform(bytes), converter.flush()]);
+  const newName =
+    parseMessageFileName(name)?.virtualSize === undefined
+      ? name
+      : name.replace(/,W=\d+/, `,W=${fixed.length + bareLfCount(fixed)}`);
+  return { bytes: fixed, name: newName };
 }
 
 /** Whether the bytes hold a CR not followed by LF. */

@@ -4,7 +4,7 @@
 // file in cur/ that the uidlist does not list yet (it would give it a UID of its own). The new uidlist is written
 // into the lock file and renamed over dovecot-uidlist, as Dovecot does (src/lib-storage/index/maildir/
 // maildir-uidlist.c). Names, lines and keyword letters come from shared/bundle/layout.ts, as the exporter's do.
-import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -151,10 +151,15 @@ export async function commitFolder(
 }
 
 /**
- * Creates the dotlock exclusively, waiting while another process (Dovecot) holds it; a lock left unchanged for
- * UIDLIST_LOCK_STALE_MS is stale (a crashed writer) and is replaced, as Dovecot replaces it.
+ * Creates the dotlock `path` (a folder's `dovecot-uidlist.lock`, or `dovecot-keywords.lock`) exclusively,
+ * waiting while another process (Dovecot) holds it; a lock left unchanged for UIDLIST_LOCK_STALE_MS is stale (a
+ * crashed writer) and is replaced, as Dovecot replaces it. The caller writes the file's new content into the
+ * handle and renames the lock over the file (`renamed`), or unlinks it. Throws an Error when the lock stays
+ * taken, and what the file system throws.
  */
-async function takeUidListLock(path: string) {
+export async function takeUidListLock(
+  path: string,
+): Promise<{ handle: FileHandle; closed: boolean; renamed: boolean }> {
   const started = Date.now();
   for (;;) {
     try {

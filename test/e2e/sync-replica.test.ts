@@ -2,12 +2,15 @@
 // real third-party mail (the corpora) for several mailboxes, journaled Sent mail and an import. The replica
 // equals an unpacked export of each mailbox (`diff -r`, and the messages' mtimes); a run killed with SIGKILL
 // resumes to the same tree; a second concurrent run is refused and a dead run's lock taken over; an object removed
-// upstream is reported and the replica keeps what it has; a log object put late, inside the look-back, is read.
+// upstream is reported and the replica keeps what it has; a log object put late, inside the look-back, is read;
+// `serve` of a replica mailbox (a real Dovecot) shows a connected IMAP client what a sync adds, with its UIDs.
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliverThrough, LOCAL_BUCKET, LOCAL_TABLE } from '../../cli/local/archive';
 import { ensureIndexTable } from '../../cli/local/index-table';
@@ -218,6 +221,124 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
     expect(JSON.parse(doctor.stdout).checks).toContainEqual(
       expect.objectContaining({ name: `sync replica ${replica()}`, status: 'ok' }),
     );
+  }, 120_000);
+
+  it("serves a replica while sync adds to it: new mail reaches a connected IMAP client with the replica's UIDs", async () => {
+    const mailbox = join(replica(), 'bob@example.com');
+    const server = spawn('node', [BIN, '--json', 'serve', mailbox, '--port', '0'], {
+      cwd: root,
+      env: env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    server.stdout?.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    server.stderr?.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    const exited = new Promise((r) => server.once('exit', r));
+    const clients: ImapFlow[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      for (let i = 0; i < 1200 && !stdout.includes('\n'); i++) await new Promise((r) => setTimeout(r, 50));
+      const login = JSON.parse(stdout.split('\n')[0] as string);
+      const connect = async () => {
+        const client = new ImapFlow({
+          host: '127.0.0.1',
+          port: login.port,
+          secure: false,
+          auth: { user: login.user, pass: login.password },
+          logger: false,
+        });
+        clients.push(client);
+        await client.connect();
+        return client;
+      };
+      // A client waiting in IDLE on INBOX (imapflow would enter IDLE by itself after 15 s of quiet).
+      const watcher = await connect();
+      // imapflow's mailbox object is live (EXISTS updates it): keep what it said at EXAMINE.
+      const opened = { ...(await watcher.mailboxOpen('INBOX', { readOnly: true })) };
+      const before = JSON.parse(readFileSync(join(mailbox, 'manifest.json'), 'utf8'));
+      expect(opened.exists).toBe(
+        before.messages.filter((m: { folder: string }) => m.folder === 'INBOX').length,
+      );
+      const announced = new Promise<number>((r) =>
+        watcher.on('exists', (data: { path: string; count: number }) => {
+          if (data.path === 'INBOX' && data.count >= opened.exists + 2) r(data.count);
+        }),
+      );
+      void watcher.idle();
+      await deliver(makeMessage({ subject: 'served live 1' }), ['bob@example.com']);
+      await deliver(makeMessage({ subject: 'served live 2' }), ['bob@example.com']);
+      // Sent mail of bob's: a folder the replica did not have yet.
+      await deliver(
+        makeMessage({ subject: 'bob sent', from: 'Bob <bob@example.com>', to: 'x@elsewhere.example' }),
+        [config.journalAddress as string],
+      );
+      const run = await cli(['--json', 'sync', replica(), '--mailbox', 'bob@example.com']);
+      expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, added: 3 });
+      // Dovecot says EXISTS to the idling client by itself, once serve has added the new mail to its copy.
+      const count = await Promise.race([
+        announced,
+        new Promise<never>((_, no) => {
+          timer = setTimeout(
+            () => no(new Error(`no EXISTS in 30 s; serve said: ${stdout}${stderr}`)),
+            30_000,
+          );
+        }),
+      ]);
+      expect(count).toBe(opened.exists + 2);
+      // With the UIDs the replica gave them (its manifest, from its dovecot-uidlist), and the bytes archived.
+      const manifest = JSON.parse(readFileSync(join(mailbox, 'manifest.json'), 'utf8'));
+      const expected = (folder: string, from: number) =>
+        manifest.messages
+          .filter((m: { folder: string; uid: number }) => m.folder === folder && m.uid >= from)
+          .map((m: { uid: number; sha256: string }) => ({ uid: m.uid, sha256: m.sha256 }));
+      const served = async (client: ImapFlow, range: string) => {
+        const out = [];
+        for await (const m of client.fetch(range, { uid: true, source: true }, { uid: true }))
+          out.push({
+            uid: m.uid,
+            sha256: createHash('sha256')
+              .update(m.source as Buffer)
+              .digest('hex'),
+          });
+        return out;
+      };
+      const newInInbox = expected('INBOX', Number(opened.uidNext));
+      expect(newInInbox).toHaveLength(2);
+      const reader = await connect();
+      const inbox = await reader.status('INBOX', { messages: true, uidNext: true });
+      expect(inbox).toMatchObject({
+        messages: opened.exists + 2,
+        uidNext: manifest.folders.find((f: { name: string }) => f.name === 'INBOX').nextUid,
+      });
+      await reader.mailboxOpen('INBOX', { readOnly: true });
+      expect(await served(reader, `${opened.uidNext}:*`)).toEqual(newInInbox);
+      // The new Sent folder: listed with Dovecot's \Sent flag, with the replica's UIDVALIDITY and UID.
+      const folders = await reader.list();
+      expect(folders.find((f) => f.path === 'Sent')?.flags).toContain('\\Sent');
+      const sent = await reader.status('Sent', { messages: true, uidValidity: true });
+      if (!sent) throw new Error('no STATUS answer for Sent');
+      expect(sent.messages).toBe(1);
+      expect(Number(sent.uidValidity)).toBe(
+        manifest.folders.find((f: { name: string }) => f.name === 'Sent').uidValidity,
+      );
+      await reader.mailboxOpen('Sent', { readOnly: true });
+      expect(await served(reader, '1:*')).toEqual(expected('Sent', 1));
+      expect(stdout).toContain(
+        `{"folder":"INBOX","added":[${newInInbox.map((m: { uid: number }) => m.uid).join(',')}]}`,
+      );
+      // Serving never writes into the replica.
+      await expectEqualsExport(replica(), 'bob@example.com');
+    } finally {
+      clearTimeout(timer);
+      for (const client of clients) await client.logout().catch(() => undefined);
+      server.kill('SIGTERM');
+      await exited;
+    }
   }, 120_000);
 
   it('reports an object removed upstream, keeps what it has, and tries it again', async () => {
