@@ -94,12 +94,13 @@ export class ArchiverStack extends Stack {
 
     const replica = replicaNames(config);
     if (replica && config.archive.replica) {
-      new ArchiveReplication(this, 'Replication', {
+      const replication = new ArchiveReplication(this, 'Replication', {
         rawMail: this.rawMail,
         replica,
         storageClass: config.archive.replica.storageClass,
         alarms: this.alarms,
       });
+      new CfnOutput(this, STACK_OUTPUT.batchReplicationRoleArn, { value: replication.batchRole.roleArn });
     }
 
     this.reconcile = new ScheduledReconcile(this, 'Reconcile', {
