@@ -7,7 +7,7 @@ import {
   CreateJobCommand,
   DescribeJobCommand,
   type JobListDescriptor,
-  type JobStatus,
+  JobStatus,
   ListJobsCommand,
   S3ControlClient,
 } from '@aws-sdk/client-s3-control';
@@ -28,22 +28,8 @@ export interface BackfillClients {
   cloudFormation?: CloudFormationClient;
 }
 
-/** Every JobStatus S3 Batch Operations has (API Reference, ListJobs JobStatuses). */
-const ALL_STATES: JobStatus[] = [
-  'Active',
-  'Cancelled',
-  'Cancelling',
-  'Complete',
-  'Completing',
-  'Failed',
-  'Failing',
-  'New',
-  'Paused',
-  'Pausing',
-  'Preparing',
-  'Ready',
-  'Suspended',
-];
+/** Every JobStatus S3 Batch Operations has (the SDK's own list; API Reference, ListJobs JobStatuses). */
+const ALL_STATES: JobStatus[] = Object.values(JobStatus);
 
 interface Target {
   s3control: S3ControlClient;
