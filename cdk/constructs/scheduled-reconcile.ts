@@ -77,6 +77,8 @@ export class ScheduledReconcile extends Construct {
     if (locking) {
       rawMail.grantLock(this.function);
       rawMail.grantLockSweep(this.function);
+      // Reindex archives like ingest: a canary's versions are tagged, not locked.
+      rawMail.grantCanaryTagging(this.function);
     }
     rawMail.grantDeliveryLogAppend(this.function, { read: true });
     forwarding.grantEnqueue(this.function);
