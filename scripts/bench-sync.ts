@@ -9,9 +9,10 @@
 // invocation), one minute apart on the log's clock, so that the log's look-back window (15 minutes) holds what it
 // holds in a real archive, not all 6,000 objects written in the last minutes.
 // BENCH_SYNC_SMALL and BENCH_SYNC_LARGE (default 1000 and 6000) set the two sizes.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { deliverThrough, LOCAL_BUCKET, LOCAL_TABLE, receiveRawMessage } from '../cli/local/archive';
 import { ensureBucket, startS3Local } from '../cli/local/services';
 import { archiveStorage } from '../cli/target/archive';
@@ -24,6 +25,7 @@ import { RAW_MAIL_PREFIX } from '../shared/index/schema';
 import { nthCorpusCopy } from '../test/support/spam-assassin';
 
 const ROOT = resolve(import.meta.dirname, '..');
+const execFileAsync = promisify(execFile);
 const CONCURRENCY = 8; // sync's default (--concurrency)
 const SMALL = Number(process.env.BENCH_SYNC_SMALL ?? 1_000);
 const LARGE = Number(process.env.BENCH_SYNC_LARGE ?? 6_000);
@@ -78,8 +80,9 @@ export async function syncBench(
   const deliver = deliverThrough(handler);
   const rows: Row[] = [];
   const notes: string[] = [];
-  const sync = (dir: string): ChildRun => {
-    const out = execFileSync(
+  // Asynchronously: s3rver runs in this process, and a synchronous wait would stop it answering the child.
+  const sync = async (dir: string): Promise<ChildRun> => {
+    const { stdout: out } = await execFileAsync(
       process.execPath,
       [
         '--import',
@@ -119,16 +122,18 @@ export async function syncBench(
   };
   try {
     await deliverUpTo(SMALL);
-    const firstSmall = sync(join(work, 'replica-1000'));
-    const idleSmall = sync(join(work, 'replica-1000'));
+    const firstSmall = await sync(join(work, 'replica-1000'));
+    const idleSmall = await sync(join(work, 'replica-1000'));
     await deliverUpTo(LARGE);
-    const firstLarge = sync(join(work, 'replica-6000'));
-    const idleLarge = sync(join(work, 'replica-6000'));
+    const firstLarge = await sync(join(work, 'replica-6000'));
+    const idleLarge = await sync(join(work, 'replica-6000'));
+    // rclone copies the same raw objects the first sync read (before the 100 new are delivered).
+    const rclone = await rcloneSync(endpoints, join(work, 'rclone-6000'));
     await deliverUpTo(LARGE + NEW);
-    const hundred = sync(join(work, 'replica-6000'));
+    const hundred = await sync(join(work, 'replica-6000'));
 
-    const rclone = rcloneSync(endpoints, join(work, 'rclone-6000'));
-    const ours = firstLarge.added / firstLarge.seconds;
+    // Per delivery (raw object) for both: the replica writes a fifth of them twice (the second mailbox).
+    const ours = LARGE / firstLarge.seconds;
     if (rclone) {
       const theirs = rclone.objects / rclone.seconds;
       rows.push({
@@ -163,15 +168,15 @@ export async function syncBench(
       target: `the same as at ${SMALL.toLocaleString('en')}`,
       met: total(idleLarge) === total(idleSmall),
     });
-    // Proportional: what the 100 add over a run with nothing new is a fixed number per message (its log object
-    // and its raw object: 2 GETs), whatever the archive's size.
+    // Proportional: what the 100 add over a run with nothing new is a fixed number per message written (its log
+    // object and its raw object: at most 2 GETs), whatever the archive's size.
     const perNew = (total(hundred) - total(idleLarge)) / hundred.added;
     rows.push({
       metric: `requests of a sync of ${NEW} new messages in ${LARGE.toLocaleString('en')}`,
       value: total(hundred),
       unit: 'requests',
-      target: `about 2 per new message over nothing new (${2 * NEW + total(idleLarge)})`,
-      met: hundred.added === NEW && perNew <= 2.05,
+      target: `proportional: at most 2 per message written (${hundred.added}) over nothing new`,
+      met: perNew <= 2,
     });
     rows.push({
       metric: `first sync peak RSS, ${SMALL.toLocaleString('en')} messages`,
@@ -187,7 +192,7 @@ export async function syncBench(
       met: firstLarge.peakMb <= 1.25 * firstSmall.peakMb,
     });
     notes.push(
-      `Sync: the local stack (s3rver, DynamoDB Local), ${LARGE.toLocaleString('en')} deliveries of the SpamAssassin corpus (a fifth also to a second mailbox), one delivery log object per message one minute apart on the log's clock (an archive that grew over days; the look-back window then holds 15 objects, as in use). Requests by kind: nothing new at ${SMALL.toLocaleString('en')}: ${describe(idleSmall)}; at ${LARGE.toLocaleString('en')}: ${describe(idleLarge)}; ${NEW} new: ${describe(hundred)}; first sync of ${LARGE.toLocaleString('en')}: ${describe(firstLarge)} in ${firstLarge.seconds.toFixed(1)} s${rclone ? `; rclone sync of the raw objects: ${rclone.seconds.toFixed(1)} s (${rclone.objects} objects, --transfers ${CONCURRENCY} --checkers ${CONCURRENCY})` : ''}. A sync reads each new delivery's log object and raw object, and writes the maildir files, uidlists and manifest; rclone writes the raw objects as files only.`,
+      `Sync: s3rver holding an archive built through the ingest handler (its index in memory: sync never reads it), ${LARGE.toLocaleString('en')} deliveries of the SpamAssassin corpus (a fifth also to a second mailbox), one delivery log object per message one minute apart on the log's clock (an archive that grew over days; the look-back window then holds 15 objects, as in use). Requests by kind: nothing new at ${SMALL.toLocaleString('en')}: ${describe(idleSmall)}; at ${LARGE.toLocaleString('en')}: ${describe(idleLarge)}; ${NEW} new: ${describe(hundred)}; first sync of ${LARGE.toLocaleString('en')}: ${describe(firstLarge)} in ${firstLarge.seconds.toFixed(1)} s${rclone ? `; rclone sync of the raw objects: ${rclone.seconds.toFixed(1)} s (${rclone.objects} objects, --transfers ${CONCURRENCY} --checkers ${CONCURRENCY})` : ''}. A sync reads each new delivery's log object and raw object, and writes the maildir files, uidlists and manifest; rclone writes the raw objects as files only.`,
     );
   } finally {
     destroyClients(clients);
@@ -197,14 +202,16 @@ export async function syncBench(
 }
 
 /** `rclone sync` of the archive's raw objects into `dir` (Debian's rclone, installed by the project's script). */
-function rcloneSync(
+async function rcloneSync(
   endpoints: { s3: string; credentials?: { accessKeyId: string; secretAccessKey: string } },
   dir: string,
-): { seconds: number; objects: number } | undefined {
+): Promise<{ seconds: number; objects: number } | undefined> {
   spawnSync('bash', [join(ROOT, 'scripts/install-system-deps.sh'), 'rclone'], { stdio: 'inherit' });
   if (spawnSync('rclone', ['version'], { stdio: 'ignore' }).status !== 0) return undefined;
+  // The AWS SDK inside rclone cannot use a custom CA bundle with its plain HTTP transport (s3rver is http://).
+  const { AWS_CA_BUNDLE: _caBundle, ...inherited } = process.env;
   const env = {
-    ...process.env,
+    ...inherited,
     RCLONE_CONFIG_ARCHIVE_TYPE: 's3',
     RCLONE_CONFIG_ARCHIVE_PROVIDER: 'Other',
     RCLONE_CONFIG_ARCHIVE_ENDPOINT: endpoints.s3,
@@ -215,7 +222,8 @@ function rcloneSync(
   };
   mkdirSync(dir, { recursive: true });
   const started = process.hrtime.bigint();
-  const result = spawnSync(
+  // Asynchronously, as the sync runs: s3rver answers from this process.
+  await execFileAsync(
     'rclone',
     [
       'sync',
@@ -226,9 +234,11 @@ function rcloneSync(
       '--checkers',
       String(CONCURRENCY),
     ],
-    { env, encoding: 'utf8' },
+    { env, encoding: 'utf8', maxBuffer: 16 << 20 },
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (result.status !== 0) throw new Error(`rclone sync failed: ${result.stderr.slice(-2000)}`);
-  return { seconds, objects: readdirSync(dir, { recursive: true }).length };
+  return {
+    seconds,
+    objects: readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length,
+  };
 }
