@@ -9,6 +9,7 @@ import { STACK_OUTPUT } from '../shared/aws-names';
 import type { ArchiverConfig } from '../shared/config';
 import { replicaNames } from '../shared/retention/replica';
 import { Forwarding } from './constructs/forwarding';
+import { ArchiveHealth } from './constructs/health';
 import { IndexTable } from './constructs/index-table';
 import { IngestPipeline } from './constructs/ingest-pipeline';
 import { MailboxExport } from './constructs/mailbox-export';
@@ -30,7 +31,7 @@ export interface ArchiverStackProps extends StackProps {
 
 /**
  * The deployable archiver: composes one construct per architectural task (receiving, raw-mail store, index,
- * ingest, forwarding, export, scheduled reconcile, transparency log, operator alarms) and grants nothing itself: each construct
+ * ingest, forwarding, export, scheduled reconcile, transparency log, the canary, operator alarms) and grants nothing itself: each construct
  * grants its own functions exactly what they use. Stateful resources are retained when the stack is deleted, and
  * their logical IDs (a contract with a deployed stack) are pinned in test/infra/logical-ids.test.ts.
  */
@@ -53,6 +54,8 @@ export class ArchiverStack extends Stack {
   readonly reconcile: ScheduledReconcile;
   /** The transparency log: its signing key and the scheduled seal. */
   readonly transparency: TransparencyLog;
+  /** The canary and the alarms that notice an archive gone quiet. */
+  readonly health: ArchiveHealth;
 
   constructor(scope: Construct, id: string, props: ArchiverStackProps) {
     super(scope, id, props);
@@ -94,12 +97,13 @@ export class ArchiverStack extends Stack {
 
     const replica = replicaNames(config);
     if (replica && config.archive.replica) {
-      new ArchiveReplication(this, 'Replication', {
+      const replication = new ArchiveReplication(this, 'Replication', {
         rawMail: this.rawMail,
         replica,
         storageClass: config.archive.replica.storageClass,
         alarms: this.alarms,
       });
+      new CfnOutput(this, STACK_OUTPUT.batchReplicationRoleArn, { value: replication.batchRole.roleArn });
     }
 
     this.reconcile = new ScheduledReconcile(this, 'Reconcile', {
@@ -113,6 +117,13 @@ export class ArchiverStack extends Stack {
     this.transparency = new TransparencyLog(this, 'Transparency', {
       config,
       rawMail: this.rawMail,
+      alarms: this.alarms,
+    });
+
+    this.health = new ArchiveHealth(this, 'Health', {
+      config,
+      rawMail: this.rawMail,
+      index: this.index,
       alarms: this.alarms,
     });
 

@@ -45,6 +45,7 @@ export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<
   { names: ['redrive'], load: async () => (await import('./commands/redrive')).registerRedrive },
   { names: ['reconcile'], load: async () => (await import('./commands/reconcile')).registerReconcile },
   { names: ['hold'], load: async () => (await import('./commands/hold')).registerHold },
+  { names: ['replica'], load: async () => (await import('./commands/replica')).registerReplica },
   { names: ['reindex'], load: async () => (await import('./commands/reindex')).registerReindex },
   {
     names: ['restore'],

@@ -72,6 +72,8 @@ export const STACK_OUTPUT = {
   alarmTopicArn: 'AlarmTopicArn',
   sealFunctionName: 'SealFunctionName',
   transparencySigningKeyArn: 'TransparencySigningKeyArn',
+  /** Only with `archive.replica`: the role S3 Batch Operations assumes for `replica backfill`. */
+  batchReplicationRoleArn: 'BatchReplicationRoleArn',
 } as const;
 
 export type StackOutputName = (typeof STACK_OUTPUT)[keyof typeof STACK_OUTPUT];

@@ -28,3 +28,23 @@ export const LOG_CONFLICTS_METRIC = 'LogConflicts';
 export const UNLOCKED_MESSAGES_METRIC = 'UnlockedMessages';
 /** The log message the forward and Sent-collection functions write for a GmailAuthError; an alarm counts it. */
 export const GMAIL_AUTH_FAILURE_LOG = 'gmail authorisation failed';
+
+/** The canary function's service name (its logs, and the dimension of the metrics it publishes). */
+export const CANARY_SERVICE = 'mail-archiver-canary';
+/**
+ * 1 when a canary run found the previous canary late or lost, or SES refused the canary it sent; 0 otherwise
+ * (alarmed above 0). The run's log line says where the path broke.
+ */
+export const CANARY_FAILED_METRIC = 'CanaryFailed';
+/** Seconds from SES sending the previous canary to its index row, when it was archived (on time or late). */
+export const CANARY_LATENCY_METRIC = 'CanaryLatency';
+/** Count of calls to `health.canary.pingUrl` that failed (unreachable, an error status); logged, not alarmed. */
+export const CANARY_PING_FAILED_METRIC = 'CanaryPingFailed';
+
+/** The ingest function's service name (its logs, and the dimension of the metrics it publishes). */
+export const INGEST_SERVICE = 'mail-archiver-ingest';
+/**
+ * Count of messages ingest archived for a mailbox other than the canary's (health.silenceAlarmHours alarms when
+ * there is none for that many hours).
+ */
+export const MESSAGES_RECEIVED_METRIC = 'MessagesReceived';

@@ -45,10 +45,20 @@ export interface RawMailStore {
   /** Streams a body into an object (multipart, so any size with flat memory). */
   upload(location: RawLocation, body: Readable, contentType: string): Promise<StoredVersion>;
   /**
-   * Every object under a prefix, with its size in bytes, in key order (UTF-8 binary, as S3 lists); with
-   * `startAfter`, only the keys that sort after it (ListObjectsV2 StartAfter).
+   * Every object under a prefix, with its size in bytes and (where the store keeps it) when it was last written
+   * (S3 LastModified, ISO 8601 UTC), in key order (UTF-8 binary, as S3 lists); with `startAfter`, only the keys
+   * that sort after it (ListObjectsV2 StartAfter).
    */
-  list(bucket: string, prefix: string, startAfter?: string): AsyncIterable<{ key: string; size: number }>;
+  list(bucket: string, prefix: string, startAfter?: string): AsyncIterable<ListedObject>;
+}
+
+/** One object as a listing shows it. */
+export interface ListedObject {
+  key: string;
+  /** Bytes. */
+  size: number;
+  /** When it was last written (S3 LastModified), ISO 8601 UTC; absent where the store keeps no such time. */
+  lastModified?: string;
 }
 
 /** One version of one object. */

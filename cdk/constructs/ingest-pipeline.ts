@@ -8,6 +8,7 @@ import { SqsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { ArchiverConfig } from '../../shared/config';
+import { INGEST_SERVICE } from '../../shared/metrics';
 import { ArchiverFunction } from './archiver-function';
 import type { Forwarding } from './forwarding';
 import type { IndexTable } from './index-table';
@@ -81,7 +82,7 @@ export class IngestPipeline extends Construct {
         INDEX_TABLE: index.table.tableName,
         RAW_BUCKET: rawMail.bucket.bucketName,
         FORWARD_QUEUE_URL: forwarding.queue.queueUrl,
-        POWERTOOLS_SERVICE_NAME: 'mail-archiver-ingest',
+        POWERTOOLS_SERVICE_NAME: INGEST_SERVICE,
       },
     });
     forwarding.grantEnqueue(this.function);

@@ -110,7 +110,16 @@ export class OperatorAlarms extends Construct {
    * CloudWatch's limit for periods of an hour or more (7 days, PutMetricAlarm's Period documentation). A new
    * stack's alarm may fire before the step's first run: CloudWatch has no data point for it yet.
    */
-  alarmWhenSilent(id: string, props: { service: string; hours: number; alarmDescription: string }): Alarm {
+  alarmWhenSilent(
+    id: string,
+    props: {
+      service: string;
+      hours: number;
+      alarmDescription: string;
+      /** @default SCHEDULED_RUN_SUCCEEDED_METRIC (a heartbeat); another count the service emits otherwise */
+      metricName?: string;
+    },
+  ): Alarm {
     if (!Number.isInteger(props.hours) || props.hours < 1 || props.hours > 168) {
       throw new RangeError(`${id}: a heartbeat alarm covers 1 to 168 whole hours, not ${props.hours}`);
     }
@@ -118,7 +127,7 @@ export class OperatorAlarms extends Construct {
       alarmDescription: props.alarmDescription,
       metric: new Metric({
         namespace: METRICS_NAMESPACE,
-        metricName: SCHEDULED_RUN_SUCCEEDED_METRIC,
+        metricName: props.metricName ?? SCHEDULED_RUN_SUCCEEDED_METRIC,
         dimensionsMap: { service: props.service },
         statistic: 'Sum',
         period: Duration.hours(1),

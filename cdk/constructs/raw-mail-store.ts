@@ -269,13 +269,13 @@ export class RawMailStore extends Construct {
     this.grantList(fn);
   }
 
-  /** s3:GetObject and s3:PutObject on reports/* (the scheduled reconcile's outcome). */
-  grantReportsReadWrite(fn: IFunction): void {
+  /** s3:GetObject and s3:PutObject on reports/* (the scheduled reconcile's outcome, the canary record). */
+  grantReportsReadWrite(fn: IFunction, who = 'scheduled reconcile'): void {
     this.grantOnPrefix(
       fn,
       ['s3:GetObject', 's3:PutObject'],
       REPORTS_PREFIX,
-      'The scheduled reconcile reads and writes its outcome under reports/ only',
+      `The ${who} reads and writes its outcome under reports/ only`,
     );
   }
 

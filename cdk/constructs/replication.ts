@@ -7,12 +7,21 @@
 // and s3:GetObjectLegalHold; the destination must have Object Lock), "Monitoring replication with metrics"
 // (OperationsFailedReplication and ReplicationLatency, published when a rule's Metrics are enabled);
 // CloudFormation AWS::S3::Bucket ReplicationConfiguration (an update requires no interruption).
+// Versions written before the rules existed are copied by an S3 Batch Replication job (`replica backfill`), run as
+// the batch role here: S3 User Guide, "Configuring IAM policies for Batch Replication" (s3-batch-replication-
+// policies: s3:InitiateReplication on the objects, s3:GetReplicationConfiguration and s3:PutInventoryConfiguration
+// on the bucket for a generated manifest, s3:PutObject where the completion report goes; trusted by
+// batchoperations.s3.amazonaws.com).
 import { type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { ComparisonOperator, MathExpression, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { LOCKED_PREFIXES, REPLICA_CANARY_PREFIX } from '../../shared/index/schema';
+import {
+  BATCH_REPLICATION_REPORT_PREFIX,
+  LOCKED_PREFIXES,
+  REPLICA_CANARY_PREFIX,
+} from '../../shared/index/schema';
 import type { ReplicaNames } from '../../shared/retention/replica';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
@@ -43,6 +52,8 @@ export const replicationRuleId = (prefix: string) => `Replicate-${prefix.replace
  */
 export class ArchiveReplication extends Construct {
   readonly role: Role;
+  /** The role S3 Batch Operations assumes to replicate versions older than the rules (`replica backfill`). */
+  readonly batchRole: Role;
 
   constructor(scope: Construct, id: string, props: ArchiveReplicationProps) {
     super(scope, id);
@@ -89,6 +100,41 @@ export class ArchiveReplication extends Construct {
         reason: 'Replication writes each replica under the key of its source version in the replica bucket',
       },
     );
+    // No fixed name (CloudFormation generates one; the CLI reads its ARN from a stack output): its permissions are
+    // only to start replication of versions the rules already cover, and to write the job's report.
+    this.batchRole = new Role(this, 'BackfillRole', {
+      assumedBy: new ServicePrincipal('batchoperations.s3.amazonaws.com'),
+      description: `S3 Batch Replication of versions written before the replication rules into ${replica.bucketName}`,
+    });
+    this.batchRole.addToPolicy(
+      new PolicyStatement({
+        actions: ['s3:InitiateReplication'],
+        resources: REPLICATED.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
+      }),
+    );
+    this.batchRole.addToPolicy(
+      new PolicyStatement({
+        actions: ['s3:GetReplicationConfiguration', 's3:PutInventoryConfiguration'],
+        resources: [bucket.bucketArn],
+      }),
+    );
+    this.batchRole.addToPolicy(
+      new PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects(`${BATCH_REPLICATION_REPORT_PREFIX}*`)],
+      }),
+    );
+    Validations.of(this.batchRole).acknowledge(
+      ...REPLICATED.map((prefix) => ({
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}*]`,
+        reason: `A backfill job starts replication of any version under ${prefix} that the rules cover`,
+      })),
+      {
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${BATCH_REPLICATION_REPORT_PREFIX}*]`,
+        reason: 'S3 Batch Operations names each completion report after its job id',
+      },
+    );
+
     const rules = REPLICATED.map((prefix, i) => ({
       id: replicationRuleId(prefix),
       priority: REPLICATED.length - i,

@@ -1,14 +1,17 @@
 // `mail-archiver doctor`: the preflight before and after `cdk deploy` (cli/doctor/ has the checks, by name).
 import { Resolver } from 'node:dns/promises';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { awsDoctorDeps, runAwsChecks } from '../doctor/aws-checks';
+import { localCanaryRoundTrip } from '../doctor/canary';
 import { formatChecks } from '../doctor/check';
 import { runLocalChecks } from '../doctor/local-checks';
 import { lockModeCheck } from '../doctor/lock-mode';
 import { replicaCheck } from '../doctor/replica';
 import { replicaPolicyForStack, syncReplicaChecks } from '../doctor/sync-replicas';
+import { awsTransparencyKey, localTransparencyKey } from '../doctor/transparency-key';
 import { archiverHome, readRunningStack } from '../local/running-stack';
 import { out } from '../program';
 import { localHealth } from '../target/health';
@@ -18,7 +21,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
   program
     .command('doctor')
     .description(
-      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile, the lock mode against what the archive already locks, the age of the replicas this machine keeps (sync); with --target aws, prints the read-only policy of a replica machine',
+      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile, the lock mode against what the archive already locks, the age of the replicas this machine keeps (sync), and prints the public key of the transparency log; locally, a canary round trip through the running stack; with --target aws, prints the read-only policy of a replica machine',
     )
     .action(async () => {
       const { target, configuration } = ctx.globals();
@@ -33,6 +36,14 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
             config: configuration,
             running,
             lastReconcile,
+            ...(running?.smtp && configuration.health.canary.enabled
+              ? {
+                  canary: () => {
+                    const smtp = running.smtp as { host: string; port: number };
+                    return ctx.withArchive((archive, config) => localCanaryRoundTrip(config, archive, smtp));
+                  },
+                }
+              : {}),
             deadLetters: (({ ingestDeadLetters, parkedForwards, unreadableDeadLetters }) => ({
               ingest: ingestDeadLetters,
               parkedForwards,
@@ -49,6 +60,12 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
         if (replica) checks.push(replica);
       }
       checks.push(...(await syncReplicaChecks(home, target)));
+      const kms = awsDeps ? new KMSClient({}) : undefined;
+      const transparency = kms
+        ? await awsTransparencyKey(kms, awsDeps?.outputs?.TransparencySigningKeyArn, configuration)
+        : await localTransparencyKey(home, configuration);
+      kms?.destroy();
+      checks.push(transparency.check);
       const policy = awsDeps
         ? replicaPolicyForStack(configuration.stackName, awsDeps.region, awsDeps.outputs)
         : undefined;
@@ -56,10 +73,23 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
       // --json is global (cli/program.ts): one JSON document instead of the lines.
       if (out().json)
         process.stdout.write(
-          `${JSON.stringify({ target, ok: !failed, checks, ...(policy ? { replicaReadPolicy: policy } : {}) })}\n`,
+          `${JSON.stringify({
+            target,
+            ok: !failed,
+            checks,
+            ...(transparency.key ? { transparencyKey: transparency.key } : {}),
+            ...(policy ? { replicaReadPolicy: policy } : {}),
+          })}\n`,
         );
       else {
         for (const line of formatChecks(checks)) console.log(line);
+        if (transparency.key) {
+          console.log('');
+          console.log(
+            "The transparency log's public key: keep it outside the archive as key.pub, for verify --key (docs/transparency.md):",
+          );
+          console.log(transparency.key);
+        }
         if (policy) {
           console.log('');
           console.log(

@@ -6,12 +6,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { httpTimestampAuthority } from '../../shared/adapters/tsa-client';
+import { errorMessage } from '../../shared/errors';
 import { deliveryLogSource } from '../../shared/transparency/leaf';
 import { formatVerifierKey } from '../../shared/transparency/note';
 import { type SealReport, seal } from '../../shared/transparency/seal';
+import { witnessMessage } from '../../shared/transparency/witness';
 import type { CliContext } from '../context';
 import { openLocalLogSigner } from '../local/log-signing-key';
 import { archiverHome } from '../local/running-stack';
+import { mailCheckpointLocally } from '../local/witness-mail';
 import { fileProblem, UserError } from '../process/output';
 import { out } from '../program';
 import { sealOnAws } from '../target/aws';
@@ -47,7 +50,23 @@ export function registerSeal(program: Command, ctx: CliContext): void {
                 source: deliveryLogSource(archive.deliveryLog),
                 ...(tsa ? { timestampAuthority: httpTimestampAuthority(tsa) } : {}),
               });
-              return { ...report, key: formatVerifierKey(signer.verifier) };
+              const key = formatVerifierKey(signer.verifier);
+              // The witness: a checkpoint that grew the tree is mailed to the alarm address (as on AWS).
+              let witnessedTo: string | undefined;
+              if (report.size !== report.previousSize) {
+                try {
+                  witnessedTo = await mailCheckpointLocally(
+                    archiverHome(),
+                    config,
+                    witnessMessage(report, key),
+                  );
+                } catch (error) {
+                  output.warn(
+                    `the checkpoint could not be mailed to ${config.alarmEmail}: ${errorMessage(error)}`,
+                  );
+                }
+              }
+              return { ...report, key, ...(witnessedTo ? { witnessedTo } : {}) };
             });
       if (options.out) {
         await writeFile(join(options.out, CHECKPOINT_FILE), result.checkpoint);
@@ -65,7 +84,10 @@ async function prepareOut(dir: string): Promise<void> {
   }
 }
 
-function printReport(report: SealReport & { key: string }, dir: string | undefined): void {
+function printReport(
+  report: SealReport & { key: string; witnessedTo?: string },
+  dir: string | undefined,
+): void {
   const output = out();
   const { checkpoint, ...facts } = report;
   output.jsonLine({ ...facts, checkpoint, ...(dir ? { out: dir } : {}) });
@@ -73,6 +95,7 @@ function printReport(report: SealReport & { key: string }, dir: string | undefin
   output.result(`sealed ${report.origin}: ${report.size} deliveries (${grown} new), root ${report.root}`);
   if (report.repeats > 0) output.detail(`  ${report.repeats} records repeat deliveries already sealed`);
   if (dir) output.result(`  checkpoint: ${join(dir, CHECKPOINT_FILE)}, public key: ${join(dir, KEY_FILE)}`);
+  if (report.witnessedTo) output.result(`  checkpoint mailed to ${report.witnessedTo}`);
   if (report.timestamp) output.result(`  time-stamped ${report.timestamp.time}`);
   if (report.timestampError) output.warn(`no time-stamp: ${report.timestampError}`);
   for (const line of report.unreadable.slice(0, 20)) output.warn(`not a delivery record: ${line}`);

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { UnsafeBundleError } from '../../shared/bundle/extract';
 import { assertDovecot, runAs, startDovecot } from '../local/dovecot';
 import { followMaildir } from '../local/follow-maildir';
 import { StageSourceError, sourceMaildir, stageMaildir } from '../local/stage-maildir';
@@ -40,7 +41,9 @@ export function registerServe(program: Command): void {
     try {
       output.info(`checking and copying ${source}...`);
       const maildir = await stageMaildir(source, work, undefined, keys).catch((error: Error) => {
-        if (error instanceof StageSourceError) throw new UserError(error.message, { cause: error });
+        // A refused bundle is the user's input, not our failure: said without an error class.
+        if (error instanceof StageSourceError || error instanceof UnsafeBundleError)
+          throw new UserError(error.message, { cause: error });
         throw error;
       });
       if (interruption.aborted) return;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parseLogObjectKey } from '../../shared/delivery-log/layout';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
+import { archiveActivity } from '../../shared/health/archive-activity';
 import { listReplicas, type ReplicaStanding, replicaStanding } from '../../shared/replica/registry';
 import type { CliContext } from '../context';
 import { age } from '../doctor/sync-replicas';
@@ -50,7 +51,10 @@ export function registerStatus(program: Command, ctx: CliContext): void {
               rows.push({ mailbox, folder: state.folder, messages: count, uidValidity: state.uidValidity });
             }
           }
-          const health = target === 'aws' ? await awsHealth(config, archive, home) : localHealth(home);
+          const health = {
+            ...(target === 'aws' ? await awsHealth(config, archive, home) : localHealth(home)),
+            ...(await archiveActivity({ config, ...archive })),
+          };
           const replicas = await replicaRows(home, target, archive.deliveryLog);
           return { folders: rows, health, replicas };
         });

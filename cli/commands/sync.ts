@@ -75,7 +75,12 @@ export function registerSync(program: Command, ctx: CliContext): void {
         return;
       }
       await ctx.withArchive(async (archive) => {
-        const source = { log: archive.deliveryLog, store: archive.store, target };
+        const source = {
+          log: archive.deliveryLog,
+          store: archive.store,
+          target,
+          transparency: archive.transparency,
+        };
         for (;;) {
           const report = await runOnce(source, dir, mailboxes, options);
           // status and doctor find this replica through the archiver's home (shared/replica/registry.ts).
@@ -211,6 +216,11 @@ async function runOnce(
   output.result(
     `${report.ok ? 'synced' : 'synced with problems'} ${dir}: ${report.added} new message${report.added === 1 ? '' : 's'} (${humanBytes(report.bytes)}) in ${seconds} s${report.present ? `, ${report.present} already there` : ''}${report.problems.length ? `, ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} (above)` : ''}${report.pending ? `, ${report.pending} to try again` : ''}`,
   );
+  const log = report.transparency;
+  if (log?.state === 'grew')
+    output.info(
+      `  the transparency log's checkpoint of ${log.size} deliveries copied and checked against the ${log.from} this replica held before`,
+    );
   if (report.tookOverFrom)
     output.info(`  (took over the lock of process ${report.tookOverFrom.pid}, which is gone)`);
   if (report.ok && options.ping) await ping(options.ping);

@@ -1,13 +1,21 @@
 // `mail-archiver verify`: a bundle (or an unpacked bundle directory) re-hashed against its manifest, and the
 // maildir rules checked. A missing file, a directory and a file that is no bundle are told apart up front.
 // With --checkpoint and --key, every message is also proven against the transparency log, offline: its leaf is
-// included under a signed checkpoint the user kept (docs/transparency.md).
-import { readFile } from 'node:fs/promises';
+// included under a signed checkpoint the user kept (docs/transparency.md); a replica's mailbox directory is also
+// proven complete, against the copy of the log `sync` keeps beside it.
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { DirectoryWriteOnceStore } from '../../shared/adapters/dir-write-once-store';
 import { openBundle } from '../../shared/bundle/source';
 import { verifyBundle } from '../../shared/bundle/verify';
+import { REPLICA_STATE_DIR, replicaPaths } from '../../shared/replica/state';
 import { readLeafDelivery } from '../../shared/transparency/leaf';
-import { checkBundleTransparency, type TrustFiles } from '../../shared/transparency/verify-bundle';
+import {
+  checkBundleTransparency,
+  checkReplicaTransparency,
+  type TrustFiles,
+} from '../../shared/transparency/verify-bundle';
 import { fileProblem, UserError } from '../process/output';
 import { out } from '../program';
 import { bundleAt } from '../target/bundle-file';
@@ -24,7 +32,7 @@ interface VerifyOptions {
 export function registerVerify(program: Command): void {
   addIdentityOption(program.command('verify'))
     .description(
-      're-hash every message of a bundle against its manifest and check the maildir rules; with --checkpoint and --key, prove every message against the transparency log, offline',
+      're-hash every message of a bundle against its manifest and check the maildir rules; with --checkpoint and --key, prove every message against the transparency log, offline (a replica mailbox: also that none is missing)',
     )
     .argument(
       '<bundle>',
@@ -42,8 +50,20 @@ export function registerVerify(program: Command): void {
       const trust = await trustFiles(options);
       const keys = await bundleKeys(options.identity);
       const report = await verifyBundle(openBundle(await bundleAt(bundle, { keys })));
+      // A replica's mailbox (sync's DIR/<mailbox>) is proven complete against the log copy kept beside it.
+      const replicaLog = trust && (await replicaLogOf(bundle));
       const proof =
-        trust && report.manifest ? await checkBundleTransparency(report, trust, readLeafDelivery) : undefined;
+        trust && report.manifest
+          ? replicaLog
+            ? await checkReplicaTransparency(report, trust, replicaLog, (m) =>
+                stat(join(bundle, m.file)).then(
+                  (info) => info.isFile(),
+                  () => false,
+                ),
+              )
+            : await checkBundleTransparency(report, trust, readLeafDelivery)
+          : undefined;
+      const unsealed = proof && 'unsealed' in proof ? proof.unsealed : undefined;
       const errors = [...report.errors, ...(proof?.errors ?? [])];
       const ok = errors.length === 0;
       output.jsonLine({
@@ -59,6 +79,7 @@ export function registerVerify(program: Command): void {
                   ? { origin: proof.checkpoint.origin, treeSize: proof.checkpoint.size }
                   : {}),
                 ...(proof.timestamp ? { timestamp: proof.timestamp } : {}),
+                ...(replicaLog ? { replica: true, unsealed } : {}),
               },
             }
           : {}),
@@ -66,7 +87,11 @@ export function registerVerify(program: Command): void {
       });
       if (ok) {
         output.result(`${bundle}: OK, ${report.messages} messages match the manifest and the maildir rules`);
-        if (proof?.checkpoint)
+        if (proof?.checkpoint && replicaLog)
+          output.result(
+            `  and it is complete: every delivery of ${report.manifest?.mailbox} in the transparency log of ${proof.checkpoint.origin} up to its checkpoint of ${proof.checkpoint.size} (the replica's newest, extending the checkpoint given${options.previous ? ' and the previous one' : ''}) is here with the bytes received${unsealed ? `; ${unsealed} newer message${unsealed === 1 ? ' is' : 's are'} not sealed yet` : ''}${proof.timestamp ? `, time-stamped ${proof.timestamp.time}` : ''}`,
+          );
+        else if (proof?.checkpoint)
           output.result(
             `  and each is in the transparency log of ${proof.checkpoint.origin}, proven against its signed checkpoint of ${proof.checkpoint.size} deliveries${options.previous ? ', which extends the previous one' : ''}${proof.timestamp ? `, time-stamped ${proof.timestamp.time}` : ''}`,
           );
@@ -76,6 +101,16 @@ export function registerVerify(program: Command): void {
       for (const error of errors) output.result(`  ${error}`);
       process.exitCode = 1;
     });
+}
+
+/** The replica's copy of the transparency log, when `path` is a mailbox directory of a `sync` replica. */
+async function replicaLogOf(path: string): Promise<DirectoryWriteOnceStore | undefined> {
+  const dir = dirname(resolve(path));
+  const isReplica = await Promise.all([stat(path), stat(join(dir, REPLICA_STATE_DIR))]).then(
+    ([mailbox, state]) => mailbox.isDirectory() && state.isDirectory(),
+    () => false,
+  );
+  return isReplica ? new DirectoryWriteOnceStore(replicaPaths(dir).transparency) : undefined;
 }
 
 /** The files the user named, read; undefined without --checkpoint. Throws UserError for a missing pairing or file. */

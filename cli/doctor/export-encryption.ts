@@ -8,7 +8,7 @@ import type { Check } from './check';
  */
 export function exportRecipientsCheck(config: Pick<ArchiverConfig, 'export'>): Check {
   const name = 'export encryption';
-  const count = config.export.recipients.length;
+  const count = config.export.recipients?.length ?? 0;
   if (count === 0)
     return { name, status: 'ok', detail: 'off: exports are plain .tar.gz unless --encrypt-to is given' };
   if (count === 1)

@@ -1,9 +1,11 @@
 // The checks of `mail-archiver doctor` against the local stack (`npm start`): the config, that the stack runs and
-// its S3 and DynamoDB answer, the last reconcile, the local dead letters.
+// its S3 and DynamoDB answer, the last reconcile, the local dead letters, a canary round trip.
 import { connect } from 'node:net';
 import type { ReconcileRun } from '../../shared/archive/reconcile-run';
 import type { ArchiverConfig } from '../../shared/config';
+import type { CanaryRoundTrip } from '../../shared/health/canary-run';
 import type { StackFile } from '../local/running-stack';
+import { canaryCheck } from './canary';
 import { type Check, fail, type NamedCheck, ok, reconcileCheck, runChecks, warn } from './check';
 import { exportRecipientsCheck } from './export-encryption';
 
@@ -13,6 +15,11 @@ export interface LocalDoctorDeps {
   lastReconcile: ReconcileRun | undefined;
   /** The local dead-letter folders' counts (MAIL_ARCHIVER_HOME/dead-letters, forward-dead-letters). */
   deadLetters?: { ingest: number; parkedForwards: number; unreadable?: { file: string; reason: string }[] };
+  /**
+   * One canary round trip through the running stack (cli/doctor/canary.ts); absent when no stack runs or the canary
+   * is off.
+   */
+  canary?: () => Promise<CanaryRoundTrip>;
   /** Whether something answers on host:port (default: a TCP connect). */
   reachable?: (url: string) => Promise<boolean>;
   now?: () => Date;
@@ -84,6 +91,11 @@ const deadLetters: NamedCheck<LocalDoctorDeps> = {
   },
 };
 
+const canary: NamedCheck<LocalDoctorDeps> = {
+  name: 'canary',
+  run: async ({ config, canary }) => (canary ? canaryCheck(config, await canary()) : []),
+};
+
 /** The local checks, in the report's order. */
 export const LOCAL_CHECKS: readonly NamedCheck<LocalDoctorDeps>[] = [
   config,
@@ -91,6 +103,7 @@ export const LOCAL_CHECKS: readonly NamedCheck<LocalDoctorDeps>[] = [
   reconcile,
   exportEncryption,
   deadLetters,
+  canary,
 ];
 
 /** The checks of the local stack (`npm start`): it runs, and its S3 and DynamoDB answer. Never throws. */

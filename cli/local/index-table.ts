@@ -5,13 +5,15 @@ import {
   DescribeTableCommand,
   type DynamoDBClient,
   ListTablesCommand,
+  PutItemCommand,
   UpdateTableCommand,
 } from '@aws-sdk/client-dynamodb';
-import { indexTableDefinition } from '../../shared/index/schema';
+import { indexTableDefinition, itemKeys } from '../../shared/index/schema';
 import { waitUntil } from '../../shared/retry/poll';
 
-/** Creates the index table with the same key schema as the CDK stack, if it does not exist yet; a table made
- * before a global secondary index was added to the schema gets it (DynamoDB Local backfills it, as AWS does). */
+/** Creates the index table with the same key schema as the CDK stack, if it does not exist yet (with its mailbox
+ * registry marked complete); a table made before a global secondary index was added to the schema gets it
+ * (DynamoDB Local backfills it, as AWS does). */
 export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
   const { TableNames } = await dynamodb.send(new ListTablesCommand({}));
   const def = indexTableDefinition;
@@ -81,4 +83,9 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
     timeoutMs: 10_000,
     what: `table ${tableName} to become active`,
   });
+  // A new table has no mailbox the registry misses: mark it complete, so no command ever scans it for mailboxes.
+  const complete = itemKeys.mailboxesComplete();
+  await dynamodb.send(
+    new PutItemCommand({ TableName: tableName, Item: { pk: { S: complete.pk }, sk: { S: complete.sk } } }),
+  );
 }

@@ -49,6 +49,9 @@ export async function stageMaildir(
       throw new UnsafeBundleError(
         source,
         report.errors.map((e) => `verify: ${e}`),
+        {
+          summary: `it fails the checks of "verify" (${report.errors.length} ${report.errors.length === 1 ? 'problem' : 'problems'})`,
+        },
       );
     const disk = await statfs(work);
     const free = disk.bavail * disk.bsize;

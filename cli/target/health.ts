@@ -3,6 +3,7 @@
 // (dead-letters/, forward-dead-letters/, the last `reconcile` record); on AWS from the queues' counts and the
 // scheduled reconcile's outcome in S3 (reports/reconcile.json), with the last CLI `reconcile` as a fallback.
 import { join } from 'node:path';
+import { CloudWatchClient, paginateDescribeAlarms } from '@aws-sdk/client-cloudwatch';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
 import {
@@ -10,7 +11,9 @@ import {
   type ReconcileRun,
   readStoredReconcileRun,
 } from '../../shared/archive/reconcile-run';
+import type { StackOutputName } from '../../shared/aws-names';
 import type { ArchiverConfig } from '../../shared/config';
+import type { ArchiveActivity } from '../../shared/health/archive-activity';
 import type { RawMailStore } from '../../shared/ports';
 import type { UnreadableFile } from '../local/dead-letters';
 import { ParkedForwards } from '../local/forwarding';
@@ -38,6 +41,17 @@ export interface ArchiveHealth {
   lastReconcileAt?: string;
   lastReconcileOk?: boolean;
   lastCleanReconcileAt?: string;
+  /** Messages waiting in each dead-letter queue, by the stack output naming it (AWS only; every queue listed). */
+  deadLetterQueues?: Partial<Record<StackOutputName, number>>;
+  /** The names of the stack's alarms that are in ALARM now (AWS only). */
+  alarmsFiring?: string[];
+  /**
+   * When the newest message was received (canaries aside), ISO 8601 UTC, null when none was
+   * (shared/health/archive-activity.ts); absent when not read.
+   */
+  lastReceivedAt?: ArchiveActivity['lastReceivedAt'];
+  /** The canary: the last sent, the last round trip judged. */
+  canary?: ArchiveActivity['canary'];
 }
 
 export function localHealth(home: string): ArchiveHealth {
@@ -60,20 +74,46 @@ export async function awsHealth(
 ): Promise<ArchiveHealth> {
   const outputs = await stackOutputs(config.stackName);
   const sqs = new SQSClient({});
+  const cloudwatch = new CloudWatchClient({});
   try {
     const scheduled = await readStoredReconcileRun(archive.store, archive.bucket);
     const latest = fromRecord(latestReconcileRun(scheduled, readReconcileRecord(home, 'aws')));
     const counts = { ingestDeadLetters: 0, parkedForwards: 0, feedbackDeadLetters: 0 };
+    const deadLetterQueues: Partial<Record<StackOutputName, number>> = {};
     for (const queue of DEAD_LETTER_QUEUES) {
       const url = outputs[queue.output];
       if (!url) continue;
       const { waiting, inFlight } = await new SqsDeadLetterQueue(sqs, url).count();
       counts[queue.counts] += waiting + inFlight;
+      deadLetterQueues[queue.output] = waiting + inFlight;
     }
-    return { ...counts, ...latest };
+    return {
+      ...counts,
+      ...latest,
+      deadLetterQueues,
+      alarmsFiring: await alarmsFiring(cloudwatch, `${config.stackName}-`),
+    };
   } finally {
     sqs.destroy();
+    cloudwatch.destroy();
   }
+}
+
+/**
+ * The names of the alarms named `<prefix>...` that are in ALARM (CloudWatch DescribeAlarms with AlarmNamePrefix
+ * and StateValue; every alarm of the stack is named `<stack name>-<Id>`, cdk/constructs/operator-alarms.ts).
+ */
+export async function alarmsFiring(cloudwatch: CloudWatchClient, prefix: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const page of paginateDescribeAlarms(
+    { client: cloudwatch },
+    { AlarmNamePrefix: prefix, StateValue: 'ALARM', AlarmTypes: ['MetricAlarm', 'CompositeAlarm'] },
+  )) {
+    for (const alarm of [...(page.MetricAlarms ?? []), ...(page.CompositeAlarms ?? [])]) {
+      if (alarm.AlarmName) names.push(alarm.AlarmName);
+    }
+  }
+  return names.sort();
 }
 
 function fromRecord(last: ReconcileRun | undefined): Partial<ArchiveHealth> {
@@ -109,5 +149,49 @@ export function healthLines(health: ArchiveHealth): string[] {
         ]
       : []),
     `last reconcile:      ${reconcile}`,
+    ...activityLines(health),
+    ...(health.deadLetterQueues
+      ? [
+          `dead-letter queues:  ${
+            Object.entries(health.deadLetterQueues)
+              .map(([output, n]) => `${output.replace(/DeadLetterQueueUrl$/, '')} ${n}`)
+              .join(', ') || 'none found (is the stack deployed?)'
+          }`,
+        ]
+      : []),
+    ...(health.alarmsFiring
+      ? [
+          `alarms firing:       ${health.alarmsFiring.length ? `${health.alarmsFiring.join(', ')} (docs/operations.md says what each means)` : 'none'}`,
+        ]
+      : []),
   ];
+}
+
+/** The last message received and the canary, as `status` prints them (absent when not read). */
+function activityLines(health: ArchiveHealth): string[] {
+  const lines: string[] = [];
+  if (health.lastReceivedAt !== undefined) {
+    lines.push(`last received:       ${health.lastReceivedAt ?? 'nothing yet'}`);
+  }
+  const { canary } = health;
+  if (canary === undefined) return lines;
+  const state = (() => {
+    switch (canary.state) {
+      case 'off':
+        return 'off (health.canary.enabled is false)';
+      case 'never run':
+        return 'no canary sent yet';
+      case 'unreadable':
+        return `its record cannot be read (${canary.reason}); the next run replaces it`;
+      case 'ok': {
+        const trip = canary.lastRoundTrip;
+        const last = `last sent ${canary.lastSentAt}${canary.lastSendError ? ` (refused: ${canary.lastSendError})` : ''}`;
+        if (!trip) return `no round trip judged yet; ${last}`;
+        if (trip.failed) return `FAILED: ${trip.line}; ${last}`;
+        return `last round trip ${trip.outcome}${trip.latencySeconds !== undefined ? ` after ${trip.latencySeconds.toFixed(1)} s` : ''} (sent ${trip.sentAt}); ${last}`;
+      }
+    }
+  })();
+  lines.push(`canary:              ${state}`);
+  return lines;
 }

@@ -2,16 +2,24 @@
 // go back to the queue (partial batch response) and, after retries, to the dead-letter queue.
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { archiveReceivedMail, type IngestDeps, type IngestOutcome } from '../../shared/archive/ingest';
 import type { DeliveryLog, DeliveryLogBatch } from '../../shared/delivery-log/log';
+import { countsAsReceived } from '../../shared/health/config';
 import { isSetupNotification } from '../../shared/index/schema';
+import { MESSAGES_RECEIVED_METRIC } from '../../shared/metrics';
 import { parseSesNotification } from '../../shared/receiving/ses-notification';
 
 export interface IngestHandlerDeps extends Omit<IngestDeps, 'logBatch'> {
   logger: Pick<Logger, 'info' | 'warn'>;
   /** The delivery log: each invocation appends one object with the records of every row its messages have. */
   deliveryLog?: DeliveryLog;
+  /**
+   * Where the count of messages archived for a mailbox (the canary's aside) is published: the silence alarm
+   * (health.silenceAlarmHours) watches it. Absent locally.
+   */
+  metrics?: Pick<Metrics, 'addMetric' | 'publishStoredMetrics'>;
 }
 
 /** The ingest Lambda's handler; `using(batch)` is the same handler logging into a batch the caller flushes. */
@@ -65,18 +73,30 @@ export async function ingestNotification(
  * delivers the whole batch again: its rows are found, and logged again).
  */
 export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
-  const { deliveryLog, ...rest } = deps;
-  const run = (event: SQSEvent, context: Context, batch: DeliveryLogBatch | undefined) => {
+  const { deliveryLog, metrics, ...rest } = deps;
+  const run = async (event: SQSEvent, context: Context, batch: DeliveryLogBatch | undefined) => {
+    let received = 0;
     const processRecord = async (record: SQSRecord) => {
-      await ingestNotification(notificationBody(record.body), {
+      const outcome = await ingestNotification(notificationBody(record.body), {
         ...rest,
         ...(batch ? { logBatch: batch } : {}),
       });
+      const mailboxes = outcome?.deliveries.map((d) => d.mailbox) ?? [];
+      if (countsAsReceived(rest.config, mailboxes)) received++;
     };
     // A processor per invocation: Powertools' BatchProcessor keeps the batch's records and errors on itself, so
     // one shared by concurrent invocations (the local stack's SMTP sessions and imports call one handler at once)
     // reported one message's failure as another's, and could wipe a failure before it was reported.
-    return processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), { context });
+    try {
+      return await processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), {
+        context,
+      });
+    } finally {
+      if (metrics && received > 0) {
+        metrics.addMetric(MESSAGES_RECEIVED_METRIC, MetricUnit.Count, received);
+        metrics.publishStoredMetrics();
+      }
+    }
   };
   const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const batch = deliveryLog?.batch('ingest');

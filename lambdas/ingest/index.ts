@@ -1,11 +1,13 @@
 // Composition root: clients and config are built once per cold start.
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { DeliveryLog } from '../../shared/delivery-log/log';
+import { INGEST_SERVICE, METRICS_NAMESPACE } from '../../shared/metrics';
 import { archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
 import { bundledConfig, requireEnv } from '../shared/environment';
@@ -22,5 +24,6 @@ export const handler = createIngestHandler({
   deliveryLog: new DeliveryLog(store, requireEnv('RAW_BUCKET')),
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),
-  logger: new Logger({ serviceName: 'mail-archiver-ingest' }),
+  logger: new Logger({ serviceName: INGEST_SERVICE }),
+  metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: INGEST_SERVICE }),
 });

@@ -63,7 +63,9 @@ export class DirectoryWriteOnceStore implements WriteOnceStore {
         }
       }
     };
-    await walk(base);
+    // Walk from the prefix's directory only (the log's tiles are most of its files).
+    const slash = prefix.lastIndexOf('/');
+    await walk(slash > 0 ? this.path(prefix.slice(0, slash)) : base);
     yield* paths.sort();
   }
 }

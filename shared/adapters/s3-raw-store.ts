@@ -11,7 +11,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { errorName } from '../errors';
 import type { RawLocation } from '../index/schema';
-import type { RawMailStore, StoredBody, StoredVersion } from '../ports';
+import type { ListedObject, RawMailStore, StoredBody, StoredVersion } from '../ports';
 
 export class S3RawMailStore implements RawMailStore {
   constructor(
@@ -72,17 +72,18 @@ export class S3RawMailStore implements RawMailStore {
     }
   }
 
-  async *list(
-    bucket: string,
-    prefix: string,
-    startAfter?: string,
-  ): AsyncIterable<{ key: string; size: number }> {
+  async *list(bucket: string, prefix: string, startAfter?: string): AsyncIterable<ListedObject> {
     for await (const page of paginateListObjectsV2(
       { client: this.s3 },
       { Bucket: bucket, Prefix: prefix, ...(startAfter ? { StartAfter: startAfter } : {}) },
     )) {
       for (const object of page.Contents ?? []) {
-        if (object.Key) yield { key: object.Key, size: object.Size ?? 0 };
+        if (!object.Key) continue;
+        yield {
+          key: object.Key,
+          size: object.Size ?? 0,
+          ...(object.LastModified ? { lastModified: object.LastModified.toISOString() } : {}),
+        };
       }
     }
   }

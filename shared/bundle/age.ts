@@ -66,7 +66,9 @@ export class AgeKeyError extends EncryptedBundleError {
 /**
  * The payload stopped authenticating. `intactBytes` of the plaintext (the tar.gz) came before the failure and are
  * authentic; `truncated` tells a file that ends inside its last chunk (an interrupted copy) from one whose chunk
- * in the middle was altered.
+ * in the middle was altered. A last chunk that fails looks the same whether the file was cut, its end altered or
+ * bytes appended (each leaves a final piece that authenticates neither as a last chunk nor as a whole one), so
+ * the words name the likely cause and the others.
  */
 export class AgePayloadError extends EncryptedBundleError {
   override name = 'AgePayloadError';
@@ -77,7 +79,7 @@ export class AgePayloadError extends EncryptedBundleError {
   ) {
     super(
       truncated
-        ? `truncated after ${mib(intactBytes)} intact: the encrypted bundle ends before its last chunk (an interrupted copy or download?). Copy it again from the original if you can.`
+        ? `truncated after ${mib(intactBytes)} intact: the encrypted bundle ends before its last chunk is whole (an interrupted copy or download?), or its end was altered. Copy it again from the original if you can.`
         : `damaged after ${mib(intactBytes)} intact: a chunk of the encrypted data fails its authentication (the file was altered or corrupted). Copy it again from the original if you can.`,
       options,
     );
@@ -92,6 +94,11 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
  */
 export function checkRecipient(value: string, where = 'recipient'): string {
   const text = value.trim();
+  // A secret key where a recipient belongs is said without repeating it (errors are pasted into reports).
+  if (/^AGE-SECRET-KEY-1/i.test(text))
+    throw new AgeRecipientError(
+      `${where} is a secret key (AGE-SECRET-KEY-1...), not a recipient: give its recipient (age1..., which keygen printed; "age-keygen -y KEYFILE" prints it again), and keep the secret key out of configs and command lines`,
+    );
   if (!AGE_X25519_RECIPIENT.test(text))
     throw new AgeRecipientError(
       `${where} ${JSON.stringify(value)} is not an age X25519 recipient (age1 followed by 58 characters, as "mail-archiver keygen" or age-keygen print)`,
@@ -366,9 +373,12 @@ export async function parseIdentityFile(
     try {
       await identityToRecipient(line);
     } catch (error) {
-      throw new AgeKeyError(`${where} is not a valid age identity (${errorMessage(error)})`, {
-        cause: error,
-      });
+      // The library's message quotes the key: neither it nor the error itself goes on (a key one character off is
+      // still most of a secret key).
+      const reason = /checksum/i.test(errorMessage(error))
+        ? 'its checksum does not match: a character is mistyped, missing or extra'
+        : 'it does not decode: a character is mistyped, missing or extra';
+      throw new AgeKeyError(`${where} is not a valid age identity (${reason})`);
     }
     identities.push({ key: line, source });
   }

@@ -9,16 +9,19 @@ import { errorMessage } from '../errors';
 import { type BundleLimits, DEFAULT_BUNDLE_LIMITS, type EntryFacts, entryProblem } from './entries';
 import { type BundleSource, openBundle } from './source';
 
-/** Thrown when a bundle or a tree holds what a bundle may not; `problems` lists each entry and why. */
+/**
+ * Thrown when a bundle or a tree holds what a bundle may not; `problems` lists each entry and why. `summary` says
+ * what they are when they are not all unsafe entries (a bundle that fails verify: cut off, damaged, altered).
+ */
 export class UnsafeBundleError extends Error {
   override name = 'UnsafeBundleError';
   constructor(
     readonly source: string,
     readonly problems: string[],
-    options?: ErrorOptions,
+    options?: ErrorOptions & { summary?: string },
   ) {
     super(
-      `${source} is refused: ${problems.length} unsafe ${problems.length === 1 ? 'entry' : 'entries'}\n${problems
+      `${source} is refused: ${options?.summary ?? `${problems.length} unsafe ${problems.length === 1 ? 'entry' : 'entries'}`}\n${problems
         .slice(0, 20)
         .map((p) => `  ${p}`)
         .join('\n')}${problems.length > 20 ? `\n  (${problems.length - 20} more)` : ''}`,

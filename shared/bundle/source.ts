@@ -11,7 +11,14 @@ import { dirname, join, resolve } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { create } from 'tar';
 import { asError } from '../errors';
-import { ageKindOf, type BundleKeys, decryptBundle, EncryptedBundleError } from './age';
+import {
+  AGE_MAGIC,
+  AgePayloadError,
+  ageKindOf,
+  type BundleKeys,
+  decryptBundle,
+  EncryptedBundleError,
+} from './age';
 import { MAILDIR_ROOT } from './maildir';
 
 /**
@@ -64,9 +71,10 @@ export interface ResolveOptions {
  * a MaildirSource (whether it holds a maildir is the caller's to check). An age file's header is opened here with
  * `keys` (a passphrase is asked for once), so a wrong key is said before any check reads the bundle. Throws
  * BundleSourceError when `path` is missing or unreadable, is a file that is neither gzip, tar nor age, is a
- * directory that is no unpacked bundle (without `maildir`), or is an age file `keys` cannot open (its message is
+ * directory that is no unpacked bundle (without `maildir`), is an age file `keys` cannot open (its message is
  * the plain words of ./age.ts: "no identity matched; the bundle is for 2 recipients of type X25519", a damaged
- * header, a passphrase bundle given an identity file).
+ * header, a passphrase bundle given an identity file), or is an age file whose first plaintext bytes are no bundle
+ * (empty, another age file, anything but gzip or tar).
  */
 export async function resolveBundleSource(
   path: string,
@@ -104,19 +112,55 @@ export async function resolveBundleSource(
   } finally {
     await handle.close();
   }
-  const age = ageKindOf(head.subarray(0, bytesRead));
-  if (age === 'armored')
+  const kind = contentKind(head.subarray(0, bytesRead));
+  if (kind === 'armored')
     throw new BundleSourceError(`${path} is an ASCII-armored age file: mail-archiver reads binary ones`, {
       hint: 'convert it without the armor: age -d ... | age -e ... (export writes binary .age files)',
     });
-  if (age === 'age') return { kind: 'file', path, age: await openedWith(path, options.keys) };
-  const gzip = bytesRead >= 2 && head.subarray(0, 2).equals(GZIP_MAGIC);
-  const tar = bytesRead >= head.length && head.subarray(USTAR_OFFSET).toString('latin1') === 'ustar';
-  if (!gzip && !tar)
+  if (kind === 'age') return { kind: 'file', path, age: await openedWith(path, options.keys) };
+  if (bytesRead === 0) throw new BundleSourceError(`${path} is empty (0 bytes): not a bundle`);
+  // A file cut inside the age version line still announces itself as age.
+  if (bytesRead < AGE_MAGIC.length && AGE_MAGIC.subarray(0, bytesRead).equals(head.subarray(0, bytesRead)))
+    throw new BundleSourceError(
+      `${path}: truncated in its age header (the file ends after ${bytesRead} bytes, before the header does)`,
+    );
+  if (kind === undefined)
     throw new BundleSourceError(`${path} is not a bundle: it is neither gzip, tar nor age data`, {
-      hint: 'a bundle is the .tar.gz (or .tar.gz.age) that "mail-archiver export" writes (or that directory, unpacked)',
+      hint: NOT_A_BUNDLE_HINT,
     });
   return { kind: 'file', path };
+}
+
+const NOT_A_BUNDLE_HINT =
+  'a bundle is the .tar.gz (or .tar.gz.age) that "mail-archiver export" writes (or that directory, unpacked)';
+
+/** What a file's first bytes (at least USTAR_OFFSET + 5 of them, unless it is shorter) say it is. */
+function contentKind(head: Buffer): 'gzip' | 'tar' | 'age' | 'armored' | undefined {
+  const age = ageKindOf(head);
+  if (age) return age;
+  if (head.length >= 2 && head.subarray(0, 2).equals(GZIP_MAGIC)) return 'gzip';
+  if (
+    head.length >= USTAR_OFFSET + 5 &&
+    head.subarray(USTAR_OFFSET, USTAR_OFFSET + 5).toString('latin1') === 'ustar'
+  )
+    return 'tar';
+  return undefined;
+}
+
+/** The first `count` bytes of `stream` (fewer if it ends first); the stream is destroyed. */
+async function firstBytes(stream: Readable, count: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer);
+      length += (chunk as Buffer).length;
+      if (length >= count) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks);
 }
 
 /**
@@ -130,13 +174,34 @@ async function openedWith(path: string, keys: BundleKeys = { identities: [] }): 
     identities: keys.identities,
     ...(ask ? { passphrase: () => (asked ??= ask()) } : {}),
   };
+  let head: Buffer | undefined;
   try {
-    (await decryptBundle(createReadStream(path), once)).destroy();
+    // The first chunk's plaintext says whether a bundle is inside. A payload that fails this early is left to the
+    // reader, which says it as it says a failure at any later chunk.
+    const plain = await decryptBundle(createReadStream(path), once);
+    head = await firstBytes(plain, USTAR_OFFSET + 5).catch((error: unknown) => {
+      if (error instanceof AgePayloadError) return undefined;
+      throw error;
+    });
   } catch (error) {
     if (error instanceof EncryptedBundleError)
       throw new BundleSourceError(`${path}: ${error.message}`, { cause: error });
     throw new BundleSourceError(`cannot read ${path}: ${asError(error).message}`, { cause: error });
   }
+  const inside = head && contentKind(head);
+  if (head && head.length === 0)
+    throw new BundleSourceError(
+      `${path} decrypts, but holds nothing (0 bytes): an empty file was encrypted, not a bundle`,
+    );
+  if (inside === 'age' || inside === 'armored')
+    throw new BundleSourceError(`${path} decrypts to another age file (encrypted twice?)`, {
+      hint: `decrypt the outer layer first (age -d -i KEYFILE ${path} > inner.tar.gz.age), then read that file`,
+    });
+  if (head && inside === undefined)
+    throw new BundleSourceError(
+      `${path} decrypts, but what it holds is not a bundle: it is neither gzip nor tar data`,
+      { hint: NOT_A_BUNDLE_HINT },
+    );
   return once;
 }
 

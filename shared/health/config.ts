@@ -73,6 +73,18 @@ export function canaryAddress(config: { health: HealthConfig; domains: string[] 
   return config.health.canary.address ?? `canary@${config.domains[0]?.toLowerCase()}`;
 }
 
+/**
+ * Whether a message archived into `mailboxes` counts as mail received (the silence alarm's count): it reached a
+ * mailbox other than the canary's.
+ */
+export function countsAsReceived(
+  config: { health: HealthConfig; domains: string[] },
+  mailboxes: readonly string[],
+): boolean {
+  const canary = config.health.canary.enabled ? canaryAddress(config) : undefined;
+  return mailboxes.some((mailbox) => mailbox !== canary);
+}
+
 /** The config as {@link healthIssues} reads it. */
 export interface HealthConfigView {
   health: HealthConfig;

@@ -433,6 +433,8 @@ export const LOCKED_PREFIXES: readonly string[] = [RAW_MAIL_PREFIX, ENVELOPE_PRE
  * replication status on the source (x-amz-replication-status) proves the replica in account B takes writes.
  */
 export const REPLICA_CANARY_PREFIX = 'replica-canary/';
+/** Where `replica backfill` jobs' completion reports go (S3's job-<id>/ under it): unlocked, not replicated. */
+export const BATCH_REPLICATION_REPORT_PREFIX = `${REPORTS_PREFIX}batch-replication/`;
 
 /** History imports get a content-derived id in place of SES's, so a second import finds the first. */
 export const importMessageId = (sha256: string) => `import-${sha256.slice(0, 40)}`;

@@ -5,7 +5,9 @@
 //     lock                     the run lock (`<pid> <host>`): one sync at a time
 //     progress.json            the log cursor, the records to try again, the last runs
 //     mailboxes/<mailbox>.jsonl   every delivery record applied to DIR/<mailbox>/, one canonical line each
-//     checkpoint/              the latest transparency checkpoint the replica carries (issue 25 defines its files)
+//     transparency/            the replica's copy of the transparency log: key.pub, every checkpoint it copied
+//                              (checkpoints/<size>) and the entry bundles (tile/entries/...), in the log's own
+//                              layout (shared/transparency/replica-log.ts)
 //
 // Every file is written to a temporary name, fsynced and renamed (the journals are appended and fsynced), so a
 // crash leaves the old file or the new one, never a mix.
@@ -28,8 +30,8 @@ export const replicaPaths = (dir: string) => {
     progress: join(state, 'progress.json'),
     journals: join(state, 'mailboxes'),
     journal: (mailbox: string) => join(state, 'mailboxes', `${encodeURIComponent(mailbox)}.jsonl`),
-    /** Where the transparency log's latest checkpoint is kept with the replica (its files: issue 25). */
-    checkpoint: join(state, 'checkpoint'),
+    /** The replica's copy of the transparency log (shared/transparency/replica-log.ts). */
+    transparency: join(state, 'transparency'),
     /** A mailbox's tree: DIR/<mailbox address>/ (manifest.json, README.txt, Maildir/). */
     mailbox: (mailbox: string) => join(dir, mailbox),
   };

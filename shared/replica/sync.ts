@@ -11,14 +11,16 @@
 // and a UID that the replica already holds under another file stops the run (it never renumbers).
 import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DirectoryWriteOnceStore } from '../adapters/dir-write-once-store';
 import { takeLock } from '../adapters/pid-lock';
 import { bundleFolderPath } from '../bundle/layout';
 import { StoredBytesMismatchError } from '../bundle/raw-reader';
 import { advanceCursor, LOG_START } from '../delivery-log/layout';
 import type { DeliveryLog } from '../delivery-log/log';
 import { compareRecords, type DeliveryRecord, deliveryIdentity } from '../delivery-log/record';
-import { errorMessage } from '../errors';
-import type { RawMailStore } from '../ports';
+import { errorMessage, errorName } from '../errors';
+import type { RawMailStore, WriteOnceStore } from '../ports';
+import { type MirrorResult, mirrorLog } from '../transparency/replica-log';
 import { ReplicaConflictError, ReplicaDirectoryError, ReplicaProgressError } from './errors';
 import { fetchToTemporary, ObjectMissingError, TEMPORARY_MARK } from './fetch';
 import { commitFolder, readUidList, type StagedMessage, type UidList } from './folder';
@@ -41,6 +43,8 @@ export interface ReplicaSource {
   store: RawMailStore;
   /** `local` or `aws`: kept in the progress file (a replica copies one archive). */
   target: string;
+  /** The archive's transparency log, read only: copied into the replica, which witnesses it (replica-log.ts). */
+  transparency?: WriteOnceStore;
 }
 
 export interface SyncOptions {
@@ -61,7 +65,7 @@ export interface SyncOptions {
 
 /** What a run could not do; the others were done. Each makes the run end with exit status 1. */
 export interface SyncProblem {
-  kind: 'missing-upstream' | 'bytes-mismatch' | 'bad-log-line' | 'progress-rebuilt';
+  kind: 'missing-upstream' | 'bytes-mismatch' | 'bad-log-line' | 'progress-rebuilt' | 'transparency';
   message: string;
 }
 
@@ -85,6 +89,8 @@ export interface SyncReport {
   /** The process whose stale lock (it is gone) this run took over. */
   tookOverFrom?: { pid: number; host: string };
   mailboxes: string[];
+  /** The replica's copy of the transparency log after this run (absent when the source has no log). */
+  transparency?: MirrorResult;
 }
 
 /**
@@ -195,6 +201,7 @@ class SyncRun {
       }
     }
     if (step.length > 0 || keys.length > 0) await this.applyStep(step, keys);
+    await this.copyLog();
     const ended = this.now();
     this.report.endedAt = ended.toISOString();
     this.report.ok = this.report.problems.length === 0;
@@ -211,6 +218,28 @@ class SyncRun {
     if (run.ok) this.progress.lastSuccess = run;
     await writeProgress(this.paths.progress, this.progress);
     return this.report;
+  }
+
+  /**
+   * Copies the transparency log's new checkpoint and entries into the replica, after the deliveries (a seal
+   * covers deliveries the replica then already holds). A log that contradicts the copy is a problem of the run.
+   */
+  private async copyLog(): Promise<void> {
+    if (!this.source.transparency) return;
+    try {
+      this.report.transparency = await mirrorLog(
+        this.source.transparency,
+        new DirectoryWriteOnceStore(this.paths.transparency),
+      );
+    } catch (error) {
+      const denied = /AccessDenied|Forbidden|403/.test(`${errorName(error)} ${errorMessage(error)}`);
+      this.problem({
+        kind: 'transparency',
+        message: denied
+          ? `cannot read the transparency log (${errorMessage(error)}): the replica's credential needs the policy \`mail-archiver doctor --target aws\` prints, which reads transparency/ too`
+          : `the transparency log: ${errorMessage(error)}`,
+      });
+    }
   }
 
   /** progress.json, checked against this run; a damaged one is kept aside and the replica rebuilt from the log. */

@@ -2,7 +2,8 @@
 // `seal --out`, `export`, then `verify --checkpoint --key` on the bundle file and on the unpacked bundle. The
 // attacks the log exists for are made here with real files: a byte flipped in a message, the same flip with the
 // manifest rewritten to match (only the log can tell), a checkpoint of another root signed with the log's own key
-// (a rewritten history), a checkpoint signed by another key, and mail delivered after the last seal.
+// (a rewritten history), a checkpoint signed by another key, and mail delivered after the last seal. A replica
+// (`sync`) carries a copy of the log and is proven complete: a message deleted from it is named as missing.
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import {
@@ -98,6 +99,22 @@ async function verify(bundle: string, ...args: string[]) {
   return { ...result, report };
 }
 
+/** The witness mails in the local sink (to the alarm address, holding a checkpoint), oldest first. */
+function witnessMails(): { path: string; size: number }[] {
+  const sink = join(home, 'sink');
+  return readdirSync(sink)
+    .filter((name) => name.endsWith('.eml'))
+    .sort()
+    .flatMap((name) => {
+      const text = readFileSync(join(sink, name), 'utf8');
+      const envelope = JSON.parse(readFileSync(join(sink, name.replace(/\.eml$/, '.json')), 'utf8'));
+      const match = /-----BEGIN CHECKPOINT-----\r?\n[^\n]*\n(\d+)\r?\n/.exec(text);
+      return match && envelope.to === config.alarmEmail
+        ? [{ path: join(sink, name), size: Number(match[1]) }]
+        : [];
+    });
+}
+
 const trust = (dir: string) => ['--checkpoint', join(dir, 'checkpoint'), '--key', join(dir, 'key.pub')];
 
 beforeAll(async () => {
@@ -134,9 +151,12 @@ describe('the transparency log on the local stack', () => {
     await expect.poll(archived, { timeout: 30_000, interval: 500 }).toBe(sent);
     const two = await sealTo(second());
     expect(two).toMatchObject({ previousSize: 3, size: sent });
-    // Sealing an unchanged log writes the same checkpoint again (a no-op for the write-once store).
+    // The witness: each checkpoint that grew the tree was mailed to the alarm address (the local sink keeps it).
+    expect(witnessMails().map((m) => m.size)).toEqual([3, sent]);
+    // Sealing an unchanged log writes the same checkpoint again (a no-op for the write-once store), mailed once.
     const again = await sealTo(join(work, 'again'));
     expect(again).toMatchObject({ previousSize: sent, size: sent });
+    expect(witnessMails()).toHaveLength(2);
     expect(readFileSync(join(work, 'again', 'checkpoint'))).toEqual(
       readFileSync(join(second(), 'checkpoint')),
     );
@@ -153,6 +173,10 @@ describe('the transparency log on the local stack', () => {
     expect(withPrevious.report.errors).toEqual([]);
     const older = await verify(bundle, ...trust(first()));
     expect(older.report.errors).toEqual([]);
+    // The mail the seal sent is a checkpoint file as it is.
+    const mailed = witnessMails().at(-1)?.path as string;
+    const fromMail = await verify(bundle, '--checkpoint', mailed, '--key', join(second(), 'key.pub'));
+    expect(fromMail.report).toMatchObject({ ok: true, transparency: { treeSize: sent } });
     // The human line says what was proven.
     const plain = await cli(['verify', bundle, ...trust(second())]);
     expect(plain.stdout).toMatch(/in the transparency log of .*local, proven against its signed checkpoint/);
@@ -268,5 +292,49 @@ describe('the transparency log on the local stack', () => {
     expect((await cli(['export', MAILBOX, '--out', resealed])).code).toBe(0);
     const proven = await verify(resealed, ...trust(third), '--previous', join(first(), 'checkpoint'));
     expect(proven.report).toMatchObject({ ok: true, transparency: { proven: sent, treeSize: sent } });
+  }, 180_000);
+  it('a replica (sync) keeps a copy of the log and is proven complete; a message deleted from it is named', async () => {
+    const replica = join(work, 'replica');
+    const synced = await cli(['--json', 'sync', replica, '--once']);
+    expect(synced.code, synced.stdout + synced.stderr).toBe(0);
+    const report = JSON.parse(synced.stdout.trim().split('\n').at(-1) as string);
+    expect(report.transparency).toMatchObject({ state: 'grew', size: sent, from: 0 });
+    const mailboxDir = join(replica, MAILBOX);
+    const complete = await verify(
+      mailboxDir,
+      ...trust(join(work, 'third')),
+      '--previous',
+      join(first(), 'checkpoint'),
+    );
+    expect(complete.code, complete.stdout + complete.stderr).toBe(0);
+    expect(complete.report).toMatchObject({
+      ok: true,
+      transparency: { proven: sent, treeSize: sent, replica: true, unsealed: 0 },
+    });
+    // An older checkpoint given: the replica is still proven complete up to its own newest one.
+    expect((await verify(mailboxDir, ...trust(second()))).report.errors).toEqual([]);
+    const human = await cli(['verify', mailboxDir, ...trust(second())]);
+    expect(human.stdout).toMatch(
+      /and it is complete: every delivery of alice@example\.com in the transparency log/,
+    );
+
+    // One message file deleted from the replica: named with its folder, UID and received time.
+    const cur = join(mailboxDir, 'Maildir', 'cur');
+    const victim = readdirSync(cur).sort()[1] as string;
+    const uid = (
+      JSON.parse(readFileSync(join(mailboxDir, 'manifest.json'), 'utf8')) as {
+        messages: { file: string; uid: number; receivedAt: string }[];
+      }
+    ).messages.find((m) => m.file.endsWith(victim));
+    rmSync(join(cur, victim));
+    const missing = await verify(mailboxDir, ...trust(join(work, 'third')));
+    expect(missing.code).toBe(1);
+    expect(missing.report.errors).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^INBOX UID ${uid?.uid} \\(received ${uid?.receivedAt.replace(/[.]/g, '\\.')}, leaf \\d+\\): in the log but missing from the replica$`,
+        ),
+      ),
+    );
   }, 180_000);
 });

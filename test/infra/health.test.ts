@@ -1,7 +1,18 @@
 // The stack's health alarms: the heartbeats of the scheduled steps (an alarm when a step has not succeeded for
-// twice its period), as CloudWatch evaluates them: hourly periods, every one of them missing or below one success.
+// twice its period), as CloudWatch evaluates them: hourly periods, every one of them missing or below one success;
+// and the canary: its schedule, its alarms, its function's environment. (What its role may do is evaluated in
+// policy.test.ts.)
 import { beforeAll, describe, expect, it } from 'vitest';
-import { METRICS_NAMESPACE, RECONCILE_SERVICE, SCHEDULED_RUN_SUCCEEDED_METRIC } from '../../shared/metrics';
+import {
+  CANARY_FAILED_METRIC,
+  CANARY_SERVICE,
+  INGEST_SERVICE,
+  MESSAGES_RECEIVED_METRIC,
+  METRICS_NAMESPACE,
+  RECONCILE_SERVICE,
+  SCHEDULED_RUN_SUCCEEDED_METRIC,
+} from '../../shared/metrics';
+import { exampleConfig } from '../support/config';
 import { synthesize } from './synth';
 import { TemplateModel } from './template-model';
 
@@ -37,6 +48,97 @@ describe('heartbeats of the scheduled steps', () => {
     const [, fn] = model.find('AWS::Lambda::Function', 'ReconcileFunction');
     expect(fn.Properties).toMatchObject({
       Environment: { Variables: { POWERTOOLS_SERVICE_NAME: RECONCILE_SERVICE } },
+    });
+  });
+});
+
+describe('the canary', () => {
+  it('runs every 6 hours by default, once per schedule (no retry: a retry would send a second canary)', () => {
+    const [fnId, fn] = model.find('AWS::Lambda::Function', 'HealthCanaryFunction');
+    expect(fn.Properties).toMatchObject({
+      Environment: { Variables: { POWERTOOLS_SERVICE_NAME: CANARY_SERVICE } },
+      Timeout: 300,
+    });
+    const [, rule] = model.find('AWS::Events::Rule', 'CanarySchedule');
+    expect(rule.Properties).toMatchObject({
+      ScheduleExpression: 'rate(6 hours)',
+      State: 'ENABLED',
+      Targets: [{ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } }],
+    });
+    const [, invokeConfig] = model.find(
+      'AWS::Lambda::EventInvokeConfig',
+      'HealthCanaryFunctionEventInvokeConfig',
+    );
+    expect(invokeConfig.Properties).toMatchObject({ MaximumRetryAttempts: 0 });
+  });
+
+  it('alarms when a run finds its canary late or lost (one data point per run, kept until the next)', () => {
+    const [, alarm] = model.find('AWS::CloudWatch::Alarm', 'CanaryFailedAlarm');
+    expect(alarm.Properties).toMatchObject({
+      AlarmName: 'TestArchiver-CanaryFailedAlarm',
+      Namespace: METRICS_NAMESPACE,
+      MetricName: CANARY_FAILED_METRIC,
+      Dimensions: [{ Name: 'service', Value: CANARY_SERVICE }],
+      Statistic: 'Maximum',
+      Period: 6 * 3600,
+      EvaluationPeriods: 1,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: model.find('AWS::SNS::Topic', 'AlarmTopic')[0] }],
+    });
+  });
+
+  it('alarms when no run ended for twice its period, missing data breaching', () => {
+    const [, alarm] = model.find('AWS::CloudWatch::Alarm', 'CanaryHeartbeatAlarm');
+    expect(alarm.Properties).toMatchObject({
+      MetricName: SCHEDULED_RUN_SUCCEEDED_METRIC,
+      Dimensions: [{ Name: 'service', Value: CANARY_SERVICE }],
+      Period: 3600,
+      EvaluationPeriods: 12,
+      DatapointsToAlarm: 12,
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  it('follows health.canary.everyHours, and is not deployed at all when the canary is off', () => {
+    const every2 = synthesize(exampleConfig({ health: { canary: { everyHours: 2, windowMinutes: 30 } } }));
+    const t2 = new TemplateModel('TestArchiver', every2.template.toJSON().Resources);
+    expect(t2.find('AWS::Events::Rule', 'CanarySchedule')[1].Properties).toMatchObject({
+      ScheduleExpression: 'rate(2 hours)',
+    });
+    expect(t2.find('AWS::CloudWatch::Alarm', 'CanaryFailedAlarm')[1].Properties).toMatchObject({
+      Period: 7200,
+    });
+    expect(t2.find('AWS::CloudWatch::Alarm', 'CanaryHeartbeatAlarm')[1].Properties).toMatchObject({
+      EvaluationPeriods: 4,
+    });
+    const off = synthesize(exampleConfig({ health: { canary: { enabled: false } } }));
+    const ids = Object.keys(off.template.toJSON().Resources);
+    expect(ids.filter((id) => id.startsWith('Health'))).toEqual([]);
+  });
+});
+
+describe('the silence alarm', () => {
+  it('is off by default; with health.silenceAlarmHours it alarms when ingest archived nothing (canaries aside) for that long', () => {
+    expect(model.ofType('AWS::CloudWatch::Alarm').filter(([id]) => id.includes('Silence'))).toEqual([]);
+    const on = synthesize(exampleConfig({ health: { silenceAlarmHours: 48 } }));
+    const t = new TemplateModel('TestArchiver', on.template.toJSON().Resources);
+    expect(t.find('AWS::CloudWatch::Alarm', 'SilenceAlarm')[1].Properties).toMatchObject({
+      AlarmName: 'TestArchiver-SilenceAlarm',
+      Namespace: METRICS_NAMESPACE,
+      MetricName: MESSAGES_RECEIVED_METRIC,
+      Dimensions: [{ Name: 'service', Value: INGEST_SERVICE }],
+      Statistic: 'Sum',
+      Period: 3600,
+      EvaluationPeriods: 48,
+      DatapointsToAlarm: 48,
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
+    expect(t.find('AWS::Lambda::Function', 'IngestFunction')[1].Properties).toMatchObject({
+      Environment: { Variables: { POWERTOOLS_SERVICE_NAME: INGEST_SERVICE } },
     });
   });
 });

@@ -22,6 +22,7 @@ const RETAINED = {
   ExportExportFunctionLogsD5010F40: 'AWS::Logs::LogGroup',
   ReconcileReconcileFunctionLogs0DA18304: 'AWS::Logs::LogGroup',
   TransparencySealFunctionLogsFF3841E7: 'AWS::Logs::LogGroup',
+  HealthCanaryFunctionLogs8DBBE720: 'AWS::Logs::LogGroup',
   // A new signing key would leave every checkpoint signed so far unverifiable with the key users keep.
   TransparencySigningKey185AB883: 'AWS::KMS::Key',
 };

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -27,6 +28,7 @@ import {
   startDynamoLocal,
   startS3Local,
 } from '../../cli/local/services';
+import { createCanaryHandler } from '../../lambdas/canary/handler';
 import { createExportHandler } from '../../lambdas/export/handler';
 import { createFeedbackHandler } from '../../lambdas/feedback/handler';
 import { createForwardHandler } from '../../lambdas/forward/handler';
@@ -55,6 +57,8 @@ import { SnsCheckpointWitness } from '../../shared/adapters/sns-witness';
 import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { DeliveryLog } from '../../shared/delivery-log/log';
 import { GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE } from '../../shared/forwarding/gmail';
+import { storedCanaryFinder } from '../../shared/health/canary-trail';
+import { itemKeys } from '../../shared/index/schema';
 import { archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
 import { deliveryLogSource, leafIdentity } from '../../shared/transparency/leaf';
@@ -105,7 +109,7 @@ async function simulate(
   options: {
     identityPolicies?: { name: string; policy: PolicyDocument }[];
     resourcePolicy?: PolicyDocument;
-    context?: Record<string, string>;
+    context?: Record<string, string | string[]>;
   },
 ): Promise<RunSimulationResults> {
   return runSimulation(
@@ -297,6 +301,37 @@ describe('service-to-resource paths (the resource policies of the template)', ()
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+describe('the canary function sends only from and to the canary address', () => {
+  const canaryId = model.find('AWS::Lambda::Function', 'HealthCanaryFunction')[0];
+  const role = model.roleOf(canaryId);
+  const identity = (name: string) => `arn:aws:ses:${REGION}:${ACCOUNT}:identity/${name}`;
+  const send = async (resource: string, from: string, recipients?: string[]) =>
+    verdict(
+      await simulate(model.getAtt(role, 'Arn'), 'ses:SendEmail', resource, {
+        identityPolicies: model.rolePolicies(role),
+        context: { 'ses:FromAddress': from, ...(recipients ? { 'ses:Recipients': recipients } : {}) },
+      }),
+    );
+  const canary = 'canary@example.com';
+
+  it('from the canary address to the canary address: Allowed, on the domain identity and an address identity', async () => {
+    expect(await send(identity('example.com'), canary, [canary])).toBe('Allowed');
+    expect(await send(identity(canary), canary, [canary])).toBe('Allowed');
+  });
+
+  it.each([
+    ['another From address', identity('example.com'), 'alice@example.com', [canary]],
+    ['another recipient', identity('example.com'), canary, ['someone@gmail.com']],
+    ['another recipient beside the canary', identity('example.com'), canary, [canary, 'someone@gmail.com']],
+    ['no recipient key at all', identity('example.com'), canary, undefined],
+    ['another identity', identity('other.example'), canary, [canary]],
+    ['the From address in other case', identity('example.com'), 'Canary@example.com', [canary]],
+  ])('%s: Denied', async (_what, resource, from, recipients) => {
+    expect(await send(resource, from, recipients)).not.toBe('Allowed');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 describe("every SDK command each function's own run sends is allowed by its role, and nothing more is granted", () => {
   const functionIds = ourFunctions;
   const calls = new Map<string, RecordedCall[]>(functionIds.map((id) => [id, []]));
@@ -360,6 +395,15 @@ describe("every SDK command each function's own run sends is allowed by its role
     const ingest = environment(functionId('IngestFunction'));
     await ensureBucket(setup.s3, ingest.RAW_BUCKET as string);
     await ensureIndexTable(setup.dynamodb, ingest.INDEX_TABLE as string);
+    // The table as CloudFormation makes it: without the mailbox registry's marker that ensureIndexTable writes into
+    // a local table it creates, so the first mailboxes() call (the reconcile function's) scans once, as on AWS.
+    const marker = itemKeys.mailboxesComplete();
+    await setup.dynamodb.send(
+      new DeleteItemCommand({
+        TableName: ingest.INDEX_TABLE as string,
+        Key: { pk: { S: marker.pk }, sk: { S: marker.sk } },
+      }),
+    );
     await runEveryFunction();
   }, 240_000);
   afterAll(async () => {
@@ -604,6 +648,43 @@ describe("every SDK command each function's own run sends is allowed by its role
     expect((await seal()).size).toBeGreaterThan(0);
     await seal();
 
+    // Canary: the first run sends (no record yet); SES stores the canary without announcing it (SES's own
+    // Message-ID in place of ours); the second run finds it by listing incoming/ and reading header blocks.
+    const canaryId = functionId('HealthCanaryFunction');
+    const canaryEnv = environment(canaryId);
+    const canaryClients = clientsOf(canaryId);
+    const canarySes = recordCalls(
+      new SESv2Client({ region: REGION }),
+      'sesv2',
+      canaryClients.recorded,
+      () => ({
+        MessageId: 'ses-canary-1',
+      }),
+    );
+    const canaryStore = new S3RawMailStore(canaryClients.s3);
+    const canaryBucket = canaryEnv.RAW_BUCKET as string;
+    const canary = createCanaryHandler({
+      config,
+      store: canaryStore,
+      bucket: canaryBucket,
+      index: new DynamoMailIndex(canaryClients.dynamodb, canaryEnv.INDEX_TABLE as string),
+      sender: new SesSender(canarySes),
+      findStored: storedCanaryFinder(canaryStore, canaryBucket),
+      logger,
+      metrics: { addMetric: () => undefined, publishStoredMetrics: () => undefined } as never,
+    });
+    const sentCanary = await canary();
+    await receiveLikeSes(
+      store,
+      bucket,
+      makeMessage({
+        subject: `mail-archiver canary ${sentCanary.sent.id}`,
+        messageId: '<ses-canary-1@email.amazonses.com>',
+      }),
+      { recipients: ['canary@example.com'] },
+    );
+    expect((await canary()).judged?.trail.storedAt).toBeDefined();
+
     // Gatekeeper: an unknown recipient on the journal subdomain is bounced.
     const gatekeeperId = functionId('GatekeeperFunction');
     const gatekeeperCalls = calls.get(gatekeeperId) as RecordedCall[];
@@ -711,6 +792,7 @@ describe("every SDK command each function's own run sends is allowed by its role
       gatekeeper: ['ses-bouncer'],
       'rule-set-activation': ['ses-rule-sets'],
       reconcile: ['clients', 'dynamo-index', 's3-object-locks', 's3-raw-store', 'sqs-forward-queue'],
+      canary: ['clients', 'dynamo-index', 'http-ping', 's3-raw-store', 'ses-sender'],
       seal: [
         'clients',
         'kms-note-signer',

@@ -59,7 +59,8 @@ export const SECRET_SUFFIX = 'AbCdEf';
 export interface IamRequest {
   action: string;
   resource: string;
-  context: Record<string, string>;
+  /** The request's condition keys; a multivalued key (ses:Recipients) has a list. */
+  context: Record<string, string | string[]>;
 }
 
 const DOCUMENT_COMMANDS: Record<string, string> = {
@@ -169,8 +170,17 @@ export function iamRequestsFor(call: RecordedCall, region: string, account: stri
       // SES checks the sending identity, the configuration set, and every recipient that is a verified
       // identity of the account (in the sandbox: all of them).
       const from = String(input.FromEmailAddress);
-      const sendContext = { ...context, 'ses:FromAddress': from };
-      const recipients = (input.Destination as { ToAddresses?: string[] } | undefined)?.ToAddresses ?? [];
+      const destination = input.Destination as
+        | { ToAddresses?: string[]; CcAddresses?: string[]; BccAddresses?: string[] }
+        | undefined;
+      const recipients = [
+        ...(destination?.ToAddresses ?? []),
+        ...(destination?.CcAddresses ?? []),
+        ...(destination?.BccAddresses ?? []),
+      ];
+      // ses:Recipients holds every To, Cc and Bcc address (SES developer guide, "Identity and access management
+      // in Amazon SES"; a multivalued key).
+      const sendContext = { ...context, 'ses:FromAddress': from, 'ses:Recipients': recipients };
       return [
         identity(domainOf(from)),
         ...recipients.map(identity),

@@ -10,7 +10,12 @@ import { Annotations, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { ReplicaStack } from '../../cdk/replica-stack';
-import { LOCKED_PREFIXES, REPLICA_CANARY_PREFIX } from '../../shared/index/schema';
+import { STACK_OUTPUT } from '../../shared/aws-names';
+import {
+  BATCH_REPLICATION_REPORT_PREFIX,
+  LOCKED_PREFIXES,
+  REPLICA_CANARY_PREFIX,
+} from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
 import { synthesize } from './synth';
 import { ACCOUNT, type CfnResource, type PolicyDocument, TemplateModel } from './template-model';
@@ -24,6 +29,11 @@ const configWith = (archive: Record<string, unknown>) => exampleConfig({ stackNa
 
 const resourcesOf = (template: Template) =>
   (template.toJSON() as { Resources: Record<string, CfnResource> }).Resources;
+
+function sourceOutputs(archive: Record<string, unknown>) {
+  const { template } = synthesize(configWith(archive), { stackName: STACK });
+  return (template.toJSON() as { Outputs?: Record<string, unknown> }).Outputs;
+}
 
 function sourceModel(archive: Record<string, unknown>) {
   const { template } = synthesize(configWith(archive), { stackName: STACK });
@@ -193,6 +203,43 @@ describe('the replica in a second account', { timeout: 300_000 }, () => {
     }
     expect(await read('exports/alice/x.tar.gz')).not.toBe('Allowed');
     expect(await read('incoming/abc', 's3:DeleteObjectVersion')).not.toBe('Allowed');
+  });
+  it('the batch replication role starts replication of the replicated prefixes and writes only its report', async () => {
+    const source = sourceModel({ replica });
+    const [roleId, role] = source.find('AWS::IAM::Role', 'BackfillRole');
+    expect(
+      (role.Properties?.AssumeRolePolicyDocument as PolicyDocument | undefined)?.Statement.map(
+        (s) => s.Principal,
+      ),
+    ).toEqual([{ Service: 'batchoperations.s3.amazonaws.com' }]);
+    const roleArn = source.getAtt(roleId, 'Arn');
+    const policies = source.rolePolicies(roleId);
+    const [bucketId] = source.find('AWS::S3::Bucket', 'RawMailBucket');
+    const bucketArn = source.getAtt(bucketId, 'Arn');
+    const bucketPolicy = source.resourcePolicy(bucketId);
+    const on = (action: string, arn: string) =>
+      simulate(roleArn, action, { arn, account: ACCOUNT }, policies, bucketPolicy);
+    for (const prefix of [...LOCKED_PREFIXES, REPLICA_CANARY_PREFIX])
+      expect(await on('s3:InitiateReplication', `${bucketArn}/${prefix}abc`), prefix).toBe('Allowed');
+    expect(await on('s3:InitiateReplication', `${bucketArn}/exports/alice/x.tar.gz`)).not.toBe('Allowed');
+    expect(await on('s3:GetReplicationConfiguration', bucketArn)).toBe('Allowed');
+    expect(await on('s3:PutInventoryConfiguration', bucketArn)).toBe('Allowed');
+    expect(await on('s3:PutObject', `${bucketArn}/${BATCH_REPLICATION_REPORT_PREFIX}job-1/report.json`)).toBe(
+      'Allowed',
+    );
+    for (const [action, key] of [
+      ['s3:PutObject', 'incoming/abc'],
+      ['s3:GetObject', 'incoming/abc'],
+      ['s3:DeleteObjectVersion', 'incoming/abc'],
+      ['s3:BypassGovernanceRetention', 'incoming/abc'],
+      ['s3:PutObjectRetention', 'incoming/abc'],
+    ] as const)
+      expect(await on(action, `${bucketArn}/${key}`), action).not.toBe('Allowed');
+    expect(await on('s3:PutReplicationConfiguration', bucketArn)).not.toBe('Allowed');
+    expect(await on('s3:PutLifecycleConfiguration', bucketArn)).not.toBe('Allowed');
+    // The CLI finds the role through the stack output.
+    const outputs = (sourceOutputs({ replica }) ?? {}) as Record<string, { Value?: unknown }>;
+    expect(source.resolve(outputs[STACK_OUTPUT.batchReplicationRoleArn]?.Value)).toBe(roleArn);
   });
 });
 

@@ -20,8 +20,8 @@ describe('the runtime', () => {
     });
     const functions = synthesize(config).template.findResources('AWS::Lambda::Function');
     const runtimes = new Set(Object.values(functions).map((f) => f.Properties.Runtime));
-    // All nine, the scheduled Sent collection and the transparency log's seal included.
-    expect(Object.keys(functions)).toHaveLength(9);
+    // All ten, the scheduled Sent collection, the transparency log's seal and the canary included.
+    expect(Object.keys(functions)).toHaveLength(10);
     expect(
       [...runtimes],
       `this test ran on Node ${process.version}: run it through npm (npm test, npx vitest)`,

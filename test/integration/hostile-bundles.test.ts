@@ -297,6 +297,25 @@ describe('hostile bundles', () => {
   });
 });
 
+describe('a damaged bundle given to serve', () => {
+  it('is refused as failing verify, in plain words: no error class, no "unsafe entry"', () => {
+    const whole = readFileSync(good);
+    const cut = join(work, 'cut-off.tar.gz');
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2)));
+    const run = spawnSync(process.execPath, [join(ROOT, 'cli/bin.js'), 'serve', cut, '--port', '0'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(
+      /cut-off.tar.gz is refused: it fails the checks of "verify" \(1 problem\)\n\s+verify: cannot read the bundle: truncated gzip file/,
+    );
+    expect(run.stderr).not.toMatch(/UnsafeBundleError|unsafe entr/);
+    expect(run.stdout).not.toMatch(/password/);
+  });
+});
+
 describe('hostile maildir directories', () => {
   // Real file system objects, as a user's download or an old restore might hold them.
   const plant: Record<string, (maildir: string) => void> = {

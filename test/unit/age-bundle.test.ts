@@ -151,6 +151,21 @@ describe('age-encrypted bundles', () => {
     await expect(decrypt(endless, keysOf(a.identity))).rejects.toThrow(/no end of the header in its first/);
   });
 
+  it('does not call a whole file with an altered end, or bytes appended, only truncated', async () => {
+    const a = await newIdentity();
+    const cipher = await encrypt(plain, { recipients: [a.recipient] });
+    const altered = Buffer.from(cipher);
+    altered[cipher.length - 5] = (altered[cipher.length - 5] ?? 0) ^ 1; // in the last chunk's tag
+    const appended = Buffer.concat([cipher, Buffer.from('x')]);
+    for (const file of [altered, appended]) {
+      const failure = await decrypt(file, keysOf(a.identity)).catch((e: Error) => e);
+      expect(failure).toBeInstanceOf(AgePayloadError);
+      expect((failure as Error).message).toMatch(
+        /^truncated after 0\.9 MiB intact: the encrypted bundle ends before its last chunk is whole \(an interrupted copy or download\?\), or its end was altered/,
+      );
+    }
+  });
+
   it('reads identity files as age-keygen writes them, and refuses what is not one in plain words', async () => {
     const a = await newIdentity(new Date('2030-01-02T03:04:05.678Z'));
     expect(a.fileText).toBe(`# created: 2030-01-02T03:04:05Z\n# public key: ${a.recipient}\n${a.identity}\n`);
@@ -162,6 +177,28 @@ describe('age-encrypted bundles', () => {
     await expect(parseIdentityFile('AGE-SECRET-KEY-1QQQ\n', 'k')).rejects.toThrow(/k line 1 is not a valid/);
     expect(() => checkRecipient('age1pq1abc')).toThrow(/is not an age X25519 recipient/);
     expect(checkRecipient(` ${a.recipient}\n`)).toBe(a.recipient);
+  });
+
+  it('never repeats a secret key in an error: a mistyped identity line, or a secret key given as a recipient', async () => {
+    const a = await newIdentity();
+    // One character off, as a paper key typed by hand: its checksum fails.
+    const last = a.identity.at(-1) === 'Q' ? 'P' : 'Q';
+    const typo = `${a.identity.slice(0, -1)}${last}`;
+    const failure = await parseIdentityFile(`${typo}\n`, 'k').catch((e: Error) => e);
+    expect((failure as Error).message).toMatch(/^k line 1 is not a valid age identity \(its checksum/);
+    expect(JSON.stringify(failure, Object.getOwnPropertyNames(failure))).not.toContain(typo.slice(20, 50));
+    expect(String((failure as Error).cause)).not.toContain(typo.slice(20, 50));
+    const given = (() => {
+      try {
+        checkRecipient(a.identity, '--encrypt-to');
+      } catch (error) {
+        return error as Error;
+      }
+    })();
+    expect(given?.message).toMatch(
+      /^--encrypt-to is a secret key \(AGE-SECRET-KEY-1\.\.\.\), not a recipient/,
+    );
+    expect(given?.message).not.toContain(a.identity.slice(20, 50));
   });
 
   describe.skipIf(!ageCli)('with the age CLI (Debian package "age")', () => {

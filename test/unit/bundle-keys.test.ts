@@ -8,7 +8,7 @@ import { exportRecipientsCheck } from '../../cli/doctor/export-encryption';
 import { UserError } from '../../cli/process/output';
 import { BUNDLE_PASSPHRASE_ENV, bundleKeys, exportEncryption } from '../../cli/target/bundle-keys';
 import { newIdentity } from '../../shared/bundle/age';
-import { ConfigError, parseConfig } from '../../shared/config';
+import { ConfigError, loadConfig, parseConfig } from '../../shared/config';
 import { exampleConfig } from '../support/config';
 
 const withRecipients = (recipients: string[]) => ({ ...exampleConfig(), export: { recipients } });
@@ -46,6 +46,18 @@ describe('export encryption from options and config', () => {
     const raw = { ...exampleConfig(), export: { recipients: ['ssh-ed25519 AAAA'] } };
     expect(() => parseConfig(raw)).toThrow(ConfigError);
     expect(() => parseConfig(raw)).toThrow(/export\.recipients\.0.*not an age X25519 recipient/s);
+  });
+
+  it('the config refuses an empty recipient list by its field (absent is plain; empty is a list left half-edited)', () => {
+    expect(loadConfig('mail-archiver.config.json').export.recipients).toBeUndefined(); // absent: plain
+    // A parsed config (no recipients) parses again, as tests and callers spread one into another.
+    const mailboxes = { 'alice@example.com': { forwardTo: ['alice.example@gmail.com'] } };
+    const parsed = parseConfig({ ...exampleConfig(), mailboxes });
+    expect(parseConfig({ ...parsed, mailboxes }).export).toEqual(parsed.export);
+    const raw = { ...exampleConfig(), export: { recipients: [] } };
+    expect(() => parseConfig(raw)).toThrow(
+      /export\.recipients: empty: list at least one recipient \(age1\.\.\.\), or remove export\.recipients for plain \.tar\.gz bundles/,
+    );
   });
 });
 

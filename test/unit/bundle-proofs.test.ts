@@ -2,6 +2,7 @@
 // included under the signed root; the checkpoint given and an older one are the bundle's or proven prefixes of
 // it. Each failure names the message or the checkpoint.
 import { generateKeyPairSync } from 'node:crypto';
+import MailComposer from 'nodemailer/lib/mail-composer';
 import { describe, expect, it } from 'vitest';
 import { signCheckpoint } from '../../shared/transparency/checkpoint';
 import { leafHash, MerkleTree } from '../../shared/transparency/merkle';
@@ -13,6 +14,9 @@ import {
   proofLine,
   proofsHeaderLine,
 } from '../../shared/transparency/proofs';
+import type { SealReport } from '../../shared/transparency/seal';
+import { checkpointNote } from '../../shared/transparency/verify-bundle';
+import { witnessMessage } from '../../shared/transparency/witness';
 
 const ORIGIN = 'example.com/mail-archiver/Test';
 const signer = new KeyFileSigner(ORIGIN, generateKeyPairSync('ed25519').privateKey);
@@ -150,5 +154,35 @@ describe('checkBundleProofs', () => {
       'transparency/proofs.jsonl is missing: the bundle carries no proofs',
     ]);
     expect(errors({ proofs: 'not json\n' })).toEqual([expect.stringMatching(/line 1: not JSON/)]);
+  });
+});
+
+describe('checkpointNote', () => {
+  it('reads the checkpoint from the file, a witness mail body, and a saved mail in quoted-printable or base64', async () => {
+    const note = Buffer.from(await checkpointOf(40));
+    const report = {
+      size: 40,
+      previousSize: 25,
+      origin: ORIGIN,
+      sealedAt: '2026-12-06T00:00:00.000Z',
+      checkpoint: note.toString('utf8'),
+      conflicts: [],
+    } as unknown as SealReport;
+    const mail = witnessMessage(report, 'key-line');
+    expect(await checkpointNote(note)).toEqual(note);
+    expect(await checkpointNote(Buffer.from(mail.body))).toEqual(note);
+    for (const textEncoding of ['quoted-printable', 'base64'] as const) {
+      const raw = await new MailComposer({
+        from: 'mail-archiver@example.com',
+        to: 'alarms@example.com',
+        subject: mail.subject,
+        text: mail.body,
+        textEncoding,
+      })
+        .compile()
+        .build();
+      expect(raw.toString('latin1')).not.toContain(note.toString('utf8').split('\n').at(-2));
+      expect(await checkpointNote(raw), textEncoding).toEqual(note);
+    }
   });
 });

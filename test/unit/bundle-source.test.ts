@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { create } from 'tar';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -160,6 +161,47 @@ describe('an age-encrypted bundle file', () => {
     const failed = await entriesOf(source).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(AgePayloadError);
     expect((failed as Error).message).toMatch(/^truncated after 0\.0 MiB intact/);
+  });
+
+  it('says what an age file holds when it decrypts to no bundle: other data, nothing, another age file', async () => {
+    const a = await newIdentity();
+    const keys = { identities: [{ key: a.identity, source: 'a.txt' }] };
+    const encrypted = async (name: string, content: Buffer) => {
+      const file = join(work, name);
+      await pipeline(
+        Readable.from([content]),
+        await encryptingStream({ recipients: [a.recipient] }),
+        createWriteStream(file),
+      );
+      return file;
+    };
+    const text = await encrypted('services.age', Buffer.from('ftp 21/tcp\n'.repeat(500)));
+    const refused = (await resolveBundleSource(text, { keys }).catch((e: unknown) => e)) as BundleSourceError;
+    expect(refused).toBeInstanceOf(BundleSourceError);
+    expect(refused.message).toBe(
+      `${text} decrypts, but what it holds is not a bundle: it is neither gzip nor tar data`,
+    );
+    expect(refused.hint).toMatch(/mail-archiver export/);
+    const empty = await encrypted('empty.age', Buffer.alloc(0));
+    await expect(resolveBundleSource(empty, { keys })).rejects.toThrow(
+      `${empty} decrypts, but holds nothing (0 bytes): an empty file was encrypted, not a bundle`,
+    );
+    const inner = await encryptedBundle('inner', { recipients: [a.recipient] });
+    const twice = await encrypted('twice.age', readFileSync(inner));
+    await expect(resolveBundleSource(twice, { keys })).rejects.toThrow(
+      `${twice} decrypts to another age file (encrypted twice?)`,
+    );
+  });
+
+  it('says a file cut inside the age version line is truncated, and an empty file is empty', async () => {
+    const cut = join(work, 'cut-in-version.age');
+    writeFileSync(cut, 'age-encryption.org/');
+    await expect(resolveBundleSource(cut)).rejects.toThrow(
+      `${cut}: truncated in its age header (the file ends after 19 bytes, before the header does)`,
+    );
+    const empty = join(work, 'empty.tar.gz');
+    writeFileSync(empty, '');
+    await expect(resolveBundleSource(empty)).rejects.toThrow(`${empty} is empty (0 bytes): not a bundle`);
   });
 
   it('refuses an ASCII-armored age file with a way out', async () => {

@@ -101,11 +101,21 @@ describe('the read-only policy doctor --target aws prints', () => {
     return r.resultType === 'error' ? `error: ${r.errors.message}` : r.overallResult;
   };
 
-  it('lets the replica list the log, read the log and the mail, and find the stack; nothing else', async () => {
+  it('lets the replica list the logs, read the logs and the mail, and find the stack; nothing else', async () => {
     expect(
       await allowed('s3:ListBucket', 'arn:aws:s3:::raw-bucket', { 's3:prefix': 'delivery-log/2026-12-06/' }),
     ).toBe('Allowed');
     expect(await allowed('s3:GetObject', 'arn:aws:s3:::raw-bucket/incoming/abc')).toBe('Allowed');
+    // The transparency log the replica copies and witnesses: listed (its checkpoints) and read, never written.
+    expect(
+      await allowed('s3:ListBucket', 'arn:aws:s3:::raw-bucket', { 's3:prefix': 'transparency/checkpoints/' }),
+    ).toBe('Allowed');
+    expect(await allowed('s3:GetObject', 'arn:aws:s3:::raw-bucket/transparency/tile/entries/000')).toBe(
+      'Allowed',
+    );
+    expect(
+      await allowed('s3:PutObject', 'arn:aws:s3:::raw-bucket/transparency/checkpoints/000000000001'),
+    ).not.toBe('Allowed');
     expect(
       await allowed(
         'cloudformation:DescribeStacks',

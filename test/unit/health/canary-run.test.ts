@@ -26,14 +26,25 @@ function world(pingUrl?: string) {
     async send({ from, to, raw }) {
       sent.push({ from, to });
       if (path === 'refused') throw new Error('MessageRejected: Email address is not verified.');
-      const messageId = /^Message-ID: (.*)$/m.exec(raw.toString('ascii'))?.[1]?.trim() ?? '';
+      const sesMessageId = `ses-${sent.length}`;
+      // SES replaces the Message-ID of what it sends with its own (SES developer guide, "Amazon SES header
+      // fields"): the received copy has only the Subject to say which canary it is.
+      const received = Buffer.from(
+        raw
+          .toString('ascii')
+          .replace(/^Message-ID: .*$/m, `Message-ID: <${sesMessageId}@email.amazonses.com>`),
+        'ascii',
+      );
       const at = new Date(clock.getTime() + 5_000);
       if (path !== 'dropped') {
-        const { notification } = await receiveLikeSes(store, 'raw', raw, { recipients: [to], timestamp: at });
-        storedAt.set(messageId, at.toISOString());
+        const { notification } = await receiveLikeSes(store, 'raw', received, {
+          recipients: [to],
+          timestamp: at,
+        });
+        storedAt.set(sesMessageId, at.toISOString());
         if (path === 'delivered') await archiveReceivedMail(notification, { config, store, index });
       }
-      return { messageId: `ses-${sent.length}` };
+      return { messageId: sesMessageId };
     },
   };
   const pings: string[] = [];
@@ -45,7 +56,7 @@ function world(pingUrl?: string) {
       bucket: 'raw',
       index,
       sender,
-      findStored: async (messageId) => storedAt.get(messageId),
+      findStored: async (canary) => storedAt.get(canary.sesMessageId ?? ''),
       ping: async (url) => {
         pings.push(url);
         if (pingFails) throw new Error('getaddrinfo ENOTFOUND hc-ping.invalid');

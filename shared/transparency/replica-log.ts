@@ -1,0 +1,301 @@
+// The transparency log as a replica keeps it, and what it proves about the replica's mailboxes.
+//
+// `sync` copies the log into the replica (DIR/.mail-archiver-sync/transparency/, the log's own layout: key.pub,
+// checkpoints/<size>, tile/entries/...): the key on the first copy (kept: a key that changes later is refused),
+// then at each new checkpoint the entry bundles it adds, checked against its signed root, and the older
+// checkpoints the replica kept must be prefixes of the new tree. So each replica is a witness: a history
+// rewritten inside AWS contradicts the checkpoints and entries the replica already holds, and the next sync says
+// so. Only the entry bundles are copied: the hash tiles follow from the entries and are recomputed.
+//
+// With every leaf up to a checkpoint, `verify` of a replica's mailbox proves completeness, not only integrity:
+// it recomputes the root from the leaves (so the set of leaves is exactly the log's), takes the leaves of that
+// mailbox, and names each delivery the replica lacks. Memory: 64 bytes per leaf of the log (the tree's hashes),
+// plus the mailbox's own messages; the leaves themselves are read one entry bundle at a time.
+import { readDeliveryFacts } from '../delivery-log/record';
+import { errorMessage } from '../errors';
+import type { WriteOnceStore } from '../ports';
+import { type Checkpoint, openCheckpoint } from './checkpoint';
+import {
+  checkpointPath,
+  LogDamageError,
+  LogOverwriteError,
+  readCheckpoints,
+  readLatestCheckpoint,
+  type StoredCheckpoint,
+  timestampPath,
+} from './log-files';
+import { leafHash, MerkleTree } from './merkle';
+import { formatVerifierKey, type NoteVerifier, parseVerifierKey } from './note';
+import { KEY_PATH } from './seal';
+import { decodeEntryBundle, entryBundlePath, TILE_WIDTH } from './tiles';
+
+/** The log contradicts the copy a replica kept: another key, a checkpoint rolled back, entries rewritten. */
+export class LogWitnessError extends Error {
+  override name = 'LogWitnessError';
+}
+
+export interface MirrorResult {
+  /** 'unsealed': the archive's log has no checkpoint yet; otherwise the size the replica now holds. */
+  state: 'unsealed' | 'current' | 'grew';
+  size?: number;
+  /** The size the replica held before this copy. */
+  from?: number;
+  origin?: string;
+}
+
+/**
+ * Copies what is new in the archive's log (`upstream`) into the replica's copy (`mirror`): the key (first time
+ * only), the entry bundles up to the latest checkpoint, and that checkpoint, after checking that the copied
+ * entries hash to its root and that every checkpoint the replica kept is a prefix of the new tree. Throws
+ * LogWitnessError when the log contradicts the copy (nothing is written then), LogDamageError for a checkpoint
+ * not signed by the key or an entry bundle missing, and what the stores throw.
+ */
+export async function mirrorLog(upstream: WriteOnceStore, mirror: WriteOnceStore): Promise<MirrorResult> {
+  const upstreamKey = await upstream.get(KEY_PATH);
+  if (!upstreamKey) return { state: 'unsealed' };
+  const keptKey = await mirror.get(KEY_PATH);
+  if (keptKey && !keptKey.equals(upstreamKey))
+    throw new LogWitnessError(
+      `the log's key is now ${upstreamKey.toString('utf8').trim()}, the replica kept ${keptKey.toString('utf8').trim()}: a log signed by another key is not the log this replica witnessed`,
+    );
+  const verifier = parseVerifierKey(upstreamKey.toString('utf8'));
+  const latest = await readLatestCheckpoint(upstream, verifier);
+  if (!latest) return { state: 'unsealed' };
+  if (!keptKey) await mirror.putOnce(KEY_PATH, upstreamKey, 'text/plain; charset=utf-8');
+  const kept = await readCheckpoints(mirror, verifier);
+  const newest = kept.at(-1);
+  const { size, root, origin } = latest.checkpoint;
+  if (newest && newest.checkpoint.size > size)
+    throw new LogWitnessError(
+      `the log's latest checkpoint is of ${size} deliveries, older than the ${newest.checkpoint.size} this replica kept: the log was rolled back`,
+    );
+  if (newest?.checkpoint.size === size) {
+    if (!newest.note.equals(latest.note) && !newest.checkpoint.root.equals(root))
+      throw new LogWitnessError(
+        `the log's checkpoint of ${size} deliveries has another root than the one this replica kept: the log was rewritten`,
+      );
+    return { state: 'current', size, origin };
+  }
+  // The entry bundles from the one the kept tree ends in, up to the new size (a partial bundle gets a new name
+  // as it grows: the older partial stays, as in the log). Checked before any is written: a log that contradicts
+  // the copy leaves nothing of its own in it.
+  const from = newest?.checkpoint.size ?? 0;
+  const firstBundle = Math.floor(from / TILE_WIDTH);
+  const tree = await treeOf(mirror, firstBundle * TILE_WIDTH);
+  const fetched: { path: string; bytes: Buffer }[] = [];
+  for (let index = firstBundle; index * TILE_WIDTH < size; index++) {
+    const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
+    let path = entryBundlePath(index, width);
+    let bytes = await upstream.get(path);
+    // A partial bundle the log no longer has, when a later seal filled it: the full one holds the same entries.
+    if (!bytes && width < TILE_WIDTH) {
+      path = entryBundlePath(index);
+      bytes = await upstream.get(path);
+    }
+    if (!bytes)
+      throw new LogDamageError(
+        `${entryBundlePath(index, width)} is missing from the log: its checkpoint of ${size} cannot be copied`,
+      );
+    const entries = decodeEntryBundle(bytes, path).slice(0, width);
+    if (entries.length < width) throw new LogDamageError(`${path}: ${entries.length} entries, not ${width}`);
+    for (const entry of entries) tree.append(leafHash(entry));
+    fetched.push({ path, bytes });
+  }
+  if (!tree.root().equals(root))
+    throw new LogWitnessError(
+      `the log's checkpoint of ${size} is not the root of the entries this replica kept and the new ones: the log was rewritten (or its entries damaged)`,
+    );
+  for (const { checkpoint } of kept)
+    if (!tree.root(checkpoint.size).equals(checkpoint.root))
+      throw new LogWitnessError(
+        `the log's tree of ${size} does not extend the checkpoint of ${checkpoint.size} this replica kept: the log was rewritten`,
+      );
+  for (const { path, bytes } of fetched) {
+    try {
+      await mirror.putOnce(path, bytes, 'application/octet-stream');
+    } catch (error) {
+      if (error instanceof LogOverwriteError)
+        throw new LogWitnessError(
+          `${path} of the log now holds other entries than the copy this replica kept`,
+          {
+            cause: error,
+          },
+        );
+      throw error;
+    }
+  }
+  // The time-stamp first: a copy that has a checkpoint has its time-stamp too, when the log has one.
+  const timestamp = await upstream.get(timestampPath(size));
+  if (timestamp) await mirror.putOnce(timestampPath(size), timestamp, 'application/timestamp-reply');
+  await mirror.putOnce(checkpointPath(size), latest.note, 'text/plain; charset=utf-8');
+  return { state: 'grew', size, from, origin };
+}
+
+/** The hashes of the first `size` leaves of a log copy (64 bytes per leaf kept, the leaves read a bundle at a time). */
+async function treeOf(
+  store: WriteOnceStore,
+  size: number,
+  onLeaf?: (leaf: Buffer, index: number) => void,
+): Promise<MerkleTree> {
+  const tree = new MerkleTree();
+  for (let index = 0; index * TILE_WIDTH < size; index++) {
+    const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
+    const candidates =
+      width < TILE_WIDTH ? [entryBundlePath(index, width), entryBundlePath(index)] : [entryBundlePath(index)];
+    let bytes: Buffer | undefined;
+    let path = candidates[0] as string;
+    for (const candidate of candidates) {
+      bytes = await store.get(candidate);
+      path = candidate;
+      if (bytes) break;
+    }
+    if (!bytes)
+      throw new LogDamageError(
+        `${candidates[0]} is missing: the copy of the log holds fewer than ${size} leaves`,
+      );
+    const entries = decodeEntryBundle(bytes, path);
+    if (entries.length < width) throw new LogDamageError(`${path}: ${entries.length} entries, not ${width}`);
+    for (const [i, leaf] of entries.slice(0, width).entries()) {
+      tree.append(leafHash(leaf));
+      onLeaf?.(leaf, index * TILE_WIDTH + i);
+    }
+  }
+  return tree;
+}
+
+/** A message of a replica's mailbox as its manifest lists it (its bytes already checked against sha256 and size). */
+export interface ReplicaMessage {
+  folder: string;
+  uid: number;
+  uidValidity: number;
+  sha256: string;
+  size: number;
+}
+
+export interface ReplicaCheckInput {
+  /** The key the user trusts (--key). */
+  key: NoteVerifier;
+  /** The checkpoint the user trusts (--checkpoint), and an older one (--previous). */
+  given: Buffer;
+  previous?: Buffer;
+  /** The replica's copy of the log. */
+  log: WriteOnceStore;
+  mailbox: string;
+  messages: readonly ReplicaMessage[];
+}
+
+export interface ReplicaCheck {
+  /** Problems, each naming the delivery (folder, UID, received time) or the checkpoint. Empty: complete. */
+  errors: string[];
+  /** The newest checkpoint the replica holds, which the given one is a prefix of: what completeness is checked at. */
+  checkpoint?: Checkpoint;
+  /** Deliveries of the mailbox in the log up to that checkpoint, each present with the recorded bytes. */
+  proven: number;
+  /** Messages of the replica not in the log at that checkpoint (delivered after the last seal the replica copied). */
+  unsealed: number;
+}
+
+/**
+ * Checks a replica's mailbox against the log copy kept with the replica, offline: the given checkpoint (and the
+ * previous one) are signed by the key and prefixes of the newest checkpoint the copy holds (its root recomputed
+ * from every leaf); every delivery of the mailbox up to that checkpoint is in the replica with the sha256, size
+ * and UIDVALIDITY the log recorded (a missing one is named by folder, UID and received time); messages of the
+ * replica the log does not have yet are counted (`unsealed`), not failed: a live replica is ahead of the last
+ * seal. Never throws for a bad replica or checkpoint: the errors say what failed.
+ */
+export async function checkReplicaCompleteness(input: ReplicaCheckInput): Promise<ReplicaCheck> {
+  const errors: string[] = [];
+  const fail = (error: string): ReplicaCheck => ({ errors: [...errors, error], proven: 0, unsealed: 0 });
+  const open = (note: Buffer, what: string): Checkpoint | undefined => {
+    try {
+      return openCheckpoint(note, input.key);
+    } catch (error) {
+      errors.push(`${what}: ${errorMessage(error)}`);
+      return undefined;
+    }
+  };
+  const given = open(input.given, 'the checkpoint given (--checkpoint)');
+  const previous = input.previous && open(input.previous, 'the previous checkpoint (--previous)');
+  if (!given || (input.previous && !previous)) return { errors, proven: 0, unsealed: 0 };
+  if (previous && previous.size > given.size)
+    errors.push(
+      `the previous checkpoint (${previous.size}) is newer than the checkpoint given (${given.size})`,
+    );
+  let newest: StoredCheckpoint | undefined;
+  try {
+    const keptKey = await input.log.get(KEY_PATH);
+    if (!keptKey)
+      return fail(
+        "the replica holds no copy of the transparency log (.mail-archiver-sync/transparency/): run `mail-archiver sync` after the log's first seal",
+      );
+    if (keptKey.toString('utf8').trim() !== formatVerifierKey(input.key))
+      errors.push(
+        `the replica's copy of the log has another key (${keptKey.toString('utf8').trim()}) than the one given`,
+      );
+    newest = await readLatestCheckpoint(input.log, input.key);
+  } catch (error) {
+    return fail(`the replica's copy of the log: ${errorMessage(error)}`);
+  }
+  if (!newest) return fail("the replica's copy of the log holds no checkpoint: run `mail-archiver sync`");
+  if (newest.checkpoint.size < given.size)
+    return fail(
+      `the replica holds the log up to ${newest.checkpoint.size} deliveries, the checkpoint given is of ${given.size}: run \`mail-archiver sync\` (the replica was last synced before that seal)`,
+    );
+
+  const byMessage = new Map<string, ReplicaMessage>();
+  for (const message of input.messages) byMessage.set(`${message.folder}\u0000${message.uid}`, message);
+  const seen = new Set<string>();
+  const missing: string[] = [];
+  let proven = 0;
+  let tree: MerkleTree;
+  try {
+    tree = await treeOf(input.log, newest.checkpoint.size, (leaf, index) => {
+      let facts: ReturnType<typeof readDeliveryFacts>;
+      try {
+        facts = readDeliveryFacts(leaf.toString('utf8'));
+      } catch (error) {
+        errors.push(`leaf ${index} of the log is not a delivery record (${errorMessage(error)})`);
+        return;
+      }
+      if (facts.mailbox !== input.mailbox) return;
+      const key = `${facts.folder}\u0000${facts.uid}`;
+      // A delivery is sealed once (seal.ts skips repeats); a second leaf with its folder and UID is another
+      // UIDVALIDITY's, which the replica cannot hold beside the first: it is compared like any other.
+      if (seen.has(key) && !byMessage.has(key)) return;
+      seen.add(key);
+      const message = byMessage.get(key);
+      const where = `${facts.folder} UID ${facts.uid} (received ${facts.receivedAt}, leaf ${index})`;
+      if (!message) {
+        missing.push(`${where}: in the log but missing from the replica`);
+        return;
+      }
+      byMessage.delete(key);
+      const differences = [
+        facts.uidValidity !== message.uidValidity && `UIDVALIDITY ${facts.uidValidity}`,
+        facts.sha256 !== message.sha256 && `sha256 ${facts.sha256}`,
+        facts.size !== message.size && `size ${facts.size}`,
+      ].filter(Boolean);
+      if (differences.length > 0)
+        errors.push(
+          `${where}: the replica holds another message (the log recorded ${differences.join(', ')})`,
+        );
+      else proven += 1;
+    });
+  } catch (error) {
+    return fail(`the replica's copy of the log: ${errorMessage(error)}`);
+  }
+  if (!tree.root().equals(newest.checkpoint.root))
+    return fail(
+      `the replica's copy of the log does not hash to the root of its checkpoint of ${newest.checkpoint.size}: the copy is damaged`,
+    );
+  for (const [other, what] of [
+    [given, 'the checkpoint given'],
+    [previous, 'the previous checkpoint'],
+  ] as const)
+    if (other && !tree.root(other.size).equals(other.root))
+      errors.push(
+        `${what} (tree of ${other.size}) is not consistent with the replica's copy of the log (tree of ${newest.checkpoint.size}): the log was rewritten since`,
+      );
+  errors.push(...missing);
+  return { errors, checkpoint: newest.checkpoint, proven, unsealed: byMessage.size };
+}
