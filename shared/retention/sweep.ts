@@ -6,7 +6,7 @@
 // without retention that carries the canary tag (shared/health/config.ts CANARY_OBJECT_TAG) is left as it is:
 // canaries expire; only versions without retention cost the extra read of their tags.
 import { errorMessage } from '../errors';
-import { ENVELOPE_PREFIX, LOCKED_PREFIXES, RAW_MAIL_PREFIX } from '../index/schema';
+import { ENVELOPE_PREFIX, LOCKED_PREFIXES, RAW_MAIL_PREFIX, TRANSPARENCY_PREFIX } from '../index/schema';
 import { type ArchiveLocker, isCanaryTagged, isCanaryTaggedKey } from './lock-policy';
 
 export interface SweepReport {
@@ -20,7 +20,7 @@ export interface SweepReport {
   unlocked: { key: string; versionId: string; reason: string }[];
   /**
    * Messages (by SES message id) with at least one version left unlocked; a delivery log object left unlocked
-   * counts as one.
+   * counts as one. The transparency log's files are not messages: one left unlocked is in `unlocked` only.
    */
   unlockedMessages: number;
   /**
@@ -77,7 +77,9 @@ export async function sweepUnlocked(deps: {
       }
     }
   }
-  report.unlockedMessages = new Set(report.unlocked.map((u) => messageIdOfKey(u.key))).size;
+  report.unlockedMessages = new Set(
+    report.unlocked.filter((u) => !u.key.startsWith(TRANSPARENCY_PREFIX)).map((u) => messageIdOfKey(u.key)),
+  ).size;
   if (report.unlocked.length === 0) report.lockedThrough = now.toISOString();
   else if (deps.since) report.lockedThrough = deps.since;
   return report;
