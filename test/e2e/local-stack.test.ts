@@ -1,9 +1,10 @@
 // End to end on this machine: the local stack receives real SMTP mail, the CLI (a separate process) reads
 // the index, a restart keeps the archive, and `ingest` imports a directory, a maildir and an mbox.
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -322,5 +323,62 @@ describe('mail-archiver export, verify and serve', () => {
       serve.kill('SIGINT');
       await new Promise((r) => serve.once('exit', r));
     }
+  });
+});
+
+const canTrace = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', 'true']).status === 0;
+if (!canTrace)
+  console.warn(
+    'SKIPPED: the file-mode trace of an export: install Debian package "strace" (scripts/install-system-deps.sh)',
+  );
+
+describe('an encrypted export built in parts', () => {
+  // The plain parts hold the mail in clear until they are joined and encrypted; they exist only for the
+  // length of the run, so the test reads the mode each file is created with from the open calls themselves.
+  it.skipIf(!canTrace)('creates its plain parts and the joined file readable by the user alone', async () => {
+    const recipient = await identityToRecipient(await generateIdentity());
+    const out = join(home, 'alice-parts.tar.gz.age');
+    const trace = join(home, 'export.strace');
+    const run = await runCli(
+      ['export', 'alice@example.com', '--parts', '2', '--encrypt-to', recipient, '--out', out],
+      {
+        home,
+        wrapper: [
+          'sh',
+          '-c',
+          'umask 022 && exec "$@"',
+          'sh',
+          'strace',
+          '-f',
+          '-qq',
+          '-e',
+          'trace=openat,creat',
+          '-o',
+          trace,
+        ],
+      },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    for (const kept of run.stdout.matchAll(/^ {2}(\S+\.age) /gm))
+      expect(
+        readFileSync(kept[1] ?? '')
+          .subarray(0, 21)
+          .toString(),
+        `${kept[1]} is not age-encrypted`,
+      ).toBe('age-encryption.org/v1');
+    expect(run.stdout).toMatch(/built in 2 parts, joined/);
+    const created = readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((line) => line.includes(home) && line.includes('O_CREAT') && line.includes('alice-parts'));
+    const modes = created.map(
+      (line) => `${line.match(/"([^"]+)"/)?.[1]} ${line.match(/, (0\d+)\) = /)?.[1]}`,
+    );
+    expect(modes.filter((m) => /part-\d-of-2/.test(m)).length, modes.join('\n')).toBe(2);
+    expect(
+      modes.filter((m) => /\.partial-\d+ /.test(m) && !/part-\d-of-2/.test(m)).length,
+      modes.join('\n'),
+    ).toBe(1);
+    for (const mode of modes) expect(mode).toMatch(/ 0600$/);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
   });
 });

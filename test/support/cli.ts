@@ -15,16 +15,18 @@ export interface CliRun {
 
 /**
  * Runs `mail-archiver args...` over the data directory `home`, in `cwd` (default: the repository), with `env`
- * added to this process's environment. Never rejects: a failed command is a non-zero `code`.
+ * added to this process's environment; under `wrapper` (a command and its arguments, e.g. strace) when given.
+ * Never rejects: a failed command is a non-zero `code`.
  */
 export function runCli(
   args: string[],
-  options: { home: string; env?: NodeJS.ProcessEnv; cwd?: string },
+  options: { home: string; env?: NodeJS.ProcessEnv; cwd?: string; wrapper?: string[] },
 ): Promise<CliRun> {
+  const [command, ...commandArgs] = [...(options.wrapper ?? []), 'node', CLI_BIN, ...args];
   return new Promise((done) => {
     execFile(
-      'node',
-      [CLI_BIN, ...args],
+      command ?? 'node',
+      commandArgs,
       {
         cwd: options.cwd ?? ROOT,
         env: { ...process.env, MAIL_ARCHIVER_HOME: options.home, CI: 'true', ...options.env },
