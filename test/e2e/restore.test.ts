@@ -11,7 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -837,9 +837,9 @@ describe('restore: two runs on one state', () => {
       });
     const first = restoreBundle(counted());
     await new Promise((done) => setTimeout(done, 50));
-    expect(readFileSync(`${statePath}.lock`, 'utf8').trim()).toBe(String(process.pid));
+    expect(readFileSync(`${statePath}.lock`, 'utf8').trim()).toBe(`${process.pid} ${hostname()}`);
     await expect(restoreBundle(counted())).rejects.toThrow(
-      new RegExp(`another restore \\(process ${process.pid}\\) is using .*locked-state\\.jsonl`),
+      new RegExp(`another restore \\(process ${process.pid} on \\S+\\) is using .*locked-state\\.jsonl`),
     );
     const report = await first;
     expect(report).toMatchObject({ moved: 11, alreadyThere: 0 });
