@@ -1,6 +1,6 @@
 // End to end on this machine: the local stack receives real SMTP mail, the CLI (a separate process) reads
 // the index, a restart keeps the archive, and `ingest` imports a directory, a maildir and an mbox.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { freePort } from '../../cli/local/services';
 import { type RunningLocalStack, startLocalStack } from '../../cli/local/stack';
 import { readObject } from '../../shared/archive/raw-object';
 import type { DeliveryRow } from '../../shared/index/schema';
-import { CLI_BIN, ROOT, runCli } from '../support/cli';
+import { runCli, spawnCli } from '../support/cli';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 
@@ -289,21 +289,10 @@ describe('mail-archiver export, verify and serve', () => {
     expect(inc.stdout).toMatch(/incremental export \S+ of alice@example\.com: 1 messages/);
 
     const port = await freePort();
-    const serve = spawn('node', [CLI_BIN, 'serve', out, '--port', String(port)], {
-      cwd: ROOT,
-      env: { ...process.env, MAIL_ARCHIVER_HOME: home },
-    });
-    let printed = '';
-    serve.stdout.on('data', (d: Buffer) => {
-      printed += d;
-    });
-    serve.stderr.on('data', (d: Buffer) => {
-      printed += d;
-    });
+    const serve = spawnCli(['serve', out, '--port', String(port)], { home });
     try {
-      const deadline = Date.now() + 30_000;
-      while (!/password\s+\S+/.test(printed) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 100));
+      await serve.until(/password\s+\S+/);
+      const printed = serve.output();
       expect(printed).toMatch(new RegExp(`port ${port}`));
       const password = printed.match(/password\s+(\S+)/)?.[1] ?? '';
       const user = printed.match(/user\s+(\S+)/)?.[1] ?? '';
@@ -320,8 +309,8 @@ describe('mail-archiver export, verify and serve', () => {
       const rows = await listJson('alice@example.com', '--folder', 'INBOX');
       expect(status ? status.messages : undefined).toBe(rows.length - 1);
     } finally {
-      serve.kill('SIGINT');
-      await new Promise((r) => serve.once('exit', r));
+      serve.child.kill('SIGINT');
+      await serve.exited;
     }
   });
 });
