@@ -102,6 +102,8 @@ export interface DeliveryRow {
   minimal?: string;
   archivedAt: string;
   schemaVersion: number;
+  /** A canary's row only: when DynamoDB's TTL deletes it (epoch seconds; shared/health/config.ts canaryExpiresAt). */
+  expiresAt?: number;
 }
 
 /** A delivery row as the byRawObject index gives it: which mailbox holds which message of which raw object. */
@@ -110,18 +112,6 @@ export interface RawObjectRow {
   messageKey: string;
   sesMessageId: string;
 }
-
-/**
- * Orders strings as S3 lists keys and DynamoDB sorts string keys: by their UTF-8 bytes (JavaScript's `<` compares
- * UTF-16 code units, which differs above U+FFFF). ListObjectsV2:
- * https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
- */
-export function compareUtf8(a: string, b: string): number {
-  // ASCII (every SES message id, every message key): code units and bytes agree.
-  if (isAscii(a) && isAscii(b)) return a < b ? -1 : a > b ? 1 : 0;
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-const isAscii = (s: string) => !/[^\p{ASCII}]/u.test(s);
 
 /** The RawObjectRow of a byRawObject index entry (keys only: the message key is in the base table's sk). */
 export function rawObjectRowFromItem(item: Record<string, unknown>): RawObjectRow | undefined {
@@ -326,6 +316,7 @@ export function forwardFromItem(item: Record<string, unknown>): ForwardEntry {
 export const indexTableDefinition = {
   partitionKey: { name: 'pk', type: 'S' },
   sortKey: { name: 'sk', type: 'S' },
+  timeToLiveAttribute: 'expiresAt', // DynamoDB TTL: DeliveryRow.expiresAt, canary rows only
   globalSecondaryIndexes: [
     {
       indexName: GSI_BY_FOLDER_UID,
@@ -345,8 +336,7 @@ export const indexTableDefinition = {
       sortKey: { name: 'sesMessageId', type: 'S' },
       projection: 'KEYS_ONLY',
     },
-    // A deployed table gains one index per stack update (CloudFormation creates at most one global secondary
-    // index per UpdateTable): add new ones here one release at a time.
+    // One new index per stack update (CloudFormation creates one per UpdateTable): one release at a time.
     {
       indexName: GSI_BY_SENDER,
       partitionKey: { name: 'fromAddress', type: 'S' },
@@ -403,10 +393,7 @@ export const isSetupNotification = (key: string) => key === SES_SETUP_NOTIFICATI
  */
 export const isNotMailObject = (key: string) => isSetupNotification(key) || key.endsWith('/');
 
-/**
- * The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`; its shape is
- * shared/archive/reconcile-run.ts.
- */
+/** The last scheduled reconcile's outcome (shape: shared/archive/reconcile-run.ts), read by `status`, `doctor`. */
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
 export const REPORTS_PREFIX = 'reports/';
 /**
@@ -424,14 +411,19 @@ export const DELIVERY_LOG_PREFIX = 'delivery-log/';
 export const TRANSPARENCY_PREFIX = 'transparency/';
 /**
  * The prefixes whose every version is locked with S3 Object Lock (shared/retention/lock-policy.ts): raw mail, the
- * envelope sidecars and the delivery log. The grants, the sweep and the replica read this one list.
+ * envelope sidecars, the delivery log and the transparency log. The grants, the sweep and the replica read this
+ * one list. Append only: the replica's rules are named after it (cdk/constructs/replication.ts).
  */
-export const LOCKED_PREFIXES: readonly string[] = [RAW_MAIL_PREFIX, ENVELOPE_PREFIX, DELIVERY_LOG_PREFIX];
+export const LOCKED_PREFIXES: readonly string[] = [
+  RAW_MAIL_PREFIX,
+  ENVELOPE_PREFIX,
+  DELIVERY_LOG_PREFIX,
+  TRANSPARENCY_PREFIX,
+];
+/** A canary's versions (its raw message and sidecar): the only keys tagged as one (shared/health/config.ts). */
+export const CANARY_TAGGED_PREFIXES: readonly string[] = [RAW_MAIL_PREFIX, ENVELOPE_PREFIX];
 
-/**
- * Where `doctor --target aws` writes a small canary object that the replica's rules replicate too: its
- * replication status on the source (x-amz-replication-status) proves the replica in account B takes writes.
- */
+/** doctor --target aws's replica canary: its x-amz-replication-status proves account B's replica takes writes. */
 export const REPLICA_CANARY_PREFIX = 'replica-canary/';
 /** Where `replica backfill` jobs' completion reports go (S3's job-<id>/ under it): unlocked, not replicated. */
 export const BATCH_REPLICATION_REPORT_PREFIX = `${REPORTS_PREFIX}batch-replication/`;
