@@ -495,7 +495,7 @@ describe('faults, each a process', () => {
     } finally {
       await google.stop();
     }
-  });
+  }, 180_000); // several CLI processes (and, for the restart, a DynamoDB Local start) one after another
 
   it('ingest --dry-run says what would be archived where, and archives nothing', async () => {
     writeFileSync(join(work, 'dry.mbox'), mbox(2, 'dry'));

@@ -127,7 +127,7 @@ describe('the local stack over SMTP', () => {
     expect(status.stdout).toMatch(/local stack: running/);
     expect(status.stdout).toMatch(/alice@example\.com\s+INBOX\s+1/);
     expect(status.stdout).toMatch(/alice@example\.com\s+Sent\s+1/);
-  });
+  }, 180_000); // several CLI processes (and, for the restart, a DynamoDB Local start) one after another
 });
 
 describe('mail-archiver import (alias ingest)', () => {
