@@ -4,6 +4,7 @@ import type { ArchiverConfig } from '../config';
 import type { DeliveryLogBatch } from '../delivery-log/log';
 import { type DeliveryRecord, deliveryRecordOf } from '../delivery-log/record';
 import { forwardRequestsFor } from '../forwarding/policy';
+import { CANARY_OBJECT_TAG, canaryExpiresAt } from '../health/config';
 import {
   defaultRowBudget,
   fitRowToBudget,
@@ -27,7 +28,13 @@ import {
   readMessage,
 } from '../mail/mime';
 import type { ForwardQueue, MailIndex, RawMailStore } from '../ports';
-import { type Delivery, type RejectedRecipient, routeMessage, UNROUTED_MAILBOX } from '../receiving/routing';
+import {
+  type Delivery,
+  isCanaryOnly,
+  type RejectedRecipient,
+  routeMessage,
+  UNROUTED_MAILBOX,
+} from '../receiving/routing';
 import { type ImportedState, type SesReceivedNotification, verdictsOf } from '../receiving/ses-notification';
 import type { ArchiveLocker } from '../retention/lock-policy';
 import { type DeliveryOutcome, recordDeliveries, recordReceipt } from './envelope';
@@ -93,12 +100,17 @@ export async function archiveReceivedMail(
     bucket: notification.receipt.action.bucketName,
     key: notification.receipt.action.objectKey,
   };
+  // A message only to the canary address is not locked but tagged, and expires (health.canary.keepDays); only
+  // where the archive locks at all (with the lock off, every version is kept, canaries too).
+  const canary = deps.locker !== undefined && isCanaryOnly(config, notification.receipt.recipients);
+  const sidecars = canary ? canaryTagged(store) : store;
   // The envelope goes to S3 first: if this message never gets indexed, its recipients are not only in a queue.
-  const envelope = await recordReceipt(store, location.bucket, notification);
+  const envelope = await recordReceipt(sidecars, location.bucket, notification);
   const body = await store.read(location);
   const summary = await readMessage(body, deps.limits ?? defaultParseLimits);
   // The version SES wrote and this run read, by its id: a later write to the key cannot take its place.
-  await deps.locker?.lockVersion(location, body);
+  if (canary) await deps.locker?.markCanary(location, body);
+  else await deps.locker?.lockVersion(location, body);
   const verdicts = verdictsOf(notification.receipt);
   const routing = routeMessage(
     config,
@@ -162,7 +174,11 @@ export async function archiveReceivedMail(
       }),
       budget,
     );
-    const row = { ...fitted, verdicts };
+    const row = {
+      ...fitted,
+      verdicts,
+      ...(canary ? { expiresAt: canaryExpiresAt(config, fitted.receivedAt) } : {}),
+    };
     const put = await putWithinLimit(index, row, budget);
     if (put.status === 'created') {
       outcomes.push({ mailbox: row.mailbox, folder: row.folder, uid, uidValidity, status: 'archived' });
@@ -179,7 +195,7 @@ export async function archiveReceivedMail(
   // retry finds the rows and logs them again.
   deps.logBatch?.add(logged);
   await recordDeliveries(
-    store,
+    sidecars,
     location.bucket,
     notification,
     {
@@ -209,6 +225,18 @@ export async function archiveReceivedMail(
     deliveries: outcomes,
     rejected: routing.rejected,
     ...(summary.parseError ? { parseError: summary.parseError } : {}),
+  };
+}
+
+/** The store with every write tagged as a canary's (the locking store then leaves it unlocked). */
+function canaryTagged(store: RawMailStore): RawMailStore {
+  const tags = { [CANARY_OBJECT_TAG.key]: CANARY_OBJECT_TAG.value };
+  return {
+    read: (location) => store.read(location),
+    exists: (location) => store.exists(location),
+    list: (bucket, prefix, startAfter) => store.list(bucket, prefix, startAfter),
+    upload: (location, body, contentType) => store.upload(location, body, contentType),
+    write: (location, body, options) => store.write(location, body, { ...options, tags }),
   };
 }
 
