@@ -19,7 +19,11 @@ import {
   reindex,
   startReconcile,
 } from '../../shared/archive/reconcile';
-import { type ReconcileRun, readStoredReconcileRun, reconcileRunOf } from '../../shared/archive/reconcile-run';
+import {
+  type ReconcileRun,
+  readStoredReconcileRun,
+  reconcileRunOf,
+} from '../../shared/archive/reconcile-run';
 import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
