@@ -31,6 +31,7 @@ import {
   type IndexTable,
   isConditionalCheckFailed,
   isItemTooLarge,
+  partitionRangeQuery,
 } from './dynamo-table';
 
 export class DynamoDeliveryIndex implements DeliveryIndex {
@@ -105,17 +106,12 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
       { client: this.table.doc, pageSize: 200 },
       {
         TableName: this.table.name,
-        KeyConditionExpression:
-          afterMessageKey === undefined
-            ? 'pk = :pk AND begins_with(sk, :prefix)'
-            : 'pk = :pk AND sk BETWEEN :after AND :end',
-        ExpressionAttributeValues: {
-          ':pk': indexKeys.mailboxPk(mailbox),
-          ...(afterMessageKey === undefined
-            ? { ':prefix': indexKeys.MESSAGE_PREFIX }
-            : // `MESSAGE#<key>` and the keys after it, up to the last MESSAGE# key (`$` sorts above `#`).
-              { ':after': `${indexKeys.messageSk(afterMessageKey)}\u0000`, ':end': 'MESSAGE$' }),
-        },
+        // After `MESSAGE#<key>`: from `MESSAGE#<key>\0`, the first sort key above it.
+        ...partitionRangeQuery(
+          indexKeys.mailboxPk(mailbox),
+          indexKeys.MESSAGE_PREFIX,
+          afterMessageKey === undefined ? undefined : `${indexKeys.messageSk(afterMessageKey)}\u0000`,
+        ),
         ConsistentRead: true,
       },
     );
