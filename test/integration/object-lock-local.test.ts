@@ -16,6 +16,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { receiveRawMessage } from '../../cli/local/archive';
 import { ensureBucket, type S3Local, startS3Local } from '../../cli/local/services';
 import { archiveStorage } from '../../cli/target/archive';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
@@ -250,6 +251,26 @@ describe('a canary is not locked but tagged, and the sweep leaves it so (local s
     await services.clients.s3.send(
       new DeleteObjectCommand({ Bucket: raw.bucket, Key: raw.key, VersionId: raw.versionId }),
     );
+  });
+
+  it('the local SMTP path stores a canary as SES does, unlocked, so ingest can tag it instead', async () => {
+    const storage = archiveStorage(services.clients, services.bucket, services.tableName, config);
+    const notification = await receiveRawMessage(storage, {
+      raw: makeMessage({ subject: 'canary through the local receive path' }),
+      envelopeFrom: 'canary@example.com',
+      recipients: ['canary@example.com'],
+    });
+    await archiveReceivedMail(notification, {
+      config,
+      store: storage.store,
+      index: services.index,
+      locker: storage.locker,
+    });
+    const locks = new S3ObjectLocks(services.clients.s3);
+    const [raw] = await collect(locks.versions(services.bucket, rawMailKey(notification.mail.messageId)));
+    expect(raw).toBeDefined();
+    expect(await locks.retention(raw as ListedVersion)).toBeUndefined();
+    expect(await locks.tags(raw as ListedVersion)).toEqual({ 'mail-archiver:canary': '1' });
   });
 
   it('locks a message to the canary and a real mailbox like any mail, untagged', async () => {
