@@ -46,7 +46,7 @@ function answerLikeS3() {
   s3.on(PutObjectRetentionCommand).resolves({});
 }
 
-async function ingestWith(archive: Record<string, unknown>) {
+async function ingestWith(archive: Record<string, unknown>, options: { receiptFirst?: boolean } = {}) {
   const config = exampleConfig({ archive });
   const client = new S3Client({ region: 'us-east-1' });
   const locker = archiveLocker(config, new S3ObjectLocks(client), () => NOW);
@@ -56,24 +56,19 @@ async function ingestWith(archive: Record<string, unknown>) {
     index: new MemoryMailIndex(() => NOW),
     now: () => NOW,
     ...(locker ? { locker } : {}),
+    ...options,
   });
 }
 
 describe('the lock step of ingest', () => {
   beforeEach(answerLikeS3);
 
-  it('locks the raw version it read, by its id, and each sidecar version it wrote', async () => {
+  it('locks the raw version it read, by its id, and the sidecar version it wrote', async () => {
     await ingestWith({ lock: { mode: 'compliance', retainDays: 365 } });
     const locks = s3.commandCalls(PutObjectRetentionCommand).map((c) => c.args[0].input);
     const until = new Date('2027-03-01T12:00:00.000Z');
     expect(locks).toEqual([
-      // recordReceipt writes the sidecar first, then the raw version read is locked, then the deliveries' write.
-      {
-        Bucket: 'raw',
-        Key: 'envelopes/ses-lock-1.json',
-        VersionId: 'sidecar-version-1',
-        Retention: { Mode: 'COMPLIANCE', RetainUntilDate: until },
-      },
+      // The raw version read is locked first; the sidecar is written once, with the deliveries.
       {
         Bucket: 'raw',
         Key: 'incoming/ses-lock-1',
@@ -83,16 +78,28 @@ describe('the lock step of ingest', () => {
       {
         Bucket: 'raw',
         Key: 'envelopes/ses-lock-1.json',
-        VersionId: 'sidecar-version-2',
+        VersionId: 'sidecar-version-1',
         Retention: { Mode: 'COMPLIANCE', RetainUntilDate: until },
       },
+    ]);
+  });
+
+  it('on a redelivery writes and locks the sidecar before the message is read, then again with the rows', async () => {
+    await ingestWith({ lock: { mode: 'compliance', retainDays: 365 } }, { receiptFirst: true });
+    const locked = s3
+      .commandCalls(PutObjectRetentionCommand)
+      .map((c) => `${c.args[0].input.Key} ${c.args[0].input.VersionId}`);
+    expect(locked).toEqual([
+      'envelopes/ses-lock-1.json sidecar-version-1',
+      'incoming/ses-lock-1 raw-version-read',
+      'envelopes/ses-lock-1.json sidecar-version-2',
     ]);
   });
 
   it('governance is the default mode', async () => {
     await ingestWith({});
     const modes = s3.commandCalls(PutObjectRetentionCommand).map((c) => c.args[0].input.Retention?.Mode);
-    expect(modes).toEqual(['GOVERNANCE', 'GOVERNANCE', 'GOVERNANCE']);
+    expect(modes).toEqual(['GOVERNANCE', 'GOVERNANCE']);
   });
 
   it('sends no lock with the lock off', async () => {
