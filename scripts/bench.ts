@@ -40,6 +40,7 @@ import { restoreBench } from './bench-restore';
 import { type ScaleMeasure, scaleBench, scaleRows } from './bench-scale';
 import { startupBench } from './bench-startup';
 import { memoryStore } from './bench-support';
+import { syncBench } from './bench-sync';
 import { transparencyBench } from './bench-transparency';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
@@ -569,6 +570,13 @@ async function runReconcileSection() {
   notes.push(...result.notes);
 }
 
+async function runSyncSection(work: string, messages: Buffer[]) {
+  console.log('\nSync (a replica from the local stack, beside rclone; requests counted by SDK middleware)');
+  const result = await syncBench(work, messages, config);
+  for (const row of result.rows) record({ section: 'sync', ...row });
+  notes.push(...result.notes);
+}
+
 async function runStartupSection(work: string, messages: Buffer[]) {
   console.log('\nStart-up (the compiled CLI, fresh processes)');
   mkdirSync(work, { recursive: true });
@@ -642,7 +650,7 @@ async function main() {
     for (const note of notes) console.log(`  - ${note}`);
     return;
   }
-  // `BENCH_ONLY=import npm run bench` (or startup, transparency, scale): just that section (printed, results.json left alone).
+  // `BENCH_ONLY=import npm run bench` (or startup, transparency, scale, sync): just that section (printed, results.json left alone).
   const only = process.env.BENCH_ONLY;
   if (only === 'scale') {
     try {
@@ -653,9 +661,10 @@ async function main() {
     for (const note of notes) console.log(`  - ${note}`);
     return;
   }
-  if (only === 'import' || only === 'startup' || only === 'transparency') {
+  if (only === 'import' || only === 'startup' || only === 'transparency' || only === 'sync') {
     try {
       if (only === 'transparency') await runTransparencySection(join(work, 'transparency'), messages);
+      else if (only === 'sync') await runSyncSection(join(work, 'sync'), messages);
       else await (only === 'import' ? runImportSection : runStartupSection)(work, messages);
     } finally {
       rmSync(work, { recursive: true, force: true });
@@ -683,6 +692,7 @@ async function main() {
     for (const row of restored.rows) record({ section: 'restore', ...row });
     notes.push(...restored.notes);
     await runRequestsSection(join(work, 'requests'), messages, ingest, e2e, exported.mbPerSecond);
+    await runSyncSection(join(work, 'sync'), messages);
     await runScaleSection(join(work, 'scale'), messages);
   } finally {
     rmSync(work, { recursive: true, force: true });

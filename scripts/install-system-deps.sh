@@ -10,8 +10,9 @@
 #           installed packages, so their Debian packages are downloaded (apt-get download) and unpacked (dpkg -x)
 #           into a cache directory (see below), never installed; the libraries they link are installed.
 #   age     encrypted bundles are checked against the age CLI, both ways  -> Debian: age
-# Usage: scripts/install-system-deps.sh [java] [dovecot] [mbsync] [bsdtar] [mailtools] [imap-servers] [age]
-#   (no argument: all)
+#   rclone  the bench copies the raw objects with rclone beside sync (the replica's baseline) -> Debian: rclone
+# Usage: scripts/install-system-deps.sh [java] [dovecot] [mbsync] [bsdtar] [mailtools] [imap-servers] [age] [rclone]
+#   (no argument: all but rclone, which only the bench uses)
 # The unpacked servers go to $MAIL_ARCHIVER_CACHE/imap-servers (default ~/.cache/mail-archiver/imap-servers, as
 # root /var/cache/mail-archiver/imap-servers); test/support/imap-servers.ts reads them from there.
 set -euo pipefail
@@ -55,7 +56,8 @@ for dep in "${wanted[@]}"; do
       fi
       ;;
     age) command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || missing+=(age) ;;
-    *) echo "install-system-deps: unknown dependency '$dep' (java, dovecot, mbsync, bsdtar, mailtools, imap-servers, age)" >&2; exit 2 ;;
+    rclone) command -v rclone >/dev/null 2>&1 || missing+=(rclone) ;;
+    *) echo "install-system-deps: unknown dependency '$dep' (java, dovecot, mbsync, bsdtar, mailtools, imap-servers, age, rclone)" >&2; exit 2 ;;
   esac
 done
 

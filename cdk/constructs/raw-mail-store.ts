@@ -123,12 +123,14 @@ export class RawMailStore extends Construct {
   }
 
   /**
-   * s3:PutObjectRetention on the locked prefixes (LOCKED_PREFIXES in shared/index/schema.ts): the lock step
-   * of a function that writes or reads archived versions. It can place or extend a retention, never shorten one
-   * (that needs s3:BypassGovernanceRetention, which the bucket policy denies).
+   * s3:PutObjectRetention on the locked prefixes of the mail (LOCKED_PREFIXES in shared/index/schema.ts but the
+   * transparency log's, which {@link grantTransparencyLog} grants to the one function that writes it): the lock
+   * step of a function that writes or reads archived versions. It can place or extend a retention, never shorten
+   * one (that needs s3:BypassGovernanceRetention, which the bucket policy denies). S3 checks s3:PutObjectRetention
+   * on the object, whichever version the request names (S3 API Reference, PutObjectRetention).
    */
   grantLock(fn: IFunction): void {
-    for (const prefix of LOCKED_PREFIXES) {
+    for (const prefix of LOCKED_PREFIXES.filter((p) => p !== TRANSPARENCY_PREFIX)) {
       this.grantOnPrefix(
         fn,
         ['s3:PutObjectRetention'],
@@ -139,8 +141,9 @@ export class RawMailStore extends Construct {
   }
 
   /**
-   * What the lock sweep (shared/retention/sweep.ts) reads besides: the versions of the bucket
-   * (s3:ListBucketVersions) and each new version's retention (s3:GetObjectRetention) under the locked prefixes.
+   * The lock sweep (shared/retention/sweep.ts): the versions of the bucket (s3:ListBucketVersions), each new
+   * version's retention (s3:GetObjectRetention) and the lock of one without (s3:PutObjectRetention) under every
+   * locked prefix, the transparency log's included.
    */
   grantLockSweep(fn: IFunction): void {
     fn.addToRolePolicy(
@@ -149,9 +152,9 @@ export class RawMailStore extends Construct {
     for (const prefix of LOCKED_PREFIXES) {
       this.grantOnPrefix(
         fn,
-        ['s3:GetObjectRetention'],
+        ['s3:GetObjectRetention', 's3:PutObjectRetention'],
         prefix,
-        `The lock sweep reads the retention of new versions under ${prefix}`,
+        `The lock sweep reads the retention of new versions under ${prefix} and locks those without`,
       );
     }
   }
@@ -185,14 +188,19 @@ export class RawMailStore extends Construct {
   /**
    * s3:GetObject and s3:PutObject on the transparency log (transparency/*), and s3:ListBucket (its checkpoints
    * and seal records are found by listing). The bucket policy lets a put there only create (see
-   * {@link enforceWriteOnce}).
+   * {@link enforceWriteOnce}). With `lock`, also s3:PutObjectRetention there: each file is locked like the raw
+   * mail, on the version its put created.
    */
-  grantTransparencyLog(fn: IFunction): void {
+  grantTransparencyLog(fn: IFunction, options: { lock: boolean }): void {
     this.grantOnPrefix(
       fn,
-      ['s3:GetObject', 's3:PutObject'],
+      options.lock
+        ? ['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention']
+        : ['s3:GetObject', 's3:PutObject'],
       TRANSPARENCY_PREFIX,
-      'The seal function reads and creates the files of the transparency log under transparency/ (the bucket policy refuses any put that could replace one)',
+      options.lock
+        ? 'The seal function reads, creates and locks (S3 Object Lock retention) the files of the transparency log under transparency/ (the bucket policy refuses any put that could replace one)'
+        : 'The seal function reads and creates the files of the transparency log under transparency/ (the bucket policy refuses any put that could replace one)',
     );
     this.grantList(fn);
   }

@@ -1,10 +1,11 @@
 // Replication of the archive into a bucket of a second AWS account (account B, cdk/replica-stack.ts): every new
-// version under the locked prefixes (raw mail, envelope sidecars, the delivery log) is copied there by S3 itself,
-// owned by account B, in the configured storage class. Delete markers are not replicated, so a delete here leaves
-// the replica as it was. Sources: Amazon S3 User Guide, "Setting up permissions" for replication (the role's
-// source and destination actions), "Changing the replica owner" (AccessControlTranslation and
-// s3:ObjectOwnerOverrideToBucketOwner), "Object Lock considerations" (the role also reads s3:GetObjectRetention
-// and s3:GetObjectLegalHold; the destination must have Object Lock), "Monitoring replication with metrics"
+// version under the locked prefixes (raw mail, envelope sidecars, the delivery log, the transparency log) is
+// copied there by S3 itself, owned by account B, in the configured storage class. Delete markers are not
+// replicated, so a delete here leaves the replica as it was. Sources: Amazon S3 User Guide, "Setting up
+// permissions" for replication (the role's source and destination actions), "Changing the replica owner"
+// (AccessControlTranslation and s3:ObjectOwnerOverrideToBucketOwner), "Object Lock considerations" (the role
+// also reads s3:GetObjectRetention and s3:GetObjectLegalHold; the destination must have Object Lock; a replica
+// arrives with its source version's retention, see cdk/replica-stack.ts), "Monitoring replication with metrics"
 // (OperationsFailedReplication and ReplicationLatency, published when a rule's Metrics are enabled);
 // CloudFormation AWS::S3::Bucket ReplicationConfiguration (an update requires no interruption).
 // Versions written before the rules existed are copied by an S3 Batch Replication job (`replica backfill`), run as
@@ -19,8 +20,12 @@ import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import {
   BATCH_REPLICATION_REPORT_PREFIX,
+  DELIVERY_LOG_PREFIX,
+  ENVELOPE_PREFIX,
   LOCKED_PREFIXES,
+  RAW_MAIL_PREFIX,
   REPLICA_CANARY_PREFIX,
+  TRANSPARENCY_PREFIX,
 } from '../../shared/index/schema';
 import type { ReplicaNames } from '../../shared/retention/replica';
 import type { OperatorAlarms } from './operator-alarms';
@@ -42,6 +47,28 @@ export interface ArchiveReplicationProps {
 
 /** What is replicated: the locked prefixes, and doctor's canaries (the proof that replication works). */
 const REPLICATED = [...LOCKED_PREFIXES, REPLICA_CANARY_PREFIX];
+
+/**
+ * Each rule's priority, fixed once deployed: a new prefix takes the next number, so the rules already deployed
+ * keep theirs (CloudFormation replaces the bucket's whole replication configuration on any change, "Update
+ * requires: No interruption"). The prefixes do not overlap, so priorities never choose between rules here; S3
+ * wants one per rule of a configuration with filters (S3 User Guide, "Replication configuration file elements").
+ */
+const RULE_PRIORITY: Readonly<Record<string, number>> = {
+  [REPLICA_CANARY_PREFIX]: 1,
+  [DELIVERY_LOG_PREFIX]: 2,
+  [ENVELOPE_PREFIX]: 3,
+  [RAW_MAIL_PREFIX]: 4,
+  [TRANSPARENCY_PREFIX]: 5,
+};
+
+/** The priority of the rule for `prefix`; throws for a prefix given none (a new locked prefix needs one). */
+export function replicationRulePriority(prefix: string): number {
+  const priority = RULE_PRIORITY[prefix];
+  if (priority === undefined)
+    throw new Error(`No replication rule priority for ${prefix}: give it the next one`);
+  return priority;
+}
 
 /** The replication rule id for a replicated prefix (`incoming/` -> `Replicate-incoming`): the metrics' RuleId. */
 export const replicationRuleId = (prefix: string) => `Replicate-${prefix.replace(/\/$/, '')}`;
@@ -135,9 +162,9 @@ export class ArchiveReplication extends Construct {
       },
     );
 
-    const rules = REPLICATED.map((prefix, i) => ({
+    const rules = REPLICATED.map((prefix) => ({
       id: replicationRuleId(prefix),
-      priority: REPLICATED.length - i,
+      priority: replicationRulePriority(prefix),
       status: 'Enabled',
       filter: { prefix },
       deleteMarkerReplication: { status: 'Disabled' },

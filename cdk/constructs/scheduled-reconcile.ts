@@ -74,10 +74,8 @@ export class ScheduledReconcile extends Construct {
     rawMail.grantEnvelopeReadWrite(this.function);
     rawMail.grantReportsReadWrite(this.function);
     const locking = props.config.archive.lock.mode !== 'off';
-    if (locking) {
-      rawMail.grantLock(this.function);
-      rawMail.grantLockSweep(this.function);
-    }
+    // The sweep's grant holds the lock step of what reconcile itself writes.
+    if (locking) rawMail.grantLockSweep(this.function);
     rawMail.grantDeliveryLogAppend(this.function, { read: true });
     forwarding.grantEnqueue(this.function);
     index.grantWithIndexes(

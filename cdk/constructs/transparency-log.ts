@@ -37,8 +37,8 @@ export interface TransparencyLogProps {
 /**
  * The transparency log: the signing key (KMS, ECC_NIST_EDWARDS25519, retained), the seal function on a schedule
  * (`transparency.sealEveryHours`, one run at a time), and its alarms. Grants: kms:Sign
- * and kms:GetPublicKey on the key; read delivery-log/*; read and create (never replace) transparency/*; publish
- * to the alarm topic.
+ * and kms:GetPublicKey on the key; read delivery-log/*; read, create (never replace) and, when the archive's lock
+ * is on, lock transparency/*; publish to the alarm topic.
  */
 export class TransparencyLog extends Construct {
   /** Signs checkpoints; its public key (GetPublicKey) is what `verify --key` checks with. */
@@ -74,7 +74,7 @@ export class TransparencyLog extends Construct {
     });
     this.signingKey.grant(this.function, 'kms:Sign', 'kms:GetPublicKey');
     rawMail.grantDeliveryLogRead(this.function, 'seal function');
-    rawMail.grantTransparencyLog(this.function);
+    rawMail.grantTransparencyLog(this.function, { lock: config.archive.lock.mode !== 'off' });
     rawMail.enforceWriteOnce(TRANSPARENCY_PREFIX);
     alarms.grantPublish(this.function);
 

@@ -49,8 +49,8 @@ export interface Archive {
 
 /**
  * The storage side of an archive: its clients, the raw store and the index, wherever they run. With `config`,
- * what is written under the locked prefixes is locked as its lock says (shared/retention), and `locker` locks
- * what ingest reads.
+ * what is written under the locked prefixes (the transparency log's files included) is locked as its lock says
+ * (shared/retention), and `locker` locks what ingest reads.
  */
 export function archiveStorage(
   clients: AwsClients,
@@ -60,7 +60,7 @@ export function archiveStorage(
 ) {
   const locker = config ? archiveLocker(config, new S3ObjectLocks(clients.s3)) : undefined;
   const store = lockingStore(new S3RawMailStore(clients.s3), locker);
-  const transparency = new S3WriteOnceStore(clients.s3, bucket, TRANSPARENCY_PREFIX);
+  const transparency = new S3WriteOnceStore(clients.s3, bucket, TRANSPARENCY_PREFIX, locker);
   return {
     clients,
     store,

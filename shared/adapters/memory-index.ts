@@ -8,9 +8,9 @@ import {
   leaseUntil,
   type SendResult,
 } from '../forwarding/ledger';
+import { compareUtf8 } from '../index/key-order';
 import { DYNAMODB_ITEM_LIMIT_BYTES, itemSizeBytes, RowTooLargeError } from '../index/row-budget';
 import {
-  compareUtf8,
   type DeliveryRow,
   deliveryItem,
   type ExportPart,

@@ -6,13 +6,8 @@
 import type { ArchiverConfig } from '../config';
 import type { DeliveryLog } from '../delivery-log/log';
 import type { ForwardEntry } from '../forwarding/ledger';
-import {
-  compareUtf8,
-  type DeliveryRow,
-  isNotMailObject,
-  RAW_MAIL_PREFIX,
-  type RawObjectRow,
-} from '../index/schema';
+import { compareUtf8 } from '../index/key-order';
+import { type DeliveryRow, isNotMailObject, RAW_MAIL_PREFIX, type RawObjectRow } from '../index/schema';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../ports';
 import { type EnvelopeRecord, readEnvelope } from './envelope';
 import type { IngestDeps } from './ingest';

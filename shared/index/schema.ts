@@ -111,18 +111,6 @@ export interface RawObjectRow {
   sesMessageId: string;
 }
 
-/**
- * Orders strings as S3 lists keys and DynamoDB sorts string keys: by their UTF-8 bytes (JavaScript's `<` compares
- * UTF-16 code units, which differs above U+FFFF). ListObjectsV2:
- * https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
- */
-export function compareUtf8(a: string, b: string): number {
-  // ASCII (every SES message id, every message key): code units and bytes agree.
-  if (isAscii(a) && isAscii(b)) return a < b ? -1 : a > b ? 1 : 0;
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-const isAscii = (s: string) => !/[^\p{ASCII}]/u.test(s);
-
 /** The RawObjectRow of a byRawObject index entry (keys only: the message key is in the base table's sk). */
 export function rawObjectRowFromItem(item: Record<string, unknown>): RawObjectRow | undefined {
   const sk = String(item.sk);
@@ -424,9 +412,15 @@ export const DELIVERY_LOG_PREFIX = 'delivery-log/';
 export const TRANSPARENCY_PREFIX = 'transparency/';
 /**
  * The prefixes whose every version is locked with S3 Object Lock (shared/retention/lock-policy.ts): raw mail, the
- * envelope sidecars and the delivery log. The grants, the sweep and the replica read this one list.
+ * envelope sidecars, the delivery log and the transparency log. The grants, the sweep and the replica read this
+ * one list. Append only: the replica's rules are named after it (cdk/constructs/replication.ts).
  */
-export const LOCKED_PREFIXES: readonly string[] = [RAW_MAIL_PREFIX, ENVELOPE_PREFIX, DELIVERY_LOG_PREFIX];
+export const LOCKED_PREFIXES: readonly string[] = [
+  RAW_MAIL_PREFIX,
+  ENVELOPE_PREFIX,
+  DELIVERY_LOG_PREFIX,
+  TRANSPARENCY_PREFIX,
+];
 
 /**
  * Where `doctor --target aws` writes a small canary object that the replica's rules replicate too: its

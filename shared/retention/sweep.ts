@@ -4,7 +4,7 @@
 // when it is newer than where the previous sweep left everything locked (`lockedThrough`, less an hour for
 // writes still in flight), so a sweep costs one listing of versions plus one read per new version.
 import { errorMessage } from '../errors';
-import { ENVELOPE_PREFIX, LOCKED_PREFIXES, RAW_MAIL_PREFIX } from '../index/schema';
+import { ENVELOPE_PREFIX, LOCKED_PREFIXES, RAW_MAIL_PREFIX, TRANSPARENCY_PREFIX } from '../index/schema';
 import type { ArchiveLocker } from './lock-policy';
 
 export interface SweepReport {
@@ -16,7 +16,7 @@ export interface SweepReport {
   unlocked: { key: string; versionId: string; reason: string }[];
   /**
    * Messages (by SES message id) with at least one version left unlocked; a delivery log object left unlocked
-   * counts as one.
+   * counts as one. The transparency log's files are not messages: one left unlocked is in `unlocked` only.
    */
   unlockedMessages: number;
   /**
@@ -69,7 +69,9 @@ export async function sweepUnlocked(deps: {
       }
     }
   }
-  report.unlockedMessages = new Set(report.unlocked.map((u) => messageIdOfKey(u.key))).size;
+  report.unlockedMessages = new Set(
+    report.unlocked.filter((u) => !u.key.startsWith(TRANSPARENCY_PREFIX)).map((u) => messageIdOfKey(u.key)),
+  ).size;
   if (report.unlocked.length === 0) report.lockedThrough = now.toISOString();
   else if (deps.since) report.lockedThrough = deps.since;
   return report;

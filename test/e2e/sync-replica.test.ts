@@ -7,6 +7,8 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
@@ -121,6 +123,18 @@ async function expectEqualsExport(replica: string, mailbox: string) {
   expect(mtimes(join(replica, mailbox))).toEqual(mtimes(exported));
 }
 
+/** An HTTP server on loopback standing in for a healthchecks monitor: the requests it got. */
+async function pingMonitor(path: string) {
+  const pings: string[] = [];
+  const monitor = createServer((request, response) => {
+    pings.push(`${request.method} ${request.url}`);
+    response.end('OK');
+  });
+  await new Promise<void>((r) => monitor.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(monitor.address() as AddressInfo).port}${path}`;
+  return { url, pings, close: () => monitor.close() };
+}
+
 const leftovers = (replica: string) =>
   execFileSync('find', ['.', '-path', '*/tmp/*', '-type', 'f'], { cwd: replica, encoding: 'utf8' }).trim();
 
@@ -210,10 +224,17 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
     expect(behind).toHaveLength(1);
     expect(behind[0]).toMatchObject({ dir: replica(), state: 'ok', behind: { logObjects: 2 } });
     expect(Date.parse(behind[0].lastSuccessAt)).toBeGreaterThan(Date.now() - 10 * 60_000);
-    const run = await cli(['--json', 'sync', replica()]);
+    // --ping: a GET after the successful run (the healthchecks convention).
+    const { url, pings, close } = await pingMonitor('/ping/replica');
+    const run = await cli(['--json', 'sync', replica(), '--ping', url]).finally(close);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, added: 2 });
+    expect(pings).toEqual(['GET /ping/replica']);
     await expectEqualsExport(replica(), 'bob@example.com');
+    // verify takes a replica's mailbox as it takes an unpacked bundle.
+    const verified = await cli(['verify', join(replica(), 'bob@example.com')]);
+    expect(verified.stderr).toBe('');
+    expect(verified.code).toBe(0);
     const after = await cli(['status']);
     expect(after.stdout).toContain(`${replica()}: last successful sync`);
     expect(after.stdout).toMatch(/ago\); up to date/);
@@ -361,7 +382,10 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
         );
     }
     const files = readdirSync(join(replica(), 'bob@example.com', 'Maildir', 'cur')).length;
-    const run = await cli(['--json', 'sync', replica()]);
+    // A run with a problem does not ping (the monitor then alerts on the silence).
+    const { url, pings, close } = await pingMonitor('/ping');
+    const run = await cli(['--json', 'sync', replica(), '--ping', url]).finally(close);
+    expect(pings).toEqual([]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/missing upstream or not readable/);
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, added: 0, pending: 1 });

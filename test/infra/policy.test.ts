@@ -59,6 +59,7 @@ import { DeliveryLog } from '../../shared/delivery-log/log';
 import { GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE } from '../../shared/forwarding/gmail';
 import { storedCanaryFinder } from '../../shared/health/canary-trail';
 import { itemKeys } from '../../shared/index/schema';
+import type { ObjectLocks, ObjectVersion, Retention } from '../../shared/ports';
 import { archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
 import { deliveryLogSource, leafIdentity } from '../../shared/transparency/leaf';
@@ -572,7 +573,7 @@ describe("every SDK command each function's own run sends is allowed by its role
     });
     const reconcileLocker = archiveLocker(config, new S3ObjectLocks(reconcileClients.s3));
     const reconcileStore = lockingStore(new S3RawMailStore(reconcileClients.s3), reconcileLocker);
-    await createReconcileHandler({
+    const reconcile = createReconcileHandler({
       config,
       store: reconcileStore,
       ...(reconcileLocker ? { locker: reconcileLocker } : {}),
@@ -583,7 +584,8 @@ describe("every SDK command each function's own run sends is allowed by its role
       logger,
       // Metrics are log lines (the embedded metric format), no API call to record.
       metrics: { addMetric: () => undefined, publishStoredMetrics: () => undefined } as never,
-    })().catch(() => undefined);
+    });
+    await reconcile().catch(() => undefined);
 
     // Sent collection: what the Gmail user sent is archived into alice's Sent folder.
     const sentId = functionId('GmailDeliverySentCollectorFunction');
@@ -613,8 +615,9 @@ describe("every SDK command each function's own run sends is allowed by its role
     google.userSends(GMAIL_TARGET, makeMessage({ subject: 'sent from gmail' }));
     await collect();
 
-    // Seal: the delivery log the runs above wrote is sealed twice (the second finds nothing new), signed by
-    // the KMS key (answered by an Ed25519 stand-in), and the grown checkpoint mailed through the alarm topic.
+    // Seal: the delivery log the runs above wrote is sealed (after a run that stopped) and sealed again (nothing
+    // new), signed by the KMS key (answered by an Ed25519 stand-in), the grown checkpoint mailed through the
+    // alarm topic, and each file it creates locked.
     const sealId = functionId('SealFunction');
     const sealEnv = environment(sealId);
     const sealClients = clientsOf(sealId);
@@ -635,8 +638,23 @@ describe("every SDK command each function's own run sends is allowed by its role
     const sns = recordCalls(new SNSClient({ region: REGION }), 'sns', sealClients.recorded, () => ({
       MessageId: 'n',
     }));
+    // The first seal stops between its first file's put and that file's lock (the lock step fails once).
+    const sealLocks = new S3ObjectLocks(sealClients.s3);
+    let lockFails = true;
+    const interrupted: ObjectLocks = Object.assign(Object.create(sealLocks), {
+      retain: async (version: ObjectVersion, retention: Retention) => {
+        if (!lockFails) return sealLocks.retain(version, retention);
+        lockFails = false;
+        throw new Error('the seal stopped before its lock step');
+      },
+    });
     const seal = createSealHandler({
-      store: new S3WriteOnceStore(sealClients.s3, sealEnv.RAW_BUCKET as string, TRANSPARENCY_PREFIX),
+      store: new S3WriteOnceStore(
+        sealClients.s3,
+        sealEnv.RAW_BUCKET as string,
+        TRANSPARENCY_PREFIX,
+        archiveLocker(config, interrupted),
+      ),
       signer: () => KmsNoteSigner.open(kms, sealEnv.SIGNING_KEY_ARN as string, logOrigin(config, 'aws')),
       source: deliveryLogSource(
         new DeliveryLog(new S3RawMailStore(sealClients.s3), sealEnv.RAW_BUCKET as string),
@@ -645,8 +663,14 @@ describe("every SDK command each function's own run sends is allowed by its role
       logger,
       metrics: new Metrics({ namespace: 'MailArchiver', serviceName: 'mail-archiver-seal' }),
     });
+    await expect(seal()).rejects.toThrow('the seal stopped before its lock step');
     expect((await seal()).size).toBeGreaterThan(0);
     await seal();
+    // The scheduled reconcile's next run: its lock sweep finds the log file the first seal left unlocked.
+    await reconcile().catch(() => undefined);
+    const setupLocks = new S3ObjectLocks(setup.s3);
+    for await (const version of setupLocks.versions(bucket, TRANSPARENCY_PREFIX))
+      expect(await setupLocks.retention(version), version.key).toBeDefined();
 
     // Canary: the first run sends (no record yet); SES stores the canary without announcing it (SES's own
     // Message-ID in place of ours); the second run finds it by listing incoming/ and reading header blocks.
@@ -796,6 +820,7 @@ describe("every SDK command each function's own run sends is allowed by its role
       seal: [
         'clients',
         'kms-note-signer',
+        's3-object-locks',
         's3-raw-store',
         's3-write-once-store',
         'sns-witness',
@@ -833,6 +858,45 @@ describe("every SDK command each function's own run sends is allowed by its role
         denied.push(`${request.action} ${request.resource}: ${verdict(result)}`);
     }
     expect(denied).toEqual([]);
+  });
+
+  it("the seal locks each file of the log it creates, which only the seal's lock grant allows", async () => {
+    // Watched to fail: without the grant (its statements' s3:PutObjectRetention taken out) the same recorded
+    // requests are denied, so the Allowed verdict above rests on that grant and nothing else.
+    const id = functionId('SealFunction');
+    const locks = requestsOf(id).filter((r) => r.action === 's3:PutObjectRetention');
+    expect(locks.length).toBeGreaterThan(0);
+    expect(locks.every((r) => r.resource.includes(`/${TRANSPARENCY_PREFIX}`))).toBe(true);
+    const role = model.roleOf(id);
+    const withoutGrant = model.rolePolicies(role).map(({ name, policy }) => ({
+      name,
+      policy: {
+        ...policy,
+        Statement: policy.Statement.flatMap((statement) => {
+          const actions = ([] as string[])
+            .concat(statement.Action as string | string[])
+            .filter((action) => action !== 's3:PutObjectRetention');
+          return actions.length > 0 ? [{ ...statement, Action: actions }] : [];
+        }),
+      },
+    }));
+    const principal = model.getAtt(role, 'Arn');
+    for (const request of locks) {
+      const bucket = model.resourceFor(request.resource.split('/')[0] as string);
+      const options = {
+        resourcePolicy: bucket ? model.resourcePolicy(bucket) : undefined,
+        context: request.context,
+      };
+      const granted = await simulate(principal, request.action, request.resource, {
+        ...options,
+        identityPolicies: model.rolePolicies(role),
+      });
+      const denied = await simulate(principal, request.action, request.resource, {
+        ...options,
+        identityPolicies: withoutGrant,
+      });
+      expect([verdict(granted), verdict(denied)], request.resource).toEqual(['Allowed', 'ImplicitlyDenied']);
+    }
   });
 
   it.each(ourFunctions)('%s: holds no grant it never used', (id) => {

@@ -94,6 +94,18 @@ describe('the replica in a second account', { timeout: 300_000 }, () => {
       REPLICA_CANARY_PREFIX,
     ]);
     expect(new Set(configuration.Rules.map((r) => r.Priority)).size).toBe(LOCKED_PREFIXES.length + 1);
+    // Priorities are fixed once deployed: the rules before the transparency log's kept theirs (4, 3, 2, 1).
+    expect(
+      Object.fromEntries(
+        configuration.Rules.map((r) => [(r.Filter as { Prefix: string }).Prefix, r.Priority] as const),
+      ),
+    ).toEqual({
+      'incoming/': 4,
+      'envelopes/': 3,
+      'delivery-log/': 2,
+      'transparency/': 5,
+      [REPLICA_CANARY_PREFIX]: 1,
+    });
     for (const rule of configuration.Rules.slice(0, LOCKED_PREFIXES.length)) {
       expect(rule).toMatchObject({
         Status: 'Enabled',

@@ -47,9 +47,15 @@ describe('the transparency log in the stack', () => {
       'TransparencySealFunctionRoleDefaultPolicy',
     ]);
     const onLog = statements.filter((s) => JSON.stringify(s.Resource).includes('/transparency/*'));
-    expect(onLog.length).toBe(2); // the sealer (get, put) and the exporter (get)
-    for (const s of onLog)
-      expect(actions(s).every((a) => a === 's3:GetObject' || a === 's3:PutObject')).toBe(true);
+    // The sealer (get, create, lock each file it creates), the exporter (get) and the lock sweep of the
+    // scheduled reconcile (read a new version's retention, lock one without): nothing deletes or bypasses.
+    expect(
+      onLog.map((s) => `${s.id.replace(/[A-F0-9]{8}$/, '')}: ${actions(s).sort().join(' ')}`).sort(),
+    ).toEqual([
+      'ExportExportFunctionRoleDefaultPolicy: s3:GetObject',
+      'ReconcileReconcileFunctionRoleDefaultPolicy: s3:GetObjectRetention s3:PutObjectRetention',
+      'TransparencySealFunctionRoleDefaultPolicy: s3:GetObject s3:PutObject s3:PutObjectRetention',
+    ]);
     const bucketPolicy = statementsOf(template.findResources('AWS::S3::BucketPolicy'));
     const createOnly = bucketPolicy.find((s) => (s as { Sid?: string }).Sid === 'TransparencyLogCreateOnly');
     expect(createOnly).toMatchObject({

@@ -1,7 +1,10 @@
 // Object Lock on the local stack, end to end: the ingest path locks what it reads and writes (the raw version SES
 // stored, every sidecar version) through the same SDK calls as on AWS, and the local S3 server then refuses what
 // S3 refuses: deleting a locked or held version, overwriting a version's bytes, shortening retention, bypassing
-// governance without the permission, and an Object Lock write without an integrity checksum.
+// governance without the permission, and an Object Lock write without an integrity checksum. The transparency
+// log's files are locked by the seal that creates them, and a log file left unlocked is the sweep's, not a
+// message's.
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,15 +17,21 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBucket, type S3Local, startS3Local } from '../../cli/local/services';
+import { archiveStorage } from '../../cli/target/archive';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { archiveReceivedMail } from '../../shared/archive/ingest';
-import { envelopeKey, rawMailKey } from '../../shared/index/schema';
+import { deliveryRecordOf } from '../../shared/delivery-log/record';
+import { envelopeKey, rawMailKey, TRANSPARENCY_PREFIX } from '../../shared/index/schema';
 import type { ListedVersion } from '../../shared/ports';
 import { ArchiveLocker, archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
 import { sweepUnlocked } from '../../shared/retention/sweep';
+import { deliveryLogSource } from '../../shared/transparency/leaf';
+import { checkpointPath, LogOverwriteError } from '../../shared/transparency/log-files';
+import { KeyFileSigner } from '../../shared/transparency/note';
+import { seal } from '../../shared/transparency/seal';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -102,6 +111,91 @@ describe('ingest locks what it reads and writes (local stack, governance, 30 day
   });
 });
 
+describe('the seal locks each file of the transparency log it creates (local stack, governance, 30 days)', () => {
+  let services: TestServices;
+  const config = exampleConfig({ archive: { lock: { mode: 'governance', retainDays: 30 } } });
+  beforeAll(async () => {
+    services = await startTestServices();
+  }, 60_000);
+  afterAll(async () => services?.stop());
+
+  it('every tile, entry bundle, checkpoint and seal record version is locked; deleting one or writing another checkpoint is refused', async () => {
+    // The local archive as the CLI composes it (cli/target/archive.ts): its transparency store locks.
+    const archive = archiveStorage(services.clients, services.bucket, services.tableName, config);
+    const locks = new S3ObjectLocks(services.clients.s3);
+    for (const subject of ['one', 'two', 'three']) {
+      const { notification } = await receiveLikeSes(
+        services.store,
+        services.bucket,
+        makeMessage({ subject }),
+        {
+          recipients: ['alice@example.com'],
+        },
+      );
+      await archiveReceivedMail(notification, { config, store: archive.store, index: archive.index });
+    }
+    const rows = [];
+    for await (const row of archive.index.allDeliveries()) rows.push(deliveryRecordOf(row));
+    await archive.deliveryLog.append('reindex', rows);
+    const signer = new KeyFileSigner(
+      'example.com/mail-archiver/Test/local',
+      generateKeyPairSync('ed25519').privateKey,
+    );
+    const before = Date.now();
+    const report = await seal({
+      store: archive.transparency,
+      signer,
+      source: deliveryLogSource(archive.deliveryLog),
+    });
+    expect(report.size).toBe(3);
+
+    const versions = await collect(locks.versions(services.bucket, TRANSPARENCY_PREFIX));
+    const kinds = new Set(versions.map((v) => v.key.slice(TRANSPARENCY_PREFIX.length).split('/')[0]));
+    expect([...kinds].sort()).toEqual(['checkpoints', 'key.pub', 'seals', 'tile']);
+    for (const version of versions) {
+      const retention = await locks.retention(version);
+      expect(retention?.mode, version.key).toBe('GOVERNANCE');
+      expect(new Date(retention?.retainUntil ?? 0).getTime(), version.key).toBeGreaterThanOrEqual(
+        before + 30 * DAY - 1000,
+      );
+    }
+    const checkpoint = versions.find(
+      (v) => v.key === TRANSPARENCY_PREFIX + checkpointPath(3),
+    ) as ListedVersion;
+    const tile = versions.find((v) => v.key.startsWith(`${TRANSPARENCY_PREFIX}tile/0/`)) as ListedVersion;
+    for (const version of [checkpoint, tile]) {
+      expect(
+        await errorOf(
+          services.clients.s3.send(
+            new DeleteObjectCommand({
+              Bucket: version.bucket,
+              Key: version.key,
+              VersionId: version.versionId,
+            }),
+          ),
+        ),
+        version.key,
+      ).toBe('403 AccessDenied');
+    }
+    await expect(
+      archive.transparency.putOnce(checkpointPath(3), Buffer.from('another root'), 'text/plain'),
+    ).rejects.toThrow(LogOverwriteError);
+    // What was sealed is still there, byte for byte, and the next seal (nothing new) finds the log intact.
+    const sealed = await services.clients.s3.send(
+      new GetObjectCommand({
+        Bucket: checkpoint.bucket,
+        Key: checkpoint.key,
+        VersionId: checkpoint.versionId,
+      }),
+    );
+    expect(await text(sealed.Body as AsyncIterable<Uint8Array>)).toBe(report.checkpoint);
+    expect(
+      (await seal({ store: archive.transparency, signer, source: deliveryLogSource(archive.deliveryLog) }))
+        .size,
+    ).toBe(3);
+  });
+});
+
 describe('the lock sweep', () => {
   let services: TestServices;
   beforeAll(async () => {
@@ -127,7 +221,15 @@ describe('the lock sweep', () => {
       { bucket: services.bucket, key: 'reports/not-locked.json' },
       Buffer.from('{}'),
     );
-    // One lock fails (S3 refusing it): that message is reported and the cursor does not move.
+    // A file of the transparency log whose seal stopped before its lock step: locked like the rest, but its
+    // failure is not a message's.
+    await services.transparency.putOnce(
+      'tile/entries/000.p/1',
+      Buffer.from('entry'),
+      'application/octet-stream',
+    );
+    // One message's lock and the log file's fail (S3 refusing them): both are reported, one message is counted,
+    // and the cursor does not move.
     const failing = new ArchiveLocker(
       {
         ...locks,
@@ -136,7 +238,7 @@ describe('the lock sweep', () => {
         legalHold: locks.legalHold.bind(locks),
         setLegalHold: locks.setLegalHold.bind(locks),
         retain: async (version, retention) => {
-          if (version.key === envelopeKey('sweep-b'))
+          if (version.key === envelopeKey('sweep-b') || version.key.startsWith(TRANSPARENCY_PREFIX))
             throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
           return locks.retain(version, retention);
         },
@@ -145,7 +247,10 @@ describe('the lock sweep', () => {
     );
     const first = await sweepUnlocked({ locker: failing, bucket: services.bucket });
     expect(first.locked).toBe(5);
-    expect(first.unlocked.map((u) => u.key)).toEqual([envelopeKey('sweep-b')]);
+    expect(first.unlocked.map((u) => u.key)).toEqual([
+      envelopeKey('sweep-b'),
+      'transparency/tile/entries/000.p/1',
+    ]);
     expect(first.unlockedMessages).toBe(1);
     expect(first.lockedThrough).toBeUndefined();
     // The next sweep locks it; then one that starts from its cursor examines only what is new.
@@ -153,8 +258,8 @@ describe('the lock sweep', () => {
     // Two hours on, past the hour a write may still be locking its version.
     const later = new Date(Date.now() + 2 * 3600 * 1000);
     const second = await sweepUnlocked({ locker, bucket: services.bucket, now: () => later });
-    expect([second.locked, second.unlockedMessages]).toEqual([1, 0]);
-    for (const key of [rawMailKey('sweep-a'), envelopeKey('sweep-b')]) {
+    expect([second.locked, second.unlockedMessages]).toEqual([2, 0]);
+    for (const key of [rawMailKey('sweep-a'), envelopeKey('sweep-b'), 'transparency/tile/entries/000.p/1']) {
       const [version] = await collect(locks.versions(services.bucket, key));
       expect((await locks.retention(version as ListedVersion))?.mode).toBe('GOVERNANCE');
     }
