@@ -35,7 +35,14 @@ export async function takeLock(
   for (let attempt = 0; ; attempt++) {
     try {
       const handle = await open(path, 'wx', 0o600);
-      await handle.write(`${process.pid} ${host}\n`);
+      try {
+        await handle.writeFile(`${process.pid} ${host}\n`);
+      } catch (error) {
+        // A full disk: no empty lock is left behind.
+        await handle.close().catch(() => undefined);
+        await unlink(path).catch(() => undefined);
+        throw error;
+      }
       await handle.close();
       return {
         release: async () => {
