@@ -92,7 +92,8 @@ export async function syncBench(
         dir,
         String(CONCURRENCY),
       ],
-      { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 },
+      // The thread pool cli/bin.js gives the CLI (the child runs the sync's code without the bin).
+      { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, UV_THREADPOOL_SIZE: '16' } },
     );
     const run = JSON.parse(out.trim().split('\n').pop() as string) as ChildRun;
     if (!run.ok) throw new Error(`the bench's sync of ${dir} reported problems`);

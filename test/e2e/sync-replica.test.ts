@@ -470,4 +470,94 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
     expect(refused.stderr).toMatch(/not-a-replica is not a replica/);
     expect(readdirSync(notReplica)).toEqual(['photo.jpg']);
   }, 180_000);
+  it('stops on a full disk with one line naming the replica, counts nothing half-written, and the next run completes', async (context) => {
+    const mount = join(root, 'small-disk');
+    mkdirSync(mount);
+    // A disk of half what alice's replica takes fills in the middle of her first sync.
+    const needed = Number(
+      execFileSync('du', ['-sk', join(replica(), 'alice@example.com')], { encoding: 'utf8' }).split('\t')[0],
+    );
+    try {
+      execFileSync(
+        'mount',
+        ['-t', 'tmpfs', '-o', `size=${Math.ceil(needed / 2)}k,mode=0700`, 'tmpfs', mount],
+        { stdio: 'pipe' },
+      );
+    } catch (error) {
+      console.warn(
+        `full disk test skipped: cannot mount a small tmpfs here (${String((error as { stderr?: Buffer }).stderr ?? error).trim()}); it needs root`,
+      );
+      context.skip();
+    }
+    try {
+      const dir = join(mount, 'replica');
+      const full = await cli(['sync', dir, '--mailbox', 'alice@example.com']);
+      expect(full.code).toBe(1);
+      expect(full.stderr.trim().split('\n')).toEqual([
+        expect.stringContaining(`the disk holding ${dir} is full`),
+      ]);
+      // Nothing half-written is counted: every file a uidlist or the journal names is whole (the export's bytes).
+      const exported = join(root, `export-full-${Date.now()}`);
+      const bundle = join(root, `alice-full-${Date.now()}.tar.gz`);
+      await exportToFile(
+        { index: storage.index, store: storage.store },
+        { mailbox: 'alice@example.com', format: 'maildir' },
+        bundle,
+      );
+      mkdirSync(exported);
+      unpack(bundle, exported);
+      const named = new Set<string>();
+      const maildir = join(dir, 'alice@example.com', 'Maildir');
+      const folders = (() => {
+        try {
+          return [
+            '.',
+            ...readdirSync(maildir).filter(
+              (n) => n.startsWith('.') && statSync(join(maildir, n)).isDirectory(),
+            ),
+          ];
+        } catch {
+          return [];
+        }
+      })();
+      for (const folder of folders) {
+        const uidlist = join(maildir, folder, 'dovecot-uidlist');
+        let text = '';
+        try {
+          text = readFileSync(uidlist, 'utf8');
+        } catch {
+          continue;
+        }
+        const files = readdirSync(join(maildir, folder, 'cur'));
+        for (const line of text.split('\n').slice(1).filter(Boolean)) {
+          const base = line.slice(line.indexOf(':') + 1);
+          named.add(base);
+          const file = files.find((f) => f.startsWith(`${base}:2,`));
+          expect(file, `${folder} ${base}`).toBeDefined();
+          expect(readFileSync(join(maildir, folder, 'cur', file as string))).toEqual(
+            readFileSync(join(exported, 'alice@example.com', 'Maildir', folder, 'cur', file as string)),
+          );
+        }
+      }
+      const journal = join(dir, '.mail-archiver-sync', 'mailboxes', 'alice%40example.com.jsonl');
+      for (const line of (() => {
+        try {
+          return readFileSync(journal, 'utf8').split('\n').filter(Boolean);
+        } catch {
+          return [];
+        }
+      })())
+        expect(named.has(JSON.parse(line).file)).toBe(true);
+      // Space freed: the next run completes, and leaves nothing of the failed one behind.
+      execFileSync('mount', ['-o', 'remount,size=256m', mount]);
+      const again = await cli(['sync', dir, '--mailbox', 'alice@example.com']);
+      expect(again.stderr).toBe('');
+      expect(again.code).toBe(0);
+      await expectEqualsExport(dir, 'alice@example.com');
+      expect(leftovers(dir)).toBe('');
+      expect(execFileSync('find', ['.', '-name', '*.tmp-*'], { cwd: dir, encoding: 'utf8' }).trim()).toBe('');
+    } finally {
+      execFileSync('umount', ['-l', mount]);
+    }
+  }, 180_000);
 });
