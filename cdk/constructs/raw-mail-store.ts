@@ -130,21 +130,7 @@ export class RawMailStore extends Construct {
         },
       ],
     });
-    // Governance retention is bypassed by whoever holds s3:BypassGovernanceRetention and asks for it
-    // (object-lock-overview, "Governance mode"): denied here to every principal but the break-glass role, so that
-    // no identity policy (an administrator's included) can grant it.
-    this.bucket.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'DenyGovernanceBypass',
-        effect: Effect.DENY,
-        principals: [new AnyPrincipal()],
-        actions: ['s3:BypassGovernanceRetention'],
-        resources: [this.bucket.arnForObjects('*')],
-        ...(props.breakGlassRoleArn
-          ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.breakGlassRoleArn } } }
-          : {}),
-      }),
-    );
+    denyGovernanceBypass(this.bucket, props.breakGlassRoleArn);
   }
 
   /**
@@ -398,4 +384,23 @@ export class RawMailStore extends Construct {
       reason,
     });
   }
+}
+
+/**
+ * Governance retention is bypassed by whoever holds s3:BypassGovernanceRetention and asks for it
+ * (object-lock-overview, "Governance mode"): a bucket policy statement (sid DenyGovernanceBypass) denies it to every
+ * principal but `exceptRoleArn` (the break-glass role, when there is one), so that no identity policy (an
+ * administrator's included) can grant it. Used by the archive bucket and the replica bucket.
+ */
+export function denyGovernanceBypass(bucket: Bucket, exceptRoleArn?: string): void {
+  bucket.addToResourcePolicy(
+    new PolicyStatement({
+      sid: 'DenyGovernanceBypass',
+      effect: Effect.DENY,
+      principals: [new AnyPrincipal()],
+      actions: ['s3:BypassGovernanceRetention'],
+      resources: [bucket.arnForObjects('*')],
+      ...(exceptRoleArn ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': exceptRoleArn } } } : {}),
+    }),
+  );
 }

@@ -2,6 +2,7 @@
 // a state (a restore's state file, a replica directory). A lock whose process is gone (SIGKILL, power loss) is
 // taken over; a lock held by a live process, or by a process of another host (which cannot be checked from here),
 // is refused.
+import { readFileSync, unlinkSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
@@ -60,6 +61,20 @@ export async function takeLock(
       tookOver = holder;
       await unlink(path).catch(() => undefined);
     }
+  }
+}
+
+/**
+ * Frees the lock file `path` if this process holds it, synchronously (for an exit handler, where nothing
+ * asynchronous runs any more); a missing lock or another holder's is left as it is.
+ */
+export function releaseIfHeldSync(path: string): void {
+  try {
+    const [pidText, holderHost] = readFileSync(path, 'utf8').trim().split(/\s+/);
+    if (Number.parseInt(pidText ?? '', 10) === process.pid && (holderHost ?? hostname()) === hostname())
+      unlinkSync(path);
+  } catch {
+    // no lock file: nothing to free
   }
 }
 
