@@ -100,6 +100,8 @@ export function deliverThrough(
           messageId: notification.mail.messageId,
           body: JSON.stringify(notification),
           eventSource: 'aws:sqs',
+          // Delivered once: what fails is parked (cli/local/dead-letters.ts) after ingest wrote its envelope.
+          attributes: { ApproximateReceiveCount: '1' },
         },
       ],
     } as SQSEvent;
