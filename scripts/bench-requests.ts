@@ -16,18 +16,56 @@ export interface RequestsRow {
   unit: string;
 }
 
-/** Counts every command each client sends, by `<service> <command>`. */
-function countRequests(clients: AwsClients, counts: Map<string, number>): void {
+/** What one received message costs on AWS, per message: requests by kind, and DynamoDB's capacity units. */
+export interface MeasuredRequests {
+  /** `<service> <command>` (S3 also `<first key segment>/`) -> requests per message, SES's own write included. */
+  perKind: Record<string, number>;
+  /** SQS requests per message on the AWS path. */
+  sqs: number;
+  /** DynamoDB write and read capacity units per message, as DynamoDB reported them (ReturnConsumedCapacity). */
+  wru: number;
+  rru: number;
+}
+
+const READS = /^DynamoDB (GetItem|BatchGetItem|Query|Scan|TransactGetItems)$/;
+
+interface Tally {
+  counts: Map<string, number>;
+  wru: number;
+  rru: number;
+  /** Off while the bench stores a message the way SES does (counted apart: SES's write is not locked by it). */
+  on: boolean;
+}
+
+/**
+ * Counts every command each client sends while `tally.on`, by `<service> <command>` (S3 by the key's first
+ * segment too: `incoming/`, `envelopes/`, `delivery-log/`), and asks DynamoDB for the capacity each request
+ * consumed (ReturnConsumedCapacity INDEXES: the table's units and each index's, summed).
+ */
+function countRequests(clients: AwsClients, tally: Tally): void {
   const counter =
-    (service: string) =>
+    (service: 'S3' | 'DynamoDB') =>
     <Input extends object, Output extends object>(
       next: InitializeHandler<Input, Output>,
       context: HandlerExecutionContext,
     ): InitializeHandler<Input, Output> =>
     async (args) => {
-      const name = `${service} ${String(context.commandName).replace(/Command$/, '')}`;
-      counts.set(name, (counts.get(name) ?? 0) + 1);
-      return next(args);
+      if (!tally.on) return next(args);
+      const input = args.input as { Key?: unknown; ReturnConsumedCapacity?: string };
+      const family = service === 'S3' && typeof input.Key === 'string' ? ` ${input.Key.split('/')[0]}/` : '';
+      const name = `${service} ${String(context.commandName).replace(/Command$/, '')}${family}`;
+      tally.counts.set(name, (tally.counts.get(name) ?? 0) + 1);
+      if (service === 'DynamoDB') input.ReturnConsumedCapacity = 'INDEXES';
+      const result = await next(args);
+      // One entry per table (a list for transactions and batches); CapacityUnits is the entry's total.
+      const consumed = (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity;
+      const units = ([consumed ?? []].flat() as { CapacityUnits?: number }[]).reduce(
+        (sum, c) => sum + (c.CapacityUnits ?? 0),
+        0,
+      );
+      if (READS.test(name)) tally.rru += units;
+      else tally.wru += units;
+      return result;
     };
   const options = { step: 'initialize', name: 'benchRequestCounter' } as const;
   clients.s3.middlewareStack.add(counter('S3'), options);
@@ -44,7 +82,7 @@ export async function requestsBench(work: string, messages: Buffer[], config: Ar
     home,
     forwarding: { smarthost: { host: sink.host, port: sink.port }, home },
   });
-  const counts = new Map<string, number>();
+  const tally: Tally = { counts: new Map(), wru: 0, rru: 0, on: false };
   let queued = 0;
   try {
     const queue = archive.forwarding?.queue;
@@ -58,22 +96,30 @@ export async function requestsBench(work: string, messages: Buffer[], config: Ar
     const sample = messages.slice(0, 51);
     const [first, ...rest] = sample;
     if (!first) throw new Error('no messages');
-    const deliver = async (raw: Buffer) =>
-      archive.deliver(
-        await receiveRawMessage(archive, {
-          raw,
-          envelopeFrom: 'sender@example.org',
-          recipients: ['alice@example.com'],
-        }),
-      );
-    await deliver(first);
-    countRequests(archive.clients, counts);
+    countRequests(archive.clients, tally);
+    const deliver = async (raw: Buffer, counted: boolean) => {
+      // SES's own write (one PutObject, billed to the bucket's owner) is added below: locally it goes through
+      // the locking store, which SES's write on AWS does not (ingest locks the version it reads).
+      const notification = await receiveRawMessage(archive, {
+        raw,
+        envelopeFrom: 'sender@example.org',
+        recipients: ['alice@example.com'],
+      });
+      tally.on = counted;
+      await archive.deliver(notification);
+      tally.on = false;
+    };
+    await deliver(first, false);
     queued = 0;
-    for (const raw of rest) await deliver(raw);
+    for (const raw of rest) await deliver(raw, true);
     const n = rest.length;
+    const perKind: Record<string, number> = { 'S3 PutObject incoming/ (SES)': 1 };
+    for (const [kind, count] of tally.counts) perKind[kind] = count / n;
     const rows: RequestsRow[] = [];
     const per = (prefix: string) =>
-      [...counts].filter(([k]) => k.startsWith(prefix)).reduce((sum, [, v]) => sum + v, 0) / n;
+      Object.entries(perKind)
+        .filter(([k]) => k.startsWith(prefix))
+        .reduce((sum, [, v]) => sum + v, 0);
     // SQS on AWS per message: the ingest queue's receive and delete, the forward queue's send, receive, delete.
     const sqs = 2 + (queued / n) * 3;
     for (const [kind, value] of [
@@ -87,16 +133,20 @@ export async function requestsBench(work: string, messages: Buffer[], config: Ar
       value: per('S3 ') + per('DynamoDB ') + sqs,
       unit: 'requests',
     });
-    const detail = [...counts]
+    const wru = tally.wru / n;
+    const rru = tally.rru / n;
+    rows.push({ metric: 'DynamoDB write capacity units per received message', value: wru, unit: 'WRU' });
+    rows.push({ metric: 'DynamoDB read capacity units per received message', value: rru, unit: 'RRU' });
+    const detail = Object.entries(perKind)
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => `${k} ${(v / n).toFixed(2)}`)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}`)
       .join(', ');
+    const measured: MeasuredRequests = { perKind, sqs, wru, rru };
     return {
       rows,
-      sqs,
-      perKind: Object.fromEntries([...counts].map(([k, v]) => [k, v / n])),
+      ...measured,
       notes: [
-        `Requests per received message (${n} corpus messages to alice@example.com, forwarded to one Gmail target, after one warm-up; SDK middleware on the handlers' own clients): ${detail}; SQS on AWS ${sqs.toFixed(2)} (ingest queue receive + delete; forward queue send, receive, delete per ingest that forwards, unbatched: AWS batches up to 10, so fewer).`,
+        `Requests per received message (${n} corpus messages to alice@example.com, forwarded to one Gmail target, after one warm-up; SDK middleware on the handlers' own clients; SES's own write of the raw message counted as the one PutObject it is on AWS): ${detail}; DynamoDB ${wru.toFixed(1)} WRU and ${rru.toFixed(1)} RRU as it reported them (ReturnConsumedCapacity INDEXES); SQS on AWS ${sqs.toFixed(2)} (ingest queue receive + delete; forward queue send, receive, delete per ingest that forwards, unbatched: AWS batches up to 10, so fewer).`,
       ],
     };
   } finally {

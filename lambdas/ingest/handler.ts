@@ -80,6 +80,8 @@ export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
       const outcome = await ingestNotification(notificationBody(record.body), {
         ...rest,
         ...(batch ? { logBatch: batch } : {}),
+        // A redelivery (or a record that does not say): the run before may have died without throwing.
+        receiptFirst: record.attributes?.ApproximateReceiveCount !== '1',
       });
       const mailboxes = outcome?.deliveries.map((d) => d.mailbox) ?? [];
       if (countsAsReceived(rest.config, mailboxes)) received++;

@@ -1,12 +1,6 @@
 // DeliveryIndex on DynamoDB (AWS or DynamoDB Local): delivery rows; the folder items and mailbox registry are
 // shared/adapters/dynamo-folders.ts's.
-import {
-  GetCommand,
-  PutCommand,
-  paginateQuery,
-  paginateScan,
-  TransactWriteCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { errorMessage } from '../errors';
 import { RowTooLargeError } from '../index/row-budget';
 import {
@@ -27,7 +21,6 @@ import type { DeliveryIndex, ListQuery } from '../ports';
 import type { Folder } from '../receiving/routing';
 import { DynamoFolders } from './dynamo-folders';
 import {
-  cancellationReasons,
   type IndexTable,
   isConditionalCheckFailed,
   isItemTooLarge,
@@ -119,40 +112,23 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
   }
 
   async putDelivery(row: DeliveryRow): Promise<'created' | 'exists'> {
-    const put = {
-      TableName: this.table.name,
-      Item: deliveryItem(row),
-      ConditionExpression: 'attribute_not_exists(pk)',
-    };
+    // Counted first (once per row, see DynamoFolders.countRow): the row itself is then a plain conditional put,
+    // which DynamoDB bills once, where a transaction would bill the row and its index copies twice.
+    if (await this.folderItems.isCounted(row.mailbox, row.folder)) {
+      await this.folderItems.countRow(row.mailbox, row.folder, row.messageKey);
+    }
     try {
-      if (!(await this.folderItems.isCounted(row.mailbox, row.folder))) {
-        await this.table.doc.send(new PutCommand(put));
-        return 'created';
-      }
-      // The row and its folder's count in one transaction: a retried delivery finds the row and adds nothing.
-      // (A transaction costs twice the write units of its items: about 4 more per message.)
       await this.table.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { Put: put },
-            {
-              Update: {
-                TableName: this.table.name,
-                Key: itemKeys.folder(row.mailbox, row.folder),
-                UpdateExpression: 'ADD messages :one',
-                ConditionExpression: 'counted = :true',
-                ExpressionAttributeValues: { ':one': 1, ':true': true },
-              },
-            },
-          ],
+        new PutCommand({
+          TableName: this.table.name,
+          Item: deliveryItem(row),
+          ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
       return 'created';
     } catch (error) {
       if (isConditionalCheckFailed(error)) return 'exists';
-      const reasons = cancellationReasons(error);
-      if (reasons?.[0] === 'ConditionalCheckFailed') return 'exists';
-      if (isItemTooLarge(error) || reasons?.[0] === 'ValidationError') {
+      if (isItemTooLarge(error)) {
         throw new RowTooLargeError(`DynamoDB refused the row: ${errorMessage(error)}`, { cause: error });
       }
       throw error;

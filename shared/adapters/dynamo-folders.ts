@@ -1,10 +1,17 @@
-// The folder items of the index on DynamoDB (each folder's UIDVALIDITY, last UID and kept count) and the mailbox
-// registry: what `status` and `search` read instead of the rows, so they answer in proportion to the folders and
-// mailboxes there are, not to the messages.
-import { GetCommand, PutCommand, paginateQuery, paginateScan, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+// The folder items of the index on DynamoDB (each folder's UIDVALIDITY, last UID and kept count, and the rows' count
+// tokens) and the mailbox registry: what `status` and `search` read instead of the rows, so they answer in
+// proportion to the folders and mailboxes there are, not to the messages.
+import {
+  GetCommand,
+  PutCommand,
+  paginateQuery,
+  paginateScan,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { type FolderState, GSI_BY_FOLDER_UID, indexKeys, itemKeys } from '../index/schema';
 import type { Folder } from '../receiving/routing';
-import { type IndexTable, isConditionalCheckFailed } from './dynamo-table';
+import { cancellationReasons, type IndexTable, isConditionalCheckFailed } from './dynamo-table';
 
 export class DynamoFolders {
   /**
@@ -127,6 +134,43 @@ export class DynamoFolders {
     // A folder that does not exist yet is not remembered: it may be made (counted) before the next row.
     if (Item) this.counting.set(folderId(mailbox, folder), Item.counted === true);
     return Item?.counted === true;
+  }
+
+  /**
+   * Counts a row of a counted folder exactly once, before the row is written: one transaction of the row's count
+   * token (itemKeys.countToken, written once, never removed) and `ADD messages 1` on the folder item. A retried or
+   * concurrent delivery of the same row finds the token and adds nothing, whether the row was written or not; a
+   * run that dies between this and the row leaves the count one ahead until its retry writes the row. The
+   * transaction holds two small items only (about 4 write units). Throws what DynamoDB throws otherwise.
+   */
+  async countRow(mailbox: string, folder: string, messageKey: string): Promise<void> {
+    try {
+      await this.table.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.table.name,
+                Item: { ...itemKeys.countToken(mailbox, messageKey), folder },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Update: {
+                TableName: this.table.name,
+                Key: itemKeys.folder(mailbox, folder),
+                UpdateExpression: 'ADD messages :one',
+                ConditionExpression: 'counted = :true',
+                ExpressionAttributeValues: { ':one': 1, ':true': true },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      // The token is there (counted before), or the folder is not counted: nothing to add either way.
+      if (!cancellationReasons(error)?.includes('ConditionalCheckFailed')) throw error;
+    }
   }
 
   /** Adds `mailbox` to the registry (idempotent: the same item every time). */

@@ -2,9 +2,11 @@
 // arrived with (recipients and verdicts, Bcc included, which exist nowhere else) and every delivery it got (the
 // mailbox, folder and UID of each index row). With it the index can be rebuilt from S3 alone, UIDs included.
 //
-// It is written before the message is parsed (so a message that fails ingest still has its envelope in S3, not
-// only in a queue that expires) and it accumulates: a second receipt of the same message (a history import
-// again with other recipients) adds its envelope and deliveries, never replaces the earlier ones.
+// A message that fails ingest still gets its envelope in S3, not only in a queue that expires: ingest writes the
+// sidecar once, with the deliveries, when it succeeds; before it throws, when it fails; and before it reads the
+// message, on a redelivery (the run before may have died without throwing). It accumulates: a second receipt of
+// the same message (a history import again with other recipients) adds its envelope and deliveries, never
+// replaces the earlier ones.
 import { z } from 'zod';
 import { errorMessage } from '../errors';
 import type { DeliveryRow } from '../index/schema';
@@ -149,11 +151,16 @@ export async function setAsideDamagedEnvelope(
   const damaged = await readObject(store, { bucket, key: envelopeKey(sesMessageId) });
   const keptAs = damagedEnvelopeKey(sesMessageId, at);
   await store.write({ bucket, key: keptAs }, damaged);
-  await writeEnvelope(store, bucket, { version: 2, sesMessageId, receipts: [], deliveries: [] });
+  await saveEnvelope(store, bucket, { version: 2, sesMessageId, receipts: [], deliveries: [] });
   return keptAs;
 }
 
-async function writeEnvelope(store: RawMailStore, bucket: string, record: EnvelopeRecord): Promise<void> {
+/** Writes the sidecar `envelopes/<SES message id>.json`, replacing what is there. Throws what the store throws. */
+export async function saveEnvelope(
+  store: RawMailStore,
+  bucket: string,
+  record: EnvelopeRecord,
+): Promise<void> {
   await store.write({ bucket, key: envelopeKey(record.sesMessageId) }, Buffer.from(JSON.stringify(record)));
 }
 
@@ -164,23 +171,25 @@ const receiptIdentity = (notification: SesReceivedNotification) =>
     .join('\n');
 
 /**
- * Adds an envelope to the message's sidecar (creating it), unless one with the same recipients is there.
- * Read-modify-write: two different envelopes of one message stored at the same instant could lose one (SES
- * sends one per message id; imports of one file run one after the other).
+ * The message's sidecar (a new one when there is none) with this receipt's envelope added, in memory: `added` says
+ * whether it was new (an envelope with the same recipients is there already otherwise), and so whether the
+ * sidecar needs writing ({@link saveEnvelope}). Read-modify-write: two different envelopes of one message stored
+ * at the same instant could lose one (SES sends one per message id; imports of one file run one after the other).
+ * Throws EnvelopeFormatError (see {@link readEnvelope}) and what the store throws.
  */
-export async function recordReceipt(
+export async function addReceipt(
   store: RawMailStore,
   bucket: string,
   notification: SesReceivedNotification,
-): Promise<EnvelopeRecord> {
+): Promise<{ record: EnvelopeRecord; added: boolean }> {
   const sesMessageId = notification.mail.messageId;
   const existing = await readEnvelope(store, bucket, sesMessageId);
   const record: EnvelopeRecord = existing ?? { version: 2, sesMessageId, receipts: [], deliveries: [] };
   const identity = receiptIdentity(notification);
-  if (record.receipts.some((r) => receiptIdentity(r.notification) === identity)) return record;
+  if (record.receipts.some((r) => receiptIdentity(r.notification) === identity))
+    return { record, added: false };
   record.receipts.push({ notification });
-  await writeEnvelope(store, bucket, record);
-  return record;
+  return { record, added: true };
 }
 
 /** Adds the deliveries of an indexed receipt (a mailbox keeps its first recorded one) and marks it indexed. */
@@ -195,7 +204,7 @@ export async function recordDeliveries(
     deliveries: DeliveryOutcome[];
     at: string;
   },
-  /** The sidecar as `recordReceipt` left it moments ago (saves reading it again). */
+  /** The sidecar as `addReceipt` returned it moments ago (saves reading it again). */
   current?: EnvelopeRecord,
 ): Promise<EnvelopeRecord> {
   const sesMessageId = notification.mail.messageId;
@@ -217,7 +226,7 @@ export async function recordDeliveries(
   const receipt = record.receipts.find((r) => receiptIdentity(r.notification) === identity);
   if (receipt) receipt.indexedAt ??= indexed.at;
   else record.receipts.push({ notification, indexedAt: indexed.at });
-  await writeEnvelope(store, bucket, record);
+  await saveEnvelope(store, bucket, record);
   return record;
 }
 
@@ -232,7 +241,7 @@ export async function recordContentIdentity(
   contentSha256: string,
 ): Promise<EnvelopeRecord> {
   const updated = { ...record, contentSha256, contentRule: CONTENT_RULE };
-  await writeEnvelope(store, bucket, updated);
+  await saveEnvelope(store, bucket, updated);
   return updated;
 }
 
@@ -285,7 +294,7 @@ export async function recordRows(
       record.receipts.push({ notification, indexedAt: at });
     }
   }
-  await writeEnvelope(store, bucket, record);
+  await saveEnvelope(store, bucket, record);
   return record;
 }
 

@@ -37,7 +37,13 @@ import {
 } from '../receiving/routing';
 import { type ImportedState, type SesReceivedNotification, verdictsOf } from '../receiving/ses-notification';
 import type { ArchiveLocker } from '../retention/lock-policy';
-import { type DeliveryOutcome, recordDeliveries, recordReceipt } from './envelope';
+import {
+  addReceipt,
+  type DeliveryOutcome,
+  type EnvelopeRecord,
+  recordDeliveries,
+  saveEnvelope,
+} from './envelope';
 
 export interface IngestDeps {
   config: ArchiverConfig;
@@ -61,6 +67,13 @@ export interface IngestDeps {
    * (a retry after a crash between the row and the log must still log it). The caller flushes the batch.
    */
   logBatch?: DeliveryLogBatch;
+  /**
+   * Write the envelope sidecar before the message is read as well as after it is indexed (a second PUT): the
+   * ingest handler asks for it on an SQS redelivery, since the run before may have died without throwing (a
+   * Lambda timeout) and this one may too. Otherwise the sidecar is written once, after the rows, or before the
+   * error is thrown when this run fails.
+   */
+  receiptFirst?: boolean;
 }
 
 export type { DeliveryOutcome, EnvelopeRecord } from './envelope';
@@ -78,9 +91,10 @@ export interface IngestOutcome {
 
 /**
  * The archive use case: one message SES stored (or an import stored like SES) in, one index row per (mailbox,
- * message) out. Records the receipt in the envelope sidecar first (`envelopes/<SES id>.json`), reads the stored
- * object once (streamed, hashed, parsed within `limits`), routes by the envelope recipients, gives each new row
- * the folder's next UID and writes it conditionally, then queues the forward requests. One message per content
+ * message) out. Records the receipt and the deliveries in the envelope sidecar (`envelopes/<SES id>.json`; see
+ * {@link IngestDeps.receiptFirst} for when it is written), reads the stored object once (streamed, hashed,
+ * parsed within `limits`), routes by the envelope recipients, gives each new row the folder's next UID and writes
+ * it conditionally, then queues the forward requests. One message per content
  * in a mailbox: a delivery whose content (shared/mail/content-identity.ts ContentHasher) the mailbox holds under another message
  * gets no row and is not forwarded; the sidecar records it with `sameAs` (see {@link sameContent}).
  *
@@ -95,17 +109,43 @@ export async function archiveReceivedMail(
   notification: SesReceivedNotification,
   deps: IngestDeps,
 ): Promise<IngestOutcome> {
-  const { config, store, index } = deps;
+  const { store } = deps;
   const location = {
     bucket: notification.receipt.action.bucketName,
     key: notification.receipt.action.objectKey,
   };
   // A message only to the canary address is not locked but tagged, and expires (health.canary.keepDays); only
   // where the archive locks at all (with the lock off, every version is kept, canaries too).
-  const canary = deps.locker !== undefined && isCanaryOnly(config, notification.receipt.recipients);
+  const canary = deps.locker !== undefined && isCanaryOnly(deps.config, notification.receipt.recipients);
   const sidecars = canary ? canaryTagged(store) : store;
-  // The envelope goes to S3 first: if this message never gets indexed, its recipients are not only in a queue.
-  const envelope = await recordReceipt(sidecars, location.bucket, notification);
+  // If this message never gets indexed, its envelope (Bcc recipients included) must still reach S3, not only a
+  // queue that expires: written first on a redelivery, before the error when this run throws, else with the rows.
+  const { record: envelope, added } = await addReceipt(sidecars, location.bucket, notification);
+  if (added && deps.receiptFirst) await saveEnvelope(sidecars, location.bucket, envelope);
+  try {
+    return await indexMessage(notification, deps, { location, envelope, canary, sidecars });
+  } catch (error) {
+    if (added && !deps.receiptFirst) {
+      await saveEnvelope(sidecars, location.bucket, envelope).catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+/** archiveReceivedMail after the receipt: read, route, write the rows, record them in the sidecar, forward. */
+async function indexMessage(
+  notification: SesReceivedNotification,
+  deps: IngestDeps,
+  run: {
+    location: { bucket: string; key: string };
+    envelope: EnvelopeRecord;
+    canary: boolean;
+    /** Where the sidecar is written (tagged as a canary's, for a canary). */
+    sidecars: RawMailStore;
+  },
+): Promise<IngestOutcome> {
+  const { config, store, index } = deps;
+  const { location, envelope, canary, sidecars } = run;
   const body = await store.read(location);
   const summary = await readMessage(body, deps.limits ?? defaultParseLimits);
   // The version SES wrote and this run read, by its id: a later write to the key cannot take its place.

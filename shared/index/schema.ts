@@ -5,6 +5,7 @@
 //   pk = MAILBOX#<mailbox>   sk = EXPORT#<exportId>      an export: its state, progress and result
 //   pk = MAILBOX#<mailbox>   sk = FORWARD#<messageKey>#<target>   the forwarding ledger
 //   pk = MAILBOX#<mailbox>   sk = CONTENT#<contentSha256>    which message holds this content in the mailbox
+//   pk = MAILBOX#<mailbox>   sk = COUNTED#<messageKey>   the row is in its folder's kept count
 //   pk = SESMSG#<SES id of a forwarded copy>   sk = FORWARD       finds the ledger entry for bounce feedback
 //   pk = HOLDS   sk = HOLD#<holdId>                  a legal hold: criteria, who, when, why, how many (holds are few)
 //   pk = MAILBOXES   sk = MAILBOX#<mailbox>          the mailbox registry: every mailbox with a folder (and sk =
@@ -33,8 +34,7 @@ export const GSI_BY_RAW_OBJECT = 'byRawObject';
  * Every delivery row of one sender (`fromAddress`, lower case, as ingest stores it), newest received first, across
  * mailboxes: `search --from <address>` reads the entries of that sender only, then the rows it keeps. Built on
  * attributes rows have had since the first schema, so DynamoDB backfills it for rows written before it existed.
- * Keys only (pk, sk, fromAddress, gsi2sk: about 200 bytes an entry), so a row's write costs one write unit more,
- * not a second copy of the row. Rows without a parsed sender are not in it.
+ * Keys only (pk, sk, fromAddress, gsi2sk): not a second copy of the row. Rows without a parsed sender are not in it.
  */
 export const GSI_BY_SENDER = 'bySender';
 
@@ -216,6 +216,7 @@ export const indexKeys = {
   folderUidPk: (mailbox: string, folder: string) => `MAILBOX#${mailbox}#FOLDER#${folder}`,
   receivedSk: (receivedAt: string, messageKey: string) => `${receivedAt}#${messageKey}`,
   contentSk: (contentSha256: string) => `CONTENT#${contentSha256}`,
+  countTokenSk: (messageKey: string) => `COUNTED#${messageKey}`,
   MESSAGE_PREFIX: 'MESSAGE#',
   FOLDER_PREFIX: 'FOLDER#',
   CONTENT_PREFIX: 'CONTENT#',
@@ -253,6 +254,11 @@ export const itemKeys = {
     pk: indexKeys.mailboxPk(mailbox),
     sk: indexKeys.contentSk(contentSha256),
   }),
+  /** A row is in its folder's count (dynamo-folders.ts countRow): written once with it, never removed; in no GSI. */
+  countToken: (mailbox: string, messageKey: string) => ({
+    pk: indexKeys.mailboxPk(mailbox),
+    sk: indexKeys.countTokenSk(messageKey),
+  }),
   /** Finds the ledger entry of a forwarded copy by the id SES gave it (bounce and complaint feedback). */
   sentCopy: (sesMessageId: string) => ({
     pk: indexKeys.sentCopyPk(sesMessageId),
@@ -260,15 +266,9 @@ export const itemKeys = {
   }),
   /** A legal hold (shared/retention/holds.ts): all in one partition, listed by hold id (time-sortable). */
   hold: (holdId: string) => ({ pk: indexKeys.HOLDS_PK, sk: indexKeys.holdSk(holdId) }),
-  /**
-   * A mailbox in the registry (one small partition listing every mailbox, so `mailboxes()` reads a handful of
-   * items instead of scanning the table). Written before the mailbox's first folder, never removed.
-   */
+  /** A mailbox in the registry (one small partition: `mailboxes()` reads it, no scan); made before its first folder. */
   mailboxEntry: (mailbox: string) => ({ pk: indexKeys.MAILBOXES_PK, sk: indexKeys.mailboxEntrySk(mailbox) }),
-  /**
-   * Says the registry holds every mailbox of the table: written once, after a scan registered the mailboxes made
-   * before the registry existed. Until it is there, `mailboxes()` scans.
-   */
+  /** The registry holds every mailbox: written once, after a scan registered older ones (until then, scans). */
   mailboxesComplete: () => ({ pk: indexKeys.MAILBOXES_PK, sk: indexKeys.MAILBOXES_COMPLETE_SK }),
 } as const;
 

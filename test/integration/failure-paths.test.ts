@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliverThrough } from '../../cli/local/archive';
 import { LocalDeadLetters } from '../../cli/local/dead-letters';
@@ -33,6 +34,7 @@ import {
 import { SCHEDULED_RUN_SUCCEEDED_METRIC } from '../../shared/metrics';
 import type { MailIndex, MailSender } from '../../shared/ports';
 import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
+import { waitUntil } from '../../shared/retry/poll';
 import { exampleConfig } from '../support/config';
 import { makeMessage, makeMessageWithAttachment } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -408,6 +410,78 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     for (let receive = 1; receive <= 5; receive++)
       await archiveReceivedMail(notification, failing).catch(() => undefined);
     // The headers name alice only: rebuilding from them would lose bob.
+    const rebuilt = await reindex(
+      {
+        config,
+        store: services.store,
+        index: services.index,
+        bucket: services.bucket,
+        ...(ingestDeps().forwards ? { forwards: ingestDeps().forwards } : {}),
+      },
+      async () => ['alice@example.com'],
+    );
+    expect(rebuilt).toMatchObject({ restored: 1, withoutEnvelope: 0, failed: [] });
+    await expectNothingLost([
+      {
+        sesMessageId: notification.mail.messageId,
+        sha256,
+        mailboxes: ['alice@example.com', 'bob@example.com'],
+      },
+    ]);
+  });
+
+  it('path 2, runs that die without throwing (Lambda timeouts): the redelivery writes the envelope first', async () => {
+    const { notification, sha256 } = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'timed out twice', to: 'alice@example.com' }),
+      { recipients: ['alice@example.com', 'bob@example.com'] },
+    );
+    const sidecar = { bucket: services.bucket, key: envelopeKey(notification.mail.messageId) };
+    // The row's write never answers: the run neither finishes nor throws, as when Lambda's timeout ends it.
+    let stuck = 0;
+    const hanging = new Proxy(services.index, {
+      get(target, property, receiver) {
+        if (property === 'putDelivery')
+          return () => {
+            stuck += 1;
+            return new Promise<never>(() => undefined);
+          };
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as typeof services.index;
+    const handler = createIngestHandler({ ...ingestDeps({ index: hanging }), logger: quiet });
+    const receive = (count: number) =>
+      void handler(
+        {
+          Records: [
+            {
+              messageId: `sqs-${count}`,
+              body: JSON.stringify(notification),
+              eventSource: 'aws:sqs',
+              attributes: { ApproximateReceiveCount: String(count) },
+            },
+          ],
+        } as unknown as SQSEvent,
+        {} as Context,
+      );
+    receive(1);
+    await waitUntil(async () => stuck === 1, {
+      intervalMs: 20,
+      timeoutMs: 10_000,
+      what: "the first run's row write",
+    });
+    // A first delivery writes the sidecar once, with its rows: none yet.
+    expect(await services.store.exists(sidecar)).toBe(false);
+    receive(2);
+    await waitUntil(async () => stuck === 2, {
+      intervalMs: 20,
+      timeoutMs: 10_000,
+      what: "the second run's row write",
+    });
+    expect(await services.store.exists(sidecar)).toBe(true);
+    // The headers name alice only: bob is in the envelope the redelivery wrote.
     const rebuilt = await reindex(
       {
         config,

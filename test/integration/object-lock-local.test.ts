@@ -16,6 +16,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { receiveRawMessage } from '../../cli/local/archive';
 import { ensureBucket, type S3Local, startS3Local } from '../../cli/local/services';
 import { archiveStorage } from '../../cli/target/archive';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
@@ -81,13 +82,15 @@ describe('ingest locks what it reads and writes (local stack, governance, 30 day
       store,
       index: services.index,
       ...(locker ? { locker } : {}),
+      // As an SQS redelivery runs it: the sidecar is written twice (the receipt first, then the deliveries).
+      receiptFirst: true,
     });
     const id = notification.mail.messageId;
     const versions = [
       ...(await collect(locks.versions(services.bucket, rawMailKey(id)))),
       ...(await collect(locks.versions(services.bucket, envelopeKey(id)))),
     ];
-    // One raw version; the sidecar was written twice (the receipt, then the deliveries).
+    // One raw version; both versions of the sidecar.
     expect(versions.map((v) => v.key)).toEqual([rawMailKey(id), envelopeKey(id), envelopeKey(id)]);
     for (const version of versions) {
       const retention = await locks.retention(version);
@@ -230,12 +233,11 @@ describe('a canary is not locked but tagged, and the sweep leaves it so (local s
     return { id, locks, locker, versions, seen };
   }
 
-  it('tags the raw version and both sidecar versions of a message only to the canary address, and locks none', async () => {
+  it('tags the raw version and the sidecar version of a message only to the canary address, and locks none', async () => {
     const { id, locker, versions, seen } = await ingest(['canary@example.com']);
     const tag = { 'mail-archiver:canary': '1' };
     expect(seen).toEqual([
       { key: rawMailKey(id), tags: tag, mode: undefined },
-      { key: envelopeKey(id), tags: tag, mode: undefined },
       { key: envelopeKey(id), tags: tag, mode: undefined },
     ]);
     const row = await services.index.getDelivery(
@@ -245,17 +247,36 @@ describe('a canary is not locked but tagged, and the sweep leaves it so (local s
     expect(row?.expiresAt).toBeGreaterThan(Date.now() / 1000 + 13 * 86400);
     // The sweep reads their tags and leaves them; S3 (here the local layer) then lets the lifecycle remove them.
     const sweep = await sweepUnlocked({ locker, bucket: services.bucket });
-    expect([sweep.locked, sweep.canaries, sweep.unlocked]).toEqual([0, 3, []]);
+    expect([sweep.locked, sweep.canaries, sweep.unlocked]).toEqual([0, 2, []]);
     const raw = versions[0] as ListedVersion;
     await services.clients.s3.send(
       new DeleteObjectCommand({ Bucket: raw.bucket, Key: raw.key, VersionId: raw.versionId }),
     );
   });
 
+  it('the local SMTP path stores a canary as SES does, unlocked, so ingest can tag it instead', async () => {
+    const storage = archiveStorage(services.clients, services.bucket, services.tableName, config);
+    const notification = await receiveRawMessage(storage, {
+      raw: makeMessage({ subject: 'canary through the local receive path' }),
+      envelopeFrom: 'canary@example.com',
+      recipients: ['canary@example.com'],
+    });
+    await archiveReceivedMail(notification, {
+      config,
+      store: storage.store,
+      index: services.index,
+      locker: storage.locker,
+    });
+    const locks = new S3ObjectLocks(services.clients.s3);
+    const [raw] = await collect(locks.versions(services.bucket, rawMailKey(notification.mail.messageId)));
+    expect(raw).toBeDefined();
+    expect(await locks.retention(raw as ListedVersion)).toBeUndefined();
+    expect(await locks.tags(raw as ListedVersion)).toEqual({ 'mail-archiver:canary': '1' });
+  });
+
   it('locks a message to the canary and a real mailbox like any mail, untagged', async () => {
     const { seen } = await ingest(['canary@example.com', 'alice@example.com']);
     expect(seen.map((v) => [v.tags, v.mode])).toEqual([
-      [{}, 'GOVERNANCE'],
       [{}, 'GOVERNANCE'],
       [{}, 'GOVERNANCE'],
     ]);

@@ -75,7 +75,7 @@ describe('the SpamAssassin corpus end to end (local disk, in-memory index)', () 
         rmSync(dir, { recursive: true, force: true });
       }
     },
-    // 6,046 messages, each with its envelope sidecar written before and after indexing, on 2 shared cores.
+    // 6,046 messages, each with its envelope sidecar written and locked, on 2 shared cores.
     300_000,
   );
 });

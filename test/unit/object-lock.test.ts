@@ -49,7 +49,11 @@ function answerLikeS3() {
   s3.on(PutObjectTaggingCommand).resolves({});
 }
 
-async function ingestWith(archive: Record<string, unknown>, recipients = ['alice@example.com']) {
+async function ingestWith(
+  archive: Record<string, unknown>,
+  recipients = ['alice@example.com'],
+  options: { receiptFirst?: boolean } = {},
+) {
   const config = exampleConfig({ archive });
   const client = new S3Client({ region: 'us-east-1' });
   const locker = archiveLocker(config, new S3ObjectLocks(client), () => NOW);
@@ -62,6 +66,7 @@ async function ingestWith(archive: Record<string, unknown>, recipients = ['alice
       index,
       now: () => NOW,
       ...(locker ? { locker } : {}),
+      ...options,
     },
   );
   const rows = await Promise.all(
@@ -73,18 +78,12 @@ async function ingestWith(archive: Record<string, unknown>, recipients = ['alice
 describe('the lock step of ingest', () => {
   beforeEach(answerLikeS3);
 
-  it('locks the raw version it read, by its id, and each sidecar version it wrote', async () => {
+  it('locks the raw version it read, by its id, and the sidecar version it wrote', async () => {
     await ingestWith({ lock: { mode: 'compliance', retainDays: 365 } });
     const locks = s3.commandCalls(PutObjectRetentionCommand).map((c) => c.args[0].input);
     const until = new Date('2027-03-01T12:00:00.000Z');
     expect(locks).toEqual([
-      // recordReceipt writes the sidecar first, then the raw version read is locked, then the deliveries' write.
-      {
-        Bucket: 'raw',
-        Key: 'envelopes/ses-lock-1.json',
-        VersionId: 'sidecar-version-1',
-        Retention: { Mode: 'COMPLIANCE', RetainUntilDate: until },
-      },
+      // The raw version read is locked first; the sidecar is written once, with the deliveries.
       {
         Bucket: 'raw',
         Key: 'incoming/ses-lock-1',
@@ -94,16 +93,28 @@ describe('the lock step of ingest', () => {
       {
         Bucket: 'raw',
         Key: 'envelopes/ses-lock-1.json',
-        VersionId: 'sidecar-version-2',
+        VersionId: 'sidecar-version-1',
         Retention: { Mode: 'COMPLIANCE', RetainUntilDate: until },
       },
+    ]);
+  });
+
+  it('on a redelivery writes and locks the sidecar before the message is read, then again with the rows', async () => {
+    await ingestWith({ lock: { mode: 'compliance', retainDays: 365 } }, undefined, { receiptFirst: true });
+    const locked = s3
+      .commandCalls(PutObjectRetentionCommand)
+      .map((c) => `${c.args[0].input.Key} ${c.args[0].input.VersionId}`);
+    expect(locked).toEqual([
+      'envelopes/ses-lock-1.json sidecar-version-1',
+      'incoming/ses-lock-1 raw-version-read',
+      'envelopes/ses-lock-1.json sidecar-version-2',
     ]);
   });
 
   it('governance is the default mode', async () => {
     await ingestWith({});
     const modes = s3.commandCalls(PutObjectRetentionCommand).map((c) => c.args[0].input.Retention?.Mode);
-    expect(modes).toEqual(['GOVERNANCE', 'GOVERNANCE', 'GOVERNANCE']);
+    expect(modes).toEqual(['GOVERNANCE', 'GOVERNANCE']);
   });
 
   it('sends no lock with the lock off', async () => {
@@ -130,10 +141,9 @@ describe('the lock step of ingest', () => {
         Tagging: { TagSet: [{ Key: 'mail-archiver:canary', Value: '1' }] },
       },
     ]);
-    // Both sidecar writes carry the tag (PutObject x-amz-tagging), so the lifecycle rule expires them too.
+    // The sidecar's write carries the tag (PutObject x-amz-tagging), so the lifecycle rule expires it too.
     const sidecars = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
     expect(sidecars.map((p) => [p.Key, p.Tagging])).toEqual([
-      ['envelopes/ses-lock-1.json', 'mail-archiver%3Acanary=1'],
       ['envelopes/ses-lock-1.json', 'mail-archiver%3Acanary=1'],
     ]);
     expect(rows.map((r) => [r?.mailbox, r?.expiresAt])).toEqual([
@@ -144,21 +154,15 @@ describe('the lock step of ingest', () => {
   it('locks a message to the canary and a real mailbox as usual: it is mail', async () => {
     const { rows } = await ingestWith({}, ['canary@example.com', 'alice@example.com']);
     expect(s3.commandCalls(PutObjectTaggingCommand)).toHaveLength(0);
-    expect(s3.commandCalls(PutObjectRetentionCommand)).toHaveLength(3);
-    expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Tagging)).toEqual([
-      undefined,
-      undefined,
-    ]);
+    expect(s3.commandCalls(PutObjectRetentionCommand)).toHaveLength(2);
+    expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Tagging)).toEqual([undefined]);
     expect(rows.map((r) => r?.expiresAt)).toEqual([undefined, undefined]);
   });
 
   it('with the lock off a canary is kept like every version: neither tagged nor expiring', async () => {
     const { rows } = await ingestWith({ lock: { mode: 'off' } }, ['canary@example.com']);
     expect(s3.commandCalls(PutObjectTaggingCommand)).toHaveLength(0);
-    expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Tagging)).toEqual([
-      undefined,
-      undefined,
-    ]);
+    expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Tagging)).toEqual([undefined]);
     expect(rows[0]?.expiresAt).toBeUndefined();
   });
 });
