@@ -23,6 +23,7 @@ import type { ArchiverConfig } from '../shared/config';
 import { DeliveryLog } from '../shared/delivery-log/log';
 import { RAW_MAIL_PREFIX } from '../shared/index/schema';
 import { nthCorpusCopy } from '../test/support/spam-assassin';
+import type { BenchRow } from './bench/row';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const execFileAsync = promisify(execFile);
@@ -42,14 +43,7 @@ interface ChildRun {
   requests: Record<string, number>;
 }
 
-interface Row {
-  metric: string;
-  value: number;
-  unit: string;
-  baseline?: { name: string; value: number };
-  target?: string;
-  met?: boolean;
-}
+type Row = BenchRow;
 
 const total = (run: ChildRun) => Object.values(run.requests).reduce((a, b) => a + b, 0);
 const describe = (run: ChildRun) =>
