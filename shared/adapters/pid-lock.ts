@@ -53,8 +53,7 @@ export async function takeLock(
       };
     } catch (error) {
       if ((error as { code?: string }).code !== 'EEXIST' || attempt > 0) throw error;
-      const [pidText, holderHost] = (await readFile(path, 'utf8').catch(() => '')).trim().split(/\s+/);
-      const holder = { pid: Number.parseInt(pidText ?? '', 10), host: holderHost || host };
+      const holder = holderOf(await readFile(path, 'utf8').catch(() => ''));
       const sameHost = holder.host === host;
       if (Number.isInteger(holder.pid) && holder.pid > 0 && (!sameHost || processAlive(holder.pid)))
         throw new LockHeldError(path, holder);
@@ -70,12 +69,17 @@ export async function takeLock(
  */
 export function releaseIfHeldSync(path: string): void {
   try {
-    const [pidText, holderHost] = readFileSync(path, 'utf8').trim().split(/\s+/);
-    if (Number.parseInt(pidText ?? '', 10) === process.pid && (holderHost ?? hostname()) === hostname())
-      unlinkSync(path);
+    const holder = holderOf(readFileSync(path, 'utf8'));
+    if (holder.pid === process.pid && holder.host === hostname()) unlinkSync(path);
   } catch {
     // no lock file: nothing to free
   }
+}
+
+/** A lock file's text, `<pid> <host>` (or a pid alone, as older locks and restore's wrote it: this host). */
+function holderOf(text: string): LockHolder {
+  const [pidText, holderHost] = text.trim().split(/\s+/);
+  return { pid: Number.parseInt(pidText ?? '', 10), host: holderHost || hostname() };
 }
 
 function processAlive(pid: number): boolean {
