@@ -5,6 +5,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningLocalStack, startLocalStack } from '../../cli/local/stack';
 import type { DeliveryRow } from '../../shared/index/schema';
@@ -79,6 +80,58 @@ describe('send-test --canary on the running local stack', () => {
     for (const run of [withRecipient, disabled]) expect(run.stderr).not.toMatch(/\n\s+at /);
     expect(deadLetters()).toHaveLength(before);
   }, 120_000);
+
+  it('one health view: doctor and status show the same, in text and --json, from the local services', async () => {
+    if (!stack) throw new Error('stack not running');
+    await createTransport({
+      host: stack.smtp.host,
+      port: stack.smtp.port,
+      secure: false,
+      ignoreTLS: true,
+    }).sendMail({
+      from: 'a@sender.example.org',
+      to: 'alice@example.com',
+      subject: 'health view',
+      text: 'hello\n',
+    });
+    // A canary before doctor's own: doctor's run judges it, and the view shows that round trip.
+    expect((await cli(['send-test', '--canary'])).code).toBe(0);
+    const reconcile = await cli(['reconcile']);
+    expect(reconcile.code, reconcile.stdout + reconcile.stderr).toBe(0);
+    const doctor = await cli(['--json', 'doctor']);
+    expect(doctor.code, doctor.stdout + doctor.stderr).toBe(0);
+    const report = JSON.parse(doctor.stdout) as {
+      checks: { name: string; status: string }[];
+      health: unknown;
+    };
+    expect(report.checks).toContainEqual(expect.objectContaining({ name: 'last received', status: 'ok' }));
+    const status = await cli(['--json', 'status']);
+    expect(status.code, status.stderr).toBe(0);
+    const { health } = JSON.parse(status.stdout) as { health: Record<string, unknown> };
+    expect(health).toMatchObject({
+      ingestDeadLetters: 0,
+      parkedForwards: 0,
+      lastReconcileOk: true,
+      lastCleanReconcileAt: expect.stringMatching(/^\d{4}-/),
+      lastReceivedAt: expect.stringMatching(/^\d{4}-/),
+      canary: {
+        state: 'ok',
+        lastRoundTrip: { outcome: 'on-time', latencySeconds: expect.any(Number), failed: false },
+      },
+    });
+    // Doctor made its canary round trip before it read the view: status, after it, reads the same.
+    expect(report.health).toEqual(health);
+    const text = await cli(['doctor']);
+    expect(text.stdout).toMatch(/^health \(as mail-archiver status shows it\):$/m);
+    for (const line of [
+      /^ {2}last received: +\d{4}-/m,
+      /^ {2}canary: +last round trip on-time after \d+\.\d s/m,
+      /^ {2}last reconcile: +clean at /m,
+      /^ {2}ingest dead letters: 0$/m,
+      /^ {2}parked forwards: +0$/m,
+    ])
+      expect(text.stdout).toMatch(line);
+  }, 180_000);
 
   it('with ingest stopped: exit 1, stored in S3 but not indexed, and redrive as the fix', async () => {
     if (!stack) throw new Error('stack not running');
