@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runLocalChecks } from '../../../../cli/doctor/local-checks';
 import { ParkedForwards } from '../../../../cli/local/forwarding';
 import { healthLines, localHealth } from '../../../../cli/target/health';
-import { localIngestDeadLetters } from '../../../../cli/target/ingest-redrive';
+import { localIngestDeadLetters } from '../../../../cli/local/dead-letters';
 import { recordReconcileRun } from '../../../../cli/target/reconcile-record';
 import { buildReceivedNotification } from '../../../../shared/receiving/ses-notification';
 import { exampleConfig } from '../../../support/config';
