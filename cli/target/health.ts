@@ -17,10 +17,10 @@ import type { ArchiverConfig } from '../../shared/config';
 import { type ArchiveActivity, archiveActivity } from '../../shared/health/archive-activity';
 import type { DeliveryIndex, RawMailStore } from '../../shared/ports';
 import type { UnreadableFile } from '../local/dead-letters';
+import { localIngestDeadLetters } from '../local/dead-letters';
 import { ParkedForwards } from '../local/forwarding';
 import { type StackOutputs, stackOutputs } from './aws';
 import { DEAD_LETTER_QUEUES } from './dead-letter-queues';
-import { localIngestDeadLetters } from './ingest-redrive';
 import { readReconcileRecord } from './reconcile-record';
 
 export interface ArchiveHealth {
