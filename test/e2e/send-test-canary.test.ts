@@ -149,7 +149,7 @@ describe('send-test --canary on the running local stack', () => {
       subject: 'health view',
       text: 'hello\n',
     });
-    // A canary before doctor's own: doctor's run judges it, and the view shows that round trip.
+    // A canary before doctor's own; the view doctor prints shows doctor's own round trip, as status does after.
     expect((await cli(['send-test', '--canary'])).code).toBe(0);
     const reconcile = await cli(['reconcile']);
     expect(reconcile.code, reconcile.stdout + reconcile.stderr).toBe(0);
