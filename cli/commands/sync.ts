@@ -216,6 +216,10 @@ async function runOnce(
   output.result(
     `${report.ok ? 'synced' : 'synced with problems'} ${dir}: ${report.added} new message${report.added === 1 ? '' : 's'} (${humanBytes(report.bytes)}) in ${seconds} s${report.present ? `, ${report.present} already there` : ''}${report.problems.length ? `, ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} (above)` : ''}${report.pending ? `, ${report.pending} to try again` : ''}`,
   );
+  if (report.leaves)
+    output.info(
+      `  ${report.leaves} records read from the transparency log's entry bundles (up to its latest seal), the rest from the delivery log`,
+    );
   const log = report.transparency;
   if (log?.state === 'grew')
     output.info(

@@ -15,11 +15,12 @@ import { join } from 'node:path';
 import { DirectoryWriteOnceStore } from '../adapters/dir-write-once-store';
 import { takeLock } from '../adapters/pid-lock';
 import { bundleFolderPath } from '../bundle/layout';
-import { advanceCursor, LOG_START } from '../delivery-log/layout';
+import { advanceCursor, LOG_START, type LogCursor } from '../delivery-log/layout';
 import type { DeliveryLog } from '../delivery-log/log';
 import type { DeliveryRecord } from '../delivery-log/record';
 import { errorMessage, errorName } from '../errors';
 import type { RawMailStore, WriteOnceStore } from '../ports';
+import { sealedLogCursor, sealedRecords } from '../transparency/leaf';
 import { type MirrorResult, mirrorLog } from '../transparency/replica-log';
 import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
 import { type FetchTarget, fetchAll, ObjectMissingError, TEMPORARY_MARK } from './fetch';
@@ -83,6 +84,11 @@ export interface SyncReport {
   present: number;
   /** Log objects read. */
   logObjects: number;
+  /**
+   * Records taken from the transparency log's entry bundles (256 a read) instead of the delivery log's objects:
+   * a first sync's records up to the latest seal (0 when the log is not sealed yet, or the replica had a cursor).
+   */
+  leaves: number;
   /** Raw bytes written. */
   bytes: number;
   problems: SyncProblem[];
@@ -148,6 +154,8 @@ class SyncRun {
   private readonly report: SyncReport;
   private progress!: ReplicaProgress;
   private seen = 0;
+  /** The transparency log could not be copied in this run (reported once; not tried again in the same run). */
+  private logCopyFailed = false;
 
   constructor(
     private readonly source: ReplicaSource,
@@ -166,6 +174,7 @@ class SyncRun {
       added: 0,
       present: 0,
       logObjects: 0,
+      leaves: 0,
       bytes: 0,
       problems: [],
       pending: 0,
@@ -181,12 +190,14 @@ class SyncRun {
 
   async run(): Promise<SyncReport> {
     this.progress = await this.loadProgress();
-    const retry = this.progress.retry;
-    this.progress.retry = [];
-    let step: DeliveryRecord[] = [...retry];
-    let keys: string[] = [];
     const stepRecords = this.options.stepRecords ?? 1000;
     const concurrency = this.options.concurrency ?? 8;
+    const retry = this.progress.retry;
+    this.progress.retry = [];
+    // The records to try again go with the first step applied (and back into the retry list if they fail again).
+    const sealed = isStart(this.progress.cursor) && (await this.applySealed(stepRecords, retry));
+    let step: DeliveryRecord[] = sealed ? [] : [...retry];
+    let keys: string[] = [];
     // The next step's log objects are read while the step before is applied (one step applied at a time: the
     // cursor moves in order). A step that fails is thrown at the next wait, before anything later is applied.
     let applying: Promise<void> = Promise.resolve();
@@ -232,17 +243,73 @@ class SyncRun {
   }
 
   /**
-   * Copies the transparency log's new checkpoint and entries into the replica, after the deliveries (a seal
-   * covers deliveries the replica then already holds). A log that contradicts the copy is a problem of the run.
+   * A first sync (the cursor at the log's start: a new replica, another choice of mailboxes, a rebuilt progress)
+   * takes what is sealed from the transparency log: the log is copied into the replica first (mirrorLog checks
+   * its entries against the signed checkpoint, and against what the replica kept), the records of its entry
+   * bundles (256 a read, where the delivery log holds one object per Lambda invocation) are applied in steps like
+   * the log's, and the cursor is then set where the seal stopped reading the delivery log (its seal record), from
+   * which the run reads the log as usual (with the look-back). Records applied are only ever appended to the
+   * journal: a run killed here starts over from the leaves and finds what it wrote in place. A log that is not
+   * sealed yet, cannot be copied, or has no seal record leaves the cursor at the start: the delivery log is read
+   * whole, as before.
    */
-  private async copyLog(): Promise<void> {
-    if (!this.source.transparency) return;
+  private async applySealed(stepRecords: number, retry: DeliveryRecord[]): Promise<boolean> {
+    const upstream = this.source.transparency;
+    if (!upstream) return false;
+    const copied = await this.copyLog();
+    if (copied?.state === 'unsealed' || !copied?.size) return false;
+    let cursor: LogCursor | undefined;
     try {
-      this.report.transparency = await mirrorLog(
+      cursor = await sealedLogCursor(upstream, copied.size);
+    } catch (error) {
+      this.problem({
+        kind: 'transparency',
+        message: `${errorMessage(error)}: the delivery log is read from its start instead`,
+      });
+      return false;
+    }
+    if (!cursor) return false;
+    let step: DeliveryRecord[] = [...retry];
+    for await (const bundle of sealedRecords(
+      new DirectoryWriteOnceStore(this.paths.transparency),
+      copied.size,
+    )) {
+      for (const error of bundle.errors)
+        this.problem({
+          kind: 'bad-log-line',
+          message: `the transparency log's ${error} (the other records are applied)`,
+        });
+      this.report.leaves += bundle.records.length;
+      step.push(...bundle.records);
+      if (step.length >= stepRecords) {
+        await this.applyStep(step, []);
+        step = [];
+      }
+    }
+    if (step.length > 0) await this.applyStep(step, []);
+    this.progress.cursor = cursor;
+    await writeProgress(this.paths.progress, this.progress);
+    return true;
+  }
+
+  /**
+   * Copies the transparency log's new checkpoint and entries into the replica, after the deliveries (a seal
+   * covers deliveries the replica then already holds), and first too on a first sync (applySealed). A log that
+   * contradicts the copy is a problem of the run, reported once.
+   */
+  private async copyLog(): Promise<MirrorResult | undefined> {
+    if (!this.source.transparency || this.logCopyFailed) return undefined;
+    try {
+      const result = await mirrorLog(
         this.source.transparency,
         new DirectoryWriteOnceStore(this.paths.transparency),
       );
+      // The report keeps what this run copied: a first sync copies before and checks again after.
+      if (!(result.state === 'current' && this.report.transparency?.state === 'grew'))
+        this.report.transparency = result;
+      return result;
     } catch (error) {
+      this.logCopyFailed = true;
       const denied = /AccessDenied|Forbidden|403/.test(`${errorName(error)} ${errorMessage(error)}`);
       this.problem({
         kind: 'transparency',
@@ -250,6 +317,7 @@ class SyncRun {
           ? `cannot read the transparency log (${errorMessage(error)}): the replica's credential needs the policy \`mail-archiver doctor --target aws\` prints, which reads transparency/ too`
           : `the transparency log: ${errorMessage(error)}`,
       });
+      return undefined;
     }
   }
 
@@ -414,6 +482,9 @@ class SyncRun {
     });
   }
 }
+
+/** The cursor of a reader that has read nothing of the delivery log. */
+const isStart = (cursor: LogCursor): boolean => cursor.after === LOG_START.after && cursor.seen.length === 0;
 
 /** Removes what a killed run left in a folder's tmp/ (partial downloads of ours, recognised by their name). */
 async function removeLeftovers(tmpDir: string): Promise<void> {

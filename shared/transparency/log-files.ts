@@ -131,6 +131,36 @@ export async function readTree(
 }
 
 /**
+ * The first `size` leaves of a log, an entry bundle (256 leaves) at a time, with the index of each bundle's first
+ * leaf; a partial bundle is read from the full one when only that is left (C2SP tlog-tiles lets a log drop
+ * partial tiles once the full one exists). Throws LogDamageError naming a bundle that is missing or too short.
+ */
+export async function* entryBundles(
+  store: WriteOnceStore,
+  size: number,
+): AsyncIterable<{ first: number; path: string; entries: Buffer[] }> {
+  for (let index = 0; index * TILE_WIDTH < size; index++) {
+    const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
+    const candidates =
+      width < TILE_WIDTH ? [entryBundlePath(index, width), entryBundlePath(index)] : [entryBundlePath(index)];
+    let bytes: Buffer | undefined;
+    let path = candidates[0] as string;
+    for (const candidate of candidates) {
+      path = candidate;
+      bytes = await store.get(candidate);
+      if (bytes) break;
+    }
+    if (!bytes)
+      throw new LogDamageError(
+        `${candidates[0]} is missing: the copy of the log holds fewer than ${size} leaves`,
+      );
+    const entries = decodeEntryBundle(bytes, path);
+    if (entries.length < width) throw new LogDamageError(`${path}: ${entries.length} entries, not ${width}`);
+    yield { first: index * TILE_WIDTH, path, entries: entries.slice(0, width) };
+  }
+}
+
+/**
  * Entries a sealer wrote past `size` and did not commit with a checkpoint (it stopped between the two): the
  * contiguous run of entry bundles from the one holding leaf `size` on, each full bundle whole and then the widest
  * partial one. A rerun appends them first, in the same order, so every tile it writes again is byte-identical.
