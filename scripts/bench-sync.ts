@@ -87,7 +87,7 @@ export async function syncBench(
   const rows: Row[] = [];
   const notes: string[] = [];
   // Asynchronously: s3rver runs in this process, and a synchronous wait would stop it answering the child.
-  const sync = async (dir: string, profile = false): Promise<ChildRun> => {
+  const sync = async (dir: string, profile = false, logOnly = false): Promise<ChildRun> => {
     const server = process.cpuUsage();
     // BENCH_SYNC_CPU_PROF=DIR: a CPU profile of the first sync of the large archive (node --cpu-prof).
     const cpuProf = profile && process.env.BENCH_SYNC_CPU_PROF;
@@ -101,6 +101,7 @@ export async function syncBench(
         JSON.stringify(endpoints),
         dir,
         String(CONCURRENCY),
+        ...(logOnly ? ['log-only'] : []),
       ],
       // The thread pool cli/bin.js gives the CLI (the child runs the sync's code without the bin).
       { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, UV_THREADPOOL_SIZE: '16' } },
@@ -151,6 +152,8 @@ export async function syncBench(
     await deliverUpTo(LARGE);
     const sealed = await sealLog();
     const firstLarge = await sync(join(work, 'replica-6000'), true);
+    // The same first sync reading the delivery log whole (no transparency log): what the entry bundles save.
+    const logOnly = await sync(join(work, 'replica-6000-log-only'), false, true);
     const idleLarge = await sync(join(work, 'replica-6000'));
     // rclone copies the same raw objects the first sync read (before the 100 new are delivered).
     const rclone = await rcloneSync(endpoints, join(work, 'rclone-6000'));
@@ -170,6 +173,12 @@ export async function syncBench(
         met: ours >= theirs,
       });
       rows.push({ metric: 'first sync / rclone sync', value: ours / theirs, unit: 'x' });
+      rows.push({
+        metric: `first sync, ${LARGE.toLocaleString('en')} deliveries, the delivery log read whole (no transparency log)`,
+        value: LARGE / logOnly.seconds,
+        unit: 'msg/s',
+        baseline: { name: 'rclone', value: theirs },
+      });
     } else {
       rows.push({
         metric: `first sync, ${LARGE.toLocaleString('en')} deliveries`,
@@ -221,7 +230,7 @@ export async function syncBench(
     );
     const perDelivery = (cpuSeconds: number) => `${((cpuSeconds * 1000) / LARGE).toFixed(2)} ms`;
     notes.push(
-      `Sync CPU per delivery, first sync of ${LARGE.toLocaleString('en')}: the sync's process ${perDelivery(firstLarge.cpuSeconds)} (${firstLarge.cpuSeconds.toFixed(1)} s), s3rver answering it ${perDelivery(firstLarge.serverCpuSeconds)}${rclone ? `; rclone ${perDelivery(rclone.cpuSeconds)} (${rclone.cpuSeconds.toFixed(1)} s), s3rver answering it ${perDelivery(rclone.serverCpuSeconds)}` : ''}; load average at the end ${loadavg()[0]?.toFixed(1)}.`,
+      `Sync CPU per delivery, first sync of ${LARGE.toLocaleString('en')}: the sync's process ${perDelivery(firstLarge.cpuSeconds)} (${firstLarge.cpuSeconds.toFixed(1)} s), s3rver answering it ${perDelivery(firstLarge.serverCpuSeconds)}; reading the delivery log whole instead: ${logOnly.seconds.toFixed(1)} s, ${describe(logOnly)}, the process ${perDelivery(logOnly.cpuSeconds)}, s3rver ${perDelivery(logOnly.serverCpuSeconds)}, peak RSS ${logOnly.peakMb.toFixed(0)} MB${rclone ? `; rclone ${perDelivery(rclone.cpuSeconds)} (${rclone.cpuSeconds.toFixed(1)} s), s3rver answering it ${perDelivery(rclone.serverCpuSeconds)}` : ''}; load average at the end ${loadavg()[0]?.toFixed(1)}.`,
     );
   } finally {
     destroyClients(clients);

@@ -10,25 +10,27 @@
 // It never destroys: nothing upstream is deleted through it, a message gone upstream stays in the replica, a
 // record whose object cannot be read or whose bytes do not match is reported and tried again on the next run,
 // and a UID that the replica already holds under another file stops the run (it never renumbers).
-import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DirectoryWriteOnceStore } from '../adapters/dir-write-once-store';
 import { takeLock } from '../adapters/pid-lock';
 import { bundleFolderPath } from '../bundle/layout';
-import { advanceCursor, LOG_START, type LogCursor } from '../delivery-log/layout';
+import { advanceCursor, LOG_START } from '../delivery-log/layout';
 import type { DeliveryLog } from '../delivery-log/log';
 import type { DeliveryRecord } from '../delivery-log/record';
 import { errorMessage, errorName } from '../errors';
 import type { RawMailStore, WriteOnceStore } from '../ports';
-import { sealedLogCursor, sealedRecords } from '../transparency/leaf';
+import { sealedLogCursor } from '../transparency/leaf';
 import { type MirrorResult, mirrorLog } from '../transparency/replica-log';
 import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
 import { type FetchTarget, fetchAll, ObjectMissingError, TEMPORARY_MARK } from './fetch';
 import { commitFolder } from './folder';
 import { byFolder, ensureFolders, writeMailboxFiles } from './mailbox-files';
 import { type MailboxPlan, planMailbox } from './plan';
+import { applyLeaves, readsNothingYet } from './sealed';
 import {
   appendJournal,
+  checkReplicaDirectory,
   MailboxJournal,
   newProgress,
   REPLICA_STATE_DIR,
@@ -112,37 +114,13 @@ export async function syncReplica(source: ReplicaSource, options: SyncOptions): 
   const now = options.now ?? (() => new Date());
   const startedAt = now();
   const paths = replicaPaths(options.dir);
-  await prepareDirectory(options.dir);
+  await checkReplicaDirectory(options.dir);
+  await mkdir(paths.journals, { recursive: true, mode: 0o700 });
   const lock = await takeLock(paths.lock);
   try {
     return await new SyncRun(source, options, startedAt, lock.tookOver).run();
   } finally {
     await lock.release();
-  }
-}
-
-async function prepareDirectory(dir: string): Promise<void> {
-  await checkReplicaDirectory(dir);
-  const paths = replicaPaths(dir);
-  await mkdir(paths.journals, { recursive: true, mode: 0o700 });
-}
-
-/**
- * Throws ReplicaDirectoryError when `dir` cannot hold a replica: not a directory, or neither empty nor a replica.
- * A directory that does not exist yet is fine (sync creates it).
- */
-export async function checkReplicaDirectory(dir: string): Promise<void> {
-  const info = await stat(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw new ReplicaDirectoryError(`cannot use ${dir}: ${error.message}`, { cause: error });
-  });
-  if (info && !info.isDirectory()) throw new ReplicaDirectoryError(`${dir} is not a directory`);
-  if (info) {
-    const names = await readdir(dir);
-    if (names.length > 0 && !names.includes(REPLICA_STATE_DIR))
-      throw new ReplicaDirectoryError(
-        `${dir} is not a replica (it has no ${REPLICA_STATE_DIR}/ and is not empty): name a new or empty directory, or an existing replica`,
-      );
   }
 }
 
@@ -195,7 +173,7 @@ class SyncRun {
     const retry = this.progress.retry;
     this.progress.retry = [];
     // The records to try again go with the first step applied (and back into the retry list if they fail again).
-    const sealed = isStart(this.progress.cursor) && (await this.applySealed(stepRecords, retry));
+    const sealed = readsNothingYet(this.progress.cursor) && (await this.applySealed(stepRecords, retry));
     let step: DeliveryRecord[] = sealed ? [] : [...retry];
     let keys: string[] = [];
     // The next step's log objects are read while the step before is applied (one step applied at a time: the
@@ -242,51 +220,24 @@ class SyncRun {
     return this.report;
   }
 
-  /**
-   * A first sync (the cursor at the log's start: a new replica, another choice of mailboxes, a rebuilt progress)
-   * takes what is sealed from the transparency log: the log is copied into the replica first (mirrorLog checks
-   * its entries against the signed checkpoint, and against what the replica kept), the records of its entry
-   * bundles (256 a read, where the delivery log holds one object per Lambda invocation) are applied in steps like
-   * the log's, and the cursor is then set where the seal stopped reading the delivery log (its seal record), from
-   * which the run reads the log as usual (with the look-back). Records applied are only ever appended to the
-   * journal: a run killed here starts over from the leaves and finds what it wrote in place. A log that is not
-   * sealed yet, cannot be copied, or has no seal record leaves the cursor at the start: the delivery log is read
-   * whole, as before.
-   */
+  /** A first sync takes what is sealed from the transparency log (sealed.ts); false when it cannot. */
   private async applySealed(stepRecords: number, retry: DeliveryRecord[]): Promise<boolean> {
     const upstream = this.source.transparency;
-    if (!upstream) return false;
-    const copied = await this.copyLog();
-    if (copied?.state === 'unsealed' || !copied?.size) return false;
-    let cursor: LogCursor | undefined;
-    try {
-      cursor = await sealedLogCursor(upstream, copied.size);
-    } catch (error) {
-      this.problem({
-        kind: 'transparency',
-        message: `${errorMessage(error)}: the delivery log is read from its start instead`,
-      });
-      return false;
-    }
+    const copied = upstream && (await this.copyLog());
+    if (!upstream || !copied?.size) return false;
+    const cursor = await sealedLogCursor(upstream, copied.size).catch((error) => {
+      const message = `${errorMessage(error)}: the delivery log is read from its start instead`;
+      this.problem({ kind: 'transparency', message });
+    });
     if (!cursor) return false;
-    let step: DeliveryRecord[] = [...retry];
-    for await (const bundle of sealedRecords(
-      new DirectoryWriteOnceStore(this.paths.transparency),
-      copied.size,
-    )) {
-      for (const error of bundle.errors)
-        this.problem({
-          kind: 'bad-log-line',
-          message: `the transparency log's ${error} (the other records are applied)`,
-        });
-      this.report.leaves += bundle.records.length;
-      step.push(...bundle.records);
-      if (step.length >= stepRecords) {
-        await this.applyStep(step, []);
-        step = [];
-      }
-    }
-    if (step.length > 0) await this.applyStep(step, []);
+    this.report.leaves = await applyLeaves({
+      mirror: new DirectoryWriteOnceStore(this.paths.transparency),
+      size: copied.size,
+      stepRecords,
+      first: retry,
+      apply: (records) => this.applyStep(records, []),
+      onBadLeaf: (message) => this.problem({ kind: 'bad-log-line', message }),
+    });
     this.progress.cursor = cursor;
     await writeProgress(this.paths.progress, this.progress);
     return true;
@@ -482,9 +433,6 @@ class SyncRun {
     });
   }
 }
-
-/** The cursor of a reader that has read nothing of the delivery log. */
-const isStart = (cursor: LogCursor): boolean => cursor.after === LOG_START.after && cursor.seen.length === 0;
 
 /** Removes what a killed run left in a folder's tmp/ (partial downloads of ours, recognised by their name). */
 async function removeLeftovers(tmpDir: string): Promise<void> {
