@@ -3,7 +3,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { out } from '../program';
-import { targetOperations } from '../target/operations';
 
 export function registerRedrive(program: Command, ctx: CliContext): void {
   program
@@ -14,7 +13,7 @@ export function registerRedrive(program: Command, ctx: CliContext): void {
     .option('--dry-run', 'list what would be sent again; send nothing')
     .action(async (options: { dryRun?: boolean }) => {
       const output = out();
-      const operations = await targetOperations(ctx);
+      const operations = await ctx.operations();
       if (options.dryRun) {
         const plan = await operations.redrivePlan();
         output.jsonLine(plan);

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { fileProblem, UserError } from '../process/output';
 import { out } from '../program';
-import { type SealResult, targetOperations } from '../target/operations';
+import type { SealResult } from '../target/operations';
 
 /** The files `seal --out DIR` writes. */
 export const CHECKPOINT_FILE = 'checkpoint';
@@ -27,7 +27,7 @@ export function registerSeal(program: Command, ctx: CliContext): void {
     .action(async (options: { out?: string }) => {
       const output = out();
       if (options.out) await prepareOut(options.out);
-      const result = await (await targetOperations(ctx)).seal({
+      const result = await (await ctx.operations()).seal({
         info: (line) => output.info(line),
         warn: (line) => output.warn(line),
       });

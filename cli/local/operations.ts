@@ -10,9 +10,8 @@ import { deliveryLogSource } from '../../shared/transparency/leaf';
 import { formatVerifierKey } from '../../shared/transparency/note';
 import { seal } from '../../shared/transparency/seal';
 import { witnessMessage } from '../../shared/transparency/witness';
-import type { CliContext } from '../context';
 import { describeError } from '../process/describe-error';
-import type { Archive } from '../target/archive';
+import type { Archive, WithArchive } from '../target/archive';
 import type { RedriveReport, TargetOperations } from '../target/operations';
 import { localIngestDeadLetters } from './dead-letters';
 import { ParkedForwards } from './forwarding';
@@ -22,10 +21,10 @@ import { mailCheckpointLocally } from './witness-mail';
 
 const parkedForwards = (home: string) => new ParkedForwards(join(home, 'forward-dead-letters'));
 
-export function localOperations(ctx: CliContext): TargetOperations {
+export function localOperations(withArchive: WithArchive): TargetOperations {
   return {
     redrivePlan: () =>
-      ctx.withArchive(async (archive, config) => {
+      withArchive(async (archive, config) => {
         const home = archiverHome();
         return {
           parked: parkedForwards(home)
@@ -36,7 +35,7 @@ export function localOperations(ctx: CliContext): TargetOperations {
         };
       }),
     redrive: () =>
-      ctx.withArchive(
+      withArchive(
         async (archive, config): Promise<RedriveReport> => {
           const home = archiverHome();
           // First the messages stored but never indexed: their forwards are queued as they are archived.
@@ -50,7 +49,7 @@ export function localOperations(ctx: CliContext): TargetOperations {
         { forwarding: true },
       ),
     seal: (notes) =>
-      ctx.withArchive(async (archive, config) => {
+      withArchive(async (archive, config) => {
         const { signer, created, path } = await openLocalLogSigner(archiverHome(), config);
         if (created) notes.info(`made the local log's signing key ${path} (mode 0600)`);
         const tsa = config.transparency.timestampAuthority;

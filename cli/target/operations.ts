@@ -1,11 +1,10 @@
 // What a command does differently against the local stack and against a deployed stack, behind one interface:
-// `redrive` and `seal` ask `targetOperations` instead of branching on --target. The storage side (raw mail, the
-// index, the logs, delivery) is the Archive of ./archive.ts; dead-letter queues are listed once in
-// ./dead-letter-queues.ts. The local implementation is cli/local/operations.ts, the deployed one
+// `redrive` and `seal` ask the context's `operations()` (cli/context.ts) instead of branching on --target. The
+// storage side (raw mail, the index, the logs, delivery) is the Archive of ./archive.ts; dead-letter queues are
+// listed once in ./dead-letter-queues.ts. The local implementation is cli/local/operations.ts, the deployed one
 // ./aws-operations.ts; each is loaded only when a command runs against it.
 import type { ForwardRequest } from '../../shared/forwarding/ledger';
 import type { SealReport } from '../../shared/transparency/seal';
-import type { CliContext } from '../context';
 import type { UnreadableFile } from '../local/dead-letters';
 
 /** What `redrive --dry-run` lists. */
@@ -44,11 +43,4 @@ export interface TargetOperations {
   redrive(): Promise<RedriveReport>;
   /** Seals the transparency log now (docs/transparency.md); `info`/`warn` carry one-line notes for the user. */
   seal(notes: { info(line: string): void; warn(line: string): void }): Promise<SealResult>;
-}
-
-/** The operations of the target the global options name (--target). */
-export async function targetOperations(ctx: CliContext): Promise<TargetOperations> {
-  const { target, configuration } = ctx.globals();
-  if (target === 'aws') return (await import('./aws-operations')).awsOperations(configuration);
-  return (await import('../local/operations')).localOperations(ctx);
 }
