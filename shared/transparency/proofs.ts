@@ -67,30 +67,39 @@ export function proofLine(proof: {
 }
 
 /**
- * Parses proofs.jsonl: its header, and its message lines one at a time (the file is read once, no array of
- * lines or proofs is built). Throws ProofsFormatError naming the line that is wrong, when it is reached.
+ * Parses proofs.jsonl, given as its text or its lines (without their LF, as a spool file is read): its header,
+ * and its message lines one at a time (no array of lines or proofs is built). Throws ProofsFormatError naming the
+ * line that is wrong, when it is reached.
  */
-export function parseProofs(text: string): { header: ProofsHeader; messages: Iterable<MessageProof> } {
-  const firstEnd = text.indexOf('\n');
-  const first = firstEnd < 0 ? text : text.slice(0, firstEnd);
-  if (first === '') throw new ProofsFormatError(`${BUNDLE_PROOFS} is empty`);
-  const header = headerSchema.safeParse(jsonOf(first, 1));
+export async function parseProofs(
+  proofs: string | AsyncIterable<string>,
+): Promise<{ header: ProofsHeader; messages: AsyncIterable<MessageProof> }> {
+  const lines = (typeof proofs === 'string' ? linesOf(proofs) : proofs)[Symbol.asyncIterator]();
+  const first = await lines.next();
+  if (first.done || first.value === '') throw new ProofsFormatError(`${BUNDLE_PROOFS} is empty`);
+  const header = headerSchema.safeParse(jsonOf(first.value, 1));
   if (!header.success) {
     const issue = header.error.issues[0];
     throw new ProofsFormatError(`${BUNDLE_PROOFS} line 1: ${issue?.path.join('.')}: ${issue?.message}`);
   }
-  function* messages(): Generator<MessageProof> {
+  async function* messages(): AsyncGenerator<MessageProof> {
     let n = 1;
-    for (let start = firstEnd + 1; firstEnd >= 0 && start < text.length; ) {
-      const end = text.indexOf('\n', start);
-      const line = end < 0 ? text.slice(start) : text.slice(start, end);
+    for (let line = await lines.next(); !line.done; line = await lines.next()) {
       n += 1;
-      yield proofLineOf(line, n);
-      if (end < 0) break;
-      start = end + 1;
+      yield proofLineOf(line.value, n);
     }
   }
   return { header: header.data, messages: messages() };
+}
+
+/** The lines of a text, each without its LF (a last LF ends the last line), sliced as they are asked for. */
+async function* linesOf(text: string): AsyncGenerator<string> {
+  for (let start = 0; start < text.length; ) {
+    const end = text.indexOf('\n', start);
+    yield end < 0 ? text.slice(start) : text.slice(start, end);
+    if (end < 0) break;
+    start = end + 1;
+  }
 }
 
 function jsonOf(line: string, n: number): unknown {
@@ -167,14 +176,15 @@ export interface ProofCheck {
  * the proofs is a message of the bundle. `readLeaf` reads a leaf (throws when it is not a delivery record).
  * Never throws for a bad bundle: the errors say what failed.
  */
-export function checkBundleProofs(input: {
+export async function checkBundleProofs(input: {
   key: NoteVerifier;
   checkpoints: CheckpointFiles;
-  proofs: string | undefined;
+  /** proofs.jsonl: its text, or its lines without their LF (read from a spool file). */
+  proofs: string | AsyncIterable<string> | undefined;
   mailbox: string;
   messages: readonly BundleMessage[];
   readLeaf: (leaf: string) => LeafDelivery;
-}): ProofCheck {
+}): Promise<ProofCheck> {
   const errors: string[] = [];
   const open = (note: Buffer, what: string): Checkpoint | undefined => {
     try {
@@ -190,9 +200,9 @@ export function checkBundleProofs(input: {
     input.checkpoints.previous && open(input.checkpoints.previous, 'the previous checkpoint (--previous)');
   if (input.proofs === undefined) errors.push(`${BUNDLE_PROOFS} is missing: the bundle carries no proofs`);
   if (!checkpoint || input.proofs === undefined) return { errors, proven: 0 };
-  let parsed: ReturnType<typeof parseProofs>;
+  let parsed: Awaited<ReturnType<typeof parseProofs>>;
   try {
-    parsed = parseProofs(input.proofs);
+    parsed = await parseProofs(input.proofs);
   } catch (error) {
     return { errors: [...errors, errorMessage(error)], checkpoint, proven: 0 };
   }
@@ -218,7 +228,7 @@ export function checkBundleProofs(input: {
   const strays: string[] = [];
   const inclusion = new InclusionVerifier(checkpoint.size, checkpoint.root);
   try {
-    for (const proof of messages) {
+    for await (const proof of messages) {
       const key = messageKey(proof);
       const message = wanted.get(key);
       if (!message || verdicts.has(key)) {

@@ -231,6 +231,18 @@ export async function readEntries(
   onBundle?: (done: number) => void,
 ): Promise<Buffer[]> {
   const entries: Buffer[] = [];
+  for await (const bundle of readEntryBundles(size, read)) {
+    entries.push(...bundle);
+    onBundle?.(entries.length);
+  }
+  return entries;
+}
+
+/** readEntries one entry bundle (up to TILE_WIDTH leaves) at a time, in leaf order, none held after it is used. */
+export async function* readEntryBundles(
+  size: number,
+  read: (path: string) => Promise<Buffer | undefined>,
+): AsyncGenerator<Buffer[]> {
   const bundles = Math.ceil(size / TILE_WIDTH);
   for (let index = 0; index < bundles; index++) {
     const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
@@ -246,8 +258,6 @@ export async function readEntries(
       break;
     }
     if (!found) throw new TileError(`${candidates[0]} is missing: the log of ${size} leaves is incomplete`);
-    entries.push(...found);
-    onBundle?.(entries.length);
+    yield found;
   }
-  return entries;
 }

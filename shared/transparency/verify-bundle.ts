@@ -2,6 +2,8 @@
 // shared/bundle/verify.ts: the bundle's messages proven against a checkpoint the user keeps, with nothing but the
 // bundle, the files named and node:crypto. The plain checks already tied each file's bytes to the manifest's
 // sha256 and size; these tie the manifest to the signed log.
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import libbase64 from 'libbase64';
 import libqp from 'libqp';
 import type { ManifestMessage } from '../bundle/manifest';
@@ -98,15 +100,18 @@ export async function checkBundleTransparency(
       proven: 0,
     };
   const validity = new Map(manifest.folders.map((f) => [f.name, f.uidValidity]));
-  const proofs = report.transparency.get(BUNDLE_PROOFS);
-  const result = checkBundleProofs({
+  // Spooled by verifyBundle (keepProofs: a directory): read a line at a time, never whole.
+  const proofs = report.proofsFile
+    ? createInterface({ input: createReadStream(report.proofsFile), crlfDelay: Number.POSITIVE_INFINITY })
+    : report.transparency.get(BUNDLE_PROOFS)?.toString('utf8');
+  const result = await checkBundleProofs({
     key,
     checkpoints: {
       bundle: bundleCheckpoint,
       given: await checkpointNote(trust.checkpoint),
       ...(trust.previous ? { previous: await checkpointNote(trust.previous) } : {}),
     },
-    proofs: proofs?.toString('utf8'),
+    proofs,
     mailbox: manifest.mailbox,
     messages: manifest.messages.map((m: ManifestMessage) => ({
       folder: m.folder,
