@@ -65,6 +65,7 @@ export class ArchiverStack extends Stack {
     const { messagingKey } = this.alarms;
     this.rawMail = new RawMailStore(this, 'RawMail', {
       archiveTransitionDays: config.archiveTransitionDays,
+      canaryKeepDays: config.health.canary.keepDays,
       ...(config.archive.breakGlassRole ? { breakGlassRoleArn: config.archive.breakGlassRole } : {}),
     });
     this.index = new IndexTable(this, 'Index');

@@ -7,7 +7,7 @@
 // retention). SES never writes here, so its restriction on default retention does not apply. The bucket policy
 // denies governance bypass to everyone, account B's own administrators included. docs/object-lock.md.
 import { Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
-import { AnyPrincipal, ArnPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { ArnPrincipal, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import {
   BlockPublicAccess,
   Bucket,
@@ -18,6 +18,7 @@ import {
 import type { Construct } from 'constructs';
 import type { ArchiverConfig } from '../shared/config';
 import { replicaNames } from '../shared/retention/replica';
+import { denyGovernanceBypass } from './constructs/raw-mail-store';
 
 export interface ReplicaStackProps extends StackProps {
   readonly config: ArchiverConfig;
@@ -71,15 +72,7 @@ export class ReplicaStack extends Stack {
         conditions: fromReplicationRole,
       }),
     );
-    this.bucket.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'DenyGovernanceBypass',
-        effect: Effect.DENY,
-        principals: [new AnyPrincipal()],
-        actions: ['s3:BypassGovernanceRetention'],
-        resources: [this.bucket.arnForObjects('*')],
-      }),
-    );
+    denyGovernanceBypass(this.bucket);
     Validations.of(this.bucket).acknowledge({
       id: 'AwsSolutions-S1',
       reason:

@@ -13,6 +13,11 @@ module.enableCompileCache?.();
 // on the node of the user's PATH, which may be older: the AWS SDK's notice about Node 22 is not for our user.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// File work runs on libuv's thread pool, 4 threads by default: a sync's fsync of each downloaded message (and an
+// export's or a restore's file work) then waits on 4 at a time, while the disk's journal commits many fsyncs
+// together when more arrive at once (docs/benchmarks.md, Sync). Read when the pool first starts, which is later.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 const ROOT = new URL('../', import.meta.url);
 
 /** The first source newer than the build, '' when the build is current, undefined when there is none. */

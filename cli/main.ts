@@ -15,10 +15,7 @@ export const COMMANDS: readonly { names: readonly string[]; load: () => Promise<
   { names: ['start'], load: async () => (await import('./commands/start')).registerStart },
   {
     names: ['send-test'],
-    load: async () => {
-      const { registerSendTest } = await import('./commands/send-test');
-      return (program) => registerSendTest(program);
-    },
+    load: async () => (await import('./commands/send-test')).registerSendTest,
   },
   { names: ['import', 'ingest'], load: async () => (await import('./commands/import')).registerImport },
   { names: ['list'], load: async () => (await import('./commands/list')).registerList },

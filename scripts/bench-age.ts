@@ -6,17 +6,11 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type BundleEncryption, encryptingStream, newIdentity } from '../shared/bundle/age';
 import { type ExportDeps, exportMailbox } from '../shared/bundle/export';
+import type { BenchRow } from './bench/row';
 
 const MB = 1024 * 1024;
 
-export interface BenchRow {
-  metric: string;
-  value: number;
-  unit: string;
-  baseline?: { name: string; value: number };
-  target?: string;
-  met?: boolean;
-}
+export type { BenchRow };
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 

@@ -4,6 +4,7 @@
 // BENCH_RECONCILE_SIZES (default 5000,50000,200000) sets the sizes.
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
+import type { BenchRow } from './bench/row';
 
 interface Measured {
   peakMb: number;
@@ -26,14 +27,7 @@ const child = (which: 'after' | 'before', count: number): Measured =>
   ) as Measured;
 
 export async function reconcileBench(): Promise<{
-  rows: {
-    metric: string;
-    value: number;
-    unit: string;
-    baseline?: { name: string; value: number };
-    target?: string;
-    met?: boolean;
-  }[];
+  rows: BenchRow[];
   notes: string[];
 }> {
   const sizes = (process.env.BENCH_RECONCILE_SIZES ?? '5000,50000,200000').split(',').map(Number);

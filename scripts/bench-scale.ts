@@ -24,6 +24,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { ImapFlow } from 'imapflow';
 import { escapeMboxrd } from '../shared/bundle/mbox';
+import type { BenchRow } from './bench/row';
 import { scaleMailboxDate, scaleMailboxMessage } from './bench/scale-mailbox';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -357,14 +358,7 @@ export async function scaleBench(work: string, corpus: Buffer[], record: (m: Sca
 
 /** The scale table's rows: each measure, and the 50k/5k ratios of time per message and of peak RSS. */
 export function scaleRows(measures: ScaleMeasure[]) {
-  const rows: {
-    metric: string;
-    value: number;
-    unit: string;
-    baseline?: { name: string; value: number };
-    target?: string;
-    met?: boolean;
-  }[] = [];
+  const rows: BenchRow[] = [];
   const sizes = [...new Set(measures.map((m) => m.size))].sort((a, b) => a - b);
   const [small, large] = [sizes[0], sizes[sizes.length - 1]];
   for (const m of measures) {

@@ -23,6 +23,7 @@ import type { ArchiverConfig } from '../shared/config';
 import { DeliveryLog } from '../shared/delivery-log/log';
 import { RAW_MAIL_PREFIX } from '../shared/index/schema';
 import { nthCorpusCopy } from '../test/support/spam-assassin';
+import type { BenchRow } from './bench/row';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const execFileAsync = promisify(execFile);
@@ -42,14 +43,7 @@ interface ChildRun {
   requests: Record<string, number>;
 }
 
-interface Row {
-  metric: string;
-  value: number;
-  unit: string;
-  baseline?: { name: string; value: number };
-  target?: string;
-  met?: boolean;
-}
+type Row = BenchRow;
 
 const total = (run: ChildRun) => Object.values(run.requests).reduce((a, b) => a + b, 0);
 const describe = (run: ChildRun) =>
@@ -92,7 +86,8 @@ export async function syncBench(
         dir,
         String(CONCURRENCY),
       ],
-      { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 },
+      // The thread pool cli/bin.js gives the CLI (the child runs the sync's code without the bin).
+      { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, UV_THREADPOOL_SIZE: '16' } },
     );
     const run = JSON.parse(out.trim().split('\n').pop() as string) as ChildRun;
     if (!run.ok) throw new Error(`the bench's sync of ${dir} reported problems`);

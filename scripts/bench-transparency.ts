@@ -21,15 +21,9 @@ import { BUNDLE_PROOFS } from '../shared/transparency/proofs';
 import { logBundleProofs } from '../shared/transparency/prove';
 import { seal } from '../shared/transparency/seal';
 import { checkBundleTransparency } from '../shared/transparency/verify-bundle';
+import type { BenchRow } from './bench/row';
 
-export interface TransparencyRow {
-  metric: string;
-  value: number;
-  unit: string;
-  baseline?: { name: string; value: number };
-  target?: string;
-  met?: boolean;
-}
+export type TransparencyRow = BenchRow;
 
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 const median = (values: number[]) =>

@@ -31,6 +31,7 @@ import { buildReceivedNotification } from '../shared/receiving/ses-notification'
 import { waitUntil } from '../shared/retry/poll';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
+import type { BenchRow } from './bench/row';
 import { decryptingVerifyBench, encryptedExportBench } from './bench-age';
 import { bundleSafetyBench } from './bench-bundle-safety';
 import { importBench } from './bench-import';
@@ -50,15 +51,7 @@ const OUT = join(ROOT, '.bench');
 const config = loadConfig(join(ROOT, 'mail-archiver.config.json'));
 const MB = 1024 * 1024;
 
-interface Row {
-  section: string;
-  metric: string;
-  value: number;
-  unit: string;
-  baseline?: { name: string; value: number };
-  target?: string;
-  met?: boolean;
-}
+type Row = BenchRow & { section: string };
 const rows: Row[] = [];
 const notes: string[] = [];
 const record = (row: Row) => {

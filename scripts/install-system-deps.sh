@@ -10,15 +10,16 @@
 #           installed packages, so their Debian packages are downloaded (apt-get download) and unpacked (dpkg -x)
 #           into a cache directory (see below), never installed; the libraries they link are installed.
 #   age     encrypted bundles are checked against the age CLI, both ways  -> Debian: age
+#   strace  a test reads the mode an export creates its plain parts with from the open calls -> Debian: strace
 #   rclone  the bench copies the raw objects with rclone beside sync (the replica's baseline) -> Debian: rclone
-# Usage: scripts/install-system-deps.sh [java] [dovecot] [mbsync] [bsdtar] [mailtools] [imap-servers] [age] [rclone]
-#   (no argument: all but rclone, which only the bench uses)
+# Usage: scripts/install-system-deps.sh [java] [dovecot] [mbsync] [bsdtar] [mailtools] [imap-servers] [age] [strace]
+#   [rclone]   (no argument: all but rclone, which only the bench uses)
 # The unpacked servers go to $MAIL_ARCHIVER_CACHE/imap-servers (default ~/.cache/mail-archiver/imap-servers, as
 # root /var/cache/mail-archiver/imap-servers); test/support/imap-servers.ts reads them from there.
 set -euo pipefail
 
 wanted=("$@")
-[ ${#wanted[@]} -eq 0 ] && wanted=(java dovecot mbsync bsdtar mailtools imap-servers age)
+[ ${#wanted[@]} -eq 0 ] && wanted=(java dovecot mbsync bsdtar mailtools imap-servers age strace)
 
 # Server packages unpacked, and the libraries their imapd/master binaries link that a Debian 12 base may lack
 # (found with ldd over the unpacked binaries).
@@ -56,8 +57,9 @@ for dep in "${wanted[@]}"; do
       fi
       ;;
     age) command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1 || missing+=(age) ;;
+    strace) command -v strace >/dev/null 2>&1 || missing+=(strace) ;;
     rclone) command -v rclone >/dev/null 2>&1 || missing+=(rclone) ;;
-    *) echo "install-system-deps: unknown dependency '$dep' (java, dovecot, mbsync, bsdtar, mailtools, imap-servers, age, rclone)" >&2; exit 2 ;;
+    *) echo "install-system-deps: unknown dependency '$dep' (java, dovecot, mbsync, bsdtar, mailtools, imap-servers, age, strace, rclone)" >&2; exit 2 ;;
   esac
 done
 
@@ -69,7 +71,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     echo "Missing system packages: ${missing[*]}" >&2
     echo "Install them with:  sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
-    echo "(on macOS: brew install openjdk dovecot isync libarchive age)" >&2
+    echo "(on macOS: brew install openjdk dovecot isync libarchive age; strace is Linux-only)" >&2
     exit 1
   fi
   if ! command -v apt-get >/dev/null 2>&1; then

@@ -9,7 +9,7 @@ export const METRICS_NAMESPACE = 'MailArchiver';
 export const BOUNCE_FAILED_METRIC = 'BounceFailed';
 
 /**
- * The heartbeat of a scheduled step (reconcile, the canary): 1 each time a run ends successfully, with the step's
+ * The heartbeat of a scheduled step (reconcile, the canary, the Gmail Sent collection): 1 each time a run ends successfully, with the step's
  * `service` dimension. Its absence for twice the step's period alarms (cdk/constructs/operator-alarms.ts
  * alarmWhenSilent).
  */
@@ -26,6 +26,8 @@ export const LOG_OVERWRITE_REFUSED_METRIC = 'LogOverwriteRefused';
 export const LOG_CONFLICTS_METRIC = 'LogConflicts';
 /** Messages the scheduled lock sweep left with a version that has no Object Lock retention (alarm above 0). */
 export const UNLOCKED_MESSAGES_METRIC = 'UnlockedMessages';
+/** The Gmail Sent collection's service name (its logs, and the dimension of its heartbeat). */
+export const SENT_COLLECTOR_SERVICE = 'mail-archiver-gmail-sent';
 /** The log message the forward and Sent-collection functions write for a GmailAuthError; an alarm counts it. */
 export const GMAIL_AUTH_FAILURE_LOG = 'gmail authorisation failed';
 

@@ -36,11 +36,7 @@ export interface RawMailStore {
    * Writes a whole object (content type `message/rfc822` unless named) and returns the version it made. `signal`
    * aborts the request (a writer that bounds how long a put may take).
    */
-  write(
-    location: RawLocation,
-    body: Uint8Array,
-    options?: { contentType?: string; signal?: AbortSignal },
-  ): Promise<StoredVersion>;
+  write(location: RawLocation, body: Uint8Array, options?: WriteOptions): Promise<StoredVersion>;
   exists(location: RawLocation): Promise<boolean>;
   /** Streams a body into an object (multipart, so any size with flat memory). */
   upload(location: RawLocation, body: Readable, contentType: string): Promise<StoredVersion>;
@@ -50,6 +46,14 @@ export interface RawMailStore {
    * that sort after it (ListObjectsV2 StartAfter).
    */
   list(bucket: string, prefix: string, startAfter?: string): AsyncIterable<ListedObject>;
+}
+
+/** How {@link RawMailStore.write} writes: the content type, an abort signal, the new version's S3 object tags. */
+export interface WriteOptions {
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Object tags of the version written (S3 PutObject `Tagging`); a store without tags ignores them. */
+  tags?: Record<string, string>;
 }
 
 /** One object as a listing shows it. */
@@ -96,6 +100,10 @@ export interface ObjectLocks {
   legalHold(version: ObjectVersion): Promise<boolean>;
   /** Every version and delete marker under a prefix, keys in order, newest version first within a key. */
   versions(bucket: string, prefix: string): AsyncIterable<ListedVersion>;
+  /** Replaces the version's object tags (S3 PutObjectTagging with its version id). */
+  tag(version: ObjectVersion, tags: Record<string, string>): Promise<void>;
+  /** The version's object tags (S3 GetObjectTagging with its version id); `{}` when it has none. */
+  tags(version: ObjectVersion): Promise<Record<string, string>>;
 }
 
 /** The record of legal holds (shared/retention/holds.ts), kept in the index: who, when, why, how many. */

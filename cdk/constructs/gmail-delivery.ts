@@ -13,7 +13,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type ArchiverConfig, gmailApiTargets } from '../../shared/config';
 import { gmailSecretName } from '../../shared/index/schema';
-import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/metrics';
+import { GMAIL_AUTH_FAILURE_LOG, SENT_COLLECTOR_SERVICE } from '../../shared/metrics';
 import { ArchiverFunction } from './archiver-function';
 import type { IndexTable } from './index-table';
 import type { OperatorAlarms } from './operator-alarms';
@@ -87,7 +87,7 @@ export class GmailDelivery extends Construct {
         environment: {
           INDEX_TABLE: index.table.tableName,
           RAW_MAIL_BUCKET: rawMail.bucket.bucketName,
-          POWERTOOLS_SERVICE_NAME: 'mail-archiver-gmail-sent',
+          POWERTOOLS_SERVICE_NAME: SENT_COLLECTOR_SERVICE,
         },
       });
       for (const target of collecting) {
@@ -98,9 +98,10 @@ export class GmailDelivery extends Construct {
       if (config.archive.lock.mode !== 'off') rawMail.grantLock(this.sentCollector);
       rawMail.grantDeliveryLogAppend(this.sentCollector);
       index.grantItems(this.sentCollector, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+      const every = props.collectEvery ?? Duration.minutes(15);
       new Rule(this, 'SentCollectorSchedule', {
         description: 'Runs the Gmail Sent collection',
-        schedule: Schedule.rate(props.collectEvery ?? Duration.minutes(15)),
+        schedule: Schedule.rate(every),
         targets: [new LambdaFunction(this.sentCollector, { retryAttempts: 0 })],
       });
       authFailures.push(this.sentCollector.logGroup);
@@ -109,6 +110,13 @@ export class GmailDelivery extends Construct {
         this.sentCollector.metricErrors({ period: Duration.minutes(15) }),
         'The Gmail Sent collection failed for a target: see its log',
       );
+      // A heartbeat: twice the schedule's period, in whole hours (the alarm's periods are hours).
+      alarms.alarmWhenSilent('SentCollectorHeartbeatAlarm', {
+        service: SENT_COLLECTOR_SERVICE,
+        hours: Math.max(1, Math.ceil((2 * every.toMinutes()) / 60)),
+        alarmDescription:
+          'No Gmail Sent collection ended without a failure for twice its period: its SentCollectorSchedule rule, its log',
+      });
     }
 
     // Google refused a credential (HTTP 401, a revoked or expired refresh token, a missing delegation): every

@@ -29,6 +29,10 @@ export class IndexTable extends Construct {
       deletionProtection: true,
       encryption: TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
+      // Canary rows only carry it (shared/health/config.ts canaryExpiresAt). Enabling TTL on a deployed table is an
+      // update without interruption (AWS::DynamoDB::Table TimeToLiveSpecification); a table has one TTL attribute,
+      // and renaming it means disabling TTL first (UpdateTimeToLive: one change per hour).
+      timeToLiveAttribute: def.timeToLiveAttribute,
     });
     for (const gsi of def.globalSecondaryIndexes) {
       this.table.addGlobalSecondaryIndex({

@@ -92,7 +92,11 @@ export class IngestPipeline extends Construct {
       new SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: 20 }),
     );
     rawMail.grantRawMailRead(this.function, 'ingest function');
-    if (props.config.archive.lock.mode !== 'off') rawMail.grantLock(this.function);
+    if (props.config.archive.lock.mode !== 'off') {
+      rawMail.grantLock(this.function);
+      // A message only to the canary address is tagged instead of locked (it expires).
+      rawMail.grantCanaryTagging(this.function);
+    }
     // Item access on the table only: ingest reads, writes and updates rows by key, never by index.
     index.grantItems(this.function, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
 

@@ -16,7 +16,9 @@ import {
   StorageClass,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { CANARY_OBJECT_TAG } from '../../shared/health/config';
 import {
+  CANARY_TAGGED_PREFIXES,
   DELIVERY_LOG_PREFIX,
   ENVELOPE_PREFIX,
   EXPORT_PREFIX,
@@ -34,6 +36,11 @@ export const EXPORT_RETENTION_DAYS = 7;
 export interface RawMailStoreProps {
   /** Age of a raw message, in days, at which it moves to S3 Glacier Instant Retrieval (a lifecycle rule). */
   readonly archiveTransitionDays: number;
+  /**
+   * Days a canary's versions (tagged CANARY_OBJECT_TAG: its raw message and envelope sidecar, never locked) are
+   * kept before a lifecycle rule expires them (health.canary.keepDays); less than `archiveTransitionDays`.
+   */
+  readonly canaryKeepDays: number;
   /**
    * The one IAM role allowed to bypass governance retention (`s3:BypassGovernanceRetention`).
    * @default - nobody: the bucket policy denies the bypass to every principal
@@ -92,6 +99,24 @@ export class RawMailStore extends Construct {
           expiredObjectDeleteMarker: true,
         },
         {
+          // Canaries only (shared/health: a message whose every envelope recipient is the canary address): ingest
+          // leaves their versions unlocked and tags them. Expiration makes the current version noncurrent (a delete
+          // marker), which is deleted a day later. A tag-filtered rule can only expire what Object Lock lets it:
+          // a locked or held version is never removed ("Object Lock considerations", lifecycle), so a real message
+          // tagged by mistake loses nothing (its delete marker hides it, and reconcile reports it gone).
+          id: 'ExpireCanaries',
+          tagFilters: { [CANARY_OBJECT_TAG.key]: CANARY_OBJECT_TAG.value },
+          expiration: Duration.days(props.canaryKeepDays),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        // Then the delete markers left alone (a delete marker has no tags, so these rules filter by prefix; a
+        // marker is "expired" only when no version of its key is left, so no kept message is touched).
+        ...[RAW_MAIL_PREFIX, ENVELOPE_PREFIX].map((prefix) => ({
+          id: `RemoveLoneDeleteMarkers-${prefix.replace(/\/$/, '')}`,
+          prefix,
+          expiredObjectDeleteMarker: true,
+        })),
+        {
           // A transition only: no version of raw mail is ever expired. A noncurrent one is what an overwrite or a
           // delete marker left, the version to keep; lifecycle could not remove a locked or held version anyway
           // (Amazon S3 User Guide, "Object Lock considerations": protected versions stay safe from lifecycle).
@@ -105,21 +130,7 @@ export class RawMailStore extends Construct {
         },
       ],
     });
-    // Governance retention is bypassed by whoever holds s3:BypassGovernanceRetention and asks for it
-    // (object-lock-overview, "Governance mode"): denied here to every principal but the break-glass role, so that
-    // no identity policy (an administrator's included) can grant it.
-    this.bucket.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'DenyGovernanceBypass',
-        effect: Effect.DENY,
-        principals: [new AnyPrincipal()],
-        actions: ['s3:BypassGovernanceRetention'],
-        resources: [this.bucket.arnForObjects('*')],
-        ...(props.breakGlassRoleArn
-          ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.breakGlassRoleArn } } }
-          : {}),
-      }),
-    );
+    denyGovernanceBypass(this.bucket, props.breakGlassRoleArn);
   }
 
   /**
@@ -156,6 +167,45 @@ export class RawMailStore extends Construct {
         prefix,
         `The lock sweep reads the retention of new versions under ${prefix} and locks those without`,
       );
+    }
+    for (const prefix of CANARY_TAGGED_PREFIXES) {
+      this.grantOnPrefix(
+        fn,
+        ['s3:GetObjectTagging', 's3:GetObjectVersionTagging'],
+        prefix,
+        `The lock sweep reads the tags of a version without retention under ${prefix}: a canary's stays unlocked`,
+      );
+    }
+  }
+
+  /**
+   * Tagging a canary's versions (raw mail and its envelope sidecar), which are then not locked and expire:
+   * s3:PutObjectTagging and s3:PutObjectVersionTagging on incoming/* (the version SES wrote, by its id), and
+   * s3:PutObjectTagging on envelopes/* (a sidecar is written with its tag: PutObject with tags needs it), only
+   * with the canary tag and no other key (the s3:RequestObjectTag/<key> and s3:RequestObjectTagKeys condition
+   * keys: Amazon S3 User Guide, "Tagging and access control policies"; API reference, PutObjectTagging).
+   */
+  grantCanaryTagging(fn: IFunction & IGrantable): void {
+    const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnElement);
+    const grants: [string, string[]][] = [
+      [RAW_MAIL_PREFIX, ['s3:PutObjectTagging', 's3:PutObjectVersionTagging']],
+      [ENVELOPE_PREFIX, ['s3:PutObjectTagging']],
+    ];
+    for (const [prefix, actions] of grants) {
+      fn.addToRolePolicy(
+        new PolicyStatement({
+          actions,
+          resources: [this.bucket.arnForObjects(`${prefix}*`)],
+          conditions: {
+            StringEquals: { [`s3:RequestObjectTag/${CANARY_OBJECT_TAG.key}`]: CANARY_OBJECT_TAG.value },
+            'ForAllValues:StringEquals': { 's3:RequestObjectTagKeys': [CANARY_OBJECT_TAG.key] },
+          },
+        }),
+      );
+      Validations.of(fn.role as Role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}*]`,
+        reason: `Tags a canary's version under ${prefix} with the canary tag only (a condition), so the lifecycle rule expires it`,
+      });
     }
   }
 
@@ -334,4 +384,23 @@ export class RawMailStore extends Construct {
       reason,
     });
   }
+}
+
+/**
+ * Governance retention is bypassed by whoever holds s3:BypassGovernanceRetention and asks for it
+ * (object-lock-overview, "Governance mode"): a bucket policy statement (sid DenyGovernanceBypass) denies it to every
+ * principal but `exceptRoleArn` (the break-glass role, when there is one), so that no identity policy (an
+ * administrator's included) can grant it. Used by the archive bucket and the replica bucket.
+ */
+export function denyGovernanceBypass(bucket: Bucket, exceptRoleArn?: string): void {
+  bucket.addToResourcePolicy(
+    new PolicyStatement({
+      sid: 'DenyGovernanceBypass',
+      effect: Effect.DENY,
+      principals: [new AnyPrincipal()],
+      actions: ['s3:BypassGovernanceRetention'],
+      resources: [bucket.arnForObjects('*')],
+      ...(exceptRoleArn ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': exceptRoleArn } } } : {}),
+    }),
+  );
 }

@@ -75,7 +75,11 @@ export class ScheduledReconcile extends Construct {
     rawMail.grantReportsReadWrite(this.function);
     const locking = props.config.archive.lock.mode !== 'off';
     // The sweep's grant holds the lock step of what reconcile itself writes.
-    if (locking) rawMail.grantLockSweep(this.function);
+    if (locking) {
+      rawMail.grantLockSweep(this.function);
+      // Reindex archives like ingest: a canary's versions are tagged, not locked.
+      rawMail.grantCanaryTagging(this.function);
+    }
     rawMail.grantDeliveryLogAppend(this.function, { read: true });
     forwarding.grantEnqueue(this.function);
     index.grantWithIndexes(

@@ -6,22 +6,29 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context';
 import { awsDoctorDeps, runAwsChecks } from '../doctor/aws-checks';
 import { localCanaryRoundTrip } from '../doctor/canary';
-import { formatChecks } from '../doctor/check';
+import { formatChecks, type NamedCheck, runChecks } from '../doctor/check';
 import { runLocalChecks } from '../doctor/local-checks';
-import { lockModeCheck } from '../doctor/lock-mode';
-import { replicaCheck } from '../doctor/replica';
-import { replicaPolicyForStack, syncReplicaChecks } from '../doctor/sync-replicas';
+import { type LockModeRun, lockMode } from '../doctor/lock-mode';
+import { type ReplicaRun, replica } from '../doctor/replica';
+import { replicaPolicyForStack, type SyncReplicasRun, syncReplicas } from '../doctor/sync-replicas';
 import { awsTransparencyKey, localTransparencyKey } from '../doctor/transparency-key';
 import { archiverHome, readRunningStack } from '../local/running-stack';
 import { out } from '../program';
 import { localHealth } from '../target/health';
 import { readReconcileRecord } from '../target/reconcile-record';
 
+/** The checks of either target that need no AWS client of their own beyond S3 (cli/doctor/check.ts). */
+const BOTH_TARGETS: readonly NamedCheck<LockModeRun & ReplicaRun & SyncReplicasRun>[] = [
+  lockMode,
+  replica,
+  syncReplicas,
+];
+
 export function registerDoctor(program: Command, ctx: CliContext): void {
   program
     .command('doctor')
     .description(
-      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile, the lock mode against what the archive already locks, the age of the replicas this machine keeps (sync), and prints the public key of the transparency log; locally, a canary round trip through the running stack; with --target aws, prints the read-only policy of a replica machine',
+      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile, the last canary round trip and the alarms firing (aws), the lock mode against what the archive already locks, the age of the replicas this machine keeps (sync), and prints the public key of the transparency log; locally, a canary round trip through the running stack; with --target aws, prints the read-only policy of a replica machine',
     )
     .action(async () => {
       const { target, configuration } = ctx.globals();
@@ -50,16 +57,18 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
               unreadable: unreadableDeadLetters ?? [],
             }))(localHealth(home)),
           });
+      const s3 = awsDeps ? new S3Client({}) : undefined;
+      const run: LockModeRun & ReplicaRun & SyncReplicasRun = {
+        config: configuration,
+        where: awsDeps ? { aws: awsDeps.outputs } : { local: running },
+        ...(s3 ? { s3, bucket: awsDeps?.outputs?.RawMailBucketName } : {}),
+        home,
+        target,
+      };
       checks.push(
-        await lockModeCheck(configuration, awsDeps ? { aws: awsDeps.outputs } : { local: running }),
+        ...(await runChecks(BOTH_TARGETS, run, 'run doctor again; if it fails again, run it with --verbose')),
       );
-      if (awsDeps) {
-        const s3 = new S3Client({});
-        const replica = await replicaCheck(configuration, s3, awsDeps.outputs?.RawMailBucketName);
-        s3.destroy();
-        if (replica) checks.push(replica);
-      }
-      checks.push(...(await syncReplicaChecks(home, target)));
+      s3?.destroy();
       const kms = awsDeps ? new KMSClient({}) : undefined;
       const transparency = kms
         ? await awsTransparencyKey(kms, awsDeps?.outputs?.TransparencySigningKeyArn, configuration)

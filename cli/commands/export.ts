@@ -3,7 +3,7 @@
 // before anything starts; the bundle is written under a hidden temporary name and renamed only once checked, so
 // a file under the final name is always whole; Ctrl-C removes the partial files (and the exporter its spool).
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -24,7 +24,13 @@ import { humanBytes } from '../process/output';
 import { progressBar } from '../process/progress-bar';
 import { out } from '../program';
 import { exportOnAws } from '../target/aws';
-import { assertWritableDestination, commitPending, discardPending, pendingPath } from '../target/bundle-file';
+import {
+  assertWritableDestination,
+  commitPending,
+  discardPending,
+  pendingPath,
+  privateBundleStream,
+} from '../target/bundle-file';
 import { addEncryptionOptions, type EncryptionOptions, exportEncryption } from '../target/bundle-keys';
 import { assertKnownMailbox } from '../target/mailboxes';
 
@@ -116,7 +122,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
                     const path = partPath(exportId, part, count);
                     written.add(path);
                     output.detail(`writing ${path}`);
-                    const stream = createWriteStream(path);
+                    const stream = privateBundleStream(path);
                     streams.add(stream);
                     return { key: path, stream, done: finished(stream) };
                   },
@@ -133,7 +139,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
           if (sha256 !== part.sha256)
             throw new Error(`${path} does not match the bundle's sha256 (${sha256} != ${part.sha256})`);
         }
-        if (record.parts.length > 1 && record.recipients?.length) {
+        if (target === 'aws' && record.parts.length > 1 && record.recipients?.length) {
           const kept: { file: string; bytes: number; sha256: string }[] = [];
           for (const [i, part] of record.parts.entries()) {
             const file = keptPartPath(record.exportId, i, record.parts.length);
@@ -162,7 +168,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
           // Plain parts built here: the joined bundle is encrypted as it is written.
           await joinBundles(
             paths.map((path) => async () => createReadStream(path)),
-            createWriteStream(pending),
+            privateBundleStream(pending),
             encryption,
           );
           for (const path of paths) await rm(path);

@@ -2,10 +2,10 @@
 // IMAP (shared/restore/ does the work), with a progress bar, a report, and exit 1 unless every message
 // was verified on the target.
 import { createHash } from 'node:crypto';
-import { readFileSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ImapFlow } from 'imapflow';
+import { releaseIfHeldSync } from '../../shared/adapters/pid-lock';
 import { CONTROL_CHARACTERS } from '../../shared/mail/display-text';
 import {
   BundleNotVerifiedError,
@@ -140,12 +140,7 @@ with a next step for each refusal.`,
         // and free the state for the next run.
         const removeCleanup = addCleanup(() => {
           bar?.stop();
-          const lock = `${statePath}.lock`;
-          try {
-            if (readFileSync(lock, 'utf8').trim() === String(process.pid)) unlinkSync(lock);
-          } catch {
-            // no lock (a dry run, or not taken yet)
-          }
+          releaseIfHeldSync(`${statePath}.lock`); // none on a dry run, or before it is taken
           process.stderr.write(
             `interrupted: run the same command again to go on (what reached the server is not appended twice); state ${statePath}\n`,
           );

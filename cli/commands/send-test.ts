@@ -1,24 +1,50 @@
-// `mail-archiver send-test`: one message over SMTP to the running local stack.
+// `mail-archiver send-test`: one message over SMTP to the running local stack; with --canary, the canary round trip
+// doctor runs (cli/doctor/canary.ts): a canary through the SMTP listener, followed into S3 and the index.
 import type { Command } from 'commander';
+import type { CliContext } from '../context';
+import { canaryCheck, localCanaryRoundTrip } from '../doctor/canary';
+import { formatChecks } from '../doctor/check';
 import { archiverHome, readRunningStack } from '../local/running-stack';
 import { UserError } from '../process/output';
+import { out } from '../program';
 
-export function registerSendTest(program: Command): void {
+export function registerSendTest(program: Command, ctx: CliContext): void {
   program
     .command('send-test')
-    .description('send a test message to the running local stack over SMTP')
-    .argument('<to>', 'recipient address')
+    .description(
+      'send a test message to the running local stack over SMTP; with --canary, a canary followed into S3 and the index (the check doctor runs)',
+    )
+    .argument('[to]', 'recipient address (not with --canary: the canary goes to health.canary.address)')
     .option('--subject <subject>', 'subject', 'Hello from mail-archiver')
-    .action(async (to: string, options: { subject: string }) => {
+    .option('--canary', 'send a canary and report where it got: stored, indexed, and how long it took')
+    .action(async (to: string | undefined, options: { subject: string; canary?: boolean }) => {
       const running = readRunningStack(archiverHome());
       if (!running?.smtp)
         throw new UserError('no local stack is running over this data directory', {
           hint: 'start it with "npm start" (in the checkout), or point MAIL_ARCHIVER_HOME at the data directory of the running one',
         });
+      const smtp = running.smtp;
+      if (options.canary) {
+        if (to) throw new UserError('--canary sends to health.canary.address: give no recipient with it');
+        const { configuration } = ctx.globals();
+        if (!configuration.health.canary.enabled)
+          throw new UserError('the canary is off', {
+            hint: 'set health.canary.enabled to true in the config',
+          });
+        const check = canaryCheck(
+          configuration,
+          await ctx.withArchive((archive, config) => localCanaryRoundTrip(config, archive, smtp)),
+        );
+        if (out().json) process.stdout.write(`${JSON.stringify(check)}\n`);
+        else for (const line of formatChecks([check])) console.log(line);
+        if (check.status === 'fail') process.exitCode = 1;
+        return;
+      }
+      if (!to) throw new UserError('send-test needs a recipient address (or --canary)');
       const { createTransport } = await import('nodemailer');
       const transport = createTransport({
-        host: running.smtp.host,
-        port: running.smtp.port,
+        host: smtp.host,
+        port: smtp.port,
         secure: false,
         ignoreTLS: true,
       });

@@ -3,7 +3,8 @@
 // With --checkpoint and --key, every message is also proven against the transparency log, offline: its leaf is
 // included under a signed checkpoint the user kept (docs/transparency.md); a replica's mailbox directory is also
 // proven complete, against the copy of the log `sync` keeps beside it.
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -146,11 +147,17 @@ async function trustFiles(options: VerifyOptions): Promise<TrustFiles | undefine
       hint: 'key.pub is written by `mail-archiver seal --out DIR` and printed by `mail-archiver doctor`',
     });
   const read = async (path: string, flag: string) => {
+    let bytes: Buffer;
     try {
-      return await readFile(path);
+      bytes = await readAtMost(path, MAX_TRUST_FILE_BYTES + 1);
     } catch (error) {
       throw new UserError(`cannot read ${path} (${flag}): ${fileProblem(error)}`, { cause: error });
     }
+    if (bytes.length > MAX_TRUST_FILE_BYTES)
+      throw new UserError(`${path} (${flag}): over 1 MiB, not a checkpoint, key or certificate`, {
+        hint: 'give the checkpoint file (or the mail that brought it), key.pub, or the CA certificate',
+      });
+    return bytes;
   };
   return {
     checkpoint: await read(options.checkpoint, '--checkpoint'),
@@ -158,4 +165,18 @@ async function trustFiles(options: VerifyOptions): Promise<TrustFiles | undefine
     ...(options.previous ? { previous: await read(options.previous, '--previous') } : {}),
     ...(options.tsaCa ? { tsaCa: await read(options.tsaCa, '--tsa-ca') } : {}),
   };
+}
+
+/**
+ * A checkpoint, the mail that brought one, a key or a CA certificate is a few KB: a file the user names is read
+ * up to this many bytes, so a huge file or an endless device (/dev/zero) is refused instead of filling memory.
+ */
+const MAX_TRUST_FILE_BYTES = 1024 * 1024;
+
+/** The first `limit` bytes of a file (all of it when shorter). Throws the file system's error. */
+async function readAtMost(path: string, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of createReadStream(path, { start: 0, end: limit - 1 }))
+    chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }

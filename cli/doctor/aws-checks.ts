@@ -1,9 +1,10 @@
 // The checks of `mail-archiver doctor` against AWS, a preflight run before and after `cdk deploy`. They read SES,
-// SNS, SQS, CloudWatch and DNS, and change nothing. The thresholds and names are AWS's: SES's reputation review
+// SNS, SQS, CloudWatch, S3 (the canary record; aws-health.ts) and DNS, and change nothing. The thresholds and names are AWS's: SES's reputation review
 // levels, its inbound endpoint per region, its DKIM CNAME layout (<token>._domainkey.<domain> ->
 // <token>.dkim.amazonses.com).
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
+import { S3Client } from '@aws-sdk/client-s3';
 import { DescribeActiveReceiptRuleSetCommand, SESClient } from '@aws-sdk/client-ses';
 import { GetAccountCommand, GetEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { ListSubscriptionsByTopicCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -14,6 +15,7 @@ import { type ArchiverConfig, receivingDomains } from '../../shared/config';
 import { errorName } from '../../shared/errors';
 import { type StackOutputs, stackOutputs } from '../target/aws';
 import { DEAD_LETTER_QUEUES, type DeadLetterQueue } from '../target/dead-letter-queues';
+import { alarmsCheck, canaryCheck } from './aws-health';
 import { type Check, fail, type NamedCheck, ok, reconcileCheck, runChecks, warn } from './check';
 import { exportRecipientsCheck } from './export-encryption';
 
@@ -32,6 +34,8 @@ export interface AwsDoctorDeps {
   sns: SNSClient;
   sqs: SQSClient;
   cloudwatch: CloudWatchClient;
+  /** Reads the canary record (reports/canary.json) in the raw-mail bucket. */
+  s3: S3Client;
   dns: DnsLookups;
   /** The deployed stack's outputs; undefined before the first deploy. */
   outputs: StackOutputs | undefined;
@@ -321,6 +325,8 @@ export function awsChecks(config: ArchiverConfig): NamedCheck<AwsRun>[] {
     reputation,
     ...DEAD_LETTER_QUEUES.map(deadLetters),
     reconcile,
+    canaryCheck,
+    alarmsCheck,
     exportEncryption,
   ];
 }
@@ -351,6 +357,7 @@ export async function awsDoctorDeps(
     sns: new SNSClient({}),
     sqs: new SQSClient({}),
     cloudwatch: new CloudWatchClient({}),
+    s3: new S3Client({}),
     dns,
     outputs,
     lastReconcile,

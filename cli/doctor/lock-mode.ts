@@ -7,7 +7,7 @@ import { errorMessage } from '../../shared/errors';
 import { lockModeVerdict, sampleLockedVersions } from '../../shared/retention/lock-mode-check';
 import { LOCAL_BUCKET } from '../local/archive';
 import type { StackFile } from '../local/running-stack';
-import type { Check } from './check';
+import type { Check, NamedCheck } from './check';
 
 const NAME = 'lock mode';
 
@@ -48,3 +48,16 @@ export async function lockModeCheck(
     destroyClients(target.clients);
   }
 }
+
+/** What the lock mode check reads: the config and where the archive is (AWS outputs or the running stack). */
+export interface LockModeRun {
+  config: ArchiverConfig;
+  where: { aws: Record<string, string> | undefined } | { local: StackFile | undefined };
+  now?: () => Date;
+}
+
+/** The check by name (cli/doctor/check.ts), for both targets. */
+export const lockMode: NamedCheck<LockModeRun> = {
+  name: NAME,
+  run: ({ config, where, now }) => lockModeCheck(config, where, now?.()),
+};

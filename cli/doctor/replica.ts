@@ -9,7 +9,7 @@ import type { ArchiverConfig } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
 import { REPLICA_CANARY_PREFIX } from '../../shared/index/schema';
 import { replicaNames } from '../../shared/retention/replica';
-import type { Check } from './check';
+import type { Check, NamedCheck } from './check';
 
 const NAME = 'replica';
 /** A canary pending longer than this is late (S3 replicates most objects within 15 minutes). */
@@ -106,3 +106,23 @@ export async function replicaCheck(
     };
   }
 }
+
+/** What the replica check reads: the config and, on AWS, an S3 client and the deployed raw-mail bucket. */
+export interface ReplicaRun {
+  config: ArchiverConfig;
+  /** Absent locally: the replica is an AWS matter (no check). */
+  s3?: S3Client;
+  /** The stack's RawMailBucketName output; undefined before the first deploy. */
+  bucket?: string | undefined;
+  now?: () => Date;
+}
+
+/** The check by name (cli/doctor/check.ts): no line without archive.replica, or locally. */
+export const replica: NamedCheck<ReplicaRun> = {
+  name: NAME,
+  async run({ config, s3, bucket, now }) {
+    if (!s3) return [];
+    const check = await replicaCheck(config, s3, bucket, now ? { now: now() } : {});
+    return check ? [check] : [];
+  },
+};

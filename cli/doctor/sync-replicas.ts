@@ -9,7 +9,7 @@ import {
   replicaListPath,
   replicaStanding,
 } from '../../shared/replica/registry';
-import type { Check } from './check';
+import type { Check, NamedCheck } from './check';
 
 /** "3 h", "2 days": how long ago `iso` was, coarse (status and doctor print it). */
 export function age(iso: string, now: Date): string {
@@ -60,6 +60,19 @@ export async function syncReplicaChecks(home: string, target: string, now = new 
   }
   return checks;
 }
+
+/** What the sync replica checks read: the archiver's home and the target the replicas were synced from. */
+export interface SyncReplicasRun {
+  home: string;
+  target: string;
+  now?: () => Date;
+}
+
+/** The checks by name (cli/doctor/check.ts): one line per replica recorded, none when none is. */
+export const syncReplicas: NamedCheck<SyncReplicasRun> = {
+  name: 'sync replicas',
+  run: ({ home, target, now }) => syncReplicaChecks(home, target, now?.()),
+};
 
 /**
  * The read-only policy of a replica machine for the deployed stack (`doctor --target aws` prints it). The

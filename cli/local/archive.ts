@@ -210,9 +210,12 @@ export async function startLocalArchive(
   };
 }
 
-/** Stores raw bytes the way SES's S3 action does and returns the notification SES would publish. */
+/**
+ * Stores raw bytes the way SES's S3 action does (through the unlocked store: SES sets no retention, ingest locks
+ * or tags what it reads) and returns the notification SES would publish.
+ */
 export async function receiveRawMessage(
-  archive: Pick<Archive, 'store' | 'bucket'>,
+  archive: Pick<Archive, 'sesStore' | 'bucket'>,
   input: {
     raw: Buffer;
     envelopeFrom: string;
@@ -224,7 +227,7 @@ export async function receiveRawMessage(
     traceHeaders?: boolean;
   },
 ): Promise<SesReceivedNotification> {
-  const { notification } = await storeLikeSes(archive.store, archive.bucket, {
+  const { notification } = await storeLikeSes(archive.sesStore, archive.bucket, {
     raw: input.raw,
     envelopeFrom: input.envelopeFrom,
     recipients: input.recipients,

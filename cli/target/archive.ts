@@ -24,6 +24,11 @@ export interface Archive {
   clients: AwsClients;
   /** Writes under the locked prefixes are locked by it (shared/retention/locking-store.ts). */
   store: RawMailStore;
+  /**
+   * The same bucket without the lock step: what SES's S3 action writes through (SES stores with no retention;
+   * ingest then locks the version it reads, or tags a canary's instead of locking it).
+   */
+  sesStore: RawMailStore;
   /** Locks what ingest reads; absent when the lock is off. */
   locker?: ArchiveLocker;
   index: DynamoMailIndex;
@@ -59,11 +64,13 @@ export function archiveStorage(
   config?: Pick<ArchiverConfig, 'archive'>,
 ) {
   const locker = config ? archiveLocker(config, new S3ObjectLocks(clients.s3)) : undefined;
-  const store = lockingStore(new S3RawMailStore(clients.s3), locker);
+  const sesStore = new S3RawMailStore(clients.s3);
+  const store = lockingStore(sesStore, locker);
   const transparency = new S3WriteOnceStore(clients.s3, bucket, TRANSPARENCY_PREFIX, locker);
   return {
     clients,
     store,
+    sesStore,
     ...(locker ? { locker } : {}),
     index: new DynamoMailIndex(clients.dynamodb, tableName),
     deliveryLog: new DeliveryLog(store, bucket),

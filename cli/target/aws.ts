@@ -1,6 +1,5 @@
 // `--target aws`: the deployed stack, found through its CloudFormation outputs.
 
-import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -23,6 +22,7 @@ import { poll } from '../../shared/retry/poll';
 import type { SealReport } from '../../shared/transparency/seal';
 import { UserError } from '../process/output';
 import { type Archive, archiveStorage } from './archive';
+import { privateBundleStream } from './bundle-file';
 
 /** The deployed stack cannot be reached as configured: a setting for the user to fix, printed without a stack. */
 export class TargetError extends UserError {
@@ -183,7 +183,7 @@ export async function exportOnAws(
           );
         }
       });
-      await pipeline(body, createWriteStream(partPath(exportId, i, record.parts.length)));
+      await pipeline(body, privateBundleStream(partPath(exportId, i, record.parts.length)));
     }
     return record;
   } finally {

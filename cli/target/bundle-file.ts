@@ -1,7 +1,7 @@
 // Files the CLI writes and reads for bundles. A bundle is written under a temporary name beside its final one
 // and renamed only once its sha256 matched, so a file under the final name is always a whole, checked bundle;
 // the destination is checked before an export starts, not when the first byte is written.
-import { constants } from 'node:fs';
+import { constants, createWriteStream, type WriteStream } from 'node:fs';
 import { access, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
@@ -41,6 +41,14 @@ export async function assertWritableDestination(path: string, flag = '--out'): P
 /** The temporary name a bundle is written under until it is checked: hidden, beside the final name. */
 export function pendingPath(finalPath: string): string {
   return join(dirname(finalPath), `.${basename(finalPath)}.partial-${process.pid}`);
+}
+
+/**
+ * Opens a bundle file, a part of one or its temporary name for writing, readable by this user alone (0600 whatever
+ * the umask): a plain part of an encrypted export is the mail in clear until it is joined and encrypted.
+ */
+export function privateBundleStream(path: string): WriteStream {
+  return createWriteStream(path, { mode: 0o600 });
 }
 
 /** Moves a checked bundle to its final name (same directory, so the rename is atomic). */

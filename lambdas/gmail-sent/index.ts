@@ -1,5 +1,6 @@
 // Composition root: clients and config are built once per cold start.
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createClients } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
@@ -9,6 +10,7 @@ import { RawStoreSentCollectionState } from '../../shared/adapters/raw-store-sen
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { DeliveryLog } from '../../shared/delivery-log/log';
+import { METRICS_NAMESPACE, SENT_COLLECTOR_SERVICE } from '../../shared/metrics';
 import { archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
 import { bundledConfig, requireEnv } from '../shared/environment';
@@ -32,5 +34,6 @@ export const handler = createGmailSentHandler({
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   bucket,
   deliveryLog: new DeliveryLog(store, bucket),
-  logger: new Logger({ serviceName: 'mail-archiver-gmail-sent' }),
+  logger: new Logger({ serviceName: SENT_COLLECTOR_SERVICE }),
+  metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SENT_COLLECTOR_SERVICE }),
 });

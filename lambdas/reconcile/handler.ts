@@ -15,12 +15,15 @@ import { readObject } from '../../shared/archive/raw-object';
 import {
   continueReconcile,
   type ReconcileProgress,
-  type ReconcileReport,
   type ReindexReport,
   reindex,
   startReconcile,
 } from '../../shared/archive/reconcile';
-import { type ReconcileRun, readStoredReconcileRun } from '../../shared/archive/reconcile-run';
+import {
+  type ReconcileRun,
+  readStoredReconcileRun,
+  reconcileRunOf,
+} from '../../shared/archive/reconcile-run';
 import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
@@ -172,7 +175,10 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       deps.metrics?.addMetric(UNLOCKED_MESSAGES_METRIC, MetricUnit.Count, sweep.unlockedMessages);
       deps.metrics?.publishStoredMetrics();
     }
-    const run = runRecord(progress, reindexed, sweep, previous, now().toISOString());
+    const run = reconcileRunOf(progress.report, now(), previous, reindexed, sweep, {
+      startedAt: progress.startedAt,
+      steps: progress.steps,
+    });
     await writeJson(reportAt, run);
     await deps.store.write(progressAt, Buffer.from('null'), { contentType: 'application/json' });
     deps.logger.info('reconcile', { ...run });
@@ -198,52 +204,5 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
     deps.metrics?.addMetric(SCHEDULED_RUN_SUCCEEDED_METRIC, MetricUnit.Count, 1);
     deps.metrics?.publishStoredMetrics();
     return run;
-  };
-}
-
-/**
- * The record of a finished run. What reindex repairs (rows missing, unrecorded or unlogged, damaged sidecars)
- * counts as resolved when reindex ran without failures (the next run checks it again); rows whose raw object is
- * gone, forwards never recorded and forwards unsettled are for the operator.
- */
-function runRecord(
-  progress: ReconcileProgress,
-  reindexed: ReindexReport | undefined,
-  sweep: SweepReport | undefined,
-  previous: ReconcileRun | undefined,
-  at: string,
-): ReconcileRun {
-  const report: ReconcileReport = progress.report;
-  const repaired = reindexed !== undefined && reindexed.failed.length === 0;
-  const ok =
-    report.ok ||
-    (repaired &&
-      report.rawMissing.length === 0 &&
-      report.notForwarded.length === 0 &&
-      report.forwardsUnsettled.length === 0);
-  const left = (n: number) => (repaired ? 0 : n);
-  const lastCleanAt = ok ? at : previous?.lastCleanAt;
-  return {
-    at,
-    startedAt: progress.startedAt,
-    ok,
-    ...(lastCleanAt ? { lastCleanAt } : {}),
-    rawMessages: report.rawMessages,
-    notIndexed: left(report.notIndexed.length),
-    unrecorded: left(report.unrecorded.length),
-    unreadableEnvelopes: left(report.unreadableEnvelopes.length),
-    rawMissing: report.rawMissing.length,
-    notForwarded: report.notForwarded.length,
-    forwardsUnsettled: report.forwardsUnsettled.length,
-    notLogged: left(report.notLogged.length),
-    steps: progress.steps,
-    ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
-    ...(sweep
-      ? {
-          lockedBySweep: sweep.locked,
-          unlockedMessages: sweep.unlockedMessages,
-          ...(sweep.lockedThrough ? { lockedThrough: sweep.lockedThrough } : {}),
-        }
-      : {}),
   };
 }

@@ -20,7 +20,12 @@ import {
 import type { DeliveryIndex, ListQuery } from '../ports';
 import type { Folder } from '../receiving/routing';
 import { DynamoFolders } from './dynamo-folders';
-import { type IndexTable, isConditionalCheckFailed, isItemTooLarge } from './dynamo-table';
+import {
+  type IndexTable,
+  isConditionalCheckFailed,
+  isItemTooLarge,
+  partitionRangeQuery,
+} from './dynamo-table';
 
 export class DynamoDeliveryIndex implements DeliveryIndex {
   /** Folder items (UIDs and counts) and the mailbox registry. */
@@ -94,17 +99,12 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
       { client: this.table.doc, pageSize: 200 },
       {
         TableName: this.table.name,
-        KeyConditionExpression:
-          afterMessageKey === undefined
-            ? 'pk = :pk AND begins_with(sk, :prefix)'
-            : 'pk = :pk AND sk BETWEEN :after AND :end',
-        ExpressionAttributeValues: {
-          ':pk': indexKeys.mailboxPk(mailbox),
-          ...(afterMessageKey === undefined
-            ? { ':prefix': indexKeys.MESSAGE_PREFIX }
-            : // `MESSAGE#<key>` and the keys after it, up to the last MESSAGE# key (`$` sorts above `#`).
-              { ':after': `${indexKeys.messageSk(afterMessageKey)}\u0000`, ':end': 'MESSAGE$' }),
-        },
+        // After `MESSAGE#<key>`: from `MESSAGE#<key>\0`, the first sort key above it.
+        ...partitionRangeQuery(
+          indexKeys.mailboxPk(mailbox),
+          indexKeys.MESSAGE_PREFIX,
+          afterMessageKey === undefined ? undefined : `${indexKeys.messageSk(afterMessageKey)}\u0000`,
+        ),
         ConsistentRead: true,
       },
     );

@@ -9,7 +9,7 @@ import {
 } from '../forwarding/ledger';
 import { forwardFromItem, forwardSkAfter, indexKeys, itemKeys } from '../index/schema';
 import type { ForwardLedger } from '../ports';
-import { type IndexTable, isConditionalCheckFailed } from './dynamo-table';
+import { type IndexTable, isConditionalCheckFailed, partitionRangeQuery } from './dynamo-table';
 
 /**
  * `isClaimable` (shared/forwarding/ledger.ts) as a condition expression: normal delivery takes what never started
@@ -133,19 +133,18 @@ export class DynamoForwardLedger implements ForwardLedger {
     state?: ForwardState,
     afterMessageKey?: string,
   ): AsyncIterable<ForwardEntry> {
+    const range = partitionRangeQuery(
+      indexKeys.mailboxPk(mailbox),
+      indexKeys.FORWARD_PREFIX,
+      afterMessageKey === undefined ? undefined : forwardSkAfter(afterMessageKey),
+    );
     const pages = paginateQuery(
       { client: this.table.doc, pageSize: 200 },
       {
         TableName: this.table.name,
-        KeyConditionExpression:
-          afterMessageKey === undefined
-            ? 'pk = :pk AND begins_with(sk, :prefix)'
-            : 'pk = :pk AND sk BETWEEN :after AND :end',
+        ...range,
         ExpressionAttributeValues: {
-          ':pk': indexKeys.mailboxPk(mailbox),
-          ...(afterMessageKey === undefined
-            ? { ':prefix': indexKeys.FORWARD_PREFIX }
-            : { ':after': forwardSkAfter(afterMessageKey), ':end': 'FORWARD$' }),
+          ...range.ExpressionAttributeValues,
           ...(state ? { ':state': state } : {}),
         },
         ...(state

@@ -44,3 +44,24 @@ export function cancellationReasons(error: unknown): string[] | undefined {
   const reasons = (error as Error & { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
   return (reasons ?? []).map((r) => r.Code ?? 'None');
 }
+
+/**
+ * The key condition of a Query over one partition's family of rows (sort keys starting with `prefix`, e.g.
+ * `MESSAGE#`): all of them, or with `after` (a sort key, excluded) those above it. The family ends below
+ * `<prefix without #>$` because `$` sorts right above `#`. Returns KeyConditionExpression and the values it names
+ * (`:pk`, `:prefix` or `:after`/`:end`), for the caller to spread into its QueryCommand input.
+ */
+export function partitionRangeQuery(pk: string, prefix: string, after?: string) {
+  return {
+    KeyConditionExpression:
+      after === undefined
+        ? 'pk = :pk AND begins_with(sk, :prefix)'
+        : 'pk = :pk AND sk BETWEEN :after AND :end',
+    ExpressionAttributeValues: {
+      ':pk': pk,
+      ...(after === undefined
+        ? { ':prefix': prefix }
+        : { ':after': after, ':end': `${prefix.replace(/#$/, '')}$` }),
+    } as Record<string, string>,
+  };
+}

@@ -2,6 +2,7 @@
 // a state (a restore's state file, a replica directory). A lock whose process is gone (SIGKILL, power loss) is
 // taken over; a lock held by a live process, or by a process of another host (which cannot be checked from here),
 // is refused.
+import { readFileSync, unlinkSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
@@ -35,7 +36,14 @@ export async function takeLock(
   for (let attempt = 0; ; attempt++) {
     try {
       const handle = await open(path, 'wx', 0o600);
-      await handle.write(`${process.pid} ${host}\n`);
+      try {
+        await handle.writeFile(`${process.pid} ${host}\n`);
+      } catch (error) {
+        // A full disk: no empty lock is left behind.
+        await handle.close().catch(() => undefined);
+        await unlink(path).catch(() => undefined);
+        throw error;
+      }
       await handle.close();
       return {
         release: async () => {
@@ -45,8 +53,7 @@ export async function takeLock(
       };
     } catch (error) {
       if ((error as { code?: string }).code !== 'EEXIST' || attempt > 0) throw error;
-      const [pidText, holderHost] = (await readFile(path, 'utf8').catch(() => '')).trim().split(/\s+/);
-      const holder = { pid: Number.parseInt(pidText ?? '', 10), host: holderHost || host };
+      const holder = holderOf(await readFile(path, 'utf8').catch(() => ''));
       const sameHost = holder.host === host;
       if (Number.isInteger(holder.pid) && holder.pid > 0 && (!sameHost || processAlive(holder.pid)))
         throw new LockHeldError(path, holder);
@@ -54,6 +61,25 @@ export async function takeLock(
       await unlink(path).catch(() => undefined);
     }
   }
+}
+
+/**
+ * Frees the lock file `path` if this process holds it, synchronously (for an exit handler, where nothing
+ * asynchronous runs any more); a missing lock or another holder's is left as it is.
+ */
+export function releaseIfHeldSync(path: string): void {
+  try {
+    const holder = holderOf(readFileSync(path, 'utf8'));
+    if (holder.pid === process.pid && holder.host === hostname()) unlinkSync(path);
+  } catch {
+    // no lock file: nothing to free
+  }
+}
+
+/** A lock file's text, `<pid> <host>` (or a pid alone, as older locks and restore's wrote it: this host). */
+function holderOf(text: string): LockHolder {
+  const [pidText, holderHost] = text.trim().split(/\s+/);
+  return { pid: Number.parseInt(pidText ?? '', 10), host: holderHost || hostname() };
 }
 
 function processAlive(pid: number): boolean {

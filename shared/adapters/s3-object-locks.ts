@@ -1,14 +1,17 @@
 // ObjectLocks on S3 (AWS, or the local server's Object Lock layer, cli/local/object-lock/layer.ts). The SDK adds the
 // integrity checksum S3 requires on PutObjectRetention and PutObjectLegalHold (their model marks the checksum
 // required, so it is sent even under `requestChecksumCalculation: 'WHEN_REQUIRED'`).
-// Sources: S3 API Reference, PutObjectRetention, GetObjectRetention, PutObjectLegalHold, ListObjectVersions.
+// Sources: S3 API Reference, PutObjectRetention, GetObjectRetention, PutObjectLegalHold, ListObjectVersions,
+// PutObjectTagging and GetObjectTagging (a version's tags need s3:PutObjectVersionTagging / GetObjectVersionTagging).
 import {
   GetObjectLegalHoldCommand,
   GetObjectRetentionCommand,
+  GetObjectTaggingCommand,
   ListObjectVersionsCommand,
   type ListObjectVersionsCommandOutput,
   PutObjectLegalHoldCommand,
   PutObjectRetentionCommand,
+  PutObjectTaggingCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { errorName } from '../errors';
@@ -71,6 +74,24 @@ export class S3ObjectLocks implements ObjectLocks {
       if (errorName(error) === 'NoSuchObjectLockConfiguration') return false;
       throw error;
     }
+  }
+
+  async tag(version: ObjectVersion, tags: Record<string, string>): Promise<void> {
+    await this.s3.send(
+      new PutObjectTaggingCommand({
+        Bucket: version.bucket,
+        Key: version.key,
+        VersionId: version.versionId,
+        Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+      }),
+    );
+  }
+
+  async tags(version: ObjectVersion): Promise<Record<string, string>> {
+    const { TagSet } = await this.s3.send(
+      new GetObjectTaggingCommand({ Bucket: version.bucket, Key: version.key, VersionId: version.versionId }),
+    );
+    return Object.fromEntries((TagSet ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
   }
 
   async *versions(bucket: string, prefix: string): AsyncIterable<ListedVersion> {

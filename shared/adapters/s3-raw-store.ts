@@ -11,7 +11,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { errorName } from '../errors';
 import type { RawLocation } from '../index/schema';
-import type { ListedObject, RawMailStore, StoredBody, StoredVersion } from '../ports';
+import type { ListedObject, RawMailStore, StoredBody, StoredVersion, WriteOptions } from '../ports';
 
 export class S3RawMailStore implements RawMailStore {
   constructor(
@@ -32,17 +32,15 @@ export class S3RawMailStore implements RawMailStore {
     return Object.assign(Body as AsyncIterable<Uint8Array>, versionOf(VersionId));
   }
 
-  async write(
-    location: RawLocation,
-    body: Uint8Array,
-    options: { contentType?: string; signal?: AbortSignal } = {},
-  ): Promise<StoredVersion> {
+  async write(location: RawLocation, body: Uint8Array, options: WriteOptions = {}): Promise<StoredVersion> {
     const { VersionId } = await this.s3.send(
       new PutObjectCommand({
         Bucket: location.bucket,
         Key: location.key,
         Body: body,
         ContentType: options.contentType ?? 'message/rfc822',
+        // S3 takes the tag set as a URL query string (PutObject, x-amz-tagging).
+        ...(options.tags ? { Tagging: new URLSearchParams(options.tags).toString() } : {}),
       }),
       options.signal ? { abortSignal: options.signal } : {},
     );

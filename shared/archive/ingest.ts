@@ -4,6 +4,7 @@ import type { ArchiverConfig } from '../config';
 import type { DeliveryLogBatch } from '../delivery-log/log';
 import { type DeliveryRecord, deliveryRecordOf } from '../delivery-log/record';
 import { forwardRequestsFor } from '../forwarding/policy';
+import { CANARY_OBJECT_TAG, canaryExpiresAt } from '../health/config';
 import {
   defaultRowBudget,
   fitRowToBudget,
@@ -27,7 +28,13 @@ import {
   readMessage,
 } from '../mail/mime';
 import type { ForwardQueue, MailIndex, RawMailStore } from '../ports';
-import { type Delivery, type RejectedRecipient, routeMessage, UNROUTED_MAILBOX } from '../receiving/routing';
+import {
+  type Delivery,
+  isCanaryOnly,
+  type RejectedRecipient,
+  routeMessage,
+  UNROUTED_MAILBOX,
+} from '../receiving/routing';
 import { type ImportedState, type SesReceivedNotification, verdictsOf } from '../receiving/ses-notification';
 import type { ArchiveLocker } from '../retention/lock-policy';
 import {
@@ -85,8 +92,9 @@ export interface IngestOutcome {
 /**
  * The archive use case: one message SES stored (or an import stored like SES) in, one index row per (mailbox,
  * message) out. Records the receipt and the deliveries in the envelope sidecar (`envelopes/<SES id>.json`; see
- * {@link IngestDeps.receiptFirst} for when it is written), reads the stored object once (streamed, hashed, parsed within `limits`), routes by the envelope recipients, gives each new row
- * the folder's next UID and writes it conditionally, then queues the forward requests. One message per content
+ * {@link IngestDeps.receiptFirst} for when it is written), reads the stored object once (streamed, hashed,
+ * parsed within `limits`), routes by the envelope recipients, gives each new row the folder's next UID and writes
+ * it conditionally, then queues the forward requests. One message per content
  * in a mailbox: a delivery whose content (shared/mail/content-identity.ts ContentHasher) the mailbox holds under another message
  * gets no row and is not forwarded; the sidecar records it with `sameAs` (see {@link sameContent}).
  *
@@ -106,15 +114,19 @@ export async function archiveReceivedMail(
     bucket: notification.receipt.action.bucketName,
     key: notification.receipt.action.objectKey,
   };
+  // A message only to the canary address is not locked but tagged, and expires (health.canary.keepDays); only
+  // where the archive locks at all (with the lock off, every version is kept, canaries too).
+  const canary = deps.locker !== undefined && isCanaryOnly(deps.config, notification.receipt.recipients);
+  const sidecars = canary ? canaryTagged(store) : store;
   // If this message never gets indexed, its envelope (Bcc recipients included) must still reach S3, not only a
   // queue that expires: written first on a redelivery, before the error when this run throws, else with the rows.
-  const { record: envelope, added } = await addReceipt(store, location.bucket, notification);
-  if (added && deps.receiptFirst) await saveEnvelope(store, location.bucket, envelope);
+  const { record: envelope, added } = await addReceipt(sidecars, location.bucket, notification);
+  if (added && deps.receiptFirst) await saveEnvelope(sidecars, location.bucket, envelope);
   try {
-    return await indexMessage(notification, deps, location, envelope);
+    return await indexMessage(notification, deps, { location, envelope, canary, sidecars });
   } catch (error) {
     if (added && !deps.receiptFirst) {
-      await saveEnvelope(store, location.bucket, envelope).catch(() => undefined);
+      await saveEnvelope(sidecars, location.bucket, envelope).catch(() => undefined);
     }
     throw error;
   }
@@ -124,14 +136,21 @@ export async function archiveReceivedMail(
 async function indexMessage(
   notification: SesReceivedNotification,
   deps: IngestDeps,
-  location: { bucket: string; key: string },
-  envelope: EnvelopeRecord,
+  run: {
+    location: { bucket: string; key: string };
+    envelope: EnvelopeRecord;
+    canary: boolean;
+    /** Where the sidecar is written (tagged as a canary's, for a canary). */
+    sidecars: RawMailStore;
+  },
 ): Promise<IngestOutcome> {
   const { config, store, index } = deps;
+  const { location, envelope, canary, sidecars } = run;
   const body = await store.read(location);
   const summary = await readMessage(body, deps.limits ?? defaultParseLimits);
   // The version SES wrote and this run read, by its id: a later write to the key cannot take its place.
-  await deps.locker?.lockVersion(location, body);
+  if (canary) await deps.locker?.markCanary(location, body);
+  else await deps.locker?.lockVersion(location, body);
   const verdicts = verdictsOf(notification.receipt);
   const routing = routeMessage(
     config,
@@ -195,7 +214,11 @@ async function indexMessage(
       }),
       budget,
     );
-    const row = { ...fitted, verdicts };
+    const row = {
+      ...fitted,
+      verdicts,
+      ...(canary ? { expiresAt: canaryExpiresAt(config, fitted.receivedAt) } : {}),
+    };
     const put = await putWithinLimit(index, row, budget);
     if (put.status === 'created') {
       outcomes.push({ mailbox: row.mailbox, folder: row.folder, uid, uidValidity, status: 'archived' });
@@ -212,7 +235,7 @@ async function indexMessage(
   // retry finds the rows and logs them again.
   deps.logBatch?.add(logged);
   await recordDeliveries(
-    store,
+    sidecars,
     location.bucket,
     notification,
     {
@@ -242,6 +265,18 @@ async function indexMessage(
     deliveries: outcomes,
     rejected: routing.rejected,
     ...(summary.parseError ? { parseError: summary.parseError } : {}),
+  };
+}
+
+/** The store with every write tagged as a canary's (the locking store then leaves it unlocked). */
+function canaryTagged(store: RawMailStore): RawMailStore {
+  const tags = { [CANARY_OBJECT_TAG.key]: CANARY_OBJECT_TAG.value };
+  return {
+    read: (location) => store.read(location),
+    exists: (location) => store.exists(location),
+    list: (bucket, prefix, startAfter) => store.list(bucket, prefix, startAfter),
+    upload: (location, body, contentType) => store.upload(location, body, contentType),
+    write: (location, body, options) => store.write(location, body, { ...options, tags }),
   };
 }
 

@@ -54,7 +54,11 @@ export type ReconcileRun = z.output<typeof reconcileRunSchema>;
 
 /**
  * The record of a run that ended at `at` with `report`, after `previous` (the last record, if any), with what it
- * reindexed and what its lock sweep did when it ran them.
+ * reindexed and what its lock sweep did when it ran them, and (a scheduled run that went on across invocations)
+ * when it started and in how many steps. What reindex repairs (rows missing, unrecorded or unlogged, damaged
+ * sidecars) counts as resolved when reindex ran without failures (the next run checks it again); rows whose raw
+ * object is gone, forwards never recorded and forwards unsettled are for the operator. One rule for the CLI's
+ * record and the scheduled reconcile's report.
  */
 export function reconcileRunOf(
   report: ReconcileReport,
@@ -62,21 +66,32 @@ export function reconcileRunOf(
   previous: Pick<ReconcileRun, 'lastCleanAt'> | undefined,
   reindexed?: ReindexReport,
   sweep?: SweepSummary,
+  continued?: { startedAt: string; steps: number },
 ): ReconcileRun {
   const iso = at.toISOString();
-  const lastCleanAt = report.ok ? iso : previous?.lastCleanAt;
+  const repaired = reindexed !== undefined && reindexed.failed.length === 0;
+  const ok =
+    report.ok ||
+    (repaired &&
+      report.rawMissing.length === 0 &&
+      report.notForwarded.length === 0 &&
+      report.forwardsUnsettled.length === 0);
+  const left = (n: number) => (repaired ? 0 : n);
+  const lastCleanAt = ok ? iso : previous?.lastCleanAt;
   return {
     at: iso,
-    ok: report.ok,
+    ...(continued ? { startedAt: continued.startedAt } : {}),
+    ok,
     ...(lastCleanAt ? { lastCleanAt } : {}),
     rawMessages: report.rawMessages,
-    notIndexed: report.notIndexed.length,
-    unrecorded: report.unrecorded.length,
-    unreadableEnvelopes: report.unreadableEnvelopes.length,
+    notIndexed: left(report.notIndexed.length),
+    unrecorded: left(report.unrecorded.length),
+    unreadableEnvelopes: left(report.unreadableEnvelopes.length),
     rawMissing: report.rawMissing.length,
     notForwarded: report.notForwarded.length,
     forwardsUnsettled: report.forwardsUnsettled.length,
-    notLogged: report.notLogged.length,
+    notLogged: left(report.notLogged.length),
+    ...(continued ? { steps: continued.steps } : {}),
     ...(reindexed ? { reindexed: reindexed.restored, reindexFailed: reindexed.failed.length } : {}),
     ...(sweep
       ? {

@@ -6,6 +6,7 @@
 import type { ArchiverConfig } from '../config';
 import type { DeliveryLog } from '../delivery-log/log';
 import type { ForwardEntry } from '../forwarding/ledger';
+import { canaryAddress, canaryExpiresAt } from '../health/config';
 import { compareUtf8 } from '../index/key-order';
 import { type DeliveryRow, isNotMailObject, RAW_MAIL_PREFIX, type RawObjectRow } from '../index/schema';
 import type { ForwardLedger, ForwardQueue, MailIndex, RawMailStore } from '../ports';
@@ -174,3 +175,24 @@ export async function indexState(
   const unrecorded = present.filter((r) => !envelope.deliveries.some((d) => d.mailbox === r.mailbox));
   return { missing, unrecorded, envelope };
 }
+
+/**
+ * Whether a raw object is a canary past its days (health.canary.keepDays): every delivery its sidecar records is
+ * in the canary's mailbox, and it was received at least that many days before `now`. Its row's DynamoDB TTL and
+ * the S3 lifecycle rule on its tag remove the two sides at their own pace, so neither side gone is a finding.
+ */
+export function isExpiredCanary(
+  config: ArchiverConfig,
+  envelope: EnvelopeRecord | undefined,
+  now: Date,
+): boolean {
+  const mailbox = canaryAddress(config);
+  const received = envelope?.receipts[0]?.notification.mail.timestamp;
+  if (!envelope || !received || envelope.deliveries.length === 0) return false;
+  if (!envelope.deliveries.every((d) => d.mailbox === mailbox)) return false;
+  return canaryExpiresAt(config, new Date(received).toISOString()) * 1000 <= now.getTime();
+}
+
+/** Whether a row is the canary's (its raw object expires by lifecycle: a row left without it is no finding). */
+export const isCanaryRow = (config: ArchiverConfig, row: Pick<RawObjectRow, 'mailbox'>) =>
+  row.mailbox === canaryAddress(config);

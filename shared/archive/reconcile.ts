@@ -14,6 +14,8 @@ import { envelopeKey, isImportedMessage, RAW_MAIL_PREFIX, rawMailKey } from '../
 import { EnvelopeFormatError } from './envelope';
 import {
   indexState,
+  isCanaryRow,
+  isExpiredCanary,
   type ReconcileDeps,
   walkedMailboxes,
   walkMailboxRows,
@@ -155,12 +157,15 @@ export async function continueReconcile(
 
   if (progress.phase === 'objects') {
     for await (const group of walkRawObjects(deps, progress.mailboxes, progress.objectsAfter)) {
-      for (const r of group.orphans) report.rawMissing.push({ ...r, key: rawMailKey(r.sesMessageId) });
+      for (const r of group.orphans) {
+        if (!isCanaryRow(deps.config, r)) report.rawMissing.push({ ...r, key: rawMailKey(r.sesMessageId) });
+      }
       if (group.key === undefined) break;
       report.rawMessages += 1;
       try {
         const state = await indexState(deps, group.present, group.key);
-        if (state.missing) report.notIndexed.push(group.key);
+        if (state.missing && !isExpiredCanary(deps.config, state.envelope, now))
+          report.notIndexed.push(group.key);
         for (const row of state.unrecorded)
           report.unrecorded.push({ mailbox: row.mailbox, messageKey: row.messageKey, key: group.key });
       } catch (error) {

@@ -17,6 +17,7 @@ import { archiveReceivedMail, type IngestDeps } from './ingest';
 import { readObject } from './raw-object';
 import {
   indexState,
+  isExpiredCanary,
   type ReconcileDeps,
   type RowRef,
   walkedMailboxes,
@@ -103,7 +104,7 @@ export async function reindex(
         envelope = await recordRows(deps.store, deps.bucket, await fullRows(deps, state.unrecorded), now);
         report.recorded += state.unrecorded.length;
       }
-      if (!state.missing) {
+      if (!state.missing || isExpiredCanary(deps.config, envelope, new Date(now))) {
         // Ingest claims the markers of what it indexes; these rows are from before it did, or before the content
         // rule they were made by changed (shared/mail/content-identity.ts CONTENT_RULE).
         const present = group.present;

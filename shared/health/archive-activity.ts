@@ -61,7 +61,11 @@ export async function archiveActivity(deps: {
   return { lastReceivedAt, canary: enabled ? await canaryStanding(deps) : { state: 'off' } };
 }
 
-async function canaryStanding(deps: {
+/**
+ * The canary as its record shows it: off, never run, unreadable (a damaged record, reported, not thrown), or the
+ * last canary sent and the round trip judged before it. Throws what the store throws.
+ */
+export async function canaryStanding(deps: {
   config: ArchiverConfig;
   store: RawMailStore;
   bucket: string;

@@ -50,6 +50,15 @@ export const healthSchema = z
           .describe(
             'Called (GET) after each canary round trip that arrived on time, the healthchecks.io convention: your monitoring notices silence even when the alarm topic breaks. An unreachable URL is logged and counted, never fails the canary.',
           ),
+        keepDays: z
+          .number()
+          .int()
+          .min(1)
+          .max(29)
+          .default(14)
+          .describe(
+            "Days a canary is kept: a message whose every envelope recipient is the canary address is not locked, and its raw object, envelope sidecar and index row expire after this many days (an S3 lifecycle rule on its tag, DynamoDB TTL). Less than `archiveTransitionDays`, so no canary pays Glacier Instant Retrieval's 128 KB minimum.",
+          ),
       })
       .strict()
       .prefault({}),
@@ -67,6 +76,24 @@ export const healthSchema = z
   .prefault({});
 
 export type HealthConfig = z.output<typeof healthSchema>;
+
+/**
+ * The S3 object tag of a canary's versions (its raw message and envelope sidecar): the lifecycle rule that expires
+ * canaries filters on it, and the lock sweep leaves a version carrying it unlocked. Tag keys may hold `:`
+ * (Amazon S3 User Guide, "Categorizing your storage using tags"); S3 keeps at most 10 tags per version.
+ */
+export const CANARY_OBJECT_TAG = { key: 'mail-archiver:canary', value: '1' } as const;
+
+const DAY_SECONDS = 24 * 60 * 60;
+
+/**
+ * When a canary received at `receivedAt` (ISO 8601 UTC) expires, in epoch seconds: `keepDays` later. S3 counts a
+ * lifecycle rule's days from the object's creation, rounded up to the next midnight UTC (Amazon S3 User Guide,
+ * "Lifecycle configuration elements"), so the raw object never goes before its row's TTL time.
+ */
+export function canaryExpiresAt(config: { health: HealthConfig }, receivedAt: string): number {
+  return Math.floor(Date.parse(receivedAt) / 1000) + config.health.canary.keepDays * DAY_SECONDS;
+}
 
 /** The address canaries are sent from and to (lower case): configured, else `canary@<first domain>`. */
 export function canaryAddress(config: { health: HealthConfig; domains: string[] }): string {
@@ -93,6 +120,7 @@ export interface HealthConfigView {
   journalAddress?: string | undefined;
   unknownRecipients: { action: 'reject' } | { action: 'catchAll'; mailbox: string };
   forwarding: { fromAddress?: string | undefined };
+  archiveTransitionDays: number;
 }
 
 /**
@@ -132,6 +160,12 @@ export function healthIssues(config: HealthConfigView): { path: (string | number
     issues.push({
       path: ['health', 'canary', 'windowMinutes'],
       message: `must be at most everyHours (${canary.everyHours} h): each run judges the previous canary`,
+    });
+  }
+  if (canary.keepDays >= config.archiveTransitionDays) {
+    issues.push({
+      path: ['health', 'canary', 'keepDays'],
+      message: `must be less than archiveTransitionDays (${config.archiveTransitionDays}): a canary moved to Glacier Instant Retrieval is billed 128 KB for 90 days`,
     });
   }
   return issues;

@@ -206,6 +206,7 @@ export function minimalRow<R extends DeliveryRow>(row: R, reason: string): Deliv
     references: [],
     attachments: [],
     verdicts: row.verdicts,
+    ...(row.expiresAt !== undefined ? { expiresAt: row.expiresAt } : {}),
     envelopeRecipients: first ? [truncateUtf8(first, 320)] : [],
     envelopeRecipientCount: row.envelopeRecipientCount ?? row.envelopeRecipients.length,
     minimal: truncateUtf8(reason, 512),

@@ -102,6 +102,8 @@ export interface DeliveryRow {
   minimal?: string;
   archivedAt: string;
   schemaVersion: number;
+  /** A canary's row only: when DynamoDB's TTL deletes it (epoch seconds; shared/health/config.ts canaryExpiresAt). */
+  expiresAt?: number;
 }
 
 /** A delivery row as the byRawObject index gives it: which mailbox holds which message of which raw object. */
@@ -314,6 +316,7 @@ export function forwardFromItem(item: Record<string, unknown>): ForwardEntry {
 export const indexTableDefinition = {
   partitionKey: { name: 'pk', type: 'S' },
   sortKey: { name: 'sk', type: 'S' },
+  timeToLiveAttribute: 'expiresAt', // DynamoDB TTL: DeliveryRow.expiresAt, canary rows only
   globalSecondaryIndexes: [
     {
       indexName: GSI_BY_FOLDER_UID,
@@ -333,8 +336,7 @@ export const indexTableDefinition = {
       sortKey: { name: 'sesMessageId', type: 'S' },
       projection: 'KEYS_ONLY',
     },
-    // A deployed table gains one index per stack update (CloudFormation creates at most one global secondary
-    // index per UpdateTable): add new ones here one release at a time.
+    // One new index per stack update (CloudFormation creates one per UpdateTable): one release at a time.
     {
       indexName: GSI_BY_SENDER,
       partitionKey: { name: 'fromAddress', type: 'S' },
@@ -391,10 +393,7 @@ export const isSetupNotification = (key: string) => key === SES_SETUP_NOTIFICATI
  */
 export const isNotMailObject = (key: string) => isSetupNotification(key) || key.endsWith('/');
 
-/**
- * The outcome of the last scheduled reconcile (lambdas/reconcile), read by `status` and `doctor`; its shape is
- * shared/archive/reconcile-run.ts.
- */
+/** The last scheduled reconcile's outcome (shape: shared/archive/reconcile-run.ts), read by `status`, `doctor`. */
 export const RECONCILE_REPORT_KEY = 'reports/reconcile.json';
 export const REPORTS_PREFIX = 'reports/';
 /**
@@ -421,11 +420,10 @@ export const LOCKED_PREFIXES: readonly string[] = [
   DELIVERY_LOG_PREFIX,
   TRANSPARENCY_PREFIX,
 ];
+/** A canary's versions (its raw message and sidecar): the only keys tagged as one (shared/health/config.ts). */
+export const CANARY_TAGGED_PREFIXES: readonly string[] = [RAW_MAIL_PREFIX, ENVELOPE_PREFIX];
 
-/**
- * Where `doctor --target aws` writes a small canary object that the replica's rules replicate too: its
- * replication status on the source (x-amz-replication-status) proves the replica in account B takes writes.
- */
+/** doctor --target aws's replica canary: its x-amz-replication-status proves account B's replica takes writes. */
 export const REPLICA_CANARY_PREFIX = 'replica-canary/';
 /** Where `replica backfill` jobs' completion reports go (S3's job-<id>/ under it): unlocked, not replicated. */
 export const BATCH_REPLICATION_REPORT_PREFIX = `${REPORTS_PREFIX}batch-replication/`;

@@ -1,8 +1,10 @@
 // A message's recipients from its headers, when no envelope says them: the rule history import, `reindex` and
 // the scheduled reconcile share (a raw object no notification announced has no envelope). Mail one of our
 // mailboxes sent goes to that mailbox (its Sent folder); other mail to the To/Cc addresses that are configured
-// mailboxes, the journal address excepted.
+// mailboxes or the canary address (a canary whose notification was lost is still a canary: it expires), the
+// journal address excepted.
 import type { ArchiverConfig } from '../config';
+import { canaryAddress } from '../health/config';
 import { type MessageHeaders, readMessageBytes } from '../mail/mime';
 import { baseAddress, isJournalAddress, normaliseAddress } from './routing';
 
@@ -34,7 +36,8 @@ export function isSentByMailbox(
 
 /**
  * Who a message is for, by its headers: the sending mailbox for mail a mailbox sent; else the To/Cc addresses
- * (normalised) whose base address is a configured mailbox, the journal address excepted. May be empty.
+ * (normalised) whose base address is a configured mailbox or (the canary on) the canary address, the journal
+ * address excepted. May be empty.
  */
 export function headerRecipients(
   config: ArchiverConfig,
@@ -46,7 +49,12 @@ export function headerRecipients(
   const recipients = new Set<string>();
   for (const address of [...headers.to, ...headers.cc]) {
     const base = address.address ? baseAddress(address.address, config.plusAddressing) : '';
-    if (base && Object.hasOwn(config.mailboxes, base) && !isJournalAddress(config, address.address)) {
+    const canary = config.health.canary.enabled && base === canaryAddress(config);
+    if (
+      base &&
+      (Object.hasOwn(config.mailboxes, base) || canary) &&
+      !isJournalAddress(config, address.address)
+    ) {
       recipients.add(normaliseAddress(address.address));
     }
   }

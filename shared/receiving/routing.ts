@@ -81,6 +81,24 @@ export function resolveRecipient(
   return { rejected: 'unknown recipient' };
 }
 
+/**
+ * Whether a message with these envelope recipients is only a canary: the canary is on and every recipient (none
+ * the journal address) resolves to the canary's mailbox. Such a message is not locked and expires
+ * (health.canary.keepDays); one that also reaches any other mailbox, or none, is mail and kept like mail.
+ */
+export function isCanaryOnly(
+  config: Parameters<typeof resolveRecipient>[0],
+  envelopeRecipients: readonly string[],
+): boolean {
+  if (!config.health.canary.enabled || envelopeRecipients.length === 0) return false;
+  const canary = canaryAddress(config);
+  return envelopeRecipients.every((recipient) => {
+    if (isJournalAddress(config, recipient)) return false;
+    const resolution = resolveRecipient(config, recipient);
+    return 'mailbox' in resolution && resolution.mailbox === canary;
+  });
+}
+
 export function isJournalAddress(config: Pick<ArchiverConfig, 'journalAddress'>, recipient: string): boolean {
   return config.journalAddress !== undefined && normaliseAddress(recipient) === config.journalAddress;
 }

@@ -17,7 +17,7 @@ import {
 } from '../bundle/layout';
 import { dovecotKeywordsFile, parseMessageFileName } from '../bundle/maildir';
 import { type DeliveryRecord, recordKeywordAtoms } from '../delivery-log/record';
-import { syncDirectory, writeFileAtomically } from './state';
+import { syncDirectory, writeFileAtomically, writeWhole } from './state';
 
 /** The first word of a uidlist lock that a sync holds. */
 const LOCK_MARK = 'mail-archiver-sync';
@@ -118,6 +118,13 @@ export async function commitFolder(
   const lockPath = join(folderDir, `${DOVECOT_UIDLIST}.lock`);
   const lock = await takeUidListLock(lockPath);
   try {
+    // The new uidlist is written (and fsynced) into the lock before any file moves into cur/: a full disk stops
+    // the commit here, with cur/ and the uidlist as they were.
+    await lock.handle.truncate(0);
+    await writeWhole(lock.handle, Buffer.from(dovecot), 0);
+    await lock.handle.sync();
+    await lock.handle.close();
+    lock.closed = true;
     const stagedByFile = new Map(staged.map((s) => [s.record.file, s.temporary]));
     const present = new Map<string, string>();
     for (const name of await readdir(join(folderDir, 'cur'))) {
@@ -136,11 +143,6 @@ export async function commitFolder(
       }
     }
     await syncDirectory(join(folderDir, 'cur'));
-    await lock.handle.truncate(0);
-    await lock.handle.write(dovecot, 0);
-    await lock.handle.sync();
-    await lock.handle.close();
-    lock.closed = true;
     await rename(lockPath, join(folderDir, DOVECOT_UIDLIST));
     lock.renamed = true;
     await writeFileAtomically(join(folderDir, COURIER_UIDDB), courier);
@@ -166,7 +168,13 @@ export async function takeUidListLock(
       const handle = await open(path, 'wx', 0o600);
       // Dovecot reads nothing in a dotlock but its presence and mtime; ours says whose it is until the new
       // uidlist replaces these bytes, so that a run killed while holding it has its lock freed at once.
-      await handle.write(`${LOCK_MARK} ${process.pid} ${hostname()}\n`);
+      try {
+        await writeWhole(handle, Buffer.from(`${LOCK_MARK} ${process.pid} ${hostname()}\n`));
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        await unlink(path).catch(() => undefined);
+        throw error;
+      }
       return { handle, closed: false, renamed: false };
     } catch (error) {
       if ((error as { code?: string }).code !== 'EEXIST') throw error;

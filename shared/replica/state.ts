@@ -11,11 +11,16 @@
 //
 // Every file is written to a temporary name, fsynced and renamed (the journals are appended and fsynced), so a
 // crash leaves the old file or the new one, never a mix.
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { LOG_START, type LogCursor } from '../delivery-log/layout';
-import { canonicalRecord, type DeliveryRecord, parseRecordLine } from '../delivery-log/record';
+import {
+  canonicalRecord,
+  type DeliveryRecord,
+  deliveryIdentity,
+  parseRecordLine,
+} from '../delivery-log/record';
 import { errorMessage } from '../errors';
 import { ReplicaProgressError } from './errors';
 
@@ -129,7 +134,9 @@ export async function readJournal(path: string): Promise<DeliveryRecord[]> {
     throw error;
   }
   const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
+  // The last line is whole only when its LF is there: a line torn by a crash or a full disk was not applied
+  // (appendJournal cuts it off before it appends).
+  lines.pop();
   const records: DeliveryRecord[] = [];
   for (const [i, line] of lines.entries()) {
     try {
@@ -143,15 +150,64 @@ export async function readJournal(path: string): Promise<DeliveryRecord[]> {
   return records;
 }
 
-/** Appends records to a journal and fsyncs it. */
+export /** The records applied to a mailbox (its journal as read and appended), by identity and by folder. */
+class MailboxJournal {
+  readonly records = new Map<string, DeliveryRecord>();
+  readonly byFolder = new Map<string, DeliveryRecord[]>();
+  /** Each folder's UIDVALIDITY, as its first record gave it. */
+  readonly validity = new Map<string, number>();
+
+  add(record: DeliveryRecord): void {
+    const identity = deliveryIdentity(record);
+    const previous = this.records.get(identity);
+    this.records.set(identity, record);
+    const list = this.byFolder.get(record.folder) ?? [];
+    if (previous) list.splice(list.indexOf(previous), 1, record);
+    else list.push(record);
+    this.byFolder.set(record.folder, list);
+    if (!this.validity.has(record.folder)) this.validity.set(record.folder, record.uidValidity);
+  }
+}
+
+/**
+ * Appends records to a journal and fsyncs it. A torn last line (no LF: a crash in an earlier append) is cut off
+ * first; when this append fails (a full disk), the journal is cut back to what it held, so that it never ends in
+ * half a line that a run could take for a record applied.
+ */
 export async function appendJournal(path: string, records: readonly DeliveryRecord[]): Promise<void> {
   if (records.length === 0) return;
-  const handle = await open(path, 'a', 0o600);
+  const handle = await open(path, 'a+', 0o600);
   try {
-    await handle.write(records.map((r) => `${canonicalRecord(r)}\n`).join(''));
-    await handle.sync();
+    const held = await handle.readFile();
+    const whole = held.lastIndexOf(0x0a) + 1;
+    if (whole !== held.length) await handle.truncate(whole);
+    try {
+      await writeWhole(handle, Buffer.from(records.map((r) => `${canonicalRecord(r)}\n`).join('')));
+      await handle.sync();
+    } catch (error) {
+      await handle.truncate(whole).catch(() => undefined);
+      throw error;
+    }
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Writes all of `data` at `position` (the file's end when absent): a write(2) on a nearly full disk may write only
+ * a part and say so without an error, which FileHandle.write returns as a short count. Throws what the file
+ * system throws (ENOSPC once nothing more fits).
+ */
+export async function writeWhole(handle: FileHandle, data: Buffer, position?: number): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const { bytesWritten } = await handle.write(
+      data,
+      offset,
+      data.length - offset,
+      position === undefined ? null : position + offset,
+    );
+    offset += bytesWritten;
   }
 }
 
@@ -162,17 +218,18 @@ export async function writeFileAtomically(
   options: { mtime?: Date } = {},
 ): Promise<void> {
   const temporary = `${path}.tmp-${process.pid}`;
-  const handle = await open(temporary, 'w', 0o600);
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-    if (options.mtime) await handle.utimes(options.mtime, options.mtime);
-  } finally {
-    await handle.close();
-  }
-  try {
+    const handle = await open(temporary, 'w', 0o600);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+      if (options.mtime) await handle.utimes(options.mtime, options.mtime);
+    } finally {
+      await handle.close();
+    }
     await rename(temporary, path);
   } catch (error) {
+    // A full disk (or any failure) leaves no temporary file behind.
     await unlink(temporary).catch(() => undefined);
     throw error;
   }

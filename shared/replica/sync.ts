@@ -1,10 +1,11 @@
 // `mail-archiver sync`: a replica of the archive's mailboxes on the user's own disk, kept current from the delivery
-// log (shared/delivery-log). Each run lists the log after its cursor (one LIST when nothing is new), reads the new
-// log objects, and for each new delivery downloads the raw object into the folder's tmp/, checks it against the
-// record's sha256, fsyncs it, renames it into cur/ under Dovecot's uidlist lock with the uidlist rewritten
-// (folder.ts), rewrites the mailbox's manifest, appends the record to the mailbox's journal, and only then moves
-// its cursor (state.ts). A run killed anywhere ends, on the next run, with the same tree: the records after the
-// saved cursor are read again and each is either found in place or written again under the same name.
+// log (shared/delivery-log). Each run lists the log after its cursor (one LIST when nothing is new) and reads the
+// new log objects in steps of up to 1,000 records, the next step's objects read while a step is applied. A step
+// downloads each new delivery's raw object once into the tmp/ of every folder that holds it, checks it against
+// the record's sha256, fsyncs it (fetch.ts), puts the files into cur/ under Dovecot's uidlist lock with the
+// uidlist rewritten (folder.ts), rewrites each mailbox's manifest, appends the records to its journal, and only
+// then moves the cursor (state.ts). A run killed anywhere ends, on the next run, with the same tree: the records
+// after the saved cursor are read again and each is either found in place or written again under the same name.
 //
 // It never destroys: nothing upstream is deleted through it, a message gone upstream stays in the replica, a
 // record whose object cannot be read or whose bytes do not match is reported and tried again on the next run,
@@ -14,19 +15,20 @@ import { join } from 'node:path';
 import { DirectoryWriteOnceStore } from '../adapters/dir-write-once-store';
 import { takeLock } from '../adapters/pid-lock';
 import { bundleFolderPath } from '../bundle/layout';
-import { StoredBytesMismatchError } from '../bundle/raw-reader';
 import { advanceCursor, LOG_START } from '../delivery-log/layout';
 import type { DeliveryLog } from '../delivery-log/log';
-import { compareRecords, type DeliveryRecord, deliveryIdentity } from '../delivery-log/record';
+import type { DeliveryRecord } from '../delivery-log/record';
 import { errorMessage, errorName } from '../errors';
 import type { RawMailStore, WriteOnceStore } from '../ports';
 import { type MirrorResult, mirrorLog } from '../transparency/replica-log';
-import { ReplicaConflictError, ReplicaDirectoryError, ReplicaProgressError } from './errors';
-import { fetchToTemporary, ObjectMissingError, TEMPORARY_MARK } from './fetch';
-import { commitFolder, readUidList, type StagedMessage, type UidList } from './folder';
+import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
+import { type FetchTarget, fetchAll, ObjectMissingError, TEMPORARY_MARK } from './fetch';
+import { commitFolder } from './folder';
 import { byFolder, ensureFolders, writeMailboxFiles } from './mailbox-files';
+import { type MailboxPlan, planMailbox } from './plan';
 import {
   appendJournal,
+  MailboxJournal,
   newProgress,
   REPLICA_STATE_DIR,
   type ReplicaProgress,
@@ -52,7 +54,7 @@ export interface SyncOptions {
   dir: string;
   /** Only these mailboxes (addresses); all when absent or empty. */
   mailboxes?: readonly string[];
-  /** Raw objects (and log objects) read at a time. @default 8 */
+  /** Raw objects read at a time, and log objects read at a time (ahead, while a step is applied). @default 8 */
   concurrency?: number;
   /** Records applied per step (a step ends with the cursor saved). @default 1000 */
   stepRecords?: number;
@@ -142,7 +144,7 @@ class SyncRun {
   private readonly paths;
   private readonly now: () => Date;
   private readonly selection: string[] | null;
-  private readonly journals = new Map<string, Map<string, DeliveryRecord>>();
+  private readonly journals = new Map<string, MailboxJournal>();
   private readonly report: SyncReport;
   private progress!: ReplicaProgress;
   private seen = 0;
@@ -185,6 +187,14 @@ class SyncRun {
     let keys: string[] = [];
     const stepRecords = this.options.stepRecords ?? 1000;
     const concurrency = this.options.concurrency ?? 8;
+    // The next step's log objects are read while the step before is applied (one step applied at a time: the
+    // cursor moves in order). A step that fails is thrown at the next wait, before anything later is applied.
+    let applying: Promise<void> = Promise.resolve();
+    const apply = async (records: DeliveryRecord[], read: string[]) => {
+      await applying;
+      applying = this.applyStep(records, read);
+      applying.catch(() => undefined);
+    };
     for await (const object of this.source.log.read(this.progress.cursor, { concurrency })) {
       this.report.logObjects += 1;
       keys.push(object.key);
@@ -195,12 +205,13 @@ class SyncRun {
         });
       step.push(...object.records);
       if (step.length >= stepRecords) {
-        await this.applyStep(step, keys);
+        await apply(step, keys);
         step = [];
         keys = [];
       }
     }
-    if (step.length > 0 || keys.length > 0) await this.applyStep(step, keys);
+    if (step.length > 0 || keys.length > 0) await apply(step, keys);
+    await applying;
     await this.copyLog();
     const ended = this.now();
     this.report.endedAt = ended.toISOString();
@@ -283,18 +294,22 @@ class SyncRun {
     });
   }
 
-  private async journal(mailbox: string): Promise<Map<string, DeliveryRecord>> {
+  private async journal(mailbox: string): Promise<MailboxJournal> {
     let journal = this.journals.get(mailbox);
     if (!journal) {
-      journal = new Map();
-      for (const record of await readJournal(this.paths.journal(mailbox)))
-        journal.set(deliveryIdentity(record), record);
+      journal = new MailboxJournal();
+      for (const record of await readJournal(this.paths.journal(mailbox))) journal.add(record);
       this.journals.set(mailbox, journal);
     }
     return journal;
   }
 
-  /** Applies one step's records, then saves the cursor past `keys` (the log objects they came from). */
+  /**
+   * Applies one step's records, then saves the cursor past `keys` (the log objects they came from): each
+   * mailbox's new records are found (a conflict stops the run before anything is written), every raw object is
+   * read once for all the places that hold it, and each mailbox is committed (folder.ts, then its files and its
+   * journal).
+   */
   private async applyStep(records: DeliveryRecord[], keys: string[]): Promise<void> {
     const wanted = records.filter((r) => !this.selection || this.selection.includes(r.mailbox));
     this.seen += wanted.length;
@@ -304,107 +319,99 @@ class SyncRun {
       list.push(record);
       byMailbox.set(record.mailbox, list);
     }
-    for (const [mailbox, list] of byMailbox) await this.applyMailbox(mailbox, list);
+    const plans: MailboxPlan[] = [];
+    for (const [mailbox, list] of byMailbox) {
+      const plan = await this.planMailbox(mailbox, list);
+      if (plan.fresh.length > 0) plans.push(plan);
+    }
+    for (const plan of plans) {
+      const folders = new Set(plan.fresh.map((r) => r.folder));
+      await ensureFolders(plan.dir, folders);
+      for (const folder of folders) await removeLeftovers(join(plan.dir, bundleFolderPath(folder), 'tmp'));
+    }
+    const staged = await this.fetchAll(
+      plans.flatMap((plan) =>
+        plan.fresh.map((record) => ({
+          record,
+          tmpDir: join(plan.dir, bundleFolderPath(record.folder), 'tmp'),
+        })),
+      ),
+    );
+    try {
+      for (const plan of plans) await this.commitMailbox(plan, staged);
+    } catch (error) {
+      // A full disk while committing: the downloads not yet moved into cur/ are removed (their space with them).
+      for (const temporary of staged.values()) await unlink(temporary).catch(() => undefined);
+      throw error;
+    }
     this.progress.cursor = advanceCursor(this.progress.cursor, keys);
     await writeProgress(this.paths.progress, this.progress);
   }
 
-  private async applyMailbox(mailbox: string, records: DeliveryRecord[]): Promise<void> {
+  /** The mailbox's part of a step (plan.ts); records the replica holds already are counted as present. */
+  private async planMailbox(mailbox: string, records: DeliveryRecord[]): Promise<MailboxPlan> {
     const journal = await this.journal(mailbox);
-    const mailboxDir = this.paths.mailbox(mailbox);
-    const fresh = new Map<string, DeliveryRecord>();
-    const uidLists = new Map<string, UidList | undefined>();
-    for (const record of records.sort(compareRecords)) {
-      const identity = deliveryIdentity(record);
-      const known = journal.get(identity) ?? fresh.get(identity);
-      if (known) {
-        if (known.file !== record.file)
-          throw new ReplicaConflictError(
-            `${mailbox} ${record.folder} UID ${record.uid} is ${known.file} in the replica, and the log now names ${record.file}: the replica never renumbers (stopped; nothing of this step was written)`,
-          );
-        this.report.present += 1;
-        continue;
-      }
-      const folderDir = join(mailboxDir, bundleFolderPath(record.folder));
-      if (!uidLists.has(record.folder)) uidLists.set(record.folder, await readUidList(folderDir));
-      const uidList = uidLists.get(record.folder);
-      const other = [...journal.values(), ...fresh.values()].find(
-        (r) => r.folder === record.folder && r.uidValidity !== record.uidValidity,
-      );
-      if (other || (uidList && uidList.uidValidity !== record.uidValidity))
-        throw new ReplicaConflictError(
-          `${mailbox} ${record.folder}: the replica holds UIDVALIDITY ${other?.uidValidity ?? uidList?.uidValidity}, the log names ${record.uidValidity}: the replica never renumbers (stopped)`,
-        );
-      const onDisk = uidList?.files.get(record.uid);
-      if (onDisk !== undefined && onDisk !== record.file)
-        throw new ReplicaConflictError(
-          `${mailbox} ${record.folder} UID ${record.uid} is ${onDisk} in ${join(folderDir, 'dovecot-uidlist')}, and the log names ${record.file}: the replica never renumbers (stopped)`,
-        );
-      fresh.set(identity, record);
-    }
-    if (fresh.size === 0) return;
-
-    await ensureFolders(mailboxDir, new Set([...fresh.values()].map((r) => r.folder)));
-    for (const folder of new Set([...fresh.values()].map((r) => r.folder)))
-      await removeLeftovers(join(mailboxDir, bundleFolderPath(folder), 'tmp'));
-    const staged = await this.fetchAll(mailboxDir, [...fresh.values()]);
-    const stagedByFolder = byFolder(staged.map((s) => s.record));
-    for (const [folder, list] of stagedByFolder) {
-      const files = new Set(list.map((r) => r.file));
-      const all = [...journal.values()].filter((r) => r.folder === folder).concat(list);
-      all.sort((a, b) => a.uid - b.uid);
-      await commitFolder(
-        join(mailboxDir, bundleFolderPath(folder)),
-        list[0]?.uidValidity as number,
-        all,
-        staged.filter((s) => s.record.folder === folder && files.has(s.record.file)),
-      );
-    }
-    const applied = staged.map((s) => s.record);
-    if (applied.length === 0) return;
-    // The manifest before the journal: a run killed between the two finds the records not journaled, writes
-    // their files again under the same names, and so writes the manifest again too.
-    await writeMailboxFiles(mailboxDir, mailbox, [...journal.values(), ...applied], this.now());
-    await appendJournal(this.paths.journal(mailbox), applied);
-    for (const record of applied) journal.set(deliveryIdentity(record), record);
+    const plan = await planMailbox(mailbox, this.paths.mailbox(mailbox), journal, records);
+    this.report.present += plan.present;
+    return plan;
   }
 
-  /** Downloads `records` into their folders' tmp/, `concurrency` at a time; the ones that fail are reported. */
-  private async fetchAll(mailboxDir: string, records: DeliveryRecord[]): Promise<StagedMessage[]> {
-    const staged: StagedMessage[] = [];
-    const queue = [...records];
-    let failure: unknown;
-    const worker = async () => {
-      for (let record = queue.shift(); record && failure === undefined; record = queue.shift()) {
-        const tmpDir = join(mailboxDir, bundleFolderPath(record.folder), 'tmp');
-        try {
-          const temporary = await fetchToTemporary(this.source.store, this.source.log.bucket, record, tmpDir);
-          staged.push({ record, temporary });
+  /**
+   * Puts a mailbox's staged messages into their folders, then rewrites its manifest and appends their records to
+   * its journal. Records whose object could not be read (not in `staged`) are left for the next run.
+   */
+  private async commitMailbox(plan: MailboxPlan, staged: Map<DeliveryRecord, string>): Promise<void> {
+    const { journal } = plan;
+    const applied = plan.fresh.filter((record) => staged.has(record));
+    if (applied.length === 0) return;
+    for (const [folder, list] of byFolder(applied)) {
+      const all = [...(journal.byFolder.get(folder) ?? []), ...list].sort((a, b) => a.uid - b.uid);
+      await commitFolder(
+        join(plan.dir, bundleFolderPath(folder)),
+        list[0]?.uidValidity as number,
+        all,
+        list.map((record) => ({ record, temporary: staged.get(record) as string })),
+      );
+    }
+    // The manifest before the journal: a run killed between the two finds the records not journaled, writes
+    // their files again under the same names, and so writes the manifest again too.
+    await writeMailboxFiles(plan.dir, plan.mailbox, [...journal.records.values(), ...applied], this.now());
+    await appendJournal(this.paths.journal(plan.mailbox), applied);
+    for (const record of applied) journal.add(record);
+  }
+
+  /**
+   * Downloads the targets (fetch.ts fetchAll); the records whose object is missing or whose bytes do not match
+   * are reported and kept for the next run. Throws any other failure (a full disk), with nothing left staged.
+   */
+  private async fetchAll(targets: FetchTarget[]): Promise<Map<DeliveryRecord, string>> {
+    return fetchAll(this.source.store, this.source.log.bucket, targets, {
+      concurrency: this.options.concurrency ?? 8,
+      onStaged: (records) => {
+        for (const record of records) {
           this.report.added += 1;
           this.report.bytes += record.size;
-          this.options.onProgress?.({
-            done: this.report.added + this.report.present,
-            seen: this.seen,
-            bytes: this.report.bytes,
-          });
-        } catch (error) {
-          if (error instanceof ObjectMissingError || error instanceof StoredBytesMismatchError) {
-            this.progress.retry.push(record);
-            this.problem({
-              kind: error instanceof ObjectMissingError ? 'missing-upstream' : 'bytes-mismatch',
-              message: `${record.mailbox} ${record.folder} UID ${record.uid}: ${errorMessage(error)} (not written; tried again on the next run)`,
-            });
-          } else failure ??= error;
         }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, this.options.concurrency ?? 8) }, worker));
-    if (failure !== undefined) {
-      for (const s of staged) await unlink(s.temporary).catch(() => undefined);
-      this.report.added -= staged.length;
-      throw failure;
-    }
-    return staged;
+        this.options.onProgress?.({
+          done: this.report.added + this.report.present,
+          seen: this.seen,
+          bytes: this.report.bytes,
+        });
+      },
+      onUnstaged: (records) => {
+        for (const record of records) {
+          this.report.added -= 1;
+          this.report.bytes -= record.size;
+        }
+      },
+      onUnreadable: (record, error) => {
+        this.progress.retry.push(record);
+        this.problem({
+          kind: error instanceof ObjectMissingError ? 'missing-upstream' : 'bytes-mismatch',
+          message: `${record.mailbox} ${record.folder} UID ${record.uid}: ${errorMessage(error)} (not written; tried again on the next run)`,
+        });
+      },
+    });
   }
 }
 

@@ -3,7 +3,8 @@
 // cannot write into a bucket whose Object Lock has a default retention: Amazon SES Developer Guide, "Deliver to
 // S3 bucket action"). Sources: Amazon S3 User Guide, "How S3 Object Lock works" (retention modes and periods).
 import type { ArchiverConfig } from '../config';
-import { LOCKED_PREFIXES, type RawLocation } from '../index/schema';
+import { CANARY_OBJECT_TAG } from '../health/config';
+import { CANARY_TAGGED_PREFIXES, LOCKED_PREFIXES, type RawLocation } from '../index/schema';
 import type { ObjectLocks, Retention, StoredVersion } from '../ports';
 
 export const isLockedKey = (key: string) => LOCKED_PREFIXES.some((prefix) => key.startsWith(prefix));
@@ -55,7 +56,27 @@ export class ArchiveLocker {
     );
     return true;
   }
+
+  /**
+   * Tags `version` as a canary's instead of locking it (shared/receiving/routing.ts isCanaryOnly): the lifecycle
+   * rule on the tag expires it, and the sweep leaves it unlocked. Returns whether it tagged. Throws what S3 throws.
+   */
+  async markCanary(location: RawLocation, version: StoredVersion): Promise<boolean> {
+    if (!version.versionId || !isCanaryTaggedKey(location.key)) return false;
+    await this.locks.tag(
+      { ...location, versionId: version.versionId },
+      { [CANARY_OBJECT_TAG.key]: CANARY_OBJECT_TAG.value },
+    );
+    return true;
+  }
 }
+
+export const isCanaryTaggedKey = (key: string) =>
+  CANARY_TAGGED_PREFIXES.some((prefix) => key.startsWith(prefix));
+
+/** Whether object tags mark a canary's version (health.canary.keepDays: left unlocked, expired by lifecycle). */
+export const isCanaryTagged = (tags: Record<string, string> | undefined) =>
+  tags?.[CANARY_OBJECT_TAG.key] === CANARY_OBJECT_TAG.value;
 
 /** The locker for `config`, or undefined when its lock is `off`. */
 export function archiveLocker(

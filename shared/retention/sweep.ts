@@ -2,16 +2,20 @@
 // its write and its lock, a dead-lettered message, an import from before the lock, a lock turned on later) and
 // locks them. Run by the scheduled reconcile and `mail-archiver reconcile`. A version's retention is read only
 // when it is newer than where the previous sweep left everything locked (`lockedThrough`, less an hour for
-// writes still in flight), so a sweep costs one listing of versions plus one read per new version.
+// writes still in flight), so a sweep costs one listing of versions plus one read per new version. A version
+// without retention that carries the canary tag (shared/health/config.ts CANARY_OBJECT_TAG) is left as it is:
+// canaries expire; only versions without retention cost the extra read of their tags.
 import { errorMessage } from '../errors';
 import { ENVELOPE_PREFIX, LOCKED_PREFIXES, RAW_MAIL_PREFIX, TRANSPARENCY_PREFIX } from '../index/schema';
-import type { ArchiveLocker } from './lock-policy';
+import { type ArchiveLocker, isCanaryTagged, isCanaryTaggedKey } from './lock-policy';
 
 export interface SweepReport {
   /** Versions whose retention was read. */
   examined: number;
   /** Versions this sweep locked. */
   locked: number;
+  /** Versions left unlocked because they are canaries (tagged; they expire after health.canary.keepDays). */
+  canaries: number;
   /** Versions still without a lock afterwards (their lock failed): key, version id and why. */
   unlocked: { key: string; versionId: string; reason: string }[];
   /**
@@ -54,7 +58,7 @@ export async function sweepUnlocked(deps: {
 }): Promise<SweepReport> {
   const now = (deps.now ?? (() => new Date()))();
   const from = deps.since ? new Date(deps.since).getTime() - IN_FLIGHT_MS : Number.NEGATIVE_INFINITY;
-  const report: SweepReport = { examined: 0, locked: 0, unlocked: [], unlockedMessages: 0 };
+  const report: SweepReport = { examined: 0, locked: 0, canaries: 0, unlocked: [], unlockedMessages: 0 };
   const locks = deps.locker.locks;
   for (const prefix of LOCKED_PREFIXES) {
     for await (const version of locks.versions(deps.bucket, prefix)) {
@@ -62,6 +66,10 @@ export async function sweepUnlocked(deps: {
       report.examined += 1;
       try {
         if (await locks.retention(version)) continue;
+        if (isCanaryTaggedKey(version.key) && isCanaryTagged(await locks.tags(version))) {
+          report.canaries += 1;
+          continue;
+        }
         await deps.locker.lockVersion(version, version);
         report.locked += 1;
       } catch (error) {

@@ -222,8 +222,15 @@ export async function checkBundleProofs(input: {
 
   // The proof lines are read one at a time against the manifest's messages; what each says is kept only as a
   // problem (or "proven"), and reported in the manifest's order.
+  // A folder and UID named twice (an mbox bundle has no uidlist to refuse it) proves neither message: otherwise an
+  // added message would share the verdict of the proven one under the same name.
   const wanted = new Map<string, BundleMessage>();
-  for (const message of input.messages) wanted.set(messageKey(message), message);
+  const repeated = new Set<string>();
+  for (const message of input.messages) {
+    const key = messageKey(message);
+    if (wanted.has(key)) repeated.add(key);
+    else wanted.set(key, message);
+  }
   const verdicts = new Map<string, string | undefined>();
   const strays: string[] = [];
   const inclusion = new InclusionVerifier(checkpoint.size, checkpoint.root);
@@ -248,7 +255,10 @@ export async function checkBundleProofs(input: {
   for (const message of input.messages) {
     const where = `${message.folder} UID ${message.uid}`;
     const key = messageKey(message);
-    if (!verdicts.has(key))
+    if (repeated.has(key)) {
+      if (wanted.get(key) === message)
+        errors.push(`${where}: more than one message with this folder and UID in the manifest`);
+    } else if (!verdicts.has(key))
       errors.push(`${where}: not in the log at the checkpoint (tree of ${checkpoint.size}): not proven`);
     else {
       const problem = verdicts.get(key);

@@ -2,10 +2,11 @@
 //
 // `sync` copies the log into the replica (DIR/.mail-archiver-sync/transparency/, the log's own layout: key.pub,
 // checkpoints/<size>, tile/entries/...): the key on the first copy (kept: a key that changes later is refused),
-// then at each new checkpoint the entry bundles it adds, checked against its signed root, and the older
-// checkpoints the replica kept must be prefixes of the new tree. So each replica is a witness: a history
-// rewritten inside AWS contradicts the checkpoints and entries the replica already holds, and the next sync says
-// so. Only the entry bundles are copied: the hash tiles follow from the entries and are recomputed.
+// then at each new checkpoint the entry bundles it adds, checked against its signed root, and the checkpoint the
+// replica kept must be a prefix of the new tree. So each replica is a witness: a history rewritten inside AWS
+// contradicts the checkpoints and entries the replica already holds, and the next sync says so. Only the entry
+// bundles are copied: the hash tiles follow from the entries. A sync reads what is new, not the whole copy: the
+// log's partial hash tiles at the kept size (one per 256-fold level) and the entry bundles from there on.
 //
 // With every leaf up to a checkpoint, `verify` of a replica's mailbox proves completeness, not only integrity:
 // it recomputes the root from the leaves (so the set of leaves is exactly the log's), takes the leaves of that
@@ -19,7 +20,6 @@ import {
   checkpointPath,
   LogDamageError,
   LogOverwriteError,
-  readCheckpoints,
   readLatestCheckpoint,
   type StoredCheckpoint,
   timestampPath,
@@ -27,7 +27,17 @@ import {
 import { leafHash, MerkleTree } from './merkle';
 import { formatVerifierKey, type NoteVerifier, parseVerifierKey } from './note';
 import { KEY_PATH } from './seal';
-import { decodeEntryBundle, entryBundlePath, TILE_WIDTH } from './tiles';
+import {
+  decodeEntryBundle,
+  encodeEntryBundle,
+  entryBundlePath,
+  TILE_WIDTH,
+  TileError,
+  TreeEdge,
+} from './tiles';
+
+/** Where the entry bundles are, beside the hash tiles (`tile/<L>/...`). */
+const ENTRY_BUNDLES = 'tile/entries/';
 
 /** The log contradicts the copy a replica kept: another key, a checkpoint rolled back, entries rewritten. */
 export class LogWitnessError extends Error {
@@ -62,8 +72,7 @@ export async function mirrorLog(upstream: WriteOnceStore, mirror: WriteOnceStore
   const latest = await readLatestCheckpoint(upstream, verifier);
   if (!latest) return { state: 'unsealed' };
   if (!keptKey) await mirror.putOnce(KEY_PATH, upstreamKey, 'text/plain; charset=utf-8');
-  const kept = await readCheckpoints(mirror, verifier);
-  const newest = kept.at(-1);
+  const newest = await readLatestCheckpoint(mirror, verifier);
   const { size, root, origin } = latest.checkpoint;
   if (newest && newest.checkpoint.size > size)
     throw new LogWitnessError(
@@ -76,14 +85,21 @@ export async function mirrorLog(upstream: WriteOnceStore, mirror: WriteOnceStore
       );
     return { state: 'current', size, origin };
   }
-  // The entry bundles from the one the kept tree ends in, up to the new size (a partial bundle gets a new name
-  // as it grows: the older partial stays, as in the log). Checked before any is written: a log that contradicts
-  // the copy leaves nothing of its own in it.
+  // Only what is new is read: the right edge of the kept tree (the log's partial hash tiles at the kept size, one
+  // per tile level, and the replica's own partial entry bundle), which must hash to the root the replica kept,
+  // then the entry bundles from the kept size on. A new root computed from the kept tree's own subtrees and the
+  // new leaves proves the kept tree a prefix of the new one (what an RFC 9162 consistency proof proves); each
+  // older checkpoint the replica kept was proven a prefix of the kept tree when it was copied. Checked before
+  // any file is written: a log that contradicts the copy leaves nothing of its own in it.
   const from = newest?.checkpoint.size ?? 0;
-  const firstBundle = Math.floor(from / TILE_WIDTH);
-  const tree = await treeOf(mirror, firstBundle * TILE_WIDTH);
+  const edge = await keptEdge(upstream, mirror, from);
+  const keptEntries = [...edge.partialEntries];
+  if (newest && !edge.root().equals(newest.checkpoint.root))
+    throw new LogWitnessError(
+      `the log's tiles of its first ${from} deliveries do not hash to the checkpoint of ${from} this replica kept: the log was rewritten`,
+    );
   const fetched: { path: string; bytes: Buffer }[] = [];
-  for (let index = firstBundle; index * TILE_WIDTH < size; index++) {
+  for (let index = Math.floor(from / TILE_WIDTH); index * TILE_WIDTH < size; index++) {
     const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
     let path = entryBundlePath(index, width);
     let bytes = await upstream.get(path);
@@ -98,18 +114,17 @@ export async function mirrorLog(upstream: WriteOnceStore, mirror: WriteOnceStore
       );
     const entries = decodeEntryBundle(bytes, path).slice(0, width);
     if (entries.length < width) throw new LogDamageError(`${path}: ${entries.length} entries, not ${width}`);
-    for (const entry of entries) tree.append(leafHash(entry));
+    // The bundle the kept tree ends in starts with entries the replica holds: they must be the same.
+    const skip = Math.max(0, from - index * TILE_WIDTH);
+    if (entries.slice(0, skip).some((entry, i) => !entry.equals(keptEntries[i] as Buffer)))
+      throw new LogWitnessError(`${path} of the log now holds other entries than the copy this replica kept`);
+    for (const entry of entries.slice(skip)) edge.append(entry, leafHash(entry));
     fetched.push({ path, bytes });
   }
-  if (!tree.root().equals(root))
+  if (!edge.root().equals(root))
     throw new LogWitnessError(
       `the log's checkpoint of ${size} is not the root of the entries this replica kept and the new ones: the log was rewritten (or its entries damaged)`,
     );
-  for (const { checkpoint } of kept)
-    if (!tree.root(checkpoint.size).equals(checkpoint.root))
-      throw new LogWitnessError(
-        `the log's tree of ${size} does not extend the checkpoint of ${checkpoint.size} this replica kept: the log was rewritten`,
-      );
   for (const { path, bytes } of fetched) {
     try {
       await mirror.putOnce(path, bytes, 'application/octet-stream');
@@ -129,6 +144,41 @@ export async function mirrorLog(upstream: WriteOnceStore, mirror: WriteOnceStore
   if (timestamp) await mirror.putOnce(timestampPath(size), timestamp, 'application/timestamp-reply');
   await mirror.putOnce(checkpointPath(size), latest.note, 'text/plain; charset=utf-8');
   return { state: 'grew', size, from, origin };
+}
+
+/**
+ * The right edge of the kept tree of `size` leaves (shared/transparency/tiles.ts TreeEdge): its partial hash tiles
+ * read from the log, its partial entry bundle from the replica's copy. A partial file that is gone is read as the
+ * first hashes or entries of the full one (C2SP tlog-tiles lets a log drop partial tiles once the full tile
+ * exists). A log without its own tiles at a size it sealed gets the edge rebuilt from the replica's entries
+ * instead (every one read: what a sync cost before it read tiles), so such a log is still checked against what
+ * the replica kept. Throws LogDamageError naming an entry bundle the replica's copy lacks.
+ */
+async function keptEdge(upstream: WriteOnceStore, mirror: WriteOnceStore, size: number): Promise<TreeEdge> {
+  if (size === 0) return TreeEdge.empty();
+  try {
+    return await TreeEdge.load(size, async (path) => {
+      const entries = path.startsWith(ENTRY_BUNDLES);
+      const store = entries ? mirror : upstream;
+      const exact = await store.get(path);
+      const partial = /^(.*)\.p\/(\d+)$/.exec(path);
+      if (exact || !partial) return exact;
+      const full = await store.get(partial[1] as string);
+      if (!full) return undefined;
+      const width = Number(partial[2]);
+      if (!entries) return full.subarray(0, width * 32);
+      return encodeEntryBundle(decodeEntryBundle(full, partial[1] as string).slice(0, width));
+    });
+  } catch (error) {
+    if (!(error instanceof TileError)) throw error;
+  }
+  try {
+    return await TreeEdge.rebuild(size, (path) => mirror.get(path));
+  } catch (error) {
+    if (error instanceof TileError)
+      throw new LogDamageError(`the replica's copy of the log: ${error.message}`, { cause: error });
+    throw error;
+  }
 }
 
 /** The hashes of the first `size` leaves of a log copy (64 bytes per leaf kept, the leaves read a bundle at a time). */

@@ -4,7 +4,7 @@
 // edge, partial tiles (`.p/<W>`, W from 1 to 255) for each sealed size. Every file is written once and never
 // changes: a full tile is final, and a partial tile's name carries its width. Hand-written: the format is a
 // path rule and a length prefix, and no npm package implements it.
-import { MerkleTree, nodeHash } from './merkle';
+import { leafHash, MerkleTree, nodeHash } from './merkle';
 
 /** Hashes (and entries) per full tile. */
 export const TILE_WIDTH = 256;
@@ -107,7 +107,13 @@ export class TreeEdge {
   private count: number;
   private readonly written: LogFile[] = [];
 
-  private constructor(size: number, hashes: Buffer[][], entries: Buffer[]) {
+  private constructor(
+    size: number,
+    hashes: Buffer[][],
+    entries: Buffer[],
+    /** Whether the tiles and bundles appending completes are kept for {@link files}. */
+    private readonly keepFiles = true,
+  ) {
     this.count = size;
     this.hashes = hashes;
     this.entries = entries;
@@ -115,6 +121,18 @@ export class TreeEdge {
 
   static empty(): TreeEdge {
     return new TreeEdge(0, [[]], []);
+  }
+
+  /**
+   * The edge of a tree of `size` leaves rebuilt from its entry bundles (read a bundle at a time, every leaf
+   * hashed): for a tree whose tiles cannot be read. Keeps no files, so memory is the edge's only. Throws TileError
+   * naming a bundle that is missing or malformed.
+   */
+  static async rebuild(size: number, read: (path: string) => Promise<Buffer | undefined>): Promise<TreeEdge> {
+    const edge = new TreeEdge(0, [[]], [], false);
+    for await (const bundle of readEntryBundles(size, read))
+      for (const entry of bundle) edge.append(entry, leafHash(entry));
+    return edge;
   }
 
   /**
@@ -145,16 +163,22 @@ export class TreeEdge {
     return this.count;
   }
 
+  /** The entries of the partial entry bundle (the last `size % 256` leaves). */
+  get partialEntries(): readonly Buffer[] {
+    return this.entries;
+  }
+
   /** Appends one entry (the leaf's bytes) with its leaf hash. */
   append(entry: Buffer, hash: Buffer): void {
     const index = this.count;
     this.count += 1;
     this.entries.push(entry);
     if (this.entries.length === TILE_WIDTH) {
-      this.written.push({
-        path: entryBundlePath(Math.floor(index / TILE_WIDTH)),
-        bytes: encodeEntryBundle(this.entries),
-      });
+      if (this.keepFiles)
+        this.written.push({
+          path: entryBundlePath(Math.floor(index / TILE_WIDTH)),
+          bytes: encodeEntryBundle(this.entries),
+        });
       this.entries.length = 0;
     }
     let carry: Buffer = hash;
@@ -163,10 +187,11 @@ export class TreeEdge {
       this.hashes[level] = tile;
       tile.push(carry);
       if (tile.length < TILE_WIDTH) return;
-      this.written.push({
-        path: tilePath(level, Math.floor(index / (span * TILE_WIDTH))),
-        bytes: Buffer.concat(tile),
-      });
+      if (this.keepFiles)
+        this.written.push({
+          path: tilePath(level, Math.floor(index / (span * TILE_WIDTH))),
+          bytes: Buffer.concat(tile),
+        });
       carry = perfectRoot(tile);
       tile.length = 0;
     }

@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newIdentity } from '../../shared/bundle/age';
 import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
-import { runCli } from '../support/cli';
+import { runCli, spawnCli as startCli } from '../support/cli';
 import { GoogleStandIn } from '../support/google-standin';
 import { makeMessage } from '../support/messages';
 
@@ -54,32 +54,10 @@ function cli(args: string[], extra: NodeJS.ProcessEnv = {}, cwd = work): Promise
   return runCli(args, { home, env: env(extra), cwd });
 }
 
-/** Spawns the CLI and resolves when `ready` matches its output (stdout and stderr). */
+/** Spawns the CLI; `seen` resolves when `ready` matches its output (stdout and stderr). */
 function spawnCli(args: string[], ready: RegExp, extra: NodeJS.ProcessEnv = {}) {
-  const child = spawn('node', [BIN, ...args], {
-    cwd: work,
-    env: env(extra),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let stdout = '';
-  const exited = new Promise<number | null>((r) =>
-    child.once('exit', (code, signal) => r(code ?? (signal ? -1 : null))),
-  );
-  const seen = new Promise<void>((r, reject) => {
-    const check = () => ready.test(output) && r();
-    child.stdout.on('data', (d: Buffer) => {
-      output += d;
-      stdout += d;
-      check();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      output += d;
-      check();
-    });
-    child.once('exit', () => reject(new Error(`exited before ${ready}: ${output}`)));
-  });
-  return { child, seen, exited, output: () => output, stdout: () => stdout };
+  const run = startCli(args, { home, env: env(extra), cwd: work });
+  return { ...run, seen: run.until(ready) };
 }
 
 const noStack = (text: string) => expect(text).not.toMatch(/\n\s+at .+:\d+:\d+/);
@@ -517,7 +495,7 @@ describe('faults, each a process', () => {
     } finally {
       await google.stop();
     }
-  });
+  }, 180_000); // several CLI processes (and, for the restart, a DynamoDB Local start) one after another
 
   it('ingest --dry-run says what would be archived where, and archives nothing', async () => {
     writeFileSync(join(work, 'dry.mbox'), mbox(2, 'dry'));

@@ -1,9 +1,10 @@
 // End to end on this machine: the local stack receives real SMTP mail, the CLI (a separate process) reads
 // the index, a restart keeps the archive, and `ingest` imports a directory, a maildir and an mbox.
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,7 @@ import { freePort } from '../../cli/local/services';
 import { type RunningLocalStack, startLocalStack } from '../../cli/local/stack';
 import { readObject } from '../../shared/archive/raw-object';
 import type { DeliveryRow } from '../../shared/index/schema';
-import { CLI_BIN, ROOT, runCli } from '../support/cli';
+import { runCli, spawnCli } from '../support/cli';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 
@@ -126,7 +127,7 @@ describe('the local stack over SMTP', () => {
     expect(status.stdout).toMatch(/local stack: running/);
     expect(status.stdout).toMatch(/alice@example\.com\s+INBOX\s+1/);
     expect(status.stdout).toMatch(/alice@example\.com\s+Sent\s+1/);
-  });
+  }, 180_000); // several CLI processes (and, for the restart, a DynamoDB Local start) one after another
 });
 
 describe('mail-archiver import (alias ingest)', () => {
@@ -288,21 +289,10 @@ describe('mail-archiver export, verify and serve', () => {
     expect(inc.stdout).toMatch(/incremental export \S+ of alice@example\.com: 1 messages/);
 
     const port = await freePort();
-    const serve = spawn('node', [CLI_BIN, 'serve', out, '--port', String(port)], {
-      cwd: ROOT,
-      env: { ...process.env, MAIL_ARCHIVER_HOME: home },
-    });
-    let printed = '';
-    serve.stdout.on('data', (d: Buffer) => {
-      printed += d;
-    });
-    serve.stderr.on('data', (d: Buffer) => {
-      printed += d;
-    });
+    const serve = spawnCli(['serve', out, '--port', String(port)], { home });
     try {
-      const deadline = Date.now() + 30_000;
-      while (!/password\s+\S+/.test(printed) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 100));
+      await serve.until(/password\s+\S+/);
+      const printed = serve.output();
       expect(printed).toMatch(new RegExp(`port ${port}`));
       const password = printed.match(/password\s+(\S+)/)?.[1] ?? '';
       const user = printed.match(/user\s+(\S+)/)?.[1] ?? '';
@@ -319,8 +309,66 @@ describe('mail-archiver export, verify and serve', () => {
       const rows = await listJson('alice@example.com', '--folder', 'INBOX');
       expect(status ? status.messages : undefined).toBe(rows.length - 1);
     } finally {
-      serve.kill('SIGINT');
-      await new Promise((r) => serve.once('exit', r));
+      serve.child.kill('SIGINT');
+      await serve.exited;
     }
+  });
+});
+
+const canTrace = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', 'true']).status === 0;
+if (!canTrace)
+  console.warn(
+    'SKIPPED: the file-mode trace of an export: install Debian package "strace" (scripts/install-system-deps.sh)',
+  );
+
+describe('an encrypted export built in parts', () => {
+  // The plain parts hold the mail in clear until they are joined and encrypted; they exist only for the
+  // length of the run, so the test reads the mode each file is created with from the open calls themselves.
+  it.skipIf(!canTrace)('creates its plain parts and the joined file readable by the user alone', async () => {
+    const recipient = await identityToRecipient(await generateIdentity());
+    const out = join(home, 'alice-parts.tar.gz.age');
+    const trace = join(home, 'export.strace');
+    const run = await runCli(
+      ['export', 'alice@example.com', '--parts', '2', '--encrypt-to', recipient, '--out', out],
+      {
+        home,
+        wrapper: [
+          'sh',
+          '-c',
+          'umask 022 && exec "$@"',
+          'sh',
+          'strace',
+          '-f',
+          '-qq',
+          '-e',
+          'trace=openat,creat',
+          '-o',
+          trace,
+        ],
+      },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    for (const kept of run.stdout.matchAll(/^ {2}(\S+\.age) /gm))
+      expect(
+        readFileSync(kept[1] ?? '')
+          .subarray(0, 21)
+          .toString(),
+        `${kept[1]} is not age-encrypted`,
+      ).toBe('age-encryption.org/v1');
+    expect(run.stdout).toMatch(/built in 2 parts, joined/);
+    const created = readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((line) => line.includes(home) && line.includes('O_CREAT') && line.includes('alice-parts'));
+    const modes = created.map(
+      // The mode follows the flags; a call another thread interrupts ends `<unfinished ...>` instead of `) = fd`.
+      (line) => `${line.match(/"([^"]+)"/)?.[1]} ${line.match(/O_CREAT[A-Z_|]*, (0\d+)/)?.[1]}`,
+    );
+    expect(modes.filter((m) => /part-\d-of-2/.test(m)).length, modes.join('\n')).toBe(2);
+    expect(
+      modes.filter((m) => /\.partial-\d+ /.test(m) && !/part-\d-of-2/.test(m)).length,
+      modes.join('\n'),
+    ).toBe(1);
+    for (const mode of modes) expect(mode).toMatch(/ 0600$/);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
   });
 });

@@ -11,8 +11,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DovecotServer, startDovecot } from '../../cli/local/dovecot';
@@ -29,6 +29,7 @@ import {
 } from '../../shared/restore/errors';
 import { type RestoreOptions, restoreBundle } from '../../shared/restore/restore';
 import { exportToFile, unpackedWithFolderRenamed } from '../support/bundles';
+import { type RunningCli, spawnCli } from '../support/cli';
 import { exampleConfig } from '../support/config';
 import { imapClientFor, readOverImap } from '../support/imap';
 import { makeMessage, makeMessageWithAttachment } from '../support/messages';
@@ -214,27 +215,9 @@ async function relay(
   };
 }
 
-const BIN = resolve(import.meta.dirname, '../../cli/bin.js');
-
 /** The CLI as a user runs it, the secret in the environment. */
-function cli(args: string[], server: { password: string }): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: {
-      ...process.env,
-      MAIL_ARCHIVER_IMAP_PASSWORD: server.password,
-      MAIL_ARCHIVER_HOME: join(work, 'home'),
-      CI: 'true',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d;
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d;
-  });
-  return Object.assign(child, { output: () => output });
+function cli(args: string[], server: { password: string }): RunningCli {
+  return spawnCli(args, { home: join(work, 'home'), env: { MAIL_ARCHIVER_IMAP_PASSWORD: server.password } });
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -429,14 +412,14 @@ describe('restore into a real Dovecot', () => {
     const slow = await relay(server, { delayMs: 40 });
     const statePath = join(work, 'killed-state.jsonl');
     const url = `imap://${server.user}@${slow.host}:${slow.port}`;
-    const child = cli(['restore', bundle, '--imap', url, '--state', statePath], server);
+    const run = cli(['restore', bundle, '--imap', url, '--state', statePath], server);
     const lines = () =>
       existsSync(statePath) ? readFileSync(statePath, 'utf8').trim().split('\n').length : 0;
     const deadline = Date.now() + 30_000;
-    while (lines() < 1 + 4 && Date.now() < deadline && child.exitCode === null)
+    while (lines() < 1 + 4 && Date.now() < deadline && run.child.exitCode === null)
       await new Promise((r) => setTimeout(r, 10));
-    child.kill('SIGKILL');
-    await exited(child);
+    run.child.kill('SIGKILL');
+    await run.exited;
     await slow.close();
     const recorded = lines() - 1;
     const landed = Object.values(await countOnTarget(server)).reduce((a, b) => a + b, 0);
@@ -481,9 +464,9 @@ plugin {
     mkdirSync(dir, { recursive: true });
     execFileSync('tar', ['-xzf', bundle, '-C', dir, '--no-same-owner']);
     const url = `imap://${server.user}@${server.host}:${server.port}`;
-    const child = cli(['restore', dir, '--imap', url, '--folder', 'INBOX'], server);
-    const code = await exited(child);
-    const output = child.output();
+    const run = cli(['restore', dir, '--imap', url, '--folder', 'INBOX'], server);
+    const code = await run.exited;
+    const output = run.output();
     console.info(output);
     expect(code).toBe(1);
     const big = manifest.messages.find((m) => m.size > 1_000_000);
@@ -572,20 +555,20 @@ describe('restore: mistakes and hostile input', () => {
   it('a wrong password: the server refused the login, named with what to check, and the command ends', async () => {
     const server = await target('wrong-password');
     const started = Date.now();
-    const child = cli(['restore', bundle, '--imap', `imap://${server.user}@${server.host}:${server.port}`], {
+    const run = cli(['restore', bundle, '--imap', `imap://${server.user}@${server.host}:${server.port}`], {
       password: 'not the password',
     });
     // It used to print "Command failed" and then hang: the client that failed to log in kept its socket.
     const code = await Promise.race([
-      exited(child),
+      run.exited,
       new Promise((done) => setTimeout(() => done('still running'), 45_000)),
     ]);
-    if (code === 'still running') child.kill('SIGKILL');
+    if (code === 'still running') run.child.kill('SIGKILL');
     expect(code).toBe(1);
-    expect(child.output()).toMatch(
+    expect(run.output()).toMatch(
       /refused the login: NO \[AUTHENTICATIONFAILED\] Authentication failed\. \(user "archive"\); check the password in MAIL_ARCHIVER_IMAP_PASSWORD/,
     );
-    expect(child.output()).not.toMatch(/^\s+at /m);
+    expect(run.output()).not.toMatch(/^\s+at /m);
     expect(Date.now() - started).toBeLessThan(45_000);
     expect(await countOnTarget(server)).toEqual({ INBOX: 0, Spam: 0 });
   }, 60_000);
@@ -780,13 +763,13 @@ describe('restore: bundles it cannot take', () => {
       /restore reads maildir bundles; an mboxrd bundle is for the new provider's own importer/,
     );
     expect(connections).toBe(0);
-    const child = cli(
+    const run = cli(
       ['restore', mboxBundle, '--imap', `imap://${server.user}@${server.host}:${server.port}`],
       server,
     );
-    expect(await exited(child)).toBe(1);
-    expect(child.output()).toMatch(/^mail-archiver: restore reads maildir bundles/m);
-    expect(child.output()).not.toMatch(/--verbose|^\s+at /m);
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(/^mail-archiver: restore reads maildir bundles/m);
+    expect(run.output()).not.toMatch(/--verbose|^\s+at /m);
     expect(await countOnTarget(server)).toEqual({ INBOX: 0, Spam: 0 });
   }, 60_000);
 });
@@ -796,20 +779,20 @@ describe('restore: Ctrl-C', () => {
     const server = await target('sigint');
     const slow = await relay(server, { delayMs: 40 });
     const statePath = join(work, 'sigint-state.jsonl');
-    const child = cli(
+    const run = cli(
       ['restore', bundle, '--imap', `imap://${server.user}@${slow.host}:${slow.port}`, '--state', statePath],
       server,
     );
     const lines = () =>
       existsSync(statePath) ? readFileSync(statePath, 'utf8').trim().split('\n').length : 0;
     const deadline = Date.now() + 30_000;
-    while (lines() < 1 + 3 && Date.now() < deadline && child.exitCode === null)
+    while (lines() < 1 + 3 && Date.now() < deadline && run.child.exitCode === null)
       await new Promise((r) => setTimeout(r, 10));
-    child.kill('SIGINT');
-    expect(await exited(child)).toBe(130);
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(130);
     await slow.close();
-    expect(child.output()).toMatch(/interrupted: run the same command again to go on/);
-    expect(child.output()).not.toMatch(/^\s+at /m);
+    expect(run.output()).toMatch(/interrupted: run the same command again to go on/);
+    expect(run.output()).not.toMatch(/^\s+at /m);
     expect(existsSync(`${statePath}.lock`)).toBe(false);
     const landed = Object.values(await countOnTarget(server)).reduce((a, b) => a + b, 0);
     expect(landed).toBeLessThan(11);
@@ -837,9 +820,9 @@ describe('restore: two runs on one state', () => {
       });
     const first = restoreBundle(counted());
     await new Promise((done) => setTimeout(done, 50));
-    expect(readFileSync(`${statePath}.lock`, 'utf8').trim()).toBe(String(process.pid));
+    expect(readFileSync(`${statePath}.lock`, 'utf8').trim()).toBe(`${process.pid} ${hostname()}`);
     await expect(restoreBundle(counted())).rejects.toThrow(
-      new RegExp(`another restore \\(process ${process.pid}\\) is using .*locked-state\\.jsonl`),
+      new RegExp(`another restore \\(process ${process.pid} on \\S+\\) is using .*locked-state\\.jsonl`),
     );
     const report = await first;
     expect(report).toMatchObject({ moved: 11, alreadyThere: 0 });

@@ -15,6 +15,7 @@ import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliverThrough, LOCAL_BUCKET, LOCAL_TABLE } from '../../cli/local/archive';
+import { startDovecot } from '../../cli/local/dovecot';
 import { ensureIndexTable } from '../../cli/local/index-table';
 import { ensureBucket } from '../../cli/local/services';
 import { archiveStorage } from '../../cli/target/archive';
@@ -24,6 +25,7 @@ import { importMessages } from '../../shared/history/import';
 import { exportToFile, unpack } from '../support/bundles';
 import { exampleConfig } from '../support/config';
 import { corporaPresent, corporaSkipReason, corpusMessages } from '../support/corpora';
+import { readOverImap } from '../support/imap';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
 import { receiveLikeSes } from '../support/ses';
@@ -52,12 +54,12 @@ interface Run {
   stderr: string;
   code: number | null;
 }
-const cli = (args: string[]): Promise<Run> =>
+const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> =>
   new Promise((done) =>
     execFile(
       'node',
       [BIN, ...args],
-      { cwd: root, env: env(), maxBuffer: 64 << 20 },
+      { cwd: root, env: { ...env(), ...extraEnv }, maxBuffer: 64 << 20 },
       (error, stdout, stderr) =>
         done({ stdout, stderr, code: error ? ((error as { code?: number }).code ?? null) : 0 }),
     ),
@@ -469,5 +471,151 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/not-a-replica is not a replica/);
     expect(readdirSync(notReplica)).toEqual(['photo.jpg']);
+  }, 180_000);
+  it('stops on a full disk with one line naming the replica, counts nothing half-written, and the next run completes', async (context) => {
+    const mount = join(root, 'small-disk');
+    mkdirSync(mount);
+    // A disk of half what alice's replica takes fills in the middle of her first sync.
+    const needed = Number(
+      execFileSync('du', ['-sk', join(replica(), 'alice@example.com')], { encoding: 'utf8' }).split('\t')[0],
+    );
+    try {
+      execFileSync(
+        'mount',
+        ['-t', 'tmpfs', '-o', `size=${Math.ceil(needed / 2)}k,mode=0700`, 'tmpfs', mount],
+        { stdio: 'pipe' },
+      );
+    } catch (error) {
+      console.warn(
+        `full disk test skipped: cannot mount a small tmpfs here (${String((error as { stderr?: Buffer }).stderr ?? error).trim()}); it needs root`,
+      );
+      context.skip();
+    }
+    try {
+      const dir = join(mount, 'replica');
+      const full = await cli(['sync', dir, '--mailbox', 'alice@example.com']);
+      expect(full.code).toBe(1);
+      expect(full.stderr.trim().split('\n')).toEqual([
+        expect.stringContaining(`the disk holding ${dir} is full`),
+      ]);
+      // Nothing half-written is counted: every file a uidlist or the journal names is whole (the export's bytes).
+      const exported = join(root, `export-full-${Date.now()}`);
+      const bundle = join(root, `alice-full-${Date.now()}.tar.gz`);
+      await exportToFile(
+        { index: storage.index, store: storage.store },
+        { mailbox: 'alice@example.com', format: 'maildir' },
+        bundle,
+      );
+      mkdirSync(exported);
+      unpack(bundle, exported);
+      const named = new Set<string>();
+      const maildir = join(dir, 'alice@example.com', 'Maildir');
+      const folders = (() => {
+        try {
+          return [
+            '.',
+            ...readdirSync(maildir).filter(
+              (n) => n.startsWith('.') && statSync(join(maildir, n)).isDirectory(),
+            ),
+          ];
+        } catch {
+          return [];
+        }
+      })();
+      for (const folder of folders) {
+        const uidlist = join(maildir, folder, 'dovecot-uidlist');
+        let text = '';
+        try {
+          text = readFileSync(uidlist, 'utf8');
+        } catch {
+          continue;
+        }
+        const files = readdirSync(join(maildir, folder, 'cur'));
+        for (const line of text.split('\n').slice(1).filter(Boolean)) {
+          const base = line.slice(line.indexOf(':') + 1);
+          named.add(base);
+          const file = files.find((f) => f.startsWith(`${base}:2,`));
+          expect(file, `${folder} ${base}`).toBeDefined();
+          expect(readFileSync(join(maildir, folder, 'cur', file as string))).toEqual(
+            readFileSync(join(exported, 'alice@example.com', 'Maildir', folder, 'cur', file as string)),
+          );
+        }
+      }
+      const journal = join(dir, '.mail-archiver-sync', 'mailboxes', 'alice%40example.com.jsonl');
+      for (const line of (() => {
+        try {
+          return readFileSync(journal, 'utf8').split('\n').filter(Boolean);
+        } catch {
+          return [];
+        }
+      })())
+        expect(named.has(JSON.parse(line).file)).toBe(true);
+      // Space freed: the next run completes, and leaves nothing of the failed one behind.
+      execFileSync('mount', ['-o', 'remount,size=256m', mount]);
+      const again = await cli(['sync', dir, '--mailbox', 'alice@example.com']);
+      expect(again.stderr).toBe('');
+      expect(again.code).toBe(0);
+      await expectEqualsExport(dir, 'alice@example.com');
+      expect(leftovers(dir)).toBe('');
+      expect(execFileSync('find', ['.', '-name', '*.tmp-*'], { cwd: dir, encoding: 'utf8' }).trim()).toBe('');
+    } finally {
+      execFileSync('umount', ['-l', mount]);
+    }
+  }, 180_000);
+
+  it('restores a replica mailbox into a new IMAP server (Dovecot): every message moved and verified', async () => {
+    const dir = join(root, 'restore-source');
+    const synced = await cli(['sync', dir, '--mailbox', 'alice@example.com']);
+    expect(synced.code).toBe(0);
+    const mailboxDir = join(dir, 'alice@example.com');
+    const manifest = JSON.parse(readFileSync(join(mailboxDir, 'manifest.json'), 'utf8')) as {
+      messages: { folder: string; file: string }[];
+    };
+    // The new provider: a Dovecot of its own, nothing in it.
+    const maildir = join(root, 'new-provider', 'Maildir');
+    mkdirSync(maildir, { recursive: true });
+    const server = await startDovecot({
+      maildir,
+      workDir: join(root, 'new-provider', 'dovecot'),
+      index: 'disk',
+    });
+    try {
+      const url = `imap://${server.user}@${server.host}:${server.port}`;
+      const restored = await cli(['restore', mailboxDir, '--imap', url], {
+        MAIL_ARCHIVER_IMAP_PASSWORD: server.password,
+      });
+      expect(restored.stderr).not.toMatch(/\n\s+at /);
+      expect(restored.code).toBe(0);
+      const count = manifest.messages.length;
+      expect(`${restored.stdout}\n${restored.stderr}`).toContain(
+        `${count} messages: moved ${count}, already there 0, refused 0, verified ${count}`,
+      );
+      // Read back over IMAP, independently of restore's own check: each folder holds the replica's messages (line
+      // ends aside: the server hands every line out with CRLF, the replica's file may hold LF).
+      const lf = (bytes: Buffer) =>
+        createHash('sha256').update(bytes.toString('latin1').replace(/\r\n/g, '\n'), 'latin1').digest('hex');
+      const served = await readOverImap(server);
+      const onServer = new Map(
+        [...served.byFolder].map(([folder, { messages }]) => [
+          folder,
+          messages.map((m) => lf(m.source)).sort(),
+        ]),
+      );
+      const inReplica = new Map<string, string[]>();
+      for (const m of manifest.messages) {
+        const file = join(mailboxDir, m.file);
+        inReplica.set(m.folder, [...(inReplica.get(m.folder) ?? []), lf(readFileSync(file))].sort());
+      }
+      for (const [folder, list] of onServer) if (list.length === 0) onServer.delete(folder);
+      expect(onServer).toEqual(inReplica);
+      // Run again: everything is found there already, nothing appended twice.
+      const again = await cli(['restore', mailboxDir, '--imap', url], {
+        MAIL_ARCHIVER_IMAP_PASSWORD: server.password,
+      });
+      expect(again.code).toBe(0);
+      expect(`${again.stdout}\n${again.stderr}`).toContain(`moved 0, already there ${count}`);
+    } finally {
+      await server.stop();
+    }
   }, 180_000);
 });

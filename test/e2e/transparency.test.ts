@@ -3,7 +3,8 @@
 // attacks the log exists for are made here with real files: a byte flipped in a message, the same flip with the
 // manifest rewritten to match (only the log can tell), a checkpoint of another root signed with the log's own key
 // (a rewritten history), a checkpoint signed by another key, and mail delivered after the last seal. A replica
-// (`sync`) carries a copy of the log and is proven complete: a message deleted from it is named as missing.
+// (`sync`) carries a copy of the log and is proven complete: a message deleted from it is named as missing; with a
+// timestamp authority (OpenSSL's), the replica's copy of the time-stamp is checked by `verify --tsa-ca`.
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import {
@@ -23,13 +24,19 @@ import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logSigningKeyPath } from '../../cli/local/log-signing-key';
 import { type RunningLocalStack, startLocalStack } from '../../cli/local/stack';
+import { httpTimestampAuthority } from '../../shared/adapters/tsa-client';
 import { signCheckpoint } from '../../shared/transparency/checkpoint';
 import { formatVerifierKey, KeyFileSigner } from '../../shared/transparency/note';
+import { timestampRequest } from '../../shared/transparency/timestamp';
 import { exampleConfig } from '../support/config';
 import { corporaPresent, corporaSkipReason, corpusMessages, corpusName } from '../support/corpora';
 import { makeMessage } from '../support/messages';
+import { hasOpenssl, startOpensslTsa } from '../support/openssl-tsa';
 
 const run = promisify(execFile);
+const opensslPresent = await hasOpenssl();
+if (!opensslPresent)
+  console.warn('SKIPPED: the RFC 3161 replica case needs the openssl binary (Debian package openssl)');
 const ROOT = resolve(import.meta.dirname, '../..');
 const config = exampleConfig();
 const MAILBOX = 'alice@example.com';
@@ -337,4 +344,71 @@ describe('the transparency log on the local stack', () => {
       ),
     );
   }, 180_000);
+
+  it.skipIf(!opensslPresent)(
+    'a replica proves its time-stamp with --tsa-ca; a token for another checkpoint or from another CA is named',
+    async () => {
+      // A seal with a timestamp authority configured (OpenSSL's `ts -reply` on loopback): the config the other
+      // commands read, plus transparency.timestampAuthority.
+      const tsa = await startOpensslTsa();
+      const stranger = await startOpensslTsa();
+      try {
+        const configPath = join(work, 'tsa.config.json');
+        const checkoutConfig = JSON.parse(readFileSync(join(ROOT, 'mail-archiver.config.json'), 'utf8'));
+        writeFileSync(
+          configPath,
+          JSON.stringify({
+            ...checkoutConfig,
+            transparency: { ...checkoutConfig.transparency, timestampAuthority: tsa.url },
+          }),
+        );
+        await send(makeMessage({ subject: 'time-stamped' }));
+        sent += 1;
+        await expect.poll(archived, { timeout: 30_000, interval: 500 }).toBe(sent);
+        const stamped = join(work, 'stamped');
+        const sealed = await cli(['--config', configPath, '--json', 'seal', '--out', stamped]);
+        expect(sealed.code, sealed.stderr).toBe(0);
+        expect(JSON.parse(sealed.stdout.trim().split('\n').at(-1) as string)).toMatchObject({
+          size: sent,
+          timestamp: { policy: '1.3.6.1.4.1.99999.1' },
+        });
+        const replica = join(work, 'stamped-replica');
+        const synced = await cli(['--json', 'sync', replica, '--once']);
+        expect(synced.code, synced.stdout + synced.stderr).toBe(0);
+        const mailboxDir = join(replica, MAILBOX);
+
+        const good = await verify(mailboxDir, ...trust(stamped), '--tsa-ca', tsa.caPath);
+        expect(good.code, good.stdout + good.stderr).toBe(0);
+        expect(good.report).toMatchObject({ ok: true, transparency: { proven: sent, replica: true } });
+        expect((good.report.transparency as { timestamp?: { time: string } }).timestamp?.time).toBeDefined();
+
+        const tsr = `checkpoints/${String(sent).padStart(12, '0')}.tsr`;
+        const otherCa = await verify(mailboxDir, ...trust(stamped), '--tsa-ca', stranger.caPath);
+        expect(otherCa.code).toBe(1);
+        expect(otherCa.report.errors).toContainEqual(
+          expect.stringMatching(
+            new RegExp(`^${tsr.replace('.', '\\.')} \\(the replica's copy\\): .*does not verify`),
+          ),
+        );
+
+        // A genuine token of the same authority, but for the first checkpoint, put in the copy in its place.
+        const copy = join(replica, '.mail-archiver-sync', 'transparency');
+        const older = readFileSync(join(first(), 'checkpoint'));
+        const request = timestampRequest(older);
+        const forOlder = await httpTimestampAuthority(tsa.url)(request.der);
+        rmSync(join(copy, tsr));
+        writeFileSync(join(copy, tsr), forOlder);
+        const swapped = await verify(mailboxDir, ...trust(stamped), '--tsa-ca', tsa.caPath);
+        expect(swapped.code).toBe(1);
+        expect(swapped.report.errors).toContainEqual(
+          expect.stringMatching(
+            new RegExp(`^${tsr.replace('.', '\\.')} \\(the replica's copy\\): .*other data`),
+          ),
+        );
+      } finally {
+        await Promise.all([tsa.stop(), stranger.stop()]);
+      }
+    },
+    180_000,
+  );
 });

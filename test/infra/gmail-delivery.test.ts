@@ -2,7 +2,12 @@
 // scheduled Sent collection with the grants it needs, the authorisation alarm, and cdk-nag still clean.
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { GMAIL_AUTH_FAILURE_LOG } from '../../shared/metrics';
+import {
+  GMAIL_AUTH_FAILURE_LOG,
+  METRICS_NAMESPACE,
+  SCHEDULED_RUN_SUCCEEDED_METRIC,
+  SENT_COLLECTOR_SERVICE,
+} from '../../shared/metrics';
 import { exampleConfig } from '../support/config';
 import { synthesize } from './synth';
 
@@ -59,6 +64,23 @@ describe('Gmail API delivery in the stack', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('Gmail users sent'),
       ReservedConcurrentExecutions: 1,
+    });
+  });
+
+  it('alarms when no collection ended without a failure for an hour (twice 15 minutes, in whole hours)', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'TestArchiver-SentCollectorHeartbeatAlarm',
+      Namespace: METRICS_NAMESPACE,
+      MetricName: SCHEDULED_RUN_SUCCEEDED_METRIC,
+      Dimensions: [{ Name: 'service', Value: SENT_COLLECTOR_SERVICE }],
+      Period: 3600,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: SENT_COLLECTOR_SERVICE }) },
     });
   });
 

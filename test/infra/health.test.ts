@@ -142,3 +142,52 @@ describe('the silence alarm', () => {
     });
   });
 });
+
+describe('canaries expire', () => {
+  it('a lifecycle rule on the canary tag expires them after health.canary.keepDays (14), their noncurrent version a day later', () => {
+    const rulesOf = (m: TemplateModel) =>
+      (
+        m.find('AWS::S3::Bucket', 'RawMailBucket')[1].Properties as {
+          LifecycleConfiguration: { Rules: Record<string, unknown>[] };
+        }
+      ).LifecycleConfiguration.Rules;
+    const rules = rulesOf(model);
+    expect(rules.find((r) => r.Id === 'ExpireCanaries')).toEqual({
+      Id: 'ExpireCanaries',
+      Status: 'Enabled',
+      TagFilters: [{ Key: 'mail-archiver:canary', Value: '1' }],
+      ExpirationInDays: 14,
+      NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+    });
+    // Only lone delete markers are removed (no version left behind them), and nothing else of raw mail expires.
+    for (const prefix of ['incoming/', 'envelopes/']) {
+      expect(rules.filter((r) => r.Prefix === prefix && r.ExpiredObjectDeleteMarker === true)).toHaveLength(
+        1,
+      );
+    }
+    const expiring = rules.filter((r) => r.ExpirationInDays !== undefined || r.NoncurrentVersionExpiration);
+    expect(expiring.map((r) => r.Prefix ?? r.TagFilters)).toEqual([
+      'exports/',
+      [{ Key: 'mail-archiver:canary', Value: '1' }],
+    ]);
+    const keep5 = synthesize(exampleConfig({ health: { canary: { keepDays: 5 } } }));
+    const t5 = new TemplateModel('TestArchiver', keep5.template.toJSON().Resources);
+    expect(rulesOf(t5).find((r) => r.Id === 'ExpireCanaries')).toMatchObject({
+      ExpirationInDays: 5,
+    });
+  });
+
+  it('the index table deletes canary rows by DynamoDB TTL on expiresAt', () => {
+    const [, table] = model.find('AWS::DynamoDB::Table', 'IndexTable');
+    expect(table.Properties?.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+  });
+
+  it('keepDays must stay below archiveTransitionDays, naming the field', () => {
+    expect(() =>
+      exampleConfig({ archiveTransitionDays: 30, health: { canary: { keepDays: 29 } } }),
+    ).not.toThrow();
+    expect(() => exampleConfig({ archiveTransitionDays: 30, health: { canary: { keepDays: 30 } } })).toThrow(
+      /health\.canary\.keepDays/,
+    );
+  });
+});

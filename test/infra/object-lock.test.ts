@@ -65,7 +65,7 @@ describe('Object Lock on the raw-mail bucket', { timeout: 300_000 }, () => {
     expect(bucket.Properties?.VersioningConfiguration).toEqual({ Status: 'Enabled' });
   });
 
-  it('no lifecycle rule expires a version of raw mail or a sidecar', () => {
+  it('no lifecycle rule expires a version of raw mail or a sidecar (canaries, by their tag, aside)', () => {
     const [, bucket] = modelOf({}).find('AWS::S3::Bucket', 'RawMailBucket');
     const rules =
       (bucket.Properties?.LifecycleConfiguration as { Rules: Record<string, unknown>[] } | undefined)
@@ -74,10 +74,17 @@ describe('Object Lock on the raw-mail bucket', { timeout: 300_000 }, () => {
     for (const rule of rules) {
       const prefix = String(rule.Prefix ?? '');
       if (prefix === 'exports/') continue;
+      // The canary rule matches only versions tagged as a canary's, which ingest leaves unlocked (health.test.ts).
+      if (rule.Id === 'ExpireCanaries') {
+        expect(rule.TagFilters).toEqual([{ Key: 'mail-archiver:canary', Value: '1' }]);
+        continue;
+      }
       expect(prefix, JSON.stringify(rule)).not.toBe('');
       expect(rule.ExpirationInDays, prefix).toBeUndefined();
       expect(rule.NoncurrentVersionExpiration, prefix).toBeUndefined();
-      expect(rule.ExpiredObjectDeleteMarker, prefix).toBeUndefined();
+      // A lone delete marker (no version left behind it) may go: it hides nothing.
+      if (rule.ExpiredObjectDeleteMarker !== undefined)
+        expect(Object.keys(rule).sort()).toEqual(['ExpiredObjectDeleteMarker', 'Id', 'Prefix', 'Status']);
     }
   });
 

@@ -333,6 +333,43 @@ describe('the canary function sends only from and to the canary address', () => 
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+describe('ingest tags only canaries, only with the canary tag, only where canaries are', () => {
+  const ingestId = model.find('AWS::Lambda::Function', 'IngestFunction')[0];
+  const role = model.roleOf(ingestId);
+  const [bucketId] = model.find('AWS::S3::Bucket', 'RawMailBucket');
+  const object = (key: string) => `${model.getAtt(bucketId, 'Arn')}/${key}`;
+  const tagging = async (action: string, key: string, tags: Record<string, string>) =>
+    verdict(
+      await simulate(model.getAtt(role, 'Arn'), action, object(key), {
+        identityPolicies: model.rolePolicies(role),
+        context: {
+          's3:RequestObjectTagKeys': Object.keys(tags),
+          ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`s3:RequestObjectTag/${k}`, v])),
+        },
+      }),
+    );
+  const canary = { 'mail-archiver:canary': '1' };
+
+  it('the canary tag on a raw version and a sidecar: Allowed', async () => {
+    expect(await tagging('s3:PutObjectTagging', 'incoming/abc', canary)).toBe('Allowed');
+    expect(await tagging('s3:PutObjectVersionTagging', 'incoming/abc', canary)).toBe('Allowed');
+    expect(await tagging('s3:PutObjectTagging', 'envelopes/abc.json', canary)).toBe('Allowed');
+  });
+
+  it.each([
+    ['outside incoming/ and envelopes/ (the delivery log)', 's3:PutObjectTagging', 'delivery-log/x', canary],
+    ['outside incoming/ and envelopes/ (reports/)', 's3:PutObjectTagging', 'reports/canary.json', canary],
+    ['a version of a sidecar', 's3:PutObjectVersionTagging', 'envelopes/abc.json', canary],
+    ['another value', 's3:PutObjectTagging', 'incoming/abc', { 'mail-archiver:canary': '0' }],
+    ['another key', 's3:PutObjectTagging', 'incoming/abc', { owner: 'x' }],
+    ['another key beside the canary tag', 's3:PutObjectTagging', 'incoming/abc', { ...canary, owner: 'x' }],
+    ['no tag at all (removing tags)', 's3:PutObjectTagging', 'incoming/abc', {}],
+  ])('%s: Denied', async (_what, action, key, tags) => {
+    expect(await tagging(action, key, tags)).not.toBe('Allowed');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 describe("every SDK command each function's own run sends is allowed by its role, and nothing more is granted", () => {
   const functionIds = ourFunctions;
   const calls = new Map<string, RecordedCall[]>(functionIds.map((id) => [id, []]));
@@ -454,6 +491,16 @@ describe("every SDK command each function's own run sends is allowed by its role
       });
       records.push({ messageId: subject, body: JSON.stringify(notification) } as SQSEvent['Records'][number]);
     }
+    // A canary (only to the canary address): tagged, not locked, so that it expires.
+    const { notification: canaryMail } = await receiveLikeSes(
+      store,
+      bucket,
+      makeMessage({ subject: 'canary' }),
+      {
+        recipients: ['canary@example.com'],
+      },
+    );
+    records.push({ messageId: 'canary', body: JSON.stringify(canaryMail) } as SQSEvent['Records'][number]);
     expect((await ingest({ Records: records }, context)).batchItemFailures).toEqual([]);
     const forwardBodies = ingestClients.recorded
       .filter((c) => c.service === 'sqs')
@@ -571,6 +618,15 @@ describe("every SDK command each function's own run sends is allowed by its role
     await receiveLikeSes(store, bucket, makeMessage({ subject: 'never announced' }), {
       recipients: ['alice@example.com'],
     });
+    // And a canary never announced: reindexed like ingest would (tagged), then left unlocked by the sweep.
+    await receiveLikeSes(
+      store,
+      bucket,
+      makeMessage({ subject: 'canary never announced', to: 'canary@example.com' }),
+      {
+        recipients: ['canary@example.com'],
+      },
+    );
     const reconcileLocker = archiveLocker(config, new S3ObjectLocks(reconcileClients.s3));
     const reconcileStore = lockingStore(new S3RawMailStore(reconcileClients.s3), reconcileLocker);
     const reconcile = createReconcileHandler({

@@ -133,6 +133,37 @@ export function iamRequestsFor(call: RecordedCall, region: string, account: stri
           { action: 's3:ListBucketVersions', resource: `arn:aws:s3:::${String(input.Bucket)}`, context },
         ];
       }
+      // Object tags (S3 API reference, PutObjectTagging and GetObjectTagging; Amazon S3 User Guide, "Tagging and
+      // access control policies"): a named version's tags need the Version action as well, and the tags a request
+      // sets are its s3:RequestObjectTag/<key> and s3:RequestObjectTagKeys condition keys. PutObject with tags
+      // also needs s3:PutObjectTagging.
+      const setTags: Record<string, string> | undefined =
+        call.command === 'PutObjectTagging'
+          ? Object.fromEntries(
+              ((input.Tagging as { TagSet?: { Key: string; Value: string }[] })?.TagSet ?? []).map((t) => [
+                t.Key,
+                t.Value,
+              ]),
+            )
+          : call.command === 'PutObject' && input.Tagging
+            ? Object.fromEntries(new URLSearchParams(String(input.Tagging)))
+            : undefined;
+      const tagContext = setTags
+        ? {
+            ...context,
+            's3:RequestObjectTagKeys': Object.keys(setTags),
+            ...Object.fromEntries(Object.entries(setTags).map(([k, v]) => [`s3:RequestObjectTag/${k}`, v])),
+          }
+        : context;
+      if (call.command === 'PutObjectTagging' || call.command === 'GetObjectTagging') {
+        const verb = call.command === 'PutObjectTagging' ? 'Put' : 'Get';
+        return [
+          { action: `s3:${verb}ObjectTagging`, resource: object, context: tagContext },
+          ...(input.VersionId !== undefined
+            ? [{ action: `s3:${verb}ObjectVersionTagging`, resource: object, context: tagContext }]
+            : []),
+        ];
+      }
       // A read of a named version is s3:GetObjectVersion (a read of the current one, s3:GetObject).
       const versioned =
         input.VersionId !== undefined && (call.command === 'GetObject' || call.command === 'HeadObject');
@@ -148,6 +179,9 @@ export function iamRequestsFor(call: RecordedCall, region: string, account: stri
       const missing = action === 's3:GetObject' && (call.error === 'NoSuchKey' || call.error === 'NotFound');
       return [
         { action, resource: object, context: conditional },
+        ...(call.command === 'PutObject' && setTags
+          ? [{ action: 's3:PutObjectTagging', resource: object, context: tagContext }]
+          : []),
         ...(missing
           ? [{ action: 's3:ListBucket', resource: `arn:aws:s3:::${String(input.Bucket)}`, context }]
           : []),

@@ -53,6 +53,12 @@ describe('the Sent-collection handler', () => {
     }
     const index = new MemoryMailIndex();
     const logged: { level: string; message: string; extra: unknown }[] = [];
+    // The heartbeat: one ScheduledRunSucceeded per run that ended without a failure.
+    const heartbeats: string[] = [];
+    const metrics = {
+      addMetric: (name: string) => heartbeats.push(name),
+      publishStoredMetrics: () => undefined,
+    } as never;
     // A run of the scheduled function, as a fresh Lambda instance would build it (same store and index).
     const newHandler = () =>
       createGmailSentHandler({
@@ -62,6 +68,7 @@ describe('the Sent-collection handler', () => {
         state: new RawStoreSentCollectionState(new FileRawMailStore(join(dir, 'store')), 'raw'),
         index,
         bucket: 'raw',
+        metrics,
         logger: {
           info: (message: string, extra?: unknown) => logged.push({ level: 'info', message, extra }),
           warn: (message: string, extra?: unknown) => logged.push({ level: 'warn', message, extra }),
@@ -93,7 +100,9 @@ describe('the Sent-collection handler', () => {
       makeMessage({ subject: 'alice again', from: `Alice <${ALICE}>`, to: 'x@y.example' }),
     );
     const fresh = newHandler();
+    expect(heartbeats).toEqual(['ScheduledRunSucceeded', 'ScheduledRunSucceeded']);
     await expect(fresh()).rejects.toBeInstanceOf(SentCollectionFailedError);
+    expect(heartbeats).toHaveLength(2);
     expect([...index.rows.values()].some((r) => r.subject === 'alice again')).toBe(true);
     expect(logged.filter((l) => l.message === GMAIL_AUTH_FAILURE_LOG)).toEqual([
       {

@@ -16,6 +16,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { receiveRawMessage } from '../../cli/local/archive';
 import { ensureBucket, type S3Local, startS3Local } from '../../cli/local/services';
 import { archiveStorage } from '../../cli/target/archive';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
@@ -198,6 +199,90 @@ describe('the seal locks each file of the transparency log it creates (local sta
   });
 });
 
+describe('a canary is not locked but tagged, and the sweep leaves it so (local stack)', () => {
+  let services: TestServices;
+  const config = exampleConfig({ archive: { lock: { mode: 'governance', retainDays: 30 } } });
+  beforeAll(async () => {
+    services = await startTestServices();
+  }, 60_000);
+  afterAll(async () => services?.stop());
+
+  async function ingest(recipients: string[]) {
+    const locks = new S3ObjectLocks(services.clients.s3);
+    const locker = archiveLocker(config, locks) as ArchiveLocker;
+    const store = lockingStore(services.store, locker);
+    const { notification } = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: `canary ${recipients.join(' ')}` }),
+      { recipients },
+    );
+    await archiveReceivedMail(notification, { config, store, index: services.index, locker });
+    const id = notification.mail.messageId;
+    const versions = [
+      ...(await collect(locks.versions(services.bucket, rawMailKey(id)))),
+      ...(await collect(locks.versions(services.bucket, envelopeKey(id)))),
+    ];
+    const seen = await Promise.all(
+      versions.map(async (v) => ({
+        key: v.key,
+        tags: await locks.tags(v),
+        mode: (await locks.retention(v))?.mode,
+      })),
+    );
+    return { id, locks, locker, versions, seen };
+  }
+
+  it('tags the raw version and the sidecar version of a message only to the canary address, and locks none', async () => {
+    const { id, locker, versions, seen } = await ingest(['canary@example.com']);
+    const tag = { 'mail-archiver:canary': '1' };
+    expect(seen).toEqual([
+      { key: rawMailKey(id), tags: tag, mode: undefined },
+      { key: envelopeKey(id), tags: tag, mode: undefined },
+    ]);
+    const row = await services.index.getDelivery(
+      'canary@example.com',
+      (await collect(services.index.mailboxRows('canary@example.com')))[0]?.messageKey ?? '',
+    );
+    expect(row?.expiresAt).toBeGreaterThan(Date.now() / 1000 + 13 * 86400);
+    // The sweep reads their tags and leaves them; S3 (here the local layer) then lets the lifecycle remove them.
+    const sweep = await sweepUnlocked({ locker, bucket: services.bucket });
+    expect([sweep.locked, sweep.canaries, sweep.unlocked]).toEqual([0, 2, []]);
+    const raw = versions[0] as ListedVersion;
+    await services.clients.s3.send(
+      new DeleteObjectCommand({ Bucket: raw.bucket, Key: raw.key, VersionId: raw.versionId }),
+    );
+  });
+
+  it('the local SMTP path stores a canary as SES does, unlocked, so ingest can tag it instead', async () => {
+    const storage = archiveStorage(services.clients, services.bucket, services.tableName, config);
+    const notification = await receiveRawMessage(storage, {
+      raw: makeMessage({ subject: 'canary through the local receive path' }),
+      envelopeFrom: 'canary@example.com',
+      recipients: ['canary@example.com'],
+    });
+    await archiveReceivedMail(notification, {
+      config,
+      store: storage.store,
+      index: services.index,
+      locker: storage.locker,
+    });
+    const locks = new S3ObjectLocks(services.clients.s3);
+    const [raw] = await collect(locks.versions(services.bucket, rawMailKey(notification.mail.messageId)));
+    expect(raw).toBeDefined();
+    expect(await locks.retention(raw as ListedVersion)).toBeUndefined();
+    expect(await locks.tags(raw as ListedVersion)).toEqual({ 'mail-archiver:canary': '1' });
+  });
+
+  it('locks a message to the canary and a real mailbox like any mail, untagged', async () => {
+    const { seen } = await ingest(['canary@example.com', 'alice@example.com']);
+    expect(seen.map((v) => [v.tags, v.mode])).toEqual([
+      [{}, 'GOVERNANCE'],
+      [{}, 'GOVERNANCE'],
+    ]);
+  });
+});
+
 describe('the lock sweep', () => {
   let services: TestServices;
   beforeAll(async () => {
@@ -239,6 +324,8 @@ describe('the lock sweep', () => {
         retention: locks.retention.bind(locks),
         legalHold: locks.legalHold.bind(locks),
         setLegalHold: locks.setLegalHold.bind(locks),
+        tag: locks.tag.bind(locks),
+        tags: locks.tags.bind(locks),
         retain: async (version, retention) => {
           if (version.key === envelopeKey('sweep-b') || version.key.startsWith(TRANSPARENCY_PREFIX))
             throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });

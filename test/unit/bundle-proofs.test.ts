@@ -108,6 +108,23 @@ describe('checkBundleProofs', () => {
       `${messages[0]?.folder} UID 999: not in the log at the checkpoint (tree of 40): not proven`,
       `${messages[0]?.folder} UID ${messages[0]?.uid}: in the log (leaf ${deliveries.indexOf(deliveries.find((d) => d.uid === messages[0]?.uid) as LeafDelivery)}) but missing from the bundle`,
     ]);
+    // A message added to the manifest under the folder and UID of a proven one (an mbox bundle has no uidlist to
+    // refuse it): whichever comes first, neither counts as proven and the folder and UID are named once.
+    const shadow = { ...(messages[0] as BundleMessage), sha256: 'f'.repeat(64) };
+    for (const manifest of [
+      [shadow, ...messages],
+      [...messages, shadow],
+    ]) {
+      const shadowed = await checkBundleProofs({
+        ...base,
+        checkpoints: { bundle: checkpoint, given: checkpoint },
+        messages: manifest,
+      });
+      expect(shadowed.errors).toEqual([
+        `${shadow.folder} UID ${shadow.uid}: more than one message with this folder and UID in the manifest`,
+      ]);
+      expect(shadowed.proven).toBe(messages.length - 1);
+    }
     // A proof that does not lead to the root.
     const tampered = proofs.replace(/"proof":\["[A-Za-z]/, '"proof":["Z');
     expect((await errors({ proofs: tampered }))[0]).toMatch(/not included under the signed root/);

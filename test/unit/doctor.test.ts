@@ -7,7 +7,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
+import { Readable } from 'node:stream';
+import {
+  CloudWatchClient,
+  DescribeAlarmsCommand,
+  GetMetricStatisticsCommand,
+} from '@aws-sdk/client-cloudwatch';
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeActiveReceiptRuleSetCommand, SESClient } from '@aws-sdk/client-ses';
 import { GetAccountCommand, GetEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { ListSubscriptionsByTopicCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -31,6 +37,7 @@ const sesv2 = mockClient(SESv2Client);
 const sns = mockClient(SNSClient);
 const sqs = mockClient(SQSClient);
 const cloudwatch = mockClient(CloudWatchClient);
+const s3 = mockClient(S3Client);
 
 /** The zone the loopback DNS server answers from: name -> records, per type. */
 let zone: { a: Record<string, string>; mx: Record<string, string[]>; cname: Record<string, string> };
@@ -76,7 +83,24 @@ function healthy() {
     mx: { 'example.com': [ENDPOINT], 'journal.example.com': [ENDPOINT] },
     cname: Object.fromEntries(TOKENS.map((t) => [`${t}._domainkey.example.com`, `${t}.dkim.amazonses.com`])),
   };
-  for (const m of [ses, sesv2, sns, sqs, cloudwatch]) m.reset();
+  for (const m of [ses, sesv2, sns, sqs, cloudwatch, s3]) m.reset();
+  // The canary function's record: the last round trip on time (reports/canary.json).
+  s3.on(HeadObjectCommand).resolves({});
+  s3.on(GetObjectCommand).callsFake(() => ({
+    Body: Readable.from([
+      Buffer.from(
+        JSON.stringify({
+          messageId: '<c2@example.com>',
+          trail: { id: 'c2', sentAt: '2026-11-29T10:00:00Z', sesMessageId: 'ses-c2' },
+          previous: {
+            trail: { id: 'c1', sentAt: '2026-11-29T04:00:00Z', sesMessageId: 'ses-c1' },
+            verdict: { outcome: 'on-time', latencySeconds: 35 },
+          },
+        }),
+      ),
+    ]) as never,
+  }));
+  cloudwatch.on(DescribeAlarmsCommand).resolves({ MetricAlarms: [], CompositeAlarms: [] });
   ses.on(DescribeActiveReceiptRuleSetCommand).resolves({ Metadata: { Name: 'mail-archiver' }, Rules: [] });
   sesv2.on(GetAccountCommand).resolves({
     ProductionAccessEnabled: true,
@@ -114,8 +138,10 @@ function deps(overrides: Partial<AwsDoctorDeps> = {}): AwsDoctorDeps {
     sns: new SNSClient({ region: REGION }),
     sqs: new SQSClient({ region: REGION }),
     cloudwatch: new CloudWatchClient({ region: REGION }),
+    s3: new S3Client({ region: REGION }),
     dns: resolver,
     outputs: {
+      RawMailBucketName: 'raw-bucket',
       AlarmTopicArn: 'arn:aws:sns:eu-west-1:111111111111:alarms',
       IngestDeadLetterQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111111111111/ingest-dlq',
       ReceivedNotificationDeadLetterQueueUrl:
@@ -151,6 +177,8 @@ describe('doctor against AWS', () => {
       'dead letters forward',
       'dead letters feedback',
       'reconcile',
+      'canary',
+      'alarms',
       'export encryption',
     ]);
     expect(byName(checks).sending?.detail).toBe(
@@ -191,6 +219,9 @@ describe('doctor against AWS', () => {
     cloudwatch
       .on(GetMetricStatisticsCommand, { MetricName: 'Reputation.BounceRate' })
       .resolves({ Datapoints: [{ Maximum: 0.04 }, { Maximum: 0.12 }] });
+    cloudwatch
+      .on(DescribeAlarmsCommand)
+      .resolves({ MetricAlarms: [{ AlarmName: 'MailArchiver-ForwardDeadLettersAlarm' }] });
     const checks = byName(
       await runAwsChecks(
         deps({
@@ -217,6 +248,8 @@ describe('doctor against AWS', () => {
       'dead letters forward': 'fail',
       'dead letters feedback': 'fail',
       reconcile: 'fail',
+      canary: 'ok',
+      alarms: 'fail',
       'export encryption': 'ok',
     });
     expect(checks['receipt rule set']?.detail).toMatch(
@@ -250,6 +283,8 @@ describe('doctor against AWS', () => {
       'alarm subscription',
       'dead letters ingest',
       'reconcile',
+      'canary',
+      'alarms',
     ]) {
       expect(checks[name]?.status, name).toBe('warn');
     }

@@ -57,6 +57,10 @@ class MemoryLocks implements ObjectLocks {
   async legalHold(version: ObjectVersion) {
     return this.held.has(version.key);
   }
+  async tag() {}
+  async tags() {
+    return {};
+  }
   async *versions(bucket: string, prefix: string): AsyncIterable<ListedVersion> {
     yield {
       bucket,

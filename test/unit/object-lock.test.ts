@@ -1,12 +1,14 @@
 // The lock step as the S3 API sees it (aws-sdk-client-mock): ingest locks the version of the raw object it read,
 // by that version's id, and every sidecar version it wrote, with the configured mode and days; with the lock off
-// nothing is sent; a lock that S3 refuses fails the ingest (so SQS retries it; the sweep finds the version).
+// nothing is sent; a lock that S3 refuses fails the ingest (so SQS retries it; the sweep finds the version). A
+// message only to the canary address is tagged instead (its raw version and its sidecar), and its row expires.
 import { Readable } from 'node:stream';
 import {
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   PutObjectRetentionCommand,
+  PutObjectTaggingCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -38,26 +40,39 @@ function answerLikeS3() {
   s3.on(HeadObjectCommand).rejects(
     Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }),
   );
-  s3.on(GetObjectCommand, { Key: 'incoming/ses-lock-1' }).callsFake(() => ({
+  s3.on(GetObjectCommand).callsFake(() => ({
     Body: Readable.from([makeMessage({ subject: 'locked' })]) as never,
     VersionId: 'raw-version-read',
   }));
   s3.on(PutObjectCommand).callsFake(() => ({ VersionId: `sidecar-version-${++sidecarVersions}` }));
   s3.on(PutObjectRetentionCommand).resolves({});
+  s3.on(PutObjectTaggingCommand).resolves({});
 }
 
-async function ingestWith(archive: Record<string, unknown>, options: { receiptFirst?: boolean } = {}) {
+async function ingestWith(
+  archive: Record<string, unknown>,
+  recipients = ['alice@example.com'],
+  options: { receiptFirst?: boolean } = {},
+) {
   const config = exampleConfig({ archive });
   const client = new S3Client({ region: 'us-east-1' });
   const locker = archiveLocker(config, new S3ObjectLocks(client), () => NOW);
-  return archiveReceivedMail(notification, {
-    config,
-    store: lockingStore(new S3RawMailStore(client), locker),
-    index: new MemoryMailIndex(() => NOW),
-    now: () => NOW,
-    ...(locker ? { locker } : {}),
-    ...options,
-  });
+  const index = new MemoryMailIndex(() => NOW);
+  const outcome = await archiveReceivedMail(
+    { ...notification, receipt: { ...notification.receipt, recipients } },
+    {
+      config,
+      store: lockingStore(new S3RawMailStore(client), locker),
+      index,
+      now: () => NOW,
+      ...(locker ? { locker } : {}),
+      ...options,
+    },
+  );
+  const rows = await Promise.all(
+    outcome.deliveries.map((d) => index.getDelivery(d.mailbox, outcome.messageKey)),
+  );
+  return { outcome, rows };
 }
 
 describe('the lock step of ingest', () => {
@@ -85,7 +100,7 @@ describe('the lock step of ingest', () => {
   });
 
   it('on a redelivery writes and locks the sidecar before the message is read, then again with the rows', async () => {
-    await ingestWith({ lock: { mode: 'compliance', retainDays: 365 } }, { receiptFirst: true });
+    await ingestWith({ lock: { mode: 'compliance', retainDays: 365 } }, undefined, { receiptFirst: true });
     const locked = s3
       .commandCalls(PutObjectRetentionCommand)
       .map((c) => `${c.args[0].input.Key} ${c.args[0].input.VersionId}`);
@@ -112,5 +127,42 @@ describe('the lock step of ingest', () => {
       Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }),
     );
     await expect(ingestWith({})).rejects.toThrow('Access Denied');
+  });
+
+  it('tags a message only to the canary address instead of locking it, and its row expires after keepDays', async () => {
+    const { rows } = await ingestWith({}, ['canary@example.com', 'Canary+x@Example.com']);
+    expect(s3.commandCalls(PutObjectRetentionCommand)).toHaveLength(0);
+    const tagged = s3.commandCalls(PutObjectTaggingCommand).map((c) => c.args[0].input);
+    expect(tagged).toEqual([
+      {
+        Bucket: 'raw',
+        Key: 'incoming/ses-lock-1',
+        VersionId: 'raw-version-read',
+        Tagging: { TagSet: [{ Key: 'mail-archiver:canary', Value: '1' }] },
+      },
+    ]);
+    // The sidecar's write carries the tag (PutObject x-amz-tagging), so the lifecycle rule expires it too.
+    const sidecars = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
+    expect(sidecars.map((p) => [p.Key, p.Tagging])).toEqual([
+      ['envelopes/ses-lock-1.json', 'mail-archiver%3Acanary=1'],
+    ]);
+    expect(rows.map((r) => [r?.mailbox, r?.expiresAt])).toEqual([
+      ['canary@example.com', Math.floor(NOW.getTime() / 1000) + 14 * 86400],
+    ]);
+  });
+
+  it('locks a message to the canary and a real mailbox as usual: it is mail', async () => {
+    const { rows } = await ingestWith({}, ['canary@example.com', 'alice@example.com']);
+    expect(s3.commandCalls(PutObjectTaggingCommand)).toHaveLength(0);
+    expect(s3.commandCalls(PutObjectRetentionCommand)).toHaveLength(2);
+    expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Tagging)).toEqual([undefined]);
+    expect(rows.map((r) => r?.expiresAt)).toEqual([undefined, undefined]);
+  });
+
+  it('with the lock off a canary is kept like every version: neither tagged nor expiring', async () => {
+    const { rows } = await ingestWith({ lock: { mode: 'off' } }, ['canary@example.com']);
+    expect(s3.commandCalls(PutObjectTaggingCommand)).toHaveLength(0);
+    expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Tagging)).toEqual([undefined]);
+    expect(rows[0]?.expiresAt).toBeUndefined();
   });
 });

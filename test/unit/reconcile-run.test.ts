@@ -2,6 +2,7 @@
 // read back validated (a damaged record names its field), and the later of the scheduled and the CLI's record.
 import { describe, expect, it } from 'vitest';
 import { latestReconcileRun, parseReconcileRun, reconcileRunOf } from '../../shared/archive/reconcile-run';
+import type { ReindexReport } from '../../shared/archive/reindex';
 import { JsonShapeError } from '../../shared/json';
 import { reconcileReport } from '../support/reconcile';
 
@@ -17,6 +18,45 @@ describe('reconcile run record', () => {
     });
     expect(reconcileRunOf(reconcileReport(false), new Date(), undefined)).not.toHaveProperty('lastCleanAt');
     expect(parseReconcileRun(JSON.stringify(dirty), 'record')).toEqual(dirty);
+  });
+
+  it('counts what a clean reindex repaired as resolved, and keeps the scheduled run start and steps', () => {
+    const reindexed = (failed: number): ReindexReport => ({
+      examined: 3,
+      restored: 3,
+      withoutEnvelope: 0,
+      recorded: 0,
+      contentMarked: 0,
+      unrouted: [],
+      repairedEnvelopes: [],
+      logged: 0,
+      failed: Array.from({ length: failed }, (_, i) => ({ key: `incoming/m${i}`, reason: 'unreadable' })),
+    });
+    const at = new Date('2026-01-02T00:00:00Z');
+    const continued = { startedAt: '2026-01-01T23:00:00.000Z', steps: 4 };
+    const repaired = reconcileRunOf(
+      reconcileReport(false, 3),
+      at,
+      undefined,
+      reindexed(0),
+      undefined,
+      continued,
+    );
+    expect(repaired).toMatchObject({
+      ok: true,
+      lastCleanAt: at.toISOString(),
+      notIndexed: 0,
+      reindexed: 3,
+      ...continued,
+    });
+    const failed = reconcileRunOf(reconcileReport(false, 3), at, undefined, reindexed(1));
+    expect(failed).toMatchObject({ ok: false, notIndexed: 3, reindexFailed: 1 });
+    expect(failed).not.toHaveProperty('steps');
+    const missing = {
+      ...reconcileReport(false),
+      rawMissing: [{ mailbox: 'a@example.com', messageKey: 'k', key: 'incoming/gone' }],
+    };
+    expect(reconcileRunOf(missing, at, undefined, reindexed(0))).toMatchObject({ ok: false, rawMissing: 1 });
   });
 
   it('reads a damaged record as an error naming the field', () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DirectoryWriteOnceStore } from '../../shared/adapters/dir-write-once-store';
+import type { WriteOnceStore } from '../../shared/ports';
 import { signCheckpoint } from '../../shared/transparency/checkpoint';
 import { leafHash, MerkleTree } from '../../shared/transparency/merkle';
 import { KeyFileSigner } from '../../shared/transparency/note';
@@ -209,6 +210,107 @@ describe("the replica's copy of the log", () => {
     // The genuine log still extends the copy.
     await sealNow(deliveries(300, 10));
     expect(await mirrorLog(upstream, mirror)).toMatchObject({ state: 'grew', size: 310, from: 300 });
+  });
+});
+
+/** A store that records every read (a get's path, a list's prefix): what a sync costs in requests. */
+class CountingStore implements WriteOnceStore {
+  readonly reads: string[] = [];
+  constructor(private readonly inner: WriteOnceStore) {}
+  get(path: string) {
+    this.reads.push(path);
+    return this.inner.get(path);
+  }
+  putOnce(path: string, bytes: Buffer, contentType: string) {
+    return this.inner.putOnce(path, bytes, contentType);
+  }
+  list(prefix: string) {
+    this.reads.push(`list ${prefix}`);
+    return this.inner.list(prefix);
+  }
+}
+
+describe('a sync at a new checkpoint reads only what is new', () => {
+  it('reads the same few files whatever the size of the log: the tiles at the kept size and the new entries', async () => {
+    const reads: Record<number, { upstream: string[]; mirror: string[] }> = {};
+    for (const size of [700, 2600]) {
+      const { upstream, mirror, signer, sealNow } = setup();
+      await sealNow(deliveries(0, size / 2));
+      await sealNow(deliveries(size / 2, size / 2));
+      await mirrorLog(upstream, mirror);
+      await sealNow(deliveries(size, 5));
+      const counted = { upstream: new CountingStore(upstream), mirror: new CountingStore(mirror) };
+      expect(await mirrorLog(counted.upstream, counted.mirror)).toMatchObject({
+        state: 'grew',
+        from: size,
+        size: size + 5,
+      });
+      reads[size] = { upstream: counted.upstream.reads, mirror: counted.mirror.reads };
+      // Only the bundle the kept tree ends in: none of the entries before it is read, from either side.
+      const bundles = [...counted.upstream.reads, ...counted.mirror.reads].filter((p) =>
+        p.startsWith('tile/entries/'),
+      );
+      expect(new Set(bundles.map((p) => p.split('.p/')[0]))).toEqual(
+        new Set([`tile/entries/${String(Math.floor(size / 256)).padStart(3, '0')}`]),
+      );
+      // And the copy still proves the mailbox complete from every leaf.
+      const all = [...deliveries(0, size), ...deliveries(size, 5)];
+      const given = (await upstream.get(`checkpoints/${String(size + 5).padStart(12, '0')}`)) as Buffer;
+      const check = await checkReplicaCompleteness({
+        key: signer.verifier,
+        given,
+        log: mirror,
+        mailbox: 'alice@example.com',
+        messages: aliceMessages(all),
+      });
+      expect(check.errors).toEqual([]);
+    }
+    expect(reads[2600]?.upstream.length).toBe(reads[700]?.upstream.length);
+    expect(reads[2600]?.mirror.length).toBe(reads[700]?.mirror.length);
+    expect(reads[700]?.upstream.length).toBeLessThanOrEqual(8);
+    expect(reads[700]?.mirror.length).toBeLessThanOrEqual(4);
+  });
+
+  it('still catches a history rewritten before the kept size: one old entry changed, every tile redone', async () => {
+    const { upstream, mirror, signer, sealNow } = setup();
+    await sealNow(deliveries(0, 300));
+    await mirrorLog(upstream, mirror);
+    // The same key re-seals the same history with entry 5 changed, at the kept size and then beyond it.
+    const history = deliveries(0, 300);
+    history[5] = { ...(history[5] as Delivery), sha256: 'f'.repeat(64) };
+    const rewritten = new MemoryWriteOnceStore();
+    const source = new ListSource([history]);
+    await seal({ store: rewritten, signer, source, now: () => new Date('2026-12-02T00:00:00Z') });
+    source.batches.push(deliveries(300, 10));
+    await seal({ store: rewritten, signer, source, now: () => new Date('2026-12-02T01:00:00Z') });
+    await expect(mirrorLog(rewritten, mirror)).rejects.toThrow(
+      /tiles of its first 300 deliveries do not hash to the checkpoint of 300 this replica kept/,
+    );
+    // An entry of the bundle the kept tree ends in, rewritten: refused, naming the bundle.
+    const tail = new MemoryWriteOnceStore();
+    const tailHistory = deliveries(0, 300);
+    tailHistory[290] = { ...(tailHistory[290] as Delivery), sha256: 'e'.repeat(64) };
+    const tailSource = new ListSource([tailHistory, deliveries(300, 10)]);
+    await seal({ store: tail, signer, source: tailSource, now: () => new Date('2026-12-02T02:00:00Z') });
+    await expect(mirrorLog(tail, mirror)).rejects.toThrow(LogWitnessError);
+    // Nothing of either was written: the genuine log still extends the copy.
+    await sealNow(deliveries(300, 10));
+    expect(await mirrorLog(upstream, mirror)).toMatchObject({ state: 'grew', size: 310, from: 300 });
+  });
+});
+
+describe('a log that dropped its partial tiles (C2SP tlog-tiles allows it once the full tile is there)', () => {
+  it('is read through the full tiles; without any tile at the kept size, the edge is rebuilt from the copy', async () => {
+    const { upstream, mirror, sealNow } = setup();
+    await sealNow(deliveries(0, 700));
+    await mirrorLog(upstream, mirror);
+    await sealNow(deliveries(700, 100));
+    for (const path of [...upstream.files.keys()])
+      if (/^tile\/\d+\/.*\.p\//.test(path) && path.includes('.p/188')) upstream.files.delete(path);
+    expect(await mirrorLog(upstream, mirror)).toMatchObject({ state: 'grew', from: 700, size: 800 });
+    await sealNow(deliveries(800, 10));
+    for (const path of [...upstream.files.keys()]) if (/^tile\/\d+\//.test(path)) upstream.files.delete(path);
+    expect(await mirrorLog(upstream, mirror)).toMatchObject({ state: 'grew', from: 800, size: 810 });
   });
 });
 

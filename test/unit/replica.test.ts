@@ -88,6 +88,40 @@ describe('sync bad input', () => {
     expect(next).toMatchObject({ ok: true, added: 0, logObjects: 0 });
   });
 
+  it('reads a raw object once for every mailbox and folder a delivery reaches, in one step', async () => {
+    const dir = join(root, 'replica');
+    const alice = await message(1);
+    const bob = { ...alice, mailbox: 'bob@example.com', uid: 7 };
+    const sent = { ...alice, folder: 'Sent', uid: 3 };
+    await log.append('ingest', [alice, bob, sent, await message(2)]);
+    const reads: string[] = [];
+    const counting = Object.create(store, {
+      read: {
+        value: (location: { key: string }) => {
+          reads.push(location.key);
+          return store.read(location as never);
+        },
+      },
+    });
+    const report = await syncReplica(
+      { log: new DeliveryLog(counting, BUCKET), store: counting, target: 'local' },
+      { dir },
+    );
+    expect(report).toMatchObject({ ok: true, added: 4 });
+    expect(reads.filter((k) => k === alice.objectKey)).toHaveLength(1);
+    expect(
+      readFileSync(
+        join(
+          dir,
+          'bob@example.com',
+          'Maildir',
+          'cur',
+          readdirSync(join(dir, 'bob@example.com', 'Maildir', 'cur'))[0] as string,
+        ),
+      ),
+    ).toEqual(readFileSync(join(dir, 'alice@example.com', 'Maildir', 'cur', cur(dir)[0] as string)));
+  });
+
   it('reports a log line that does not parse and applies the others', async () => {
     const dir = join(root, 'replica');
     const good = await message(1);

@@ -20,6 +20,8 @@ export interface VersionRecord {
   contentType?: string;
   retention?: { mode: LockMode; until: string };
   legalHold?: boolean;
+  /** The version's object tags (PutObjectTagging, or PutObject's x-amz-tagging). */
+  tags?: Record<string, string>;
 }
 
 export interface BucketState {

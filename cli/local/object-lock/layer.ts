@@ -9,9 +9,12 @@
 //   request carries `x-amz-bypass-governance-retention: true` and is signed by a key allowed to bypass);
 // - PutObjectRetention / PutObjectLegalHold (which need Content-MD5 or an x-amz-checksum-* header, as S3 does),
 //   their Get counterparts, ListObjectVersions, Get/PutBucketVersioning and Get/PutObjectLockConfiguration
-//   (bucket-level requests: bucket.ts).
+//   (bucket-level requests: bucket.ts);
+// - object tags per version: Get/PutObjectTagging with or without a version id, and PutObject's x-amz-tagging
+//   (the canary's tag, which S3's lifecycle rule and the lock sweep read; s3rver kept one tag set per key).
 // Sources: Amazon S3 User Guide, "How S3 Object Lock works" (object-lock-overview), "Object Lock considerations"
-// (object-lock-managing), "Working with delete markers"; S3 API Reference, PutObjectRetention, DeleteObject.
+// (object-lock-managing), "Working with delete markers"; S3 API Reference, PutObjectRetention, DeleteObject,
+// PutObjectTagging, GetObjectTagging.
 // Not implemented (answered 501, never silently done unversioned): DeleteObjects and CopyObject on a versioned
 // bucket, and default retention in a bucket's lock configuration (SES cannot write into such a bucket anyway).
 import { createReadStream } from 'node:fs';
@@ -111,6 +114,7 @@ export function objectLockLayer(options: ObjectLockLayerOptions) {
       ...(ctx.get('ETag') ? { etag: ctx.get('ETag') } : {}),
       ...(header(ctx, 'content-type') ? { contentType: header(ctx, 'content-type') } : {}),
       ...lock,
+      ...tagsRequested(ctx),
     };
     await journal.addVersion(bucket, key, record);
     ctx.set('x-amz-version-id', record.versionId);
@@ -266,6 +270,33 @@ export function objectLockLayer(options: ObjectLockLayerOptions) {
     ctx.body = null;
   }
 
+  async function tagging(ctx: LayerContext, bucket: string, key: string, versionId: string | undefined) {
+    const record = findVersion(await versionsOf(bucket, key), versionId, key);
+    ctx.set('x-amz-version-id', record.versionId);
+    if (ctx.method === 'GET') {
+      const tags = Object.entries(record.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
+      ctx.body = { Tagging: { TagSet: tags.length > 0 ? { Tag: tags } : {} } };
+      return;
+    }
+    if (ctx.method !== 'PUT' && ctx.method !== 'DELETE')
+      throw s3Error(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
+    const tags: Record<string, string> = {};
+    if (ctx.method === 'PUT') {
+      const xml = await readBody(ctx.req);
+      for (const [, inner] of xml.matchAll(/<Tag>([\s\S]*?)<\/Tag>/g)) {
+        const k = tag(inner ?? '', 'Key');
+        if (k === undefined) throw s3Error(400, 'MalformedXML', 'The XML you provided was not well-formed');
+        tags[unescapeXml(k)] = unescapeXml(tag(inner ?? '', 'Value') ?? '');
+      }
+      if (Object.keys(tags).length > 10)
+        throw s3Error(400, 'BadRequest', 'Object tags cannot be greater than 10');
+    }
+    const { tags: _old, ...rest } = record;
+    await journal.updateVersion(bucket, key, Object.keys(tags).length > 0 ? { ...rest, tags } : rest);
+    ctx.status = ctx.method === 'PUT' ? 200 : 204;
+    ctx.body = null;
+  }
+
   async function read(ctx: LayerContext, next: () => Promise<void>, bucket: string, key: string) {
     const versions = await versionsOf(bucket, key);
     const versionId = ctx.query.versionId;
@@ -310,6 +341,7 @@ export function objectLockLayer(options: ObjectLockLayerOptions) {
     return journal.exclusive(bucket, key, async () => {
       if ('retention' in q) return retention(ctx, bucket, key, q.versionId);
       if ('legal-hold' in q) return legalHold(ctx, bucket, key, q.versionId);
+      if ('tagging' in q) return tagging(ctx, bucket, key, q.versionId);
       if (OTHER_SUBRESOURCES.some((s) => s in q)) return next();
       if (ctx.method === 'PUT' && header(ctx, 'x-amz-copy-source')) {
         throw s3Error(
@@ -328,8 +360,19 @@ export function objectLockLayer(options: ObjectLockLayerOptions) {
   };
 }
 
+/** PutObject's tags (x-amz-tagging: a URL query string, as S3 takes it). */
+function tagsRequested(ctx: LayerContext): Pick<VersionRecord, 'tags'> {
+  const value = header(ctx, 'x-amz-tagging');
+  if (!value) return {};
+  return { tags: Object.fromEntries(new URLSearchParams(value)) };
+}
+
+const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+const unescapeXml = (text: string) =>
+  text.replace(/&(amp|lt|gt|quot|apos);/g, (_, name: string) => XML_ENTITIES[name] ?? '');
+
 /** Object subresources this layer leaves to s3rver as they are (uploads and parts included). */
-const OTHER_SUBRESOURCES = ['acl', 'tagging', 'torrent', 'uploads', 'restore', 'select', 'attributes'];
+const OTHER_SUBRESOURCES = ['acl', 'torrent', 'uploads', 'restore', 'select', 'attributes'];
 
 /** Where the local S3 server keeps versions and Object Lock state, inside its data directory (no bucket's name). */
 export const VERSIONS_DIR = '.versions';

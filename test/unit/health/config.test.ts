@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../../shared/config';
 import { forwardRequestsFor } from '../../../shared/forwarding/policy';
 import { canaryAddress } from '../../../shared/health/config';
-import { routeMessage, unknownRecipients } from '../../../shared/receiving/routing';
+import { isCanaryOnly, routeMessage, unknownRecipients } from '../../../shared/receiving/routing';
 import { exampleConfig } from '../../support/config';
 
 const pass = { spam: 'PASS', virus: 'PASS' } as const;
@@ -18,9 +18,11 @@ const errorOf = (overrides: Record<string, unknown>) => {
 };
 
 describe('the health section of the config', () => {
-  it('defaults: a canary every 6 hours to canary@<first domain>, a 60-minute window, no silence alarm', () => {
+  it('defaults: a canary every 6 hours to canary@<first domain>, a 60-minute window, kept 14 days, no silence alarm', () => {
     const config = exampleConfig();
-    expect(config.health).toEqual({ canary: { enabled: true, everyHours: 6, windowMinutes: 60 } });
+    expect(config.health).toEqual({
+      canary: { enabled: true, everyHours: 6, windowMinutes: 60, keepDays: 14 },
+    });
     expect(canaryAddress(config)).toBe('canary@example.com');
   });
 
@@ -77,6 +79,18 @@ describe('the health section of the config', () => {
 });
 
 describe('routing of the canary address', () => {
+  it('a message is only a canary when every envelope recipient is the canary address (plus-addressing folded)', () => {
+    const config = exampleConfig({ journalAddress: 'journal@example.com' });
+    expect(isCanaryOnly(config, ['canary@example.com'])).toBe(true);
+    expect(isCanaryOnly(config, ['Canary+probe@Example.com', 'canary@example.com'])).toBe(true);
+    expect(isCanaryOnly(config, ['canary@example.com', 'alice@example.com'])).toBe(false);
+    expect(isCanaryOnly(config, ['canary@example.com', 'journal@example.com'])).toBe(false);
+    expect(isCanaryOnly(config, ['canary@example.com', 'nobody@example.com'])).toBe(false);
+    expect(isCanaryOnly(config, [])).toBe(false);
+    const off = exampleConfig({ health: { canary: { enabled: false } } });
+    expect(isCanaryOnly(off, ['canary@example.com'])).toBe(false);
+  });
+
   it('is a mailbox of its own, even where unknown recipients are rejected, and is never forwarded', () => {
     const config = exampleConfig();
     expect(unknownRecipients(config, ['canary@example.com', 'Canary+1@Example.com'])).toEqual([]);
