@@ -67,24 +67,25 @@ export function proofLine(proof: {
 }
 
 /**
- * Parses proofs.jsonl, given as its text or its lines (without their LF, as a spool file is read): its header,
- * and its message lines one at a time (no array of lines or proofs is built). Throws ProofsFormatError naming the
- * line that is wrong, when it is reached.
+ * Parses proofs.jsonl, given as its text or as its lines without their LF (a spool file read a line at a time): its
+ * header, and its message lines one at a time (no array of lines or proofs is built). Throws ProofsFormatError
+ * naming the line that is wrong, when it is reached.
  */
-export async function parseProofs(
-  proofs: string | AsyncIterable<string>,
-): Promise<{ header: ProofsHeader; messages: AsyncIterable<MessageProof> }> {
-  const lines = (typeof proofs === 'string' ? linesOf(proofs) : proofs)[Symbol.asyncIterator]();
-  const first = await lines.next();
+export function parseProofs(proofs: string | Iterable<string>): {
+  header: ProofsHeader;
+  messages: Iterable<MessageProof>;
+} {
+  const lines = (typeof proofs === 'string' ? linesOf(proofs) : proofs)[Symbol.iterator]();
+  const first = lines.next();
   if (first.done || first.value === '') throw new ProofsFormatError(`${BUNDLE_PROOFS} is empty`);
   const header = headerSchema.safeParse(jsonOf(first.value, 1));
   if (!header.success) {
     const issue = header.error.issues[0];
     throw new ProofsFormatError(`${BUNDLE_PROOFS} line 1: ${issue?.path.join('.')}: ${issue?.message}`);
   }
-  async function* messages(): AsyncGenerator<MessageProof> {
+  function* messages(): Generator<MessageProof> {
     let n = 1;
-    for (let line = await lines.next(); !line.done; line = await lines.next()) {
+    for (let line = lines.next(); !line.done; line = lines.next()) {
       n += 1;
       yield proofLineOf(line.value, n);
     }
@@ -93,7 +94,7 @@ export async function parseProofs(
 }
 
 /** The lines of a text, each without its LF (a last LF ends the last line), sliced as they are asked for. */
-async function* linesOf(text: string): AsyncGenerator<string> {
+function* linesOf(text: string): Generator<string> {
   for (let start = 0; start < text.length; ) {
     const end = text.indexOf('\n', start);
     yield end < 0 ? text.slice(start) : text.slice(start, end);
@@ -176,15 +177,15 @@ export interface ProofCheck {
  * the proofs is a message of the bundle. `readLeaf` reads a leaf (throws when it is not a delivery record).
  * Never throws for a bad bundle: the errors say what failed.
  */
-export async function checkBundleProofs(input: {
+export function checkBundleProofs(input: {
   key: NoteVerifier;
   checkpoints: CheckpointFiles;
-  /** proofs.jsonl: its text, or its lines without their LF (read from a spool file). */
-  proofs: string | AsyncIterable<string> | undefined;
+  /** proofs.jsonl: its text, or its lines without their LF (a spool file read a line at a time). */
+  proofs: string | Iterable<string> | undefined;
   mailbox: string;
   messages: readonly BundleMessage[];
   readLeaf: (leaf: string) => LeafDelivery;
-}): Promise<ProofCheck> {
+}): ProofCheck {
   const errors: string[] = [];
   const open = (note: Buffer, what: string): Checkpoint | undefined => {
     try {
@@ -200,9 +201,9 @@ export async function checkBundleProofs(input: {
     input.checkpoints.previous && open(input.checkpoints.previous, 'the previous checkpoint (--previous)');
   if (input.proofs === undefined) errors.push(`${BUNDLE_PROOFS} is missing: the bundle carries no proofs`);
   if (!checkpoint || input.proofs === undefined) return { errors, proven: 0 };
-  let parsed: Awaited<ReturnType<typeof parseProofs>>;
+  let parsed: ReturnType<typeof parseProofs>;
   try {
-    parsed = await parseProofs(input.proofs);
+    parsed = parseProofs(input.proofs);
   } catch (error) {
     return { errors: [...errors, errorMessage(error)], checkpoint, proven: 0 };
   }
@@ -235,7 +236,7 @@ export async function checkBundleProofs(input: {
   const strays: string[] = [];
   const inclusion = new InclusionVerifier(checkpoint.size, checkpoint.root);
   try {
-    for await (const proof of messages) {
+    for (const proof of messages) {
       const key = messageKey(proof);
       const message = wanted.get(key);
       if (!message || verdicts.has(key)) {
