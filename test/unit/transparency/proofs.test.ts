@@ -61,50 +61,52 @@ async function bundle(size = 40) {
 describe('checkBundleProofs', () => {
   it('proves every message, against the bundle checkpoint and against older ones', async () => {
     const { proofs, messages, checkpoint } = await bundle();
-    const input = async (given: Buffer, previous?: Buffer) => ({
-      key: signer.verifier,
-      checkpoints: { bundle: checkpoint, given, ...(previous ? { previous } : {}) },
-      proofs,
-      mailbox: 'alice@example.com',
-      messages,
-      readLeaf,
-    });
-    const check = async (given: Buffer, previous?: Buffer) => checkBundleProofs(await input(given, previous));
-    expect(await check(checkpoint)).toMatchObject({ errors: [], proven: messages.length });
+    const check = (given: Buffer, previous?: Buffer) =>
+      checkBundleProofs({
+        key: signer.verifier,
+        checkpoints: { bundle: checkpoint, given, ...(previous ? { previous } : {}) },
+        proofs,
+        mailbox: 'alice@example.com',
+        messages,
+        readLeaf,
+      });
+    expect(check(checkpoint)).toMatchObject({ errors: [], proven: messages.length });
+    expect(check(Buffer.from(await checkpointOf(25)), Buffer.from(await checkpointOf(10))).errors).toEqual(
+      [],
+    );
+    // The same file given as its lines (as verify reads a spooled proofs.jsonl): the same answer.
+    const lines = proofs.split('\n').slice(0, -1);
     expect(
-      (await check(Buffer.from(await checkpointOf(25)), Buffer.from(await checkpointOf(10)))).errors,
-    ).toEqual([]);
-    // The same file read as lines (a spool file read by readline): the same answer.
-    const lines = async function* () {
-      yield* proofs.split('\n').filter(Boolean);
-    };
-    expect(await checkBundleProofs({ ...(await input(checkpoint)), proofs: lines() })).toMatchObject({
-      errors: [],
-      proven: messages.length,
-    });
+      checkBundleProofs({
+        key: signer.verifier,
+        checkpoints: { bundle: checkpoint, given: checkpoint },
+        proofs: lines,
+        mailbox: 'alice@example.com',
+        messages,
+        readLeaf,
+      }),
+    ).toMatchObject({ errors: [], proven: messages.length });
   });
 
   it('names each failure', async () => {
     const { proofs, messages, checkpoint } = await bundle();
     const base = { key: signer.verifier, proofs, mailbox: 'alice@example.com', readLeaf };
-    const errors = async (input: Partial<Parameters<typeof checkBundleProofs>[0]>) =>
-      (
-        await checkBundleProofs({
-          ...base,
-          checkpoints: { bundle: checkpoint, given: checkpoint },
-          messages,
-          ...input,
-        })
-      ).errors;
+    const errors = (input: Partial<Parameters<typeof checkBundleProofs>[0]>) =>
+      checkBundleProofs({
+        ...base,
+        checkpoints: { bundle: checkpoint, given: checkpoint },
+        messages,
+        ...input,
+      }).errors;
 
     // A message whose bytes (its sha256 in the manifest) are not what the log recorded.
     const altered = messages.map((m, i) => (i === 2 ? { ...m, sha256: 'f'.repeat(64) } : m));
-    expect(await errors({ messages: altered })).toEqual([
+    expect(errors({ messages: altered })).toEqual([
       `${messages[2]?.folder} UID ${messages[2]?.uid}: the log recorded another delivery (sha256 ${messages[2]?.sha256})`,
     ]);
     // A message the log does not have, and a leaf whose message the bundle lost.
     const extra = [...messages.slice(1), { ...(messages[0] as BundleMessage), uid: 999 }];
-    expect(await errors({ messages: extra })).toEqual([
+    expect(errors({ messages: extra })).toEqual([
       `${messages[0]?.folder} UID 999: not in the log at the checkpoint (tree of 40): not proven`,
       `${messages[0]?.folder} UID ${messages[0]?.uid}: in the log (leaf ${deliveries.indexOf(deliveries.find((d) => d.uid === messages[0]?.uid) as LeafDelivery)}) but missing from the bundle`,
     ]);
@@ -115,7 +117,7 @@ describe('checkBundleProofs', () => {
       [shadow, ...messages],
       [...messages, shadow],
     ]) {
-      const shadowed = await checkBundleProofs({
+      const shadowed = checkBundleProofs({
         ...base,
         checkpoints: { bundle: checkpoint, given: checkpoint },
         messages: manifest,
@@ -127,7 +129,7 @@ describe('checkBundleProofs', () => {
     }
     // A proof that does not lead to the root.
     const tampered = proofs.replace(/"proof":\["[A-Za-z]/, '"proof":["Z');
-    expect((await errors({ proofs: tampered }))[0]).toMatch(/not included under the signed root/);
+    expect(errors({ proofs: tampered })[0]).toMatch(/not included under the signed root/);
     // A proof hash that is not base64 of 32 bytes fails its own message only; a second line for one message is named.
     const lines = proofs.split('\n');
     const malformed = [
@@ -135,18 +137,18 @@ describe('checkBundleProofs', () => {
       lines[1]?.replace(/"proof":\["[^"]{4}/, '"proof":["!!!!'),
       ...lines.slice(2),
     ].join('\n');
-    expect(await errors({ proofs: malformed })).toEqual([
+    expect(errors({ proofs: malformed })).toEqual([
       expect.stringMatching(
         new RegExp(`^${messages[0]?.folder} UID ${messages[0]?.uid}: not included under the signed root`),
       ),
     ]);
-    expect(await errors({ proofs: `${proofs}${lines[1]}\n` })).toEqual([
+    expect(errors({ proofs: `${proofs}${lines[1]}\n` })).toEqual([
       expect.stringMatching(new RegExp(`^${messages[0]?.folder} UID ${messages[0]?.uid}: a second proof`)),
     ]);
     // A checkpoint signed by another key, and one with another root for an earlier size (a forked history).
     const other = new KeyFileSigner(ORIGIN, generateKeyPairSync('ed25519').privateKey);
     const foreign = Buffer.from(await checkpointOf(40, other));
-    expect(await errors({ checkpoints: { bundle: checkpoint, given: foreign } })).toEqual([
+    expect(errors({ checkpoints: { bundle: checkpoint, given: foreign } })).toEqual([
       expect.stringMatching(/^the checkpoint given \(--checkpoint\): not signed by the key/),
     ]);
     const forked = Buffer.from(
@@ -155,9 +157,7 @@ describe('checkBundleProofs', () => {
         signer,
       ),
     );
-    expect(
-      await errors({ checkpoints: { bundle: checkpoint, given: checkpoint, previous: forked } }),
-    ).toEqual([
+    expect(errors({ checkpoints: { bundle: checkpoint, given: checkpoint, previous: forked } })).toEqual([
       expect.stringMatching(
         /^the previous checkpoint \(tree of 25\) is not consistent with the bundle's checkpoint/,
       ),
@@ -165,26 +165,24 @@ describe('checkBundleProofs', () => {
     // A checkpoint newer than the bundle's, and a size the log never sealed.
     const older = await bundle(30);
     expect(
-      (
-        await checkBundleProofs({
-          ...base,
-          proofs: older.proofs,
-          messages: older.messages,
-          checkpoints: { bundle: older.checkpoint, given: checkpoint },
-        })
-      ).errors,
+      checkBundleProofs({
+        ...base,
+        proofs: older.proofs,
+        messages: older.messages,
+        checkpoints: { bundle: older.checkpoint, given: checkpoint },
+      }).errors,
     ).toEqual([
       expect.stringMatching(/tree of 40, newer than the bundle's \(30\): the bundle cannot prove against it/),
     ]);
     expect(
-      await errors({ checkpoints: { bundle: checkpoint, given: Buffer.from(await checkpointOf(7)) } }),
+      errors({ checkpoints: { bundle: checkpoint, given: Buffer.from(await checkpointOf(7)) } }),
     ).toEqual([
       'the checkpoint given (tree of 7) is not a size this log sealed: no consistency proof for it',
     ]);
-    expect(await errors({ proofs: undefined })).toEqual([
+    expect(errors({ proofs: undefined })).toEqual([
       'transparency/proofs.jsonl is missing: the bundle carries no proofs',
     ]);
-    expect(await errors({ proofs: 'not json\n' })).toEqual([expect.stringMatching(/line 1: not JSON/)]);
+    expect(errors({ proofs: 'not json\n' })).toEqual([expect.stringMatching(/line 1: not JSON/)]);
   });
 });
 
