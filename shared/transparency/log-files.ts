@@ -11,7 +11,7 @@ import {
   decodeEntryBundle,
   entryBundlePath,
   type LogFile,
-  readEntries,
+  readEntryBundles,
   TILE_WIDTH,
   TileError,
 } from './tiles';
@@ -117,17 +117,38 @@ export async function readTree(
   size: number,
   root?: Buffer,
 ): Promise<{ entries: Buffer[]; tree: MerkleTree }> {
-  let entries: Buffer[];
+  const entries: Buffer[] = [];
+  const tree = await readTreeEntries(store, size, root, (entry) => {
+    entries.push(entry);
+  });
+  return { entries, tree };
+}
+
+/**
+ * readTree without holding the leaves: each is handed to `onEntry` (with its index) as its entry bundle is read,
+ * and only the tree's hashes are kept (32 bytes a leaf and as much again for the levels above).
+ */
+export async function readTreeEntries(
+  store: WriteOnceStore,
+  size: number,
+  root: Buffer | undefined,
+  onEntry: (entry: Buffer, index: number) => void | Promise<void>,
+): Promise<MerkleTree> {
+  const tree = new MerkleTree();
   try {
-    entries = await readEntries(size, (path) => store.get(path));
+    for await (const bundle of readEntryBundles(size, (path) => store.get(path))) {
+      for (const entry of bundle) {
+        await onEntry(entry, tree.size);
+        tree.append(leafHash(entry));
+      }
+    }
   } catch (error) {
     if (error instanceof TileError) throw new LogDamageError(error.message, { cause: error });
     throw error;
   }
-  const tree = MerkleTree.fromLeafHashes(entries.map(leafHash));
   if (root && !tree.root().equals(root))
     throw new LogDamageError(`the entries of the log do not hash to the root of its checkpoint of ${size}`);
-  return { entries, tree };
+  return tree;
 }
 
 /**
