@@ -11,7 +11,7 @@ import {
   decodeEntryBundle,
   entryBundlePath,
   type LogFile,
-  readEntries,
+  readEntryBundles,
   TILE_WIDTH,
   TileError,
 } from './tiles';
@@ -117,17 +117,68 @@ export async function readTree(
   size: number,
   root?: Buffer,
 ): Promise<{ entries: Buffer[]; tree: MerkleTree }> {
-  let entries: Buffer[];
+  const entries: Buffer[] = [];
+  const tree = await readTreeEntries(store, size, root, (entry) => {
+    entries.push(entry);
+  });
+  return { entries, tree };
+}
+
+/**
+ * readTree without holding the leaves: each is handed to `onEntry` (with its index) as its entry bundle is read,
+ * and only the tree's hashes are kept (32 bytes a leaf and as much again for the levels above).
+ */
+export async function readTreeEntries(
+  store: WriteOnceStore,
+  size: number,
+  root: Buffer | undefined,
+  onEntry: (entry: Buffer, index: number) => void | Promise<void>,
+): Promise<MerkleTree> {
+  const tree = new MerkleTree();
   try {
-    entries = await readEntries(size, (path) => store.get(path));
+    for await (const bundle of readEntryBundles(size, (path) => store.get(path))) {
+      for (const entry of bundle) {
+        await onEntry(entry, tree.size);
+        tree.append(leafHash(entry));
+      }
+    }
   } catch (error) {
     if (error instanceof TileError) throw new LogDamageError(error.message, { cause: error });
     throw error;
   }
-  const tree = MerkleTree.fromLeafHashes(entries.map(leafHash));
   if (root && !tree.root().equals(root))
     throw new LogDamageError(`the entries of the log do not hash to the root of its checkpoint of ${size}`);
-  return { entries, tree };
+  return tree;
+}
+
+/**
+ * The first `size` leaves of a log, an entry bundle (256 leaves) at a time, with the index of each bundle's first
+ * leaf; a partial bundle is read from the full one when only that is left (C2SP tlog-tiles lets a log drop
+ * partial tiles once the full one exists). Throws LogDamageError naming a bundle that is missing or too short.
+ */
+export async function* entryBundles(
+  store: WriteOnceStore,
+  size: number,
+): AsyncIterable<{ first: number; path: string; entries: Buffer[] }> {
+  for (let index = 0; index * TILE_WIDTH < size; index++) {
+    const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
+    const candidates =
+      width < TILE_WIDTH ? [entryBundlePath(index, width), entryBundlePath(index)] : [entryBundlePath(index)];
+    let bytes: Buffer | undefined;
+    let path = candidates[0] as string;
+    for (const candidate of candidates) {
+      path = candidate;
+      bytes = await store.get(candidate);
+      if (bytes) break;
+    }
+    if (!bytes)
+      throw new LogDamageError(
+        `${candidates[0]} is missing: the copy of the log holds fewer than ${size} leaves`,
+      );
+    const entries = decodeEntryBundle(bytes, path);
+    if (entries.length < width) throw new LogDamageError(`${path}: ${entries.length} entries, not ${width}`);
+    yield { first: index * TILE_WIDTH, path, entries: entries.slice(0, width) };
+  }
 }
 
 /**
