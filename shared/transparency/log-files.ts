@@ -12,8 +12,11 @@ import {
   entryBundlePath,
   type LogFile,
   readEntries,
+  rightEdgePaths,
   TILE_WIDTH,
   TileError,
+  TreeEdge,
+  tilePath,
 } from './tiles';
 
 /** The key prefix of the transparency log in the raw-mail bucket (AWS and the local stack): the key layout's. */
@@ -125,9 +128,84 @@ export async function readTree(
     throw error;
   }
   const tree = MerkleTree.fromLeafHashes(entries.map(leafHash));
-  if (root && !tree.root().equals(root))
-    throw new LogDamageError(`the entries of the log do not hash to the root of its checkpoint of ${size}`);
+  if (root && !tree.root().equals(root)) {
+    const where = await locateEntryDamage(store, entries);
+    throw new LogDamageError(
+      `the entries of the log do not hash to the root of its checkpoint of ${size}${where ? `: ${where}` : ''}`,
+    );
+  }
   return { entries, tree };
+}
+
+/** The hash tiles a tree of `size` leaves is read from at its right edge, named for a damage report. */
+export function rightEdgeTiles(size: number): string {
+  return rightEdgePaths(size)
+    .map((tile) => tile.path)
+    .join(', ');
+}
+
+/**
+ * Where entries and hash tiles disagree: the first leaf of an entry bundle whose hash is not the one its level-0
+ * tile holds (one of the two was rewritten after the seal). Reads only on the way to an error; undefined when
+ * every tile that can be read agrees (the tiles were rewritten to match, or are gone).
+ */
+async function locateEntryDamage(
+  store: WriteOnceStore,
+  entries: readonly Buffer[],
+  /** The leaf `entries[0]` is: the first of an entry bundle (a multiple of 256). */
+  first = 0,
+): Promise<string | undefined> {
+  for (let start = 0; start < entries.length; start += TILE_WIDTH) {
+    const index = (first + start) / TILE_WIDTH;
+    const width = Math.min(TILE_WIDTH, entries.length - start);
+    const path = tilePath(0, index, width);
+    const tile = (await store.get(path)) ?? (await store.get(tilePath(0, index)));
+    if (!tile) continue;
+    for (let i = 0; i < width; i++) {
+      const hash = tile.subarray(i * 32, (i + 1) * 32);
+      if (!leafHash(entries[start + i] as Buffer).equals(hash))
+        return `leaf ${first + start + i} of ${entryBundlePath(index, width)} is not the leaf ${path} holds`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The head of the log checked in a few reads whatever its size (doctor): the newest checkpoint is signed by the
+ * key, the hash tiles at its right edge hash to its root, and the leaves of the newest entry bundle are the ones
+ * its level-0 tile holds. Returns that checkpoint, undefined for a log never sealed. Throws LogDamageError naming
+ * the file (older entry bundles are checked by every seal and export, which read them all).
+ */
+export async function checkLogHead(
+  store: WriteOnceStore,
+  verifier: NoteVerifier,
+): Promise<Checkpoint | undefined> {
+  const latest = await readLatestCheckpoint(store, verifier);
+  if (!latest) return undefined;
+  const { size, root } = latest.checkpoint;
+  if (size === 0) return latest.checkpoint;
+  try {
+    const edge = await TreeEdge.load(size, (path) => store.get(path));
+    if (!edge.root().equals(root))
+      throw new LogDamageError(
+        `the tiles of the log do not hash to the root of its checkpoint of ${size} (${rightEdgeTiles(size)})`,
+      );
+    const index = Math.floor((size - 1) / TILE_WIDTH);
+    const width = size - index * TILE_WIDTH;
+    const path = entryBundlePath(index, width);
+    const bytes = (await store.get(path)) ?? (await store.get(entryBundlePath(index)));
+    if (!bytes) throw new LogDamageError(`${path} is missing: the log of ${size} leaves is incomplete`);
+    const where = await locateEntryDamage(
+      store,
+      decodeEntryBundle(bytes, path).slice(0, width),
+      index * TILE_WIDTH,
+    );
+    if (where) throw new LogDamageError(`the entries of the log are not its tiles' leaves: ${where}`);
+  } catch (error) {
+    if (error instanceof TileError) throw new LogDamageError(error.message, { cause: error });
+    throw error;
+  }
+  return latest.checkpoint;
 }
 
 /**
