@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { httpTimestampAuthority } from '../../shared/adapters/tsa-client';
 import { errorMessage } from '../../shared/errors';
 import { deliveryLogSource } from '../../shared/transparency/leaf';
+import { LogDamageError } from '../../shared/transparency/log-files';
 import { formatVerifierKey } from '../../shared/transparency/note';
 import { type SealReport, seal } from '../../shared/transparency/seal';
 import { witnessMessage } from '../../shared/transparency/witness';
@@ -40,40 +41,57 @@ export function registerSeal(program: Command, ctx: CliContext): void {
       const result =
         target === 'aws'
           ? await sealOnAws(configuration)
-          : await ctx.withArchive(async (archive, config) => {
-              const { signer, created, path } = await openLocalLogSigner(archiverHome(), config);
-              if (created) output.info(`made the local log's signing key ${path} (mode 0600)`);
-              const tsa = config.transparency.timestampAuthority;
-              const report = await seal({
-                store: archive.transparency,
-                signer,
-                source: deliveryLogSource(archive.deliveryLog),
-                ...(tsa ? { timestampAuthority: httpTimestampAuthority(tsa) } : {}),
-              });
-              const key = formatVerifierKey(signer.verifier);
-              // The witness: a checkpoint that grew the tree is mailed to the alarm address (as on AWS).
-              let witnessedTo: string | undefined;
-              if (report.size !== report.previousSize) {
-                try {
-                  witnessedTo = await mailCheckpointLocally(
-                    archiverHome(),
-                    config,
-                    witnessMessage(report, key),
-                  );
-                } catch (error) {
-                  output.warn(
-                    `the checkpoint could not be mailed to ${config.alarmEmail}: ${errorMessage(error)}`,
-                  );
+          : await ctx
+              .withArchive(async (archive, config) => {
+                const { signer, created, path } = await openLocalLogSigner(archiverHome(), config);
+                if (created) output.info(`made the local log's signing key ${path} (mode 0600)`);
+                const tsa = config.transparency.timestampAuthority;
+                const report = await seal({
+                  store: archive.transparency,
+                  signer,
+                  source: deliveryLogSource(archive.deliveryLog),
+                  ...(tsa ? { timestampAuthority: httpTimestampAuthority(tsa) } : {}),
+                });
+                const key = formatVerifierKey(signer.verifier);
+                // The witness: a checkpoint that grew the tree is mailed to the alarm address (as on AWS).
+                let witnessedTo: string | undefined;
+                if (report.size !== report.previousSize) {
+                  try {
+                    witnessedTo = await mailCheckpointLocally(
+                      archiverHome(),
+                      config,
+                      witnessMessage(report, key),
+                    );
+                  } catch (error) {
+                    output.warn(
+                      `the checkpoint could not be mailed to ${config.alarmEmail}: ${errorMessage(error)}`,
+                    );
+                  }
                 }
-              }
-              return { ...report, key, ...(witnessedTo ? { witnessedTo } : {}) };
-            });
+                return { ...report, key, ...(witnessedTo ? { witnessedTo } : {}) };
+              })
+              .catch(plainLogDamage('nothing was sealed'));
       if (options.out) {
         await writeFile(join(options.out, CHECKPOINT_FILE), result.checkpoint);
         await writeFile(join(options.out, KEY_FILE), `${result.key}\n`);
       }
       printReport(result, options.out);
     });
+}
+
+/**
+ * A damaged log (a file written over after its seal) said in one plain line with what to do, instead of a bug's
+ * "--verbose for the details": it is a finding about the archive, like a failed verify. Rethrows anything else.
+ */
+export function plainLogDamage(outcome: string): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof LogDamageError)
+      throw new UserError(`the transparency log is damaged: ${error.message}`, {
+        hint: `${outcome}; see docs/transparency.md#when-the-log-is-damaged`,
+        cause: error,
+      });
+    throw error;
+  };
 }
 
 async function prepareOut(dir: string): Promise<void> {
