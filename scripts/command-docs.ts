@@ -1,7 +1,7 @@
 // `npm run command-docs`: the README's command table, one line per command, generated from the CLI's own commander
 // definitions (cli/main.ts buildProgram), as cli/process/completion.ts generates shell completion, so that a
 // command is described once: its name, arguments, alias and description where it is registered.
-// test/unit/command-docs.test.ts fails when the README's table is stale.
+// test/unit/project/command-docs.test.ts fails when the README's table is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argument, Command } from 'commander';

@@ -1,7 +1,7 @@
 // `npm run config-docs`: the config's documentation, generated from its schema (shared/config.ts) so that it is
 // written once: mail-archiver.config.schema.json (JSON Schema, for editor completion: name it in the file's
 // "$schema") and the config table of docs/configuration.md (between the config-table markers).
-// test/unit/config-docs.test.ts fails when either is stale.
+// test/unit/project/config-docs.test.ts fails when either is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';

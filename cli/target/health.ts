@@ -16,10 +16,10 @@ import type { ArchiverConfig } from '../../shared/config';
 import type { ArchiveActivity } from '../../shared/health/archive-activity';
 import type { RawMailStore } from '../../shared/ports';
 import type { UnreadableFile } from '../local/dead-letters';
+import { localIngestDeadLetters } from '../local/dead-letters';
 import { ParkedForwards } from '../local/forwarding';
 import { stackOutputs } from './aws';
 import { DEAD_LETTER_QUEUES } from './dead-letter-queues';
-import { localIngestDeadLetters } from './ingest-redrive';
 import { readReconcileRecord } from './reconcile-record';
 
 export interface ArchiveHealth {

@@ -1,0 +1,160 @@
+// The replica's bad-input cases over a directory store (no services): a damaged progress file is named, kept aside
+// and rebuilt from the tree and the log; a log line that does not parse is reported and the others applied; bytes
+// that do not match their record are refused and tried again; a UID the replica holds under another file stops
+// the run and nothing is lost.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FileRawMailStore } from '../../../shared/adapters/file-store';
+import { fileBaseName } from '../../../shared/bundle/layout';
+import { DeliveryLog } from '../../../shared/delivery-log/log';
+import type { DeliveryRecord } from '../../../shared/delivery-log/record';
+import { ReplicaConflictError } from '../../../shared/replica/errors';
+import { syncReplica } from '../../../shared/replica/sync';
+
+const BUCKET = 'raw';
+let root: string;
+let store: FileRawMailStore;
+let log: DeliveryLog;
+let clock: number;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'mail-archiver-replica-'));
+  store = new FileRawMailStore(join(root, 's3'));
+  clock = Date.parse('2026-01-01T00:00:00Z');
+  log = new DeliveryLog(store, BUCKET, {
+    now: () => {
+      clock += 1000;
+      return new Date(clock);
+    },
+  });
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+async function message(uid: number, text = `Subject: ${uid}\n\nbody ${uid}\n`): Promise<DeliveryRecord> {
+  const bytes = Buffer.from(text);
+  const key = `incoming/m${uid}-${Math.random().toString(36).slice(2)}`;
+  await store.write({ bucket: BUCKET, key }, bytes);
+  const receivedAt = new Date(Date.parse('2025-06-01T00:00:00Z') + uid * 60_000).toISOString();
+  const messageKey = `k${uid}${key.slice(-6)}`;
+  const lf = text.split('\n').length - 1;
+  return {
+    v: 1,
+    mailbox: 'alice@example.com',
+    folder: 'INBOX',
+    uidValidity: 1700000000,
+    uid,
+    flags: [],
+    keywords: [],
+    objectKey: key,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    size: bytes.length,
+    storage: 'as-is',
+    receivedAt,
+    file: fileBaseName({
+      size: bytes.length,
+      lineEndings: { crlf: 0, lf, cr: 0, nul: false },
+      receivedAt,
+      messageKey,
+    }),
+    messageKey,
+  };
+}
+
+const source = () => ({ log, store, target: 'local' });
+const cur = (dir: string) => readdirSync(join(dir, 'alice@example.com', 'Maildir', 'cur')).sort();
+
+describe('sync bad input', () => {
+  it('rebuilds a damaged progress file from the tree and the log, keeping the damaged one aside', async () => {
+    const dir = join(root, 'replica');
+    await log.append('ingest', [await message(1), await message(2)]);
+    expect((await syncReplica(source(), { dir })).added).toBe(2);
+    const before = cur(dir);
+    writeFileSync(join(dir, '.mail-archiver-sync', 'progress.json'), '{"v":1, "cursor": tru');
+    const problems: string[] = [];
+    const report = await syncReplica(source(), { dir, onProblem: (p) => problems.push(p.message) });
+    expect(report.ok).toBe(false);
+    expect(problems.join('\n')).toMatch(
+      /progress\.json is damaged .*kept in .*damaged-.*rebuilt from the tree and the log/,
+    );
+    expect(cur(dir)).toEqual(before);
+    const aside = readdirSync(join(dir, '.mail-archiver-sync')).find((n) =>
+      n.startsWith('damaged-'),
+    ) as string;
+    expect(readFileSync(join(dir, '.mail-archiver-sync', aside, 'progress.json'), 'utf8')).toContain('tru');
+    const next = await syncReplica(source(), { dir });
+    expect(next).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+  });
+
+  it('reads a raw object once for every mailbox and folder a delivery reaches, in one step', async () => {
+    const dir = join(root, 'replica');
+    const alice = await message(1);
+    const bob = { ...alice, mailbox: 'bob@example.com', uid: 7 };
+    const sent = { ...alice, folder: 'Sent', uid: 3 };
+    await log.append('ingest', [alice, bob, sent, await message(2)]);
+    const reads: string[] = [];
+    const counting = Object.create(store, {
+      read: {
+        value: (location: { key: string }) => {
+          reads.push(location.key);
+          return store.read(location as never);
+        },
+      },
+    });
+    const report = await syncReplica(
+      { log: new DeliveryLog(counting, BUCKET), store: counting, target: 'local' },
+      { dir },
+    );
+    expect(report).toMatchObject({ ok: true, added: 4 });
+    expect(reads.filter((k) => k === alice.objectKey)).toHaveLength(1);
+    expect(
+      readFileSync(
+        join(
+          dir,
+          'bob@example.com',
+          'Maildir',
+          'cur',
+          readdirSync(join(dir, 'bob@example.com', 'Maildir', 'cur'))[0] as string,
+        ),
+      ),
+    ).toEqual(readFileSync(join(dir, 'alice@example.com', 'Maildir', 'cur', cur(dir)[0] as string)));
+  });
+
+  it('reports a log line that does not parse and applies the others', async () => {
+    const dir = join(root, 'replica');
+    const good = await message(1);
+    const key = `delivery-log/2026-01-01/000010.000Z-ingest-bad.jsonl`;
+    const line = JSON.stringify(good);
+    await store.write({ bucket: BUCKET, key }, Buffer.from(`{"v":1,"broken"\n${line}\n`));
+    const report = await syncReplica(source(), { dir });
+    expect(report.ok).toBe(false);
+    expect(report.added).toBe(1);
+    expect(report.problems[0]).toMatchObject({ kind: 'bad-log-line' });
+    expect(report.problems[0]?.message).toMatch(/-ingest-bad\.jsonl line 1: not JSON/);
+  });
+
+  it('refuses bytes that do not match their record, and tries them again on the next run', async () => {
+    const dir = join(root, 'replica');
+    const record = await message(1);
+    await log.append('ingest', [{ ...record, sha256: '0'.repeat(64) }, await message(2)]);
+    const report = await syncReplica(source(), { dir });
+    expect(report).toMatchObject({ ok: false, added: 1, pending: 1 });
+    expect(report.problems[0]).toMatchObject({ kind: 'bytes-mismatch' });
+    expect(cur(dir)).toHaveLength(1);
+    expect(readdirSync(join(dir, 'alice@example.com', 'Maildir', 'tmp'))).toEqual([]);
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: false, pending: 1 });
+  });
+
+  it('stops on a UID the replica holds under another file, and keeps what it has', async () => {
+    const dir = join(root, 'replica');
+    await log.append('ingest', [await message(1)]);
+    await syncReplica(source(), { dir });
+    const before = cur(dir);
+    await log.append('ingest', [await message(1, 'Subject: other\n\nanother message under UID 1\n')]);
+    await expect(syncReplica(source(), { dir })).rejects.toThrow(ReplicaConflictError);
+    await expect(syncReplica(source(), { dir })).rejects.toThrow(/never renumbers/);
+    expect(cur(dir)).toEqual(before);
+  });
+});
