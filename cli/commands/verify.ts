@@ -4,7 +4,8 @@
 // included under a signed checkpoint the user kept (docs/transparency.md); a replica's mailbox directory is also
 // proven complete, against the copy of the log `sync` keeps beside it.
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DirectoryWriteOnceStore } from '../../shared/adapters/dir-write-once-store';
@@ -50,20 +51,33 @@ export function registerVerify(program: Command): void {
       const output = out();
       const trust = await trustFiles(options);
       const keys = await bundleKeys(options.identity);
-      const report = await verifyBundle(openBundle(await bundleAt(bundle, { keys })));
+      // proofs.jsonl (about 1 KB a message) is spooled to a private directory when it is to be checked, and
+      // drained unread when not: never held whole.
+      const spool = trust ? await mkdtemp(join(tmpdir(), 'mail-archiver-verify-proofs-')) : undefined;
+      let report: Awaited<ReturnType<typeof verifyBundle>>;
+      let proof:
+        | Awaited<ReturnType<typeof checkReplicaTransparency | typeof checkBundleTransparency>>
+        | undefined;
       // A replica's mailbox (sync's DIR/<mailbox>) is proven complete against the log copy kept beside it.
       const replicaLog = trust && (await replicaLogOf(bundle));
-      const proof =
-        trust && report.manifest
-          ? replicaLog
-            ? await checkReplicaTransparency(report, trust, replicaLog, (m) =>
-                stat(join(bundle, m.file)).then(
-                  (info) => info.isFile(),
-                  () => false,
-                ),
-              )
-            : await checkBundleTransparency(report, trust, readLeafDelivery)
-          : undefined;
+      try {
+        report = await verifyBundle(openBundle(await bundleAt(bundle, { keys })), undefined, {
+          keepProofs: spool ?? false,
+        });
+        proof =
+          trust && report.manifest
+            ? replicaLog
+              ? await checkReplicaTransparency(report, trust, replicaLog, (m) =>
+                  stat(join(bundle, m.file)).then(
+                    (info) => info.isFile(),
+                    () => false,
+                  ),
+                )
+              : await checkBundleTransparency(report, trust, readLeafDelivery)
+            : undefined;
+      } finally {
+        if (spool) await rm(spool, { recursive: true, force: true });
+      }
       const unsealed = proof && 'unsealed' in proof ? proof.unsealed : undefined;
       const errors = [...report.errors, ...(proof?.errors ?? [])];
       const ok = errors.length === 0;

@@ -44,7 +44,7 @@ export async function stageMaildir(
   await mkdir(target, { recursive: true, mode: 0o700 });
   let manifest: BundleManifest | undefined;
   if (bundle.kind === 'file') {
-    const report = await verifyBundle(openBundle(bundle), limits);
+    const report = await verifyBundle(openBundle(bundle), limits, { keepProofs: false });
     if (!report.ok)
       throw new UnsafeBundleError(
         source,

@@ -88,14 +88,29 @@ export interface ProvenMessage {
   identity: string;
 }
 
+/** A transparency file of a bundle: its size (bytes) and its bytes, or a stream of them (a spool file). */
+export interface BundleProofFile {
+  path: string;
+  size: number;
+  body: Buffer | AsyncIterable<Buffer>;
+}
+
+/** The proofs of one bundle's messages, written as each message is added (none held in memory). */
+export interface BundleProver {
+  /** Adds a message's proof (none when it is not a leaf of the log yet). */
+  add(message: ProvenMessage): Promise<void>;
+  /** The transparency files, in the order they go into the bundle; called once, after the last `add`. */
+  files(): Promise<BundleProofFile[]>;
+  /** Releases what the prover holds (its spool file); the export removes `spoolDir` itself. */
+  close(): Promise<void>;
+}
+
 /**
  * The transparency log as an export reads it (shared/transparency/prove.ts logBundleProofs): for the checkpoint
- * sealed by `asOf`, a function giving the files (under transparency/) that prove the messages a bundle holds;
+ * sealed by `asOf`, a prover of the messages the bundle holds, spooling into the export's `spoolDir` (private);
  * undefined when the log was never sealed by then.
  */
-export type BundleProofs = (
-  asOf: Date,
-) => Promise<((messages: ProvenMessage[]) => { path: string; bytes: Buffer }[]) | undefined>;
+export type BundleProofs = (asOf: Date, spoolDir: string) => Promise<BundleProver | undefined>;
 
 export interface ExportDeps {
   index: MailIndex;
@@ -127,22 +142,23 @@ export async function exportMailbox(
   const encryptor = request.encryption ? await encryptingStream(request.encryption) : undefined;
   const { pack, written, digest } = bundleWriter(sink, encryptor);
   let folders: FolderState[];
-  let proofFiles: Awaited<ReturnType<BundleProofs>>;
+  let prover: BundleProver | undefined;
+  // Nothing per message stays in memory: uidlists, the manifest's message list and the proofs are spooled to disk.
+  const spoolDir = await mkdtemp(join(tmpdir(), 'mail-archiver-export-'));
   try {
     folders = [...(await deps.index.folders(request.mailbox))].sort((a, b) =>
       compareFolders(a.folder, b.folder),
     );
     // The checkpoint sealed by the export's start (runExportPart passes it as `now`: every part proves against
     // the same one), read before any message is written.
-    proofFiles = await deps.proofs?.(now);
+    prover = await deps.proofs?.(now, spoolDir);
   } catch (error) {
     pack.destroy(asError(error));
     await written.catch(() => undefined);
+    await rm(spoolDir, { recursive: true, force: true });
     throw error;
   }
 
-  // Nothing per message stays in memory: uidlists and the manifest's message list are spooled to disk.
-  const spoolDir = await mkdtemp(join(tmpdir(), 'mail-archiver-export-'));
   const manifestSpool = new Spool(join(spoolDir, 'manifest.json'));
   await manifestSpool.append(manifestText.opening);
   let manifestCount = 0;
@@ -151,12 +167,11 @@ export async function exportMailbox(
   const progress = { messages: 0, total: request.expectedTotal ?? 0, rawBytes: 0 };
   const metadataPart = !request.part || request.part.index === 0;
   const validity = new Map(folders.map((f) => [f.folder, f.uidValidity]));
-  const proven: ProvenMessage[] = [];
   const addToManifest = async (row: MaildirMessage, file: string, storage: ManifestMessage['storage']) => {
     await manifestSpool.append(
       manifestText.entry(manifestCount++, manifestEntry({ ...row, nul: row.lineEndings.nul }, file, storage)),
     );
-    if (proofFiles) {
+    if (prover) {
       const uidValidity = validity.get(row.folder) ?? 0;
       const identity = deliveryIdentity({
         mailbox: request.mailbox,
@@ -164,7 +179,7 @@ export async function exportMailbox(
         uidValidity,
         uid: row.uid,
       });
-      proven.push({ folder: row.folder, uid: row.uid, identity });
+      await prover.add({ folder: row.folder, uid: row.uid, identity });
     }
     progress.messages += 1;
     progress.rawBytes += row.size;
@@ -227,8 +242,8 @@ export async function exportMailbox(
       part: request.part,
       folders: folderInfos,
     });
-    for (const { path, bytes } of proofFiles?.(proven) ?? [])
-      await addEntry(pack, { name: path, size: bytes.length, mtime: now, mode: 0o600 }, bytes);
+    for (const { path, size, body } of (await prover?.files()) ?? [])
+      await addEntry(pack, { name: path, size, mtime: now, mode: 0o600 }, body);
     await manifestSpool.append(manifestText.closing(manifest));
     await manifestSpool.close();
     await addEntry(
@@ -259,6 +274,7 @@ export async function exportMailbox(
     throw error;
   } finally {
     await manifestSpool.close().catch(() => undefined);
+    await prover?.close();
     await rm(spoolDir, { recursive: true, force: true });
   }
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '../errors';
+import { BUNDLE_PROOFS } from '../transparency/proofs';
 import {
   type BundleLimits,
   DEFAULT_BUNDLE_LIMITS,
@@ -29,8 +30,22 @@ export interface VerifyReport {
   manifest?: BundleManifest;
   /** The sum of the entries' sizes: what unpacking the bundle writes. */
   unpackedBytes: number;
-  /** The transparency files the bundle carries (TRANSPARENCY_ENTRY), by path: checked by `verify --checkpoint`. */
+  /**
+   * The transparency files the bundle carries (TRANSPARENCY_ENTRY), by path: checked by `verify --checkpoint`.
+   * proofs.jsonl is here only when `keepProofs` is true (the default).
+   */
   transparency: Map<string, Buffer>;
+  /** Where proofs.jsonl was written, when `keepProofs` named a directory and the bundle has one. */
+  proofsFile?: string;
+}
+
+export interface VerifyOptions {
+  /**
+   * What becomes of proofs.jsonl (about 1 KB a message): true (the default) keeps it in `transparency`; false
+   * drains it unread (a plain verify has no use for it); a directory's path writes it there as `proofs.jsonl`
+   * (`proofsFile`), for checkBundleTransparency to read a line at a time.
+   */
+  keepProofs?: boolean | string;
 }
 
 interface FileFacts {
@@ -53,7 +68,10 @@ interface FileFacts {
 export async function verifyBundle(
   bundle: Readable,
   limits: BundleLimits = DEFAULT_BUNDLE_LIMITS,
+  options: VerifyOptions = {},
 ): Promise<VerifyReport> {
+  const keepProofs = options.keepProofs ?? true;
+  let proofsFile: string | undefined;
   const errors: string[] = [];
   const files = new Map<string, FileFacts>();
   const directories = new Set<string>();
@@ -79,6 +97,14 @@ export async function verifyBundle(
         directories.add(path);
         continue;
       }
+      if (path === BUNDLE_PROOFS && keepProofs !== true) {
+        if (keepProofs === false) entry.resume();
+        else {
+          proofsFile = join(keepProofs, 'proofs.jsonl');
+          await pipeline(entry, createWriteStream(proofsFile, { mode: 0o600 }));
+        }
+        continue;
+      }
       if (TRANSPARENCY_ENTRY.test(path)) {
         const chunks: Buffer[] = [];
         for await (const chunk of entry) chunks.push(chunk as Buffer);
@@ -101,7 +127,14 @@ export async function verifyBundle(
     }
   } catch (error) {
     errors.push(...damage, `cannot read the bundle: ${explainBundleError(error, files.size)}`);
-    return { ok: false, messages: 0, errors, unpackedBytes, transparency };
+    return {
+      ok: false,
+      messages: 0,
+      errors,
+      unpackedBytes,
+      transparency,
+      ...(proofsFile ? { proofsFile } : {}),
+    };
   } finally {
     await rm(spool, { recursive: true, force: true });
   }
@@ -115,12 +148,20 @@ export async function verifyBundle(
       errors: [...errors, 'manifest.json is missing'],
       unpackedBytes,
       transparency,
+      ...(proofsFile ? { proofsFile } : {}),
     };
   let manifest: BundleManifest;
   try {
     manifest = parseBundleManifest(manifestText);
   } catch (error) {
-    return { ok: false, messages: 0, errors: [...errors, errorMessage(error)], unpackedBytes, transparency };
+    return {
+      ok: false,
+      messages: 0,
+      errors: [...errors, errorMessage(error)],
+      unpackedBytes,
+      transparency,
+      ...(proofsFile ? { proofsFile } : {}),
+    };
   }
   if (manifest.bundleFormat === 'mboxrd') checkMbox(manifest, mboxHashes, errors);
   else checkMaildir(manifest, files, directories, errors);
@@ -131,6 +172,7 @@ export async function verifyBundle(
     manifest,
     unpackedBytes,
     transparency,
+    ...(proofsFile ? { proofsFile } : {}),
   };
 }
 

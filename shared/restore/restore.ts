@@ -72,7 +72,7 @@ export async function restoreBundle(options: RestoreOptions): Promise<RestoreRep
 }
 
 async function restoreUnlocked(options: RestoreOptions): Promise<RestoreReport> {
-  const verified = await verifyBundle(openBundle(options.source));
+  const verified = await verifyBundle(openBundle(options.source), undefined, { keepProofs: false });
   if (!verified.ok || !verified.manifest) throw new BundleNotVerifiedError(verified);
   const manifest = verified.manifest;
   if (manifest.bundleFormat !== 'maildir') {

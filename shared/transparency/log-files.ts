@@ -11,7 +11,7 @@ import {
   decodeEntryBundle,
   entryBundlePath,
   type LogFile,
-  readEntries,
+  readEntryBundles,
   rightEdgePaths,
   TILE_WIDTH,
   TileError,
@@ -120,21 +120,43 @@ export async function readTree(
   size: number,
   root?: Buffer,
 ): Promise<{ entries: Buffer[]; tree: MerkleTree }> {
-  let entries: Buffer[];
+  const entries: Buffer[] = [];
+  const tree = await readTreeEntries(store, size, root, (entry) => {
+    entries.push(entry);
+  });
+  return { entries, tree };
+}
+
+/**
+ * readTree without holding the leaves: each is handed to `onEntry` (with its index) as its entry bundle is read,
+ * and only the tree's hashes are kept (32 bytes a leaf and as much again for the levels above).
+ */
+export async function readTreeEntries(
+  store: WriteOnceStore,
+  size: number,
+  root: Buffer | undefined,
+  onEntry: (entry: Buffer, index: number) => void | Promise<void>,
+): Promise<MerkleTree> {
+  const tree = new MerkleTree();
   try {
-    entries = await readEntries(size, (path) => store.get(path));
+    for await (const bundle of readEntryBundles(size, (path) => store.get(path))) {
+      for (const entry of bundle) {
+        await onEntry(entry, tree.size);
+        tree.append(leafHash(entry));
+      }
+    }
   } catch (error) {
     if (error instanceof TileError) throw new LogDamageError(error.message, { cause: error });
     throw error;
   }
-  const tree = MerkleTree.fromLeafHashes(entries.map(leafHash));
   if (root && !tree.root().equals(root)) {
-    const where = await locateEntryDamage(store, entries);
+    // Read again on the way to the error only, to name the file.
+    const where = await locateEntryDamage(store, entryBundles(store, size)).catch(() => undefined);
     throw new LogDamageError(
       `the entries of the log do not hash to the root of its checkpoint of ${size}${where ? `: ${where}` : ''}`,
     );
   }
-  return { entries, tree };
+  return tree;
 }
 
 /** The hash tiles a tree of `size` leaves is read from at its right edge, named for a damage report. */
@@ -146,26 +168,21 @@ export function rightEdgeTiles(size: number): string {
 
 /**
  * Where entries and hash tiles disagree: the first leaf of an entry bundle whose hash is not the one its level-0
- * tile holds (one of the two was rewritten after the seal). Reads only on the way to an error; undefined when
- * every tile that can be read agrees (the tiles were rewritten to match, or are gone).
+ * tile holds (one of the two was rewritten after the seal). Undefined when every tile that can be read agrees
+ * (the tiles were rewritten to match, or are gone).
  */
 async function locateEntryDamage(
   store: WriteOnceStore,
-  entries: readonly Buffer[],
-  /** The leaf `entries[0]` is: the first of an entry bundle (a multiple of 256). */
-  first = 0,
+  bundles: Iterable<EntryBundle> | AsyncIterable<EntryBundle>,
 ): Promise<string | undefined> {
-  for (let start = 0; start < entries.length; start += TILE_WIDTH) {
-    const index = (first + start) / TILE_WIDTH;
-    const width = Math.min(TILE_WIDTH, entries.length - start);
-    const path = tilePath(0, index, width);
-    const tile = (await store.get(path)) ?? (await store.get(tilePath(0, index)));
-    if (!tile) continue;
-    for (let i = 0; i < width; i++) {
-      const hash = tile.subarray(i * 32, (i + 1) * 32);
-      if (!leafHash(entries[start + i] as Buffer).equals(hash))
-        return `leaf ${first + start + i} of ${entryBundlePath(index, width)} is not the leaf ${path} holds`;
-    }
+  for await (const { first, path, entries } of bundles) {
+    const index = first / TILE_WIDTH;
+    const tile = tilePath(0, index, entries.length);
+    const hashes = (await store.get(tile)) ?? (await store.get(tilePath(0, index)));
+    if (!hashes) continue;
+    for (const [i, entry] of entries.entries())
+      if (!leafHash(entry).equals(hashes.subarray(i * 32, (i + 1) * 32)))
+        return `leaf ${first + i} of ${path} is not the leaf ${tile} holds`;
   }
   return undefined;
 }
@@ -195,17 +212,52 @@ export async function checkLogHead(
     const path = entryBundlePath(index, width);
     const bytes = (await store.get(path)) ?? (await store.get(entryBundlePath(index)));
     if (!bytes) throw new LogDamageError(`${path} is missing: the log of ${size} leaves is incomplete`);
-    const where = await locateEntryDamage(
-      store,
-      decodeEntryBundle(bytes, path).slice(0, width),
-      index * TILE_WIDTH,
-    );
+    const newest = {
+      first: index * TILE_WIDTH,
+      path,
+      entries: decodeEntryBundle(bytes, path).slice(0, width),
+    };
+    const where = await locateEntryDamage(store, [newest]);
     if (where) throw new LogDamageError(`the entries of the log are not its tiles' leaves: ${where}`);
   } catch (error) {
     if (error instanceof TileError) throw new LogDamageError(error.message, { cause: error });
     throw error;
   }
   return latest.checkpoint;
+}
+
+/** An entry bundle as read: the index of its first leaf, where it was read from, its leaves. */
+export interface EntryBundle {
+  first: number;
+  path: string;
+  entries: Buffer[];
+}
+
+/**
+ * The first `size` leaves of a log, an entry bundle (256 leaves) at a time, with the index of each bundle's first
+ * leaf; a partial bundle is read from the full one when only that is left (C2SP tlog-tiles lets a log drop
+ * partial tiles once the full one exists). Throws LogDamageError naming a bundle that is missing or too short.
+ */
+export async function* entryBundles(store: WriteOnceStore, size: number): AsyncIterable<EntryBundle> {
+  for (let index = 0; index * TILE_WIDTH < size; index++) {
+    const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
+    const candidates =
+      width < TILE_WIDTH ? [entryBundlePath(index, width), entryBundlePath(index)] : [entryBundlePath(index)];
+    let bytes: Buffer | undefined;
+    let path = candidates[0] as string;
+    for (const candidate of candidates) {
+      path = candidate;
+      bytes = await store.get(candidate);
+      if (bytes) break;
+    }
+    if (!bytes)
+      throw new LogDamageError(
+        `${candidates[0]} is missing: the copy of the log holds fewer than ${size} leaves`,
+      );
+    const entries = decodeEntryBundle(bytes, path);
+    if (entries.length < width) throw new LogDamageError(`${path}: ${entries.length} entries, not ${width}`);
+    yield { first: index * TILE_WIDTH, path, entries: entries.slice(0, width) };
+  }
 }
 
 /**

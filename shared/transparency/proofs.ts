@@ -67,30 +67,40 @@ export function proofLine(proof: {
 }
 
 /**
- * Parses proofs.jsonl: its header, and its message lines one at a time (the file is read once, no array of
- * lines or proofs is built). Throws ProofsFormatError naming the line that is wrong, when it is reached.
+ * Parses proofs.jsonl, given as its text or as its lines without their LF (a spool file read a line at a time): its
+ * header, and its message lines one at a time (no array of lines or proofs is built). Throws ProofsFormatError
+ * naming the line that is wrong, when it is reached.
  */
-export function parseProofs(text: string): { header: ProofsHeader; messages: Iterable<MessageProof> } {
-  const firstEnd = text.indexOf('\n');
-  const first = firstEnd < 0 ? text : text.slice(0, firstEnd);
-  if (first === '') throw new ProofsFormatError(`${BUNDLE_PROOFS} is empty`);
-  const header = headerSchema.safeParse(jsonOf(first, 1));
+export function parseProofs(proofs: string | Iterable<string>): {
+  header: ProofsHeader;
+  messages: Iterable<MessageProof>;
+} {
+  const lines = (typeof proofs === 'string' ? linesOf(proofs) : proofs)[Symbol.iterator]();
+  const first = lines.next();
+  if (first.done || first.value === '') throw new ProofsFormatError(`${BUNDLE_PROOFS} is empty`);
+  const header = headerSchema.safeParse(jsonOf(first.value, 1));
   if (!header.success) {
     const issue = header.error.issues[0];
     throw new ProofsFormatError(`${BUNDLE_PROOFS} line 1: ${issue?.path.join('.')}: ${issue?.message}`);
   }
   function* messages(): Generator<MessageProof> {
     let n = 1;
-    for (let start = firstEnd + 1; firstEnd >= 0 && start < text.length; ) {
-      const end = text.indexOf('\n', start);
-      const line = end < 0 ? text.slice(start) : text.slice(start, end);
+    for (let line = lines.next(); !line.done; line = lines.next()) {
       n += 1;
-      yield proofLineOf(line, n);
-      if (end < 0) break;
-      start = end + 1;
+      yield proofLineOf(line.value, n);
     }
   }
   return { header: header.data, messages: messages() };
+}
+
+/** The lines of a text, each without its LF (a last LF ends the last line), sliced as they are asked for. */
+function* linesOf(text: string): Generator<string> {
+  for (let start = 0; start < text.length; ) {
+    const end = text.indexOf('\n', start);
+    yield end < 0 ? text.slice(start) : text.slice(start, end);
+    if (end < 0) break;
+    start = end + 1;
+  }
 }
 
 function jsonOf(line: string, n: number): unknown {
@@ -170,7 +180,8 @@ export interface ProofCheck {
 export function checkBundleProofs(input: {
   key: NoteVerifier;
   checkpoints: CheckpointFiles;
-  proofs: string | undefined;
+  /** proofs.jsonl: its text, or its lines without their LF (a spool file read a line at a time). */
+  proofs: string | Iterable<string> | undefined;
   mailbox: string;
   messages: readonly BundleMessage[];
   readLeaf: (leaf: string) => LeafDelivery;

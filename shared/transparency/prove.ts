@@ -1,9 +1,12 @@
 // The proofs a bundle carries, made from the log as it stands: its latest checkpoint (checked with the log's own
 // key), every leaf's inclusion path in that tree, and the consistency proof from every earlier sealed size. The
 // exporter adds the files (proofs.ts has their format) after the messages.
-import type { BundleProofs } from '../bundle/export';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BundleProofFile, BundleProofs, BundleProver, ProvenMessage } from '../bundle/export';
+import { Spool } from '../bundle/tar';
 import type { WriteOnceStore } from '../ports';
-import { readCheckpoints, readTree, SEALS_PREFIX, timestampPath } from './log-files';
+import { readCheckpoints, readTreeEntries, SEALS_PREFIX, timestampPath } from './log-files';
 import type { MerkleTree } from './merkle';
 import { formatVerifierKey, type NoteVerifier, parseVerifierKey } from './note';
 import {
@@ -23,25 +26,29 @@ export interface LogSnapshot {
   checkpoint: Buffer;
   size: number;
   tree: MerkleTree;
-  entries: Buffer[];
+  /** The leaf at `index`, read back from the snapshot's spool file (the leaves are not held in memory). */
+  entry(index: number): Buffer;
   /** Leaf index of each delivery identity (its first leaf). */
   leafOf: Map<string, number>;
   /** Consistency proof from each earlier sealed size to `size`. */
   consistency: Map<number, Buffer[]>;
   /** The RFC 3161 reply for the checkpoint, when the log is time-stamped. */
   timestamp?: Buffer;
+  /** Closes the spool file (the caller removes its directory). */
+  close(): void;
 }
 
 /**
  * The log in `store` at its latest checkpoint, or undefined when it was never sealed. `identity` reads a leaf's
  * delivery identity. With `asOf`, the latest checkpoint whose seal finished by then (its seal record's time): the
- * parts of one export, built at different moments, all prove against the same checkpoint. Throws LogDamageError
- * when the log does not match its checkpoints or key.
+ * parts of one export, built at different moments, all prove against the same checkpoint. The leaves go to a file
+ * in `spoolDir` (mode 0600: they name mailboxes and folders), read back one at a time; what stays in memory is the
+ * tree's hashes and the identities' index. Throws LogDamageError when the log does not match its checkpoints or key.
  */
 export async function readLogSnapshot(
   store: WriteOnceStore,
   identity: (leaf: Buffer) => string,
-  options: { asOf?: Date } = {},
+  options: { asOf?: Date; spoolDir: string },
 ): Promise<LogSnapshot | undefined> {
   const key = await store.get(KEY_PATH);
   if (!key) return undefined;
@@ -54,27 +61,50 @@ export async function readLogSnapshot(
   const latest = checkpoints.at(-1);
   if (!latest) return undefined;
   const { size, root } = latest.checkpoint;
-  const { tree, entries } = await readTree(store, size, root);
-  const leafOf = new Map<string, number>();
-  entries.forEach((leaf, index) => {
-    const id = identity(leaf);
-    if (!leafOf.has(id)) leafOf.set(id, index);
-  });
-  const consistency = new Map<number, Buffer[]>();
-  for (const { checkpoint } of checkpoints)
-    if (checkpoint.size > 0 && checkpoint.size < size)
-      consistency.set(checkpoint.size, tree.consistencyProof(checkpoint.size, size));
-  const timestamp = await store.get(timestampPath(size));
-  return {
-    verifier,
-    checkpoint: latest.note,
-    size,
-    tree,
-    entries,
-    leafOf,
-    consistency,
-    ...(timestamp ? { timestamp } : {}),
-  };
+  const spool = openSync(join(options.spoolDir, 'log-entries'), 'w+', 0o600);
+  try {
+    const offsets = new Float64Array(size + 1);
+    const leafOf = new Map<string, number>();
+    // Written a few hundred leaves at a time: one write per leaf cost more CPU than the rest of the proofs.
+    let pending: Buffer[] = [];
+    const flush = () => {
+      if (pending.length > 0) writeSync(spool, Buffer.concat(pending));
+      pending = [];
+    };
+    const tree = await readTreeEntries(store, size, root, (leaf, index) => {
+      offsets[index + 1] = (offsets[index] as number) + leaf.length;
+      pending.push(leaf);
+      if (pending.length === 256) flush();
+      const id = identity(leaf);
+      if (!leafOf.has(id)) leafOf.set(id, index);
+    });
+    flush();
+    const consistency = new Map<number, Buffer[]>();
+    for (const { checkpoint } of checkpoints)
+      if (checkpoint.size > 0 && checkpoint.size < size)
+        consistency.set(checkpoint.size, tree.consistencyProof(checkpoint.size, size));
+    const timestamp = await store.get(timestampPath(size));
+    const entry = (index: number) => {
+      const start = offsets[index] as number;
+      const leaf = Buffer.alloc((offsets[index + 1] as number) - start);
+      readSync(spool, leaf, 0, leaf.length, start);
+      return leaf;
+    };
+    return {
+      verifier,
+      checkpoint: latest.note,
+      size,
+      tree,
+      entry,
+      leafOf,
+      consistency,
+      ...(timestamp ? { timestamp } : {}),
+      close: () => closeSync(spool),
+    };
+  } catch (error) {
+    closeSync(spool);
+    throw error;
+  }
 }
 
 /** The largest tree size a seal record says was sealed at or before `at` (-1 when none was). */
@@ -88,40 +118,61 @@ async function sealedSizeAsOf(store: WriteOnceStore, at: Date): Promise<number> 
 }
 
 /**
- * The transparency files of a bundle holding `messages` (each with its delivery identity), in the order they are
- * added. A message that is not a leaf yet (delivered after the last seal) gets no line, and `verify` names it.
+ * The transparency files of a bundle, proofs.jsonl written as messages are added (a spool file in `spoolDir`, read
+ * back into the bundle): a message that is not a leaf yet (delivered after the last seal) gets no line, and
+ * `verify` names it.
  */
-export function bundleProofFiles(
-  snapshot: LogSnapshot,
-  messages: Iterable<{ folder: string; uid: number; identity: string }>,
-): { path: string; bytes: Buffer }[] {
-  const lines = [proofsHeaderLine(snapshot.size, snapshot.consistency)];
-  for (const message of messages) {
-    const index = snapshot.leafOf.get(message.identity);
-    if (index === undefined) continue;
-    lines.push(
+class SpooledBundleProofs implements BundleProver {
+  private readonly lines: Spool;
+
+  constructor(
+    private readonly snapshot: LogSnapshot,
+    spoolDir: string,
+  ) {
+    this.lines = new Spool(join(spoolDir, 'proofs.jsonl'));
+  }
+
+  async start(): Promise<this> {
+    await this.lines.append(proofsHeaderLine(this.snapshot.size, this.snapshot.consistency));
+    return this;
+  }
+
+  async add(message: ProvenMessage): Promise<void> {
+    const index = this.snapshot.leafOf.get(message.identity);
+    if (index === undefined) return;
+    await this.lines.append(
       proofLine({
         folder: message.folder,
         uid: message.uid,
         index,
-        leaf: snapshot.entries[index] as Buffer,
-        proof: snapshot.tree.inclusionProof(index),
+        leaf: this.snapshot.entry(index),
+        proof: this.snapshot.tree.inclusionProof(index),
       }),
     );
   }
-  const key = `${formatVerifierKey(snapshot.verifier)}\n`;
-  return [
-    { path: BUNDLE_CHECKPOINT, bytes: snapshot.checkpoint },
-    { path: BUNDLE_KEY, bytes: Buffer.from(key) },
-    ...(snapshot.timestamp ? [{ path: BUNDLE_TIMESTAMP, bytes: snapshot.timestamp }] : []),
-    { path: BUNDLE_PROOFS, bytes: Buffer.from(lines.join(''), 'utf8') },
-  ];
+
+  async files(): Promise<BundleProofFile[]> {
+    await this.lines.close();
+    const key = Buffer.from(`${formatVerifierKey(this.snapshot.verifier)}\n`);
+    const { checkpoint, timestamp } = this.snapshot;
+    return [
+      { path: BUNDLE_CHECKPOINT, size: checkpoint.length, body: checkpoint },
+      { path: BUNDLE_KEY, size: key.length, body: key },
+      ...(timestamp ? [{ path: BUNDLE_TIMESTAMP, size: timestamp.length, body: timestamp }] : []),
+      { path: BUNDLE_PROOFS, size: this.lines.bytes, body: this.lines.read() },
+    ];
+  }
+
+  async close(): Promise<void> {
+    await this.lines.close().catch(() => undefined);
+    this.snapshot.close();
+  }
 }
 
 /** The log in `store` as exports read it (shared/bundle/export.ts BundleProofs); `identity` as for readLogSnapshot. */
 export function logBundleProofs(store: WriteOnceStore, identity: (leaf: Buffer) => string): BundleProofs {
-  return async (asOf) => {
-    const snapshot = await readLogSnapshot(store, identity, { asOf });
-    return snapshot && ((messages) => bundleProofFiles(snapshot, messages));
+  return async (asOf, spoolDir) => {
+    const snapshot = await readLogSnapshot(store, identity, { asOf, spoolDir });
+    return snapshot && new SpooledBundleProofs(snapshot, spoolDir).start();
   };
 }

@@ -18,6 +18,7 @@ import type { WriteOnceStore } from '../ports';
 import { type Checkpoint, openCheckpoint } from './checkpoint';
 import {
   checkpointPath,
+  entryBundles,
   LogDamageError,
   LogOverwriteError,
   readLatestCheckpoint,
@@ -188,28 +189,11 @@ async function treeOf(
   onLeaf?: (leaf: Buffer, index: number) => void,
 ): Promise<MerkleTree> {
   const tree = new MerkleTree();
-  for (let index = 0; index * TILE_WIDTH < size; index++) {
-    const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
-    const candidates =
-      width < TILE_WIDTH ? [entryBundlePath(index, width), entryBundlePath(index)] : [entryBundlePath(index)];
-    let bytes: Buffer | undefined;
-    let path = candidates[0] as string;
-    for (const candidate of candidates) {
-      bytes = await store.get(candidate);
-      path = candidate;
-      if (bytes) break;
-    }
-    if (!bytes)
-      throw new LogDamageError(
-        `${candidates[0]} is missing: the copy of the log holds fewer than ${size} leaves`,
-      );
-    const entries = decodeEntryBundle(bytes, path);
-    if (entries.length < width) throw new LogDamageError(`${path}: ${entries.length} entries, not ${width}`);
-    for (const [i, leaf] of entries.slice(0, width).entries()) {
+  for await (const { first, entries } of entryBundles(store, size))
+    for (const [i, leaf] of entries.entries()) {
       tree.append(leafHash(leaf));
-      onLeaf?.(leaf, index * TILE_WIDTH + i);
+      onLeaf?.(leaf, first + i);
     }
-  }
   return tree;
 }
 

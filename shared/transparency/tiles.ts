@@ -130,7 +130,7 @@ export class TreeEdge {
    */
   static async rebuild(size: number, read: (path: string) => Promise<Buffer | undefined>): Promise<TreeEdge> {
     const edge = new TreeEdge(0, [[]], [], false);
-    for await (const bundle of entryBundles(size, read))
+    for await (const bundle of readEntryBundles(size, read))
       for (const entry of bundle) edge.append(entry, leafHash(entry));
     return edge;
   }
@@ -256,18 +256,18 @@ export async function readEntries(
   onBundle?: (done: number) => void,
 ): Promise<Buffer[]> {
   const entries: Buffer[] = [];
-  for await (const bundle of entryBundles(size, read)) {
+  for await (const bundle of readEntryBundles(size, read)) {
     entries.push(...bundle);
     onBundle?.(entries.length);
   }
   return entries;
 }
 
-/** The leaves of a tree of `size` leaves, a bundle at a time, as {@link readEntries} reads them. */
-async function* entryBundles(
+/** readEntries one entry bundle (up to TILE_WIDTH leaves) at a time, in leaf order, none held after it is used. */
+export async function* readEntryBundles(
   size: number,
   read: (path: string) => Promise<Buffer | undefined>,
-): AsyncIterable<Buffer[]> {
+): AsyncGenerator<Buffer[]> {
   const bundles = Math.ceil(size / TILE_WIDTH);
   for (let index = 0; index < bundles; index++) {
     const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);

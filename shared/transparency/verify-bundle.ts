@@ -2,6 +2,7 @@
 // shared/bundle/verify.ts: the bundle's messages proven against a checkpoint the user keeps, with nothing but the
 // bundle, the files named and node:crypto. The plain checks already tied each file's bytes to the manifest's
 // sha256 and size; these tie the manifest to the signed log.
+import { closeSync, openSync, readSync } from 'node:fs';
 import libbase64 from 'libbase64';
 import libqp from 'libqp';
 import type { ManifestMessage } from '../bundle/manifest';
@@ -98,7 +99,10 @@ export async function checkBundleTransparency(
       proven: 0,
     };
   const validity = new Map(manifest.folders.map((f) => [f.name, f.uidValidity]));
-  const proofs = report.transparency.get(BUNDLE_PROOFS);
+  // Spooled by verifyBundle (keepProofs: a directory): read a line at a time, never whole.
+  const proofs = report.proofsFile
+    ? fileLines(report.proofsFile)
+    : report.transparency.get(BUNDLE_PROOFS)?.toString('utf8');
   const result = checkBundleProofs({
     key,
     checkpoints: {
@@ -106,7 +110,7 @@ export async function checkBundleTransparency(
       given: await checkpointNote(trust.checkpoint),
       ...(trust.previous ? { previous: await checkpointNote(trust.previous) } : {}),
     },
-    proofs: proofs?.toString('utf8'),
+    proofs,
     mailbox: manifest.mailbox,
     messages: manifest.messages.map((m: ManifestMessage) => ({
       folder: m.folder,
@@ -181,4 +185,30 @@ export async function checkReplicaTransparency(
     }
   }
   return check;
+}
+
+/**
+ * The lines of a file, each without its LF (a last LF ends the last line), read 1 MiB at a time as they are asked
+ * for. Synchronous on purpose: an async iteration per line cost proofs.jsonl's check more CPU than the check itself.
+ * Throws the file system's error.
+ */
+function* fileLines(path: string): Generator<string> {
+  const fd = openSync(path, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(1024 * 1024);
+    let rest = Buffer.alloc(0);
+    for (let read = readSync(fd, chunk); read > 0; read = readSync(fd, chunk)) {
+      const data = rest.length > 0 ? Buffer.concat([rest, chunk.subarray(0, read)]) : chunk.subarray(0, read);
+      let start = 0;
+      // A multi-byte UTF-8 character never holds the byte LF: splitting the bytes there splits no character.
+      for (let end = data.indexOf(0x0a, start); end >= 0; end = data.indexOf(0x0a, start)) {
+        yield data.toString('utf8', start, end);
+        start = end + 1;
+      }
+      rest = Buffer.from(data.subarray(start));
+    }
+    if (rest.length > 0) yield rest.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }

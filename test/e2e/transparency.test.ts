@@ -306,6 +306,8 @@ describe('the transparency log on the local stack', () => {
     expect(synced.code, synced.stdout + synced.stderr).toBe(0);
     const report = JSON.parse(synced.stdout.trim().split('\n').at(-1) as string);
     expect(report.transparency).toMatchObject({ state: 'grew', size: sent, from: 0 });
+    // A first sync takes what is sealed from the log's entry bundles (sync.ts applySealed).
+    expect(report.leaves).toBe(sent);
     const mailboxDir = join(replica, MAILBOX);
     const complete = await verify(
       mailboxDir,

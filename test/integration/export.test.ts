@@ -505,6 +505,15 @@ describe('split exports with transparency proofs', () => {
     const proof = await checkBundleTransparency(report, trust, readLeafDelivery);
     expect(proof.errors).toEqual([]);
     expect(proof.proven).toBe(record.messagesTotal);
+    // As the CLI's verify --checkpoint reads it: proofs.jsonl spooled to a private file, checked a line at a time.
+    const spool = mkdtempSync(join(work, 'verify-proofs-'));
+    const spooled = await verifyBundle(createReadStream(joined), undefined, { keepProofs: spool });
+    expect(spooled.proofsFile).toBe(join(spool, 'proofs.jsonl'));
+    expect(spooled.transparency.has('transparency/proofs.jsonl')).toBe(false);
+    expect(await checkBundleTransparency(spooled, trust, readLeafDelivery)).toMatchObject({
+      errors: [],
+      proven: record.messagesTotal,
+    });
   });
 });
 

@@ -74,6 +74,18 @@ describe('checkBundleProofs', () => {
     expect(check(Buffer.from(await checkpointOf(25)), Buffer.from(await checkpointOf(10))).errors).toEqual(
       [],
     );
+    // The same file given as its lines (as verify reads a spooled proofs.jsonl): the same answer.
+    const lines = proofs.split('\n').slice(0, -1);
+    expect(
+      checkBundleProofs({
+        key: signer.verifier,
+        checkpoints: { bundle: checkpoint, given: checkpoint },
+        proofs: lines,
+        mailbox: 'alice@example.com',
+        messages,
+        readLeaf,
+      }),
+    ).toMatchObject({ errors: [], proven: messages.length });
   });
 
   it('names each failure', async () => {
