@@ -258,10 +258,14 @@ export async function checkReplicaCompleteness(input: ReplicaCheckInput): Promis
     return fail(`the replica's copy of the log: ${errorMessage(error)}`);
   }
   if (!newest) return fail("the replica's copy of the log holds no checkpoint: run `mail-archiver sync`");
-  if (newest.checkpoint.size < given.size)
-    return fail(
-      `the replica holds the log up to ${newest.checkpoint.size} deliveries, the checkpoint given is of ${given.size}: run \`mail-archiver sync\` (the replica was last synced before that seal)`,
-    );
+  for (const [other, what] of [
+    [given, 'the checkpoint given'],
+    [previous, 'the previous checkpoint'],
+  ] as const)
+    if (other && newest.checkpoint.size < other.size)
+      return fail(
+        `the replica holds the log up to ${newest.checkpoint.size} deliveries, ${what} is of ${other.size}: run \`mail-archiver sync\` (the replica was last synced before that seal)`,
+      );
 
   const byMessage = new Map<string, ReplicaMessage>();
   for (const message of input.messages) byMessage.set(`${message.folder}\u0000${message.uid}`, message);
