@@ -83,7 +83,8 @@ export function registerStatus(program: Command, ctx: CliContext): void {
                     pid: running.pid,
                     startedAt: running.startedAt,
                     smtp: running.smtp,
-                    endpoints: running.endpoints,
+                    // The URLs only: the credentials stay in the 0600 stack file (output ends up in logs).
+                    endpoints: { s3: running.endpoints.s3, dynamodb: running.endpoints.dynamodb },
                   }
                 : null,
               data: { path: home, source: dataHome.source, bytes: dataBytes },

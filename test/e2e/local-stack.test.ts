@@ -8,6 +8,7 @@ import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readRunningStack } from '../../cli/local/running-stack';
 import { freePort } from '../../cli/local/services';
 import { type RunningLocalStack, startLocalStack } from '../../cli/local/stack';
 import { readObject } from '../../shared/archive/raw-object';
@@ -127,6 +128,12 @@ describe('the local stack over SMTP', () => {
     expect(status.stdout).toMatch(/local stack: running/);
     expect(status.stdout).toMatch(/alice@example\.com\s+INBOX\s+1/);
     expect(status.stdout).toMatch(/alice@example\.com\s+Sent\s+1/);
+    // The data directory's S3 credentials stay in its 0600 stack file: status output lands in logs and bug reports.
+    const secret = readRunningStack(home)?.endpoints.credentials?.secretAccessKey;
+    expect(secret).toBeTruthy();
+    const json = await cli(['status', '--json']);
+    expect(JSON.parse(json.stdout.trim().split('\n')[0] ?? '').localStack.endpoints.s3).toMatch(/^http/);
+    expect(json.stdout).not.toContain(secret);
   }, 180_000); // several CLI processes (and, for the restart, a DynamoDB Local start) one after another
 });
 
