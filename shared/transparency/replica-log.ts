@@ -15,7 +15,7 @@
 import { readDeliveryFacts } from '../delivery-log/record';
 import { errorMessage } from '../errors';
 import type { WriteOnceStore } from '../ports';
-import { type Checkpoint, openCheckpoint } from './checkpoint';
+import { type Checkpoint, openGivenCheckpoints } from './checkpoint';
 import {
   checkpointPath,
   entryBundles,
@@ -240,21 +240,8 @@ export interface ReplicaCheck {
 export async function checkReplicaCompleteness(input: ReplicaCheckInput): Promise<ReplicaCheck> {
   const errors: string[] = [];
   const fail = (error: string): ReplicaCheck => ({ errors: [...errors, error], proven: 0, unsealed: 0 });
-  const open = (note: Buffer, what: string): Checkpoint | undefined => {
-    try {
-      return openCheckpoint(note, input.key);
-    } catch (error) {
-      errors.push(`${what}: ${errorMessage(error)}`);
-      return undefined;
-    }
-  };
-  const given = open(input.given, 'the checkpoint given (--checkpoint)');
-  const previous = input.previous && open(input.previous, 'the previous checkpoint (--previous)');
-  if (!given || (input.previous && !previous)) return { errors, proven: 0, unsealed: 0 };
-  if (previous && previous.size > given.size)
-    errors.push(
-      `the previous checkpoint (${previous.size}) is newer than the checkpoint given (${given.size})`,
-    );
+  const { given, previous, opened } = openGivenCheckpoints(input, input.key, errors);
+  if (!given || !opened) return { errors, proven: 0, unsealed: 0 };
   let newest: StoredCheckpoint | undefined;
   try {
     const keptKey = await input.log.get(KEY_PATH);
