@@ -11,7 +11,8 @@ import { archiverHome, readRunningStack } from './local/running-stack';
 import { addCleanup } from './process/interrupt';
 import { UserError } from './process/output';
 import { out } from './program';
-import type { Archive } from './target/archive';
+import type { Archive, WithArchive } from './target/archive';
+import type { TargetOperations } from './target/operations';
 
 export interface GlobalOptions {
   config?: string;
@@ -22,10 +23,9 @@ export interface CliContext {
   /** The global options and the config they name (loaded and validated on each call; throws ConfigError). */
   globals(): GlobalOptions & { configuration: ArchiverConfig };
   /** Runs `fn` against the archive: a running `npm start`, local services started for this command, or AWS. */
-  withArchive<T>(
-    fn: (archive: Archive, config: ArchiverConfig) => Promise<T>,
-    options?: { forwarding?: boolean },
-  ): Promise<T>;
+  withArchive: WithArchive;
+  /** What `redrive` and `seal` do on the target --target names (cli/target/operations.ts), loaded on first use. */
+  operations(): Promise<TargetOperations>;
 }
 
 /**
@@ -105,5 +105,11 @@ export function createContext(program: Command): CliContext {
     }
   }
 
-  return { globals, withArchive };
+  async function operations(): Promise<TargetOperations> {
+    const { target, configuration } = globals();
+    if (target === 'aws') return (await import('./target/aws-operations')).awsOperations(configuration);
+    return (await import('./local/operations')).localOperations(withArchive);
+  }
+
+  return { globals, withArchive, operations };
 }

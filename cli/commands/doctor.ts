@@ -4,7 +4,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import type { CliContext } from '../context';
-import { awsDoctorDeps, runAwsChecks } from '../doctor/aws-checks';
+import { awsDoctorDeps, runAwsDoctor } from '../doctor/aws-checks';
 import { localCanaryRoundTrip } from '../doctor/canary';
 import { formatChecks, type NamedCheck, runChecks } from '../doctor/check';
 import { runLocalChecks } from '../doctor/local-checks';
@@ -14,7 +14,7 @@ import { replicaPolicyForStack, type SyncReplicasRun, syncReplicas } from '../do
 import { awsTransparencyKey, localTransparencyKey } from '../doctor/transparency-key';
 import { archiverHome, readRunningStack } from '../local/running-stack';
 import { out } from '../program';
-import { localHealth } from '../target/health';
+import { type ArchiveHealth, healthLines, healthView, localHealth } from '../target/health';
 import { readReconcileRecord } from '../target/reconcile-record';
 
 /** The checks of either target that need no AWS client of their own beyond S3 (cli/doctor/check.ts). */
@@ -28,17 +28,25 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
   program
     .command('doctor')
     .description(
-      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, dead letters, the last reconcile, the last canary round trip and the alarms firing (aws), the lock mode against what the archive already locks, the age of the replicas this machine keeps (sync), and prints the public key of the transparency log; locally, a canary round trip through the running stack; with --target aws, prints the read-only policy of a replica machine',
+      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, when mail was last received, dead letters, the last reconcile, the last canary round trip and the alarms firing (aws), then the health view status shows, the lock mode against what the archive already locks, the age of the replicas this machine keeps (sync), and prints the public key of the transparency log; locally, a canary round trip through the running stack; with --target aws, prints the read-only policy of a replica machine',
     )
     .action(async () => {
       const { target, configuration } = ctx.globals();
       const home = archiverHome();
       const lastReconcile = readReconcileRecord(home, target);
       const awsDeps =
-        target === 'aws' ? await awsDoctorDeps(configuration, new Resolver(), lastReconcile) : undefined;
+        target === 'aws'
+          ? await awsDoctorDeps(configuration, new Resolver(), lastReconcile, home)
+          : undefined;
       const running = target === 'aws' ? undefined : readRunningStack(home);
+      // The health view status shows (cli/target/health.ts): on AWS read with the checks' clients; locally from
+      // the running stack's services (without one, from the data directory alone: no services are started).
+      let health: ArchiveHealth | undefined;
       const checks = awsDeps
-        ? await runAwsChecks(awsDeps)
+        ? await runAwsDoctor(awsDeps).then((report) => {
+            health = report.health;
+            return report.checks;
+          })
         : await runLocalChecks({
             config: configuration,
             running,
@@ -56,6 +64,12 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
               parkedForwards,
               unreadable: unreadableDeadLetters ?? [],
             }))(localHealth(home)),
+            health: async () => {
+              health = running
+                ? await ctx.withArchive((archive, config) => healthView(config, archive, home))
+                : localHealth(home);
+              return health;
+            },
           });
       const s3 = awsDeps ? new S3Client({}) : undefined;
       const run: LockModeRun & ReplicaRun & SyncReplicasRun = {
@@ -86,12 +100,18 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
             target,
             ok: !failed,
             checks,
+            ...(health ? { health } : {}),
             ...(transparency.key ? { transparencyKey: transparency.key } : {}),
             ...(policy ? { replicaReadPolicy: policy } : {}),
           })}\n`,
         );
       else {
         for (const line of formatChecks(checks)) console.log(line);
+        if (health) {
+          console.log('');
+          console.log('health (as mail-archiver status shows it):');
+          for (const line of healthLines(health)) console.log(`  ${line}`);
+        }
         if (transparency.key) {
           console.log('');
           console.log(

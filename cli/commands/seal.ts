@@ -5,19 +5,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { httpTimestampAuthority } from '../../shared/adapters/tsa-client';
-import { errorMessage } from '../../shared/errors';
-import { deliveryLogSource } from '../../shared/transparency/leaf';
-import { formatVerifierKey } from '../../shared/transparency/note';
-import { type SealReport, seal } from '../../shared/transparency/seal';
-import { witnessMessage } from '../../shared/transparency/witness';
 import type { CliContext } from '../context';
-import { openLocalLogSigner } from '../local/log-signing-key';
-import { archiverHome } from '../local/running-stack';
-import { mailCheckpointLocally } from '../local/witness-mail';
 import { fileProblem, UserError } from '../process/output';
 import { out } from '../program';
-import { sealOnAws } from '../target/aws';
+import type { SealResult } from '../target/operations';
 
 /** The files `seal --out DIR` writes. */
 export const CHECKPOINT_FILE = 'checkpoint';
@@ -35,39 +26,11 @@ export function registerSeal(program: Command, ctx: CliContext): void {
     )
     .action(async (options: { out?: string }) => {
       const output = out();
-      const { target, configuration } = ctx.globals();
       if (options.out) await prepareOut(options.out);
-      const result =
-        target === 'aws'
-          ? await sealOnAws(configuration)
-          : await ctx.withArchive(async (archive, config) => {
-              const { signer, created, path } = await openLocalLogSigner(archiverHome(), config);
-              if (created) output.info(`made the local log's signing key ${path} (mode 0600)`);
-              const tsa = config.transparency.timestampAuthority;
-              const report = await seal({
-                store: archive.transparency,
-                signer,
-                source: deliveryLogSource(archive.deliveryLog),
-                ...(tsa ? { timestampAuthority: httpTimestampAuthority(tsa) } : {}),
-              });
-              const key = formatVerifierKey(signer.verifier);
-              // The witness: a checkpoint that grew the tree is mailed to the alarm address (as on AWS).
-              let witnessedTo: string | undefined;
-              if (report.size !== report.previousSize) {
-                try {
-                  witnessedTo = await mailCheckpointLocally(
-                    archiverHome(),
-                    config,
-                    witnessMessage(report, key),
-                  );
-                } catch (error) {
-                  output.warn(
-                    `the checkpoint could not be mailed to ${config.alarmEmail}: ${errorMessage(error)}`,
-                  );
-                }
-              }
-              return { ...report, key, ...(witnessedTo ? { witnessedTo } : {}) };
-            });
+      const result = await (await ctx.operations()).seal({
+        info: (line) => output.info(line),
+        warn: (line) => output.warn(line),
+      });
       if (options.out) {
         await writeFile(join(options.out, CHECKPOINT_FILE), result.checkpoint);
         await writeFile(join(options.out, KEY_FILE), `${result.key}\n`);
@@ -84,10 +47,7 @@ async function prepareOut(dir: string): Promise<void> {
   }
 }
 
-function printReport(
-  report: SealReport & { key: string; witnessedTo?: string },
-  dir: string | undefined,
-): void {
+function printReport(report: SealResult, dir: string | undefined): void {
   const output = out();
   const { checkpoint, ...facts } = report;
   output.jsonLine({ ...facts, checkpoint, ...(dir ? { out: dir } : {}) });

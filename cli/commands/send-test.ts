@@ -28,14 +28,18 @@ export function registerSendTest(program: Command, ctx: CliContext): void {
         if (to) throw new UserError('--canary sends to health.canary.address: give no recipient with it');
         const { configuration } = ctx.globals();
         if (!configuration.health.canary.enabled)
-          throw new UserError('the canary is off', {
-            hint: 'set health.canary.enabled to true in the config',
+          throw new UserError('the canary is off: health.canary.enabled is false in the config', {
+            hint: 'set health.canary.enabled to true (or leave it out: the canary is on by default)',
           });
-        const check = canaryCheck(
-          configuration,
-          await ctx.withArchive((archive, config) => localCanaryRoundTrip(config, archive, smtp)),
+        const roundTrip = await ctx.withArchive((archive, config) =>
+          localCanaryRoundTrip(config, archive, smtp),
         );
-        if (out().json) process.stdout.write(`${JSON.stringify(check)}\n`);
+        const check = canaryCheck(configuration, roundTrip);
+        // --json: the doctor check, and the canary's trail (sentAt, storedAt, indexedAt) and verdict (its latency).
+        if (out().json)
+          process.stdout.write(
+            `${JSON.stringify({ ...check, trail: roundTrip.trail, verdict: roundTrip.verdict })}\n`,
+          );
         else for (const line of formatChecks([check])) console.log(line);
         if (check.status === 'fail') process.exitCode = 1;
         return;

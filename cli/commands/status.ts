@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { parseLogObjectKey } from '../../shared/delivery-log/layout';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
-import { archiveActivity } from '../../shared/health/archive-activity';
 import { listReplicas, type ReplicaStanding, replicaStanding } from '../../shared/replica/registry';
 import type { CliContext } from '../context';
 import { age } from '../doctor/sync-replicas';
@@ -11,7 +10,7 @@ import { readRunningStack } from '../local/running-stack';
 import { describeError, rootCause } from '../process/describe-error';
 import { formatTable, humanBytes, UserError } from '../process/output';
 import { out } from '../program';
-import { awsHealth, healthLines, localHealth } from '../target/health';
+import { healthLines, healthView, localHealth, withAwsHealthSources } from '../target/health';
 
 export function registerStatus(program: Command, ctx: CliContext): void {
   program
@@ -49,10 +48,10 @@ export function registerStatus(program: Command, ctx: CliContext): void {
               rows.push({ mailbox, folder: state.folder, messages: count, uidValidity: state.uidValidity });
             }
           }
-          const health = {
-            ...(target === 'aws' ? await awsHealth(config, archive, home) : localHealth(home)),
-            ...(await archiveActivity({ config, ...archive })),
-          };
+          const health =
+            target === 'aws'
+              ? await withAwsHealthSources(config, (sources) => healthView(config, archive, home, sources))
+              : await healthView(config, archive, home);
           const replicas = await replicaRows(home, target, archive.deliveryLog);
           return { folders: rows, health, replicas };
         });

@@ -4,20 +4,26 @@
 // <token>.dkim.amazonses.com).
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DescribeActiveReceiptRuleSetCommand, SESClient } from '@aws-sdk/client-ses';
 import { GetAccountCommand, GetEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { ListSubscriptionsByTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
 import type { ReconcileRun } from '../../shared/archive/reconcile-run';
 import { type ArchiverConfig, receivingDomains } from '../../shared/config';
 import { errorName } from '../../shared/errors';
+import type { DeliveryIndex, RawMailStore } from '../../shared/ports';
 import { type StackOutputs, stackOutputs } from '../target/aws';
 import { DEAD_LETTER_QUEUES, type DeadLetterQueue } from '../target/dead-letter-queues';
+import { type ArchiveHealth, awsLastReconcile, healthView } from '../target/health';
 import { alarmsCheck, canaryCheck } from './aws-health';
 import { type Check, fail, type NamedCheck, ok, reconcileCheck, runChecks, warn } from './check';
 import { exportRecipientsCheck } from './export-encryption';
+import { lastReceivedCheck } from './health-view';
 
 /** The DNS lookups the checks make (node's dns.promises.Resolver has them). */
 export interface DnsLookups {
@@ -39,8 +45,14 @@ export interface AwsDoctorDeps {
   dns: DnsLookups;
   /** The deployed stack's outputs; undefined before the first deploy. */
   outputs: StackOutputs | undefined;
-  /** The last `reconcile` of this target, if one was recorded. */
+  /** The last `reconcile --target aws` this machine recorded, if any (the scheduled one's is read from S3). */
   lastReconcile: ReconcileRun | undefined;
+  /** The data directory (MAIL_ARCHIVER_HOME): the health view reads the CLI's last reconcile there. */
+  home: string;
+  /** The deployed archive's raw-mail store and index (the health view); undefined before the first deploy. */
+  archive:
+    | { store: RawMailStore; bucket: string; index: Pick<DeliveryIndex, 'mailboxes' | 'listDeliveries'> }
+    | undefined;
   now?: () => Date;
 }
 
@@ -49,6 +61,8 @@ interface AwsRun {
   deps: AwsDoctorDeps;
   /** A domain's DKIM tokens, as its identity check found them (none: the identity does not exist). */
   dkimTokens: Map<string, string[]>;
+  /** The health view, read once (cli/target/health.ts healthView); rejects before the first deploy. */
+  health: () => Promise<ArchiveHealth>;
 }
 
 /** SES reviews an account at a 10% bounce rate and 0.5% complaint rate, and recommends staying under 5% and 0.1%. */
@@ -303,9 +317,22 @@ const deadLetters = ({ check: name, output, fix }: DeadLetterQueue): NamedCheck<
   },
 });
 
+/** The last reconcile as status shows it: the scheduled one's record in S3 or this machine's, the later. */
 const reconcile: NamedCheck<AwsRun> = {
   name: 'reconcile',
-  run: async ({ deps }) => reconcileCheck(deps.lastReconcile, deps.now?.() ?? new Date()),
+  run: async ({ deps }) =>
+    reconcileCheck(
+      deps.archive ? await awsLastReconcile(deps.archive, deps.lastReconcile) : deps.lastReconcile,
+      deps.now?.() ?? new Date(),
+    ),
+};
+
+const lastReceived: NamedCheck<AwsRun> = {
+  name: 'last received',
+  async run({ deps, health }) {
+    if (!deps.archive) return notDeployed('last received');
+    return lastReceivedCheck(deps.config, await health(), deps.now?.() ?? new Date());
+  },
 };
 
 const exportEncryption: NamedCheck<AwsRun> = {
@@ -323,6 +350,7 @@ export function awsChecks(config: ArchiverConfig): NamedCheck<AwsRun>[] {
     ...receivingDomains(config).map(mx),
     alarmSubscription,
     reputation,
+    lastReceived,
     ...DEAD_LETTER_QUEUES.map(deadLetters),
     reconcile,
     canaryCheck,
@@ -331,13 +359,32 @@ export function awsChecks(config: ArchiverConfig): NamedCheck<AwsRun>[] {
   ];
 }
 
-/** Every check against the deployed (or about to be deployed) stack. Never throws: a failed call is a failed check. */
-export async function runAwsChecks(deps: AwsDoctorDeps): Promise<Check[]> {
-  return runChecks(
+/**
+ * Every check against the deployed (or about to be deployed) stack, and the health view `status` shows (absent
+ * before the first deploy, or when a call it makes failed: the checks name that call). Never throws: a failed call
+ * is a failed check.
+ */
+export async function runAwsDoctor(
+  deps: AwsDoctorDeps,
+): Promise<{ checks: Check[]; health: ArchiveHealth | undefined }> {
+  let view: Promise<ArchiveHealth> | undefined;
+  const health = () => {
+    view ??= deps.archive
+      ? healthView(deps.config, deps.archive, deps.home, deps)
+      : Promise.reject(new Error('the stack is not deployed yet'));
+    return view;
+  };
+  const checks = await runChecks(
     awsChecks(deps.config),
-    { deps, dkimTokens: new Map() },
+    { deps, dkimTokens: new Map(), health },
     'check the AWS credentials and region, then run doctor again',
   );
+  return { checks, health: deps.archive ? await health().catch(() => undefined) : undefined };
+}
+
+/** The checks of runAwsDoctor. */
+export async function runAwsChecks(deps: AwsDoctorDeps): Promise<Check[]> {
+  return (await runAwsDoctor(deps)).checks;
 }
 
 /** The AWS side of doctor with the default credential chain and region; stack outputs when it is deployed. */
@@ -345,11 +392,24 @@ export async function awsDoctorDeps(
   config: ArchiverConfig,
   dns: DnsLookups,
   lastReconcile: ReconcileRun | undefined,
+  home: string,
 ): Promise<AwsDoctorDeps> {
   const ses = new SESClient({});
   const region = await ses.config.region();
   const outputs = await stackOutputs(config.stackName, new CloudFormationClient({})).catch(() => undefined);
+  const s3 = new S3Client({});
+  const bucket = outputs?.RawMailBucketName;
+  const tableName = outputs?.IndexTableName;
   return {
+    home,
+    archive:
+      bucket && tableName
+        ? {
+            store: new S3RawMailStore(s3),
+            bucket,
+            index: new DynamoMailIndex(new DynamoDBClient({}), tableName),
+          }
+        : undefined,
     config,
     region,
     ses,
@@ -357,7 +417,7 @@ export async function awsDoctorDeps(
     sns: new SNSClient({}),
     sqs: new SQSClient({}),
     cloudwatch: new CloudWatchClient({}),
-    s3: new S3Client({}),
+    s3,
     dns,
     outputs,
     lastReconcile,

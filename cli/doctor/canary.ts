@@ -40,7 +40,7 @@ export function canaryCheck(config: ArchiverConfig, roundTrip: CanaryRoundTrip):
     case 'on-time':
       return ok(
         'canary',
-        `a canary to ${address} was archived after ${verdict.latencySeconds.toFixed(1)} s (SMTP, S3, ingest, the index)`,
+        `a canary to ${address} was stored in S3 and indexed, archived after ${verdict.latencySeconds.toFixed(1)} s (SMTP, S3, ingest, the index)`,
       );
     case 'not-sent':
       return fail('canary', line, "the local SMTP listener refused it: see npm start's output");

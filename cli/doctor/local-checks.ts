@@ -5,9 +5,11 @@ import type { ReconcileRun } from '../../shared/archive/reconcile-run';
 import type { ArchiverConfig } from '../../shared/config';
 import type { CanaryRoundTrip } from '../../shared/health/canary-run';
 import type { StackFile } from '../local/running-stack';
+import type { ArchiveHealth } from '../target/health';
 import { canaryCheck } from './canary';
 import { type Check, fail, type NamedCheck, ok, reconcileCheck, runChecks, warn } from './check';
 import { exportRecipientsCheck } from './export-encryption';
+import { lastReceivedCheck } from './health-view';
 
 export interface LocalDoctorDeps {
   config: ArchiverConfig;
@@ -20,6 +22,11 @@ export interface LocalDoctorDeps {
    * is off.
    */
   canary?: () => Promise<CanaryRoundTrip>;
+  /**
+   * Reads the health view (cli/target/health.ts healthView: from the running stack's services, else from the data
+   * directory alone); absent: no view, no check of it.
+   */
+  health?: () => Promise<ArchiveHealth>;
   /** Whether something answers on host:port (default: a TCP connect). */
   reachable?: (url: string) => Promise<boolean>;
   now?: () => Date;
@@ -91,6 +98,17 @@ const deadLetters: NamedCheck<LocalDoctorDeps> = {
   },
 };
 
+/** When mail was last received (canaries aside): only the running stack's index knows. After the canary, so
+ * the view shows the round trip doctor just made. */
+const lastReceived: NamedCheck<LocalDoctorDeps> = {
+  name: 'last received',
+  async run({ config, health, now }) {
+    if (!health) return [];
+    const view = await health();
+    return view.lastReceivedAt === undefined ? [] : lastReceivedCheck(config, view, now?.() ?? new Date());
+  },
+};
+
 const canary: NamedCheck<LocalDoctorDeps> = {
   name: 'canary',
   run: async ({ config, canary }) => (canary ? canaryCheck(config, await canary()) : []),
@@ -104,6 +122,7 @@ export const LOCAL_CHECKS: readonly NamedCheck<LocalDoctorDeps>[] = [
   exportEncryption,
   deadLetters,
   canary,
+  lastReceived,
 ];
 
 /** The checks of the local stack (`npm start`): it runs, and its S3 and DynamoDB answer. Never throws. */

@@ -136,3 +136,6 @@ export class LocalDeadLetters {
     return join(this.dir, `${id.replace(/[^A-Za-z0-9_-]/g, '_')}.json`);
   }
 }
+
+/** The local ingest dead letters: notifications ingest failed on, in MAIL_ARCHIVER_HOME/dead-letters. */
+export const localIngestDeadLetters = (home: string) => new LocalDeadLetters(join(home, 'dead-letters'));

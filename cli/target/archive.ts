@@ -52,6 +52,12 @@ export interface Archive {
   close(): Promise<void>;
 }
 
+/** Runs `fn` against the archive: a running `npm start`, local services started for this command, or AWS. */
+export type WithArchive = <T>(
+  fn: (archive: Archive, config: ArchiverConfig) => Promise<T>,
+  options?: { forwarding?: boolean },
+) => Promise<T>;
+
 /**
  * The storage side of an archive: its clients, the raw store and the index, wherever they run. With `config`,
  * what is written under the locked prefixes (the transparency log's files included) is locked as its lock says

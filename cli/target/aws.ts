@@ -9,17 +9,13 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
-import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
-import { redriveParkedForwards, SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import type { StackOutputName } from '../../shared/aws-names';
 import { createExportId } from '../../shared/bundle/export-job';
 import type { BundleFormat } from '../../shared/bundle/manifest';
 import type { ArchiverConfig } from '../../shared/config';
 import { asError } from '../../shared/errors';
-import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import type { ExportRecord } from '../../shared/index/schema';
 import { poll } from '../../shared/retry/poll';
-import type { SealReport } from '../../shared/transparency/seal';
 import { UserError } from '../process/output';
 import { type Archive, archiveStorage } from './archive';
 import { privateBundleStream } from './bundle-file';
@@ -189,68 +185,4 @@ export async function exportOnAws(
   } finally {
     await archive.close();
   }
-}
-
-/**
- * Redrive on AWS: parked requests move from the forward dead-letter queue back to the forward queue, flagged
- * as a redrive, together with the ledger's failed entries and claims of workers that died mid-send.
- */
-/** How many requests wait in the forward dead-letter queue (approximate, as SQS counts; nothing is received). */
-export async function forwardDeadLetterCount(config: ArchiverConfig): Promise<number> {
-  const outputs = await stackOutputs(config.stackName);
-  const deadLetters = outputs.ForwardDeadLetterQueueUrl;
-  if (!deadLetters)
-    throw new TargetError(`stack ${config.stackName} has no forward queue outputs: redeploy it`);
-  const sqs = new SQSClient({});
-  try {
-    return (await new SqsDeadLetterQueue(sqs, deadLetters).count()).waiting;
-  } finally {
-    sqs.destroy();
-  }
-}
-
-export async function redriveOnAws(config: ArchiverConfig) {
-  const outputs = await stackOutputs(config.stackName);
-  const queueUrl = outputs.ForwardQueueUrl;
-  const deadLetters = outputs.ForwardDeadLetterQueueUrl;
-  if (!queueUrl || !deadLetters)
-    throw new TargetError(`stack ${config.stackName} has no forward queue outputs: redeploy it`);
-  const sqs = new SQSClient({});
-  const archive = await connectAws(config);
-  let requests = 0;
-  try {
-    const parked = await redriveParkedForwards(sqs, deadLetters, queueUrl);
-    const fromLedger = await ledgerRedrives(archive.index, Object.keys(config.mailboxes), new Date(), parked);
-    await new SqsForwardQueue(queueUrl, sqs).enqueue(fromLedger.map((r) => ({ ...r, redrive: true })));
-    requests = uniqueRequests(parked).length + fromLedger.length;
-  } finally {
-    await archive.close();
-    sqs.destroy();
-  }
-  // The forward Lambda sends them; `mail-archiver forwards <mailbox>` shows how each went.
-  return { requests, sent: 0, failed: 0, failures: [] as string[] };
-}
-
-/**
- * Runs the stack's seal function now and waits for it (the scheduled step, on demand). Returns its report and the
- * log's key line. Throws TargetError when the stack has no seal function, and Error with the function's own
- * message when the seal failed.
- */
-export async function sealOnAws(
-  config: ArchiverConfig,
-  lambda = new LambdaClient({}),
-): Promise<SealReport & { key: string }> {
-  const outputs = await stackOutputs(config.stackName);
-  const functionName = outputs.SealFunctionName;
-  if (!functionName)
-    throw new TargetError(`stack ${config.stackName} has no SealFunctionName output: redeploy it`);
-  const { FunctionError, Payload } = await lambda.send(
-    new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse' }),
-  );
-  const text = Buffer.from(Payload ?? new Uint8Array()).toString('utf8');
-  if (FunctionError) {
-    const failure = JSON.parse(text || '{}') as { errorMessage?: string };
-    throw new Error(`the seal function failed: ${failure.errorMessage ?? FunctionError}`);
-  }
-  return JSON.parse(text) as SealReport & { key: string };
 }

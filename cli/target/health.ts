@@ -1,5 +1,6 @@
-// What `status` (and `doctor`) show of the failure paths: messages waiting in a dead-letter queue, parked
-// forwards, raw objects not indexed, and when reconcile last ran clean. Locally from MAIL_ARCHIVER_HOME
+// The health view `status` and `doctor` show (healthView): when mail last arrived and the canary, and the failure
+// paths: messages waiting in a dead-letter queue, parked forwards, raw objects not indexed, when reconcile last ran
+// clean, the alarms firing. Locally from MAIL_ARCHIVER_HOME
 // (dead-letters/, forward-dead-letters/, the last `reconcile` record); on AWS from the queues' counts and the
 // scheduled reconcile's outcome in S3 (reports/reconcile.json), with the last CLI `reconcile` as a fallback.
 import { join } from 'node:path';
@@ -13,13 +14,13 @@ import {
 } from '../../shared/archive/reconcile-run';
 import type { StackOutputName } from '../../shared/aws-names';
 import type { ArchiverConfig } from '../../shared/config';
-import type { ArchiveActivity } from '../../shared/health/archive-activity';
-import type { RawMailStore } from '../../shared/ports';
+import { type ArchiveActivity, archiveActivity } from '../../shared/health/archive-activity';
+import type { DeliveryIndex, RawMailStore } from '../../shared/ports';
 import type { UnreadableFile } from '../local/dead-letters';
+import { localIngestDeadLetters } from '../local/dead-letters';
 import { ParkedForwards } from '../local/forwarding';
-import { stackOutputs } from './aws';
+import { type StackOutputs, stackOutputs } from './aws';
 import { DEAD_LETTER_QUEUES } from './dead-letter-queues';
-import { localIngestDeadLetters } from './ingest-redrive';
 import { readReconcileRecord } from './reconcile-record';
 
 export interface ArchiveHealth {
@@ -67,36 +68,89 @@ export function localHealth(home: string): ArchiveHealth {
   };
 }
 
-export async function awsHealth(
+/** What the AWS side of the health view reads beside the bucket: the stack's outputs, SQS and CloudWatch. */
+export interface AwsHealthSources {
+  /** The deployed stack's outputs (the dead-letter queues' URLs); undefined before the first deploy. */
+  outputs: StackOutputs | undefined;
+  sqs: SQSClient;
+  cloudwatch: CloudWatchClient;
+}
+
+/** Runs `fn` with the deployed stack's outputs and SQS and CloudWatch clients of the default chain. */
+export async function withAwsHealthSources<T>(
   config: ArchiverConfig,
-  archive: { store: RawMailStore; bucket: string },
-  home: string,
-): Promise<ArchiveHealth> {
+  fn: (sources: AwsHealthSources) => Promise<T>,
+): Promise<T> {
   const outputs = await stackOutputs(config.stackName);
   const sqs = new SQSClient({});
   const cloudwatch = new CloudWatchClient({});
   try {
-    const scheduled = await readStoredReconcileRun(archive.store, archive.bucket);
-    const latest = fromRecord(latestReconcileRun(scheduled, readReconcileRecord(home, 'aws')));
-    const counts = { ingestDeadLetters: 0, parkedForwards: 0, feedbackDeadLetters: 0 };
-    const deadLetterQueues: Partial<Record<StackOutputName, number>> = {};
-    for (const queue of DEAD_LETTER_QUEUES) {
-      const url = outputs[queue.output];
-      if (!url) continue;
-      const { waiting, inFlight } = await new SqsDeadLetterQueue(sqs, url).count();
-      counts[queue.counts] += waiting + inFlight;
-      deadLetterQueues[queue.output] = waiting + inFlight;
-    }
-    return {
-      ...counts,
-      ...latest,
-      deadLetterQueues,
-      alarmsFiring: await alarmsFiring(cloudwatch, `${config.stackName}-`),
-    };
+    return await fn({ outputs, sqs, cloudwatch });
   } finally {
     sqs.destroy();
     cloudwatch.destroy();
   }
+}
+
+/**
+ * The last reconcile on AWS: the later of the scheduled reconcile's record (reports/reconcile.json) and this
+ * machine's last `reconcile --target aws`. Throws what the store throws, JsonShapeError for a damaged record.
+ */
+export async function awsLastReconcile(
+  archive: { store: RawMailStore; bucket: string },
+  cliRecord: ReconcileRun | undefined,
+): Promise<ReconcileRun | undefined> {
+  return latestReconcileRun(await readStoredReconcileRun(archive.store, archive.bucket), cliRecord);
+}
+
+/**
+ * The failure paths on AWS: every dead-letter queue of DEAD_LETTER_QUEUES (GetQueueAttributes), the last
+ * reconcile, the stack's alarms in ALARM. Throws what the calls throw.
+ */
+export async function awsHealth(
+  archive: { store: RawMailStore; bucket: string },
+  home: string,
+  config: ArchiverConfig,
+  { outputs, sqs, cloudwatch }: AwsHealthSources,
+): Promise<ArchiveHealth> {
+  const latest = fromRecord(await awsLastReconcile(archive, readReconcileRecord(home, 'aws')));
+  const counts = { ingestDeadLetters: 0, parkedForwards: 0, feedbackDeadLetters: 0 };
+  const deadLetterQueues: Partial<Record<StackOutputName, number>> = {};
+  for (const queue of DEAD_LETTER_QUEUES) {
+    const url = outputs?.[queue.output];
+    if (!url) continue;
+    const { waiting, inFlight } = await new SqsDeadLetterQueue(sqs, url).count();
+    counts[queue.counts] += waiting + inFlight;
+    deadLetterQueues[queue.output] = waiting + inFlight;
+  }
+  return {
+    ...counts,
+    ...latest,
+    deadLetterQueues,
+    alarmsFiring: await alarmsFiring(cloudwatch, `${config.stackName}-`),
+  };
+}
+
+/**
+ * The health view `status` and `doctor` show, one definition for both commands and both targets: when mail was
+ * last received and the canary (shared/health/archive-activity.ts), the last reconcile, the dead letters and
+ * parked forwards (locally the folders under MAIL_ARCHIVER_HOME; on AWS every dead-letter queue), and on AWS the
+ * alarms firing. `aws` absent: the local stack. Throws what the index, the store and the calls throw.
+ */
+export async function healthView(
+  config: ArchiverConfig,
+  archive: {
+    store: RawMailStore;
+    bucket: string;
+    index: Pick<DeliveryIndex, 'mailboxes' | 'listDeliveries'>;
+  },
+  home: string,
+  aws?: AwsHealthSources,
+): Promise<ArchiveHealth> {
+  return {
+    ...(aws ? await awsHealth(archive, home, config, aws) : localHealth(home)),
+    ...(await archiveActivity({ config, ...archive })),
+  };
 }
 
 /**

@@ -6,6 +6,7 @@ import { link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { WriteOnceStore } from '../ports';
 import { LogOverwriteError } from '../transparency/log-files';
+import { readIfExists } from './read-if-exists';
 
 export class DirectoryWriteOnceStore implements WriteOnceStore {
   constructor(readonly root: string) {}
@@ -18,12 +19,7 @@ export class DirectoryWriteOnceStore implements WriteOnceStore {
   }
 
   async get(path: string): Promise<Buffer | undefined> {
-    try {
-      return await readFile(this.path(path));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    return readIfExists(this.path(path));
   }
 
   async putOnce(path: string, bytes: Buffer): Promise<'created' | 'exists'> {

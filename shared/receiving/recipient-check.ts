@@ -1,10 +1,7 @@
 // The one answer to "would the archive accept this envelope recipient over SMTP?": the local SMTP listener
 // gives it at RCPT TO, and `ingest --to` gives it before anything is stored. In AWS the same decision is made
 // by the receipt rule's domain match and the gatekeeper Lambda (bounces for unknown recipients).
-import type { ArchiverConfig } from '../config';
-import { receivingDomains } from '../config';
-import { splitAddress } from '../mail/address';
-import { isJournalAddress, normaliseAddress, resolveRecipient } from './routing';
+import { isJournalAddress, normaliseAddress, type RoutingConfig, resolveRecipient } from './routing';
 
 export type RecipientCheck =
   | { accepted: true; address: string }
@@ -21,21 +18,15 @@ const MAILBOX =
  * Checks one envelope recipient the way the archive's SMTP side does: syntax (501 5.1.3), a receiving domain
  * (550 5.7.1 relaying denied), a mailbox, the catch-all or the journal address (550 5.1.1 otherwise).
  */
-export function checkEnvelopeRecipient(
-  config: Pick<
-    ArchiverConfig,
-    'mailboxes' | 'plusAddressing' | 'unknownRecipients' | 'domains' | 'journalAddress' | 'health'
-  >,
-  recipient: string,
-): RecipientCheck {
+export function checkEnvelopeRecipient(config: RoutingConfig, recipient: string): RecipientCheck {
   const address = normaliseAddress(recipient);
   if (!MAILBOX.test(address) || address.length > 254)
     return { accepted: false, address, code: 501, reply: '5.1.3 Bad recipient address syntax' };
-  const { domain } = splitAddress(address);
-  if (!receivingDomains(config).includes(domain))
+  const resolution = resolveRecipient(config, address);
+  if ('notReceiving' in resolution)
     return { accepted: false, address, code: 550, reply: '5.7.1 Relaying denied: not a receiving domain' };
   if (isJournalAddress(config, address)) return { accepted: true, address };
-  if ('rejected' in resolveRecipient(config, address))
+  if ('rejected' in resolution)
     return { accepted: false, address, code: 550, reply: '5.1.1 Mailbox does not exist' };
   return { accepted: true, address };
 }

@@ -57,23 +57,24 @@ export function baseAddress(address: string, plusAddressing: boolean): string {
   return plus > 0 ? `${local.slice(0, plus)}@${domain}` : normalised;
 }
 
-export type RecipientResolution = { mailbox: string } | { rejected: string };
+/** What routing reads of the config. */
+export type RoutingConfig = Pick<
+  ArchiverConfig,
+  'mailboxes' | 'plusAddressing' | 'unknownRecipients' | 'domains' | 'journalAddress' | 'health'
+>;
+
+/** A mailbox, or why there is none: `notReceiving` when the address's domain is not one the archive receives for. */
+export type RecipientResolution = { mailbox: string } | { rejected: string; notReceiving?: true };
 
 /**
  * Resolves one envelope recipient (not the journal address) to a mailbox, or says why it has none. The canary
  * address (when the canary is on) is a mailbox of its own: no config entry, so never forwarded, and no user's.
  */
-export function resolveRecipient(
-  config: Pick<
-    ArchiverConfig,
-    'mailboxes' | 'plusAddressing' | 'unknownRecipients' | 'domains' | 'journalAddress' | 'health'
-  >,
-  recipient: string,
-): RecipientResolution {
+export function resolveRecipient(config: RoutingConfig, recipient: string): RecipientResolution {
   const address = normaliseAddress(recipient);
   const { domain } = splitAddress(address);
   if (!receivingDomains(config).includes(domain))
-    return { rejected: `${domain || address} is not a receiving domain` };
+    return { rejected: `${domain || address} is not a receiving domain`, notReceiving: true };
   const base = baseAddress(address, config.plusAddressing);
   if (Object.hasOwn(config.mailboxes, base)) return { mailbox: base };
   if (config.health.canary.enabled && base === canaryAddress(config)) return { mailbox: base };
@@ -86,10 +87,7 @@ export function resolveRecipient(
  * the journal address) resolves to the canary's mailbox. Such a message is not locked and expires
  * (health.canary.keepDays); one that also reaches any other mailbox, or none, is mail and kept like mail.
  */
-export function isCanaryOnly(
-  config: Parameters<typeof resolveRecipient>[0],
-  envelopeRecipients: readonly string[],
-): boolean {
+export function isCanaryOnly(config: RoutingConfig, envelopeRecipients: readonly string[]): boolean {
   if (!config.health.canary.enabled || envelopeRecipients.length === 0) return false;
   const canary = canaryAddress(config);
   return envelopeRecipients.every((recipient) => {

@@ -7,6 +7,7 @@
 import { type FileHandle, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { readIfExists } from '../adapters/read-if-exists';
 import {
   COURIER_UIDDB,
   DOVECOT_KEYWORDS,
@@ -47,13 +48,8 @@ export interface UidList {
 
 /** dovecot-uidlist of a folder directory; undefined when there is none yet. Lines it cannot read are left out. */
 export async function readUidList(folderDir: string): Promise<UidList | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(folderDir, DOVECOT_UIDLIST), 'utf8');
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = await readIfExists(join(folderDir, DOVECOT_UIDLIST), 'utf8');
+  if (text === undefined) return undefined;
   const [header = '', ...lines] = text.split('\n');
   const validity = /^3 .*?\bV(\d+)\b/.exec(header);
   const files = new Map<number, string>();

@@ -5,8 +5,9 @@
 //
 // The list only points; each replica's own progress.json (state.ts) stays the truth about its runs. A directory
 // that is gone is reported (status, doctor) until it is synced again or its line is removed from the list.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { readIfExists } from '../adapters/read-if-exists';
 import { errorMessage } from '../errors';
 import { ReplicaProgressError } from './errors';
 import { type ReplicaProgress, readProgress, replicaPaths, writeFileAtomically } from './state';
@@ -20,13 +21,8 @@ export const replicaListPath = (home: string, target: string) => join(home, `rep
  */
 export async function listReplicas(home: string, target: string): Promise<string[]> {
   const path = replicaListPath(home, target);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return [];
-    throw error;
-  }
+  const text = await readIfExists(path, 'utf8');
+  if (text === undefined) return [];
   try {
     const parsed = JSON.parse(text) as { v?: unknown; replicas?: unknown };
     if (

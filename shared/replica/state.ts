@@ -11,9 +11,10 @@
 //
 // Every file is written to a temporary name, fsynced and renamed (the journals are appended and fsynced), so a
 // crash leaves the old file or the new one, never a mix.
-import { type FileHandle, open, readFile, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { readIfExists } from '../adapters/read-if-exists';
 import { LOG_START, type LogCursor } from '../delivery-log/layout';
 import {
   canonicalRecord,
@@ -95,13 +96,8 @@ export function newProgress(source: ReplicaProgress['source'], mailboxes: string
  * wrong) when it does not parse.
  */
 export async function readProgress(path: string): Promise<ReplicaProgress | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = await readIfExists(path, 'utf8');
+  if (text === undefined) return undefined;
   try {
     const parsed = progressSchema.parse(JSON.parse(text));
     return { ...parsed, v: 1, retry: parsed.retry.map(parseRecordLine) } as ReplicaProgress;
@@ -126,13 +122,8 @@ export async function writeProgress(path: string, progress: ReplicaProgress): Pr
  * damaged one was damaged by something else).
  */
 export async function readJournal(path: string): Promise<DeliveryRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return [];
-    throw error;
-  }
+  const text = await readIfExists(path, 'utf8');
+  if (text === undefined) return [];
   const lines = text.split('\n');
   // The last line is whole only when its LF is there: a line torn by a crash or a full disk was not applied
   // (appendJournal cuts it off before it appends).

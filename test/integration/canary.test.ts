@@ -5,6 +5,8 @@
 // s3rver's listing past the first page is a known trap here).
 
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
@@ -17,12 +19,14 @@ import type { Archive } from '../../cli/target/archive';
 import { healthLines } from '../../cli/target/health';
 import { createCanaryHandler } from '../../lambdas/canary/handler';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
+import { httpPing } from '../../shared/adapters/http-ping';
 import { archiveReceivedMail } from '../../shared/archive/ingest';
 import { archiveActivity } from '../../shared/health/archive-activity';
 import { isThisCanary, storedCanaryFinder } from '../../shared/health/canary-trail';
 import {
   CANARY_FAILED_METRIC,
   CANARY_LATENCY_METRIC,
+  CANARY_PING_FAILED_METRIC,
   MESSAGES_RECEIVED_METRIC,
   SCHEDULED_RUN_SUCCEEDED_METRIC,
 } from '../../shared/metrics';
@@ -42,8 +46,8 @@ afterAll(async () => {
   await services?.stop();
 });
 
-function canaryWorld() {
-  const config = exampleConfig();
+function canaryWorld(options: { pingUrl?: string } = {}) {
+  const config = exampleConfig(options.pingUrl ? { health: { canary: { pingUrl: options.pingUrl } } } : {});
   const ingest = createIngestHandler({
     config,
     store: services.store,
@@ -92,6 +96,7 @@ function canaryWorld() {
     index: services.index,
     sender,
     findStored: storedCanaryFinder(services.store, services.bucket),
+    ping: httpPing({ timeoutMs: 2_000 }),
     logger: { info: log('info'), warn: log('warn'), error: log('error') },
     metrics: {
       addMetric: (name: string, _unit: unknown, value: number) => {
@@ -168,6 +173,52 @@ describe('the canary handler over the local services', () => {
     w.later(360);
     expect((await w.run()).judged?.verdict.outcome).toBe('not-sent');
   });
+});
+
+describe('the ping after an on-time round trip (health.canary.pingUrl)', () => {
+  it('an unreachable ping URL is logged and counted (CanaryPingFailed), and never fails the canary or its heartbeat', async () => {
+    // A port that was listening and is closed now: the connection is refused.
+    const closed = createServer();
+    await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((done) => closed.close(() => done()));
+    const w = canaryWorld({ pingUrl: `http://127.0.0.1:${port}/ping/abc` });
+    await w.run();
+    w.later(1);
+    const second = await w.run();
+    expect(second.judged?.verdict.outcome).toBe('on-time');
+    expect(second.ping).toEqual({ failed: expect.stringMatching(/ping 127\.0\.0\.1:\d+: .*ECONNREFUSED/) });
+    expect(second.sent.sesMessageId).toBeDefined();
+    expect(metric(w.metrics, CANARY_PING_FAILED_METRIC)).toBe(1);
+    expect(metric(w.metrics, CANARY_FAILED_METRIC)).toBe(0);
+    expect(metric(w.metrics, SCHEDULED_RUN_SUCCEEDED_METRIC)).toBe(1);
+    expect(w.lines).toContainEqual({
+      level: 'warn',
+      line: expect.stringMatching(/^the ping after the canary round trip failed: ping 127\.0\.0\.1/),
+    });
+  }, 60_000);
+
+  it('a reachable ping URL is called once per on-time round trip', async () => {
+    const hits: string[] = [];
+    const server = createHttpServer((request, response) => {
+      hits.push(request.url ?? '');
+      response.end('OK');
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const w = canaryWorld({ pingUrl: `http://127.0.0.1:${port}/ping/abc` });
+      // The first run judges what an earlier test left in the shared bucket: only the second run's ping counts.
+      await w.run();
+      hits.length = 0;
+      w.later(1);
+      expect((await w.run()).ping).toBe('ok');
+      expect(hits).toEqual(['/ping/abc']);
+      expect(metric(w.metrics, CANARY_PING_FAILED_METRIC)).toBeUndefined();
+    } finally {
+      await new Promise<void>((done) => server.close(() => done()));
+    }
+  }, 60_000);
 });
 
 describe('storedCanaryFinder over s3rver', () => {
@@ -286,7 +337,9 @@ describe('doctor on the local stack: a canary round trip through the SMTP listen
     try {
       expect((await doctor()).find((c) => c.name === 'canary')).toMatchObject({
         status: 'ok',
-        detail: expect.stringMatching(/^a canary to canary@example\.com was archived after \d+\.\d s/),
+        detail: expect.stringMatching(
+          /^a canary to canary@example\.com was stored in S3 and indexed, archived after \d+\.\d s/,
+        ),
       });
       stopped = true;
       const broken = (await doctor()).find((c) => c.name === 'canary');

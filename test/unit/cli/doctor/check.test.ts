@@ -21,11 +21,16 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import dns2 from 'dns2';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type AwsDoctorDeps, runAwsChecks } from '../../../../cli/doctor/aws-checks';
+import { type AwsDoctorDeps, runAwsChecks, runAwsDoctor } from '../../../../cli/doctor/aws-checks';
 import { type Check, formatChecks } from '../../../../cli/doctor/check';
 import { runLocalChecks, tcpReachable } from '../../../../cli/doctor/local-checks';
+import { DEAD_LETTER_QUEUES } from '../../../../cli/target/dead-letter-queues';
+import { healthLines, healthView } from '../../../../cli/target/health';
 import { readReconcileRecord, recordReconcileRun } from '../../../../cli/target/reconcile-record';
+import { S3RawMailStore } from '../../../../shared/adapters/s3-raw-store';
 import { reconcileRunOf } from '../../../../shared/archive/reconcile-run';
+import { CANARY_RECORD_KEY, type DeliveryRow, RECONCILE_REPORT_KEY } from '../../../../shared/index/schema';
+import type { DeliveryIndex } from '../../../../shared/ports';
 import { exampleConfig } from '../../../support/config';
 import { reconcileReport } from '../../../support/reconcile';
 
@@ -84,9 +89,17 @@ function healthy() {
     cname: Object.fromEntries(TOKENS.map((t) => [`${t}._domainkey.example.com`, `${t}.dkim.amazonses.com`])),
   };
   for (const m of [ses, sesv2, sns, sqs, cloudwatch, s3]) m.reset();
-  // The canary function's record: the last round trip on time (reports/canary.json).
-  s3.on(HeadObjectCommand).resolves({});
-  s3.on(GetObjectCommand).callsFake(() => ({
+  newest = {
+    'alice@example.com': '2026-11-29T09:30:00.000Z',
+    'canary@example.com': '2026-11-29T10:00:05.000Z',
+  };
+  // The canary function's record: the last round trip on time (reports/canary.json); no other object (S3 answers
+  // HeadObject of a missing key 404 NotFound, the caller holding s3:ListBucket).
+  s3.on(HeadObjectCommand).rejects(
+    Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }),
+  );
+  s3.on(HeadObjectCommand, { Key: CANARY_RECORD_KEY }).resolves({});
+  s3.on(GetObjectCommand, { Key: CANARY_RECORD_KEY }).callsFake(() => ({
     Body: Readable.from([
       Buffer.from(
         JSON.stringify({
@@ -129,6 +142,18 @@ function healthy() {
 }
 
 const now = new Date('2026-11-29T12:00:00Z');
+/** The data directory of the AWS doctor runs: no CLI reconcile recorded there. */
+const awsHome = mkdtempSync(join(tmpdir(), 'doctor-aws-'));
+afterAll(() => rmSync(awsHome, { recursive: true, force: true }));
+/** The index's newest rows per mailbox (the index is a port: DynamoDB's adapter is tested against DynamoDB Local). */
+let newest: Record<string, string>;
+const index: Pick<DeliveryIndex, 'mailboxes' | 'listDeliveries'> = {
+  mailboxes: async () => Object.keys(newest).sort(),
+  async *listDeliveries(mailbox: string) {
+    const receivedAt = newest[mailbox];
+    if (receivedAt) yield { receivedAt } as DeliveryRow;
+  },
+};
 function deps(overrides: Partial<AwsDoctorDeps> = {}): AwsDoctorDeps {
   return {
     config: exampleConfig(),
@@ -150,6 +175,8 @@ function deps(overrides: Partial<AwsDoctorDeps> = {}): AwsDoctorDeps {
       ForwardFeedbackDeadLetterQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/111111111111/feedback-dlq',
     },
     lastReconcile: reconcileRunOf(reconcileReport(true), new Date('2026-11-28T12:00:00Z'), undefined),
+    home: awsHome,
+    archive: { store: new S3RawMailStore(new S3Client({ region: REGION })), bucket: 'raw-bucket', index },
     now: () => now,
     ...overrides,
   };
@@ -172,6 +199,7 @@ describe('doctor against AWS', () => {
       'mx journal.example.com',
       'alarm subscription',
       'reputation',
+      'last received',
       'dead letters ingest',
       'dead letters notification',
       'dead letters forward',
@@ -237,6 +265,7 @@ describe('doctor against AWS', () => {
       'receipt rule set': 'warn',
       sending: 'warn',
       'identity example.com': 'warn',
+      'last received': 'ok',
       'feedback example.com': 'warn',
       'dkim example.com': 'fail',
       'mx example.com': 'fail',
@@ -275,8 +304,11 @@ describe('doctor against AWS', () => {
       .rejects(
         Object.assign(new Error('Email identity example.com does not exist.'), { name: 'NotFoundException' }),
       );
-    const checks = byName(await runAwsChecks(deps({ outputs: undefined, lastReconcile: undefined })));
+    const checks = byName(
+      await runAwsChecks(deps({ outputs: undefined, lastReconcile: undefined, archive: undefined })),
+    );
     for (const name of [
+      'last received',
       'receipt rule set',
       'identity example.com',
       'dkim example.com',
@@ -289,6 +321,89 @@ describe('doctor against AWS', () => {
       expect(checks[name]?.status, name).toBe('warn');
     }
     expect(checks['alarm subscription']?.fix).toBe('run cdk deploy, then doctor again');
+  });
+
+  it('shows the health view status shows, from one definition: every field, every dead-letter queue', async () => {
+    // The scheduled reconcile's record in S3 is later than this machine's: both commands show it.
+    const scheduled = reconcileRunOf(reconcileReport(true), new Date('2026-11-29T06:00:00Z'), undefined);
+    s3.on(HeadObjectCommand, { Key: RECONCILE_REPORT_KEY }).resolves({});
+    s3.on(GetObjectCommand, { Key: RECONCILE_REPORT_KEY }).callsFake(() => ({
+      Body: Readable.from([Buffer.from(JSON.stringify(scheduled))]) as never,
+    }));
+    const counts = { 'ingest-dlq': '2', 'forward-dlq': '1' } as Record<string, string>;
+    for (const [queue, n] of Object.entries(counts))
+      sqs
+        .on(GetQueueAttributesCommand, {
+          QueueUrl: `https://sqs.eu-west-1.amazonaws.com/111111111111/${queue}`,
+        })
+        .resolves({
+          Attributes: { ApproximateNumberOfMessages: n, ApproximateNumberOfMessagesNotVisible: '0' },
+        });
+    cloudwatch.on(DescribeAlarmsCommand).resolves({
+      MetricAlarms: [{ AlarmName: 'MailArchiver-IngestDeadLettersAlarm' }],
+      CompositeAlarms: [],
+    });
+    const d = deps();
+    const { checks, health } = await runAwsDoctor(d);
+    expect(health).toEqual({
+      ingestDeadLetters: 2,
+      parkedForwards: 1,
+      feedbackDeadLetters: 0,
+      deadLetterQueues: Object.fromEntries(
+        DEAD_LETTER_QUEUES.map((q) => [
+          q.output,
+          { IngestDeadLetterQueueUrl: 2, ForwardDeadLetterQueueUrl: 1 }[q.output as string] ?? 0,
+        ]),
+      ),
+      notIndexed: 0,
+      lastReconcileAt: '2026-11-29T06:00:00.000Z',
+      lastReconcileOk: true,
+      lastCleanReconcileAt: '2026-11-29T06:00:00.000Z',
+      alarmsFiring: ['MailArchiver-IngestDeadLettersAlarm'],
+      // Canaries aside: the canary mailbox's newer row is not "mail received".
+      lastReceivedAt: '2026-11-29T09:30:00.000Z',
+      canary: {
+        state: 'ok',
+        lastSentAt: '2026-11-29T10:00:00Z',
+        lastRoundTrip: expect.objectContaining({ outcome: 'on-time', latencySeconds: 35, failed: false }),
+      },
+    });
+    // status reads the same view through the same function; --json prints it as it is.
+    if (!d.archive) throw new Error('deployed');
+    expect(await healthView(d.config, d.archive, awsHome, d)).toEqual(health);
+    expect(JSON.parse(JSON.stringify(health))).toEqual(health);
+    const lines = healthLines(health ?? ({} as never)).join('\n');
+    for (const line of [
+      /^last received: +2026-11-29T09:30:00\.000Z$/m,
+      /^canary: +last round trip on-time after 35\.0 s/m,
+      /^last reconcile: +clean at 2026-11-29T06:00:00\.000Z$/m,
+      /^dead-letter queues: +Ingest 2, ReceivedNotification 0, Forward 1, ForwardFeedback 0$/m,
+      /^parked forwards: +1/m,
+      /^alarms firing: +MailArchiver-IngestDeadLettersAlarm/m,
+    ])
+      expect(lines).toMatch(line);
+    const byCheck = byName(checks);
+    expect(byCheck['last received']).toMatchObject({
+      status: 'ok',
+      detail: '2026-11-29T09:30:00.000Z (3 h ago)',
+    });
+    expect(byCheck.reconcile).toMatchObject({
+      status: 'ok',
+      detail: 'ran clean at 2026-11-29T06:00:00.000Z',
+    });
+  });
+
+  it('last received: fails past health.silenceAlarmHours, warns when nothing arrived yet', async () => {
+    const silent = exampleConfig({ health: { silenceAlarmHours: 2 } });
+    expect(byName(await runAwsChecks(deps({ config: silent })))['last received']).toMatchObject({
+      status: 'fail',
+      detail: '2026-11-29T09:30:00.000Z (3 h ago): longer than health.silenceAlarmHours (2 h)',
+      fix: expect.stringMatching(/mx, receipt rule set and identity checks; SilenceAlarm/),
+    });
+    newest = { 'canary@example.com': '2026-11-29T10:00:05.000Z' };
+    const { checks, health } = await runAwsDoctor(deps());
+    expect(byName(checks)['last received']).toMatchObject({ status: 'warn' });
+    expect(health?.lastReceivedAt).toBeNull();
   });
 
   it('turns a refused call into a failed check instead of stopping', async () => {
