@@ -8,9 +8,13 @@
 // The archive is built as it grows in use: one delivery log object per message (one SES delivery, one ingest
 // invocation), one minute apart on the log's clock, so that the log's look-back window (15 minutes) holds what it
 // holds in a real archive, not all 6,000 objects written in the last minutes.
+// The transparency log is sealed after the 1,000 and after the 6,000 (the stack seals every night): a first sync
+// takes what is sealed from its entry bundles (256 records a read) and the rest from the delivery log.
 // BENCH_SYNC_SMALL and BENCH_SYNC_LARGE (default 1000 and 6000) set the two sizes.
 import { execFile, spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { deliverThrough, LOCAL_BUCKET, LOCAL_TABLE, receiveRawMessage } from '../cli/local/archive';
@@ -22,6 +26,9 @@ import { MemoryMailIndex } from '../shared/adapters/memory-index';
 import type { ArchiverConfig } from '../shared/config';
 import { DeliveryLog } from '../shared/delivery-log/log';
 import { RAW_MAIL_PREFIX } from '../shared/index/schema';
+import { deliveryLogSource } from '../shared/transparency/leaf';
+import { KeyFileSigner } from '../shared/transparency/note';
+import { seal } from '../shared/transparency/seal';
 import { nthCorpusCopy } from '../test/support/spam-assassin';
 import type { BenchRow } from './bench/row';
 
@@ -35,9 +42,14 @@ const BENCH_CREDENTIALS = { accessKeyId: 'BENCHSYNC', secretAccessKey: 'bench-sy
 
 interface ChildRun {
   seconds: number;
+  /** CPU time (user + system) of the sync's process. */
+  cpuSeconds: number;
+  /** CPU time of this process meanwhile: s3rver answering the sync (and the bench idling). */
+  serverCpuSeconds: number;
   ok: boolean;
   added: number;
   logObjects: number;
+  leaves: number;
   bytes: number;
   peakMb: number;
   requests: Record<string, number>;
@@ -75,21 +87,30 @@ export async function syncBench(
   const rows: Row[] = [];
   const notes: string[] = [];
   // Asynchronously: s3rver runs in this process, and a synchronous wait would stop it answering the child.
-  const sync = async (dir: string): Promise<ChildRun> => {
+  const sync = async (dir: string, profile = false, logOnly = false): Promise<ChildRun> => {
+    const server = process.cpuUsage();
+    // BENCH_SYNC_CPU_PROF=DIR: a CPU profile of the first sync of the large archive (node --cpu-prof).
+    const cpuProf = profile && process.env.BENCH_SYNC_CPU_PROF;
     const { stdout: out } = await execFileAsync(
       process.execPath,
       [
+        ...(cpuProf ? ['--cpu-prof', '--cpu-prof-dir', cpuProf] : []),
         '--import',
         'tsx',
         join(ROOT, 'scripts/bench/sync-child.ts'),
         JSON.stringify(endpoints),
         dir,
         String(CONCURRENCY),
+        ...(logOnly ? ['log-only'] : []),
       ],
       // The thread pool cli/bin.js gives the CLI (the child runs the sync's code without the bin).
       { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, UV_THREADPOOL_SIZE: '16' } },
     );
-    const run = JSON.parse(out.trim().split('\n').pop() as string) as ChildRun;
+    const used = process.cpuUsage(server);
+    const run = {
+      ...(JSON.parse(out.trim().split('\n').pop() as string) as Omit<ChildRun, 'serverCpuSeconds'>),
+      serverCpuSeconds: (used.user + used.system) / 1e6,
+    };
     if (!run.ok) throw new Error(`the bench's sync of ${dir} reported problems`);
     return run;
   };
@@ -115,12 +136,24 @@ export async function syncBench(
     };
     await Promise.all(Array.from({ length: 4 }, worker));
   };
+  // The transparency log, sealed as the stack seals it every night: a first sync takes what is sealed from its
+  // entry bundles and the rest from the delivery log after the seal's cursor.
+  const signer = new KeyFileSigner(
+    'example.com/mail-archiver/bench/local',
+    generateKeyPairSync('ed25519').privateKey,
+  );
+  const sealLog = () =>
+    seal({ store: storage.transparency, signer, source: deliveryLogSource(storage.deliveryLog) });
   try {
     await deliverUpTo(SMALL);
+    await sealLog();
     const firstSmall = await sync(join(work, 'replica-1000'));
     const idleSmall = await sync(join(work, 'replica-1000'));
     await deliverUpTo(LARGE);
-    const firstLarge = await sync(join(work, 'replica-6000'));
+    const sealed = await sealLog();
+    const firstLarge = await sync(join(work, 'replica-6000'), true);
+    // The same first sync reading the delivery log whole (no transparency log): what the entry bundles save.
+    const logOnly = await sync(join(work, 'replica-6000-log-only'), false, true);
     const idleLarge = await sync(join(work, 'replica-6000'));
     // rclone copies the same raw objects the first sync read (before the 100 new are delivered).
     const rclone = await rcloneSync(endpoints, join(work, 'rclone-6000'));
@@ -140,6 +173,12 @@ export async function syncBench(
         met: ours >= theirs,
       });
       rows.push({ metric: 'first sync / rclone sync', value: ours / theirs, unit: 'x' });
+      rows.push({
+        metric: `first sync, ${LARGE.toLocaleString('en')} deliveries, the delivery log read whole (no transparency log)`,
+        value: LARGE / logOnly.seconds,
+        unit: 'msg/s',
+        baseline: { name: 'rclone', value: theirs },
+      });
     } else {
       rows.push({
         metric: `first sync, ${LARGE.toLocaleString('en')} deliveries`,
@@ -187,7 +226,11 @@ export async function syncBench(
       met: firstLarge.peakMb <= 1.25 * firstSmall.peakMb,
     });
     notes.push(
-      `Sync: s3rver holding an archive built through the ingest handler (its index in memory: sync never reads it), ${LARGE.toLocaleString('en')} deliveries of the SpamAssassin corpus (a fifth also to a second mailbox), one delivery log object per message one minute apart on the log's clock (an archive that grew over days; the look-back window then holds 15 objects, as in use). Requests by kind: nothing new at ${SMALL.toLocaleString('en')}: ${describe(idleSmall)}; at ${LARGE.toLocaleString('en')}: ${describe(idleLarge)}; ${NEW} new: ${describe(hundred)}; first sync of ${LARGE.toLocaleString('en')}: ${describe(firstLarge)} in ${firstLarge.seconds.toFixed(1)} s${rclone ? `; rclone sync of the raw objects: ${rclone.seconds.toFixed(1)} s (${rclone.objects} objects, --transfers ${CONCURRENCY} --checkers ${CONCURRENCY})` : ''}. A sync reads each new delivery's log object and raw object, and writes the maildir files, uidlists and manifest; rclone writes the raw objects as files only.`,
+      `Sync: s3rver holding an archive built through the ingest handler (its index in memory: sync never reads it), ${LARGE.toLocaleString('en')} deliveries of the SpamAssassin corpus (a fifth also to a second mailbox), one delivery log object per message one minute apart on the log's clock (an archive that grew over days; the look-back window then holds 15 objects, as in use). The transparency log sealed after the first ${SMALL.toLocaleString('en')} and again after all ${LARGE.toLocaleString('en')} (tree of ${sealed.size}), as the nightly seal does: the first sync of ${LARGE.toLocaleString('en')} took ${firstLarge.leaves} records from its entry bundles and read ${firstLarge.logObjects} delivery log objects. Requests by kind: nothing new at ${SMALL.toLocaleString('en')}: ${describe(idleSmall)}; at ${LARGE.toLocaleString('en')}: ${describe(idleLarge)}; ${NEW} new: ${describe(hundred)}; first sync of ${LARGE.toLocaleString('en')}: ${describe(firstLarge)} in ${firstLarge.seconds.toFixed(1)} s${rclone ? `; rclone sync of the raw objects: ${rclone.seconds.toFixed(1)} s (${rclone.objects} objects, --transfers ${CONCURRENCY} --checkers ${CONCURRENCY})` : ''}. A sync reads each new delivery's raw object (and its log object when it is not sealed yet), and writes the maildir files, uidlists and manifest; rclone writes the raw objects as files only.`,
+    );
+    const perDelivery = (cpuSeconds: number) => `${((cpuSeconds * 1000) / LARGE).toFixed(2)} ms`;
+    notes.push(
+      `Sync CPU per delivery, first sync of ${LARGE.toLocaleString('en')}: the sync's process ${perDelivery(firstLarge.cpuSeconds)} (${firstLarge.cpuSeconds.toFixed(1)} s), s3rver answering it ${perDelivery(firstLarge.serverCpuSeconds)}; reading the delivery log whole instead: ${logOnly.seconds.toFixed(1)} s, ${describe(logOnly)}, the process ${perDelivery(logOnly.cpuSeconds)}, s3rver ${perDelivery(logOnly.serverCpuSeconds)}, peak RSS ${logOnly.peakMb.toFixed(0)} MB${rclone ? `; rclone ${perDelivery(rclone.cpuSeconds)} (${rclone.cpuSeconds.toFixed(1)} s), s3rver answering it ${perDelivery(rclone.serverCpuSeconds)}` : ''}; load average at the end ${loadavg()[0]?.toFixed(1)}.`,
     );
   } finally {
     destroyClients(clients);
@@ -200,7 +243,7 @@ export async function syncBench(
 async function rcloneSync(
   endpoints: { s3: string; credentials?: { accessKeyId: string; secretAccessKey: string } },
   dir: string,
-): Promise<{ seconds: number; objects: number } | undefined> {
+): Promise<{ seconds: number; cpuSeconds: number; serverCpuSeconds: number; objects: number } | undefined> {
   spawnSync('bash', [join(ROOT, 'scripts/install-system-deps.sh'), 'rclone'], { stdio: 'inherit' });
   if (spawnSync('rclone', ['version'], { stdio: 'ignore' }).status !== 0) return undefined;
   // The AWS SDK inside rclone cannot use a custom CA bundle with its plain HTTP transport (s3rver is http://).
@@ -217,10 +260,15 @@ async function rcloneSync(
   };
   mkdirSync(dir, { recursive: true });
   const started = process.hrtime.bigint();
-  // Asynchronously, as the sync runs: s3rver answers from this process.
-  await execFileAsync(
-    'rclone',
+  const server = process.cpuUsage();
+  // Asynchronously, as the sync runs: s3rver answers from this process. bash's `times` prints rclone's CPU time
+  // (user and system of the shell's children) on its last line.
+  const { stdout } = await execFileAsync(
+    'bash',
     [
+      '-c',
+      'rclone "$@" >/dev/null && times',
+      'rclone',
       'sync',
       `archive:${LOCAL_BUCKET}/${RAW_MAIL_PREFIX}`,
       dir,
@@ -232,8 +280,14 @@ async function rcloneSync(
     { env, encoding: 'utf8', maxBuffer: 16 << 20 },
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const used = process.cpuUsage(server);
+  const [user = 0, system = 0] = [
+    ...(stdout.trim().split('\n').pop() ?? '').matchAll(/(\d+)m([\d.]+)s/g),
+  ].map((m) => Number(m[1]) * 60 + Number(m[2]));
   return {
     seconds,
+    cpuSeconds: user + system,
+    serverCpuSeconds: (used.user + used.system) / 1e6,
     objects: readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length,
   };
 }

@@ -12,6 +12,7 @@ import { type LockModeRun, lockMode } from '../doctor/lock-mode';
 import { type ReplicaRun, replica } from '../doctor/replica';
 import { replicaPolicyForStack, type SyncReplicasRun, syncReplicas } from '../doctor/sync-replicas';
 import { awsTransparencyKey, localTransparencyKey } from '../doctor/transparency-key';
+import { transparencyLog } from '../doctor/transparency-log';
 import { archiverHome, readRunningStack } from '../local/running-stack';
 import { out } from '../program';
 import { type ArchiveHealth, healthLines, healthView, localHealth } from '../target/health';
@@ -28,7 +29,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
   program
     .command('doctor')
     .description(
-      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, when mail was last received, dead letters, the last reconcile, the last canary round trip and the alarms firing (aws), then the health view status shows, the lock mode against what the archive already locks, the age of the replicas this machine keeps (sync), and prints the public key of the transparency log; locally, a canary round trip through the running stack; with --target aws, prints the read-only policy of a replica machine',
+      'check the setup: SES receiving, the active rule set, sandbox and quota, identities, MX and DKIM records, the alarm subscription, reputation, when mail was last received, dead letters, the last reconcile, the last canary round trip and the alarms firing (aws), then the health view status shows, the lock mode against what the archive already locks, the age of the replicas this machine keeps (sync), the head of the transparency log (signed, its tiles and newest entries hashing to its root) and prints its public key; locally, a canary round trip through the running stack; with --target aws, prints the read-only policy of a replica machine',
     )
     .action(async () => {
       const { target, configuration } = ctx.globals();
@@ -89,6 +90,8 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
         : await localTransparencyKey(home, configuration);
       kms?.destroy();
       checks.push(transparency.check);
+      const logCheck = await transparencyLog(transparency.key, run.where);
+      if (logCheck) checks.push(logCheck);
       const policy = awsDeps
         ? replicaPolicyForStack(configuration.stackName, awsDeps.region, awsDeps.outputs)
         : undefined;

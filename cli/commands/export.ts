@@ -33,6 +33,7 @@ import {
 } from '../target/bundle-file';
 import { addEncryptionOptions, type EncryptionOptions, exportEncryption } from '../target/bundle-keys';
 import { assertKnownMailbox } from '../target/mailboxes';
+import { plainLogDamage } from './seal';
 
 interface ExportOptions extends EncryptionOptions {
   out?: string;
@@ -113,22 +114,24 @@ export function registerExport(program: Command, ctx: CliContext): void {
                 },
                 progress,
               )
-            : await ctx.withArchive(async (archive, config) => {
-                await assertKnownMailbox(request.mailbox, config, archive.index);
-                return runExportJob(
-                  archive,
-                  { ...request, parts: options.parts, ...(encryption ? { encryption } : {}) },
-                  (exportId, part, count) => {
-                    const path = partPath(exportId, part, count);
-                    written.add(path);
-                    output.detail(`writing ${path}`);
-                    const stream = privateBundleStream(path);
-                    streams.add(stream);
-                    return { key: path, stream, done: finished(stream) };
-                  },
-                  progress,
-                );
-              });
+            : await ctx
+                .withArchive(async (archive, config) => {
+                  await assertKnownMailbox(request.mailbox, config, archive.index);
+                  return runExportJob(
+                    archive,
+                    { ...request, parts: options.parts, ...(encryption ? { encryption } : {}) },
+                    (exportId, part, count) => {
+                      const path = partPath(exportId, part, count);
+                      written.add(path);
+                      output.detail(`writing ${path}`);
+                      const stream = privateBundleStream(path);
+                      streams.add(stream);
+                      return { key: path, stream, done: finished(stream) };
+                    },
+                    progress,
+                  );
+                })
+                .catch(plainLogDamage('nothing was exported'));
         bar?.stop();
         if (interruption.aborted) throw interruption.reason;
         const out = outFor(record.exportId);

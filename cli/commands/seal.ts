@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { LogDamageError } from '../../shared/transparency/log-files';
 import type { CliContext } from '../context';
 import { fileProblem, UserError } from '../process/output';
 import { out } from '../program';
@@ -27,16 +28,33 @@ export function registerSeal(program: Command, ctx: CliContext): void {
     .action(async (options: { out?: string }) => {
       const output = out();
       if (options.out) await prepareOut(options.out);
-      const result = await (await ctx.operations()).seal({
-        info: (line) => output.info(line),
-        warn: (line) => output.warn(line),
-      });
+      const result = await (await ctx.operations())
+        .seal({
+          info: (line) => output.info(line),
+          warn: (line) => output.warn(line),
+        })
+        .catch(plainLogDamage('nothing was sealed'));
       if (options.out) {
         await writeFile(join(options.out, CHECKPOINT_FILE), result.checkpoint);
         await writeFile(join(options.out, KEY_FILE), `${result.key}\n`);
       }
       printReport(result, options.out);
     });
+}
+
+/**
+ * A damaged log (a file written over after its seal) said in one plain line with what to do, instead of a bug's
+ * "--verbose for the details": it is a finding about the archive, like a failed verify. Rethrows anything else.
+ */
+export function plainLogDamage(outcome: string): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof LogDamageError)
+      throw new UserError(`the transparency log is damaged: ${error.message}`, {
+        hint: `${outcome}; see docs/transparency.md#when-the-log-is-damaged`,
+        cause: error,
+      });
+    throw error;
+  };
 }
 
 async function prepareOut(dir: string): Promise<void> {

@@ -10,7 +10,8 @@ import { LockHeldError } from '../../shared/adapters/pid-lock';
 import { errorMessage } from '../../shared/errors';
 import { ReplicaConflictError, ReplicaDirectoryError } from '../../shared/replica/errors';
 import { recordReplica } from '../../shared/replica/registry';
-import { checkReplicaDirectory, type SyncReport, syncReplica } from '../../shared/replica/sync';
+import { checkReplicaDirectory } from '../../shared/replica/state';
+import { type SyncReport, syncReplica } from '../../shared/replica/sync';
 import type { CliContext } from '../context';
 import { resolveConfigPath } from '../local/data-home';
 import { archiverHome } from '../local/running-stack';
@@ -216,6 +217,10 @@ async function runOnce(
   output.result(
     `${report.ok ? 'synced' : 'synced with problems'} ${dir}: ${report.added} new message${report.added === 1 ? '' : 's'} (${humanBytes(report.bytes)}) in ${seconds} s${report.present ? `, ${report.present} already there` : ''}${report.problems.length ? `, ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} (above)` : ''}${report.pending ? `, ${report.pending} to try again` : ''}`,
   );
+  if (report.leaves)
+    output.info(
+      `  ${report.leaves} records read from the transparency log's entry bundles (up to its latest seal), the rest from the delivery log`,
+    );
   const log = report.transparency;
   if (log?.state === 'grew')
     output.info(

@@ -26,8 +26,9 @@ export class DirectoryWriteOnceStore implements WriteOnceStore {
     const full = this.path(path);
     await mkdir(dirname(full), { recursive: true });
     const temporary = `${full}.${randomBytes(6).toString('hex')}.partial`;
-    await writeFile(temporary, bytes, { flag: 'wx' });
     try {
+      // Inside the try: a write that fails part-way (a full disk) leaves no partial file behind.
+      await writeFile(temporary, bytes, { flag: 'wx' });
       // link() fails with EEXIST instead of replacing, unlike rename().
       await link(temporary, full);
       return 'created';

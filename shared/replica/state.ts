@@ -11,7 +11,7 @@
 //
 // Every file is written to a temporary name, fsynced and renamed (the journals are appended and fsynced), so a
 // crash leaves the old file or the new one, never a mix.
-import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { readIfExists } from '../adapters/read-if-exists';
@@ -23,7 +23,7 @@ import {
   parseRecordLine,
 } from '../delivery-log/record';
 import { errorMessage } from '../errors';
-import { ReplicaProgressError } from './errors';
+import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
 
 /** The directory of the replica's bookkeeping inside DIR. */
 export const REPLICA_STATE_DIR = '.mail-archiver-sync';
@@ -234,5 +234,24 @@ export async function syncDirectory(path: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Throws ReplicaDirectoryError when `dir` cannot hold a replica: not a directory, or neither empty nor a replica.
+ * A directory that does not exist yet is fine (sync creates it).
+ */
+export async function checkReplicaDirectory(dir: string): Promise<void> {
+  const info = await stat(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new ReplicaDirectoryError(`cannot use ${dir}: ${error.message}`, { cause: error });
+  });
+  if (info && !info.isDirectory()) throw new ReplicaDirectoryError(`${dir} is not a directory`);
+  if (info) {
+    const names = await readdir(dir);
+    if (names.length > 0 && !names.includes(REPLICA_STATE_DIR))
+      throw new ReplicaDirectoryError(
+        `${dir} is not a replica (it has no ${REPLICA_STATE_DIR}/ and is not empty): name a new or empty directory, or an existing replica`,
+      );
   }
 }

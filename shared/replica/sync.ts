@@ -10,7 +10,7 @@
 // It never destroys: nothing upstream is deleted through it, a message gone upstream stays in the replica, a
 // record whose object cannot be read or whose bytes do not match is reported and tried again on the next run,
 // and a UID that the replica already holds under another file stops the run (it never renumbers).
-import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DirectoryWriteOnceStore } from '../adapters/dir-write-once-store';
 import { takeLock } from '../adapters/pid-lock';
@@ -20,17 +20,19 @@ import type { DeliveryLog } from '../delivery-log/log';
 import type { DeliveryRecord } from '../delivery-log/record';
 import { errorMessage, errorName } from '../errors';
 import type { RawMailStore, WriteOnceStore } from '../ports';
+import { sealedLogCursor } from '../transparency/leaf';
 import { type MirrorResult, mirrorLog } from '../transparency/replica-log';
 import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
 import { type FetchTarget, fetchAll, ObjectMissingError, TEMPORARY_MARK } from './fetch';
 import { commitFolder } from './folder';
 import { byFolder, ensureFolders, writeMailboxFiles } from './mailbox-files';
 import { type MailboxPlan, planMailbox } from './plan';
+import { applyLeaves, readsNothingYet } from './sealed';
 import {
   appendJournal,
+  checkReplicaDirectory,
   MailboxJournal,
   newProgress,
-  REPLICA_STATE_DIR,
   type ReplicaProgress,
   type ReplicaRun,
   readJournal,
@@ -83,6 +85,11 @@ export interface SyncReport {
   present: number;
   /** Log objects read. */
   logObjects: number;
+  /**
+   * Records taken from the transparency log's entry bundles (256 a read) instead of the delivery log's objects:
+   * a first sync's records up to the latest seal (0 when the log is not sealed yet, or the replica had a cursor).
+   */
+  leaves: number;
   /** Raw bytes written. */
   bytes: number;
   problems: SyncProblem[];
@@ -106,37 +113,13 @@ export async function syncReplica(source: ReplicaSource, options: SyncOptions): 
   const now = options.now ?? (() => new Date());
   const startedAt = now();
   const paths = replicaPaths(options.dir);
-  await prepareDirectory(options.dir);
+  await checkReplicaDirectory(options.dir);
+  await mkdir(paths.journals, { recursive: true, mode: 0o700 });
   const lock = await takeLock(paths.lock);
   try {
     return await new SyncRun(source, options, startedAt, lock.tookOver).run();
   } finally {
     await lock.release();
-  }
-}
-
-async function prepareDirectory(dir: string): Promise<void> {
-  await checkReplicaDirectory(dir);
-  const paths = replicaPaths(dir);
-  await mkdir(paths.journals, { recursive: true, mode: 0o700 });
-}
-
-/**
- * Throws ReplicaDirectoryError when `dir` cannot hold a replica: not a directory, or neither empty nor a replica.
- * A directory that does not exist yet is fine (sync creates it).
- */
-export async function checkReplicaDirectory(dir: string): Promise<void> {
-  const info = await stat(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw new ReplicaDirectoryError(`cannot use ${dir}: ${error.message}`, { cause: error });
-  });
-  if (info && !info.isDirectory()) throw new ReplicaDirectoryError(`${dir} is not a directory`);
-  if (info) {
-    const names = await readdir(dir);
-    if (names.length > 0 && !names.includes(REPLICA_STATE_DIR))
-      throw new ReplicaDirectoryError(
-        `${dir} is not a replica (it has no ${REPLICA_STATE_DIR}/ and is not empty): name a new or empty directory, or an existing replica`,
-      );
   }
 }
 
@@ -148,6 +131,8 @@ class SyncRun {
   private readonly report: SyncReport;
   private progress!: ReplicaProgress;
   private seen = 0;
+  /** The transparency log could not be copied in this run (reported once; not tried again in the same run). */
+  private logCopyFailed = false;
 
   constructor(
     private readonly source: ReplicaSource,
@@ -166,6 +151,7 @@ class SyncRun {
       added: 0,
       present: 0,
       logObjects: 0,
+      leaves: 0,
       bytes: 0,
       problems: [],
       pending: 0,
@@ -181,12 +167,14 @@ class SyncRun {
 
   async run(): Promise<SyncReport> {
     this.progress = await this.loadProgress();
-    const retry = this.progress.retry;
-    this.progress.retry = [];
-    let step: DeliveryRecord[] = [...retry];
-    let keys: string[] = [];
     const stepRecords = this.options.stepRecords ?? 1000;
     const concurrency = this.options.concurrency ?? 8;
+    const retry = this.progress.retry;
+    this.progress.retry = [];
+    // The records to try again go with the first step applied (and back into the retry list if they fail again).
+    const sealed = readsNothingYet(this.progress.cursor) && (await this.applySealed(stepRecords, retry));
+    let step: DeliveryRecord[] = sealed ? [] : [...retry];
+    let keys: string[] = [];
     // The next step's log objects are read while the step before is applied (one step applied at a time: the
     // cursor moves in order). A step that fails is thrown at the next wait, before anything later is applied.
     let applying: Promise<void> = Promise.resolve();
@@ -231,18 +219,47 @@ class SyncRun {
     return this.report;
   }
 
+  /** A first sync takes what is sealed from the transparency log (sealed.ts); false when it cannot. */
+  private async applySealed(stepRecords: number, retry: DeliveryRecord[]): Promise<boolean> {
+    const upstream = this.source.transparency;
+    const copied = upstream && (await this.copyLog());
+    if (!upstream || !copied?.size) return false;
+    const cursor = await sealedLogCursor(upstream, copied.size).catch((error) => {
+      const message = `${errorMessage(error)}: the delivery log is read from its start instead`;
+      this.problem({ kind: 'transparency', message });
+    });
+    if (!cursor) return false;
+    this.report.leaves = await applyLeaves({
+      mirror: new DirectoryWriteOnceStore(this.paths.transparency),
+      size: copied.size,
+      stepRecords,
+      first: retry,
+      apply: (records) => this.applyStep(records, []),
+      onBadLeaf: (message) => this.problem({ kind: 'bad-log-line', message }),
+    });
+    this.progress.cursor = cursor;
+    await writeProgress(this.paths.progress, this.progress);
+    return true;
+  }
+
   /**
    * Copies the transparency log's new checkpoint and entries into the replica, after the deliveries (a seal
-   * covers deliveries the replica then already holds). A log that contradicts the copy is a problem of the run.
+   * covers deliveries the replica then already holds), and first too on a first sync (applySealed). A log that
+   * contradicts the copy is a problem of the run, reported once.
    */
-  private async copyLog(): Promise<void> {
-    if (!this.source.transparency) return;
+  private async copyLog(): Promise<MirrorResult | undefined> {
+    if (!this.source.transparency || this.logCopyFailed) return undefined;
     try {
-      this.report.transparency = await mirrorLog(
+      const result = await mirrorLog(
         this.source.transparency,
         new DirectoryWriteOnceStore(this.paths.transparency),
       );
+      // The report keeps what this run copied: a first sync copies before and checks again after.
+      if (!(result.state === 'current' && this.report.transparency?.state === 'grew'))
+        this.report.transparency = result;
+      return result;
     } catch (error) {
+      this.logCopyFailed = true;
       const denied = /AccessDenied|Forbidden|403/.test(`${errorName(error)} ${errorMessage(error)}`);
       this.problem({
         kind: 'transparency',
@@ -250,6 +267,7 @@ class SyncRun {
           ? `cannot read the transparency log (${errorMessage(error)}): the replica's credential needs the policy \`mail-archiver doctor --target aws\` prints, which reads transparency/ too`
           : `the transparency log: ${errorMessage(error)}`,
       });
+      return undefined;
     }
   }
 

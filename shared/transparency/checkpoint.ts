@@ -1,6 +1,7 @@
 // Checkpoints (C2SP tlog-checkpoint, https://c2sp.org/tlog-checkpoint): the signed note whose text is the log's
 // origin, its tree size and the base64 RFC 6962 root hash, one per line. This log writes no extension lines (the
 // spec does not recommend them); a checkpoint from elsewhere may carry some, and they are kept but not read.
+import { errorMessage } from '../errors';
 import { HASH_BYTES } from './merkle';
 import { type NoteSigner, type NoteVerifier, signNote, verifyNote } from './note';
 
@@ -76,4 +77,49 @@ export function openCheckpoint(note: string | Uint8Array, verifier: NoteVerifier
       `the checkpoint is of the log ${checkpoint.origin}, the key of ${verifier.name}`,
     );
   return checkpoint;
+}
+
+/**
+ * Opens `note` like openCheckpoint, but a checkpoint that does not open is one line in `errors` (prefixed by
+ * `what`, the file as the user knows it) and undefined: verify reports every problem, it never stops at the first.
+ */
+export function openCheckpointOrNote(
+  note: string | Uint8Array,
+  verifier: NoteVerifier,
+  what: string,
+  errors: string[],
+): Checkpoint | undefined {
+  try {
+    return openCheckpoint(note, verifier);
+  } catch (error) {
+    errors.push(`${what}: ${errorMessage(error)}`);
+    return undefined;
+  }
+}
+
+/**
+ * The checkpoints a user gives `verify`: the one to prove against (--checkpoint) and an older one (--previous),
+ * each opened with `verifier`. What fails goes into `errors` (naming the option), and so does a previous
+ * checkpoint of a larger tree than the given one: a log only grows (RFC 9162 section 2.1.4, consistency runs from
+ * the older, smaller tree to the newer). `opened` is false when a file given did not open.
+ */
+export function openGivenCheckpoints(
+  files: { given: string | Uint8Array; previous?: string | Uint8Array | undefined },
+  verifier: NoteVerifier,
+  errors: string[],
+): { given?: Checkpoint; previous?: Checkpoint; opened: boolean } {
+  const given = openCheckpointOrNote(files.given, verifier, 'the checkpoint given (--checkpoint)', errors);
+  const previous =
+    files.previous === undefined
+      ? undefined
+      : openCheckpointOrNote(files.previous, verifier, 'the previous checkpoint (--previous)', errors);
+  if (given && previous && previous.size > given.size)
+    errors.push(
+      `the previous checkpoint (${previous.size}) is newer than the checkpoint given (${given.size})`,
+    );
+  return {
+    ...(given ? { given } : {}),
+    ...(previous ? { previous } : {}),
+    opened: given !== undefined && (files.previous === undefined || previous !== undefined),
+  };
 }

@@ -7,10 +7,14 @@ import { advanceCursor, LOG_START, type LogCursor } from '../delivery-log/layout
 import type { DeliveryLog } from '../delivery-log/log';
 import {
   canonicalRecord,
+  type DeliveryRecord,
   deliveryIdentity,
   parseRecordLine,
   readDeliveryFacts,
 } from '../delivery-log/record';
+import { errorMessage } from '../errors';
+import type { WriteOnceStore } from '../ports';
+import { entryBundles, LogDamageError, SEALS_PREFIX } from './log-files';
 import type { LeafDelivery } from './proofs';
 import type { LeafFacts, LeafSource } from './seal';
 
@@ -47,4 +51,55 @@ export function deliveryLogSource(log: DeliveryLog): LeafSource<LogCursor> {
     facts: leafFacts,
     parseCursor: (value) => cursorSchema.parse(value),
   };
+}
+
+/**
+ * Where the delivery log stood when the tree held at most `size` leaves: the cursor of the newest seal record
+ * (`seals/<size>/<time>.json`, seal.ts) of a tree of `size` leaves or fewer. Every record of the log objects
+ * before that cursor is a leaf of that tree (appended, or a repeat of a leaf), except what the seal reported as
+ * a conflict or unreadable; a reader that takes the first `size` leaves can go on reading the log from there.
+ * Undefined when no seal record is that small. Throws LogDamageError when the record is not a seal record.
+ */
+export async function sealedLogCursor(store: WriteOnceStore, size: number): Promise<LogCursor | undefined> {
+  let newest: string | undefined;
+  for await (const path of store.list(SEALS_PREFIX)) {
+    const match = /^seals\/(\d{12})\/[^/]+\.json$/.exec(path);
+    if (match && Number(match[1]) <= size && (!newest || path > newest)) newest = path;
+  }
+  if (!newest) return undefined;
+  try {
+    const record = JSON.parse((await store.get(newest))?.toString('utf8') ?? '') as {
+      size?: unknown;
+      cursor?: unknown;
+    };
+    if (typeof record.size !== 'number' || record.size > size) throw new Error(`its size is ${record.size}`);
+    return cursorSchema.parse(record.cursor);
+  } catch (error) {
+    throw new LogDamageError(`${newest} is not a seal record (${errorMessage(error)})`, { cause: error });
+  }
+}
+
+/** The leaves of one entry bundle as delivery records, and the leaves that are not one (`leaf N: reason`). */
+export interface SealedRecords {
+  records: DeliveryRecord[];
+  errors: string[];
+}
+
+/**
+ * The first `size` leaves of a log copy as delivery records, an entry bundle (256 leaves) at a time (a partial
+ * bundle read from the full one when only that is left). The caller checked the copy against a signed checkpoint
+ * (replica-log.ts mirrorLog). Throws LogDamageError naming a bundle that is missing or too short.
+ */
+export async function* sealedRecords(store: WriteOnceStore, size: number): AsyncIterable<SealedRecords> {
+  for await (const { first, entries } of entryBundles(store, size)) {
+    const out: SealedRecords = { records: [], errors: [] };
+    for (const [i, leaf] of entries.entries()) {
+      try {
+        out.records.push(parseRecordLine(leaf.toString('utf8')));
+      } catch (error) {
+        out.errors.push(`leaf ${first + i}: ${errorMessage(error)}`);
+      }
+    }
+    yield out;
+  }
 }

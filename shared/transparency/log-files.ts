@@ -12,8 +12,11 @@ import {
   entryBundlePath,
   type LogFile,
   readEntryBundles,
+  rightEdgePaths,
   TILE_WIDTH,
   TileError,
+  TreeEdge,
+  tilePath,
 } from './tiles';
 
 /** The key prefix of the transparency log in the raw-mail bucket (AWS and the local stack): the key layout's. */
@@ -146,9 +149,115 @@ export async function readTreeEntries(
     if (error instanceof TileError) throw new LogDamageError(error.message, { cause: error });
     throw error;
   }
-  if (root && !tree.root().equals(root))
-    throw new LogDamageError(`the entries of the log do not hash to the root of its checkpoint of ${size}`);
+  if (root && !tree.root().equals(root)) {
+    // Read again on the way to the error only, to name the file.
+    const where = await locateEntryDamage(store, entryBundles(store, size)).catch(() => undefined);
+    throw new LogDamageError(
+      `the entries of the log do not hash to the root of its checkpoint of ${size}${where ? `: ${where}` : ''}`,
+    );
+  }
   return tree;
+}
+
+/** The hash tiles a tree of `size` leaves is read from at its right edge, named for a damage report. */
+export function rightEdgeTiles(size: number): string {
+  return rightEdgePaths(size)
+    .map((tile) => tile.path)
+    .join(', ');
+}
+
+/**
+ * Where entries and hash tiles disagree: the first leaf of an entry bundle whose hash is not the one its level-0
+ * tile holds (one of the two was rewritten after the seal). Undefined when every tile that can be read agrees
+ * (the tiles were rewritten to match, or are gone).
+ */
+async function locateEntryDamage(
+  store: WriteOnceStore,
+  bundles: Iterable<EntryBundle> | AsyncIterable<EntryBundle>,
+): Promise<string | undefined> {
+  for await (const { first, path, entries } of bundles) {
+    const index = first / TILE_WIDTH;
+    const tile = tilePath(0, index, entries.length);
+    const hashes = (await store.get(tile)) ?? (await store.get(tilePath(0, index)));
+    if (!hashes) continue;
+    for (const [i, entry] of entries.entries())
+      if (!leafHash(entry).equals(hashes.subarray(i * 32, (i + 1) * 32)))
+        return `leaf ${first + i} of ${path} is not the leaf ${tile} holds`;
+  }
+  return undefined;
+}
+
+/**
+ * The head of the log checked in a few reads whatever its size (doctor): the newest checkpoint is signed by the
+ * key, the hash tiles at its right edge hash to its root, and the leaves of the newest entry bundle are the ones
+ * its level-0 tile holds. Returns that checkpoint, undefined for a log never sealed. Throws LogDamageError naming
+ * the file (older entry bundles are checked by every seal and export, which read them all).
+ */
+export async function checkLogHead(
+  store: WriteOnceStore,
+  verifier: NoteVerifier,
+): Promise<Checkpoint | undefined> {
+  const latest = await readLatestCheckpoint(store, verifier);
+  if (!latest) return undefined;
+  const { size, root } = latest.checkpoint;
+  if (size === 0) return latest.checkpoint;
+  try {
+    const edge = await TreeEdge.load(size, (path) => store.get(path));
+    if (!edge.root().equals(root))
+      throw new LogDamageError(
+        `the tiles of the log do not hash to the root of its checkpoint of ${size} (${rightEdgeTiles(size)})`,
+      );
+    const index = Math.floor((size - 1) / TILE_WIDTH);
+    const width = size - index * TILE_WIDTH;
+    const path = entryBundlePath(index, width);
+    const bytes = (await store.get(path)) ?? (await store.get(entryBundlePath(index)));
+    if (!bytes) throw new LogDamageError(`${path} is missing: the log of ${size} leaves is incomplete`);
+    const newest = {
+      first: index * TILE_WIDTH,
+      path,
+      entries: decodeEntryBundle(bytes, path).slice(0, width),
+    };
+    const where = await locateEntryDamage(store, [newest]);
+    if (where) throw new LogDamageError(`the entries of the log are not its tiles' leaves: ${where}`);
+  } catch (error) {
+    if (error instanceof TileError) throw new LogDamageError(error.message, { cause: error });
+    throw error;
+  }
+  return latest.checkpoint;
+}
+
+/** An entry bundle as read: the index of its first leaf, where it was read from, its leaves. */
+export interface EntryBundle {
+  first: number;
+  path: string;
+  entries: Buffer[];
+}
+
+/**
+ * The first `size` leaves of a log, an entry bundle (256 leaves) at a time, with the index of each bundle's first
+ * leaf; a partial bundle is read from the full one when only that is left (C2SP tlog-tiles lets a log drop
+ * partial tiles once the full one exists). Throws LogDamageError naming a bundle that is missing or too short.
+ */
+export async function* entryBundles(store: WriteOnceStore, size: number): AsyncIterable<EntryBundle> {
+  for (let index = 0; index * TILE_WIDTH < size; index++) {
+    const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
+    const candidates =
+      width < TILE_WIDTH ? [entryBundlePath(index, width), entryBundlePath(index)] : [entryBundlePath(index)];
+    let bytes: Buffer | undefined;
+    let path = candidates[0] as string;
+    for (const candidate of candidates) {
+      path = candidate;
+      bytes = await store.get(candidate);
+      if (bytes) break;
+    }
+    if (!bytes)
+      throw new LogDamageError(
+        `${candidates[0]} is missing: the copy of the log holds fewer than ${size} leaves`,
+      );
+    const entries = decodeEntryBundle(bytes, path);
+    if (entries.length < width) throw new LogDamageError(`${path}: ${entries.length} entries, not ${width}`);
+    yield { first: index * TILE_WIDTH, path, entries: entries.slice(0, width) };
+  }
 }
 
 /**

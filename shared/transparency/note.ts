@@ -65,8 +65,14 @@ export function ed25519KeyId(name: string, publicKey: Uint8Array): number {
 export function checkKeyName(name: string): void {
   if (name === '' || /[\s+]/u.test(name) || hasControl(name))
     throw new SignedNoteError(
-      `"${name}" is not a key name: it must be non-empty, without spaces, '+' or controls`,
+      `${shownName(name)} is not a key name: it must be non-empty, without spaces, '+' or controls`,
     );
+}
+
+/** A name as an error shows it: quoted, controls and format characters as U+FFFD (it may come from a binary file), 40 characters at most. */
+function shownName(name: string): string {
+  const safe = name.replace(/[\p{Cc}\p{Cf}]/gu, '\uFFFD');
+  return JSON.stringify(safe.length > 40 ? `${safe.slice(0, 40)}...` : safe);
 }
 
 /** The verifier key line of a public key. */
@@ -136,6 +142,7 @@ export function formatSignedNote(note: SignedNote): string {
 export function parseSignedNote(input: string | Uint8Array): SignedNote {
   const note = typeof input === 'string' ? input : decodeUtf8(input);
   if (hasControl(note.replaceAll('\n', ''))) throw new SignedNoteError('the note has a control character');
+  if (note === '') throw new SignedNoteError('the note is empty');
   if (!note.endsWith('\n')) throw new SignedNoteError('the note does not end with a newline');
   const split = note.lastIndexOf('\n\n');
   if (split < 0) throw new SignedNoteError('the note has no blank line before its signatures');

@@ -15,9 +15,10 @@
 import { readDeliveryFacts } from '../delivery-log/record';
 import { errorMessage } from '../errors';
 import type { WriteOnceStore } from '../ports';
-import { type Checkpoint, openCheckpoint } from './checkpoint';
+import { type Checkpoint, openGivenCheckpoints } from './checkpoint';
 import {
   checkpointPath,
+  entryBundles,
   LogDamageError,
   LogOverwriteError,
   readLatestCheckpoint,
@@ -188,28 +189,11 @@ async function treeOf(
   onLeaf?: (leaf: Buffer, index: number) => void,
 ): Promise<MerkleTree> {
   const tree = new MerkleTree();
-  for (let index = 0; index * TILE_WIDTH < size; index++) {
-    const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
-    const candidates =
-      width < TILE_WIDTH ? [entryBundlePath(index, width), entryBundlePath(index)] : [entryBundlePath(index)];
-    let bytes: Buffer | undefined;
-    let path = candidates[0] as string;
-    for (const candidate of candidates) {
-      bytes = await store.get(candidate);
-      path = candidate;
-      if (bytes) break;
-    }
-    if (!bytes)
-      throw new LogDamageError(
-        `${candidates[0]} is missing: the copy of the log holds fewer than ${size} leaves`,
-      );
-    const entries = decodeEntryBundle(bytes, path);
-    if (entries.length < width) throw new LogDamageError(`${path}: ${entries.length} entries, not ${width}`);
-    for (const [i, leaf] of entries.slice(0, width).entries()) {
+  for await (const { first, entries } of entryBundles(store, size))
+    for (const [i, leaf] of entries.entries()) {
       tree.append(leafHash(leaf));
-      onLeaf?.(leaf, index * TILE_WIDTH + i);
+      onLeaf?.(leaf, first + i);
     }
-  }
   return tree;
 }
 
@@ -256,21 +240,8 @@ export interface ReplicaCheck {
 export async function checkReplicaCompleteness(input: ReplicaCheckInput): Promise<ReplicaCheck> {
   const errors: string[] = [];
   const fail = (error: string): ReplicaCheck => ({ errors: [...errors, error], proven: 0, unsealed: 0 });
-  const open = (note: Buffer, what: string): Checkpoint | undefined => {
-    try {
-      return openCheckpoint(note, input.key);
-    } catch (error) {
-      errors.push(`${what}: ${errorMessage(error)}`);
-      return undefined;
-    }
-  };
-  const given = open(input.given, 'the checkpoint given (--checkpoint)');
-  const previous = input.previous && open(input.previous, 'the previous checkpoint (--previous)');
-  if (!given || (input.previous && !previous)) return { errors, proven: 0, unsealed: 0 };
-  if (previous && previous.size > given.size)
-    errors.push(
-      `the previous checkpoint (${previous.size}) is newer than the checkpoint given (${given.size})`,
-    );
+  const { given, previous, opened } = openGivenCheckpoints(input, input.key, errors);
+  if (!given || !opened) return { errors, proven: 0, unsealed: 0 };
   let newest: StoredCheckpoint | undefined;
   try {
     const keptKey = await input.log.get(KEY_PATH);
@@ -287,10 +258,14 @@ export async function checkReplicaCompleteness(input: ReplicaCheckInput): Promis
     return fail(`the replica's copy of the log: ${errorMessage(error)}`);
   }
   if (!newest) return fail("the replica's copy of the log holds no checkpoint: run `mail-archiver sync`");
-  if (newest.checkpoint.size < given.size)
-    return fail(
-      `the replica holds the log up to ${newest.checkpoint.size} deliveries, the checkpoint given is of ${given.size}: run \`mail-archiver sync\` (the replica was last synced before that seal)`,
-    );
+  for (const [other, what] of [
+    [given, 'the checkpoint given'],
+    [previous, 'the previous checkpoint'],
+  ] as const)
+    if (other && newest.checkpoint.size < other.size)
+      return fail(
+        `the replica holds the log up to ${newest.checkpoint.size} deliveries, ${what} is of ${other.size}: run \`mail-archiver sync\` (the replica was last synced before that seal)`,
+      );
 
   const byMessage = new Map<string, ReplicaMessage>();
   for (const message of input.messages) byMessage.set(`${message.folder}\u0000${message.uid}`, message);

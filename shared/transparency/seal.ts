@@ -29,6 +29,7 @@ import {
   readLatestCheckpoint,
   readTree,
   readUncommittedEntries,
+  rightEdgeTiles,
   SEALS_PREFIX,
   type StoredCheckpoint,
   sealRecordPath,
@@ -207,7 +208,9 @@ async function loadTree<Cursor>(
   try {
     const edge = size === 0 ? TreeEdge.empty() : await TreeEdge.load(size, (path) => store.get(path));
     if (latest && !edge.root().equals(latest.checkpoint.root))
-      throw new LogDamageError(`the tiles of the log do not hash to the root of its checkpoint of ${size}`);
+      throw new LogDamageError(
+        `the tiles of the log do not hash to the root of its checkpoint of ${size} (${rightEdgeTiles(size)})`,
+      );
     const known = new Map<string, string>();
     const { entries } = await readTree(store, size, latest?.checkpoint.root);
     for (const entry of entries) {

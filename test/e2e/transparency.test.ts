@@ -306,6 +306,8 @@ describe('the transparency log on the local stack', () => {
     expect(synced.code, synced.stdout + synced.stderr).toBe(0);
     const report = JSON.parse(synced.stdout.trim().split('\n').at(-1) as string);
     expect(report.transparency).toMatchObject({ state: 'grew', size: sent, from: 0 });
+    // A first sync takes what is sealed from the log's entry bundles (sync.ts applySealed).
+    expect(report.leaves).toBe(sent);
     const mailboxDir = join(replica, MAILBOX);
     const complete = await verify(
       mailboxDir,
@@ -411,4 +413,42 @@ describe('the transparency log on the local stack', () => {
     },
     180_000,
   );
+
+  it('a sealed file written over in the S3 store: seal, export and doctor each fail in one line naming it', async () => {
+    // What an operator with the bucket's files in hand could do (the Object Lock layer keeps the locked version;
+    // readers see the current one): the newest leaf's sha256 changed in its entry bundle, on disk.
+    const { size } = await sealTo(join(work, 'before-damage'));
+    const index = Math.floor((size - 1) / 256);
+    const width = size - index * 256;
+    const tile = `${String(index).padStart(3, '0')}${width < 256 ? `.p/${width}` : ''}`;
+    const entriesDir = join(home, 's3', 'mail-archiver-raw', 'transparency', 'tile', 'entries');
+    const onDisk = join(entriesDir, `${tile}._S3rver_object`);
+    const sealedBytes = readFileSync(onDisk);
+    const at = sealedBytes.toString('latin1').lastIndexOf('"sha256":"') + '"sha256":"'.length;
+    const forged = Buffer.from(sealedBytes);
+    forged[at] = forged[at] === 0x30 ? 0x31 : 0x30;
+    writeFileSync(onDisk, forged);
+    const named = `leaf ${size - 1} of tile/entries/${tile} is not the leaf tile/0/${tile} holds`;
+    try {
+      for (const args of [['seal'], ['export', MAILBOX, '--out', join(work, 'damaged.tar.gz')]]) {
+        const result = await cli(args);
+        expect(result.code, result.stdout + result.stderr).toBe(1);
+        expect(result.stderr).toContain(`mail-archiver: the transparency log is damaged: `);
+        expect(result.stderr).toContain(named);
+        expect(result.stderr).toMatch(/nothing was (sealed|exported); see docs\/transparency\.md/);
+        expect(result.stderr).not.toMatch(/--verbose|^\s+at /m);
+      }
+      expect(readdirSync(work)).not.toContain('damaged.tar.gz');
+      const doctor = await cli(['doctor']);
+      expect(doctor.code, doctor.stdout).toBe(1);
+      expect(doctor.stdout).toMatch(/^fail\s+transparency log\s+damaged: /m);
+      expect(doctor.stdout).toContain(named);
+    } finally {
+      writeFileSync(onDisk, sealedBytes);
+    }
+    // The sealed bytes back: the log goes on as before.
+    const doctor = await cli(['doctor']);
+    expect(doctor.stdout).toMatch(/^ok\s+transparency log\s+checkpoint of \d+ deliveries/m);
+    expect((await cli(['seal'])).code).toBe(0);
+  }, 180_000);
 });

@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DirectoryWriteOnceStore } from '../../../shared/adapters/dir-write-once-store';
 import { FileRawMailStore } from '../../../shared/adapters/file-store';
 import { fileBaseName } from '../../../shared/bundle/layout';
 import { LOG_START } from '../../../shared/delivery-log/layout';
@@ -98,7 +99,7 @@ function tree(dir: string, state = false): Map<string, Buffer> {
 
 /** Temporary files, partial downloads and locks under `dir`. */
 const leftovers = (dir: string) =>
-  [...tree(dir, true).keys()].filter((p) => /\.tmp-|\/tmp\/|\.lock$|(^|\/)lock$/.test(p));
+  [...tree(dir, true).keys()].filter((p) => /\.tmp-|\/tmp\/|\.lock$|(^|\/)lock$|\.partial$/.test(p));
 
 /** What a failed run left must count nothing half-written as done. */
 async function expectNothingHalfWritten(dir: string, reference: Map<string, Buffer>) {
@@ -193,4 +194,29 @@ describe.skipIf(mountProblem !== undefined)('sync on a full disk', () => {
     console.log(`full disk: ${failed} of ${sizes} sizes failed with ENOSPC`);
     expect(failed).toBeGreaterThan(10);
   }, 120_000);
+
+  it("a log file that does not fit leaves no partial file behind (the replica's copy of the transparency log)", async () => {
+    // tmpfs refuses to shrink below what it holds: the first test's replica goes first.
+    rmSync(join(disk, 'replica'), { recursive: true, force: true });
+    const dir = join(disk, 'log-copy');
+    rmSync(dir, { recursive: true, force: true });
+    remount(8 * PAGE);
+    try {
+      const copy = new DirectoryWriteOnceStore(dir);
+      await copy.putOnce('key.pub', Buffer.from('origin+01234567+AAAA\n'));
+      let error: unknown;
+      await copy.putOnce('tile/entries/000', Buffer.alloc(64 * PAGE, 7)).catch((e) => {
+        error = e;
+      });
+      expect((error as { code?: string }).code).toBe('ENOSPC');
+      expect(leftovers(dir)).toEqual([]);
+      expect(await copy.get('tile/entries/000')).toBeUndefined();
+      // With room again, the same file is written whole.
+      remount(64 << 20);
+      expect(await copy.putOnce('tile/entries/000', Buffer.alloc(64 * PAGE, 7))).toBe('created');
+      expect(leftovers(dir)).toEqual([]);
+    } finally {
+      remount(64 << 20);
+    }
+  });
 });

@@ -113,6 +113,16 @@ describe('the read-only policy doctor --target aws prints', () => {
     expect(await allowed('s3:GetObject', 'arn:aws:s3:::raw-bucket/transparency/tile/entries/000')).toBe(
       'Allowed',
     );
+    // A first sync takes the log's cursor from the latest seal record.
+    expect(
+      await allowed('s3:ListBucket', 'arn:aws:s3:::raw-bucket', { 's3:prefix': 'transparency/seals/' }),
+    ).toBe('Allowed');
+    expect(
+      await allowed(
+        's3:GetObject',
+        'arn:aws:s3:::raw-bucket/transparency/seals/000000006000/2026-12-06T03:00:00.000Z.json',
+      ),
+    ).toBe('Allowed');
     expect(
       await allowed('s3:PutObject', 'arn:aws:s3:::raw-bucket/transparency/checkpoints/000000000001'),
     ).not.toBe('Allowed');

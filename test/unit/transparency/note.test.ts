@@ -72,6 +72,8 @@ describe('signed notes (C2SP signed-note)', () => {
     expect(() => verifyNote(GO_NOTE.replace('\u2014', '-'), verifier)).toThrow(/signature line 1/);
     expect(() => verifyNote(GO_NOTE.replace('problem,', 'problem,\r'), verifier)).toThrow(/control/);
     expect(() => verifyNote(Buffer.from([0xff, 0x0a, 0x0a]), verifier)).toThrow(/not UTF-8/);
+    // An empty file given as --checkpoint: said so, not "does not end with a newline".
+    expect(() => verifyNote('', verifier)).toThrow(/^the note is empty$/);
   });
 
   it('key strings: round trip, wrong key ID, wrong type, bad names', () => {
@@ -83,6 +85,17 @@ describe('signed notes (C2SP signed-note)', () => {
     expect(() => parseVerifierKey('PeterNeumann+c74f20a3+AhpC')).toThrow(/not an Ed25519 key/);
     expect(() => parseVerifierKey('no key here')).toThrow(/not a note verifier key/);
     expect(() => ed25519KeyId('two words', Buffer.alloc(32))).toThrow(/not a key name/);
+    // A binary file given as --key: the message shows no raw control bytes and stays one short line.
+    const binary = `${'\u0007\u001b[2J\u0000\u009b'.repeat(100)}+01234567+AQ==`;
+    expect(() => parseVerifierKey(binary)).toThrow(SignedNoteError);
+    try {
+      parseVerifierKey(binary);
+    } catch (error) {
+      const message = (error as Error).message;
+      expect(message).not.toMatch(/\p{Cc}/u);
+      expect(message.length).toBeLessThan(160);
+      expect(message).toMatch(/is not a key name/);
+    }
     expect(() => KeyFileSigner.parse(GO_VERIFIER)).toThrow(/not a note signer key/);
   });
 

@@ -164,6 +164,13 @@ describe("the replica's copy of the log", () => {
         /holds the log up to 340 deliveries, the checkpoint given is of 400: run `mail-archiver sync`/,
       ),
     ]);
+    // --previous newer than the copy (and than the checkpoint given): named, not a RangeError from the tree.
+    expect((await check(all, one.checkpoint, ahead)).errors).toEqual([
+      'the previous checkpoint (400) is newer than the checkpoint given (300)',
+      expect.stringMatching(
+        /holds the log up to 340 deliveries, the previous checkpoint is of 400: run `mail-archiver sync`/,
+      ),
+    ]);
     const stranger = new KeyFileSigner(ORIGIN, generateKeyPairSync('ed25519').privateKey);
     expect(
       (

@@ -5,7 +5,12 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../../shared/transparency/checkpoint';
-import { LogDamageError, readCheckpoints, readTree } from '../../../shared/transparency/log-files';
+import {
+  checkLogHead,
+  LogDamageError,
+  readCheckpoints,
+  readTree,
+} from '../../../shared/transparency/log-files';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../../shared/transparency/merkle';
 import { KeyFileSigner, parseVerifierKey } from '../../../shared/transparency/note';
 import { KEY_PATH, type LeafSource, seal } from '../../../shared/transparency/seal';
@@ -159,17 +164,28 @@ describe('seal', () => {
   });
 
   it('refuses a store whose files do not match its checkpoint, or whose checkpoint is by another key', async () => {
-    const { store, log, run } = setup();
+    const { store, signer, log, run } = setup();
     log.put('a', ['INBOX/1', 'h1'], ['INBOX/2', 'h2'], ['INBOX/3', 'h3']);
     await run();
     const tile = store.files.get('tile/0/000.p/3') as Buffer;
     store.files.set('tile/0/000.p/3', Buffer.from(tile.map((b, i) => (i === 0 ? b ^ 1 : b))));
-    await expect(run()).rejects.toThrow(/tiles of the log do not hash to the root/);
+    // Each damage names the files it is in (found live: the messages named none).
+    await expect(run()).rejects.toThrow(/tiles of the log do not hash to the root.*tile\/0\/000\.p\/3/);
+    // doctor's few reads find it too.
+    await expect(checkLogHead(store, signer.verifier)).rejects.toThrow(/tile\/0\/000\.p\/3/);
     store.files.set('tile/0/000.p/3', tile);
+    expect((await checkLogHead(store, signer.verifier))?.size).toBe(3);
     const entries = store.files.get('tile/entries/000.p/3') as Buffer;
     store.files.set('tile/entries/000.p/3', Buffer.from(entries.toString().replace('h2', 'h9')));
     await expect(run()).rejects.toThrow(LogDamageError);
+    await expect(run()).rejects.toThrow(
+      /entries of the log do not hash to the root .*: leaf 1 of tile\/entries\/000\.p\/3 is not the leaf tile\/0\/000\.p\/3 holds/,
+    );
+    await expect(checkLogHead(store, signer.verifier)).rejects.toThrow(
+      /not its tiles' leaves: leaf 1 of tile\/entries\/000\.p\/3/,
+    );
     store.files.set('tile/entries/000.p/3', entries);
+    expect(await checkLogHead(new MemoryWriteOnceStore(), signer.verifier)).toBeUndefined();
     const other = new KeyFileSigner(ORIGIN, generateKeyPairSync('ed25519').privateKey);
     await expect(seal({ store, signer: other, source: log })).rejects.toThrow(/not signed by the key/);
   });
