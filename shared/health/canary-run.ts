@@ -214,8 +214,8 @@ export interface CanaryRoundTrip {
 /**
  * One canary round trip now (the local stack's `doctor`): a run (which judges the previous canary and sends the
  * next), then the new canary's trail every `pollMs` until it is indexed or `waitMs` passed, judged with `waitMs`
- * as its window (the raw objects are searched once, at the end, when it is not indexed). Throws what runCanary
- * throws.
+ * as its window (the raw objects are searched once, at the end, when it is not indexed), and recorded as the
+ * round trip last judged. Throws what runCanary throws.
  */
 export async function canaryRoundTrip(
   deps: CanaryRunDeps,
@@ -239,5 +239,11 @@ export async function canaryRoundTrip(
   // Judged once the window has closed: a canary not indexed by then is lost, not pending.
   const at = new Date(Math.max(now().getTime(), Date.parse(trail.sentAt) + options.waitMs + 1));
   const verdict = judgeCanary(trail, window, at);
+  // Recorded as the round trip last judged, so the health view shown right after (doctor prints it) is this
+  // canary's and not the one before. The next run judges the same canary again, by its trail then.
+  const next: CanaryRecord = { ...record, previous: { trail, verdict } };
+  await deps.store.write({ bucket: deps.bucket, key: CANARY_RECORD_KEY }, Buffer.from(JSON.stringify(next)), {
+    contentType: 'application/json',
+  });
   return { trail, verdict, line: describeCanary(trail, verdict, window) };
 }

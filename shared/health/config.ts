@@ -45,7 +45,7 @@ export const healthSchema = z
             'Minutes a canary may take from SES sending to the index before it counts as late; at most `everyHours`.',
           ),
         pingUrl: z
-          .url({ protocol: /^https?$/ })
+          .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
           .optional()
           .describe(
             'Called (GET) after each canary round trip that arrived on time, the healthchecks.io convention: your monitoring notices silence even when the alarm topic breaks. An unreachable URL is logged and counted, never fails the canary.',

@@ -33,7 +33,6 @@ import {
   checkReplicaDirectory,
   MailboxJournal,
   newProgress,
-  REPLICA_STATE_DIR,
   type ReplicaProgress,
   type ReplicaRun,
   readJournal,

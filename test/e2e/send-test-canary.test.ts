@@ -2,7 +2,10 @@
 // running local stack's SMTP listener (in SES's role) and follows it into S3 (s3rver) and the index (DynamoDB
 // Local). Ingest is stopped the way the doctor test stops it: the stack's delivery into the archive throws, so
 // the listener stores the message like SES and parks its notification in the dead letters.
+
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTransport } from 'nodemailer';
@@ -81,6 +84,58 @@ describe('send-test --canary on the running local stack', () => {
     expect(deadLetters()).toHaveLength(before);
   }, 120_000);
 
+  it('--ping calls health.canary.pingUrl after an on-time round trip and says how it went; without it, never', async () => {
+    const paths: string[] = [];
+    const server = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      res.end('OK');
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const { port } = server.address() as AddressInfo;
+    const file = JSON.parse(readFileSync(join(ROOT, 'mail-archiver.config.json'), 'utf8'));
+    const withPing = (pingUrl: string) => {
+      const path = join(home, `ping-${paths.length}-${pingUrl.length}.json`);
+      writeFileSync(path, JSON.stringify({ ...file, health: { canary: { pingUrl } } }));
+      return path;
+    };
+    try {
+      const reachable = withPing(`http://127.0.0.1:${port}/hc-uuid`);
+      // A local round trip is no proof the deployed canary works: it pings only when asked to.
+      expect((await cli(['--config', reachable, 'send-test', '--canary'])).code).toBe(0);
+      expect(paths).toEqual([]);
+      const pinged = await cli(['--config', reachable, 'send-test', '--canary', '--ping']);
+      expect(pinged.code, pinged.stderr).toBe(0);
+      expect(pinged.stdout).toMatch(/^ok\s+ping\s+called 127\.0\.0\.1:\d+ after the on-time round trip/m);
+      expect(paths).toEqual(['/hc-uuid']);
+      const json = JSON.parse(
+        (await cli(['--config', reachable, '--json', 'send-test', '--canary', '--ping'])).stdout,
+      );
+      expect(json).toMatchObject({ status: 'ok', ping: 'ok' });
+      // Unreachable: the canary line stays ok; the ping line fails with the reason, and the exit is 1.
+      const closed = createServer();
+      await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+      const closedPort = (closed.address() as AddressInfo).port;
+      await new Promise((done) => closed.close(done));
+      const unreachable = await cli([
+        '--config',
+        withPing(`http://127.0.0.1:${closedPort}/x`),
+        'send-test',
+        '--canary',
+        '--ping',
+      ]);
+      expect(unreachable.code).toBe(1);
+      expect(unreachable.stdout).toMatch(/^ok\s+canary\s/m);
+      expect(unreachable.stdout).toMatch(/^fail\s+ping\s+ping 127\.0\.0\.1:\d+: .*ECONNREFUSED/m);
+      // No ping URL configured: an error naming the field, nothing sent.
+      const none = await cli(['send-test', '--canary', '--ping']);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/--ping needs health\.canary\.pingUrl/);
+      expect(none.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await new Promise((done) => server.close(done));
+    }
+  }, 180_000);
+
   it('one health view: doctor and status show the same, in text and --json, from the local services', async () => {
     if (!stack) throw new Error('stack not running');
     await createTransport({
@@ -94,7 +149,7 @@ describe('send-test --canary on the running local stack', () => {
       subject: 'health view',
       text: 'hello\n',
     });
-    // A canary before doctor's own: doctor's run judges it, and the view shows that round trip.
+    // A canary before doctor's own; the view doctor prints shows doctor's own round trip, as status does after.
     expect((await cli(['send-test', '--canary'])).code).toBe(0);
     const reconcile = await cli(['reconcile']);
     expect(reconcile.code, reconcile.stdout + reconcile.stderr).toBe(0);

@@ -5,7 +5,7 @@ import { memoryStore } from '../../../scripts/bench-support';
 import { MemoryMailIndex } from '../../../shared/adapters/memory-index';
 import { archiveReceivedMail } from '../../../shared/archive/ingest';
 import { readObject } from '../../../shared/archive/raw-object';
-import { type CanaryRecord, runCanary } from '../../../shared/health/canary-run';
+import { type CanaryRecord, canaryRoundTrip, runCanary } from '../../../shared/health/canary-run';
 import { CANARY_RECORD_KEY } from '../../../shared/index/schema';
 import type { MailSender } from '../../../shared/ports';
 import { exampleConfig } from '../../support/config';
@@ -49,26 +49,28 @@ function world(pingUrl?: string) {
   };
   const pings: string[] = [];
   let pingFails = false;
-  const run = () =>
-    runCanary({
-      config,
-      store,
-      bucket: 'raw',
-      index,
-      sender,
-      findStored: async (canary) => storedAt.get(canary.sesMessageId ?? ''),
-      ping: async (url) => {
-        pings.push(url);
-        if (pingFails) throw new Error('getaddrinfo ENOTFOUND hc-ping.invalid');
-      },
-      now: () => clock,
-    });
+  const deps = () => ({
+    config,
+    store,
+    bucket: 'raw',
+    index,
+    sender,
+    findStored: async (canary: { sesMessageId?: string }) => storedAt.get(canary.sesMessageId ?? ''),
+    ping: async (url: string) => {
+      pings.push(url);
+      if (pingFails) throw new Error('getaddrinfo ENOTFOUND hc-ping.invalid');
+    },
+    now: () => clock,
+  });
+  const run = () => runCanary(deps());
+  const roundTrip = (waitMs: number) => canaryRoundTrip(deps(), { waitMs, pollMs: 10 });
   return {
     config,
     index,
     sent,
     pings,
     run,
+    roundTrip,
     record: async () =>
       JSON.parse(
         (await readObject(store, { bucket: 'raw', key: CANARY_RECORD_KEY })).toString('utf8'),
@@ -84,6 +86,25 @@ function world(pingUrl?: string) {
     },
   };
 }
+
+describe('canaryRoundTrip (doctor and send-test --canary on the local stack)', () => {
+  it('records the round trip it just judged: the health view shows this canary, not the one before', async () => {
+    const w = world();
+    const first = await w.roundTrip(30_000);
+    expect(first.verdict.outcome).toBe('on-time');
+    // A fresh archive: doctor said ok, so the view must not say "no round trip judged yet".
+    expect((await w.record()).previous).toEqual({ trail: first.trail, verdict: first.verdict });
+    w.later(1);
+    w.take('stored only');
+    const second = await w.roundTrip(100);
+    expect(second.verdict.outcome).toBe('not-indexed');
+    expect((await w.record()).previous).toEqual({ trail: second.trail, verdict: second.verdict });
+    // The next scheduled-style run judges that same canary again, by its trail now: still not indexed.
+    w.later(6);
+    w.take('delivered');
+    expect((await w.run()).judged?.verdict.outcome).toBe('not-indexed');
+  });
+});
 
 describe('runCanary', () => {
   it('first run: sends from and to the canary address, judges nothing; next run finds it archived on time', async () => {

@@ -57,9 +57,12 @@ describe('the health section of the config', () => {
     expect(errorOf({ health: { canary: { everyHours: 1, windowMinutes: 90 } } })).toMatch(
       /health\.canary\.windowMinutes: must be at most everyHours \(1 h\)/,
     );
-    expect(errorOf({ health: { canary: { pingUrl: 'ftp://hc-ping.example/abc' } } })).toMatch(
-      /health\.canary\.pingUrl/,
-    );
+    // The reason, not zod's bare "Invalid URL": a file:// or ftp:// URL is a URL, just not one we call.
+    for (const pingUrl of ['ftp://hc-ping.example/abc', 'file:///etc/passwd', 'not a url', 'http://']) {
+      expect(errorOf({ health: { canary: { pingUrl } } })).toMatch(
+        /health\.canary\.pingUrl: must be an http:\/\/ or https:\/\/ URL/,
+      );
+    }
     expect(errorOf({ health: { canary: { address: 'canary+x@example.com' } } })).toMatch(
       /health\.canary\.address: must be an email address/,
     );
