@@ -1,13 +1,11 @@
 // `mail-archiver status`: what runs, where the data is, and the messages per mailbox and folder.
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parseLogObjectKey } from '../../shared/delivery-log/layout';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { listReplicas, type ReplicaStanding, replicaStanding } from '../../shared/replica/registry';
 import type { CliContext } from '../context';
 import { age } from '../doctor/sync-replicas';
-import { describeDataHome, resolveDataHome } from '../local/data-home';
+import { DATA_SIZE_ENTRIES, dataHomeSize, describeDataHome, resolveDataHome } from '../local/data-home';
 import { readRunningStack } from '../local/running-stack';
 import { describeError, rootCause } from '../process/describe-error';
 import { formatTable, humanBytes, UserError } from '../process/output';
@@ -24,14 +22,14 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       const dataHome = resolveDataHome();
       const home = dataHome.path;
       const running = target === 'local' ? readRunningStack(home) : undefined;
-      const dataBytes = target === 'local' ? directorySize(home) : undefined;
+      const dataSize = target === 'local' ? dataHomeSize(home) : undefined;
       if (target === 'local') {
         output.result(
           running
             ? `local stack: running (pid ${running.pid}, since ${running.startedAt})\n  SMTP      smtp://${running.smtp?.host}:${running.smtp?.port}\n  S3        ${running.endpoints.s3}\n  DynamoDB  ${running.endpoints.dynamodb}${running.smarthost ? `\n  forwards  smtp://${running.smarthost.host}:${running.smarthost.port}` : ''}`
             : 'local stack: not running (npm start runs it); services started for this command',
         );
-        output.result(`data: ${describeDataHome(dataHome)}, ${humanBytes(dataBytes ?? 0)}`);
+        output.result(`data: ${describeDataHome(dataHome)}, ${describeDataSize(home, dataSize)}`);
       } else {
         output.result(`target: AWS stack ${configuration.stackName}`);
       }
@@ -87,7 +85,12 @@ export function registerStatus(program: Command, ctx: CliContext): void {
                     endpoints: { s3: running.endpoints.s3, dynamodb: running.endpoints.dynamodb },
                   }
                 : null,
-              data: { path: home, source: dataHome.source, bytes: dataBytes },
+              data: {
+                path: home,
+                source: dataHome.source,
+                bytes: dataSize?.bytes,
+                ...(dataSize && !dataSize.complete ? { bytesAtLeast: true } : {}),
+              },
             }
           : { stackName: configuration.stackName }),
         folders,
@@ -180,16 +183,8 @@ function replicaLine(r: ReplicaRow, now = new Date()): string {
   return `${r.dir}: ${last}${failed}; ${behind}`;
 }
 
-/** Bytes under a directory, 0 when it does not exist yet. */
-function directorySize(dir: string): number {
-  let total = 0;
-  try {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      total += entry.isDirectory() ? directorySize(path) : statSync(path).size;
-    }
-  } catch {
-    // not created yet
-  }
-  return total;
+/** The size part of the data line: exact, or (a large archive) a lower bound and how to count it all. */
+function describeDataSize(home: string, size: { bytes: number; complete: boolean } | undefined): string {
+  if (!size || size.complete) return humanBytes(size?.bytes ?? 0);
+  return `more than ${humanBytes(size.bytes)} (its first ${DATA_SIZE_ENTRIES.toLocaleString('en-US')} files and folders; du -sh "${home}" counts all)`;
 }

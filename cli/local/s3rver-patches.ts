@@ -6,6 +6,8 @@
 //  - rememberBucketSettings: bucket CORS/website settings kept in memory, a put or delete seen at once
 //    (test/integration/local-listing.test.ts, "shows a bucket CORS setting put, then deleted").
 //  - continueListingsWithoutDes: ListObjectsV2 past 1,000 keys on OpenSSL 3 (test/integration/local-listing.test.ts).
+//  - listWithoutRereading: a listing's pages read a large folder once, not once a page, and stat no file
+//    (test/integration/local-listing.test.ts; the growth it removes: docs/benchmarks.md, Scale).
 //  - honourIfNoneMatch (cli/local/conditional-writes.ts): S3's conditional PUT (If-None-Match: *) for the
 //    transparency log's write-once files.
 //  - requireAccessKeyId (cli/local/s3-access.ts): unsigned requests and other key ids get 403
@@ -13,10 +15,10 @@
 // Beside the corrections, patchS3rver installs the Object Lock layer (cli/local/object-lock/layer.ts: versioning,
 // retention, legal holds), which must sit between s3rver's XML encoder and the listing correction.
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readdirSync, statSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type S3rver from 's3rver';
@@ -40,6 +42,7 @@ export function patchS3rver(
   const { dataDir, credentials, governanceBypassKeyIds } = options;
   answerPutsOnceWritten((server as unknown as { store: S3rverStore }).store);
   rememberBucketSettings((server as unknown as { store: SubresourceStore }).store);
+  listWithoutRereading((server as unknown as { store: ListingStore }).store);
   continueListingsWithoutDes(server as unknown as KoaLike);
   honourIfNoneMatch(server as unknown as Parameters<typeof honourIfNoneMatch>[0]);
   // Spliced in at [2] after the listing correction was: the layer runs first, then the listing correction.
@@ -208,4 +211,114 @@ function continueListingsWithoutDes(app: KoaLike): void {
   };
   // [0] logs, [1] encodes plain-object bodies as XML after the rest ran: ours goes right after it.
   app.middleware.splice(2, 0, listing);
+}
+
+/** The parts of s3rver 3.7.1's FilesystemStore (pinned) that listWithoutRereading replaces and uses. */
+interface ListingStore {
+  getBucketPath(bucket: string): string;
+  getMetadata(bucket: string, key: string): Promise<Record<string, string>>;
+  listObjects(
+    bucket: string,
+    options: { delimiter?: string; startAfter?: string; prefix?: string; maxKeys?: number },
+  ): Promise<{ objects: unknown[]; commonPrefixes: string[]; isTruncated: boolean }>;
+}
+
+/** A folder read once: its entries in name order, and its modification time then. */
+interface FolderListing {
+  mtimeMs: number;
+  entries: { name: string; folder: boolean }[];
+}
+
+/**
+ * s3rver's ListObjectsV2 reads the whole folder of the keys again for every page of 1,000 and stats every file
+ * before the page's start: a listing of n keys in one folder cost about n^2/1,000 file system calls (reindex at
+ * 41,680 messages: 42 pages over a folder of 125,000 files). The same listing (same order, same keys, same
+ * fields: s3rver 3.7.1's FilesystemStore.listObjects with its `walk`) reads each folder's entries with their types
+ * (no stat), and keeps a large folder's entries for the next page while the folder's modification time is
+ * unchanged. Kept only when that time is more than 2 s older than the read: a file system stamps times at a
+ * coarse tick, so a folder changed in the same tick as the read could keep its time; a later change then stamps
+ * a later time. Windows' key encoding (s3rver's encodeKeyPath) is not handled: the local stack runs on Linux and
+ * macOS.
+ */
+function listWithoutRereading(store: ListingStore): void {
+  const require = createRequire(import.meta.url);
+  const S3Object = require('s3rver/lib/models/object') as new (
+    bucket: string,
+    key: string,
+    content: null,
+    metadata: Record<string, string>,
+  ) => unknown;
+  const OBJECT_SUFFIX = '._S3rver_object';
+  const kept = new Map<string, FolderListing>();
+  const entriesOf = (folder: string): FolderListing['entries'] => {
+    const { mtimeMs } = statSync(folder);
+    const known = kept.get(folder);
+    if (known && known.mtimeMs === mtimeMs) return known.entries;
+    // In s3rver's order: libuv's scandir sorts the names (strcmp), with or without their types.
+    const entries = readdirSync(folder, { withFileTypes: true }).map((entry) => ({
+      name: entry.name,
+      folder: entry.isDirectory(),
+    }));
+    kept.delete(folder);
+    if (entries.length >= 1000 && Date.now() - mtimeMs > 2000) {
+      kept.set(folder, { mtimeMs, entries });
+      // A few large folders at most (the raw mail's, the sidecars'): the oldest kept goes first.
+      if (kept.size > 4) kept.delete(kept.keys().next().value as string);
+    }
+    return entries;
+  };
+  function* walk(folder: string, descend: (path: string) => boolean): Generator<string> {
+    for (const entry of entriesOf(folder)) {
+      const path = posix.join(folder, entry.name);
+      if (!entry.folder) yield path;
+      else if (descend(path)) yield* walk(path, descend);
+    }
+  }
+  store.listObjects = async (bucket, options) => {
+    const { delimiter = '', startAfter = '', prefix = '', maxKeys = Number.POSITIVE_INFINITY } = options;
+    const bucketPath = store.getBucketPath(bucket);
+    const startAfterPath = `${bucketPath}/${startAfter}`;
+    const prefixPath = `${bucketPath}/${prefix}`;
+    const descend = (folder: string) => {
+      // Folders wholly before startAfter, beneath a common prefix, or outside the prefix are not read.
+      if (folder < startAfterPath && !startAfterPath.includes(folder)) return false;
+      if (folder.startsWith(prefixPath))
+        return !(delimiter && folder.slice(prefixPath.length).includes(delimiter));
+      return prefixPath.startsWith(folder);
+    };
+    const commonPrefixes = new Set<string>();
+    const keys: string[] = [];
+    let isTruncated = false;
+    for (const path of walk(bucketPath, descend)) {
+      if (!path.endsWith(OBJECT_SUFFIX)) continue;
+      const key = path.slice(bucketPath.length + 1, -OBJECT_SUFFIX.length);
+      if (key <= startAfter || !key.startsWith(prefix)) continue;
+      if (delimiter) {
+        const at = key.slice(prefix.length).indexOf(delimiter);
+        if (at !== -1) {
+          commonPrefixes.add(key.slice(0, prefix.length + at + 1));
+          continue;
+        }
+      }
+      if (keys.length < maxKeys) keys.push(key);
+      else {
+        isTruncated = true;
+        break;
+      }
+    }
+    const metadata = await Promise.all(
+      keys.map((key) =>
+        store.getMetadata(bucket, key).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') return undefined;
+          throw error;
+        }),
+      ),
+    );
+    const objects: unknown[] = [];
+    keys.forEach((key, i) => {
+      const found = metadata[i];
+      if (found !== undefined) objects.push(new S3Object(bucket, key, null, found));
+    });
+    return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated };
+  };
 }

@@ -16,6 +16,7 @@ import {
   rawMailKey,
   rowFromItem,
 } from '../../shared/index/schema';
+import { CONTENT_RULE } from '../../shared/mail/content-identity';
 import type { ForwardLedger, MailIndex, RawMailStore } from '../../shared/ports';
 import { exampleConfig } from '../../test/support/config';
 
@@ -77,6 +78,9 @@ function sidecar(i: number): Buffer {
       sesMessageId: id(i),
       messageKey,
       sha256: sha(i),
+      // Indexed under the current content rule: reindex has nothing to mark.
+      contentSha256: sha(i),
+      contentRule: CONTENT_RULE,
       receipts: [
         {
           notification: {

@@ -266,7 +266,8 @@ function checkMaildir(
     const where = `${message.folder} UID ${message.uid} (${message.file})`;
     const facts = files.get(message.file);
     if (!facts) {
-      errors.push(`${where}: file missing`);
+      // The received time too: what a user searching another copy for it has to go on.
+      errors.push(`${where}: file missing (received ${message.receivedAt})`);
       continue;
     }
     const name = message.file.split('/').pop() ?? '';

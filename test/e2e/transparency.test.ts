@@ -35,6 +35,12 @@ import { hasOpenssl, startOpensslTsa } from '../support/openssl-tsa';
 
 const run = promisify(execFile);
 const opensslPresent = await hasOpenssl();
+const unsharePresent = await run('unshare', ['-rn', 'true']).then(
+  () => true,
+  () => false,
+);
+if (!unsharePresent)
+  console.warn('SKIPPED: the offline verify case needs unshare -rn (util-linux, user namespaces enabled)');
 if (!opensslPresent)
   console.warn('SKIPPED: the RFC 3161 replica case needs the openssl binary (Debian package openssl)');
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -451,4 +457,47 @@ describe('the transparency log on the local stack', () => {
     expect(doctor.stdout).toMatch(/^ok\s+transparency log\s+checkpoint of \d+ deliveries/m);
     expect((await cli(['seal'])).code).toBe(0);
   }, 180_000);
+
+  it.skipIf(!unsharePresent)(
+    'verify needs no network and no credentials: a bundle proven, a message file deleted named with its received time',
+    async () => {
+      const dir = join(work, 'unpacked-offline');
+      mkdirSync(dir);
+      await run('tar', ['-xzf', join(work, 'alice.tar.gz'), '-C', dir]);
+      // A network namespace with no interface but loopback, and no environment at all (no AWS credentials).
+      const offline = async (target: string) => {
+        try {
+          const { stdout } = await run(
+            'env',
+            [
+              '-i',
+              `PATH=${process.env.PATH}`,
+              `HOME=${home}`,
+              'unshare',
+              '-rn',
+              'node',
+              join(ROOT, 'cli/bin.js'),
+            ].concat(['--json', 'verify', target, ...trust(second())]),
+            { cwd: ROOT },
+          );
+          return { code: 0, report: JSON.parse(stdout.trim().split('\n').at(-1) as string) };
+        } catch (error) {
+          const e = error as { stdout: string; code: number };
+          return { code: e.code, report: JSON.parse(e.stdout.trim().split('\n').at(-1) as string) };
+        }
+      };
+      expect(await offline(dir)).toMatchObject({ code: 0, report: { ok: true } });
+      const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+        messages: { file: string; folder: string; uid: number; receivedAt: string }[];
+      };
+      const gone = manifest.messages[1] as (typeof manifest.messages)[number];
+      rmSync(join(dir, gone.file));
+      const missing = await offline(dir);
+      expect(missing.code).toBe(1);
+      expect(missing.report.errors).toContainEqual(
+        `${gone.folder} UID ${gone.uid} (${gone.file}): file missing (received ${gone.receivedAt})`,
+      );
+    },
+    120_000,
+  );
 });

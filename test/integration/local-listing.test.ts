@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DeleteBucketCorsCommand,
+  DeleteObjectCommand,
   GetBucketCorsCommand,
   ListObjectsV2Command,
   PutBucketCorsCommand,
@@ -73,6 +74,23 @@ describe('listing several thousand objects on the local S3 server', () => {
     expect(last.IsTruncated).toBe(false);
     expect(last.NextContinuationToken).toBeUndefined();
     expect(last.KeyCount).toBe(1);
+  });
+
+  // A large folder's entries are kept between pages (cli/local/s3rver-patches.ts listWithoutRereading) only while
+  // the folder is unchanged: a key written or deleted after a listing shows in the next one, page by page.
+  it('lists a key written, and not a key deleted, after the folder was kept for a listing', async () => {
+    // The folder was last changed more than 2 s ago: this listing keeps its entries.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const listAll = async () => {
+      const listed: string[] = [];
+      for await (const object of store.list(bucket, 'incoming/')) listed.push(object.key);
+      return listed;
+    };
+    expect(await listAll()).toHaveLength(3250);
+    await store.write({ bucket, key: 'incoming/zzzz-late' }, Buffer.from('Subject: late\r\n\r\nx\r\n'));
+    expect((await listAll()).slice(-2)).toEqual([[...keys].sort().at(-1), 'incoming/zzzz-late']);
+    await clients.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'incoming/zzzz-late' }));
+    expect(await listAll()).toEqual([...keys].sort());
   });
 
   // s3rver's bucket settings are kept in memory once read (cli/local/services.ts): a change must still show.

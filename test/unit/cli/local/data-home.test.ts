@@ -3,7 +3,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { platformDataDir, resolveConfigPath, resolveDataHome } from '../../../../cli/local/data-home';
+import {
+  dataHomeSize,
+  platformDataDir,
+  resolveConfigPath,
+  resolveDataHome,
+} from '../../../../cli/local/data-home';
 
 let root: string;
 let home: string;
@@ -85,5 +90,23 @@ describe('the config file', () => {
     expect(resolveConfigPath(undefined, context).path).toBe(inHome);
     writeFileSync(join(checkout, 'mail-archiver.config.json'), '{}');
     expect(resolveConfigPath(undefined, context).path).toBe(join(checkout, 'mail-archiver.config.json'));
+  });
+});
+
+describe("the data directory's size (status)", () => {
+  it('adds the bytes of every file under it, and stops at its bound with a lower bound', () => {
+    expect(dataHomeSize(join(root, 'not-yet'))).toEqual({ bytes: 0, complete: true });
+    // 2 folders and 7 files of 100 bytes, one folder inside another: 10 entries.
+    mkdirSync(join(home, 's3', 'bucket'), { recursive: true });
+    mkdirSync(join(home, 'dynamodb'));
+    for (let i = 0; i < 5; i++) writeFileSync(join(home, 's3', 'bucket', `object-${i}`), Buffer.alloc(100));
+    writeFileSync(join(home, 'dynamodb', 'table.db'), Buffer.alloc(100));
+    writeFileSync(join(home, 'stack.json'), Buffer.alloc(100));
+    expect(dataHomeSize(home)).toEqual({ bytes: 700, complete: true });
+    expect(dataHomeSize(home, 10)).toEqual({ bytes: 700, complete: true });
+    const bounded = dataHomeSize(home, 9);
+    expect(bounded.complete).toBe(false);
+    expect(bounded.bytes).toBeLessThan(700);
+    expect(bounded.bytes % 100).toBe(0);
   });
 });

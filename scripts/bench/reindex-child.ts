@@ -1,0 +1,52 @@
+// One reindex with nothing to do over the simulated archive (synthetic-archive.ts) in a fresh process: CPU time
+// and wall time per message, to tell our own code's growth from the local services'. Prints one JSON line.
+// Run as: node --import tsx scripts/bench/reindex-child.ts <n>   (add --cpu-prof to profile)
+import { reindex } from '../../shared/archive/reindex';
+import { DeliveryLog } from '../../shared/delivery-log/log';
+import { syntheticArchive, syntheticConfig } from './synthetic-archive';
+
+const count = Number(process.argv[2]);
+const simulated = syntheticArchive(count);
+// Every call the run makes to the store and the index, by method: requests per message should not grow.
+const calls: Record<string, number> = {};
+const counted = <T extends object>(name: string, target: T): T =>
+  new Proxy(target, {
+    get(object, property, receiver) {
+      const value = Reflect.get(object, property, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls[`${name}.${String(property)}`] = (calls[`${name}.${String(property)}`] ?? 0) + 1;
+        return value.apply(object, args);
+      };
+    },
+  });
+const archive = {
+  ...simulated,
+  store: counted('store', simulated.store),
+  index: counted('index', simulated.index),
+};
+const deps = {
+  config: syntheticConfig(),
+  ...archive,
+  deliveryLog: new DeliveryLog(archive.store, archive.bucket),
+};
+const cpu0 = process.cpuUsage();
+const start = process.hrtime.bigint();
+const report = await reindex(deps, async () => []);
+const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+const cpu = process.cpuUsage(cpu0);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+console.log(
+  JSON.stringify({
+    count,
+    seconds,
+    cpuSeconds,
+    cpuMsPerMessage: (cpuSeconds * 1000) / count,
+    examined: report.examined,
+    restored: report.restored,
+    failed: report.failed.length,
+    logged: report.logged,
+    firstFailure: report.failed[0],
+    callsPerMessage: Object.fromEntries(Object.entries(calls).map(([k, v]) => [k, v / count])),
+  }),
+);
