@@ -17,6 +17,7 @@ import { loadConfig } from '../shared/config';
 import { rawMailKey } from '../shared/index/schema';
 import { buildReceivedNotification } from '../shared/receiving/ses-notification';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
+import { peakRssKb } from './bench/peak-rss';
 import { exportInThisThread } from './bench-export';
 
 const MB = 1024 * 1024;
@@ -82,7 +83,7 @@ async function ingestMemory(dir: string) {
     archiveReceivedMail(notification('big', Date.now()), { config, store, index }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const maxRss = process.resourceUsage().maxRSS * 1024;
+  const maxRss = peakRssKb() * 1024;
   return {
     baselineMb: baseline / MB,
     peakAboveBaselineMb: (Math.max(peak, maxRss) - baseline) / MB,

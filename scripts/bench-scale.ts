@@ -3,21 +3,12 @@
 // SpamAssassin copies made distinct, dated over 15 years): the 5,000 are every tenth message of the 50,000 (so
 // they span the same 15 years), imported and measured first; the other 45,000 are imported into the same mailbox
 // and everything is measured again. Every command runs as a user runs it, the compiled CLI in a fresh process,
-// with its wall time and its peak RSS (the process's own maxRSS, reported by a preload at exit; DynamoDB Local,
+// with its wall time and its peak RSS (the process's own VmHWM, reported at exit by bench/rss-preload.mjs; DynamoDB Local,
 // s3rver and Dovecot are other processes). Figures are written to .bench/scale.json after each command, so a run
 // cut short keeps what it measured. BENCH_SCALE_SIZES (default 5000,50000) and BENCH_SCALE_OPS (default all) narrow
 // it; BENCH_SCALE_KEEP=1 keeps the work directory.
 import { execFileSync, spawn } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -46,16 +37,6 @@ export interface ScaleMeasure {
   load: number;
   detail?: string;
   ok: boolean;
-}
-
-/** A preload that writes the process's peak RSS (KB) to $BENCH_RSS_FILE when it exits. */
-function rssPreload(work: string): string {
-  const path = join(work, 'rss-preload.mjs');
-  writeFileSync(
-    path,
-    "import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => { if (process.env.BENCH_RSS_FILE) writeFileSync(process.env.BENCH_RSS_FILE, String(process.resourceUsage().maxRSS)); });\n",
-  );
-  return pathToFileURL(path).href;
 }
 
 /** The most frequent sender (lower case) of `messages`, as ingest stores `fromAddress`. */
@@ -104,7 +85,7 @@ export async function scaleBench(work: string, corpus: Buffer[], record: (m: Sca
   const total = Math.max(...sizes);
   mkdirSync(work, { recursive: true });
   execFileSync(process.execPath, [join(ROOT, 'scripts/build-cli.mjs')], { stdio: 'ignore' });
-  const preload = rssPreload(work);
+  const preload = pathToFileURL(join(import.meta.dirname, 'bench', 'rss-preload.mjs')).href;
   const home = join(work, 'home');
   mkdirSync(home, { recursive: true });
   const env = {

@@ -1,12 +1,13 @@
 // One `sync` run of the bench's sync section in a fresh process (scripts/bench-sync.ts): the replica at argv[3]
 // synced from the local stack whose endpoints are argv[2] (JSON), at the concurrency argv[4] (argv[5] `log-only`: without the transparency log). Prints one JSON line:
-// the run's time, what it added (and how many records came from the transparency log's entry bundles), its peak RSS (the process's maxRSS: a first sync's memory), and every request
+// the run's time, what it added (and how many records came from the transparency log's entry bundles), its peak RSS (the process's VmHWM: a first sync's memory), and every request
 // the S3 client sent, counted by SDK middleware by command.
 import type { HandlerExecutionContext, InitializeHandler } from '@smithy/types';
 import { LOCAL_BUCKET, LOCAL_TABLE } from '../../cli/local/archive';
 import { archiveStorage } from '../../cli/target/archive';
 import { createClients, destroyClients, type LocalEndpoints } from '../../shared/adapters/clients';
 import { syncReplica } from '../../shared/replica/sync';
+import { peakRssKb } from './peak-rss';
 
 const [endpointsJson, dir, concurrency, mode] = process.argv.slice(2);
 const clients = createClients(JSON.parse(endpointsJson as string) as LocalEndpoints);
@@ -46,7 +47,7 @@ console.log(
     logObjects: report.logObjects,
     leaves: report.leaves,
     bytes: report.bytes,
-    peakMb: process.resourceUsage().maxRSS / 1024,
+    peakMb: peakRssKb() / 1024,
     requests,
   }),
 );
