@@ -11,6 +11,10 @@
 // The transparency log is sealed after the 1,000 and after the 6,000 (the stack seals every night): a first sync
 // takes what is sealed from its entry bundles (256 records a read) and the rest from the delivery log.
 // BENCH_SYNC_SMALL and BENCH_SYNC_LARGE (default 1000 and 6000) set the two sizes.
+// - Peak RSS of a first sync of one mailbox of 5,000 and of 50,000 messages (target: within 1.5x, issue 29's scale
+//   rule), from an archive on local disk (the raw store and logs as files: built in minutes, where 50,000 through
+//   s3rver would take an hour), sealed: what grows with the mailbox is the sync's own bookkeeping, not the store.
+//   BENCH_SYNC_MAILBOX (default 5000,50000) sets the two sizes.
 import { execFile, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
@@ -22,6 +26,8 @@ import { ensureBucket, startS3Local } from '../cli/local/services';
 import { archiveStorage } from '../cli/target/archive';
 import { createIngestHandler } from '../lambdas/ingest/handler';
 import { createClients, destroyClients } from '../shared/adapters/clients';
+import { DirectoryWriteOnceStore } from '../shared/adapters/dir-write-once-store';
+import { FileRawMailStore } from '../shared/adapters/file-store';
 import { MemoryMailIndex } from '../shared/adapters/memory-index';
 import type { ArchiverConfig } from '../shared/config';
 import { DeliveryLog } from '../shared/delivery-log/log';
@@ -38,6 +44,9 @@ const CONCURRENCY = 8; // sync's default (--concurrency)
 const SMALL = Number(process.env.BENCH_SYNC_SMALL ?? 1_000);
 const LARGE = Number(process.env.BENCH_SYNC_LARGE ?? 6_000);
 const NEW = 100;
+const [MAILBOX_SMALL = 5_000, MAILBOX_LARGE = 50_000] = (process.env.BENCH_SYNC_MAILBOX ?? '5000,50000')
+  .split(',')
+  .map(Number);
 const BENCH_CREDENTIALS = { accessKeyId: 'BENCHSYNC', secretAccessKey: 'bench-sync-secret' };
 
 interface ChildRun {
@@ -87,33 +96,8 @@ export async function syncBench(
   const rows: Row[] = [];
   const notes: string[] = [];
   // Asynchronously: s3rver runs in this process, and a synchronous wait would stop it answering the child.
-  const sync = async (dir: string, profile = false, logOnly = false): Promise<ChildRun> => {
-    const server = process.cpuUsage();
-    // BENCH_SYNC_CPU_PROF=DIR: a CPU profile of the first sync of the large archive (node --cpu-prof).
-    const cpuProf = profile && process.env.BENCH_SYNC_CPU_PROF;
-    const { stdout: out } = await execFileAsync(
-      process.execPath,
-      [
-        ...(cpuProf ? ['--cpu-prof', '--cpu-prof-dir', cpuProf] : []),
-        '--import',
-        'tsx',
-        join(ROOT, 'scripts/bench/sync-child.ts'),
-        JSON.stringify(endpoints),
-        dir,
-        String(CONCURRENCY),
-        ...(logOnly ? ['log-only'] : []),
-      ],
-      // The thread pool cli/bin.js gives the CLI (the child runs the sync's code without the bin).
-      { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, UV_THREADPOOL_SIZE: '16' } },
-    );
-    const used = process.cpuUsage(server);
-    const run = {
-      ...(JSON.parse(out.trim().split('\n').pop() as string) as Omit<ChildRun, 'serverCpuSeconds'>),
-      serverCpuSeconds: (used.user + used.system) / 1e6,
-    };
-    if (!run.ok) throw new Error(`the bench's sync of ${dir} reported problems`);
-    return run;
-  };
+  const sync = (dir: string, profile = false, logOnly = false) =>
+    syncChild(JSON.stringify(endpoints), dir, profile, logOnly);
   let delivered = 0;
   const start = Date.parse('2026-01-01T00:00:00Z');
   /** Delivers messages up to `count` through the ingest handler, 4 at a time, one log object each. */
@@ -237,6 +221,122 @@ export async function syncBench(
     await s3.stop();
   }
   return { rows, notes };
+}
+
+/**
+ * One sync in a fresh process (scripts/bench/sync-child.ts) of the replica `dir` from `source` (the local stack's
+ * endpoints as JSON, or `{"files": ROOT}`), asynchronously: s3rver runs in this process, and a synchronous wait
+ * would stop it answering the child. Throws when the sync reported a problem.
+ */
+async function syncChild(source: string, dir: string, profile = false, logOnly = false): Promise<ChildRun> {
+  const server = process.cpuUsage();
+  // BENCH_SYNC_CPU_PROF=DIR: a CPU profile of the first sync of the large archive (node --cpu-prof).
+  const cpuProf = profile && process.env.BENCH_SYNC_CPU_PROF;
+  const { stdout: out } = await execFileAsync(
+    process.execPath,
+    [
+      ...(cpuProf ? ['--cpu-prof', '--cpu-prof-dir', cpuProf] : []),
+      '--import',
+      'tsx',
+      join(ROOT, 'scripts/bench/sync-child.ts'),
+      source,
+      dir,
+      String(CONCURRENCY),
+      ...(logOnly ? ['log-only'] : []),
+    ],
+    // The thread pool cli/bin.js gives the CLI (the child runs the sync's code without the bin).
+    { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, UV_THREADPOOL_SIZE: '16' } },
+  );
+  const used = process.cpuUsage(server);
+  const run = {
+    ...(JSON.parse(out.trim().split('\n').pop() as string) as Omit<ChildRun, 'serverCpuSeconds'>),
+    serverCpuSeconds: (used.user + used.system) / 1e6,
+  };
+  if (!run.ok) throw new Error(`the bench's sync of ${dir} reported problems`);
+  return run;
+}
+
+/**
+ * Peak RSS of a first sync of one mailbox of MAILBOX_SMALL and of MAILBOX_LARGE messages (issue 29's scale rule:
+ * within 1.5x). The archive is on local disk (ROOT/store: raw objects and the delivery log, one log object per
+ * 1,000 deliveries as an import writes it; ROOT/transparency: the log, sealed at each size), filled through the
+ * ingest handler; each first sync runs in a fresh process.
+ */
+export async function mailboxScaleBench(
+  work: string,
+  messages: Buffer[],
+  config: ArchiverConfig,
+): Promise<{ rows: Row[]; notes: string[] }> {
+  const root = join(work, 'file-archive');
+  const store = new FileRawMailStore(join(root, 'store'));
+  const deliveryLog = new DeliveryLog(store, LOCAL_BUCKET);
+  const handler = createIngestHandler({
+    config,
+    store,
+    index: new MemoryMailIndex(),
+    deliveryLog,
+    logger: { info: () => undefined, warn: () => undefined },
+  });
+  const signer = new KeyFileSigner(
+    'example.com/mail-archiver/bench/local',
+    generateKeyPairSync('ed25519').privateKey,
+  );
+  const transparency = new DirectoryWriteOnceStore(join(root, 'transparency'));
+  const start = Date.parse('2010-01-01T00:00:00Z');
+  let delivered = 0;
+  const deliverUpTo = async (count: number) => {
+    while (delivered < count) {
+      const first = delivered;
+      const end = Math.min(count, first + 1000);
+      const log = new DeliveryLog(store, LOCAL_BUCKET, { now: () => new Date(start + first * 60_000) });
+      const batch = log.batch('import');
+      const deliver = deliverThrough(handler);
+      const next = () => (delivered < end ? delivered++ : undefined);
+      const worker = async () => {
+        for (let i = next(); i !== undefined; i = next()) {
+          const notification = await receiveRawMessage(
+            { sesStore: store, bucket: LOCAL_BUCKET },
+            {
+              raw: nthCorpusCopy(messages, i),
+              envelopeFrom: 'sender@example.org',
+              recipients: ['alice@example.com'],
+              receivedAt: new Date(start + i * 60_000),
+            },
+          );
+          await deliver(notification, { logBatch: batch });
+        }
+      };
+      await Promise.all(Array.from({ length: 4 }, worker));
+      await batch.flush();
+    }
+    await seal({ store: transparency, signer, source: deliveryLogSource(deliveryLog) });
+  };
+  const source = JSON.stringify({ files: root });
+  await deliverUpTo(MAILBOX_SMALL);
+  const small = await syncChild(source, join(work, `mailbox-${MAILBOX_SMALL}`));
+  await deliverUpTo(MAILBOX_LARGE);
+  const large = await syncChild(source, join(work, `mailbox-${MAILBOX_LARGE}`));
+  const size = (n: number) => n.toLocaleString('en');
+  return {
+    rows: [
+      {
+        metric: `first sync peak RSS, one mailbox of ${size(MAILBOX_SMALL)} messages (archive on local disk)`,
+        value: small.peakMb,
+        unit: 'MB',
+      },
+      {
+        metric: `first sync peak RSS, one mailbox of ${size(MAILBOX_LARGE)} messages (archive on local disk)`,
+        value: large.peakMb,
+        unit: 'MB',
+        baseline: { name: `${size(MAILBOX_SMALL)} messages`, value: small.peakMb },
+        target: `within 1.5x of ${size(MAILBOX_SMALL)}`,
+        met: large.peakMb <= 1.5 * small.peakMb,
+      },
+    ],
+    notes: [
+      `Sync, one mailbox from an archive on local disk: first sync of ${size(small.added)} messages ${small.seconds.toFixed(1)} s, ${((small.cpuSeconds * 1000) / small.added).toFixed(2)} ms CPU a message, peak RSS ${small.peakMb.toFixed(0)} MB; of ${size(large.added)}: ${large.seconds.toFixed(1)} s, ${((large.cpuSeconds * 1000) / large.added).toFixed(2)} ms CPU a message, peak RSS ${large.peakMb.toFixed(0)} MB; load average at the end ${loadavg()[0]?.toFixed(1)}.`,
+    ],
+  };
 }
 
 /** `rclone sync` of the archive's raw objects into `dir` (Debian's rclone, installed by the project's script). */

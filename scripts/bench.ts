@@ -41,7 +41,7 @@ import { restoreBench } from './bench-restore';
 import { type ScaleMeasure, scaleBench, scaleRows } from './bench-scale';
 import { startupBench } from './bench-startup';
 import { memoryStore } from './bench-support';
-import { syncBench } from './bench-sync';
+import { mailboxScaleBench, syncBench } from './bench-sync';
 import { transparencyBench } from './bench-transparency';
 
 // The local tools run on Node 20 too; the SDK's notice about its 2027 releases would only clutter the table.
@@ -565,9 +565,18 @@ async function runReconcileSection() {
 
 async function runSyncSection(work: string, messages: Buffer[]) {
   console.log('\nSync (a replica from the local stack, beside rclone; requests counted by SDK middleware)');
-  const result = await syncBench(work, messages, config);
-  for (const row of result.rows) record({ section: 'sync', ...row });
-  notes.push(...result.notes);
+  // BENCH_SYNC_PARTS (default `s3,mailbox`): the replica from s3rver beside rclone, and one mailbox at two sizes.
+  const parts = (process.env.BENCH_SYNC_PARTS ?? 's3,mailbox').split(',');
+  if (parts.includes('s3')) {
+    const result = await syncBench(work, messages, config);
+    for (const row of result.rows) record({ section: 'sync', ...row });
+    notes.push(...result.notes);
+  }
+  if (parts.includes('mailbox')) {
+    const result = await mailboxScaleBench(join(work, 'mailbox'), messages, config);
+    for (const row of result.rows) record({ section: 'sync', ...row });
+    notes.push(...result.notes);
+  }
 }
 
 async function runStartupSection(work: string, messages: Buffer[]) {

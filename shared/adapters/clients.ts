@@ -23,6 +23,16 @@ export interface AwsClients {
 const legacyLocalCredentials: LocalCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const LOCAL_REGION = 'us-east-1';
 
+/**
+ * The local S3 client resolves its middleware stack once per command class instead of at every request (the
+ * SDK's `cacheMiddleware`, documented as saving up to 1 ms of CPU a request): on this machine a replica's first
+ * sync is bound by CPU, one GET per delivery. What it gives up: middleware added after the first request is not
+ * seen (the bench's counters and the tests' recorders are added when the client is made), and concurrent requests
+ * of one command share the SDK's per-request context (the same for every request to the one local bucket). The
+ * AWS clients keep the SDK's defaults: there the requests wait on the network, not on this CPU.
+ */
+const LOCAL_S3_OPTIONS = { cacheMiddleware: true } as const;
+
 export function createClients(local?: LocalEndpoints, region?: string): AwsClients {
   if (!local) {
     return {
@@ -33,6 +43,7 @@ export function createClients(local?: LocalEndpoints, region?: string): AwsClien
   const localCredentials = local.credentials ?? legacyLocalCredentials;
   return {
     s3: new S3Client({
+      ...LOCAL_S3_OPTIONS,
       region: LOCAL_REGION,
       endpoint: local.s3,
       forcePathStyle: true,

@@ -18,7 +18,7 @@ import {
 } from '../bundle/layout';
 import { dovecotKeywordsFile, parseMessageFileName } from '../bundle/maildir';
 import { type DeliveryRecord, recordKeywordAtoms } from '../delivery-log/record';
-import { syncDirectory, writeFileAtomically, writeWhole } from './state';
+import { syncDirectory, writeChunks, writeFileAtomically, writeWhole } from './state';
 
 /** The first word of a uidlist lock that a sync holds. */
 const LOCK_MARK = 'mail-archiver-sync';
@@ -102,14 +102,15 @@ export async function commitFolder(
     await writeFileAtomically(keywordsPath, keywordsText);
 
   const lastUid = records.reduce((max, r) => Math.max(max, r.uid), 0);
-  const dovecot = [
-    uidFiles.dovecotHeader(uidValidity, lastUid),
-    ...records.map((r) => uidFiles.dovecotLine(r.uid, r.file)),
-  ].join('');
-  const courier = [
-    uidFiles.courierHeader(uidValidity, lastUid),
-    ...records.map((r) => uidFiles.courierLine(r.uid, r.file)),
-  ].join('');
+  // Generated line by line as they are written (writeChunks): a folder's uidlists grow with the folder.
+  function* dovecot() {
+    yield uidFiles.dovecotHeader(uidValidity, lastUid);
+    for (const r of records) yield uidFiles.dovecotLine(r.uid, r.file);
+  }
+  function* courier() {
+    yield uidFiles.courierHeader(uidValidity, lastUid);
+    for (const r of records) yield uidFiles.courierLine(r.uid, r.file);
+  }
 
   const lockPath = join(folderDir, `${DOVECOT_UIDLIST}.lock`);
   const lock = await takeUidListLock(lockPath);
@@ -117,7 +118,7 @@ export async function commitFolder(
     // The new uidlist is written (and fsynced) into the lock before any file moves into cur/: a full disk stops
     // the commit here, with cur/ and the uidlist as they were.
     await lock.handle.truncate(0);
-    await writeWhole(lock.handle, Buffer.from(dovecot), 0);
+    await writeChunks(lock.handle, dovecot(), 0);
     await lock.handle.sync();
     await lock.handle.close();
     lock.closed = true;
@@ -141,7 +142,7 @@ export async function commitFolder(
     await syncDirectory(join(folderDir, 'cur'));
     await rename(lockPath, join(folderDir, DOVECOT_UIDLIST));
     lock.renamed = true;
-    await writeFileAtomically(join(folderDir, COURIER_UIDDB), courier);
+    await writeFileAtomically(join(folderDir, COURIER_UIDDB), courier());
   } finally {
     if (!lock.closed) await lock.handle.close().catch(() => undefined);
     if (!lock.renamed) await unlink(lockPath).catch(() => undefined);

@@ -61,34 +61,35 @@ export async function writeMailboxFiles(
   await writeFileAtomically(join(root, DOVECOT_SUBSCRIPTIONS), dovecotSubscriptions(names));
   await writeFileAtomically(join(root, COURIER_SUBSCRIPTIONS), courierSubscriptions(names));
 
-  const parts: string[] = [manifestText.opening];
-  const folderInfos: BundleManifest['folders'] = [];
-  let index = 0;
-  for (const [folder, list] of folders) {
-    const directory = bundleFolderPath(folder);
-    const { fileOf } = folderFiles(list);
-    for (const record of list) {
-      const entry = manifestEntry(
-        { ...record, keywords: recordKeywordAtoms(record), nul: record.nul },
-        `${directory}/${fileOf(record)}`,
-        record.storage,
-      );
-      parts.push(manifestText.entry(index++, entry));
+  // Generated entry by entry as it is written (writeFileAtomically with chunks): the manifest grows with the mailbox.
+  function* manifest() {
+    yield manifestText.opening;
+    const folderInfos: BundleManifest['folders'] = [];
+    let index = 0;
+    for (const [folder, list] of folders) {
+      const directory = bundleFolderPath(folder);
+      const { fileOf } = folderFiles(list);
+      for (const record of list) {
+        const entry = manifestEntry(
+          { ...record, keywords: recordKeywordAtoms(record), nul: record.nul },
+          `${directory}/${fileOf(record)}`,
+          record.storage,
+        );
+        yield manifestText.entry(index++, entry);
+      }
+      const lastUid = list[list.length - 1]?.uid ?? 0;
+      folderInfos.push({
+        name: folder,
+        directory,
+        uidValidity: list[0]?.uidValidity ?? 1,
+        nextUid: lastUid + 1,
+        messages: list.length,
+      });
     }
-    const lastUid = list[list.length - 1]?.uid ?? 0;
-    folderInfos.push({
-      name: folder,
-      directory,
-      uidValidity: list[0]?.uidValidity ?? 1,
-      nextUid: lastUid + 1,
-      messages: list.length,
-    });
-  }
-  parts.push(
-    manifestText.closing(
+    yield manifestText.closing(
       manifestHeader({ mailbox, format: 'maildir', createdAt: now, folders: folderInfos }),
-    ),
-  );
-  await writeFileAtomically(join(mailboxDir, 'manifest.json'), parts.join(''));
+    );
+  }
+  await writeFileAtomically(join(mailboxDir, 'manifest.json'), manifest());
   await writeFileAtomically(join(mailboxDir, 'README.txt'), bundleReadme(mailbox));
 }

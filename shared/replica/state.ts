@@ -5,6 +5,7 @@
 //     lock                     the run lock (`<pid> <host>`): one sync at a time
 //     progress.json            the log cursor, the records to try again, the last runs
 //     mailboxes/<mailbox>.jsonl   every delivery record applied to DIR/<mailbox>/, one canonical line each
+//     mailboxes/<mailbox>.manifest-due   present while the mailbox's manifest.json is behind its journal
 //     transparency/            the replica's copy of the transparency log: key.pub, every checkpoint it copied
 //                              (checkpoints/<size>) and the entry bundles (tile/entries/...), in the log's own
 //                              layout (shared/transparency/replica-log.ts)
@@ -28,6 +29,9 @@ import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
 /** The directory of the replica's bookkeeping inside DIR. */
 export const REPLICA_STATE_DIR = '.mail-archiver-sync';
 
+/** The name ending of a mailbox's marker: its manifest is behind its journal (written at the end of a run). */
+export const FILES_DUE = '.manifest-due';
+
 export const replicaPaths = (dir: string) => {
   const state = join(dir, REPLICA_STATE_DIR);
   return {
@@ -36,6 +40,8 @@ export const replicaPaths = (dir: string) => {
     progress: join(state, 'progress.json'),
     journals: join(state, 'mailboxes'),
     journal: (mailbox: string) => join(state, 'mailboxes', `${encodeURIComponent(mailbox)}.jsonl`),
+    /** Present while a mailbox's manifest.json (and subscriptions, README.txt) are behind its journal. */
+    filesDue: (mailbox: string) => join(state, 'mailboxes', `${encodeURIComponent(mailbox)}${FILES_DUE}`),
     /** The replica's copy of the transparency log (shared/transparency/replica-log.ts). */
     transparency: join(state, 'transparency'),
     /** A mailbox's tree: DIR/<mailbox address>/ (manifest.json, README.txt, Maildir/). */
@@ -202,17 +208,49 @@ export async function writeWhole(handle: FileHandle, data: Buffer, position?: nu
   }
 }
 
-/** Writes `path` whole: a temporary file beside it, fsynced, renamed over it, the directory fsynced. */
+/**
+ * Writes `chunks` (strings, UTF-8) from `position` (the handle's own position when absent), gathered into writes
+ * of about 64 KB: a file of one line per message (a uidlist, a manifest) is written without its whole text in
+ * memory at once. Throws what the file system throws.
+ */
+export async function writeChunks(
+  handle: FileHandle,
+  chunks: Iterable<string>,
+  position?: number,
+): Promise<void> {
+  let pending: string[] = [];
+  let length = 0;
+  let at = position;
+  const flush = async () => {
+    const bytes = Buffer.from(pending.join(''), 'utf8');
+    await writeWhole(handle, bytes, at);
+    if (at !== undefined) at += bytes.length;
+    pending = [];
+    length = 0;
+  };
+  for (const chunk of chunks) {
+    pending.push(chunk);
+    length += chunk.length;
+    if (length >= 64 * 1024) await flush();
+  }
+  if (length > 0) await flush();
+}
+
+/**
+ * Writes `path` whole: a temporary file beside it, fsynced, renamed over it, the directory fsynced. `data` may be
+ * given as an iterable of strings (written as they come, writeChunks).
+ */
 export async function writeFileAtomically(
   path: string,
-  data: string | Buffer,
+  data: string | Buffer | Iterable<string>,
   options: { mtime?: Date } = {},
 ): Promise<void> {
   const temporary = `${path}.tmp-${process.pid}`;
   try {
     const handle = await open(temporary, 'w', 0o600);
     try {
-      await handle.writeFile(data);
+      if (typeof data === 'string' || Buffer.isBuffer(data)) await handle.writeFile(data);
+      else await writeChunks(handle, data);
       await handle.sync();
       if (options.mtime) await handle.utimes(options.mtime, options.mtime);
     } finally {
@@ -224,6 +262,12 @@ export async function writeFileAtomically(
     await unlink(temporary).catch(() => undefined);
     throw error;
   }
+  await syncDirectory(dirname(path));
+}
+
+/** Creates an empty file (when missing) and makes its name durable: a marker a crash must not lose. */
+export async function touchDurably(path: string): Promise<void> {
+  await (await open(path, 'a', 0o600)).close();
   await syncDirectory(dirname(path));
 }
 

@@ -3,9 +3,10 @@
 // new log objects in steps of up to 1,000 records, the next step's objects read while a step is applied. A step
 // downloads each new delivery's raw object once into the tmp/ of every folder that holds it, checks it against
 // the record's sha256, fsyncs it (fetch.ts), puts the files into cur/ under Dovecot's uidlist lock with the
-// uidlist rewritten (folder.ts), rewrites each mailbox's manifest, appends the records to its journal, and only
-// then moves the cursor (state.ts). A run killed anywhere ends, on the next run, with the same tree: the records
-// after the saved cursor are read again and each is either found in place or written again under the same name.
+// uidlist rewritten (folder.ts), appends the records to each mailbox's journal, and only then moves the cursor
+// (state.ts); each mailbox's manifest is rewritten once, at the end of the run. A run killed anywhere ends, on
+// the next run, with the same tree: the records after the saved cursor are read again and each is either found
+// in place or written again under the same name.
 //
 // It never destroys: nothing upstream is deleted through it, a message gone upstream stays in the replica, a
 // record whose object cannot be read or whose bytes do not match is reported and tried again on the next run,
@@ -31,6 +32,7 @@ import { applyLeaves, readsNothingYet } from './sealed';
 import {
   appendJournal,
   checkReplicaDirectory,
+  FILES_DUE,
   MailboxJournal,
   newProgress,
   type ReplicaProgress,
@@ -38,6 +40,7 @@ import {
   readJournal,
   readProgress,
   replicaPaths,
+  touchDurably,
   writeProgress,
 } from './state';
 
@@ -128,6 +131,8 @@ class SyncRun {
   private readonly now: () => Date;
   private readonly selection: string[] | null;
   private readonly journals = new Map<string, MailboxJournal>();
+  /** The mailboxes whose manifest this run marked due (state.ts touchDurably). */
+  private readonly filesDue = new Set<string>();
   private readonly report: SyncReport;
   private progress!: ReplicaProgress;
   private seen = 0;
@@ -200,6 +205,7 @@ class SyncRun {
     }
     if (step.length > 0 || keys.length > 0) await apply(step, keys);
     await applying;
+    await this.writeDueFiles();
     await this.copyLog();
     const ended = this.now();
     this.report.endedAt = ended.toISOString();
@@ -268,6 +274,23 @@ class SyncRun {
           : `the transparency log: ${errorMessage(error)}`,
       });
       return undefined;
+    }
+  }
+
+  /**
+   * Rewrites manifest.json, the subscriptions and README.txt of every mailbox marked due (by this run or by one
+   * killed before it got here), from its journal, then removes the mark.
+   */
+  private async writeDueFiles(): Promise<void> {
+    for (const name of await readdir(this.paths.journals)) {
+      if (!name.endsWith(FILES_DUE)) continue;
+      const mailbox = decodeURIComponent(name.slice(0, -FILES_DUE.length));
+      const journal = await this.journal(mailbox);
+      // Nothing journaled yet (the append that followed the mark failed): the run that journals writes them.
+      if (journal.records.size === 0) continue;
+      await writeMailboxFiles(this.paths.mailbox(mailbox), mailbox, journal.records.values(), this.now());
+      await unlink(join(this.paths.journals, name));
+      this.filesDue.delete(mailbox);
     }
   }
 
@@ -375,8 +398,8 @@ class SyncRun {
   }
 
   /**
-   * Puts a mailbox's staged messages into their folders, then rewrites its manifest and appends their records to
-   * its journal. Records whose object could not be read (not in `staged`) are left for the next run.
+   * Puts a mailbox's staged messages into their folders, then appends their records to its journal (its manifest
+   * is marked due). Records whose object could not be read (not in `staged`) are left for the next run.
    */
   private async commitMailbox(plan: MailboxPlan, staged: Map<DeliveryRecord, string>): Promise<void> {
     const { journal } = plan;
@@ -391,9 +414,14 @@ class SyncRun {
         list.map((record) => ({ record, temporary: staged.get(record) as string })),
       );
     }
-    // The manifest before the journal: a run killed between the two finds the records not journaled, writes
-    // their files again under the same names, and so writes the manifest again too.
-    await writeMailboxFiles(plan.dir, plan.mailbox, [...journal.records.values(), ...applied], this.now());
+    // The manifest is rewritten once, at the end of the run (writeDueFiles), not at every step: it lists every
+    // message of the mailbox, so a step rewriting it would cost the mailbox's size (memory and time) each time.
+    // The marker that says it is due is durable before the journal names the records: a run killed after the
+    // append leaves the marker, and the next run writes the manifest.
+    if (!this.filesDue.has(plan.mailbox)) {
+      await touchDurably(this.paths.filesDue(plan.mailbox));
+      this.filesDue.add(plan.mailbox);
+    }
     await appendJournal(this.paths.journal(plan.mailbox), applied);
     for (const record of applied) journal.add(record);
   }

@@ -12,6 +12,7 @@
 // it recomputes the root from the leaves (so the set of leaves is exactly the log's), takes the leaves of that
 // mailbox, and names each delivery the replica lacks. Memory: 64 bytes per leaf of the log (the tree's hashes),
 // plus the mailbox's own messages; the leaves themselves are read one entry bundle at a time.
+import { createHash } from 'node:crypto';
 import { readDeliveryFacts } from '../delivery-log/record';
 import { errorMessage } from '../errors';
 import type { WriteOnceStore } from '../ports';
@@ -99,20 +100,13 @@ export async function mirrorLog(upstream: WriteOnceStore, mirror: WriteOnceStore
     throw new LogWitnessError(
       `the log's tiles of its first ${from} deliveries do not hash to the checkpoint of ${from} this replica kept: the log was rewritten`,
     );
-  const fetched: { path: string; bytes: Buffer }[] = [];
+  // Each new entry bundle is read twice: once to check the new root (only its digest kept, so that memory does not
+  // grow with the log: a first sync copies every bundle), then again to write it, refused unless it is the bundle
+  // checked. Nothing is written before the root is checked.
+  const bundles: { index: number; width: number; path: string; digest: string }[] = [];
   for (let index = Math.floor(from / TILE_WIDTH); index * TILE_WIDTH < size; index++) {
     const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
-    let path = entryBundlePath(index, width);
-    let bytes = await upstream.get(path);
-    // A partial bundle the log no longer has, when a later seal filled it: the full one holds the same entries.
-    if (!bytes && width < TILE_WIDTH) {
-      path = entryBundlePath(index);
-      bytes = await upstream.get(path);
-    }
-    if (!bytes)
-      throw new LogDamageError(
-        `${entryBundlePath(index, width)} is missing from the log: its checkpoint of ${size} cannot be copied`,
-      );
+    const { path, bytes } = await readBundle(upstream, index, width, size);
     const entries = decodeEntryBundle(bytes, path).slice(0, width);
     if (entries.length < width) throw new LogDamageError(`${path}: ${entries.length} entries, not ${width}`);
     // The bundle the kept tree ends in starts with entries the replica holds: they must be the same.
@@ -120,13 +114,16 @@ export async function mirrorLog(upstream: WriteOnceStore, mirror: WriteOnceStore
     if (entries.slice(0, skip).some((entry, i) => !entry.equals(keptEntries[i] as Buffer)))
       throw new LogWitnessError(`${path} of the log now holds other entries than the copy this replica kept`);
     for (const entry of entries.slice(skip)) edge.append(entry, leafHash(entry));
-    fetched.push({ path, bytes });
+    bundles.push({ index, width, path, digest: digestOf(bytes) });
   }
   if (!edge.root().equals(root))
     throw new LogWitnessError(
       `the log's checkpoint of ${size} is not the root of the entries this replica kept and the new ones: the log was rewritten (or its entries damaged)`,
     );
-  for (const { path, bytes } of fetched) {
+  for (const { index, width, path: checkedPath, digest } of bundles) {
+    const { path, bytes } = await readBundle(upstream, index, width, size);
+    if (path !== checkedPath || digestOf(bytes) !== digest)
+      throw new LogWitnessError(`${path} of the log changed while this replica copied it`);
     try {
       await mirror.putOnce(path, bytes, 'application/octet-stream');
     } catch (error) {
@@ -148,6 +145,32 @@ export async function mirrorLog(upstream: WriteOnceStore, mirror: WriteOnceStore
 }
 
 /**
+ * Entry bundle `index` of the log (`width` of its entries wanted, for the checkpoint of `size`): the partial bundle
+ * of that width, or the full one when a later seal filled it (it holds the same entries first). Throws
+ * LogDamageError when neither is there.
+ */
+async function readBundle(
+  upstream: WriteOnceStore,
+  index: number,
+  width: number,
+  size: number,
+): Promise<{ path: string; bytes: Buffer }> {
+  let path = entryBundlePath(index, width);
+  let bytes = await upstream.get(path);
+  if (!bytes && width < TILE_WIDTH) {
+    path = entryBundlePath(index);
+    bytes = await upstream.get(path);
+  }
+  if (!bytes)
+    throw new LogDamageError(
+      `${entryBundlePath(index, width)} is missing from the log: its checkpoint of ${size} cannot be copied`,
+    );
+  return { path, bytes };
+}
+
+const digestOf = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/**
  * The right edge of the kept tree of `size` leaves (shared/transparency/tiles.ts TreeEdge): its partial hash tiles
  * read from the log, its partial entry bundle from the replica's copy. A partial file that is gone is read as the
  * first hashes or entries of the full one (C2SP tlog-tiles lets a log drop partial tiles once the full tile
@@ -156,20 +179,25 @@ export async function mirrorLog(upstream: WriteOnceStore, mirror: WriteOnceStore
  * the replica kept. Throws LogDamageError naming an entry bundle the replica's copy lacks.
  */
 async function keptEdge(upstream: WriteOnceStore, mirror: WriteOnceStore, size: number): Promise<TreeEdge> {
-  if (size === 0) return TreeEdge.empty();
+  // The edge only checks roots here: it keeps no completed bundle or tile (memory flat in the log's size).
+  if (size === 0) return TreeEdge.empty(false);
   try {
-    return await TreeEdge.load(size, async (path) => {
-      const entries = path.startsWith(ENTRY_BUNDLES);
-      const store = entries ? mirror : upstream;
-      const exact = await store.get(path);
-      const partial = /^(.*)\.p\/(\d+)$/.exec(path);
-      if (exact || !partial) return exact;
-      const full = await store.get(partial[1] as string);
-      if (!full) return undefined;
-      const width = Number(partial[2]);
-      if (!entries) return full.subarray(0, width * 32);
-      return encodeEntryBundle(decodeEntryBundle(full, partial[1] as string).slice(0, width));
-    });
+    return await TreeEdge.load(
+      size,
+      async (path) => {
+        const entries = path.startsWith(ENTRY_BUNDLES);
+        const store = entries ? mirror : upstream;
+        const exact = await store.get(path);
+        const partial = /^(.*)\.p\/(\d+)$/.exec(path);
+        if (exact || !partial) return exact;
+        const full = await store.get(partial[1] as string);
+        if (!full) return undefined;
+        const width = Number(partial[2]);
+        if (!entries) return full.subarray(0, width * 32);
+        return encodeEntryBundle(decodeEntryBundle(full, partial[1] as string).slice(0, width));
+      },
+      false,
+    );
   } catch (error) {
     if (!(error instanceof TileError)) throw error;
   }

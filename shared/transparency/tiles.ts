@@ -119,8 +119,9 @@ export class TreeEdge {
     this.entries = entries;
   }
 
-  static empty(): TreeEdge {
-    return new TreeEdge(0, [[]], []);
+  /** The edge of an empty tree; `keepFiles` false: one that only computes roots (see {@link load}). */
+  static empty(keepFiles = true): TreeEdge {
+    return new TreeEdge(0, [[]], [], keepFiles);
   }
 
   /**
@@ -137,9 +138,15 @@ export class TreeEdge {
 
   /**
    * The edge of a tree of `size` leaves, read through `read` (which returns a file's bytes or undefined when it
-   * is not there). Throws TileError naming a file that is missing or malformed.
+   * is not there). `keepFiles` false: the edge keeps no completed tile or bundle for {@link files} (a reader that
+   * only checks roots, whose memory must not grow with what it appends). Throws TileError naming a file that is
+   * missing or malformed.
    */
-  static async load(size: number, read: (path: string) => Promise<Buffer | undefined>): Promise<TreeEdge> {
+  static async load(
+    size: number,
+    read: (path: string) => Promise<Buffer | undefined>,
+    keepFiles = true,
+  ): Promise<TreeEdge> {
     const hashes: Buffer[][] = [[]];
     for (const { level, path, width } of rightEdgePaths(size)) {
       const bytes = await read(path);
@@ -156,7 +163,7 @@ export class TreeEdge {
       entries = decodeEntryBundle(bytes, path);
       if (entries.length !== width) throw new TileError(`${path}: ${entries.length} entries, not ${width}`);
     }
-    return new TreeEdge(size, hashes, entries);
+    return new TreeEdge(size, hashes, entries, keepFiles);
   }
 
   get size(): number {

@@ -3,7 +3,7 @@
 // that do not match their record are refused and tried again; a UID the replica holds under another file stops
 // the run and nothing is lost.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -156,5 +156,36 @@ describe('sync bad input', () => {
     await expect(syncReplica(source(), { dir })).rejects.toThrow(ReplicaConflictError);
     await expect(syncReplica(source(), { dir })).rejects.toThrow(/never renumbers/);
     expect(cur(dir)).toEqual(before);
+  });
+
+  it("writes a mailbox's manifest once, at the end of a run; a run stopped after a step leaves a mark the next run honours", async () => {
+    const dir = join(root, 'replica');
+    const now = () => new Date('2026-02-01T00:00:00Z');
+    const manifest = () => JSON.parse(readFileSync(join(dir, 'alice@example.com', 'manifest.json'), 'utf8'));
+    const mark = join(dir, '.mail-archiver-sync', 'mailboxes', 'alice%40example.com.manifest-due');
+    await log.append('ingest', [await message(1), await message(2)]);
+    await syncReplica(source(), { dir, now });
+    expect(manifest().messages).toHaveLength(2);
+    expect(existsSync(mark)).toBe(false);
+    // Two more log objects, one step each: the second step's folder cannot be made (a file stands where its
+    // directory goes), so the run stops after the first step's records were journaled.
+    await log.append('ingest', [await message(3)]);
+    await log.append('ingest', [{ ...(await message(4)), folder: 'Archive' }]);
+    const obstacle = join(dir, 'alice@example.com', 'Maildir', '.Archive');
+    writeFileSync(obstacle, '');
+    await expect(syncReplica(source(), { dir, now, stepRecords: 1 })).rejects.toThrow(/ENOTDIR|EEXIST/);
+    expect(cur(dir)).toHaveLength(3);
+    expect(manifest().messages).toHaveLength(2);
+    expect(existsSync(mark)).toBe(true);
+    rmSync(obstacle);
+    expect(await syncReplica(source(), { dir, now, stepRecords: 1 })).toMatchObject({ ok: true, added: 1 });
+    expect(existsSync(mark)).toBe(false);
+    // The same manifest as a replica synced in one go.
+    const whole = join(root, 'whole');
+    await syncReplica(source(), { dir: whole, now });
+    expect(readFileSync(join(dir, 'alice@example.com', 'manifest.json'), 'utf8')).toBe(
+      readFileSync(join(whole, 'alice@example.com', 'manifest.json'), 'utf8'),
+    );
+    expect(manifest().messages).toHaveLength(4);
   });
 });
