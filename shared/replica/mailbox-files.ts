@@ -1,7 +1,7 @@
 // The files of a replica's mailbox besides its messages, the same bytes an unpacked bundle of it holds (written
 // from shared/bundle/layout.ts and maildir.ts, as the exporter's are): every folder's directories, the
 // subscription files, manifest.json and README.txt.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   bundleFolderPath,
@@ -19,7 +19,7 @@ import { bundleReadme, courierSubscriptions, dovecotSubscriptions, MAILDIR_ROOT 
 import type { BundleManifest } from '../bundle/manifest';
 import { type DeliveryRecord, recordKeywordAtoms } from '../delivery-log/record';
 import { folderFiles } from './folder';
-import { writeFileAtomically } from './state';
+import { FILES_DUE, type MailboxJournal, type replicaPaths, writeFileAtomically } from './state';
 
 /** Creates (when missing) the maildir of `folder` and of its ancestors and INBOX: cur/, new/, tmp/, maildirfolder. */
 export async function ensureFolders(mailboxDir: string, folders: Iterable<string>): Promise<void> {
@@ -92,4 +92,25 @@ export async function writeMailboxFiles(
   }
   await writeFileAtomically(join(mailboxDir, 'manifest.json'), manifest());
   await writeFileAtomically(join(mailboxDir, 'README.txt'), bundleReadme(mailbox));
+}
+
+/**
+ * Rewrites manifest.json, the subscriptions and README.txt of every mailbox marked due (state.ts FILES_DUE: by
+ * this run, or by one killed before its end), from its journal, then removes the mark. A manifest lists every
+ * message of its mailbox: written once a run, not at every step (which would cost the mailbox's size each time).
+ */
+export async function writeDueMailboxFiles(
+  paths: ReturnType<typeof replicaPaths>,
+  journalOf: (mailbox: string) => Promise<MailboxJournal>,
+  now: Date,
+): Promise<void> {
+  for (const name of await readdir(paths.journals)) {
+    if (!name.endsWith(FILES_DUE)) continue;
+    const mailbox = decodeURIComponent(name.slice(0, -FILES_DUE.length));
+    const journal = await journalOf(mailbox);
+    // Nothing journaled yet (the append that followed the mark failed): the run that journals writes them.
+    if (journal.records.size === 0) continue;
+    await writeMailboxFiles(paths.mailbox(mailbox), mailbox, journal.records.values(), now);
+    await unlink(join(paths.journals, name));
+  }
 }

@@ -26,13 +26,12 @@ import { type MirrorResult, mirrorLog } from '../transparency/replica-log';
 import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
 import { type FetchTarget, fetchAll, ObjectMissingError, TEMPORARY_MARK } from './fetch';
 import { commitFolder } from './folder';
-import { byFolder, ensureFolders, writeMailboxFiles } from './mailbox-files';
+import { byFolder, ensureFolders, writeDueMailboxFiles } from './mailbox-files';
 import { type MailboxPlan, planMailbox } from './plan';
 import { applyLeaves, readsNothingYet } from './sealed';
 import {
   appendJournal,
   checkReplicaDirectory,
-  FILES_DUE,
   MailboxJournal,
   newProgress,
   type ReplicaProgress,
@@ -205,7 +204,7 @@ class SyncRun {
     }
     if (step.length > 0 || keys.length > 0) await apply(step, keys);
     await applying;
-    await this.writeDueFiles();
+    await writeDueMailboxFiles(this.paths, (mailbox) => this.journal(mailbox), this.now());
     await this.copyLog();
     const ended = this.now();
     this.report.endedAt = ended.toISOString();
@@ -274,23 +273,6 @@ class SyncRun {
           : `the transparency log: ${errorMessage(error)}`,
       });
       return undefined;
-    }
-  }
-
-  /**
-   * Rewrites manifest.json, the subscriptions and README.txt of every mailbox marked due (by this run or by one
-   * killed before it got here), from its journal, then removes the mark.
-   */
-  private async writeDueFiles(): Promise<void> {
-    for (const name of await readdir(this.paths.journals)) {
-      if (!name.endsWith(FILES_DUE)) continue;
-      const mailbox = decodeURIComponent(name.slice(0, -FILES_DUE.length));
-      const journal = await this.journal(mailbox);
-      // Nothing journaled yet (the append that followed the mark failed): the run that journals writes them.
-      if (journal.records.size === 0) continue;
-      await writeMailboxFiles(this.paths.mailbox(mailbox), mailbox, journal.records.values(), this.now());
-      await unlink(join(this.paths.journals, name));
-      this.filesDue.delete(mailbox);
     }
   }
 
@@ -414,10 +396,7 @@ class SyncRun {
         list.map((record) => ({ record, temporary: staged.get(record) as string })),
       );
     }
-    // The manifest is rewritten once, at the end of the run (writeDueFiles), not at every step: it lists every
-    // message of the mailbox, so a step rewriting it would cost the mailbox's size (memory and time) each time.
-    // The marker that says it is due is durable before the journal names the records: a run killed after the
-    // append leaves the marker, and the next run writes the manifest.
+    // The manifest is written once, at the run's end (writeDueMailboxFiles): marked due, durably, before the append.
     if (!this.filesDue.has(plan.mailbox)) {
       await touchDurably(this.paths.filesDue(plan.mailbox));
       this.filesDue.add(plan.mailbox);
