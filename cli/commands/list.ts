@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { DeliveryRow } from '../../shared/index/schema';
 import { UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import type { CliContext } from '../context';
-import { normaliseMailbox, parseDate, parsePositive } from '../process/options';
+import { checkDateRange, normaliseMailbox, parseDate, parsePositive } from '../process/options';
 import { humanBytes, printJsonLines, printTable, tableTime } from '../process/output';
 import { out } from '../program';
 import { assertKnownMailbox } from '../target/mailboxes';
@@ -29,6 +29,7 @@ export function registerList(program: Command, ctx: CliContext): void {
     .option('--until <date>', 'received before this date', parseDate)
     .option('--limit <n>', 'at most this many rows', parsePositive)
     .action(async (mailbox: string, options: ListOptions) => {
+      checkDateRange(options);
       const rows = await ctx.withArchive(async (archive, config) => {
         await assertKnownMailbox(normaliseMailbox(mailbox), config, archive.index);
         const out: DeliveryRow[] = [];
