@@ -35,15 +35,15 @@ export function registerList(program: Command, ctx: CliContext): void {
         const out: DeliveryRow[] = [];
         const contains = (value: string | undefined, text: string | undefined) =>
           text === undefined || (value ?? '').toLowerCase().includes(text.toLowerCase());
-        // The index stops at --limit itself when every row it yields is kept (no check below can drop one).
-        const everyRowKept = !options.from && !options.subject && !options.until;
+        // The index stops at --limit itself when every row it yields is kept (no check below can drop one); the
+        // date window is the index's key condition, so rows outside it are never read.
+        const everyRowKept = !options.from && !options.subject;
         for await (const row of archive.index.listDeliveries(normaliseMailbox(mailbox), {
           folder: options.folder,
+          ...(options.since ? { since: options.since } : {}),
+          ...(options.until ? { until: options.until } : {}),
           ...(everyRowKept && options.limit !== undefined ? { limit: options.limit } : {}),
         })) {
-          const received = new Date(row.receivedAt);
-          if (options.since && received < options.since) break;
-          if (options.until && received >= options.until) continue;
           if (!contains(row.from.join(', '), options.from) || !contains(row.subject, options.subject))
             continue;
           out.push(row);
