@@ -19,7 +19,7 @@ import { interruption } from '../process/interrupt';
 import { normaliseMailbox, parseInterval, parsePositive } from '../process/options';
 import { ExitCode, humanBytes, UserError } from '../process/output';
 import { progressBar } from '../process/progress-bar';
-import { timerFiles, timerKindFor } from '../process/timer';
+import { cronLine, systemdUserSessionReachable, timerFiles, timerKindFor } from '../process/timer';
 import { out } from '../program';
 
 interface SyncOptions {
@@ -178,6 +178,13 @@ async function installTimer(
   for (const line of timer.enable) output.result(`  ${line}`);
   output.result('remove it:');
   for (const line of timer.remove) output.result(`  ${line}`);
+  if (kind === 'systemd' && !systemdUserSessionReachable(process.env)) {
+    // A container, su/sudo without a login, a machine without systemd: the printed commands cannot work here.
+    const cron = cronLine({ command, env, everyMs });
+    output.warn(
+      `no systemd user session is reachable from here (${process.env.XDG_RUNTIME_DIR ? `nothing listens in ${process.env.XDG_RUNTIME_DIR}/systemd/` : 'XDG_RUNTIME_DIR is not set'}): the systemctl --user commands above fail here with "Failed to connect to bus". Turn the timer on from a login session of this user (ssh or a console login), or run the sync from cron instead${cron ? ` (crontab -e):\n  ${cron}` : `, or keep sync ${absolute} --watch running under a supervisor`}`,
+    );
+  }
 }
 
 async function runOnce(
