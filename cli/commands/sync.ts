@@ -2,12 +2,14 @@
 // delivery log, locally or from the deployed stack (read-only: `doctor --target aws` prints the policy). Thin:
 // options, the progress bar, the report and its exit status, the watch loop, the ping.
 import { realpathSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { LockHeldError } from '../../shared/adapters/pid-lock';
+import type { ArchiverConfig } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
+import { canaryAddress } from '../../shared/health/config';
 import { ReplicaConflictError, ReplicaDirectoryError } from '../../shared/replica/errors';
 import { recordReplica } from '../../shared/replica/registry';
 import { checkReplicaDirectory } from '../../shared/replica/state';
@@ -21,6 +23,7 @@ import { ExitCode, humanBytes, UserError } from '../process/output';
 import { progressBar } from '../process/progress-bar';
 import { cronLine, systemdUserSessionReachable, timerFiles, timerKindFor } from '../process/timer';
 import { out } from '../program';
+import { assertKnownMailbox } from '../target/mailboxes';
 
 interface SyncOptions {
   mailbox: string[];
@@ -65,8 +68,9 @@ export function registerSync(program: Command, ctx: CliContext): void {
         throw new UserError('--every goes with --install-timer (a sync that stays running takes --watch)', {
           exitCode: ExitCode.usage,
         });
-      const { target, config } = ctx.globals();
+      const { target, config, configuration } = ctx.globals();
       const mailboxes = options.mailbox.map(normaliseMailbox);
+      for (const mailbox of mailboxes) await assertSyncableMailbox(mailbox, configuration, dir);
       if (options.installTimer) {
         if (options.watch)
           throw new UserError('--install-timer runs sync --once on a timer: leave out --watch', {
@@ -107,6 +111,24 @@ export function registerSync(program: Command, ctx: CliContext): void {
         }
       });
     });
+}
+
+/**
+ * A `--mailbox` must name a mailbox of the archive: a typo would sync nothing, successfully, on every run of a
+ * timer. Known without reading the index (a replica machine on AWS may read only S3): the configured mailboxes,
+ * the unrouted one, the canary's, and those the replica already holds (one removed from the config keeps its mail).
+ */
+async function assertSyncableMailbox(mailbox: string, config: ArchiverConfig, dir: string): Promise<void> {
+  const held = await readdir(resolve(dir), { withFileTypes: true }).catch(() => []);
+  const inReplica = held.filter((e) => e.isDirectory() && e.name.includes('@')).map((e) => e.name);
+  await assertKnownMailbox(
+    mailbox,
+    config,
+    {
+      mailboxes: async () => [...new Set([...inReplica, canaryAddress(config)])],
+    },
+    'the replica or the canary',
+  );
 }
 
 /** Writes the timer of this replica (cli/process/timer.ts) and prints how to turn it on and remove it. */
