@@ -3,8 +3,8 @@
 // options, the progress bar, the report and its exit status, the watch loop, the ping.
 import { realpathSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { homedir, hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { LockHeldError } from '../../shared/adapters/pid-lock';
 import type { ArchiverConfig } from '../../shared/config';
@@ -12,7 +12,7 @@ import { errorMessage } from '../../shared/errors';
 import { canaryAddress } from '../../shared/health/config';
 import { ReplicaConflictError, ReplicaDirectoryError } from '../../shared/replica/errors';
 import { recordReplica } from '../../shared/replica/registry';
-import { checkReplicaDirectory } from '../../shared/replica/state';
+import { checkReplicaDirectory, REPLICA_STATE_DIR } from '../../shared/replica/state';
 import { type SyncReport, syncReplica } from '../../shared/replica/sync';
 import type { CliContext } from '../context';
 import { resolveConfigPath } from '../local/data-home';
@@ -256,7 +256,11 @@ async function runOnce(
       `  the transparency log's checkpoint of ${log.size} deliveries copied and checked against the ${log.from} this replica held before`,
     );
   if (report.tookOverFrom)
-    output.info(`  (took over the lock of process ${report.tookOverFrom.pid}, which is gone)`);
+    output.info(
+      Number.isInteger(report.tookOverFrom.pid) && report.tookOverFrom.pid > 0
+        ? `  (took over the lock of process ${report.tookOverFrom.pid}, which is gone)`
+        : '  (took over a lock file that named no process)',
+    );
   if (report.ok && options.ping) await ping(options.ping);
   return report;
 }
@@ -274,14 +278,20 @@ async function ping(url: string): Promise<void> {
 function asUserError(error: unknown, dir: string): unknown {
   if (error instanceof ReplicaDirectoryError || error instanceof ReplicaConflictError)
     return new UserError(error.message, { cause: error });
-  if (error instanceof LockHeldError)
+  if (error instanceof LockHeldError) {
+    const { pid, host } = error.holder;
+    // A lock of another host (a replica on a NAS two machines sync into) cannot be checked from here.
+    const here = host === hostname();
     return new UserError(
-      `another sync (process ${error.holder.pid} on ${error.holder.host}) is running over ${dir}`,
+      `another sync (process ${pid} on ${host}) ${here ? 'is running over' : 'holds'} ${dir}`,
       {
         cause: error,
-        hint: 'wait for it to end; a lock left by a process that is gone is taken over by itself',
+        hint: here
+          ? 'wait for it to end; a lock left by a process that is gone is taken over by itself'
+          : `this machine cannot tell whether it still runs: once process ${pid} on ${host} is gone, remove ${join(resolve(dir), REPLICA_STATE_DIR, 'lock')}`,
       },
     );
+  }
   if ((error as { code?: string }).code === 'ENOSPC')
     return new UserError(
       `the disk holding ${dir} is full: nothing was recorded as done; free space and sync again`,

@@ -1,8 +1,8 @@
 // `sync` as a new user runs it: mistakes in what was asked are refused before anything is started or written,
 // in one line naming what and where (the CLI run as a process, with a home and a replica of its own).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -52,5 +52,19 @@ describe('sync, refused before it starts', () => {
     expect(timer.code).toBe(1);
     expect(timer.stderr).toMatch(/no mailbox alcie@example\.com/);
     expect(existsSync(join(root, 'user home', '.config', 'systemd'))).toBe(false);
+  });
+
+  it('a lock taken on another host: named, and what to do once that process is gone', async () => {
+    const replica = join(root, 'replica');
+    mkdirSync(join(replica, '.mail-archiver-sync'), { recursive: true });
+    const lock = join(replica, '.mail-archiver-sync', 'lock');
+    writeFileSync(lock, '4242 nas-elsewhere\n');
+    const run = await cli(['sync', replica]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/another sync \(process 4242 on nas-elsewhere\) holds .*replica/);
+    // This host cannot tell whether a process of another host is gone: never "taken over by itself".
+    expect(run.stderr).not.toMatch(/taken over by itself/);
+    expect(run.stderr).toContain(`once process 4242 on nas-elsewhere is gone, remove ${lock}`);
+    expect(hostname()).not.toBe('nas-elsewhere');
   });
 });
