@@ -355,23 +355,19 @@ export function scaleRows(measures: ScaleMeasure[]) {
     const b = measures.find((m) => m.op === op && m.size === large);
     if (!a || !b) continue;
     const ratio = b.seconds / b.messages / (a.seconds / a.messages);
+    // The two figures go in the measure's name: a ratio's "baseline" would print in the ratio's unit.
     rows.push({
-      metric: `${op}: time per message, ${large.toLocaleString('en')} / ${small.toLocaleString('en')}`,
+      metric: `${op}: time per message, ${large.toLocaleString('en')} / ${small.toLocaleString('en')} (${((b.seconds / b.messages) * 1000).toFixed(3)} / ${((a.seconds / a.messages) * 1000).toFixed(3)} ms)`,
       value: ratio,
       unit: 'x',
-      baseline: {
-        name: `${((a.seconds / a.messages) * 1000).toFixed(3)} ms at ${small}`,
-        value: (b.seconds / b.messages) * 1000,
-      },
       target: '<= 1.5x',
       met: ratio <= 1.5,
     });
     if (a.peakMb !== undefined && b.peakMb !== undefined) {
       rows.push({
-        metric: `${op}: peak RSS, ${large.toLocaleString('en')} / ${small.toLocaleString('en')}`,
+        metric: `${op}: peak RSS, ${large.toLocaleString('en')} / ${small.toLocaleString('en')} (${b.peakMb.toFixed(0)} / ${a.peakMb.toFixed(0)} MB)`,
         value: b.peakMb / a.peakMb,
         unit: 'x',
-        baseline: { name: `${a.peakMb.toFixed(0)} MB at ${small}`, value: b.peakMb },
         target: '<= 1.5x',
         met: b.peakMb / a.peakMb <= 1.5,
       });

@@ -25,12 +25,12 @@ import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import { archiveReceivedMail } from '../shared/archive/ingest';
 import { exportMailbox } from '../shared/bundle/export';
 import { loadConfig, serializeConfig } from '../shared/config';
-import { errorMessage } from '../shared/errors';
 import { rawMailKey } from '../shared/index/schema';
 import { buildReceivedNotification } from '../shared/receiving/ses-notification';
 import { waitUntil } from '../shared/retry/poll';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
+import { writeChart } from './bench/chart';
 import type { BenchRow } from './bench/row';
 import { decryptingVerifyBench, encryptedExportBench } from './bench-age';
 import { bundleSafetyBench } from './bench-bundle-safety';
@@ -506,25 +506,6 @@ function costEstimate(
   );
 }
 
-function chart() {
-  const bars = rows.filter((r) => r.baseline);
-  const width = 860;
-  const rowHeight = 54;
-  const height = 40 + bars.length * rowHeight;
-  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-  const parts = bars.map((r, i) => {
-    const max = Math.max(r.value, r.baseline?.value ?? 0) || 1;
-    const y = 40 + i * rowHeight;
-    const w = (v: number) => Math.max(1, (v / max) * 420);
-    return `<text x="10" y="${y + 14}" font-size="13" font-family="DejaVu Sans">${esc(r.metric)}</text>
-<rect x="10" y="${y + 20}" width="${w(r.value)}" height="12" fill="#2a7ab0"/><text x="${w(r.value) + 16}" y="${y + 31}" font-size="11" font-family="DejaVu Sans">${fmt(r.value)} ${r.unit} (ours)</text>
-<rect x="10" y="${y + 34}" width="${w(r.baseline?.value ?? 0)}" height="12" fill="#b0b0b0"/><text x="${w(r.baseline?.value ?? 0) + 16}" y="${y + 45}" font-size="11" font-family="DejaVu Sans">${fmt(r.baseline?.value ?? 0)} ${r.unit} (${esc(r.baseline?.name ?? '')})</text>`;
-  });
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="white"/><text x="10" y="24" font-size="16" font-family="DejaVu Sans" font-weight="bold">mail-archiver benchmark (ours in blue, baseline in grey)</text>${parts.join('\n')}</svg>`;
-  writeFileSync(join(OUT, 'chart.svg'), svg);
-  return svg;
-}
-
 async function runRequestsSection(
   work: string,
   messages: Buffer[],
@@ -697,16 +678,8 @@ async function main() {
     join(OUT, 'results.json'),
     `${JSON.stringify({ started: started.toISOString(), machine, rows, notes }, null, 2)}\n`,
   );
-  const svg = chart();
-  try {
-    const { Resvg } = await import('@resvg/resvg-js');
-    writeFileSync(
-      join(OUT, 'chart.png'),
-      new Resvg(svg, { font: { loadSystemFonts: true } }).render().asPng(),
-    );
-  } catch (error) {
-    console.log(`(chart.png not written: ${errorMessage(error)}; chart.svg is)`);
-  }
+  const chartProblem = await writeChart(OUT, rows);
+  if (chartProblem) console.log(`(chart.png not written: ${chartProblem}; chart.svg is)`);
   console.log(`\nwrote ${join(OUT, 'results.json')}, chart.svg and chart.png (${machine})`);
 }
 

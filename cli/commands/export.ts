@@ -1,14 +1,12 @@
-// `mail-archiver export`: a mailbox as a bundle file, built here or by the export Lambda; every part checked
-// against the sha256 the exporter computed, then joined. The mailbox must exist and the destination be writable
-// before anything starts; the bundle is written under a hidden temporary name and renamed only once checked, so
-// a file under the final name is always whole; Ctrl-C removes the partial files (and the exporter its spool).
+// `mail-archiver export`: a mailbox as a bundle file, built by the target (cli/target/operations.ts: in this
+// process, or by the export Lambda); every part checked against the sha256 the exporter computed, then joined.
+// The mailbox must exist and the destination be writable before anything starts; the bundle is written under a
+// hidden temporary name and renamed only once checked, so a file under the final name is always whole; Ctrl-C
+// removes the partial files (and the exporter its spool).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
-import type { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { type Command, Option } from 'commander';
-import { runExportJob } from '../../shared/bundle/export-job';
 import { joinBundles } from '../../shared/bundle/join';
 import type { BundleFormat } from '../../shared/bundle/manifest';
 import { partSuffix } from '../../shared/index/schema';
@@ -23,7 +21,6 @@ import { normaliseMailbox, parsePositive } from '../process/options';
 import { humanBytes } from '../process/output';
 import { progressBar } from '../process/progress-bar';
 import { out } from '../program';
-import { exportOnAws } from '../target/aws';
 import {
   assertWritableDestination,
   commitPending,
@@ -32,7 +29,6 @@ import {
   privateBundleStream,
 } from '../target/bundle-file';
 import { addEncryptionOptions, type EncryptionOptions, exportEncryption } from '../target/bundle-keys';
-import { assertKnownMailbox } from '../target/mailboxes';
 import { plainLogDamage } from './seal';
 
 interface ExportOptions extends EncryptionOptions {
@@ -72,10 +68,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
       const encryption = await exportEncryption(options, configuration, target);
       const extension = encryption ? '.tar.gz.age' : '.tar.gz';
       await assertWritableDestination(options.out ?? `${request.mailbox}${extension}`);
-      if (target === 'aws')
-        await ctx.withArchive((archive, config) =>
-          assertKnownMailbox(request.mailbox, config, archive.index),
-        );
+      const operations = await ctx.operations();
       const outFor = (exportId: string) => options.out ?? `${request.mailbox}-${exportId}${extension}`;
       const partPath = (exportId: string, part: number, count: number) =>
         pendingPath(`${outFor(exportId)}${partSuffix(part, count)}`);
@@ -87,51 +80,25 @@ export function registerExport(program: Command, ctx: CliContext): void {
       const written = new Set<string>();
       const removeWritten = addCleanup(() => discardPending(...written));
       handleInterruptionGracefully();
-      const streams = new Set<Writable>();
-      const stopStreams = () => {
-        for (const stream of streams) stream.destroy(interruption.reason as Error);
-      };
-      interruption.addEventListener('abort', stopStreams, { once: true });
       const bar = await progressBar(output, 'building [{bar}] {percentage}% | {counts}');
       bar?.update(0, 1, { counts: '' });
       const progress = (done: number, total: number) => {
         bar?.update(done, total, { counts: `${done}/${total} messages` });
       };
       try {
-        const record =
-          target === 'aws'
-            ? await exportOnAws(
-                configuration,
-                {
-                  ...request,
-                  parts: options.parts,
-                  ...(encryption && 'recipients' in encryption ? { recipients: encryption.recipients } : {}),
-                },
-                (exportId, part, count) => {
-                  const path = partPath(exportId, part, count);
-                  written.add(path);
-                  return path;
-                },
-                progress,
-              )
-            : await ctx
-                .withArchive(async (archive, config) => {
-                  await assertKnownMailbox(request.mailbox, config, archive.index);
-                  return runExportJob(
-                    archive,
-                    { ...request, parts: options.parts, ...(encryption ? { encryption } : {}) },
-                    (exportId, part, count) => {
-                      const path = partPath(exportId, part, count);
-                      written.add(path);
-                      output.detail(`writing ${path}`);
-                      const stream = privateBundleStream(path);
-                      streams.add(stream);
-                      return { key: path, stream, done: finished(stream) };
-                    },
-                    progress,
-                  );
-                })
-                .catch(plainLogDamage('nothing was exported'));
+        const { record, partsEncrypted } = await operations
+          .exportBundle(
+            { ...request, parts: options.parts, ...(encryption ? { encryption } : {}) },
+            (exportId, part, count) => {
+              const path = partPath(exportId, part, count);
+              written.add(path);
+              output.detail(`writing ${path}`);
+              return path;
+            },
+            progress,
+            interruption,
+          )
+          .catch(plainLogDamage('nothing was exported'));
         bar?.stop();
         if (interruption.aborted) throw interruption.reason;
         const out = outFor(record.exportId);
@@ -142,7 +109,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
           if (sha256 !== part.sha256)
             throw new Error(`${path} does not match the bundle's sha256 (${sha256} != ${part.sha256})`);
         }
-        if (target === 'aws' && record.parts.length > 1 && record.recipients?.length) {
+        if (partsEncrypted && record.parts.length > 1) {
           const kept: { file: string; bytes: number; sha256: string }[] = [];
           for (const [i, part] of record.parts.entries()) {
             const file = keptPartPath(record.exportId, i, record.parts.length);
@@ -209,7 +176,6 @@ export function registerExport(program: Command, ctx: CliContext): void {
         }
         throw error;
       } finally {
-        interruption.removeEventListener('abort', stopStreams);
         removeWritten();
         await discardPending(...written);
       }

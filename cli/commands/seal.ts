@@ -6,6 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { LogDamageError } from '../../shared/transparency/log-files';
+import { describeMissingCheckpoint } from '../../shared/transparency/seal';
 import type { CliContext } from '../context';
 import { fileProblem, UserError } from '../process/output';
 import { out } from '../program';
@@ -76,9 +77,11 @@ function printReport(report: SealResult, dir: string | undefined): void {
   if (report.witnessedTo) output.result(`  checkpoint mailed to ${report.witnessedTo}`);
   if (report.timestamp) output.result(`  time-stamped ${report.timestamp.time}`);
   if (report.timestampError) output.warn(`no time-stamp: ${report.timestampError}`);
+  if (report.missingCheckpoint) output.warn(describeMissingCheckpoint(report.missingCheckpoint));
   for (const line of report.unreadable.slice(0, 20)) output.warn(`not a delivery record: ${line}`);
   for (const line of report.conflicts.slice(0, 20))
     output.warn(`a record names other content for a sealed delivery: ${line}`);
-  // Conflicts are what an operator must look at (the tree keeps the delivery as first sealed).
-  if (report.conflicts.length > 0) process.exitCode = 1;
+  // Conflicts and a checkpoint gone are what an operator must look at (the tree keeps the delivery as first sealed;
+  // who could delete in the log's bucket?).
+  if (report.conflicts.length > 0 || report.missingCheckpoint) process.exitCode = 1;
 }

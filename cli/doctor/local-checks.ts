@@ -111,8 +111,47 @@ const lastReceived: NamedCheck<LocalDoctorDeps> = {
 
 const canary: NamedCheck<LocalDoctorDeps> = {
   name: 'canary',
-  run: async ({ config, canary }) => (canary ? canaryCheck(config, await canary()) : []),
+  async run({ config, canary, running }) {
+    if (!canary) return [];
+    try {
+      return canaryCheck(config, await canary());
+    } catch (error) {
+      const refused = refusingService(error, running);
+      if (!refused) throw error;
+      return fail(
+        'canary',
+        `the round trip stopped: the local ${refused.name} at ${refused.url} refused the connection`,
+        'stop npm start and start it again',
+      );
+    }
+  },
 };
+
+/**
+ * Which of the running stack's services (s3, dynamodb, smtp) refused a connection, from the error's port (node's
+ * ECONNREFUSED carries it; with both loopback addresses tried, an AggregateError carries one per address).
+ */
+function refusingService(
+  error: unknown,
+  running: StackFile | undefined,
+): { name: string; url: string } | undefined {
+  const refused = error as { code?: unknown; port?: unknown; errors?: unknown };
+  if (!running || refused?.code !== 'ECONNREFUSED') return undefined;
+  const ports = new Set(
+    [refused, ...(Array.isArray(refused.errors) ? refused.errors : [])].map((e) =>
+      Number((e as { port?: unknown }).port),
+    ),
+  );
+  const services: [string, string][] = [
+    ['s3', running.endpoints.s3],
+    ['dynamodb', running.endpoints.dynamodb],
+    ...(running.smtp
+      ? [['smtp', `smtp://${running.smtp.host}:${running.smtp.port}`] as [string, string]]
+      : []),
+  ];
+  for (const [name, url] of services) if (ports.has(Number(new URL(url).port))) return { name, url };
+  return undefined;
+}
 
 /** The local checks, in the report's order. */
 export const LOCAL_CHECKS: readonly NamedCheck<LocalDoctorDeps>[] = [

@@ -9,6 +9,7 @@ import type { WriteOnceStore } from '../../shared/ports';
 import {
   checkLogHead,
   LogDamageError,
+  parseSealRecordPath,
   SEALS_PREFIX,
   TRANSPARENCY_PREFIX,
 } from '../../shared/transparency/log-files';
@@ -28,8 +29,9 @@ export async function transparencyLogCheck(store: WriteOnceStore, key: string): 
     const checkpoint = await checkLogHead(store, parseVerifierKey(key));
     if (!checkpoint) return ok(TRANSPARENCY_LOG_CHECK, 'not sealed yet: mail-archiver seal');
     let last: string | undefined;
-    for await (const path of store.list(SEALS_PREFIX)) if (!last || path > last) last = path;
-    const at = last ? /\/([^/]+)\.json$/.exec(last)?.[1] : undefined;
+    for await (const path of store.list(SEALS_PREFIX))
+      if (parseSealRecordPath(path) && (!last || path > last)) last = path;
+    const at = last ? parseSealRecordPath(last)?.sealedAt : undefined;
     return ok(
       TRANSPARENCY_LOG_CHECK,
       `checkpoint of ${checkpoint.size} deliveries signed by the key, its tiles and newest entries hash to its root${at ? `; last sealed ${at}` : ''}`,

@@ -1,7 +1,11 @@
 // The local stack's side of cli/target/operations.ts: redrive right here (ingest and forwarding run in this
-// process against the local services) and a seal signed with the data directory's key file.
+// process against the local services), a seal signed with the data directory's key file, and exports built in this
+// process into the part files.
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { httpTimestampAuthority } from '../../shared/adapters/tsa-client';
+import { runExportJob } from '../../shared/bundle/export-job';
 import type { ArchiverConfig } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
 import type { ForwardEntry, ForwardRequest } from '../../shared/forwarding/ledger';
@@ -12,6 +16,8 @@ import { seal } from '../../shared/transparency/seal';
 import { witnessMessage } from '../../shared/transparency/witness';
 import { describeError } from '../process/describe-error';
 import type { Archive, WithArchive } from '../target/archive';
+import { privateBundleStream } from '../target/bundle-file';
+import { assertKnownMailbox } from '../target/mailboxes';
 import type { RedriveReport, TargetOperations } from '../target/operations';
 import { localIngestDeadLetters } from './dead-letters';
 import { ParkedForwards } from './forwarding';
@@ -70,6 +76,32 @@ export function localOperations(withArchive: WithArchive): TargetOperations {
           }
         }
         return { ...report, key, ...(witnessedTo ? { witnessedTo } : {}) };
+      }),
+    exportBundle: (build, partPath, onProgress, signal) =>
+      withArchive(async (archive, config) => {
+        await assertKnownMailbox(build.mailbox, config, archive.index);
+        const streams = new Set<Writable>();
+        const stop = () => {
+          for (const stream of streams) stream.destroy(signal.reason as Error);
+        };
+        signal.addEventListener('abort', stop, { once: true });
+        try {
+          const record = await runExportJob(
+            archive,
+            build,
+            (exportId, part, count) => {
+              const path = partPath(exportId, part, count);
+              const stream = privateBundleStream(path);
+              streams.add(stream);
+              return { key: path, stream, done: finished(stream) };
+            },
+            onProgress,
+          );
+          // Parts built here are plain when there are several (runExportJob): the join encrypts.
+          return { record, partsEncrypted: false };
+        } finally {
+          signal.removeEventListener('abort', stop);
+        }
       }),
   };
 }

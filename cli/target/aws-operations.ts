@@ -1,5 +1,5 @@
 // The deployed stack's side of cli/target/operations.ts: redrive through SQS (the queues move messages back;
-// the Lambdas do the work) and the stack's seal function run on demand.
+// the Lambdas do the work), the stack's seal function run on demand, and exports built by the export function.
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
@@ -7,7 +7,8 @@ import { redriveParkedForwards, SqsForwardQueue } from '../../shared/adapters/sq
 import type { ArchiverConfig } from '../../shared/config';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import type { SealReport } from '../../shared/transparency/seal';
-import { connectAws, stackOutputs, TargetError } from './aws';
+import { connectAws, exportOnAws, stackOutputs, TargetError } from './aws';
+import { assertKnownMailbox } from './mailboxes';
 import type { RedriveReport, TargetOperations } from './operations';
 
 export function awsOperations(config: ArchiverConfig): TargetOperations {
@@ -32,6 +33,31 @@ export function awsOperations(config: ArchiverConfig): TargetOperations {
       };
     },
     seal: () => sealOnAws(config),
+    async exportBundle(build, partPath, onProgress) {
+      const archive = await connectAws(config);
+      try {
+        await assertKnownMailbox(build.mailbox, config, archive.index);
+      } finally {
+        await archive.close();
+      }
+      // Only age recipients travel to the function (a passphrase never leaves this machine: bundle-keys.ts).
+      const recipients =
+        build.encryption && 'recipients' in build.encryption ? build.encryption.recipients : undefined;
+      const record = await exportOnAws(
+        config,
+        {
+          mailbox: build.mailbox,
+          format: build.format,
+          incremental: build.incremental,
+          ...(build.parts !== undefined ? { parts: build.parts } : {}),
+          ...(recipients ? { recipients } : {}),
+        },
+        partPath,
+        onProgress,
+      );
+      // The function encrypts every part to the recipients it was given.
+      return { record, partsEncrypted: Boolean(record.recipients?.length) };
+    },
   };
 }
 

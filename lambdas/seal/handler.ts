@@ -13,6 +13,7 @@ import type { WriteOnceStore } from '../../shared/ports';
 import { LogOverwriteError } from '../../shared/transparency/log-files';
 import { formatVerifierKey, type NoteSigner } from '../../shared/transparency/note';
 import {
+  describeMissingCheckpoint,
   type LeafSource,
   type SealReport,
   seal,
@@ -81,6 +82,7 @@ export function createSealHandler<Cursor>(deps: SealHandlerDeps<Cursor>) {
       }
     }
     if (report.timestampError) problems.push(`no time-stamp: ${report.timestampError}`);
+    if (report.missingCheckpoint) problems.push(describeMissingCheckpoint(report.missingCheckpoint));
     if (problems.length > 0)
       throw new SealIncompleteError(`sealed at ${report.size}, but ${problems.join('; ')}`);
     return { ...report, key };

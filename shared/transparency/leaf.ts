@@ -14,7 +14,7 @@ import {
 } from '../delivery-log/record';
 import { errorMessage } from '../errors';
 import type { WriteOnceStore } from '../ports';
-import { entryBundles, LogDamageError, SEALS_PREFIX } from './log-files';
+import { entryBundles, LogDamageError, parseSealRecordPath, SEALS_PREFIX } from './log-files';
 import type { LeafDelivery } from './proofs';
 import type { LeafFacts, LeafSource } from './seal';
 
@@ -63,8 +63,8 @@ export function deliveryLogSource(log: DeliveryLog): LeafSource<LogCursor> {
 export async function sealedLogCursor(store: WriteOnceStore, size: number): Promise<LogCursor | undefined> {
   let newest: string | undefined;
   for await (const path of store.list(SEALS_PREFIX)) {
-    const match = /^seals\/(\d{12})\/[^/]+\.json$/.exec(path);
-    if (match && Number(match[1]) <= size && (!newest || path > newest)) newest = path;
+    const named = parseSealRecordPath(path);
+    if (named && named.size <= size && (!newest || path > newest)) newest = path;
   }
   if (!newest) return undefined;
   try {

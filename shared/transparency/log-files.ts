@@ -40,6 +40,12 @@ export function sealRecordPath(size: number, at: Date): string {
   return `${SEALS_PREFIX}${String(size).padStart(12, '0')}/${at.toISOString()}.json`;
 }
 
+/** The tree size and time (ISO 8601 UTC) a seal record's path names; undefined for a path sealRecordPath did not make. */
+export function parseSealRecordPath(path: string): { size: number; sealedAt: string } | undefined {
+  const match = /^seals\/(\d{12})\/(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\.json$/.exec(path);
+  return match ? { size: Number(match[1]), sealedAt: match[2] as string } : undefined;
+}
+
 /**
  * Thrown by a WriteOnceStore asked to write other bytes over a file of the log: never done, and alarmed (a bug, or
  * someone rewriting history). Carries the path.

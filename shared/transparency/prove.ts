@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import type { BundleProofFile, BundleProofs, BundleProver, ProvenMessage } from '../bundle/export';
 import { Spool } from '../bundle/tar';
 import type { WriteOnceStore } from '../ports';
-import { readCheckpoints, readTreeEntries, SEALS_PREFIX, timestampPath } from './log-files';
+import {
+  parseSealRecordPath,
+  readCheckpoints,
+  readTreeEntries,
+  SEALS_PREFIX,
+  timestampPath,
+} from './log-files';
 import type { MerkleTree } from './merkle';
 import { formatVerifierKey, type NoteVerifier, parseVerifierKey } from './note';
 import {
@@ -111,8 +117,8 @@ export async function readLogSnapshot(
 async function sealedSizeAsOf(store: WriteOnceStore, at: Date): Promise<number> {
   let size = -1;
   for await (const path of store.list(SEALS_PREFIX)) {
-    const match = /^seals\/(\d{12})\/(.+)\.json$/.exec(path);
-    if (match && Date.parse(match[2] as string) <= at.getTime()) size = Math.max(size, Number(match[1]));
+    const named = parseSealRecordPath(path);
+    if (named && Date.parse(named.sealedAt) <= at.getTime()) size = Math.max(size, named.size);
   }
   return size;
 }

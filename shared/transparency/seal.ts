@@ -20,12 +20,18 @@
 //
 // Crashes. Files are written entries first, tiles next, the checkpoint and seal record last. A seal that stopped
 // before its checkpoint left entries past the last checkpoint; the next seal appends those first, in their order.
+//
+// A missing checkpoint. A seal record is written after its checkpoint, so a record larger than the latest
+// checkpoint means that checkpoint went away since: on S3 a simple DELETE puts a delete marker over it, which
+// Object Lock does not prevent (it protects versions, not the key's current version; AWS S3 user guide,
+// "Working with delete markers"). The seal goes on from the entries, which are still there, and reports it.
 import { errorMessage } from '../errors';
 import type { WriteOnceStore } from '../ports';
 import { signCheckpoint } from './checkpoint';
 import {
   checkpointPath,
   LogDamageError,
+  parseSealRecordPath,
   readLatestCheckpoint,
   readTree,
   readUncommittedEntries,
@@ -104,6 +110,16 @@ export interface SealReport {
   timestamp?: TimestampFacts;
   /** Why the timestamp authority gave no usable time-stamp (the seal itself went through). */
   timestampError?: string;
+  /**
+   * The latest checkpoint a seal record says was written but the store no longer shows (deleted, or hidden by a
+   * delete marker): its tree size and when that seal ran (ISO 8601 UTC). The seal rebuilt the tree from the entries.
+   */
+  missingCheckpoint?: { size: number; sealedAt: string };
+}
+
+/** The one line that says a seal found its latest checkpoint gone (SealReport.missingCheckpoint). */
+export function describeMissingCheckpoint(missing: { size: number; sealedAt: string }): string {
+  return `the checkpoint of ${missing.size} deliveries that the seal of ${missing.sealedAt} wrote is missing (deleted, or hidden by a delete marker); this seal rebuilt the tree from its entries`;
 }
 
 interface SealRecord<Cursor> extends Omit<SealReport, 'checkpoint'> {
@@ -132,7 +148,12 @@ export async function seal<Cursor>(deps: SealDeps<Cursor>): Promise<SealReport> 
   };
   for (const leaf of await readUncommittedEntries(store, previousSize)) append(leaf, source.facts(leaf));
 
-  const cursor = (await readLastSealRecord(store, source))?.cursor ?? source.start;
+  const lastSeal = await readLastSealRecord(store, source);
+  const cursor = lastSeal?.cursor ?? source.start;
+  const missingCheckpoint =
+    lastSeal && lastSeal.size > previousSize
+      ? { size: lastSeal.size, sealedAt: lastSeal.sealedAt }
+      : undefined;
   const keys: string[] = [];
   const conflicts: string[] = [];
   const unreadable: string[] = [];
@@ -185,6 +206,7 @@ export async function seal<Cursor>(deps: SealDeps<Cursor>): Promise<SealReport> 
     checkpoint,
     ...(timestamp ? { timestamp } : {}),
     ...(timestampError ? { timestampError } : {}),
+    ...(missingCheckpoint ? { missingCheckpoint } : {}),
   };
   const { checkpoint: _, ...facts } = report;
   const record: SealRecord<Cursor> = { ...facts, cursor: source.advance(cursor, keys) };
@@ -227,15 +249,18 @@ async function loadTree<Cursor>(
 async function readLastSealRecord<Cursor>(
   store: WriteOnceStore,
   source: LeafSource<Cursor>,
-): Promise<{ cursor: Cursor } | undefined> {
+): Promise<{ cursor: Cursor; size: number; sealedAt: string } | undefined> {
   let last: string | undefined;
-  for await (const path of store.list(SEALS_PREFIX))
-    if (path.endsWith('.json') && (!last || path > last)) last = path;
-  if (!last) return undefined;
+  let named: { size: number; sealedAt: string } | undefined;
+  for await (const path of store.list(SEALS_PREFIX)) {
+    const facts = parseSealRecordPath(path);
+    if (facts && (!last || path > last)) [last, named] = [path, facts];
+  }
+  if (!last || !named) return undefined;
   const bytes = await store.get(last);
   try {
     const record = JSON.parse(bytes?.toString('utf8') ?? '') as { cursor?: unknown };
-    return { cursor: source.parseCursor(record.cursor) };
+    return { cursor: source.parseCursor(record.cursor), ...named };
   } catch (error) {
     throw new LogDamageError(`${last} is not a seal record`, { cause: error });
   }

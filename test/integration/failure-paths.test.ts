@@ -108,6 +108,19 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     },
   });
 
+  /** Runs reindex over the test archive; `recipients` is what it derives from any raw message without a sidecar. */
+  const reindexArchive = (recipients: string[], forwards?: IngestDeps['forwards']) =>
+    reindex(
+      {
+        config,
+        store: services.store,
+        index: services.index,
+        bucket: services.bucket,
+        ...(forwards ? { forwards } : {}),
+      },
+      async () => recipients,
+    );
+
   /** Ingest deps whose forward queue forwards at once, as the forward Lambda would, into the counting sink. */
   function ingestDeps(overrides: Partial<IngestDeps> = {}): IngestDeps {
     return {
@@ -410,16 +423,7 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     for (let receive = 1; receive <= 5; receive++)
       await archiveReceivedMail(notification, failing).catch(() => undefined);
     // The headers name alice only: rebuilding from them would lose bob.
-    const rebuilt = await reindex(
-      {
-        config,
-        store: services.store,
-        index: services.index,
-        bucket: services.bucket,
-        ...(ingestDeps().forwards ? { forwards: ingestDeps().forwards } : {}),
-      },
-      async () => ['alice@example.com'],
-    );
+    const rebuilt = await reindexArchive(['alice@example.com'], ingestDeps().forwards);
     expect(rebuilt).toMatchObject({ restored: 1, withoutEnvelope: 0, failed: [] });
     await expectNothingLost([
       {
@@ -482,16 +486,7 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     });
     expect(await services.store.exists(sidecar)).toBe(true);
     // The headers name alice only: bob is in the envelope the redelivery wrote.
-    const rebuilt = await reindex(
-      {
-        config,
-        store: services.store,
-        index: services.index,
-        bucket: services.bucket,
-        ...(ingestDeps().forwards ? { forwards: ingestDeps().forwards } : {}),
-      },
-      async () => ['alice@example.com'],
-    );
+    const rebuilt = await reindexArchive(['alice@example.com'], ingestDeps().forwards);
     expect(rebuilt).toMatchObject({ restored: 1, withoutEnvelope: 0, failed: [] });
     await expectNothingLost([
       {
@@ -538,10 +533,7 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
       bucket: services.bucket,
     });
     expect(lost.notIndexed).toEqual([rawMailKey(sesMessageId)]);
-    const rebuilt = await reindex(
-      { config, store: services.store, index: services.index, bucket: services.bucket },
-      async () => [],
-    );
+    const rebuilt = await reindexArchive([]);
     expect(rebuilt).toMatchObject({ restored: 1, failed: [] });
     for await (const row of services.index.allDeliveries())
       if (row.sesMessageId === sesMessageId) expect(row.uid).toBe(uids.get(row.mailbox));
@@ -568,17 +560,9 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     expect(unrecorded.unrecorded).toEqual([
       { mailbox: 'alice@example.com', messageKey: first.messageKey, key: rawMailKey(sesMessageId) },
     ]);
-    expect(
-      await reindex(
-        { config, store: services.store, index: services.index, bucket: services.bucket },
-        async () => [],
-      ),
-    ).toMatchObject({ restored: 0, recorded: 1, failed: [] });
+    expect(await reindexArchive([])).toMatchObject({ restored: 0, recorded: 1, failed: [] });
     await deleteRows(sesMessageId);
-    await reindex(
-      { config, store: services.store, index: services.index, bucket: services.bucket },
-      async () => [],
-    );
+    await reindexArchive([]);
     await expectNothingLost([{ sesMessageId, sha256, mailboxes: ['alice@example.com', 'bob@example.com'] }]);
     for await (const row of services.index.allDeliveries())
       if (row.sesMessageId === sesMessageId) expect(row.uid).toBe(uids.get(row.mailbox));
@@ -658,16 +642,7 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
     });
     expect(found.notIndexed).toEqual([unannounced.notification.receipt.action.objectKey]);
 
-    const rebuilt = await reindex(
-      {
-        config,
-        store: services.store,
-        index: services.index,
-        bucket: services.bucket,
-        forwards: deps.forwards,
-      },
-      async () => ['alice@example.com'],
-    );
+    const rebuilt = await reindexArchive(['alice@example.com'], deps.forwards);
     expect(rebuilt).toMatchObject({ restored: 2, failed: [] });
     expect(rebuilt.repairedEnvelopes.map((r) => r.envelope).sort()).toEqual(
       [indexed, unindexed].map(({ notification }) => envelopeKey(notification.mail.messageId)).sort(),
@@ -733,19 +708,9 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
       { bucket: services.bucket, key: envelopeKey(sesMessageId) },
       Buffer.from('{"version":2,"recei'),
     );
-    expect(
-      await reindex(
-        { config, store: services.store, index: services.index, bucket: services.bucket },
-        async () => [],
-      ),
-    ).toMatchObject({ restored: 0, recorded: 1, failed: [] });
+    expect(await reindexArchive([])).toMatchObject({ restored: 0, recorded: 1, failed: [] });
     await deleteRows(sesMessageId);
-    expect(
-      await reindex(
-        { config, store: services.store, index: services.index, bucket: services.bucket },
-        async () => [],
-      ),
-    ).toMatchObject({ restored: 1, failed: [] });
+    expect(await reindexArchive([])).toMatchObject({ restored: 1, failed: [] });
     const after = await services.index.getDelivery('alice@example.com', messageKeyOf(sha256, sesMessageId));
     expect(after).toMatchObject({
       folder: 'Archive/2021',
@@ -819,10 +784,7 @@ describe('failure paths end with nothing lost (DynamoDB Local, s3rver)', () => {
       bucket: services.bucket,
     });
     expect(found.notIndexed).toEqual([key]);
-    const rebuilt = await reindex(
-      { config, store: services.store, index: services.index, bucket: services.bucket },
-      async () => [],
-    );
+    const rebuilt = await reindexArchive([]);
     expect(rebuilt).toMatchObject({ restored: 1, withoutEnvelope: 1, unrouted: [key], failed: [] });
     await expectNothingLost([{ sesMessageId: notification.mail.messageId, sha256, mailboxes: ['unrouted'] }]);
   });

@@ -163,6 +163,28 @@ describe('seal', () => {
     expect(JSON.parse(entries[900]?.toString() ?? '').id).toBe('Archive/1');
   });
 
+  it('says when the latest checkpoint is gone (a delete marker over it) and signs the same head again', async () => {
+    const { store, log, run } = setup();
+    log.put('a', ['INBOX/1', 'h1'], ['INBOX/2', 'h2']);
+    await run();
+    log.put('b', ['INBOX/3', 'h3']);
+    const second = await run();
+    expect(second.missingCheckpoint).toBeUndefined();
+    const hidden = store.files.get('checkpoints/000000000003') as Buffer;
+    // A simple DELETE on a versioned bucket: GET and LIST no longer show the key (the older version is kept).
+    store.files.delete('checkpoints/000000000003');
+    const third = await run();
+    expect(third).toMatchObject({
+      previousSize: 2,
+      size: 3,
+      appended: 1,
+      missingCheckpoint: { size: 3, sealedAt: second.sealedAt },
+    });
+    // Ed25519 is deterministic: the same tree head signs to the same bytes.
+    expect(store.files.get('checkpoints/000000000003')?.equals(hidden)).toBe(true);
+    expect((await run()).missingCheckpoint).toBeUndefined();
+  });
+
   it('refuses a store whose files do not match its checkpoint, or whose checkpoint is by another key', async () => {
     const { store, signer, log, run } = setup();
     log.put('a', ['INBOX/1', 'h1'], ['INBOX/2', 'h2'], ['INBOX/3', 'h3']);

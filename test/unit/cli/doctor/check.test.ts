@@ -13,6 +13,7 @@ import {
   DescribeAlarmsCommand,
   GetMetricStatisticsCommand,
 } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeActiveReceiptRuleSetCommand, SESClient } from '@aws-sdk/client-ses';
 import { GetAccountCommand, GetEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
@@ -489,6 +490,47 @@ describe('doctor against the local stack', () => {
       await runLocalChecks({ config: exampleConfig(), running: undefined, lastReconcile: undefined }),
     );
     expect(notRunning['local stack']).toMatchObject({ status: 'warn', fix: 'npm start' });
+  });
+
+  it('a canary stopped by a refused connection names the service (found live: only ECONNREFUSED was said)', async () => {
+    const closed = await new Promise<number>((done) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => done(p));
+      });
+    });
+    const running = {
+      pid: process.pid,
+      startedAt: '2026-11-29T11:00:00Z',
+      endpoints: { s3: `http://127.0.0.1:${port}`, dynamodb: `http://127.0.0.1:${closed}` },
+      bucket: 'b',
+      tableName: 't',
+    };
+    // The index read of a real SDK client against the stopped DynamoDB Local, as the round trip makes it.
+    const dynamodb = new DynamoDBClient({
+      endpoint: running.endpoints.dynamodb,
+      region: REGION,
+      credentials: { accessKeyId: 'LOCALTEST', secretAccessKey: 'secret' },
+      maxAttempts: 1,
+    });
+    const checks = byName(
+      await runLocalChecks({
+        config: exampleConfig(),
+        running,
+        lastReconcile: undefined,
+        canary: async () => {
+          await dynamodb.send(new ListTablesCommand({}));
+          throw new Error('DynamoDB Local answered on a closed port');
+        },
+      }),
+    );
+    dynamodb.destroy();
+    expect(checks.canary).toMatchObject({
+      status: 'fail',
+      detail: `the round trip stopped: the local dynamodb at http://127.0.0.1:${closed} refused the connection`,
+      fix: 'stop npm start and start it again',
+    });
   });
 
   it('a service that accepts connections but never responds (a stopped JVM) does not answer', async () => {
