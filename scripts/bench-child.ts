@@ -147,6 +147,8 @@ async function verifyMemory(bundle: string, identityFile?: string) {
   return {
     verifyPeakMb: peak / MB,
     verifyAboveBaselineMb: (peak - baseline) / MB,
+    /** The process's own high-water mark (VmHWM), for comparing runs over bundles of different sizes. */
+    peakRssMb: (peakRssKb() * 1024) / MB,
     messages: result.messages,
     seconds: (performance.now() - started) / 1000,
   };

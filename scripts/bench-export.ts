@@ -18,7 +18,7 @@ const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
  * exporter asks for them, as the DynamoDB adapter pages its query: the process holds only what the exporter
  * itself keeps. (`readline`'s async iterator is not usable here: it reads the whole file ahead, 1 KB per row.)
  */
-class JsonlIndex {
+export class JsonlIndex {
   constructor(
     private readonly rowsPath: string,
     private readonly state: FolderState,

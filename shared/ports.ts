@@ -117,6 +117,10 @@ export interface HoldLog {
 
 export interface ListQuery {
   folder?: string;
+  /** Received on or after (inclusive): a key condition, rows before it are not read. */
+  since?: Date;
+  /** Received before (exclusive): a key condition, rows at or after it are not read. */
+  until?: Date;
   /** Newest first. */
   limit?: number;
 }

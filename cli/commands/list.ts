@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { DeliveryRow } from '../../shared/index/schema';
 import { UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import type { CliContext } from '../context';
-import { normaliseMailbox, parseDate, parsePositive } from '../process/options';
+import { checkDateRange, normaliseMailbox, parseDate, parsePositive } from '../process/options';
 import { humanBytes, printJsonLines, printTable, tableTime } from '../process/output';
 import { out } from '../program';
 import { assertKnownMailbox } from '../target/mailboxes';
@@ -29,20 +29,21 @@ export function registerList(program: Command, ctx: CliContext): void {
     .option('--until <date>', 'received before this date', parseDate)
     .option('--limit <n>', 'at most this many rows', parsePositive)
     .action(async (mailbox: string, options: ListOptions) => {
+      checkDateRange(options);
       const rows = await ctx.withArchive(async (archive, config) => {
         await assertKnownMailbox(normaliseMailbox(mailbox), config, archive.index);
         const out: DeliveryRow[] = [];
         const contains = (value: string | undefined, text: string | undefined) =>
           text === undefined || (value ?? '').toLowerCase().includes(text.toLowerCase());
-        // The index stops at --limit itself when every row it yields is kept (no check below can drop one).
-        const everyRowKept = !options.from && !options.subject && !options.until;
+        // The index stops at --limit itself when every row it yields is kept (no check below can drop one); the
+        // date window is the index's key condition, so rows outside it are never read.
+        const everyRowKept = !options.from && !options.subject;
         for await (const row of archive.index.listDeliveries(normaliseMailbox(mailbox), {
           folder: options.folder,
+          ...(options.since ? { since: options.since } : {}),
+          ...(options.until ? { until: options.until } : {}),
           ...(everyRowKept && options.limit !== undefined ? { limit: options.limit } : {}),
         })) {
-          const received = new Date(row.receivedAt);
-          if (options.since && received < options.since) break;
-          if (options.until && received >= options.until) continue;
           if (!contains(row.from.join(', '), options.from) || !contains(row.subject, options.subject))
             continue;
           out.push(row);

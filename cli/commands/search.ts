@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { DynamoDeliverySearch } from '../../shared/adapters/dynamo-search';
 import type { SearchQuery } from '../../shared/index/search';
 import type { CliContext } from '../context';
-import { collect, normaliseMailbox, parseDate, parsePositive } from '../process/options';
+import { checkDateRange, collect, normaliseMailbox, parseDate, parsePositive } from '../process/options';
 import { formatTable, humanBytes, tableTime } from '../process/output';
 import { out as output } from '../program';
 import { assertKnownMailbox } from '../target/mailboxes';
@@ -40,6 +40,7 @@ export function registerSearch(program: Command, ctx: CliContext): void {
     .option('--message-id <id>', 'this Message-ID (with or without <>)')
     .option('--limit <n>', 'at most this many, newest first', parsePositive)
     .action(async (options: SearchOptions) => {
+      checkDateRange(options);
       const out = output();
       const query: SearchQuery = {
         ...(options.mailbox ? { mailboxes: options.mailbox.map(normaliseMailbox) } : {}),

@@ -87,12 +87,22 @@ export function registerStart(program: Command, ctx: CliContext): void {
           'Ctrl-C stops everything.',
         ].join('\n'),
       );
-      if (!interruption.aborted)
-        await new Promise<void>((resolve) =>
-          interruption.addEventListener('abort', () => resolve(), { once: true }),
-        );
+      // Until Ctrl-C or SIGTERM, or until a service dies under the stack: then nothing would answer the commands
+      // that find the stack file, so the stack stops (its file goes) and says which service ended.
+      const died = interruption.aborted
+        ? undefined
+        : await Promise.race([
+            new Promise<undefined>((resolve) =>
+              interruption.addEventListener('abort', () => resolve(undefined), { once: true }),
+            ),
+            stack.died,
+          ]);
       output.info('stopping...');
       await stack.stop();
+      if (died !== undefined)
+        throw new UserError(`${died}: the local stack stopped`, {
+          hint: 'start it again with npm start (the archive is kept in the data directory)',
+        });
       output.info('stopped.');
     });
 }

@@ -2,15 +2,17 @@
 // delivery log, locally or from the deployed stack (read-only: `doctor --target aws` prints the policy). Thin:
 // options, the progress bar, the report and its exit status, the watch loop, the ping.
 import { realpathSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { homedir, hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { LockHeldError } from '../../shared/adapters/pid-lock';
+import type { ArchiverConfig } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
+import { canaryAddress } from '../../shared/health/config';
 import { ReplicaConflictError, ReplicaDirectoryError } from '../../shared/replica/errors';
 import { recordReplica } from '../../shared/replica/registry';
-import { checkReplicaDirectory } from '../../shared/replica/state';
+import { checkReplicaDirectory, REPLICA_STATE_DIR } from '../../shared/replica/state';
 import { type SyncReport, syncReplica } from '../../shared/replica/sync';
 import type { CliContext } from '../context';
 import { resolveConfigPath } from '../local/data-home';
@@ -19,8 +21,9 @@ import { interruption } from '../process/interrupt';
 import { normaliseMailbox, parseInterval, parsePositive } from '../process/options';
 import { ExitCode, humanBytes, UserError } from '../process/output';
 import { progressBar } from '../process/progress-bar';
-import { timerFiles, timerKindFor } from '../process/timer';
+import { cronLine, systemdUserSessionReachable, timerFiles, timerKindFor } from '../process/timer';
 import { out } from '../program';
+import { assertKnownMailbox } from '../target/mailboxes';
 
 interface SyncOptions {
   mailbox: string[];
@@ -65,8 +68,9 @@ export function registerSync(program: Command, ctx: CliContext): void {
         throw new UserError('--every goes with --install-timer (a sync that stays running takes --watch)', {
           exitCode: ExitCode.usage,
         });
-      const { target, config } = ctx.globals();
+      const { target, config, configuration } = ctx.globals();
       const mailboxes = options.mailbox.map(normaliseMailbox);
+      for (const mailbox of mailboxes) await assertSyncableMailbox(mailbox, configuration, dir);
       if (options.installTimer) {
         if (options.watch)
           throw new UserError('--install-timer runs sync --once on a timer: leave out --watch', {
@@ -107,6 +111,24 @@ export function registerSync(program: Command, ctx: CliContext): void {
         }
       });
     });
+}
+
+/**
+ * A `--mailbox` must name a mailbox of the archive: a typo would sync nothing, successfully, on every run of a
+ * timer. Known without reading the index (a replica machine on AWS may read only S3): the configured mailboxes,
+ * the unrouted one, the canary's, and those the replica already holds (one removed from the config keeps its mail).
+ */
+async function assertSyncableMailbox(mailbox: string, config: ArchiverConfig, dir: string): Promise<void> {
+  const held = await readdir(resolve(dir), { withFileTypes: true }).catch(() => []);
+  const inReplica = held.filter((e) => e.isDirectory() && e.name.includes('@')).map((e) => e.name);
+  await assertKnownMailbox(
+    mailbox,
+    config,
+    {
+      mailboxes: async () => [...new Set([...inReplica, canaryAddress(config)])],
+    },
+    'the replica or the canary',
+  );
 }
 
 /** Writes the timer of this replica (cli/process/timer.ts) and prints how to turn it on and remove it. */
@@ -178,6 +200,13 @@ async function installTimer(
   for (const line of timer.enable) output.result(`  ${line}`);
   output.result('remove it:');
   for (const line of timer.remove) output.result(`  ${line}`);
+  if (kind === 'systemd' && !systemdUserSessionReachable(process.env)) {
+    // A container, su/sudo without a login, a machine without systemd: the printed commands cannot work here.
+    const cron = cronLine({ command, env, everyMs });
+    output.warn(
+      `no systemd user session is reachable from here (${process.env.XDG_RUNTIME_DIR ? `nothing listens in ${process.env.XDG_RUNTIME_DIR}/systemd/` : 'XDG_RUNTIME_DIR is not set'}): the systemctl --user commands above fail here with "Failed to connect to bus". Turn the timer on from a login session of this user (ssh or a console login), or run the sync from cron instead${cron ? ` (crontab -e):\n  ${cron}` : `, or keep sync ${absolute} --watch running under a supervisor`}`,
+    );
+  }
 }
 
 async function runOnce(
@@ -227,7 +256,11 @@ async function runOnce(
       `  the transparency log's checkpoint of ${log.size} deliveries copied and checked against the ${log.from} this replica held before`,
     );
   if (report.tookOverFrom)
-    output.info(`  (took over the lock of process ${report.tookOverFrom.pid}, which is gone)`);
+    output.info(
+      Number.isInteger(report.tookOverFrom.pid) && report.tookOverFrom.pid > 0
+        ? `  (took over the lock of process ${report.tookOverFrom.pid}, which is gone)`
+        : '  (took over a lock file that named no process)',
+    );
   if (report.ok && options.ping) await ping(options.ping);
   return report;
 }
@@ -245,14 +278,20 @@ async function ping(url: string): Promise<void> {
 function asUserError(error: unknown, dir: string): unknown {
   if (error instanceof ReplicaDirectoryError || error instanceof ReplicaConflictError)
     return new UserError(error.message, { cause: error });
-  if (error instanceof LockHeldError)
+  if (error instanceof LockHeldError) {
+    const { pid, host } = error.holder;
+    // A lock of another host (a replica on a NAS two machines sync into) cannot be checked from here.
+    const here = host === hostname();
     return new UserError(
-      `another sync (process ${error.holder.pid} on ${error.holder.host}) is running over ${dir}`,
+      `another sync (process ${pid} on ${host}) ${here ? 'is running over' : 'holds'} ${dir}`,
       {
         cause: error,
-        hint: 'wait for it to end; a lock left by a process that is gone is taken over by itself',
+        hint: here
+          ? 'wait for it to end; a lock left by a process that is gone is taken over by itself'
+          : `this machine cannot tell whether it still runs: once process ${pid} on ${host} is gone, remove ${join(resolve(dir), REPLICA_STATE_DIR, 'lock')}`,
       },
     );
+  }
   if ((error as { code?: string }).code === 'ENOSPC')
     return new UserError(
       `the disk holding ${dir} is full: nothing was recorded as done; free space and sync again`,

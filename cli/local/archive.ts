@@ -141,7 +141,7 @@ export async function startLocalArchive(
   } = {
     home: archiverHome(),
   },
-): Promise<Archive & { shared: boolean }> {
+): Promise<Archive & { shared: boolean; died?: Promise<string> }> {
   const running = readRunningStack(options.home);
   if (running) {
     const archive = await openArchive(config, running.endpoints, options.logger, options.forwarding);
@@ -202,6 +202,8 @@ export async function startLocalArchive(
   return {
     ...archive,
     shared: false,
+    // What a long-running caller (npm start) watches: a service it started ended under it.
+    died: dynamo.died.then((how) => `DynamoDB Local (${dynamo.endpoint}) stopped unexpectedly: ${how}`),
     async close() {
       destroyClients(archive.clients);
       await Promise.all([dynamo.stop(), s3.stop()]);

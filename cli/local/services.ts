@@ -46,6 +46,11 @@ export function assertJava(): void {
 
 export interface DynamoLocal {
   endpoint: string;
+  /**
+   * Resolves, with how it ended ("killed by SIGKILL", "exit code 1"), when the JVM ends without stop() having been
+   * called (a crash, the OOM killer, a stray kill); never resolves for a stop.
+   */
+  died: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -125,7 +130,20 @@ export async function startDynamoLocal(
     },
     { intervalMs: 100, timeoutMs: 30_000, what: 'DynamoDB Local to listen' },
   );
-  return { endpoint, stop: () => stopChild(child) };
+  let stopping = false;
+  const died = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      if (!stopping) resolve(signal ? `killed by ${signal}` : `exit code ${code}`);
+    }),
+  );
+  return {
+    endpoint,
+    died,
+    stop: () => {
+      stopping = true;
+      return stopChild(child);
+    },
+  };
 }
 
 /**

@@ -24,6 +24,8 @@ export interface RunningLocalStack {
   /** The local sink's SMTP address, when it is the smarthost. */
   sink?: { host: string; port: number };
   home: string;
+  /** Resolves with what happened when a service of the stack ends under it (DynamoDB Local's JVM dies). */
+  died: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -63,7 +65,7 @@ export async function startLocalStack(
         port: options.sinkPort ?? 0,
       });
   const smarthost = config.forwarding.smarthost ?? { host: sink?.host ?? '127.0.0.1', port: sink?.port ?? 0 };
-  let archive: Archive;
+  let archive: Awaited<ReturnType<typeof startLocalArchive>>;
   try {
     archive = await startLocalArchive(config, {
       home: options.home,
@@ -111,6 +113,7 @@ export async function startLocalStack(
     smtp,
     ...(sink ? { sinkDir: sink.dir, sink: { host: sink.host, port: sink.port } } : {}),
     home: options.home,
+    died: archive.died ?? new Promise<string>(() => {}),
     async stop() {
       removeStackFile(options.home);
       await smtp.stop();

@@ -1,6 +1,7 @@
 // Option parsing shared by the commands: commander calls these on the raw strings and reports what they throw.
 import { InvalidArgumentError } from 'commander';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../../shared/receiving/routing';
+import { UserError } from './output';
 
 /** For repeatable options (`--to a --to b`): commander calls it once per occurrence. */
 export function collect(value: string, previous: string[] = []): string[] {
@@ -25,11 +26,49 @@ export function parsePositive(value: string): number {
   return n;
 }
 
+// ISO 8601 (RFC 3339 and its reduced-precision dates): YYYY, YYYY-MM, YYYY-MM-DD, and a date with Thh:mm[:ss[.sss]]
+// and an optional zone (Z or +hh:mm). Nothing else: V8's own parser guesses ("12" is December 2001, "June 2019"
+// and "2019/06/01" are local time, 2020-02-30 rolls into March), and a guessed date is a wrong answer.
+const ISO_DATE =
+  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
+
+/**
+ * An ISO 8601 date or date-time the user typed: a year, month or day alone is its first moment in UTC (as
+ * `new Date('2026-01-31')` reads it); a date-time without a zone is local time. Throws commander's
+ * InvalidArgumentError (exit 2) for any other form and for a day, hour or minute that does not exist.
+ */
 export function parseDate(value: string): Date {
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime()))
-    throw new InvalidArgumentError('must be a date like 2026-01-31 or 2026-01-31T12:00:00Z');
+  const text = value.trim();
+  const parts = ISO_DATE.exec(text);
+  const [year, month = 1, day = 1, hour = 0, minute = 0, second = 0] = (parts?.slice(1, 7) ?? []).map((p) =>
+    p === undefined ? undefined : Number(p),
+  );
+  const daysInMonth = year === undefined ? 0 : new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const date = parts ? new Date(text) : undefined;
+  if (
+    !date ||
+    Number.isNaN(date.getTime()) ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > daysInMonth ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  )
+    throw new InvalidArgumentError('must be a date like 2026-01-31 or 2026-01-31T12:00:00Z (ISO 8601)');
   return date;
+}
+
+/**
+ * --since and --until together must leave a window: a since at or after until is a mistake to name, not "no
+ * messages match" (and DynamoDB refuses a BETWEEN whose bounds are reversed). Throws UserError.
+ */
+export function checkDateRange(range: { since?: Date; until?: Date }): void {
+  if (range.since && range.until && range.since >= range.until)
+    throw new UserError(
+      `--since ${range.since.toISOString()} is not before --until ${range.until.toISOString()}: no message can be received in that window`,
+    );
 }
 
 /** A duration such as `90s`, `15m`, `1h` or `1d` (a bare number is seconds), in milliseconds. */

@@ -4,6 +4,7 @@
 // Environment quoting), systemd.exec(5); launchd.plist(5) (ProgramArguments, StartInterval, RunAtLoad,
 // EnvironmentVariables, StandardOutPath) and launchctl(1) (bootstrap, bootout).
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type TimerKind = 'systemd' | 'launchd';
@@ -36,6 +37,39 @@ export function timerKindFor(platform: NodeJS.Platform): TimerKind | undefined {
   if (platform === 'linux') return 'systemd';
   if (platform === 'darwin') return 'launchd';
   return undefined;
+}
+
+/**
+ * Whether `systemctl --user` can reach a user manager from this environment: it connects to
+ * `$XDG_RUNTIME_DIR/systemd/private`, or to the user bus `$XDG_RUNTIME_DIR/bus` (systemctl(1), --user;
+ * sd_bus_open_user(3)). A container, `su`/`sudo` without a login, or cron have neither; systemctl then fails
+ * with "Failed to connect to bus".
+ */
+export function systemdUserSessionReachable(env: NodeJS.ProcessEnv): boolean {
+  const runtime = env.XDG_RUNTIME_DIR;
+  if (!runtime) return false;
+  return existsSync(join(runtime, 'systemd', 'private')) || existsSync(join(runtime, 'bus'));
+}
+
+/**
+ * The crontab(5) line that runs `spec.command` every `spec.everyMs` with its environment, when cron's fields can
+ * say that interval (a divisor of an hour in minutes, or of a day in hours); undefined otherwise.
+ */
+export function cronLine(spec: Pick<TimerSpec, 'command' | 'env' | 'everyMs'>): string | undefined {
+  const minutes = Math.round(spec.everyMs / 60_000);
+  const hours = minutes / 60;
+  const when =
+    minutes < 60 && 60 % minutes === 0
+      ? `*/${minutes} * * * *`
+      : Number.isInteger(hours) && hours < 24 && 24 % hours === 0
+        ? `0 */${hours} * * *`
+        : minutes === 24 * 60
+          ? '0 0 * * *'
+          : undefined;
+  if (!when) return undefined;
+  const env = Object.entries(spec.env).map(([k, v]) => shellWord(`${k}=${v}`));
+  // cron gives `%` a meaning of its own (crontab(5)): escape it.
+  return `${when} ${[...env, ...spec.command.map(shellWord)].join(' ').replace(/%/g, '\\%')}`;
 }
 
 /** A short stable name per replica directory: two replicas get two timers, the same one is rewritten in place. */

@@ -31,6 +31,8 @@ export async function assertKnownMailbox(
   mailbox: string,
   config: Pick<ArchiverConfig, 'mailboxes'>,
   index: Pick<MailIndex, 'mailboxes'>,
+  /** What `index` lists, for the hint ("the index"; sync: "the replica"). */
+  where = 'the index',
 ): Promise<void> {
   const configured = Object.keys(config.mailboxes);
   if (mailbox === UNROUTED_MAILBOX || configured.includes(mailbox)) return;
@@ -44,7 +46,7 @@ export async function assertKnownMailbox(
   throw new UserError(
     `no mailbox ${mailbox} in this archive${nearest ? ` (did you mean ${nearest}?)` : ''}`,
     {
-      hint: `configured mailboxes: ${configured.join(', ')}${indexed.some((m) => !configured.includes(m)) ? `; also in the index: ${indexed.filter((m) => !configured.includes(m)).join(', ')}` : ''}`,
+      hint: `configured mailboxes: ${configured.join(', ')}${indexed.some((m) => !configured.includes(m)) ? `; also in ${where}: ${indexed.filter((m) => !configured.includes(m)).join(', ')}` : ''}`,
     },
   );
 }

@@ -3,6 +3,7 @@
 // Run as: node --import tsx scripts/bench/reindex-child.ts <n>   (add --cpu-prof to profile)
 import { reindex } from '../../shared/archive/reindex';
 import { DeliveryLog } from '../../shared/delivery-log/log';
+import { peakRssKb } from './peak-rss';
 import { syntheticArchive, syntheticConfig } from './synthetic-archive';
 
 const count = Number(process.argv[2]);
@@ -42,6 +43,8 @@ console.log(
     seconds,
     cpuSeconds,
     cpuMsPerMessage: (cpuSeconds * 1000) / count,
+    peakRssMb: peakRssKb() / 1024,
+    heapUsedMb: process.memoryUsage().heapUsed / 1024 / 1024,
     examined: report.examined,
     restored: report.restored,
     failed: report.failed.length,

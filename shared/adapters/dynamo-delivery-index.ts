@@ -20,6 +20,7 @@ import {
 import type { DeliveryIndex, ListQuery } from '../ports';
 import type { Folder } from '../receiving/routing';
 import { DynamoFolders } from './dynamo-folders';
+import { receivedRange } from './dynamo-search';
 import {
   type IndexTable,
   isConditionalCheckFailed,
@@ -164,28 +165,32 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
   }
 
   async *listDeliveries(mailbox: string, query: ListQuery = {}): AsyncIterable<DeliveryRow> {
+    if (query.limit !== undefined && query.limit <= 0) return;
     let yielded = 0;
     // Without a filter, a page holds no more rows than asked for: read units are paid per row read.
     const pageSize = query.limit !== undefined && !query.folder ? Math.min(query.limit, 200) : 200;
+    const values: Record<string, unknown> = {
+      ':pk': indexKeys.mailboxPk(mailbox),
+      ...(query.folder ? { ':folder': query.folder } : {}),
+    };
     const pages = paginateQuery(
       { client: this.table.doc, pageSize },
       {
         TableName: this.table.name,
         IndexName: GSI_BY_RECEIVED,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: {
-          ':pk': indexKeys.mailboxPk(mailbox),
-          ...(query.folder ? { ':folder': query.folder } : {}),
-        },
+        // The date window is a key condition: rows outside it are not read (nor paid for on AWS).
+        KeyConditionExpression: receivedRange('pk = :pk', query, values),
+        ExpressionAttributeValues: values,
         ...(query.folder ? { FilterExpression: 'folder = :folder' } : {}),
         ScanIndexForward: false,
       },
     );
     for await (const page of pages) {
       for (const item of page.Items ?? []) {
-        if (query.limit !== undefined && yielded >= query.limit) return;
         yielded += 1;
         yield rowFromItem(item);
+        // Done at the limit, before the paginator asks for a page nobody will read.
+        if (query.limit !== undefined && yielded >= query.limit) return;
       }
     }
   }

@@ -19,8 +19,15 @@ import {
   senderAddress,
 } from '../index/search';
 
-/** The received-date range as a key condition on gsi2sk (`<receivedAt ISO>#<messageKey>`), added to `base`. */
-function receivedRange(base: string, query: SearchQuery, values: Record<string, unknown>): string {
+/**
+ * The received-date range as a key condition on gsi2sk (`<receivedAt ISO>#<messageKey>`), added to `base`; the
+ * bounds go into `values`. `list` and `search` both read a date window through it.
+ */
+export function receivedRange(
+  base: string,
+  query: { since?: Date; until?: Date },
+  values: Record<string, unknown>,
+): string {
   // "X#..." sorts after "X", so >= since includes a row received exactly at `since`, and < until excludes one
   // received exactly at `until`.
   if (query.since && query.until) {

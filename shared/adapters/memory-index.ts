@@ -111,7 +111,13 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
 
   async *listDeliveries(mailbox: string, query: ListQuery = {}) {
     const rows = [...this.rows.values()]
-      .filter((r) => r.mailbox === mailbox && (!query.folder || r.folder === query.folder))
+      .filter(
+        (r) =>
+          r.mailbox === mailbox &&
+          (!query.folder || r.folder === query.folder) &&
+          (!query.since || new Date(r.receivedAt) >= query.since) &&
+          (!query.until || new Date(r.receivedAt) < query.until),
+      )
       .sort((a, b) => b.receivedAt.localeCompare(a.receivedAt));
     yield* rows.slice(0, query.limit ?? rows.length);
   }

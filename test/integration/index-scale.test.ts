@@ -141,4 +141,38 @@ describe('the index at scale, on DynamoDB Local', () => {
     expect(await index.putDelivery(row(box, 'big', uid))).toBe('created');
     expect((await index.folders(box))[0]?.messages).toBe(1);
   });
+  it('lists a received-date window by key condition: rows outside it are never read', async () => {
+    const box = mailbox();
+    const writer = open();
+    // 30 rows, one a day through January 2026 (newest is the 30th).
+    for (let day = 1; day <= 30; day += 1) {
+      const at = `2026-01-${String(day).padStart(2, '0')}T08:00:00.000Z`;
+      await writer.putDelivery(row(box, `d${day}`, day, { receivedAt: at }));
+    }
+    // Items DynamoDB read for this listing, summed from every Query's ScannedCount.
+    const client = services.clients.dynamodb;
+    let read = 0;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        read += (result.output as { ScannedCount?: number }).ScannedCount ?? 0;
+        return result;
+      },
+      { step: 'initialize', name: 'countRead' },
+    );
+    const index = new DynamoMailIndex(client, services.tableName);
+    const listed: string[] = [];
+    const until = new Date('2026-01-06T00:00:00.000Z');
+    const since = new Date('2026-01-03T00:00:00.000Z');
+    for await (const r of index.listDeliveries(box, { since, until, limit: 2 })) listed.push(r.messageKey);
+    expect(listed).toEqual(['d5', 'd4']);
+    // A window of 3 rows, 2 asked for: 2 read, not the 25 newer than --until.
+    expect(read).toBe(2);
+    read = 0;
+    listed.length = 0;
+    for await (const r of index.listDeliveries(box, { since, until })) listed.push(r.messageKey);
+    expect(listed).toEqual(['d5', 'd4', 'd3']);
+    expect(read).toBe(3);
+    client.middlewareStack.remove('countRead');
+  });
 });

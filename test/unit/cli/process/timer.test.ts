@@ -16,7 +16,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-const cli = (args: string[]) =>
+const cli = (args: string[], extraEnv: Record<string, string | undefined> = {}) =>
   new Promise<{ stdout: string; stderr: string; code: number }>((done) =>
     execFile(
       'node',
@@ -30,11 +30,22 @@ const cli = (args: string[]) =>
           MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
           CI: 'true',
           NO_COLOR: '1',
+          // A user manager's private socket, as a login session has it (the test after this one has none).
+          XDG_RUNTIME_DIR: runtimeDir(),
+          ...extraEnv,
         },
       },
       (error, stdout, stderr) => done({ stdout, stderr, code: error ? Number(error.code ?? 1) : 0 }),
     ),
   );
+
+/** A runtime directory like a login session's: `systemd/private` is where `systemctl --user` connects. */
+function runtimeDir(): string {
+  const dir = join(root, 'run user');
+  mkdirSync(join(dir, 'systemd'), { recursive: true });
+  writeFileSync(join(dir, 'systemd', 'private'), '');
+  return dir;
+}
 
 const hasSystemdAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 
@@ -101,6 +112,22 @@ describe('sync --install-timer (systemd, Linux)', () => {
       expect(verify.status).toBe(0);
     },
     60_000,
+  );
+
+  it.runIf(process.platform === 'linux')(
+    'says plainly when no systemd user session is reachable, and what runs the sync instead',
+    async () => {
+      for (const env of [{ XDG_RUNTIME_DIR: undefined }, { XDG_RUNTIME_DIR: join(root, 'no session') }]) {
+        const run = await cli(['sync', join(root, 'my replica'), '--install-timer'], env);
+        expect(run.code).toBe(0);
+        // The files are written all the same (a login later, or another user's session, turns them on).
+        expect(readdirSync(join(root, 'user home', '.config', 'systemd', 'user'))).toHaveLength(2);
+        expect(run.stderr).toMatch(/no systemd user session is reachable from here/);
+        expect(run.stderr).toMatch(/the systemctl --user commands above fail here/);
+        // The alternative: the same command from cron, with its environment.
+        expect(run.stderr).toMatch(/\*\/15 \* \* \* \* 'MAIL_ARCHIVER_HOME=.* sync '.*my replica' --once/);
+      }
+    },
   );
 
   it('refuses a directory that is not a replica, and --every without --install-timer', async () => {

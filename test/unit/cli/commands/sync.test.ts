@@ -1,0 +1,70 @@
+// `sync` as a new user runs it: mistakes in what was asked are refused before anything is started or written,
+// in one line naming what and where (the CLI run as a process, with a home and a replica of its own).
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../../../..');
+const BIN = join(ROOT, 'cli/bin.js');
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'mail-archiver-sync-cli-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+const cli = (args: string[]) =>
+  new Promise<{ stdout: string; stderr: string; code: number }>((done) =>
+    execFile(
+      'node',
+      [BIN, ...args],
+      {
+        cwd: root,
+        env: {
+          ...process.env,
+          HOME: join(root, 'user home'),
+          MAIL_ARCHIVER_HOME: join(root, 'archiver home'),
+          MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
+          CI: 'true',
+          NO_COLOR: '1',
+        },
+        timeout: 60_000,
+      },
+      (error, stdout, stderr) => done({ stdout, stderr, code: error ? Number(error.code ?? 1) : 0 }),
+    ),
+  );
+
+describe('sync, refused before it starts', () => {
+  it('a --mailbox that is not a mailbox of the archive (a typo never syncs nothing, successfully, forever)', async () => {
+    const replica = join(root, 'replica');
+    const run = await cli(['sync', replica, '--mailbox', 'alcie@example.com']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /no mailbox alcie@example\.com in this archive \(did you mean alice@example\.com\?\)/,
+    );
+    expect(run.stderr).not.toMatch(/ at .*\.(ts|js):\d+/);
+    // Nothing was started or written: no replica, no local services' data.
+    expect(existsSync(replica)).toBe(false);
+    expect(existsSync(join(root, 'archiver home', 's3'))).toBe(false);
+    // The same through --install-timer: a timer that would sync nothing every 15 minutes is not written.
+    const timer = await cli(['sync', replica, '--install-timer', '--mailbox', 'alcie@example.com']);
+    expect(timer.code).toBe(1);
+    expect(timer.stderr).toMatch(/no mailbox alcie@example\.com/);
+    expect(existsSync(join(root, 'user home', '.config', 'systemd'))).toBe(false);
+  });
+
+  it('a lock taken on another host: named, and what to do once that process is gone', async () => {
+    const replica = join(root, 'replica');
+    mkdirSync(join(replica, '.mail-archiver-sync'), { recursive: true });
+    const lock = join(replica, '.mail-archiver-sync', 'lock');
+    writeFileSync(lock, '4242 nas-elsewhere\n');
+    const run = await cli(['sync', replica]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/another sync \(process 4242 on nas-elsewhere\) holds .*replica/);
+    // This host cannot tell whether a process of another host is gone: never "taken over by itself".
+    expect(run.stderr).not.toMatch(/taken over by itself/);
+    expect(run.stderr).toContain(`once process 4242 on nas-elsewhere is gone, remove ${lock}`);
+    expect(hostname()).not.toBe('nas-elsewhere');
+  });
+});
