@@ -1,39 +1,29 @@
 // `sync` as a new user runs it: mistakes in what was asked are refused before anything is started or written,
 // in one line naming what and where (the CLI run as a process, with a home and a replica of its own).
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../../support/cli';
 
 const ROOT = resolve(import.meta.dirname, '../../../..');
-const BIN = join(ROOT, 'cli/bin.js');
 let root: string;
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'mail-archiver-sync-cli-'));
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
+/** The CLI as a process, with this test's own home, data directory and replica (test/support/cli.ts). */
 const cli = (args: string[]) =>
-  new Promise<{ stdout: string; stderr: string; code: number }>((done) =>
-    execFile(
-      'node',
-      [BIN, ...args],
-      {
-        cwd: root,
-        env: {
-          ...process.env,
-          HOME: join(root, 'user home'),
-          MAIL_ARCHIVER_HOME: join(root, 'archiver home'),
-          MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
-          CI: 'true',
-          NO_COLOR: '1',
-        },
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) => done({ stdout, stderr, code: error ? Number(error.code ?? 1) : 0 }),
-    ),
-  );
+  runCli(args, {
+    home: join(root, 'archiver home'),
+    cwd: root,
+    env: {
+      HOME: join(root, 'user home'),
+      MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
+      NO_COLOR: '1',
+    },
+  });
 
 describe('sync, refused before it starts', () => {
   it('a --mailbox that is not a mailbox of the archive (a typo never syncs nothing, successfully, forever)', async () => {

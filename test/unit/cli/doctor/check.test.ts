@@ -449,14 +449,18 @@ describe('doctor against the local stack', () => {
     rmSync(home, { recursive: true, force: true });
   });
 
-  it('checks that the stack runs and its services answer', async () => {
-    const closed = await new Promise<number>((done) => {
+  /** A loopback port nothing listens on (one that was free a moment ago). */
+  const closedPort = () =>
+    new Promise<number>((done) => {
       const s = createServer();
       s.listen(0, '127.0.0.1', () => {
         const p = (s.address() as { port: number }).port;
         s.close(() => done(p));
       });
     });
+
+  it('checks that the stack runs and its services answer', async () => {
+    const closed = await closedPort();
     const running = {
       pid: process.pid,
       startedAt: '2026-11-29T11:00:00Z',
@@ -493,13 +497,7 @@ describe('doctor against the local stack', () => {
   });
 
   it('a canary stopped by a refused connection names the service (found live: only ECONNREFUSED was said)', async () => {
-    const closed = await new Promise<number>((done) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => done(p));
-      });
-    });
+    const closed = await closedPort();
     const running = {
       pid: process.pid,
       startedAt: '2026-11-29T11:00:00Z',
