@@ -3,6 +3,7 @@
 // Run as: node --import tsx scripts/bench/reindex-child.ts <n>   (add --cpu-prof to profile)
 import { reindex } from '../../shared/archive/reindex';
 import { DeliveryLog } from '../../shared/delivery-log/log';
+import { measure } from './measure';
 import { peakRssKb } from './peak-rss';
 import { syntheticArchive, syntheticConfig } from './synthetic-archive';
 
@@ -31,12 +32,7 @@ const deps = {
   ...archive,
   deliveryLog: new DeliveryLog(archive.store, archive.bucket),
 };
-const cpu0 = process.cpuUsage();
-const start = process.hrtime.bigint();
-const report = await reindex(deps, async () => []);
-const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-const cpu = process.cpuUsage(cpu0);
-const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+const { result: report, seconds, cpuSeconds } = await measure(() => reindex(deps, async () => []));
 console.log(
   JSON.stringify({
     count,

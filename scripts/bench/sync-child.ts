@@ -12,20 +12,22 @@ import { DirectoryWriteOnceStore } from '../../shared/adapters/dir-write-once-st
 import { FileRawMailStore } from '../../shared/adapters/file-store';
 import { DeliveryLog } from '../../shared/delivery-log/log';
 import { syncReplica } from '../../shared/replica/sync';
+import { measure } from './measure';
 import { peakRssKb } from './peak-rss';
 
 const [endpointsJson, dir, concurrency, mode] = process.argv.slice(2);
 const endpoints = JSON.parse(endpointsJson as string) as LocalEndpoints | { files: string };
 const requests: Record<string, number> = {};
-const started = process.hrtime.bigint();
-const cpuBefore = process.cpuUsage();
-const report = await syncReplica('files' in endpoints ? fileSource(endpoints.files) : s3Source(endpoints), {
-  dir: dir as string,
-  concurrency: Number(concurrency),
-});
-const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-const cpuUsed = process.cpuUsage(cpuBefore);
-const cpu = (cpuUsed.user + cpuUsed.system) / 1e6;
+const {
+  result: report,
+  seconds,
+  cpuSeconds: cpu,
+} = await measure(() =>
+  syncReplica('files' in endpoints ? fileSource(endpoints.files) : s3Source(endpoints), {
+    dir: dir as string,
+    concurrency: Number(concurrency),
+  }),
+);
 console.log(
   JSON.stringify({
     seconds,
