@@ -116,6 +116,7 @@ export interface HoldLog {
 }
 
 export interface ListQuery {
+  /** Only this folder: read alone when that reads fewer rows than the mailbox (shared/index/listing.ts). */
   folder?: string;
   /** Received on or after (inclusive): a key condition, rows before it are not read. */
   since?: Date;
@@ -123,6 +124,16 @@ export interface ListQuery {
   until?: Date;
   /** Newest first. */
   limit?: number;
+  /** Counts, as the listing reads, what it read from the index (`list --verbose`). */
+  reads?: IndexReads;
+}
+
+/** What a read of the index went through: what `--verbose` reports and read units pay for. */
+export interface IndexReads {
+  /** Items DynamoDB read (ScannedCount summed over every page). */
+  read: number;
+  /** Items it returned after its filter expression (Count). */
+  returned: number;
 }
 
 /** The delivery rows (one per mailbox and message) and the folders' UID state. */

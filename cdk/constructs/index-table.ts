@@ -39,7 +39,8 @@ export class IndexTable extends Construct {
         indexName: gsi.indexName,
         partitionKey: { name: gsi.partitionKey.name, type: attributeType(gsi.partitionKey.type) },
         sortKey: { name: gsi.sortKey.name, type: attributeType(gsi.sortKey.type) },
-        projectionType: gsi.projection === 'KEYS_ONLY' ? ProjectionType.KEYS_ONLY : ProjectionType.ALL,
+        projectionType: ProjectionType[gsi.projection],
+        ...(gsi.nonKeyAttributes ? { nonKeyAttributes: [...gsi.nonKeyAttributes] } : {}),
       });
     }
   }

@@ -1,10 +1,11 @@
 // `mail-archiver list`: the archived messages of a mailbox, newest first.
 import type { Command } from 'commander';
 import type { DeliveryRow } from '../../shared/index/schema';
+import type { IndexReads } from '../../shared/ports';
 import { UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import type { CliContext } from '../context';
 import { checkDateRange, normaliseMailbox, parseDate, parsePositive } from '../process/options';
-import { humanBytes, printJsonLines, printTable, tableTime } from '../process/output';
+import { humanBytes, indexReadDetail, printJsonLines, printTable, tableTime } from '../process/output';
 import { out } from '../program';
 import { assertKnownMailbox } from '../target/mailboxes';
 
@@ -30,6 +31,7 @@ export function registerList(program: Command, ctx: CliContext): void {
     .option('--limit <n>', 'at most this many rows', parsePositive)
     .action(async (mailbox: string, options: ListOptions) => {
       checkDateRange(options);
+      const reads: IndexReads = { read: 0, returned: 0 };
       const rows = await ctx.withArchive(async (archive, config) => {
         await assertKnownMailbox(normaliseMailbox(mailbox), config, archive.index);
         const out: DeliveryRow[] = [];
@@ -43,6 +45,7 @@ export function registerList(program: Command, ctx: CliContext): void {
           ...(options.since ? { since: options.since } : {}),
           ...(options.until ? { until: options.until } : {}),
           ...(everyRowKept && options.limit !== undefined ? { limit: options.limit } : {}),
+          reads,
         })) {
           if (!contains(row.from.join(', '), options.from) || !contains(row.subject, options.subject))
             continue;
@@ -51,6 +54,7 @@ export function registerList(program: Command, ctx: CliContext): void {
         }
         return out;
       });
+      out().detail(indexReadDetail(reads.read, reads.returned));
       if (out().json) {
         printJsonLines(rows);
         return;

@@ -4,7 +4,7 @@ import { DynamoDeliverySearch } from '../../shared/adapters/dynamo-search';
 import type { SearchQuery } from '../../shared/index/search';
 import type { CliContext } from '../context';
 import { checkDateRange, collect, normaliseMailbox, parseDate, parsePositive } from '../process/options';
-import { formatTable, humanBytes, tableTime } from '../process/output';
+import { formatTable, humanBytes, indexReadDetail, tableTime } from '../process/output';
 import { out as output } from '../program';
 import { assertKnownMailbox } from '../target/mailboxes';
 
@@ -67,7 +67,7 @@ export function registerSearch(program: Command, ctx: CliContext): void {
       out.detail(
         result.plan === 'sender'
           ? `the index read ${result.examined} items (the sender's index entries and the rows fetched from them)`
-          : `the index read ${result.examined} rows and returned ${result.returned} after its filters`,
+          : indexReadDetail(result.examined, result.returned),
       );
       if (out.json) {
         for (const row of result.rows) out.jsonLine(row);

@@ -1,14 +1,15 @@
 // The local index table: created with the CDK stack's key schema (shared/index/schema.ts), and given any global
-// secondary index the schema gained since it was made.
+// secondary index the schema gained since it was made; an index whose keys or projection changed is made again.
 import {
   CreateTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
   ListTablesCommand,
+  type Projection,
   PutItemCommand,
   UpdateTableCommand,
 } from '@aws-sdk/client-dynamodb';
-import { indexTableDefinition, itemKeys } from '../../shared/index/schema';
+import { type IndexDefinition, indexTableDefinition, itemKeys } from '../../shared/index/schema';
 import { waitUntil } from '../../shared/retry/poll';
 
 /** Creates the index table with the same key schema as the CDK stack, if it does not exist yet (with its mailbox
@@ -30,13 +31,16 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
       AttributeName,
       AttributeType: attributes.get(AttributeName) as 'S' | 'N',
     }));
-  const gsiSpec = (g: (typeof def.globalSecondaryIndexes)[number]) => ({
+  const gsiSpec = (g: IndexDefinition) => ({
     IndexName: g.indexName,
     KeySchema: [
       { AttributeName: g.partitionKey.name, KeyType: 'HASH' as const },
       { AttributeName: g.sortKey.name, KeyType: 'RANGE' as const },
     ],
-    Projection: { ProjectionType: g.projection },
+    Projection: {
+      ProjectionType: g.projection,
+      ...(g.nonKeyAttributes ? { NonKeyAttributes: [...g.nonKeyAttributes] } : {}),
+    },
   });
   const active = async () => {
     const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
@@ -47,10 +51,32 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
   };
   if (TableNames?.includes(tableName)) {
     const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-    const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((g) => g.IndexName));
+    const present = new Map((Table?.GlobalSecondaryIndexes ?? []).map((g) => [g.IndexName, g]));
     // One index per UpdateTable call, as DynamoDB allows.
     for (const g of def.globalSecondaryIndexes) {
-      if (present.has(g.indexName)) continue;
+      const existing = present.get(g.indexName);
+      if (existing && sameIndex(existing, gsiSpec(g))) continue;
+      if (existing) {
+        // Made before its keys or projection changed (bySender, before it was released): DynamoDB changes neither
+        // in place, so the old index goes and the new one is built from the rows, as on AWS over two deploys.
+        await dynamodb.send(
+          new UpdateTableCommand({
+            TableName: tableName,
+            GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: g.indexName } }],
+          }),
+        );
+        await waitUntil(
+          async () => {
+            const { Table: now } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+            return !(now?.GlobalSecondaryIndexes ?? []).some((i) => i.IndexName === g.indexName);
+          },
+          {
+            intervalMs: 100,
+            timeoutMs: 60_000,
+            what: `index ${g.indexName} of table ${tableName} to be deleted`,
+          },
+        );
+      }
       await dynamodb.send(
         new UpdateTableCommand({
           TableName: tableName,
@@ -87,5 +113,20 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
   const complete = itemKeys.mailboxesComplete();
   await dynamodb.send(
     new PutItemCommand({ TableName: tableName, Item: { pk: { S: complete.pk }, sk: { S: complete.sk } } }),
+  );
+}
+
+/** Whether an index as DynamoDB describes it has the keys and projection of `spec`. */
+function sameIndex(
+  described: { KeySchema?: { AttributeName?: string; KeyType?: string }[]; Projection?: Projection },
+  spec: { KeySchema: { AttributeName: string; KeyType: string }[]; Projection: Projection },
+): boolean {
+  const keys = (schema: { AttributeName?: string; KeyType?: string }[] = []) =>
+    schema.map((k) => `${k.KeyType}:${k.AttributeName}`).join(',');
+  const projection = (p: Projection = {}) =>
+    `${p.ProjectionType}:${[...(p.NonKeyAttributes ?? [])].sort().join(',')}`;
+  return (
+    keys(described.KeySchema) === keys(spec.KeySchema) &&
+    projection(described.Projection) === projection(spec.Projection)
   );
 }

@@ -200,6 +200,11 @@ export function terminalSafe(text: string): string {
   return text.replace(CONTROL_CHARACTER, '\uFFFD').replace(BIDI_FORMATTING_CHARACTER, '\uFFFD');
 }
 
+/** What `--verbose` says a read of the index went through (list, search): rows read, and returned after filters. */
+export function indexReadDetail(read: number, returned: number): string {
+  return `the index read ${read} rows and returned ${returned} after its filters`;
+}
+
 /**
  * Tables for people: columns padded, cells cut at 60 characters with an ellipsis, control and bidi formatting
  * characters shown as U+FFFD (terminalSafe).

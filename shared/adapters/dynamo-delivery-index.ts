@@ -1,7 +1,8 @@
 // DeliveryIndex on DynamoDB (AWS or DynamoDB Local): delivery rows; the folder items and mailbox registry are
 // shared/adapters/dynamo-folders.ts's.
-import { GetCommand, PutCommand, paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, paginateQuery, paginateScan, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { errorMessage } from '../errors';
+import { folderListPlan, windowShare } from '../index/listing';
 import { RowTooLargeError } from '../index/row-budget';
 import {
   contentItem,
@@ -17,10 +18,10 @@ import {
   rawObjectRowFromItem,
   rowFromItem,
 } from '../index/schema';
-import type { DeliveryIndex, ListQuery } from '../ports';
+import type { DeliveryIndex, IndexReads, ListQuery } from '../ports';
 import type { Folder } from '../receiving/routing';
 import { DynamoFolders } from './dynamo-folders';
-import { receivedRange } from './dynamo-search';
+import { inReceivedRange, receivedRange } from './dynamo-search';
 import {
   type IndexTable,
   isConditionalCheckFailed,
@@ -166,9 +167,20 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
 
   async *listDeliveries(mailbox: string, query: ListQuery = {}): AsyncIterable<DeliveryRow> {
     if (query.limit !== undefined && query.limit <= 0) return;
+    const folderPlan =
+      query.folder === undefined ? undefined : await this.folderPlan(mailbox, query.folder, query);
+    if (query.folder !== undefined && folderPlan?.plan === 'folder') {
+      yield* this.folderNewestFirst(mailbox, query.folder, query);
+      return;
+    }
     let yielded = 0;
-    // Without a filter, a page holds no more rows than asked for: read units are paid per row read.
-    const pageSize = query.limit !== undefined && !query.folder ? Math.min(query.limit, 200) : 200;
+    // A page holds no more rows than it takes to find the ones asked for (a page's Limit counts the rows read,
+    // before the folder's filter): read units are paid per row read.
+    const toFind = query.folder ? folderPlan?.receivedRows : query.limit;
+    const pageSize =
+      query.limit !== undefined && toFind !== undefined
+        ? Math.min(200, Math.max(query.limit, Math.ceil(toFind)))
+        : 200;
     const values: Record<string, unknown> = {
       ':pk': indexKeys.mailboxPk(mailbox),
       ...(query.folder ? { ':folder': query.folder } : {}),
@@ -186,6 +198,7 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
       },
     );
     for await (const page of pages) {
+      countReads(query.reads, page);
       for (const item of page.Items ?? []) {
         yielded += 1;
         yield rowFromItem(item);
@@ -193,6 +206,75 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
         if (query.limit !== undefined && yielded >= query.limit) return;
       }
     }
+  }
+
+  /**
+   * Whether listing `folder` reads fewer rows from the folder alone than from the mailbox newest first, and how
+   * many the latter would read (shared/index/listing.ts): from the kept counts (a folder from before counts were
+   * kept: the mailbox, as always), and for a date window the mailbox's newest and oldest rows (two rows read).
+   */
+  private async folderPlan(mailbox: string, folder: string, query: ListQuery) {
+    const folders = await this.folderItems.folders(mailbox);
+    if (folders.some((f) => f.messages === undefined)) return undefined;
+    const folderRows = folders.find((f) => f.folder === folder)?.messages ?? 0;
+    const mailboxRows = folders.reduce((sum, f) => sum + (f.messages ?? 0), 0);
+    let share = 1;
+    if (query.since || query.until) {
+      const [newest, oldest] = await Promise.all([
+        this.receivedEnd(mailbox, false, query.reads),
+        this.receivedEnd(mailbox, true, query.reads),
+      ]);
+      share = newest && oldest ? windowShare(new Date(oldest), new Date(newest), query) : 0;
+    }
+    return folderListPlan({
+      folderRows,
+      mailboxRows,
+      windowShare: share,
+      ...(query.limit !== undefined ? { limit: query.limit } : {}),
+    });
+  }
+
+  /** When the mailbox's oldest (or newest) row was received: one row read. */
+  private async receivedEnd(mailbox: string, oldest: boolean, reads: IndexReads | undefined) {
+    const page = await this.table.doc.send(
+      new QueryCommand({
+        TableName: this.table.name,
+        IndexName: GSI_BY_RECEIVED,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': indexKeys.mailboxPk(mailbox) },
+        ProjectionExpression: 'receivedAt',
+        ScanIndexForward: oldest,
+        Limit: 1,
+      }),
+    );
+    countReads(reads, page);
+    const at = page.Items?.[0]?.receivedAt;
+    return at === undefined ? undefined : String(at);
+  }
+
+  /** One folder's rows in the date window, newest received first: all of them read, ordered here. */
+  private async *folderNewestFirst(mailbox: string, folder: string, query: ListQuery) {
+    const rows: { sk: string; row: DeliveryRow }[] = [];
+    const pages = paginateQuery(
+      { client: this.table.doc, pageSize: 500 },
+      {
+        TableName: this.table.name,
+        IndexName: GSI_BY_FOLDER_UID,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': indexKeys.folderUidPk(mailbox, folder) },
+      },
+    );
+    for await (const page of pages) {
+      countReads(query.reads, page);
+      for (const item of page.Items ?? []) {
+        const row = rowFromItem(item);
+        const sk = indexKeys.receivedSk(row.receivedAt, row.messageKey);
+        if (inReceivedRange(sk, query)) rows.push({ sk, row });
+      }
+    }
+    // byReceived's order: gsi2sk (`<receivedAt>#<messageKey>`, ASCII) descending.
+    rows.sort((a, b) => (a.sk < b.sk ? 1 : a.sk > b.sk ? -1 : 0));
+    for (const { row } of rows.slice(0, query.limit ?? rows.length)) yield row;
   }
 
   async *folderDeliveries(mailbox: string, folder: string): AsyncIterable<DeliveryRow> {
@@ -220,4 +302,11 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
   mailboxes(): Promise<string[]> {
     return this.folderItems.mailboxes();
   }
+}
+
+/** Adds a Query page's ScannedCount (items read) and Count (returned after the filter) to `reads`. */
+function countReads(reads: IndexReads | undefined, page: { ScannedCount?: number; Count?: number }): void {
+  if (!reads) return;
+  reads.read += page.ScannedCount ?? 0;
+  reads.returned += page.Count ?? 0;
 }

@@ -1,6 +1,7 @@
 // DeliverySearch on DynamoDB. A search by one whole sender address reads that sender's entries of the bySender
-// index (keys only, newest first, across mailboxes) and fetches just the rows it keeps, so it reads in
-// proportion to what it can return, not to the mailbox. Any other search is one Query per mailbox on the
+// index in the mailboxes searched (keys and the received key only; one mailbox is a key condition), orders them
+// newest first and fetches just the rows it keeps, so it reads in proportion to that sender's mail there, not to
+// the mailbox. Any other search is one Query per mailbox on the
 // byReceived index: the mailbox partition and the received-date range are key conditions (only those rows are
 // read); message-id, has-attachment and a part of the sender's address are filter expressions (DynamoDB drops the
 // rest before they cross the network, but reads them). Subject and recipient substrings are case-insensitive,
@@ -20,8 +21,9 @@ import {
 } from '../index/search';
 
 /**
- * The received-date range as a key condition on gsi2sk (`<receivedAt ISO>#<messageKey>`), added to `base`; the
- * bounds go into `values`. `list` and `search` both read a date window through it.
+ * The received-date range as a condition on gsi2sk (`<receivedAt ISO>#<messageKey>`), added to `base`; the
+ * bounds go into `values`. `list` and `search` both read a date window through it: a key condition on byReceived,
+ * a filter on bySender's entries.
  */
 export function receivedRange(
   base: string,
@@ -44,6 +46,14 @@ export function receivedRange(
     return `${base} AND gsi2sk < :until`;
   }
   return base;
+}
+
+/** Whether a gsi2sk is inside the received-date range, as {@link receivedRange}'s condition decides it. */
+export function inReceivedRange(gsi2sk: string, query: { since?: Date; until?: Date }): boolean {
+  return (
+    (!query.since || gsi2sk >= query.since.toISOString()) &&
+    (!query.until || gsi2sk < query.until.toISOString())
+  );
 }
 
 /** The Query input for one mailbox: exported so a test can show which criteria DynamoDB evaluates. */
@@ -77,23 +87,34 @@ export function searchQueryInput(tableName: string, mailbox: string, query: Sear
   };
 }
 
-/** The Query input for one sender's entries of the bySender index (keys only), newest first. */
-export function senderQueryInput(tableName: string, sender: string, query: SearchQuery) {
+/**
+ * The Query input for one sender's entries of the bySender index (keys and gsi2sk): in `mailbox` only (a key
+ * condition), or in every mailbox. The received-date range is a filter here (the index's sort key is the mailbox):
+ * DynamoDB reads the sender's other entries of those mailboxes, about 250 bytes each, and returns none of them.
+ */
+export function senderQueryInput(tableName: string, sender: string, query: SearchQuery, mailbox?: string) {
   const values: Record<string, unknown> = { ':from': sender, ':message': indexKeys.MESSAGE_PREFIX };
+  if (mailbox !== undefined) values[':pk'] = indexKeys.mailboxPk(mailbox);
   return {
     TableName: tableName,
     IndexName: GSI_BY_SENDER,
-    KeyConditionExpression: receivedRange('fromAddress = :from', query, values),
+    KeyConditionExpression:
+      mailbox === undefined ? 'fromAddress = :from' : 'fromAddress = :from AND pk = :pk',
     // Only delivery rows carry fromAddress today; the filter keeps it so whatever else may one day.
-    FilterExpression: 'begins_with(sk, :message)',
+    FilterExpression: receivedRange('begins_with(sk, :message)', query, values),
     ExpressionAttributeValues: values,
-    ScanIndexForward: false,
   };
 }
 
-/** DynamoDB's answer while a new global secondary index is still being built from the table's items. */
-const isBackfilling = (error: unknown) =>
-  error instanceof Error && error.name === 'ValidationException' && /backfill/i.test(error.message);
+/**
+ * DynamoDB's answer while a new global secondary index is still being built from the table's items, or while a
+ * local table's bySender is still the one made before its keys changed (made again when the local services next
+ * start): "Query condition missed key schema element" for the mailbox's condition.
+ */
+const isIndexUnusable = (error: unknown) =>
+  error instanceof Error &&
+  error.name === 'ValidationException' &&
+  /backfill|missed key schema element/i.test(error.message);
 
 export class DynamoDeliverySearch implements DeliverySearch {
   private readonly doc: DynamoDBDocumentClient;
@@ -114,28 +135,41 @@ export class DynamoDeliverySearch implements DeliverySearch {
     const sender = query.from === undefined ? undefined : senderAddress(query.from);
     if (sender !== undefined && targets.length > 0) {
       try {
-        return await this.bySender(sender, query, new Set(targets));
+        return await this.bySender(sender, query, targets);
       } catch (error) {
         // A table that just gained the index answers from each mailbox's rows until the index is built.
-        if (!isBackfilling(error)) throw error;
+        if (!isIndexUnusable(error)) throw error;
       }
     }
     return this.byMailbox(query, targets);
   }
 
-  /** One sender's index entries, newest first; the rows fetched in batches of what the entries can give. */
-  private async bySender(sender: string, query: SearchQuery, targets: Set<string>): Promise<SearchResult> {
+  /**
+   * One sender's index entries in `targets` (one Query per mailbox asked for, else one for every mailbox), newest
+   * first by their gsi2sk; then the rows, fetched in that order in batches of what they can give.
+   */
+  private async bySender(sender: string, query: SearchQuery, targets: string[]): Promise<SearchResult> {
     const result: SearchResult = { rows: [], examined: 0, returned: 0, plan: 'sender' };
-    const pages = paginateQuery(
-      { client: this.doc, pageSize: query.limit !== undefined ? Math.min(100, query.limit) : 100 },
-      senderQueryInput(this.tableName, sender, query),
-    );
-    for await (const page of pages) {
-      result.examined += page.ScannedCount ?? 0;
-      const keys = (page.Items ?? [])
-        .filter((item) => targets.has(String(item.pk).slice(indexKeys.mailboxPk('').length)))
-        .map((item) => ({ pk: item.pk, sk: item.sk }));
-      const rows = await this.fetchRows(keys);
+    const wanted = new Set(targets);
+    const entries: { pk: string; sk: string; gsi2sk: string }[] = [];
+    for (const mailbox of query.mailboxes ? targets : [undefined]) {
+      const pages = paginateQuery(
+        { client: this.doc, pageSize: 1000 },
+        senderQueryInput(this.tableName, sender, query, mailbox),
+      );
+      for await (const page of pages) {
+        result.examined += page.ScannedCount ?? 0;
+        for (const item of page.Items ?? []) {
+          const entry = { pk: String(item.pk), sk: String(item.sk), gsi2sk: String(item.gsi2sk) };
+          if (wanted.has(entry.pk.slice(indexKeys.mailboxPk('').length))) entries.push(entry);
+        }
+      }
+    }
+    // gsi2sk is `<receivedAt>#<messageKey>`: newest received first, as compareNewestFirst orders the rows.
+    entries.sort((a, b) => b.gsi2sk.localeCompare(a.gsi2sk) || a.pk.localeCompare(b.pk));
+    const batch = query.limit !== undefined ? Math.min(100, query.limit) : 100;
+    for (let at = 0; at < entries.length; at += batch) {
+      const rows = await this.fetchRows(entries.slice(at, at + batch).map(({ pk, sk }) => ({ pk, sk })));
       result.examined += rows.length;
       result.returned += rows.length;
       for (const row of rows) {

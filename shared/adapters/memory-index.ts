@@ -119,7 +119,12 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
           (!query.until || new Date(r.receivedAt) < query.until),
       )
       .sort((a, b) => b.receivedAt.localeCompare(a.receivedAt));
-    yield* rows.slice(0, query.limit ?? rows.length);
+    const listed = rows.slice(0, query.limit ?? rows.length);
+    if (query.reads) {
+      query.reads.read += listed.length;
+      query.reads.returned += listed.length;
+    }
+    yield* listed;
   }
 
   async countDeliveries(mailbox: string, folder: string) {

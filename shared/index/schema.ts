@@ -13,7 +13,7 @@
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
 //   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
 //   GSI byRawObject: mailbox, sesMessageId (keys only)          (reconcile: a mailbox's rows in raw-key order)
-//   GSI bySender:    fromAddress, gsi2sk (keys only)            (search by one sender, newest first)
+//   GSI bySender:    fromAddress, pk (keys and gsi2sk)          (search by one sender, in the mailboxes asked)
 import type { ForwardEntry } from '../forwarding/ledger';
 import type { AttachmentSummary, LineEndings } from '../mail/mime';
 import type { Flag, Folder, Verdicts } from '../receiving/routing';
@@ -31,10 +31,14 @@ export const GSI_BY_RECEIVED = 'byReceived';
  */
 export const GSI_BY_RAW_OBJECT = 'byRawObject';
 /**
- * Every delivery row of one sender (`fromAddress`, lower case, as ingest stores it), newest received first, across
- * mailboxes: `search --from <address>` reads the entries of that sender only, then the rows it keeps. Built on
- * attributes rows have had since the first schema, so DynamoDB backfills it for rows written before it existed.
- * Keys only (pk, sk, fromAddress, gsi2sk): not a second copy of the row. Rows without a parsed sender are not in it.
+ * Every delivery row of one sender (`fromAddress`, lower case, as ingest stores it), by mailbox (sort key `pk`,
+ * `MAILBOX#<mailbox>`): `search --from <address>` reads that sender's entries in the mailboxes asked for (one
+ * mailbox: a key condition on both), orders them newest first by their `gsi2sk` (projected), then fetches the rows
+ * it keeps. Built on attributes rows have had since the first schema, so DynamoDB backfills it for rows written
+ * before it existed. Keys and gsi2sk only: not a second copy of the row. Rows without a parsed sender are not in it.
+ * The mailbox, not the date, is the sort key: a GSI key is one attribute (DynamoDB Local has no multi-attribute
+ * keys), and no attribute rows have always had holds both; a date window is then a filter on the entries, which
+ * are about 250 bytes each (docs/command-line.md, search).
  */
 export const GSI_BY_SENDER = 'bySender';
 
@@ -312,6 +316,15 @@ export function forwardFromItem(item: Record<string, unknown>): ForwardEntry {
   return entry as unknown as ForwardEntry;
 }
 
+/** A global secondary index of the table: its keys and what it projects (`nonKeyAttributes` with INCLUDE). */
+export interface IndexDefinition {
+  indexName: string;
+  partitionKey: { name: string; type: 'S' | 'N' };
+  sortKey: { name: string; type: 'S' | 'N' };
+  projection: 'ALL' | 'KEYS_ONLY' | 'INCLUDE';
+  nonKeyAttributes?: readonly string[];
+}
+
 /** The table's key schema, used by the CDK stack and by the local stack alike. */
 export const indexTableDefinition = {
   partitionKey: { name: 'pk', type: 'S' },
@@ -336,14 +349,17 @@ export const indexTableDefinition = {
       sortKey: { name: 'sesMessageId', type: 'S' },
       projection: 'KEYS_ONLY',
     },
-    // One new index per stack update (CloudFormation creates one per UpdateTable): one release at a time.
+    // One new index per stack update (CloudFormation creates or deletes one per UpdateTable, and fails an update
+    // that does both): one release at a time. An index's keys and projection cannot change in place: a change is a
+    // delete and a create, two stack updates (docs/operations.md, Upgrading).
     {
       indexName: GSI_BY_SENDER,
       partitionKey: { name: 'fromAddress', type: 'S' },
-      sortKey: { name: 'gsi2sk', type: 'S' },
-      projection: 'KEYS_ONLY',
+      sortKey: { name: 'pk', type: 'S' },
+      projection: 'INCLUDE',
+      nonKeyAttributes: ['gsi2sk'],
     },
-  ],
+  ] satisfies readonly IndexDefinition[] as readonly IndexDefinition[],
 } as const;
 
 /** Where raw mail lives in the bucket: SES's S3 action writes `<prefix><SES message id>`. */

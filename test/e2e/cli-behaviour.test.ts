@@ -150,6 +150,17 @@ describe('faults, each a process', () => {
     },
   );
 
+  it('list --verbose says how many rows the index read: the rows asked for, nothing for an empty folder', async () => {
+    const run = await cli(['--verbose', 'list', 'alice@example.com', '--limit', '5']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('the index read 5 rows and returned 5 after its filters');
+    // No Sent folder: the folder is read alone, not the mailbox's 200 rows with a filter.
+    const sent = await cli(['--verbose', 'list', 'alice@example.com', '--folder', 'Sent']);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stdout).toBe('no messages in alice@example.com Sent match\n');
+    expect(sent.stderr).toContain('the index read 0 rows and returned 0 after its filters');
+  });
+
   it('list piped into a reader that stops early exits 0 without a word (EPIPE)', async () => {
     // Nothing reads stdout: JSON rows are about 1.5 KB each, so 200 of them overfill the 64 KB pipe and the CLI
     // waits on it. Closing the pipe then makes its pending writes fail with EPIPE, as with `| head -2`.

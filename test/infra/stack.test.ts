@@ -76,6 +76,15 @@ describe('the archiver stack', () => {
         GlobalSecondaryIndexes: Match.arrayWith([
           Match.objectLike({ IndexName: 'byFolderUid' }),
           Match.objectLike({ IndexName: 'byReceived' }),
+          // One sender's entries by mailbox, with the received key to order them (search --from).
+          {
+            IndexName: 'bySender',
+            KeySchema: [
+              { AttributeName: 'fromAddress', KeyType: 'HASH' },
+              { AttributeName: 'pk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['gsi2sk'] },
+          },
         ]),
       }),
     });

@@ -2,12 +2,23 @@
 // mailbox registry (no table scan once it is complete), the folder counts kept with each row's count token, and how
 // both treat a table written before them (folder items without a count, mailboxes without registry entries).
 import { randomBytes } from 'node:crypto';
+import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureIndexTable } from '../../cli/local/index-table';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
+import { DynamoDeliverySearch } from '../../shared/adapters/dynamo-search';
 import { IndexTable } from '../../shared/adapters/dynamo-table';
 import { RowTooLargeError } from '../../shared/index/row-budget';
-import { type DeliveryRow, itemKeys } from '../../shared/index/schema';
+import {
+  type DeliveryRow,
+  deliveryItem,
+  GSI_BY_RECEIVED,
+  GSI_BY_SENDER,
+  indexTableDefinition,
+  itemKeys,
+} from '../../shared/index/schema';
+import type { ListQuery } from '../../shared/ports';
 import { startTestServices, type TestServices } from '../support/services';
 
 let services: TestServices;
@@ -174,5 +185,127 @@ describe('the index at scale, on DynamoDB Local', () => {
     expect(listed).toEqual(['d5', 'd4', 'd3']);
     expect(read).toBe(3);
     client.middlewareStack.remove('countRead');
+  });
+
+  it("makes a local table's bySender index again when its keys changed (as made before the mailbox was its sort key)", async () => {
+    const client = services.clients.dynamodb;
+    const name = `legacy-${randomBytes(3).toString('hex')}`;
+    await client.send(
+      new CreateTableCommand({
+        TableName: name,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: ['pk', 'sk', 'fromAddress', 'gsi2sk'].map((AttributeName) => ({
+          AttributeName,
+          AttributeType: 'S',
+        })),
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: GSI_BY_SENDER,
+            KeySchema: [
+              { AttributeName: 'fromAddress', KeyType: 'HASH' },
+              { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+          {
+            IndexName: GSI_BY_RECEIVED,
+            KeySchema: [
+              { AttributeName: 'pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+    const box = mailbox();
+    const legacy = new IndexTable(client, name);
+    await legacy.doc.send(
+      new PutCommand({
+        TableName: name,
+        Item: deliveryItem(row(box, 'k1', 1, { fromAddress: 'x@y.example' })),
+      }),
+    );
+    // Until then (a stack started before), search by sender still answers: from the mailbox's rows when the old
+    // keys refuse the mailbox's condition, from the old entries otherwise (they hold gsi2sk, their sort key).
+    const search = new DynamoDeliverySearch(client, name);
+    const inBox = await search.search({ from: 'x@y.example', mailboxes: [box] }, [box]);
+    expect(inBox.plan).toBe('mailbox');
+    expect(inBox.rows.map((r) => r.messageKey)).toEqual(['k1']);
+    expect((await search.search({ from: 'x@y.example' }, [box])).rows.map((r) => r.messageKey)).toEqual([
+      'k1',
+    ]);
+    await ensureIndexTable(client, name);
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+    const bySender = Table?.GlobalSecondaryIndexes?.find((g) => g.IndexName === GSI_BY_SENDER);
+    expect(bySender?.KeySchema).toEqual([
+      { AttributeName: 'fromAddress', KeyType: 'HASH' },
+      { AttributeName: 'pk', KeyType: 'RANGE' },
+    ]);
+    expect(bySender?.Projection).toEqual({ ProjectionType: 'INCLUDE', NonKeyAttributes: ['gsi2sk'] });
+    expect(Table?.GlobalSecondaryIndexes).toHaveLength(indexTableDefinition.globalSecondaryIndexes.length);
+    // Built from the row already there, and read by mailbox.
+    const found = await search.search({ from: 'x@y.example', mailboxes: [box] }, [box]);
+    expect(found).toMatchObject({ plan: 'sender', examined: 2 });
+    expect(found.rows.map((r) => r.messageKey)).toEqual(['k1']);
+    // A table that has it as the schema says is left as it is.
+    await ensureIndexTable(client, name);
+    await client.send(new DeleteTableCommand({ TableName: name }));
+  });
+
+  it('lists a small folder by reading that folder, a big one with a limit newest first, and counts what it read', async () => {
+    const box = mailbox();
+    const writer = open();
+    // 60 INBOX rows, one a day from January 2026, and 3 Sent rows among them (days 10, 30 and 50).
+    for (let day = 1; day <= 63; day += 1) {
+      const folder = day === 10 || day === 30 || day === 50 ? 'Sent' : 'INBOX';
+      const { uid } = await writer.allocateUid(box, folder);
+      const at = new Date(Date.UTC(2026, 0, day, 8)).toISOString();
+      await writer.putDelivery(row(box, `d${day}`, uid, { folder, receivedAt: at }));
+    }
+    const client = services.clients.dynamodb;
+    let read = 0;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        read += (result.output as { ScannedCount?: number }).ScannedCount ?? 0;
+        return result;
+      },
+      { step: 'initialize', name: 'countListRead' },
+    );
+    try {
+      const index = new DynamoMailIndex(client, services.tableName);
+      const list = async (query: ListQuery) => {
+        read = 0;
+        const reads = { read: 0, returned: 0 };
+        const keys: string[] = [];
+        for await (const r of index.listDeliveries(box, { ...query, reads })) keys.push(r.messageKey);
+        return { keys, read, reads };
+      };
+      // Sent: its 3 rows and the 2 folder items, not the 50 rows newer than its second.
+      const sent = await list({ folder: 'Sent', limit: 2 });
+      expect(sent.keys).toEqual(['d50', 'd30']);
+      expect(sent.read).toBe(2 + 3);
+      expect(sent.reads).toEqual({ read: 3, returned: 3 });
+      expect((await list({ folder: 'Sent' })).keys).toEqual(['d50', 'd30', 'd10']);
+      // A window: the mailbox's newest and oldest rows tell how much of it the window holds (2 rows read).
+      const window = await list({ folder: 'Sent', since: new Date('2026-01-20T00:00:00.000Z') });
+      expect(window.keys).toEqual(['d50', 'd30']);
+      expect(window.read).toBe(2 + 2 + 3);
+      // INBOX is most of the mailbox: its 5 newest are found reading about as many rows newest first.
+      const inbox = await list({ folder: 'INBOX', limit: 5 });
+      expect(inbox.keys).toEqual(['d63', 'd62', 'd61', 'd60', 'd59']);
+      expect(inbox.reads.read).toBeLessThanOrEqual(6);
+      expect(inbox.read).toBe(2 + inbox.reads.read);
+      expect((await list({ folder: 'INBOX' })).keys).toHaveLength(60);
+      // Without a folder: exactly the rows asked for.
+      expect((await list({ limit: 4 })).reads).toEqual({ read: 4, returned: 4 });
+    } finally {
+      client.middlewareStack.remove('countListRead');
+    }
   });
 });

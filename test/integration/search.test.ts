@@ -78,7 +78,7 @@ describe('search against DynamoDB Local', () => {
     }
   });
 
-  it("reads only one sender's entries for a whole address (bySender), across mailboxes, newest first", async () => {
+  it("reads only one sender's entries for a whole address (bySender), in the mailboxes asked, newest first", async () => {
     const result = await search.search({ from: 'Statements@Bank.Example' }, MAILBOXES);
     expect(result.rows.map((r) => [r.mailbox, r.subject])).toEqual([
       ['alice@example.com', 'Your Quarterly STATEMENT'],
@@ -88,21 +88,30 @@ describe('search against DynamoDB Local', () => {
     expect(result).toMatchObject({ plan: 'sender', examined: 4, returned: 2 });
     // Exactly that sender: a part of another address is not a match.
     expect((await search.search({ from: 'tatements@bank.example' }, MAILBOXES)).rows).toEqual([]);
-    // Only the mailboxes asked for; the date range is a key condition; the limit stops the reading.
+    // Only the mailboxes asked for, by key condition: bob's one entry and row, not alice's entry too.
     const bob = await search.search(
       { from: 'statements@bank.example', mailboxes: ['bob@example.com'] },
       MAILBOXES,
     );
     expect(bob.rows.map((r) => r.mailbox)).toEqual(['bob@example.com']);
+    expect(bob.examined).toBe(2);
+    // The news sender's twelve entries are all alice's: none is read for bob.
+    const none = await search.search(
+      { from: 'news@lists.example.net', mailboxes: ['bob@example.com'] },
+      MAILBOXES,
+    );
+    expect(none).toMatchObject({ rows: [], examined: 0 });
+    // The date range filters the sender's entries (12 read, 3 kept); only the rows kept are fetched.
     const news = await search.search(
       { from: 'news@lists.example.net', since: new Date('2026-03-10T00:00:00.000Z') },
       MAILBOXES,
     );
     expect(news.rows.map((r) => r.subject)).toEqual(['Digest 12', 'Digest 11', 'Digest 10']);
-    expect(news.examined).toBe(6);
+    expect(news.examined).toBe(12 + 3);
+    // The limit stops the rows fetched: the 2 newest of the 12 entries.
     const latest = await search.search({ from: 'news@lists.example.net', limit: 2 }, MAILBOXES);
     expect(latest.rows.map((r) => r.subject)).toEqual(['Digest 12', 'Digest 11']);
-    expect(latest.examined).toBe(4);
+    expect(latest.examined).toBe(12 + 2);
     // Criteria the index cannot key on are checked on the rows fetched.
     const subject = await search.search({ from: 'news@lists.example.net', subject: 'digest 1' }, MAILBOXES);
     expect(subject.rows.map((r) => r.subject)).toEqual(['Digest 12', 'Digest 11', 'Digest 10', 'Digest 1']);
