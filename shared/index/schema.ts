@@ -31,14 +31,11 @@ export const GSI_BY_RECEIVED = 'byReceived';
  */
 export const GSI_BY_RAW_OBJECT = 'byRawObject';
 /**
- * Every delivery row of one sender (`fromAddress`, lower case, as ingest stores it), by mailbox (sort key `pk`,
- * `MAILBOX#<mailbox>`): `search --from <address>` reads that sender's entries in the mailboxes asked for (one
- * mailbox: a key condition on both), orders them newest first by their `gsi2sk` (projected), then fetches the rows
- * it keeps. Built on attributes rows have had since the first schema, so DynamoDB backfills it for rows written
- * before it existed. Keys and gsi2sk only: not a second copy of the row. Rows without a parsed sender are not in it.
- * The mailbox, not the date, is the sort key: a GSI key is one attribute (DynamoDB Local has no multi-attribute
- * keys), and no attribute rows have always had holds both; a date window is then a filter on the entries, which
- * are about 250 bytes each (docs/command-line.md, search).
+ * Every delivery row of one sender (`fromAddress`, lower case, as ingest stores it) by mailbox (sort key `pk`):
+ * `search --from <address>` reads that sender's entries in the mailboxes asked for, orders them newest first by
+ * their `gsi2sk` (projected), then fetches the rows it keeps. Built on attributes rows have always had, so DynamoDB
+ * backfills it. Not a copy of the row; rows without a parsed sender are not in it. The date is not in the key (one
+ * attribute per key: DynamoDB Local has no multi-attribute keys): a date window filters the entries.
  */
 export const GSI_BY_SENDER = 'bySender';
 
@@ -349,9 +346,7 @@ export const indexTableDefinition = {
       sortKey: { name: 'sesMessageId', type: 'S' },
       projection: 'KEYS_ONLY',
     },
-    // One new index per stack update (CloudFormation creates or deletes one per UpdateTable, and fails an update
-    // that does both): one release at a time. An index's keys and projection cannot change in place: a change is a
-    // delete and a create, two stack updates (docs/operations.md, Upgrading).
+    // One index created or deleted per stack update, keys never changed in place (docs/operations.md, Upgrading).
     {
       indexName: GSI_BY_SENDER,
       partitionKey: { name: 'fromAddress', type: 'S' },
