@@ -30,13 +30,8 @@ export const GSI_BY_RECEIVED = 'byReceived';
  * readers keep only MESSAGE# items.
  */
 export const GSI_BY_RAW_OBJECT = 'byRawObject';
-/**
- * Every delivery row of one sender (`fromAddress`, lower case, as ingest stores it) by mailbox (sort key `pk`):
- * `search --from <address>` reads that sender's entries in the mailboxes asked for, orders them newest first by
- * their `gsi2sk` (projected), then fetches the rows it keeps. Built on attributes rows have always had, so DynamoDB
- * backfills it. Not a copy of the row; rows without a parsed sender are not in it. The date is not in the key (one
- * attribute per key: DynamoDB Local has no multi-attribute keys): a date window filters the entries.
- */
+/** Rows by sender and mailbox (`search --from`), with gsi2sk to order them; dates filter the entries (one key
+ * attribute each: DynamoDB Local has no multi-attribute keys). On attributes rows always had (backfilled). */
 export const GSI_BY_SENDER = 'bySender';
 
 export interface RawLocation {
@@ -313,7 +308,7 @@ export function forwardFromItem(item: Record<string, unknown>): ForwardEntry {
   return entry as unknown as ForwardEntry;
 }
 
-/** A global secondary index of the table: its keys and what it projects (`nonKeyAttributes` with INCLUDE). */
+/** A global secondary index: its keys and what it projects (`nonKeyAttributes` with INCLUDE). */
 export interface IndexDefinition {
   indexName: string;
   partitionKey: { name: string; type: 'S' | 'N' };
