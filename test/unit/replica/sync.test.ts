@@ -88,6 +88,56 @@ describe('sync bad input', () => {
     expect(next).toMatchObject({ ok: true, added: 0, logObjects: 0 });
   });
 
+  it('rebuilds a damaged progress file without fetching again what the tree holds: counted present, not new', async () => {
+    const dir = join(root, 'replica');
+    const records = [await message(1), await message(2), await message(3)];
+    await log.append('ingest', records);
+    expect((await syncReplica(source(), { dir })).added).toBe(3);
+    const folder = join(dir, 'alice@example.com', 'Maildir', 'cur');
+    const before = new Map(cur(dir).map((name) => [name, readFileSync(join(folder, name))]));
+    writeFileSync(join(dir, '.mail-archiver-sync', 'progress.json'), '{"v":1, "cursor": tru');
+    // One file of the tree no longer holds its message's bytes: that one is fetched again.
+    const damaged = cur(dir).find((name) => name.includes(records[1]?.messageKey as string)) as string;
+    writeFileSync(join(folder, damaged), 'not the message\n');
+    const reads: string[] = [];
+    const counting = Object.create(store, {
+      read: {
+        value: (location: { key: string }) => {
+          reads.push(location.key);
+          return store.read(location as never);
+        },
+      },
+    });
+    const report = await syncReplica(
+      { log: new DeliveryLog(counting, BUCKET), store: counting, target: 'local' },
+      { dir },
+    );
+    expect(report.problems.map((p) => p.kind)).toEqual(['progress-rebuilt']);
+    expect(report).toMatchObject({ added: 1, present: 2 });
+    expect(reads.filter((key) => key.startsWith('incoming/'))).toEqual([records[1]?.objectKey]);
+    expect(new Map(cur(dir).map((name) => [name, readFileSync(join(folder, name))]))).toEqual(before);
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+  });
+
+  it('names a damaged journal when a run first reads it, keeps it aside and rebuilds, fetching nothing the tree holds', async () => {
+    const dir = join(root, 'replica');
+    await log.append('ingest', [await message(1), await message(2)]);
+    await syncReplica(source(), { dir });
+    const journal = join(dir, '.mail-archiver-sync', 'mailboxes', 'alice%40example.com.jsonl');
+    writeFileSync(journal, readFileSync(journal, 'utf8').replace('"uid":1,', '"uid":"one",'));
+    // A run with nothing new reads no journal.
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0 });
+    await log.append('ingest', [await message(3)]);
+    const report = await syncReplica(source(), { dir });
+    expect(report.problems.map((p) => p.message).join('\n')).toMatch(
+      /alice%40example\.com\.jsonl line 1 is damaged .*kept in .*damaged-.*rebuilt from the tree and the log/,
+    );
+    expect(report).toMatchObject({ added: 1, present: 2 });
+    expect(cur(dir)).toHaveLength(3);
+    expect(readFileSync(journal, 'utf8').split('\n').filter(Boolean)).toHaveLength(3);
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+  });
+
   it('reads a raw object once for every mailbox and folder a delivery reaches, in one step', async () => {
     const dir = join(root, 'replica');
     const alice = await message(1);
