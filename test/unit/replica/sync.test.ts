@@ -3,7 +3,15 @@
 // that do not match their record are refused and tried again; a UID the replica holds under another file stops
 // the run and nothing is lost.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -136,6 +144,37 @@ describe('sync bad input', () => {
     expect(cur(dir)).toHaveLength(3);
     expect(readFileSync(journal, 'utf8').split('\n').filter(Boolean)).toHaveLength(3);
     expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+  });
+
+  it('renames files whose keyword letters a late record moves, also one a client renamed, as a replica synced in one go', async () => {
+    const dir = join(root, 'replica');
+    const now = () => new Date('2026-02-01T00:00:00Z');
+    const two = { ...(await message(2)), keywords: ['$Later'] };
+    const three = { ...(await message(3)), keywords: ['$Later'] };
+    const one = { ...(await message(1)), keywords: ['$Earlier'] };
+    const four = { ...(await message(4)), keywords: ['$Other'] };
+    await log.append('ingest', [two, three]);
+    await syncReplica(source(), { dir, now });
+    expect(cur(dir).map((name) => name.slice(name.indexOf(':')))).toEqual([':2,a', ':2,a']);
+    // A client set \Seen on UID 3 through Dovecot, which renamed its file.
+    const folder = join(dir, 'alice@example.com', 'Maildir', 'cur');
+    const seen = cur(dir).find((name) => name.includes(three.messageKey)) as string;
+    renameSync(join(folder, seen), join(folder, seen.replace(':2,a', ':2,Sa')));
+    // UID 1 comes late with a keyword of its own: it takes letter a, $Later becomes b.
+    await log.append('ingest', [one, four]);
+    expect(await syncReplica(source(), { dir, now })).toMatchObject({ ok: true, added: 2 });
+    const whole = join(root, 'whole');
+    await syncReplica(source(), { dir: whole, now });
+    const tree = (d: string) =>
+      readdirSync(d, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile() && !join(e.parentPath, e.name).includes('.mail-archiver-sync'))
+        .map((e) => [
+          join(e.parentPath, e.name).slice(d.length),
+          readFileSync(join(e.parentPath, e.name), 'utf8'),
+        ])
+        .sort();
+    expect(tree(dir)).toEqual(tree(whole));
+    expect(cur(dir).map((name) => name.slice(name.indexOf(':')))).toEqual([':2,a', ':2,b', ':2,b', ':2,c']);
   });
 
   it('reads a raw object once for every mailbox and folder a delivery reaches, in one step', async () => {
