@@ -67,7 +67,10 @@ describe('how far behind the log a replica is (status)', () => {
   it("counts the log objects that hold mail of the replica's mailboxes: a --mailbox replica is not behind on others' mail", async () => {
     let clock = Date.parse('2026-12-06T10:00:00Z');
     const log = new DeliveryLog(new FileRawMailStore(join(root, 's3')), 'raw', {
-      now: () => new Date((clock += 60_000)),
+      now: () => {
+        clock += 60_000;
+        return new Date(clock);
+      },
     });
     const record = (mailbox: string, uid: number): DeliveryRecord => ({
       v: 1,
