@@ -17,10 +17,10 @@ import {
 } from '../bundle/layout';
 import { bundleReadme, courierSubscriptions, dovecotSubscriptions, MAILDIR_ROOT } from '../bundle/maildir';
 import type { BundleManifest } from '../bundle/manifest';
-import { parseRecordLine, recordKeywordAtoms } from '../delivery-log/record';
+import { recordKeywordAtoms } from '../delivery-log/record';
 import { ReplicaProgressError } from './errors';
 import type { FolderIndex, MailboxIndex } from './mailbox-index';
-import { FILES_DUE, JournalReader, type replicaPaths, writeFileAtomically } from './state';
+import { FILES_DUE, JournalReader, parseJournalLine, type replicaPaths, writeFileAtomically } from './state';
 
 /** Creates (when missing) the maildir of `folder` and of its ancestors and INBOX: cur/, new/, tmp/, maildirfolder. */
 export async function ensureFolders(mailboxDir: string, folders: Iterable<string>): Promise<void> {
@@ -54,18 +54,23 @@ export async function writeMailboxFiles(
   await writeFileAtomically(join(root, COURIER_SUBSCRIPTIONS), courierSubscriptions(names));
 
   const reader = await JournalReader.open(journal);
-  // Generated entry by entry as it is written (writeFileAtomically with chunks): the manifest grows with the mailbox.
+  // Generated as it is written (writeFileAtomically with chunks), about 64 KB of entries at a time: the manifest
+  // grows with the mailbox.
   async function* manifest() {
     yield manifestText.opening;
     const folderInfos: BundleManifest['folders'] = [];
     let n = 0;
+    let batch: string[] = [];
+    let batchLength = 0;
     for (const folder of names) {
       const list = index.folders.get(folder) as FolderIndex;
       const directory = bundleFolderPath(folder);
       const table = list.keywordTable();
       for (let i = 0; i < list.count; i++) {
         const { offset, length } = list.line(i);
-        const record = parseRecordLine(await reader.line(offset, length));
+        const line = reader.held(offset, length) ?? (await reader.line(offset, length));
+        // Every line was checked in this run (when applied, or by MailboxIndex.load): read back, not re-checked.
+        const record = parseJournalLine(line);
         if (record.uid !== list.uid(i) || record.folder !== folder)
           throw new ReplicaProgressError(
             `${journal} byte ${offset} is not the record of ${folder} UID ${list.uid(i)}`,
@@ -75,7 +80,14 @@ export async function writeMailboxFiles(
           `${directory}/${list.filePath(i, table)}`,
           record.storage,
         );
-        yield manifestText.entry(n++, entry);
+        const text = manifestText.entry(n++, entry);
+        batch.push(text);
+        batchLength += text.length;
+        if (batchLength >= 64 * 1024) {
+          yield batch.join('');
+          batch = [];
+          batchLength = 0;
+        }
       }
       folderInfos.push({
         name: folder,
@@ -85,6 +97,7 @@ export async function writeMailboxFiles(
         messages: list.count,
       });
     }
+    yield batch.join('');
     yield manifestText.closing(
       manifestHeader({ mailbox, format: 'maildir', createdAt: now, folders: folderInfos }),
     );
