@@ -3,7 +3,16 @@
 // offlineimap3 and mb2md fetch or convert it the way their documentation says, into a directory the import reads.
 // Each runner says which Debian package is missing instead of failing, so a test can skip visibly.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type DovecotServer, startDovecot } from '../../cli/local/dovecot';
@@ -171,11 +180,14 @@ export async function startSeededServer(work: string): Promise<SeededServer> {
 export const TOOL_TIMEOUT_MS = 90_000;
 export const TOOL_TEST_TIMEOUT_MS = 150_000;
 
-/** Runs a tool to its end; throws with its output when it fails or stalls past TOOL_TIMEOUT_MS. */
+/**
+ * Runs a tool to its end; throws with its output when it fails or stalls past TOOL_TIMEOUT_MS (and, for a tool
+ * that talked to `server`, the tail of that Dovecot's log: why it refused or closed a connection).
+ */
 function run(
   command: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; server?: DovecotServer } = {},
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
@@ -200,11 +212,16 @@ function run(
       else
         reject(
           new Error(
-            `${command} ${args.join(' ')} ${signal ? `was killed (${signal}) after ${Date.now() - started} ms` : `exited ${code}`}: ${output.slice(-3000)}`,
+            `${command} ${args.join(' ')} ${signal ? `was killed (${signal}) after ${Date.now() - started} ms` : `exited ${code}`}: ${output.slice(-3000)}${options.server ? serverLogTail(options.server) : ''}`,
           ),
         );
     });
   });
+}
+
+function serverLogTail(server: DovecotServer): string {
+  const log = existsSync(server.logPath) ? readFileSync(server.logPath, 'utf8') : '(no log)';
+  return `\n--- the tail of Dovecot's log (${server.logPath}):\n${log.slice(-3000)}`;
 }
 
 /** getmail refuses to deliver as root: as root, tools run as `nobody`, owning their output directory. */
@@ -264,7 +281,7 @@ export async function runGetmail(
     join(dir, 'getmailrc'),
     // Not --quiet: what it printed (one line per message) says where a stalled run stopped.
   ]);
-  await run(cmd, args, { env: { HOME: dir } });
+  await run(cmd, args, { env: { HOME: dir }, server });
   return out;
 }
 
@@ -306,8 +323,12 @@ export async function runNeomutt(server: DovecotServer, dir: string, folders: st
     const push = `push "<tag-pattern>~A<enter><tag-prefix><copy-message>${typed}<enter><quit>"`;
     // neomutt needs a terminal: script(1) gives it one.
     const line = ['neomutt', '-n', '-F', rc, '-f', url, '-e', push].map(shellQuote).join(' ');
-    await run('script', ['-qfec', line, '/dev/null'], { env: { TERM: 'xterm', HOME: dir } });
-    if (!existsSync(typed)) throw new Error(`neomutt wrote nothing for ${folder}`);
+    const said = await run('script', ['-qfec', line, '/dev/null'], {
+      env: { TERM: 'xterm', HOME: dir },
+      server,
+    });
+    if (!existsSync(typed))
+      throw new Error(`neomutt wrote nothing for ${folder}: ${said.slice(-2000)}${serverLogTail(server)}`);
     const file = join(out, `${folder}.mbox`);
     mkdirSync(dirname(file), { recursive: true });
     renameSync(typed, file);
@@ -355,7 +376,7 @@ export async function runMbsync(server: DovecotServer, dir: string, copyArrivalD
       '',
     ].join('\n'),
   );
-  await run('mbsync', ['-q', '-c', rc, '-a'], { env: { HOME: dir } });
+  await run('mbsync', ['-q', '-c', rc, '-a'], { env: { HOME: dir }, server });
   return out;
 }
 
@@ -392,7 +413,7 @@ export async function runOfflineimap(server: DovecotServer, dir: string): Promis
       '',
     ].join('\n'),
   );
-  await run('offlineimap', ['-c', rc, '-o', '-u', 'quiet'], { env: { HOME: dir } });
+  await run('offlineimap', ['-c', rc, '-o', '-u', 'quiet'], { env: { HOME: dir }, server });
   return out;
 }
 
