@@ -163,6 +163,7 @@ export async function startSeededServer(work: string): Promise<SeededServer> {
   const maildir = join(work, 'maildir');
   mkdirSync(maildir, { recursive: true });
   const server = await startDovecot({ maildir, workDir: join(work, 'dovecot') });
+  void server.exited.then((how) => ended.set(server, how));
   const seeds = seedMessages();
   const folders = [...new Set(seeds.map((s) => s.folder))];
   const client = imapClientFor(server);
@@ -219,9 +220,13 @@ function run(
   });
 }
 
+/** Dovecot servers that exited, with how they ended (DovecotServer.exited). */
+const ended = new WeakMap<DovecotServer, string>();
+
 function serverLogTail(server: DovecotServer): string {
   const log = existsSync(server.logPath) ? readFileSync(server.logPath, 'utf8') : '(no log)';
-  return `\n--- the tail of Dovecot's log (${server.logPath}):\n${log.slice(-3000)}`;
+  const state = ended.has(server) ? `exited ${ended.get(server)?.split('\n')[0]}` : 'still running';
+  return `\n--- Dovecot (${state}), the tail of its log (${server.logPath}):\n${log.slice(-3000)}`;
 }
 
 /** getmail refuses to deliver as root: as root, tools run as `nobody`, owning their output directory. */
