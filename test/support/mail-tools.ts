@@ -5,6 +5,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -279,6 +280,13 @@ export async function runGetmail(
       '',
     ].join('\n'),
   );
+  // getmail6 6.18 can miss the end of its own delivery child on a loaded machine and wait 180 s: the shim waits
+  // for it with waitpid (getmail-wait/sitecustomize.py says why); copied here, where getmail's user can read it.
+  mkdirSync(join(dir, 'python'), { recursive: true });
+  copyFileSync(
+    join(import.meta.dirname, 'getmail-wait', 'sitecustomize.py'),
+    join(dir, 'python', 'sitecustomize.py'),
+  );
   const [cmd, args] = asUser(dir).command('getmail', [
     '--getmaildir',
     dir,
@@ -286,7 +294,7 @@ export async function runGetmail(
     join(dir, 'getmailrc'),
     // Not --quiet: what it printed (one line per message) says where a stalled run stopped.
   ]);
-  await run(cmd, args, { env: { HOME: dir }, server });
+  await run(cmd, args, { env: { HOME: dir, PYTHONPATH: join(dir, 'python') }, server });
   return out;
 }
 
