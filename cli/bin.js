@@ -4,6 +4,7 @@
 // yet), it runs the TypeScript sources through tsx (a development dependency) instead: slower, never stale.
 import { readFileSync, statSync } from 'node:fs';
 import module from 'node:module';
+import v8 from 'node:v8';
 
 // Node 22.1 and newer keep the compiled code of the modules on disk (the system's temporary directory): a command
 // after the first skips most of its compilation. Older nodes have no such cache and start as before.
@@ -17,6 +18,14 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // export's or a restore's file work) then waits on 4 at a time, while the disk's journal commits many fsyncs
 // together when more arrive at once (docs/benchmarks.md, Sync). Read when the pool first starts, which is later.
 process.env.UV_THREADPOOL_SIZE ??= '16';
+
+// After a full collection V8 lets the old generation grow to up to 4 times what survived before it collects again,
+// and early in a run (little survived, allocation fast) it takes about that: a long command (reindex, an
+// incremental export) then peaks by how long it ran, not by what it holds, since what its pages of rows leave
+// behind piles up to that limit (docs/benchmarks.md, Scale). A fixed factor of 1.75 keeps the peak near what is
+// live, for a few more collections. Set before the heap grows; node's own --heap-growing-percent, if given, wins.
+if (!process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent')))
+  v8.setFlagsFromString('--heap-growing-percent=75');
 
 const ROOT = new URL('../', import.meta.url);
 

@@ -2,6 +2,8 @@
 // s3rver), every run in a fresh process (scripts/bench/sync-child.ts), the S3 requests counted by SDK middleware.
 // - First sync of the SpamAssassin corpus (6,000 deliveries) beside Debian's rclone (`rclone sync`) copying the same
 //   raw objects from the same s3rver with the same concurrency (--transfers and --checkers), messages per second.
+//   And both again through a proxy that makes every S3 request 30 ms slower (BENCH_SYNC_LATENCY_MS): over a link
+//   to S3, where the network and not this machine's two cores sets the pace.
 // - Requests of a sync with nothing new at 1,000 and at 6,000 messages (target: the same), and of a sync of 100 new
 //   messages in the 6,000 (target: proportional to the 100).
 // - Peak RSS of a first sync at 1,000 and at 6,000 messages (target: flat).
@@ -36,6 +38,7 @@ import { deliveryLogSource } from '../shared/transparency/leaf';
 import { KeyFileSigner } from '../shared/transparency/note';
 import { seal } from '../shared/transparency/seal';
 import { nthCorpusCopy } from '../test/support/spam-assassin';
+import { startLatencyProxy } from './bench/latency-proxy';
 import type { BenchRow } from './bench/row';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -44,6 +47,8 @@ const CONCURRENCY = 8; // sync's default (--concurrency)
 const SMALL = Number(process.env.BENCH_SYNC_SMALL ?? 1_000);
 const LARGE = Number(process.env.BENCH_SYNC_LARGE ?? 6_000);
 const NEW = 100;
+/** Added to every S3 request in the rows that compare sync and rclone over a link (BENCH_SYNC_LATENCY_MS; 0: none). */
+const LATENCY_MS = Number(process.env.BENCH_SYNC_LATENCY_MS ?? 30);
 const [MAILBOX_SMALL = 5_000, MAILBOX_LARGE = 50_000] = (process.env.BENCH_SYNC_MAILBOX ?? '5000,50000')
   .split(',')
   .map(Number);
@@ -141,6 +146,9 @@ export async function syncBench(
     const idleLarge = await sync(join(work, 'replica-6000'));
     // rclone copies the same raw objects the first sync read (before the 100 new are delivered).
     const rclone = await rcloneSync(endpoints, join(work, 'rclone-6000'));
+    // The same two first syncs where each S3 request waits LATENCY_MS for its answer, as over the Internet.
+    const overLink =
+      rclone && LATENCY_MS > 0 ? await throughLatency(s3.endpoint, endpoints, work) : undefined;
     await deliverUpTo(LARGE + NEW);
     const hundred = await sync(join(work, 'replica-6000'));
 
@@ -157,6 +165,23 @@ export async function syncBench(
         met: ours >= theirs,
       });
       rows.push({ metric: 'first sync / rclone sync', value: ours / theirs, unit: 'x' });
+      if (overLink) {
+        const [slow, slowRclone] = overLink;
+        rows.push({
+          metric: `first sync, ${LARGE.toLocaleString('en')} deliveries, every S3 request ${LATENCY_MS} ms slower (a link to S3, not this machine's cores, sets the pace)`,
+          value: LARGE / slow.seconds,
+          unit: 'msg/s',
+          baseline: {
+            name: 'rclone sync through the same delay',
+            value: slowRclone.objects / slowRclone.seconds,
+          },
+        });
+        rows.push({
+          metric: `first sync / rclone sync, ${LATENCY_MS} ms a request`,
+          value: LARGE / slow.seconds / (slowRclone.objects / slowRclone.seconds),
+          unit: 'x',
+        });
+      }
       rows.push({
         metric: `first sync, ${LARGE.toLocaleString('en')} deliveries, the delivery log read whole (no transparency log)`,
         value: LARGE / logOnly.seconds,
@@ -221,6 +246,26 @@ export async function syncBench(
     await s3.stop();
   }
   return { rows, notes };
+}
+
+/**
+ * The first sync of the large archive and rclone's copy of it, each through a proxy that delays every S3 request
+ * LATENCY_MS (scripts/bench/latency-proxy.ts): what the two compare as when the network sets the pace.
+ */
+async function throughLatency(
+  upstream: string,
+  endpoints: { s3: string; dynamodb: string; credentials: { accessKeyId: string; secretAccessKey: string } },
+  work: string,
+) {
+  const proxy = await startLatencyProxy(upstream, LATENCY_MS);
+  try {
+    const delayed = { ...endpoints, s3: proxy.endpoint };
+    const ours = await syncChild(JSON.stringify(delayed), join(work, 'replica-6000-latency'));
+    const theirs = await rcloneSync(delayed, join(work, 'rclone-6000-latency'));
+    return theirs ? ([ours, theirs] as const) : undefined;
+  } finally {
+    await proxy.stop();
+  }
 }
 
 /**

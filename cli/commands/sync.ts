@@ -17,11 +17,11 @@ import { type SyncReport, syncReplica } from '../../shared/replica/sync';
 import type { CliContext } from '../context';
 import { resolveConfigPath } from '../local/data-home';
 import { archiverHome } from '../local/running-stack';
-import { interruption } from '../process/interrupt';
 import { normaliseMailbox, parseInterval, parsePositive } from '../process/options';
 import { ExitCode, humanBytes, UserError } from '../process/output';
 import { progressBar } from '../process/progress-bar';
 import { cronLine, systemdUserSessionReachable, timerFiles, timerKindFor } from '../process/timer';
+import { watchEvery } from '../process/watch';
 import { out } from '../program';
 import { assertKnownMailbox } from '../target/mailboxes';
 
@@ -86,29 +86,23 @@ export function registerSync(program: Command, ctx: CliContext): void {
           target,
           transparency: archive.transparency,
         };
-        for (;;) {
+        const once = async () => {
           const report = await runOnce(source, dir, mailboxes, options);
           // status and doctor find this replica through the archiver's home (shared/replica/registry.ts).
           await recordReplica(archiverHome(), target, dir).catch((error) =>
             out().warn(`could not record ${dir} for status and doctor: ${errorMessage(error)}`),
           );
-          if (!options.watch || interruption.aborted) {
-            if (!report.ok) process.exitCode = ExitCode.failed;
-            return;
-          }
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, options.watch);
-            interruption.addEventListener(
-              'abort',
-              () => {
-                clearTimeout(timer);
-                resolve();
-              },
-              { once: true },
-            );
-          });
-          if (interruption.aborted) return;
+          return report.ok;
+        };
+        if (!options.watch) {
+          if (!(await once())) process.exitCode = ExitCode.failed;
+          return;
         }
+        process.exitCode = await watchEvery(once, {
+          everyMs: options.watch,
+          report: (error) => out().error(error),
+          notice: (line) => out().notice(line),
+        });
       });
     });
 }

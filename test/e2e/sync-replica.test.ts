@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { ImapFlow } from 'imapflow';
@@ -472,6 +472,64 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
     expect(refused.stderr).toMatch(/not-a-replica is not a replica/);
     expect(readdirSync(notReplica)).toEqual(['photo.jpg']);
   }, 180_000);
+  it('--watch syncs again every interval, and a run that fails (another sync holding the lock) is reported and tried again', async () => {
+    const dir = join(root, 'watched');
+    const cur = join(dir, 'alice@example.com', 'Maildir', 'cur');
+    const count = () => {
+      try {
+        return readdirSync(cur).length;
+      } catch {
+        return 0;
+      }
+    };
+    const waitFor = async (what: string, done: () => boolean) => {
+      for (let i = 0; i < 1200 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!done()) throw new Error(`--watch: ${what} did not happen within 60 s; stderr: ${stderr}`);
+    };
+    const { url, pings, close } = await pingMonitor('/ping/watch');
+    const watcher = spawn(
+      'node',
+      [BIN, 'sync', dir, '--mailbox', 'alice@example.com', '--watch', '1s', '--ping', url],
+      { cwd: root, env: env(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    watcher.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    try {
+      await waitFor('a first run', () => pings.length >= 1);
+      const first = count();
+      expect(first).toBeGreaterThan(0);
+      // Another sync (this live process, on this host) holds the lock: the watch's next run fails, and says so.
+      const lock = join(dir, '.mail-archiver-sync', 'lock');
+      await waitFor('the first run to release its lock', () => {
+        try {
+          statSync(lock);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      writeFileSync(lock, `${process.pid} ${hostname()}\n`);
+      await deliver(makeMessage({ subject: 'while watched' }), ['alice@example.com']);
+      await waitFor('a failed run reported', () => /trying again in 1s \(--watch\)/.test(stderr));
+      expect(stderr).toMatch(new RegExp(`another sync \\(process ${process.pid} on .*\\) is running over`));
+      expect(stderr).not.toMatch(/\n\s+at /);
+      expect(watcher.exitCode).toBeNull();
+      expect(count()).toBe(first);
+      // The other sync ends: the next run takes the new message and pings again.
+      rmSync(lock);
+      const pinged = pings.length;
+      await waitFor('the run after the lock was freed', () => count() === first + 1 && pings.length > pinged);
+      expect(pings.every((p) => p === 'GET /ping/watch')).toBe(true);
+    } finally {
+      watcher.kill('SIGTERM');
+      await new Promise((r) => (watcher.exitCode === null ? watcher.once('exit', r) : r(null)));
+      close();
+    }
+    await expectEqualsExport(dir, 'alice@example.com');
+  }, 180_000);
+
   it('stops on a full disk with one line naming the replica, counts nothing half-written, and the next run completes', async (context) => {
     const mount = join(root, 'small-disk');
     mkdirSync(mount);
