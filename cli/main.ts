@@ -1,11 +1,19 @@
 // `mail-archiver`: assembles the commands (one module each under cli/commands/) into one commander program.
 // The commands are thin over shared/ and the local or deployed archive (cli/context.ts).
 //
-// A command's module is loaded only when that command runs: `list` never loads the IMAP client, `--version`
-// loads no command at all (the compiled CLI answers in the time node itself takes to start; docs/benchmarks.md).
-// The whole program (every command) is built for the help, completion and an unknown command.
+// A command's module is loaded only when that command runs (or its help is asked for): `list` never loads the
+// IMAP client, `--version` loads no command at all (the compiled CLI answers in the time node itself takes to
+// start; docs/benchmarks.md). The root help and an unknown command describe every command from the list the build
+// wrote beside the compiled CLI (cli/process/command-list.ts); the whole program (every command) is built for
+// completion, and for the help when running the sources.
 import { Command, Option } from 'commander';
 import type { CliContext } from './context';
+import {
+  addDescribedCommands,
+  type CommandListEntry,
+  describeCommands,
+  readCommandList,
+} from './process/command-list';
 import { configureProgram, registerCompletion, runProgram } from './program';
 
 type Register = (program: Command, ctx: CliContext) => void;
@@ -104,14 +112,32 @@ export async function buildProgram(): Promise<Command> {
   return program;
 }
 
+/** Every command as the root help describes it: what the build writes beside the compiled CLI. */
+export async function commandList(): Promise<CommandListEntry[]> {
+  return describeCommands(await buildProgram());
+}
+
+/** The program whose commands are the stand-ins of `entries` (cli/process/command-list.ts): the root help's. */
+export function describedProgram(entries: readonly CommandListEntry[]): Command {
+  return addDescribedCommands(baseProgram(), entries);
+}
+
+/** Where the build writes the command list: beside the compiled CLI (dist/), so never beside the sources. */
+const COMMAND_LIST = new URL('./command-list.json', import.meta.url);
+
 /** Global options that take a value (the word after them is not the command's name). */
 const GLOBAL_OPTIONS_WITH_VALUE = new Set(['-c', '--config', '-t', '--target']);
 
 /**
  * What the command line asks for before any command is loaded: the command's name (the first word that is
- * neither an option nor a global option's value), or `version` when --version comes before any command.
+ * neither an option nor a global option's value), or `version` when --version comes before any command; for
+ * `help <command>`, the command the help is asked about as `topic`.
  */
-export function requestedCommand(args: readonly string[]): { command?: string; version: boolean } {
+export function requestedCommand(args: readonly string[]): {
+  command?: string;
+  version: boolean;
+  topic?: string;
+} {
   for (let i = 0; i < args.length; i += 1) {
     const arg = args[i] ?? '';
     if (arg === '--') return { command: args[i + 1], version: false };
@@ -121,21 +147,26 @@ export function requestedCommand(args: readonly string[]): { command?: string; v
       continue;
     }
     if (arg.startsWith('-')) continue;
-    return { command: arg, version: false };
+    const topic = arg === 'help' ? args.slice(i + 1).find((word) => !word.startsWith('-')) : undefined;
+    return { command: arg, version: false, ...(topic !== undefined ? { topic } : {}) };
   }
   return { version: false };
 }
 
 /**
- * The program for `args` (argv without node and the script): only the named command when it is one of ours,
- * no command for --version, else every command (the help, completion, an unknown command and its suggestion).
+ * The program for `args` (argv without node and the script): only the named command when it is one of ours
+ * (also for `help <command>`), no command for --version, every command for completion, else the described
+ * commands (the root help, an unknown command and its suggestion; every command when running the sources).
  */
 export async function programFor(args: readonly string[]): Promise<Command> {
-  const { command, version } = requestedCommand(args);
+  const { command, version, topic } = requestedCommand(args);
   if (version) return baseProgram();
-  const entry = command === undefined ? undefined : COMMANDS.find((c) => c.names.includes(command));
-  if (!entry) return buildProgram();
-  return withCommands(baseProgram(), [entry.load()]);
+  const named = topic ?? command;
+  const entry = named === undefined ? undefined : COMMANDS.find((c) => c.names.includes(named));
+  if (entry) return withCommands(baseProgram(), [entry.load()]);
+  if (named === 'completion') return buildProgram();
+  const described = readCommandList(COMMAND_LIST);
+  return described ? describedProgram(described) : buildProgram();
 }
 
 /** Runs the CLI; sets process.exitCode (see cli/process/output.ts ExitCode). */

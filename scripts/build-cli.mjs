@@ -3,11 +3,12 @@
 // is bundled, the packages stay in node_modules (imported as they are, native parts and data files included),
 // and every dynamic import() of ours becomes a chunk of its own: a command loads only what it uses.
 // dist/inputs.json lists the sources the build read: cli/bin.js runs the sources through tsx instead when one
-// of them is newer than the build (an edit not yet built).
+// of them is newer than the build (an edit not yet built). dist/command-list.json describes every command for the
+// root help, taken from the built program itself, so `--help` loads no command (cli/process/command-list.ts).
 // Plain JavaScript on purpose: it runs before anything else of ours can, straight after `npm ci` installs.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -59,6 +60,9 @@ export async function buildCli(outdir = join(ROOT, 'dist')) {
     .filter((input) => !input.startsWith('node_modules/'))
     .sort();
   writeFileSync(join(building, 'inputs.json'), `${JSON.stringify({ builtAt: started, inputs }, null, 1)}\n`);
+  // Loading the built entry runs nothing (cli/bin.js calls its main); commandList() registers every command.
+  const { commandList } = await import(pathToFileURL(join(building, 'cli.js')).href);
+  writeFileSync(join(building, 'command-list.json'), `${JSON.stringify(await commandList(), null, 1)}\n`);
   rmSync(outdir, { recursive: true, force: true });
   renameSync(building, outdir);
   return { entry: join(outdir, 'cli.js'), inputs, ms: Date.now() - started };

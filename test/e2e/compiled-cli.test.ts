@@ -3,7 +3,7 @@
 // tests); this one proves the bin chose the build, and that a command finding no running stack starts the
 // services itself and says so in one line.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,15 +12,20 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'cli/bin.js');
 let home: string;
 
-function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+function cli(
+  args: string[],
+  nodeOptions: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((done) => {
     execFile(
       process.execPath,
-      [BIN, ...args],
+      [...nodeOptions, BIN, ...args],
       {
         cwd: ROOT,
         env: {
           ...process.env,
+          ...env,
           MAIL_ARCHIVER_HOME: home,
           MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
           MAIL_ARCHIVER_TRACE_STARTUP: '1',
@@ -47,6 +52,22 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
+/** The files of dist/ that `mail-archiver args...` loads (test/support/trace-loaded.mjs), sorted. */
+async function distFilesLoaded(args: string[]): Promise<string[]> {
+  const trace = join(home, `loaded-${args.join('-')}.txt`);
+  writeFileSync(trace, '');
+  const run = await cli(args, ['--import', join(ROOT, 'test/support/trace-loaded.mjs')], {
+    TRACE_LOADED_MODULES: trace,
+  });
+  expect(run.stderr).toContain('running dist/cli.js');
+  const dist = `${new URL('dist/', `file://${ROOT}/`).href}`;
+  return readFileSync(trace, 'utf8')
+    .split('\n')
+    .filter((url) => url.startsWith(dist))
+    .map((url) => url.slice(dist.length))
+    .sort();
+}
+
 describe('the compiled CLI', () => {
   it('answers --version from dist/ with the package version, nothing else on stderr', async () => {
     const run = await cli(['--version']);
@@ -68,7 +89,21 @@ describe('the compiled CLI', () => {
     );
   });
 
-  it('the help names every command (all of them loaded), from dist/', async () => {
+  it('describes every command for the help without loading one; help <command> loads that command only', async () => {
+    const version = await distFilesLoaded(['--version']);
+    expect(version.length).toBeGreaterThan(0);
+    // The root help, `help` and no command load what --version loads: no command's module.
+    expect(await distFilesLoaded(['--help'])).toEqual(version);
+    expect(await distFilesLoaded(['help'])).toEqual(version);
+    expect(await distFilesLoaded([])).toEqual(version);
+    // `help list` is `list --help`: the list command's module and what it imports, a small part of every command.
+    const list = await distFilesLoaded(['list', '--help']);
+    expect(await distFilesLoaded(['help', 'list'])).toEqual(list);
+    const every = await distFilesLoaded(['completion', 'bash']);
+    expect(list.length * 4).toBeLessThan(every.length);
+  });
+
+  it('the help names every command, from dist/', async () => {
     const run = await cli(['--help']);
     expect(run.code).toBe(0);
     for (const command of ['list', 'search', 'status', 'export', 'serve', 'restore', 'doctor'])

@@ -1,7 +1,16 @@
 // The CLI loads only the command it runs (cli/main.ts): which word names the command, and the table of lazily
 // loaded commands against the program that registers every one of them.
+
+import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { buildProgram, COMMANDS, programFor, requestedCommand } from '../../../cli/main';
+import {
+  buildProgram,
+  COMMANDS,
+  commandList,
+  describedProgram,
+  programFor,
+  requestedCommand,
+} from '../../../cli/main';
 
 describe('which command a command line asks for', () => {
   it('is the first word that is neither an option nor the value of --config or --target', () => {
@@ -24,6 +33,16 @@ describe('which command a command line asks for', () => {
     expect(requestedCommand(['-t', 'local', '-V'])).toEqual({ version: true });
     expect(requestedCommand(['list', '--version'])).toEqual({ command: 'list', version: false });
   });
+
+  it('names the command `help <command>` asks about as the topic', () => {
+    expect(requestedCommand(['help', 'list'])).toEqual({ command: 'help', version: false, topic: 'list' });
+    expect(requestedCommand(['-c', 'help', 'help', '-v', 'ingest'])).toEqual({
+      command: 'help',
+      version: false,
+      topic: 'ingest',
+    });
+    expect(requestedCommand(['help'])).toEqual({ command: 'help', version: false });
+  });
 });
 
 describe('the lazily loaded commands', () => {
@@ -35,13 +54,49 @@ describe('the lazily loaded commands', () => {
     expect(COMMANDS.flatMap((c) => c.names)).toEqual(registered.flat());
   });
 
-  it('build a program holding only the command asked for; the help, an unknown word and no command get all', async () => {
+  it('build a program holding only the command asked for, also for help <command>; from the sources, the help and an unknown word get all', async () => {
     expect((await programFor(['list', 'a@example.com'])).commands.map((c) => c.name())).toEqual(['list']);
     expect((await programFor(['ingest', 'dir'])).commands.map((c) => c.name())).toEqual(['import']);
+    expect((await programFor(['help', 'list'])).commands.map((c) => c.name())).toEqual(['list']);
+    expect((await programFor(['help', 'ingest'])).commands.map((c) => c.name())).toEqual(['import']);
     expect((await programFor(['--version'])).commands).toEqual([]);
+    // The sources have no command list beside them (the build writes one: test/e2e/compiled-cli.test.ts).
     const all = (await buildProgram()).commands.length;
     expect((await programFor(['--help'])).commands).toHaveLength(all);
     expect((await programFor(['lsit'])).commands).toHaveLength(all);
-    expect((await programFor(['help', 'list'])).commands).toHaveLength(all);
+    expect((await programFor(['completion', 'bash'])).commands).toHaveLength(all);
+  });
+});
+
+/** What `program` writes for `args` (stdout and stderr together, as a terminal shows them) and its exit code. */
+async function output(program: Command, args: string[]): Promise<{ text: string; code?: number }> {
+  let text = '';
+  const write = (chunk: string) => {
+    text += chunk;
+  };
+  program.configureOutput({
+    writeOut: write,
+    writeErr: write,
+    outputError: write,
+    getOutHelpWidth: () => 80,
+  });
+  try {
+    await program.parseAsync(['node', 'mail-archiver', ...args]);
+    return { text };
+  } catch (error) {
+    return { text, code: (error as { exitCode?: number }).exitCode };
+  }
+}
+
+describe('the command list the build writes for the help', () => {
+  it('makes the same root help as the whole program, and the same answer to an unknown command', async () => {
+    const list = await commandList();
+    expect(list.map((c) => c.name)).toEqual((await buildProgram()).commands.map((c) => c.name()));
+    expect(list.find((c) => c.name === 'import')?.term).toBe('import|ingest [options] <path...>');
+    for (const args of [['--help'], ['help'], [], ['lsit'], ['ingset', 'x']]) {
+      const described = await output(describedProgram(list), args);
+      expect(described.text).toContain('  list [options] <mailbox>');
+      expect(described).toEqual(await output(await buildProgram(), args));
+    }
   });
 });
