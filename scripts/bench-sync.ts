@@ -13,13 +13,14 @@
 // The transparency log is sealed after the 1,000 and after the 6,000 (the stack seals every night): a first sync
 // takes what is sealed from its entry bundles (256 records a read) and the rest from the delivery log.
 // BENCH_SYNC_SMALL and BENCH_SYNC_LARGE (default 1000 and 6000) set the two sizes.
-// - Peak RSS of a first sync of one mailbox of 5,000 and of 50,000 messages (target: within 1.5x, issue 29's scale
-//   rule), from an archive on local disk (the raw store and logs as files: built in minutes, where 50,000 through
-//   s3rver would take an hour), sealed: what grows with the mailbox is the sync's own bookkeeping, not the store.
-//   BENCH_SYNC_MAILBOX (default 5000,50000) sets the two sizes.
+// - Peak RSS of a first sync of one mailbox of 5,000 and of 50,000 messages, and of a sync with nothing new after
+//   it (target: within 1.5x, issue 29's scale rule), from an archive on local disk (the raw store and logs as files:
+//   built in minutes, where 50,000 through s3rver would take an hour), sealed: what grows with the mailbox is the
+//   sync's own bookkeeping, not the store. BENCH_SYNC_MAILBOX (default 5000,50000) sets the two sizes;
+//   BENCH_SYNC_ARCHIVES=DIR keeps the two archives there for the next run.
 import { execFile, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -303,16 +304,94 @@ async function syncChild(source: string, dir: string, profile = false, logOnly =
 
 /**
  * Peak RSS of a first sync of one mailbox of MAILBOX_SMALL and of MAILBOX_LARGE messages (issue 29's scale rule:
- * within 1.5x). The archive is on local disk (ROOT/store: raw objects and the delivery log, one log object per
- * 1,000 deliveries as an import writes it; ROOT/transparency: the log, sealed at each size), filled through the
- * ingest handler; each first sync runs in a fresh process.
+ * within 1.5x), and of a sync with nothing new right after each. Each size has its own archive on local disk
+ * (store/: raw objects and the delivery log, one log object per 1,000 deliveries as an import writes it;
+ * transparency/: the log, sealed), filled through the ingest handler; each sync runs in a fresh process.
+ * BENCH_SYNC_ARCHIVES=DIR keeps the archives there and reuses the ones already complete (a before/after pair of
+ * runs then syncs the same archives).
  */
 export async function mailboxScaleBench(
   work: string,
   messages: Buffer[],
   config: ArchiverConfig,
 ): Promise<{ rows: Row[]; notes: string[] }> {
-  const root = join(work, 'file-archive');
+  const archives = process.env.BENCH_SYNC_ARCHIVES ?? join(work, 'archives');
+  const small = await mailboxSyncs(
+    join(archives, `mailbox-${MAILBOX_SMALL}`),
+    MAILBOX_SMALL,
+    work,
+    messages,
+    config,
+  );
+  const large = await mailboxSyncs(
+    join(archives, `mailbox-${MAILBOX_LARGE}`),
+    MAILBOX_LARGE,
+    work,
+    messages,
+    config,
+  );
+  const size = (n: number) => n.toLocaleString('en');
+  return {
+    rows: [
+      {
+        metric: `first sync peak RSS, one mailbox of ${size(MAILBOX_SMALL)} messages (archive on local disk)`,
+        value: small.first.peakMb,
+        unit: 'MB',
+      },
+      {
+        metric: `first sync peak RSS, one mailbox of ${size(MAILBOX_LARGE)} messages (archive on local disk)`,
+        value: large.first.peakMb,
+        unit: 'MB',
+        baseline: { name: `${size(MAILBOX_SMALL)} messages`, value: small.first.peakMb },
+        target: `within 1.5x of ${size(MAILBOX_SMALL)}`,
+        met: large.first.peakMb <= 1.5 * small.first.peakMb,
+      },
+      {
+        metric: `sync with nothing new peak RSS, one mailbox of ${size(MAILBOX_SMALL)} messages`,
+        value: small.idle.peakMb,
+        unit: 'MB',
+      },
+      {
+        metric: `sync with nothing new peak RSS, one mailbox of ${size(MAILBOX_LARGE)} messages`,
+        value: large.idle.peakMb,
+        unit: 'MB',
+        baseline: { name: `${size(MAILBOX_SMALL)} messages`, value: small.idle.peakMb },
+        target: `within 1.5x of ${size(MAILBOX_SMALL)}`,
+        met: large.idle.peakMb <= 1.5 * small.idle.peakMb,
+      },
+    ],
+    notes: [
+      `Sync, one mailbox from an archive on local disk: first sync of ${size(small.first.added)} messages ${small.first.seconds.toFixed(1)} s, ${((small.first.cpuSeconds * 1000) / small.first.added).toFixed(2)} ms CPU a message, peak RSS ${small.first.peakMb.toFixed(0)} MB; of ${size(large.first.added)}: ${large.first.seconds.toFixed(1)} s, ${((large.first.cpuSeconds * 1000) / large.first.added).toFixed(2)} ms CPU a message, peak RSS ${large.first.peakMb.toFixed(0)} MB. Then nothing new: ${small.idle.seconds.toFixed(2)} s, ${small.idle.cpuSeconds.toFixed(2)} s CPU, ${small.idle.peakMb.toFixed(0)} MB at ${size(MAILBOX_SMALL)}; ${large.idle.seconds.toFixed(2)} s, ${large.idle.cpuSeconds.toFixed(2)} s CPU, ${large.idle.peakMb.toFixed(0)} MB at ${size(MAILBOX_LARGE)}; load average at the end ${loadavg()[0]?.toFixed(1)}.`,
+    ],
+  };
+}
+
+/**
+ * A first sync of the archive of `count` messages at `root` (built first unless complete), then a sync with
+ * nothing new of the same replica; each in a fresh process.
+ */
+async function mailboxSyncs(
+  root: string,
+  count: number,
+  work: string,
+  messages: Buffer[],
+  config: ArchiverConfig,
+): Promise<{ first: ChildRun; idle: ChildRun }> {
+  if (!existsSync(join(root, 'complete'))) {
+    rmSync(root, { recursive: true, force: true });
+    await buildFileArchive(root, count, messages, config);
+    writeFileSync(join(root, 'complete'), `${count}\n`);
+  }
+  const source = JSON.stringify({ files: root });
+  const dir = join(work, `replica-${count}`);
+  rmSync(dir, { recursive: true, force: true });
+  const first = await syncChild(source, dir);
+  const idle = await syncChild(source, dir);
+  return { first, idle };
+}
+
+/** An archive of one mailbox of `count` messages on local disk at `root`, filled through the ingest handler, sealed. */
+async function buildFileArchive(root: string, count: number, messages: Buffer[], config: ArchiverConfig) {
   const store = new FileRawMailStore(join(root, 'store'));
   const deliveryLog = new DeliveryLog(store, LOCAL_BUCKET);
   const handler = createIngestHandler({
@@ -329,59 +408,31 @@ export async function mailboxScaleBench(
   const transparency = new DirectoryWriteOnceStore(join(root, 'transparency'));
   const start = Date.parse('2010-01-01T00:00:00Z');
   let delivered = 0;
-  const deliverUpTo = async (count: number) => {
-    while (delivered < count) {
-      const first = delivered;
-      const end = Math.min(count, first + 1000);
-      const log = new DeliveryLog(store, LOCAL_BUCKET, { now: () => new Date(start + first * 60_000) });
-      const batch = log.batch('import');
-      const deliver = deliverThrough(handler);
-      const next = () => (delivered < end ? delivered++ : undefined);
-      const worker = async () => {
-        for (let i = next(); i !== undefined; i = next()) {
-          const notification = await receiveRawMessage(
-            { sesStore: store, bucket: LOCAL_BUCKET },
-            {
-              raw: nthCorpusCopy(messages, i),
-              envelopeFrom: 'sender@example.org',
-              recipients: ['alice@example.com'],
-              receivedAt: new Date(start + i * 60_000),
-            },
-          );
-          await deliver(notification, { logBatch: batch });
-        }
-      };
-      await Promise.all(Array.from({ length: 4 }, worker));
-      await batch.flush();
-    }
-    await seal({ store: transparency, signer, source: deliveryLogSource(deliveryLog) });
-  };
-  const source = JSON.stringify({ files: root });
-  await deliverUpTo(MAILBOX_SMALL);
-  const small = await syncChild(source, join(work, `mailbox-${MAILBOX_SMALL}`));
-  await deliverUpTo(MAILBOX_LARGE);
-  const large = await syncChild(source, join(work, `mailbox-${MAILBOX_LARGE}`));
-  const size = (n: number) => n.toLocaleString('en');
-  return {
-    rows: [
-      {
-        metric: `first sync peak RSS, one mailbox of ${size(MAILBOX_SMALL)} messages (archive on local disk)`,
-        value: small.peakMb,
-        unit: 'MB',
-      },
-      {
-        metric: `first sync peak RSS, one mailbox of ${size(MAILBOX_LARGE)} messages (archive on local disk)`,
-        value: large.peakMb,
-        unit: 'MB',
-        baseline: { name: `${size(MAILBOX_SMALL)} messages`, value: small.peakMb },
-        target: `within 1.5x of ${size(MAILBOX_SMALL)}`,
-        met: large.peakMb <= 1.5 * small.peakMb,
-      },
-    ],
-    notes: [
-      `Sync, one mailbox from an archive on local disk: first sync of ${size(small.added)} messages ${small.seconds.toFixed(1)} s, ${((small.cpuSeconds * 1000) / small.added).toFixed(2)} ms CPU a message, peak RSS ${small.peakMb.toFixed(0)} MB; of ${size(large.added)}: ${large.seconds.toFixed(1)} s, ${((large.cpuSeconds * 1000) / large.added).toFixed(2)} ms CPU a message, peak RSS ${large.peakMb.toFixed(0)} MB; load average at the end ${loadavg()[0]?.toFixed(1)}.`,
-    ],
-  };
+  while (delivered < count) {
+    const first = delivered;
+    const end = Math.min(count, first + 1000);
+    const log = new DeliveryLog(store, LOCAL_BUCKET, { now: () => new Date(start + first * 60_000) });
+    const batch = log.batch('import');
+    const deliver = deliverThrough(handler);
+    const next = () => (delivered < end ? delivered++ : undefined);
+    const worker = async () => {
+      for (let i = next(); i !== undefined; i = next()) {
+        const notification = await receiveRawMessage(
+          { sesStore: store, bucket: LOCAL_BUCKET },
+          {
+            raw: nthCorpusCopy(messages, i),
+            envelopeFrom: 'sender@example.org',
+            recipients: ['alice@example.com'],
+            receivedAt: new Date(start + i * 60_000),
+          },
+        );
+        await deliver(notification, { logBatch: batch });
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    await batch.flush();
+  }
+  await seal({ store: transparency, signer, source: deliveryLogSource(deliveryLog) });
 }
 
 /** `rclone sync` of the archive's raw objects into `dir` (Debian's rclone, installed by the project's script). */

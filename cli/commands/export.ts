@@ -79,7 +79,14 @@ export function registerExport(program: Command, ctx: CliContext): void {
       // Every temporary file goes when the command ends without committing it: error or Ctrl-C alike.
       const written = new Set<string>();
       const removeWritten = addCleanup(() => discardPending(...written));
-      handleInterruptionGracefully();
+      const interrupted =
+        'export interrupted: the partial bundle was removed; nothing was written under the final name';
+      let unwound = false;
+      // Cut short by the grace period running out, the clean-up above removes what was written (a second Ctrl-C
+      // exits at once: no clean-up runs).
+      handleInterruptionGracefully(() => {
+        if (!unwound) output.warn('export interrupted: nothing was written under the final name');
+      });
       const bar = await progressBar(output, 'building [{bar}] {percentage}% | {counts}');
       bar?.update(0, 1, { counts: '' });
       const progress = (done: number, total: number) => {
@@ -169,13 +176,13 @@ export function registerExport(program: Command, ctx: CliContext): void {
         bar?.stop();
         if (interruption.aborted) {
           await discardPending(...written);
-          output.warn(
-            'export interrupted: the partial bundle was removed; nothing was written under the final name',
-          );
+          unwound = true;
+          output.warn(interrupted);
           throw new InterruptedError((interruption.reason as InterruptedError).signal);
         }
         throw error;
       } finally {
+        unwound = true;
         removeWritten();
         await discardPending(...written);
       }

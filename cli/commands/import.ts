@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import {
   checkImportOptions,
   DEFAULT_IMPORT_CONCURRENCY,
+  emptyImportReport,
   ImportRecipientError,
   type ImportReport,
   importMessages,
@@ -13,7 +14,12 @@ import { planImport } from '../../shared/history/plan';
 import { totalBytes } from '../../shared/history/sources';
 import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import type { CliContext } from '../context';
-import { handleInterruptionGracefully, interruption } from '../process/interrupt';
+import {
+  addCleanup,
+  handleInterruptionGracefully,
+  INTERRUPT_GRACE_MS,
+  interruption,
+} from '../process/interrupt';
 import { collect, parsePositive } from '../process/options';
 import { fileProblem, formatTable, UserError } from '../process/output';
 import { progressBar } from '../process/progress-bar';
@@ -73,8 +79,20 @@ export function registerImport(program: Command, ctx: CliContext): void {
         if (plan.failed.length > 0) process.exitCode = 1;
         return;
       }
-      handleInterruptionGracefully();
-      const onInterrupt = () => process.stderr.write('\ninterrupted: finishing the messages in flight...\n');
+      // What the import has done so far (importMessages updates it as messages finish): the summary when a second
+      // Ctrl-C, or the grace period running out, stops the messages in flight before they finish.
+      let soFar: ImportReport | undefined;
+      let stillInFlight = true;
+      let summarised = false;
+      handleInterruptionGracefully(() => {
+        if (summarised) return;
+        summarised = true;
+        printReport({ ...emptyImportReport(), ...soFar, interrupted: true }, stillInFlight);
+      });
+      const onInterrupt = () =>
+        process.stderr.write(
+          `\ninterrupted: finishing the messages in flight (at most ${INTERRUPT_GRACE_MS / 1000} s; Ctrl-C again stops them now)...\n`,
+        );
       interruption.addEventListener('abort', onInterrupt, { once: true });
       const report = await ctx.withArchive(async (archive, config) => {
         checkRecipients(config, options);
@@ -90,17 +108,21 @@ export function registerImport(program: Command, ctx: CliContext): void {
         const started = Date.now();
         // One delivery log object per batch of messages (locally; on AWS the ingest Lambda logs what it indexes).
         const logBatch = archive.deliveryLog.batch('import');
+        // Cut short, the messages that finished still get their delivery log records (best effort: reconcile
+        // reports a record that is missing, and reindex writes it).
+        const flushOnExit = addCleanup(() => logBatch.flush());
         const deliver = async (notification: SesReceivedNotification) => {
           await archive.deliver(notification, { logBatch });
           await logBatch.flushIfDue(IMPORT_LOG_BATCH);
         };
         try {
-          return await importMessages(config, { ...archive, deliver }, paths, {
+          soFar = await importMessages(config, { ...archive, deliver }, paths, {
             ...(options.to ? { to: options.to } : {}),
             ...(options.mailbox ? { mailbox: options.mailbox } : {}),
             ...(options.concurrency ? { concurrency: options.concurrency } : {}),
             signal: interruption,
             onProgress: (bytes, r) => {
+              soFar = r;
               done += bytes;
               messages = r.archived + r.duplicates + r.failed.length;
               const seconds = Math.max((Date.now() - started) / 1000, 0.001);
@@ -113,12 +135,17 @@ export function registerImport(program: Command, ctx: CliContext): void {
               );
             },
           });
+          stillInFlight = false;
+          return soFar;
         } finally {
           interruption.removeEventListener('abort', onInterrupt);
           bar?.stop();
+          flushOnExit();
           await logBatch.flush();
         }
       });
+      if (summarised) return;
+      summarised = true;
       printReport(report);
       if (report.failed.length > 0) process.exitCode = 1;
     });
@@ -138,13 +165,17 @@ export function countAndFirstFew(items: readonly { origin: string }[]): string {
   return `${items.length} (${named.join(', ')}${more > 0 ? ` and ${more} more: --json lists them all` : ''})`;
 }
 
-function printReport(report: ImportReport) {
+/**
+ * The summary: counts, then per mailbox, then failures and notices. `stoppedInFlight`: a second Ctrl-C or the end
+ * of the grace period stopped messages before they finished (not counted; the next run archives them, none twice).
+ */
+function printReport(report: ImportReport, stoppedInFlight = false) {
   const output = out();
-  output.jsonLine(report);
+  output.jsonLine(stoppedInFlight ? { ...report, stoppedInFlight: true } : report);
   const skipped = `skipped as not mail ${countAndFirstFew(report.skipped)}`;
   if (report.interrupted) {
     output.result(
-      `interrupted: ${report.archived} archived, ${report.duplicates} already present, ${report.failed.length} failed, ${skipped}; run the same command again to resume`,
+      `interrupted: ${report.archived} archived, ${report.duplicates} already present, ${report.failed.length} failed, ${skipped}${stoppedInFlight ? '; the messages in flight were stopped before they finished' : ''}; run the same command again to resume`,
     );
   } else {
     output.result(

@@ -1,8 +1,13 @@
 // `mail-archiver status`: what runs, where the data is, and the messages per mailbox and folder.
 import type { Command } from 'commander';
-import { parseLogObjectKey } from '../../shared/delivery-log/layout';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
-import { listReplicas, type ReplicaStanding, replicaStanding } from '../../shared/replica/registry';
+import {
+  listReplicas,
+  type ReplicaBehind,
+  type ReplicaStanding,
+  replicaBehind,
+  replicaStanding,
+} from '../../shared/replica/registry';
 import type { CliContext } from '../context';
 import { age } from '../doctor/sync-replicas';
 import { DATA_SIZE_ENTRIES, dataHomeSize, describeDataHome, resolveDataHome } from '../local/data-home';
@@ -128,10 +133,10 @@ interface ReplicaRow {
   lastSuccessAt?: string;
   lastRun?: { endedAt: string; ok: boolean };
   /**
-   * Log objects a sync would read next (keysAfter of its cursor), and when the oldest of them was written (ISO
-   * 8601 UTC); null when the replica copies another archive (another bucket) or its progress is unreadable.
+   * Log objects a sync would read next that hold mail of its mailboxes, and when the oldest of them was written;
+   * null when the replica copies another archive (another bucket) or its progress is unreadable.
    */
-  behind: { logObjects: number; oldestAt?: string } | null;
+  behind: ReplicaBehind | null;
 }
 
 async function replicaRows(home: string, target: string, log: DeliveryLog): Promise<ReplicaRow[]> {
@@ -144,17 +149,7 @@ async function replicaRows(home: string, target: string, log: DeliveryLog): Prom
       continue;
     }
     const { progress } = standing;
-    let behind: ReplicaRow['behind'] = null;
-    if (progress.source.bucket === log.bucket) {
-      let logObjects = 0;
-      let oldest: string | undefined;
-      for await (const key of log.keysAfter(progress.cursor)) {
-        logObjects++;
-        const at = parseLogObjectKey(key)?.at.toISOString();
-        if (at && (!oldest || at < oldest)) oldest = at;
-      }
-      behind = { logObjects, ...(oldest ? { oldestAt: oldest } : {}) };
-    }
+    const behind = progress.source.bucket === log.bucket ? await replicaBehind(progress, log) : null;
     rows.push({
       dir,
       state: 'ok',

@@ -23,7 +23,7 @@ export interface DovecotServer {
   /** The account Dovecot runs as; `created` when this run added it (as root, a system user). */
   account: { name: string; created: boolean };
   stop(): Promise<void>;
-  /** Resolves when Dovecot exits (stopped, or died), with the tail of its log. */
+  /** Resolves when Dovecot exits (stopped, or died), with how it ended and the tail of its log. */
   exited: Promise<string>;
 }
 
@@ -68,6 +68,9 @@ export function runAs(): { uid: number; gid: number; name: string; created: bool
     name: SERVICE_USER,
   };
 }
+
+/** How long Dovecot may take to log the first user in, in milliseconds (idle: well under a second). */
+export const DOVECOT_START_TIMEOUT_MS = 60_000;
 
 export async function startDovecot(options: {
   maildir: string;
@@ -180,7 +183,11 @@ ${options.extraConfig ?? ''}
       : diesWithThisProcess(DOVECOT_BINARY, '-F', '-c', confPath);
   const child = spawn(command[0] as string, command[1] as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<string>((resolve) =>
-    child.once('exit', () => resolve(existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-2000) : '')),
+    child.once('exit', (code, signal) =>
+      resolve(
+        `(${signal ? `killed by ${signal}` : `exit code ${code}`})\n${existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-2000) : ''}`,
+      ),
+    ),
   );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -190,8 +197,9 @@ ${options.extraConfig ?? ''}
     output += d;
   });
   // Ready means OUR server accepts the credentials just written: another program answering on the port
-  // (it was free a moment ago) would greet too, but would not log this user in.
-  // Dovecot may refuse a login while its auth process starts: only a refusal that lasts means another server.
+  // (it was free a moment ago) would greet too, but would not log this user in. A LOGIN left unanswered is
+  // Dovecot waiting for its auth process, which a loaded machine starts slowly: waited for, never a refusal.
+  // Only a refusal that lasts means another server.
   let refusedSince: number | undefined;
   const readLog = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : '');
   const notStarted = () =>
@@ -210,7 +218,12 @@ ${options.extraConfig ?? ''}
         if (child.exitCode !== null) throw notStarted();
         return false;
       },
-      { intervalMs: 50, timeoutMs: 15_000, what: 'Dovecot to log the user in', onTimeout: notStarted },
+      {
+        intervalMs: 50,
+        timeoutMs: DOVECOT_START_TIMEOUT_MS,
+        what: 'Dovecot to log the user in',
+        onTimeout: notStarted,
+      },
     );
   } catch (error) {
     await stopChild(child);
@@ -265,21 +278,35 @@ function canEnter(info: { mode: number; uid: number; gid: number }, account: { u
 
 const imapQuote = (text: string) => `"${text.replace(/["\\]/g, '\\$&')}"`;
 
+/** What one LOGIN attempt found (tryLogin). */
+export type LoginAttempt = 'ok' | 'refused' | 'waiting' | 'down';
+
 /**
  * One IMAP LOGIN with the given credentials on 127.0.0.1:`port`. 'ok': logged in (then LOGOUT); 'refused':
- * something answered and rejected them (or is not IMAP); 'down': nothing answered yet.
+ * something answered and rejected them (a tagged NO or BAD, a connection closed instead of an answer) or is not
+ * IMAP; 'waiting': an IMAP server greeted and has not answered the LOGIN within `answerMs` (Dovecot holds a LOGIN
+ * until its auth process is up), or answered that authentication is unavailable for now (RFC 5530 UNAVAILABLE);
+ * 'down': nothing answered yet (no greeting within `answerMs`).
  */
-export function tryLogin(port: number, user: string, password: string): Promise<'ok' | 'refused' | 'down'> {
+export function tryLogin(
+  port: number,
+  user: string,
+  password: string,
+  answerMs = 10_000,
+): Promise<LoginAttempt> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let buffer = '';
     let greeted = false;
-    const finish = (answer: 'ok' | 'refused' | 'down') => {
+    let done = false;
+    const finish = (answer: LoginAttempt) => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
       socket.destroy();
       resolve(answer);
     };
-    const timer = setTimeout(() => finish(greeted ? 'refused' : 'down'), 2000);
+    const timer = setTimeout(() => finish(greeted ? 'waiting' : 'down'), answerMs);
     socket.on('data', (data: Buffer) => {
       buffer += data.toString('latin1');
       if (!greeted) {
@@ -295,7 +322,7 @@ export function tryLogin(port: number, user: string, password: string): Promise<
       if (tagged.startsWith('a1 OK')) {
         socket.write('a2 LOGOUT\r\n');
         finish('ok');
-      } else finish('refused');
+      } else finish(/^a1 NO \[UNAVAILABLE\]/i.test(tagged) ? 'waiting' : 'refused');
     });
     socket.once('error', () => finish(greeted ? 'refused' : 'down'));
     socket.once('close', () => finish(greeted ? 'refused' : 'down'));

@@ -76,6 +76,12 @@ function hasSetprivPdeathsig(): boolean {
 }
 
 /**
+ * How long DynamoDB Local may take to listen, in milliseconds: on a loaded machine a JVM's start takes many times
+ * its idle 2 s (docs/benchmarks.md, Start-up).
+ */
+export const DYNAMODB_LOCAL_START_TIMEOUT_MS = 120_000;
+
+/**
  * Starts DynamoDB Local; `dataDir` persists tables across restarts (created 0700, and the working directory,
  * where DynamoDB Local writes its metadata file), without it they live in memory. It runs with umask 077 and
  * with CORS limited to an origin no web page has (its default, `*`, lets any page in a browser call it).
@@ -122,14 +128,20 @@ export async function startDynamoLocal(
     output += d.toString();
   });
   const endpoint = `http://127.0.0.1:${port}`;
-  await waitUntil(
-    async () => {
-      if (child.exitCode !== null)
-        throw new Error(`DynamoDB Local exited (${child.exitCode}): ${output.slice(-2000)}`);
-      return canConnect(port);
-    },
-    { intervalMs: 100, timeoutMs: 30_000, what: 'DynamoDB Local to listen' },
-  );
+  try {
+    // A JVM that dies says so at once; one still starting is waited for, and stopped if it never listens.
+    await waitUntil(
+      async () => {
+        if (child.exitCode !== null)
+          throw new Error(`DynamoDB Local exited (${child.exitCode}): ${output.slice(-2000)}`);
+        return canConnect(port);
+      },
+      { intervalMs: 100, timeoutMs: DYNAMODB_LOCAL_START_TIMEOUT_MS, what: 'DynamoDB Local to listen' },
+    );
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
   let stopping = false;
   const died = new Promise<string>((resolve) =>
     child.once('exit', (code, signal) => {

@@ -1,7 +1,8 @@
 // Ctrl-C and SIGTERM: every command leaves nothing behind. Commands that can stop cleanly mid-way (export,
 // ingest, serve, start) watch `interruption` and unwind themselves (a summary, a removed partial file); every
 // other command has its registered clean-ups run and exits at once. Either way the exit code is 128 + the
-// signal's number (130 for SIGINT, 143 for SIGTERM), as shells report it. A second signal exits immediately.
+// signal's number (130 for SIGINT, 143 for SIGTERM), as shells report it. A second signal exits immediately,
+// and so does a graceful command whose grace period runs out: it is cut short, and says what it can first.
 import { ExitCode } from './output';
 
 /** Thrown (as the abort reason) into work that an interruption stopped. */
@@ -41,10 +42,31 @@ export async function runCleanups(): Promise<void> {
 }
 
 let signalIsStop = false;
+/** What the graceful command says when it is cut short (its summary so far). */
+let lastWords: (() => void) | undefined;
 
-/** The current command stops by itself when `interruption` aborts (it will print its own summary). */
-export function handleInterruptionGracefully(): void {
+/** How long a graceful command may take to unwind after the first signal, in milliseconds. */
+export const INTERRUPT_GRACE_MS = 15_000;
+
+/**
+ * The current command stops by itself when `interruption` aborts (it will print its own summary). When it is cut
+ * short before it gets there (the grace period ran out, or a second signal came), `cutShort` runs first, before
+ * the clean-ups and the exit: what the command can say of the work done so far (it must write synchronously).
+ */
+export function handleInterruptionGracefully(cutShort?: () => void): void {
   graceful = true;
+  lastWords = cutShort;
+}
+
+/** Runs the graceful command's last words, once. */
+function sayLastWords(): void {
+  const words = lastWords;
+  lastWords = undefined;
+  try {
+    words?.();
+  } catch {
+    // on the way out: nothing better to do
+  }
 }
 
 /** For servers (`start`, `serve`): a signal is how they are meant to end, so their exit code stays 0. */
@@ -71,17 +93,22 @@ export function interruptedBy(): 'SIGINT' | 'SIGTERM' | undefined {
 
 /**
  * Installs the SIGINT and SIGTERM handlers (once, at start-up). A graceful command gets `graceMs` to unwind
- * before the clean-ups run and the process exits anyway.
+ * before it is cut short: its last words, the clean-ups, and the exit. A second signal cuts it short at once
+ * (last words, no clean-ups).
  */
-export function installInterruptHandlers(graceMs = 15_000): void {
+export function installInterruptHandlers(graceMs = INTERRUPT_GRACE_MS): void {
   if (installed) return;
   installed = true;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
       const code = signalIsStop ? ExitCode.ok : exitCodeFor(signal);
-      if (interruption.aborted) process.exit(code);
+      if (interruption.aborted) {
+        sayLastWords();
+        process.exit(code);
+      }
       controller.abort(new InterruptedError(signal));
       const exit = async () => {
+        sayLastWords();
         await runCleanups();
         process.exit(code);
       };

@@ -78,6 +78,7 @@ export class FileRawMailStore implements RawMailStore {
         }
       }
     };
-    yield* walk(base);
+    // Only the directory the prefix names is walked (a listing of the delivery log does not stat every message).
+    yield* walk(join(base, prefix.slice(0, prefix.lastIndexOf('/') + 1)));
   }
 }

@@ -124,6 +124,9 @@ export function deliveryIdentity(record: Pick<DeliveryRecord, 'mailbox' | 'folde
   return JSON.stringify([record.mailbox, record.folder, record.uidValidity, record.uid]);
 }
 
+/** A record's `file`: the exporter's names only (no separator, no `:2,` info, nothing a path could climb out with). */
+export const RECORD_FILE_NAME = /^-?\d+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+,S=\d+,W=\d+$/;
+
 const uint32 = z.number().int().min(1).max(0xffffffff);
 const recordSchema = z.strictObject({
   v: z.literal(DELIVERY_RECORD_VERSION),
@@ -140,8 +143,7 @@ const recordSchema = z.strictObject({
   storage: z.enum(['crlf-to-lf', 'as-is']),
   nul: z.literal(true).optional(),
   receivedAt: z.string().refine((s) => new Date(s).toISOString() === s, 'not an ISO 8601 UTC time'),
-  // The exporter's names only: no separator, no `:2,` info, nothing a path could climb out with.
-  file: z.string().regex(/^-?\d+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+,S=\d+,W=\d+$/, 'not a maildir base name'),
+  file: z.string().regex(RECORD_FILE_NAME, 'not a maildir base name'),
   messageKey: z.string().regex(/^[A-Za-z0-9_-]+$/, 'not a message key'),
 });
 

@@ -71,13 +71,26 @@ export interface ImportOptions {
   mailbox?: string;
   /** Messages imported at once; default {@link DEFAULT_IMPORT_CONCURRENCY}. */
   concurrency?: number;
-  /** Stops reading new input; messages in flight finish. */
+  /** Stops reading new input and starting messages read ahead; messages in flight finish. */
   signal?: AbortSignal;
   onProgress?: (sourceBytes: number, report: ImportReport) => void;
   now?: () => Date;
 }
 
 export const DEFAULT_IMPORT_CONCURRENCY = 16;
+
+/** The report of an import that has done nothing yet. */
+export function emptyImportReport(): ImportReport {
+  return {
+    archived: 0,
+    duplicates: 0,
+    failed: [],
+    skipped: [],
+    notices: [],
+    mailboxes: {},
+    receivedTimeSources: {},
+  };
+}
 
 /** A `--to` or `--mailbox` value the archive refuses, with the SMTP reply it would give. */
 export class ImportRecipientError extends Error {
@@ -171,15 +184,7 @@ export async function importMessages(
   options: ImportOptions = {},
 ): Promise<ImportReport> {
   checkImportOptions(config, options);
-  const report: ImportReport = {
-    archived: 0,
-    duplicates: 0,
-    failed: [],
-    skipped: [],
-    notices: [],
-    mailboxes: {},
-    receivedTimeSources: {},
-  };
+  const report = emptyImportReport();
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_IMPORT_CONCURRENCY);
   const limit = pLimit(concurrency);
   const inFlight = new Set<Promise<void>>();
@@ -191,6 +196,8 @@ export async function importMessages(
   };
 
   const handle = async (item: SourceItem) => {
+    // Read ahead but not started when the signal came: left for the next run (only what is in flight finishes).
+    if (options.signal?.aborted) return;
     if (item.kind === 'failure') report.failed.push({ origin: item.origin, reason: item.reason });
     else if (item.kind === 'skipped') report.skipped.push({ origin: item.origin, reason: item.reason });
     else if (item.kind === 'notice') report.notices.push({ origin: item.origin, reason: item.reason });

@@ -3,7 +3,7 @@
 // size, each file fsynced and its mtime set to the INTERNALDATE. A delivery to several mailboxes (or folders) is
 // one object read, written once per place. What is left in tmp/ is removed on every way out but success.
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { messageBytes, StoredBytesMismatchError } from '../bundle/raw-reader';
 import type { DeliveryRecord } from '../delivery-log/record';
@@ -149,4 +149,10 @@ export async function fetchAll(
     throw failure;
   }
   return staged;
+}
+
+/** Removes what a killed run left in a folder's tmp/ (partial downloads of ours, recognised by their name). */
+export async function removeLeftovers(tmpDir: string): Promise<void> {
+  for (const name of await readdir(tmpDir).catch(() => [] as string[]))
+    if (name.includes(TEMPORARY_MARK)) await unlink(join(tmpDir, name)).catch(() => undefined);
 }

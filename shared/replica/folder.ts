@@ -8,16 +8,10 @@ import { type FileHandle, open, readdir, readFile, rename, stat, unlink } from '
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { readIfExists } from '../adapters/read-if-exists';
-import {
-  COURIER_UIDDB,
-  DOVECOT_KEYWORDS,
-  DOVECOT_UIDLIST,
-  FolderKeywords,
-  messageFilePath,
-  uidFiles,
-} from '../bundle/layout';
+import { COURIER_UIDDB, DOVECOT_KEYWORDS, DOVECOT_UIDLIST, uidFiles } from '../bundle/layout';
 import { dovecotKeywordsFile, parseMessageFileName } from '../bundle/maildir';
-import { type DeliveryRecord, recordKeywordAtoms } from '../delivery-log/record';
+import type { DeliveryRecord } from '../delivery-log/record';
+import type { FolderIndex, KeywordTable } from './mailbox-index';
 import { syncDirectory, writeChunks, writeFileAtomically, writeWhole } from './state';
 
 /** The first word of a uidlist lock that a sync holds. */
@@ -61,6 +55,34 @@ export async function readUidList(folderDir: string): Promise<UidList | undefine
   return { uidValidity: validity ? Number(validity[1]) : 0, files };
 }
 
+/**
+ * A folder's dovecot-uidlist as `index` does not know it: its UIDVALIDITY and the UIDs it names that `index` lacks
+ * (a run stopped after its uidlist was written and before its journal was, or a journal rebuilt); undefined when
+ * there is no uidlist. Read a line at a time from the text; lines it cannot read are left out.
+ */
+export async function readUidListBeyond(
+  folderDir: string,
+  index: FolderIndex | undefined,
+): Promise<{ uidValidity: number; extras: Map<number, string> } | undefined> {
+  const text = await readIfExists(join(folderDir, DOVECOT_UIDLIST), 'utf8');
+  if (text === undefined) return undefined;
+  const headerEnd = text.indexOf('\n');
+  const validity = /^3 .*?\bV(\d+)\b/.exec(text.slice(0, headerEnd < 0 ? text.length : headerEnd));
+  const extras = new Map<number, string>();
+  const line = /^(\d+)(?: [^:\n]*)? :([^\n]+)$/my;
+  for (let start = headerEnd + 1; start > 0 && start < text.length; ) {
+    const end = text.indexOf('\n', start);
+    const uid = Number.parseInt(text.slice(start, Math.min(start + 11, end < 0 ? text.length : end)), 10);
+    if (uid > 0 && !(index && index.find(uid) >= 0)) {
+      line.lastIndex = start;
+      const match = line.exec(text);
+      if (match) extras.set(uid, match[2] as string);
+    }
+    start = end + 1;
+  }
+  return { uidValidity: validity ? Number(validity[1]) : 0, extras };
+}
+
 /** A message downloaded into the folder's tmp/, checked and fsynced, waiting to be renamed into cur/. */
 export interface StagedMessage {
   record: DeliveryRecord;
@@ -68,48 +90,46 @@ export interface StagedMessage {
   temporary: string;
 }
 
-/** The keywords of a folder (dovecot-keywords' order) and each message's file inside the folder (`cur/...`). */
-export function folderFiles(records: readonly DeliveryRecord[]): {
-  keywords: string[];
-  fileOf: (record: DeliveryRecord) => string;
-} {
-  const keywords = new FolderKeywords();
-  for (const record of records) keywords.add(recordKeywordAtoms(record));
-  return {
-    keywords: keywords.keywords,
-    fileOf: (record) =>
-      messageFilePath(record.file, record.flags, keywords.lettersOf(recordKeywordAtoms(record))),
-  };
-}
+/** `later` keeps every keyword of `earlier` at its place (no file's keyword letters move). */
+const extends_ = (earlier: readonly string[], later: readonly string[]) =>
+  earlier.every((keyword, i) => later[i] === keyword);
 
 /**
- * Puts `staged` into the folder at `folderDir` whose messages are then `records` (every message the replica
- * holds in it, `staged` included, sorted by UID): dovecot-keywords first (a file never names a letter the
- * keywords file lacks), then, under the uidlist lock, each staged file renamed into cur/ (and any file whose
- * keyword letters moved renamed to its new letters), the uidlist and Courier's uid file rewritten, and the
- * directories fsynced. Throws what the file system throws, and an Error when the uidlist lock stays taken.
+ * Puts `staged` (downloaded) and `inPlace` (found in cur/ with their bytes) into the folder at `folderDir`, whose
+ * messages `index` holds (they are added to it): dovecot-keywords first (a file never names a letter the keywords
+ * file lacks), then, under the uidlist lock, each staged file renamed into cur/ (and any file whose keyword letters
+ * moved renamed to its new letters), the uidlist and Courier's uid file rewritten from the index, and the
+ * directories fsynced. cur/ is listed only when it may hold files the index does not account for: `inPlace` or
+ * `scan` (the uidlist named messages the index lacked), a lock taken over from a run that stopped while holding
+ * it, or a file not where the index puts it.
+ * Throws what the file system throws, and an Error when the uidlist lock stays taken.
  */
 export async function commitFolder(
   folderDir: string,
-  uidValidity: number,
-  records: readonly DeliveryRecord[],
+  index: FolderIndex,
   staged: readonly StagedMessage[],
+  options: { inPlace?: readonly DeliveryRecord[]; scan?: boolean } = {},
 ): Promise<void> {
-  const { keywords, fileOf } = folderFiles(records);
+  const inPlace = options.inPlace ?? [];
+  const before = index.keywordTable();
+  index.add(
+    [...staged.map((s) => s.record), ...inPlace].map((record) => ({ record, offset: -1, length: 0 })),
+  );
+  const table = index.keywordTable();
   const keywordsPath = join(folderDir, DOVECOT_KEYWORDS);
-  const keywordsText = dovecotKeywordsFile(keywords);
+  const keywordsText = dovecotKeywordsFile(table.keywords);
   if ((await readFile(keywordsPath, 'utf8').catch(() => undefined)) !== keywordsText)
     await writeFileAtomically(keywordsPath, keywordsText);
 
-  const lastUid = records.reduce((max, r) => Math.max(max, r.uid), 0);
+  const { uidValidity, lastUid } = index;
   // Generated line by line as they are written (writeChunks): a folder's uidlists grow with the folder.
   function* dovecot() {
     yield uidFiles.dovecotHeader(uidValidity, lastUid);
-    for (const r of records) yield uidFiles.dovecotLine(r.uid, r.file);
+    for (let i = 0; i < index.count; i++) yield uidFiles.dovecotLine(index.uid(i), index.file(i));
   }
   function* courier() {
     yield uidFiles.courierHeader(uidValidity, lastUid);
-    for (const r of records) yield uidFiles.courierLine(r.uid, r.file);
+    for (let i = 0; i < index.count; i++) yield uidFiles.courierLine(index.uid(i), index.file(i));
   }
 
   const lockPath = join(folderDir, `${DOVECOT_UIDLIST}.lock`);
@@ -123,22 +143,25 @@ export async function commitFolder(
     await lock.handle.close();
     lock.closed = true;
     const stagedByFile = new Map(staged.map((s) => [s.record.file, s.temporary]));
-    const present = new Map<string, string>();
-    for (const name of await readdir(join(folderDir, 'cur'))) {
-      const base = parseMessageFileName(name)?.baseName;
-      if (base) present.set(base, name);
-    }
-    for (const record of records) {
-      const wanted = fileOf(record);
-      const temporary = stagedByFile.get(record.file);
-      const current = present.get(record.file);
-      if (temporary) {
-        await rename(temporary, join(folderDir, wanted));
-        if (current && `cur/${current}` !== wanted) await unlink(join(folderDir, 'cur', current));
-      } else if (current && `cur/${current}` !== wanted) {
-        await rename(join(folderDir, 'cur', current), join(folderDir, wanted));
+    let scan = options.scan === true || inPlace.length > 0 || lock.tookOver;
+    if (!scan) {
+      for (const { record, temporary } of staged) {
+        await rename(temporary, join(folderDir, index.filePath(index.find(record.uid), table)));
+        stagedByFile.delete(record.file);
       }
+      if (!extends_(before.keywords, table.keywords))
+        for (let i = 0; i < index.count && !scan; i++) {
+          const from = index.filePath(i, before);
+          const to = index.filePath(i, table);
+          if (from === to || stagedByFile.has(index.file(i))) continue;
+          // Not where the index puts it (Dovecot renamed it, with flags a client set): cur/ is listed.
+          await rename(join(folderDir, from), join(folderDir, to)).catch((error: NodeJS.ErrnoException) => {
+            if (error.code !== 'ENOENT') throw error;
+            scan = true;
+          });
+        }
     }
+    if (scan) await renameListed(folderDir, index, table, stagedByFile);
     await syncDirectory(join(folderDir, 'cur'));
     await rename(lockPath, join(folderDir, DOVECOT_UIDLIST));
     lock.renamed = true;
@@ -150,16 +173,46 @@ export async function commitFolder(
 }
 
 /**
+ * Lists cur/ and puts every message of the index under the name it wants: a staged file renamed in (an earlier
+ * copy of it under another name removed), a file in place renamed when its letters differ.
+ */
+async function renameListed(
+  folderDir: string,
+  index: FolderIndex,
+  table: KeywordTable,
+  stagedByFile: Map<string, string>,
+): Promise<void> {
+  const present = new Map<string, string>();
+  for (const name of await readdir(join(folderDir, 'cur'))) {
+    const base = parseMessageFileName(name)?.baseName;
+    if (base) present.set(base, name);
+  }
+  for (let i = 0; i < index.count; i++) {
+    const file = index.file(i);
+    const wanted = index.filePath(i, table);
+    const temporary = stagedByFile.get(file);
+    const current = present.get(file);
+    if (temporary) {
+      await rename(temporary, join(folderDir, wanted));
+      if (current && `cur/${current}` !== wanted) await unlink(join(folderDir, 'cur', current));
+    } else if (current && `cur/${current}` !== wanted) {
+      await rename(join(folderDir, 'cur', current), join(folderDir, wanted));
+    }
+  }
+}
+
+/**
  * Creates the dotlock `path` (a folder's `dovecot-uidlist.lock`, or `dovecot-keywords.lock`) exclusively,
  * waiting while another process (Dovecot) holds it; a lock left unchanged for UIDLIST_LOCK_STALE_MS is stale (a
  * crashed writer) and is replaced, as Dovecot replaces it. The caller writes the file's new content into the
- * handle and renames the lock over the file (`renamed`), or unlinks it. Throws an Error when the lock stays
+ * handle and renames the lock over the file (`renamed`), or unlinks it; `tookOver`: a stale lock was replaced. Throws an Error when the lock stays
  * taken, and what the file system throws.
  */
 export async function takeUidListLock(
   path: string,
-): Promise<{ handle: FileHandle; closed: boolean; renamed: boolean }> {
+): Promise<{ handle: FileHandle; closed: boolean; renamed: boolean; tookOver: boolean }> {
   const started = Date.now();
+  let tookOver = false;
   for (;;) {
     try {
       const handle = await open(path, 'wx', 0o600);
@@ -172,13 +225,14 @@ export async function takeUidListLock(
         await unlink(path).catch(() => undefined);
         throw error;
       }
-      return { handle, closed: false, renamed: false };
+      return { handle, closed: false, renamed: false, tookOver };
     } catch (error) {
       if ((error as { code?: string }).code !== 'EEXIST') throw error;
     }
     const info = await stat(path).catch(() => undefined);
     if (info && (Date.now() - info.mtimeMs > UIDLIST_LOCK_STALE_MS || (await heldByDeadSync(path)))) {
       await unlink(path).catch(() => undefined);
+      tookOver = true;
       continue;
     }
     if (Date.now() - started > UIDLIST_LOCK_WAIT_MS)

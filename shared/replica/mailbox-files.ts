@@ -17,9 +17,10 @@ import {
 } from '../bundle/layout';
 import { bundleReadme, courierSubscriptions, dovecotSubscriptions, MAILDIR_ROOT } from '../bundle/maildir';
 import type { BundleManifest } from '../bundle/manifest';
-import { type DeliveryRecord, recordKeywordAtoms } from '../delivery-log/record';
-import { folderFiles } from './folder';
-import { FILES_DUE, type MailboxJournal, type replicaPaths, writeFileAtomically } from './state';
+import { recordKeywordAtoms } from '../delivery-log/record';
+import { ReplicaProgressError } from './errors';
+import type { FolderIndex, MailboxIndex } from './mailbox-index';
+import { FILES_DUE, JournalReader, parseJournalLine, type replicaPaths, writeFileAtomically } from './state';
 
 /** Creates (when missing) the maildir of `folder` and of its ancestors and INBOX: cur/, new/, tmp/, maildirfolder. */
 export async function ensureFolders(mailboxDir: string, folders: Iterable<string>): Promise<void> {
@@ -32,85 +33,101 @@ export async function ensureFolders(mailboxDir: string, folders: Iterable<string
   }
 }
 
-/** The records of a mailbox grouped by folder (export's folder order), each folder's by UID. */
-export function byFolder(records: Iterable<DeliveryRecord>): Map<string, DeliveryRecord[]> {
-  const folders = new Map<string, DeliveryRecord[]>();
-  for (const record of records) {
-    const list = folders.get(record.folder) ?? [];
-    list.push(record);
-    folders.set(record.folder, list);
-  }
-  const sorted = [...folders.keys()].sort(compareFolders);
-  return new Map(sorted.map((f) => [f, (folders.get(f) as DeliveryRecord[]).sort((a, b) => a.uid - b.uid)]));
-}
-
 /**
- * Rewrites the mailbox's subscriptions, manifest.json (createdAt: `now`) and README.txt from `records`, every
- * message it holds. Each file is replaced whole (written aside, fsynced, renamed).
+ * Rewrites the mailbox's subscriptions, manifest.json (createdAt: `now`) and README.txt from `index`, every message
+ * it holds, each message's entry made from its record's line in the mailbox's journal at `journal` (read in the
+ * index's order, a window at a time: the manifest is written without the mailbox's records in memory). Each file
+ * is replaced whole (written aside, fsynced, renamed). Throws ReplicaProgressError when the journal does not hold
+ * the line the index names.
  */
 export async function writeMailboxFiles(
   mailboxDir: string,
   mailbox: string,
-  records: Iterable<DeliveryRecord>,
+  index: MailboxIndex,
+  journal: string,
   now: Date,
 ): Promise<void> {
-  const folders = byFolder(records);
-  const names = [...folders.keys()];
+  const names = [...index.folders.keys()].filter((f) => index.folders.get(f)?.count).sort(compareFolders);
   await ensureFolders(mailboxDir, names);
   const root = join(mailboxDir, MAILDIR_ROOT);
   await writeFileAtomically(join(root, DOVECOT_SUBSCRIPTIONS), dovecotSubscriptions(names));
   await writeFileAtomically(join(root, COURIER_SUBSCRIPTIONS), courierSubscriptions(names));
 
-  // Generated entry by entry as it is written (writeFileAtomically with chunks): the manifest grows with the mailbox.
-  function* manifest() {
+  const reader = await JournalReader.open(journal);
+  // Generated as it is written (writeFileAtomically with chunks), about 64 KB of entries at a time: the manifest
+  // grows with the mailbox.
+  async function* manifest() {
     yield manifestText.opening;
     const folderInfos: BundleManifest['folders'] = [];
-    let index = 0;
-    for (const [folder, list] of folders) {
+    let n = 0;
+    let batch: string[] = [];
+    let batchLength = 0;
+    for (const folder of names) {
+      const list = index.folders.get(folder) as FolderIndex;
       const directory = bundleFolderPath(folder);
-      const { fileOf } = folderFiles(list);
-      for (const record of list) {
+      const table = list.keywordTable();
+      for (let i = 0; i < list.count; i++) {
+        const { offset, length } = list.line(i);
+        const line = reader.held(offset, length) ?? (await reader.line(offset, length));
+        // Every line was checked in this run (when applied, or by MailboxIndex.load): read back, not re-checked.
+        const record = parseJournalLine(line);
+        if (record.uid !== list.uid(i) || record.folder !== folder)
+          throw new ReplicaProgressError(
+            `${journal} byte ${offset} is not the record of ${folder} UID ${list.uid(i)}`,
+          );
         const entry = manifestEntry(
           { ...record, keywords: recordKeywordAtoms(record), nul: record.nul },
-          `${directory}/${fileOf(record)}`,
+          `${directory}/${list.filePath(i, table)}`,
           record.storage,
         );
-        yield manifestText.entry(index++, entry);
+        const text = manifestText.entry(n++, entry);
+        batch.push(text);
+        batchLength += text.length;
+        if (batchLength >= 64 * 1024) {
+          yield batch.join('');
+          batch = [];
+          batchLength = 0;
+        }
       }
-      const lastUid = list[list.length - 1]?.uid ?? 0;
       folderInfos.push({
         name: folder,
         directory,
-        uidValidity: list[0]?.uidValidity ?? 1,
-        nextUid: lastUid + 1,
-        messages: list.length,
+        uidValidity: list.uidValidity,
+        nextUid: list.lastUid + 1,
+        messages: list.count,
       });
     }
+    yield batch.join('');
     yield manifestText.closing(
       manifestHeader({ mailbox, format: 'maildir', createdAt: now, folders: folderInfos }),
     );
   }
-  await writeFileAtomically(join(mailboxDir, 'manifest.json'), manifest());
+  try {
+    await writeFileAtomically(join(mailboxDir, 'manifest.json'), manifest());
+  } finally {
+    await reader.close();
+  }
   await writeFileAtomically(join(mailboxDir, 'README.txt'), bundleReadme(mailbox));
 }
 
 /**
  * Rewrites manifest.json, the subscriptions and README.txt of every mailbox marked due (state.ts FILES_DUE: by
- * this run, or by one killed before its end), from its journal, then removes the mark. A manifest lists every
- * message of its mailbox: written once a run, not at every step (which would cost the mailbox's size each time).
+ * this run, or by one killed before its end), from its index and journal, then removes the mark. A manifest lists
+ * every message of its mailbox: written once a run, not at every step (which would cost the mailbox's size each
+ * time).
  */
 export async function writeDueMailboxFiles(
   paths: ReturnType<typeof replicaPaths>,
-  journalOf: (mailbox: string) => Promise<MailboxJournal>,
+  indexOf: (mailbox: string) => Promise<MailboxIndex>,
   now: Date,
 ): Promise<void> {
   for (const name of await readdir(paths.journals)) {
     if (!name.endsWith(FILES_DUE)) continue;
     const mailbox = decodeURIComponent(name.slice(0, -FILES_DUE.length));
-    const journal = await journalOf(mailbox);
+    const index = await indexOf(mailbox);
     // Nothing journaled yet (the append that followed the mark failed): the run that journals writes them.
-    if (journal.records.size === 0) continue;
-    await writeMailboxFiles(paths.mailbox(mailbox), mailbox, journal.records.values(), now);
+    if (index.messages === 0) continue;
+    await writeMailboxFiles(paths.mailbox(mailbox), mailbox, index, paths.journal(mailbox), now);
     await unlink(join(paths.journals, name));
   }
 }

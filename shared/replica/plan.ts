@@ -4,63 +4,89 @@ import { join } from 'node:path';
 import { bundleFolderPath } from '../bundle/layout';
 import { compareRecords, type DeliveryRecord, deliveryIdentity } from '../delivery-log/record';
 import { ReplicaConflictError } from './errors';
-import { readUidList, type UidList } from './folder';
-import type { MailboxJournal } from './state';
+import { readUidListBeyond } from './folder';
+import type { MailboxIndex } from './mailbox-index';
+
+/** What a run holds of a mailbox: its index (from its journal) and what it read of its folders' uidlists. */
+export class MailboxState {
+  /** Per folder, the uidlist as read once in the run: its UIDVALIDITY and the UIDs it names the index lacks. */
+  private readonly onDisk = new Map<string, { uidValidity?: number; extras: Map<number, string> }>();
+
+  constructor(
+    readonly mailbox: string,
+    /** The mailbox's tree: DIR/<mailbox>/. */
+    readonly dir: string,
+    readonly index: MailboxIndex,
+  ) {}
+
+  /** The folder's uidlist beyond the index (read on first use in the run; the run's own commits keep it). */
+  async uidList(folder: string): Promise<{ uidValidity?: number; extras: Map<number, string> }> {
+    let found = this.onDisk.get(folder);
+    if (!found) {
+      const list = await readUidListBeyond(
+        join(this.dir, bundleFolderPath(folder)),
+        this.index.folders.get(folder),
+      );
+      found = list ?? { extras: new Map() };
+      this.onDisk.set(folder, found);
+    }
+    return found;
+  }
+}
 
 /** A mailbox's part of a step: the records its replica lacks, and how many it holds already. */
 export interface MailboxPlan {
-  mailbox: string;
-  /** The mailbox's tree: DIR/<mailbox>/. */
-  dir: string;
-  journal: MailboxJournal;
+  state: MailboxState;
   fresh: DeliveryRecord[];
+  /**
+   * Of `fresh`, those its folder's uidlist names already under the same file (a run stopped after writing them and
+   * before journaling them, or a journal rebuilt): taken as they are when the file in cur/ holds their bytes.
+   */
+  listed: DeliveryRecord[];
   present: number;
 }
 
 /**
- * The records of `records` (one mailbox's, sorted here) that the mailbox's replica at `dir` lacks, by its
- * `journal` and its folders' uidlists. Throws ReplicaConflictError when one names a UID the replica holds under
- * another file, or a folder's other UIDVALIDITY: the replica never renumbers, and nothing of the step is written.
+ * The records of `records` (one mailbox's, sorted here) that the mailbox's replica lacks, by its index (journal)
+ * and its folders' uidlists. Throws ReplicaConflictError when one names a UID the replica holds under another
+ * file, or a folder's other UIDVALIDITY: the replica never renumbers, and nothing of the step is written.
  */
-export async function planMailbox(
-  mailbox: string,
-  dir: string,
-  journal: MailboxJournal,
-  records: DeliveryRecord[],
-): Promise<MailboxPlan> {
+export async function planMailbox(state: MailboxState, records: DeliveryRecord[]): Promise<MailboxPlan> {
+  const { mailbox, index } = state;
   const fresh = new Map<string, DeliveryRecord>();
-  const validity = new Map(journal.validity);
-  const uidLists = new Map<string, UidList | undefined>();
+  const validity = new Map<string, number>();
+  const listed: DeliveryRecord[] = [];
   let present = 0;
   for (const record of records.sort(compareRecords)) {
     const identity = deliveryIdentity(record);
-    const known = journal.records.get(identity) ?? fresh.get(identity);
-    if (known) {
-      if (known.file !== record.file)
+    const folder = index.folders.get(record.folder);
+    const at = folder?.uidValidity === record.uidValidity ? folder.find(record.uid) : -1;
+    const known = at >= 0 ? folder?.file(at) : fresh.get(identity)?.file;
+    if (known !== undefined) {
+      if (known !== record.file)
         throw new ReplicaConflictError(
-          `${mailbox} ${record.folder} UID ${record.uid} is ${known.file} in the replica, and the log now names ${record.file}: the replica never renumbers (stopped; nothing of this step was written)`,
+          `${mailbox} ${record.folder} UID ${record.uid} is ${known} in the replica, and the log now names ${record.file}: the replica never renumbers (stopped; nothing of this step was written)`,
         );
       present += 1;
       continue;
     }
-    const folderDir = join(dir, bundleFolderPath(record.folder));
-    if (!uidLists.has(record.folder)) uidLists.set(record.folder, await readUidList(folderDir));
-    const uidList = uidLists.get(record.folder);
-    const held = validity.get(record.folder);
+    const uidList = await state.uidList(record.folder);
+    const held = folder?.uidValidity ?? validity.get(record.folder);
     if (
       (held !== undefined && held !== record.uidValidity) ||
-      (uidList && uidList.uidValidity !== record.uidValidity)
+      (uidList.uidValidity !== undefined && uidList.uidValidity !== record.uidValidity)
     )
       throw new ReplicaConflictError(
-        `${mailbox} ${record.folder}: the replica holds UIDVALIDITY ${held ?? uidList?.uidValidity}, the log names ${record.uidValidity}: the replica never renumbers (stopped)`,
+        `${mailbox} ${record.folder}: the replica holds UIDVALIDITY ${held ?? uidList.uidValidity}, the log names ${record.uidValidity}: the replica never renumbers (stopped)`,
       );
-    const onDisk = uidList?.files.get(record.uid);
+    const onDisk = uidList.extras.get(record.uid);
     if (onDisk !== undefined && onDisk !== record.file)
       throw new ReplicaConflictError(
-        `${mailbox} ${record.folder} UID ${record.uid} is ${onDisk} in ${join(folderDir, 'dovecot-uidlist')}, and the log names ${record.file}: the replica never renumbers (stopped)`,
+        `${mailbox} ${record.folder} UID ${record.uid} is ${onDisk} in ${join(state.dir, bundleFolderPath(record.folder), 'dovecot-uidlist')}, and the log names ${record.file}: the replica never renumbers (stopped)`,
       );
+    if (onDisk !== undefined) listed.push(record);
     validity.set(record.folder, record.uidValidity);
     fresh.set(identity, record);
   }
-  return { mailbox, dir, journal, fresh: [...fresh.values()], present };
+  return { state, fresh: [...fresh.values()], listed, present };
 }

@@ -8,6 +8,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { readIfExists } from '../adapters/read-if-exists';
+import { parseLogObjectKey } from '../delivery-log/layout';
+import type { DeliveryLog } from '../delivery-log/log';
 import { errorMessage } from '../errors';
 import { ReplicaProgressError } from './errors';
 import { type ReplicaProgress, readProgress, replicaPaths, writeFileAtomically } from './state';
@@ -67,3 +69,33 @@ export async function replicaStanding(dir: string): Promise<ReplicaStanding> {
 
 /** A replica whose last successful sync is older than this is stale (doctor warns): one day, in milliseconds. */
 export const REPLICA_STALE_MS = 24 * 60 * 60 * 1000;
+
+/** How far behind the archive's delivery log a replica is (status). */
+export interface ReplicaBehind {
+  /** Log objects a sync would read next that hold mail of the replica's mailboxes. */
+  logObjects: number;
+  /** ISO 8601 UTC: when the oldest of them was written. */
+  oldestAt?: string;
+}
+
+/**
+ * How far behind `log` the replica whose progress is `progress` is: the log objects after its cursor (keysAfter)
+ * that hold mail of its mailboxes. A replica of every mailbox counts them from the listing alone; one of chosen
+ * mailboxes (--mailbox) reads them (one GET each, 8 at a time: what its next sync would read anyway) and counts
+ * those holding a record of one of its mailboxes. Throws what the store throws.
+ */
+export async function replicaBehind(progress: ReplicaProgress, log: DeliveryLog): Promise<ReplicaBehind> {
+  let logObjects = 0;
+  let oldest: string | undefined;
+  const count = (key: string) => {
+    logObjects++;
+    const at = parseLogObjectKey(key)?.at.toISOString();
+    if (at && (!oldest || at < oldest)) oldest = at;
+  };
+  const chosen = progress.mailboxes && new Set(progress.mailboxes);
+  if (!chosen) for await (const key of log.keysAfter(progress.cursor)) count(key);
+  else
+    for await (const object of log.read(progress.cursor))
+      if (object.records.some((record) => chosen.has(record.mailbox))) count(object.key);
+  return { logObjects, ...(oldest ? { oldestAt: oldest } : {}) };
+}

@@ -19,9 +19,10 @@ import { readIfExists } from '../adapters/read-if-exists';
 import { LOG_START, type LogCursor } from '../delivery-log/layout';
 import {
   canonicalRecord,
+  DELIVERY_RECORD_VERSION,
   type DeliveryRecord,
-  deliveryIdentity,
   parseRecordLine,
+  RECORD_FILE_NAME,
 } from '../delivery-log/record';
 import { errorMessage } from '../errors';
 import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
@@ -123,71 +124,170 @@ export async function writeProgress(path: string, progress: ReplicaProgress): Pr
 }
 
 /**
- * The records applied to a mailbox, the last one of each identity winning. Throws ReplicaProgressError naming
- * the line when one does not parse (a journal is only appended to, whole lines at a time, each fsynced: a
- * damaged one was damaged by something else).
+ * The records applied to a mailbox, in the order applied (a later record of one identity replaces an earlier one).
+ * Throws ReplicaProgressError naming the line when one does not parse (a journal is only appended to, whole lines
+ * at a time, each fsynced: a damaged one was damaged by something else).
  */
 export async function readJournal(path: string): Promise<DeliveryRecord[]> {
-  const text = await readIfExists(path, 'utf8');
-  if (text === undefined) return [];
-  const lines = text.split('\n');
-  // The last line is whole only when its LF is there: a line torn by a crash or a full disk was not applied
-  // (appendJournal cuts it off before it appends).
-  lines.pop();
   const records: DeliveryRecord[] = [];
-  for (const [i, line] of lines.entries()) {
-    try {
-      records.push(parseRecordLine(line));
-    } catch (error) {
-      throw new ReplicaProgressError(`${path} line ${i + 1} is damaged (${errorMessage(error)})`, {
-        cause: error,
-      });
-    }
-  }
+  for await (const { record } of readJournalLines(path)) records.push(record);
   return records;
 }
 
-export /** The records applied to a mailbox (its journal as read and appended), by identity and by folder. */
-class MailboxJournal {
-  readonly records = new Map<string, DeliveryRecord>();
-  readonly byFolder = new Map<string, DeliveryRecord[]>();
-  /** Each folder's UIDVALIDITY, as its first record gave it. */
-  readonly validity = new Map<string, number>();
+/** How much of a journal is read at a time. */
+const JOURNAL_CHUNK = 1 << 20;
 
-  add(record: DeliveryRecord): void {
-    const identity = deliveryIdentity(record);
-    const previous = this.records.get(identity);
-    this.records.set(identity, record);
-    const list = this.byFolder.get(record.folder) ?? [];
-    if (previous) list.splice(list.indexOf(previous), 1, record);
-    else list.push(record);
-    this.byFolder.set(record.folder, list);
-    if (!this.validity.has(record.folder)) this.validity.set(record.folder, record.uidValidity);
+/**
+ * The journal's records one at a time, each with where its line starts (bytes) and its length in bytes without
+ * the LF; nothing when there is no journal. The last line counts only when its LF is there: a line torn by a crash
+ * or a full disk was not applied (appendJournal cuts it off before it appends). Throws ReplicaProgressError naming
+ * the line when one does not parse.
+ */
+export async function* readJournalLines(
+  path: string,
+): AsyncGenerator<{ record: DeliveryRecord; offset: number; length: number }> {
+  const handle = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (!handle) return;
+  try {
+    let held = Buffer.alloc(0);
+    let heldAt = 0;
+    let number = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(JOURNAL_CHUNK);
+      const { bytesRead } = await handle.read(chunk, 0, JOURNAL_CHUNK, heldAt + held.length);
+      if (bytesRead === 0) return;
+      const data = held.length
+        ? Buffer.concat([held, chunk.subarray(0, bytesRead)])
+        : chunk.subarray(0, bytesRead);
+      let start = 0;
+      for (let end = data.indexOf(0x0a); end >= 0; end = data.indexOf(0x0a, start)) {
+        number += 1;
+        const line = data.toString('utf8', start, end);
+        let record: DeliveryRecord;
+        try {
+          record = parseJournalLine(line);
+        } catch (error) {
+          throw new ReplicaProgressError(`${path} line ${number} is damaged (${errorMessage(error)})`, {
+            cause: error,
+          });
+        }
+        yield { record, offset: heldAt + start, length: end - start };
+        start = end + 1;
+      }
+      heldAt += start;
+      held = Buffer.from(data.subarray(start));
+    }
+  } finally {
+    await handle.close();
   }
 }
 
 /**
- * Appends records to a journal and fsyncs it. A torn last line (no LF: a crash in an earlier append) is cut off
- * first; when this append fails (a full disk), the journal is cut back to what it held, so that it never ends in
- * half a line that a run could take for a record applied.
+ * A journal line as a record. The replica wrote it from a record parseRecordLine had accepted, so it is read back
+ * with JSON.parse and a check of what a damaged line would break (the fields a replica names files and orders
+ * messages by), not the record's whole schema, which is most of the cost of reading a large mailbox's journal.
+ * Throws an Error saying which fields are wrong.
  */
-export async function appendJournal(path: string, records: readonly DeliveryRecord[]): Promise<void> {
-  if (records.length === 0) return;
+export function parseJournalLine(line: string): DeliveryRecord {
+  const value = JSON.parse(line) as Record<string, unknown> | null;
+  const record = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string');
+  const wrong = [
+    record.v !== DELIVERY_RECORD_VERSION && 'v',
+    ...(['mailbox', 'folder', 'objectKey', 'sha256', 'receivedAt', 'messageKey'] as const).filter(
+      (k) => typeof record[k] !== 'string',
+    ),
+    ...(['uidValidity', 'uid', 'size'] as const).filter((k) => !Number.isSafeInteger(record[k])),
+    !strings(record.flags) && 'flags',
+    !strings(record.keywords) && 'keywords',
+    !(typeof record.file === 'string' && RECORD_FILE_NAME.test(record.file)) && 'file',
+  ].filter(Boolean);
+  if (wrong.length > 0) throw new Error(`not a delivery record (${wrong.join(', ')})`);
+  return record as unknown as DeliveryRecord;
+}
+
+/** Reads lines of a journal by position (the index's order), a window of the file at a time. */
+export class JournalReader {
+  private buffer = Buffer.alloc(0);
+  private window = Buffer.alloc(0);
+  private windowAt = 0;
+
+  private constructor(private readonly handle: FileHandle) {}
+
+  static async open(path: string): Promise<JournalReader> {
+    return new JournalReader(await open(path, 'r'));
+  }
+
+  /** The line of `length` bytes at `offset`, as a string, when the window read last holds it. */
+  held(offset: number, length: number): string | undefined {
+    if (offset < this.windowAt || offset + length > this.windowAt + this.window.length) return undefined;
+    return this.window.toString('utf8', offset - this.windowAt, offset - this.windowAt + length);
+  }
+
+  /** The line of `length` bytes at `offset`, as a string (a new window read from `offset` when needed). */
+  async line(offset: number, length: number): Promise<string> {
+    const held = this.held(offset, length);
+    if (held !== undefined) return held;
+    const size = Math.max(JOURNAL_CHUNK, length);
+    // One buffer, reused while it is large enough: the window moves along the journal.
+    if (this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
+    const { bytesRead } = await this.handle.read(this.buffer, 0, size, offset);
+    this.window = this.buffer.subarray(0, bytesRead);
+    this.windowAt = offset;
+    if (bytesRead < length) throw new ReplicaProgressError(`the journal ends before byte ${offset + length}`);
+    return this.window.toString('utf8', 0, length);
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+/**
+ * Appends records to a journal and fsyncs it. Returns the byte offset where the first record's line starts. A
+ * torn last line (no LF: a crash in an earlier append) is cut off first; when this append fails (a full disk), the
+ * journal is cut back to what it held, so that it never ends in half a line that a run could take for a record
+ * applied.
+ */
+export async function appendJournal(path: string, lines: readonly string[]): Promise<number> {
   const handle = await open(path, 'a+', 0o600);
   try {
-    const held = await handle.readFile();
-    const whole = held.lastIndexOf(0x0a) + 1;
-    if (whole !== held.length) await handle.truncate(whole);
+    const whole = await wholeLinesLength(handle);
+    if (lines.length === 0) return whole;
     try {
-      await writeWhole(handle, Buffer.from(records.map((r) => `${canonicalRecord(r)}\n`).join('')));
+      // O_APPEND: written at the end, which is `whole` now.
+      await writeWhole(handle, Buffer.from(lines.map((line) => `${line}\n`).join('')));
       await handle.sync();
     } catch (error) {
       await handle.truncate(whole).catch(() => undefined);
       throw error;
     }
+    return whole;
   } finally {
     await handle.close();
   }
+}
+
+/** The length of a file's whole lines (up to its last LF), a torn last line cut off; read from its end. */
+async function wholeLinesLength(handle: FileHandle): Promise<number> {
+  const { size } = await handle.stat();
+  let end = size;
+  const buffer = Buffer.allocUnsafe(64 * 1024);
+  while (end > 0) {
+    const from = Math.max(0, end - buffer.length);
+    const { bytesRead } = await handle.read(buffer, 0, end - from, from);
+    const lf = buffer.subarray(0, bytesRead).lastIndexOf(0x0a);
+    if (lf >= 0) {
+      end = from + lf + 1;
+      break;
+    }
+    end = from;
+  }
+  if (end !== size) await handle.truncate(end);
+  return end;
 }
 
 /**
@@ -215,7 +315,7 @@ export async function writeWhole(handle: FileHandle, data: Buffer, position?: nu
  */
 export async function writeChunks(
   handle: FileHandle,
-  chunks: Iterable<string>,
+  chunks: Iterable<string> | AsyncIterable<string>,
   position?: number,
 ): Promise<void> {
   let pending: string[] = [];
@@ -228,21 +328,25 @@ export async function writeChunks(
     pending = [];
     length = 0;
   };
-  for (const chunk of chunks) {
+  const take = (chunk: string) => {
     pending.push(chunk);
     length += chunk.length;
-    if (length >= 64 * 1024) await flush();
-  }
+    return length >= 64 * 1024;
+  };
+  // A plain iterable is walked without a wait per chunk (a uidlist is one chunk per message).
+  if (Symbol.asyncIterator in chunks) {
+    for await (const chunk of chunks) if (take(chunk)) await flush();
+  } else for (const chunk of chunks) if (take(chunk)) await flush();
   if (length > 0) await flush();
 }
 
 /**
  * Writes `path` whole: a temporary file beside it, fsynced, renamed over it, the directory fsynced. `data` may be
- * given as an iterable of strings (written as they come, writeChunks).
+ * given as an iterable of strings, or an async one (written as they come, writeChunks).
  */
 export async function writeFileAtomically(
   path: string,
-  data: string | Buffer | Iterable<string>,
+  data: string | Buffer | Iterable<string> | AsyncIterable<string>,
   options: { mtime?: Date } = {},
 ): Promise<void> {
   const temporary = `${path}.tmp-${process.pid}`;

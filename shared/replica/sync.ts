@@ -1,42 +1,44 @@
 // `mail-archiver sync`: a replica of the archive's mailboxes on the user's own disk, kept current from the delivery
-// log (shared/delivery-log). Each run lists the log after its cursor (one LIST when nothing is new) and reads the
-// new log objects in steps of up to 1,000 records, the next step's objects read while a step is applied. A step
-// downloads each new delivery's raw object once into the tmp/ of every folder that holds it, checks it against
-// the record's sha256, fsyncs it (fetch.ts), puts the files into cur/ under Dovecot's uidlist lock with the
-// uidlist rewritten (folder.ts), appends the records to each mailbox's journal, and only then moves the cursor
-// (state.ts); each mailbox's manifest is rewritten once, at the end of the run. A run killed anywhere ends, on
-// the next run, with the same tree: the records after the saved cursor are read again and each is either found
-// in place or written again under the same name.
+// log (shared/delivery-log). Each run lists the log after its cursor (one LIST when nothing is new, and no journal
+// read) and reads the new log objects in steps of up to 1,000 records, the next step's objects read while a step is
+// applied. A step downloads each new delivery's raw object once into the tmp/ of every folder that holds it, checks
+// it against the record's sha256, fsyncs it (fetch.ts), puts the files into cur/ under Dovecot's uidlist lock with
+// the uidlist rewritten (folder.ts), appends the records to each mailbox's journal, and only then moves the cursor
+// (state.ts); each mailbox's manifest is rewritten once, at the end of the run, from its journal. What a run holds
+// of a mailbox it writes to is a compact index built from its journal (mailbox-index.ts), not its records. A run
+// killed anywhere ends, on the next run, with the same tree: the records after the saved cursor are read again and
+// each is either found in place (in-place.ts) or written again under the same name.
 //
 // It never destroys: nothing upstream is deleted through it, a message gone upstream stays in the replica, a
 // record whose object cannot be read or whose bytes do not match is reported and tried again on the next run,
 // and a UID that the replica already holds under another file stops the run (it never renumbers).
-import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DirectoryWriteOnceStore } from '../adapters/dir-write-once-store';
 import { takeLock } from '../adapters/pid-lock';
 import { bundleFolderPath } from '../bundle/layout';
 import { advanceCursor, LOG_START } from '../delivery-log/layout';
 import type { DeliveryLog } from '../delivery-log/log';
-import type { DeliveryRecord } from '../delivery-log/record';
+import { canonicalRecord, type DeliveryRecord } from '../delivery-log/record';
 import { errorMessage, errorName } from '../errors';
 import type { RawMailStore, WriteOnceStore } from '../ports';
 import { sealedLogCursor } from '../transparency/leaf';
 import { type MirrorResult, mirrorLog } from '../transparency/replica-log';
 import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
-import { type FetchTarget, fetchAll, ObjectMissingError, TEMPORARY_MARK } from './fetch';
+import { type FetchTarget, fetchAll, ObjectMissingError, removeLeftovers } from './fetch';
 import { commitFolder } from './folder';
-import { byFolder, ensureFolders, writeDueMailboxFiles } from './mailbox-files';
-import { type MailboxPlan, planMailbox } from './plan';
+import { filesInPlace } from './in-place';
+import { ensureFolders, writeDueMailboxFiles } from './mailbox-files';
+import { MailboxIndex } from './mailbox-index';
+import { type MailboxPlan, MailboxState, planMailbox } from './plan';
+import { newReport, type SyncProblem, type SyncReport } from './report';
 import { applyLeaves, readsNothingYet } from './sealed';
 import {
   appendJournal,
   checkReplicaDirectory,
-  MailboxJournal,
   newProgress,
   type ReplicaProgress,
   type ReplicaRun,
-  readJournal,
   readProgress,
   replicaPaths,
   touchDurably,
@@ -69,41 +71,6 @@ export interface SyncOptions {
   onProblem?: (problem: SyncProblem) => void;
 }
 
-/** What a run could not do; the others were done. Each makes the run end with exit status 1. */
-export interface SyncProblem {
-  kind: 'missing-upstream' | 'bytes-mismatch' | 'bad-log-line' | 'progress-rebuilt' | 'transparency';
-  message: string;
-}
-
-export interface SyncReport {
-  dir: string;
-  startedAt: string;
-  endedAt: string;
-  /** No problem was found (the exit status is 0). */
-  ok: boolean;
-  /** Messages written into the replica. */
-  added: number;
-  /** Records read that the replica held already (repeats, a resumed run). */
-  present: number;
-  /** Log objects read. */
-  logObjects: number;
-  /**
-   * Records taken from the transparency log's entry bundles (256 a read) instead of the delivery log's objects:
-   * a first sync's records up to the latest seal (0 when the log is not sealed yet, or the replica had a cursor).
-   */
-  leaves: number;
-  /** Raw bytes written. */
-  bytes: number;
-  problems: SyncProblem[];
-  /** Records waiting to be tried again. */
-  pending: number;
-  /** The process whose stale lock (it is gone) this run took over. */
-  tookOverFrom?: { pid: number; host: string };
-  mailboxes: string[];
-  /** The replica's copy of the transparency log after this run (absent when the source has no log). */
-  transparency?: MirrorResult;
-}
-
 /**
  * One sync of the replica at `options.dir`. Returns what it did; problems (a record whose object is missing
  * upstream, bytes that do not match, a log line that does not parse) are in the report and the rest is applied.
@@ -129,7 +96,8 @@ class SyncRun {
   private readonly paths;
   private readonly now: () => Date;
   private readonly selection: string[] | null;
-  private readonly journals = new Map<string, MailboxJournal>();
+  /** The mailboxes this run reads or writes: each one's index, loaded from its journal on first use. */
+  private readonly mailboxes = new Map<string, MailboxState>();
   /** The mailboxes whose manifest this run marked due (state.ts touchDurably). */
   private readonly filesDue = new Set<string>();
   private readonly report: SyncReport;
@@ -147,21 +115,7 @@ class SyncRun {
     this.paths = replicaPaths(options.dir);
     this.now = options.now ?? (() => new Date());
     this.selection = options.mailboxes?.length ? [...new Set(options.mailboxes)].sort() : null;
-    this.report = {
-      dir: options.dir,
-      startedAt: startedAt.toISOString(),
-      endedAt: '',
-      ok: true,
-      added: 0,
-      present: 0,
-      logObjects: 0,
-      leaves: 0,
-      bytes: 0,
-      problems: [],
-      pending: 0,
-      mailboxes: [],
-      ...(tookOver ? { tookOverFrom: tookOver } : {}),
-    };
+    this.report = newReport(options.dir, startedAt, tookOver);
   }
 
   private problem(problem: SyncProblem) {
@@ -171,6 +125,45 @@ class SyncRun {
 
   async run(): Promise<SyncReport> {
     this.progress = await this.loadProgress();
+    try {
+      await this.applyLog();
+    } catch (error) {
+      // A journal is read when the run first writes to its mailbox: one found damaged then is set aside with the
+      // progress, and the replica rebuilt from the tree and the log (what is in place is kept, not fetched again).
+      if (!(error instanceof ReplicaProgressError)) throw error;
+      await this.setAside(error);
+      this.mailboxes.clear();
+      this.filesDue.clear();
+      this.progress = newProgress(
+        { target: this.source.target, bucket: this.source.log.bucket },
+        this.selection,
+      );
+      await this.applyLog();
+    }
+    await this.copyLog();
+    const ended = this.now();
+    this.report.endedAt = ended.toISOString();
+    this.report.ok = this.report.problems.length === 0;
+    this.report.pending = this.progress.retry.length;
+    this.report.mailboxes = [...this.mailboxes.keys()].sort();
+    const run: ReplicaRun = {
+      startedAt: this.report.startedAt,
+      endedAt: this.report.endedAt,
+      ok: this.report.ok,
+      added: this.report.added,
+      problems: this.report.problems.length,
+    };
+    this.progress.lastRun = run;
+    if (run.ok) this.progress.lastSuccess = run;
+    await writeProgress(this.paths.progress, this.progress);
+    return this.report;
+  }
+
+  /**
+   * Reads the log from the cursor and applies it in steps (the first sync from the transparency log's entry
+   * bundles), then writes the manifests due.
+   */
+  private async applyLog(): Promise<void> {
     const stepRecords = this.options.stepRecords ?? 1000;
     const concurrency = this.options.concurrency ?? 8;
     const retry = this.progress.retry;
@@ -204,24 +197,11 @@ class SyncRun {
     }
     if (step.length > 0 || keys.length > 0) await apply(step, keys);
     await applying;
-    await writeDueMailboxFiles(this.paths, (mailbox) => this.journal(mailbox), this.now());
-    await this.copyLog();
-    const ended = this.now();
-    this.report.endedAt = ended.toISOString();
-    this.report.ok = this.report.problems.length === 0;
-    this.report.pending = this.progress.retry.length;
-    this.report.mailboxes = [...this.journals.keys()].sort();
-    const run: ReplicaRun = {
-      startedAt: this.report.startedAt,
-      endedAt: this.report.endedAt,
-      ok: this.report.ok,
-      added: this.report.added,
-      problems: this.report.problems.length,
-    };
-    this.progress.lastRun = run;
-    if (run.ok) this.progress.lastSuccess = run;
-    await writeProgress(this.paths.progress, this.progress);
-    return this.report;
+    await writeDueMailboxFiles(
+      this.paths,
+      async (mailbox) => (await this.mailbox(mailbox)).index,
+      this.now(),
+    );
   }
 
   /** A first sync takes what is sealed from the transparency log (sealed.ts); false when it cannot. */
@@ -276,15 +256,15 @@ class SyncRun {
     }
   }
 
-  /** progress.json, checked against this run; a damaged one is kept aside and the replica rebuilt from the log. */
+  /**
+   * progress.json, checked against this run; a damaged one is kept aside and the replica rebuilt from the log. The
+   * journals are read when the run first writes to their mailbox (a run with nothing new reads none).
+   */
   private async loadProgress(): Promise<ReplicaProgress> {
     const bucket = this.source.log.bucket;
     let progress: ReplicaProgress | undefined;
     try {
       progress = await readProgress(this.paths.progress);
-      // Every journal is read once here too: a damaged one is found before anything is written.
-      for (const name of await readdir(this.paths.journals))
-        if (name.endsWith('.jsonl')) await readJournal(join(this.paths.journals, name));
     } catch (error) {
       if (!(error instanceof ReplicaProgressError)) throw error;
       await this.setAside(error);
@@ -317,21 +297,22 @@ class SyncRun {
     });
   }
 
-  private async journal(mailbox: string): Promise<MailboxJournal> {
-    let journal = this.journals.get(mailbox);
-    if (!journal) {
-      journal = new MailboxJournal();
-      for (const record of await readJournal(this.paths.journal(mailbox))) journal.add(record);
-      this.journals.set(mailbox, journal);
+  /** The mailbox's state in this run: its index, read from its journal the first time. */
+  private async mailbox(mailbox: string): Promise<MailboxState> {
+    let state = this.mailboxes.get(mailbox);
+    if (!state) {
+      const index = await MailboxIndex.load(this.paths.journal(mailbox));
+      state = new MailboxState(mailbox, this.paths.mailbox(mailbox), index);
+      this.mailboxes.set(mailbox, state);
     }
-    return journal;
+    return state;
   }
 
   /**
    * Applies one step's records, then saves the cursor past `keys` (the log objects they came from): each
-   * mailbox's new records are found (a conflict stops the run before anything is written), every raw object is
-   * read once for all the places that hold it, and each mailbox is committed (folder.ts, then its files and its
-   * journal).
+   * mailbox's new records are found (a conflict stops the run before anything is written), the ones already in
+   * place are taken as they are (in-place.ts), every other raw object is read once for all the places that hold
+   * it, and each mailbox is committed (folder.ts, then its journal).
    */
   private async applyStep(records: DeliveryRecord[], keys: string[]): Promise<void> {
     const wanted = records.filter((r) => !this.selection || this.selection.includes(r.mailbox));
@@ -344,24 +325,34 @@ class SyncRun {
     }
     const plans: MailboxPlan[] = [];
     for (const [mailbox, list] of byMailbox) {
-      const plan = await this.planMailbox(mailbox, list);
+      const plan = await planMailbox(await this.mailbox(mailbox), list);
+      this.report.present += plan.present;
       if (plan.fresh.length > 0) plans.push(plan);
     }
+    const inPlace = new Set<DeliveryRecord>();
     for (const plan of plans) {
       const folders = new Set(plan.fresh.map((r) => r.folder));
-      await ensureFolders(plan.dir, folders);
-      for (const folder of folders) await removeLeftovers(join(plan.dir, bundleFolderPath(folder), 'tmp'));
+      await ensureFolders(plan.state.dir, folders);
+      for (const folder of folders) {
+        const folderDir = join(plan.state.dir, bundleFolderPath(folder));
+        await removeLeftovers(join(folderDir, 'tmp'));
+        const listed = plan.listed.filter((r) => r.folder === folder);
+        for (const record of await filesInPlace(folderDir, listed)) inPlace.add(record);
+      }
     }
+    this.report.present += inPlace.size;
     const staged = await this.fetchAll(
       plans.flatMap((plan) =>
-        plan.fresh.map((record) => ({
-          record,
-          tmpDir: join(plan.dir, bundleFolderPath(record.folder), 'tmp'),
-        })),
+        plan.fresh
+          .filter((record) => !inPlace.has(record))
+          .map((record) => ({
+            record,
+            tmpDir: join(plan.state.dir, bundleFolderPath(record.folder), 'tmp'),
+          })),
       ),
     );
     try {
-      for (const plan of plans) await this.commitMailbox(plan, staged);
+      for (const plan of plans) await this.commitMailbox(plan, staged, inPlace);
     } catch (error) {
       // A full disk while committing: the downloads not yet moved into cur/ are removed (their space with them).
       for (const temporary of staged.values()) await unlink(temporary).catch(() => undefined);
@@ -371,38 +362,45 @@ class SyncRun {
     await writeProgress(this.paths.progress, this.progress);
   }
 
-  /** The mailbox's part of a step (plan.ts); records the replica holds already are counted as present. */
-  private async planMailbox(mailbox: string, records: DeliveryRecord[]): Promise<MailboxPlan> {
-    const journal = await this.journal(mailbox);
-    const plan = await planMailbox(mailbox, this.paths.mailbox(mailbox), journal, records);
-    this.report.present += plan.present;
-    return plan;
-  }
-
   /**
-   * Puts a mailbox's staged messages into their folders, then appends their records to its journal (its manifest
-   * is marked due). Records whose object could not be read (not in `staged`) are left for the next run.
+   * Puts a mailbox's staged messages (and those in place) into their folders, then appends their records to its
+   * journal (its manifest is marked due). Records whose object could not be read (not in `staged`) are left for
+   * the next run.
    */
-  private async commitMailbox(plan: MailboxPlan, staged: Map<DeliveryRecord, string>): Promise<void> {
-    const { journal } = plan;
-    const applied = plan.fresh.filter((record) => staged.has(record));
+  private async commitMailbox(
+    plan: MailboxPlan,
+    staged: Map<DeliveryRecord, string>,
+    inPlace: Set<DeliveryRecord>,
+  ): Promise<void> {
+    const { state } = plan;
+    const applied = plan.fresh.filter((record) => staged.has(record) || inPlace.has(record));
     if (applied.length === 0) return;
-    for (const [folder, list] of byFolder(applied)) {
-      const all = [...(journal.byFolder.get(folder) ?? []), ...list].sort((a, b) => a.uid - b.uid);
+    const folders = new Map<string, DeliveryRecord[]>();
+    for (const record of applied) folders.set(record.folder, [...(folders.get(record.folder) ?? []), record]);
+    for (const [folder, list] of folders) {
+      const first = list[0] as DeliveryRecord;
       await commitFolder(
-        join(plan.dir, bundleFolderPath(folder)),
-        list[0]?.uidValidity as number,
-        all,
-        list.map((record) => ({ record, temporary: staged.get(record) as string })),
+        join(state.dir, bundleFolderPath(folder)),
+        state.index.folder(folder, first.uidValidity),
+        list
+          .filter((r) => staged.has(r))
+          .map((record) => ({ record, temporary: staged.get(record) as string })),
+        // A file the uidlist names may be in cur/ under another name (fetched again: its bytes did not match).
+        { inPlace: list.filter((r) => inPlace.has(r)), scan: plan.listed.some((r) => r.folder === folder) },
       );
     }
     // The manifest is written once, at the run's end (writeDueMailboxFiles): marked due, durably, before the append.
-    if (!this.filesDue.has(plan.mailbox)) {
-      await touchDurably(this.paths.filesDue(plan.mailbox));
-      this.filesDue.add(plan.mailbox);
+    if (!this.filesDue.has(state.mailbox)) {
+      await touchDurably(this.paths.filesDue(state.mailbox));
+      this.filesDue.add(state.mailbox);
     }
-    await appendJournal(this.paths.journal(plan.mailbox), applied);
-    for (const record of applied) journal.add(record);
+    const lines = applied.map(canonicalRecord);
+    let offset = await appendJournal(this.paths.journal(state.mailbox), lines);
+    for (const [i, record] of applied.entries()) {
+      const length = Buffer.byteLength(lines[i] as string);
+      state.index.folders.get(record.folder)?.setLine(record.uid, offset, length);
+      offset += length + 1;
+    }
   }
 
   /**
@@ -438,10 +436,4 @@ class SyncRun {
       },
     });
   }
-}
-
-/** Removes what a killed run left in a folder's tmp/ (partial downloads of ours, recognised by their name). */
-async function removeLeftovers(tmpDir: string): Promise<void> {
-  for (const name of await readdir(tmpDir).catch(() => [] as string[]))
-    if (name.includes(TEMPORARY_MARK)) await unlink(join(tmpDir, name)).catch(() => undefined);
 }

@@ -28,6 +28,7 @@ import {
   TargetUnreachableError,
 } from '../../shared/restore/errors';
 import { type RestoreOptions, restoreBundle } from '../../shared/restore/restore';
+import { waitUntil } from '../../shared/retry/poll';
 import { exportToFile, unpackedWithFolderRenamed } from '../support/bundles';
 import { type RunningCli, spawnCli } from '../support/cli';
 import { exampleConfig } from '../support/config';
@@ -415,7 +416,8 @@ describe('restore into a real Dovecot', () => {
     const run = cli(['restore', bundle, '--imap', url, '--state', statePath], server);
     const lines = () =>
       existsSync(statePath) ? readFileSync(statePath, 'utf8').trim().split('\n').length : 0;
-    const deadline = Date.now() + 30_000;
+    // Long enough for the CLI's start-up on a loaded machine (tens of seconds at load 20), within the test's 90 s.
+    const deadline = Date.now() + 60_000;
     while (lines() < 1 + 4 && Date.now() < deadline && run.child.exitCode === null)
       await new Promise((r) => setTimeout(r, 10));
     run.child.kill('SIGKILL');
@@ -785,7 +787,7 @@ describe('restore: Ctrl-C', () => {
     );
     const lines = () =>
       existsSync(statePath) ? readFileSync(statePath, 'utf8').trim().split('\n').length : 0;
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     while (lines() < 1 + 3 && Date.now() < deadline && run.child.exitCode === null)
       await new Promise((r) => setTimeout(r, 10));
     run.child.kill('SIGINT');
@@ -819,7 +821,13 @@ describe('restore: two runs on one state', () => {
         },
       });
     const first = restoreBundle(counted());
-    await new Promise((done) => setTimeout(done, 50));
+    // The lock is the first thing a run takes, and the run has eleven APPENDs to go: waited for, not a fixed 50 ms
+    // (which a loaded machine can spend before the run gets that far).
+    await waitUntil(async () => existsSync(`${statePath}.lock`), {
+      intervalMs: 5,
+      timeoutMs: 30_000,
+      what: 'the first run to take its lock',
+    });
     expect(readFileSync(`${statePath}.lock`, 'utf8').trim()).toBe(`${process.pid} ${hostname()}`);
     await expect(restoreBundle(counted())).rejects.toThrow(
       new RegExp(`another restore \\(process ${process.pid} on \\S+\\) is using .*locked-state\\.jsonl`),

@@ -386,7 +386,9 @@ describe('history import', () => {
     });
     expect(first.interrupted).toBe(true);
     expect(first.archived).toBeGreaterThanOrEqual(10);
-    expect(first.archived).toBeLessThan(count);
+    // Only the three others in flight finish; the messages read ahead and waiting for a slot are not started (a
+    // Ctrl-C waits for as little as it can).
+    expect(first.archived).toBeLessThanOrEqual(10 + 3);
     const second = await importMessages(config, target, [mbox], { concurrency: 4 });
     expect(second).toMatchObject({
       archived: count - first.archived,

@@ -3,7 +3,17 @@
 // offlineimap3 and mb2md fetch or convert it the way their documentation says, into a directory the import reads.
 // Each runner says which Debian package is missing instead of failing, so a test can skip visibly.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type DovecotServer, startDovecot } from '../../cli/local/dovecot';
@@ -154,6 +164,7 @@ export async function startSeededServer(work: string): Promise<SeededServer> {
   const maildir = join(work, 'maildir');
   mkdirSync(maildir, { recursive: true });
   const server = await startDovecot({ maildir, workDir: join(work, 'dovecot') });
+  void server.exited.then((how) => ended.set(server, how));
   const seeds = seedMessages();
   const folders = [...new Set(seeds.map((s) => s.folder))];
   const client = imapClientFor(server);
@@ -171,11 +182,14 @@ export async function startSeededServer(work: string): Promise<SeededServer> {
 export const TOOL_TIMEOUT_MS = 90_000;
 export const TOOL_TEST_TIMEOUT_MS = 150_000;
 
-/** Runs a tool to its end; throws with its output when it fails or stalls past TOOL_TIMEOUT_MS. */
+/**
+ * Runs a tool to its end; throws with its output when it fails or stalls past TOOL_TIMEOUT_MS (and, for a tool
+ * that talked to `server`, the tail of that Dovecot's log: why it refused or closed a connection).
+ */
 function run(
   command: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; server?: DovecotServer } = {},
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
@@ -200,11 +214,20 @@ function run(
       else
         reject(
           new Error(
-            `${command} ${args.join(' ')} ${signal ? `was killed (${signal}) after ${Date.now() - started} ms` : `exited ${code}`}: ${output.slice(-3000)}`,
+            `${command} ${args.join(' ')} ${signal ? `was killed (${signal}) after ${Date.now() - started} ms` : `exited ${code}`}: ${output.slice(-3000)}${options.server ? serverLogTail(options.server) : ''}`,
           ),
         );
     });
   });
+}
+
+/** Dovecot servers that exited, with how they ended (DovecotServer.exited). */
+const ended = new WeakMap<DovecotServer, string>();
+
+function serverLogTail(server: DovecotServer): string {
+  const log = existsSync(server.logPath) ? readFileSync(server.logPath, 'utf8') : '(no log)';
+  const state = ended.has(server) ? `exited ${ended.get(server)?.split('\n')[0]}` : 'still running';
+  return `\n--- Dovecot (${state}), the tail of its log (${server.logPath}):\n${log.slice(-3000)}`;
 }
 
 /** getmail refuses to deliver as root: as root, tools run as `nobody`, owning their output directory. */
@@ -257,6 +280,13 @@ export async function runGetmail(
       '',
     ].join('\n'),
   );
+  // getmail6 6.18 can miss the end of its own delivery child on a loaded machine and wait 180 s: the shim waits
+  // for it with waitpid (getmail-wait/sitecustomize.py says why); copied here, where getmail's user can read it.
+  mkdirSync(join(dir, 'python'), { recursive: true });
+  copyFileSync(
+    join(import.meta.dirname, 'getmail-wait', 'sitecustomize.py'),
+    join(dir, 'python', 'sitecustomize.py'),
+  );
   const [cmd, args] = asUser(dir).command('getmail', [
     '--getmaildir',
     dir,
@@ -264,7 +294,7 @@ export async function runGetmail(
     join(dir, 'getmailrc'),
     // Not --quiet: what it printed (one line per message) says where a stalled run stopped.
   ]);
-  await run(cmd, args, { env: { HOME: dir } });
+  await run(cmd, args, { env: { HOME: dir, PYTHONPATH: join(dir, 'python') }, server });
   return out;
 }
 
@@ -306,8 +336,12 @@ export async function runNeomutt(server: DovecotServer, dir: string, folders: st
     const push = `push "<tag-pattern>~A<enter><tag-prefix><copy-message>${typed}<enter><quit>"`;
     // neomutt needs a terminal: script(1) gives it one.
     const line = ['neomutt', '-n', '-F', rc, '-f', url, '-e', push].map(shellQuote).join(' ');
-    await run('script', ['-qfec', line, '/dev/null'], { env: { TERM: 'xterm', HOME: dir } });
-    if (!existsSync(typed)) throw new Error(`neomutt wrote nothing for ${folder}`);
+    const said = await run('script', ['-qfec', line, '/dev/null'], {
+      env: { TERM: 'xterm', HOME: dir },
+      server,
+    });
+    if (!existsSync(typed))
+      throw new Error(`neomutt wrote nothing for ${folder}: ${said.slice(-2000)}${serverLogTail(server)}`);
     const file = join(out, `${folder}.mbox`);
     mkdirSync(dirname(file), { recursive: true });
     renameSync(typed, file);
@@ -355,7 +389,7 @@ export async function runMbsync(server: DovecotServer, dir: string, copyArrivalD
       '',
     ].join('\n'),
   );
-  await run('mbsync', ['-q', '-c', rc, '-a'], { env: { HOME: dir } });
+  await run('mbsync', ['-q', '-c', rc, '-a'], { env: { HOME: dir }, server });
   return out;
 }
 
@@ -392,7 +426,7 @@ export async function runOfflineimap(server: DovecotServer, dir: string): Promis
       '',
     ].join('\n'),
   );
-  await run('offlineimap', ['-c', rc, '-o', '-u', 'quiet'], { env: { HOME: dir } });
+  await run('offlineimap', ['-c', rc, '-o', '-u', 'quiet'], { env: { HOME: dir }, server });
   return out;
 }
 

@@ -6,8 +6,16 @@ import { join } from 'node:path';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { replicaPolicyForStack, syncReplicaChecks } from '../../../cli/doctor/sync-replicas';
+import { FileRawMailStore } from '../../../shared/adapters/file-store';
 import { LOG_START } from '../../../shared/delivery-log/layout';
-import { listReplicas, recordReplica, replicaListPath } from '../../../shared/replica/registry';
+import { DeliveryLog } from '../../../shared/delivery-log/log';
+import type { DeliveryRecord } from '../../../shared/delivery-log/record';
+import {
+  listReplicas,
+  recordReplica,
+  replicaBehind,
+  replicaListPath,
+} from '../../../shared/replica/registry';
 import { newProgress, replicaPaths, writeProgress } from '../../../shared/replica/state';
 
 let root: string;
@@ -52,6 +60,44 @@ describe('the list of replicas in the archiver home', () => {
     expect(check).toMatchObject({ name: 'sync replicas', status: 'warn' });
     await recordReplica(home, 'local', join(root, 'a'));
     expect(await listReplicas(home, 'local')).toEqual([join(root, 'a')]);
+  });
+});
+
+describe('how far behind the log a replica is (status)', () => {
+  it("counts the log objects that hold mail of the replica's mailboxes: a --mailbox replica is not behind on others' mail", async () => {
+    let clock = Date.parse('2026-12-06T10:00:00Z');
+    const log = new DeliveryLog(new FileRawMailStore(join(root, 's3')), 'raw', {
+      now: () => {
+        clock += 60_000;
+        return new Date(clock);
+      },
+    });
+    const record = (mailbox: string, uid: number): DeliveryRecord => ({
+      v: 1,
+      mailbox,
+      folder: 'INBOX',
+      uidValidity: 1700000000,
+      uid,
+      flags: [],
+      keywords: [],
+      objectKey: `incoming/m${uid}`,
+      sha256: '0'.repeat(64),
+      size: 10,
+      storage: 'as-is',
+      receivedAt: '2026-12-06T10:00:00.000Z',
+      file: `1765015200.k${uid}.mail-archiver,S=10,W=10`,
+      messageKey: `k${uid}`,
+    });
+    await log.append('ingest', [record('alice@example.com', 1)]);
+    await log.append('ingest', [record('bob@example.com', 1)]);
+    await log.append('ingest', [record('alice@example.com', 2), record('bob@example.com', 2)]);
+    await log.append('ingest', [record('alice@example.com', 3)]);
+    const all = newProgress({ target: 'local', bucket: 'raw' }, null);
+    expect(await replicaBehind(all, log)).toEqual({ logObjects: 4, oldestAt: '2026-12-06T10:01:00.000Z' });
+    const bob = newProgress({ target: 'local', bucket: 'raw' }, ['bob@example.com']);
+    expect(await replicaBehind(bob, log)).toEqual({ logObjects: 2, oldestAt: '2026-12-06T10:02:00.000Z' });
+    const carol = newProgress({ target: 'local', bucket: 'raw' }, ['carol@example.com']);
+    expect(await replicaBehind(carol, log)).toEqual({ logObjects: 0 });
   });
 });
 

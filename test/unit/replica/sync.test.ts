@@ -3,7 +3,15 @@
 // that do not match their record are refused and tried again; a UID the replica holds under another file stops
 // the run and nothing is lost.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -86,6 +94,87 @@ describe('sync bad input', () => {
     expect(readFileSync(join(dir, '.mail-archiver-sync', aside, 'progress.json'), 'utf8')).toContain('tru');
     const next = await syncReplica(source(), { dir });
     expect(next).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+  });
+
+  it('rebuilds a damaged progress file without fetching again what the tree holds: counted present, not new', async () => {
+    const dir = join(root, 'replica');
+    const records = [await message(1), await message(2), await message(3)];
+    await log.append('ingest', records);
+    expect((await syncReplica(source(), { dir })).added).toBe(3);
+    const folder = join(dir, 'alice@example.com', 'Maildir', 'cur');
+    const before = new Map(cur(dir).map((name) => [name, readFileSync(join(folder, name))]));
+    writeFileSync(join(dir, '.mail-archiver-sync', 'progress.json'), '{"v":1, "cursor": tru');
+    // One file of the tree no longer holds its message's bytes: that one is fetched again.
+    const damaged = cur(dir).find((name) => name.includes(records[1]?.messageKey as string)) as string;
+    writeFileSync(join(folder, damaged), 'not the message\n');
+    const reads: string[] = [];
+    const counting = Object.create(store, {
+      read: {
+        value: (location: { key: string }) => {
+          reads.push(location.key);
+          return store.read(location as never);
+        },
+      },
+    });
+    const report = await syncReplica(
+      { log: new DeliveryLog(counting, BUCKET), store: counting, target: 'local' },
+      { dir },
+    );
+    expect(report.problems.map((p) => p.kind)).toEqual(['progress-rebuilt']);
+    expect(report).toMatchObject({ added: 1, present: 2 });
+    expect(reads.filter((key) => key.startsWith('incoming/'))).toEqual([records[1]?.objectKey]);
+    expect(new Map(cur(dir).map((name) => [name, readFileSync(join(folder, name))]))).toEqual(before);
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+  });
+
+  it('names a damaged journal when a run first reads it, keeps it aside and rebuilds, fetching nothing the tree holds', async () => {
+    const dir = join(root, 'replica');
+    await log.append('ingest', [await message(1), await message(2)]);
+    await syncReplica(source(), { dir });
+    const journal = join(dir, '.mail-archiver-sync', 'mailboxes', 'alice%40example.com.jsonl');
+    writeFileSync(journal, readFileSync(journal, 'utf8').replace('"uid":1,', '"uid":"one",'));
+    // A run with nothing new reads no journal.
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0 });
+    await log.append('ingest', [await message(3)]);
+    const report = await syncReplica(source(), { dir });
+    expect(report.problems.map((p) => p.message).join('\n')).toMatch(
+      /alice%40example\.com\.jsonl line 1 is damaged .*kept in .*damaged-.*rebuilt from the tree and the log/,
+    );
+    expect(report).toMatchObject({ added: 1, present: 2 });
+    expect(cur(dir)).toHaveLength(3);
+    expect(readFileSync(journal, 'utf8').split('\n').filter(Boolean)).toHaveLength(3);
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+  });
+
+  it('renames files whose keyword letters a late record moves, also one a client renamed, as a replica synced in one go', async () => {
+    const dir = join(root, 'replica');
+    const now = () => new Date('2026-02-01T00:00:00Z');
+    const two = { ...(await message(2)), keywords: ['$Later'] };
+    const three = { ...(await message(3)), keywords: ['$Later'] };
+    const one = { ...(await message(1)), keywords: ['$Earlier'] };
+    const four = { ...(await message(4)), keywords: ['$Other'] };
+    await log.append('ingest', [two, three]);
+    await syncReplica(source(), { dir, now });
+    expect(cur(dir).map((name) => name.slice(name.indexOf(':')))).toEqual([':2,a', ':2,a']);
+    // A client set \Seen on UID 3 through Dovecot, which renamed its file.
+    const folder = join(dir, 'alice@example.com', 'Maildir', 'cur');
+    const seen = cur(dir).find((name) => name.includes(three.messageKey)) as string;
+    renameSync(join(folder, seen), join(folder, seen.replace(':2,a', ':2,Sa')));
+    // UID 1 comes late with a keyword of its own: it takes letter a, $Later becomes b.
+    await log.append('ingest', [one, four]);
+    expect(await syncReplica(source(), { dir, now })).toMatchObject({ ok: true, added: 2 });
+    const whole = join(root, 'whole');
+    await syncReplica(source(), { dir: whole, now });
+    const tree = (d: string) =>
+      readdirSync(d, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile() && !join(e.parentPath, e.name).includes('.mail-archiver-sync'))
+        .map((e) => [
+          join(e.parentPath, e.name).slice(d.length),
+          readFileSync(join(e.parentPath, e.name), 'utf8'),
+        ])
+        .sort();
+    expect(tree(dir)).toEqual(tree(whole));
+    expect(cur(dir).map((name) => name.slice(name.indexOf(':')))).toEqual([':2,a', ':2,b', ':2,b', ':2,c']);
   });
 
   it('reads a raw object once for every mailbox and folder a delivery reaches, in one step', async () => {
