@@ -255,16 +255,7 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
   /** One folder's rows in the date window, newest received first: all of them read, ordered here. */
   private async *folderNewestFirst(mailbox: string, folder: string, query: ListQuery) {
     const rows: { sk: string; row: DeliveryRow }[] = [];
-    const pages = paginateQuery(
-      { client: this.table.doc, pageSize: 500 },
-      {
-        TableName: this.table.name,
-        IndexName: GSI_BY_FOLDER_UID,
-        KeyConditionExpression: 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': indexKeys.folderUidPk(mailbox, folder) },
-      },
-    );
-    for await (const page of pages) {
+    for await (const page of this.folderPages(mailbox, folder)) {
       countReads(query.reads, page);
       for (const item of page.Items ?? []) {
         const row = rowFromItem(item);
@@ -278,7 +269,13 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
   }
 
   async *folderDeliveries(mailbox: string, folder: string): AsyncIterable<DeliveryRow> {
-    const pages = paginateQuery(
+    for await (const page of this.folderPages(mailbox, folder))
+      for (const item of page.Items ?? []) yield rowFromItem(item);
+  }
+
+  /** One folder's rows through byFolderUid, in UID order, 500 a page. */
+  private folderPages(mailbox: string, folder: string) {
+    return paginateQuery(
       { client: this.table.doc, pageSize: 500 },
       {
         TableName: this.table.name,
@@ -288,7 +285,6 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
         ScanIndexForward: true,
       },
     );
-    for await (const page of pages) for (const item of page.Items ?? []) yield rowFromItem(item);
   }
 
   countDeliveries(mailbox: string, folder: string): Promise<number> {

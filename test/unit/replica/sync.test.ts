@@ -73,6 +73,23 @@ async function message(uid: number, text = `Subject: ${uid}\n\nbody ${uid}\n`): 
 
 const source = () => ({ log, store, target: 'local' });
 const cur = (dir: string) => readdirSync(join(dir, 'alice@example.com', 'Maildir', 'cur')).sort();
+/** A sync of `dir` whose store records the key of every object it reads. */
+async function syncCountingReads(dir: string) {
+  const reads: string[] = [];
+  const counting = Object.create(store, {
+    read: {
+      value: (location: { key: string }) => {
+        reads.push(location.key);
+        return store.read(location as never);
+      },
+    },
+  });
+  const report = await syncReplica(
+    { log: new DeliveryLog(counting, BUCKET), store: counting, target: 'local' },
+    { dir },
+  );
+  return { reads, report };
+}
 
 describe('sync bad input', () => {
   it('rebuilds a damaged progress file from the tree and the log, keeping the damaged one aside', async () => {
@@ -107,19 +124,7 @@ describe('sync bad input', () => {
     // One file of the tree no longer holds its message's bytes: that one is fetched again.
     const damaged = cur(dir).find((name) => name.includes(records[1]?.messageKey as string)) as string;
     writeFileSync(join(folder, damaged), 'not the message\n');
-    const reads: string[] = [];
-    const counting = Object.create(store, {
-      read: {
-        value: (location: { key: string }) => {
-          reads.push(location.key);
-          return store.read(location as never);
-        },
-      },
-    });
-    const report = await syncReplica(
-      { log: new DeliveryLog(counting, BUCKET), store: counting, target: 'local' },
-      { dir },
-    );
+    const { reads, report } = await syncCountingReads(dir);
     expect(report.problems.map((p) => p.kind)).toEqual(['progress-rebuilt']);
     expect(report).toMatchObject({ added: 1, present: 2 });
     expect(reads.filter((key) => key.startsWith('incoming/'))).toEqual([records[1]?.objectKey]);
@@ -183,19 +188,7 @@ describe('sync bad input', () => {
     const bob = { ...alice, mailbox: 'bob@example.com', uid: 7 };
     const sent = { ...alice, folder: 'Sent', uid: 3 };
     await log.append('ingest', [alice, bob, sent, await message(2)]);
-    const reads: string[] = [];
-    const counting = Object.create(store, {
-      read: {
-        value: (location: { key: string }) => {
-          reads.push(location.key);
-          return store.read(location as never);
-        },
-      },
-    });
-    const report = await syncReplica(
-      { log: new DeliveryLog(counting, BUCKET), store: counting, target: 'local' },
-      { dir },
-    );
+    const { reads, report } = await syncCountingReads(dir);
     expect(report).toMatchObject({ ok: true, added: 4 });
     expect(reads.filter((k) => k === alice.objectKey)).toHaveLength(1);
     expect(
