@@ -23,8 +23,9 @@ process.env.UV_THREADPOOL_SIZE ??= '16';
 // and early in a run (little survived, allocation fast) it takes about that: a long command (reindex, an
 // incremental export) then peaks by how long it ran, not by what it holds, since what its pages of rows leave
 // behind piles up to that limit (docs/benchmarks.md, Scale). A fixed factor of 1.75 keeps the peak near what is
-// live, for a few more collections. Set before the heap grows; node's own --heap-growing-percent, if given, wins.
-if (!process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent')))
+// live, for a few more collections. Set before the heap grows; node's own --heap-growing-percent, if given, wins
+// (in either spelling: V8 reads '_' in a flag's name as '-').
+if (!process.execArgv.some((arg) => arg.replaceAll('_', '-').startsWith('--heap-growing-percent')))
   v8.setFlagsFromString('--heap-growing-percent=75');
 
 const ROOT = new URL('../', import.meta.url);
