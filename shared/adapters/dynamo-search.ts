@@ -109,12 +109,13 @@ export function senderQueryInput(tableName: string, sender: string, query: Searc
 /**
  * DynamoDB's answer while a new global secondary index is still being built from the table's items, or while a
  * local table's bySender is still the one made before its keys changed (made again when the local services next
- * start): "Query condition missed key schema element" for the mailbox's condition.
+ * start): "Query condition missed key schema element" for the mailbox's condition, and "Filter Expression can only
+ * contain non-primary key attributes" for a date range (gsi2sk, the old index's sort key).
  */
 const isIndexUnusable = (error: unknown) =>
   error instanceof Error &&
   error.name === 'ValidationException' &&
-  /backfill|missed key schema element/i.test(error.message);
+  /backfill|missed key schema element|can only contain non-primary key attributes/i.test(error.message);
 
 export class DynamoDeliverySearch implements DeliverySearch {
   private readonly doc: DynamoDBDocumentClient;
