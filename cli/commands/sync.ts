@@ -80,30 +80,31 @@ export function registerSync(program: Command, ctx: CliContext): void {
         await installTimer(dir, mailboxes, options, target, config);
         return;
       }
-      await ctx.withArchive(async (archive) => {
-        const source = {
-          log: archive.deliveryLog,
-          store: archive.store,
-          target,
-          transparency: archive.transparency,
-        };
-        const once = async () => {
+      // Each run connects anew (a watch's too): a local stack restarted meanwhile listens on other ports, and a
+      // watch that kept the first run's endpoints would fail on every run after it.
+      const once = () =>
+        ctx.withArchive(async (archive) => {
+          const source = {
+            log: archive.deliveryLog,
+            store: archive.store,
+            target,
+            transparency: archive.transparency,
+          };
           const report = await runOnce(source, dir, mailboxes, options);
           // status and doctor find this replica through the archiver's home (shared/replica/registry.ts).
           await recordReplica(archiverHome(), target, dir).catch((error) =>
             out().warn(`could not record ${dir} for status and doctor: ${errorMessage(error)}`),
           );
           return report.ok;
-        };
-        if (!options.watch) {
-          if (!(await once())) process.exitCode = ExitCode.failed;
-          return;
-        }
-        process.exitCode = await watchEvery(once, {
-          everyMs: options.watch,
-          report: (error) => out().error(error),
-          notice: (line) => out().notice(line),
         });
+      if (!options.watch) {
+        if (!(await once())) process.exitCode = ExitCode.failed;
+        return;
+      }
+      process.exitCode = await watchEvery(once, {
+        everyMs: options.watch,
+        report: (error) => out().error(error),
+        notice: (line) => out().notice(line),
       });
     });
 }

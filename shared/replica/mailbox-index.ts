@@ -190,6 +190,8 @@ export class FolderIndex {
 /** Every folder of a mailbox's replica, as its journal holds them. */
 export class MailboxIndex {
   readonly folders = new Map<string, FolderIndex>();
+  /** The bytes of whole lines read from the journal by load (a torn last line left out). */
+  journalBytes = 0;
 
   get messages(): number {
     let total = 0;
@@ -222,6 +224,7 @@ export class MailboxIndex {
         pending.set(record.folder, list);
       }
       list.push({ record: pick(record), offset, length });
+      index.journalBytes = offset + length + 1;
       // Added in batches: a folder's entries are not all held as objects at once.
       if (list.length >= 4096) {
         index.folders.get(record.folder)?.add(list);

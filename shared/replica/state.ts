@@ -71,6 +71,12 @@ export interface ReplicaProgress {
   cursor: LogCursor;
   /** Records not applied yet (object missing upstream, bytes that do not match): tried again on each run. */
   retry: DeliveryRecord[];
+  /**
+   * Per mailbox, the bytes of whole lines its journal held when the cursor last moved: a journal found shorter
+   * (removed, emptied, cut short) lost records the cursor is past, and is handled as a damaged one. Absent in a
+   * progress file written before it was kept: nothing is checked then.
+   */
+  journals?: Record<string, number>;
   /** The last run that ended without a problem, and the last run. */
   lastSuccess?: ReplicaRun;
   lastRun?: ReplicaRun;
@@ -89,6 +95,7 @@ const progressSchema = z.object({
   mailboxes: z.array(z.string()).nullable(),
   cursor: z.object({ after: z.string(), seen: z.array(z.string()) }),
   retry: z.array(z.string()),
+  journals: z.record(z.string(), z.number().int().min(0)).optional(),
   lastSuccess: runSchema.optional(),
   lastRun: runSchema.optional(),
 });

@@ -301,7 +301,13 @@ class SyncRun {
   private async mailbox(mailbox: string): Promise<MailboxState> {
     let state = this.mailboxes.get(mailbox);
     if (!state) {
-      const index = await MailboxIndex.load(this.paths.journal(mailbox));
+      const path = this.paths.journal(mailbox);
+      const index = await MailboxIndex.load(path);
+      const recorded = this.progress.journals?.[mailbox];
+      if (recorded !== undefined && index.journalBytes < recorded)
+        throw new ReplicaProgressError(
+          `${path} is damaged (${index.journalBytes} bytes of whole lines where the replica had journaled ${recorded}: removed or cut short)`,
+        );
       state = new MailboxState(mailbox, this.paths.mailbox(mailbox), index);
       this.mailboxes.set(mailbox, state);
     }
@@ -401,6 +407,8 @@ class SyncRun {
       state.index.folders.get(record.folder)?.setLine(record.uid, offset, length);
       offset += length + 1;
     }
+    // Saved with the cursor (applyStep): a journal later found shorter lost records the cursor is past.
+    this.progress.journals = { ...this.progress.journals, [state.mailbox]: offset };
   }
 
   /**

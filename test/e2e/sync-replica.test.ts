@@ -6,7 +6,16 @@
 // `serve` of a replica mailbox (a real Dovecot) shows a connected IMAP client what a sync adds, with its UIDs.
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
@@ -526,6 +535,52 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
       watcher.kill('SIGTERM');
       await new Promise((r) => (watcher.exitCode === null ? watcher.once('exit', r) : r(null)));
       close();
+    }
+    await expectEqualsExport(dir, 'alice@example.com');
+  }, 180_000);
+
+  it('--watch connects anew for each run: a stack restarted on other ports is followed, and the watch catches up', async () => {
+    const dir = join(root, 'watched-restart');
+    const otherHome = join(root, 'home-restarted');
+    mkdirSync(otherHome, { mode: 0o700 });
+    const stack = (s3: string) =>
+      writeFileSync(
+        join(otherHome, 'stack.json'),
+        JSON.stringify({
+          pid: process.pid,
+          startedAt: new Date().toISOString(),
+          endpoints: { ...services.endpoints, s3 },
+          bucket: LOCAL_BUCKET,
+          tableName: LOCAL_TABLE,
+        }),
+        { mode: 0o600 },
+      );
+    // The stack as it was before a restart: nothing listens on its S3 port any more.
+    stack('http://127.0.0.1:1');
+    const watcher = spawn('node', [BIN, 'sync', dir, '--mailbox', 'alice@example.com', '--watch', '1s'], {
+      cwd: root,
+      env: { ...env(), MAIL_ARCHIVER_HOME: otherHome },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    watcher.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    const waitFor = async (what: string, done: () => boolean) => {
+      for (let i = 0; i < 1200 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!done()) throw new Error(`--watch: ${what} did not happen within 60 s; stderr: ${stderr}`);
+    };
+    try {
+      await waitFor('a failed run reported', () => /trying again in 1s \(--watch\)/.test(stderr));
+      // The stack back, on its new ports: the next run reads it.
+      stack(services.endpoints.s3);
+      await waitFor('the run after the restart', () =>
+        existsSync(join(dir, 'alice@example.com', 'manifest.json')),
+      );
+      expect(watcher.exitCode).toBeNull();
+    } finally {
+      watcher.kill('SIGTERM');
+      await new Promise((r) => (watcher.exitCode === null ? watcher.once('exit', r) : r(null)));
     }
     await expectEqualsExport(dir, 'alice@example.com');
   }, 180_000);

@@ -151,6 +151,42 @@ describe('sync bad input', () => {
     expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
   });
 
+  it.each([
+    ['removed', (path: string) => rmSync(path)],
+    ['cut short mid-line', (path: string) => writeFileSync(path, readFileSync(path).subarray(0, -40))],
+    ['emptied', (path: string) => writeFileSync(path, '')],
+  ])(
+    'names a journal %s after its records were applied, rebuilds it, and keeps every UID in the uidlist and the manifest',
+    async (_how, damage) => {
+      const dir = join(root, 'replica');
+      await log.append('ingest', [await message(1), await message(2)]);
+      await syncReplica(source(), { dir });
+      const mailbox = join(dir, 'alice@example.com');
+      const journal = join(dir, '.mail-archiver-sync', 'mailboxes', 'alice%40example.com.jsonl');
+      damage(journal);
+      await log.append('ingest', [await message(3)]);
+      const { reads, report } = await syncCountingReads(dir);
+      expect(report.problems.map((p) => p.message).join('\n')).toMatch(
+        /alice%40example\.com\.jsonl .*kept in .*damaged-.*rebuilt from the tree and the log/,
+      );
+      expect(report).toMatchObject({ added: 1, present: 2 });
+      expect(reads.filter((key) => key.startsWith('incoming/'))).toHaveLength(1);
+      const uidlist = readFileSync(join(mailbox, 'Maildir', 'dovecot-uidlist'), 'utf8');
+      expect(
+        uidlist
+          .split('\n')
+          .slice(1)
+          .filter((line) => /^\d+ /.test(line))
+          .map((line) => line.split(' ')[0]),
+      ).toEqual(['1', '2', '3']);
+      const manifest = JSON.parse(readFileSync(join(mailbox, 'manifest.json'), 'utf8')) as {
+        messages: { uid: number }[];
+      };
+      expect(manifest.messages.map((m) => m.uid).sort()).toEqual([1, 2, 3]);
+      expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+    },
+  );
+
   it('renames files whose keyword letters a late record moves, also one a client renamed, as a replica synced in one go', async () => {
     const dir = join(root, 'replica');
     const now = () => new Date('2026-02-01T00:00:00Z');
