@@ -130,17 +130,6 @@ export async function writeProgress(path: string, progress: ReplicaProgress): Pr
   );
 }
 
-/**
- * The records applied to a mailbox, in the order applied (a later record of one identity replaces an earlier one).
- * Throws ReplicaProgressError naming the line when one does not parse (a journal is only appended to, whole lines
- * at a time, each fsynced: a damaged one was damaged by something else).
- */
-export async function readJournal(path: string): Promise<DeliveryRecord[]> {
-  const records: DeliveryRecord[] = [];
-  for await (const { record } of readJournalLines(path)) records.push(record);
-  return records;
-}
-
 /** How much of a journal is read at a time. */
 const JOURNAL_CHUNK = 1 << 20;
 

@@ -17,7 +17,7 @@ import { fileBaseName } from '../../../shared/bundle/layout';
 import { LOG_START } from '../../../shared/delivery-log/layout';
 import { DeliveryLog } from '../../../shared/delivery-log/log';
 import type { DeliveryRecord } from '../../../shared/delivery-log/record';
-import { readJournal, readProgress, replicaPaths } from '../../../shared/replica/state';
+import { readJournalLines, readProgress, replicaPaths } from '../../../shared/replica/state';
 import { syncReplica } from '../../../shared/replica/sync';
 
 const BUCKET = 'raw';
@@ -119,7 +119,7 @@ async function expectNothingHalfWritten(dir: string, reference: Map<string, Buff
   const paths = replicaPaths(dir);
   const journaled: DeliveryRecord[] = [];
   for (const name of readdirSync(paths.journals))
-    journaled.push(...(await readJournal(join(paths.journals, name))));
+    for await (const { record } of readJournalLines(join(paths.journals, name))) journaled.push(record);
   for (const record of journaled) {
     const folder = `${record.mailbox}/Maildir/${record.folder === 'INBOX' ? '' : `.${record.folder}/`}`;
     expect(listed.has(`${folder}${record.file}`), `journaled ${record.mailbox} ${record.uid}`).toBe(true);
