@@ -116,7 +116,7 @@ export interface HoldLog {
 }
 
 export interface ListQuery {
-  /** Only this folder: read alone when that reads fewer rows than the mailbox (shared/index/listing.ts). */
+  /** Only this folder: read alone, or the mailbox newest first for at most its rows (shared/index/listing.ts). */
   folder?: string;
   /** Received on or after (inclusive): a key condition, rows before it are not read. */
   since?: Date;

@@ -2,7 +2,7 @@
 // shared/adapters/dynamo-folders.ts's.
 import { GetCommand, PutCommand, paginateQuery, paginateScan, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { errorMessage } from '../errors';
-import { folderListPlan, windowShare } from '../index/listing';
+import { folderListPlan, nextReceivedPage, RECEIVED_PAGE_ROWS } from '../index/listing';
 import { RowTooLargeError } from '../index/row-budget';
 import {
   contentItem,
@@ -166,101 +166,89 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
   }
 
   async *listDeliveries(mailbox: string, query: ListQuery = {}): AsyncIterable<DeliveryRow> {
-    if (query.limit !== undefined && query.limit <= 0) return;
-    const folderPlan =
-      query.folder === undefined ? undefined : await this.folderPlan(mailbox, query.folder, query);
-    if (query.folder !== undefined && folderPlan?.plan === 'folder') {
+    const limit = query.limit;
+    if (limit !== undefined && limit <= 0) return;
+    const plan = query.folder === undefined ? undefined : await this.folderPlan(mailbox, query.folder, query);
+    if (query.folder !== undefined && plan?.plan === 'folder') {
       yield* this.folderNewestFirst(mailbox, query.folder, query);
       return;
     }
-    let yielded = 0;
-    // A page holds no more rows than it takes to find the ones asked for (a page's Limit counts the rows read,
-    // before the folder's filter): read units are paid per row read.
-    const toFind = query.folder ? folderPlan?.receivedRows : query.limit;
-    const pageSize =
-      query.limit !== undefined && toFind !== undefined
-        ? Math.min(200, Math.max(query.limit, Math.ceil(toFind)))
-        : 200;
+    // A page's Limit counts the rows read, before the folder's filter: read units are paid per row read. Without a
+    // folder every row read is yielded, so a page holds no more than the rows asked for.
+    const budget = plan?.plan === 'received' ? plan.budget : Number.POSITIVE_INFINITY;
+    let page =
+      plan?.plan === 'received' ? plan.firstPage : Math.min(RECEIVED_PAGE_ROWS, limit ?? RECEIVED_PAGE_ROWS);
     const values: Record<string, unknown> = {
       ':pk': indexKeys.mailboxPk(mailbox),
       ...(query.folder ? { ':folder': query.folder } : {}),
     };
-    const pages = paginateQuery(
-      { client: this.table.doc, pageSize },
-      {
-        TableName: this.table.name,
-        IndexName: GSI_BY_RECEIVED,
-        // The date window is a key condition: rows outside it are not read (nor paid for on AWS).
-        KeyConditionExpression: receivedRange('pk = :pk', query, values),
-        ExpressionAttributeValues: values,
-        ...(query.folder ? { FilterExpression: 'folder = :folder' } : {}),
-        ScanIndexForward: false,
-      },
-    );
-    for await (const page of pages) {
-      countReads(query.reads, page);
-      for (const item of page.Items ?? []) {
+    // The date window is a key condition: rows outside it are not read (nor paid for on AWS).
+    const keyCondition = receivedRange('pk = :pk', query, values);
+    let read = 0;
+    let yielded = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.table.doc.send(
+        new QueryCommand({
+          TableName: this.table.name,
+          IndexName: GSI_BY_RECEIVED,
+          KeyConditionExpression: keyCondition,
+          ExpressionAttributeValues: values,
+          ...(query.folder ? { FilterExpression: 'folder = :folder' } : {}),
+          ScanIndexForward: false,
+          Limit: page,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      countReads(query.reads, result);
+      read += result.ScannedCount ?? 0;
+      for (const item of result.Items ?? []) {
         yielded += 1;
         yield rowFromItem(item);
-        // Done at the limit, before the paginator asks for a page nobody will read.
-        if (query.limit !== undefined && yielded >= query.limit) return;
+        // Done at the limit, before asking for a page nobody will read.
+        if (limit !== undefined && yielded >= limit) return;
       }
-    }
+      start = result.LastEvaluatedKey;
+      page = nextReceivedPage(page, budget - read);
+    } while (start && page > 0);
+    if (!start || query.folder === undefined) return;
+    // The folder's count of rows read and still rows wanted: the rest of them are older than where the read
+    // stopped (an old folder), and the folder alone holds them.
+    yield* this.folderNewestFirst(
+      mailbox,
+      query.folder,
+      { ...query, ...(limit !== undefined ? { limit: limit - yielded } : {}) },
+      String(start.gsi2sk),
+    );
   }
 
   /**
-   * Whether listing `folder` reads fewer rows from the folder alone than from the mailbox newest first, and how
-   * many the latter would read (shared/index/listing.ts): from the kept counts (a folder from before counts were
-   * kept: the mailbox, as always), and for a date window the mailbox's newest and oldest rows (two rows read).
+   * How listing `folder` reads (shared/index/listing.ts), from the counts its folder items keep; undefined for a
+   * mailbox with a folder from before counts were kept (the mailbox newest first, as always).
    */
   private async folderPlan(mailbox: string, folder: string, query: ListQuery) {
     const folders = await this.folderItems.folders(mailbox);
     if (folders.some((f) => f.messages === undefined)) return undefined;
-    const folderRows = folders.find((f) => f.folder === folder)?.messages ?? 0;
-    const mailboxRows = folders.reduce((sum, f) => sum + (f.messages ?? 0), 0);
-    let share = 1;
-    if (query.since || query.until) {
-      const [newest, oldest] = await Promise.all([
-        this.receivedEnd(mailbox, false, query.reads),
-        this.receivedEnd(mailbox, true, query.reads),
-      ]);
-      share = newest && oldest ? windowShare(new Date(oldest), new Date(newest), query) : 0;
-    }
     return folderListPlan({
-      folderRows,
-      mailboxRows,
-      windowShare: share,
+      folderRows: folders.find((f) => f.folder === folder)?.messages ?? 0,
+      mailboxRows: folders.reduce((sum, f) => sum + (f.messages ?? 0), 0),
+      window: query.since !== undefined || query.until !== undefined,
       ...(query.limit !== undefined ? { limit: query.limit } : {}),
     });
   }
 
-  /** When the mailbox's oldest (or newest) row was received: one row read. */
-  private async receivedEnd(mailbox: string, oldest: boolean, reads: IndexReads | undefined) {
-    const page = await this.table.doc.send(
-      new QueryCommand({
-        TableName: this.table.name,
-        IndexName: GSI_BY_RECEIVED,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': indexKeys.mailboxPk(mailbox) },
-        ProjectionExpression: 'receivedAt',
-        ScanIndexForward: oldest,
-        Limit: 1,
-      }),
-    );
-    countReads(reads, page);
-    const at = page.Items?.[0]?.receivedAt;
-    return at === undefined ? undefined : String(at);
-  }
-
-  /** One folder's rows in the date window, newest received first: all of them read, ordered here. */
-  private async *folderNewestFirst(mailbox: string, folder: string, query: ListQuery) {
+  /**
+   * One folder's rows in the date window (and received before the gsi2sk `olderThan`, when given), newest received
+   * first: all of them read, ordered here.
+   */
+  private async *folderNewestFirst(mailbox: string, folder: string, query: ListQuery, olderThan?: string) {
     const rows: { sk: string; row: DeliveryRow }[] = [];
     for await (const page of this.folderPages(mailbox, folder)) {
       countReads(query.reads, page);
       for (const item of page.Items ?? []) {
         const row = rowFromItem(item);
         const sk = indexKeys.receivedSk(row.receivedAt, row.messageKey);
-        if (inReceivedRange(sk, query)) rows.push({ sk, row });
+        if (inReceivedRange(sk, query) && (olderThan === undefined || sk < olderThan)) rows.push({ sk, row });
       }
     }
     // byReceived's order: gsi2sk (`<receivedAt>#<messageKey>`, ASCII) descending.

@@ -291,16 +291,17 @@ describe('the index at scale, on DynamoDB Local', () => {
         for await (const r of index.listDeliveries(box, { ...query, reads })) keys.push(r.messageKey);
         return { keys, read, reads };
       };
-      // Sent: its 3 rows and the 2 folder items, not the 50 rows newer than its second.
+      // Sent, 2 of its 3 rows: the mailbox newest first for as many rows as Sent holds (its newest three, none of
+      // Sent's), then Sent's own 3 rows; and the 2 folder items.
       const sent = await list({ folder: 'Sent', limit: 2 });
       expect(sent.keys).toEqual(['d50', 'd30']);
-      expect(sent.read).toBe(2 + 3);
-      expect(sent.reads).toEqual({ read: 3, returned: 3 });
+      expect(sent.reads).toEqual({ read: 3 + 3, returned: 3 });
+      expect(sent.read).toBe(2 + 6);
       expect((await list({ folder: 'Sent' })).keys).toEqual(['d50', 'd30', 'd10']);
-      // A window: the mailbox's newest and oldest rows tell how much of it the window holds (2 rows read).
+      // A window is read newest first too (it may hold fewer rows than the folder), then the folder alone.
       const window = await list({ folder: 'Sent', since: new Date('2026-01-20T00:00:00.000Z') });
       expect(window.keys).toEqual(['d50', 'd30']);
-      expect(window.read).toBe(2 + 2 + 3);
+      expect(window.reads.read).toBe(3 + 3);
       // INBOX is most of the mailbox: its 5 newest are found reading about as many rows newest first.
       const inbox = await list({ folder: 'INBOX', limit: 5 });
       expect(inbox.keys).toEqual(['d63', 'd62', 'd61', 'd60', 'd59']);
@@ -312,5 +313,61 @@ describe('the index at scale, on DynamoDB Local', () => {
     } finally {
       client.middlewareStack.remove('countListRead');
     }
+  });
+
+  it('lists an old small folder and a recent one reading a small multiple of the cheaper plan, with the same rows as the mailbox filtered by hand', async () => {
+    const box = mailbox();
+    const writer = open();
+    // 63 rows: Work's 12 from 2008-09 (every two months), 39 INBOX rows of January 2026, and Lists' 12 the newest
+    // (February 2026, among 2 more of INBOX's).
+    const rows: { folder: string; at: string }[] = [];
+    for (let i = 0; i < 12; i += 1)
+      rows.push({ folder: 'Work', at: new Date(Date.UTC(2008, 2 * i, 15)).toISOString() });
+    for (let day = 1; day <= 39; day += 1)
+      rows.push({ folder: 'INBOX', at: new Date(Date.UTC(2026, 0, day)).toISOString() });
+    for (let day = 1; day <= 12; day += 1)
+      rows.push({ folder: 'Lists', at: new Date(Date.UTC(2026, 1, day, 12)).toISOString() });
+    for (const [i, r] of rows.entries()) {
+      const { uid } = await writer.allocateUid(box, r.folder);
+      await writer.putDelivery(
+        row(box, `m${String(i).padStart(2, '0')}`, uid, { folder: r.folder, receivedAt: r.at }),
+      );
+    }
+    const index = open();
+    const read = async (query: ListQuery) => {
+      const reads = { read: 0, returned: 0 };
+      const found: DeliveryRow[] = [];
+      for await (const r of index.listDeliveries(box, { ...query, reads })) found.push(r);
+      return { keys: found.map((r) => r.messageKey), found, reads };
+    };
+    const folderRows = { Work: 12, Lists: 12 };
+    const windows = [
+      {},
+      { since: new Date('2008-05-01T00:00:00.000Z'), until: new Date('2009-05-01T00:00:00.000Z') },
+      { since: new Date('2008-01-01T00:00:00.000Z') },
+    ];
+    for (const folder of ['Work', 'Lists'] as const)
+      for (const window of windows)
+        for (const limit of [1, 2, 5, 11, 12, 20, undefined]) {
+          const query = { folder, ...window, ...(limit !== undefined ? { limit } : {}) };
+          // The plain reading: the mailbox's rows in the window newest first, the folder's kept by hand.
+          const plain = (await read(window)).found;
+          const wanted = plain.filter((r) => r.folder === folder).slice(0, limit);
+          const listed = await read(query);
+          expect(listed.keys, JSON.stringify(query)).toEqual(wanted.map((r) => r.messageKey));
+          // What each plan alone reads: the folder's rows, or the mailbox newest first up to the last row wanted
+          // (the whole window when it holds fewer).
+          const last = wanted.at(-1);
+          const newestFirst =
+            limit !== undefined && wanted.length === limit && last ? plain.indexOf(last) + 1 : plain.length;
+          const cheaper = Math.min(folderRows[folder], newestFirst);
+          expect(listed.reads.read, JSON.stringify(query)).toBeLessThanOrEqual(3 * cheaper);
+        }
+    // The case found by a fresh user: Work's newest, one asked for. Newest first alone reads 52 rows, Work alone 12.
+    const work = await read({ folder: 'Work', limit: 1 });
+    expect(work.keys).toEqual(['m11']);
+    expect(work.reads.read).toBeLessThanOrEqual(2 * 12);
+    // Lists' newest: the first page of a guess capped at twice the limit.
+    expect((await read({ folder: 'Lists', limit: 1 })).reads.read).toBe(2);
   });
 });

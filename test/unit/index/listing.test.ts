@@ -1,35 +1,55 @@
-// Which index a listing of one folder reads (shared/index/listing.ts): the folder alone or the mailbox by date.
+// How a listing of one folder reads the index (shared/index/listing.ts): the folder alone, or the mailbox newest
+// first for at most the folder's rows, in pages that grow from a first guess.
 import { describe, expect, it } from 'vitest';
-import { folderListPlan, windowShare } from '../../../shared/index/listing';
+import { folderListPlan, nextReceivedPage, RECEIVED_PAGE_ROWS } from '../../../shared/index/listing';
 
 describe('how a folder is listed', () => {
-  it('reads a small folder alone, and a folder that is most of the mailbox by date when a limit is asked', () => {
-    // 40 sent messages in a mailbox of 50,000: 40 rows against about 50 x 50,000 / 40 newest first.
-    expect(folderListPlan({ folderRows: 40, mailboxRows: 50_000, limit: 50 }).plan).toBe('folder');
-    // INBOX of 49,000: the 50 newest are about 51 rows newest first.
-    const inbox = folderListPlan({ folderRows: 49_000, mailboxRows: 50_000, limit: 50 });
-    expect(inbox.plan).toBe('received');
-    expect(Math.ceil(inbox.receivedRows)).toBe(52);
-    // Without a limit every row of the folder is wanted: the folder alone never reads more than the mailbox.
-    expect(folderListPlan({ folderRows: 49_000, mailboxRows: 50_000 }).plan).toBe('folder');
-    expect(folderListPlan({ folderRows: 0, mailboxRows: 50_000, limit: 5 }).plan).toBe('folder');
+  it('reads the folder alone when every row of it is wanted and no window narrows the mailbox', () => {
+    expect(folderListPlan({ folderRows: 49_000, mailboxRows: 50_000, window: false })).toEqual({
+      plan: 'folder',
+    });
+    expect(folderListPlan({ folderRows: 40, mailboxRows: 50_000, limit: 50, window: false })).toEqual({
+      plan: 'folder',
+    });
+    expect(folderListPlan({ folderRows: 0, mailboxRows: 50_000, limit: 5, window: true })).toEqual({
+      plan: 'folder',
+    });
   });
 
-  it('weighs a date window by the share of the mailbox it holds', () => {
-    // One year of fifteen: INBOX's window is about 3,300 rows by date against 49,000 alone.
-    expect(folderListPlan({ folderRows: 49_000, mailboxRows: 50_000, windowShare: 1 / 15 }).plan).toBe(
-      'received',
-    );
-    expect(folderListPlan({ folderRows: 40, mailboxRows: 50_000, windowShare: 1 / 15 }).plan).toBe('folder');
+  it('reads the mailbox newest first for at most the folder count, first a page that finds the limit if spread evenly', () => {
+    // INBOX of 49,000 in 50,000: the 50 newest are about 52 rows newest first.
+    expect(folderListPlan({ folderRows: 49_000, mailboxRows: 50_000, limit: 50, window: false })).toEqual({
+      plan: 'received',
+      budget: 49_000,
+      firstPage: 52,
+    });
+    // A folder of 12 in 63 (an even spread puts one in 6 rows), and one of 2,000 in 50,000 (50 in 1,250): the
+    // guess is capped at twice the limit, so a folder of recent mail pays no more than that for a guess too high.
+    expect(folderListPlan({ folderRows: 12, mailboxRows: 63, limit: 1, window: false })).toMatchObject({
+      budget: 12,
+      firstPage: 2,
+    });
+    expect(
+      folderListPlan({ folderRows: 2_000, mailboxRows: 50_000, limit: 50, window: false }),
+    ).toMatchObject({
+      budget: 2_000,
+      firstPage: 100,
+    });
+    // A window: its rows may be fewer than the folder's, so it is read newest first, up to the folder's count.
+    expect(folderListPlan({ folderRows: 40, mailboxRows: 50_000, window: true })).toEqual({
+      plan: 'received',
+      budget: 40,
+      firstPage: 40,
+    });
+    expect(folderListPlan({ folderRows: 49_000, mailboxRows: 50_000, window: true })).toMatchObject({
+      firstPage: RECEIVED_PAGE_ROWS,
+    });
   });
 
-  it('measures the window against the time from the oldest row to the newest', () => {
-    const oldest = new Date('2010-01-01T00:00:00Z');
-    const newest = new Date('2020-01-01T00:00:00Z');
-    expect(windowShare(oldest, newest, {})).toBe(1);
-    expect(windowShare(oldest, newest, { since: new Date('2015-01-01T00:00:00Z') })).toBeCloseTo(0.5, 2);
-    expect(windowShare(oldest, newest, { until: new Date('2000-01-01T00:00:00Z') })).toBe(0);
-    expect(windowShare(oldest, oldest, { since: new Date('2030-01-01T00:00:00Z') })).toBe(0);
-    expect(windowShare(oldest, oldest, { until: new Date('2030-01-01T00:00:00Z') })).toBe(1);
+  it('doubles the pages up to the page size and never past the budget', () => {
+    expect(nextReceivedPage(6, 6)).toBe(6);
+    expect(nextReceivedPage(6, 100)).toBe(12);
+    expect(nextReceivedPage(150, 10_000)).toBe(RECEIVED_PAGE_ROWS);
+    expect(nextReceivedPage(6, 0)).toBe(0);
   });
 });
