@@ -138,19 +138,42 @@ export function requestedCommand(args: readonly string[]): {
   version: boolean;
   topic?: string;
 } {
+  const { at, version } = commandWord(args);
+  if (version) return { version: true };
+  if (at === undefined) return { version: false };
+  const command = args[at];
+  const topic = command === 'help' ? args.slice(at + 1).find((word) => !word.startsWith('-')) : undefined;
+  return { command, version: false, ...(topic !== undefined ? { topic } : {}) };
+}
+
+/** Where the command's name is in `args` (see {@link requestedCommand}), or that --version comes first. */
+function commandWord(args: readonly string[]): { at?: number; version: boolean } {
   for (let i = 0; i < args.length; i += 1) {
     const arg = args[i] ?? '';
-    if (arg === '--') return { command: args[i + 1], version: false };
+    if (arg === '--') return { ...(i + 1 < args.length ? { at: i + 1 } : {}), version: false };
     if (arg === '-V' || arg === '--version') return { version: true };
     if (GLOBAL_OPTIONS_WITH_VALUE.has(arg)) {
       i += 1;
       continue;
     }
     if (arg.startsWith('-')) continue;
-    const topic = arg === 'help' ? args.slice(i + 1).find((word) => !word.startsWith('-')) : undefined;
-    return { command: arg, version: false, ...(topic !== undefined ? { topic } : {}) };
+    return { at: i, version: false };
   }
   return { version: false };
+}
+
+/**
+ * `args` as they run: `help <word>` for a word that is no command becomes `<word>`, so it is the unknown command
+ * it names (one line with the nearest command's name, exit 2), where commander would print the root help and
+ * exit 0, as if nothing were wrong. Any other command line is returned as it is.
+ */
+export function commandLine(args: readonly string[]): readonly string[] {
+  const { topic } = requestedCommand(args);
+  const { at } = commandWord(args);
+  const known = (word: string) =>
+    COMMANDS.some((c) => c.names.includes(word)) || word === 'completion' || word === 'help';
+  if (topic === undefined || at === undefined || known(topic)) return args;
+  return [...args.slice(0, at), ...args.slice(at + 1)];
 }
 
 /**
@@ -171,5 +194,6 @@ export async function programFor(args: readonly string[]): Promise<Command> {
 
 /** Runs the CLI; sets process.exitCode (see cli/process/output.ts ExitCode). */
 export async function main(argv: string[]): Promise<void> {
-  await runProgram(await programFor(argv.slice(2)), argv);
+  const args = commandLine(argv.slice(2));
+  await runProgram(await programFor(args), [...argv.slice(0, 2), ...args]);
 }

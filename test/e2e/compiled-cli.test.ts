@@ -103,6 +103,18 @@ describe('the compiled CLI', () => {
     expect(list.length * 4).toBeLessThan(every.length);
   });
 
+  it('answers help with a word that is no command as that unknown command: the nearest name, exit 2', async () => {
+    const typo = await cli(['help', 'lsit']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain("error: unknown command 'lsit'\n(Did you mean list?)");
+    expect(typo).toEqual(await cli(['lsit']));
+    // Still from the command list: no command's module loaded.
+    expect(await distFilesLoaded(['help', 'lsit'])).toEqual(await distFilesLoaded(['--version']));
+    const help = await cli(['help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^ {2}list\b/m);
+  });
+
   it('the help names every command, from dist/', async () => {
     const run = await cli(['--help']);
     expect(run.code).toBe(0);

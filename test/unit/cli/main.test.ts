@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   buildProgram,
   COMMANDS,
+  commandLine,
   commandList,
   describedProgram,
   programFor,
@@ -42,6 +43,25 @@ describe('which command a command line asks for', () => {
       topic: 'ingest',
     });
     expect(requestedCommand(['help'])).toEqual({ command: 'help', version: false });
+  });
+});
+
+describe('help with a word that is no command', () => {
+  it('runs as that unknown command; help alone, help <command> and every other line run as they are', async () => {
+    expect(commandLine(['help', 'lsit'])).toEqual(['lsit']);
+    expect(commandLine(['--json', 'help', '-v', 'lsit', 'x'])).toEqual(['--json', '-v', 'lsit', 'x']);
+    for (const args of [
+      ['help'],
+      ['help', 'list'],
+      ['help', 'ingest'],
+      ['help', 'completion'],
+      ['list', 'help'],
+    ])
+      expect(commandLine(args)).toEqual(args);
+    const described = describedProgram(await commandList());
+    const typo = await output(described, [...commandLine(['help', 'lsit'])]);
+    expect(typo.text).toMatch(/^error: unknown command 'lsit'\n\(Did you mean list\?\)\n/);
+    expect(typo.code).not.toBe(0);
   });
 });
 
