@@ -54,7 +54,7 @@ export function registerList(program: Command, ctx: CliContext): void {
         }
         return out;
       });
-      out().detail(indexReadDetail(reads.read, reads.returned));
+      out().detail(indexReadDetail(reads.read, rows.length));
       if (out().json) {
         printJsonLines(rows);
         return;

@@ -65,9 +65,7 @@ export function registerSearch(program: Command, ctx: CliContext): void {
         );
       });
       out.detail(
-        result.plan === 'sender'
-          ? `the index read ${result.examined} items (the sender's index entries and the rows fetched from them)`
-          : indexReadDetail(result.examined, result.returned),
+        indexReadDetail(result.examined, result.rows.length, result.plan === 'sender' ? 'sender' : 'rows'),
       );
       if (out.json) {
         for (const row of result.rows) out.jsonLine(row);

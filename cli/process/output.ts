@@ -200,9 +200,16 @@ export function terminalSafe(text: string): string {
   return text.replace(CONTROL_CHARACTER, '\uFFFD').replace(BIDI_FORMATTING_CHARACTER, '\uFFFD');
 }
 
-/** What `--verbose` says a read of the index went through (list, search): rows read, and returned after filters. */
-export function indexReadDetail(read: number, returned: number): string {
-  return `the index read ${read} rows and returned ${returned} after its filters`;
+/**
+ * What `--verbose` says a read of the index went through (list, search): the items DynamoDB read (what read units
+ * pay for) and the rows printed, what the filters and the limit kept of them. DynamoDB's own count after its filter
+ * expression is neither: a page returns rows the limit or a filter on our side then drops. `sender`: a search that
+ * read one sender's index entries and fetched rows from them.
+ */
+export function indexReadDetail(read: number, printed: number, plan: 'rows' | 'sender' = 'rows'): string {
+  const what =
+    plan === 'sender' ? "items (the sender's index entries and the rows fetched from them)" : 'rows';
+  return `the index read ${read} ${what}; ${printed} printed`;
 }
 
 /**

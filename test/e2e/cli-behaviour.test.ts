@@ -151,15 +151,25 @@ describe('faults, each a process', () => {
     },
   );
 
-  it('list --verbose says how many rows the index read: the rows asked for, nothing for an empty folder', async () => {
+  it('list and search --verbose say how many rows the index read and how many were printed', async () => {
     const run = await cli(['--verbose', 'list', 'alice@example.com', '--limit', '5']);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toContain('the index read 5 rows and returned 5 after its filters');
+    expect(run.stderr).toContain('the index read 5 rows; 5 printed');
     // No Sent folder: the folder is read alone, not the mailbox's 200 rows with a filter.
     const sent = await cli(['--verbose', 'list', 'alice@example.com', '--folder', 'Sent']);
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.stdout).toBe('no messages in alice@example.com Sent match\n');
-    expect(sent.stderr).toContain('the index read 0 rows and returned 0 after its filters');
+    expect(sent.stderr).toContain('the index read 0 rows; 0 printed');
+    // A subject is checked on the rows read (a page of the mailbox's 200, all returned by DynamoDB): one printed.
+    for (const command of [
+      ['list', 'alice@example.com'],
+      ['search', '--mailbox', 'alice@example.com'],
+    ]) {
+      const one = await cli(['--verbose', ...command, '--subject', 'history 19', '--limit', '1']);
+      expect(one.code, one.stderr).toBe(0);
+      expect(one.stdout.trim().split('\n')).toHaveLength(2);
+      expect(one.stderr).toMatch(/the index read \d+ rows; 1 printed/);
+    }
   });
 
   it('list piped into a reader that stops early exits 0 without a word (EPIPE)', async () => {
