@@ -84,6 +84,7 @@ export function createContext(program: Command): CliContext {
     const { startLocalArchive } = await import('./local/archive');
     const archive = await startLocalArchive(configuration, {
       home,
+      notice: (line) => out().notice(`mail-archiver: ${line}`),
       ...(options.forwarding && smarthost ? { forwarding: { smarthost, home } } : {}),
     });
     // Services started for this command stop with it, also on Ctrl-C and SIGTERM. Their ports are free ones.

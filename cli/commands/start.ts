@@ -58,6 +58,7 @@ export function registerStart(program: Command, ctx: CliContext): void {
           ...(options.s3Port !== undefined ? { s3: options.s3Port } : {}),
         },
         log,
+        notice: (line) => output.notice(`mail-archiver: ${line}`),
       });
       const mailbox = Object.keys(configuration.mailboxes)[0] ?? 'alice@example.com';
       output.jsonLine({

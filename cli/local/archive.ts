@@ -138,6 +138,8 @@ export async function startLocalArchive(
     forwarding?: LocalForwarding;
     /** The services run for hours (`npm start`), not for one command: DynamoDB Local's JVM gets its defaults. */
     longRunning?: boolean;
+    /** Told in one line what starting the services takes longer for (an index of the table being built). */
+    notice?: (line: string) => void;
   } = {
     home: archiverHome(),
   },
@@ -191,7 +193,9 @@ export async function startLocalArchive(
   try {
     await Promise.all([
       ensureBucket(archive.clients.s3, LOCAL_BUCKET),
-      ensureIndexTable(archive.clients.dynamodb, LOCAL_TABLE),
+      ensureIndexTable(archive.clients.dynamodb, LOCAL_TABLE, {
+        ...(options.notice ? { notice: options.notice } : {}),
+      }),
     ]);
   } catch (error) {
     destroyClients(archive.clients);

@@ -9,13 +9,39 @@ import {
   PutItemCommand,
   UpdateTableCommand,
 } from '@aws-sdk/client-dynamodb';
-import { type IndexDefinition, indexTableDefinition, itemKeys } from '../../shared/index/schema';
-import { waitUntil } from '../../shared/retry/poll';
+import {
+  GSI_BY_SENDER,
+  type IndexDefinition,
+  indexTableDefinition,
+  itemKeys,
+} from '../../shared/index/schema';
+import { PollTimeoutError, waitUntil } from '../../shared/retry/poll';
+
+/** What the index table's users do while one of its indexes is being built, said with the notice. */
+const WHILE_BUILDING: Record<string, string> = {
+  [GSI_BY_SENDER]: "search --from reads each mailbox's rows",
+};
+
+export interface EnsureIndexTableOptions {
+  /** Told in one line when an index is built from the table's rows (a while on a large table). */
+  notice?: (line: string) => void;
+  /**
+   * How long to wait for an index being built before going on without it, in milliseconds: DynamoDB Local goes on
+   * building it while it runs, and takes up a build cut short when it next starts. Meanwhile the table is locked
+   * while the rows are copied into the index, so by default the start waits for the build (docs/operations.md has
+   * how long one takes). @default 600,000
+   */
+  buildWaitMs?: number;
+}
 
 /** Creates the index table with the same key schema as the CDK stack, if it does not exist yet (with its mailbox
  * registry marked complete); a table made before a global secondary index was added to the schema gets it
- * (DynamoDB Local backfills it, as AWS does). */
-export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
+ * (DynamoDB Local backfills it, as AWS does), and one whose keys or projection changed is made again. */
+export async function ensureIndexTable(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+  options: EnsureIndexTableOptions = {},
+): Promise<void> {
   const { TableNames } = await dynamodb.send(new ListTablesCommand({}));
   const def = indexTableDefinition;
   const attributes = new Map<string, 'S' | 'N'>();
@@ -42,6 +68,20 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
       ...(g.nonKeyAttributes ? { NonKeyAttributes: [...g.nonKeyAttributes] } : {}),
     },
   });
+  /** Whether `indexName` is active within the build wait; past it the build goes on, and so does the caller. */
+  const builtInTime = async (indexName: string) => {
+    try {
+      await waitUntil(active, {
+        intervalMs: 100,
+        timeoutMs: options.buildWaitMs ?? 600_000,
+        what: `index ${indexName} of table ${tableName} to become active`,
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof PollTimeoutError) return false;
+      throw error;
+    }
+  };
   const active = async () => {
     const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
     return (
@@ -52,19 +92,33 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
   if (TableNames?.includes(tableName)) {
     const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
     const present = new Map((Table?.GlobalSecondaryIndexes ?? []).map((g) => [g.IndexName, g]));
+    const rows = Table?.ItemCount === undefined ? '' : ` from its ${Table.ItemCount} items`;
+    const say = (name: string, what: string, why: string) =>
+      options.notice?.(
+        `the local index table's ${name} index ${what}${rows} (${why})${WHILE_BUILDING[name] ? `; until it is ready, ${WHILE_BUILDING[name]}` : ''}`,
+      );
     // One index per UpdateTable call, as DynamoDB allows.
     for (const g of def.globalSecondaryIndexes) {
       const existing = present.get(g.indexName);
-      if (existing && sameIndex(existing, gsiSpec(g))) continue;
+      if (existing && sameIndex(existing, gsiSpec(g))) {
+        // A build cut short when the services last stopped: DynamoDB Local takes it up again by itself.
+        if (existing.IndexStatus === 'ACTIVE') continue;
+        say(g.indexName, 'is still being built', 'its build was cut short when the services last stopped');
+        if (!(await builtInTime(g.indexName))) return;
+        continue;
+      }
       if (existing) {
+        say(g.indexName, 'is being built again', 'its keys changed in this version');
         // Made before its keys or projection changed (bySender, before it was released): DynamoDB changes neither
-        // in place, so the old index goes and the new one is built from the rows, as on AWS over two deploys.
-        await dynamodb.send(
-          new UpdateTableCommand({
-            TableName: tableName,
-            GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: g.indexName } }],
-          }),
-        );
+        // in place, so the old index goes and the new one is built from the rows, as on AWS over two deploys. One
+        // being deleted already (a start cut short) is waited for: a second Delete is refused.
+        if (existing.IndexStatus !== 'DELETING')
+          await dynamodb.send(
+            new UpdateTableCommand({
+              TableName: tableName,
+              GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: g.indexName } }],
+            }),
+          );
         await waitUntil(
           async () => {
             const { Table: now } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
@@ -76,6 +130,8 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
             what: `index ${g.indexName} of table ${tableName} to be deleted`,
           },
         );
+      } else {
+        say(g.indexName, 'is being built', 'it is new in this version');
       }
       await dynamodb.send(
         new UpdateTableCommand({
@@ -84,11 +140,8 @@ export async function ensureIndexTable(dynamodb: DynamoDBClient, tableName: stri
           GlobalSecondaryIndexUpdates: [{ Create: gsiSpec(g) }],
         }),
       );
-      await waitUntil(active, {
-        intervalMs: 100,
-        timeoutMs: 60_000,
-        what: `index ${g.indexName} of table ${tableName} to become active`,
-      });
+      // DynamoDB builds one index at a time: the next ones wait for a later start.
+      if (!(await builtInTime(g.indexName))) return;
     }
     return;
   }

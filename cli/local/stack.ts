@@ -41,6 +41,8 @@ export async function startLocalStack(
     /** Ports of DynamoDB Local and s3rver. @default free ones */
     ports?: { s3?: number; dynamodb?: number };
     log?: (line: string) => void;
+    /** Told in one line what the start takes longer for (an index of the table being built). */
+    notice?: (line: string) => void;
     wrapSender?: LocalForwarding['wrapSender'];
     forwardRetry?: LocalForwarding['retry'];
     gmailRootUrl?: string;
@@ -70,6 +72,7 @@ export async function startLocalStack(
     archive = await startLocalArchive(config, {
       home: options.home,
       longRunning: true,
+      ...(options.notice ? { notice: options.notice } : {}),
       ...(options.ports ? { ports: options.ports } : {}),
       forwarding: {
         smarthost,

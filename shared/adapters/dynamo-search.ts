@@ -110,12 +110,19 @@ export function senderQueryInput(tableName: string, sender: string, query: Searc
  * DynamoDB's answer while a new global secondary index is still being built from the table's items, or while a
  * local table's bySender is still the one made before its keys changed (made again when the local services next
  * start): "Query condition missed key schema element" for the mailbox's condition, and "Filter Expression can only
- * contain non-primary key attributes" for a date range (gsi2sk, the old index's sort key).
+ * contain non-primary key attributes" for a date range (gsi2sk, the old index's sort key). While DynamoDB Local
+ * makes it again, the index is missing ("does not have the specified index"), and a query of it fails with a
+ * server error while it is being deleted or created (InternalServerError, InternalFailure): the rows are read
+ * instead, which gives the same answer if the table is well, and fails in turn if it is not.
  */
 const isIndexUnusable = (error: unknown) =>
   error instanceof Error &&
-  error.name === 'ValidationException' &&
-  /backfill|missed key schema element|can only contain non-primary key attributes/i.test(error.message);
+  ((error.name === 'ValidationException' &&
+    /backfill|missed key schema element|can only contain non-primary key attributes|does not have the specified index/i.test(
+      error.message,
+    )) ||
+    error.name === 'InternalServerError' ||
+    error.name === 'InternalFailure');
 
 export class DynamoDeliverySearch implements DeliverySearch {
   private readonly doc: DynamoDBDocumentClient;
