@@ -7,7 +7,7 @@ import { type FileHandle, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { messageBytes, StoredBytesMismatchError } from '../bundle/raw-reader';
 import type { DeliveryRecord } from '../delivery-log/record';
-import { errorMessage, errorName } from '../errors';
+import { errorMessage, errorName, networkFailure } from '../errors';
 import type { RawMailStore } from '../ports';
 import { writeWhole } from './state';
 
@@ -63,6 +63,9 @@ export async function fetchToTemporaries(
         try {
           return await store.read(location);
         } catch (error) {
+          // S3 not answering says nothing about the object: the run stops (the next resumes), nothing is reported
+          // missing and nothing is queued to try again.
+          if (networkFailure(error)) throw error;
           const name = errorName(error);
           throw new ObjectMissingError(
             `${first.objectKey}${first.versionId ? ` (version ${first.versionId})` : ''} is missing upstream or not readable (${name && name !== 'Error' ? `${name}: ` : ''}${errorMessage(error)})`,
