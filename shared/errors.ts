@@ -57,6 +57,9 @@ export function networkFailure(error: unknown, depth = 0): NetworkFailure | unde
     address?: unknown;
     port?: unknown;
   };
+  // The SDK's HTTP handler names its own connection and idle-socket timeouts TimeoutError, with no code.
+  if ((error as { name?: unknown }).name === 'TimeoutError' && e.code === undefined)
+    return { code: 'ETIMEDOUT' };
   if (typeof e.code === 'string' && NETWORK_FAILURE_CODES.has(e.code) && e.path === undefined) {
     const name = typeof e.hostname === 'string' ? e.hostname : typeof e.address === 'string' ? e.address : '';
     const host = name && e.port !== undefined ? `${name}:${e.port}` : name;

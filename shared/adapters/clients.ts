@@ -33,6 +33,18 @@ const LOCAL_REGION = 'us-east-1';
  */
 const LOCAL_S3_OPTIONS = { cacheMiddleware: true } as const;
 
+/**
+ * Every S3 client gives up on a connection not made in 10 s and on a socket silent for 60 s (an idle timeout: a
+ * long download that keeps receiving bytes is not cut). The SDK sets neither by default, so an S3 that accepts a
+ * connection and never answers (a stopped server, a connection dead behind NAT after a laptop's sleep) held a sync
+ * forever, and with it the replica's lock; now the request fails as timed out, the SDK retries it, and the command
+ * says S3 is not answering. MAIL_ARCHIVER_S3_IDLE_TIMEOUT_MS overrides the 60 s (milliseconds; a slow link).
+ */
+function s3RequestHandler(): { connectionTimeout: number; socketTimeout: number } {
+  const idle = Number(process.env.MAIL_ARCHIVER_S3_IDLE_TIMEOUT_MS);
+  return { connectionTimeout: 10_000, socketTimeout: Number.isFinite(idle) && idle > 0 ? idle : 60_000 };
+}
+
 export function createClients(local?: LocalEndpoints, region?: string): AwsClients {
   if (!local) {
     return {
@@ -55,9 +67,10 @@ export function createS3Client(
   local?: Pick<LocalEndpoints, 's3' | 'credentials'>,
   region?: string,
 ): S3Client {
-  if (!local) return new S3Client(region ? { region } : {});
+  if (!local) return new S3Client({ ...(region ? { region } : {}), requestHandler: s3RequestHandler() });
   return new S3Client({
     ...LOCAL_S3_OPTIONS,
+    requestHandler: s3RequestHandler(),
     region: LOCAL_REGION,
     endpoint: local.s3,
     forcePathStyle: true,
