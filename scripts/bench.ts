@@ -588,6 +588,11 @@ async function runScaleSection(work: string, messages: Buffer[]) {
 
 async function main() {
   mkdirSync(OUT, { recursive: true });
+  // The system tools the sections run (DynamoDB Local's Java, Dovecot for restore and serve, rclone for sync's
+  // baseline), installed by the project's own script as the tests' are: a fresh machine runs the whole bench.
+  execFileSync('bash', [join(ROOT, 'scripts/install-system-deps.sh'), 'java', 'dovecot', 'rclone'], {
+    stdio: 'inherit',
+  });
   const files = spamAssassinFiles();
   if (files.length === 0)
     throw new Error(

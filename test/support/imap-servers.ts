@@ -122,6 +122,9 @@ DAEMON {
     {
       env: { ...process.env, LD_LIBRARY_PATH: libraryPath(home) },
       stdio: ['ignore', 'ignore', 'pipe'],
+      // Its own process group: at shutdown the master sends SIGTERM to its group (master.c begin_shutdown,
+      // kill(0, SIGTERM)) as the service user, which would stop every Dovecot the test run has started.
+      detached: true,
     },
   );
   return ready('Cyrus IMAP 3.6', child, port, 'alice');
