@@ -36,27 +36,35 @@ const LOCAL_S3_OPTIONS = { cacheMiddleware: true } as const;
 export function createClients(local?: LocalEndpoints, region?: string): AwsClients {
   if (!local) {
     return {
-      s3: new S3Client(region ? { region } : {}),
+      s3: createS3Client(undefined, region),
       dynamodb: new DynamoDBClient(region ? { region } : {}),
     };
   }
-  const localCredentials = local.credentials ?? legacyLocalCredentials;
   return {
-    s3: new S3Client({
-      ...LOCAL_S3_OPTIONS,
-      region: LOCAL_REGION,
-      endpoint: local.s3,
-      forcePathStyle: true,
-      credentials: localCredentials,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    }),
+    s3: createS3Client(local),
     dynamodb: new DynamoDBClient({
       region: LOCAL_REGION,
       endpoint: local.dynamodb,
-      credentials: localCredentials,
+      credentials: local.credentials ?? legacyLocalCredentials,
     }),
   };
+}
+
+/** The S3 client alone (a command that reads only the bucket: sync), with the same settings as createClients'. */
+export function createS3Client(
+  local?: Pick<LocalEndpoints, 's3' | 'credentials'>,
+  region?: string,
+): S3Client {
+  if (!local) return new S3Client(region ? { region } : {});
+  return new S3Client({
+    ...LOCAL_S3_OPTIONS,
+    region: LOCAL_REGION,
+    endpoint: local.s3,
+    forcePathStyle: true,
+    credentials: local.credentials ?? legacyLocalCredentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }
 
 /** Closes the clients' sockets, so that a process that is done with them can exit. */

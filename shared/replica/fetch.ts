@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { messageBytes, StoredBytesMismatchError } from '../bundle/raw-reader';
 import type { DeliveryRecord } from '../delivery-log/record';
-import { errorMessage, errorName } from '../errors';
+import { errorMessage, errorName, networkFailure } from '../errors';
 import type { RawMailStore } from '../ports';
 import { writeWhole } from './state';
 
@@ -110,6 +110,9 @@ async function writeTemporaries(
       try {
         return await store.read(location);
       } catch (error) {
+        // S3 not answering says nothing about the object: the run stops (the next resumes), nothing is reported
+        // missing and nothing is queued to try again.
+        if (networkFailure(error)) throw error;
         const name = errorName(error);
         throw new ObjectMissingError(
           `${first.objectKey}${first.versionId ? ` (version ${first.versionId})` : ''} is missing upstream or not readable (${name && name !== 'Error' ? `${name}: ` : ''}${errorMessage(error)})`,

@@ -13,32 +13,31 @@
 // It never destroys: nothing upstream is deleted through it, a message gone upstream stays in the replica, a
 // record whose object cannot be read or whose bytes do not match is reported and tried again on the next run,
 // and a UID that the replica already holds under another file stops the run (it never renumbers).
-import { mkdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DirectoryWriteOnceStore } from '../adapters/dir-write-once-store';
 import { takeLock } from '../adapters/pid-lock';
 import { bundleFolderPath } from '../bundle/layout';
-import { advanceCursor, LOG_START } from '../delivery-log/layout';
+import { advanceCursor } from '../delivery-log/layout';
 import type { DeliveryLog } from '../delivery-log/log';
 import type { DeliveryRecord } from '../delivery-log/record';
-import { errorMessage, errorName } from '../errors';
+import { errorMessage, errorName, networkFailure } from '../errors';
 import type { RawMailStore, WriteOnceStore } from '../ports';
 import { sealedLogCursor } from '../transparency/leaf';
 import { type MirrorResult, mirrorLog } from '../transparency/replica-log';
-import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
+import { ReplicaProgressError } from './errors';
 import { type FetchSlots, type FetchTarget, fetchAll, fetchSlots, ObjectMissingError } from './fetch';
 import { writeDueMailboxFiles } from './mailbox-files';
 import { MailboxIndex } from './mailbox-index';
 import { type PipelineStep, StepPipeline } from './pipeline';
 import { type MailboxPlan, MailboxState, planMailbox } from './plan';
-import { newReport, type SyncProblem, type SyncReport } from './report';
+import { newReport, type SyncNotice, type SyncProblem, type SyncReport } from './report';
 import { applyLeaves, readsNothingYet } from './sealed';
+import { loadProgress, type StartContext, startOverDamaged } from './start-over';
 import {
   checkReplicaDirectory,
-  newProgress,
   type ReplicaProgress,
   type ReplicaRun,
-  readProgress,
   replicaPaths,
   writeProgress,
 } from './state';
@@ -68,6 +67,15 @@ export interface SyncOptions {
   onProgress?: (progress: { done: number; seen: number; bytes: number }) => void;
   /** Called with each problem as it is found (they are in the report too). */
   onProblem?: (problem: SyncProblem) => void;
+  /** Called with what the run repaired itself (a damaged progress file rebuilt), as it is found. */
+  onNotice?: (notice: SyncNotice) => void;
+  /**
+   * Check every message file of the replica against its record and download again what is missing or changed
+   * (edited by hand, a bad disk): the progress and the journals are kept aside and rebuilt from the tree and the
+   * log, as for a damaged progress file. Reads every record again (from the transparency log's entry bundles when
+   * sealed) and hashes every file.
+   */
+  repair?: boolean;
 }
 
 /**
@@ -124,21 +132,34 @@ class SyncRun {
     this.options.onProblem?.(problem);
   }
 
+  private notice(notice: SyncNotice) {
+    this.report.notices.push(notice);
+    this.options.onNotice?.(notice);
+  }
+
   async run(): Promise<SyncReport> {
-    this.progress = await this.loadProgress();
+    const start: StartContext = {
+      dir: this.options.dir,
+      paths: this.paths,
+      source: { target: this.source.target, bucket: this.source.log.bucket },
+      selection: this.selection,
+      now: this.now,
+      onDamaged: (error, aside) =>
+        this.notice({
+          kind: 'progress-rebuilt',
+          message: `${error.message}: kept in ${aside}; the progress is rebuilt from the tree and the log`,
+        }),
+    };
+    this.progress = await loadProgress(start, this.options.repair ?? false);
     try {
       await this.applyLog();
     } catch (error) {
       // A journal is read when the run first writes to its mailbox: one found damaged then is set aside with the
       // progress, and the replica rebuilt from the tree and the log (what is in place is kept, not fetched again).
       if (!(error instanceof ReplicaProgressError)) throw error;
-      await this.setAside(error);
+      this.progress = await startOverDamaged(start, error, this.progress);
       this.mailboxes.clear();
       this.filesDue.clear();
-      this.progress = newProgress(
-        { target: this.source.target, bucket: this.source.log.bucket },
-        this.selection,
-      );
       await this.applyLog();
     }
     await this.copyLog();
@@ -252,6 +273,8 @@ class SyncRun {
         this.report.transparency = result;
       return result;
     } catch (error) {
+      // S3 not answering is the run's failure, not the log's: thrown, as every other read of the run would be.
+      if (networkFailure(error)) throw error;
       this.logCopyFailed = true;
       const denied = /AccessDenied|Forbidden|403/.test(`${errorName(error)} ${errorMessage(error)}`);
       this.problem({
@@ -262,47 +285,6 @@ class SyncRun {
       });
       return undefined;
     }
-  }
-
-  /**
-   * progress.json, checked against this run; a damaged one is kept aside and the replica rebuilt from the log. The
-   * journals are read when the run first writes to their mailbox (a run with nothing new reads none).
-   */
-  private async loadProgress(): Promise<ReplicaProgress> {
-    const bucket = this.source.log.bucket;
-    let progress: ReplicaProgress | undefined;
-    try {
-      progress = await readProgress(this.paths.progress);
-    } catch (error) {
-      if (!(error instanceof ReplicaProgressError)) throw error;
-      await this.setAside(error);
-      progress = undefined;
-    }
-    if (progress && progress.source.bucket !== bucket)
-      throw new ReplicaDirectoryError(
-        `${this.options.dir} is a replica of the bucket ${progress.source.bucket}, not of ${bucket}: name another directory`,
-      );
-    if (!progress) return newProgress({ target: this.source.target, bucket }, this.selection);
-    if (JSON.stringify(progress.mailboxes) !== JSON.stringify(this.selection)) {
-      // Another choice of mailboxes: the log is read again from its start (what is in place is not fetched again).
-      progress.cursor = LOG_START;
-      progress.mailboxes = this.selection;
-    }
-    return progress;
-  }
-
-  /** Keeps the damaged progress files aside (renamed, never removed) and starts the log from its beginning. */
-  private async setAside(error: ReplicaProgressError): Promise<void> {
-    const stamp = this.now().toISOString().replace(/[:.]/g, '-');
-    const aside = join(this.paths.state, `damaged-${stamp}`);
-    await mkdir(aside, { recursive: true, mode: 0o700 });
-    await rename(this.paths.progress, join(aside, 'progress.json')).catch(() => undefined);
-    await rename(this.paths.journals, join(aside, 'mailboxes')).catch(() => undefined);
-    await mkdir(this.paths.journals, { recursive: true, mode: 0o700 });
-    this.problem({
-      kind: 'progress-rebuilt',
-      message: `${error.message}: kept in ${aside}; the progress is rebuilt from the tree and the log`,
-    });
   }
 
   /** The mailbox's state in this run: its index, read from its journal the first time. */
