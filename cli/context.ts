@@ -11,8 +11,9 @@ import { archiverHome, readRunningStack } from './local/running-stack';
 import { addCleanup } from './process/interrupt';
 import { UserError } from './process/output';
 import { out } from './program';
-import type { Archive, WithArchive } from './target/archive';
+import type { Archive, WithArchive, WithArchiveObjects } from './target/archive';
 import type { TargetOperations } from './target/operations';
+import { describeS3Place } from './target/s3-place';
 
 export interface GlobalOptions {
   config?: string;
@@ -24,6 +25,11 @@ export interface CliContext {
   globals(): GlobalOptions & { configuration: ArchiverConfig };
   /** Runs `fn` against the archive: a running `npm start`, local services started for this command, or AWS. */
   withArchive: WithArchive;
+  /**
+   * Runs `fn` against the archive's bucket alone (a command that reads only S3): a running `npm start`'s S3, an S3
+   * server started for this command (no DynamoDB Local), or AWS.
+   */
+  withArchiveObjects: WithArchiveObjects;
   /** What `redrive` and `seal` do on the target --target names (cli/target/operations.ts), loaded on first use. */
   operations(): Promise<TargetOperations>;
 }
@@ -106,11 +112,45 @@ export function createContext(program: Command): CliContext {
     }
   }
 
+  const withArchiveObjects: WithArchiveObjects = async (fn) => {
+    const { target, configuration } = globals();
+    if (target === 'aws') {
+      const { connectAws } = await import('./target/aws');
+      const archive = await connectAws(configuration);
+      try {
+        const region = await archive.clients.s3.config.region().catch(() => undefined);
+        const s3Place = { kind: 'aws' as const, bucket: archive.bucket, ...(region ? { region } : {}) };
+        return await fn({ ...archive, s3Place }, configuration);
+      } finally {
+        await archive.close();
+      }
+    }
+    const home = archiverHome();
+    const startedAt = performance.now();
+    const { startLocalObjects } = await import('./local/archive');
+    const objects = await startLocalObjects(configuration, { home });
+    // Started for this command: stopped with it, also on Ctrl-C and SIGTERM.
+    const close = addCleanup(() => objects.close());
+    if (!objects.shared)
+      out().notice(
+        `mail-archiver: no local stack running: started S3 for this command in ${((performance.now() - startedAt) / 1000).toFixed(1)} s`,
+      );
+    out().detail(
+      `${objects.shared ? 'using the running stack' : 'started for this command'}: ${describeS3Place(objects.s3Place)}`,
+    );
+    try {
+      return await fn(objects, configuration);
+    } finally {
+      close();
+      await objects.close();
+    }
+  };
+
   async function operations(): Promise<TargetOperations> {
     const { target, configuration } = globals();
     if (target === 'aws') return (await import('./target/aws-operations')).awsOperations(configuration);
     return (await import('./local/operations')).localOperations(withArchive);
   }
 
-  return { globals, withArchive, operations };
+  return { globals, withArchive, withArchiveObjects, operations };
 }

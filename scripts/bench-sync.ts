@@ -12,7 +12,10 @@
 // holds in a real archive, not all 6,000 objects written in the last minutes.
 // The transparency log is sealed after the 1,000 and after the 6,000 (the stack seals every night): a first sync
 // takes what is sealed from its entry bundles (256 records a read) and the rest from the delivery log.
-// BENCH_SYNC_SMALL and BENCH_SYNC_LARGE (default 1000 and 6000) set the two sizes.
+// BENCH_SYNC_SMALL and BENCH_SYNC_LARGE (default 1000 and 6000) set the two sizes. Through the proxy, the requests
+// waiting for their answer are counted over time for each tool (its effective concurrency). BENCH_SYNC_COMPARE=DIR
+// (another checkout of the project, with its node_modules) runs that checkout's first sync too, with and without
+// the delay, on the same archive in the same run: a before/after pair at the same load.
 // - Peak RSS of a first sync of one mailbox of 5,000 and of 50,000 messages, and of a sync with nothing new after
 //   it (target: within 1.5x, issue 29's scale rule), from an archive on local disk (the raw store and logs as files:
 //   built in minutes, where 50,000 through s3rver would take an hour), sealed: what grows with the mailbox is the
@@ -39,7 +42,7 @@ import { deliveryLogSource } from '../shared/transparency/leaf';
 import { KeyFileSigner } from '../shared/transparency/note';
 import { seal } from '../shared/transparency/seal';
 import { nthCorpusCopy } from '../test/support/spam-assassin';
-import { startLatencyProxy } from './bench/latency-proxy';
+import { type InFlight, startLatencyProxy } from './bench/latency-proxy';
 import type { BenchRow } from './bench/row';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -54,6 +57,8 @@ const [MAILBOX_SMALL = 5_000, MAILBOX_LARGE = 50_000] = (process.env.BENCH_SYNC_
   .split(',')
   .map(Number);
 const BENCH_CREDENTIALS = { accessKeyId: 'BENCHSYNC', secretAccessKey: 'bench-sync-secret' };
+/** Another checkout whose first sync runs beside this one's (BENCH_SYNC_COMPARE). */
+const COMPARE = process.env.BENCH_SYNC_COMPARE ? resolve(process.env.BENCH_SYNC_COMPARE) : undefined;
 
 interface ChildRun {
   seconds: number;
@@ -147,6 +152,10 @@ export async function syncBench(
     const idleLarge = await sync(join(work, 'replica-6000'));
     // rclone copies the same raw objects the first sync read (before the 100 new are delivered).
     const rclone = await rcloneSync(endpoints, join(work, 'rclone-6000'));
+    // The other checkout's first sync of the same archive, right after this one's.
+    const compared = COMPARE
+      ? await syncChild(JSON.stringify(endpoints), join(work, 'replica-6000-compare'), false, false, COMPARE)
+      : undefined;
     // The same two first syncs where each S3 request waits LATENCY_MS for its answer, as over the Internet.
     const overLink =
       rclone && LATENCY_MS > 0 ? await throughLatency(s3.endpoint, endpoints, work) : undefined;
@@ -166,8 +175,15 @@ export async function syncBench(
         met: ours >= theirs,
       });
       rows.push({ metric: 'first sync / rclone sync', value: ours / theirs, unit: 'x' });
+      if (compared)
+        rows.push({
+          metric: `first sync, ${LARGE.toLocaleString('en')} deliveries, the code of ${COMPARE}`,
+          value: LARGE / compared.seconds,
+          unit: 'msg/s',
+          baseline: { name: 'this code, same run', value: ours },
+        });
       if (overLink) {
-        const [slow, slowRclone] = overLink;
+        const { ours: slow, theirs: slowRclone, compare: slowCompare, inFlight } = overLink;
         rows.push({
           metric: `first sync, ${LARGE.toLocaleString('en')} deliveries, every S3 request ${LATENCY_MS} ms slower (a link to S3, not this machine's cores, sets the pace)`,
           value: LARGE / slow.seconds,
@@ -182,6 +198,29 @@ export async function syncBench(
           value: LARGE / slow.seconds / (slowRclone.objects / slowRclone.seconds),
           unit: 'x',
         });
+        if (slowCompare)
+          rows.push({
+            metric: `first sync, ${LARGE.toLocaleString('en')} deliveries, ${LATENCY_MS} ms a request, the code of ${COMPARE}`,
+            value: LARGE / slowCompare.seconds,
+            unit: 'msg/s',
+            baseline: { name: 'this code, same run', value: LARGE / slow.seconds },
+          });
+        // Over the tool's own time: a sync child's start (loading its code) is in the proxy's period, not in its run.
+        const describeInFlight = (name: string, run: { seconds: number }, gauge: InFlight) => {
+          const outside = Math.max(0, gauge.seconds - run.seconds);
+          const at = gauge.secondsAt.map((s, k) => (k === 0 ? Math.max(0, s - outside) : s));
+          const mean = at.reduce((sum, s, k) => sum + s * k, 0) / run.seconds;
+          return `${name} ${run.seconds.toFixed(1)} s, ${gauge.requests} requests, ${mean.toFixed(2)} in flight on average (seconds at 0, 1, 2, ... in flight: ${at.map((x) => x.toFixed(1)).join(', ')})`;
+        };
+        notes.push(
+          `Sync through a proxy adding ${LATENCY_MS} ms to every S3 request, the requests waiting for their answer counted by the proxy: ${[
+            describeInFlight('sync', slow, inFlight.ours),
+            describeInFlight('rclone', slowRclone, inFlight.theirs),
+            ...(slowCompare && inFlight.compare
+              ? [describeInFlight(`sync of ${COMPARE}`, slowCompare, inFlight.compare)]
+              : []),
+          ].join('; ')}.`,
+        );
       }
       rows.push({
         metric: `first sync, ${LARGE.toLocaleString('en')} deliveries, the delivery log read whole (no transparency log)`,
@@ -260,10 +299,28 @@ async function throughLatency(
 ) {
   const proxy = await startLatencyProxy(upstream, LATENCY_MS);
   try {
-    const delayed = { ...endpoints, s3: proxy.endpoint };
-    const ours = await syncChild(JSON.stringify(delayed), join(work, 'replica-6000-latency'));
-    const theirs = await rcloneSync(delayed, join(work, 'rclone-6000-latency'));
-    return theirs ? ([ours, theirs] as const) : undefined;
+    const delayed = JSON.stringify({ ...endpoints, s3: proxy.endpoint });
+    const measured = async <T>(run: () => Promise<T>) => {
+      proxy.inFlight.reset();
+      const result = await run();
+      return { result, inFlight: proxy.inFlight.read() };
+    };
+    const compare = COMPARE
+      ? await measured(() =>
+          syncChild(delayed, join(work, 'replica-6000-latency-compare'), false, false, COMPARE),
+        )
+      : undefined;
+    const ours = await measured(() => syncChild(delayed, join(work, 'replica-6000-latency')));
+    const theirs = await measured(() =>
+      rcloneSync({ ...endpoints, s3: proxy.endpoint }, join(work, 'rclone-6000-latency')),
+    );
+    if (!theirs.result) return undefined;
+    return {
+      ours: ours.result,
+      theirs: theirs.result,
+      compare: compare?.result,
+      inFlight: { ours: ours.inFlight, theirs: theirs.inFlight, compare: compare?.inFlight },
+    };
   } finally {
     await proxy.stop();
   }
@@ -274,7 +331,13 @@ async function throughLatency(
  * endpoints as JSON, or `{"files": ROOT}`), asynchronously: s3rver runs in this process, and a synchronous wait
  * would stop it answering the child. Throws when the sync reported a problem.
  */
-async function syncChild(source: string, dir: string, profile = false, logOnly = false): Promise<ChildRun> {
+async function syncChild(
+  source: string,
+  dir: string,
+  profile = false,
+  logOnly = false,
+  root = ROOT,
+): Promise<ChildRun> {
   const server = process.cpuUsage();
   // BENCH_SYNC_CPU_PROF=DIR: a CPU profile of the first sync of the large archive (node --cpu-prof).
   const cpuProf = profile && process.env.BENCH_SYNC_CPU_PROF;
@@ -284,14 +347,14 @@ async function syncChild(source: string, dir: string, profile = false, logOnly =
       ...(cpuProf ? ['--cpu-prof', '--cpu-prof-dir', cpuProf] : []),
       '--import',
       'tsx',
-      join(ROOT, 'scripts/bench/sync-child.ts'),
+      join(root, 'scripts/bench/sync-child.ts'),
       source,
       dir,
       String(CONCURRENCY),
       ...(logOnly ? ['log-only'] : []),
     ],
     // The thread pool cli/bin.js gives the CLI (the child runs the sync's code without the bin).
-    { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, UV_THREADPOOL_SIZE: '16' } },
+    { cwd: root, encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, UV_THREADPOOL_SIZE: '16' } },
   );
   const used = process.cpuUsage(server);
   const run = {

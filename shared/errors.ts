@@ -16,3 +16,62 @@ export function asError(error: unknown): Error {
 export function errorName(error: unknown): string | undefined {
   return error instanceof Error ? error.name : undefined;
 }
+
+/**
+ * The socket failures of Node's `net`, `dns` and `http` (a server that refuses or drops connections, a name that
+ * does not resolve, a network down or too slow): the service is not answering, which says nothing about what it
+ * holds. Errors of the file system carry the same codes on a network mount, with a `path`: those are not these.
+ */
+const NETWORK_FAILURE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
+
+/** A network failure found in `error` or its causes: its code and, when it names one, the host it concerned. */
+export interface NetworkFailure {
+  /** `ECONNREFUSED`, `ENOTFOUND`, ... */
+  code: string;
+  /** The host name (`ENOTFOUND`) or address (`ECONNREFUSED`), with the port when the error has one. */
+  host?: string;
+}
+
+/**
+ * The network failure `error` stands for (looked for in it, its `cause`s and an AggregateError's errors, as Node
+ * reports a connection tried on both loopback addresses); undefined when it is another kind of error.
+ */
+export function networkFailure(error: unknown, depth = 0): NetworkFailure | undefined {
+  if (depth > 8 || typeof error !== 'object' || error === null) return undefined;
+  const e = error as {
+    code?: unknown;
+    path?: unknown;
+    hostname?: unknown;
+    address?: unknown;
+    port?: unknown;
+  };
+  // The SDK's HTTP handler names its own connection and idle-socket timeouts TimeoutError, with no code.
+  if ((error as { name?: unknown }).name === 'TimeoutError' && e.code === undefined)
+    return { code: 'ETIMEDOUT' };
+  if (typeof e.code === 'string' && NETWORK_FAILURE_CODES.has(e.code) && e.path === undefined) {
+    const name = typeof e.hostname === 'string' ? e.hostname : typeof e.address === 'string' ? e.address : '';
+    const host = name && e.port !== undefined ? `${name}:${e.port}` : name;
+    return { code: e.code, ...(host ? { host } : {}) };
+  }
+  const inner = [
+    ...(error instanceof AggregateError ? error.errors : []),
+    ...((error as { cause?: unknown }).cause !== undefined ? [(error as { cause?: unknown }).cause] : []),
+  ];
+  for (const cause of inner) {
+    const found = networkFailure(cause, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}

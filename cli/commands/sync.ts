@@ -25,6 +25,7 @@ import { cronLine, systemdUserSessionReachable, timerFiles, timerKindFor } from 
 import { watchEvery } from '../process/watch';
 import { out } from '../program';
 import { assertKnownMailbox } from '../target/mailboxes';
+import { s3NotAnswering } from '../target/s3-place';
 
 interface SyncOptions {
   mailbox: string[];
@@ -34,6 +35,7 @@ interface SyncOptions {
   ping?: string;
   installTimer?: boolean;
   every?: number;
+  repair?: boolean;
 }
 
 /** How often an installed timer syncs unless --every says otherwise: 15 minutes. */
@@ -62,6 +64,10 @@ export function registerSync(program: Command, ctx: CliContext): void {
       'sync nothing now: write a systemd user timer (Linux) or a launchd agent (macOS) that runs this sync --once every --every, and print how to turn it on and remove it',
     )
     .option('--every <interval>', 'with --install-timer: how often (1m at least)', parseInterval)
+    .option(
+      '--repair',
+      'also hash every message file of the replica against its record and download again what is missing or changed (a file edited by hand, a bad disk)',
+    )
     .action(async (dir: string, options: SyncOptions) => {
       if (options.once && options.watch)
         throw new UserError('--once and --watch exclude each other', { exitCode: ExitCode.usage });
@@ -69,6 +75,11 @@ export function registerSync(program: Command, ctx: CliContext): void {
         throw new UserError('--every goes with --install-timer (a sync that stays running takes --watch)', {
           exitCode: ExitCode.usage,
         });
+      if (options.repair && (options.watch || options.installTimer))
+        throw new UserError(
+          `--repair checks the replica once: leave out ${options.watch ? '--watch' : '--install-timer'}`,
+          { exitCode: ExitCode.usage },
+        );
       const { target, config, configuration } = ctx.globals();
       const mailboxes = options.mailbox.map(normaliseMailbox);
       for (const mailbox of mailboxes) await assertSyncableMailbox(mailbox, configuration, dir);
@@ -81,16 +92,28 @@ export function registerSync(program: Command, ctx: CliContext): void {
         return;
       }
       // Each run connects anew (a watch's too): a local stack restarted meanwhile listens on other ports, and a
-      // watch that kept the first run's endpoints would fail on every run after it.
+      // watch that kept the first run's endpoints would fail on every run after it. Sync reads only the bucket:
+      // without a running stack, a run starts an S3 server alone, never DynamoDB Local's JVM.
       const once = () =>
-        ctx.withArchive(async (archive) => {
+        ctx.withArchiveObjects(async (objects) => {
           const source = {
-            log: archive.deliveryLog,
-            store: archive.store,
+            log: objects.deliveryLog,
+            store: objects.store,
             target,
-            transparency: archive.transparency,
+            transparency: objects.transparency,
           };
-          const report = await runOnce(source, dir, mailboxes, options);
+          let report: SyncReport;
+          try {
+            report = await runOnce(source, dir, mailboxes, options);
+          } catch (error) {
+            throw (
+              s3NotAnswering(
+                error,
+                objects.s3Place,
+                'the replica keeps what it has, and the next sync resumes',
+              ) ?? error
+            );
+          }
           // status and doctor find this replica through the archiver's home (shared/replica/registry.ts).
           await recordReplica(archiverHome(), target, dir).catch((error) =>
             out().warn(`could not record ${dir} for status and doctor: ${errorMessage(error)}`),
@@ -221,6 +244,7 @@ async function runOnce(
       dir,
       mailboxes,
       concurrency: options.concurrency,
+      repair: options.repair ?? false,
       onProgress: ({ done, seen, bytes }) => {
         if (!bar) return;
         const seconds = (Date.now() - started) / 1000;
@@ -231,6 +255,7 @@ async function runOnce(
         });
       },
       onProblem: (problem) => output.warn(problem.message),
+      onNotice: (notice) => output.warn(notice.message),
     });
   } catch (error) {
     bar?.stop();
@@ -242,6 +267,10 @@ async function runOnce(
   output.result(
     `${report.ok ? 'synced' : 'synced with problems'} ${dir}: ${report.added} new message${report.added === 1 ? '' : 's'} (${humanBytes(report.bytes)}) in ${seconds} s${report.present ? `, ${report.present} already there` : ''}${report.problems.length ? `, ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} (above)` : ''}${report.pending ? `, ${report.pending} to try again` : ''}`,
   );
+  if (options.repair)
+    output.info(
+      `  --repair: every message file checked against its record: ${report.present} as recorded, ${report.added} downloaded (missing, changed or new)`,
+    );
   if (report.leaves)
     output.info(
       `  ${report.leaves} records read from the transparency log's entry bundles (up to its latest seal), the rest from the delivery log`,

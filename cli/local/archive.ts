@@ -8,6 +8,7 @@ import type { IngestHandler, IngestHandlerDeps } from '../../lambdas/ingest/hand
 import {
   type AwsClients,
   createClients,
+  createS3Client,
   destroyClients,
   type LocalEndpoints,
 } from '../../shared/adapters/clients';
@@ -18,7 +19,7 @@ import type { Verdicts } from '../../shared/receiving/routing';
 import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import { storeLikeSes } from '../../shared/receiving/ses-receive';
 import { rootCause } from '../process/describe-error';
-import { type Archive, archiveStorage } from '../target/archive';
+import { type Archive, type ArchiveObjects, archiveObjects, archiveStorage } from '../target/archive';
 import { holdPrivateUmask, localCredentials, makeDataHomePrivate } from './privacy';
 import { archiverHome, readRunningStack } from './running-stack';
 
@@ -213,6 +214,61 @@ export async function startLocalArchive(
       await Promise.all([dynamo.stop(), s3.stop()]);
       releaseUmask();
     },
+  };
+}
+
+/**
+ * The archive's bucket alone, for a command that reads only S3 (sync): the running `npm start`'s S3, else an S3
+ * server started over the data directory for this call (no DynamoDB Local: its JVM is the slow part of starting
+ * the local services). `close()` stops only what this call started.
+ */
+export async function startLocalObjects(
+  config: ArchiverConfig,
+  options: { home: string },
+): Promise<ArchiveObjects & { shared: boolean; close(): Promise<void> }> {
+  const running = readRunningStack(options.home);
+  if (running) {
+    const s3 = createS3Client(running.endpoints);
+    return {
+      ...archiveObjects(s3, LOCAL_BUCKET, config),
+      s3Place: { kind: 'local-stack', endpoint: running.endpoints.s3 },
+      shared: true,
+      async close() {
+        s3.destroy();
+      },
+    };
+  }
+  makeDataHomePrivate(options.home);
+  const releaseUmask = holdPrivateUmask();
+  const credentials = localCredentials(options.home);
+  const { ensureBucket, startS3Local } = await import('./services');
+  let server: Awaited<ReturnType<typeof startS3Local>>;
+  try {
+    server = await startS3Local({ dataDir: join(options.home, 's3'), credentials });
+  } catch (error) {
+    releaseUmask();
+    throw error;
+  }
+  const s3 = createS3Client({ s3: server.endpoint, credentials });
+  // Once, whoever asks first: the command's end or a Ctrl-C's clean-up.
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      s3.destroy();
+      await server.stop();
+      releaseUmask();
+    })());
+  try {
+    await ensureBucket(s3, LOCAL_BUCKET);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return {
+    ...archiveObjects(s3, LOCAL_BUCKET, config),
+    s3Place: { kind: 'started', endpoint: server.endpoint },
+    shared: false,
+    close,
   };
 }
 

@@ -1,6 +1,7 @@
 // An archive as every command sees it, local or deployed: its storage (raw mail in S3, the index in DynamoDB, the
 // delivery log) and how mail is delivered into it. cli/local/archive.ts opens the local one, cli/target/aws.ts the
 // deployed one.
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { ForwardHandlerDeps } from '../../lambdas/forward/handler';
 import type { AwsClients, LocalEndpoints } from '../../shared/adapters/clients';
 import { DynamoMailIndex } from '../../shared/adapters/dynamo-index';
@@ -58,31 +59,60 @@ export type WithArchive = <T>(
   options?: { forwarding?: boolean },
 ) => Promise<T>;
 
+/** Where an archive's S3 is, in the user's terms: what a message says when it does not answer. */
+export type S3Place =
+  /** The S3 server of a running `npm start`. */
+  | { kind: 'local-stack'; endpoint: string }
+  /** An S3 server started for this command (no local stack running). */
+  | { kind: 'started'; endpoint: string }
+  /** The deployed stack's bucket. */
+  | { kind: 'aws'; bucket: string; region?: string };
+
 /**
- * The storage side of an archive: its clients, the raw store and the index, wherever they run. With `config`,
- * what is written under the locked prefixes (the transparency log's files included) is locked as its lock says
- * (shared/retention), and `locker` locks what ingest reads.
+ * What a command that reads only the archive's bucket works on (sync reads the delivery log, the transparency log
+ * and raw objects): no index, so locally no DynamoDB Local is started for it.
  */
+export type ArchiveObjects = Pick<Archive, 'store' | 'deliveryLog' | 'transparency' | 'bucket'> & {
+  s3Place: S3Place;
+};
+
+/** Runs `fn` against the archive's bucket alone: a running `npm start`'s S3, an S3 server started for it, or AWS. */
+export type WithArchiveObjects = <T>(
+  fn: (objects: ArchiveObjects, config: ArchiverConfig) => Promise<T>,
+) => Promise<T>;
+
+/**
+ * The objects side of an archive (its bucket: the raw store, the delivery log, the transparency log). With
+ * `config`, what is written under the locked prefixes (the transparency log's files included) is locked as its
+ * lock says (shared/retention), and `locker` locks what ingest reads.
+ */
+export function archiveObjects(s3: S3Client, bucket: string, config?: Pick<ArchiverConfig, 'archive'>) {
+  const locker = config ? archiveLocker(config, new S3ObjectLocks(s3)) : undefined;
+  const sesStore = new S3RawMailStore(s3);
+  const store = lockingStore(sesStore, locker);
+  return {
+    store,
+    sesStore,
+    ...(locker ? { locker } : {}),
+    deliveryLog: new DeliveryLog(store, bucket),
+    transparency: new S3WriteOnceStore(s3, bucket, TRANSPARENCY_PREFIX, locker),
+    bucket,
+  };
+}
+
+/** The storage side of an archive: its clients, its bucket's objects (archiveObjects) and the index. */
 export function archiveStorage(
   clients: AwsClients,
   bucket: string,
   tableName: string,
   config?: Pick<ArchiverConfig, 'archive'>,
 ) {
-  const locker = config ? archiveLocker(config, new S3ObjectLocks(clients.s3)) : undefined;
-  const sesStore = new S3RawMailStore(clients.s3);
-  const store = lockingStore(sesStore, locker);
-  const transparency = new S3WriteOnceStore(clients.s3, bucket, TRANSPARENCY_PREFIX, locker);
+  const objects = archiveObjects(clients.s3, bucket, config);
   return {
     clients,
-    store,
-    sesStore,
-    ...(locker ? { locker } : {}),
+    ...objects,
     index: new DynamoMailIndex(clients.dynamodb, tableName),
-    deliveryLog: new DeliveryLog(store, bucket),
-    transparency,
-    proofs: logBundleProofs(transparency, leafIdentity),
-    bucket,
+    proofs: logBundleProofs(objects.transparency, leafIdentity),
     tableName,
   };
 }

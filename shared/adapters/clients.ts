@@ -33,30 +33,51 @@ const LOCAL_REGION = 'us-east-1';
  */
 const LOCAL_S3_OPTIONS = { cacheMiddleware: true } as const;
 
+/**
+ * Every S3 client gives up on a connection not made in 10 s and on a socket silent for 60 s (an idle timeout: a
+ * long download that keeps receiving bytes is not cut). The SDK sets neither by default, so an S3 that accepts a
+ * connection and never answers (a stopped server, a connection dead behind NAT after a laptop's sleep) held a sync
+ * forever, and with it the replica's lock; now the request fails as timed out, the SDK retries it, and the command
+ * says S3 is not answering. MAIL_ARCHIVER_S3_IDLE_TIMEOUT_MS overrides the 60 s (milliseconds; a slow link).
+ */
+function s3RequestHandler(): { connectionTimeout: number; socketTimeout: number } {
+  const idle = Number(process.env.MAIL_ARCHIVER_S3_IDLE_TIMEOUT_MS);
+  return { connectionTimeout: 10_000, socketTimeout: Number.isFinite(idle) && idle > 0 ? idle : 60_000 };
+}
+
 export function createClients(local?: LocalEndpoints, region?: string): AwsClients {
   if (!local) {
     return {
-      s3: new S3Client(region ? { region } : {}),
+      s3: createS3Client(undefined, region),
       dynamodb: new DynamoDBClient(region ? { region } : {}),
     };
   }
-  const localCredentials = local.credentials ?? legacyLocalCredentials;
   return {
-    s3: new S3Client({
-      ...LOCAL_S3_OPTIONS,
-      region: LOCAL_REGION,
-      endpoint: local.s3,
-      forcePathStyle: true,
-      credentials: localCredentials,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    }),
+    s3: createS3Client(local),
     dynamodb: new DynamoDBClient({
       region: LOCAL_REGION,
       endpoint: local.dynamodb,
-      credentials: localCredentials,
+      credentials: local.credentials ?? legacyLocalCredentials,
     }),
   };
+}
+
+/** The S3 client alone (a command that reads only the bucket: sync), with the same settings as createClients'. */
+export function createS3Client(
+  local?: Pick<LocalEndpoints, 's3' | 'credentials'>,
+  region?: string,
+): S3Client {
+  if (!local) return new S3Client({ ...(region ? { region } : {}), requestHandler: s3RequestHandler() });
+  return new S3Client({
+    ...LOCAL_S3_OPTIONS,
+    requestHandler: s3RequestHandler(),
+    region: LOCAL_REGION,
+    endpoint: local.s3,
+    forcePathStyle: true,
+    credentials: local.credentials ?? legacyLocalCredentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }
 
 /** Closes the clients' sockets, so that a process that is done with them can exit. */

@@ -11,6 +11,12 @@ import type { MailboxIndex } from './mailbox-index';
 export class MailboxState {
   /** Per folder, the uidlist as read once in the run: its UIDVALIDITY and the UIDs it names the index lacks. */
   private readonly onDisk = new Map<string, { uidValidity?: number; extras: Map<number, string> }>();
+  /**
+   * The records of the steps planned and not committed yet (pipeline.ts: a step is planned while the one before
+   * commits): each one's file by delivery identity, and the UIDVALIDITY they name per folder (with their count).
+   */
+  private readonly planned = new Map<string, string>();
+  private readonly plannedFolders = new Map<string, { uidValidity: number; count: number }>();
 
   constructor(
     readonly mailbox: string,
@@ -32,6 +38,31 @@ export class MailboxState {
     }
     return found;
   }
+
+  /** The file of a record planned in a step not committed yet, by its delivery identity. */
+  plannedFile(identity: string): string | undefined {
+    return this.planned.get(identity);
+  }
+
+  /** The UIDVALIDITY of a folder that a step not committed yet names. */
+  plannedValidity(folder: string): number | undefined {
+    return this.plannedFolders.get(folder)?.uidValidity;
+  }
+
+  /** Records planned (`true`), or committed or abandoned (`false`: the index holds what was committed). */
+  setPlanned(records: readonly DeliveryRecord[], planned: boolean): void {
+    for (const record of records) {
+      const identity = deliveryIdentity(record);
+      const folder = this.plannedFolders.get(record.folder);
+      if (planned) {
+        this.planned.set(identity, record.file);
+        if (folder) folder.count += 1;
+        else this.plannedFolders.set(record.folder, { uidValidity: record.uidValidity, count: 1 });
+      } else if (this.planned.delete(identity) && folder && --folder.count === 0) {
+        this.plannedFolders.delete(record.folder);
+      }
+    }
+  }
 }
 
 /** A mailbox's part of a step: the records its replica lacks, and how many it holds already. */
@@ -47,9 +78,11 @@ export interface MailboxPlan {
 }
 
 /**
- * The records of `records` (one mailbox's, sorted here) that the mailbox's replica lacks, by its index (journal)
- * and its folders' uidlists. Throws ReplicaConflictError when one names a UID the replica holds under another
- * file, or a folder's other UIDVALIDITY: the replica never renumbers, and nothing of the step is written.
+ * The records of `records` (one mailbox's, sorted here) that the mailbox's replica lacks, by its index (journal),
+ * the steps planned before and not committed yet, and its folders' uidlists; they are marked planned
+ * (MailboxState.setPlanned: the step's commit or abandon unmarks them). Throws ReplicaConflictError when one names
+ * a UID the replica holds under another file, or a folder's other UIDVALIDITY: the replica never renumbers, and
+ * nothing of the step is written.
  */
 export async function planMailbox(state: MailboxState, records: DeliveryRecord[]): Promise<MailboxPlan> {
   const { mailbox, index } = state;
@@ -61,7 +94,7 @@ export async function planMailbox(state: MailboxState, records: DeliveryRecord[]
     const identity = deliveryIdentity(record);
     const folder = index.folders.get(record.folder);
     const at = folder?.uidValidity === record.uidValidity ? folder.find(record.uid) : -1;
-    const known = at >= 0 ? folder?.file(at) : fresh.get(identity)?.file;
+    const known = at >= 0 ? folder?.file(at) : (fresh.get(identity)?.file ?? state.plannedFile(identity));
     if (known !== undefined) {
       if (known !== record.file)
         throw new ReplicaConflictError(
@@ -71,7 +104,7 @@ export async function planMailbox(state: MailboxState, records: DeliveryRecord[]
       continue;
     }
     const uidList = await state.uidList(record.folder);
-    const held = folder?.uidValidity ?? validity.get(record.folder);
+    const held = folder?.uidValidity ?? validity.get(record.folder) ?? state.plannedValidity(record.folder);
     if (
       (held !== undefined && held !== record.uidValidity) ||
       (uidList.uidValidity !== undefined && uidList.uidValidity !== record.uidValidity)
@@ -88,5 +121,7 @@ export async function planMailbox(state: MailboxState, records: DeliveryRecord[]
     validity.set(record.folder, record.uidValidity);
     fresh.set(identity, record);
   }
-  return { state, fresh: [...fresh.values()], listed, present };
+  const planned = [...fresh.values()];
+  state.setPlanned(planned, true);
+  return { state, fresh: planned, listed, present };
 }

@@ -3,7 +3,17 @@ import type { MirrorResult } from '../transparency/replica-log';
 
 /** What a run could not do; the others were done. Each makes the run end with exit status 1. */
 export interface SyncProblem {
-  kind: 'missing-upstream' | 'bytes-mismatch' | 'bad-log-line' | 'progress-rebuilt' | 'transparency';
+  kind: 'missing-upstream' | 'bytes-mismatch' | 'bad-log-line' | 'transparency';
+  message: string;
+}
+
+/**
+ * What a run found and repaired itself: told, but the run still succeeds (exit status 0, its last successful
+ * sync), since the replica it leaves is whole and current. `progress-rebuilt`: a damaged progress file or journal,
+ * kept aside and rebuilt from the tree and the log.
+ */
+export interface SyncNotice {
+  kind: 'progress-rebuilt';
   message: string;
 }
 
@@ -27,6 +37,8 @@ export interface SyncReport {
   /** Raw bytes written. */
   bytes: number;
   problems: SyncProblem[];
+  /** What the run repaired itself (a damaged progress file rebuilt). */
+  notices: SyncNotice[];
   /** Records waiting to be tried again. */
   pending: number;
   /** The process whose stale lock (it is gone) this run took over. */
@@ -53,6 +65,7 @@ export function newReport(
     leaves: 0,
     bytes: 0,
     problems: [],
+    notices: [],
     pending: 0,
     mailboxes: [],
     ...(tookOver ? { tookOverFrom: tookOver } : {}),

@@ -4,46 +4,44 @@
 // applied. A step downloads each new delivery's raw object once into the tmp/ of every folder that holds it, checks
 // it against the record's sha256, fsyncs it (fetch.ts), puts the files into cur/ under Dovecot's uidlist lock with
 // the uidlist rewritten (folder.ts), appends the records to each mailbox's journal, and only then moves the cursor
-// (state.ts); each mailbox's manifest is rewritten once, at the end of the run, from its journal. What a run holds
-// of a mailbox it writes to is a compact index built from its journal (mailbox-index.ts), not its records. A run
-// killed anywhere ends, on the next run, with the same tree: the records after the saved cursor are read again and
-// each is either found in place (in-place.ts) or written again under the same name.
+// (state.ts); the next step's downloads go on meanwhile, and steps commit one at a time, in order (pipeline.ts).
+// Each mailbox's manifest is rewritten once, at the end of the run, from its journal. What a run holds of a
+// mailbox it writes to is a compact index built from its journal (mailbox-index.ts), not its records. A run killed
+// anywhere ends, on the next run, with the same tree: the records after the saved cursor are read again and each
+// is either found in place (in-place.ts) or written again under the same name.
 //
 // It never destroys: nothing upstream is deleted through it, a message gone upstream stays in the replica, a
 // record whose object cannot be read or whose bytes do not match is reported and tried again on the next run,
 // and a UID that the replica already holds under another file stops the run (it never renumbers).
-import { mkdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DirectoryWriteOnceStore } from '../adapters/dir-write-once-store';
 import { takeLock } from '../adapters/pid-lock';
 import { bundleFolderPath } from '../bundle/layout';
-import { advanceCursor, LOG_START } from '../delivery-log/layout';
+import { advanceCursor } from '../delivery-log/layout';
 import type { DeliveryLog } from '../delivery-log/log';
-import { canonicalRecord, type DeliveryRecord } from '../delivery-log/record';
-import { errorMessage, errorName } from '../errors';
+import type { DeliveryRecord } from '../delivery-log/record';
+import { errorMessage, errorName, networkFailure } from '../errors';
 import type { RawMailStore, WriteOnceStore } from '../ports';
 import { sealedLogCursor } from '../transparency/leaf';
 import { type MirrorResult, mirrorLog } from '../transparency/replica-log';
-import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
-import { type FetchTarget, fetchAll, ObjectMissingError, removeLeftovers } from './fetch';
-import { commitFolder } from './folder';
-import { filesInPlace } from './in-place';
-import { ensureFolders, writeDueMailboxFiles } from './mailbox-files';
+import { ReplicaProgressError } from './errors';
+import { type FetchSlots, type FetchTarget, fetchAll, fetchSlots, ObjectMissingError } from './fetch';
+import { writeDueMailboxFiles } from './mailbox-files';
 import { MailboxIndex } from './mailbox-index';
+import { type PipelineStep, StepPipeline } from './pipeline';
 import { type MailboxPlan, MailboxState, planMailbox } from './plan';
-import { newReport, type SyncProblem, type SyncReport } from './report';
+import { newReport, type SyncNotice, type SyncProblem, type SyncReport } from './report';
 import { applyLeaves, readsNothingYet } from './sealed';
+import { loadProgress, type StartContext, startOverDamaged } from './start-over';
 import {
-  appendJournal,
   checkReplicaDirectory,
-  newProgress,
   type ReplicaProgress,
   type ReplicaRun,
-  readProgress,
   replicaPaths,
-  touchDurably,
   writeProgress,
 } from './state';
+import { commitMailbox, readyFolders } from './step';
 
 /** Where a replica reads from: the archive's delivery log and raw store. */
 export interface ReplicaSource {
@@ -69,6 +67,15 @@ export interface SyncOptions {
   onProgress?: (progress: { done: number; seen: number; bytes: number }) => void;
   /** Called with each problem as it is found (they are in the report too). */
   onProblem?: (problem: SyncProblem) => void;
+  /** Called with what the run repaired itself (a damaged progress file rebuilt), as it is found. */
+  onNotice?: (notice: SyncNotice) => void;
+  /**
+   * Check every message file of the replica against its record and download again what is missing or changed
+   * (edited by hand, a bad disk): the progress and the journals are kept aside and rebuilt from the tree and the
+   * log, as for a damaged progress file. Reads every record again (from the transparency log's entry bundles when
+   * sealed) and hashes every file.
+   */
+  repair?: boolean;
 }
 
 /**
@@ -98,6 +105,8 @@ class SyncRun {
   private readonly selection: string[] | null;
   /** The mailboxes this run reads or writes: each one's index, loaded from its journal on first use. */
   private readonly mailboxes = new Map<string, MailboxState>();
+  /** The folders whose tmp/ this run cleared of a killed run's leftovers (once, before its first download). */
+  private readonly cleaned = new Set<string>();
   /** The mailboxes whose manifest this run marked due (state.ts touchDurably). */
   private readonly filesDue = new Set<string>();
   private readonly report: SyncReport;
@@ -123,21 +132,34 @@ class SyncRun {
     this.options.onProblem?.(problem);
   }
 
+  private notice(notice: SyncNotice) {
+    this.report.notices.push(notice);
+    this.options.onNotice?.(notice);
+  }
+
   async run(): Promise<SyncReport> {
-    this.progress = await this.loadProgress();
+    const start: StartContext = {
+      dir: this.options.dir,
+      paths: this.paths,
+      source: { target: this.source.target, bucket: this.source.log.bucket },
+      selection: this.selection,
+      now: this.now,
+      onDamaged: (error, aside) =>
+        this.notice({
+          kind: 'progress-rebuilt',
+          message: `${error.message}: kept in ${aside}; the progress is rebuilt from the tree and the log`,
+        }),
+    };
+    this.progress = await loadProgress(start, this.options.repair ?? false);
     try {
       await this.applyLog();
     } catch (error) {
       // A journal is read when the run first writes to its mailbox: one found damaged then is set aside with the
       // progress, and the replica rebuilt from the tree and the log (what is in place is kept, not fetched again).
       if (!(error instanceof ReplicaProgressError)) throw error;
-      await this.setAside(error);
+      this.progress = await startOverDamaged(start, error, this.progress);
       this.mailboxes.clear();
       this.filesDue.clear();
-      this.progress = newProgress(
-        { target: this.source.target, bucket: this.source.log.bucket },
-        this.selection,
-      );
       await this.applyLog();
     }
     await this.copyLog();
@@ -169,17 +191,17 @@ class SyncRun {
     const retry = this.progress.retry;
     this.progress.retry = [];
     // The records to try again go with the first step applied (and back into the retry list if they fail again).
-    const sealed = readsNothingYet(this.progress.cursor) && (await this.applySealed(stepRecords, retry));
+    // The next step's log objects are read, and its downloads run, while the step before commits (pipeline.ts: the
+    // cursor moves in order). A step that fails is thrown at the next push, before anything later is committed.
+    const pipeline = new StepPipeline();
+    const slots = fetchSlots(concurrency);
+    const apply = (records: DeliveryRecord[], read: string[]) =>
+      pipeline.push(() => this.startStep(records, read, slots, pipeline));
+    const sealed =
+      readsNothingYet(this.progress.cursor) &&
+      (await this.applySealed(stepRecords, retry, (records) => apply(records, []), pipeline));
     let step: DeliveryRecord[] = sealed ? [] : [...retry];
     let keys: string[] = [];
-    // The next step's log objects are read while the step before is applied (one step applied at a time: the
-    // cursor moves in order). A step that fails is thrown at the next wait, before anything later is applied.
-    let applying: Promise<void> = Promise.resolve();
-    const apply = async (records: DeliveryRecord[], read: string[]) => {
-      await applying;
-      applying = this.applyStep(records, read);
-      applying.catch(() => undefined);
-    };
     for await (const object of this.source.log.read(this.progress.cursor, { concurrency })) {
       this.report.logObjects += 1;
       keys.push(object.key);
@@ -196,7 +218,7 @@ class SyncRun {
       }
     }
     if (step.length > 0 || keys.length > 0) await apply(step, keys);
-    await applying;
+    await pipeline.drain();
     await writeDueMailboxFiles(
       this.paths,
       async (mailbox) => (await this.mailbox(mailbox)).index,
@@ -205,7 +227,12 @@ class SyncRun {
   }
 
   /** A first sync takes what is sealed from the transparency log (sealed.ts); false when it cannot. */
-  private async applySealed(stepRecords: number, retry: DeliveryRecord[]): Promise<boolean> {
+  private async applySealed(
+    stepRecords: number,
+    retry: DeliveryRecord[],
+    apply: (records: DeliveryRecord[]) => Promise<void>,
+    pipeline: StepPipeline,
+  ): Promise<boolean> {
     const upstream = this.source.transparency;
     const copied = upstream && (await this.copyLog());
     if (!upstream || !copied?.size) return false;
@@ -219,9 +246,11 @@ class SyncRun {
       size: copied.size,
       stepRecords,
       first: retry,
-      apply: (records) => this.applyStep(records, []),
+      apply,
       onBadLeaf: (message) => this.problem({ kind: 'bad-log-line', message }),
     });
+    // Every leaf committed before the cursor moves past the seal.
+    await pipeline.drain();
     this.progress.cursor = cursor;
     await writeProgress(this.paths.progress, this.progress);
     return true;
@@ -244,6 +273,8 @@ class SyncRun {
         this.report.transparency = result;
       return result;
     } catch (error) {
+      // S3 not answering is the run's failure, not the log's: thrown, as every other read of the run would be.
+      if (networkFailure(error)) throw error;
       this.logCopyFailed = true;
       const denied = /AccessDenied|Forbidden|403/.test(`${errorName(error)} ${errorMessage(error)}`);
       this.problem({
@@ -254,47 +285,6 @@ class SyncRun {
       });
       return undefined;
     }
-  }
-
-  /**
-   * progress.json, checked against this run; a damaged one is kept aside and the replica rebuilt from the log. The
-   * journals are read when the run first writes to their mailbox (a run with nothing new reads none).
-   */
-  private async loadProgress(): Promise<ReplicaProgress> {
-    const bucket = this.source.log.bucket;
-    let progress: ReplicaProgress | undefined;
-    try {
-      progress = await readProgress(this.paths.progress);
-    } catch (error) {
-      if (!(error instanceof ReplicaProgressError)) throw error;
-      await this.setAside(error);
-      progress = undefined;
-    }
-    if (progress && progress.source.bucket !== bucket)
-      throw new ReplicaDirectoryError(
-        `${this.options.dir} is a replica of the bucket ${progress.source.bucket}, not of ${bucket}: name another directory`,
-      );
-    if (!progress) return newProgress({ target: this.source.target, bucket }, this.selection);
-    if (JSON.stringify(progress.mailboxes) !== JSON.stringify(this.selection)) {
-      // Another choice of mailboxes: the log is read again from its start (what is in place is not fetched again).
-      progress.cursor = LOG_START;
-      progress.mailboxes = this.selection;
-    }
-    return progress;
-  }
-
-  /** Keeps the damaged progress files aside (renamed, never removed) and starts the log from its beginning. */
-  private async setAside(error: ReplicaProgressError): Promise<void> {
-    const stamp = this.now().toISOString().replace(/[:.]/g, '-');
-    const aside = join(this.paths.state, `damaged-${stamp}`);
-    await mkdir(aside, { recursive: true, mode: 0o700 });
-    await rename(this.paths.progress, join(aside, 'progress.json')).catch(() => undefined);
-    await rename(this.paths.journals, join(aside, 'mailboxes')).catch(() => undefined);
-    await mkdir(this.paths.journals, { recursive: true, mode: 0o700 });
-    this.problem({
-      kind: 'progress-rebuilt',
-      message: `${error.message}: kept in ${aside}; the progress is rebuilt from the tree and the log`,
-    });
   }
 
   /** The mailbox's state in this run: its index, read from its journal the first time. */
@@ -315,12 +305,18 @@ class SyncRun {
   }
 
   /**
-   * Applies one step's records, then saves the cursor past `keys` (the log objects they came from): each
-   * mailbox's new records are found (a conflict stops the run before anything is written), the ones already in
-   * place are taken as they are (in-place.ts), every other raw object is read once for all the places that hold
-   * it, and each mailbox is committed (folder.ts, then its journal).
+   * Starts one step's records while the step before may still download or commit (pipeline.ts): each mailbox's new
+   * records are found (a conflict stops the run before anything of the step is written), the ones already in place
+   * are taken as they are (in-place.ts), and every other raw object starts downloading, once for all the places
+   * that hold it. Its commit puts each mailbox's files into place (folder.ts, then its journal) and saves the
+   * cursor past `keys` (the log objects the records came from).
    */
-  private async applyStep(records: DeliveryRecord[], keys: string[]): Promise<void> {
+  private async startStep(
+    records: DeliveryRecord[],
+    keys: string[],
+    slots: FetchSlots,
+    pipeline: StepPipeline,
+  ): Promise<PipelineStep> {
     const wanted = records.filter((r) => !this.selection || this.selection.includes(r.mailbox));
     this.seen += wanted.length;
     const byMailbox = new Map<string, DeliveryRecord[]>();
@@ -330,24 +326,23 @@ class SyncRun {
       byMailbox.set(record.mailbox, list);
     }
     const plans: MailboxPlan[] = [];
-    for (const [mailbox, list] of byMailbox) {
-      const plan = await planMailbox(await this.mailbox(mailbox), list);
-      this.report.present += plan.present;
-      if (plan.fresh.length > 0) plans.push(plan);
-    }
-    const inPlace = new Set<DeliveryRecord>();
-    for (const plan of plans) {
-      const folders = new Set(plan.fresh.map((r) => r.folder));
-      await ensureFolders(plan.state.dir, folders);
-      for (const folder of folders) {
-        const folderDir = join(plan.state.dir, bundleFolderPath(folder));
-        await removeLeftovers(join(folderDir, 'tmp'));
-        const listed = plan.listed.filter((r) => r.folder === folder);
-        for (const record of await filesInPlace(folderDir, listed)) inPlace.add(record);
+    const unplan = () => {
+      for (const plan of plans) plan.state.setPlanned(plan.fresh, false);
+    };
+    let inPlace: Set<DeliveryRecord>;
+    try {
+      for (const [mailbox, list] of byMailbox) {
+        const plan = await planMailbox(await this.mailbox(mailbox), list);
+        this.report.present += plan.present;
+        if (plan.fresh.length > 0) plans.push(plan);
       }
+      inPlace = await readyFolders(plans, this.cleaned);
+    } catch (error) {
+      unplan();
+      throw error;
     }
     this.report.present += inPlace.size;
-    const staged = await this.fetchAll(
+    const fetching = this.fetchAll(
       plans.flatMap((plan) =>
         plan.fresh
           .filter((record) => !inPlace.has(record))
@@ -356,68 +351,53 @@ class SyncRun {
             tmpDir: join(plan.state.dir, bundleFolderPath(record.folder), 'tmp'),
           })),
       ),
+      slots,
+      () => pipeline.failed,
     );
-    try {
-      for (const plan of plans) await this.commitMailbox(plan, staged, inPlace);
-    } catch (error) {
-      // A full disk while committing: the downloads not yet moved into cur/ are removed (their space with them).
-      for (const temporary of staged.values()) await unlink(temporary).catch(() => undefined);
-      throw error;
-    }
-    this.progress.cursor = advanceCursor(this.progress.cursor, keys);
-    await writeProgress(this.paths.progress, this.progress);
+    fetching.catch(() => undefined);
+    return {
+      commit: async () => {
+        try {
+          const staged = await fetching;
+          try {
+            for (const plan of plans) {
+              const journaled = await commitMailbox(plan, staged, inPlace, this.paths, this.filesDue);
+              // Saved with the cursor: a journal later found shorter lost records the cursor is past.
+              if (journaled !== undefined)
+                this.progress.journals = { ...this.progress.journals, [plan.state.mailbox]: journaled };
+            }
+          } catch (error) {
+            // A full disk while committing: the downloads not yet moved into cur/ are removed (their space too).
+            for (const temporary of staged.values()) await unlink(temporary).catch(() => undefined);
+            throw error;
+          }
+          this.progress.cursor = advanceCursor(this.progress.cursor, keys);
+          await writeProgress(this.paths.progress, this.progress);
+        } finally {
+          unplan();
+        }
+      },
+      abandon: async () => {
+        const staged = await fetching.catch(() => new Map<DeliveryRecord, string>());
+        for (const temporary of staged.values()) await unlink(temporary).catch(() => undefined);
+        unplan();
+      },
+    };
   }
 
   /**
-   * Puts a mailbox's staged messages (and those in place) into their folders, then appends their records to its
-   * journal (its manifest is marked due). Records whose object could not be read (not in `staged`) are left for
-   * the next run.
+   * Downloads the targets (fetch.ts fetchAll) through the run's slots; the records whose object is missing or
+   * whose bytes do not match are reported and kept for the next run. Throws any other failure (a full disk), with
+   * nothing left staged.
    */
-  private async commitMailbox(
-    plan: MailboxPlan,
-    staged: Map<DeliveryRecord, string>,
-    inPlace: Set<DeliveryRecord>,
-  ): Promise<void> {
-    const { state } = plan;
-    const applied = plan.fresh.filter((record) => staged.has(record) || inPlace.has(record));
-    if (applied.length === 0) return;
-    const folders = new Map<string, DeliveryRecord[]>();
-    for (const record of applied) folders.set(record.folder, [...(folders.get(record.folder) ?? []), record]);
-    for (const [folder, list] of folders) {
-      const first = list[0] as DeliveryRecord;
-      await commitFolder(
-        join(state.dir, bundleFolderPath(folder)),
-        state.index.folder(folder, first.uidValidity),
-        list
-          .filter((r) => staged.has(r))
-          .map((record) => ({ record, temporary: staged.get(record) as string })),
-        // A file the uidlist names may be in cur/ under another name (fetched again: its bytes did not match).
-        { inPlace: list.filter((r) => inPlace.has(r)), scan: plan.listed.some((r) => r.folder === folder) },
-      );
-    }
-    // The manifest is written once, at the run's end (writeDueMailboxFiles): marked due, durably, before the append.
-    if (!this.filesDue.has(state.mailbox)) {
-      await touchDurably(this.paths.filesDue(state.mailbox));
-      this.filesDue.add(state.mailbox);
-    }
-    const lines = applied.map(canonicalRecord);
-    let offset = await appendJournal(this.paths.journal(state.mailbox), lines);
-    for (const [i, record] of applied.entries()) {
-      const length = Buffer.byteLength(lines[i] as string);
-      state.index.folders.get(record.folder)?.setLine(record.uid, offset, length);
-      offset += length + 1;
-    }
-    // Saved with the cursor (applyStep): a journal later found shorter lost records the cursor is past.
-    this.progress.journals = { ...this.progress.journals, [state.mailbox]: offset };
-  }
-
-  /**
-   * Downloads the targets (fetch.ts fetchAll); the records whose object is missing or whose bytes do not match
-   * are reported and kept for the next run. Throws any other failure (a full disk), with nothing left staged.
-   */
-  private async fetchAll(targets: FetchTarget[]): Promise<Map<DeliveryRecord, string>> {
+  private async fetchAll(
+    targets: FetchTarget[],
+    slots: FetchSlots,
+    stopped: () => boolean,
+  ): Promise<Map<DeliveryRecord, string>> {
     return fetchAll(this.source.store, this.source.log.bucket, targets, {
-      concurrency: this.options.concurrency ?? 8,
+      slots,
+      stopped,
       onStaged: (records) => {
         for (const record of records) {
           this.report.added += 1;

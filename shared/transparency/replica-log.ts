@@ -104,9 +104,15 @@ export async function mirrorLog(upstream: WriteOnceStore, mirror: WriteOnceStore
   // grow with the log: a first sync copies every bundle), then again to write it, refused unless it is the bundle
   // checked. Nothing is written before the root is checked.
   const bundles: { index: number; width: number; path: string; digest: string }[] = [];
-  for (let index = Math.floor(from / TILE_WIDTH); index * TILE_WIDTH < size; index++) {
-    const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH);
-    const { path, bytes } = await readBundle(upstream, index, width, size);
+  const first = Math.floor(from / TILE_WIDTH);
+  const wanted = Array.from({ length: Math.ceil(size / TILE_WIDTH) - first }, (_, i) => ({
+    index: first + i,
+    width: Math.min(TILE_WIDTH, size - (first + i) * TILE_WIDTH),
+  }));
+  for await (const { index, width, path, bytes } of readAhead(wanted, async (bundle) => ({
+    ...bundle,
+    ...(await readBundle(upstream, bundle.index, bundle.width, size)),
+  }))) {
     const entries = decodeEntryBundle(bytes, path).slice(0, width);
     if (entries.length < width) throw new LogDamageError(`${path}: ${entries.length} entries, not ${width}`);
     // The bundle the kept tree ends in starts with entries the replica holds: they must be the same.
@@ -120,8 +126,11 @@ export async function mirrorLog(upstream: WriteOnceStore, mirror: WriteOnceStore
     throw new LogWitnessError(
       `the log's checkpoint of ${size} is not the root of the entries this replica kept and the new ones: the log was rewritten (or its entries damaged)`,
     );
-  for (const { index, width, path: checkedPath, digest } of bundles) {
-    const { path, bytes } = await readBundle(upstream, index, width, size);
+  for await (const { path, bytes, digest, checkedPath } of readAhead(bundles, async (bundle) => ({
+    ...(await readBundle(upstream, bundle.index, bundle.width, size)),
+    digest: bundle.digest,
+    checkedPath: bundle.path,
+  }))) {
     if (path !== checkedPath || digestOf(bytes) !== digest)
       throw new LogWitnessError(`${path} of the log changed while this replica copied it`);
     try {
@@ -166,6 +175,22 @@ async function readBundle(
       `${entryBundlePath(index, width)} is missing from the log: its checkpoint of ${size} cannot be copied`,
     );
   return { path, bytes };
+}
+
+/** Entry bundles read at a time ahead of the one being checked or written (over a link each waits on latency). */
+const READ_AHEAD = 8;
+
+/** `read` of each item, up to READ_AHEAD under way at once, yielded in the items' order. */
+async function* readAhead<I, T>(items: readonly I[], read: (item: I) => Promise<T>): AsyncGenerator<T> {
+  const pending: Promise<T>[] = [];
+  for (const item of items) {
+    const next = read(item);
+    // A read that fails after the caller stopped (a bundle before it refused) is not an unhandled rejection.
+    next.catch(() => undefined);
+    pending.push(next);
+    if (pending.length >= READ_AHEAD) yield await (pending.shift() as Promise<T>);
+  }
+  while (pending.length > 0) yield await (pending.shift() as Promise<T>);
 }
 
 const digestOf = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');

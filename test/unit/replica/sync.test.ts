@@ -17,6 +17,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileRawMailStore } from '../../../shared/adapters/file-store';
 import { fileBaseName } from '../../../shared/bundle/layout';
+import { openBundle } from '../../../shared/bundle/source';
+import { verifyBundle } from '../../../shared/bundle/verify';
 import { DeliveryLog } from '../../../shared/delivery-log/log';
 import type { DeliveryRecord } from '../../../shared/delivery-log/record';
 import { ReplicaConflictError } from '../../../shared/replica/errors';
@@ -72,9 +74,16 @@ async function message(uid: number, text = `Subject: ${uid}\n\nbody ${uid}\n`): 
 }
 
 const source = () => ({ log, store, target: 'local' });
+/** The last successful sync progress.json records (what status and doctor show). */
+const lastSuccess = (dir: string) =>
+  (
+    JSON.parse(readFileSync(join(dir, '.mail-archiver-sync', 'progress.json'), 'utf8')) as {
+      lastSuccess?: object;
+    }
+  ).lastSuccess;
 const cur = (dir: string) => readdirSync(join(dir, 'alice@example.com', 'Maildir', 'cur')).sort();
 /** A sync of `dir` whose store records the key of every object it reads. */
-async function syncCountingReads(dir: string) {
+async function syncCountingReads(dir: string, options: { repair?: boolean } = {}) {
   const reads: string[] = [];
   const counting = Object.create(store, {
     read: {
@@ -86,7 +95,7 @@ async function syncCountingReads(dir: string) {
   });
   const report = await syncReplica(
     { log: new DeliveryLog(counting, BUCKET), store: counting, target: 'local' },
-    { dir },
+    { dir, ...options },
   );
   return { reads, report };
 }
@@ -98,12 +107,16 @@ describe('sync bad input', () => {
     expect((await syncReplica(source(), { dir })).added).toBe(2);
     const before = cur(dir);
     writeFileSync(join(dir, '.mail-archiver-sync', 'progress.json'), '{"v":1, "cursor": tru');
-    const problems: string[] = [];
-    const report = await syncReplica(source(), { dir, onProblem: (p) => problems.push(p.message) });
-    expect(report.ok).toBe(false);
-    expect(problems.join('\n')).toMatch(
+    const notices: string[] = [];
+    const report = await syncReplica(source(), { dir, onNotice: (n) => notices.push(n.message) });
+    // Told, and repaired: the replica the run leaves is whole and current, so the run succeeded.
+    expect(report).toMatchObject({ ok: true, problems: [] });
+    expect(notices.join('\n')).toMatch(
       /progress\.json is damaged .*kept in .*damaged-.*rebuilt from the tree and the log/,
     );
+    expect(report.notices.map((n) => n.kind)).toEqual(['progress-rebuilt']);
+    // status and doctor read the last successful sync from the rebuilt progress file: this run.
+    expect(lastSuccess(dir)).toMatchObject({ ok: true, endedAt: report.endedAt });
     expect(cur(dir)).toEqual(before);
     const aside = readdirSync(join(dir, '.mail-archiver-sync')).find((n) =>
       n.startsWith('damaged-'),
@@ -125,8 +138,8 @@ describe('sync bad input', () => {
     const damaged = cur(dir).find((name) => name.includes(records[1]?.messageKey as string)) as string;
     writeFileSync(join(folder, damaged), 'not the message\n');
     const { reads, report } = await syncCountingReads(dir);
-    expect(report.problems.map((p) => p.kind)).toEqual(['progress-rebuilt']);
-    expect(report).toMatchObject({ added: 1, present: 2 });
+    expect(report.notices.map((n) => n.kind)).toEqual(['progress-rebuilt']);
+    expect(report).toMatchObject({ ok: true, problems: [], added: 1, present: 2 });
     expect(reads.filter((key) => key.startsWith('incoming/'))).toEqual([records[1]?.objectKey]);
     expect(new Map(cur(dir).map((name) => [name, readFileSync(join(folder, name))]))).toEqual(before);
     expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
@@ -142,10 +155,11 @@ describe('sync bad input', () => {
     expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0 });
     await log.append('ingest', [await message(3)]);
     const report = await syncReplica(source(), { dir });
-    expect(report.problems.map((p) => p.message).join('\n')).toMatch(
+    expect(report.notices.map((n) => n.message).join('\n')).toMatch(
       /alice%40example\.com\.jsonl line 1 is damaged .*kept in .*damaged-.*rebuilt from the tree and the log/,
     );
-    expect(report).toMatchObject({ added: 1, present: 2 });
+    expect(report).toMatchObject({ ok: true, problems: [], added: 1, present: 2 });
+    expect(lastSuccess(dir)).toMatchObject({ ok: true, endedAt: report.endedAt, added: 1 });
     expect(cur(dir)).toHaveLength(3);
     expect(readFileSync(journal, 'utf8').split('\n').filter(Boolean)).toHaveLength(3);
     expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
@@ -166,7 +180,7 @@ describe('sync bad input', () => {
       damage(journal);
       await log.append('ingest', [await message(3)]);
       const { reads, report } = await syncCountingReads(dir);
-      expect(report.problems.map((p) => p.message).join('\n')).toMatch(
+      expect(report.notices.map((n) => n.message).join('\n')).toMatch(
         /alice%40example\.com\.jsonl .*kept in .*damaged-.*rebuilt from the tree and the log/,
       );
       expect(report).toMatchObject({ added: 1, present: 2 });
@@ -305,5 +319,98 @@ describe('sync bad input', () => {
       readFileSync(join(whole, 'alice@example.com', 'manifest.json'), 'utf8'),
     );
     expect(manifest().messages).toHaveLength(4);
+  });
+});
+
+describe('S3 not answering', () => {
+  it('stops the run without calling a message missing upstream, queues nothing, and the next run completes', async () => {
+    const dir = join(root, 'replica');
+    await log.append('ingest', [await message(1), await message(2)]);
+    // The log is listed and read, then every GET of a raw object is refused, as by an S3 server that went away.
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), {
+      code: 'ECONNREFUSED',
+      syscall: 'connect',
+      address: '127.0.0.1',
+      port: 9,
+    });
+    const down = Object.create(store, {
+      read: {
+        value: (location: { key: string }) =>
+          location.key.startsWith('incoming/') ? Promise.reject(refused) : store.read(location as never),
+      },
+    });
+    const problems: string[] = [];
+    await expect(
+      syncReplica(
+        { log: new DeliveryLog(down, BUCKET), store: down, target: 'local' },
+        { dir, onProblem: (p) => problems.push(p.message) },
+      ),
+    ).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(problems).toEqual([]);
+    // Nothing queued to try again, nothing recorded as done.
+    const progressFile = join(dir, '.mail-archiver-sync', 'progress.json');
+    if (existsSync(progressFile)) expect(JSON.parse(readFileSync(progressFile, 'utf8')).retry).toEqual([]);
+    expect(readdirSync(join(dir, 'alice@example.com', 'Maildir', 'cur'))).toEqual([]);
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 2, pending: 0 });
+  });
+});
+
+describe('a message file changed or removed in the replica by hand', () => {
+  async function replicaWithThree() {
+    const dir = join(root, 'replica');
+    const records = [await message(1), await message(2), await message(3)];
+    await log.append('ingest', records);
+    await syncReplica(source(), { dir });
+    const folder = join(dir, 'alice@example.com', 'Maildir', 'cur');
+    const fileOf = (i: number) =>
+      cur(dir).find((name) => name.includes(records[i]?.messageKey as string)) as string;
+    const before = new Map(cur(dir).map((name) => [name, readFileSync(join(folder, name))]));
+    return { dir, folder, fileOf, before };
+  }
+
+  it('is not noticed by sync (it reads the log, not old files); verify names it; sync --repair restores it', async () => {
+    const { dir, folder, fileOf, before } = await replicaWithThree();
+    const intact = fileOf(1);
+    const changed = fileOf(0);
+    const removed = fileOf(2);
+    writeFileSync(join(folder, changed), 'edited by hand\n');
+    rmSync(join(folder, removed));
+    // A plain sync has nothing new to read: it does not look at the files it wrote before.
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+    expect(readFileSync(join(folder, changed), 'utf8')).toBe('edited by hand\n');
+    // verify of the replica's mailbox (what `verify DIR/<mailbox>` runs) names both files.
+    const damaged = await verifyBundle(
+      openBundle({ kind: 'directory', path: join(dir, 'alice@example.com') }),
+    );
+    expect(damaged.ok).toBe(false);
+    const about = (file: string) =>
+      damaged.errors.filter((e) => e.includes(file.split(':')[0] as string)).join('\n');
+    expect(about(changed)).toMatch(/sha256 does not match the manifest: the bytes changed/);
+    expect(about(removed)).toMatch(/file missing/);
+    expect(about(intact)).toBe('');
+    // --repair hashes every file against its record: the two are downloaded again, the intact one is kept.
+    const { reads, report } = await syncCountingReads(dir, { repair: true });
+    expect(report).toMatchObject({ ok: true, problems: [], added: 2, present: 1 });
+    expect(reads.filter((key) => key.startsWith('incoming/'))).toHaveLength(2);
+    expect(new Map(cur(dir).map((name) => [name, readFileSync(join(folder, name))]))).toEqual(before);
+    const repaired = await verifyBundle(
+      openBundle({ kind: 'directory', path: join(dir, 'alice@example.com') }),
+    );
+    expect(repaired.errors).toEqual([]);
+    // The progress before the repair is kept aside, the last successful sync is this run, and the next run
+    // reads nothing again.
+    expect(readdirSync(join(dir, '.mail-archiver-sync')).some((n) => n.startsWith('before-repair-'))).toBe(
+      true,
+    );
+    expect(lastSuccess(dir)).toMatchObject({ endedAt: report.endedAt });
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+  });
+
+  it('--repair of an intact replica downloads nothing', async () => {
+    const { dir, folder, before } = await replicaWithThree();
+    const { reads, report } = await syncCountingReads(dir, { repair: true });
+    expect(report).toMatchObject({ ok: true, added: 0, present: 3 });
+    expect(reads.filter((key) => key.startsWith('incoming/'))).toEqual([]);
+    expect(new Map(cur(dir).map((name) => [name, readFileSync(join(folder, name))]))).toEqual(before);
   });
 });

@@ -321,6 +321,40 @@ describe('a log that dropped its partial tiles (C2SP tlog-tiles allows it once t
   });
 });
 
+describe('a first copy over a slow link', () => {
+  it('reads the entry bundles several at a time, in both passes (the check, then the copy)', async () => {
+    const sealed = setup();
+    await sealed.sealNow(deliveries(0, 256 * 5 + 10));
+    // An entry bundle is answered once another file is asked for, or after 200 ms: read one at a time, each of the
+    // 6 bundles waits the 200 ms in each pass; read ahead, only the last of each pass does.
+    const asked: string[] = [];
+    const waits: number[] = [];
+    const slow: WriteOnceStore = {
+      get: async (path) => {
+        asked.push(path);
+        if (path.startsWith('tile/entries/')) {
+          const at = asked.length;
+          const started = Date.now();
+          for (let waited = 0; asked.length === at && waited < 200; waited += 5)
+            await new Promise((r) => setTimeout(r, 5));
+          waits.push(Date.now() - started);
+        }
+        return sealed.upstream.get(path);
+      },
+      putOnce: (path, bytes) => sealed.upstream.putOnce(path, bytes),
+      list: (prefix) => sealed.upstream.list(prefix),
+    };
+    expect(await mirrorLog(slow, sealed.mirror)).toMatchObject({
+      state: 'grew',
+      from: 0,
+      size: 256 * 5 + 10,
+    });
+    expect(asked.filter((p) => p.startsWith('tile/entries/'))).toHaveLength(12);
+    expect(waits.filter((ms) => ms >= 150).length).toBeLessThanOrEqual(2);
+    expect(await mirrorLog(sealed.upstream, sealed.mirror)).toMatchObject({ state: 'current' });
+  });
+});
+
 function rootOf(list: Delivery[], size: number): Buffer {
   return MerkleTree.fromLeafHashes(list.slice(0, size).map((d) => leafHash(leafOf(d)))).root();
 }

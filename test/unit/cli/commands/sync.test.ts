@@ -1,10 +1,11 @@
 // `sync` as a new user runs it: mistakes in what was asked are refused before anything is started or written,
 // in one line naming what and where (the CLI run as a process, with a home and a replica of its own).
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../../support/cli';
+import { runCli, spawnCli } from '../../../support/cli';
 
 const ROOT = resolve(import.meta.dirname, '../../../..');
 let root: string;
@@ -56,5 +57,88 @@ describe('sync, refused before it starts', () => {
     expect(run.stderr).not.toMatch(/taken over by itself/);
     expect(run.stderr).toContain(`once process 4242 on nas-elsewhere is gone, remove ${lock}`);
     expect(hostname()).not.toBe('nas-elsewhere');
+  });
+});
+
+describe('sync and the archive it reads', () => {
+  it("names the local stack's S3 when it does not answer, in the user's terms, without a stack trace", async () => {
+    const home = join(root, 'archiver home');
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    // A running npm start (this process stands in for it) whose S3 and DynamoDB no longer listen.
+    writeFileSync(
+      join(home, 'stack.json'),
+      JSON.stringify({
+        pid: process.pid,
+        startedAt: new Date().toISOString(),
+        endpoints: { s3: 'http://127.0.0.1:9', dynamodb: 'http://127.0.0.1:9' },
+        bucket: 'mail-archiver-raw',
+        tableName: 'mail-archiver-index',
+      }),
+      { mode: 0o600 },
+    );
+    const run = await cli(['sync', join(root, 'replica')]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /^mail-archiver: the local stack's S3 server at http:\/\/127\.0\.0\.1:9 is not answering \(connection refused[^)]*\): is `npm start` still running\?\n {2}stop npm start and start it again .*the replica keeps what it has, and the next sync resumes$/m,
+    );
+    expect(run.stderr).not.toMatch(/ at .*\.(ts|js):\d+/);
+    expect(run.stderr).not.toMatch(/--verbose|ECONNREFUSED|missing upstream/);
+  }, 60_000);
+
+  it('--watch without a running stack starts an S3 server for each run and never DynamoDB Local (no JVM)', async () => {
+    const replica = join(root, 'replica');
+    const watch = spawnCli(['sync', replica, '--watch', '1s'], {
+      home: join(root, 'archiver home'),
+      cwd: root,
+      env: {
+        HOME: join(root, 'user home'),
+        MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
+        NO_COLOR: '1',
+      },
+    });
+    /** The names of the watch's descendant processes, seen while it runs. */
+    const seen = new Set<string>();
+    const look = () => {
+      const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8' })
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter((cols) => cols.length >= 3);
+      const ours = new Set([watch.child.pid]);
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const [pid, ppid, comm] of table)
+          if (ours.has(Number(ppid)) && !ours.has(Number(pid))) {
+            ours.add(Number(pid));
+            seen.add(comm as string);
+            grew = true;
+          }
+      }
+    };
+    try {
+      const deadline = Date.now() + 90_000;
+      while ((watch.stdout().match(/^synced /gm) ?? []).length < 3) {
+        if (Date.now() > deadline || watch.child.exitCode !== null)
+          throw new Error(`three runs of --watch did not end within 90 s: ${watch.output()}`);
+        look();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      watch.child.kill('SIGTERM');
+      await watch.exited;
+    }
+    expect([...seen].filter((name) => /java/.test(name))).toEqual([]);
+    expect(watch.output()).not.toMatch(/DynamoDB/);
+    expect(watch.output()).toMatch(/started S3 for this command/);
+  }, 120_000);
+
+  it('--repair checks once: refused with --watch and with --install-timer', async () => {
+    const replica = join(root, 'replica');
+    const watch = await cli(['sync', replica, '--repair', '--watch', '1m']);
+    expect(watch.code).toBe(2);
+    expect(watch.stderr).toMatch(/--repair checks the replica once: leave out --watch/);
+    const timer = await cli(['sync', replica, '--repair', '--install-timer']);
+    expect(timer.code).toBe(2);
+    expect(timer.stderr).toMatch(/leave out --install-timer/);
+    expect(existsSync(replica)).toBe(false);
   });
 });
