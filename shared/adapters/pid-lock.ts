@@ -1,9 +1,9 @@
-// A lock file holding the process id and host of its holder, created exclusively (O_EXCL): one run at a time over
+// A lock file holding the process id and host of its holder, created exclusively (a hard link, never empty): one run at a time over
 // a state (a restore's state file, a replica directory). A lock whose process is gone (SIGKILL, power loss) is
 // taken over; a lock held by a live process, or by a process of another host (which cannot be checked from here),
 // is refused.
 import { readFileSync, unlinkSync } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { link, open, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
 /** Who holds a lock: its process id and host, as the lock file says. */
@@ -35,16 +35,7 @@ export async function takeLock(
   let tookOver: LockHolder | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
-      const handle = await open(path, 'wx', 0o600);
-      try {
-        await handle.writeFile(`${process.pid} ${host}\n`);
-      } catch (error) {
-        // A full disk: no empty lock is left behind.
-        await handle.close().catch(() => undefined);
-        await unlink(path).catch(() => undefined);
-        throw error;
-      }
-      await handle.close();
+      await createWithContent(path, `${process.pid} ${host}\n`);
       return {
         release: async () => {
           await unlink(path).catch(() => undefined);
@@ -60,6 +51,38 @@ export async function takeLock(
       tookOver = holder;
       await unlink(path).catch(() => undefined);
     }
+  }
+}
+
+/**
+ * Creates `path` holding `text`, failing with EEXIST when it exists, so that nobody ever reads it empty: the text
+ * is written to a file of this process first and hard-linked into place (link(2) fails atomically when the name
+ * exists). An empty lock, read between an exclusive create and its write, was taken for a dead holder's and taken
+ * over: two syncs ran at once. A file system without hard links (some network shares) gets the exclusive create
+ * and write, with that window.
+ */
+async function createWithContent(path: string, text: string): Promise<void> {
+  const own = `${path}.${process.pid}.new`;
+  await writeFile(own, text, { mode: 0o600 }).catch(async (error: unknown) => {
+    await unlink(own).catch(() => undefined); // a full disk: nothing left behind
+    throw error;
+  });
+  try {
+    await link(own, path);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS' && code !== 'EOPNOTSUPP') throw error;
+    const handle = await open(path, 'wx', 0o600);
+    try {
+      await handle.writeFile(text);
+    } catch (writeError) {
+      await handle.close().catch(() => undefined);
+      await unlink(path).catch(() => undefined);
+      throw writeError;
+    }
+    await handle.close();
+  } finally {
+    await unlink(own).catch(() => undefined);
   }
 }
 

@@ -440,21 +440,22 @@ describe.skipIf(!corporaPresent)('mail-archiver sync', () => {
       stdio: 'ignore',
     });
     const lock = join(dir, '.mail-archiver-sync', 'lock');
-    for (
-      let i = 0;
-      i < 600 &&
-      !(() => {
-        try {
-          return statSync(lock).isFile();
-        } catch {
-          return false;
-        }
-      })();
-      i++
-    )
-      await new Promise((r) => setTimeout(r, 50));
-    // The first run is paused while it holds the lock (it would otherwise end before the second starts).
+    const holdsLock = () => {
+      try {
+        return statSync(lock).isFile();
+      } catch {
+        return false;
+      }
+    };
+    // The first run is let run in slices of a few milliseconds and looked at while paused, so that it is caught
+    // holding the lock however fast it is (polling a running process lost the race once it synced in under 50 ms).
     first.kill('SIGSTOP');
+    for (let i = 0; i < 20_000 && !holdsLock() && first.exitCode === null; i++) {
+      first.kill('SIGCONT');
+      await new Promise((r) => setTimeout(r, 2));
+      first.kill('SIGSTOP');
+    }
+    expect(holdsLock()).toBe(true);
     const second = await cli(['sync', dir]);
     first.kill('SIGCONT');
     const firstExit = new Promise((r) => first.once('exit', r));
