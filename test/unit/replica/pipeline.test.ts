@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FileRawMailStore } from '../../../shared/adapters/file-store';
-import { fileBaseName } from '../../../shared/bundle/layout';
 import { DeliveryLog } from '../../../shared/delivery-log/log';
 import type { DeliveryRecord } from '../../../shared/delivery-log/record';
 import { ReplicaConflictError } from '../../../shared/replica/errors';
 import { syncReplica } from '../../../shared/replica/sync';
+import { storedDelivery } from '../../support/delivery-records';
 
 const BUCKET = 'raw';
 let root: string;
@@ -38,32 +38,13 @@ afterEach(() => {
 });
 
 async function message(uid: number, text = `Subject: ${uid}\n\nbody ${uid}\n`): Promise<DeliveryRecord> {
-  const bytes = Buffer.from(text);
-  const key = `incoming/m${uid}-${createHash('sha256').update(text).digest('hex').slice(0, 8)}`;
-  await store.write({ bucket: BUCKET, key }, bytes);
-  const receivedAt = new Date(Date.parse('2025-06-01T00:00:00Z') + uid * 60_000).toISOString();
-  const messageKey = `k${uid}${key.slice(-6)}`;
-  return {
-    v: 1,
-    mailbox: 'alice@example.com',
-    folder: 'INBOX',
-    uidValidity: 1700000000,
+  return storedDelivery(
+    store,
+    BUCKET,
     uid,
-    flags: [],
-    keywords: [],
-    objectKey: key,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    size: bytes.length,
-    storage: 'as-is',
-    receivedAt,
-    file: fileBaseName({
-      size: bytes.length,
-      lineEndings: { crlf: 0, lf: text.split('\n').length - 1, cr: 0, nul: false },
-      receivedAt,
-      messageKey,
-    }),
-    messageKey,
-  };
+    text,
+    `incoming/m${uid}-${createHash('sha256').update(text).digest('hex').slice(0, 8)}`,
+  );
 }
 
 /** A source whose raw object `heldKey` is answered only once `release` is called; every raw read is recorded. */

@@ -2,7 +2,6 @@
 // and rebuilt from the tree and the log; a log line that does not parse is reported and the others applied; bytes
 // that do not match their record are refused and tried again; a UID the replica holds under another file stops
 // the run and nothing is lost.
-import { createHash } from 'node:crypto';
 import {
   existsSync,
   mkdtempSync,
@@ -16,13 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileRawMailStore } from '../../../shared/adapters/file-store';
-import { fileBaseName } from '../../../shared/bundle/layout';
 import { openBundle } from '../../../shared/bundle/source';
 import { verifyBundle } from '../../../shared/bundle/verify';
 import { DeliveryLog } from '../../../shared/delivery-log/log';
 import type { DeliveryRecord } from '../../../shared/delivery-log/record';
 import { ReplicaConflictError } from '../../../shared/replica/errors';
 import { syncReplica } from '../../../shared/replica/sync';
+import { storedDelivery } from '../../support/delivery-records';
 
 const BUCKET = 'raw';
 let root: string;
@@ -44,33 +43,7 @@ beforeEach(() => {
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 async function message(uid: number, text = `Subject: ${uid}\n\nbody ${uid}\n`): Promise<DeliveryRecord> {
-  const bytes = Buffer.from(text);
-  const key = `incoming/m${uid}-${Math.random().toString(36).slice(2)}`;
-  await store.write({ bucket: BUCKET, key }, bytes);
-  const receivedAt = new Date(Date.parse('2025-06-01T00:00:00Z') + uid * 60_000).toISOString();
-  const messageKey = `k${uid}${key.slice(-6)}`;
-  const lf = text.split('\n').length - 1;
-  return {
-    v: 1,
-    mailbox: 'alice@example.com',
-    folder: 'INBOX',
-    uidValidity: 1700000000,
-    uid,
-    flags: [],
-    keywords: [],
-    objectKey: key,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    size: bytes.length,
-    storage: 'as-is',
-    receivedAt,
-    file: fileBaseName({
-      size: bytes.length,
-      lineEndings: { crlf: 0, lf, cr: 0, nul: false },
-      receivedAt,
-      messageKey,
-    }),
-    messageKey,
-  };
+  return storedDelivery(store, BUCKET, uid, text, `incoming/m${uid}-${Math.random().toString(36).slice(2)}`);
 }
 
 const source = () => ({ log, store, target: 'local' });

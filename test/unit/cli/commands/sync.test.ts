@@ -14,17 +14,17 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-/** The CLI as a process, with this test's own home, data directory and replica (test/support/cli.ts). */
-const cli = (args: string[]) =>
-  runCli(args, {
-    home: join(root, 'archiver home'),
-    cwd: root,
-    env: {
-      HOME: join(root, 'user home'),
-      MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
-      NO_COLOR: '1',
-    },
-  });
+/** This test's own home, data directory and replica, for the CLI as a process (test/support/cli.ts). */
+const cliOptions = () => ({
+  home: join(root, 'archiver home'),
+  cwd: root,
+  env: {
+    HOME: join(root, 'user home'),
+    MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
+    NO_COLOR: '1',
+  },
+});
+const cli = (args: string[]) => runCli(args, cliOptions());
 
 describe('sync, refused before it starts', () => {
   it('a --mailbox that is not a mailbox of the archive (a typo never syncs nothing, successfully, forever)', async () => {
@@ -87,15 +87,7 @@ describe('sync and the archive it reads', () => {
 
   it('--watch without a running stack starts an S3 server for each run and never DynamoDB Local (no JVM)', async () => {
     const replica = join(root, 'replica');
-    const watch = spawnCli(['sync', replica, '--watch', '1s'], {
-      home: join(root, 'archiver home'),
-      cwd: root,
-      env: {
-        HOME: join(root, 'user home'),
-        MAIL_ARCHIVER_CONFIG: join(ROOT, 'mail-archiver.config.json'),
-        NO_COLOR: '1',
-      },
-    });
+    const watch = spawnCli(['sync', replica, '--watch', '1s'], cliOptions());
     /** The names of the watch's descendant processes, seen while it runs. */
     const seen = new Set<string>();
     const look = () => {
