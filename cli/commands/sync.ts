@@ -6,18 +6,19 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { LockHeldError } from '../../shared/adapters/pid-lock';
+import { LockHeldError, releaseIfHeldSync } from '../../shared/adapters/pid-lock';
 import type { ArchiverConfig } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
 import { canaryAddress } from '../../shared/health/config';
 import { ReplicaConflictError, ReplicaDirectoryError } from '../../shared/replica/errors';
 import { recordReplica } from '../../shared/replica/registry';
 import type { SyncReport } from '../../shared/replica/report';
-import { checkReplicaDirectory, REPLICA_STATE_DIR } from '../../shared/replica/state';
+import { checkReplicaDirectory, REPLICA_STATE_DIR, replicaPaths } from '../../shared/replica/state';
 import { syncReplica } from '../../shared/replica/sync';
 import type { CliContext } from '../context';
 import { resolveConfigPath } from '../local/data-home';
 import { archiverHome } from '../local/running-stack';
+import { addCleanup } from '../process/interrupt';
 import { normaliseMailbox, parseInterval, parsePositive } from '../process/options';
 import { ExitCode, humanBytes, UserError } from '../process/output';
 import { progressBar } from '../process/progress-bar';
@@ -239,6 +240,9 @@ async function runOnce(
   bar?.update(0, 1, { counts: '' });
   const started = Date.now();
   let report: SyncReport;
+  // Ctrl-C or SIGTERM mid-run frees the replica's lock on the way out: the same host would take a dead holder's
+  // lock over, but another host sharing the directory (a NAS) cannot tell, and would be refused.
+  const forgetLock = addCleanup(() => releaseIfHeldSync(replicaPaths(dir).lock));
   try {
     report = await syncReplica(source, {
       dir,
@@ -260,6 +264,8 @@ async function runOnce(
   } catch (error) {
     bar?.stop();
     throw asUserError(error, dir);
+  } finally {
+    forgetLock();
   }
   bar?.stop();
   output.jsonLine(report);

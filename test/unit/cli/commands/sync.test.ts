@@ -2,6 +2,7 @@
 // in one line naming what and where (the CLI run as a process, with a home and a replica of its own).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -83,6 +84,42 @@ describe('sync and the archive it reads', () => {
     );
     expect(run.stderr).not.toMatch(/ at .*\.(ts|js):\d+/);
     expect(run.stderr).not.toMatch(/--verbose|ECONNREFUSED|missing upstream/);
+  }, 60_000);
+
+  it('Ctrl-C or SIGTERM in the middle of a run frees the replica lock (exit 143)', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const address = silent.address();
+    const endpoint = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const home = join(root, 'archiver home');
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    // A running npm start whose S3 takes connections and never answers: the run waits there, holding its lock.
+    writeFileSync(
+      join(home, 'stack.json'),
+      JSON.stringify({
+        pid: process.pid,
+        startedAt: new Date().toISOString(),
+        endpoints: { s3: endpoint, dynamodb: endpoint },
+        bucket: 'mail-archiver-raw',
+        tableName: 'mail-archiver-index',
+      }),
+      { mode: 0o600 },
+    );
+    const replica = join(root, 'replica');
+    const lock = join(replica, '.mail-archiver-sync', 'lock');
+    const run = spawnCli(['sync', replica], cliOptions());
+    try {
+      for (let i = 0; i < 600 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(existsSync(lock)).toBe(true);
+      run.child.kill('SIGTERM');
+      expect(await run.exited).toBe(143);
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      run.child.kill('SIGKILL');
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   }, 60_000);
 
   it('--watch without a running stack starts an S3 server for each run and never DynamoDB Local (no JVM)', async () => {
