@@ -19,7 +19,7 @@ import type { CliContext } from '../context';
 import { resolveConfigPath } from '../local/data-home';
 import { archiverHome } from '../local/running-stack';
 import { addCleanup } from '../process/interrupt';
-import { normaliseMailbox, parseInterval, parsePositive } from '../process/options';
+import { normaliseMailbox, parseHttpUrl, parseInterval, parsePositive } from '../process/options';
 import { ExitCode, humanBytes, UserError } from '../process/output';
 import { progressBar } from '../process/progress-bar';
 import { cronLine, systemdUserSessionReachable, timerFiles, timerKindFor } from '../process/timer';
@@ -59,7 +59,11 @@ export function registerSync(program: Command, ctx: CliContext): void {
     .option('--once', 'one sync, then exit (the default)')
     .option('--watch <interval>', 'sync again every interval (90s, 15m, 1h) until stopped', parseInterval)
     .option('--concurrency <n>', 'objects downloaded at a time', parsePositive, DEFAULT_CONCURRENCY)
-    .option('--ping <url>', 'after each successful sync, GET this URL (a healthchecks.io check, for example)')
+    .option(
+      '--ping <url>',
+      'after each successful sync, GET this URL (a healthchecks.io check, for example)',
+      parseHttpUrl,
+    )
     .option(
       '--install-timer',
       'sync nothing now: write a systemd user timer (Linux) or a launchd agent (macOS) that runs this sync --once every --every, and print how to turn it on and remove it',

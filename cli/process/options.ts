@@ -80,3 +80,19 @@ export function parseInterval(value: string): number {
     throw new InvalidArgumentError('must be a duration like 90s, 15m, 1h or 1d');
   return ms;
 }
+
+/**
+ * An http:// or https:// URL (a monitor to ping), checked when the command is read: a typo would otherwise be
+ * accepted and only warned about after every run, for as long as a timer runs it.
+ */
+export function parseHttpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('must be an http:// or https:// URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidArgumentError('must be an http:// or https:// URL');
+  return value;
+}

@@ -28,6 +28,16 @@ const cliOptions = () => ({
 const cli = (args: string[]) => runCli(args, cliOptions());
 
 describe('sync, refused before it starts', () => {
+  it('a --ping that is not an http(s) URL (a timer would warn after every run, forever)', async () => {
+    const replica = join(root, 'replica');
+    for (const url of ['notaurl', 'ftp://hc-ping.com/x']) {
+      const run = await cli(['sync', replica, '--ping', url]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/--ping <url>.*must be an http:\/\/ or https:\/\/ URL/);
+      expect(existsSync(replica)).toBe(false);
+    }
+  }, 60_000);
+
   it('a --mailbox that is not a mailbox of the archive (a typo never syncs nothing, successfully, forever)', async () => {
     const replica = join(root, 'replica');
     const run = await cli(['sync', replica, '--mailbox', 'alcie@example.com']);
