@@ -105,7 +105,8 @@ function holderOf(text: string): LockHolder {
   return { pid: Number.parseInt(pidText ?? '', 10), host: holderHost || hostname() };
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process `pid` runs on this host (one of another user's counts: it cannot be signalled, EPERM). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

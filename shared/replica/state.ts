@@ -15,6 +15,7 @@
 import { type FileHandle, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { processAlive } from '../adapters/pid-lock';
 import { readIfExists } from '../adapters/read-if-exists';
 import { LOG_START, type LogCursor } from '../delivery-log/layout';
 import {
@@ -345,6 +346,7 @@ export async function writeFileAtomically(
   data: string | Buffer | Iterable<string> | AsyncIterable<string>,
   options: { mtime?: Date } = {},
 ): Promise<void> {
+  await sweepStaleTemporaries(dirname(path));
   const temporary = `${path}.tmp-${process.pid}`;
   try {
     const handle = await open(temporary, 'w', 0o600);
@@ -363,6 +365,20 @@ export async function writeFileAtomically(
     throw error;
   }
   await syncDirectory(dirname(path));
+}
+
+/**
+ * Removes the temporary files writeFileAtomically left in `dir` in a run that was killed (`<name>.tmp-<pid>`, the
+ * process gone): the replica must equal an unpacked export, and nothing else would ever remove them (found after
+ * a SIGKILL while a first sync wrote a mailbox's subscriptions). A listing of a directory of a few names (a
+ * folder's, a mailbox's, the state's), not of cur/.
+ */
+async function sweepStaleTemporaries(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(/\.tmp-(\d+)$/.exec(name)?.[1] ?? Number.NaN);
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    await unlink(join(dir, name)).catch(() => undefined);
+  }
 }
 
 /** Creates an empty file (when missing) and makes its name durable: a marker a crash must not lose. */

@@ -227,6 +227,24 @@ describe('sync bad input', () => {
     ).toEqual(readFileSync(join(dir, 'alice@example.com', 'Maildir', 'cur', cur(dir)[0] as string)));
   });
 
+  it('removes what a killed run left of a file it was rewriting (a temporary beside it), so the tree equals an export', async () => {
+    const dir = join(root, 'replica');
+    await log.append('ingest', [await message(1)]);
+    await syncReplica(source(), { dir });
+    // What SIGKILL leaves mid-write: <file>.tmp-<pid of the dead run> beside the mailbox's and the folder's files.
+    const dead = 4_194_304 + 7; // above Linux's largest pid_max: no process has it
+    const maildir = join(dir, 'alice@example.com', 'Maildir');
+    const leftovers = [
+      join(maildir, `subscriptions.tmp-${dead}`),
+      join(maildir, `dovecot-uidlist.tmp-${dead}`),
+      join(dir, 'alice@example.com', `manifest.json.tmp-${dead}`),
+    ];
+    for (const path of leftovers) writeFileSync(path, 'half');
+    await log.append('ingest', [await message(2)]);
+    expect((await syncReplica(source(), { dir })).added).toBe(1);
+    expect(leftovers.filter((path) => existsSync(path))).toEqual([]);
+  });
+
   it('reports a log line that does not parse and applies the others', async () => {
     const dir = join(root, 'replica');
     const good = await message(1);
