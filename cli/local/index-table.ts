@@ -101,7 +101,8 @@ export async function ensureIndexTable(
     for (const g of def.globalSecondaryIndexes) {
       const existing = present.get(g.indexName);
       if (existing && sameIndex(existing, gsiSpec(g))) {
-        // A build cut short when the services last stopped: DynamoDB Local takes it up again by itself.
+        // A build cut short when the services last stopped: DynamoDB Local usually takes it up again by itself
+        // (once, under load, it did not: docs/operations.md, Upgrading).
         if (existing.IndexStatus === 'ACTIVE') continue;
         say(g.indexName, 'is still being built', 'its build was cut short when the services last stopped');
         if (!(await builtInTime(g.indexName))) return;
