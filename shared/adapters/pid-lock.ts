@@ -1,7 +1,7 @@
-// A lock file holding the process id and host of its holder, created exclusively (a hard link, never empty): one run at a time over
-// a state (a restore's state file, a replica directory). A lock whose process is gone (SIGKILL, power loss) is
-// taken over; a lock held by a live process, or by a process of another host (which cannot be checked from here),
-// is refused.
+// A lock file holding the process id and host of its holder, created exclusively (hard-linked into place, never
+// empty): one run at a time over a state (a restore's state file, a replica directory). A lock whose process is
+// gone (SIGKILL, power loss) is taken over; a lock held by a live process, or by a process of another host (which
+// cannot be checked from here), is refused.
 import { readFileSync, unlinkSync } from 'node:fs';
 import { link, open, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';

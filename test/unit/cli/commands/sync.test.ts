@@ -2,11 +2,11 @@
 // in one line naming what and where (the CLI run as a process, with a home and a replica of its own).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli, spawnCli } from '../../../support/cli';
+import { startSilentServer } from '../../../support/silent-server';
 
 const ROOT = resolve(import.meta.dirname, '../../../..');
 let root: string;
@@ -71,22 +71,27 @@ describe('sync, refused before it starts', () => {
   });
 });
 
+/** A running npm start (this process stands in for it) whose S3 and DynamoDB are at `endpoint`. */
+function writeRunningStack(endpoint: string): void {
+  const home = join(root, 'archiver home');
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  writeFileSync(
+    join(home, 'stack.json'),
+    JSON.stringify({
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      endpoints: { s3: endpoint, dynamodb: endpoint },
+      bucket: 'mail-archiver-raw',
+      tableName: 'mail-archiver-index',
+    }),
+    { mode: 0o600 },
+  );
+}
+
 describe('sync and the archive it reads', () => {
   it("names the local stack's S3 when it does not answer, in the user's terms, without a stack trace", async () => {
-    const home = join(root, 'archiver home');
-    mkdirSync(home, { recursive: true, mode: 0o700 });
-    // A running npm start (this process stands in for it) whose S3 and DynamoDB no longer listen.
-    writeFileSync(
-      join(home, 'stack.json'),
-      JSON.stringify({
-        pid: process.pid,
-        startedAt: new Date().toISOString(),
-        endpoints: { s3: 'http://127.0.0.1:9', dynamodb: 'http://127.0.0.1:9' },
-        bucket: 'mail-archiver-raw',
-        tableName: 'mail-archiver-index',
-      }),
-      { mode: 0o600 },
-    );
+    // Its S3 and DynamoDB no longer listen.
+    writeRunningStack('http://127.0.0.1:9');
     const run = await cli(['sync', join(root, 'replica')]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
@@ -97,25 +102,9 @@ describe('sync and the archive it reads', () => {
   }, 60_000);
 
   it('Ctrl-C or SIGTERM in the middle of a run frees the replica lock (exit 143)', async () => {
-    const sockets: Socket[] = [];
-    const silent = createServer((socket) => sockets.push(socket));
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const address = silent.address();
-    const endpoint = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-    const home = join(root, 'archiver home');
-    mkdirSync(home, { recursive: true, mode: 0o700 });
-    // A running npm start whose S3 takes connections and never answers: the run waits there, holding its lock.
-    writeFileSync(
-      join(home, 'stack.json'),
-      JSON.stringify({
-        pid: process.pid,
-        startedAt: new Date().toISOString(),
-        endpoints: { s3: endpoint, dynamodb: endpoint },
-        bucket: 'mail-archiver-raw',
-        tableName: 'mail-archiver-index',
-      }),
-      { mode: 0o600 },
-    );
+    // Its S3 takes connections and never answers: the run waits there, holding its lock.
+    const silent = await startSilentServer();
+    writeRunningStack(silent.endpoint);
     const replica = join(root, 'replica');
     const lock = join(replica, '.mail-archiver-sync', 'lock');
     const run = spawnCli(['sync', replica], cliOptions());
@@ -127,8 +116,7 @@ describe('sync and the archive it reads', () => {
       expect(existsSync(lock)).toBe(false);
     } finally {
       run.child.kill('SIGKILL');
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => silent.close(resolve));
+      await silent.close();
     }
   }, 60_000);
 

@@ -1,11 +1,11 @@
 // An archive's S3 that does not answer, named in the user's terms: the errors are the SDK's own, from a real
 // S3Client sent to a port nothing listens on and to a name that cannot resolve (RFC 2606's .invalid).
-import { createServer, type Socket } from 'node:net';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../../../cli/process/output';
 import { s3NotAnswering } from '../../../../cli/target/s3-place';
 import { createS3Client } from '../../../../shared/adapters/clients';
+import { startSilentServer } from '../../../support/silent-server';
 
 async function failureOf(client: S3Client): Promise<unknown> {
   try {
@@ -58,11 +58,8 @@ describe('s3NotAnswering', () => {
   }, 30_000);
 
   it('says an S3 that accepts connections and never answers is not answering (timed out), instead of waiting forever', async () => {
-    const sockets: Socket[] = [];
-    const silent = createServer((socket) => sockets.push(socket));
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const address = silent.address();
-    const endpoint = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const silent = await startSilentServer();
+    const { endpoint } = silent;
     process.env.MAIL_ARCHIVER_S3_IDLE_TIMEOUT_MS = '500';
     try {
       const error = await failureOf(createS3Client({ s3: endpoint }));
@@ -72,8 +69,7 @@ describe('s3NotAnswering', () => {
       );
     } finally {
       delete process.env.MAIL_ARCHIVER_S3_IDLE_TIMEOUT_MS;
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => silent.close(resolve));
+      await silent.close();
     }
   }, 30_000);
 
