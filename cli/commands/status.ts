@@ -118,7 +118,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       if (replicas.length > 0) {
         output.result('');
         output.result('replicas (mail-archiver sync):');
-        for (const r of replicas) output.result(`  ${replicaLine(r)}`);
+        for (const r of replicas) output.result(`  ${replicaLine(r, target)}`);
       }
     });
 }
@@ -126,9 +126,13 @@ export function registerStatus(program: Command, ctx: CliContext): void {
 /** One replica as status shows it: its last runs and how far behind the archive's delivery log it is. */
 interface ReplicaRow {
   dir: string;
-  /** ok, or why its progress cannot be read (missing, damaged). */
+  /** ok, or why its progress cannot be read (gone, missing, damaged). */
   state: ReplicaStanding['state'];
   reason?: string;
+  /** The mailboxes its last run followed (sync --mailbox); null: every mailbox. */
+  mailboxes?: string[] | null;
+  /** Delivery-log objects holding a line that does not parse, reported by every sync until they parse. */
+  unparsed?: string[];
   /** ISO 8601 UTC: when the last successful sync ended (absent: none yet). */
   lastSuccessAt?: string;
   lastRun?: { endedAt: string; ok: boolean };
@@ -153,6 +157,8 @@ async function replicaRows(home: string, target: string, log: DeliveryLog): Prom
     rows.push({
       dir,
       state: 'ok',
+      mailboxes: progress.mailboxes,
+      ...(progress.unparsed?.length ? { unparsed: progress.unparsed } : {}),
       ...(progress.lastSuccess ? { lastSuccessAt: progress.lastSuccess.endedAt } : {}),
       ...(progress.lastRun
         ? { lastRun: { endedAt: progress.lastRun.endedAt, ok: progress.lastRun.ok } }
@@ -163,7 +169,9 @@ async function replicaRows(home: string, target: string, log: DeliveryLog): Prom
   return rows;
 }
 
-function replicaLine(r: ReplicaRow, now = new Date()): string {
+function replicaLine(r: ReplicaRow, target: string, now = new Date()): string {
+  if (r.state === 'gone')
+    return `${r.dir}: ${r.reason}; \`mail-archiver sync --forget ${r.dir}${target === 'aws' ? ' --target aws' : ''}\` stops listing it`;
   if (r.state !== 'ok') return `${r.dir}: ${r.reason}`;
   const last = r.lastSuccessAt
     ? `last successful sync ${r.lastSuccessAt} (${age(r.lastSuccessAt, now)} ago)`
@@ -175,7 +183,11 @@ function replicaLine(r: ReplicaRow, now = new Date()): string {
       : r.behind.logObjects === 0
         ? 'up to date'
         : `${r.behind.logObjects} log object${r.behind.logObjects === 1 ? '' : 's'} behind (oldest written ${r.behind.oldestAt ? `${age(r.behind.oldestAt, now)} ago` : '?'})`;
-  return `${r.dir}: ${last}${failed}; ${behind}`;
+  const only = r.mailboxes ? ` (only ${r.mailboxes.join(', ')})` : '';
+  const unparsed = r.unparsed
+    ? `; ${r.unparsed.length} log object${r.unparsed.length === 1 ? '' : 's'} with lines that do not parse`
+    : '';
+  return `${r.dir}${only}: ${last}${failed}${unparsed}; ${behind}`;
 }
 
 /** The size part of the data line: exact, or (a large archive) a lower bound and how to count it all. */

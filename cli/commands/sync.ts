@@ -3,17 +3,17 @@
 // options, the progress bar, the report and its exit status, the watch loop, the ping.
 import { realpathSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { homedir, hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { LockHeldError, releaseIfHeldSync } from '../../shared/adapters/pid-lock';
+import { releaseIfHeldSync } from '../../shared/adapters/pid-lock';
 import type { ArchiverConfig } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
 import { canaryAddress } from '../../shared/health/config';
-import { ReplicaConflictError, ReplicaDirectoryError } from '../../shared/replica/errors';
-import { recordReplica } from '../../shared/replica/registry';
+import { checkReplicaDirectory } from '../../shared/replica/directory';
+import { forgetReplica, listReplicas, recordReplica } from '../../shared/replica/registry';
 import type { SyncReport } from '../../shared/replica/report';
-import { checkReplicaDirectory, REPLICA_STATE_DIR, replicaPaths } from '../../shared/replica/state';
+import { replicaPaths } from '../../shared/replica/state';
 import { syncReplica } from '../../shared/replica/sync';
 import type { CliContext } from '../context';
 import { resolveConfigPath } from '../local/data-home';
@@ -26,6 +26,7 @@ import { cronLine, systemdUserSessionReachable, timerFiles, timerKindFor } from 
 import { watchEvery } from '../process/watch';
 import { out } from '../program';
 import { assertKnownMailbox } from '../target/mailboxes';
+import { replicaUserError } from '../target/replica-errors';
 import { s3NotAnswering } from '../target/s3-place';
 
 interface SyncOptions {
@@ -37,6 +38,8 @@ interface SyncOptions {
   installTimer?: boolean;
   every?: number;
   repair?: boolean;
+  acceptUnparsed?: boolean;
+  forget?: boolean;
 }
 
 /** How often an installed timer syncs unless --every says otherwise: 15 minutes. */
@@ -73,7 +76,19 @@ export function registerSync(program: Command, ctx: CliContext): void {
       '--repair',
       'also hash every message file of the replica against its record and download again what is missing or changed (a file edited by hand, a bad disk)',
     )
+    .option(
+      '--accept-unparsed',
+      'stop reporting the delivery-log lines that do not parse which earlier runs reported, taking them as lost (reconcile names deliveries missing from the log; reindex logs them again)',
+    )
+    .option(
+      '--forget',
+      'sync nothing: stop listing DIR in status and doctor (a replica moved or removed by hand); nothing in it is touched',
+    )
     .action(async (dir: string, options: SyncOptions) => {
+      if (options.forget) {
+        await forget(dir, options, ctx.globals().target);
+        return;
+      }
       if (options.once && options.watch)
         throw new UserError('--once and --watch exclude each other', { exitCode: ExitCode.usage });
       if (options.every !== undefined && !options.installTimer)
@@ -85,9 +100,20 @@ export function registerSync(program: Command, ctx: CliContext): void {
           `--repair checks the replica once: leave out ${options.watch ? '--watch' : '--install-timer'}`,
           { exitCode: ExitCode.usage },
         );
+      if (options.acceptUnparsed && (options.watch || options.installTimer))
+        throw new UserError(
+          `--accept-unparsed is a decision made once: leave out ${options.watch ? '--watch' : '--install-timer'}`,
+          { exitCode: ExitCode.usage },
+        );
       const { target, config, configuration } = ctx.globals();
+      // A directory that cannot be a replica (one inside a replica, a non-empty other one) is refused before
+      // anything starts.
+      await checkReplicaDirectory(dir).catch((error: unknown) => {
+        throw replicaUserError(error, dir);
+      });
       const mailboxes = options.mailbox.map(normaliseMailbox);
       for (const mailbox of mailboxes) await assertSyncableMailbox(mailbox, configuration, dir);
+      const skip = mailboxes.length > 0 ? [] : leftOutByDefault(configuration);
       if (options.installTimer) {
         if (options.watch)
           throw new UserError('--install-timer runs sync --once on a timer: leave out --watch', {
@@ -99,6 +125,8 @@ export function registerSync(program: Command, ctx: CliContext): void {
       // Each run connects anew (a watch's too): a local stack restarted meanwhile listens on other ports, and a
       // watch that kept the first run's endpoints would fail on every run after it. Sync reads only the bucket:
       // without a running stack, a run starts an S3 server alone, never DynamoDB Local's JVM.
+      // A watch whose replica vanished (removed, moved, its disk unmounted) does not start a new one there.
+      let ranBefore = false;
       const once = () =>
         ctx.withArchiveObjects(async (objects) => {
           const source = {
@@ -109,7 +137,8 @@ export function registerSync(program: Command, ctx: CliContext): void {
           };
           let report: SyncReport;
           try {
-            report = await runOnce(source, dir, mailboxes, options);
+            report = await runOnce(source, dir, { mailboxes, skip, existing: ranBefore }, options);
+            ranBefore = true;
           } catch (error) {
             throw (
               s3NotAnswering(
@@ -135,6 +164,56 @@ export function registerSync(program: Command, ctx: CliContext): void {
         notice: (line) => out().notice(line),
       });
     });
+}
+
+/**
+ * The mailboxes a sync of every mailbox leaves out: the canary's (health.canary.address), whose messages the archive
+ * expires after health.canary.keepDays and `export` exports only when named: a replica would keep one per
+ * `doctor` or canary run for ever. Named with --mailbox, it is synced like any other; a configured mailbox of that
+ * address (possible with the canary off) is real mail and never left out.
+ */
+export function leftOutByDefault(config: ArchiverConfig): string[] {
+  const canary = canaryAddress(config);
+  return Object.hasOwn(config.mailboxes, canary) ? [] : [canary];
+}
+
+/** `sync --forget DIR`: DIR leaves this machine's list of replicas (status, doctor); nothing in it is touched. */
+async function forget(dir: string, options: SyncOptions, target: string): Promise<void> {
+  const others = [
+    options.mailbox.length > 0 && '--mailbox',
+    options.once && '--once',
+    options.watch && '--watch',
+    options.ping && '--ping',
+    options.installTimer && '--install-timer',
+    options.every !== undefined && '--every',
+    options.repair && '--repair',
+    options.acceptUnparsed && '--accept-unparsed',
+  ].filter(Boolean);
+  if (others.length > 0)
+    throw new UserError(`--forget syncs nothing: leave out ${others.join(', ')}`, {
+      exitCode: ExitCode.usage,
+    });
+  const home = archiverHome();
+  const absolute = resolve(dir);
+  let forgotten: boolean;
+  try {
+    forgotten = await forgetReplica(home, target, absolute);
+  } catch (error) {
+    throw new UserError(errorMessage(error), {
+      cause: error,
+      hint: 'remove that file; the next sync of each replica records it again',
+    });
+  }
+  if (!forgotten) {
+    const listed = await listReplicas(home, target);
+    throw new UserError(`${absolute} is not in this machine's list of ${target} replicas`, {
+      hint: listed.length > 0 ? `listed: ${listed.join(', ')}` : 'no replica is listed',
+    });
+  }
+  out().jsonLine({ forgotten: absolute });
+  out().result(
+    `${absolute} is no longer listed by status and doctor; nothing in it was touched (a sync of it, or a timer installed for it, lists it again)`,
+  );
 }
 
 /**
@@ -174,7 +253,7 @@ async function installTimer(
   try {
     await checkReplicaDirectory(absolute);
   } catch (error) {
-    throw asUserError(error, absolute);
+    throw replicaUserError(error, absolute);
   }
   // The timer runs without this shell: the same node, the same CLI, the same data home and config, by absolute path.
   const env: Record<string, string> = {
@@ -236,7 +315,7 @@ async function installTimer(
 async function runOnce(
   source: Parameters<typeof syncReplica>[0],
   dir: string,
-  mailboxes: string[],
+  chosen: { mailboxes: string[]; skip: string[]; existing: boolean },
   options: SyncOptions,
 ): Promise<SyncReport> {
   const output = out();
@@ -250,9 +329,10 @@ async function runOnce(
   try {
     report = await syncReplica(source, {
       dir,
-      mailboxes,
+      ...chosen,
       concurrency: options.concurrency,
       repair: options.repair ?? false,
+      acceptUnparsed: options.acceptUnparsed ?? false,
       onProgress: ({ done, seen, bytes }) => {
         if (!bar) return;
         const seconds = (Date.now() - started) / 1000;
@@ -267,7 +347,7 @@ async function runOnce(
     });
   } catch (error) {
     bar?.stop();
-    throw asUserError(error, dir);
+    throw replicaUserError(error, dir);
   } finally {
     forgetLock();
   }
@@ -275,11 +355,11 @@ async function runOnce(
   output.jsonLine(report);
   const seconds = ((Date.parse(report.endedAt) - Date.parse(report.startedAt)) / 1000).toFixed(1);
   output.result(
-    `${report.ok ? 'synced' : 'synced with problems'} ${dir}: ${report.added} new message${report.added === 1 ? '' : 's'} (${humanBytes(report.bytes)}) in ${seconds} s${report.present ? `, ${report.present} already there` : ''}${report.problems.length ? `, ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} (above)` : ''}${report.pending ? `, ${report.pending} to try again` : ''}`,
+    `${report.ok ? 'synced' : 'synced with problems'} ${dir}: ${report.added} new message${report.added === 1 ? '' : 's'}${report.restored ? `, restored ${report.restored}` : ''} (${humanBytes(report.bytes)}) in ${seconds} s${report.present ? `, ${report.present} already there` : ''}${report.problems.length ? `, ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} (above)` : ''}${report.pending ? `, ${report.pending} to try again` : ''}`,
   );
   if (options.repair)
     output.info(
-      `  --repair: every message file checked against its record: ${report.present} as recorded, ${report.added} downloaded (missing, changed or new)`,
+      `  --repair: every message file checked against its record: ${report.present} as recorded, ${report.restored} restored (missing or changed), ${report.added} new`,
     );
   if (report.leaves)
     output.info(
@@ -308,31 +388,4 @@ async function ping(url: string): Promise<void> {
   } catch (error) {
     out().warn(`--ping ${url} failed: ${errorMessage(error)}`);
   }
-}
-
-function asUserError(error: unknown, dir: string): unknown {
-  if (error instanceof ReplicaDirectoryError || error instanceof ReplicaConflictError)
-    return new UserError(error.message, { cause: error });
-  if (error instanceof LockHeldError) {
-    const { pid, host } = error.holder;
-    // A lock of another host (a replica on a NAS two machines sync into) cannot be checked from here.
-    const here = host === hostname();
-    return new UserError(
-      `another sync (process ${pid} on ${host}) ${here ? 'is running over' : 'holds'} ${dir}`,
-      {
-        cause: error,
-        hint: here
-          ? 'wait for it to end; a lock left by a process that is gone is taken over by itself'
-          : `this machine cannot tell whether it still runs: once process ${pid} on ${host} is gone, remove ${join(resolve(dir), REPLICA_STATE_DIR, 'lock')}`,
-      },
-    );
-  }
-  if ((error as { code?: string }).code === 'ENOSPC')
-    return new UserError(
-      `the disk holding ${dir} is full: nothing was recorded as done; free space and sync again`,
-      {
-        cause: error,
-      },
-    );
-  return error;
 }

@@ -36,20 +36,35 @@ export async function syncReplicaChecks(home: string, target: string, now = new 
     ];
   }
   const checks: Check[] = [];
+  const aws = target === 'aws' ? ' --target aws' : '';
   for (const dir of dirs) {
     const name = `sync replica ${dir}`;
-    const fixSync = `mail-archiver sync ${dir}${target === 'aws' ? ' --target aws' : ''} (and sync --install-timer to keep it current)`;
+    const fixSync = `mail-archiver sync ${dir}${aws} (and sync --install-timer to keep it current)`;
+    const forget = `mail-archiver sync --forget ${dir}${aws} stops listing it (nothing is deleted)`;
     const standing = await replicaStanding(dir);
     if (standing.state !== 'ok') {
       checks.push({
         name,
         status: 'warn',
         detail: standing.reason,
-        fix: `${fixSync}, or remove its line from ${replicaListPath(home, target)}`,
+        fix:
+          standing.state === 'gone'
+            ? `moved: mail-archiver sync NEWDIR${aws} registers it at its new place; gone for good: ${forget}`
+            : `${fixSync}; or ${forget}`,
       });
       continue;
     }
     const last = standing.progress.lastSuccess;
+    const unparsed = standing.progress.unparsed ?? [];
+    if (unparsed.length > 0) {
+      checks.push({
+        name,
+        status: 'warn',
+        detail: `${unparsed.length} delivery-log object${unparsed.length === 1 ? ' holds a line' : 's hold lines'} that sync cannot parse, reported by every sync until ${unparsed.length === 1 ? 'it parses' : 'they parse'}: ${unparsed.join(', ')}`,
+        fix: `a newer mail-archiver may read them (update it here); a line damaged for good: mail-archiver reconcile${aws} names the deliveries missing from the log, reindex logs them, then mail-archiver sync ${dir}${aws} --accept-unparsed`,
+      });
+      continue;
+    }
     if (!last) {
       checks.push({ name, status: 'warn', detail: 'no sync has succeeded yet', fix: fixSync });
       continue;

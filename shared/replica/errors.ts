@@ -7,6 +7,14 @@ export class ReplicaDirectoryError extends Error {
 }
 
 /**
+ * The directory named lies inside a replica (one of its mailboxes, say): sync takes the replica's own directory,
+ * and would otherwise start a second replica inside the first.
+ */
+export class InsideReplicaError extends ReplicaDirectoryError {
+  override name = 'InsideReplicaError';
+}
+
+/**
  * The log and the replica disagree on what a UID is (a UID already mapped to another file, a folder whose
  * UIDVALIDITY changed): the replica never renumbers, so the run stops here.
  */

@@ -4,8 +4,9 @@
 //   <home>/replicas.<target>.json     {"v":1,"replicas":["/home/me/mail-replica", ...]}
 //
 // The list only points; each replica's own progress.json (state.ts) stays the truth about its runs. A directory
-// that is gone is reported (status, doctor) until it is synced again or its line is removed from the list.
-import { mkdir } from 'node:fs/promises';
+// that is gone is reported (status, doctor) until `sync --forget DIR` removes it from the list: never by itself,
+// since a disk not mounted for a while (a NAS, a USB drive) is exactly what the warning is for.
+import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { readIfExists } from '../adapters/read-if-exists';
 import { parseLogObjectKey } from '../delivery-log/layout';
@@ -51,13 +52,39 @@ export async function recordReplica(home: string, target: string, dir: string): 
   );
 }
 
+/**
+ * Removes `dir` (made absolute) from the list of `target`; nothing in `dir` is touched. Returns false when it was
+ * not listed. Throws ReplicaProgressError when the list does not parse.
+ */
+export async function forgetReplica(home: string, target: string, dir: string): Promise<boolean> {
+  const absolute = resolve(dir);
+  const known = await listReplicas(home, target);
+  if (!known.includes(absolute)) return false;
+  await writeFileAtomically(
+    replicaListPath(home, target),
+    `${JSON.stringify({ v: 1, replicas: known.filter((d) => d !== absolute) }, null, 1)}\n`,
+  );
+  return true;
+}
+
 /** What a replica's directory says about it: its progress, or why there is none. */
 export type ReplicaStanding =
   | { dir: string; state: 'ok'; progress: ReplicaProgress }
-  | { dir: string; state: 'missing' | 'damaged'; reason: string };
+  /** `gone`: no directory at `dir` (moved, removed, or its disk not mounted); `missing`: no progress file in it. */
+  | { dir: string; state: 'gone' | 'missing' | 'damaged'; reason: string };
 
-/** Reads the progress of the replica in `dir` (never throws: a missing or damaged one is a standing too). */
+/** Reads the progress of the replica in `dir` (never throws: a gone, missing or damaged one is a standing too). */
 export async function replicaStanding(dir: string): Promise<ReplicaStanding> {
+  const there = await stat(dir).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => error.code !== 'ENOENT',
+  );
+  if (!there)
+    return {
+      dir,
+      state: 'gone',
+      reason: `not found at ${dir} (moved or removed? \`mail-archiver sync NEWDIR\` registers it again)`,
+    };
   try {
     const progress = await readProgress(replicaPaths(dir).progress);
     if (!progress) return { dir, state: 'missing', reason: `${dir} holds no replica (no progress file)` };

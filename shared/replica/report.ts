@@ -8,12 +8,14 @@ export interface SyncProblem {
 }
 
 /**
- * What a run found and repaired itself: told, but the run still succeeds (exit status 0, its last successful
- * sync), since the replica it leaves is whole and current. `progress-rebuilt`: a damaged progress file or journal,
- * kept aside and rebuilt from the tree and the log.
+ * What a run found and repaired itself, or changed on request: told, but the run still succeeds (exit status 0, its
+ * last successful sync), since the replica it leaves is whole and current. `progress-rebuilt`: a damaged progress
+ * file or journal, kept aside and rebuilt from the tree and the log. `selection-changed`: the run's mailboxes
+ * (`--mailbox`, or none: every mailbox) differ from what the replica followed, and it follows these from now on.
+ * `unparsed-accepted`: log objects holding lines that do not parse, no longer reported (`--accept-unparsed`).
  */
 export interface SyncNotice {
-  kind: 'progress-rebuilt';
+  kind: 'progress-rebuilt' | 'selection-changed' | 'unparsed-accepted';
   message: string;
 }
 
@@ -23,8 +25,13 @@ export interface SyncReport {
   endedAt: string;
   /** No problem was found (the exit status is 0). */
   ok: boolean;
-  /** Messages written into the replica. */
+  /** New messages written into the replica. */
   added: number;
+  /**
+   * Messages the replica held (its folder's uidlist names them) whose file was missing or did not hold their bytes,
+   * downloaded again under the same name (`--repair`, a rebuilt progress file).
+   */
+  restored: number;
   /** Records read that the replica held already (repeats, a resumed run). */
   present: number;
   /** Log objects read. */
@@ -34,7 +41,7 @@ export interface SyncReport {
    * a first sync's records up to the latest seal (0 when the log is not sealed yet, or the replica had a cursor).
    */
   leaves: number;
-  /** Raw bytes written. */
+  /** Raw bytes written (new and restored messages). */
   bytes: number;
   problems: SyncProblem[];
   /** What the run repaired itself (a damaged progress file rebuilt). */
@@ -60,6 +67,7 @@ export function newReport(
     endedAt: '',
     ok: true,
     added: 0,
+    restored: 0,
     present: 0,
     logObjects: 0,
     leaves: 0,

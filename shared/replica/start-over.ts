@@ -21,12 +21,15 @@ export interface StartContext {
   now: () => Date;
   /** Told, with where the damaged files were kept, when the progress file is damaged. */
   onDamaged: (error: ReplicaProgressError, aside: string) => void;
+  /** Told (a line saying so) when `selection` is not what the replica followed: it follows `selection` from now on. */
+  onSelectionChanged?: (message: string) => void;
 }
 
 /**
  * progress.json, checked against this run: another bucket's replica is refused (ReplicaDirectoryError), a damaged
  * file is kept aside (onDamaged) and the log read from its beginning, as with `repair`; another choice of
- * mailboxes reads the log from its beginning (what is in place is not fetched again).
+ * mailboxes reads the log from its beginning (what is in place is not fetched again), and is told
+ * (onSelectionChanged): the replica follows the run's choice from now on.
  */
 export async function loadProgress(context: StartContext, repair: boolean): Promise<ReplicaProgress> {
   const { paths, source, selection } = context;
@@ -45,6 +48,7 @@ export async function loadProgress(context: StartContext, repair: boolean): Prom
   if (progress && repair) return startOver(context, 'before-repair', progress);
   if (!progress) return newProgress(source, selection);
   if (JSON.stringify(progress.mailboxes) !== JSON.stringify(selection)) {
+    context.onSelectionChanged?.(selectionChanged(context.dir, progress.mailboxes, selection));
     progress.cursor = LOG_START;
     progress.mailboxes = selection;
   }
@@ -74,9 +78,14 @@ async function startOver(
   return { ...newProgress(context.source, context.selection), ...keptRuns(progress) };
 }
 
+/**
+ * What a progress started over keeps: the last runs, and the log objects that did not parse (about the log, not the
+ * replica: a first sync from the transparency log would not meet them again).
+ */
 const keptRuns = (progress: ReplicaProgress) => ({
   ...(progress.lastSuccess ? { lastSuccess: progress.lastSuccess } : {}),
   ...(progress.lastRun ? { lastRun: progress.lastRun } : {}),
+  ...(progress.unparsed?.length ? { unparsed: progress.unparsed } : {}),
 });
 
 /**
@@ -92,4 +101,15 @@ async function setAside(context: StartContext, prefix: 'damaged' | 'before-repai
   await rename(paths.journals, join(aside, 'mailboxes')).catch(() => undefined);
   await mkdir(paths.journals, { recursive: true, mode: 0o700 });
   return aside;
+}
+
+/**
+ * The line a run says when its mailboxes are not what the replica followed: the replica follows the run's choice
+ * from now on (status counts only those), and reads the log from its start for it (what is in place is kept).
+ */
+function selectionChanged(dir: string, from: string[] | null, to: string[] | null): string {
+  const followed = from ? `only ${from.join(', ')}` : 'every mailbox';
+  if (!to)
+    return `${dir} followed ${followed}; from now on it follows every mailbox (no --mailbox): the log is read again from its start for the others (what the replica holds is kept, not downloaded again)`;
+  return `${dir} followed ${followed}; from now on it follows only ${to.join(', ')} (--mailbox): status counts only ${to.length === 1 ? 'it' : 'those'}, and no more mail of the others is added until a sync names them again with --mailbox, or names none (every mailbox), which reads the log again from its start`;
 }

@@ -12,7 +12,7 @@
 //
 // Every file is written to a temporary name, fsynced and renamed (the journals are appended and fsynced), so a
 // crash leaves the old file or the new one, never a mix.
-import { type FileHandle, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { processAlive } from '../adapters/pid-lock';
@@ -26,7 +26,7 @@ import {
   RECORD_FILE_NAME,
 } from '../delivery-log/record';
 import { errorMessage } from '../errors';
-import { ReplicaDirectoryError, ReplicaProgressError } from './errors';
+import { ReplicaProgressError } from './errors';
 
 /** The directory of the replica's bookkeeping inside DIR. */
 export const REPLICA_STATE_DIR = '.mail-archiver-sync';
@@ -78,6 +78,11 @@ export interface ReplicaProgress {
    * progress file written before it was kept: nothing is checked then.
    */
   journals?: Record<string, number>;
+  /**
+   * The delivery-log objects (keys) holding a line that did not parse: read again and reported on every run until
+   * they parse (then their records are applied and the key dropped). Absent: none.
+   */
+  unparsed?: string[];
   /** The last run that ended without a problem, and the last run. */
   lastSuccess?: ReplicaRun;
   lastRun?: ReplicaRun;
@@ -97,6 +102,7 @@ const progressSchema = z.object({
   cursor: z.object({ after: z.string(), seen: z.array(z.string()) }),
   retry: z.array(z.string()),
   journals: z.record(z.string(), z.number().int().min(0)).optional(),
+  unparsed: z.array(z.string()).optional(),
   lastSuccess: runSchema.optional(),
   lastRun: runSchema.optional(),
 });
@@ -394,24 +400,5 @@ export async function syncDirectory(path: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
-  }
-}
-
-/**
- * Throws ReplicaDirectoryError when `dir` cannot hold a replica: not a directory, or neither empty nor a replica.
- * A directory that does not exist yet is fine (sync creates it).
- */
-export async function checkReplicaDirectory(dir: string): Promise<void> {
-  const info = await stat(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw new ReplicaDirectoryError(`cannot use ${dir}: ${error.message}`, { cause: error });
-  });
-  if (info && !info.isDirectory()) throw new ReplicaDirectoryError(`${dir} is not a directory`);
-  if (info) {
-    const names = await readdir(dir);
-    if (names.length > 0 && !names.includes(REPLICA_STATE_DIR))
-      throw new ReplicaDirectoryError(
-        `${dir} is not a replica (it has no ${REPLICA_STATE_DIR}/ and is not empty): name a new or empty directory, or an existing replica`,
-      );
   }
 }

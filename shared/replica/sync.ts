@@ -25,6 +25,7 @@ import { errorMessage, errorName, networkFailure } from '../errors';
 import type { RawMailStore, WriteOnceStore } from '../ports';
 import { sealedLogCursor } from '../transparency/leaf';
 import { type MirrorResult, mirrorLog } from '../transparency/replica-log';
+import { checkReplicaDirectory } from './directory';
 import { ReplicaProgressError } from './errors';
 import { type FetchSlots, type FetchTarget, fetchAll, fetchSlots, ObjectMissingError } from './fetch';
 import { writeDueMailboxFiles } from './mailbox-files';
@@ -34,14 +35,9 @@ import { type MailboxPlan, MailboxState, planMailbox } from './plan';
 import { newReport, type SyncNotice, type SyncProblem, type SyncReport } from './report';
 import { applyLeaves, readsNothingYet } from './sealed';
 import { loadProgress, type StartContext, startOverDamaged } from './start-over';
-import {
-  checkReplicaDirectory,
-  type ReplicaProgress,
-  type ReplicaRun,
-  replicaPaths,
-  writeProgress,
-} from './state';
+import { type ReplicaProgress, type ReplicaRun, replicaPaths, writeProgress } from './state';
 import { commitMailbox, readyFolders } from './step';
+import { dropParsed, UnparsedObjects } from './unparsed';
 
 /** Where a replica reads from: the archive's delivery log and raw store. */
 export interface ReplicaSource {
@@ -58,6 +54,8 @@ export interface SyncOptions {
   dir: string;
   /** Only these mailboxes (addresses); all when absent or empty. */
   mailboxes?: readonly string[];
+  /** Left out when `mailboxes` is empty (the CLI: the canary's); what the replica holds of them is kept. */
+  skip?: readonly string[];
   /** Raw objects read at a time, and log objects read at a time (ahead, while a step is applied). @default 8 */
   concurrency?: number;
   /** Records applied per step (a step ends with the cursor saved). @default 1000 */
@@ -76,6 +74,10 @@ export interface SyncOptions {
    * sealed) and hashes every file.
    */
   repair?: boolean;
+  /** The replica exists already (a watch's later runs): a directory gone since is an error, not made again. */
+  existing?: boolean;
+  /** Stop reading again and reporting the log objects earlier runs found lines in that do not parse (unparsed.ts). */
+  acceptUnparsed?: boolean;
 }
 
 /**
@@ -89,7 +91,7 @@ export async function syncReplica(source: ReplicaSource, options: SyncOptions): 
   const now = options.now ?? (() => new Date());
   const startedAt = now();
   const paths = replicaPaths(options.dir);
-  await checkReplicaDirectory(options.dir);
+  await checkReplicaDirectory(options.dir, options.existing);
   await mkdir(paths.journals, { recursive: true, mode: 0o700 });
   const lock = await takeLock(paths.lock);
   try {
@@ -103,6 +105,7 @@ class SyncRun {
   private readonly paths;
   private readonly now: () => Date;
   private readonly selection: string[] | null;
+  private readonly skipped: ReadonlySet<string>; // SyncOptions.skip
   /** The mailboxes this run reads or writes: each one's index, loaded from its journal on first use. */
   private readonly mailboxes = new Map<string, MailboxState>();
   /** The folders whose tmp/ this run cleared of a killed run's leftovers (once, before its first download). */
@@ -112,6 +115,8 @@ class SyncRun {
   private readonly report: SyncReport;
   private progress!: ReplicaProgress;
   private seen = 0;
+  /** The log objects holding lines that do not parse (unparsed.ts). */
+  private readonly unparsed: UnparsedObjects;
   /** The transparency log could not be copied in this run (reported once; not tried again in the same run). */
   private logCopyFailed = false;
 
@@ -124,7 +129,14 @@ class SyncRun {
     this.paths = replicaPaths(options.dir);
     this.now = options.now ?? (() => new Date());
     this.selection = options.mailboxes?.length ? [...new Set(options.mailboxes)].sort() : null;
+    this.skipped = new Set(this.selection ? [] : (options.skip ?? []));
     this.report = newReport(options.dir, startedAt, tookOver);
+    this.unparsed = new UnparsedObjects(
+      source.log,
+      () => this.progress,
+      (p) => this.problem(p),
+      this.report,
+    );
   }
 
   private problem(problem: SyncProblem) {
@@ -149,6 +161,7 @@ class SyncRun {
           kind: 'progress-rebuilt',
           message: `${error.message}: kept in ${aside}; the progress is rebuilt from the tree and the log`,
         }),
+      onSelectionChanged: (message) => this.notice({ kind: 'selection-changed', message }),
     };
     this.progress = await loadProgress(start, this.options.repair ?? false);
     try {
@@ -195,29 +208,30 @@ class SyncRun {
     // cursor moves in order). A step that fails is thrown at the next push, before anything later is committed.
     const pipeline = new StepPipeline();
     const slots = fetchSlots(concurrency);
-    const apply = (records: DeliveryRecord[], read: string[]) =>
-      pipeline.push(() => this.startStep(records, read, slots, pipeline));
+    const apply = (records: DeliveryRecord[], read: string[], parsedNow: string[] = []) =>
+      pipeline.push(() => this.startStep(records, read, slots, pipeline, parsedNow));
     const sealed =
       readsNothingYet(this.progress.cursor) &&
       (await this.applySealed(stepRecords, retry, (records) => apply(records, []), pipeline));
-    let step: DeliveryRecord[] = sealed ? [] : [...retry];
+    // Objects that did not parse before and do now: their records go with the first step (listed until it commits).
+    const accepted = this.options.acceptUnparsed ? this.unparsed.accept() : undefined;
+    if (accepted) this.notice({ kind: 'unparsed-accepted', message: accepted });
+    let parsedNow = await this.unparsed.readAgain();
+    let step: DeliveryRecord[] = [...(sealed ? [] : retry), ...parsedNow.records];
     let keys: string[] = [];
     for await (const object of this.source.log.read(this.progress.cursor, { concurrency })) {
       this.report.logObjects += 1;
       keys.push(object.key);
-      for (const error of object.errors)
-        this.problem({
-          kind: 'bad-log-line',
-          message: `${object.key} line ${error.line}: ${error.reason} (the other records are applied)`,
-        });
+      this.unparsed.note(object);
       step.push(...object.records);
       if (step.length >= stepRecords) {
-        await apply(step, keys);
+        await apply(step, keys, parsedNow.keys);
         step = [];
         keys = [];
+        parsedNow = { records: [], keys: [] };
       }
     }
-    if (step.length > 0 || keys.length > 0) await apply(step, keys);
+    if (step.length + keys.length + parsedNow.keys.length > 0) await apply(step, keys, parsedNow.keys);
     await pipeline.drain();
     await writeDueMailboxFiles(
       this.paths,
@@ -316,8 +330,11 @@ class SyncRun {
     keys: string[],
     slots: FetchSlots,
     pipeline: StepPipeline,
+    parsedNow: string[],
   ): Promise<PipelineStep> {
-    const wanted = records.filter((r) => !this.selection || this.selection.includes(r.mailbox));
+    const wanted = records.filter((r) =>
+      this.selection ? this.selection.includes(r.mailbox) : !this.skipped.has(r.mailbox),
+    );
     this.seen += wanted.length;
     const byMailbox = new Map<string, DeliveryRecord[]>();
     for (const record of wanted) {
@@ -342,6 +359,8 @@ class SyncRun {
       throw error;
     }
     this.report.present += inPlace.size;
+    // Named by their folder's uidlist already and not in place: restored, not new (--repair, a rebuilt progress).
+    const listed = new Set(plans.flatMap((plan) => plan.listed));
     const fetching = this.fetchAll(
       plans.flatMap((plan) =>
         plan.fresh
@@ -353,6 +372,7 @@ class SyncRun {
       ),
       slots,
       () => pipeline.failed,
+      listed,
     );
     fetching.catch(() => undefined);
     return {
@@ -372,6 +392,7 @@ class SyncRun {
             throw error;
           }
           this.progress.cursor = advanceCursor(this.progress.cursor, keys);
+          dropParsed(this.progress, parsedNow);
           await writeProgress(this.paths.progress, this.progress);
         } finally {
           unplan();
@@ -386,35 +407,35 @@ class SyncRun {
   }
 
   /**
-   * Downloads the targets (fetch.ts fetchAll) through the run's slots; the records whose object is missing or
-   * whose bytes do not match are reported and kept for the next run. Throws any other failure (a full disk), with
-   * nothing left staged.
+   * Downloads the targets (fetch.ts fetchAll) through the run's slots, counting those in `listed` as restored and
+   * the others as new; the records whose object is missing or whose bytes do not match are reported and kept for
+   * the next run. Throws any other failure (a full disk), with nothing left staged.
    */
   private async fetchAll(
     targets: FetchTarget[],
     slots: FetchSlots,
     stopped: () => boolean,
+    listed: ReadonlySet<DeliveryRecord>,
   ): Promise<Map<DeliveryRecord, string>> {
+    const count = (records: DeliveryRecord[], by: 1 | -1) => {
+      for (const record of records) {
+        if (listed.has(record)) this.report.restored += by;
+        else this.report.added += by;
+        this.report.bytes += by * record.size;
+      }
+    };
     return fetchAll(this.source.store, this.source.log.bucket, targets, {
       slots,
       stopped,
       onStaged: (records) => {
-        for (const record of records) {
-          this.report.added += 1;
-          this.report.bytes += record.size;
-        }
+        count(records, 1);
         this.options.onProgress?.({
-          done: this.report.added + this.report.present,
+          done: this.report.added + this.report.restored + this.report.present,
           seen: this.seen,
           bytes: this.report.bytes,
         });
       },
-      onUnstaged: (records) => {
-        for (const record of records) {
-          this.report.added -= 1;
-          this.report.bytes -= record.size;
-        }
-      },
+      onUnstaged: (records) => count(records, -1),
       onUnreadable: (record, error) => {
         this.progress.retry.push(record);
         this.problem({

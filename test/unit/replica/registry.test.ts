@@ -11,12 +11,19 @@ import { LOG_START } from '../../../shared/delivery-log/layout';
 import { DeliveryLog } from '../../../shared/delivery-log/log';
 import type { DeliveryRecord } from '../../../shared/delivery-log/record';
 import {
+  forgetReplica,
   listReplicas,
   recordReplica,
   replicaBehind,
   replicaListPath,
 } from '../../../shared/replica/registry';
-import { newProgress, replicaPaths, writeProgress } from '../../../shared/replica/state';
+import {
+  newProgress,
+  type ReplicaProgress,
+  readProgress,
+  replicaPaths,
+  writeProgress,
+} from '../../../shared/replica/state';
 
 let root: string;
 let home: string;
@@ -119,7 +126,34 @@ describe("doctor's sync replica check", () => {
     expect(checks[1]?.detail).toMatch(/\(24 h ago\)/);
     expect(checks[1]?.fix).toMatch(/sync --install-timer/);
     expect(checks[2]?.detail).toBe('no sync has succeeded yet');
-    expect(checks[3]?.detail).toMatch(/holds no replica/);
+    expect(checks[3]?.detail).toBe(
+      `not found at ${gone} (moved or removed? \`mail-archiver sync NEWDIR\` registers it again)`,
+    );
+    expect(checks[3]?.fix).toContain(
+      `mail-archiver sync --forget ${gone} stops listing it (nothing is deleted)`,
+    );
+  });
+
+  it('warns while a log object the replica read holds a line that does not parse, naming it', async () => {
+    const dir = await replicaSyncedAt('fresh', '2026-12-06T09:00:00Z');
+    const progress = await readProgress(replicaPaths(dir).progress);
+    const key = 'delivery-log/2026-12-06/090000.000Z-ingest-bad.jsonl';
+    await writeProgress(replicaPaths(dir).progress, { ...(progress as ReplicaProgress), unparsed: [key] });
+    await recordReplica(home, 'local', dir);
+    const [check] = await syncReplicaChecks(home, 'local', NOW);
+    expect(check).toMatchObject({ status: 'warn' });
+    expect(check?.detail).toContain(`1 delivery-log object holds a line that sync cannot parse`);
+    expect(check?.detail).toContain(key);
+  });
+
+  it('forgets a replica: the list loses it, its directory is untouched', async () => {
+    const kept = await replicaSyncedAt('kept', '2026-12-06T09:00:00Z');
+    const dropped = await replicaSyncedAt('dropped', '2026-12-06T09:00:00Z');
+    for (const dir of [kept, dropped]) await recordReplica(home, 'local', dir);
+    expect(await forgetReplica(home, 'local', dropped)).toBe(true);
+    expect(await forgetReplica(home, 'local', dropped)).toBe(false);
+    expect(await listReplicas(home, 'local')).toEqual([kept]);
+    expect(await readProgress(replicaPaths(dropped).progress)).toBeDefined();
   });
 
   it('says nothing when this machine keeps no replica', async () => {

@@ -112,7 +112,8 @@ describe('sync bad input', () => {
     writeFileSync(join(folder, damaged), 'not the message\n');
     const { reads, report } = await syncCountingReads(dir);
     expect(report.notices.map((n) => n.kind)).toEqual(['progress-rebuilt']);
-    expect(report).toMatchObject({ ok: true, problems: [], added: 1, present: 2 });
+    // Downloaded again under its name: restored, not a new message.
+    expect(report).toMatchObject({ ok: true, problems: [], added: 0, restored: 1, present: 2 });
     expect(reads.filter((key) => key.startsWith('incoming/'))).toEqual([records[1]?.objectKey]);
     expect(new Map(cur(dir).map((name) => [name, readFileSync(join(folder, name))]))).toEqual(before);
     expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
@@ -258,6 +259,102 @@ describe('sync bad input', () => {
     expect(report.problems[0]?.message).toMatch(/-ingest-bad\.jsonl line 1: not JSON/);
   });
 
+  it('keeps reporting a log line that does not parse on every run until it parses, then applies it', async () => {
+    const dir = join(root, 'replica');
+    const key = `delivery-log/2026-01-01/000010.000Z-ingest-bad.jsonl`;
+    const good = await message(1);
+    const late = await message(2);
+    await store.write({ bucket: BUCKET, key }, Buffer.from(`${JSON.stringify(good)}\n{"v":1,"broken"\n`));
+    const first = await syncReplica(source(), { dir });
+    expect(first).toMatchObject({ ok: false, added: 1 });
+    // A later run has nothing new after its cursor, and still names the line: it is not forgotten.
+    await log.append('ingest', [await message(3)]);
+    const second = await syncReplica(source(), { dir });
+    expect(second).toMatchObject({ ok: false, added: 1 });
+    expect(second.problems.map((p) => p.message)).toEqual([
+      expect.stringMatching(
+        /-ingest-bad\.jsonl line 2: not JSON .*still: reported on every sync until it parses/,
+      ),
+    ]);
+    expect(lastSuccess(dir)).toBeUndefined();
+    // The object repaired (or a newer version of sync that reads it): its record is applied and the run is good.
+    await store.write(
+      { bucket: BUCKET, key },
+      Buffer.from(`${JSON.stringify(good)}\n${JSON.stringify(late)}\n`),
+    );
+    const third = await syncReplica(source(), { dir });
+    expect(third).toMatchObject({ ok: true, problems: [], added: 1, present: 1 });
+    expect(cur(dir)).toHaveLength(3);
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 0, logObjects: 0 });
+  });
+
+  it('stops reporting a line that does not parse when told to take it as lost (--accept-unparsed)', async () => {
+    const dir = join(root, 'replica');
+    const key = `delivery-log/2026-01-01/000010.000Z-ingest-bad.jsonl`;
+    await store.write({ bucket: BUCKET, key }, Buffer.from(`${JSON.stringify(await message(1))}\n{"v":1\n`));
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: false, added: 1 });
+    const accepted = await syncReplica(source(), { dir, acceptUnparsed: true });
+    expect(accepted).toMatchObject({ ok: true, problems: [], logObjects: 0 });
+    expect(accepted.notices).toEqual([
+      {
+        kind: 'unparsed-accepted',
+        message: expect.stringContaining(
+          `no longer reported (--accept-unparsed): the lines that do not parse of ${key}`,
+        ),
+      },
+    ]);
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, problems: [], logObjects: 0 });
+  });
+
+  it("leaves out the mailboxes to skip (the canary's) unless named, keeping what the replica holds of them", async () => {
+    const dir = join(root, 'replica');
+    const canary = 'canary@example.com';
+    const probe = async (uid: number) => ({ ...(await message(100 + uid)), mailbox: canary, uid });
+    const canaryCur = () => readdirSync(join(dir, canary, 'Maildir', 'cur'));
+    // A replica synced before the canary was left out holds one.
+    await log.append('ingest', [await message(1), await probe(1)]);
+    expect(await syncReplica(source(), { dir })).toMatchObject({ ok: true, added: 2 });
+    await log.append('ingest', [await message(2), await probe(2)]);
+    expect(await syncReplica(source(), { dir, skip: [canary] })).toMatchObject({ ok: true, added: 1 });
+    expect(cur(dir)).toHaveLength(2);
+    expect(canaryCur()).toHaveLength(1);
+    // Named, it is synced like any other mailbox.
+    const named = await syncReplica(source(), { dir, mailboxes: [canary], skip: [canary] });
+    expect(named).toMatchObject({ ok: true, added: 1, mailboxes: [canary] });
+    expect(canaryCur()).toHaveLength(2);
+  });
+
+  it('says when a run follows other mailboxes than the replica did: it follows those from now on', async () => {
+    const dir = join(root, 'replica');
+    await log.append('ingest', [await message(1), { ...(await message(2)), mailbox: 'bob@example.com' }]);
+    expect((await syncReplica(source(), { dir })).notices).toEqual([]);
+    const narrowed = await syncReplica(source(), { dir, mailboxes: ['bob@example.com'] });
+    expect(narrowed.notices).toEqual([
+      {
+        kind: 'selection-changed',
+        message: expect.stringMatching(
+          /followed every mailbox; from now on it follows only bob@example\.com \(--mailbox\): status counts only it, and no more mail of the others is added until a sync names them again/,
+        ),
+      },
+    ]);
+    expect(narrowed).toMatchObject({ ok: true, added: 0, present: 1 });
+    const widened = await syncReplica(source(), { dir });
+    expect(widened.notices.map((n) => n.message)).toEqual([
+      expect.stringMatching(/followed only bob@example\.com; from now on it follows every mailbox/),
+    ]);
+    expect((await syncReplica(source(), { dir })).notices).toEqual([]);
+  });
+
+  it('refuses a directory inside a replica (one of its mailboxes), naming the replica', async () => {
+    const dir = join(root, 'replica');
+    await log.append('ingest', [await message(1)]);
+    await syncReplica(source(), { dir });
+    await expect(syncReplica(source(), { dir: join(dir, 'alice@example.com') })).rejects.toThrow(
+      `is the mailbox alice@example.com of the replica at ${dir}: run \`sync ${dir}\``,
+    );
+    expect(existsSync(join(dir, 'alice@example.com', '.mail-archiver-sync'))).toBe(false);
+  });
+
   it('refuses bytes that do not match their record, and tries them again on the next run', async () => {
     const dir = join(root, 'replica');
     const record = await message(1);
@@ -381,7 +478,7 @@ describe('a message file changed or removed in the replica by hand', () => {
     expect(about(intact)).toBe('');
     // --repair hashes every file against its record: the two are downloaded again, the intact one is kept.
     const { reads, report } = await syncCountingReads(dir, { repair: true });
-    expect(report).toMatchObject({ ok: true, problems: [], added: 2, present: 1 });
+    expect(report).toMatchObject({ ok: true, problems: [], added: 0, restored: 2, present: 1 });
     expect(reads.filter((key) => key.startsWith('incoming/'))).toHaveLength(2);
     expect(new Map(cur(dir).map((name) => [name, readFileSync(join(folder, name))]))).toEqual(before);
     const repaired = await verifyBundle(

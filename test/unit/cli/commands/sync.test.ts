@@ -5,10 +5,17 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { leftOutByDefault } from '../../../../cli/commands/sync';
+import { listReplicas, recordReplica } from '../../../../shared/replica/registry';
 import { runCli, spawnCli } from '../../../support/cli';
+import { exampleConfig } from '../../../support/config';
 import { startSilentServer } from '../../../support/silent-server';
 
 const ROOT = resolve(import.meta.dirname, '../../../..');
+/** Why a read-only tmpfs cannot be mounted here (the test of a read-only replica skips, saying so). */
+const READ_ONLY_MOUNT = readOnlyMountProblem();
+if (READ_ONLY_MOUNT)
+  console.warn(`skipped: a read-only tmpfs cannot be mounted here (${READ_ONLY_MOUNT}); it needs root`);
 let root: string;
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'mail-archiver-sync-cli-'));
@@ -26,6 +33,20 @@ const cliOptions = () => ({
   },
 });
 const cli = (args: string[]) => runCli(args, cliOptions());
+
+describe('the mailboxes a sync of every mailbox leaves out', () => {
+  it("is the canary's (as export, which exports it only when named), unless a configured mailbox has that address", () => {
+    expect(leftOutByDefault(exampleConfig())).toEqual(['canary@example.com']);
+    expect(leftOutByDefault(exampleConfig({ health: { canary: { address: 'probe@example.com' } } }))).toEqual(
+      ['probe@example.com'],
+    );
+    const real = exampleConfig({
+      health: { canary: { enabled: false } },
+      mailboxes: { 'canary@example.com': { forwardTo: [] } },
+    });
+    expect(leftOutByDefault(real)).toEqual([]);
+  });
+});
 
 describe('sync, refused before it starts', () => {
   it('a --ping that is not an http(s) URL (a timer would warn after every run, forever)', async () => {
@@ -56,6 +77,25 @@ describe('sync, refused before it starts', () => {
     expect(existsSync(join(root, 'user home', '.config', 'systemd'))).toBe(false);
   });
 
+  it('a directory inside a replica (its mailbox): names the replica and the command to run, exit 2', async () => {
+    const replica = join(root, 'replica');
+    mkdirSync(join(replica, '.mail-archiver-sync'), { recursive: true });
+    mkdirSync(join(replica, 'alice@example.com', 'Maildir'), { recursive: true });
+    const run = await cli(['sync', join(replica, 'alice@example.com')]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(
+      `is the mailbox alice@example.com of the replica at ${replica}: run \`sync ${replica}\` (with --mailbox alice@example.com for only it)`,
+    );
+    expect(run.stderr).not.toMatch(/ at .*\.(ts|js):\d+/);
+    // Refused before anything started, and no second replica begun inside the first.
+    expect(existsSync(join(root, 'archiver home', 's3'))).toBe(false);
+    expect(existsSync(join(replica, 'alice@example.com', '.mail-archiver-sync'))).toBe(false);
+    const deeper = await cli(['sync', join(replica, 'new', 'place')]);
+    expect(deeper.code).toBe(2);
+    expect(deeper.stderr).toContain(`is inside the replica at ${replica}`);
+    expect(existsSync(join(replica, 'new'))).toBe(false);
+  });
+
   it('a lock taken on another host: named, and what to do once that process is gone', async () => {
     const replica = join(root, 'replica');
     mkdirSync(join(replica, '.mail-archiver-sync'), { recursive: true });
@@ -70,6 +110,20 @@ describe('sync, refused before it starts', () => {
     expect(hostname()).not.toBe('nas-elsewhere');
   });
 });
+
+/** Why a read-only tmpfs cannot be mounted here (it needs root), or undefined when it can. */
+function readOnlyMountProblem(): string | undefined {
+  const probe = mkdtempSync(join(tmpdir(), 'mail-archiver-ro-probe-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=4k', 'tmpfs', probe], { stdio: 'pipe' });
+    execFileSync('umount', [probe]);
+    return undefined;
+  } catch (error) {
+    return String(error);
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
 
 /** A running npm start (this process stands in for it) whose S3 and DynamoDB are at `endpoint`. */
 function writeRunningStack(endpoint: string): void {
@@ -87,6 +141,33 @@ function writeRunningStack(endpoint: string): void {
     { mode: 0o600 },
   );
 }
+
+describe('sync --forget: a replica moved or removed by hand leaves the list of status and doctor', () => {
+  it('forgets a listed directory without touching it, and names the list when the directory is not in it', async () => {
+    const home = join(root, 'archiver home');
+    const kept = join(root, 'kept');
+    const moved = join(root, 'moved away');
+    mkdirSync(join(kept, '.mail-archiver-sync'), { recursive: true });
+    await recordReplica(home, 'local', kept);
+    await recordReplica(home, 'local', moved);
+    const run = await cli(['sync', '--forget', moved]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(
+      `${moved} is no longer listed by status and doctor; nothing in it was touched`,
+    );
+    expect(await listReplicas(home, 'local')).toEqual([kept]);
+    const again = await cli(['sync', '--forget', moved]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`${moved} is not in this machine's list of local replicas`);
+    expect(again.stderr).toContain(`listed: ${kept}`);
+    // Forgetting a replica that is there touches nothing in it.
+    expect((await cli(['sync', '--forget', kept])).code).toBe(0);
+    expect(existsSync(join(kept, '.mail-archiver-sync'))).toBe(true);
+    const mixed = await cli(['sync', '--forget', kept, '--watch', '1m']);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toMatch(/--forget syncs nothing: leave out --watch/);
+  });
+});
 
 describe('sync and the archive it reads', () => {
   it("names the local stack's S3 when it does not answer, in the user's terms, without a stack trace", async () => {
@@ -158,6 +239,43 @@ describe('sync and the archive it reads', () => {
     expect(watch.output()).toMatch(/started S3 for this command/);
   }, 120_000);
 
+  it.skipIf(READ_ONLY_MOUNT !== undefined)(
+    'a replica directory on a read-only file system: named, in plain words, exit 1, no stack',
+    async () => {
+      const disk = join(root, 'read-only');
+      mkdirSync(disk);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', disk], { stdio: 'pipe' });
+      try {
+        const run = await cli(['sync', disk]);
+        expect(run.code).toBe(1);
+        expect(run.stderr).toMatch(
+          new RegExp(
+            `cannot write the replica at ${disk}( \\([^)]*\\))?: its file system is mounted read-only`,
+          ),
+        );
+        expect(run.stderr).not.toMatch(/EROFS|\n\s+at /);
+      } finally {
+        execFileSync('umount', ['-l', disk]);
+      }
+    },
+    60_000,
+  );
+
+  it('--watch whose replica vanished since its last run says so and does not start a new replica in its place', async () => {
+    const replica = join(root, 'replica');
+    const watch = spawnCli(['sync', replica, '--watch', '1s'], cliOptions());
+    try {
+      await watch.until(/^synced /m);
+      rmSync(replica, { recursive: true, force: true });
+      await watch.until(/is gone since the last run \(moved or removed, or its disk unmounted\)/);
+      expect(existsSync(replica)).toBe(false);
+      expect(watch.output()).not.toMatch(/\n\s+at /);
+    } finally {
+      watch.child.kill('SIGTERM');
+      await watch.exited;
+    }
+  }, 120_000);
+
   it('--repair checks once: refused with --watch and with --install-timer', async () => {
     const replica = join(root, 'replica');
     const watch = await cli(['sync', replica, '--repair', '--watch', '1m']);
@@ -166,6 +284,9 @@ describe('sync and the archive it reads', () => {
     const timer = await cli(['sync', replica, '--repair', '--install-timer']);
     expect(timer.code).toBe(2);
     expect(timer.stderr).toMatch(/leave out --install-timer/);
+    const accept = await cli(['sync', replica, '--accept-unparsed', '--watch', '1m']);
+    expect(accept.code).toBe(2);
+    expect(accept.stderr).toMatch(/--accept-unparsed is a decision made once: leave out --watch/);
     expect(existsSync(replica)).toBe(false);
   });
 });
