@@ -1,9 +1,11 @@
 // The local index table: created with the CDK stack's key schema (shared/index/schema.ts), and given any global
-// secondary index the schema gained since it was made; an index whose keys or projection changed is made again.
+// secondary index the schema gained since it was made; an index whose keys or projection changed, or whose build
+// was cut short and does not go on, is made again.
 import {
   CreateTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
+  type GlobalSecondaryIndexDescription,
   ListTablesCommand,
   type Projection,
   PutItemCommand,
@@ -15,6 +17,7 @@ import {
   indexTableDefinition,
   itemKeys,
 } from '../../shared/index/schema';
+import { sleep } from '../../shared/retry/backoff';
 import { PollTimeoutError, waitUntil } from '../../shared/retry/poll';
 
 /** What the index table's users do while one of its indexes is being built, said with the notice. */
@@ -27,11 +30,18 @@ export interface EnsureIndexTableOptions {
   notice?: (line: string) => void;
   /**
    * How long to wait for an index being built before going on without it, in milliseconds: DynamoDB Local goes on
-   * building it while it runs, and takes up a build cut short when it next starts. Meanwhile the table is locked
+   * building it while it runs (a build cut short by a stop is made again at the next start). Meanwhile the table is locked
    * while the rows are copied into the index, so by default the start waits for the build (docs/operations.md has
    * how long one takes). @default 600,000
    */
   buildWaitMs?: number;
+  /**
+   * How long an index found still being built (a build cut short when the services last stopped) is watched for
+   * progress, in milliseconds. DynamoDB Local may take such a build up again when it starts; when what it says of
+   * the index does not change in this time, the index is deleted and built again from the table's rows.
+   * @default 5,000
+   */
+  stallCheckMs?: number;
 }
 
 /** Creates the index table with the same key schema as the CDK stack, if it does not exist yet (with its mailbox
@@ -89,6 +99,27 @@ export async function ensureIndexTable(
       (Table.GlobalSecondaryIndexes ?? []).every((g) => g.IndexStatus === 'ACTIVE')
     );
   };
+  const describeIndex = async (indexName: string) => {
+    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    return Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === indexName);
+  };
+  /** What DescribeTable says of an index that changes while DynamoDB Local builds it. */
+  const progressOf = (g: GlobalSecondaryIndexDescription | undefined) =>
+    JSON.stringify([g?.IndexStatus ?? null, g?.Backfilling ?? null, g?.ItemCount ?? null, g?.IndexSizeBytes ?? null]);
+  /**
+   * Whether an index that is not active is being built: what DescribeTable says of it changes within the stall
+   * check (or it becomes active). A describe waits while DynamoDB Local copies rows with the table locked, and
+   * then answers a changed index.
+   */
+  const progressing = async (indexName: string, first: GlobalSecondaryIndexDescription) => {
+    const before = progressOf(first);
+    const deadline = Date.now() + (options.stallCheckMs ?? 5_000);
+    while (Date.now() < deadline) {
+      await sleep(250);
+      if (progressOf(await describeIndex(indexName)) !== before) return true;
+    }
+    return false;
+  };
   if (TableNames?.includes(tableName)) {
     const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
     const present = new Map((Table?.GlobalSecondaryIndexes ?? []).map((g) => [g.IndexName, g]));
@@ -101,18 +132,33 @@ export async function ensureIndexTable(
     for (const g of def.globalSecondaryIndexes) {
       const existing = present.get(g.indexName);
       if (existing && sameIndex(existing, gsiSpec(g))) {
-        // A build cut short when the services last stopped: DynamoDB Local usually takes it up again by itself
-        // (once, under load, it did not: docs/operations.md, Upgrading).
         if (existing.IndexStatus === 'ACTIVE') continue;
-        say(g.indexName, 'is still being built', 'its build was cut short when the services last stopped');
-        if (!(await builtInTime(g.indexName))) return;
-        continue;
+        // A build cut short when the services last stopped. DynamoDB Local may take it up again, but once, under
+        // load, it left the index CREATING for good: a build that shows no progress is made again from the rows.
+        // One being deleted is this repair cut short in turn: its deletion is waited for below.
+        const deleting = existing.IndexStatus === 'DELETING';
+        if (!deleting && (await progressing(g.indexName, existing))) {
+          say(g.indexName, 'is still being built', 'its build was cut short when the services last stopped');
+          if (!(await builtInTime(g.indexName))) return;
+          continue;
+        }
+        say(
+          g.indexName,
+          'is being built again',
+          deleting
+            ? 'it was being made again when the services last stopped'
+            : 'its build was cut short when the services last stopped and did not go on',
+        );
+      } else if (existing) {
+        // Made before its keys or projection changed (bySender, before it was released): DynamoDB changes neither
+        // in place, so the old index goes and the new one is built from the rows, as on AWS over two deploys.
+        say(g.indexName, 'is being built again', 'its keys changed in this version');
+      } else {
+        say(g.indexName, 'is being built', 'it is new in this version');
       }
       if (existing) {
-        say(g.indexName, 'is being built again', 'its keys changed in this version');
-        // Made before its keys or projection changed (bySender, before it was released): DynamoDB changes neither
-        // in place, so the old index goes and the new one is built from the rows, as on AWS over two deploys. One
-        // being deleted already (a start cut short) is waited for: a second Delete is refused.
+        // One being deleted already (a start cut short) is waited for: a second Delete is refused. The table's
+        // items are not touched: the index is built again from them.
         if (existing.IndexStatus !== 'DELETING')
           await dynamodb.send(
             new UpdateTableCommand({
@@ -120,19 +166,11 @@ export async function ensureIndexTable(
               GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: g.indexName } }],
             }),
           );
-        await waitUntil(
-          async () => {
-            const { Table: now } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-            return !(now?.GlobalSecondaryIndexes ?? []).some((i) => i.IndexName === g.indexName);
-          },
-          {
-            intervalMs: 100,
-            timeoutMs: 60_000,
-            what: `index ${g.indexName} of table ${tableName} to be deleted`,
-          },
-        );
-      } else {
-        say(g.indexName, 'is being built', 'it is new in this version');
+        await waitUntil(async () => (await describeIndex(g.indexName)) === undefined, {
+          intervalMs: 100,
+          timeoutMs: 60_000,
+          what: `index ${g.indexName} of table ${tableName} to be deleted`,
+        });
       }
       await dynamodb.send(
         new UpdateTableCommand({
