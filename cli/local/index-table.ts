@@ -1,6 +1,5 @@
 // The local index table: created with the CDK stack's key schema (shared/index/schema.ts), and given any global
-// secondary index the schema gained since it was made; an index whose keys or projection changed, or whose build
-// was cut short and does not go on, is made again.
+// secondary index the schema gained since it was made; an index whose keys or projection changed is made again.
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -30,7 +29,7 @@ export interface EnsureIndexTableOptions {
   notice?: (line: string) => void;
   /**
    * How long to wait for an index being built before going on without it, in milliseconds: DynamoDB Local goes on
-   * building it while it runs (a build cut short by a stop is made again at the next start). Meanwhile the table is locked
+   * building it while it runs, and may take up a build cut short when it next starts. Meanwhile the table is locked
    * while the rows are copied into the index, so by default the start waits for the build (docs/operations.md has
    * how long one takes). @default 600,000
    */
@@ -38,7 +37,7 @@ export interface EnsureIndexTableOptions {
   /**
    * How long an index found still being built (a build cut short when the services last stopped) is watched for
    * progress, in milliseconds. DynamoDB Local may take such a build up again when it starts; when what it says of
-   * the index does not change in this time, the index is deleted and built again from the table's rows.
+   * the index does not change in this time, it does not, and the start goes on without waiting for the index.
    * @default 5,000
    */
   stallCheckMs?: number;
@@ -105,7 +104,12 @@ export async function ensureIndexTable(
   };
   /** What DescribeTable says of an index that changes while DynamoDB Local builds it. */
   const progressOf = (g: GlobalSecondaryIndexDescription | undefined) =>
-    JSON.stringify([g?.IndexStatus ?? null, g?.Backfilling ?? null, g?.ItemCount ?? null, g?.IndexSizeBytes ?? null]);
+    JSON.stringify([
+      g?.IndexStatus ?? null,
+      g?.Backfilling ?? null,
+      g?.ItemCount ?? null,
+      g?.IndexSizeBytes ?? null,
+    ]);
   /**
    * Whether an index that is not active is being built: what DescribeTable says of it changes within the stall
    * check (or it becomes active). A describe waits while DynamoDB Local copies rows with the table locked, and
@@ -133,32 +137,27 @@ export async function ensureIndexTable(
       const existing = present.get(g.indexName);
       if (existing && sameIndex(existing, gsiSpec(g))) {
         if (existing.IndexStatus === 'ACTIVE') continue;
-        // A build cut short when the services last stopped. DynamoDB Local may take it up again, but once, under
-        // load, it left the index CREATING for good: a build that shows no progress is made again from the rows.
-        // One being deleted is this repair cut short in turn: its deletion is waited for below.
-        const deleting = existing.IndexStatus === 'DELETING';
-        if (!deleting && (await progressing(g.indexName, existing))) {
-          say(g.indexName, 'is still being built', 'its build was cut short when the services last stopped');
-          if (!(await builtInTime(g.indexName))) return;
+        // A build cut short when the services last stopped: DynamoDB Local takes it up again when it next starts
+        // if the stop came before it began copying rows, but a stop during the copy leaves the index CREATING for
+        // good, with no entries, and DynamoDB Local refuses to delete an index being created (ResourceInUseException),
+        // so it cannot be made again without touching the table (docs/operations.md, Upgrading). Such an index shows
+        // no progress: it is not waited for.
+        if (!(await progressing(g.indexName, existing))) {
+          const meanwhile = WHILE_BUILDING[g.indexName] ? `; ${WHILE_BUILDING[g.indexName]}` : '';
+          options.notice?.(
+            `the local index table's ${g.indexName} index was left unbuilt when the services last stopped during its build, and DynamoDB Local does not finish it${meanwhile} (docs/operations.md, Upgrading)`,
+          );
           continue;
         }
-        say(
-          g.indexName,
-          'is being built again',
-          deleting
-            ? 'it was being made again when the services last stopped'
-            : 'its build was cut short when the services last stopped and did not go on',
-        );
-      } else if (existing) {
-        // Made before its keys or projection changed (bySender, before it was released): DynamoDB changes neither
-        // in place, so the old index goes and the new one is built from the rows, as on AWS over two deploys.
-        say(g.indexName, 'is being built again', 'its keys changed in this version');
-      } else {
-        say(g.indexName, 'is being built', 'it is new in this version');
+        say(g.indexName, 'is still being built', 'its build was cut short when the services last stopped');
+        if (!(await builtInTime(g.indexName))) return;
+        continue;
       }
       if (existing) {
-        // One being deleted already (a start cut short) is waited for: a second Delete is refused. The table's
-        // items are not touched: the index is built again from them.
+        say(g.indexName, 'is being built again', 'its keys changed in this version');
+        // Made before its keys or projection changed (bySender, before it was released): DynamoDB changes neither
+        // in place, so the old index goes and the new one is built from the rows, as on AWS over two deploys. One
+        // being deleted already (a start cut short) is waited for: a second Delete is refused.
         if (existing.IndexStatus !== 'DELETING')
           await dynamodb.send(
             new UpdateTableCommand({
@@ -171,6 +170,8 @@ export async function ensureIndexTable(
           timeoutMs: 60_000,
           what: `index ${g.indexName} of table ${tableName} to be deleted`,
         });
+      } else {
+        say(g.indexName, 'is being built', 'it is new in this version');
       }
       await dynamodb.send(
         new UpdateTableCommand({

@@ -46,8 +46,6 @@ export function assertJava(): void {
 
 export interface DynamoLocal {
   endpoint: string;
-  /** The JVM's process id (what a test that cuts DynamoDB Local short with SIGKILL signals). */
-  pid: number;
   /**
    * Resolves, with how it ended ("killed by SIGKILL", "exit code 1"), when the JVM ends without stop() having been
    * called (a crash, the OOM killer, a stray kill); never resolves for a stop.
@@ -152,7 +150,6 @@ export async function startDynamoLocal(
   );
   return {
     endpoint,
-    pid: child.pid as number,
     died,
     stop: () => {
       stopping = true;

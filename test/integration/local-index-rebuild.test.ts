@@ -1,11 +1,16 @@
 // A local table's bySender made again at start (cli/local/index-table.ts) when it has the keys of before: said in
 // one line, and a build longer than the wait neither fails the start nor loses a row. DynamoDB Local builds the
 // index in the background; search --from answers from the mailbox's rows meanwhile. And a build cut short by a
-// stop (SIGKILL) that DynamoDB Local does not take up again: searched from the rows, then made again at start.
+// stop that DynamoDB Local does not take up again: searched from the rows, and not waited for at start.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  UpdateTableCommand,
+} from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureIndexTable } from '../../cli/local/index-table';
@@ -19,6 +24,8 @@ import {
   type IndexDefinition,
   indexTableDefinition,
 } from '../../shared/index/schema';
+import { sleep } from '../../shared/retry/backoff';
+import { waitUntil } from '../../shared/retry/poll';
 
 const dir = mkdtempSync(join(tmpdir(), 'mail-archiver-rebuild-'));
 const cutDir = mkdtempSync(join(tmpdir(), 'mail-archiver-cut-short-'));
@@ -182,7 +189,7 @@ describe("a local table's bySender made again at start", () => {
     await dynamo?.stop();
   }, 240_000);
 
-  it('searches the rows of an index whose build a stop cut short, and the start builds it again', async () => {
+  it('searches the rows of an index whose build a stop cut short, and the start does not wait for it', async () => {
     let clients = await start(cutDir);
     // A data directory from before bySender: the table has every other index.
     await legacyTable(
@@ -190,45 +197,81 @@ describe("a local table's bySender made again at start", () => {
       table,
       indexTableDefinition.globalSecondaryIndexes.filter((g) => g.indexName !== GSI_BY_SENDER),
     );
+    const state = async () => {
+      const { Table } = await clients.dynamodb.send(new DescribeTableCommand({ TableName: table }));
+      return Table?.GlobalSecondaryIndexes?.find((g) => g.IndexName === GSI_BY_SENDER);
+    };
     const notices: string[] = [];
     await ensureIndexTable(clients.dynamodb, table, { notice: (line) => notices.push(line), buildWaitMs: 0 });
     expect(notices).toEqual([
       `the local index table's bySender index is being built from its ${ROWS} items (it is new in this version); until it is ready, search --from reads each mailbox's rows`,
     ]);
-    // The services end at once in the middle of the build (kill -9, the OOM killer, a power cut), and the next
-    // DynamoDB Local over the same files leaves the index CREATING (docs/operations.md, Upgrading).
-    process.kill(dynamo?.pid as number, 'SIGKILL');
-    expect(await dynamo?.died).toBe('killed by SIGKILL');
-    destroyClients(clients);
-    clients = await start(cutDir);
-    const state = async () => {
-      const { Table } = await clients.dynamodb.send(new DescribeTableCommand({ TableName: table }));
-      return Table?.GlobalSecondaryIndexes?.find((g) => g.IndexName === GSI_BY_SENDER);
-    };
+    // The services stop (SIGTERM: a command's end, Ctrl-C on npm start) while DynamoDB Local copies the rows into
+    // the index, and the next DynamoDB Local over the same files leaves it CREATING with no entries. A stop before
+    // the copy began or after it ended leaves nothing to repair (the build is taken up again, or done): then the
+    // index is made again and the stop comes at another moment.
+    let attempts = 0;
+    for (const delayMs of [500, 1000, 250, 1500, 750]) {
+      attempts += 1;
+      await sleep(delayMs);
+      destroyClients(clients);
+      await dynamo?.stop();
+      clients = await start(cutDir);
+      const after = await state();
+      if (after?.IndexStatus === 'CREATING' && after.ItemCount === 0) break;
+      await waitUntil(async () => (await state())?.IndexStatus === 'ACTIVE', {
+        intervalMs: 100,
+        timeoutMs: 30_000,
+        what: 'the build taken up again',
+      });
+      await clients.dynamodb.send(
+        new UpdateTableCommand({
+          TableName: table,
+          GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: GSI_BY_SENDER } }],
+        }),
+      );
+      await waitUntil(async () => (await state()) === undefined, {
+        intervalMs: 100,
+        timeoutMs: 30_000,
+        what: 'the index deleted',
+      });
+      await ensureIndexTable(clients.dynamodb, table, { buildWaitMs: 0 });
+    }
+    // How many stops it took, for the log: a change in DynamoDB Local that takes every cut build up again shows
+    // here (and fails below).
+    console.log(`bySender cut short after ${attempts} stop(s)`);
     expect((await state())?.IndexStatus).toBe('CREATING');
     // search --from reads the mailbox's rows, and says why (DynamoDB Local answers a query of this index with no
     // rows and no error).
     const search = new DynamoDeliverySearch(clients.dynamodb, table);
     const before = await search.search({ from: sender }, [box]);
-    expect(before).toMatchObject({ plan: 'mailbox', fallback: 'the bySender index is not active (CREATING)' });
+    expect(before).toMatchObject({
+      plan: 'mailbox',
+      fallback: 'the bySender index is not active (CREATING)',
+    });
     expect(before.rows.map((r) => r.messageKey)).toEqual(expected);
-    // The start sees no progress, says so in one line and builds the index again from the rows. (The wait is
-    // bounded so that a start that waits for the stuck build instead fails here, not at the test's timeout.)
+    // The start sees no progress and says so in one line, without waiting for a build that does not go on.
+    // DynamoDB Local refuses to delete an index being created, and the items are never touched to make it again.
+    // (The wait is bounded so that a start that waits for the stuck build fails here, not at the test's timeout.)
     await ensureIndexTable(clients.dynamodb, table, {
       notice: (line) => notices.push(line),
       buildWaitMs: 30_000,
     });
     expect(notices.slice(1)).toEqual([
-      `the local index table's bySender index is being built again from its ${ROWS} items (its build was cut short when the services last stopped and did not go on); until it is ready, search --from reads each mailbox's rows`,
+      "the local index table's bySender index was left unbuilt when the services last stopped during its build, and DynamoDB Local does not finish it; search --from reads each mailbox's rows (docs/operations.md, Upgrading)",
     ]);
-    const rebuilt = await state();
-    expect(rebuilt?.IndexStatus).toBe('ACTIVE');
-    expect(rebuilt?.KeySchema?.map((k) => k.AttributeName)).toEqual(['fromAddress', 'pk']);
+    await expect(
+      clients.dynamodb.send(
+        new UpdateTableCommand({
+          TableName: table,
+          GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: GSI_BY_SENDER } }],
+        }),
+      ),
+    ).rejects.toThrow(/Index is being created/);
     expect(await itemCount(clients.dynamodb, table)).toBe(ROWS);
     const after = await search.search({ from: sender }, [box]);
-    expect(after.plan).toBe('sender');
-    expect(after.fallback).toBeUndefined();
+    expect(after).toMatchObject({ plan: 'mailbox', fallback: 'the bySender index is not active (CREATING)' });
     expect(after.rows.map((r) => r.messageKey)).toEqual(expected);
     destroyClients(clients);
-  }, 60_000);
+  }, 120_000);
 });

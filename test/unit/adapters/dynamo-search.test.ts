@@ -57,7 +57,7 @@ describe('a search by one sender', () => {
     [{ IndexStatus: 'ACTIVE', Backfilling: true }, 'the bySender index is still being backfilled'],
     [{ IndexStatus: 'DELETING' }, 'the bySender index is not active (DELETING)'],
     [undefined, 'the table has no bySender index'],
-  ] as const)('reads each mailbox\'s rows, and says why, when bySender is %j', async (bySender, why) => {
+  ] as const)("reads each mailbox's rows, and says why, when bySender is %j", async (bySender, why) => {
     described(bySender);
     const result = await search();
     expect(result.plan).toBe('mailbox');
@@ -66,9 +66,11 @@ describe('a search by one sender', () => {
   });
 
   it('queries the sender index when the credentials may not describe the table', async () => {
-    dynamo
-      .on(DescribeTableCommand)
-      .rejects(Object.assign(new Error('not authorized to perform dynamodb:DescribeTable'), { name: 'AccessDeniedException' }));
+    dynamo.on(DescribeTableCommand).rejects(
+      Object.assign(new Error('not authorized to perform dynamodb:DescribeTable'), {
+        name: 'AccessDeniedException',
+      }),
+    );
     const result = await search();
     expect(result.plan).toBe('sender');
     expect(indexesQueried()).toEqual([GSI_BY_SENDER]);
@@ -76,11 +78,11 @@ describe('a search by one sender', () => {
 
   it('says why when the index refuses the query, and reads the rows', async () => {
     described({ IndexStatus: 'ACTIVE' });
-    doc
-      .on(QueryCommand, { IndexName: GSI_BY_SENDER })
-      .rejects(
-        Object.assign(new Error('Query condition missed key schema element: gsi2sk'), { name: 'ValidationException' }),
-      );
+    doc.on(QueryCommand, { IndexName: GSI_BY_SENDER }).rejects(
+      Object.assign(new Error('Query condition missed key schema element: gsi2sk'), {
+        name: 'ValidationException',
+      }),
+    );
     const result = await search();
     expect(result.plan).toBe('mailbox');
     expect(result.fallback).toBe(
