@@ -64,6 +64,10 @@ export function registerSearch(program: Command, ctx: CliContext): void {
           mailboxes.sort(),
         );
       });
+      if (result.fallback !== undefined)
+        out.detail(
+          `the sender index was not read: ${result.fallback}; each mailbox's rows were read instead`,
+        );
       out.detail(
         indexReadDetail(result.examined, result.rows.length, result.plan === 'sender' ? 'sender' : 'rows'),
       );

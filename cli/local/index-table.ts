@@ -4,6 +4,7 @@ import {
   CreateTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
+  type GlobalSecondaryIndexDescription,
   ListTablesCommand,
   type Projection,
   PutItemCommand,
@@ -15,6 +16,7 @@ import {
   indexTableDefinition,
   itemKeys,
 } from '../../shared/index/schema';
+import { sleep } from '../../shared/retry/backoff';
 import { PollTimeoutError, waitUntil } from '../../shared/retry/poll';
 
 /** What the index table's users do while one of its indexes is being built, said with the notice. */
@@ -27,11 +29,18 @@ export interface EnsureIndexTableOptions {
   notice?: (line: string) => void;
   /**
    * How long to wait for an index being built before going on without it, in milliseconds: DynamoDB Local goes on
-   * building it while it runs, and takes up a build cut short when it next starts. Meanwhile the table is locked
+   * building it while it runs, and may take up a build cut short when it next starts. Meanwhile the table is locked
    * while the rows are copied into the index, so by default the start waits for the build (docs/operations.md has
    * how long one takes). @default 600,000
    */
   buildWaitMs?: number;
+  /**
+   * How long an index found still being built (a build cut short when the services last stopped) is watched for
+   * progress, in milliseconds. DynamoDB Local may take such a build up again when it starts; when what it says of
+   * the index does not change in this time, it does not, and the start goes on without waiting for the index.
+   * @default 5,000
+   */
+  stallCheckMs?: number;
 }
 
 /** Creates the index table with the same key schema as the CDK stack, if it does not exist yet (with its mailbox
@@ -89,6 +98,32 @@ export async function ensureIndexTable(
       (Table.GlobalSecondaryIndexes ?? []).every((g) => g.IndexStatus === 'ACTIVE')
     );
   };
+  const describeIndex = async (indexName: string) => {
+    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    return Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === indexName);
+  };
+  /** What DescribeTable says of an index that changes while DynamoDB Local builds it. */
+  const progressOf = (g: GlobalSecondaryIndexDescription | undefined) =>
+    JSON.stringify([
+      g?.IndexStatus ?? null,
+      g?.Backfilling ?? null,
+      g?.ItemCount ?? null,
+      g?.IndexSizeBytes ?? null,
+    ]);
+  /**
+   * Whether an index that is not active is being built: what DescribeTable says of it changes within the stall
+   * check (or it becomes active). A describe waits while DynamoDB Local copies rows with the table locked, and
+   * then answers a changed index.
+   */
+  const progressing = async (indexName: string, first: GlobalSecondaryIndexDescription) => {
+    const before = progressOf(first);
+    const deadline = Date.now() + (options.stallCheckMs ?? 5_000);
+    while (Date.now() < deadline) {
+      await sleep(250);
+      if (progressOf(await describeIndex(indexName)) !== before) return true;
+    }
+    return false;
+  };
   if (TableNames?.includes(tableName)) {
     const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
     const present = new Map((Table?.GlobalSecondaryIndexes ?? []).map((g) => [g.IndexName, g]));
@@ -101,9 +136,19 @@ export async function ensureIndexTable(
     for (const g of def.globalSecondaryIndexes) {
       const existing = present.get(g.indexName);
       if (existing && sameIndex(existing, gsiSpec(g))) {
-        // A build cut short when the services last stopped: DynamoDB Local usually takes it up again by itself
-        // (once, under load, it did not: docs/operations.md, Upgrading).
         if (existing.IndexStatus === 'ACTIVE') continue;
+        // A build cut short when the services last stopped: DynamoDB Local takes it up again when it next starts
+        // if the stop came before it began copying rows, but a stop during the copy leaves the index CREATING for
+        // good, with no entries, and DynamoDB Local refuses to delete an index being created (ResourceInUseException),
+        // so it cannot be made again without touching the table (docs/operations.md, Upgrading). Such an index shows
+        // no progress: it is not waited for.
+        if (!(await progressing(g.indexName, existing))) {
+          const meanwhile = WHILE_BUILDING[g.indexName] ? `; ${WHILE_BUILDING[g.indexName]}` : '';
+          options.notice?.(
+            `the local index table's ${g.indexName} index was left unbuilt when the services last stopped during its build, and DynamoDB Local does not finish it${meanwhile} (docs/operations.md, Upgrading)`,
+          );
+          continue;
+        }
         say(g.indexName, 'is still being built', 'its build was cut short when the services last stopped');
         if (!(await builtInTime(g.indexName))) return;
         continue;
@@ -120,17 +165,11 @@ export async function ensureIndexTable(
               GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: g.indexName } }],
             }),
           );
-        await waitUntil(
-          async () => {
-            const { Table: now } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
-            return !(now?.GlobalSecondaryIndexes ?? []).some((i) => i.IndexName === g.indexName);
-          },
-          {
-            intervalMs: 100,
-            timeoutMs: 60_000,
-            what: `index ${g.indexName} of table ${tableName} to be deleted`,
-          },
-        );
+        await waitUntil(async () => (await describeIndex(g.indexName)) === undefined, {
+          intervalMs: 100,
+          timeoutMs: 60_000,
+          what: `index ${g.indexName} of table ${tableName} to be deleted`,
+        });
       } else {
         say(g.indexName, 'is being built', 'it is new in this version');
       }

@@ -6,8 +6,9 @@
 // read); message-id, has-attachment and a part of the sender's address are filter expressions (DynamoDB drops the
 // rest before they cross the network, but reads them). Subject and recipient substrings are case-insensitive,
 // which DynamoDB's `contains` is not: those are checked on what comes back, with the same rule (`matchesSearch`)
-// every reader uses.
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+// every reader uses. The sender index is read only when DynamoDB describes it as built (ACTIVE, not backfilling):
+// DynamoDB Local answered a query of an index whose build was cut short with no rows and no error.
+import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DynamoDBDocumentClient, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { GSI_BY_RECEIVED, GSI_BY_SENDER, indexKeys, rowFromItem } from '../index/schema';
 import {
@@ -124,11 +125,27 @@ const isIndexUnusable = (error: unknown) =>
     error.name === 'InternalServerError' ||
     error.name === 'InternalFailure');
 
+/**
+ * Why the sender index cannot be read, from DescribeTable's `GlobalSecondaryIndexes` (undefined when it can): it
+ * must be there, ACTIVE and not backfilling. A query of an index being built is refused on AWS, but DynamoDB Local
+ * answered one whose build was cut short (CREATING for good) with no rows and no error.
+ */
+function senderIndexUnready(
+  indexes: { IndexName?: string; IndexStatus?: string; Backfilling?: boolean }[] | undefined,
+): string | undefined {
+  const index = indexes?.find((g) => g.IndexName === GSI_BY_SENDER);
+  if (index === undefined) return `the table has no ${GSI_BY_SENDER} index`;
+  if (index.IndexStatus !== 'ACTIVE')
+    return `the ${GSI_BY_SENDER} index is not active (${index.IndexStatus ?? 'no status'})`;
+  if (index.Backfilling === true) return `the ${GSI_BY_SENDER} index is still being backfilled`;
+  return undefined;
+}
+
 export class DynamoDeliverySearch implements DeliverySearch {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
-    client: DynamoDBClient,
+    private readonly client: DynamoDBClient,
     private readonly tableName: string,
   ) {
     this.doc = DynamoDBDocumentClient.from(client);
@@ -141,15 +158,31 @@ export class DynamoDeliverySearch implements DeliverySearch {
   async search(query: SearchQuery, mailboxes: string[]): Promise<SearchResult> {
     const targets = query.mailboxes ? mailboxes.filter((m) => query.mailboxes?.includes(m)) : mailboxes;
     const sender = query.from === undefined ? undefined : senderAddress(query.from);
-    if (sender !== undefined && targets.length > 0) {
+    if (sender === undefined || targets.length === 0) return this.byMailbox(query, targets);
+    // A table that just gained the index answers from each mailbox's rows until the index is built.
+    let fallback = await this.senderIndexState();
+    if (fallback === undefined) {
       try {
         return await this.bySender(sender, query, targets);
       } catch (error) {
-        // A table that just gained the index answers from each mailbox's rows until the index is built.
         if (!isIndexUnusable(error)) throw error;
+        fallback = `the ${GSI_BY_SENDER} index refused the query (${(error as Error).name}: ${(error as Error).message})`;
       }
     }
-    return this.byMailbox(query, targets);
+    return { ...(await this.byMailbox(query, targets)), fallback };
+  }
+
+  /** {@link senderIndexUnready} for this table, from one DescribeTable. */
+  private async senderIndexState(): Promise<string | undefined> {
+    try {
+      const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
+      return senderIndexUnready(Table?.GlobalSecondaryIndexes);
+    } catch (error) {
+      // Credentials that may query the table but not describe it: the index is queried, and AWS refuses a query
+      // of an index still being built (caught as isIndexUnusable).
+      if (error instanceof Error && error.name === 'AccessDeniedException') return undefined;
+      throw error;
+    }
   }
 
   /**

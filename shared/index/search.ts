@@ -41,6 +41,11 @@ export interface SearchResult {
   returned: number;
   /** How it was read: `sender` (one sender's index entries) or `mailbox` (each mailbox's rows by date). */
   plan?: 'sender' | 'mailbox';
+  /**
+   * Why a search by one whole sender address read each mailbox's rows instead of the sender index (the index not
+   * built yet, or refusing the query); absent when it read the index, or when nothing asked for it.
+   */
+  fallback?: string;
 }
 
 /** Where searches run: the index adapter. */

@@ -1,0 +1,93 @@
+// Which way a search by one sender reads (shared/adapters/dynamo-search.ts): the bySender index only when
+// DescribeTable says it is built, else each mailbox's rows, with the reason. DynamoDB Local answered a query of an
+// index whose build was cut short (CREATING for good) with no rows and no error, so the index's own answer cannot
+// be the test; the real case is in test/integration/local-index-rebuild.test.ts.
+import {
+  DescribeTableCommand,
+  DynamoDBClient,
+  type GlobalSecondaryIndexDescription,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoDeliverySearch } from '../../../shared/adapters/dynamo-search';
+import { GSI_BY_RECEIVED, GSI_BY_SENDER } from '../../../shared/index/schema';
+
+const dynamo = mockClient(DynamoDBClient);
+const doc = mockClient(DynamoDBDocumentClient);
+afterAll(() => {
+  dynamo.restore();
+  doc.restore();
+});
+beforeEach(() => {
+  dynamo.reset();
+  doc.reset();
+  doc.on(QueryCommand).resolves({ Items: [], Count: 0, ScannedCount: 0 });
+});
+
+const search = () =>
+  new DynamoDeliverySearch(new DynamoDBClient({ region: 'us-east-1' }), 'table').search(
+    { from: 'bob@example.org' },
+    ['alice@example.com'],
+  );
+const indexesQueried = () => doc.commandCalls(QueryCommand).map((call) => call.args[0].input.IndexName);
+const described = (bySender?: GlobalSecondaryIndexDescription) =>
+  dynamo.on(DescribeTableCommand).resolves({
+    Table: {
+      TableStatus: 'ACTIVE',
+      GlobalSecondaryIndexes: [
+        { IndexName: GSI_BY_RECEIVED, IndexStatus: 'ACTIVE' },
+        ...(bySender ? [{ IndexName: GSI_BY_SENDER, ...bySender }] : []),
+      ],
+    },
+  });
+
+describe('a search by one sender', () => {
+  it('reads the sender index when DescribeTable says it is active', async () => {
+    described({ IndexStatus: 'ACTIVE', Backfilling: false });
+    const result = await search();
+    expect(result.plan).toBe('sender');
+    expect(result.fallback).toBeUndefined();
+    expect(indexesQueried()).toEqual([GSI_BY_SENDER]);
+  });
+
+  it.each([
+    [{ IndexStatus: 'CREATING' }, 'the bySender index is not active (CREATING)'],
+    [{ IndexStatus: 'CREATING', Backfilling: true }, 'the bySender index is not active (CREATING)'],
+    [{ IndexStatus: 'ACTIVE', Backfilling: true }, 'the bySender index is still being backfilled'],
+    [{ IndexStatus: 'DELETING' }, 'the bySender index is not active (DELETING)'],
+    [undefined, 'the table has no bySender index'],
+  ] as const)("reads each mailbox's rows, and says why, when bySender is %j", async (bySender, why) => {
+    described(bySender);
+    const result = await search();
+    expect(result.plan).toBe('mailbox');
+    expect(result.fallback).toBe(why);
+    expect(indexesQueried()).toEqual([GSI_BY_RECEIVED]);
+  });
+
+  it('queries the sender index when the credentials may not describe the table', async () => {
+    dynamo.on(DescribeTableCommand).rejects(
+      Object.assign(new Error('not authorized to perform dynamodb:DescribeTable'), {
+        name: 'AccessDeniedException',
+      }),
+    );
+    const result = await search();
+    expect(result.plan).toBe('sender');
+    expect(indexesQueried()).toEqual([GSI_BY_SENDER]);
+  });
+
+  it('says why when the index refuses the query, and reads the rows', async () => {
+    described({ IndexStatus: 'ACTIVE' });
+    doc.on(QueryCommand, { IndexName: GSI_BY_SENDER }).rejects(
+      Object.assign(new Error('Query condition missed key schema element: gsi2sk'), {
+        name: 'ValidationException',
+      }),
+    );
+    const result = await search();
+    expect(result.plan).toBe('mailbox');
+    expect(result.fallback).toBe(
+      'the bySender index refused the query (ValidationException: Query condition missed key schema element: gsi2sk)',
+    );
+    expect(indexesQueried()).toEqual([GSI_BY_SENDER, GSI_BY_RECEIVED]);
+  });
+});
