@@ -10,6 +10,7 @@
 // DynamoDB Local answered a query of an index whose build was cut short with no rows and no error.
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DynamoDBDocumentClient, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { errorMessage, errorName } from '../errors';
 import { GSI_BY_RECEIVED, GSI_BY_SENDER, indexKeys, rowFromItem } from '../index/schema';
 import {
   compareNewestFirst,
@@ -166,7 +167,7 @@ export class DynamoDeliverySearch implements DeliverySearch {
         return await this.bySender(sender, query, targets);
       } catch (error) {
         if (!isIndexUnusable(error)) throw error;
-        fallback = `the ${GSI_BY_SENDER} index refused the query (${(error as Error).name}: ${(error as Error).message})`;
+        fallback = `the ${GSI_BY_SENDER} index refused the query (${errorName(error)}: ${errorMessage(error)})`;
       }
     }
     return { ...(await this.byMailbox(query, targets)), fallback };
