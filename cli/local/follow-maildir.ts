@@ -256,6 +256,24 @@ async function readCopyUidList(
  * header's next UID (N) moves past them; the rest of Dovecot's uidlist is kept as it is. A UID that the copy
  * used meanwhile (a client's APPEND) is left out and said.
  */
+/**
+ * Replaces `path` with `text` while the caller holds its dotlock: written beside it (`<name>.tmp-<pid>`), given
+ * to the copy's owner and renamed over it. Not written into the lock as Dovecot does, so the lock names this
+ * process until it is removed and a killed run's is freed at once (takeUidListLock). Throws what the file system
+ * throws, leaving no temporary.
+ */
+async function replaceHoldingLock(options: FollowOptions, path: string, text: string): Promise<void> {
+  const temporary = `${path}.tmp-${process.pid}`;
+  try {
+    await writeFile(temporary, text, { mode: 0o600 });
+    await giveToOwner(options, temporary);
+    await rename(temporary, path);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+}
+
 async function commitToCopy(
   options: FollowOptions,
   copyDir: string,
@@ -286,15 +304,10 @@ async function commitToCopy(
     }
     const next = `N${highest + 1}`;
     const newHeader = /\bN\d+\b/.test(header) ? header.replace(/\bN\d+\b/, next) : `${header} ${next}`;
-    await lock.handle.truncate(0);
-    await lock.handle.write(`${[newHeader, ...lines].join('\n')}\n`, 0);
-    await lock.handle.close();
-    lock.closed = true;
-    await giveToOwner(options, lockPath);
-    await rename(lockPath, uidlistPath);
+    await replaceHoldingLock(options, uidlistPath, `${[newHeader, ...lines].join('\n')}\n`);
+    await unlink(lockPath);
     lock.renamed = true;
   } finally {
-    if (!lock.closed) await lock.handle.close().catch(() => undefined);
     if (!lock.renamed) await unlink(lockPath).catch(() => undefined);
   }
 }
@@ -345,16 +358,11 @@ async function keywordTranslation(sourceDir: string, copyDir: string) {
       const lock = await takeUidListLock(`${path}.lock`);
       try {
         const text = [...copy].sort(([a], [b]) => a - b).map(([i, k]) => `${i} ${k}\n`);
-        await lock.handle.truncate(0);
-        await lock.handle.write(text.join(''), 0);
-        await lock.handle.close();
-        lock.closed = true;
-        await giveToOwner(options, `${path}.lock`);
-        await rename(`${path}.lock`, path);
+        await replaceHoldingLock(options, path, text.join(''));
+        await unlink(`${path}.lock`);
         lock.renamed = true;
         added = false;
       } finally {
-        if (!lock.closed) await lock.handle.close().catch(() => undefined);
         if (!lock.renamed) await unlink(`${path}.lock`).catch(() => undefined);
       }
     },

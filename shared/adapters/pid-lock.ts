@@ -61,8 +61,9 @@ export async function takeLock(
  * over: two syncs ran at once. A file system without hard links (some network shares) gets the exclusive create
  * and write, with that window.
  */
-async function createWithContent(path: string, text: string): Promise<void> {
-  const own = `${path}.${process.pid}.new`;
+export async function createWithContent(path: string, text: string): Promise<void> {
+  // Named as shared/replica/state.ts's temporaries (`<name>.tmp-<pid>`), which a later write beside it sweeps.
+  const own = `${path}.tmp-${process.pid}`;
   await writeFile(own, text, { mode: 0o600 }).catch(async (error: unknown) => {
     await unlink(own).catch(() => undefined); // a full disk: nothing left behind
     throw error;

@@ -2,17 +2,19 @@
 // downloaded into tmp/, checked and fsynced there (fetch.ts), and renamed into cur/ only while this process holds
 // Dovecot's uidlist lock (dovecot-uidlist.lock, a dotlock), so that a Dovecot reading the folder never sees a
 // file in cur/ that the uidlist does not list yet (it would give it a UID of its own). The new uidlist is written
-// into the lock file and renamed over dovecot-uidlist, as Dovecot does (src/lib-storage/index/maildir/
-// maildir-uidlist.c). Names, lines and keyword letters come from shared/bundle/layout.ts, as the exporter's do.
-import { type FileHandle, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+// beside it and renamed over dovecot-uidlist while the lock is held (Dovecot writes it into the lock itself,
+// src/lib-storage/index/maildir/maildir-uidlist.c; ours keeps naming its holder, see commitFolder). Names,
+// lines and keyword letters come from shared/bundle/layout.ts, as the exporter's do.
+import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { createWithContent } from '../adapters/pid-lock';
 import { readIfExists } from '../adapters/read-if-exists';
 import { COURIER_UIDDB, DOVECOT_KEYWORDS, DOVECOT_UIDLIST, uidFiles } from '../bundle/layout';
 import { dovecotKeywordsFile, parseMessageFileName } from '../bundle/maildir';
 import type { DeliveryRecord } from '../delivery-log/record';
 import type { FolderIndex, KeywordTable } from './mailbox-index';
-import { syncDirectory, writeChunks, writeFileAtomically, writeWhole } from './state';
+import { syncDirectory, writeChunks, writeFileAtomically } from './state';
 
 /** The first word of a uidlist lock that a sync holds. */
 const LOCK_MARK = 'mail-archiver-sync';
@@ -133,15 +135,22 @@ export async function commitFolder(
   }
 
   const lockPath = join(folderDir, `${DOVECOT_UIDLIST}.lock`);
+  // The new uidlist goes to a temporary of this process beside it (swept by writeFileAtomically once the process
+  // is gone), not into the lock as Dovecot writes it: the lock keeps naming this sync until it is removed, so a
+  // run killed mid-commit has its lock freed by the next run at once instead of after Dovecot's 2 minutes.
+  const uidListTemporary = join(folderDir, `${DOVECOT_UIDLIST}.tmp-${process.pid}`);
   const lock = await takeUidListLock(lockPath);
+  let uidListRenamed = false;
   try {
-    // The new uidlist is written (and fsynced) into the lock before any file moves into cur/: a full disk stops
-    // the commit here, with cur/ and the uidlist as they were.
-    await lock.handle.truncate(0);
-    await writeChunks(lock.handle, dovecot(), 0);
-    await lock.handle.sync();
-    await lock.handle.close();
-    lock.closed = true;
+    // The new uidlist is written (and fsynced) before any file moves into cur/: a full disk stops the commit
+    // here, with cur/ and the uidlist as they were.
+    const uidList = await open(uidListTemporary, 'w', 0o600);
+    try {
+      await writeChunks(uidList, dovecot(), 0);
+      await uidList.sync();
+    } finally {
+      await uidList.close();
+    }
     const stagedByFile = new Map(staged.map((s) => [s.record.file, s.temporary]));
     let scan = options.scan === true || inPlace.length > 0 || lock.tookOver;
     if (!scan) {
@@ -163,11 +172,13 @@ export async function commitFolder(
     }
     if (scan) await renameListed(folderDir, index, table, stagedByFile);
     await syncDirectory(join(folderDir, 'cur'));
-    await rename(lockPath, join(folderDir, DOVECOT_UIDLIST));
+    await rename(uidListTemporary, join(folderDir, DOVECOT_UIDLIST));
+    uidListRenamed = true;
+    await unlink(lockPath);
     lock.renamed = true;
     await writeFileAtomically(join(folderDir, COURIER_UIDDB), courier());
   } finally {
-    if (!lock.closed) await lock.handle.close().catch(() => undefined);
+    if (!uidListRenamed) await unlink(uidListTemporary).catch(() => undefined);
     if (!lock.renamed) await unlink(lockPath).catch(() => undefined);
   }
 }
@@ -204,28 +215,20 @@ async function renameListed(
 /**
  * Creates the dotlock `path` (a folder's `dovecot-uidlist.lock`, or `dovecot-keywords.lock`) exclusively,
  * waiting while another process (Dovecot) holds it; a lock left unchanged for UIDLIST_LOCK_STALE_MS is stale (a
- * crashed writer) and is replaced, as Dovecot replaces it. The caller writes the file's new content into the
- * handle and renames the lock over the file (`renamed`), or unlinks it; `tookOver`: a stale lock was replaced. Throws an Error when the lock stays
- * taken, and what the file system throws.
+ * crashed writer) and is replaced, as Dovecot replaces it, and so is one a dead sync of this host left. The caller
+ * writes the file's new content beside it, renames that over the file and unlinks the lock (`renamed`);
+ * `tookOver`: a stale lock was replaced. Throws an Error when the lock stays taken, and what the file system
+ * throws.
  */
-export async function takeUidListLock(
-  path: string,
-): Promise<{ handle: FileHandle; closed: boolean; renamed: boolean; tookOver: boolean }> {
+export async function takeUidListLock(path: string): Promise<{ renamed: boolean; tookOver: boolean }> {
   const started = Date.now();
   let tookOver = false;
   for (;;) {
     try {
-      const handle = await open(path, 'wx', 0o600);
-      // Dovecot reads nothing in a dotlock but its presence and mtime; ours says whose it is until the new
-      // uidlist replaces these bytes, so that a run killed while holding it has its lock freed at once.
-      try {
-        await writeWhole(handle, Buffer.from(`${LOCK_MARK} ${process.pid} ${hostname()}\n`));
-      } catch (error) {
-        await handle.close().catch(() => undefined);
-        await unlink(path).catch(() => undefined);
-        throw error;
-      }
-      return { handle, closed: false, renamed: false, tookOver };
+      // Dovecot reads nothing in a dotlock but its presence and mtime; ours says whose it is from its first byte
+      // (written whole before it takes its name), so that a run killed while holding it has it freed at once.
+      await createWithContent(path, `${LOCK_MARK} ${process.pid} ${hostname()}\n`);
+      return { renamed: false, tookOver };
     } catch (error) {
       if ((error as { code?: string }).code !== 'EEXIST') throw error;
     }

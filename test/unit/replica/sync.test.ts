@@ -246,6 +246,33 @@ describe('sync bad input', () => {
     expect(leftovers.filter((path) => existsSync(path))).toEqual([]);
   });
 
+  it("keeps a uidlist lock naming the sync that holds it through the whole commit, so a killed run's is freed at once", async () => {
+    // Dovecot frees a dotlock only after 2 minutes unchanged; ours says whose it is, and the next run frees a dead
+    // run's at once. Found by a fresh user: a run killed while it wrote the new uidlist into the lock left a lock
+    // holding uidlist lines, and the next run waited 2 minutes in silence.
+    const dir = join(root, 'replica');
+    const records: DeliveryRecord[] = [];
+    for (let uid = 1; uid <= 50; uid++) records.push(await message(uid));
+    await log.append('ingest', records);
+    const lockPath = join(dir, 'alice@example.com', 'Maildir', 'dovecot-uidlist.lock');
+    const firstLines = new Set<string>();
+    let polling = true;
+    const poll = () => {
+      try {
+        firstLines.add(readFileSync(lockPath, 'utf8').split('\n')[0]?.split(' ')[0] ?? '');
+      } catch {
+        // no lock at this moment
+      }
+      if (polling) setImmediate(poll);
+    };
+    poll();
+    const report = await syncReplica(source(), { dir });
+    polling = false;
+    expect(report.added).toBe(50);
+    expect(firstLines.size).toBeGreaterThan(0);
+    expect([...firstLines]).toEqual(['mail-archiver-sync']);
+  });
+
   it('reports a log line that does not parse and applies the others', async () => {
     const dir = join(root, 'replica');
     const good = await message(1);
