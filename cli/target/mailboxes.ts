@@ -4,7 +4,7 @@
 import { canonicalFolder } from '../../shared/bundle/maildir';
 import type { ArchiverConfig } from '../../shared/config';
 import type { MailIndex } from '../../shared/ports';
-import { UNROUTED_MAILBOX } from '../../shared/receiving/routing';
+import { ROUTED_FOLDERS, UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import { UserError } from '../process/output';
 
 /** Levenshtein distance, for "did you mean". */
@@ -55,8 +55,8 @@ export async function assertKnownMailbox(
 /**
  * The folder `folder` names in `mailbox` as the index keys it (INBOX in any case; other names exactly), read from
  * the folder items `status` counts. Throws UserError (exit 1, as for an unknown mailbox) naming the mailbox's
- * folders when it has none of that name: a typo'd folder is not "no messages match". INBOX is always accepted
- * (every mailbox has one, even before its first message).
+ * folders when it has none of that name: a typo'd folder is not "no messages match". The folders routing files
+ * into are always accepted (every mailbox can hold them, also before their first message).
  */
 export async function knownFolder(
   mailbox: string,
@@ -64,12 +64,14 @@ export async function knownFolder(
   index: Pick<MailIndex, 'folders'>,
 ): Promise<string> {
   const name = canonicalFolder(folder);
-  if (name === 'INBOX') return name;
-  const folders = (await index.folders(mailbox)).map((state) => state.folder).sort();
+  if ((ROUTED_FOLDERS as readonly string[]).includes(name)) return name;
+  const folders = [
+    ...new Set([...ROUTED_FOLDERS, ...(await index.folders(mailbox)).map((state) => state.folder)]),
+  ].sort();
   if (folders.includes(name)) return name;
   const nearest = folders.find((f) => f.toLowerCase() === name.toLowerCase());
   throw new UserError(
     `no folder ${folder} in ${mailbox}${nearest ? ` (did you mean ${nearest}? folder names other than INBOX are case-sensitive)` : ''}`,
-    { hint: `its folders: ${folders.length ? folders.join(', ') : 'none yet'}` },
+    { hint: `its folders: ${folders.join(', ')}` },
   );
 }

@@ -14,25 +14,27 @@ describe('knownFolder', () => {
     for (const typed of ['inbox', 'Inbox', 'INBOX'])
       expect(await knownFolder(MAILBOX, typed, index(['INBOX']))).toBe('INBOX');
     expect(await knownFolder(MAILBOX, 'Sent', index(['INBOX', 'Sent']))).toBe('Sent');
-    // Every mailbox has an INBOX, also before its first message.
+    // The folders routing files into, also before their first message.
     expect(await knownFolder(MAILBOX, 'inbox', index([]))).toBe('INBOX');
+    expect(await knownFolder(MAILBOX, 'Sent', index(['history']))).toBe('Sent');
+    expect(await knownFolder(MAILBOX, 'Junk', index([]))).toBe('Junk');
   });
 
   it('refuses a folder the mailbox has not (exit 1, as an unknown mailbox), naming its folders', async () => {
-    const error = await knownFolder(MAILBOX, 'Sentt', index(['Sent', 'INBOX', 'Junk'])).catch(
+    const error = await knownFolder(MAILBOX, 'Sentt', index(['Sent', 'INBOX', 'Archive/2023'])).catch(
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(UserError);
     expect(error).toMatchObject({
       message: 'no folder Sentt in bob@example.com',
-      hint: 'its folders: INBOX, Junk, Sent',
+      hint: 'its folders: Archive/2023, INBOX, Junk, Sent',
       exitCode: ExitCode.failed,
     });
   });
 
   it('names the folder that differs only in case (names other than INBOX are case-sensitive)', async () => {
-    await expect(knownFolder(MAILBOX, 'sent', index(['INBOX', 'Sent']))).rejects.toThrow(
-      'no folder sent in bob@example.com (did you mean Sent? folder names other than INBOX are case-sensitive)',
+    await expect(knownFolder(MAILBOX, 'drafts', index(['INBOX', 'Drafts']))).rejects.toThrow(
+      'no folder drafts in bob@example.com (did you mean Drafts? folder names other than INBOX are case-sensitive)',
     );
   });
 });
