@@ -35,10 +35,13 @@ async function main(): Promise<void> {
   }
   const run = JSON.parse(readFileSync(results, 'utf8')) as {
     started: string;
+    commit?: string;
     machine: string;
     rows: ResultRow[];
   };
-  console.log(`<!-- npm run bench started ${run.started} (${run.machine}) -->\n`);
+  console.log(
+    `<!-- npm run bench of ${run.commit ?? 'an unrecorded commit'} started ${run.started} (${run.machine}) -->\n`,
+  );
   console.log(resultsMarkdown(run.rows));
   const scale = join(dir, 'scale.json');
   if (existsSync(scale))

@@ -487,22 +487,18 @@ function costEstimate(
     record({ section: 'cost', metric: name, value: value, unit: 'USD' });
   }
   const beyondSes = total - sesReceive - sesSend;
-  record({
-    section: 'cost',
-    metric: 'beyond SES',
-    value: beyondSes,
-    unit: 'USD',
-    target: '<= 0.40',
-    met: beyondSes <= 0.4,
-  });
+  // Issue 29's target is judged on what a default deployment pays: Object Lock is on unless the config turns it off.
+  record({ section: 'cost', metric: 'beyond SES, Object Lock off', value: beyondSes, unit: 'USD' });
   record({
     section: 'cost',
     metric: 'beyond SES, with Object Lock (the default)',
     value: beyondSes + lock,
     unit: 'USD',
+    target: '<= 0.40',
+    met: beyondSes + lock <= 0.4,
   });
   notes.push(
-    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB on demand $0.625/M WRU, $0.125/M RRU, ${requests.wru.toFixed(1)} WRU and ${requests.rru.toFixed(1)} RRU per message as DynamoDB Local reported them (the requests section); S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: ${retentions.toFixed(1)} locked versions per message as counted (raw, sidecar, delivery log object), each one PutObjectRetention and one sweep GetObjectRetention; a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. Beyond SES's own prices: ${beyondSes.toFixed(2)} USD per 10,000 messages (target at most 0.40), ${(beyondSes + lock).toFixed(2)} with Object Lock's lock step and sweep.${exportMbPerSecond === undefined ? '' : ` Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`}`,
+    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB on demand $0.625/M WRU, $0.125/M RRU, ${requests.wru.toFixed(1)} WRU and ${requests.rru.toFixed(1)} RRU per message as DynamoDB Local reported them (the requests section); S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: ${retentions.toFixed(1)} locked versions per message as counted (raw, sidecar, delivery log object), each one PutObjectRetention and one sweep GetObjectRetention; a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. Beyond SES's own prices: ${(beyondSes + lock).toFixed(2)} USD per 10,000 messages with Object Lock's lock step and sweep, the default (target at most 0.40); ${beyondSes.toFixed(2)} with Object Lock off.${exportMbPerSecond === undefined ? '' : ` Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`}`,
   );
 }
 
@@ -584,6 +580,23 @@ async function runScaleSection(work: string, messages: Buffer[]) {
   notes.push(
     'Scale: one local stack (npm start), the mailbox imported as an mbox; the 5,000 messages are every tenth of the 50,000 (same 15 years), the other 45,000 imported into the same mailbox afterwards. Each command is the compiled CLI in a fresh process: wall time, and peak RSS of that process (DynamoDB Local, s3rver and Dovecot are other processes). All measures with the load average at the time: .bench/scale.json.',
   );
+}
+
+/** The commit benchmarked, `+dirty` when the tree has changes (results.json names the code it measured). */
+function benchedCommit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
 }
 
 async function main() {
@@ -690,7 +703,7 @@ async function main() {
   const machine = `${(await import('node:os')).cpus().length} cores, node ${process.version}`;
   writeFileSync(
     join(OUT, 'results.json'),
-    `${JSON.stringify({ started: started.toISOString(), machine, rows, notes }, null, 2)}\n`,
+    `${JSON.stringify({ started: started.toISOString(), commit: benchedCommit(), machine, rows, notes }, null, 2)}\n`,
   );
   const chartProblem = await writeChart(OUT, rows);
   if (chartProblem) console.log(`(chart.png not written: ${chartProblem}; chart.svg is)`);
