@@ -89,7 +89,8 @@ function baseProgram(): Command {
     .addOption(
       new Option('-t, --target <target>', 'where the archive is').choices(['local', 'aws']).default('local'),
     )
-    .showHelpAfterError()
+    // The error's line (and commander's "Did you mean") stays on screen: the whole help would scroll it away.
+    .showHelpAfterError('run `mail-archiver help <command>` for its options')
     .configureOutput({ outputError: (text, write) => write(text) });
   return program;
 }

@@ -6,6 +6,7 @@ import { type Command, CommanderError, Option } from 'commander';
 import { resolveDataHome } from './local/data-home';
 import { completionScript } from './process/completion';
 import { installInterruptHandlers, interruptExitCode, runCleanups } from './process/interrupt';
+import { refuseBlankValues } from './process/options';
 import { ExitCode, exitQuietlyOnEpipe, Output, type OutputOptions } from './process/output';
 
 let current = new Output();
@@ -36,6 +37,7 @@ export function configureProgram(program: Command): Command {
     .exitOverride()
     .hook('preAction', (_program, action) => {
       current = new Output(action.optsWithGlobals<OutputOptions>());
+      refuseBlankValues(action);
       if (action.name() === 'completion') return;
       const notice = resolveDataHome().notice;
       if (notice) current.warn(notice);

@@ -5,9 +5,17 @@ import type { IndexReads } from '../../shared/ports';
 import { UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import type { CliContext } from '../context';
 import { checkDateRange, normaliseMailbox, parseDate, parsePositive } from '../process/options';
-import { humanBytes, indexReadDetail, printJsonLines, printTable, tableTime } from '../process/output';
+import {
+  ExitCode,
+  humanBytes,
+  indexReadDetail,
+  printJsonLines,
+  printTable,
+  tableTime,
+  UserError,
+} from '../process/output';
 import { out } from '../program';
-import { assertKnownMailbox } from '../target/mailboxes';
+import { assertKnownMailbox, knownFolder } from '../target/mailboxes';
 
 interface ListOptions {
   folder?: string;
@@ -23,17 +31,23 @@ export function registerList(program: Command, ctx: CliContext): void {
     .command('list')
     .description('list archived messages of a mailbox, newest first')
     .argument('<mailbox>', `mailbox address (or "${UNROUTED_MAILBOX}")`)
-    .option('--folder <folder>', 'only this folder (INBOX, Sent, Junk)')
+    .option('--folder <folder>', 'only this folder (INBOX in any case, Sent, Junk)')
     .option('--from <text>', 'From contains this text (case-insensitive)')
     .option('--subject <text>', 'Subject contains this text (case-insensitive)')
     .option('--since <date>', 'received on or after this date', parseDate)
     .option('--until <date>', 'received before this date', parseDate)
     .option('--limit <n>', 'at most this many rows', parsePositive)
     .action(async (mailbox: string, options: ListOptions) => {
+      if (mailbox.trim() === '')
+        throw new UserError('a mailbox address is needed', { exitCode: ExitCode.usage });
       checkDateRange(options);
       const reads: IndexReads = { read: 0, returned: 0 };
       const rows = await ctx.withArchive(async (archive, config) => {
         await assertKnownMailbox(normaliseMailbox(mailbox), config, archive.index);
+        const folder =
+          options.folder === undefined
+            ? undefined
+            : await knownFolder(normaliseMailbox(mailbox), options.folder, archive.index);
         const out: DeliveryRow[] = [];
         const contains = (value: string | undefined, text: string | undefined) =>
           text === undefined || (value ?? '').toLowerCase().includes(text.toLowerCase());
@@ -41,7 +55,7 @@ export function registerList(program: Command, ctx: CliContext): void {
         // date window is the index's key condition, so rows outside it are never read.
         const everyRowKept = !options.from && !options.subject;
         for await (const row of archive.index.listDeliveries(normaliseMailbox(mailbox), {
-          folder: options.folder,
+          folder,
           ...(options.since ? { since: options.since } : {}),
           ...(options.until ? { until: options.until } : {}),
           ...(everyRowKept && options.limit !== undefined ? { limit: options.limit } : {}),

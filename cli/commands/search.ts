@@ -29,7 +29,7 @@ export function registerSearch(program: Command, ctx: CliContext): void {
     .option('--mailbox <address>', 'only this mailbox (repeat for several; default: all)', collect)
     .option(
       '--from <text>',
-      'this sender (a whole address, read through the sender index), or a part of the address: alice, @bank.example (reads every message of the mailboxes searched); case-insensitive',
+      'this sender (a whole address, also as copied from a header: "Alice <alice@bank.example>"; read through the sender index), or a part of the address: alice, @bank.example (reads every message of the mailboxes searched); case-insensitive',
     )
     .option('--to <text>', 'a To/Cc address or envelope recipient contains this (case-insensitive)')
     .option('--subject <text>', 'Subject contains this (case-insensitive)')

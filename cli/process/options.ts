@@ -1,7 +1,7 @@
 // Option parsing shared by the commands: commander calls these on the raw strings and reports what they throw.
-import { InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../../shared/receiving/routing';
-import { UserError } from './output';
+import { ExitCode, UserError } from './output';
 
 /** For repeatable options (`--to a --to b`): commander calls it once per occurrence. */
 export function collect(value: string, previous: string[] = []): string[] {
@@ -61,14 +61,41 @@ export function parseDate(value: string): Date {
 }
 
 /**
- * --since and --until together must leave a window: a since at or after until is a mistake to name, not "no
- * messages match" (and DynamoDB refuses a BETWEEN whose bounds are reversed). Throws UserError.
+ * --since and --until together must leave a window: a since at or after until is a mistake in the command line
+ * (exit 2), not "no messages match" (and DynamoDB refuses a BETWEEN whose bounds are reversed). The same moment
+ * for both is refused too, not read as that whole day: --until is "before" everywhere, and one bound meaning two
+ * things by what the other says would surprise more than the hint does (docs/command-line.md). Throws UserError.
  */
 export function checkDateRange(range: { since?: Date; until?: Date }): void {
-  if (range.since && range.until && range.since >= range.until)
+  if (range.since && range.until && range.since >= range.until) {
+    const since = range.since.toISOString();
+    const nextDay = new Date(range.since.getTime() + 86_400_000).toISOString().slice(0, 10);
     throw new UserError(
-      `--since ${range.since.toISOString()} is not before --until ${range.until.toISOString()}: no message can be received in that window`,
+      `--since ${since} is not before --until ${range.until.toISOString()}: no message can be received in that window`,
+      {
+        exitCode: ExitCode.usage,
+        ...(range.since.getTime() === range.until.getTime() && since.endsWith('T00:00:00.000Z')
+          ? { hint: `--until is the first moment not included: for one day from --since, --until ${nextDay}` }
+          : {}),
+      },
     );
+  }
+}
+
+/**
+ * Every option of `command` given a value on the command line must be given a non-blank one: `--from ''` (a
+ * script's unset variable) would otherwise filter on nothing and answer with everything. Repeatable options are
+ * checked one value at a time. Throws UserError (exit 2) naming the option.
+ */
+export function refuseBlankValues(command: Command): void {
+  for (const option of command.options) {
+    const key = option.attributeName();
+    if (command.getOptionValueSource(key) !== 'cli') continue;
+    const value: unknown = command.getOptionValue(key);
+    const values = Array.isArray(value) ? value : [value];
+    if (values.some((v) => typeof v === 'string' && v.trim() === ''))
+      throw new UserError(`${option.long ?? option.flags} needs a value`, { exitCode: ExitCode.usage });
+  }
 }
 
 /** A duration such as `90s`, `15m`, `1h` or `1d` (a bare number is seconds), in milliseconds. */

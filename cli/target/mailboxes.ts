@@ -1,9 +1,10 @@
 // A mailbox named on the command line must exist: a typo in a disaster-recovery export must not produce an
 // empty bundle that verifies. Known mailboxes are the configured ones, the unrouted mailbox, and any mailbox
 // the index holds rows for (one removed from the config keeps its mail).
+import { canonicalFolder } from '../../shared/bundle/maildir';
 import type { ArchiverConfig } from '../../shared/config';
 import type { MailIndex } from '../../shared/ports';
-import { UNROUTED_MAILBOX } from '../../shared/receiving/routing';
+import { ROUTED_FOLDERS, UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import { UserError } from '../process/output';
 
 /** Levenshtein distance, for "did you mean". */
@@ -48,5 +49,29 @@ export async function assertKnownMailbox(
     {
       hint: `configured mailboxes: ${configured.join(', ')}${indexed.some((m) => !configured.includes(m)) ? `; also in ${where}: ${indexed.filter((m) => !configured.includes(m)).join(', ')}` : ''}`,
     },
+  );
+}
+
+/**
+ * The folder `folder` names in `mailbox` as the index keys it (INBOX in any case; other names exactly), read from
+ * the folder items `status` counts. Throws UserError (exit 1, as for an unknown mailbox) naming the mailbox's
+ * folders when it has none of that name: a typo'd folder is not "no messages match". The folders routing files
+ * into are always accepted (every mailbox can hold them, also before their first message).
+ */
+export async function knownFolder(
+  mailbox: string,
+  folder: string,
+  index: Pick<MailIndex, 'folders'>,
+): Promise<string> {
+  const name = canonicalFolder(folder);
+  if ((ROUTED_FOLDERS as readonly string[]).includes(name)) return name;
+  const folders = [
+    ...new Set([...ROUTED_FOLDERS, ...(await index.folders(mailbox)).map((state) => state.folder)]),
+  ].sort();
+  if (folders.includes(name)) return name;
+  const nearest = folders.find((f) => f.toLowerCase() === name.toLowerCase());
+  throw new UserError(
+    `no folder ${folder} in ${mailbox}${nearest ? ` (did you mean ${nearest}? folder names other than INBOX are case-sensitive)` : ''}`,
+    { hint: `its folders: ${folders.join(', ')}` },
   );
 }

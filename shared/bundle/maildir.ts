@@ -77,6 +77,14 @@ export function encodeModifiedUtf7(name: string): string {
 }
 
 /**
+ * A folder name as the archive keys it: INBOX in any case is INBOX (RFC 3501 5.1: INBOX is case-insensitive);
+ * every other name is case-sensitive and kept as it is.
+ */
+export function canonicalFolder(folder: string): string {
+  return folder.toUpperCase() === 'INBOX' ? 'INBOX' : folder;
+}
+
+/**
  * A folder's directory inside the maildir: INBOX is the root itself; others are "." + levels joined by ".".
  * "/" separates levels in our folder names; "." and anything unsafe inside a level become "_" (Dovecot refuses
  * "." and "/" inside a Maildir++ name); control characters and leading dots never reach the file system.

@@ -2,7 +2,7 @@
 // The DynamoDB adapter (shared/adapters/dynamo-search.ts) narrows server-side as far as the index allows (one
 // sender's whole address and the received-date range are key conditions; message-id, attachments and a part of
 // an address are filter expressions); this rule is then applied to what comes back, so every reader agrees.
-import { splitAddress } from '../mail/address';
+import { headerAddress, splitAddress } from '../mail/address';
 import type { DeliveryRow } from './schema';
 
 export interface SearchQuery {
@@ -61,11 +61,14 @@ export function messageIdForms(messageId: string): string[] {
 
 /**
  * The sender a `from` criterion names exactly, lower case (as ingest stores `fromAddress`), or undefined when it
- * is a part of an address: a whole address has a local part, an `@` and a domain, and no space.
+ * is a part of an address: a whole address has a local part, an `@` and a domain, and no space. An address as
+ * copied from a header (`Tim <tim@example.com>`, `<tim@example.com>`) is the address inside it.
  */
 export function senderAddress(from: string): string | undefined {
-  const { local, domain } = splitAddress(from.trim());
-  return local && domain && !/\s/.test(from.trim()) ? from.trim().toLowerCase() : undefined;
+  const text = from.trim();
+  const address = text.includes('<') ? (headerAddress(text) ?? text) : text;
+  const { local, domain } = splitAddress(address);
+  return local && domain && !/\s/.test(address) ? address.toLowerCase() : undefined;
 }
 
 const containsFolded = (haystack: string | undefined, needle: string) =>

@@ -16,8 +16,10 @@ export interface Verdicts {
   dmarcPolicy?: 'none' | 'quarantine' | 'reject';
 }
 
+/** The folders routing files into: every mailbox can hold them, whether or not mail has arrived in them yet. */
+export const ROUTED_FOLDERS = ['INBOX', 'Sent', 'Junk'] as const;
 /** The folders routing files into, and any folder a history import brings (`Drafts`, `Trash`, `A/B`). */
-export type Folder = 'INBOX' | 'Sent' | 'Junk' | (string & {});
+export type Folder = (typeof ROUTED_FOLDERS)[number] | (string & {});
 export type Flag = '\\Seen' | '\\Answered' | '\\Flagged' | '\\Draft' | '\\Deleted' | '$Forwarded';
 
 export interface Delivery {

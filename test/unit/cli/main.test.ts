@@ -65,6 +65,19 @@ describe('help with a word that is no command', () => {
   });
 });
 
+describe('a command line commander cannot parse', () => {
+  it('prints its one line and where the options are, not the whole help that would scroll it away', async () => {
+    const hint = 'run `mail-archiver help <command>` for its options\n';
+    const program = await programFor(['list', 'a@example.com', '--bogus']);
+    const list = program.commands[0];
+    if (list === undefined) throw new Error('programFor registered no list command');
+    const run = await output(program, ['list', 'a@example.com', '--bogus'], list);
+    expect(run.text).toBe(`error: unknown option '--bogus'\n${hint}`);
+    const typo = await output(describedProgram(await commandList()), ['lsit']);
+    expect(typo.text).toBe(`error: unknown command 'lsit'\n(Did you mean list?)\n${hint}`);
+  });
+});
+
 describe('the lazily loaded commands', () => {
   it('name every command and alias the whole program registers, in the order of its help', async () => {
     const program = await buildProgram();
@@ -89,17 +102,23 @@ describe('the lazily loaded commands', () => {
 });
 
 /** What `program` writes for `args` (stdout and stderr together, as a terminal shows them) and its exit code. */
-async function output(program: Command, args: string[]): Promise<{ text: string; code?: number }> {
+async function output(
+  program: Command,
+  args: string[],
+  /** A command registered before this was called: it keeps the output it was created with unless set too. */
+  ...commands: Command[]
+): Promise<{ text: string; code?: number }> {
   let text = '';
   const write = (chunk: string) => {
     text += chunk;
   };
-  program.configureOutput({
-    writeOut: write,
-    writeErr: write,
-    outputError: write,
-    getOutHelpWidth: () => 80,
-  });
+  for (const command of [program, ...commands])
+    command.configureOutput({
+      writeOut: write,
+      writeErr: write,
+      outputError: write,
+      getOutHelpWidth: () => 80,
+    });
   try {
     await program.parseAsync(['node', 'mail-archiver', ...args]);
     return { text };
@@ -113,9 +132,11 @@ describe('the command list the build writes for the help', () => {
     const list = await commandList();
     expect(list.map((c) => c.name)).toEqual((await buildProgram()).commands.map((c) => c.name()));
     expect(list.find((c) => c.name === 'import')?.term).toBe('import|ingest [options] <path...>');
-    for (const args of [['--help'], ['help'], [], ['lsit'], ['ingset', 'x']]) {
+    const help = [['--help'], ['help'], []];
+    // An unknown command gets its line, the suggestion and the hint: the help only when asked for.
+    for (const args of [...help, ['lsit'], ['ingset', 'x']]) {
       const described = await output(describedProgram(list), args);
-      expect(described.text).toContain('  list [options] <mailbox>');
+      expect(described.text.includes('  list [options] <mailbox>')).toBe(help.includes(args));
       expect(described).toEqual(await output(await buildProgram(), args));
     }
   });

@@ -3,7 +3,7 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { checkDateRange, parseDate } from '../../../../cli/process/options';
-import { UserError } from '../../../../cli/process/output';
+import { ExitCode, UserError } from '../../../../cli/process/output';
 
 describe('parseDate', () => {
   it('reads ISO 8601 dates (a day, a month or a year is its first moment, UTC) and date-times', () => {
@@ -52,6 +52,17 @@ describe('checkDateRange', () => {
       const range = { since: new Date(since), until: new Date('2020-01-01T00:00:00Z') };
       expect(() => checkDateRange(range)).toThrow(UserError);
       expect(() => checkDateRange(range)).toThrow(/--since .* is not before --until/);
+      expect(() => checkDateRange(range)).toThrow(expect.objectContaining({ exitCode: ExitCode.usage }));
     }
+  });
+
+  it('refuses the same day for both, with a hint naming the next day as --until (the first moment not included)', () => {
+    const day = new Date('2002-10-01T00:00:00Z');
+    expect(() => checkDateRange({ since: day, until: day })).toThrow(
+      expect.objectContaining({
+        exitCode: ExitCode.usage,
+        hint: expect.stringContaining('--until 2002-10-02'),
+      }),
+    );
   });
 });
