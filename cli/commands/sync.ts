@@ -1,7 +1,7 @@
 // `mail-archiver sync DIR`: the replica on the user's own disk (shared/replica/), kept current from the archive's
 // delivery log, locally or from the deployed stack (read-only: `doctor --target aws` prints the policy). Thin:
 // options, the progress bar, the report and its exit status, the watch loop, the ping.
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -135,11 +135,18 @@ export function registerSync(program: Command, ctx: CliContext): void {
             target,
             transparency: objects.transparency,
           };
+          // status and doctor find this replica through the archiver's home (shared/replica/registry.ts), also
+          // when its first sync fails (they say no sync has succeeded yet).
+          const record = () =>
+            recordReplica(archiverHome(), target, dir).catch((error) =>
+              out().warn(`could not record ${dir} for status and doctor: ${errorMessage(error)}`),
+            );
           let report: SyncReport;
           try {
             report = await runOnce(source, dir, { mailboxes, skip, existing: ranBefore }, options);
             ranBefore = true;
           } catch (error) {
+            if (existsSync(replicaPaths(dir).state)) await record();
             throw (
               s3NotAnswering(
                 error,
@@ -148,10 +155,7 @@ export function registerSync(program: Command, ctx: CliContext): void {
               ) ?? error
             );
           }
-          // status and doctor find this replica through the archiver's home (shared/replica/registry.ts).
-          await recordReplica(archiverHome(), target, dir).catch((error) =>
-            out().warn(`could not record ${dir} for status and doctor: ${errorMessage(error)}`),
-          );
+          await record();
           return report.ok;
         });
       if (!options.watch) {

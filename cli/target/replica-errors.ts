@@ -65,7 +65,7 @@ export function replicaUserError(error: unknown, dir: string): unknown {
   }
   if ((error as { code?: string }).code === 'ENOSPC')
     return new UserError(
-      `the disk holding ${dir} is full: nothing was recorded as done; free space and sync again`,
+      `the disk holding ${dir} is full: the step under way was not recorded (what earlier steps wrote is kept); free space and sync again`,
       {
         cause: error,
       },

@@ -180,6 +180,8 @@ describe('sync and the archive it reads', () => {
     );
     expect(run.stderr).not.toMatch(/ at .*\.(ts|js):\d+/);
     expect(run.stderr).not.toMatch(/--verbose|ECONNREFUSED|missing upstream/);
+    // A replica whose first sync failed is listed all the same: status and doctor say no sync succeeded yet.
+    expect(await listReplicas(join(root, 'archiver home'), 'local')).toEqual([join(root, 'replica')]);
   }, 60_000);
 
   it('Ctrl-C or SIGTERM in the middle of a run frees the replica lock (exit 143)', async () => {
