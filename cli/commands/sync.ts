@@ -147,13 +147,15 @@ export function registerSync(program: Command, ctx: CliContext): void {
             ranBefore = true;
           } catch (error) {
             if (existsSync(replicaPaths(dir).state)) await record();
-            throw (
+            const failure =
               s3NotAnswering(
                 error,
                 objects.s3Place,
                 'the replica keeps what it has, and the next sync resumes',
-              ) ?? error
-            );
+              ) ?? error;
+            // --json prints a report for every run, also one that failed as a whole (the line is on stderr too).
+            out().jsonLine({ ok: false, dir, error: errorMessage(failure) });
+            throw failure;
           }
           await record();
           return report.ok;

@@ -182,6 +182,14 @@ describe('sync and the archive it reads', () => {
     expect(run.stderr).not.toMatch(/--verbose|ECONNREFUSED|missing upstream/);
     // A replica whose first sync failed is listed all the same: status and doctor say no sync succeeded yet.
     expect(await listReplicas(join(root, 'archiver home'), 'local')).toEqual([join(root, 'replica')]);
+    // --json still prints the run's report, failed as a whole, for a script reading stdout.
+    const json = await cli(['sync', join(root, 'replica'), '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      dir: join(root, 'replica'),
+      error: expect.stringMatching(/S3 server at http:\/\/127\.0\.0\.1:9 is not answering/),
+    });
   }, 60_000);
 
   it('Ctrl-C or SIGTERM in the middle of a run frees the replica lock (exit 143)', async () => {
