@@ -41,6 +41,7 @@ import {
   dovecotKeywordsFile,
   dovecotSubscriptions,
   MAILDIR_ROOT,
+  messageFileTime,
   storedForm,
 } from './maildir';
 import type { BundleFormat, BundleManifest, ManifestMessage } from './manifest';
@@ -202,7 +203,7 @@ export async function exportMailbox(
           const file = `${directory}/${messageFilePath(fileBaseName(row), row.flags, scan.keywords.lettersOf(row.keywords))}`;
           await addEntry(
             pack,
-            { name: file, size: form.fileSize, mtime: new Date(row.receivedAt), mode: 0o600 },
+            { name: file, size: form.fileSize, mtime: messageFileTime(row.receivedAt), mode: 0o600 },
             messageBytes(row, body, form.convertCrlf),
           );
           await addToManifest(row, file, messageStorage(row));

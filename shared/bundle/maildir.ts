@@ -145,6 +145,15 @@ export function messageBaseName(input: {
   return `${secs}.${input.id}.${FILE_HOST},S=${input.fileSize},W=${input.virtualSize}`;
 }
 
+/**
+ * A message file's mtime (Dovecot's INTERNALDATE for it): the received time (ISO 8601 UTC) in whole seconds, as
+ * an exported bundle's file unpacks (a tar header keeps whole seconds, shared/bundle/tar.ts), so that a replica's
+ * files carry the same times as an unpacked export's.
+ */
+export function messageFileTime(receivedAt: string): Date {
+  return new Date(Math.floor(Date.parse(receivedAt) / 1000) * 1000);
+}
+
 export function messageFileName(baseName: string, flags: readonly string[]): string {
   return `${baseName}:2,${flagLetters(flags)}`;
 }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
+import { messageFileTime } from '../bundle/maildir';
 import { messageBytes, StoredBytesMismatchError } from '../bundle/raw-reader';
 import type { DeliveryRecord } from '../delivery-log/record';
 import { errorMessage, errorName, networkFailure } from '../errors';
@@ -77,7 +78,7 @@ async function fetchToTemporaries(
       written.handles.map(async (handle, i) => {
         // The mtime first, then the fsync: both durable before the file can be renamed into cur/ and named in a
         // uidlist (folder.ts commitFolder).
-        const mtime = new Date((targets[i] as FetchTarget).record.receivedAt);
+        const mtime = messageFileTime((targets[i] as FetchTarget).record.receivedAt);
         await handle.utimes(mtime, mtime);
         await handle.sync();
       }),

@@ -9,6 +9,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -271,6 +272,16 @@ describe('sync bad input', () => {
     expect(report.added).toBe(50);
     expect(firstLines.size).toBeGreaterThan(0);
     expect([...firstLines]).toEqual(['mail-archiver-sync']);
+  });
+
+  it("gives a message file the received time in whole seconds, as an unpacked export's file has it (tar)", async () => {
+    const dir = join(root, 'replica');
+    const record = { ...(await message(1)), receivedAt: '2025-06-01T00:01:00.766Z' };
+    await log.append('ingest', [record]);
+    await syncReplica(source(), { dir });
+    const [name] = cur(dir);
+    const file = join(dir, 'alice@example.com', 'Maildir', 'cur', name as string);
+    expect(statSync(file).mtimeMs).toBe(Date.parse('2025-06-01T00:01:00Z'));
   });
 
   it('reports a log line that does not parse and applies the others', async () => {
