@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { type Command, CommanderError, Option } from 'commander';
 import { resolveDataHome } from './local/data-home';
+import { refuseBlankValues } from './process/blank-values';
 import { completionScript } from './process/completion';
 import { installInterruptHandlers, interruptExitCode, runCleanups } from './process/interrupt';
-import { refuseBlankValues } from './process/options';
 import { ExitCode, exitQuietlyOnEpipe, Output, type OutputOptions } from './process/output';
 
 let current = new Output();

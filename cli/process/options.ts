@@ -1,5 +1,5 @@
 // Option parsing shared by the commands: commander calls these on the raw strings and reports what they throw.
-import { type Command, InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from 'commander';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import { ExitCode, UserError } from './output';
 
@@ -79,22 +79,6 @@ export function checkDateRange(range: { since?: Date; until?: Date }): void {
           : {}),
       },
     );
-  }
-}
-
-/**
- * Every option of `command` given a value on the command line must be given a non-blank one: `--from ''` (a
- * script's unset variable) would otherwise filter on nothing and answer with everything. Repeatable options are
- * checked one value at a time. Throws UserError (exit 2) naming the option.
- */
-export function refuseBlankValues(command: Command): void {
-  for (const option of command.options) {
-    const key = option.attributeName();
-    if (command.getOptionValueSource(key) !== 'cli') continue;
-    const value: unknown = command.getOptionValue(key);
-    const values = Array.isArray(value) ? value : [value];
-    if (values.some((v) => typeof v === 'string' && v.trim() === ''))
-      throw new UserError(`${option.long ?? option.flags} needs a value`, { exitCode: ExitCode.usage });
   }
 }
 
