@@ -19,6 +19,7 @@ import {
   itemKeys,
 } from '../../shared/index/schema';
 import type { ListQuery } from '../../shared/ports';
+import { testDeliveryRow } from '../support/delivery-row';
 import { startTestServices, type TestServices } from '../support/services';
 
 let services: TestServices;
@@ -31,33 +32,6 @@ afterAll(async () => services?.stop());
 
 const mailbox = () => `user-${randomBytes(4).toString('hex')}@example.com`;
 const open = () => new DynamoMailIndex(services.clients.dynamodb, services.tableName);
-
-function row(box: string, messageKey: string, uid: number, extra: Partial<DeliveryRow> = {}): DeliveryRow {
-  return {
-    mailbox: box,
-    folder: 'INBOX',
-    uid,
-    uidValidity: 1700000000,
-    flags: [],
-    messageKey,
-    sha256: 'a'.repeat(64),
-    sesMessageId: messageKey,
-    location: { bucket: 'b', key: `incoming/${messageKey}` },
-    size: 10,
-    lineEndings: { crlf: 1, lf: 0, cr: 0, nul: false },
-    receivedAt: '2026-01-02T00:00:00.000Z',
-    from: [],
-    to: [],
-    cc: [],
-    references: [],
-    attachments: [],
-    verdicts: { spam: 'PASS', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' },
-    envelopeRecipients: [box],
-    archivedAt: '2026-01-02T00:00:00.000Z',
-    schemaVersion: 1,
-    ...extra,
-  } as DeliveryRow;
-}
 
 /** A folder item as written before counts were kept (no `counted`, no `messages`), and no registry entry. */
 async function legacyFolder(box: string, folder: string, lastUid: number) {
@@ -103,12 +77,12 @@ describe('the index at scale, on DynamoDB Local', () => {
     const index = open();
     const box = mailbox();
     await legacyFolder(box, 'INBOX', 2);
-    await index.putDelivery(row(box, 'old1', 1));
-    await index.putDelivery(row(box, 'old2', 2));
+    await index.putDelivery(testDeliveryRow(box, 'old1', 1));
+    await index.putDelivery(testDeliveryRow(box, 'old2', 2));
     // New rows of that folder, written by this version: still no kept count (it would miss the two before).
     const { uid } = await index.allocateUid(box, 'INBOX');
     expect(uid).toBe(3);
-    expect(await index.putDelivery(row(box, 'new3', uid))).toBe('created');
+    expect(await index.putDelivery(testDeliveryRow(box, 'new3', uid))).toBe('created');
     expect((await index.folders(box))[0]?.messages).toBeUndefined();
     expect(await index.countDeliveries(box, 'INBOX')).toBe(3);
   });
@@ -119,9 +93,9 @@ describe('the index at scale, on DynamoDB Local', () => {
     const { uid } = await first.allocateUid(box, 'INBOX');
     // Another process (another Lambda container) that did not allocate in this folder learns it is counted.
     const second = open();
-    expect(await second.putDelivery(row(box, 'k1', uid))).toBe('created');
-    expect(await first.putDelivery(row(box, 'k1', uid))).toBe('exists');
-    expect(await second.putDelivery(row(box, 'k1', uid))).toBe('exists');
+    expect(await second.putDelivery(testDeliveryRow(box, 'k1', uid))).toBe('created');
+    expect(await first.putDelivery(testDeliveryRow(box, 'k1', uid))).toBe('exists');
+    expect(await second.putDelivery(testDeliveryRow(box, 'k1', uid))).toBe('exists');
     expect((await first.folders(box))[0]?.messages).toBe(1);
   });
 
@@ -130,14 +104,14 @@ describe('the index at scale, on DynamoDB Local', () => {
     const { uid } = await open().allocateUid(box, 'INBOX');
     // Three deliveries of one message at once (SQS delivers at least once), each in its own process.
     const outcomes = await Promise.all(
-      [open(), open(), open()].map((i) => i.putDelivery(row(box, 'k1', uid))),
+      [open(), open(), open()].map((i) => i.putDelivery(testDeliveryRow(box, 'k1', uid))),
     );
     expect(outcomes.sort()).toEqual(['created', 'exists', 'exists']);
     // A run that counted its row and died before writing it: the retry writes the row and adds nothing.
     const next = await open().allocateUid(box, 'INBOX');
     await open().deliveries.folderItems.countRow(box, 'INBOX', 'k2');
     expect((await open().folders(box))[0]?.messages).toBe(2);
-    expect(await open().putDelivery(row(box, 'k2', next.uid))).toBe('created');
+    expect(await open().putDelivery(testDeliveryRow(box, 'k2', next.uid))).toBe('created');
     expect((await open().folders(box))[0]?.messages).toBe(2);
     expect(await open().countDeliveries(box, 'INBOX')).toBe(2);
   });
@@ -146,10 +120,10 @@ describe('the index at scale, on DynamoDB Local', () => {
     const index = open();
     const box = mailbox();
     const { uid } = await index.allocateUid(box, 'INBOX');
-    await expect(index.putDelivery(row(box, 'big', uid, { subject: 'x'.repeat(420_000) }))).rejects.toThrow(
-      RowTooLargeError,
-    );
-    expect(await index.putDelivery(row(box, 'big', uid))).toBe('created');
+    await expect(
+      index.putDelivery(testDeliveryRow(box, 'big', uid, { subject: 'x'.repeat(420_000) })),
+    ).rejects.toThrow(RowTooLargeError);
+    expect(await index.putDelivery(testDeliveryRow(box, 'big', uid))).toBe('created');
     expect((await index.folders(box))[0]?.messages).toBe(1);
   });
   it('lists a received-date window by key condition: rows outside it are never read', async () => {
@@ -158,7 +132,7 @@ describe('the index at scale, on DynamoDB Local', () => {
     // 30 rows, one a day through January 2026 (newest is the 30th).
     for (let day = 1; day <= 30; day += 1) {
       const at = `2026-01-${String(day).padStart(2, '0')}T08:00:00.000Z`;
-      await writer.putDelivery(row(box, `d${day}`, day, { receivedAt: at }));
+      await writer.putDelivery(testDeliveryRow(box, `d${day}`, day, { receivedAt: at }));
     }
     // Items DynamoDB read for this listing, summed from every Query's ScannedCount.
     const client = services.clients.dynamodb;
@@ -227,7 +201,7 @@ describe('the index at scale, on DynamoDB Local', () => {
     await legacy.doc.send(
       new PutCommand({
         TableName: name,
-        Item: deliveryItem(row(box, 'k1', 1, { fromAddress: 'x@y.example' })),
+        Item: deliveryItem(testDeliveryRow(box, 'k1', 1, { fromAddress: 'x@y.example' })),
       }),
     );
     // Until then (a stack started before), search by sender still answers: from the mailbox's rows when the old
@@ -270,7 +244,7 @@ describe('the index at scale, on DynamoDB Local', () => {
       const folder = day === 10 || day === 30 || day === 50 ? 'Sent' : 'INBOX';
       const { uid } = await writer.allocateUid(box, folder);
       const at = new Date(Date.UTC(2026, 0, day, 8)).toISOString();
-      await writer.putDelivery(row(box, `d${day}`, uid, { folder, receivedAt: at }));
+      await writer.putDelivery(testDeliveryRow(box, `d${day}`, uid, { folder, receivedAt: at }));
     }
     const client = services.clients.dynamodb;
     let read = 0;
@@ -330,7 +304,7 @@ describe('the index at scale, on DynamoDB Local', () => {
     for (const [i, r] of rows.entries()) {
       const { uid } = await writer.allocateUid(box, r.folder);
       await writer.putDelivery(
-        row(box, `m${String(i).padStart(2, '0')}`, uid, { folder: r.folder, receivedAt: r.at }),
+        testDeliveryRow(box, `m${String(i).padStart(2, '0')}`, uid, { folder: r.folder, receivedAt: r.at }),
       );
     }
     const index = open();

@@ -26,6 +26,7 @@ import {
 } from '../../shared/index/schema';
 import { sleep } from '../../shared/retry/backoff';
 import { waitUntil } from '../../shared/retry/poll';
+import { testDeliveryRow } from '../support/delivery-row';
 
 const dir = mkdtempSync(join(tmpdir(), 'mail-archiver-rebuild-'));
 const cutDir = mkdtempSync(join(tmpdir(), 'mail-archiver-cut-short-'));
@@ -42,31 +43,10 @@ const box = 'alice@example.com';
 const table = 'legacy-rebuild';
 
 function row(n: number): DeliveryRow {
-  const key = `k${String(n).padStart(5, '0')}`;
-  return {
-    mailbox: box,
-    folder: 'INBOX',
-    uid: n + 1,
-    uidValidity: 1700000000,
-    flags: [],
-    messageKey: key,
-    sha256: 'a'.repeat(64),
-    sesMessageId: key,
-    location: { bucket: 'b', key: `incoming/${key}` },
-    size: 10,
-    lineEndings: { crlf: 1, lf: 0, cr: 0, nul: false },
+  return testDeliveryRow(box, `k${String(n).padStart(5, '0')}`, n + 1, {
     receivedAt: new Date(Date.UTC(2020, 0, 1) + n * 3_600_000).toISOString(),
-    from: [],
     fromAddress: `sender${n % SENDERS}@example.org`,
-    to: [],
-    cc: [],
-    references: [],
-    attachments: [],
-    verdicts: { spam: 'PASS', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' },
-    envelopeRecipients: [box],
-    archivedAt: '2026-01-02T00:00:00.000Z',
-    schemaVersion: 1,
-  } as DeliveryRow;
+  });
 }
 
 /** DynamoDB Local over `data` (started again over the same files after a stop) and a client of it. */

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { leaseUntil, SEND_LEASE_MS } from '../../shared/forwarding/ledger';
 import type { DeliveryRow, ExportRecord } from '../../shared/index/schema';
 import type { ForwardLedger, MailIndex } from '../../shared/ports';
+import { testDeliveryRow } from './delivery-row';
 
 export type ContractIndex = MailIndex & ForwardLedger;
 
@@ -14,29 +15,7 @@ const T0 = new Date('2026-01-01T00:00:00Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
 
 function row(box: string, messageKey: string, uid: number, receivedAt: string): DeliveryRow {
-  return {
-    mailbox: box,
-    folder: 'INBOX',
-    uid,
-    uidValidity: 1700000000,
-    flags: [],
-    messageKey,
-    sha256: 'a'.repeat(64),
-    sesMessageId: messageKey,
-    location: { bucket: 'b', key: `incoming/${messageKey}` },
-    size: 10,
-    lineEndings: { crlf: 1, lf: 0, cr: 0, nul: false },
-    receivedAt,
-    from: [],
-    to: [],
-    cc: [],
-    references: [],
-    attachments: [],
-    verdicts: { spam: 'PASS', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' },
-    envelopeRecipients: [box],
-    archivedAt: receivedAt,
-    schemaVersion: 1,
-  } as DeliveryRow;
+  return testDeliveryRow(box, messageKey, uid, { receivedAt, archivedAt: receivedAt });
 }
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
