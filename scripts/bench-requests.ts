@@ -31,6 +31,8 @@ const READS = /^DynamoDB (GetItem|BatchGetItem|Query|Scan|TransactGetItems)$/;
 
 interface Tally {
   counts: Map<string, number>;
+  /** Capacity units by kind (DynamoDB only), summed over the counted messages. */
+  units: Map<string, number>;
   wru: number;
   rru: number;
   /** Off while the bench stores a message the way SES does (counted apart: SES's write is not locked by it). */
@@ -63,6 +65,7 @@ function countRequests(clients: AwsClients, tally: Tally): void {
         (sum, c) => sum + (c.CapacityUnits ?? 0),
         0,
       );
+      if (service === 'DynamoDB') tally.units.set(name, (tally.units.get(name) ?? 0) + units);
       if (READS.test(name)) tally.rru += units;
       else tally.wru += units;
       return result;
@@ -82,7 +85,7 @@ export async function requestsBench(work: string, messages: Buffer[], config: Ar
     home,
     forwarding: { smarthost: { host: sink.host, port: sink.port }, home },
   });
-  const tally: Tally = { counts: new Map(), wru: 0, rru: 0, on: false };
+  const tally: Tally = { counts: new Map(), units: new Map(), wru: 0, rru: 0, on: false };
   let queued = 0;
   try {
     const queue = archive.forwarding?.queue;
@@ -139,7 +142,10 @@ export async function requestsBench(work: string, messages: Buffer[], config: Ar
     rows.push({ metric: 'DynamoDB read capacity units per received message', value: rru, unit: 'RRU' });
     const detail = Object.entries(perKind)
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+      .map(([k, v]) => {
+        const units = tally.units.get(k);
+        return `${k} ${v.toFixed(2)}${units === undefined ? '' : ` (${(units / n).toFixed(1)} units)`}`;
+      })
       .join(', ');
     const measured: MeasuredRequests = { perKind, sqs, wru, rru };
     return {
