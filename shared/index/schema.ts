@@ -3,8 +3,7 @@
 //   pk = MAILBOX#<mailbox>   sk = MESSAGE#<messageKey>   one delivery row per (mailbox, message)
 //   pk = MAILBOX#<mailbox>   sk = FOLDER#<folder>        the folder's UIDVALIDITY and last UID given out
 //   pk = MAILBOX#<mailbox>   sk = EXPORT#<exportId>      an export: its state, progress and result
-//   pk = MAILBOX#<mailbox>   sk = FORWARD#<messageKey>#<target>   the forwarding ledger (in no GSI: see
-//                                                    FORWARD_SENT_SES_ID)
+//   pk = MAILBOX#<mailbox>   sk = FORWARD#<messageKey>#<target>   the forwarding ledger
 //   pk = MAILBOX#<mailbox>   sk = CONTENT#<contentSha256>    which message holds this content in the mailbox
 //   pk = MAILBOX#<mailbox>   sk = COUNTED#<messageKey>   the row is in its folder's kept count
 //   pk = SESMSG#<SES id of a forwarded copy>   sk = FORWARD       finds the ledger entry for bounce feedback
@@ -26,8 +25,7 @@ export const GSI_BY_RECEIVED = 'byReceived';
  * A mailbox's delivery rows in the order of their raw objects' keys (`incoming/<sesMessageId>`, as S3 lists
  * them), so reconcile can walk the bucket's listing and the index side by side. Built on attributes every row has
  * had since the first schema (`mailbox`, `sesMessageId`), so DynamoDB backfills it for rows written before it
- * existed. Keys only: the base table's pk and sk (sk = MESSAGE#<messageKey>) come with every entry. Only delivery
- * rows belong here; a ledger entry keeps its copy's SES id under another name ({@link FORWARD_SENT_SES_ID}).
+ * existed. Keys only (each entry has pk, and sk = MESSAGE#<messageKey>); FORWARD_SENT_SES_ID keeps the ledger out.
  */
 export const GSI_BY_RAW_OBJECT = 'byRawObject';
 /** Rows by sender and mailbox (`search --from`), with gsi2sk to order them; dates filter the entries (one key
@@ -112,8 +110,7 @@ export interface RawObjectRow {
 /** The RawObjectRow of a byRawObject index entry (keys only: the message key is in the base table's sk). */
 export function rawObjectRowFromItem(item: Record<string, unknown>): RawObjectRow | undefined {
   const sk = String(item.sk);
-  // Ledger entries written before FORWARD_SENT_SES_ID stored their copy's id as `sesMessageId`, so deployed
-  // indexes still hold them: they are not rows.
+  // Ledger entries from before FORWARD_SENT_SES_ID: deployed indexes still hold them (under `sesMessageId`).
   if (!sk.startsWith(indexKeys.MESSAGE_PREFIX)) return undefined;
   return {
     mailbox: String(item.mailbox),
@@ -303,19 +300,14 @@ export function exportFromItem(item: Record<string, unknown>): ExportRecord {
   return record as unknown as ExportRecord;
 }
 
-/**
- * The attribute a ledger entry stores the SES message id of its sent copy under (ForwardEntry.sesMessageId). Not
- * `sesMessageId`: an item with `mailbox` and `sesMessageId` is written into the byRawObject index, which costs a
- * write unit per forwarded copy and holds only delivery rows' raw objects. Entries written before keep the id as
- * `sesMessageId`; {@link forwardFromItem} reads both.
- */
+/** Where a ledger entry keeps its sent copy's SES id (ForwardEntry.sesMessageId): with `mailbox`, `sesMessageId`
+ * would put the entry in byRawObject (a write unit more per copy). Older entries have it as `sesMessageId`. */
 export const FORWARD_SENT_SES_ID = 'sentSesMessageId';
 
-/** A ledger entry from its stored item, its copy's SES id under either stored name (FORWARD_SENT_SES_ID). */
+/** A ledger entry from its stored item, its copy's SES id under either name (FORWARD_SENT_SES_ID). */
 export function forwardFromItem(item: Record<string, unknown>): ForwardEntry {
-  const { pk: _pk, sk: _sk, [FORWARD_SENT_SES_ID]: sentSesMessageId, ...entry } = item;
-  if (sentSesMessageId !== undefined) entry.sesMessageId = sentSesMessageId;
-  return entry as unknown as ForwardEntry;
+  const { pk: _pk, sk: _sk, [FORWARD_SENT_SES_ID]: sent, ...entry } = item;
+  return (sent === undefined ? entry : { ...entry, sesMessageId: sent }) as unknown as ForwardEntry;
 }
 
 /** A global secondary index: its keys and what it projects (`nonKeyAttributes` with INCLUDE). */
