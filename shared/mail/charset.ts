@@ -1,13 +1,14 @@
 // The one charset decoding path for headers, names and text of mail (the indexer, the forwarding rewrite, the
 // importer's folder names): iconv-lite, which covers the WHATWG encodings, the ISO-8859 and Windows families,
-// the CJK encodings, UTF-7 and IMAP's modified UTF-7. libmime (used by mailparser's splitter to decode encoded
-// words and RFC 2231 parameters) decodes through the same iconv-lite instance, so the aliases registered here
-// reach it too.
+// the CJK encodings, UTF-7 and IMAP's modified UTF-7; and encoding-japanese for ISO-2022-JP (RFC 1468), the
+// 7-bit Japanese mail encoding iconv-lite lacks. libmime (used by mailparser's splitter to decode encoded words
+// and RFC 2231 parameters) decodes through the same two libraries, so the aliases registered here reach it too.
 //
 // MIME charset names of the classic Macintosh encodings (`x-mac-cyrillic`, `x-mac-ce`, ...: the names Apple Mail,
 // Outlook for Mac and Eudora wrote) are not iconv-lite's names (`maccyrillic`, `maccenteuro`, ...): they are
 // mapped here. Source of the MIME names: the IANA charset registry and the Microsoft/Apple code page names
 // (x-mac-* in .NET's Encoding list).
+import Encoding from 'encoding-japanese';
 import iconv from 'iconv-lite';
 import libmime from 'libmime';
 
@@ -71,6 +72,14 @@ export function decoderName(label: string | undefined): string | undefined {
   return iconv.encodingExists(mapped) ? mapped : undefined;
 }
 
+/** ISO-2022-JP's labels (IANA charset registry), compared as iconv-lite compares names. */
+const ISO_2022_JP_LABELS = new Set(['iso2022jp', 'csiso2022jp']);
+
+/** Whether a label names ISO-2022-JP, which encoding-japanese decodes (as libmime does) and iconv-lite cannot. */
+function isIso2022Jp(label: string | undefined): boolean {
+  return label !== undefined && ISO_2022_JP_LABELS.has(canonical(label.split('*')[0] ?? ''));
+}
+
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -80,6 +89,10 @@ const utf8Strict = new TextDecoder('utf-8', { fatal: true });
  * UTF-8) are read as unlabelled ones too, instead of coming out as U+FFFD.
  */
 export function decodeBytes(bytes: Uint8Array, label?: string): string {
+  // ISO-2022-JP is 7-bit: bytes above 0x7F are not in it, and are read as unlabelled text.
+  if (isIso2022Jp(label) && bytes.every((b) => b < 0x80)) {
+    return Encoding.convert(Array.from(bytes), { to: 'UNICODE', from: 'JIS', type: 'string' });
+  }
   const name = decoderName(label);
   if (!name) return decodeUnlabelled(bytes);
   const text = iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), name);
@@ -99,7 +112,7 @@ export function decodeUnlabelled(bytes: Uint8Array): string {
 
 /** Whether a label names a charset this path can decode (after the Macintosh aliases). */
 export function isKnownCharset(label: string): boolean {
-  return decoderName(label) !== undefined;
+  return decoderName(label) !== undefined || isIso2022Jp(label);
 }
 
 const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
@@ -117,15 +130,18 @@ function encodedWordBytes(encoding: string, text: string): Buffer {
  * Encoded words whose charset no decoder knows (`x-bogus`, sendmail's `unknown-8bit`) are relabelled as
  * unlabelled 8-bit text is read: UTF-8 when their octets (all words of that label together) are valid UTF-8,
  * else Windows-1252. libmime would read them as UTF-8 whatever they hold, and Latin-1 came out as U+FFFD.
+ * ISO-2022-JP's aliases are relabelled with its own name, the one libmime recognises.
  */
 function relabelUnknownCharsets(value: string): string {
   const octets = new Map<string, Buffer[]>();
+  const relabel = new Map<string, string>();
   for (const [, label = '', encoding = '', text = ''] of value.matchAll(ENCODED_WORD)) {
+    // libmime hands only the label `ISO-2022-JP` itself (and `JIS`) to encoding-japanese, not its aliases.
+    if (isIso2022Jp(label)) relabel.set(label, 'ISO-2022-JP');
     if (isKnownCharset(label)) continue;
     octets.set(label, [...(octets.get(label) ?? []), encodedWordBytes(encoding, text)]);
   }
-  if (octets.size === 0) return value;
-  const relabel = new Map<string, string>();
+  if (octets.size === 0 && relabel.size === 0) return value;
   for (const [label, parts] of octets) {
     let utf8 = true;
     try {

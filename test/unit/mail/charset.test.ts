@@ -6,6 +6,7 @@ import {
   decoderName,
   decodeWords,
   encodeModifiedUtf7,
+  isKnownCharset,
   MAC_CHARSET_ALIASES,
 } from '../../../shared/mail/charset';
 import { readMessageBytes } from '../../../shared/mail/mime';
@@ -54,6 +55,25 @@ describe('one charset decoding path', () => {
       expect(summary.headers.from[0]?.name).toBe(text);
     },
   );
+
+  it('ISO-2022-JP (RFC 1468), which iconv-lite lacks, decodes in bytes, encoded words and the indexed headers', async () => {
+    // 日本語 as RFC 1468 writes it: ESC $ B switches to JIS X 0208 (日 0x467C, 本 0x4B5C, 語 0x386C), ESC ( B back.
+    const bytes = Buffer.from('\x1b$BF|K\\8l\x1b(B', 'latin1');
+    for (const label of ['ISO-2022-JP', 'iso-2022-jp', 'csISO2022JP']) {
+      expect(isKnownCharset(label), label).toBe(true);
+      expect(decodeBytes(bytes, label), label).toBe('日本語');
+      expect(decodeWords(`=?${label}?B?${bytes.toString('base64')}?=`), label).toBe('日本語');
+    }
+    const summary = await readMessageBytes(
+      Buffer.from(
+        `From: =?ISO-2022-JP?B?${bytes.toString('base64')}?= <a@example.jp>\r\nSubject: =?iso-2022-jp?B?${bytes.toString('base64')}?=\r\n\r\nx\r\n`,
+      ),
+    );
+    expect(summary.headers.subject).toBe('日本語');
+    expect(summary.headers.from[0]?.name).toBe('日本語');
+    // 8-bit bytes are not ISO-2022-JP (a 7-bit encoding): read as unlabelled text, as any label that does not fit.
+    expect(decodeBytes(Buffer.from('caf\xc3\xa9', 'latin1'), 'ISO-2022-JP')).toBe('café');
+  });
 
   it('an attachment name in an RFC 2231 parameter of a Macintosh charset is decoded', async () => {
     const name = iconv.encode('Отчёт.pdf', 'maccyrillic');
