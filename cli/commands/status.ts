@@ -59,11 +59,11 @@ export function registerStatus(program: Command, ctx: CliContext): void {
               rows.push({ mailbox, folder: state.folder, messages: count, uidValidity: state.uidValidity });
             }
           }
-          const read = { ...archive, reads };
+          const counting = { ...archive, reads };
           const health =
             target === 'aws'
-              ? await withAwsHealthSources(config, (sources) => healthView(config, read, home, sources))
-              : await healthView(config, read, home);
+              ? await withAwsHealthSources(config, (sources) => healthView(config, counting, home, sources))
+              : await healthView(config, counting, home);
           const replicas = await replicaRows(home, target, archive.deliveryLog);
           return { folders: rows, health, replicas };
         });
