@@ -25,7 +25,7 @@ import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import { archiveReceivedMail } from '../shared/archive/ingest';
 import { exportMailbox } from '../shared/bundle/export';
 import { loadConfig, serializeConfig } from '../shared/config';
-import { rawMailKey } from '../shared/index/schema';
+import { LOCKED_PREFIXES, rawMailKey } from '../shared/index/schema';
 import { buildReceivedNotification } from '../shared/receiving/ses-notification';
 import { waitUntil } from '../shared/retry/poll';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
@@ -453,6 +453,11 @@ function costEstimate(
   const retentions = s3
     .filter(([kind]) => kind.startsWith('S3 PutObjectRetention'))
     .reduce((t, [, v]) => t + v, 0);
+  // Versions written under the locked prefixes (SES's raw message, the sidecar, the delivery log object): each is
+  // locked, by its own write or by a PutObjectRetention after it, read once by the sweep, and replicated.
+  const lockedVersions = s3
+    .filter(([kind]) => /^S3 PutObject /.test(kind) && LOCKED_PREFIXES.some((p) => kind.includes(` ${p}`)))
+    .reduce((t, [, v]) => t + v, 0);
   const getClass = s3.filter(([kind]) => /^S3 (Get|Head)/.test(kind)).reduce((t, [, v]) => t + v, 0);
   const putClass = s3.reduce((t, [, v]) => t + v, 0) - getClass - retentions;
   const s3Requests = (n * (putClass * 0.005 + getClass * 0.0004)) / 1000;
@@ -461,14 +466,14 @@ function costEstimate(
   const sesSend = (n * 0.1) / 1000;
   const sqs = (n * requests.sqs * 0.4) / 1e6;
   const total = lambda + dynamo + s3Requests + storage + sesReceive + sesSend + sqs;
-  // Object Lock: a PutObjectRetention (PUT class) per version written (raw mail, sidecar, delivery log object: as
-  // counted), and the sweep's GetObjectRetention (GET class) per new version plus its listing.
-  const lockedVersions = n * retentions;
-  const lock = (lockedVersions * (0.005 + 0.0004) + (lockedVersions / 1000) * 0.005) / 1000;
+  // Object Lock: a PutObjectRetention (PUT class) per version not locked by its own write (as counted: SES's raw
+  // message), and the sweep's GetObjectRetention (GET class) per new version plus its listing.
+  const versions = n * lockedVersions;
+  const lock = (n * retentions * 0.005 + versions * 0.0004 + (versions / 1000) * 0.005) / 1000;
   // A replica (STANDARD, another region): a replication PUT per version at the destination's price, inter-region
   // transfer of the bytes (the message plus ~1 KB of sidecar and ~1 KB of log line), and the storage in account B.
   const replicatedGb = (n * (avgSize + 2048)) / 1024 ** 3;
-  const replica = (lockedVersions * 0.005) / 1000 + replicatedGb * 0.02;
+  const replica = (versions * 0.005) / 1000 + replicatedGb * 0.02;
   const replicaStorage = replicatedGb * 0.023;
   for (const [name, value] of [
     ['Lambda (ingest + forward)', lambda],
@@ -498,7 +503,7 @@ function costEstimate(
     met: beyondSes + lock <= 0.4,
   });
   notes.push(
-    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB on demand $0.625/M WRU, $0.125/M RRU, ${requests.wru.toFixed(1)} WRU and ${requests.rru.toFixed(1)} RRU per message as DynamoDB Local reported them (the requests section); S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: ${retentions.toFixed(1)} locked versions per message as counted (raw, sidecar, delivery log object), each one PutObjectRetention and one sweep GetObjectRetention; a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. Beyond SES's own prices: ${(beyondSes + lock).toFixed(2)} USD per 10,000 messages with Object Lock's lock step and sweep, the default (target at most 0.40); ${beyondSes.toFixed(2)} with Object Lock off.${exportMbPerSecond === undefined ? '' : ` Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`}`,
+    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB on demand $0.625/M WRU, $0.125/M RRU, ${requests.wru.toFixed(1)} WRU and ${requests.rru.toFixed(1)} RRU per message as DynamoDB Local reported them (the requests section); S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: ${lockedVersions.toFixed(1)} locked versions per message as counted (raw, sidecar, delivery log object), each read once by the sweep's GetObjectRetention, ${retentions.toFixed(1)} of them locked by a PutObjectRetention of their own (SES's raw message; the others are written locked); a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. Beyond SES's own prices: ${(beyondSes + lock).toFixed(2)} USD per 10,000 messages with Object Lock's lock step and sweep, the default (target at most 0.40); ${beyondSes.toFixed(2)} with Object Lock off.${exportMbPerSecond === undefined ? '' : ` Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`}`,
   );
 }
 

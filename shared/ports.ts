@@ -54,6 +54,13 @@ export interface WriteOptions {
   signal?: AbortSignal;
   /** Object tags of the version written (S3 PutObject `Tagging`); a store without tags ignores them. */
   tags?: Record<string, string>;
+  /**
+   * The S3 Object Lock retention the version gets in the same request (PutObject `x-amz-object-lock-mode` and
+   * `x-amz-object-lock-retain-until-date`): it exists locked or not at all, and no PutObjectRetention follows.
+   * A store that keeps no versions ignores it. Throws what S3 throws (400 InvalidRequest on a bucket without
+   * Object Lock).
+   */
+  retention?: Retention;
 }
 
 /** One object as a listing shows it. */

@@ -7,7 +7,7 @@ import {
   leaseUntil,
   type SendResult,
 } from '../forwarding/ledger';
-import { forwardFromItem, forwardSkAfter, indexKeys, itemKeys } from '../index/schema';
+import { FORWARD_SENT_SES_ID, forwardFromItem, forwardSkAfter, indexKeys, itemKeys } from '../index/schema';
 import type { ForwardLedger } from '../ports';
 import { type IndexTable, isConditionalCheckFailed, partitionRangeQuery } from './dynamo-table';
 
@@ -63,8 +63,12 @@ export class DynamoForwardLedger implements ForwardLedger {
         new UpdateCommand({
           TableName: this.table.name,
           Key: itemKeys.forward(e),
-          UpdateExpression: `SET #state = :sent, ${ses ? 'sesMessageId' : 'gmailMessageId'} = :id, sentAt = :now, updatedAt = :now${changes ? ', changes = :changes' : ''} REMOVE leaseUntil, #error, permanent`,
-          ExpressionAttributeNames: { '#state': 'state', '#error': 'error' },
+          UpdateExpression: `SET #state = :sent, #id = :id, sentAt = :now, updatedAt = :now${changes ? ', changes = :changes' : ''} REMOVE leaseUntil, #error, permanent`,
+          ExpressionAttributeNames: {
+            '#state': 'state',
+            '#error': 'error',
+            '#id': ses ? FORWARD_SENT_SES_ID : 'gmailMessageId',
+          },
           ExpressionAttributeValues: {
             ':sent': 'sent',
             ':id': ses ? result.sesMessageId : result.gmailMessageId,

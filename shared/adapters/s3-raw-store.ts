@@ -41,6 +41,15 @@ export class S3RawMailStore implements RawMailStore {
         ContentType: options.contentType ?? 'message/rfc822',
         // S3 takes the tag set as a URL query string (PutObject, x-amz-tagging).
         ...(options.tags ? { Tagging: new URLSearchParams(options.tags).toString() } : {}),
+        // S3 requires Content-MD5 or a checksum on an upload that sets a retention (PutObject, Content-MD5); the
+        // SDK computes the one named, also under the local clients' WHEN_REQUIRED setting.
+        ...(options.retention
+          ? {
+              ObjectLockMode: options.retention.mode,
+              ObjectLockRetainUntilDate: new Date(options.retention.retainUntil),
+              ChecksumAlgorithm: 'CRC32' as const,
+            }
+          : {}),
       }),
       options.signal ? { abortSignal: options.signal } : {},
     );

@@ -25,9 +25,7 @@ export const GSI_BY_RECEIVED = 'byReceived';
  * A mailbox's delivery rows in the order of their raw objects' keys (`incoming/<sesMessageId>`, as S3 lists
  * them), so reconcile can walk the bucket's listing and the index side by side. Built on attributes every row has
  * had since the first schema (`mailbox`, `sesMessageId`), so DynamoDB backfills it for rows written before it
- * existed. Keys only: the base table's pk and sk (sk = MESSAGE#<messageKey>) come with every entry. A ledger entry
- * of a copy sent through SES carries `mailbox` and that copy's `sesMessageId` too, so it lands here as well:
- * readers keep only MESSAGE# items.
+ * existed. Keys only (each entry has pk, and sk = MESSAGE#<messageKey>); FORWARD_SENT_SES_ID keeps the ledger out.
  */
 export const GSI_BY_RAW_OBJECT = 'byRawObject';
 /** Rows by sender and mailbox (`search --from`), with gsi2sk to order them; dates filter the entries (one key
@@ -112,7 +110,7 @@ export interface RawObjectRow {
 /** The RawObjectRow of a byRawObject index entry (keys only: the message key is in the base table's sk). */
 export function rawObjectRowFromItem(item: Record<string, unknown>): RawObjectRow | undefined {
   const sk = String(item.sk);
-  // A sent copy's ledger entry has a mailbox and an sesMessageId too (see GSI_BY_RAW_OBJECT).
+  // Ledger entries from before FORWARD_SENT_SES_ID: deployed indexes still hold them (under `sesMessageId`).
   if (!sk.startsWith(indexKeys.MESSAGE_PREFIX)) return undefined;
   return {
     mailbox: String(item.mailbox),
@@ -302,10 +300,14 @@ export function exportFromItem(item: Record<string, unknown>): ExportRecord {
   return record as unknown as ExportRecord;
 }
 
-/** A ledger entry from its stored item. */
+/** Where a ledger entry keeps its sent copy's SES id (ForwardEntry.sesMessageId): with `mailbox`, `sesMessageId`
+ * would put the entry in byRawObject (a write unit more per copy). Older entries have it as `sesMessageId`. */
+export const FORWARD_SENT_SES_ID = 'sentSesMessageId';
+
+/** A ledger entry from its stored item, its copy's SES id under either name (FORWARD_SENT_SES_ID). */
 export function forwardFromItem(item: Record<string, unknown>): ForwardEntry {
-  const { pk: _pk, sk: _sk, ...entry } = item;
-  return entry as unknown as ForwardEntry;
+  const { pk: _pk, sk: _sk, [FORWARD_SENT_SES_ID]: sent, ...entry } = item;
+  return (sent === undefined ? entry : { ...entry, sesMessageId: sent }) as unknown as ForwardEntry;
 }
 
 /** A global secondary index: its keys and what it projects (`nonKeyAttributes` with INCLUDE). */

@@ -8,7 +8,7 @@
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { createWithContent } from '../adapters/pid-lock';
+import { createWithContent, processAlive } from '../adapters/pid-lock';
 import { readIfExists } from '../adapters/read-if-exists';
 import { COURIER_UIDDB, DOVECOT_KEYWORDS, DOVECOT_UIDLIST, uidFiles } from '../bundle/layout';
 import { dovecotKeywordsFile, parseMessageFileName } from '../bundle/maildir';
@@ -23,12 +23,10 @@ const LOCK_MARK = 'mail-archiver-sync';
 async function heldByDeadSync(path: string): Promise<boolean> {
   const [mark, pid, host] = (await readFile(path, 'utf8').catch(() => '')).split('\n')[0]?.split(' ') ?? [];
   if (mark !== LOCK_MARK || host !== hostname()) return false;
-  try {
-    process.kill(Number(pid), 0);
-    return false;
-  } catch (error) {
-    return (error as { code?: string }).code === 'ESRCH';
-  }
+  // Only a pid that names one process: 0 and negatives name process groups, and a pid that does not parse is
+  // not ours to judge (the lock then waits for Dovecot's staleness rule).
+  const n = Number(pid);
+  return /^[1-9]\d*$/.test(pid ?? '') && Number.isSafeInteger(n) && !processAlive(n);
 }
 
 /** Dovecot overrides a uidlist lock left unchanged this long (maildir-uidlist.c: 2 minutes); so do we. */

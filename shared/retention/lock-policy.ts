@@ -1,7 +1,9 @@
 // What the archive locks, and for how long: S3 Object Lock retention on every version of raw mail (incoming/), of
-// the envelope sidecars (envelopes/) and of the delivery log, placed on each version after it is written (SES
-// cannot write into a bucket whose Object Lock has a default retention: Amazon SES Developer Guide, "Deliver to
-// S3 bucket action"). Sources: Amazon S3 User Guide, "How S3 Object Lock works" (retention modes and periods).
+// the envelope sidecars (envelopes/) and of the delivery log, one version at a time (SES cannot write into a
+// bucket whose Object Lock has a default retention: Amazon SES Developer Guide, "Deliver to S3 bucket action"):
+// set by the write itself for what the archive writes (retentionFor), placed after it for what it did not write
+// in one request (lockVersion: SES's raw version, streamed uploads, the sweep's finds). Sources: Amazon S3 User
+// Guide, "How S3 Object Lock works" (retention modes and periods).
 import type { ArchiverConfig } from '../config';
 import { CANARY_OBJECT_TAG } from '../health/config';
 import { CANARY_TAGGED_PREFIXES, LOCKED_PREFIXES, type RawLocation } from '../index/schema';
@@ -55,6 +57,15 @@ export class ArchiveLocker {
       retentionAt(this.policy, this.now()),
     );
     return true;
+  }
+
+  /**
+   * The retention a new version at `location` gets when written now, or undefined when its key is not one the
+   * archive locks: for a writer that sets it in the write itself (WriteOptions.retention), one request instead
+   * of a write and a PutObjectRetention.
+   */
+  retentionFor(location: RawLocation): Retention | undefined {
+    return isLockedKey(location.key) ? retentionAt(this.policy, this.now()) : undefined;
   }
 
   /**

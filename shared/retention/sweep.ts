@@ -1,5 +1,5 @@
-// The lock sweep: finds versions under the locked prefixes that carry no retention (a writer that failed between
-// its write and its lock, a dead-lettered message, an import from before the lock, a lock turned on later) and
+// The lock sweep: finds versions under the locked prefixes that carry no retention (a raw version SES wrote that
+// ingest did not lock: a timeout, a dead-lettered message; an import from before the lock, a lock turned on later) and
 // locks them. Run by the scheduled reconcile and `mail-archiver reconcile`. A version's retention is read only
 // when it is newer than where the previous sweep left everything locked (`lockedThrough`, less an hour for
 // writes still in flight), so a sweep costs one listing of versions plus one read per new version. A version

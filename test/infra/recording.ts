@@ -177,10 +177,25 @@ export function iamRequestsFor(call: RecordedCall, region: string, account: stri
       // A read of a key that does not exist answers 404 only with s3:ListBucket on the bucket, 403 without it
       // (S3 API reference, GetObject and HeadObject, "Permissions"): code that relies on the 404 needs both.
       const missing = action === 's3:GetObject' && (call.error === 'NoSuchKey' || call.error === 'NotFound');
+      // An upload that sets a retention (x-amz-object-lock-mode and -retain-until-date) needs s3:PutObjectRetention
+      // as well, with the lock's condition keys (Amazon S3 User Guide, "Object Lock considerations"; MinIO, which
+      // follows S3's checks, asks the same of PutObject in checkPutObjectLockAllowed).
+      const lockContext = input.ObjectLockMode
+        ? {
+            ...context,
+            's3:object-lock-mode': String(input.ObjectLockMode),
+            's3:object-lock-retain-until-date': new Date(
+              input.ObjectLockRetainUntilDate as Date,
+            ).toISOString(),
+          }
+        : undefined;
       return [
-        { action, resource: object, context: conditional },
+        { action, resource: object, context: lockContext ? { ...conditional, ...lockContext } : conditional },
         ...(call.command === 'PutObject' && setTags
           ? [{ action: 's3:PutObjectTagging', resource: object, context: tagContext }]
+          : []),
+        ...((call.command === 'PutObject' || call.command === 'CreateMultipartUpload') && lockContext
+          ? [{ action: 's3:PutObjectRetention', resource: object, context: lockContext }]
           : []),
         ...(missing
           ? [{ action: 's3:ListBucket', resource: `arn:aws:s3:::${String(input.Bucket)}`, context }]

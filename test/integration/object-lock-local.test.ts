@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   PutObjectCommand,
@@ -491,6 +492,32 @@ describe('the local S3 server refuses what S3 Object Lock refuses', () => {
         ),
       ),
     ).toBe('400 InvalidArgument');
+  });
+
+  it('a write that carries its retention is locked from its first byte; S3 refuses it without Object Lock or a checksum', async () => {
+    const key = 'envelopes/locked-on-write.json';
+    const retention = { mode: 'GOVERNANCE' as const, retainUntil: inFuture(2) };
+    const written = await store.write({ bucket, key }, Buffer.from('{}'), { retention });
+    const version = { bucket, key, versionId: written.versionId as string };
+    expect(await locks.retention(version)).toEqual(retention);
+    expect(await errorOf(remove(s3, key, version.versionId))).toBe('403 AccessDenied');
+    // A bucket created without Object Lock: S3 answers 400 InvalidRequest, and nothing is written.
+    await s3.send(new CreateBucketCommand({ Bucket: 'no-object-lock' }));
+    expect(
+      await errorOf(store.write({ bucket: 'no-object-lock', key }, Buffer.from('{}'), { retention })),
+    ).toBe('400 InvalidRequest');
+    expect(await errorOf(store.read({ bucket: 'no-object-lock', key }))).toBe('404 NoSuchKey');
+    // Lock headers without Content-MD5 or a checksum: refused, as S3 does (PutObject, Content-MD5).
+    const response = await fetch(`${s3local.endpoint}/${bucket}/envelopes/unchecked.json`, {
+      method: 'PUT',
+      body: '{}',
+      headers: {
+        'x-amz-object-lock-mode': 'GOVERNANCE',
+        'x-amz-object-lock-retain-until-date': inFuture(1),
+      },
+    });
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain('<Code>InvalidRequest</Code>');
   });
 
   it('lists every version across pages (ListObjectVersions, 1,000 per page), as the sweep reads them', async () => {

@@ -97,7 +97,7 @@ export function objectLockLayer(options: ObjectLockLayerOptions) {
   }
 
   async function write(ctx: LayerContext, next: () => Promise<void>, bucket: string, key: string) {
-    const lock = lockRequested(ctx);
+    const lock = lockRequested(ctx, bucket);
     const current = (await versionsOf(bucket, key)).at(-1);
     const kept = current && !current.deleteMarker ? current : undefined;
     if (kept) await keepBytes(bucket, key, kept);
@@ -120,12 +120,18 @@ export function objectLockLayer(options: ObjectLockLayerOptions) {
     ctx.set('x-amz-version-id', record.versionId);
   }
 
-  /** PutObject's own lock headers (x-amz-object-lock-*), which also need an integrity check. */
-  function lockRequested(ctx: LayerContext): Pick<VersionRecord, 'retention' | 'legalHold'> {
+  /**
+   * PutObject's own lock headers (x-amz-object-lock-*), which need a bucket with Object Lock and an integrity
+   * check, as S3 answers them.
+   */
+  function lockRequested(ctx: LayerContext, bucket: string): Pick<VersionRecord, 'retention' | 'legalHold'> {
     const mode = header(ctx, 'x-amz-object-lock-mode');
     const until = header(ctx, 'x-amz-object-lock-retain-until-date');
     const hold = header(ctx, 'x-amz-object-lock-legal-hold');
     if (!mode && !until && !hold) return {};
+    if (!journal.bucket(bucket)?.objectLock) {
+      throw s3Error(400, 'InvalidRequest', 'Bucket is missing Object Lock Configuration');
+    }
     requireChecksum(ctx);
     return {
       ...(mode && until
@@ -333,7 +339,8 @@ export function objectLockLayer(options: ObjectLockLayerOptions) {
     const q = ctx.query;
     const state = journal.bucket(bucket);
     if (!state?.versioning) {
-      if ('retention' in q || 'legal-hold' in q) {
+      const lockHeader = Object.keys(ctx.headers).some((h) => h.startsWith('x-amz-object-lock-'));
+      if ('retention' in q || 'legal-hold' in q || (ctx.method === 'PUT' && lockHeader)) {
         throw s3Error(400, 'InvalidRequest', 'Bucket is missing Object Lock Configuration');
       }
       return next();

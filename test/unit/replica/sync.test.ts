@@ -2,6 +2,7 @@
 // and rebuilt from the tree and the log; a log line that does not parse is reported and the others applied; bytes
 // that do not match their record are refused and tried again; a UID the replica holds under another file stops
 // the run and nothing is lost.
+import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdtempSync,
@@ -12,7 +13,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileRawMailStore } from '../../../shared/adapters/file-store';
@@ -272,6 +273,21 @@ describe('sync bad input', () => {
     expect(report.added).toBe(50);
     expect(firstLines.size).toBeGreaterThan(0);
     expect([...firstLines]).toEqual(['mail-archiver-sync']);
+  });
+
+  it('frees at once a uidlist lock a sync of this host left when it died, and leaves none behind', async () => {
+    const dir = join(root, 'replica');
+    await log.append('ingest', [await message(1)]);
+    expect((await syncReplica(source(), { dir })).added).toBe(1);
+    await log.append('ingest', [await message(2)]);
+    const lockPath = join(dir, 'alice@example.com', 'Maildir', 'dovecot-uidlist.lock');
+    // A pid that no longer runs: a child that has exited.
+    const child = spawnSync(process.execPath, ['-e', '0']);
+    writeFileSync(lockPath, `mail-archiver-sync ${child.pid} ${hostname()}\n`);
+    const started = Date.now();
+    expect((await syncReplica(source(), { dir })).added).toBe(1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(existsSync(lockPath)).toBe(false);
   });
 
   it("gives a message file the received time in whole seconds, as an unpacked export's file has it (tar)", async () => {

@@ -1,5 +1,6 @@
 // The lock step as the S3 API sees it (aws-sdk-client-mock): ingest locks the version of the raw object it read,
-// by that version's id, and every sidecar version it wrote, with the configured mode and days; with the lock off
+// by that version's id (SES wrote it: PutObjectRetention), and writes every sidecar version locked in the PutObject
+// itself (its lock headers and a checksum, no PutObjectRetention), with the configured mode and days; with the lock off
 // nothing is sent; a lock that S3 refuses fails the ingest (so SQS retries it; the sweep finds the version). A
 // message only to the canary address is tagged instead (its raw version and its sidecar), and its row expires.
 import { Readable } from 'node:stream';
@@ -78,48 +79,60 @@ async function ingestWith(
 describe('the lock step of ingest', () => {
   beforeEach(answerLikeS3);
 
-  it('locks the raw version it read, by its id, and the sidecar version it wrote', async () => {
+  it('locks the raw version it read, by its id, and writes the sidecar locked in one request', async () => {
     await ingestWith({ lock: { mode: 'compliance', retainDays: 365 } });
     const locks = s3.commandCalls(PutObjectRetentionCommand).map((c) => c.args[0].input);
     const until = new Date('2027-03-01T12:00:00.000Z');
     expect(locks).toEqual([
-      // The raw version read is locked first; the sidecar is written once, with the deliveries.
       {
         Bucket: 'raw',
         Key: 'incoming/ses-lock-1',
         VersionId: 'raw-version-read',
         Retention: { Mode: 'COMPLIANCE', RetainUntilDate: until },
       },
-      {
-        Bucket: 'raw',
-        Key: 'envelopes/ses-lock-1.json',
-        VersionId: 'sidecar-version-1',
-        Retention: { Mode: 'COMPLIANCE', RetainUntilDate: until },
-      },
     ]);
+    // The sidecar is written once, with the deliveries, and locked by that write (S3 requires a checksum then).
+    const puts = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
+    expect(
+      puts.map((p) => [p.Key, p.ObjectLockMode, p.ObjectLockRetainUntilDate, p.ChecksumAlgorithm]),
+    ).toEqual([['envelopes/ses-lock-1.json', 'COMPLIANCE', until, 'CRC32']]);
   });
 
-  it('on a redelivery writes and locks the sidecar before the message is read, then again with the rows', async () => {
+  it('on a redelivery writes the sidecar locked before the message is read, then again with the rows', async () => {
     await ingestWith({ lock: { mode: 'compliance', retainDays: 365 } }, undefined, { receiptFirst: true });
-    const locked = s3
-      .commandCalls(PutObjectRetentionCommand)
-      .map((c) => `${c.args[0].input.Key} ${c.args[0].input.VersionId}`);
-    expect(locked).toEqual([
-      'envelopes/ses-lock-1.json sidecar-version-1',
-      'incoming/ses-lock-1 raw-version-read',
-      'envelopes/ses-lock-1.json sidecar-version-2',
+    const requests = s3
+      .calls()
+      .map((c) => c.args[0] as unknown as { constructor: { name: string }; input: Record<string, unknown> })
+      .filter((c) => ['PutObjectCommand', 'PutObjectRetentionCommand'].includes(c.constructor.name))
+      .map((c) => `${c.constructor.name} ${c.input.Key} ${c.input.ObjectLockMode ?? c.input.VersionId}`);
+    expect(requests).toEqual([
+      'PutObjectCommand envelopes/ses-lock-1.json COMPLIANCE',
+      'PutObjectRetentionCommand incoming/ses-lock-1 raw-version-read',
+      'PutObjectCommand envelopes/ses-lock-1.json COMPLIANCE',
     ]);
   });
 
   it('governance is the default mode', async () => {
     await ingestWith({});
     const modes = s3.commandCalls(PutObjectRetentionCommand).map((c) => c.args[0].input.Retention?.Mode);
-    expect(modes).toEqual(['GOVERNANCE', 'GOVERNANCE']);
+    expect(modes).toEqual(['GOVERNANCE']);
+    expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.ObjectLockMode)).toEqual([
+      'GOVERNANCE',
+    ]);
   });
 
   it('sends no lock with the lock off', async () => {
     await ingestWith({ lock: { mode: 'off' } });
     expect(s3.commandCalls(PutObjectRetentionCommand)).toHaveLength(0);
+    const puts = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
+    expect(puts.map((p) => [p.ObjectLockMode, p.ObjectLockRetainUntilDate, p.ChecksumAlgorithm])).toEqual([
+      [undefined, undefined, undefined],
+    ]);
+  });
+
+  it('fails when S3 refuses the locked write of the sidecar, so that the message is retried', async () => {
+    s3.on(PutObjectCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
+    await expect(ingestWith({})).rejects.toThrow('Access Denied');
   });
 
   it('fails when S3 refuses the lock, so that the message is retried', async () => {
@@ -141,10 +154,11 @@ describe('the lock step of ingest', () => {
         Tagging: { TagSet: [{ Key: 'mail-archiver:canary', Value: '1' }] },
       },
     ]);
-    // The sidecar's write carries the tag (PutObject x-amz-tagging), so the lifecycle rule expires it too.
+    // The sidecar's write carries the tag (PutObject x-amz-tagging), so the lifecycle rule expires it too, and
+    // no lock.
     const sidecars = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
-    expect(sidecars.map((p) => [p.Key, p.Tagging])).toEqual([
-      ['envelopes/ses-lock-1.json', 'mail-archiver%3Acanary=1'],
+    expect(sidecars.map((p) => [p.Key, p.Tagging, p.ObjectLockMode])).toEqual([
+      ['envelopes/ses-lock-1.json', 'mail-archiver%3Acanary=1', undefined],
     ]);
     expect(rows.map((r) => [r?.mailbox, r?.expiresAt])).toEqual([
       ['canary@example.com', Math.floor(NOW.getTime() / 1000) + 14 * 86400],
@@ -154,8 +168,9 @@ describe('the lock step of ingest', () => {
   it('locks a message to the canary and a real mailbox as usual: it is mail', async () => {
     const { rows } = await ingestWith({}, ['canary@example.com', 'alice@example.com']);
     expect(s3.commandCalls(PutObjectTaggingCommand)).toHaveLength(0);
-    expect(s3.commandCalls(PutObjectRetentionCommand)).toHaveLength(2);
-    expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Tagging)).toEqual([undefined]);
+    expect(s3.commandCalls(PutObjectRetentionCommand)).toHaveLength(1);
+    const puts = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
+    expect(puts.map((p) => [p.Tagging, p.ObjectLockMode])).toEqual([[undefined, 'GOVERNANCE']]);
     expect(rows.map((r) => r?.expiresAt)).toEqual([undefined, undefined]);
   });
 
