@@ -181,13 +181,15 @@ export interface DeliveryIndex {
   /** Rows of one folder in UID order. */
   folderDeliveries(mailbox: string, folder: string): AsyncIterable<DeliveryRow>;
   /**
-   * How many rows one folder holds, no row sent back (`status`). On DynamoDB a Select COUNT query: it still reads
+   * How many rows one folder holds, no row sent back (`status`; `reads` counts what it read). On DynamoDB the count
+   * its folder item keeps, or for a folder from before counts were kept a Select COUNT query: it still reads
    * (and pays read units for) every row of the folder, but transfers none.
    */
-  countDeliveries(mailbox: string, folder: string): Promise<number>;
-  folders(mailbox: string): Promise<FolderState[]>;
-  /** Every mailbox that has a row, including ones no longer configured. */
-  mailboxes(): Promise<string[]>;
+  countDeliveries(mailbox: string, folder: string, reads?: IndexReads): Promise<number>;
+  /** The folder items of a mailbox (`reads` counts what was read: `status --verbose`). */
+  folders(mailbox: string, reads?: IndexReads): Promise<FolderState[]>;
+  /** Every mailbox that has a row, including ones no longer configured (`reads`: as for folders). */
+  mailboxes(reads?: IndexReads): Promise<string[]>;
 }
 
 /** The export records: state, progress and result of every export, read by the CLI that follows one. */

@@ -3,7 +3,14 @@ import type { Command } from 'commander';
 import { DynamoDeliverySearch } from '../../shared/adapters/dynamo-search';
 import type { SearchQuery } from '../../shared/index/search';
 import type { CliContext } from '../context';
-import { checkDateRange, collect, normaliseMailbox, parseDate, parsePositive } from '../process/options';
+import {
+  checkDateRange,
+  collect,
+  normaliseMailbox,
+  parseDate,
+  parsePositive,
+  refuseOppositeFlags,
+} from '../process/options';
 import { formatTable, humanBytes, indexReadDetail, tableTime } from '../process/output';
 import { out as output } from '../program';
 import { assertKnownMailbox } from '../target/mailboxes';
@@ -21,7 +28,7 @@ interface SearchOptions {
 }
 
 export function registerSearch(program: Command, ctx: CliContext): void {
-  program
+  const command = program
     .command('search')
     .description(
       'find messages across mailboxes by sender, recipient, subject, date, attachment or Message-ID',
@@ -38,59 +45,58 @@ export function registerSearch(program: Command, ctx: CliContext): void {
     .option('--attachment', 'only messages with an attachment')
     .option('--no-attachment', 'only messages without one')
     .option('--message-id <id>', 'this Message-ID (with or without <>)')
-    .option('--limit <n>', 'at most this many, newest first', parsePositive)
-    .action(async (options: SearchOptions) => {
-      checkDateRange(options);
-      const out = output();
-      const query: SearchQuery = {
-        ...(options.mailbox ? { mailboxes: options.mailbox.map(normaliseMailbox) } : {}),
-        ...(options.from !== undefined ? { from: options.from } : {}),
-        ...(options.to !== undefined ? { to: options.to } : {}),
-        ...(options.subject !== undefined ? { subject: options.subject } : {}),
-        ...(options.since ? { since: options.since } : {}),
-        ...(options.until ? { until: options.until } : {}),
-        ...(options.attachment !== undefined ? { hasAttachment: options.attachment } : {}),
-        ...(options.messageId !== undefined ? { messageId: options.messageId } : {}),
-        ...(options.limit !== undefined ? { limit: options.limit } : {}),
-      };
-      const result = await ctx.withArchive(async (archive, config) => {
-        // A typo'd --mailbox is an error, as in list and export, not "no messages match".
-        for (const mailbox of query.mailboxes ?? []) await assertKnownMailbox(mailbox, config, archive.index);
-        const mailboxes = [
-          ...new Set([...Object.keys(config.mailboxes), ...(await archive.index.mailboxes())]),
-        ];
-        return new DynamoDeliverySearch(archive.clients.dynamodb, archive.tableName).search(
-          query,
-          mailboxes.sort(),
-        );
-      });
-      if (result.fallback !== undefined)
-        out.detail(
-          `the sender index was not read: ${result.fallback}; each mailbox's rows were read instead`,
-        );
-      out.detail(
-        indexReadDetail(result.examined, result.rows.length, result.plan === 'sender' ? 'sender' : 'rows'),
+    .option('--limit <n>', 'at most this many, newest first', parsePositive);
+  refuseOppositeFlags(command);
+  command.action(async (options: SearchOptions) => {
+    checkDateRange(options);
+    const out = output();
+    const query: SearchQuery = {
+      ...(options.mailbox ? { mailboxes: options.mailbox.map(normaliseMailbox) } : {}),
+      ...(options.from !== undefined ? { from: options.from } : {}),
+      ...(options.to !== undefined ? { to: options.to } : {}),
+      ...(options.subject !== undefined ? { subject: options.subject } : {}),
+      ...(options.since ? { since: options.since } : {}),
+      ...(options.until ? { until: options.until } : {}),
+      ...(options.attachment !== undefined ? { hasAttachment: options.attachment } : {}),
+      ...(options.messageId !== undefined ? { messageId: options.messageId } : {}),
+      ...(options.limit !== undefined ? { limit: options.limit } : {}),
+    };
+    const result = await ctx.withArchive(async (archive, config) => {
+      // A typo'd --mailbox is an error, as in list and export, not "no messages match".
+      for (const mailbox of query.mailboxes ?? []) await assertKnownMailbox(mailbox, config, archive.index);
+      const mailboxes = [
+        ...new Set([...Object.keys(config.mailboxes), ...(await archive.index.mailboxes())]),
+      ];
+      return new DynamoDeliverySearch(archive.clients.dynamodb, archive.tableName).search(
+        query,
+        mailboxes.sort(),
       );
-      if (out.json) {
-        for (const row of result.rows) out.jsonLine(row);
-        return;
-      }
-      if (result.rows.length === 0) {
-        out.result('no messages match');
-        return;
-      }
-      for (const line of formatTable(
-        ['RECEIVED', 'MAILBOX', 'FOLDER', 'UID', 'FROM', 'SUBJECT', 'SIZE'],
-        result.rows.map((r) => [
-          tableTime(r.receivedAt),
-          r.mailbox,
-          r.folder,
-          String(r.uid),
-          r.fromAddress ?? r.from[0] ?? '',
-          r.subject ?? '(no subject)',
-          humanBytes(r.size),
-        ]),
-      ))
-        out.result(line);
     });
+    if (result.fallback !== undefined)
+      out.detail(`the sender index was not read: ${result.fallback}; each mailbox's rows were read instead`);
+    out.detail(
+      indexReadDetail(result.examined, result.rows.length, result.plan === 'sender' ? 'sender' : 'rows'),
+    );
+    if (out.json) {
+      for (const row of result.rows) out.jsonLine(row);
+      return;
+    }
+    if (result.rows.length === 0) {
+      out.result('no messages match');
+      return;
+    }
+    for (const line of formatTable(
+      ['RECEIVED', 'MAILBOX', 'FOLDER', 'UID', 'FROM', 'SUBJECT', 'SIZE'],
+      result.rows.map((r) => [
+        tableTime(r.receivedAt),
+        r.mailbox,
+        r.folder,
+        String(r.uid),
+        r.fromAddress ?? r.from[0] ?? '',
+        r.subject ?? '(no subject)',
+        humanBytes(r.size),
+      ]),
+    ))
+      out.result(line);
+  });
 }

@@ -1,6 +1,7 @@
 // `mail-archiver status`: what runs, where the data is, and the messages per mailbox and folder.
 import type { Command } from 'commander';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
+import type { IndexReads } from '../../shared/ports';
 import {
   listReplicas,
   type ReplicaBehind,
@@ -13,7 +14,7 @@ import { age } from '../doctor/sync-replicas';
 import { DATA_SIZE_ENTRIES, dataHomeSize, describeDataHome, resolveDataHome } from '../local/data-home';
 import { readRunningStack } from '../local/running-stack';
 import { describeError, rootCause } from '../process/describe-error';
-import { formatTable, humanBytes, UserError } from '../process/output';
+import { formatTable, humanBytes, indexReadDetail, UserError } from '../process/output';
 import { out } from '../program';
 import { healthLines, healthView, localHealth, withAwsHealthSources } from '../target/health';
 
@@ -38,25 +39,31 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       } else {
         output.result(`target: AWS stack ${configuration.stackName}`);
       }
+      const reads: IndexReads = { read: 0, returned: 0 };
       const countFolders = () =>
         ctx.withArchive(async (archive, config) => {
-          const mailboxes = new Set([...Object.keys(config.mailboxes), ...(await archive.index.mailboxes())]);
+          const mailboxes = new Set([
+            ...Object.keys(config.mailboxes),
+            ...(await archive.index.mailboxes(reads)),
+          ]);
           const rows: { mailbox: string; folder?: string; messages: number; uidValidity?: number }[] = [];
           for (const mailbox of [...mailboxes].sort()) {
-            const states = await archive.index.folders(mailbox);
+            const states = await archive.index.folders(mailbox, reads);
             if (states.length === 0) rows.push({ mailbox, messages: 0 });
             for (const state of states.sort((a, b) => a.folder.localeCompare(b.folder))) {
               // Kept as rows are written; a folder from before counts were kept has its rows counted instead.
-              const count = state.messages ?? (await archive.index.countDeliveries(mailbox, state.folder));
+              const count =
+                state.messages ?? (await archive.index.countDeliveries(mailbox, state.folder, reads));
               if (state.messages === undefined)
                 output.detail(`${mailbox} ${state.folder}: counted by reading its rows (no kept count)`);
               rows.push({ mailbox, folder: state.folder, messages: count, uidValidity: state.uidValidity });
             }
           }
+          const counting = { ...archive, reads };
           const health =
             target === 'aws'
-              ? await withAwsHealthSources(config, (sources) => healthView(config, archive, home, sources))
-              : await healthView(config, archive, home);
+              ? await withAwsHealthSources(config, (sources) => healthView(config, counting, home, sources))
+              : await healthView(config, counting, home);
           const replicas = await replicaRows(home, target, archive.deliveryLog);
           return { folders: rows, health, replicas };
         });
@@ -77,6 +84,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
         });
       }
       const { folders, health, replicas } = counted;
+      output.detail(indexReadDetail(reads.read, folders.length, 'status'));
       output.jsonLine({
         target,
         ...(target === 'local'

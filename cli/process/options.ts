@@ -1,5 +1,5 @@
 // Option parsing shared by the commands: commander calls these on the raw strings and reports what they throw.
-import { InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { normaliseAddress, UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import { ExitCode, UserError } from './output';
 
@@ -80,6 +80,30 @@ export function checkDateRange(range: { since?: Date; until?: Date }): void {
       },
     );
   }
+}
+
+/**
+ * Refuses a flag given together with its negation (`--attachment --no-attachment`): commander keeps whichever
+ * came last, silently, and a command line that asks for both has a mistake in it. Call once the command's options
+ * are defined and before it parses: commander emits `option:<name>` per occurrence, the only place the two are
+ * still apart (they share one value). The check runs before the action: UserError (exit 2) naming both.
+ */
+export function refuseOppositeFlags(command: Command): void {
+  const given = new Set<string>();
+  for (const option of command.options) command.on(`option:${option.name()}`, () => given.add(option.name()));
+  command.hook('preAction', () => {
+    for (const option of command.options) {
+      if (!option.negate || !given.has(option.name())) continue;
+      const positive = option.name().replace(/^no-/, '');
+      if (given.has(positive) && command.options.some((o) => !o.negate && o.name() === positive))
+        throw new UserError(
+          `--${positive} and --${option.name()} ask for opposite things: give one of them`,
+          {
+            exitCode: ExitCode.usage,
+          },
+        );
+    }
+  });
 }
 
 /** A duration such as `90s`, `15m`, `1h` or `1d` (a bare number is seconds), in milliseconds. */

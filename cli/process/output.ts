@@ -200,16 +200,26 @@ export function terminalSafe(text: string): string {
   return text.replace(CONTROL_CHARACTER, '\uFFFD').replace(BIDI_FORMATTING_CHARACTER, '\uFFFD');
 }
 
+/** What each command's read of the index reads, as `--verbose` names it. */
+const INDEX_READ_ITEMS = {
+  rows: 'rows',
+  sender: "items (the sender's index entries and the rows fetched from them)",
+  status:
+    "items (the mailbox registry, the folder items, each mailbox's newest row, and the rows of a folder with no kept count)",
+} as const;
+
 /**
- * What `--verbose` says a read of the index went through (list, search): the items DynamoDB read (what read units
- * pay for) and the rows printed, what the filters and the limit kept of them. DynamoDB's own count after its filter
- * expression is neither: a page returns rows the limit or a filter on our side then drops. `sender`: a search that
- * read one sender's index entries and fetched rows from them.
+ * What `--verbose` says a read of the index went through (list, search, status): the items DynamoDB read (what read
+ * units pay for) and the rows printed, what the filters and the limit kept of them. DynamoDB's own count after its
+ * filter expression is neither: a page returns rows the limit or a filter on our side then drops. `sender`: a search
+ * that read one sender's index entries and fetched rows from them; `status`: the counts per mailbox and folder.
  */
-export function indexReadDetail(read: number, printed: number, plan: 'rows' | 'sender' = 'rows'): string {
-  const what =
-    plan === 'sender' ? "items (the sender's index entries and the rows fetched from them)" : 'rows';
-  return `the index read ${read} ${what}; ${printed} printed`;
+export function indexReadDetail(
+  read: number,
+  printed: number,
+  plan: keyof typeof INDEX_READ_ITEMS = 'rows',
+): string {
+  return `the index read ${read} ${INDEX_READ_ITEMS[plan]}; ${printed} printed`;
 }
 
 /**

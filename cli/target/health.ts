@@ -15,7 +15,7 @@ import {
 import type { StackOutputName } from '../../shared/aws-names';
 import type { ArchiverConfig } from '../../shared/config';
 import { type ArchiveActivity, archiveActivity } from '../../shared/health/archive-activity';
-import type { DeliveryIndex, RawMailStore } from '../../shared/ports';
+import type { DeliveryIndex, IndexReads, RawMailStore } from '../../shared/ports';
 import type { UnreadableFile } from '../local/dead-letters';
 import { localIngestDeadLetters } from '../local/dead-letters';
 import { ParkedForwards } from '../local/forwarding';
@@ -143,6 +143,8 @@ export async function healthView(
     store: RawMailStore;
     bucket: string;
     index: Pick<DeliveryIndex, 'mailboxes' | 'listDeliveries'>;
+    /** Counts what the index read (`status --verbose`). */
+    reads?: IndexReads;
   },
   home: string,
   aws?: AwsHealthSources,

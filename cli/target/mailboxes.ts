@@ -1,8 +1,8 @@
 // A mailbox named on the command line must exist: a typo in a disaster-recovery export must not produce an
 // empty bundle that verifies. Known mailboxes are the configured ones, the unrouted mailbox, and any mailbox
 // the index holds rows for (one removed from the config keeps its mail).
-import { canonicalFolder } from '../../shared/bundle/maildir';
 import type { ArchiverConfig } from '../../shared/config';
+import { canonicalFolder } from '../../shared/mail/inbox';
 import type { MailIndex } from '../../shared/ports';
 import { ROUTED_FOLDERS, UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import { UserError } from '../process/output';

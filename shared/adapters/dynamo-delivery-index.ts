@@ -23,6 +23,7 @@ import type { Folder } from '../receiving/routing';
 import { DynamoFolders } from './dynamo-folders';
 import { inReceivedRange, receivedRange } from './dynamo-search';
 import {
+  countReads,
   type IndexTable,
   isConditionalCheckFailed,
   isItemTooLarge,
@@ -275,22 +276,15 @@ export class DynamoDeliveryIndex implements DeliveryIndex {
     );
   }
 
-  countDeliveries(mailbox: string, folder: string): Promise<number> {
-    return this.folderItems.countDeliveries(mailbox, folder);
+  countDeliveries(mailbox: string, folder: string, reads?: IndexReads): Promise<number> {
+    return this.folderItems.countDeliveries(mailbox, folder, reads);
   }
 
-  folders(mailbox: string): Promise<FolderState[]> {
-    return this.folderItems.folders(mailbox);
+  folders(mailbox: string, reads?: IndexReads): Promise<FolderState[]> {
+    return this.folderItems.folders(mailbox, reads);
   }
 
-  mailboxes(): Promise<string[]> {
-    return this.folderItems.mailboxes();
+  mailboxes(reads?: IndexReads): Promise<string[]> {
+    return this.folderItems.mailboxes(reads);
   }
-}
-
-/** Adds a Query page's ScannedCount (items read) and Count (returned after the filter) to `reads`. */
-function countReads(reads: IndexReads | undefined, page: { ScannedCount?: number; Count?: number }): void {
-  if (!reads) return;
-  reads.read += page.ScannedCount ?? 0;
-  reads.returned += page.Count ?? 0;
 }

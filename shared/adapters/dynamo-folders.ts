@@ -10,8 +10,9 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { type FolderState, GSI_BY_FOLDER_UID, indexKeys, itemKeys } from '../index/schema';
+import type { IndexReads } from '../ports';
 import type { Folder } from '../receiving/routing';
-import { cancellationReasons, type IndexTable, isConditionalCheckFailed } from './dynamo-table';
+import { cancellationReasons, countReads, type IndexTable, isConditionalCheckFailed } from './dynamo-table';
 
 export class DynamoFolders {
   /**
@@ -180,8 +181,8 @@ export class DynamoFolders {
     );
   }
 
-  async countDeliveries(mailbox: string, folder: string): Promise<number> {
-    const { Item } = await this.table.doc.send(
+  async countDeliveries(mailbox: string, folder: string, reads?: IndexReads): Promise<number> {
+    const got = await this.table.doc.send(
       new GetCommand({
         TableName: this.table.name,
         Key: itemKeys.folder(mailbox, folder),
@@ -189,6 +190,8 @@ export class DynamoFolders {
         ProjectionExpression: 'counted, messages',
       }),
     );
+    countReads(reads, got);
+    const { Item } = got;
     if (Item?.counted === true) return Number(Item.messages ?? 0);
     // A folder made before counts were kept: count its rows (a Select COUNT reads every row, sends none back).
     let count = 0;
@@ -202,11 +205,14 @@ export class DynamoFolders {
         Select: 'COUNT',
       },
     );
-    for await (const page of pages) count += page.Count ?? 0;
+    for await (const page of pages) {
+      countReads(reads, page);
+      count += page.Count ?? 0;
+    }
     return count;
   }
 
-  async folders(mailbox: string): Promise<FolderState[]> {
+  async folders(mailbox: string, reads?: IndexReads): Promise<FolderState[]> {
     const out: FolderState[] = [];
     const pages = paginateQuery(
       { client: this.table.doc },
@@ -221,6 +227,7 @@ export class DynamoFolders {
       },
     );
     for await (const page of pages) {
+      countReads(reads, page);
       for (const item of page.Items ?? []) {
         out.push({
           mailbox,
@@ -239,7 +246,7 @@ export class DynamoFolders {
    * once (every item read), and what the scan found is registered with the marker that makes later calls read the
    * registry alone; a caller that may not write (a read-only role) gets the scan's answer all the same.
    */
-  async mailboxes(): Promise<string[]> {
+  async mailboxes(reads?: IndexReads): Promise<string[]> {
     const registered = new Set<string>();
     let complete = false;
     const pages = paginateQuery(
@@ -252,6 +259,7 @@ export class DynamoFolders {
       },
     );
     for await (const page of pages) {
+      countReads(reads, page);
       for (const item of page.Items ?? []) {
         const sk = String(item.sk);
         if (sk === indexKeys.MAILBOXES_COMPLETE_SK) complete = true;
@@ -260,7 +268,7 @@ export class DynamoFolders {
       }
     }
     if (complete) return [...registered].sort();
-    const found = await this.scanMailboxes();
+    const found = await this.scanMailboxes(reads);
     try {
       for (const mailbox of found) if (!registered.has(mailbox)) await this.registerMailbox(mailbox);
       await this.table.doc.send(
@@ -273,7 +281,7 @@ export class DynamoFolders {
   }
 
   /** Every mailbox that has a folder item, by scanning the whole table (before the registry was complete). */
-  private async scanMailboxes(): Promise<string[]> {
+  private async scanMailboxes(reads: IndexReads | undefined): Promise<string[]> {
     const found = new Set<string>();
     const pages = paginateScan(
       { client: this.table.doc },
@@ -285,7 +293,10 @@ export class DynamoFolders {
         ConsistentRead: true,
       },
     );
-    for await (const page of pages) for (const item of page.Items ?? []) found.add(String(item.mailbox));
+    for await (const page of pages) {
+      countReads(reads, page);
+      for (const item of page.Items ?? []) found.add(String(item.mailbox));
+    }
     return [...found];
   }
 }

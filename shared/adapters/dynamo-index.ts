@@ -3,7 +3,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ForwardEntry, ForwardEntryKey, ForwardState } from '../forwarding/ledger';
 import type { DeliveryRow, ExportPart, ExportRecord, FolderState } from '../index/schema';
-import type { ForwardLedger, ListQuery, MailIndex } from '../ports';
+import type { ForwardLedger, IndexReads, ListQuery, MailIndex } from '../ports';
 import type { Folder } from '../receiving/routing';
 import { DynamoDeliveryIndex } from './dynamo-delivery-index';
 import { DynamoExportLog } from './dynamo-export-log';
@@ -55,14 +55,14 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
   folderDeliveries(mailbox: string, folder: string): AsyncIterable<DeliveryRow> {
     return this.deliveries.folderDeliveries(mailbox, folder);
   }
-  countDeliveries(mailbox: string, folder: string): Promise<number> {
-    return this.deliveries.countDeliveries(mailbox, folder);
+  countDeliveries(mailbox: string, folder: string, reads?: IndexReads): Promise<number> {
+    return this.deliveries.countDeliveries(mailbox, folder, reads);
   }
-  folders(mailbox: string): Promise<FolderState[]> {
-    return this.deliveries.folders(mailbox);
+  folders(mailbox: string, reads?: IndexReads): Promise<FolderState[]> {
+    return this.deliveries.folders(mailbox, reads);
   }
-  mailboxes(): Promise<string[]> {
-    return this.deliveries.mailboxes();
+  mailboxes(reads?: IndexReads): Promise<string[]> {
+    return this.deliveries.mailboxes(reads);
   }
 
   putExport(record: ExportRecord): Promise<void> {

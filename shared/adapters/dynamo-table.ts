@@ -1,6 +1,7 @@
 // The index table as the DynamoDB adapters share it: one document client, the table name, the clock.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { IndexReads } from '../ports';
 
 export class IndexTable {
   readonly doc: DynamoDBDocumentClient;
@@ -12,6 +13,20 @@ export class IndexTable {
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
+}
+
+/**
+ * Adds a Query or Scan page's ScannedCount (items read) and Count (returned after the filter) to `reads`; a GetItem
+ * answer (`Item`) adds the one item it read, if there was one.
+ */
+export function countReads(
+  reads: IndexReads | undefined,
+  page: { ScannedCount?: number; Count?: number; Item?: unknown },
+): void {
+  if (!reads) return;
+  const item = page.Item === undefined ? 0 : 1;
+  reads.read += page.ScannedCount ?? item;
+  reads.returned += page.Count ?? item;
 }
 
 /**

@@ -19,7 +19,7 @@ import {
   forwardSkAfter,
   indexKeys,
 } from '../index/schema';
-import type { ForwardLedger, ListQuery, MailIndex } from '../ports';
+import type { ForwardLedger, IndexReads, ListQuery, MailIndex } from '../ports';
 import type { Folder } from '../receiving/routing';
 
 export class MemoryMailIndex implements MailIndex, ForwardLedger {
@@ -120,14 +120,13 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
       )
       .sort((a, b) => b.receivedAt.localeCompare(a.receivedAt));
     const listed = rows.slice(0, query.limit ?? rows.length);
-    if (query.reads) {
-      query.reads.read += listed.length;
-      query.reads.returned += listed.length;
-    }
+    countRead(query.reads, listed.length);
     yield* listed;
   }
 
-  async countDeliveries(mailbox: string, folder: string) {
+  async countDeliveries(mailbox: string, folder: string, reads?: IndexReads) {
+    // Every folder here keeps its count: its folder item is what is read.
+    countRead(reads, 1);
     return [...this.rows.values()].filter((r) => r.mailbox === mailbox && r.folder === folder).length;
   }
 
@@ -137,19 +136,20 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
       .sort((a, b) => a.uid - b.uid);
   }
 
-  async folders(mailbox: string) {
+  async folders(mailbox: string, reads?: IndexReads) {
     // Every folder here keeps its count (as a folder made by the DynamoDB adapter since counts were kept).
-    return [...this.folderStates.values()]
-      .filter((f) => f.mailbox === mailbox)
-      .map((f) => ({
-        ...f,
-        messages: [...this.rows.values()].filter((r) => r.mailbox === mailbox && r.folder === f.folder)
-          .length,
-      }));
+    const states = [...this.folderStates.values()].filter((f) => f.mailbox === mailbox);
+    countRead(reads, states.length);
+    return states.map((f) => ({
+      ...f,
+      messages: [...this.rows.values()].filter((r) => r.mailbox === mailbox && r.folder === f.folder).length,
+    }));
   }
 
-  async mailboxes() {
-    return [...new Set([...this.folderStates.values()].map((f) => f.mailbox))].sort();
+  async mailboxes(reads?: IndexReads) {
+    const mailboxes = [...new Set([...this.folderStates.values()].map((f) => f.mailbox))].sort();
+    countRead(reads, mailboxes.length);
+    return mailboxes;
   }
 
   async putExport(record: ExportRecord) {
@@ -254,4 +254,11 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
     Object.assign(entry, { state, feedback, updatedAt: now.toISOString() });
     return true;
   }
+}
+
+/** What the DynamoDB adapters count from ScannedCount: here every item read is returned. */
+function countRead(reads: IndexReads | undefined, items: number): void {
+  if (!reads) return;
+  reads.read += items;
+  reads.returned += items;
 }

@@ -2,6 +2,7 @@
 // names, message file names, the S=/W= sizes, flags and the uid/subscription file formats. The exporter, the
 // verifier and the tests all use these functions.
 import { CONTROL_CHARACTERS } from '../mail/display-text';
+import { INBOX, isInbox } from '../mail/inbox';
 import type { LineEndings } from '../mail/mime';
 
 export const MAILDIR_ROOT = 'Maildir';
@@ -77,20 +78,12 @@ export function encodeModifiedUtf7(name: string): string {
 }
 
 /**
- * A folder name as the archive keys it: INBOX in any case is INBOX (RFC 3501 5.1: INBOX is case-insensitive);
- * every other name is case-sensitive and kept as it is.
- */
-export function canonicalFolder(folder: string): string {
-  return folder.toUpperCase() === 'INBOX' ? 'INBOX' : folder;
-}
-
-/**
  * A folder's directory inside the maildir: INBOX is the root itself; others are "." + levels joined by ".".
  * "/" separates levels in our folder names; "." and anything unsafe inside a level become "_" (Dovecot refuses
  * "." and "/" inside a Maildir++ name); control characters and leading dots never reach the file system.
  */
 export function folderDirectory(folder: string): string {
-  if (folder.toUpperCase() === 'INBOX') return '';
+  if (isInbox(folder)) return '';
   return `.${folderLevels(folder).map(encodeModifiedUtf7).join('.')}`;
 }
 
@@ -197,16 +190,14 @@ export function courierUidDb(
 
 /** Dovecot's `subscriptions`: version line, blank line, one folder per line with levels separated by TAB. */
 export function dovecotSubscriptions(folders: string[]): string {
-  const names = folders.map((f) =>
-    f.toUpperCase() === 'INBOX' ? 'INBOX' : folderLevels(f).map(encodeModifiedUtf7).join('\t'),
-  );
+  const names = folders.map((f) => (isInbox(f) ? INBOX : folderLevels(f).map(encodeModifiedUtf7).join('\t')));
   return `V\t2\n\n${names.map((n) => `${n}\n`).join('')}`;
 }
 
 /** Courier's `courierimapsubscribed`: `INBOX.<a>.<b>` per line, UTF-8. */
 export function courierSubscriptions(folders: string[]): string {
   return folders
-    .filter((f) => f.toUpperCase() !== 'INBOX')
+    .filter((f) => !isInbox(f))
     .map((f) => `INBOX.${folderLevels(f).join('.')}\n`)
     .join('');
 }

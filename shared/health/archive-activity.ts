@@ -3,7 +3,7 @@
 // sent, and the verdict on the round trip before it.
 import type { ArchiverConfig } from '../config';
 import { errorMessage } from '../errors';
-import type { DeliveryIndex, RawMailStore } from '../ports';
+import type { DeliveryIndex, IndexReads, RawMailStore } from '../ports';
 import { canaryAlarms, describeCanary } from './canary';
 import { readCanaryRecord } from './canary-run';
 import { canaryAddress } from './config';
@@ -40,21 +40,24 @@ export interface ArchiveActivity {
 
 /**
  * Reads the activity: the newest row of each mailbox (one query each, newest first, limit 1) and the canary
- * record. Throws what the index or the store throw; a damaged canary record is reported, not thrown.
+ * record; `reads` counts what was read from the index. Throws what the index or the store throw; a damaged canary
+ * record is reported, not thrown.
  */
 export async function archiveActivity(deps: {
   config: ArchiverConfig;
   store: RawMailStore;
   bucket: string;
   index: Pick<DeliveryIndex, 'mailboxes' | 'listDeliveries'>;
+  reads?: IndexReads;
 }): Promise<ArchiveActivity> {
   const { config } = deps;
   const enabled = config.health.canary.enabled;
   const canaryMailbox = enabled ? canaryAddress(config) : undefined;
   let lastReceivedAt: string | null = null;
-  for (const mailbox of await deps.index.mailboxes()) {
+  const { reads } = deps;
+  for (const mailbox of await deps.index.mailboxes(reads)) {
     if (mailbox === canaryMailbox) continue;
-    for await (const row of deps.index.listDeliveries(mailbox, { limit: 1 })) {
+    for await (const row of deps.index.listDeliveries(mailbox, { limit: 1, ...(reads ? { reads } : {}) })) {
       if (lastReceivedAt === null || row.receivedAt > lastReceivedAt) lastReceivedAt = row.receivedAt;
     }
   }

@@ -16,6 +16,7 @@
 // nsMsgMessageFlags.h, getmail6's retriever code.
 import { decodeWords } from '../mail/charset';
 import { fieldValue, splitHeaderBlock } from '../mail/header-block';
+import { isInbox } from '../mail/inbox';
 
 export interface MboxState {
   /** IMAP flags the fields give (sorted). */
@@ -45,7 +46,8 @@ const MAX_KEYWORDS = 50;
 /** The folder levels of an IMAP folder name as a fetcher recorded it (`Work/Clients`, Courier's `INBOX.Work`). */
 export function folderLevels(name: string): string[] {
   if (name.includes('/')) return name.split('/');
-  if (/^INBOX\./i.test(name)) return name.split('.');
+  const levels = name.split('.');
+  if (levels.length > 1 && isInbox(levels[0] as string)) return levels;
   return [name];
 }
 

@@ -2,6 +2,7 @@
 // in common languages, as found in Maildir++ folder names, IMAP copies and Google Takeout's localised system
 // labels. One list, used by the maildir reader and the Takeout label mapping. The archive files them under the
 // names Dovecot's stock configuration marks as special: `Sent`, `Drafts`, `Junk`, `Trash`.
+import { INBOX, isInbox } from '../mail/inbox';
 
 export type SpecialFolder = 'INBOX' | 'Sent' | 'Drafts' | 'Junk' | 'Trash';
 
@@ -157,15 +158,24 @@ const BY_NAME = new Map<string, SpecialFolder>();
 for (const [folder, names] of Object.entries(NAMES) as [SpecialFolder, readonly string[]][])
   for (const name of names) BY_NAME.set(name.normalize('NFC'), folder);
 
-/** Provider prefixes of IMAP copies (`[Gmail]/Sent Mail`, `INBOX.Sent` from Courier namespaces). */
-const PREFIX = /^(?:\[(?:gmail|google mail)\]|inbox)[/.]/i;
+/** Gmail's level above its system folders, in IMAP copies (`[Gmail]/Sent Mail`, `[Google Mail]/Sent Mail`). */
+const GMAIL_LEVEL = /^\[(?:gmail|google mail)\]$/i;
+
+/** A level providers file folders under: Gmail's, or INBOX (Courier's namespace: `INBOX.Sent`). */
+const isProviderLevel = (level: string) => GMAIL_LEVEL.test(level) || isInbox(level);
+
+/** The name without a provider's first level (`[Gmail]/Sent Mail` -> `Sent Mail`, `INBOX.Sent` -> `Sent`). */
+function withoutProviderLevel(name: string): string {
+  const first = /^[^/.]*[/.]/.exec(name)?.[0];
+  return first && isProviderLevel(first.slice(0, -1)) ? name.slice(first.length) : name;
+}
 
 /**
  * The special folder a folder name means, in any of the common languages above (case and accents as
  * written, prefixes like `[Gmail]/` and `INBOX.` ignored), or undefined for an ordinary folder.
  */
 export function specialFolderOf(name: string): SpecialFolder | undefined {
-  const key = name.normalize('NFC').trim().replace(PREFIX, '').toLowerCase();
+  const key = withoutProviderLevel(name.normalize('NFC').trim()).toLowerCase();
   return BY_NAME.get(key);
 }
 
@@ -176,11 +186,9 @@ export function specialFolderOf(name: string): SpecialFolder | undefined {
  * `INBOX`); levels joined by `/`. No level: INBOX.
  */
 export function archiveFolder(levels: readonly string[]): string {
-  const kept = levels
-    .map((l) => l.trim())
-    .filter((l) => l.length > 0 && !/^\[(gmail|google mail)\]$/i.test(l));
-  if (kept.length === 0) return 'INBOX';
-  if (kept[0]?.toUpperCase() === 'INBOX' && kept.length > 1) kept.shift();
+  const kept = levels.map((l) => l.trim()).filter((l) => l.length > 0 && !GMAIL_LEVEL.test(l));
+  if (kept.length === 0) return INBOX;
+  if (isInbox(kept[0] as string) && kept.length > 1) kept.shift();
   const special = specialFolderOf(kept[0] as string);
   if (special && kept.length === 1) return special;
   if (special && special !== 'INBOX') kept[0] = special;

@@ -2,6 +2,7 @@
 // server's namespace and delimiter), and creating one the server lacks.
 import type { ImapFlow, ListResponse } from 'imapflow';
 import { CONTROL_CHARACTERS } from '../mail/display-text';
+import { INBOX, isInbox } from '../mail/inbox';
 import { TargetRefusedError } from './errors';
 import type { FolderRun } from './plan';
 import { explainCommandError, isCommandAnswer, serverWords } from './refusals';
@@ -40,8 +41,8 @@ export async function mapFolders(client: ImapFlow, folders: string[]): Promise<M
   );
   const out = new Map<string, FolderMapping>();
   for (const folder of folders) {
-    if (folder.toUpperCase() === 'INBOX') {
-      out.set(folder, { target: 'INBOX', match: 'inbox' });
+    if (isInbox(folder)) {
+      out.set(folder, { target: INBOX, match: 'inbox' });
       continue;
     }
     const use = SPECIAL_USE[folder.toLowerCase()];

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { BundleManifest, ManifestMessage } from '../bundle/manifest';
 import type { BundleSource } from '../bundle/source';
+import { canonicalFolder } from '../mail/inbox';
 import { toImapLineEndings } from '../mail/lines';
 import { asServersMayStore, type PossibleChanges, possibleChanges } from './altered';
 import { readMessageFiles } from './bundle-files';
@@ -62,13 +63,12 @@ export interface FolderRun {
 export function selectFolders(manifest: BundleManifest, only: string[] | undefined): string[] {
   const names = manifest.folders.map((f) => f.name);
   if (!only?.length) return names;
-  const key = (n: string) => (n.toUpperCase() === 'INBOX' ? 'INBOX' : n);
-  const unknown = only.filter((o) => !names.some((n) => key(n) === key(o)));
+  const unknown = only.filter((o) => !names.some((n) => canonicalFolder(n) === canonicalFolder(o)));
   if (unknown.length)
     throw new RestoreUnsupportedError(
       `no folder ${unknown.map((u) => JSON.stringify(u)).join(', ')} in the bundle (it has: ${names.join(', ')})`,
     );
-  return names.filter((n) => only.some((o) => key(o) === key(n)));
+  return names.filter((n) => only.some((o) => canonicalFolder(o) === canonicalFolder(n)));
 }
 
 /**

@@ -172,6 +172,19 @@ describe('faults, each a process', () => {
     }
   });
 
+  it('status --verbose says how many items the index read and how many folder lines were printed', async () => {
+    const run = await cli(['--verbose', 'status']);
+    expect(run.code, run.stderr).toBe(0);
+    const table = run.stdout.slice(run.stdout.indexOf('MAILBOX ')).split('\n\n')[0]?.trim().split('\n') ?? [];
+    expect(table.length).toBeGreaterThan(1);
+    // The registry's items, every folder item and each mailbox's newest row: never none, whatever else ran before.
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `the index read [1-9]\\d* items \\(the mailbox registry, [^)]+\\); ${table.length - 1} printed`,
+      ),
+    );
+  });
+
   it('list piped into a reader that stops early exits 0 without a word (EPIPE)', async () => {
     // Nothing reads stdout: JSON rows are about 1.5 KB each, so 200 of them overfill the 64 KB pipe and the CLI
     // waits on it. Closing the pipe then makes its pending writes fail with EPIPE, as with `| head -2`.

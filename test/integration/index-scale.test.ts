@@ -87,6 +87,28 @@ describe('the index at scale, on DynamoDB Local', () => {
     expect(await index.countDeliveries(box, 'INBOX')).toBe(3);
   });
 
+  it("counts what status reads (status --verbose): the registry's items, folder items, and a legacy folder's rows", async () => {
+    const index = open();
+    const box = mailbox();
+    await legacyFolder(box, 'INBOX', 2);
+    await index.putDelivery(testDeliveryRow(box, 'old1', 1));
+    await index.putDelivery(testDeliveryRow(box, 'old2', 2));
+    await index.allocateUid(box, 'Sent');
+    const reads = { read: 0, returned: 0 };
+    const listed = await index.mailboxes(reads);
+    // The registry: one item per mailbox and its completeness marker.
+    expect(reads.read).toBe(listed.length + 1);
+    reads.read = 0;
+    expect(await index.folders(box, reads)).toHaveLength(2);
+    expect(reads.read).toBe(2);
+    reads.read = 0;
+    // A counted folder: its folder item alone; a legacy one: its folder item, then every row (a Select COUNT).
+    expect(await index.countDeliveries(box, 'Sent', reads)).toBe(0);
+    expect(reads.read).toBe(1);
+    expect(await index.countDeliveries(box, 'INBOX', reads)).toBe(2);
+    expect(reads.read).toBe(1 + 1 + 2);
+  });
+
   it('keeps the count exact across processes and retries: a second writer of the same row adds nothing', async () => {
     const box = mailbox();
     const first = open();

@@ -32,6 +32,15 @@ describe('maildir rules', () => {
     expect(folderWithAncestors('Archive/2023/Q1')).toEqual(['Archive', 'Archive/2023', 'Archive/2023/Q1']);
   });
 
+  it('takes INBOX in any case as INBOX, and a name that only upper-cases to it as a folder of its own', () => {
+    expect(folderDirectory('inbox')).toBe('');
+    expect(dovecotSubscriptions(['Inbox'])).toBe('V\t2\n\nINBOX\n');
+    expect(courierSubscriptions(['inbox', 'Sent'])).toBe('INBOX.Sent\n');
+    expect(folderDirectory('\u0131nbox')).toBe('.&ATE-nbox');
+    expect(dovecotSubscriptions(['\u0131nbox'])).toBe('V\t2\n\n&ATE-nbox\n');
+    expect(courierSubscriptions(['\u0131nbox'])).toBe('INBOX.\u0131nbox\n');
+  });
+
   it.each([
     ['../../etc', '.__.__.etc'],
     ['a.b', '.a_b'],

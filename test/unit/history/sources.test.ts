@@ -10,7 +10,7 @@ import {
 } from '../../../shared/history/maildir-source';
 import { isMessageFileName, mboxFolderOf } from '../../../shared/history/mbox-source';
 import { folderLevels, mboxStateOf } from '../../../shared/history/mbox-state';
-import { specialFolderOf } from '../../../shared/history/special-folders';
+import { archiveFolder, specialFolderOf } from '../../../shared/history/special-folders';
 import { placeByLabels, splitLabels, stripTakeoutHeaders } from '../../../shared/history/takeout';
 import { looksLikeMail } from '../../../shared/mail/header-block';
 import { checkEnvelopeRecipient } from '../../../shared/receiving/recipient-check';
@@ -182,6 +182,8 @@ describe('mbox state fields', () => {
     expect(state('Subject: none').hasFlagFields).toBe(false);
     expect(folderLevels('INBOX.Work.Clients')).toEqual(['INBOX', 'Work', 'Clients']);
     expect(folderLevels('Archive 2023')).toEqual(['Archive 2023']);
+    expect(folderLevels('inbox.Work')).toEqual(['inbox', 'Work']);
+    expect(folderLevels('\u0131nbox.Work')).toEqual(['\u0131nbox.Work']);
   });
 });
 
@@ -222,7 +224,20 @@ describe('special folders in common languages', () => {
     ['Courrier indésirable', 'Junk'],
     ['Papelera', 'Trash'],
     ['Projects', undefined],
+    ['inbox.Sent', 'Sent'],
+    ['\u0131nbox.Sent', undefined],
   ])('%s', (name, special) => expect(specialFolderOf(name)).toBe(special));
+});
+
+describe('the archive folder of a source folder', () => {
+  it.each([
+    [['INBOX', 'Work'], 'Work'],
+    [['inbox', 'Work'], 'Work'],
+    [['Inbox'], 'INBOX'],
+    [['[Gmail]', 'Sent Mail'], 'Sent'],
+    // Upper-cases to INBOX in JavaScript, but is not INBOX (RFC 3501 5.1 is ASCII case): kept as a folder.
+    [['\u0131nbox', 'Work'], '\u0131nbox/Work'],
+  ])('%j -> %s', (levels, folder) => expect(archiveFolder(levels)).toBe(folder));
 });
 
 describe('Google Takeout labels', () => {

@@ -1,8 +1,9 @@
 // Folder mapping (shared/restore/folders.ts) against a fake client that lists what real servers list.
 import { describe, expect, it } from 'vitest';
-import { TargetRefusedError } from '../../../shared/restore/errors';
+import type { BundleManifest } from '../../../shared/bundle/manifest';
+import { RestoreUnsupportedError, TargetRefusedError } from '../../../shared/restore/errors';
 import { createFolder, mapFolders, withoutDots } from '../../../shared/restore/folders';
-import type { FolderRun } from '../../../shared/restore/plan';
+import { type FolderRun, selectFolders } from '../../../shared/restore/plan';
 import { commandError, FakeImapClient } from '../../support/fake-imap';
 
 const run = (name: string, target = name): FolderRun => ({
@@ -126,6 +127,28 @@ describe('mapFolders', () => {
       'Notes v1.2': 'INBOX.Notes v1_2',
       Sent: 'INBOX.Sent',
     });
+  });
+
+  it('INBOX in any case is the INBOX; a name that only upper-cases to it in JavaScript keeps its name', async () => {
+    const server = new FakeImapClient([{ path: 'INBOX' }], undefined, { prefix: '', delimiter: '/' });
+    const mapping = await mapFolders(server.asImapFlow(), ['Inbox', '\u0131nbox']);
+    expect(mapping.get('Inbox')).toEqual({ target: 'INBOX', match: 'inbox' });
+    expect(mapping.get('\u0131nbox')).toEqual({ target: '\u0131nbox', match: 'same name' });
+  });
+});
+
+describe('selectFolders', () => {
+  const manifest = { folders: [{ name: 'INBOX' }, { name: 'Sent' }] } as BundleManifest;
+
+  it('takes INBOX in any case, other names as they are, in manifest order', () => {
+    expect(selectFolders(manifest, ['Sent', 'inbox'])).toEqual(['INBOX', 'Sent']);
+    expect(() => selectFolders(manifest, ['sent'])).toThrow(
+      'no folder "sent" in the bundle (it has: INBOX, Sent)',
+    );
+  });
+
+  it('does not take a name that only upper-cases to INBOX in JavaScript (RFC 3501 5.1 is ASCII case)', () => {
+    expect(() => selectFolders(manifest, ['\u0131nbox'])).toThrow(RestoreUnsupportedError);
   });
 });
 

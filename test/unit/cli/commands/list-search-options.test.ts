@@ -71,3 +71,23 @@ describe('a date range with no moment in it', () => {
     });
   });
 });
+
+describe('a flag given with its negation', () => {
+  it.each([
+    [['search', '--attachment', '--no-attachment']],
+    [['search', '--no-attachment', '--from', 'alice', '--attachment']],
+  ])('%j: exit 2 naming both, not the last one winning', async (args) => {
+    expect(await refusal(args)).toMatchObject({
+      message: '--attachment and --no-attachment ask for opposite things: give one of them',
+      exitCode: ExitCode.usage,
+    });
+  });
+
+  it.each([
+    [['search', '--attachment']],
+    [['search', '--no-attachment']],
+    [['search', '--attachment', '--attachment']],
+  ])('%j gets past the check (to the missing config here)', async (args) => {
+    expect(await refusal(args)).toMatchObject({ message: /no config file/ });
+  });
+});
