@@ -65,7 +65,7 @@ export function baseAddress(address: string, plusAddressing: boolean): string {
  * The configured mailbox `address` (normalised) is, in the spelling the config gives it (the mailbox's name in the
  * index), or undefined when it is none: its domain may be written in either spelling.
  */
-function configuredMailbox(mailboxes: Record<string, unknown>, address: string): string | undefined {
+export function configuredMailbox(mailboxes: Record<string, unknown>, address: string): string | undefined {
   if (Object.hasOwn(mailboxes, address)) return address;
   return Object.keys(mailboxes).find((mailbox) => sameAddress(mailbox, address));
 }
