@@ -643,7 +643,8 @@ async function main() {
     return;
   }
   // `BENCH_ONLY=cost npm run bench`: the requests section and the cost rows, with an end-to-end run of
-  // BENCH_E2E_MESSAGES (default 1,000 here) for the Lambda time (printed, results.json left alone).
+  // BENCH_E2E_MESSAGES (default 1,000 here) for the Lambda time (printed; written to .bench/results-cost.json,
+  // results.json left alone: scripts/bench-docs.ts takes these two sections from it when it is there).
   if (process.env.BENCH_ONLY === 'cost') {
     try {
       const ingest = await ingestCpu(messages);
@@ -654,6 +655,13 @@ async function main() {
       rmSync(work, { recursive: true, force: true });
     }
     for (const note of notes) console.log(`  - ${note}`);
+    const machine = `${(await import('node:os')).cpus().length} cores, node ${process.version}`;
+    const costRows = rows.filter((r) => r.section === 'requests' || r.section === 'cost');
+    writeFileSync(
+      join(OUT, 'results-cost.json'),
+      `${JSON.stringify({ started: started.toISOString(), commit: benchedCommit(), machine, rows: costRows, notes }, null, 2)}\n`,
+    );
+    console.log(`\nwrote ${join(OUT, 'results-cost.json')}`);
     return;
   }
   // `BENCH_ONLY=import npm run bench` (or startup, transparency, scale, sync): just that section (printed, results.json left alone).
