@@ -15,7 +15,8 @@ export const INGEST_MEMORY_MB = 512;
 
 /**
  * The forward function's memory, in MB. The forward holds each message whole several times over (the raw bytes,
- * the rewritten copy, the SDK's base64 request body), and its handler forwards a batch's records at once: at 512 MB
- * two of the largest messages in one batch would leave no headroom, three would not fit.
+ * the rewritten copy, the SDK's base64 request body), so its handler forwards a batch's records one after the
+ * other (lambdas/forward/handler.ts FORWARD_BATCH_IN_PARALLEL): it then needs room for one of the largest
+ * messages, not a batch of them.
  */
-export const FORWARD_MEMORY_MB = 1024;
+export const FORWARD_MEMORY_MB = 512;

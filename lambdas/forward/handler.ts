@@ -42,6 +42,14 @@ export async function handleForwardRequest(
 }
 
 /**
+ * Whether the forward handler runs a batch's records at once: no. A forward holds its message whole several times
+ * over (raw bytes, the rewritten copy, the SDK's base64 request body), so one record at a time bounds its memory to
+ * one message, SES's largest included (cdk/constructs/lambda-memory.ts sizes the function from that); SES's
+ * sending rate, not the handler, limits how fast copies go out.
+ */
+export const FORWARD_BATCH_IN_PARALLEL = false;
+
+/**
  * The forward Lambda's handler: SQS records (`{ mailbox, messageKey, redrive? }`, validated) -> handleForwardRequest
  * each. A transient send failure (RetryLaterError) or a bad record is a batch item failure, retried by SQS with its
  * visibility timeout and dead-lettered after maxReceiveCount; a permanent failure is recorded and parked at once.
@@ -54,5 +62,8 @@ export function createForwardHandler(deps: ForwardHandlerDeps) {
   // one shared by concurrent invocations (the local stack's SMTP sessions and imports call one handler at once)
   // reported one message's failure as another's, and could wipe a failure before it was reported.
   return (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), { context });
+    processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), {
+      context,
+      processInParallel: FORWARD_BATCH_IN_PARALLEL,
+    });
 }

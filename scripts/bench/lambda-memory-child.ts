@@ -1,7 +1,8 @@
 // One message-path Lambda's work in a process of its own, for the cost section's memory rows
 // (scripts/bench/lambda-memory.ts): the ingest core (archiveReceivedMail) or the forward core (forwardMessage: the
 // rewrite, then SES v2's SendEmail through the real SDK client to a stand-in endpoint the parent runs) on the stored
-// messages named, all at once, as the handlers' batch processor runs a batch's records. The parent bundles this file
+// messages named, as the handlers' batch processor runs a batch's records (ingest's at once, the forward's one
+// after the other). The parent bundles this file
 // and runs it with plain node and the heap flags Lambda's runtime gives the function's memory, so the process is
 // shaped like the function's. Prints one JSON line: the peak RSS of the whole process (VmHWM), its RSS before the
 // work, and the work's wall and CPU seconds.
@@ -9,6 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { FORWARD_BATCH_IN_PARALLEL } from '../../lambdas/forward/handler';
 import { FileRawMailStore } from '../../shared/adapters/file-store';
 import { MemoryMailIndex } from '../../shared/adapters/memory-index';
 import { SesSender } from '../../shared/adapters/ses-sender';
@@ -73,7 +75,14 @@ async function forward(dir: string, configFile: string, endpoint: string, keys: 
   });
   const deps = { config, store, index, sender: new SesSender(ses) };
   const baselineKb = currentRssKb();
-  const timed = await measure(() => Promise.all(requests.map((request) => forwardMessage(request, deps))));
+  // As the handler runs a batch (lambdas/forward/handler.ts FORWARD_BATCH_IN_PARALLEL).
+  const timed = await measure(async () => {
+    if (FORWARD_BATCH_IN_PARALLEL)
+      return Promise.all(requests.map((request) => forwardMessage(request, deps)));
+    const outcomes = [];
+    for (const request of requests) outcomes.push(await forwardMessage(request, deps));
+    return outcomes;
+  });
   // A copy that was skipped (too large once rewritten) or failed was not measured: say so rather than print it.
   const unsent = timed.result.flat().filter((outcome) => outcome.status !== 'sent');
   if (unsent.length > 0) throw new Error(`not sent: ${JSON.stringify(unsent)}`);

@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFeedbackHandler } from '../../../lambdas/feedback/handler';
-import { type ForwardHandlerDeps, handleForwardRequest } from '../../../lambdas/forward/handler';
+import {
+  createForwardHandler,
+  type ForwardHandlerDeps,
+  handleForwardRequest,
+} from '../../../lambdas/forward/handler';
 import { createGatekeeperHandler } from '../../../lambdas/gatekeeper/handler';
 import { createIngestHandler } from '../../../lambdas/ingest/handler';
 import { FileRawMailStore } from '../../../shared/adapters/file-store';
@@ -87,6 +91,33 @@ describe('the forward handler', () => {
     expect((await handleForwardRequest({ ...request, redrive: true }, deps)).map((o) => o.status)).toEqual([
       'sent',
     ]);
+  });
+});
+
+describe('the forward handler, a batch', () => {
+  it("forwards a batch's records one after the other, so it holds one message at a time", async () => {
+    // Each forward holds its message whole several times over (cdk/constructs/lambda-memory.ts): five of SES's
+    // largest at once would not fit the function's memory.
+    const requests = [await archivedForAlice(), await archivedForAlice(), await archivedForAlice()];
+    let inFlight = 0;
+    let most = 0;
+    const { deps } = forwardDeps(async () => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      inFlight -= 1;
+      return { messageId: `ses-${Math.random()}` };
+    });
+    const event = {
+      Records: requests.map((r, n) => ({
+        messageId: `m${n}`,
+        body: JSON.stringify(r),
+        eventSource: 'aws:sqs',
+      })),
+    } as SQSEvent;
+    const response = await createForwardHandler(deps)(event, {} as Context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(most).toBe(1);
   });
 });
 
