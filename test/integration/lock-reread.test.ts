@@ -30,7 +30,7 @@ describe('ingest never asks S3 for a retention shorter than the one a version ha
       (next, context) => async (args) => {
         const input = args.input as { Key?: string };
         sent.push({
-          command: context.commandName.replace(/Command$/, ''),
+          command: String(context.commandName).replace(/Command$/, ''),
           ...(input.Key ? { key: input.Key } : {}),
         });
         return next(args);
