@@ -2,9 +2,9 @@
 // bucket with S3 Object Lock that only the archive's replication role (account A) may write into, owned by
 // account B (Object Ownership "bucket owner enforced": every replica is B's, whoever wrote it). Its Object Lock
 // has a default retention, the archive's lock: a replica arrives with the retention its source version had when
-// it was copied, and one copied before the lock step ran gets the bucket's default instead (Amazon S3 User Guide,
-// "Object Lock considerations", Using Object Lock with S3 Replication; "How S3 Object Lock works", default
-// retention). SES never writes here, so its restriction on default retention does not apply. The bucket policy
+// it was copied, and one copied before it was locked (a raw message between SES's write and ingest's lock) gets
+// the bucket's default instead (Amazon S3 User Guide, "Object Lock considerations", Using Object Lock with S3
+// Replication; "How S3 Object Lock works", default retention). SES never writes here, so its restriction on default retention does not apply. The bucket policy
 // denies governance bypass to everyone, account B's own administrators included. docs/object-lock.md.
 import { Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { ArnPrincipal, PolicyStatement } from 'aws-cdk-lib/aws-iam';

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { createTransport } from 'nodemailer';
+import { FORWARD_MEMORY_MB, INGEST_MEMORY_MB } from '../cdk/constructs/lambda-memory';
 import { ensureBucket, freePort } from '../cli/local/services';
 import { startLocalStack } from '../cli/local/stack';
 import { createClients } from '../shared/adapters/clients';
@@ -31,6 +32,7 @@ import { waitUntil } from '../shared/retry/poll';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
 import { nthCorpusCopy, spamAssassinFiles } from '../test/support/spam-assassin';
 import { writeChart } from './bench/chart';
+import { lambdaMemoryBench } from './bench/lambda-memory';
 import type { BenchRow } from './bench/row';
 import { decryptingVerifyBench, encryptedExportBench } from './bench-age';
 import { bundleSafetyBench } from './bench-bundle-safety';
@@ -48,7 +50,8 @@ import { transparencyBench } from './bench-transparency';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const ROOT = resolve(import.meta.dirname, '..');
 const OUT = join(ROOT, '.bench');
-const config = loadConfig(join(ROOT, 'mail-archiver.config.json'));
+const CONFIG_FILE = 'mail-archiver.config.json';
+const config = loadConfig(join(ROOT, CONFIG_FILE));
 const MB = 1024 * 1024;
 
 type Row = BenchRow & { section: string };
@@ -435,16 +438,17 @@ async function coldStart(work: string) {
   return sizes;
 }
 
-function costEstimate(
-  avgSize: number,
-  ingestSeconds: number,
-  exportMbPerSecond: number | undefined,
-  requests: MeasuredRequests,
-) {
+function costEstimate(avgSize: number, exportMbPerSecond: number | undefined, requests: MeasuredRequests) {
   console.log('\nCost per 10,000 messages (us-east-1 list prices; assumptions below)');
   const n = 10_000;
   const gbSecond = 0.0000133334; // Lambda arm64
-  const lambda = n * 2 * 0.2e-6 + n * (ingestSeconds * 1 + 0.3 * 1) * gbSecond; // ingest 1 GB + forward 1 GB (~0.3 s, mostly SES)
+  // Each function at the memory the stack gives it; ingest for its own measured time, the forward for 0.3 s (its
+  // SES v2 SendEmail dominates on AWS; the local forward goes to a sink, which is not SES).
+  const { ingestSeconds } = requests;
+  const forwardSeconds = 0.3;
+  const lambda =
+    n * 2 * 0.2e-6 +
+    n * (ingestSeconds * (INGEST_MEMORY_MB / 1024) + forwardSeconds * (FORWARD_MEMORY_MB / 1024)) * gbSecond;
   // DynamoDB's capacity units as it reported them for each request (the requests section).
   const dynamo = (n * (requests.wru * 0.625 + requests.rru * 0.125)) / 1e6;
   // S3 prices GET and HEAD at the GET rate, every other request at the PUT rate; counts as measured end to end.
@@ -503,7 +507,7 @@ function costEstimate(
     met: beyondSes + lock <= 0.4,
   });
   notes.push(
-    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at 1 GB for ${fmt(ingestSeconds * 1000)} ms per message (the measured local end-to-end latency, since ingest mostly waits on S3 and DynamoDB), forward 0.3 s; DynamoDB on demand $0.625/M WRU, $0.125/M RRU, ${requests.wru.toFixed(1)} WRU and ${requests.rru.toFixed(1)} RRU per message as DynamoDB Local reported them (the requests section); S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: ${lockedVersions.toFixed(1)} locked versions per message as counted (raw, sidecar, delivery log object), each read once by the sweep's GetObjectRetention, ${retentions.toFixed(1)} of them locked by a PutObjectRetention of their own (SES's raw message; the others are written locked); a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. Beyond SES's own prices: ${(beyondSes + lock).toFixed(2)} USD per 10,000 messages with Object Lock's lock step and sweep, the default (target at most 0.40); ${beyondSes.toFixed(2)} with Object Lock off.${exportMbPerSecond === undefined ? '' : ` Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`}`,
+    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at ${INGEST_MEMORY_MB} MB for ${fmt(ingestSeconds * 1000)} ms per message (the ingest handler's own wall time, measured in the requests section, the inline local forward taken out; against s3rver and DynamoDB Local on this machine, where it mostly waits on them), forward at ${FORWARD_MEMORY_MB} MB for ${forwardSeconds} s (assumed: SES's SendEmail dominates on AWS; the local forward, ${fmt(requests.localForwardSeconds * 1000)} ms here, goes to a sink, which is not SES) (the memory sizes are the stack's, cdk/constructs/lambda-memory.ts); DynamoDB on demand $0.625/M WRU, $0.125/M RRU, ${requests.wru.toFixed(1)} WRU and ${requests.rru.toFixed(1)} RRU per message as DynamoDB Local reported them (the requests section); S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: ${lockedVersions.toFixed(1)} locked versions per message as counted (raw, sidecar, delivery log object), each read once by the sweep's GetObjectRetention, ${retentions.toFixed(1)} of them locked by a PutObjectRetention of their own (SES's raw message; the others are written locked); a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. Beyond SES's own prices: ${(beyondSes + lock).toFixed(2)} USD per 10,000 messages with Object Lock's lock step and sweep, the default (target at most 0.40); ${beyondSes.toFixed(2)} with Object Lock off.${exportMbPerSecond === undefined ? '' : ` Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`}`,
   );
 }
 
@@ -511,15 +515,19 @@ async function runRequestsSection(
   work: string,
   messages: Buffer[],
   ingest: { bytes: number; count: number },
-  e2e: { perMessageSeconds: number },
   exportMbPerSecond: number | undefined,
 ) {
   console.log('\nRequests per received message (SDK middleware, the local stack end to end)');
   const requests = await requestsBench(work, messages, config);
   for (const row of requests.rows) record({ section: 'requests', ...row });
   notes.push(...requests.notes);
-  // Lambda time per message is mostly waiting on S3 and DynamoDB: the local end-to-end latency stands in for it.
-  costEstimate(ingest.bytes / ingest.count, e2e.perMessageSeconds, exportMbPerSecond, requests);
+  console.log(
+    '\nLambda memory (the ingest and forward functions on a typical and a 40 MB message, fresh processes)',
+  );
+  const memory = await lambdaMemoryBench(join(work, 'lambda-memory'), messages, CONFIG_FILE);
+  for (const row of memory.rows) record({ section: 'requests', ...row });
+  notes.push(...memory.notes);
+  costEstimate(ingest.bytes / ingest.count, exportMbPerSecond, requests);
 }
 
 async function runImportSection(work: string, messages: Buffer[]) {
@@ -642,15 +650,15 @@ async function main() {
     for (const note of notes) console.log(`  - ${note}`);
     return;
   }
-  // `BENCH_ONLY=cost npm run bench`: the requests section and the cost rows, with an end-to-end run of
-  // BENCH_E2E_MESSAGES (default 1,000 here) for the Lambda time (printed; written to .bench/results-cost.json,
+  // `BENCH_ONLY=cost npm run bench`: the requests section (the Lambda memory rows with it) and the cost rows, beside
+  // an end-to-end run of BENCH_E2E_MESSAGES (default 1,000 here) (printed; written to .bench/results-cost.json,
   // results.json left alone: scripts/bench-docs.ts takes these two sections from it when it is there).
   if (process.env.BENCH_ONLY === 'cost') {
     try {
       const ingest = await ingestCpu(messages);
       const count = Number(process.env.BENCH_E2E_MESSAGES ?? 1_000);
-      const e2e = await endToEnd(join(work, 'e2e'), messages, count, ingest.perMessageSeconds);
-      await runRequestsSection(join(work, 'requests'), messages, ingest, e2e, undefined);
+      await endToEnd(join(work, 'e2e'), messages, count, ingest.perMessageSeconds);
+      await runRequestsSection(join(work, 'requests'), messages, ingest, undefined);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -692,7 +700,7 @@ async function main() {
     await ingestMemory(work);
     const exported = await exportBench(join(work, 'export'), messages);
     const e2eCount = Number(process.env.BENCH_E2E_MESSAGES ?? 10_000);
-    const e2e = await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
+    await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
     await runImportSection(join(work, 'import'), messages);
     await runTransparencySection(join(work, 'transparency'), messages);
     await coldStart(work);
@@ -705,7 +713,7 @@ async function main() {
     const restored = await restoreBench(join(work, 'restore'));
     for (const row of restored.rows) record({ section: 'restore', ...row });
     notes.push(...restored.notes);
-    await runRequestsSection(join(work, 'requests'), messages, ingest, e2e, exported.mbPerSecond);
+    await runRequestsSection(join(work, 'requests'), messages, ingest, exported.mbPerSecond);
     await runSyncSection(join(work, 'sync'), messages);
     await runScaleSection(join(work, 'scale'), messages);
   } finally {

@@ -6,7 +6,7 @@ import { type AwsNameRule, hostedZoneIdRule, sesReceiptNameRule, stackNameRule }
 import { exportSchema } from './bundle/export-config';
 import { errorMessage } from './errors';
 import { healthIssues, healthSchema } from './health/config';
-import { addressDomain } from './mail/address';
+import { addressDomain, domainKey, sameAddress } from './mail/address';
 import { archiveSchema } from './retention/archive-config';
 import { replicaIssues } from './retention/replica';
 
@@ -230,9 +230,10 @@ export const configSchema = z
     if (ctx.issues.length > 0) return;
     for (const issue of replicaIssues(config)) ctx.addIssue({ code: 'custom', ...issue });
     for (const issue of healthIssues(config)) ctx.addIssue({ code: 'custom', ...issue });
-    const receiving = new Set(receivingDomains(config));
+    // A domain in either spelling (bücher.example, xn--bcher-kva.example) is one domain (shared/mail/address.ts).
+    const receiving = new Set(receivingDomains(config).map(domainKey));
     for (const address of Object.keys(config.mailboxes)) {
-      if (!config.domains.includes(addressDomain(address))) {
+      if (!config.domains.includes(domainKey(addressDomain(address)))) {
         ctx.addIssue({
           code: 'custom',
           path: ['mailboxes', address],
@@ -251,7 +252,13 @@ export const configSchema = z
         message: 'the catch-all mailbox must be one of "mailboxes"',
       });
     }
-    if (config.journalAddress && mailboxAddresses.has(config.journalAddress.toLowerCase())) {
+    const journal = config.journalAddress;
+    if (
+      journal &&
+      Object.keys(config.mailboxes).some((mailbox) =>
+        sameAddress(mailbox.toLowerCase(), journal.toLowerCase()),
+      )
+    ) {
       ctx.addIssue({
         code: 'custom',
         path: ['journalAddress'],
@@ -268,7 +275,7 @@ export const configSchema = z
       }
     });
     const from = config.forwarding.fromAddress;
-    if (from && !config.domains.includes(addressDomain(from))) {
+    if (from && !config.domains.includes(domainKey(addressDomain(from)))) {
       ctx.addIssue({
         code: 'custom',
         path: ['forwarding', 'fromAddress'],
@@ -291,7 +298,7 @@ export const configSchema = z
     }
     for (const [address, { forwardTo }] of Object.entries(config.mailboxes)) {
       forwardTo.forEach((target, i) => {
-        if (receiving.has(addressDomain(target))) {
+        if (receiving.has(domainKey(addressDomain(target)))) {
           ctx.addIssue({
             code: 'custom',
             path: ['mailboxes', address, 'forwardTo', i],

@@ -16,6 +16,7 @@ import { type ArchiverConfig, forwardingFrom, gmailApiTargets } from '../../shar
 import { ArchiverFunction } from './archiver-function';
 import { GmailDelivery } from './gmail-delivery';
 import type { IndexTable } from './index-table';
+import { FORWARD_MEMORY_MB } from './lambda-memory';
 import type { OperatorAlarms } from './operator-alarms';
 import { durableQueue, visibilityTimeoutFor } from './queues';
 import type { RawMailStore } from './raw-mail-store';
@@ -95,7 +96,7 @@ export class Forwarding extends Construct {
     this.function = new ArchiverFunction(this, 'ForwardFunction', {
       entry: 'lambdas/forward/index.ts',
       description: 'Forwards one copy of each archived message to its mailbox targets, exactly once',
-      memorySize: 1024,
+      memorySize: FORWARD_MEMORY_MB,
       timeout,
       config: config,
       environment: {

@@ -12,6 +12,7 @@ import { INGEST_SERVICE } from '../../shared/metrics';
 import { ArchiverFunction } from './archiver-function';
 import type { Forwarding } from './forwarding';
 import type { IndexTable } from './index-table';
+import { INGEST_MEMORY_MB } from './lambda-memory';
 import type { OperatorAlarms } from './operator-alarms';
 import { durableQueue, visibilityTimeoutFor } from './queues';
 import type { RawMailStore } from './raw-mail-store';
@@ -74,8 +75,9 @@ export class IngestPipeline extends Construct {
     this.function = new ArchiverFunction(this, 'IngestFunction', {
       entry: 'lambdas/ingest/index.ts',
       description: 'Indexes each raw message stored by SES into the DynamoDB index',
-      // 40 MB messages are streamed, so memory is for CPU share, not for holding mail.
-      memorySize: 1024,
+      // Ingest streams each message, a 40 MB one too: its peak is far below this (lambda-memory.ts says where the
+      // figures are).
+      memorySize: INGEST_MEMORY_MB,
       timeout,
       config: props.config,
       environment: {

@@ -4,7 +4,8 @@
 // bucket whose ObjectLockEnabled changes (cloudformation-coverage-roadmap#1929, "requiresRecreation: Always"),
 // and a retained bucket replaced would quietly send new mail to an empty one. No default retention: SES does not
 // support receipt rules that upload to a bucket whose Object Lock has one (Amazon SES Developer Guide, "Deliver
-// to S3 bucket action"); each version is locked after it is written (shared/retention). docs/object-lock.md.
+// to S3 bucket action"); each version gets its own retention, by its write or right after it (shared/retention).
+// docs/object-lock.md.
 import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AnyPrincipal, Effect, type IGrantable, PolicyStatement, type Role } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';

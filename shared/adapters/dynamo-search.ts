@@ -8,6 +8,8 @@
 // which DynamoDB's `contains` is not: those are checked on what comes back, with the same rule (`matchesSearch`)
 // every reader uses. The sender index is read only when DynamoDB describes it as built (ACTIVE, not backfilling):
 // DynamoDB Local answered a query of an index whose build was cut short with no rows and no error.
+// Rows keep the sender as the message wrote it: a sender on an internationalised domain is looked up in each of
+// its spellings (one Query of bySender apiece, or one value apiece in the filter); a plain ASCII one in one.
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DynamoDBDocumentClient, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { errorMessage, errorName } from '../errors';
@@ -19,8 +21,9 @@ import {
   messageIdForms,
   type SearchQuery,
   type SearchResult,
-  senderAddress,
+  senderSpellings,
 } from '../index/search';
+import { addressSpellings } from '../mail/address';
 
 /**
  * The received-date range as a condition on gsi2sk (`<receivedAt ISO>#<messageKey>`), added to `base`; the
@@ -74,10 +77,17 @@ export function searchQueryInput(tableName: string, mailbox: string, query: Sear
     values[':zero'] = 0;
   }
   if (query.from !== undefined) {
-    // fromAddress is stored in lower case by ingest.
-    const exact = senderAddress(query.from);
-    filters.push(exact !== undefined ? 'fromAddress = :from' : 'contains(fromAddress, :from)');
-    values[':from'] = exact ?? query.from.toLowerCase();
+    // fromAddress is stored in lower case by ingest, as the message wrote it: every spelling is asked for.
+    const exact = senderSpellings(query.from);
+    const spellings = exact ?? addressSpellings(query.from);
+    const names = spellings.map((spelling, i) => {
+      values[`:from${i}`] = spelling;
+      return `:from${i}`;
+    });
+    const conditions = names.map((name) =>
+      exact !== undefined ? `fromAddress = ${name}` : `contains(fromAddress, ${name})`,
+    );
+    filters.push(conditions.length === 1 ? String(conditions[0]) : `(${conditions.join(' OR ')})`);
   }
   return {
     TableName: tableName,
@@ -158,13 +168,13 @@ export class DynamoDeliverySearch implements DeliverySearch {
    */
   async search(query: SearchQuery, mailboxes: string[]): Promise<SearchResult> {
     const targets = query.mailboxes ? mailboxes.filter((m) => query.mailboxes?.includes(m)) : mailboxes;
-    const sender = query.from === undefined ? undefined : senderAddress(query.from);
-    if (sender === undefined || targets.length === 0) return this.byMailbox(query, targets);
+    const senders = query.from === undefined ? undefined : senderSpellings(query.from);
+    if (senders === undefined || targets.length === 0) return this.byMailbox(query, targets);
     // A table that just gained the index answers from each mailbox's rows until the index is built.
     let fallback = await this.senderIndexState();
     if (fallback === undefined) {
       try {
-        return await this.bySender(sender, query, targets);
+        return await this.bySender(senders, query, targets);
       } catch (error) {
         if (!isIndexUnusable(error)) throw error;
         fallback = `the ${GSI_BY_SENDER} index refused the query (${errorName(error)}: ${errorMessage(error)})`;
@@ -187,23 +197,26 @@ export class DynamoDeliverySearch implements DeliverySearch {
   }
 
   /**
-   * One sender's index entries in `targets` (one Query per mailbox asked for, else one for every mailbox), newest
-   * first by their gsi2sk; then the rows, fetched in that order in batches of what they can give.
+   * One sender's index entries in `targets`, for each of its spellings (one Query per mailbox asked for, else one
+   * for every mailbox), newest first by their gsi2sk; then the rows, fetched in that order in batches of what they
+   * can give. A row has one fromAddress, so no entry is read twice.
    */
-  private async bySender(sender: string, query: SearchQuery, targets: string[]): Promise<SearchResult> {
+  private async bySender(senders: string[], query: SearchQuery, targets: string[]): Promise<SearchResult> {
     const result: SearchResult = { rows: [], examined: 0, returned: 0, plan: 'sender' };
     const wanted = new Set(targets);
     const entries: { pk: string; sk: string; gsi2sk: string }[] = [];
-    for (const mailbox of query.mailboxes ? targets : [undefined]) {
-      const pages = paginateQuery(
-        { client: this.doc, pageSize: 1000 },
-        senderQueryInput(this.tableName, sender, query, mailbox),
-      );
-      for await (const page of pages) {
-        result.examined += page.ScannedCount ?? 0;
-        for (const item of page.Items ?? []) {
-          const entry = { pk: String(item.pk), sk: String(item.sk), gsi2sk: String(item.gsi2sk) };
-          if (wanted.has(entry.pk.slice(indexKeys.mailboxPk('').length))) entries.push(entry);
+    for (const sender of senders) {
+      for (const mailbox of query.mailboxes ? targets : [undefined]) {
+        const pages = paginateQuery(
+          { client: this.doc, pageSize: 1000 },
+          senderQueryInput(this.tableName, sender, query, mailbox),
+        );
+        for await (const page of pages) {
+          result.examined += page.ScannedCount ?? 0;
+          for (const item of page.Items ?? []) {
+            const entry = { pk: String(item.pk), sk: String(item.sk), gsi2sk: String(item.gsi2sk) };
+            if (wanted.has(entry.pk.slice(indexKeys.mailboxPk('').length))) entries.push(entry);
+          }
         }
       }
     }

@@ -2,7 +2,9 @@
 // The DynamoDB adapter (shared/adapters/dynamo-search.ts) narrows server-side as far as the index allows (one
 // sender's whole address and the received-date range are key conditions; message-id, attachments and a part of
 // an address are filter expressions); this rule is then applied to what comes back, so every reader agrees.
-import { headerAddress, splitAddress } from '../mail/address';
+// Rows keep an address as the message wrote it, and an internationalised domain has two spellings: a sender or
+// recipient criterion is looked up in every spelling that can be stored (senderSpellings, addressSpellings).
+import { addressSpellings, headerAddress, splitAddress } from '../mail/address';
 import type { DeliveryRow } from './schema';
 
 export interface SearchQuery {
@@ -10,10 +12,11 @@ export interface SearchQuery {
   mailboxes?: string[];
   /**
    * The sender (From): a whole address (`alice@bank.example`) is that sender exactly; anything else (`alice`,
-   * `@bank.example`) is a part of the address. Both case-insensitive. See {@link senderAddress}.
+   * `@bank.example`) is a part of the address. Both case-insensitive, and an internationalised domain in either
+   * spelling (`bücher.example`, `xn--bcher-kva.example`). See {@link senderAddress}.
    */
   from?: string;
-  /** Substring of a To or Cc header or an envelope recipient, case-insensitive. */
+  /** Substring of a To or Cc header or an envelope recipient, case-insensitive, its domain in either spelling. */
   to?: string;
   /** Substring of the decoded Subject, case-insensitive. */
   subject?: string;
@@ -71,6 +74,22 @@ export function senderAddress(from: string): string | undefined {
   return local && domain && !/\s/.test(address) ? address.toLowerCase() : undefined;
 }
 
+/**
+ * Every spelling of the sender a `from` criterion names exactly, as ingest may have stored it (lower case): one for
+ * a plain ASCII domain, the A-label and U-label forms (and the domain as typed) for an internationalised one;
+ * undefined when `from` is a part of an address ({@link senderAddress}).
+ */
+export function senderSpellings(from: string): string[] | undefined {
+  const exact = senderAddress(from);
+  return exact === undefined ? undefined : addressSpellings(exact);
+}
+
+/** Whether `haystack` holds any of `spellings` (lower case, from addressSpellings), case-insensitively. */
+const containsAny = (haystack: string | undefined, spellings: readonly string[]) => {
+  const folded = (haystack ?? '').toLowerCase();
+  return spellings.some((spelling) => folded.includes(spelling));
+};
+
 const containsFolded = (haystack: string | undefined, needle: string) =>
   (haystack ?? '').toLowerCase().includes(needle.toLowerCase());
 
@@ -81,11 +100,11 @@ export function matchesSearch(row: DeliveryRow, query: SearchQuery): boolean {
   if (query.since && received < query.since) return false;
   if (query.until && received >= query.until) return false;
   if (query.from !== undefined && !matchesSender(row, query.from)) return false;
-  if (
-    query.to !== undefined &&
-    ![...row.to, ...row.cc, ...row.envelopeRecipients].some((a) => containsFolded(a, query.to ?? ''))
-  )
-    return false;
+  if (query.to !== undefined) {
+    const spellings = addressSpellings(query.to);
+    if (![...row.to, ...row.cc, ...row.envelopeRecipients].some((a) => containsAny(a, spellings)))
+      return false;
+  }
   if (query.subject !== undefined && !containsFolded(row.subject, query.subject)) return false;
   if (query.hasAttachment !== undefined && row.attachments.length > 0 !== query.hasAttachment) return false;
   if (query.messageId !== undefined && !messageIdForms(query.messageId).includes(row.messageId ?? ''))
@@ -93,11 +112,12 @@ export function matchesSearch(row: DeliveryRow, query: SearchQuery): boolean {
   return true;
 }
 
+// The same spellings the DynamoDB adapter puts in its key conditions and filter expressions.
 function matchesSender(row: DeliveryRow, from: string): boolean {
-  const exact = senderAddress(from);
+  const exact = senderSpellings(from);
   return exact !== undefined
-    ? row.fromAddress?.toLowerCase() === exact
-    : containsFolded(row.fromAddress, from);
+    ? exact.includes(row.fromAddress?.toLowerCase() ?? '')
+    : containsAny(row.fromAddress, addressSpellings(from));
 }
 
 /** Newest received first; ties broken by mailbox, then message key, so output is stable. */

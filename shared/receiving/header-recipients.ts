@@ -2,11 +2,13 @@
 // the scheduled reconcile share (a raw object no notification announced has no envelope). Mail one of our
 // mailboxes sent goes to that mailbox (its Sent folder); other mail to the To/Cc addresses that are configured
 // mailboxes or the canary address (a canary whose notification was lost is still a canary: it expires), the
-// journal address excepted.
+// journal address excepted. An address's domain may be written in either spelling of an internationalised domain
+// (configuredMailbox, as routing reads an envelope).
 import type { ArchiverConfig } from '../config';
 import { canaryAddress } from '../health/config';
+import { sameAddress } from '../mail/address';
 import { type MessageHeaders, readMessageBytes } from '../mail/mime';
-import { baseAddress, isJournalAddress, normaliseAddress } from './routing';
+import { baseAddress, configuredMailbox, isJournalAddress, normaliseAddress } from './routing';
 
 /** What a message's source said about it, where it had a say (a Sent folder or label). */
 export interface SentHint {
@@ -18,8 +20,7 @@ export interface SentHint {
 export function sendingMailbox(config: ArchiverConfig, headers: MessageHeaders): string | undefined {
   const from = headers.from[0]?.address;
   if (!from) return undefined;
-  const base = baseAddress(from, config.plusAddressing);
-  return Object.hasOwn(config.mailboxes, base) ? base : undefined;
+  return configuredMailbox(config.mailboxes, baseAddress(from, config.plusAddressing));
 }
 
 /** Whether one of our mailboxes sent it: the From is a mailbox, and the source says sent or no To/Cc is one. */
@@ -30,7 +31,7 @@ export function isSentByMailbox(
 ): boolean {
   if (!sendingMailbox(config, headers)) return false;
   const isMailbox = (address: string) =>
-    Object.hasOwn(config.mailboxes, baseAddress(address, config.plusAddressing));
+    configuredMailbox(config.mailboxes, baseAddress(address, config.plusAddressing)) !== undefined;
   return placement?.sent === true || !headers.to.concat(headers.cc).some((a) => isMailbox(a.address));
 }
 
@@ -49,10 +50,10 @@ export function headerRecipients(
   const recipients = new Set<string>();
   for (const address of [...headers.to, ...headers.cc]) {
     const base = address.address ? baseAddress(address.address, config.plusAddressing) : '';
-    const canary = config.health.canary.enabled && base === canaryAddress(config);
+    const canary = config.health.canary.enabled && sameAddress(base, canaryAddress(config));
     if (
       base &&
-      (Object.hasOwn(config.mailboxes, base) || canary) &&
+      (configuredMailbox(config.mailboxes, base) !== undefined || canary) &&
       !isJournalAddress(config, address.address)
     ) {
       recipients.add(normaliseAddress(address.address));

@@ -1,8 +1,10 @@
 // Which mailboxes and folders a message belongs to, decided from the SES envelope (never from To/Cc: Bcc
-// recipients exist only in the envelope) and SES's verdicts.
+// recipients exist only in the envelope) and SES's verdicts. An envelope recipient's domain may be spelled as the
+// config spells it or in its other spelling (U-label or A-label: SES hands the envelope as the SMTP session had
+// it); both reach the configured mailbox, whose name stays the configured address (shared/mail/address.ts).
 import { type ArchiverConfig, receivingDomains } from '../config';
 import { canaryAddress } from '../health/config';
-import { splitAddress } from '../mail/address';
+import { domainKey, sameAddress, splitAddress } from '../mail/address';
 
 export type Verdict = 'PASS' | 'FAIL' | 'GRAY' | 'PROCESSING_FAILED' | 'DISABLED';
 
@@ -59,6 +61,15 @@ export function baseAddress(address: string, plusAddressing: boolean): string {
   return plus > 0 ? `${local.slice(0, plus)}@${domain}` : normalised;
 }
 
+/**
+ * The configured mailbox `address` (normalised) is, in the spelling the config gives it (the mailbox's name in the
+ * index), or undefined when it is none: its domain may be written in either spelling.
+ */
+export function configuredMailbox(mailboxes: Record<string, unknown>, address: string): string | undefined {
+  if (Object.hasOwn(mailboxes, address)) return address;
+  return Object.keys(mailboxes).find((mailbox) => sameAddress(mailbox, address));
+}
+
 /** What routing reads of the config. */
 export type RoutingConfig = Pick<
   ArchiverConfig,
@@ -75,11 +86,13 @@ export type RecipientResolution = { mailbox: string } | { rejected: string; notR
 export function resolveRecipient(config: RoutingConfig, recipient: string): RecipientResolution {
   const address = normaliseAddress(recipient);
   const { domain } = splitAddress(address);
-  if (!receivingDomains(config).includes(domain))
+  if (!receivingDomains(config).some((receiving) => domainKey(receiving) === domainKey(domain)))
     return { rejected: `${domain || address} is not a receiving domain`, notReceiving: true };
   const base = baseAddress(address, config.plusAddressing);
-  if (Object.hasOwn(config.mailboxes, base)) return { mailbox: base };
-  if (config.health.canary.enabled && base === canaryAddress(config)) return { mailbox: base };
+  const mailbox = configuredMailbox(config.mailboxes, base);
+  if (mailbox !== undefined) return { mailbox };
+  const canary = canaryAddress(config);
+  if (config.health.canary.enabled && sameAddress(base, canary)) return { mailbox: canary };
   if (config.unknownRecipients.action === 'catchAll') return { mailbox: config.unknownRecipients.mailbox };
   return { rejected: 'unknown recipient' };
 }
@@ -100,7 +113,9 @@ export function isCanaryOnly(config: RoutingConfig, envelopeRecipients: readonly
 }
 
 export function isJournalAddress(config: Pick<ArchiverConfig, 'journalAddress'>, recipient: string): boolean {
-  return config.journalAddress !== undefined && normaliseAddress(recipient) === config.journalAddress;
+  return (
+    config.journalAddress !== undefined && sameAddress(normaliseAddress(recipient), config.journalAddress)
+  );
 }
 
 /** Envelope recipients that no mailbox accepts (the gatekeeper bounces them; the local SMTP listener refuses them). */
@@ -117,9 +132,10 @@ export function senderMailbox(
   fromAddress: string,
 ): string {
   const base = baseAddress(fromAddress, config.plusAddressing);
-  if (Object.hasOwn(config.mailboxes, base)) return base;
+  const mailbox = configuredMailbox(config.mailboxes, base);
+  if (mailbox !== undefined) return mailbox;
   const owner = Object.entries(config.mailboxes).find(([, box]) =>
-    box.forwardTo.includes(normaliseAddress(fromAddress)),
+    box.forwardTo.some((target) => sameAddress(target, normaliseAddress(fromAddress))),
   );
   return owner ? owner[0] : base;
 }
@@ -176,8 +192,9 @@ export function routeMessage(
  * (the journal subdomain), else the first domain.
  */
 export function bounceSenderFor(config: Pick<ArchiverConfig, 'domains'>, recipient: string): string {
-  const domain = splitAddress(recipient).domain;
+  const domain = domainKey(splitAddress(recipient).domain);
   const own =
-    config.domains.find((d) => d === domain) ?? config.domains.find((d) => domain.endsWith(`.${d}`));
+    config.domains.find((d) => domainKey(d) === domain) ??
+    config.domains.find((d) => domain.endsWith(`.${domainKey(d)}`));
   return `mailer-daemon@${own ?? config.domains[0]}`;
 }

@@ -5,6 +5,7 @@
 // lifecycle's included. A release clears only what no other active hold still covers.
 import { randomBytes } from 'node:crypto';
 import { type DeliveryRow, envelopeKey } from '../index/schema';
+import { sameAddress } from '../mail/address';
 import type { DeliveryIndex, HoldLog, ObjectLocks, ObjectVersion } from '../ports';
 import type { HoldCriteria, HoldRecord } from './hold-record';
 
@@ -56,12 +57,16 @@ export interface HoldDeps {
   now?: () => Date;
 }
 
-/** Whether a delivery row is one the criteria cover. */
+/**
+ * Whether a delivery row is one the criteria cover. The sender compares without case, its domain in either
+ * spelling of an internationalised domain: rows keep the address as the message wrote it.
+ */
 export function coveredBy(row: DeliveryRow, criteria: HoldCriteria): boolean {
   if (row.mailbox !== criteria.mailbox) return false;
   if (criteria.since && row.receivedAt < criteria.since) return false;
   if (criteria.until && row.receivedAt >= criteria.until) return false;
-  if (criteria.from && row.fromAddress !== criteria.from.toLowerCase()) return false;
+  if (criteria.from && !sameAddress((row.fromAddress ?? '').toLowerCase(), criteria.from.toLowerCase()))
+    return false;
   return true;
 }
 

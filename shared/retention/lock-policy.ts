@@ -2,7 +2,7 @@
 // the envelope sidecars (envelopes/) and of the delivery log, one version at a time (SES cannot write into a
 // bucket whose Object Lock has a default retention: Amazon SES Developer Guide, "Deliver to S3 bucket action"):
 // set by the write itself for what the archive writes (retentionFor), placed after it for what it did not write
-// in one request (lockVersion: SES's raw version, streamed uploads, the sweep's finds). Sources: Amazon S3 User
+// in one request (lockVersion: SES's raw version, the seal's files, the sweep's finds). Sources: Amazon S3 User
 // Guide, "How S3 Object Lock works" (retention modes and periods).
 import type { ArchiverConfig } from '../config';
 import { CANARY_OBJECT_TAG } from '../health/config';

@@ -4,7 +4,7 @@
 // governance without the permission, and an Object Lock write without an integrity checksum. The transparency
 // log's files are locked by the seal that creates them, and a log file left unlocked is the sweep's, not a
 // message's.
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import {
   CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  PutBucketVersioningCommand,
   PutObjectCommand,
   PutObjectRetentionCommand,
   type S3Client,
@@ -21,6 +22,7 @@ import { receiveRawMessage } from '../../cli/local/archive';
 import { ensureBucket, type S3Local, startS3Local } from '../../cli/local/services';
 import { archiveStorage } from '../../cli/target/archive';
 import { createClients, destroyClients } from '../../shared/adapters/clients';
+import { MemoryMailIndex } from '../../shared/adapters/memory-index';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { archiveReceivedMail } from '../../shared/archive/ingest';
@@ -518,6 +520,56 @@ describe('the local S3 server refuses what S3 Object Lock refuses', () => {
     });
     expect(response.status).toBe(400);
     expect(await response.text()).toContain('<Code>InvalidRequest</Code>');
+    // Lock headers S3 refuses (PutObject): each a 400, and no version written.
+    const refusals: [string, Record<string, string>][] = [
+      ['a date in the past', { mode: 'GOVERNANCE', date: new Date(Date.now() - DAY).toISOString() }],
+      ['an unknown mode', { mode: 'BOGUS', date: inFuture(1) }],
+      ['a mode without a date', { mode: 'GOVERNANCE' }],
+      ['a date without a mode', { date: inFuture(1) }],
+      ['a date that does not parse', { mode: 'GOVERNANCE', date: 'next tuesday' }],
+    ];
+    for (const [why, lock] of refusals) {
+      const refused = await fetch(`${s3local.endpoint}/${bucket}/envelopes/refused.json`, {
+        method: 'PUT',
+        body: '{}',
+        headers: {
+          'content-md5': createHash('md5').update('{}').digest('base64'),
+          ...(lock.mode ? { 'x-amz-object-lock-mode': lock.mode } : {}),
+          ...(lock.date ? { 'x-amz-object-lock-retain-until-date': lock.date } : {}),
+        },
+      });
+      expect([refused.status, (await refused.text()).match(/<Code>(\w+)<\/Code>/)?.[1]], why).toEqual([
+        400,
+        'InvalidArgument',
+      ]);
+    }
+    expect(await collect(locks.versions(bucket, 'envelopes/refused.json'))).toEqual([]);
+  });
+
+  it('when S3 refuses the lock (a bucket without Object Lock), ingest fails and the envelope is still in S3, unlocked', async () => {
+    const plain = 'versioned-no-object-lock';
+    await s3.send(new CreateBucketCommand({ Bucket: plain }));
+    await s3.send(
+      new PutBucketVersioningCommand({ Bucket: plain, VersioningConfiguration: { Status: 'Enabled' } }),
+    );
+    const config = exampleConfig({ archive: { lock: { mode: 'governance', retainDays: 30 } } });
+    const locker = archiveLocker(config, locks);
+    const { notification } = await receiveLikeSes(store, plain, makeMessage({ subject: 'bcc kept' }), {
+      recipients: ['alice@example.com', 'hidden@example.com'],
+    });
+    const failure = await errorOf(
+      archiveReceivedMail(notification, {
+        config,
+        store: lockingStore(store, locker),
+        index: new MemoryMailIndex(),
+        ...(locker ? { locker } : {}),
+      }),
+    );
+    expect(failure).toBe('400 InvalidRequest');
+    const sidecar = await text(
+      await store.read({ bucket: plain, key: envelopeKey(notification.mail.messageId) }),
+    );
+    expect(sidecar).toContain('hidden@example.com');
   });
 
   it('lists every version across pages (ListObjectVersions, 1,000 per page), as the sweep reads them', async () => {

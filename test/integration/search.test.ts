@@ -157,3 +157,51 @@ describe('search against DynamoDB Local', () => {
     expect(result).toEqual({ rows: [], examined: 0, returned: 0, plan: 'mailbox' });
   });
 });
+
+// An internationalised domain has two spellings: a header written under SMTPUTF8 (RFC 6532) carries the U-label,
+// older software the A-label (RFC 5891), and rows keep what the message wrote (review-29d U4).
+describe('search against DynamoDB Local, a domain in either spelling', () => {
+  beforeAll(async () => {
+    await archive(
+      makeMessage({
+        from: 'Alice <alice@xn--bcher-kva.example>',
+        to: 'bob@example.com, carol@xn--bcher-kva.example',
+        subject: 'Written in A-labels',
+      }),
+      ['bob@example.com'],
+      '2026-05-01T09:00:00.000Z',
+    );
+    await archive(
+      makeMessage({
+        from: 'Alice <alice@bücher.example>',
+        to: 'bob@example.com, carol@bücher.example',
+        subject: 'Written in U-labels',
+      }),
+      ['bob@example.com'],
+      '2026-05-02T09:00:00.000Z',
+    );
+  });
+  const both = [
+    ['bob@example.com', 'Written in U-labels'],
+    ['bob@example.com', 'Written in A-labels'],
+  ];
+
+  it('finds a sender written in either spelling, asked in either, through the sender index', async () => {
+    for (const from of ['alice@bücher.example', 'ALICE@XN--BCHER-KVA.example']) {
+      const result = await search.search({ from }, MAILBOXES);
+      expect(result.rows.map((r) => [r.mailbox, r.subject])).toEqual(both);
+      // One index entry and one row for each spelling: the rows read are the rows there are.
+      expect(result).toMatchObject({ plan: 'sender', examined: 4, returned: 2 });
+    }
+  });
+
+  it('finds a domain-only sender and a recipient in either spelling', async () => {
+    for (const from of ['@bücher.example', '@xn--bcher-kva.example']) {
+      const result = await search.search({ from }, MAILBOXES);
+      expect(result.rows.map((r) => [r.mailbox, r.subject])).toEqual(both);
+      expect(result.plan).toBe('mailbox');
+    }
+    for (const to of ['carol@bücher.example', 'carol@xn--bcher-kva.example'])
+      expect((await search.search({ to }, MAILBOXES)).rows.map((r) => [r.mailbox, r.subject])).toEqual(both);
+  });
+});

@@ -50,6 +50,21 @@ describe('config', () => {
     );
   });
 
+  it('reads a domain in either spelling as one domain: a U-label mailbox on an A-label domain (review-29d U4)', () => {
+    const idn =
+      (mailboxes: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      () =>
+        exampleConfig({ domains: ['example.com', 'xn--bcher-kva.example'], mailboxes, ...extra });
+    expect(Object.keys(idn({ 'carol@bücher.example': {} })().mailboxes)).toEqual(['carol@bücher.example']);
+    // Forwarding to the other spelling of a receiving domain still loops.
+    expect(idn({ 'carol@bücher.example': { forwardTo: ['dave@xn--bcher-kva.example'] } })).toThrow(
+      /forwardTo\.0: dave@xn--bcher-kva\.example is on a domain this archiver receives/,
+    );
+    expect(idn({ 'carol@xn--bcher-kva.example': {} }, { journalAddress: 'carol@bücher.example' })).toThrow(
+      /journalAddress: the journal address must not also be a mailbox/,
+    );
+  });
+
   it('names what is wrong with a forwarding target object, and never crashes on one', () => {
     const target = (t: unknown) => () =>
       exampleConfig({ mailboxes: { 'alice@example.com': { forwardTo: ['ann@gmail.com', t] } } });

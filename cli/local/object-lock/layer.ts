@@ -133,10 +133,25 @@ export function objectLockLayer(options: ObjectLockLayerOptions) {
       throw s3Error(400, 'InvalidRequest', 'Bucket is missing Object Lock Configuration');
     }
     requireChecksum(ctx);
+    // S3 takes a mode and a date together or neither, a known mode, and a date in the future (PutObject).
+    if (Boolean(mode) !== Boolean(until)) {
+      throw s3Error(
+        400,
+        'InvalidArgument',
+        'x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied',
+      );
+    }
+    if (mode !== undefined && mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE')
+      throw s3Error(400, 'InvalidArgument', 'Unknown wormMode directive.');
+    const date = until === undefined ? undefined : new Date(until);
+    if (date && Number.isNaN(date.getTime()))
+      throw s3Error(400, 'InvalidArgument', 'Invalid retain until date');
+    if (date && date <= now())
+      throw s3Error(400, 'InvalidArgument', 'The retain until date must be in the future!');
+    if (hold !== undefined && hold !== 'ON' && hold !== 'OFF')
+      throw s3Error(400, 'InvalidArgument', 'Legal Hold must be either of ON or OFF');
     return {
-      ...(mode && until
-        ? { retention: { mode: mode as LockMode, until: new Date(until).toISOString() } }
-        : {}),
+      ...(mode && date ? { retention: { mode: mode as LockMode, until: date.toISOString() } } : {}),
       ...(hold ? { legalHold: hold === 'ON' } : {}),
     };
   }

@@ -91,3 +91,46 @@ describe('a search by one sender', () => {
     expect(indexesQueried()).toEqual([GSI_BY_SENDER, GSI_BY_RECEIVED]);
   });
 });
+
+// Rows keep the sender as the message wrote it; an internationalised domain has two spellings (review-29d U4).
+describe('a search by one sender, in every spelling that can be stored', () => {
+  const sendersQueried = () =>
+    doc
+      .commandCalls(QueryCommand)
+      .filter((call) => call.args[0].input.IndexName === GSI_BY_SENDER)
+      .map((call) => call.args[0].input.ExpressionAttributeValues?.[':from']);
+  const searchFrom = (from: string, mailboxes?: string[]) =>
+    new DynamoDeliverySearch(new DynamoDBClient({ region: 'us-east-1' }), 'table').search(
+      { from, ...(mailboxes ? { mailboxes } : {}) },
+      ['alice@example.com', 'bob@example.com'],
+    );
+
+  it('issues one Query for a plain ASCII domain', async () => {
+    described({ IndexStatus: 'ACTIVE' });
+    await searchFrom('Bob@Example.ORG');
+    expect(sendersQueried()).toEqual(['bob@example.org']);
+  });
+
+  it('queries the A-label and the U-label of an internationalised domain, asked in either', async () => {
+    described({ IndexStatus: 'ACTIVE' });
+    for (const from of ['alice@Bücher.example', 'alice@xn--bcher-kva.example']) {
+      doc.resetHistory();
+      await searchFrom(from);
+      expect(sendersQueried()).toEqual(['alice@xn--bcher-kva.example', 'alice@bücher.example']);
+    }
+    doc.resetHistory();
+    await searchFrom('alice@bücher.example', ['bob@example.com']);
+    expect(sendersQueried()).toEqual(['alice@xn--bcher-kva.example', 'alice@bücher.example']);
+  });
+
+  it("asks for every spelling in the filter when it reads each mailbox's rows", async () => {
+    described(undefined);
+    await searchFrom('alice@bücher.example', ['bob@example.com']);
+    const [query] = doc.commandCalls(QueryCommand).map((call) => call.args[0].input);
+    expect(query?.FilterExpression).toBe('(fromAddress = :from0 OR fromAddress = :from1)');
+    expect(query?.ExpressionAttributeValues).toMatchObject({
+      ':from0': 'alice@xn--bcher-kva.example',
+      ':from1': 'alice@bücher.example',
+    });
+  });
+});

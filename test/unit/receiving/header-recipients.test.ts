@@ -26,3 +26,27 @@ describe('rawMessageRecipients', () => {
     ).toEqual([]);
   });
 });
+
+// The To, Cc or From in the other spelling of an internationalised domain than the config's (review-29d U4).
+describe('rawMessageRecipients, a domain in either spelling', () => {
+  const idn = exampleConfig({
+    domains: ['example.com', 'xn--bcher-kva.example'],
+    mailboxes: { 'carol@bücher.example': {}, 'dave@xn--bcher-kva.example': {} },
+    journalAddress: 'journal@journal.example.com',
+  });
+
+  it('gives mail to the configured mailboxes written in the other spelling', async () => {
+    const raw = message(
+      'From: ann@elsewhere.org\r\nTo: carol@xn--bcher-kva.example\r\nCc: =?utf-8?q?Dave?= <dave@bücher.example>',
+    );
+    expect(await rawMessageRecipients(idn, raw)).toEqual([
+      'carol@xn--bcher-kva.example',
+      'dave@bücher.example',
+    ]);
+  });
+
+  it('gives mail a mailbox sent, its From in the other spelling, to that mailbox as configured', async () => {
+    const raw = message('From: carol@xn--bcher-kva.example\r\nTo: someone@elsewhere.org');
+    expect(await rawMessageRecipients(idn, raw)).toEqual(['carol@bücher.example']);
+  });
+});

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { baseAddress, routeMessage, unknownRecipients } from '../../../shared/receiving/routing';
+import {
+  baseAddress,
+  bounceSenderFor,
+  routeMessage,
+  unknownRecipients,
+} from '../../../shared/receiving/routing';
 import { exampleConfig } from '../../support/config';
 
 const pass = { spam: 'PASS', virus: 'PASS' } as const;
@@ -97,5 +102,59 @@ describe('routing from the envelope', () => {
         'bob@example.com',
       ]),
     ).toEqual(['zed@example.com']);
+  });
+});
+
+// An internationalised domain has two spellings, U-label and A-label (RFC 5891); SES hands the envelope as the SMTP
+// session had it, and the config may spell a mailbox either way (review-29d U4). The mailbox keeps its configured
+// name: that is its key in the index.
+describe('routing a domain in either spelling', () => {
+  const config = exampleConfig({
+    domains: ['example.com', 'xn--bcher-kva.example'],
+    mailboxes: {
+      'alice@example.com': { forwardTo: [] },
+      'carol@bücher.example': { forwardTo: [] },
+      'dave@xn--bcher-kva.example': { forwardTo: [] },
+    },
+  });
+  const mailboxOf = (recipient: string) =>
+    routeMessage(config, [recipient], undefined, pass).deliveries.map((d) => d.mailbox);
+
+  it('routes an A-label recipient to a mailbox configured with the U-label, and the reverse', () => {
+    expect(mailboxOf('carol@xn--bcher-kva.example')).toEqual(['carol@bücher.example']);
+    expect(mailboxOf('dave@bücher.example')).toEqual(['dave@xn--bcher-kva.example']);
+    expect(mailboxOf('Dave+News@BÜCHER.example')).toEqual(['dave@xn--bcher-kva.example']);
+  });
+
+  it('keeps routing each spelling as configured', () => {
+    expect(mailboxOf('carol@bücher.example')).toEqual(['carol@bücher.example']);
+    expect(mailboxOf('dave@xn--bcher-kva.example')).toEqual(['dave@xn--bcher-kva.example']);
+  });
+
+  it('gives one delivery for both spellings of one mailbox, keeping each envelope recipient', () => {
+    const routing = routeMessage(
+      config,
+      ['carol@bücher.example', 'carol@xn--bcher-kva.example'],
+      undefined,
+      pass,
+    );
+    expect(routing.deliveries.map((d) => [d.mailbox, d.envelopeRecipients])).toEqual([
+      ['carol@bücher.example', ['carol@bücher.example', 'carol@xn--bcher-kva.example']],
+    ]);
+  });
+
+  it('receives for the domain in either spelling: an unknown local part is an unknown recipient', () => {
+    expect(unknownRecipients(config, ['zed@bücher.example', 'carol@xn--bcher-kva.example'])).toEqual([
+      'zed@bücher.example',
+    ]);
+    expect(routeMessage(config, ['zed@bücher.example'], undefined, pass).rejected).toEqual([
+      { recipient: 'zed@bücher.example', reason: 'unknown recipient' },
+    ]);
+    expect(bounceSenderFor(config, 'zed@bücher.example')).toBe('mailer-daemon@xn--bcher-kva.example');
+  });
+
+  it('files a journal copy into the Sent folder of a sender written in the other spelling', () => {
+    const routing = routeMessage(config, ['sent@journal.example.com'], 'carol@xn--bcher-kva.example', pass);
+    expect(routing.deliveries.map((d) => [d.mailbox, d.folder])).toEqual([['carol@bücher.example', 'Sent']]);
   });
 });

@@ -7,6 +7,7 @@ import type { DeliveryRow } from '../../../shared/index/schema';
 import type { HoldLog, ListedVersion, ObjectLocks, ObjectVersion } from '../../../shared/ports';
 import type { HoldRecord } from '../../../shared/retention/hold-record';
 import {
+  coveredBy,
   type HoldDeps,
   HoldNotFoundError,
   InvalidHoldError,
@@ -151,5 +152,20 @@ describe('the hold record', () => {
     await expect(again).rejects.toThrow(HoldNotFoundError);
     await expect(again).rejects.toThrow(/already released, at .* by lawyer/);
     await expect(releaseHold(d, 'nope', 'op')).rejects.toThrow(/no active hold nope/);
+  });
+});
+
+// Rows keep the sender as the message wrote it; an internationalised domain has two spellings (review-29d U4).
+describe('a hold from one sender', () => {
+  it('covers the sender written in either spelling of an internationalised domain, asked in either', () => {
+    const aLabel = row('m1', '2026-01-02T00:00:00.000Z', 'alice@xn--bcher-kva.example');
+    const uLabel = row('m2', '2026-01-02T00:00:00.000Z', 'alice@bücher.example');
+    const other = row('m3', '2026-01-02T00:00:00.000Z', 'bob@bücher.example');
+    for (const from of ['Alice@Bücher.example', 'alice@XN--BCHER-KVA.example']) {
+      const covered = [aLabel, uLabel, other].filter((r) =>
+        coveredBy(r, { mailbox: 'alice@example.com', from }),
+      );
+      expect(covered.map((r) => r.sesMessageId)).toEqual(['m1', 'm2']);
+    }
   });
 });

@@ -130,9 +130,29 @@ describe('the lock step of ingest', () => {
     ]);
   });
 
-  it('fails when S3 refuses the locked write of the sidecar, so that the message is retried', async () => {
-    s3.on(PutObjectCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
+  it('when S3 refuses the locked write of the sidecar, writes it unlocked and still fails, so the message is retried', async () => {
+    // The envelope (Bcc recipients included) reaches S3 whatever the lock does; the sweep reports the version.
+    const refused = Object.assign(new Error('Access Denied'), {
+      name: 'AccessDenied',
+      $metadata: { httpStatusCode: 403 },
+    });
+    s3.on(PutObjectCommand).callsFake((input: { ObjectLockMode?: string }) => {
+      if (input.ObjectLockMode) throw refused;
+      return { VersionId: 'unlocked-sidecar' };
+    });
     await expect(ingestWith({})).rejects.toThrow('Access Denied');
+    const puts = s3
+      .commandCalls(PutObjectCommand)
+      .map((c) => [c.args[0].input.Key, c.args[0].input.ObjectLockMode]);
+    expect(puts.filter(([, mode]) => mode === undefined).map(([key]) => key)).toContain(
+      'envelopes/ses-lock-1.json',
+    );
+  });
+
+  it('does not write twice when the locked write fails without an answer from S3 (a timeout, a reset)', async () => {
+    s3.on(PutObjectCommand).rejects(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }));
+    await expect(ingestWith({})).rejects.toThrow('socket hang up');
+    expect(s3.commandCalls(PutObjectCommand).every((c) => c.args[0].input.ObjectLockMode)).toBe(true);
   });
 
   it('fails when S3 refuses the lock, so that the message is retried', async () => {
