@@ -36,8 +36,8 @@ export function retentionAt(policy: LockPolicy, now: Date): Retention {
 
 /**
  * How much shorter than the retention the policy would place now a version's own may end and still count as the
- * policy's: the unit retainDays is counted in. A version locked by its write (an import, the Sent collection) and
- * read by ingest a second later, or redelivered within the day, is then not locked again.
+ * policy's: the unit retainDays is counted in. A version locked by its write (an import's) and read by ingest a
+ * second later, or redelivered within the day, is then not locked again.
  */
 const LOCK_GRAIN_MS = DAY_MS;
 
