@@ -25,8 +25,13 @@ export interface StoredVersion {
   versionId?: string;
 }
 
-/** A stored object's bytes, streamed, with the S3 version id of what was read when the bucket is versioned. */
-export type StoredBody = AsyncIterable<Uint8Array> & { versionId?: string };
+/**
+ * A stored object's bytes, streamed, with the S3 version id of what was read when the bucket is versioned, and the
+ * version's Object Lock retention when the store was told it (S3 sends GetObject's x-amz-object-lock-mode and
+ * -retain-until-date only to a caller with s3:GetObjectRetention): absent when the version has none or the
+ * caller may not see it.
+ */
+export type StoredBody = AsyncIterable<Uint8Array> & { versionId?: string; retention?: Retention };
 
 /** Where raw mail and bundles are kept (S3; a directory for benchmarks). */
 export interface RawMailStore {

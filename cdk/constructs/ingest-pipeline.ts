@@ -96,6 +96,7 @@ export class IngestPipeline extends Construct {
     rawMail.grantRawMailRead(this.function, 'ingest function');
     if (props.config.archive.lock.mode !== 'off') {
       rawMail.grantLock(this.function);
+      rawMail.grantLockedRead(this.function);
       // A message only to the canary address is tagged instead of locked (it expires).
       rawMail.grantCanaryTagging(this.function);
     }

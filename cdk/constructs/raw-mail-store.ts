@@ -153,6 +153,23 @@ export class RawMailStore extends Construct {
   }
 
   /**
+   * s3:GetObjectRetention on raw mail (incoming/*), for a function whose lock step locks the raw version it read
+   * (ingest): S3 then answers its GetObject with the version's x-amz-object-lock-mode and -retain-until-date
+   * (sent only to a caller with that permission: S3 API Reference, GetObject), and it asks for no retention the
+   * version has already (shared/retention/lock-policy.ts retentionToPlace). Without it S3 leaves the headers out
+   * and the function locks every version it reads, as before. incoming/ only: the lock step reads no other prefix
+   * (sidecars and the delivery log are written locked).
+   */
+  grantLockedRead(fn: IFunction): void {
+    this.grantOnPrefix(
+      fn,
+      ['s3:GetObjectRetention'],
+      RAW_MAIL_PREFIX,
+      'Is told the retention of the raw version it reads under incoming/, so its lock step never asks S3 to shorten one',
+    );
+  }
+
+  /**
    * The lock sweep (shared/retention/sweep.ts): the versions of the bucket (s3:ListBucketVersions), each new
    * version's retention (s3:GetObjectRetention) and the lock of one without (s3:PutObjectRetention) under every
    * locked prefix, the transparency log's included.

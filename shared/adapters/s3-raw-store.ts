@@ -11,7 +11,14 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { errorName } from '../errors';
 import type { RawLocation } from '../index/schema';
-import type { ListedObject, RawMailStore, StoredBody, StoredVersion, WriteOptions } from '../ports';
+import type {
+  ListedObject,
+  RawMailStore,
+  Retention,
+  StoredBody,
+  StoredVersion,
+  WriteOptions,
+} from '../ports';
 
 export class S3RawMailStore implements RawMailStore {
   constructor(
@@ -21,7 +28,7 @@ export class S3RawMailStore implements RawMailStore {
   ) {}
 
   async read(location: RawLocation): Promise<StoredBody> {
-    const { Body, VersionId } = await this.s3.send(
+    const { Body, VersionId, ObjectLockMode, ObjectLockRetainUntilDate } = await this.s3.send(
       new GetObjectCommand({
         Bucket: location.bucket,
         Key: location.key,
@@ -29,7 +36,11 @@ export class S3RawMailStore implements RawMailStore {
       }),
     );
     if (!Body) throw new Error(`s3://${location.bucket}/${location.key} has no body`);
-    return Object.assign(Body as AsyncIterable<Uint8Array>, versionOf(VersionId));
+    return Object.assign(
+      Body as AsyncIterable<Uint8Array>,
+      versionOf(VersionId),
+      retentionOf(ObjectLockMode, ObjectLockRetainUntilDate),
+    );
   }
 
   async write(location: RawLocation, body: Uint8Array, options: WriteOptions = {}): Promise<StoredVersion> {
@@ -102,3 +113,13 @@ export class S3RawMailStore implements RawMailStore {
  */
 const versionOf = (versionId: string | undefined): StoredVersion =>
   versionId && versionId !== 'null' ? { versionId } : {};
+
+/**
+ * The retention GetObject answered (x-amz-object-lock-mode and -retain-until-date, sent only to a caller with
+ * s3:GetObjectRetention: S3 API Reference, GetObject, ObjectLockMode), or nothing: a caller without that
+ * permission sees none, as for a version without retention.
+ */
+const retentionOf = (mode: string | undefined, until: Date | undefined): { retention?: Retention } =>
+  (mode === 'GOVERNANCE' || mode === 'COMPLIANCE') && until && !Number.isNaN(until.getTime())
+    ? { retention: { mode, retainUntil: until.toISOString() } }
+    : {};

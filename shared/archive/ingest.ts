@@ -148,7 +148,9 @@ async function indexMessage(
   const { location, envelope, canary, sidecars } = run;
   const body = await store.read(location);
   const summary = await readMessage(body, deps.limits ?? defaultParseLimits);
-  // The version SES wrote and this run read, by its id: a later write to the key cannot take its place.
+  // The version SES wrote and this run read, by its id: a later write to the key cannot take its place. The read
+  // carries the retention the version has, if S3 told it (an import's, the Sent collection's, a redelivery's):
+  // nothing is asked for when it lasts as long, so a lowered retainDays never asks S3 to shorten one (refused).
   if (canary) await deps.locker?.markCanary(location, body);
   else await deps.locker?.lockVersion(location, body);
   const verdicts = verdictsOf(notification.receipt);

@@ -35,9 +35,40 @@ export function retentionAt(policy: LockPolicy, now: Date): Retention {
 }
 
 /**
+ * How much shorter than the retention the policy would place now a version's own may end and still count as the
+ * policy's: the unit retainDays is counted in. A version locked by its write (an import's) and read by ingest a
+ * second later, or redelivered within the day, is then not locked again.
+ */
+const LOCK_GRAIN_MS = DAY_MS;
+
+/**
+ * The retention to ask S3 for on a version that has `current` (what a read was told; undefined when it has none or
+ * the reader may not see it), when the policy would place `wanted` at `now`; undefined to ask for nothing.
+ * - `current` lasts as long as `wanted` (within {@link LOCK_GRAIN_MS}): nothing, whatever the two modes. S3 refuses
+ *   a shorter date and a change of mode in force (COMPLIANCE to GOVERNANCE always, GOVERNANCE to COMPLIANCE without
+ *   s3:BypassGovernanceRetention, which the bucket policy denies), so such a request could only fail.
+ * - `current` is shorter and still in force: extended to `wanted`'s date in its own mode (extending is the change
+ *   S3 allows in either mode).
+ * - none, or one that has ended: `wanted`.
+ * Source: Amazon S3 User Guide, "How S3 Object Lock works" (retention modes and periods).
+ */
+export function retentionToPlace(
+  current: Retention | undefined,
+  wanted: Retention,
+  now: Date,
+): Retention | undefined {
+  if (!current) return wanted;
+  const ends = new Date(current.retainUntil).getTime();
+  if (ends >= new Date(wanted.retainUntil).getTime() - LOCK_GRAIN_MS) return undefined;
+  return ends > now.getTime() ? { mode: current.mode, retainUntil: wanted.retainUntil } : wanted;
+}
+
+/**
  * Locks versions of the archive's objects: the lock step every writer (ingest, the Sent collection, import,
- * reindex, the delivery log) goes through, and the sweep that catches what a failed step left. A retry locks the
- * same version again a little later, which S3 takes as an extension (never a shortening).
+ * reindex, the delivery log) goes through, and the sweep that catches what a failed step left. A retention is
+ * extended, never shortened: a version read with its retention is locked only when that is shorter
+ * ({@link retentionToPlace}); one read without (SES's, or a reader S3 does not tell) is locked, and a retry locks
+ * the same version again a little later, which S3 takes as an extension.
  */
 export class ArchiveLocker {
   constructor(
@@ -48,14 +79,19 @@ export class ArchiveLocker {
 
   /**
    * Locks `version` of the object at `location` when its key is one the archive locks; a store that keeps no
-   * versions (a directory) has nothing to lock. Returns whether it placed a retention. Throws what S3 throws.
+   * versions (a directory) has nothing to lock. `version.retention` is the retention a read of it was told (a
+   * StoredBody's): then only what {@link retentionToPlace} says is asked for, nothing when it lasts as long. Returns
+   * whether it placed a retention. Throws what S3 throws.
    */
-  async lockVersion(location: RawLocation, version: StoredVersion): Promise<boolean> {
+  async lockVersion(
+    location: RawLocation,
+    version: StoredVersion & { retention?: Retention },
+  ): Promise<boolean> {
     if (!version.versionId || !isLockedKey(location.key)) return false;
-    await this.locks.retain(
-      { ...location, versionId: version.versionId },
-      retentionAt(this.policy, this.now()),
-    );
+    const now = this.now();
+    const retention = retentionToPlace(version.retention, retentionAt(this.policy, now), now);
+    if (!retention) return false;
+    await this.locks.retain({ ...location, versionId: version.versionId }, retention);
     return true;
   }
 

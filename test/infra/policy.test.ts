@@ -58,7 +58,7 @@ import { SqsForwardQueue } from '../../shared/adapters/sqs-forward-queue';
 import { DeliveryLog } from '../../shared/delivery-log/log';
 import { GMAIL_INSERT_SCOPE, GMAIL_READONLY_SCOPE } from '../../shared/forwarding/gmail';
 import { storedCanaryFinder } from '../../shared/health/canary-trail';
-import { itemKeys } from '../../shared/index/schema';
+import { itemKeys, RAW_MAIL_PREFIX } from '../../shared/index/schema';
 import type { ObjectLocks, ObjectVersion, Retention } from '../../shared/ports';
 import { archiveLocker } from '../../shared/retention/lock-policy';
 import { lockingStore } from '../../shared/retention/locking-store';
@@ -402,6 +402,8 @@ describe("every SDK command each function's own run sends is allowed by its role
       },
     );
   const opened: ReturnType<typeof createClients>[] = [];
+  /** The raw object of the message ingest's run reads already locked. */
+  let lockedRawKey = '';
 
   const functionId = (name: string) => model.find('AWS::Lambda::Function', name)[0];
   /** The function's environment, as Lambda would set it (references resolved), plus its own name. */
@@ -501,6 +503,22 @@ describe("every SDK command each function's own run sends is allowed by its role
       },
     );
     records.push({ messageId: 'canary', body: JSON.stringify(canaryMail) } as SQSEvent['Records'][number]);
+    // A redelivery of a message whose raw version is locked already (an earlier run locked it): the read is told
+    // its retention, and ingest asks for no other. To bob, who forwards nothing.
+    const { notification: lockedMail } = await receiveLikeSes(
+      store,
+      bucket,
+      makeMessage({ subject: 'again', to: 'bob@example.com' }),
+      { recipients: ['bob@example.com'] },
+    );
+    const lockedRaw = {
+      bucket,
+      key: lockedMail.receipt.action.objectKey,
+      versionId: (await store.read({ bucket, key: lockedMail.receipt.action.objectKey })).versionId as string,
+    };
+    await archiveLocker(config, new S3ObjectLocks(setup.s3))?.lockVersion(lockedRaw, lockedRaw);
+    lockedRawKey = lockedRaw.key;
+    records.push({ messageId: 'again', body: JSON.stringify(lockedMail) } as SQSEvent['Records'][number]);
     expect((await ingest({ Records: records }, context)).batchItemFailures).toEqual([]);
     const forwardBodies = ingestClients.recorded
       .filter((c) => c.service === 'sqs')
@@ -900,7 +918,8 @@ describe("every SDK command each function's own run sends is allowed by its role
     const identityPolicies = model.rolePolicies(role);
     const principal = model.getAtt(role, 'Arn');
     const denied: string[] = [];
-    for (const request of requestsOf(id)) {
+    // A request whose denial only leaves something out of the answer is checked where the code uses it (below).
+    for (const request of requestsOf(id).filter((r) => r.withheld === undefined)) {
       const bucket = request.resource.match(/^arn:aws:s3:::([^/]+)/)?.[1];
       const owner = bucket
         ? model.resourceFor(`arn:aws:s3:::${bucket}`)
@@ -953,6 +972,49 @@ describe("every SDK command each function's own run sends is allowed by its role
       });
       expect([verdict(granted), verdict(denied)], request.resource).toEqual(['Allowed', 'ImplicitlyDenied']);
     }
+  });
+
+  it('ingest is told the retention of the raw versions it reads, which only its s3:GetObjectRetention grant allows, and asks for no retention a version has', async () => {
+    // Watched to fail: without the grant S3 would leave the lock headers out of ingest's reads, and its lock step
+    // would ask a version locked longer for a shorter retention (refused: AccessDenied).
+    const id = functionId('IngestFunction');
+    const told = requestsOf(id).filter(
+      (r) => r.action === 's3:GetObjectRetention' && r.resource.includes(`/${RAW_MAIL_PREFIX}`),
+    );
+    expect(told.map((r) => r.resource.split('/').slice(1).join('/'))).toContain(lockedRawKey);
+    const role = model.roleOf(id);
+    const withoutGrant = model.rolePolicies(role).map(({ name, policy }) => ({
+      name,
+      policy: {
+        ...policy,
+        Statement: policy.Statement.flatMap((statement) => {
+          const actions = ([] as string[])
+            .concat(statement.Action as string | string[])
+            .filter((action) => action !== 's3:GetObjectRetention');
+          return actions.length > 0 ? [{ ...statement, Action: actions }] : [];
+        }),
+      },
+    }));
+    const principal = model.getAtt(role, 'Arn');
+    for (const request of told) {
+      const bucket = model.resourceFor(request.resource.split('/')[0] as string);
+      const options = {
+        resourcePolicy: bucket ? model.resourcePolicy(bucket) : undefined,
+        context: request.context,
+      };
+      const granted = await simulate(principal, request.action, request.resource, {
+        ...options,
+        identityPolicies: model.rolePolicies(role),
+      });
+      const denied = await simulate(principal, request.action, request.resource, {
+        ...options,
+        identityPolicies: withoutGrant,
+      });
+      expect([verdict(granted), verdict(denied)], request.resource).toEqual(['Allowed', 'ImplicitlyDenied']);
+    }
+    const locked = (calls.get(id) ?? []).filter((c) => c.command === 'PutObjectRetention');
+    expect(locked.map((c) => c.input.Key)).not.toContain(lockedRawKey);
+    expect(locked.length).toBe(2);
   });
 
   it.each(ourFunctions)('%s: holds no grant it never used', (id) => {

@@ -8,6 +8,8 @@ export interface RecordedCall {
   input: Record<string, unknown>;
   /** The error the call ended with (its name), if it failed. */
   error?: string;
+  /** What the call answered (its output; a GetObject's without its body), if it succeeded. */
+  answer?: Record<string, unknown>;
 }
 
 /** A fake service: the output for a command, an error to throw, or undefined to send it for real. */
@@ -42,7 +44,12 @@ export function recordCalls<T extends HasMiddleware>(
           const answer = fake?.(call.command, args.input);
           if (answer instanceof Error) throw answer;
           if (answer) return { output: { $metadata: { httpStatusCode: 200 }, ...answer }, response: {} };
-          return await next(args);
+          const result = (await next(args)) as { output?: Record<string, unknown> };
+          if (result?.output) {
+            const { Body: _body, ...answered } = result.output;
+            call.answer = answered;
+          }
+          return result;
         } catch (error) {
           call.error = (error as Error).name;
           throw error;
@@ -61,6 +68,11 @@ export interface IamRequest {
   resource: string;
   /** The request's condition keys; a multivalued key (ses:Recipients) has a list. */
   context: Record<string, string | string[]>;
+  /**
+   * Set on a request whose denial does not fail the call: the service answers without what this names. Such a
+   * request is needed only by code that uses what it names (policy.test.ts checks that code's grants itself).
+   */
+  withheld?: string;
 }
 
 const DOCUMENT_COMMANDS: Record<string, string> = {
@@ -189,8 +201,25 @@ export function iamRequestsFor(call: RecordedCall, region: string, account: stri
             ).toISOString(),
           }
         : undefined;
+      // S3 sends a read's x-amz-object-lock-mode and -retain-until-date only to a caller with s3:GetObjectRetention
+      // (S3 API Reference, GetObject and HeadObject, ObjectLockMode): an answer that carried them asked it, and
+      // without it the read still succeeds, without them. Asked of every such answer, not only of the lock step's
+      // reads, because that is how S3 decides; whether a function needs it is its code's question.
+      const toldRetention =
+        (call.command === 'GetObject' || call.command === 'HeadObject') &&
+        call.answer?.ObjectLockMode !== undefined;
       return [
         { action, resource: object, context: lockContext ? { ...conditional, ...lockContext } : conditional },
+        ...(toldRetention
+          ? [
+              {
+                action: 's3:GetObjectRetention',
+                resource: object,
+                context,
+                withheld: "the version's lock headers",
+              },
+            ]
+          : []),
         ...(call.command === 'PutObject' && setTags
           ? [{ action: 's3:PutObjectTagging', resource: object, context: tagContext }]
           : []),
