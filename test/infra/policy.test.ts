@@ -935,13 +935,11 @@ describe("every SDK command each function's own run sends is allowed by its role
     expect(denied).toEqual([]);
   });
 
-  it("the seal locks each file of the log it creates, which only the seal's lock grant allows", async () => {
-    // Watched to fail: without the grant (its statements' s3:PutObjectRetention taken out) the same recorded
-    // requests are denied, so the Allowed verdict above rests on that grant and nothing else.
-    const id = functionId('SealFunction');
-    const locks = requestsOf(id).filter((r) => r.action === 's3:PutObjectRetention');
-    expect(locks.length).toBeGreaterThan(0);
-    expect(locks.every((r) => r.resource.includes(`/${TRANSPARENCY_PREFIX}`))).toBe(true);
+  /**
+   * Each of `requests` (function `id`'s) is Allowed by its role and ImplicitlyDenied once `action` is taken out of
+   * every statement of the role's policies: the verdict rests on that grant and nothing else.
+   */
+  async function expectOnlyThisGrantAllows(id: string, requests: IamRequest[], action: string) {
     const role = model.roleOf(id);
     const withoutGrant = model.rolePolicies(role).map(({ name, policy }) => ({
       name,
@@ -950,13 +948,13 @@ describe("every SDK command each function's own run sends is allowed by its role
         Statement: policy.Statement.flatMap((statement) => {
           const actions = ([] as string[])
             .concat(statement.Action as string | string[])
-            .filter((action) => action !== 's3:PutObjectRetention');
+            .filter((a) => a !== action);
           return actions.length > 0 ? [{ ...statement, Action: actions }] : [];
         }),
       },
     }));
     const principal = model.getAtt(role, 'Arn');
-    for (const request of locks) {
+    for (const request of requests) {
       const bucket = model.resourceFor(request.resource.split('/')[0] as string);
       const options = {
         resourcePolicy: bucket ? model.resourcePolicy(bucket) : undefined,
@@ -972,6 +970,16 @@ describe("every SDK command each function's own run sends is allowed by its role
       });
       expect([verdict(granted), verdict(denied)], request.resource).toEqual(['Allowed', 'ImplicitlyDenied']);
     }
+  }
+
+  it("the seal locks each file of the log it creates, which only the seal's lock grant allows", async () => {
+    // Watched to fail: without the grant (its statements' s3:PutObjectRetention taken out) the same recorded
+    // requests are denied, so the Allowed verdict above rests on that grant and nothing else.
+    const id = functionId('SealFunction');
+    const locks = requestsOf(id).filter((r) => r.action === 's3:PutObjectRetention');
+    expect(locks.length).toBeGreaterThan(0);
+    expect(locks.every((r) => r.resource.includes(`/${TRANSPARENCY_PREFIX}`))).toBe(true);
+    await expectOnlyThisGrantAllows(id, locks, 's3:PutObjectRetention');
   });
 
   it('ingest is told the retention of the raw versions it reads, which only its s3:GetObjectRetention grant allows, and asks for no retention a version has', async () => {
@@ -982,36 +990,7 @@ describe("every SDK command each function's own run sends is allowed by its role
       (r) => r.action === 's3:GetObjectRetention' && r.resource.includes(`/${RAW_MAIL_PREFIX}`),
     );
     expect(told.map((r) => r.resource.split('/').slice(1).join('/'))).toContain(lockedRawKey);
-    const role = model.roleOf(id);
-    const withoutGrant = model.rolePolicies(role).map(({ name, policy }) => ({
-      name,
-      policy: {
-        ...policy,
-        Statement: policy.Statement.flatMap((statement) => {
-          const actions = ([] as string[])
-            .concat(statement.Action as string | string[])
-            .filter((action) => action !== 's3:GetObjectRetention');
-          return actions.length > 0 ? [{ ...statement, Action: actions }] : [];
-        }),
-      },
-    }));
-    const principal = model.getAtt(role, 'Arn');
-    for (const request of told) {
-      const bucket = model.resourceFor(request.resource.split('/')[0] as string);
-      const options = {
-        resourcePolicy: bucket ? model.resourcePolicy(bucket) : undefined,
-        context: request.context,
-      };
-      const granted = await simulate(principal, request.action, request.resource, {
-        ...options,
-        identityPolicies: model.rolePolicies(role),
-      });
-      const denied = await simulate(principal, request.action, request.resource, {
-        ...options,
-        identityPolicies: withoutGrant,
-      });
-      expect([verdict(granted), verdict(denied)], request.resource).toEqual(['Allowed', 'ImplicitlyDenied']);
-    }
+    await expectOnlyThisGrantAllows(id, told, 's3:GetObjectRetention');
     const locked = (calls.get(id) ?? []).filter((c) => c.command === 'PutObjectRetention');
     expect(locked.map((c) => c.input.Key)).not.toContain(lockedRawKey);
     expect(locked.length).toBe(2);
