@@ -4,11 +4,18 @@
 // Locally the two queues are in-process: the SQS requests are what the AWS path makes for the same work (the
 // forward queue's SendMessageBatch, one per ingest, counted at the ForwardQueue port; and per message on each
 // queue the Lambda event source mapping's ReceiveMessage and DeleteMessageBatch, batched up to 10 on AWS, 1 here).
+// Also the bytes the handlers' own log lines come to (CloudWatch Logs bills ingestion by the byte): ingest and the
+// forward log through the Powertools Logger and Metrics their Lambdas build, writing into a counter here.
+import { Console } from 'node:console';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { HandlerExecutionContext, InitializeHandler } from '@smithy/types';
 import type { AwsClients } from '../shared/adapters/clients';
 import type { ArchiverConfig } from '../shared/config';
+import { INGEST_SERVICE, MESSAGES_RECEIVED_METRIC, METRICS_NAMESPACE } from '../shared/metrics';
 
 export interface RequestsRow {
   metric: string;
@@ -32,7 +39,53 @@ export interface MeasuredRequests {
   ingestSeconds: number;
   /** Wall seconds per message in that enqueue: the local forward through SMTP to the sink (not SES). */
   localForwardSeconds: number;
+  /**
+   * The handlers' own log output per message, bytes and lines (each line one CloudWatch Logs event): ingest's
+   * Logger lines and its metrics line (EMF), the forward's Logger lines. The gatekeeper logs nothing for a
+   * recipient it knows; Lambda's own START/END/REPORT lines are not in here.
+   */
+  logBytes: number;
+  logLines: number;
 }
+
+/** Bytes and lines written to a Powertools Logger or Metrics whose output goes here. */
+interface LogCounter {
+  bytes: number;
+  lines: number;
+  on: boolean;
+}
+
+/** A Console writing into `counter` (while it is on): what Powertools prints, counted instead of shown. */
+function countingConsole(counter: LogCounter): Console {
+  const sink = new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      if (counter.on) {
+        const text = chunk.toString();
+        counter.bytes += Buffer.byteLength(text);
+        counter.lines += text.split('\n').filter((l) => l.length > 0).length;
+      }
+      done();
+    },
+  });
+  return new Console({ stdout: sink, stderr: sink });
+}
+
+/**
+ * Powertools' Logger and Metrics print through a `console` of their own (a Console on process.stdout, as on
+ * Lambda); the bench swaps in the counting one. Not part of their typed API, hence the cast.
+ */
+function printInto<T extends Logger | Metrics>(tool: T, counter: LogCounter): T {
+  (tool as unknown as { console: Console }).console = countingConsole(counter);
+  return tool;
+}
+
+/**
+ * The trace header Lambda sets for an invocation when tracing is active, which Powertools' Logger adds to every
+ * line as xray_trace_id (the stack sets Tracing.ACTIVE on every function): set while counting so the lines are
+ * as long as on AWS.
+ */
+const SAMPLE_TRACE_HEADER =
+  'Root=1-6750d2c4-3f1e9a7b5c2d4e6f8a0b1c2d;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=1:a4b3c2d1:0';
 
 const READS = /^DynamoDB (GetItem|BatchGetItem|Query|Scan|TransactGetItems)$/;
 
@@ -88,10 +141,14 @@ export async function requestsBench(work: string, messages: Buffer[], config: Ar
   mkdirSync(work, { recursive: true });
   const home = join(work, 'home');
   const sink = await startForwardSink({ dir: join(work, 'sink') });
+  // The loggers the Lambdas' composition roots build (lambdas/ingest/index.ts, lambdas/forward/index.ts).
+  const logs: LogCounter = { bytes: 0, lines: 0, on: false };
   const archive = await startLocalArchive(config, {
     home,
     forwarding: { smarthost: { host: sink.host, port: sink.port }, home },
+    logger: printInto(new Logger({ serviceName: INGEST_SERVICE }), logs),
   });
+  const traceHeader = process.env._X_AMZN_TRACE_ID;
   const tally: Tally = { counts: new Map(), units: new Map(), wru: 0, rru: 0, on: false };
   let queued = 0;
   // Nanoseconds in deliver and in the forward queue's enqueue, over the counted messages.
@@ -99,7 +156,8 @@ export async function requestsBench(work: string, messages: Buffer[], config: Ar
   let enqueuing = 0n;
   try {
     const queue = archive.forwarding?.queue;
-    if (!queue) throw new Error('the local archive has no forward queue');
+    if (!queue || !archive.forwarding) throw new Error('the local archive has no forward queue');
+    archive.forwarding.deps.logger = printInto(new Logger({ serviceName: 'mail-archiver-forward' }), logs);
     const enqueue = queue.enqueue.bind(queue);
     queue.enqueue = async (requests) => {
       if (requests.length > 0) queued += 1;
@@ -124,17 +182,32 @@ export async function requestsBench(work: string, messages: Buffer[], config: Ar
         recipients: ['alice@example.com'],
       });
       tally.on = counted;
+      logs.on = counted;
       const started = process.hrtime.bigint();
       await archive.deliver(notification);
       delivering += process.hrtime.bigint() - started;
       tally.on = false;
+      logs.on = false;
     };
+    process.env._X_AMZN_TRACE_ID = SAMPLE_TRACE_HEADER;
     await deliver(first, false);
     queued = 0;
     delivering = 0n;
     enqueuing = 0n;
     for (const raw of rest) await deliver(raw, true);
     const n = rest.length;
+    // Ingest's metrics line: the local archive's handler has no Metrics, so the one line its Lambda prints per
+    // invocation that received mail (lambdas/ingest/handler.ts: one addMetric, one publishStoredMetrics) is
+    // printed here by the same calls, once per message (one message an invocation at mail rates).
+    const emf: LogCounter = { bytes: 0, lines: 0, on: true };
+    const metrics = printInto(
+      new Metrics({ namespace: METRICS_NAMESPACE, serviceName: INGEST_SERVICE }),
+      emf,
+    );
+    metrics.addMetric(MESSAGES_RECEIVED_METRIC, MetricUnit.Count, 1);
+    metrics.publishStoredMetrics();
+    const logBytes = logs.bytes / n + emf.bytes;
+    const logLines = logs.lines / n + emf.lines;
     const perKind: Record<string, number> = { 'S3 PutObject incoming/ (SES)': 1 };
     for (const [kind, count] of tally.counts) perKind[kind] = count / n;
     const rows: RequestsRow[] = [];
@@ -173,16 +246,33 @@ export async function requestsBench(work: string, messages: Buffer[], config: Ar
       value: ingestSeconds * 1000,
       unit: 'ms',
     });
-    const measured: MeasuredRequests = { perKind, sqs, wru, rru, ingestSeconds, localForwardSeconds };
+    rows.push({
+      metric: "handlers' own log bytes per message (ingest and forward, Powertools)",
+      value: logBytes,
+      unit: 'bytes',
+    });
+    const measured: MeasuredRequests = {
+      perKind,
+      sqs,
+      wru,
+      rru,
+      ingestSeconds,
+      localForwardSeconds,
+      logBytes,
+      logLines,
+    };
     return {
       rows,
       ...measured,
       notes: [
         `Requests per received message (${n} corpus messages to alice@example.com, forwarded to one Gmail target, after one warm-up; SDK middleware on the handlers' own clients; SES's own write of the raw message counted as the one PutObject it is on AWS): ${detail}; DynamoDB ${wru.toFixed(1)} WRU and ${rru.toFixed(1)} RRU as it reported them (ReturnConsumedCapacity INDEXES); SQS on AWS ${sqs.toFixed(2)} (ingest queue receive + delete; forward queue send, receive, delete per ingest that forwards, unbatched: AWS batches up to 10, so fewer).`,
         `Ingest's own time: ${(ingestSeconds * 1000).toFixed(1)} ms of wall time per message in the ingest handler (the local archive's deliver, ${((ingestSeconds + localForwardSeconds) * 1000).toFixed(1)} ms, less ${(localForwardSeconds * 1000).toFixed(1)} ms in the forward queue's enqueue, where the local stack forwards inline through SMTP to the sink; on AWS that enqueue is one SQS SendMessageBatch), one message at a time against s3rver and DynamoDB Local on this machine.`,
+        `Handlers' own log output: ${logBytes.toFixed(0)} bytes in ${logLines.toFixed(1)} lines per message, counted from the Powertools Logger (ingest's 'message archived', the forward's 'forward request handled') and Metrics (ingest's one EMF line) the Lambdas build, printing into a counter, with an X-Ray trace header set as Lambda sets it (each line carries xray_trace_id); the gatekeeper logs nothing for a known recipient.`,
       ],
     };
   } finally {
+    if (traceHeader === undefined) delete process.env._X_AMZN_TRACE_ID;
+    else process.env._X_AMZN_TRACE_ID = traceHeader;
     await archive.close();
     await sink.stop();
   }

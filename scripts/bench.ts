@@ -26,7 +26,7 @@ import { S3RawMailStore } from '../shared/adapters/s3-raw-store';
 import { archiveReceivedMail } from '../shared/archive/ingest';
 import { exportMailbox } from '../shared/bundle/export';
 import { loadConfig, serializeConfig } from '../shared/config';
-import { LOCKED_PREFIXES, rawMailKey } from '../shared/index/schema';
+import { DELIVERY_LOG_PREFIX, LOCKED_PREFIXES, rawMailKey } from '../shared/index/schema';
 import { buildReceivedNotification } from '../shared/receiving/ses-notification';
 import { waitUntil } from '../shared/retry/poll';
 import { buildLambdaBundle, buildNodeBundle } from '../test/support/bundles';
@@ -411,6 +411,7 @@ async function coldStart(work: string) {
     AWS_LAMBDA_FUNCTION_NAME: 'f',
   };
   const sizes: Record<string, number> = {};
+  const loadMs: Record<string, number> = {};
   for (const fn of ['ingest', 'gatekeeper', 'forward', 'feedback', 'export']) {
     const outfile = join(work, 'bundles', fn, 'index.js');
     await buildLambdaBundle(fn, outfile);
@@ -428,6 +429,7 @@ async function coldStart(work: string) {
     }
     times.sort((a, b) => a - b);
     sizes[fn] = statSync(outfile).size;
+    loadMs[fn] = times[2] as number;
     record({
       section: 'cold start',
       metric: `${fn}: bundle ${(statSync(outfile).size / 1024).toFixed(0)} KB, load time (median of 5)`,
@@ -435,10 +437,32 @@ async function coldStart(work: string) {
       unit: 'ms',
     });
   }
-  return sizes;
+  return { sizes, loadMs };
 }
 
-function costEstimate(avgSize: number, exportMbPerSecond: number | undefined, requests: MeasuredRequests) {
+/**
+ * Lambda's own lines per invocation, as the Lambda developer guide shows them for a Node.js function with active
+ * tracing ("Log and monitor Node.js Lambda functions", its example log format): START, END, and REPORT with the
+ * X-Ray line. A cold invocation adds INIT_START and REPORT's Init Duration. Their lengths are what is billed.
+ */
+const LAMBDA_PLATFORM_LINES = [
+  'START RequestId: c793869b-ee49-115b-a5b6-4fd21e8dedac Version: $LATEST',
+  'END RequestId: c793869b-ee49-115b-a5b6-4fd21e8dedac',
+  'REPORT RequestId: c793869b-ee49-115b-a5b6-4fd21e8dedac\tDuration: 170.19 ms\tBilled Duration: 171 ms\tMemory Size: 512 MB\tMax Memory Used: 73 MB\t\nXRAY TraceId: 1-5d9d007f-0a8c7fd02xmpl480aed55ef0\tSegmentId: 3d752xmpl7dd1d75\tSampled: true\t',
+];
+const LAMBDA_COLD_LINES = [
+  'INIT_START Runtime Version: nodejs:22.v53\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:0f9b2b1e5c6a7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e',
+  'Init Duration: 173.55 ms\t',
+];
+/** The gatekeeper's memory (cdk/constructs/receiving.ts). */
+const GATEKEEPER_MEMORY_MB = 256;
+
+function costEstimate(
+  avgSize: number,
+  exportMbPerSecond: number | undefined,
+  requests: MeasuredRequests,
+  loadMs: Record<string, number>,
+) {
   console.log('\nCost per 10,000 messages (us-east-1 list prices; assumptions below)');
   const n = 10_000;
   const gbSecond = 0.0000133334; // Lambda arm64
@@ -449,6 +473,49 @@ function costEstimate(avgSize: number, exportMbPerSecond: number | undefined, re
   const lambda =
     n * 2 * 0.2e-6 +
     n * (ingestSeconds * (INGEST_MEMORY_MB / 1024) + forwardSeconds * (FORWARD_MEMORY_MB / 1024)) * gbSecond;
+  // The gatekeeper, when unknown recipients are rejected (the default): SES invokes it synchronously for every
+  // message. For a known recipient it checks the config in memory and returns; its time is assumed, generously.
+  const gatekeeperOn = config.unknownRecipients.action === 'reject';
+  const gatekeeperSeconds = 0.05;
+  const gatekeeper = gatekeeperOn
+    ? n * 0.2e-6 + n * gatekeeperSeconds * (GATEKEEPER_MEMORY_MB / 1024) * gbSecond
+    : 0;
+  // Invocations per message: ingest, the forward, and the gatekeeper when there is one.
+  const functions: [string, number][] = [
+    ['ingest', INGEST_MEMORY_MB],
+    ['forward', FORWARD_MEMORY_MB],
+    ...(gatekeeperOn ? [['gatekeeper', GATEKEEPER_MEMORY_MB] as [string, number]] : []),
+  ];
+  // INIT is billed for on-demand functions since 2025-08-01 (at the duration price). At 10,000 messages a month
+  // (one every ~4 minutes) and an idle environment kept for minutes, not hours, many invocations start cold; the
+  // share is not documented, so a round half is assumed (all cold would double this row). INIT is taken as the
+  // bundle's module load time measured here (the cold start rows), which leaves out the runtime's own start and
+  // Lambda's smaller CPU share: on AWS it is longer.
+  const coldShare = 0.5;
+  const initGbSeconds = functions.reduce((t, [fn, mb]) => t + ((loadMs[fn] ?? 0) / 1000) * (mb / 1024), 0);
+  const init = n * coldShare * initGbSeconds * gbSecond;
+  // X-Ray: every function is Tracing.ACTIVE; the default sampling rule (1 a second, then 5%) records every
+  // invocation at mail rates. SES passes no trace header to the gatekeeper nor through SNS to the ingest queue, and
+  // Lambda starts a new trace (linked, not joined) for an SQS-triggered invocation, so a trace per invocation.
+  const traces = functions.length;
+  const xray = (n * traces * 5) / 1e6;
+  // CloudWatch Logs: Lambda's own lines for each invocation (and a cold one's extra), plus the handlers' own lines
+  // as measured (the requests section). Stored for a year (the log groups' retention) at $0.03/GB-month.
+  const lineBytes = (lines: string[]) => lines.reduce((t, l) => t + Buffer.byteLength(`${l}\n`), 0);
+  const platformBytes =
+    functions.length * (lineBytes(LAMBDA_PLATFORM_LINES) + coldShare * lineBytes(LAMBDA_COLD_LINES));
+  const logBytesPerMessage = platformBytes + requests.logBytes;
+  const logGb = (n * logBytesPerMessage) / 1024 ** 3;
+  const logs = logGb * 0.5;
+  const logStorage = logGb * 0.03;
+  // SNS: SES publishes each message's notification to the received topic ($0.50/M publishes, in 64 KB chunks:
+  // the notification is one); the topic's delivery to the ingest queue is free.
+  const sns = (n * 0.5) / 1e6;
+  // The seal reads each delivery log object once (one GET each) after listing them (1,000 keys a LIST).
+  const logObjects = Object.entries(requests.perKind)
+    .filter(([kind]) => kind === `S3 PutObject ${DELIVERY_LOG_PREFIX}`)
+    .reduce((t, [, v]) => t + v, 0);
+  const sealReads = (n * logObjects * 0.0004 + ((n * logObjects) / 1000) * 0.005) / 1000;
   // DynamoDB's capacity units as it reported them for each request (the requests section).
   const dynamo = (n * (requests.wru * 0.625 + requests.rru * 0.125)) / 1e6;
   // S3 prices GET and HEAD at the GET rate, every other request at the PUT rate; counts as measured end to end.
@@ -469,7 +536,21 @@ function costEstimate(avgSize: number, exportMbPerSecond: number | undefined, re
   const sesReceive = (n * 0.1) / 1000 + (n * Math.ceil(avgSize / (256 * 1024)) * 0.09) / 1000;
   const sesSend = (n * 0.1) / 1000;
   const sqs = (n * requests.sqs * 0.4) / 1e6;
-  const total = lambda + dynamo + s3Requests + storage + sesReceive + sesSend + sqs;
+  const total =
+    lambda +
+    gatekeeper +
+    init +
+    xray +
+    logs +
+    logStorage +
+    sns +
+    dynamo +
+    s3Requests +
+    sealReads +
+    storage +
+    sesReceive +
+    sesSend +
+    sqs;
   // Object Lock: a PutObjectRetention (PUT class) per version not locked by its own write (as counted: SES's raw
   // message), and the sweep's GetObjectRetention (GET class) per new version plus its listing.
   const versions = n * lockedVersions;
@@ -481,8 +562,15 @@ function costEstimate(avgSize: number, exportMbPerSecond: number | undefined, re
   const replicaStorage = replicatedGb * 0.023;
   for (const [name, value] of [
     ['Lambda (ingest + forward)', lambda],
+    ['Lambda: the gatekeeper (SES invokes it per message)', gatekeeper],
+    ['Lambda: INIT of cold invocations', init],
+    ['X-Ray traces', xray],
+    ['CloudWatch Logs ingestion', logs],
+    ['CloudWatch Logs storage, per month', logStorage],
+    ["SNS: SES's notification publish", sns],
     ['DynamoDB on demand', dynamo],
     ['S3 requests', s3Requests],
+    ["S3: the seal's reads of delivery log objects", sealReads],
     ['S3 storage, per month', storage],
     ['SES receiving', sesReceive],
     ['SES sending (forwards)', sesSend],
@@ -506,8 +594,10 @@ function costEstimate(avgSize: number, exportMbPerSecond: number | undefined, re
     target: '<= 0.40',
     met: beyondSes + lock <= 0.4,
   });
+  const initMs = functions.map(([fn, mb]) => `${fn} ${fmt(loadMs[fn] ?? 0)} ms at ${mb} MB`).join(', ');
+  const overBy = beyondSes + lock - 0.4;
   notes.push(
-    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at ${INGEST_MEMORY_MB} MB for ${fmt(ingestSeconds * 1000)} ms per message (the ingest handler's own wall time, measured in the requests section, the inline local forward taken out; against s3rver and DynamoDB Local on this machine, where it mostly waits on them), forward at ${FORWARD_MEMORY_MB} MB for ${forwardSeconds} s (assumed: SES's SendEmail dominates on AWS; the local forward, ${fmt(requests.localForwardSeconds * 1000)} ms here, goes to a sink, which is not SES) (the memory sizes are the stack's, cdk/constructs/lambda-memory.ts); DynamoDB on demand $0.625/M WRU, $0.125/M RRU, ${requests.wru.toFixed(1)} WRU and ${requests.rru.toFixed(1)} RRU per message as DynamoDB Local reported them (the requests section); S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: ${lockedVersions.toFixed(1)} locked versions per message as counted (raw, sidecar, delivery log object), each read once by the sweep's GetObjectRetention, ${retentions.toFixed(1)} of them locked by a PutObjectRetention of their own (SES's raw message; the others are written locked); a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. Beyond SES's own prices: ${(beyondSes + lock).toFixed(2)} USD per 10,000 messages with Object Lock's lock step and sweep, the default (target at most 0.40); ${beyondSes.toFixed(2)} with Object Lock off.${exportMbPerSecond === undefined ? '' : ` Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`}`,
+    `Cost assumptions: every message forwarded to one target; ${(avgSize / 1024).toFixed(0)} KB average size (the corpus'); Lambda arm64 $0.0000133334/GB-s and $0.20/M requests, ingest at ${INGEST_MEMORY_MB} MB for ${fmt(ingestSeconds * 1000)} ms per message (the ingest handler's own wall time, measured in the requests section, the inline local forward taken out; against s3rver and DynamoDB Local on this machine, where it mostly waits on them), forward at ${FORWARD_MEMORY_MB} MB for ${forwardSeconds} s (assumed: SES's SendEmail dominates on AWS; the local forward, ${fmt(requests.localForwardSeconds * 1000)} ms here, goes to a sink, which is not SES) (the memory sizes are the stack's, cdk/constructs/lambda-memory.ts); ${gatekeeperOn ? `the gatekeeper (unknownRecipients reject, the default), invoked by SES for every message, at ${GATEKEEPER_MEMORY_MB} MB for ${gatekeeperSeconds * 1000} ms (assumed, generously: for a known recipient it checks the config in memory and returns)` : 'no gatekeeper (unknownRecipients catchAll)'}; Lambda INIT (billed for on-demand functions since 2025-08-01) for a cold share of ${coldShare} of invocations (assumed: at one message every ~4 minutes and an idle environment kept for minutes, not hours, many start cold; all cold doubles the row), INIT taken as each bundle's module load time measured here (${initMs}; the runtime's own start and Lambda's smaller CPU share are left out, so on AWS it is longer); X-Ray $5.00/M traces recorded, ${traces} per message (a trace per invocation: every function is Tracing.ACTIVE, the default sampling rule's 1 a second reservoir records every invocation at mail rates, SES starts no trace, and Lambda starts a new, linked trace for an SQS-triggered invocation); CloudWatch Logs $0.50/GB ingested and $0.03/GB-month stored (the log groups keep a year; raw bytes, an upper bound on the compressed size billed), ${logBytesPerMessage.toFixed(0)} bytes per message: Lambda's START, END and REPORT with its X-Ray line (${lineBytes(LAMBDA_PLATFORM_LINES)} bytes an invocation, the developer guide's Node.js example; a cold one adds INIT_START and Init Duration, ${lineBytes(LAMBDA_COLD_LINES)} bytes) for ${functions.length} invocations, plus the handlers' own ${requests.logBytes.toFixed(0)} bytes as measured (the requests section); SNS $0.50/M publishes, one per message (SES's notification to the received topic; the delivery to the ingest queue is free); the seal's GET of each delivery log object (${logObjects.toFixed(2)} per message) and a LIST per 1,000 of them; DynamoDB on demand $0.625/M WRU, $0.125/M RRU, ${requests.wru.toFixed(1)} WRU and ${requests.rru.toFixed(1)} RRU per message as DynamoDB Local reported them (the requests section); S3 $0.005/1000 PUT, $0.0004/1000 GET, $0.023/GB-month, ${putClass.toFixed(1)} PUT-class and ${getClass.toFixed(1)} GET-class requests per message as counted (the requests section); SES $0.10/1000 received plus $0.09/1000 256 KB chunks, $0.10/1000 sent; SQS $0.40/M requests, ${requests.sqs.toFixed(1)} per message (the requests section); Object Lock: ${lockedVersions.toFixed(1)} locked versions per message as counted (raw, sidecar, delivery log object), each read once by the sweep's GetObjectRetention, ${retentions.toFixed(1)} of them locked by a PutObjectRetention of their own (SES's raw message; the others are written locked); a replica in STANDARD in another region: one replication PUT per version, $0.02/GB transfer, $0.023/GB-month in account B (GLACIER_IR would cost more for mail this small: $0.02/1000 PUT and a 128 KB minimum billable size), plus a fixed $3.60/month for the replication metrics (3 rules x 4 metrics at $0.30) and $0.60/month for the two alarms (6 alarm metrics at $0.10), whatever the volume. No free tiers. Beyond SES's own prices: ${(beyondSes + lock).toFixed(2)} USD per 10,000 messages with Object Lock's lock step and sweep, the default (target at most 0.40); ${beyondSes.toFixed(2)} with Object Lock off.${overBy > 0 ? ` Over the target by ${overBy.toFixed(2)}: X-Ray alone is ${xray.toFixed(2)}; tracing off (PassThrough) or a sampling rule recording a few percent of invocations (no reservoir) would take most of it away and meet the target${beyondSes + lock - xray <= 0.4 ? '' : ' only with more savings elsewhere'}.` : ''}${exportMbPerSecond === undefined ? '' : ` Export at ${fmt(exportMbPerSecond)} MB/s is a few cents of Lambda per GB exported.`}`,
   );
 }
 
@@ -516,6 +606,7 @@ async function runRequestsSection(
   messages: Buffer[],
   ingest: { bytes: number; count: number },
   exportMbPerSecond: number | undefined,
+  loadMs: Record<string, number>,
 ) {
   console.log('\nRequests per received message (SDK middleware, the local stack end to end)');
   const requests = await requestsBench(work, messages, config);
@@ -527,7 +618,7 @@ async function runRequestsSection(
   const memory = await lambdaMemoryBench(join(work, 'lambda-memory'), messages, CONFIG_FILE);
   for (const row of memory.rows) record({ section: 'requests', ...row });
   notes.push(...memory.notes);
-  costEstimate(ingest.bytes / ingest.count, exportMbPerSecond, requests);
+  costEstimate(ingest.bytes / ingest.count, exportMbPerSecond, requests, loadMs);
 }
 
 async function runImportSection(work: string, messages: Buffer[]) {
@@ -658,7 +749,9 @@ async function main() {
       const ingest = await ingestCpu(messages);
       const count = Number(process.env.BENCH_E2E_MESSAGES ?? 1_000);
       await endToEnd(join(work, 'e2e'), messages, count, ingest.perMessageSeconds);
-      await runRequestsSection(join(work, 'requests'), messages, ingest, undefined);
+      // The bundles' load times: what a cold invocation's INIT is billed for, at least.
+      const { loadMs } = await coldStart(work);
+      await runRequestsSection(join(work, 'requests'), messages, ingest, undefined, loadMs);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -703,7 +796,7 @@ async function main() {
     await endToEnd(join(work, 'e2e'), messages, e2eCount, ingest.perMessageSeconds);
     await runImportSection(join(work, 'import'), messages);
     await runTransparencySection(join(work, 'transparency'), messages);
-    await coldStart(work);
+    const { loadMs } = await coldStart(work);
     await runReconcileSection();
     console.log('\nBundle safety (verify on manifest bombs, each in a fresh process)');
     const safety = await bundleSafetyBench(work);
@@ -713,7 +806,7 @@ async function main() {
     const restored = await restoreBench(join(work, 'restore'));
     for (const row of restored.rows) record({ section: 'restore', ...row });
     notes.push(...restored.notes);
-    await runRequestsSection(join(work, 'requests'), messages, ingest, exported.mbPerSecond);
+    await runRequestsSection(join(work, 'requests'), messages, ingest, exported.mbPerSecond, loadMs);
     await runSyncSection(join(work, 'sync'), messages);
     await runScaleSection(join(work, 'scale'), messages);
   } finally {
