@@ -13,11 +13,18 @@ import { replicaIssues } from './retention/replica';
 /** A string AWS accepts as a name of the kind `rule` describes; the message quotes AWS's rule. */
 const awsName = (rule: AwsNameRule) => z.string().refine(rule.test, { message: rule.rule });
 
+const DOMAIN_NAME = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+/** SES, DNS and the stack take an internationalised domain as its A-label (RFC 5891): the refusal names it. */
 const domainName = z
   .string()
   .trim()
   .toLowerCase()
-  .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'must be a domain name');
+  .regex(DOMAIN_NAME, {
+    error: ({ input }) =>
+      DOMAIN_NAME.test(domainKey(String(input))) && domainKey(String(input)) !== input
+        ? `"${String(input)}" is an internationalised domain: write its A-label "${domainKey(String(input))}"`
+        : 'must be a domain name',
+  });
 
 const emailAddress = z
   .string()

@@ -37,6 +37,13 @@ describe('config', () => {
     expect(message).toMatch(/ses\.activateRuleSet/);
   });
 
+  it('names the A-label to write for an internationalised domain (SES and DNS take the A-label)', () => {
+    expect(() => exampleConfig({ domains: ['Bücher.example'] })).toThrow(
+      /domains\.0: "bücher\.example" is an internationalised domain: write its A-label "xn--bcher-kva\.example"/,
+    );
+    expect(() => exampleConfig({ domains: ['not a domain'] })).toThrow(/domains\.0: must be a domain name$/m);
+  });
+
   it('rejects unknown fields, a catch-all outside the mailboxes and forwarding loops', () => {
     expect(() => exampleConfig({ mailboxs: {} })).toThrow(/mailboxs/);
     expect(() =>
