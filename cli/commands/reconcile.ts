@@ -41,7 +41,7 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
       output.jsonLine({ ...report, accepted, ...(sweep ? { lockSweep: sweep } : {}) });
       if (sweep) {
         output.result(
-          `object lock: ${sweep.locked} versions locked by this sweep, ${sweep.unlockedMessages} messages left with an unlocked version`,
+          `object lock: ${sweep.examined} versions examined, ${sweep.locked} locked by this sweep, ${sweep.canaries} canaries left unlocked to expire, ${sweep.unlockedMessages} messages left with an unlocked version`,
         );
         for (const u of sweep.unlocked.slice(0, 20))
           output.result(`  not locked: ${u.key} ${u.versionId}: ${u.reason}`);
