@@ -12,6 +12,11 @@ export function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error), { cause: error });
 }
 
+/** The HTTP status an AWS SDK error carries (`$metadata.httpStatusCode`), else undefined. */
+export function httpStatusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | null | undefined)?.$metadata?.httpStatusCode;
+}
+
 /** The `name` of an Error (the SDK's exception names: `ConditionalCheckFailedException`), else undefined. */
 export function errorName(error: unknown): string | undefined {
   return error instanceof Error ? error.name : undefined;

@@ -9,7 +9,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { errorName } from '../errors';
+import { errorName, httpStatusOf } from '../errors';
 import type { RawLocation } from '../index/schema';
 import type {
   ListedObject,
@@ -84,7 +84,7 @@ export class S3RawMailStore implements RawMailStore {
       await this.s3.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }));
       return true;
     } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const status = httpStatusOf(error);
       if (status === 404 || errorName(error) === 'NotFound') return false;
       throw error;
     }

@@ -7,7 +7,7 @@
 // version, https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html); a lock that fails throws,
 // and the version it left unlocked is found by the lock sweep (shared/retention/sweep.ts).
 import { GetObjectCommand, PutObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
-import { errorName } from '../errors';
+import { errorName, httpStatusOf } from '../errors';
 import type { WriteOnceStore } from '../ports';
 import type { ArchiveLocker } from '../retention/lock-policy';
 import { LogOverwriteError } from '../transparency/log-files';
@@ -29,7 +29,7 @@ export class S3WriteOnceStore implements WriteOnceStore {
       );
       return Body ? Buffer.from(await Body.transformToByteArray()) : Buffer.alloc(0);
     } catch (error) {
-      if (statusOf(error) === 404 || errorName(error) === 'NoSuchKey') return undefined;
+      if (httpStatusOf(error) === 404 || errorName(error) === 'NoSuchKey') return undefined;
       throw error;
     }
   }
@@ -48,7 +48,7 @@ export class S3WriteOnceStore implements WriteOnceStore {
         }),
       ));
     } catch (error) {
-      const status = statusOf(error);
+      const status = httpStatusOf(error);
       if (status !== 412 && status !== 409) throw error;
       const there = await this.get(path);
       if (there?.equals(bytes)) return 'exists';
@@ -68,8 +68,4 @@ export class S3WriteOnceStore implements WriteOnceStore {
       for (const object of page.Contents ?? []) if (object.Key) yield object.Key.slice(this.prefix.length);
     }
   }
-}
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 }

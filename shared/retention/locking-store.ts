@@ -9,6 +9,7 @@
 // locked prefix) is locked after it completes when its key is locked. A write tagged as a canary's (ingest's own
 // for a message only to the canary address) is not locked: it expires.
 import type { Readable } from 'node:stream';
+import { httpStatusOf } from '../errors';
 import type { RawLocation } from '../index/schema';
 import type { RawMailStore, StoredVersion } from '../ports';
 import { type ArchiveLocker, isCanaryTagged } from './lock-policy';
@@ -41,7 +42,6 @@ export function lockingStore(store: RawMailStore, locker: ArchiveLocker | undefi
 
 /** S3 answered the request itself with a 4xx (a refusal: the same request will not succeed as it is). */
 function refusedByS3(error: unknown): boolean {
-  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata
-    ?.httpStatusCode;
+  const status = httpStatusOf(error);
   return status !== undefined && status >= 400 && status < 500;
 }
