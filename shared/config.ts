@@ -14,17 +14,17 @@ import { replicaIssues } from './retention/replica';
 const awsName = (rule: AwsNameRule) => z.string().refine(rule.test, { message: rule.rule });
 
 const DOMAIN_NAME = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+function notADomainName(input: string): string {
+  const aLabel = domainKey(input);
+  if (aLabel === input || !DOMAIN_NAME.test(aLabel)) return 'must be a domain name';
+  return `"${input}" is an internationalised domain: write its A-label "${aLabel}"`;
+}
 /** SES, DNS and the stack take an internationalised domain as its A-label (RFC 5891): the refusal names it. */
 const domainName = z
   .string()
   .trim()
   .toLowerCase()
-  .regex(DOMAIN_NAME, {
-    error: ({ input }) =>
-      DOMAIN_NAME.test(domainKey(String(input))) && domainKey(String(input)) !== input
-        ? `"${String(input)}" is an internationalised domain: write its A-label "${domainKey(String(input))}"`
-        : 'must be a domain name',
-  });
+  .regex(DOMAIN_NAME, { error: ({ input }) => notADomainName(String(input)) });
 
 const emailAddress = z
   .string()
