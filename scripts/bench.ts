@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { createTransport } from 'nodemailer';
-import { FORWARD_MEMORY_MB, INGEST_MEMORY_MB } from '../cdk/constructs/lambda-memory';
+import { FORWARD_MEMORY_MB, GATEKEEPER_MEMORY_MB, INGEST_MEMORY_MB } from '../cdk/constructs/lambda-memory';
 import { ensureBucket, freePort } from '../cli/local/services';
 import { startLocalStack } from '../cli/local/stack';
 import { createClients } from '../shared/adapters/clients';
@@ -454,8 +454,6 @@ const LAMBDA_COLD_LINES = [
   'INIT_START Runtime Version: nodejs:22.v53\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:0f9b2b1e5c6a7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e',
   'Init Duration: 173.55 ms\t',
 ];
-/** The gatekeeper's memory (cdk/constructs/receiving.ts). */
-const GATEKEEPER_MEMORY_MB = 256;
 
 function costEstimate(
   avgSize: number,
