@@ -10,6 +10,7 @@ import { type Command, Option } from 'commander';
 import { joinBundles } from '../../shared/bundle/join';
 import type { BundleFormat } from '../../shared/bundle/manifest';
 import { partSuffix } from '../../shared/index/schema';
+import { configuredMailbox } from '../../shared/receiving/routing';
 import type { CliContext } from '../context';
 import {
   addCleanup,
@@ -61,7 +62,10 @@ export function registerExport(program: Command, ctx: CliContext): void {
       const output = out();
       const { target, configuration } = ctx.globals();
       const request = {
-        mailbox: normaliseMailbox(mailbox),
+        // The configured mailbox in the spelling the config names it (its domain may be typed in either); the
+        // export checks the name against the archive (cli/target/mailboxes.ts assertKnownMailbox).
+        mailbox:
+          configuredMailbox(configuration.mailboxes, normaliseMailbox(mailbox)) ?? normaliseMailbox(mailbox),
         format: options.format,
         incremental: Boolean(options.incremental),
       };

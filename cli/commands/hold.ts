@@ -20,7 +20,7 @@ import { normaliseMailbox, parseDate } from '../process/options';
 import { printJsonLines, printTable, UserError } from '../process/output';
 import { out } from '../program';
 import type { Archive } from '../target/archive';
-import { assertKnownMailbox } from '../target/mailboxes';
+import { knownMailbox } from '../target/mailboxes';
 
 /** Who is acting, as this machine knows it (recorded with each hold). */
 const operator = () => `${userInfo().username}@${hostname()}`;
@@ -74,8 +74,10 @@ export function registerHold(program: Command, ctx: CliContext): void {
           ...(options.from ? { from: options.from.toLowerCase() } : {}),
         };
         const record = await ctx.withArchive(async (archive, config) => {
-          await assertKnownMailbox(criteria.mailbox, config, archive.index);
-          return asUserError(() => placeHold(holdDeps(archive), criteria, options.reason, operator()));
+          const mailbox = await knownMailbox(criteria.mailbox, config, archive.index);
+          return asUserError(() =>
+            placeHold(holdDeps(archive), { ...criteria, mailbox }, options.reason, operator()),
+          );
         });
         out().jsonLine(record);
         out().result(`placed ${summary(record)}`);

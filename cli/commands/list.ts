@@ -15,7 +15,7 @@ import {
   UserError,
 } from '../process/output';
 import { out } from '../program';
-import { assertKnownMailbox, knownFolder } from '../target/mailboxes';
+import { knownFolder, knownMailbox } from '../target/mailboxes';
 
 interface ListOptions {
   folder?: string;
@@ -42,19 +42,17 @@ export function registerList(program: Command, ctx: CliContext): void {
         throw new UserError('a mailbox address is needed', { exitCode: ExitCode.usage });
       checkDateRange(options);
       const reads: IndexReads = { read: 0, returned: 0 };
-      const rows = await ctx.withArchive(async (archive, config) => {
-        await assertKnownMailbox(normaliseMailbox(mailbox), config, archive.index);
+      const { name, rows } = await ctx.withArchive(async (archive, config) => {
+        const name = await knownMailbox(normaliseMailbox(mailbox), config, archive.index);
         const folder =
-          options.folder === undefined
-            ? undefined
-            : await knownFolder(normaliseMailbox(mailbox), options.folder, archive.index);
+          options.folder === undefined ? undefined : await knownFolder(name, options.folder, archive.index);
         const out: DeliveryRow[] = [];
         const contains = (value: string | undefined, text: string | undefined) =>
           text === undefined || (value ?? '').toLowerCase().includes(text.toLowerCase());
         // The index stops at --limit itself when every row it yields is kept (no check below can drop one); the
         // date window is the index's key condition, so rows outside it are never read.
         const everyRowKept = !options.from && !options.subject;
-        for await (const row of archive.index.listDeliveries(normaliseMailbox(mailbox), {
+        for await (const row of archive.index.listDeliveries(name, {
           folder,
           ...(options.since ? { since: options.since } : {}),
           ...(options.until ? { until: options.until } : {}),
@@ -66,7 +64,7 @@ export function registerList(program: Command, ctx: CliContext): void {
           out.push(row);
           if (options.limit !== undefined && out.length >= options.limit) break;
         }
-        return out;
+        return { name, rows: out };
       });
       out().detail(indexReadDetail(reads.read, rows.length));
       if (out().json) {
@@ -74,7 +72,7 @@ export function registerList(program: Command, ctx: CliContext): void {
         return;
       }
       if (rows.length === 0) {
-        console.log(`no messages in ${mailbox}${options.folder ? ` ${options.folder}` : ''} match`);
+        console.log(`no messages in ${name}${options.folder ? ` ${options.folder}` : ''} match`);
         return;
       }
       printTable(

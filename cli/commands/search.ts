@@ -13,7 +13,7 @@ import {
 } from '../process/options';
 import { formatTable, humanBytes, indexReadDetail, tableTime } from '../process/output';
 import { out as output } from '../program';
-import { assertKnownMailbox } from '../target/mailboxes';
+import { knownMailbox } from '../target/mailboxes';
 
 interface SearchOptions {
   mailbox?: string[];
@@ -63,12 +63,15 @@ export function registerSearch(program: Command, ctx: CliContext): void {
     };
     const result = await ctx.withArchive(async (archive, config) => {
       // A typo'd --mailbox is an error, as in list and export, not "no messages match".
-      for (const mailbox of query.mailboxes ?? []) await assertKnownMailbox(mailbox, config, archive.index);
+      // A mailbox in either spelling of its domain is searched under the spelling the archive names it.
+      const only: string[] = [];
+      for (const mailbox of query.mailboxes ?? [])
+        only.push(await knownMailbox(mailbox, config, archive.index));
       const mailboxes = [
         ...new Set([...Object.keys(config.mailboxes), ...(await archive.index.mailboxes())]),
       ];
       return new DynamoDeliverySearch(archive.clients.dynamodb, archive.tableName).search(
-        query,
+        query.mailboxes ? { ...query, mailboxes: only } : query,
         mailboxes.sort(),
       );
     });

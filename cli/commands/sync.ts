@@ -25,7 +25,7 @@ import { progressBar } from '../process/progress-bar';
 import { cronLine, systemdUserSessionReachable, timerFiles, timerKindFor } from '../process/timer';
 import { watchEvery } from '../process/watch';
 import { out } from '../program';
-import { assertKnownMailbox } from '../target/mailboxes';
+import { knownMailbox } from '../target/mailboxes';
 import { replicaUserError } from '../target/replica-errors';
 import { s3NotAnswering } from '../target/s3-place';
 
@@ -111,8 +111,9 @@ export function registerSync(program: Command, ctx: CliContext): void {
       await checkReplicaDirectory(dir).catch((error: unknown) => {
         throw replicaUserError(error, dir);
       });
-      const mailboxes = options.mailbox.map(normaliseMailbox);
-      for (const mailbox of mailboxes) await assertSyncableMailbox(mailbox, configuration, dir);
+      const mailboxes: string[] = [];
+      for (const mailbox of options.mailbox.map(normaliseMailbox))
+        mailboxes.push(await syncableMailbox(mailbox, configuration, dir));
       const skip = mailboxes.length > 0 ? [] : leftOutByDefault(configuration);
       if (options.installTimer) {
         if (options.watch)
@@ -223,14 +224,15 @@ async function forget(dir: string, options: SyncOptions, target: string): Promis
 }
 
 /**
- * A `--mailbox` must name a mailbox of the archive: a typo would sync nothing, successfully, on every run of a
- * timer. Known without reading the index (a replica machine on AWS may read only S3): the configured mailboxes,
- * the unrouted one, the canary's, and those the replica already holds (one removed from the config keeps its mail).
+ * The mailbox a `--mailbox` names, as the archive names it (its domain typed in either spelling): a typo would
+ * sync nothing, successfully, on every run of a timer. Known without reading the index (a replica machine on AWS
+ * may read only S3): the configured mailboxes, the unrouted one, the canary's, and those the replica already holds
+ * (one removed from the config keeps its mail). Throws UserError.
  */
-async function assertSyncableMailbox(mailbox: string, config: ArchiverConfig, dir: string): Promise<void> {
+async function syncableMailbox(mailbox: string, config: ArchiverConfig, dir: string): Promise<string> {
   const held = await readdir(resolve(dir), { withFileTypes: true }).catch(() => []);
   const inReplica = held.filter((e) => e.isDirectory() && e.name.includes('@')).map((e) => e.name);
-  await assertKnownMailbox(
+  return await knownMailbox(
     mailbox,
     config,
     {

@@ -1,10 +1,13 @@
 // A mailbox named on the command line must exist: a typo in a disaster-recovery export must not produce an
 // empty bundle that verifies. Known mailboxes are the configured ones, the unrouted mailbox, and any mailbox
-// the index holds rows for (one removed from the config keeps its mail).
+// the index holds rows for (one removed from the config keeps its mail). A mailbox's domain may be typed in either
+// spelling (alice@bücher.example for alice@xn--bcher-kva.example, or the reverse): it is the mailbox the archive
+// keys under the spelling the config gives it (shared/mail/address.ts, routing.ts configuredMailbox).
 import type { ArchiverConfig } from '../../shared/config';
+import { sameAddress } from '../../shared/mail/address';
 import { canonicalFolder } from '../../shared/mail/inbox';
 import type { MailIndex } from '../../shared/ports';
-import { ROUTED_FOLDERS, UNROUTED_MAILBOX } from '../../shared/receiving/routing';
+import { configuredMailbox, ROUTED_FOLDERS, UNROUTED_MAILBOX } from '../../shared/receiving/routing';
 import { UserError } from '../process/output';
 
 /** Levenshtein distance, for "did you mean". */
@@ -25,20 +28,25 @@ function distance(a: string, b: string): number {
 }
 
 /**
- * Resolves when `mailbox` (normalised) is configured, is the unrouted mailbox, or has rows in the index;
- * throws UserError (exit 1) naming the configured mailboxes, and the nearest one when it looks like a typo.
+ * `mailbox` (normalised, as typed: its domain in either spelling) as the archive names it: the configured mailbox
+ * it is, the unrouted mailbox, or a mailbox with rows in the index. What every command that takes a mailbox reads
+ * it through. Throws UserError (exit 1) naming the configured mailboxes, and the nearest one when it looks like a
+ * typo.
  */
-export async function assertKnownMailbox(
+export async function knownMailbox(
   mailbox: string,
   config: Pick<ArchiverConfig, 'mailboxes'>,
   index: Pick<MailIndex, 'mailboxes'>,
   /** What `index` lists, for the hint ("the index"; sync: "the replica"). */
   where = 'the index',
-): Promise<void> {
+): Promise<string> {
+  if (mailbox === UNROUTED_MAILBOX) return mailbox;
   const configured = Object.keys(config.mailboxes);
-  if (mailbox === UNROUTED_MAILBOX || configured.includes(mailbox)) return;
+  const asConfigured = configuredMailbox(config.mailboxes, mailbox);
+  if (asConfigured !== undefined) return asConfigured;
   const indexed = await index.mailboxes();
-  if (indexed.includes(mailbox)) return;
+  const asIndexed = indexed.includes(mailbox) ? mailbox : indexed.find((m) => sameAddress(m, mailbox));
+  if (asIndexed !== undefined) return asIndexed;
   const known = [...new Set([...configured, ...indexed])].sort();
   const nearest = known
     .map((m) => ({ m, d: distance(m, mailbox) }))
@@ -50,6 +58,22 @@ export async function assertKnownMailbox(
       hint: `configured mailboxes: ${configured.join(', ')}${indexed.some((m) => !configured.includes(m)) ? `; also in ${where}: ${indexed.filter((m) => !configured.includes(m)).join(', ')}` : ''}`,
     },
   );
+}
+
+/**
+ * Resolves when `mailbox` is a mailbox of the archive spelled as the archive names it ({@link knownMailbox}), for
+ * a caller that goes on to use `mailbox` itself: the same mailbox in its other spelling is refused naming the
+ * archive's spelling, never read as a mailbox without rows. Throws UserError (exit 1).
+ */
+export async function assertKnownMailbox(
+  mailbox: string,
+  config: Pick<ArchiverConfig, 'mailboxes'>,
+  index: Pick<MailIndex, 'mailboxes'>,
+  where = 'the index',
+): Promise<void> {
+  const known = await knownMailbox(mailbox, config, index, where);
+  if (known !== mailbox)
+    throw new UserError(`no mailbox ${mailbox} in this archive (did you mean ${known}?)`);
 }
 
 /**

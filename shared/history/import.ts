@@ -25,6 +25,7 @@ import { headerRecipients, isSentByMailbox, sendingMailbox } from '../receiving/
 import { checkEnvelopeRecipient } from '../receiving/recipient-check';
 import {
   baseAddress,
+  configuredMailbox,
   isCanaryOnly,
   normaliseAddress,
   routeMessage,
@@ -136,11 +137,13 @@ export function checkImportOptions(
     throw new ImportRecipientError(
       `--to ${options.to.join(', ')}: the canary address only, so every message would be ${canaryReason(config)}`,
     );
-  if (options.mailbox !== undefined) {
-    const mailbox = baseAddress(options.mailbox, config.plusAddressing);
-    if (!Object.hasOwn(config.mailboxes, mailbox))
-      throw new ImportRecipientError(`--mailbox ${options.mailbox}: not a configured mailbox`);
-  }
+  if (options.mailbox !== undefined && importMailbox(config, options.mailbox) === undefined)
+    throw new ImportRecipientError(`--mailbox ${options.mailbox}: not a configured mailbox`);
+}
+
+/** The configured mailbox `--mailbox` names (plus-addressing applied, its domain in either spelling), or undefined. */
+function importMailbox(config: ArchiverConfig, mailbox: string): string | undefined {
+  return configuredMailbox(config.mailboxes, baseAddress(mailbox, config.plusAddressing));
 }
 
 export interface ImportRouting {
@@ -170,7 +173,8 @@ export function routeImport(
     };
   const sender = sendingMailbox(config, headers);
   if (options.mailbox !== undefined) {
-    const mailbox = baseAddress(options.mailbox, config.plusAddressing);
+    const mailbox =
+      importMailbox(config, options.mailbox) ?? baseAddress(options.mailbox, config.plusAddressing);
     const sent = placement?.sent === true || sender === mailbox;
     const folder = sent && !keepsItsFolder(sourceFolder) ? 'Sent' : sourceFolder;
     return { recipients: [mailbox], ...(folder ? { folder } : {}) };

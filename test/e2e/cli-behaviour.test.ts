@@ -600,6 +600,39 @@ describe('faults, each a process', () => {
     expect(rows.map((r) => r.mailbox).sort()).toEqual(['alice@example.com', 'bob@example.com']);
   });
 
+  it('a mailbox in either spelling of its domain is the configured mailbox: ingest, list, search, export', async () => {
+    // carol's domain is configured as its A-label, dave's mailbox as a U-label (shared/mail/address.ts).
+    const config = JSON.parse(readFileSync(join(ROOT, 'mail-archiver.config.json'), 'utf8'));
+    config.$schema = undefined;
+    config.domains.push('xn--bcher-kva.example');
+    config.mailboxes['carol@xn--bcher-kva.example'] = { forwardTo: [] };
+    config.mailboxes['dave@bücher.example'] = { forwardTo: [] };
+    const idn = { MAIL_ARCHIVER_CONFIG: join(root, 'idn.config.json') };
+    writeFileSync(idn.MAIL_ARCHIVER_CONFIG, JSON.stringify(config));
+    writeFileSync(join(work, 'idn.mbox'), mbox(1, 'idn'));
+    const ingest = await cli(['--json', 'ingest', '--mailbox', 'Carol@Bücher.example', 'idn.mbox'], idn);
+    expect(ingest.code, ingest.stderr).toBe(0);
+    expect(JSON.parse(ingest.stdout)).toMatchObject({
+      mailboxes: { 'carol@xn--bcher-kva.example': { archived: 1 } },
+    });
+    const listed = await cli(['--json', 'list', 'carol@bücher.example'], idn);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject({
+      mailbox: 'carol@xn--bcher-kva.example',
+      subject: 'idn 0',
+    });
+    const searched = await cli(['--json', 'search', '--mailbox', 'carol@bücher.example'], idn);
+    expect(searched.code, searched.stderr).toBe(0);
+    expect(JSON.parse(searched.stdout)).toMatchObject({ subject: 'idn 0' });
+    const empty = await cli(['list', 'dave@xn--bcher-kva.example'], idn);
+    expect(empty.code, empty.stderr).toBe(0);
+    expect(empty.stdout).toBe('no messages in dave@bücher.example match\n');
+    const bundle = join(root, 'carol.tar.gz');
+    const exported = await cli(['export', 'carol@bücher.example', '--out', bundle], idn);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stdout).toMatch(/ of carol@xn--bcher-kva\.example: 1 messages/);
+  });
+
   it('--target aws without a region says to set AWS_REGION or AWS_PROFILE; --target aws start is refused', async () => {
     const noRegion = {
       AWS_REGION: '',

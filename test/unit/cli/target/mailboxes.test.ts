@@ -1,8 +1,9 @@
+// A mailbox typed in either spelling of its domain is the mailbox the archive names (review idn-30), and
 // `list --folder`: INBOX in any case (RFC 3501 5.1), other folder names exactly, and a folder the mailbox does not
 // have named with the folders it has, instead of "no messages match" (issue 29).
 import { describe, expect, it } from 'vitest';
 import { ExitCode, UserError } from '../../../../cli/process/output';
-import { knownFolder } from '../../../../cli/target/mailboxes';
+import { assertKnownMailbox, knownFolder, knownMailbox } from '../../../../cli/target/mailboxes';
 import type { FolderState } from '../../../../shared/index/schema';
 
 const MAILBOX = 'bob@example.com';
@@ -36,5 +37,38 @@ describe('knownFolder', () => {
     await expect(knownFolder(MAILBOX, 'drafts', index(['INBOX', 'Drafts']))).rejects.toThrow(
       'no folder drafts in bob@example.com (did you mean Drafts? folder names other than INBOX are case-sensitive)',
     );
+  });
+});
+
+describe('knownMailbox', () => {
+  const box = { forwardTo: [], targets: [] };
+  const config = { mailboxes: { 'carol@xn--bcher-kva.example': box, 'dave@bücher.example': box } };
+  const indexed = (...mailboxes: string[]) => ({ mailboxes: async () => mailboxes });
+
+  it('reads a mailbox in either spelling of its domain as the configured or indexed one', async () => {
+    expect(await knownMailbox('carol@bücher.example', config, indexed())).toBe('carol@xn--bcher-kva.example');
+    expect(await knownMailbox('dave@xn--bcher-kva.example', config, indexed())).toBe('dave@bücher.example');
+    expect(await knownMailbox('dave@bücher.example', config, indexed())).toBe('dave@bücher.example');
+    // One removed from the config keeps its mail, in the spelling it was archived under.
+    expect(await knownMailbox('erin@bücher.example', config, indexed('erin@xn--bcher-kva.example'))).toBe(
+      'erin@xn--bcher-kva.example',
+    );
+    await expect(knownMailbox('carol@bucher.example', config, indexed())).rejects.toThrow(
+      'no mailbox carol@bucher.example in this archive',
+    );
+  });
+
+  it('assertKnownMailbox, for a caller that goes on with the name as given, refuses the other spelling naming it', async () => {
+    await expect(
+      assertKnownMailbox('carol@xn--bcher-kva.example', config, indexed()),
+    ).resolves.toBeUndefined();
+    const error = await assertKnownMailbox('carol@bücher.example', config, indexed()).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(UserError);
+    expect(error).toMatchObject({
+      message: 'no mailbox carol@bücher.example in this archive (did you mean carol@xn--bcher-kva.example?)',
+      exitCode: ExitCode.failed,
+    });
   });
 });
