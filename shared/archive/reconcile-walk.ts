@@ -75,6 +75,8 @@ class Peekable<T> {
 /** One raw object with the rows that name it, and the rows before it that name no object (in raw-key order). */
 export interface RawObjectGroup {
   key: string;
+  /** When the object was written (the listing's LastModified, ISO 8601 UTC), where the store keeps it. */
+  lastModified?: string;
   present: RawObjectRow[];
   /** Rows between the previous object and this one: their raw object is gone. */
   orphans: RawObjectRow[];
@@ -102,7 +104,12 @@ export async function* walkRawObjects(
         orphans.push(...(await side.takeWhile((r) => compareUtf8(r.sesMessageId, id) < 0)));
         present.push(...(await side.takeWhile((r) => r.sesMessageId === id)));
       }
-      yield { key: object.key, present, orphans };
+      yield {
+        key: object.key,
+        ...(object.lastModified !== undefined ? { lastModified: object.lastModified } : {}),
+        present,
+        orphans,
+      };
     }
     const rest: RawObjectRow[] = [];
     for (const side of sides) rest.push(...(await side.takeWhile(() => true)));
