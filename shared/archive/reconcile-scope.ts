@@ -10,8 +10,9 @@
 //   message: the envelopes/ listing's LastModified names the raw objects whose state changed although their bytes
 //   are old (an ingest that finished late, a receipt delivered again). Those are compared in full too.
 // - The delivery log's keys carry the writer's time (shared/delivery-log/layout.ts): the log is read from the
-//   cut-off less its own LOOK_BACK_MS, and a row is checked against the log when it was archived after the cut-off
-//   (DeliveryRow.archivedAt); an older row was checked by an earlier run.
+//   cut-off on, and a row is checked against the log when it was archived after the cut-off (DeliveryRow.archivedAt;
+//   its records are put after it, under a key taken from the same clock); an older row was checked by an earlier
+//   run.
 // - A row's forwarding ledger entries are read for the rows of the objects compared (one Query per row of a
 //   mailbox that forwards), not by walking the whole ledger.
 // A raw object whose listing time and sidecar time are both before the cut-off was in the listing of the run the

@@ -11,7 +11,7 @@
 // what that is and why it is enough): every raw object is still listed, but only those written, or whose sidecar
 // was written, since the cut-off are read and their rows compared.
 import { LoggedPrints } from '../delivery-log/audit';
-import { LOG_START, LOOK_BACK_MS, startAfterTime } from '../delivery-log/layout';
+import { LOG_START, startAfterTime } from '../delivery-log/layout';
 import type { ForwardEntry } from '../forwarding/ledger';
 import { type ForwardState, isRedrivable } from '../forwarding/ledger';
 import { forwardRequestsFor } from '../forwarding/policy';
@@ -134,8 +134,8 @@ export async function startReconcile(
     ...(since !== undefined
       ? {
           since,
-          // The log from the cut-off, less the look-back every log reader keeps for keys that show up late.
-          logAfter: startAfterTime(new Date(Date.parse(since) - LOOK_BACK_MS)),
+          // The log from the cut-off: a row's records are put after the row, under a key taken from the same clock.
+          logAfter: startAfterTime(new Date(since)),
           changedIds: [],
           changedRows: [],
           rowIndex: 0,
