@@ -67,8 +67,3 @@ export function reconcileScope(
   const since = new Date(Date.parse(previous.startedAt) - marginMs).toISOString();
   return { since, reason: `changes since the run of ${previous.startedAt}` };
 }
-
-/** Whether something last written at `lastModified` (ISO 8601; absent: unknown) may have changed at or after `since`. */
-export function changedSince(lastModified: string | undefined, since: string): boolean {
-  return lastModified === undefined || Date.parse(lastModified) >= Date.parse(since);
-}

@@ -203,3 +203,8 @@ export function isExpiredCanary(
 /** Whether a row is the canary's (its raw object expires by lifecycle: a row left without it is no finding). */
 export const isCanaryRow = (config: ArchiverConfig, row: Pick<RawObjectRow, 'mailbox'>) =>
   row.mailbox === canaryAddress(config);
+
+/** Whether something last written at `lastModified` (ISO 8601; absent: unknown) may have changed at or after `since`. */
+export function changedSince(lastModified: string | undefined, since: string): boolean {
+  return lastModified === undefined || Date.parse(lastModified) >= Date.parse(since);
+}

@@ -24,8 +24,8 @@ import {
   rawMailKey,
 } from '../index/schema';
 import { EnvelopeFormatError } from './envelope';
-import { changedSince } from './reconcile-scope';
 import {
+  changedSince,
   indexState,
   isCanaryRow,
   isExpiredCanary,

@@ -8,7 +8,8 @@ import {
   type ReconcileRun,
   reconcileRunOf,
 } from '../../../shared/archive/reconcile-run';
-import { CUT_OFF_MARGIN_MS, changedSince, reconcileScope } from '../../../shared/archive/reconcile-scope';
+import { CUT_OFF_MARGIN_MS, reconcileScope } from '../../../shared/archive/reconcile-scope';
+import { changedSince } from '../../../shared/archive/reconcile-walk';
 import { reconcileReport } from '../../support/reconcile';
 
 const DAY = 86_400_000;
