@@ -12,8 +12,7 @@
 // was written, since the cut-off are read and their rows compared.
 import { LoggedPrints } from '../delivery-log/audit';
 import { LOG_START, startAfterTime } from '../delivery-log/layout';
-import type { ForwardEntry } from '../forwarding/ledger';
-import { type ForwardState, isRedrivable } from '../forwarding/ledger';
+import { type ForwardEntry, type ForwardState, isRedrivable } from '../forwarding/ledger';
 import { forwardRequestsFor } from '../forwarding/policy';
 import {
   type DeliveryRow,
