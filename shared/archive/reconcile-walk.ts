@@ -204,7 +204,10 @@ export function isExpiredCanary(
 export const isCanaryRow = (config: ArchiverConfig, row: Pick<RawObjectRow, 'mailbox'>) =>
   row.mailbox === canaryAddress(config);
 
-/** Whether something last written at `lastModified` (ISO 8601; absent: unknown) may have changed at or after `since`. */
+/**
+ * Whether something last written at `lastModified` (ISO 8601; absent: unknown) may have changed at or after
+ * `since`. S3's listings give LastModified to the second: a time within the second before `since` counts.
+ */
 export function changedSince(lastModified: string | undefined, since: string): boolean {
-  return lastModified === undefined || Date.parse(lastModified) >= Date.parse(since);
+  return lastModified === undefined || Date.parse(lastModified) + 1000 > Date.parse(since);
 }

@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliverThrough } from '../../cli/local/archive';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
 import { createReconcileHandler, ReconcileFindingsError } from '../../lambdas/reconcile/handler';
+import { continueReconcile, reconcile, startReconcile } from '../../shared/archive/reconcile';
 import type { ReconcileRun } from '../../shared/archive/reconcile-run';
-import { indexKeys } from '../../shared/index/schema';
+import { envelopeKey, indexKeys, rawMailKey } from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
 import { startTestServices, type TestServices } from '../support/services';
@@ -25,8 +26,8 @@ const quiet = { info: () => undefined, warn: () => undefined };
 /** Commands that read (what a run pays per request for), by service. */
 const READS = /^(S3 (GetObject|HeadObject|ListObjectsV2)|DynamoDB (GetItem|BatchGetItem|Query|Scan))/;
 /**
- * The cut-off margin here: the clean run's start less two seconds (s3rver and the test share one clock; a
- * listing's LastModified may be cut to the second, as S3's is).
+ * The cut-off margin here: the clean run's start less two seconds (s3rver and the test share one clock); the old
+ * messages are written a second more before it, since a listing's time counts from the second it is cut to.
  */
 const MARGIN_MS = 2000;
 
@@ -114,7 +115,7 @@ describe('the scheduled reconcile since the last clean run (DynamoDB Local, s3rv
     const k = 4;
     await arrive(24 - k, 'old');
     // The first run has no clean run before it: a full walk. Those messages are older than its cut-off margin.
-    await sleep(MARGIN_MS + 500);
+    await sleep(MARGIN_MS + 1500);
     const first = await countedRun();
     expect(first.run).toMatchObject({ ok: true, rawMessages: 24 - k });
     expect(first.run.since).toBeUndefined();
@@ -124,7 +125,7 @@ describe('the scheduled reconcile since the last clean run (DynamoDB Local, s3rv
     // The archive grows to 120 (compared by the run that follows, since they arrived after the last one), then
     // k more arrive.
     await arrive(120 - 24 - k, 'more');
-    await sleep(MARGIN_MS + 500);
+    await sleep(MARGIN_MS + 1500);
     const grown = await countedRun();
     await arrive(k, 'newer');
     const large = await countedRun();
@@ -158,5 +159,33 @@ describe('the scheduled reconcile since the last clean run (DynamoDB Local, s3rv
     const after = await countedRun();
     expect(after.run.since).toBeUndefined();
     expect(after.run).toMatchObject({ ok: true, rawMessages: 121, examined: { objects: 121 } });
+  });
+
+  it('compares an old message whose sidecar was written since, and leaves other old ones to the full walk', async () => {
+    const [rewritten, untouched] = await arrive(2, 'old again');
+    await sleep(MARGIN_MS + 1500);
+    const since = new Date(Date.now() - MARGIN_MS).toISOString();
+    // An old message's sidecar written again (here: damaged), and another old message's row lost without any
+    // write to its sidecar (only by hand).
+    await services.store.write(
+      { bucket: services.bucket, key: envelopeKey(rewritten as string) },
+      Buffer.from('{not json'),
+    );
+    const lostKey = (await findRow('bob@example.com', untouched as string)) as string;
+    await services.clients.dynamodb.send(
+      new DeleteItemCommand({
+        TableName: services.tableName,
+        Key: { pk: { S: indexKeys.mailboxPk('bob@example.com') }, sk: { S: indexKeys.messageSk(lostKey) } },
+      }),
+    );
+    const deps = { ...services, config, deliveryLog: services.deliveryLog };
+    let progress = await startReconcile(deps, { since });
+    while (progress.phase !== 'done') progress = await continueReconcile(deps, progress);
+    expect(progress.report.unreadableEnvelopes.map((u) => u.key)).toEqual([rawMailKey(rewritten as string)]);
+    expect(progress.report.examined).toMatchObject({ objects: 1 });
+    expect(progress.report.notIndexed).toEqual([]);
+    const whole = await reconcile(deps);
+    expect(whole.unreadableEnvelopes.map((u) => u.key)).toEqual([rawMailKey(rewritten as string)]);
+    expect(whole.notIndexed).toEqual([rawMailKey(untouched as string)]);
   });
 });

@@ -98,6 +98,9 @@ describe('reconcile scope', () => {
 
   it('counts what was written at or after the cut-off as changed, and what the store gives no time for', () => {
     expect(changedSince('2026-03-09T00:00:00.000Z', '2026-03-09T00:00:00.000Z')).toBe(true);
+    // A listing's time is cut to the second: within the second before the cut-off it may be after it.
+    expect(changedSince('2026-03-08T23:59:59.000Z', '2026-03-08T23:59:59.500Z')).toBe(true);
+    expect(changedSince('2026-03-08T23:59:58.999Z', '2026-03-09T00:00:00.000Z')).toBe(false);
     expect(changedSince('2026-03-08T23:59:59.000Z', '2026-03-09T00:00:00.000Z')).toBe(false);
     expect(changedSince(undefined, '2026-03-09T00:00:00.000Z')).toBe(true);
   });
