@@ -3,11 +3,12 @@
 // of cdk/constructs/, one per architectural task. Stateful resources are retained when the stack is deleted: they
 // hold mail. Logical IDs are aws-cdk-lib's own (construct path and hash); test/infra/logical-ids.test.ts pins those
 // of the retained resources, because a changed one makes CloudFormation replace the resource.
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { STACK_OUTPUT } from '../shared/aws-names';
 import type { ArchiverConfig } from '../shared/config';
 import { replicaNames } from '../shared/retention/replica';
+import { FunctionTracing } from './constructs/archiver-function';
 import { Forwarding } from './constructs/forwarding';
 import { ArchiveHealth } from './constructs/health';
 import { IndexTable } from './constructs/index-table';
@@ -60,6 +61,7 @@ export class ArchiverStack extends Stack {
   constructor(scope: Construct, id: string, props: ArchiverStackProps) {
     super(scope, id, props);
     const { config } = props;
+    Aspects.of(this).add(new FunctionTracing(config.tracing));
 
     this.alarms = new OperatorAlarms(this, 'OperatorAlarms', { alarmEmail: config.alarmEmail });
     const { messagingKey } = this.alarms;

@@ -6,6 +6,8 @@
 // start; docs/benchmarks.md). The root help and an unknown command describe every command from the list the build
 // wrote beside the compiled CLI (cli/process/command-list.ts); the whole program (every command) is built for
 // completion, and for the help when running the sources.
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import type { CliContext } from './context';
 import {
@@ -197,4 +199,25 @@ export async function programFor(args: readonly string[]): Promise<Command> {
 export async function main(argv: string[]): Promise<void> {
   const args = commandLine(argv.slice(2));
   await runProgram(await programFor(args), [...argv.slice(0, 2), ...args]);
+}
+
+/** Whether this module is the script node was started with (`node dist/cli.js`), not loaded by cli/bin.js. */
+function runDirectly(): boolean {
+  try {
+    return (
+      process.argv[1] !== undefined && pathToFileURL(realpathSync(process.argv[1])).href === import.meta.url
+    );
+  } catch {
+    return false;
+  }
+}
+
+// The build run as a script would do nothing (cli/bin.js loads it and calls main, after setting what every run
+// needs: the compile cache, the heap's growth, the thread pool), so it names the command to run instead.
+if (runDirectly()) {
+  const line = ['node cli/bin.js', ...process.argv.slice(2)].join(' ');
+  process.stderr.write(
+    `mail-archiver: dist/cli.js is the build cli/bin.js loads: run \`${line}\` (the package's bin, mail-archiver)\n`,
+  );
+  process.exitCode = 2;
 }

@@ -59,7 +59,10 @@ export function registerCompletion(program: Command): void {
 
 const HELP_CODES = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
 
-/** Runs the program and sets the exit code: 0, 1 (failed), 2 (wrong command line), 130/143 (interrupted). */
+/**
+ * Runs the program and sets the exit code: 0, 1 (failed), 2 (wrong command line, no command included: the usage
+ * on stderr), 130/143 (interrupted).
+ */
 export async function runProgram(program: Command, argv: string[]): Promise<void> {
   exitQuietlyOnEpipe(process.stdout, runCleanups);
   installInterruptHandlers();
@@ -67,8 +70,9 @@ export async function runProgram(program: Command, argv: string[]): Promise<void
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      // commander printed the message (and the help) already.
-      process.exitCode = HELP_CODES.has(error.code) ? ExitCode.ok : ExitCode.usage;
+      // commander printed the message (and the help) already. The help it prints for no command at all (to
+      // stderr, exit code 1) is a wrong command line, as for an unknown command; asked for, it is an answer.
+      process.exitCode = HELP_CODES.has(error.code) && error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
       if (error.code === 'commander.invalidArgument' && !error.message.startsWith('error:'))
         process.stderr.write(`mail-archiver: ${error.message}\n`);
       return;

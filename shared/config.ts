@@ -9,22 +9,23 @@ import { healthIssues, healthSchema } from './health/config';
 import { addressDomain, domainKey, sameAddress } from './mail/address';
 import { archiveSchema } from './retention/archive-config';
 import { replicaIssues } from './retention/replica';
+import { transparencySchema } from './transparency/config';
 
 /** A string AWS accepts as a name of the kind `rule` describes; the message quotes AWS's rule. */
 const awsName = (rule: AwsNameRule) => z.string().refine(rule.test, { message: rule.rule });
 
 const DOMAIN_NAME = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+function notADomainName(input: string): string {
+  const aLabel = domainKey(input);
+  if (aLabel === input || !DOMAIN_NAME.test(aLabel)) return 'must be a domain name';
+  return `"${input}" is an internationalised domain: write its A-label "${aLabel}"`;
+}
 /** SES, DNS and the stack take an internationalised domain as its A-label (RFC 5891): the refusal names it. */
 const domainName = z
   .string()
   .trim()
   .toLowerCase()
-  .regex(DOMAIN_NAME, {
-    error: ({ input }) =>
-      DOMAIN_NAME.test(domainKey(String(input))) && domainKey(String(input)) !== input
-        ? `"${String(input)}" is an internationalised domain: write its A-label "${domainKey(String(input))}"`
-        : 'must be a domain name',
-  });
+  .regex(DOMAIN_NAME, { error: ({ input }) => notADomainName(String(input)) });
 
 const emailAddress = z
   .string()
@@ -194,29 +195,8 @@ export const configSchema = z
         'x-default-text': 'none: create the records from the stack outputs',
       }),
     export: exportSchema.prefault({}),
-    transparency: z
-      .object({
-        sealEveryHours: z
-          .number()
-          .int()
-          .min(1)
-          .max(24)
-          .default(24)
-          .describe(
-            'How often the transparency log is sealed on AWS (a signed checkpoint of every delivery so far), in hours; an alarm fires after 26 hours without a seal.',
-          ),
-        timestampAuthority: z
-          .url({ protocol: /^https?$/ })
-          .optional()
-          .meta({
-            description:
-              'The URL of an RFC 3161 timestamp authority: each new checkpoint is time-stamped by it, and the reply kept beside it.',
-            'x-default-text': 'none: checkpoints are not time-stamped',
-          }),
-      })
-      .strict()
-      // The field defaults above are the only ones: an absent block is parsed as `{}`.
-      .prefault({}),
+    // The field defaults are the only ones: an absent block is parsed as `{}`.
+    transparency: transparencySchema.prefault({}),
     archiveTransitionDays: z
       .number()
       .int()
@@ -229,6 +209,12 @@ export const configSchema = z
     health: healthSchema.describe(
       '`{ "canary": {...}, "silenceAlarmHours" }`: what tells you the archive stopped receiving ([operations](operations.md)).',
     ),
+    tracing: z
+      .boolean()
+      .default(false)
+      .describe(
+        "X-Ray active tracing on every Lambda: a trace of each invocation. Lambda's fixed sampling records the first request each second, so at mail rates every one, about three traces a message ($5 per million past X-Ray's free tier). Off: the functions pass tracing through (mode PassThrough) and record nothing of their own; their logs and metrics are the same.",
+      ),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -1,12 +1,12 @@
 // Every Lambda of the archiver: Node 22 on arm64, bundled by the local esbuild (no Docker), source maps,
-// X-Ray tracing, an explicit log group with a retention, and a role of its own that may write only to that
-// log group (instead of the AWS managed basic execution role, which may write to any).
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+// X-Ray tracing as the config chooses, an explicit log group with a retention, and a role of its own that may
+// write only to that log group (instead of the AWS managed basic execution role, which may write to any).
+import { Duration, type IAspect, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, type NodejsFunctionProps, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { Construct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 import { BUNDLED_CONFIG_IDENTIFIER } from '../../lambdas/shared/environment';
 import { type ArchiverConfig, serializeConfig } from '../../shared/config';
 
@@ -31,8 +31,9 @@ export interface ArchiverFunctionProps extends Omit<NodejsFunctionProps, 'runtim
 }
 
 /**
- * One Lambda of the archiver: Node 22 on arm64, bundled by the local esbuild, with source maps, X-Ray tracing,
- * an explicit retained log group, and a role of its own. Grants: `logs:CreateLogStream` and `logs:PutLogEvents`
+ * One Lambda of the archiver: Node 22 on arm64, bundled by the local esbuild, with source maps, X-Ray tracing
+ * PassThrough unless the stack's {@link FunctionTracing} makes it Active, an explicit retained log group, and a
+ * role of its own. Grants: `logs:CreateLogStream` and `logs:PutLogEvents`
  * on its own log group only (and X-Ray writes); every other permission is granted by the construct that uses it.
  */
 export class ArchiverFunction extends NodejsFunction {
@@ -53,7 +54,8 @@ export class ArchiverFunction extends NodejsFunction {
       role,
       memorySize: 512,
       timeout: Duration.seconds(30),
-      tracing: Tracing.ACTIVE,
+      // PassThrough grants the same X-Ray writes as Active, so FunctionTracing can switch the mode alone.
+      tracing: Tracing.PASS_THROUGH,
       logGroup,
       ...props,
       runtime: Runtime.NODEJS_22_X,
@@ -82,5 +84,22 @@ export class ArchiverFunction extends NodejsFunction {
       reason:
         'NODEJS_22_X is the runtime this project targets and tests against; a newer one is a deliberate upgrade',
     });
+  }
+}
+
+/**
+ * Sets the X-Ray mode of every {@link ArchiverFunction} in the scope it is added to (`Aspects.of(stack).add`), from
+ * the config's `tracing`: `Active` (Lambda samples at a fixed rate, the first request each second and 5% of the
+ * rest, so at mail rates every invocation is traced) or `PassThrough` (Lambda's default: a trace only for a request
+ * an upstream service already sampled; SES, SNS and our queues sample none). PassThrough is written out rather
+ * than left absent so that turning tracing off changes a deployed function. A mode change is an update without
+ * interruption (AWS::Lambda::Function TracingConfig; https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html).
+ */
+export class FunctionTracing implements IAspect {
+  constructor(private readonly active: boolean) {}
+
+  visit(node: IConstruct): void {
+    if (!(node instanceof ArchiverFunction)) return;
+    (node.node.defaultChild as CfnFunction).tracingConfig = { mode: this.active ? 'Active' : 'PassThrough' };
   }
 }

@@ -1,5 +1,5 @@
-// The memory of the two Lambdas every received message goes through: one value that the stack sets
-// (ingest-pipeline.ts, forwarding.ts) and that the benchmark's cost model prices (scripts/bench.ts). Lambda gives CPU
+// The memory of the Lambdas every received message goes through: one value that the stack sets (ingest-pipeline.ts,
+// forwarding.ts, receiving.ts) and that the benchmark's cost model prices (scripts/bench.ts). Lambda gives CPU
 // in proportion to memory (AWS Lambda Developer Guide, "Configuring Lambda function memory"). Chosen from the peak
 // RSS of each function's work on a typical message, on a 40 MB one (SES's largest) and on a batch of those, which
 // `BENCH_ONLY=cost npm run bench` measures against these sizes (scripts/bench/lambda-memory.ts) and
@@ -20,3 +20,9 @@ export const INGEST_MEMORY_MB = 512;
  * messages, not a batch of them.
  */
 export const FORWARD_MEMORY_MB = 512;
+
+/**
+ * The gatekeeper's memory, in MB: SES invokes it for every message when unknown recipients are bounced, and it
+ * checks the recipients against the config it holds in memory, so the smallest size that starts quickly will do.
+ */
+export const GATEKEEPER_MEMORY_MB = 256;

@@ -18,6 +18,7 @@ import { type ArchiverConfig, receivingDomains } from '../../shared/config';
 import { RAW_MAIL_PREFIX } from '../../shared/index/schema';
 import { BOUNCE_FAILED_METRIC, METRICS_NAMESPACE } from '../../shared/metrics';
 import { ArchiverFunction } from './archiver-function';
+import { GATEKEEPER_MEMORY_MB } from './lambda-memory';
 import type { OperatorAlarms } from './operator-alarms';
 import type { RawMailStore } from './raw-mail-store';
 import { allowServiceToPublish } from './service-publishing';
@@ -135,7 +136,7 @@ export class Receiving extends Construct {
       const gatekeeper = new ArchiverFunction(this, 'GatekeeperFunction', {
         entry: 'lambdas/gatekeeper/index.ts',
         description: 'Bounces envelope recipients that belong to no mailbox before anything is stored',
-        memorySize: 256,
+        memorySize: GATEKEEPER_MEMORY_MB,
         timeout: Duration.seconds(10),
         config,
         environment: { POWERTOOLS_SERVICE_NAME: GATEKEEPER_SERVICE },

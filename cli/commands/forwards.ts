@@ -51,6 +51,8 @@ export function registerForwards(program: Command, ctx: CliContext): void {
         console.log(`no forwards for ${mailbox}${options.state ? ` in state ${options.state}` : ''}`);
         return;
       }
+      // The detail is why a forward was refused, failed or skipped: read whole (the last column, never cut), an
+      // SMTP reply's lines joined into one, as a user reads it; --json gives each field as stored.
       printTable(
         ['UPDATED', 'STATE', 'TARGET', 'FROM', 'SUBJECT', 'DETAIL'],
         entries.map((e) => [
@@ -59,12 +61,15 @@ export function registerForwards(program: Command, ctx: CliContext): void {
           e.target,
           e.from ?? '',
           e.subject ?? '(no subject)',
-          e.reason ??
+          (
+            e.reason ??
             e.error ??
             e.feedback ??
             (e.gmailMessageId ? `gmail ${e.gmailMessageId}` : undefined) ??
-            [e.sesMessageId, ...(e.changes ?? [])].filter(Boolean).join('; '),
+            [e.sesMessageId, ...(e.changes ?? [])].filter(Boolean).join('; ')
+          ).replace(/\s*[\r\n]+\s*/g, ' '),
         ]),
+        { wholeLast: true },
       );
     });
 }

@@ -3,13 +3,28 @@
 // Dovecot refuses to run its login process as root, so as root it runs as an unprivileged system user.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { waitUntil } from '../../shared/retry/poll';
 import { assertPortFree, busyPortError } from '../process/net-ports';
-import { diesWithThisProcess, freePort, MissingDependencyError, stopChild } from './services';
+import {
+  diesWithThisProcess,
+  MissingDependencyError,
+  onFreePort,
+  PortTakenError,
+  stopChild,
+} from './services';
 
 export const DOVECOT_BINARY = '/usr/sbin/dovecot';
 const SERVICE_USER = 'mailarchiver';
@@ -72,10 +87,12 @@ export function runAs(): { uid: number; gid: number; name: string; created: bool
 /** How long Dovecot may take to log the first user in, in milliseconds (idle: well under a second). */
 export const DOVECOT_START_TIMEOUT_MS = 60_000;
 
-export async function startDovecot(options: {
+export interface DovecotOptions {
   maildir: string;
   workDir: string;
+  /** The port `serve --port` asked for; without it a free one (`pickPort`, default freePort; see onFreePort). */
   port?: number;
+  pickPort?: () => Promise<number>;
   /** Appended to the generated configuration (e.g. the quota plugin for a per-message size limit). */
   extraConfig?: string;
   /**
@@ -85,12 +102,25 @@ export async function startDovecot(options: {
    * @default 'memory'
    */
   index?: 'memory' | 'disk';
-}): Promise<DovecotServer> {
+}
+
+/**
+ * Starts Dovecot over `options.maildir`, ready once it logs our user in. Throws UserError when the port `serve
+ * --port` asked for is in use; a free port it chose that another program takes first is replaced by another.
+ */
+export async function startDovecot(options: DovecotOptions): Promise<DovecotServer> {
   assertDovecot();
-  // A busy port is said before anything starts; the login check below catches a race for it.
-  if (options.port) await assertPortFree('127.0.0.1', options.port, '--port');
+  if (!options.port) return onFreePort((port) => startDovecotOn(port, options), options.pickPort);
+  // A busy port is said before anything starts; the login check catches a race for it.
+  const port = options.port;
+  await assertPortFree('127.0.0.1', port, '--port');
+  return startDovecotOn(port, options).catch((error: unknown) => {
+    throw error instanceof PortTakenError ? busyPortError('127.0.0.1', port, '--port', error) : error;
+  });
+}
+
+async function startDovecotOn(port: number, options: DovecotOptions): Promise<DovecotServer> {
   const account = runAs();
-  const port = options.port || (await freePort());
   const work = options.workDir;
   // Private: the password file, the config and the indexes are for Dovecot's user alone.
   mkdirSync(work, { recursive: true, mode: 0o700 });
@@ -103,6 +133,8 @@ export async function startDovecot(options: {
   const user = 'archive';
   writePrivate(join(work, 'users'), `${user}:{PLAIN}${password}:${account.uid}:${account.gid}::${work}::\n`);
   const logPath = join(work, 'dovecot.log');
+  // A new log per start: a port taken on an earlier try (onFreePort) must not be read as this one's.
+  rmSync(logPath, { force: true });
   const conf = `
 instance_name = mail-archiver-${port}
 base_dir = ${work}/run
@@ -214,7 +246,7 @@ ${options.extraConfig ?? ''}
           /Address already in use/i.test(output + readLog()) ||
           (refusedSince && Date.now() - refusedSince > 3000)
         )
-          throw busyPortError('127.0.0.1', port, '--port');
+          throw new PortTakenError(`port ${port} is in use by another program`);
         if (child.exitCode !== null) throw notStarted();
         return false;
       },

@@ -1,6 +1,7 @@
 // The local stand-ins for AWS: DynamoDB Local (AWS's own implementation, a Java program shipped in the npm
 // package amplify-dynamodb-simulator) and s3rver (an S3-compatible server), on loopback.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -14,6 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { waitUntil } from '../../shared/retry/poll';
+import { busyPortError } from '../process/net-ports';
 import { patchS3rver } from './s3rver-patches';
 
 export class MissingDependencyError extends Error {
@@ -81,23 +83,68 @@ function hasSetprivPdeathsig(): boolean {
  */
 export const DYNAMODB_LOCAL_START_TIMEOUT_MS = 120_000;
 
+/** How many ports a local service chosen a free port tries when other programs take them first (onFreePort). */
+export const LOCAL_PORT_TRIES = 3;
+
+/** Another program listened on the port before the service we started could bind it. */
+export class PortTakenError extends Error {
+  override name = 'PortTakenError';
+}
+
+/**
+ * Starts a service with `start` on a port of `pickPort`'s (default freePort), and again on another when it throws
+ * PortTakenError: a port free a moment ago can be taken before the service binds it (LOCAL_PORT_TRIES in all).
+ * Any other error, and the last PortTakenError, is thrown as it is.
+ */
+export async function onFreePort<T>(
+  start: (port: number) => Promise<T>,
+  pickPort: () => Promise<number> = freePort,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await pickPort());
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || attempt >= LOCAL_PORT_TRIES) throw error;
+    }
+  }
+}
+
 /**
  * Starts DynamoDB Local; `dataDir` persists tables across restarts (created 0700, and the working directory,
  * where DynamoDB Local writes its metadata file), without it they live in memory. It runs with umask 077 and
- * with CORS limited to an origin no web page has (its default, `*`, lets any page in a browser call it).
+ * with CORS limited to origins no web page has (its default, `*`, lets any page in a browser call it).
  * `quickStart`: for a JVM that lives as long as one command: the client compiler only and the serial collector,
  * which start it several times faster on a busy machine (docs/benchmarks.md); a long-running `npm start` keeps
  * the JVM's defaults, whose optimising compiler pays off over hours.
+ * Without `port` it takes a free one (`pickPort`, default freePort), and another when that one is taken before
+ * the JVM binds it (onFreePort). Throws UserError (busy port) when the given `port` is taken, and an Error with
+ * the JVM's output when it exits or never answers.
  */
 export async function startDynamoLocal(
-  options: { port?: number; dataDir?: string; quickStart?: boolean } = {},
+  options: { port?: number; dataDir?: string; quickStart?: boolean; pickPort?: () => Promise<number> } = {},
 ): Promise<DynamoLocal> {
   assertJava();
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  if (options.port) {
+    const port = options.port;
+    return startDynamoLocalOn(port, options).catch((error: unknown) => {
+      throw error instanceof PortTakenError
+        ? busyPortError('127.0.0.1', port, '--dynamodb-port', error)
+        : error;
+    });
+  }
+  return onFreePort((port) => startDynamoLocalOn(port, options), options.pickPort);
+}
+
+async function startDynamoLocalOn(
+  port: number,
+  options: { dataDir?: string; quickStart?: boolean },
+): Promise<DynamoLocal> {
   const require = createRequire(import.meta.url);
   const emulator = join(dirname(require.resolve('amplify-dynamodb-simulator/package.json')), 'emulator');
-  const port = options.port ?? (await freePort());
   const storage = options.dataDir ? ['-dbPath', options.dataDir] : ['-inMemory'];
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  // Known to this JVM alone: the readiness probe's proof that the answer comes from it (see answersAsDynamo).
+  const probeOrigin = `https://${randomBytes(8).toString('hex')}.${new URL(DYNAMODB_LOCAL_CORS_ORIGIN).host}`;
   // sh sets the umask of the JVM alone; `exec` leaves java as the child that stopChild signals.
   const child = spawn(
     ...diesWithThisProcess(
@@ -116,7 +163,7 @@ export async function startDynamoLocal(
       String(port),
       '-disableTelemetry',
       '-cors',
-      DYNAMODB_LOCAL_CORS_ORIGIN,
+      `${DYNAMODB_LOCAL_CORS_ORIGIN},${probeOrigin}`,
     ),
     { stdio: ['ignore', 'pipe', 'pipe'], ...(options.dataDir ? { cwd: options.dataDir } : {}) },
   );
@@ -129,14 +176,25 @@ export async function startDynamoLocal(
   });
   const endpoint = `http://127.0.0.1:${port}`;
   try {
-    // A JVM that dies says so at once; one still starting is waited for, and stopped if it never listens.
+    // Ready is this JVM answering as DynamoDB, not anything listening: a port free a moment ago can be taken by
+    // another program first (another test's s3rver once was), and a JVM that cannot bind says so and lives on.
     await waitUntil(
       async () => {
+        if (/Failed to bind|BindException/.test(output))
+          throw new PortTakenError(`port ${port} was taken before DynamoDB Local could listen on it`);
         if (child.exitCode !== null)
           throw new Error(`DynamoDB Local exited (${child.exitCode}): ${output.slice(-2000)}`);
-        return canConnect(port);
+        return answersAsDynamo(port, probeOrigin);
       },
-      { intervalMs: 100, timeoutMs: DYNAMODB_LOCAL_START_TIMEOUT_MS, what: 'DynamoDB Local to listen' },
+      {
+        intervalMs: 100,
+        timeoutMs: DYNAMODB_LOCAL_START_TIMEOUT_MS,
+        what: 'DynamoDB Local to listen',
+        onTimeout: () =>
+          new Error(
+            `DynamoDB Local did not answer on port ${port} within ${DYNAMODB_LOCAL_START_TIMEOUT_MS} ms: ${output.slice(-2000)}`,
+          ),
+      },
     );
   } catch (error) {
     await stopChild(child);
@@ -159,8 +217,35 @@ export async function startDynamoLocal(
 }
 
 /**
- * The only origin DynamoDB Local's CORS allows: under the reserved .invalid top-level domain (RFC 2606), so no
- * web page has it.
+ * Whether the DynamoDB Local that allows `origin` answers on 127.0.0.1:`port`: an unsigned ListTables, which
+ * DynamoDB refuses with its own error type (MissingAuthenticationToken) and with `origin` allowed back. Unsigned
+ * on purpose: a signed call opens the key id's table file, leaving `<key id>_<region>.db` in the data directory.
+ */
+async function answersAsDynamo(port: number, origin: string): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': 'DynamoDB_20120810.ListTables',
+        origin,
+      },
+      body: '{}',
+      signal: AbortSignal.timeout(5000),
+    });
+    const body = await response.text();
+    return (
+      response.headers.get('access-control-allow-origin') === origin &&
+      body.includes('com.amazonaws.dynamodb.v20120810#')
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The origin DynamoDB Local's CORS allows (with one random origin under it per start, for the readiness probe):
+ * under the reserved .invalid top-level domain (RFC 2606), so no web page has it.
  */
 export const DYNAMODB_LOCAL_CORS_ORIGIN = 'https://mail-archiver.invalid';
 
@@ -220,18 +305,6 @@ export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> 
       ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled' },
     }),
   );
-}
-
-async function canConnect(port: number): Promise<boolean> {
-  const { connect } = await import('node:net');
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 export async function stopChild(child: ChildProcess): Promise<void> {

@@ -224,9 +224,14 @@ export function indexReadDetail(
 
 /**
  * Tables for people: columns padded, cells cut at 60 characters with an ellipsis, control and bidi formatting
- * characters shown as U+FFFD (terminalSafe).
+ * characters shown as U+FFFD (terminalSafe). `wholeLast`: the last column is never cut (nothing follows it to push
+ * out of line; the terminal wraps it), for a column whose end matters, as a refusal's reason.
  */
-export function formatTable(header: string[], unsafeRows: string[][]): string[] {
+export function formatTable(
+  header: string[],
+  unsafeRows: string[][],
+  options: { wholeLast?: boolean } = {},
+): string[] {
   const rows = unsafeRows.map((row) => row.map(terminalSafe));
   const width = (i: number) => Math.min(60, Math.max(...[header, ...rows].map((r) => (r[i] ?? '').length)));
   const widths = header.map((_, i) => width(i));
@@ -234,8 +239,9 @@ export function formatTable(header: string[], unsafeRows: string[][]): string[] 
     cells
       .map((c, i) => {
         const w = widths[i] ?? 10;
-        const cell = c.length > w ? `${c.slice(0, w - 1)}…` : c;
-        return i === cells.length - 1 ? cell : cell.padEnd(w);
+        const last = i === cells.length - 1;
+        const cell = c.length > w && !(last && options.wholeLast) ? `${c.slice(0, w - 1)}…` : c;
+        return last ? cell : cell.padEnd(w);
       })
       .join('  ');
   return [line(header), ...rows.map(line)];
@@ -249,8 +255,8 @@ export function humanBytes(bytes: number): string {
 }
 
 /** Prints a table (formatTable) on stdout. */
-export function printTable(header: string[], rows: string[][]): void {
-  for (const line of formatTable(header, rows)) console.log(line);
+export function printTable(header: string[], rows: string[][], options: { wholeLast?: boolean } = {}): void {
+  for (const line of formatTable(header, rows, options)) console.log(line);
 }
 
 /** JSON lines on stdout, one object per line. */

@@ -1,5 +1,6 @@
 // MailSender on SES v2: SendEmail with raw content takes 40 MB (v1 SendRawEmail stops at 10 MB).
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import { errorMessage, errorName, httpStatusOf, networkFailure } from '../errors';
 import { SendError } from '../forwarding/errors';
 import type { MailSender } from '../ports';
 
@@ -32,10 +33,12 @@ export class SesSender implements MailSender {
       return { messageId: result.MessageId };
     } catch (error) {
       if (error instanceof SendError) throw error;
-      const e = error as Error & { $metadata?: { httpStatusCode?: number } };
-      const status = e.$metadata?.httpStatusCode ?? 0;
-      const transient = TRANSIENT.has(e.name) || status === 429 || status >= 500;
-      throw new SendError(`${e.name}: ${e.message}`, !transient, { cause: error });
+      const name = errorName(error) ?? 'Error';
+      const status = httpStatusOf(error) ?? 0;
+      // No answer (the SDK's own retries spent on a refused or reset connection) says nothing against the message.
+      const transient =
+        TRANSIENT.has(name) || status === 429 || status >= 500 || networkFailure(error) !== undefined;
+      throw new SendError(`${name}: ${errorMessage(error)}`, !transient, { cause: error });
     }
   }
 }

@@ -107,6 +107,35 @@ describe('the compiled CLI', () => {
     expect(list.length * 4).toBeLessThan(every.length);
   });
 
+  it('answers no command with the usage on stderr and exit 2, as it answers an unknown one', async () => {
+    for (const args of [[], ['--json'], ['-t', 'local']]) {
+      const run = await cli(args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/^Usage: mail-archiver \[options\] \[command\]$/m);
+      expect(run.stderr).toMatch(/^ {2}list \[options\] <mailbox>/m);
+    }
+    const unknown = await cli(['bogus']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("error: unknown command 'bogus'");
+  });
+
+  it('run as `node dist/cli.js`, says which file is the command instead of doing nothing', async () => {
+    const run = await new Promise<{ stderr: string; code: number }>((done) =>
+      execFile(
+        process.execPath,
+        [join(ROOT, 'dist/cli.js'), 'status'],
+        { cwd: ROOT },
+        (error, _stdout, stderr) =>
+          done({ stderr, code: error ? Number((error as { code?: number }).code ?? 1) : 0 }),
+      ),
+    );
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      "mail-archiver: dist/cli.js is the build cli/bin.js loads: run `node cli/bin.js status` (the package's bin, mail-archiver)\n",
+    );
+  });
+
   it('answers help with a word that is no command as that unknown command: the nearest name, exit 2', async () => {
     const typo = await cli(['help', 'lsit']);
     expect(typo.code).toBe(2);

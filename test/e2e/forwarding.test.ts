@@ -160,6 +160,18 @@ describe('forwarding on the local stack', () => {
     expect((await cli(['redrive'])).stdout).toMatch(/redriven 0/);
   });
 
+  it('lists a refusal whole in the table: a long, multi-line SMTP reply is not cut', async () => {
+    const reply =
+      '550-5.7.1 [203.0.113.5] The user or domain that you are sending to (or from) has a policy that\r\n550 5.7.1 prohibited the mail that you sent. Please contact your domain administrator for further details.';
+    injected.push(new SendError(`rejected: ${reply}`, true));
+    await send('refused with a long reply');
+    const table = await cli(['forwards', 'alice@example.com', '--state', 'failed']);
+    expect(table.code, table.stderr).toBe(0);
+    const row = table.stdout.split('\n').find((line) => line.includes('refused with a long reply'));
+    expect(row).toContain(`rejected: ${reply.replace('\r\n', ' ')}`);
+    expect((await cli(['redrive'])).stdout).toMatch(/redriven 1: 1 sent/);
+  });
+
   it('does not forward spam, viruses or loops, and records why', async () => {
     const before = sinkCopies().length;
     const cases: [string, Partial<Record<'spam' | 'virus', 'FAIL'>>][] = [

@@ -51,6 +51,7 @@ describe("the CDK app's import graph", () => {
       'shared/metrics.ts',
       'shared/retention/archive-config.ts',
       'shared/retention/replica.ts',
+      'shared/transparency/config.ts',
     ]);
   });
 

@@ -37,6 +37,12 @@ describe('config', () => {
     expect(message).toMatch(/ses\.activateRuleSet/);
   });
 
+  it('leaves X-Ray tracing off unless "tracing" is true, and names a tracing that is not a boolean', () => {
+    expect(exampleConfig().tracing).toBe(false);
+    expect(exampleConfig({ tracing: true }).tracing).toBe(true);
+    expect(() => exampleConfig({ tracing: 'on' })).toThrow(/tracing: .*boolean/);
+  });
+
   it('names the A-label to write for an internationalised domain (SES and DNS take the A-label)', () => {
     expect(() => exampleConfig({ domains: ['Bücher.example'] })).toThrow(
       /domains\.0: "bücher\.example" is an internationalised domain: write its A-label "xn--bcher-kva\.example"/,

@@ -243,4 +243,22 @@ describe('sending through SES v2 (the exact command)', () => {
     expect(error.permanent).toBe(true);
     ses.restore();
   });
+
+  it('reads the HTTP status of a failure, and takes a connection that failed for transient', async () => {
+    const ses = mockClient(SESv2Client);
+    const sender = new SesSender(new SESv2Client({ region: 'us-east-1', maxAttempts: 1 }));
+    const failWith = (error: Error) => {
+      ses.reset();
+      ses.on(SendEmailCommand).rejects(error);
+      return sender.send({ from: FROM, to: 'a@b.example', raw: Buffer.from('x') }).catch((e) => e);
+    };
+    const unavailable = Object.assign(new Error('oops'), {
+      name: 'Unknown',
+      $metadata: { httpStatusCode: 503 },
+    });
+    expect(await failWith(unavailable)).toMatchObject({ permanent: false, message: 'Unknown: oops' });
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    expect(await failWith(reset)).toMatchObject({ permanent: false, message: 'Error: read ECONNRESET' });
+    ses.restore();
+  });
 });
