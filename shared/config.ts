@@ -407,13 +407,13 @@ export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string 
   return env.MAIL_ARCHIVER_CONFIG ?? 'mail-archiver.config.json';
 }
 
-/** Every domain SES must receive for: the configured ones plus the journal address's domain. */
+/**
+ * Every domain SES must receive for, each once, as its A-label (domainKey): the configured ones plus the journal
+ * address's domain, which the config may write as a U-label. SES receipt rules and DNS take only the A-label.
+ */
 export function receivingDomains(config: Pick<ArchiverConfig, 'domains' | 'journalAddress'>): string[] {
-  const domains = new Set(config.domains.map((d) => d.toLowerCase()));
-  if (config.journalAddress) {
-    domains.add(addressDomain(config.journalAddress));
-  }
-  return [...domains];
+  const journal = config.journalAddress ? [addressDomain(config.journalAddress)] : [];
+  return [...new Set([...config.domains, ...journal].map(domainKey))];
 }
 
 // Addresses are compared in lower case everywhere; normalising once here keeps every reader consistent.

@@ -1,7 +1,7 @@
 // The `health` section of the config file (shared/config.ts): the canary and the silence alarm. Every field's
 // documentation is its `.describe()` or `.meta()`, as in the rest of the schema (scripts/config-docs.ts).
 import { z } from 'zod';
-import { addressDomain } from '../mail/address';
+import { addressDomain, addressKey, domainKey, sameAddress } from '../mail/address';
 
 const emailAddress = z
   .string()
@@ -95,9 +95,13 @@ export function canaryExpiresAt(config: { health: HealthConfig }, receivedAt: st
   return Math.floor(Date.parse(receivedAt) / 1000) + config.health.canary.keepDays * DAY_SECONDS;
 }
 
-/** The address canaries are sent from and to (lower case): configured, else `canary@<first domain>`. */
+/**
+ * The address canaries are sent from and to, lower case, its domain as the A-label (shared/mail/address.ts
+ * domainKey): configured, else `canary@<first domain>`. SES sends only to and from 7-bit addresses (no SMTPUTF8:
+ * an internationalised domain goes as its A-label), and the canary's mailbox is named as the canary is sent.
+ */
 export function canaryAddress(config: { health: HealthConfig; domains: string[] }): string {
-  return config.health.canary.address ?? `canary@${config.domains[0]?.toLowerCase()}`;
+  return addressKey(config.health.canary.address ?? `canary@${config.domains[0]?.toLowerCase()}`);
 }
 
 /**
@@ -133,7 +137,7 @@ export function healthIssues(config: HealthConfigView): { path: (string | number
   const path = ['health', 'canary', 'address'];
   const address = canaryAddress(config);
   const issues: { path: (string | number)[]; message: string }[] = [];
-  if (!config.domains.map((d) => d.toLowerCase()).includes(addressDomain(address))) {
+  if (!config.domains.some((domain) => domainKey(domain) === domainKey(addressDomain(address)))) {
     issues.push({
       path,
       message: `${address} is not on one of "domains" (the canary tests our own receiving)`,
@@ -149,7 +153,7 @@ export function healthIssues(config: HealthConfigView): { path: (string | number
     [config.forwarding.fromAddress, 'forwarding.fromAddress'],
   ];
   for (const [other, what] of taken) {
-    if (other?.toLowerCase() === address) {
+    if (other !== undefined && sameAddress(other.toLowerCase(), address)) {
       issues.push({
         path,
         message: `${address} is ${what}: the canary needs an address of its own (set health.canary.address)`,

@@ -14,6 +14,7 @@ import pLimit from 'p-limit';
 import { EnvelopeFormatError, type EnvelopeRecord, readEnvelope } from '../archive/envelope';
 import type { ArchiverConfig } from '../config';
 import { errorMessage } from '../errors';
+import { canaryAddress } from '../health/config';
 import { importMessageId, isMessageKeyOf, rawMailKey } from '../index/schema';
 import { contentSha256 } from '../mail/content-identity';
 import { chooseReceivedTime, type ReceivedTimeSource } from '../mail/dates';
@@ -22,7 +23,13 @@ import { defaultParseLimits, type MessageHeaders, readMessageBytes } from '../ma
 import type { DeliveryIndex, RawMailStore } from '../ports';
 import { headerRecipients, isSentByMailbox, sendingMailbox } from '../receiving/header-recipients';
 import { checkEnvelopeRecipient } from '../receiving/recipient-check';
-import { baseAddress, normaliseAddress, routeMessage, UNROUTED_MAILBOX } from '../receiving/routing';
+import {
+  baseAddress,
+  isCanaryOnly,
+  normaliseAddress,
+  routeMessage,
+  UNROUTED_MAILBOX,
+} from '../receiving/routing';
 import {
   buildReceivedNotification,
   type ImportedState,
@@ -97,9 +104,22 @@ export class ImportRecipientError extends Error {
   override name = 'ImportRecipientError';
 }
 
+const canaryReason = (config: ArchiverConfig) =>
+  `a canary (every recipient is ${canaryAddress(config)}): not mail, never imported`;
+
 /**
- * Checks `--to` and `--mailbox` before anything is stored: every `--to` address as the SMTP side checks it,
- * and `--mailbox` must be a configured mailbox. Throws ImportRecipientError with the reason.
+ * Why a message with these envelope recipients is skipped, or undefined when it is imported. A canary is not mail:
+ * ingest leaves it unlocked and lets it expire (docs/object-lock.md), where an import would store it locked for
+ * the full retention, so none is imported; which message is a canary is ingest's own rule (routing.ts isCanaryOnly).
+ */
+export function importSkipReason(config: ArchiverConfig, recipients: readonly string[]): string | undefined {
+  return isCanaryOnly(config, recipients) ? canaryReason(config) : undefined;
+}
+
+/**
+ * Checks `--to` and `--mailbox` before anything is stored: every `--to` address as the SMTP side checks it, not
+ * the canary address alone (every message would be a canary), and `--mailbox` must be a configured mailbox.
+ * Throws ImportRecipientError with the reason.
  */
 export function checkImportOptions(
   config: ArchiverConfig,
@@ -112,6 +132,10 @@ export function checkImportOptions(
         `--to ${address}: refused as SMTP would refuse it: ${check.code} ${check.reply}`,
       );
   }
+  if (options.to?.length && isCanaryOnly(config, options.to))
+    throw new ImportRecipientError(
+      `--to ${options.to.join(', ')}: the canary address only, so every message would be ${canaryReason(config)}`,
+    );
   if (options.mailbox !== undefined) {
     const mailbox = baseAddress(options.mailbox, config.plusAddressing);
     if (!Object.hasOwn(config.mailboxes, mailbox))
@@ -205,6 +229,11 @@ export async function importMessages(
       let mailboxes: string[] = [];
       try {
         const prepared = await prepare(config, item, options);
+        if ('skipped' in prepared) {
+          report.skipped.push({ origin: item.origin, reason: prepared.skipped });
+          options.onProgress?.(item.sourceBytes, report);
+          return;
+        }
         mailboxes = prepared.mailboxes;
         const previous = sameMessage.get(prepared.sesMessageId) ?? Promise.resolve();
         const run = previous.catch(() => undefined).then(() => importOne(target, item, prepared));
@@ -258,7 +287,7 @@ async function prepare(
   config: ArchiverConfig,
   message: SourceMessage,
   options: ImportOptions,
-): Promise<PreparedImport> {
+): Promise<PreparedImport | { skipped: string }> {
   // Only the header block is parsed here (ingest parses the whole message once more).
   const headerEnd = findHeaderEnd(message.raw);
   const { headers } = await readMessageBytes(
@@ -276,6 +305,8 @@ async function prepare(
       'no To/Cc address is a configured mailbox and it was not sent by one: say whose it is with --mailbox or --to',
     );
   }
+  const skipped = importSkipReason(config, routing.recipients);
+  if (skipped !== undefined) return { skipped };
   const routed = routeMessage(config, routing.recipients, headers.from[0]?.address, {
     spam: 'GRAY',
     virus: 'GRAY',

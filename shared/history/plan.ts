@@ -3,7 +3,7 @@
 import type { ArchiverConfig } from '../config';
 import { readMessageBytes } from '../mail/mime';
 import { routeMessage, UNROUTED_MAILBOX } from '../receiving/routing';
-import { type ImportOptions, routeImport } from './import';
+import { type ImportOptions, importSkipReason, routeImport } from './import';
 import { readSources } from './sources';
 
 export interface ImportPlan {
@@ -46,6 +46,11 @@ export async function planImport(
         reason:
           'no To/Cc address is a configured mailbox and it was not sent by one: say whose it is with --mailbox or --to',
       });
+      continue;
+    }
+    const skipped = importSkipReason(config, routing.recipients);
+    if (skipped !== undefined) {
+      plan.skipped.push({ origin: item.origin, reason: skipped });
       continue;
     }
     const routed = routeMessage(config, routing.recipients, headers.from[0]?.address, {

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { archiveReceivedMail } from '../../shared/archive/ingest';
 import { type ImportTarget, importMessages } from '../../shared/history/import';
-import type { DeliveryRow } from '../../shared/index/schema';
+import { planImport } from '../../shared/history/plan';
+import { type DeliveryRow, importMessageId, rawMailKey } from '../../shared/index/schema';
+import { contentSha256 } from '../../shared/mail/content-identity';
 import { exampleConfig } from '../support/config';
 import { startTestServices, type TestServices } from '../support/services';
 
@@ -307,6 +309,37 @@ describe('history import', () => {
     ]);
     expect(report.archived).toBe(1);
     expect((await rows('bob@example.com')).length).toBe(before + 1);
+  });
+
+  it('a canary (its every envelope recipient the canary address) is skipped as not mail: nothing stored, nothing locked', async () => {
+    // Ingest never locks a canary and lets it expire (docs/object-lock.md); an import would have stored it locked
+    // for the full retention, so it imports none (docs/importing.md).
+    const canary = message({ From: 'canary@example.com', To: 'canary@example.com', Subject: 'canary' });
+    const both = message({ From: 'canary@example.com', To: 'canary@example.com, bob@example.com' });
+    writeFileSync(join(dir, 'canary.eml'), canary);
+    writeFileSync(join(dir, 'both.eml'), both);
+    const report = await importMessages(config, target, [join(dir, 'canary.eml'), join(dir, 'both.eml')]);
+    expect(report.skipped).toEqual([
+      {
+        origin: join(dir, 'canary.eml'),
+        reason: expect.stringMatching(/^a canary \(every recipient is canary@example\.com\)/),
+      },
+    ]);
+    // --dry-run says so too.
+    expect((await planImport(config, [join(dir, 'canary.eml')])).skipped).toEqual(report.skipped);
+    // A message to the canary and a mailbox is mail, as in ingest.
+    expect(report).toMatchObject({ archived: 1, failed: [] });
+    expect(report.mailboxes).toEqual({
+      'bob@example.com': { archived: 1, duplicates: 0, failed: 0 },
+      'canary@example.com': { archived: 1, duplicates: 0, failed: 0 },
+    });
+    const key = rawMailKey(importMessageId(contentSha256(Buffer.from(canary))));
+    expect(await services.store.exists({ bucket: services.bucket, key })).toBe(false);
+    expect((await rows('canary@example.com')).map((r) => r.subject)).toEqual([undefined]);
+    // --to the canary address makes every message a canary: refused before anything is read.
+    await expect(
+      importMessages(config, target, [join(dir, 'both.eml')], { to: ['Canary@example.com'] }),
+    ).rejects.toThrow(/--to Canary@example\.com: the canary address/);
   });
 
   it('the LF and the CRLF copy of a message are one message; the bytes first archived are kept', async () => {

@@ -45,6 +45,25 @@ describe('the health section of the config', () => {
     );
   });
 
+  it('reads the canary address in either spelling of a domain (shared/mail/address.ts), and sends to its A-label', () => {
+    const idn = { domains: ['example.com', 'xn--bcher-kva.example'] };
+    const config = exampleConfig({ ...idn, health: { canary: { address: 'Canary@Bücher.example' } } });
+    // SES takes the A-label only (no SMTPUTF8), and the canary's mailbox is named as it is sent to.
+    expect(canaryAddress(config)).toBe('canary@xn--bcher-kva.example');
+    expect(
+      errorOf({
+        ...idn,
+        mailboxes: { 'carol@xn--bcher-kva.example': {} },
+        health: { canary: { address: 'carol@bücher.example' } },
+      }),
+    ).toMatch(
+      /health\.canary\.address: carol@xn--bcher-kva\.example is the mailbox carol@xn--bcher-kva\.example/,
+    );
+    expect(errorOf({ ...idn, health: { canary: { address: 'canary@bücher.other' } } })).toMatch(
+      /health\.canary\.address: canary@xn--bcher-kva\.other is not on one of "domains"/,
+    );
+  });
+
   it('the canary off: its address is free again', () => {
     const config = exampleConfig({
       mailboxes: { 'canary@example.com': { forwardTo: [] } },
