@@ -229,6 +229,8 @@ export interface ForwardLedger {
    * message keys after it.
    */
   listForwards(mailbox: string, state?: ForwardState, afterMessageKey?: string): AsyncIterable<ForwardEntry>;
+  /** The ledger entries of one message (one per target recorded), read consistently: reconcile's look at a new row. */
+  messageForwards(mailbox: string, messageKey: string): Promise<ForwardEntry[]>;
   /** Bounce and complaint feedback, found by the id SES gave the sent copy; false when no entry has it. */
   recordFeedback(
     sesMessageId: string,

@@ -1,5 +1,6 @@
-// Scheduled reconcile: every 6 hours the raw store, the index and the forwarding ledger are compared, and what
-// is missing from the index is reindexed (lambdas/reconcile). A raw object no notification announced (SES could
+// Scheduled reconcile: every 6 hours the raw store, the index and the forwarding ledger are compared (what changed
+// since the last clean run, the whole archive once a week), and what is missing from the index is reindexed
+// (lambdas/reconcile). A raw object no notification announced (SES could
 // not publish, SNS could not deliver) is found here rather than by hand; what cannot be repaired fails the run,
 // which alarms.
 import { Duration } from 'aws-cdk-lib';
@@ -39,6 +40,12 @@ export interface ScheduledReconcileProps {
    * @default - every 6 hours
    */
   readonly every?: Duration;
+  /**
+   * How often a run walks the whole archive; the runs in between compare what changed since the last clean run
+   * (shared/archive/reconcile-scope.ts).
+   * @default - every 7 days
+   */
+  readonly fullEvery?: Duration;
 }
 
 /**
@@ -54,6 +61,7 @@ export class ScheduledReconcile extends Construct {
     super(scope, id);
     const { rawMail, index, forwarding, alarms } = props;
     const every = props.every ?? Duration.hours(6);
+    const fullEvery = props.fullEvery ?? Duration.days(7);
     this.function = new ArchiverFunction(this, 'ReconcileFunction', {
       entry: 'lambdas/reconcile/index.ts',
       description: 'Compares raw mail, the index and the forwarding ledger; reindexes what is missing',
@@ -68,6 +76,7 @@ export class ScheduledReconcile extends Construct {
         FORWARD_QUEUE_URL: forwarding.queue.queueUrl,
         POWERTOOLS_SERVICE_NAME: RECONCILE_SERVICE,
         RECONCILE_EVERY_MINUTES: String(every.toMinutes()),
+        RECONCILE_FULL_EVERY_MINUTES: String(fullEvery.toMinutes()),
       },
     });
     rawMail.grantRawMailRead(this.function, 'scheduled reconcile');

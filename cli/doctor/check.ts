@@ -2,7 +2,7 @@
 // aws-sqs/lib/validate-queue-props.ts): each looks at one thing and says ok, warn or fail, what it found, and
 // the one thing to do about it. The lists are in aws-checks.ts and local-checks.ts; this is the shape, the
 // runner and what both lists share.
-import type { ReconcileRun } from '../../shared/archive/reconcile-run';
+import { describeRunKind, type ReconcileRun } from '../../shared/archive/reconcile-run';
 import { errorMessage, errorName } from '../../shared/errors';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -67,12 +67,12 @@ export function reconcileCheck(last: ReconcileRun | undefined, now: Date): Check
   if (!last.ok)
     return fail(
       name,
-      `the last reconcile (${last.at}) found differences`,
+      `the last reconcile (${last.at}, ${describeRunKind(last)}) found differences`,
       'mail-archiver reconcile (it lists them, with the command for each)',
     );
   const days = (now.getTime() - Date.parse(last.lastCleanAt ?? last.at)) / 86_400_000;
   if (days > 7) return warn(name, `last ran clean ${Math.floor(days)} days ago`, 'mail-archiver reconcile');
-  return ok(name, `ran clean at ${last.lastCleanAt ?? last.at}`);
+  return ok(name, `ran clean at ${last.lastCleanAt ?? last.at} (last run: ${describeRunKind(last)})`);
 }
 
 /** The report for people: one line per check, the fix under it. */

@@ -8,6 +8,7 @@ import { CloudWatchClient, paginateDescribeAlarms } from '@aws-sdk/client-cloudw
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDeadLetterQueue } from '../../shared/adapters/sqs-dead-letters';
 import {
+  describeRunKind,
   latestReconcileRun,
   type ReconcileRun,
   readStoredReconcileRun,
@@ -42,6 +43,8 @@ export interface ArchiveHealth {
   lastReconcileAt?: string;
   lastReconcileOk?: boolean;
   lastCleanReconcileAt?: string;
+  /** What the last reconcile was: a full walk or the changes since when, and what it read (reconcile-run.ts). */
+  lastReconcileKind?: string;
   /** Messages waiting in each dead-letter queue, by the stack output naming it (AWS only; every queue listed). */
   deadLetterQueues?: Partial<Record<StackOutputName, number>>;
   /** The names of the stack's alarms that are in ALARM now (AWS only). */
@@ -180,13 +183,14 @@ function fromRecord(last: ReconcileRun | undefined): Partial<ArchiveHealth> {
     lastReconcileAt: last.at,
     lastReconcileOk: last.ok,
     ...(last.lastCleanAt ? { lastCleanReconcileAt: last.lastCleanAt } : {}),
+    lastReconcileKind: describeRunKind(last),
   };
 }
 
 /** The lines `status` prints. */
 export function healthLines(health: ArchiveHealth): string[] {
   const reconcile = health.lastReconcileAt
-    ? `${health.lastReconcileOk ? 'clean' : 'NOT clean'} at ${health.lastReconcileAt}${health.lastReconcileOk ? '' : `, last clean ${health.lastCleanReconcileAt ?? 'never'}`}`
+    ? `${health.lastReconcileOk ? 'clean' : 'NOT clean'} at ${health.lastReconcileAt}${health.lastReconcileKind ? ` (${health.lastReconcileKind})` : ''}${health.lastReconcileOk ? '' : `, last clean ${health.lastCleanReconcileAt ?? 'never'}`}`
     : 'never run (mail-archiver reconcile)';
   return [
     `ingest dead letters: ${health.ingestDeadLetters}${health.ingestDeadLetters ? ' (mail-archiver redrive)' : ''}`,

@@ -9,6 +9,10 @@
 // starts a new run once the last one is `every` old, or does nothing. The progress names the invocation holding
 // it until when (a lease), so a tick that comes while another invocation works leaves it alone: two invocations
 // never compare at once.
+//
+// A new run walks the whole archive, or only what changed since the last run that ended clean
+// (shared/archive/reconcile-scope.ts decides which, and says why that is enough); the record and the log line
+// name which and how much it read.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { readObject } from '../../shared/archive/raw-object';
@@ -20,10 +24,16 @@ import {
   startReconcile,
 } from '../../shared/archive/reconcile';
 import {
+  describeRunKind,
   type ReconcileRun,
   readStoredReconcileRun,
   reconcileRunOf,
 } from '../../shared/archive/reconcile-run';
+import {
+  CUT_OFF_MARGIN_MS,
+  DEFAULT_FULL_EVERY_MS,
+  reconcileScope,
+} from '../../shared/archive/reconcile-scope';
 import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
@@ -50,6 +60,13 @@ export interface ReconcileHandlerDeps {
    * that has not finished). @default 0: every tick that finds no run in progress starts one
    */
   everyMs?: number;
+  /**
+   * How long after the last full walk started a new run walks the whole archive again, in milliseconds (runs in
+   * between compare what changed since the last clean run). @default DEFAULT_FULL_EVERY_MS (7 days)
+   */
+  fullEveryMs?: number;
+  /** How far before the last clean run's start a run since a cut-off begins. @default CUT_OFF_MARGIN_MS (24 hours) */
+  marginMs?: number;
   /**
    * What an invocation leaves for writing its progress and report, in milliseconds: it stops comparing this long
    * before its timeout. @default 60 seconds
@@ -87,7 +104,7 @@ export interface ReconcileTickSkipped {
 
 /** What a tick that compared but did not finish returns. */
 export interface ReconcileTickContinuing {
-  continuing: { phase: ReconcileProgress['phase']; steps: number; startedAt: string };
+  continuing: { phase: ReconcileProgress['phase']; steps: number; startedAt: string; since?: string };
 }
 
 export function createReconcileHandler(deps: ReconcileHandlerDeps) {
@@ -135,7 +152,20 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       const lastStart = Date.parse(previous.startedAt ?? previous.at);
       if (now().getTime() - lastStart < deps.everyMs) return { skipped: 'not due' };
     }
-    let progress = held?.progress ?? (await startReconcile(base));
+    let progress = held?.progress;
+    if (!progress) {
+      const scope = reconcileScope(
+        previous,
+        now(),
+        deps.fullEveryMs ?? DEFAULT_FULL_EVERY_MS,
+        deps.marginMs ?? CUT_OFF_MARGIN_MS,
+      );
+      progress = await startReconcile(base, scope);
+      deps.logger.info('reconcile starts', {
+        kind: scope.since ? `changes since ${scope.since}` : 'full walk',
+        why: scope.reason,
+      });
+    }
     const hold: HeldProgress = {
       progress,
       heldBy: me,
@@ -146,8 +176,11 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
     if (progress.phase !== 'done') {
       // Released: the next tick goes on from here.
       await writeJson(progressAt, { progress } satisfies HeldProgress);
-      deps.logger.info('reconcile continues', { phase: progress.phase, steps: progress.steps });
-      return { continuing: { phase: progress.phase, steps: progress.steps, startedAt: progress.startedAt } };
+      const since = progress.since !== undefined ? { since: progress.since } : {};
+      deps.logger.info('reconcile continues', { phase: progress.phase, steps: progress.steps, ...since });
+      return {
+        continuing: { phase: progress.phase, steps: progress.steps, startedAt: progress.startedAt, ...since },
+      };
     }
     const report = progress.report;
     let reindexed: ReindexReport | undefined;
@@ -181,7 +214,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
     });
     await writeJson(reportAt, run);
     await deps.store.write(progressAt, Buffer.from('null'), { contentType: 'application/json' });
-    deps.logger.info('reconcile', { ...run });
+    deps.logger.info('reconcile', { kind: describeRunKind(run), ...run });
     if (!run.ok) {
       throw new ReconcileFindingsError(
         `reconcile found differences it could not repair: ${JSON.stringify({

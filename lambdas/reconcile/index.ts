@@ -27,6 +27,7 @@ export const handler = createReconcileHandler({
   deliveryLog: new DeliveryLog(store, bucket),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),
   everyMs: Number(requireEnv('RECONCILE_EVERY_MINUTES')) * 60_000,
+  fullEveryMs: Number(requireEnv('RECONCILE_FULL_EVERY_MINUTES')) * 60_000,
   logger: new Logger({ serviceName: RECONCILE_SERVICE }),
   metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: RECONCILE_SERVICE }),
 });

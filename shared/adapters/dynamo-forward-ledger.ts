@@ -160,6 +160,18 @@ export class DynamoForwardLedger implements ForwardLedger {
     for await (const page of pages) for (const item of page.Items ?? []) yield forwardFromItem(item);
   }
 
+  async messageForwards(mailbox: string, messageKey: string): Promise<ForwardEntry[]> {
+    // FORWARD#<messageKey># is a prefix of this message's entries only: message keys hold no '#'.
+    const range = partitionRangeQuery(indexKeys.mailboxPk(mailbox), indexKeys.forwardSk(messageKey, ''));
+    const entries: ForwardEntry[] = [];
+    const pages = paginateQuery(
+      { client: this.table.doc, pageSize: 200 },
+      { TableName: this.table.name, ...range, ConsistentRead: true },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) entries.push(forwardFromItem(item));
+    return entries;
+  }
+
   async recordFeedback(
     sesMessageId: string,
     state: 'bounced' | 'complained',

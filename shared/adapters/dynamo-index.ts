@@ -101,6 +101,9 @@ export class DynamoMailIndex implements MailIndex, ForwardLedger {
   listForwards(mailbox: string, state?: ForwardState, afterMessageKey?: string): AsyncIterable<ForwardEntry> {
     return this.ledger.listForwards(mailbox, state, afterMessageKey);
   }
+  messageForwards(mailbox: string, messageKey: string): Promise<ForwardEntry[]> {
+    return this.ledger.messageForwards(mailbox, messageKey);
+  }
   recordFeedback(...args: Parameters<ForwardLedger['recordFeedback']>): Promise<boolean> {
     return this.ledger.recordFeedback(...args);
   }

@@ -247,6 +247,12 @@ export class MemoryMailIndex implements MailIndex, ForwardLedger {
       .sort((a, b) => compareUtf8(sk(a), sk(b)));
   }
 
+  async messageForwards(mailbox: string, messageKey: string) {
+    const out: ForwardEntry[] = [];
+    for await (const f of this.listForwards(mailbox)) if (f.messageKey === messageKey) out.push(f);
+    return out;
+  }
+
   async recordFeedback(sesMessageId: string, state: 'bounced' | 'complained', feedback: string, now: Date) {
     const key = this.sentCopies.get(sesMessageId);
     const entry = key ? this.forwards.get(key) : undefined;

@@ -75,6 +75,8 @@ class Peekable<T> {
 /** One raw object with the rows that name it, and the rows before it that name no object (in raw-key order). */
 export interface RawObjectGroup {
   key: string;
+  /** When the object was written (the listing's LastModified, ISO 8601 UTC), where the store keeps it. */
+  lastModified?: string;
   present: RawObjectRow[];
   /** Rows between the previous object and this one: their raw object is gone. */
   orphans: RawObjectRow[];
@@ -102,7 +104,12 @@ export async function* walkRawObjects(
         orphans.push(...(await side.takeWhile((r) => compareUtf8(r.sesMessageId, id) < 0)));
         present.push(...(await side.takeWhile((r) => r.sesMessageId === id)));
       }
-      yield { key: object.key, present, orphans };
+      yield {
+        key: object.key,
+        ...(object.lastModified !== undefined ? { lastModified: object.lastModified } : {}),
+        present,
+        orphans,
+      };
     }
     const rest: RawObjectRow[] = [];
     for (const side of sides) rest.push(...(await side.takeWhile(() => true)));
@@ -196,3 +203,11 @@ export function isExpiredCanary(
 /** Whether a row is the canary's (its raw object expires by lifecycle: a row left without it is no finding). */
 export const isCanaryRow = (config: ArchiverConfig, row: Pick<RawObjectRow, 'mailbox'>) =>
   row.mailbox === canaryAddress(config);
+
+/**
+ * Whether something last written at `lastModified` (ISO 8601; absent: unknown) may have changed at or after
+ * `since`. S3's listings give LastModified to the second: a time within the second before `since` counts.
+ */
+export function changedSince(lastModified: string | undefined, since: string): boolean {
+  return lastModified === undefined || Date.parse(lastModified) + 1000 > Date.parse(since);
+}

@@ -6,17 +6,30 @@
 // with the archive (the delivery log aside: 8 bytes a record, see delivery-log/audit.ts). It can stop at a budget
 // and go on from its progress (a JSON-safe checkpoint) in another invocation: the scheduled function does that
 // (lambdas/reconcile), the CLI runs it to the end in one go.
+//
+// A run either walks the whole archive or compares only what changed since a cut-off (reconcile-scope.ts says
+// what that is and why it is enough): every raw object is still listed, but only those written, or whose sidecar
+// was written, since the cut-off are read and their rows compared.
 import { LoggedPrints } from '../delivery-log/audit';
-import { LOG_START } from '../delivery-log/layout';
-import { type ForwardState, isRedrivable } from '../forwarding/ledger';
+import { LOG_START, startAfterTime } from '../delivery-log/layout';
+import { type ForwardEntry, type ForwardState, isRedrivable } from '../forwarding/ledger';
 import { forwardRequestsFor } from '../forwarding/policy';
-import { envelopeKey, isImportedMessage, RAW_MAIL_PREFIX, rawMailKey } from '../index/schema';
+import {
+  type DeliveryRow,
+  ENVELOPE_PREFIX,
+  envelopeKey,
+  isImportedMessage,
+  RAW_MAIL_PREFIX,
+  rawMailKey,
+} from '../index/schema';
 import { EnvelopeFormatError } from './envelope';
 import {
+  changedSince,
   indexState,
   isCanaryRow,
   isExpiredCanary,
   type ReconcileDeps,
+  type RowRef,
   walkedMailboxes,
   walkMailboxRows,
   walkRawObjects,
@@ -51,6 +64,13 @@ export interface ReconcileReport {
   notLogged: { mailbox: string; folder: string; uid: number; messageKey: string }[];
   /** Lines of the delivery log that are not records (reported; the log is append-only, reindex logs the rows). */
   badLogLines: number;
+  /** ISO 8601 UTC: the run compared only what changed from then on (reconcile-scope.ts); absent: a full walk. */
+  since?: string;
+  /**
+   * What the run read one by one: raw objects compared (each sidecar read), delivery-log objects read, rows
+   * compared (`rawMessages` counts every object listed). Absent in a report continued from an older progress.
+   */
+  examined?: { objects: number; logObjects: number; rows: number };
   ok: boolean;
 }
 
@@ -63,7 +83,12 @@ export interface ReconcileProgress {
   version: 1;
   /** When the run started (ISO 8601 UTC). */
   startedAt: string;
-  phase: 'log' | 'objects' | 'mailboxes' | 'done';
+  /**
+   * A run since a cut-off (ISO 8601 UTC) also has an `envelopes` phase (the sidecars written since, listed into
+   * `changedIds`), and its `mailboxes` phase compares only `changedRows` (the rows of the objects it compared).
+   */
+  since?: string;
+  phase: 'log' | 'envelopes' | 'objects' | 'mailboxes' | 'done';
   /** How many times the run was continued (1 after its first step). */
   steps: number;
   /** The last delivery-log object read. */
@@ -77,6 +102,12 @@ export interface ReconcileProgress {
   /** Which of them is being walked, and its last row compared. */
   mailboxIndex: number;
   rowsAfter?: string;
+  /** A run since a cut-off: the last sidecar listed, the raw objects whose sidecar changed (their ids). */
+  envelopesAfter?: string;
+  changedIds?: string[];
+  /** A run since a cut-off: the rows of the objects it compared, and how many of them are compared. */
+  changedRows?: RowRef[];
+  rowIndex?: number;
   report: ReconcileReport;
 }
 
@@ -87,12 +118,29 @@ export interface ReconcileBudget {
   deadline?: number;
 }
 
-/** A new run: nothing compared yet. Throws what the index throws (listing the mailboxes). */
-export async function startReconcile(deps: ReconcileDeps): Promise<ReconcileProgress> {
+/**
+ * A new run: nothing compared yet; with `since` (ISO 8601 UTC), one that compares what changed from then on
+ * (reconcile-scope.ts). Throws what the index throws (listing the mailboxes).
+ */
+export async function startReconcile(
+  deps: ReconcileDeps,
+  scope: { since?: string } = {},
+): Promise<ReconcileProgress> {
+  const { since } = scope;
   return {
     version: 1,
     startedAt: (deps.now ?? (() => new Date()))().toISOString(),
-    phase: deps.deliveryLog ? 'log' : 'objects',
+    ...(since !== undefined
+      ? {
+          since,
+          // The log from the cut-off: a row's records are put after the row, under a key taken from the same clock.
+          logAfter: startAfterTime(new Date(since)),
+          changedIds: [],
+          changedRows: [],
+          rowIndex: 0,
+        }
+      : {}),
+    phase: deps.deliveryLog ? 'log' : since !== undefined ? 'envelopes' : 'objects',
     steps: 0,
     mailboxes: await walkedMailboxes(deps),
     mailboxIndex: 0,
@@ -108,6 +156,8 @@ export async function startReconcile(deps: ReconcileDeps): Promise<ReconcileProg
       forwardsUnsettled: [],
       notLogged: [],
       badLogLines: 0,
+      ...(since !== undefined ? { since } : {}),
+      examined: { objects: 0, logObjects: 0, rows: 0 },
       ok: false,
     },
   };
@@ -126,6 +176,9 @@ export async function continueReconcile(
   const progress: ReconcileProgress = structuredClone(from);
   progress.steps += 1;
   const report = progress.report;
+  report.examined ??= { objects: 0, logObjects: 0, rows: 0 };
+  const examined = report.examined;
+  const since = progress.since;
   const now = (deps.now ?? (() => new Date()))();
   let units = 0;
   const spent = () =>
@@ -143,6 +196,7 @@ export async function continueReconcile(
         report.badLogLines += object.errors.length;
         prints.add(object.records);
         progress.logAfter = object.key;
+        examined.logObjects += 1;
         units += 1;
         if (spent()) {
           progress.logPrints = prints.toBase64();
@@ -151,9 +205,48 @@ export async function continueReconcile(
       }
     }
     progress.logPrints = prints.seal().toBase64();
-    progress.phase = 'objects';
+    progress.phase = since !== undefined ? 'envelopes' : 'objects';
   }
   const logged = progress.logPrints ? LoggedPrints.fromBase64(progress.logPrints, true) : undefined;
+
+  if (progress.phase === 'envelopes') {
+    progress.changedIds ??= [];
+    const changed = progress.changedIds;
+    if (since !== undefined) {
+      for await (const object of deps.store.list(deps.bucket, ENVELOPE_PREFIX, progress.envelopesAfter)) {
+        const id = object.key.slice(ENVELOPE_PREFIX.length, -'.json'.length);
+        // Damaged sidecars kept aside (reindex) are not sidecars.
+        if (envelopeKey(id) === object.key && changedSince(object.lastModified, since)) changed.push(id);
+        progress.envelopesAfter = object.key;
+        units += 1;
+        if (spent()) return progress;
+      }
+    }
+    progress.phase = 'objects';
+  }
+  const changedIds = new Set(progress.changedIds ?? []);
+
+  const compareObject = async (key: string, present: RowRef[]) => {
+    examined.objects += 1;
+    if (since !== undefined) {
+      progress.changedRows ??= [];
+      for (const { mailbox, messageKey } of present) progress.changedRows.push({ mailbox, messageKey });
+    }
+    try {
+      const state = await indexState(deps, present, key);
+      if (state.missing && !isExpiredCanary(deps.config, state.envelope, now)) report.notIndexed.push(key);
+      for (const row of state.unrecorded)
+        report.unrecorded.push({ mailbox: row.mailbox, messageKey: row.messageKey, key });
+    } catch (error) {
+      // One damaged sidecar must not hide every other finding: it is a finding of its own.
+      if (!(error instanceof EnvelopeFormatError)) throw error;
+      report.unreadableEnvelopes.push({
+        key,
+        envelope: envelopeKey(key.slice(RAW_MAIL_PREFIX.length)),
+        reason: error.message,
+      });
+    }
+  };
 
   if (progress.phase === 'objects') {
     for await (const group of walkRawObjects(deps, progress.mailboxes, progress.objectsAfter)) {
@@ -162,26 +255,64 @@ export async function continueReconcile(
       }
       if (group.key === undefined) break;
       report.rawMessages += 1;
-      try {
-        const state = await indexState(deps, group.present, group.key);
-        if (state.missing && !isExpiredCanary(deps.config, state.envelope, now))
-          report.notIndexed.push(group.key);
-        for (const row of state.unrecorded)
-          report.unrecorded.push({ mailbox: row.mailbox, messageKey: row.messageKey, key: group.key });
-      } catch (error) {
-        // One damaged sidecar must not hide every other finding: it is a finding of its own.
-        if (!(error instanceof EnvelopeFormatError)) throw error;
-        report.unreadableEnvelopes.push({
-          key: group.key,
-          envelope: envelopeKey(group.key.slice(RAW_MAIL_PREFIX.length)),
-          reason: error.message,
-        });
+      const id = group.key.slice(RAW_MAIL_PREFIX.length);
+      if (since === undefined || changedSince(group.lastModified, since) || changedIds.has(id)) {
+        await compareObject(group.key, group.present);
       }
       progress.objectsAfter = group.key;
       units += 1;
       if (spent()) return progress;
     }
     progress.phase = 'mailboxes';
+  }
+  const compareRow = (mailbox: string, row: DeliveryRow, entries: ForwardEntry[], checkLog: boolean) => {
+    const targets = deps.config.mailboxes[mailbox]?.forwardTo ?? [];
+    report.indexRows += 1;
+    examined.rows += 1;
+    if (
+      targets.length > 0 &&
+      !isImportedMessage(row.sesMessageId) &&
+      forwardRequestsFor(deps.config, row.messageKey, [row]).length > 0
+    ) {
+      const recorded = new Set(entries.map((e) => e.target));
+      for (const target of targets) {
+        if (!recorded.has(target)) report.notForwarded.push({ mailbox, messageKey: row.messageKey, target });
+      }
+    }
+    if (checkLog && logged && !logged.has(row)) {
+      const { folder, uid, messageKey } = row;
+      report.notLogged.push({ mailbox, folder, uid, messageKey });
+    }
+  };
+  const countEntries = (mailbox: string, entries: ForwardEntry[]) => {
+    report.ledgerEntries += entries.length;
+    for (const entry of entries) {
+      if (isRedrivable(entry, now)) {
+        const { messageKey, target, state } = entry;
+        report.forwardsUnsettled.push({ mailbox, messageKey, target, state });
+      }
+    }
+  };
+
+  if (progress.phase === 'mailboxes' && since !== undefined) {
+    // Only the rows of the objects compared; the log was read from the cut-off, so it is asked only about rows
+    // archived since (an older row was asked by an earlier run).
+    const rows = progress.changedRows ?? [];
+    for (let i = progress.rowIndex ?? 0; i < rows.length; i++) {
+      const { mailbox, messageKey } = rows[i] as RowRef;
+      const forwards = (deps.config.mailboxes[mailbox]?.forwardTo ?? []).length > 0;
+      const row = await deps.index.getDelivery(mailbox, messageKey);
+      const entries = forwards ? await deps.index.messageForwards(mailbox, messageKey) : [];
+      countEntries(mailbox, entries);
+      // A row gone since the object walk saw its key was deleted by hand: a full walk reports its object.
+      if (row) compareRow(mailbox, row, entries, changedSince(row.archivedAt, since));
+      progress.rowIndex = i + 1;
+      units += 1;
+      if (spent()) return progress;
+    }
+    progress.changedRows = undefined;
+    progress.changedIds = undefined;
+    progress.phase = 'done';
   }
 
   if (progress.phase === 'mailboxes') {
@@ -190,30 +321,9 @@ export async function continueReconcile(
       const targets = deps.config.mailboxes[mailbox]?.forwardTo ?? [];
       const walk = walkMailboxRows(deps.index, mailbox, targets.length > 0, progress.rowsAfter);
       for await (const { row, entries } of walk) {
-        report.ledgerEntries += entries.length;
-        for (const entry of entries) {
-          if (isRedrivable(entry, now)) {
-            const { messageKey, target, state } = entry;
-            report.forwardsUnsettled.push({ mailbox, messageKey, target, state });
-          }
-        }
+        countEntries(mailbox, entries);
         if (!row) continue;
-        report.indexRows += 1;
-        if (
-          targets.length > 0 &&
-          !isImportedMessage(row.sesMessageId) &&
-          forwardRequestsFor(deps.config, row.messageKey, [row]).length > 0
-        ) {
-          const recorded = new Set(entries.map((e) => e.target));
-          for (const target of targets) {
-            if (!recorded.has(target))
-              report.notForwarded.push({ mailbox, messageKey: row.messageKey, target });
-          }
-        }
-        if (logged && !logged.has(row)) {
-          const { folder, uid, messageKey } = row;
-          report.notLogged.push({ mailbox, folder, uid, messageKey });
-        }
+        compareRow(mailbox, row, entries, true);
         progress.rowsAfter = row.messageKey;
         units += 1;
         if (spent()) return progress;

@@ -26,7 +26,9 @@ beforeAll(() => {
 describe('heartbeats of the scheduled steps', () => {
   it('the scheduled reconcile (every 6 hours) alarms when no run succeeded in 12 hours, missing data breaching', () => {
     const [, fn] = model.find('AWS::Lambda::Function', 'ReconcileFunction');
-    expect(fn.Properties).toMatchObject({ Environment: { Variables: { RECONCILE_EVERY_MINUTES: '360' } } });
+    expect(fn.Properties).toMatchObject({
+      Environment: { Variables: { RECONCILE_EVERY_MINUTES: '360', RECONCILE_FULL_EVERY_MINUTES: '10080' } },
+    });
     const [, alarm] = model.find('AWS::CloudWatch::Alarm', 'ReconcileHeartbeatAlarm');
     expect(alarm.Properties).toMatchObject({
       AlarmName: 'TestArchiver-ReconcileHeartbeatAlarm',

@@ -155,6 +155,13 @@ export function indexContract(name: string, open: () => ContractIndex) {
       expect(await ledger()).toEqual(['a-id3', 'b-id2', 'c-id1']);
       expect(await ledger('a-id3')).toEqual(['b-id2', 'c-id1']);
       expect(await ledger('c-id1')).toEqual([]);
+      // One message's entries alone: not a neighbour's whose key it begins.
+      await index.claimForward({ ...entry, messageKey: 'b-id2x' }, at(0), false);
+      await index.claimForward({ ...entry, target: 'u@example.net' }, at(0), false);
+      const ofMessage = async (key: string) =>
+        (await index.messageForwards(box, key)).map((e) => `${e.messageKey} ${e.target}`).sort();
+      expect(await ofMessage('b-id2')).toEqual(['b-id2 t@example.net', 'b-id2 u@example.net']);
+      expect(await ofMessage('b-id')).toEqual([]);
     });
 
     it('claims a send once; a redrive takes failures and claims whose lease ran out', async () => {

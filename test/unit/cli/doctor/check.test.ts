@@ -326,7 +326,16 @@ describe('doctor against AWS', () => {
 
   it('shows the health view status shows, from one definition: every field, every dead-letter queue', async () => {
     // The scheduled reconcile's record in S3 is later than this machine's: both commands show it.
-    const scheduled = reconcileRunOf(reconcileReport(true), new Date('2026-11-29T06:00:00Z'), undefined);
+    // A run since a cut-off: status and doctor name it, and what it read.
+    const scheduled = reconcileRunOf(
+      {
+        ...reconcileReport(true),
+        since: '2026-11-28T00:00:00.000Z',
+        examined: { objects: 7, logObjects: 3, rows: 6 },
+      },
+      new Date('2026-11-29T06:00:00Z'),
+      undefined,
+    );
     s3.on(HeadObjectCommand, { Key: RECONCILE_REPORT_KEY }).resolves({});
     s3.on(GetObjectCommand, { Key: RECONCILE_REPORT_KEY }).callsFake(() => ({
       Body: Readable.from([Buffer.from(JSON.stringify(scheduled))]) as never,
@@ -360,6 +369,7 @@ describe('doctor against AWS', () => {
       lastReconcileAt: '2026-11-29T06:00:00.000Z',
       lastReconcileOk: true,
       lastCleanReconcileAt: '2026-11-29T06:00:00.000Z',
+      lastReconcileKind: 'changes since 2026-11-28T00:00:00.000Z, 7 objects, 3 log objects, 6 rows examined',
       alarmsFiring: ['MailArchiver-IngestDeadLettersAlarm'],
       // Canaries aside: the canary mailbox's newer row is not "mail received".
       lastReceivedAt: '2026-11-29T09:30:00.000Z',
@@ -377,7 +387,7 @@ describe('doctor against AWS', () => {
     for (const line of [
       /^last received: +2026-11-29T09:30:00\.000Z$/m,
       /^canary: +last round trip on-time after 35\.0 s/m,
-      /^last reconcile: +clean at 2026-11-29T06:00:00\.000Z$/m,
+      /^last reconcile: +clean at 2026-11-29T06:00:00\.000Z \(changes since 2026-11-28T00:00:00\.000Z, 7 objects, 3 log objects, 6 rows examined\)$/m,
       /^dead-letter queues: +Ingest 2, ReceivedNotification 0, Forward 1, ForwardFeedback 0$/m,
       /^parked forwards: +1/m,
       /^alarms firing: +MailArchiver-IngestDeadLettersAlarm/m,
@@ -390,7 +400,8 @@ describe('doctor against AWS', () => {
     });
     expect(byCheck.reconcile).toMatchObject({
       status: 'ok',
-      detail: 'ran clean at 2026-11-29T06:00:00.000Z',
+      detail:
+        'ran clean at 2026-11-29T06:00:00.000Z (last run: changes since 2026-11-28T00:00:00.000Z, 7 objects, 3 log objects, 6 rows examined)',
     });
   });
 

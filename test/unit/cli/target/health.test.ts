@@ -55,8 +55,11 @@ describe('local archive health', () => {
       lastReconcileAt: '2026-01-03T00:00:00.000Z',
       lastReconcileOk: false,
       lastCleanReconcileAt: '2026-01-02T00:00:00.000Z',
+      lastReconcileKind: 'full walk',
     });
-    expect(healthLines(health).join('\n')).toMatch(/NOT clean at 2026-01-03.*last clean 2026-01-02/);
+    expect(healthLines(health).join('\n')).toMatch(
+      /NOT clean at 2026-01-03\S* \(full walk\), last clean 2026-01-02/,
+    );
     const checks = await runLocalChecks({
       config: exampleConfig(),
       running: undefined,
