@@ -6,7 +6,7 @@ import { type AwsNameRule, hostedZoneIdRule, sesReceiptNameRule, stackNameRule }
 import { exportSchema } from './bundle/export-config';
 import { errorMessage } from './errors';
 import { healthIssues, healthSchema } from './health/config';
-import { addressDomain, domainKey, sameAddress } from './mail/address';
+import { addressDomain, addressKey, domainKey, sameAddress } from './mail/address';
 import { archiveSchema } from './retention/archive-config';
 import { replicaIssues } from './retention/replica';
 import { transparencySchema } from './transparency/config';
@@ -379,9 +379,9 @@ export function serializeConfig(config: ArchiverConfig): string {
   return JSON.stringify({ ...config, mailboxes });
 }
 
-/** The verified identity forwarded copies are sent from. */
+/** The verified identity forwarded copies are sent from, its domain as the A-label: SES sends no U-label. */
 export function forwardingFrom(config: Pick<ArchiverConfig, 'forwarding' | 'domains'>): string {
-  return config.forwarding.fromAddress?.toLowerCase() ?? `forwarder@${config.domains[0]}`;
+  return addressKey(config.forwarding.fromAddress?.toLowerCase() ?? `forwarder@${config.domains[0]}`);
 }
 
 /** How a mailbox's target is delivered; SES re-sending unless the config says `via: "gmail-api"`. */

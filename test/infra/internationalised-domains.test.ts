@@ -1,5 +1,5 @@
 // An internationalised domain in the config reaches SES and Route 53 as its A-label only: receipt rule recipients,
-// MX records (outputs and Route 53), identities and the canary's send policy. SES takes no U-label (no SMTPUTF8:
+// MX records (outputs and Route 53), identities, the canary's and the forwarder's send policies. SES takes no U-label (no SMTPUTF8:
 // addresses are 7-bit, an internationalised domain goes as Punycode), and DNS names are ASCII. The config may
 // write an address's domain in either spelling (shared/mail/address.ts); `domains` itself must be A-labels.
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -32,6 +32,7 @@ describe('an internationalised domain reaches SES and Route 53 as its A-label', 
     const t = idnTemplate({
       journalAddress: 'sent@journal.bücher.example',
       health: { canary: { address: 'canary@bücher.example' } },
+      forwarding: { fromAddress: 'forwarder@bücher.example' },
     });
     t.hasResourceProperties('AWS::SES::ReceiptRule', {
       Rule: Match.objectLike({ Recipients: [A_LABEL, `journal.${A_LABEL}`] }),
@@ -52,6 +53,8 @@ describe('an internationalised domain reaches SES and Route 53 as its A-label', 
       StringEquals: { 'ses:FromAddress': `canary@${A_LABEL}` },
       'ForAllValues:StringEquals': { 'ses:Recipients': [`canary@${A_LABEL}`] },
     });
+    // The forwarder sends from its A-label too (SES's identity, the From of every forwarded copy).
+    expect(JSON.stringify(t.toJSON())).toContain(`"ses:FromAddress":"forwarder@${A_LABEL}"`);
     expect(JSON.stringify(t.toJSON())).not.toContain('bücher');
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  forwardingFrom,
   loadConfig,
   parseConfig,
   parseConfigJson,
@@ -76,6 +77,12 @@ describe('config', () => {
     expect(idn({ 'carol@xn--bcher-kva.example': {} }, { journalAddress: 'carol@bücher.example' })).toThrow(
       /journalAddress: the journal address must not also be a mailbox/,
     );
+    // SES sends only 7-bit addresses: the forwarder's is its A-label, however the config writes it.
+    const forwarder = idn(
+      { 'carol@bücher.example': {} },
+      { forwarding: { fromAddress: 'Forwarder@Bücher.example' } },
+    );
+    expect(forwardingFrom(forwarder())).toBe('forwarder@xn--bcher-kva.example');
   });
 
   it('names what is wrong with a forwarding target object, and never crashes on one', () => {
