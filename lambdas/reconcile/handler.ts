@@ -34,6 +34,7 @@ import {
   DEFAULT_FULL_EVERY_MS,
   reconcileScope,
 } from '../../shared/archive/reconcile-scope';
+import { comparisonConfigPrint } from '../../shared/archive/reconcile-walk';
 import type { ArchiverConfig } from '../../shared/config';
 import type { DeliveryLog } from '../../shared/delivery-log/log';
 import { errorMessage } from '../../shared/errors';
@@ -67,6 +68,8 @@ export interface ReconcileHandlerDeps {
   fullEveryMs?: number;
   /** How far before the last clean run's start a run since a cut-off begins. @default CUT_OFF_MARGIN_MS (24 hours) */
   marginMs?: number;
+  /** More sidecars written since the cut-off make a run a full walk. @default MAX_CHANGED_SINCE (20,000) */
+  changedLimit?: number;
   /**
    * What an invocation leaves for writing its progress and report, in milliseconds: it stops comparing this long
    * before its timeout. @default 60 seconds
@@ -130,6 +133,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       now,
       ...(deps.locker ? { locker: deps.locker } : {}),
       ...(deps.deliveryLog ? { deliveryLog: deps.deliveryLog } : {}),
+      ...(deps.changedLimit !== undefined ? { changedLimit: deps.changedLimit } : {}),
     };
     const started = Date.now();
     // Without a context (a test, a direct call) the run goes to its end in this call.
@@ -157,6 +161,7 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps) {
       const scope = reconcileScope(
         previous,
         now(),
+        comparisonConfigPrint(deps.config),
         deps.fullEveryMs ?? DEFAULT_FULL_EVERY_MS,
         deps.marginMs ?? CUT_OFF_MARGIN_MS,
       );

@@ -50,6 +50,13 @@ export const reconcileRunSchema = z.object({
   since: timestamp.optional(),
   /** ISO 8601 UTC: when the last full walk started (this run's start, when it was one). */
   lastFullAt: timestamp.optional(),
+  /** Why the run compared what it did: the scope's reason, or why it became a full walk. */
+  reason: z.string().optional(),
+  /**
+   * What the comparison read of the config when the run started (reconcile-walk.ts comparisonConfigPrint); absent
+   * in records from before it was kept. Another one makes the next scheduled run a full walk.
+   */
+  configPrint: z.string().optional(),
   /** What the run read one by one: raw objects compared (their sidecars read), delivery-log objects, rows. */
   examined: z.object({ objects: count, logObjects: count, rows: count }).optional(),
 });
@@ -98,6 +105,8 @@ export function reconcileRunOf(
     layout: RECONCILE_LAYOUT,
     ...(report.since !== undefined ? { since: report.since } : {}),
     ...(lastFullAt ? { lastFullAt } : {}),
+    ...(report.reason !== undefined ? { reason: report.reason } : {}),
+    ...(report.configPrint !== undefined ? { configPrint: report.configPrint } : {}),
     ...(report.examined ? { examined: { ...report.examined } } : {}),
     rawMessages: report.rawMessages,
     notIndexed: left(report.notIndexed.length),

@@ -29,7 +29,13 @@
 // What a run since a cut-off cannot see, a full walk finds: a row or sidecar deleted by hand from an old message,
 // damage to old bytes. A full walk runs every `fullEveryMs` (a week by default), and whenever no run ended clean
 // having found nothing (no record, findings left, or findings repaired by reindex, whose rows the next run checks
-// again), and when the record is from before this layout.
+// again), when the record is from before this layout, and:
+// - when what the comparison reads of the config (reconcile-walk.ts comparisonConfigPrint: the mailboxes, their
+//   forward targets, the canary) is not what the last run compared with, or the record does not say: old messages'
+//   verdicts change with it (a mailbox given a forward target has old messages never forwarded to it), and nothing
+//   writes their sidecars;
+// - when more than MAX_CHANGED_SINCE sidecars were written since the cut-off (a history import): the run then
+//   becomes a full walk from the start (reconcile.ts), which keeps no list of what changed.
 import { RECONCILE_LAYOUT, type ReconcileRun } from './reconcile-run';
 
 /** How far before the last clean run's start a run since a cut-off begins: 24 hours (see above). */
@@ -45,14 +51,16 @@ export interface ReconcileScope {
 }
 
 /**
- * The scope of a scheduled run starting at `now` after the stored record `previous`: a full walk when there is no
+ * The scope of a scheduled run starting at `now` after the stored record `previous`, with `configPrint` (what the
+ * comparison reads of the config now, reconcile-walk.ts comparisonConfigPrint): a full walk when there is no
  * record, it is from an older layout, it left findings or repaired any, it was not a run that started at a known
- * time, or the last full walk started `fullEveryMs` or longer ago; otherwise the changes since `previous`'s start
- * less `marginMs`.
+ * time, it names no config print or another one, or the last full walk started `fullEveryMs` or longer ago;
+ * otherwise the changes since `previous`'s start less `marginMs`.
  */
 export function reconcileScope(
   previous: ReconcileRun | undefined,
   now: Date,
+  configPrint: string,
   fullEveryMs = DEFAULT_FULL_EVERY_MS,
   marginMs = CUT_OFF_MARGIN_MS,
 ): ReconcileScope {
@@ -62,6 +70,9 @@ export function reconcileScope(
   if (previous.reindexed !== undefined || previous.reindexFailed !== undefined)
     return { reason: 'the last run repaired findings' };
   if (!previous.startedAt) return { reason: 'the last run has no start time' };
+  if (previous.configPrint === undefined)
+    return { reason: 'the last record does not say what config it compared with' };
+  if (previous.configPrint !== configPrint) return { reason: 'the config changed' };
   if (!previous.lastFullAt || now.getTime() - Date.parse(previous.lastFullAt) >= fullEveryMs)
     return { reason: 'a full walk is due' };
   const since = new Date(Date.parse(previous.startedAt) - marginMs).toISOString();

@@ -3,6 +3,7 @@
 // order. Each holds one page of each side, never the archive: memory does not grow with it. Each resumes after
 // a key, so a walk can stop at a budget and continue in another invocation.
 
+import { createHash } from 'node:crypto';
 import type { ArchiverConfig } from '../config';
 import type { DeliveryLog } from '../delivery-log/log';
 import type { ForwardEntry } from '../forwarding/ledger';
@@ -31,12 +32,34 @@ export interface ReconcileDeps {
    * rebuilds). Without it neither looks at the log.
    */
   deliveryLog?: DeliveryLog;
+  /**
+   * A run since a cut-off that finds more sidecars written since than this becomes a full walk, which keeps no
+   * list of them (reconcile.ts). @default MAX_CHANGED_SINCE (20,000)
+   */
+  changedLimit?: number;
 }
 
 /** Every mailbox the walks cover: each that has a folder in the index, and each configured one. */
 export async function walkedMailboxes(deps: Pick<ReconcileDeps, 'config' | 'index'>): Promise<string[]> {
   const all = new Set([...(await deps.index.mailboxes()), ...Object.keys(deps.config.mailboxes)]);
   return [...all].sort(compareUtf8);
+}
+
+/**
+ * A fingerprint of what the comparison reads of the config, and of nothing else: every configured mailbox with
+ * its forward targets (walkedMailboxes; compareRow and forwardRequestsFor, which decide "never forwarded"), the
+ * canary's address and its days (isCanaryRow, isExpiredCanary, which excuse a canary's missing side). A run
+ * records it (ReconcileReport.configPrint): old messages' verdicts may differ under another one, so a different
+ * one makes the next scheduled run a full walk (reconcile-scope.ts). What only reindex reads (the journal address,
+ * plus-addressing) decides how a finding is repaired, not whether there is one. Order does not count: mailboxes
+ * and targets are sorted. The first 16 hex digits of a sha256.
+ */
+export function comparisonConfigPrint(config: ArchiverConfig): string {
+  const mailboxes = Object.keys(config.mailboxes)
+    .sort(compareUtf8)
+    .map((m) => [m, [...(config.mailboxes[m]?.forwardTo ?? [])].sort(compareUtf8)]);
+  const canary = { address: canaryAddress(config), keepDays: config.health.canary.keepDays };
+  return createHash('sha256').update(JSON.stringify({ mailboxes, canary })).digest('hex').slice(0, 16);
 }
 
 /** An async iterator whose next item can be looked at before it is taken. */

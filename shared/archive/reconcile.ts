@@ -9,7 +9,9 @@
 //
 // A run either walks the whole archive or compares only what changed since a cut-off (reconcile-scope.ts says
 // what that is and why it is enough): every raw object is still listed, but only those written, or whose sidecar
-// was written, since the cut-off are read and their rows compared.
+// was written, since the cut-off are read and their rows compared. Such a run keeps the ids of the sidecars written
+// since, and the rows of the objects it compares, in its progress: when more than `changedLimit` sidecars were
+// written since (a history import), it becomes a full walk, which keeps neither, so the progress stays small.
 import { LoggedPrints } from '../delivery-log/audit';
 import { LOG_START, startAfterTime } from '../delivery-log/layout';
 import { type ForwardEntry, type ForwardState, isRedrivable } from '../forwarding/ledger';
@@ -25,6 +27,7 @@ import {
 import { EnvelopeFormatError } from './envelope';
 import {
   changedSince,
+  comparisonConfigPrint,
   indexState,
   isCanaryRow,
   isExpiredCanary,
@@ -36,6 +39,12 @@ import {
 } from './reconcile-walk';
 
 export type { ReconcileDeps } from './reconcile-walk';
+
+/**
+ * How many sidecars written since its cut-off a run since a cut-off lists before it becomes a full walk: 20,000
+ * (its progress then holds their ids and their objects' rows; the size measured is in docs/reconcile.md).
+ */
+export const MAX_CHANGED_SINCE = 20_000;
 export { type ReindexReport, reindex } from './reindex';
 
 export interface ReconcileReport {
@@ -66,6 +75,10 @@ export interface ReconcileReport {
   badLogLines: number;
   /** ISO 8601 UTC: the run compared only what changed from then on (reconcile-scope.ts); absent: a full walk. */
   since?: string;
+  /** Why the run compared what it did (reconcile-scope.ts), when it was told or it became a full walk. */
+  reason?: string;
+  /** What the comparison read of the config (reconcile-walk.ts comparisonConfigPrint), when the run started. */
+  configPrint?: string;
   /**
    * What the run read one by one: raw objects compared (each sidecar read), delivery-log objects read, rows
    * compared (`rawMessages` counts every object listed). Absent in a report continued from an older progress.
@@ -84,8 +97,9 @@ export interface ReconcileProgress {
   /** When the run started (ISO 8601 UTC). */
   startedAt: string;
   /**
-   * A run since a cut-off (ISO 8601 UTC) also has an `envelopes` phase (the sidecars written since, listed into
-   * `changedIds`), and its `mailboxes` phase compares only `changedRows` (the rows of the objects it compared).
+   * A run since a cut-off (ISO 8601 UTC) starts with an `envelopes` phase (the sidecars written since, listed
+   * into `changedIds`; more than `changedLimit` make it a full walk from the start), and its `mailboxes` phase
+   * compares only `changedRows` (the rows of the objects it compared).
    */
   since?: string;
   phase: 'log' | 'envelopes' | 'objects' | 'mailboxes' | 'done';
@@ -120,13 +134,13 @@ export interface ReconcileBudget {
 
 /**
  * A new run: nothing compared yet; with `since` (ISO 8601 UTC), one that compares what changed from then on
- * (reconcile-scope.ts). Throws what the index throws (listing the mailboxes).
+ * (reconcile-scope.ts), and `reason` why. Throws what the index throws (listing the mailboxes).
  */
 export async function startReconcile(
   deps: ReconcileDeps,
-  scope: { since?: string } = {},
+  scope: { since?: string; reason?: string } = {},
 ): Promise<ReconcileProgress> {
-  const { since } = scope;
+  const { since, reason } = scope;
   return {
     version: 1,
     startedAt: (deps.now ?? (() => new Date()))().toISOString(),
@@ -140,7 +154,7 @@ export async function startReconcile(
           rowIndex: 0,
         }
       : {}),
-    phase: deps.deliveryLog ? 'log' : since !== undefined ? 'envelopes' : 'objects',
+    phase: since !== undefined ? 'envelopes' : deps.deliveryLog ? 'log' : 'objects',
     steps: 0,
     mailboxes: await walkedMailboxes(deps),
     mailboxIndex: 0,
@@ -157,6 +171,8 @@ export async function startReconcile(
       notLogged: [],
       badLogLines: 0,
       ...(since !== undefined ? { since } : {}),
+      ...(reason !== undefined ? { reason } : {}),
+      configPrint: comparisonConfigPrint(deps.config),
       examined: { objects: 0, logObjects: 0, rows: 0 },
       ok: false,
     },
@@ -178,12 +194,38 @@ export async function continueReconcile(
   const report = progress.report;
   report.examined ??= { objects: 0, logObjects: 0, rows: 0 };
   const examined = report.examined;
-  const since = progress.since;
+  let since = progress.since;
   const now = (deps.now ?? (() => new Date()))();
   let units = 0;
   const spent = () =>
     (budget.units !== undefined && units >= budget.units) ||
     (budget.deadline !== undefined && Date.now() >= budget.deadline);
+
+  if (progress.phase === 'envelopes') {
+    progress.changedIds ??= [];
+    const changed = progress.changedIds;
+    const limit = deps.changedLimit ?? MAX_CHANGED_SINCE;
+    if (since !== undefined) {
+      for await (const object of deps.store.list(deps.bucket, ENVELOPE_PREFIX, progress.envelopesAfter)) {
+        const id = object.key.slice(ENVELOPE_PREFIX.length, -'.json'.length);
+        // Damaged sidecars kept aside (reindex) are not sidecars.
+        if (envelopeKey(id) === object.key && changedSince(object.lastModified, since)) changed.push(id);
+        progress.envelopesAfter = object.key;
+        units += 1;
+        if (changed.length > limit) {
+          // The list (and the rows of those objects, later) would be written with the progress at every step and
+          // grow with the change; a full walk holds neither and reads about as much when most of it changed.
+          report.reason = `more than ${limit} sidecars were written since ${since}: a full walk keeps no list of them`;
+          becomeFullWalk(progress);
+          since = undefined;
+          break;
+        }
+        if (spent()) return progress;
+      }
+    }
+    // A progress saved before the log came after this phase has its log read already (from the cut-off).
+    progress.phase = deps.deliveryLog && progress.logPrints === undefined ? 'log' : 'objects';
+  }
 
   if (progress.phase === 'log') {
     const prints = progress.logPrints
@@ -205,25 +247,10 @@ export async function continueReconcile(
       }
     }
     progress.logPrints = prints.seal().toBase64();
-    progress.phase = since !== undefined ? 'envelopes' : 'objects';
+    progress.phase = 'objects';
   }
   const logged = progress.logPrints ? LoggedPrints.fromBase64(progress.logPrints, true) : undefined;
 
-  if (progress.phase === 'envelopes') {
-    progress.changedIds ??= [];
-    const changed = progress.changedIds;
-    if (since !== undefined) {
-      for await (const object of deps.store.list(deps.bucket, ENVELOPE_PREFIX, progress.envelopesAfter)) {
-        const id = object.key.slice(ENVELOPE_PREFIX.length, -'.json'.length);
-        // Damaged sidecars kept aside (reindex) are not sidecars.
-        if (envelopeKey(id) === object.key && changedSince(object.lastModified, since)) changed.push(id);
-        progress.envelopesAfter = object.key;
-        units += 1;
-        if (spent()) return progress;
-      }
-    }
-    progress.phase = 'objects';
-  }
   const changedIds = new Set(progress.changedIds ?? []);
 
   const compareObject = async (key: string, present: RowRef[]) => {
@@ -342,6 +369,21 @@ export async function continueReconcile(
     report.forwardsUnsettled.length === 0 &&
     report.notLogged.length === 0;
   return progress;
+}
+
+/**
+ * Makes a run since a cut-off a full walk from the start (nothing was compared yet, the log not read): the
+ * cut-off, the lists and the cursors of the phases before the objects are dropped.
+ */
+function becomeFullWalk(progress: ReconcileProgress): void {
+  progress.since = undefined;
+  progress.report.since = undefined;
+  progress.changedIds = undefined;
+  progress.changedRows = undefined;
+  progress.rowIndex = undefined;
+  progress.envelopesAfter = undefined;
+  progress.logAfter = undefined;
+  progress.logPrints = undefined;
 }
 
 /**

@@ -7,9 +7,13 @@ import type { HandlerExecutionContext, InitializeHandler } from '@smithy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliverThrough } from '../../cli/local/archive';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
-import { createReconcileHandler, ReconcileFindingsError } from '../../lambdas/reconcile/handler';
+import {
+  createReconcileHandler,
+  ReconcileFindingsError,
+  type ReconcileHandlerDeps,
+} from '../../lambdas/reconcile/handler';
 import { continueReconcile, reconcile, startReconcile } from '../../shared/archive/reconcile';
-import type { ReconcileRun } from '../../shared/archive/reconcile-run';
+import { type ReconcileRun, readStoredReconcileRun } from '../../shared/archive/reconcile-run';
 import { envelopeKey, indexKeys, rawMailKey } from '../../shared/index/schema';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
@@ -20,6 +24,7 @@ const config = exampleConfig({
   mailboxes: {
     'alice@example.com': { forwardTo: ['alice@gmail.example'] },
     'bob@example.com': { forwardTo: [] },
+    'carol@example.com': { forwardTo: [] },
   },
 });
 const quiet = { info: () => undefined, warn: () => undefined };
@@ -90,14 +95,27 @@ describe('the scheduled reconcile since the last clean run (DynamoDB Local, s3rv
     return undefined;
   }
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  const handler = () =>
+  const handler = (overrides: Partial<ReconcileHandlerDeps> = {}) =>
     createReconcileHandler({
       ...services,
       config,
       forwards: { enqueue: async () => undefined },
       logger: quiet,
       marginMs: MARGIN_MS,
+      ...overrides,
     });
+  /**
+   * Full walks until one ends clean having repaired nothing (what the tests before left is repaired by the first),
+   * so the next run compares what changed since it.
+   */
+  async function cleanFullWalk(): Promise<ReconcileRun> {
+    await handler({ fullEveryMs: 0 })();
+    const run = (await handler({ fullEveryMs: 0 })()) as ReconcileRun;
+    expect(run).toMatchObject({ ok: true });
+    expect(run.since).toBeUndefined();
+    expect(run.reindexed).toBeUndefined();
+    return run;
+  }
   /** One run to its end, with the reads it made. */
   async function countedRun(): Promise<{ run: ReconcileRun; reads: Record<string, number>; total: number }> {
     counts.clear();
@@ -187,5 +205,80 @@ describe('the scheduled reconcile since the last clean run (DynamoDB Local, s3rv
     const whole = await reconcile(deps);
     expect(whole.unreadableEnvelopes.map((u) => u.key)).toEqual([rawMailKey(rewritten as string)]);
     expect(whole.notIndexed).toEqual([rawMailKey(untouched as string)]);
+  });
+
+  it('walks the whole archive when a mailbox gains a forward target: its old messages never forwarded are found', async () => {
+    const deliver = deliverThrough(
+      createIngestHandler({ ...services, config, deliveryLog: services.deliveryLog, logger: quiet }),
+    );
+    for (let i = 0; i < 5; i++) {
+      const { notification } = await receiveLikeSes(
+        services.store,
+        services.bucket,
+        makeMessage({ subject: `carol ${i}`, body: `carol body ${i}\r\n` }),
+        { recipients: ['carol@example.com'] },
+      );
+      await deliver(notification);
+    }
+    await sleep(MARGIN_MS + 1500);
+    await cleanFullWalk();
+    // The config as deployed next: carol forwards now. Her five messages are older than any cut-off.
+    const forwarding = exampleConfig({
+      mailboxes: {
+        'alice@example.com': { forwardTo: ['alice@gmail.example'] },
+        'bob@example.com': { forwardTo: [] },
+        'carol@example.com': { forwardTo: ['carol@gmail.example'] },
+      },
+    });
+    const found = await handler({ config: forwarding })().catch((error: unknown) => error);
+    expect(found).toBeInstanceOf(ReconcileFindingsError);
+    const run = await readStoredReconcileRun(services.store, services.bucket);
+    expect(run).toMatchObject({ ok: false, notForwarded: 5, reason: 'the config changed' });
+    expect(run?.since).toBeUndefined();
+  });
+
+  it('becomes a full walk, holding no list of them, when more sidecars than its limit were written since', async () => {
+    await cleanFullWalk();
+    await sleep(MARGIN_MS + 1500);
+    const since = new Date().toISOString();
+    await arrive(3, 'imported');
+    // The core, one unit a step: the list of changed ids never holds more than the limit.
+    const deps = { ...services, config, deliveryLog: services.deliveryLog };
+    const stepped = async (changedLimit: number) => {
+      let progress = await startReconcile({ ...deps, changedLimit }, { since, reason: 'test' });
+      let longest = 0;
+      while (progress.phase !== 'done') {
+        progress = await continueReconcile({ ...deps, changedLimit }, progress, { units: 1 });
+        longest = Math.max(longest, progress.changedIds?.length ?? 0);
+      }
+      return { report: progress.report, longest };
+    };
+    const over = await stepped(2);
+    expect(over.longest).toBeLessThanOrEqual(2);
+    expect(over.report.since).toBeUndefined();
+    expect(over.report.reason).toBe(
+      `more than 2 sidecars were written since ${since}: a full walk keeps no list of them`,
+    );
+    expect(over.report).toMatchObject({ ok: true });
+    expect(over.report.examined?.objects).toBe(over.report.rawMessages);
+    expect(over.report).toEqual({
+      ...(await reconcile(deps)),
+      reason: over.report.reason,
+      examined: over.report.examined,
+    });
+
+    const within = await stepped(3);
+    expect(within.report).toMatchObject({ since, reason: 'test', examined: { objects: 3 } });
+    expect(within.longest).toBe(3);
+
+    // The scheduled run says so in its record, which counts as the last full walk.
+    const run = (await handler({ changedLimit: 2 })()) as ReconcileRun;
+    expect(run.since).toBeUndefined();
+    expect(run).toMatchObject({
+      ok: true,
+      lastFullAt: run.startedAt,
+      reason: expect.stringMatching(/^more than 2 sidecars were written since /),
+    });
+    expect(run.examined?.objects).toBe(run.rawMessages);
   });
 });
