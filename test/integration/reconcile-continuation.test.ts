@@ -168,6 +168,7 @@ describe('reconcile in several invocations (DynamoDB Local, s3rver)', () => {
       steps: _n,
       lastCleanAt: _c,
       lastFullAt: _f,
+      reason: _r,
       ...rest
     }: ReconcileRun) => rest;
     // One call without a Lambda context: the whole run at once (the archive still misses two raw objects).

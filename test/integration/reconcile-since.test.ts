@@ -129,6 +129,8 @@ describe('the scheduled reconcile since the last clean run (DynamoDB Local, s3rv
     }
   }
 
+  // Its 120 arrivals and six runs outlast the default timeout while the whole suite shares the machine, and a
+  // test past its timeout goes on writing into what the next one counts: hence its own.
   it('reads as much for k new messages over an archive of 24 as over one of 120, and finds what is wrong in them', async () => {
     const k = 4;
     await arrive(24 - k, 'old');
@@ -177,7 +179,7 @@ describe('the scheduled reconcile since the last clean run (DynamoDB Local, s3rv
     const after = await countedRun();
     expect(after.run.since).toBeUndefined();
     expect(after.run).toMatchObject({ ok: true, rawMessages: 121, examined: { objects: 121 } });
-  });
+  }, 240_000);
 
   it('compares an old message whose sidecar was written since, and leaves other old ones to the full walk', async () => {
     const [rewritten, untouched] = await arrive(2, 'old again');
@@ -235,7 +237,7 @@ describe('the scheduled reconcile since the last clean run (DynamoDB Local, s3rv
     const run = await readStoredReconcileRun(services.store, services.bucket);
     expect(run).toMatchObject({ ok: false, notForwarded: 5, reason: 'the config changed' });
     expect(run?.since).toBeUndefined();
-  });
+  }, 120_000);
 
   it('becomes a full walk, holding no list of them, when more sidecars than its limit were written since', async () => {
     await cleanFullWalk();
@@ -280,5 +282,5 @@ describe('the scheduled reconcile since the last clean run (DynamoDB Local, s3rv
       reason: expect.stringMatching(/^more than 2 sidecars were written since /),
     });
     expect(run.examined?.objects).toBe(run.rawMessages);
-  });
+  }, 120_000);
 });
