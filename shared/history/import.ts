@@ -22,12 +22,11 @@ import { findHeaderEnd } from '../mail/lines';
 import { defaultParseLimits, type MessageHeaders, readMessageBytes } from '../mail/mime';
 import type { DeliveryIndex, RawMailStore } from '../ports';
 import { headerRecipients, isSentByMailbox, sendingMailbox } from '../receiving/header-recipients';
-import { checkEnvelopeRecipient } from '../receiving/recipient-check';
+import { checkEnvelopeRecipient, envelopeRecipient } from '../receiving/recipient-check';
 import {
   baseAddress,
   configuredMailbox,
   isCanaryOnly,
-  normaliseAddress,
   routeMessage,
   UNROUTED_MAILBOX,
 } from '../receiving/routing';
@@ -168,7 +167,7 @@ export function routeImport(
   const sourceFolder = placement?.folder;
   if (options.to?.length)
     return {
-      recipients: options.to.map(normaliseAddress),
+      recipients: options.to.map(envelopeRecipient),
       ...(sourceFolder ? { folder: sourceFolder } : {}),
     };
   const sender = sendingMailbox(config, headers);
