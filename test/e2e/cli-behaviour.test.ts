@@ -631,6 +631,15 @@ describe('faults, each a process', () => {
     const exported = await cli(['export', 'carol@bücher.example', '--out', bundle], idn);
     expect(exported.code, exported.stderr).toBe(0);
     expect(exported.stdout).toMatch(/ of carol@xn--bcher-kva\.example: 1 messages/);
+    const forwards = await cli(['forwards', 'carol@bücher.example'], idn);
+    expect(forwards.code, forwards.stderr).toBe(0);
+    expect(forwards.stdout).toBe('no forwards for carol@xn--bcher-kva.example\n');
+    // Removed from the config, carol keeps her mail in the index: exported in either spelling all the same.
+    config.mailboxes['carol@xn--bcher-kva.example'] = undefined;
+    writeFileSync(idn.MAIL_ARCHIVER_CONFIG, JSON.stringify(config));
+    const kept = await cli(['export', 'carol@bücher.example', '--out', join(root, 'kept.tar.gz')], idn);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stdout).toMatch(/ of carol@xn--bcher-kva\.example: 1 messages/);
   });
 
   it('--target aws without a region says to set AWS_REGION or AWS_PROFILE; --target aws start is refused', async () => {
