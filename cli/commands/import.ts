@@ -11,6 +11,7 @@ import {
   importMessages,
 } from '../../shared/history/import';
 import { planImport } from '../../shared/history/plan';
+import { NOT_MAIL } from '../../shared/history/source-items';
 import { totalBytes } from '../../shared/history/sources';
 import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import type { CliContext } from '../context';
@@ -74,6 +75,7 @@ export function registerImport(program: Command, ctx: CliContext): void {
         if (rows.length > 0)
           for (const line of formatTable(['MAILBOX', 'FOLDER', 'MESSAGES'], rows)) output.result(`  ${line}`);
         output.result(`  would skip as not mail ${countAndFirstFew(plan.skipped)}`);
+        for (const line of skipReasonLines(plan.skipped, 'would skip')) output.result(line);
         for (const f of plan.failed) output.result(`  would fail: ${f.origin}: ${f.reason}`);
         printNotices(plan.notices);
         if (plan.failed.length > 0) process.exitCode = 1;
@@ -166,6 +168,21 @@ export function countAndFirstFew(items: readonly { origin: string }[]): string {
 }
 
 /**
+ * The skipped inputs whose reason is more than "not a mail message" (a canary: every recipient is the canary
+ * address), one line each with that reason, the first few, then a count; the summary line only counts and names.
+ */
+export function skipReasonLines(
+  items: readonly { origin: string; reason: string }[],
+  verb: 'skipped' | 'would skip' = 'skipped',
+): string[] {
+  const reasoned = items.filter((item) => item.reason !== NOT_MAIL);
+  const lines = reasoned.slice(0, NAMED).map((item) => `  ${verb}: ${item.origin}: ${item.reason}`);
+  if (reasoned.length > NAMED)
+    lines.push(`  and ${reasoned.length - NAMED} more like these: --json lists them all`);
+  return lines;
+}
+
+/**
  * The summary: counts, then per mailbox, then failures and notices. `stoppedInFlight`: a second Ctrl-C or the end
  * of the grace period stopped messages before they finished (not counted; the next run archives them, none twice).
  */
@@ -191,6 +208,7 @@ function printReport(report: ImportReport, stoppedInFlight = false) {
   const sources = Object.entries(report.receivedTimeSources).map(([source, n]) => `${source} ${n}`);
   if (sources.length) output.info(`  received time from: ${sources.join(', ')}`);
   for (const failure of report.failed) output.result(`  failed: ${failure.origin}: ${failure.reason}`);
+  for (const line of skipReasonLines(report.skipped)) output.result(line);
   printNotices(report.notices);
 }
 

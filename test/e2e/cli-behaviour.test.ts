@@ -458,6 +458,22 @@ describe('faults, each a process', () => {
     expect(run.stdout).toContain('archived 1');
   });
 
+  it('import says why it skipped a canary (every recipient the canary address), and --dry-run says so first', async () => {
+    writeFileSync(
+      join(work, 'canary.eml'),
+      'From: canary@example.com\r\nTo: canary@example.com\r\nSubject: canary\r\n\r\nx\r\n',
+    );
+    const why =
+      /^ {2}(would skip|skipped): \S*canary\.eml: a canary \(every recipient is canary@example\.com\)/m;
+    const dry = await cli(['import', '--dry-run', 'canary.eml']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(why);
+    const run = await cli(['import', 'canary.eml']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/skipped as not mail 1 \(\S*canary\.eml\)/);
+    expect(run.stdout).toMatch(why);
+  });
+
   it('a --to SMTP would refuse is one plain line: no class name, no --verbose hint, exit 1', async () => {
     writeFileSync(join(work, 'refused.mbox'), mbox(1, 'refused'));
     const run = await cli(['import', '--to', 'not-an-email', 'refused.mbox']);
