@@ -110,15 +110,17 @@ export function registerImport(program: Command, ctx: CliContext): void {
         // One delivery log object per batch of messages (locally; on AWS the ingest Lambda logs what it indexes).
         const logBatch = archive.deliveryLog.batch('import');
         const log = new ImportLog(archive.deliveryLog, logBatch, archive.index);
-        // Cut short, the messages that finished still get their delivery log records (best effort: reconcile
-        // reports a record that is missing, and reindex writes it).
+        // Cut short, the messages that finished still get their delivery log records (best effort: the next run
+        // logs those it finds present and unlogged; reconcile reports them, and reindex writes them).
         const flushOnExit = addCleanup(() => logBatch.flush());
         const deliver = async (notification: SesReceivedNotification) => {
           await archive.deliver(notification, { logBatch });
           await log.flushIfDue();
         };
         try {
-          soFar = await importMessages(config, { ...archive, deliver, log }, paths, {
+          // On AWS the Lambda's log object is part of its invocation (SQS delivers again what it did not log).
+          const local = ctx.globals().target === 'local';
+          soFar = await importMessages(config, { ...archive, deliver, ...(local ? { log } : {}) }, paths, {
             ...(options.to ? { to: options.to } : {}),
             ...(options.mailbox ? { mailbox: options.mailbox } : {}),
             ...(options.concurrency ? { concurrency: options.concurrency } : {}),
