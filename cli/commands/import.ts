@@ -10,6 +10,7 @@ import {
   type ImportReport,
   importMessages,
 } from '../../shared/history/import';
+import { ImportLog } from '../../shared/history/import-log';
 import { planImport } from '../../shared/history/plan';
 import { NOT_MAIL } from '../../shared/history/source-items';
 import { totalBytes } from '../../shared/history/sources';
@@ -110,15 +111,18 @@ export function registerImport(program: Command, ctx: CliContext): void {
         const started = Date.now();
         // One delivery log object per batch of messages (locally; on AWS the ingest Lambda logs what it indexes).
         const logBatch = archive.deliveryLog.batch('import');
-        // Cut short, the messages that finished still get their delivery log records (best effort: reconcile
-        // reports a record that is missing, and reindex writes it).
+        const log = new ImportLog(archive.deliveryLog, logBatch, archive.index);
+        // Cut short, the messages that finished still get their delivery log records (best effort: the next run
+        // logs those it finds present and unlogged; reconcile reports them, and reindex writes them).
         const flushOnExit = addCleanup(() => logBatch.flush());
         const deliver = async (notification: SesReceivedNotification) => {
           await archive.deliver(notification, { logBatch });
-          await logBatch.flushIfDue(IMPORT_LOG_BATCH);
+          await log.flushIfDue();
         };
         try {
-          soFar = await importMessages(config, { ...archive, deliver }, paths, {
+          // On AWS the Lambda's log object is part of its invocation (SQS delivers again what it did not log).
+          const local = ctx.globals().target === 'local';
+          soFar = await importMessages(config, { ...archive, deliver, ...(local ? { log } : {}) }, paths, {
             ...(options.to ? { to: options.to } : {}),
             ...(options.mailbox ? { mailbox: options.mailbox } : {}),
             ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -152,9 +156,6 @@ export function registerImport(program: Command, ctx: CliContext): void {
       if (report.failed.length > 0) process.exitCode = 1;
     });
 }
-
-/** An import writes its delivery log records at least every 1,000 records or 10 seconds. */
-const IMPORT_LOG_BATCH = { records: 1000, ms: 10_000 };
 
 /** How many skipped inputs and notices the summary names; `--json` lists them all. */
 const NAMED = 5;
