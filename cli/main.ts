@@ -7,8 +7,9 @@
 // wrote beside the compiled CLI (cli/process/command-list.ts); the whole program (every command) is built for
 // completion, and for the help when running the sources.
 import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
+import { shellLine } from '../shared/shell-word';
 import type { CliContext } from './context';
 import {
   addDescribedCommands,
@@ -215,7 +216,10 @@ function runDirectly(): boolean {
 // The build run as a script would do nothing (cli/bin.js loads it and calls main, after setting what every run
 // needs: the compile cache, the heap's growth, the thread pool), so it names the command to run instead.
 if (runDirectly()) {
-  const line = ['node cli/bin.js', ...process.argv.slice(2)].join(' ');
+  // Absolute, so the line works from any directory: bin.js is cli/bin.js beside this module's folder, whether this
+  // is dist/cli.js or cli/main.ts; each word quoted as a POSIX shell reads it back.
+  const bin = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
+  const line = shellLine(['node', bin, ...process.argv.slice(2)]);
   process.stderr.write(
     `mail-archiver: dist/cli.js is the build cli/bin.js loads: run \`${line}\` (the package's bin, mail-archiver)\n`,
   );

@@ -70,7 +70,11 @@ export class ArchiverFunction extends NodejsFunction {
         ...props.bundling,
         define: {
           ...props.bundling?.define,
-          ...(config ? { [BUNDLED_CONFIG_IDENTIFIER]: JSON.stringify(serializeConfig(config)) } : {}),
+          // `tracing` is the stack's alone (FunctionTracing), so the bundle carries its default: turning tracing
+          // on or off then changes each function's TracingConfig and none of its code.
+          ...(config
+            ? { [BUNDLED_CONFIG_IDENTIFIER]: JSON.stringify(serializeConfig({ ...config, tracing: false })) }
+            : {}),
         },
       },
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },

@@ -63,7 +63,8 @@ export function registerExport(program: Command, ctx: CliContext): void {
       const { target, configuration } = ctx.globals();
       const request = {
         // The configured mailbox in the spelling the config names it (its domain may be typed in either); the
-        // export checks the name against the archive (cli/target/mailboxes.ts assertKnownMailbox).
+        // export reads it as the archive names it (cli/target/mailboxes.ts knownMailbox): a mailbox kept only in
+        // the index may be typed in either spelling too.
         mailbox:
           configuredMailbox(configuration.mailboxes, normaliseMailbox(mailbox)) ?? normaliseMailbox(mailbox),
         format: options.format,
@@ -129,14 +130,14 @@ export function registerExport(program: Command, ctx: CliContext): void {
           }
           output.jsonLine({
             exportId: record.exportId,
-            mailbox: request.mailbox,
+            mailbox: record.mailbox,
             incremental: record.incremental,
             messages: record.messagesDone,
             encrypted: true,
             parts: kept,
           });
           output.result(
-            `${record.incremental ? 'incremental ' : ''}export ${record.exportId} of ${request.mailbox}: ${record.messagesDone} messages in ${kept.length} encrypted parts, each a bundle of its own (encrypted on AWS, so not joined here)\n${kept
+            `${record.incremental ? 'incremental ' : ''}export ${record.exportId} of ${record.mailbox}: ${record.messagesDone} messages in ${kept.length} encrypted parts, each a bundle of its own (encrypted on AWS, so not joined here)\n${kept
               .map((k) => `  ${k.file}  ${humanBytes(k.bytes)}  sha256 ${k.sha256} (checked)`)
               .join('\n')}`,
           );
@@ -161,7 +162,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
         written.delete(pending);
         output.jsonLine({
           exportId: record.exportId,
-          mailbox: request.mailbox,
+          mailbox: record.mailbox,
           incremental: record.incremental,
           messages: record.messagesDone,
           file: out,
@@ -171,7 +172,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
           ...(encryption && 'recipients' in encryption ? { recipients: encryption.recipients } : {}),
         });
         output.result(
-          `${record.incremental ? 'incremental ' : ''}export ${record.exportId} of ${request.mailbox}: ${record.messagesDone} messages, ${humanBytes(bytes)}${record.parts.length > 1 ? ` (built in ${record.parts.length} parts, joined)` : ''}${encryption ? `, encrypted with age ${'recipients' in encryption ? `to ${encryption.recipients.length} ${encryption.recipients.length === 1 ? 'recipient' : 'recipients'}` : 'with a passphrase'}` : ''}\n  ${out}  sha256 ${sha256} (checked${encryption ? ': the hash of the encrypted file' : ''})`,
+          `${record.incremental ? 'incremental ' : ''}export ${record.exportId} of ${record.mailbox}: ${record.messagesDone} messages, ${humanBytes(bytes)}${record.parts.length > 1 ? ` (built in ${record.parts.length} parts, joined)` : ''}${encryption ? `, encrypted with age ${'recipients' in encryption ? `to ${encryption.recipients.length} ${encryption.recipients.length === 1 ? 'recipient' : 'recipients'}` : 'with a passphrase'}` : ''}\n  ${out}  sha256 ${sha256} (checked${encryption ? ': the hash of the encrypted file' : ''})`,
         );
         if (options.incremental && !record.incremental) {
           output.info('  (no earlier export of this mailbox: this one is full)');

@@ -6,7 +6,7 @@ import type { CliContext } from '../context';
 import { normaliseMailbox } from '../process/options';
 import { printJsonLines, printTable, tableTime } from '../process/output';
 import { out } from '../program';
-import { assertKnownMailbox } from '../target/mailboxes';
+import { knownMailbox } from '../target/mailboxes';
 
 export function registerForwards(program: Command, ctx: CliContext): void {
   program
@@ -25,12 +25,13 @@ export function registerForwards(program: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (mailbox: string, options: { state?: ForwardState }) => {
+      let name = normaliseMailbox(mailbox);
       const entries = await ctx.withArchive(async (archive, config) => {
-        await assertKnownMailbox(normaliseMailbox(mailbox), config, archive.index);
+        name = await knownMailbox(name, config, archive.index);
         const out: (ForwardEntry & { subject?: string; from?: string })[] = [];
         // Which mail went where: each entry with the subject and sender of its message (from the index).
         const rows = new Map<string, DeliveryRow | undefined>();
-        for await (const entry of archive.index.listForwards(normaliseMailbox(mailbox), options.state)) {
+        for await (const entry of archive.index.listForwards(name, options.state)) {
           if (!rows.has(entry.messageKey)) {
             rows.set(entry.messageKey, await archive.index.getDelivery(entry.mailbox, entry.messageKey));
           }
@@ -48,7 +49,7 @@ export function registerForwards(program: Command, ctx: CliContext): void {
         return;
       }
       if (entries.length === 0) {
-        console.log(`no forwards for ${mailbox}${options.state ? ` in state ${options.state}` : ''}`);
+        console.log(`no forwards for ${name}${options.state ? ` in state ${options.state}` : ''}`);
         return;
       }
       // The detail is why a forward was refused, failed or skipped: read whole (the last column, never cut), an

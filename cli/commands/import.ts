@@ -10,7 +10,9 @@ import {
   type ImportReport,
   importMessages,
 } from '../../shared/history/import';
+import { ImportLog } from '../../shared/history/import-log';
 import { planImport } from '../../shared/history/plan';
+import { NOT_MAIL } from '../../shared/history/source-items';
 import { totalBytes } from '../../shared/history/sources';
 import type { SesReceivedNotification } from '../../shared/receiving/ses-notification';
 import type { CliContext } from '../context';
@@ -74,6 +76,7 @@ export function registerImport(program: Command, ctx: CliContext): void {
         if (rows.length > 0)
           for (const line of formatTable(['MAILBOX', 'FOLDER', 'MESSAGES'], rows)) output.result(`  ${line}`);
         output.result(`  would skip as not mail ${countAndFirstFew(plan.skipped)}`);
+        for (const line of skipReasonLines(plan.skipped, 'would skip')) output.result(line);
         for (const f of plan.failed) output.result(`  would fail: ${f.origin}: ${f.reason}`);
         printNotices(plan.notices);
         if (plan.failed.length > 0) process.exitCode = 1;
@@ -108,15 +111,18 @@ export function registerImport(program: Command, ctx: CliContext): void {
         const started = Date.now();
         // One delivery log object per batch of messages (locally; on AWS the ingest Lambda logs what it indexes).
         const logBatch = archive.deliveryLog.batch('import');
-        // Cut short, the messages that finished still get their delivery log records (best effort: reconcile
-        // reports a record that is missing, and reindex writes it).
+        const log = new ImportLog(archive.deliveryLog, logBatch, archive.index);
+        // Cut short, the messages that finished still get their delivery log records (best effort: the next run
+        // logs those it finds present and unlogged; reconcile reports them, and reindex writes them).
         const flushOnExit = addCleanup(() => logBatch.flush());
         const deliver = async (notification: SesReceivedNotification) => {
           await archive.deliver(notification, { logBatch });
-          await logBatch.flushIfDue(IMPORT_LOG_BATCH);
+          await log.flushIfDue();
         };
         try {
-          soFar = await importMessages(config, { ...archive, deliver }, paths, {
+          // On AWS the Lambda's log object is part of its invocation (SQS delivers again what it did not log).
+          const local = ctx.globals().target === 'local';
+          soFar = await importMessages(config, { ...archive, deliver, ...(local ? { log } : {}) }, paths, {
             ...(options.to ? { to: options.to } : {}),
             ...(options.mailbox ? { mailbox: options.mailbox } : {}),
             ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -151,9 +157,6 @@ export function registerImport(program: Command, ctx: CliContext): void {
     });
 }
 
-/** An import writes its delivery log records at least every 1,000 records or 10 seconds. */
-const IMPORT_LOG_BATCH = { records: 1000, ms: 10_000 };
-
 /** How many skipped inputs and notices the summary names; `--json` lists them all. */
 const NAMED = 5;
 
@@ -163,6 +166,21 @@ export function countAndFirstFew(items: readonly { origin: string }[]): string {
   const named = items.slice(0, NAMED).map((i) => i.origin);
   const more = items.length - named.length;
   return `${items.length} (${named.join(', ')}${more > 0 ? ` and ${more} more: --json lists them all` : ''})`;
+}
+
+/**
+ * The skipped inputs whose reason is more than "not a mail message" (a canary: every recipient is the canary
+ * address), one line each with that reason, the first few, then a count; the summary line only counts and names.
+ */
+export function skipReasonLines(
+  items: readonly { origin: string; reason: string }[],
+  verb: 'skipped' | 'would skip' = 'skipped',
+): string[] {
+  const reasoned = items.filter((item) => item.reason !== NOT_MAIL);
+  const lines = reasoned.slice(0, NAMED).map((item) => `  ${verb}: ${item.origin}: ${item.reason}`);
+  if (reasoned.length > NAMED)
+    lines.push(`  and ${reasoned.length - NAMED} more like these: --json lists them all`);
+  return lines;
 }
 
 /**
@@ -191,6 +209,7 @@ function printReport(report: ImportReport, stoppedInFlight = false) {
   const sources = Object.entries(report.receivedTimeSources).map(([source, n]) => `${source} ${n}`);
   if (sources.length) output.info(`  received time from: ${sources.join(', ')}`);
   for (const failure of report.failed) output.result(`  failed: ${failure.origin}: ${failure.reason}`);
+  for (const line of skipReasonLines(report.skipped)) output.result(line);
   printNotices(report.notices);
 }
 

@@ -76,8 +76,9 @@ async function objectLockEnabled(s3: S3Client, bucket: string): Promise<boolean 
 /**
  * What to do about a raw-mail bucket without Object Lock (docs/object-lock.md, "A bucket from before Object Lock").
  * On AWS: enable it in place (S3 allows it on an existing bucket once versioning is on; no default retention, which
- * SES refuses), let the sweep lock what is there, and never let a deploy replace the retained bucket. Locally the
- * stack enables it on its bucket when it starts.
+ * SES refuses) and let the sweep lock what is there; and do not deploy this version over that stack, whose
+ * template would replace the bucket (ObjectLockEnabled cannot be added to a deployed bucket in place,
+ * cloudformation-coverage-roadmap#1929). Locally the stack enables it on its bucket when it starts.
  */
 export function noObjectLockFix(bucket: string, target: 'aws' | 'local'): string {
   if (target === 'local')
@@ -86,7 +87,9 @@ export function noObjectLockFix(bucket: string, target: 'aws' | 'local'): string
     `enable it in place: aws s3api put-bucket-versioning --bucket ${bucket} --versioning-configuration Status=Enabled, ` +
     `then aws s3api put-object-lock-configuration --bucket ${bucket} --object-lock-configuration ObjectLockEnabled=Enabled ` +
     '(no default retention: SES cannot write into a bucket with one); then `mail-archiver reconcile --target aws` locks ' +
-    'the versions already there. Deploy only when `cdk diff` does not replace the raw-mail bucket (see docs/object-lock.md)'
+    'the versions already there. Do not deploy this version over this stack: CloudFormation would replace the bucket ' +
+    '(`cdk diff` shows it) and new mail would go to a new, empty one; docs/object-lock.md ' +
+    '"A bucket from before Object Lock" says how to move to a stack of its own'
   );
 }
 

@@ -17,7 +17,7 @@ import { witnessMessage } from '../../shared/transparency/witness';
 import { describeError } from '../process/describe-error';
 import type { Archive, WithArchive } from '../target/archive';
 import { privateBundleStream } from '../target/bundle-file';
-import { assertKnownMailbox } from '../target/mailboxes';
+import { knownMailbox } from '../target/mailboxes';
 import type { RedriveReport, TargetOperations } from '../target/operations';
 import { localIngestDeadLetters } from './dead-letters';
 import { ParkedForwards } from './forwarding';
@@ -79,7 +79,8 @@ export function localOperations(withArchive: WithArchive): TargetOperations {
       }),
     exportBundle: (build, partPath, onProgress, signal) =>
       withArchive(async (archive, config) => {
-        await assertKnownMailbox(build.mailbox, config, archive.index);
+        // The mailbox as the archive names it: a mailbox kept only in the index may be typed in either spelling.
+        const mailbox = await knownMailbox(build.mailbox, config, archive.index);
         const streams = new Set<Writable>();
         const stop = () => {
           for (const stream of streams) stream.destroy(signal.reason as Error);
@@ -88,7 +89,7 @@ export function localOperations(withArchive: WithArchive): TargetOperations {
         try {
           const record = await runExportJob(
             archive,
-            build,
+            { ...build, mailbox },
             (exportId, part, count) => {
               const path = partPath(exportId, part, count);
               const stream = privateBundleStream(path);

@@ -7,8 +7,7 @@ import pLimit from 'p-limit';
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import type { ArchiverConfig } from '../../shared/config';
 import { errorMessage } from '../../shared/errors';
-import { checkEnvelopeRecipient } from '../../shared/receiving/recipient-check';
-import { normaliseAddress } from '../../shared/receiving/routing';
+import { checkEnvelopeRecipient, envelopeRecipient } from '../../shared/receiving/recipient-check';
 import { describeError } from '../process/describe-error';
 import type { Archive } from '../target/archive';
 import { receiveRawMessage } from './archive';
@@ -72,7 +71,8 @@ export async function startSmtpListener(
       callback();
     },
     onData(stream, session, callback) {
-      const recipients = session.envelope.rcptTo.map((r) => normaliseAddress(r.address));
+      // smtp-server hands RCPT TO domains as U-labels; SES hands them as A-labels, and so does its stand-in.
+      const recipients = session.envelope.rcptTo.map((r) => envelopeRecipient(r.address));
       const envelopeFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
       const receive = async () => {
         let spooled: { path: string };

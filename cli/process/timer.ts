@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { shellWord } from '../../shared/shell-word';
 
 export type TimerKind = 'systemd' | 'launchd';
 
@@ -85,9 +86,6 @@ function systemdWord(word: string): string {
   const escaped = word.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%');
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word.replace(/%/g, '%%') : `"${escaped}"`;
 }
-
-const shellWord = (word: string) =>
-  /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 
 function systemdFiles(spec: TimerSpec): TimerFiles {
   const name = `mail-archiver-sync-${unitId(spec.dir)}`;

@@ -8,7 +8,7 @@ import type { ArchiverConfig } from '../../shared/config';
 import { ledgerRedrives, uniqueRequests } from '../../shared/forwarding/redrive';
 import type { SealReport } from '../../shared/transparency/seal';
 import { connectAws, exportOnAws, stackOutputs, TargetError } from './aws';
-import { assertKnownMailbox } from './mailboxes';
+import { knownMailbox } from './mailboxes';
 import type { RedriveReport, TargetOperations } from './operations';
 
 export function awsOperations(config: ArchiverConfig): TargetOperations {
@@ -35,8 +35,10 @@ export function awsOperations(config: ArchiverConfig): TargetOperations {
     seal: () => sealOnAws(config),
     async exportBundle(build, partPath, onProgress) {
       const archive = await connectAws(config);
+      let mailbox: string;
       try {
-        await assertKnownMailbox(build.mailbox, config, archive.index);
+        // The mailbox as the archive names it: a mailbox kept only in the index may be typed in either spelling.
+        mailbox = await knownMailbox(build.mailbox, config, archive.index);
       } finally {
         await archive.close();
       }
@@ -46,7 +48,7 @@ export function awsOperations(config: ArchiverConfig): TargetOperations {
       const record = await exportOnAws(
         config,
         {
-          mailbox: build.mailbox,
+          mailbox,
           format: build.format,
           incremental: build.incremental,
           ...(build.parts !== undefined ? { parts: build.parts } : {}),

@@ -61,22 +61,6 @@ export async function knownMailbox(
 }
 
 /**
- * Resolves when `mailbox` is a mailbox of the archive spelled as the archive names it ({@link knownMailbox}), for
- * a caller that goes on to use `mailbox` itself: the same mailbox in its other spelling is refused naming the
- * archive's spelling, never read as a mailbox without rows. Throws UserError (exit 1).
- */
-export async function assertKnownMailbox(
-  mailbox: string,
-  config: Pick<ArchiverConfig, 'mailboxes'>,
-  index: Pick<MailIndex, 'mailboxes'>,
-  where = 'the index',
-): Promise<void> {
-  const known = await knownMailbox(mailbox, config, index, where);
-  if (known !== mailbox)
-    throw new UserError(`no mailbox ${mailbox} in this archive (did you mean ${known}?)`);
-}
-
-/**
  * The folder `folder` names in `mailbox` as the index keys it (INBOX in any case; other names exactly), read from
  * the folder items `status` counts. Throws UserError (exit 1, as for an unknown mailbox) naming the mailbox's
  * folders when it has none of that name: a typo'd folder is not "no messages match". The folders routing files

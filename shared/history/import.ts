@@ -9,7 +9,8 @@
 // under another message (SES received it, or an earlier import stored it) has it: its content marker says so
 // (shared/index/schema.ts itemKeys.content), and the message is not delivered there again. Importing the same
 // files again stores nothing twice, and an interrupted import resumes: messages already indexed for every mailbox
-// they belong to are counted "already present" without being delivered again.
+// they belong to are counted "already present" without being delivered again (their rows are logged when the
+// delivery log lacks them: import-log.ts).
 import pLimit from 'p-limit';
 import { EnvelopeFormatError, type EnvelopeRecord, readEnvelope } from '../archive/envelope';
 import type { ArchiverConfig } from '../config';
@@ -22,12 +23,11 @@ import { findHeaderEnd } from '../mail/lines';
 import { defaultParseLimits, type MessageHeaders, readMessageBytes } from '../mail/mime';
 import type { DeliveryIndex, RawMailStore } from '../ports';
 import { headerRecipients, isSentByMailbox, sendingMailbox } from '../receiving/header-recipients';
-import { checkEnvelopeRecipient } from '../receiving/recipient-check';
+import { checkEnvelopeRecipient, envelopeRecipient } from '../receiving/recipient-check';
 import {
   baseAddress,
   configuredMailbox,
   isCanaryOnly,
-  normaliseAddress,
   routeMessage,
   UNROUTED_MAILBOX,
 } from '../receiving/routing';
@@ -36,6 +36,7 @@ import {
   type ImportedState,
   type SesReceivedNotification,
 } from '../receiving/ses-notification';
+import type { ImportLog } from './import-log';
 import type { SourceItem, SourceMessage } from './source-items';
 import { readSources } from './sources';
 
@@ -46,6 +47,12 @@ export interface ImportTarget {
   index: Pick<DeliveryIndex, 'contentHolder'>;
   /** Delivers through the ingest handler; when it returns, local targets have indexed the message. */
   deliver(notification: SesReceivedNotification): Promise<void>;
+  /**
+   * Where this run's delivery log records go, when the import writes them (locally; on AWS the ingest Lambda
+   * logs what it indexes, and SQS delivers again what it did not log): the rows of a message found present are
+   * logged here unless the log records them (import-log.ts).
+   */
+  log?: ImportLog;
 }
 
 export interface MailboxCounts {
@@ -168,7 +175,7 @@ export function routeImport(
   const sourceFolder = placement?.folder;
   if (options.to?.length)
     return {
-      recipients: options.to.map(normaliseAddress),
+      recipients: options.to.map(envelopeRecipient),
       ...(sourceFolder ? { folder: sourceFolder } : {}),
     };
   const sender = sendingMailbox(config, headers);
@@ -388,6 +395,11 @@ async function importOne(
     if (holder !== undefined && !isMessageKeyOf(holder, prepared.sesMessageId)) indexed.add(mailbox);
   }
   if (prepared.mailboxes.every((m) => indexed.has(m))) {
+    // Not delivered again, so ingest does not log its rows: a run cut off before its log batch was written
+    // left them unlogged (the rows of the same content under another message are that message's).
+    const own = before?.deliveries.filter((d) => !d.sameAs).map((d) => d.mailbox) ?? [];
+    if (before?.messageKey && own.length > 0)
+      await target.log?.logPresent(before.messageKey, [...new Set(own)]);
     return new Map(prepared.mailboxes.map((m) => [m, 'duplicate']));
   }
   // The bytes stored first are kept: a later copy with other line endings is the same message.

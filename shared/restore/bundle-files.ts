@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DEFAULT_BUNDLE_LIMITS, entryPath, readBundleEntries } from '../bundle/entries';
 import { UnsafeBundleError } from '../bundle/extract';
 import { type BundleSource, openBundle } from '../bundle/source';
+import { shellWord } from '../shell-word';
 
 /**
  * Message files of the bundle, in bundle order, read whole (one at a time). A bundle file is read with the bundle
@@ -43,9 +44,5 @@ export async function* readMessageFiles(
 /** How the user gets one message file out of the bundle, for a report: its path, or the tar command. */
 export function whereIs(source: BundleSource, file: string): string {
   if (source.kind === 'directory') return `the file ${join(source.path, file)}`;
-  return `extracted with: tar -xzf ${shellQuote(source.path)} ${shellQuote(file)}`;
-}
-
-function shellQuote(text: string): string {
-  return /^[\w./,=:+-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+  return `extracted with: tar -xzf ${shellWord(source.path)} ${shellWord(file)}`;
 }

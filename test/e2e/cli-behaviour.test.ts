@@ -458,6 +458,22 @@ describe('faults, each a process', () => {
     expect(run.stdout).toContain('archived 1');
   });
 
+  it('import says why it skipped a canary (every recipient the canary address), and --dry-run says so first', async () => {
+    writeFileSync(
+      join(work, 'canary.eml'),
+      'From: canary@example.com\r\nTo: canary@example.com\r\nSubject: canary\r\n\r\nx\r\n',
+    );
+    const why =
+      /^ {2}(would skip|skipped): \S*canary\.eml: a canary \(every recipient is canary@example\.com\)/m;
+    const dry = await cli(['import', '--dry-run', 'canary.eml']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(why);
+    const run = await cli(['import', 'canary.eml']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/skipped as not mail 1 \(\S*canary\.eml\)/);
+    expect(run.stdout).toMatch(why);
+  });
+
   it('a --to SMTP would refuse is one plain line: no class name, no --verbose hint, exit 1', async () => {
     writeFileSync(join(work, 'refused.mbox'), mbox(1, 'refused'));
     const run = await cli(['import', '--to', 'not-an-email', 'refused.mbox']);
@@ -631,6 +647,15 @@ describe('faults, each a process', () => {
     const exported = await cli(['export', 'carol@bücher.example', '--out', bundle], idn);
     expect(exported.code, exported.stderr).toBe(0);
     expect(exported.stdout).toMatch(/ of carol@xn--bcher-kva\.example: 1 messages/);
+    const forwards = await cli(['forwards', 'carol@bücher.example'], idn);
+    expect(forwards.code, forwards.stderr).toBe(0);
+    expect(forwards.stdout).toBe('no forwards for carol@xn--bcher-kva.example\n');
+    // Removed from the config, carol keeps her mail in the index: exported in either spelling all the same.
+    config.mailboxes['carol@xn--bcher-kva.example'] = undefined;
+    writeFileSync(idn.MAIL_ARCHIVER_CONFIG, JSON.stringify(config));
+    const kept = await cli(['export', 'carol@bücher.example', '--out', join(root, 'kept.tar.gz')], idn);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stdout).toMatch(/ of carol@xn--bcher-kva\.example: 1 messages/);
   });
 
   it('--target aws without a region says to set AWS_REGION or AWS_PROFILE; --target aws start is refused', async () => {

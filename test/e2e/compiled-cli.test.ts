@@ -2,7 +2,7 @@
 // TypeScript sources. Every other test that spawns cli/bin.js runs it too (scripts/test.sh builds before the
 // tests); this one proves the bin chose the build, and that a command finding no running stack starts the
 // services itself and says so in one line.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -120,20 +120,27 @@ describe('the compiled CLI', () => {
     expect(unknown.stderr).toContain("error: unknown command 'bogus'");
   });
 
-  it('run as `node dist/cli.js`, says which file is the command instead of doing nothing', async () => {
+  it('run as `node dist/cli.js`, says which file is the command instead of doing nothing: a line to paste anywhere', async () => {
+    // From another directory, with arguments a shell must quote: the line names bin.js by its absolute path and
+    // quotes each argument, so pasted into a POSIX shell it runs this command.
+    const args = ['search', '--subject', 'hello world', "it's", 'a.txt'];
     const run = await new Promise<{ stderr: string; code: number }>((done) =>
       execFile(
         process.execPath,
-        [join(ROOT, 'dist/cli.js'), 'status'],
-        { cwd: ROOT },
+        [join(ROOT, 'dist/cli.js'), ...args],
+        { cwd: tmpdir() },
         (error, _stdout, stderr) =>
           done({ stderr, code: error ? Number((error as { code?: number }).code ?? 1) : 0 }),
       ),
     );
     expect(run.code).toBe(2);
     expect(run.stderr).toBe(
-      "mail-archiver: dist/cli.js is the build cli/bin.js loads: run `node cli/bin.js status` (the package's bin, mail-archiver)\n",
+      `mail-archiver: dist/cli.js is the build cli/bin.js loads: run \`node ${BIN} search --subject 'hello world' 'it'\\''s' a.txt\` (the package's bin, mail-archiver)\n`,
     );
+    // What the shell reads back from the line is the command line given.
+    const line = run.stderr.match(/`(.*)`/)?.[1] ?? '';
+    const words = execFileSync('sh', ['-c', `printf '%s\\n' ${line}`], { encoding: 'utf8' });
+    expect(words.split('\n').slice(0, -1)).toEqual(['node', BIN, ...args]);
   });
 
   it('answers help with a word that is no command as that unknown command: the nearest name, exit 2', async () => {

@@ -39,3 +39,16 @@ describe('X-Ray tracing', () => {
     expect(tracingModes(true).others).toEqual(tracingModes(false).others);
   });
 });
+
+describe('turning tracing on or off', () => {
+  it('changes no function code: the bundled config leaves the field out (the functions never read it)', () => {
+    const codeOf = (tracing: boolean) => {
+      const { stack } = synthesize(exampleConfig({ tracing }));
+      const resources = templateJson(stack).Resources;
+      return Object.entries(resources)
+        .filter(([, r]) => r.Type === 'AWS::Lambda::Function')
+        .map(([id, r]) => [id, JSON.stringify(r.Properties?.Code)]);
+    };
+    expect(codeOf(true)).toEqual(codeOf(false));
+  });
+});

@@ -55,13 +55,15 @@ describe('doctor on a bucket without Object Lock', () => {
     expect(check.fix).toMatch(/restart `npm start`/);
   });
 
-  it('on AWS, names the S3 call that enables it in place, the sweep, and the deploy that must not replace it', () => {
+  it('on AWS, names the S3 call that enables it in place, the sweep, and that this version must not be deployed over the stack (review-30 4)', () => {
     const fix = noObjectLockFix('archive-raw-mail', 'aws');
     expect(fix).toContain(
       'aws s3api put-object-lock-configuration --bucket archive-raw-mail --object-lock-configuration ObjectLockEnabled=Enabled',
     );
     expect(fix).toContain('mail-archiver reconcile --target aws');
     expect(fix).toContain('cdk diff');
+    expect(fix).toContain('Do not deploy this version over this stack');
+    expect(fix).not.toMatch(/deploy only when/i);
     expect(fix).toContain('docs/object-lock.md');
   });
 

@@ -1,7 +1,8 @@
 // How the CLI prints: colour only on a terminal, NO_COLOR, --json/--quiet, user mistakes without stacks.
 import { describe, expect, it } from 'vitest';
-import { countAndFirstFew } from '../../../../cli/commands/import';
+import { countAndFirstFew, skipReasonLines } from '../../../../cli/commands/import';
 import { colourEnabled, ExitCode, formatTable, Output, UserError } from '../../../../cli/process/output';
+import { NOT_MAIL } from '../../../../shared/history/source-items';
 
 function sink(isTTY = false) {
   const chunks: string[] = [];
@@ -104,5 +105,23 @@ describe("import's report of what it skipped", () => {
     expect(countAndFirstFew(items(12))).toBe(
       '12 (f0.txt, f1.txt, f2.txt, f3.txt, f4.txt and 7 more: --json lists them all)',
     );
+  });
+
+  it('says why for a skip with a reason of its own (a canary), not for a file that is not mail', () => {
+    const canary = (i: number) => ({
+      origin: `c${i}.eml`,
+      reason: 'a canary (every recipient is canary@example.com)',
+    });
+    const notMail = { origin: 'notes.txt', reason: NOT_MAIL };
+    expect(skipReasonLines([notMail])).toEqual([]);
+    expect(skipReasonLines([notMail, canary(0)])).toEqual([
+      '  skipped: c0.eml: a canary (every recipient is canary@example.com)',
+    ]);
+    expect(skipReasonLines([canary(0)], 'would skip')).toEqual([
+      '  would skip: c0.eml: a canary (every recipient is canary@example.com)',
+    ]);
+    const many = skipReasonLines(Array.from({ length: 7 }, (_, i) => canary(i)));
+    expect(many).toHaveLength(6);
+    expect(many[5]).toBe('  and 2 more like these: --json lists them all');
   });
 });

@@ -3,7 +3,7 @@
 // have named with the folders it has, instead of "no messages match" (issue 29).
 import { describe, expect, it } from 'vitest';
 import { ExitCode, UserError } from '../../../../cli/process/output';
-import { assertKnownMailbox, knownFolder, knownMailbox } from '../../../../cli/target/mailboxes';
+import { knownFolder, knownMailbox } from '../../../../cli/target/mailboxes';
 import type { FolderState } from '../../../../shared/index/schema';
 
 const MAILBOX = 'bob@example.com';
@@ -56,19 +56,5 @@ describe('knownMailbox', () => {
     await expect(knownMailbox('carol@bucher.example', config, indexed())).rejects.toThrow(
       'no mailbox carol@bucher.example in this archive',
     );
-  });
-
-  it('assertKnownMailbox, for a caller that goes on with the name as given, refuses the other spelling naming it', async () => {
-    await expect(
-      assertKnownMailbox('carol@xn--bcher-kva.example', config, indexed()),
-    ).resolves.toBeUndefined();
-    const error = await assertKnownMailbox('carol@bücher.example', config, indexed()).catch(
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(UserError);
-    expect(error).toMatchObject({
-      message: 'no mailbox carol@bücher.example in this archive (did you mean carol@xn--bcher-kva.example?)',
-      exitCode: ExitCode.failed,
-    });
   });
 });
