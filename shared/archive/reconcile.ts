@@ -24,6 +24,7 @@ import {
   RAW_MAIL_PREFIX,
   rawMailKey,
 } from '../index/schema';
+import { addressKey } from '../mail/address';
 import { EnvelopeFormatError } from './envelope';
 import {
   changedSince,
@@ -301,9 +302,12 @@ export async function continueReconcile(
       !isImportedMessage(row.sesMessageId) &&
       forwardRequestsFor(deps.config, row.messageKey, [row]).length > 0
     ) {
-      const recorded = new Set(entries.map((e) => e.target));
+      // A target is one address in either spelling of its domain (shared/mail/address.ts): a config that
+      // respells one still has the ledger's entries for it.
+      const recorded = new Set(entries.map((e) => addressKey(e.target)));
       for (const target of targets) {
-        if (!recorded.has(target)) report.notForwarded.push({ mailbox, messageKey: row.messageKey, target });
+        if (!recorded.has(addressKey(target)))
+          report.notForwarded.push({ mailbox, messageKey: row.messageKey, target });
       }
     }
     if (checkLog && logged && !logged.has(row)) {

@@ -56,3 +56,28 @@ describe('reconcile after an index loss (DynamoDB Local, s3rver)', () => {
     expect(ledger).toMatchObject([{ state: 'skipped', reason: ACCEPTED_UNFORWARDED_REASON }]);
   });
 });
+
+describe('reconcile and a forward target spelled again', () => {
+  it('takes a target respelled in the other form of its domain for the one the ledger names (review-30c 2)', async () => {
+    const written = exampleConfig({
+      mailboxes: { 'alice@example.com': { forwardTo: ['x@müller.example'] } },
+    });
+    const deps = { config: written, store: services.store, index: services.index, bucket: services.bucket };
+    const { notification } = await receiveLikeSes(
+      services.store,
+      services.bucket,
+      makeMessage({ subject: 'respelled' }),
+      { recipients: ['alice@example.com'] },
+    );
+    const { messageKey } = await archiveReceivedMail(notification, deps);
+    const entry = { mailbox: 'alice@example.com', messageKey, target: 'x@müller.example' };
+    const now = new Date();
+    await services.index.claimForward(entry, now, false);
+    await services.index.settleForward(entry, { state: 'sent', sesMessageId: 'copy-respelled' }, now);
+    const respelled = exampleConfig({
+      mailboxes: { 'alice@example.com': { forwardTo: ['x@xn--mller-kva.example'] } },
+    });
+    const report = await reconcile({ ...deps, config: respelled });
+    expect(report.notForwarded.filter((f) => f.messageKey === messageKey)).toEqual([]);
+  });
+});
