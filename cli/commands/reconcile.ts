@@ -88,6 +88,8 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
               ? 'The ledger is empty: if the index was lost (and rebuilt with reindex), the ledger went with it, and'
               : 'Either forwarding never ran for them, or their entries were lost (an index restored or rebuilt), and',
             'nothing in the archive can tell whether those copies reached their targets. Most probably did.',
+            'A target added to the config after these messages arrived has no entry for them either: forwarding',
+            'sends only what arrives after a target is added, so those never went there (docs/forwarding.md).',
             'To accept that state (recorded as skipped; nothing is sent, and reconcile is consistent again):',
             '  mail-archiver reconcile --accept-unforwarded',
           ].join('\n'),
