@@ -30,7 +30,12 @@ const domainName = z
 const emailAddress = z
   .string()
   .trim()
-  .regex(/^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/, 'must be an email address like user@example.com');
+  .regex(/^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/, 'must be an email address like user@example.com')
+  // Amazon SES API Reference, Destination: no SMTPUTF8, so the local part is 7-bit ASCII (the domain may be a U-label).
+  .regex(
+    /^[\x20-\x7e]+@/,
+    'the part before @ must be 7-bit ASCII: SES neither receives nor sends other (no SMTPUTF8)',
+  );
 
 /**
  * One forwarding target: a bare address (re-sent through SES), or `{ address, via }`. `via: "gmail-api"` imports
@@ -314,6 +319,9 @@ export class ConfigError extends Error {
  * rather than zod's bare "Invalid input". The branches that fail on the value's type itself are left out.
  */
 function unionBranchIssues(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string }[] {
+  // A bad record key (a mailbox address) says what is wrong with it, not zod's "Invalid key in record".
+  if (issue.code === 'invalid_key')
+    return issue.issues.map((i) => ({ path: issue.path, message: i.message }));
   if (issue.code !== 'invalid_union') return [issue];
   const ofItsKind = issue.errors.filter(
     (branch) => !branch.some((i) => i.code === 'invalid_type' && i.path.length === 0),

@@ -38,6 +38,23 @@ describe('config', () => {
     expect(message).toMatch(/ses\.activateRuleSet/);
   });
 
+  it('refuses an address whose local part is not ASCII, naming why (SES has no SMTPUTF8; review-30c 4)', () => {
+    expect(() =>
+      exampleConfig({
+        mailboxes: { 'jörg@example.com': { forwardTo: [] }, 'bob@example.com': { forwardTo: [] } },
+      }),
+    ).toThrow(/mailboxes\.jörg@example\.com.*7-bit ASCII/);
+    expect(() =>
+      exampleConfig({ mailboxes: { 'alice@example.com': { forwardTo: ['jörg@gmail.example'] } } }),
+    ).toThrow(/forwardTo\.0.*7-bit ASCII/);
+    expect(
+      exampleConfig({
+        mailboxes: { 'alice@bücher.example': { forwardTo: [] } },
+        domains: ['xn--bcher-kva.example'],
+      }),
+    ).toBeDefined();
+  });
+
   it('leaves X-Ray tracing off unless "tracing" is true, and names a tracing that is not a boolean', () => {
     expect(exampleConfig().tracing).toBe(false);
     expect(exampleConfig({ tracing: true }).tracing).toBe(true);
