@@ -77,15 +77,11 @@ describe.skipIf(process.platform !== 'linux' || !existsSync('/usr/sbin/dovecot')
       const dir = mkdtempSync(join(tmpdir(), 'dovecot-port-'));
       for (const d of ['cur', 'new', 'tmp']) mkdirSync(join(dir, 'maildir', d), { recursive: true });
       const foreign = await foreignServer();
-      const chosen: number[] = [];
+      const { chosen, pickPort } = takenPortFirst(foreign.port);
       const server = await startDovecot({
         maildir: join(dir, 'maildir'),
         workDir: join(dir, 'work'),
-        pickPort: async () => {
-          const port = chosen.length === 0 ? foreign.port : await freePort();
-          chosen.push(port);
-          return port;
-        },
+        pickPort,
       });
       try {
         expect(chosen).toHaveLength(2);
@@ -98,6 +94,17 @@ describe.skipIf(process.platform !== 'linux' || !existsSync('/usr/sbin/dovecot')
     }, 90_000);
   },
 );
+
+/** A port picker whose first choice is `taken` (another program's), then free ports; `chosen` records each. */
+function takenPortFirst(taken: number): { chosen: number[]; pickPort: () => Promise<number> } {
+  const chosen: number[] = [];
+  const pickPort = async () => {
+    const port = chosen.length === 0 ? taken : await freePort();
+    chosen.push(port);
+    return port;
+  };
+  return { chosen, pickPort };
+}
 
 /** An HTTP server on 127.0.0.1 that answers 404 to everything (s3rver took DynamoDB Local's port once). */
 async function foreignServer(): Promise<{ port: number; close(): Promise<void> }> {
@@ -132,15 +139,8 @@ describe('DynamoDB Local is ready when it answers, not when its port does', () =
 
   it('starts again on another port when the free port it chose was taken first', async () => {
     const foreign = await foreignServer();
-    const chosen: number[] = [];
-    const local = await startDynamoLocal({
-      quickStart: true,
-      pickPort: async () => {
-        const port = chosen.length === 0 ? foreign.port : await freePort();
-        chosen.push(port);
-        return port;
-      },
-    });
+    const { chosen, pickPort } = takenPortFirst(foreign.port);
+    const local = await startDynamoLocal({ quickStart: true, pickPort });
     try {
       expect(chosen).toHaveLength(2);
       expect(local.endpoint).toBe(`http://127.0.0.1:${chosen[1]}`);
