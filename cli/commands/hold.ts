@@ -30,6 +30,7 @@ const holdDeps = (archive: Archive) => ({
   holds: new DynamoHoldLog(new IndexTable(archive.clients.dynamodb, archive.tableName)),
   locks: new S3ObjectLocks(archive.clients.s3),
   bucket: archive.bucket,
+  deliveryLog: archive.deliveryLog,
 });
 
 /** A hold's state as `hold list` shows it: an active hold whose `hold add` never finished says so. */

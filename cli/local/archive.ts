@@ -75,6 +75,10 @@ export async function openArchive(
             store,
             index,
             deliveryLog,
+            // A delivery flushes its log object before it returns and throws when it cannot: the SMTP listener
+            // then parks the notification in the dead-letter folder, and its redrive finds the rows and writes
+            // the sidecar. Imports deliver `using` their own batch: they keep writing sidecars.
+            envelopeInLog: true,
             logger,
             ...(locker ? { locker } : {}),
             ...(forwarding ? { forwards: forwarding.queue } : {}),

@@ -74,12 +74,21 @@ export async function ingestNotification(
  */
 export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
   const { deliveryLog, metrics, ...rest } = deps;
-  const run = async (event: SQSEvent, context: Context, batch: DeliveryLogBatch | undefined) => {
+  // The envelope may stay in the log alone (IngestDeps.envelopeInLog) only where this handler flushes the batch
+  // itself, before it answers, and throws when the flush fails (SQS delivers the batch again); with `using`, the
+  // caller flushes when it likes, and every message gets its sidecar.
+  const run = async (
+    event: SQSEvent,
+    context: Context,
+    batch: DeliveryLogBatch | undefined,
+    flushedHere: boolean,
+  ) => {
     let received = 0;
     const processRecord = async (record: SQSRecord) => {
       const outcome = await ingestNotification(notificationBody(record.body), {
         ...rest,
         ...(batch ? { logBatch: batch } : {}),
+        envelopeInLog: rest.envelopeInLog === true && flushedHere,
         // A redelivery (or a record that does not say): the run before may have died without throwing.
         receiptFirst: record.attributes?.ApproximateReceiveCount !== '1',
       });
@@ -102,11 +111,12 @@ export function createIngestHandler(deps: IngestHandlerDeps): IngestHandler {
   };
   const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const batch = deliveryLog?.batch('ingest');
-    const response = await run(event, context, batch);
+    const response = await run(event, context, batch, true);
     await batch?.flush();
     return response;
   };
   return Object.assign(handler, {
-    using: (batch: DeliveryLogBatch) => (event: SQSEvent, context: Context) => run(event, context, batch),
+    using: (batch: DeliveryLogBatch) => (event: SQSEvent, context: Context) =>
+      run(event, context, batch, false),
   });
 }

@@ -22,6 +22,8 @@ export const handler = createIngestHandler({
   store,
   ...(locker ? { locker } : {}),
   deliveryLog: new DeliveryLog(store, requireEnv('RAW_BUCKET')),
+  // The handler flushes the log before it answers and throws when it cannot: SQS delivers the batch again.
+  envelopeInLog: true,
   index: new DynamoMailIndex(clients.dynamodb, requireEnv('INDEX_TABLE')),
   forwards: new SqsForwardQueue(requireEnv('FORWARD_QUEUE_URL')),
   logger: new Logger({ serviceName: INGEST_SERVICE }),

@@ -2,6 +2,12 @@
 // arrived with (recipients and verdicts, Bcc included, which exist nowhere else) and every delivery it got (the
 // mailbox, folder and UID of each index row). With it the index can be rebuilt from S3 alone, UIDs included.
 //
+// Not every message has one: on ingest's ordinary path (a new message received once, every delivery a new row,
+// its log batch flushed before the message counts as done) the delivery log's records carry the same facts
+// (shared/delivery-log/record.ts, v2 `receipt`) and no sidecar is written (IngestDeps.envelopeInLog). A message's
+// envelope is its sidecar when it has one (an archive from before keeps them, and they are preferred), else what
+// the log records (logged-envelope.ts). Redeliveries, imports, canaries, content duplicates and failures write one.
+//
 // A message that fails ingest still gets its envelope in S3, not only in a queue that expires: ingest writes the
 // sidecar once, with the deliveries, when it succeeds; before it throws, when it fails; and before it reads the
 // message, on a redelivery (the run before may have died without throwing). It accumulates: a second receipt of
@@ -164,7 +170,8 @@ export async function saveEnvelope(
   await store.write({ bucket, key: envelopeKey(record.sesMessageId) }, Buffer.from(JSON.stringify(record)));
 }
 
-const receiptIdentity = (notification: SesReceivedNotification) =>
+/** A receipt's identity: its recipient set (case aside); one envelope per identity is kept. */
+export const receiptIdentity = (notification: SesReceivedNotification) =>
   [...notification.receipt.recipients]
     .map((r) => r.toLowerCase())
     .sort()
@@ -173,7 +180,7 @@ const receiptIdentity = (notification: SesReceivedNotification) =>
 /**
  * The message's sidecar (a new one when there is none) with this receipt's envelope added, in memory: `added` says
  * whether it was new (an envelope with the same recipients is there already otherwise), and so whether the
- * sidecar needs writing ({@link saveEnvelope}). Read-modify-write: two different envelopes of one message stored
+ * sidecar needs writing ({@link saveEnvelope}); `existed`, whether a sidecar was there. Read-modify-write: two different envelopes of one message stored
  * at the same instant could lose one (SES sends one per message id; imports of one file run one after the other).
  * Throws EnvelopeFormatError (see {@link readEnvelope}) and what the store throws.
  */
@@ -181,15 +188,16 @@ export async function addReceipt(
   store: RawMailStore,
   bucket: string,
   notification: SesReceivedNotification,
-): Promise<{ record: EnvelopeRecord; added: boolean }> {
+): Promise<{ record: EnvelopeRecord; added: boolean; existed: boolean }> {
   const sesMessageId = notification.mail.messageId;
   const existing = await readEnvelope(store, bucket, sesMessageId);
+  const existed = existing !== undefined;
   const record: EnvelopeRecord = existing ?? { version: 2, sesMessageId, receipts: [], deliveries: [] };
   const identity = receiptIdentity(notification);
   if (record.receipts.some((r) => receiptIdentity(r.notification) === identity))
-    return { record, added: false };
+    return { record, added: false, existed };
   record.receipts.push({ notification });
-  return { record, added: true };
+  return { record, added: true, existed };
 }
 
 /** Adds the deliveries of an indexed receipt (a mailbox keeps its first recorded one) and marks it indexed. */
@@ -254,17 +262,20 @@ export async function recordRows(
   bucket: string,
   rows: DeliveryRow[],
   at: string,
+  /** Where a message without a sidecar starts from (what the delivery log records of it). */
+  base?: EnvelopeRecord,
 ): Promise<EnvelopeRecord | undefined> {
   const first = rows[0];
   if (!first) return undefined;
-  const record: EnvelopeRecord = (await readEnvelope(store, bucket, first.sesMessageId)) ?? {
-    version: 2,
-    sesMessageId: first.sesMessageId,
-    messageKey: first.messageKey,
-    sha256: first.sha256,
-    receipts: [],
-    deliveries: [],
-  };
+  const record: EnvelopeRecord = (await readEnvelope(store, bucket, first.sesMessageId)) ??
+    (base ? structuredClone(base) : undefined) ?? {
+      version: 2,
+      sesMessageId: first.sesMessageId,
+      messageKey: first.messageKey,
+      sha256: first.sha256,
+      receipts: [],
+      deliveries: [],
+    };
   // A sidecar that never saw its message read (ingest failed early, or a damaged one set aside) lacks these.
   record.messageKey ??= first.messageKey;
   record.sha256 ??= first.sha256;

@@ -2,7 +2,7 @@
 // number of times, concurrently: rows are keyed by the message's identity and written conditionally.
 import type { ArchiverConfig } from '../config';
 import type { DeliveryLogBatch } from '../delivery-log/log';
-import { type DeliveryRecord, deliveryRecordOf } from '../delivery-log/record';
+import { type DeliveryRecord, deliveryRecordOf, type RecordReceipt } from '../delivery-log/record';
 import { forwardRequestsFor } from '../forwarding/policy';
 import { CANARY_OBJECT_TAG, canaryExpiresAt } from '../health/config';
 import {
@@ -20,6 +20,7 @@ import {
   isImportedMessage,
   messageKeyOf,
 } from '../index/schema';
+import { CONTENT_RULE } from '../mail/content-identity';
 import {
   defaultParseLimits,
   formatAddress,
@@ -74,6 +75,16 @@ export interface IngestDeps {
    * error is thrown when this run fails.
    */
   receiptFirst?: boolean;
+  /**
+   * Keep the envelope in the delivery log alone when this run can: the records ingest logs carry the receipt
+   * (shared/delivery-log/record.ts v2), and no sidecar is written when all of these hold: no sidecar existed, not
+   * `receiptFirst`, not an import, not a canary (its sidecar is tagged and expires), and every delivery was
+   * archived as a new row of its own (no duplicate, no `sameAs`). Set it only where `logBatch` is flushed before
+   * the message counts as done, and a failed flush has the message delivered again (then `receiptFirst`, or a
+   * found row, writes the sidecar): the ingest Lambda's handler and the local stack's SMTP deliveries. Absent: the
+   * sidecar is written as always.
+   */
+  envelopeInLog?: boolean;
 }
 
 export type { DeliveryOutcome, EnvelopeRecord } from './envelope';
@@ -92,7 +103,8 @@ export interface IngestOutcome {
 /**
  * The archive use case: one message SES stored (or an import stored like SES) in, one index row per (mailbox,
  * message) out. Records the receipt and the deliveries in the envelope sidecar (`envelopes/<SES id>.json`; see
- * {@link IngestDeps.receiptFirst} for when it is written), reads the stored object once (streamed, hashed,
+ * {@link IngestDeps.receiptFirst} for when it is written), or on the ordinary path with
+ * {@link IngestDeps.envelopeInLog} in the delivery log's records alone, reads the stored object once (streamed, hashed,
  * parsed within `limits`), routes by the envelope recipients, gives each new row the folder's next UID and writes
  * it conditionally, then queues the forward requests. One message per content
  * in a mailbox: a delivery whose content (shared/mail/content-identity.ts ContentHasher) the mailbox holds under another message
@@ -120,10 +132,17 @@ export async function archiveReceivedMail(
   const sidecars = canary ? canaryTagged(store) : store;
   // If this message never gets indexed, its envelope (Bcc recipients included) must still reach S3, not only a
   // queue that expires: written first on a redelivery, before the error when this run throws, else with the rows.
-  const { record: envelope, added } = await addReceipt(sidecars, location.bucket, notification);
+  const { record: envelope, added, existed } = await addReceipt(sidecars, location.bucket, notification);
   if (added && deps.receiptFirst) await saveEnvelope(sidecars, location.bucket, envelope);
+  const inLog =
+    deps.envelopeInLog === true &&
+    deps.logBatch !== undefined &&
+    !existed &&
+    !deps.receiptFirst &&
+    !canary &&
+    !isImportedMessage(notification.mail.messageId);
   try {
-    return await indexMessage(notification, deps, { location, envelope, canary, sidecars });
+    return await indexMessage(notification, deps, { location, envelope, canary, sidecars, inLog });
   } catch (error) {
     if (added && !deps.receiptFirst) {
       await saveEnvelope(sidecars, location.bucket, envelope).catch(() => undefined);
@@ -142,10 +161,12 @@ async function indexMessage(
     canary: boolean;
     /** Where the sidecar is written (tagged as a canary's, for a canary). */
     sidecars: RawMailStore;
+    /** The sidecar may be left out when every delivery is a new row of its own (IngestDeps.envelopeInLog). */
+    inLog: boolean;
   },
 ): Promise<IngestOutcome> {
   const { config, store, index } = deps;
-  const { location, envelope, canary, sidecars } = run;
+  const { location, envelope, canary, sidecars, inLog } = run;
   const body = await store.read(location);
   const summary = await readMessage(body, deps.limits ?? defaultParseLimits);
   // The version SES wrote and this run read, by its id: a later write to the key cannot take its place. The read
@@ -178,7 +199,15 @@ async function indexMessage(
 
   const outcomes: DeliveryOutcome[] = [];
   const logged: DeliveryRecord[] = [];
-  const log = (row: DeliveryRow) => logged.push(deliveryRecordOf(row, body.versionId));
+  // Every record carries the receipt: with it the log alone can stand in for the sidecar (logged-envelope.ts).
+  const receipt: RecordReceipt = {
+    recipients: [...notification.receipt.recipients],
+    source: notification.mail.source,
+    verdicts,
+    contentSha256: summary.contentSha256,
+    contentRule: CONTENT_RULE,
+  };
+  const log = (row: DeliveryRow) => logged.push(deliveryRecordOf(row, body.versionId, receipt));
   for (const delivery of deliveries) {
     const existing = await index.getDelivery(delivery.mailbox, messageKey);
     if (existing) {
@@ -236,19 +265,24 @@ async function indexMessage(
   // Before the sidecar says these deliveries were made: a run that dies between the two is retried, and the
   // retry finds the rows and logs them again.
   deps.logBatch?.add(logged);
-  await recordDeliveries(
-    sidecars,
-    location.bucket,
-    notification,
-    {
-      messageKey,
-      sha256: summary.sha256,
-      contentSha256: summary.contentSha256,
-      deliveries: outcomes,
-      at: archivedAt,
-    },
-    envelope,
-  );
+  // Every delivery a new row, each logged with the receipt: the log records all the sidecar would (no sameAs).
+  const logHoldsAll =
+    inLog && outcomes.length > 0 && outcomes.every((o) => o.status === 'archived' && !o.sameAs);
+  if (!logHoldsAll) {
+    await recordDeliveries(
+      sidecars,
+      location.bucket,
+      notification,
+      {
+        messageKey,
+        sha256: summary.sha256,
+        contentSha256: summary.contentSha256,
+        deliveries: outcomes,
+        at: archivedAt,
+      },
+      envelope,
+    );
+  }
   // Also for duplicates: a retry after a crash between the row and the enqueue must still forward.
   // A delivery the mailbox already had under another message has no row to forward, and was the mailbox's before.
   const requests = isImportedMessage(notification.mail.messageId)

@@ -5,6 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import type { ArchiverConfig } from '../config';
+import { type LoggedPrints, receiptPrint } from '../delivery-log/audit';
 import type { DeliveryLog } from '../delivery-log/log';
 import type { ForwardEntry } from '../forwarding/ledger';
 import { canaryAddress, canaryExpiresAt } from '../health/config';
@@ -180,19 +181,40 @@ export async function* walkMailboxRows(
 export type RowRef = Pick<RawObjectRow, 'mailbox' | 'messageKey'>;
 
 /**
- * Does a raw object lack rows, and which of its rows (`present`) does its sidecar not record? The sidecar
- * (returned, so callers need not read it again) says which rows it had (or, for a delivery it records as the
- * same content as another message, that message's row, looked up in the index) and whether every envelope was
- * indexed to the end; without one, any row will do and every row is unrecorded. Throws EnvelopeFormatError for a
- * sidecar that cannot be read, and what the store and the index throw.
+ * What the delivery log says of messages without a sidecar: the receipt prints of its records that carry a
+ * receipt (delivery-log/audit.ts receiptPrint, sealed), and the mailboxes a walk covers (each is asked whether
+ * the log records a delivery of the message there).
+ */
+export interface LoggedReceipts {
+  prints: LoggedPrints;
+  mailboxes: readonly string[];
+}
+
+/**
+ * Does a raw object lack rows, and which of its rows (`present`) does its envelope not record? The envelope is
+ * its sidecar (returned, so callers need not read it again), which says which rows it had (or, for a delivery it
+ * records as the same content as another message, that message's row, looked up in the index) and whether every
+ * envelope was indexed to the end. Without a sidecar, the delivery log's records with a receipt (`receipts`)
+ * stand in: a mailbox the log records the message in must have its row, and a row it records is recorded
+ * (`logged` says the log knows the message); without either, any row will do and every row is unrecorded.
+ * Throws EnvelopeFormatError for a sidecar that cannot be read, and what the store and the index throw.
  */
 export async function indexState(
   deps: { store: RawMailStore; bucket: string; index: MailIndex },
   present: readonly RowRef[],
   key: string,
-): Promise<{ missing: boolean; unrecorded: RowRef[]; envelope?: EnvelopeRecord }> {
+  receipts?: LoggedReceipts,
+): Promise<{ missing: boolean; unrecorded: RowRef[]; envelope?: EnvelopeRecord; logged?: boolean }> {
   const envelope = await readEnvelope(deps.store, deps.bucket, key.slice(RAW_MAIL_PREFIX.length));
-  if (!envelope) return { missing: present.length === 0, unrecorded: [...present] };
+  if (!envelope) {
+    const messageKey = present[0]?.messageKey;
+    if (!receipts || messageKey === undefined)
+      return { missing: present.length === 0, unrecorded: [...present] };
+    const recorded = (mailbox: string) => receipts.prints.hasPrint(receiptPrint(mailbox, messageKey));
+    const unrecorded = present.filter((r) => !recorded(r.mailbox));
+    const missing = receipts.mailboxes.some((m) => recorded(m) && !present.some((r) => r.mailbox === m));
+    return { missing, unrecorded, logged: missing || unrecorded.length < present.length };
+  }
   let missing =
     (present.length === 0 && envelope.deliveries.length === 0) || envelope.receipts.some((r) => !r.indexedAt);
   for (const d of envelope.deliveries) {

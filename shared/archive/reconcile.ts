@@ -12,7 +12,7 @@
 // was written, since the cut-off are read and their rows compared. Such a run keeps the ids of the sidecars written
 // since, and the rows of the objects it compares, in its progress: when more than `changedLimit` sidecars were
 // written since (a history import), it becomes a full walk, which keeps neither, so the progress stays small.
-import { LoggedPrints } from '../delivery-log/audit';
+import { addReceiptPrints, LoggedPrints } from '../delivery-log/audit';
 import { LOG_START, startAfterTime } from '../delivery-log/layout';
 import { type ForwardEntry, type ForwardState, isRedrivable } from '../forwarding/ledger';
 import { forwardRequestsFor } from '../forwarding/policy';
@@ -46,6 +46,7 @@ export type { ReconcileDeps } from './reconcile-walk';
  * (its progress then holds their ids and their objects' rows; the size measured is in docs/reconcile.md).
  */
 export const MAX_CHANGED_SINCE = 20_000;
+export { ACCEPTED_UNFORWARDED_REASON, acceptUnforwarded } from './reconcile-accept';
 export { type ReindexReport, reindex } from './reindex';
 
 export interface ReconcileReport {
@@ -53,8 +54,9 @@ export interface ReconcileReport {
   indexRows: number;
   ledgerEntries: number;
   /**
-   * Raw objects missing a row the envelope sidecar says they had, with an envelope whose ingest never finished
-   * (a message in the ingest dead-letter queue), or with no row at all.
+   * Raw objects missing a row their envelope says they had (the sidecar, or for a message without one the
+   * delivery log's records with a receipt), with an envelope whose ingest never finished (a message in the
+   * ingest dead-letter queue), or with no row at all.
    */
   notIndexed: string[];
   /**
@@ -62,7 +64,10 @@ export interface ReconcileReport {
    * `reindex` keeps the damaged bytes aside and rebuilds the sidecar from the index rows (or the headers).
    */
   unreadableEnvelopes: { key: string; envelope: string; reason: string }[];
-  /** Index rows no envelope sidecar records: `reindex` would not bring them back (it records them). */
+  /**
+   * Index rows that neither an envelope sidecar nor a delivery-log record with a receipt records: `reindex`
+   * would not bring them back (it records them in a sidecar).
+   */
   unrecorded: { mailbox: string; messageKey: string; key: string }[];
   /** Index rows whose raw object is gone. */
   rawMissing: { mailbox: string; messageKey: string; key: string }[];
@@ -110,6 +115,12 @@ export interface ReconcileProgress {
   logAfter?: string;
   /** The log's fingerprints so far (delivery-log/audit.ts LoggedPrints, base64). */
   logPrints?: string;
+  /**
+   * The receipt prints (delivery-log/audit.ts receiptPrint) of the log's records that carry a receipt, as
+   * `logPrints`: what stands in for the sidecar of a message ingest wrote none for. Absent in a progress saved
+   * before they were kept (such a run reads sidecar-less messages as before: every row unrecorded).
+   */
+  receiptPrints?: string;
   /** The last raw object compared. */
   objectsAfter?: string;
   /** The mailboxes the run walks, fixed when it starts. */
@@ -232,25 +243,38 @@ export async function continueReconcile(
     const prints = progress.logPrints
       ? LoggedPrints.fromBase64(progress.logPrints, false)
       : new LoggedPrints();
+    const receiptPrints =
+      progress.receiptPrints !== undefined
+        ? LoggedPrints.fromBase64(progress.receiptPrints, false)
+        : progress.logPrints === undefined
+          ? new LoggedPrints()
+          : undefined;
     const log = deps.deliveryLog;
     if (log) {
       const cursor = { after: progress.logAfter ?? LOG_START.after, seen: [] };
       for await (const object of log.read(cursor)) {
         report.badLogLines += object.errors.length;
         prints.add(object.records);
+        if (receiptPrints) addReceiptPrints(receiptPrints, object.records);
         progress.logAfter = object.key;
         examined.logObjects += 1;
         units += 1;
         if (spent()) {
           progress.logPrints = prints.toBase64();
+          if (receiptPrints) progress.receiptPrints = receiptPrints.toBase64();
           return progress;
         }
       }
     }
     progress.logPrints = prints.seal().toBase64();
+    if (receiptPrints) progress.receiptPrints = receiptPrints.seal().toBase64();
     progress.phase = 'objects';
   }
   const logged = progress.logPrints ? LoggedPrints.fromBase64(progress.logPrints, true) : undefined;
+  const receipts =
+    progress.receiptPrints !== undefined
+      ? { prints: LoggedPrints.fromBase64(progress.receiptPrints, true), mailboxes: progress.mailboxes }
+      : undefined;
 
   const changedIds = new Set(progress.changedIds ?? []);
 
@@ -261,7 +285,7 @@ export async function continueReconcile(
       for (const { mailbox, messageKey } of present) progress.changedRows.push({ mailbox, messageKey });
     }
     try {
-      const state = await indexState(deps, present, key);
+      const state = await indexState(deps, present, key, receipts);
       if (state.missing && !isExpiredCanary(deps.config, state.envelope, now)) report.notIndexed.push(key);
       for (const row of state.unrecorded)
         report.unrecorded.push({ mailbox: row.mailbox, messageKey: row.messageKey, key });
@@ -285,6 +309,15 @@ export async function continueReconcile(
       report.rawMessages += 1;
       const id = group.key.slice(RAW_MAIL_PREFIX.length);
       if (since === undefined || changedSince(group.lastModified, since) || changedIds.has(id)) {
+        const limit = deps.changedLimit ?? MAX_CHANGED_SINCE;
+        if (since !== undefined && examined.objects >= limit) {
+          // Messages ingest wrote no sidecar for are new raw objects, not sidecars: the rows kept grow with them
+          // too. Past the bound the run starts again as a full walk, which keeps none (what it compared so far
+          // is compared again).
+          report.reason = `more than ${limit} messages changed since ${since}: a full walk keeps no list of them`;
+          restartAsFullWalk(progress, deps);
+          return continueReconcile(deps, progress, budget);
+        }
         await compareObject(group.key, group.present);
       }
       progress.objectsAfter = group.key;
@@ -364,6 +397,7 @@ export async function continueReconcile(
     progress.phase = 'done';
   }
   progress.logPrints = undefined;
+  progress.receiptPrints = undefined;
   report.ok =
     report.notIndexed.length === 0 &&
     report.unreadableEnvelopes.length === 0 &&
@@ -373,6 +407,18 @@ export async function continueReconcile(
     report.forwardsUnsettled.length === 0 &&
     report.notLogged.length === 0;
   return progress;
+}
+
+/**
+ * Makes a run since a cut-off that is comparing objects a full walk from the start: the log is read again from
+ * its beginning, and what the objects compared so far found is forgotten (the full walk compares them again).
+ */
+function restartAsFullWalk(progress: ReconcileProgress, deps: ReconcileDeps): void {
+  becomeFullWalk(progress);
+  progress.objectsAfter = undefined;
+  progress.phase = deps.deliveryLog ? 'log' : 'objects';
+  const found = { notIndexed: [], unreadableEnvelopes: [], unrecorded: [], rawMissing: [] };
+  Object.assign(progress.report, { rawMessages: 0, badLogLines: 0, ...found });
 }
 
 /**
@@ -388,6 +434,7 @@ function becomeFullWalk(progress: ReconcileProgress): void {
   progress.envelopesAfter = undefined;
   progress.logAfter = undefined;
   progress.logPrints = undefined;
+  progress.receiptPrints = undefined;
 }
 
 /**
@@ -400,23 +447,4 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   let progress = await startReconcile(deps);
   while (progress.phase !== 'done') progress = await continueReconcile(deps, progress);
   return progress.report;
-}
-
-/** What `reconcile --accept-unforwarded` records in the ledger for each entry it accepts. */
-export const ACCEPTED_UNFORWARDED_REASON =
-  'accepted by "reconcile --accept-unforwarded": no ledger entry, so whether it was forwarded is unknown';
-
-/**
- * After an index loss the forwarding ledger, which lived in the lost table, is gone: every message reindexed
- * since has no ledger entry, so `reconcile` reports it "never forwarded" although most were. Nothing in the
- * archive can tell which; the operator decides. This records each of `entries` as skipped (so it is neither
- * forwarded again nor reported again); an entry that exists by now is left as it is. Returns how many it wrote.
- */
-export async function acceptUnforwarded(
-  deps: Pick<ReconcileDeps, 'index' | 'now'>,
-  entries: ReconcileReport['notForwarded'],
-): Promise<number> {
-  const now = (deps.now ?? (() => new Date()))();
-  for (const entry of entries) await deps.index.skipForward(entry, ACCEPTED_UNFORWARDED_REASON, now);
-  return entries.length;
 }

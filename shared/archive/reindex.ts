@@ -1,7 +1,9 @@
-// `reindex`: rebuilds the rows a raw object lacks from S3 alone (the raw mail and the envelope sidecar ingest
-// wrote), giving every message back the UIDs it had; records rows the sidecars lack; logs rows the delivery log
-// lacks. It walks the archive in order as reconcile does (reconcile-walk.ts): memory does not grow with it.
-import { LoggedPrints, logRows, recordingBatch } from '../delivery-log/audit';
+// `reindex`: rebuilds the rows a raw object lacks from S3 alone (the raw mail and its envelope: the sidecar ingest
+// wrote, or for a message ingest wrote none for, the delivery log's records with the receipt), giving every
+// message back the UIDs it had; records rows neither records; logs rows the delivery log lacks. It walks the
+// archive in order as reconcile does (reconcile-walk.ts); what it holds of the delivery log grows with the log
+// (28 bytes a record with a receipt, 8 for every other: docs/reconcile.md), nothing else with the archive.
+import { addReceiptPrints, LoggedPrints, logRows, recordingBatch } from '../delivery-log/audit';
 import { errorMessage } from '../errors';
 import { type DeliveryRow, envelopeKey, isNotMailObject, RAW_MAIL_PREFIX } from '../index/schema';
 import { CONTENT_RULE, contentSha256 } from '../mail/content-identity';
@@ -14,10 +16,12 @@ import {
   setAsideDamagedEnvelope,
 } from './envelope';
 import { archiveReceivedMail, type IngestDeps } from './ingest';
+import { LoggedEnvelopes } from './logged-envelope';
 import { readObject } from './raw-object';
 import {
   indexState,
   isExpiredCanary,
+  type LoggedReceipts,
   type ReconcileDeps,
   type RowRef,
   walkedMailboxes,
@@ -72,15 +76,27 @@ export async function reindex(
   };
   const now = (deps.now ?? (() => new Date()))().toISOString();
   // The whole log as fingerprints first: rows this run logs are added as it logs them (recordingBatch).
+  // In the same pass, what stands in for the sidecar of a message ingest wrote none for: the prints of the records
+  // that carry a receipt, and where they are (read again only for a message that lacks rows).
   let logged: LoggedPrints | undefined;
+  let receipts: LoggedReceipts | undefined;
+  let envelopes: LoggedEnvelopes | undefined;
+  const mailboxes = await walkedMailboxes(deps);
   if (deps.deliveryLog) {
     logged = new LoggedPrints();
-    for await (const object of deps.deliveryLog.read()) logged.add(object.records);
+    const prints = new LoggedPrints();
+    envelopes = new LoggedEnvelopes(deps.deliveryLog, deps.bucket);
+    for await (const object of deps.deliveryLog.read()) {
+      logged.add(object.records);
+      addReceiptPrints(prints, object.records);
+      envelopes.add(object.key, object.records);
+    }
     logged.seal();
+    receipts = { prints: prints.seal(), mailboxes };
+    envelopes.seal();
   }
   const logBatch =
     deps.deliveryLog && logged ? recordingBatch(deps.deliveryLog.batch('reindex'), logged) : undefined;
-  const mailboxes = await walkedMailboxes(deps);
   for await (const group of walkRawObjects(deps, mailboxes)) {
     if (group.key === undefined) break;
     const object = { key: group.key };
@@ -90,18 +106,21 @@ export async function reindex(
     try {
       let state: Awaited<ReturnType<typeof indexState>>;
       try {
-        state = await indexState(deps, group.present, object.key);
+        state = await indexState(deps, group.present, object.key, receipts);
       } catch (error) {
         if (!(error instanceof EnvelopeFormatError)) throw error;
         // Damaged (a partial write, a hand edit): keep its bytes aside, start an empty one, and record below what
         // the index rows still know (or, without rows, what the headers say, as for a message with no sidecar).
         const keptAs = await setAsideDamagedEnvelope(deps.store, deps.bucket, sesMessageId, now);
         report.repairedEnvelopes.push({ envelope: envelopeKey(sesMessageId), keptAs });
-        state = await indexState(deps, group.present, object.key);
+        state = await indexState(deps, group.present, object.key, receipts);
       }
       let envelope = state.envelope;
       if (state.unrecorded.length > 0) {
-        envelope = await recordRows(deps.store, deps.bucket, await fullRows(deps, state.unrecorded), now);
+        // A message without a sidecar that the log records too: its sidecar starts from what the log says.
+        const base = !envelope && state.logged ? await envelopes?.envelope(sesMessageId) : undefined;
+        const rows = await fullRows(deps, state.unrecorded);
+        envelope = await recordRows(deps.store, deps.bucket, rows, now, base);
         report.recorded += state.unrecorded.length;
       }
       if (!state.missing || isExpiredCanary(deps.config, envelope, new Date(now))) {
@@ -114,6 +133,8 @@ export async function reindex(
         }
         continue;
       }
+      // No sidecar: what the delivery log recorded with the receipt is the envelope (recipients, verdicts, UIDs).
+      if (!envelope && envelopes) envelope = await envelopes.envelope(sesMessageId);
       let notifications: SesReceivedNotification[];
       if (envelope && envelope.receipts.length > 0) {
         notifications = envelope.receipts.map((r) => r.notification);

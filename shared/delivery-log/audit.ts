@@ -9,10 +9,17 @@ import type { DeliveryRow } from '../index/schema';
 import type { DeliveryLogBatch } from './log';
 import { canonicalRecord, type DeliveryRecord, deliveryRecordOf } from './record';
 
-/** A record's fingerprint: the first 8 bytes of the sha256 of its canonical line without the version id. */
+/**
+ * A record's fingerprint: the first 8 bytes of the sha256 of its canonical line as a v1 record without the
+ * version id. The delivery alone: a v2 record ingest wrote with its receipt and the record rebuilt from the row
+ * print alike, and a v1 record prints as it always did (reconcile's progress keeps prints across invocations).
+ */
 function fingerprint(record: DeliveryRecord): bigint {
-  const { versionId: _versionId, ...withoutVersion } = record;
-  return createHash('sha256').update(canonicalRecord(withoutVersion)).digest().readBigUInt64BE(0);
+  const { versionId: _versionId, receipt: _receipt, ...delivery } = record;
+  return createHash('sha256')
+    .update(canonicalRecord({ ...delivery, v: 1 }))
+    .digest()
+    .readBigUInt64BE(0);
 }
 
 /**
@@ -38,19 +45,21 @@ export class LoggedPrints {
   }
 
   add(records: readonly DeliveryRecord[]): void {
-    for (const record of records) {
-      const print = fingerprint(record);
-      if (this.sealed) {
-        this.late.add(print);
-        continue;
-      }
-      if (this.count === this.prints.length) {
-        const grown = new BigUint64Array(this.prints.length * 2);
-        grown.set(this.prints);
-        this.prints = grown;
-      }
-      this.prints[this.count++] = print;
+    for (const record of records) this.addPrint(fingerprint(record));
+  }
+
+  /** Adds one fingerprint (a print of another kind: {@link receiptPrint}). */
+  addPrint(print: bigint): void {
+    if (this.sealed) {
+      this.late.add(print);
+      return;
     }
+    if (this.count === this.prints.length) {
+      const grown = new BigUint64Array(this.prints.length * 2);
+      grown.set(this.prints);
+      this.prints = grown;
+    }
+    this.prints[this.count++] = print;
   }
 
   /** Sorts the fingerprints for lookups; later additions go to a small set. */
@@ -64,8 +73,12 @@ export class LoggedPrints {
 
   /** Whether the log records `row` as it is. Throws when called before {@link seal}. */
   has(row: DeliveryRow): boolean {
+    return this.hasPrint(fingerprint(deliveryRecordOf(row)));
+  }
+
+  /** Whether `print` was added. Throws when called before {@link seal}. */
+  hasPrint(print: bigint): boolean {
     if (!this.sealed) throw new Error('LoggedPrints.has before seal');
-    const print = fingerprint(deliveryRecordOf(row));
     if (this.late.has(print)) return true;
     let low = 0;
     let high = this.count - 1;
@@ -100,6 +113,23 @@ export class LoggedPrints {
     const out = new LoggedPrints(prints, count);
     return sealed ? out.seal() : out;
   }
+}
+
+/**
+ * The print of "the log records a delivery of this message to this mailbox, with its receipt" (a v2 record that
+ * carries `receipt`): what a message without an envelope sidecar has in place of the sidecar's deliveries.
+ */
+export function receiptPrint(mailbox: string, messageKey: string): bigint {
+  return createHash('sha256')
+    .update(JSON.stringify(['receipt', mailbox, messageKey]))
+    .digest()
+    .readBigUInt64BE(0);
+}
+
+/** Adds the receipt prints ({@link receiptPrint}) of the records that carry a receipt. */
+export function addReceiptPrints(prints: LoggedPrints, records: readonly DeliveryRecord[]): void {
+  for (const record of records)
+    if (record.receipt) prints.addPrint(receiptPrint(record.mailbox, record.messageKey));
 }
 
 /**

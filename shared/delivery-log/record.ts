@@ -9,12 +9,51 @@
 // as itself; integers without exponent or fraction). A log object holds one canonical record per line, each line
 // ended by one LF (0x0A). One record gives exactly one byte string: canonicalRecord(parseRecordLine(line)) ===
 // line for every line a writer of ours wrote, and readers refuse a line that is not canonical.
+//
+// Versions: `v: 1` records (the first layout) hold the delivery only; `v: 2` records may also carry `receipt`,
+// last, after `messageKey`: the receipt ingest archived the message from (the envelope recipients exactly as SES
+// gave them, Bcc included, which exist nowhere else; the MAIL FROM; the verdicts) and the message's content
+// identity. Its keys are in the order of RecordReceipt below (`dmarcPolicy` only when present). Writers write
+// v2; every reader accepts both, and a v1 record never carries `receipt`. Ingest writes `receipt` on its
+// ordinary path, where it writes no envelope sidecar: the log is then where the envelope is kept (readers rebuild
+// it with shared/archive/logged-envelope.ts). A record's identity and fingerprint ignore `v` and `receipt`.
 import { z } from 'zod';
 import { fileBaseName, keywordAtoms, messageStorage } from '../bundle/layout';
 import type { DeliveryRow } from '../index/schema';
+import type { Verdict } from '../receiving/routing';
 
-/** The record layout's version (`v`); a reader refuses a version it does not know. */
-export const DELIVERY_RECORD_VERSION = 1;
+/** The record layout's version (`v`) writers write; a reader refuses a version it does not know. */
+export const DELIVERY_RECORD_VERSION = 2;
+
+/** Every record layout a reader accepts (a v1 line is a sealed leaf: it stays valid forever). */
+export const DELIVERY_RECORD_VERSIONS: readonly number[] = [1, DELIVERY_RECORD_VERSION];
+
+/** Whether `v` is a record layout version readers know ({@link DELIVERY_RECORD_VERSIONS}). */
+export const isKnownRecordVersion = (v: unknown): v is 1 | 2 => v === 1 || v === 2;
+
+/**
+ * The receipt a v2 record may carry (see the top of this file): what the envelope sidecar kept of the SES
+ * notification, and the message's content identity (shared/mail/content-identity.ts).
+ */
+export interface RecordReceipt {
+  /** The receipt's envelope recipients, as SES gave them, in its order (Bcc included). */
+  recipients: string[];
+  /** The envelope sender (MAIL FROM); empty for a null reverse path. */
+  source: string;
+  /** SES's verdicts (shared/receiving/ses-notification.ts verdictsOf), `dmarcPolicy` only when SES gave one. */
+  verdicts: {
+    spam: Verdict;
+    virus: Verdict;
+    spf: Verdict;
+    dkim: Verdict;
+    dmarc: Verdict;
+    dmarcPolicy?: 'none' | 'quarantine' | 'reject';
+  };
+  /** sha256 (lower-case hex) of the content identity (ContentHasher). */
+  contentSha256: string;
+  /** The content rule that made it (CONTENT_RULE). */
+  contentRule: number;
+}
 
 /**
  * One delivery: which message a mailbox folder holds under which UID, and everything a replica needs to write
@@ -22,8 +61,8 @@ export const DELIVERY_RECORD_VERSION = 1;
  * UIDVALIDITY as IMAP has them (RFC 3501 2.3.1.1).
  */
 export interface DeliveryRecord {
-  /** Layout version: {@link DELIVERY_RECORD_VERSION}. */
-  v: 1;
+  /** Layout version: 2 when written now ({@link DELIVERY_RECORD_VERSION}); 1 in logs written before it. */
+  v: 1 | 2;
   /** The archive mailbox (a configured address, or `unrouted`). */
   mailbox: string;
   /** The folder, levels separated by `/` (`INBOX`, `Sent`, `Archive/2023`). */
@@ -52,6 +91,8 @@ export interface DeliveryRecord {
   file: string;
   /** The index's message key (sha256 prefix + SES message id). */
   messageKey: string;
+  /** v2 only: the receipt the message was archived from, written by ingest (see the top of this file). */
+  receipt?: RecordReceipt;
 }
 
 /** A line of a log object that is not a record this reader can use, and why. */
@@ -63,9 +104,14 @@ const sorted = (values: readonly string[]) => [...new Set(values)].sort();
 
 /**
  * The record of an index row, as the delivery log keeps it. `versionId` is the S3 version of the raw object the
- * row was indexed from (a GetObject's VersionId), when the bucket is versioned.
+ * row was indexed from (a GetObject's VersionId), when the bucket is versioned; `receipt`, the receipt ingest
+ * archived it from (ingest gives it; a record rebuilt from the row alone has none).
  */
-export function deliveryRecordOf(row: DeliveryRow, versionId?: string): DeliveryRecord {
+export function deliveryRecordOf(
+  row: DeliveryRow,
+  versionId?: string,
+  receipt?: RecordReceipt,
+): DeliveryRecord {
   return {
     v: DELIVERY_RECORD_VERSION,
     mailbox: row.mailbox,
@@ -83,6 +129,26 @@ export function deliveryRecordOf(row: DeliveryRow, versionId?: string): Delivery
     receivedAt: new Date(row.receivedAt).toISOString(),
     file: fileBaseName(row),
     messageKey: row.messageKey,
+    ...(receipt ? { receipt } : {}),
+  };
+}
+
+/** The canonical form of a receipt: its keys in the order of RecordReceipt, `dmarcPolicy` only when present. */
+function canonicalReceipt(receipt: RecordReceipt): RecordReceipt {
+  const { verdicts } = receipt;
+  return {
+    recipients: [...receipt.recipients],
+    source: receipt.source,
+    verdicts: {
+      spam: verdicts.spam,
+      virus: verdicts.virus,
+      spf: verdicts.spf,
+      dkim: verdicts.dkim,
+      dmarc: verdicts.dmarc,
+      ...(verdicts.dmarcPolicy !== undefined ? { dmarcPolicy: verdicts.dmarcPolicy } : {}),
+    },
+    contentSha256: receipt.contentSha256,
+    contentRule: receipt.contentRule,
   };
 }
 
@@ -107,6 +173,7 @@ export function canonicalRecord(record: DeliveryRecord): string {
   ordered.receivedAt = record.receivedAt;
   ordered.file = record.file;
   ordered.messageKey = record.messageKey;
+  if (record.receipt !== undefined) ordered.receipt = canonicalReceipt(record.receipt);
   return JSON.stringify(ordered);
 }
 
@@ -128,8 +195,24 @@ export function deliveryIdentity(record: Pick<DeliveryRecord, 'mailbox' | 'folde
 export const RECORD_FILE_NAME = /^-?\d+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+,S=\d+,W=\d+$/;
 
 const uint32 = z.number().int().min(1).max(0xffffffff);
+const verdictSchema = z.enum(['PASS', 'FAIL', 'GRAY', 'PROCESSING_FAILED', 'DISABLED']);
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'not a lower-case hex sha256');
+const receiptSchema = z.strictObject({
+  recipients: z.array(z.string().min(1)).min(1),
+  source: z.string(),
+  verdicts: z.strictObject({
+    spam: verdictSchema,
+    virus: verdictSchema,
+    spf: verdictSchema,
+    dkim: verdictSchema,
+    dmarc: verdictSchema,
+    dmarcPolicy: z.enum(['none', 'quarantine', 'reject']).optional(),
+  }),
+  contentSha256: sha256Schema,
+  contentRule: z.number().int().min(1),
+});
 const recordSchema = z.strictObject({
-  v: z.literal(DELIVERY_RECORD_VERSION),
+  v: z.union([z.literal(1), z.literal(2)]),
   mailbox: z.string().min(1),
   folder: z.string().min(1),
   uidValidity: uint32,
@@ -138,18 +221,20 @@ const recordSchema = z.strictObject({
   keywords: z.array(z.string()),
   objectKey: z.string().min(1),
   versionId: z.string().min(1).optional(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'not a lower-case hex sha256'),
+  sha256: sha256Schema,
   size: z.number().int().min(0),
   storage: z.enum(['crlf-to-lf', 'as-is']),
   nul: z.literal(true).optional(),
   receivedAt: z.string().refine((s) => new Date(s).toISOString() === s, 'not an ISO 8601 UTC time'),
   file: z.string().regex(RECORD_FILE_NAME, 'not a maildir base name'),
   messageKey: z.string().regex(/^[A-Za-z0-9_-]+$/, 'not a message key'),
+  receipt: receiptSchema.optional(),
 });
 
 /**
- * One line of a log object (without its LF) as a record. Throws DeliveryRecordError when it is not JSON, not a
- * record of this version (each bad field named), or not in canonical form.
+ * One line of a log object (without its LF) as a record (v1 or v2). Throws DeliveryRecordError when it is not
+ * JSON, not a record of a known version (each bad field named; a v1 record with a receipt), or not in canonical
+ * form.
  */
 export function parseRecordLine(line: string): DeliveryRecord {
   let value: unknown;
@@ -168,6 +253,9 @@ export function parseRecordLine(line: string): DeliveryRecord {
     throw new DeliveryRecordError(`not a delivery record (${problems.join('; ')})`);
   }
   const record = parsed.data as DeliveryRecord;
+  if (record.v === 1 && record.receipt !== undefined) {
+    throw new DeliveryRecordError('not a delivery record (receipt: a v1 record has no receipt)');
+  }
   if (canonicalRecord(record) !== line) throw new DeliveryRecordError('not in canonical form');
   return record;
 }
@@ -182,7 +270,7 @@ export type DeliveryFacts = Pick<
  * The fields a verifier compares, read from a line without the record's full schema (one leaf per message of
  * a bundle: the schema is most of the cost). Enough for a verifier: the line's bytes are bound by their hash,
  * and each field read is compared with what the bundle or replica holds. Throws DeliveryRecordError when the
- * line is not JSON, not of this version, or a field read has the wrong type.
+ * line is not JSON, not of a version readers know (v1 or v2), or a field read has the wrong type.
  */
 export function readDeliveryFacts(line: string): DeliveryFacts {
   let value: unknown;
@@ -195,7 +283,7 @@ export function readDeliveryFacts(line: string): DeliveryFacts {
   }
   const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
   const wrong = [
-    v.v !== DELIVERY_RECORD_VERSION && 'v',
+    !isKnownRecordVersion(v.v) && 'v',
     ...(['mailbox', 'folder', 'sha256', 'receivedAt'] as const).filter((k) => typeof v[k] !== 'string'),
     ...(['uidValidity', 'uid', 'size'] as const).filter((k) => !Number.isSafeInteger(v[k])),
   ].filter(Boolean);

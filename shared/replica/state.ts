@@ -20,8 +20,8 @@ import { readIfExists } from '../adapters/read-if-exists';
 import { LOG_START, type LogCursor } from '../delivery-log/layout';
 import {
   canonicalRecord,
-  DELIVERY_RECORD_VERSION,
   type DeliveryRecord,
+  isKnownRecordVersion,
   parseRecordLine,
   RECORD_FILE_NAME,
 } from '../delivery-log/record';
@@ -199,7 +199,7 @@ export function parseJournalLine(line: string): DeliveryRecord {
   const record = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
   const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string');
   const wrong = [
-    record.v !== DELIVERY_RECORD_VERSION && 'v',
+    !isKnownRecordVersion(record.v) && 'v',
     ...(['mailbox', 'folder', 'objectKey', 'sha256', 'receivedAt', 'messageKey'] as const).filter(
       (k) => typeof record[k] !== 'string',
     ),

@@ -1,9 +1,12 @@
 // Legal holds: an S3 Object Lock legal hold on every version of the raw message and of the envelope sidecar of each
 // message that matches (a mailbox, received between two dates, from an address), recorded in the index with who,
-// when, why and how many. A held version cannot be deleted, by anyone, retention or not, until the hold is released
+// when, why and how many. A message ingest wrote no sidecar for keeps its envelope in the delivery log
+// (shared/archive/logged-envelope.ts): the log objects holding its records with a receipt are held in its place. A held version cannot be deleted, by anyone, retention or not, until the hold is released
 // (Amazon S3 User Guide, "How S3 Object Lock works", Legal holds); S3 checks it at the moment of any delete,
 // lifecycle's included. A release clears only what no other active hold still covers.
 import { randomBytes } from 'node:crypto';
+import { LOOK_BACK_MS, parseLogObjectKey, startAfterTime } from '../delivery-log/layout';
+import type { DeliveryLog } from '../delivery-log/log';
 import { type DeliveryRow, envelopeKey } from '../index/schema';
 import { sameAddress } from '../mail/address';
 import type { DeliveryIndex, HoldLog, ObjectLocks, ObjectVersion } from '../ports';
@@ -54,6 +57,8 @@ export interface HoldDeps {
   holds: HoldLog;
   locks: ObjectLocks;
   bucket: string;
+  /** The delivery log (in `bucket`): where a message without a sidecar keeps its envelope. Absent: not looked at. */
+  deliveryLog?: DeliveryLog;
   now?: () => Date;
 }
 
@@ -70,20 +75,56 @@ export function coveredBy(row: DeliveryRow, criteria: HoldCriteria): boolean {
   return true;
 }
 
-/** The keys a hold covers: each matching message's raw object and its envelope sidecar. */
+/**
+ * The keys a hold covers: each matching message's raw object and its envelope: its sidecar, or when it has none,
+ * the delivery-log objects holding its records with a receipt ({@link loggedEnvelopeKeys}). The same criteria give
+ * the same keys, so a release computes what other holds still cover as their placing did.
+ */
 async function coveredKeys(
   deps: HoldDeps,
   criteria: HoldCriteria,
 ): Promise<{ messages: number; keys: Set<string> }> {
   const keys = new Set<string>();
   let messages = 0;
+  const logObjects = new Map<string, Set<string>>();
   for await (const row of deps.index.listDeliveries(criteria.mailbox)) {
     if (!coveredBy(row, criteria)) continue;
     messages += 1;
     keys.add(row.location.key);
-    keys.add(envelopeKey(row.sesMessageId));
+    const sidecar = envelopeKey(row.sesMessageId);
+    keys.add(sidecar);
+    if (deps.deliveryLog && (await versionsOf(deps, sidecar)).length === 0) {
+      for (const key of await loggedEnvelopeKeys(deps.deliveryLog, row, logObjects)) keys.add(key);
+    }
   }
   return { messages, keys };
+}
+
+/**
+ * The delivery-log objects holding records with a receipt of `row`'s message: ingest logs them right after it
+ * writes the row, under keys from the same clock, so they are among the objects written from the row's
+ * `archivedAt` to LOOK_BACK_MS after it (layout.ts: how late a key can be). Each candidate is read (once per
+ * hold: `seen` keeps which raw objects each one names) and kept only when it holds one.
+ */
+async function loggedEnvelopeKeys(
+  log: DeliveryLog,
+  row: DeliveryRow,
+  seen: Map<string, Set<string>>,
+): Promise<string[]> {
+  const from = new Date(row.archivedAt);
+  if (Number.isNaN(from.getTime())) return [];
+  const until = from.getTime() + LOOK_BACK_MS;
+  const candidates: string[] = [];
+  for await (const key of log.keysAfter({ after: startAfterTime(from), seen: [] })) {
+    const at = parseLogObjectKey(key)?.at;
+    if (!at || at.getTime() > until) break;
+    candidates.push(key);
+  }
+  const unread = candidates.filter((k) => !seen.has(k));
+  for await (const object of log.readObjects(unread)) {
+    seen.set(object.key, new Set(object.records.filter((r) => r.receipt).map((r) => r.objectKey)));
+  }
+  return candidates.filter((k) => seen.get(k)?.has(row.location.key));
 }
 
 /** Every version (not delete markers) of exactly `key`. */

@@ -10,6 +10,7 @@ import { createIngestHandler } from '../../../lambdas/ingest/handler';
 import { FileRawMailStore } from '../../../shared/adapters/file-store';
 import { MemoryMailIndex } from '../../../shared/adapters/memory-index';
 import { fileBaseName } from '../../../shared/bundle/layout';
+import { LoggedPrints } from '../../../shared/delivery-log/audit';
 import {
   advanceCursor,
   LOG_START,
@@ -25,6 +26,7 @@ import {
   deliveryRecordOf,
   parseLogObject,
   parseRecordLine,
+  type RecordReceipt,
   readDeliveryFacts,
 } from '../../../shared/delivery-log/record';
 import type { DeliveryRow } from '../../../shared/index/schema';
@@ -50,6 +52,12 @@ const record: DeliveryRecord = {
   messageKey: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-abc',
 };
 
+function printOf(r: DeliveryRecord): string {
+  const prints = new LoggedPrints();
+  prints.add([r]);
+  return prints.toBase64();
+}
+
 describe('a delivery record', () => {
   it('has one canonical byte string: fixed field order, sorted flags, no whitespace, optional fields in place', () => {
     const shuffled = Object.fromEntries(Object.entries(record).reverse()) as unknown as DeliveryRecord;
@@ -74,7 +82,7 @@ describe('a delivery record', () => {
     expect(() => parseRecordLine(JSON.stringify(record, null, 1))).toThrow(/not in canonical form/);
     expect(() => parseRecordLine(line.replace('"uid":7', '"uid":0'))).toThrow(/uid/);
     expect(() => parseRecordLine(line.replace(record.file, '../../etc/passwd'))).toThrow(/file/);
-    expect(() => parseRecordLine(line.replace('"v":1', '"v":2'))).toThrow(/v:/);
+    expect(() => parseRecordLine(line.replace('"v":1', '"v":3'))).toThrow(/v:/);
     expect(() => parseRecordLine('{"v":1')).toThrow(/not JSON/);
     const parsed = parseLogObject(`${line}\nnot json\n${line}\n`);
     expect(parsed.records.length).toBe(2);
@@ -88,9 +96,61 @@ describe('a delivery record', () => {
     expect(() => readDeliveryFacts(line.replace('"uid":7', '"uid":"7"'))).toThrow(
       /not a delivery record \(uid\)/,
     );
-    expect(() => readDeliveryFacts(line.replace('"v":1', '"v":2'))).toThrow(/\(v\)/);
+    expect(() => readDeliveryFacts(line.replace('"v":1', '"v":3'))).toThrow(/\(v\)/);
     expect(() => readDeliveryFacts('[1]')).toThrow(/not a delivery record/);
     expect(() => readDeliveryFacts('{"v":1')).toThrow(/not JSON/);
+  });
+
+  it('v2 carries the receipt after messageKey, in a fixed order, and round-trips; v1 lines still parse, a v1 line with a receipt does not', () => {
+    const receipt: RecordReceipt = {
+      recipients: ['alice@example.com', 'Hidden@Example.com'],
+      source: 'sender@example.net',
+      verdicts: {
+        spam: 'PASS',
+        virus: 'PASS',
+        spf: 'GRAY',
+        dkim: 'FAIL',
+        dmarc: 'FAIL',
+        dmarcPolicy: 'reject',
+      },
+      contentSha256: 'c'.repeat(64),
+      contentRule: 2,
+    };
+    const shuffledReceipt = Object.fromEntries(Object.entries(receipt).reverse()) as unknown as RecordReceipt;
+    const v2: DeliveryRecord = { ...record, v: 2, receipt: shuffledReceipt };
+    const line = canonicalRecord(v2);
+    expect(line).toBe(
+      `${canonicalRecord(record).replace('"v":1', '"v":2').slice(0, -1)},"receipt":{"recipients":["alice@example.com","Hidden@Example.com"],` +
+        '"source":"sender@example.net","verdicts":{"spam":"PASS","virus":"PASS","spf":"GRAY","dkim":"FAIL","dmarc":"FAIL","dmarcPolicy":"reject"},' +
+        `"contentSha256":"${'c'.repeat(64)}","contentRule":2}}`,
+    );
+    expect(canonicalRecord(parseRecordLine(line))).toBe(line);
+    expect(parseRecordLine(line).receipt).toEqual(receipt);
+    const v2Bare = canonicalRecord({ ...record, v: 2 });
+    expect(canonicalRecord(parseRecordLine(v2Bare))).toBe(v2Bare);
+    const v1 = canonicalRecord(record);
+    expect(canonicalRecord(parseRecordLine(v1))).toBe(v1);
+    expect(readDeliveryFacts(line)).toEqual(readDeliveryFacts(v1));
+    expect(() => parseRecordLine(line.replace('"v":2', '"v":1'))).toThrow(
+      /receipt: a v1 record has no receipt/,
+    );
+    expect(() => parseRecordLine(line.replace('"contentRule":2', '"contentRule":0'))).toThrow(/contentRule/);
+    expect(() => parseRecordLine(line.replace('"spf":"GRAY"', '"spf":"MAYBE"'))).toThrow(/spf/);
+  });
+
+  it('fingerprints the delivery alone: a v1 print is what it always was, and a v2 record with its receipt prints as the row', () => {
+    // Computed on main before v2 (reconcile progress documents keep these across invocations).
+    expect(printOf(record)).toBe('yrW4EXCE8sQ=');
+    const receipt: RecordReceipt = {
+      recipients: ['alice@example.com'],
+      source: '',
+      verdicts: { spam: 'PASS', virus: 'PASS', spf: 'PASS', dkim: 'PASS', dmarc: 'PASS' },
+      contentSha256: 'c'.repeat(64),
+      contentRule: 2,
+    };
+    expect(printOf({ ...record, v: 2, receipt })).toBe('yrW4EXCE8sQ=');
+    expect(printOf({ ...record, v: 2 })).toBe('yrW4EXCE8sQ=');
+    expect(printOf({ ...record, uid: 8 })).not.toBe('yrW4EXCE8sQ=');
   });
 
   it('is identified by (mailbox, folder, UIDVALIDITY, UID): a repeat with another version id is the same delivery', () => {
@@ -231,8 +291,16 @@ describe('the log in a bucket', () => {
     const [once, again] = objects.map((o) => o.records.map(canonicalRecord).sort());
     expect(once?.length).toBe(4);
     expect(again).toEqual(once);
+    // Each carries the receipt it was archived from (v2), the index row the rest.
+    for (const object of objects)
+      for (const r of object.records)
+        expect(r.receipt).toMatchObject({
+          recipients: ['alice@example.com', 'bob@example.com'],
+          contentRule: 2,
+        });
+    const deliveries = objects[0]?.records.map(({ receipt: _r, ...r }) => canonicalRecord(r)).sort();
     const rows = [...index.rows.values()].map((r) => canonicalRecord(deliveryRecordOf(r))).sort();
-    expect(once).toEqual(rows);
+    expect(deliveries).toEqual(rows);
     expect(readdirSync(join(dir, 'raw', 'delivery-log')).length).toBe(1);
   });
 });

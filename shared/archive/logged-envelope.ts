@@ -1,0 +1,179 @@
+// A message's envelope as the delivery log records it: "the message's envelope" is its sidecar
+// (envelopes/<id>.json) when it has one, else what the log's v2 records with a receipt say of it
+// (shared/delivery-log/record.ts). Ingest writes no sidecar on its ordinary path (a new message, received once,
+// every delivery a new row): the records it logs carry the receipt instead. This file is the one place that turns
+// such records back into an EnvelopeRecord, and that finds them again in the log (reindex).
+import { createHash } from 'node:crypto';
+import { parseLogObjectKey } from '../delivery-log/layout';
+import type { DeliveryLog } from '../delivery-log/log';
+import type { DeliveryRecord } from '../delivery-log/record';
+import { isImportedMessage, RAW_MAIL_PREFIX, rawMailKey } from '../index/schema';
+import { buildReceivedNotification, importedStateSchema } from '../receiving/ses-notification';
+import { type EnvelopeRecord, receiptIdentity } from './envelope';
+
+/** A record read from the log, with the time of the log object that held it (its key's time). */
+export interface LoggedRecord {
+  record: DeliveryRecord;
+  /** When the log object was written (parseLogObjectKey); absent: the record's receivedAt stands in. */
+  at?: Date;
+}
+
+/**
+ * The envelope of `sesMessageId` (raw object in `bucket`) rebuilt from its log records that carry a receipt:
+ * one receipt per distinct recipient set (indexed at the log object's time, or the record's receivedAt), one
+ * delivery per mailbox (the first record of it: its folder, UID and UIDVALIDITY), the message key, sha256 and
+ * content identity from the records. Records of other messages, and records without a receipt, are ignored.
+ * Undefined when none is left.
+ */
+export function envelopeFromRecords(
+  sesMessageId: string,
+  bucket: string,
+  logged: readonly LoggedRecord[],
+): EnvelopeRecord | undefined {
+  const objectKey = rawMailKey(sesMessageId);
+  const mine = logged.filter((l) => l.record.receipt !== undefined && l.record.objectKey === objectKey);
+  const first = mine[0]?.record;
+  if (!first?.receipt) return undefined;
+  const envelope: EnvelopeRecord = {
+    version: 2,
+    sesMessageId,
+    messageKey: first.messageKey,
+    sha256: first.sha256,
+    contentSha256: first.receipt.contentSha256,
+    contentRule: first.receipt.contentRule,
+    receipts: [],
+    deliveries: [],
+  };
+  for (const { record, at } of mine) {
+    const receipt = record.receipt;
+    if (!receipt) continue;
+    if (!envelope.deliveries.some((d) => d.mailbox === record.mailbox)) {
+      const { mailbox, folder, uid, uidValidity } = record;
+      envelope.deliveries.push({ mailbox, folder, uid, uidValidity, status: 'archived' });
+    }
+    const imported = isImportedMessage(sesMessageId)
+      ? importedStateSchema.safeParse({
+          folder: record.folder,
+          flags: record.flags,
+          keywords: record.keywords,
+        })
+      : undefined;
+    const notification = buildReceivedNotification({
+      messageId: sesMessageId,
+      timestamp: new Date(record.receivedAt),
+      source: receipt.source,
+      recipients: receipt.recipients,
+      bucket,
+      objectKey,
+      verdicts: receipt.verdicts,
+      ...(imported?.success ? { imported: imported.data } : {}),
+    });
+    const identity = receiptIdentity(notification);
+    if (!envelope.receipts.some((r) => receiptIdentity(r.notification) === identity)) {
+      envelope.receipts.push({ notification, indexedAt: (at ?? new Date(record.receivedAt)).toISOString() });
+    }
+  }
+  return envelope;
+}
+
+/** The first 8 bytes of the sha256 of an SES message id: where LoggedEnvelopes files its records. */
+const idPrint = (sesMessageId: string) =>
+  createHash('sha256').update(sesMessageId).digest().readBigUInt64BE(0);
+
+/**
+ * Where in the log each message's receipt-bearing records are, without holding them: 12 bytes a record (the
+ * print of its SES message id and the ordinal of its log object) and each log object's key once. Add while
+ * reading the log, `seal`, then ask `envelope`, which reads the objects named again (one GET each, the last one
+ * kept). A print shared by two ids only costs a read: the records read are filtered by their raw object's key.
+ */
+export class LoggedEnvelopes {
+  private prints = new BigUint64Array(1024);
+  private objects = new Uint32Array(1024);
+  private count = 0;
+  private keys: string[] = [];
+  private order: Uint32Array | undefined;
+  private cached: { key: string; records: DeliveryRecord[] } | undefined;
+
+  constructor(
+    private readonly log: DeliveryLog,
+    private readonly bucket: string,
+  ) {}
+
+  /** How many receipt-bearing records were added. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Notes the receipt-bearing records of the log object `key`. */
+  add(key: string, records: readonly DeliveryRecord[]): void {
+    let ordinal: number | undefined;
+    for (const record of records) {
+      if (!record.receipt || !record.objectKey.startsWith(RAW_MAIL_PREFIX)) continue;
+      if (ordinal === undefined) {
+        ordinal = this.keys.length;
+        this.keys.push(key);
+      }
+      if (this.count === this.prints.length) {
+        const prints = new BigUint64Array(this.count * 2);
+        prints.set(this.prints);
+        this.prints = prints;
+        const objects = new Uint32Array(this.count * 2);
+        objects.set(this.objects);
+        this.objects = objects;
+      }
+      this.prints[this.count] = idPrint(record.objectKey.slice(RAW_MAIL_PREFIX.length));
+      this.objects[this.count] = ordinal;
+      this.count += 1;
+    }
+  }
+
+  /** Orders the prints for lookups; nothing is added after. */
+  seal(): this {
+    const order = new Uint32Array(this.count);
+    for (let i = 0; i < this.count; i++) order[i] = i;
+    const prints = this.prints;
+    order.sort((a, b) => {
+      const pa = prints[a] as bigint;
+      const pb = prints[b] as bigint;
+      return pa < pb ? -1 : pa > pb ? 1 : 0;
+    });
+    this.order = order;
+    return this;
+  }
+
+  /** The keys of the log objects holding receipt-bearing records of `sesMessageId` (or of an id with its print). */
+  objectKeys(sesMessageId: string): string[] {
+    const order = this.order;
+    if (!order) throw new Error('LoggedEnvelopes.objectKeys before seal');
+    const print = idPrint(sesMessageId);
+    let low = 0;
+    let high = this.count;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if ((this.prints[order[mid] as number] as bigint) < print) low = mid + 1;
+      else high = mid;
+    }
+    const ordinals = new Set<number>();
+    for (let i = low; i < this.count && this.prints[order[i] as number] === print; i++)
+      ordinals.add(this.objects[order[i] as number] as number);
+    return [...ordinals].sort((a, b) => a - b).map((o) => this.keys[o] as string);
+  }
+
+  /**
+   * The envelope the log records of `sesMessageId` ({@link envelopeFromRecords}), reading the log objects that
+   * hold its records; undefined when the log has none with a receipt. Throws what the store throws.
+   */
+  async envelope(sesMessageId: string): Promise<EnvelopeRecord | undefined> {
+    const logged: LoggedRecord[] = [];
+    for (const key of this.objectKeys(sesMessageId)) {
+      let records = this.cached?.key === key ? this.cached.records : undefined;
+      if (!records) {
+        for await (const object of this.log.readObjects([key])) records = object.records;
+        this.cached = { key, records: records ?? [] };
+      }
+      const at = parseLogObjectKey(key)?.at;
+      for (const record of records ?? []) logged.push({ record, ...(at ? { at } : {}) });
+    }
+    return envelopeFromRecords(sesMessageId, this.bucket, logged);
+  }
+}
