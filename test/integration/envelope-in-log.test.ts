@@ -3,6 +3,7 @@
 // wiped table) has every row back with its UID, folder, Bcc-only recipient and verdicts; reconcile finds a row
 // deleted by hand (full and incremental runs) and reindex brings it back; a legal hold holds the log objects.
 // Every other path (a redelivery, an import, a content duplicate) still writes the sidecar. DynamoDB Local, s3rver.
+import { createHash } from 'node:crypto';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import type { HandlerExecutionContext, InitializeHandler } from '@smithy/types';
 import type { Context, SQSEvent } from 'aws-lambda';
@@ -16,8 +17,15 @@ import { IndexTable } from '../../shared/adapters/dynamo-table';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { readEnvelope } from '../../shared/archive/envelope';
 import { continueReconcile, reconcile, reindex, startReconcile } from '../../shared/archive/reconcile';
-import { DELIVERY_LOG_PREFIX, type DeliveryRow, indexKeys, rawMailKey } from '../../shared/index/schema';
+import {
+  DELIVERY_LOG_PREFIX,
+  type DeliveryRow,
+  importMessageId,
+  indexKeys,
+  rawMailKey,
+} from '../../shared/index/schema';
 import type { MailIndex } from '../../shared/ports';
+import { buildReceivedNotification } from '../../shared/receiving/ses-notification';
 import { placeHold, releaseHold } from '../../shared/retention/holds';
 import { exampleConfig } from '../support/config';
 import { makeMessage } from '../support/messages';
@@ -158,6 +166,23 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
     } as unknown as SQSEvent;
     await handler(true)(event, {} as Context);
     expect(await hasSidecar(notification.mail.messageId)).toBe(true);
+
+    // An import (its id says so) keeps what its source knew in the sidecar.
+    const imported = makeMessage({ subject: 'imported' });
+    const importId = importMessageId(createHash('sha256').update(imported).digest('hex'));
+    await services.store.write({ bucket: services.bucket, key: rawMailKey(importId) }, imported);
+    await deliverThrough(handler(true))(
+      buildReceivedNotification({
+        messageId: importId,
+        timestamp: new Date('2024-05-06T07:08:09Z'),
+        source: '',
+        recipients: ['alice@example.com'],
+        bucket: services.bucket,
+        objectKey: rawMailKey(importId),
+        imported: { folder: 'Archive', flags: ['\\Seen'], keywords: [] },
+      }),
+    );
+    expect(await hasSidecar(importId)).toBe(true);
 
     // The same content under another SES id (another copy of one message): no row, `sameAs` in the sidecar.
     const raw = makeMessage({ subject: 'twice', messageId: '<twice@example.org>' });

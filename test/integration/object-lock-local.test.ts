@@ -26,6 +26,7 @@ import { MemoryMailIndex } from '../../shared/adapters/memory-index';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
 import { S3RawMailStore } from '../../shared/adapters/s3-raw-store';
 import { archiveReceivedMail } from '../../shared/archive/ingest';
+import { DeliveryLog } from '../../shared/delivery-log/log';
 import { deliveryRecordOf } from '../../shared/delivery-log/record';
 import { envelopeKey, rawMailKey, TRANSPARENCY_PREFIX } from '../../shared/index/schema';
 import type { ListedVersion } from '../../shared/ports';
@@ -210,7 +211,7 @@ describe('a canary is not locked but tagged, and the sweep leaves it so (local s
   }, 60_000);
   afterAll(async () => services?.stop());
 
-  async function ingest(recipients: string[]) {
+  async function ingest(recipients: string[], envelopeInLog = false) {
     const locks = new S3ObjectLocks(services.clients.s3);
     const locker = archiveLocker(config, locks) as ArchiveLocker;
     const store = lockingStore(services.store, locker);
@@ -220,7 +221,18 @@ describe('a canary is not locked but tagged, and the sweep leaves it so (local s
       makeMessage({ subject: `canary ${recipients.join(' ')}` }),
       { recipients },
     );
-    await archiveReceivedMail(notification, { config, store, index: services.index, locker });
+    // With envelopeInLog as the ingest handler asks: the envelope may stay in the log, but a canary's sidecar
+    // is tagged and kept.
+    const logBatch = new DeliveryLog(store, services.bucket).batch('ingest');
+    await archiveReceivedMail(notification, {
+      config,
+      store,
+      index: services.index,
+      locker,
+      logBatch,
+      envelopeInLog,
+    });
+    await logBatch.flush();
     const id = notification.mail.messageId;
     const versions = [
       ...(await collect(locks.versions(services.bucket, rawMailKey(id)))),
@@ -237,7 +249,7 @@ describe('a canary is not locked but tagged, and the sweep leaves it so (local s
   }
 
   it('tags the raw version and the sidecar version of a message only to the canary address, and locks none', async () => {
-    const { id, locker, versions, seen } = await ingest(['canary@example.com']);
+    const { id, locker, versions, seen } = await ingest(['canary@example.com'], true);
     const tag = { 'mail-archiver:canary': '1' };
     expect(seen).toEqual([
       { key: rawMailKey(id), tags: tag, mode: undefined },
