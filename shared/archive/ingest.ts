@@ -32,6 +32,7 @@ import type { ForwardQueue, MailIndex, RawMailStore } from '../ports';
 import {
   type Delivery,
   isCanaryOnly,
+  normaliseAddress,
   type RejectedRecipient,
   routeMessage,
   UNROUTED_MAILBOX,
@@ -200,21 +201,25 @@ async function indexMessage(
   const outcomes: DeliveryOutcome[] = [];
   const logged: DeliveryRecord[] = [];
   // Every record carries the receipt: with it the log alone can stand in for the sidecar (logged-envelope.ts).
-  const receipt: RecordReceipt = {
-    recipients: [...notification.receipt.recipients],
+  // Only the recipients that reached the record's mailbox, as SES gave them: a record is a leaf a mailbox's
+  // bundle carries, and another mailbox's Bcc recipient is none of its business; the message's records together
+  // hold every recipient that reached a mailbox.
+  const receiptFor = (delivery: Delivery): RecordReceipt => ({
+    recipients: reachedBy(notification.receipt.recipients, delivery),
     source: notification.mail.source,
     verdicts,
     contentSha256: summary.contentSha256,
     contentRule: CONTENT_RULE,
-  };
-  const log = (row: DeliveryRow) => logged.push(deliveryRecordOf(row, body.versionId, receipt));
+  });
+  const log = (row: DeliveryRow, delivery: Delivery) =>
+    logged.push(deliveryRecordOf(row, body.versionId, receiptFor(delivery)));
   for (const delivery of deliveries) {
     const existing = await index.getDelivery(delivery.mailbox, messageKey);
     if (existing) {
       // A row from before content markers gets its marker now (first writer wins: otherwise nothing changes).
       await index.claimContent(delivery.mailbox, summary.contentSha256, messageKey);
       outcomes.push(outcomeOf(existing, 'duplicate'));
-      log(existing);
+      log(existing, delivery);
       continue;
     }
     const same = await sameContent(deps, envelope.deliveries, delivery, summary.contentSha256, messageKey);
@@ -253,13 +258,13 @@ async function indexMessage(
     const put = await putWithinLimit(index, row, budget);
     if (put.status === 'created') {
       outcomes.push({ mailbox: row.mailbox, folder: row.folder, uid, uidValidity, status: 'archived' });
-      log(put.row);
+      log(put.row, delivery);
     } else {
       const winner = await index.getDelivery(delivery.mailbox, messageKey);
       outcomes.push(
         winner ? outcomeOf(winner, 'duplicate') : { ...delivery, uid, uidValidity, status: 'duplicate' },
       );
-      if (winner) log(winner);
+      if (winner) log(winner, delivery);
     }
   }
   // Before the sidecar says these deliveries were made: a run that dies between the two is retried, and the
@@ -302,6 +307,13 @@ async function indexMessage(
     rejected: routing.rejected,
     ...(summary.parseError ? { parseError: summary.parseError } : {}),
   };
+}
+
+/** The receipt's recipients (as SES gave them) that reached `delivery`'s mailbox; its own list if none match. */
+function reachedBy(recipients: readonly string[], delivery: Delivery): string[] {
+  const reached = new Set(delivery.envelopeRecipients);
+  const mine = recipients.filter((r) => reached.has(r) || reached.has(normaliseAddress(r)));
+  return mine.length > 0 ? mine : [...delivery.envelopeRecipients];
 }
 
 /** The store with every write tagged as a canary's (the locking store then leaves it unlocked). */

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { parseLogObjectKey } from '../delivery-log/layout';
 import type { DeliveryLog } from '../delivery-log/log';
-import type { DeliveryRecord } from '../delivery-log/record';
+import type { DeliveryRecord, RecordReceipt } from '../delivery-log/record';
 import { isImportedMessage, RAW_MAIL_PREFIX, rawMailKey } from '../index/schema';
 import { buildReceivedNotification, importedStateSchema } from '../receiving/ses-notification';
 import { type EnvelopeRecord, receiptIdentity } from './envelope';
@@ -20,10 +20,11 @@ export interface LoggedRecord {
 
 /**
  * The envelope of `sesMessageId` (raw object in `bucket`) rebuilt from its log records that carry a receipt:
- * one receipt per distinct recipient set (indexed at the log object's time, or the record's receivedAt), one
- * delivery per mailbox (the first record of it: its folder, UID and UIDVALIDITY), the message key, sha256 and
- * content identity from the records. Records of other messages, and records without a receipt, are ignored.
- * Undefined when none is left.
+ * each record holds the recipients that reached its mailbox, so the records of one receipt (the same received
+ * time, sender and verdicts) make one envelope with the recipients of all of them, in the order first seen
+ * (indexed at the earliest log object's time, or the record's receivedAt); one delivery per mailbox (its first
+ * record: folder, UID, UIDVALIDITY); the message key, sha256 and content identity from the records. Records of
+ * other messages, and records without a receipt, are ignored. Undefined when none is left.
  */
 export function envelopeFromRecords(
   sesMessageId: string,
@@ -44,6 +45,7 @@ export function envelopeFromRecords(
     receipts: [],
     deliveries: [],
   };
+  const receipts = new Map<string, { first: DeliveryRecord; recipients: string[]; at: Date }>();
   for (const { record, at } of mine) {
     const receipt = record.receipt;
     if (!receipt) continue;
@@ -51,6 +53,15 @@ export function envelopeFromRecords(
       const { mailbox, folder, uid, uidValidity } = record;
       envelope.deliveries.push({ mailbox, folder, uid, uidValidity, status: 'archived' });
     }
+    const key = JSON.stringify([record.receivedAt, receipt.source, receipt.verdicts]);
+    const when = at ?? new Date(record.receivedAt);
+    const same = receipts.get(key) ?? { first: record, recipients: [], at: when };
+    for (const r of receipt.recipients) if (!same.recipients.includes(r)) same.recipients.push(r);
+    if (when < same.at) same.at = when;
+    receipts.set(key, same);
+  }
+  for (const { first: record, recipients, at } of receipts.values()) {
+    const receipt = record.receipt as RecordReceipt;
     const imported = isImportedMessage(sesMessageId)
       ? importedStateSchema.safeParse({
           folder: record.folder,
@@ -62,16 +73,15 @@ export function envelopeFromRecords(
       messageId: sesMessageId,
       timestamp: new Date(record.receivedAt),
       source: receipt.source,
-      recipients: receipt.recipients,
+      recipients,
       bucket,
       objectKey,
       verdicts: receipt.verdicts,
       ...(imported?.success ? { imported: imported.data } : {}),
     });
     const identity = receiptIdentity(notification);
-    if (!envelope.receipts.some((r) => receiptIdentity(r.notification) === identity)) {
-      envelope.receipts.push({ notification, indexedAt: (at ?? new Date(record.receivedAt)).toISOString() });
-    }
+    if (!envelope.receipts.some((r) => receiptIdentity(r.notification) === identity))
+      envelope.receipts.push({ notification, indexedAt: at.toISOString() });
   }
   return envelope;
 }

@@ -11,9 +11,10 @@
 // line for every line a writer of ours wrote, and readers refuse a line that is not canonical.
 //
 // Versions: `v: 1` records (the first layout) hold the delivery only; `v: 2` records may also carry `receipt`,
-// last, after `messageKey`: the receipt ingest archived the message from (the envelope recipients exactly as SES
-// gave them, Bcc included, which exist nowhere else; the MAIL FROM; the verdicts) and the message's content
-// identity. Its keys are in the order of RecordReceipt below (`dmarcPolicy` only when present). Writers write
+// last, after `messageKey`: the receipt ingest archived the message from (the envelope recipients that reached
+// the record's mailbox, exactly as SES gave them, Bcc included, which exist nowhere else: the message's records
+// together name every recipient that reached a mailbox, and no record names another mailbox's Bcc recipient,
+// since a record is a leaf a mailbox's bundle carries; the MAIL FROM; the verdicts) and the content identity. Its keys are in the order of RecordReceipt below (`dmarcPolicy` only when present). Writers write
 // v2; every reader accepts both, and a v1 record never carries `receipt`. Ingest writes `receipt` on its
 // ordinary path, where it writes no envelope sidecar: the log is then where the envelope is kept (readers rebuild
 // it with shared/archive/logged-envelope.ts). A record's identity and fingerprint ignore `v` and `receipt`.
@@ -36,7 +37,7 @@ export const isKnownRecordVersion = (v: unknown): v is 1 | 2 => v === 1 || v ===
  * notification, and the message's content identity (shared/mail/content-identity.ts).
  */
 export interface RecordReceipt {
-  /** The receipt's envelope recipients, as SES gave them, in its order (Bcc included). */
+  /** The receipt's envelope recipients that reached this record's mailbox, as SES gave them, in its order. */
   recipients: string[];
   /** The envelope sender (MAIL FROM); empty for a null reverse path. */
   source: string;

@@ -141,9 +141,10 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
     const records = [];
     for await (const object of services.deliveryLog.read())
       records.push(...object.records.filter((r) => r.objectKey === rawMailKey(after.result)));
+    // Each names the recipients that reached its own mailbox: alice's (a leaf of her bundle) not bob's Bcc.
     expect(records.map((r) => [r.v, r.mailbox, r.receipt?.recipients, r.receipt?.source])).toEqual([
-      [2, 'alice@example.com', ['alice@example.com', 'bob@example.com'], 'ann@sender.example.org'],
-      [2, 'bob@example.com', ['alice@example.com', 'bob@example.com'], 'ann@sender.example.org'],
+      [2, 'alice@example.com', ['alice@example.com'], 'ann@sender.example.org'],
+      [2, 'bob@example.com', ['bob@example.com'], 'ann@sender.example.org'],
     ]);
   });
 
