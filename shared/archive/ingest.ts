@@ -72,8 +72,8 @@ export interface IngestDeps {
   /**
    * Write the envelope sidecar before the message is read as well as after it is indexed (a second PUT): the
    * ingest handler asks for it on an SQS redelivery, since the run before may have died without throwing (a
-   * Lambda timeout) and this one may too. Otherwise the sidecar is written once, after the rows, or before the
-   * error is thrown when this run fails.
+   * Lambda timeout) and this one may too. Otherwise the sidecar is written once, after the rows (unless the log
+   * holds the envelope: {@link envelopeInLog}), or before the error is thrown when this run fails.
    */
   receiptFirst?: boolean;
   /**

@@ -92,7 +92,8 @@ const idPrint = (sesMessageId: string) =>
 
 /**
  * Where in the log each message's receipt-bearing records are, without holding them: 12 bytes a record (the
- * print of its SES message id and the ordinal of its log object) and each log object's key once. Add while
+ * print of its SES message id and the ordinal of its log object), 4 more once sealed (the lookup order), and
+ * the key of each log object holding one, once, as bytes (about 70 a key). Add while
  * reading the log, `seal`, then ask `envelope`, which reads the objects named again (one GET each, the last one
  * kept). A print shared by two ids only costs a read: the records read are filtered by their raw object's key.
  */
@@ -100,7 +101,10 @@ export class LoggedEnvelopes {
   private prints = new BigUint64Array(1024);
   private objects = new Uint32Array(1024);
   private count = 0;
-  private keys: string[] = [];
+  /** The log objects' keys, UTF-8, one after the other: `keyEnds[i]` is where key i ends (no string per key). */
+  private keyBytes = Buffer.alloc(64 * 1024);
+  private keyEnds = new Uint32Array(1024);
+  private keyCount = 0;
   private order: Uint32Array | undefined;
   private cached: { key: string; records: DeliveryRecord[] } | undefined;
 
@@ -119,10 +123,7 @@ export class LoggedEnvelopes {
     let ordinal: number | undefined;
     for (const record of records) {
       if (!record.receipt || !record.objectKey.startsWith(RAW_MAIL_PREFIX)) continue;
-      if (ordinal === undefined) {
-        ordinal = this.keys.length;
-        this.keys.push(key);
-      }
+      ordinal ??= this.addKey(key);
       if (this.count === this.prints.length) {
         const prints = new BigUint64Array(this.count * 2);
         prints.set(this.prints);
@@ -135,6 +136,29 @@ export class LoggedEnvelopes {
       this.objects[this.count] = ordinal;
       this.count += 1;
     }
+  }
+
+  private addKey(key: string): number {
+    const start = this.keyCount === 0 ? 0 : (this.keyEnds[this.keyCount - 1] as number);
+    const length = Buffer.byteLength(key);
+    if (start + length > this.keyBytes.length) {
+      const grown = Buffer.alloc(Math.max(this.keyBytes.length * 2, start + length));
+      this.keyBytes.copy(grown, 0, 0, start);
+      this.keyBytes = grown;
+    }
+    if (this.keyCount === this.keyEnds.length) {
+      const grown = new Uint32Array(this.keyCount * 2);
+      grown.set(this.keyEnds);
+      this.keyEnds = grown;
+    }
+    this.keyBytes.write(key, start);
+    this.keyEnds[this.keyCount] = start + length;
+    return this.keyCount++;
+  }
+
+  private keyAt(ordinal: number): string {
+    const start = ordinal === 0 ? 0 : (this.keyEnds[ordinal - 1] as number);
+    return this.keyBytes.toString('utf8', start, this.keyEnds[ordinal]);
   }
 
   /** Orders the prints for lookups; nothing is added after. */
@@ -166,7 +190,7 @@ export class LoggedEnvelopes {
     const ordinals = new Set<number>();
     for (let i = low; i < this.count && this.prints[order[i] as number] === print; i++)
       ordinals.add(this.objects[order[i] as number] as number);
-    return [...ordinals].sort((a, b) => a - b).map((o) => this.keys[o] as string);
+    return [...ordinals].sort((a, b) => a - b).map((o) => this.keyAt(o));
   }
 
   /**

@@ -1,8 +1,8 @@
 // `reindex`: rebuilds the rows a raw object lacks from S3 alone (the raw mail and its envelope: the sidecar ingest
 // wrote, or for a message ingest wrote none for, the delivery log's records with the receipt), giving every
 // message back the UIDs it had; records rows neither records; logs rows the delivery log lacks. It walks the
-// archive in order as reconcile does (reconcile-walk.ts); what it holds of the delivery log grows with the log
-// (28 bytes a record with a receipt, 8 for every other: docs/reconcile.md), nothing else with the archive.
+// archive in order as reconcile does (reconcile-walk.ts); only what it holds of the delivery log grows with the
+// log (fingerprints and where each message's receipt records are: docs/reconcile.md), nothing else.
 import { addReceiptPrints, LoggedPrints, logRows, recordingBatch } from '../delivery-log/audit';
 import { errorMessage } from '../errors';
 import { type DeliveryRow, envelopeKey, isNotMailObject, RAW_MAIL_PREFIX } from '../index/schema';
