@@ -8,10 +8,18 @@ import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
 import type { HandlerExecutionContext, InitializeHandler } from '@smithy/types';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliverThrough } from '../../cli/local/archive';
+import {
+  deliverThrough,
+  LOCAL_BUCKET,
+  LOCAL_TABLE,
+  openArchive,
+  receiveRawMessage,
+} from '../../cli/local/archive';
 import { ensureIndexTable } from '../../cli/local/index-table';
+import { ensureBucket } from '../../cli/local/services';
 import { archiveStorage } from '../../cli/target/archive';
 import { createIngestHandler } from '../../lambdas/ingest/handler';
+import { destroyClients } from '../../shared/adapters/clients';
 import { DynamoHoldLog } from '../../shared/adapters/dynamo-hold-log';
 import { IndexTable } from '../../shared/adapters/dynamo-table';
 import { S3ObjectLocks } from '../../shared/adapters/s3-object-locks';
@@ -318,6 +326,48 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
     // No write of any kind, and no message read (the sidecars that exist are read, as always).
     expect(Object.keys(again.requests).filter((k) => /^PutObject|^GetObject incoming\//.test(k))).toEqual([]);
     expect(await reconcile(deps)).toMatchObject({ ok: true });
+  });
+});
+
+describe("the local stack's SMTP deliveries (what BENCH_ONLY=cost counts)", () => {
+  it('store like SES, deliver through the ingest handler, and write one PutObject fewer: no sidecar, one log object', async () => {
+    await ensureBucket(services.clients.s3, LOCAL_BUCKET);
+    await ensureIndexTable(services.clients.dynamodb, LOCAL_TABLE);
+    const archive = await openArchive(config, services.endpoints);
+    const requests = new Map<string, number>();
+    archive.clients.s3.middlewareStack.add(
+      <Input extends object, Output extends object>(
+        next: InitializeHandler<Input, Output>,
+        context: HandlerExecutionContext,
+      ): InitializeHandler<Input, Output> =>
+        async (args) => {
+          const key = (args.input as { Key?: unknown }).Key;
+          const name = `${String(context.commandName).replace(/Command$/, '')} ${typeof key === 'string' ? key.split('/')[0] : ''}`;
+          requests.set(name, (requests.get(name) ?? 0) + 1);
+          return next(args);
+        },
+      { step: 'initialize', name: 'localRequestCounter' },
+    );
+    try {
+      for (const subject of ['warm-up', 'counted']) {
+        const notification = await receiveRawMessage(archive, {
+          raw: makeMessage({ subject, to: 'alice@example.com' }),
+          envelopeFrom: 'ann@sender.example.org',
+          recipients: ['alice@example.com', 'bob@example.com'],
+        });
+        requests.clear();
+        await archive.deliver(notification);
+        expect(
+          await readEnvelope(archive.store, archive.bucket, notification.mail.messageId),
+        ).toBeUndefined();
+      }
+      // The raw message read once, the sidecar looked for once (none), one log object written, nothing else put.
+      expect(Object.fromEntries([...requests].filter(([k]) => k.startsWith('PutObject ')))).toEqual({
+        'PutObject delivery-log': 1,
+      });
+    } finally {
+      destroyClients(archive.clients);
+    }
   });
 });
 
