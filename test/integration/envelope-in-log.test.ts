@@ -228,6 +228,21 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
     };
     expect(await reconcile(deps)).toMatchObject({ ok: true, notIndexed: [], unrecorded: [] });
     expect(await incremental()).toMatchObject({ ok: true, since });
+    // New messages write no sidecar, so the bound counts the objects compared too: 4 sidecars were written since
+    // (not over the bound of 4), 8 raw objects arrived; past the bound, a full walk from the start.
+    let bounded = await startReconcile({ ...deps, changedLimit: 4 }, { since, reason: 'test' });
+    let kept = 0;
+    while (bounded.phase !== 'done') {
+      bounded = await continueReconcile({ ...deps, changedLimit: 4 }, bounded, { units: 1 });
+      kept = Math.max(kept, new Set(bounded.changedRows?.map((r) => r.messageKey)).size);
+    }
+    expect(kept).toBeLessThanOrEqual(4);
+    expect(bounded.report).toMatchObject({
+      ok: true,
+      reason: `more than 4 messages changed since ${since}: a full walk keeps no list of them`,
+    });
+    expect(bounded.report.since).toBeUndefined();
+    expect(bounded.report.examined?.objects).toBeGreaterThanOrEqual(bounded.report.rawMessages);
 
     const id = ids[1] as string;
     expect(await hasSidecar(id)).toBe(false);
