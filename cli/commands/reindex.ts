@@ -9,7 +9,7 @@ export function registerReindex(program: Command, ctx: CliContext): void {
   program
     .command('reindex')
     .description(
-      'rebuild missing index rows from the raw store alone (UIDs restored from the envelope sidecars)',
+      'rebuild missing index rows from the raw store alone (UIDs restored from the envelope sidecars and the delivery log)',
     )
     .action(async () => {
       const report = await ctx.withArchive(
