@@ -1,7 +1,8 @@
 // Legal holds: an S3 Object Lock legal hold on every version of the raw message and of the envelope sidecar of each
 // message that matches (a mailbox, received between two dates, from an address), recorded in the index with who,
 // when, why and how many. A message ingest wrote no sidecar for keeps its envelope in the delivery log
-// (shared/archive/logged-envelope.ts): the log objects holding its records with a receipt are held in its place. A held version cannot be deleted, by anyone, retention or not, until the hold is released
+// (shared/archive/logged-envelope.ts): the log objects holding a matching message's records with a receipt are
+// held too, whether or not it has a sidecar (one written later must not let a release free them). A held version cannot be deleted, by anyone, retention or not, until the hold is released
 // (Amazon S3 User Guide, "How S3 Object Lock works", Legal holds); S3 checks it at the moment of any delete,
 // lifecycle's included. A release clears only what no other active hold still covers.
 import { randomBytes } from 'node:crypto';
@@ -76,55 +77,65 @@ export function coveredBy(row: DeliveryRow, criteria: HoldCriteria): boolean {
 }
 
 /**
- * The keys a hold covers: each matching message's raw object and its envelope: its sidecar, or when it has none,
- * the delivery-log objects holding its records with a receipt ({@link loggedEnvelopeKeys}). The same criteria give
- * the same keys, so a release computes what other holds still cover as their placing did.
+ * The keys a hold covers: each matching message's raw object, its envelope sidecar, and the delivery-log objects
+ * holding its records with a receipt ({@link loggedEnvelopeKeys}: where a message without a sidecar keeps its
+ * envelope). The same criteria give the same keys whether or not a sidecar was written since, so a release
+ * computes what other holds still cover as their placing did.
  */
 async function coveredKeys(
   deps: HoldDeps,
   criteria: HoldCriteria,
 ): Promise<{ messages: number; keys: Set<string> }> {
   const keys = new Set<string>();
+  const windows: LogWindow[] = [];
   let messages = 0;
-  const logObjects = new Map<string, Set<string>>();
   for await (const row of deps.index.listDeliveries(criteria.mailbox)) {
     if (!coveredBy(row, criteria)) continue;
     messages += 1;
     keys.add(row.location.key);
-    const sidecar = envelopeKey(row.sesMessageId);
-    keys.add(sidecar);
-    if (deps.deliveryLog && (await versionsOf(deps, sidecar)).length === 0) {
-      for (const key of await loggedEnvelopeKeys(deps.deliveryLog, row, logObjects)) keys.add(key);
-    }
+    keys.add(envelopeKey(row.sesMessageId));
+    const from = Date.parse(row.archivedAt);
+    if (!Number.isNaN(from)) windows.push({ from, rawKey: row.location.key });
   }
+  if (deps.deliveryLog) for (const key of await loggedEnvelopeKeys(deps.deliveryLog, windows)) keys.add(key);
   return { messages, keys };
 }
 
+/** Where a covered message's records are: log objects written from `from` (epoch ms) to LOOK_BACK_MS after. */
+interface LogWindow {
+  from: number;
+  rawKey: string;
+}
+
 /**
- * The delivery-log objects holding records with a receipt of `row`'s message: ingest logs them right after it
- * writes the row, under keys from the same clock, so they are among the objects written from the row's
- * `archivedAt` to LOOK_BACK_MS after it (layout.ts: how late a key can be). Each candidate is read (once per
- * hold: `seen` keeps which raw objects each one names) and kept only when it holds one.
+ * The delivery-log objects holding records with a receipt of the messages of `windows`: ingest logs a message's
+ * records right after it writes its rows, under keys from the same clock, so they are among the objects written
+ * from the row's `archivedAt` to LOOK_BACK_MS after it (layout.ts: how late a key can be). One listing from the
+ * first window to the end of the last; each object inside a window is read once, and kept when it holds a record
+ * with a receipt of a message whose window it is in.
  */
-async function loggedEnvelopeKeys(
-  log: DeliveryLog,
-  row: DeliveryRow,
-  seen: Map<string, Set<string>>,
-): Promise<string[]> {
-  const from = new Date(row.archivedAt);
-  if (Number.isNaN(from.getTime())) return [];
-  const until = from.getTime() + LOOK_BACK_MS;
-  const candidates: string[] = [];
-  for await (const key of log.keysAfter({ after: startAfterTime(from), seen: [] })) {
-    const at = parseLogObjectKey(key)?.at;
-    if (!at || at.getTime() > until) break;
-    candidates.push(key);
+async function loggedEnvelopeKeys(log: DeliveryLog, windows: LogWindow[]): Promise<string[]> {
+  if (windows.length === 0) return [];
+  windows.sort((a, b) => a.from - b.from);
+  const last = (windows[windows.length - 1] as LogWindow).from + LOOK_BACK_MS;
+  const held: string[] = [];
+  let first = 0;
+  for await (const key of log.keysAfter({
+    after: startAfterTime(new Date((windows[0] as LogWindow).from)),
+    seen: [],
+  })) {
+    const at = parseLogObjectKey(key)?.at.getTime();
+    if (at === undefined) continue;
+    if (at > last) break;
+    while (first < windows.length && (windows[first] as LogWindow).from + LOOK_BACK_MS < at) first += 1;
+    const open = new Set<string>();
+    for (let i = first; i < windows.length && (windows[i] as LogWindow).from <= at; i++)
+      open.add((windows[i] as LogWindow).rawKey);
+    if (open.size === 0) continue;
+    for await (const object of log.readObjects([key]))
+      if (object.records.some((r) => r.receipt && open.has(r.objectKey))) held.push(key);
   }
-  const unread = candidates.filter((k) => !seen.has(k));
-  for await (const object of log.readObjects(unread)) {
-    seen.set(object.key, new Set(object.records.filter((r) => r.receipt).map((r) => r.objectKey)));
-  }
-  return candidates.filter((k) => seen.get(k)?.has(row.location.key));
+  return held;
 }
 
 /** Every version (not delete markers) of exactly `key`. */
