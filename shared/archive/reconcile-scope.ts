@@ -6,9 +6,11 @@
 // - A raw object's listing gives its LastModified (S3's clock, the start of the upload). One written after the
 //   cut-off is compared in full (its sidecar read, its rows looked at). The listing itself is still walked whole
 //   (1 LIST per 1,000 keys), beside the byRawObject index's keys, so a row whose raw object is gone is still found.
-// - A sidecar (envelopes/) is written by every ingest, re-delivered notification and reindex that touches its
-//   message: the envelopes/ listing's LastModified names the raw objects whose state changed although their bytes
-//   are old (an ingest that finished late, a receipt delivered again). Those are compared in full too.
+// - A sidecar (envelopes/) is written by every re-delivered notification, failed ingest and reindex that touches
+//   its message (an ingest on its ordinary path writes none: its message is a new raw object, above, and its
+//   envelope is in the log records after the cut-off): the envelopes/ listing's LastModified names the raw
+//   objects whose state changed although their bytes are old (an ingest that finished late, a receipt delivered
+//   again). Those are compared in full too.
 // - The delivery log's keys carry the writer's time (shared/delivery-log/layout.ts): the log is read from the
 //   cut-off on, and a row is checked against the log when it was archived after the cut-off (DeliveryRow.archivedAt;
 //   its records are put after it, under a key taken from the same clock); an older row was checked by an earlier
@@ -34,8 +36,9 @@
 //   forward targets, the canary) is not what the last run compared with, or the record does not say: old messages'
 //   verdicts change with it (a mailbox given a forward target has old messages never forwarded to it), and nothing
 //   writes their sidecars;
-// - when more than MAX_CHANGED_SINCE sidecars were written since the cut-off (a history import): the run then
-//   becomes a full walk from the start (reconcile.ts), which keeps no list of what changed.
+// - when more than MAX_CHANGED_SINCE sidecars were written since the cut-off (a history import), or it compares
+//   more raw objects than that (new mail, which mostly writes no sidecar): the run then becomes a full walk from
+//   the start (reconcile.ts), which keeps no list of what changed.
 import { RECONCILE_LAYOUT, type ReconcileRun } from './reconcile-run';
 
 /** How far before the last clean run's start a run since a cut-off begins: 24 hours (see above). */

@@ -1,9 +1,11 @@
 // The raw store is the truth; the index and the forwarding ledger are derived. `reconcile` compares the three
 // (and the delivery log) and reports anything missing from one of them; `reindex` (reindex.ts) rebuilds missing
-// rows from S3 alone (the raw mail and the envelope sidecars ingest writes), giving every message back its UIDs.
+// rows from S3 alone (the raw mail and its envelope: a sidecar, or the delivery log's records with the receipt),
+// giving every message back its UIDs.
 //
 // A run walks the archive in order (reconcile-walk.ts) and keeps only what differs, so its memory does not grow
-// with the archive (the delivery log aside: 8 bytes a record, see delivery-log/audit.ts). It can stop at a budget
+// with the archive (the delivery log aside: 8 bytes a record and 8 more a record with a receipt, see
+// delivery-log/audit.ts). It can stop at a budget
 // and go on from its progress (a JSON-safe checkpoint) in another invocation: the scheduled function does that
 // (lambdas/reconcile), the CLI runs it to the end in one go.
 //
@@ -11,7 +13,8 @@
 // what that is and why it is enough): every raw object is still listed, but only those written, or whose sidecar
 // was written, since the cut-off are read and their rows compared. Such a run keeps the ids of the sidecars written
 // since, and the rows of the objects it compares, in its progress: when more than `changedLimit` sidecars were
-// written since (a history import), it becomes a full walk, which keeps neither, so the progress stays small.
+// written since (a history import), or it compares more objects than that, it becomes a full walk, which keeps
+// neither, so the progress stays small.
 import { addReceiptPrints, LoggedPrints } from '../delivery-log/audit';
 import { LOG_START, startAfterTime } from '../delivery-log/layout';
 import { type ForwardEntry, type ForwardState, isRedrivable } from '../forwarding/ledger';
@@ -243,12 +246,10 @@ export async function continueReconcile(
     const prints = progress.logPrints
       ? LoggedPrints.fromBase64(progress.logPrints, false)
       : new LoggedPrints();
-    const receiptPrints =
-      progress.receiptPrints !== undefined
-        ? LoggedPrints.fromBase64(progress.receiptPrints, false)
-        : progress.logPrints === undefined
-          ? new LoggedPrints()
-          : undefined;
+    // A progress saved before receipt prints were kept (its log half read) goes on without them.
+    const fresh = progress.logPrints === undefined ? new LoggedPrints() : undefined;
+    const kept = progress.receiptPrints;
+    const receiptPrints = kept !== undefined ? LoggedPrints.fromBase64(kept, false) : fresh;
     const log = deps.deliveryLog;
     if (log) {
       const cursor = { after: progress.logAfter ?? LOG_START.after, seen: [] };
@@ -271,10 +272,9 @@ export async function continueReconcile(
     progress.phase = 'objects';
   }
   const logged = progress.logPrints ? LoggedPrints.fromBase64(progress.logPrints, true) : undefined;
-  const receipts =
-    progress.receiptPrints !== undefined
-      ? { prints: LoggedPrints.fromBase64(progress.receiptPrints, true), mailboxes: progress.mailboxes }
-      : undefined;
+  const receiptPrints = progress.receiptPrints;
+  const prints = receiptPrints !== undefined ? LoggedPrints.fromBase64(receiptPrints, true) : undefined;
+  const receipts = prints ? { prints, mailboxes: progress.mailboxes } : undefined;
 
   const changedIds = new Set(progress.changedIds ?? []);
 
