@@ -2,7 +2,12 @@
 // number of times, concurrently: rows are keyed by the message's identity and written conditionally.
 import type { ArchiverConfig } from '../config';
 import type { DeliveryLogBatch } from '../delivery-log/log';
-import { type DeliveryRecord, deliveryRecordOf, type RecordReceipt } from '../delivery-log/record';
+import {
+  type DeliveryRecord,
+  deliveryRecordOf,
+  type RecordReceipt,
+  recordableReceipt,
+} from '../delivery-log/record';
 import { forwardRequestsFor } from '../forwarding/policy';
 import { CANARY_OBJECT_TAG, canaryExpiresAt } from '../health/config';
 import {
@@ -204,13 +209,19 @@ async function indexMessage(
   // Only the recipients that reached the record's mailbox, as SES gave them: a record is a leaf a mailbox's
   // bundle carries, and another mailbox's Bcc recipient is none of its business; the message's records together
   // hold every recipient that reached a mailbox.
-  const receiptFor = (delivery: Delivery): RecordReceipt => ({
-    recipients: reachedBy(notification.receipt.recipients, delivery),
-    source: notification.mail.source,
-    verdicts,
-    contentSha256: summary.contentSha256,
-    contentRule: CONTENT_RULE,
-  });
+  // A receipt a reader could not read back is left out, and then the sidecar keeps the envelope.
+  let receiptsLogged = true;
+  const receiptFor = (delivery: Delivery): RecordReceipt | undefined => {
+    const receipt = recordableReceipt({
+      recipients: reachedBy(notification.receipt.recipients, delivery),
+      source: notification.mail.source,
+      verdicts,
+      contentSha256: summary.contentSha256,
+      contentRule: CONTENT_RULE,
+    });
+    if (!receipt) receiptsLogged = false;
+    return receipt;
+  };
   const log = (row: DeliveryRow, delivery: Delivery) =>
     logged.push(deliveryRecordOf(row, body.versionId, receiptFor(delivery)));
   for (const delivery of deliveries) {
@@ -272,7 +283,10 @@ async function indexMessage(
   deps.logBatch?.add(logged);
   // Every delivery a new row, each logged with the receipt: the log records all the sidecar would (no sameAs).
   const logHoldsAll =
-    inLog && outcomes.length > 0 && outcomes.every((o) => o.status === 'archived' && !o.sameAs);
+    inLog &&
+    receiptsLogged &&
+    outcomes.length > 0 &&
+    outcomes.every((o) => o.status === 'archived' && !o.sameAs);
   if (!logHoldsAll) {
     await recordDeliveries(
       sidecars,

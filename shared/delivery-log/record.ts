@@ -212,6 +212,15 @@ const receiptSchema = z.strictObject({
   contentSha256: sha256Schema,
   contentRule: z.number().int().min(1),
 });
+/**
+ * `receipt` when a reader will accept it in a record (the record schema below), else undefined: a writer leaves
+ * out a receipt it could not read back (no recipient, a verdict SES added after this layout), since a line readers
+ * refuse is a delivery the replica and the seal never see. The caller keeps that envelope elsewhere (the sidecar).
+ */
+export function recordableReceipt(receipt: RecordReceipt): RecordReceipt | undefined {
+  return receiptSchema.safeParse(canonicalReceipt(receipt)).success ? receipt : undefined;
+}
+
 const recordSchema = z.strictObject({
   v: z.union([z.literal(1), z.literal(2)]),
   mailbox: z.string().min(1),
