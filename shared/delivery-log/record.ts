@@ -21,7 +21,7 @@
 import { z } from 'zod';
 import { fileBaseName, keywordAtoms, messageStorage } from '../bundle/layout';
 import type { DeliveryRow } from '../index/schema';
-import type { Verdict } from '../receiving/routing';
+import type { Verdicts } from '../receiving/routing';
 
 /** The record layout's version (`v`) writers write; a reader refuses a version it does not know. */
 export const DELIVERY_RECORD_VERSION = 2;
@@ -42,14 +42,7 @@ export interface RecordReceipt {
   /** The envelope sender (MAIL FROM); empty for a null reverse path. */
   source: string;
   /** SES's verdicts (shared/receiving/ses-notification.ts verdictsOf), `dmarcPolicy` only when SES gave one. */
-  verdicts: {
-    spam: Verdict;
-    virus: Verdict;
-    spf: Verdict;
-    dkim: Verdict;
-    dmarc: Verdict;
-    dmarcPolicy?: 'none' | 'quarantine' | 'reject';
-  };
+  verdicts: Verdicts;
   /** sha256 (lower-case hex) of the content identity (ContentHasher). */
   contentSha256: string;
   /** The content rule that made it (CONTENT_RULE). */

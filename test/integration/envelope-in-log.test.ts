@@ -91,6 +91,19 @@ const handler = (envelopeInLog: boolean) =>
     ...(envelopeInLog ? { envelopeInLog } : {}),
   });
 
+/** `notification` as SQS hands it over again (a receive count of 2: the run before may have died). */
+const redelivered = (notification: unknown, messageId: string) =>
+  ({
+    Records: [
+      {
+        messageId,
+        body: JSON.stringify(notification),
+        eventSource: 'aws:sqs',
+        attributes: { ApproximateReceiveCount: '2' },
+      },
+    ],
+  }) as unknown as SQSEvent;
+
 /** A message to alice (To) with bob as a Bcc-only recipient, delivered once as SQS delivers a new message. */
 async function arrive(subject: string, options: { envelopeInLog?: boolean; spam?: 'FAIL' } = {}) {
   const { notification } = await receiveLikeSes(
@@ -163,16 +176,7 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
       makeMessage({ subject: 'redelivered' }),
       { recipients: ['alice@example.com'] },
     );
-    const event = {
-      Records: [
-        {
-          messageId: 'm',
-          body: JSON.stringify(notification),
-          eventSource: 'aws:sqs',
-          attributes: { ApproximateReceiveCount: '2' },
-        },
-      ],
-    } as unknown as SQSEvent;
+    const event = redelivered(notification, 'm');
     await handler(true)(event, {} as Context);
     expect(await hasSidecar(notification.mail.messageId)).toBe(true);
 
@@ -326,16 +330,7 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
       objectKey: rawMailKey(id),
       verdicts: row.verdicts,
     });
-    const redelivery = {
-      Records: [
-        {
-          messageId: 'again',
-          body: JSON.stringify(notification),
-          eventSource: 'aws:sqs',
-          attributes: { ApproximateReceiveCount: '2' },
-        },
-      ],
-    } as unknown as SQSEvent;
+    const redelivery = redelivered(notification, 'again');
     await handler(true)(redelivery, {} as Context);
     expect(await hasSidecar(id)).toBe(true);
     await releaseHold(deps, first.holdId, 'lawyer@example.com');
