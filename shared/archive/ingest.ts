@@ -287,8 +287,8 @@ async function indexMessage(
     receiptsLogged &&
     outcomes.length > 0 &&
     outcomes.every((o) => o.status === 'archived' && !o.sameAs);
-  if (!logHoldsAll) {
-    await recordDeliveries(
+  const recordEnvelope = () =>
+    recordDeliveries(
       sidecars,
       location.bucket,
       notification,
@@ -301,7 +301,7 @@ async function indexMessage(
       },
       envelope,
     );
-  }
+  if (!logHoldsAll) await recordEnvelope();
   // Also for duplicates: a retry after a crash between the row and the enqueue must still forward.
   // A delivery the mailbox already had under another message has no row to forward, and was the mailbox's before.
   const requests = isImportedMessage(notification.mail.messageId)
@@ -311,7 +311,15 @@ async function indexMessage(
         messageKey,
         outcomes.filter((o) => !o.sameAs),
       );
-  if (requests.length > 0) await deps.forwards?.enqueue(requests);
+  if (requests.length > 0) {
+    try {
+      await deps.forwards?.enqueue(requests);
+    } catch (error) {
+      // The run fails and its sidecar is written (archiveReceivedMail): with the deliveries, not the bare receipt.
+      if (logHoldsAll) await recordEnvelope().catch(() => undefined);
+      throw error;
+    }
+  }
   return {
     messageKey,
     sha256: summary.sha256,

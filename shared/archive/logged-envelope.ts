@@ -86,6 +86,41 @@ export function envelopeFromRecords(
   return envelope;
 }
 
+/**
+ * The sidecar and what the log records of the same message, as one envelope. A sidecar written after ingest filed
+ * the message with its envelope in the log alone (a second delivery of the notification that failed, a run that
+ * failed after its rows) knows less than the log: readers take both. The sidecar's deliveries and receipts come
+ * first; the log adds a delivery for each mailbox the sidecar lacks, and a receipt of its own unless the sidecar
+ * has it (the same recipients, or a sidecar receipt received at the same instant that holds every recipient the
+ * log names, since a record names only the recipients that reached its mailbox), which it then marks indexed.
+ * Returns a new record; `logged` undefined: the sidecar as it is.
+ */
+export function mergeEnvelopes(sidecar: EnvelopeRecord, logged: EnvelopeRecord | undefined): EnvelopeRecord {
+  if (!logged) return sidecar;
+  const merged: EnvelopeRecord = structuredClone(sidecar);
+  merged.messageKey ??= logged.messageKey;
+  merged.sha256 ??= logged.sha256;
+  if (merged.contentSha256 === undefined && logged.contentSha256 !== undefined) {
+    merged.contentSha256 = logged.contentSha256;
+    if (logged.contentRule !== undefined) merged.contentRule = logged.contentRule;
+  }
+  for (const delivery of logged.deliveries)
+    if (!merged.deliveries.some((d) => d.mailbox === delivery.mailbox)) merged.deliveries.push(delivery);
+  for (const receipt of logged.receipts) {
+    const identity = receiptIdentity(receipt.notification);
+    const at = Date.parse(receipt.notification.mail.timestamp);
+    const named = receipt.notification.receipt.recipients.map((r) => r.toLowerCase());
+    const same = merged.receipts.find((r) => {
+      if (receiptIdentity(r.notification) === identity) return true;
+      const recipients = new Set(r.notification.receipt.recipients.map((x) => x.toLowerCase()));
+      return Date.parse(r.notification.mail.timestamp) === at && named.every((n) => recipients.has(n));
+    });
+    if (same) same.indexedAt ??= receipt.indexedAt;
+    else merged.receipts.push(receipt);
+  }
+  return merged;
+}
+
 /** The first 8 bytes of the sha256 of an SES message id: where LoggedEnvelopes files its records. */
 const idPrint = (sesMessageId: string) =>
   createHash('sha256').update(sesMessageId).digest().readBigUInt64BE(0);

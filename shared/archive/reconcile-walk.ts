@@ -224,7 +224,20 @@ export async function indexState(
       ? (await deps.index.getDelivery(d.mailbox, d.sameAs)) === undefined
       : !present.some((r) => r.mailbox === d.mailbox && r.messageKey === envelope.messageKey);
   }
-  const unrecorded = present.filter((r) => !envelope.deliveries.some((d) => d.mailbox === r.mailbox));
+  // A sidecar written after ingest put the envelope in the log (a failed second delivery of the notification)
+  // may know less than the log: a mailbox either records must have its row, and a row either records is recorded.
+  const messageKey = envelope.messageKey ?? present[0]?.messageKey;
+  const logged = (mailbox: string) =>
+    receipts !== undefined &&
+    messageKey !== undefined &&
+    receipts.prints.hasPrint(receiptPrint(mailbox, messageKey));
+  if (!missing && messageKey !== undefined)
+    missing = (receipts?.mailboxes ?? []).some(
+      (m) => logged(m) && !present.some((r) => r.mailbox === m && r.messageKey === messageKey),
+    );
+  const unrecorded = present.filter(
+    (r) => !envelope.deliveries.some((d) => d.mailbox === r.mailbox) && !logged(r.mailbox),
+  );
   return { missing, unrecorded, envelope };
 }
 

@@ -16,7 +16,7 @@ import {
   setAsideDamagedEnvelope,
 } from './envelope';
 import { archiveReceivedMail, type IngestDeps } from './ingest';
-import { LoggedEnvelopes } from './logged-envelope';
+import { LoggedEnvelopes, mergeEnvelopes } from './logged-envelope';
 import { readObject } from './raw-object';
 import {
   indexState,
@@ -133,8 +133,13 @@ export async function reindex(
         }
         continue;
       }
-      // No sidecar: what the delivery log recorded with the receipt is the envelope (recipients, verdicts, UIDs).
-      if (!envelope && envelopes) envelope = await envelopes.envelope(sesMessageId);
+      // No sidecar: what the delivery log recorded with the receipt is the envelope (recipients, verdicts, UIDs). A
+      // sidecar written after the log (a failed second delivery of the notification) may know less: both count.
+      if (envelopes) {
+        const fromLog =
+          envelopes.objectKeys(sesMessageId).length > 0 ? await envelopes.envelope(sesMessageId) : undefined;
+        envelope = envelope ? mergeEnvelopes(envelope, fromLog) : fromLog;
+      }
       let notifications: SesReceivedNotification[];
       if (envelope && envelope.receipts.length > 0) {
         notifications = envelope.receipts.map((r) => r.notification);
