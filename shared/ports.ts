@@ -125,6 +125,17 @@ export interface HoldLog {
   getHold(holdId: string): Promise<HoldRecord | undefined>;
   /** Every hold, active and released, oldest first. */
   listHolds(): Promise<HoldRecord[]>;
+  /**
+   * Records the versions a hold places a legal hold on (all in one bucket), in as many parts as their size takes,
+   * replacing parts written before under that id. Returns the number of parts (the record's `heldParts`).
+   */
+  putHeldVersions(
+    holdId: string,
+    bucket: string,
+    versions: readonly { key: string; versionId: string }[],
+  ): Promise<number>;
+  /** The versions putHeldVersions recorded in `parts` parts, in the order given. Throws when a part is missing. */
+  heldVersions(holdId: string, parts: number): Promise<ObjectVersion[]>;
 }
 
 export interface ListQuery {

@@ -8,6 +8,7 @@
 //   pk = MAILBOX#<mailbox>   sk = COUNTED#<messageKey>   the row is in its folder's kept count
 //   pk = SESMSG#<SES id of a forwarded copy>   sk = FORWARD       finds the ledger entry for bounce feedback
 //   pk = HOLDS   sk = HOLD#<holdId>                  a legal hold: criteria, who, when, why, how many (holds are few)
+//   pk = HELD#<holdId>   sk = PART#<n>               the object versions a hold placed a legal hold on, in parts
 //   pk = MAILBOXES   sk = MAILBOX#<mailbox>          the mailbox registry: every mailbox with a folder (and sk =
 //                                                    COMPLETE once every mailbox of the table is in it)
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
@@ -216,6 +217,8 @@ export const indexKeys = {
   CONTENT_PREFIX: 'CONTENT#',
   HOLDS_PK: 'HOLDS',
   holdSk: (holdId: string) => `HOLD#${holdId}`,
+  heldPk: (holdId: string) => `HELD#${holdId}`,
+  heldPartSk: (part: number) => `PART#${String(part).padStart(6, '0')}`,
   MAILBOXES_PK: 'MAILBOXES',
   MAILBOX_PREFIX: 'MAILBOX#',
   mailboxEntrySk: (mailbox: string) => `MAILBOX#${mailbox}`,
@@ -260,6 +263,11 @@ export const itemKeys = {
   }),
   /** A legal hold (shared/retention/holds.ts): all in one partition, listed by hold id (time-sortable). */
   hold: (holdId: string) => ({ pk: indexKeys.HOLDS_PK, sk: indexKeys.holdSk(holdId) }),
+  /** One part of the versions a hold placed (DynamoHoldLog.putHeldVersions): a partition per hold, in no GSI. */
+  heldPart: (holdId: string, part: number) => ({
+    pk: indexKeys.heldPk(holdId),
+    sk: indexKeys.heldPartSk(part),
+  }),
   /** A mailbox in the registry (one small partition: `mailboxes()` reads it, no scan); made before its first folder. */
   mailboxEntry: (mailbox: string) => ({ pk: indexKeys.MAILBOXES_PK, sk: indexKeys.mailboxEntrySk(mailbox) }),
   /** The registry holds every mailbox: written once, after a scan registered older ones (until then, scans). */

@@ -23,6 +23,12 @@ export interface HoldRecord {
   /** Messages it covers (known before any legal hold is set) and object versions it put a legal hold on. */
   messages: number;
   versions: number;
+  /**
+   * The versions it holds are recorded, before any legal hold is set, in this many parts (HoldLog.heldVersions):
+   * its release frees exactly those. Absent on a hold placed before they were recorded: its release and the holds
+   * it keeps find its versions from its criteria again.
+   */
+  heldParts?: number;
   releasedAt?: string;
   releasedBy?: string;
   /** Versions whose legal hold the release cleared (those no other active hold covers). */

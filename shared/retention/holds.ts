@@ -2,9 +2,13 @@
 // message that matches (a mailbox, received between two dates, from an address), recorded in the index with who,
 // when, why and how many. A message ingest wrote no sidecar for keeps its envelope in the delivery log
 // (shared/archive/logged-envelope.ts): the log objects holding a matching message's records with a receipt are
-// held too, whether or not it has a sidecar (one written later must not let a release free them). A held version cannot be deleted, by anyone, retention or not, until the hold is released
-// (Amazon S3 User Guide, "How S3 Object Lock works", Legal holds); S3 checks it at the moment of any delete,
-// lifecycle's included. A release clears only what no other active hold still covers.
+// held too, whether or not it has a sidecar (one written later must not let a release free them). A held version
+// cannot be deleted, by anyone, retention or not, until the hold is released (Amazon S3 User Guide, "How S3 Object
+// Lock works", Legal holds); S3 checks it at the moment of any delete, lifecycle's included.
+// The versions a hold placed are recorded with it (HoldLog.putHeldVersions) before any is held, and its release
+// frees exactly those that no other active hold placed: what the index or the log say since (a row rebuilt by
+// reindex with a new archivedAt, a log object behind a delete marker, a sidecar written later) does not change
+// what a release frees.
 import { randomBytes } from 'node:crypto';
 import { LOOK_BACK_MS, parseLogObjectKey, startAfterTime } from '../delivery-log/layout';
 import type { DeliveryLog } from '../delivery-log/log';
@@ -77,10 +81,9 @@ export function coveredBy(row: DeliveryRow, criteria: HoldCriteria): boolean {
 }
 
 /**
- * The keys a hold covers: each matching message's raw object, its envelope sidecar, and the delivery-log objects
- * holding its records with a receipt ({@link loggedEnvelopeKeys}: where a message without a sidecar keeps its
- * envelope). The same criteria give the same keys whether or not a sidecar was written since, so a release
- * computes what other holds still cover as their placing did.
+ * The keys a hold covers when it is placed: each matching message's raw object, its envelope sidecar, and the
+ * delivery-log objects holding its records with a receipt ({@link loggedEnvelopeKeys}: where a message without a
+ * sidecar keeps its envelope). Computed again only for a hold placed before its versions were recorded.
  */
 async function coveredKeys(
   deps: HoldDeps,
@@ -111,29 +114,37 @@ interface LogWindow {
  * The delivery-log objects holding records with a receipt of the messages of `windows`: ingest logs a message's
  * records right after it writes its rows, under keys from the same clock, so they are among the objects written
  * from the row's `archivedAt` to LOOK_BACK_MS after it (layout.ts: how late a key can be). One listing from the
- * first window to the end of the last; each object inside a window is read once, and kept when it holds a record
- * with a receipt of a message whose window it is in.
+ * first window to the end of the last; each object inside a window is read once (with the log's concurrency), and
+ * kept when it holds a record with a receipt of a message whose window it is in.
  */
 async function loggedEnvelopeKeys(log: DeliveryLog, windows: LogWindow[]): Promise<string[]> {
   if (windows.length === 0) return [];
   windows.sort((a, b) => a.from - b.from);
   const last = (windows[windows.length - 1] as LogWindow).from + LOOK_BACK_MS;
+  // The raw keys whose window each candidate is in, in the order readObjects yields the candidates.
+  const open: Set<string>[] = [];
+  async function* candidates(): AsyncGenerator<string> {
+    let first = 0;
+    for await (const key of log.keysAfter({
+      after: startAfterTime(new Date((windows[0] as LogWindow).from)),
+      seen: [],
+    })) {
+      const at = parseLogObjectKey(key)?.at.getTime();
+      if (at === undefined) continue;
+      if (at > last) return;
+      while (first < windows.length && (windows[first] as LogWindow).from + LOOK_BACK_MS < at) first += 1;
+      const rawKeys = new Set<string>();
+      for (let i = first; i < windows.length && (windows[i] as LogWindow).from <= at; i++)
+        rawKeys.add((windows[i] as LogWindow).rawKey);
+      if (rawKeys.size === 0) continue;
+      open.push(rawKeys);
+      yield key;
+    }
+  }
   const held: string[] = [];
-  let first = 0;
-  for await (const key of log.keysAfter({
-    after: startAfterTime(new Date((windows[0] as LogWindow).from)),
-    seen: [],
-  })) {
-    const at = parseLogObjectKey(key)?.at.getTime();
-    if (at === undefined) continue;
-    if (at > last) break;
-    while (first < windows.length && (windows[first] as LogWindow).from + LOOK_BACK_MS < at) first += 1;
-    const open = new Set<string>();
-    for (let i = first; i < windows.length && (windows[i] as LogWindow).from <= at; i++)
-      open.add((windows[i] as LogWindow).rawKey);
-    if (open.size === 0) continue;
-    for await (const object of log.readObjects([key]))
-      if (object.records.some((r) => r.receipt && open.has(r.objectKey))) held.push(key);
+  for await (const object of log.readObjects(candidates())) {
+    const rawKeys = open.shift() as Set<string>;
+    if (object.records.some((r) => r.receipt && rawKeys.has(r.objectKey))) held.push(object.key);
   }
   return held;
 }
@@ -148,11 +159,12 @@ async function versionsOf(deps: HoldDeps, key: string): Promise<ObjectVersion[]>
 }
 
 /**
- * Places a legal hold on every version of every matching message's raw object and sidecar and records it.
- * The record is written before any legal hold is set (state active, `placing`), so a hold interrupted half-way
- * is listed as incomplete and can be released or placed again; the final record drops `placing` and sets
- * `completedAt` once every version is held. Returns the record. Throws InvalidHoldError (checkHold, or no message matches: nothing is recorded,
- * since a hold covers only what exists when it is placed) and what S3 and the index throw.
+ * Places a legal hold on every version of every matching message's raw object, sidecar and log objects, and
+ * records it. The versions are recorded (HoldLog.putHeldVersions), then the record is written (state active,
+ * `placing`, naming the parts), before any legal hold is set: a hold interrupted half-way is listed as incomplete
+ * and its release frees what it may have held. The final record drops `placing` and sets `completedAt` once every
+ * version is held. Returns the record. Throws InvalidHoldError (checkHold, or no message matches: nothing is
+ * recorded, since a hold covers only what exists when it is placed) and what S3 and the index throw.
  */
 export async function placeHold(
   deps: HoldDeps,
@@ -169,6 +181,9 @@ export async function placeHold(
   }
   const now = (deps.now ?? (() => new Date()))();
   const holdId = `${now.toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
+  const held: ObjectVersion[] = [];
+  for (const key of keys) held.push(...(await versionsOf(deps, key)));
+  const heldParts = await deps.holds.putHeldVersions(holdId, deps.bucket, held);
   const record: HoldRecord = {
     holdId,
     criteria,
@@ -178,25 +193,36 @@ export async function placeHold(
     state: 'active',
     messages,
     versions: 0,
+    heldParts,
     placing: true,
   };
   await deps.holds.putHold(record);
-  let versions = 0;
-  for (const key of keys) {
-    for (const version of await versionsOf(deps, key)) {
-      await deps.locks.setLegalHold(version, true);
-      versions += 1;
-    }
-  }
+  for (const version of held) await deps.locks.setLegalHold(version, true);
   const { placing: _placing, ...placedRecord } = record;
-  const placed = { ...placedRecord, versions, completedAt: (deps.now ?? (() => new Date()))().toISOString() };
+  const placed = {
+    ...placedRecord,
+    versions: held.length,
+    completedAt: (deps.now ?? (() => new Date()))().toISOString(),
+  };
   await deps.holds.putHold(placed);
   return placed;
 }
 
+/** The versions `record` placed: as recorded, or (a hold placed before they were recorded) found from its criteria. */
+async function heldBy(deps: HoldDeps, record: HoldRecord): Promise<ObjectVersion[]> {
+  if (record.heldParts !== undefined) return deps.holds.heldVersions(record.holdId, record.heldParts);
+  const versions: ObjectVersion[] = [];
+  for (const key of (await coveredKeys(deps, record.criteria)).keys)
+    versions.push(...(await versionsOf(deps, key)));
+  return versions;
+}
+
+const versionText = (v: ObjectVersion) => `${v.bucket}\n${v.key}\n${v.versionId}`;
+
 /**
- * Releases a hold: clears the legal hold of its versions that no other active hold covers, and records the
- * release. Throws HoldNotFoundError when no active hold has that id.
+ * Releases a hold: clears the legal hold of each version it placed that no other active hold placed (an
+ * incomplete hold: of each one actually held), and records the release with how many it cleared. Throws
+ * HoldNotFoundError when no active hold has that id.
  */
 export async function releaseHold(deps: HoldDeps, holdId: string, by: string): Promise<HoldRecord> {
   const record = await deps.holds.getHold(holdId);
@@ -211,15 +237,15 @@ export async function releaseHold(deps: HoldDeps, holdId: string, by: string): P
   const stillHeld = new Set<string>();
   for (const other of await deps.holds.listHolds()) {
     if (other.state !== 'active' || other.holdId === holdId) continue;
-    for (const key of (await coveredKeys(deps, other.criteria)).keys) stillHeld.add(key);
+    for (const version of await heldBy(deps, other)) stillHeld.add(versionText(version));
   }
   let releasedVersions = 0;
-  for (const key of (await coveredKeys(deps, record.criteria)).keys) {
-    if (stillHeld.has(key)) continue;
-    for (const version of await versionsOf(deps, key)) {
-      await deps.locks.setLegalHold(version, false);
-      releasedVersions += 1;
-    }
+  for (const version of await heldBy(deps, record)) {
+    if (stillHeld.has(versionText(version))) continue;
+    // An interrupted `hold add` recorded versions it never reached: releasing them would free nothing.
+    if (record.placing && !(await deps.locks.legalHold(version))) continue;
+    await deps.locks.setLegalHold(version, false);
+    releasedVersions += 1;
   }
   const released: HoldRecord = {
     ...record,

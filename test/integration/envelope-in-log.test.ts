@@ -1,10 +1,12 @@
 // The envelope in the delivery log (issue 29's cost): on ingest's ordinary path no sidecar is written, the log's v2
 // records carry the receipt, and every reader takes the log for the sidecar: the index rebuilt from S3 alone (a
 // wiped table) has every row back with its UID, folder, Bcc-only recipient and verdicts; reconcile finds a row
-// deleted by hand (full and incremental runs) and reindex brings it back; a legal hold holds the log objects.
+// deleted by hand (full and incremental runs) and reindex brings it back; a legal hold holds the log objects, and
+// its release frees what it placed after reindex rebuilt the row.
 // Every other path (a redelivery, an import, a content duplicate) still writes the sidecar. DynamoDB Local, s3rver.
 import { createHash } from 'node:crypto';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type { HandlerExecutionContext, InitializeHandler } from '@smithy/types';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -337,6 +339,70 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
     expect(await heldLog()).toEqual(logKeys.map(() => true));
     await releaseHold(deps, second.holdId, 'lawyer@example.com');
     expect(await heldLog()).toEqual(logKeys.map(() => false));
+  });
+
+  it("a hold's release frees every version it placed after reindex rebuilt the row (a new archivedAt) and a log object got a delete marker; a version another active hold placed stays held", async () => {
+    const id = ids[1] as string;
+    const row = await fullRow('alice@example.com', id);
+    const deps = {
+      index: services.index,
+      holds: new DynamoHoldLog(new IndexTable(services.clients.dynamodb, services.tableName)),
+      locks: new S3ObjectLocks(services.clients.s3),
+      bucket: services.bucket,
+      deliveryLog: services.deliveryLog,
+    };
+    /** Every version in the bucket with a legal hold on, as `key versionId`. */
+    const heldNow = async () => {
+      const held: string[] = [];
+      for await (const v of deps.locks.versions(services.bucket, ''))
+        if (!v.deleteMarker && (await deps.locks.legalHold(v))) held.push(`${v.key} ${v.versionId}`);
+      return held.sort();
+    };
+    expect(await heldNow()).toEqual([]);
+    const window = {
+      mailbox: 'alice@example.com',
+      since: row.receivedAt,
+      until: new Date(Date.parse(row.receivedAt) + 1).toISOString(),
+    };
+    const first = await placeHold(deps, window, 'case 10', 'lawyer@example.com');
+    const second = await placeHold(deps, window, 'case 11', 'lawyer@example.com');
+    const placed = await heldNow();
+    const logKeys = placed
+      .filter((v) => v.startsWith(DELIVERY_LOG_PREFIX))
+      .map((v) => v.split(' ')[0] as string);
+    expect(logKeys.length).toBeGreaterThan(0);
+    expect(placed.length).toBe(second.versions);
+    expect(first.versions).toBe(second.versions);
+
+    // The row is lost and reindex rebuilds it, archived anew; a log object the hold placed gets a delete marker.
+    await services.clients.dynamodb.send(
+      new DeleteItemCommand({
+        TableName: services.tableName,
+        Key: {
+          pk: { S: indexKeys.mailboxPk('alice@example.com') },
+          sk: { S: indexKeys.messageSk(row.messageKey) },
+        },
+      }),
+    );
+    const reindexDeps = {
+      config,
+      store: services.store,
+      index: services.index,
+      bucket: services.bucket,
+      deliveryLog: services.deliveryLog,
+    };
+    expect(await reindex(reindexDeps, async () => [])).toMatchObject({ restored: 1, failed: [] });
+    expect((await fullRow('alice@example.com', id)).archivedAt).not.toBe(row.archivedAt);
+    await services.clients.s3.send(new DeleteObjectCommand({ Bucket: services.bucket, Key: logKeys[0] }));
+
+    // The other hold placed every version: the first release frees none, and says so.
+    expect((await releaseHold(deps, first.holdId, 'lawyer@example.com')).releasedVersions).toBe(0);
+    expect(await heldNow()).toEqual(placed);
+    // The last release frees every version placed, and counts only those.
+    expect((await releaseHold(deps, second.holdId, 'lawyer@example.com')).releasedVersions).toBe(
+      placed.length,
+    );
+    expect(await heldNow()).toEqual([]);
   });
 
   it('from S3 alone (a wiped table) reindex restores every row with its UID, folder, Bcc recipient and verdicts; a second run does nothing', async () => {

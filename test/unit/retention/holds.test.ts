@@ -1,7 +1,7 @@
 // Legal holds' refusals and their record, over in-memory ports (the S3 and DynamoDB paths are in
 // test/integration/holds.test.ts): an empty window, a blank reason or a hold that matches no message is refused
 // and recorded nowhere; a hold interrupted half-way keeps its `placing` record; a second release says the
-// hold was already released.
+// hold was already released; an interrupted hold's release counts only the versions it had held.
 import { describe, expect, it } from 'vitest';
 import type { DeliveryRow } from '../../../shared/index/schema';
 import type { HoldLog, ListedVersion, ObjectLocks, ObjectVersion } from '../../../shared/ports';
@@ -39,6 +39,21 @@ class MemoryHolds implements HoldLog {
   }
   async listHolds() {
     return [...this.records.values()];
+  }
+  readonly held = new Map<string, ObjectVersion[]>();
+  async putHeldVersions(
+    holdId: string,
+    bucket: string,
+    versions: readonly { key: string; versionId: string }[],
+  ) {
+    this.held.set(
+      holdId,
+      versions.map((v) => ({ bucket, key: v.key, versionId: v.versionId })),
+    );
+    return 1;
+  }
+  async heldVersions(holdId: string) {
+    return this.held.get(holdId) ?? [];
   }
 }
 
@@ -140,8 +155,13 @@ describe('the hold record', () => {
     await expect(placeHold(d, { mailbox: 'alice@example.com' }, 'case 42', 'op')).rejects.toThrow('reset');
     const [record] = await d.holds.listHolds();
     expect(record).toMatchObject({ state: 'active', messages: 2, placing: true });
-    const released = await releaseHold({ ...d, locks: new MemoryLocks() }, record?.holdId ?? '', 'op');
-    expect(released.state).toBe('released');
+    // It held one version of four before it stopped: the release frees that one and counts only it.
+    const locks = new MemoryLocks();
+    for (const key of d.locks.held) locks.held.add(key);
+    expect(locks.held.size).toBe(1);
+    const released = await releaseHold({ ...d, locks }, record?.holdId ?? '', 'op');
+    expect(released).toMatchObject({ state: 'released', releasedVersions: 1 });
+    expect(locks.held.size).toBe(0);
   });
 
   it('released twice: the second release says when and by whom it was released', async () => {
