@@ -1,7 +1,8 @@
 // Legal holds end to end on the local stack: `placeHold` holds every version of the raw message and the sidecar of
 // each matching message (mailbox, received window, sender) and records who, when, why and how many in the index;
 // the local S3 server then refuses to delete a held version; releasing one of two overlapping holds keeps what
-// the other still covers; the last release frees them.
+// the other still covers; the last release frees them. The versions a hold placed are recorded in parts of the
+// index: a hold too large for one DynamoDB item reads back whole.
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoHoldLog } from '../../shared/adapters/dynamo-hold-log';
@@ -151,5 +152,23 @@ describe('legal holds', () => {
       lockModeVerdict(exampleConfig({ archive: { lock: { mode: 'compliance', retainDays: 1 } } }), sample)
         .status,
     ).toBe('ok');
+  });
+
+  it('records the versions of a hold too large for one DynamoDB item in parts, and reads them back whole', async () => {
+    const holds = deps().holds;
+    const versions = Array.from({ length: 6000 }, (_, i) => ({
+      key: rawMailKey(`${String(i).padStart(8, '0')}${'x'.repeat(56)}`),
+      versionId: `v${i}-${'y'.repeat(20)}`,
+    }));
+    const parts = await holds.putHeldVersions('20261207T000000-aaaaaa', services.bucket, versions);
+    expect(parts).toBeGreaterThan(1);
+    expect(await holds.heldVersions('20261207T000000-aaaaaa', parts)).toEqual(
+      versions.map((v) => ({ bucket: services.bucket, ...v })),
+    );
+    await expect(holds.heldVersions('20261207T000000-aaaaaa', parts + 1)).rejects.toThrow(
+      /part .* is missing/,
+    );
+    // The parts are in a partition of their own: the list of holds does not see them.
+    expect((await holds.listHolds()).map((h) => h.holdId)).not.toContain('20261207T000000-aaaaaa');
   });
 });
