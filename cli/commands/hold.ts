@@ -60,7 +60,7 @@ export function registerHold(program: Command, ctx: CliContext): void {
     );
   hold
     .command('add')
-    .description('place a legal hold on every raw and sidecar version of the matching messages')
+    .description('place a legal hold on every version of the matching messages: raw, sidecar and the log objects of their envelope')
     .requiredOption('--mailbox <address>', 'the mailbox whose messages are held')
     .option('--since <date>', 'received at or after this date (ISO 8601; a day is midnight UTC)', parseDate)
     .option('--until <date>', 'received before this date', parseDate)
@@ -130,7 +130,7 @@ export function registerHold(program: Command, ctx: CliContext): void {
     });
   hold
     .command('release')
-    .description('release a hold: clears the legal holds no other active hold still needs')
+    .description('release a hold: clears the legal holds it placed that no other active hold placed')
     .argument('<id>', 'the hold id (hold list)')
     .action(async (id: string) => {
       const record = await ctx.withArchive((archive) =>
@@ -138,7 +138,7 @@ export function registerHold(program: Command, ctx: CliContext): void {
       );
       out().jsonLine(record);
       out().result(
-        `released ${record.holdId}: ${record.releasedVersions} versions no longer held (versions other holds cover stay held)`,
+        `released ${record.holdId}: ${record.releasedVersions} versions no longer held (versions other active holds placed stay held)`,
       );
     });
 }

@@ -8,9 +8,8 @@
 //   pk = MAILBOX#<mailbox>   sk = COUNTED#<messageKey>   the row is in its folder's kept count
 //   pk = SESMSG#<SES id of a forwarded copy>   sk = FORWARD       finds the ledger entry for bounce feedback
 //   pk = HOLDS   sk = HOLD#<holdId>                  a legal hold: criteria, who, when, why, how many (holds are few)
-//   pk = HELD#<holdId>   sk = PART#<n>               the object versions a hold placed a legal hold on, in parts
-//   pk = MAILBOXES   sk = MAILBOX#<mailbox>          the mailbox registry: every mailbox with a folder (and sk =
-//                                                    COMPLETE once every mailbox of the table is in it)
+//   pk = HELD#<holdId>   sk = PART#<n>               the versions a hold placed, in parts (dynamo-hold-log.ts)
+//   pk = MAILBOXES   sk = MAILBOX#<mailbox>          the mailbox registry (sk = COMPLETE: every mailbox is in it)
 //   GSI byFolderUid: gsi1pk = MAILBOX#<mailbox>#FOLDER#<folder>, gsi1sk = uid      (export, IMAP order)
 //   GSI byReceived:  pk, gsi2sk = <receivedAt ISO>#<messageKey>                     (listing, newest first)
 //   GSI byRawObject: mailbox, sesMessageId (keys only)          (reconcile: a mailbox's rows in raw-key order)
@@ -122,8 +121,7 @@ export function rawObjectRowFromItem(item: Record<string, unknown>): RawObjectRo
 
 /**
  * The smallest ledger sort key after every entry of `messageKey`: `FORWARD#<messageKey>#<target>` sorts below
- * `FORWARD#<messageKey>$`, which sorts below every longer message key (message keys are [A-Za-z0-9_-], all above
- * `$`).
+ * `FORWARD#<messageKey>$`, which sorts below every longer message key (message keys are [A-Za-z0-9_-], above `$`).
  */
 export const forwardSkAfter = (messageKey: string) => `${indexKeys.FORWARD_PREFIX}${messageKey}$`;
 
@@ -217,8 +215,6 @@ export const indexKeys = {
   CONTENT_PREFIX: 'CONTENT#',
   HOLDS_PK: 'HOLDS',
   holdSk: (holdId: string) => `HOLD#${holdId}`,
-  heldPk: (holdId: string) => `HELD#${holdId}`,
-  heldPartSk: (part: number) => `PART#${String(part).padStart(6, '0')}`,
   MAILBOXES_PK: 'MAILBOXES',
   MAILBOX_PREFIX: 'MAILBOX#',
   mailboxEntrySk: (mailbox: string) => `MAILBOX#${mailbox}`,
@@ -263,11 +259,7 @@ export const itemKeys = {
   }),
   /** A legal hold (shared/retention/holds.ts): all in one partition, listed by hold id (time-sortable). */
   hold: (holdId: string) => ({ pk: indexKeys.HOLDS_PK, sk: indexKeys.holdSk(holdId) }),
-  /** One part of the versions a hold placed (DynamoHoldLog.putHeldVersions): a partition per hold, in no GSI. */
-  heldPart: (holdId: string, part: number) => ({
-    pk: indexKeys.heldPk(holdId),
-    sk: indexKeys.heldPartSk(part),
-  }),
+  heldPart: (holdId: string, part: number) => ({ pk: `HELD#${holdId}`, sk: `PART#${part}` }),
   /** A mailbox in the registry (one small partition: `mailboxes()` reads it, no scan); made before its first folder. */
   mailboxEntry: (mailbox: string) => ({ pk: indexKeys.MAILBOXES_PK, sk: indexKeys.mailboxEntrySk(mailbox) }),
   /** The registry holds every mailbox: written once, after a scan registered older ones (until then, scans). */
