@@ -48,8 +48,10 @@ const config = exampleConfig({
 const quiet = { info: () => undefined, warn: () => undefined };
 
 let services: TestServices;
-/** S3 requests by `<command> <key's first segment>/`, while `counting`. */
+/** S3 requests by `<command> <key's first segment>/`, while `counting`, and the most of each at once. */
 const s3Requests = new Map<string, number>();
+const inFlight = new Map<string, number>();
+const s3Peaks = new Map<string, number>();
 let counting = false;
 
 beforeAll(async () => {
@@ -61,23 +63,31 @@ beforeAll(async () => {
     ): InitializeHandler<Input, Output> =>
       async (args) => {
         const key = (args.input as { Key?: unknown }).Key;
-        if (counting) {
-          const name = `${String(context.commandName).replace(/Command$/, '')} ${typeof key === 'string' ? `${key.split('/')[0]}/` : ''}`;
-          s3Requests.set(name, (s3Requests.get(name) ?? 0) + 1);
+        if (!counting) return next(args);
+        const name = `${String(context.commandName).replace(/Command$/, '')} ${typeof key === 'string' ? `${key.split('/')[0]}/` : ''}`;
+        s3Requests.set(name, (s3Requests.get(name) ?? 0) + 1);
+        inFlight.set(name, (inFlight.get(name) ?? 0) + 1);
+        s3Peaks.set(name, Math.max(s3Peaks.get(name) ?? 0, inFlight.get(name) ?? 0));
+        try {
+          return await next(args);
+        } finally {
+          inFlight.set(name, (inFlight.get(name) ?? 1) - 1);
         }
-        return next(args);
       },
     { step: 'initialize', name: 'testRequestCounter' },
   );
 }, 120_000);
 afterAll(async () => services?.stop());
 
-async function counted<T>(work: () => Promise<T>): Promise<{ result: T; requests: Record<string, number> }> {
+async function counted<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; requests: Record<string, number>; peaks: Record<string, number> }> {
   s3Requests.clear();
+  s3Peaks.clear();
   counting = true;
   try {
     const result = await work();
-    return { result, requests: Object.fromEntries(s3Requests) };
+    return { result, requests: Object.fromEntries(s3Requests), peaks: Object.fromEntries(s3Peaks) };
   } finally {
     counting = false;
   }
@@ -364,7 +374,11 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
       since: row.receivedAt,
       until: new Date(Date.parse(row.receivedAt) + 1).toISOString(),
     };
-    const first = await placeHold(deps, window, 'case 10', 'lawyer@example.com');
+    const placing = await counted(() => placeHold(deps, window, 'case 10', 'lawyer@example.com'));
+    const first = placing.result;
+    // The log objects in the message's window are read several at a time, not one by one.
+    expect(placing.requests['GetObject delivery-log/']).toBeGreaterThan(1);
+    expect(placing.peaks['GetObject delivery-log/']).toBeGreaterThan(1);
     const second = await placeHold(deps, window, 'case 11', 'lawyer@example.com');
     const placed = await heldNow();
     const logKeys = placed
