@@ -50,7 +50,7 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
       if (accepted > 0)
         output.result(`accepted ${accepted} forwards as they are (recorded as skipped in the ledger)`);
       output.result(
-        `raw messages ${report.rawMessages}, index rows ${report.indexRows}, ledger entries ${report.ledgerEntries}: ${report.ok ? 'consistent' : 'NOT consistent'}`,
+        `raw messages ${report.rawMessages}, index rows ${report.indexRows}, ledger entries ${report.ledgerEntries}: ${report.ok ? (report.badLogLines > 0 ? 'consistent, but see the delivery log below' : 'consistent') : 'NOT consistent'}`,
       );
       for (const key of report.notIndexed)
         output.result(`  not indexed: ${key} (run: mail-archiver reindex)`);
