@@ -2,6 +2,7 @@
 // the ledger is gone too: it says what that state means and offers the command that accepts it.
 import type { Command } from 'commander';
 import { acceptUnforwarded, reconcile } from '../../shared/archive/reconcile';
+import { CONTROL_CHARACTER } from '../../shared/mail/display-text';
 import { sweepUnlocked } from '../../shared/retention/sweep';
 import type { CliContext } from '../context';
 import { archiverHome } from '../local/running-stack';
@@ -49,7 +50,7 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
       if (accepted > 0)
         output.result(`accepted ${accepted} forwards as they are (recorded as skipped in the ledger)`);
       output.result(
-        `raw messages ${report.rawMessages}, index rows ${report.indexRows}, ledger entries ${report.ledgerEntries}: ${report.ok ? 'consistent' : 'NOT consistent'}`,
+        `raw messages ${report.rawMessages}, index rows ${report.indexRows}, ledger entries ${report.ledgerEntries}: ${report.ok ? (report.badLogLines > 0 ? 'consistent, but see the delivery log below' : 'consistent') : 'NOT consistent'}`,
       );
       for (const key of report.notIndexed)
         output.result(`  not indexed: ${key} (run: mail-archiver reindex)`);
@@ -59,7 +60,7 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
         );
       for (const r of report.unrecorded)
         output.result(
-          `  row no envelope sidecar records: ${r.mailbox} ${r.messageKey} (run: mail-archiver reindex)`,
+          `  row neither its sidecar nor the delivery log records: ${r.mailbox} ${r.messageKey} (run: mail-archiver reindex)`,
         );
       for (const r of report.rawMissing)
         output.result(`  raw message missing: ${r.key} (${r.mailbox} ${r.messageKey})`);
@@ -69,10 +70,15 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
         output.result(
           `  not in the delivery log: ${r.mailbox} ${r.folder} UID ${r.uid} (${r.messageKey}) (run: mail-archiver reindex)`,
         );
-      if (report.badLogLines > 0)
+      if (report.badLogLines > 0) {
         output.result(
-          `  ${report.badLogLines} lines of the delivery log are not records (replicas report them too; reindex logs every row again that they might have been)`,
+          `  ${report.badLogLines} ${report.badLogLines === 1 ? 'line' : 'lines'} of the delivery log ${report.badLogLines === 1 ? 'is not a record' : 'are not records'} this version reads: written by a newer mail-archiver (upgrade), or damaged. Reindex logs again every row still in the index; a line that was the only record of a delivery whose row is gone too cannot be rebuilt: read it (docs/delivery-log.md)`,
         );
+        for (const bad of report.badLogLinesAt ?? [])
+          output.result(
+            `    ${bad.key} line ${bad.line}: ${bad.reason.replace(CONTROL_CHARACTER, '\uFFFD')}`,
+          );
+      }
       for (const f of report.forwardsUnsettled) {
         output.result(
           `  forward ${f.state}: ${f.mailbox} ${f.messageKey} -> ${f.target} (run: mail-archiver redrive)`,

@@ -30,7 +30,7 @@ export function registerReindex(program: Command, ctx: CliContext): void {
       );
       out().jsonLine(report);
       out().result(
-        `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} without an envelope sidecar, given new UIDs), ${report.recorded} rows recorded in their sidecars, ${report.contentMarked} given content markers, ${report.logged} rows written to the delivery log again, failed ${report.failed.length}`,
+        `examined ${report.examined} raw messages: restored ${report.restored} (${report.withoutEnvelope} with no envelope, neither a sidecar nor a delivery-log record: given new UIDs), ${report.recorded} rows recorded in their sidecars, ${report.contentMarked} given content markers, ${report.logged} rows written to the delivery log again, failed ${report.failed.length}`,
       );
       for (const r of report.repairedEnvelopes)
         out().result(`  damaged envelope sidecar ${r.envelope} rebuilt (its bytes kept as ${r.keptAs})`);

@@ -82,6 +82,12 @@ export interface ReconcileReport {
   notLogged: { mailbox: string; folder: string; uid: number; messageKey: string }[];
   /** Lines of the delivery log that are not records (reported; the log is append-only, reindex logs the rows). */
   badLogLines: number;
+  /**
+   * The first BAD_LINES_NAMED of them: the log object's key, the line (1-based) and why it is not a record. A line a
+   * newer version wrote reads as a version this one does not know; a damaged one may have been the only record of
+   * the mailboxes its message reached that no row shows any more (docs/delivery-log.md).
+   */
+  badLogLinesAt?: { key: string; line: number; reason: string }[];
   /** ISO 8601 UTC: the run compared only what changed from then on (reconcile-scope.ts); absent: a full walk. */
   since?: string;
   /** Why the run compared what it did (reconcile-scope.ts), when it was told or it became a full walk. */
@@ -146,6 +152,9 @@ export interface ReconcileBudget {
   /** Epoch milliseconds. */
   deadline?: number;
 }
+
+/** How many bad delivery-log lines a report names (it counts them all). */
+export const BAD_LINES_NAMED = 20;
 
 /**
  * A new run: nothing compared yet; with `since` (ISO 8601 UTC), one that compares what changed from then on
@@ -255,6 +264,11 @@ export async function continueReconcile(
       const cursor = { after: progress.logAfter ?? LOG_START.after, seen: [] };
       for await (const object of log.read(cursor)) {
         report.badLogLines += object.errors.length;
+        for (const { line, reason } of object.errors) {
+          report.badLogLinesAt ??= [];
+          if (report.badLogLinesAt.length < BAD_LINES_NAMED)
+            report.badLogLinesAt.push({ key: object.key, line, reason });
+        }
         prints.add(object.records);
         if (receiptPrints) addReceiptPrints(receiptPrints, object.records);
         progress.logAfter = object.key;
@@ -418,7 +432,14 @@ function restartAsFullWalk(progress: ReconcileProgress, deps: ReconcileDeps): vo
   progress.objectsAfter = undefined;
   progress.phase = deps.deliveryLog ? 'log' : 'objects';
   const found = { notIndexed: [], unreadableEnvelopes: [], unrecorded: [], rawMissing: [] };
-  Object.assign(progress.report, { rawMessages: 0, badLogLines: 0, ...found });
+  // What the log phase and the walk counted so far is counted again by the full walk.
+  Object.assign(progress.report, {
+    rawMessages: 0,
+    badLogLines: 0,
+    badLogLinesAt: [],
+    examined: { objects: 0, logObjects: 0, rows: 0 },
+    ...found,
+  });
 }
 
 /**
