@@ -60,7 +60,9 @@ export function registerHold(program: Command, ctx: CliContext): void {
     );
   hold
     .command('add')
-    .description('place a legal hold on every version of the matching messages: raw, sidecar and the log objects of their envelope')
+    .description(
+      'place a legal hold on every version of the matching messages: raw, sidecar and the log objects of their envelope',
+    )
     .requiredOption('--mailbox <address>', 'the mailbox whose messages are held')
     .option('--since <date>', 'received at or after this date (ISO 8601; a day is midnight UTC)', parseDate)
     .option('--until <date>', 'received before this date', parseDate)
