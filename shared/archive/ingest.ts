@@ -2,12 +2,7 @@
 // number of times, concurrently: rows are keyed by the message's identity and written conditionally.
 import type { ArchiverConfig } from '../config';
 import type { DeliveryLogBatch } from '../delivery-log/log';
-import {
-  type DeliveryRecord,
-  deliveryRecordOf,
-  type RecordReceipt,
-  recordableReceipt,
-} from '../delivery-log/record';
+import { type DeliveryRecord, deliveryRecordOf } from '../delivery-log/record';
 import { forwardRequestsFor } from '../forwarding/policy';
 import { CANARY_OBJECT_TAG, canaryExpiresAt } from '../health/config';
 import {
@@ -25,7 +20,6 @@ import {
   isImportedMessage,
   messageKeyOf,
 } from '../index/schema';
-import { CONTENT_RULE } from '../mail/content-identity';
 import {
   defaultParseLimits,
   formatAddress,
@@ -37,7 +31,6 @@ import type { ForwardQueue, MailIndex, RawMailStore } from '../ports';
 import {
   type Delivery,
   isCanaryOnly,
-  normaliseAddress,
   type RejectedRecipient,
   routeMessage,
   UNROUTED_MAILBOX,
@@ -51,6 +44,7 @@ import {
   recordDeliveries,
   saveEnvelope,
 } from './envelope';
+import { recordReceipt } from './logged-envelope';
 
 export interface IngestDeps {
   config: ArchiverConfig;
@@ -205,20 +199,11 @@ async function indexMessage(
 
   const outcomes: DeliveryOutcome[] = [];
   const logged: DeliveryRecord[] = [];
-  // Every record carries the receipt: with it the log alone can stand in for the sidecar (logged-envelope.ts).
-  // Only the recipients that reached the record's mailbox, as SES gave them: a record is a leaf a mailbox's
-  // bundle carries, and another mailbox's Bcc recipient is none of its business; the message's records together
-  // hold every recipient that reached a mailbox.
-  // A receipt a reader could not read back is left out, and then the sidecar keeps the envelope.
+  // Every record carries the receipt (logged-envelope.ts recordReceipt); one readers could not read back is left
+  // out, and then the sidecar keeps the envelope.
   let receiptsLogged = true;
-  const receiptFor = (delivery: Delivery): RecordReceipt | undefined => {
-    const receipt = recordableReceipt({
-      recipients: reachedBy(notification.receipt.recipients, delivery),
-      source: notification.mail.source,
-      verdicts,
-      contentSha256: summary.contentSha256,
-      contentRule: CONTENT_RULE,
-    });
+  const receiptFor = (delivery: Delivery) => {
+    const receipt = recordReceipt(notification, delivery, verdicts, summary.contentSha256);
     if (!receipt) receiptsLogged = false;
     return receipt;
   };
@@ -329,13 +314,6 @@ async function indexMessage(
     rejected: routing.rejected,
     ...(summary.parseError ? { parseError: summary.parseError } : {}),
   };
-}
-
-/** The receipt's recipients (as SES gave them) that reached `delivery`'s mailbox; its own list if none match. */
-function reachedBy(recipients: readonly string[], delivery: Delivery): string[] {
-  const reached = new Set(delivery.envelopeRecipients);
-  const mine = recipients.filter((r) => reached.has(r) || reached.has(normaliseAddress(r)));
-  return mine.length > 0 ? mine : [...delivery.envelopeRecipients];
 }
 
 /** The store with every write tagged as a canary's (the locking store then leaves it unlocked). */

@@ -6,10 +6,42 @@
 import { createHash } from 'node:crypto';
 import { parseLogObjectKey } from '../delivery-log/layout';
 import type { DeliveryLog } from '../delivery-log/log';
-import type { DeliveryRecord, RecordReceipt } from '../delivery-log/record';
+import { type DeliveryRecord, type RecordReceipt, recordableReceipt } from '../delivery-log/record';
 import { isImportedMessage, RAW_MAIL_PREFIX, rawMailKey } from '../index/schema';
-import { buildReceivedNotification, importedStateSchema } from '../receiving/ses-notification';
+import { CONTENT_RULE } from '../mail/content-identity';
+import { type Delivery, normaliseAddress, type Verdicts } from '../receiving/routing';
+import {
+  buildReceivedNotification,
+  importedStateSchema,
+  type SesReceivedNotification,
+} from '../receiving/ses-notification';
 import { type EnvelopeRecord, receiptIdentity } from './envelope';
+
+/**
+ * The receipt a record of `delivery` carries (delivery-log/record.ts v2): only the recipients that reached the
+ * delivery's mailbox, as SES gave them (a record is a leaf its mailbox's bundle carries, and another mailbox's Bcc
+ * recipient is none of its business; the message's records together name every recipient that reached a
+ * mailbox; the delivery's own list when none match), the MAIL FROM, the verdicts and the content identity (by the
+ * current CONTENT_RULE). Undefined when a reader would not accept it back (recordableReceipt).
+ */
+export function recordReceipt(
+  notification: SesReceivedNotification,
+  delivery: Delivery,
+  verdicts: Verdicts,
+  contentSha256: string,
+): RecordReceipt | undefined {
+  const reached = new Set(delivery.envelopeRecipients);
+  const mine = notification.receipt.recipients.filter(
+    (r) => reached.has(r) || reached.has(normaliseAddress(r)),
+  );
+  return recordableReceipt({
+    recipients: mine.length > 0 ? mine : [...delivery.envelopeRecipients],
+    source: notification.mail.source,
+    verdicts,
+    contentSha256,
+    contentRule: CONTENT_RULE,
+  });
+}
 
 /** A record read from the log, with the time of the log object that held it (its key's time). */
 export interface LoggedRecord {
