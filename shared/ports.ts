@@ -109,6 +109,7 @@ export interface ObjectLocks {
   /** The version's retention, or undefined when it has none. */
   retention(version: ObjectVersion): Promise<Retention | undefined>;
   setLegalHold(version: ObjectVersion, on: boolean): Promise<void>;
+  /** Whether the version's legal hold is on; false for a version that has none or no longer exists. */
   legalHold(version: ObjectVersion): Promise<boolean>;
   /** Every version and delete marker under a prefix, keys in order, newest version first within a key. */
   versions(bucket: string, prefix: string): AsyncIterable<ListedVersion>;

@@ -72,9 +72,12 @@ export function registerReconcile(program: Command, ctx: CliContext): void {
         );
       if (report.badLogLines > 0) {
         output.result(
-          `  ${report.badLogLines} ${report.badLogLines === 1 ? 'line' : 'lines'} of the delivery log ${report.badLogLines === 1 ? 'is not a record' : 'are not records'} this version reads: written by a newer mail-archiver (upgrade), or damaged. Reindex logs again every row still in the index; a line that was the only record of a delivery whose row is gone too cannot be rebuilt: read it (docs/delivery-log.md)`,
+          `  ${report.badLogLines} ${report.badLogLines === 1 ? 'line' : 'lines'} of the delivery log ${report.badLogLines === 1 ? 'is not a record' : 'are not records'} this version reads: written by a newer mail-archiver (upgrade), or damaged. Reindex logs again every row still in the index; a line that was the only record of a delivery whose row is gone too cannot be rebuilt: read that line in its object (docs/delivery-log.md)`,
         );
-        for (const bad of report.badLogLinesAt ?? [])
+        const named = report.badLogLinesAt ?? [];
+        if (named.length < report.badLogLines)
+          output.result(`    the first ${named.length} of ${report.badLogLines}:`);
+        for (const bad of named)
           output.result(
             `    ${bad.key} line ${bad.line}: ${bad.reason.replace(CONTROL_CHARACTER, '\uFFFD')}`,
           );

@@ -4,7 +4,7 @@
 import { GetCommand, PutCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { indexKeys, itemKeys } from '../index/schema';
 import type { HoldLog, ObjectVersion } from '../ports';
-import type { HoldRecord } from '../retention/hold-record';
+import { HeldVersionsMissingError, type HoldRecord } from '../retention/hold-record';
 import type { IndexTable } from './dynamo-table';
 
 export class DynamoHoldLog implements HoldLog {
@@ -66,7 +66,9 @@ export class DynamoHoldLog implements HoldLog {
         }),
       );
       if (!Item)
-        throw new Error(`hold ${holdId}: part ${part} of the ${parts} recording its versions is missing`);
+        throw new HeldVersionsMissingError(
+          `hold ${holdId}: part ${part} of the ${parts} recording its versions is missing`,
+        );
       for (const [key, versionId] of JSON.parse(String(Item.versions)) as [string, string][])
         versions.push({ bucket: String(Item.bucket), key, versionId });
     }

@@ -71,7 +71,9 @@ export class S3ObjectLocks implements ObjectLocks {
       );
       return LegalHold?.Status === 'ON';
     } catch (error) {
-      if (errorName(error) === 'NoSuchObjectLockConfiguration') return false;
+      // A version that has none; a version that is gone (lifecycle removed one a hold never reached) holds nothing.
+      if (['NoSuchObjectLockConfiguration', 'NoSuchVersion', 'NoSuchKey'].includes(errorName(error) ?? ''))
+        return false;
       throw error;
     }
   }

@@ -123,8 +123,7 @@ export function envelopeFromRecords(
  * the message with its envelope in the log alone (a second delivery of the notification that failed, a run that
  * failed after its rows) knows less than the log: readers take both. The sidecar's deliveries and receipts come
  * first; the log adds a delivery for each mailbox the sidecar lacks, and a receipt of its own unless the sidecar
- * has it (the same recipients, or a sidecar receipt received at the same instant that holds every recipient the
- * log names, since a record names only the recipients that reached its mailbox), which it then marks indexed.
+ * has it (the same recipients), which it then marks indexed.
  * Returns a new record; `logged` undefined: the sidecar as it is.
  */
 export function mergeEnvelopes(sidecar: EnvelopeRecord, logged: EnvelopeRecord | undefined): EnvelopeRecord {
@@ -139,14 +138,11 @@ export function mergeEnvelopes(sidecar: EnvelopeRecord, logged: EnvelopeRecord |
   for (const delivery of logged.deliveries)
     if (!merged.deliveries.some((d) => d.mailbox === delivery.mailbox)) merged.deliveries.push(delivery);
   for (const receipt of logged.receipts) {
+    // Only the same recipients make the same receipt: a sidecar receipt naming more (another receipt rule's, or
+    // one with a recipient that reached no mailbox) stays unindexed, and reindex runs it again (its rows are found,
+    // the ledger keeps a forward from being sent twice), rather than taking it as done (review-31c 1).
     const identity = receiptIdentity(receipt.notification);
-    const at = Date.parse(receipt.notification.mail.timestamp);
-    const named = receipt.notification.receipt.recipients.map((r) => r.toLowerCase());
-    const same = merged.receipts.find((r) => {
-      if (receiptIdentity(r.notification) === identity) return true;
-      const recipients = new Set(r.notification.receipt.recipients.map((x) => x.toLowerCase()));
-      return Date.parse(r.notification.mail.timestamp) === at && named.every((n) => recipients.has(n));
-    });
+    const same = merged.receipts.find((r) => receiptIdentity(r.notification) === identity);
     if (same) same.indexedAt ??= receipt.indexedAt;
     else merged.receipts.push(receipt);
   }

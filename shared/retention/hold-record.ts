@@ -34,3 +34,8 @@ export interface HoldRecord {
   /** Versions whose legal hold the release cleared (those no other active hold covers). */
   releasedVersions?: number;
 }
+
+/** A hold whose recorded versions cannot be read back whole (a part of the list is missing from the index). */
+export class HeldVersionsMissingError extends Error {
+  override name = 'HeldVersionsMissingError';
+}

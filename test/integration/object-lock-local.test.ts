@@ -116,6 +116,20 @@ describe('ingest locks what it reads and writes (local stack, governance, 30 day
       ).toBe('403 AccessDenied');
     }
   });
+
+  it('a version that is gone carries no legal hold (an interrupted hold, released after lifecycle removed it)', async () => {
+    const locks = new S3ObjectLocks(services.clients.s3);
+    const key = 'incoming/gone-version-check';
+    const put = await services.clients.s3.send(
+      new PutObjectCommand({ Bucket: services.bucket, Key: key, Body: 'x' }),
+    );
+    const version = { bucket: services.bucket, key, versionId: put.VersionId as string };
+    expect(await locks.legalHold(version)).toBe(false);
+    await services.clients.s3.send(
+      new DeleteObjectCommand({ Bucket: services.bucket, Key: key, VersionId: version.versionId }),
+    );
+    expect(await locks.legalHold(version)).toBe(false);
+  });
 });
 
 describe('the seal locks each file of the transparency log it creates (local stack, governance, 30 days)', () => {
