@@ -6,7 +6,7 @@
 // Every other path (a redelivery, an import, a content duplicate) still writes the sidecar. DynamoDB Local, s3rver.
 import { createHash } from 'node:crypto';
 import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { HandlerExecutionContext, InitializeHandler } from '@smithy/types';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,28 +56,41 @@ let counting = false;
 
 beforeAll(async () => {
   services = await startTestServices();
-  services.clients.s3.middlewareStack.add(
+  watchS3(services.clients.s3, async (name, next) => {
+    if (!counting) return next();
+    s3Requests.set(name, (s3Requests.get(name) ?? 0) + 1);
+    inFlight.set(name, (inFlight.get(name) ?? 0) + 1);
+    s3Peaks.set(name, Math.max(s3Peaks.get(name) ?? 0, inFlight.get(name) ?? 0));
+    try {
+      return await next();
+    } finally {
+      inFlight.set(name, (inFlight.get(name) ?? 1) - 1);
+    }
+  });
+}, 120_000);
+afterAll(async () => services?.stop());
+
+/**
+ * Runs `watch` around every request `client` sends, named by its command and the first part of its key
+ * (`PutObject delivery-log/`).
+ */
+function watchS3(
+  client: S3Client,
+  watch: (name: string, next: () => Promise<unknown>) => Promise<unknown>,
+): void {
+  client.middlewareStack.add(
     <Input extends object, Output extends object>(
       next: InitializeHandler<Input, Output>,
       context: HandlerExecutionContext,
     ): InitializeHandler<Input, Output> =>
       async (args) => {
         const key = (args.input as { Key?: unknown }).Key;
-        if (!counting) return next(args);
         const name = `${String(context.commandName).replace(/Command$/, '')} ${typeof key === 'string' ? `${key.split('/')[0]}/` : ''}`;
-        s3Requests.set(name, (s3Requests.get(name) ?? 0) + 1);
-        inFlight.set(name, (inFlight.get(name) ?? 0) + 1);
-        s3Peaks.set(name, Math.max(s3Peaks.get(name) ?? 0, inFlight.get(name) ?? 0));
-        try {
-          return await next(args);
-        } finally {
-          inFlight.set(name, (inFlight.get(name) ?? 1) - 1);
-        }
+        return (await watch(name, () => next(args))) as Awaited<ReturnType<InitializeHandler<Input, Output>>>;
       },
-    { step: 'initialize', name: 'testRequestCounter' },
+    { step: 'initialize', name: 'testRequestWatch' },
   );
-}, 120_000);
-afterAll(async () => services?.stop());
+}
 
 async function counted<T>(
   work: () => Promise<T>,
@@ -461,19 +474,10 @@ describe("the local stack's SMTP deliveries (what BENCH_ONLY=cost counts)", () =
     await ensureIndexTable(services.clients.dynamodb, LOCAL_TABLE);
     const archive = await openArchive(config, services.endpoints);
     const requests = new Map<string, number>();
-    archive.clients.s3.middlewareStack.add(
-      <Input extends object, Output extends object>(
-        next: InitializeHandler<Input, Output>,
-        context: HandlerExecutionContext,
-      ): InitializeHandler<Input, Output> =>
-        async (args) => {
-          const key = (args.input as { Key?: unknown }).Key;
-          const name = `${String(context.commandName).replace(/Command$/, '')} ${typeof key === 'string' ? key.split('/')[0] : ''}`;
-          requests.set(name, (requests.get(name) ?? 0) + 1);
-          return next(args);
-        },
-      { step: 'initialize', name: 'localRequestCounter' },
-    );
+    watchS3(archive.clients.s3, (name, next) => {
+      requests.set(name, (requests.get(name) ?? 0) + 1);
+      return next();
+    });
     try {
       for (const subject of ['warm-up', 'counted']) {
         const notification = await receiveRawMessage(archive, {
@@ -489,7 +493,7 @@ describe("the local stack's SMTP deliveries (what BENCH_ONLY=cost counts)", () =
       }
       // The raw message read once, the sidecar looked for once (none), one log object written, nothing else put.
       expect(Object.fromEntries([...requests].filter(([k]) => k.startsWith('PutObject ')))).toEqual({
-        'PutObject delivery-log': 1,
+        'PutObject delivery-log/': 1,
       });
     } finally {
       destroyClients(archive.clients);

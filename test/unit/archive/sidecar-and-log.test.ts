@@ -20,7 +20,7 @@ import { receiveLikeSes } from '../../support/ses';
 const config = exampleConfig({
   mailboxes: {
     'alice@example.com': { forwardTo: ['alice@gmail.example'] },
-    'bob@example.com': { forwardTo: [] },
+    'bob@example.com': { forwardTo: ['bob@gmail.example'] },
     'carol@example.com': { forwardTo: [] },
   },
 });
@@ -121,6 +121,30 @@ describe('a sidecar written after the envelope went to the log', () => {
     expect(await rows(fresh)).toEqual(before);
     const report = await reconcile({ config, store, index: fresh, bucket: 'raw', deliveryLog: log });
     expect({ ...report, notForwarded: [] }).toMatchObject({ notIndexed: [], unrecorded: [], notLogged: [] });
+  });
+
+  it('a second receipt that never got indexed is not taken as done because the first is logged: its forwards go out', async () => {
+    // Two receipts of one message at one time (two receipt rules): the log of the first must not mark the
+    // second, never indexed, as done (review-31c 1).
+    const index = new MemoryMailIndex(() => T0);
+    const { notification: r1 } = await receiveLikeSes(store, 'raw', message, {
+      recipients: ['alice@example.com'],
+    });
+    await ingest(r1, index);
+    const r2 = structuredClone(r1);
+    r2.receipt.recipients = ['alice@example.com', 'bob@example.com'];
+    await expect(ingest(r2, throttled(index))).rejects.toThrow(/Throughput/);
+    const sent: { mailbox: string }[] = [];
+    const forwards: ForwardQueue = {
+      enqueue: async (requests) => {
+        sent.push(...requests);
+      },
+    };
+    await reindex({ config, store, index, bucket: 'raw', deliveryLog: log, forwards }, async () => []);
+    const rows: string[] = [];
+    for await (const r of index.listDeliveries('bob@example.com')) rows.push(r.messageKey);
+    expect(rows).toHaveLength(1);
+    expect(sent.map((r) => r.mailbox)).toContain('bob@example.com');
   });
 
   it('a forward that cannot be queued after the rows leaves a sidecar with every delivery', async () => {
