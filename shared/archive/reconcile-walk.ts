@@ -210,9 +210,9 @@ export async function indexState(
     const messageKey = present[0]?.messageKey;
     if (!receipts || messageKey === undefined)
       return { missing: present.length === 0, unrecorded: [...present] };
-    const recorded = (mailbox: string) => receipts.prints.hasPrint(receiptPrint(mailbox, messageKey));
+    const recorded = loggedIn(receipts, messageKey);
     const unrecorded = present.filter((r) => !recorded(r.mailbox));
-    const missing = receipts.mailboxes.some((m) => recorded(m) && !present.some((r) => r.mailbox === m));
+    const missing = lacksLoggedRow(receipts, recorded, (m) => present.some((r) => r.mailbox === m));
     return { missing, unrecorded, logged: missing || unrecorded.length < present.length };
   }
   let missing =
@@ -227,19 +227,27 @@ export async function indexState(
   // A sidecar written after ingest put the envelope in the log (a failed second delivery of the notification)
   // may know less than the log: a mailbox either records must have its row, and a row either records is recorded.
   const messageKey = envelope.messageKey ?? present[0]?.messageKey;
-  const logged = (mailbox: string) =>
-    receipts !== undefined &&
-    messageKey !== undefined &&
-    receipts.prints.hasPrint(receiptPrint(mailbox, messageKey));
-  if (!missing && messageKey !== undefined)
-    missing = (receipts?.mailboxes ?? []).some(
-      (m) => logged(m) && !present.some((r) => r.mailbox === m && r.messageKey === messageKey),
+  const logged = receipts && messageKey !== undefined ? loggedIn(receipts, messageKey) : () => false;
+  if (!missing && receipts && messageKey !== undefined)
+    missing = lacksLoggedRow(receipts, logged, (m) =>
+      present.some((r) => r.mailbox === m && r.messageKey === messageKey),
     );
   const unrecorded = present.filter(
     (r) => !envelope.deliveries.some((d) => d.mailbox === r.mailbox) && !logged(r.mailbox),
   );
   return { missing, unrecorded, envelope };
 }
+
+/** Whether the log records a delivery of `messageKey` with its receipt in a mailbox. */
+const loggedIn = (receipts: LoggedReceipts, messageKey: string) => (mailbox: string) =>
+  receipts.prints.hasPrint(receiptPrint(mailbox, messageKey));
+
+/** Whether a walked mailbox the log records the message in (`logged`) has no row of it (`hasRow`). */
+const lacksLoggedRow = (
+  receipts: LoggedReceipts,
+  logged: (mailbox: string) => boolean,
+  hasRow: (mailbox: string) => boolean,
+) => receipts.mailboxes.some((m) => logged(m) && !hasRow(m));
 
 /**
  * Whether a raw object is a canary past its days (health.canary.keepDays): every delivery its sidecar records is

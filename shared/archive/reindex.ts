@@ -136,8 +136,8 @@ export async function reindex(
       // No sidecar: what the delivery log recorded with the receipt is the envelope (recipients, verdicts, UIDs). A
       // sidecar written after the log (a failed second delivery of the notification) may know less: both count.
       if (envelopes) {
-        const fromLog =
-          envelopes.objectKeys(sesMessageId).length > 0 ? await envelopes.envelope(sesMessageId) : undefined;
+        // Reads nothing when the log holds no receipt record of this message.
+        const fromLog = await envelopes.envelope(sesMessageId);
         envelope = envelope ? mergeEnvelopes(envelope, fromLog) : fromLog;
       }
       let notifications: SesReceivedNotification[];

@@ -116,6 +116,15 @@ const handler = (envelopeInLog: boolean) =>
     ...(envelopeInLog ? { envelopeInLog } : {}),
   });
 
+/** What placeHold and releaseHold use, on the test's local services. */
+const holdDeps = () => ({
+  index: services.index,
+  holds: new DynamoHoldLog(new IndexTable(services.clients.dynamodb, services.tableName)),
+  locks: new S3ObjectLocks(services.clients.s3),
+  bucket: services.bucket,
+  deliveryLog: services.deliveryLog,
+});
+
 /** `notification` as SQS hands it over again (a receive count of 2: the run before may have died). */
 const redelivered = (notification: unknown, messageId: string) =>
   ({
@@ -301,13 +310,7 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
     const id = ids[3] as string;
     expect(await hasSidecar(id)).toBe(false);
     const row = await fullRow('alice@example.com', id);
-    const deps = {
-      index: services.index,
-      holds: new DynamoHoldLog(new IndexTable(services.clients.dynamodb, services.tableName)),
-      locks: new S3ObjectLocks(services.clients.s3),
-      bucket: services.bucket,
-      deliveryLog: services.deliveryLog,
-    };
+    const deps = holdDeps();
     const logKeys: string[] = [];
     for await (const object of services.deliveryLog.read())
       if (object.records.some((r) => r.objectKey === rawMailKey(id) && r.receipt)) logKeys.push(object.key);
@@ -319,16 +322,12 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
         if (logKeys.includes(v.key)) flags.push(await deps.locks.legalHold(v));
       return flags;
     };
-    const hold = await placeHold(
-      deps,
-      {
-        mailbox: 'alice@example.com',
-        since: row.receivedAt,
-        until: new Date(Date.parse(row.receivedAt) + 1).toISOString(),
-      },
-      'case 7',
-      'lawyer@example.com',
-    );
+    const window = {
+      mailbox: 'alice@example.com',
+      since: row.receivedAt,
+      until: new Date(Date.parse(row.receivedAt) + 1).toISOString(),
+    };
+    const hold = await placeHold(deps, window, 'case 7', 'lawyer@example.com');
     expect(hold.messages).toBe(1);
     // The raw object's version and the log object's: no sidecar to hold.
     expect(hold.versions).toBe(1 + logKeys.length);
@@ -339,11 +338,6 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
 
     // Two holds on one message; a redelivery then writes its sidecar: releasing one hold keeps the log object held
     // for the other (what a hold covers does not change with a sidecar written after it).
-    const window = {
-      mailbox: 'alice@example.com',
-      since: row.receivedAt,
-      until: new Date(Date.parse(row.receivedAt) + 1).toISOString(),
-    };
     const first = await placeHold(deps, window, 'case 8', 'lawyer@example.com');
     const second = await placeHold(deps, window, 'case 9', 'lawyer@example.com');
     const notification = buildReceivedNotification({
@@ -367,13 +361,7 @@ describe('the envelope in the delivery log (DynamoDB Local, s3rver)', () => {
   it("a hold's release frees every version it placed after reindex rebuilt the row (a new archivedAt) and a log object got a delete marker; a version another active hold placed stays held", async () => {
     const id = ids[1] as string;
     const row = await fullRow('alice@example.com', id);
-    const deps = {
-      index: services.index,
-      holds: new DynamoHoldLog(new IndexTable(services.clients.dynamodb, services.tableName)),
-      locks: new S3ObjectLocks(services.clients.s3),
-      bucket: services.bucket,
-      deliveryLog: services.deliveryLog,
-    };
+    const deps = holdDeps();
     /** Every version in the bucket with a legal hold on, as `key versionId`. */
     const heldNow = async () => {
       const held: string[] = [];
